@@ -1,0 +1,345 @@
+/* store.c — backend selection by URI, argument checks, transactions and record helpers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/cleanup.h"
+#include "store_backend.h"
+
+int tby_store_open(const char *uri, struct tby_store **out, struct tby_error *err)
+{
+    struct tby_store *store = NULL;
+    int r;
+
+    if (!uri || !*uri)
+        return tby_error_set(err, -EINVAL, "empty datastore URI");
+    if (strncmp(uri, "sqlite:", 7) == 0)
+        r = tby_store_sqlite_open(uri + 7, &store, err);
+    else if (strncmp(uri, "etcd:", 5) == 0)
+        return tby_error_set(err, -EINVAL,
+                             "datastore %s: the etcd backend is not built yet", uri);
+    else if (strchr(uri, ':') && !strchr(uri, '/'))
+        return tby_error_set(err, -EINVAL,
+                             "datastore %s: unknown scheme (use sqlite:PATH or etcd:URL)", uri);
+    else
+        r = tby_store_sqlite_open(uri, &store, err);
+    if (r < 0)
+        return r;
+    store->uri = strdup(uri);
+    if (!store->uri) {
+        tby_store_close(store);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    *out = store;
+    return 0;
+}
+
+void tby_store_close(struct tby_store *store)
+{
+    char *uri;
+
+    if (!store)
+        return;
+    uri = store->uri;
+    store->ops->close(store);
+    free(uri);
+}
+
+void tby_storep(struct tby_store **store)
+{
+    tby_store_close(*store);
+    *store = NULL;
+}
+
+const char *tby_store_uri(const struct tby_store *store)
+{
+    return store->uri;
+}
+
+int tby_store_get(struct tby_store *store, const char *key, struct tby_kv *out,
+                  struct tby_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return store->ops->get(store, key, out, err);
+}
+
+int tby_store_range(struct tby_store *store, const char *prefix, struct tby_kv_list *out,
+                    struct tby_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    return store->ops->range(store, prefix, out, err);
+}
+
+int tby_store_revision(struct tby_store *store, int64_t *rev, struct tby_error *err)
+{
+    return store->ops->revision(store, rev, err);
+}
+
+int tby_store_commit(struct tby_store *store, const struct tby_txn *txn, int64_t *rev,
+                     struct tby_error *err)
+{
+    int64_t ignored;
+
+    return store->ops->commit(store, txn, rev ? rev : &ignored, err);
+}
+
+int tby_store_put(struct tby_store *store, const char *key, const char *value,
+                  size_t value_len, int64_t *rev, struct tby_error *err)
+{
+    _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
+
+    if (!txn || tby_txn_put(txn, key, value, value_len) < 0)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    return tby_store_commit(store, txn, rev, err);
+}
+
+int tby_store_delete(struct tby_store *store, const char *key, int64_t *rev,
+                     struct tby_error *err)
+{
+    struct tby_kv kv;
+    int r;
+
+    /* Compare on the revision just read, so a concurrent delete is reported as missing. */
+    for (;;) {
+        _cleanup_(tby_txn_freep) struct tby_txn *txn = NULL;
+
+        r = tby_store_get(store, key, &kv, err);
+        if (r < 0)
+            return r;
+        txn = tby_txn_new();
+        if (!txn || tby_txn_compare(txn, key, kv.mod_rev) < 0 || tby_txn_delete(txn, key) < 0) {
+            tby_kv_clear(&kv);
+            return tby_error_set(err, -ENOMEM, "out of memory");
+        }
+        tby_kv_clear(&kv);
+        r = tby_store_commit(store, txn, rev, err);
+        if (r != -ECANCELED)
+            return r;
+    }
+}
+
+int tby_store_cas(struct tby_store *store, const char *key, int64_t expect_mod_rev,
+                  const char *value, size_t value_len, int64_t *rev, struct tby_error *err)
+{
+    _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
+
+    if (!txn || tby_txn_compare(txn, key, expect_mod_rev) < 0 ||
+        tby_txn_put(txn, key, value, value_len) < 0)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    return tby_store_commit(store, txn, rev, err);
+}
+
+int tby_store_compact(struct tby_store *store, int64_t rev, struct tby_error *err)
+{
+    return store->ops->compact(store, rev, err);
+}
+
+/* ---- transactions ------------------------------------------------------------ */
+
+struct tby_txn *tby_txn_new(void)
+{
+    return calloc(1, sizeof(struct tby_txn));
+}
+
+void tby_txn_free(struct tby_txn *txn)
+{
+    if (!txn)
+        return;
+    for (size_t i = 0; i < txn->n_cmps; i++)
+        free(txn->cmps[i].key);
+    for (size_t i = 0; i < txn->n_ops; i++) {
+        free(txn->ops[i].key);
+        free(txn->ops[i].value);
+    }
+    free(txn->cmps);
+    free(txn->ops);
+    free(txn);
+}
+
+void tby_txn_freep(struct tby_txn **txn)
+{
+    tby_txn_free(*txn);
+}
+
+int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev)
+{
+    struct tby_txn_cmp *grown = reallocarray(txn->cmps, txn->n_cmps + 1, sizeof(*grown));
+
+    if (!grown)
+        return -ENOMEM;
+    txn->cmps = grown;
+    grown[txn->n_cmps].key = strdup(key);
+    if (!grown[txn->n_cmps].key)
+        return -ENOMEM;
+    grown[txn->n_cmps].mod_rev = mod_rev;
+    txn->n_cmps++;
+    return 0;
+}
+
+static int txn_add_op(struct tby_txn *txn, bool is_delete, const char *key, const char *value,
+                      size_t value_len)
+{
+    struct tby_txn_op *grown = reallocarray(txn->ops, txn->n_ops + 1, sizeof(*grown));
+    struct tby_txn_op *op;
+
+    if (!grown)
+        return -ENOMEM;
+    txn->ops = grown;
+    op = &grown[txn->n_ops];
+    memset(op, 0, sizeof(*op));
+    op->is_delete = is_delete;
+    op->key = strdup(key);
+    if (!op->key)
+        return -ENOMEM;
+    if (!is_delete) {
+        op->value = malloc(value_len + 1);
+        if (!op->value) {
+            free(op->key);
+            return -ENOMEM;
+        }
+        memcpy(op->value, value, value_len);
+        op->value[value_len] = '\0';
+        op->value_len = value_len;
+    }
+    txn->n_ops++;
+    return 0;
+}
+
+int tby_txn_put(struct tby_txn *txn, const char *key, const char *value, size_t value_len)
+{
+    return txn_add_op(txn, false, key, value, value_len);
+}
+
+int tby_txn_delete(struct tby_txn *txn, const char *key)
+{
+    return txn_add_op(txn, true, key, NULL, 0);
+}
+
+size_t tby_txn_op_count(const struct tby_txn *txn)
+{
+    return txn->n_ops;
+}
+
+/* ---- watch ------------------------------------------------------------------- */
+
+int tby_store_watch(struct tby_store *store, const char *prefix, int64_t from_rev,
+                    struct tby_watch **out, struct tby_error *err)
+{
+    return store->ops->watch(store, prefix, from_rev, out, err);
+}
+
+int tby_watch_fd(struct tby_watch *watch)
+{
+    return watch->ops->fd(watch);
+}
+
+int tby_watch_next(struct tby_watch *watch, struct tby_event_list *out, int timeout_ms,
+                   struct tby_error *err)
+{
+    return watch->ops->next(watch, out, timeout_ms, err);
+}
+
+int64_t tby_watch_next_rev(const struct tby_watch *watch)
+{
+    return watch->next_rev;
+}
+
+void tby_watch_free(struct tby_watch *watch)
+{
+    if (watch)
+        watch->ops->free(watch);
+}
+
+/* ---- records ----------------------------------------------------------------- */
+
+void tby_kv_clear(struct tby_kv *kv)
+{
+    free(kv->key);
+    free(kv->value);
+    memset(kv, 0, sizeof(*kv));
+}
+
+void tby_kv_list_clear(struct tby_kv_list *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        tby_kv_clear(&list->items[i]);
+    free(list->items);
+    memset(list, 0, sizeof(*list));
+}
+
+void tby_event_list_clear(struct tby_event_list *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        tby_kv_clear(&list->items[i].kv);
+    free(list->items);
+    memset(list, 0, sizeof(*list));
+}
+
+/* Moves *kv into the list (kv is zeroed). Capacity doubles, so pushes are amortised O(1);
+ * the capacity is derived from n, which keeps the list struct plain. */
+static size_t grown_capacity(size_t n)
+{
+    size_t cap = 8;
+
+    while (cap < n + 1)
+        cap *= 2;
+    return cap;
+}
+
+static bool needs_growth(size_t n)
+{
+    return n == 0 || (n >= 8 && (n & (n - 1)) == 0);
+}
+
+int tby_kv_list_push(struct tby_kv_list *list, struct tby_kv *kv)
+{
+    if (needs_growth(list->n)) {
+        struct tby_kv *grown = reallocarray(list->items, grown_capacity(list->n), sizeof(*grown));
+
+        if (!grown)
+            return -ENOMEM;
+        list->items = grown;
+    }
+    list->items[list->n++] = *kv;
+    memset(kv, 0, sizeof(*kv));
+    return 0;
+}
+
+int tby_event_list_push(struct tby_event_list *list, enum tby_event_type type,
+                        struct tby_kv *kv)
+{
+    if (needs_growth(list->n)) {
+        struct tby_event *grown =
+            reallocarray(list->items, grown_capacity(list->n), sizeof(*grown));
+
+        if (!grown)
+            return -ENOMEM;
+        list->items = grown;
+    }
+    list->items[list->n].type = type;
+    list->items[list->n].kv = *kv;
+    list->n++;
+    memset(kv, 0, sizeof(*kv));
+    return 0;
+}
+
+char *tby_prefix_end(const char *prefix)
+{
+    size_t len = strlen(prefix);
+    char *end = strdup(prefix);
+
+    if (!end)
+        return NULL;
+    while (len > 0) {
+        unsigned char c = (unsigned char)end[len - 1];
+
+        if (c < 0xff) {
+            end[len - 1] = (char)(c + 1);
+            end[len] = '\0';
+            return end;
+        }
+        len--;
+    }
+    end[0] = '\0';
+    return end;
+}

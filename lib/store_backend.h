@@ -1,0 +1,70 @@
+/* store_backend.h — the interface every datastore backend implements (private to lib/).
+ *
+ * A backend allocates a struct that begins with `struct tby_store` and fills `ops`.
+ * store.c checks arguments, then calls through `ops`; backends never see NULL stores.
+ */
+#ifndef TABBY_STORE_BACKEND_H
+#define TABBY_STORE_BACKEND_H
+
+#include "tabby/store.h"
+
+struct tby_txn_cmp {
+    char *key;
+    int64_t mod_rev;
+};
+
+struct tby_txn_op {
+    bool is_delete;
+    char *key;
+    char *value;
+    size_t value_len;
+};
+
+struct tby_txn {
+    struct tby_txn_cmp *cmps;
+    size_t n_cmps;
+    struct tby_txn_op *ops;
+    size_t n_ops;
+};
+
+struct tby_store_ops {
+    int (*get)(struct tby_store *s, const char *key, struct tby_kv *out, struct tby_error *err);
+    int (*range)(struct tby_store *s, const char *prefix, struct tby_kv_list *out,
+                 struct tby_error *err);
+    int (*revision)(struct tby_store *s, int64_t *rev, struct tby_error *err);
+    int (*commit)(struct tby_store *s, const struct tby_txn *txn, int64_t *rev,
+                  struct tby_error *err);
+    int (*compact)(struct tby_store *s, int64_t rev, struct tby_error *err);
+    int (*watch)(struct tby_store *s, const char *prefix, int64_t from_rev,
+                 struct tby_watch **out, struct tby_error *err);
+    void (*close)(struct tby_store *s);
+};
+
+struct tby_watch_ops {
+    int (*fd)(struct tby_watch *w);
+    int (*next)(struct tby_watch *w, struct tby_event_list *out, int timeout_ms,
+                struct tby_error *err);
+    void (*free)(struct tby_watch *w);
+};
+
+struct tby_store {
+    const struct tby_store_ops *ops;
+    char *uri;
+};
+
+struct tby_watch {
+    const struct tby_watch_ops *ops;
+    int64_t next_rev;
+};
+
+/* Backends' constructors; `location` is the URI without its scheme. */
+int tby_store_sqlite_open(const char *location, struct tby_store **out, struct tby_error *err);
+
+/* Helpers shared by backends. */
+int tby_kv_list_push(struct tby_kv_list *list, struct tby_kv *kv);
+int tby_event_list_push(struct tby_event_list *list, enum tby_event_type type,
+                        struct tby_kv *kv);
+/* The smallest string greater than every string starting with prefix ("" when none). */
+char *tby_prefix_end(const char *prefix);
+
+#endif

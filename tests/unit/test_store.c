@@ -1,0 +1,393 @@
+/* test_store.c — the datastore contract, run against the sqlite backend (and, when
+ * TABBY_TEST_STORE names another URI, against that one: the same tests, unchanged). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tabby/cleanup.h"
+#include "tabby/store.h"
+
+struct fixture {
+    char dir[64];
+    char uri[160];
+    char prefix[64]; /* a unique prefix per test, so an external store needs no reset */
+    struct tby_store *store;
+};
+
+static int counter;
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    const char *external = getenv("TABBY_TEST_STORE");
+    struct tby_error err = { 0 };
+
+    snprintf(f->prefix, sizeof(f->prefix), "/t/%d-%d/", (int)getpid(), counter++);
+    if (external && *external) {
+        snprintf(f->uri, sizeof(f->uri), "%s", external);
+    } else {
+        strcpy(f->dir, "/tmp/tby-store-XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        snprintf(f->uri, sizeof(f->uri), "sqlite:%s/tabby.db", f->dir);
+    }
+    assert_int_equal(tby_store_open(f->uri, &f->store, &err), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[128];
+
+    tby_store_close(f->store);
+    if (f->dir[0]) {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+        assert_int_equal(system(cmd), 0);
+    }
+    free(f);
+    return 0;
+}
+
+static char *key(struct fixture *f, const char *name)
+{
+    static char buf[4][128];
+    static int slot;
+
+    slot = (slot + 1) % 4;
+    snprintf(buf[slot], sizeof(buf[slot]), "%s%s", f->prefix, name);
+    return buf[slot];
+}
+
+static void test_put_then_get_returns_value_and_revisions(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    struct tby_kv kv;
+    int64_t rev1, rev2;
+
+    assert_int_equal(tby_store_put(f->store, key(f, "a"), "one", 3, &rev1, &err), 0);
+    assert_int_equal(tby_store_put(f->store, key(f, "a"), "two", 3, &rev2, &err), 0);
+    assert_true(rev2 > rev1);
+    assert_int_equal(tby_store_get(f->store, key(f, "a"), &kv, &err), 0);
+    assert_string_equal(kv.value, "two");
+    assert_int_equal(kv.value_len, 3);
+    assert_int_equal(kv.create_rev, rev1);
+    assert_int_equal(kv.mod_rev, rev2);
+    assert_int_equal(kv.version, 2);
+    tby_kv_clear(&kv);
+}
+
+static void test_get_missing_key_is_enoent(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    struct tby_kv kv;
+
+    assert_int_equal(tby_store_get(f->store, key(f, "nothing"), &kv, &err), -ENOENT);
+    assert_int_equal(tby_store_delete(f->store, key(f, "nothing"), NULL, &err), -ENOENT);
+}
+
+static void test_range_returns_prefix_sorted_and_nothing_else(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    struct tby_kv_list list;
+    int64_t rev;
+
+    assert_int_equal(tby_store_put(f->store, key(f, "pool/b"), "2", 1, NULL, &err), 0);
+    assert_int_equal(tby_store_put(f->store, key(f, "pool/a"), "1", 1, NULL, &err), 0);
+    assert_int_equal(tby_store_put(f->store, key(f, "poolx"), "x", 1, NULL, &err), 0);
+    assert_int_equal(tby_store_put(f->store, key(f, "pool0"), "0", 1, &rev, &err), 0);
+    assert_int_equal(tby_store_range(f->store, key(f, "pool/"), &list, &err), 0);
+    assert_int_equal(list.n, 2);
+    assert_string_equal(list.items[0].key, key(f, "pool/a"));
+    assert_string_equal(list.items[1].key, key(f, "pool/b"));
+    assert_true(list.rev >= rev);
+    tby_kv_list_clear(&list);
+}
+
+static void test_cas_on_stale_revision_fails_and_writes_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    struct tby_kv kv;
+    int64_t rev;
+
+    assert_int_equal(tby_store_cas(f->store, key(f, "k"), 0, "v1", 2, &rev, &err), 0);
+    /* Creating again with "must not exist" fails. */
+    assert_int_equal(tby_store_cas(f->store, key(f, "k"), 0, "v2", 2, NULL, &err), -ECANCELED);
+    assert_int_equal(tby_store_cas(f->store, key(f, "k"), rev, "v3", 2, NULL, &err), 0);
+    /* rev is stale now. */
+    assert_int_equal(tby_store_cas(f->store, key(f, "k"), rev, "v4", 2, NULL, &err), -ECANCELED);
+    assert_int_equal(tby_store_get(f->store, key(f, "k"), &kv, &err), 0);
+    assert_string_equal(kv.value, "v3");
+    tby_kv_clear(&kv);
+}
+
+static void test_txn_with_failing_compare_writes_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
+    struct tby_kv kv;
+    int64_t rev_before, rev_after;
+
+    assert_int_equal(tby_store_put(f->store, key(f, "guard"), "g", 1, NULL, &err), 0);
+    assert_int_equal(tby_store_put(f->store, key(f, "victim"), "keep", 4, NULL, &err), 0);
+    assert_int_equal(tby_store_revision(f->store, &rev_before, &err), 0);
+    tby_txn_compare(txn, key(f, "guard"), rev_before + 1000); /* wrong on purpose */
+    tby_txn_put(txn, key(f, "new"), "n", 1);
+    tby_txn_delete(txn, key(f, "victim"));
+    assert_int_equal(tby_store_commit(f->store, txn, NULL, &err), -ECANCELED);
+    assert_int_equal(tby_store_get(f->store, key(f, "new"), &kv, &err), -ENOENT);
+    assert_int_equal(tby_store_get(f->store, key(f, "victim"), &kv, &err), 0);
+    assert_string_equal(kv.value, "keep");
+    tby_kv_clear(&kv);
+    assert_int_equal(tby_store_revision(f->store, &rev_after, &err), 0);
+    assert_int_equal(rev_after, rev_before);
+}
+
+static void test_txn_applies_all_ops_at_one_revision(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
+    struct tby_kv a, b;
+    int64_t rev;
+
+    tby_txn_compare(txn, key(f, "a"), 0);
+    tby_txn_put(txn, key(f, "a"), "A", 1);
+    tby_txn_put(txn, key(f, "b"), "B", 1);
+    assert_int_equal(tby_store_commit(f->store, txn, &rev, &err), 0);
+    assert_int_equal(tby_store_get(f->store, key(f, "a"), &a, &err), 0);
+    assert_int_equal(tby_store_get(f->store, key(f, "b"), &b, &err), 0);
+    assert_int_equal(a.mod_rev, rev);
+    assert_int_equal(b.mod_rev, rev);
+    tby_kv_clear(&a);
+    tby_kv_clear(&b);
+}
+
+static void test_txn_naming_a_key_twice_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
+
+    tby_txn_put(txn, key(f, "dup"), "1", 1);
+    tby_txn_delete(txn, key(f, "dup"));
+    assert_int_equal(tby_store_commit(f->store, txn, NULL, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "twice"));
+}
+
+/* Each child opens its own connection, as separate processes do. */
+static void cas_increment_worker(const char *uri, const char *k, int rounds)
+{
+    struct tby_store *store = NULL;
+    struct tby_error err = { 0 };
+
+    if (tby_store_open(uri, &store, &err) < 0)
+        _exit(2);
+    for (int i = 0; i < rounds; i++) {
+        for (;;) {
+            struct tby_kv kv;
+            char buf[32];
+            long n = 0;
+            int64_t mod = 0;
+            int r = tby_store_get(store, k, &kv, &err);
+
+            if (r == 0) {
+                n = strtol(kv.value, NULL, 10);
+                mod = kv.mod_rev;
+                tby_kv_clear(&kv);
+            } else if (r != -ENOENT) {
+                _exit(3);
+            }
+            snprintf(buf, sizeof(buf), "%ld", n + 1);
+            r = tby_store_cas(store, k, mod, buf, strlen(buf), NULL, &err);
+            if (r == 0)
+                break;
+            if (r != -ECANCELED && r != -EAGAIN)
+                _exit(4);
+        }
+    }
+    tby_store_close(store);
+    _exit(0);
+}
+
+static void test_concurrent_cas_increments_lose_no_update(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    enum { WORKERS = 4, ROUNDS = 150 };
+    pid_t pids[WORKERS];
+    struct tby_kv kv;
+
+    for (int i = 0; i < WORKERS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0)
+            cas_increment_worker(f->uri, key(f, "counter"), ROUNDS);
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        int status;
+
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(tby_store_get(f->store, key(f, "counter"), &kv, &err), 0);
+    assert_int_equal(strtol(kv.value, NULL, 10), WORKERS * ROUNDS);
+    assert_int_equal(kv.version, WORKERS * ROUNDS);
+    tby_kv_clear(&kv);
+}
+
+static void test_watch_sees_every_change_in_revision_order(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    struct tby_watch *w = NULL;
+    struct tby_event_list events = { 0 };
+    int64_t revs[6];
+    pid_t pid;
+    int status;
+
+    assert_int_equal(tby_store_watch(f->store, key(f, "w/"), 0, &w, &err), 0);
+    assert_true(tby_watch_fd(w) >= 0);
+    /* Another process writes; the watch must see it all. */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct tby_store *other = NULL;
+        char v[8];
+
+        if (tby_store_open(f->uri, &other, &err) < 0)
+            _exit(2);
+        for (int i = 0; i < 5; i++) {
+            snprintf(v, sizeof(v), "%d", i);
+            if (tby_store_put(other, key(f, "w/x"), v, strlen(v), NULL, &err) < 0)
+                _exit(3);
+        }
+        tby_store_put(other, key(f, "elsewhere"), "no", 2, NULL, &err);
+        if (tby_store_delete(other, key(f, "w/x"), NULL, &err) < 0)
+            _exit(4);
+        tby_store_close(other);
+        _exit(0);
+    }
+    while (events.n < 6) {
+        size_t before = events.n;
+
+        assert_int_equal(tby_watch_next(w, &events, 5000, &err), 0);
+        assert_true(events.n > before);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(events.n, 6);
+    for (size_t i = 0; i < 6; i++) {
+        assert_string_equal(events.items[i].kv.key, key(f, "w/x"));
+        revs[i] = events.items[i].kv.mod_rev;
+        if (i > 0)
+            assert_true(revs[i] > revs[i - 1]);
+        if (i < 5) {
+            char v[8];
+
+            snprintf(v, sizeof(v), "%zu", i);
+            assert_int_equal(events.items[i].type, TBY_EVENT_PUT);
+            assert_string_equal(events.items[i].kv.value, v);
+        }
+    }
+    assert_int_equal(events.items[5].type, TBY_EVENT_DELETE);
+    tby_event_list_clear(&events);
+    /* Nothing more is pending. */
+    assert_int_equal(tby_watch_next(w, &events, 0, &err), 0);
+    assert_int_equal(events.n, 0);
+    tby_watch_free(w);
+}
+
+static void test_watch_from_old_revision_replays_history(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    struct tby_watch *w = NULL;
+    struct tby_event_list events = { 0 };
+    int64_t first;
+
+    assert_int_equal(tby_store_put(f->store, key(f, "h/1"), "a", 1, &first, &err), 0);
+    assert_int_equal(tby_store_put(f->store, key(f, "h/2"), "b", 1, NULL, &err), 0);
+    assert_int_equal(tby_store_watch(f->store, key(f, "h/"), first, &w, &err), 0);
+    assert_int_equal(tby_watch_next(w, &events, 1000, &err), 0);
+    assert_int_equal(events.n, 2);
+    assert_string_equal(events.items[0].kv.key, key(f, "h/1"));
+    assert_string_equal(events.items[1].kv.key, key(f, "h/2"));
+    tby_event_list_clear(&events);
+    tby_watch_free(w);
+}
+
+static void test_watch_behind_compaction_reports_estale(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    struct tby_watch *w = NULL;
+    struct tby_event_list events = { 0 };
+    int64_t first, last;
+
+    assert_int_equal(tby_store_put(f->store, key(f, "c/1"), "a", 1, &first, &err), 0);
+    assert_int_equal(tby_store_put(f->store, key(f, "c/1"), "b", 1, &last, &err), 0);
+    assert_int_equal(tby_store_compact(f->store, last, &err), 0);
+    assert_int_equal(tby_store_watch(f->store, key(f, "c/"), first, &w, &err), 0);
+    assert_int_equal(tby_watch_next(w, &events, 100, &err), -ESTALE);
+    tby_watch_free(w);
+}
+
+static void test_value_may_hold_nul_bytes(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    struct tby_kv kv;
+
+    assert_int_equal(tby_store_put(f->store, key(f, "bin"), "a\0b", 3, NULL, &err), 0);
+    assert_int_equal(tby_store_get(f->store, key(f, "bin"), &kv, &err), 0);
+    assert_int_equal(kv.value_len, 3);
+    assert_memory_equal(kv.value, "a\0b", 3);
+    tby_kv_clear(&kv);
+}
+
+static void test_unknown_scheme_is_refused(void **state)
+{
+    struct tby_store *store = NULL;
+    struct tby_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(tby_store_open("redis:x", &store, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "unknown scheme"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_put_then_get_returns_value_and_revisions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_missing_key_is_enoent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_range_returns_prefix_sorted_and_nothing_else, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cas_on_stale_revision_fails_and_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_txn_with_failing_compare_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_txn_applies_all_ops_at_one_revision, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_txn_naming_a_key_twice_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_cas_increments_lose_no_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_sees_every_change_in_revision_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_from_old_revision_replays_history, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_behind_compaction_reports_estale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_may_hold_nul_bytes, setup, teardown),
+        cmocka_unit_test(test_unknown_scheme_is_refused),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,48 @@
+/* ctl.h — what tabbyctl's commands share (private to ctl/): the parsed global options,
+ * the datastore they open, and the table and document printers. */
+#ifndef TABBY_CTL_H
+#define TABBY_CTL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "tabby/resource.h"
+#include "tabby/store.h"
+
+/* Exit codes: 0 success, 1 an error the message explains, 2 a usage error. */
+enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
+
+struct ctl {
+    const char *store_uri;   /* --store, TABBY_STORE, the config file, or the default */
+    const char *config_path; /* /etc/tabby/tabbyctl.cfg unless TABBY_CONFIG says otherwise */
+    struct tby_store *store; /* opened on first use by ctl_store() */
+    char *store_uri_owned;   /* when the URI came from the config file */
+};
+
+/* Opens the datastore once; prints the error and returns NULL on failure. */
+struct tby_store *ctl_store(struct ctl *ctl);
+
+/* Prints "tabbyctl: <message>" to stderr; returns CTL_FAIL. */
+int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints a usage error and the command's synopsis; returns CTL_USAGE. */
+int ctl_usage_error(const char *synopsis, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The commands: argv[0] is the command's name. */
+int ctl_cmd_apply(struct ctl *ctl, int argc, char **argv);   /* apply, create, replace */
+int ctl_cmd_delete(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_get(struct ctl *ctl, int argc, char **argv);
+
+/* ---- output ------------------------------------------------------------------------ */
+
+enum ctl_format { CTL_FORMAT_TABLE, CTL_FORMAT_WIDE, CTL_FORMAT_YAML, CTL_FORMAT_JSON,
+                  CTL_FORMAT_NAME };
+
+int ctl_format_parse(const char *text, enum ctl_format *out);
+/* Prints resources of one kind in `format`. `single`: one named resource was asked for,
+ * so YAML/JSON print it alone rather than as a List. `all_namespaces` adds a NAMESPACE
+ * column to tables. */
+int ctl_print(FILE *out, const struct tby_kind_info *info, const struct tby_resource_list *list,
+              enum ctl_format format, bool single, bool all_namespaces);
+
+#endif

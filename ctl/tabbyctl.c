@@ -1,0 +1,185 @@
+/* tabbyctl.c — the command line for tabby's resources and state: global options, the
+ * datastore choice, and dispatch to the commands. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "tabby/cleanup.h"
+#include "tabby/log.h"
+#include "tabby/yaml.h"
+#include "ctl.h"
+
+#define DEFAULT_CONFIG "/etc/tabby/tabbyctl.cfg"
+
+static const char usage_text[] =
+    "Usage: tabbyctl [--store URI] COMMAND [ARGS]\n"
+    "\n"
+    "Resources (Calico and Kubernetes YAML or JSON):\n"
+    "  apply -f FILE|-         create or update every resource of the file(s)\n"
+    "  create -f FILE|-        create them; fails if any exists\n"
+    "  replace -f FILE|-       replace them; fails if any is missing\n"
+    "  delete -f FILE|-        delete the resources the file(s) name\n"
+    "  delete KIND NAME...     delete by name [-n NAMESPACE]\n"
+    "  get KIND [NAME...]      show resources [-n NS | -A] [-o table|wide|yaml|json|name]\n"
+    "  version                 print tabbyctl's version\n"
+    "\n"
+    "Kinds: ippool, ipamconfig, networkpolicy (netpol), globalnetworkpolicy (gnp),\n"
+    "  bgpconfig, bgppeer, node, workloadendpoint (wep), hostendpoint (hep), profile,\n"
+    "  networkpolicy.networking.k8s.io (knp), namespace (ns)\n"
+    "\n"
+    "The datastore: --store URI, else $TABBY_STORE, else `store:` in " DEFAULT_CONFIG "\n"
+    "($TABBY_CONFIG), else " TBY_DEFAULT_STORE ".\n"
+    "URIs: sqlite:PATH, etcd:http://HOST:PORT[,…]\n";
+
+int ctl_fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("tabbyctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CTL_FAIL;
+}
+
+int ctl_usage_error(const char *synopsis, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("tabbyctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nUsage: tabbyctl %s\n", synopsis);
+    return CTL_USAGE;
+}
+
+/* The config file is YAML: `store: URI`. A missing file is fine; a broken one is not. */
+static int read_config(struct ctl *ctl)
+{
+    _cleanup_fclose_ FILE *f = fopen(ctl->config_path, "re");
+    struct tby_yaml_docs docs = { 0 };
+    struct tby_error err = { 0 };
+    char text[8192];
+    size_t len;
+    const json_t *store;
+    int r = 0;
+
+    if (!f)
+        return errno == ENOENT ? 0 : ctl_fail("%s: %s", ctl->config_path, strerror(errno));
+    len = fread(text, 1, sizeof(text), f);
+    if (tby_yaml_load(text, len, ctl->config_path, &docs, &err) < 0)
+        return ctl_fail("%s", tby_error_str(&err));
+    store = json_object_get(json_array_get(docs.docs, 0), "store");
+    if (store && !json_is_string(store))
+        r = ctl_fail("%s: store: must be a string such as sqlite:/var/lib/tabby/tabby.db",
+                     ctl->config_path);
+    else if (store && !(ctl->store_uri_owned = strdup(json_string_value(store))))
+        r = ctl_fail("out of memory");
+    tby_yaml_docs_clear(&docs);
+    return r;
+}
+
+static int choose_store(struct ctl *ctl)
+{
+    const char *env = getenv("TABBY_STORE");
+    int r;
+
+    if (ctl->store_uri)
+        return 0;
+    if (env && *env) {
+        ctl->store_uri = env;
+        return 0;
+    }
+    r = read_config(ctl);
+    if (r)
+        return r;
+    ctl->store_uri = ctl->store_uri_owned ? ctl->store_uri_owned : TBY_DEFAULT_STORE;
+    return 0;
+}
+
+struct tby_store *ctl_store(struct ctl *ctl)
+{
+    struct tby_error err = { 0 };
+
+    if (ctl->store)
+        return ctl->store;
+    if (choose_store(ctl))
+        return NULL;
+    if (tby_store_open(ctl->store_uri, &ctl->store, &err) < 0) {
+        ctl_fail("%s", tby_error_str(&err));
+        return NULL;
+    }
+    return ctl->store;
+}
+
+static int cmd_version(struct ctl *ctl, int argc, char **argv)
+{
+    (void)ctl;
+    (void)argc;
+    (void)argv;
+    printf("tabbyctl %s\n", PACKAGE_VERSION);
+    return CTL_OK;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(struct ctl *ctl, int argc, char **argv);
+} commands[] = {
+    { "apply", ctl_cmd_apply },
+    { "create", ctl_cmd_apply },
+    { "replace", ctl_cmd_apply },
+    { "delete", ctl_cmd_delete },
+    { "get", ctl_cmd_get },
+    { "version", cmd_version },
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "store", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct ctl ctl = { 0 };
+    const char *config = getenv("TABBY_CONFIG");
+    int opt, r = -1;
+
+    ctl.config_path = config && *config ? config : DEFAULT_CONFIG;
+    tby_log_set_level(TBY_LOG_WARNING);
+    while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+        if (opt == 's')
+            ctl.store_uri = optarg;
+        else if (opt == 'h') {
+            fputs(usage_text, stdout);
+            return CTL_OK;
+        } else {
+            fputs(usage_text, stderr);
+            return CTL_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fputs(usage_text, stderr);
+        return CTL_USAGE;
+    }
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(commands) && r < 0; i++) {
+        if (strcmp(commands[i].name, argv[optind]) != 0)
+            continue;
+        argv += optind;
+        argc -= optind;
+        optind = 0; /* reset getopt for the command's own options */
+        r = commands[i].run(&ctl, argc, argv);
+    }
+    if (r < 0) {
+        fprintf(stderr, "tabbyctl: unknown command \"%s\"\n\n%s", argv[optind], usage_text);
+        r = CTL_USAGE;
+    }
+    tby_store_close(ctl.store);
+    free(ctl.store_uri_owned);
+    return r;
+}

@@ -1,0 +1,94 @@
+/* codec.h — helpers for decoding resources from jansson trees with a field path, and for
+ * encoding them back.
+ *
+ * Owns: the decoder's current field path (a fixed buffer inside struct tby_dec). Every
+ * failure message starts with that path, so a decoder deep in a rule writes
+ *   spec.ingress[0].destination.ports[1]: port must be 1 to 65535, got 70000
+ * without knowing where it is. Strings handed out (char **out) are malloc'd and owned by
+ * the caller; a getter replaces (and frees) what *out held before, so defaults can be
+ * set first and overridden by what the document says.
+ *
+ * Absent fields and JSON null are the same: "not set" (Go's omitempty decoders agree).
+ */
+#ifndef TABBY_CODEC_H
+#define TABBY_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "tabby/error.h"
+#include "tabby/strv.h"
+
+struct tby_dec {
+    struct tby_error *err;
+    char path[512];
+    size_t len;
+};
+
+void tby_dec_init(struct tby_dec *d, struct tby_error *err);
+/* Appends ".field" ("field" at the root) / "[index]" and returns a mark for leave(). */
+size_t tby_dec_enter(struct tby_dec *d, const char *field);
+size_t tby_dec_enter_index(struct tby_dec *d, size_t index);
+void tby_dec_leave(struct tby_dec *d, size_t mark);
+/* Fails at the current path: "path: message". Returns -EINVAL. */
+int tby_dec_fail(struct tby_dec *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Fails at path.field. */
+int tby_dec_fail_at(struct tby_dec *d, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The value of obj[field], NULL when absent or null. */
+const json_t *tby_dec_get(const json_t *obj, const char *field);
+
+/* Fails on any member of obj not named in `fields` (NULL-terminated): calicoctl refuses
+ * unknown fields, which catches typos such as "blocksize". */
+int tby_dec_known_fields(struct tby_dec *d, const json_t *obj, const char *const *fields);
+/* Requires obj (the value at the current path) to be an object. */
+int tby_dec_expect_object(struct tby_dec *d, const json_t *obj);
+
+/* Typed getters of obj[field]. When absent: fail if `required`, else return 0 and leave
+ * *out as it was (the default). */
+int tby_dec_string(struct tby_dec *d, const json_t *obj, const char *field, bool required,
+                   char **out);
+int tby_dec_bool(struct tby_dec *d, const json_t *obj, const char *field, bool *out);
+/* Integers within [min, max]; *present (may be NULL) tells whether the field was there. */
+int tby_dec_int(struct tby_dec *d, const json_t *obj, const char *field, int64_t min,
+                int64_t max, int64_t *out, bool *present);
+/* Any JSON number. */
+int tby_dec_number(struct tby_dec *d, const json_t *obj, const char *field, double *out,
+                   bool *present);
+/* One of `names` (NULL-terminated), spelled exactly; *out is the index. */
+int tby_dec_enum(struct tby_dec *d, const json_t *obj, const char *field,
+                 const char *const *names, int *out);
+/* The same for a value already in hand, at the current path (list elements). */
+int tby_dec_enum_value(struct tby_dec *d, const json_t *value, const char *const *names,
+                       int *out);
+/* A list of strings. */
+int tby_dec_strv(struct tby_dec *d, const json_t *obj, const char *field,
+                 struct tby_strv *out);
+/* obj[field] must be an array (or absent: *out = NULL). */
+int tby_dec_array(struct tby_dec *d, const json_t *obj, const char *field,
+                  const json_t **out);
+/* obj[field] must be an object (or absent: *out = NULL). */
+int tby_dec_object(struct tby_dec *d, const json_t *obj, const char *field,
+                   const json_t **out);
+/* A map of strings to strings; *out becomes a new reference (an empty object when
+ * absent). Keys and values are checked as Kubernetes label keys and values when
+ * `labels` is true. */
+int tby_dec_string_map(struct tby_dec *d, const json_t *obj, const char *field, bool labels,
+                       json_t **out);
+
+/* ---- encoding: each adds obj[key] only when there is something to say --------- */
+
+void tby_enc_string(json_t *obj, const char *key, const char *value);  /* NULL: skipped */
+void tby_enc_bool(json_t *obj, const char *key, bool value);           /* always set */
+void tby_enc_true(json_t *obj, const char *key, bool value);           /* only when true */
+void tby_enc_int(json_t *obj, const char *key, int64_t value);
+void tby_enc_strv(json_t *obj, const char *key, const struct tby_strv *v); /* empty: skipped */
+/* Sets obj[key] = value (stealing the reference) unless value is NULL or an empty
+ * object/array, which are dropped. */
+void tby_enc_take(json_t *obj, const char *key, json_t *value);
+
+#endif

@@ -1,0 +1,356 @@
+/* model.h — the typed specs of every resource kind tabby reads, in Calico's terms.
+ *
+ * Owns nothing by itself: each struct is owned by the struct tby_resource it hangs off
+ * (resource.h) and freed with it. Values here are already validated and defaulted: CIDRs
+ * are parsed (rule nets masked as Calico does), enums are enums, absent optional values
+ * have a `has_` flag or a NULL pointer. Selectors are kept as the user wrote them (they
+ * were checked by parsing); the policy engine parses them again into its index.
+ *
+ * Field names follow the YAML field names (camelCase → snake_case).
+ */
+#ifndef TABBY_MODEL_H
+#define TABBY_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "tabby/net.h"
+#include "tabby/strv.h"
+
+/* ---- shared pieces ------------------------------------------------------------------ */
+
+enum tby_encap_mode { TBY_ENCAP_NEVER, TBY_ENCAP_ALWAYS, TBY_ENCAP_CROSS_SUBNET };
+
+/* IANA protocol numbers with names in Calico's spelling. */
+enum {
+    TBY_PROTO_ICMP = 1,
+    TBY_PROTO_TCP = 6,
+    TBY_PROTO_UDP = 17,
+    TBY_PROTO_ICMPV6 = 58,
+    TBY_PROTO_SCTP = 132,
+    TBY_PROTO_UDPLITE = 136,
+};
+
+/* A port, a range "first:last", or a named port (name != NULL, first = last = 0). */
+struct tby_port {
+    uint16_t first;
+    uint16_t last;
+    char *name;
+};
+
+struct tby_secret_ref {
+    char *name;
+    char *key;
+};
+
+/* ---- IPPool ------------------------------------------------------------------------- */
+
+enum tby_pool_use {
+    TBY_POOL_USE_WORKLOAD = 1 << 0,
+    TBY_POOL_USE_TUNNEL = 1 << 1,
+    TBY_POOL_USE_LOADBALANCER = 1 << 2,
+};
+
+enum tby_assignment_mode { TBY_ASSIGN_AUTOMATIC, TBY_ASSIGN_MANUAL };
+
+struct tby_ippool {
+    struct tby_cidr cidr;
+    int block_size;                     /* default 26 (IPv4) / 122 (IPv6) */
+    enum tby_encap_mode ipip_mode;      /* default Never */
+    enum tby_encap_mode vxlan_mode;     /* default Never */
+    bool nat_outgoing;
+    bool disabled;
+    bool disable_bgp_export;
+    char *node_selector;                /* default "all()" */
+    unsigned allowed_uses;              /* default Workload | Tunnel */
+    enum tby_assignment_mode assignment_mode; /* default Automatic */
+};
+
+/* ---- IPAMConfiguration (name "default") --------------------------------------------- */
+
+struct tby_ipamconfig {
+    bool strict_affinity;
+    int max_blocks_per_host;            /* 0: no limit */
+    bool auto_allocate_blocks;          /* default true */
+};
+
+/* ---- Calico policy: NetworkPolicy, GlobalNetworkPolicy, Profile rules --------------- */
+
+enum tby_action { TBY_ACTION_ALLOW, TBY_ACTION_DENY, TBY_ACTION_LOG, TBY_ACTION_PASS };
+
+enum tby_policy_type { TBY_POLICY_INGRESS = 1 << 0, TBY_POLICY_EGRESS = 1 << 1 };
+
+struct tby_icmp_match {
+    bool has_type;
+    bool has_code;
+    uint8_t type;
+    uint8_t code;
+};
+
+struct tby_cidr_list {
+    struct tby_cidr *items;
+    size_t n;
+};
+
+struct tby_port_list {
+    struct tby_port *items;
+    size_t n;
+};
+
+struct tby_service_accounts {
+    struct tby_strv names;
+    char *selector;
+};
+
+struct tby_service_match {
+    char *name;
+    char *namespace;
+};
+
+/* A rule's source or destination. */
+struct tby_entity_rule {
+    struct tby_cidr_list nets;
+    struct tby_cidr_list not_nets;
+    char *selector;
+    char *not_selector;
+    char *namespace_selector;
+    struct tby_port_list ports;
+    struct tby_port_list not_ports;
+    struct tby_service_accounts *service_accounts; /* NULL: not set */
+    struct tby_service_match *services;            /* NULL: not set */
+};
+
+struct tby_rule {
+    enum tby_action action;
+    int protocol;                /* IANA number; 0: any */
+    int not_protocol;            /* 0: not set */
+    struct tby_icmp_match icmp;
+    struct tby_icmp_match not_icmp;
+    int ip_version;              /* 0 (both), 4 or 6 */
+    struct tby_entity_rule source;
+    struct tby_entity_rule destination;
+    json_t *annotations;         /* rule metadata annotations, object or NULL */
+};
+
+struct tby_rule_list {
+    struct tby_rule *items;
+    size_t n;
+};
+
+/* NetworkPolicy (namespaced) and GlobalNetworkPolicy. */
+struct tby_policy {
+    bool has_order;
+    double order;                /* lower first; unset sorts last */
+    char *tier;                  /* default "default" */
+    char *selector;              /* NULL: all() */
+    char *namespace_selector;    /* GlobalNetworkPolicy only */
+    char *service_account_selector;
+    unsigned types;              /* TBY_POLICY_*; defaulted from the rules as Calico does */
+    struct tby_rule_list ingress;
+    struct tby_rule_list egress;
+    bool do_not_track;           /* GlobalNetworkPolicy only */
+    bool pre_dnat;               /* GlobalNetworkPolicy only */
+    bool apply_on_forward;       /* GlobalNetworkPolicy only */
+};
+
+struct tby_profile {
+    struct tby_rule_list ingress;
+    struct tby_rule_list egress;
+    json_t *labels_to_apply;     /* object of strings; never NULL after decode */
+};
+
+/* ---- Kubernetes NetworkPolicy (networking.k8s.io/v1) --------------------------------- */
+
+/* A Kubernetes LabelSelector, kept as its validated JSON ({} selects everything). */
+struct tby_k8s_ip_block {
+    struct tby_cidr cidr;
+    struct tby_cidr_list except;
+};
+
+struct tby_k8s_peer {
+    json_t *pod_selector;        /* NULL: not given */
+    json_t *namespace_selector;  /* NULL: not given */
+    struct tby_k8s_ip_block *ip_block; /* NULL: not given; exclusive with the selectors */
+};
+
+struct tby_k8s_port {
+    int protocol;                /* TCP (default), UDP or SCTP */
+    bool has_port;               /* false: every port of the protocol */
+    uint16_t port;
+    char *port_name;             /* a named port instead of a number */
+    uint16_t end_port;           /* 0: no range */
+};
+
+struct tby_k8s_rule {
+    struct tby_k8s_peer *peers;  /* `from` / `to`; none: every peer */
+    size_t n_peers;
+    struct tby_k8s_port *ports;  /* none: every port */
+    size_t n_ports;
+};
+
+struct tby_k8s_policy {
+    json_t *pod_selector;        /* never NULL after decode; {} selects every pod */
+    unsigned types;              /* TBY_POLICY_*; Ingress always, Egress when egress rules */
+    struct tby_k8s_rule *ingress;
+    size_t n_ingress;
+    struct tby_k8s_rule *egress;
+    size_t n_egress;
+};
+
+/* ---- Namespace (v1): only its labels matter, and those live in the metadata ---------- */
+
+struct tby_namespace {
+    int unused;
+};
+
+/* ---- BGPConfiguration ----------------------------------------------------------------- */
+
+struct tby_community {
+    char *name;
+    char *value;                 /* "aa:nn" or large "aa:nn:mm" */
+};
+
+struct tby_prefix_advertisement {
+    struct tby_cidr cidr;
+    struct tby_strv communities; /* names of `communities`, or literal values */
+};
+
+struct tby_bgpconfig {
+    char *log_severity_screen;   /* Debug, Info (default), Warning, Error, Fatal */
+    bool node_to_node_mesh_enabled; /* default true */
+    bool has_as_number;
+    uint32_t as_number;          /* default 64512 */
+    uint16_t listen_port;        /* default 179 */
+    struct tby_cidr_list service_cluster_ips;
+    struct tby_cidr_list service_external_ips;
+    struct tby_cidr_list service_loadbalancer_ips;
+    struct tby_community *communities;
+    size_t n_communities;
+    struct tby_prefix_advertisement *prefix_advertisements;
+    size_t n_prefix_advertisements;
+    struct tby_secret_ref *node_mesh_password; /* NULL: not set */
+    bool has_node_mesh_max_restart;
+    uint64_t node_mesh_max_restart_ms;
+    char *bind_mode;             /* NULL, "None" or "NodeIP" */
+    struct tby_strv ignored_interfaces;
+};
+
+/* ---- BGPPeer -------------------------------------------------------------------------- */
+
+enum tby_source_address { TBY_SOURCE_USE_NODE_IP, TBY_SOURCE_NONE };
+
+struct tby_bgppeer {
+    char *node;                  /* only this node peers; NULL: every node */
+    char *node_selector;         /* exclusive with node */
+    bool has_peer_ip;
+    struct tby_ip peer_ip;
+    uint16_t peer_port;          /* 0: 179 */
+    char *peer_selector;         /* exclusive with peer_ip: peer with these nodes */
+    uint32_t as_number;
+    bool keep_original_next_hop;
+    struct tby_secret_ref *password; /* NULL: none */
+    enum tby_source_address source_address; /* default UseNodeIP */
+    bool has_max_restart;
+    uint64_t max_restart_ms;
+    int num_allowed_local_as_numbers;
+    int ttl_security;            /* 0: off */
+    bool has_reachable_by;
+    struct tby_ip reachable_by;
+    struct tby_strv filters;
+};
+
+/* ---- Node ----------------------------------------------------------------------------- */
+
+struct tby_node_address {
+    char *address;
+    char *type;                  /* InternalIP, ExternalIP, CalicoNodeIP */
+};
+
+struct tby_orch_ref {
+    char *node_name;
+    char *orchestrator;
+};
+
+struct tby_node {
+    bool has_bgp;
+    bool has_ipv4_address;
+    struct tby_cidr ipv4_address;    /* the node's address with its subnet: 10.0.0.1/24 */
+    bool has_ipv6_address;
+    struct tby_cidr ipv6_address;
+    bool has_as_number;
+    uint32_t as_number;
+    bool has_rr_cluster_id;
+    struct tby_ip rr_cluster_id;     /* an IPv4-formatted id */
+    bool has_ipip_tunnel_addr;
+    struct tby_ip ipip_tunnel_addr;
+    bool has_vxlan_tunnel_addr;
+    struct tby_ip vxlan_tunnel_addr;
+    char *vxlan_tunnel_mac;
+    bool has_vxlan_tunnel_addr_v6;
+    struct tby_ip vxlan_tunnel_addr_v6;
+    char *vxlan_tunnel_mac_v6;
+    struct tby_node_address *addresses;
+    size_t n_addresses;
+    struct tby_orch_ref *orch_refs;
+    size_t n_orch_refs;
+    json_t *status;                  /* written by tabby-node; kept as given, or NULL */
+};
+
+/* ---- WorkloadEndpoint and HostEndpoint ------------------------------------------------ */
+
+struct tby_endpoint_port {
+    char *name;
+    int protocol;                /* TCP, UDP or SCTP */
+    uint16_t port;
+    uint16_t host_port;          /* 0: none */
+    bool has_host_ip;
+    struct tby_ip host_ip;
+};
+
+struct tby_ip_nat {
+    struct tby_ip internal_ip;
+    struct tby_ip external_ip;
+};
+
+struct tby_wep {
+    char *orchestrator;
+    char *workload;
+    char *node;
+    char *container_id;
+    char *pod;
+    char *endpoint;
+    char *service_account_name;
+    struct tby_cidr_list ip_networks;   /* /32 and /128 as a rule */
+    struct tby_ip_nat *ip_nats;
+    size_t n_ip_nats;
+    bool has_ipv4_gateway;
+    struct tby_ip ipv4_gateway;
+    bool has_ipv6_gateway;
+    struct tby_ip ipv6_gateway;
+    struct tby_strv profiles;
+    char *interface_name;
+    char *mac;
+    struct tby_endpoint_port *ports;
+    size_t n_ports;
+    struct tby_cidr_list allow_spoofed_source_prefixes;
+};
+
+struct tby_hep {
+    char *node;
+    char *interface_name;        /* "*" for all of the node's interfaces */
+    struct tby_ip *expected_ips;
+    size_t n_expected_ips;
+    struct tby_strv profiles;
+    struct tby_endpoint_port *ports;
+    size_t n_ports;
+};
+
+/* ---- helpers shared by the kinds ------------------------------------------------------- */
+
+/* "TCP" for 6, … ; NULL for a number without a Calico name. */
+const char *tby_protocol_name(int number);
+
+#endif

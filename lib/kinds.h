@@ -1,0 +1,39 @@
+/* kinds.h — what each resource kind implements (private to lib/).
+ *
+ * resource.c owns the envelope (apiVersion, kind, metadata) and calls a kind's ops for
+ * the rest. Copy and equality are derived from encode + decode, so a kind writes only
+ * these three functions and they cannot disagree with each other.
+ */
+#ifndef TABBY_KINDS_H
+#define TABBY_KINDS_H
+
+#include "tabby/codec.h"
+#include "tabby/resource.h"
+
+struct tby_kind_ops {
+    /* Decodes doc's spec (and status, where the kind keeps one) into res->spec, with the
+     * metadata already in res->meta. On failure leaves nothing allocated. */
+    int (*decode)(struct tby_dec *d, const json_t *doc, struct tby_resource *res);
+    /* Adds "spec" (and "status") to the document being written. */
+    void (*encode)(const struct tby_resource *res, json_t *doc);
+    void (*free)(void *spec);
+};
+
+extern const struct tby_kind_ops tby_ippool_ops;
+extern const struct tby_kind_ops tby_ipamconfig_ops;
+extern const struct tby_kind_ops tby_networkpolicy_ops;
+extern const struct tby_kind_ops tby_globalnetworkpolicy_ops;
+extern const struct tby_kind_ops tby_profile_ops;
+extern const struct tby_kind_ops tby_k8s_networkpolicy_ops;
+extern const struct tby_kind_ops tby_namespace_ops;
+extern const struct tby_kind_ops tby_bgpconfig_ops;
+extern const struct tby_kind_ops tby_bgppeer_ops;
+extern const struct tby_kind_ops tby_node_ops;
+extern const struct tby_kind_ops tby_wep_ops;
+extern const struct tby_kind_ops tby_hep_ops;
+
+/* doc["spec"], which must be an object when present; NULL when absent (the getters of
+ * codec.h treat a NULL object as one with no fields). */
+int tby_kind_spec(struct tby_dec *d, const json_t *doc, const json_t **spec);
+
+#endif

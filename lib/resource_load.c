@@ -1,0 +1,167 @@
+/* resource_load.c — reading files of resource documents (YAML or JSON, several
+ * documents, Kubernetes-style lists) into decoded resources, all or nothing. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/cleanup.h"
+#include "tabby/resource.h"
+#include "tabby/yaml.h"
+
+/* Max size of one input file; resource files are small, a huge one is a mistake. */
+#define MAX_INPUT (64u << 20)
+
+int tby_resource_list_push(struct tby_resource_list *list, struct tby_resource *res)
+{
+    struct tby_resource **grown = reallocarray(list->items, list->n + 1, sizeof(*grown));
+
+    if (!grown)
+        return -ENOMEM;
+    list->items = grown;
+    list->items[list->n++] = res;
+    return 0;
+}
+
+void tby_resource_list_clear(struct tby_resource_list *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        tby_resource_free(list->items[i]);
+    free(list->items);
+    list->items = NULL;
+    list->n = 0;
+}
+
+/* "List", "IPPoolList", "NetworkPolicyList", … with an items array. */
+static bool is_list(const json_t *doc)
+{
+    const char *kind = json_string_value(json_object_get(doc, "kind"));
+    size_t len = kind ? strlen(kind) : 0;
+
+    return len >= 4 && strcmp(kind + len - 4, "List") == 0;
+}
+
+static int decode_one(const json_t *doc, const char *where,
+                      struct tby_resource_list *out, struct tby_error *err)
+{
+    struct tby_resource *res = NULL;
+    char what[256];
+    int r = tby_resource_decode(doc, &res, err);
+
+    if (r < 0)
+        return tby_error_prefix(err, "%s (%s)", where,
+                                tby_resource_describe(doc, what, sizeof(what)));
+    if (tby_resource_list_push(out, res) < 0) {
+        tby_resource_free(res);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static int decode_list(const json_t *doc, size_t doc_no, struct tby_resource_list *out,
+                       struct tby_error *err)
+{
+    const json_t *items = json_object_get(doc, "items");
+    const json_t *item;
+    char where[64];
+    size_t i;
+
+    if (!json_is_array(items))
+        return tby_error_set(err, -EINVAL, "document %zu (%s): items: must be a list of "
+                                           "resources", doc_no,
+                             json_string_value(json_object_get(doc, "kind")));
+    json_array_foreach(items, i, item) {
+        int r;
+
+        snprintf(where, sizeof(where), "document %zu item %zu", doc_no, i + 1);
+        r = decode_one(item, where, out, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int tby_resource_load(const char *text, size_t len, const char *source,
+                      struct tby_resource_list *out, struct tby_error *err)
+{
+    struct tby_yaml_docs docs = { 0 };
+    const json_t *doc;
+    size_t i;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    r = tby_yaml_load(text, len, source, &docs, err);
+    if (r < 0)
+        return r;
+    json_array_foreach(docs.docs, i, doc) {
+        char where[64];
+
+        snprintf(where, sizeof(where), "document %zu", i + 1);
+        r = is_list(doc) ? decode_list(doc, i + 1, out, err) : decode_one(doc, where, out, err);
+        if (r < 0)
+            break;
+    }
+    tby_yaml_docs_clear(&docs);
+    if (r < 0) {
+        tby_resource_list_clear(out);
+        return tby_error_prefix(err, "%s", source);
+    }
+    if (out->n == 0)
+        return tby_error_set(err, -EINVAL, "%s: no resources found", source);
+    return 0;
+}
+
+static int read_stream(FILE *f, const char *path, char **text, size_t *len,
+                       struct tby_error *err)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+
+        n += got;
+        if (got == 0)
+            break;
+        if (n == cap) {
+            char *grown = cap >= MAX_INPUT ? NULL : realloc(buf, cap * 2);
+
+            if (!grown) {
+                free(buf);
+                return tby_error_set(err, -EFBIG, "%s: larger than %u MiB", path,
+                                     MAX_INPUT >> 20);
+            }
+            buf = grown;
+            cap *= 2;
+        }
+    }
+    if (!buf)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    if (ferror(f)) {
+        free(buf);
+        return tby_error_set(err, -EIO, "%s: read error", path);
+    }
+    *text = buf;
+    *len = n;
+    return 0;
+}
+
+int tby_resource_load_file(const char *path, struct tby_resource_list *out,
+                           struct tby_error *err)
+{
+    _cleanup_fclose_ FILE *f = NULL;
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    if (strcmp(path, "-") != 0) {
+        f = fopen(path, "re");
+        if (!f)
+            return tby_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    }
+    r = read_stream(f ? f : stdin, path, &text, &len, err);
+    if (r < 0)
+        return r;
+    return tby_resource_load(text, len, strcmp(path, "-") == 0 ? "<stdin>" : path, out, err);
+}

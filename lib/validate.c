@@ -1,0 +1,210 @@
+/* validate.c — name, label, AS number, duration and MAC syntax. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/validate.h"
+
+static bool is_lower_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/* Checks [a-z0-9]([-a-z0-9]*[a-z0-9])? over s[0..len). */
+static bool dns_label_span(const char *s, size_t len)
+{
+    if (len == 0 || len > 63)
+        return false;
+    if (!is_lower_alnum(s[0]) || !is_lower_alnum(s[len - 1]))
+        return false;
+    for (size_t i = 1; i + 1 < len; i++)
+        if (!is_lower_alnum(s[i]) && s[i] != '-')
+            return false;
+    return true;
+}
+
+bool tby_valid_dns1123_label(const char *s)
+{
+    return dns_label_span(s, strlen(s));
+}
+
+bool tby_valid_dns1123_subdomain(const char *s)
+{
+    size_t len = strlen(s);
+    const char *part = s;
+
+    if (len == 0 || len > 253)
+        return false;
+    for (;;) {
+        const char *dot = strchr(part, '.');
+        size_t part_len = dot ? (size_t)(dot - part) : strlen(part);
+
+        if (!dns_label_span(part, part_len))
+            return false;
+        if (!dot)
+            return true;
+        part = dot + 1;
+    }
+}
+
+/* Kubernetes "qualified name" part: [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, <= 63. */
+static bool qualified_name_span(const char *s, size_t len)
+{
+    if (len == 0 || len > 63)
+        return false;
+    if (!isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[len - 1]))
+        return false;
+    for (size_t i = 1; i + 1 < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (!isalnum(c) && c != '-' && c != '_' && c != '.')
+            return false;
+    }
+    return true;
+}
+
+bool tby_valid_label_key(const char *s)
+{
+    const char *slash = strchr(s, '/');
+
+    if (!slash)
+        return qualified_name_span(s, strlen(s));
+    if (strchr(slash + 1, '/'))
+        return false;
+    {
+        size_t prefix_len = (size_t)(slash - s);
+        char prefix[254];
+
+        if (prefix_len == 0 || prefix_len > 253)
+            return false;
+        memcpy(prefix, s, prefix_len);
+        prefix[prefix_len] = '\0';
+        if (!tby_valid_dns1123_subdomain(prefix))
+            return false;
+    }
+    return qualified_name_span(slash + 1, strlen(slash + 1));
+}
+
+bool tby_valid_label_value(const char *s)
+{
+    return !*s || qualified_name_span(s, strlen(s));
+}
+
+bool tby_valid_interface_name(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len > 15 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '/' || isspace((unsigned char)s[i]) || s[i] == ':' ||
+            !isprint((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+bool tby_valid_mac(const char *s)
+{
+    if (strlen(s) != 17)
+        return false;
+    for (int i = 0; i < 17; i++) {
+        if (i % 3 == 2) {
+            if (s[i] != ':')
+                return false;
+        } else if (!isxdigit((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int parse_u32(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+    uint64_t n = 0;
+
+    if (len == 0 || len > 10)
+        return -EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -EINVAL;
+        n = n * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (n > max)
+        return -ERANGE;
+    *out = n;
+    return 0;
+}
+
+int tby_asn_parse(const char *text, uint32_t *out, struct tby_error *err)
+{
+    const char *dot = strchr(text, '.');
+    uint64_t high, low;
+
+    if (!dot) {
+        if (parse_u32(text, strlen(text), UINT32_MAX, &low) < 0)
+            return tby_error_set(err, -EINVAL,
+                                 "\"%s\" is not an AS number (0 to 4294967295, or dotted "
+                                 "like 1.10)", text);
+        *out = (uint32_t)low;
+        return 0;
+    }
+    if (parse_u32(text, (size_t)(dot - text), 65535, &high) < 0 ||
+        parse_u32(dot + 1, strlen(dot + 1), 65535, &low) < 0)
+        return tby_error_set(err, -EINVAL,
+                             "\"%s\" is not a dotted AS number (two parts of 0 to 65535, "
+                             "like 1.10)", text);
+    *out = (uint32_t)(high * 65536 + low);
+    return 0;
+}
+
+/* Go's time.ParseDuration units that make sense for BGP timers. */
+static int unit_ms(const char *unit, size_t len, double *ms)
+{
+    static const struct { const char *name; double ms; } units[] = {
+        { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+    };
+
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strlen(units[i].name) == len && strncmp(unit, units[i].name, len) == 0) {
+            *ms = units[i].ms;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int tby_duration_parse(const char *text, uint64_t *ms_out, struct tby_error *err)
+{
+    const char *p = text;
+    double total = 0;
+
+    if (strcmp(text, "0") == 0) {
+        *ms_out = 0;
+        return 0;
+    }
+    while (*p) {
+        char *end;
+        double value, ms;
+        size_t unit_len = 0;
+
+        if (!isdigit((unsigned char)*p) && *p != '.')
+            goto bad;
+        value = strtod(p, &end);
+        if (end == p)
+            goto bad;
+        while (isalpha((unsigned char)end[unit_len]))
+            unit_len++;
+        if (unit_ms(end, unit_len, &ms) < 0)
+            goto bad;
+        total += value * ms;
+        p = end + unit_len;
+    }
+    if (p == text || total > 1e15)
+        goto bad;
+    *ms_out = (uint64_t)total;
+    return 0;
+bad:
+    return tby_error_set(err, -EINVAL,
+                         "\"%s\" is not a duration (like 120s, 1m30s or 500ms)", text);
+}

@@ -1,0 +1,48 @@
+# lib.sh — shared by the integration tests: result lines, counters, and a private
+# scratch folder removed on exit. Source it, call `t_begin NAME`, then pass/fail/skip.
+#
+# Each test prints one line per case: `PASS name`, `FAIL name: why`, `SKIP name: why`.
+# The script's exit status follows automake's convention: 0 all passed, 1 a failure,
+# 77 everything skipped.
+
+T_FAILED=0
+T_PASSED=0
+T_SKIPPED=0
+T_TOP=${T_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+T_BUILD=${T_BUILD:-$PWD}
+TABBYCTL=${TABBYCTL:-$T_BUILD/tabbyctl}
+
+t_begin() {
+    T_NAME=$1
+    T_TMP=$(mktemp -d "/tmp/tby-$T_NAME-XXXXXX")
+    trap t_cleanup EXIT
+}
+
+t_cleanup() {
+    local hook
+    for hook in "${T_CLEANUP_HOOKS[@]}"; do eval "$hook" || true; done
+    rm -rf "$T_TMP"
+}
+
+# t_on_exit CMD: run CMD when the test exits (before the scratch folder goes).
+t_on_exit() {
+    T_CLEANUP_HOOKS+=("$1")
+}
+
+pass() { echo "PASS $1"; T_PASSED=$((T_PASSED + 1)); }
+fail() { echo "FAIL $1: $2"; T_FAILED=$((T_FAILED + 1)); }
+skip() { echo "SKIP $1: $2"; T_SKIPPED=$((T_SKIPPED + 1)); }
+
+t_end() {
+    if [ "$T_FAILED" -gt 0 ]; then exit 1; fi
+    if [ "$T_PASSED" -eq 0 ] && [ "$T_SKIPPED" -gt 0 ]; then exit 77; fi
+    exit 0
+}
+
+# t_need_root NAME: skips the whole test unless it runs as root.
+t_need_root() {
+    if [ "$(id -u)" != 0 ]; then
+        skip "$1" "needs root (network namespaces)"
+        t_end
+    fi
+}

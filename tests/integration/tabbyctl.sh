@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# tabbyctl.sh — tabbyctl against a real sqlite datastore: the examples round-trip,
+# bad inputs are refused with a message naming the field and change nothing, and
+# create/replace/get/delete behave as kubectl and calicoctl users expect.
+set -u
+. "$(dirname "$0")/lib.sh"
+t_begin tabbyctl
+
+STORE="sqlite:$T_TMP/tabby.db"
+ctl() { "$TABBYCTL" --store "$STORE" "$@"; }
+EX=$T_TOP/examples
+
+# A fingerprint of everything stored, to prove a refused input changed nothing.
+snapshot() {
+    sqlite3 "$T_TMP/tabby.db" "SELECT value FROM meta WHERE name='rev'; SELECT key, mod_rev FROM kv ORDER BY key;"
+}
+
+test_examples_apply_cleanly() {
+    local out
+    if out=$(ctl apply -f "$EX/ippool.yaml" -f "$EX/default-deny.yaml" -f "$EX/allow-dns.yaml" \
+        -f "$EX/db-access.yaml" -f "$EX/api-allow.yaml" -f "$EX/api-policy.yaml" \
+        -f "$EX/bgppeer-tor.yaml" -f "$EX/bgpconfig.yaml" 2>&1) &&
+        [ "$(grep -c ' created$' <<<"$out")" = 8 ]; then
+        pass examples_apply_cleanly
+    else
+        fail examples_apply_cleanly "$out"
+    fi
+}
+
+test_examples_round_trip() {
+    local kind ok=1 out
+    for kind in ippool networkpolicy knp bgppeer bgpconfig; do
+        ctl get "$kind" -o yaml >"$T_TMP/$kind.yaml" 2>"$T_TMP/err" || { ok=0; break; }
+        out=$(ctl apply -f "$T_TMP/$kind.yaml" 2>&1) || { ok=0; break; }
+        if grep -qv ' unchanged$' <<<"$out"; then ok=0; break; fi
+        ctl get "$kind" -o yaml >"$T_TMP/$kind.again.yaml"
+        cmp -s "$T_TMP/$kind.yaml" "$T_TMP/$kind.again.yaml" || { ok=0; break; }
+    done
+    if [ $ok = 1 ]; then pass examples_round_trip; else fail examples_round_trip "$kind: ${out:-$(cat "$T_TMP/err")}"; fi
+}
+
+test_defaults_are_filled_in() {
+    local y
+    y=$(ctl get ippool default-pool -o yaml)
+    if grep -q 'blockSize: 26' <<<"$y" && grep -q 'vxlanMode: Never' <<<"$y" &&
+        grep -q 'nodeSelector: all()' <<<"$y" && grep -q 'resourceVersion:' <<<"$y"; then
+        pass defaults_are_filled_in
+    else
+        fail defaults_are_filled_in "$y"
+    fi
+}
+
+test_bad_inputs_are_refused_and_change_nothing() {
+    local f expect before after out rc n=0 bad=0
+    for f in "$T_TOP"/tests/data/bad/*; do
+        n=$((n + 1))
+        expect=$(sed -n '1s/^# expect: //p' "$f")
+        before=$(snapshot)
+        out=$(ctl apply -f "$f" 2>&1); rc=$?
+        after=$(snapshot)
+        if [ $rc = 0 ]; then
+            fail "bad_input $(basename "$f")" "accepted: $out"; bad=$((bad + 1))
+        elif ! grep -qF -- "$expect" <<<"$out"; then
+            fail "bad_input $(basename "$f")" "message \"$out\" lacks \"$expect\""; bad=$((bad + 1))
+        elif ! grep -qF -- "$(basename "$f")" <<<"$out"; then
+            fail "bad_input $(basename "$f")" "message \"$out\" does not name the file"; bad=$((bad + 1))
+        elif [ "$before" != "$after" ]; then
+            fail "bad_input $(basename "$f")" "the datastore changed"; bad=$((bad + 1))
+        else
+            pass "bad_input $(basename "$f")"
+        fi
+    done
+    [ "$n" -ge 40 ] || fail bad_inputs_count "only $n bad inputs"
+}
+
+test_overlap_with_stored_pool_is_refused() {
+    local out
+    cat >"$T_TMP/inner.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: inner-pool
+spec:
+  cidr: 192.168.10.0/24
+YAML
+    if out=$(ctl apply -f "$T_TMP/inner.yaml" 2>&1); then
+        fail overlap_with_stored_pool_is_refused "accepted"
+    elif grep -qF 'spec.cidr: 192.168.10.0/24 overlaps IPPool default-pool (192.168.0.0/16)' <<<"$out"; then
+        pass overlap_with_stored_pool_is_refused
+    else
+        fail overlap_with_stored_pool_is_refused "$out"
+    fi
+}
+
+test_create_existing_fails() {
+    local out
+    if out=$(ctl create -f "$EX/ippool.yaml" 2>&1); then
+        fail create_existing_fails "accepted"
+    elif grep -qF 'IPPool default-pool already exists' <<<"$out"; then
+        pass create_existing_fails
+    else
+        fail create_existing_fails "$out"
+    fi
+}
+
+test_replace_missing_fails() {
+    local out
+    sed 's/name: default-pool/name: other-pool/; s#192.168.0.0/16#10.77.0.0/16#' "$EX/ippool.yaml" >"$T_TMP/other.yaml"
+    if out=$(ctl replace -f "$T_TMP/other.yaml" 2>&1); then
+        fail replace_missing_fails "accepted"
+    elif grep -qF 'IPPool other-pool not found' <<<"$out"; then
+        pass replace_missing_fails
+    else
+        fail replace_missing_fails "$out"
+    fi
+}
+
+test_replace_with_stale_resource_version_fails() {
+    local out
+    ctl get ippool default-pool -o yaml >"$T_TMP/pool.yaml"
+    sed -i 's/natOutgoing: true/disabled: true/' "$T_TMP/pool.yaml"
+    ctl replace -f "$T_TMP/pool.yaml" >/dev/null 2>&1 || { fail replace_with_stale_resource_version_fails "first replace failed"; return; }
+    if out=$(ctl replace -f "$T_TMP/pool.yaml" 2>&1); then
+        fail replace_with_stale_resource_version_fails "accepted a stale resourceVersion"
+    elif grep -qF 'changed since it was read' <<<"$out"; then
+        pass replace_with_stale_resource_version_fails
+    else
+        fail replace_with_stale_resource_version_fails "$out"
+    fi
+    ctl apply -f "$EX/ippool.yaml" >/dev/null
+}
+
+test_pool_cidr_cannot_change() {
+    local out
+    sed 's#192.168.0.0/16#192.168.0.0/17#' "$EX/ippool.yaml" >"$T_TMP/shrunk.yaml"
+    if out=$(ctl apply -f "$T_TMP/shrunk.yaml" 2>&1); then
+        fail pool_cidr_cannot_change "accepted"
+    elif grep -qF 'spec.cidr: cannot change from 192.168.0.0/16 to 192.168.0.0/17' <<<"$out"; then
+        pass pool_cidr_cannot_change
+    else
+        fail pool_cidr_cannot_change "$out"
+    fi
+}
+
+test_get_missing_fails() {
+    local out
+    if out=$(ctl get ippool nope 2>&1); then
+        fail get_missing_fails "succeeded"
+    elif grep -qF 'IPPool nope not found' <<<"$out"; then
+        pass get_missing_fails
+    else
+        fail get_missing_fails "$out"
+    fi
+}
+
+test_get_wide_table() {
+    local out
+    out=$(ctl get ippool -o wide)
+    if head -1 <<<"$out" | grep -q '^NAME  *CIDR  *NAT  *IPIPMODE  *VXLANMODE  *DISABLED  *DISABLEBGPEXPORT  *SELECTOR$' &&
+        grep -q '^default-pool  *192.168.0.0/16  *true  *Never  *Never  *false  *false  *all()$' <<<"$out"; then
+        pass get_wide_table
+    else
+        fail get_wide_table "$out"
+    fi
+}
+
+test_get_short_names() {
+    local a b
+    a=$(ctl get gnp -o name; ctl get netpol -o name; ctl get knp -o name; ctl get bgppeers -o name)
+    b=$(ctl get globalnetworkpolicies -o name; ctl get networkpolicy -o name;
+        ctl get networkpolicy.networking.k8s.io -o name; ctl get BGPPeer -o name)
+    if [ "$a" = "$b" ] && grep -q 'k8snetworkpolicies/db-access' <<<"$a"; then
+        pass get_short_names
+    else
+        fail get_short_names "$a vs $b"
+    fi
+}
+
+test_delete_by_name_and_missing() {
+    local out
+    if ! ctl delete bgppeer rack1-tor >/dev/null 2>&1; then
+        fail delete_by_name_and_missing "delete failed"
+    elif out=$(ctl delete bgppeer rack1-tor 2>&1); then
+        fail delete_by_name_and_missing "second delete succeeded"
+    elif grep -qF 'BGPPeer rack1-tor not found' <<<"$out"; then
+        pass delete_by_name_and_missing
+    else
+        fail delete_by_name_and_missing "$out"
+    fi
+}
+
+test_delete_from_file_and_stdin() {
+    if ctl delete -f "$EX/db-access.yaml" >/dev/null && ! ctl get knp db-access >/dev/null 2>&1 &&
+        cat "$EX/db-access.yaml" | ctl apply -f - >/dev/null && ctl get knp db-access >/dev/null; then
+        pass delete_from_file_and_stdin
+    else
+        fail delete_from_file_and_stdin "file delete or stdin apply did not work"
+    fi
+}
+
+test_store_from_environment_and_config() {
+    local cfg=$T_TMP/tabbyctl.cfg
+    printf 'store: sqlite:%s/cfg.db\n' "$T_TMP" >"$cfg"
+    TABBY_STORE="sqlite:$T_TMP/env.db" "$TABBYCTL" apply -f "$EX/ippool.yaml" >/dev/null &&
+    TABBY_CONFIG=$cfg "$TABBYCTL" apply -f "$EX/bgpconfig.yaml" >/dev/null
+    if [ -f "$T_TMP/env.db" ] && [ -f "$T_TMP/cfg.db" ] &&
+        TABBY_STORE="sqlite:$T_TMP/env.db" "$TABBYCTL" get ippool default-pool >/dev/null &&
+        TABBY_CONFIG=$cfg "$TABBYCTL" get bgpconfig default >/dev/null; then
+        pass store_from_environment_and_config
+    else
+        fail store_from_environment_and_config "stores not chosen as documented"
+    fi
+}
+
+test_examples_apply_cleanly
+test_examples_round_trip
+test_defaults_are_filled_in
+test_bad_inputs_are_refused_and_change_nothing
+test_overlap_with_stored_pool_is_refused
+test_create_existing_fails
+test_replace_missing_fails
+test_replace_with_stale_resource_version_fails
+test_pool_cidr_cannot_change
+test_get_missing_fails
+test_get_wide_table
+test_get_short_names
+test_delete_by_name_and_missing
+test_delete_from_file_and_stdin
+test_store_from_environment_and_config
+t_end

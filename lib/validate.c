@@ -91,6 +91,22 @@ bool tby_valid_label_value(const char *s)
     return !*s || qualified_name_span(s, strlen(s));
 }
 
+bool tby_valid_port_name(const char *s)
+{
+    size_t len = strlen(s);
+    bool letter = false;
+
+    if (len == 0 || len > 15 || s[0] == '-' || s[len - 1] == '-' || strstr(s, "--"))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] >= 'a' && s[i] <= 'z')
+            letter = true;
+        else if (!(s[i] >= '0' && s[i] <= '9') && s[i] != '-')
+            return false;
+    }
+    return letter;
+}
+
 bool tby_valid_interface_name(const char *s)
 {
     size_t len = strlen(s);

@@ -154,6 +154,7 @@ struct tby_policy {
     bool do_not_track;           /* GlobalNetworkPolicy only */
     bool pre_dnat;               /* GlobalNetworkPolicy only */
     bool apply_on_forward;       /* GlobalNetworkPolicy only */
+    bool assume_needed_on_every_node; /* performanceHints: [AssumeNeededOnEveryNode] */
 };
 
 struct tby_profile {

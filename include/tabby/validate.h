@@ -21,6 +21,9 @@ bool tby_valid_dns1123_subdomain(const char *s);
 bool tby_valid_label_key(const char *s);
 /* Kubernetes label value: empty, or like a key's name part. */
 bool tby_valid_label_value(const char *s);
+/* A named port (Kubernetes' IANA_SVC_NAME): 1 to 15 of [a-z0-9-], at least one letter,
+ * no "--", not starting or ending with '-'. */
+bool tby_valid_port_name(const char *s);
 /* A Linux interface name: 1 to 15 characters, no '/', no white space, not "." or "..". */
 bool tby_valid_interface_name(const char *s);
 /* "aa:bb:cc:dd:ee:ff" (hex digits in either case). */

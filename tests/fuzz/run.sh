@@ -1,0 +1,32 @@
+#!/bin/sh
+# Builds one libFuzzer target with clang and runs it a fixed number of times:
+#   tests/fuzz/run.sh NAME [RUNS] [libFuzzer options...]
+# NAME is tests/fuzz/fuzz_NAME.c; the lib sources it needs are listed below. Seeds come
+# from tests/fuzz/corpus/NAME (read only); new inputs and the binary go to $FUZZ_OUT
+# (default /tmp/tabby-fuzz-NAME). Exits non-zero on a crash, a leak or UB.
+set -eu
+
+name=${1:?usage: run.sh NAME [RUNS] [libFuzzer options...]}
+runs=${2:-10000}
+[ $# -ge 2 ] && shift 2 || shift $#
+
+case $name in
+yaml) srcs="lib/yaml.c lib/yaml_dump.c lib/yaml_scalar.c lib/error.c"; libs="-lyaml -ljansson" ;;
+*) echo "run.sh: unknown fuzz target '$name'" >&2; exit 2 ;;
+esac
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+out=${FUZZ_OUT:-${TMPDIR:-/tmp}/tabby-fuzz-$name}
+mkdir -p "$out/corpus"
+
+files=""
+for s in $srcs; do files="$files $top/$s"; done
+# shellcheck disable=SC2086 # word splitting of the lists is wanted
+${CC_FUZZ:-clang} -std=gnu11 -g -O1 -fno-omit-frame-pointer \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -I"$top/include" -o "$out/fuzz_$name" "$top/tests/fuzz/fuzz_$name.c" $files $libs
+
+seeds="$top/tests/fuzz/corpus/$name"
+[ -d "$seeds" ] || seeds=""
+# shellcheck disable=SC2086
+exec "$out/fuzz_$name" -runs="$runs" -print_final_stats=1 "$@" "$out/corpus" $seeds

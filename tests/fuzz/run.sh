@@ -1,43 +1,40 @@
 #!/bin/sh
-# Builds the libFuzzer target tests/fuzz/fuzz_<name>.c with clang (ASan + UBSan) straight
-# from the sources it tests, and runs it a fixed number of times over its seed corpus, so
-# CI gets a bounded, repeatable run:   tests/fuzz/run.sh selector 20000
-# New inputs the fuzzer finds go to a scratch corpus under $FUZZ_OUT (default build-fuzz/),
-# and so do reproducers; the seed corpus in the tree is only read. Exits non-zero if the
-# fuzzer finds a problem.
+# Builds one libFuzzer target with clang (ASan + UBSan) straight from the sources it
+# tests and runs it a fixed number of times over its seed corpus, so CI gets a bounded,
+# repeatable run:
+#   tests/fuzz/run.sh NAME [RUNS] [libFuzzer options...]
+# NAME is tests/fuzz/fuzz_NAME.c; the lib sources it needs are listed below. Seeds come
+# from tests/fuzz/corpus/NAME (read only), a dictionary from tests/fuzz/NAME.dict when
+# there is one; new inputs, reproducers and the binary go to $FUZZ_OUT (default
+# /tmp/tabby-fuzz-NAME). Exits non-zero on a crash, a leak or UB.
 set -eu
 
-name=${1:?usage: tests/fuzz/run.sh <target> [runs]}
-runs=${2:-20000}
-top=$(cd "$(dirname "$0")/../.." && pwd)
-out=${FUZZ_OUT:-$top/build-fuzz}
-cc=${CC_FUZZ:-clang}
+name=${1:?usage: run.sh NAME [RUNS] [libFuzzer options...]}
+runs=${2:-10000}
+[ $# -ge 2 ] && shift 2 || shift $#
 
 case $name in
-selector)
-    sources="lib/selector.c lib/error.c"
-    libs=$(pkg-config --cflags --libs jansson)
-    ;;
-*)
-    echo "run.sh: unknown fuzz target '$name'" >&2
-    exit 2
-    ;;
+selector) srcs="lib/selector.c lib/error.c"; libs="-ljansson"; opts="-max_len=5000" ;;
+yaml) srcs="lib/yaml.c lib/yaml_dump.c lib/yaml_scalar.c lib/error.c"; libs="-lyaml -ljansson"; opts="" ;;
+*) echo "run.sh: unknown fuzz target '$name'" >&2; exit 2 ;;
 esac
 
-mkdir -p "$out/corpus-$name"
-cd "$top"
-# shellcheck disable=SC2086 # sources and libs are word lists
-$cc -std=gnu11 -g -O1 -Wall -Wextra -Wno-unused-parameter -Werror \
-    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Iinclude "tests/fuzz/fuzz_$name.c" $sources $libs -o "$out/fuzz_$name"
+top=$(cd "$(dirname "$0")/../.." && pwd)
+out=${FUZZ_OUT:-${TMPDIR:-/tmp}/tabby-fuzz-$name}
+mkdir -p "$out/corpus"
 
+files=""
+for s in $srcs; do files="$files $top/$s"; done
+# shellcheck disable=SC2086 # word splitting of the lists is wanted
+${CC_FUZZ:-clang} -std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra \
+    -Wno-unused-parameter -Werror \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -I"$top/include" -o "$out/fuzz_$name" "$top/tests/fuzz/fuzz_$name.c" $files $libs
+
+seeds="$top/tests/fuzz/corpus/$name"
+[ -d "$seeds" ] || seeds=""
 dict=""
-if [ -f "tests/fuzz/$name.dict" ]; then
-    dict="-dict=tests/fuzz/$name.dict"
-fi
-# -max_len above TBY_SEL_MAX_LEN so the length limit itself gets exercised.
-# shellcheck disable=SC2086 # dict is empty or one option
-# Crash and leak reproducers land in $out, named on stderr.
-exec "$out/fuzz_$name" -runs="$runs" -max_len=5000 -print_final_stats=1 \
-    -artifact_prefix="$out/" $dict \
-    "$out/corpus-$name" "tests/fuzz/corpus/$name"
+[ -f "$top/tests/fuzz/$name.dict" ] && dict="-dict=$top/tests/fuzz/$name.dict"
+# shellcheck disable=SC2086
+exec "$out/fuzz_$name" -runs="$runs" -print_final_stats=1 -artifact_prefix="$out/" \
+    $opts $dict "$@" "$out/corpus" $seeds

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Builds one libFuzzer target with clang (ASan + UBSan) straight from the sources it
+# tests and runs it a fixed number of times over its seed corpus, so CI gets a bounded,
+# repeatable run:
+#   tests/fuzz/run.sh NAME [RUNS] [libFuzzer options...]
+# NAME is tests/fuzz/fuzz_NAME.c; the lib sources it needs are listed below. Seeds come
+# from tests/fuzz/corpus/NAME (read only), a dictionary from tests/fuzz/NAME.dict when
+# there is one; new inputs, reproducers and the binary go to $FUZZ_OUT (default
+# /tmp/tabby-fuzz-NAME). Exits non-zero on a crash, a leak or UB.
+set -eu
+
+name=${1:?usage: run.sh NAME [RUNS] [libFuzzer options...]}
+runs=${2:-10000}
+[ $# -ge 2 ] && shift 2 || shift $#
+
+case $name in
+selector) srcs="lib/selector.c lib/error.c"; libs="-ljansson"; opts="-max_len=5000" ;;
+yaml) srcs="lib/yaml.c lib/yaml_dump.c lib/yaml_scalar.c lib/error.c"; libs="-lyaml -ljansson"; opts="" ;;
+*) echo "run.sh: unknown fuzz target '$name'" >&2; exit 2 ;;
+esac
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+out=${FUZZ_OUT:-${TMPDIR:-/tmp}/tabby-fuzz-$name}
+mkdir -p "$out/corpus"
+
+files=""
+for s in $srcs; do files="$files $top/$s"; done
+# shellcheck disable=SC2086 # word splitting of the lists is wanted
+${CC_FUZZ:-clang} -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra \
+    -Wno-unused-parameter -Werror \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -I"$top/include" -o "$out/fuzz_$name" "$top/tests/fuzz/fuzz_$name.c" $files $libs
+
+seeds="$top/tests/fuzz/corpus/$name"
+[ -d "$seeds" ] || seeds=""
+dict=""
+[ -f "$top/tests/fuzz/$name.dict" ] && dict="-dict=$top/tests/fuzz/$name.dict"
+# shellcheck disable=SC2086
+exec "$out/fuzz_$name" -runs="$runs" -print_final_stats=1 -artifact_prefix="$out/" \
+    $opts $dict "$@" "$out/corpus" $seeds

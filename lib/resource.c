@@ -70,6 +70,11 @@ static const struct tby_kind_info kind_table[TBY_KIND_COUNT] = {
 static const struct tby_kind_ops *const kind_ops[TBY_KIND_COUNT] = {
     [TBY_KIND_IPPOOL] = &tby_ippool_ops,
     [TBY_KIND_IPAMCONFIG] = &tby_ipamconfig_ops,
+    [TBY_KIND_BGPCONFIG] = &tby_bgpconfig_ops,
+    [TBY_KIND_BGPPEER] = &tby_bgppeer_ops,
+    [TBY_KIND_NODE] = &tby_node_ops,
+    [TBY_KIND_WORKLOADENDPOINT] = &tby_wep_ops,
+    [TBY_KIND_HOSTENDPOINT] = &tby_hep_ops,
     [TBY_KIND_NAMESPACE] = &tby_namespace_ops,
 };
 

@@ -25,11 +25,18 @@ bool tby_valid_label_value(const char *s);
 bool tby_valid_interface_name(const char *s);
 /* "aa:bb:cc:dd:ee:ff" (hex digits in either case). */
 bool tby_valid_mac(const char *s);
+/* A Kubernetes port name (IANA_SVC_NAME): 1 to 15 of [a-z0-9-], at least one letter, no
+ * '-' at either end and no "--". */
+bool tby_valid_port_name(const char *s);
 
 /* An AS number as Calico writes it: plain ("64512", 0 to 4294967295) or dotted
  * ("1.10" = 1*65536 + 10). */
 int tby_asn_parse(const char *text, uint32_t *out, struct tby_error *err);
 /* A Go-style duration ("120s", "1m30s", "500ms", "2h"): total milliseconds. */
 int tby_duration_parse(const char *text, uint64_t *ms_out, struct tby_error *err);
+/* The inverse, as Go prints durations ("2m0s", "1.5s", "500ms", "0s"), so that what
+ * `calicoctl get` shows reads back the same. Writes into buf and returns it. */
+#define TBY_DURATION_STRLEN 48
+char *tby_duration_format(uint64_t ms, char *buf);
 
 #endif

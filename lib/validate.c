@@ -1,6 +1,8 @@
-/* validate.c — name, label, AS number, duration and MAC syntax. */
+/* validate.c — name, label, port name, AS number, duration and MAC syntax. */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -218,9 +220,40 @@ int tby_duration_parse(const char *text, uint64_t *ms_out, struct tby_error *err
     }
     if (p == text || total > 1e15)
         goto bad;
-    *ms_out = (uint64_t)total;
+    /* Rounded, not truncated: 1.123 * 1000 is 1122.99… in binary, and the value must
+     * survive tby_duration_format and a second parse unchanged. */
+    *ms_out = (uint64_t)(total + 0.5);
     return 0;
 bad:
     return tby_error_set(err, -EINVAL,
                          "\"%s\" is not a duration (like 120s, 1m30s or 500ms)", text);
+}
+
+char *tby_duration_format(uint64_t ms, char *buf)
+{
+    uint64_t hours = ms / 3600000, minutes = ms / 60000 % 60, secs = ms / 1000 % 60;
+    unsigned frac = (unsigned)(ms % 1000);
+    size_t len = 0;
+
+    if (ms == 0) {
+        snprintf(buf, TBY_DURATION_STRLEN, "0s");
+        return buf;
+    }
+    if (ms < 1000) {
+        snprintf(buf, TBY_DURATION_STRLEN, "%" PRIu64 "ms", ms);
+        return buf;
+    }
+    /* Go writes hours and minutes once the duration reaches them, seconds always. */
+    if (hours)
+        len += (size_t)snprintf(buf, TBY_DURATION_STRLEN, "%" PRIu64 "h", hours);
+    if (hours || minutes)
+        len += (size_t)snprintf(buf + len, TBY_DURATION_STRLEN - len, "%" PRIu64 "m", minutes);
+    len += (size_t)snprintf(buf + len, TBY_DURATION_STRLEN - len, "%" PRIu64, secs);
+    if (frac) {
+        len += (size_t)snprintf(buf + len, TBY_DURATION_STRLEN - len, ".%03u", frac);
+        while (buf[len - 1] == '0')
+            buf[--len] = '\0';
+    }
+    snprintf(buf + len, TBY_DURATION_STRLEN - len, "s");
+    return buf;
 }

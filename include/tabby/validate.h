@@ -34,5 +34,9 @@ bool tby_valid_mac(const char *s);
 int tby_asn_parse(const char *text, uint32_t *out, struct tby_error *err);
 /* A Go-style duration ("120s", "1m30s", "500ms", "2h"): total milliseconds. */
 int tby_duration_parse(const char *text, uint64_t *ms_out, struct tby_error *err);
+/* The inverse, as Go prints durations ("2m0s", "1.5s", "500ms", "0s"), so that what
+ * `calicoctl get` shows reads back the same. Writes into buf and returns it. */
+#define TBY_DURATION_STRLEN 48
+char *tby_duration_format(uint64_t ms, char *buf);
 
 #endif

@@ -30,6 +30,14 @@ static const char usage_text[] =
     "  selector check EXPR     print the canonical form (exit 2 when invalid)\n"
     "  selector match EXPR [KEY=VALUE…]  true (exit 0) or false (exit 1)\n"
     "\n"
+    "BGP (BIRD):\n"
+    "  node status             tabby-node, BIRD and the BGP sessions [--bird-socket PATH]\n"
+    "                          [--node-pid-file PATH]\n"
+    "  bgp render --node NAME  print the node's BIRD configuration [--block CIDR…]\n"
+    "                          [--secrets-dir DIR]\n"
+    "  bgp apply --node NAME --bird-socket PATH --bird-config FILE\n"
+    "                          write it and reload BIRD when it changed (after BIRD checked it)\n"
+    "\n"
     "  version                 print tabbyctl's version\n"
     "\n"
     "Kinds: ippool, ipamconfig, networkpolicy (netpol), globalnetworkpolicy (gnp),\n"
@@ -142,6 +150,8 @@ static const struct {
     { "delete", ctl_cmd_delete },
     { "get", ctl_cmd_get },
     { "selector", ctl_cmd_selector },
+    { "bgp", ctl_cmd_bgp },
+    { "node", ctl_cmd_node },
     { "version", cmd_version },
 };
 

@@ -78,39 +78,11 @@ static int check_default_only(struct tby_dec *d, const json_t *spec,
 
 /* ---- communities -------------------------------------------------------------------- */
 
-/* -EINVAL: not of the form aa:nn or aa:nn:mm at all (it may be a name); -ERANGE: of the
- * form, with a part too large. */
-static int parse_community(const char *text)
-{
-    unsigned long long part[3];
-    const char *p = text;
-    int n = 0;
-
-    for (;;) {
-        size_t digits = strspn(p, "0123456789");
-
-        if (digits == 0 || digits > 10 || n == 3)
-            return -EINVAL;
-        part[n++] = strtoull(p, NULL, 10);
-        p += digits;
-        if (!*p)
-            break;
-        if (*p++ != ':')
-            return -EINVAL;
-    }
-    if (n < 2)
-        return -EINVAL;
-    for (int i = 0; i < n; i++)
-        if (part[i] > (n == 2 ? 65535ull : 4294967295ull))
-            return -ERANGE;
-    return 0;
-}
-
 /* Fails at the current path when `text` is of the community form but out of range, or
  * (unless `may_be_name`) not of the form. Returns 1 for a possible name. */
 static int check_community(struct tby_dec *d, const char *text, bool may_be_name)
 {
-    int r = parse_community(text);
+    int r = tby_community_parse(text, NULL);
 
     if (r == -ERANGE)
         return tby_dec_fail(d, "\"%s\" is not a community: each part is 0 to 65535 in a "

@@ -257,3 +257,32 @@ char *tby_duration_format(uint64_t ms, char *buf)
     snprintf(buf + len, TBY_DURATION_STRLEN - len, "s");
     return buf;
 }
+
+int tby_community_parse(const char *text, uint32_t parts[3])
+{
+    unsigned long long part[3];
+    const char *p = text;
+    int n = 0;
+
+    for (;;) {
+        size_t digits = strspn(p, "0123456789");
+
+        if (digits == 0 || digits > 10 || n == 3)
+            return -EINVAL;
+        part[n++] = strtoull(p, NULL, 10);
+        p += digits;
+        if (!*p)
+            break;
+        if (*p++ != ':')
+            return -EINVAL;
+    }
+    if (n < 2)
+        return -EINVAL;
+    for (int i = 0; i < n; i++) {
+        if (part[i] > (n == 2 ? 65535ull : 4294967295ull))
+            return -ERANGE;
+        if (parts)
+            parts[i] = (uint32_t)part[i];
+    }
+    return n;
+}

@@ -32,6 +32,10 @@ bool tby_valid_mac(const char *s);
 /* An AS number as Calico writes it: plain ("64512", 0 to 4294967295) or dotted
  * ("1.10" = 1*65536 + 10). */
 int tby_asn_parse(const char *text, uint32_t *out, struct tby_error *err);
+/* A BGP community: standard "aa:nn" (parts 0 to 65535) → 2, large "aa:nn:mm" (parts 0
+ * to 4294967295) → 3, with the parts in `parts` (may be NULL). -EINVAL when not of
+ * either form (it may be a name), -ERANGE when of the form with a part too large. */
+int tby_community_parse(const char *text, uint32_t parts[3]);
 /* A Go-style duration ("120s", "1m30s", "500ms", "2h"): total milliseconds. */
 int tby_duration_parse(const char *text, uint64_t *ms_out, struct tby_error *err);
 /* The inverse, as Go prints durations ("2m0s", "1.5s", "500ms", "0s"), so that what

@@ -1,0 +1,158 @@
+/* bgp_input.c — the renderer's input: ownership, protocol names, and the checks that keep
+ * user strings from reaching BIRD's configuration unchecked. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/bgp.h"
+#include "tabby/validate.h"
+#include "bgp_internal.h"
+
+static const struct {
+    const char *prefix;
+    const char *name;
+} peer_types[] = {
+    [TBY_BGP_PEER_NODE] = { "Node_", "node specific" },
+    [TBY_BGP_PEER_GLOBAL] = { "Global_", "global" },
+    [TBY_BGP_PEER_MESH] = { "Mesh_", "node-to-node mesh" },
+};
+
+const char *tby_bgp_peer_type_name(enum tby_bgp_peer_type type)
+{
+    return type <= TBY_BGP_PEER_MESH ? peer_types[type].name : "unknown";
+}
+
+int tby_bgp_peer_type_of_protocol(const char *protocol)
+{
+    for (size_t i = 0; i < sizeof(peer_types) / sizeof(peer_types[0]); i++)
+        if (strncmp(protocol, peer_types[i].prefix, strlen(peer_types[i].prefix)) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Addresses become BIRD symbols: '.' and ':' turn into '_' (10_0_0_2, fd00__2). */
+char *tby_bgp_protocol_name(const struct tby_bgp_peer *peer, char *buf)
+{
+    char ip[TBY_IP_STRLEN];
+    int type = peer->type <= TBY_BGP_PEER_MESH ? (int)peer->type : TBY_BGP_PEER_NODE;
+    int n;
+
+    tby_ip_format(&peer->ip, ip);
+    for (char *p = ip; *p; p++)
+        if (*p == '.' || *p == ':')
+            *p = '_';
+    n = snprintf(buf, TBY_BGP_PROTO_STRLEN, "%s%s", peer_types[type].prefix, ip);
+    if (peer->port && peer->port != TBY_BGP_DEFAULT_PORT)
+        snprintf(buf + n, TBY_BGP_PROTO_STRLEN - (size_t)n, "_port_%u", peer->port);
+    return buf;
+}
+
+bool tby_bgp_password_valid(const char *password)
+{
+    size_t len = strlen(password);
+
+    if (len == 0 || len > TBY_BGP_PASSWORD_MAX)
+        return false;
+    for (const char *p = password; *p; p++)
+        if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
+            return false;
+    return true;
+}
+
+bool bgp_name_valid(const char *s)
+{
+    return tby_valid_dns1123_subdomain(s);
+}
+
+bool bgp_text_valid(const char *s)
+{
+    size_t len = strlen(s);
+
+    return len <= 200 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._:/-") ==
+               len;
+}
+
+bool bgp_interface_pattern_valid(const char *s)
+{
+    size_t len = strlen(s);
+
+    return len >= 1 && len <= 15 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.*-") ==
+               len;
+}
+
+/* qsort order of CIDRs: by address, then prefix length. */
+int bgp_cidr_cmp(const void *a, const void *b)
+{
+    const struct tby_cidr *x = a, *y = b;
+    int c = tby_ip_compare(&x->ip, &y->ip);
+
+    return c ? c : (int)x->prefix_len - (int)y->prefix_len;
+}
+
+/* ---- ownership ----------------------------------------------------------------------- */
+
+static void peer_clear(struct tby_bgp_peer *p)
+{
+    free(p->password);
+    free(p->description);
+}
+
+void tby_bgp_input_clear(struct tby_bgp_input *in)
+{
+    free(in->node);
+    for (size_t i = 0; i < in->n_peers; i++)
+        peer_clear(&in->peers[i]);
+    free(in->peers);
+    free(in->pools);
+    free(in->blocks);
+    free(in->services);
+    for (size_t i = 0; i < in->n_communities; i++)
+        tby_strv_clear(&in->communities[i].values);
+    free(in->communities);
+    tby_strv_clear(&in->ignored_interfaces);
+    tby_strv_clear(&in->warnings);
+    memset(in, 0, sizeof(*in));
+}
+
+static int dup_or_null(const char *s, char **out)
+{
+    *out = NULL;
+    if (s && !(*out = strdup(s)))
+        return -ENOMEM;
+    return 0;
+}
+
+int tby_bgp_input_add_peer(struct tby_bgp_input *in, const struct tby_bgp_peer *peer)
+{
+    struct tby_bgp_peer copy = *peer;
+    struct tby_bgp_peer *grown;
+
+    if (dup_or_null(peer->password, &copy.password) < 0 ||
+        dup_or_null(peer->description, &copy.description) < 0) {
+        peer_clear(&copy);
+        return -ENOMEM;
+    }
+    grown = reallocarray(in->peers, in->n_peers + 1, sizeof(*grown));
+    if (!grown) {
+        peer_clear(&copy);
+        return -ENOMEM;
+    }
+    in->peers = grown;
+    in->peers[in->n_peers++] = copy;
+    return 0;
+}
+
+int tby_bgp_input_add_block(struct tby_bgp_input *in, const struct tby_cidr *block)
+{
+    struct tby_cidr *grown = reallocarray(in->blocks, in->n_blocks + 1, sizeof(*grown));
+
+    if (!grown)
+        return -ENOMEM;
+    in->blocks = grown;
+    in->blocks[in->n_blocks++] = *block;
+    return 0;
+}

@@ -1,0 +1,181 @@
+/* bgp_store.c — what gather reads from outside the resource lists: the datastore (resources
+ * and this node's IPAM affinities) and BGPPeer passwords from a secrets folder. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tabby/bgp.h"
+#include "tabby/catalog.h"
+#include "tabby/cleanup.h"
+#include "tabby/resource.h"
+#include "bgp_internal.h"
+
+#define AFFINITIES "/tabby/v1/ipam/affinities/"
+#define SECRET_MAX 4096
+
+/* Sorts and drops repeats. */
+static size_t unique_cidrs(struct tby_cidr *items, size_t n)
+{
+    size_t kept = 0;
+
+    if (n)
+        qsort(items, n, sizeof(*items), bgp_cidr_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (kept == 0 || !tby_cidr_equal(&items[kept - 1], &items[i]))
+            items[kept++] = items[i];
+    return kept;
+}
+
+/* "10.244.1.0-26" (IPAM's block name: the CIDR with '-' for '/') → CIDR. */
+static int block_from_name(const char *name, struct tby_cidr *out)
+{
+    char buf[TBY_CIDR_STRLEN];
+    char *dash;
+
+    if (strlen(name) >= sizeof(buf))
+        return -EINVAL;
+    strcpy(buf, name);
+    dash = strrchr(buf, '-');
+    if (!dash)
+        return -EINVAL;
+    *dash = '/';
+    return tby_cidr_parse(buf, TBY_CIDR_STRICT, out, NULL);
+}
+
+/* The affinity keys name the blocks; their values (IPAM's own bookkeeping) are not
+ * needed. Keys that do not parse are not blocks and are skipped. */
+int tby_bgp_node_blocks(struct tby_store *store, const char *node, struct tby_cidr **out,
+                        size_t *n, struct tby_error *err)
+{
+    struct tby_kv_list kvs = { 0 };
+    _cleanup_free_ char *prefix = NULL;
+    _cleanup_free_ struct tby_cidr *blocks = NULL;
+    size_t count = 0;
+    int r;
+
+    if (asprintf(&prefix, AFFINITIES "%s/", node) < 0)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    r = tby_store_range(store, prefix, &kvs, err);
+    if (r < 0)
+        return tby_error_prefix(err, "reading the blocks of node %s", node);
+    blocks = calloc(kvs.n ? kvs.n : 1, sizeof(*blocks));
+    if (!blocks) {
+        tby_kv_list_clear(&kvs);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < kvs.n; i++)
+        if (block_from_name(kvs.items[i].key + strlen(prefix), &blocks[count]) == 0)
+            count++;
+    tby_kv_list_clear(&kvs);
+    *n = unique_cidrs(blocks, count);
+    *out = TBY_STEAL(blocks);
+    return 0;
+}
+
+/* ---- resources ----------------------------------------------------------------------- */
+
+struct lists {
+    struct tby_resource_list configs, peers, nodes, pools;
+};
+
+static void lists_clear(struct lists *l)
+{
+    tby_resource_list_clear(&l->configs);
+    tby_resource_list_clear(&l->peers);
+    tby_resource_list_clear(&l->nodes);
+    tby_resource_list_clear(&l->pools);
+}
+
+static int read_lists(struct tby_store *store, struct lists *l, struct tby_error *err)
+{
+    int r = tby_catalog_list(store, tby_kind_info(TBY_KIND_BGPCONFIG), NULL, &l->configs, err);
+
+    if (r == 0)
+        r = tby_catalog_list(store, tby_kind_info(TBY_KIND_BGPPEER), NULL, &l->peers, err);
+    if (r == 0)
+        r = tby_catalog_list(store, tby_kind_info(TBY_KIND_NODE), NULL, &l->nodes, err);
+    if (r == 0)
+        r = tby_catalog_list(store, tby_kind_info(TBY_KIND_IPPOOL), NULL, &l->pools, err);
+    return r;
+}
+
+static int all_blocks(struct tby_store *store, const char *node, const struct tby_cidr *extra,
+                      size_t n_extra, struct tby_cidr **out, size_t *n, struct tby_error *err)
+{
+    struct tby_cidr *blocks = NULL, *grown;
+    size_t count = 0;
+    int r = tby_bgp_node_blocks(store, node, &blocks, &count, err);
+
+    if (r < 0)
+        return r;
+    grown = reallocarray(blocks, count + n_extra + 1, sizeof(*grown));
+    if (!grown) {
+        free(blocks);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (n_extra)
+        memcpy(grown + count, extra, n_extra * sizeof(*grown));
+    *n = unique_cidrs(grown, count + n_extra);
+    *out = grown;
+    return 0;
+}
+
+int tby_bgp_gather_from_store(struct tby_store *store, const char *node,
+                              const struct tby_cidr *extra_blocks, size_t n_extra,
+                              tby_bgp_secret_fn secret, void *secret_ctx,
+                              struct tby_bgp_input *out, struct tby_error *err)
+{
+    _cleanup_(lists_clear) struct lists l = { 0 };
+    _cleanup_free_ struct tby_cidr *blocks = NULL;
+    struct tby_bgp_resources res = { .secret = secret, .secret_ctx = secret_ctx };
+    int r = read_lists(store, &l, err);
+
+    if (r == 0)
+        r = all_blocks(store, node, extra_blocks, n_extra, &blocks, &res.n_blocks, err);
+    if (r < 0)
+        return r;
+    res.bgpconfigs = &l.configs;
+    res.bgppeers = &l.peers;
+    res.nodes = &l.nodes;
+    res.ippools = &l.pools;
+    res.blocks = blocks;
+    return tby_bgp_gather(node, &res, out, err);
+}
+
+/* ---- passwords ------------------------------------------------------------------------ */
+
+static bool path_part_valid(const char *s)
+{
+    return s && *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+int tby_bgp_secret_from_dir(void *ctx, const struct tby_secret_ref *ref, char **out,
+                            struct tby_error *err)
+{
+    const char *dir = ctx;
+    _cleanup_free_ char *path = NULL, *text = NULL;
+    _cleanup_close_ int fd = -1;
+    ssize_t n;
+
+    if (!path_part_valid(ref->name) || !path_part_valid(ref->key))
+        return tby_error_set(err, -EINVAL, "not a secret name and key");
+    if (asprintf(&path, "%s/%s/%s", dir, ref->name, ref->key) < 0 ||
+        !(text = malloc(SECRET_MAX + 1)))
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return tby_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    n = read(fd, text, SECRET_MAX + 1);
+    if (n < 0)
+        return tby_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    if (n > SECRET_MAX)
+        return tby_error_set(err, -EFBIG, "%s: longer than %d bytes", path, SECRET_MAX);
+    text[n] = '\0';
+    if (n > 0 && text[n - 1] == '\n')
+        text[--n] = '\0';
+    *out = TBY_STEAL(text);
+    return 0;
+}

@@ -1,0 +1,144 @@
+/* bird_apply.c — putting a new configuration in force without ever leaving BIRD (or the
+ * file it restarts from) with one it refused. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tabby/bird.h"
+#include "tabby/cleanup.h"
+#include "tabby/log.h"
+
+#define CONFIG_MAX (256 * 1024 * 1024)
+
+/* The file as it is, or NULL (*len 0) when it does not exist. */
+static int read_file(const char *path, char **out, size_t *len, struct tby_error *err)
+{
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    _cleanup_free_ char *text = NULL;
+    struct stat st;
+
+    *out = NULL;
+    *len = 0;
+    if (!f)
+        return errno == ENOENT ? 0 : tby_error_set(err, -errno, "%s: %s", path,
+                                                   strerror(errno));
+    if (fstat(fileno(f), &st) < 0 || st.st_size > CONFIG_MAX)
+        return tby_error_set(err, -EFBIG, "%s: cannot read it whole", path);
+    text = malloc((size_t)st.st_size + 1);
+    if (!text)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    *len = fread(text, 1, (size_t)st.st_size, f);
+    if (ferror(f))
+        return tby_error_set(err, -EIO, "%s: read error", path);
+    text[*len] = '\0';
+    *out = TBY_STEAL(text);
+    return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+    _cleanup_free_ char *copy = strdup(path);
+    _cleanup_close_ int fd = -1;
+
+    if (!copy)
+        return -ENOMEM;
+    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Writes text to a new temporary file beside `path`; *tmp_out names it. */
+static int write_temp(const char *path, const char *text, size_t len, char **tmp_out,
+                      struct tby_error *err)
+{
+    _cleanup_free_ char *tmp = NULL;
+    _cleanup_close_ int fd = -1;
+    size_t done = 0;
+
+    if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return tby_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
+    while (done < len) {
+        ssize_t n = write(fd, text + done, len - done);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        done += (size_t)n;
+    }
+    if (done < len || fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
+        int e = errno;
+
+        unlink(tmp);
+        return tby_error_set(err, -e, "%s: %s", tmp, strerror(e));
+    }
+    *tmp_out = TBY_STEAL(tmp);
+    return 0;
+}
+
+/* Atomically replaces `path` with `text` after BIRD accepted it (check_first). */
+static int replace_file(struct tby_bird *bird, const char *path, const char *text, size_t len,
+                        bool check_first, struct tby_error *err)
+{
+    _cleanup_free_ char *tmp = NULL;
+    int r = write_temp(path, text, len, &tmp, err);
+
+    if (r < 0)
+        return r;
+    if (check_first)
+        r = tby_bird_configure_check(bird, tmp, err);
+    if (r == 0 && rename(tmp, path) < 0)
+        r = tby_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    if (r < 0) {
+        unlink(tmp);
+        return r;
+    }
+    fsync_dir(path);
+    return 0;
+}
+
+/* BIRD took the check but not the load (it was shutting down, say): put the old text back
+ * so the file matches what BIRD runs and the next apply tries again. */
+static void restore(struct tby_bird *bird, const char *path, const char *old, size_t old_len)
+{
+    struct tby_error e = { 0 };
+
+    if (!old ? unlink(path) < 0 : replace_file(bird, path, old, old_len, false, &e) < 0)
+        tby_log(TBY_LOG_ERROR, "bgp", "restoring the BIRD configuration failed path=%s "
+                "error=\"%s\"", path, tby_error_str(&e));
+}
+
+int tby_bird_apply(struct tby_bird *bird, const char *config_path, const char *text, size_t len,
+                   bool *changed, struct tby_error *err)
+{
+    _cleanup_free_ char *old = NULL;
+    size_t old_len;
+    int r = read_file(config_path, &old, &old_len, err);
+
+    if (changed)
+        *changed = false;
+    if (r < 0)
+        return r;
+    if (old && old_len == len && memcmp(old, text, len) == 0)
+        return 0;
+    r = replace_file(bird, config_path, text, len, true, err);
+    if (r < 0)
+        return tby_error_prefix(err, "%s", config_path);
+    r = tby_bird_configure(bird, config_path, err);
+    if (r < 0) {
+        restore(bird, config_path, old, old_len);
+        return tby_error_prefix(err, "%s", config_path);
+    }
+    if (changed)
+        *changed = true;
+    return 0;
+}

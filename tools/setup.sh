@@ -18,6 +18,7 @@ packages=(
     libnl-3-dev libnl-route-3-dev libmicrohttpd-dev libcmocka-dev
     bird2 nftables iproute2 sqlite3 etcd-server etcd-client
     iputils-ping socat clang libclang-rt-14-dev
+    frr python3
 )
 
 missing=()

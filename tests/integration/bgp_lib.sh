@@ -1,0 +1,147 @@
+# bgp_lib.sh — shared by the BGP integration tests (source after t_begin): a fabric of
+# network namespaces, BIRD per node driven by `tabbyctl bgp apply`, FRR as a router, and
+# waiting for routes. Everything made here is torn down on exit: daemons are killed by
+# the pids recorded when they started, namespaces deleted; the root namespace is never
+# changed (veths are created straight inside the namespaces).
+
+BGP_PREFIX="tbgp$$"               # unique per run: namespaces are ${BGP_PREFIX}-<name>
+BGP_PIDS=()
+BGP_NETNS=()
+STORE="sqlite:$T_TMP/tabby.db"
+ctl() { "$TABBYCTL" --store "$STORE" "$@"; }
+
+bgp_cleanup() {
+    local pid ns
+    for pid in "${BGP_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+    for pid in "${BGP_PIDS[@]}"; do
+        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null
+    done
+    for ns in "${BGP_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+}
+
+# bgp_need NAME COMMAND…: skips the whole test unless root and the commands exist.
+bgp_need() {
+    local name=$1 cmd
+    shift
+    t_need_root "$name"
+    for cmd in "$@"; do
+        if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "$cmd" ]; then
+            skip "$name" "$cmd is not installed"
+            t_end
+        fi
+    done
+    t_on_exit bgp_cleanup
+}
+
+# Resources as YAML documents, for `... | ctl apply -f -`.
+V3='apiVersion: projectcalico.org/v3'
+yaml_bgpconfig() { printf '%s\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {asNumber: 64512, nodeToNodeMeshEnabled: %s}\n---\n' "$V3" "$1"; }
+# yaml_pool NAME CIDR [MORE SPEC]
+yaml_pool() { printf '%s\nkind: IPPool\nmetadata: {name: %s}\nspec: {cidr: %s%s}\n---\n' "$V3" "$1" "$2" "${3:+, $3}"; }
+# yaml_node NAME ADDRESS/LEN [MORE BGP SPEC] [LABELS]
+yaml_node() { printf '%s\nkind: Node\nmetadata: {name: %s, labels: {%s}}\nspec: {bgp: {ipv4Address: %s%s}}\n---\n' "$V3" "$1" "${4:-}" "$2" "${3:+, $3}"; }
+
+ns() { echo "$BGP_PREFIX-$1"; }
+in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
+
+# bgp_fabric: a namespace holding bridge br0, the fabric every node plugs into.
+bgp_fabric() {
+    ip netns add "$(ns fab)" && BGP_NETNS+=("$(ns fab)")
+    in_ns fab ip link set lo up
+    in_ns fab ip link add br0 type bridge
+    in_ns fab ip link set br0 up
+}
+
+# bgp_host NAME ADDRESS/LEN: a namespace with eth0 on the fabric.
+bgp_host() {
+    local name=$1 addr=$2 port="p-$1"
+    ip netns add "$(ns "$name")" && BGP_NETNS+=("$(ns "$name")")
+    ip -n "$(ns "$name")" link add eth0 type veth peer name "$port" netns "$(ns fab)"
+    in_ns fab ip link set "$port" master br0 up
+    in_ns "$name" ip link set lo up
+    in_ns "$name" ip addr add "$addr" dev eth0
+    in_ns "$name" ip link set eth0 up
+}
+
+# bgp_bird NAME ROUTER_ID: starts BIRD in the node's namespace with a minimal
+# configuration; its socket is $T_TMP/NAME/bird.ctl, its file $T_TMP/NAME/bird.conf.
+bgp_bird() {
+    local name=$1 dir=$T_TMP/$1
+    mkdir -p "$dir"
+    printf 'router id %s;\nprotocol device {}\n' "$2" >"$dir/bird.conf"
+    # Started directly (not through a function, which would background a subshell), so
+    # that $! is BIRD's own pid.
+    ip netns exec "$(ns "$name")" bird -f -c "$dir/bird.conf" -s "$dir/bird.ctl" \
+        -P "$dir/bird.pid" </dev/null >"$dir/bird.log" 2>&1 &
+    BGP_PIDS+=($!)
+    t_wait 5 test -S "$dir/bird.ctl"
+}
+
+# bgp_apply NAME [tabbyctl bgp apply options…]: renders node NAME and loads it into its BIRD.
+bgp_apply() {
+    local name=$1
+    shift
+    ctl bgp apply --node "$name" --bird-socket "$T_TMP/$name/bird.ctl" \
+        --bird-config "$T_TMP/$name/bird.conf" "$@" >/dev/null
+}
+
+# t_wait SECONDS COMMAND…: true once COMMAND succeeds, false after SECONDS.
+t_wait() {
+    local end=$(($(date +%s%N) / 1000000 + $1 * 1000))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ $(($(date +%s%N) / 1000000)) -ge "$end" ] && return 1
+        sleep 0.1
+    done
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# has_route NODE PREFIX WORDS: NODE's kernel route to PREFIX contains WORDS ("via 10.0.0.2").
+has_route() { in_ns "$1" ip route show "$2" | grep -q -- "$3"; }
+no_route() { [ -z "$(in_ns "$1" ip route show "$2")" ]; }
+
+# Routes BIRD installed (proto bird), prefixes only, sorted.
+bird_routes() { in_ns "$1" ip route show proto bird | awk '{print ($1 == "blackhole" ? $2 : $1)}' | sort; }
+
+# sessions_up NODE N: tabbyctl node status shows N established sessions.
+sessions_up() {
+    [ "$(ctl node status --bird-socket "$T_TMP/$1/bird.ctl" --node-pid-file /nonexistent |
+        grep -c Established)" = "$2" ]
+}
+
+# bgp_frr NAME CONFIG_TEXT: runs FRR (zebra + bgpd) in NAME's namespace with CONFIG_TEXT
+# as bgpd.conf; vtysh reaches it through frr_vtysh NAME COMMAND.
+bgp_frr() {
+    local name=$1 run=$T_TMP/$1/frr
+    mkdir -p "$run"
+    printf 'hostname %s\n' "$name" >"$run/zebra.conf"
+    printf '%s\n' "$2" >"$run/bgpd.conf"
+    chown -R frr:frr "$run"
+    # FRR drops to user frr: it must be able to walk into the scratch folder.
+    chmod 0711 "$T_TMP" "$T_TMP/$name"
+    in_ns "$name" /usr/lib/frr/zebra -d -f "$run/zebra.conf" -i "$run/zebra.pid" \
+        -z "$run/zserv.api" --vty_socket "$run" -A 127.0.0.1 >"$run/zebra.log" 2>&1
+    t_wait 5 test -s "$run/zebra.pid" && BGP_PIDS+=("$(cat "$run/zebra.pid")")
+    in_ns "$name" /usr/lib/frr/bgpd -d -f "$run/bgpd.conf" -i "$run/bgpd.pid" \
+        -z "$run/zserv.api" --vty_socket "$run" -A 127.0.0.1 >"$run/bgpd.log" 2>&1
+    t_wait 5 test -s "$run/bgpd.pid" && BGP_PIDS+=("$(cat "$run/bgpd.pid")")
+    t_wait 10 frr_vtysh "$name" 'show bgp summary'
+}
+
+frr_vtysh() { local name=$1; shift; vtysh --vty_socket "$T_TMP/$name/frr" -c "$*"; }
+
+# The prefixes FRR's BGP table holds, sorted.
+frr_prefixes() {
+    frr_vtysh "$1" 'show ip bgp json' |
+        python3 -c 'import json,sys; print("\n".join(sorted(json.load(sys.stdin).get("routes", {}))))'
+}
+
+# frr_established NAME PEER: FRR's session with PEER is Established.
+frr_established() {
+    frr_vtysh "$1" 'show bgp ipv4 unicast summary json' | python3 -c '
+import json, sys
+peers = json.load(sys.stdin).get("peers", {})
+sys.exit(0 if peers.get(sys.argv[1], {}).get("state") == "Established" else 1)' "$2"
+}

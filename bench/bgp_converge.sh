@@ -13,20 +13,8 @@ t_begin bgp-converge
 bgp_need bgp-converge bird ip
 BLOCKS=${1:-1000}
 
-{
-    yaml_bgpconfig true
-    yaml_pool big-pool 10.240.0.0/12
-    yaml_node n1 10.0.0.1/24
-    yaml_node n2 10.0.0.2/24
-    yaml_node n3 10.0.0.3/24
-} | ctl apply -f - >/dev/null
-
-bgp_fabric
-for i in 1 2 3; do
-    bgp_host "n$i" "10.0.0.$i/24"
-    bgp_bird "n$i" "10.0.0.$i"
-    bgp_apply "n$i"
-done
+bgp_mesh3 10.240.0.0/12
+for i in 1 2 3; do bgp_apply "n$i"; done
 t_wait 30 sessions_up n1 2 || { fail converge "the mesh did not come up"; t_end; }
 
 args=()

@@ -64,18 +64,34 @@ bgp_host() {
     in_ns "$name" ip link set eth0 up
 }
 
-# bgp_bird NAME ROUTER_ID: starts BIRD in the node's namespace with a minimal
-# configuration; its socket is $T_TMP/NAME/bird.ctl, its file $T_TMP/NAME/bird.conf.
+# bgp_bird NAME ROUTER_ID: starts BIRD in the node's namespace, with a minimal
+# configuration the first time (later from the file tabby wrote); its socket is $T_TMP/NAME/bird.ctl, its file $T_TMP/NAME/bird.conf.
 bgp_bird() {
     local name=$1 dir=$T_TMP/$1
     mkdir -p "$dir"
-    printf 'router id %s;\nprotocol device {}\n' "$2" >"$dir/bird.conf"
+    [ -f "$dir/bird.conf" ] || printf 'router id %s;\nprotocol device {}\n' "$2" >"$dir/bird.conf"
     # Started directly (not through a function, which would background a subshell), so
     # that $! is BIRD's own pid.
     ip netns exec "$(ns "$name")" bird -f -c "$dir/bird.conf" -s "$dir/bird.ctl" \
         -P "$dir/bird.pid" </dev/null >"$dir/bird.log" 2>&1 &
     BGP_PIDS+=($!)
     t_wait 5 test -S "$dir/bird.ctl"
+}
+
+# bgp_mesh3 POOL_CIDR: nodes n1..n3 (10.0.0.1-3/24) in the default mesh with one pool,
+# on one fabric, each running BIRD (not yet configured by tabby).
+bgp_mesh3() {
+    local i
+    {
+        yaml_bgpconfig true
+        yaml_pool default-pool "$1"
+        for i in 1 2 3; do yaml_node "n$i" "10.0.0.$i/24"; done
+    } | ctl apply -f - >/dev/null
+    bgp_fabric
+    for i in 1 2 3; do
+        bgp_host "n$i" "10.0.0.$i/24"
+        bgp_bird "n$i" "10.0.0.$i"
+    done
 }
 
 # bgp_apply NAME [tabbyctl bgp apply options…]: renders node NAME and loads it into its BIRD.

@@ -9,19 +9,7 @@ t_begin bgp-mesh
 . "$(dirname "$0")/bgp_lib.sh"
 bgp_need bgp-mesh bird ip
 
-{
-    yaml_bgpconfig true
-    yaml_pool default-pool 10.244.0.0/16
-    yaml_node n1 10.0.0.1/24
-    yaml_node n2 10.0.0.2/24
-    yaml_node n3 10.0.0.3/24
-} | ctl apply -f - >/dev/null
-
-bgp_fabric
-for i in 1 2 3; do
-    bgp_host "n$i" "10.0.0.$i/24"
-    bgp_bird "n$i" "10.0.0.$i"
-done
+bgp_mesh3 10.244.0.0/16
 
 test_mesh_sessions_come_up() {
     local i ok=1
@@ -92,6 +80,25 @@ test_released_block_is_withdrawn_everywhere() {
     fi
 }
 
+test_restarted_bird_comes_back_with_the_applied_file() {
+    local pid
+    pid=$(cat "$T_TMP/n3/bird.pid")
+    kill "$pid"
+    if ! t_wait 10 no_route n1 10.244.3.0/26; then
+        fail restarted_bird_comes_back_with_the_applied_file "n3's block stayed after BIRD stopped"
+        return
+    fi
+    t_wait 5 bash -c "! kill -0 $pid"
+    bgp_bird n3 10.0.0.3
+    if t_wait 30 has_route n1 10.244.3.0/26 "via 10.0.0.3" &&
+        [ "$(ctl bgp apply --node n3 --block 10.244.3.0/26 --bird-socket "$T_TMP/n3/bird.ctl" \
+            --bird-config "$T_TMP/n3/bird.conf")" = "$T_TMP/n3/bird.conf: unchanged" ]; then
+        pass restarted_bird_comes_back_with_the_applied_file
+    else
+        fail restarted_bird_comes_back_with_the_applied_file "n1: $(bird_routes n1 | tr '\n' ' ')"
+    fi
+}
+
 test_node_status_shows_the_mesh() {
     local out
     out=$(ctl node status --bird-socket "$T_TMP/n2/bird.ctl" --node-pid-file /nonexistent)
@@ -109,5 +116,6 @@ test_every_node_learns_every_block_via_its_owner
 test_only_pool_blocks_are_installed
 test_unchanged_cluster_does_not_reload_bird
 test_released_block_is_withdrawn_everywhere
+test_restarted_bird_comes_back_with_the_applied_file
 test_node_status_shows_the_mesh
 t_end

@@ -145,8 +145,10 @@ static int feed_lines(struct tby_bird *b, struct tby_bird_reply *reply, struct t
         r = tby_bird_reply_feed(reply, b->buf + pos, (size_t)(nl - (b->buf + pos)), err);
         pos = (size_t)(nl - b->buf) + 1;
     }
-    memmove(b->buf, b->buf + pos, b->len - pos);
-    b->len -= pos;
+    if (pos) {
+        memmove(b->buf, b->buf + pos, b->len - pos);
+        b->len -= pos;
+    }
     if (r == 0 && b->len > TBY_BIRD_LINE_MAX)
         r = tby_error_set(err, -EPROTO, "BIRD reply: a line longer than %d bytes",
                           TBY_BIRD_LINE_MAX);

@@ -21,6 +21,11 @@ bool tby_valid_dns1123_subdomain(const char *s);
 bool tby_valid_label_key(const char *s);
 /* Kubernetes label value: empty, or like a key's name part. */
 bool tby_valid_label_value(const char *s);
+/* Why a label key is invalid (NULL when it is valid); *part is "" or "name ", the part
+ * the reason is about, so messages read "invalid label key "x": name must be ...". */
+const char *tby_label_key_problem(const char *key, const char **part);
+/* Why value[0..len) is not a valid label value, or NULL. */
+const char *tby_label_value_problem(const char *value, size_t len);
 /* A named port (Kubernetes' IANA_SVC_NAME): 1 to 15 of [a-z0-9-], at least one letter,
  * no "--", not starting or ending with '-'. */
 bool tby_valid_port_name(const char *s);

@@ -14,6 +14,7 @@
 /* This namespace's links and addresses, read once. */
 struct snapshot {
     struct nl_sock *sock;
+    int kernel_errno;
     struct nl_cache *links;
     struct nl_cache *addrs;
 };
@@ -35,6 +36,7 @@ static int snapshot_read(struct snapshot *s, struct tby_error *err)
     memset(s, 0, sizeof(*s));
     if (!(s->sock = nl_socket_alloc()))
         return tby_error_set(err, -ENOMEM, "out of memory");
+    tby_nl_keep_errno(s->sock, &s->kernel_errno);
     if ((rc = nl_connect(s->sock, NETLINK_ROUTE)) < 0 ||
         (rc = rtnl_link_alloc_cache(s->sock, AF_UNSPEC, &s->links)) < 0 ||
         (rc = rtnl_addr_alloc_cache(s->sock, &s->addrs)) < 0) {
@@ -164,7 +166,7 @@ static int describe_source(const struct snapshot *s, const struct tby_ip *src,
     return -ENOENT;
 }
 
-static int can_reach(const struct tby_autodetect *m, int family, const struct snapshot *s,
+static int can_reach(const struct tby_autodetect *m, int family, struct snapshot *s,
                      struct tby_autodetect_result *out, struct tby_error *err)
 {
     _cleanup_nl_route_ struct rtnl_route *route = NULL;
@@ -180,7 +182,7 @@ static int can_reach(const struct tby_autodetect *m, int family, const struct sn
     if (!(dst = tby_nl_addr_from_ip(&target, tby_ip_bits(&target))))
         return tby_error_set(err, -ENOMEM, "out of memory");
     if ((rc = rtnl_route_lookup(s->sock, dst, &route)) < 0) {
-        rc = tby_nl_errno(rc);
+        rc = tby_nl_errno_kept(rc, &s->kernel_errno);
         return tby_error_set(err, rc, "IP autodetection method \"%s\": no route to %s: %s",
                              m->text, tby_ip_format(&target, buf), strerror(-rc));
     }

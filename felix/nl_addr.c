@@ -3,7 +3,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <linux/netlink.h>
 #include <netlink/errno.h>
+#include <netlink/handlers.h>
+#include <netlink/socket.h>
 
 #include "nl_addr.h"
 
@@ -78,4 +81,25 @@ int tby_nl_errno(int nl_error)
         if (map[i].nle == nle)
             return -map[i].errnum;
     return -EIO;
+}
+
+static int keep_errno(struct sockaddr_nl *from, struct nlmsgerr *e, void *arg)
+{
+    *(int *)arg = e->error;
+    return NL_STOP; /* libnl then fails the call, as it would have */
+}
+
+void tby_nl_keep_errno(struct nl_sock *sk, int *kept)
+{
+    nl_socket_modify_err_cb(sk, NL_CB_CUSTOM, keep_errno, kept);
+}
+
+int tby_nl_errno_kept(int nl_error, int *kept)
+{
+    int e = tby_nl_errno(nl_error);
+
+    if (e == -EIO && *kept < 0)
+        e = *kept;
+    *kept = 0;
+    return e;
 }

@@ -33,6 +33,13 @@ bool tby_nl_addr_is_ip(const struct nl_addr *addr, const struct tby_ip *ip);
 bool tby_nl_addr_is_mac(const struct nl_addr *addr, const uint8_t mac[6]);
 /* libnl's error codes are not errnos: the nearest errno, negative. */
 int tby_nl_errno(int nl_error);
+/* libnl folds several of the kernel's errnos (EHOSTUNREACH, ENETUNREACH, …) into one code
+ * of its own. This makes the socket keep the kernel's errno of each error answer in
+ * *kept, for tby_nl_errno_kept. */
+void tby_nl_keep_errno(struct nl_sock *sk, int *kept);
+/* tby_nl_errno, or the kept errno where libnl's code says no more than "failure"; clears
+ * *kept. */
+int tby_nl_errno_kept(int nl_error, int *kept);
 
 static inline void tby_nl_addr_putp(struct nl_addr **p)
 {

@@ -50,7 +50,7 @@ static int add_address(struct routes_run *run, int ifindex, const struct tby_ip 
     if (want->family == 6)
         rtnl_addr_set_flags(a, IFA_F_NODAD); /* usable at once: nothing else owns it */
     if ((rc = rtnl_addr_add(run->r->sock, a, 0)) < 0) {
-        rc = tby_nl_errno(rc);
+        rc = routes_errno(run, rc);
         return routes_fail(run, rc, "routes: cannot add address %s to %s: %s", buf, dev,
                            strerror(-rc));
     }
@@ -83,7 +83,7 @@ static int sync_address(struct routes_run *run, int ifindex, int af, const struc
             continue;
         nl_addr2str(local, buf, sizeof(buf));
         if ((rc = rtnl_addr_delete(run->r->sock, a, 0)) < 0) {
-            rc = tby_nl_errno(rc);
+            rc = routes_errno(run, rc);
             routes_fail(run, rc, "routes: cannot remove address %s from %s: %s", buf, dev,
                         strerror(-rc));
             continue;
@@ -111,7 +111,7 @@ static int delete_link(struct routes_run *run, struct rtnl_link *link, const cha
     int rc = rtnl_link_delete(run->r->sock, link);
 
     if (rc < 0) {
-        rc = tby_nl_errno(rc);
+        rc = routes_errno(run, rc);
         return routes_fail(run, rc, "routes: cannot delete %s: %s", name, strerror(-rc));
     }
     run->st->links_changed++;
@@ -167,7 +167,7 @@ static int vxlan_create(struct routes_run *run, int fi, unsigned mtu)
     rtnl_link_set_addr(link, mac);
     rtnl_link_set_flags(link, IFF_UP);
     if ((rc = rtnl_link_add(run->r->sock, link, NLM_F_CREATE | NLM_F_EXCL)) < 0) {
-        rc = tby_nl_errno(rc);
+        rc = routes_errno(run, rc);
         return routes_fail(run, rc, "routes: cannot create %s (ip link add type vxlan): %s",
                            name, strerror(-rc));
     }
@@ -203,7 +203,7 @@ static int vxlan_update(struct routes_run *run, struct rtnl_link *have, int fi, 
     if (!any)
         return 0;
     if ((rc = rtnl_link_change(run->r->sock, have, change, 0)) < 0) {
-        rc = tby_nl_errno(rc);
+        rc = routes_errno(run, rc);
         return routes_fail(run, rc, "routes: cannot update %s: %s", routes_vxlan_name(fi),
                            strerror(-rc));
     }
@@ -270,7 +270,7 @@ static int ipip_make(struct routes_run *run)
     rc = rtnl_link_add(run->r->sock, link, NLM_F_CREATE);
     if (rc == 0 || rc == -NLE_EXIST)
         return 0;
-    rc = tby_nl_errno(rc);
+    rc = routes_errno(run, rc);
     if (rc == -EOPNOTSUPP)
         return routes_fail(run, rc, "IPIP pool %s needs the kernel's ipip module, which this "
                            "kernel does not have (ip link add type ipip: %s); use vxlanMode "
@@ -298,7 +298,7 @@ static int ipip_sync(struct routes_run *run)
             return routes_fail(run, -ENOMEM, "routes: out of memory");
         rtnl_link_set_flags(change, IFF_UP);
         if ((rc = rtnl_link_change(run->r->sock, have, change, 0)) < 0) {
-            rc = tby_nl_errno(rc);
+            rc = routes_errno(run, rc);
             return routes_fail(run, rc, "routes: cannot bring %s up: %s", TBY_IPIP_DEVICE,
                                strerror(-rc));
         }
@@ -318,7 +318,7 @@ int routes_devices(struct routes_run *run)
     ipip_sync(run);
     /* The routes part resolves device names against what is there now. */
     if ((rc = nl_cache_refill(run->r->sock, run->links)) < 0) {
-        rc = tby_nl_errno(rc);
+        rc = routes_errno(run, rc);
         return routes_fail(run, rc, "routes: cannot read the links: %s", strerror(-rc));
     }
     return run->first_error;

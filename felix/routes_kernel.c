@@ -30,6 +30,11 @@ int routes_fail(struct routes_run *run, int code, const char *fmt, ...)
     return code;
 }
 
+int routes_errno(struct routes_run *run, int nl_rc)
+{
+    return tby_nl_errno_kept(nl_rc, &run->r->kernel_errno);
+}
+
 const char *routes_vxlan_name(int fi)
 {
     return fi ? TBY_VXLAN6_DEVICE : TBY_VXLAN_DEVICE;
@@ -69,6 +74,7 @@ int tby_routes_open(struct tby_routes **out, struct tby_error *err)
         tby_routes_close(r);
         return rc;
     }
+    tby_nl_keep_errno(r->sock, &r->kernel_errno);
     *out = r;
     return 0;
 }
@@ -99,7 +105,7 @@ static int read_links_and_addrs(struct routes_run *run)
     if (rc >= 0)
         rc = rtnl_addr_alloc_cache(run->r->sock, &run->addrs);
     if (rc < 0) {
-        rc = tby_nl_errno(rc);
+        rc = routes_errno(run, rc);
         return routes_fail(run, rc, "routes: cannot read the links and addresses: %s",
                            strerror(-rc));
     }
@@ -137,6 +143,7 @@ int tby_routes_apply(struct tby_routes *r, const struct tby_routes_plan *plan,
     struct routes_run rr = { .r = r, .plan = plan, .err = err };
 
     rr.st = stats ? stats : &local;
+    r->kernel_errno = 0;
     memset(rr.st, 0, sizeof(*rr.st));
     if (plan != &r->last) {
         if (tby_routes_plan_copy(&r->last, plan) < 0)

@@ -23,6 +23,7 @@ struct tby_routes {
     int uplink[2];               /* the devices the last apply resolved, for events too */
     int vxlan[2];
     bool resync;                 /* set while reading notifications */
+    int kernel_errno;            /* the last error answer on sock (tby_nl_keep_errno) */
 };
 
 struct routes_run {
@@ -42,6 +43,8 @@ struct routes_run {
  * Returns code. */
 int routes_fail(struct routes_run *run, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The errno of a failed libnl call on the request socket (negative). */
+int routes_errno(struct routes_run *run, int nl_rc);
 /* "vxlan.tabby" for index 0, "vxlan-v6.tabby" for 1. */
 const char *routes_vxlan_name(int fi);
 

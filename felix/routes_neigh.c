@@ -2,6 +2,7 @@
  * VTEP: tunnel address → VTEP MAC (so routes via the tunnel address need no ARP across
  * the tunnel), and VTEP MAC → the remote node's IP (where to send the UDP packet). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,22 +95,35 @@ static long find_by_mac(const struct vtep_set *set, const struct nl_addr *lladdr
 
 /* ---- writing ----------------------------------------------------------------------------- */
 
+/* "node=b mac=…" for an entry being set, "dst=… lladdr=…" for one being deleted. */
+static void describe(char *buf, size_t size, struct rtnl_neigh *n, const struct tby_vtep *vtep)
+{
+    char a[64], b[64];
+
+    if (vtep)
+        snprintf(buf, size, "node=%s mac=%s", vtep->node, tby_mac_format(vtep->mac, a));
+    else
+        snprintf(buf, size, "dst=%s lladdr=%s",
+                 rtnl_neigh_get_dst(n) ? nl_addr2str(rtnl_neigh_get_dst(n), a, sizeof(a)) : "-",
+                 rtnl_neigh_get_lladdr(n) ? nl_addr2str(rtnl_neigh_get_lladdr(n), b, sizeof(b))
+                                          : "-");
+}
+
 static int neigh_write(struct routes_run *run, struct rtnl_neigh *n, bool add, const char *what,
                        const struct tby_vtep *vtep, const char *dev)
 {
-    char mac[TBY_MAC_STRLEN];
+    char facts[160];
     int rc = add ? rtnl_neigh_add(run->r->sock, n, NLM_F_CREATE | NLM_F_REPLACE)
                  : rtnl_neigh_delete(run->r->sock, n, 0);
 
+    describe(facts, sizeof(facts), n, vtep);
     if (rc < 0) {
-        rc = tby_nl_errno(rc);
-        return routes_fail(run, rc, "routes: cannot %s the %s entry of node %s on %s: %s",
-                           add ? "set" : "delete", what, vtep ? vtep->node : "(gone)", dev,
-                           strerror(-rc));
+        rc = routes_errno(run, rc);
+        return routes_fail(run, rc, "routes: cannot %s the %s entry on %s (%s): %s",
+                           add ? "set" : "delete", what, dev, facts, strerror(-rc));
     }
-    tby_log(TBY_LOG_INFO, "routes", "%s %s dev=%s node=%s mac=%s", what,
-            add ? "set" : "deleted", dev, vtep ? vtep->node : "(gone)",
-            vtep ? tby_mac_format(vtep->mac, mac) : "-");
+    tby_log(TBY_LOG_INFO, "routes", "%s %s dev=%s %s", what, add ? "set" : "deleted", dev,
+            facts);
     return 0;
 }
 
@@ -210,7 +224,7 @@ int routes_neighbours(struct routes_run *run)
         return 0;
     /* Iterating the families is what makes the dump include AF_BRIDGE (FDB) entries. */
     if ((rc = rtnl_neigh_alloc_cache_flags(run->r->sock, &cache, NL_CACHE_AF_ITER)) < 0) {
-        rc = tby_nl_errno(rc);
+        rc = routes_errno(run, rc);
         return routes_fail(run, rc, "routes: cannot read the neighbour tables: %s",
                            strerror(-rc));
     }

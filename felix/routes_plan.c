@@ -372,7 +372,8 @@ static int dedup_routes(struct builder *b)
     size_t kept = 0;
     int r;
 
-    qsort(plan->routes, plan->n_routes, sizeof(*plan->routes), route_order);
+    if (plan->n_routes)
+        qsort(plan->routes, plan->n_routes, sizeof(*plan->routes), route_order);
     for (size_t i = 0; i < plan->n_routes; i++) {
         const struct tby_route *prev = kept ? &plan->routes[kept - 1] : NULL;
         const struct tby_route *cur = &plan->routes[i];
@@ -433,7 +434,8 @@ static int dedup_vteps(struct builder *b)
         free(v->node);
     }
     plan->n_vteps = kept;
-    qsort(plan->vteps, plan->n_vteps, sizeof(*plan->vteps), vtep_order);
+    if (kept)
+        qsort(plan->vteps, kept, sizeof(*plan->vteps), vtep_order);
     return r;
 }
 
@@ -478,10 +480,11 @@ int tby_routes_plan_copy(struct tby_routes_plan *dst, const struct tby_routes_pl
     copy.ipip_pool = NULL;
     copy.n_vteps = 0;
     tby_routes_plan_clear(dst);
-    if (src->n_routes &&
-        !(copy.routes = reallocarray(NULL, src->n_routes, sizeof(*copy.routes))))
-        goto oom;
-    memcpy(copy.routes, src->routes, src->n_routes * sizeof(*copy.routes));
+    if (src->n_routes) {
+        if (!(copy.routes = reallocarray(NULL, src->n_routes, sizeof(*copy.routes))))
+            goto oom;
+        memcpy(copy.routes, src->routes, src->n_routes * sizeof(*copy.routes));
+    }
     if (src->ipip_pool && !(copy.ipip_pool = strdup(src->ipip_pool)))
         goto oom;
     if (src->n_vteps && !(copy.vteps = calloc(src->n_vteps, sizeof(*copy.vteps))))

@@ -190,7 +190,7 @@ static void route_write(struct routes_run *run, struct rtnl_route *rt, enum rout
                                 : rtnl_route_add(run->r->sock, rt, flags);
 
     if (rc < 0) {
-        rc = tby_nl_errno(rc);
+        rc = routes_errno(run, rc);
         routes_fail(run, rc, "routes: cannot %s route %s: %s", verb[op], text, strerror(-rc));
         return;
     }
@@ -246,7 +246,7 @@ int routes_table(struct routes_run *run)
     int rc = rtnl_route_alloc_cache(run->r->sock, AF_UNSPEC, 0, &cache);
 
     if (rc < 0) {
-        rc = tby_nl_errno(rc);
+        rc = routes_errno(run, rc);
         return routes_fail(run, rc, "routes: cannot read the routing table: %s", strerror(-rc));
     }
     if (table_read(&t, cache) < 0)

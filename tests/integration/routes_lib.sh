@@ -48,15 +48,33 @@ lab_fabric() {
     at "$1" ip link set br0 up
 }
 
-# lab_attach NS IFNAME FABRIC: a veth from NS (named IFNAME) to FABRIC's br0.
+# lab_attach NS IFNAME FABRIC[/BRIDGE]: a veth from NS (named IFNAME) to a bridge (br0
+# unless named) in the namespace FABRIC.
 lab_attach() {
-    local ns=$1 ifname=$2 fabric=$3 peer="p$RANDOM$RANDOM"
+    local ns=$1 ifname=$2 fabric=${3%%/*} bridge=br0 peer="p$RANDOM$RANDOM"
+    case $3 in */*) bridge=${3#*/} ;; esac
     ip link add "$peer" netns "$LAB-$fabric" type veth peer name "$ifname" netns "$LAB-$ns"
-    at "$fabric" ip link set "$peer" master br0 up
+    at "$fabric" ip link set "$peer" master "$bridge" up
     at "$ns" ip link set "$ifname" up
 }
 
-# lab_node NODE FABRIC ADDR/LEN [GATEWAY] [ADDR6/LEN]: a node on a fabric, forwarding.
+# lab_router NAME ADDR/LEN…: a namespace that routes between bridges br1, br2, …, the
+# n-th holding the n-th address.
+lab_router() {
+    local name=$1 n=1 addr
+    shift
+    lab_ns "$name"
+    at "$name" sysctl -qw net.ipv4.ip_forward=1
+    for addr in "$@"; do
+        at "$name" ip link add "br$n" type bridge
+        at "$name" ip addr add "$addr" dev "br$n"
+        at "$name" ip link set "br$n" up
+        n=$((n + 1))
+    done
+}
+
+# lab_node NODE FABRIC[/BRIDGE] ADDR/LEN [GATEWAY] [ADDR6/LEN]: a node on a fabric,
+# forwarding.
 lab_node() {
     local node=$1 fabric=$2 addr=$3 gw=${4:-} addr6=${5:-}
     lab_ns "$node"

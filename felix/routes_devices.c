@@ -227,7 +227,11 @@ static int vxlan_device(struct routes_run *run, struct rtnl_link *have, int fi)
         return routes_fail(run, -ENODEV, "routes: this node's address %s is on no device in "
                            "this network namespace, so %s cannot be made",
                            tby_ip_format(&spec->local, buf), name);
-    mtu = rtnl_link_get_mtu(uplink) - (fi ? TBY_VXLAN_OVERHEAD_V6 : TBY_VXLAN_OVERHEAD_V4);
+    mtu = rtnl_link_get_mtu(uplink);
+    if (mtu < 1280 + TBY_VXLAN_OVERHEAD_V6) /* IPv6's minimum MTU, inside the tunnel */
+        return routes_fail(run, -ERANGE, "routes: uplink %s has MTU %u, too small to carry "
+                           "%s", rtnl_link_get_name(uplink), mtu, name);
+    mtu -= fi ? TBY_VXLAN_OVERHEAD_V6 : TBY_VXLAN_OVERHEAD_V4;
     if (have && (why = vxlan_mismatch(have, spec, run->uplink[fi])) &&
         (rc = delete_link(run, have, why)) < 0)
         return rc;

@@ -14,7 +14,9 @@
  * What it owns in the kernel, and so may change or delete:
  *  - routes in the main table whose protocol is TBY_ROUTES_PROTO;
  *  - the devices named TBY_VXLAN_DEVICE and TBY_VXLAN6_DEVICE, their addresses, and the
- *    permanent neighbour and FDB entries on them.
+ *    permanent neighbour and FDB entries on them;
+ *  - while an IPIP pool exists, tunl0's up state and IPv4 address (the device itself
+ *    belongs to the kernel's ipip module).
  * Anything else is only read. A foreign route already holding a destination tabby wants
  * is adopted when it is what tabby would program (the CNI plugin's workload routes), and
  * otherwise left alone and reported as a conflict.
@@ -179,7 +181,8 @@ struct tby_routes_stats {
     unsigned routes_deleted;
     unsigned routes_adopted;     /* a foreign route already equal to the wanted one */
     unsigned routes_conflicting; /* a foreign route holds the destination: left alone */
-    unsigned routes_pending;     /* their device does not exist (yet) */
+    unsigned routes_pending;     /* their device is missing (yet): what the kernel holds
+                                  * for their destination stays as it is */
     unsigned neighs_set;         /* ARP/ND entries added or corrected */
     unsigned neighs_deleted;
     unsigned fdbs_set;

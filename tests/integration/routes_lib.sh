@@ -8,6 +8,7 @@
 
 DRIVER=${DRIVER:-$T_BUILD/tests/integration/routes_driver}
 LAB_PIDS=()
+LAB_NS=()
 
 lab_begin() {
     t_begin "$1"
@@ -16,17 +17,16 @@ lab_begin() {
         fail "$1" "$DRIVER is not built (run from the build folder)"
         t_end
     fi
-    LAB=tby$$
+    LAB=tbyrt$$
     t_on_exit lab_cleanup
     trap 'exit 130' INT TERM
 }
 
+# Only what this run made goes: other tests' namespaces may share the machine.
 lab_cleanup() {
     local pid ns
     for pid in "${LAB_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-    for ns in $(ip netns list | awk '{print $1}'); do
-        case $ns in "$LAB"-*) ip netns del "$ns" ;; esac
-    done
+    for ns in "${LAB_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 }
 
 # at NAME CMD…: runs CMD inside the lab namespace NAME.
@@ -38,6 +38,7 @@ at() {
 
 lab_ns() {
     ip netns add "$LAB-$1"
+    LAB_NS+=("$LAB-$1")
     at "$1" ip link set lo up
 }
 

@@ -34,10 +34,11 @@
 #include "tabby/net.h"
 #include "tabby/strv.h"
 
-/* The rtm_protocol of every route tabby programs: Calico's felix uses 80 too, it is
+/* The rtm_protocol of every route tabby-node programs: Calico's felix uses 80 too, it is
  * unassigned in iproute2's rt_protos, and BIRD (12), the kernel (2) and boot/static
- * (3/4) routes can never be mistaken for it. The CNI plugin should use it as well, so
- * that its workload routes are the very routes this module would program. */
+ * (3/4) routes can never be mistaken for it. The CNI plugin must not use it: a workload
+ * route it makes before tabby-node has seen the endpoint would look like a stale one of
+ * tabby-node's and be deleted. Its own routes (boot or static) are adopted instead. */
 #define TBY_ROUTES_PROTO 80
 
 #define TBY_VXLAN_DEVICE "vxlan.tabby"

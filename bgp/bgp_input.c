@@ -87,10 +87,7 @@ bool bgp_interface_pattern_valid(const char *s)
 /* qsort order of CIDRs: by address, then prefix length. */
 int bgp_cidr_cmp(const void *a, const void *b)
 {
-    const struct tby_cidr *x = a, *y = b;
-    int c = tby_ip_compare(&x->ip, &y->ip);
-
-    return c ? c : (int)x->prefix_len - (int)y->prefix_len;
+    return tby_cidr_compare(a, b);
 }
 
 /* ---- ownership ----------------------------------------------------------------------- */

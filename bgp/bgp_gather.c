@@ -117,6 +117,20 @@ static bool peer_is_for(const struct tby_bgppeer *p, const struct tby_resource *
     return true;
 }
 
+/* The port `node` listens on: its own BGPConfiguration "node.<name>", else the default
+ * one's listenPort (0: 179). */
+static uint16_t listen_port(const struct gather *g, const struct tby_resource *node)
+{
+    char name[300];
+    const struct tby_resource *cfg;
+
+    snprintf(name, sizeof(name), "node.%s", node->meta.name);
+    cfg = find(g->res->bgpconfigs, name);
+    if (cfg && cfg->spec.bgpconfig->listen_port)
+        return cfg->spec.bgpconfig->listen_port;
+    return g->defcfg ? g->defcfg->listen_port : 0;
+}
+
 static bool is_reflector_of(const struct tby_resource *node, const struct tby_ip *cluster)
 {
     const struct tby_node *n = node->spec.node;
@@ -173,6 +187,8 @@ static int add_peer(struct gather *g, struct tby_bgp_peer *peer)
         return 0;
     if (!node_addr(g->self, peer->ip.family))
         return 0;
+    if (peer->port == TBY_BGP_DEFAULT_PORT)
+        peer->port = 0; /* one spelling, so that sessions to one address are one */
     peer->rr_client = wants_rr_client(g, peer);
     return tby_bgp_input_add_peer(g->out, peer) < 0 ? oom(g) : 0;
 }
@@ -194,6 +210,7 @@ static int add_mesh_peer(struct gather *g, const struct tby_resource *other, con
         const struct tby_cidr *theirs = node_addr(other, family);
         struct tby_bgp_peer peer = {
             .type = TBY_BGP_PEER_MESH, .as_number = node_as(g, other), .use_node_ip = true,
+            .port = listen_port(g, other),
             .has_max_restart = true, .max_restart_ms = mesh_restart_ms(g),
             .password = (char *)pw, .description = description,
         };
@@ -264,6 +281,7 @@ static int add_node_sessions(struct gather *g, const struct tby_resource *bp,
         const struct tby_cidr *theirs = node_addr(other, family);
         struct tby_bgp_peer peer = { .type = TBY_BGP_PEER_NODE, .password = (char *)pw,
                                      .as_number = node_as(g, other),
+                                     .port = listen_port(g, other),
                                      .description = description };
         int r;
 
@@ -515,8 +533,7 @@ static int gather_self(struct gather *g)
     in->as_number = node_as(g, g->self);
     in->has_rr_cluster_id = n->has_rr_cluster_id;
     in->rr_cluster_id = n->rr_cluster_id;
-    in->listen_port = g->nodecfg && g->nodecfg->listen_port ? g->nodecfg->listen_port
-                      : g->defcfg ? g->defcfg->listen_port : 0;
+    in->listen_port = listen_port(g, g->self);
     bind = g->nodecfg && g->nodecfg->bind_mode ? g->nodecfg->bind_mode
            : g->defcfg ? g->defcfg->bind_mode : NULL;
     in->strict_bind = bind && strcmp(bind, "NodeIP") == 0;

@@ -32,7 +32,8 @@ int tby_bgp_peer_type_of_protocol(const char *protocol)
     return -1;
 }
 
-/* Addresses become BIRD symbols: '.' and ':' turn into '_' (10_0_0_2, fd00__2). */
+/* Addresses become BIRD symbols: '.' and ':' turn into '_' (10_0_0_2, fd00__2). As in
+ * Calico, a mesh session's name has no port: there is one per node. */
 char *tby_bgp_protocol_name(const struct tby_bgp_peer *peer, char *buf)
 {
     char ip[TBY_IP_STRLEN];
@@ -44,7 +45,7 @@ char *tby_bgp_protocol_name(const struct tby_bgp_peer *peer, char *buf)
         if (*p == '.' || *p == ':')
             *p = '_';
     n = snprintf(buf, TBY_BGP_PROTO_STRLEN, "%s%s", peer_types[type].prefix, ip);
-    if (peer->port && peer->port != TBY_BGP_DEFAULT_PORT)
+    if (peer->port && peer->port != TBY_BGP_DEFAULT_PORT && type != TBY_BGP_PEER_MESH)
         snprintf(buf + n, TBY_BGP_PROTO_STRLEN - (size_t)n, "_port_%u", peer->port);
     return buf;
 }

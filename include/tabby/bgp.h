@@ -20,7 +20,8 @@
  *     sent to the default route);
  *   - `protocol static Services_v4`: the service CIDRs to advertise (never to the kernel);
  *   - one `protocol bgp` per peer, named Mesh_<ip>, Global_<ip> or Node_<ip>
- *     (`_port_<n>` added for a non-default port), which `tabbyctl node status` reads back;
+ *     (`_port_<n>` added to the last two for a non-default port), which `tabbyctl node
+ *     status` reads back;
  *   - filter tabby_export_v4: announces local blocks and re-announces BGP routes inside
  *     enabled pools without disableBGPExport, plus the service CIDRs, with the configured
  *     communities; nothing else;

@@ -318,6 +318,8 @@ static void test_mesh_peers_every_other_node_and_one_side_listens(void **state)
     assert_false(p2->passive);  /* 10.0.0.1 < 10.0.0.2: node-2 connects */
     assert_true(p3->passive);   /* 10.0.0.3 > 10.0.0.2: node-3 connects */
     assert_int_equal(p3->as_number, 64513);
+    assert_int_equal(p3->port, 1791); /* node-3's own BGPConfiguration */
+    assert_int_equal(p2->port, 0);
     assert_string_equal(p2->password, "mesh-secret");
     assert_int_equal(p2->max_restart_ms, 90000);
 }
@@ -534,8 +536,8 @@ static void test_protocol_names_carry_type_address_and_port(void **state)
     p.ip = ip("fd00::1");
     assert_string_equal(tby_bgp_protocol_name(&p, buf), "Global_fd00__1_port_1790");
     p.type = TBY_BGP_PEER_MESH;
-    p.port = 179;
     p.ip = ip("10.0.0.2");
+    /* One mesh session per node: its name needs no port (as in Calico). */
     assert_string_equal(tby_bgp_protocol_name(&p, buf), "Mesh_10_0_0_2");
     assert_int_equal(tby_bgp_peer_type_of_protocol("Node_10_0_0_9"), TBY_BGP_PEER_NODE);
     assert_int_equal(tby_bgp_peer_type_of_protocol("Mesh_10_0_0_2"), TBY_BGP_PEER_MESH);

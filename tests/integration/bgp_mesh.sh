@@ -99,6 +99,26 @@ test_restarted_bird_comes_back_with_the_applied_file() {
     fi
 }
 
+# The kernel here has no IPIP module, so a veth named tunl0 stands in for the device:
+# what is checked is BIRD installing the onlink route through it from tabby's filter.
+test_ipip_blocks_go_through_tunl0_onlink() {
+    {
+        yaml_pool ipip-pool 10.245.0.0/16 'ipipMode: Always'
+        yaml_pool ipip-cross 10.246.0.0/16 'ipipMode: CrossSubnet'
+    } | ctl apply -f - >/dev/null
+    in_ns n2 ip link add tunl0 type veth peer name tunl0-peer
+    in_ns n2 ip link set tunl0-peer up
+    in_ns n2 ip link set tunl0 up
+    for i in 2 3; do bgp_apply "n$i" --block "10.244.$i.0/26"; done
+    bgp_apply n1 --block 10.244.1.64/26 --block 10.245.1.0/26 --block 10.246.1.0/26
+    if t_wait 15 has_route n2 10.245.1.0/26 "via 10.0.0.1 dev tunl0 proto bird metric 32 onlink" &&
+        t_wait 5 has_route n2 10.246.1.0/26 "via 10.0.0.1 dev eth0"; then
+        pass ipip_blocks_go_through_tunl0_onlink
+    else
+        fail ipip_blocks_go_through_tunl0_onlink "$(in_ns n2 ip route show proto bird | tr '\n' ';')"
+    fi
+}
+
 test_node_status_shows_the_mesh() {
     local out
     out=$(ctl node status --bird-socket "$T_TMP/n2/bird.ctl" --node-pid-file /nonexistent)
@@ -118,4 +138,5 @@ test_unchanged_cluster_does_not_reload_bird
 test_released_block_is_withdrawn_everywhere
 test_restarted_bird_comes_back_with_the_applied_file
 test_node_status_shows_the_mesh
+test_ipip_blocks_go_through_tunl0_onlink
 t_end

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "tabby/bgp.h"
-#include "tabby/bird.h"
+#include "tabby/bgp_driver.h"
 #include "tabby/cleanup.h"
 #include "ctl.h"
 
@@ -106,24 +106,28 @@ static int cmd_render(struct ctl *ctl, const struct bgp_args *a)
     return r;
 }
 
+/* One sync of the driver tabby-node runs in its loop. */
 static int cmd_apply(struct ctl *ctl, const struct bgp_args *a)
 {
-    _cleanup_(tby_bird_freep) struct tby_bird *bird = NULL;
-    _cleanup_free_ char *text = NULL;
+    _cleanup_(tby_bgp_driver_freep) struct tby_bgp_driver *driver = NULL;
+    struct tby_bgp_driver_config cfg = {
+        .node = a->node, .bird_socket = a->socket, .bird_config = a->config,
+        .secrets_dir = a->secrets_dir, .extra_blocks = a->blocks,
+        .n_extra_blocks = a->n_blocks,
+    };
     struct tby_error err = { 0 };
-    bool changed = false;
-    size_t len;
-    int r;
+    struct tby_store *store;
+    bool reloaded;
 
     if (!a->socket || !a->config)
         return ctl_usage_error(BGP_SYNOPSIS, "apply needs --bird-socket and --bird-config");
-    r = render(ctl, a, &text, &len);
-    if (r != CTL_OK)
-        return r;
-    if (tby_bird_new(a->socket, &bird, &err) < 0 ||
-        tby_bird_apply(bird, a->config, text, len, &changed, &err) < 0)
+    store = ctl_store(ctl);
+    if (!store)
+        return CTL_FAIL;
+    if (tby_bgp_driver_new(store, &cfg, &driver, &err) < 0 ||
+        tby_bgp_driver_sync(driver, 0, &reloaded, &err) < 0)
         return ctl_fail("%s", tby_error_str(&err));
-    printf("%s: %s\n", a->config, changed ? "BIRD reconfigured" : "unchanged");
+    printf("%s: %s\n", a->config, reloaded ? "BIRD reconfigured" : "unchanged");
     return CTL_OK;
 }
 

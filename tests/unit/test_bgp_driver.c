@@ -1,0 +1,192 @@
+/* test_bgp_driver.c — the sync tabby-node's loop runs: from a datastore to a fake BIRD,
+ * reloading only on change, keeping refused configurations out, backing off while BIRD
+ * is away, and counting every outcome. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tabby/bgp_driver.h"
+#include "tabby/catalog.h"
+#include "tabby/cleanup.h"
+#include "fake_bird.h"
+
+static const char resources[] =
+    "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: pool}\n"
+    "spec: {cidr: 10.244.0.0/16}\n---\n"
+    "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node-1}\n"
+    "spec: {bgp: {ipv4Address: 10.0.0.1/24}}\n---\n"
+    "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: node-2}\n"
+    "spec: {bgp: {ipv4Address: 10.0.0.2/24}}\n";
+
+static const char tor_peer[] =
+    "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: tor}\n"
+    "spec: {peerIP: 10.0.0.254, asNumber: 65001}\n";
+
+struct world {
+    struct fake bird;
+    struct tby_store *store;
+    char conf[160];
+};
+
+static void write_resources(struct tby_store *store, const char *yaml)
+{
+    struct tby_resource_list list = { 0 };
+    struct tby_error err = { 0 };
+
+    assert_int_equal(tby_resource_load(yaml, strlen(yaml), "test", &list, &err), 0);
+    if (tby_catalog_write(store, &list, TBY_WRITE_APPLY, NULL, &err) < 0)
+        fail_msg("%s", tby_error_str(&err));
+    tby_resource_list_clear(&list);
+}
+
+static int setup(void **state)
+{
+    struct world *w = calloc(1, sizeof(*w));
+    char uri[160];
+
+    assert_non_null(w);
+    fake_start(&w->bird, FAKE_NORMAL);
+    snprintf(uri, sizeof(uri), "sqlite:%s/tabby.db", w->bird.dir);
+    snprintf(w->conf, sizeof(w->conf), "%s/bird.conf", w->bird.dir);
+    assert_int_equal(tby_store_open(uri, &w->store, NULL), 0);
+    write_resources(w->store, resources);
+    *state = w;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct world *w = *state;
+
+    tby_store_close(w->store);
+    fake_remove(&w->bird);
+    free(w);
+    return 0;
+}
+
+static struct tby_bgp_driver *driver(struct world *w, const char *node, const char *socket)
+{
+    struct tby_cidr block;
+    struct tby_bgp_driver_config cfg = { .node = node, .bird_config = w->conf,
+                                         .bird_socket = socket ? socket : w->bird.path,
+                                         .extra_blocks = &block, .n_extra_blocks = 1 };
+    struct tby_bgp_driver *d = NULL;
+
+    assert_int_equal(tby_cidr_parse("10.244.1.0/26", TBY_CIDR_STRICT, &block, NULL), 0);
+    assert_int_equal(tby_bgp_driver_new(w->store, &cfg, &d, NULL), 0);
+    return d;
+}
+
+static void test_sync_reloads_once_then_leaves_bird_alone(void **state)
+{
+    struct world *w = *state;
+    _cleanup_(tby_bgp_driver_freep) struct tby_bgp_driver *d = driver(w, "node-1", NULL);
+    const struct tby_bgp_stats *st = tby_bgp_driver_stats(d);
+    struct tby_error err = { 0 };
+    bool reloaded;
+
+    assert_int_equal(tby_bgp_driver_sync(d, 1000, &reloaded, &err), 0);
+    assert_true(reloaded);
+    assert_int_equal(w->bird.commands, 2); /* configure check, configure */
+    assert_int_equal(tby_bgp_driver_sync(d, 2000, &reloaded, &err), 0);
+    assert_false(reloaded);
+    assert_int_equal(w->bird.commands, 2);
+    assert_int_equal(st->reloads, 1);
+    assert_int_equal(st->unchanged, 1);
+    assert_int_equal(st->peers, 1);
+    assert_int_equal(st->blocks, 1);
+    assert_string_equal(st->last_error, "");
+    /* A new BGPPeer is a new configuration. */
+    write_resources(w->store, tor_peer);
+    assert_int_equal(tby_bgp_driver_sync(d, 3000, &reloaded, &err), 0);
+    assert_true(reloaded);
+    assert_int_equal(st->peers, 2);
+}
+
+static void test_refused_configuration_is_counted_and_kept_out(void **state)
+{
+    struct world *w = *state;
+    _cleanup_(tby_bgp_driver_freep) struct tby_bgp_driver *d = driver(w, "node-1", NULL);
+    const struct tby_bgp_stats *st = tby_bgp_driver_stats(d);
+    struct tby_error err = { 0 };
+    _cleanup_free_ char *before = NULL;
+    size_t size = 0;
+    FILE *f;
+
+    assert_int_equal(tby_bgp_driver_sync(d, 1000, NULL, &err), 0);
+    w->bird.reject_config = true;
+    write_resources(w->store, tor_peer);
+    assert_int_equal(tby_bgp_driver_sync(d, 2000, NULL, &err), -EINVAL);
+    assert_int_equal(st->failures, 1);
+    assert_non_null(strstr(st->last_error, "BIRD refused the configuration"));
+    f = fopen(w->conf, "re");
+    assert_non_null(f);
+    assert_true(getdelim(&before, &size, '\0', f) > 0);
+    fclose(f);
+    assert_null(strstr(before, "10.0.0.254")); /* the refused peer never reached the file */
+}
+
+static void test_missing_node_is_a_failure_not_a_crash(void **state)
+{
+    struct world *w = *state;
+    _cleanup_(tby_bgp_driver_freep) struct tby_bgp_driver *d = driver(w, "node-9", NULL);
+    struct tby_error err = { 0 };
+
+    assert_int_equal(tby_bgp_driver_sync(d, 1000, NULL, &err), -ENOENT);
+    assert_int_equal(tby_bgp_driver_stats(d)->failures, 1);
+    assert_non_null(strstr(tby_bgp_driver_stats(d)->last_error, "Node node-9 not found"));
+    assert_int_equal(w->bird.commands, 0);
+}
+
+static void test_absent_bird_backs_off(void **state)
+{
+    struct world *w = *state;
+    char missing[200];
+    _cleanup_(tby_bgp_driver_freep) struct tby_bgp_driver *d = NULL;
+    struct tby_error err = { 0 };
+
+    snprintf(missing, sizeof(missing), "%s/none.ctl", w->bird.dir);
+    d = driver(w, "node-1", missing);
+    assert_int_equal(tby_bgp_driver_sync(d, 1000, NULL, &err), -EAGAIN);
+    assert_int_equal(tby_bgp_driver_retry_at(d), 1100);
+    assert_int_equal(tby_bgp_driver_sync(d, 1050, NULL, &err), -EAGAIN);
+    assert_int_equal(tby_bgp_driver_stats(d)->unreachable, 2);
+    assert_int_equal(tby_bgp_driver_stats(d)->syncs, 0);
+    assert_non_null(strstr(tby_bgp_driver_stats(d)->last_error, "none.ctl"));
+    assert_int_equal(access(w->conf, F_OK), -1); /* nothing written while BIRD is away */
+}
+
+static void test_driver_needs_its_paths(void **state)
+{
+    struct world *w = *state;
+    struct tby_bgp_driver_config cfg = { .node = "node-1" };
+    struct tby_bgp_driver *d = NULL;
+    struct tby_error err = { 0 };
+
+    assert_int_equal(tby_bgp_driver_new(w->store, &cfg, &d, &err), -EINVAL);
+    assert_null(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sync_reloads_once_then_leaves_bird_alone, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_refused_configuration_is_counted_and_kept_out,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_node_is_a_failure_not_a_crash, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_absent_bird_backs_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_driver_needs_its_paths, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -89,10 +89,19 @@ static bool may_have_room(struct work *w, const struct ipam_aff *aff)
     return aff->free > 0;
 }
 
+static bool affine_to_me(const struct work *w, const struct work_block *wb)
+{
+    return wb->blk && !wb->removed && wb->blk->node && strcmp(wb->blk->node, w->ipam->node) == 0;
+}
+
 /* Takes up to *need addresses from the block. */
 static int take_from(struct work *w, struct assign_ctx *c, struct work_block *wb,
                      unsigned *need, struct tby_error *err)
 {
+    if (*need > 0 && wb->blk->n_free > 0 && affine_to_me(w, wb)) {
+        w->ipam->hint[family_slot(wb->cidr.ip.family)] = wb->cidr;
+        w->ipam->has_hint[family_slot(wb->cidr.ip.family)] = true;
+    }
     while (*need > 0 && wb->blk->n_free > 0) {
         struct tby_ip ip;
         uint32_t ord;
@@ -128,10 +137,35 @@ static int take_from_record(struct work *w, struct assign_ctx *c, const struct i
 
 /* ---- 1: blocks affine to this node ------------------------------------------------------ */
 
-static int from_affine(struct work *w, struct assign_ctx *c, const struct ipam_cands *pools,
-                       unsigned *need, struct tby_error *err)
+/* The affine block this context used last, tried before reading the node's list: a
+ * node fills one block at a time, so this is usually the one with room. */
+static int from_hint(struct work *w, struct assign_ctx *c, int family,
+                     const struct ipam_cands *pools, unsigned *need, struct tby_error *err)
 {
-    int r = read_mine(w, c, err);
+    struct tby_ipam *ipam = w->ipam;
+    struct work_block *wb;
+    bool usable = false;
+    int r;
+
+    if (!ipam->has_hint[family_slot(family)])
+        return 0;
+    for (size_t p = 0; p < pools->n; p++)
+        usable |= in_pool(pools->items[p], &ipam->hint[family_slot(family)]);
+    if (!usable)
+        return 0;
+    r = work_block(w, &ipam->hint[family_slot(family)], &wb, err);
+    if (r < 0 || !affine_to_me(w, wb))
+        return r;
+    return take_from(w, c, wb, need, err);
+}
+
+static int from_affine(struct work *w, struct assign_ctx *c, int family,
+                       const struct ipam_cands *pools, unsigned *need, struct tby_error *err)
+{
+    int r = from_hint(w, c, family, pools, need, err);
+
+    if (r == 0 && *need > 0)
+        r = read_mine(w, c, err);
 
     for (size_t p = 0; r == 0 && p < pools->n && *need > 0; p++)
         for (size_t i = 0; r == 0 && i < c->mine.n && *need > 0; i++)
@@ -344,7 +378,7 @@ static int assign_family(struct work *w, struct assign_ctx *c, int family, unsig
     if (pools.n == 0)
         r = no_pool_error(w->ipam, family, &pools, use, err);
     if (r == 0)
-        r = from_affine(w, c, &pools, &n, err);
+        r = from_affine(w, c, family, &pools, &n, err);
     if (r == 0 && n > 0 && w->ipam->config.auto_allocate_blocks)
         r = claim(w, c, &pools, &n, &at_limit, err);
     if (r == 0 && n > 0 && !w->ipam->config.strict_affinity && !at_limit)
@@ -359,25 +393,10 @@ static int assign_family(struct work *w, struct assign_ctx *c, int family, unsig
 
 static int collect_held(struct work *w, struct assign_ctx *c, struct tby_error *err)
 {
-    struct work_handle *wh;
-    int r = work_handle(w, c->req->handle, &wh, err);
+    int r = work_handle_ips(w, c->req->handle, &c->res, err);
 
-    for (size_t i = 0; r == 0 && i < wh->rec.n; i++) {
-        struct work_block *wb;
-
-        r = work_block(w, &wh->rec.items[i].block, &wb, err);
-        for (uint32_t ord = 0; r == 0 && wb->blk && ord < wb->blk->size; ord++) {
-            const struct ipam_attr *a = ipam_block_owner(wb->blk, ord);
-            struct tby_ip ip;
-
-            if (!a || strcmp(a->handle, c->req->handle) != 0)
-                continue;
-            ip = ipam_block_ip(wb->blk, ord);
-            c->held[family_slot(ip.family)]++;
-            if (ipam_result_push(&c->res, &ip, &wb->cidr, true) < 0)
-                r = ipam_oom(err);
-        }
-    }
+    for (size_t i = 0; r == 0 && i < c->res.n; i++)
+        c->held[family_slot(c->res.items[i].ip.family)]++;
     return r;
 }
 

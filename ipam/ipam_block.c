@@ -11,10 +11,11 @@
 #include <string.h>
 
 #include "tabby/cleanup.h"
-#include "tabby/codec.h"
 #include "ipam_internal.h"
 
 #define AFFINITY_PREFIX "host:"
+
+static int dup_or_null(const char *s, char **out);
 
 static void attr_clear(struct ipam_attr *a)
 {
@@ -66,6 +67,34 @@ void ipam_block_freep(struct ipam_block **b)
 {
     ipam_block_free(*b);
     *b = NULL;
+}
+
+struct ipam_block *ipam_block_clone(const struct ipam_block *src)
+{
+    struct ipam_block *b = ipam_block_new(&src->cidr, src->node);
+
+    if (!b)
+        return NULL;
+    memcpy(b->owner, src->owner, src->size * sizeof(*b->owner));
+    memcpy(b->free_list, src->free_list, src->n_free * sizeof(*b->free_list));
+    b->n_free = src->n_free;
+    b->attrs = calloc(src->n_attrs + 1, sizeof(*b->attrs));
+    if (!b->attrs) {
+        ipam_block_free(b);
+        return NULL;
+    }
+    for (size_t i = 0; i < src->n_attrs; i++, b->n_attrs++) {
+        const struct ipam_attr *a = &src->attrs[i];
+        struct ipam_attr *t = &b->attrs[i];
+
+        if (dup_or_null(a->handle, &t->handle) < 0 || dup_or_null(a->node, &t->node) < 0 ||
+            dup_or_null(a->namespace, &t->namespace) < 0 || dup_or_null(a->pod, &t->pod) < 0) {
+            b->n_attrs++;
+            ipam_block_free(b);
+            return NULL;
+        }
+    }
+    return b;
 }
 
 /* ---- allocation ----------------------------------------------------------------------- */
@@ -216,63 +245,181 @@ uint32_t ipam_block_count_handle(const struct ipam_block *b, const char *handle)
 
 /* ---- stored form ---------------------------------------------------------------------- */
 
-static json_t *attr_json(const struct ipam_attr *a)
-{
-    json_t *o = json_object();
+/* The encoder writes the JSON text directly: it runs on every allocation, and building
+ * a jansson tree of a full block cost more than everything else an allocation does. The
+ * decoder stays jansson's, so anything well-formed is read back. */
+struct out {
+    char *buf;
+    size_t len;
+    size_t cap;
+    bool failed;
+};
 
-    tby_enc_string(o, "handle", a->handle);
-    tby_enc_string(o, "node", a->node);
-    tby_enc_string(o, "namespace", a->namespace);
-    tby_enc_string(o, "pod", a->pod);
-    return o;
+static void out_reserve(struct out *o, size_t more)
+{
+    char *grown;
+    size_t cap = o->cap ? o->cap : 1024;
+
+    if (o->failed || o->len + more + 1 <= o->cap)
+        return;
+    while (cap < o->len + more + 1)
+        cap *= 2;
+    grown = realloc(o->buf, cap);
+    if (!grown) {
+        o->failed = true;
+        return;
+    }
+    o->buf = grown;
+    o->cap = cap;
+}
+
+static void out_raw(struct out *o, const char *s, size_t n)
+{
+    out_reserve(o, n);
+    if (o->failed)
+        return;
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    o->buf[o->len] = '\0';
+}
+
+static void out_str(struct out *o, const char *s)
+{
+    out_raw(o, s, strlen(s));
+}
+
+static void out_uint(struct out *o, uint32_t v)
+{
+    char num[12];
+    size_t i = sizeof(num);
+
+    do {
+        num[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    out_raw(o, num + i, sizeof(num) - i);
+}
+
+static bool needs_escape(unsigned char c)
+{
+    return c == '"' || c == '\\' || c < 0x20;
+}
+
+/* Characters of a JSON string: quotes, backslashes and control characters escaped; runs
+ * of plain characters are copied at once. */
+static void out_json_chars(struct out *o, const char *s)
+{
+    while (*s) {
+        size_t run = 0;
+        char esc[8];
+
+        while (s[run] && !needs_escape((unsigned char)s[run]))
+            run++;
+        out_raw(o, s, run);
+        s += run;
+        if (!*s)
+            break;
+        if (*s == '"' || *s == '\\') {
+            esc[0] = '\\';
+            esc[1] = *s;
+            out_raw(o, esc, 2);
+        } else {
+            out_raw(o, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char)*s));
+        }
+        s++;
+    }
+}
+
+static void out_json_string(struct out *o, const char *s)
+{
+    out_raw(o, "\"", 1);
+    out_json_chars(o, s);
+    out_raw(o, "\"", 1);
+}
+
+static void out_field(struct out *o, bool first, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    out_str(o, first ? "\"" : ",\"");
+    out_str(o, key);
+    out_str(o, "\":");
+    out_json_string(o, value);
+}
+
+static void out_attr(struct out *o, const struct ipam_attr *a)
+{
+    out_field(o, true, "handle", a->handle);
+    out_field(o, false, "node", a->node);
+    out_field(o, false, "namespace", a->namespace);
+    out_field(o, false, "pod", a->pod);
 }
 
 /* Only referenced attributes are written, renumbered in order of first use. */
-static int encode_allocations(const struct ipam_block *b, json_t *doc)
+static int encode_allocations(const struct ipam_block *b, struct out *o)
 {
     _cleanup_free_ int32_t *renum = malloc((b->n_attrs + 1) * sizeof(*renum));
-    json_t *allocs = json_array(), *free_ords = json_array(), *attrs = json_array();
+    _cleanup_free_ int32_t *order = malloc((b->n_attrs + 1) * sizeof(*order));
     int32_t next = 0;
 
-    json_object_set_new(doc, "allocations", allocs);
-    json_object_set_new(doc, "unallocated", free_ords);
-    json_object_set_new(doc, "attributes", attrs);
-    if (!renum || !allocs || !free_ords || !attrs)
+    if (!renum || !order)
         return -ENOMEM;
     for (size_t i = 0; i < b->n_attrs; i++)
         renum[i] = -1;
+    out_str(o, ",\"allocations\":[");
     for (uint32_t ord = 0; ord < b->size; ord++) {
         int32_t a = b->owner[ord];
 
-        if (a >= 0 && renum[a] < 0) {
-            renum[a] = next++;
-            json_array_append_new(attrs, attr_json(&b->attrs[a]));
+        if (ord)
+            out_raw(o, ",", 1);
+        if (a < 0) {
+            out_raw(o, "null", 4);
+            continue;
         }
-        json_array_append_new(allocs, a >= 0 ? json_integer(renum[a]) : json_null());
+        if (renum[a] < 0) {
+            order[next] = a;
+            renum[a] = next++;
+        }
+        out_uint(o, (uint32_t)renum[a]);
     }
-    for (uint32_t i = 0; i < b->n_free; i++)
-        json_array_append_new(free_ords, json_integer(b->free_list[i]));
+    out_str(o, "],\"unallocated\":[");
+    for (uint32_t i = 0; i < b->n_free; i++) {
+        if (i)
+            out_raw(o, ",", 1);
+        out_uint(o, b->free_list[i]);
+    }
+    out_str(o, "],\"attributes\":[");
+    for (int32_t i = 0; i < next; i++) {
+        out_str(o, i ? ",{" : "{");
+        out_attr(o, &b->attrs[order[i]]);
+        out_raw(o, "}", 1);
+    }
+    out_raw(o, "]", 1);
     return 0;
 }
 
 char *ipam_block_encode(const struct ipam_block *b, size_t *len)
 {
-    _cleanup_json_ json_t *doc = json_object();
-    _cleanup_free_ char *affinity = NULL;
+    struct out o = { 0 };
     char cidr[TBY_CIDR_STRLEN];
-    char *text;
 
-    if (!doc || asprintf(&affinity, AFFINITY_PREFIX "%s", b->node ? b->node : "") < 0)
+    out_reserve(&o, 64 + (size_t)b->size * 8 + b->n_attrs * 160);
+    out_str(&o, "{\"cidr\":");
+    out_json_string(&o, tby_cidr_format(&b->cidr, cidr));
+    if (b->node) {
+        out_str(&o, ",\"affinity\":\"" AFFINITY_PREFIX);
+        out_json_chars(&o, b->node);
+        out_raw(&o, "\"", 1);
+    }
+    if (encode_allocations(b, &o) < 0)
+        o.failed = true;
+    out_raw(&o, "}", 1);
+    if (o.failed) {
+        free(o.buf);
         return NULL;
-    json_object_set_new(doc, "cidr", json_string(tby_cidr_format(&b->cidr, cidr)));
-    if (b->node)
-        json_object_set_new(doc, "affinity", json_string(affinity));
-    if (encode_allocations(b, doc) < 0)
-        return NULL;
-    text = json_dumps(doc, JSON_COMPACT);
-    if (text)
-        *len = strlen(text);
-    return text;
+    }
+    *len = o.len;
+    return o.buf;
 }
 
 static int bad(struct tby_error *err, const char *what, const char *why)

@@ -54,6 +54,7 @@ struct ipam_block {
 };
 
 struct ipam_block *ipam_block_new(const struct tby_cidr *cidr, const char *node);
+struct ipam_block *ipam_block_clone(const struct ipam_block *b);
 void ipam_block_free(struct ipam_block *b);
 void ipam_block_freep(struct ipam_block **b);
 /* `what` names the record in messages (its key). */
@@ -143,6 +144,15 @@ struct ipam_cands {
     char why[512];                  /* when none: why each pool was passed over */
 };
 
+/* Decoded blocks by mod revision: a block this process wrote (or read) last is not
+ * parsed again while nobody else changes it. */
+#define IPAM_BLOCK_CACHE 8
+
+struct ipam_cached_block {
+    struct ipam_block *blk;
+    int64_t mod_rev;
+};
+
 struct tby_ipam {
     struct tby_store *store;
     char *node;
@@ -154,7 +164,13 @@ struct tby_ipam {
     json_t *node_labels;            /* this node's labels (object), cached */
     int64_t node_rev;               /* -1: never read; 0: no Node resource */
     unsigned rand_state;
+    struct ipam_cached_block cache[IPAM_BLOCK_CACHE];
+    unsigned cache_next;
+    bool has_hint[2];               /* per family: the affine block used last */
+    struct tby_cidr hint[2];
 };
+
+void ipam_cache_clear(struct tby_ipam *ipam);
 
 /* Re-reads pools and settings when they changed since the last operation. */
 int ipam_refresh(struct tby_ipam *ipam, struct tby_error *err);
@@ -206,6 +222,9 @@ int work_create_block(struct work *w, struct work_block *wb, const char *node);
 /* The handle's record, read once per attempt (empty when absent). */
 int work_handle(struct work *w, const char *id, struct work_handle **out,
                 struct tby_error *err);
+/* Appends the addresses the handle holds (as `existing`) to out. */
+int work_handle_ips(struct work *w, const char *handle, struct tby_ipam_result *out,
+                    struct tby_error *err);
 /* Records `delta` addresses of the handle in the block. */
 int work_count(struct work *w, const char *handle, const struct tby_cidr *block, int64_t delta,
                struct tby_error *err);

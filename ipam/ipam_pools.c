@@ -56,6 +56,7 @@ void tby_ipam_free(struct tby_ipam *ipam)
     if (!ipam)
         return;
     pools_clear(ipam);
+    ipam_cache_clear(ipam);
     json_decref(ipam->node_labels);
     free(ipam->node);
     free(ipam);

@@ -21,26 +21,9 @@ struct handle_ctx {
 static int attempt_by_handle(struct work *w, void *opaque, struct tby_error *err)
 {
     struct handle_ctx *c = opaque;
-    struct work_handle *wh;
-    int r = work_handle(w, c->handle, &wh, err);
 
     tby_ipam_result_clear(&c->res);
-    for (size_t i = 0; r == 0 && i < wh->rec.n; i++) {
-        struct work_block *wb;
-
-        r = work_block(w, &wh->rec.items[i].block, &wb, err);
-        for (uint32_t ord = 0; r == 0 && wb->blk && ord < wb->blk->size; ord++) {
-            const struct ipam_attr *a = ipam_block_owner(wb->blk, ord);
-            struct tby_ip ip;
-
-            if (!a || strcmp(a->handle, c->handle) != 0)
-                continue;
-            ip = ipam_block_ip(wb->blk, ord);
-            if (ipam_result_push(&c->res, &ip, &wb->cidr, true) < 0)
-                r = ipam_oom(err);
-        }
-    }
-    return r;
+    return work_handle_ips(w, c->handle, &c->res, err);
 }
 
 int tby_ipam_ips_by_handle(struct tby_ipam *ipam, const char *handle,

@@ -4,6 +4,7 @@
  * An affinity record is rewritten with its block, so its free count is always the
  * block's: finding space reads these small records instead of every block. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,17 +36,42 @@ static char *node_of_key(const char *key)
     return strndup(node, (size_t)(slash - node));
 }
 
-int ipam_aff_decode(const struct tby_kv *kv, struct ipam_aff *out)
+/* The exact text ipam_aff_encode writes, read without a JSON parser: claiming a block or
+ * borrowing reads every record of the cluster. */
+static bool aff_decode_fast(const char *text, struct ipam_aff *out)
+{
+    char cidr[TBY_CIDR_STRLEN];
+    unsigned free_count;
+    int end = 0;
+
+    if (sscanf(text, "{\"cidr\":\"%49[0-9a-fA-F.:/]\",\"free\":%u}%n", cidr, &free_count,
+               &end) != 2 || text[end] != '\0')
+        return false;
+    if (tby_cidr_parse(cidr, TBY_CIDR_STRICT, &out->cidr, NULL) < 0)
+        return false;
+    out->free = free_count;
+    return true;
+}
+
+static bool aff_decode_json(const struct tby_kv *kv, struct ipam_aff *out)
 {
     _cleanup_json_ json_t *doc = json_loadb(kv->value, kv->value_len, 0, NULL);
     const char *cidr = json_string_value(json_object_get(doc, "cidr"));
     const json_t *free_count = json_object_get(doc, "free");
 
-    memset(out, 0, sizeof(*out));
     if (!cidr || tby_cidr_parse(cidr, TBY_CIDR_STRICT, &out->cidr, NULL) < 0 ||
-        !json_is_integer(free_count) || json_integer_value(free_count) < 0)
-        return -EINVAL;
+        !json_is_integer(free_count) || json_integer_value(free_count) < 0 ||
+        json_integer_value(free_count) > UINT32_MAX)
+        return false;
     out->free = (uint32_t)json_integer_value(free_count);
+    return true;
+}
+
+int ipam_aff_decode(const struct tby_kv *kv, struct ipam_aff *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!kv->value || (!aff_decode_fast(kv->value, out) && !aff_decode_json(kv, out)))
+        return -EINVAL;
     out->node = node_of_key(kv->key);
     return out->node ? 0 : -EINVAL;
 }

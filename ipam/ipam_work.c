@@ -58,25 +58,84 @@ static int push_ptr(void ***items, size_t *n, void *p)
     return 0;
 }
 
-static int read_block(struct work *w, struct work_block *wb, struct tby_error *err)
+/* ---- the block cache -------------------------------------------------------------------- */
+
+void ipam_cache_clear(struct tby_ipam *ipam)
 {
-    _cleanup_free_ char *key = ipam_block_key(&wb->cidr);
-    struct tby_kv kv;
+    for (unsigned i = 0; i < IPAM_BLOCK_CACHE; i++) {
+        ipam_block_free(ipam->cache[i].blk);
+        ipam->cache[i] = (struct ipam_cached_block){ 0 };
+    }
+}
+
+static struct ipam_cached_block *cache_find(struct tby_ipam *ipam, const struct tby_cidr *cidr)
+{
+    for (unsigned i = 0; i < IPAM_BLOCK_CACHE; i++)
+        if (ipam->cache[i].blk && tby_cidr_equal(&ipam->cache[i].blk->cidr, cidr))
+            return &ipam->cache[i];
+    return NULL;
+}
+
+static void cache_drop(struct tby_ipam *ipam, const struct tby_cidr *cidr)
+{
+    struct ipam_cached_block *c = cache_find(ipam, cidr);
+
+    if (c) {
+        ipam_block_free(c->blk);
+        *c = (struct ipam_cached_block){ 0 };
+    }
+}
+
+/* Keeps a copy; a failed copy only means the next read parses again. */
+static void cache_put(struct tby_ipam *ipam, const struct ipam_block *blk, int64_t mod_rev)
+{
+    struct ipam_cached_block *c = cache_find(ipam, &blk->cidr);
+
+    if (!c) {
+        c = &ipam->cache[ipam->cache_next];
+        ipam->cache_next = (ipam->cache_next + 1) % IPAM_BLOCK_CACHE;
+    }
+    ipam_block_free(c->blk);
+    c->blk = ipam_block_clone(blk);
+    c->mod_rev = mod_rev;
+}
+
+/* 1 and *kv filled when the key exists, 0 when it does not, or an error. */
+static int get_optional(struct work *w, const char *key, struct tby_kv *kv, struct tby_error *err)
+{
     int r;
 
     if (!key)
         return ipam_oom(err);
-    r = tby_store_get(w->ipam->store, key, &kv, err);
+    r = tby_store_get(w->ipam->store, key, kv, err);
     if (r == -ENOENT)
         return 0;
-    if (r < 0)
+    return r < 0 ? r : 1;
+}
+
+static int read_block(struct work *w, struct work_block *wb, struct tby_error *err)
+{
+    _cleanup_free_ char *key = ipam_block_key(&wb->cidr);
+    struct ipam_cached_block *cached;
+    struct tby_kv kv;
+    int r = get_optional(w, key, &kv, err);
+
+    if (r <= 0)
         return r;
-    r = ipam_block_decode(kv.value, kv.value_len, key, &wb->blk, err);
     wb->mod_rev = kv.mod_rev;
+    cached = cache_find(w->ipam, &wb->cidr);
+    if (cached && cached->mod_rev == kv.mod_rev) {
+        wb->blk = ipam_block_clone(cached->blk);
+        r = wb->blk ? 0 : ipam_oom(err);
+    } else {
+        r = ipam_block_decode(kv.value, kv.value_len, key, &wb->blk, err);
+        if (r == 0 && !tby_cidr_equal(&wb->blk->cidr, &wb->cidr))
+            r = tby_error_set(err, -EINVAL, "%s: stored block is malformed: it says its "
+                              "cidr is another", key);
+        if (r == 0)
+            cache_put(w->ipam, wb->blk, kv.mod_rev);
+    }
     tby_kv_clear(&kv);
-    if (r == 0 && !tby_cidr_equal(&wb->blk->cidr, &wb->cidr))
-        r = tby_error_set(err, -EINVAL, "%s: stored block is malformed: it says its cidr "
-                          "is another", key);
     if (r == 0 && wb->blk->node && !(wb->read_node = strdup(wb->blk->node)))
         r = ipam_oom(err);
     return r;
@@ -123,14 +182,9 @@ static int read_handle(struct work *w, struct work_handle *wh, struct tby_error 
 {
     _cleanup_free_ char *key = ipam_handle_key(wh->id);
     struct tby_kv kv;
-    int r;
+    int r = get_optional(w, key, &kv, err);
 
-    if (!key)
-        return ipam_oom(err);
-    r = tby_store_get(w->ipam->store, key, &kv, err);
-    if (r == -ENOENT)
-        return 0;
-    if (r < 0)
+    if (r <= 0)
         return r;
     r = ipam_handle_decode(kv.value, kv.value_len, key, &wh->rec, err);
     wh->mod_rev = kv.mod_rev;
@@ -164,6 +218,30 @@ int work_handle(struct work *w, const char *id, struct work_handle **out,
     }
     *out = wh;
     return 0;
+}
+
+int work_handle_ips(struct work *w, const char *handle, struct tby_ipam_result *out,
+                    struct tby_error *err)
+{
+    struct work_handle *wh;
+    int r = work_handle(w, handle, &wh, err);
+
+    for (size_t i = 0; r == 0 && i < wh->rec.n; i++) {
+        struct work_block *wb;
+
+        r = work_block(w, &wh->rec.items[i].block, &wb, err);
+        for (uint32_t ord = 0; r == 0 && wb->blk && ord < wb->blk->size; ord++) {
+            const struct ipam_attr *a = ipam_block_owner(wb->blk, ord);
+            struct tby_ip ip;
+
+            if (!a || strcmp(a->handle, handle) != 0)
+                continue;
+            ip = ipam_block_ip(wb->blk, ord);
+            if (ipam_result_push(out, &ip, &wb->cidr, true) < 0)
+                r = ipam_oom(err);
+        }
+    }
+    return r;
 }
 
 int work_count(struct work *w, const char *handle, const struct tby_cidr *block, int64_t delta,
@@ -293,6 +371,7 @@ static int add_handle_ops(struct tby_txn *txn, const struct work_handle *wh)
 static int work_commit(struct work *w, struct tby_error *err)
 {
     _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
+    int64_t rev = 0;
     int r = txn ? 0 : -ENOMEM;
 
     for (size_t i = 0; r == 0 && i < w->n_blocks; i++)
@@ -305,7 +384,16 @@ static int work_commit(struct work *w, struct tby_error *err)
         return ipam_oom(err);
     if (tby_txn_op_count(txn) == 0)
         return 0;
-    return tby_store_commit(w->ipam->store, txn, NULL, err);
+    r = tby_store_commit(w->ipam->store, txn, &rev, err);
+    for (size_t i = 0; r == 0 && i < w->n_blocks; i++) {
+        const struct work_block *wb = w->blocks[i];
+
+        if (wb->dirty && wb->removed)
+            cache_drop(w->ipam, &wb->cidr);
+        else if (wb->dirty)
+            cache_put(w->ipam, wb->blk, rev);
+    }
+    return r;
 }
 
 /* ---- the retry loop ------------------------------------------------------------------- */

@@ -41,6 +41,9 @@ static int code_of(int errnum)
 
 int cni_fail_from(struct cni_failure *f, const struct tby_error *err)
 {
+    if (err->code == -EAGAIN)
+        return cni_fail(f, CNI_ERR_TRY_AGAIN, "the datastore is unreachable, try again later: "
+                        "%s", tby_error_str(err));
     return cni_fail(f, code_of(err->code), "%s", tby_error_str(err));
 }
 

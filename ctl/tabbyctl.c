@@ -9,8 +9,8 @@
 
 #include "config.h"
 #include "tabby/cleanup.h"
-#include "tabby/settings.h"
 #include "tabby/log.h"
+#include "tabby/settings.h"
 #include "ctl.h"
 
 static const char usage_text[] =
@@ -23,6 +23,10 @@ static const char usage_text[] =
     "  delete -f FILE|-        delete the resources the file(s) name\n"
     "  delete KIND NAME...     delete by name [-n NAMESPACE]\n"
     "  get KIND [NAME...]      show resources [-n NS | -A] [-o table|wide|yaml|json|name]\n"
+    "\n"
+    "Selectors:\n"
+    "  selector check EXPR     print the canonical form (exit 2 when invalid)\n"
+    "  selector match EXPR [KEY=VALUE…]  true (exit 0) or false (exit 1)\n"
     "\n"
     "IP address management:\n"
     "  ipam show [--show-blocks]          addresses per pool (and block): total, in use, free\n"
@@ -111,6 +115,7 @@ static const struct {
     { "replace", ctl_cmd_apply },
     { "delete", ctl_cmd_delete },
     { "get", ctl_cmd_get },
+    { "selector", ctl_cmd_selector },
     { "ipam", ctl_cmd_ipam },
     { "version", cmd_version },
 };

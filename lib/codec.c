@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tabby/codec.h"
@@ -301,21 +302,87 @@ int tby_dec_strv(struct tby_dec *d, const json_t *obj, const char *field,
     return r;
 }
 
+int tby_dec_list(struct tby_dec *d, const json_t *obj, const char *field, size_t size,
+                 tby_dec_item_fn item, void (*clear)(void *elem), void *ctx, void **items,
+                 size_t *n)
+{
+    const json_t *arr, *value;
+    size_t i, mark, done = 0;
+    char *array;
+    int r = tby_dec_array(d, obj, field, &arr);
+
+    *items = NULL;
+    *n = 0;
+    if (r < 0 || !arr || json_array_size(arr) == 0)
+        return r;
+    array = calloc(json_array_size(arr), size);
+    if (!array)
+        return tby_error_set(d->err, -ENOMEM, "out of memory");
+    mark = tby_dec_enter(d, field);
+    json_array_foreach(arr, i, value) {
+        size_t m = tby_dec_enter_index(d, i);
+
+        r = item(d, value, array + i * size, ctx);
+        tby_dec_leave(d, m);
+        if (r < 0)
+            break;
+        done = i + 1;
+    }
+    tby_dec_leave(d, mark);
+    if (r < 0) {
+        for (i = 0; clear && i < done; i++)
+            clear(array + i * size);
+        free(array);
+        return r;
+    }
+    *items = array;
+    *n = done;
+    return 0;
+}
+
+int tby_dec_enum_set(struct tby_dec *d, const json_t *obj, const char *field,
+                     const char *const *names, bool unique, unsigned *out)
+{
+    const json_t *arr, *item;
+    size_t i, mark;
+    int r = tby_dec_array(d, obj, field, &arr);
+
+    *out = 0;
+    if (r < 0 || !arr)
+        return r;
+    mark = tby_dec_enter(d, field);
+    json_array_foreach(arr, i, item) {
+        size_t m = tby_dec_enter_index(d, i);
+        int value = 0;
+
+        r = tby_dec_enum_value(d, item, names, &value);
+        if (r == 0 && unique && (*out & (1u << value)))
+            r = tby_dec_fail(d, "\"%s\" is listed more than once", names[value]);
+        tby_dec_leave(d, m);
+        if (r < 0)
+            break;
+        *out |= 1u << value;
+    }
+    tby_dec_leave(d, mark);
+    return r;
+}
+
 static int check_map_entry(struct tby_dec *d, const char *key, const json_t *value,
                            bool labels)
 {
+    const char *part, *problem;
+
     if (!json_is_string(value))
         return tby_dec_fail_at(d, key, "must be a string, got %s", type_name(value));
     if (!labels)
         return 0;
-    if (!tby_valid_label_key(key))
-        return tby_dec_fail_at(d, key, "invalid label key (a name of up to 63 letters, digits, "
-                                       "'-', '_' or '.', optionally prefixed by a DNS subdomain "
-                                       "and '/')");
-    if (!tby_valid_label_value(json_string_value(value)))
-        return tby_dec_fail_at(d, key, "invalid label value \"%s\" (up to 63 letters, digits, "
-                                       "'-', '_' or '.', starting and ending alphanumeric)",
-                               json_string_value(value));
+    problem = tby_label_key_problem(key, &part);
+    if (problem)
+        return tby_dec_fail_at(d, key, "invalid label key: %s%s", part, problem);
+    problem = tby_label_value_problem(json_string_value(value), json_string_length(value));
+    if (problem)
+        return tby_dec_fail_at(d, key, "invalid label value \"%s\": %s",
+                               json_string_value(value), problem);
     return 0;
 }
 

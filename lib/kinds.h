@@ -36,4 +36,12 @@ extern const struct tby_kind_ops tby_hep_ops;
  * codec.h treat a NULL object as one with no fields). */
 int tby_kind_spec(struct tby_dec *d, const json_t *doc, const json_t **spec);
 
+/* The usual decode of a kind: a zeroed spec struct of `size` bytes, filled by
+ * decode_spec(d, spec, res, out) with the path at "spec" (spec may be NULL: absent), set
+ * as res->spec on success and freed with the kind's free on failure. */
+typedef int (*tby_spec_decode_fn)(struct tby_dec *d, const json_t *spec,
+                                  const struct tby_resource *res, void *out);
+int tby_kind_decode_spec(struct tby_dec *d, const json_t *doc, struct tby_resource *res,
+                         size_t size, tby_spec_decode_fn decode_spec);
+
 #endif

@@ -70,6 +70,15 @@ static const struct tby_kind_info kind_table[TBY_KIND_COUNT] = {
 static const struct tby_kind_ops *const kind_ops[TBY_KIND_COUNT] = {
     [TBY_KIND_IPPOOL] = &tby_ippool_ops,
     [TBY_KIND_IPAMCONFIG] = &tby_ipamconfig_ops,
+    [TBY_KIND_NETWORKPOLICY] = &tby_networkpolicy_ops,
+    [TBY_KIND_GLOBALNETWORKPOLICY] = &tby_globalnetworkpolicy_ops,
+    [TBY_KIND_PROFILE] = &tby_profile_ops,
+    [TBY_KIND_K8S_NETWORKPOLICY] = &tby_k8s_networkpolicy_ops,
+    [TBY_KIND_BGPCONFIG] = &tby_bgpconfig_ops,
+    [TBY_KIND_BGPPEER] = &tby_bgppeer_ops,
+    [TBY_KIND_NODE] = &tby_node_ops,
+    [TBY_KIND_WORKLOADENDPOINT] = &tby_wep_ops,
+    [TBY_KIND_HOSTENDPOINT] = &tby_hep_ops,
     [TBY_KIND_NAMESPACE] = &tby_namespace_ops,
 };
 
@@ -106,6 +115,29 @@ const struct tby_kind_info *tby_kind_from_document(const char *api_version, cons
 int tby_kind_spec(struct tby_dec *d, const json_t *doc, const json_t **spec)
 {
     return tby_dec_object(d, doc, "spec", spec);
+}
+
+int tby_kind_decode_spec(struct tby_dec *d, const json_t *doc, struct tby_resource *res,
+                         size_t size, tby_spec_decode_fn decode_spec)
+{
+    void *out = calloc(1, size);
+    const json_t *spec;
+    size_t mark;
+    int r;
+
+    if (!out)
+        return tby_error_set(d->err, -ENOMEM, "out of memory");
+    r = tby_kind_spec(d, doc, &spec);
+    mark = tby_dec_enter(d, "spec");
+    if (r == 0)
+        r = decode_spec(d, spec, res, out);
+    tby_dec_leave(d, mark);
+    if (r < 0) {
+        kind_ops[res->info->kind]->free(out);
+        return r;
+    }
+    res->spec.any = out;
+    return 0;
 }
 
 /* ---- metadata --------------------------------------------------------------------- */
@@ -370,7 +402,12 @@ const char *tby_resource_describe(const json_t *doc, char *buf, size_t size)
     const char *kind = json_string_value(tby_dec_get(doc, "kind"));
     const char *name = json_string_value(tby_dec_get(meta, "name"));
     const char *ns = json_string_value(tby_dec_get(meta, "namespace"));
+    const char *api = json_string_value(tby_dec_get(doc, "apiVersion"));
+    const struct tby_kind_info *info = api && kind ? tby_kind_from_document(api, kind) : NULL;
 
+    /* A namespaced resource without a namespace lands in "default": say so. */
+    if (!ns && info && info->namespaced)
+        ns = "default";
     snprintf(buf, size, "%s%s%s%s%s", kind ? kind : "resource", name ? " " : "",
              ns && name ? ns : "", ns && name ? "/" : "", name ? name : "");
     return buf;

@@ -80,6 +80,20 @@ int tby_dec_object(struct tby_dec *d, const json_t *obj, const char *field,
 int tby_dec_string_map(struct tby_dec *d, const json_t *obj, const char *field, bool labels,
                        json_t **out);
 
+/* Decodes the list obj[field] into a new array of elements `size` bytes each: item()
+ * fills one zeroed element from its value with the path at field[i] (and leaves nothing
+ * allocated when it fails). Absent or empty: *items = NULL, *n = 0. On failure clear()
+ * (may be NULL) runs on the elements already decoded and nothing is left allocated;
+ * on success the caller owns *items. */
+typedef int (*tby_dec_item_fn)(struct tby_dec *d, const json_t *value, void *elem, void *ctx);
+int tby_dec_list(struct tby_dec *d, const json_t *obj, const char *field, size_t size,
+                 tby_dec_item_fn item, void (*clear)(void *elem), void *ctx, void **items,
+                 size_t *n);
+/* A list of values from `names` (at most 32) as a bit set, bit i for names[i]. With
+ * `unique`, a value listed twice fails. Absent: *out = 0. */
+int tby_dec_enum_set(struct tby_dec *d, const json_t *obj, const char *field,
+                     const char *const *names, bool unique, unsigned *out);
+
 /* ---- encoding: each adds obj[key] only when there is something to say --------- */
 
 void tby_enc_string(json_t *obj, const char *key, const char *value);  /* NULL: skipped */

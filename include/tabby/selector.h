@@ -117,11 +117,5 @@ bool tby_sel_is_all(const struct tby_sel *sel);
  * *keys_out at an array owned by sel (NULL when the count is 0). */
 size_t tby_sel_keys(const struct tby_sel *sel, const char *const **keys_out);
 
-/* Kubernetes label syntax. A key is an optional prefix (a DNS-1123 subdomain of at most
- * 253 characters) and '/', then a name of 1 to 63 characters matching
- * [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?. A value is empty or a string of at most 63
- * characters of the same form as a name. */
-bool tby_label_key_valid(const char *key);
-bool tby_label_value_valid(const char *value);
 
 #endif

@@ -248,11 +248,11 @@ test_errors_have_the_specs_codes_and_leave_nothing() {
     bad missing_container 4 "CNI_CONTAINERID is not set" ADD "$(conf 1.0.0)" CNI_CONTAINERID=
     bad bad_container_id 4 'CNI_CONTAINERID "../x"' ADD "$(conf 1.0.0)" CNI_CONTAINERID=../x
     bad bad_cni_args 4 "CNI_ARGS" ADD "$(conf 1.0.0)" CNI_ARGS=novalue
-    bad unreachable_etcd 11 "is unreachable" ADD \
+    bad unreachable_etcd 11 "unreachable" ADD \
         "$(conf 1.0.0 | sed 's#sqlite:[^"]*#etcd:http://127.0.0.1:1#')"
     bad unopenable_sqlite 11 "is unreachable" ADD \
         "$(conf 1.0.0 | sed 's#sqlite:[^"]*#sqlite:/proc/tabby/none.db#')"
-    bad unreachable_on_del 11 "is unreachable" DEL \
+    bad unreachable_on_del 11 "unreachable" DEL \
         "$(conf 1.0.0 | sed 's#sqlite:[^"]*#etcd:http://127.0.0.1:1#')"
 }
 

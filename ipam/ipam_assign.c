@@ -428,11 +428,17 @@ static int attempt_auto(struct work *w, void *opaque, struct tby_error *err)
 }
 
 static int check_request(const struct tby_ipam *ipam, const char *handle,
-                         struct tby_error *err)
+                         const struct tby_ipam_attrs *attrs, struct tby_error *err)
 {
+    int r = 0;
+
     if (!ipam->node)
         return tby_error_set(err, -EINVAL, "allocating addresses needs a node name");
-    return ipam_check_name("handle", handle, err);
+    if (attrs && attrs->namespace)
+        r = ipam_check_name("namespace", attrs->namespace, err);
+    if (r == 0 && attrs && attrs->pod)
+        r = ipam_check_name("pod name", attrs->pod, err);
+    return r < 0 ? r : ipam_check_name("handle", handle, err);
 }
 
 int tby_ipam_auto_assign(struct tby_ipam *ipam, const struct tby_ipam_request *req,
@@ -443,7 +449,7 @@ int tby_ipam_auto_assign(struct tby_ipam *ipam, const struct tby_ipam_request *r
         .attr = { (char *)req->handle, ipam->node, (char *)req->attrs.namespace,
                   (char *)req->attrs.pod },
     };
-    int r = check_request(ipam, req->handle, err);
+    int r = check_request(ipam, req->handle, &req->attrs, err);
 
     memset(out, 0, sizeof(*out));
     if (r == 0)
@@ -549,7 +555,7 @@ int tby_ipam_assign_ips(struct tby_ipam *ipam, const struct tby_ip *ips, size_t 
                   attrs ? (char *)attrs->pod : NULL },
         .use = use ? use : TBY_POOL_USE_WORKLOAD,
     };
-    int r = check_request(ipam, handle, err);
+    int r = check_request(ipam, handle, attrs, err);
 
     if (r < 0)
         return r;

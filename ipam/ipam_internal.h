@@ -28,7 +28,8 @@ char *ipam_block_key(const struct tby_cidr *cidr);
 char *ipam_affinity_key(const char *node, const struct tby_cidr *cidr);
 char *ipam_affinity_prefix(const char *node);
 char *ipam_handle_key(const char *handle);
-/* Handles and node names end up inside keys: no '/', no control characters. */
+/* Handles and node names end up inside keys (and names in records): printable ASCII,
+ * no '/'. */
 int ipam_check_name(const char *what, const char *name, struct tby_error *err);
 /* The block of a pool that holds ip. */
 struct tby_cidr ipam_block_of(const struct tby_ip *ip, int block_size);

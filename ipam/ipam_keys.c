@@ -81,10 +81,12 @@ int ipam_check_name(const char *what, const char *name, struct tby_error *err)
         return tby_error_set(err, -EINVAL, "%s: must not be empty", what);
     if (strlen(name) > NAME_LIMIT)
         return tby_error_set(err, -EINVAL, "%s: longer than %d characters", what, NAME_LIMIT);
+    /* Kubernetes names and container IDs are printable ASCII; keeping to it keeps every
+     * stored record valid JSON text without escapes. */
     for (const char *p = name; *p; p++)
-        if (*p == '/' || (unsigned char)*p < 0x20 || *p == 0x7f)
-            return tby_error_set(err, -EINVAL, "%s \"%s\": must not hold '/' or control "
-                                 "characters", what, name);
+        if (*p == '/' || (unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return tby_error_set(err, -EINVAL, "%s \"%s\": must be printable ASCII without "
+                                 "'/' or spaces", what, name);
     return 0;
 }
 

@@ -79,27 +79,47 @@ static inline void fx_delete(struct ipam_fx *f, enum tby_kind kind, const char *
         fail_msg("delete %s: %s", name, tby_error_str(&err));
 }
 
-/* A Node record with labels (a JSON object text). Written as a raw document: IPAM reads
- * only its existence and metadata.labels. */
+/* A Node resource with labels ("{zone: b}", YAML flow; NULL: none). */
 static inline void fx_node(struct ipam_fx *f, const char *name, const char *labels)
 {
-    char key[256], value[1024];
-    struct tby_error err = { 0 };
+    char yaml[1024];
 
-    snprintf(key, sizeof(key), "/tabby/v1/nodes/%s", name);
-    snprintf(value, sizeof(value),
-             "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"Node\",\"metadata\":"
-             "{\"name\":\"%s\",\"labels\":%s},\"spec\":{}}", name, labels ? labels : "{}");
-    assert_int_equal(tby_store_put(f->store, key, value, strlen(value), NULL, &err), 0);
+    snprintf(yaml, sizeof(yaml), "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n"
+             "  name: %s\n  labels: %s\nspec: {}\n", name, labels ? labels : "{}");
+    fx_apply(f, yaml);
 }
 
 static inline void fx_delete_node(struct ipam_fx *f, const char *name)
 {
-    char key[256];
+    fx_delete(f, TBY_KIND_NODE, name);
+}
+
+static inline void fx_delete_wep(struct ipam_fx *f, const char *ns, const char *name)
+{
     struct tby_error err = { 0 };
 
-    snprintf(key, sizeof(key), "/tabby/v1/nodes/%s", name);
-    assert_int_equal(tby_store_delete(f->store, key, NULL, &err), 0);
+    if (tby_catalog_delete_one(f->store, tby_kind_info(TBY_KIND_WORKLOADENDPOINT), ns, name,
+                               &err) < 0)
+        fail_msg("delete %s/%s: %s", ns, name, tby_error_str(&err));
+}
+
+/* A pod's WorkloadEndpoint holding ip, as the tabby CNI plugin writes one. */
+static inline void fx_wep_yaml(char *buf, size_t size, const char *node, const char *ns,
+                               const char *pod, const char *ip)
+{
+    snprintf(buf, size, "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n"
+             "  name: %s-k8s-%s-eth0\n  namespace: %s\nspec:\n  node: %s\n  pod: %s\n"
+             "  orchestrator: k8s\n  endpoint: eth0\n  ipNetworks: [%s]\n---\n", node, pod,
+             ns, node, pod, ip);
+}
+
+static inline void fx_wep(struct ipam_fx *f, const char *node, const char *ns, const char *pod,
+                          const char *ip)
+{
+    char yaml[1024];
+
+    fx_wep_yaml(yaml, sizeof(yaml), node, ns, pod, ip);
+    fx_apply(f, yaml);
 }
 
 static inline struct tby_ipam *fx_ipam(struct ipam_fx *f, const char *node)

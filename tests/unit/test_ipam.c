@@ -232,7 +232,7 @@ static void test_node_selector_limits_which_nodes_use_a_pool(void **state)
 
     fx_pool(f, "zone-a", "10.0.0.0/24", 26, "  nodeSelector: zone == 'a'\n");
     fx_pool(f, "zone-b", "10.0.1.0/24", 26, "  nodeSelector: zone == 'b'\n");
-    fx_node(f, "n1", "{\"zone\":\"b\"}");
+    fx_node(f, "n1", "{zone: b}");
     assert_int_equal(fx_alloc(n1, "h1", &ip, &err), 0);
     assert_true(in_cidr(&ip, "10.0.1.0/24"));
     /* A node without a Node resource has no labels: neither pool selects it. */
@@ -244,7 +244,7 @@ static void test_node_selector_limits_which_nodes_use_a_pool(void **state)
     assert_true(in_cidr(&res.items[0].ip, "10.0.0.0/24"));
     tby_ipam_result_clear(&res);
     /* Labels changing are seen by the cached context. */
-    fx_node(f, "n1", "{\"zone\":\"a\"}");
+    fx_node(f, "n1", "{zone: a}");
     assert_int_equal(fx_alloc(n1, "h4", &ip, &err), 0);
     assert_true(in_cidr(&ip, "10.0.0.0/24"));
     tby_strv_clear(&want);
@@ -736,6 +736,46 @@ static void test_check_finds_leaks_and_broken_records_and_repairs_them(void **st
     tby_ipam_free(n1);
 }
 
+static void test_check_names_exactly_the_addresses_no_workload_endpoint_uses(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_report rep;
+    struct tby_ipam_result a, b;
+    struct tby_ipam_request ra = { .handle = "k8s-pod-network.aaa", .num_v4 = 1, .num_v6 = 1,
+                                   .attrs = { "prod", "web-0" } };
+    struct tby_ipam_request rb = { .handle = "k8s-pod-network.bbb", .num_v4 = 1,
+                                   .attrs = { "prod", "web-1" } };
+    char ips[128];
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    fx_pool(f, "six", "fd00::/120", 122, NULL);
+    fx_node(f, "n1", NULL);
+    assert_int_equal(tby_ipam_auto_assign(n1, &ra, &a, &err), 0);
+    assert_int_equal(tby_ipam_auto_assign(n1, &rb, &b, &err), 0);
+    snprintf(ips, sizeof(ips), "%s, '%s'", fx_ip(&a.items[0].ip), fx_ip(&a.items[1].ip));
+    fx_wep(f, "n1", "prod", "web-0", ips);
+    assert_int_equal(tby_ipam_check(n1, false, &rep, &err), 0);
+    assert_int_equal(rep.n, 1);
+    assert_int_equal(rep.items[0].kind, TBY_IPAM_LEAKED_ADDRESS);
+    assert_string_equal(rep.items[0].handle, "k8s-pod-network.bbb");
+    assert_true(tby_ip_equal(&rep.items[0].ip, &b.items[0].ip));
+    tby_ipam_report_clear(&rep);
+    /* The pod's endpoint goes: both its addresses are leaks now. */
+    fx_delete_wep(f, "prod", "n1-k8s-web-0-eth0");
+    assert_int_equal(tby_ipam_check(n1, true, &rep, &err), 0);
+    assert_int_equal(rep.n, 3);
+    tby_ipam_report_clear(&rep);
+    assert_int_equal(tby_ipam_check(n1, false, &rep, &err), 0);
+    assert_int_equal(rep.n, 0);
+    assert_int_equal(rep.n_allocations, 0);
+    tby_ipam_report_clear(&rep);
+    tby_ipam_result_clear(&a);
+    tby_ipam_result_clear(&b);
+    tby_ipam_free(n1);
+}
+
 static void test_check_removes_an_empty_block_without_a_pool(void **state)
 {
     struct ipam_fx *f = *state;
@@ -837,6 +877,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_check_finds_leaks_and_broken_records_and_repairs_them, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_check_names_exactly_the_addresses_no_workload_endpoint_uses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_removes_an_empty_block_without_a_pool, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_handles_and_node_names_are_refused, setup,

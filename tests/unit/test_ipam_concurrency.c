@@ -230,20 +230,26 @@ static void test_four_processes_never_hand_out_one_address_twice(void **state)
 
 /* ---- SIGKILL at random points -------------------------------------------------------------- */
 
-/* Allocates (and now and then releases) until killed, reporting each completed change on
- * the pipe as "+handle" or "-handle": only what was reported is known to have happened. */
+/* Allocates pods' addresses (and now and then releases one) until killed, reporting each
+ * completed change on the pipe as "+handle ip" or "-handle": only what was reported is
+ * known to the caller, as a runtime knows only the ADDs that answered. */
 static void run_victim(const struct ipam_fx *f, int round, int report_fd)
 {
     struct tby_store *store = NULL;
     struct tby_ipam *ipam = child_ipam(f->uri, round % 2 ? "node-a" : "node-b", &store);
     struct tby_error err = { 0 };
-    char handle[64], line[80];
+    char handle[64], pod[64], line[160];
 
     for (int j = 0;; j++) {
+        struct tby_ipam_request req = { .handle = handle, .num_v4 = 1, .attrs = { "kill", pod } };
+        struct tby_ipam_result res;
+
         snprintf(handle, sizeof(handle), "k%d-%d", round, j);
-        if (fx_alloc(ipam, handle, NULL, &err) < 0)
+        snprintf(pod, sizeof(pod), "p%d-%d", round, j);
+        if (tby_ipam_auto_assign(ipam, &req, &res, &err) < 0)
             _exit(1);
-        snprintf(line, sizeof(line), "+%s\n", handle);
+        snprintf(line, sizeof(line), "+%s %s\n", handle, fx_ip(&res.items[0].ip));
+        tby_ipam_result_clear(&res);
         if (write(report_fd, line, strlen(line)) < 0)
             _exit(1);
         if (j % 3 == 2) {
@@ -257,35 +263,49 @@ static void run_victim(const struct ipam_fx *f, int round, int report_fd)
     }
 }
 
+struct entry {
+    char handle[64];
+    char ip[TBY_IP_STRLEN];
+};
+
 struct handle_set {
-    char (*items)[64];
+    struct entry *items;
     size_t n;
 };
 
 static bool set_has(const struct handle_set *s, const char *h)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->items[i], h) == 0)
+        if (strcmp(s->items[i].handle, h) == 0)
             return true;
     return false;
 }
 
+static void set_add(struct handle_set *s, const char *handle, const char *ip)
+{
+    s->items = realloc(s->items, (s->n + 1) * sizeof(*s->items));
+    assert_non_null(s->items);
+    snprintf(s->items[s->n].handle, sizeof(s->items[s->n].handle), "%s", handle);
+    snprintf(s->items[s->n].ip, sizeof(s->items[s->n].ip), "%s", ip);
+    s->n++;
+}
+
 static void set_apply(struct handle_set *s, const char *line)
 {
-    if (line[0] == '+') {
-        s->items = realloc(s->items, (s->n + 1) * sizeof(*s->items));
-        assert_non_null(s->items);
-        snprintf(s->items[s->n++], sizeof(*s->items), "%s", line + 1);
+    char handle[64], ip[TBY_IP_STRLEN];
+
+    if (line[0] == '+' && sscanf(line + 1, "%63s %45s", handle, ip) == 2) {
+        set_add(s, handle, ip);
         return;
     }
-    for (size_t i = 0; i < s->n; i++) {
-        if (strcmp(s->items[i], line + 1) == 0) {
+    for (size_t i = 0; line[0] == '-' && i < s->n; i++) {
+        if (strcmp(s->items[i].handle, line + 1) == 0) {
             memmove(&s->items[i], &s->items[i + 1], (s->n - i - 1) * sizeof(*s->items));
             s->n--;
             return;
         }
     }
-    fail_msg("released %s, which was never reported allocated", line + 1);
+    fail_msg("report \"%s\": not an allocation, or a release of nothing reported", line);
 }
 
 static void read_reports(int fd, struct handle_set *s)
@@ -301,40 +321,81 @@ static void read_reports(int fd, struct handle_set *s)
         set_apply(s, line);
 }
 
-/* The round's handles in the store must be the reported ones, but for at most one change
- * that was committed and not yet reported when the process died: exactly the handle
- * `ipam check` would name as leaked once its pod is known to be gone. */
-static void assert_store_handles(struct ipam_fx *f, int round, const struct handle_set *reported)
+/* The WorkloadEndpoints of the pods the victim reported, as the tabby plugin writes them
+ * once IPAM has answered. */
+static void create_weps(struct ipam_fx *f, int round, const struct handle_set *live)
 {
-    struct tby_kv_list kvs;
+    size_t size = live->n * 300 + 1, len = 0;
+    char *yaml = malloc(size);
+
+    assert_non_null(yaml);
+    yaml[0] = '\0';
+    for (size_t i = 0; i < live->n; i++) {
+        char pod[64];
+
+        snprintf(pod, sizeof(pod), "p%s", strchr(live->items[i].handle, 'k') + 1);
+        fx_wep_yaml(yaml + len, size - len, round % 2 ? "node-a" : "node-b", "kill", pod,
+                    live->items[i].ip);
+        len += strlen(yaml + len);
+    }
+    if (live->n)
+        fx_apply(f, yaml);
+    free(yaml);
+}
+
+/* The store's handles of the round, as a set. */
+static void stored_handles(struct ipam_fx *f, int round, struct handle_set *out)
+{
+    const size_t skip = strlen("/tabby/v1/ipam/handles/");
     struct tby_error err = { 0 };
-    struct handle_set stored = { 0 };
-    size_t extra = 0, missing = 0;
+    struct tby_kv_list kvs;
     char prefix[64];
 
     snprintf(prefix, sizeof(prefix), "/tabby/v1/ipam/handles/k%d-", round);
     assert_int_equal(tby_store_range(f->store, prefix, &kvs, &err), 0);
-    for (size_t i = 0; i < kvs.n; i++) {
-        char line[80];
+    for (size_t i = 0; i < kvs.n; i++)
+        set_add(out, kvs.items[i].key + skip, "");
+    tby_kv_list_clear(&kvs);
+}
 
-        snprintf(line, sizeof(line), "+%s", kvs.items[i].key + strlen("/tabby/v1/ipam/handles/"));
-        set_apply(&stored, line);
-        extra += !set_has(reported, line + 1);
-    }
+/* The check finds the records consistent and names as leaked exactly the handle committed
+ * but never reported, when the kill fell between the two; a release committed but not
+ * reported only leaves a reported handle missing. At most one change is in flight. */
+static size_t in_flight_rounds;
+
+static void assert_only_the_unreported_leaks(struct ipam_fx *f, int round,
+                                             const struct handle_set *reported)
+{
+    struct tby_ipam *ipam = fx_ipam(f, NULL);
+    struct handle_set stored = { 0 };
+    struct tby_ipam_report rep;
+    struct tby_error err = { 0 };
+    size_t extra = 0, missing = 0, leaks = 0;
+
+    stored_handles(f, round, &stored);
+    for (size_t i = 0; i < stored.n; i++)
+        extra += !set_has(reported, stored.items[i].handle);
     for (size_t i = 0; i < reported->n; i++)
-        missing += !set_has(&stored, reported->items[i]);
+        missing += !set_has(&stored, reported->items[i].handle);
     if (extra + missing > 1)
         fail_msg("round %d: %zu handles stored but not reported, %zu reported but not stored",
                  round, extra, missing);
-    tby_kv_list_clear(&kvs);
+    assert_int_equal(tby_ipam_check(ipam, true, &rep, &err), 0);
+    assert_int_equal(fx_structural_problems(&rep), 0);
+    for (size_t i = 0; i < rep.n; i++) {
+        assert_true(set_has(&stored, rep.items[i].handle));
+        assert_false(set_has(reported, rep.items[i].handle));
+        leaks++;
+    }
+    assert_int_equal(leaks, extra);
+    in_flight_rounds += extra + missing;
+    tby_ipam_report_clear(&rep);
     free(stored.items);
+    tby_ipam_free(ipam);
 }
 
 static void kill_one_round(struct ipam_fx *f, int round, unsigned *seed)
 {
-    struct tby_ipam *ipam = fx_ipam(f, NULL);
-    struct tby_error err = { 0 };
-    struct tby_ipam_report rep;
     struct handle_set reported = { 0 };
     int report[2], status;
     pid_t pid;
@@ -353,12 +414,9 @@ static void kill_one_round(struct ipam_fx *f, int round, unsigned *seed)
     assert_true(WIFSIGNALED(status));
     read_reports(report[0], &reported);
     close(report[0]);
-    assert_store_handles(f, round, &reported);
-    assert_int_equal(tby_ipam_check(ipam, false, &rep, &err), 0);
-    assert_int_equal(fx_structural_problems(&rep), 0);
-    tby_ipam_report_clear(&rep);
+    create_weps(f, round, &reported);
+    assert_only_the_unreported_leaks(f, round, &reported);
     free(reported.items);
-    tby_ipam_free(ipam);
 }
 
 static void test_process_killed_during_allocation_leaves_consistent_records(void **state)
@@ -371,6 +429,8 @@ static void test_process_killed_during_allocation_leaves_consistent_records(void
     fx_pool(f, "p", "10.0.0.0/20", 26, NULL);
     for (int round = 0; round < KILL_ROUNDS; round++)
         kill_one_round(f, round, &seed);
+    print_message("%zu of %d kills fell between a commit and its report\n", in_flight_rounds,
+                  KILL_ROUNDS);
     fx_close(f);
 }
 

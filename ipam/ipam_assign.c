@@ -50,8 +50,15 @@ static uint64_t spread(const char *s)
 
 static int read_mine(struct work *w, struct assign_ctx *c, struct tby_error *err)
 {
+    int r;
+
     if (c->mine_read)
         return 0;
+    /* The claims record first: a block another process claims for this node after it
+     * was read makes this attempt's own claim conflict, so the limit holds. */
+    r = work_read_claims(w, err);
+    if (r < 0)
+        return r;
     c->mine_read = true;
     return ipam_aff_list_read(w->ipam->store, w->ipam->node, &c->mine, err);
 }
@@ -521,6 +528,8 @@ static int give_one(struct work *w, struct given_ctx *c, const struct tby_ip *ip
     if (r < 0)
         return r;
     /* An address in a block nobody claimed yet: the block becomes this node's. */
+    if (!wb->blk && (r = work_read_claims(w, err)) < 0)
+        return r;
     if (!wb->blk && work_create_block(w, wb, w->ipam->node) < 0)
         return ipam_oom(err);
     ipam_block_ordinal(wb->blk, ip, &ord);

@@ -15,6 +15,9 @@
 #define IPAM_BLOCKS TBY_IPAM_PREFIX "blocks/"
 #define IPAM_AFFINITIES TBY_IPAM_PREFIX "affinities/"
 #define IPAM_HANDLES TBY_IPAM_PREFIX "handles/"
+/* claims/<node>: rewritten by every block claim of the node, so two processes of one
+ * node claiming at once conflict (and maxBlocksPerHost holds) instead of both claiming. */
+#define IPAM_CLAIMS TBY_IPAM_PREFIX "claims/"
 /* Room for "<address>-<prefix>". */
 #define IPAM_NAME_MAX TBY_CIDR_STRLEN
 
@@ -213,13 +216,20 @@ struct work {
     size_t n_blocks;
     struct work_handle **handles;
     size_t n_handles;
+    bool claims_read;               /* this node's claims record, read before its blocks */
+    int64_t claims_rev;
+    bool claimed;                   /* a block was claimed: rewrite the record */
+    const char *forget_claims_of;   /* a node whose last block went: delete its record */
 };
 
 /* The block at cidr, read once per attempt; (*out)->blk is NULL when absent. */
 int work_block(struct work *w, const struct tby_cidr *cidr, struct work_block **out,
                struct tby_error *err);
-/* Makes an absent block exist, affine to node. */
+/* Makes an absent block exist, affine to node (this context's node: it is a claim). */
 int work_create_block(struct work *w, struct work_block *wb, const char *node);
+/* Reads this node's claims record; must come before reading the node's blocks, so that a
+ * claim committed by another process after that read makes this attempt's claim fail. */
+int work_read_claims(struct work *w, struct tby_error *err);
 /* The handle's record, read once per attempt (empty when absent). */
 int work_handle(struct work *w, const char *id, struct work_handle **out,
                 struct tby_error *err);

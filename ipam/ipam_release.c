@@ -141,6 +141,8 @@ static int attempt_remove_empty(struct work *w, void *opaque, struct tby_error *
         }
         c->count += wb->removed;
     }
+    /* A deleted node whose blocks are all gone needs no claims record either. */
+    w->forget_claims_of = c->node && c->count == list.n ? c->node : NULL;
     ipam_aff_list_clear(&list);
     return r;
 }

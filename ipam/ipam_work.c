@@ -170,11 +170,62 @@ int work_block(struct work *w, const struct tby_cidr *cidr, struct work_block **
 
 int work_create_block(struct work *w, struct work_block *wb, const char *node)
 {
-    (void)w;
     wb->blk = ipam_block_new(&wb->cidr, node);
     if (!wb->blk)
         return -ENOMEM;
     wb->dirty = true;
+    w->claimed = true;
+    return 0;
+}
+
+static char *claims_key(const char *node)
+{
+    char *key;
+
+    return asprintf(&key, IPAM_CLAIMS "%s", node) < 0 ? NULL : key;
+}
+
+int work_read_claims(struct work *w, struct tby_error *err)
+{
+    _cleanup_free_ char *key = NULL;
+    struct tby_kv kv;
+    int r;
+
+    if (w->claims_read || !w->ipam->node)
+        return 0;
+    key = claims_key(w->ipam->node);
+    r = get_optional(w, key, &kv, err);
+    if (r < 0)
+        return r;
+    w->claims_rev = r ? kv.mod_rev : 0;
+    w->claims_read = true;
+    if (r)
+        tby_kv_clear(&kv);
+    return 0;
+}
+
+static int forget_claims(struct tby_txn *txn, const char *node)
+{
+    _cleanup_free_ char *key = claims_key(node);
+
+    return key ? tby_txn_delete(txn, key) : -ENOMEM;
+}
+
+/* Without having read the record first a claim could not be checked, so an attempt
+ * that claims always has (see read_mine); refusing here keeps that promise honest. */
+static int add_claims_ops(struct tby_txn *txn, const struct work *w)
+{
+    _cleanup_free_ char *key = claims_key(w->ipam->node);
+    char value[64];
+
+    if (!key)
+        return -ENOMEM;
+    if (!w->claims_read)
+        return -EPROTO;
+    snprintf(value, sizeof(value), "{\"blocks_claimed\":true}");
+    if (tby_txn_compare(txn, key, w->claims_rev) < 0 ||
+        tby_txn_put(txn, key, value, strlen(value)) < 0)
+        return -ENOMEM;
     return 0;
 }
 
@@ -380,6 +431,13 @@ static int work_commit(struct work *w, struct tby_error *err)
     for (size_t i = 0; r == 0 && i < w->n_handles; i++)
         if (w->handles[i]->dirty)
             r = add_handle_ops(txn, w->handles[i]);
+    if (r == 0 && w->claimed)
+        r = add_claims_ops(txn, w);
+    else if (r == 0 && w->forget_claims_of)
+        r = forget_claims(txn, w->forget_claims_of);
+    if (r == -EPROTO)
+        return tby_error_set(err, -EPROTO, "internal error: a block was claimed without "
+                             "reading the node's claims record");
     if (r < 0)
         return ipam_oom(err);
     if (tby_txn_op_count(txn) == 0)

@@ -24,16 +24,35 @@ struct ipam_fx {
     struct tby_store *store;
 };
 
+/* Deletes every tabby key: an external store starts each test empty. */
+static inline void fx_wipe(struct tby_store *store)
+{
+    struct tby_kv_list kvs;
+    struct tby_error err = { 0 };
+
+    assert_int_equal(tby_store_range(store, "/tabby/", &kvs, &err), 0);
+    for (size_t i = 0; i < kvs.n; i++)
+        assert_int_equal(tby_store_delete(store, kvs.items[i].key, NULL, &err), 0);
+    tby_kv_list_clear(&kvs);
+}
+
+/* A scratch sqlite store, or the one TABBY_TEST_STORE names (etcd:…), wiped. */
 static inline struct ipam_fx *fx_open(void)
 {
     struct ipam_fx *f = calloc(1, sizeof(*f));
+    const char *external = getenv("TABBY_TEST_STORE");
     struct tby_error err = { 0 };
 
     assert_non_null(f);
     strcpy(f->dir, "/tmp/tby-ipam-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    snprintf(f->uri, sizeof(f->uri), "sqlite:%s/tabby.db", f->dir);
+    if (external && *external)
+        snprintf(f->uri, sizeof(f->uri), "%s", external);
+    else
+        snprintf(f->uri, sizeof(f->uri), "sqlite:%s/tabby.db", f->dir);
     assert_int_equal(tby_store_open(f->uri, &f->store, &err), 0);
+    if (external && *external)
+        fx_wipe(f->store);
     return f;
 }
 

@@ -228,6 +228,68 @@ static void test_four_processes_never_hand_out_one_address_twice(void **state)
     fx_close(f);
 }
 
+/* ---- one node, several processes, one block allowed ----------------------------------------- */
+
+static void run_solo(const struct ipam_fx *f, int id, int go_fd)
+{
+    struct tby_store *store = NULL;
+    struct tby_ipam *ipam = child_ipam(f->uri, "solo", &store);
+    struct tby_error err = { 0 };
+    char handle[32];
+
+    wait_for_go(go_fd);
+    for (int j = 0; j < 4; j++) {
+        snprintf(handle, sizeof(handle), "s%d-%d", id, j);
+        if (fx_alloc(ipam, handle, NULL, &err) < 0) {
+            fprintf(stderr, "solo %s: %s\n", handle, tby_error_str(&err));
+            _exit(1);
+        }
+    }
+    _exit(0);
+}
+
+/* Without the node's claims record two processes could each see no block and each claim
+ * one; with it they share the one block the limit allows, and fill it exactly. */
+static void test_processes_of_one_node_claim_within_max_blocks_per_host(void **state)
+{
+    struct ipam_fx *f = fx_open();
+    struct tby_ipam *ipam;
+    struct tby_ipam_usage u;
+    struct tby_error err = { 0 };
+    pid_t pids[PROCS];
+    int go[2];
+
+    (void)state;
+    fx_pool(f, "p", "10.1.0.0/24", 28, NULL);
+    fx_apply(f, "apiVersion: projectcalico.org/v3\nkind: IPAMConfiguration\nmetadata:\n"
+                "  name: default\nspec:\n  strictAffinity: true\n  maxBlocksPerHost: 1\n");
+    assert_int_equal(pipe(go), 0);
+    for (int i = 0; i < PROCS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(go[1]);
+            run_solo(f, i, go[0]);
+        }
+    }
+    close(go[0]);
+    usleep(100 * 1000);
+    close(go[1]);
+    for (int i = 0; i < PROCS; i++) {
+        int status;
+
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    ipam = fx_ipam(f, NULL);
+    assert_int_equal(tby_ipam_usage(ipam, &u, &err), 0);
+    assert_int_equal(u.n_blocks, 1);
+    assert_int_equal(u.blocks[0].in_use, 16);
+    tby_ipam_usage_clear(&u);
+    tby_ipam_free(ipam);
+    fx_close(f);
+}
+
 /* ---- SIGKILL at random points -------------------------------------------------------------- */
 
 /* Allocates pods' addresses (and now and then releases one) until killed, reporting each
@@ -438,6 +500,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_four_processes_never_hand_out_one_address_twice),
+        cmocka_unit_test(test_processes_of_one_node_claim_within_max_blocks_per_host),
         cmocka_unit_test(test_process_killed_during_allocation_leaves_consistent_records),
     };
 

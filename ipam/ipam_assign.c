@@ -196,39 +196,67 @@ struct block_space {
     uint64_t count;                 /* blocks searched */
     uint64_t *used;                 /* sorted indices of blocks that exist */
     size_t n_used;
+    size_t cap;
 };
 
-static void note_used(struct block_space *s, const struct tby_cidr *block)
+static int mark_used(struct block_space *s, uint64_t index)
 {
-    uint64_t index;
+    if (s->n_used == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        uint64_t *grown = reallocarray(s->used, cap, sizeof(*grown));
 
-    if (!in_pool(s->pool, block))
-        return;
-    index = tby_ip_offset(&s->pool->spec->cidr.ip, &block->ip);
-    if (index == UINT64_MAX || (index >> s->host_bits) >= s->count)
-        return;
-    s->used[s->n_used++] = index >> s->host_bits;
+        if (!grown)
+            return -ENOMEM;
+        s->used = grown;
+        s->cap = cap;
+    }
+    s->used[s->n_used++] = index;
+    return 0;
 }
 
-/* Every block of the pool that exists: the affinity records, and what this attempt has
+/* Marks the pool's block indices that an existing block overlaps: one for a block of the
+ * pool's size, and every one it covers for a block of another size (left by a pool that
+ * was deleted and created again with another blockSize), so no new block overlaps it.
+ * Overlapping CIDRs contain one another. */
+static int note_used(struct block_space *s, const struct tby_cidr *block)
+{
+    const struct tby_cidr *pool = &s->pool->spec->cidr;
+    uint64_t from = 0, to = s->count - 1, off;
+    int r = 0;
+
+    if (!tby_cidr_overlaps(pool, block))
+        return 0;
+    if (!tby_cidr_contains_cidr(block, pool)) {
+        off = tby_ip_offset(&pool->ip, &block->ip);
+        if (off == UINT64_MAX)
+            return 0;
+        from = off >> s->host_bits;
+        to = (off + tby_cidr_size(block) - 1) >> s->host_bits;
+    }
+    for (uint64_t i = from; r == 0 && i <= to && i < s->count; i++)
+        r = mark_used(s, i);
+    return r;
+}
+
+/* Every block that exists over the pool: the affinity records, and what this attempt has
  * in hand (created blocks, and stored blocks found without their record). */
 static int space_init(struct work *w, struct assign_ctx *c, const struct ipam_pool *p,
                       struct block_space *s, struct tby_error *err)
 {
     unsigned bits = (unsigned)(p->spec->block_size - p->spec->cidr.prefix_len);
+    int r = 0;
 
     memset(s, 0, sizeof(*s));
     s->pool = p;
     s->host_bits = tby_ip_bits(&p->spec->cidr.ip) - (unsigned)p->spec->block_size;
     s->count = 1ULL << (bits < MAX_BLOCK_INDEX_BITS ? bits : MAX_BLOCK_INDEX_BITS);
-    s->used = malloc((c->all.n + w->n_blocks + 1) * sizeof(*s->used));
-    if (!s->used)
-        return ipam_oom(err);
-    for (size_t i = 0; i < c->all.n; i++)
-        note_used(s, &c->all.items[i].cidr);
-    for (size_t i = 0; i < w->n_blocks; i++)
+    for (size_t i = 0; r == 0 && i < c->all.n; i++)
+        r = note_used(s, &c->all.items[i].cidr);
+    for (size_t i = 0; r == 0 && i < w->n_blocks; i++)
         if (w->blocks[i]->blk || w->blocks[i]->mod_rev)
-            note_used(s, &w->blocks[i]->cidr);
+            r = note_used(s, &w->blocks[i]->cidr);
+    if (r < 0)
+        return ipam_oom(err);
     qsort(s->used, s->n_used, sizeof(*s->used), cmp_u64);
     return 0;
 }
@@ -511,27 +539,57 @@ static int in_use_error(const struct tby_ip *ip, const struct ipam_attr *a,
                          a->pod ? a->pod : "", a->node ? a->node : "unknown");
 }
 
+/* No existing block may overlap a new one (a block of a pool deleted and created again
+ * with another blockSize could). */
+static int check_no_overlap(struct work *w, const struct tby_cidr *cidr, struct tby_error *err)
+{
+    struct ipam_aff_list all;
+    char mine[TBY_CIDR_STRLEN], theirs[TBY_CIDR_STRLEN];
+    int r = ipam_aff_list_read(w->ipam->store, NULL, &all, err);
+
+    for (size_t i = 0; r == 0 && i < all.n; i++)
+        if (tby_cidr_overlaps(&all.items[i].cidr, cidr))
+            r = tby_error_set(err, -EEXIST, "block %s cannot be claimed: it overlaps block %s "
+                              "(node %s), left by an IP pool of another block size; release "
+                              "that block's addresses first", tby_cidr_format(cidr, mine),
+                              tby_cidr_format(&all.items[i].cidr, theirs), all.items[i].node);
+    ipam_aff_list_clear(&all);
+    return r;
+}
+
+/* The block that holds ip, existing (whatever its size) or claimed for this node. */
+static int given_block(struct work *w, const struct ipam_pool *p, const struct tby_ip *ip,
+                       struct work_block **out, struct tby_error *err)
+{
+    struct tby_cidr cidr = ipam_block_of(ip, p->spec->block_size);
+    int r = work_block_for_ip(w, ip, out, err);
+
+    if (r < 0 || *out)
+        return r;
+    r = work_block(w, &cidr, out, err);
+    if (r == 0)
+        r = check_no_overlap(w, &cidr, err);
+    /* An address in a block nobody claimed yet: the block becomes this node's. */
+    if (r == 0)
+        r = work_read_claims(w, err);
+    if (r == 0 && work_create_block(w, *out, w->ipam->node) < 0)
+        r = ipam_oom(err);
+    return r;
+}
+
 static int give_one(struct work *w, struct given_ctx *c, const struct tby_ip *ip,
                     struct tby_error *err)
 {
     const struct ipam_pool *p = NULL;
     const struct ipam_attr *owner;
     struct work_block *wb;
-    struct tby_cidr cidr;
     uint32_t ord;
     int r = check_given_pool(w->ipam, ip, c->use, &p, err);
 
+    if (r == 0)
+        r = given_block(w, p, ip, &wb, err);
     if (r < 0)
         return r;
-    cidr = ipam_block_of(ip, p->spec->block_size);
-    r = work_block(w, &cidr, &wb, err);
-    if (r < 0)
-        return r;
-    /* An address in a block nobody claimed yet: the block becomes this node's. */
-    if (!wb->blk && (r = work_read_claims(w, err)) < 0)
-        return r;
-    if (!wb->blk && work_create_block(w, wb, w->ipam->node) < 0)
-        return ipam_oom(err);
     ipam_block_ordinal(wb->blk, ip, &ord);
     owner = ipam_block_owner(wb->blk, ord);
     if (owner)
@@ -539,7 +597,7 @@ static int give_one(struct work *w, struct given_ctx *c, const struct tby_ip *ip
     if (ipam_block_take(wb->blk, ord, &c->attr) < 0)
         return ipam_oom(err);
     wb->dirty = true;
-    return work_count(w, c->handle, &cidr, 1, err);
+    return work_count(w, c->handle, &wb->cidr, 1, err);
 }
 
 static int attempt_given(struct work *w, void *opaque, struct tby_error *err)

@@ -671,6 +671,41 @@ static void test_gc_removes_empty_blocks_of_nodes_that_are_gone(void **state)
     tby_ipam_free(n2);
 }
 
+static void test_new_blocks_never_overlap_blocks_of_a_resized_pool(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_usage u;
+    struct tby_ip old, inside;
+    char handle[32];
+    int n = 0;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    fx_node(f, "n1", NULL);
+    assert_int_equal(fx_alloc(n1, "old", &old, &err), 0);
+    fx_delete(f, TBY_KIND_IPPOOL, "p");
+    fx_pool(f, "p2", "10.0.0.0/24", 28, NULL);
+    for (;; n++) {
+        snprintf(handle, sizeof(handle), "h%d", n);
+        if (fx_alloc(n1, handle, NULL, &err) < 0)
+            break;
+    }
+    /* The old /26 keeps its 64 addresses out of the new /28 blocks. */
+    assert_int_equal(err.code, -ENOSPC);
+    assert_int_equal(n, 256 - 64);
+    assert_int_equal(tby_ipam_usage(n1, &u, &err), 0);
+    for (size_t i = 0; i < u.n_blocks; i++)
+        for (size_t j = i + 1; j < u.n_blocks; j++)
+            assert_false(tby_cidr_overlaps(&u.blocks[i].cidr, &u.blocks[j].cidr));
+    tby_ipam_usage_clear(&u);
+    /* A given address inside the old block is allocated there, not in a new block. */
+    inside = tby_ip_add(&old, 1);
+    assert_int_equal(tby_ipam_assign_ips(n1, &inside, 1, "given", NULL, 0, &err), 0);
+    assert_int_equal(block_count(n1), 13);
+    tby_ipam_free(n1);
+}
+
 /* ---- the check ------------------------------------------------------------------------------ */
 
 static void put_raw(struct ipam_fx *f, const char *key, const char *value)
@@ -874,6 +909,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_block_that_lost_its_pool_gives_up_affinity_when_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_removes_empty_blocks_of_nodes_that_are_gone,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_blocks_never_overlap_blocks_of_a_resized_pool,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_check_finds_leaks_and_broken_records_and_repairs_them, setup, teardown),

@@ -37,7 +37,7 @@ int ipam_check_name(const char *what, const char *name, struct tby_error *err);
 /* The block of a pool that holds ip. */
 struct tby_cidr ipam_block_of(const struct tby_ip *ip, int block_size);
 
-/* ---- blocks (ipam_block.c) ---------------------------------------------------------- */
+/* ---- blocks (ipam_block.c, stored form in ipam_block_codec.c) ---------------------------------------------------------- */
 
 struct ipam_attr {
     char *handle;
@@ -56,6 +56,11 @@ struct ipam_block {
     struct ipam_attr *attrs; /* may hold unreferenced entries; encode drops them */
     size_t n_attrs;
 };
+
+int ipam_strdup_or_null(const char *str, char **out);
+/* dst gets copies of src's strings; -ENOMEM leaves dst empty. */
+int ipam_attr_copy(struct ipam_attr *dst, const struct ipam_attr *src);
+void ipam_attr_clear(struct ipam_attr *a);
 
 struct ipam_block *ipam_block_new(const struct tby_cidr *cidr, const char *node);
 struct ipam_block *ipam_block_clone(const struct ipam_block *b);

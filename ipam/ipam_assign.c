@@ -257,7 +257,8 @@ static int space_init(struct work *w, struct assign_ctx *c, const struct ipam_po
             r = note_used(s, &w->blocks[i]->cidr);
     if (r < 0)
         return ipam_oom(err);
-    qsort(s->used, s->n_used, sizeof(*s->used), cmp_u64);
+    if (s->n_used)
+        qsort(s->used, s->n_used, sizeof(*s->used), cmp_u64);
     return 0;
 }
 
@@ -271,7 +272,7 @@ static bool space_find(const struct block_space *s, const char *node, struct tby
     for (uint64_t k = 0; k <= s->n_used && k < s->count; k++) {
         uint64_t index = (start + k) % s->count;
 
-        if (bsearch(&index, s->used, s->n_used, sizeof(index), cmp_u64))
+        if (s->n_used && bsearch(&index, s->used, s->n_used, sizeof(index), cmp_u64))
             continue;
         out->ip = tby_ip_add(&s->pool->spec->cidr.ip, index << s->host_bits);
         out->prefix_len = (uint8_t)s->pool->spec->block_size;
@@ -457,7 +458,7 @@ static int attempt_auto(struct work *w, void *opaque, struct tby_error *err)
         r = assign_family(w, c, 4, req->num_v4, req->v4_pools, err);
     if (r == 0 && req->num_v6 > 0 && c->held[1] == 0)
         r = assign_family(w, c, 6, req->num_v6, req->v6_pools, err);
-    if (r == 0)
+    if (r == 0 && c->res.n)
         qsort(c->res.items, c->res.n, sizeof(*c->res.items), cmp_family);
     return r;
 }

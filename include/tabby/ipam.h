@@ -9,6 +9,8 @@
  *                                    holds the block's CIDR and its count of free addresses,
  *                                    so finding space never needs every block read
  *   handles/<handle>                 per block, how many addresses the handle holds there
+ *   claims/<node>                    rewritten by each block the node claims, so that two
+ *                                    processes of one node claiming at once conflict
  * A block and its affinity record always change together, in one transaction; an
  * allocation or release changes its blocks, their affinity records and its handles in one
  * transaction that compares the mod revision of every key it read, so two processes (or

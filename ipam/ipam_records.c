@@ -4,7 +4,6 @@
  * An affinity record is rewritten with its block, so its free count is always the
  * block's: finding space reads these small records instead of every block. */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,20 +35,32 @@ static char *node_of_key(const char *key)
     return strndup(node, (size_t)(slash - node));
 }
 
-/* The exact text ipam_aff_encode writes, read without a JSON parser: claiming a block or
- * borrowing reads every record of the cluster. */
+/* The exact text ipam_aff_encode writes, read without a JSON parser (or sscanf):
+ * claiming a block or borrowing reads every record of the cluster. */
 static bool aff_decode_fast(const char *text, struct ipam_aff *out)
 {
+    static const char head[] = "{\"cidr\":\"", mid[] = "\",\"free\":";
     char cidr[TBY_CIDR_STRLEN];
-    unsigned free_count;
-    int end = 0;
+    const char *end, *num;
+    char *after;
+    unsigned long free_count;
 
-    if (sscanf(text, "{\"cidr\":\"%49[0-9a-fA-F.:/]\",\"free\":%u}%n", cidr, &free_count,
-               &end) != 2 || text[end] != '\0')
+    if (strncmp(text, head, sizeof(head) - 1) != 0)
         return false;
-    if (tby_cidr_parse(cidr, TBY_CIDR_STRICT, &out->cidr, NULL) < 0)
+    text += sizeof(head) - 1;
+    end = strchr(text, '"');
+    if (!end || (size_t)(end - text) >= sizeof(cidr) || strncmp(end, mid, sizeof(mid) - 1) != 0)
         return false;
-    out->free = free_count;
+    memcpy(cidr, text, (size_t)(end - text));
+    cidr[end - text] = '\0';
+    num = end + sizeof(mid) - 1;
+    if (*num < '0' || *num > '9')
+        return false;
+    free_count = strtoul(num, &after, 10);
+    if (strcmp(after, "}") != 0 || free_count > UINT32_MAX ||
+        tby_cidr_parse(cidr, TBY_CIDR_STRICT, &out->cidr, NULL) < 0)
+        return false;
+    out->free = (uint32_t)free_count;
     return true;
 }
 

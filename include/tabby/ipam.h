@@ -11,6 +11,9 @@
  *   handles/<handle>                 per block, how many addresses the handle holds there
  *   claims/<node>                    rewritten by each block the node claims, so that two
  *                                    processes of one node claiming at once conflict
+ * Watchers of affinities/ (the BGP and route drivers) see a put on every allocation
+ * in the block (the free count); the set of keys changes only when blocks are claimed
+ * or given up. tby_ipam_usage lists every block with its node.
  * A block and its affinity record always change together, in one transaction; an
  * allocation or release changes its blocks, their affinity records and its handles in one
  * transaction that compares the mod revision of every key it read, so two processes (or

@@ -103,7 +103,11 @@ static void run_child(const struct ipam_fx *f, int id, int phase, int go_fd)
     _exit(0);
 }
 
-static void run_phase(const struct ipam_fx *f, int phase)
+typedef void (*child_fn)(const struct ipam_fx *f, int id, int arg, int go_fd);
+
+/* Forks PROCS children running fn, lets them start at once, and requires every one to
+ * succeed. */
+static void run_together(const struct ipam_fx *f, child_fn fn, int arg)
 {
     pid_t pids[PROCS];
     int go[2];
@@ -114,7 +118,7 @@ static void run_phase(const struct ipam_fx *f, int phase)
         assert_true(pids[i] >= 0);
         if (pids[i] == 0) {
             close(go[1]);
-            run_child(f, i, phase, go[0]);
+            fn(f, i, arg, go[0]);
         }
     }
     close(go[0]);
@@ -127,6 +131,11 @@ static void run_phase(const struct ipam_fx *f, int phase)
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), 0);
     }
+}
+
+static void run_phase(const struct ipam_fx *f, int phase)
+{
+    run_together(f, run_child, phase);
 }
 
 /* ---- the parent's accounting ------------------------------------------------------------- */
@@ -230,7 +239,7 @@ static void test_four_processes_never_hand_out_one_address_twice(void **state)
 
 /* ---- one node, several processes, one block allowed ----------------------------------------- */
 
-static void run_solo(const struct ipam_fx *f, int id, int go_fd)
+static void run_solo(const struct ipam_fx *f, int id, int unused, int go_fd)
 {
     struct tby_store *store = NULL;
     struct tby_ipam *ipam = child_ipam(f->uri, "solo", &store);
@@ -256,31 +265,12 @@ static void test_processes_of_one_node_claim_within_max_blocks_per_host(void **s
     struct tby_ipam *ipam;
     struct tby_ipam_usage u;
     struct tby_error err = { 0 };
-    pid_t pids[PROCS];
-    int go[2];
 
     (void)state;
     fx_pool(f, "p", "10.1.0.0/24", 28, NULL);
     fx_apply(f, "apiVersion: projectcalico.org/v3\nkind: IPAMConfiguration\nmetadata:\n"
                 "  name: default\nspec:\n  strictAffinity: true\n  maxBlocksPerHost: 1\n");
-    assert_int_equal(pipe(go), 0);
-    for (int i = 0; i < PROCS; i++) {
-        pids[i] = fork();
-        assert_true(pids[i] >= 0);
-        if (pids[i] == 0) {
-            close(go[1]);
-            run_solo(f, i, go[0]);
-        }
-    }
-    close(go[0]);
-    usleep(100 * 1000);
-    close(go[1]);
-    for (int i = 0; i < PROCS; i++) {
-        int status;
-
-        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
-        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    }
+    run_together(f, run_solo, 0);
     ipam = fx_ipam(f, NULL);
     assert_int_equal(tby_ipam_usage(ipam, &u, &err), 0);
     assert_int_equal(u.n_blocks, 1);

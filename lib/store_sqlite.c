@@ -23,8 +23,10 @@
 #include "tabby/cleanup.h"
 #include "store_backend.h"
 
-/* Changes older than this many revisions are dropped; a watch that far behind resyncs. */
-#define RETAIN_REVISIONS 100000
+/* Changes older than this many revisions are dropped; a watch that far behind resyncs.
+ * Each change keeps its whole value (an IPAM block is several KB), so the history is
+ * bounded by count: 20,000 revisions is minutes of heavy pod churn, hours of normal use. */
+#define RETAIN_REVISIONS 20000
 #define COMPACT_EVERY 1000
 #define BUSY_TIMEOUT_MS 30000
 /* WAL pages between automatic checkpoints. A checkpoint copies the WAL into the database

@@ -1,5 +1,5 @@
-/* bgp_store.c — what gather reads from outside the resource lists: the datastore (resources
- * and this node's IPAM affinities) and BGPPeer passwords from a secrets folder. */
+/* bgp_store.c — what gather reads from outside the resource lists: the datastore (resources,
+ * and this node's blocks through IPAM) and BGPPeer passwords from a secrets folder. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,10 +10,10 @@
 #include "tabby/bgp.h"
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
+#include "tabby/ipam.h"
 #include "tabby/resource.h"
 #include "bgp_internal.h"
 
-#define AFFINITIES "/tabby/v1/ipam/affinities/"
 #define SECRET_MAX 4096
 
 /* Sorts and drops repeats. */
@@ -27,52 +27,6 @@ static size_t unique_cidrs(struct tby_cidr *items, size_t n)
         if (kept == 0 || !tby_cidr_equal(&items[kept - 1], &items[i]))
             items[kept++] = items[i];
     return kept;
-}
-
-/* "10.244.1.0-26" (IPAM's block name: the CIDR with '-' for '/') → CIDR. */
-static int block_from_name(const char *name, struct tby_cidr *out)
-{
-    char buf[TBY_CIDR_STRLEN];
-    char *dash;
-
-    if (strlen(name) >= sizeof(buf))
-        return -EINVAL;
-    strcpy(buf, name);
-    dash = strrchr(buf, '-');
-    if (!dash)
-        return -EINVAL;
-    *dash = '/';
-    return tby_cidr_parse(buf, TBY_CIDR_STRICT, out, NULL);
-}
-
-/* The affinity keys name the blocks; their values (IPAM's own bookkeeping) are not
- * needed. Keys that do not parse are not blocks and are skipped. */
-int tby_bgp_node_blocks(struct tby_store *store, const char *node, struct tby_cidr **out,
-                        size_t *n, struct tby_error *err)
-{
-    struct tby_kv_list kvs = { 0 };
-    _cleanup_free_ char *prefix = NULL;
-    _cleanup_free_ struct tby_cidr *blocks = NULL;
-    size_t count = 0;
-    int r;
-
-    if (asprintf(&prefix, AFFINITIES "%s/", node) < 0)
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    r = tby_store_range(store, prefix, &kvs, err);
-    if (r < 0)
-        return tby_error_prefix(err, "reading the blocks of node %s", node);
-    blocks = calloc(kvs.n ? kvs.n : 1, sizeof(*blocks));
-    if (!blocks) {
-        tby_kv_list_clear(&kvs);
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < kvs.n; i++)
-        if (block_from_name(kvs.items[i].key + strlen(prefix), &blocks[count]) == 0)
-            count++;
-    tby_kv_list_clear(&kvs);
-    *n = unique_cidrs(blocks, count);
-    *out = TBY_STEAL(blocks);
-    return 0;
 }
 
 /* ---- resources ----------------------------------------------------------------------- */
@@ -107,7 +61,7 @@ static int all_blocks(struct tby_store *store, const char *node, const struct tb
 {
     struct tby_cidr *blocks = NULL, *grown;
     size_t count = 0;
-    int r = tby_bgp_node_blocks(store, node, &blocks, &count, err);
+    int r = tby_ipam_node_blocks(store, node, &blocks, &count, err);
 
     if (r < 0)
         return r;

@@ -189,15 +189,10 @@ int tby_bgp_gather(const char *node, const struct tby_bgp_resources *res,
                    struct tby_bgp_input *out, struct tby_error *err);
 
 /* Reads the resources gather needs from the datastore and this node's affine blocks
- * (the affinity records /tabby/v1/ipam/affinities/<node>/<block>), adds `extra_blocks`,
- * and gathers. */
+ * (tby_ipam_node_blocks), adds `extra_blocks`, and gathers. */
 int tby_bgp_gather_from_store(struct tby_store *store, const char *node,
                               const struct tby_cidr *extra_blocks, size_t n_extra,
                               tby_bgp_secret_fn secret, void *secret_ctx,
                               struct tby_bgp_input *out, struct tby_error *err);
-
-/* This node's affine blocks from the IPAM affinity records, sorted. Caller frees *out. */
-int tby_bgp_node_blocks(struct tby_store *store, const char *node, struct tby_cidr **out,
-                        size_t *n, struct tby_error *err);
 
 #endif

@@ -102,6 +102,16 @@ bgp_apply() {
         --bird-config "$T_TMP/$name/bird.conf" "$@" >/dev/null
 }
 
+# cni_add NODE CONTAINER: a pod address from the tabby-ipam CNI plugin, as a container
+# runtime on NODE would ask for it (printed without its prefix length).
+cni_add() {
+    printf '{"cniVersion":"1.0.0","name":"k8s-pod-network","type":"tabby","ipam":{"type":"tabby-ipam","datastore":"%s","nodename":"%s"}}' \
+        "$STORE" "$1" |
+        env CNI_COMMAND=ADD CNI_CONTAINERID="$2" CNI_IFNAME=eth0 \
+            CNI_ARGS="K8S_POD_NAMESPACE=default;K8S_POD_NAME=pod-$2" "$TABBY_IPAM" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["ips"][0]["address"].split("/")[0])'
+}
+
 # t_wait SECONDS COMMAND…: true once COMMAND succeeds, false after SECONDS.
 t_wait() {
     local end=$(($(date +%s%N) / 1000000 + $1 * 1000))

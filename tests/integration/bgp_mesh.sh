@@ -99,6 +99,22 @@ test_restarted_bird_comes_back_with_the_applied_file() {
     fi
 }
 
+# A pod address from the real IPAM: its block, affine to n2 in the datastore, is found and
+# announced by n2 without being named on the command line.
+test_ipam_blocks_are_announced() {
+    local ip block
+    ip=$(cni_add n2 c1)
+    block=$(python3 -c 'import ipaddress,sys; print(ipaddress.ip_network(sys.argv[1] + "/26", strict=False))' "$ip")
+    bgp_apply n2 --block 10.244.2.0/26
+    if [ -n "$ip" ] && grep -q "route $block blackhole" "$T_TMP/n2/bird.conf" &&
+        t_wait 15 has_route n1 "$block" "via 10.0.0.2 dev eth0" &&
+        t_wait 5 has_route n3 "$block" "via 10.0.0.2 dev eth0"; then
+        pass "ipam_blocks_are_announced ($ip in $block)"
+    else
+        fail ipam_blocks_are_announced "pod address '$ip', n1: $(bird_routes n1 | tr '\n' ' ')"
+    fi
+}
+
 # The kernel here has no IPIP module, so a veth named tunl0 stands in for the device:
 # what is checked is BIRD installing the onlink route through it from tabby's filter.
 test_ipip_blocks_go_through_tunl0_onlink() {
@@ -109,7 +125,7 @@ test_ipip_blocks_go_through_tunl0_onlink() {
     in_ns n2 ip link add tunl0 type veth peer name tunl0-peer
     in_ns n2 ip link set tunl0-peer up
     in_ns n2 ip link set tunl0 up
-    for i in 2 3; do bgp_apply "n$i" --block "10.244.$i.0/26"; done
+    for i in 2 3; do bgp_apply "n$i" --block "10.244.$i.0/26"; done # n2: and its IPAM block
     bgp_apply n1 --block 10.244.1.64/26 --block 10.245.1.0/26 --block 10.246.1.0/26
     if t_wait 15 has_route n2 10.245.1.0/26 "via 10.0.0.1 dev tunl0 proto bird metric 32 onlink" &&
         t_wait 5 has_route n2 10.246.1.0/26 "via 10.0.0.1 dev eth0"; then
@@ -138,5 +154,6 @@ test_unchanged_cluster_does_not_reload_bird
 test_released_block_is_withdrawn_everywhere
 test_restarted_bird_comes_back_with_the_applied_file
 test_node_status_shows_the_mesh
+test_ipam_blocks_are_announced
 test_ipip_blocks_go_through_tunl0_onlink
 t_end

@@ -16,6 +16,7 @@
 #include "tabby/bgp_driver.h"
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
+#include "tabby/ipam.h"
 #include "fake_bird.h"
 
 static const char resources[] =
@@ -111,6 +112,33 @@ static void test_sync_reloads_once_then_leaves_bird_alone(void **state)
     assert_int_equal(st->peers, 2);
 }
 
+static void test_blocks_come_from_ipam(void **state)
+{
+    struct world *w = *state;
+    _cleanup_(tby_bgp_driver_freep) struct tby_bgp_driver *d = driver(w, "node-1", NULL);
+    _cleanup_(tby_ipam_freep) struct tby_ipam *ipam = NULL;
+    struct tby_ipam_request req = { .handle = "pod-a", .num_v4 = 1 };
+    struct tby_ipam_result res = { 0 };
+    struct tby_error err = { 0 };
+    struct tby_cidr *blocks = NULL;
+    size_t n = 0;
+    bool reloaded;
+
+    assert_int_equal(tby_ipam_new(w->store, "node-1", &ipam, &err), 0);
+    assert_int_equal(tby_ipam_auto_assign(ipam, &req, &res, &err), 0);
+    assert_int_equal(tby_ipam_node_blocks(w->store, "node-1", &blocks, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_true(tby_cidr_equal(&blocks[0], &res.items[0].block));
+    free(blocks);
+    assert_int_equal(tby_ipam_node_blocks(w->store, "node-2", &blocks, &n, &err), 0);
+    assert_int_equal(n, 0);
+    assert_null(blocks);
+    tby_ipam_result_clear(&res);
+    /* The extra block and IPAM's. */
+    assert_int_equal(tby_bgp_driver_sync(d, 1000, &reloaded, &err), 0);
+    assert_int_equal(tby_bgp_driver_stats(d)->blocks, 2);
+}
+
 static void test_refused_configuration_is_counted_and_kept_out(void **state)
 {
     struct world *w = *state;
@@ -180,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sync_reloads_once_then_leaves_bird_alone, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_blocks_come_from_ipam, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_configuration_is_counted_and_kept_out,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_node_is_a_failure_not_a_crash, setup,

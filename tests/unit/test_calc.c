@@ -1,0 +1,692 @@
+/* test_calc.c — the policy calculation's output, read as nft text: what each policy
+ * feature compiles to, which endpoints feed which sets, the shared endpoint chains, and
+ * that events touch only what they affect (the journal after a change). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tabby/calc.h"
+#include "tabby/cleanup.h"
+#include "tabby/resource.h"
+#include "tabby/ruleset.h"
+
+#define NODE "node-a"
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+/* Applies (or with remove, deletes) every document of a YAML text. */
+static void yaml_do(struct tby_calc *c, const char *yaml, bool remove)
+{
+    struct tby_resource_list list = { 0 };
+    struct tby_error err = { 0 };
+
+    if (tby_resource_load(yaml, strlen(yaml), "test", &list, &err) < 0)
+        fail_msg("%s", tby_error_str(&err));
+    for (size_t i = 0; i < list.n; i++) {
+        int r = remove ? tby_calc_remove(c, list.items[i], &err)
+                       : tby_calc_update(c, list.items[i], &err);
+
+        if (r < 0)
+            fail_msg("%s", tby_error_str(&err));
+    }
+    tby_resource_list_clear(&list);
+}
+
+static void apply(struct tby_calc *c, const char *yaml)
+{
+    yaml_do(c, yaml, false);
+}
+
+static void delete(struct tby_calc *c, const char *yaml)
+{
+    yaml_do(c, yaml, true);
+}
+
+/* A WorkloadEndpoint built by hand: labels "k=v,k2=v2", ports "name/proto/port,...". */
+struct wep_spec {
+    const char *ns, *name, *node, *iface, *ip, *labels, *ports;
+};
+
+static void wep_free_spec(struct tby_wep *w)
+{
+    free(w->node);
+    free(w->interface_name);
+    free(w->orchestrator);
+    free(w->ip_networks.items);
+    for (size_t i = 0; i < w->n_ports; i++)
+        free(w->ports[i].name);
+    free(w->ports);
+    free(w);
+}
+
+static struct tby_resource *wep_res(const struct wep_spec *s)
+{
+    struct tby_resource *res = calloc(1, sizeof(*res));
+    struct tby_wep *w = calloc(1, sizeof(*w));
+    char buf[256], *save = NULL;
+
+    res->info = tby_kind_info(TBY_KIND_WORKLOADENDPOINT);
+    res->meta.name = strdup(s->name);
+    res->meta.namespace = strdup(s->ns);
+    res->meta.labels = json_object();
+    res->meta.annotations = json_object();
+    w->node = strdup(s->node ? s->node : NODE);
+    w->interface_name = s->iface ? strdup(s->iface) : NULL;
+    w->orchestrator = strdup("k8s");
+    w->ip_networks.items = calloc(2, sizeof(struct tby_cidr));
+    if (s->ip)
+        assert_int_equal(tby_cidr_parse(s->ip, TBY_CIDR_ALLOW_IP, &w->ip_networks.items[0], NULL),
+                         0);
+    w->ip_networks.n = s->ip ? 1 : 0;
+    snprintf(buf, sizeof(buf), "%s", s->labels ? s->labels : "");
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(t, '=');
+
+        *eq = '\0';
+        json_object_set_new(res->meta.labels, t, json_string(eq + 1));
+    }
+    w->ports = calloc(4, sizeof(*w->ports));
+    snprintf(buf, sizeof(buf), "%s", s->ports ? s->ports : "");
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char name[64];
+        int proto, port;
+
+        assert_int_equal(sscanf(t, "%63[^/]/%d/%d", name, &proto, &port), 3);
+        w->ports[w->n_ports++] = (struct tby_endpoint_port){ .name = strdup(name),
+                                                             .protocol = proto,
+                                                             .port = (uint16_t)port };
+    }
+    res->spec.wep = w;
+    return res;
+}
+
+static void res_free(struct tby_resource *res)
+{
+    wep_free_spec(res->spec.wep);
+    res->spec.any = NULL;
+    tby_resource_free(res);
+}
+
+static void wep(struct tby_calc *c, struct wep_spec s)
+{
+    struct tby_resource *res = wep_res(&s);
+    struct tby_error err = { 0 };
+
+    assert_int_equal(tby_calc_update(c, res, &err), 0);
+    res_free(res);
+}
+
+static void wep_delete(struct tby_calc *c, const char *ns, const char *name)
+{
+    struct wep_spec s = { .ns = ns, .name = name };
+    struct tby_resource *res = wep_res(&s);
+    struct tby_error err = { 0 };
+
+    assert_int_equal(tby_calc_remove(c, res, &err), 0);
+    res_free(res);
+}
+
+/* The table as nft text; caller frees. */
+static char *dump(struct tby_calc *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    assert_int_equal(tby_rs_render(tby_calc_ruleset(c), f), 0);
+    fclose(f);
+    return buf;
+}
+
+static char *journal(struct tby_calc *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    assert_int_equal(tby_rs_render_journal(tby_calc_ruleset(c), f), 0);
+    fclose(f);
+    return buf;
+}
+
+#define assert_has(text, piece)                                                              \
+    do {                                                                                     \
+        if (!strstr((text), (piece)))                                                        \
+            fail_msg("expected \"%s\" in:\n%s", (piece), (text));                            \
+    } while (0)
+#define assert_lacks(text, piece)                                                            \
+    do {                                                                                     \
+        if (strstr((text), (piece)))                                                         \
+            fail_msg("did not expect \"%s\" in:\n%s", (piece), (text));                      \
+    } while (0)
+
+/* The line of the dump holding `piece`, copied into buf. */
+static const char *line_with(const char *text, const char *piece, char *buf, size_t size)
+{
+    const char *p = strstr(text, piece), *start, *end;
+
+    if (!p)
+        fail_msg("expected \"%s\" in:\n%s", piece, text);
+    for (start = p; start > text && start[-1] != '\n'; start--)
+        ;
+    end = strchr(p, '\n');
+    snprintf(buf, size, "%.*s", (int)(end ? end - start : (long)strlen(start)), start);
+    return buf;
+}
+
+/* The name of the set whose comment is exactly `comment`. */
+static const char *set_named(const char *text, const char *comment, char *buf, size_t size)
+{
+    char want[512], line[4096];
+    const char *l, *name;
+
+    snprintf(want, sizeof(want), "comment \"%s\";", comment);
+    l = line_with(text, want, line, sizeof(line));
+    name = strstr(l, "set ") + 4;
+    snprintf(buf, size, "%.*s", (int)strcspn(name, " "), name);
+    return buf;
+}
+
+static int count(const char *text, const char *piece)
+{
+    int n = 0;
+
+    for (const char *p = strstr(text, piece); p; p = strstr(p + 1, piece))
+        n++;
+    return n;
+}
+
+static struct tby_calc *calc_new(void)
+{
+    struct tby_calc *c = NULL;
+
+    assert_int_equal(tby_calc_new(NODE, &c), 0);
+    return c;
+}
+
+static const char *const default_deny =
+    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+    "metadata: {name: default-deny, namespace: default}\n"
+    "spec:\n  podSelector: {}\n  policyTypes: [Ingress]\n";
+
+static const char *const db_access =
+    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+    "metadata: {name: db-access, namespace: default}\n"
+    "spec:\n  podSelector: {matchLabels: {app: database}}\n  policyTypes: [Ingress]\n"
+    "  ingress:\n  - from:\n    - podSelector: {matchLabels: {app: backend}}\n"
+    "    ports:\n    - {protocol: TCP, port: 5432}\n";
+
+/* ---- the table's frame ------------------------------------------------------------------ */
+
+static void test_empty_calc_programs_hooks_and_maps(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = dump(c);
+
+    (void)state;
+    assert_has(t, "chain forward-hook {\n\t\ttype filter hook forward priority 0; policy accept;\n"
+                  "\t\tct state established,related accept\n"
+                  "\t\tct state invalid counter drop\n"
+                  "\t\tiifname vmap @from-wl\n\t\toifname vmap @to-wl\n");
+    assert_has(t, "chain input-hook {\n\t\ttype filter hook input priority 0; policy accept;\n"
+                  "\t\tct state established,related accept\n"
+                  "\t\tct state invalid counter drop\n\t\tiifname vmap @from-wl\n\t}");
+    assert_has(t, "map from-wl { type ifname : verdict; }");
+    assert_has(t, "map to-wl { type ifname : verdict; }");
+}
+
+static void test_endpoint_without_policy_gets_no_chain(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    t = dump(c);
+    assert_lacks(t, "cali-a");
+    assert_lacks(t, "chain tw-");
+}
+
+/* ---- Kubernetes NetworkPolicy ----------------------------------------------------------- */
+
+static void test_k8s_default_deny_sends_local_pods_to_default_deny(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    wep(c, (struct wep_spec){ "other", "b", NULL, "cali-b", "10.0.0.2", "app=web", NULL });
+    wep(c, (struct wep_spec){ "default", "r", "node-b", "cali-r", "10.0.1.1", "app=web", NULL });
+    apply(c, default_deny);
+    t = dump(c);
+    assert_has(t, "chain pi-knp/default/default-deny {\n\t}");
+    assert_has(t, "\"cali-a\" : jump tw-");
+    assert_lacks(t, "cali-b");           /* another namespace */
+    assert_lacks(t, "cali-r");           /* another node */
+    assert_lacks(t, "from-wl { type ifname : verdict; elements"); /* ingress only */
+    assert_has(t, "\t\tmeta mark set mark & 0xfffcffff\n"
+                  "\t\tjump pi-knp/default/default-deny\n"
+                  "\t\tmeta mark & 0x00010000 != 0 return\n"
+                  "\t\tmeta mark & 0x00020000 == 0 counter drop comment \"default deny: no "
+                  "policy allowed it\"\n");
+}
+
+static void test_k8s_pod_selector_peer_becomes_an_address_set(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    char set[128], want[512], line[1024];
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "db", NULL, "cali-db", "10.0.0.1", "app=database", NULL });
+    wep(c, (struct wep_spec){ "default", "be", "node-b", NULL, "10.0.0.2", "app=backend", NULL });
+    wep(c, (struct wep_spec){ "other", "be2", "node-b", NULL, "10.0.0.3", "app=backend", NULL });
+    apply(c, db_access);
+    t = dump(c);
+    set_named(t, "projectcalico.org/namespace == 'default' && projectcalico.org/orchestrator == "
+                 "'k8s' && app == 'backend'", set, sizeof(set));
+    snprintf(want, sizeof(want), "meta nfproto ipv4 meta l4proto tcp ip saddr @%s th dport 5432 "
+             "counter meta mark set mark | 0x00010000 return comment "
+             "\"default/knp.default.db-access ingress 0\"", set);
+    assert_has(t, want);
+    line_with(t, set, line, sizeof(line));
+    assert_has(line, "elements = { 10.0.0.2 }"); /* not the pod of the other namespace */
+    assert_has(t, "\"cali-db\" : jump tw-");
+}
+
+static void test_k8s_namespace_selector_reads_namespace_labels(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    char set[128], line[1024];
+
+    (void)state;
+    apply(c, "apiVersion: v1\nkind: Namespace\nmetadata: {name: ops, labels: {team: ops}}\n"
+             "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: dev, labels: {team: dev}}\n");
+    wep(c, (struct wep_spec){ "ops", "o", "node-b", NULL, "10.0.2.1", "x=y", NULL });
+    wep(c, (struct wep_spec){ "dev", "d", "node-b", NULL, "10.0.2.2", "x=y", NULL });
+    wep(c, (struct wep_spec){ "default", "api", NULL, "cali-api", "10.0.2.3", "app=api", NULL });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: from-ops, namespace: default}\n"
+             "spec:\n  podSelector: {}\n  ingress:\n  - from:\n"
+             "    - namespaceSelector: {matchLabels: {team: ops}}\n");
+    t = dump(c);
+    set_named(t, "pcns.team == 'ops' && projectcalico.org/orchestrator == 'k8s'", set,
+              sizeof(set));
+    line_with(t, set, line, sizeof(line));
+    assert_has(line, "elements = { 10.0.2.1 }");
+    free(t);
+    /* the dev namespace joins the ops team: its pod joins the set */
+    apply(c, "apiVersion: v1\nkind: Namespace\nmetadata: {name: dev, labels: {team: ops}}\n");
+    t = dump(c);
+    line_with(t, set, line, sizeof(line));
+    assert_has(line, "elements = { 10.0.2.1, 10.0.2.2 }");
+}
+
+static void test_k8s_pod_and_namespace_selector_in_one_peer_are_anded(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "api", NULL, "cali-api", "10.0.2.3", "app=api", NULL });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: both, namespace: default}\n"
+             "spec:\n  podSelector: {}\n  ingress:\n  - from:\n"
+             "    - namespaceSelector: {}\n      podSelector: {matchLabels: {role: mon}}\n");
+    t = dump(c);
+    assert_has(t, "comment \"has(projectcalico.org/namespace) && "
+                  "projectcalico.org/orchestrator == 'k8s' && role == 'mon'\"");
+}
+
+static void test_k8s_ip_block_with_except_becomes_net_sets(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: cidr, namespace: default}\n"
+             "spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - to:\n"
+             "    - ipBlock: {cidr: 172.16.0.0/12, except: [172.17.0.0/16, 172.17.1.0/24]}\n");
+    t = dump(c);
+    assert_has(t, "elements = { 172.16.0.0-172.31.255.255 }");
+    assert_has(t, "elements = { 172.17.0.0-172.17.255.255 }"); /* overlaps merged */
+    assert_has(t, "ip daddr @net4-");
+    assert_has(t, "ip daddr != @net4-");
+    assert_has(t, "\"cali-a\" : jump fw-");
+}
+
+static void test_k8s_ports_group_by_protocol_with_ranges(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: ports, namespace: default}\n"
+             "spec:\n  podSelector: {}\n  ingress:\n  - ports:\n"
+             "    - {port: 80}\n    - {protocol: TCP, port: 8000, endPort: 8080}\n"
+             "    - {protocol: UDP, port: 53}\n    - {protocol: SCTP}\n");
+    t = dump(c);
+    assert_has(t, "meta l4proto sctp counter meta mark set mark | 0x00010000 return comment "
+                  "\"default/knp.default.ports ingress 0\"");
+    assert_has(t, "meta l4proto tcp th dport @port-");
+    assert_has(t, "elements = { 80-80, 8000-8080 }");
+    assert_has(t, "meta l4proto udp th dport 53 counter");
+}
+
+static void test_k8s_named_port_is_resolved_per_destination_pod(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "api", NULL, "cali-api", "10.0.0.1", "app=api",
+                              "http/6/8080" });
+    wep(c, (struct wep_spec){ "default", "api2", "node-b", NULL, "10.0.0.2", "app=api",
+                              "http/6/9090,dns/17/53" });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: named, namespace: default}\n"
+             "spec:\n  podSelector: {matchLabels: {app: api}}\n  ingress:\n  - ports:\n"
+             "    - {protocol: TCP, port: http}\n");
+    t = dump(c);
+    assert_has(t, "type ipv4_addr . inet_proto . inet_service; comment \"6:http on all()\"; "
+                  "elements = { 10.0.0.1 . 6 . 8080, 10.0.0.2 . 6 . 9090 }");
+    assert_has(t, "meta nfproto ipv4 meta l4proto tcp ip daddr . meta l4proto . th dport @np-");
+    assert_has(t, "meta nfproto ipv6 meta l4proto tcp ip6 daddr . meta l4proto . th dport @np-");
+}
+
+static void test_k8s_egress_named_port_uses_the_peer_selector(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "cl", NULL, "cali-cl", "10.0.0.1", "app=client", NULL });
+    wep(c, (struct wep_spec){ "default", "db", "node-b", NULL, "10.0.0.2", "app=db",
+                              "pg/6/5432" });
+    wep(c, (struct wep_spec){ "default", "x", "node-b", NULL, "10.0.0.3", "app=x", "pg/6/1111" });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: to-db, namespace: default}\n"
+             "spec:\n  podSelector: {matchLabels: {app: client}}\n  policyTypes: [Egress]\n"
+             "  egress:\n  - to:\n    - podSelector: {matchLabels: {app: db}}\n"
+             "    ports:\n    - {port: pg}\n");
+    t = dump(c);
+    assert_has(t, "comment \"6:pg on projectcalico.org/namespace == 'default' && "
+                  "projectcalico.org/orchestrator == 'k8s' && app == 'db'\"; "
+                  "elements = { 10.0.0.2 . 6 . 5432 }");
+}
+
+static void test_k8s_empty_rule_admits_every_peer_and_port(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: allow-all, namespace: default}\n"
+             "spec:\n  podSelector: {}\n  ingress:\n  - {}\n");
+    t = dump(c);
+    /* a rule {} admits every peer on every port */
+    assert_has(t, "chain pi-knp/default/allow-all {\n\t\tcounter meta mark set mark | "
+                  "0x00010000 return comment \"default/knp.default.allow-all ingress 0\"\n\t}");
+}
+
+/* ---- Calico policy ---------------------------------------------------------------------- */
+
+static void test_calico_order_puts_deny_before_allow(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    const char *deny, *allow;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: allow, namespace: default}\n"
+             "spec:\n  order: 200\n  selector: app == 'web'\n  ingress:\n  - action: Allow\n"
+             "---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: deny}\n"
+             "spec:\n  order: 100\n  selector: app == 'web'\n  ingress:\n  - action: Deny\n"
+             "    source: {nets: [10.9.0.0/16]}\n");
+    apply(c, default_deny); /* order 1000: last */
+    t = dump(c);
+    deny = strstr(t, "jump pi-gnp/deny");
+    allow = strstr(t, "meta mark & 0x00020000 == 0 jump pi-np/default/allow");
+    assert_non_null(deny);
+    assert_non_null(allow);
+    assert_true(deny < allow);
+    assert_true(allow < strstr(t, "jump pi-knp/default/default-deny"));
+    assert_has(t, "meta nfproto ipv4 ip saddr @net4-");
+    assert_has(t, "counter drop comment \"deny ingress 0\"");
+}
+
+static void test_calico_rule_features_compile(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: feat, namespace: default}\n"
+             "spec:\n  selector: app == 'web'\n  types: [Ingress, Egress]\n  ingress:\n"
+             "  - action: Log\n"
+             "  - action: Pass\n    protocol: UDP\n"
+             "  - action: Deny\n    notProtocol: TCP\n"
+             "  - action: Allow\n    protocol: ICMP\n    icmp: {type: 8, code: 0}\n"
+             "  - action: Allow\n    protocol: ICMP\n    notICMP: {type: 3, code: 1}\n"
+             "  - action: Allow\n    protocol: ICMPv6\n    icmp: {type: 128}\n"
+             "  - action: Allow\n    ipVersion: 6\n"
+             "  - action: Allow\n    protocol: TCP\n    destination: {notPorts: [22, '100:200']}\n"
+             "  - action: Allow\n    protocol: TCP\n    source: {notSelector: app == 'bad'}\n"
+             "  egress:\n"
+             "  - action: Allow\n    destination:\n      selector: app == 'db'\n"
+             "      namespaceSelector: team == 'x'\n");
+    t = dump(c);
+    assert_has(t, "log prefix \"tabby-policy: \" comment \"default/feat ingress 0\"");
+    assert_has(t, "meta l4proto udp counter meta mark set mark | 0x00020000 return");
+    assert_has(t, "meta l4proto != tcp counter drop");
+    assert_has(t, "meta nfproto ipv4 meta l4proto icmp icmp type 8 icmp code 0 counter");
+    assert_has(t, "meta nfproto ipv4 meta l4proto icmp @th,0,16 != 0x0301 counter");
+    assert_has(t, "meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 128 counter");
+    assert_has(t, "meta nfproto ipv6 counter meta mark set mark | 0x00010000 return comment "
+                  "\"default/feat ingress 6\"");
+    assert_has(t, "meta l4proto tcp th dport != @port-");
+    assert_has(t, "elements = { 22-22, 100-200 }");
+    /* notSelector alone scopes nothing itself, but sets the namespace on the selector */
+    assert_has(t, "ip saddr @sel-");
+    assert_has(t, "comment \"projectcalico.org/namespace == 'default'\"");
+    assert_has(t, "comment \"app == 'bad'\"");
+    assert_has(t, "comment \"pcns.team == 'x' && app == 'db'\"");
+    assert_has(t, "\"cali-a\" : jump fw-");
+}
+
+static void test_global_policy_rule_selector_spans_namespaces(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    wep(c, (struct wep_spec){ "x", "m", "node-b", NULL, "10.0.5.1", "role=mon", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: mon}\n"
+             "spec:\n  selector: app == 'web'\n  ingress:\n  - action: Allow\n"
+             "    source: {selector: role == 'mon'}\n");
+    t = dump(c);
+    assert_has(t, "comment \"role == 'mon'\"; elements = { 10.0.5.1 }");
+}
+
+/* ---- sharing and incremental updates ---------------------------------------------------- */
+
+static void test_endpoints_with_one_policy_list_share_a_chain(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, db_access);
+    for (int i = 0; i < 5; i++) {
+        char name[16], iface[16], ip[16];
+
+        snprintf(name, sizeof(name), "db%d", i);
+        snprintf(iface, sizeof(iface), "cali-db%d", i);
+        snprintf(ip, sizeof(ip), "10.0.0.%d", i + 1);
+        wep(c, (struct wep_spec){ "default", name, NULL, iface, ip, "app=database", NULL });
+    }
+    t = dump(c);
+    assert_int_equal(count(t, "chain tw-"), 1);
+    assert_int_equal(count(t, ": jump tw-"), 5);
+}
+
+static void test_new_pod_changes_only_set_and_map_elements(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *j = NULL;
+
+    (void)state;
+    apply(c, db_access);
+    wep(c, (struct wep_spec){ "default", "db0", NULL, "cali-db0", "10.0.0.1", "app=database",
+                              NULL });
+    wep(c, (struct wep_spec){ "default", "be0", NULL, "cali-be0", "10.0.0.2", "app=backend",
+                              NULL });
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    wep(c, (struct wep_spec){ "default", "db1", NULL, "cali-db1", "10.0.0.3", "app=database",
+                              NULL });
+    wep(c, (struct wep_spec){ "default", "be1", "node-b", NULL, "10.0.0.4", "app=backend", NULL });
+    j = journal(c);
+    assert_has(j, "add element inet tabby to-wl { \"cali-db1\" : jump tw-");
+    assert_has(j, "{ 10.0.0.4 }");
+    assert_lacks(j, "add rule");
+    assert_lacks(j, "add chain");
+    assert_lacks(j, "flush");
+}
+
+static void test_relabel_moves_the_address_between_sets(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *j = NULL, *t = NULL;
+
+    (void)state;
+    apply(c, db_access);
+    wep(c, (struct wep_spec){ "default", "db0", NULL, "cali-db0", "10.0.0.1", "app=database",
+                              NULL });
+    wep(c, (struct wep_spec){ "default", "p", NULL, "cali-p", "10.0.0.2", "app=backend", NULL });
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    /* the backend pod becomes a database: it leaves the peer set and gets the policy */
+    wep(c, (struct wep_spec){ "default", "p", NULL, "cali-p", "10.0.0.2", "app=database", NULL });
+    j = journal(c);
+    assert_has(j, "delete element inet tabby sel-");
+    assert_has(j, "{ 10.0.0.2 }");
+    assert_has(j, "add element inet tabby to-wl { \"cali-p\" : jump tw-");
+    assert_lacks(j, "add rule");
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    wep_delete(c, "default", "p");
+    free(j);
+    j = journal(c);
+    assert_has(j, "delete element inet tabby to-wl { \"cali-p\" }");
+    t = dump(c);
+    assert_lacks(t, "cali-p");
+}
+
+static void test_removing_everything_leaves_the_frame(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *before = dump(c), *after = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=database",
+                              "http/6/80" });
+    wep(c, (struct wep_spec){ "default", "b", NULL, "cali-b", "10.0.0.2", "app=backend", NULL });
+    apply(c, db_access);
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: named, namespace: default}\n"
+             "spec:\n  podSelector: {}\n  ingress:\n  - ports:\n    - {port: http}\n"
+             "    from:\n    - ipBlock: {cidr: 10.0.0.0/8}\n");
+    delete(c, db_access);
+    delete(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+              "metadata: {name: named, namespace: default}\nspec: {podSelector: {}}\n");
+    wep_delete(c, "default", "a");
+    wep_delete(c, "default", "b");
+    after = dump(c);
+    assert_string_equal(before, after);
+}
+
+static void test_policy_change_rewrites_only_its_chain(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *j = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "db0", NULL, "cali-db0", "10.0.0.1", "app=database",
+                              NULL });
+    apply(c, db_access);
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: db-access, namespace: default}\n"
+             "spec:\n  podSelector: {matchLabels: {app: database}}\n  policyTypes: [Ingress]\n"
+             "  ingress:\n  - from:\n    - podSelector: {matchLabels: {app: backend}}\n"
+             "    ports:\n    - {protocol: TCP, port: 5433}\n");
+    j = journal(c);
+    assert_has(j, "flush chain inet tabby pi-knp/default/db-access\n");
+    assert_has(j, "th dport 5433");
+    assert_lacks(j, "element");
+    assert_int_equal(count(j, "add rule"), 2); /* IPv4 and IPv6 */
+}
+
+static void test_namespace_name_label_is_always_there(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: g}\n"
+             "spec:\n  selector: app == 'web'\n  ingress:\n  - action: Allow\n"
+             "    source: {selector: pcns.kubernetes.io/metadata.name == 'default'}\n");
+    t = dump(c);
+    assert_has(t, "comment \"pcns.kubernetes.io/metadata.name == 'default'\"; "
+                  "elements = { 10.0.0.1 }");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_calc_programs_hooks_and_maps),
+        cmocka_unit_test(test_endpoint_without_policy_gets_no_chain),
+        cmocka_unit_test(test_k8s_default_deny_sends_local_pods_to_default_deny),
+        cmocka_unit_test(test_k8s_pod_selector_peer_becomes_an_address_set),
+        cmocka_unit_test(test_k8s_namespace_selector_reads_namespace_labels),
+        cmocka_unit_test(test_k8s_pod_and_namespace_selector_in_one_peer_are_anded),
+        cmocka_unit_test(test_k8s_ip_block_with_except_becomes_net_sets),
+        cmocka_unit_test(test_k8s_ports_group_by_protocol_with_ranges),
+        cmocka_unit_test(test_k8s_named_port_is_resolved_per_destination_pod),
+        cmocka_unit_test(test_k8s_egress_named_port_uses_the_peer_selector),
+        cmocka_unit_test(test_k8s_empty_rule_admits_every_peer_and_port),
+        cmocka_unit_test(test_calico_order_puts_deny_before_allow),
+        cmocka_unit_test(test_calico_rule_features_compile),
+        cmocka_unit_test(test_global_policy_rule_selector_spans_namespaces),
+        cmocka_unit_test(test_endpoints_with_one_policy_list_share_a_chain),
+        cmocka_unit_test(test_new_pod_changes_only_set_and_map_elements),
+        cmocka_unit_test(test_relabel_moves_the_address_between_sets),
+        cmocka_unit_test(test_removing_everything_leaves_the_frame),
+        cmocka_unit_test(test_policy_change_rewrites_only_its_chain),
+        cmocka_unit_test(test_namespace_name_label_is_always_there),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

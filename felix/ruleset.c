@@ -178,7 +178,11 @@ static struct tby_rs_set *set_new(struct tby_rs *rs, const char *name, enum tby_
         return NULL;
     set->type = type;
     set->name = strdup(name);
-    set->comment = comment ? strdup(comment) : NULL;
+    /* nft keeps comments of up to 127 bytes, without double quotes */
+    set->comment = comment ? strndup(comment, TBY_RS_COMMENT_MAX) : NULL;
+    for (char *q = set->comment; q && *q; q++)
+        if (*q == '"')
+            *q = '\'';
     tby_hmap_init(&set->elems);
     if (!set->name || (comment && !set->comment) ||
         tby_hmap_insert(&rs->sets, &set->node, tby_hash_str(name)) < 0) {
@@ -568,6 +572,37 @@ int tby_rs_chain_set_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
 static bool elem_wanted(const struct tby_rs_elem *e)
 {
     return e->refs > 0 || e->target;
+}
+
+static bool retargeted(const struct tby_rs_elem *e)
+{
+    return e->target && e->prog_target && strcmp(e->target, e->prog_target) != 0;
+}
+
+bool tby_rs_elem_gone(const struct tby_rs_elem *e)
+{
+    return e->prog && (!elem_wanted(e) || retargeted(e));
+}
+
+bool tby_rs_elem_new(const struct tby_rs_elem *e)
+{
+    return elem_wanted(e) && (!e->prog || retargeted(e));
+}
+
+int tby_rs_set_journal_foreach(const struct tby_rs_set *set,
+                               int (*fn)(const struct tby_rs_elem *e, void *ctx), void *ctx)
+{
+    int r = 0;
+
+    if (!set->all_touched) {
+        for (size_t i = 0; r == 0 && i < set->n_journal; i++)
+            r = fn(set->journal[i], ctx);
+        return r;
+    }
+    for (struct tby_hnode *n = tby_hmap_first(&set->elems); r == 0 && n;
+         n = tby_hmap_next(&set->elems, n))
+        r = fn(TBY_CONTAINER_OF(n, struct tby_rs_elem, node), ctx);
+    return r;
 }
 
 /* The kernel now holds what the element wants; false when the element can go. */

@@ -258,41 +258,40 @@ int tby_rs_render(const struct tby_rs *rs, FILE *out)
 
 /* ---- the journal as commands ------------------------------------------------------------ */
 
-static bool elem_gone(const struct tby_rs_elem *e)
+struct pick {
+    struct tby_rs_elem **v;
+    size_t n;
+    bool (*pick)(const struct tby_rs_elem *);
+};
+
+static int pick_one(const struct tby_rs_elem *e, void *ctx)
 {
-    return e->prog && (!wanted(e) || (e->target && e->prog_target &&
-                                      strcmp(e->target, e->prog_target) != 0));
+    struct pick *p = ctx;
+
+    if (p->pick(e))
+        p->v[p->n++] = (struct tby_rs_elem *)e;
+    return 0;
 }
 
-static bool elem_new(const struct tby_rs_elem *e)
-{
-    return wanted(e) && (!e->prog || (e->target && e->prog_target &&
-                                      strcmp(e->target, e->prog_target) != 0));
-}
-
-/* The touched elements of a set passing `pick` (all of them after a read-back). */
+/* The journalled elements of a set passing `pick`, sorted; caller frees. */
 static struct tby_rs_elem **journal_elems(const struct tby_rs_set *set,
                                           bool (*pick)(const struct tby_rs_elem *), size_t *n)
 {
-    struct tby_rs_elem **v;
+    struct pick p = { .pick = pick };
 
-    if (set->all_touched)
-        return elems_sorted(set, pick, n);
-    *n = 0;
-    v = malloc((set->n_journal + 1) * sizeof(*v));
-    if (!v)
+    p.v = malloc((tby_hmap_count(&set->elems) + set->n_journal + 1) * sizeof(*p.v));
+    if (!p.v)
         return NULL;
-    for (size_t i = 0; i < set->n_journal; i++)
-        if (pick(set->journal[i]))
-            v[(*n)++] = set->journal[i];
-    qsort(v, *n, sizeof(*v), cmp_elem);
-    return v;
+    tby_rs_set_journal_foreach(set, pick_one, &p);
+    qsort(p.v, p.n, sizeof(*p.v), cmp_elem);
+    *n = p.n;
+    return p.v;
 }
 
 static int put_elem_cmd(FILE *f, const struct tby_rs_set *set, bool add)
 {
     size_t n;
-    _cleanup_free_ struct tby_rs_elem **v = journal_elems(set, add ? elem_new : elem_gone, &n);
+    _cleanup_free_ struct tby_rs_elem **v = journal_elems(set, add ? tby_rs_elem_new : tby_rs_elem_gone, &n);
 
     if (!v)
         return -ENOMEM;

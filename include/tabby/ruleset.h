@@ -214,6 +214,15 @@ int tby_rs_rule_seal(struct tby_rs_rule *rule);
 
 /* ---- the journal (for nft.c) ---------------------------------------------------------- */
 
+/* Calls fn for every element on the set's journal (every element after a read-back),
+ * stopping at the first non-zero return, which it returns. */
+int tby_rs_set_journal_foreach(const struct tby_rs_set *set,
+                               int (*fn)(const struct tby_rs_elem *e, void *ctx), void *ctx);
+/* The kernel has the element and must lose it (dropped, or its verdict changes). */
+bool tby_rs_elem_gone(const struct tby_rs_elem *e);
+/* The element is wanted and the kernel lacks it (new, or its verdict changed). */
+bool tby_rs_elem_new(const struct tby_rs_elem *e);
+
 /* After the kernel took every journalled change: prog follows live, tombstones go. */
 void tby_rs_journal_done(struct tby_rs *rs);
 /* Before reading the table back: forget what the kernel holds and journal everything. */

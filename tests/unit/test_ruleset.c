@@ -11,25 +11,8 @@
 
 #include <cmocka.h>
 
-#include "tabby/cleanup.h"
-#include "tabby/ruleset.h"
+#include "calc_fixture.h"
 
-static char *text_of(const struct tby_rs *rs, bool journal)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-
-    assert_int_equal(journal ? tby_rs_render_journal(rs, f) : tby_rs_render(rs, f), 0);
-    fclose(f);
-    return buf;
-}
-
-#define assert_has(text, piece)                                                              \
-    do {                                                                                     \
-        if (!strstr((text), (piece)))                                                        \
-            fail_msg("expected \"%s\" in:\n%s", (piece), (text));                            \
-    } while (0)
 
 static struct tby_ip ip(const char *s)
 {
@@ -59,10 +42,10 @@ static void test_elements_are_reference_counted(void **state)
     assert_int_equal(tby_rs_add_addr(rs, s, &a), 0);
     assert_int_equal(tby_rs_add_addr(rs, s, &a), 0);
     tby_rs_remove_addr(rs, s, &a);
-    t1 = text_of(rs, false);
+    t1 = rs_text(rs, false);
     assert_has(t1, "elements = { 10.0.0.1 }");
     tby_rs_remove_addr(rs, s, &a);
-    t2 = text_of(rs, false);
+    t2 = rs_text(rs, false);
     assert_has(t2, "set s { type ipv4_addr; }");
 }
 
@@ -89,12 +72,12 @@ static void test_nets_merge_overlaps_and_neighbours(void **state)
     assert_int_equal(tby_cidr_parse("10.0.0.128/25", 0, &c[2], NULL), 0);
     assert_int_equal(tby_cidr_parse("0.0.0.0/0", 0, &c[3], NULL), 0);
     assert_int_equal(tby_rs_fill_nets(rs, s, c, 3), 0);
-    t = text_of(rs, false);
+    t = rs_text(rs, false);
     assert_has(t, "elements = { 10.0.0.0-10.0.1.255 }");
     free(t);
     s = tby_rs_set_add(rs, "all", TBY_RS_NET4, NULL);
     assert_int_equal(tby_rs_fill_nets(rs, s, &c[3], 1), 0);
-    t = text_of(rs, false);
+    t = rs_text(rs, false);
     assert_has(t, "set all { type ipv4_addr; flags interval; elements = { 0.0.0.0-255.255.255.255 }");
 }
 
@@ -107,7 +90,7 @@ static void test_port_ranges_render_and_reach_the_top(void **state)
 
     (void)state;
     assert_int_equal(tby_rs_fill_ports(rs, s, r, 3), 0);
-    t = text_of(rs, false);
+    t = rs_text(rs, false);
     assert_has(t, "elements = { 80-81, 443-443, 60000-65535 }");
 }
 
@@ -124,14 +107,14 @@ static void test_journal_holds_only_the_change(void **state)
     tby_rs_add_addr(rs, s, &a);
     rules[0] = rule_jump("x");
     tby_rs_chain_set_rules(rs, c, rules, 1);
-    first = text_of(rs, true);
+    first = rs_text(rs, true);
     assert_has(first, "add table inet tabby\nadd set inet tabby s { type ipv4_addr; }\n"
                       "add chain inet tabby c\nadd element inet tabby s { 10.0.0.1 }\n"
                       "add rule inet tabby c jump x\n");
     tby_rs_journal_done(rs);
     tby_rs_add_addr(rs, s, &b);
     tby_rs_remove_addr(rs, s, &a);
-    second = text_of(rs, true);
+    second = rs_text(rs, true);
     assert_string_equal(second, "delete element inet tabby s { 10.0.0.1 }\n"
                                 "add element inet tabby s { 10.0.0.2 }\n");
     tby_rs_journal_done(rs);
@@ -139,7 +122,7 @@ static void test_journal_holds_only_the_change(void **state)
     rules = calloc(1, sizeof(*rules));
     rules[0] = rule_jump("x");
     tby_rs_chain_set_rules(rs, c, rules, 1);
-    third = text_of(rs, true);
+    third = rs_text(rs, true);
     assert_string_equal(third, "");
 }
 
@@ -154,7 +137,7 @@ static void test_deleted_objects_go_after_flushes(void **state)
     tby_rs_journal_done(rs);
     tby_rs_chain_del(rs, c);
     tby_rs_set_del(rs, s);
-    j = text_of(rs, true);
+    j = rs_text(rs, true);
     assert_string_equal(j, "flush chain inet tabby c\ndelete chain inet tabby c\n"
                            "delete set inet tabby s\n");
     tby_rs_journal_done(rs);
@@ -172,7 +155,7 @@ static void test_object_made_and_dropped_between_syncs_costs_nothing(void **stat
     tby_rs_journal_done(rs);
     s = tby_rs_set_add(rs, "s", TBY_RS_ADDR4, NULL);
     tby_rs_set_del(rs, s);
-    j = text_of(rs, true);
+    j = rs_text(rs, true);
     assert_string_equal(j, "");
 }
 
@@ -186,7 +169,7 @@ static void test_vmap_retarget_deletes_then_adds(void **state)
     assert_int_equal(tby_rs_vmap_set(rs, m, "cali1", "a"), 0);
     tby_rs_journal_done(rs);
     assert_int_equal(tby_rs_vmap_set(rs, m, "cali1", "b"), 0);
-    j = text_of(rs, true);
+    j = rs_text(rs, true);
     assert_string_equal(j, "delete element inet tabby m { \"cali1\" }\n"
                            "add element inet tabby m { \"cali1\" : jump b }\n");
     assert_int_equal(tby_rs_vmap_set(rs, m, "a-name-too-long-for-linux", "b"), -EINVAL);
@@ -217,7 +200,7 @@ static void test_read_back_marks_find_extra_and_missing(void **state)
     assert_int_equal(tby_rs_mark_chain(rs, "stray", NULL, 0), 0);
     assert_int_equal(tby_rs_mark_set(rs, "s", TBY_RS_ADDR6, &k), -EEXIST);
     rs->table_prog = true;
-    j = text_of(rs, true);
+    j = rs_text(rs, true);
     assert_string_equal(j, "flush chain inet tabby stray\n"
                            "delete element inet tabby s { 10.9.9.9 }\n"
                            "add element inet tabby s { 10.0.0.1 }\n"

@@ -32,6 +32,7 @@ int ctl_usage_error(const char *synopsis, const char *fmt, ...)
 int ctl_cmd_apply(struct ctl *ctl, int argc, char **argv);   /* apply, create, replace */
 int ctl_cmd_delete(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_get(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_selector(struct ctl *ctl, int argc, char **argv);
 
 /* ---- output ------------------------------------------------------------------------ */
 

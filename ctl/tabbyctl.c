@@ -25,6 +25,11 @@ static const char usage_text[] =
     "  delete -f FILE|-        delete the resources the file(s) name\n"
     "  delete KIND NAME...     delete by name [-n NAMESPACE]\n"
     "  get KIND [NAME...]      show resources [-n NS | -A] [-o table|wide|yaml|json|name]\n"
+    "\n"
+    "Selectors:\n"
+    "  selector check EXPR     print the canonical form (exit 2 when invalid)\n"
+    "  selector match EXPR [KEY=VALUE…]  true (exit 0) or false (exit 1)\n"
+    "\n"
     "  version                 print tabbyctl's version\n"
     "\n"
     "Kinds: ippool, ipamconfig, networkpolicy (netpol), globalnetworkpolicy (gnp),\n"
@@ -136,6 +141,7 @@ static const struct {
     { "replace", ctl_cmd_apply },
     { "delete", ctl_cmd_delete },
     { "get", ctl_cmd_get },
+    { "selector", ctl_cmd_selector },
     { "version", cmd_version },
 };
 

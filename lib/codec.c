@@ -370,18 +370,19 @@ int tby_dec_enum_set(struct tby_dec *d, const json_t *obj, const char *field,
 static int check_map_entry(struct tby_dec *d, const char *key, const json_t *value,
                            bool labels)
 {
+    const char *part, *problem;
+
     if (!json_is_string(value))
         return tby_dec_fail_at(d, key, "must be a string, got %s", type_name(value));
     if (!labels)
         return 0;
-    if (!tby_valid_label_key(key))
-        return tby_dec_fail_at(d, key, "invalid label key (a name of up to 63 letters, digits, "
-                                       "'-', '_' or '.', optionally prefixed by a DNS subdomain "
-                                       "and '/')");
-    if (!tby_valid_label_value(json_string_value(value)))
-        return tby_dec_fail_at(d, key, "invalid label value \"%s\" (up to 63 letters, digits, "
-                                       "'-', '_' or '.', starting and ending alphanumeric)",
-                               json_string_value(value));
+    problem = tby_label_key_problem(key, &part);
+    if (problem)
+        return tby_dec_fail_at(d, key, "invalid label key: %s%s", part, problem);
+    problem = tby_label_value_problem(json_string_value(value), json_string_length(value));
+    if (problem)
+        return tby_dec_fail_at(d, key, "invalid label value \"%s\": %s",
+                               json_string_value(value), problem);
     return 0;
 }
 

@@ -74,6 +74,11 @@ static const struct tby_kind_ops *const kind_ops[TBY_KIND_COUNT] = {
     [TBY_KIND_GLOBALNETWORKPOLICY] = &tby_globalnetworkpolicy_ops,
     [TBY_KIND_PROFILE] = &tby_profile_ops,
     [TBY_KIND_K8S_NETWORKPOLICY] = &tby_k8s_networkpolicy_ops,
+    [TBY_KIND_BGPCONFIG] = &tby_bgpconfig_ops,
+    [TBY_KIND_BGPPEER] = &tby_bgppeer_ops,
+    [TBY_KIND_NODE] = &tby_node_ops,
+    [TBY_KIND_WORKLOADENDPOINT] = &tby_wep_ops,
+    [TBY_KIND_HOSTENDPOINT] = &tby_hep_ops,
     [TBY_KIND_NAMESPACE] = &tby_namespace_ops,
 };
 

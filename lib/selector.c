@@ -8,6 +8,7 @@
 
 #include "tabby/cleanup.h"
 #include "tabby/selector.h"
+#include "tabby/validate.h"
 
 /* ---- the tree ----------------------------------------------------------------------- */
 
@@ -1112,90 +1113,6 @@ struct tby_labels tby_labels_from_json(const json_t *object)
     return (struct tby_labels){ .get = object ? json_get : NULL, .ctx = object };
 }
 
-/* ---- Kubernetes label syntax -------------------------------------------------------- */
-
-static bool is_alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-/* The shared form of a key's name part and of a value; NULL when s[0..len) fits. */
-static const char *name_problem(const char *s, size_t len)
-{
-    if (len == 0)
-        return "must not be empty";
-    if (len > 63)
-        return "must be 63 characters or less";
-    if (!is_alnum(s[0]) || !is_alnum(s[len - 1]))
-        return "must begin and end with a letter or digit";
-    for (size_t i = 0; i < len; i++)
-        if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
-            return "may contain only letters, digits, '-', '_' and '.'";
-    return NULL;
-}
-
-static bool is_dns_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-/* DNS-1123 subdomain: dot-separated labels of [a-z0-9-], each starting and ending with
- * [a-z0-9] (Kubernetes checks the total length only, not each label's). */
-static bool dns_subdomain_valid(const char *s, size_t len)
-{
-    size_t start = 0;
-
-    if (len == 0 || len > 253)
-        return false;
-    for (size_t i = 0; i <= len; i++) {
-        if (i < len && s[i] != '.') {
-            if (!is_dns_char(s[i]) && s[i] != '-')
-                return false;
-            continue;
-        }
-        if (i == start || !is_dns_char(s[start]) || !is_dns_char(s[i - 1]))
-            return false;
-        start = i + 1;
-    }
-    return true;
-}
-
-/* NULL when the key is valid, else why not; *part names the part that is wrong ("" or
- * "name "), so one set of messages serves both names and values. */
-static const char *key_problem(const char *key, const char **part)
-{
-    const char *slash = strchr(key, '/');
-    const char *name = slash ? slash + 1 : key;
-
-    *part = "";
-    if (slash && strchr(name, '/'))
-        return "may contain at most one '/'";
-    if (slash && slash - key > 253)
-        return "prefix must be 253 characters or less";
-    if (slash && !dns_subdomain_valid(key, (size_t)(slash - key)))
-        return "prefix must be a DNS subdomain: lowercase letters, digits, '-' and '.', "
-               "with a letter or digit at each end of every part";
-    *part = "name ";
-    return name_problem(name, strlen(name));
-}
-
-static const char *value_problem(const char *value, size_t len)
-{
-    return len == 0 ? NULL : name_problem(value, len);
-}
-
-bool tby_label_key_valid(const char *key)
-{
-    const char *part;
-
-    return key && !key_problem(key, &part);
-}
-
-bool tby_label_value_valid(const char *value)
-{
-    return value && !value_problem(value, strlen(value));
-}
-
 /* ---- Kubernetes LabelSelector ------------------------------------------------------- */
 
 static const char *json_kind(const json_t *j)
@@ -1249,7 +1166,7 @@ static int k8s_value(const json_t *v, const char *path, char **out, struct tby_e
 
     if (!json_is_string(v))
         return tby_error_set(err, -EINVAL, "%s: must be a string, not %s", path, json_kind(v));
-    problem = value_problem(json_string_value(v), json_string_length(v));
+    problem = tby_label_value_problem(json_string_value(v), json_string_length(v));
     if (problem)
         return tby_error_set(err, -EINVAL, "%s: invalid label value %s: %s", path,
                              show(shown, sizeof(shown), json_string_value(v),
@@ -1262,7 +1179,7 @@ static int k8s_value(const json_t *v, const char *path, char **out, struct tby_e
 static int k8s_check_key(const char *path, const char *key, struct tby_error *err)
 {
     char shown[SHOW_MAX];
-    const char *part, *problem = key_problem(key, &part);
+    const char *part, *problem = tby_label_key_problem(key, &part);
 
     if (!problem)
         return 0;

@@ -2,11 +2,32 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tabby/cleanup.h"
 #include "store_backend.h"
 
+void tby_store_options_from_env(struct tby_store_options *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->endpoints = getenv("ETCD_ENDPOINTS");
+    opts->ca_cert_file = getenv("ETCD_CA_CERT_FILE");
+    opts->cert_file = getenv("ETCD_CERT_FILE");
+    opts->key_file = getenv("ETCD_KEY_FILE");
+    opts->username = getenv("ETCD_USERNAME");
+    opts->password = getenv("ETCD_PASSWORD");
+}
+
 int tby_store_open(const char *uri, struct tby_store **out, struct tby_error *err)
+{
+    struct tby_store_options opts;
+
+    tby_store_options_from_env(&opts);
+    return tby_store_open_options(uri, &opts, out, err);
+}
+
+int tby_store_open_options(const char *uri, const struct tby_store_options *opts,
+                           struct tby_store **out, struct tby_error *err)
 {
     struct tby_store *store = NULL;
     int r;
@@ -16,8 +37,7 @@ int tby_store_open(const char *uri, struct tby_store **out, struct tby_error *er
     if (strncmp(uri, "sqlite:", 7) == 0)
         r = tby_store_sqlite_open(uri + 7, &store, err);
     else if (strncmp(uri, "etcd:", 5) == 0)
-        return tby_error_set(err, -EINVAL,
-                             "datastore %s: the etcd backend is not built yet", uri);
+        r = tby_store_etcd_open(uri + 5, opts, &store, err);
     else if (strchr(uri, ':') && !strchr(uri, '/'))
         return tby_error_set(err, -EINVAL,
                              "datastore %s: unknown scheme (use sqlite:PATH or etcd:URL)", uri);
@@ -75,11 +95,40 @@ int tby_store_revision(struct tby_store *store, int64_t *rev, struct tby_error *
     return store->ops->revision(store, rev, err);
 }
 
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* etcd refuses a txn that names one key twice among its ops; every backend does, so that
+ * they agree. */
+static int check_duplicate_keys(const struct tby_txn *txn, struct tby_error *err)
+{
+    _cleanup_free_ char **keys = NULL;
+    int r = 0;
+
+    if (txn->n_ops < 2)
+        return 0;
+    keys = calloc(txn->n_ops, sizeof(*keys));
+    if (!keys)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < txn->n_ops; i++)
+        keys[i] = txn->ops[i].key;
+    qsort(keys, txn->n_ops, sizeof(*keys), compare_keys);
+    for (size_t i = 1; i < txn->n_ops && r == 0; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            r = tby_error_set(err, -EINVAL, "%s: named twice in one transaction", keys[i]);
+    return r;
+}
+
 int tby_store_commit(struct tby_store *store, const struct tby_txn *txn, int64_t *rev,
                      struct tby_error *err)
 {
     int64_t ignored;
+    int r = check_duplicate_keys(txn, err);
 
+    if (r < 0)
+        return r;
     return store->ops->commit(store, txn, rev ? rev : &ignored, err);
 }
 
@@ -342,4 +391,12 @@ char *tby_prefix_end(const char *prefix)
     }
     end[0] = '\0';
     return end;
+}
+
+int64_t tby_monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

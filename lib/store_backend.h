@@ -59,6 +59,8 @@ struct tby_watch {
 
 /* Backends' constructors; `location` is the URI without its scheme. */
 int tby_store_sqlite_open(const char *location, struct tby_store **out, struct tby_error *err);
+int tby_store_etcd_open(const char *location, const struct tby_store_options *opts,
+                        struct tby_store **out, struct tby_error *err);
 
 /* Helpers shared by backends. */
 int tby_kv_list_push(struct tby_kv_list *list, struct tby_kv *kv);
@@ -66,5 +68,7 @@ int tby_event_list_push(struct tby_event_list *list, enum tby_event_type type,
                         struct tby_kv *kv);
 /* The smallest string greater than every string starting with prefix ("" when none). */
 char *tby_prefix_end(const char *prefix);
+/* CLOCK_MONOTONIC in milliseconds, for watches' timeouts. */
+int64_t tby_monotonic_ms(void);
 
 #endif

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -405,41 +404,12 @@ static int commit_locked(struct sqlite_store *st, const struct tby_txn *txn, int
     return r;
 }
 
-static int compare_keys(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* etcd refuses a txn that names one key twice among its ops; so do we, for both backends
- * to agree. */
-static int check_duplicate_keys(const struct tby_txn *txn, struct tby_error *err)
-{
-    _cleanup_free_ char **keys = NULL;
-    int r = 0;
-
-    if (txn->n_ops < 2)
-        return 0;
-    keys = calloc(txn->n_ops, sizeof(*keys));
-    if (!keys)
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    for (size_t i = 0; i < txn->n_ops; i++)
-        keys[i] = txn->ops[i].key;
-    qsort(keys, txn->n_ops, sizeof(*keys), compare_keys);
-    for (size_t i = 1; i < txn->n_ops && r == 0; i++)
-        if (strcmp(keys[i - 1], keys[i]) == 0)
-            r = tby_error_set(err, -EINVAL, "%s: named twice in one transaction", keys[i]);
-    return r;
-}
-
 static int sq_commit(struct tby_store *s, const struct tby_txn *txn, int64_t *rev,
                      struct tby_error *err)
 {
     struct sqlite_store *st = to_sqlite(s);
     int r;
 
-    r = check_duplicate_keys(txn, err);
-    if (r < 0)
-        return r;
     r = exec_simple(st, ST_BEGIN, err);
     if (r < 0)
         return r;
@@ -518,19 +488,11 @@ static int read_changes(struct sqlite_watch *w, struct tby_event_list *out,
     return r;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int sw_next(struct tby_watch *base, struct tby_event_list *out, int timeout_ms,
                    struct tby_error *err)
 {
     struct sqlite_watch *w = to_watch(base);
-    int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? INT64_MAX : tby_monotonic_ms() + timeout_ms;
     size_t before = out->n;
 
     for (;;) {
@@ -542,7 +504,7 @@ static int sw_next(struct tby_watch *base, struct tby_event_list *out, int timeo
         r = read_changes(w, out, err);
         if (r < 0 || out->n > before)
             return r;
-        left = deadline - now_ms();
+        left = deadline - tby_monotonic_ms();
         if (left <= 0)
             return 0;
         if (left > WATCH_SAFETY_POLL_MS)

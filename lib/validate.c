@@ -1,6 +1,8 @@
-/* validate.c — name, label, AS number, duration and MAC syntax. */
+/* validate.c — name, label, port name, AS number, duration and MAC syntax. */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,47 +50,80 @@ bool tby_valid_dns1123_subdomain(const char *s)
     }
 }
 
-/* Kubernetes "qualified name" part: [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, <= 63. */
-static bool qualified_name_span(const char *s, size_t len)
+static bool is_alnum(char c)
 {
-    if (len == 0 || len > 63)
-        return false;
-    if (!isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[len - 1]))
-        return false;
-    for (size_t i = 1; i + 1 < len; i++) {
-        unsigned char c = (unsigned char)s[i];
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 
-        if (!isalnum(c) && c != '-' && c != '_' && c != '.')
+/* The shared form of a label key's name part and of a value (Kubernetes' "qualified
+ * name"): NULL when s[0..len) fits, else why not. */
+static const char *name_problem(const char *s, size_t len)
+{
+    if (len == 0)
+        return "must not be empty";
+    if (len > 63)
+        return "must be 63 characters or less";
+    if (!is_alnum(s[0]) || !is_alnum(s[len - 1]))
+        return "must begin and end with a letter or digit";
+    for (size_t i = 0; i < len; i++)
+        if (!is_alnum(s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+            return "may contain only letters, digits, '-', '_' and '.'";
+    return NULL;
+}
+
+/* A label key's prefix: dot-separated DNS labels, 253 characters in all (Kubernetes
+ * checks the total length only, not each label's). */
+static bool key_prefix_valid(const char *s, size_t len)
+{
+    size_t start = 0;
+
+    if (len == 0 || len > 253)
+        return false;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && s[i] != '.') {
+            if (!is_lower_alnum(s[i]) && s[i] != '-')
+                return false;
+            continue;
+        }
+        if (i == start || !is_lower_alnum(s[start]) || !is_lower_alnum(s[i - 1]))
             return false;
+        start = i + 1;
     }
     return true;
 }
 
+const char *tby_label_key_problem(const char *key, const char **part)
+{
+    const char *slash = strchr(key, '/');
+    const char *name = slash ? slash + 1 : key;
+
+    *part = "";
+    if (slash && strchr(name, '/'))
+        return "may contain at most one '/'";
+    if (slash && slash - key > 253)
+        return "prefix must be 253 characters or less";
+    if (slash && !key_prefix_valid(key, (size_t)(slash - key)))
+        return "prefix must be a DNS subdomain: lowercase letters, digits, '-' and '.', "
+               "with a letter or digit at each end of every part";
+    *part = "name ";
+    return name_problem(name, strlen(name));
+}
+
+const char *tby_label_value_problem(const char *value, size_t len)
+{
+    return len == 0 ? NULL : name_problem(value, len);
+}
+
 bool tby_valid_label_key(const char *s)
 {
-    const char *slash = strchr(s, '/');
+    const char *part;
 
-    if (!slash)
-        return qualified_name_span(s, strlen(s));
-    if (strchr(slash + 1, '/'))
-        return false;
-    {
-        size_t prefix_len = (size_t)(slash - s);
-        char prefix[254];
-
-        if (prefix_len == 0 || prefix_len > 253)
-            return false;
-        memcpy(prefix, s, prefix_len);
-        prefix[prefix_len] = '\0';
-        if (!tby_valid_dns1123_subdomain(prefix))
-            return false;
-    }
-    return qualified_name_span(slash + 1, strlen(slash + 1));
+    return s && !tby_label_key_problem(s, &part);
 }
 
 bool tby_valid_label_value(const char *s)
 {
-    return !*s || qualified_name_span(s, strlen(s));
+    return s && !tby_label_value_problem(s, strlen(s));
 }
 
 bool tby_valid_port_name(const char *s)
@@ -218,9 +253,40 @@ int tby_duration_parse(const char *text, uint64_t *ms_out, struct tby_error *err
     }
     if (p == text || total > 1e15)
         goto bad;
-    *ms_out = (uint64_t)total;
+    /* Rounded, not truncated: 1.123 * 1000 is 1122.99… in binary, and the value must
+     * survive tby_duration_format and a second parse unchanged. */
+    *ms_out = (uint64_t)(total + 0.5);
     return 0;
 bad:
     return tby_error_set(err, -EINVAL,
                          "\"%s\" is not a duration (like 120s, 1m30s or 500ms)", text);
+}
+
+char *tby_duration_format(uint64_t ms, char *buf)
+{
+    uint64_t hours = ms / 3600000, minutes = ms / 60000 % 60, secs = ms / 1000 % 60;
+    unsigned frac = (unsigned)(ms % 1000);
+    size_t len = 0;
+
+    if (ms == 0) {
+        snprintf(buf, TBY_DURATION_STRLEN, "0s");
+        return buf;
+    }
+    if (ms < 1000) {
+        snprintf(buf, TBY_DURATION_STRLEN, "%" PRIu64 "ms", ms);
+        return buf;
+    }
+    /* Go writes hours and minutes once the duration reaches them, seconds always. */
+    if (hours)
+        len += (size_t)snprintf(buf, TBY_DURATION_STRLEN, "%" PRIu64 "h", hours);
+    if (hours || minutes)
+        len += (size_t)snprintf(buf + len, TBY_DURATION_STRLEN - len, "%" PRIu64 "m", minutes);
+    len += (size_t)snprintf(buf + len, TBY_DURATION_STRLEN - len, "%" PRIu64, secs);
+    if (frac) {
+        len += (size_t)snprintf(buf + len, TBY_DURATION_STRLEN - len, ".%03u", frac);
+        while (buf[len - 1] == '0')
+            buf[--len] = '\0';
+    }
+    snprintf(buf + len, TBY_DURATION_STRLEN - len, "s");
+    return buf;
 }

@@ -222,6 +222,9 @@ struct tby_prefix_advertisement {
 struct tby_bgpconfig {
     char *log_severity_screen;   /* Debug, Info (default), Warning, Error, Fatal */
     bool node_to_node_mesh_enabled; /* default true */
+    /* The defaults below apply to the configuration named "default". A per-node one
+     * ("node.<name>") cannot set the AS number, and its listen_port 0 means "as the
+     * default configuration says". */
     bool has_as_number;
     uint32_t as_number;          /* default 64512 */
     uint16_t listen_port;        /* default 179 */
@@ -275,6 +278,13 @@ struct tby_orch_ref {
     char *orchestrator;
 };
 
+/* An interface calico-node found on the node, with its addresses. */
+struct tby_node_interface {
+    char *name;
+    struct tby_ip *addresses;
+    size_t n_addresses;
+};
+
 struct tby_node {
     bool has_bgp;
     bool has_ipv4_address;
@@ -297,6 +307,12 @@ struct tby_node {
     size_t n_addresses;
     struct tby_orch_ref *orch_refs;
     size_t n_orch_refs;
+    bool has_wireguard_ipv4;         /* spec.wireguard: the WireGuard interfaces' addresses */
+    struct tby_ip wireguard_ipv4;
+    bool has_wireguard_ipv6;
+    struct tby_ip wireguard_ipv6;
+    struct tby_node_interface *interfaces;
+    size_t n_interfaces;
     json_t *status;                  /* written by tabby-node; kept as given, or NULL */
 };
 

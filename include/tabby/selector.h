@@ -130,11 +130,4 @@ int tby_sel_and(const struct tby_sel *a, const struct tby_sel *b, struct tby_sel
 int tby_sel_prefix_keys(const struct tby_sel *sel, const char *prefix, struct tby_sel **out,
                         struct tby_error *err);
 
-/* Kubernetes label syntax. A key is an optional prefix (a DNS-1123 subdomain of at most
- * 253 characters) and '/', then a name of 1 to 63 characters matching
- * [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?. A value is empty or a string of at most 63
- * characters of the same form as a name. */
-bool tby_label_key_valid(const char *key);
-bool tby_label_value_valid(const char *value);
-
 #endif

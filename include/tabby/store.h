@@ -7,12 +7,25 @@
  * hold, applies its puts and deletes at one new revision. A watch delivers every change
  * under a prefix, in revision order, from a given revision on.
  *
- * URIs: "sqlite:/path/to/file.db" (or a bare path), "etcd:http://host:2379[,…]".
+ * URIs: "sqlite:/path/to/file.db" (or a bare path), or "etcd:" and a comma-separated list
+ * of endpoints, tried in order (a failed connection moves on to the next; the one that
+ * answered is tried first next time):
+ *   etcd:http://10.0.0.1:2379,https://10.0.0.2:2379
+ *   etcd:unix:///run/etcd/etcd.sock:2379   (a unix socket; "unixs://" for TLS over it)
+ *   etcd:                                  (the endpoints come from ETCD_ENDPOINTS)
+ * etcd listening with --listen-client-urls unix://etcd.sock:2379 makes a socket file
+ * literally named "etcd.sock:2379" in its working folder: name that file's path.
+ * Credentials never go in the URI; see struct tby_store_options.
  *
  * Errors (negative errno): -ENOENT no such key; -ECANCELED a compare failed (nothing
  * was written); -ESTALE the watch's start revision was compacted away (resync with a
- * range read); -EAGAIN the store is unreachable now (try again later); -EINVAL bad
- * arguments or URI.
+ * range read); -EAGAIN the store is unreachable now (try again later; on etcd, a write
+ * whose answer was lost also gives -EAGAIN: it may or may not have been applied);
+ * -EINVAL bad arguments or URI; -EACCES etcd refused the credentials or permission;
+ * -ENOSPC etcd's database is full; -EIO anything else.
+ *
+ * Threads: a store serves one thread at a time (each thread or process opens its own).
+ * An etcd watch runs a thread of its own, which takes no signals.
  *
  * Ownership: records (struct tby_kv, tby_kv_list, tby_event_list) belong to the caller
  * and are freed with their _clear function; a txn with tby_txn_free; a watch with
@@ -62,8 +75,32 @@ struct tby_event_list {
 
 /* ---- opening ---------------------------------------------------------------- */
 
-/* Opens (creating when needed) the store named by `uri`. */
+/* Settings for stores that need more than a URI (etcd); sqlite ignores them. Fields may
+ * be NULL/0 (empty strings count as unset); the strings are copied by the open call.
+ * Error messages and logs never contain the password or the auth token. */
+struct tby_store_options {
+    const char *endpoints;    /* etcd endpoints when the URI is just "etcd:" */
+    const char *ca_cert_file; /* PEM CA that signed etcd's server certificate */
+    const char *cert_file;    /* PEM client certificate, for etcd's client-cert-auth */
+    const char *key_file;     /* its private key */
+    const char *username;     /* etcd user; authenticates for a token, renewed as it expires */
+    const char *password;
+    int timeout_ms;           /* per request; 0: 5000 */
+    int connect_timeout_ms;   /* per endpoint; 0: 2000 */
+};
+
+/* Fills `opts` from the environment, with Calico's names: ETCD_ENDPOINTS,
+ * ETCD_CA_CERT_FILE, ETCD_CERT_FILE, ETCD_KEY_FILE, ETCD_USERNAME, ETCD_PASSWORD. The
+ * strings point into the environment. */
+void tby_store_options_from_env(struct tby_store_options *opts);
+
+/* Opens (creating when needed) the store named by `uri`, with settings from the
+ * environment (tby_store_options_from_env). Nothing is sent to etcd yet: a store opened
+ * while etcd is down works once it is back. */
 int tby_store_open(const char *uri, struct tby_store **out, struct tby_error *err);
+/* The same with explicit settings (e.g. read from a config file); `opts` may be NULL. */
+int tby_store_open_options(const char *uri, const struct tby_store_options *opts,
+                           struct tby_store **out, struct tby_error *err);
 void tby_store_close(struct tby_store *store);
 /* The URI the store was opened with. */
 const char *tby_store_uri(const struct tby_store *store);
@@ -103,12 +140,15 @@ int tby_txn_put(struct tby_txn *txn, const char *key, const char *value, size_t 
 int tby_txn_delete(struct tby_txn *txn, const char *key);
 size_t tby_txn_op_count(const struct tby_txn *txn);
 /* Applies the txn. -ECANCELED when a compare fails (nothing written). Deleting a
- * missing key inside a txn is not an error. */
+ * missing key inside a txn is not an error. etcd takes at most --max-txn-ops (default
+ * 128) puts and deletes, and as many compares, in one txn: more is -EINVAL. */
 int tby_store_commit(struct tby_store *store, const struct tby_txn *txn, int64_t *rev,
                      struct tby_error *err);
 
 /* Drops the change history up to and including `rev`: watches from earlier revisions
- * get -ESTALE. Backends also compact on their own (sqlite keeps 100,000 revisions). */
+ * get -ESTALE. Backends also compact on their own (sqlite keeps 100,000 revisions; etcd
+ * as its --auto-compaction settings say). Compacting at or below an earlier compaction
+ * point is not an error. */
 int tby_store_compact(struct tby_store *store, int64_t rev, struct tby_error *err);
 
 /* ---- watch ------------------------------------------------------------------ */
@@ -118,7 +158,9 @@ int tby_store_compact(struct tby_store *store, int64_t rev, struct tby_error *er
 int tby_store_watch(struct tby_store *store, const char *prefix, int64_t from_rev,
                     struct tby_watch **out, struct tby_error *err);
 /* A file descriptor that becomes readable when events may be waiting; a poll loop
- * waits on it and then calls tby_watch_next with timeout 0. */
+ * waits on it and then calls tby_watch_next with timeout 0. An etcd watch whose
+ * connection breaks reconnects by itself (no event lost or repeated); meanwhile it just
+ * has no events. */
 int tby_watch_fd(struct tby_watch *watch);
 /* Appends the waiting events to `out` (which may be empty afterwards), waiting up to
  * timeout_ms (-1: forever) for at least one. -ESTALE when the watch fell behind

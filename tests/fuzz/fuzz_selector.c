@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "tabby/selector.h"
+#include "tabby/validate.h"
 
 #define MAX_LABELS 32
 #define MAX_LITERALS 32
@@ -204,8 +205,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     scratch[size] = '\0';
     find_literals(scratch, &f);
     fuzz_text(text, &f);
-    tby_label_key_valid(text);
-    tby_label_value_valid(text);
+    tby_valid_label_key(text);
+    tby_valid_label_value(text);
     if (size && data[0] == '{')
         fuzz_json(data, size, &f);
 out:

@@ -212,6 +212,50 @@ test_store_from_environment_and_config() {
     fi
 }
 
+test_selector_check_and_match() {
+    local out rc
+    out=$(ctl selector check "app=='web'&&(tier in {\"b\",'a'}||!has(x))"); rc=$?
+    [ $rc = 0 ] && [ "$out" = "app == 'web' && (tier in {'a', 'b'} || !has(x))" ] ||
+        { fail selector_check_and_match "check printed \"$out\" (exit $rc)"; return; }
+    out=$(ctl selector check "app == " 2>&1); rc=$?
+    [ $rc = 2 ] && grep -q 'position 8: expected a quoted string' <<<"$out" ||
+        { fail selector_check_and_match "bad selector: exit $rc, \"$out\""; return; }
+    ctl selector match "app == 'web' && env != 'prod'" app=web >/dev/null; rc=$?
+    [ $rc = 0 ] || { fail selector_check_and_match "match of a missing label with != gave exit $rc"; return; }
+    out=$(ctl selector match "app in {'web'}" app=db); rc=$?
+    [ $rc = 1 ] && [ "$out" = false ] || { fail selector_check_and_match "non-match gave exit $rc, $out"; return; }
+    ctl selector match "app ==" app=db >/dev/null 2>&1; rc=$?
+    [ $rc = 2 ] || { fail selector_check_and_match "invalid selector in match gave exit $rc"; return; }
+    pass selector_check_and_match
+}
+
+test_get_with_selector_lists_what_matches() {
+    local out
+    ctl apply -f - >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: web-only
+  labels: {tier: web}
+spec:
+  selector: app == 'web'
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: db-only
+  labels: {tier: db}
+spec:
+  selector: app == 'db'
+YAML
+    out=$(ctl get gnp --selector "tier == 'web'" -o name)
+    if [ "$out" = "globalnetworkpolicies/web-only" ]; then
+        pass get_with_selector_lists_what_matches
+    else
+        fail get_with_selector_lists_what_matches "$out"
+    fi
+}
+
 test_examples_apply_cleanly
 test_examples_round_trip
 test_defaults_are_filled_in
@@ -227,4 +271,6 @@ test_get_short_names
 test_delete_by_name_and_missing
 test_delete_from_file_and_stdin
 test_store_from_environment_and_config
+test_selector_check_and_match
+test_get_with_selector_lists_what_matches
 t_end

@@ -12,55 +12,7 @@
 
 #include "tabby/cleanup.h"
 #include "tabby/resource.h"
-
-/* Loads YAML text; returns 0 or the error, with the message in err. */
-static int load(const char *yaml, struct tby_resource_list *list, struct tby_error *err)
-{
-    return tby_resource_load(yaml, strlen(yaml), "test.yaml", list, err);
-}
-
-static struct tby_resource *load_one(const char *yaml)
-{
-    struct tby_resource_list list;
-    struct tby_error err = { 0 };
-    struct tby_resource *res;
-
-    if (load(yaml, &list, &err) < 0)
-        fail_msg("load failed: %s", err.msg);
-    assert_int_equal(list.n, 1);
-    res = list.items[0];
-    list.items[0] = NULL;
-    list.n = 0;
-    tby_resource_list_clear(&list);
-    return res;
-}
-
-static void expect_error(const char *yaml, const char *fragment)
-{
-    struct tby_resource_list list;
-    struct tby_error err = { 0 };
-
-    assert_int_not_equal(load(yaml, &list, &err), 0);
-    if (!strstr(err.msg, fragment))
-        fail_msg("message \"%s\" lacks \"%s\"", err.msg, fragment);
-    assert_int_equal(list.n, 0);
-}
-
-/* decode(encode(x)) == x, and encoding twice gives the same document. */
-static void assert_round_trip(const struct tby_resource *res)
-{
-    _cleanup_json_ json_t *doc = tby_resource_encode(res);
-    _cleanup_json_ json_t *again = NULL;
-    _cleanup_(tby_resource_freep) struct tby_resource *back = NULL;
-    struct tby_error err = { 0 };
-
-    assert_non_null(doc);
-    if (tby_resource_decode(doc, &back, &err) < 0)
-        fail_msg("re-decode failed: %s", err.msg);
-    assert_true(tby_resource_equal(res, back));
-    again = tby_resource_encode(back);
-    assert_true(json_equal(doc, again));
-}
+#include "resource_assert.h"
 
 #define POOL(spec) \
     "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\nspec:\n" spec

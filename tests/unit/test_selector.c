@@ -15,6 +15,7 @@
 
 #include "tabby/cleanup.h"
 #include "tabby/selector.h"
+#include "tabby/validate.h"
 
 /* ---- allocation accounting ----------------------------------------------------------
  * The test is linked with -Wl,--wrap=malloc,calloc,realloc, so every allocation made by
@@ -1457,21 +1458,21 @@ static void test_label_key_validation_follows_kubernetes(void **state)
 
     (void)state;
     for (size_t i = 0; i < TBY_ARRAY_SIZE(cases); i++)
-        if (tby_label_key_valid(cases[i].key) != cases[i].valid)
+        if (tby_valid_label_key(cases[i].key) != cases[i].valid)
             fail_msg("key \"%s\": expected %svalid", cases[i].key, cases[i].valid ? "" : "in");
     memset(name63, 'n', 63);
     name63[63] = '\0';
     memset(name64, 'n', 64);
     name64[64] = '\0';
-    assert_true(tby_label_key_valid(name63));
-    assert_false(tby_label_key_valid(name64));
+    assert_true(tby_valid_label_key(name63));
+    assert_false(tby_valid_label_key(name64));
     memset(prefix253, 'p', 253);
     strcpy(prefix253 + 253, "/a");
     memset(prefix254, 'p', 254);
     strcpy(prefix254 + 254, "/a");
-    assert_true(tby_label_key_valid(prefix253));
-    assert_false(tby_label_key_valid(prefix254));
-    assert_false(tby_label_key_valid(NULL));
+    assert_true(tby_valid_label_key(prefix253));
+    assert_false(tby_valid_label_key(prefix254));
+    assert_false(tby_valid_label_key(NULL));
 }
 
 static void test_label_value_validation_follows_kubernetes(void **state)
@@ -1488,16 +1489,16 @@ static void test_label_value_validation_follows_kubernetes(void **state)
 
     (void)state;
     for (size_t i = 0; i < TBY_ARRAY_SIZE(cases); i++)
-        if (tby_label_value_valid(cases[i].value) != cases[i].valid)
+        if (tby_valid_label_value(cases[i].value) != cases[i].valid)
             fail_msg("value \"%s\": expected %svalid", cases[i].value,
                      cases[i].valid ? "" : "in");
     memset(v63, 'v', 63);
     v63[63] = '\0';
     memset(v64, 'v', 64);
     v64[64] = '\0';
-    assert_true(tby_label_value_valid(v63));
-    assert_false(tby_label_value_valid(v64));
-    assert_false(tby_label_value_valid(NULL));
+    assert_true(tby_valid_label_value(v63));
+    assert_false(tby_valid_label_value(v64));
+    assert_false(tby_valid_label_value(NULL));
 }
 
 static int report_counts(void **state)

@@ -1,4 +1,4 @@
-/* test_validate.c — names, labels, AS numbers, durations and MACs. */
+/* test_validate.c — names, labels, AS numbers, durations, MACs and port names. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -93,6 +93,39 @@ static void test_macs_and_interface_names(void **state)
     assert_false(tby_valid_interface_name(".."));
 }
 
+static void test_port_names_follow_iana_svc_name(void **state)
+{
+    static const char *const good[] = { "http", "a", "h2c", "web-8080", "abcdefghijklmno" };
+    static const char *const bad[] = { "", "8080", "-http", "http-", "ht--tp", "HTTP",
+                                       "abcdefghijklmnop", "ht_tp", "ht.tp" };
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        assert_true(tby_valid_port_name(good[i]));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(tby_valid_port_name(bad[i]));
+}
+
+static void test_durations_print_as_go_does_and_read_back(void **state)
+{
+    static const struct {
+        uint64_t ms;
+        const char *text;
+    } cases[] = {
+        { 0, "0s" },       { 500, "500ms" },        { 1000, "1s" },
+        { 1500, "1.5s" },  { 1123, "1.123s" },      { 90000, "1m30s" },
+        { 120000, "2m0s" }, { 3600000, "1h0m0s" }, { 5430250, "1h30m30.25s" },
+    };
+    char buf[TBY_DURATION_STRLEN];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t back = 0;
+
+        assert_string_equal(tby_duration_format(cases[i].ms, buf), cases[i].text);
+        assert_int_equal(tby_duration_parse(buf, &back, NULL), 0);
+        assert_int_equal(back, cases[i].ms);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -101,6 +134,8 @@ int main(void)
         cmocka_unit_test(test_as_numbers_plain_and_dotted),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_macs_and_interface_names),
+        cmocka_unit_test(test_port_names_follow_iana_svc_name),
+        cmocka_unit_test(test_durations_print_as_go_does_and_read_back),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

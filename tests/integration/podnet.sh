@@ -80,7 +80,7 @@ pn_wep_yaml() {
 }
 
 pn_pod() {
-    local node=$1 ns=$2 pod=$3 ip=$4 labels=${5:-} ports=${6:-} nodens podns hostif
+    local node=$1 ns=$2 pod=$3 ip=$4 labels=${5:-} ports=${6:-} nodens podns hostif mac
     nodens=$(pn_node_netns "$node")
     podns=$(pn_netns "$ns" "$pod")
     hostif=$(pn_hostif "$ns" "$pod")
@@ -93,6 +93,10 @@ pn_pod() {
     ip netns exec "$podns" ip route add default via 169.254.1.1 dev eth0
     ip netns exec "$nodens" sysctl -qw "net.ipv4.conf.$hostif.proxy_arp=1"
     ip netns exec "$nodens" ip link set "$hostif" up
+    # Proxy ARP answers only for addresses the node routes elsewhere, and a test node has
+    # no default route: pin the gateway's neighbour entry instead.
+    mac=$(ip netns exec "$nodens" cat "/sys/class/net/$hostif/address")
+    ip netns exec "$podns" ip neigh replace 169.254.1.1 lladdr "$mac" dev eth0 nud permanent
     ip netns exec "$nodens" ip route add "$ip/32" dev "$hostif"
     PN_IP[$ns/$pod]=$ip
     PN_IF[$ns/$pod]=$hostif
@@ -139,14 +143,15 @@ pn_expect() {
 
 # Runs the queued probes in parallel; PASS/FAIL per probe; returns 1 when any failed.
 pn_check() {
-    local i probe name expect got bad=0 dir
+    local i probe name expect got bad=0 dir pids=()
     dir=$(mktemp -d "$T_TMP/probes-XXXXXX")
     for i in "${!PN_PROBES[@]}"; do
         read -r name expect rest <<<"${PN_PROBES[$i]}"
         # shellcheck disable=SC2086
         (if pn_probe $rest; then echo allow; else echo deny; fi >"$dir/$i") &
+        pids+=($!)
     done
-    wait
+    wait "${pids[@]}"  # only the probes: servers and daemons run on
     for i in "${!PN_PROBES[@]}"; do
         read -r name expect rest <<<"${PN_PROBES[$i]}"
         got=$(cat "$dir/$i")
@@ -158,7 +163,9 @@ pn_check() {
 }
 
 pn_programmed() {
-    grep -c 'policy programmed' "$T_TMP/tabby-node-$1.log" 2>/dev/null || true
+    local n
+    n=$(grep -c 'policy programmed' "$T_TMP/tabby-node-$1.log" 2>/dev/null)
+    echo "${n:-0}"
 }
 
 # Waits until NODE's daemon has programmed more than BEFORE times (5 s at most).

@@ -380,11 +380,53 @@ static int elem_one(const struct tby_rs_elem *e, void *ctx)
     return 0;
 }
 
+struct gather {
+    const struct tby_rs_elem **v;
+    size_t n;
+};
+
+static int gather_one(const struct tby_rs_elem *e, void *ctx)
+{
+    struct gather *g = ctx;
+
+    g->v[g->n++] = e;
+    return 0;
+}
+
+/* Ascending keys, an interval's end before a start at the same key: the order nft sends,
+ * which the kernel's interval tree checks for overlaps as it inserts. */
+static int cmp_elem(const void *a, const void *b)
+{
+    const struct tby_rs_elem *x = *(const struct tby_rs_elem *const *)a;
+    const struct tby_rs_elem *y = *(const struct tby_rs_elem *const *)b;
+    int c = memcmp(x->key, y->key, x->len);
+
+    return c ? c : (int)y->flags - (int)x->flags;
+}
+
+/* Interval sets are small and fixed: their elements go sorted. */
+static int interval_elems(struct elem_msgs *em)
+{
+    struct gather g = { .v = malloc((tby_hmap_count(&em->set->elems) + 1) * sizeof(*g.v)) };
+    int r = 0;
+
+    if (!g.v)
+        return -ENOMEM;
+    tby_rs_set_journal_foreach(em->set, gather_one, &g);
+    qsort(g.v, g.n, sizeof(*g.v), cmp_elem);
+    for (size_t i = 0; r == 0 && i < g.n; i++)
+        r = elem_one(g.v[i], em);
+    free(g.v);
+    return r;
+}
+
 static void set_elems(struct batch *bt, const struct tby_rs_set *set, bool add)
 {
     struct elem_msgs em = { .bt = bt, .set = set, .add = add };
+    int r = tby_rs_is_interval(set->type) ? interval_elems(&em)
+                                           : tby_rs_set_journal_foreach(set, elem_one, &em);
 
-    if (tby_rs_set_journal_foreach(set, elem_one, &em) < 0)
+    if (r < 0)
         bt->oom = true;
     elems_flush(&em);
 }

@@ -284,6 +284,8 @@ static void ns_unlink(struct nsinfo *ns, struct ep *ep)
 
 static void dirty_unlink(struct tby_calc *c, struct ep *ep)
 {
+    if (!ep->dirty)
+        return;
     for (struct ep **p = &c->dirty; *p; p = &(*p)->dirty_next) {
         if (*p == ep) {
             *p = ep->dirty_next;
@@ -538,6 +540,14 @@ void tby_calc_free(struct tby_calc *c)
     if (!c)
         return;
     pol_free_all(c);
+    /* Nothing will settle any more: forget the pending list rather than search it. */
+    while (c->dirty) {
+        struct ep *ep = c->dirty;
+
+        c->dirty = ep->dirty_next;
+        ep->dirty = false;
+        ep->dirty_next = NULL;
+    }
     for (n = tby_hmap_first(&c->eps); n; n = next) {
         next = tby_hmap_next(&c->eps, n);
         ep_remove(c, TBY_CONTAINER_OF(n, struct ep, node));

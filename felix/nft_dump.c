@@ -15,6 +15,9 @@
 #include "tabby/hmap.h"
 #include "nft_internal.h"
 
+/* Room for one request (a table, set or chain name and a few attributes). */
+#define REQUEST_SIZE 4096
+
 struct names {
     char **v;
     size_t n;
@@ -68,7 +71,7 @@ static struct nlmsghdr *request(struct tby_nft *nft, char *buf, uint16_t type, u
 
 static int table_exists(struct tby_nft *nft, bool *exists, struct tby_error *err)
 {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[REQUEST_SIZE] = { 0 }; /* zeroed: netlink padding stays defined */
     struct nftnl_table *t = nftnl_table_alloc();
     struct nlmsghdr *nlh = request(nft, buf, NFT_MSG_GETTABLE, NLM_F_ACK);
     int r;
@@ -158,7 +161,7 @@ static int elems_cb(const struct nlmsghdr *nlh, void *data)
 
 static int read_sets(struct tby_nft *nft, struct rb *rb, struct tby_error *err)
 {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[REQUEST_SIZE] = { 0 }; /* zeroed: netlink padding stays defined */
     struct nftnl_set *s = nftnl_set_alloc();
     struct nlmsghdr *nlh = request(nft, buf, NFT_MSG_GETSET, NLM_F_DUMP);
     int r;
@@ -282,7 +285,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 
 static int read_chains(struct tby_nft *nft, struct rb *rb, struct tby_error *err)
 {
-    char buf[MNL_SOCKET_BUFFER_SIZE];
+    char buf[REQUEST_SIZE] = { 0 }; /* zeroed: netlink padding stays defined */
     struct nftnl_chain *c = nftnl_chain_alloc();
     struct nftnl_rule *r = nftnl_rule_alloc();
     struct nlmsghdr *nlh = request(nft, buf, NFT_MSG_GETCHAIN, NLM_F_DUMP);

@@ -578,6 +578,7 @@ void tby_calc_free(struct tby_calc *c)
     tby_hmap_destroy(&c->fixsets);
     tby_hmap_destroy(&c->npsets);
     tby_rs_free(c->rs);
+    calc_shared_rules_free(c);
     free(c->node_name);
     free(c);
 }

@@ -139,37 +139,94 @@ static struct tby_rs_rule *verdict_rule(struct tby_rs_rule *r, enum tby_rs_verdi
     return r;
 }
 
+/* The jump to a policy's chain; after the first policy only while no earlier one passed.
+ * Made once per policy and direction, shared by every endpoint chain listing it. */
+static struct tby_rs_rule *jump_rule(struct pol *p, int d, bool guarded)
+{
+    struct tby_rs_rule *r;
+
+    if (p->jump[d][guarded])
+        return p->jump[d][guarded];
+    r = guarded ? rule_mark_test(TBY_MARK_PASS, false) : tby_rs_rule_new();
+    r = verdict_rule(r, TBY_RS_V_JUMP, p->chain[d], NULL);
+    if (r && tby_rs_rule_seal(r) < 0) {
+        tby_rs_rule_free(r);
+        r = NULL;
+    }
+    p->jump[d][guarded] = r;
+    return r;
+}
+
+void pol_jumps_free(struct pol *p)
+{
+    for (int d = 0; d < 2; d++)
+        for (int g = 0; g < 2; g++) {
+            tby_rs_rule_free(p->jump[d][g]);
+            p->jump[d][g] = NULL;
+        }
+}
+
+/* Appends a shared sealed rule, taking a reference. */
+static int push_shared(struct tby_rs_rule ***v, size_t *n, struct tby_rs_rule *r)
+{
+    struct tby_rs_rule **nv;
+
+    if (!r || !(nv = realloc(*v, (*n + 1) * sizeof(*nv))))
+        return -ENOMEM;
+    nv[(*n)++] = tby_rs_rule_ref(r);
+    *v = nv;
+    return 0;
+}
+
 /* The endpoint chain for a policy list: each policy's chain in turn until one allows
  * (return to the hook, which goes on to the other endpoint's chain), denies (dropped
- * there) or passes (skips to the profile, which allows); then default deny. */
-static int endpoint_rules(struct pol *const *pols, size_t n, int d,
+ * there) or passes (skips to the profile, which allows); then default deny. Every rule
+ * is shared with other endpoint chains, so a chain costs its array of pointers. */
+static int endpoint_rules(struct tby_calc *c, struct pol *const *pols, size_t n, int d,
                           struct tby_rs_rule ***out, size_t *n_out)
 {
-    struct tby_rs_rule *r = tby_rs_rule_new();
     int err;
 
     *out = NULL;
     *n_out = 0;
+    err = push_shared(out, n_out, c->rule_clear);
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        err = push_shared(out, n_out, jump_rule(pols[i], d, i > 0));
+        if (err == 0)
+            err = push_shared(out, n_out, c->rule_allowed);
+    }
+    if (err == 0)
+        err = push_shared(out, n_out, c->rule_deny);
+    return err;
+}
+
+static int shared_rules(struct tby_calc *c)
+{
+    struct tby_rs_rule *r = tby_rs_rule_new();
+
     if (r) {
         r->set_mark = true;
         r->mark_and = ~(TBY_MARK_ACCEPT | TBY_MARK_PASS);
     }
-    err = push_rule(out, n_out, r);
-    for (size_t i = 0; err == 0 && i < n; i++) {
-        r = i ? rule_mark_test(TBY_MARK_PASS, false) : tby_rs_rule_new();
-        err = push_rule(out, n_out, verdict_rule(r, TBY_RS_V_JUMP, pols[i]->chain[d], NULL));
-        if (err == 0)
-            err = push_rule(out, n_out, verdict_rule(rule_mark_test(TBY_MARK_ACCEPT, true),
-                                                     TBY_RS_V_RETURN, NULL, NULL));
-    }
-    if (err == 0) {
-        r = rule_mark_test(TBY_MARK_PASS, false);
-        if (r)
-            r->counter = true;
-        err = push_rule(out, n_out, verdict_rule(r, TBY_RS_V_DROP, NULL,
-                                                 "default deny: no policy allowed it"));
-    }
-    return err;
+    c->rule_clear = r;
+    c->rule_allowed = verdict_rule(rule_mark_test(TBY_MARK_ACCEPT, true), TBY_RS_V_RETURN, NULL,
+                                   NULL);
+    r = rule_mark_test(TBY_MARK_PASS, false);
+    if (r)
+        r->counter = true;
+    c->rule_deny = verdict_rule(r, TBY_RS_V_DROP, NULL, "default deny: no policy allowed it");
+    if (!c->rule_clear || !c->rule_allowed || !c->rule_deny ||
+        tby_rs_rule_seal(c->rule_clear) < 0 || tby_rs_rule_seal(c->rule_allowed) < 0 ||
+        tby_rs_rule_seal(c->rule_deny) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+void calc_shared_rules_free(struct tby_calc *c)
+{
+    tby_rs_rule_free(c->rule_clear);
+    tby_rs_rule_free(c->rule_allowed);
+    tby_rs_rule_free(c->rule_deny);
 }
 
 /* ---- shared endpoint chains ------------------------------------------------------------- */
@@ -207,8 +264,12 @@ static int epchain_program(struct tby_calc *c, struct epchain *e, struct ep *ep,
     struct tby_rs_rule **rules;
     size_t n;
 
-    if (!chain || endpoint_rules(ep->pols[d], ep->n_pols[d], d, &rules, &n) < 0)
+    if (!chain)
         return -ENOMEM;
+    if (endpoint_rules(c, ep->pols[d], ep->n_pols[d], d, &rules, &n) < 0) {
+        rules_free(rules, n);
+        return -ENOMEM;
+    }
     return tby_rs_chain_set_rules(c->rs, chain, rules, n);
 }
 
@@ -362,6 +423,8 @@ static int hook_chain(struct tby_calc *c, const char *name, enum tby_rs_hook hoo
 
 int calc_base_chains(struct tby_calc *c)
 {
+    if (shared_rules(c) < 0)
+        return -ENOMEM;
     c->vmap[DIR_IN] = tby_rs_set_add(c->rs, TBY_CALC_MAP_TO_WL, TBY_RS_IFNAME_VMAP, NULL);
     c->vmap[DIR_OUT] = tby_rs_set_add(c->rs, TBY_CALC_MAP_FROM_WL, TBY_RS_IFNAME_VMAP, NULL);
     if (!c->vmap[DIR_IN] || !c->vmap[DIR_OUT])

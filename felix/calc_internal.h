@@ -118,6 +118,8 @@ struct pol {
     unsigned types;                   /* TBY_POLICY_INGRESS | TBY_POLICY_EGRESS */
     struct selent *applies;
     char *chain[2];
+    struct tby_rs_rule *jump[2][2];   /* [direction][after another policy]: shared by the
+                                       * endpoint chains listing this policy */
     struct holds holds;
 };
 
@@ -148,6 +150,9 @@ struct tby_calc {
     struct tby_hmap eps, sels, keys, pols, chains, nss, profs, fixsets, npsets;
     size_t n_local;
     uint64_t visit;                   /* relabel counter for selent->seen */
+    /* The rules every endpoint chain shares: clear the marks, return once allowed,
+     * default deny. */
+    struct tby_rs_rule *rule_clear, *rule_allowed, *rule_deny;
     struct ep *dirty;                 /* endpoints whose chains settle recomputes */
 };
 
@@ -182,6 +187,8 @@ int calc_settle(struct tby_calc *c);
 /* Drops an endpoint's chains and map entries (it leaves or stops being local). */
 void ep_chains_drop(struct tby_calc *c, struct ep *ep);
 int calc_base_chains(struct tby_calc *c);
+void calc_shared_rules_free(struct tby_calc *c);
+void pol_jumps_free(struct pol *p);
 
 /* ---- calc_policy.c and calc_rules.c: policies ------------------------------------------ */
 

@@ -349,6 +349,7 @@ static void pol_release(struct tby_calc *c, struct pol *p)
         free(p->chain[d]);
     }
     holds_release(c, &p->holds);
+    pol_jumps_free(p);
     free(p->id);
     free(p->display);
     free(p);

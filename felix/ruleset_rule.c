@@ -12,12 +12,23 @@
 
 struct tby_rs_rule *tby_rs_rule_new(void)
 {
-    return calloc(1, sizeof(struct tby_rs_rule));
+    struct tby_rs_rule *r = calloc(1, sizeof(struct tby_rs_rule));
+
+    if (r)
+        r->refs = 1;
+    return r;
+}
+
+struct tby_rs_rule *tby_rs_rule_ref(struct tby_rs_rule *rule)
+{
+    if (rule)
+        rule->refs++;
+    return rule;
 }
 
 void tby_rs_rule_free(struct tby_rs_rule *rule)
 {
-    if (!rule)
+    if (!rule || --rule->refs > 0)
         return;
     for (size_t i = 0; i < rule->n; i++)
         free(rule->m[i].set);

@@ -134,6 +134,7 @@ struct tby_rs_rule {
     char *target;
     char *comment;            /* NULL: none */
     uint64_t digest;          /* identifies the rule's whole content; set by tby_rs_rule_seal */
+    uint32_t refs;            /* a sealed rule is immutable and may sit in several chains */
 };
 
 struct tby_rs_chain {
@@ -201,7 +202,10 @@ int tby_rs_chain_set_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
 
 /* ---- rules ---------------------------------------------------------------------------- */
 
+/* A new rule holding one reference. tby_rs_rule_free drops one reference and frees the
+ * rule with the last; tby_rs_rule_ref adds one (for a sealed rule shared by chains). */
 struct tby_rs_rule *tby_rs_rule_new(void);
+struct tby_rs_rule *tby_rs_rule_ref(struct tby_rs_rule *rule);
 void tby_rs_rule_free(struct tby_rs_rule *rule);
 void tby_rs_rule_freep(struct tby_rs_rule **rule);
 /* Appends a match; set (may be NULL) is copied. -ENOMEM. */

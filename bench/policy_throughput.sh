@@ -48,16 +48,19 @@ linearize() {
         n = split($0, parts, "elements = \\{ ")
         if (n > 1) {
             body = parts[2]; sub(/ \};.*/, "", body)
-            m = split(body, el, ", ")
-            for (i = 1; i <= m; i++) {
+            count[kw] = split(body, el, ", ")
+            for (i = 1; i <= count[kw]; i++) {
                 split(el[i], kv, " : jump ")
-                lin[kw] = lin[kw] "\t\t" kw " " kv[1] " jump " kv[2] "\n"
+                name[kw, i] = kv[1]; target[kw, i] = kv[2]
             }
         }
         print "\tmap " $2 " { type ifname : verdict; }"
         next
     }
-    /^\t\t(iifname|oifname) vmap @/ { printf "%s", lin[$1]; next }
+    /^\t\t(iifname|oifname) vmap @/ {
+        for (i = 1; i <= count[$1]; i++) print "\t\t" $1 " " name[$1, i] " jump " target[$1, i]
+        next
+    }
     { print }'
 }
 

@@ -23,8 +23,14 @@
 #include "nft_internal.h"
 
 #define RECV_BUFFER (256 * 1024)
-#define BATCH_PAGE (512 * 1024)
-#define BATCH_OVERRUN (256 * 1024)
+/* Batch pages: small ones for the usual small change (they come from the heap and are
+ * reused, where big ones would be mapped and faulted in anew for every sync), big ones
+ * for a whole table (fewer pieces for one sendmsg). The overrun holds the largest
+ * single message (ELEMS_PER_MSG elements, or one rule). */
+#define BATCH_PAGE_SMALL (60 * 1024)
+#define BATCH_PAGE_BIG (512 * 1024)
+#define BATCH_OVERRUN (64 * 1024)
+#define SMALL_BATCH_ITEMS 2000
 /* Elements per message: keeps each message well inside a batch page. */
 #define ELEMS_PER_MSG 512
 /* Room for notifications of our own large commits, so the monitor rarely overflows. */
@@ -547,7 +553,21 @@ static int send_batch(struct tby_nft *nft, struct batch *bt, struct tby_nft_stat
 }
 
 static int run_batch(struct tby_nft *nft, void (*fill)(struct batch *bt, const void *ctx),
-                     const void *ctx, struct tby_nft_stats *st, struct tby_error *err);
+                     const void *ctx, size_t items, struct tby_nft_stats *st,
+                     struct tby_error *err);
+
+/* About how many messages' worth the journal holds, to size the batch pages. */
+static size_t journal_items(const struct tby_rs *rs)
+{
+    size_t n = rs->n_set_journal + rs->n_chain_journal;
+
+    for (size_t i = 0; i < rs->n_set_journal; i++)
+        n += rs->set_journal[i]->all_touched ? tby_hmap_count(&rs->set_journal[i]->elems)
+                                             : rs->set_journal[i]->n_journal;
+    for (size_t i = 0; i < rs->n_chain_journal; i++)
+        n += rs->chain_journal[i]->n_rules;
+    return n;
+}
 
 static void fill_journal(struct batch *bt, const void *rs)
 {
@@ -577,7 +597,8 @@ int tby_nft_sync(struct tby_nft *nft, struct tby_rs *rs, struct tby_nft_stats *s
         }
     }
     if (r == 0)
-        r = run_batch(nft, st.rebuilt ? fill_rebuild : fill_journal, rs, &st, err);
+        r = run_batch(nft, st.rebuilt ? fill_rebuild : fill_journal, rs, journal_items(rs), &st,
+                      err);
     nft->known = r == 0;
     if (r == 0)
         tby_rs_journal_done(rs);
@@ -589,9 +610,12 @@ int tby_nft_sync(struct tby_nft *nft, struct tby_rs *rs, struct tby_nft_stats *s
 
 /* A batch around fill(); nothing is sent when it adds no message. */
 static int run_batch(struct tby_nft *nft, void (*fill)(struct batch *bt, const void *ctx),
-                     const void *ctx, struct tby_nft_stats *st, struct tby_error *err)
+                     const void *ctx, size_t items, struct tby_nft_stats *st,
+                     struct tby_error *err)
 {
-    struct batch bt = { .b = nftnl_batch_alloc(BATCH_PAGE, BATCH_OVERRUN) };
+    struct batch bt = { .b = nftnl_batch_alloc(items < SMALL_BATCH_ITEMS ? BATCH_PAGE_SMALL
+                                                                          : BATCH_PAGE_BIG,
+                                               BATCH_OVERRUN) };
     int r = 0;
 
     if (!bt.b)
@@ -622,7 +646,7 @@ static void fill_delete(struct batch *bt, const void *ctx)
 int tby_nft_delete_table(struct tby_nft *nft, struct tby_error *err)
 {
     struct tby_nft_stats st = { 0 };
-    int r = run_batch(nft, fill_delete, NULL, &st, err);
+    int r = run_batch(nft, fill_delete, NULL, 1, &st, err);
 
     nft->known = false;
     return r == -ENOENT ? 0 : r;

@@ -466,6 +466,123 @@ static void test_namespace_name_label_is_always_there(void **state)
                   "elements = { 10.0.0.1 }");
 }
 
+static void test_global_policy_namespace_selector_scopes_where_it_applies(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, "apiVersion: v1\nkind: Namespace\nmetadata: {name: prod, labels: {env: prod}}\n");
+    wep(c, (struct wep_spec){ "prod", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    wep(c, (struct wep_spec){ "dev", "b", NULL, "cali-b", "10.0.0.2", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: g}\n"
+             "spec:\n  selector: app == 'web'\n  namespaceSelector: env == 'prod'\n"
+             "  types: [Ingress]\n");
+    t = dump(c);
+    assert_has(t, "\"cali-a\" : jump tw-");
+    assert_lacks(t, "\"cali-b\"");
+}
+
+static void test_service_account_names_become_a_selector(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: sa, namespace: default}\n"
+             "spec:\n  selector: all()\n  ingress:\n  - action: Allow\n"
+             "    source:\n      serviceAccounts: {names: [api, db]}\n");
+    t = dump(c);
+    assert_has(t, "comment \"projectcalico.org/namespace == 'default' && "
+                  "projectcalico.org/serviceaccount in {'api', 'db'}\"");
+}
+
+static void test_rule_matching_services_is_left_out(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: svc, namespace: default}\n"
+             "spec:\n  selector: all()\n  types: [Egress]\n  egress:\n  - action: Allow\n"
+             "    destination:\n      services: {name: kubernetes, namespace: default}\n");
+    t = dump(c);
+    /* the policy applies (default deny for egress), its rule cannot be enforced */
+    assert_has(t, "chain po-np/default/svc {\n\t}");
+    assert_has(t, "\"cali-a\" : jump fw-");
+}
+
+static void test_dropping_a_direction_deletes_its_chain(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: p, namespace: default}\n"
+             "spec:\n  selector: all()\n  types: [Ingress, Egress]\n");
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: p, namespace: default}\n"
+             "spec:\n  selector: all()\n  types: [Ingress]\n");
+    t = dump(c);
+    assert_lacks(t, "po-np/default/p");
+    assert_lacks(t, "from-wl { type ifname : verdict; elements");
+    assert_has(t, "chain pi-np/default/p {");
+}
+
+static void test_two_endpoints_sharing_an_address_keep_it_until_both_go(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t1 = NULL, *t2 = NULL;
+
+    (void)state;
+    apply(c, db_access);
+    wep(c, (struct wep_spec){ "default", "old", "node-b", NULL, "10.0.0.9", "app=backend", NULL });
+    wep(c, (struct wep_spec){ "default", "new", "node-b", NULL, "10.0.0.9", "app=backend", NULL });
+    wep_delete(c, "default", "old");
+    t1 = dump(c);
+    assert_has(t1, "elements = { 10.0.0.9 }");
+    wep_delete(c, "default", "new");
+    t2 = dump(c);
+    assert_lacks(t2, "10.0.0.9");
+}
+
+static void test_endpoint_moving_to_another_node_loses_its_chains(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, default_deny);
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    wep(c, (struct wep_spec){ "default", "a", "node-b", "cali-a", "10.0.0.1", "app=web", NULL });
+    t = dump(c);
+    assert_lacks(t, "cali-a");
+    assert_lacks(t, "chain tw-");
+}
+
+static void test_namespace_labels_removed_leave_the_set(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    static const char *const ns = "apiVersion: v1\nkind: Namespace\n"
+                                  "metadata: {name: ops, labels: {team: ops}}\n";
+
+    (void)state;
+    apply(c, ns);
+    wep(c, (struct wep_spec){ "ops", "o", "node-b", NULL, "10.0.2.1", "x=y", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: g}\n"
+             "spec:\n  ingress:\n  - action: Allow\n    source: {namespaceSelector: team == 'ops'}\n");
+    delete(c, ns);
+    t = dump(c);
+    assert_has(t, "comment \"pcns.team == 'ops'\"; }");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -489,6 +606,13 @@ int main(void)
         cmocka_unit_test(test_removing_everything_leaves_the_frame),
         cmocka_unit_test(test_policy_change_rewrites_only_its_chain),
         cmocka_unit_test(test_namespace_name_label_is_always_there),
+        cmocka_unit_test(test_global_policy_namespace_selector_scopes_where_it_applies),
+        cmocka_unit_test(test_service_account_names_become_a_selector),
+        cmocka_unit_test(test_rule_matching_services_is_left_out),
+        cmocka_unit_test(test_dropping_a_direction_deletes_its_chain),
+        cmocka_unit_test(test_two_endpoints_sharing_an_address_keep_it_until_both_go),
+        cmocka_unit_test(test_endpoint_moving_to_another_node_loses_its_chains),
+        cmocka_unit_test(test_namespace_labels_removed_leave_the_set),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -393,6 +393,38 @@ static struct tby_rs_rule *ct_rule(uint32_t bits, enum tby_rs_verdict v)
     return verdict_rule(r, v, NULL, NULL);
 }
 
+/* icmpv6 type t from a pod to its node: accepted whatever the pod's egress policy, as
+ * Calico does, or IPv6 would break under an egress default deny. */
+static struct tby_rs_rule *nd_rule(uint32_t t)
+{
+    struct tby_rs_rule *r = tby_rs_rule_new();
+    const struct tby_rs_match m[] = {
+        { .type = TBY_RS_M_NFPROTO, .family = 6 },
+        { .type = TBY_RS_M_L4PROTO, .a = TBY_PROTO_ICMPV6 },
+        { .type = TBY_RS_M_ICMP, .family = 6, .a = t },
+    };
+
+    for (size_t i = 0; r && i < TBY_ARRAY_SIZE(m); i++) {
+        if (tby_rs_rule_match(r, &m[i]) < 0) {
+            tby_rs_rule_free(r);
+            r = NULL;
+        }
+    }
+    return verdict_rule(r, TBY_RS_V_ACCEPT, NULL, NULL);
+}
+
+/* Neighbour discovery and multicast listener messages (MLD 130-132 and 143, router and
+ * neighbour solicitation 133 and 135, neighbour advertisement 136). */
+static int nd_rules(struct tby_rs_rule ***v, size_t *n)
+{
+    static const uint32_t types[] = { 130, 131, 132, 133, 135, 136, 143 };
+    int err = 0;
+
+    for (size_t i = 0; err == 0 && i < TBY_ARRAY_SIZE(types); i++)
+        err = push_rule(v, n, nd_rule(types[i]));
+    return err;
+}
+
 static int hook_chain(struct tby_calc *c, const char *name, enum tby_rs_hook hook)
 {
     struct tby_rs_chain *chain = tby_rs_chain_add(c->rs, name, hook);
@@ -406,6 +438,8 @@ static int hook_chain(struct tby_calc *c, const char *name, enum tby_rs_hook hoo
     err = push_rule(&v, &n, ct_rule(TBY_CT_ESTABLISHED | TBY_CT_RELATED, TBY_RS_V_ACCEPT));
     if (err == 0)
         err = push_rule(&v, &n, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP));
+    if (err == 0 && hook == TBY_RS_HOOK_INPUT)
+        err = nd_rules(&v, &n);
     if (err == 0)
         err = push_rule(&v, &n, verdict_rule(tby_rs_rule_new(), TBY_RS_V_VMAP_IIF,
                                              TBY_CALC_MAP_FROM_WL, NULL));

@@ -40,7 +40,9 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
                   "\t\tiifname vmap @from-wl\n\t\toifname vmap @to-wl\n");
     assert_has(t, "chain input-hook {\n\t\ttype filter hook input priority 0; policy accept;\n"
                   "\t\tct state established,related accept\n"
-                  "\t\tct state invalid counter drop\n\t\tiifname vmap @from-wl\n\t}");
+                  "\t\tct state invalid counter drop\n"
+                  "\t\tmeta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 130 accept\n");
+    assert_has(t, "icmpv6 type 143 accept\n\t\tiifname vmap @from-wl\n\t}");
     assert_has(t, "map from-wl { type ifname : verdict; }");
     assert_has(t, "map to-wl { type ifname : verdict; }");
 }

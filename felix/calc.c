@@ -301,6 +301,7 @@ static void ep_remove(struct tby_calc *c, struct ep *ep)
 
     sels_leave_all(c, ep);
     ep_chains_drop(c, ep);
+    ep_local_wl(c, ep, false);
     dirty_unlink(c, ep);
     if (ns) {
         ns_unlink(ns, ep);
@@ -349,6 +350,8 @@ static int ep_create(struct tby_calc *c, const struct tby_resource *res, char *k
     }
     c->n_local += ep->local;
     ep_mark_dirty(c, ep);
+    if (ep_local_wl(c, ep, true) < 0)
+        return -ENOMEM;
     return sels_join_all(c, ep);
 }
 
@@ -415,6 +418,7 @@ static int ep_change(struct tby_calc *c, struct ep *ep, const struct tby_resourc
         /* Addresses, ports or the interface changed: every set it feeds changes. */
         sels_leave_all(c, ep);
         ep_chains_drop(c, ep);
+        ep_local_wl(c, ep, false);
         c->n_local -= ep->local;
     }
     ep_swap_data(ep, &fresh);
@@ -425,7 +429,7 @@ static int ep_change(struct tby_calc *c, struct ep *ep, const struct tby_resourc
     free(ep->labels);
     ep->labels = NULL;
     ep->n_labels = 0;
-    if (build_labels(c, ep, &ep->labels, &ep->n_labels) < 0)
+    if (build_labels(c, ep, &ep->labels, &ep->n_labels) < 0 || ep_local_wl(c, ep, true) < 0)
         return -ENOMEM;
     ep_mark_dirty(c, ep);
     return sels_join_all(c, ep);

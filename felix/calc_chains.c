@@ -377,14 +377,33 @@ void ep_chains_drop(struct tby_calc *c, struct ep *ep)
     }
 }
 
+int ep_local_wl(struct tby_calc *c, struct ep *ep, bool in)
+{
+    if (in == ep->in_wl || (in && (!ep->local || !ep->iface)))
+        return 0;
+    if (!in) {
+        tby_rs_remove_ifname(c->rs, c->local_wl, ep->iface);
+        ep->in_wl = false;
+        return 0;
+    }
+    if (tby_rs_add_ifname(c->rs, c->local_wl, ep->iface) < 0)
+        return -ENOMEM;
+    ep->in_wl = true;
+    return 0;
+}
+
 /* ---- the hooks -------------------------------------------------------------------------- */
 
-static struct tby_rs_rule *ct_rule(uint32_t bits, enum tby_rs_verdict v)
+/* ct state & bits, for packets in from (iif) or out to (oif) a local workload when
+ * wl says so (-1: any packet). */
+static struct tby_rs_rule *ct_rule(uint32_t bits, enum tby_rs_verdict v, int wl)
 {
     struct tby_rs_rule *r = tby_rs_rule_new();
+    struct tby_rs_match ifs = { .type = TBY_RS_M_IFNAME_SET, .src = wl == 1,
+                                .set = TBY_CALC_SET_LOCAL_WL };
     struct tby_rs_match m = { .type = TBY_RS_M_CT_STATE, .a = bits };
 
-    if (r && tby_rs_rule_match(r, &m) < 0) {
+    if (r && ((wl >= 0 && tby_rs_rule_match(r, &ifs) < 0) || tby_rs_rule_match(r, &m) < 0)) {
         tby_rs_rule_free(r);
         return NULL;
     }
@@ -434,10 +453,13 @@ static int hook_chain(struct tby_calc *c, const char *name, enum tby_rs_hook hoo
 
     if (!chain)
         return -ENOMEM;
-    /* Return traffic of allowed connections first: policy decides only new flows. */
-    err = push_rule(&v, &n, ct_rule(TBY_CT_ESTABLISHED | TBY_CT_RELATED, TBY_RS_V_ACCEPT));
+    /* Return traffic of allowed connections first: policy decides only new flows. Invalid
+     * packets are dropped for workloads only: the node's own traffic is not ours to judge. */
+    err = push_rule(&v, &n, ct_rule(TBY_CT_ESTABLISHED | TBY_CT_RELATED, TBY_RS_V_ACCEPT, -1));
     if (err == 0)
-        err = push_rule(&v, &n, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP));
+        err = push_rule(&v, &n, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP, 1));
+    if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
+        err = push_rule(&v, &n, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP, 0));
     if (err == 0 && hook == TBY_RS_HOOK_INPUT)
         err = nd_rules(&v, &n);
     if (err == 0)
@@ -461,7 +483,8 @@ int calc_base_chains(struct tby_calc *c)
         return -ENOMEM;
     c->vmap[DIR_IN] = tby_rs_set_add(c->rs, TBY_CALC_MAP_TO_WL, TBY_RS_IFNAME_VMAP, NULL);
     c->vmap[DIR_OUT] = tby_rs_set_add(c->rs, TBY_CALC_MAP_FROM_WL, TBY_RS_IFNAME_VMAP, NULL);
-    if (!c->vmap[DIR_IN] || !c->vmap[DIR_OUT])
+    c->local_wl = tby_rs_set_add(c->rs, TBY_CALC_SET_LOCAL_WL, TBY_RS_IFNAMES, NULL);
+    if (!c->vmap[DIR_IN] || !c->vmap[DIR_OUT] || !c->local_wl)
         return -ENOMEM;
     if (hook_chain(c, TBY_CALC_CHAIN_FORWARD, TBY_RS_HOOK_FORWARD) < 0)
         return -ENOMEM;

@@ -49,6 +49,7 @@ struct ep {
     size_t n_pols[2];
     struct epchain *chain[2];         /* local only: the shared chain of that list */
     bool dirty;                       /* policy lists changed: settle recomputes the chains */
+    bool in_wl;                       /* its interface is in the local-wl set */
     struct ep *dirty_next;
 };
 
@@ -147,6 +148,7 @@ struct tby_calc {
     char *node_name;
     struct tby_rs *rs;
     struct tby_rs_set *vmap[2];       /* to-wl, from-wl */
+    struct tby_rs_set *local_wl;      /* local endpoints' interfaces */
     struct tby_hmap eps, sels, keys, pols, chains, nss, profs, fixsets, npsets;
     size_t n_local;
     uint64_t visit;                   /* relabel counter for selent->seen */
@@ -186,6 +188,8 @@ void ep_mark_dirty(struct tby_calc *c, struct ep *ep);
 int calc_settle(struct tby_calc *c);
 /* Drops an endpoint's chains and map entries (it leaves or stops being local). */
 void ep_chains_drop(struct tby_calc *c, struct ep *ep);
+/* Puts a local endpoint's interface in the local-wl set, or takes it out. */
+int ep_local_wl(struct tby_calc *c, struct ep *ep, bool in);
 int calc_base_chains(struct tby_calc *c);
 void calc_shared_rules_free(struct tby_calc *c);
 void pol_jumps_free(struct pol *p);

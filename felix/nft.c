@@ -213,6 +213,7 @@ static uint32_t key_byteorder(enum tby_rs_set_type type)
 {
     switch (type) {
     case TBY_RS_IFNAME_VMAP:
+    case TBY_RS_IFNAMES:
         return BYTEORDER_HOST_ENDIAN;
     case TBY_RS_ADDR4_PROTO_PORT:
     case TBY_RS_ADDR6_PROTO_PORT:

@@ -36,6 +36,7 @@ void nft_set_types(enum tby_rs_set_type type, uint32_t *flags, uint32_t *key_typ
         [TBY_RS_ADDR4_PROTO_PORT] = CONCAT3(TYPE_IPADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE),
         [TBY_RS_ADDR6_PROTO_PORT] = CONCAT3(TYPE_IP6ADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE),
         [TBY_RS_IFNAME_VMAP] = TYPE_IFNAME,
+        [TBY_RS_IFNAMES] = TYPE_IFNAME,
     };
 
     *key_type = types[type];
@@ -48,7 +49,7 @@ void nft_set_types(enum tby_rs_set_type type, uint32_t *flags, uint32_t *key_typ
 bool nft_set_type_of(uint32_t flags, uint32_t key_type, uint32_t key_len,
                      enum tby_rs_set_type *out)
 {
-    for (int t = TBY_RS_ADDR4; t <= TBY_RS_IFNAME_VMAP; t++) {
+    for (int t = TBY_RS_ADDR4; t <= TBY_RS_IFNAMES; t++) {
         uint32_t f, kt, kl;
 
         nft_set_types(t, &f, &kt, &kl);
@@ -262,6 +263,10 @@ static void match(struct enc *e, const struct tby_rs_match *m)
     case TBY_RS_M_MARK:
         meta_load(e, NFT_META_MARK, NFT_REG_1);
         test_bits(e, m->a, m->neg);
+        break;
+    case TBY_RS_M_IFNAME_SET:
+        meta_load(e, m->src ? NFT_META_IIFNAME : NFT_META_OIFNAME, NFT_REG_1);
+        lookup(e, m->set, m->neg, false);
         break;
     }
 }

@@ -304,6 +304,7 @@ uint8_t tby_rs_key_len(enum tby_rs_set_type type)
     case TBY_RS_ADDR6_PROTO_PORT:
         return 24;
     case TBY_RS_IFNAME_VMAP:
+    case TBY_RS_IFNAMES:
         return 16;
     }
     return 0;
@@ -363,6 +364,31 @@ void tby_rs_remove_addr_port(struct tby_rs *rs, struct tby_rs_set *set,
 
     if (family_fits(set, ip))
         elem_unref(rs, set, key, addr_port_key(key, ip, proto, port));
+}
+
+/* An interface name as the kernel compares it: zero-padded to IFNAMSIZ. */
+static int ifname_key(uint8_t key[16], const char *ifname)
+{
+    memset(key, 0, 16);
+    if (!*ifname || strlen(ifname) >= 16)
+        return -EINVAL;
+    memcpy(key, ifname, strlen(ifname));
+    return 0;
+}
+
+int tby_rs_add_ifname(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname)
+{
+    uint8_t key[16];
+
+    return ifname_key(key, ifname) < 0 ? -EINVAL : elem_ref(rs, set, key, 16, 0);
+}
+
+void tby_rs_remove_ifname(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname)
+{
+    uint8_t key[16];
+
+    if (ifname_key(key, ifname) == 0)
+        elem_unref(rs, set, key, 16);
 }
 
 /* ---- interval sets ---------------------------------------------------------------------- */
@@ -469,13 +495,12 @@ int tby_rs_fill_ports(struct tby_rs *rs, struct tby_rs_set *set, const uint16_t 
 int tby_rs_vmap_set(struct tby_rs *rs, struct tby_rs_set *map, const char *ifname,
                     const char *chain)
 {
-    uint8_t key[16] = { 0 };
+    uint8_t key[16];
     struct tby_rs_elem *e;
     char *t = NULL;
 
-    if (strlen(ifname) >= sizeof(key) || !*ifname)
+    if (ifname_key(key, ifname) < 0)
         return -EINVAL;
-    strncpy((char *)key, ifname, sizeof(key) - 1);
     e = chain ? elem_get(map, key, sizeof(key), 0) : elem_find(map, key, sizeof(key), 0);
     if (!e)
         return chain ? -ENOMEM : 0;

@@ -222,6 +222,9 @@ static void put_match(FILE *f, const struct tby_rs_match *m)
     case TBY_RS_M_MARK:
         fprintf(f, "meta mark & 0x%08x %s 0", m->a, m->neg ? "!=" : "==");
         break;
+    case TBY_RS_M_IFNAME_SET:
+        fprintf(f, "%s %s@%s", m->src ? "iifname" : "oifname", neq(m), m->set);
+        break;
     }
 }
 

@@ -17,6 +17,7 @@ static const char *const type_text[] = {
     [TBY_RS_ADDR4_PROTO_PORT] = "ipv4_addr . inet_proto . inet_service",
     [TBY_RS_ADDR6_PROTO_PORT] = "ipv6_addr . inet_proto . inet_service",
     [TBY_RS_IFNAME_VMAP] = "ifname : verdict",
+    [TBY_RS_IFNAMES] = "ifname",
 };
 
 /* ---- sorting for stable output ---------------------------------------------------------- */
@@ -85,6 +86,7 @@ static void put_key(FILE *f, enum tby_rs_set_type type, const uint8_t *key)
         fprintf(f, " . %u . %u", key[alen], (unsigned)(key[alen + 4] << 8 | key[alen + 5]));
         break;
     case TBY_RS_IFNAME_VMAP:
+    case TBY_RS_IFNAMES:
         fprintf(f, "\"%.16s\"", (const char *)key);
         break;
     default:

@@ -41,6 +41,7 @@ struct tby_calc;
 #define TBY_CALC_MAP_TO_WL "to-wl"
 #define TBY_CALC_CHAIN_FORWARD "forward-hook"
 #define TBY_CALC_CHAIN_INPUT "input-hook"
+#define TBY_CALC_SET_LOCAL_WL "local-wl"   /* the interfaces of local endpoints */
 
 /* A calculation for the node `node_name` (endpoints of other nodes feed the selector sets
  * only). -ENOMEM. */

@@ -55,6 +55,7 @@ enum tby_rs_set_type {
     TBY_RS_ADDR4_PROTO_PORT,  /* ipv4_addr . inet_proto . inet_service */
     TBY_RS_ADDR6_PROTO_PORT,  /* ipv6_addr . inet_proto . inet_service */
     TBY_RS_IFNAME_VMAP,       /* ifname : verdict (jump to a chain) */
+    TBY_RS_IFNAMES,           /* ifname */
 };
 
 /* Bytes of a key as the kernel stores it (network order, fields padded to 4 bytes). */
@@ -100,6 +101,7 @@ enum tby_rs_match_type {
     TBY_RS_M_PORT_SET,        /* th s/dport [!=] @set */
     TBY_RS_M_ADDR_PROTO_PORT, /* ip(6) s/daddr . meta l4proto . th s/dport [!=] @set */
     TBY_RS_M_MARK,            /* meta mark & a ==/!= 0 (neg: != 0, i.e. some bit set) */
+    TBY_RS_M_IFNAME_SET,      /* iifname (src) / oifname [!=] @set */
 };
 
 struct tby_rs_match {
@@ -177,6 +179,9 @@ void tby_rs_set_del(struct tby_rs *rs, struct tby_rs_set *set);
 /* Element edits, reference counted (each add is undone by one remove). -ENOMEM. */
 int tby_rs_add_addr(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_ip *ip);
 void tby_rs_remove_addr(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_ip *ip);
+/* Interface names (TBY_RS_IFNAMES), reference counted too. -EINVAL for a bad name. */
+int tby_rs_add_ifname(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname);
+void tby_rs_remove_ifname(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname);
 int tby_rs_add_addr_port(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_ip *ip,
                          uint8_t proto, uint16_t port);
 void tby_rs_remove_addr_port(struct tby_rs *rs, struct tby_rs_set *set,

@@ -36,15 +36,32 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
     (void)state;
     assert_has(t, "chain forward-hook {\n\t\ttype filter hook forward priority 0; policy accept;\n"
                   "\t\tct state established,related accept\n"
-                  "\t\tct state invalid counter drop\n"
+                  "\t\tiifname @local-wl ct state invalid counter drop\n"
+                  "\t\toifname @local-wl ct state invalid counter drop\n"
                   "\t\tiifname vmap @from-wl\n\t\toifname vmap @to-wl\n");
     assert_has(t, "chain input-hook {\n\t\ttype filter hook input priority 0; policy accept;\n"
                   "\t\tct state established,related accept\n"
-                  "\t\tct state invalid counter drop\n"
+                  "\t\tiifname @local-wl ct state invalid counter drop\n"
                   "\t\tmeta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 130 accept\n");
     assert_has(t, "icmpv6 type 143 accept\n\t\tiifname vmap @from-wl\n\t}");
     assert_has(t, "map from-wl { type ifname : verdict; }");
     assert_has(t, "map to-wl { type ifname : verdict; }");
+    assert_has(t, "set local-wl { type ifname; }");
+}
+
+static void test_local_interfaces_feed_the_workload_set(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t1 = NULL, *t2 = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    wep(c, (struct wep_spec){ "default", "r", "node-b", "cali-r", "10.0.0.2", "app=web", NULL });
+    t1 = dump(c);
+    assert_has(t1, "set local-wl { type ifname; elements = { \"cali-a\" }; }");
+    wep_delete(c, "default", "a");
+    t2 = dump(c);
+    assert_has(t2, "set local-wl { type ifname; }");
 }
 
 static void test_endpoint_without_policy_gets_no_chain(void **state)
@@ -55,7 +72,7 @@ static void test_endpoint_without_policy_gets_no_chain(void **state)
     (void)state;
     wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
     t = dump(c);
-    assert_lacks(t, "cali-a");
+    assert_lacks(t, "\"cali-a\" : jump");
     assert_lacks(t, "chain tw-");
 }
 
@@ -74,7 +91,7 @@ static void test_k8s_default_deny_sends_local_pods_to_default_deny(void **state)
     t = dump(c);
     assert_has(t, "chain pi-knp/default/default-deny {\n\t}");
     assert_has(t, "\"cali-a\" : jump tw-");
-    assert_lacks(t, "cali-b");           /* another namespace */
+    assert_lacks(t, "\"cali-b\" : jump"); /* another namespace */
     assert_lacks(t, "cali-r");           /* another node */
     assert_lacks(t, "from-wl { type ifname : verdict; elements"); /* ingress only */
     assert_has(t, "\t\tmeta mark set mark & 0xfffcffff\n"
@@ -482,7 +499,7 @@ static void test_global_policy_namespace_selector_scopes_where_it_applies(void *
              "  types: [Ingress]\n");
     t = dump(c);
     assert_has(t, "\"cali-a\" : jump tw-");
-    assert_lacks(t, "\"cali-b\"");
+    assert_lacks(t, "\"cali-b\" : jump");
 }
 
 static void test_service_account_names_become_a_selector(void **state)
@@ -590,6 +607,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_calc_programs_hooks_and_maps),
         cmocka_unit_test(test_endpoint_without_policy_gets_no_chain),
+        cmocka_unit_test(test_local_interfaces_feed_the_workload_set),
         cmocka_unit_test(test_k8s_default_deny_sends_local_pods_to_default_deny),
         cmocka_unit_test(test_k8s_pod_selector_peer_becomes_an_address_set),
         cmocka_unit_test(test_k8s_namespace_selector_reads_namespace_labels),

@@ -14,9 +14,8 @@ enum { CTL_OK = 0, CTL_FAIL = 1, CTL_USAGE = 2 };
 
 struct ctl {
     const char *store_uri;   /* --store, TABBY_STORE, the config file, or the default */
-    const char *config_path; /* /etc/tabby/tabbyctl.cfg unless TABBY_CONFIG says otherwise */
     struct tby_store *store; /* opened on first use by ctl_store() */
-    char *store_uri_owned;   /* when the URI came from the config file */
+    char *store_uri_owned;   /* when the URI came from the environment or config file */
 };
 
 /* Opens the datastore once; prints the error and returns NULL on failure. */
@@ -32,6 +31,7 @@ int ctl_usage_error(const char *synopsis, const char *fmt, ...)
 int ctl_cmd_apply(struct ctl *ctl, int argc, char **argv);   /* apply, create, replace */
 int ctl_cmd_delete(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_get(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_ipam(struct ctl *ctl, int argc, char **argv);   /* ipam show|check|release|… */
 int ctl_cmd_selector(struct ctl *ctl, int argc, char **argv);
 
 /* ---- output ------------------------------------------------------------------------ */

@@ -10,10 +10,8 @@
 #include "config.h"
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
-#include "tabby/yaml.h"
+#include "tabby/settings.h"
 #include "ctl.h"
-
-#define DEFAULT_CONFIG "/etc/tabby/tabbyctl.cfg"
 
 static const char usage_text[] =
     "Usage: tabbyctl [--store URI] COMMAND [ARGS]\n"
@@ -30,13 +28,21 @@ static const char usage_text[] =
     "  selector check EXPR     print the canonical form (exit 2 when invalid)\n"
     "  selector match EXPR [KEY=VALUE…]  true (exit 0) or false (exit 1)\n"
     "\n"
+    "IP address management:\n"
+    "  ipam show [--show-blocks]          addresses per pool (and block): total, in use, free\n"
+    "  ipam show --ip=ADDRESS             who holds an address\n"
+    "  ipam release --ip=ADDRESS          release an address\n"
+    "  ipam check [--release-leaks]       find (and fix) leaked addresses and broken records\n"
+    "  ipam configure --strictaffinity=true|false\n"
+    "\n"
+    "Other:\n"
     "  version                 print tabbyctl's version\n"
     "\n"
     "Kinds: ippool, ipamconfig, networkpolicy (netpol), globalnetworkpolicy (gnp),\n"
     "  bgpconfig, bgppeer, node, workloadendpoint (wep), hostendpoint (hep), profile,\n"
     "  networkpolicy.networking.k8s.io (knp), namespace (ns)\n"
     "\n"
-    "The datastore: --store URI, else $TABBY_STORE, else `store:` in " DEFAULT_CONFIG "\n"
+    "The datastore: --store URI, else $TABBY_STORE, else `store:` in " TBY_SETTINGS_PATH "\n"
     "($TABBY_CONFIG), else " TBY_DEFAULT_STORE ".\n"
     "URIs: sqlite:PATH, etcd:http://HOST:PORT[,…]\n";
 
@@ -64,47 +70,15 @@ int ctl_usage_error(const char *synopsis, const char *fmt, ...)
     return CTL_USAGE;
 }
 
-/* The config file is YAML: `store: URI`. A missing file is fine; a broken one is not. */
-static int read_config(struct ctl *ctl)
-{
-    _cleanup_fclose_ FILE *f = fopen(ctl->config_path, "re");
-    struct tby_yaml_docs docs = { 0 };
-    struct tby_error err = { 0 };
-    char text[8192];
-    size_t len;
-    const json_t *store;
-    int r = 0;
-
-    if (!f)
-        return errno == ENOENT ? 0 : ctl_fail("%s: %s", ctl->config_path, strerror(errno));
-    len = fread(text, 1, sizeof(text), f);
-    if (tby_yaml_load(text, len, ctl->config_path, &docs, &err) < 0)
-        return ctl_fail("%s", tby_error_str(&err));
-    store = json_object_get(json_array_get(docs.docs, 0), "store");
-    if (store && !json_is_string(store))
-        r = ctl_fail("%s: store: must be a string such as sqlite:/var/lib/tabby/tabby.db",
-                     ctl->config_path);
-    else if (store && !(ctl->store_uri_owned = strdup(json_string_value(store))))
-        r = ctl_fail("out of memory");
-    tby_yaml_docs_clear(&docs);
-    return r;
-}
-
 static int choose_store(struct ctl *ctl)
 {
-    const char *env = getenv("TABBY_STORE");
-    int r;
+    struct tby_error err = { 0 };
 
     if (ctl->store_uri)
         return 0;
-    if (env && *env) {
-        ctl->store_uri = env;
-        return 0;
-    }
-    r = read_config(ctl);
-    if (r)
-        return r;
-    ctl->store_uri = ctl->store_uri_owned ? ctl->store_uri_owned : TBY_DEFAULT_STORE;
+    if (tby_settings_store_uri(&ctl->store_uri_owned, &err) < 0)
+        return ctl_fail("%s", tby_error_str(&err));
+    ctl->store_uri = ctl->store_uri_owned;
     return 0;
 }
 
@@ -142,6 +116,7 @@ static const struct {
     { "delete", ctl_cmd_delete },
     { "get", ctl_cmd_get },
     { "selector", ctl_cmd_selector },
+    { "ipam", ctl_cmd_ipam },
     { "version", cmd_version },
 };
 
@@ -153,10 +128,8 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct ctl ctl = { 0 };
-    const char *config = getenv("TABBY_CONFIG");
     int opt, r = -1;
 
-    ctl.config_path = config && *config ? config : DEFAULT_CONFIG;
     tby_log_set_level(TBY_LOG_WARNING);
     while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
         if (opt == 's')

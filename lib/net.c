@@ -105,6 +105,15 @@ int tby_ip_compare(const struct tby_ip *a, const struct tby_ip *b)
     return memcmp(a->bytes, b->bytes, sizeof(a->bytes));
 }
 
+int tby_cidr_compare(const struct tby_cidr *a, const struct tby_cidr *b)
+{
+    int c = tby_ip_compare(&a->ip, &b->ip);
+
+    if (c || a->prefix_len == b->prefix_len)
+        return c;
+    return a->prefix_len < b->prefix_len ? -1 : 1;
+}
+
 /* Keeps the first `bits` bits of `bytes`, clearing the rest. */
 static void keep_bits(uint8_t *bytes, unsigned bits)
 {

@@ -47,6 +47,8 @@ unsigned tby_ip_bits(const struct tby_ip *ip);
 bool tby_ip_equal(const struct tby_ip *a, const struct tby_ip *b);
 /* memcmp-like order within one family; IPv4 sorts before IPv6. */
 int tby_ip_compare(const struct tby_ip *a, const struct tby_ip *b);
+/* By address as tby_ip_compare, then shorter prefixes first. */
+int tby_cidr_compare(const struct tby_cidr *a, const struct tby_cidr *b);
 
 /* Clears the host bits of cidr->ip. */
 void tby_cidr_mask(struct tby_cidr *cidr);

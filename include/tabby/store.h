@@ -146,7 +146,7 @@ int tby_store_commit(struct tby_store *store, const struct tby_txn *txn, int64_t
                      struct tby_error *err);
 
 /* Drops the change history up to and including `rev`: watches from earlier revisions
- * get -ESTALE. Backends also compact on their own (sqlite keeps 100,000 revisions; etcd
+ * get -ESTALE. Backends also compact on their own (sqlite keeps 20,000 revisions; etcd
  * as its --auto-compaction settings say). Compacting at or below an earlier compaction
  * point is not an error. */
 int tby_store_compact(struct tby_store *store, int64_t rev, struct tby_error *err);

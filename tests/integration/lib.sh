@@ -11,6 +11,7 @@ T_SKIPPED=0
 T_TOP=${T_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 T_BUILD=${T_BUILD:-$PWD}
 TABBYCTL=${TABBYCTL:-$T_BUILD/tabbyctl}
+TABBY_IPAM=${TABBY_IPAM:-$T_BUILD/tabby-ipam}
 
 t_begin() {
     T_NAME=$1

@@ -93,6 +93,19 @@ static void test_ip_arithmetic_carries_across_bytes(void **state)
     assert_int_equal(tby_cidr_size(&(struct tby_cidr){ v6, 64 }), UINT64_MAX);
 }
 
+static void test_cidr_order_is_by_address_then_shorter_prefix(void **state)
+{
+    struct tby_cidr a = cidr("10.0.0.0/8"), b = cidr("10.0.0.0/16"), c = cidr("10.1.0.0/16"),
+                    d = cidr("fd00::/8");
+
+    (void)state;
+    assert_true(tby_cidr_compare(&a, &b) < 0);
+    assert_true(tby_cidr_compare(&b, &c) < 0);
+    assert_true(tby_cidr_compare(&c, &d) < 0);
+    assert_true(tby_cidr_compare(&d, &a) > 0);
+    assert_int_equal(tby_cidr_compare(&b, &b), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -101,6 +114,7 @@ int main(void)
         cmocka_unit_test(test_bad_cidrs_are_refused),
         cmocka_unit_test(test_containment_and_overlap),
         cmocka_unit_test(test_ip_arithmetic_carries_across_bytes),
+        cmocka_unit_test(test_cidr_order_is_by_address_then_shorter_prefix),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,421 @@
+/* cni_common.c — reading a CNI call and writing its answer (see cni_common.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tabby/cleanup.h"
+#include "tabby/settings.h"
+#include "cni_common.h"
+
+#define MAX_CONF_BYTES (1 << 20)
+#define HOST_NAME_LEN 256
+
+static const char *const supported_versions[] = { "0.3.0", "0.3.1", "0.4.0", "1.0.0", NULL };
+
+int cni_fail(struct cni_failure *f, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    f->code = code;
+    va_start(ap, fmt);
+    tby_error_setv(&f->err, -EINVAL, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int code_of(int errnum)
+{
+    switch (errnum) {
+    case -EAGAIN:
+        return CNI_ERR_TRY_AGAIN;
+    case -EINVAL:
+        return CNI_ERR_INVALID_CONFIG;
+    case -EIO:
+        return CNI_ERR_IO;
+    default:
+        return CNI_ERR_ALLOCATION;
+    }
+}
+
+int cni_fail_from(struct cni_failure *f, const struct tby_error *err)
+{
+    if (err->code == -EAGAIN)
+        return cni_fail(f, CNI_ERR_TRY_AGAIN, "the datastore is unreachable, try again later: "
+                        "%s", tby_error_str(err));
+    return cni_fail(f, code_of(err->code), "%s", tby_error_str(err));
+}
+
+/* ---- versions ----------------------------------------------------------------------------- */
+
+bool cni_version_supported(const char *version)
+{
+    for (int i = 0; version && supported_versions[i]; i++)
+        if (strcmp(version, supported_versions[i]) == 0)
+            return true;
+    return false;
+}
+
+bool cni_version_at_least(const char *version, int major, int minor, int patch)
+{
+    int v[3] = { 0, 0, 0 };
+
+    if (!version || sscanf(version, "%d.%d.%d", &v[0], &v[1], &v[2]) < 2)
+        return false;
+    if (v[0] != major)
+        return v[0] > major;
+    if (v[1] != minor)
+        return v[1] > minor;
+    return v[2] >= patch;
+}
+
+static const char *supported_list(char *buf, size_t size)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; supported_versions[i] && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
+                                supported_versions[i]);
+    return buf;
+}
+
+/* ---- the environment -------------------------------------------------------------------- */
+
+static int read_command(enum cni_command *out, struct cni_failure *f)
+{
+    static const char *const names[] = { [CNI_ADD] = "ADD", [CNI_DEL] = "DEL",
+                                          [CNI_CHECK] = "CHECK", [CNI_VERSION] = "VERSION" };
+    const char *cmd = getenv("CNI_COMMAND");
+
+    if (!cmd || !*cmd)
+        return cni_fail(f, CNI_ERR_INVALID_ENV, "CNI_COMMAND is not set");
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(names); i++) {
+        if (strcmp(cmd, names[i]) == 0) {
+            *out = (enum cni_command)i;
+            return 0;
+        }
+    }
+    return cni_fail(f, CNI_ERR_INVALID_ENV, "CNI_COMMAND \"%s\": must be ADD, DEL, CHECK or "
+                    "VERSION", cmd);
+}
+
+/* The spec's form of a container ID: alphanumerics first, then also _ . and -. */
+static bool container_id_valid(const char *id)
+{
+    if (!id || !((*id >= 'a' && *id <= 'z') || (*id >= 'A' && *id <= 'Z') ||
+                 (*id >= '0' && *id <= '9')))
+        return false;
+    return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
+           strlen(id);
+}
+
+static int copy_env(const char *name, bool required, char **out, struct cni_failure *f)
+{
+    const char *value = getenv(name);
+
+    if (!value || !*value) {
+        *out = NULL;
+        return required ? cni_fail(f, CNI_ERR_INVALID_ENV, "%s is not set", name) : 0;
+    }
+    *out = strdup(value);
+    return *out ? 0 : cni_fail(f, CNI_ERR_IO, "out of memory");
+}
+
+static int set_arg(struct cni_args *a, const char *key, const char *value)
+{
+    char **slot = strcmp(key, "K8S_POD_NAMESPACE") == 0            ? &a->pod_namespace
+                  : strcmp(key, "K8S_POD_NAME") == 0               ? &a->pod_name
+                  : strcmp(key, "K8S_POD_INFRA_CONTAINER_ID") == 0 ? &a->infra_container_id
+                  : strcmp(key, "IP") == 0                         ? &a->ip
+                                                                   : NULL;
+
+    if (!slot || !*value)
+        return 0; /* others are ignored, as IgnoreUnknown asks */
+    free(*slot);
+    *slot = strdup(value);
+    return *slot ? 0 : -ENOMEM;
+}
+
+static int read_args(struct cni_args *a, struct cni_failure *f)
+{
+    const char *env = getenv("CNI_ARGS");
+    _cleanup_free_ char *copy = env ? strdup(env) : NULL;
+    char *save = NULL;
+
+    if (env && !copy)
+        return cni_fail(f, CNI_ERR_IO, "out of memory");
+    for (char *pair = copy ? strtok_r(copy, ";", &save) : NULL; pair;
+         pair = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(pair, '=');
+
+        if (!eq)
+            return cni_fail(f, CNI_ERR_INVALID_ENV, "CNI_ARGS: \"%s\" is not KEY=VALUE", pair);
+        *eq = '\0';
+        if (set_arg(a, pair, eq + 1) < 0)
+            return cni_fail(f, CNI_ERR_IO, "out of memory");
+    }
+    return 0;
+}
+
+static int read_env(struct cni_call *call, struct cni_failure *f)
+{
+    if (copy_env("CNI_CONTAINERID", true, &call->container_id, f) < 0 ||
+        copy_env("CNI_IFNAME", true, &call->ifname, f) < 0 ||
+        copy_env("CNI_NETNS", false, &call->netns, f) < 0)
+        return -1;
+    if (!container_id_valid(call->container_id))
+        return cni_fail(f, CNI_ERR_INVALID_ENV, "CNI_CONTAINERID \"%s\": must be letters, "
+                        "digits, '_', '.' and '-', starting with a letter or digit",
+                        call->container_id);
+    return read_args(&call->args, f);
+}
+
+/* ---- the configuration ------------------------------------------------------------------- */
+
+static int read_all(FILE *in, char **out, size_t *len, struct cni_failure *f)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, in);
+
+        n += got;
+        if (got == 0 || n > MAX_CONF_BYTES)
+            break;
+        if (n == cap) {
+            char *grown = realloc(buf, cap *= 2);
+
+            if (!grown)
+                free(buf);
+            buf = grown;
+        }
+    }
+    if (!buf)
+        return cni_fail(f, CNI_ERR_IO, "out of memory");
+    if (ferror(in) || n > MAX_CONF_BYTES) {
+        free(buf);
+        return cni_fail(f, CNI_ERR_IO, "reading the network configuration from standard "
+                        "input: %s", n > MAX_CONF_BYTES ? "larger than 1 MiB" : strerror(errno));
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int parse_conf(struct cni_call *call, const char *text, size_t len,
+                      struct cni_failure *f)
+{
+    json_error_t jerr;
+    const json_t *version, *name;
+    char list[64];
+
+    call->conf = json_loadb(text, len, 0, &jerr);
+    if (!json_is_object(call->conf))
+        return cni_fail(f, CNI_ERR_DECODE, "failed to decode the network configuration: %s",
+                        call->conf ? "not a JSON object" : jerr.text);
+    version = json_object_get(call->conf, "cniVersion");
+    if (!json_is_string(version))
+        return cni_fail(f, CNI_ERR_INVALID_CONFIG, "cniVersion: %s", version ? "must be a "
+                        "string" : "missing from the network configuration");
+    call->version = json_string_value(version);
+    if (!cni_version_supported(call->version) && call->command != CNI_VERSION)
+        return cni_fail(f, CNI_ERR_INCOMPATIBLE_VERSION, "incompatible CNI versions: the "
+                        "configuration is %s, tabby supports %s", call->version,
+                        supported_list(list, sizeof(list)));
+    name = json_object_get(call->conf, "name");
+    if (call->command != CNI_VERSION && !json_is_string(name))
+        return cni_fail(f, CNI_ERR_INVALID_CONFIG, "name: %s", name ? "must be a string"
+                        : "missing from the network configuration");
+    call->name = json_string_value(name);
+    return 0;
+}
+
+int cni_call_read(FILE *in, struct cni_call *call, struct cni_failure *f)
+{
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+
+    memset(call, 0, sizeof(*call));
+    if (read_command(&call->command, f) < 0 || read_all(in, &text, &len, f) < 0)
+        return -1;
+    if (call->command == CNI_VERSION && len == 0)
+        return 0;
+    if (parse_conf(call, text, len, f) < 0)
+        return -1;
+    return call->command == CNI_VERSION ? 0 : read_env(call, f);
+}
+
+void cni_call_clear(struct cni_call *call)
+{
+    free(call->container_id);
+    free(call->netns);
+    free(call->ifname);
+    free(call->args.pod_namespace);
+    free(call->args.pod_name);
+    free(call->args.infra_container_id);
+    free(call->args.ip);
+    json_decref(call->conf);
+    memset(call, 0, sizeof(*call));
+}
+
+/* ---- configuration values ------------------------------------------------------------------ */
+
+const json_t *cni_ipam_conf(const struct cni_call *call)
+{
+    const json_t *ipam = json_object_get(call->conf, "ipam");
+
+    return json_is_object(ipam) ? ipam : NULL;
+}
+
+int cni_conf_bool(const json_t *obj, const char *field, bool *out, struct cni_failure *f)
+{
+    const json_t *v = json_object_get(obj, field);
+    const char *s = json_string_value(v);
+
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_boolean(v)) {
+        *out = json_is_true(v);
+        return 0;
+    }
+    if (s && (strcmp(s, "true") == 0 || strcmp(s, "false") == 0)) {
+        *out = strcmp(s, "true") == 0;
+        return 0;
+    }
+    return cni_fail(f, CNI_ERR_INVALID_CONFIG, "ipam.%s: must be true or false", field);
+}
+
+int cni_conf_string(const json_t *obj, const char *field, const char **out,
+                    struct cni_failure *f)
+{
+    const json_t *v = json_object_get(obj, field);
+
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v) || !*json_string_value(v))
+        return cni_fail(f, CNI_ERR_INVALID_CONFIG, "%s: must be a non-empty string", field);
+    *out = json_string_value(v);
+    return 0;
+}
+
+const json_t *cni_runtime_arg(const struct cni_call *call, const char *field)
+{
+    return json_object_get(json_object_get(json_object_get(call->conf, "args"), "cni"), field);
+}
+
+/* conf.ipam.<field>, else conf.<field>. */
+static int ipam_or_top(const struct cni_call *call, const char *field, const char **out,
+                       struct cni_failure *f)
+{
+    int r = cni_conf_string(cni_ipam_conf(call), field, out, f);
+
+    if (r == 0 && !*out)
+        r = cni_conf_string(call->conf, field, out, f);
+    return r;
+}
+
+int cni_store_uri(const struct cni_call *call, char **out, struct cni_failure *f)
+{
+    struct tby_error err = { 0 };
+    const char *uri;
+
+    if (ipam_or_top(call, "datastore", &uri, f) < 0)
+        return -1;
+    if (uri) {
+        *out = strdup(uri);
+        return *out ? 0 : cni_fail(f, CNI_ERR_IO, "out of memory");
+    }
+    if (tby_settings_store_uri(out, &err) < 0)
+        return cni_fail(f, CNI_ERR_INVALID_CONFIG, "%s", tby_error_str(&err));
+    return 0;
+}
+
+int cni_node_name(const struct cni_call *call, char **out, struct cni_failure *f)
+{
+    char host[HOST_NAME_LEN];
+    const char *name;
+
+    if (ipam_or_top(call, "nodename", &name, f) < 0)
+        return -1;
+    if (!name) {
+        if (gethostname(host, sizeof(host)) < 0)
+            return cni_fail(f, CNI_ERR_IO, "the host name: %s", strerror(errno));
+        host[sizeof(host) - 1] = '\0';
+        name = host;
+    }
+    *out = strdup(name);
+    return *out ? 0 : cni_fail(f, CNI_ERR_IO, "out of memory");
+}
+
+/* ---- answers --------------------------------------------------------------------------------- */
+
+json_t *cni_result_new(const char *version)
+{
+    return json_pack("{s:s, s:[], s:[], s:{}}", "cniVersion", version, "ips", "routes", "dns");
+}
+
+int cni_result_add_ip(json_t *result, const char *version, const struct tby_cidr *address,
+                      const struct tby_ip *gateway)
+{
+    char cidr[TBY_CIDR_STRLEN], gw[TBY_IP_STRLEN];
+    json_t *ip = json_pack("{s:s}", "address", tby_cidr_format(address, cidr));
+
+    if (!ip)
+        return -ENOMEM;
+    /* Before 1.0.0 every entry said its family. */
+    if (!cni_version_at_least(version, 1, 0, 0))
+        json_object_set_new(ip, "version", json_string(address->ip.family == 6 ? "6" : "4"));
+    if (gateway)
+        json_object_set_new(ip, "gateway", json_string(tby_ip_format(gateway, gw)));
+    return json_array_append_new(json_object_get(result, "ips"), ip) < 0 ? -ENOMEM : 0;
+}
+
+int cni_result_add_route(json_t *result, const char *dst, const char *gw)
+{
+    json_t *route = json_pack("{s:s}", "dst", dst);
+
+    if (!route)
+        return -ENOMEM;
+    if (gw)
+        json_object_set_new(route, "gw", json_string(gw));
+    return json_array_append_new(json_object_get(result, "routes"), route) < 0 ? -ENOMEM : 0;
+}
+
+static int print_json(FILE *out, const json_t *doc)
+{
+    if (!doc || json_dumpf(doc, out, JSON_INDENT(2)) < 0)
+        return 1;
+    fputc('\n', out);
+    return fflush(out) == 0 ? 0 : 1;
+}
+
+int cni_print_result(FILE *out, const json_t *result)
+{
+    return print_json(out, result);
+}
+
+int cni_print_version(FILE *out, const char *version)
+{
+    _cleanup_json_ json_t *doc = json_pack("{s:s, s:[]}", "cniVersion",
+                                           cni_version_supported(version) ? version : "1.0.0",
+                                           "supportedVersions");
+
+    for (int i = 0; doc && supported_versions[i]; i++)
+        json_array_append_new(json_object_get(doc, "supportedVersions"),
+                              json_string(supported_versions[i]));
+    return print_json(out, doc);
+}
+
+int cni_print_failure(FILE *out, const char *version, const struct cni_failure *f)
+{
+    _cleanup_json_ json_t *doc = json_pack("{s:s, s:i, s:s}", "cniVersion",
+                                           cni_version_supported(version) ? version : "1.0.0",
+                                           "code", f->code, "msg", tby_error_str(&f->err));
+
+    print_json(out, doc);
+    return 1;
+}

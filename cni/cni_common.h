@@ -1,0 +1,117 @@
+/* cni_common.h — what tabby's CNI plugins (tabby-ipam, and tabby) share (private to cni/):
+ * reading a call (CNI_* environment, the network configuration on stdin), the spec's
+ * versions, error codes and result shapes, and where the datastore and node name come
+ * from.
+ *
+ * Owns: struct cni_call and everything in it (freed with cni_call_clear); results are
+ * jansson objects the caller releases. Nothing here prints except the cni_print_*
+ * functions, which write the one JSON document a plugin answers on stdout.
+ *
+ * Spec: CNI 1.0.0, with 0.3.0, 0.3.1 and 0.4.0 results when the configuration asks for
+ * them (their "ips" entries carry "version"). Errors: {"cniVersion", "code", "msg",
+ * "details"} on stdout and a non-zero exit.
+ */
+#ifndef TABBY_CNI_COMMON_H
+#define TABBY_CNI_COMMON_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "tabby/error.h"
+#include "tabby/net.h"
+
+/* The spec's well-known codes, and tabby's own from 100 on. */
+enum cni_code {
+    CNI_ERR_INCOMPATIBLE_VERSION = 1,
+    CNI_ERR_UNSUPPORTED_FIELD = 2,
+    CNI_ERR_UNKNOWN_CONTAINER = 3,
+    CNI_ERR_INVALID_ENV = 4,
+    CNI_ERR_IO = 5,
+    CNI_ERR_DECODE = 6,
+    CNI_ERR_INVALID_CONFIG = 7,
+    CNI_ERR_TRY_AGAIN = 11,
+    /* The request cannot be met: pools exhausted, no usable pool, address taken. */
+    CNI_ERR_ALLOCATION = 100,
+    /* CHECK found the container's state missing or different. */
+    CNI_ERR_CHECK = 101,
+};
+
+enum cni_command { CNI_ADD, CNI_DEL, CNI_CHECK, CNI_VERSION };
+
+/* A failure on its way to stdout: the CNI code and the message (err). */
+struct cni_failure {
+    int code;
+    struct tby_error err;
+};
+
+int cni_fail(struct cni_failure *f, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Takes a tabby error over: its message, and the code its errno maps to (-EAGAIN and an
+ * unreachable store: 11; -EINVAL: 7; -ENOSPC, -ENOENT, -EEXIST: 100; -EIO: 5). */
+int cni_fail_from(struct cni_failure *f, const struct tby_error *err);
+
+/* Kubernetes' CNI_ARGS: IgnoreUnknown=1;K8S_POD_NAMESPACE=…;K8S_POD_NAME=…;IP=… */
+struct cni_args {
+    char *pod_namespace;
+    char *pod_name;
+    char *infra_container_id;
+    char *ip;                       /* a requested address (Calico's IP=) */
+};
+
+struct cni_call {
+    enum cni_command command;
+    char *container_id;
+    char *netns;
+    char *ifname;
+    struct cni_args args;
+    json_t *conf;                   /* the network configuration */
+    const char *version;            /* conf's cniVersion (owned by conf) */
+    const char *name;               /* conf's name (owned by conf); NULL for VERSION */
+};
+
+/* Reads the environment and the configuration. On failure f says why, and call->version
+ * is whatever could be read (NULL: none), for the error document. */
+int cni_call_read(FILE *in, struct cni_call *call, struct cni_failure *f);
+void cni_call_clear(struct cni_call *call);
+
+bool cni_version_supported(const char *version);
+/* Whether `version` is at least major.minor.patch. */
+bool cni_version_at_least(const char *version, int major, int minor, int patch);
+
+/* ---- reading the configuration ---------------------------------------------------------- */
+
+/* conf.ipam (an object), or NULL. */
+const json_t *cni_ipam_conf(const struct cni_call *call);
+/* A boolean written as JSON true/false or as the strings "true"/"false" (calico-ipam's
+ * assign_ipv4). *out keeps its default when absent. */
+int cni_conf_bool(const json_t *obj, const char *field, bool *out, struct cni_failure *f);
+/* A string; NULL when absent. */
+int cni_conf_string(const json_t *obj, const char *field, const char **out,
+                    struct cni_failure *f);
+/* args.cni.<field> (the runtime's arguments), or NULL. */
+const json_t *cni_runtime_arg(const struct cni_call *call, const char *field);
+
+/* The datastore: "datastore" in conf.ipam, then in conf, then the node's default
+ * (settings.h). Caller frees. */
+int cni_store_uri(const struct cni_call *call, char **out, struct cni_failure *f);
+/* The node name: "nodename" in conf.ipam, then in conf, then the host name. Caller
+ * frees. */
+int cni_node_name(const struct cni_call *call, char **out, struct cni_failure *f);
+
+/* ---- answers ---------------------------------------------------------------------------- */
+
+/* {"cniVersion", "ips": [], "routes": [], "dns": {}}. */
+json_t *cni_result_new(const char *version);
+/* An address (with its prefix) and, when gateway is non-NULL, its gateway. */
+int cni_result_add_ip(json_t *result, const char *version, const struct tby_cidr *address,
+                      const struct tby_ip *gateway);
+int cni_result_add_route(json_t *result, const char *dst, const char *gw);
+
+/* Each writes one JSON document and a newline; they return the process's exit status. */
+int cni_print_result(FILE *out, const json_t *result);
+int cni_print_version(FILE *out, const char *version);
+int cni_print_failure(FILE *out, const char *version, const struct cni_failure *f);
+
+#endif

@@ -1,0 +1,131 @@
+/* ipam_keys.c — the names and datastore keys of IPAM records. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ipam_internal.h"
+
+#define NAME_LIMIT 512
+
+char *ipam_block_name(const struct tby_cidr *cidr, char buf[IPAM_NAME_MAX])
+{
+    char *slash;
+
+    tby_cidr_format(cidr, buf);
+    slash = strchr(buf, '/');
+    if (slash)
+        *slash = '-';
+    return buf;
+}
+
+int ipam_block_name_parse(const char *name, struct tby_cidr *out)
+{
+    char buf[IPAM_NAME_MAX];
+    char *dash;
+
+    if (strlen(name) >= sizeof(buf))
+        return -EINVAL;
+    strcpy(buf, name);
+    /* IPv6 addresses hold no '-', so the last one separates the prefix length. */
+    dash = strrchr(buf, '-');
+    if (!dash)
+        return -EINVAL;
+    *dash = '/';
+    return tby_cidr_parse(buf, TBY_CIDR_STRICT, out, NULL);
+}
+
+char *ipam_block_key(const struct tby_cidr *cidr)
+{
+    char name[IPAM_NAME_MAX];
+    char *key;
+
+    if (asprintf(&key, IPAM_BLOCKS "%s", ipam_block_name(cidr, name)) < 0)
+        return NULL;
+    return key;
+}
+
+char *ipam_affinity_key(const char *node, const struct tby_cidr *cidr)
+{
+    char name[IPAM_NAME_MAX];
+    char *key;
+
+    if (asprintf(&key, IPAM_AFFINITIES "%s/%s", node, ipam_block_name(cidr, name)) < 0)
+        return NULL;
+    return key;
+}
+
+char *ipam_affinity_prefix(const char *node)
+{
+    char *key;
+
+    if (!node)
+        return strdup(IPAM_AFFINITIES);
+    if (asprintf(&key, IPAM_AFFINITIES "%s/", node) < 0)
+        return NULL;
+    return key;
+}
+
+char *ipam_handle_key(const char *handle)
+{
+    char *key;
+
+    if (asprintf(&key, IPAM_HANDLES "%s", handle) < 0)
+        return NULL;
+    return key;
+}
+
+int ipam_check_name(const char *what, const char *name, struct tby_error *err)
+{
+    if (!name || !*name)
+        return tby_error_set(err, -EINVAL, "%s: must not be empty", what);
+    if (strlen(name) > NAME_LIMIT)
+        return tby_error_set(err, -EINVAL, "%s: longer than %d characters", what, NAME_LIMIT);
+    /* Kubernetes names and container IDs are printable ASCII; keeping to it keeps every
+     * stored record valid JSON text without escapes. */
+    for (const char *p = name; *p; p++)
+        if (*p == '/' || (unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return tby_error_set(err, -EINVAL, "%s \"%s\": must be printable ASCII without "
+                                 "'/' or spaces", what, name);
+    return 0;
+}
+
+struct tby_cidr ipam_block_of(const struct tby_ip *ip, int block_size)
+{
+    struct tby_cidr block = { .ip = *ip, .prefix_len = (uint8_t)block_size };
+
+    tby_cidr_mask(&block);
+    return block;
+}
+
+int ipam_oom(struct tby_error *err)
+{
+    return tby_error_set(err, -ENOMEM, "out of memory");
+}
+
+int ipam_result_push(struct tby_ipam_result *res, const struct tby_ip *ip,
+                     const struct tby_cidr *block, bool existing)
+{
+    struct tby_ipam_addr *grown = reallocarray(res->items, res->n + 1, sizeof(*grown));
+
+    if (!grown)
+        return -ENOMEM;
+    res->items = grown;
+    grown[res->n].ip = *ip;
+    grown[res->n].block = *block;
+    grown[res->n].existing = existing;
+    res->n++;
+    return 0;
+}
+
+void tby_ipam_result_clear(struct tby_ipam_result *result)
+{
+    free(result->items);
+    result->items = NULL;
+    result->n = 0;
+}
+
+const char *ipam_family_name(int family)
+{
+    return family == 6 ? "IPv6" : "IPv4";
+}

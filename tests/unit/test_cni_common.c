@@ -1,0 +1,207 @@
+/* test_cni_common.c — reading CNI calls and writing answers: environment, configuration,
+ * versions, error codes and result shapes. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cni_common.h"
+#include "tabby/cleanup.h"
+
+static void set_env(const char *command, const char *container, const char *args)
+{
+    setenv("CNI_COMMAND", command, 1);
+    if (container)
+        setenv("CNI_CONTAINERID", container, 1);
+    else
+        unsetenv("CNI_CONTAINERID");
+    setenv("CNI_IFNAME", "eth0", 1);
+    setenv("CNI_NETNS", "/var/run/netns/x", 1);
+    if (args)
+        setenv("CNI_ARGS", args, 1);
+    else
+        unsetenv("CNI_ARGS");
+}
+
+/* Reads a call from `conf`; returns cni_call_read's result. */
+static int read_call(const char *conf, struct cni_call *call, struct cni_failure *f)
+{
+    FILE *in = fmemopen((void *)conf, strlen(conf), "r");
+    int r;
+
+    assert_non_null(in);
+    r = cni_call_read(in, call, f);
+    fclose(in);
+    return r;
+}
+
+static void test_add_call_reads_environment_and_configuration(void **state)
+{
+    struct cni_call call;
+    struct cni_failure f = { 0 };
+
+    (void)state;
+    set_env("ADD", "abc", "IgnoreUnknown=1;K8S_POD_NAMESPACE=prod;K8S_POD_NAME=web-0;IP=10.0.0.7");
+    assert_int_equal(read_call("{\"cniVersion\":\"0.4.0\",\"name\":\"net\",\"ipam\":{}}", &call,
+                               &f), 0);
+    assert_int_equal(call.command, CNI_ADD);
+    assert_string_equal(call.version, "0.4.0");
+    assert_string_equal(call.name, "net");
+    assert_string_equal(call.container_id, "abc");
+    assert_string_equal(call.args.pod_namespace, "prod");
+    assert_string_equal(call.args.pod_name, "web-0");
+    assert_string_equal(call.args.ip, "10.0.0.7");
+    assert_non_null(cni_ipam_conf(&call));
+    cni_call_clear(&call);
+}
+
+static void expect_read_failure(const char *conf, int code, const char *fragment)
+{
+    struct cni_call call;
+    struct cni_failure f = { 0 };
+
+    assert_int_equal(read_call(conf, &call, &f), -1);
+    assert_int_equal(f.code, code);
+    if (!strstr(tby_error_str(&f.err), fragment))
+        fail_msg("\"%s\" lacks \"%s\"", tby_error_str(&f.err), fragment);
+    cni_call_clear(&call);
+}
+
+static void test_bad_calls_get_the_specs_codes(void **state)
+{
+    (void)state;
+    set_env("ADD", "abc", NULL);
+    expect_read_failure("{", CNI_ERR_DECODE, "failed to decode");
+    expect_read_failure("{\"name\":\"n\"}", CNI_ERR_INVALID_CONFIG, "cniVersion: missing");
+    expect_read_failure("{\"cniVersion\":\"0.2.0\",\"name\":\"n\"}", CNI_ERR_INCOMPATIBLE_VERSION,
+                        "the configuration is 0.2.0");
+    expect_read_failure("{\"cniVersion\":\"1.0.0\"}", CNI_ERR_INVALID_CONFIG, "name: missing");
+    set_env("ADD", NULL, NULL);
+    expect_read_failure("{\"cniVersion\":\"1.0.0\",\"name\":\"n\"}", CNI_ERR_INVALID_ENV,
+                        "CNI_CONTAINERID is not set");
+    set_env("ADD", "-x", NULL);
+    expect_read_failure("{\"cniVersion\":\"1.0.0\",\"name\":\"n\"}", CNI_ERR_INVALID_ENV,
+                        "CNI_CONTAINERID \"-x\"");
+    set_env("ADD", "abc", "K8S_POD_NAME");
+    expect_read_failure("{\"cniVersion\":\"1.0.0\",\"name\":\"n\"}", CNI_ERR_INVALID_ENV,
+                        "CNI_ARGS: \"K8S_POD_NAME\" is not KEY=VALUE");
+    set_env("GC", "abc", NULL);
+    expect_read_failure("{}", CNI_ERR_INVALID_ENV, "CNI_COMMAND \"GC\"");
+}
+
+static void test_version_call_needs_no_container(void **state)
+{
+    struct cni_call call;
+    struct cni_failure f = { 0 };
+
+    (void)state;
+    set_env("VERSION", NULL, NULL);
+    assert_int_equal(read_call("{\"cniVersion\":\"9.9.9\"}", &call, &f), 0);
+    assert_int_equal(call.command, CNI_VERSION);
+    cni_call_clear(&call);
+    assert_int_equal(read_call("", &call, &f), 0);
+    cni_call_clear(&call);
+}
+
+static void test_versions_compare_by_number(void **state)
+{
+    (void)state;
+    assert_true(cni_version_supported("0.3.1"));
+    assert_false(cni_version_supported("0.2.0"));
+    assert_false(cni_version_supported(NULL));
+    assert_true(cni_version_at_least("1.0.0", 0, 4, 0));
+    assert_true(cni_version_at_least("0.4.0", 0, 4, 0));
+    assert_false(cni_version_at_least("0.3.1", 0, 4, 0));
+    assert_true(cni_version_at_least("0.10.0", 0, 4, 0));
+    assert_false(cni_version_at_least("junk", 0, 1, 0));
+}
+
+static void test_booleans_take_calico_ipams_strings(void **state)
+{
+    _cleanup_json_ json_t *obj = json_pack("{s:s, s:b, s:s, s:i}", "a", "true", "b", 0, "c",
+                                           "yes", "d", 1);
+    struct cni_failure f = { 0 };
+    bool v = false;
+
+    (void)state;
+    assert_int_equal(cni_conf_bool(obj, "a", &v, &f), 0);
+    assert_true(v);
+    assert_int_equal(cni_conf_bool(obj, "b", &v, &f), 0);
+    assert_false(v);
+    v = true;
+    assert_int_equal(cni_conf_bool(obj, "missing", &v, &f), 0);
+    assert_true(v);
+    assert_int_equal(cni_conf_bool(obj, "c", &v, &f), -1);
+    assert_int_equal(f.code, CNI_ERR_INVALID_CONFIG);
+    assert_int_equal(cni_conf_bool(obj, "d", &v, &f), -1);
+}
+
+static void test_results_have_the_shape_of_their_version(void **state)
+{
+    _cleanup_json_ json_t *new_style = cni_result_new("1.0.0");
+    _cleanup_json_ json_t *old_style = cni_result_new("0.3.1");
+    struct tby_cidr a, b;
+    struct tby_ip gw;
+
+    (void)state;
+    assert_int_equal(tby_cidr_parse("10.0.0.5/32", 0, &a, NULL), 0);
+    assert_int_equal(tby_cidr_parse("fd00::5/128", 0, &b, NULL), 0);
+    assert_int_equal(tby_ip_parse("10.0.0.1", &gw, NULL), 0);
+    assert_int_equal(cni_result_add_ip(new_style, "1.0.0", &a, &gw), 0);
+    assert_int_equal(cni_result_add_ip(old_style, "0.3.1", &b, NULL), 0);
+    assert_int_equal(cni_result_add_route(old_style, "::/0", NULL), 0);
+    assert_null(json_object_get(json_array_get(json_object_get(new_style, "ips"), 0), "version"));
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(new_style, "ips"), 0), "gateway")),
+                        "10.0.0.1");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(old_style, "ips"), 0), "version")),
+                        "6");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(old_style, "routes"), 0), "dst")),
+                        "::/0");
+}
+
+static void test_tabby_errors_map_to_cni_codes(void **state)
+{
+    static const struct {
+        int errnum;
+        int code;
+    } cases[] = {
+        { -EAGAIN, CNI_ERR_TRY_AGAIN }, { -EINVAL, CNI_ERR_INVALID_CONFIG },
+        { -EIO, CNI_ERR_IO },           { -ENOSPC, CNI_ERR_ALLOCATION },
+        { -EEXIST, CNI_ERR_ALLOCATION }, { -ENOENT, CNI_ERR_ALLOCATION },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(cases); i++) {
+        struct tby_error err = { 0 };
+        struct cni_failure f = { 0 };
+
+        tby_error_set(&err, cases[i].errnum, "boom");
+        assert_int_equal(cni_fail_from(&f, &err), -1);
+        assert_int_equal(f.code, cases[i].code);
+        assert_non_null(strstr(tby_error_str(&f.err), "boom"));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_add_call_reads_environment_and_configuration),
+        cmocka_unit_test(test_bad_calls_get_the_specs_codes),
+        cmocka_unit_test(test_version_call_needs_no_container),
+        cmocka_unit_test(test_versions_compare_by_number),
+        cmocka_unit_test(test_booleans_take_calico_ipams_strings),
+        cmocka_unit_test(test_results_have_the_shape_of_their_version),
+        cmocka_unit_test(test_tabby_errors_map_to_cni_codes),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

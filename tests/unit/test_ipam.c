@@ -1,0 +1,928 @@
+/* test_ipam.c — IPAM semantics on a real sqlite store: allocation order, settings, pool
+ * choice, given addresses, release, housekeeping, usage and the consistency check. */
+#include "ipam_fixture.h"
+
+static int setup(void **state)
+{
+    *state = fx_open();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_close(*state);
+    return 0;
+}
+
+static struct tby_cidr cidr_of(const char *text)
+{
+    struct tby_cidr c;
+
+    assert_int_equal(tby_cidr_parse(text, TBY_CIDR_STRICT, &c, NULL), 0);
+    return c;
+}
+
+static bool in_cidr(const struct tby_ip *ip, const char *cidr)
+{
+    struct tby_cidr c = cidr_of(cidr);
+
+    return tby_cidr_contains(&c, ip);
+}
+
+static void set_config(struct ipam_fx *f, const char *spec)
+{
+    char yaml[512];
+
+    snprintf(yaml, sizeof(yaml), "apiVersion: projectcalico.org/v3\nkind: IPAMConfiguration\n"
+             "metadata:\n  name: default\nspec:\n%s", spec);
+    fx_apply(f, yaml);
+}
+
+/* ---- allocation order --------------------------------------------------------------------- */
+
+static void test_second_address_comes_from_the_same_affine_block(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *ipam;
+    struct tby_error err = { 0 };
+    struct tby_ip a, b;
+    struct tby_ipam_holder h;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    ipam = fx_ipam(f, "n1");
+    assert_int_equal(fx_alloc(ipam, "h1", &a, &err), 0);
+    assert_int_equal(fx_alloc(ipam, "h2", &b, &err), 0);
+    assert_false(tby_ip_equal(&a, &b));
+    assert_int_equal(tby_ipam_lookup_ip(ipam, &a, &h, &err), 0);
+    assert_true(h.allocated);
+    assert_string_equal(h.block_node, "n1");
+    assert_true(tby_cidr_contains(&h.block, &b));
+    tby_ipam_holder_clear(&h);
+    tby_ipam_free(ipam);
+}
+
+static void test_full_affine_block_makes_the_node_claim_another(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *ipam;
+    struct tby_error err = { 0 };
+    struct tby_ipam_usage u;
+    char handle[32];
+
+    fx_pool(f, "p", "10.0.0.0/24", 30, NULL);
+    ipam = fx_ipam(f, "n1");
+    for (int i = 0; i < 5; i++) {
+        snprintf(handle, sizeof(handle), "h%d", i);
+        assert_int_equal(fx_alloc(ipam, handle, NULL, &err), 0);
+    }
+    assert_int_equal(tby_ipam_usage(ipam, &u, &err), 0);
+    assert_int_equal(u.n_blocks, 2);
+    assert_string_equal(u.blocks[0].node, "n1");
+    assert_string_equal(u.blocks[1].node, "n1");
+    assert_int_equal(u.blocks[0].in_use + u.blocks[1].in_use, 5);
+    assert_int_equal(u.pools[0].in_use, 5);
+    assert_int_equal(u.pools[0].size, 256);
+    tby_ipam_usage_clear(&u);
+    tby_ipam_free(ipam);
+}
+
+/* A /29 pool of /30 blocks: n1 and n2 take one block each and fill them. */
+static void two_full_nodes(struct ipam_fx *f, struct tby_ipam *n1, struct tby_ipam *n2)
+{
+    struct tby_error err = { 0 };
+    char handle[32];
+
+    fx_pool(f, "p", "10.0.0.0/29", 30, NULL);
+    for (int i = 0; i < 4; i++) {
+        snprintf(handle, sizeof(handle), "a%d", i);
+        assert_int_equal(fx_alloc(n1, handle, NULL, &err), 0);
+        snprintf(handle, sizeof(handle), "b%d", i);
+        assert_int_equal(fx_alloc(n2, handle, NULL, &err), 0);
+    }
+    assert_int_equal(tby_ipam_release_handle(n2, "b2", NULL, &err), 0);
+}
+
+static void test_node_borrows_from_another_nodes_block_when_no_block_is_left(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1"), *n2 = fx_ipam(f, "n2");
+    struct tby_error err = { 0 };
+    struct tby_ipam_holder h;
+    struct tby_ip ip;
+
+    two_full_nodes(f, n1, n2);
+    assert_int_equal(fx_alloc(n1, "borrower", &ip, &err), 0);
+    assert_int_equal(tby_ipam_lookup_ip(n1, &ip, &h, &err), 0);
+    assert_string_equal(h.block_node, "n2");    /* the block stays n2's */
+    assert_string_equal(h.node, "n1");          /* the allocation is n1's */
+    assert_string_equal(h.handle, "borrower");
+    tby_ipam_holder_clear(&h);
+    tby_ipam_free(n1);
+    tby_ipam_free(n2);
+}
+
+static void test_strict_affinity_forbids_borrowing(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1"), *n2 = fx_ipam(f, "n2");
+    struct tby_error err = { 0 };
+
+    two_full_nodes(f, n1, n2);
+    assert_int_equal(tby_ipam_set_strict_affinity(n1, true, &err), 0);
+    assert_int_equal(fx_alloc(n1, "borrower", NULL, &err), -ENOSPC);
+    assert_non_null(strstr(err.msg, "strictAffinity"));
+    assert_non_null(strstr(err.msg, "IPPool p (10.0.0.0/29)"));
+    /* n2 still gets its own block's free address. */
+    assert_int_equal(fx_alloc(n2, "own", NULL, &err), 0);
+    assert_int_equal(tby_ipam_set_strict_affinity(n1, false, &err), 0);
+    tby_ipam_free(n1);
+    tby_ipam_free(n2);
+}
+
+static void test_max_blocks_per_host_stops_claiming_and_borrowing(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    char handle[32];
+
+    fx_pool(f, "p", "10.0.0.0/28", 30, NULL);
+    set_config(f, "  strictAffinity: true\n  maxBlocksPerHost: 2\n");
+    for (int i = 0; i < 8; i++) {
+        snprintf(handle, sizeof(handle), "h%d", i);
+        assert_int_equal(fx_alloc(n1, handle, NULL, &err), 0);
+    }
+    assert_int_equal(fx_alloc(n1, "ninth", NULL, &err), -ENOSPC);
+    assert_non_null(strstr(err.msg, "maxBlocksPerHost (2)"));
+    tby_ipam_free(n1);
+}
+
+static void test_auto_allocate_blocks_false_uses_only_blocks_held(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+
+    fx_pool(f, "p", "10.0.0.0/28", 30, NULL);
+    set_config(f, "  strictAffinity: true\n  autoAllocateBlocks: false\n");
+    assert_int_equal(fx_alloc(n1, "h", NULL, &err), -ENOSPC);
+    assert_non_null(strstr(err.msg, "autoAllocateBlocks is false"));
+    tby_ipam_free(n1);
+}
+
+static void test_exhausted_pools_fail_with_their_names(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    char handle[32];
+
+    fx_pool(f, "a", "10.0.0.0/30", 30, NULL);
+    fx_pool(f, "b", "10.0.1.0/30", 30, NULL);
+    for (int i = 0; i < 8; i++) {
+        snprintf(handle, sizeof(handle), "h%d", i);
+        assert_int_equal(fx_alloc(n1, handle, NULL, &err), 0);
+    }
+    assert_int_equal(fx_alloc(n1, "one-more", NULL, &err), -ENOSPC);
+    assert_non_null(strstr(err.msg, "IPPool a (10.0.0.0/30), IPPool b (10.0.1.0/30)"));
+    assert_non_null(strstr(err.msg, "exhausted"));
+    tby_ipam_free(n1);
+}
+
+/* ---- which pools ----------------------------------------------------------------------------- */
+
+static void test_disabled_pool_is_never_used(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_strv want = { 0 };
+    struct tby_ipam_request req = { .handle = "h", .num_v4 = 1, .v4_pools = &want };
+    struct tby_ipam_result res;
+    struct tby_ip ip;
+
+    fx_pool(f, "a", "10.0.0.0/24", 26, "  disabled: true\n");
+    fx_pool(f, "b", "10.0.1.0/24", 26, NULL);
+    for (int i = 0; i < 3; i++) {
+        char handle[16];
+
+        snprintf(handle, sizeof(handle), "h%d", i);
+        assert_int_equal(fx_alloc(n1, handle, &ip, &err), 0);
+        assert_true(in_cidr(&ip, "10.0.1.0/24"));
+    }
+    tby_strv_push(&want, "a");
+    assert_int_equal(tby_ipam_auto_assign(n1, &req, &res, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "IPPool a is disabled"));
+    fx_pool(f, "b", "10.0.1.0/24", 26, "  disabled: true\n");
+    assert_int_equal(fx_alloc(n1, "none", NULL, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "IPPool b is disabled"));
+    tby_strv_clear(&want);
+    tby_ipam_free(n1);
+}
+
+static void test_node_selector_limits_which_nodes_use_a_pool(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1"), *n3 = fx_ipam(f, "n3");
+    struct tby_error err = { 0 };
+    struct tby_strv want = { 0 };
+    struct tby_ipam_request req = { .handle = "asked", .num_v4 = 1, .v4_pools = &want };
+    struct tby_ipam_result res;
+    struct tby_ip ip;
+
+    fx_pool(f, "zone-a", "10.0.0.0/24", 26, "  nodeSelector: zone == 'a'\n");
+    fx_pool(f, "zone-b", "10.0.1.0/24", 26, "  nodeSelector: zone == 'b'\n");
+    fx_node(f, "n1", "{zone: b}");
+    assert_int_equal(fx_alloc(n1, "h1", &ip, &err), 0);
+    assert_true(in_cidr(&ip, "10.0.1.0/24"));
+    /* A node without a Node resource has no labels: neither pool selects it. */
+    assert_int_equal(fx_alloc(n3, "h3", NULL, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "does not select node n3"));
+    /* Asked for by name, a pool is used whatever its selector (as in Calico). */
+    tby_strv_push(&want, "zone-a");
+    assert_int_equal(tby_ipam_auto_assign(n1, &req, &res, &err), 0);
+    assert_true(in_cidr(&res.items[0].ip, "10.0.0.0/24"));
+    tby_ipam_result_clear(&res);
+    /* Labels changing are seen by the cached context. */
+    fx_node(f, "n1", "{zone: a}");
+    assert_int_equal(fx_alloc(n1, "h4", &ip, &err), 0);
+    assert_true(in_cidr(&ip, "10.0.0.0/24"));
+    tby_strv_clear(&want);
+    tby_ipam_free(n1);
+    tby_ipam_free(n3);
+}
+
+static void test_allowed_uses_separate_tunnel_and_workload_pools(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_request req = { .handle = "ipip-tunnel-addr-n1", .num_v4 = 1,
+                                    .use = TBY_POOL_USE_TUNNEL };
+    struct tby_ipam_result res;
+    struct tby_ip ip = fx_parse_ip("10.0.0.9");
+
+    fx_pool(f, "tunnels", "10.0.0.0/24", 26, "  allowedUses: [Tunnel]\n");
+    fx_pool(f, "pods", "10.0.1.0/24", 26, "  allowedUses: [Workload]\n");
+    assert_int_equal(tby_ipam_auto_assign(n1, &req, &res, &err), 0);
+    assert_true(in_cidr(&res.items[0].ip, "10.0.0.0/24"));
+    tby_ipam_result_clear(&res);
+    assert_int_equal(fx_alloc(n1, "pod", &ip, &err), 0);
+    assert_true(in_cidr(&ip, "10.0.1.0/24"));
+    ip = fx_parse_ip("10.0.0.9");
+    assert_int_equal(tby_ipam_assign_ips(n1, &ip, 1, "pod2", NULL, TBY_POOL_USE_WORKLOAD, &err),
+                     -EINVAL);
+    assert_non_null(strstr(err.msg, "does not allow Workload"));
+    tby_ipam_free(n1);
+}
+
+static void test_requested_pools_are_tried_in_order_by_name_or_cidr(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1"), *n2 = fx_ipam(f, "n2");
+    struct tby_error err = { 0 };
+    struct tby_strv want = { 0 };
+    struct tby_ipam_request req = { .handle = "h", .num_v4 = 1, .v4_pools = &want };
+    struct tby_ipam_result res;
+
+    fx_pool(f, "a", "10.0.0.0/24", 26, NULL);
+    fx_pool(f, "b", "10.0.1.0/24", 26, NULL);
+    fx_pool(f, "six", "fd00::/120", 122, NULL);
+    tby_strv_push(&want, "10.0.1.0/24");
+    tby_strv_push(&want, "a");
+    assert_int_equal(tby_ipam_auto_assign(n1, &req, &res, &err), 0);
+    assert_true(in_cidr(&res.items[0].ip, "10.0.1.0/24"));
+    tby_ipam_result_clear(&res);
+    tby_strv_clear(&want);
+    tby_strv_push(&want, "nope");
+    assert_int_equal(tby_ipam_auto_assign(n1, &req, &res, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "IPPool \"nope\" not found"));
+    tby_strv_clear(&want);
+    tby_strv_push(&want, "six");
+    assert_int_equal(tby_ipam_auto_assign(n1, &req, &res, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "IPv6 pool, requested for IPv4"));
+    tby_strv_clear(&want);
+    /* No pools named: every pool, by name, for a node without blocks: "a" first. (A
+     * node with blocks fills those first, whatever their pool, as Calico does.) */
+    assert_int_equal(tby_ipam_auto_assign(n2, &req, &res, &err), 0);
+    assert_true(in_cidr(&res.items[0].ip, "10.0.0.0/24"));
+    tby_ipam_result_clear(&res);
+    assert_int_equal(tby_ipam_auto_assign(n1, &req, &res, &err), 0);
+    assert_true(in_cidr(&res.items[0].ip, "10.0.1.0/24"));
+    tby_ipam_result_clear(&res);
+    tby_ipam_free(n1);
+    tby_ipam_free(n2);
+}
+
+static void test_manual_pool_is_used_only_when_requested(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+
+    fx_pool(f, "manual", "10.0.0.0/24", 26, "  assignmentMode: Manual\n");
+    assert_int_equal(fx_alloc(n1, "h", NULL, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "Manual"));
+    tby_ipam_free(n1);
+}
+
+/* ---- given addresses ---------------------------------------------------------------------- */
+
+static void test_given_address_is_allocated_when_free_in_an_enabled_pool(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_attrs attrs = { "default", "web-0" };
+    struct tby_ip ip = fx_parse_ip("10.0.0.77");
+    struct tby_ipam_holder h;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    assert_int_equal(tby_ipam_assign_ips(n1, &ip, 1, "h1", &attrs, 0, &err), 0);
+    assert_int_equal(tby_ipam_lookup_ip(n1, &ip, &h, &err), 0);
+    assert_true(h.allocated);
+    assert_string_equal(h.handle, "h1");
+    assert_string_equal(h.pod, "web-0");
+    assert_string_equal(h.namespace, "default");
+    assert_string_equal(h.node, "n1");
+    assert_string_equal(h.pool, "p");
+    tby_ipam_holder_clear(&h);
+    /* The same handle asking again is fine (a repeated ADD). */
+    assert_int_equal(tby_ipam_assign_ips(n1, &ip, 1, "h1", &attrs, 0, &err), 0);
+    tby_ipam_free(n1);
+}
+
+static void test_given_address_that_is_taken_fails_and_allocates_nothing(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_attrs attrs = { "default", "web-0" };
+    struct tby_ip ips[2] = { fx_parse_ip("10.0.0.5"), fx_parse_ip("10.0.0.6") };
+    struct tby_ipam_result res;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    assert_int_equal(tby_ipam_assign_ips(n1, &ips[1], 1, "first", &attrs, 0, &err), 0);
+    assert_int_equal(tby_ipam_assign_ips(n1, ips, 2, "second", NULL, 0, &err), -EEXIST);
+    assert_non_null(strstr(err.msg, "10.0.0.6 is already in use (handle first, pod "
+                                    "default/web-0, node n1)"));
+    /* All or nothing: 10.0.0.5 stayed free. */
+    assert_int_equal(tby_ipam_ips_by_handle(n1, "second", &res, &err), 0);
+    assert_int_equal(res.n, 0);
+    tby_ipam_result_clear(&res);
+    tby_ipam_free(n1);
+}
+
+static void test_given_address_outside_enabled_pools_is_refused(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ip outside = fx_parse_ip("192.168.9.9"), off = fx_parse_ip("10.0.1.9");
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    fx_pool(f, "switched-off", "10.0.1.0/24", 26, "  disabled: true\n");
+    assert_int_equal(tby_ipam_assign_ips(n1, &outside, 1, "h", NULL, 0, &err), -EINVAL);
+    assert_string_equal(err.msg, "192.168.9.9 is not in any IPPool");
+    assert_int_equal(tby_ipam_assign_ips(n1, &off, 1, "h", NULL, 0, &err), -EINVAL);
+    assert_string_equal(err.msg, "10.0.1.9 is in IPPool switched-off, which is disabled");
+    tby_ipam_free(n1);
+}
+
+/* ---- release ------------------------------------------------------------------------------ */
+
+static void alloc_three(struct tby_ipam *ipam, const char *handle, struct tby_ipam_result *res)
+{
+    struct tby_ipam_request req = { .handle = handle, .num_v4 = 3,
+                                    .attrs = { "default", "pod" } };
+    struct tby_error err = { 0 };
+
+    assert_int_equal(tby_ipam_auto_assign(ipam, &req, res, &err), 0);
+    assert_int_equal(res->n, 3);
+}
+
+static void test_release_by_handle_frees_all_of_its_addresses(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_result res, after;
+    size_t released;
+
+    fx_pool(f, "p", "10.0.0.0/24", 30, NULL);
+    fx_node(f, "n1", NULL);
+    alloc_three(n1, "h", &res);
+    assert_int_equal(tby_ipam_release_handle(n1, "h", &released, &err), 0);
+    assert_int_equal(released, 3);
+    assert_int_equal(tby_ipam_ips_by_handle(n1, "h", &after, &err), 0);
+    assert_int_equal(after.n, 0);
+    for (size_t i = 0; i < res.n; i++) {
+        struct tby_ipam_holder h;
+
+        assert_int_equal(tby_ipam_lookup_ip(n1, &res.items[i].ip, &h, &err), 0);
+        assert_false(h.allocated);
+        tby_ipam_holder_clear(&h);
+    }
+    tby_ipam_result_clear(&res);
+    tby_ipam_result_clear(&after);
+    tby_ipam_free(n1);
+}
+
+static void test_release_by_address_keeps_the_handles_other_addresses(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_result res, after;
+    struct tby_ipam_report rep;
+    size_t released;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    alloc_three(n1, "h", &res);
+    assert_int_equal(tby_ipam_release_ips(n1, &res.items[1].ip, 1, &released, &err), 0);
+    assert_int_equal(released, 1);
+    assert_int_equal(tby_ipam_ips_by_handle(n1, "h", &after, &err), 0);
+    assert_int_equal(after.n, 2);
+    assert_true(tby_ip_equal(&after.items[0].ip, &res.items[0].ip));
+    assert_true(tby_ip_equal(&after.items[1].ip, &res.items[2].ip));
+    /* The handle record still agrees with the block. */
+    assert_int_equal(tby_ipam_check(n1, false, &rep, &err), 0);
+    assert_int_equal(fx_structural_problems(&rep), 0);
+    tby_ipam_report_clear(&rep);
+    tby_ipam_result_clear(&res);
+    tby_ipam_result_clear(&after);
+    tby_ipam_free(n1);
+}
+
+static void test_releasing_what_is_free_is_a_no_op(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ip free_ip = fx_parse_ip("10.0.0.200"), outside = fx_parse_ip("172.16.0.1");
+    struct tby_ip ip;
+    size_t released = 99;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    assert_int_equal(tby_ipam_release_handle(n1, "never-seen", &released, &err), 0);
+    assert_int_equal(released, 0);
+    assert_int_equal(tby_ipam_release_ips(n1, &free_ip, 1, &released, &err), 0);
+    assert_int_equal(released, 0);
+    assert_int_equal(tby_ipam_release_ips(n1, &outside, 1, &released, &err), 0);
+    assert_int_equal(released, 0);
+    assert_int_equal(fx_alloc(n1, "h", &ip, &err), 0);
+    assert_int_equal(tby_ipam_release_handle(n1, "h", &released, &err), 0);
+    assert_int_equal(released, 1);
+    assert_int_equal(tby_ipam_release_handle(n1, "h", &released, &err), 0);
+    assert_int_equal(released, 0);
+    assert_int_equal(tby_ipam_release_ips(n1, &ip, 1, &released, &err), 0);
+    assert_int_equal(released, 0);
+    tby_ipam_free(n1);
+}
+
+static void test_released_address_is_reused_last(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ip first, second, third;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    fx_node(f, "n1", NULL);
+    assert_int_equal(fx_alloc(n1, "a", &first, &err), 0);
+    assert_int_equal(tby_ipam_release_handle(n1, "a", NULL, &err), 0);
+    assert_int_equal(fx_alloc(n1, "b", &second, &err), 0);
+    assert_int_equal(fx_alloc(n1, "c", &third, &err), 0);
+    assert_false(tby_ip_equal(&first, &second));
+    assert_false(tby_ip_equal(&first, &third));
+    tby_ipam_free(n1);
+}
+
+/* ---- families, reuse ----------------------------------------------------------------------- */
+
+static void test_dual_stack_request_gets_both_families_in_one_go(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_request req = { .handle = "h", .num_v4 = 1, .num_v6 = 1 };
+    struct tby_ipam_result res;
+
+    fx_pool(f, "v6", "fd00:10::/120", 122, NULL);
+    fx_pool(f, "v4", "10.0.0.0/24", 26, NULL);
+    assert_int_equal(tby_ipam_auto_assign(n1, &req, &res, &err), 0);
+    assert_int_equal(res.n, 2);
+    assert_int_equal(res.items[0].ip.family, 4);
+    assert_int_equal(res.items[1].ip.family, 6);
+    assert_true(in_cidr(&res.items[1].ip, "fd00:10::/120"));
+    assert_int_equal(res.items[1].block.prefix_len, 122);
+    tby_ipam_result_clear(&res);
+    tby_ipam_free(n1);
+}
+
+static void test_dual_stack_failure_of_one_family_allocates_neither(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_request req = { .handle = "h", .num_v4 = 1, .num_v6 = 1 };
+    struct tby_ipam_result res;
+    struct tby_ipam_usage u;
+
+    fx_pool(f, "v4", "10.0.0.0/24", 26, NULL);
+    assert_int_equal(tby_ipam_auto_assign(n1, &req, &res, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "IPv6"));
+    assert_int_equal(tby_ipam_usage(n1, &u, &err), 0);
+    assert_int_equal(u.n_blocks, 0);
+    assert_int_equal(u.pools[0].in_use, 0);
+    tby_ipam_usage_clear(&u);
+    tby_ipam_free(n1);
+}
+
+static void test_repeated_request_with_reuse_returns_the_handles_addresses(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_request req = { .handle = "k8s-pod-network.abc", .num_v4 = 1,
+                                    .reuse_handle = true };
+    struct tby_ipam_result a, b;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    assert_int_equal(tby_ipam_auto_assign(n1, &req, &a, &err), 0);
+    assert_false(a.items[0].existing);
+    assert_int_equal(tby_ipam_auto_assign(n1, &req, &b, &err), 0);
+    assert_int_equal(b.n, 1);
+    assert_true(b.items[0].existing);
+    assert_true(tby_ip_equal(&a.items[0].ip, &b.items[0].ip));
+    tby_ipam_result_clear(&a);
+    tby_ipam_result_clear(&b);
+    tby_ipam_free(n1);
+}
+
+/* ---- housekeeping --------------------------------------------------------------------------- */
+
+static size_t block_count(struct tby_ipam *ipam)
+{
+    struct tby_error err = { 0 };
+    struct tby_ipam_usage u;
+    size_t n;
+
+    assert_int_equal(tby_ipam_usage(ipam, &u, &err), 0);
+    n = u.n_blocks;
+    tby_ipam_usage_clear(&u);
+    return n;
+}
+
+static void test_empty_block_of_a_live_node_keeps_its_affinity(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    fx_node(f, "n1", NULL);
+    assert_int_equal(fx_alloc(n1, "h", NULL, &err), 0);
+    assert_int_equal(tby_ipam_release_handle(n1, "h", NULL, &err), 0);
+    assert_int_equal(block_count(n1), 1);
+    tby_ipam_free(n1);
+}
+
+static void test_block_emptied_on_a_deleted_node_gives_up_its_affinity(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    size_t removed;
+
+    fx_pool(f, "p", "10.0.0.0/24", 30, NULL);
+    fx_node(f, "n1", NULL);
+    assert_int_equal(fx_alloc(n1, "a", NULL, &err), 0);
+    assert_int_equal(tby_ipam_release_handle(n1, "a", NULL, &err), 0);
+    for (int i = 0; i < 5; i++) {
+        char handle[16];
+
+        snprintf(handle, sizeof(handle), "b%d", i);
+        assert_int_equal(fx_alloc(n1, handle, NULL, &err), 0);
+    }
+    /* Two blocks: one full (b0..b3 reuse order aside), one with one address. */
+    assert_int_equal(block_count(n1), 2);
+    assert_int_equal(tby_ipam_release_handle(n1, "b4", NULL, &err), 0);
+    assert_int_equal(block_count(n1), 2);
+    fx_delete_node(f, "n1");
+    /* Deleting the Node releases its empty blocks now ... */
+    assert_int_equal(tby_ipam_release_node(n1, "n1", &removed, &err), 0);
+    assert_int_equal(removed, 1);
+    assert_int_equal(block_count(n1), 1);
+    /* ... and the others as they empty. */
+    for (int i = 0; i < 4; i++) {
+        char handle[16];
+
+        snprintf(handle, sizeof(handle), "b%d", i);
+        assert_int_equal(tby_ipam_release_handle(n1, handle, NULL, &err), 0);
+    }
+    assert_int_equal(block_count(n1), 0);
+    tby_ipam_free(n1);
+}
+
+static void test_block_that_lost_its_pool_gives_up_affinity_when_empty(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_report rep;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    fx_node(f, "n1", NULL);
+    assert_int_equal(fx_alloc(n1, "a", NULL, &err), 0);
+    assert_int_equal(fx_alloc(n1, "b", NULL, &err), 0);
+    fx_delete(f, TBY_KIND_IPPOOL, "p");
+    assert_int_equal(tby_ipam_check(n1, false, &rep, &err), 0);
+    assert_int_equal(rep.n, 1);
+    assert_int_equal(rep.items[0].kind, TBY_IPAM_BLOCK_WITHOUT_POOL);
+    assert_non_null(strstr(rep.items[0].detail, "/26 (node n1, 2 in use): no IPPool"));
+    tby_ipam_report_clear(&rep);
+    assert_int_equal(tby_ipam_release_handle(n1, "a", NULL, &err), 0);
+    assert_int_equal(block_count(n1), 1);
+    assert_int_equal(tby_ipam_release_handle(n1, "b", NULL, &err), 0);
+    assert_int_equal(block_count(n1), 0);
+    tby_ipam_free(n1);
+}
+
+static void test_gc_removes_empty_blocks_of_nodes_that_are_gone(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1"), *n2 = fx_ipam(f, "n2");
+    struct tby_error err = { 0 };
+    size_t removed;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    fx_node(f, "n1", NULL);
+    fx_node(f, "n2", NULL);
+    assert_int_equal(fx_alloc(n1, "a", NULL, &err), 0);
+    assert_int_equal(fx_alloc(n2, "b", NULL, &err), 0);
+    assert_int_equal(tby_ipam_release_handle(n1, "a", NULL, &err), 0);
+    assert_int_equal(tby_ipam_release_handle(n2, "b", NULL, &err), 0);
+    fx_delete_node(f, "n2");
+    assert_int_equal(tby_ipam_gc_blocks(n1, &removed, &err), 0);
+    assert_int_equal(removed, 1);
+    assert_int_equal(block_count(n1), 1);
+    tby_ipam_free(n1);
+    tby_ipam_free(n2);
+}
+
+static void test_new_blocks_never_overlap_blocks_of_a_resized_pool(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_usage u;
+    struct tby_ip old, inside;
+    char handle[32];
+    int n = 0;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    fx_node(f, "n1", NULL);
+    assert_int_equal(fx_alloc(n1, "old", &old, &err), 0);
+    fx_delete(f, TBY_KIND_IPPOOL, "p");
+    fx_pool(f, "p2", "10.0.0.0/24", 28, NULL);
+    for (;; n++) {
+        snprintf(handle, sizeof(handle), "h%d", n);
+        if (fx_alloc(n1, handle, NULL, &err) < 0)
+            break;
+    }
+    /* The old /26 keeps its 64 addresses out of the new /28 blocks. */
+    assert_int_equal(err.code, -ENOSPC);
+    assert_int_equal(n, 256 - 64);
+    assert_int_equal(tby_ipam_usage(n1, &u, &err), 0);
+    for (size_t i = 0; i < u.n_blocks; i++)
+        for (size_t j = i + 1; j < u.n_blocks; j++)
+            assert_false(tby_cidr_overlaps(&u.blocks[i].cidr, &u.blocks[j].cidr));
+    tby_ipam_usage_clear(&u);
+    /* A given address inside the old block is allocated there, not in a new block. */
+    inside = tby_ip_add(&old, 1);
+    assert_int_equal(tby_ipam_assign_ips(n1, &inside, 1, "given", NULL, 0, &err), 0);
+    assert_int_equal(block_count(n1), 13);
+    tby_ipam_free(n1);
+}
+
+/* ---- the check ------------------------------------------------------------------------------ */
+
+static void put_raw(struct ipam_fx *f, const char *key, const char *value)
+{
+    struct tby_error err = { 0 };
+
+    assert_int_equal(tby_store_put(f->store, key, value, strlen(value), NULL, &err), 0);
+}
+
+static size_t count_kind(const struct tby_ipam_report *rep, enum tby_ipam_problem_kind kind)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < rep->n; i++)
+        n += rep->items[i].kind == kind;
+    return n;
+}
+
+static void test_check_finds_leaks_and_broken_records_and_repairs_them(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_request req = { .handle = "k8s-pod-network.1", .num_v4 = 1,
+                                    .attrs = { "default", "web" } };
+    struct tby_ipam_result res;
+    struct tby_ipam_report rep;
+    struct tby_ip ip;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    fx_node(f, "n1", NULL);
+    assert_int_equal(tby_ipam_auto_assign(n1, &req, &res, &err), 0);
+    assert_int_equal(fx_alloc(n1, "tunnel", &ip, &err), 0);
+    assert_int_equal(tby_ipam_check(n1, false, &rep, &err), 0);
+    /* The pod's address has no WorkloadEndpoint: leaked. The other is not a pod's. */
+    assert_int_equal(rep.n, 1);
+    assert_int_equal(rep.items[0].kind, TBY_IPAM_LEAKED_ADDRESS);
+    assert_string_equal(rep.items[0].handle, "k8s-pod-network.1");
+    assert_true(tby_ip_equal(&rep.items[0].ip, &res.items[0].ip));
+    assert_int_equal(rep.n_allocations, 2);
+    tby_ipam_report_clear(&rep);
+    /* Break records by hand. */
+    put_raw(f, "/tabby/v1/ipam/handles/ghost", "{\"handle\":\"ghost\",\"blocks\":"
+                                              "{\"10.0.0.0-26\":1}}");
+    assert_int_equal(tby_store_delete(f->store, "/tabby/v1/ipam/handles/tunnel", NULL, &err), 0);
+    put_raw(f, "/tabby/v1/ipam/affinities/n1/10.0.0.0-26", "{\"cidr\":\"10.0.0.0/26\","
+                                                            "\"free\":1}");
+    put_raw(f, "/tabby/v1/ipam/affinities/n9/10.0.0.64-26", "{\"cidr\":\"10.0.0.64/26\","
+                                                            "\"free\":64}");
+    assert_int_equal(tby_ipam_check(n1, true, &rep, &err), 0);
+    assert_int_equal(count_kind(&rep, TBY_IPAM_LEAKED_ADDRESS), 1);
+    assert_int_equal(count_kind(&rep, TBY_IPAM_HANDLE_WITHOUT_ADDRESSES), 1);
+    assert_int_equal(count_kind(&rep, TBY_IPAM_HANDLE_MISMATCH), 1);
+    assert_int_equal(count_kind(&rep, TBY_IPAM_AFFINITY_MISMATCH), 2);
+    for (size_t i = 0; i < rep.n; i++)
+        assert_true(rep.items[i].fixed);
+    tby_ipam_report_clear(&rep);
+    assert_int_equal(tby_ipam_check(n1, false, &rep, &err), 0);
+    assert_int_equal(rep.n, 0);
+    assert_int_equal(rep.n_allocations, 1);
+    tby_ipam_report_clear(&rep);
+    tby_ipam_result_clear(&res);
+    tby_ipam_free(n1);
+}
+
+static void test_check_names_exactly_the_addresses_no_workload_endpoint_uses(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_report rep;
+    struct tby_ipam_result a, b;
+    struct tby_ipam_request ra = { .handle = "k8s-pod-network.aaa", .num_v4 = 1, .num_v6 = 1,
+                                   .attrs = { "prod", "web-0" } };
+    struct tby_ipam_request rb = { .handle = "k8s-pod-network.bbb", .num_v4 = 1,
+                                   .attrs = { "prod", "web-1" } };
+    char ips[128];
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    fx_pool(f, "six", "fd00::/120", 122, NULL);
+    fx_node(f, "n1", NULL);
+    assert_int_equal(tby_ipam_auto_assign(n1, &ra, &a, &err), 0);
+    assert_int_equal(tby_ipam_auto_assign(n1, &rb, &b, &err), 0);
+    snprintf(ips, sizeof(ips), "%s, '%s'", fx_ip(&a.items[0].ip), fx_ip(&a.items[1].ip));
+    fx_wep(f, "n1", "prod", "web-0", ips);
+    assert_int_equal(tby_ipam_check(n1, false, &rep, &err), 0);
+    assert_int_equal(rep.n, 1);
+    assert_int_equal(rep.items[0].kind, TBY_IPAM_LEAKED_ADDRESS);
+    assert_string_equal(rep.items[0].handle, "k8s-pod-network.bbb");
+    assert_true(tby_ip_equal(&rep.items[0].ip, &b.items[0].ip));
+    tby_ipam_report_clear(&rep);
+    /* The pod's endpoint goes: both its addresses are leaks now. */
+    fx_delete_wep(f, "prod", "n1-k8s-web-0-eth0");
+    assert_int_equal(tby_ipam_check(n1, true, &rep, &err), 0);
+    assert_int_equal(rep.n, 3);
+    tby_ipam_report_clear(&rep);
+    assert_int_equal(tby_ipam_check(n1, false, &rep, &err), 0);
+    assert_int_equal(rep.n, 0);
+    assert_int_equal(rep.n_allocations, 0);
+    tby_ipam_report_clear(&rep);
+    tby_ipam_result_clear(&a);
+    tby_ipam_result_clear(&b);
+    tby_ipam_free(n1);
+}
+
+static void test_check_removes_an_empty_block_without_a_pool(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ipam_report rep;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    fx_node(f, "n1", NULL);
+    assert_int_equal(fx_alloc(n1, "a", NULL, &err), 0);
+    assert_int_equal(tby_ipam_release_handle(n1, "a", NULL, &err), 0);
+    fx_pool(f, "q", "10.1.0.0/24", 26, NULL);
+    fx_delete(f, TBY_KIND_IPPOOL, "p");
+    assert_int_equal(tby_ipam_check(n1, true, &rep, &err), 0);
+    assert_int_equal(rep.n, 1);
+    assert_true(rep.items[0].fixed);
+    tby_ipam_report_clear(&rep);
+    assert_int_equal(block_count(n1), 0);
+    tby_ipam_free(n1);
+}
+
+static void test_bad_handles_and_node_names_are_refused(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1"), *bad = NULL;
+    struct tby_error err = { 0 };
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    assert_int_equal(fx_alloc(n1, "a/b", NULL, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "handle \"a/b\""));
+    assert_int_equal(fx_alloc(n1, "", NULL, &err), -EINVAL);
+    assert_int_equal(tby_ipam_new(f->store, "x/y", &bad, &err), -EINVAL);
+    assert_null(bad);
+    tby_ipam_free(n1);
+}
+
+static void test_allocating_without_a_node_name_is_refused(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *anon = fx_ipam(f, NULL);
+    struct tby_error err = { 0 };
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    assert_int_equal(fx_alloc(anon, "h", NULL, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "node name"));
+    tby_ipam_free(anon);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_second_address_comes_from_the_same_affine_block,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_affine_block_makes_the_node_claim_another,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_node_borrows_from_another_nodes_block_when_no_block_is_left, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_strict_affinity_forbids_borrowing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_blocks_per_host_stops_claiming_and_borrowing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auto_allocate_blocks_false_uses_only_blocks_held,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exhausted_pools_fail_with_their_names, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_disabled_pool_is_never_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_selector_limits_which_nodes_use_a_pool, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_allowed_uses_separate_tunnel_and_workload_pools,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requested_pools_are_tried_in_order_by_name_or_cidr,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_manual_pool_is_used_only_when_requested, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_given_address_is_allocated_when_free_in_an_enabled_pool, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_given_address_that_is_taken_fails_and_allocates_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_given_address_outside_enabled_pools_is_refused,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_by_handle_frees_all_of_its_addresses,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_release_by_address_keeps_the_handles_other_addresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_releasing_what_is_free_is_a_no_op, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_released_address_is_reused_last, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dual_stack_request_gets_both_families_in_one_go,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dual_stack_failure_of_one_family_allocates_neither,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_repeated_request_with_reuse_returns_the_handles_addresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_block_of_a_live_node_keeps_its_affinity,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_block_emptied_on_a_deleted_node_gives_up_its_affinity, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_block_that_lost_its_pool_gives_up_affinity_when_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_removes_empty_blocks_of_nodes_that_are_gone,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_blocks_never_overlap_blocks_of_a_resized_pool,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_check_finds_leaks_and_broken_records_and_repairs_them, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_check_names_exactly_the_addresses_no_workload_endpoint_uses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_removes_an_empty_block_without_a_pool, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_handles_and_node_names_are_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_allocating_without_a_node_name_is_refused, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -205,20 +205,24 @@ static struct tby_calc *workload(const struct opts *o, double *ms)
 
 /* Runs `nft -f path` here; its wall time in ms. posix_spawn, not fork: a fork would make
  * every page of this process copy-on-write and bill tabby's next update for the faults. */
-static double nft_file(const char *path)
+static double nft_file(struct tby_nft *nft, const char *path)
 {
     char *argv[] = { "nft", "-f", (char *)path, NULL };
     double t0 = now_ms();
     pid_t pid;
     int status;
 
+    /* no listener for nft's commit either, as for tabby's own */
+    tby_nft_monitor_listen(nft, false);
     if (posix_spawnp(&pid, "nft", NULL, NULL, argv, environ) != 0 ||
         waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
         WEXITSTATUS(status) != 0) {
         fprintf(stderr, "policy-sync: nft -f %s failed\n", path);
         exit(1);
     }
-    return now_ms() - t0;
+    t0 = now_ms() - t0;
+    tby_nft_monitor_listen(nft, true);
+    return t0;
 }
 
 static void write_text(struct tby_rs *rs, const char *path, bool journal)
@@ -291,7 +295,7 @@ static void one_change(struct tby_calc *c, struct tby_nft *nft, const char *what
         change(c, 2 * k + 1, o);
         snprintf(path, sizeof(path), "%s/change-%d.nft", dir, k);
         write_text(tby_calc_ruleset(c), path, true);
-        x[k] = nft_file(path);
+        x[k] = nft_file(nft, path);
         tby_rs_journal_done(tby_calc_ruleset(c));
     }
     printf("  %-9s tabby %7.3f ms (calculation %.3f, kernel %.3f; %2.0f messages)   "
@@ -323,7 +327,7 @@ static void full(struct tby_calc *c, struct tby_nft *nft, const char *dir)
     tabby = tabby_sync(nft, rs, &st);
     if (tby_nft_delete_table(nft, NULL) < 0)
         die("delete table", NULL);
-    text = nft_file(path);
+    text = nft_file(nft, path);
     tby_nft_delete_table(nft, NULL);
     tby_rs_forget_kernel(rs);
     tabby_sync(nft, rs, &again); /* tabby owns the table again, state known */

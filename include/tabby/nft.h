@@ -56,6 +56,11 @@ bool tby_nft_needs_read_back(const struct tby_nft *nft);
 int tby_nft_monitor_fd(const struct tby_nft *nft);
 int tby_nft_monitor_read(struct tby_nft *nft);
 
+/* Stops (false) or resumes (true) listening to notifications: the kernel builds one per
+ * object of every commit while anyone listens. A sync pauses it around its own commit;
+ * a tool that loads rules itself (the benchmarks' nft -f path) pauses it too. */
+void tby_nft_monitor_listen(struct tby_nft *nft, bool on);
+
 /* Deletes table inet tabby (absent is fine). */
 int tby_nft_delete_table(struct tby_nft *nft, struct tby_error *err);
 

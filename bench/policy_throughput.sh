@@ -31,14 +31,13 @@ PODS="--pod $(pn_ifname default a),10.70.0.1 --pod $(pn_ifname default b),10.70.
 
 RUNS=${RUNS:-3}
 
-# The median of RUNS iperf3 runs, Gbit/s (the machine is noisy: compare within one run).
+# One iperf3 run, Gbit/s.
 gbits() {
-    local i
-    for i in $(seq "$RUNS"); do
-        ip netns exec "$(pn_netns default a)" iperf3 -c 10.70.0.2 -t "$SECONDS_PER_RUN" -f g \
-            2>/dev/null | awk '/receiver/ { print $(NF-2) }'
-    done | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+    ip netns exec "$(pn_netns default a)" iperf3 -c 10.70.0.2 -t "$SECONDS_PER_RUN" -f g \
+        2>/dev/null | awk '/receiver/ { print $(NF-2) }'
 }
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # The table with its verdict-map dispatch turned into one rule per interface.
 linearize() {
@@ -77,15 +76,27 @@ linearize <"$T_TMP/tabby.nft" >"$T_TMP/linear.nft"
 no_shortcut <"$T_TMP/tabby.nft" >"$T_TMP/tabby-noct.nft"
 no_shortcut <"$T_TMP/linear.nft" >"$T_TMP/linear-noct.nft"
 
-gbits >/dev/null  # warm up
-empty=$(gbits)
-printf 'policy-throughput: N=%d endpoints x M=%d policies, %ss per run (Gbit/s, ratio to no table)\n' \
-    "$N" "$M" "$SECONDS_PER_RUN"
-printf '  %-38s %6s\n' "no table" "$empty"
-for mode in tabby linear tabby-noct linear-noct; do
-    load "$T_TMP/$mode.nft"
-    g=$(gbits)
+MODES="empty tabby linear tabby-noct linear-noct"
+gbits >/dev/null # warm up
+# Rounds through every mode, so that the machine's drift hits them all alike.
+for r in $(seq "$RUNS"); do
+    for mode in $MODES; do
+        if [ "$mode" = empty ]; then
+            ip netns exec "$NODE" nft delete table inet tabby 2>/dev/null
+        else
+            load "$T_TMP/$mode.nft"
+        fi
+        gbits >>"$T_TMP/$mode.gbits"
+    done
+done
+ip netns exec "$NODE" nft delete table inet tabby 2>/dev/null
+empty=$(median <"$T_TMP/empty.gbits")
+printf 'policy-throughput: N=%d endpoints x M=%d policies, median of %d runs of %ss (Gbit/s, ratio to no table)\n' \
+    "$N" "$M" "$RUNS" "$SECONDS_PER_RUN"
+for mode in $MODES; do
+    g=$(median <"$T_TMP/$mode.gbits")
     case $mode in
+    empty) label="no table" ;;
     tabby) label="tabby (verdict maps)" ;;
     linear) label="linear chain" ;;
     tabby-noct) label="tabby, every packet dispatched" ;;
@@ -95,6 +106,4 @@ for mode in tabby linear tabby-noct linear-noct; do
         "$(awk -v g="$g" -v e="$empty" 'BEGIN { printf "%.2f", g / e }')" \
         "$([ "$mode" = tabby ] && echo '   (goal >= 0.9)')"
 done
-ip netns exec "$NODE" nft delete table inet tabby 2>/dev/null
-printf '  %-38s %6s   (again, to show the noise)\n' "no table" "$(gbits)"
 exit 0

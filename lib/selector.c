@@ -905,6 +905,107 @@ size_t tby_sel_keys(const struct tby_sel *sel, const char *const **keys_out)
     return sel->n_keys;
 }
 
+/* ---- building selectors from selectors ------------------------------------------------ */
+
+static char *prefixed(const char *prefix, const char *key)
+{
+    char *s;
+
+    return asprintf(&s, "%s%s", prefix, key) < 0 ? NULL : s;
+}
+
+static int copy_set(struct node *dst, const struct node *src)
+{
+    dst->set = calloc(src->n ? src->n : 1, sizeof(*dst->set));
+    if (!dst->set)
+        return -ENOMEM;
+    dst->n = src->n;
+    for (size_t i = 0; i < src->n; i++)
+        if (!(dst->set[i] = strdup(src->set[i])))
+            return -ENOMEM;
+    return 0;
+}
+
+static int copy_kids(struct node *dst, const struct node *src, const char *prefix);
+
+/* A deep copy of n with every label key prefixed by `prefix` ("" keeps them). */
+static struct node *node_copy(const struct node *n, const char *prefix)
+{
+    struct node *c = node_new(n->kind);
+    int r = 0;
+
+    if (!c)
+        return NULL;
+    if (n->key && !(c->key = prefixed(prefix, n->key)))
+        r = -ENOMEM;
+    if (r == 0 && n->value) {
+        c->value = strdup(n->value);
+        c->value_len = n->value_len;
+        r = c->value ? 0 : -ENOMEM;
+    }
+    if (r == 0 && n->set)
+        r = copy_set(c, n);
+    if (r == 0 && n->kids)
+        r = copy_kids(c, n, prefix);
+    if (r < 0) {
+        node_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int copy_kids(struct node *dst, const struct node *src, const char *prefix)
+{
+    dst->kids = calloc(src->n, sizeof(*dst->kids));
+    if (!dst->kids)
+        return -ENOMEM;
+    dst->n = src->n;
+    for (size_t i = 0; i < src->n; i++)
+        if (!(dst->kids[i] = node_copy(src->kids[i], prefix)))
+            return -ENOMEM;
+    return 0;
+}
+
+int tby_sel_prefix_keys(const struct tby_sel *sel, const char *prefix, struct tby_sel **out,
+                        struct tby_error *err)
+{
+    struct node *root = node_copy(sel->root, prefix);
+
+    *out = NULL;
+    if (!root)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    return sel_new(root, out, err);
+}
+
+int tby_sel_and(const struct tby_sel *a, const struct tby_sel *b, struct tby_sel **out,
+                struct tby_error *err)
+{
+    struct node_vec terms = { 0 };
+    struct node *root;
+
+    *out = NULL;
+    /* all() is the identity of &&: leaving it out keeps `all() && x` sharing x's set. */
+    if (a->root->kind == K_ALL || b->root->kind == K_ALL) {
+        root = node_copy(a->root->kind == K_ALL ? b->root : a->root, "");
+        if (!root)
+            return tby_error_set(err, -ENOMEM, "out of memory");
+        return sel_new(root, out, err);
+    }
+    for (int i = 0; i < 2; i++) {
+        struct node *c = node_copy(i ? b->root : a->root, "");
+
+        if (!c || node_vec_push(&terms, c) < 0) {
+            node_free(c);
+            node_vec_free(&terms);
+            return tby_error_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    root = node_join(K_AND, &terms);
+    if (!root)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    return sel_new(root, out, err);
+}
+
 /* ---- matching ----------------------------------------------------------------------- */
 
 static bool in_set(const struct node *n, const char *value)

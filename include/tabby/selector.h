@@ -117,5 +117,17 @@ bool tby_sel_is_all(const struct tby_sel *sel);
  * *keys_out at an array owned by sel (NULL when the count is 0). */
 size_t tby_sel_keys(const struct tby_sel *sel, const char *const **keys_out);
 
+/* A new selector that holds where both a and b hold: `a && b`, with all() dropped (all()
+ * && x is x) and nested && flattened, so the result prints canonically. -EINVAL when the
+ * canonical form would exceed TBY_SEL_MAX_LEN; -ENOMEM. */
+int tby_sel_and(const struct tby_sel *a, const struct tby_sel *b, struct tby_sel **out,
+                struct tby_error *err);
+
+/* A copy of sel with every label key prefixed: with "pcns." `k == 'v'` becomes
+ * `pcns.k == 'v'` (how Calico evaluates a namespaceSelector against an endpoint's
+ * labels, which carry its namespace's labels under that prefix). all() and global() stay
+ * as they are. */
+int tby_sel_prefix_keys(const struct tby_sel *sel, const char *prefix, struct tby_sel **out,
+                        struct tby_error *err);
 
 #endif

@@ -1511,6 +1511,114 @@ static int report_counts(void **state)
     return 0;
 }
 
+/* ---- building selectors from selectors ---------------------------------------------- */
+
+static void check_and(const char *a, const char *b, const char *expect)
+{
+    _cleanup_(tby_sel_freep) struct tby_sel *sa = parse_ok(a);
+    _cleanup_(tby_sel_freep) struct tby_sel *sb = parse_ok(b);
+    _cleanup_(tby_sel_freep) struct tby_sel *both = NULL;
+    struct tby_error err = { 0 };
+
+    assert_int_equal(tby_sel_and(sa, sb, &both, &err), 0);
+    if (strcmp(tby_sel_canonical(both), expect) != 0)
+        fail_msg("\"%s\" && \"%s\" gave \"%s\", expected \"%s\"", a, b,
+                 tby_sel_canonical(both), expect);
+    assert_canonical_fixed_point(both);
+}
+
+static void test_and_joins_flattens_and_drops_all(void **state)
+{
+    (void)state;
+    check_and("a == 'x'", "b == 'y'", "a == 'x' && b == 'y'");
+    check_and("a == 'x' && c == 'z'", "b == 'y'", "a == 'x' && c == 'z' && b == 'y'");
+    check_and("a == 'x' || c == 'z'", "b == 'y'", "(a == 'x' || c == 'z') && b == 'y'");
+    check_and("all()", "b == 'y'", "b == 'y'");
+    check_and("b == 'y'", "", "b == 'y'");
+    check_and("all()", "all()", "all()");
+    check_and("!has(a)", "global()", "!has(a) && global()");
+}
+
+static void test_and_matches_where_both_match(void **state)
+{
+    _cleanup_(tby_sel_freep) struct tby_sel *a = parse_ok("app == 'web'");
+    _cleanup_(tby_sel_freep) struct tby_sel *b = parse_ok("env in {'prod', 'qa'}");
+    _cleanup_(tby_sel_freep) struct tby_sel *both = NULL;
+    struct labelset ls;
+    struct tby_labels l;
+
+    (void)state;
+    assert_int_equal(tby_sel_and(a, b, &both, NULL), 0);
+    l = labels_of(&ls, "app=web,env=qa");
+    assert_true(tby_sel_match(both, &l));
+    l = labels_of(&ls, "app=web,env=dev");
+    assert_false(tby_sel_match(both, &l));
+    l = labels_of(&ls, "env=prod");
+    assert_false(tby_sel_match(both, &l));
+}
+
+static void test_prefix_keys_prefixes_every_label_key(void **state)
+{
+    _cleanup_(tby_sel_freep) struct tby_sel *sel =
+        parse_ok("team == 'ops' && !has(x) || env in {'a', 'b'} || name starts with 'k'");
+    _cleanup_(tby_sel_freep) struct tby_sel *p = NULL;
+    const char *const *keys;
+    struct labelset ls;
+    struct tby_labels l;
+
+    (void)state;
+    assert_int_equal(tby_sel_prefix_keys(sel, "pcns.", &p, NULL), 0);
+    assert_string_equal(tby_sel_canonical(p), "pcns.team == 'ops' && !has(pcns.x) || "
+                        "pcns.env in {'a', 'b'} || pcns.name starts with 'k'");
+    assert_int_equal(tby_sel_keys(p, &keys), 4);
+    assert_string_equal(keys[0], "pcns.env");
+    l = labels_of(&ls, "pcns.team=ops");
+    assert_true(tby_sel_match(p, &l));
+    l = labels_of(&ls, "team=ops");
+    assert_false(tby_sel_match(p, &l));
+    assert_canonical_fixed_point(p);
+}
+
+static void test_prefix_keys_leaves_all_and_global(void **state)
+{
+    _cleanup_(tby_sel_freep) struct tby_sel *all = parse_ok("all()");
+    _cleanup_(tby_sel_freep) struct tby_sel *glob = parse_ok("global()");
+    _cleanup_(tby_sel_freep) struct tby_sel *p1 = NULL;
+    _cleanup_(tby_sel_freep) struct tby_sel *p2 = NULL;
+
+    (void)state;
+    assert_int_equal(tby_sel_prefix_keys(all, "pcns.", &p1, NULL), 0);
+    assert_int_equal(tby_sel_prefix_keys(glob, "pcns.", &p2, NULL), 0);
+    assert_true(tby_sel_is_all(p1));
+    assert_string_equal(tby_sel_canonical(p2), "global()");
+}
+
+static void test_building_survives_every_allocation_failure(void **state)
+{
+    _cleanup_(tby_sel_freep) struct tby_sel *a = parse_ok("a in {'x', 'y'} || !has(b)");
+    _cleanup_(tby_sel_freep) struct tby_sel *b = parse_ok("c == 'd' && e != 'f'");
+
+    (void)state;
+    for (int which = 0; which < 2; which++) {
+        for (long n = 0;; n++) {
+            struct tby_sel *out = NULL;
+            int rc;
+
+            alloc_failed = false;
+            fail_at_call = alloc_calls + n;
+            rc = which ? tby_sel_and(a, b, &out, NULL) : tby_sel_prefix_keys(a, "p.", &out, NULL);
+            fail_at_call = -1;
+            if (!alloc_failed) {
+                assert_int_equal(rc, 0);
+                tby_sel_free(out);
+                break;
+            }
+            assert_int_equal(rc, -ENOMEM);
+            assert_null(out);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1562,6 +1670,11 @@ int main(void)
         cmocka_unit_test(test_k8s_conversion_survives_every_allocation_failure),
         cmocka_unit_test(test_label_key_validation_follows_kubernetes),
         cmocka_unit_test(test_label_value_validation_follows_kubernetes),
+        cmocka_unit_test(test_and_joins_flattens_and_drops_all),
+        cmocka_unit_test(test_and_matches_where_both_match),
+        cmocka_unit_test(test_prefix_keys_prefixes_every_label_key),
+        cmocka_unit_test(test_prefix_keys_leaves_all_and_global),
+        cmocka_unit_test(test_building_survives_every_allocation_failure),
     };
 
     return cmocka_run_group_tests(tests, NULL, report_counts);

@@ -1,0 +1,461 @@
+/* policy_sync.c — `policy-sync`: what programming policy costs, tabby's libnftnl batch
+ * against the same ruleset loaded as an `nft -f` script (the text path of kube-proxy's
+ * and Calico's nftables modes), for the full ruleset and for one-pod changes, and the
+ * engine's resident memory. Runs only in a network namespace it makes itself (unshare);
+ * needs root and the nft program.
+ *
+ *   policy-sync                     the matrix: N 1k, 10k endpoints x M 100, 1k policies,
+ *                                   and one-pod changes at N=100 and N=10k
+ *   policy-sync -n N -m M           one size
+ *   policy-sync --shared            pods of a deployment share labels (few distinct policy
+ *                                   lists); the default gives nearly every pod its own list
+ *   policy-sync --emit -n N -m M [--pod IF,IP]...
+ *                                   print the table as nft text (for policy-throughput.sh)
+ *   policy-sync --load ...          the same, programmed into the current namespace
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <malloc.h>
+#include <sched.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#include <jansson.h>
+
+#include "tabby/calc.h"
+#include "tabby/cleanup.h"
+#include "tabby/log.h"
+#include "tabby/nft.h"
+#include "tabby/resource.h"
+
+#define NAMESPACES 10
+#define APPS 100
+#define REPEAT 5
+
+struct opts {
+    int n, m;
+    bool shared, emit, load;
+    const char *pods[8];      /* "ifname,ip" of real pods (for the throughput bench) */
+    int n_pods;
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void die(const char *what, const struct tby_error *err)
+{
+    fprintf(stderr, "policy-sync: %s: %s\n", what, err ? tby_error_str(err) : strerror(errno));
+    exit(1);
+}
+
+/* ---- the workload, as documents through the real decoder -------------------------------- */
+
+static void feed(struct tby_calc *c, json_t *doc)
+{
+    struct tby_resource *res = NULL;
+    struct tby_error err = { 0 };
+
+    if (tby_resource_decode(doc, &res, &err) < 0 || tby_calc_update(c, res, &err) < 0)
+        die("workload", &err);
+    tby_resource_free(res);
+    json_decref(doc);
+}
+
+static json_t *namespace_doc(int k)
+{
+    char name[16], team[16];
+
+    snprintf(name, sizeof(name), "ns%d", k);
+    snprintf(team, sizeof(team), "t%d", k);
+    return json_pack("{s:s, s:s, s:{s:s, s:{s:s}}}", "apiVersion", "v1", "kind", "Namespace",
+                     "metadata", "name", name, "labels", "team", team);
+}
+
+/* Labels of endpoint i: its app, and for the distinct workload two policy groups. */
+static json_t *endpoint_labels(int i, const struct opts *o)
+{
+    json_t *l = json_object();
+    char v[32];
+
+    snprintf(v, sizeof(v), "app%d", i % APPS);
+    json_object_set_new(l, "app", json_string(v));
+    if (!o->shared) {
+        snprintf(v, sizeof(v), "p%d", i % o->m);
+        json_object_set_new(l, "pa", json_string(v));
+        snprintf(v, sizeof(v), "p%d", (i / o->m * 7 + i / 3) % o->m);
+        json_object_set_new(l, "pb", json_string(v));
+    }
+    return l;
+}
+
+static json_t *endpoint_doc(int i, const char *ifname, const char *ip, json_t *labels)
+{
+    char name[64], ns[16], net[64];
+
+    snprintf(name, sizeof(name), "node-k8s-pod%d-eth0", i);
+    snprintf(ns, sizeof(ns), "ns%d", i % NAMESPACES);
+    snprintf(net, sizeof(net), "%s/32", ip);
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:{s:s, s:s, s:s, s:s, s:s, s:[s], "
+                     "s:[{s:s, s:s, s:i}]}}",
+                     "apiVersion", "projectcalico.org/v3", "kind", "WorkloadEndpoint",
+                     "metadata", "name", name, "namespace", ns, "labels", labels,
+                     "spec", "orchestrator", "k8s", "node", "node", "pod", name + 10,
+                     "endpoint", "eth0", "interfaceName", ifname, "ipNetworks", net,
+                     "ports", "name", "http", "protocol", "TCP", "port", 8080);
+}
+
+static void endpoint_names(int i, char ifname[16], char ip[32])
+{
+    snprintf(ifname, 16, "b%x", i);
+    snprintf(ip, 32, "10.%d.%d.%d", 1 + (i >> 16), (i >> 8) & 255, i & 255);
+}
+
+static void add_endpoint(struct tby_calc *c, int i, const struct opts *o, int like)
+{
+    char ifname[16], ip[32];
+
+    endpoint_names(i, ifname, ip);
+    feed(c, endpoint_doc(i, ifname, ip, endpoint_labels(like, o)));
+}
+
+/* Kubernetes policies by app (shared workload) or Calico policies by policy group
+ * (distinct workload); each allows TCP 80 and 443 and the named port from another app. */
+static json_t *policy_doc(int j, const struct opts *o)
+{
+    char name[32], ns[16], app[16], peer[64], sel[96];
+
+    snprintf(name, sizeof(name), "pol%d", j);
+    snprintf(ns, sizeof(ns), "ns%d", j % NAMESPACES);
+    snprintf(app, sizeof(app), "app%d", j % APPS);
+    if (o->shared) {
+        snprintf(peer, sizeof(peer), "app%d", (j + 1) % APPS);
+        return json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:{s:{s:s}}, s:[{s:[{s:{s:{s:s}}}], "
+                         "s:[{s:s, s:i}, {s:s, s:i}, {s:s, s:s}]}]}}",
+                         "apiVersion", "networking.k8s.io/v1", "kind", "NetworkPolicy",
+                         "metadata", "name", name, "namespace", ns,
+                         "spec", "podSelector", "matchLabels", "app", app,
+                         "ingress", "from", "podSelector", "matchLabels", "app", peer,
+                         "ports", "protocol", "TCP", "port", 80, "protocol", "TCP", "port", 443,
+                         "protocol", "TCP", "port", "http");
+    }
+    snprintf(sel, sizeof(sel), "pa == 'p%d' || pb == 'p%d'", j, j);
+    snprintf(peer, sizeof(peer), "app == 'app%d'", (j + 1) % APPS);
+    return json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:[{s:s, s:s, s:{s:s}, s:{s:[i,i]}}], "
+                     "s:[{s:s, s:s, s:{s:[s], s:[i]}}]}}",
+                     "apiVersion", "projectcalico.org/v3", "kind", "GlobalNetworkPolicy",
+                     "metadata", "name", name,
+                     "spec", "selector", sel,
+                     "ingress", "action", "Allow", "protocol", "TCP", "source", "selector", peer,
+                     "destination", "ports", 80, 443,
+                     "egress", "action", "Allow", "protocol", "UDP", "destination", "nets",
+                     "10.0.0.0/8", "ports", 53);
+}
+
+/* Real pods (throughput bench): local endpoints allowed to reach each other on any port. */
+static void add_real_pods(struct tby_calc *c, const struct opts *o)
+{
+    for (int k = 0; k < o->n_pods; k++) {
+        char ifname[16] = "", ip[32] = "";
+        json_t *labels = json_pack("{s:s}", "role", "bench");
+
+        sscanf(o->pods[k], "%15[^,],%31s", ifname, ip);
+        feed(c, endpoint_doc(1000000 + k, ifname, ip, labels));
+    }
+    if (o->n_pods)
+        feed(c, json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:f, s:[{s:s, s:{s:s}}], "
+                          "s:[{s:s}]}}",
+                          "apiVersion", "projectcalico.org/v3", "kind", "GlobalNetworkPolicy",
+                          "metadata", "name", "bench-pods", "spec", "selector",
+                          "role == 'bench'", "order", 1.0, "ingress", "action", "Allow",
+                          "source", "selector", "role == 'bench'", "egress", "action", "Allow"));
+}
+
+static struct tby_calc *workload(const struct opts *o, double *ms)
+{
+    struct tby_calc *c = NULL;
+    double t0 = now_ms();
+
+    if (tby_calc_new("node", &c) < 0)
+        die("calc", NULL);
+    for (int k = 0; k < NAMESPACES; k++)
+        feed(c, namespace_doc(k));
+    for (int j = 0; j < o->m; j++)
+        feed(c, policy_doc(j, o));
+    for (int i = 0; i < o->n; i++)
+        add_endpoint(c, i, o, i);
+    add_real_pods(c, o);
+    *ms = now_ms() - t0;
+    return c;
+}
+
+/* ---- the text path ---------------------------------------------------------------------- */
+
+/* Runs `nft -f path` here; its wall time in ms. posix_spawn, not fork: a fork would make
+ * every page of this process copy-on-write and bill tabby's next update for the faults. */
+static double nft_file(struct tby_nft *nft, const char *path)
+{
+    char *argv[] = { "nft", "-f", (char *)path, NULL };
+    double t0 = now_ms();
+    pid_t pid;
+    int status;
+
+    /* no listener for nft's commit either, as for tabby's own */
+    tby_nft_monitor_listen(nft, false);
+    if (posix_spawnp(&pid, "nft", NULL, NULL, argv, environ) != 0 ||
+        waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "policy-sync: nft -f %s failed\n", path);
+        exit(1);
+    }
+    t0 = now_ms() - t0;
+    tby_nft_monitor_listen(nft, true);
+    return t0;
+}
+
+static void write_text(struct tby_rs *rs, const char *path, bool journal)
+{
+    FILE *f = fopen(path, "w");
+
+    if (!f || (journal ? tby_rs_render_journal(rs, f) : tby_rs_render(rs, f)) < 0 ||
+        fclose(f) != 0)
+        die(path, NULL);
+}
+
+static double tabby_sync(struct tby_nft *nft, struct tby_rs *rs, struct tby_nft_stats *st)
+{
+    struct tby_error err = { 0 };
+    double t0 = now_ms();
+
+    if (tby_nft_sync(nft, rs, st, &err) < 0)
+        die("sync", &err);
+    return now_ms() - t0;
+}
+
+static double rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %lf", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb / 1024;
+}
+
+/* ---- measurements ----------------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return v[n / 2];
+}
+
+/* One kind of one-pod change, REPEAT times by each path; `change` edits the calculation
+ * for the k-th time. */
+static void one_change(struct tby_calc *c, struct tby_nft *nft, const char *what, const char *dir,
+                       void (*change)(struct tby_calc *c, int k, const struct opts *o),
+                       const struct opts *o)
+{
+    double t[REPEAT], x[REPEAT], kern[REPEAT], calc[REPEAT], msgs = 0;
+    char path[512];
+
+    for (int k = 0; k < REPEAT; k++) {
+        struct tby_nft_stats st;
+        double t0 = now_ms();
+
+        change(c, 2 * k, o);
+        calc[k] = now_ms() - t0;
+        tabby_sync(nft, tby_calc_ruleset(c), &st);
+        t[k] = now_ms() - t0;
+        kern[k] = st.kernel_ms;
+        msgs = (double)st.messages;
+        change(c, 2 * k + 1, o);
+        snprintf(path, sizeof(path), "%s/change-%d.nft", dir, k);
+        write_text(tby_calc_ruleset(c), path, true);
+        x[k] = nft_file(nft, path);
+        tby_rs_journal_done(tby_calc_ruleset(c));
+    }
+    printf("  %-9s tabby %7.3f ms (calculation %.3f, kernel %.3f; %2.0f messages)   "
+           "nft -f %6.1f ms   ratio %5.0fx\n", what, median(t, REPEAT), median(calc, REPEAT),
+           median(kern, REPEAT), msgs, median(x, REPEAT), median(x, REPEAT) / median(t, REPEAT));
+}
+
+static void pod_add(struct tby_calc *c, int k, const struct opts *o)
+{
+    add_endpoint(c, o->n + 100 + k, o, k * 13);
+}
+
+static void pod_relabel(struct tby_calc *c, int k, const struct opts *o)
+{
+    add_endpoint(c, k, o, k + 37);
+}
+
+static void full(struct tby_calc *c, struct tby_nft *nft, const char *dir)
+{
+    struct tby_rs *rs = tby_calc_ruleset(c);
+    struct tby_nft_stats st, again;
+    size_t sets, elems, chains, rules;
+    char path[512];
+    double tabby, text;
+
+    tby_rs_counts(rs, &sets, &elems, &chains, &rules);
+    snprintf(path, sizeof(path), "%s/full.nft", dir);
+    write_text(rs, path, false);
+    tabby = tabby_sync(nft, rs, &st);
+    if (tby_nft_delete_table(nft, NULL) < 0)
+        die("delete table", NULL);
+    text = nft_file(nft, path);
+    tby_nft_delete_table(nft, NULL);
+    tby_rs_forget_kernel(rs);
+    tabby_sync(nft, rs, &again); /* tabby owns the table again, state known */
+    printf("  table: %zu chains, %zu rules, %zu sets, %zu elements\n", chains, rules, sets, elems);
+    printf("  full      tabby %8.1f ms (kernel %.1f ms, %zu messages, %.1f MB)   nft -f %8.1f ms   ratio %5.2fx"
+           "   (goal >= 1.5x)\n", tabby, st.kernel_ms, st.messages, st.bytes / 1048576.0, text, text / tabby);
+}
+
+static void run_size(const struct opts *o, bool changes, const char *dir)
+{
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = NULL;
+    struct tby_error err = { 0 };
+    double base = rss_mb(), build_ms, rss;
+    struct tby_calc *c;
+
+    if (tby_nft_open(&nft, &err) < 0)
+        die("nft", &err);
+    c = workload(o, &build_ms);
+    malloc_trim(0);
+    rss = rss_mb();
+    printf("N=%d endpoints x M=%d policies (%s): calculation %.0f ms, engine RSS %.1f MB "
+           "(process %.1f MB; goal < 30 MB)\n", o->n, o->m,
+           o->shared ? "shared labels" : "a policy list per pod", build_ms, rss - base, rss);
+    full(c, nft, dir);
+    if (changes) {
+        one_change(c, nft, "pod add", dir, pod_add, o);
+        one_change(c, nft, "relabel", dir, pod_relabel, o);
+    }
+    tby_nft_delete_table(nft, NULL);
+    tby_calc_free(c);
+    malloc_trim(0);
+    fflush(stdout);
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+/* The kernel's first network namespace has a fixed inode (PROC_NET_INIT_INO). */
+static bool in_host_netns(void)
+{
+    struct stat st;
+
+    return stat("/proc/self/ns/net", &st) < 0 || st.st_ino == 0xEFFFFFF9u;
+}
+
+static void parse(int argc, char **argv, struct opts *o)
+{
+    static const struct option opts[] = {
+        { "shared", no_argument, NULL, 's' }, { "emit", no_argument, NULL, 'e' },
+        { "load", no_argument, NULL, 'l' }, { "pod", required_argument, NULL, 'p' },
+        { 0 },
+    };
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "n:m:", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'n': o->n = atoi(optarg); break;
+        case 'm': o->m = atoi(optarg); break;
+        case 's': o->shared = true; break;
+        case 'e': o->emit = true; break;
+        case 'l': o->load = true; break;
+        case 'p':
+            if (o->n_pods < 8)
+                o->pods[o->n_pods++] = optarg;
+            break;
+        default: exit(2);
+        }
+    }
+}
+
+/* --emit / --load: one table, printed or programmed here. */
+static int one_table(const struct opts *o)
+{
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = NULL;
+    struct tby_error err = { 0 };
+    struct tby_nft_stats st;
+    double ms;
+    struct tby_calc *c = workload(o, &ms);
+
+    if (o->emit)
+        tby_rs_render(tby_calc_ruleset(c), stdout);
+    else if (tby_nft_open(&nft, &err) < 0 || tby_nft_sync(nft, tby_calc_ruleset(c), &st, &err) < 0)
+        die("load", &err);
+    tby_calc_free(c);
+    return 0;
+}
+
+static void matrix(struct opts o, const char *dir)
+{
+    static const int sizes[][2] = { { 1000, 100 }, { 1000, 1000 }, { 10000, 100 },
+                                    { 10000, 1000 } };
+
+    if (o.n) {
+        run_size(&o, true, dir);
+        return;
+    }
+    o.n = 100;
+    o.m = 1000;
+    run_size(&o, true, dir);
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(sizes); i++) {
+        o.n = sizes[i][0];
+        o.m = sizes[i][1];
+        run_size(&o, o.n == 10000 && o.m == 1000, dir);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = { 0 };
+    char dir[] = "/tmp/tby-policy-sync-XXXXXX", cmd[64];
+
+    parse(argc, argv, &o);
+    tby_log_set_level(TBY_LOG_ERROR);
+    if (!o.m)
+        o.m = o.n ? 100 : 0;
+    if (o.load && in_host_netns()) {
+        fprintf(stderr, "policy-sync: --load refuses the host's network namespace\n");
+        return 2;
+    }
+    if (o.emit || o.load)
+        return one_table(&o);
+    /* Never the host's tables: a namespace of our own, and nft runs in it too. */
+    if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0) {
+        fprintf(stderr, "policy-sync: needs root (it makes a network namespace of its own)\n");
+        return 77;
+    }
+    if (!mkdtemp(dir))
+        die("mkdtemp", NULL);
+    matrix(o, dir);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : 1;
+}

@@ -1,0 +1,497 @@
+/* calc_policy.c — policies in the calculation: Calico NetworkPolicy, GlobalNetworkPolicy
+ * and Kubernetes NetworkPolicy become one chain per direction, shared by every endpoint
+ * they apply to, and an entry on the policy lists of the local endpoints their selector
+ * matches. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/cleanup.h"
+#include "tabby/log.h"
+#include "calc_internal.h"
+
+/* ---- identity --------------------------------------------------------------------------- */
+
+static char *policy_id(const struct tby_resource *res)
+{
+    char *s = NULL;
+    int r;
+
+    switch (res->info->kind) {
+    case TBY_KIND_GLOBALNETWORKPOLICY:
+        r = asprintf(&s, "gnp/%s", res->meta.name);
+        break;
+    case TBY_KIND_K8S_NETWORKPOLICY:
+        r = asprintf(&s, "knp/%s/%s", res->meta.namespace, res->meta.name);
+        break;
+    default:
+        r = asprintf(&s, "np/%s/%s", res->meta.namespace, res->meta.name);
+        break;
+    }
+    return r < 0 ? NULL : s;
+}
+
+/* The name Calico shows (and sorts by among equal orders). */
+static char *policy_display(const struct tby_resource *res)
+{
+    char *s = NULL;
+    int r;
+
+    switch (res->info->kind) {
+    case TBY_KIND_GLOBALNETWORKPOLICY:
+        r = asprintf(&s, "%s", res->meta.name);
+        break;
+    case TBY_KIND_K8S_NETWORKPOLICY:
+        r = asprintf(&s, "%s/knp.default.%s", res->meta.namespace, res->meta.name);
+        break;
+    default:
+        r = asprintf(&s, "%s/%s", res->meta.namespace, res->meta.name);
+        break;
+    }
+    return r < 0 ? NULL : s;
+}
+
+static const char *pol_find_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct pol, node)->id;
+}
+
+static struct pol *pol_find(const struct tby_calc *c, const char *id)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&c->pols, id, pol_find_key);
+
+    return n ? TBY_CONTAINER_OF(n, struct pol, node) : NULL;
+}
+
+/* "pi-<id>" / "po-<id>" when that is a plain nft name, else hashed. */
+static char *chain_name(const char *id, int d)
+{
+    const char *prefix = d == DIR_IN ? "pi" : "po";
+    char *s = NULL, buf[64];
+    bool plain = strlen(id) + 3 <= TBY_RS_NAME_MAX;
+
+    for (const char *p = id; plain && *p; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                (*p >= '0' && *p <= '9') || strchr("._/-", *p);
+    if (plain)
+        return asprintf(&s, "%s-%s", prefix, id) < 0 ? NULL : s;
+    return strdup(hashed_name(buf, prefix, id));
+}
+
+/* ---- applies-to selectors --------------------------------------------------------------- */
+
+static int parse_or_all(const char *text, struct tby_sel **out, struct tby_error *err)
+{
+    return tby_sel_parse(text ? text : "all()", out, err);
+}
+
+static int calico_applies(const struct tby_resource *res, struct tby_sel **out,
+                          struct tby_error *err)
+{
+    const struct tby_policy *p = res->spec.policy;
+    struct tby_sel *sel = NULL, *more = NULL;
+    int r = parse_or_all(p->selector, &sel, err);
+
+    if (r == 0 && res->info->kind == TBY_KIND_NETWORKPOLICY)
+        r = sel_namespace(res->meta.namespace, &more, err);
+    else if (r == 0 && p->namespace_selector) {
+        struct centity e = { 0 };
+        struct tby_sel *nss = NULL;
+
+        /* the same reading as a rule's namespaceSelector */
+        r = tby_sel_parse(p->namespace_selector, &nss, err);
+        if (r == 0)
+            r = centity_scope(&e, NULL, nss, NULL, err);
+        more = e.sel;
+    }
+    if (r == 0 && more) {
+        r = sel_and_take(more, sel, out, err);
+        sel = NULL;
+    } else if (r == 0) {
+        *out = TBY_STEAL(sel);
+    }
+    tby_sel_free(sel);
+    return r;
+}
+
+/* ---- rules ------------------------------------------------------------------------------ */
+
+/* serviceAccounts: names become projectcalico.org/serviceaccount in {…}, the selector
+ * reads the accounts' labels (pcsa.), both ANDed with the entity's selector. */
+static int service_accounts(const struct tby_service_accounts *sa, struct tby_sel **sel,
+                            struct tby_error *err)
+{
+    _cleanup_free_ char *text = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+    struct tby_sel *names = NULL, *prefixed = NULL, *labels = NULL;
+    int r = 0;
+
+    if (sa->names.n) {
+        if (!(f = open_memstream(&buf, &len)))
+            return tby_error_set(err, -ENOMEM, "out of memory");
+        fputs("projectcalico.org/serviceaccount in {", f);
+        for (size_t i = 0; i < sa->names.n; i++)
+            fprintf(f, "%s'%s'", i ? ", " : "", sa->names.items[i]);
+        fputs("}", f);
+        fclose(f);
+        text = buf;
+        r = tby_sel_parse(text, &names, err);
+        if (r == 0)
+            r = sel_and_take(*sel, names, sel, err);
+    }
+    if (r == 0 && sa->selector) {
+        r = tby_sel_parse(sa->selector, &labels, err);
+        if (r == 0)
+            r = tby_sel_prefix_keys(labels, "pcsa.", &prefixed, err);
+        tby_sel_free(labels);
+        if (r == 0)
+            r = sel_and_take(*sel, prefixed, sel, err);
+    }
+    return r;
+}
+
+static int calico_entity(const struct tby_entity_rule *src, const char *ns, struct centity *e,
+                         struct tby_error *err)
+{
+    struct tby_sel *sel = NULL, *nss = NULL;
+    int r = centity_copy_lists(e, src) < 0 ? tby_error_set(err, -ENOMEM, "out of memory") : 0;
+
+    if (r == 0 && src->not_selector)
+        r = tby_sel_parse(src->not_selector, &e->not_sel, err);
+    if (r == 0 && (src->selector || src->service_accounts))
+        r = parse_or_all(src->selector, &sel, err);
+    if (r == 0 && src->service_accounts)
+        r = service_accounts(src->service_accounts, &sel, err);
+    if (r == 0 && src->namespace_selector)
+        r = tby_sel_parse(src->namespace_selector, &nss, err);
+    if (r < 0) {
+        tby_sel_free(sel);
+        tby_sel_free(nss);
+        return r;
+    }
+    return centity_scope(e, sel, nss, ns, err);
+}
+
+static int calico_crule(const struct tby_rule *src, const char *ns, struct crule *r,
+                        struct tby_error *err)
+{
+    int rc;
+
+    memset(r, 0, sizeof(*r));
+    r->action = src->action;
+    r->protocol = src->protocol;
+    r->not_protocol = src->not_protocol;
+    r->icmp = src->icmp;
+    r->not_icmp = src->not_icmp;
+    r->ip_version = src->ip_version;
+    /* Matching a Kubernetes Service needs its endpoints, which tabby does not read yet. */
+    r->skip = src->source.services || src->destination.services;
+    rc = calico_entity(&src->source, ns, &r->src, err);
+    if (rc == 0)
+        rc = calico_entity(&src->destination, ns, &r->dst, err);
+    return rc;
+}
+
+struct compiled {
+    struct tby_rs_rule **rules[2];
+    size_t n[2];
+    struct holds holds;
+};
+
+static void compiled_clear(struct tby_calc *c, struct compiled *k)
+{
+    for (int d = 0; d < 2; d++) {
+        for (size_t i = 0; i < k->n[d]; i++)
+            tby_rs_rule_free(k->rules[d][i]);
+        free(k->rules[d]);
+    }
+    holds_release(c, &k->holds);
+}
+
+/* One rule; a rule that cannot be compiled is left out and logged (the rest of the
+ * policy still applies, so that a policy fails towards denying). */
+static int compile_one(struct tby_calc *c, struct pol *p, int d, struct crule *r, size_t index,
+                       struct compiled *k)
+{
+    char comment[TBY_RS_COMMENT_MAX + 1];
+
+    snprintf(comment, sizeof(comment), "%s %s %zu", p->display, d == DIR_IN ? "ingress" : "egress",
+             index);
+    if (r->skip)
+        tby_log(TBY_LOG_WARNING, "felix", "rule left out: services are not supported yet "
+                "policy=%s dir=%s rule=%zu", p->display, d == DIR_IN ? "ingress" : "egress",
+                index);
+    return calc_compile_rule(c, p, d, r, comment, &k->holds, &k->rules[d], &k->n[d]);
+}
+
+static int compile_calico(struct tby_calc *c, struct pol *p, const struct tby_resource *res,
+                          struct compiled *k)
+{
+    const struct tby_policy *sp = res->spec.policy;
+    const char *ns = res->info->kind == TBY_KIND_NETWORKPOLICY ? res->meta.namespace : NULL;
+
+    for (int d = 0; d < 2; d++) {
+        const struct tby_rule_list *l = d == DIR_IN ? &sp->ingress : &sp->egress;
+
+        for (size_t i = 0; i < l->n; i++) {
+            struct tby_error err = { 0 };
+            struct crule r;
+            int rc = calico_crule(&l->items[i], ns, &r, &err);
+
+            if (rc == 0)
+                rc = compile_one(c, p, d, &r, i, k);
+            else if (rc != -ENOMEM)
+                tby_log(TBY_LOG_ERROR, "felix", "rule left out policy=%s rule=%zu error=\"%s\"",
+                        p->display, i, tby_error_str(&err));
+            crule_clear(&r);
+            if (rc == -ENOMEM)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int compile_k8s(struct tby_calc *c, struct pol *p, const struct tby_resource *res,
+                       struct compiled *k, struct tby_error *err)
+{
+    const struct tby_k8s_policy *kp = res->spec.k8s_policy;
+
+    for (int d = 0; d < 2; d++) {
+        struct crule *v = NULL;
+        size_t *origin = NULL, n = 0;
+        int r = d == DIR_IN ? calc_k8s_rules(kp->ingress, kp->n_ingress, true,
+                                             res->meta.namespace, &v, &origin, &n, err)
+                            : calc_k8s_rules(kp->egress, kp->n_egress, false,
+                                             res->meta.namespace, &v, &origin, &n, err);
+
+        for (size_t i = 0; r == 0 && i < n; i++)
+            r = compile_one(c, p, d, &v[i], origin[i], k);
+        for (size_t i = 0; i < n; i++)
+            crule_clear(&v[i]);
+        free(v);
+        free(origin);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* ---- applying ---------------------------------------------------------------------------- */
+
+static int attach(struct selent *s, struct pol *p)
+{
+    struct pol **v = realloc(s->pols, (s->n_pols + 1) * sizeof(*v));
+
+    if (!v)
+        return -ENOMEM;
+    s->pols = v;
+    v[s->n_pols++] = p;
+    return 0;
+}
+
+static void detach(struct selent *s, struct pol *p)
+{
+    for (size_t i = 0; i < s->n_pols; i++) {
+        if (s->pols[i] == p) {
+            s->pols[i] = s->pols[--s->n_pols];
+            return;
+        }
+    }
+}
+
+/* Adds or removes p on the lists of the local endpoints its selector matches. */
+static void reach(struct tby_calc *c, struct pol *p, bool add)
+{
+    struct selent *s = p->applies;
+
+    for (struct tby_hnode *n = tby_hmap_first(&s->members); n; n = tby_hmap_next(&s->members, n)) {
+        struct ep *ep = TBY_CONTAINER_OF(n, struct member, node)->ep;
+
+        if (!ep->local)
+            continue;
+        if (add)
+            ep_policy_add(c, ep, p);
+        else
+            ep_policy_remove(c, ep, p);
+    }
+}
+
+static int program_chains(struct tby_calc *c, struct pol *p, unsigned types, struct compiled *k)
+{
+    for (int d = 0; d < 2; d++) {
+        struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, p->chain[d]);
+        bool wanted = types & (d == DIR_IN ? TBY_POLICY_INGRESS : TBY_POLICY_EGRESS);
+
+        if (!wanted) {
+            if (chain)
+                tby_rs_chain_del(c->rs, chain);
+            continue;
+        }
+        if (!chain && !(chain = tby_rs_chain_add(c->rs, p->chain[d], TBY_RS_HOOK_NONE)))
+            return -ENOMEM;
+        tby_rs_chain_set_rules(c->rs, chain, k->rules[d], k->n[d]);
+        k->rules[d] = NULL;
+        k->n[d] = 0;
+    }
+    return 0;
+}
+
+static void pol_release(struct tby_calc *c, struct pol *p)
+{
+    for (int d = 0; d < 2; d++) {
+        struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, p->chain[d]);
+
+        if (chain)
+            tby_rs_chain_del(c->rs, chain);
+        free(p->chain[d]);
+    }
+    holds_release(c, &p->holds);
+    pol_jumps_free(p);
+    free(p->id);
+    free(p->display);
+    free(p);
+}
+
+static void pol_drop(struct tby_calc *c, struct pol *p)
+{
+    if (p->applies) {
+        reach(c, p, false);
+        detach(p->applies, p);
+        selent_put(c, p->applies);
+    }
+    tby_hmap_remove(&c->pols, &p->node);
+    pol_release(c, p);
+}
+
+static struct pol *pol_new(struct tby_calc *c, const struct tby_resource *res)
+{
+    struct pol *p = calloc(1, sizeof(*p));
+
+    if (!p)
+        return NULL;
+    p->id = policy_id(res);
+    p->display = policy_display(res);
+    if (p->id) {
+        p->chain[DIR_IN] = chain_name(p->id, DIR_IN);
+        p->chain[DIR_OUT] = chain_name(p->id, DIR_OUT);
+    }
+    if (!p->id || !p->display || !p->chain[0] || !p->chain[1] ||
+        tby_hmap_insert(&c->pols, &p->node, tby_hash_str(p->id)) < 0) {
+        pol_release(c, p);
+        return NULL;
+    }
+    return p;
+}
+
+/* The new selector, types and order; endpoints' lists change only when one of them does. */
+static int pol_reapply(struct tby_calc *c, struct pol *p, struct selent *applies, unsigned types,
+                       bool has_order, double order)
+{
+    bool same = p->applies == applies && p->types == types && p->has_order == has_order &&
+                (!has_order || p->order == order);
+
+    if (same) {
+        selent_put(c, applies);
+        return 0;
+    }
+    if (p->applies) {
+        reach(c, p, false);
+        detach(p->applies, p);
+        selent_put(c, p->applies);
+    }
+    p->applies = applies;
+    p->types = types;
+    p->has_order = has_order;
+    p->order = order;
+    if (attach(applies, p) < 0)
+        return -ENOMEM;
+    reach(c, p, true);
+    return 0;
+}
+
+static int applies_of(const struct tby_resource *res, struct tby_sel **sel, unsigned *types,
+                      bool *has_order, double *order, struct tby_error *err)
+{
+    if (res->info->kind == TBY_KIND_K8S_NETWORKPOLICY) {
+        *types = res->spec.k8s_policy->types;
+        *has_order = true;
+        *order = 1000;
+        return calc_k8s_selector(res->spec.k8s_policy, res->meta.namespace, sel, err);
+    }
+    *types = res->spec.policy->types;
+    *has_order = res->spec.policy->has_order;
+    *order = res->spec.policy->order;
+    if (res->spec.policy->tier && strcmp(res->spec.policy->tier, "default") != 0)
+        tby_log(TBY_LOG_WARNING, "felix", "tiers are not supported yet, policy evaluated in "
+                "the default tier policy=%s tier=%s", res->meta.name, res->spec.policy->tier);
+    return calico_applies(res, sel, err);
+}
+
+int calc_policy_update(struct tby_calc *c, const struct tby_resource *res, struct tby_error *err)
+{
+    _cleanup_free_ char *id = policy_id(res);
+    struct compiled k = { 0 };
+    struct tby_sel *sel = NULL;
+    struct selent *applies;
+    struct pol *p;
+    unsigned types;
+    bool has_order;
+    double order;
+    int r;
+
+    if (!id)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    r = applies_of(res, &sel, &types, &has_order, &order, err);
+    p = pol_find(c, id);
+    if (r < 0) {
+        /* Which endpoints it applies to is unknown: it cannot be enforced at all. */
+        if (r != -ENOMEM)
+            tby_log(TBY_LOG_ERROR, "felix", "policy not enforced policy=%s error=\"%s\"", id,
+                    tby_error_str(err));
+        if (p)
+            pol_drop(c, p);
+        return r == -ENOMEM ? r : 0;
+    }
+    if (!p && !(p = pol_new(c, res))) {
+        tby_sel_free(sel);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (!(applies = selent_get(c, sel)))
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    r = res->info->kind == TBY_KIND_K8S_NETWORKPOLICY ? compile_k8s(c, p, res, &k, err)
+                                                       : compile_calico(c, p, res, &k);
+    /* Chains first, so that no endpoint chain ever jumps to a chain not yet there. */
+    if (r == 0)
+        r = program_chains(c, p, types, &k);
+    if (r == 0)
+        r = pol_reapply(c, p, applies, types, has_order, order);
+    else
+        selent_put(c, applies);
+    holds_release(c, &p->holds);
+    p->holds = k.holds;
+    k.holds = (struct holds){ 0 };
+    compiled_clear(c, &k);
+    return r < 0 ? tby_error_set(err, r, "out of memory") : 0;
+}
+
+void calc_policy_remove(struct tby_calc *c, const struct tby_resource *res)
+{
+    _cleanup_free_ char *id = policy_id(res);
+    struct pol *p = id ? pol_find(c, id) : NULL;
+
+    if (p)
+        pol_drop(c, p);
+}
+
+void pol_free_all(struct tby_calc *c)
+{
+    struct tby_hnode *n, *next;
+
+    for (n = tby_hmap_first(&c->pols); n; n = next) {
+        next = tby_hmap_next(&c->pols, n);
+        pol_drop(c, TBY_CONTAINER_OF(n, struct pol, node));
+    }
+}

@@ -1,0 +1,365 @@
+/* nft_dump.c — reads table inet tabby back from the kernel (netlink dumps filtered by the
+ * table) into the ruleset's kernel marks, so that a sync programs only the difference. */
+#include <errno.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "tabby/cleanup.h"
+#include "tabby/hmap.h"
+#include "nft_internal.h"
+
+/* Room for one request (a table, set or chain name and a few attributes). */
+#define REQUEST_SIZE 4096
+
+struct names {
+    char **v;
+    size_t n;
+};
+
+static int names_push(struct names *l, const char *s)
+{
+    char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
+
+    if (!v || !(v[l->n] = strdup(s))) {
+        if (v)
+            l->v = v;
+        return -ENOMEM;
+    }
+    l->v = v;
+    l->n++;
+    return 0;
+}
+
+static void names_clear(struct names *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    *l = (struct names){ 0 };
+}
+
+struct rb {
+    struct tby_rs *rs;
+    int err;                  /* first failure */
+    bool rebuild;
+    struct names sets;        /* names of tabby's kernel sets still wanted */
+    struct names chains;
+    struct tby_rs_set *cur;   /* the set whose elements are being read */
+    struct tby_hmap runs;     /* chain name -> digests of its rules */
+};
+
+struct run {
+    struct tby_hnode node;
+    char *chain;
+    uint64_t *d;
+    size_t n;
+};
+
+static struct nlmsghdr *request(struct tby_nft *nft, char *buf, uint16_t type, uint16_t flags)
+{
+    return nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, flags, nft->seq++);
+}
+
+/* ---- the table -------------------------------------------------------------------------- */
+
+static int table_exists(struct tby_nft *nft, bool *exists, struct tby_error *err)
+{
+    char buf[REQUEST_SIZE] = { 0 }; /* zeroed: netlink padding stays defined */
+    struct nftnl_table *t = nftnl_table_alloc();
+    struct nlmsghdr *nlh = request(nft, buf, NFT_MSG_GETTABLE, NLM_F_ACK);
+    int r;
+
+    if (!t)
+        return -ENOMEM;
+    nftnl_table_set_str(t, NFTNL_TABLE_NAME, TBY_RS_TABLE);
+    nftnl_table_nlmsg_build_payload(nlh, t);
+    nftnl_table_free(t);
+    r = nft_talk(nft, nlh, NULL, NULL, err);
+    *exists = r == 0;
+    if (r == -ENOENT)
+        return 0;
+    return r < 0 ? tby_error_set(err, r, "read table inet %s: %s", TBY_RS_TABLE, strerror(-r))
+                 : 0;
+}
+
+/* ---- sets and elements ------------------------------------------------------------------ */
+
+static int set_cb(const struct nlmsghdr *nlh, void *data)
+{
+    struct rb *rb = data;
+    struct nftnl_set *s = nftnl_set_alloc();
+    enum tby_rs_set_type type;
+    struct tby_rs_set *mine;
+    int r;
+
+    if (!s || nftnl_set_nlmsg_parse(nlh, s) < 0) {
+        nftnl_set_free(s);
+        rb->err = -ENOMEM;
+        return MNL_CB_ERROR;
+    }
+    if (strcmp(nftnl_set_get_str(s, NFTNL_SET_TABLE), TBY_RS_TABLE) != 0) {
+        nftnl_set_free(s);
+        return MNL_CB_OK;
+    }
+    if (!nft_set_type_of(nftnl_set_get_u32(s, NFTNL_SET_FLAGS),
+                         nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
+                         nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN), &type)) {
+        rb->rebuild = true;
+    } else {
+        r = tby_rs_mark_set(rb->rs, nftnl_set_get_str(s, NFTNL_SET_NAME), type, &mine);
+        if (r == -EEXIST)
+            rb->rebuild = true;
+        else if (r < 0 || (mine->live && names_push(&rb->sets, mine->name) < 0))
+            rb->err = -ENOMEM;
+    }
+    nftnl_set_free(s);
+    return rb->err ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+static int elem_cb(struct nftnl_set_elem *e, void *data)
+{
+    struct rb *rb = data;
+    uint32_t len = 0, flags = 0;
+    const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+    const char *chain = NULL;
+
+    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS))
+        flags = nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS);
+    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN))
+        chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+    if (!key || len > TBY_RS_KEY_MAX)
+        return 0;
+    if (tby_rs_mark_elem(rb->rs, rb->cur, key, (uint8_t)len,
+                         flags & NFT_SET_ELEM_INTERVAL_END ? TBY_RS_ELEM_END : 0, chain) < 0) {
+        rb->err = -ENOMEM;
+        return -1;
+    }
+    return 0;
+}
+
+static int elems_cb(const struct nlmsghdr *nlh, void *data)
+{
+    struct rb *rb = data;
+    struct nftnl_set *s = nftnl_set_alloc();
+
+    if (!s || nftnl_set_elems_nlmsg_parse(nlh, s) < 0) {
+        nftnl_set_free(s);
+        rb->err = -ENOMEM;
+        return MNL_CB_ERROR;
+    }
+    nftnl_set_elem_foreach(s, elem_cb, rb);
+    nftnl_set_free(s);
+    return rb->err ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+static int read_sets(struct tby_nft *nft, struct rb *rb, struct tby_error *err)
+{
+    char buf[REQUEST_SIZE] = { 0 }; /* zeroed: netlink padding stays defined */
+    struct nftnl_set *s = nftnl_set_alloc();
+    struct nlmsghdr *nlh = request(nft, buf, NFT_MSG_GETSET, NLM_F_DUMP);
+    int r;
+
+    if (!s)
+        return -ENOMEM;
+    nftnl_set_set_str(s, NFTNL_SET_TABLE, TBY_RS_TABLE);
+    nftnl_set_nlmsg_build_payload(nlh, s);
+    r = nft_talk(nft, nlh, set_cb, rb, err);
+    for (size_t i = 0; r == 0 && !rb->err && !rb->rebuild && i < rb->sets.n; i++) {
+        rb->cur = tby_rs_set_find(rb->rs, rb->sets.v[i]);
+        nlh = request(nft, buf, NFT_MSG_GETSETELEM, NLM_F_DUMP);
+        nftnl_set_set_str(s, NFTNL_SET_NAME, rb->sets.v[i]);
+        nftnl_set_elems_nlmsg_build_payload(nlh, s);
+        r = nft_talk(nft, nlh, elems_cb, rb, err);
+    }
+    nftnl_set_free(s);
+    return rb->err ? rb->err : r;
+}
+
+/* ---- chains and rules ------------------------------------------------------------------- */
+
+static bool hook_differs(const struct nftnl_chain *c, const struct tby_rs_chain *mine)
+{
+    bool base = nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM);
+    uint32_t want = mine->hook == TBY_RS_HOOK_FORWARD ? NF_INET_FORWARD : NF_INET_LOCAL_IN;
+
+    if (!mine->live)
+        return false;
+    if (!base)
+        return mine->hook != TBY_RS_HOOK_NONE;
+    return mine->hook == TBY_RS_HOOK_NONE || nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM) != want ||
+           nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO) != 0 ||
+           (nftnl_chain_is_set(c, NFTNL_CHAIN_POLICY) &&
+            nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY) != NF_ACCEPT);
+}
+
+static int chain_cb(const struct nlmsghdr *nlh, void *data)
+{
+    struct rb *rb = data;
+    struct nftnl_chain *c = nftnl_chain_alloc();
+    struct tby_rs_chain *mine;
+    const char *name;
+
+    if (!c || nftnl_chain_nlmsg_parse(nlh, c) < 0) {
+        nftnl_chain_free(c);
+        rb->err = -ENOMEM;
+        return MNL_CB_ERROR;
+    }
+    name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
+    if (strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), TBY_RS_TABLE) == 0) {
+        mine = tby_rs_chain_find(rb->rs, name);
+        if (mine && hook_differs(c, mine))
+            rb->rebuild = true;
+        else if (names_push(&rb->chains, name) < 0)
+            rb->err = -ENOMEM;
+    }
+    nftnl_chain_free(c);
+    return rb->err ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+static int digest_cb(const struct nftnl_udata *a, void *data)
+{
+    if (nftnl_udata_type(a) == TBY_UDATA_RULE_DIGEST && nftnl_udata_len(a) == sizeof(uint64_t))
+        memcpy(data, nftnl_udata_get(a), sizeof(uint64_t));
+    return 0;
+}
+
+static const char *run_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct run, node)->chain;
+}
+
+static int run_add(struct rb *rb, const char *chain, uint64_t digest)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&rb->runs, chain, run_key);
+    struct run *run = n ? TBY_CONTAINER_OF(n, struct run, node) : NULL;
+    uint64_t *d;
+
+    if (!run) {
+        run = calloc(1, sizeof(*run));
+        if (!run || !(run->chain = strdup(chain)) ||
+            tby_hmap_insert(&rb->runs, &run->node, tby_hash_str(chain)) < 0) {
+            if (run)
+                free(run->chain);
+            free(run);
+            return -ENOMEM;
+        }
+    }
+    d = realloc(run->d, (run->n + 1) * sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    run->d = d;
+    d[run->n++] = digest;
+    return 0;
+}
+
+static int rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+    struct rb *rb = data;
+    struct nftnl_rule *r = nftnl_rule_alloc();
+    uint64_t digest = 0;
+    uint32_t len = 0;
+    const void *ud;
+
+    if (!r || nftnl_rule_nlmsg_parse(nlh, r) < 0) {
+        nftnl_rule_free(r);
+        rb->err = -ENOMEM;
+        return MNL_CB_ERROR;
+    }
+    if (strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), TBY_RS_TABLE) == 0) {
+        ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
+        if (ud)
+            nftnl_udata_parse(ud, len, digest_cb, &digest);
+        if (run_add(rb, nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), digest) < 0)
+            rb->err = -ENOMEM;
+    }
+    nftnl_rule_free(r);
+    return rb->err ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+static int read_chains(struct tby_nft *nft, struct rb *rb, struct tby_error *err)
+{
+    char buf[REQUEST_SIZE] = { 0 }; /* zeroed: netlink padding stays defined */
+    struct nftnl_chain *c = nftnl_chain_alloc();
+    struct nftnl_rule *r = nftnl_rule_alloc();
+    struct nlmsghdr *nlh = request(nft, buf, NFT_MSG_GETCHAIN, NLM_F_DUMP);
+    int rc;
+
+    if (!c || !r) {
+        nftnl_chain_free(c);
+        nftnl_rule_free(r);
+        return -ENOMEM;
+    }
+    nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, TBY_RS_TABLE);
+    nftnl_chain_nlmsg_build_payload(nlh, c);
+    rc = nft_talk(nft, nlh, chain_cb, rb, err);
+    if (rc == 0 && !rb->err && !rb->rebuild) {
+        nlh = request(nft, buf, NFT_MSG_GETRULE, NLM_F_DUMP);
+        nftnl_rule_set_str(r, NFTNL_RULE_TABLE, TBY_RS_TABLE);
+        nftnl_rule_nlmsg_build_payload(nlh, r);
+        rc = nft_talk(nft, nlh, rule_cb, rb, err);
+    }
+    nftnl_chain_free(c);
+    nftnl_rule_free(r);
+    return rb->err ? rb->err : rc;
+}
+
+static int mark_chains(struct rb *rb)
+{
+    for (size_t i = 0; i < rb->chains.n; i++) {
+        struct tby_hnode *n = tby_hmap_find_str(&rb->runs, rb->chains.v[i], run_key);
+        struct run *run = n ? TBY_CONTAINER_OF(n, struct run, node) : NULL;
+
+        if (tby_rs_mark_chain(rb->rs, rb->chains.v[i], run ? run->d : NULL, run ? run->n : 0) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static void rb_clear(struct rb *rb)
+{
+    struct tby_hnode *n, *next;
+
+    for (n = tby_hmap_first(&rb->runs); n; n = next) {
+        struct run *run = TBY_CONTAINER_OF(n, struct run, node);
+
+        next = tby_hmap_next(&rb->runs, n);
+        free(run->chain);
+        free(run->d);
+        free(run);
+    }
+    tby_hmap_destroy(&rb->runs);
+    names_clear(&rb->sets);
+    names_clear(&rb->chains);
+}
+
+int nft_read_back(struct tby_nft *nft, struct tby_rs *rs, struct tby_error *err)
+{
+    struct rb rb = { .rs = rs };
+    bool exists;
+    int r;
+
+    tby_rs_forget_kernel(rs);
+    tby_hmap_init(&rb.runs);
+    r = table_exists(nft, &exists, err);
+    if (r < 0 || !exists)
+        return r;
+    rs->table_prog = true;
+    r = read_sets(nft, &rb, err);
+    if (r == 0 && !rb.rebuild)
+        r = read_chains(nft, &rb, err);
+    if (r == 0 && !rb.rebuild)
+        r = mark_chains(&rb);
+    rb_clear(&rb);
+    if (r == -ENOMEM)
+        return tby_error_set(err, r, "out of memory");
+    if (r < 0)
+        return r;
+    return rb.rebuild ? 1 : 0;
+}

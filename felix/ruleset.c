@@ -1,0 +1,833 @@
+/* ruleset.c — the journalled model of table `inet tabby` (ruleset.h): sets and their
+ * reference-counted elements, chains and their rules, and the bookkeeping that lets a
+ * sync program only what changed. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/cleanup.h"
+#include "tabby/ruleset.h"
+
+/* ---- journals --------------------------------------------------------------------------- */
+
+static int grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+    size_t c;
+    void *p;
+
+    if (n < *cap)
+        return 0;
+    c = *cap ? 2 * *cap : 16;
+    p = realloc(*arr, c * size);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
+/* A journal entry cannot be lost to a failed allocation (the sync would miss a change),
+ * so a set that cannot grow its journal falls back to a look at every element. */
+static void touch_set(struct tby_rs *rs, struct tby_rs_set *set)
+{
+    if (set->touched)
+        return;
+    if (grow((void **)&rs->set_journal, &rs->cap_set_journal, rs->n_set_journal,
+             sizeof(*rs->set_journal)) < 0) {
+        /* Cannot happen in practice: keep the set on no journal but make the next sync a
+         * read-back, which sees everything. */
+        rs->table_prog = false;
+        return;
+    }
+    rs->set_journal[rs->n_set_journal++] = set;
+    set->touched = true;
+}
+
+static void touch_elem(struct tby_rs *rs, struct tby_rs_set *set, struct tby_rs_elem *e)
+{
+    touch_set(rs, set);
+    if (e->touched || set->all_touched)
+        return;
+    if (grow((void **)&set->journal, &set->cap_journal, set->n_journal,
+             sizeof(*set->journal)) < 0) {
+        set->all_touched = true;
+        return;
+    }
+    set->journal[set->n_journal++] = e;
+    e->touched = true;
+}
+
+static void touch_chain(struct tby_rs *rs, struct tby_rs_chain *chain)
+{
+    if (chain->touched)
+        return;
+    if (grow((void **)&rs->chain_journal, &rs->cap_chain_journal, rs->n_chain_journal,
+             sizeof(*rs->chain_journal)) < 0) {
+        rs->table_prog = false;
+        return;
+    }
+    rs->chain_journal[rs->n_chain_journal++] = chain;
+    chain->touched = true;
+}
+
+/* ---- freeing ---------------------------------------------------------------------------- */
+
+static void elem_free(struct tby_rs_elem *e)
+{
+    free(e->target);
+    free(e->prog_target);
+    free(e);
+}
+
+static void set_free(struct tby_rs_set *set)
+{
+    struct tby_hnode *n = tby_hmap_first(&set->elems);
+
+    while (n) {
+        struct tby_hnode *next = tby_hmap_next(&set->elems, n);
+
+        elem_free(TBY_CONTAINER_OF(n, struct tby_rs_elem, node));
+        n = next;
+    }
+    tby_hmap_destroy(&set->elems);
+    free(set->journal);
+    free(set->name);
+    free(set->comment);
+    free(set);
+}
+
+static void rules_free(struct tby_rs_rule **rules, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        tby_rs_rule_free(rules[i]);
+    free(rules);
+}
+
+static void chain_free(struct tby_rs_chain *chain)
+{
+    rules_free(chain->rules, chain->n_rules);
+    free(chain->name);
+    free(chain);
+}
+
+struct tby_rs *tby_rs_new(void)
+{
+    struct tby_rs *rs = calloc(1, sizeof(*rs));
+
+    if (rs) {
+        tby_hmap_init(&rs->sets);
+        tby_hmap_init(&rs->chains);
+    }
+    return rs;
+}
+
+void tby_rs_free(struct tby_rs *rs)
+{
+    struct tby_hnode *n, *next;
+
+    if (!rs)
+        return;
+    for (n = tby_hmap_first(&rs->sets); n; n = next) {
+        next = tby_hmap_next(&rs->sets, n);
+        set_free(TBY_CONTAINER_OF(n, struct tby_rs_set, node));
+    }
+    for (n = tby_hmap_first(&rs->chains); n; n = next) {
+        next = tby_hmap_next(&rs->chains, n);
+        chain_free(TBY_CONTAINER_OF(n, struct tby_rs_chain, node));
+    }
+    tby_hmap_destroy(&rs->sets);
+    tby_hmap_destroy(&rs->chains);
+    free(rs->set_journal);
+    free(rs->chain_journal);
+    free(rs);
+}
+
+void tby_rs_freep(struct tby_rs **rs)
+{
+    tby_rs_free(*rs);
+    *rs = NULL;
+}
+
+/* ---- sets ------------------------------------------------------------------------------- */
+
+static const char *set_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct tby_rs_set, node)->name;
+}
+
+static struct tby_rs_set *set_lookup(const struct tby_rs *rs, const char *name)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&rs->sets, name, set_key);
+
+    return n ? TBY_CONTAINER_OF(n, struct tby_rs_set, node) : NULL;
+}
+
+struct tby_rs_set *tby_rs_set_find(const struct tby_rs *rs, const char *name)
+{
+    struct tby_rs_set *set = set_lookup(rs, name);
+
+    return set && set->live ? set : NULL;
+}
+
+static struct tby_rs_set *set_new(struct tby_rs *rs, const char *name, enum tby_rs_set_type type,
+                                  const char *comment)
+{
+    struct tby_rs_set *set = calloc(1, sizeof(*set));
+
+    if (!set)
+        return NULL;
+    set->type = type;
+    set->name = strdup(name);
+    /* nft keeps comments of up to 127 bytes, without double quotes */
+    set->comment = comment ? strndup(comment, TBY_RS_COMMENT_MAX) : NULL;
+    for (char *q = set->comment; q && *q; q++)
+        if (*q == '"')
+            *q = '\'';
+    tby_hmap_init(&set->elems);
+    if (!set->name || (comment && !set->comment) ||
+        tby_hmap_insert(&rs->sets, &set->node, tby_hash_str(name)) < 0) {
+        set_free(set);
+        return NULL;
+    }
+    return set;
+}
+
+struct tby_rs_set *tby_rs_set_add(struct tby_rs *rs, const char *name,
+                                  enum tby_rs_set_type type, const char *comment)
+{
+    struct tby_rs_set *set = set_lookup(rs, name);
+
+    if (set && set->type != type)
+        return NULL;
+    if (set && set->live)
+        return set;
+    if (!set && !(set = set_new(rs, name, type, comment)))
+        return NULL;
+    set->live = true;
+    /* A revived tombstone may still hold elements the kernel has: look at all of them. */
+    set->all_touched = true;
+    touch_set(rs, set);
+    return set;
+}
+
+void tby_rs_set_del(struct tby_rs *rs, struct tby_rs_set *set)
+{
+    for (struct tby_hnode *n = tby_hmap_first(&set->elems); n; n = tby_hmap_next(&set->elems, n)) {
+        struct tby_rs_elem *e = TBY_CONTAINER_OF(n, struct tby_rs_elem, node);
+
+        e->refs = 0;
+        free(e->target);
+        e->target = NULL;
+    }
+    set->live = false;
+    touch_set(rs, set);
+}
+
+/* ---- elements --------------------------------------------------------------------------- */
+
+static uint64_t elem_hash(const uint8_t *key, uint8_t len, uint8_t flags)
+{
+    return tby_hash_bytes(key, len, flags);
+}
+
+static struct tby_rs_elem *elem_find(const struct tby_rs_set *set, const uint8_t *key,
+                                     uint8_t len, uint8_t flags)
+{
+    uint64_t h = elem_hash(key, len, flags);
+
+    for (struct tby_hnode *n = tby_hmap_first_with_hash(&set->elems, h); n;
+         n = tby_hmap_next_with_hash(n)) {
+        struct tby_rs_elem *e = TBY_CONTAINER_OF(n, struct tby_rs_elem, node);
+
+        if (e->len == len && e->flags == flags && memcmp(e->key, key, len) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+static struct tby_rs_elem *elem_get(struct tby_rs_set *set, const uint8_t *key, uint8_t len,
+                                    uint8_t flags)
+{
+    struct tby_rs_elem *e = elem_find(set, key, len, flags);
+
+    if (e)
+        return e;
+    e = calloc(1, sizeof(*e) + len);
+    if (!e)
+        return NULL;
+    e->len = len;
+    e->flags = flags;
+    memcpy(e->key, key, len);
+    if (tby_hmap_insert(&set->elems, &e->node, elem_hash(key, len, flags)) < 0) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static int elem_ref(struct tby_rs *rs, struct tby_rs_set *set, const uint8_t *key, uint8_t len,
+                    uint8_t flags)
+{
+    struct tby_rs_elem *e = elem_get(set, key, len, flags);
+
+    if (!e)
+        return -ENOMEM;
+    if (e->refs++ == 0)
+        touch_elem(rs, set, e);
+    return 0;
+}
+
+static void elem_unref(struct tby_rs *rs, struct tby_rs_set *set, const uint8_t *key,
+                       uint8_t len)
+{
+    struct tby_rs_elem *e = elem_find(set, key, len, 0);
+
+    if (!e || e->refs == 0)
+        return;
+    if (--e->refs == 0)
+        touch_elem(rs, set, e);
+}
+
+uint8_t tby_rs_key_len(enum tby_rs_set_type type)
+{
+    switch (type) {
+    case TBY_RS_ADDR4:
+    case TBY_RS_NET4:
+        return 4;
+    case TBY_RS_ADDR6:
+    case TBY_RS_NET6:
+        return 16;
+    case TBY_RS_PORTS:
+        return 2;
+    case TBY_RS_ADDR4_PROTO_PORT:
+        return 12;
+    case TBY_RS_ADDR6_PROTO_PORT:
+        return 24;
+    case TBY_RS_IFNAME_VMAP:
+    case TBY_RS_IFNAMES:
+        return 16;
+    }
+    return 0;
+}
+
+bool tby_rs_is_interval(enum tby_rs_set_type type)
+{
+    return type == TBY_RS_NET4 || type == TBY_RS_NET6 || type == TBY_RS_PORTS;
+}
+
+static bool family_fits(const struct tby_rs_set *set, const struct tby_ip *ip)
+{
+    return tby_rs_key_len(set->type) >= 16 ? ip->family == 6 : ip->family == 4;
+}
+
+int tby_rs_add_addr(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_ip *ip)
+{
+    if (!family_fits(set, ip))
+        return -EINVAL;
+    return elem_ref(rs, set, ip->bytes, tby_rs_key_len(set->type), 0);
+}
+
+void tby_rs_remove_addr(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_ip *ip)
+{
+    if (family_fits(set, ip))
+        elem_unref(rs, set, ip->bytes, tby_rs_key_len(set->type));
+}
+
+/* addr . proto . port, each field padded to a 32-bit register as the kernel lays out a
+ * concatenation. */
+static uint8_t addr_port_key(uint8_t *key, const struct tby_ip *ip, uint8_t proto, uint16_t port)
+{
+    uint8_t alen = ip->family == 4 ? 4 : 16;
+
+    memset(key, 0, TBY_RS_KEY_MAX);
+    memcpy(key, ip->bytes, alen);
+    key[alen] = proto;
+    key[alen + 4] = port >> 8;
+    key[alen + 5] = port & 0xff;
+    return alen + 8;
+}
+
+int tby_rs_add_addr_port(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_ip *ip,
+                         uint8_t proto, uint16_t port)
+{
+    uint8_t key[TBY_RS_KEY_MAX];
+
+    if (!family_fits(set, ip))
+        return -EINVAL;
+    return elem_ref(rs, set, key, addr_port_key(key, ip, proto, port), 0);
+}
+
+void tby_rs_remove_addr_port(struct tby_rs *rs, struct tby_rs_set *set,
+                             const struct tby_ip *ip, uint8_t proto, uint16_t port)
+{
+    uint8_t key[TBY_RS_KEY_MAX];
+
+    if (family_fits(set, ip))
+        elem_unref(rs, set, key, addr_port_key(key, ip, proto, port));
+}
+
+/* An interface name as the kernel compares it: zero-padded to IFNAMSIZ. */
+static int ifname_key(uint8_t key[16], const char *ifname)
+{
+    memset(key, 0, 16);
+    if (!*ifname || strlen(ifname) >= 16)
+        return -EINVAL;
+    memcpy(key, ifname, strlen(ifname));
+    return 0;
+}
+
+int tby_rs_add_ifname(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname)
+{
+    uint8_t key[16];
+
+    return ifname_key(key, ifname) < 0 ? -EINVAL : elem_ref(rs, set, key, 16, 0);
+}
+
+void tby_rs_remove_ifname(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname)
+{
+    uint8_t key[16];
+
+    if (ifname_key(key, ifname) == 0)
+        elem_unref(rs, set, key, 16);
+}
+
+/* ---- interval sets ---------------------------------------------------------------------- */
+
+/* A range [first, last] of big-endian numbers `len` bytes wide. */
+struct range {
+    uint8_t first[16];
+    uint8_t last[16];
+};
+
+static int range_cmp(const void *a, const void *b, void *len)
+{
+    return memcmp(((const struct range *)a)->first, ((const struct range *)b)->first,
+                  *(size_t *)len);
+}
+
+/* x + 1 in place; false when it wrapped (x was all ones). */
+static bool increment(uint8_t *x, size_t len)
+{
+    for (size_t i = len; i-- > 0;)
+        if (++x[i] != 0)
+            return true;
+    return false;
+}
+
+/* Sorts and merges overlapping or adjacent ranges in place; returns the new count. */
+static size_t merge_ranges(struct range *r, size_t n, size_t len)
+{
+    size_t out = 0;
+
+    qsort_r(r, n, sizeof(*r), range_cmp, &len);
+    for (size_t i = 1; i < n; i++) {
+        uint8_t next[16];
+
+        memcpy(next, r[out].last, len);
+        if (!increment(next, len) || memcmp(r[i].first, next, len) <= 0) {
+            if (memcmp(r[i].last, r[out].last, len) > 0)
+                memcpy(r[out].last, r[i].last, len);
+        } else {
+            r[++out] = r[i];
+        }
+    }
+    return n ? out + 1 : 0;
+}
+
+static int fill_ranges(struct tby_rs *rs, struct tby_rs_set *set, struct range *r, size_t n)
+{
+    uint8_t len = tby_rs_key_len(set->type);
+
+    n = merge_ranges(r, n, len);
+    for (size_t i = 0; i < n; i++) {
+        int err = elem_ref(rs, set, r[i].first, len, 0);
+
+        if (err == 0 && increment(r[i].last, len))
+            err = elem_ref(rs, set, r[i].last, len, TBY_RS_ELEM_END);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+int tby_rs_fill_nets(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_cidr *nets,
+                     size_t n)
+{
+    _cleanup_free_ struct range *r = calloc(n ? n : 1, sizeof(*r));
+    size_t k = 0;
+
+    if (!r)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        struct tby_cidr c = nets[i];
+        unsigned bits = tby_ip_bits(&c.ip);
+
+        if (!family_fits(set, &c.ip))
+            continue;
+        tby_cidr_mask(&c);
+        memcpy(r[k].first, c.ip.bytes, bits / 8);
+        memcpy(r[k].last, c.ip.bytes, bits / 8);
+        for (unsigned b = c.prefix_len; b < bits; b++)
+            r[k].last[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+        k++;
+    }
+    return fill_ranges(rs, set, r, k);
+}
+
+int tby_rs_fill_ports(struct tby_rs *rs, struct tby_rs_set *set, const uint16_t (*ranges)[2],
+                      size_t n)
+{
+    _cleanup_free_ struct range *r = calloc(n ? n : 1, sizeof(*r));
+
+    if (!r)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        r[i].first[0] = ranges[i][0] >> 8;
+        r[i].first[1] = ranges[i][0] & 0xff;
+        r[i].last[0] = ranges[i][1] >> 8;
+        r[i].last[1] = ranges[i][1] & 0xff;
+    }
+    return fill_ranges(rs, set, r, n);
+}
+
+/* ---- verdict maps ----------------------------------------------------------------------- */
+
+int tby_rs_vmap_set(struct tby_rs *rs, struct tby_rs_set *map, const char *ifname,
+                    const char *chain)
+{
+    uint8_t key[16];
+    struct tby_rs_elem *e;
+    char *t = NULL;
+
+    if (ifname_key(key, ifname) < 0)
+        return -EINVAL;
+    e = chain ? elem_get(map, key, sizeof(key), 0) : elem_find(map, key, sizeof(key), 0);
+    if (!e)
+        return chain ? -ENOMEM : 0;
+    if (chain && e->target && strcmp(chain, e->target) == 0)
+        return 0;
+    if (chain && !(t = strdup(chain)))
+        return -ENOMEM;
+    free(e->target);
+    e->target = t;
+    touch_elem(rs, map, e);
+    return 0;
+}
+
+/* ---- chains ----------------------------------------------------------------------------- */
+
+static const char *chain_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct tby_rs_chain, node)->name;
+}
+
+static struct tby_rs_chain *chain_lookup(const struct tby_rs *rs, const char *name)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&rs->chains, name, chain_key);
+
+    return n ? TBY_CONTAINER_OF(n, struct tby_rs_chain, node) : NULL;
+}
+
+struct tby_rs_chain *tby_rs_chain_find(const struct tby_rs *rs, const char *name)
+{
+    struct tby_rs_chain *c = chain_lookup(rs, name);
+
+    return c && c->live ? c : NULL;
+}
+
+struct tby_rs_chain *tby_rs_chain_add(struct tby_rs *rs, const char *name, enum tby_rs_hook hook)
+{
+    struct tby_rs_chain *c = chain_lookup(rs, name);
+
+    if (c && c->live)
+        return c;
+    if (!c) {
+        c = calloc(1, sizeof(*c));
+        if (!c || !(c->name = strdup(name)) ||
+            tby_hmap_insert(&rs->chains, &c->node, tby_hash_str(name)) < 0) {
+            if (c)
+                free(c->name);
+            free(c);
+            return NULL;
+        }
+    }
+    c->hook = hook;
+    c->live = true;
+    c->dirty = true;
+    touch_chain(rs, c);
+    return c;
+}
+
+void tby_rs_chain_del(struct tby_rs *rs, struct tby_rs_chain *chain)
+{
+    rules_free(chain->rules, chain->n_rules);
+    chain->rules = NULL;
+    chain->n_rules = 0;
+    chain->live = false;
+    touch_chain(rs, chain);
+}
+
+static bool same_rules(const struct tby_rs_chain *c, struct tby_rs_rule **rules, size_t n)
+{
+    if (c->n_rules != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (c->rules[i]->digest != rules[i]->digest)
+            return false;
+    return true;
+}
+
+int tby_rs_chain_set_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
+                           struct tby_rs_rule **rules, size_t n)
+{
+    if (same_rules(chain, rules, n)) {
+        rules_free(rules, n);
+        return 0;
+    }
+    rules_free(chain->rules, chain->n_rules);
+    chain->rules = rules;
+    chain->n_rules = n;
+    chain->dirty = true;
+    touch_chain(rs, chain);
+    return 0;
+}
+
+/* ---- the journal ------------------------------------------------------------------------ */
+
+static bool elem_wanted(const struct tby_rs_elem *e)
+{
+    return e->refs > 0 || e->target;
+}
+
+static bool retargeted(const struct tby_rs_elem *e)
+{
+    return e->target && e->prog_target && strcmp(e->target, e->prog_target) != 0;
+}
+
+bool tby_rs_elem_gone(const struct tby_rs_elem *e)
+{
+    return e->prog && (!elem_wanted(e) || retargeted(e));
+}
+
+bool tby_rs_elem_new(const struct tby_rs_elem *e)
+{
+    return elem_wanted(e) && (!e->prog || retargeted(e));
+}
+
+int tby_rs_set_journal_foreach(const struct tby_rs_set *set,
+                               int (*fn)(const struct tby_rs_elem *e, void *ctx), void *ctx)
+{
+    int r = 0;
+
+    if (!set->all_touched) {
+        for (size_t i = 0; r == 0 && i < set->n_journal; i++)
+            r = fn(set->journal[i], ctx);
+        return r;
+    }
+    for (struct tby_hnode *n = tby_hmap_first(&set->elems); r == 0 && n;
+         n = tby_hmap_next(&set->elems, n))
+        r = fn(TBY_CONTAINER_OF(n, struct tby_rs_elem, node), ctx);
+    return r;
+}
+
+/* The kernel now holds what the element wants; false when the element can go. */
+static bool elem_done(struct tby_rs_elem *e)
+{
+    e->touched = false;
+    e->prog = elem_wanted(e);
+    free(e->prog_target);
+    e->prog_target = NULL;
+    if (e->target && !(e->prog_target = strdup(e->target)))
+        e->prog = false; /* forgets it: the next read-back puts it right */
+    return e->prog;
+}
+
+static void set_elem_done(struct tby_rs_set *set, struct tby_rs_elem *e)
+{
+    if (!elem_done(e)) {
+        tby_hmap_remove(&set->elems, &e->node);
+        elem_free(e);
+    }
+}
+
+static void set_done(struct tby_rs *rs, struct tby_rs_set *set)
+{
+    set->touched = false;
+    if (!set->live) {
+        tby_hmap_remove(&rs->sets, &set->node);
+        set_free(set);
+        return;
+    }
+    set->prog = true;
+    if (set->all_touched) {
+        struct tby_hnode *n, *next;
+
+        for (n = tby_hmap_first(&set->elems); n; n = next) {
+            next = tby_hmap_next(&set->elems, n);
+            set_elem_done(set, TBY_CONTAINER_OF(n, struct tby_rs_elem, node));
+        }
+    } else {
+        for (size_t i = 0; i < set->n_journal; i++)
+            set_elem_done(set, set->journal[i]);
+    }
+    set->n_journal = 0;
+    set->all_touched = false;
+}
+
+void tby_rs_journal_done(struct tby_rs *rs)
+{
+    for (size_t i = 0; i < rs->n_set_journal; i++)
+        set_done(rs, rs->set_journal[i]);
+    rs->n_set_journal = 0;
+    for (size_t i = 0; i < rs->n_chain_journal; i++) {
+        struct tby_rs_chain *c = rs->chain_journal[i];
+
+        c->touched = false;
+        if (!c->live) {
+            tby_hmap_remove(&rs->chains, &c->node);
+            chain_free(c);
+            continue;
+        }
+        c->prog = true;
+        c->dirty = false;
+    }
+    rs->n_chain_journal = 0;
+    rs->table_prog = true;
+}
+
+static void set_forget(struct tby_rs *rs, struct tby_rs_set *set)
+{
+    struct tby_hnode *n, *next;
+
+    for (n = tby_hmap_first(&set->elems); n; n = next) {
+        struct tby_rs_elem *e = TBY_CONTAINER_OF(n, struct tby_rs_elem, node);
+
+        next = tby_hmap_next(&set->elems, n);
+        e->prog = false;
+        e->touched = false;
+        free(e->prog_target);
+        e->prog_target = NULL;
+        if (!elem_wanted(e)) {
+            tby_hmap_remove(&set->elems, &e->node);
+            elem_free(e);
+        }
+    }
+    set->n_journal = 0;
+    set->prog = false;
+    set->all_touched = true;
+    touch_set(rs, set);
+}
+
+void tby_rs_forget_kernel(struct tby_rs *rs)
+{
+    struct tby_hnode *n, *next;
+
+    rs->n_set_journal = 0;
+    rs->n_chain_journal = 0;
+    rs->table_prog = false;
+    for (n = tby_hmap_first(&rs->sets); n; n = next) {
+        struct tby_rs_set *set = TBY_CONTAINER_OF(n, struct tby_rs_set, node);
+
+        next = tby_hmap_next(&rs->sets, n);
+        set->touched = false;
+        if (!set->live) {
+            tby_hmap_remove(&rs->sets, &set->node);
+            set_free(set);
+        } else {
+            set_forget(rs, set);
+        }
+    }
+    for (n = tby_hmap_first(&rs->chains); n; n = next) {
+        struct tby_rs_chain *c = TBY_CONTAINER_OF(n, struct tby_rs_chain, node);
+
+        next = tby_hmap_next(&rs->chains, n);
+        c->touched = false;
+        if (!c->live) {
+            tby_hmap_remove(&rs->chains, &c->node);
+            chain_free(c);
+            continue;
+        }
+        c->prog = false;
+        c->dirty = true;
+        touch_chain(rs, c);
+    }
+}
+
+int tby_rs_mark_set(struct tby_rs *rs, const char *name, enum tby_rs_set_type type,
+                    struct tby_rs_set **out)
+{
+    struct tby_rs_set *set = set_lookup(rs, name);
+
+    *out = NULL;
+    if (set && set->type != type)
+        return -EEXIST; /* same name, other type: only a table rebuild sorts that out */
+    if (!set && !(set = set_new(rs, name, type, NULL)))
+        return -ENOMEM;
+    set->prog = true;
+    touch_set(rs, set);
+    *out = set;
+    return 0;
+}
+
+int tby_rs_mark_elem(struct tby_rs *rs, struct tby_rs_set *set, const uint8_t *key,
+                     uint8_t len, uint8_t flags, const char *target)
+{
+    struct tby_rs_elem *e;
+
+    if (!set->live)
+        return 0; /* the whole set goes */
+    if (!(e = elem_get(set, key, len, flags)))
+        return -ENOMEM;
+    e->prog = true;
+    free(e->prog_target);
+    e->prog_target = NULL;
+    if (target && !(e->prog_target = strdup(target)))
+        return -ENOMEM;
+    touch_elem(rs, set, e);
+    return 0;
+}
+
+int tby_rs_mark_chain(struct tby_rs *rs, const char *name, const uint64_t *digests, size_t n)
+{
+    struct tby_rs_chain *c = chain_lookup(rs, name);
+    bool same;
+
+    if (!c) {
+        c = tby_rs_chain_add(rs, name, TBY_RS_HOOK_NONE);
+        if (!c)
+            return -ENOMEM;
+        c->live = false;
+    }
+    same = c->n_rules == n;
+    for (size_t i = 0; same && i < n; i++)
+        same = c->rules[i]->digest == digests[i];
+    c->prog = true;
+    c->dirty = !same;
+    touch_chain(rs, c);
+    return 0;
+}
+
+void tby_rs_counts(const struct tby_rs *rs, size_t *sets, size_t *elems, size_t *chains,
+                   size_t *rules)
+{
+    *sets = *elems = *chains = *rules = 0;
+    for (struct tby_hnode *n = tby_hmap_first(&rs->sets); n; n = tby_hmap_next(&rs->sets, n)) {
+        const struct tby_rs_set *set = TBY_CONTAINER_OF(n, struct tby_rs_set, node);
+
+        if (!set->live)
+            continue;
+        (*sets)++;
+        for (struct tby_hnode *e = tby_hmap_first(&set->elems); e;
+             e = tby_hmap_next(&set->elems, e))
+            *elems += elem_wanted(TBY_CONTAINER_OF(e, struct tby_rs_elem, node));
+    }
+    for (struct tby_hnode *n = tby_hmap_first(&rs->chains); n;
+         n = tby_hmap_next(&rs->chains, n)) {
+        const struct tby_rs_chain *c = TBY_CONTAINER_OF(n, struct tby_rs_chain, node);
+
+        if (c->live) {
+            (*chains)++;
+            *rules += c->n_rules;
+        }
+    }
+}

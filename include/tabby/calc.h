@@ -1,0 +1,73 @@
+/* calc.h — the policy calculation: from the datastore's resources (workload endpoints,
+ * namespaces, profiles, Calico and Kubernetes policies) to the desired content of table
+ * `inet tabby` (ruleset.h), kept up to date incrementally.
+ *
+ * Owns: its indexes (endpoints, namespaces, profiles, policies, one entry per distinct
+ * selector with the endpoints it matches) and the ruleset it writes; tby_calc_free
+ * releases all of it. It keeps copies of what it needs: resources handed in stay the
+ * caller's. Needs the selector module; nothing here talks to the kernel, so it runs and is
+ * tested without root.
+ *
+ * What it computes (Calico's semantics, see README "How policy is enforced"):
+ *   - each endpoint's effective labels: its own, projectcalico.org/namespace,
+ *     projectcalico.org/orchestrator and projectcalico.org/serviceaccount, its namespace's
+ *     labels as pcns.<key>, and its profiles' labelsToApply (its own labels win);
+ *   - one address set per distinct rule selector (after namespace scoping), holding the
+ *     addresses of every matching endpoint of the cluster, and named-port sets
+ *     (addr . proto . port) per (selector, protocol, port name);
+ *   - one chain per policy and direction, and for each local endpoint (node == node name)
+ *     and direction the ordered list of policies that apply, as a chain shared by every
+ *     endpoint with the same list, reached through the from-wl / to-wl verdict maps.
+ * An event touches only what it affects: a relabel re-evaluates only the selectors that
+ * read a changed key; an endpoint change edits set and map elements, not rules.
+ *
+ * Not yet: HostEndpoints, tiers other than "default" (their policies are treated as
+ * default-tier ones), rules of stored Profiles (a namespace profile allows everything, as
+ * Kubernetes' does), and Calico rules matching `services`.
+ */
+#ifndef TABBY_CALC_H
+#define TABBY_CALC_H
+
+#include <stddef.h>
+
+#include "tabby/error.h"
+#include "tabby/resource.h"
+#include "tabby/ruleset.h"
+
+struct tby_calc;
+
+/* Names of the fixed objects of the table. */
+#define TBY_CALC_MAP_FROM_WL "from-wl"
+#define TBY_CALC_MAP_TO_WL "to-wl"
+#define TBY_CALC_CHAIN_FORWARD "forward-hook"
+#define TBY_CALC_CHAIN_INPUT "input-hook"
+#define TBY_CALC_SET_LOCAL_WL "local-wl"   /* the interfaces of local endpoints */
+
+/* A calculation for the node `node_name` (endpoints of other nodes feed the selector sets
+ * only). -ENOMEM. */
+int tby_calc_new(const char *node_name, struct tby_calc **out);
+void tby_calc_free(struct tby_calc *calc);
+void tby_calc_freep(struct tby_calc **calc);
+
+/* A resource appeared or changed (kinds the calculation does not use are ignored). Errors
+ * are -ENOMEM; a policy that cannot be compiled in full (a selector grown too long by
+ * namespace scoping) is logged and its rule left out, so that one bad resource does not
+ * stop the others. */
+int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
+                    struct tby_error *err);
+/* A resource went away (only its kind, namespace and name are read). */
+int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
+                    struct tby_error *err);
+
+/* The desired table, for the dataplane to program (owned by the calculation). */
+struct tby_rs *tby_calc_ruleset(struct tby_calc *calc);
+
+struct tby_calc_stats {
+    size_t endpoints;        /* every endpoint known */
+    size_t local_endpoints;  /* those of this node */
+    size_t policies;
+    size_t selectors;        /* distinct selectors indexed */
+};
+void tby_calc_stats(const struct tby_calc *calc, struct tby_calc_stats *out);
+
+#endif

@@ -1,0 +1,67 @@
+/* nft.h — the nftables dataplane: programs a ruleset (ruleset.h) into table `inet tabby`
+ * of the current network namespace with libnftnl batches over libmnl.
+ *
+ * Owns: two netlink sockets (one for batches and dumps, one listening to nftables
+ * notifications) and the kernel table `inet tabby`, which nothing else changes. It reads
+ * and writes nothing outside that table (notifications about other tables are dropped
+ * unread beyond their table name). tby_nft_close closes the sockets and leaves the table
+ * in place: a restart reads it back and programs only the difference.
+ *
+ * Every sync is one netlink batch, one transaction: the kernel applies all of it or none.
+ * While the kernel's state is known (after a successful sync, with no foreign change
+ * noticed) a sync sends only the ruleset's journal. Otherwise — the first sync, after a
+ * failed commit, after someone else touched the table, or after notifications were lost —
+ * it reads the table back (tables, sets, elements, chains, rules; rules are recognised by
+ * a digest tabby stores in their user data) and sends the difference. When what it reads
+ * cannot be patched (a set of the wrong type, a base chain on the wrong hook) it deletes
+ * and rebuilds the whole table, still in one transaction.
+ *
+ * Needs root (CAP_NET_ADMIN) in the namespace. Errors: negative errno from the kernel,
+ * with a message naming what was refused.
+ */
+#ifndef TABBY_NFT_H
+#define TABBY_NFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tabby/error.h"
+#include "tabby/ruleset.h"
+
+struct tby_nft;
+
+struct tby_nft_stats {
+    bool read_back;           /* the table was read back first */
+    bool rebuilt;             /* ... and had to be rebuilt */
+    size_t messages;          /* netlink messages in the batch (0: nothing to do) */
+    size_t bytes;
+    double ms;                /* the whole sync */
+    double kernel_ms;         /* sending the batch until the kernel answered */
+};
+
+int tby_nft_open(struct tby_nft **out, struct tby_error *err);
+void tby_nft_close(struct tby_nft *nft);
+void tby_nft_closep(struct tby_nft **nft);
+
+/* Programs rs (see above); on success the ruleset's journal is done. stats may be NULL. */
+int tby_nft_sync(struct tby_nft *nft, struct tby_rs *rs, struct tby_nft_stats *stats,
+                 struct tby_error *err);
+/* The next sync reads the table back first. */
+void tby_nft_invalidate(struct tby_nft *nft);
+bool tby_nft_needs_read_back(const struct tby_nft *nft);
+
+/* The notification socket, for a poll loop; tby_nft_monitor_read drains it and returns 1
+ * when table inet tabby was changed by someone else or notifications were lost (the next
+ * sync reads back), 0 when not, or a negative errno. */
+int tby_nft_monitor_fd(const struct tby_nft *nft);
+int tby_nft_monitor_read(struct tby_nft *nft);
+
+/* Stops (false) or resumes (true) listening to notifications: the kernel builds one per
+ * object of every commit while anyone listens. A sync pauses it around its own commit;
+ * a tool that loads rules itself (the benchmarks' nft -f path) pauses it too. */
+void tby_nft_monitor_listen(struct tby_nft *nft, bool on);
+
+/* Deletes table inet tabby (absent is fine). */
+int tby_nft_delete_table(struct tby_nft *nft, struct tby_error *err);
+
+#endif

@@ -1,0 +1,268 @@
+/* ruleset.h — the desired content of the nftables table `inet tabby`: named sets, verdict
+ * maps and chains of rules, held as a model that the policy calculation (calc.h) edits in
+ * small steps and the nftables dataplane (nft.h) programs; it also prints as `nft -f` text.
+ *
+ * Owns: every set, element, chain and rule in it, and their names. tby_rs_free releases
+ * all of it. Nothing here talks to the kernel.
+ *
+ * Edits are journalled. Every object remembers whether it is wanted (`live`) and whether
+ * the kernel has it (`prog`, as far as the dataplane last knew); every edit puts what it
+ * touched on a journal. A dataplane sync walks only the journal, programs the difference,
+ * and on success calls tby_rs_journal_done, which makes `prog` follow `live` and frees
+ * what is neither. Deleting an object the kernel has keeps it as a tombstone until then;
+ * re-creating it before the sync revives it. So the cost of a sync follows the size of the
+ * change, not of the table.
+ *
+ * Set elements are reference counted: two owners of one address (an endpoint leaving while
+ * another one takes its address) each hold a reference, and the address leaves the set
+ * when the last one lets go.
+ *
+ * Who writes what: only ruleset.c changes these structs; nft.c reads them, and marks what
+ * the kernel holds through tby_rs_mark_* when it reads the table back.
+ */
+#ifndef TABBY_RULESET_H
+#define TABBY_RULESET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tabby/hmap.h"
+#include "tabby/net.h"
+
+#define TBY_RS_TABLE "tabby"
+/* Longest name the kernel takes for a set or chain (NFT_NAME_MAXLEN - 1). */
+#define TBY_RS_NAME_MAX 255
+/* Longest rule comment nft prints (NFTNL_UDATA_COMMENT_MAXLEN - 1). */
+#define TBY_RS_COMMENT_MAX 127
+
+/* Packet mark bits a policy chain hands back to the endpoint chain that jumped to it. */
+#define TBY_MARK_ACCEPT 0x10000u
+#define TBY_MARK_PASS 0x20000u
+
+/* conntrack state bits, as `ct state` reads them */
+#define TBY_CT_INVALID 0x01u
+#define TBY_CT_ESTABLISHED 0x02u
+#define TBY_CT_RELATED 0x04u
+
+enum tby_rs_set_type {
+    TBY_RS_ADDR4,             /* ipv4_addr */
+    TBY_RS_ADDR6,             /* ipv6_addr */
+    TBY_RS_NET4,              /* ipv4_addr, intervals */
+    TBY_RS_NET6,              /* ipv6_addr, intervals */
+    TBY_RS_PORTS,             /* inet_service, intervals */
+    TBY_RS_ADDR4_PROTO_PORT,  /* ipv4_addr . inet_proto . inet_service */
+    TBY_RS_ADDR6_PROTO_PORT,  /* ipv6_addr . inet_proto . inet_service */
+    TBY_RS_IFNAME_VMAP,       /* ifname : verdict (jump to a chain) */
+    TBY_RS_IFNAMES,           /* ifname */
+};
+
+/* Bytes of a key as the kernel stores it (network order, fields padded to 4 bytes). */
+#define TBY_RS_KEY_MAX 24
+
+/* One kernel element. Interval sets hold a start element and an end element (flags
+ * TBY_RS_ELEM_END, key = last + 1) per range; a range reaching the top has no end. */
+#define TBY_RS_ELEM_END 0x01u
+
+struct tby_rs_elem {
+    struct tby_hnode node;
+    uint32_t refs;            /* wanted while > 0 (vmaps: while target is set) */
+    bool prog;                /* the kernel has it */
+    bool touched;             /* on its set's journal */
+    uint8_t flags;            /* TBY_RS_ELEM_END */
+    uint8_t len;
+    char *target;             /* vmaps: the chain to jump to (wanted) */
+    char *prog_target;        /* vmaps: the chain the kernel's element jumps to */
+    uint8_t key[];
+};
+
+struct tby_rs_set {
+    struct tby_hnode node;
+    char *name;
+    char *comment;            /* NULL: none */
+    enum tby_rs_set_type type;
+    bool live, prog, touched;
+    bool all_touched;         /* every element needs a look (after a read-back) */
+    struct tby_hmap elems;
+    struct tby_rs_elem **journal;
+    size_t n_journal, cap_journal;
+};
+
+enum tby_rs_hook { TBY_RS_HOOK_NONE, TBY_RS_HOOK_FORWARD, TBY_RS_HOOK_INPUT };
+
+enum tby_rs_match_type {
+    TBY_RS_M_CT_STATE,        /* ct state & a != 0 */
+    TBY_RS_M_NFPROTO,         /* meta nfproto ipv4/ipv6 (family 4 or 6) */
+    TBY_RS_M_L4PROTO,         /* meta l4proto [!=] a */
+    TBY_RS_M_ICMP,            /* icmp(v6) type [!=] a [code b]; family picks the header */
+    TBY_RS_M_ADDR_SET,        /* ip(6) s/daddr [!=] @set */
+    TBY_RS_M_PORT,            /* th s/dport [!=] a[-b] */
+    TBY_RS_M_PORT_SET,        /* th s/dport [!=] @set */
+    TBY_RS_M_ADDR_PROTO_PORT, /* ip(6) s/daddr . meta l4proto . th s/dport [!=] @set */
+    TBY_RS_M_MARK,            /* meta mark & a ==/!= 0 (neg: != 0, i.e. some bit set) */
+    TBY_RS_M_IFNAME_SET,      /* iifname (src) / oifname [!=] @set */
+};
+
+struct tby_rs_match {
+    enum tby_rs_match_type type;
+    bool neg;
+    bool src;                 /* source address/port (else destination) */
+    bool has_b;               /* ICMP code given; port range */
+    uint8_t family;           /* 4 or 6 */
+    uint32_t a, b;
+    char *set;                /* set name for the set matches */
+};
+
+enum tby_rs_verdict {
+    TBY_RS_V_NONE,            /* continue */
+    TBY_RS_V_ACCEPT,
+    TBY_RS_V_DROP,
+    TBY_RS_V_RETURN,
+    TBY_RS_V_JUMP,            /* target: chain */
+    TBY_RS_V_GOTO,            /* target: chain */
+    TBY_RS_V_VMAP_IIF,        /* iifname vmap @target */
+    TBY_RS_V_VMAP_OIF,        /* oifname vmap @target */
+};
+
+struct tby_rs_rule {
+    struct tby_rs_match *m;
+    size_t n;
+    bool counter;
+    char *log_prefix;         /* NULL: no log */
+    bool set_mark;            /* meta mark set mark & mark_and ^ mark_xor */
+    uint32_t mark_and, mark_xor;
+    enum tby_rs_verdict verdict;
+    char *target;
+    char *comment;            /* NULL: none */
+    uint64_t digest;          /* identifies the rule's whole content; set by tby_rs_rule_seal */
+    uint32_t refs;            /* a sealed rule is immutable and may sit in several chains */
+};
+
+struct tby_rs_chain {
+    struct tby_hnode node;
+    char *name;
+    enum tby_rs_hook hook;    /* base chains: filter hook, priority 0, policy accept */
+    bool live, prog, touched;
+    bool dirty;               /* the rules differ from the kernel's */
+    struct tby_rs_rule **rules;
+    size_t n_rules;
+};
+
+struct tby_rs {
+    struct tby_hmap sets;
+    struct tby_hmap chains;
+    bool table_prog;          /* the kernel has the table */
+    struct tby_rs_set **set_journal;
+    size_t n_set_journal, cap_set_journal;
+    struct tby_rs_chain **chain_journal;
+    size_t n_chain_journal, cap_chain_journal;
+};
+
+/* ---- the model ----------------------------------------------------------------------- */
+
+struct tby_rs *tby_rs_new(void);
+void tby_rs_free(struct tby_rs *rs);
+void tby_rs_freep(struct tby_rs **rs);
+
+/* Live objects; NULL when absent or only a tombstone. */
+struct tby_rs_set *tby_rs_set_find(const struct tby_rs *rs, const char *name);
+struct tby_rs_chain *tby_rs_chain_find(const struct tby_rs *rs, const char *name);
+
+/* Creates (or revives) a set; an existing live set of that name is returned as it is.
+ * comment may be NULL. NULL when out of memory. */
+struct tby_rs_set *tby_rs_set_add(struct tby_rs *rs, const char *name,
+                                  enum tby_rs_set_type type, const char *comment);
+/* Drops the set and every reference to its elements. */
+void tby_rs_set_del(struct tby_rs *rs, struct tby_rs_set *set);
+
+/* Element edits, reference counted (each add is undone by one remove). -ENOMEM. */
+int tby_rs_add_addr(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_ip *ip);
+void tby_rs_remove_addr(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_ip *ip);
+/* Interface names (TBY_RS_IFNAMES), reference counted too. -EINVAL for a bad name. */
+int tby_rs_add_ifname(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname);
+void tby_rs_remove_ifname(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname);
+int tby_rs_add_addr_port(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_ip *ip,
+                         uint8_t proto, uint16_t port);
+void tby_rs_remove_addr_port(struct tby_rs *rs, struct tby_rs_set *set,
+                             const struct tby_ip *ip, uint8_t proto, uint16_t port);
+/* Interval sets hold a fixed content, given once when created: the CIDRs of one family
+ * (overlaps merged) or the port ranges (each {first, last}). */
+int tby_rs_fill_nets(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_cidr *nets,
+                     size_t n);
+int tby_rs_fill_ports(struct tby_rs *rs, struct tby_rs_set *set, const uint16_t (*ranges)[2],
+                      size_t n);
+/* Points ifname at chain (NULL: removes the element). -ENOMEM, -EINVAL for a bad name. */
+int tby_rs_vmap_set(struct tby_rs *rs, struct tby_rs_set *map, const char *ifname,
+                    const char *chain);
+
+/* Creates (or revives) a chain without rules. NULL when out of memory. */
+struct tby_rs_chain *tby_rs_chain_add(struct tby_rs *rs, const char *name,
+                                      enum tby_rs_hook hook);
+void tby_rs_chain_del(struct tby_rs *rs, struct tby_rs_chain *chain);
+/* Replaces the chain's rules with rules[0..n) (taking them, and the array, even on
+ * failure); unchanged content leaves the chain untouched. Rules must be sealed. */
+int tby_rs_chain_set_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
+                           struct tby_rs_rule **rules, size_t n);
+
+/* ---- rules ---------------------------------------------------------------------------- */
+
+/* A new rule holding one reference. tby_rs_rule_free drops one reference and frees the
+ * rule with the last; tby_rs_rule_ref adds one (for a sealed rule shared by chains). */
+struct tby_rs_rule *tby_rs_rule_new(void);
+struct tby_rs_rule *tby_rs_rule_ref(struct tby_rs_rule *rule);
+void tby_rs_rule_free(struct tby_rs_rule *rule);
+void tby_rs_rule_freep(struct tby_rs_rule **rule);
+/* Appends a match; set (may be NULL) is copied. -ENOMEM. */
+int tby_rs_rule_match(struct tby_rs_rule *rule, const struct tby_rs_match *m);
+int tby_rs_rule_set_comment(struct tby_rs_rule *rule, const char *comment);
+int tby_rs_rule_set_log(struct tby_rs_rule *rule, const char *prefix);
+int tby_rs_rule_set_verdict(struct tby_rs_rule *rule, enum tby_rs_verdict v, const char *target);
+/* Computes the digest; call after the last edit. -ENOMEM. */
+int tby_rs_rule_seal(struct tby_rs_rule *rule);
+
+/* ---- the journal (for nft.c) ---------------------------------------------------------- */
+
+/* Calls fn for every element on the set's journal (every element after a read-back),
+ * stopping at the first non-zero return, which it returns. */
+int tby_rs_set_journal_foreach(const struct tby_rs_set *set,
+                               int (*fn)(const struct tby_rs_elem *e, void *ctx), void *ctx);
+/* The kernel has the element and must lose it (dropped, or its verdict changes). */
+bool tby_rs_elem_gone(const struct tby_rs_elem *e);
+/* The element is wanted and the kernel lacks it (new, or its verdict changed). */
+bool tby_rs_elem_new(const struct tby_rs_elem *e);
+
+/* After the kernel took every journalled change: prog follows live, tombstones go. */
+void tby_rs_journal_done(struct tby_rs *rs);
+/* Before reading the table back: forget what the kernel holds and journal everything. */
+void tby_rs_forget_kernel(struct tby_rs *rs);
+/* While reading back, mark what the kernel holds. An object or element the model does not
+ * want becomes a tombstone, so the sync deletes it. -ENOMEM. */
+int tby_rs_mark_set(struct tby_rs *rs, const char *name, enum tby_rs_set_type type,
+                    struct tby_rs_set **out);
+int tby_rs_mark_elem(struct tby_rs *rs, struct tby_rs_set *set, const uint8_t *key,
+                     uint8_t len, uint8_t flags, const char *target);
+/* The kernel has this chain with rules whose digests are digests[0..n) (0 for a rule
+ * tabby did not write): the chain is dirty unless they equal the model's. */
+int tby_rs_mark_chain(struct tby_rs *rs, const char *name, const uint64_t *digests, size_t n);
+
+/* Key length and nft type of a set type; whether it holds intervals. */
+uint8_t tby_rs_key_len(enum tby_rs_set_type type);
+bool tby_rs_is_interval(enum tby_rs_set_type type);
+
+/* ---- text ----------------------------------------------------------------------------- */
+
+/* The whole table as an `nft -f` script that creates it from nothing (what the kernel
+ * should hold), in a stable order: sets, then chains, each sorted by name. */
+int tby_rs_render(const struct tby_rs *rs, FILE *out);
+/* The journal as `nft -f` commands that take the kernel from what it holds to what the
+ * model wants (the text path of the same change, for comparison and debugging). */
+int tby_rs_render_journal(const struct tby_rs *rs, FILE *out);
+/* One rule as nft text (without the chain), into a malloc'ed string; NULL when out of
+ * memory. */
+char *tby_rs_rule_text(const struct tby_rs_rule *rule);
+/* Counts of live objects, for logs. */
+void tby_rs_counts(const struct tby_rs *rs, size_t *sets, size_t *elems, size_t *chains,
+                   size_t *rules);
+
+#endif

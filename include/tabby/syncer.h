@@ -1,0 +1,63 @@
+/* syncer.h — keeps an up-to-date copy of every resource under /tabby/v1/ and tells its
+ * consumers (the policy engine, and later routes, BGP, IPAM) what changed.
+ *
+ * Owns: the decoded resources, by datastore key, and the datastore watch. Consumers get
+ * borrowed resources that live until their callback returns; they copy what they keep.
+ * The store stays the caller's and must outlive the syncer.
+ *
+ * How: a range read of the prefix, then a watch from the range's revision + 1. Each
+ * value is decoded with tby_catalog_decode_kv; a value that does not decode (or a kind
+ * this build cannot decode yet) is logged and counts as absent. When the watch falls
+ * behind compaction (-ESTALE) the syncer reads the range again and hands its consumers
+ * only the differences. When the store cannot be reached (-EAGAIN, or any other store
+ * error) everything stays as it is (fail-static: the dataplane keeps enforcing the last
+ * known policy) and the syncer retries with exponential backoff, 100 ms to 30 s; a retry
+ * is a re-read with differences, so nothing missed in between is lost.
+ *
+ * Poll-loop friendly: nothing blocks. A loop polls tby_syncer_fd() for input with at most
+ * tby_syncer_timeout_ms() and then calls tby_syncer_poll().
+ */
+#ifndef TABBY_SYNCER_H
+#define TABBY_SYNCER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tabby/error.h"
+#include "tabby/resource.h"
+#include "tabby/store.h"
+
+#define TBY_SYNCER_PREFIX "/tabby/v1/"
+
+struct tby_syncer;
+
+struct tby_syncer_consumer {
+    const char *name;         /* for logs */
+    void *ctx;
+    /* A resource appeared (old == NULL) or changed. A negative return is logged; the
+     * syncer goes on (the consumer is expected to fail safe). */
+    int (*update)(void *ctx, const struct tby_resource *old, const struct tby_resource *res);
+    int (*remove)(void *ctx, const struct tby_resource *old);
+    /* The first complete listing has been delivered (called once), and again after each
+     * re-read. May be NULL. */
+    void (*in_sync)(void *ctx);
+};
+
+int tby_syncer_new(struct tby_store *store, struct tby_syncer **out);
+void tby_syncer_free(struct tby_syncer *s);
+void tby_syncer_freep(struct tby_syncer **s);
+/* Consumers are called in the order they were added. -ENOMEM. */
+int tby_syncer_add_consumer(struct tby_syncer *s, const struct tby_syncer_consumer *c);
+
+/* Does what is due now: the first read, a retry whose time has come, waiting events.
+ * Returns 0, or the error of this attempt (already scheduled for a retry). */
+int tby_syncer_poll(struct tby_syncer *s, struct tby_error *err);
+/* The watch's file descriptor, or -1 while there is none. */
+int tby_syncer_fd(const struct tby_syncer *s);
+/* Milliseconds until tby_syncer_poll must run at the latest. */
+int tby_syncer_timeout_ms(const struct tby_syncer *s);
+bool tby_syncer_in_sync(const struct tby_syncer *s);
+/* Resources held now. */
+size_t tby_syncer_count(const struct tby_syncer *s);
+
+#endif

@@ -1,0 +1,322 @@
+/* syncer.c — the datastore syncer (syncer.h): range read, watch, decode, and consumers
+ * told of every difference; re-read with differences after compaction or an outage. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tabby/catalog.h"
+#include "tabby/cleanup.h"
+#include "tabby/hmap.h"
+#include "tabby/log.h"
+#include "tabby/syncer.h"
+
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 30000
+/* A watch is polled at least this often even if its descriptor stays quiet. */
+#define WATCH_POLL_MS 1000
+
+struct entry {
+    struct tby_hnode node;
+    char *key;
+    int64_t mod_rev;
+    struct tby_resource *res;
+};
+
+struct tby_syncer {
+    struct tby_store *store;
+    struct tby_watch *watch;
+    struct tby_hmap entries;
+    struct tby_syncer_consumer *consumers;
+    size_t n_consumers;
+    bool in_sync;
+    int backoff_ms;
+    int64_t retry_at;         /* monotonic ms; 0: read now */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- entries ---------------------------------------------------------------------------- */
+
+static const char *entry_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct entry, node)->key;
+}
+
+static struct entry *entry_find(const struct tby_hmap *m, const char *key)
+{
+    struct tby_hnode *n = tby_hmap_find_str(m, key, entry_key);
+
+    return n ? TBY_CONTAINER_OF(n, struct entry, node) : NULL;
+}
+
+static void entry_free(struct entry *e)
+{
+    tby_resource_free(e->res);
+    free(e->key);
+    free(e);
+}
+
+static void entries_clear(struct tby_hmap *m)
+{
+    struct tby_hnode *n, *next;
+
+    for (n = tby_hmap_first(m); n; n = next) {
+        next = tby_hmap_next(m, n);
+        entry_free(TBY_CONTAINER_OF(n, struct entry, node));
+    }
+    tby_hmap_destroy(m);
+}
+
+/* Decodes a stored value; NULL (logged) when it does not decode. */
+static struct tby_resource *decode(const struct tby_kv *kv)
+{
+    struct tby_resource *res = NULL;
+    struct tby_error err = { 0 };
+
+    if (!tby_catalog_kind_of_key(kv->key))
+        return NULL;
+    if (tby_catalog_decode_kv(kv, &res, &err) < 0) {
+        tby_log(err.code == -ENOMEM ? TBY_LOG_ERROR : TBY_LOG_DEBUG, "syncer",
+                "value ignored key=%s error=\"%s\"", kv->key, tby_error_str(&err));
+        return NULL;
+    }
+    return res;
+}
+
+/* ---- consumers -------------------------------------------------------------------------- */
+
+static void tell_update(struct tby_syncer *s, const struct tby_resource *old,
+                        const struct tby_resource *res)
+{
+    for (size_t i = 0; i < s->n_consumers; i++) {
+        const struct tby_syncer_consumer *c = &s->consumers[i];
+        int r = c->update ? c->update(c->ctx, old, res) : 0;
+
+        if (r < 0)
+            tby_log(TBY_LOG_ERROR, "syncer", "consumer failed consumer=%s kind=%s name=%s "
+                    "error=%d", c->name, res->info->name, res->meta.name, r);
+    }
+}
+
+static void tell_remove(struct tby_syncer *s, const struct tby_resource *old)
+{
+    for (size_t i = 0; i < s->n_consumers; i++) {
+        const struct tby_syncer_consumer *c = &s->consumers[i];
+        int r = c->remove ? c->remove(c->ctx, old) : 0;
+
+        if (r < 0)
+            tby_log(TBY_LOG_ERROR, "syncer", "consumer failed consumer=%s kind=%s name=%s "
+                    "error=%d", c->name, old->info->name, old->meta.name, r);
+    }
+}
+
+/* The key now holds kv (NULL: deleted); consumers hear of any difference. */
+static int apply(struct tby_syncer *s, const char *key, const struct tby_kv *kv)
+{
+    struct entry *e = entry_find(&s->entries, key);
+    struct tby_resource *res = kv ? decode(kv) : NULL;
+
+    if (e && kv && e->mod_rev == kv->mod_rev) {
+        tby_resource_free(res);
+        return 0;
+    }
+    if (!res) {
+        if (e) {
+            tby_hmap_remove(&s->entries, &e->node);
+            tell_remove(s, e->res);
+            entry_free(e);
+        }
+        return 0;
+    }
+    if (!e) {
+        e = calloc(1, sizeof(*e));
+        if (!e || !(e->key = strdup(key)) ||
+            tby_hmap_insert(&s->entries, &e->node, tby_hash_str(key)) < 0) {
+            if (e)
+                free(e->key);
+            free(e);
+            tby_resource_free(res);
+            return -ENOMEM;
+        }
+    }
+    e->mod_rev = kv->mod_rev;
+    tell_update(s, e->res, res);
+    tby_resource_free(e->res);
+    e->res = res;
+    return 0;
+}
+
+/* ---- reading and watching --------------------------------------------------------------- */
+
+static int read_all(struct tby_syncer *s, struct tby_error *err)
+{
+    struct tby_kv_list list = { 0 };
+    struct tby_hnode *n, *next;
+    int r = tby_store_range(s->store, TBY_SYNCER_PREFIX, &list, err);
+
+    for (size_t i = 0; r == 0 && i < list.n; i++)
+        r = apply(s, list.items[i].key, &list.items[i]);
+    /* Keys gone since the last read (lists come sorted by key: bsearch them). */
+    for (n = tby_hmap_first(&s->entries); r == 0 && n; n = next) {
+        struct entry *e = TBY_CONTAINER_OF(n, struct entry, node);
+        bool present = false;
+        size_t lo = 0, hi = list.n;
+
+        next = tby_hmap_next(&s->entries, n);
+        while (lo < hi && !present) {
+            size_t mid = (lo + hi) / 2;
+            int c = strcmp(list.items[mid].key, e->key);
+
+            present = c == 0;
+            if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (!present)
+            r = apply(s, e->key, NULL);
+    }
+    if (r == 0)
+        r = tby_store_watch(s->store, TBY_SYNCER_PREFIX, list.rev + 1, &s->watch, err);
+    tby_kv_list_clear(&list);
+    return r;
+}
+
+static int read_events(struct tby_syncer *s, struct tby_error *err)
+{
+    struct tby_event_list ev = { 0 };
+    int r = tby_watch_next(s->watch, &ev, 0, err);
+
+    for (size_t i = 0; r == 0 && i < ev.n; i++) {
+        struct tby_event *e = &ev.items[i];
+
+        r = apply(s, e->kv.key, e->type == TBY_EVENT_PUT ? &e->kv : NULL);
+    }
+    tby_event_list_clear(&ev);
+    return r;
+}
+
+static void drop_watch(struct tby_syncer *s)
+{
+    tby_watch_free(s->watch);
+    s->watch = NULL;
+}
+
+static void in_sync(struct tby_syncer *s)
+{
+    s->in_sync = true;
+    for (size_t i = 0; i < s->n_consumers; i++)
+        if (s->consumers[i].in_sync)
+            s->consumers[i].in_sync(s->consumers[i].ctx);
+}
+
+/* Keeps everything as it is and tries again later. */
+static int failed(struct tby_syncer *s, int r, struct tby_error *err)
+{
+    drop_watch(s);
+    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_FIRST_MS;
+    if (s->backoff_ms > BACKOFF_MAX_MS)
+        s->backoff_ms = BACKOFF_MAX_MS;
+    s->retry_at = now_ms() + s->backoff_ms;
+    tby_log(TBY_LOG_WARNING, "syncer", "datastore unavailable, keeping the last state "
+            "retry_ms=%d error=\"%s\"", s->backoff_ms, tby_error_str(err));
+    return r;
+}
+
+int tby_syncer_poll(struct tby_syncer *s, struct tby_error *err)
+{
+    int r;
+
+    if (!s->watch) {
+        if (now_ms() < s->retry_at)
+            return 0;
+        r = read_all(s, err);
+        if (r < 0)
+            return failed(s, r, err);
+        s->backoff_ms = 0;
+        in_sync(s);
+        tby_log(TBY_LOG_INFO, "syncer", "in sync resources=%zu", tby_hmap_count(&s->entries));
+    }
+    r = read_events(s, err);
+    if (r == -ESTALE) {
+        /* fell behind compaction: read everything again, at once */
+        tby_log(TBY_LOG_INFO, "syncer", "watch compacted, reading again");
+        drop_watch(s);
+        s->retry_at = 0;
+        return tby_syncer_poll(s, err);
+    }
+    return r < 0 ? failed(s, r, err) : 0;
+}
+
+/* ---- the syncer ------------------------------------------------------------------------- */
+
+int tby_syncer_new(struct tby_store *store, struct tby_syncer **out)
+{
+    struct tby_syncer *s = calloc(1, sizeof(*s));
+
+    *out = s;
+    if (!s)
+        return -ENOMEM;
+    s->store = store;
+    tby_hmap_init(&s->entries);
+    return 0;
+}
+
+void tby_syncer_free(struct tby_syncer *s)
+{
+    if (!s)
+        return;
+    drop_watch(s);
+    entries_clear(&s->entries);
+    free(s->consumers);
+    free(s);
+}
+
+void tby_syncer_freep(struct tby_syncer **s)
+{
+    tby_syncer_free(*s);
+    *s = NULL;
+}
+
+int tby_syncer_add_consumer(struct tby_syncer *s, const struct tby_syncer_consumer *c)
+{
+    struct tby_syncer_consumer *v = realloc(s->consumers, (s->n_consumers + 1) * sizeof(*v));
+
+    if (!v)
+        return -ENOMEM;
+    s->consumers = v;
+    v[s->n_consumers++] = *c;
+    return 0;
+}
+
+int tby_syncer_fd(const struct tby_syncer *s)
+{
+    return s->watch ? tby_watch_fd(s->watch) : -1;
+}
+
+int tby_syncer_timeout_ms(const struct tby_syncer *s)
+{
+    int64_t left;
+
+    if (s->watch)
+        return WATCH_POLL_MS;
+    left = s->retry_at - now_ms();
+    return left < 0 ? 0 : (int)left;
+}
+
+bool tby_syncer_in_sync(const struct tby_syncer *s)
+{
+    return s->in_sync;
+}
+
+size_t tby_syncer_count(const struct tby_syncer *s)
+{
+    return tby_hmap_count(&s->entries);
+}

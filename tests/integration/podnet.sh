@@ -1,0 +1,208 @@
+# podnet.sh — pods and nodes out of network namespaces, for tests of tabby-node's policy
+# (source after lib.sh, once t_begin has run). Everything lives in namespaces named
+# "$PN_PREFIX-…" that these functions make and remove; the host's namespace is never
+# touched (every command runs under `ip netns exec`).
+#
+#   pn_init                      prefix tby$$, datastore $T_TMP/tabby.db, cleanup on exit
+#   pn_node NODE                 a node namespace (forwarding on)
+#   pn_pod NODE NS POD IP [LABELS] [PORTS]
+#                                a pod namespace on a veth to NODE, Calico style: the pod
+#                                has IP/32 and a default route via 169.254.1.1, the node a
+#                                /32 route to it and proxy ARP; registered as a
+#                                WorkloadEndpoint. LABELS "k=v,k2=v2"; PORTS
+#                                "name/TCP/80,name2/UDP/53" (named ports)
+#   pn_serve NS POD [PORT...]    TCP and UDP servers answering "ok" (default ports 80 81)
+#   pn_probe FROM_NS FROM_POD TO_NS TO_POD PORT PROTO
+#                                0 when a connection (TCP) or a reply (UDP) gets through
+#   pn_expect NAME EXPECT FROM_NS FROM_POD TO_NS TO_POD PORT PROTO
+#                                queues a probe; pn_check runs the queue in parallel and
+#                                prints PASS/FAIL per probe (EXPECT: allow | deny)
+#   pn_apply                     tabbyctl apply -f - (YAML on stdin), then waits until
+#                                every running tabby-node has programmed it
+#   pn_start_node NODE [ARGS]    starts tabby-node in NODE, waits for its first sync
+#   pn_stop_node NODE [SIGNAL]   stops it (default TERM)
+#   pn_programmed NODE           how many times tabby-node has programmed so far
+#   pn_netns NS POD / pn_node_netns NODE / pn_ip NS POD / pn_ifname NS POD
+#
+# Tunables: PN_TIMEOUT (probe timeout, seconds, default 0.5), TABBY_NODE (the program).
+
+PN_TIMEOUT=${PN_TIMEOUT:-0.5}
+TABBY_NODE=${TABBY_NODE:-$T_BUILD/tabby-node}
+declare -A PN_IP PN_IF PN_NODE_OF PN_DAEMON
+PN_NETNS=()
+PN_PIDS=()
+PN_PROBES=()
+
+pn_init() {
+    PN_PREFIX=${PN_PREFIX:-tby$$}
+    PN_STORE="sqlite:$T_TMP/tabby.db"
+    t_on_exit pn_cleanup
+}
+
+pn_cleanup() {
+    local pid ns
+    for pid in "${PN_PIDS[@]}" "${PN_DAEMON[@]}"; do kill "$pid" 2>/dev/null; done
+    for pid in "${PN_PIDS[@]}" "${PN_DAEMON[@]}"; do wait "$pid" 2>/dev/null; done
+    for ns in "${PN_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    return 0
+}
+
+pn_ctl() { "$TABBYCTL" --store "$PN_STORE" "$@"; }
+pn_node_netns() { echo "$PN_PREFIX-$1"; }
+pn_netns() { echo "$PN_PREFIX-$1-$2"; }
+pn_ip() { echo "${PN_IP[$1/$2]}"; }
+pn_ifname() { echo "${PN_IF[$1/$2]}"; }
+
+pn_node() {
+    local ns
+    ns=$(pn_node_netns "$1")
+    ip netns add "$ns" && PN_NETNS+=("$ns") || return 1
+    ip netns exec "$ns" ip link set lo up
+    ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
+}
+
+# Host-side interface name: "tb" and 11 hex digits of the pod's identity (at most 15).
+pn_hostif() { echo "tb$(printf '%s' "$1/$2" | sha1sum | cut -c1-11)"; }
+
+pn_wep_yaml() {
+    local node=$1 ns=$2 pod=$3 ip=$4 labels=$5 ports=$6 hostif=$7 kv p
+    printf 'apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n'
+    printf 'metadata:\n  name: %s-k8s-%s-eth0\n  namespace: %s\n  labels:\n' "$node" "$pod" "$ns"
+    printf '    projectcalico.org/namespace: %s\n    projectcalico.org/orchestrator: k8s\n' "$ns"
+    for kv in ${labels//,/ }; do printf '    %s: "%s"\n' "${kv%%=*}" "${kv#*=}"; done
+    printf 'spec:\n  orchestrator: k8s\n  node: %s\n  pod: %s\n  endpoint: eth0\n' "$node" "$pod"
+    printf '  interfaceName: %s\n  ipNetworks: [%s/32]\n  profiles: [kns.%s]\n' "$hostif" "$ip" "$ns"
+    [ -n "$ports" ] && printf '  ports:\n'
+    for p in ${ports//,/ }; do
+        IFS=/ read -r pname pproto pport <<<"$p"
+        printf '  - {name: %s, protocol: %s, port: %s}\n' "$pname" "$pproto" "$pport"
+    done
+}
+
+pn_pod() {
+    local node=$1 ns=$2 pod=$3 ip=$4 labels=${5:-} ports=${6:-} nodens podns hostif mac
+    nodens=$(pn_node_netns "$node")
+    podns=$(pn_netns "$ns" "$pod")
+    hostif=$(pn_hostif "$ns" "$pod")
+    ip netns add "$podns" && PN_NETNS+=("$podns") || return 1
+    ip netns exec "$nodens" ip link add "$hostif" type veth peer name eth0 netns "$podns" || return 1
+    ip netns exec "$podns" ip link set lo up
+    ip netns exec "$podns" ip link set eth0 up
+    ip netns exec "$podns" ip addr add "$ip/32" dev eth0
+    ip netns exec "$podns" ip route add 169.254.1.1 dev eth0 scope link
+    ip netns exec "$podns" ip route add default via 169.254.1.1 dev eth0
+    ip netns exec "$nodens" sysctl -qw "net.ipv4.conf.$hostif.proxy_arp=1"
+    ip netns exec "$nodens" ip link set "$hostif" up
+    # Proxy ARP answers only for addresses the node routes elsewhere, and a test node has
+    # no default route: pin the gateway's neighbour entry instead.
+    mac=$(ip netns exec "$nodens" cat "/sys/class/net/$hostif/address")
+    ip netns exec "$podns" ip neigh replace 169.254.1.1 lladdr "$mac" dev eth0 nud permanent
+    ip netns exec "$nodens" ip route add "$ip/32" dev "$hostif"
+    PN_IP[$ns/$pod]=$ip
+    PN_IF[$ns/$pod]=$hostif
+    PN_NODE_OF[$ns/$pod]=$node
+    pn_wep_yaml "$node" "$ns" "$pod" "$ip" "$labels" "$ports" "$hostif" | pn_apply >/dev/null
+}
+
+pn_serve() {
+    local ns=$1 pod=$2 port podns ports
+    shift 2
+    ports=${*:-80 81}
+    podns=$(pn_netns "$ns" "$pod")
+    for port in $ports; do
+        ip netns exec "$podns" socat TCP-LISTEN:"$port",fork,reuseaddr SYSTEM:'echo ok' \
+            2>/dev/null &
+        PN_PIDS+=($!)
+        ip netns exec "$podns" socat UDP-RECVFROM:"$port",fork SYSTEM:'echo ok' 2>/dev/null &
+        PN_PIDS+=($!)
+    done
+    # ready when the last TCP port listens
+    for _ in $(seq 50); do
+        ip netns exec "$podns" ss -ltn | grep -q ":$port " && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+pn_probe() {
+    local from to ip=${PN_IP[$3/$4]} port=$5 proto=${6:-TCP} out
+    from=$(pn_netns "$1" "$2")
+    if [ "$proto" = UDP ]; then
+        out=$(echo probe | ip netns exec "$from" timeout 2 socat -T "$PN_TIMEOUT" - \
+            "UDP:$ip:$port" 2>/dev/null)
+    else
+        out=$(ip netns exec "$from" timeout 2 socat -T "$PN_TIMEOUT" - \
+            "TCP:$ip:$port,connect-timeout=$PN_TIMEOUT" </dev/null 2>/dev/null)
+    fi
+    [ "$out" = ok ]
+}
+
+pn_expect() {
+    PN_PROBES+=("$*")
+}
+
+# Runs the queued probes in parallel; PASS/FAIL per probe; returns 1 when any failed.
+pn_check() {
+    local i probe name expect got bad=0 dir pids=()
+    dir=$(mktemp -d "$T_TMP/probes-XXXXXX")
+    for i in "${!PN_PROBES[@]}"; do
+        read -r name expect rest <<<"${PN_PROBES[$i]}"
+        # shellcheck disable=SC2086
+        (if pn_probe $rest; then echo allow; else echo deny; fi >"$dir/$i") &
+        pids+=($!)
+    done
+    wait "${pids[@]}"  # only the probes: servers and daemons run on
+    for i in "${!PN_PROBES[@]}"; do
+        read -r name expect rest <<<"${PN_PROBES[$i]}"
+        got=$(cat "$dir/$i")
+        if [ "$got" = "$expect" ]; then pass "$name"; else fail "$name" "$rest: expected $expect, got $got"; bad=1; fi
+    done
+    PN_PROBES=()
+    rm -rf "$dir"
+    return $bad
+}
+
+pn_programmed() {
+    local n
+    n=$(grep -c 'policy programmed' "$T_TMP/tabby-node-$1.log" 2>/dev/null)
+    echo "${n:-0}"
+}
+
+# Waits until NODE's daemon has programmed more than BEFORE times (5 s at most).
+pn_wait_programmed() {
+    local node=$1 before=$2
+    for _ in $(seq 100); do
+        [ "$(pn_programmed "$node")" -gt "$before" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+pn_apply() {
+    local node out
+    declare -A before
+    for node in "${!PN_DAEMON[@]}"; do before[$node]=$(pn_programmed "$node"); done
+    out=$(pn_ctl apply -f - 2>&1) || { echo "$out" >&2; return 1; }
+    echo "$out"
+    # an unchanged apply programs nothing: only wait when something was written
+    grep -qv ' unchanged$' <<<"$out" || return 0
+    for node in "${!PN_DAEMON[@]}"; do pn_wait_programmed "$node" "${before[$node]}"; done
+}
+
+pn_start_node() {
+    local node=$1 before
+    shift
+    before=$(pn_programmed "$node")
+    ip netns exec "$(pn_node_netns "$node")" "$TABBY_NODE" --store "$PN_STORE" --node "$node" \
+        "$@" >>"$T_TMP/tabby-node-$node.log" 2>&1 &
+    PN_DAEMON[$node]=$!
+    pn_wait_programmed "$node" "$before"
+}
+
+pn_stop_node() {
+    local node=$1 sig=${2:-TERM} pid=${PN_DAEMON[$1]}
+    [ -n "$pid" ] || return 0
+    kill -"$sig" "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    unset "PN_DAEMON[$node]"
+}

@@ -1,0 +1,639 @@
+/* test_calc.c — the policy calculation's output, read as nft text: what each policy
+ * feature compiles to, which endpoints feed which sets, the shared endpoint chains, and
+ * that events touch only what they affect (the journal after a change). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "calc_fixture.h"
+
+static const char *const default_deny =
+    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+    "metadata: {name: default-deny, namespace: default}\n"
+    "spec:\n  podSelector: {}\n  policyTypes: [Ingress]\n";
+
+static const char *const db_access =
+    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+    "metadata: {name: db-access, namespace: default}\n"
+    "spec:\n  podSelector: {matchLabels: {app: database}}\n  policyTypes: [Ingress]\n"
+    "  ingress:\n  - from:\n    - podSelector: {matchLabels: {app: backend}}\n"
+    "    ports:\n    - {protocol: TCP, port: 5432}\n";
+
+/* ---- the table's frame ------------------------------------------------------------------ */
+
+static void test_empty_calc_programs_hooks_and_maps(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = dump(c);
+
+    (void)state;
+    assert_has(t, "chain forward-hook {\n\t\ttype filter hook forward priority 0; policy accept;\n"
+                  "\t\tct state established,related accept\n"
+                  "\t\tiifname @local-wl ct state invalid counter drop\n"
+                  "\t\toifname @local-wl ct state invalid counter drop\n"
+                  "\t\tiifname vmap @from-wl\n\t\toifname vmap @to-wl\n");
+    assert_has(t, "chain input-hook {\n\t\ttype filter hook input priority 0; policy accept;\n"
+                  "\t\tct state established,related accept\n"
+                  "\t\tiifname @local-wl ct state invalid counter drop\n"
+                  "\t\tmeta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 130 accept\n");
+    assert_has(t, "icmpv6 type 143 accept\n\t\tiifname vmap @from-wl\n\t}");
+    assert_has(t, "map from-wl { type ifname : verdict; }");
+    assert_has(t, "map to-wl { type ifname : verdict; }");
+    assert_has(t, "set local-wl { type ifname; }");
+}
+
+static void test_local_interfaces_feed_the_workload_set(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t1 = NULL, *t2 = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    wep(c, (struct wep_spec){ "default", "r", "node-b", "cali-r", "10.0.0.2", "app=web", NULL });
+    t1 = dump(c);
+    assert_has(t1, "set local-wl { type ifname; elements = { \"cali-a\" }; }");
+    wep_delete(c, "default", "a");
+    t2 = dump(c);
+    assert_has(t2, "set local-wl { type ifname; }");
+}
+
+static void test_endpoint_without_policy_gets_no_chain(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    t = dump(c);
+    assert_lacks(t, "\"cali-a\" : jump");
+    assert_lacks(t, "chain tw-");
+}
+
+/* ---- Kubernetes NetworkPolicy ----------------------------------------------------------- */
+
+static void test_k8s_default_deny_sends_local_pods_to_default_deny(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    wep(c, (struct wep_spec){ "other", "b", NULL, "cali-b", "10.0.0.2", "app=web", NULL });
+    wep(c, (struct wep_spec){ "default", "r", "node-b", "cali-r", "10.0.1.1", "app=web", NULL });
+    apply(c, default_deny);
+    t = dump(c);
+    assert_has(t, "chain pi-knp/default/default-deny {\n\t}");
+    assert_has(t, "\"cali-a\" : jump tw-");
+    assert_lacks(t, "\"cali-b\" : jump"); /* another namespace */
+    assert_lacks(t, "cali-r");           /* another node */
+    assert_lacks(t, "from-wl { type ifname : verdict; elements"); /* ingress only */
+    assert_has(t, "\t\tmeta mark set mark & 0xfffcffff\n"
+                  "\t\tjump pi-knp/default/default-deny\n"
+                  "\t\tmeta mark & 0x00010000 != 0 return\n"
+                  "\t\tmeta mark & 0x00020000 == 0 counter drop comment \"default deny: no "
+                  "policy allowed it\"\n");
+}
+
+static void test_k8s_pod_selector_peer_becomes_an_address_set(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    char set[128], want[512], line[1024];
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "db", NULL, "cali-db", "10.0.0.1", "app=database", NULL });
+    wep(c, (struct wep_spec){ "default", "be", "node-b", NULL, "10.0.0.2", "app=backend", NULL });
+    wep(c, (struct wep_spec){ "other", "be2", "node-b", NULL, "10.0.0.3", "app=backend", NULL });
+    apply(c, db_access);
+    t = dump(c);
+    set_named(t, "projectcalico.org/namespace == 'default' && projectcalico.org/orchestrator == "
+                 "'k8s' && app == 'backend'", set, sizeof(set));
+    snprintf(want, sizeof(want), "meta nfproto ipv4 meta l4proto tcp ip saddr @%s th dport 5432 "
+             "counter meta mark set mark | 0x00010000 return comment "
+             "\"default/knp.default.db-access ingress 0\"", set);
+    assert_has(t, want);
+    line_with(t, set, line, sizeof(line));
+    assert_has(line, "elements = { 10.0.0.2 }"); /* not the pod of the other namespace */
+    assert_has(t, "\"cali-db\" : jump tw-");
+}
+
+static void test_k8s_namespace_selector_reads_namespace_labels(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    char set[128], line[1024];
+
+    (void)state;
+    apply(c, "apiVersion: v1\nkind: Namespace\nmetadata: {name: ops, labels: {team: ops}}\n"
+             "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: dev, labels: {team: dev}}\n");
+    wep(c, (struct wep_spec){ "ops", "o", "node-b", NULL, "10.0.2.1", "x=y", NULL });
+    wep(c, (struct wep_spec){ "dev", "d", "node-b", NULL, "10.0.2.2", "x=y", NULL });
+    wep(c, (struct wep_spec){ "default", "api", NULL, "cali-api", "10.0.2.3", "app=api", NULL });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: from-ops, namespace: default}\n"
+             "spec:\n  podSelector: {}\n  ingress:\n  - from:\n"
+             "    - namespaceSelector: {matchLabels: {team: ops}}\n");
+    t = dump(c);
+    set_named(t, "pcns.team == 'ops' && projectcalico.org/orchestrator == 'k8s'", set,
+              sizeof(set));
+    line_with(t, set, line, sizeof(line));
+    assert_has(line, "elements = { 10.0.2.1 }");
+    free(t);
+    /* the dev namespace joins the ops team: its pod joins the set */
+    apply(c, "apiVersion: v1\nkind: Namespace\nmetadata: {name: dev, labels: {team: ops}}\n");
+    t = dump(c);
+    line_with(t, set, line, sizeof(line));
+    assert_has(line, "elements = { 10.0.2.1, 10.0.2.2 }");
+}
+
+static void test_k8s_pod_and_namespace_selector_in_one_peer_are_anded(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "api", NULL, "cali-api", "10.0.2.3", "app=api", NULL });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: both, namespace: default}\n"
+             "spec:\n  podSelector: {}\n  ingress:\n  - from:\n"
+             "    - namespaceSelector: {}\n      podSelector: {matchLabels: {role: mon}}\n");
+    t = dump(c);
+    assert_has(t, "comment \"has(projectcalico.org/namespace) && "
+                  "projectcalico.org/orchestrator == 'k8s' && role == 'mon'\"");
+}
+
+static void test_k8s_ip_block_with_except_becomes_net_sets(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: cidr, namespace: default}\n"
+             "spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - to:\n"
+             "    - ipBlock: {cidr: 172.16.0.0/12, except: [172.17.0.0/16, 172.17.1.0/24]}\n");
+    t = dump(c);
+    assert_has(t, "elements = { 172.16.0.0-172.31.255.255 }");
+    assert_has(t, "elements = { 172.17.0.0-172.17.255.255 }"); /* overlaps merged */
+    assert_has(t, "ip daddr @net4-");
+    assert_has(t, "ip daddr != @net4-");
+    assert_has(t, "\"cali-a\" : jump fw-");
+}
+
+static void test_k8s_ports_group_by_protocol_with_ranges(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: ports, namespace: default}\n"
+             "spec:\n  podSelector: {}\n  ingress:\n  - ports:\n"
+             "    - {port: 80}\n    - {protocol: TCP, port: 8000, endPort: 8080}\n"
+             "    - {protocol: UDP, port: 53}\n    - {protocol: SCTP}\n");
+    t = dump(c);
+    assert_has(t, "meta l4proto sctp counter meta mark set mark | 0x00010000 return comment "
+                  "\"default/knp.default.ports ingress 0\"");
+    assert_has(t, "meta l4proto tcp th dport @port-");
+    assert_has(t, "elements = { 80-80, 8000-8080 }");
+    assert_has(t, "meta l4proto udp th dport 53 counter");
+}
+
+static void test_k8s_named_port_is_resolved_per_destination_pod(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "api", NULL, "cali-api", "10.0.0.1", "app=api",
+                              "http/6/8080" });
+    wep(c, (struct wep_spec){ "default", "api2", "node-b", NULL, "10.0.0.2", "app=api",
+                              "http/6/9090,dns/17/53" });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: named, namespace: default}\n"
+             "spec:\n  podSelector: {matchLabels: {app: api}}\n  ingress:\n  - ports:\n"
+             "    - {protocol: TCP, port: http}\n");
+    t = dump(c);
+    assert_has(t, "type ipv4_addr . inet_proto . inet_service; comment \"6:http on all()\"; "
+                  "elements = { 10.0.0.1 . 6 . 8080, 10.0.0.2 . 6 . 9090 }");
+    assert_has(t, "meta nfproto ipv4 meta l4proto tcp ip daddr . meta l4proto . th dport @np-");
+    assert_has(t, "meta nfproto ipv6 meta l4proto tcp ip6 daddr . meta l4proto . th dport @np-");
+}
+
+static void test_k8s_egress_named_port_uses_the_peer_selector(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "cl", NULL, "cali-cl", "10.0.0.1", "app=client", NULL });
+    wep(c, (struct wep_spec){ "default", "db", "node-b", NULL, "10.0.0.2", "app=db",
+                              "pg/6/5432" });
+    wep(c, (struct wep_spec){ "default", "x", "node-b", NULL, "10.0.0.3", "app=x", "pg/6/1111" });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: to-db, namespace: default}\n"
+             "spec:\n  podSelector: {matchLabels: {app: client}}\n  policyTypes: [Egress]\n"
+             "  egress:\n  - to:\n    - podSelector: {matchLabels: {app: db}}\n"
+             "    ports:\n    - {port: pg}\n");
+    t = dump(c);
+    assert_has(t, "comment \"6:pg on projectcalico.org/namespace == 'default' && "
+                  "projectcalico.org/orchestrator == 'k8s' && app == 'db'\"; "
+                  "elements = { 10.0.0.2 . 6 . 5432 }");
+}
+
+static void test_k8s_empty_rule_admits_every_peer_and_port(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: allow-all, namespace: default}\n"
+             "spec:\n  podSelector: {}\n  ingress:\n  - {}\n");
+    t = dump(c);
+    /* a rule {} admits every peer on every port */
+    assert_has(t, "chain pi-knp/default/allow-all {\n\t\tcounter meta mark set mark | "
+                  "0x00010000 return comment \"default/knp.default.allow-all ingress 0\"\n\t}");
+}
+
+/* ---- Calico policy ---------------------------------------------------------------------- */
+
+static void test_calico_order_puts_deny_before_allow(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    const char *deny, *allow;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: allow, namespace: default}\n"
+             "spec:\n  order: 200\n  selector: app == 'web'\n  ingress:\n  - action: Allow\n"
+             "---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: deny}\n"
+             "spec:\n  order: 100\n  selector: app == 'web'\n  ingress:\n  - action: Deny\n"
+             "    source: {nets: [10.9.0.0/16]}\n");
+    apply(c, default_deny); /* order 1000: last */
+    t = dump(c);
+    deny = strstr(t, "jump pi-gnp/deny");
+    allow = strstr(t, "meta mark & 0x00020000 == 0 jump pi-np/default/allow");
+    assert_non_null(deny);
+    assert_non_null(allow);
+    assert_true(deny < allow);
+    assert_true(allow < strstr(t, "jump pi-knp/default/default-deny"));
+    assert_has(t, "meta nfproto ipv4 ip saddr @net4-");
+    assert_has(t, "counter drop comment \"deny ingress 0\"");
+}
+
+static void test_calico_rule_features_compile(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: feat, namespace: default}\n"
+             "spec:\n  selector: app == 'web'\n  types: [Ingress, Egress]\n  ingress:\n"
+             "  - action: Log\n"
+             "  - action: Pass\n    protocol: UDP\n"
+             "  - action: Deny\n    notProtocol: TCP\n"
+             "  - action: Allow\n    protocol: ICMP\n    icmp: {type: 8, code: 0}\n"
+             "  - action: Allow\n    protocol: ICMP\n    notICMP: {type: 3, code: 1}\n"
+             "  - action: Allow\n    protocol: ICMPv6\n    icmp: {type: 128}\n"
+             "  - action: Allow\n    ipVersion: 6\n"
+             "  - action: Allow\n    protocol: TCP\n    destination: {notPorts: [22, '100:200']}\n"
+             "  - action: Allow\n    protocol: TCP\n    source: {notSelector: app == 'bad'}\n"
+             "  egress:\n"
+             "  - action: Allow\n    destination:\n      selector: app == 'db'\n"
+             "      namespaceSelector: team == 'x'\n");
+    t = dump(c);
+    assert_has(t, "log prefix \"tabby-policy: \" comment \"default/feat ingress 0\"");
+    assert_has(t, "meta l4proto udp counter meta mark set mark | 0x00020000 return");
+    assert_has(t, "meta l4proto != tcp counter drop");
+    assert_has(t, "meta nfproto ipv4 meta l4proto icmp icmp type 8 icmp code 0 counter");
+    assert_has(t, "meta nfproto ipv4 meta l4proto icmp @th,0,16 != 0x0301 counter");
+    assert_has(t, "meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 128 counter");
+    assert_has(t, "meta nfproto ipv6 counter meta mark set mark | 0x00010000 return comment "
+                  "\"default/feat ingress 6\"");
+    assert_has(t, "meta l4proto tcp th dport != @port-");
+    assert_has(t, "elements = { 22-22, 100-200 }");
+    /* notSelector alone scopes nothing itself, but sets the namespace on the selector */
+    assert_has(t, "ip saddr @sel-");
+    assert_has(t, "comment \"projectcalico.org/namespace == 'default'\"");
+    assert_has(t, "comment \"app == 'bad'\"");
+    assert_has(t, "comment \"pcns.team == 'x' && app == 'db'\"");
+    assert_has(t, "\"cali-a\" : jump fw-");
+}
+
+static void test_global_policy_rule_selector_spans_namespaces(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    wep(c, (struct wep_spec){ "x", "m", "node-b", NULL, "10.0.5.1", "role=mon", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: mon}\n"
+             "spec:\n  selector: app == 'web'\n  ingress:\n  - action: Allow\n"
+             "    source: {selector: role == 'mon'}\n");
+    t = dump(c);
+    assert_has(t, "comment \"role == 'mon'\"; elements = { 10.0.5.1 }");
+}
+
+/* ---- sharing and incremental updates ---------------------------------------------------- */
+
+static void test_endpoints_with_one_policy_list_share_a_chain(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, db_access);
+    for (int i = 0; i < 5; i++) {
+        char name[16], iface[16], ip[16];
+
+        snprintf(name, sizeof(name), "db%d", i);
+        snprintf(iface, sizeof(iface), "cali-db%d", i);
+        snprintf(ip, sizeof(ip), "10.0.0.%d", i + 1);
+        wep(c, (struct wep_spec){ "default", name, NULL, iface, ip, "app=database", NULL });
+    }
+    t = dump(c);
+    assert_int_equal(count(t, "chain tw-"), 1);
+    assert_int_equal(count(t, ": jump tw-"), 5);
+}
+
+static void test_new_pod_changes_only_set_and_map_elements(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *j = NULL;
+
+    (void)state;
+    apply(c, db_access);
+    wep(c, (struct wep_spec){ "default", "db0", NULL, "cali-db0", "10.0.0.1", "app=database",
+                              NULL });
+    wep(c, (struct wep_spec){ "default", "be0", NULL, "cali-be0", "10.0.0.2", "app=backend",
+                              NULL });
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    wep(c, (struct wep_spec){ "default", "db1", NULL, "cali-db1", "10.0.0.3", "app=database",
+                              NULL });
+    wep(c, (struct wep_spec){ "default", "be1", "node-b", NULL, "10.0.0.4", "app=backend", NULL });
+    j = journal(c);
+    assert_has(j, "add element inet tabby to-wl { \"cali-db1\" : jump tw-");
+    assert_has(j, "{ 10.0.0.4 }");
+    assert_lacks(j, "add rule");
+    assert_lacks(j, "add chain");
+    assert_lacks(j, "flush");
+}
+
+static void test_relabel_moves_the_address_between_sets(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *j = NULL, *t = NULL;
+
+    (void)state;
+    apply(c, db_access);
+    wep(c, (struct wep_spec){ "default", "db0", NULL, "cali-db0", "10.0.0.1", "app=database",
+                              NULL });
+    wep(c, (struct wep_spec){ "default", "p", NULL, "cali-p", "10.0.0.2", "app=backend", NULL });
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    /* the backend pod becomes a database: it leaves the peer set and gets the policy */
+    wep(c, (struct wep_spec){ "default", "p", NULL, "cali-p", "10.0.0.2", "app=database", NULL });
+    j = journal(c);
+    assert_has(j, "delete element inet tabby sel-");
+    assert_has(j, "{ 10.0.0.2 }");
+    assert_has(j, "add element inet tabby to-wl { \"cali-p\" : jump tw-");
+    assert_lacks(j, "add rule");
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    wep_delete(c, "default", "p");
+    free(j);
+    j = journal(c);
+    assert_has(j, "delete element inet tabby to-wl { \"cali-p\" }");
+    t = dump(c);
+    assert_lacks(t, "cali-p");
+}
+
+static void test_removing_everything_leaves_the_frame(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *before = dump(c), *after = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=database",
+                              "http/6/80" });
+    wep(c, (struct wep_spec){ "default", "b", NULL, "cali-b", "10.0.0.2", "app=backend", NULL });
+    apply(c, db_access);
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: named, namespace: default}\n"
+             "spec:\n  podSelector: {}\n  ingress:\n  - ports:\n    - {port: http}\n"
+             "    from:\n    - ipBlock: {cidr: 10.0.0.0/8}\n");
+    delete(c, db_access);
+    delete(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+              "metadata: {name: named, namespace: default}\nspec: {podSelector: {}}\n");
+    wep_delete(c, "default", "a");
+    wep_delete(c, "default", "b");
+    after = dump(c);
+    assert_string_equal(before, after);
+}
+
+static void test_policy_change_rewrites_only_its_chain(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *j = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "db0", NULL, "cali-db0", "10.0.0.1", "app=database",
+                              NULL });
+    apply(c, db_access);
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    apply(c, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+             "metadata: {name: db-access, namespace: default}\n"
+             "spec:\n  podSelector: {matchLabels: {app: database}}\n  policyTypes: [Ingress]\n"
+             "  ingress:\n  - from:\n    - podSelector: {matchLabels: {app: backend}}\n"
+             "    ports:\n    - {protocol: TCP, port: 5433}\n");
+    j = journal(c);
+    assert_has(j, "flush chain inet tabby pi-knp/default/db-access\n");
+    assert_has(j, "th dport 5433");
+    assert_lacks(j, "element");
+    assert_int_equal(count(j, "add rule"), 2); /* IPv4 and IPv6 */
+}
+
+static void test_namespace_name_label_is_always_there(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: g}\n"
+             "spec:\n  selector: app == 'web'\n  ingress:\n  - action: Allow\n"
+             "    source: {selector: pcns.kubernetes.io/metadata.name == 'default'}\n");
+    t = dump(c);
+    assert_has(t, "comment \"pcns.kubernetes.io/metadata.name == 'default'\"; "
+                  "elements = { 10.0.0.1 }");
+}
+
+static void test_global_policy_namespace_selector_scopes_where_it_applies(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, "apiVersion: v1\nkind: Namespace\nmetadata: {name: prod, labels: {env: prod}}\n");
+    wep(c, (struct wep_spec){ "prod", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    wep(c, (struct wep_spec){ "dev", "b", NULL, "cali-b", "10.0.0.2", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: g}\n"
+             "spec:\n  selector: app == 'web'\n  namespaceSelector: env == 'prod'\n"
+             "  types: [Ingress]\n");
+    t = dump(c);
+    assert_has(t, "\"cali-a\" : jump tw-");
+    assert_lacks(t, "\"cali-b\" : jump");
+}
+
+static void test_service_account_names_become_a_selector(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: sa, namespace: default}\n"
+             "spec:\n  selector: all()\n  ingress:\n  - action: Allow\n"
+             "    source:\n      serviceAccounts: {names: [api, db]}\n");
+    t = dump(c);
+    assert_has(t, "comment \"projectcalico.org/namespace == 'default' && "
+                  "projectcalico.org/serviceaccount in {'api', 'db'}\"");
+}
+
+static void test_rule_matching_services_is_left_out(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: svc, namespace: default}\n"
+             "spec:\n  selector: all()\n  types: [Egress]\n  egress:\n  - action: Allow\n"
+             "    destination:\n      services: {name: kubernetes, namespace: default}\n");
+    t = dump(c);
+    /* the policy applies (default deny for egress), its rule cannot be enforced */
+    assert_has(t, "chain po-np/default/svc {\n\t}");
+    assert_has(t, "\"cali-a\" : jump fw-");
+}
+
+static void test_dropping_a_direction_deletes_its_chain(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: p, namespace: default}\n"
+             "spec:\n  selector: all()\n  types: [Ingress, Egress]\n");
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: p, namespace: default}\n"
+             "spec:\n  selector: all()\n  types: [Ingress]\n");
+    t = dump(c);
+    assert_lacks(t, "po-np/default/p");
+    assert_lacks(t, "from-wl { type ifname : verdict; elements");
+    assert_has(t, "chain pi-np/default/p {");
+}
+
+static void test_two_endpoints_sharing_an_address_keep_it_until_both_go(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t1 = NULL, *t2 = NULL;
+
+    (void)state;
+    apply(c, db_access);
+    wep(c, (struct wep_spec){ "default", "old", "node-b", NULL, "10.0.0.9", "app=backend", NULL });
+    wep(c, (struct wep_spec){ "default", "new", "node-b", NULL, "10.0.0.9", "app=backend", NULL });
+    wep_delete(c, "default", "old");
+    t1 = dump(c);
+    assert_has(t1, "elements = { 10.0.0.9 }");
+    wep_delete(c, "default", "new");
+    t2 = dump(c);
+    assert_lacks(t2, "10.0.0.9");
+}
+
+static void test_endpoint_moving_to_another_node_loses_its_chains(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, default_deny);
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    wep(c, (struct wep_spec){ "default", "a", "node-b", "cali-a", "10.0.0.1", "app=web", NULL });
+    t = dump(c);
+    assert_lacks(t, "cali-a");
+    assert_lacks(t, "chain tw-");
+}
+
+static void test_namespace_labels_removed_leave_the_set(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    static const char *const ns = "apiVersion: v1\nkind: Namespace\n"
+                                  "metadata: {name: ops, labels: {team: ops}}\n";
+
+    (void)state;
+    apply(c, ns);
+    wep(c, (struct wep_spec){ "ops", "o", "node-b", NULL, "10.0.2.1", "x=y", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: g}\n"
+             "spec:\n  ingress:\n  - action: Allow\n    source: {namespaceSelector: team == 'ops'}\n");
+    delete(c, ns);
+    t = dump(c);
+    assert_has(t, "comment \"pcns.team == 'ops'\"; }");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_calc_programs_hooks_and_maps),
+        cmocka_unit_test(test_endpoint_without_policy_gets_no_chain),
+        cmocka_unit_test(test_local_interfaces_feed_the_workload_set),
+        cmocka_unit_test(test_k8s_default_deny_sends_local_pods_to_default_deny),
+        cmocka_unit_test(test_k8s_pod_selector_peer_becomes_an_address_set),
+        cmocka_unit_test(test_k8s_namespace_selector_reads_namespace_labels),
+        cmocka_unit_test(test_k8s_pod_and_namespace_selector_in_one_peer_are_anded),
+        cmocka_unit_test(test_k8s_ip_block_with_except_becomes_net_sets),
+        cmocka_unit_test(test_k8s_ports_group_by_protocol_with_ranges),
+        cmocka_unit_test(test_k8s_named_port_is_resolved_per_destination_pod),
+        cmocka_unit_test(test_k8s_egress_named_port_uses_the_peer_selector),
+        cmocka_unit_test(test_k8s_empty_rule_admits_every_peer_and_port),
+        cmocka_unit_test(test_calico_order_puts_deny_before_allow),
+        cmocka_unit_test(test_calico_rule_features_compile),
+        cmocka_unit_test(test_global_policy_rule_selector_spans_namespaces),
+        cmocka_unit_test(test_endpoints_with_one_policy_list_share_a_chain),
+        cmocka_unit_test(test_new_pod_changes_only_set_and_map_elements),
+        cmocka_unit_test(test_relabel_moves_the_address_between_sets),
+        cmocka_unit_test(test_removing_everything_leaves_the_frame),
+        cmocka_unit_test(test_policy_change_rewrites_only_its_chain),
+        cmocka_unit_test(test_namespace_name_label_is_always_there),
+        cmocka_unit_test(test_global_policy_namespace_selector_scopes_where_it_applies),
+        cmocka_unit_test(test_service_account_names_become_a_selector),
+        cmocka_unit_test(test_rule_matching_services_is_left_out),
+        cmocka_unit_test(test_dropping_a_direction_deletes_its_chain),
+        cmocka_unit_test(test_two_endpoints_sharing_an_address_keep_it_until_both_go),
+        cmocka_unit_test(test_endpoint_moving_to_another_node_loses_its_chains),
+        cmocka_unit_test(test_namespace_labels_removed_leave_the_set),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,274 @@
+/* test_nft.c — the nftables dataplane against the real kernel, in a network namespace of
+ * its own (unshare): programs a calculation's ruleset, reads it back after a restart and
+ * changes nothing, sends only the journal for an endpoint change, notices and repairs a
+ * table or chain changed by hand. Skips without root. */
+#include <errno.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "calc_fixture.h"
+#include "tabby/nft.h"
+
+/* Output of a shell command run in this namespace; caller frees. */
+static char *run(const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    int ch;
+
+    assert_non_null(p);
+    while ((ch = fgetc(p)) != EOF)
+        fputc(ch, out);
+    pclose(p);
+    fclose(out);
+    return buf;
+}
+
+static const char *const policies =
+    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+    "metadata: {name: db-access, namespace: default}\n"
+    "spec:\n  podSelector: {matchLabels: {app: database}}\n  policyTypes: [Ingress, Egress]\n"
+    "  ingress:\n  - from:\n    - podSelector: {matchLabels: {app: backend}}\n"
+    "    - ipBlock: {cidr: 10.0.0.0/8, except: [10.9.0.0/16]}\n"
+    "    ports:\n    - {protocol: TCP, port: 5432}\n    - {protocol: TCP, port: http}\n"
+    "    - {protocol: UDP, port: 1000, endPort: 2000}\n"
+    "  egress:\n  - ports:\n    - {protocol: UDP, port: 53}\n    - {protocol: TCP, port: 53}\n"
+    "---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: g}\n"
+    "spec:\n  order: 10\n  selector: all()\n  types: [Ingress]\n  ingress:\n"
+    "  - action: Deny\n    protocol: ICMP\n    notICMP: {type: 8, code: 0}\n"
+    "  - action: Log\n  - action: Pass\n    source: {notNets: [192.168.0.0/16]}\n"
+    "  - action: Allow\n    ipVersion: 6\n    protocol: ICMPv6\n    icmp: {type: 128}\n";
+
+#define assert_listed(text, piece)                                                           \
+    do {                                                                                     \
+        if (!strstr((text), (piece)))                                                        \
+            fail_msg("expected \"%s\" in:\n%s", (piece), (text));                            \
+    } while (0)
+
+static struct tby_calc *populated(void)
+{
+    struct tby_calc *c = calc_new();
+
+    apply(c, policies);
+    wep(c, (struct wep_spec){ "default", "db", NULL, "cali-db", "10.0.0.1", "app=database",
+                              "http/6/8080" });
+    wep(c, (struct wep_spec){ "default", "be", NULL, "cali-be", "10.0.0.2", "app=backend",
+                              NULL });
+    wep(c, (struct wep_spec){ "default", "r", "node-b", NULL, "fd00::3", "app=backend", NULL });
+    return c;
+}
+
+static struct tby_nft *nft_open(void)
+{
+    struct tby_nft *nft = NULL;
+    struct tby_error err = { 0 };
+
+    if (tby_nft_open(&nft, &err) < 0)
+        fail_msg("%s", tby_error_str(&err));
+    return nft;
+}
+
+static struct tby_nft_stats sync_ok(struct tby_nft *nft, struct tby_calc *c)
+{
+    struct tby_nft_stats st;
+    struct tby_error err = { 0 };
+
+    if (tby_nft_sync(nft, tby_calc_ruleset(c), &st, &err) < 0)
+        fail_msg("%s", tby_error_str(&err));
+    return st;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    free(run("nft delete table inet tabby 2>/dev/null"));
+    return 0;
+}
+
+static void test_sync_programs_what_the_ruleset_says(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = nft_open();
+    _cleanup_free_ char *listed = NULL;
+    struct tby_nft_stats st;
+
+    (void)state;
+    st = sync_ok(nft, c);
+    assert_true(st.read_back);
+    assert_true(st.messages > 10);
+    listed = run("nft list table inet tabby");
+    assert_listed(listed, "chain pi-knp/default/db-access");
+    assert_listed(listed, "comment \"default/knp.default.db-access ingress 0\"");
+    assert_listed(listed, "\"cali-db\" : jump tw-");
+    assert_listed(listed, "10.0.0.2");
+    assert_listed(listed, "10.0.0.1 . tcp . 8080");
+    assert_listed(listed, "ip daddr . meta l4proto . tcp dport @np-");
+    assert_listed(listed, "iifname vmap @from-wl");
+    st = sync_ok(nft, c);
+    assert_false(st.read_back);
+    assert_int_equal(st.messages, 0);
+}
+
+static void test_restart_reads_back_and_changes_nothing(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
+    _cleanup_(tby_calc_freep) struct tby_calc *again = populated();
+    struct tby_nft *nft = nft_open();
+    struct tby_nft_stats st;
+
+    (void)state;
+    sync_ok(nft, c);
+    tby_nft_close(nft);
+    nft = nft_open();
+    st = sync_ok(nft, again);
+    assert_true(st.read_back);
+    assert_false(st.rebuilt);
+    assert_int_equal(st.messages, 0);
+    /* one endpoint fewer after the restart: only that is sent */
+    tby_nft_close(nft);
+    nft = nft_open();
+    wep_delete(again, "default", "be");
+    st = sync_ok(nft, again);
+    assert_true(st.read_back);
+    assert_true(st.messages > 0 && st.messages <= 6);
+    tby_nft_close(nft);
+}
+
+static void test_endpoint_change_sends_only_elements(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = nft_open();
+    _cleanup_free_ char *listed = NULL;
+    struct tby_nft_stats st;
+
+    (void)state;
+    sync_ok(nft, c);
+    wep(c, (struct wep_spec){ "default", "db2", NULL, "cali-db2", "10.0.0.7", "app=database",
+                              "http/6/81" });
+    st = sync_ok(nft, c);
+    assert_false(st.read_back);
+    assert_true(st.messages <= 4);
+    listed = run("nft list map inet tabby to-wl");
+    assert_listed(listed, "\"cali-db2\" : jump tw-");
+}
+
+static void test_table_deleted_by_hand_is_noticed_and_rebuilt(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = nft_open();
+    _cleanup_free_ char *listed = NULL;
+    struct tby_nft_stats st;
+
+    (void)state;
+    sync_ok(nft, c);
+    assert_int_equal(tby_nft_monitor_read(nft), 0); /* our own changes do not count */
+    free(run("nft delete table inet tabby"));
+    assert_int_equal(tby_nft_monitor_read(nft), 1);
+    st = sync_ok(nft, c);
+    assert_true(st.read_back);
+    assert_true(st.messages > 10);
+    listed = run("nft list table inet tabby");
+    assert_listed(listed, "chain pi-knp/default/db-access");
+}
+
+static void test_chain_flushed_by_hand_is_refilled_alone(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = nft_open();
+    _cleanup_free_ char *listed = NULL;
+    struct tby_nft_stats st;
+
+    (void)state;
+    sync_ok(nft, c);
+    free(run("nft flush chain inet tabby pi-gnp/g; nft add chain inet tabby stray"));
+    assert_int_equal(tby_nft_monitor_read(nft), 1);
+    st = sync_ok(nft, c);
+    assert_true(st.read_back);
+    assert_false(st.rebuilt);
+    /* flush + the rules of one chain + deleting the stray chain */
+    assert_true(st.messages >= 3 && st.messages < 15);
+    listed = run("nft list table inet tabby");
+    assert_listed(listed, "comment \"g ingress 3\"");
+    assert_null(strstr(listed, "stray"));
+}
+
+static void test_base_chain_policy_changed_by_hand_rebuilds(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = nft_open();
+    _cleanup_free_ char *listed = NULL;
+    struct tby_nft_stats st;
+
+    (void)state;
+    sync_ok(nft, c);
+    free(run("nft 'chain inet tabby forward-hook { policy drop; }'"));
+    tby_nft_monitor_read(nft);
+    st = sync_ok(nft, c);
+    assert_true(st.rebuilt);
+    listed = run("nft list chain inet tabby forward-hook");
+    assert_listed(listed, "policy accept");
+}
+
+static void test_rendered_text_loads_with_nft(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
+    _cleanup_free_ char *text = dump(c), *out = NULL;
+    char path[] = "/tmp/tby-nft-XXXXXX", cmd[128];
+    int fd = mkstemp(path);
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    snprintf(cmd, sizeof(cmd), "nft -f %s 2>&1 && echo loaded", path);
+    out = run(cmd);
+    unlink(path);
+    if (!strstr(out, "loaded"))
+        fail_msg("nft -f refused the rendering: %s\n%s", out, text);
+}
+
+static void test_cleanup_deletes_the_table(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = nft_open();
+    _cleanup_free_ char *listed = NULL;
+
+    (void)state;
+    sync_ok(nft, c);
+    assert_int_equal(tby_nft_delete_table(nft, NULL), 0);
+    assert_int_equal(tby_nft_delete_table(nft, NULL), 0); /* absent is fine */
+    listed = run("nft list tables");
+    assert_null(strstr(listed, "tabby"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_sync_programs_what_the_ruleset_says, setup),
+        cmocka_unit_test_setup(test_restart_reads_back_and_changes_nothing, setup),
+        cmocka_unit_test_setup(test_endpoint_change_sends_only_elements, setup),
+        cmocka_unit_test_setup(test_table_deleted_by_hand_is_noticed_and_rebuilt, setup),
+        cmocka_unit_test_setup(test_chain_flushed_by_hand_is_refilled_alone, setup),
+        cmocka_unit_test_setup(test_base_chain_policy_changed_by_hand_rebuilds, setup),
+        cmocka_unit_test_setup(test_rendered_text_loads_with_nft, setup),
+        cmocka_unit_test_setup(test_cleanup_deletes_the_table, setup),
+    };
+
+    /* Never the host's namespace: a fresh one for this process and its children. */
+    if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0) {
+        printf("SKIP test_nft: needs root to make a network namespace\n");
+        return 77;
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

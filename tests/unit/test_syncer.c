@@ -1,0 +1,242 @@
+/* test_syncer.c — the datastore syncer against a real sqlite store: the first read, watch
+ * events, re-reading after compaction with only the differences told, values that do not
+ * decode, and several consumers. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tabby/catalog.h"
+#include "tabby/cleanup.h"
+#include "tabby/log.h"
+#include "tabby/syncer.h"
+
+struct fixture {
+    char dir[64];
+    struct tby_store *store;
+};
+
+/* What a consumer heard, one line per call: "+Kind ns/name", "~Kind ns/name",
+ * "-Kind ns/name", "sync". */
+struct heard {
+    char log[4096];
+    int in_sync;
+};
+
+static void note(struct heard *h, char op, const struct tby_resource *res)
+{
+    size_t len = strlen(h->log);
+
+    snprintf(h->log + len, sizeof(h->log) - len, "%c%s %s/%s\n", op, res->info->name,
+             res->meta.namespace ? res->meta.namespace : "", res->meta.name);
+}
+
+static int on_update(void *ctx, const struct tby_resource *old, const struct tby_resource *res)
+{
+    note(ctx, old ? '~' : '+', res);
+    return 0;
+}
+
+static int on_remove(void *ctx, const struct tby_resource *old)
+{
+    note(ctx, '-', old);
+    return 0;
+}
+
+static void on_sync(void *ctx)
+{
+    ((struct heard *)ctx)->in_sync++;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    char uri[128];
+
+    strcpy(f->dir, "/tmp/tby-syncer-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(uri, sizeof(uri), "sqlite:%s/tabby.db", f->dir);
+    assert_int_equal(tby_store_open(uri, &f->store, NULL), 0);
+    tby_log_set_level(TBY_LOG_ERROR);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    char cmd[128];
+
+    tby_store_close(f->store);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static void put_yaml(struct tby_store *store, const char *yaml)
+{
+    struct tby_resource_list list = { 0 };
+    struct tby_error err = { 0 };
+
+    if (tby_resource_load(yaml, strlen(yaml), "test", &list, &err) < 0 ||
+        tby_catalog_write(store, &list, TBY_WRITE_APPLY, NULL, &err) < 0)
+        fail_msg("%s", tby_error_str(&err));
+    tby_resource_list_clear(&list);
+}
+
+static const char *const two =
+    "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {team: x}}\n---\n"
+    "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+    "metadata: {name: deny, namespace: a}\nspec: {podSelector: {}}\n";
+
+static struct tby_syncer *syncer_with(struct tby_store *store, struct heard *h)
+{
+    struct tby_syncer *s = NULL;
+    struct tby_syncer_consumer c = { .name = "test", .ctx = h, .update = on_update,
+                                     .remove = on_remove, .in_sync = on_sync };
+
+    assert_int_equal(tby_syncer_new(store, &s), 0);
+    assert_int_equal(tby_syncer_add_consumer(s, &c), 0);
+    return s;
+}
+
+static void poll_ok(struct tby_syncer *s)
+{
+    struct tby_error err = { 0 };
+
+    if (tby_syncer_poll(s, &err) < 0)
+        fail_msg("%s", tby_error_str(&err));
+}
+
+static void test_first_read_tells_every_resource_then_in_sync(void **state)
+{
+    struct fixture *f = *state;
+    struct heard h = { 0 };
+    _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
+
+    put_yaml(f->store, two);
+    assert_false(tby_syncer_in_sync(s));
+    poll_ok(s);
+    assert_string_equal(h.log, "+NetworkPolicy a/deny\n+Namespace /a\n");
+    assert_int_equal(h.in_sync, 1);
+    assert_int_equal(tby_syncer_count(s), 2);
+    assert_true(tby_syncer_fd(s) >= 0);
+    assert_true(tby_syncer_timeout_ms(s) > 0);
+}
+
+static void test_watch_tells_changes_and_deletes(void **state)
+{
+    struct fixture *f = *state;
+    struct heard h = { 0 };
+    _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
+    char *key = tby_resource_key(tby_kind_lookup("ns"), NULL, "a");
+
+    put_yaml(f->store, two);
+    poll_ok(s);
+    h.log[0] = '\0';
+    put_yaml(f->store, "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {team: z}}\n");
+    assert_int_equal(tby_store_delete(f->store, key, NULL, NULL), 0);
+    poll_ok(s);
+    assert_string_equal(h.log, "~Namespace /a\n-Namespace /a\n");
+    assert_int_equal(h.in_sync, 1);
+    free(key);
+}
+
+static void test_compaction_rereads_and_tells_only_differences(void **state)
+{
+    struct fixture *f = *state;
+    struct heard h = { 0 };
+    _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
+    char *key = tby_resource_key(tby_kind_lookup("ns"), NULL, "a");
+    int64_t rev;
+
+    put_yaml(f->store, two);
+    poll_ok(s);
+    h.log[0] = '\0';
+    assert_int_equal(tby_store_delete(f->store, key, NULL, NULL), 0);
+    put_yaml(f->store, "apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n");
+    assert_int_equal(tby_store_revision(f->store, &rev, NULL), 0);
+    assert_int_equal(tby_store_compact(f->store, rev, NULL), 0);
+    poll_ok(s);
+    /* the policy did not change, so it is not told again */
+    assert_string_equal(h.log, "+Namespace /b\n-Namespace /a\n");
+    assert_int_equal(h.in_sync, 2);
+    free(key);
+}
+
+static void test_value_that_does_not_decode_counts_as_absent(void **state)
+{
+    struct fixture *f = *state;
+    struct heard h = { 0 };
+    _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
+    char *key = tby_resource_key(tby_kind_lookup("ns"), NULL, "a");
+
+    put_yaml(f->store, two);
+    poll_ok(s);
+    h.log[0] = '\0';
+    assert_int_equal(tby_store_put(f->store, key, "{broken", 7, NULL, NULL), 0);
+    assert_int_equal(tby_store_put(f->store, "/tabby/v1/unknownkind/x", "{}", 2, NULL, NULL), 0);
+    poll_ok(s);
+    assert_string_equal(h.log, "-Namespace /a\n");
+    assert_int_equal(tby_syncer_count(s), 1);
+    free(key);
+}
+
+static void test_consumers_are_told_in_order(void **state)
+{
+    struct fixture *f = *state;
+    struct heard h1 = { 0 }, h2 = { 0 };
+    _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h1);
+    struct tby_syncer_consumer c = { .name = "second", .ctx = &h2, .update = on_update };
+
+    assert_int_equal(tby_syncer_add_consumer(s, &c), 0);
+    put_yaml(f->store, two);
+    poll_ok(s);
+    assert_string_equal(h1.log, h2.log);
+    assert_int_equal(h2.in_sync, 0);
+}
+
+static void test_unreachable_store_keeps_state_and_backs_off(void **state)
+{
+    struct heard h = { 0 };
+    struct tby_store *store = NULL;
+    struct tby_syncer *s;
+    struct tby_error err = { 0 };
+
+    (void)state;
+    /* a directory where the database file cannot be created */
+    if (tby_store_open("sqlite:/proc/tabby-nonexistent/x.db", &store, &err) == 0) {
+        s = syncer_with(store, &h);
+        assert_true(tby_syncer_poll(s, &err) < 0);
+        assert_false(tby_syncer_in_sync(s));
+        assert_true(tby_syncer_timeout_ms(s) > 0);
+        tby_syncer_free(s);
+        tby_store_close(store);
+    }
+    assert_string_equal(h.log, "");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_first_read_tells_every_resource_then_in_sync, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_watch_tells_changes_and_deletes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_rereads_and_tells_only_differences, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_value_that_does_not_decode_counts_as_absent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_consumers_are_told_in_order, setup, teardown),
+        cmocka_unit_test(test_unreachable_store_keeps_state_and_backs_off),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,5 +1,5 @@
-/* ipam_alloc.c — how fast IPAM allocates on the sqlite store, and how it behaves when a
- * pool runs out.
+/* ipam_alloc.c — how fast IPAM allocates on a datastore (sqlite by default, or the one
+ * --store names, such as etcd), and how it behaves when a pool runs out.
  *
  *   1. one process: allocations per second, p50 / p99 latency per allocation
  *   2. several processes at once on one store (different nodes), the same figures
@@ -10,7 +10,9 @@
  * (k8s-pod-network.<64 hex digits>) with namespace and pod attributes. Goal (issue 4):
  * >= 2,000 allocations/s in one process, p99 under 5 ms.
  *
- * Usage: ipam_alloc [--count N] [--procs P] [--no-fill] [--dir DIR]
+ * Usage: ipam_alloc [--count N] [--procs P] [--no-fill] [--dir DIR] [--store URI]
+ * With --store every tabby key in that store is deleted before each phase: point it only
+ * at a scratch store.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +37,7 @@ struct opts {
     int procs;
     bool fill;
     char dir[256];
+    const char *store;   /* NULL: a fresh sqlite file per phase */
 };
 
 static double now_us(void)
@@ -77,6 +80,18 @@ static double percentile(double *sorted, size_t n, double p)
 }
 
 /* A fresh store holding one pool. */
+/* Deletes every tabby key of an external store, so each phase starts empty. */
+static int wipe(struct tby_store *store, struct tby_error *err)
+{
+    struct tby_kv_list kvs;
+    int r = tby_store_range(store, "/tabby/", &kvs, err);
+
+    for (size_t i = 0; r == 0 && i < kvs.n; i++)
+        r = tby_store_delete(store, kvs.items[i].key, NULL, err);
+    tby_kv_list_clear(&kvs);
+    return r;
+}
+
 static void fresh_store(const struct opts *o, const char *name, const char *cidr, char *uri,
                         size_t size)
 {
@@ -85,14 +100,18 @@ static void fresh_store(const struct opts *o, const char *name, const char *cidr
     struct tby_resource_list list;
     struct tby_error err = { 0 };
 
-    snprintf(cmd, sizeof(cmd), "rm -f '%s/%s.db' '%s/%s.db-wal' '%s/%s.db-shm'", o->dir, name,
-             o->dir, name, o->dir, name);
-    if (system(cmd) != 0)
-        exit(1);
-    snprintf(uri, size, "sqlite:%s/%s.db", o->dir, name);
+    if (o->store) {
+        snprintf(uri, size, "%s", o->store);
+    } else {
+        snprintf(cmd, sizeof(cmd), "rm -f '%s/%s.db' '%s/%s.db-wal' '%s/%s.db-shm'", o->dir,
+                 name, o->dir, name, o->dir, name);
+        if (system(cmd) != 0)
+            exit(1);
+        snprintf(uri, size, "sqlite:%s/%s.db", o->dir, name);
+    }
     snprintf(yaml, sizeof(yaml), "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n"
              "  name: bench\nspec:\n  cidr: %s\n  blockSize: 26\n", cidr);
-    if (tby_store_open(uri, &store, &err) < 0 ||
+    if (tby_store_open(uri, &store, &err) < 0 || (o->store && wipe(store, &err) < 0) ||
         tby_resource_load(yaml, strlen(yaml), "bench", &list, &err) < 0 ||
         tby_catalog_write(store, &list, TBY_WRITE_CREATE, NULL, &err) < 0)
         die("creating the pool", &err);
@@ -260,6 +279,7 @@ static void parse(int argc, char **argv, struct opts *o)
         { "procs", required_argument, NULL, 'p' },
         { "no-fill", no_argument, NULL, 'F' },
         { "dir", required_argument, NULL, 'd' },
+        { "store", required_argument, NULL, 's' },
         { NULL, 0, NULL, 0 },
     };
     int opt;
@@ -275,6 +295,8 @@ static void parse(int argc, char **argv, struct opts *o)
             o->fill = false;
         else if (opt == 'd')
             snprintf(o->dir, sizeof(o->dir), "%s", optarg);
+        else if (opt == 's')
+            o->store = optarg;
         else
             exit(2);
     }
@@ -294,7 +316,10 @@ int main(int argc, char **argv)
     if (!mkdtemp(dir))
         return 1;
     memcpy(o.dir, dir, strlen(dir) + 1);
-    printf("ipam_alloc: sqlite store in %s\n", o.dir);
+    if (o.store)
+        printf("ipam_alloc: store %s\n", o.store);
+    else
+        printf("ipam_alloc: sqlite store in %s\n", o.dir);
     bench_one(&o);
     bench_many(&o);
     if (o.fill)

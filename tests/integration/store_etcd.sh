@@ -25,7 +25,7 @@ finish() {
     exit 0
 }
 
-ALL_CASES="conformance paging compaction-edge failover watch-restart unix-socket
+ALL_CASES="conformance ipam-contention ipam paging compaction-edge failover watch-restart unix-socket
     tls tls-needs-client-cert auth auth-wrong-password auth-no-credentials
     auth-token-expiry auth-watch-restart auth-secrets-hidden"
 
@@ -113,6 +113,18 @@ conformance() {
     fi
 }
 
+# ipam_on_etcd NAME URI TEST: an IPAM unit test program run against etcd.
+ipam_on_etcd() {
+    local name=$1 uri=$2 prog=$3
+    if TABBY_TEST_STORE=$uri timeout 600 "$prog" >"$TMP/out.$name" 2>&1; then
+        pass "$name"
+    else
+        fail "$name" "$(grep -o 'FAILED  \] [a-z_0-9]*' "$TMP/out.$name" | sed 's/.*\] //' |
+            tr '\n' ' ')(see the test's output)"
+        cat "$TMP/out.$name"
+    fi
+}
+
 # watch_restart NAME ETCD_NAME URI [ETCD ARGS…]: a watcher sees 200 puts in order while
 # etcd is stopped and started between the first and the second hundred.
 watch_restart() {
@@ -157,6 +169,10 @@ if ! wait_ready "$URI"; then
     finish
 fi
 conformance conformance "$URI"
+# IPAM on etcd: 4 processes x 500 allocations at once, releases and reallocation, and the
+# rest of IPAM's cases, the same tests that run on sqlite.
+ipam_on_etcd ipam-contention "$URI" ./tests/unit/test_ipam_concurrency
+ipam_on_etcd ipam "$URI" ./tests/unit/test_ipam
 check paging "$CHECK" range-large "$URI" /paging/ 2500
 check compaction-edge "$CHECK" compact-edge "$URI" /compaction/
 check failover "$CHECK" smoke "etcd:http://127.0.0.1:$(free_port),http://127.0.0.1:$PORT" \

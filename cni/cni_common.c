@@ -245,6 +245,8 @@ int cni_call_read(FILE *in, struct cni_call *call, struct cni_failure *f)
         return 0;
     if (parse_conf(call, text, len, f) < 0)
         return -1;
+    call->conf_text = TBY_STEAL(text);
+    call->conf_len = len;
     return call->command == CNI_VERSION ? 0 : read_env(call, f);
 }
 
@@ -258,6 +260,7 @@ void cni_call_clear(struct cni_call *call)
     free(call->args.infra_container_id);
     free(call->args.ip);
     json_decref(call->conf);
+    free(call->conf_text);
     memset(call, 0, sizeof(*call));
 }
 
@@ -341,6 +344,8 @@ int cni_node_name(const struct cni_call *call, char **out, struct cni_failure *f
 
     if (ipam_or_top(call, "nodename", &name, f) < 0)
         return -1;
+    if (!name && getenv("NODENAME") && *getenv("NODENAME"))
+        name = getenv("NODENAME");
     if (!name) {
         if (gethostname(host, sizeof(host)) < 0)
             return cni_fail(f, CNI_ERR_IO, "the host name: %s", strerror(errno));

@@ -36,6 +36,8 @@ enum cni_code {
     CNI_ERR_ALLOCATION = 100,
     /* CHECK found the container's state missing or different. */
     CNI_ERR_CHECK = 101,
+    /* The kernel refused a change to the pod's network: veth, address, route, sysctl. */
+    CNI_ERR_NETWORK = 102,
 };
 
 enum cni_command { CNI_ADD, CNI_DEL, CNI_CHECK, CNI_VERSION };
@@ -67,6 +69,8 @@ struct cni_call {
     char *ifname;
     struct cni_args args;
     json_t *conf;                   /* the network configuration */
+    char *conf_text;                /* ... exactly as read, for delegated plugins */
+    size_t conf_len;
     const char *version;            /* conf's cniVersion (owned by conf) */
     const char *name;               /* conf's name (owned by conf); NULL for VERSION */
 };
@@ -96,8 +100,8 @@ const json_t *cni_runtime_arg(const struct cni_call *call, const char *field);
 /* The datastore: "datastore" in conf.ipam, then in conf, then the node's default
  * (settings.h). Caller frees. */
 int cni_store_uri(const struct cni_call *call, char **out, struct cni_failure *f);
-/* The node name: "nodename" in conf.ipam, then in conf, then the host name. Caller
- * frees. */
+/* The node name: "nodename" in conf.ipam, then in conf, then $NODENAME, then the host
+ * name. Caller frees. */
 int cni_node_name(const struct cni_call *call, char **out, struct cni_failure *f);
 
 /* ---- answers ---------------------------------------------------------------------------- */

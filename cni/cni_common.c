@@ -424,3 +424,38 @@ int cni_print_failure(FILE *out, const char *version, const struct cni_failure *
     print_json(out, doc);
     return 1;
 }
+
+/* ---- a plugin's main ---------------------------------------------------------------------- */
+
+static int run_command(const struct cni_call *call, const struct cni_plugin_ops *ops,
+                       void *plugin, struct cni_failure *f)
+{
+    if (call->command == CNI_CHECK && !cni_version_at_least(call->version, 0, 4, 0))
+        return cni_fail(f, CNI_ERR_INCOMPATIBLE_VERSION, "CHECK needs cniVersion 0.4.0 or "
+                        "later, the configuration is %s", call->version);
+    if (ops->open(plugin, f) < 0)
+        return -1;
+    switch (call->command) {
+    case CNI_ADD:
+        return ops->add(plugin, f);
+    case CNI_DEL:
+        return ops->del(plugin, f);
+    case CNI_CHECK:
+        return ops->check(plugin, f);
+    default:
+        return cni_fail(f, CNI_ERR_INVALID_ENV, "unexpected command");
+    }
+}
+
+int cni_plugin_main(struct cni_call *call, const struct cni_plugin_ops *ops, void *plugin)
+{
+    struct cni_failure f = { 0 };
+
+    if (cni_call_read(stdin, call, &f) < 0)
+        return cni_print_failure(stdout, call->version, &f);
+    if (call->command == CNI_VERSION)
+        return cni_print_version(stdout, call->version);
+    if (run_command(call, ops, plugin, &f) < 0)
+        return cni_print_failure(stdout, call->version, &f);
+    return 0;
+}

@@ -113,6 +113,21 @@ int cni_result_add_ip(json_t *result, const char *version, const struct tby_cidr
                       const struct tby_ip *gateway);
 int cni_result_add_route(json_t *result, const char *dst, const char *gw);
 
+/* ---- a plugin's main ------------------------------------------------------------------- */
+
+/* A plugin's commands; each gets the plugin's own state (which holds the call). */
+struct cni_plugin_ops {
+    int (*open)(void *plugin, struct cni_failure *f);   /* before ADD, DEL and CHECK */
+    int (*add)(void *plugin, struct cni_failure *f);
+    int (*del)(void *plugin, struct cni_failure *f);
+    int (*check)(void *plugin, struct cni_failure *f);
+};
+
+/* The whole of a plugin's main but for its state: reads the call from standard input
+ * into *call, answers VERSION, refuses CHECK before cniVersion 0.4.0 (which had none),
+ * runs open then the command, and prints the failure. Returns the exit status. */
+int cni_plugin_main(struct cni_call *call, const struct cni_plugin_ops *ops, void *plugin);
+
 /* Each writes one JSON document and a newline; they return the process's exit status. */
 int cni_print_result(FILE *out, const json_t *result);
 int cni_print_version(FILE *out, const char *version);

@@ -87,8 +87,9 @@ static int del_wep(struct plugin *p, struct cni_failure *f)
     return r < 0 && r != -ENOENT ? cni_fail_from(f, &err) : 0;
 }
 
-static int cmd_del(struct plugin *p, struct cni_failure *f)
+static int cmd_del(void *plugin, struct cni_failure *f)
 {
+    struct plugin *p = plugin;
     _cleanup_(tby_resource_freep) struct tby_resource *wep = NULL;
     _cleanup_json_ json_t *answer = NULL;
     int r = plugin_get_wep(p, &wep, f);
@@ -188,8 +189,9 @@ static int check_network(struct plugin *p, const struct cni_result *prev, int po
     return r < 0 ? cni_fail(f, CNI_ERR_CHECK, "%s", tby_error_str(&err)) : 0;
 }
 
-static int cmd_check(struct plugin *p, struct cni_failure *f)
+static int cmd_check(void *plugin, struct cni_failure *f)
 {
+    struct plugin *p = plugin;
     const json_t *doc = json_object_get(p->call.conf, "prevResult");
     _cleanup_json_ json_t *answer = NULL;
     struct tby_error err = { 0 };
@@ -197,9 +199,6 @@ static int cmd_check(struct plugin *p, struct cni_failure *f)
     const char *host;
     int pod;
 
-    if (!cni_version_at_least(p->call.version, 0, 4, 0))
-        return cni_fail(f, CNI_ERR_INCOMPATIBLE_VERSION, "CHECK needs cniVersion 0.4.0 or "
-                        "later, the configuration is %s", p->call.version);
     if (!doc)
         return cni_fail(f, CNI_ERR_INVALID_CONFIG, "prevResult: CHECK needs the result of ADD");
     if (cni_result_parse(doc, &prev, &err) < 0)
@@ -230,8 +229,9 @@ static int identify(struct plugin *p, struct cni_failure *f)
     return 0;
 }
 
-static int open_all(struct plugin *p, struct cni_failure *f)
+static int open_all(void *plugin, struct cni_failure *f)
 {
+    struct plugin *p = plugin;
     struct tby_error err = { 0 };
 
     if (!p->call.netns && p->call.command != CNI_DEL)
@@ -250,37 +250,16 @@ static int open_all(struct plugin *p, struct cni_failure *f)
     return 0;
 }
 
-static int run(struct plugin *p, struct cni_failure *f)
-{
-    if (open_all(p, f) < 0)
-        return -1;
-    switch (p->call.command) {
-    case CNI_ADD:
-        return cmd_add(p, f);
-    case CNI_DEL:
-        return cmd_del(p, f);
-    case CNI_CHECK:
-        return cmd_check(p, f);
-    default:
-        return cni_fail(f, CNI_ERR_INVALID_ENV, "unexpected command");
-    }
-}
-
 int main(void)
 {
+    static const struct cni_plugin_ops ops = { open_all, cmd_add, cmd_del, cmd_check };
     struct plugin p = { 0 };
-    struct cni_failure f = { 0 };
-    int status = 0;
+    int status;
 
     /* A delegated plugin may exit without reading its input: its answer says why. */
     signal(SIGPIPE, SIG_IGN);
     tby_log_set_level(TBY_LOG_WARNING);
-    if (cni_call_read(stdin, &p.call, &f) < 0)
-        status = cni_print_failure(stdout, p.call.version, &f);
-    else if (p.call.command == CNI_VERSION)
-        status = cni_print_version(stdout, p.call.version);
-    else if (run(&p, &f) < 0)
-        status = cni_print_failure(stdout, p.call.version, &f);
+    status = cni_plugin_main(&p.call, &ops, &p);
     plugin_clear(&p);
     return status;
 }

@@ -251,8 +251,9 @@ static int answer(const struct plugin *p, const struct add *a, struct cni_failur
     return cni_print_result(stdout, doc) == 0 ? 0 : cni_fail(f, CNI_ERR_IO, "writing the result");
 }
 
-int cmd_add(struct plugin *p, struct cni_failure *f)
+int cmd_add(void *plugin, struct cni_failure *f)
 {
+    struct plugin *p = plugin;
     _cleanup_(tby_resource_freep) struct tby_resource *old = NULL;
     struct add a = { .netns_fd = -1 };
     int r = plugin_get_wep(p, &old, f);

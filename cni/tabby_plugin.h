@@ -32,6 +32,6 @@ int plugin_get_wep(struct plugin *p, struct tby_resource **out, struct cni_failu
 /* The IPAM plugin, with this call's configuration; DEL and CHECK print nothing. */
 int plugin_ipam(struct plugin *p, const char *command, json_t **out, struct cni_failure *f);
 
-int cmd_add(struct plugin *p, struct cni_failure *f);
+int cmd_add(void *plugin, struct cni_failure *f);
 
 #endif

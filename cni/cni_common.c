@@ -83,15 +83,22 @@ static const char *supported_list(char *buf, size_t size)
 
 /* ---- the environment -------------------------------------------------------------------- */
 
+static const char *const command_names[] = { [CNI_ADD] = "ADD", [CNI_DEL] = "DEL",
+                                              [CNI_CHECK] = "CHECK", [CNI_VERSION] = "VERSION" };
+
+const char *cni_command_name(enum cni_command command)
+{
+    return command_names[command];
+}
+
 static int read_command(enum cni_command *out, struct cni_failure *f)
 {
-    static const char *const names[] = { [CNI_ADD] = "ADD", [CNI_DEL] = "DEL",
-                                          [CNI_CHECK] = "CHECK", [CNI_VERSION] = "VERSION" };
+    const char *const *names = command_names;
     const char *cmd = getenv("CNI_COMMAND");
 
     if (!cmd || !*cmd)
         return cni_fail(f, CNI_ERR_INVALID_ENV, "CNI_COMMAND is not set");
-    for (size_t i = 0; i < TBY_ARRAY_SIZE(names); i++) {
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(command_names); i++) {
         if (strcmp(cmd, names[i]) == 0) {
             *out = (enum cni_command)i;
             return 0;

@@ -42,6 +42,9 @@ enum cni_code {
 
 enum cni_command { CNI_ADD, CNI_DEL, CNI_CHECK, CNI_VERSION };
 
+/* "ADD", "DEL", "CHECK", "VERSION". */
+const char *cni_command_name(enum cni_command command);
+
 /* A failure on its way to stdout: the CNI code and the message (err). */
 struct cni_failure {
     int code;

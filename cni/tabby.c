@@ -241,6 +241,10 @@ static int open_all(void *plugin, struct cni_failure *f)
         return -1;
     if (p->conf.has_log_level)
         tby_log_set_level(p->conf.log_level);
+    tby_log(TBY_LOG_DEBUG, "cni", "call command=%s container=%s netns=%s ifname=%s "
+            "endpoint=%s/%s dev=%s", cni_command_name(p->call.command), p->call.container_id,
+            p->call.netns ? p->call.netns : "", p->call.ifname, p->wep_namespace, p->wep_name,
+            p->host);
     /* A store that cannot be opened now is worth another try later. */
     if (tby_store_open(p->conf.store_uri, &p->store, &err) < 0)
         return cni_fail(f, CNI_ERR_TRY_AGAIN, "datastore %s is unreachable: %s",

@@ -37,10 +37,14 @@ cni_begin() {
     cni_node
 }
 
+# Every namespace with this run's prefix goes, also those made in background subshells
+# (whose additions to CNI_NS the shell never sees).
 cni_cleanup() {
     local pid ns
     for pid in "${CNI_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-    for ns in "${CNI_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+    for ns in "${CNI_NS[@]}" $(ip netns list | awk -v p="$CNI_PFX-" 'index($1, p) == 1 { print $1 }'); do
+        ip netns del "$ns" 2>/dev/null
+    done
 }
 
 ctl() { "$TABBYCTL" --store "$STORE" "$@"; }

@@ -52,17 +52,13 @@ test_tabby_then_portmap() {
     local first second got
     cni_add pm || { fail tabby_then_portmap "tabby ADD: $OUT"; return; }
     first=$OUT
-    at pm ip link set lo up
     cni ADD pm "$(portmap_conf "$first")" "" portmap
     second=$OUT
     if [ "$RC" != 0 ]; then
         fail tabby_then_portmap "portmap ADD: $OUT $ERR"
         return
     fi
-    at pm socat -T 5 TCP-LISTEN:80,reuseaddr EXEC:cat &
-    CNI_PIDS+=($!)
-    sleep 0.3
-    got=$(echo hello | at "$NODE" socat -T 3 - TCP:192.168.200.1:18080,connect-timeout=3 2>&1)
+    got=$(host_port_echo pm 18080)
     cni DEL pm "$(portmap_conf "$second")" "" portmap
     [ "$RC" = 0 ] || { fail tabby_then_portmap "portmap DEL: $OUT"; return; }
     cni DEL pm "$(cni_conf | jq -c --argjson p "$second" '. + {prevResult: $p}')"
@@ -70,8 +66,6 @@ test_tabby_then_portmap() {
         fail tabby_then_portmap "portmap changed the result: $second"
     elif [ "$got" != hello ]; then
         fail tabby_then_portmap "host port 18080 did not reach the pod: $got"
-    elif at "$NODE" iptables-save -t nat 2>/dev/null | grep -q 'CNI-DN'; then
-        fail tabby_then_portmap "portmap's rules remain after DEL"
     elif ! nothing_left; then
         fail tabby_then_portmap "$WHY"
     else
@@ -80,9 +74,6 @@ test_tabby_then_portmap() {
 }
 
 test_host_local_as_the_ipam_plugin
-if command -v socat >/dev/null && command -v iptables-save >/dev/null; then
-    test_tabby_then_portmap
-else
-    skip tabby_then_portmap "needs socat and iptables (portmap programs iptables)"
-fi
+cni_need tabby_then_portmap "socat, iptables (portmap programs iptables)" socat iptables-save
+test_tabby_then_portmap
 t_end

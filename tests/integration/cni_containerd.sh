@@ -14,16 +14,8 @@ set -u
 . "$(dirname "$0")/cni_lib.sh"
 
 cni_begin cni_containerd
-for tool in containerd ctr runc; do
-    if ! command -v "$tool" >/dev/null; then
-        skip ctr_runs_containers_on_tabby "$tool is not installed (Debian packages containerd, runc)"
-        t_end
-    fi
-done
-if [ ! -x /bin/busybox ] || ! /bin/busybox --list | grep -qx ping; then
-    skip ctr_runs_containers_on_tabby "/bin/busybox with ping is missing (Debian package busybox-static)"
-    t_end
-fi
+cni_need ctr_runs_containers_on_tabby "containerd, runc" containerd ctr runc
+cni_need_busybox ctr_runs_containers_on_tabby
 if [ ! -d /etc/cni/net.d ]; then
     skip ctr_runs_containers_on_tabby "/etc/cni/net.d does not exist to mount this run's conflist over"
     t_end

@@ -166,7 +166,39 @@ nothing_left() {
     [ -n "$routes" ] && WHY+="routes left: $routes; "
     [ -n "$weps" ] && WHY+="endpoints left: $weps; "
     [ "$n" != 0 ] && WHY+="addresses still allocated: $n; "
+    at "$NODE" iptables-save -t nat 2>/dev/null | grep -q 'CNI-DN' && WHY+="portmap's rules left; "
     [ -z "$WHY" ]
+}
+
+# host_port_echo POD PORT: a line sent to the node's PORT comes back from an echo server
+# on the pod's port 80 (through portmap's DNAT); prints what came back.
+host_port_echo() {
+    at "$1" ip link set lo up
+    at "$1" socat -T 5 TCP-LISTEN:80,reuseaddr EXEC:cat &
+    CNI_PIDS+=($!)
+    sleep 0.3
+    echo hello | at "$NODE" socat -T 3 - "TCP:192.168.200.1:$2,connect-timeout=3" 2>&1
+}
+
+# cni_need CASE PACKAGES TOOL…: skips the whole test unless every TOOL is installed.
+cni_need() {
+    local case=$1 packages=$2 tool
+    shift 2
+    for tool in "$@"; do
+        if ! command -v "$tool" >/dev/null; then
+            skip "$case" "$tool is not installed (Debian packages $packages)"
+            t_end
+        fi
+    done
+}
+
+# cni_need_busybox CASE: skips the whole test unless busybox-static (with ping) is there,
+# the root of the tests' container images.
+cni_need_busybox() {
+    if [ ! -x /bin/busybox ] || ! /bin/busybox --list | grep -qx ping; then
+        skip "$1" "/bin/busybox with ping is missing (Debian package busybox-static)"
+        t_end
+    fi
 }
 
 # pod_ping FROM ADDR: a reply within 3 seconds (FROM is a pod name, or the node).

@@ -10,16 +10,8 @@ set -u
 . "$(dirname "$0")/cni_lib.sh"
 
 cni_begin cni_podman
-for tool in podman runc; do
-    if ! command -v "$tool" >/dev/null; then
-        skip podman_runs_pods_on_tabby "$tool is not installed (Debian packages podman, runc)"
-        t_end
-    fi
-done
-if [ ! -x /bin/busybox ] || ! /bin/busybox --list | grep -qx ping; then
-    skip podman_runs_pods_on_tabby "/bin/busybox with ping is missing (Debian package busybox-static)"
-    t_end
-fi
+cni_need podman_runs_pods_on_tabby "podman, runc" podman runc
+cni_need_busybox podman_runs_pods_on_tabby
 
 PM=$T_TMP/podman
 NET=tbynet$$

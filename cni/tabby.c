@@ -73,7 +73,7 @@ static int del_veth(struct plugin *p, struct cni_failure *f)
     }
     if (r < 0)
         return cni_fail(f, CNI_ERR_NETWORK, "%s", tby_error_str(&err));
-    tby_log(TBY_LOG_INFO, "cni", "veth deleted dev=%s found=%s", p->host,
+    tby_log(TBY_LOG_INFO, "cni", "veth removed dev=%s was_there=%s", p->host,
             deleted || pod.deleted ? "yes" : "no");
     return 0;
 }

@@ -83,15 +83,22 @@ static const char *supported_list(char *buf, size_t size)
 
 /* ---- the environment -------------------------------------------------------------------- */
 
+static const char *const command_names[] = { [CNI_ADD] = "ADD", [CNI_DEL] = "DEL",
+                                              [CNI_CHECK] = "CHECK", [CNI_VERSION] = "VERSION" };
+
+const char *cni_command_name(enum cni_command command)
+{
+    return command_names[command];
+}
+
 static int read_command(enum cni_command *out, struct cni_failure *f)
 {
-    static const char *const names[] = { [CNI_ADD] = "ADD", [CNI_DEL] = "DEL",
-                                          [CNI_CHECK] = "CHECK", [CNI_VERSION] = "VERSION" };
+    const char *const *names = command_names;
     const char *cmd = getenv("CNI_COMMAND");
 
     if (!cmd || !*cmd)
         return cni_fail(f, CNI_ERR_INVALID_ENV, "CNI_COMMAND is not set");
-    for (size_t i = 0; i < TBY_ARRAY_SIZE(names); i++) {
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(command_names); i++) {
         if (strcmp(cmd, names[i]) == 0) {
             *out = (enum cni_command)i;
             return 0;
@@ -245,6 +252,8 @@ int cni_call_read(FILE *in, struct cni_call *call, struct cni_failure *f)
         return 0;
     if (parse_conf(call, text, len, f) < 0)
         return -1;
+    call->conf_text = TBY_STEAL(text);
+    call->conf_len = len;
     return call->command == CNI_VERSION ? 0 : read_env(call, f);
 }
 
@@ -258,6 +267,7 @@ void cni_call_clear(struct cni_call *call)
     free(call->args.infra_container_id);
     free(call->args.ip);
     json_decref(call->conf);
+    free(call->conf_text);
     memset(call, 0, sizeof(*call));
 }
 
@@ -341,6 +351,8 @@ int cni_node_name(const struct cni_call *call, char **out, struct cni_failure *f
 
     if (ipam_or_top(call, "nodename", &name, f) < 0)
         return -1;
+    if (!name && getenv("NODENAME") && *getenv("NODENAME"))
+        name = getenv("NODENAME");
     if (!name) {
         if (gethostname(host, sizeof(host)) < 0)
             return cni_fail(f, CNI_ERR_IO, "the host name: %s", strerror(errno));
@@ -418,4 +430,39 @@ int cni_print_failure(FILE *out, const char *version, const struct cni_failure *
 
     print_json(out, doc);
     return 1;
+}
+
+/* ---- a plugin's main ---------------------------------------------------------------------- */
+
+static int run_command(const struct cni_call *call, const struct cni_plugin_ops *ops,
+                       void *plugin, struct cni_failure *f)
+{
+    if (call->command == CNI_CHECK && !cni_version_at_least(call->version, 0, 4, 0))
+        return cni_fail(f, CNI_ERR_INCOMPATIBLE_VERSION, "CHECK needs cniVersion 0.4.0 or "
+                        "later, the configuration is %s", call->version);
+    if (ops->open(plugin, f) < 0)
+        return -1;
+    switch (call->command) {
+    case CNI_ADD:
+        return ops->add(plugin, f);
+    case CNI_DEL:
+        return ops->del(plugin, f);
+    case CNI_CHECK:
+        return ops->check(plugin, f);
+    default:
+        return cni_fail(f, CNI_ERR_INVALID_ENV, "unexpected command");
+    }
+}
+
+int cni_plugin_main(struct cni_call *call, const struct cni_plugin_ops *ops, void *plugin)
+{
+    struct cni_failure f = { 0 };
+
+    if (cni_call_read(stdin, call, &f) < 0)
+        return cni_print_failure(stdout, call->version, &f);
+    if (call->command == CNI_VERSION)
+        return cni_print_version(stdout, call->version);
+    if (run_command(call, ops, plugin, &f) < 0)
+        return cni_print_failure(stdout, call->version, &f);
+    return 0;
 }

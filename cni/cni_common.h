@@ -36,9 +36,14 @@ enum cni_code {
     CNI_ERR_ALLOCATION = 100,
     /* CHECK found the container's state missing or different. */
     CNI_ERR_CHECK = 101,
+    /* The kernel refused a change to the pod's network: veth, address, route, sysctl. */
+    CNI_ERR_NETWORK = 102,
 };
 
 enum cni_command { CNI_ADD, CNI_DEL, CNI_CHECK, CNI_VERSION };
+
+/* "ADD", "DEL", "CHECK", "VERSION". */
+const char *cni_command_name(enum cni_command command);
 
 /* A failure on its way to stdout: the CNI code and the message (err). */
 struct cni_failure {
@@ -67,6 +72,8 @@ struct cni_call {
     char *ifname;
     struct cni_args args;
     json_t *conf;                   /* the network configuration */
+    char *conf_text;                /* ... exactly as read, for delegated plugins */
+    size_t conf_len;
     const char *version;            /* conf's cniVersion (owned by conf) */
     const char *name;               /* conf's name (owned by conf); NULL for VERSION */
 };
@@ -96,8 +103,8 @@ const json_t *cni_runtime_arg(const struct cni_call *call, const char *field);
 /* The datastore: "datastore" in conf.ipam, then in conf, then the node's default
  * (settings.h). Caller frees. */
 int cni_store_uri(const struct cni_call *call, char **out, struct cni_failure *f);
-/* The node name: "nodename" in conf.ipam, then in conf, then the host name. Caller
- * frees. */
+/* The node name: "nodename" in conf.ipam, then in conf, then $NODENAME, then the host
+ * name. Caller frees. */
 int cni_node_name(const struct cni_call *call, char **out, struct cni_failure *f);
 
 /* ---- answers ---------------------------------------------------------------------------- */
@@ -108,6 +115,21 @@ json_t *cni_result_new(const char *version);
 int cni_result_add_ip(json_t *result, const char *version, const struct tby_cidr *address,
                       const struct tby_ip *gateway);
 int cni_result_add_route(json_t *result, const char *dst, const char *gw);
+
+/* ---- a plugin's main ------------------------------------------------------------------- */
+
+/* A plugin's commands; each gets the plugin's own state (which holds the call). */
+struct cni_plugin_ops {
+    int (*open)(void *plugin, struct cni_failure *f);   /* before ADD, DEL and CHECK */
+    int (*add)(void *plugin, struct cni_failure *f);
+    int (*del)(void *plugin, struct cni_failure *f);
+    int (*check)(void *plugin, struct cni_failure *f);
+};
+
+/* The whole of a plugin's main but for its state: reads the call from standard input
+ * into *call, answers VERSION, refuses CHECK before cniVersion 0.4.0 (which had none),
+ * runs open then the command, and prints the failure. Returns the exit status. */
+int cni_plugin_main(struct cni_call *call, const struct cni_plugin_ops *ops, void *plugin);
 
 /* Each writes one JSON document and a newline; they return the process's exit status. */
 int cni_print_result(FILE *out, const json_t *result);

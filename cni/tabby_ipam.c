@@ -75,8 +75,9 @@ static void wish_clear(struct wish *w)
 
 /* ---- opening IPAM ---------------------------------------------------------------------- */
 
-static int open_ipam(struct plugin *p, struct cni_failure *f)
+static int open_ipam(void *plugin, struct cni_failure *f)
 {
+    struct plugin *p = plugin;
     _cleanup_free_ char *uri = NULL;
     struct tby_error err = { 0 };
 
@@ -340,8 +341,9 @@ static int add_auto(struct plugin *p, const struct wish *w, struct cni_failure *
     return answer(p, ips, n, f);
 }
 
-static int cmd_add(struct plugin *p, struct cni_failure *f)
+static int cmd_add(void *plugin, struct cni_failure *f)
 {
+    struct plugin *p = plugin;
     struct wish w = { 0 };
     int r = read_wish(p, &w, f);
 
@@ -355,8 +357,9 @@ static int cmd_add(struct plugin *p, struct cni_failure *f)
 
 /* Releasing a handle that holds nothing succeeds: DEL may come twice, or after a failed
  * ADD. */
-static int cmd_del(struct plugin *p, struct cni_failure *f)
+static int cmd_del(void *plugin, struct cni_failure *f)
 {
+    struct plugin *p = plugin;
     struct tby_error err = { 0 };
     size_t released;
 
@@ -399,15 +402,13 @@ static int check_prev(const struct plugin *p, const struct tby_ipam_result *res,
     return 0;
 }
 
-static int cmd_check(struct plugin *p, struct cni_failure *f)
+static int cmd_check(void *plugin, struct cni_failure *f)
 {
+    struct plugin *p = plugin;
     struct tby_ipam_result res;
     struct tby_error err = { 0 };
     int r;
 
-    if (!cni_version_at_least(p->call.version, 0, 4, 0))
-        return cni_fail(f, CNI_ERR_INCOMPATIBLE_VERSION, "CHECK needs cniVersion 0.4.0 or "
-                        "later, the configuration is %s", p->call.version);
     if (tby_ipam_ips_by_handle(p->ipam, p->handle, &res, &err) < 0)
         return cni_fail_from(f, &err);
     r = res.n ? check_prev(p, &res, f)
@@ -419,35 +420,14 @@ static int cmd_check(struct plugin *p, struct cni_failure *f)
 
 /* ---- main -------------------------------------------------------------------------------------- */
 
-static int run(struct plugin *p, struct cni_failure *f)
-{
-    if (open_ipam(p, f) < 0)
-        return -1;
-    switch (p->call.command) {
-    case CNI_ADD:
-        return cmd_add(p, f);
-    case CNI_DEL:
-        return cmd_del(p, f);
-    case CNI_CHECK:
-        return cmd_check(p, f);
-    default:
-        return cni_fail(f, CNI_ERR_INVALID_ENV, "unexpected command");
-    }
-}
-
 int main(void)
 {
+    static const struct cni_plugin_ops ops = { open_ipam, cmd_add, cmd_del, cmd_check };
     struct plugin p = { 0 };
-    struct cni_failure f = { 0 };
-    int status = 0;
+    int status;
 
     tby_log_set_level(TBY_LOG_WARNING);
-    if (cni_call_read(stdin, &p.call, &f) < 0)
-        status = cni_print_failure(stdout, p.call.version, &f);
-    else if (p.call.command == CNI_VERSION)
-        status = cni_print_version(stdout, p.call.version);
-    else if (run(&p, &f) < 0)
-        status = cni_print_failure(stdout, p.call.version, &f);
+    status = cni_plugin_main(&p.call, &ops, &p);
     plugin_clear(&p);
     return status;
 }

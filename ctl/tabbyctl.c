@@ -23,6 +23,8 @@ static const char usage_text[] =
     "  delete -f FILE|-        delete the resources the file(s) name\n"
     "  delete KIND NAME...     delete by name [-n NAMESPACE]\n"
     "  get KIND [NAME...]      show resources [-n NS | -A] [-o table|wide|yaml|json|name]\n"
+    "  label KIND NAME [-n NS] [--overwrite] KEY=VALUE… KEY-…\n"
+    "                          set and remove labels (a pod's endpoint: label wep NAME)\n"
     "\n"
     "Selectors:\n"
     "  selector check EXPR     print the canonical form (exit 2 when invalid)\n"
@@ -123,6 +125,7 @@ static const struct {
     { "replace", ctl_cmd_apply },
     { "delete", ctl_cmd_delete },
     { "get", ctl_cmd_get },
+    { "label", ctl_cmd_label },
     { "selector", ctl_cmd_selector },
     { "bgp", ctl_cmd_bgp },
     { "node", ctl_cmd_node },

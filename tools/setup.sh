@@ -17,8 +17,10 @@ packages=(
     libjansson-dev libyaml-dev libsqlite3-dev libcurl4-openssl-dev libnftnl-dev libmnl-dev
     libnl-3-dev libnl-route-3-dev libmicrohttpd-dev libcmocka-dev
     bird2 nftables iproute2 sqlite3 etcd-server etcd-client
-    iputils-ping socat openssl clang libclang-rt-14-dev
+    iputils-ping socat openssl clang libclang-rt-14-dev jq
     frr python3
+    # Real CNI clients for the tabby plugin's tests (cnitool is built from source there).
+    containernetworking-plugins podman runc containerd busybox-static iptables golang-go
 )
 
 missing=()

@@ -1,0 +1,37 @@
+/* tabby_plugin.h — the tabby CNI plugin's state for one call, shared by its commands
+ * (private to cni/: tabby.c reads the call and runs DEL and CHECK, tabby_add.c runs ADD).
+ *
+ * Owns everything in struct plugin; plugin_clear frees it.
+ */
+#ifndef TABBY_CNI_TABBY_PLUGIN_H
+#define TABBY_CNI_TABBY_PLUGIN_H
+
+#include <net/if.h>
+
+#include <netlink/socket.h>
+
+#include "tabby/resource.h"
+#include "tabby/store.h"
+#include "cni_common.h"
+#include "cni_conf.h"
+#include "cni_wep.h"
+
+struct plugin {
+    struct cni_call call;
+    struct cni_conf conf;
+    struct tby_store *store;
+    struct nl_sock *sk;             /* in the plugin's (the node's) namespace */
+    char host[IFNAMSIZ];            /* the host side of the pod's veth */
+    struct cni_wep_input wep;       /* the endpoint's identity (node, pod, …) */
+    char *wep_name;
+    const char *wep_namespace;
+};
+
+/* The pod's endpoint as stored: 0, -ENOENT (*out NULL), or a failure in f. */
+int plugin_get_wep(struct plugin *p, struct tby_resource **out, struct cni_failure *f);
+/* The IPAM plugin, with this call's configuration; DEL and CHECK print nothing. */
+int plugin_ipam(struct plugin *p, const char *command, json_t **out, struct cni_failure *f);
+
+int cmd_add(void *plugin, struct cni_failure *f);
+
+#endif

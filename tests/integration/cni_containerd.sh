@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# cni_containerd.sh — containerd's `ctr run --cni` running containers on a conflist that
+# uses tabby, from inside a node namespace: a container gets an address from the pool and
+# reaches the node and another container; when each exits, ctr runs DEL with an EMPTY
+# CNI_NETNS (the task's namespace is gone by then), which must still release everything.
+#
+# ctr reads /etc/cni/net.d and /opt/cni/bin, with no option to say otherwise: containerd
+# and ctr run in a private mount namespace where this run's folders are mounted there.
+# containerd keeps its state in the scratch folder, without its CRI plugin. The image is
+# an OCI archive made here from a busybox-static root (no registry is reachable). SKIP
+# when containerd, ctr, runc or busybox-static is missing.
+set -u
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/cni_lib.sh"
+
+cni_begin cni_containerd
+cni_need ctr_runs_containers_on_tabby "containerd, runc" containerd ctr runc
+cni_need_busybox ctr_runs_containers_on_tabby
+if [ ! -d /etc/cni/net.d ]; then
+    skip ctr_runs_containers_on_tabby "/etc/cni/net.d does not exist to mount this run's conflist over"
+    t_end
+fi
+
+CD=$T_TMP/containerd
+mkdir -p "$CD/netd" "$CD/rootfs/bin" "$CD/oci/blobs/sha256"
+jq -n --argjson tabby "$(cni_conf | jq 'del(.cniVersion, .name) + {log_level: "debug"}')" \
+    '{cniVersion: "1.0.0", name: "k8s-pod-network", plugins: [$tabby]}' >"$CD/netd/10-tabby.conflist"
+cat >"$CD/config.toml" <<EOF
+version = 2
+root = "$CD/root"
+state = "$CD/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$CD/containerd.sock"
+[ttrpc]
+  address = "$CD/containerd.sock.ttrpc"
+EOF
+
+# blob FILE: stores FILE in the OCI layout under its digest; prints "DIGEST SIZE".
+blob() {
+    local digest size
+    digest=$(sha256sum "$1" | cut -d' ' -f1)
+    size=$(stat -c %s "$1")
+    mv "$1" "$CD/oci/blobs/sha256/$digest"
+    echo "$digest $size"
+}
+
+# An OCI image archive of one uncompressed layer: busybox and its applets.
+make_image() {
+    local layer config manifest
+    cp /bin/busybox "$CD/rootfs/bin/"
+    for applet in $(/bin/busybox --list); do
+        [ "$applet" = busybox ] || ln -s busybox "$CD/rootfs/bin/$applet"
+    done
+    tar -C "$CD/rootfs" -cf "$CD/layer" .
+    read -r -a layer <<<"$(blob "$CD/layer")"
+    printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+        "${layer[0]}" >"$CD/config"
+    read -r -a config <<<"$(blob "$CD/config")"
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' \
+        "${config[0]}" "${config[1]}" "${layer[0]}" "${layer[1]}" >"$CD/manifest"
+    read -r -a manifest <<<"$(blob "$CD/manifest")"
+    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"localhost/tabby-bb:latest"}}]}' \
+        "${manifest[0]}" "${manifest[1]}" >"$CD/oci/index.json"
+    echo '{"imageLayoutVersion":"1.0.0"}' >"$CD/oci/oci-layout"
+    tar -C "$CD/oci" -cf "$CD/image.tar" .
+}
+
+# What runs inside the private mount namespace (and the node's network namespace): ctr
+# runs the CNI plugins itself, so it must see the mounted folders too.
+cat >"$CD/inner.sh" <<'EOF'
+set -u
+CD=$1 BIN=$2 TABBYCTL=$3 STORE=$4
+mount -t tmpfs tabby-test /opt && mkdir -p /opt/cni/bin && mount --bind "$BIN" /opt/cni/bin &&
+    mount --bind "$CD/netd" /etc/cni/net.d || { echo "SETUP mounts failed"; exit 1; }
+containerd --config "$CD/config.toml" >"$CD/containerd.log" 2>&1 &
+pid=$!
+echo "PID $pid"
+for _ in $(seq 100); do [ -S "$CD/containerd.sock" ] && break; sleep 0.1; done
+export CONTAINERD_ADDRESS=$CD/containerd.sock
+ctr images import "$CD/image.tar" >"$CD/import.log" 2>&1 || echo "SETUP image import failed"
+timeout 60 ctr run --rm --cni localhost/tabby-bb:latest other sleep 5 </dev/null \
+    >"$CD/other.log" 2>&1 &
+other=$!
+for _ in $(seq 50); do
+    OTHER=$("$TABBYCTL" --store "$STORE" get wep -o json |
+        jq -r '.items[]? // . | .spec.ipNetworks[0] // empty' | cut -d/ -f1)
+    [ -n "$OTHER" ] && break
+    sleep 0.1
+done
+echo "OTHER $OTHER"
+timeout 60 ctr run --rm --cni localhost/tabby-bb:latest first sh -c \
+    "ip -o -4 addr show eth0 | sed 's/^/ADDR /'; ping -c 1 -W 3 192.168.200.1 >/dev/null && echo NODE ok; ping -c 1 -W 3 $OTHER >/dev/null && echo OTHER ok" </dev/null
+echo "FIRST rc=$?"
+wait "$other"
+echo "SECOND rc=$?"
+kill "$pid"
+wait "$pid"
+EOF
+
+make_image
+# at runs `ip netns exec`, which remounts /sys and would hide the cgroups runc needs.
+nsenter --net="/run/netns/$CNI_PFX-$NODE" unshare -m --propagation private \
+    bash "$CD/inner.sh" "$CD" "$CNI_BIN" "$TABBYCTL" "$STORE" >"$T_TMP/ctr.log" 2>&1
+grep -q '^SETUP' "$T_TMP/ctr.log" && { skip ctr_runs_containers_on_tabby "$(grep '^SETUP' "$T_TMP/ctr.log")"; t_end; }
+
+test_ctr_runs_containers_on_tabby() {
+    local addr
+    addr=$(sed -n 's/^ADDR .* inet \([0-9.]*\)\/32.*/\1/p' "$T_TMP/ctr.log")
+    if [[ $addr != 10.10.* ]]; then
+        fail ctr_runs_containers_on_tabby "no pool address: $(head -c 600 "$T_TMP/ctr.log")"
+    elif ! grep -q '^NODE ok' "$T_TMP/ctr.log" || ! grep -q '^OTHER ok' "$T_TMP/ctr.log"; then
+        fail ctr_runs_containers_on_tabby "$addr reaches neither the node nor the other container: $(head -c 600 "$T_TMP/ctr.log")"
+    elif ! grep -q '^FIRST rc=0' "$T_TMP/ctr.log" || ! grep -q '^SECOND rc=0' "$T_TMP/ctr.log"; then
+        fail ctr_runs_containers_on_tabby "ctr run failed: $(grep 'rc=' "$T_TMP/ctr.log" | tr '\n' ' ') $(tail -3 "$T_TMP/ctr.log")"
+    else
+        pass ctr_runs_containers_on_tabby
+    fi
+}
+
+test_del_with_empty_netns_releases_everything() {
+    # The plugin's debug log says how ctr called it.
+    local dels
+    dels=$(cat "$T_TMP/ctr.log" "$CD/other.log" | grep 'call command=DEL')
+    if [ "$(grep -c 'container=default-[a-z]* netns= ' <<<"$dels")" != 2 ]; then
+        fail ctr_del_with_empty_netns_releases_everything "ctr did not run DEL with an empty CNI_NETNS for both: $dels"
+    elif nothing_left; then
+        pass ctr_del_with_empty_netns_releases_everything
+    else
+        fail ctr_del_with_empty_netns_releases_everything "$WHY"
+    fi
+}
+
+test_ctr_runs_containers_on_tabby
+test_del_with_empty_netns_releases_everything
+t_end

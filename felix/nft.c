@@ -290,10 +290,11 @@ static void add_chain(struct batch *bt, const struct tby_rs_chain *ch, uint16_t 
         return;
     }
     if (type == NFT_MSG_NEWCHAIN && ch->hook != TBY_RS_HOOK_NONE) {
-        nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM,
-                            ch->hook == TBY_RS_HOOK_FORWARD ? NF_INET_FORWARD : NF_INET_LOCAL_IN);
-        nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 0);
-        nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+        const struct tby_rs_hook_info *h = tby_rs_hook_info(ch->hook);
+
+        nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, nft_hooknum(ch->hook));
+        nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, h->priority);
+        nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, h->type);
         nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
     }
     nftnl_chain_nlmsg_build_payload(nlh, c);

@@ -187,14 +187,18 @@ static int read_sets(struct tby_nft *nft, struct rb *rb, struct tby_error *err)
 static bool hook_differs(const struct nftnl_chain *c, const struct tby_rs_chain *mine)
 {
     bool base = nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM);
-    uint32_t want = mine->hook == TBY_RS_HOOK_FORWARD ? NF_INET_FORWARD : NF_INET_LOCAL_IN;
+    const struct tby_rs_hook_info *want = tby_rs_hook_info(mine->hook);
+    const char *type;
 
     if (!mine->live)
         return false;
     if (!base)
         return mine->hook != TBY_RS_HOOK_NONE;
-    return mine->hook == TBY_RS_HOOK_NONE || nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM) != want ||
-           nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO) != 0 ||
+    type = nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE);
+    return mine->hook == TBY_RS_HOOK_NONE ||
+           nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM) != nft_hooknum(mine->hook) ||
+           nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO) != want->priority ||
+           !type || strcmp(type, want->type) != 0 ||
            (nftnl_chain_is_set(c, NFTNL_CHAIN_POLICY) &&
             nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY) != NF_ACCEPT);
 }

@@ -311,6 +311,9 @@ static void verdict(struct enc *e, const struct tby_rs_rule *r)
                   NFT_REG_1);
         lookup(e, r->target, false, true);
         return;
+    case TBY_RS_V_MASQUERADE:
+        put(e, expr(e, "masq"));
+        return;
     default:
         break;
     }
@@ -321,6 +324,18 @@ static void verdict(struct enc *e, const struct tby_rs_rule *r)
     if (r->verdict == TBY_RS_V_JUMP || r->verdict == TBY_RS_V_GOTO)
         nftnl_expr_set_str(x, NFTNL_EXPR_IMM_CHAIN, r->target);
     put(e, x);
+}
+
+uint32_t nft_hooknum(enum tby_rs_hook hook)
+{
+    switch (hook) {
+    case TBY_RS_HOOK_FORWARD:
+        return NF_INET_FORWARD;
+    case TBY_RS_HOOK_POSTROUTING:
+        return NF_INET_POST_ROUTING;
+    default:
+        return NF_INET_LOCAL_IN;
+    }
 }
 
 static bool user_data(struct nftnl_rule *nr, const struct tby_rs_rule *r)

@@ -38,6 +38,9 @@ void nft_set_types(enum tby_rs_set_type type, uint32_t *flags, uint32_t *key_typ
 bool nft_set_type_of(uint32_t flags, uint32_t key_type, uint32_t key_len,
                      enum tby_rs_set_type *out);
 
+/* The netfilter hook number of a base chain's hook. */
+uint32_t nft_hooknum(enum tby_rs_hook hook);
+
 /* Reads table inet tabby into the ruleset's kernel marks (tby_rs_forget_kernel first).
  * Returns 0, 1 when the table must be rebuilt, or a negative errno. */
 int nft_read_back(struct tby_nft *nft, struct tby_rs *rs, struct tby_error *err);

@@ -228,7 +228,7 @@ static int plan_remote(struct builder *b, const struct tby_cidr *dst, const char
     const struct tby_cidr *theirs;
     char buf[TBY_CIDR_STRLEN];
 
-    if (mode == TBY_ENCAP_NEVER)
+    if (mode == TBY_ENCAP_NEVER || (kind == TBY_ROUTE_IPIP && b->in->ipip_routes_by_bgp))
         return 0;
     if (!remote)
         return warn(b, "%s is on node %s, which has no Node resource: no route",

@@ -148,6 +148,21 @@ void tby_rs_freep(struct tby_rs **rs)
     *rs = NULL;
 }
 
+/* ---- base chains ------------------------------------------------------------------------ */
+
+const struct tby_rs_hook_info *tby_rs_hook_info(enum tby_rs_hook hook)
+{
+    static const struct tby_rs_hook_info info[] = {
+        [TBY_RS_HOOK_NONE] = { NULL, NULL, 0 },
+        [TBY_RS_HOOK_FORWARD] = { "filter", "forward", 0 },
+        [TBY_RS_HOOK_INPUT] = { "filter", "input", 0 },
+        /* srcnat: after routing chose the interface, as masquerading needs. */
+        [TBY_RS_HOOK_POSTROUTING] = { "nat", "postrouting", 100 },
+    };
+
+    return &info[hook];
+}
+
 /* ---- sets ------------------------------------------------------------------------------- */
 
 static const char *set_key(const struct tby_hnode *n)
@@ -472,6 +487,22 @@ int tby_rs_fill_nets(struct tby_rs *rs, struct tby_rs_set *set, const struct tby
         k++;
     }
     return fill_ranges(rs, set, r, k);
+}
+
+int tby_rs_refill_nets(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_cidr *nets,
+                       size_t n)
+{
+    /* Every reference goes, then the new content takes its own: an element in both ends
+     * with one reference and unchanged, one only in the old content leaves the kernel. */
+    for (struct tby_hnode *h = tby_hmap_first(&set->elems); h; h = tby_hmap_next(&set->elems, h)) {
+        struct tby_rs_elem *e = TBY_CONTAINER_OF(h, struct tby_rs_elem, node);
+
+        if (e->refs > 0) {
+            e->refs = 0;
+            touch_elem(rs, set, e);
+        }
+    }
+    return tby_rs_fill_nets(rs, set, nets, n);
 }
 
 int tby_rs_fill_ports(struct tby_rs *rs, struct tby_rs_set *set, const uint16_t (*ranges)[2],

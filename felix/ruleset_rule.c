@@ -244,6 +244,7 @@ static void put_verdict(FILE *f, const struct tby_rs_rule *r)
         [TBY_RS_V_ACCEPT] = "accept", [TBY_RS_V_DROP] = "drop", [TBY_RS_V_RETURN] = "return",
         [TBY_RS_V_JUMP] = "jump", [TBY_RS_V_GOTO] = "goto",
         [TBY_RS_V_VMAP_IIF] = "iifname vmap", [TBY_RS_V_VMAP_OIF] = "oifname vmap",
+        [TBY_RS_V_MASQUERADE] = "masquerade",
     };
 
     if (r->verdict == TBY_RS_V_NONE)

@@ -187,9 +187,12 @@ static int put_set(FILE *f, const struct tby_rs_set *set)
     return 0;
 }
 
-static const char *hook_name(enum tby_rs_hook hook)
+/* "type filter hook forward priority 0; policy accept;" */
+static void put_hook(FILE *f, enum tby_rs_hook hook)
 {
-    return hook == TBY_RS_HOOK_FORWARD ? "forward" : "input";
+    const struct tby_rs_hook_info *h = tby_rs_hook_info(hook);
+
+    fprintf(f, "type %s hook %s priority %d; policy accept;", h->type, h->name, h->priority);
 }
 
 static int put_rule_line(FILE *f, const char *prefix, const struct tby_rs_rule *r)
@@ -205,8 +208,11 @@ static int put_rule_line(FILE *f, const char *prefix, const struct tby_rs_rule *
 static int put_chain(FILE *f, const struct tby_rs_chain *c)
 {
     fprintf(f, "\tchain %s {\n", c->name);
-    if (c->hook != TBY_RS_HOOK_NONE)
-        fprintf(f, "\t\ttype filter hook %s priority 0; policy accept;\n", hook_name(c->hook));
+    if (c->hook != TBY_RS_HOOK_NONE) {
+        fputs("\t\t", f);
+        put_hook(f, c->hook);
+        fputs("\n", f);
+    }
     for (size_t i = 0; i < c->n_rules; i++)
         if (put_rule_line(f, "\t\t", c->rules[i]) < 0)
             return -ENOMEM;
@@ -325,8 +331,11 @@ static void put_new_objects(FILE *f, const struct tby_rs *rs)
         if (!c->live || c->prog)
             continue;
         fprintf(f, "add chain inet %s %s", TBY_RS_TABLE, c->name);
-        if (c->hook != TBY_RS_HOOK_NONE)
-            fprintf(f, " { type filter hook %s priority 0; policy accept; }", hook_name(c->hook));
+        if (c->hook != TBY_RS_HOOK_NONE) {
+            fputs(" { ", f);
+            put_hook(f, c->hook);
+            fputs(" }", f);
+        }
         fputs("\n", f);
     }
 }

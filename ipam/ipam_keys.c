@@ -66,6 +66,22 @@ char *ipam_affinity_prefix(const char *node)
     return key;
 }
 
+int tby_ipam_affinity_key_parse(const char *key, const char **node, size_t *node_len,
+                                struct tby_cidr *block)
+{
+    const char *rest, *slash;
+
+    if (strncmp(key, IPAM_AFFINITIES, strlen(IPAM_AFFINITIES)) != 0)
+        return -EINVAL;
+    rest = key + strlen(IPAM_AFFINITIES);
+    slash = strchr(rest, '/');
+    if (!slash || slash == rest || ipam_block_name_parse(slash + 1, block) < 0)
+        return -EINVAL;
+    *node = rest;
+    *node_len = (size_t)(slash - rest);
+    return 0;
+}
+
 char *ipam_handle_key(const char *handle)
 {
     char *key;

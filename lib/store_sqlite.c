@@ -100,6 +100,8 @@ struct sqlite_store {
     sqlite3_stmt *stmts[ST_COUNT];
     struct timespec busy_since;   /* when the current wait for the write lock began */
     unsigned busy_seed;
+    dev_t dev;                    /* the file opened, to notice it moved away */
+    ino_t ino;
 };
 
 struct sqlite_watch {
@@ -121,6 +123,20 @@ static int db_error(struct sqlite_store *st, struct tby_error *err, const char *
     int r = (code == SQLITE_BUSY || code == SQLITE_LOCKED) ? -EAGAIN : -EIO;
 
     return tby_error_set(err, r, "datastore %s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
+}
+
+/* An open database keeps working when its file is moved or deleted, but nobody else sees
+ * what it reads or writes any more: every operation first checks that the path still
+ * names the file that was opened, and otherwise fails as "unreachable" (-EAGAIN), so that
+ * readers keep their last state (fail-static) and writers retry, until the file is back. */
+static int in_place(struct sqlite_store *st, struct tby_error *err)
+{
+    struct stat sb;
+
+    if (stat(st->path, &sb) == 0 && sb.st_dev == st->dev && sb.st_ino == st->ino)
+        return 0;
+    return tby_error_set(err, -EAGAIN, "datastore %s: the file was moved or removed "
+                         "(waiting for it to come back)", st->path);
 }
 
 static sqlite3_stmt *stmt(struct sqlite_store *st, enum stmt_id id)
@@ -204,6 +220,8 @@ static int sq_get(struct tby_store *s, const char *key, struct tby_kv *out,
     sqlite3_stmt *q = stmt(st, ST_GET);
     int rc, r;
 
+    if (in_place(st, err) < 0)
+        return -EAGAIN;
     sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
     rc = sqlite3_step(q);
     if (rc == SQLITE_DONE) {
@@ -253,6 +271,8 @@ static int sq_range(struct tby_store *s, const char *prefix, struct tby_kv_list 
     sqlite3_stmt *q;
     int r;
 
+    if (in_place(st, err) < 0)
+        return -EAGAIN;
     if (!end)
         return tby_error_set(err, -ENOMEM, "out of memory");
     /* One read transaction, so the rows and the revision are one snapshot. */
@@ -273,6 +293,8 @@ static int sq_range(struct tby_store *s, const char *prefix, struct tby_kv_list 
 
 static int sq_revision(struct tby_store *s, int64_t *rev, struct tby_error *err)
 {
+    if (in_place(to_sqlite(s), err) < 0)
+        return -EAGAIN;
     return read_meta(to_sqlite(s), ST_REV, rev, err);
 }
 
@@ -371,8 +393,10 @@ static int compact_changes(struct sqlite_store *st, int64_t upto, struct tby_err
 static int sq_compact(struct tby_store *s, int64_t rev, struct tby_error *err)
 {
     struct sqlite_store *st = to_sqlite(s);
-    int r = exec_simple(st, ST_BEGIN, err);
+    int r = in_place(st, err);
 
+    if (r == 0)
+        r = exec_simple(st, ST_BEGIN, err);
     if (r < 0)
         return r;
     r = compact_changes(st, rev, err);
@@ -418,9 +442,10 @@ static int sq_commit(struct tby_store *s, const struct tby_txn *txn, int64_t *re
                      struct tby_error *err)
 {
     struct sqlite_store *st = to_sqlite(s);
-    int r;
+    int r = in_place(st, err);
 
-    r = exec_simple(st, ST_BEGIN, err);
+    if (r == 0)
+        r = exec_simple(st, ST_BEGIN, err);
     if (r < 0)
         return r;
     r = commit_locked(st, txn, rev, err);
@@ -463,6 +488,8 @@ static int read_changes(struct sqlite_watch *w, struct tby_event_list *out,
     sqlite3_stmt *q;
     int rc, r;
 
+    if (in_place(st, err) < 0)
+        return -EAGAIN;
     if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return db_error(st, err, "begin read");
     r = read_meta(st, ST_COMPACT_REV, &compact_rev, err);
@@ -551,6 +578,10 @@ static int sq_watch(struct tby_store *s, const char *prefix, int64_t from_rev,
 
     if (!w)
         return tby_error_set(err, -ENOMEM, "out of memory");
+    if (in_place(st, err) < 0) {
+        free(w);
+        return -EAGAIN;
+    }
     w->base.ops = &sqlite_watch_ops;
     w->store = st;
     w->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -683,6 +714,17 @@ static int setup_db(struct sqlite_store *st, struct tby_error *err)
     return 0;
 }
 
+static int remember_file(struct sqlite_store *st, struct tby_error *err)
+{
+    struct stat sb;
+
+    if (stat(st->path, &sb) < 0)
+        return tby_error_set(err, -errno, "datastore %s: %s", st->path, strerror(errno));
+    st->dev = sb.st_dev;
+    st->ino = sb.st_ino;
+    return 0;
+}
+
 int tby_store_sqlite_open(const char *location, struct tby_store **out, struct tby_error *err)
 {
     struct sqlite_store *st;
@@ -713,6 +755,8 @@ int tby_store_sqlite_open(const char *location, struct tby_store **out, struct t
                           st->db ? sqlite3_errmsg(st->db) : "cannot open");
     if (r == 0)
         r = setup_db(st, err);
+    if (r == 0)
+        r = remember_file(st, err);
     if (r < 0) {
         sq_close(&st->base);
         return r;

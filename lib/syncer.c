@@ -1,6 +1,7 @@
 /* syncer.c — the datastore syncer (syncer.h): range read, watch, decode, and consumers
  * told of every difference; re-read with differences after compaction or an outage. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,7 +21,7 @@ struct entry {
     struct tby_hnode node;
     char *key;
     int64_t mod_rev;
-    struct tby_resource *res;
+    struct tby_resource *res; /* NULL for a record */
 };
 
 struct tby_syncer {
@@ -32,6 +33,7 @@ struct tby_syncer {
     bool in_sync;
     int backoff_ms;
     int64_t retry_at;         /* monotonic ms; 0: read now */
+    struct tby_syncer_stats stats;
 };
 
 static int64_t now_ms(void)
@@ -95,6 +97,7 @@ static struct tby_resource *decode(const struct tby_kv *kv)
 static void tell_update(struct tby_syncer *s, const struct tby_resource *old,
                         const struct tby_resource *res)
 {
+    s->stats.events++;
     for (size_t i = 0; i < s->n_consumers; i++) {
         const struct tby_syncer_consumer *c = &s->consumers[i];
         int r = c->update ? c->update(c->ctx, old, res) : 0;
@@ -107,6 +110,7 @@ static void tell_update(struct tby_syncer *s, const struct tby_resource *old,
 
 static void tell_remove(struct tby_syncer *s, const struct tby_resource *old)
 {
+    s->stats.events++;
     for (size_t i = 0; i < s->n_consumers; i++) {
         const struct tby_syncer_consumer *c = &s->consumers[i];
         int r = c->remove ? c->remove(c->ctx, old) : 0;
@@ -117,16 +121,78 @@ static void tell_remove(struct tby_syncer *s, const struct tby_resource *old)
     }
 }
 
+static bool is_record(const struct tby_syncer *s, const char *key)
+{
+    for (size_t i = 0; i < s->n_consumers; i++) {
+        const char *prefix = s->consumers[i].record_prefix;
+
+        if (prefix && strncmp(key, prefix, strlen(prefix)) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void tell_record(struct tby_syncer *s, const char *key, const struct tby_kv *kv)
+{
+    s->stats.events++;
+    for (size_t i = 0; i < s->n_consumers; i++) {
+        const struct tby_syncer_consumer *c = &s->consumers[i];
+        const char *prefix = c->record_prefix;
+        int r;
+
+        if (!c->record || !prefix || strncmp(key, prefix, strlen(prefix)) != 0)
+            continue;
+        r = c->record(c->ctx, key, kv);
+        if (r < 0)
+            tby_log(TBY_LOG_ERROR, "syncer", "consumer failed consumer=%s key=%s error=%d",
+                    c->name, key, r);
+    }
+}
+
+static struct entry *entry_add(struct tby_syncer *s, const char *key)
+{
+    struct entry *e = calloc(1, sizeof(*e));
+
+    if (!e || !(e->key = strdup(key)) ||
+        tby_hmap_insert(&s->entries, &e->node, tby_hash_str(key)) < 0) {
+        if (e)
+            free(e->key);
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* A record's key now holds kv (NULL: deleted). */
+static int apply_record(struct tby_syncer *s, struct entry *e, const char *key,
+                        const struct tby_kv *kv)
+{
+    if (!kv) {
+        if (e) {
+            tby_hmap_remove(&s->entries, &e->node);
+            tell_record(s, e->key, NULL);
+            entry_free(e);
+        }
+        return 0;
+    }
+    if (!e && !(e = entry_add(s, key)))
+        return -ENOMEM;
+    e->mod_rev = kv->mod_rev;
+    tell_record(s, key, kv);
+    return 0;
+}
+
 /* The key now holds kv (NULL: deleted); consumers hear of any difference. */
 static int apply(struct tby_syncer *s, const char *key, const struct tby_kv *kv)
 {
     struct entry *e = entry_find(&s->entries, key);
-    struct tby_resource *res = kv ? decode(kv) : NULL;
+    struct tby_resource *res;
 
-    if (e && kv && e->mod_rev == kv->mod_rev) {
-        tby_resource_free(res);
+    if (e && kv && e->mod_rev == kv->mod_rev)
         return 0;
-    }
+    if (e ? !e->res : is_record(s, key))
+        return apply_record(s, e, key, kv);
+    res = kv ? decode(kv) : NULL;
     if (!res) {
         if (e) {
             tby_hmap_remove(&s->entries, &e->node);
@@ -135,16 +201,9 @@ static int apply(struct tby_syncer *s, const char *key, const struct tby_kv *kv)
         }
         return 0;
     }
-    if (!e) {
-        e = calloc(1, sizeof(*e));
-        if (!e || !(e->key = strdup(key)) ||
-            tby_hmap_insert(&s->entries, &e->node, tby_hash_str(key)) < 0) {
-            if (e)
-                free(e->key);
-            free(e);
-            tby_resource_free(res);
-            return -ENOMEM;
-        }
+    if (!e && !(e = entry_add(s, key))) {
+        tby_resource_free(res);
+        return -ENOMEM;
     }
     e->mod_rev = kv->mod_rev;
     tell_update(s, e->res, res);
@@ -221,6 +280,8 @@ static void in_sync(struct tby_syncer *s)
 static int failed(struct tby_syncer *s, int r, struct tby_error *err)
 {
     drop_watch(s);
+    s->stats.errors++;
+    snprintf(s->stats.last_error, sizeof(s->stats.last_error), "%s", tby_error_str(err));
     s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_FIRST_MS;
     if (s->backoff_ms > BACKOFF_MAX_MS)
         s->backoff_ms = BACKOFF_MAX_MS;
@@ -241,6 +302,8 @@ int tby_syncer_poll(struct tby_syncer *s, struct tby_error *err)
         if (r < 0)
             return failed(s, r, err);
         s->backoff_ms = 0;
+        s->stats.reads++;
+        s->stats.last_error[0] = '\0';
         in_sync(s);
         tby_log(TBY_LOG_INFO, "syncer", "in sync resources=%zu", tby_hmap_count(&s->entries));
     }
@@ -316,7 +379,32 @@ bool tby_syncer_in_sync(const struct tby_syncer *s)
     return s->in_sync;
 }
 
+bool tby_syncer_online(const struct tby_syncer *s)
+{
+    return s->watch != NULL;
+}
+
 size_t tby_syncer_count(const struct tby_syncer *s)
 {
     return tby_hmap_count(&s->entries);
+}
+
+int tby_syncer_foreach(const struct tby_syncer *s,
+                       int (*fn)(void *ctx, const char *key, const struct tby_resource *res),
+                       void *ctx)
+{
+    for (struct tby_hnode *n = tby_hmap_first(&s->entries); n;
+         n = tby_hmap_next(&s->entries, n)) {
+        const struct entry *e = TBY_CONTAINER_OF(n, struct entry, node);
+        int r = fn(ctx, e->key, e->res);
+
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+const struct tby_syncer_stats *tby_syncer_stats(const struct tby_syncer *s)
+{
+    return &s->stats;
 }

@@ -1,8 +1,10 @@
-/* tabby-node.c — the per-node daemon: watches the datastore and keeps table inet tabby in
- * step with the policies and endpoints it holds (routes, BGP and IPAM upkeep join the same
- * loop as consumers of the same syncer). */
+/* tabby-node.c — the per-node daemon, calico-node's counterpart. One poll loop: the
+ * datastore syncer keeps a copy of the cluster and tells every part what changed; each
+ * part converges its piece of the kernel by difference (policy: table inet tabby; routes:
+ * workload and VXLAN routes; bgp: BIRD's configuration; register: this node's Node;
+ * housekeeping: IPAM upkeep), and the HTTP server answers health and metrics in between.
+ * Everything it programmed stays when it stops, crashes, or loses the datastore. */
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,69 +18,6 @@
 #include "tabby/log.h"
 #include "tabby/store.h"
 #include "node.h"
-
-static const char usage[] =
-    "Usage: tabby-node [OPTIONS]\n"
-    "Keeps nftables table inet tabby in step with the policies and workload endpoints in\n"
-    "the datastore, for the endpoints of this node.\n"
-    "\n"
-    "  --store URI          the datastore (else $TABBY_STORE, else " TBY_DEFAULT_STORE ")\n"
-    "  --node NAME          this node's name (else $NODENAME, else the host name)\n"
-    "  --log-level LEVEL    error, warning, info (default) or debug\n"
-    "  --resync SECONDS     read the table back this often to repair drift (default 300,\n"
-    "                       0: only on nftables notifications)\n"
-    "  --dump               print the table tabby would program (nft syntax) and exit\n"
-    "  --cleanup            delete table inet tabby and exit\n"
-    "  --allow-root-netns   run in the host's network namespace (refused otherwise)\n"
-    "  -h, --help\n"
-    "\n"
-    "SIGTERM and SIGINT stop it and leave the table in place: a restart reads it back and\n"
-    "programs only the difference.\n";
-
-enum { OPT_STORE = 256, OPT_NODE, OPT_LOG, OPT_RESYNC, OPT_DUMP, OPT_CLEANUP, OPT_ROOT };
-
-static int parse_args(int argc, char **argv, struct node_options *o)
-{
-    static const struct option opts[] = {
-        { "store", required_argument, NULL, OPT_STORE },
-        { "node", required_argument, NULL, OPT_NODE },
-        { "log-level", required_argument, NULL, OPT_LOG },
-        { "resync", required_argument, NULL, OPT_RESYNC },
-        { "dump", no_argument, NULL, OPT_DUMP },
-        { "cleanup", no_argument, NULL, OPT_CLEANUP },
-        { "allow-root-netns", no_argument, NULL, OPT_ROOT },
-        { "help", no_argument, NULL, 'h' },
-        { 0 },
-    };
-    enum tby_log_level level;
-    int c;
-
-    o->resync_s = 300;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_STORE: o->store_uri = optarg; break;
-        case OPT_NODE: o->node_name = optarg; break;
-        case OPT_RESYNC: o->resync_s = atoi(optarg); break;
-        case OPT_DUMP: o->dump = true; break;
-        case OPT_CLEANUP: o->cleanup = true; break;
-        case OPT_ROOT: o->allow_root_netns = true; break;
-        case OPT_LOG:
-            if (tby_log_level_parse(optarg, &level) < 0) {
-                fprintf(stderr, "tabby-node: unknown log level \"%s\"\n", optarg);
-                return -1;
-            }
-            tby_log_set_level(level);
-            break;
-        case 'h': fputs(usage, stdout); exit(0);
-        default: fputs(usage, stderr); return -1;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "tabby-node: unexpected argument \"%s\"\n", argv[optind]);
-        return -1;
-    }
-    return 0;
-}
 
 /* ---- where it runs ---------------------------------------------------------------------- */
 
@@ -100,29 +39,6 @@ static bool in_root_netns(void)
            self.st_dev == init.st_dev;
 }
 
-static const char *node_name(const struct node_options *o, char *buf, size_t size)
-{
-    const char *env = getenv("NODENAME");
-
-    if (o->node_name && *o->node_name)
-        return o->node_name;
-    if (env && *env)
-        return env;
-    if (gethostname(buf, size) < 0)
-        return NULL;
-    buf[size - 1] = '\0';
-    return buf;
-}
-
-/* ---- the loop --------------------------------------------------------------------------- */
-
-struct daemon {
-    struct tby_store *store;
-    struct tby_syncer *syncer;
-    struct node_policy *policy;
-    int sigfd;
-};
-
 static int signals_fd(void)
 {
     sigset_t set;
@@ -136,61 +52,139 @@ static int signals_fd(void)
     return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-static int min_timeout(int a, int b)
+/* ---- the pid file `tabbyctl node status` reads -------------------------------------------- */
+
+static void pid_file_write(const char *path)
 {
-    if (a < 0)
-        return b;
-    if (b < 0)
-        return a;
-    return a < b ? a : b;
+    _cleanup_free_ char *dir = strdup(path);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    FILE *f;
+
+    if (slash && slash != dir) {
+        *slash = '\0';
+        mkdir(dir, 0755); /* one level, as /run/tabby; an error shows on fopen */
+    }
+    f = fopen(path, "we");
+    if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0)
+        tby_log(TBY_LOG_WARNING, "node", "pid file not written path=%s error=\"%s\"", path,
+                strerror(errno));
 }
 
-/* Waits for the datastore, the signals and nftables; false when told to stop. */
-static bool wait_once(struct daemon *d)
+/* Removed only while it still names this process (a newer instance may own it). */
+static void pid_file_remove(const char *path)
 {
-    struct pollfd fds[3] = {
-        { .fd = d->sigfd, .events = POLLIN },
-        { .fd = tby_syncer_fd(d->syncer), .events = POLLIN },
-        { .fd = d->policy->nft ? tby_nft_monitor_fd(d->policy->nft) : -1, .events = POLLIN },
-    };
-    int timeout = min_timeout(tby_syncer_timeout_ms(d->syncer),
-                              node_policy_timeout_ms(d->policy));
+    FILE *f = fopen(path, "re");
+    long pid = 0;
+
+    if (!f)
+        return;
+    if (fscanf(f, "%ld", &pid) == 1 && pid == (long)getpid())
+        unlink(path);
+    fclose(f);
+}
+
+/* ---- the loop --------------------------------------------------------------------------- */
+
+/* Does whatever is due: read the datastore, then let every part converge. */
+static void step(struct node *n)
+{
+    struct tby_error err = { 0 };
+    bool online;
+
+    tby_syncer_poll(n->syncer, &err); /* failures are logged and retried by the syncer */
+    if (!tby_syncer_in_sync(n->syncer))
+        return;
+    online = tby_syncer_online(n->syncer);
+    node_register_run(n->reg, n->syncer);
+    node_policy_sync(n->policy, n->syncer);
+    if (n->routes)
+        node_routes_sync(n->routes, n->syncer);
+    if (n->bgp)
+        node_bgp_sync(n->bgp, online);
+    node_housekeeping_run(n->housekeeping, online);
+}
+
+static int next_timeout(const struct node *n)
+{
+    int t = tby_syncer_timeout_ms(n->syncer);
+
+    t = node_min_timeout(t, node_policy_timeout_ms(n->policy));
+    t = node_min_timeout(t, node_register_timeout_ms(n->reg));
+    t = node_min_timeout(t, node_housekeeping_timeout_ms(n->housekeeping));
+    if (n->routes)
+        t = node_min_timeout(t, node_routes_timeout_ms(n->routes));
+    if (n->bgp)
+        t = node_min_timeout(t, node_bgp_timeout_ms(n->bgp));
+    if (n->http)
+        t = node_min_timeout(t, node_http_timeout_ms(n->http));
+    return t;
+}
+
+static void on_signal(struct node *n)
+{
     struct signalfd_siginfo si;
 
-    if (poll(fds, 3, timeout) < 0 && errno != EINTR)
-        return false;
-    if (fds[0].revents & POLLIN) {
-        if (read(d->sigfd, &si, sizeof(si)) == sizeof(si))
-            tby_log(TBY_LOG_INFO, "node", "stopping signal=%s", strsignal((int)si.ssi_signo));
-        return false;
+    if (read(n->sigfd, &si, sizeof(si)) != sizeof(si))
+        return;
+    if (si.ssi_signo == SIGHUP) {
+        tby_log(TBY_LOG_INFO, "node", "SIGHUP ignored: settings are read at start");
+        return;
     }
-    if (fds[2].revents & POLLIN)
-        node_policy_monitor(d->policy);
-    return true;
+    tby_log(TBY_LOG_INFO, "node", "stopping signal=%s", strsignal((int)si.ssi_signo));
+    n->stopping = true;
 }
 
-static int run(struct daemon *d)
+/* Waits for the datastore, the kernel, HTTP clients and signals, at most until a part
+ * wants to run; then handles what arrived. */
+static void wait_once(struct node *n)
 {
-    do {
-        struct tby_error err = { 0 };
+    enum { SIG, STORE, NFT, ROUTES, HTTP, N_FDS };
+    struct pollfd fds[N_FDS] = {
+        [SIG] = { .fd = n->sigfd, .events = POLLIN },
+        [STORE] = { .fd = tby_syncer_fd(n->syncer), .events = POLLIN },
+        [NFT] = { .fd = node_policy_monitor_fd(n->policy), .events = POLLIN },
+        [ROUTES] = { .fd = n->routes ? node_routes_event_fd(n->routes) : -1, .events = POLLIN },
+        [HTTP] = { .fd = n->http ? node_http_fd(n->http) : -1, .events = POLLIN },
+    };
 
-        tby_syncer_poll(d->syncer, &err); /* failures are logged and retried by the syncer */
-        if (tby_syncer_in_sync(d->syncer))
-            node_policy_sync(d->policy);
-    } while (wait_once(d));
+    if (poll(fds, N_FDS, next_timeout(n)) < 0 && errno != EINTR) {
+        tby_log(TBY_LOG_ERROR, "node", "poll failed error=\"%s\"", strerror(errno));
+        n->stopping = true;
+        return;
+    }
+    if (fds[SIG].revents & POLLIN)
+        on_signal(n);
+    if (fds[NFT].revents & POLLIN)
+        node_policy_monitor(n->policy);
+    if (fds[ROUTES].revents & POLLIN)
+        node_routes_events(n->routes);
+    if (n->http)
+        node_http_run(n->http); /* its timeouts too, not only input */
+}
+
+static int run(struct node *n)
+{
+    while (!n->stopping) {
+        step(n);
+        wait_once(n);
+    }
+    tby_log(TBY_LOG_INFO, "node", "stopped node=%s (kernel state left in place)", n->name);
     return 0;
 }
 
+/* ---- one-shot modes ------------------------------------------------------------------------ */
+
 /* --dump: one read of the datastore, the table as nft text on stdout. */
-static int dump(struct daemon *d)
+static int dump(struct node *n)
 {
     struct tby_error err = { 0 };
 
-    if (tby_syncer_poll(d->syncer, &err) < 0) {
+    if (tby_syncer_poll(n->syncer, &err) < 0) {
         fprintf(stderr, "tabby-node: %s\n", tby_error_str(&err));
         return 1;
     }
-    return tby_rs_render(tby_calc_ruleset(d->policy->calc), stdout) < 0 ? 1 : 0;
+    node_policy_sync(n->policy, n->syncer); /* no dataplane: computes natOutgoing only */
+    return tby_rs_render(tby_calc_ruleset(node_policy_calc(n->policy)), stdout) < 0 ? 1 : 0;
 }
 
 static int cleanup(void)
@@ -206,62 +200,121 @@ static int cleanup(void)
     return 0;
 }
 
-static int start(struct daemon *d, const struct node_options *o, const char *name)
-{
-    const char *uri = o->store_uri ? o->store_uri : getenv("TABBY_STORE");
-    struct tby_syncer_consumer c;
-    struct tby_error err = { 0 };
+/* ---- start and stop ----------------------------------------------------------------------- */
 
-    if (!uri || !*uri)
-        uri = TBY_DEFAULT_STORE;
-    if (tby_store_open(uri, &d->store, &err) < 0 || tby_syncer_new(d->store, &d->syncer) < 0 ||
-        node_policy_new(name, !o->dump, o->resync_s, &d->policy, &err) < 0) {
-        fprintf(stderr, "tabby-node: %s\n", err.code ? tby_error_str(&err) : "out of memory");
-        return -1;
+static int add_consumer(struct node *n, struct tby_syncer_consumer c, struct tby_error *err)
+{
+    return tby_syncer_add_consumer(n->syncer, &c) < 0 ? tby_error_set(err, -ENOMEM,
+                                                                      "out of memory")
+                                                      : 0;
+}
+
+/* The parts that program the kernel and the datastore (not in --dump mode). */
+static int start_parts(struct node *n, struct tby_error *err)
+{
+    const struct node_config *c = &n->cfg;
+    int r = tby_ipam_new(n->store, n->name, &n->ipam, err);
+
+    if (r == 0 && c->backend != NODE_BACKEND_NONE)
+        r = node_routes_new(n->name, c->backend == NODE_BACKEND_BIRD, c->resync_s, &n->routes,
+                            err);
+    if (r == 0 && c->backend == NODE_BACKEND_BIRD)
+        r = node_bgp_new(n->store, c, &n->bgp, err);
+    if (r == 0)
+        r = node_register_new(n->store, n->ipam, c, &n->reg, err);
+    if (r == 0 && node_housekeeping_new(n->ipam, n->name, c->ipam_gc_interval_s,
+                                        &n->housekeeping) < 0)
+        r = tby_error_set(err, -ENOMEM, "out of memory");
+    if (r == 0 && n->routes)
+        r = add_consumer(n, node_routes_consumer(n->routes), err);
+    if (r == 0 && n->bgp)
+        r = add_consumer(n, node_bgp_consumer(n->bgp), err);
+    if (r == 0)
+        r = add_consumer(n, node_register_consumer(n->reg), err);
+    if (r == 0)
+        r = add_consumer(n, node_housekeeping_consumer(n->housekeeping), err);
+    if (r == 0 && c->health_port)
+        r = node_http_start(n, c->v[NODE_HEALTH_HOST], c->health_port, &n->http, err);
+    if (r == 0 && (n->sigfd = signals_fd()) < 0)
+        r = tby_error_set(err, -errno, "signalfd: %s", strerror(errno));
+    return r;
+}
+
+static int start(struct node *n)
+{
+    const struct node_config *c = &n->cfg;
+    struct tby_error err = { 0 };
+    int r;
+
+    n->name = c->v[NODE_NODENAME];
+    r = tby_store_open(c->v[NODE_STORE], &n->store, &err);
+    if (r == 0 && tby_syncer_new(n->store, &n->syncer) < 0)
+        r = tby_error_set(&err, -ENOMEM, "out of memory");
+    if (r == 0)
+        r = node_policy_new(n->name, !c->dump, c->resync_s, &n->policy, &err);
+    if (r == 0)
+        r = add_consumer(n, node_policy_consumer(n->policy), &err);
+    if (r == 0 && !c->dump)
+        r = start_parts(n, &err);
+    if (r < 0) {
+        fprintf(stderr, "tabby-node: %s\n", tby_error_str(&err));
+        return r;
     }
-    c = node_policy_consumer(d->policy);
-    if (tby_syncer_add_consumer(d->syncer, &c) < 0)
-        return -1;
-    d->sigfd = o->dump ? -1 : signals_fd();
-    if (!o->dump && d->sigfd < 0)
-        return -1;
-    tby_log(o->dump ? TBY_LOG_DEBUG : TBY_LOG_INFO, "node", "starting node=%s store=%s", name,
-            uri);
+    if (!c->dump && c->v[NODE_PID_FILE][0])
+        pid_file_write(c->v[NODE_PID_FILE]);
+    tby_log(c->dump ? TBY_LOG_DEBUG : TBY_LOG_INFO, "node", "starting node=%s store=%s "
+            "backend=%s ip=%s ip6=%s version=%s", n->name, c->v[NODE_STORE],
+            node_backend_name(c->backend), c->v[NODE_IP], c->v[NODE_IP6], PACKAGE_VERSION);
     return 0;
 }
 
-static void stop(struct daemon *d)
+/* Closes sockets and frees memory; kernel state (nft table, routes, VXLAN device, BIRD's
+ * configuration) stays, so a restart converges by difference. */
+static void stop(struct node *n)
 {
-    if (d->sigfd >= 0)
-        close(d->sigfd);
-    node_policy_free(d->policy);
-    tby_syncer_free(d->syncer);
-    tby_store_close(d->store);
+    node_http_stop(n->http);
+    if (n->sigfd >= 0)
+        close(n->sigfd);
+    node_housekeeping_free(n->housekeeping);
+    node_register_free(n->reg);
+    node_bgp_free(n->bgp);
+    node_routes_free(n->routes);
+    node_policy_free(n->policy);
+    tby_syncer_free(n->syncer);
+    tby_ipam_free(n->ipam);
+    tby_store_close(n->store);
+    if (!n->cfg.dump && n->cfg.v[NODE_PID_FILE] && n->cfg.v[NODE_PID_FILE][0])
+        pid_file_remove(n->cfg.v[NODE_PID_FILE]);
 }
 
 int main(int argc, char **argv)
 {
-    struct node_options o = { 0 };
-    struct daemon d = { .sigfd = -1 };
-    char host[256];
-    const char *name;
+    struct node n = { .sigfd = -1 };
+    struct tby_error err = { 0 };
     int rc;
 
-    if (parse_args(argc, argv, &o) < 0)
+    if (node_config_load(&n.cfg, argc, argv, &err) < 0) {
+        fprintf(stderr, "tabby-node: %s\n", tby_error_str(&err));
+        node_config_clear(&n.cfg);
         return 2;
+    }
+    if (n.cfg.help) {
+        node_config_usage(stdout);
+        node_config_clear(&n.cfg);
+        return 0;
+    }
+    tby_log_set_level(n.cfg.log_level);
     /* Programming the host's own firewall by accident is the one mistake to rule out. */
-    if (!o.dump && !o.allow_root_netns && in_root_netns()) {
+    if (!n.cfg.dump && !n.cfg.allow_root_netns && in_root_netns()) {
         fprintf(stderr, "tabby-node: refusing to run in the host's network namespace "
                         "(use --allow-root-netns on a real node)\n");
-        return 2;
+        rc = 2;
+    } else if (n.cfg.cleanup) {
+        rc = cleanup();
+    } else {
+        rc = start(&n) < 0 ? 1 : n.cfg.dump ? dump(&n) : run(&n);
+        stop(&n);
     }
-    if (o.cleanup)
-        return cleanup();
-    if (!(name = node_name(&o, host, sizeof(host)))) {
-        fprintf(stderr, "tabby-node: no node name: set NODENAME or --node\n");
-        return 2;
-    }
-    rc = start(&d, &o, name) < 0 ? 1 : o.dump ? dump(&d) : run(&d);
-    stop(&d);
+    node_config_clear(&n.cfg);
     return rc;
 }

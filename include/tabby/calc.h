@@ -42,6 +42,9 @@ struct tby_calc;
 #define TBY_CALC_CHAIN_FORWARD "forward-hook"
 #define TBY_CALC_CHAIN_INPUT "input-hook"
 #define TBY_CALC_SET_LOCAL_WL "local-wl"   /* the interfaces of local endpoints */
+#define TBY_CALC_CHAIN_NAT "nat-postrouting"  /* natOutgoing; only while a pool has it */
+#define TBY_CALC_SET_NAT_POOLS "nat-pools"    /* + "-4"/"-6": pools with natOutgoing */
+#define TBY_CALC_SET_ALL_POOLS "all-pools"    /* + "-4"/"-6": every pool */
 
 /* A calculation for the node `node_name` (endpoints of other nodes feed the selector sets
  * only). -ENOMEM. */
@@ -58,6 +61,14 @@ int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
 /* A resource went away (only its kind, namespace and name are read). */
 int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
                     struct tby_error *err);
+
+/* natOutgoing, as Calico does it: packets from `masquerade` (the CIDRs of pools with
+ * natOutgoing) to destinations outside `pools` (every pool) are masqueraded in a nat
+ * postrouting chain, per family: `ip saddr @nat-pools-4 ip daddr != @all-pools-4
+ * masquerade`. The sets keep their names and follow the pools; with no masquerading pool
+ * the chain and sets go. The lists are copied (tby_routes_nat_cidrs makes them). -ENOMEM. */
+int tby_calc_set_nat(struct tby_calc *calc, const struct tby_cidr_list *masquerade,
+                     const struct tby_cidr_list *pools);
 
 /* The desired table, for the dataplane to program (owned by the calculation). */
 struct tby_rs *tby_calc_ruleset(struct tby_calc *calc);

@@ -153,6 +153,15 @@ void tby_ipam_holder_clear(struct tby_ipam_holder *holder);
 int tby_ipam_node_blocks(struct tby_store *store, const char *node, struct tby_cidr **out,
                          size_t *n, struct tby_error *err);
 
+/* Where the affinity records live, for watchers (the syncer's record_prefix). */
+#define TBY_IPAM_AFFINITY_PREFIX TBY_IPAM_PREFIX "affinities/"
+
+/* Splits an affinity record's key, TBY_IPAM_AFFINITY_PREFIX "<node>/<block name>", into
+ * the node (*node points into key, *node_len bytes) and the block. -EINVAL for any other
+ * key. */
+int tby_ipam_affinity_key_parse(const char *key, const char **node, size_t *node_len,
+                                struct tby_cidr *block);
+
 /* ---- usage (tabbyctl ipam show) --------------------------------------------------- */
 
 struct tby_ipam_pool_usage {

@@ -82,6 +82,10 @@ struct tby_routes_input {
      * that node, as its blocks do. */
     const struct tby_wep *const *weps;
     size_t n_weps;
+    /* BIRD installs the routes of IPIP pools (tabby-node's native BGP mode, as Calico's
+     * BIRD does): the plan leaves them out, direct CrossSubnet ones too, so that each
+     * kernel route has one owner. tunl0 is still checked (ipip_pool is set). */
+    bool ipip_routes_by_bgp;
 };
 
 /* ---- the plan --------------------------------------------------------------------------- */

@@ -89,7 +89,20 @@ struct tby_rs_set {
     size_t n_journal, cap_journal;
 };
 
-enum tby_rs_hook { TBY_RS_HOOK_NONE, TBY_RS_HOOK_FORWARD, TBY_RS_HOOK_INPUT };
+enum tby_rs_hook {
+    TBY_RS_HOOK_NONE,
+    TBY_RS_HOOK_FORWARD,      /* type filter hook forward priority 0 */
+    TBY_RS_HOOK_INPUT,        /* type filter hook input priority 0 */
+    TBY_RS_HOOK_POSTROUTING,  /* type nat hook postrouting priority srcnat (100) */
+};
+
+/* How a base chain hooks in, as nft writes it: "filter", "forward", 0. */
+struct tby_rs_hook_info {
+    const char *type;
+    const char *name;
+    int priority;
+};
+const struct tby_rs_hook_info *tby_rs_hook_info(enum tby_rs_hook hook);
 
 enum tby_rs_match_type {
     TBY_RS_M_CT_STATE,        /* ct state & a != 0 */
@@ -123,6 +136,7 @@ enum tby_rs_verdict {
     TBY_RS_V_GOTO,            /* target: chain */
     TBY_RS_V_VMAP_IIF,        /* iifname vmap @target */
     TBY_RS_V_VMAP_OIF,        /* oifname vmap @target */
+    TBY_RS_V_MASQUERADE,      /* masquerade (nat chains only) */
 };
 
 struct tby_rs_rule {
@@ -142,7 +156,7 @@ struct tby_rs_rule {
 struct tby_rs_chain {
     struct tby_hnode node;
     char *name;
-    enum tby_rs_hook hook;    /* base chains: filter hook, priority 0, policy accept */
+    enum tby_rs_hook hook;    /* base chains: see tby_rs_hook_info; policy accept */
     bool live, prog, touched;
     bool dirty;               /* the rules differ from the kernel's */
     struct tby_rs_rule **rules;
@@ -192,6 +206,11 @@ int tby_rs_fill_nets(struct tby_rs *rs, struct tby_rs_set *set, const struct tby
                      size_t n);
 int tby_rs_fill_ports(struct tby_rs *rs, struct tby_rs_set *set, const uint16_t (*ranges)[2],
                       size_t n);
+/* Replaces the content of a CIDR interval set (a set whose name stays while its content
+ * follows something that changes, such as the IP pools): elements that stay are not
+ * touched, so the sync sends only the ranges that changed. -ENOMEM. */
+int tby_rs_refill_nets(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_cidr *nets,
+                       size_t n);
 /* Points ifname at chain (NULL: removes the element). -ENOMEM, -EINVAL for a bad name. */
 int tby_rs_vmap_set(struct tby_rs *rs, struct tby_rs_set *map, const char *ifname,
                     const char *chain);

@@ -1,8 +1,10 @@
 /* syncer.h — keeps an up-to-date copy of every resource under /tabby/v1/ and tells its
  * consumers (the policy engine, and later routes, BGP, IPAM) what changed.
  *
- * Owns: the decoded resources, by datastore key, and the datastore watch. Consumers get
- * borrowed resources that live until their callback returns; they copy what they keep.
+ * Owns: the decoded resources, by datastore key, the keys of the records consumers asked
+ * for, and the datastore watch. Consumers get borrowed resources that live until their
+ * callback returns (or, through tby_syncer_foreach, until the next poll); they copy what
+ * they keep.
  * The store stays the caller's and must outlive the syncer.
  *
  * How: a range read of the prefix, then a watch from the range's revision + 1. Each
@@ -41,6 +43,11 @@ struct tby_syncer_consumer {
     /* The first complete listing has been delivered (called once), and again after each
      * re-read. May be NULL. */
     void (*in_sync)(void *ctx);
+    /* Records that are no resources (IPAM's affinity records): every key starting with
+     * record_prefix is held too, and a change is told with its record (kv NULL when the
+     * key went). Both may be NULL. */
+    const char *record_prefix;
+    int (*record)(void *ctx, const char *key, const struct tby_kv *kv);
 };
 
 int tby_syncer_new(struct tby_store *store, struct tby_syncer **out);
@@ -57,7 +64,24 @@ int tby_syncer_fd(const struct tby_syncer *s);
 /* Milliseconds until tby_syncer_poll must run at the latest. */
 int tby_syncer_timeout_ms(const struct tby_syncer *s);
 bool tby_syncer_in_sync(const struct tby_syncer *s);
-/* Resources held now. */
+/* Whether the datastore answered the last attempt (the watch is up). */
+bool tby_syncer_online(const struct tby_syncer *s);
+/* Resources (and records) held now. */
 size_t tby_syncer_count(const struct tby_syncer *s);
+
+/* Calls fn for everything held, in no order: a resource with its key, or a record (res
+ * NULL). Both are borrowed until the next tby_syncer_poll. Stops at the first non-zero
+ * return, which it returns. */
+int tby_syncer_foreach(const struct tby_syncer *s,
+                       int (*fn)(void *ctx, const char *key, const struct tby_resource *res),
+                       void *ctx);
+
+struct tby_syncer_stats {
+    uint64_t reads;           /* complete listings read (the first, and re-reads) */
+    uint64_t events;          /* changes told */
+    uint64_t errors;          /* failed attempts to read or watch */
+    char last_error[TBY_ERROR_MAX]; /* of the last failed attempt; "" once online again */
+};
+const struct tby_syncer_stats *tby_syncer_stats(const struct tby_syncer *s);
 
 #endif

@@ -19,7 +19,8 @@
 #                                prints PASS/FAIL per probe (EXPECT: allow | deny)
 #   pn_apply                     tabbyctl apply -f - (YAML on stdin), then waits until
 #                                every running tabby-node has programmed it
-#   pn_start_node NODE [ARGS]    starts tabby-node in NODE, waits for its first sync
+#   pn_start_node NODE [ARGS]    starts tabby-node in NODE (policy only unless ARGS say
+#                                otherwise), waits for its first sync
 #   pn_stop_node NODE [SIGNAL]   stops it (default TERM)
 #   pn_programmed NODE           how many times tabby-node has programmed so far
 #   pn_netns NS POD / pn_node_netns NODE / pn_ip NS POD / pn_ifname NS POD
@@ -189,12 +190,16 @@ pn_apply() {
     for node in "${!PN_DAEMON[@]}"; do pn_wait_programmed "$node" "${before[$node]}"; done
 }
 
+# Policy only unless told otherwise (flags in ARGS win): no BIRD, no routes, no address to
+# find, no health port, the pid file in the scratch folder.
 pn_start_node() {
     local node=$1 before
     shift
     before=$(pn_programmed "$node")
-    ip netns exec "$(pn_node_netns "$node")" "$TABBY_NODE" --store "$PN_STORE" --node "$node" \
-        "$@" >>"$T_TMP/tabby-node-$node.log" 2>&1 &
+    TABBY_NETWORKING_BACKEND=${TABBY_NETWORKING_BACKEND:-none} IP=${IP:-none} \
+        TABBY_HEALTH_PORT=${TABBY_HEALTH_PORT:-0} TABBY_PID_FILE="$T_TMP/tabby-node-$node.pid" \
+        ip netns exec "$(pn_node_netns "$node")" "$TABBY_NODE" --store "$PN_STORE" \
+        --node "$node" "$@" >>"$T_TMP/tabby-node-$node.log" 2>&1 &
     PN_DAEMON[$node]=$!
     pn_wait_programmed "$node" "$before"
 }

@@ -152,7 +152,8 @@ pn_stop_node n1 KILL
 pn_expect rules_stay_without_daemon deny default a default b 81 TCP
 pn_check
 pn_start_node n1
-if tail -1 "$T_TMP/tabby-node-n1.log" | grep -q ' messages=0 read_back=yes'; then
+if grep 'policy programmed' "$T_TMP/tabby-node-n1.log" | tail -1 |
+    grep -q ' messages=0 read_back=yes'; then
     pass restart_programs_nothing_when_nothing_changed
 else
     fail restart_programs_nothing_when_nothing_changed "$(tail -1 "$T_TMP/tabby-node-n1.log")"
@@ -160,7 +161,7 @@ fi
 pn_stop_node n1 KILL
 pn_ctl delete knp b-from-a -n default >/dev/null
 pn_start_node n1
-line=$(tail -1 "$T_TMP/tabby-node-n1.log")
+line=$(grep 'policy programmed' "$T_TMP/tabby-node-n1.log" | tail -1)
 messages=$(sed -n 's/.* messages=\([0-9]*\) .*/\1/p' <<<"$line")
 if [ -n "$messages" ] && [ "$messages" -gt 0 ] && [ "$messages" -lt 12 ]; then
     pass restart_programs_only_the_change

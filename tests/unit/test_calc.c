@@ -602,6 +602,81 @@ static void test_namespace_labels_removed_leave_the_set(void **state)
     assert_has(t, "comment \"pcns.team == 'ops'\"; }");
 }
 
+/* ---- natOutgoing ------------------------------------------------------------------------ */
+
+/* Sets the NAT input from "cidr,cidr" texts (either may be empty). */
+static void set_nat(struct tby_calc *c, const char *masq, const char *pools)
+{
+    struct tby_cidr items[2][8];
+    struct tby_cidr_list l[2] = { { items[0], 0 }, { items[1], 0 } };
+    const char *text[2] = { masq, pools };
+
+    for (int i = 0; i < 2; i++) {
+        char buf[256], *save = NULL;
+
+        snprintf(buf, sizeof(buf), "%s", text[i]);
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            assert_int_equal(tby_cidr_parse(t, TBY_CIDR_STRICT, &items[i][l[i].n++], NULL), 0);
+    }
+    assert_int_equal(tby_calc_set_nat(c, &l[0], &l[1]), 0);
+}
+
+static void test_nat_outgoing_masquerades_pool_traffic_leaving_all_pools(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    set_nat(c, "10.65.0.0/16", "10.65.0.0/16,10.66.0.0/16");
+    t = dump(c);
+    assert_has(t, "chain nat-postrouting {\n\t\ttype nat hook postrouting priority 100; "
+                  "policy accept;\n\t\tmeta nfproto ipv4 ip saddr @nat-pools-4 "
+                  "ip daddr != @all-pools-4 counter masquerade comment \"natOutgoing\"\n\t}");
+    assert_has(t, "set nat-pools-4 { type ipv4_addr; flags interval; "
+                  "elements = { 10.65.0.0-10.65.255.255 }; }");
+    assert_has(t, "set all-pools-4 { type ipv4_addr; flags interval; "
+                  "elements = { 10.65.0.0-10.66.255.255 }; }");
+    assert_lacks(t, "nat-pools-6");
+}
+
+static void test_nat_pool_change_moves_set_elements_only(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *j = NULL;
+
+    (void)state;
+    set_nat(c, "10.65.0.0/16", "10.65.0.0/16");
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    set_nat(c, "10.65.0.0/16", "10.65.0.0/16,10.70.0.0/16");
+    j = journal(c);
+    assert_has(j, "add element inet tabby all-pools-4 { 10.70.0.0-10.70.255.255 }");
+    assert_lacks(j, "nat-pools-4 {");
+    assert_lacks(j, "add rule");
+    assert_lacks(j, "flush");
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    set_nat(c, "10.65.0.0/16", "10.65.0.0/16,10.70.0.0/16");
+    free(j);
+    j = journal(c);
+    assert_string_equal(j, "");
+}
+
+static void test_nat_without_masquerading_pools_removes_chain_and_sets(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *before = dump(c), *t = NULL;
+
+    (void)state;
+    set_nat(c, "10.65.0.0/16,fd00:65::/48", "10.65.0.0/16,fd00:65::/48");
+    free(t);
+    t = dump(c);
+    assert_has(t, "meta nfproto ipv6 ip6 saddr @nat-pools-6 ip6 daddr != @all-pools-6 counter "
+                  "masquerade");
+    set_nat(c, "", "10.65.0.0/16,fd00:65::/48");
+    free(t);
+    t = dump(c);
+    assert_string_equal(t, before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -633,6 +708,9 @@ int main(void)
         cmocka_unit_test(test_two_endpoints_sharing_an_address_keep_it_until_both_go),
         cmocka_unit_test(test_endpoint_moving_to_another_node_loses_its_chains),
         cmocka_unit_test(test_namespace_labels_removed_leave_the_set),
+        cmocka_unit_test(test_nat_outgoing_masquerades_pool_traffic_leaving_all_pools),
+        cmocka_unit_test(test_nat_pool_change_moves_set_elements_only),
+        cmocka_unit_test(test_nat_without_masquerading_pools_removes_chain_and_sets),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -859,9 +859,34 @@ static void test_allocating_without_a_node_name_is_refused(void **state)
     tby_ipam_free(anon);
 }
 
+static void test_affinity_keys_split_into_node_and_block(void **state)
+{
+    const char *node = NULL;
+    size_t len = 0;
+    struct tby_cidr block;
+    char buf[TBY_CIDR_STRLEN];
+
+    (void)state;
+    assert_int_equal(tby_ipam_affinity_key_parse(TBY_IPAM_AFFINITY_PREFIX "node-1/fd00--122",
+                                                 &node, &len, &block), -EINVAL);
+    assert_int_equal(tby_ipam_affinity_key_parse(TBY_IPAM_AFFINITY_PREFIX "node-1/fd00::-122",
+                                                 &node, &len, &block), 0);
+    assert_int_equal(len, 6);
+    assert_memory_equal(node, "node-1", 6);
+    assert_string_equal(tby_cidr_format(&block, buf), "fd00::/122");
+    assert_int_equal(tby_ipam_affinity_key_parse(TBY_IPAM_AFFINITY_PREFIX "n/10.0.0.0-26",
+                                                 &node, &len, &block), 0);
+    assert_string_equal(tby_cidr_format(&block, buf), "10.0.0.0/26");
+    assert_int_equal(tby_ipam_affinity_key_parse(TBY_IPAM_PREFIX "blocks/10.0.0.0-26", &node,
+                                                 &len, &block), -EINVAL);
+    assert_int_equal(tby_ipam_affinity_key_parse(TBY_IPAM_AFFINITY_PREFIX "/10.0.0.0-26",
+                                                 &node, &len, &block), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_affinity_keys_split_into_node_and_block),
         cmocka_unit_test_setup_teardown(test_second_address_comes_from_the_same_affine_block,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_affine_block_makes_the_node_claim_another,

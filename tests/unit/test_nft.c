@@ -220,14 +220,64 @@ static void test_base_chain_policy_changed_by_hand_rebuilds(void **state)
     assert_listed(listed, "policy accept");
 }
 
+/* natOutgoing for a pool of each family, as the daemon hands it over. */
+static void set_nat(struct tby_calc *c, const char *extra_pool)
+{
+    struct tby_cidr masq[2], all[3];
+    struct tby_cidr_list m = { masq, 2 }, a = { all, 2 };
+
+    assert_int_equal(tby_cidr_parse("10.65.0.0/16", TBY_CIDR_STRICT, &masq[0], NULL), 0);
+    assert_int_equal(tby_cidr_parse("fd00:65::/48", TBY_CIDR_STRICT, &masq[1], NULL), 0);
+    all[0] = masq[0];
+    all[1] = masq[1];
+    if (extra_pool) {
+        assert_int_equal(tby_cidr_parse(extra_pool, TBY_CIDR_STRICT, &all[2], NULL), 0);
+        a.n = 3;
+    }
+    assert_int_equal(tby_calc_set_nat(c, &m, &a), 0);
+}
+
+static void test_nat_chain_is_programmed_read_back_and_follows_pools(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
+    _cleanup_(tby_calc_freep) struct tby_calc *again = populated();
+    struct tby_nft *nft = nft_open();
+    _cleanup_free_ char *listed = NULL, *set = NULL;
+    struct tby_nft_stats st;
+
+    (void)state;
+    set_nat(c, NULL);
+    sync_ok(nft, c);
+    listed = run("nft list chain inet tabby nat-postrouting");
+    assert_listed(listed, "type nat hook postrouting priority srcnat; policy accept;");
+    assert_listed(listed, "ip saddr @nat-pools-4 ip daddr != @all-pools-4 counter packets 0 "
+                          "bytes 0 masquerade comment \"natOutgoing\"");
+    assert_listed(listed, "ip6 saddr @nat-pools-6 ip6 daddr != @all-pools-6");
+    tby_nft_close(nft);
+    nft = nft_open();
+    set_nat(again, NULL);
+    st = sync_ok(nft, again);
+    assert_true(st.read_back);
+    assert_false(st.rebuilt);
+    assert_int_equal(st.messages, 0);
+    set_nat(again, "10.70.0.0/16");
+    st = sync_ok(nft, again);
+    assert_int_equal(st.messages, 1);
+    set = run("nft list set inet tabby all-pools-4");
+    assert_listed(set, "elements = { 10.65.0.0/16, 10.70.0.0/16 }");
+    tby_nft_close(nft);
+}
+
 static void test_rendered_text_loads_with_nft(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
-    _cleanup_free_ char *text = dump(c), *out = NULL;
+    _cleanup_free_ char *text = NULL, *out = NULL;
     char path[] = "/tmp/tby-nft-XXXXXX", cmd[128];
     int fd = mkstemp(path);
 
     (void)state;
+    set_nat(c, "10.70.0.0/16");
+    text = dump(c);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
@@ -261,6 +311,7 @@ int main(void)
         cmocka_unit_test_setup(test_table_deleted_by_hand_is_noticed_and_rebuilt, setup),
         cmocka_unit_test_setup(test_chain_flushed_by_hand_is_refilled_alone, setup),
         cmocka_unit_test_setup(test_base_chain_policy_changed_by_hand_rebuilds, setup),
+        cmocka_unit_test_setup(test_nat_chain_is_programmed_read_back_and_follows_pools, setup),
         cmocka_unit_test_setup(test_rendered_text_loads_with_nft, setup),
         cmocka_unit_test_setup(test_cleanup_deletes_the_table, setup),
     };

@@ -412,6 +412,17 @@ static void test_ipip_crosssubnet_encapsulates_only_across_subnets(void **state)
     assert_string_equal(w->plan.ipip_pool, "default");
 }
 
+static void test_ipip_routes_are_left_to_bird_in_bgp_mode(void **state)
+{
+    struct world *w = *state;
+
+    three_nodes(w, TBY_ENCAP_NEVER, TBY_ENCAP_CROSS_SUBNET);
+    w->in.ipip_routes_by_bgp = true;
+    plan(w);
+    assert_routes(&w->plan, "10.65.0.5/32 dev tbyaaa scope link\n");
+    assert_string_equal(w->plan.ipip_pool, "default");
+}
+
 static void test_ipip_pool_is_named_even_with_a_vxlan_pool_first(void **state)
 {
     struct world *w = *state;
@@ -537,6 +548,7 @@ int main(void)
         T(test_workload_without_interface_is_warned),
         T(test_ipip_always_routes_via_tunl0_to_node_addresses),
         T(test_ipip_crosssubnet_encapsulates_only_across_subnets),
+        T(test_ipip_routes_are_left_to_bird_in_bgp_mode),
         T(test_ipip_pool_is_named_even_with_a_vxlan_pool_first),
         T(test_plan_needs_this_nodes_name),
         T(test_plan_copy_is_deep),

@@ -371,6 +371,30 @@ static void test_unknown_scheme_is_refused(void **state)
     assert_non_null(strstr(err.msg, "unknown scheme"));
 }
 
+/* sqlite only: a database file moved away is unreachable (not silently private) until it
+ * is back, and nothing written meanwhile is lost or split between two files. */
+static void test_sqlite_file_moved_away_is_unreachable_until_back(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    struct tby_kv_list list = { 0 };
+    char path[128], moved[160];
+
+    if (!f->dir[0])
+        skip();
+    snprintf(path, sizeof(path), "%s/tabby.db", f->dir);
+    snprintf(moved, sizeof(moved), "%s/away.db", f->dir);
+    assert_int_equal(tby_store_put(f->store, key(f, "a"), "one", 3, NULL, &err), 0);
+    assert_int_equal(rename(path, moved), 0);
+    assert_int_equal(tby_store_put(f->store, key(f, "b"), "two", 3, NULL, &err), -EAGAIN);
+    assert_non_null(strstr(err.msg, "moved or removed"));
+    assert_int_equal(tby_store_range(f->store, f->prefix, &list, &err), -EAGAIN);
+    assert_int_equal(rename(moved, path), 0);
+    assert_int_equal(tby_store_range(f->store, f->prefix, &list, &err), 0);
+    assert_int_equal(list.n, 1);
+    tby_kv_list_clear(&list);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +411,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_watch_behind_compaction_reports_estale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_value_may_hold_nul_bytes, setup, teardown),
         cmocka_unit_test(test_unknown_scheme_is_refused),
+        cmocka_unit_test_setup_teardown(test_sqlite_file_moved_away_is_unreachable_until_back,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

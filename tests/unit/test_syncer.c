@@ -224,6 +224,86 @@ static void test_unreachable_store_keeps_state_and_backs_off(void **state)
     assert_string_equal(h.log, "");
 }
 
+static int on_record(void *ctx, const char *key, const struct tby_kv *kv)
+{
+    struct heard *h = ctx;
+    size_t len = strlen(h->log);
+
+    snprintf(h->log + len, sizeof(h->log) - len, "%c%s\n", kv ? 'r' : 'x', key);
+    return 0;
+}
+
+static int count_held(void *ctx, const char *key, const struct tby_resource *res)
+{
+    int *n = ctx;
+
+    (void)key;
+    n[res ? 0 : 1]++;
+    return 0;
+}
+
+static void test_records_under_a_prefix_are_held_and_told(void **state)
+{
+    struct fixture *f = *state;
+    struct heard h = { 0 };
+    _cleanup_(tby_syncer_freep) struct tby_syncer *s = NULL;
+    struct tby_syncer_consumer c = { .name = "records", .ctx = &h, .in_sync = on_sync,
+                                     .record_prefix = "/tabby/v1/ipam/affinities/",
+                                     .record = on_record };
+    int64_t rev;
+    int held[2] = { 0, 0 };
+
+    assert_int_equal(tby_syncer_new(f->store, &s), 0);
+    assert_int_equal(tby_syncer_add_consumer(s, &c), 0);
+    put_yaml(f->store, two);
+    assert_int_equal(tby_store_put(f->store, "/tabby/v1/ipam/affinities/n1/10.0.0.0-26", "{}",
+                                   2, NULL, NULL), 0);
+    assert_int_equal(tby_store_put(f->store, "/tabby/v1/ipam/blocks/10.0.0.0-26", "{}", 2,
+                                   NULL, NULL), 0);
+    poll_ok(s);
+    assert_string_equal(h.log, "r/tabby/v1/ipam/affinities/n1/10.0.0.0-26\n");
+    assert_int_equal(tby_syncer_foreach(s, count_held, held), 0);
+    assert_int_equal(held[0], 2);
+    assert_int_equal(held[1], 1);
+    /* a re-read tells only what changed: the record that went */
+    h.log[0] = '\0';
+    assert_int_equal(tby_store_delete(f->store, "/tabby/v1/ipam/affinities/n1/10.0.0.0-26",
+                                      &rev, NULL), 0);
+    assert_int_equal(tby_store_compact(f->store, rev, NULL), 0);
+    poll_ok(s);
+    assert_string_equal(h.log, "x/tabby/v1/ipam/affinities/n1/10.0.0.0-26\n");
+    assert_int_equal(tby_syncer_count(s), 2);
+}
+
+static void test_moved_datastore_keeps_state_until_it_is_back(void **state)
+{
+    struct fixture *f = *state;
+    struct heard h = { 0 };
+    _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
+    struct tby_error err = { 0 };
+    char path[128], moved[160];
+
+    snprintf(path, sizeof(path), "%s/tabby.db", f->dir);
+    snprintf(moved, sizeof(moved), "%s/away.db", f->dir);
+    put_yaml(f->store, two);
+    poll_ok(s);
+    assert_true(tby_syncer_online(s));
+    h.log[0] = '\0';
+    assert_int_equal(rename(path, moved), 0);
+    assert_int_equal(tby_syncer_poll(s, &err), -EAGAIN);
+    assert_false(tby_syncer_online(s));
+    assert_int_equal(tby_syncer_count(s), 2);
+    assert_int_equal(tby_syncer_stats(s)->errors, 1);
+    assert_non_null(strstr(tby_syncer_stats(s)->last_error, "moved or removed"));
+    assert_int_equal(rename(moved, path), 0);
+    usleep((useconds_t)tby_syncer_timeout_ms(s) * 1000);
+    poll_ok(s);
+    assert_true(tby_syncer_online(s));
+    assert_string_equal(h.log, "");
+    assert_int_equal(h.in_sync, 2);
+    assert_string_equal(tby_syncer_stats(s)->last_error, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +316,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_consumers_are_told_in_order, setup, teardown),
         cmocka_unit_test(test_unreachable_store_keeps_state_and_backs_off),
+        cmocka_unit_test_setup_teardown(test_records_under_a_prefix_are_held_and_told, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_moved_datastore_keeps_state_until_it_is_back,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

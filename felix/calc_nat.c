@@ -1,0 +1,104 @@
+/* calc_nat.c — natOutgoing in table inet tabby: pod traffic from pools with natOutgoing to
+ * anywhere outside every pool leaves masqueraded behind the node's address, as Calico's
+ * cali-nat-outgoing chain does it. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "tabby/cleanup.h"
+#include "calc_internal.h"
+
+/* The sets keep their names while the pools change (only elements move), so a pool
+ * added or removed changes set elements, not the rule. */
+static const char *const set_names[2][2] = {
+    { TBY_CALC_SET_NAT_POOLS "-4", TBY_CALC_SET_ALL_POOLS "-4" },
+    { TBY_CALC_SET_NAT_POOLS "-6", TBY_CALC_SET_ALL_POOLS "-6" },
+};
+
+static size_t count_family(const struct tby_cidr_list *l, int family)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < l->n; i++)
+        n += l->items[i].ip.family == family;
+    return n;
+}
+
+/* meta nfproto ipvF ip saddr @nat-pools-F ip daddr != @all-pools-F counter masquerade */
+static struct tby_rs_rule *masquerade_rule(int family)
+{
+    const char *const *names = set_names[family == 6];
+    const struct tby_rs_match m[] = {
+        { .type = TBY_RS_M_NFPROTO, .family = (uint8_t)family },
+        { .type = TBY_RS_M_ADDR_SET, .family = (uint8_t)family, .src = true,
+          .set = (char *)names[0] },
+        { .type = TBY_RS_M_ADDR_SET, .family = (uint8_t)family, .neg = true,
+          .set = (char *)names[1] },
+    };
+    _cleanup_(tby_rs_rule_freep) struct tby_rs_rule *r = tby_rs_rule_new();
+
+    for (size_t i = 0; r && i < TBY_ARRAY_SIZE(m); i++)
+        if (tby_rs_rule_match(r, &m[i]) < 0)
+            return NULL;
+    if (!r || tby_rs_rule_set_verdict(r, TBY_RS_V_MASQUERADE, NULL) < 0 ||
+        tby_rs_rule_set_comment(r, "natOutgoing") < 0)
+        return NULL;
+    r->counter = true;
+    return tby_rs_rule_seal(r) < 0 ? NULL : TBY_STEAL(r);
+}
+
+/* The two sets of one family: filled when some pool of the family masquerades, gone
+ * otherwise. Returns 1 when the family needs its rule. */
+static int family_sets(struct tby_calc *c, int family, const struct tby_cidr_list *masquerade,
+                       const struct tby_cidr_list *pools)
+{
+    const char *const *names = set_names[family == 6];
+    enum tby_rs_set_type type = family == 6 ? TBY_RS_NET6 : TBY_RS_NET4;
+    const struct tby_cidr_list *content[2] = { masquerade, pools };
+
+    for (int i = 0; i < 2; i++) {
+        struct tby_rs_set *set = tby_rs_set_find(c->rs, names[i]);
+
+        if (count_family(masquerade, family) == 0) {
+            if (set)
+                tby_rs_set_del(c->rs, set);
+            continue;
+        }
+        if (!set && !(set = tby_rs_set_add(c->rs, names[i], type, NULL)))
+            return -ENOMEM;
+        if (tby_rs_refill_nets(c->rs, set, content[i]->items, content[i]->n) < 0)
+            return -ENOMEM;
+    }
+    return count_family(masquerade, family) > 0;
+}
+
+int tby_calc_set_nat(struct tby_calc *c, const struct tby_cidr_list *masquerade,
+                     const struct tby_cidr_list *pools)
+{
+    struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, TBY_CALC_CHAIN_NAT);
+    struct tby_rs_rule **rules = calloc(2, sizeof(*rules));
+    size_t n = 0;
+    int r = rules ? 0 : -ENOMEM;
+
+    for (int family = 4; r >= 0 && family <= 6; family += 2) {
+        r = family_sets(c, family, masquerade, pools);
+        if (r > 0 && !(rules[n++] = masquerade_rule(family)))
+            r = -ENOMEM;
+    }
+    if (r >= 0 && n == 0) {
+        /* No pool masquerades: no nat hook at all, so the node's traffic pays nothing. */
+        if (chain)
+            tby_rs_chain_del(c->rs, chain);
+        free(rules);
+        return 0;
+    }
+    if (r >= 0 && !chain && !(chain = tby_rs_chain_add(c->rs, TBY_CALC_CHAIN_NAT,
+                                                       TBY_RS_HOOK_POSTROUTING)))
+        r = -ENOMEM;
+    if (r < 0) {
+        for (size_t i = 0; i < n; i++)
+            tby_rs_rule_free(rules[i]);
+        free(rules);
+        return r;
+    }
+    return tby_rs_chain_set_rules(c->rs, chain, rules, n);
+}

@@ -1,0 +1,174 @@
+/* bgp.c — tabby-node's BIRD: the BGP driver (gather, render, reload through the control
+ * socket) run when its inputs change, and BIRD's session state read now and then for
+ * metrics. BIRD itself is started by whoever runs the node; while it is away the driver
+ * backs off and the node carries on. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/bgp_driver.h"
+#include "tabby/bird.h"
+#include "tabby/ipam.h"
+#include "tabby/log.h"
+#include "node.h"
+
+#define DEBOUNCE_MS 100
+#define STATUS_EVERY_MS 10000
+/* A status query must not hold up the loop: BIRD answers `show protocols` at once. */
+#define STATUS_TIMEOUT_MS 1000
+
+struct node_bgp {
+    char *affinity_prefix;    /* this node's affinity records */
+    struct tby_bgp_driver *driver;
+    struct tby_bird *status;  /* a second connection, for `show protocols` */
+    struct node_trigger trigger;
+    int64_t retry_at;         /* -1: none */
+    struct node_backoff backoff;
+    bool said_unreachable;
+    int64_t status_at;
+    struct node_bgp_status st;
+};
+
+/* The resources it reads. */
+static bool bgp_reads(enum tby_kind kind)
+{
+    return kind == TBY_KIND_BGPCONFIG || kind == TBY_KIND_BGPPEER || kind == TBY_KIND_NODE ||
+           kind == TBY_KIND_IPPOOL;
+}
+
+int node_bgp_new(struct tby_store *store, const struct node_config *cfg,
+                 struct node_bgp **out, struct tby_error *err)
+{
+    struct tby_bgp_driver_config dc = {
+        .node = cfg->v[NODE_NODENAME],
+        .bird_socket = cfg->v[NODE_BIRD_SOCKET],
+        .bird_config = cfg->v[NODE_BIRD_CONFIG],
+        .secrets_dir = cfg->v[NODE_SECRETS_DIR],
+    };
+    struct node_bgp *b = calloc(1, sizeof(*b));
+    int r;
+
+    *out = NULL;
+    if (!b || asprintf(&b->affinity_prefix, TBY_IPAM_AFFINITY_PREFIX "%s/", dc.node) < 0) {
+        free(b);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = tby_bgp_driver_new(store, &dc, &b->driver, err);
+    if (r == 0)
+        r = tby_bird_new(dc.bird_socket, &b->status, err);
+    if (r < 0) {
+        node_bgp_free(b);
+        return r;
+    }
+    tby_bird_set_timeout(b->status, STATUS_TIMEOUT_MS);
+    b->retry_at = -1;
+    b->trigger = (struct node_trigger){ .debounce_ms = DEBOUNCE_MS, .reads = bgp_reads };
+    b->backoff = (struct node_backoff){ .first_ms = 1000, .max_ms = 30000 };
+    b->st.driver = tby_bgp_driver_stats(b->driver);
+    *out = b;
+    return 0;
+}
+
+void node_bgp_free(struct node_bgp *b)
+{
+    if (!b)
+        return;
+    tby_bird_free(b->status);
+    tby_bgp_driver_free(b->driver);
+    free(b->affinity_prefix);
+    free(b);
+}
+
+/* ---- what changed ---------------------------------------------------------------------- */
+
+struct tby_syncer_consumer node_bgp_consumer(struct node_bgp *b)
+{
+    /* this node's block affinities: announced as they come and go */
+    return node_trigger_consumer(&b->trigger, "bgp", b->affinity_prefix);
+}
+
+/* ---- syncing ---------------------------------------------------------------------------- */
+
+static void driver_sync(struct node_bgp *b, int64_t now)
+{
+    struct tby_error err = { 0 };
+    bool reloaded = false;
+    int r = tby_bgp_driver_sync(b->driver, (uint64_t)now, &reloaded, &err);
+
+    b->trigger.dirty = false;
+    if (r == -EAGAIN) {
+        /* BIRD not (yet) there: said once, then quietly retried as the driver says. */
+        tby_log(b->said_unreachable ? TBY_LOG_DEBUG : TBY_LOG_WARNING, "bgp",
+                "BIRD not reachable, retrying error=\"%s\"", tby_error_str(&err));
+        b->said_unreachable = true;
+        b->retry_at = (int64_t)tby_bgp_driver_retry_at(b->driver);
+        if (b->retry_at <= now)
+            b->retry_at = now + 100;
+        return;
+    }
+    if (r < 0) { /* the driver said why */
+        b->retry_at = now + node_backoff_next(&b->backoff);
+        return;
+    }
+    if (b->said_unreachable)
+        tby_log(TBY_LOG_INFO, "bgp", "BIRD reachable again");
+    b->said_unreachable = false;
+    b->retry_at = -1;
+    node_backoff_reset(&b->backoff);
+    if (reloaded)
+        b->status_at = now + 1000; /* sessions start: look again soon */
+}
+
+/* Counts BGP sessions and established ones from `show protocols`. */
+static void read_status(struct node_bgp *b, int64_t now)
+{
+    struct tby_bird_protocols list = { 0 };
+    struct tby_error err = { 0 };
+
+    b->status_at = now + STATUS_EVERY_MS;
+    if (tby_bird_ensure(b->status, (uint64_t)now, &err) < 0 ||
+        tby_bird_show_protocols(b->status, &list, &err) < 0) {
+        b->st.bird_up = false;
+        b->st.peers_up = 0;
+        return;
+    }
+    b->st.bird_up = true;
+    b->st.peers = b->st.peers_up = 0;
+    for (size_t i = 0; i < list.n; i++) {
+        if (strcmp(list.items[i].proto, "BGP") != 0)
+            continue;
+        b->st.peers++;
+        b->st.peers_up += strncmp(list.items[i].info, "Established", 11) == 0;
+    }
+    tby_bird_protocols_clear(&list);
+}
+
+void node_bgp_sync(struct node_bgp *b, bool online)
+{
+    int64_t now = node_now_ms();
+    bool due = node_trigger_due(&b->trigger, now) || (b->retry_at >= 0 && now >= b->retry_at);
+
+    /* Offline the driver could not read its inputs; BIRD keeps what it has (fail-static). */
+    if (due && online)
+        driver_sync(b, now);
+    else if (due && b->trigger.dirty)
+        b->trigger.due = now + 1000;
+    else if (due)
+        b->retry_at = now + 1000;
+    if (now >= b->status_at)
+        read_status(b, now);
+}
+
+int node_bgp_timeout_ms(const struct node_bgp *b)
+{
+    int t = node_ms_until(b->status_at);
+
+    t = node_min_timeout(t, node_trigger_timeout_ms(&b->trigger));
+    return node_min_timeout(t, node_ms_until(b->retry_at));
+}
+
+void node_bgp_status(const struct node_bgp *b, struct node_bgp_status *out)
+{
+    *out = b->st;
+}

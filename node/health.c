@@ -1,0 +1,181 @@
+/* health.c — tabby-node's HTTP endpoints (libmicrohttpd): /liveness, /readiness and
+ * /metrics. The server has no thread of its own: its epoll descriptor sits in the daemon's
+ * poll loop and requests are answered from there, so handlers read the parts' state
+ * while nothing else changes it. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "tabby/log.h"
+#include "node.h"
+
+/* Scrapes and probes are small and rare: a few connections, short idle time. */
+#define MAX_CONNECTIONS 16
+#define IDLE_TIMEOUT_S 10
+
+struct node_http {
+    struct MHD_Daemon *mhd;
+    struct node *node;
+    int epoll_fd;
+};
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, char *body,
+                               size_t len, const char *type)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body,
+                                                                MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result r;
+
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    r = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+static enum MHD_Result respond_text(struct MHD_Connection *conn, unsigned status,
+                                    const char *text)
+{
+    char *body = strdup(text);
+
+    return body ? respond(conn, status, body, strlen(body), "text/plain; charset=utf-8")
+                : MHD_NO;
+}
+
+static enum MHD_Result readiness(struct node_http *h, struct MHD_Connection *conn)
+{
+    char why[512], line[600];
+
+    if (node_ready(h->node, why, sizeof(why))) {
+        snprintf(line, sizeof(line), "ready%s%s\n", why[0] ? ": " : "", why);
+        return respond_text(conn, MHD_HTTP_OK, line);
+    }
+    snprintf(line, sizeof(line), "not ready: %s\n", why);
+    return respond_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, line);
+}
+
+static enum MHD_Result metrics(struct node_http *h, struct MHD_Connection *conn)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    if (!f)
+        return MHD_NO;
+    if (node_metrics_write(h->node, f) < 0 || fclose(f) != 0) {
+        free(buf);
+        return respond_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics failed\n");
+    }
+    return respond(conn, MHD_HTTP_OK, buf, len, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **con_cls)
+{
+    struct node_http *h = cls;
+
+    (void)version;
+    (void)upload;
+    (void)con_cls;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
+    if (*upload_size)
+        return MHD_NO;
+    if (strcmp(url, "/liveness") == 0) /* answered from the loop: the loop runs */
+        return respond_text(conn, MHD_HTTP_OK, "alive\n");
+    if (strcmp(url, "/readiness") == 0)
+        return readiness(h, conn);
+    if (strcmp(url, "/metrics") == 0)
+        return metrics(h, conn);
+    return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /liveness, /readiness or "
+                                                  "/metrics\n");
+}
+
+/* host:port as a socket address; IPv6 when the host is one. */
+static int listen_addr(const char *host, int port, struct sockaddr_storage *ss, bool *v6)
+{
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+    memset(ss, 0, sizeof(*ss));
+    *v6 = strchr(host, ':') != NULL;
+    if (*v6) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        return inet_pton(AF_INET6, host, &in6->sin6_addr) == 1 ? 0 : -EINVAL;
+    }
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, host, &in4->sin_addr) == 1 ? 0 : -EINVAL;
+}
+
+int node_http_start(struct node *n, const char *host, int port, struct node_http **out,
+                    struct tby_error *err)
+{
+    struct sockaddr_storage ss;
+    const union MHD_DaemonInfo *info;
+    struct node_http *h;
+    bool v6;
+
+    *out = NULL;
+    if (listen_addr(host, port, &ss, &v6) < 0)
+        return tby_error_set(err, -EINVAL, "TABBY_HEALTH_HOST: \"%s\" is not an IP address",
+                             host);
+    if (!(h = calloc(1, sizeof(*h))))
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    h->node = n;
+    h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0),
+                              (uint16_t)port, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, &ss,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+                              MHD_OPTION_END);
+    info = h->mhd ? MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    if (!info) {
+        node_http_stop(h);
+        return tby_error_set(err, -EADDRNOTAVAIL, "health server: cannot listen on %s port %d "
+                             "(in use, or no such address here)", host, port);
+    }
+    h->epoll_fd = info->epoll_fd;
+    tby_log(TBY_LOG_INFO, "health", "serving /liveness /readiness /metrics host=%s port=%d",
+            host, port);
+    *out = h;
+    return 0;
+}
+
+void node_http_stop(struct node_http *h)
+{
+    if (!h)
+        return;
+    if (h->mhd)
+        MHD_stop_daemon(h->mhd);
+    free(h);
+}
+
+int node_http_fd(const struct node_http *h)
+{
+    return h->epoll_fd;
+}
+
+int node_http_timeout_ms(const struct node_http *h)
+{
+    MHD_UNSIGNED_LONG_LONG t;
+
+    if (MHD_get_timeout(h->mhd, &t) != MHD_YES)
+        return -1;
+    return t > 60000 ? 60000 : (int)t;
+}
+
+void node_http_run(struct node_http *h)
+{
+    MHD_run(h->mhd);
+}

@@ -1,0 +1,442 @@
+/* register.c — this node's Node resource, as calico-node's start-up keeps it: the
+ * addresses it detects (IP / IP_AUTODETECTION_METHOD, IP6 / IP6_AUTODETECTION_METHOD), its
+ * AS number, its VXLAN MAC and its VXLAN tunnel address from IPAM while a VXLAN pool exists.
+ * Written with a compare-and-swap on the Node's revision, so fields others own (labels,
+ * BGP settings, status) are kept; checked again when the pools or the Node change and
+ * every autodetect interval (an address that moved is followed). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/autodetect.h"
+#include "tabby/catalog.h"
+#include "tabby/cleanup.h"
+#include "tabby/log.h"
+#include "tabby/resource.h"
+#include "tabby/routes.h"
+#include "node.h"
+
+#define DEBOUNCE_MS 100
+
+struct node_register {
+    struct tby_store *store;
+    struct tby_ipam *ipam;
+    const struct node_config *cfg;
+    const char *node;
+    char *handle[2];          /* IPAM handles of the VXLAN tunnel addresses (v4, v6) */
+    struct tby_autodetect *method[2];
+    bool tunnels;             /* this node routes VXLAN itself (backend not none) */
+    int64_t next_at;
+    struct node_backoff backoff;
+    char said[2][TBY_CIDR_STRLEN]; /* the addresses last logged */
+    struct node_register_stats stats;
+};
+
+/* What one pass found out, and what the Node should then say. */
+struct wanted {
+    bool has_addr[2];
+    struct tby_cidr addr[2];
+    struct tby_strv vxlan_pools[2]; /* enabled VXLAN pools per family, by name */
+    bool has_tunnel[2];
+    struct tby_ip tunnel[2];
+    char error[TBY_ERROR_MAX];      /* why something could not be detected */
+};
+
+static int fam_index(int family)
+{
+    return family == 6;
+}
+
+int node_register_new(struct tby_store *store, struct tby_ipam *ipam,
+                      const struct node_config *cfg, struct node_register **out,
+                      struct tby_error *err)
+{
+    struct node_register *g = calloc(1, sizeof(*g));
+    const char *name = cfg->v[NODE_NODENAME];
+    int r = 0;
+
+    *out = NULL;
+    if (!g || asprintf(&g->handle[0], "vxlan-tunnel-addr-%s", name) < 0 ||
+        asprintf(&g->handle[1], "vxlan-v6-tunnel-addr-%s", name) < 0) {
+        node_register_free(g);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    g->store = store;
+    g->ipam = ipam;
+    g->cfg = cfg;
+    g->node = name;
+    g->tunnels = cfg->backend != NODE_BACKEND_NONE;
+    g->backoff = (struct node_backoff){ .first_ms = 1000,
+                                        .max_ms = cfg->autodetect_interval_s * 1000 };
+    r = tby_autodetect_parse(cfg->v[NODE_IP_METHOD], &g->method[0], err);
+    if (r < 0)
+        tby_error_prefix(err, "IP_AUTODETECTION_METHOD");
+    if (r == 0 && (r = tby_autodetect_parse(cfg->v[NODE_IP6_METHOD], &g->method[1], err)) < 0)
+        tby_error_prefix(err, "IP6_AUTODETECTION_METHOD");
+    if (r < 0) {
+        node_register_free(g);
+        return r;
+    }
+    *out = g;
+    return 0;
+}
+
+void node_register_free(struct node_register *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < 2; i++) {
+        tby_autodetect_free(g->method[i]);
+        free(g->handle[i]);
+    }
+    free(g);
+}
+
+const struct node_register_stats *node_register_stats(const struct node_register *g)
+{
+    return &g->stats;
+}
+
+/* ---- what changed ---------------------------------------------------------------------- */
+
+static void soon(struct node_register *g)
+{
+    int64_t at = node_now_ms() + DEBOUNCE_MS;
+
+    if (at < g->next_at)
+        g->next_at = at;
+}
+
+static bool concerns(struct node_register *g, const struct tby_resource *res)
+{
+    return res->info->kind == TBY_KIND_IPPOOL ||
+           (res->info->kind == TBY_KIND_NODE && strcmp(res->meta.name, g->node) == 0);
+}
+
+static int on_update(void *ctx, const struct tby_resource *old, const struct tby_resource *res)
+{
+    (void)old;
+    if (concerns(ctx, res))
+        soon(ctx);
+    return 0;
+}
+
+static int on_remove(void *ctx, const struct tby_resource *old)
+{
+    if (concerns(ctx, old))
+        soon(ctx);
+    return 0;
+}
+
+struct tby_syncer_consumer node_register_consumer(struct node_register *g)
+{
+    return (struct tby_syncer_consumer){ .name = "register", .ctx = g, .update = on_update,
+                                         .remove = on_remove };
+}
+
+/* ---- detection ------------------------------------------------------------------------------ */
+
+static void detect(struct node_register *g, int family, struct wanted *w)
+{
+    const char *setting = g->cfg->v[family == 4 ? NODE_IP : NODE_IP6];
+    struct tby_autodetect_result res;
+    struct tby_error err = { 0 };
+    int i = fam_index(family);
+
+    if (strcmp(setting, "none") == 0)
+        return; /* the Node's address of this family is not this node's to manage */
+    if (strcmp(setting, "autodetect") != 0) {
+        w->has_addr[i] = tby_cidr_parse(setting, 0, &w->addr[i], NULL) == 0;
+        return;
+    }
+    if (tby_autodetect_run(g->method[i], family, &res, &err) < 0) {
+        snprintf(w->error, sizeof(w->error), "IPv%d autodetection (%s): %s", family,
+                 g->cfg->v[family == 4 ? NODE_IP_METHOD : NODE_IP6_METHOD],
+                 tby_error_str(&err));
+        return;
+    }
+    w->has_addr[i] = true;
+    w->addr[i] = res.address;
+}
+
+static int collect_vxlan_pool(void *ctx, const char *key, const struct tby_resource *res)
+{
+    struct wanted *w = ctx;
+    const struct tby_ippool *p;
+
+    (void)key;
+    if (!res || res->info->kind != TBY_KIND_IPPOOL)
+        return 0;
+    p = res->spec.ippool;
+    if (p->vxlan_mode == TBY_ENCAP_NEVER || p->disabled ||
+        !(p->allowed_uses & TBY_POOL_USE_TUNNEL))
+        return 0;
+    return tby_strv_push(&w->vxlan_pools[fam_index(p->cidr.ip.family)], res->meta.name);
+}
+
+/* ---- the VXLAN tunnel address ------------------------------------------------------------- */
+
+/* The handle's address of the family when it lies in one of `pools`. */
+static bool held_in_pools(const struct tby_ipam_result *held, int family,
+                          const struct tby_strv *pools, const struct tby_syncer *s,
+                          struct tby_ip *out);
+
+struct pool_find {
+    const char *name;
+    struct tby_cidr cidr;
+    bool found;
+};
+
+static int find_pool(void *ctx, const char *key, const struct tby_resource *res)
+{
+    struct pool_find *f = ctx;
+
+    (void)key;
+    if (res && res->info->kind == TBY_KIND_IPPOOL && strcmp(res->meta.name, f->name) == 0) {
+        f->cidr = res->spec.ippool->cidr;
+        f->found = true;
+        return 1;
+    }
+    return 0;
+}
+
+static bool held_in_pools(const struct tby_ipam_result *held, int family,
+                          const struct tby_strv *pools, const struct tby_syncer *s,
+                          struct tby_ip *out)
+{
+    for (size_t i = 0; i < held->n; i++) {
+        if (held->items[i].ip.family != family)
+            continue;
+        for (size_t j = 0; j < pools->n; j++) {
+            struct pool_find f = { .name = pools->items[j] };
+
+            tby_syncer_foreach(s, find_pool, &f);
+            if (f.found && tby_cidr_contains(&f.cidr, &held->items[i].ip)) {
+                *out = held->items[i].ip;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Keeps the address the handle holds while it is in a VXLAN pool; otherwise gives it back
+ * and takes a new one from the VXLAN pools (Tunnel use). */
+static int tunnel_address(struct node_register *g, int family, const struct tby_syncer *s,
+                          struct wanted *w, struct tby_error *err)
+{
+    int i = fam_index(family);
+    struct tby_ipam_result held = { 0 }, got = { 0 };
+    struct tby_ipam_request req = { .handle = g->handle[i], .use = TBY_POOL_USE_TUNNEL,
+                                    .num_v4 = family == 4, .num_v6 = family == 6,
+                                    .v4_pools = &w->vxlan_pools[0],
+                                    .v6_pools = &w->vxlan_pools[1] };
+    int r = tby_ipam_ips_by_handle(g->ipam, g->handle[i], &held, err);
+
+    if (r == 0 && held_in_pools(&held, family, &w->vxlan_pools[i], s, &w->tunnel[i])) {
+        w->has_tunnel[i] = true;
+    } else if (r == 0) {
+        if (held.n)
+            r = tby_ipam_release_handle(g->ipam, g->handle[i], NULL, err);
+        if (r == 0)
+            r = tby_ipam_auto_assign(g->ipam, &req, &got, err);
+        if (r == 0 && got.n) {
+            w->has_tunnel[i] = true;
+            w->tunnel[i] = got.items[0].ip;
+        }
+    }
+    tby_ipam_result_clear(&held);
+    tby_ipam_result_clear(&got);
+    return r < 0 ? tby_error_prefix(err, "VXLAN tunnel address (IPAM handle %s)",
+                                    g->handle[i])
+                 : 0;
+}
+
+static int tunnels(struct node_register *g, const struct tby_syncer *s, struct wanted *w,
+                   struct tby_error *err)
+{
+    int r = 0;
+
+    for (int family = 4; r == 0 && family <= 6; family += 2) {
+        int i = fam_index(family);
+
+        if (g->tunnels && w->vxlan_pools[i].n)
+            r = tunnel_address(g, family, s, w, err);
+        else
+            r = tby_ipam_release_handle(g->ipam, g->handle[i], NULL, err);
+    }
+    return r;
+}
+
+/* ---- the Node document ------------------------------------------------------------------- */
+
+static json_t *object_at(json_t *parent, const char *key)
+{
+    json_t *o = json_object_get(parent, key);
+
+    if (!json_is_object(o)) {
+        o = json_object();
+        json_object_set_new(parent, key, o);
+    }
+    return o;
+}
+
+static void set_or_del(json_t *o, const char *key, bool set, const char *value)
+{
+    if (set)
+        json_object_set_new(o, key, json_string(value));
+    else
+        json_object_del(o, key);
+}
+
+/* The fields this node owns, set in the document of its Node. */
+static void fill_spec(struct node_register *g, json_t *doc, const struct wanted *w)
+{
+    static const char *const addr_key[2] = { "ipv4Address", "ipv6Address" };
+    static const char *const tunnel_key[2] = { "ipv4VXLANTunnelAddr", "ipv6VXLANTunnelAddr" };
+    static const char *const mac_key[2] = { "vxlanTunnelMACAddr", "vxlanTunnelMACAddrV6" };
+    json_t *spec = object_at(doc, "spec"), *bgp = object_at(spec, "bgp");
+    char buf[TBY_CIDR_STRLEN];
+    uint8_t mac[6];
+
+    for (int i = 0; i < 2; i++) {
+        if (w->has_addr[i])
+            json_object_set_new(bgp, addr_key[i], json_string(tby_cidr_format(&w->addr[i], buf)));
+        set_or_del(spec, tunnel_key[i], w->has_tunnel[i],
+                   w->has_tunnel[i] ? tby_ip_format(&w->tunnel[i], buf) : NULL);
+        /* Every node derives the same MAC from a name, so writing it only pins it. */
+        if ((i == 0 || w->vxlan_pools[i].n) && !json_is_string(json_object_get(spec, mac_key[i]))) {
+            tby_vxlan_mac_for_node(g->node, i ? 6 : 4, mac);
+            json_object_set_new(spec, mac_key[i], json_string(tby_mac_format(mac, buf)));
+        }
+    }
+    if (g->cfg->has_as)
+        json_object_set_new(bgp, "asNumber", json_integer(g->cfg->as_number));
+    if (json_object_size(bgp) == 0)
+        json_object_del(spec, "bgp"); /* an empty bgp section means nothing, and is refused */
+}
+
+static json_t *skeleton(const char *name)
+{
+    return json_pack("{s:s, s:s, s:{s:s}, s:{}}", "apiVersion", "projectcalico.org/v3", "kind",
+                     "Node", "metadata", "name", name, "spec");
+}
+
+/* Writes the Node when it differs from what this node wants. *written says whether it did.
+ * -ECANCELED: someone else wrote it meanwhile (read again and retry). */
+static int write_node(struct node_register *g, const struct wanted *w, bool *written,
+                      struct tby_error *err)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *old = NULL;
+    struct tby_resource_list list = { 0 };
+    _cleanup_json_ json_t *doc = NULL;
+    struct tby_resource *res = NULL;
+    int r = tby_catalog_get(g->store, tby_kind_info(TBY_KIND_NODE), NULL, g->node, &old, err);
+
+    *written = false;
+    if (r < 0 && r != -ENOENT)
+        return r;
+    doc = old ? tby_resource_encode(old) : skeleton(g->node);
+    if (!doc)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    fill_spec(g, doc, w);
+    r = tby_resource_decode(doc, &res, err);
+    if (r < 0)
+        return tby_error_prefix(err, "Node %s", g->node);
+    if (old && tby_resource_equal(old, res)) {
+        tby_resource_free(res);
+        return 0;
+    }
+    r = tby_resource_list_push(&list, res);
+    if (r < 0)
+        tby_resource_free(res);
+    else
+        r = tby_catalog_write(g->store, &list, old ? TBY_WRITE_REPLACE : TBY_WRITE_CREATE, NULL,
+                              err);
+    tby_resource_list_clear(&list);
+    *written = r == 0;
+    return r;
+}
+
+/* ---- a pass ---------------------------------------------------------------------------------- */
+
+static void log_written(struct node_register *g, const struct wanted *w)
+{
+    char a[2][TBY_CIDR_STRLEN] = { "-", "-" }, t[2][TBY_IP_STRLEN] = { "-", "-" };
+
+    for (int i = 0; i < 2; i++) {
+        if (w->has_addr[i])
+            tby_cidr_format(&w->addr[i], a[i]);
+        if (w->has_tunnel[i])
+            tby_ip_format(&w->tunnel[i], t[i]);
+        if (w->has_addr[i] && g->said[i][0] && strcmp(g->said[i], a[i]) != 0)
+            tby_log(TBY_LOG_WARNING, "register", "node address changed node=%s old=%s new=%s",
+                    g->node, g->said[i], a[i]);
+        memcpy(g->said[i], a[i], sizeof(g->said[i]));
+    }
+    tby_log(TBY_LOG_INFO, "register", "node registered node=%s ipv4=%s ipv6=%s vxlan_tunnel=%s "
+            "vxlan_tunnel6=%s", g->node, a[0], a[1], t[0], t[1]);
+}
+
+static void wanted_clear(struct wanted *w)
+{
+    tby_strv_clear(&w->vxlan_pools[0]);
+    tby_strv_clear(&w->vxlan_pools[1]);
+}
+
+static void failed(struct node_register *g, int64_t now, const char *why)
+{
+    bool repeated = strcmp(g->stats.last_error, why) == 0;
+
+    g->stats.failures++;
+    g->stats.registered = false;
+    g->next_at = now + node_backoff_next(&g->backoff);
+    tby_log(repeated ? TBY_LOG_DEBUG : TBY_LOG_ERROR, "register", "node not registered node=%s "
+            "retry_ms=%d error=\"%s\"", g->node, g->backoff.cur_ms, why);
+    snprintf(g->stats.last_error, sizeof(g->stats.last_error), "%s", why);
+}
+
+void node_register_run(struct node_register *g, const struct tby_syncer *s)
+{
+    int64_t now = node_now_ms();
+    struct tby_error err = { 0 };
+    struct wanted w = { 0 };
+    bool written = false;
+    int r;
+
+    if (now < g->next_at)
+        return;
+    if (!tby_syncer_in_sync(s) || !tby_syncer_online(s)) {
+        g->next_at = now + 1000; /* the pools are not known (or not current): later */
+        return;
+    }
+    detect(g, 4, &w);
+    detect(g, 6, &w);
+    r = tby_syncer_foreach(s, collect_vxlan_pool, &w);
+    if (r == 0)
+        r = tunnels(g, s, &w, &err);
+    if (r == 0)
+        r = write_node(g, &w, &written, &err);
+    if (r == -ECANCELED) /* written by someone else meanwhile: read it again */
+        g->next_at = now + DEBOUNCE_MS;
+    else if (r < 0 || w.error[0])
+        failed(g, now, r < 0 ? tby_error_str(&err) : w.error);
+    if (r == 0 && written)
+        log_written(g, &w);
+    if (r == 0) {
+        g->stats.writes += written;
+        if (!w.error[0]) {
+            g->stats.registered = true;
+            g->stats.last_error[0] = '\0';
+            node_backoff_reset(&g->backoff);
+            g->next_at = now + g->cfg->autodetect_interval_s * 1000LL;
+        }
+    }
+    wanted_clear(&w);
+}
+
+int node_register_timeout_ms(const struct node_register *g)
+{
+    return node_ms_until(g->next_at);
+}

@@ -1,0 +1,325 @@
+/* routes.c — tabby-node's route manager: the cluster's pools, nodes, block affinities and
+ * workload endpoints (as the syncer holds them) into the kernel's routes, VXLAN device and
+ * VTEP entries, converged by difference; repaired when netlink says someone else touched
+ * them. Failures degrade (logged, retried), never stop the daemon. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/cleanup.h"
+#include "tabby/ipam.h"
+#include "tabby/log.h"
+#include "tabby/routes.h"
+#include "node.h"
+
+#define DEBOUNCE_MS 100
+
+struct node_routes {
+    char *node;
+    bool ipip_by_bgp;
+    struct tby_routes *kernel;
+    struct node_trigger trigger; /* the cluster changed since the last plan */
+    bool has_plan;            /* the kernel side keeps a plan to re-apply */
+    int64_t repair_at;        /* re-apply the last plan (notification, failure, period) */
+    struct node_backoff backoff;
+    int resync_ms;
+    struct tby_strv warnings; /* the last plan's, sorted: said again only when they change */
+    char logged_error[TBY_ERROR_MAX];
+    struct node_routes_stats stats;
+};
+
+/* The resources it reads. */
+static bool routes_read(enum tby_kind k)
+{
+    return k == TBY_KIND_IPPOOL || k == TBY_KIND_NODE || k == TBY_KIND_WORKLOADENDPOINT;
+}
+
+int node_routes_new(const char *node_name, bool ipip_by_bgp, int resync_s,
+                    struct node_routes **out, struct tby_error *err)
+{
+    struct node_routes *r = calloc(1, sizeof(*r));
+    int rc;
+
+    *out = NULL;
+    if (!r || !(r->node = strdup(node_name))) {
+        free(r);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    rc = tby_routes_open(&r->kernel, err);
+    if (rc < 0) {
+        node_routes_free(r);
+        return rc;
+    }
+    r->ipip_by_bgp = ipip_by_bgp;
+    r->trigger = (struct node_trigger){ .debounce_ms = DEBOUNCE_MS, .reads = routes_read };
+    r->resync_ms = resync_s * 1000;
+    r->backoff = (struct node_backoff){ .first_ms = 1000, .max_ms = 60000 };
+    r->repair_at = -1;
+    *out = r;
+    return 0;
+}
+
+void node_routes_free(struct node_routes *r)
+{
+    if (!r)
+        return;
+    tby_routes_close(r->kernel); /* the kernel state stays */
+    tby_strv_clear(&r->warnings);
+    free(r->node);
+    free(r);
+}
+
+const struct node_routes_stats *node_routes_stats(const struct node_routes *r)
+{
+    return &r->stats;
+}
+
+/* ---- what changed ---------------------------------------------------------------------- */
+
+struct tby_syncer_consumer node_routes_consumer(struct node_routes *r)
+{
+    /* every node's block affinities: remote blocks are routed to their nodes */
+    return node_trigger_consumer(&r->trigger, "routes", TBY_IPAM_AFFINITY_PREFIX);
+}
+
+/* ---- the plan's input, from what the syncer holds ---------------------------------------- */
+
+struct input {
+    struct tby_routes_input in;
+    struct tby_routes_pool *pools;
+    struct tby_routes_node *nodes;
+    const struct tby_wep **weps;
+    struct tby_routes_block *blocks;
+    size_t cap_pools, cap_nodes, cap_weps, cap_blocks;
+    struct tby_strv block_nodes; /* the blocks' node names (record keys hold them unended) */
+};
+
+/* Room for one more item of *v; -ENOMEM. */
+static int reserve(void **v, size_t n, size_t *cap, size_t size)
+{
+    void *p;
+
+    if (n < *cap)
+        return 0;
+    p = reallocarray(*v, *cap ? *cap * 2 : 16, size);
+    if (!p)
+        return -ENOMEM;
+    *v = p;
+    *cap = *cap ? *cap * 2 : 16;
+    return 0;
+}
+
+static int add_block(struct input *x, const char *key)
+{
+    struct tby_cidr cidr;
+    const char *node;
+    size_t len;
+    char *name;
+
+    if (tby_ipam_affinity_key_parse(key, &node, &len, &cidr) < 0)
+        return 0;
+    if (reserve((void **)&x->blocks, x->in.n_blocks, &x->cap_blocks, sizeof(*x->blocks)) < 0 ||
+        !(name = strndup(node, len)) || tby_strv_push_take(&x->block_nodes, name) < 0)
+        return -ENOMEM;
+    x->blocks[x->in.n_blocks++] = (struct tby_routes_block){ cidr, name };
+    return 0;
+}
+
+static int collect(void *ctx, const char *key, const struct tby_resource *res)
+{
+    struct input *x = ctx;
+
+    if (!res)
+        return add_block(x, key);
+    switch (res->info->kind) {
+    case TBY_KIND_IPPOOL:
+        if (reserve((void **)&x->pools, x->in.n_pools, &x->cap_pools, sizeof(*x->pools)) < 0)
+            return -ENOMEM;
+        x->pools[x->in.n_pools++] = (struct tby_routes_pool){ res->meta.name, res->spec.ippool };
+        return 0;
+    case TBY_KIND_NODE:
+        if (reserve((void **)&x->nodes, x->in.n_nodes, &x->cap_nodes, sizeof(*x->nodes)) < 0)
+            return -ENOMEM;
+        x->nodes[x->in.n_nodes++] = (struct tby_routes_node){ res->meta.name, res->spec.node };
+        return 0;
+    case TBY_KIND_WORKLOADENDPOINT:
+        if (reserve((void **)&x->weps, x->in.n_weps, &x->cap_weps, sizeof(*x->weps)) < 0)
+            return -ENOMEM;
+        x->weps[x->in.n_weps++] = res->spec.wep;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static void input_clear(struct input *x)
+{
+    free(x->pools);
+    free(x->nodes);
+    free(x->weps);
+    free(x->blocks);
+    tby_strv_clear(&x->block_nodes);
+}
+
+static int gather(struct node_routes *r, const struct tby_syncer *s, struct input *x)
+{
+    int rc;
+
+    memset(x, 0, sizeof(*x));
+    rc = tby_syncer_foreach(s, collect, x);
+    x->in.node_name = r->node;
+    x->in.pools = x->pools;
+    x->in.nodes = x->nodes;
+    x->in.weps = (const struct tby_wep *const *)x->weps;
+    x->in.blocks = x->blocks;
+    x->in.ipip_routes_by_bgp = r->ipip_by_bgp;
+    return rc;
+}
+
+/* ---- applying ---------------------------------------------------------------------------- */
+
+/* Warnings are said when they change, not on every plan. */
+static void log_warnings(struct node_routes *r, struct tby_routes_plan *plan)
+{
+    bool same = plan->warnings.n == r->warnings.n;
+
+    tby_strv_sort(&plan->warnings);
+    for (size_t i = 0; same && i < plan->warnings.n; i++)
+        same = strcmp(plan->warnings.items[i], r->warnings.items[i]) == 0;
+    r->stats.warnings = plan->warnings.n;
+    if (same)
+        return;
+    for (size_t i = 0; i < plan->warnings.n; i++)
+        if (!tby_strv_contains(&r->warnings, plan->warnings.items[i]))
+            tby_log(TBY_LOG_WARNING, "routes", "%s", plan->warnings.items[i]);
+    tby_strv_clear(&r->warnings);
+    r->warnings = plan->warnings;
+    plan->warnings = (struct tby_strv){ 0 };
+}
+
+static void applied(struct node_routes *r, const char *what, const struct tby_routes_stats *st,
+                    double ms)
+{
+    unsigned changes = tby_routes_stats_changes(st);
+
+    r->stats.applies++;
+    r->stats.changes += changes;
+    node_hist_add(&r->stats.apply_hist, ms);
+    /* The route manager says each change; this is the summary, for debugging. */
+    if (changes || st->routes_conflicting)
+        tby_log(TBY_LOG_DEBUG, "routes", "routes %s routes=%zu vteps=%zu changes=%u added=%u "
+                "replaced=%u deleted=%u adopted=%u conflicting=%u pending=%u neighs=%u fdbs=%u "
+                "links=%u ms=%.1f", what, r->stats.routes, r->stats.vteps, changes,
+                st->routes_added, st->routes_replaced, st->routes_deleted, st->routes_adopted,
+                st->routes_conflicting, st->routes_pending, st->neighs_set + st->neighs_deleted,
+                st->fdbs_set + st->fdbs_deleted, st->links_changed, ms);
+}
+
+/* A part that failed (IPIP without kernel support, a device refused) degrades the node:
+ * said once per distinct error, retried with backoff, the rest stays applied. */
+static void apply_done(struct node_routes *r, int rc, const struct tby_error *err)
+{
+    if (rc == 0) {
+        if (r->stats.last_error[0])
+            tby_log(TBY_LOG_INFO, "routes", "routes recovered");
+        r->stats.last_error[0] = r->logged_error[0] = '\0';
+        r->stats.applied = true;
+        node_backoff_reset(&r->backoff);
+        r->repair_at = r->resync_ms ? node_now_ms() + r->resync_ms : -1;
+        return;
+    }
+    r->stats.failures++;
+    snprintf(r->stats.last_error, sizeof(r->stats.last_error), "%s", tby_error_str(err));
+    tby_log(strcmp(r->logged_error, r->stats.last_error) ? TBY_LOG_WARNING : TBY_LOG_DEBUG,
+            "routes", "routes degraded retry_ms=%d error=\"%s\"", node_backoff_next(&r->backoff),
+            r->stats.last_error);
+    snprintf(r->logged_error, sizeof(r->logged_error), "%s", r->stats.last_error);
+    /* What went through counts: the node is routed, if degraded. */
+    r->stats.applied = true;
+    r->repair_at = node_now_ms() + r->backoff.cur_ms;
+}
+
+static void plan_and_apply(struct node_routes *r, const struct tby_syncer *s)
+{
+    struct input x;
+    struct tby_routes_plan plan = { 0 };
+    struct tby_routes_stats st = { 0 };
+    struct tby_error err = { 0 };
+    int64_t start = node_now_ms();
+    int rc = gather(r, s, &x);
+
+    r->trigger.dirty = false;
+    if (rc == 0)
+        rc = tby_routes_plan(&x.in, &plan, &err);
+    input_clear(&x);
+    if (rc < 0) {
+        tby_log(TBY_LOG_ERROR, "routes", "no plan error=\"%s\"",
+                rc == -ENOMEM ? "out of memory" : tby_error_str(&err));
+        node_trigger_set(&r->trigger);
+        return;
+    }
+    log_warnings(r, &plan);
+    r->stats.routes = plan.n_routes;
+    r->stats.vteps = plan.n_vteps;
+    rc = tby_routes_apply(r->kernel, &plan, &st, &err);
+    r->has_plan = true;
+    applied(r, "programmed", &st, (double)(node_now_ms() - start));
+    apply_done(r, rc, &err);
+    tby_routes_plan_clear(&plan);
+}
+
+static void repair(struct node_routes *r)
+{
+    struct tby_routes_stats st = { 0 };
+    struct tby_error err = { 0 };
+    int64_t start = node_now_ms();
+    int rc = tby_routes_resync(r->kernel, &st, &err);
+
+    applied(r, "repaired", &st, (double)(node_now_ms() - start));
+    apply_done(r, rc, &err);
+}
+
+void node_routes_sync(struct node_routes *r, const struct tby_syncer *s)
+{
+    int64_t now = node_now_ms();
+
+    /* Offline, nothing new is planned (fail-static): what is programmed stays until the
+     * datastore answers again and the syncer has read it whole. */
+    if (node_trigger_due(&r->trigger, now)) {
+        if (tby_syncer_online(s)) {
+            plan_and_apply(r, s);
+            return;
+        }
+        r->trigger.due = now + 1000;
+    }
+    if (r->has_plan && r->repair_at >= 0 && now >= r->repair_at)
+        repair(r);
+}
+
+void node_routes_events(struct node_routes *r)
+{
+    struct tby_error err = { 0 };
+    bool resync = false;
+
+    if (tby_routes_events(r->kernel, &resync, &err) < 0)
+        tby_log(TBY_LOG_ERROR, "routes", "netlink notifications failed error=\"%s\"",
+                tby_error_str(&err));
+    /* A pending retry after a failure keeps its backoff; otherwise repair now. */
+    if (resync && r->has_plan && !r->stats.last_error[0])
+        r->repair_at = node_now_ms();
+}
+
+int node_routes_event_fd(const struct node_routes *r)
+{
+    return tby_routes_event_fd(r->kernel);
+}
+
+int node_routes_timeout_ms(const struct node_routes *r)
+{
+    int t = node_trigger_timeout_ms(&r->trigger);
+
+    if (r->has_plan)
+        t = node_min_timeout(t, node_ms_until(r->repair_at));
+    return t;
+}

@@ -57,7 +57,8 @@ expect_matrix() {
         lab matrix
     fi
 }
-lab_port() { case $1 in */api) echo 8080/tcp ;; */database) echo 5432/tcp ;; *) echo 80/tcp ;; esac; }
+lab_port() { case $1 in */api) echo 8080/$PROTO ;; */database) echo 5432/$PROTO ;; *) echo 80/$PROTO ;; esac; }
+PROTO=tcp
 
 ALL_OPEN="default/frontend default/api ok
 default/frontend default/database ok
@@ -73,6 +74,13 @@ default/backend default/database ok
 default/frontend default/database --
 default/api default/frontend --
 default/frontend ops/monitor ok"
+
+# The example policies allow TCP only: UDP to the default namespace's pods is blocked.
+AFTER_POLICY_UDP="default/frontend default/api --
+ops/monitor default/api --
+default/backend default/database --
+default/frontend ops/monitor ok
+default/database ops/monitor ok"
 
 # run_mode NAME UP_ARGS…: one lab through the whole story.
 run_mode() {
@@ -98,10 +106,12 @@ run_mode() {
         return
     fi
     pass "${name}_pods"
-    expect_matrix "${name}_across_nodes" "$ALL_OPEN"
+    PROTO=tcp expect_matrix "${name}_across_nodes" "$ALL_OPEN"
+    PROTO=udp expect_matrix "${name}_across_nodes_udp" "$ALL_OPEN"
     out=$(lab ctl apply -f "$T_TOP/examples/default-deny.yaml" -f "$T_TOP/examples/db-access.yaml" \
         -f "$T_TOP/examples/api-allow.yaml" 2>&1) || fail "${name}_apply" "$out"
-    expect_matrix "${name}_policy" "$AFTER_POLICY"
+    PROTO=tcp expect_matrix "${name}_policy" "$AFTER_POLICY"
+    PROTO=udp expect_matrix "${name}_policy_udp" "$AFTER_POLICY_UDP"
     out=$(lab exec default/frontend socat -T1 - TCP:198.51.100.1:80 </dev/null 2>&1)
     if [ "$out" = 10.99.1.11 ]; then pass "${name}_nat_outgoing"; else fail "${name}_nat_outgoing" "outside host saw \"$out\", want 10.99.1.11"; fi
     mode_checks "$name"

@@ -11,8 +11,10 @@
 
 #define MAX_CONF_BYTES (1 << 20)
 #define HOST_NAME_LEN 256
+#define VALID_ATTACHMENTS "cni.dev/valid-attachments"
 
-static const char *const supported_versions[] = { "0.3.0", "0.3.1", "0.4.0", "1.0.0", NULL };
+static const char *const supported_versions[] = { "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
+                                                  NULL };
 
 int cni_fail(struct cni_failure *f, int code, const char *fmt, ...)
 {
@@ -84,7 +86,12 @@ static const char *supported_list(char *buf, size_t size)
 /* ---- the environment -------------------------------------------------------------------- */
 
 static const char *const command_names[] = { [CNI_ADD] = "ADD", [CNI_DEL] = "DEL",
-                                              [CNI_CHECK] = "CHECK", [CNI_VERSION] = "VERSION" };
+                                              [CNI_CHECK] = "CHECK", [CNI_VERSION] = "VERSION",
+                                              [CNI_GC] = "GC", [CNI_STATUS] = "STATUS" };
+
+/* The spec version that brought each command, when later than the first we support. */
+static const char *const command_since[] = { [CNI_CHECK] = "0.4.0", [CNI_GC] = "1.1.0",
+                                             [CNI_STATUS] = "1.1.0" };
 
 const char *cni_command_name(enum cni_command command)
 {
@@ -104,8 +111,8 @@ static int read_command(enum cni_command *out, struct cni_failure *f)
             return 0;
         }
     }
-    return cni_fail(f, CNI_ERR_INVALID_ENV, "CNI_COMMAND \"%s\": must be ADD, DEL, CHECK or "
-                    "VERSION", cmd);
+    return cni_fail(f, CNI_ERR_INVALID_ENV, "CNI_COMMAND \"%s\": must be ADD, DEL, CHECK, GC, "
+                    "STATUS or VERSION", cmd);
 }
 
 /* The spec's form of a container ID: alphanumerics first, then also _ . and -. */
@@ -240,6 +247,45 @@ static int parse_conf(struct cni_call *call, const char *text, size_t len,
     return 0;
 }
 
+static int check_command_version(const struct cni_call *call, struct cni_failure *f)
+{
+    const char *since = command_since[call->command];
+    int v[3];
+
+    if (!since || sscanf(since, "%d.%d.%d", &v[0], &v[1], &v[2]) != 3 ||
+        cni_version_at_least(call->version, v[0], v[1], v[2]))
+        return 0;
+    return cni_fail(f, CNI_ERR_INCOMPATIBLE_VERSION, "%s needs cniVersion %s or later, the "
+                    "configuration is %s", command_names[call->command], since, call->version);
+}
+
+/* GC's list of the attachments still in use; absent or null, none is (as the reference
+ * plugins read it). A malformed list fails the call before anything is removed. */
+static int read_valid_attachments(struct cni_call *call, struct cni_failure *f)
+{
+    const json_t *list = json_object_get(call->conf, VALID_ATTACHMENTS), *item;
+    size_t i;
+
+    if (!list || json_is_null(list))
+        return 0;
+    if (!json_is_array(list))
+        return cni_fail(f, CNI_ERR_INVALID_CONFIG, VALID_ATTACHMENTS ": must be a list of "
+                        "{\"containerID\", \"ifname\"}");
+    call->valid = calloc(json_array_size(list) + 1, sizeof(*call->valid));
+    if (!call->valid)
+        return cni_fail(f, CNI_ERR_IO, "out of memory");
+    json_array_foreach(list, i, item) {
+        const char *id = json_string_value(json_object_get(item, "containerID"));
+        const char *ifname = json_string_value(json_object_get(item, "ifname"));
+
+        if (!id || !*id || !ifname || !*ifname)
+            return cni_fail(f, CNI_ERR_INVALID_CONFIG, VALID_ATTACHMENTS "[%zu]: must hold "
+                            "the non-empty strings containerID and ifname", i);
+        call->valid[call->n_valid++] = (struct cni_attachment){ id, ifname };
+    }
+    return 0;
+}
+
 int cni_call_read(FILE *in, struct cni_call *call, struct cni_failure *f)
 {
     _cleanup_free_ char *text = NULL;
@@ -254,7 +300,26 @@ int cni_call_read(FILE *in, struct cni_call *call, struct cni_failure *f)
         return -1;
     call->conf_text = TBY_STEAL(text);
     call->conf_len = len;
-    return call->command == CNI_VERSION ? 0 : read_env(call, f);
+    switch (call->command) {
+    case CNI_VERSION:
+        return 0;
+    case CNI_STATUS:
+        return check_command_version(call, f);
+    case CNI_GC:
+        return check_command_version(call, f) < 0 ? -1 : read_valid_attachments(call, f);
+    default:
+        return check_command_version(call, f) < 0 ? -1 : read_env(call, f);
+    }
+}
+
+bool cni_attachment_valid(const struct cni_call *call, const char *container_id,
+                          const char *ifname)
+{
+    for (size_t i = 0; container_id && i < call->n_valid; i++)
+        if (strcmp(call->valid[i].container_id, container_id) == 0 &&
+            (!ifname || strcmp(call->valid[i].ifname, ifname) == 0))
+            return true;
+    return false;
 }
 
 void cni_call_clear(struct cni_call *call)
@@ -268,6 +333,7 @@ void cni_call_clear(struct cni_call *call)
     free(call->args.ip);
     json_decref(call->conf);
     free(call->conf_text);
+    free(call->valid);
     memset(call, 0, sizeof(*call));
 }
 
@@ -342,6 +408,13 @@ int cni_store_uri(const struct cni_call *call, char **out, struct cni_failure *f
     if (tby_settings_store_uri(out, &err) < 0)
         return cni_fail(f, CNI_ERR_INVALID_CONFIG, "%s", tby_error_str(&err));
     return 0;
+}
+
+int cni_fail_unreachable(struct cni_failure *f, const struct cni_call *call, const char *uri,
+                         const struct tby_error *err)
+{
+    return cni_fail(f, call->command == CNI_STATUS ? CNI_ERR_NOT_AVAILABLE : CNI_ERR_TRY_AGAIN,
+                    "datastore %s is unreachable: %s", uri, tby_error_str(err));
 }
 
 int cni_node_name(const struct cni_call *call, char **out, struct cni_failure *f)
@@ -437,9 +510,6 @@ int cni_print_failure(FILE *out, const char *version, const struct cni_failure *
 static int run_command(const struct cni_call *call, const struct cni_plugin_ops *ops,
                        void *plugin, struct cni_failure *f)
 {
-    if (call->command == CNI_CHECK && !cni_version_at_least(call->version, 0, 4, 0))
-        return cni_fail(f, CNI_ERR_INCOMPATIBLE_VERSION, "CHECK needs cniVersion 0.4.0 or "
-                        "later, the configuration is %s", call->version);
     if (ops->open(plugin, f) < 0)
         return -1;
     switch (call->command) {
@@ -449,6 +519,10 @@ static int run_command(const struct cni_call *call, const struct cni_plugin_ops 
         return ops->del(plugin, f);
     case CNI_CHECK:
         return ops->check(plugin, f);
+    case CNI_GC:
+        return ops->gc(plugin, f);
+    case CNI_STATUS:
+        return ops->status(plugin, f);
     default:
         return cni_fail(f, CNI_ERR_INVALID_ENV, "unexpected command");
     }

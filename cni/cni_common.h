@@ -7,9 +7,10 @@
  * jansson objects the caller releases. Nothing here prints except the cni_print_*
  * functions, which write the one JSON document a plugin answers on stdout.
  *
- * Spec: CNI 1.0.0, with 0.3.0, 0.3.1 and 0.4.0 results when the configuration asks for
- * them (their "ips" entries carry "version"). Errors: {"cniVersion", "code", "msg",
- * "details"} on stdout and a non-zero exit.
+ * Spec: CNI 1.1.0 and 1.0.0 (one result shape), with 0.3.0, 0.3.1 and 0.4.0 results when
+ * the configuration asks for them (their "ips" entries carry "version"). GC and STATUS
+ * (from 1.1.0) carry no attachment: no CNI_CONTAINERID, CNI_IFNAME or CNI_NETNS. Errors:
+ * {"cniVersion", "code", "msg", "details"} on stdout and a non-zero exit.
  */
 #ifndef TABBY_CNI_COMMON_H
 #define TABBY_CNI_COMMON_H
@@ -32,6 +33,10 @@ enum cni_code {
     CNI_ERR_DECODE = 6,
     CNI_ERR_INVALID_CONFIG = 7,
     CNI_ERR_TRY_AGAIN = 11,
+    /* STATUS: the plugin cannot serve ADD now (its datastore is unreachable). */
+    CNI_ERR_NOT_AVAILABLE = 50,
+    /* STATUS: it cannot, and existing pods may have limited connectivity (no usable pool). */
+    CNI_ERR_LIMITED_CONNECTIVITY = 51,
     /* The request cannot be met: pools exhausted, no usable pool, address taken. */
     CNI_ERR_ALLOCATION = 100,
     /* CHECK found the container's state missing or different. */
@@ -40,9 +45,9 @@ enum cni_code {
     CNI_ERR_NETWORK = 102,
 };
 
-enum cni_command { CNI_ADD, CNI_DEL, CNI_CHECK, CNI_VERSION };
+enum cni_command { CNI_ADD, CNI_DEL, CNI_CHECK, CNI_VERSION, CNI_GC, CNI_STATUS };
 
-/* "ADD", "DEL", "CHECK", "VERSION". */
+/* "ADD", "DEL", "CHECK", "VERSION", "GC", "STATUS". */
 const char *cni_command_name(enum cni_command command);
 
 /* A failure on its way to stdout: the CNI code and the message (err). */
@@ -65,9 +70,15 @@ struct cni_args {
     char *ip;                       /* a requested address (Calico's IP=) */
 };
 
+/* One attachment a runtime holds: GC's cni.dev/valid-attachments lists them. */
+struct cni_attachment {
+    const char *container_id;       /* borrowed from the configuration */
+    const char *ifname;
+};
+
 struct cni_call {
     enum cni_command command;
-    char *container_id;
+    char *container_id;             /* NULL for GC and STATUS */
     char *netns;
     char *ifname;
     struct cni_args args;
@@ -76,12 +87,20 @@ struct cni_call {
     size_t conf_len;
     const char *version;            /* conf's cniVersion (owned by conf) */
     const char *name;               /* conf's name (owned by conf); NULL for VERSION */
+    struct cni_attachment *valid;   /* GC: cni.dev/valid-attachments (absent: none) */
+    size_t n_valid;
 };
 
-/* Reads the environment and the configuration. On failure f says why, and call->version
- * is whatever could be read (NULL: none), for the error document. */
+/* Reads the environment and the configuration, and refuses a command the configuration's
+ * cniVersion does not have (CHECK before 0.4.0, GC and STATUS before 1.1.0: code 1). On
+ * failure f says why, and call->version is whatever could be read (NULL: none), for the
+ * error document. */
 int cni_call_read(FILE *in, struct cni_call *call, struct cni_failure *f);
 void cni_call_clear(struct cni_call *call);
+
+/* Whether GC's list holds the attachment; ifname NULL: any attachment of the container. */
+bool cni_attachment_valid(const struct cni_call *call, const char *container_id,
+                          const char *ifname);
 
 bool cni_version_supported(const char *version);
 /* Whether `version` is at least major.minor.patch. */
@@ -103,6 +122,10 @@ const json_t *cni_runtime_arg(const struct cni_call *call, const char *field);
 /* The datastore: "datastore" in conf.ipam, then in conf, then the node's default
  * (settings.h). Caller frees. */
 int cni_store_uri(const struct cni_call *call, char **out, struct cni_failure *f);
+/* The failure of a datastore that cannot be reached: try again later (11), or for STATUS
+ * not available (50). */
+int cni_fail_unreachable(struct cni_failure *f, const struct cni_call *call, const char *uri,
+                         const struct tby_error *err);
 /* The node name: "nodename" in conf.ipam, then in conf, then $NODENAME, then the host
  * name. Caller frees. */
 int cni_node_name(const struct cni_call *call, char **out, struct cni_failure *f);
@@ -120,15 +143,17 @@ int cni_result_add_route(json_t *result, const char *dst, const char *gw);
 
 /* A plugin's commands; each gets the plugin's own state (which holds the call). */
 struct cni_plugin_ops {
-    int (*open)(void *plugin, struct cni_failure *f);   /* before ADD, DEL and CHECK */
+    int (*open)(void *plugin, struct cni_failure *f);   /* before every command but VERSION */
     int (*add)(void *plugin, struct cni_failure *f);
     int (*del)(void *plugin, struct cni_failure *f);
     int (*check)(void *plugin, struct cni_failure *f);
+    int (*gc)(void *plugin, struct cni_failure *f);
+    int (*status)(void *plugin, struct cni_failure *f);
 };
 
 /* The whole of a plugin's main but for its state: reads the call from standard input
- * into *call, answers VERSION, refuses CHECK before cniVersion 0.4.0 (which had none),
- * runs open then the command, and prints the failure. Returns the exit status. */
+ * into *call, answers VERSION, runs open then the command, and prints the failure.
+ * Returns the exit status. */
 int cni_plugin_main(struct cni_call *call, const struct cni_plugin_ops *ops, void *plugin);
 
 /* Each writes one JSON document and a newline; they return the process's exit status. */

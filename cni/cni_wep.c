@@ -35,6 +35,11 @@ static json_t *labels_of(const struct cni_wep_input *in, const char *namespace)
     return labels;
 }
 
+static json_t *annotations_of(const struct cni_wep_input *in)
+{
+    return in->network ? json_pack("{s:s}", CNI_ANNOTATION_NETWORK, in->network) : json_object();
+}
+
 static json_t *networks_of(const struct cni_result *res)
 {
     json_t *list = json_array();
@@ -82,11 +87,12 @@ int cni_wep_build(const struct cni_wep_input *in, struct tby_resource **out,
 
     if (r < 0)
         return r;
-    doc = json_pack("{s:s, s:s, s:{s:s, s:s, s:o*}, s:o*}", "apiVersion", "projectcalico.org/v3",
-                    "kind", "WorkloadEndpoint", "metadata", "name", name, "namespace",
-                    namespace, "labels", labels_of(in, namespace), "spec",
-                    spec_of(in, namespace));
+    doc = json_pack("{s:s, s:s, s:{s:s, s:s, s:o*, s:o*}, s:o*}", "apiVersion",
+                    "projectcalico.org/v3", "kind", "WorkloadEndpoint", "metadata", "name",
+                    name, "namespace", namespace, "labels", labels_of(in, namespace),
+                    "annotations", annotations_of(in), "spec", spec_of(in, namespace));
     if (!doc || !json_object_get(json_object_get(doc, "metadata"), "labels") ||
+        !json_object_get(json_object_get(doc, "metadata"), "annotations") ||
         !json_object_get(doc, "spec"))
         return tby_error_set(err, -ENOMEM, "out of memory");
     r = tby_resource_decode(doc, out, err);

@@ -4,7 +4,9 @@
  *
  *   metadata: name <node>-k8s-<pod>-<endpoint> (cni_wep_name), namespace, labels: the
  *     configuration's args.cni.labels plus projectcalico.org/namespace and
- *     projectcalico.org/orchestrator (Calico's, which win over the same keys given)
+ *     projectcalico.org/orchestrator (Calico's, which win over the same keys given);
+ *     annotation tabby/network: the CNI network's name, so that GC of a network touches
+ *     only its own endpoints
  *   spec: orchestrator k8s, node, containerID, pod, endpoint (CNI_IFNAME), ipNetworks
  *     (/32 and /128), profiles [kns.<namespace>], interfaceName (the host side), mac
  *     (the container side), ports (args.cni.ports)
@@ -24,6 +26,7 @@
 
 #define CNI_LABEL_NAMESPACE "projectcalico.org/namespace"
 #define CNI_LABEL_ORCHESTRATOR "projectcalico.org/orchestrator"
+#define CNI_ANNOTATION_NETWORK "tabby/network"
 
 struct cni_wep_input {
     const char *node;
@@ -32,6 +35,7 @@ struct cni_wep_input {
     const char *container_id;
     const char *endpoint;           /* CNI_IFNAME */
     /* For cni_wep_build only: */
+    const char *network;            /* the CNI network's name; may be NULL */
     const char *host_ifname;
     const char *mac;                /* the container side's */
     const struct cni_result *res;   /* its addresses */

@@ -2,11 +2,13 @@
  * runtime runs it for every pod. ADD gives the pod a veth pair, its addresses (from the
  * IPAM plugin of ipam.type) and routes, and records its WorkloadEndpoint so tabby-node
  * enforces policy on it; DEL undoes all of it and is idempotent; CHECK verifies the
- * pod's network against prevResult; VERSION lists the spec versions (0.3.0 to 1.0.0).
+ * pod's network against prevResult; GC removes what ADD made for attachments the runtime
+ * no longer holds; STATUS says whether ADD can work now; VERSION lists the spec versions
+ * (0.3.0 to 1.1.0).
  *
- * This file reads the call and runs DEL and CHECK; ADD is in tabby_add.c. The
- * configuration keys are in cni_conf.h, the wiring in cni_link.h, the endpoint in
- * cni_wep.h.
+ * This file reads the call and runs DEL and CHECK; ADD is in tabby_add.c, GC and STATUS
+ * in tabby_gc.c. The configuration keys are in cni_conf.h, the wiring in cni_link.h, the
+ * endpoint in cni_wep.h.
  */
 #include <errno.h>
 #include <signal.h>
@@ -229,34 +231,50 @@ static int identify(struct plugin *p, struct cni_failure *f)
     return 0;
 }
 
+/* The attachment's names; GC and STATUS have none. */
+static int open_attachment(struct plugin *p, struct cni_failure *f)
+{
+    if (p->call.command == CNI_GC || p->call.command == CNI_STATUS) {
+        tby_log(TBY_LOG_DEBUG, "cni", "call command=%s network=%s valid_attachments=%zu",
+                cni_command_name(p->call.command), p->call.name, p->call.n_valid);
+        return 0;
+    }
+    if (identify(p, f) < 0)
+        return -1;
+    tby_log(TBY_LOG_DEBUG, "cni", "call command=%s container=%s netns=%s ifname=%s "
+            "endpoint=%s/%s dev=%s", cni_command_name(p->call.command), p->call.container_id,
+            p->call.netns ? p->call.netns : "", p->call.ifname, p->wep_namespace, p->wep_name,
+            p->host);
+    return 0;
+}
+
 static int open_all(void *plugin, struct cni_failure *f)
 {
     struct plugin *p = plugin;
     struct tby_error err = { 0 };
 
-    if (!p->call.netns && p->call.command != CNI_DEL)
+    if (!p->call.netns && (p->call.command == CNI_ADD || p->call.command == CNI_CHECK))
         return cni_fail(f, CNI_ERR_INVALID_ENV, "CNI_NETNS is not set: ADD and CHECK need the "
                         "container's network namespace");
-    if (cni_conf_read(&p->call, true, &p->conf, f) < 0 || identify(p, f) < 0)
+    if (cni_conf_read(&p->call, true, &p->conf, f) < 0)
         return -1;
     if (p->conf.has_log_level)
         tby_log_set_level(p->conf.log_level);
-    tby_log(TBY_LOG_DEBUG, "cni", "call command=%s container=%s netns=%s ifname=%s "
-            "endpoint=%s/%s dev=%s", cni_command_name(p->call.command), p->call.container_id,
-            p->call.netns ? p->call.netns : "", p->call.ifname, p->wep_namespace, p->wep_name,
-            p->host);
-    /* A store that cannot be opened now is worth another try later. */
+    if (open_attachment(p, f) < 0)
+        return -1;
+    /* A store that cannot be opened now is worth another try later (for STATUS: the
+     * plugin is not available). */
     if (tby_store_open(p->conf.store_uri, &p->store, &err) < 0)
-        return cni_fail(f, CNI_ERR_TRY_AGAIN, "datastore %s is unreachable: %s",
-                        p->conf.store_uri, tby_error_str(&err));
-    if (!(p->sk = cni_nl_open(&err)))
+        return cni_fail_unreachable(f, &p->call, p->conf.store_uri, &err);
+    if (p->call.command != CNI_STATUS && !(p->sk = cni_nl_open(&err)))
         return cni_fail(f, CNI_ERR_NETWORK, "%s", tby_error_str(&err));
     return 0;
 }
 
 int main(void)
 {
-    static const struct cni_plugin_ops ops = { open_all, cmd_add, cmd_del, cmd_check };
+    static const struct cni_plugin_ops ops = { open_all, cmd_add, cmd_del, cmd_check, cmd_gc,
+                                               cmd_status };
     struct plugin p = { 0 };
     int status;
 

@@ -203,6 +203,7 @@ static int record(struct plugin *p, struct add *a, struct cni_failure *f)
     struct tby_error err = { 0 };
     int r;
 
+    p->wep.network = p->call.name;
     p->wep.host_ifname = p->host;
     p->wep.mac = a->pod.mac;
     p->wep.res = &a->res;

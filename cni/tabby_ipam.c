@@ -1,6 +1,7 @@
 /* tabby_ipam.c — the tabby-ipam CNI IPAM plugin (calico-ipam's counterpart): ADD
  * allocates a pod's addresses from tabby's IP pools, DEL releases them, CHECK verifies
- * them, VERSION lists the spec versions.
+ * them, GC releases this node's addresses of containers the runtime no longer holds,
+ * STATUS says whether an ADD could get addresses now, VERSION lists the spec versions.
  *
  * Configuration (the "ipam" object of the network configuration, as calico-ipam's):
  *   "type": "tabby-ipam", "assign_ipv4": "true", "assign_ipv6": "false",
@@ -22,6 +23,14 @@
  * pod's address is a host route and its next hop is supplied by the main plugin, so a
  * block-wide prefix or a gateway inside it would be wrong (another node may hold the
  * rest of the block). Routes: a default route per family.
+ *
+ * GC (cni.dev/valid-attachments) looks only at this node's allocations (the node each
+ * was made for, wherever its block is) whose handle is "<network name>.<container ID>":
+ * those of container IDs the list does not hold are released, each address only while
+ * that handle still holds it. Other handles (tunnel addresses, other networks, other
+ * nodes) are never touched. STATUS tries an allocation as ADD would for a pod without
+ * annotations, writing nothing: 50 when the datastore is unreachable, 51 when no pool
+ * this node may use has room.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -89,11 +98,12 @@ static int open_ipam(void *plugin, struct cni_failure *f)
     /* A store that cannot be opened now (a file being replaced, etcd down) is worth
      * another try later, so the runtime is told to retry rather than to give up. */
     if (tby_store_open(uri, &p->store, &err) < 0)
-        return cni_fail(f, CNI_ERR_TRY_AGAIN, "datastore %s is unreachable: %s", uri,
-                        tby_error_str(&err));
+        return cni_fail_unreachable(f, &p->call, uri, &err);
     if (tby_ipam_new(p->store, p->node, &p->ipam, &err) < 0)
         return cni_fail(f, CNI_ERR_INVALID_CONFIG, "nodename: %s", tby_error_str(&err));
-    if (asprintf(&p->handle, "%s.%s", p->call.name, p->call.container_id) < 0)
+    /* GC and STATUS are about no container. */
+    if (p->call.container_id &&
+        asprintf(&p->handle, "%s.%s", p->call.name, p->call.container_id) < 0)
         return cni_fail(f, CNI_ERR_IO, "out of memory");
     return 0;
 }
@@ -251,26 +261,43 @@ static int given_addresses(struct plugin *p, const json_t *pod, struct wish *w,
     return 0;
 }
 
-static int read_wish(struct plugin *p, struct wish *w, struct cni_failure *f)
+/* assign_ipv4 and assign_ipv6. */
+static int read_families(const struct plugin *p, struct wish *w, struct cni_failure *f)
 {
-    const json_t *ipam = cni_ipam_conf(&p->call), *pod;
+    const json_t *ipam = cni_ipam_conf(&p->call);
 
     w->v4 = true;
     w->v6 = false;
     if (cni_conf_bool(ipam, "assign_ipv4", &w->v4, f) < 0 ||
-        cni_conf_bool(ipam, "assign_ipv6", &w->v6, f) < 0 || pod_annotations(p, &pod, f) < 0 ||
+        cni_conf_bool(ipam, "assign_ipv6", &w->v6, f) < 0)
+        return -1;
+    return 0;
+}
+
+/* The pools of the families asked for (pod: the pod's annotations, or NULL). */
+static int read_pools(struct plugin *p, const json_t *pod, struct wish *w, struct cni_failure *f)
+{
+    if (!w->v4 && !w->v6)
+        return cni_fail(f, CNI_ERR_INVALID_CONFIG, "ipam: assign_ipv4 and assign_ipv6 are both "
+                        "false: nothing to assign");
+    if (pools_for(p, pod, ANN_V4POOLS, "ipv4_pools", &w->v4_pools, f) < 0 ||
+        pools_for(p, pod, ANN_V6POOLS, "ipv6_pools", &w->v6_pools, f) < 0)
+        return -1;
+    return 0;
+}
+
+static int read_wish(struct plugin *p, struct wish *w, struct cni_failure *f)
+{
+    const json_t *pod;
+
+    if (read_families(p, w, f) < 0 || pod_annotations(p, &pod, f) < 0 ||
         given_addresses(p, pod, w, f) < 0)
         return -1;
     if (w->n_given)
         return 0;
-    if (!w->v4 && !w->v6)
-        return cni_fail(f, CNI_ERR_INVALID_CONFIG, "ipam: assign_ipv4 and assign_ipv6 are both "
-                        "false: nothing to assign");
-    if (load_ns_annotations(p, f) < 0 ||
-        pools_for(p, pod, ANN_V4POOLS, "ipv4_pools", &w->v4_pools, f) < 0 ||
-        pools_for(p, pod, ANN_V6POOLS, "ipv6_pools", &w->v6_pools, f) < 0)
+    if (load_ns_annotations(p, f) < 0)
         return -1;
-    return 0;
+    return read_pools(p, pod, w, f);
 }
 
 /* ---- ADD ------------------------------------------------------------------------------------- */
@@ -418,11 +445,103 @@ static int cmd_check(void *plugin, struct cni_failure *f)
     return r;
 }
 
+/* ---- GC ------------------------------------------------------------------------------------- */
+
+/* One stale handle's addresses on this node, [items, items + n). */
+static int release_stale(struct plugin *p, const struct tby_ipam_alloc *items, size_t n,
+                         size_t *released, struct tby_error *err)
+{
+    _cleanup_free_ struct tby_ip *ips = calloc(n, sizeof(*ips));
+    size_t count = 0;
+    int r;
+
+    if (!ips)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        ips[i] = items[i].ip;
+    r = tby_ipam_release_ips_of(p->ipam, items[0].handle, ips, n, &count, err);
+    if (r < 0)
+        return tby_error_prefix(err, "releasing handle %s", items[0].handle);
+    tby_log(TBY_LOG_INFO, "tabby-ipam", "released a stale handle handle=%s addresses=%zu",
+            items[0].handle, count);
+    *released += count;
+    return 0;
+}
+
+/* The spec: remove as much as possible and report what could not be removed. */
+static int cmd_gc(void *plugin, struct cni_failure *f)
+{
+    struct plugin *p = plugin;
+    _cleanup_free_ char *prefix = NULL;
+    struct tby_ipam_alloc_list allocs;
+    struct tby_error err = { 0 }, first = { 0 };
+    size_t stale = 0, failed = 0, released = 0, next;
+
+    if (asprintf(&prefix, "%s.", p->call.name) < 0)
+        return cni_fail(f, CNI_ERR_IO, "out of memory");
+    if (tby_ipam_node_allocations(p->ipam, p->node, prefix, &allocs, &err) < 0)
+        return cni_fail_from(f, &err);
+    /* Sorted by handle: each handle's addresses are one run. */
+    for (size_t i = 0; i < allocs.n; i = next) {
+        const char *handle = allocs.items[i].handle;
+
+        for (next = i + 1; next < allocs.n && strcmp(allocs.items[next].handle, handle) == 0;)
+            next++;
+        if (cni_attachment_valid(&p->call, handle + strlen(prefix), NULL))
+            continue;
+        stale++;
+        if (release_stale(p, &allocs.items[i], next - i, &released, &err) < 0 && !failed++)
+            first = err;
+    }
+    tby_ipam_alloc_list_clear(&allocs);
+    tby_log(TBY_LOG_INFO, "tabby-ipam", "gc node=%s network=%s stale_handles=%zu released=%zu "
+            "failed=%zu", p->node, p->call.name, stale, released, failed);
+    if (failed) {
+        tby_error_prefix(&first, "GC: %zu of %zu stale handles could not be released", failed,
+                         stale);
+        return cni_fail_from(f, &first);
+    }
+    return 0;
+}
+
+/* ---- STATUS --------------------------------------------------------------------------------- */
+
+/* Ready when an ADD for a pod without annotations could get its addresses now. The
+ * allocation is tried and thrown away: nothing is written. */
+static int cmd_status(void *plugin, struct cni_failure *f)
+{
+    struct plugin *p = plugin;
+    struct wish w = { 0 };
+    struct tby_error err = { 0 };
+    int r = read_families(p, &w, f);
+
+    if (r == 0)
+        r = read_pools(p, NULL, &w, f);
+    if (r == 0) {
+        struct tby_ipam_request req = {
+            .handle = "status", .num_v4 = w.v4, .num_v6 = w.v6, .v4_pools = &w.v4_pools,
+            .v6_pools = &w.v6_pools, .use = TBY_POOL_USE_WORKLOAD,
+        };
+
+        r = tby_ipam_try_assign(p->ipam, &req, &err);
+        if (r == -EAGAIN)
+            r = cni_fail_unreachable(f, &p->call, tby_store_uri(p->store), &err);
+        else if (r == -ENOENT || r == -ENOSPC || r == -EINVAL)
+            r = cni_fail(f, CNI_ERR_LIMITED_CONNECTIVITY, "no address can be assigned on node "
+                         "%s: %s", p->node, tby_error_str(&err));
+        else if (r < 0)
+            r = cni_fail(f, CNI_ERR_NOT_AVAILABLE, "%s", tby_error_str(&err));
+    }
+    wish_clear(&w);
+    return r;
+}
+
 /* ---- main -------------------------------------------------------------------------------------- */
 
 int main(void)
 {
-    static const struct cni_plugin_ops ops = { open_ipam, cmd_add, cmd_del, cmd_check };
+    static const struct cni_plugin_ops ops = { open_ipam, cmd_add, cmd_del, cmd_check, cmd_gc,
+                                               cmd_status };
     struct plugin p = { 0 };
     int status;
 

@@ -1,5 +1,6 @@
 /* tabby_plugin.h — the tabby CNI plugin's state for one call, shared by its commands
- * (private to cni/: tabby.c reads the call and runs DEL and CHECK, tabby_add.c runs ADD).
+ * (private to cni/: tabby.c reads the call and runs DEL and CHECK, tabby_add.c runs ADD,
+ * tabby_gc.c GC and STATUS).
  *
  * Owns everything in struct plugin; plugin_clear frees it.
  */
@@ -20,7 +21,8 @@ struct plugin {
     struct cni_call call;
     struct cni_conf conf;
     struct tby_store *store;
-    struct nl_sock *sk;             /* in the plugin's (the node's) namespace */
+    struct nl_sock *sk;             /* in the plugin's (the node's) namespace; not for STATUS */
+    /* The attachment's (not for GC and STATUS): */
     char host[IFNAMSIZ];            /* the host side of the pod's veth */
     struct cni_wep_input wep;       /* the endpoint's identity (node, pod, …) */
     char *wep_name;
@@ -33,5 +35,7 @@ int plugin_get_wep(struct plugin *p, struct tby_resource **out, struct cni_failu
 int plugin_ipam(struct plugin *p, const char *command, json_t **out, struct cni_failure *f);
 
 int cmd_add(void *plugin, struct cni_failure *f);
+int cmd_gc(void *plugin, struct cni_failure *f);
+int cmd_status(void *plugin, struct cni_failure *f);
 
 #endif

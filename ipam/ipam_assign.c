@@ -21,6 +21,7 @@ struct assign_ctx {
     struct ipam_aff_list all;       /* every block, read when claiming or borrowing */
     bool all_read;
     unsigned held[2];               /* IPv4, IPv6 addresses the handle holds already */
+    bool trial;                     /* tby_ipam_try_assign: decide, commit nothing */
 };
 
 static void ctx_reset(struct assign_ctx *c)
@@ -452,6 +453,7 @@ static int attempt_auto(struct work *w, void *opaque, struct tby_error *err)
     int r = 0;
 
     ctx_reset(c);
+    w->trial = c->trial;
     if (req->reuse_handle)
         r = collect_held(w, c, err);
     if (r == 0 && req->num_v4 > 0 && c->held[0] == 0)
@@ -495,6 +497,23 @@ int tby_ipam_auto_assign(struct tby_ipam *ipam, const struct tby_ipam_request *r
     else
         tby_ipam_result_clear(&c.res);
     c.res = (struct tby_ipam_result){ 0 };
+    ctx_reset(&c);
+    return r;
+}
+
+int tby_ipam_try_assign(struct tby_ipam *ipam, const struct tby_ipam_request *req,
+                        struct tby_error *err)
+{
+    struct assign_ctx c = {
+        .req = req,
+        .attr = { (char *)req->handle, ipam->node, (char *)req->attrs.namespace,
+                  (char *)req->attrs.pod },
+        .trial = true,
+    };
+    int r = check_request(ipam, req->handle, &req->attrs, err);
+
+    if (r == 0)
+        r = ipam_run(ipam, "trying an assignment", attempt_auto, &c, err);
     ctx_reset(&c);
     return r;
 }

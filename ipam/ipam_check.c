@@ -314,7 +314,7 @@ static int check_leak(struct checker *k, const struct alloc_ref *ref, struct tby
         bsearch(&ip, k->wep_ips, k->n_wep_ips, sizeof(ip), cmp_ip))
         return 0;
     if (k->repair)
-        r = ipam_release_ip_of(k->ipam, &ip, a->handle, &released, err);
+        r = tby_ipam_release_ips_of(k->ipam, a->handle, &ip, 1, &released, err);
     if (r == -EAGAIN)
         return r;
     return add_problem(k, TBY_IPAM_LEAKED_ADDRESS, (struct where){ a->handle, &ip, &b->cidr },

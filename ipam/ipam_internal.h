@@ -225,6 +225,7 @@ struct work {
     int64_t claims_rev;
     bool claimed;                   /* a block was claimed: rewrite the record */
     const char *forget_claims_of;   /* a node whose last block went: delete its record */
+    bool trial;                     /* a trial: its changes are thrown away, not committed */
 };
 
 /* The block at cidr, read once per attempt; (*out)->blk is NULL when absent. */
@@ -252,16 +253,12 @@ int work_block_for_ip(struct work *w, const struct tby_ip *ip, struct work_block
                       struct tby_error *err);
 
 /* Runs attempt() until its transaction commits without conflict: each run starts from a
- * fresh working set, reads, decides and fills it; then it is committed. attempt() must
- * keep its results in ctx and reset them at its start. */
+ * fresh working set, reads, decides and fills it; then it is committed (unless the
+ * attempt marked it a trial). attempt() must keep its results in ctx and reset them at
+ * its start. */
 typedef int (*ipam_attempt_fn)(struct work *w, void *ctx, struct tby_error *err);
 int ipam_run(struct tby_ipam *ipam, const char *what, ipam_attempt_fn attempt, void *ctx,
              struct tby_error *err);
-
-/* Releases ip only while `handle` still holds it (ipam_release.c): the check's repair
- * leaves an address alone that was handed to someone else since it looked. */
-int ipam_release_ip_of(struct tby_ipam *ipam, const struct tby_ip *ip, const char *handle,
-                       size_t *released, struct tby_error *err);
 
 /* ---- shared helpers ----------------------------------------------------------------- */
 

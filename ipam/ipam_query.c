@@ -1,5 +1,5 @@
-/* ipam_query.c — what tools ask of IPAM: a handle's addresses, who holds an address,
- * usage per pool and per block, and the strictAffinity switch. */
+/* ipam_query.c — what tools ask of IPAM: a handle's addresses, who holds an address, a
+ * node's allocations, usage per pool and per block, and the strictAffinity switch. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +110,85 @@ int tby_ipam_lookup_ip(struct tby_ipam *ipam, const struct tby_ip *ip,
     if (r < 0)
         tby_ipam_holder_clear(out);
     return r;
+}
+
+/* ---- a node's allocations ------------------------------------------------------------- */
+
+void tby_ipam_alloc_list_clear(struct tby_ipam_alloc_list *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        free(list->items[i].handle);
+    free(list->items);
+    memset(list, 0, sizeof(*list));
+}
+
+static bool wanted(const struct ipam_attr *a, const char *node, const char *prefix)
+{
+    return a && a->node && strcmp(a->node, node) == 0 &&
+           (!prefix || strncmp(a->handle, prefix, strlen(prefix)) == 0);
+}
+
+static int collect_allocs(const struct ipam_block *b, const char *node, const char *prefix,
+                          struct tby_ipam_alloc_list *out)
+{
+    struct tby_ipam_alloc *grown;
+    size_t n = 0;
+
+    for (uint32_t ord = 0; ord < b->size; ord++)
+        n += wanted(ipam_block_owner(b, ord), node, prefix);
+    if (n == 0)
+        return 0;
+    grown = reallocarray(out->items, out->n + n, sizeof(*grown));
+    if (!grown)
+        return -ENOMEM;
+    out->items = grown;
+    for (uint32_t ord = 0; ord < b->size; ord++) {
+        const struct ipam_attr *a = ipam_block_owner(b, ord);
+        struct tby_ipam_alloc *item = &out->items[out->n];
+
+        if (!wanted(a, node, prefix))
+            continue;
+        item->ip = ipam_block_ip(b, ord);
+        if (!(item->handle = strdup(a->handle)))
+            return -ENOMEM;
+        out->n++;
+    }
+    return 0;
+}
+
+static int cmp_alloc(const void *a, const void *b)
+{
+    const struct tby_ipam_alloc *x = a, *y = b;
+    int c = strcmp(x->handle, y->handle);
+
+    return c ? c : tby_ip_compare(&x->ip, &y->ip);
+}
+
+int tby_ipam_node_allocations(struct tby_ipam *ipam, const char *node, const char *handle_prefix,
+                              struct tby_ipam_alloc_list *out, struct tby_error *err)
+{
+    struct tby_kv_list kvs = { 0 };
+    int r = ipam_check_name("node name", node, err);
+
+    memset(out, 0, sizeof(*out));
+    if (r == 0 && (r = tby_store_range(ipam->store, IPAM_BLOCKS, &kvs, err)) < 0)
+        tby_error_prefix(err, "reading the IPAM blocks");
+    for (size_t i = 0; r == 0 && i < kvs.n; i++) {
+        const struct tby_kv *kv = &kvs.items[i];
+        _cleanup_(ipam_block_freep) struct ipam_block *b = NULL;
+
+        r = ipam_block_decode(kv->value, kv->value_len, kv->key, &b, err);
+        if (r == 0 && collect_allocs(b, node, handle_prefix, out) < 0)
+            r = ipam_oom(err);
+    }
+    tby_kv_list_clear(&kvs);
+    if (r < 0) {
+        tby_ipam_alloc_list_clear(out);
+        return r;
+    }
+    if (out->n)
+        qsort(out->items, out->n, sizeof(*out->items), cmp_alloc);
+    return 0;
 }
 
 /* ---- usage ------------------------------------------------------------------------------- */

@@ -104,13 +104,16 @@ int tby_ipam_release_ips(struct tby_ipam *ipam, const struct tby_ip *ips, size_t
     return r;
 }
 
-int ipam_release_ip_of(struct tby_ipam *ipam, const struct tby_ip *ip, const char *handle,
-                       size_t *released, struct tby_error *err)
+int tby_ipam_release_ips_of(struct tby_ipam *ipam, const char *handle, const struct tby_ip *ips,
+                            size_t n, size_t *released, struct tby_error *err)
 {
-    struct release_ctx c = { .ips = ip, .n = 1, .only_handle = handle };
-    int r = ipam_run(ipam, "releasing a leaked address", attempt_release_ips, &c, err);
+    struct release_ctx c = { .ips = ips, .n = n, .only_handle = handle };
+    int r = ipam_check_name("handle", handle, err);
 
-    *released = r == 0 ? c.count : 0;
+    if (r == 0)
+        r = ipam_run(ipam, "releasing a handle's addresses", attempt_release_ips, &c, err);
+    if (released)
+        *released = r == 0 ? c.count : 0;
     return r;
 }
 

@@ -475,7 +475,7 @@ int ipam_run(struct tby_ipam *ipam, const char *what, ipam_attempt_fn attempt, v
 
         if (r == 0)
             r = attempt(&w, ctx, err);
-        if (r == 0)
+        if (r == 0 && !w.trial)
             r = work_commit(&w, err);
         work_clear(&w);
         if (r != -ECANCELED)

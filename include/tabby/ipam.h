@@ -41,7 +41,8 @@
  * -EAGAIN the datastore is unreachable, or conflicts went on for too long.
  *
  * Ownership: struct tby_ipam is freed with tby_ipam_free (before its store); results,
- * usage, holders and reports are the caller's, freed with their _clear functions.
+ * allocation lists, usage, holders and reports are the caller's, freed with their _clear
+ * functions.
  */
 #ifndef TABBY_IPAM_H
 #define TABBY_IPAM_H
@@ -109,6 +110,13 @@ void tby_ipam_result_clear(struct tby_ipam_result *result);
 int tby_ipam_auto_assign(struct tby_ipam *ipam, const struct tby_ipam_request *req,
                          struct tby_ipam_result *out, struct tby_error *err);
 
+/* Whether tby_ipam_auto_assign would allocate the request now: the same attempt, whose
+ * changes are thrown away instead of committed, so nothing is written (a CNI STATUS
+ * asks it). 0, or the error the allocation would give (-ENOENT, -ENOSPC, -EINVAL,
+ * -EAGAIN). */
+int tby_ipam_try_assign(struct tby_ipam *ipam, const struct tby_ipam_request *req,
+                        struct tby_error *err);
+
 /* Allocates exactly these addresses (all or none). Each must lie in an enabled pool that
  * allows `use` (0: Workload) and be free, or already belong to `handle`. */
 int tby_ipam_assign_ips(struct tby_ipam *ipam, const struct tby_ip *ips, size_t n,
@@ -122,10 +130,33 @@ int tby_ipam_release_handle(struct tby_ipam *ipam, const char *handle, size_t *r
 /* Releases these addresses (together); free ones are skipped. */
 int tby_ipam_release_ips(struct tby_ipam *ipam, const struct tby_ip *ips, size_t n,
                          size_t *released, struct tby_error *err);
+/* The same, but each address only while `handle` holds it: one handed to someone else
+ * since the caller looked is left alone. */
+int tby_ipam_release_ips_of(struct tby_ipam *ipam, const char *handle, const struct tby_ip *ips,
+                            size_t n, size_t *released, struct tby_error *err);
 
 /* The addresses the handle holds (none: an empty result). */
 int tby_ipam_ips_by_handle(struct tby_ipam *ipam, const char *handle,
                            struct tby_ipam_result *out, struct tby_error *err);
+
+/* One allocated address and its handle. */
+struct tby_ipam_alloc {
+    struct tby_ip ip;
+    char *handle;
+};
+
+struct tby_ipam_alloc_list {
+    struct tby_ipam_alloc *items;   /* sorted by handle, then address */
+    size_t n;
+};
+
+/* The addresses allocated for `node` whose handle starts with handle_prefix (NULL: any):
+ * by the allocation's own node, so addresses the node borrowed from other nodes' blocks
+ * count and other nodes' allocations in its blocks do not. One range read of every
+ * block (a CNI GC asks it). */
+int tby_ipam_node_allocations(struct tby_ipam *ipam, const char *node, const char *handle_prefix,
+                              struct tby_ipam_alloc_list *out, struct tby_error *err);
+void tby_ipam_alloc_list_clear(struct tby_ipam_alloc_list *list);
 
 /* Who holds an address. */
 struct tby_ipam_holder {

@@ -87,12 +87,14 @@ mkdir -p "$NETD"
 TABBY_PLUGIN=$(cni_conf | jq -c 'del(.cniVersion, .name)')
 # Two networks: tabby then portmap, and tabby alone for CHECK, since portmap 1.1.1's CHECK
 # fails whenever ip6tables works: it looks for its rules in the IPv6 table too
-# (containernetworking/plugins#819).
+# (containernetworking/plugins#819). The second lists cniVersions as
+# examples/10-tabby.conflist does: a libcni older than that key reads cniVersion.
 jq -n --arg net "$NET" --argjson tabby "$TABBY_PLUGIN" \
     '{cniVersion: "1.0.0", name: $net, plugins: [$tabby,
       {type: "portmap", snat: true, capabilities: {portMappings: true}}]}' >"$NETD/$NET.conflist"
 jq -n --arg net "${NET}c" --argjson tabby "$TABBY_PLUGIN" \
-    '{cniVersion: "1.0.0", name: $net, plugins: [$tabby]}' >"$NETD/${NET}c.conflist"
+    '{cniVersion: "1.0.0", cniVersions: ["1.0.0", "1.1.0"], name: $net, plugins: [$tabby]}' \
+    >"$NETD/${NET}c.conflist"
 # libcni caches each result under /var/lib/cni/results: del removes it, the trap too.
 t_on_exit 'rm -f /var/lib/cni/results/$NET-* /var/lib/cni/results/${NET}c-*'
 

@@ -271,7 +271,7 @@ test_plugins_start_without_libcurl() {
 
 test_version_lists_the_spec_versions() {
     OUT=$(echo '{"cniVersion":"1.0.0"}' | CNI_COMMAND=VERSION "$TABBY")
-    if [ "$(jq -c .supportedVersions <<<"$OUT")" = '["0.3.0","0.3.1","0.4.0","1.0.0"]' ]; then
+    if [ "$(jq -c .supportedVersions <<<"$OUT")" = '["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]' ]; then
         pass version_lists_the_spec_versions
     else
         fail version_lists_the_spec_versions "$OUT"

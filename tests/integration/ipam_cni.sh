@@ -2,8 +2,9 @@
 # ipam_cni.sh — the tabby-ipam CNI plugin driven as a container runtime drives it:
 # CNI_* variables and the network configuration on stdin. Results in the 1.0.0 and
 # 0.3.x/0.4.0 shapes, repeated ADD and DEL, CHECK, VERSION, pool choice by annotation,
-# namespace and configuration, given addresses, and every error with the spec's code and
-# nothing left behind. Needs no root: IPAM alone touches no kernel state.
+# namespace and configuration, given addresses, GC and STATUS (1.1.0), and every error
+# with the spec's code and nothing left behind. Needs no root: IPAM alone touches no
+# kernel state.
 set -u
 . "$(dirname "$0")/lib.sh"
 t_begin ipam_cni
@@ -172,7 +173,7 @@ test_del_is_idempotent() {
 
 test_version_lists_supported_versions() {
     cni VERSION x '{"cniVersion":"1.0.0"}'
-    if [ "$RC" = 0 ] && [ "$(jq -c .supportedVersions <<<"$OUT")" = '["0.3.0","0.3.1","0.4.0","1.0.0"]' ]; then
+    if [ "$RC" = 0 ] && [ "$(jq -c .supportedVersions <<<"$OUT")" = '["0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]' ]; then
         pass version_lists_supported_versions
     else
         fail version_lists_supported_versions "rc=$RC $OUT"
@@ -254,6 +255,98 @@ test_errors_have_the_specs_codes_and_leave_nothing() {
         "$(conf 1.0.0 | sed 's#sqlite:[^"]*#sqlite:/proc/tabby/none.db#')"
     bad unreachable_on_del 11 "unreachable" DEL \
         "$(conf 1.0.0 | sed 's#sqlite:[^"]*#etcd:http://127.0.0.1:1#')"
+    bad gc_before_1_1_0 1 "GC needs cniVersion 1.1.0 or later, the configuration is 1.0.0" GC \
+        "$(conf 1.0.0)"
+    bad status_before_1_1_0 1 "STATUS needs cniVersion 1.1.0" STATUS "$(conf 1.0.0)"
+    bad gc_with_a_malformed_list 7 "cni.dev/valid-attachments[0]: must hold" GC \
+        "$(conf 1.1.0 '' '"cni.dev/valid-attachments":[{"containerID":"c1"}]')"
+    bad gc_unreachable 11 "unreachable" GC \
+        "$(conf 1.1.0 | sed 's#sqlite:[^"]*#etcd:http://127.0.0.1:1#')"
+    bad status_unreachable_etcd 50 "unreachable" STATUS \
+        "$(conf 1.1.0 | sed 's#sqlite:[^"]*#etcd:http://127.0.0.1:1#')"
+    bad status_unopenable_sqlite 50 "is unreachable" STATUS \
+        "$(conf 1.1.0 | sed 's#sqlite:[^"]*#sqlite:/proc/tabby/none.db#')"
+}
+
+# nocontainer COMMAND CONF: GC or STATUS as a runtime runs them (no container, interface
+# or namespace).
+nocontainer() {
+    OUT=$(printf '%s' "$2" | env CNI_COMMAND="$1" CNI_PATH=/opt/cni/bin "$TABBY_IPAM" \
+        2>"$T_TMP/stderr")
+    RC=$?
+}
+
+# gc VALID-JSON-LIST: GC with that cni.dev/valid-attachments.
+gc() { nocontainer GC "$(conf 1.1.0 '' "\"cni.dev/valid-attachments\":$1")"; }
+
+# quiet_and_unchanged NAME BEFORE: the last call succeeded, printed nothing and wrote
+# nothing (the datastore is still BEFORE, a snapshot).
+quiet_and_unchanged() {
+    if [ "$RC" = 0 ] && [ -z "$OUT" ] && [ "$(snapshot)" = "$2" ]; then
+        pass "$1"
+    else
+        fail "$1" "rc=$RC $OUT, or the datastore changed"
+    fi
+}
+
+# The handles that hold addresses.
+handles() {
+    sqlite3 "$DB" "SELECT substr(key, 24) FROM kv WHERE key LIKE '/tabby/v1/ipam/handles/%'
+        ORDER BY key;" | tr '\n' ' '
+}
+
+# In a datastore of its own: gc-1 … gc-4 on node1, gc-n2 on node2 and gc-other on another
+# network; gc-1 and gc-2 (with another interface name: IPAM keeps a container's handle
+# whatever its interfaces) are still valid.
+test_gc_releases_only_this_nodes_stale_handles_of_the_network() {
+    local STORE=sqlite:$T_TMP/gc.db DB=$T_TMP/gc.db c ip3 want got before t
+    ctl apply -f - >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: gc-pool}
+spec: {cidr: 10.60.0.0/24, blockSize: 28}
+YAML
+    for c in gc-1 gc-2 gc-4; do cni ADD "$c" "$(conf 1.1.0)"; done
+    cni ADD gc-3 "$(conf 1.1.0)"
+    ip3=$(address 0 | cut -d/ -f1)
+    cni ADD gc-n2 "$(conf 1.1.0 | sed 's/"node1"/"node2"/')"
+    cni ADD gc-other "$(conf 1.1.0 | sed 's/"k8s-pod-network"/"other-net"/')"
+    gc '[{"containerID":"gc-1","ifname":"eth0"},{"containerID":"gc-2","ifname":"net1"}]'
+    want="k8s-pod-network.gc-1 k8s-pod-network.gc-2 k8s-pod-network.gc-n2 other-net.gc-other "
+    got=$(handles)
+    t=gc_releases_only_this_nodes_stale_handles_of_the_network
+    if [ "$RC" != 0 ] || [ -n "$OUT" ]; then
+        fail $t "rc=$RC $OUT"
+    elif [ "$got" != "$want" ] || ! ctl ipam show --ip="$ip3" | grep -q "not currently assigned"; then
+        fail $t "handles left: $got; want $want; $ip3: $(ctl ipam show --ip="$ip3" | head -1)"
+    else
+        pass $t
+    fi
+    before=$(snapshot)
+    gc '[{"containerID":"gc-1","ifname":"eth0"},{"containerID":"gc-2","ifname":"net1"}]'
+    quiet_and_unchanged gc_again_writes_nothing "$before"
+    # Without the list no attachment is valid any more (as libcni sends it without args).
+    nocontainer GC "$(conf 1.1.0)"
+    got=$(handles)
+    t=gc_without_a_list_releases_the_networks_every_handle_on_the_node
+    if [ "$RC" = 0 ] && [ "$got" = "k8s-pod-network.gc-n2 other-net.gc-other " ]; then
+        pass $t
+    else
+        fail $t "rc=$RC $OUT; left: $got"
+    fi
+}
+
+test_status_says_whether_add_could_get_addresses() {
+    local before
+    before=$(snapshot)
+    nocontainer STATUS "$(conf 1.1.0)"
+    quiet_and_unchanged status_is_ready_and_writes_nothing "$before"
+    nocontainer STATUS "$(conf 1.1.0 '"ipv4_pools":["tiny"]')"
+    expect_error status_with_exhausted_pools_is_limited_connectivity 51 "the pools are exhausted" &&
+        pass status_with_exhausted_pools_is_limited_connectivity
+    nocontainer STATUS "$(conf 1.1.0 | sed "s#$STORE#sqlite:$T_TMP/empty.db#")"
+    expect_error status_without_a_pool_is_limited_connectivity 51 "no IPv4 IPPool" &&
+        pass status_without_a_pool_is_limited_connectivity
 }
 
 test_store_is_consistent_after_all_of_it() {
@@ -281,5 +374,7 @@ test_pools_follow_annotation_namespace_and_config
 test_given_addresses
 test_exhausted_pool_fails_with_its_name
 test_errors_have_the_specs_codes_and_leave_nothing
+test_status_says_whether_add_could_get_addresses
+test_gc_releases_only_this_nodes_stale_handles_of_the_network
 test_store_is_consistent_after_all_of_it
 t_end

@@ -313,8 +313,9 @@ static void test_wep_is_built_as_calicos(void **state)
     const struct tby_wep *w;
     struct cni_wep_input in = { .node = "node-1", .namespace = "prod", .pod = "web-0",
                                 .container_id = "abc", .endpoint = "eth0",
-                                .host_ifname = "tby0d7763386da", .mac = "0a:58:0a:01:00:05",
-                                .res = &result, .labels = labels, .ports = ports };
+                                .network = "k8s-pod-network", .host_ifname = "tby0d7763386da",
+                                .mac = "0a:58:0a:01:00:05", .res = &result, .labels = labels,
+                                .ports = ports };
 
     (void)state;
     parse_result("{\"ips\":[{\"address\":\"10.1.0.5/24\"},{\"address\":\"fd00::5/64\"}]}",
@@ -328,6 +329,9 @@ static void test_wep_is_built_as_calicos(void **state)
                                                           CNI_LABEL_NAMESPACE)), "prod");
     assert_string_equal(json_string_value(json_object_get(res->meta.labels,
                                                           CNI_LABEL_ORCHESTRATOR)), "k8s");
+    assert_string_equal(json_string_value(json_object_get(res->meta.annotations,
+                                                          CNI_ANNOTATION_NETWORK)),
+                        "k8s-pod-network");
     assert_string_equal(w->orchestrator, "k8s");
     assert_string_equal(w->pod, "web-0");
     assert_string_equal(w->interface_name, "tby0d7763386da");
@@ -356,6 +360,7 @@ static void test_wep_without_pod_is_a_cni_endpoint(void **state)
     assert_string_equal(res->meta.namespace, "default");
     assert_string_equal(res->spec.wep->orchestrator, "cni");
     assert_null(res->spec.wep->pod);
+    assert_int_equal(json_object_size(res->meta.annotations), 0);
 }
 
 static void test_wep_refuses_bad_labels_and_ports(void **state)

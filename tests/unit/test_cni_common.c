@@ -91,8 +91,88 @@ static void test_bad_calls_get_the_specs_codes(void **state)
     set_env("ADD", "abc", "K8S_POD_NAME");
     expect_read_failure("{\"cniVersion\":\"1.0.0\",\"name\":\"n\"}", CNI_ERR_INVALID_ENV,
                         "CNI_ARGS: \"K8S_POD_NAME\" is not KEY=VALUE");
-    set_env("GC", "abc", NULL);
-    expect_read_failure("{}", CNI_ERR_INVALID_ENV, "CNI_COMMAND \"GC\"");
+    set_env("FROB", "abc", NULL);
+    expect_read_failure("{}", CNI_ERR_INVALID_ENV, "CNI_COMMAND \"FROB\"");
+}
+
+/* GC and STATUS are about no container: nothing but CNI_COMMAND is needed. */
+static void set_env_without_attachment(const char *command)
+{
+    set_env(command, NULL, NULL);
+    unsetenv("CNI_IFNAME");
+    unsetenv("CNI_NETNS");
+}
+
+static void test_gc_reads_the_valid_attachments_without_a_container(void **state)
+{
+    struct cni_call call;
+    struct cni_failure f = { 0 };
+
+    (void)state;
+    set_env_without_attachment("GC");
+    assert_int_equal(read_call("{\"cniVersion\":\"1.1.0\",\"name\":\"net\","
+                               "\"cni.dev/valid-attachments\":[{\"containerID\":\"a\","
+                               "\"ifname\":\"eth0\"},{\"containerID\":\"b\",\"ifname\":"
+                               "\"net1\"}]}", &call, &f), 0);
+    assert_int_equal(call.command, CNI_GC);
+    assert_null(call.container_id);
+    assert_int_equal(call.n_valid, 2);
+    assert_true(cni_attachment_valid(&call, "a", "eth0"));
+    assert_false(cni_attachment_valid(&call, "a", "net1"));
+    assert_true(cni_attachment_valid(&call, "b", "net1"));
+    assert_true(cni_attachment_valid(&call, "b", NULL));
+    assert_false(cni_attachment_valid(&call, "c", NULL));
+    assert_false(cni_attachment_valid(&call, NULL, NULL));
+    cni_call_clear(&call);
+    /* Absent or null: no attachment is valid any more. */
+    assert_int_equal(read_call("{\"cniVersion\":\"1.1.0\",\"name\":\"net\"}", &call, &f),
+                     0);
+    assert_int_equal(call.n_valid, 0);
+    assert_false(cni_attachment_valid(&call, "a", NULL));
+    cni_call_clear(&call);
+    assert_int_equal(read_call("{\"cniVersion\":\"1.1.0\",\"name\":\"net\","
+                               "\"cni.dev/valid-attachments\":null}", &call, &f), 0);
+    assert_int_equal(call.n_valid, 0);
+    cni_call_clear(&call);
+    set_env_without_attachment("STATUS");
+    assert_int_equal(read_call("{\"cniVersion\":\"1.1.0\",\"name\":\"net\"}", &call, &f),
+                     0);
+    assert_int_equal(call.command, CNI_STATUS);
+    cni_call_clear(&call);
+}
+
+static void test_malformed_valid_attachments_fail_the_gc(void **state)
+{
+    (void)state;
+    set_env_without_attachment("GC");
+    expect_read_failure("{\"cniVersion\":\"1.1.0\",\"name\":\"n\","
+                        "\"cni.dev/valid-attachments\":{}}", CNI_ERR_INVALID_CONFIG,
+                        "cni.dev/valid-attachments: must be a list");
+    expect_read_failure("{\"cniVersion\":\"1.1.0\",\"name\":\"n\","
+                        "\"cni.dev/valid-attachments\":[{\"containerID\":\"a\",\"ifname\":"
+                        "\"eth0\"},{\"containerID\":\"b\"}]}", CNI_ERR_INVALID_CONFIG,
+                        "cni.dev/valid-attachments[1]: must hold");
+    expect_read_failure("{\"cniVersion\":\"1.1.0\",\"name\":\"n\","
+                        "\"cni.dev/valid-attachments\":[\"a\"]}", CNI_ERR_INVALID_CONFIG,
+                        "cni.dev/valid-attachments[0]");
+    expect_read_failure("{\"cniVersion\":\"1.1.0\",\"name\":\"n\","
+                        "\"cni.dev/valid-attachments\":[{\"containerID\":\"\",\"ifname\":"
+                        "\"eth0\"}]}", CNI_ERR_INVALID_CONFIG, "[0]: must hold");
+}
+
+static void test_commands_newer_than_the_configuration_are_refused(void **state)
+{
+    (void)state;
+    set_env_without_attachment("GC");
+    expect_read_failure("{\"cniVersion\":\"1.0.0\",\"name\":\"n\"}",
+                        CNI_ERR_INCOMPATIBLE_VERSION,
+                        "GC needs cniVersion 1.1.0 or later, the configuration is 1.0.0");
+    set_env_without_attachment("STATUS");
+    expect_read_failure("{\"cniVersion\":\"0.4.0\",\"name\":\"n\"}",
+                        CNI_ERR_INCOMPATIBLE_VERSION, "STATUS needs cniVersion 1.1.0");
+    set_env("CHECK", "abc", NULL);
+    expect_read_failure("{\"cniVersion\":\"0.3.1\",\"name\":\"n\"}",
+                        CNI_ERR_INCOMPATIBLE_VERSION, "CHECK needs cniVersion 0.4.0");
 }
 
 static void test_version_call_needs_no_container(void **state)
@@ -113,6 +193,7 @@ static void test_versions_compare_by_number(void **state)
 {
     (void)state;
     assert_true(cni_version_supported("0.3.1"));
+    assert_true(cni_version_supported("1.1.0"));
     assert_false(cni_version_supported("0.2.0"));
     assert_false(cni_version_supported(NULL));
     assert_true(cni_version_at_least("1.0.0", 0, 4, 0));
@@ -196,6 +277,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_call_reads_environment_and_configuration),
         cmocka_unit_test(test_bad_calls_get_the_specs_codes),
+        cmocka_unit_test(test_gc_reads_the_valid_attachments_without_a_container),
+        cmocka_unit_test(test_malformed_valid_attachments_fail_the_gc),
+        cmocka_unit_test(test_commands_newer_than_the_configuration_are_refused),
         cmocka_unit_test(test_version_call_needs_no_container),
         cmocka_unit_test(test_versions_compare_by_number),
         cmocka_unit_test(test_booleans_take_calico_ipams_strings),

@@ -121,6 +121,65 @@ static void test_node_borrows_from_another_nodes_block_when_no_block_is_left(voi
     tby_ipam_free(n2);
 }
 
+static void test_node_allocations_follow_the_allocation_not_the_block(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1"), *n2 = fx_ipam(f, "n2");
+    struct tby_ipam_alloc_list mine, theirs, some;
+    struct tby_error err = { 0 };
+    struct tby_ip borrowed;
+
+    two_full_nodes(f, n1, n2);
+    assert_int_equal(fx_alloc(n1, "borrower", &borrowed, &err), 0);
+    assert_int_equal(tby_ipam_node_allocations(n1, "n1", NULL, &mine, &err), 0);
+    assert_int_equal(mine.n, 5);
+    assert_string_equal(mine.items[0].handle, "a0");
+    assert_string_equal(mine.items[4].handle, "borrower");
+    assert_true(tby_ip_equal(&mine.items[4].ip, &borrowed));
+    /* n2's block holds the borrowed address, but it is n1's allocation. */
+    assert_int_equal(tby_ipam_node_allocations(n2, "n2", NULL, &theirs, &err), 0);
+    assert_int_equal(theirs.n, 3);
+    for (size_t i = 0; i < theirs.n; i++)
+        assert_int_equal(theirs.items[i].handle[0], 'b');
+    assert_int_equal(tby_ipam_node_allocations(n1, "n1", "bor", &some, &err), 0);
+    assert_int_equal(some.n, 1);
+    tby_ipam_alloc_list_clear(&mine);
+    tby_ipam_alloc_list_clear(&theirs);
+    tby_ipam_alloc_list_clear(&some);
+    assert_int_equal(tby_ipam_node_allocations(n1, "nobody", NULL, &some, &err), 0);
+    assert_int_equal(some.n, 0);
+    tby_ipam_free(n1);
+    tby_ipam_free(n2);
+}
+
+static void test_trial_assignment_writes_nothing_and_fails_as_assignment_would(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_ipam_request req = { .handle = "trial", .num_v4 = 1 };
+    struct tby_error err = { 0 };
+    struct tby_ipam_usage u;
+    int64_t before, after;
+
+    assert_int_equal(tby_ipam_try_assign(n1, &req, &err), -ENOENT);
+    fx_pool(f, "p", "10.0.0.0/30", 30, NULL);
+    assert_int_equal(tby_store_revision(f->store, &before, &err), 0);
+    assert_int_equal(tby_ipam_try_assign(n1, &req, &err), 0);
+    assert_int_equal(tby_store_revision(f->store, &after, &err), 0);
+    assert_int_equal(before, after);
+    assert_int_equal(tby_ipam_usage(n1, &u, &err), 0);
+    assert_int_equal(u.n_blocks, 0);
+    tby_ipam_usage_clear(&u);
+    for (int i = 0; i < 4; i++) {
+        char handle[16];
+
+        snprintf(handle, sizeof(handle), "h%d", i);
+        assert_int_equal(fx_alloc(n1, handle, NULL, &err), 0);
+    }
+    assert_int_equal(tby_ipam_try_assign(n1, &req, &err), -ENOSPC);
+    tby_ipam_free(n1);
+}
+
 static void test_strict_affinity_forbids_borrowing(void **state)
 {
     struct ipam_fx *f = *state;
@@ -477,6 +536,33 @@ static void test_releasing_what_is_free_is_a_no_op(void **state)
     assert_int_equal(released, 0);
     assert_int_equal(tby_ipam_release_ips(n1, &ip, 1, &released, &err), 0);
     assert_int_equal(released, 0);
+    tby_ipam_free(n1);
+}
+
+static void test_release_of_a_handle_leaves_addresses_others_hold(void **state)
+{
+    struct ipam_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_error err = { 0 };
+    struct tby_ip ips[2];
+    struct tby_ipam_holder h;
+    struct tby_ipam_report rep;
+    size_t released = 99;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    assert_int_equal(fx_alloc(n1, "mine", &ips[0], &err), 0);
+    assert_int_equal(fx_alloc(n1, "theirs", &ips[1], &err), 0);
+    assert_int_equal(tby_ipam_release_ips_of(n1, "mine", ips, 2, &released, &err), 0);
+    assert_int_equal(released, 1);
+    assert_int_equal(tby_ipam_lookup_ip(n1, &ips[1], &h, &err), 0);
+    assert_true(h.allocated);
+    assert_string_equal(h.handle, "theirs");
+    tby_ipam_holder_clear(&h);
+    assert_int_equal(tby_ipam_release_ips_of(n1, "mine", ips, 2, &released, &err), 0);
+    assert_int_equal(released, 0);
+    assert_int_equal(tby_ipam_check(n1, false, &rep, &err), 0);
+    assert_int_equal(fx_structural_problems(&rep), 0);
+    tby_ipam_report_clear(&rep);
     tby_ipam_free(n1);
 }
 
@@ -893,6 +979,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_node_borrows_from_another_nodes_block_when_no_block_is_left, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_node_allocations_follow_the_allocation_not_the_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_trial_assignment_writes_nothing_and_fails_as_assignment_would, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strict_affinity_forbids_borrowing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_blocks_per_host_stops_claiming_and_borrowing,
                                         setup, teardown),
@@ -920,6 +1010,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_release_by_address_keeps_the_handles_other_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_releasing_what_is_free_is_a_no_op, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_of_a_handle_leaves_addresses_others_hold,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_released_address_is_reused_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dual_stack_request_gets_both_families_in_one_go,
                                         setup, teardown),

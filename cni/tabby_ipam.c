@@ -487,7 +487,10 @@ static int cmd_gc(void *plugin, struct cni_failure *f)
 
         for (next = i + 1; next < allocs.n && strcmp(allocs.items[next].handle, handle) == 0;)
             next++;
-        if (cni_attachment_valid(&p->call, handle + strlen(prefix), NULL))
+        /* "<network>.<containerID>": a dot after the prefix means another network whose
+         * name starts with ours ("a.b" when we are "a"); container IDs hold no dots. */
+        if (strchr(handle + strlen(prefix), '.') ||
+            cni_attachment_valid(&p->call, handle + strlen(prefix), NULL))
             continue;
         stale++;
         if (release_stale(p, &allocs.items[i], next - i, &released, &err) < 0 && !failed++)

@@ -5,9 +5,11 @@
  * (the global revision and the compaction point). A commit runs inside BEGIN IMMEDIATE,
  * which takes sqlite's write lock up front, so compares and writes see no interleaving
  * writer from any process. Watches wake on inotify events for the database's folder
- * (every commit writes the -wal file) and read the changes table.
+ * (every commit writes the -wal file, then touches the database file once the commit is
+ * visible) and read the changes table.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
@@ -438,6 +440,17 @@ static int commit_locked(struct sqlite_store *st, const struct tby_txn *txn, int
     return r;
 }
 
+/* A commit becomes visible to readers when sqlite updates the WAL index, which it does
+ * through a shared mapping, so without an inotify event: a watch woken by the WAL write
+ * could read before that, see nothing, and sleep until the next commit or its safety poll
+ * (up to a second). Touching the database file once the commit is visible wakes every
+ * watch again (IN_ATTRIB); should the file have moved away meanwhile, the watches learn it
+ * on that read. */
+static void wake_watches(const struct sqlite_store *st)
+{
+    (void)utimensat(AT_FDCWD, st->path, NULL, 0);
+}
+
 static int sq_commit(struct tby_store *s, const struct tby_txn *txn, int64_t *rev,
                      struct tby_error *err)
 {
@@ -456,6 +469,8 @@ static int sq_commit(struct tby_store *s, const struct tby_txn *txn, int64_t *re
     r = exec_simple(st, ST_COMMIT, err);
     if (r < 0)
         rollback(st);
+    else
+        wake_watches(st);
     return r;
 }
 
@@ -593,7 +608,8 @@ static int sq_watch(struct tby_store *s, const char *prefix, int64_t from_rev,
         sw_free(&w->base);
         return r;
     }
-    if (inotify_add_watch(w->inotify_fd, st->dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+    if (inotify_add_watch(w->inotify_fd, st->dir,
+                          IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_MOVED_TO) < 0) {
         r = tby_error_set(err, -errno, "watch %s: inotify: %s", st->dir, strerror(errno));
         sw_free(&w->base);
         return r;

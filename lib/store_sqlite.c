@@ -442,8 +442,10 @@ static int commit_locked(struct sqlite_store *st, const struct tby_txn *txn, int
 
 /* A commit becomes visible to readers when sqlite updates the WAL index, which it does
  * through a shared mapping, so without an inotify event: a watch woken by the WAL write
- * could read before that, see nothing, and sleep until its safety poll (up to a second).
- * Touching the database file once the commit is visible wakes every watch again. */
+ * could read before that, see nothing, and sleep until the next commit or its safety poll
+ * (up to a second). Touching the database file once the commit is visible wakes every
+ * watch again (IN_ATTRIB); should the file have moved away meanwhile, the watches learn it
+ * on that read. */
 static void wake_watches(const struct sqlite_store *st)
 {
     (void)utimensat(AT_FDCWD, st->path, NULL, 0);

@@ -19,10 +19,12 @@
 #                                prints PASS/FAIL per probe (EXPECT: allow | deny)
 #   pn_apply                     tabbyctl apply -f - (YAML on stdin), then waits until
 #                                every running tabby-node has programmed it
+#   pn_change ARGS...            the same for any tabbyctl command (delete -f FILE, ...)
 #   pn_start_node NODE [ARGS]    starts tabby-node in NODE (policy only unless ARGS say
 #                                otherwise), waits for its first sync
 #   pn_stop_node NODE [SIGNAL]   stops it (default TERM)
-#   pn_programmed NODE           how many times tabby-node has programmed so far
+#   pn_programmed NODE           how many times tabby-node has programmed so far (also in
+#                                PN_COUNT after pn_count_programmed NODE, without a fork)
 #   pn_netns NS POD / pn_node_netns NODE / pn_ip NS POD / pn_ifname NS POD
 #
 # Tunables: PN_TIMEOUT (probe timeout, seconds, default 0.5), TABBY_NODE (the program).
@@ -68,8 +70,10 @@ pn_hostif() { echo "tb$(printf '%s' "$1/$2" | sha1sum | cut -c1-11)"; }
 pn_wep_yaml() {
     local node=$1 ns=$2 pod=$3 ip=$4 labels=$5 ports=$6 hostif=$7 kv p
     printf 'apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n'
-    printf 'metadata:\n  name: %s-k8s-%s-eth0\n  namespace: %s\n  labels:\n' "$node" "$pod" "$ns"
-    printf '    projectcalico.org/namespace: %s\n    projectcalico.org/orchestrator: k8s\n' "$ns"
+    # quoted: a namespace named y or n would read as a YAML 1.1 boolean
+    printf 'metadata:\n  name: %s-k8s-%s-eth0\n' "$node" "$pod"
+    printf '  namespace: "%s"\n  labels:\n' "$ns"
+    printf '    projectcalico.org/namespace: "%s"\n    projectcalico.org/orchestrator: k8s\n' "$ns"
     for kv in ${labels//,/ }; do printf '    %s: "%s"\n' "${kv%%=*}" "${kv#*=}"; done
     printf 'spec:\n  orchestrator: k8s\n  node: %s\n  pod: %s\n  endpoint: eth0\n' "$node" "$pod"
     printf '  interfaceName: %s\n  ipNetworks: [%s/32]\n  profiles: [kns.%s]\n' "$hostif" "$ip" "$ns"
@@ -163,31 +167,52 @@ pn_check() {
     return $bad
 }
 
+# PN_COUNT: how many times NODE's daemon has programmed so far. Builtins only, no
+# subshell: the tests ask often, and a fork costs tens of milliseconds on a busy machine.
+pn_count_programmed() {
+    local line
+    PN_COUNT=0
+    [ -r "$T_TMP/tabby-node-$1.log" ] || return 0
+    while IFS= read -r line; do
+        [[ $line == *'policy programmed'* ]] && PN_COUNT=$((PN_COUNT + 1))
+    done <"$T_TMP/tabby-node-$1.log"
+    return 0
+}
+
 pn_programmed() {
-    local n
-    n=$(grep -c 'policy programmed' "$T_TMP/tabby-node-$1.log" 2>/dev/null)
-    echo "${n:-0}"
+    pn_count_programmed "$1"
+    echo "$PN_COUNT"
 }
 
 # Waits until NODE's daemon has programmed more than BEFORE times (5 s at most).
 pn_wait_programmed() {
-    local node=$1 before=$2
-    for _ in $(seq 100); do
-        [ "$(pn_programmed "$node")" -gt "$before" ] && return 0
+    local node=$1 before=$2 i
+    for ((i = 0; i < 100; i++)); do
+        pn_count_programmed "$node"
+        [ "$PN_COUNT" -gt "$before" ] && return 0
         sleep 0.05
     done
     return 1
 }
 
-pn_apply() {
+# pn_change ARGS...: tabbyctl ARGS (apply, delete, ...), then, when that wrote anything,
+# waits until every running tabby-node has programmed it. Prints tabbyctl's output.
+pn_change() {
     local node out
     declare -A before
-    for node in "${!PN_DAEMON[@]}"; do before[$node]=$(pn_programmed "$node"); done
-    out=$(pn_ctl apply -f - 2>&1) || { echo "$out" >&2; return 1; }
+    for node in "${!PN_DAEMON[@]}"; do
+        pn_count_programmed "$node"
+        before[$node]=$PN_COUNT
+    done
+    out=$(pn_ctl "$@" 2>&1) || { echo "$out" >&2; return 1; }
     echo "$out"
-    # an unchanged apply programs nothing: only wait when something was written
-    grep -qv ' unchanged$' <<<"$out" || return 0
+    # an unchanged apply, or a delete of nothing, programs nothing: wait only after a write
+    grep -qv -e ' unchanged$' -e '^deleted 0 of ' <<<"$out" || return 0
     for node in "${!PN_DAEMON[@]}"; do pn_wait_programmed "$node" "${before[$node]}"; done
+}
+
+pn_apply() {
+    pn_change apply -f -
 }
 
 # Policy only unless told otherwise (flags in ARGS win): no BIRD, no routes, no address to
@@ -195,7 +220,8 @@ pn_apply() {
 pn_start_node() {
     local node=$1 before
     shift
-    before=$(pn_programmed "$node")
+    pn_count_programmed "$node"
+    before=$PN_COUNT
     TABBY_NETWORKING_BACKEND=${TABBY_NETWORKING_BACKEND:-none} IP=${IP:-none} \
         TABBY_HEALTH_PORT=${TABBY_HEALTH_PORT:-0} TABBY_PID_FILE="$T_TMP/tabby-node-$node.pid" \
         ip netns exec "$(pn_node_netns "$node")" "$TABBY_NODE" --store "$PN_STORE" \

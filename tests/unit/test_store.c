@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -313,6 +316,96 @@ static void test_watch_sees_every_change_in_revision_order(void **state)
     tby_watch_free(w);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Another process commits now and then, each from a connection of its own (as tabbyctl
+ * does): p/00 holds the commit's number, done_ms[number] the time its commit returned. */
+static void timed_writer(const char *uri, struct fixture *f, int commits, int gap_ms,
+                         int64_t *done_ms)
+{
+    struct tby_error err = { 0 };
+
+    for (int i = 0; i < commits; i++) {
+        _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
+        struct tby_store *store = NULL;
+        char n[16];
+        int64_t rev;
+
+        usleep((useconds_t)gap_ms * 1000);
+        snprintf(n, sizeof(n), "%d", i);
+        if (!txn || tby_store_open(uri, &store, &err) < 0)
+            _exit(2);
+        if (tby_txn_put(txn, key(f, "p/00"), n, strlen(n)) < 0 ||
+            tby_store_commit(store, txn, &rev, &err) < 0)
+            _exit(3);
+        __atomic_store_n(&done_ms[i], mono_ms(), __ATOMIC_RELEASE);
+        tby_store_close(store);
+    }
+    _exit(0);
+}
+
+/* A daemon waits on the watch's descriptor and then reads: every commit must wake it
+ * promptly, even when the inotify event of the commit's WAL write woke it before the
+ * commit was visible (sqlite publishes a commit through shared memory, without an event;
+ * the watch then read nothing and slept until the next commit or its one-second safety
+ * poll). */
+static void test_watch_wakes_promptly_for_every_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    struct tby_watch *w = NULL;
+    enum { COMMITS = 8, GAP_MS = 300, PROMPT_MS = 150 };
+    int64_t seen_ms[COMMITS] = { 0 }, worst = 0, *done_ms;
+    int64_t give_up = mono_ms() + COMMITS * GAP_MS + 10000;
+    size_t seen = 0;
+    pid_t pid;
+    int status;
+
+    if (strncmp(f->uri, "sqlite:", 7) != 0)
+        skip();
+    done_ms = mmap(NULL, COMMITS * sizeof(*done_ms), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(done_ms != MAP_FAILED);
+    assert_int_equal(tby_store_watch(f->store, key(f, "p/"), 0, &w, &err), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        timed_writer(f->uri, f, COMMITS, GAP_MS, done_ms);
+    while (seen < COMMITS && mono_ms() < give_up) {
+        struct pollfd pfd = { .fd = tby_watch_fd(w), .events = POLLIN };
+        struct tby_event_list events = { 0 };
+
+        assert_true(poll(&pfd, 1, 1000) >= 0);
+        assert_int_equal(tby_watch_next(w, &events, 0, &err), 0);
+        for (size_t i = 0; i < events.n; i++) {
+            long n = strtol(events.items[i].kv.value, NULL, 10);
+
+            assert_true(n >= 0 && n < COMMITS);
+            seen_ms[n] = mono_ms();
+            seen++;
+        }
+        tby_event_list_clear(&events);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(seen, COMMITS);
+    for (int i = 0; i < COMMITS; i++) {
+        int64_t late = seen_ms[i] - __atomic_load_n(&done_ms[i], __ATOMIC_ACQUIRE);
+
+        worst = late > worst ? late : worst;
+    }
+    munmap(done_ms, COMMITS * sizeof(*done_ms));
+    tby_watch_free(w);
+    if (worst >= PROMPT_MS)
+        fail_msg("a commit reached the watch %lld ms after it returned", (long long)worst);
+}
+
 static void test_watch_from_old_revision_replays_history(void **state)
 {
     struct fixture *f = *state;
@@ -407,6 +500,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_txn_naming_a_key_twice_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_cas_increments_lose_no_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_sees_every_change_in_revision_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_wakes_promptly_for_every_commit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_watch_from_old_revision_replays_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_behind_compaction_reports_estale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_value_may_hold_nul_bytes, setup, teardown),

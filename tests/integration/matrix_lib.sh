@@ -1,0 +1,353 @@
+# matrix_lib.sh — the connectivity matrix of policy_matrix.sh (source after podnet.sh):
+# namespaces x, y, z with pods a, b, c, each serving TCP and UDP on 80 and 81 and probed
+# besides with an ICMP echo and an SCTP INIT to 80 (see prober.c), and a DNS-like pod
+# kube-system/dns serving 53; x, y and the DNS pod live on node n1, z on node n2 (so every
+# rule is enforced both for local pods and for pods of another node). Every scenario
+# probes all 9 sources against every destination port and compares with what the
+# scenario expects.
+#
+#   mx_setup                 the nodes, Namespaces, pods (WorkloadEndpoints), servers, and
+#                            a tabby-node per node; returns 1 when any of it failed
+#   mx_apply [FILE]          applies FILE (or stdin); remembered for mx_reset (and in
+#                            MX_EVER, every file applied so far)
+#   mx_check NAME            probes the matrix and prints PASS NAME or FAIL NAME with the
+#                            cells that differ from the expectation (see below), then
+#                            the matrices of those ports as comment lines
+#   mx_probe FILE [MS]       probes the matrix into FILE ("SRC DST PORT/PROTO RESULT")
+#   mx_delete FILE           deletes what FILE names, waits for tabby-node
+#   mx_reset                 deletes what mx_apply applied, waits for tabby-node, and checks
+#                            that the matrix is open again
+#   mx_scenario NAME         mx_apply (stdin), mx_check NAME, mx_reset
+#   mx_relabel NS POD LABELS the pod's WorkloadEndpoint again, with other labels
+#   mx_ns_labels NS LABELS   the Namespace again, with other labels
+#   mx_open_report           PASS/FAIL: every reset left the matrix open
+#
+# Expectations. For scenario NAME, the function in_NAME says whether the destination's
+# ingress accepts the probe, out_NAME whether the source's egress lets it go; a function
+# left undefined means open. A probe is expected through when both say yes, and always from
+# a pod to itself (it never leaves the pod). They read SRC, DST ("x/a"), PORT, PROTO ("tcp",
+# "udp", "sctp", "icmp"; the port of an ICMP echo is its type, 8) through the helpers:
+#   from P...   the source is one of P: a namespace ("x") or a pod ("x/a", "*/a")
+#   to P...     the same for the destination
+#   on Q...     the probe's port/protocol is one of Q ("80/tcp", "tcp", "icmp", "80")
+#
+# Tunables: MX_TIMEOUT_MS (probe timeout, default 400), PROBER (the program).
+
+PROBER=${PROBER:-$T_BUILD/tests/integration/prober}
+MX_TIMEOUT_MS=${MX_TIMEOUT_MS:-400}
+MX_NAMESPACES=(x y z)
+MX_PODS=(a b c)
+MX_ROUND=0
+MX_APPLIED=()
+MX_EVER=()
+MX_OPEN_FAILURES=()
+declare -A MX_LABELS MX_PORTS MX_LOG_MARK MX_GOT MX_DIFF
+MX_SRCS=()
+MX_DSTS=()
+
+# Per pod: its app label (for the README's examples) and its named ports, so that a name
+# stands for different ports on different pods ("web" is 80/TCP on a, 81/TCP on b, 80/UDP
+# on c; "http" is not declared on c; "assoc" is 80/SCTP on a, 81/SCTP on c).
+declare -A MX_APP=(
+    [x/a]=frontend [x/b]=backend [x/c]=database
+    [y/a]=frontend [y/b]=api [y/c]=database
+    [z/a]=backend [z/b]=api [z/c]=frontend
+)
+# shellcheck disable=SC2054 # the commas are inside the values
+declare -A MX_NAMED=(
+    [a]=http/TCP/80,web/TCP/80,dgram/UDP/81,assoc/SCTP/80
+    [b]=http/TCP/81,web/TCP/81,dgram/UDP/80
+    [c]=web/UDP/80,assoc/SCTP/81
+)
+# shellcheck disable=SC2054
+declare -A MX_NS_LABELS=([x]=ns=x [y]=ns=y [z]=ns=z,team=ops [kube-system]=ns=kube-system)
+MX_DNS_IP=10.70.4.53
+MX_POD_PORTS=80/tcp,81/tcp,80/udp,81/udp,80/sctp,8/icmp
+
+mx_ip() {
+    local n p
+    case $1 in x) n=1 ;; y) n=2 ;; z) n=3 ;; esac
+    case $2 in a) p=1 ;; b) p=2 ;; c) p=3 ;; esac
+    echo "10.70.$n.$p"
+}
+
+mx_ns_yaml() {
+    local kv
+    printf -- '---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: "%s"\n  labels:\n' "$1"
+    for kv in ${2//,/ }; do printf '    %s: "%s"\n' "${kv%%=*}" "${kv#*=}"; done
+}
+
+mx_ns_labels() {
+    mx_ns_yaml "$1" "$2" | pn_apply >/dev/null
+}
+
+mx_relabel() {
+    local ns=$1 pod=$2
+    MX_LABELS[$ns/$pod]=$3
+    pn_wep_yaml "${PN_NODE_OF[$ns/$pod]}" "$ns" "$pod" "$(pn_ip "$ns" "$pod")" "$3" \
+        "${MX_PORTS[$ns/$pod]}" "$(pn_ifname "$ns" "$pod")" | pn_apply >/dev/null
+}
+
+mx_add_pod() {
+    local ns=$1 pod=$2 ip=$3 labels=$4 ports=$5 node=n1
+    [ "$ns" = z ] && node=n2
+    MX_LABELS[$ns/$pod]=$labels
+    MX_PORTS[$ns/$pod]=$ports
+    pn_pod "$node" "$ns" "$pod" "$ip" "$labels" "$ports"
+}
+
+# A veth between the two nodes; each routes the other's pods over it.
+mx_link_nodes() {
+    local n1 n2
+    n1=$(pn_node_netns n1)
+    n2=$(pn_node_netns n2)
+    ip netns exec "$n1" ip link add to-n2 type veth peer name to-n1 netns "$n2" || return 1
+    ip netns exec "$n1" ip addr add 10.69.0.1/30 dev to-n2
+    ip netns exec "$n2" ip addr add 10.69.0.2/30 dev to-n1
+    ip netns exec "$n1" ip link set to-n2 up
+    ip netns exec "$n2" ip link set to-n1 up
+    ip netns exec "$n1" ip route add 10.70.3.0/24 via 10.69.0.2
+    ip netns exec "$n2" ip route add 10.70.0.0/16 via 10.69.0.1
+}
+
+mx_setup() {
+    local ns pod serve=()
+    pn_init
+    pn_node n1 && pn_node n2 && mx_link_nodes || return 1
+    for ns in "${!MX_NS_LABELS[@]}"; do mx_ns_yaml "$ns" "${MX_NS_LABELS[$ns]}"; done |
+        pn_apply >/dev/null || return 1
+    for ns in "${MX_NAMESPACES[@]}"; do
+        for pod in "${MX_PODS[@]}"; do
+            mx_add_pod "$ns" "$pod" "$(mx_ip "$ns" "$pod")" \
+                "pod=$pod,app=${MX_APP[$ns/$pod]}" "${MX_NAMED[$pod]}" || return 1
+            serve+=("$(pn_netns "$ns" "$pod"):80,81")
+            MX_SRCS+=("$ns/$pod=$(pn_netns "$ns" "$pod")")
+            MX_DSTS+=("$ns/$pod=$(mx_ip "$ns" "$pod"):$MX_POD_PORTS@$(pn_netns "$ns" "$pod")")
+        done
+    done
+    mx_add_pod kube-system dns "$MX_DNS_IP" "k8s-app=kube-dns" dns/UDP/53,dns-tcp/TCP/53 ||
+        return 1
+    serve+=("$(pn_netns kube-system dns):53")
+    MX_DSTS+=("kube-system/dns=$MX_DNS_IP:53/udp,53/tcp")
+    mx_serve "${serve[@]}" && pn_start_node n1 && pn_start_node n2
+}
+
+# One prober for every server socket of every pod.
+mx_serve() {
+    "$PROBER" serve "$@" >"$T_TMP/servers.out" 2>&1 &
+    PN_PIDS+=($!)
+    for _ in $(seq 100); do
+        grep -q '^ready$' "$T_TMP/servers.out" && return 0
+        sleep 0.05
+    done
+    cat "$T_TMP/servers.out" >&2
+    return 1
+}
+
+# ---- expectations ------------------------------------------------------------------------
+
+# ENDPOINT PATTERN: a namespace ("x") or a pod, with globs ("x/a", "*/a").
+# shellcheck disable=SC2053 # the pattern is a glob on purpose
+mx_match() {
+    case $2 in
+    */*) [[ $1 == $2 ]] ;;
+    *) [ "${1%%/*}" = "$2" ] ;;
+    esac
+}
+
+from() {
+    local p
+    for p; do mx_match "$SRC" "$p" && return 0; done
+    return 1
+}
+
+to() {
+    local p
+    for p; do mx_match "$DST" "$p" && return 0; done
+    return 1
+}
+
+on() {
+    local q
+    for q; do
+        case $q in
+        */*) [ "$q" = "$PORT/$PROTO" ] && return 0 ;;
+        tcp | udp | sctp | icmp) [ "$q" = "$PROTO" ] && return 0 ;;
+        *) [ "$q" = "$PORT" ] && return 0 ;;
+        esac
+    done
+    return 1
+}
+
+# ---- probing and comparing -----------------------------------------------------------------
+
+# Probes the whole matrix into FILE; each round leaves from its own source ports.
+mx_probe() {
+    local base=$((10000 + (MX_ROUND % 120) * 400))
+    MX_ROUND=$((MX_ROUND + 1))
+    "$PROBER" probe -t "${2:-$MX_TIMEOUT_MS}" -b "$base" "${MX_SRCS[@]}" -- "${MX_DSTS[@]}" >"$1"
+}
+
+# Compares FILE with scenario NAME's expectation ("open": everything allowed). Sets
+# MX_BAD (one line per differing cell) and MX_LATE (cells expected allowed but blocked),
+# and for mx_print_matrices MX_GOT and MX_DIFF (per "SRC DST PORT/PROTO") and MX_PPS (the
+# ports in their order).
+mx_compare() {
+    local file=$1 name=$2 has_in=0 has_out=0 want got line pp
+    declare -F "in_$name" >/dev/null && has_in=1
+    declare -F "out_$name" >/dev/null && has_out=1
+    MX_BAD=()
+    MX_LATE=0
+    MX_GOT=()
+    MX_DIFF=()
+    MX_PPS=()
+    while read -r SRC DST pp got; do
+        [[ " ${MX_PPS[*]} " == *" $pp "* ]] || MX_PPS+=("$pp")
+        PORT=${pp%/*} PROTO=${pp#*/}
+        want=allowed
+        if [ "$SRC" != "$DST" ]; then
+            if { [ $has_out = 1 ] && ! "out_$name"; } || { [ $has_in = 1 ] && ! "in_$name"; }; then
+                want=blocked
+            fi
+        fi
+        [ "$got" = ok ] && got=allowed
+        MX_GOT[$SRC $DST $pp]=$got
+        [ "$want" = "$got" ] && continue
+        MX_DIFF[$SRC $DST $pp]=1
+        [ "$want" = allowed ] && [ "$got" = blocked ] && MX_LATE=$((MX_LATE + 1))
+        line="$SRC → $DST $PORT/${PROTO^^} expected $want, got $got"
+        MX_BAD+=("$line")
+    done <"$file"
+}
+
+# The matrix (rows: sources, columns: destinations) of every port/protocol with a cell
+# that differs, from mx_compare's last run, as comment lines: "." allowed, "X" blocked,
+# "!" after a cell not as expected.
+mx_print_matrices() {
+    local name=$1 pp src dst row cols cell d k differs
+    for pp in "${MX_PPS[@]}"; do
+        differs=0
+        for k in "${!MX_DIFF[@]}"; do [[ $k == *" $pp" ]] && differs=1 && break; done
+        [ $differs = 1 ] || continue
+        cols=()
+        for d in "${MX_DSTS[@]}"; do
+            dst=${d%%=*}
+            [ -n "${MX_GOT[${MX_SRCS[0]%%=*} $dst $pp]+set}" ] && cols+=("$dst")
+        done
+        row=$(printf '%-6s' "${pp^^}")
+        for dst in "${cols[@]}"; do row+=$(printf ' %-4s' "${dst#kube-system/}"); done
+        echo "#   $name $pp: rows from, columns to; . allowed, X blocked, ! not as expected"
+        echo "#   $row"
+        for d in "${MX_SRCS[@]}"; do
+            src=${d%%=*}
+            row=$(printf '%-6s' "$src")
+            for dst in "${cols[@]}"; do
+                cell=X
+                [ "${MX_GOT[$src $dst $pp]}" = allowed ] && cell=.
+                [ -n "${MX_DIFF[$src $dst $pp]+set}" ] && cell+='!'
+                row+=$(printf ' %-4s' "$cell")
+            done
+            echo "#   $row"
+        done
+    done
+}
+
+mx_bad_summary() {
+    local n=${#MX_BAD[@]} shown=("${MX_BAD[@]:0:12}") s
+    s=$(printf '%s; ' "${shown[@]}")
+    s=${s%; }
+    [ "$n" -gt 12 ] && s="$s; … ($((n - 12)) more)"
+    echo "$n cells differ: $s"
+}
+
+# Probes and compares; cells that should answer but did not get one more, slower chance
+# (a busy machine), which is reported.
+mx_verdict() {
+    local name=$1 file="$T_TMP/matrix-$1.txt"
+    mx_probe "$file" || return 2
+    mx_compare "$file" "$name"
+    if [ "$MX_LATE" -gt 0 ]; then
+        local late=$MX_LATE
+        mx_probe "$file" 2000 || return 2
+        mx_compare "$file" "$name"
+        [ ${#MX_BAD[@]} = 0 ] && echo "NOTE $name: $late cells answered only on a second probe"
+    fi
+    [ ${#MX_BAD[@]} = 0 ]
+}
+
+# Error and warning lines the tabby-nodes logged since mx_log_mark (at most 3 a node);
+# builtins only, as these run for every check.
+mx_node_complaints() {
+    local node line n lines
+    for node in n1 n2; do
+        mapfile -t -s "${MX_LOG_MARK[$node]:-0}" lines <"$T_TMP/tabby-node-$node.log"
+        n=0
+        for line in "${lines[@]}"; do
+            [[ $line == *' error '* || $line == *' warning '* ]] || continue
+            echo "$line"
+            n=$((n + 1))
+            [ $n = 3 ] && break
+        done
+    done
+}
+
+mx_log_mark() {
+    local node lines
+    for node in n1 n2; do
+        mapfile -t lines <"$T_TMP/tabby-node-$node.log"
+        MX_LOG_MARK[$node]=${#lines[@]}
+    done
+}
+
+mx_check() {
+    local name=$1 complaints
+    if mx_verdict "$name"; then
+        complaints=$(mx_node_complaints)
+        if [ -n "$complaints" ]; then
+            fail "$name" "matrix as expected, but tabby-node complained: $complaints"
+        else
+            pass "$name"
+        fi
+    else
+        fail "$name" "$(mx_bad_summary)"
+        mx_print_matrices "$name"
+    fi
+}
+
+# ---- applying and resetting ------------------------------------------------------------------
+
+mx_apply() {
+    local file
+    file=$(mktemp "$T_TMP/applied-XXXXXX.yaml")
+    cat "${1:--}" >"$file"
+    [ ${#MX_APPLIED[@]} = 0 ] && mx_log_mark
+    MX_APPLIED+=("$file")
+    MX_EVER+=("$file")
+    pn_apply <"$file" >/dev/null
+}
+
+# Deletes what FILE holds (what is gone already is no error), waits for the nodes.
+mx_delete() {
+    pn_change delete -f "$1" --skip-not-found >/dev/null
+}
+
+mx_reset() {
+    local i name=${1:-reset}
+    for ((i = ${#MX_APPLIED[@]} - 1; i >= 0; i--)); do mx_delete "${MX_APPLIED[$i]}"; done
+    MX_APPLIED=()
+    mx_verdict open >/dev/null || MX_OPEN_FAILURES+=("after $name: $(mx_bad_summary)")
+}
+
+mx_scenario() {
+    mx_apply
+    mx_check "$1"
+    mx_reset "$1"
+}
+
+mx_open_report() {
+    if [ ${#MX_OPEN_FAILURES[@]} = 0 ]; then
+        pass matrix_open_after_every_scenario
+    else
+        fail matrix_open_after_every_scenario "$(printf '%s | ' "${MX_OPEN_FAILURES[@]}")"
+    fi
+}

@@ -5,6 +5,7 @@
  * housekeeping: IPAM upkeep), and the HTTP server answers health and metrics in between.
  * Everything it programmed stays when it stops, crashes, or loses the datastore. */
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -104,9 +105,32 @@ static void step(struct node *n)
     node_housekeeping_run(n->housekeeping, online);
 }
 
+/* A burst of changes (the first read above all: every value read, decoded and compiled at
+ * once) leaves free memory scattered through the heap, which glibc keeps. Once things are
+ * quiet for a while it goes back to the kernel, so that a node's resident memory is what
+ * it holds, not what it once needed. */
+#define TRIM_QUIET_MS 2000
+
+static void trim_memory(struct node *n)
+{
+    const struct tby_syncer_stats *ss = tby_syncer_stats(n->syncer);
+    uint64_t mark = ss->reads + ss->events;
+    int64_t now = node_now_ms();
+
+    if (mark != n->trim_mark) {
+        n->trim_mark = mark;
+        n->trim_at = now + TRIM_QUIET_MS;
+    } else if (n->trim_at >= 0 && now >= n->trim_at) {
+        n->trim_at = -1;
+        malloc_trim(0);
+    }
+}
+
 static int next_timeout(const struct node *n)
 {
-    int t = tby_syncer_timeout_ms(n->syncer);
+    int t = node_ms_until(n->trim_at);
+
+    t = node_min_timeout(t, tby_syncer_timeout_ms(n->syncer));
 
     t = node_min_timeout(t, node_policy_timeout_ms(n->policy));
     t = node_min_timeout(t, node_register_timeout_ms(n->reg));
@@ -166,6 +190,7 @@ static int run(struct node *n)
 {
     while (!n->stopping) {
         step(n);
+        trim_memory(n);
         wait_once(n);
     }
     tby_log(TBY_LOG_INFO, "node", "stopped node=%s (kernel state left in place)", n->name);
@@ -289,7 +314,7 @@ static void stop(struct node *n)
 
 int main(int argc, char **argv)
 {
-    struct node n = { .sigfd = -1 };
+    struct node n = { .sigfd = -1, .trim_at = -1 };
     struct tby_error err = { 0 };
     int rc;
 

@@ -9,6 +9,8 @@
 #   Restart: tabby-node is killed (SIGKILL) on both nodes and started again while the
 #   stream flows: the stream never stops, and the restarted daemons converge by
 #   difference — no nftables or netlink change at all, the kernel state is as before.
+#   Restart during an outage: the daemon does not start from an empty database in place
+#   of the missing file; it waits, alive and not ready, and starts once the file is back.
 set -u
 . "$(dirname "$0")/lib.sh"
 t_begin node_failstatic
@@ -208,5 +210,38 @@ if kernel_events | grep -q 'b-81-closed'; then
     pass monitors_see_a_real_change
 else
     fail monitors_see_a_real_change "$(kernel_events | head -c 600)"
+fi
+
+# ---- restarted while the datastore is away ------------------------------------------------
+# sqlite would make an empty database in its place: the node must wait for the real one.
+sleep 1
+nl_state n2 >"$T_TMP/n2.before"
+nl_stop n2 KILL
+mv "$T_TMP/store" "$T_TMP/store.away"
+NL_WAIT_READY=0 nl_start n2
+if t_wait 10 nl_in n2 curl -sf -m 1 -o /dev/null http://127.0.0.1:9099/liveness &&
+    nl_http n2 /readiness | grep -q '^503 not ready: datastore file missing, waiting for it' &&
+    grep -q 'warning node: datastore file missing, waiting for it .*path=.*/store/tabby.db' \
+        "$T_TMP/tabby-node-n2.log"; then
+    pass restart_without_the_datastore_file_waits_alive_and_not_ready
+else
+    fail restart_without_the_datastore_file_waits_alive_and_not_ready "$(nl_http n2 /readiness)"
+fi
+sleep 2
+if [ ! -e "$T_TMP/store" ] && same_state n2; then
+    pass restart_without_the_datastore_file_creates_none_and_keeps_the_state
+else
+    fail restart_without_the_datastore_file_creates_none_and_keeps_the_state \
+        "$(ls "$T_TMP"; head -c 600 "$T_TMP/n2.diff")"
+fi
+pn_expect policy_holds_while_waiting_allow allow default a default b 80 TCP
+pn_expect policy_holds_while_waiting_deny deny default c default b 80 TCP
+pn_check
+mv "$T_TMP/store.away" "$T_TMP/store"
+if t_wait 15 nl_ready n2 && same_state n2 && flows; then
+    pass starts_once_the_file_is_back_with_the_same_state
+else
+    fail starts_once_the_file_is_back_with_the_same_state \
+        "$(nl_http n2 /readiness; head -c 600 "$T_TMP/n2.diff")"
 fi
 t_end

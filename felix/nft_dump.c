@@ -69,7 +69,7 @@ static struct nlmsghdr *request(struct tby_nft *nft, char *buf, uint16_t type, u
 
 /* ---- the table -------------------------------------------------------------------------- */
 
-static int table_exists(struct tby_nft *nft, bool *exists, struct tby_error *err)
+int tby_nft_table_exists(struct tby_nft *nft, bool *exists, struct tby_error *err)
 {
     char buf[REQUEST_SIZE] = { 0 }; /* zeroed: netlink padding stays defined */
     struct nftnl_table *t = nftnl_table_alloc();
@@ -351,7 +351,7 @@ int nft_read_back(struct tby_nft *nft, struct tby_rs *rs, struct tby_error *err)
 
     tby_rs_forget_kernel(rs);
     tby_hmap_init(&rb.runs);
-    r = table_exists(nft, &exists, err);
+    r = tby_nft_table_exists(nft, &exists, err);
     if (r < 0 || !exists)
         return r;
     rs->table_prog = true;

@@ -39,7 +39,7 @@ static int vtep_set_init(struct vtep_set *set, const struct tby_routes_plan *pla
     while (first + set->n < plan->n_vteps &&
            plan->vteps[first + set->n].tunnel_addr.family == family)
         set->n++;
-    set->by_addr = plan->vteps + first;
+    set->by_addr = plan->vteps ? plan->vteps + first : NULL; /* NULL + 0 is undefined */
     set->by_mac = calloc(set->n + 1, sizeof(*set->by_mac));
     set->arp_ok = calloc(set->n + 1, sizeof(bool));
     set->fdb_ok = calloc(set->n + 1, sizeof(bool));

@@ -1,6 +1,8 @@
 /* log.c — timestamped, levelled, one-line log output. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <strings.h>
 #include <time.h>
 
@@ -41,26 +43,45 @@ int tby_log_level_parse(const char *name, enum tby_log_level *out)
     return -EINVAL;
 }
 
+/* One event, one line: a newline inside a message (an error text from a peer, a file
+ * name) would forge or split lines for whoever reads the log, so control characters
+ * become spaces. */
+static void put_line(FILE *f, const char *msg)
+{
+    for (const char *p = msg; *p; p++)
+        fputc((unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p, f);
+    fputc('\n', f);
+}
+
 void tby_log(enum tby_log_level level, const char *component, const char *fmt, ...)
 {
     FILE *f = out_stream ? out_stream : stderr;
     struct timespec ts;
     struct tm tm;
-    char stamp[32];
+    char stamp[32], buf[1024], *msg = buf;
     va_list ap;
+    int n;
 
     if (level > threshold)
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n >= (int)sizeof(buf)) {
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+            msg = buf; /* the truncated text, rather than nothing */
+        va_end(ap);
+    }
     flockfile(f);
     fprintf(f, "%s.%03ldZ %-7s %s: ", stamp, ts.tv_nsec / 1000000, level_names[level],
             component);
-    va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
-    va_end(ap);
-    fputc('\n', f);
+    put_line(f, n < 0 ? fmt : msg);
     funlockfile(f);
     fflush(f);
+    if (msg != buf)
+        free(msg);
 }

@@ -4,9 +4,12 @@
  * Tables: kv (the current keys), changes (one row per changed key, for watches), meta
  * (the global revision and the compaction point). A commit runs inside BEGIN IMMEDIATE,
  * which takes sqlite's write lock up front, so compares and writes see no interleaving
- * writer from any process. Watches wake on inotify events for the database's folder
- * (every commit writes the -wal file, then touches the database file once the commit is
- * visible) and read the changes table.
+ * writer from any process. Watches wake on inotify events for the database's folder and
+ * read the changes table. The -wal writes of a commit wake them too early: the commit
+ * becomes visible only when sqlite then updates the WAL index, through shared memory,
+ * which inotify does not see; a watcher that read in between would sleep on a commit it
+ * missed. So a commit that changed something ends by touching the database file's
+ * timestamps (IN_ATTRIB), once it is visible.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,10 +76,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DELETE] = "DELETE FROM kv WHERE key = ?1 RETURNING create_rev, version",
     [ST_LOG] = "INSERT INTO changes(rev, key, deleted, value, create_rev, version) "
                "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    /* Ordered by rev, seq (the same order, revisions grow with seq) so that sqlite walks
+     * the rev index from ?1: by seq alone it scanned the whole history on every poll. */
     [ST_CHANGES] = "SELECT key, value, create_rev, rev, version, deleted FROM changes "
-                   "WHERE rev >= ?1 AND key >= ?2 AND key < ?3 ORDER BY seq",
+                   "WHERE rev >= ?1 AND key >= ?2 AND key < ?3 ORDER BY rev, seq",
     [ST_CHANGES_ALL] = "SELECT key, value, create_rev, rev, version, deleted FROM changes "
-                       "WHERE rev >= ?1 AND key >= ?2 ORDER BY seq",
+                       "WHERE rev >= ?1 AND key >= ?2 ORDER BY rev, seq",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -412,10 +417,16 @@ static int sq_compact(struct tby_store *s, int64_t rev, struct tby_error *err)
     return r;
 }
 
-static int commit_locked(struct sqlite_store *st, const struct tby_txn *txn, int64_t *rev,
-                         struct tby_error *err)
+/* Wakes the watchers of the folder once a commit is visible (see the top). A failure only
+ * costs them latency: they re-read every WATCH_SAFETY_POLL_MS anyway. */
+static void announce(struct sqlite_store *st)
 {
-    bool changed = false;
+    (void)utimensat(AT_FDCWD, st->path, NULL, 0);
+}
+
+static int commit_locked(struct sqlite_store *st, const struct tby_txn *txn, int64_t *rev,
+                         bool *changed, struct tby_error *err)
+{
     int64_t current;
     int r;
 
@@ -426,11 +437,11 @@ static int commit_locked(struct sqlite_store *st, const struct tby_txn *txn, int
     if (r < 0)
         return r;
     for (size_t i = 0; i < txn->n_ops && r == 0; i++)
-        r = apply_op(st, current + 1, &txn->ops[i], &changed, err);
+        r = apply_op(st, current + 1, &txn->ops[i], changed, err);
     if (r < 0)
         return r;
     *rev = current;
-    if (!changed)
+    if (!*changed)
         return 0;
     *rev = current + 1;
     sqlite3_bind_int64(stmt(st, ST_SET_REV), 1, *rev);
@@ -440,28 +451,18 @@ static int commit_locked(struct sqlite_store *st, const struct tby_txn *txn, int
     return r;
 }
 
-/* A commit becomes visible to readers when sqlite updates the WAL index, which it does
- * through a shared mapping, so without an inotify event: a watch woken by the WAL write
- * could read before that, see nothing, and sleep until the next commit or its safety poll
- * (up to a second). Touching the database file once the commit is visible wakes every
- * watch again (IN_ATTRIB); should the file have moved away meanwhile, the watches learn it
- * on that read. */
-static void wake_watches(const struct sqlite_store *st)
-{
-    (void)utimensat(AT_FDCWD, st->path, NULL, 0);
-}
-
 static int sq_commit(struct tby_store *s, const struct tby_txn *txn, int64_t *rev,
                      struct tby_error *err)
 {
     struct sqlite_store *st = to_sqlite(s);
+    bool changed = false;
     int r = in_place(st, err);
 
     if (r == 0)
         r = exec_simple(st, ST_BEGIN, err);
     if (r < 0)
         return r;
-    r = commit_locked(st, txn, rev, err);
+    r = commit_locked(st, txn, rev, &changed, err);
     if (r < 0) {
         rollback(st);
         return r;
@@ -469,8 +470,8 @@ static int sq_commit(struct tby_store *s, const struct tby_txn *txn, int64_t *re
     r = exec_simple(st, ST_COMMIT, err);
     if (r < 0)
         rollback(st);
-    else
-        wake_watches(st);
+    else if (changed)
+        announce(st);
     return r;
 }
 

@@ -13,8 +13,13 @@
 /* The first thing that keeps the node from being ready, or NULL. */
 static const char *not_ready(const struct node *n, char *buf, size_t size)
 {
-    const struct tby_syncer_stats *ss = tby_syncer_stats(n->syncer);
+    const struct tby_syncer_stats *ss;
 
+    if (!n->syncer) {
+        snprintf(buf, size, "datastore file missing, waiting for it: %s", n->cfg.v[NODE_STORE]);
+        return buf;
+    }
+    ss = tby_syncer_stats(n->syncer);
     if (!tby_syncer_online(n->syncer)) {
         snprintf(buf, size, "datastore unreachable%s%s", ss->last_error[0] ? ": " : "",
                  ss->last_error);
@@ -220,7 +225,6 @@ static void label_value(FILE *f, const char *s)
 int node_metrics_write(const struct node *n, FILE *f)
 {
     char why[512];
-    const struct node_register_stats *reg = node_register_stats(n->reg);
 
     fputs("# HELP tabby_info tabby-node's node and networking backend.\n"
           "# TYPE tabby_info gauge\ntabby_info{node=\"", f);
@@ -229,17 +233,23 @@ int node_metrics_write(const struct node *n, FILE *f)
             PACKAGE_VERSION);
     gauge(f, "tabby_ready", "1 once the first complete state is programmed and the "
                             "datastore answers.", node_ready(n, why, sizeof(why)));
-    gauge(f, "tabby_node_registered", "1 while the Node resource holds what this node "
-                                      "detected.", reg->registered);
-    counter(f, "tabby_node_registration_failures_total", "Failed Node registrations.",
-            (double)reg->failures);
-    datastore(f, n);
-    policy(f, n);
-    if (n->routes)
-        routes(f, n);
-    if (n->bgp)
-        bgp(f, n);
-    ipam(f, n);
+    if (n->reg) {
+        gauge(f, "tabby_node_registered", "1 while the Node resource holds what this node "
+                                          "detected.", node_register_stats(n->reg)->registered);
+        counter(f, "tabby_node_registration_failures_total", "Failed Node registrations.",
+                (double)node_register_stats(n->reg)->failures);
+    }
+    if (n->syncer) { /* else still waiting for the datastore: nothing else runs yet */
+        datastore(f, n);
+        policy(f, n);
+        if (n->routes)
+            routes(f, n);
+        if (n->bgp)
+            bgp(f, n);
+        ipam(f, n);
+    } else {
+        gauge(f, "tabby_datastore_online", "1 while the datastore answers.", 0);
+    }
     process(f);
     return ferror(f) ? -1 : 0;
 }

@@ -251,6 +251,8 @@ struct node {
     struct node_http *http;         /* NULL: port 0 */
     int sigfd;
     bool stopping;
+    uint64_t trim_mark;             /* the syncer's reads + events at the last look */
+    int64_t trim_at;                /* give free memory back then; -1: nothing to give */
 };
 
 /* ---- health.c / metrics.c: the HTTP server and what it says ------------------------------ */

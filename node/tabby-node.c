@@ -5,6 +5,7 @@
  * housekeeping: IPAM upkeep), and the HTTP server answers health and metrics in between.
  * Everything it programmed stays when it stops, crashes, or loses the datastore. */
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -104,9 +105,32 @@ static void step(struct node *n)
     node_housekeeping_run(n->housekeeping, online);
 }
 
+/* A burst of changes (the first read above all: every value read, decoded and compiled at
+ * once) leaves free memory scattered through the heap, which glibc keeps. Once things are
+ * quiet for a while it goes back to the kernel, so that a node's resident memory is what
+ * it holds, not what it once needed. */
+#define TRIM_QUIET_MS 2000
+
+static void trim_memory(struct node *n)
+{
+    const struct tby_syncer_stats *ss = tby_syncer_stats(n->syncer);
+    uint64_t mark = ss->reads + ss->events;
+    int64_t now = node_now_ms();
+
+    if (mark != n->trim_mark) {
+        n->trim_mark = mark;
+        n->trim_at = now + TRIM_QUIET_MS;
+    } else if (n->trim_at >= 0 && now >= n->trim_at) {
+        n->trim_at = -1;
+        malloc_trim(0);
+    }
+}
+
 static int next_timeout(const struct node *n)
 {
-    int t = tby_syncer_timeout_ms(n->syncer);
+    int t = node_ms_until(n->trim_at);
+
+    t = node_min_timeout(t, tby_syncer_timeout_ms(n->syncer));
 
     t = node_min_timeout(t, node_policy_timeout_ms(n->policy));
     t = node_min_timeout(t, node_register_timeout_ms(n->reg));
@@ -166,6 +190,7 @@ static int run(struct node *n)
 {
     while (!n->stopping) {
         step(n);
+        trim_memory(n);
         wait_once(n);
     }
     tby_log(TBY_LOG_INFO, "node", "stopped node=%s (kernel state left in place)", n->name);
@@ -198,6 +223,73 @@ static int cleanup(void)
     }
     tby_log(TBY_LOG_INFO, "node", "table inet tabby deleted");
     return 0;
+}
+
+/* ---- a datastore file that went away ------------------------------------------------------- */
+
+/* The path of a sqlite datastore whose file is not there, or NULL. */
+static const char *missing_store_file(const char *uri)
+{
+    struct stat sb;
+
+    if (strncmp(uri, "sqlite:", 7) != 0)
+        return NULL;
+    return stat(uri + 7, &sb) < 0 && errno == ENOENT ? uri + 7 : NULL;
+}
+
+/* Whether this network namespace holds what a tabby-node programmed (table inet tabby,
+ * which every run makes first). */
+static bool holds_state(void)
+{
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = NULL;
+    struct tby_error err = { 0 };
+    bool exists = false;
+
+    if (tby_nft_open(&nft, &err) < 0 || tby_nft_table_exists(nft, &exists, &err) < 0)
+        return true; /* cannot tell: assume there is something to keep */
+    return exists;
+}
+
+/* sqlite creates an empty database where a file is missing. For a node that already
+ * programmed the kernel, a file moved away (a volume not mounted yet, a restore under
+ * way) would then be an empty cluster: every rule and route removed, and the real file,
+ * once back, never seen (the open one is another). Such a node waits for the file
+ * instead, alive and not ready, its kernel state untouched; a fresh node (no table yet)
+ * lets sqlite create the file. */
+static void wait_for_store_file(struct node *n)
+{
+    const char *path = missing_store_file(n->cfg.v[NODE_STORE]);
+    struct node_backoff backoff = { .first_ms = 100, .max_ms = 5000 };
+    int64_t check_at;
+
+    if (!path || !holds_state())
+        return;
+    tby_log(TBY_LOG_WARNING, "node", "datastore file missing, waiting for it (kernel state "
+            "left in place) path=%s", path);
+    check_at = node_now_ms() + node_backoff_next(&backoff);
+    while (!n->stopping) {
+        struct pollfd fds[2] = {
+            { .fd = n->sigfd, .events = POLLIN },
+            { .fd = n->http ? node_http_fd(n->http) : -1, .events = POLLIN },
+        };
+        int t = node_ms_until(check_at);
+
+        if (n->http)
+            t = node_min_timeout(t, node_http_timeout_ms(n->http));
+        if (poll(fds, 2, t) < 0 && errno != EINTR)
+            break; /* the loop proper will say it */
+        if (fds[0].revents & POLLIN)
+            on_signal(n);
+        if (n->http)
+            node_http_run(n->http);
+        if (node_now_ms() < check_at)
+            continue;
+        if (!missing_store_file(n->cfg.v[NODE_STORE])) {
+            tby_log(TBY_LOG_INFO, "node", "datastore file back path=%s", path);
+            return;
+        }
+        check_at = node_now_ms() + node_backoff_next(&backoff);
+    }
 }
 
 /* ---- start and stop ----------------------------------------------------------------------- */
@@ -233,10 +325,19 @@ static int start_parts(struct node *n, struct tby_error *err)
         r = add_consumer(n, node_register_consumer(n->reg), err);
     if (r == 0)
         r = add_consumer(n, node_housekeeping_consumer(n->housekeeping), err);
+    return r;
+}
+
+/* What answers before anything else starts: signals and the HTTP server. */
+static int start_control(struct node *n, struct tby_error *err)
+{
+    const struct node_config *c = &n->cfg;
+    int r = 0;
+
+    if ((n->sigfd = signals_fd()) < 0)
+        r = tby_error_set(err, -errno, "signalfd: %s", strerror(errno));
     if (r == 0 && c->health_port)
         r = node_http_start(n, c->v[NODE_HEALTH_HOST], c->health_port, &n->http, err);
-    if (r == 0 && (n->sigfd = signals_fd()) < 0)
-        r = tby_error_set(err, -errno, "signalfd: %s", strerror(errno));
     return r;
 }
 
@@ -244,10 +345,23 @@ static int start(struct node *n)
 {
     const struct node_config *c = &n->cfg;
     struct tby_error err = { 0 };
-    int r;
+    int r = 0;
 
     n->name = c->v[NODE_NODENAME];
-    r = tby_store_open(c->v[NODE_STORE], &n->store, &err);
+    tby_log(c->dump ? TBY_LOG_DEBUG : TBY_LOG_INFO, "node", "starting node=%s store=%s "
+            "backend=%s ip=%s ip6=%s version=%s", n->name, c->v[NODE_STORE],
+            node_backend_name(c->backend), c->v[NODE_IP], c->v[NODE_IP6], PACKAGE_VERSION);
+    if (!c->dump) {
+        r = start_control(n, &err);
+        if (r == 0 && c->v[NODE_PID_FILE][0])
+            pid_file_write(c->v[NODE_PID_FILE]);
+        if (r == 0)
+            wait_for_store_file(n);
+        if (r == 0 && n->stopping)
+            return 0;
+    }
+    if (r == 0)
+        r = tby_store_open(c->v[NODE_STORE], &n->store, &err);
     if (r == 0 && tby_syncer_new(n->store, &n->syncer) < 0)
         r = tby_error_set(&err, -ENOMEM, "out of memory");
     if (r == 0)
@@ -260,11 +374,6 @@ static int start(struct node *n)
         fprintf(stderr, "tabby-node: %s\n", tby_error_str(&err));
         return r;
     }
-    if (!c->dump && c->v[NODE_PID_FILE][0])
-        pid_file_write(c->v[NODE_PID_FILE]);
-    tby_log(c->dump ? TBY_LOG_DEBUG : TBY_LOG_INFO, "node", "starting node=%s store=%s "
-            "backend=%s ip=%s ip6=%s version=%s", n->name, c->v[NODE_STORE],
-            node_backend_name(c->backend), c->v[NODE_IP], c->v[NODE_IP6], PACKAGE_VERSION);
     return 0;
 }
 
@@ -289,7 +398,7 @@ static void stop(struct node *n)
 
 int main(int argc, char **argv)
 {
-    struct node n = { .sigfd = -1 };
+    struct node n = { .sigfd = -1, .trim_at = -1 };
     struct tby_error err = { 0 };
     int rc;
 

@@ -61,6 +61,9 @@ int tby_nft_monitor_read(struct tby_nft *nft);
  * a tool that loads rules itself (the benchmarks' nft -f path) pauses it too. */
 void tby_nft_monitor_listen(struct tby_nft *nft, bool on);
 
+/* Whether table inet tabby exists (in this network namespace). */
+int tby_nft_table_exists(struct tby_nft *nft, bool *exists, struct tby_error *err);
+
 /* Deletes table inet tabby (absent is fine). */
 int tby_nft_delete_table(struct tby_nft *nft, struct tby_error *err);
 

@@ -112,18 +112,6 @@ cni_add() {
         python3 -c 'import json,sys; print(json.load(sys.stdin)["ips"][0]["address"].split("/")[0])'
 }
 
-# t_wait SECONDS COMMAND…: true once COMMAND succeeds, false after SECONDS.
-t_wait() {
-    local end=$(($(date +%s%N) / 1000000 + $1 * 1000))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $(($(date +%s%N) / 1000000)) -ge "$end" ] && return 1
-        sleep 0.1
-    done
-}
-
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
 # has_route NODE PREFIX WORDS: NODE's kernel route to PREFIX contains WORDS ("via 10.0.0.2").
 has_route() { in_ns "$1" ip route show "$2" | grep -q -- "$3"; }
 no_route() { [ -z "$(in_ns "$1" ip route show "$2")" ]; }

@@ -47,3 +47,15 @@ t_need_root() {
         t_end
     fi
 }
+
+# t_wait SECONDS COMMAND…: true once COMMAND succeeds, false after SECONDS.
+t_wait() {
+    local end=$(($(date +%s%N) / 1000000 + $1 * 1000))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ $(($(date +%s%N) / 1000000)) -ge "$end" ] && return 1
+        sleep 0.1
+    done
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }

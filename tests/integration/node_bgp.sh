@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# node_bgp.sh — three nodes on one fabric in native BGP mode, each running BIRD and
+# tabby-node: the nodes register themselves, tabby-node configures BIRD into a full mesh,
+# and pods on different nodes reach each other over TCP and UDP through the routes BIRD
+# learned. Policy holds across nodes: an ingress deny on node 2 for a pod of node 1, an
+# egress deny on node 3 towards a pod of node 1. `tabbyctl node status` and the metrics
+# show the established sessions.
+set -u
+. "$(dirname "$0")/lib.sh"
+t_begin node_bgp
+. "$(dirname "$0")/podnet.sh"
+. "$(dirname "$0")/node_lib.sh"
+NL_BACKEND=bird
+nl_init node_bgp bird
+
+{
+    printf 'apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n'
+    printf 'spec: {asNumber: 64512, nodeToNodeMeshEnabled: true}\n---\n'
+    nl_pool default-pool 10.65.0.0/16
+} | nl_apply
+for i in 1 2 3; do
+    nl_node "n$i" "10.0.0.$i/24"
+    nl_bird "n$i"
+done
+nl_start_all n1 n2 n3
+pass nodes_start_and_become_ready
+nl_pod n1 default a app=a
+nl_pod n2 default b app=b
+nl_pod n3 default c app=c
+
+# Each node learns the other two nodes' blocks from BIRD (its own is a blackhole).
+learned() { [ "$(nl_in "$1" ip route show proto bird | grep -c ' via 10\.0\.0\.')" -ge 2 ]; }
+if t_wait 30 learned n1 && t_wait 10 learned n2 && t_wait 10 learned n3; then
+    pass every_node_learns_the_other_blocks
+else
+    fail every_node_learns_the_other_blocks "n1: $(nl_in n1 ip route show proto bird | tr '\n' ';')"
+fi
+if pn_ctl get node n2 -o yaml | grep -q 'ipv4Address: 10.0.0.2/24'; then
+    pass node_registers_its_autodetected_address
+else
+    fail node_registers_its_autodetected_address "$(pn_ctl get node n2 -o yaml)"
+fi
+
+nl_expect_mesh 80 TCP default/a default/b default/c
+nl_expect_mesh 81 UDP default/a default/b default/c
+pn_check
+
+# ---- policy across nodes ------------------------------------------------------------------
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: b-not-from-a, namespace: default}
+spec:
+  selector: app == 'b'
+  ingress:
+  - action: Deny
+    source: {selector: app == 'a'}
+  - action: Allow
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: c-not-to-a}
+spec:
+  selector: app == 'c'
+  egress:
+  - action: Deny
+    destination: {selector: app == 'a'}
+  - action: Allow
+YAML
+pn_expect ingress_deny_on_n2_for_a_pod_of_n1 deny default a default b 80 TCP
+pn_expect ingress_deny_holds_for_udp deny default a default b 81 UDP
+pn_expect other_node_still_reaches_b allow default c default b 80 TCP
+pn_expect egress_deny_on_n3_towards_n1 deny default c default a 80 TCP
+pn_expect denied_pods_other_direction_open allow default a default c 80 TCP
+pn_expect b_reaches_a allow default b default a 81 UDP
+pn_check
+
+peers_up() { nl_http "$1" /metrics | grep -q '^tabby_bgp_peers{state="established"} 2$'; }
+if t_wait 25 peers_up n1 && t_wait 5 peers_up n3; then
+    pass metrics_count_established_bgp_sessions
+else
+    fail metrics_count_established_bgp_sessions "$(nl_http n1 /metrics | grep bgp)"
+fi
+if nl_http n2 /metrics | grep -q '^tabby_endpoints{scope="total"} 3$' &&
+    nl_http n2 /metrics | grep -q '^tabby_endpoints{scope="local"} 1$'; then
+    pass metrics_count_endpoints
+else
+    fail metrics_count_endpoints "$(nl_http n2 /metrics | grep endpoints)"
+fi
+
+# `tabbyctl node status` inside a node: tabby-node running, both mesh peers Established.
+status=$(nl_status n2)
+if grep -q 'tabby-node is running' <<<"$status" &&
+    [ "$(grep -cE '^\| 10\.0\.0\.[13] +\| node-to-node mesh \| up +\|.*\| Established' \
+        <<<"$status")" = 2 ]; then
+    pass node_status_shows_established_mesh_peers
+else
+    fail node_status_shows_established_mesh_peers "$(tr '\n' ';' <<<"$status")"
+fi
+
+# BIRD holds the only copy of remote blocks: the route manager programs none of them.
+if [ -z "$(nl_in n1 ip route show proto 80 | grep -v ' dev tb')" ]; then
+    pass remote_blocks_have_one_owner
+else
+    fail remote_blocks_have_one_owner "$(nl_in n1 ip route show proto 80)"
+fi
+t_end

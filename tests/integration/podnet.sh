@@ -133,10 +133,10 @@ pn_probe() {
     local from to ip=${PN_IP[$3/$4]} port=$5 proto=${6:-TCP} out
     from=$(pn_netns "$1" "$2")
     if [ "$proto" = UDP ]; then
-        out=$(echo probe | ip netns exec "$from" timeout 2 socat -T "$PN_TIMEOUT" - \
+        out=$(echo probe | ip netns exec "$from" timeout 5 socat -T "$PN_TIMEOUT" - \
             "UDP:$ip:$port" 2>/dev/null)
     else
-        out=$(ip netns exec "$from" timeout 2 socat -T "$PN_TIMEOUT" - \
+        out=$(ip netns exec "$from" timeout 5 socat -T "$PN_TIMEOUT" - \
             "TCP:$ip:$port,connect-timeout=$PN_TIMEOUT" </dev/null 2>/dev/null)
     fi
     [ "$out" = ok ]
@@ -157,6 +157,16 @@ pn_check() {
         pids+=($!)
     done
     wait "${pids[@]}"  # only the probes: servers and daemons run on
+    # A probe expected through that timed out is tried once more, alone and with a longer
+    # timeout: on a loaded machine the servers' fork per request can miss PN_TIMEOUT. A
+    # probe expected blocked is never retried, so a leak still fails at once.
+    for i in "${!PN_PROBES[@]}"; do
+        read -r name expect rest <<<"${PN_PROBES[$i]}"
+        if [ "$expect" = allow ] && [ "$(cat "$dir/$i")" = deny ]; then
+            # shellcheck disable=SC2086
+            if PN_TIMEOUT=3 pn_probe $rest; then echo allow >"$dir/$i"; echo "# $name: through on the retry"; fi
+        fi
+    done
     for i in "${!PN_PROBES[@]}"; do
         read -r name expect rest <<<"${PN_PROBES[$i]}"
         got=$(cat "$dir/$i")

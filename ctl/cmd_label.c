@@ -139,10 +139,16 @@ static int label_once(struct tby_store *store, const struct label_args *a, bool 
     struct tby_resource_list list = { &res, 1 };
     struct tby_error err = { 0 };
     const char *ns = a->info->namespaced ? a->ns : NULL;
+    json_t *own;
     int r;
 
     if (tby_catalog_get(store, a->info, ns, a->name, &res, &err) < 0)
         return ctl_fail("%s", tby_error_str(&err));
+    /* a decoded map may be shared (an empty one is): change a copy of it */
+    if (!(own = json_deep_copy(res->meta.labels)))
+        return ctl_fail("out of memory");
+    json_decref(res->meta.labels);
+    res->meta.labels = own;
     if ((r = apply_changes(a, res->meta.labels, changed)) || !*changed)
         return r;
     r = tby_catalog_write(store, &list, TBY_WRITE_REPLACE, NULL, &err);

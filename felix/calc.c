@@ -148,11 +148,64 @@ static int cmp_pair(const void *a, const void *b)
     return c ? c : (x < y ? -1 : 1);
 }
 
-/* One block: the label array, then the strings it points at. */
-static int pack_labels(struct pairs *p, struct tby_label **out, size_t *n_out)
+/* An endpoint's effective labels, shared by the endpoints that have the same ones (the
+ * pods of a workload): one block, the label array, then the strings it points at. */
+struct labelset {
+    struct tby_hnode node;            /* in calc->labelsets, by content */
+    uint32_t refs;
+    uint32_t n;
+    struct tby_label v[];
+};
+
+static struct labelset *labelset_of(const struct tby_label *v)
+{
+    return TBY_CONTAINER_OF(v, struct labelset, v);
+}
+
+static uint64_t labels_hash(const struct tby_label *v, size_t n)
+{
+    uint64_t h = n;
+
+    for (size_t i = 0; i < n; i++) {
+        h = tby_hash_bytes(v[i].key, strlen(v[i].key) + 1, h);
+        h = tby_hash_bytes(v[i].value, strlen(v[i].value) + 1, h);
+    }
+    return h;
+}
+
+static bool labels_same(const struct labelset *a, const struct labelset *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->v[i].key, b->v[i].key) != 0 || strcmp(a->v[i].value, b->v[i].value) != 0)
+            return false;
+    return true;
+}
+
+/* Lets go of labels from pack_labels (NULL: none). */
+static void labels_put(struct tby_calc *c, const struct tby_label *labels)
+{
+    struct labelset *ls;
+
+    if (!labels)
+        return;
+    ls = labelset_of(labels);
+    if (--ls->refs > 0)
+        return;
+    tby_hmap_remove(&c->labelsets, &ls->node);
+    free(ls);
+}
+
+/* The label set of the pairs, sorted by key (the last of equal keys wins): the one held
+ * already when another endpoint has it. */
+static int pack_labels(struct tby_calc *c, struct pairs *p, struct tby_label **out,
+                       size_t *n_out)
 {
     size_t n = 0, bytes = 0;
+    struct labelset *ls;
     struct tby_label *v;
+    uint64_t h;
     char *s;
 
     qsort(p->v, p->n, sizeof(*p->v), cmp_pair);
@@ -162,15 +215,35 @@ static int pack_labels(struct pairs *p, struct tby_label **out, size_t *n_out)
         p->v[n++] = p->v[i];
         bytes += strlen(p->v[i].key) + strlen(p->v[i].value) + 2;
     }
-    v = malloc(n * sizeof(*v) + bytes + 1);
-    if (!v)
+    ls = malloc(sizeof(*ls) + n * sizeof(*v) + bytes + 1);
+    if (!ls)
         return -ENOMEM;
+    ls->refs = 1;
+    ls->n = (uint32_t)n;
+    v = ls->v;
     s = (char *)(v + n);
     for (size_t i = 0; i < n; i++) {
         v[i].key = strcpy(s, p->v[i].key);
         s += strlen(s) + 1;
         v[i].value = strcpy(s, p->v[i].value);
         s += strlen(s) + 1;
+    }
+    h = labels_hash(v, n);
+    for (struct tby_hnode *m = tby_hmap_first_with_hash(&c->labelsets, h); m;
+         m = tby_hmap_next_with_hash(m)) {
+        struct labelset *held = TBY_CONTAINER_OF(m, struct labelset, node);
+
+        if (labels_same(held, ls)) {
+            free(ls);
+            held->refs++;
+            *out = held->v;
+            *n_out = n;
+            return 0;
+        }
+    }
+    if (tby_hmap_insert(&c->labelsets, &ls->node, h) < 0) {
+        free(ls);
+        return -ENOMEM;
     }
     *out = v;
     *n_out = n;
@@ -201,7 +274,7 @@ static int build_labels(struct tby_calc *c, const struct ep *ep, struct tby_labe
     pairs_add(&p, "projectcalico.org/namespace", ep->ns);
     pairs_add(&p, "projectcalico.org/orchestrator", ep->orchestrator);
     pairs_add(&p, "projectcalico.org/serviceaccount", ep->service_account);
-    r = p.oom ? -ENOMEM : pack_labels(&p, out, n);
+    r = p.oom ? -ENOMEM : pack_labels(c, &p, out, n);
     pairs_free(&p);
     return r;
 }
@@ -310,7 +383,7 @@ static void ep_remove(struct tby_calc *c, struct ep *ep)
     c->n_local -= ep->local;
     tby_hmap_remove(&c->eps, &ep->node);
     ep_data_free(ep);
-    free(ep->labels);
+    labels_put(c, ep->labels);
     free(ep->key);
     free(ep->ns);
     free(ep);
@@ -399,7 +472,7 @@ static int ep_relabel(struct tby_calc *c, struct ep *ep)
     ep->labels = fresh;
     ep->n_labels = n;
     r = sels_relabel(c, ep, old, n_old);
-    free(old);
+    labels_put(c, old);
     return r;
 }
 
@@ -426,7 +499,7 @@ static int ep_change(struct tby_calc *c, struct ep *ep, const struct tby_resourc
     if (!moved)
         return ep_relabel(c, ep);
     c->n_local += ep->local;
-    free(ep->labels);
+    labels_put(c, ep->labels);
     ep->labels = NULL;
     ep->n_labels = 0;
     if (build_labels(c, ep, &ep->labels, &ep->n_labels) < 0 || ep_local_wl(c, ep, true) < 0)
@@ -527,6 +600,7 @@ int tby_calc_new(const char *node_name, struct tby_calc **out)
     tby_hmap_init(&c->profs);
     tby_hmap_init(&c->fixsets);
     tby_hmap_init(&c->npsets);
+    tby_hmap_init(&c->labelsets);
     c->node_name = strdup(node_name);
     c->rs = tby_rs_new();
     if (!c->node_name || !c->rs || calc_base_chains(c) < 0) {
@@ -581,6 +655,7 @@ void tby_calc_free(struct tby_calc *c)
     tby_hmap_destroy(&c->profs);
     tby_hmap_destroy(&c->fixsets);
     tby_hmap_destroy(&c->npsets);
+    tby_hmap_destroy(&c->labelsets); /* empty: every endpoint let go */
     tby_rs_free(c->rs);
     calc_shared_rules_free(c);
     free(c->node_name);

@@ -42,7 +42,7 @@ struct ep {
     struct tby_strv profiles;
     char *orchestrator;
     char *service_account;
-    struct tby_label *labels;         /* effective labels, sorted by key, owned in one block */
+    struct tby_label *labels;         /* effective labels, sorted by key: a shared block */
     size_t n_labels;
     struct ep *ns_next, *ns_prev;     /* the endpoints of one namespace */
     struct pol **pols[2];             /* local only: policies applying, in evaluation order */
@@ -150,6 +150,7 @@ struct tby_calc {
     struct tby_rs_set *vmap[2];       /* to-wl, from-wl */
     struct tby_rs_set *local_wl;      /* local endpoints' interfaces */
     struct tby_hmap eps, sels, keys, pols, chains, nss, profs, fixsets, npsets;
+    struct tby_hmap labelsets;        /* endpoints' effective labels, shared (calc.c) */
     size_t n_local;
     uint64_t visit;                   /* relabel counter for selent->seen */
     /* The rules every endpoint chain shares: clear the marks, return once allowed,

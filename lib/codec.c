@@ -386,6 +386,27 @@ static int check_map_entry(struct tby_dec *d, const char *key, const json_t *val
     return 0;
 }
 
+/* The one empty map that decoding hands out (a new reference each time): most resources
+ * have no annotations, many no labels, and an empty jansson object costs some 200 bytes
+ * (its hash table) per resource held. Made once, never freed. */
+static json_t *shared_empty_map(void)
+{
+    static json_t *empty;
+    json_t *e = __atomic_load_n(&empty, __ATOMIC_ACQUIRE), *fresh;
+
+    if (!e) {
+        if (!(fresh = json_object()))
+            return NULL;
+        e = NULL;
+        if (__atomic_compare_exchange_n(&empty, &e, fresh, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            e = fresh;
+        else
+            json_decref(fresh);
+    }
+    return json_incref(e);
+}
+
 int tby_dec_string_map(struct tby_dec *d, const json_t *obj, const char *field, bool labels,
                        json_t **out)
 {
@@ -398,8 +419,8 @@ int tby_dec_string_map(struct tby_dec *d, const json_t *obj, const char *field, 
     *out = NULL;
     if (r < 0)
         return r;
-    if (!map) {
-        *out = json_object();
+    if (!map || json_object_size(map) == 0) {
+        *out = shared_empty_map();
         return *out ? 0 : tby_error_set(d->err, -ENOMEM, "out of memory");
     }
     mark = tby_dec_enter(d, field);

@@ -54,6 +54,12 @@ int tby_store_open_options(const char *uri, const struct tby_store_options *opts
     return 0;
 }
 
+void tby_store_release_memory(struct tby_store *store)
+{
+    if (store && store->ops->release_memory)
+        store->ops->release_memory(store);
+}
+
 void tby_store_close(struct tby_store *store)
 {
     char *uri;

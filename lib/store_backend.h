@@ -38,6 +38,7 @@ struct tby_store_ops {
     int (*watch)(struct tby_store *s, const char *prefix, int64_t from_rev,
                  struct tby_watch **out, struct tby_error *err);
     void (*close)(struct tby_store *s);
+    void (*release_memory)(struct tby_store *s); /* optional */
 };
 
 struct tby_watch_ops {

@@ -639,6 +639,11 @@ static void sq_close(struct tby_store *s)
     free(st);
 }
 
+static void sq_release_memory(struct tby_store *s)
+{
+    sqlite3_db_release_memory(to_sqlite(s)->db);
+}
+
 static const struct tby_store_ops sqlite_ops = {
     .get = sq_get,
     .range = sq_range,
@@ -647,6 +652,7 @@ static const struct tby_store_ops sqlite_ops = {
     .compact = sq_compact,
     .watch = sq_watch,
     .close = sq_close,
+    .release_memory = sq_release_memory,
 };
 
 /* Creates the database's folder (and its parents) when missing. */

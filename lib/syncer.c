@@ -28,6 +28,8 @@ struct tby_syncer {
     struct tby_store *store;
     struct tby_watch *watch;
     struct tby_hmap entries;
+    struct tby_hmap maps;     /* struct shared_map: labels and annotations held, by content */
+    size_t maps_purge_at;     /* count of maps that makes the next insert drop unused ones */
     struct tby_syncer_consumer *consumers;
     size_t n_consumers;
     bool in_sync;
@@ -76,8 +78,100 @@ static void entries_clear(struct tby_hmap *m)
     tby_hmap_destroy(m);
 }
 
+/* ---- shared label maps -------------------------------------------------------------------
+ * Pods of one workload carry the same labels (and annotations): the resources held share
+ * one jansson object per distinct map (same pairs in the same order) instead of one each
+ * (some 600 bytes for four labels). Decoded maps are never changed in place (codec.h), so
+ * sharing is not seen; a map only the table still holds is dropped once the table has
+ * doubled since the last such sweep. */
+
+struct shared_map {
+    struct tby_hnode node;
+    json_t *map;
+};
+
+static uint64_t map_hash(const json_t *map)
+{
+    uint64_t h = 0;
+    const char *key;
+    json_t *v;
+
+    json_object_foreach((json_t *)map, key, v) {
+        h = tby_hash_bytes(key, strlen(key) + 1, h);
+        if (json_is_string(v))
+            h = tby_hash_bytes(json_string_value(v), json_string_length(v), h);
+    }
+    return h;
+}
+
+static bool map_same(const json_t *a, const json_t *b)
+{
+    void *i = json_object_iter((json_t *)a), *j = json_object_iter((json_t *)b);
+
+    if (json_object_size(a) != json_object_size(b))
+        return false;
+    for (; i && j; i = json_object_iter_next((json_t *)a, i),
+                   j = json_object_iter_next((json_t *)b, j)) {
+        if (strcmp(json_object_iter_key(i), json_object_iter_key(j)) != 0 ||
+            !json_equal(json_object_iter_value(i), json_object_iter_value(j)))
+            return false;
+    }
+    return !i && !j;
+}
+
+static void maps_clear(struct tby_hmap *m, bool unused_only)
+{
+    struct tby_hnode *n, *next;
+
+    for (n = tby_hmap_first(m); n; n = next) {
+        struct shared_map *sm = TBY_CONTAINER_OF(n, struct shared_map, node);
+
+        next = tby_hmap_next(m, n);
+        if (unused_only && sm->map->refcount > 1)
+            continue;
+        tby_hmap_remove(m, n);
+        json_decref(sm->map);
+        free(sm);
+    }
+    if (!unused_only)
+        tby_hmap_destroy(m);
+}
+
+/* *slot becomes the held map equal to it, if any; else it is held for the next ones
+ * (memory short: left as it is). */
+static void share_map(struct tby_syncer *s, json_t **slot)
+{
+    struct shared_map *sm;
+    uint64_t h;
+
+    if (!*slot || json_object_size(*slot) == 0)
+        return; /* the decoder's shared empty map */
+    h = map_hash(*slot);
+    for (struct tby_hnode *n = tby_hmap_first_with_hash(&s->maps, h); n;
+         n = tby_hmap_next_with_hash(n)) {
+        sm = TBY_CONTAINER_OF(n, struct shared_map, node);
+        if (map_same(sm->map, *slot)) {
+            json_decref(*slot);
+            *slot = json_incref(sm->map);
+            return;
+        }
+    }
+    if (tby_hmap_count(&s->maps) >= s->maps_purge_at) {
+        maps_clear(&s->maps, true);
+        s->maps_purge_at = 2 * tby_hmap_count(&s->maps) + 64;
+    }
+    if (!(sm = malloc(sizeof(*sm))))
+        return;
+    sm->map = *slot;
+    if (tby_hmap_insert(&s->maps, &sm->node, h) < 0) {
+        free(sm);
+        return;
+    }
+    json_incref(sm->map);
+}
+
 /* Decodes a stored value; NULL (logged) when it does not decode. */
-static struct tby_resource *decode(const struct tby_kv *kv)
+static struct tby_resource *decode(struct tby_syncer *s, const struct tby_kv *kv)
 {
     struct tby_resource *res = NULL;
     struct tby_error err = { 0 };
@@ -89,6 +183,8 @@ static struct tby_resource *decode(const struct tby_kv *kv)
                 "value ignored key=%s error=\"%s\"", kv->key, tby_error_str(&err));
         return NULL;
     }
+    share_map(s, &res->meta.labels);
+    share_map(s, &res->meta.annotations);
     return res;
 }
 
@@ -192,7 +288,7 @@ static int apply(struct tby_syncer *s, const char *key, const struct tby_kv *kv)
         return 0;
     if (e ? !e->res : is_record(s, key))
         return apply_record(s, e, key, kv);
-    res = kv ? decode(kv) : NULL;
+    res = kv ? decode(s, kv) : NULL;
     if (!res) {
         if (e) {
             tby_hmap_remove(&s->entries, &e->node);
@@ -329,6 +425,8 @@ int tby_syncer_new(struct tby_store *store, struct tby_syncer **out)
         return -ENOMEM;
     s->store = store;
     tby_hmap_init(&s->entries);
+    tby_hmap_init(&s->maps);
+    s->maps_purge_at = 64;
     return 0;
 }
 
@@ -338,6 +436,7 @@ void tby_syncer_free(struct tby_syncer *s)
         return;
     drop_watch(s);
     entries_clear(&s->entries);
+    maps_clear(&s->maps, false);
     free(s->consumers);
     free(s);
 }

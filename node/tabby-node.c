@@ -122,6 +122,7 @@ static void trim_memory(struct node *n)
         n->trim_at = now + TRIM_QUIET_MS;
     } else if (n->trim_at >= 0 && now >= n->trim_at) {
         n->trim_at = -1;
+        tby_store_release_memory(n->store); /* sqlite's page cache: 2 MB after the first read */
         malloc_trim(0);
     }
 }

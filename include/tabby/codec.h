@@ -75,7 +75,8 @@ int tby_dec_array(struct tby_dec *d, const json_t *obj, const char *field,
 int tby_dec_object(struct tby_dec *d, const json_t *obj, const char *field,
                    const json_t **out);
 /* A map of strings to strings; *out becomes a new reference (an empty object when
- * absent). Keys and values are checked as Kubernetes label keys and values when
+ * absent or empty: one object shared by every such map, so copy a decoded map before
+ * changing it). Keys and values are checked as Kubernetes label keys and values when
  * `labels` is true. */
 int tby_dec_string_map(struct tby_dec *d, const json_t *obj, const char *field, bool labels,
                        json_t **out);

@@ -59,8 +59,8 @@ const struct tby_kind_info *tby_kind_from_document(const char *api_version, cons
 struct tby_meta {
     char *name;
     char *namespace;             /* namespaced kinds only; "default" when a document omits it */
-    json_t *labels;              /* object of strings; never NULL after decode */
-    json_t *annotations;         /* object of strings; never NULL after decode */
+    json_t *labels;              /* object of strings; never NULL after decode; an empty */
+    json_t *annotations;         /* one may be shared: copy before changing (cmd_label.c) */
     char *uid;                   /* set by the datastore layer on create */
     char *creation_timestamp;    /* RFC 3339, set by the datastore layer on create */
     int64_t resource_version;    /* the datastore's mod revision; 0 = not stored */

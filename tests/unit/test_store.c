@@ -90,6 +90,26 @@ static void test_put_then_get_returns_value_and_revisions(void **state)
     tby_kv_clear(&kv);
 }
 
+static void test_release_memory_keeps_what_is_stored(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_error err = { 0 };
+    struct tby_kv kv;
+    int64_t rev;
+
+    assert_int_equal(tby_store_put(f->store, key(f, "a"), "one", 3, &rev, &err), 0);
+    tby_store_release_memory(f->store);
+    assert_int_equal(tby_store_get(f->store, key(f, "a"), &kv, &err), 0);
+    assert_string_equal(kv.value, "one");
+    tby_kv_clear(&kv);
+    tby_store_release_memory(f->store);
+    assert_int_equal(tby_store_put(f->store, key(f, "a"), "two", 3, &rev, &err), 0);
+    assert_int_equal(tby_store_get(f->store, key(f, "a"), &kv, &err), 0);
+    assert_string_equal(kv.value, "two");
+    assert_int_equal(kv.mod_rev, rev);
+    tby_kv_clear(&kv);
+}
+
 static void test_get_missing_key_is_enoent(void **state)
 {
     struct fixture *f = *state;
@@ -492,6 +512,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_then_get_returns_value_and_revisions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_memory_keeps_what_is_stored, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_get_missing_key_is_enoent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_range_returns_prefix_sorted_and_nothing_else, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cas_on_stale_revision_fails_and_writes_nothing, setup, teardown),

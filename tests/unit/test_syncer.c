@@ -172,6 +172,45 @@ static void test_compaction_rereads_and_tells_only_differences(void **state)
     free(key);
 }
 
+static int labels_by_name(void *ctx, const char *key, const struct tby_resource *res)
+{
+    const json_t **v = ctx;
+
+    (void)key;
+    if (res && res->info->kind == TBY_KIND_NAMESPACE)
+        v[res->meta.name[0] - 'a'] = res->meta.labels;
+    return 0;
+}
+
+static void test_equal_label_maps_are_held_once(void **state)
+{
+    struct fixture *f = *state;
+    struct heard h = { 0 };
+    _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
+    const json_t *v[5] = { 0 };
+
+    put_yaml(f->store,
+             "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {team: x, tier: web}}\n"
+             "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b, labels: {team: x, tier: web}}\n"
+             "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: c, labels: {tier: web, team: x}}\n"
+             "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: d, labels: {team: z}}\n"
+             "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: e}\n");
+    poll_ok(s);
+    assert_int_equal(tby_syncer_foreach(s, labels_by_name, v), 0);
+    assert_ptr_equal(v[0], v[1]);
+    assert_ptr_not_equal(v[0], v[2]); /* same pairs in another order: kept as written */
+    assert_true(json_equal((json_t *)v[0], (json_t *)v[2]));
+    assert_ptr_not_equal(v[0], v[3]);
+    assert_string_equal(json_string_value(json_object_get(v[3], "team")), "z");
+    assert_int_equal(json_object_size(v[4]), 0);
+    /* a change gives the map of its new labels, the others keep theirs */
+    put_yaml(f->store, "apiVersion: v1\nkind: Namespace\nmetadata: {name: b, labels: {team: z}}\n");
+    poll_ok(s);
+    assert_int_equal(tby_syncer_foreach(s, labels_by_name, v), 0);
+    assert_ptr_equal(v[1], v[3]);
+    assert_string_equal(json_string_value(json_object_get(v[0], "tier")), "web");
+}
+
 static void test_value_that_does_not_decode_counts_as_absent(void **state)
 {
     struct fixture *f = *state;
@@ -312,6 +351,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_watch_tells_changes_and_deletes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_rereads_and_tells_only_differences, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_equal_label_maps_are_held_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_value_that_does_not_decode_counts_as_absent, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_consumers_are_told_in_order, setup, teardown),

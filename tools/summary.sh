@@ -16,9 +16,11 @@ for dir in "$@"; do
             f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed below:/\1/p' "$log" | tail -1)
             s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test(s)/\1/p' "$log" | tail -1)
         else
-            p=$(grep -c '^PASS ' "$log" 2>/dev/null)
-            f=$(grep -c '^FAIL ' "$log" 2>/dev/null)
-            s=$(grep -c '^SKIP ' "$log" 2>/dev/null)
+            # automake's driver appends its own "PASS script (exit status: 0)" line: not a case
+            cases=$(grep -Ev '^[A-Z]+ .* \(exit status: [0-9]+\)$' "$log" 2>/dev/null)
+            p=$(grep -c '^PASS ' <<<"$cases")
+            f=$(grep -c '^FAIL ' <<<"$cases")
+            s=$(grep -c '^SKIP ' <<<"$cases")
         fi
         p=${p:-0} f=${f:-0} s=${s:-0}
         if { [ "$result" = FAIL ] || [ "$result" = ERROR ]; } && [ "$f" = 0 ]; then

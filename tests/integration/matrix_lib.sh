@@ -31,9 +31,8 @@
 #   to P...     the same for the destination
 #   on Q...     the probe's port/protocol is one of Q ("80/tcp", "tcp", "icmp", "80")
 #
-# Tunables: MX_TIMEOUT_MS (probe timeout, default 400), PROBER (the program).
+# Tunables: MX_TIMEOUT_MS (probe timeout, default 400); PROBER comes from podnet.sh.
 
-PROBER=${PROBER:-$T_BUILD/tests/integration/prober}
 MX_TIMEOUT_MS=${MX_TIMEOUT_MS:-400}
 MX_NAMESPACES=(x y z)
 MX_PODS=(a b c)
@@ -129,19 +128,7 @@ mx_setup() {
         return 1
     serve+=("$(pn_netns kube-system dns):53")
     MX_DSTS+=("kube-system/dns=$MX_DNS_IP:53/udp,53/tcp")
-    mx_serve "${serve[@]}" && pn_start_node n1 && pn_start_node n2
-}
-
-# One prober for every server socket of every pod.
-mx_serve() {
-    "$PROBER" serve "$@" >"$T_TMP/servers.out" 2>&1 &
-    PN_PIDS+=($!)
-    for _ in $(seq 100); do
-        grep -q '^ready$' "$T_TMP/servers.out" && return 0
-        sleep 0.05
-    done
-    cat "$T_TMP/servers.out" >&2
-    return 1
+    pn_serve_netns "${serve[@]}" && pn_start_node n1 && pn_start_node n2
 }
 
 # ---- expectations ------------------------------------------------------------------------

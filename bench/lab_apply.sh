@@ -38,14 +38,8 @@ lab pod add n3 default/c app=c --port http:80/tcp >/dev/null
 sleep 1
 # tabbyctl straight at the lab's datastore (not through the lab script, whose own start
 # would be counted).
-. "$TABBY_LAB_STATE/lab.env"
-ctl() {
-    if [ "$STORE_KIND" = etcd ]; then
-        ip netns exec "$TABBY_LAB-etcd" "$build/tabbyctl" --store etcd:http://10.99.1.200:2379 "$@"
-    else
-        "$build/tabbyctl" --store "sqlite:$TABBY_LAB_STATE/tabby.db" "$@"
-    fi
-}
+read -ra ctl_cmd <<<"$(lab ctl-command)"
+ctl() { "${ctl_cmd[@]}" "$@"; }
 
 # ms_of LOGLINE: the line's timestamp (UTC, ms) as milliseconds since the epoch.
 ms_of() { local ts=${1%% *}; echo $(($(date -d "${ts%.*}" +%s) * 1000 + 10#$(echo "$ts" | sed 's/.*\.\([0-9]*\)Z/\1/'))); }

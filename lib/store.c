@@ -26,23 +26,31 @@ int tby_store_open(const char *uri, struct tby_store **out, struct tby_error *er
     return tby_store_open_options(uri, &opts, out, err);
 }
 
+const char *tby_store_local_file(const char *uri)
+{
+    if (!uri || !*uri || strncmp(uri, "etcd:", 5) == 0)
+        return NULL;
+    if (strncmp(uri, "sqlite:", 7) == 0)
+        return uri + 7;
+    return strchr(uri, ':') && !strchr(uri, '/') ? NULL : uri;
+}
+
 int tby_store_open_options(const char *uri, const struct tby_store_options *opts,
                            struct tby_store **out, struct tby_error *err)
 {
+    const char *file = tby_store_local_file(uri);
     struct tby_store *store = NULL;
     int r;
 
     if (!uri || !*uri)
         return tby_error_set(err, -EINVAL, "empty datastore URI");
-    if (strncmp(uri, "sqlite:", 7) == 0)
-        r = tby_store_sqlite_open(uri + 7, &store, err);
+    if (file)
+        r = tby_store_sqlite_open(file, &store, err);
     else if (strncmp(uri, "etcd:", 5) == 0)
         r = tby_store_etcd_open(uri + 5, opts, &store, err);
-    else if (strchr(uri, ':') && !strchr(uri, '/'))
+    else
         return tby_error_set(err, -EINVAL,
                              "datastore %s: unknown scheme (use sqlite:PATH or etcd:URL)", uri);
-    else
-        r = tby_store_sqlite_open(uri, &store, err);
     if (r < 0)
         return r;
     store->uri = strdup(uri);

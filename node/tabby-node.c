@@ -231,11 +231,10 @@ static int cleanup(void)
 /* The path of a sqlite datastore whose file is not there, or NULL. */
 static const char *missing_store_file(const char *uri)
 {
+    const char *path = tby_store_local_file(uri);
     struct stat sb;
 
-    if (strncmp(uri, "sqlite:", 7) != 0)
-        return NULL;
-    return stat(uri + 7, &sb) < 0 && errno == ENOENT ? uri + 7 : NULL;
+    return path && stat(path, &sb) < 0 && errno == ENOENT ? path : NULL;
 }
 
 /* Whether this network namespace holds what a tabby-node programmed (table inet tabby,

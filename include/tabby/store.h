@@ -102,6 +102,9 @@ int tby_store_open(const char *uri, struct tby_store **out, struct tby_error *er
 int tby_store_open_options(const char *uri, const struct tby_store_options *opts,
                            struct tby_store **out, struct tby_error *err);
 void tby_store_close(struct tby_store *store);
+/* The database file a URI names (sqlite:PATH, or a bare path), or NULL for a store that
+ * is not a local file (etcd:) or an unknown scheme. */
+const char *tby_store_local_file(const char *uri);
 /* Gives back what the store caches and can read again (sqlite's page cache), for a
  * long-lived reader gone quiet; nothing for a backend without such a cache. */
 void tby_store_release_memory(struct tby_store *store);

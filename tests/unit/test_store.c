@@ -474,6 +474,18 @@ static void test_value_may_hold_nul_bytes(void **state)
     tby_kv_clear(&kv);
 }
 
+static void test_local_file_of_each_uri_form(void **state)
+{
+    (void)state;
+    assert_string_equal(tby_store_local_file("sqlite:/var/lib/tabby/tabby.db"),
+                        "/var/lib/tabby/tabby.db");
+    assert_string_equal(tby_store_local_file("/tmp/x.db"), "/tmp/x.db");
+    assert_string_equal(tby_store_local_file("x.db"), "x.db");
+    assert_null(tby_store_local_file("etcd:http://127.0.0.1:2379"));
+    assert_null(tby_store_local_file("mysql:db"));
+    assert_null(tby_store_local_file(""));
+}
+
 static void test_unknown_scheme_is_refused(void **state)
 {
     struct tby_store *store = NULL;
@@ -528,6 +540,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_watch_behind_compaction_reports_estale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_value_may_hold_nul_bytes, setup, teardown),
         cmocka_unit_test(test_unknown_scheme_is_refused),
+        cmocka_unit_test(test_local_file_of_each_uri_form),
         cmocka_unit_test_setup_teardown(test_sqlite_file_moved_away_is_unreachable_until_back,
                                         setup, teardown),
     };

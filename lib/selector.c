@@ -43,6 +43,8 @@ struct tby_sel {
     char *canonical;
     const char **keys;    /* point into the tree's nodes */
     size_t n_keys;
+    struct tby_label *required; /* point into the tree's nodes; see tby_sel_required */
+    size_t n_required;
 };
 
 struct node_vec {
@@ -828,6 +830,87 @@ static int collect_keys(struct tby_sel *sel)
     return 0;
 }
 
+/* How many pairs the required list of n holds (see tby_sel_required), or -1 when n can
+ * match without any: a conjunction needs its shortest list, a disjunction all of them. */
+static long count_required(const struct node *n)
+{
+    long best = -1, sum = 0;
+
+    switch (n->kind) {
+    case K_EQ:
+        return 1;
+    case K_IN:
+        return n->n > 0 ? (long)n->n : -1;
+    case K_AND:
+        for (size_t i = 0; i < n->n; i++) {
+            long k = count_required(n->kids[i]);
+
+            if (k >= 0 && (best < 0 || k < best))
+                best = k;
+        }
+        return best;
+    case K_OR:
+        for (size_t i = 0; i < n->n; i++) {
+            long k = count_required(n->kids[i]);
+
+            if (k < 0)
+                return -1;
+            sum += k;
+        }
+        return sum;
+    default:
+        return -1;
+    }
+}
+
+static void gather_required(const struct node *n, struct tby_label *out, size_t *k)
+{
+    long best = -1;
+    size_t pick = 0;
+
+    switch (n->kind) {
+    case K_EQ:
+        out[(*k)++] = (struct tby_label){ n->key, n->value };
+        break;
+    case K_IN:
+        for (size_t i = 0; i < n->n; i++)
+            out[(*k)++] = (struct tby_label){ n->key, n->set[i] };
+        break;
+    case K_AND:
+        for (size_t i = 0; i < n->n; i++) {
+            long c = count_required(n->kids[i]);
+
+            if (c >= 0 && (best < 0 || c < best)) {
+                best = c;
+                pick = i;
+            }
+        }
+        gather_required(n->kids[pick], out, k);
+        break;
+    case K_OR:
+        for (size_t i = 0; i < n->n; i++)
+            gather_required(n->kids[i], out, k);
+        break;
+    default:
+        break;
+    }
+}
+
+static int collect_required(struct tby_sel *sel)
+{
+    long total = count_required(sel->root);
+    size_t k = 0;
+
+    if (total <= 0)
+        return 0;
+    sel->required = malloc((size_t)total * sizeof(*sel->required));
+    if (!sel->required)
+        return -ENOMEM;
+    gather_required(sel->root, sel->required, &k);
+    sel->n_required = k;
+    return 0;
+}
+
 /* Wraps a finished tree (consumed, even on failure) with its canonical text and keys.
  * The length cap holds for the canonical text too (it can be longer than the input, e.g.
  * `a=='b'` prints as `a == 'b'`), so that every selector's canonical form re-parses. */
@@ -848,7 +931,7 @@ static int sel_new(struct node *root, struct tby_sel **out, struct tby_error *er
     if (b.len > TBY_SEL_MAX_LEN)
         return tby_error_set(err, -EINVAL, "canonical form is %zu bytes long, more than the "
                              "%d allowed", b.len, TBY_SEL_MAX_LEN);
-    if (collect_keys(sel) < 0)
+    if (collect_keys(sel) < 0 || collect_required(sel) < 0)
         return tby_error_set(err, -ENOMEM, "out of memory");
     *out = TBY_STEAL(sel);
     return 0;
@@ -880,6 +963,7 @@ void tby_sel_free(struct tby_sel *sel)
     node_free(sel->root);
     free(sel->canonical);
     free(sel->keys);
+    free(sel->required);
     free(sel);
 }
 
@@ -903,6 +987,12 @@ size_t tby_sel_keys(const struct tby_sel *sel, const char *const **keys_out)
 {
     *keys_out = sel->keys;
     return sel->n_keys;
+}
+
+size_t tby_sel_required(const struct tby_sel *sel, const struct tby_label **out)
+{
+    *out = sel->required;
+    return sel->n_required;
 }
 
 /* ---- building selectors from selectors ------------------------------------------------ */

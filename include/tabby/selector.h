@@ -117,6 +117,13 @@ bool tby_sel_is_all(const struct tby_sel *sel);
  * *keys_out at an array owned by sel (NULL when the count is 0). */
 size_t tby_sel_keys(const struct tby_sel *sel, const char *const **keys_out);
 
+/* Label pairs one of which every label set sel matches holds: `k == 'v'` gives (k, v),
+ * `k in {...}` one pair per value, `a && b` the shorter list of a and b, `a || b` both
+ * lists. For an index that evaluates sel only against endpoints holding one of them.
+ * Returns the count and points *out at an array owned by sel; 0 (and NULL) when sel can
+ * match without any (all(), has(k), k != 'v', !e, ...). Pairs may repeat. */
+size_t tby_sel_required(const struct tby_sel *sel, const struct tby_label **out);
+
 /* A new selector that holds where both a and b hold: `a && b`, with all() dropped (all()
  * && x is x) and nested && flattened, so the result prints canonically. -EINVAL when the
  * canonical form would exceed TBY_SEL_MAX_LEN; -ENOMEM. */

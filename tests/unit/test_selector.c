@@ -1066,6 +1066,85 @@ static void test_keys_lists_every_label_read_once_in_order(void **state)
     assert_null(keys);
 }
 
+static const struct {
+    const char *text;
+    const char *required;     /* "k=v,k=v" as tby_sel_required lists them; "" for none */
+} required_cases[] = {
+    { "a == 'x'", "a=x" },
+    { "a in {'y', 'x'}", "a=x,a=y" },
+    { "a == 'x' && b in {'x', 'y'}", "a=x" },
+    { "b in {'x', 'y'} && a == 'x'", "a=x" },
+    { "has(a) && b == 'y'", "b=y" },
+    { "a == 'x' || b == 'y'", "a=x,b=y" },
+    { "a == 'x' || has(b)", "" },
+    { "(a == 'x' || a == 'y') && b != 'x'", "a=x,a=y" },
+    { "a != 'x'", "" },
+    { "!(a == 'x')", "" },
+    { "a not in {'x'}", "" },
+    { "all()", "" },
+    { "global()", "" },
+    { "has(a)", "" },
+    { "a contains 'x'", "" },
+    { "a starts with 'x' && a ends with 'y'", "" },
+};
+
+static void test_required_pairs_list_what_a_match_needs(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(required_cases); i++) {
+        _cleanup_(tby_sel_freep) struct tby_sel *sel = parse_ok(required_cases[i].text);
+        const struct tby_label *req = NULL;
+        size_t n = tby_sel_required(sel, &req);
+        char got[256] = "";
+
+        for (size_t k = 0; k < n; k++)
+            snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s=%s", k ? "," : "",
+                     req[k].key, req[k].value);
+        if (strcmp(got, required_cases[i].required) != 0)
+            fail_msg("\"%s\": required \"%s\", expected \"%s\"", required_cases[i].text, got,
+                     required_cases[i].required);
+        assert_true(n > 0 || req == NULL);
+    }
+}
+
+/* Every label set over a, b in {x, y, absent} that a selector matches holds one of its
+ * required pairs: the index built on them never misses a match. */
+static void test_required_pairs_never_miss_a_match(void **state)
+{
+    static const char *const values[] = { NULL, "x", "y" };
+
+    (void)state;
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(required_cases); i++) {
+        _cleanup_(tby_sel_freep) struct tby_sel *sel = parse_ok(required_cases[i].text);
+        const struct tby_label *req = NULL;
+        size_t n = tby_sel_required(sel, &req);
+
+        for (size_t va = 0; n && va < 3; va++) {
+            for (size_t vb = 0; vb < 3; vb++) {
+                struct tby_label pairs[3] = { { NULL, NULL } };
+                size_t np = 0;
+                struct tby_labels l;
+                bool held = false;
+
+                if (values[va])
+                    pairs[np++] = (struct tby_label){ "a", values[va] };
+                if (values[vb])
+                    pairs[np++] = (struct tby_label){ "b", values[vb] };
+                l = tby_labels_from_pairs(pairs);
+                for (size_t k = 0; k < n; k++) {
+                    const char *v = tby_labels_get(&l, req[k].key);
+
+                    held = held || (v && strcmp(v, req[k].value) == 0);
+                }
+                if (tby_sel_match(sel, &l) && !held)
+                    fail_msg("\"%s\" matches a=%s b=%s without a required pair",
+                             required_cases[i].text, values[va] ? values[va] : "-",
+                             values[vb] ? values[vb] : "-");
+            }
+        }
+    }
+}
+
 static void test_is_all_is_true_only_for_all(void **state)
 {
     static const struct {
@@ -1674,6 +1753,8 @@ int main(void)
         cmocka_unit_test(test_and_matches_where_both_match),
         cmocka_unit_test(test_prefix_keys_prefixes_every_label_key),
         cmocka_unit_test(test_prefix_keys_leaves_all_and_global),
+        cmocka_unit_test(test_required_pairs_list_what_a_match_needs),
+        cmocka_unit_test(test_required_pairs_never_miss_a_match),
         cmocka_unit_test(test_building_survives_every_allocation_failure),
     };
 

@@ -2,7 +2,7 @@
 # policy_throughput.sh — what policy costs per packet: TCP throughput (iperf3) between two
 # pods on one node namespace, with no table, with tabby's table for N endpoints x M
 # policies (the two pods among them, allowed to talk), and with the same table dispatching
-# through a linear chain of interface rules instead of the verdict maps (iptables style).
+# through a linear chain of interface rules, one chain per pod (iptables style).
 # Each is measured as programmed (established traffic accepted first, as tabby does) and
 # again with that shortcut removed, which makes every packet walk the dispatch.
 # Run from the build folder, as root; makes and removes its own namespaces.
@@ -39,28 +39,75 @@ gbits() {
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# The table with its verdict-map dispatch turned into one rule per interface.
+# The table with its dispatch turned into iptables style: the dispatch chains test the
+# interface rule by rule, and each interface has its own chain running its policies in
+# turn (what the interface sets and the pages say), then the default deny.
 linearize() {
-    awk '
-    /^\tmap (from|to)-wl \{/ {
-        kw = ($2 == "from-wl") ? "iifname" : "oifname"
-        n = split($0, parts, "elements = \\{ ")
-        if (n > 1) {
-            body = parts[2]; sub(/ \};.*/, "", body)
-            count[kw] = split(body, el, ", ")
-            for (i = 1; i <= count[kw]; i++) {
-                split(el[i], kv, " : jump ")
-                name[kw, i] = kv[1]; target[kw, i] = kv[2]
-            }
-        }
-        print "\tmap " $2 " { type ifname : verdict; }"
-        next
-    }
-    /^\t\t(iifname|oifname) vmap @/ {
-        for (i = 1; i <= count[$1]; i++) print "\t\t" $1 " " name[$1, i] " jump " target[$1, i]
-        next
-    }
-    { print }'
+    python3 -c '
+import re, sys
+text = sys.stdin.read().splitlines()
+sets, chains, order, cur = {}, {}, [], None
+for line in text:
+    m = re.match(r"\tset (wl-\S+) \{.*elements = \{ (.*) \}; \}", line)
+    if m:
+        sets[m.group(1)] = re.findall(r"\"([^\"]+)\"", m.group(2))
+    m = re.match(r"\tchain (\S+) \{", line)
+    if m:
+        cur = m.group(1); chains[cur] = []; order.append(cur); continue
+    if cur and line == "\t}":
+        cur = None; continue
+    if cur:
+        chains[cur].append(line.strip())
+
+def policies(chain, kw):
+    """(interface set, policy chain) pairs a dispatch chain runs, pages followed."""
+    out = []
+    for rule in chains[chain]:
+        m = re.search(r"jump (\S+)$", rule)
+        if not m:
+            continue
+        target = m.group(1)
+        s = re.search(kw + r" @(\S+)", rule)
+        if s:
+            out.append((s.group(1), target))
+        elif target in chains:
+            out += policies(target, kw)
+    return out
+
+extra, body = [], {}
+for d, kw in (("to-wl", "oifname"), ("from-wl", "iifname")):
+    runs = policies(d, kw)
+    ifaces = sorted({i for s, _ in runs for i in sets.get(s, [])})
+    lines = ["meta mark set mark & 0xfffcffff"]
+    for n, ifname in enumerate(ifaces):
+        name = "lin-%s-%d" % (d, n)
+        lines.append("%s \"%s\" goto %s" % (kw, ifname, name))
+        extra.append((name, ["meta mark & 0x00030000 == 0 jump " + t for s, t in runs
+                             if ifname in sets.get(s, [])] +
+                            ["meta mark & 0x00030000 == 0 counter drop"]))
+    body[d] = lines
+for line in text:
+    if line == "}":
+        for name, rules in extra:
+            print("\tchain %s {" % name)
+            for r in rules:
+                print("\t\t" + r)
+            print("\t}")
+        print(line)
+        continue
+    m = re.match(r"\tchain (\S+) \{", line)
+    if m and m.group(1) in body:
+        print(line)
+        for r in body[m.group(1)]:
+            print("\t\t" + r)
+        cur = m.group(1)
+        continue
+    if cur in body:
+        if line == "\t}":
+            print(line); cur = None
+        continue
+    print(line)
+' 
 }
 
 no_shortcut() { grep -v 'ct state established,related accept'; }
@@ -97,7 +144,7 @@ for mode in $MODES; do
     g=$(median <"$T_TMP/$mode.gbits")
     case $mode in
     empty) label="no table" ;;
-    tabby) label="tabby (verdict maps)" ;;
+    tabby) label="tabby (interface sets)" ;;
     linear) label="linear chain" ;;
     tabby-noct) label="tabby, every packet dispatched" ;;
     linear-noct) label="linear chain, every packet dispatched" ;;

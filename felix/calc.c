@@ -355,19 +355,6 @@ static void ns_unlink(struct nsinfo *ns, struct ep *ep)
         ep->ns_next->ns_prev = ep->ns_prev;
 }
 
-static void dirty_unlink(struct tby_calc *c, struct ep *ep)
-{
-    if (!ep->dirty)
-        return;
-    for (struct ep **p = &c->dirty; *p; p = &(*p)->dirty_next) {
-        if (*p == ep) {
-            *p = ep->dirty_next;
-            break;
-        }
-    }
-    ep->dirty = false;
-}
-
 static void ep_remove(struct tby_calc *c, struct ep *ep)
 {
     struct nsinfo *ns = ns_find(c, ep->ns);
@@ -375,7 +362,6 @@ static void ep_remove(struct tby_calc *c, struct ep *ep)
     sels_leave_all(c, ep);
     ep_chains_drop(c, ep);
     ep_local_wl(c, ep, false);
-    dirty_unlink(c, ep);
     if (ns) {
         ns_unlink(ns, ep);
         ns_put_if_unused(c, ns);
@@ -422,7 +408,6 @@ static int ep_create(struct tby_calc *c, const struct tby_resource *res, char *k
         return -ENOMEM;
     }
     c->n_local += ep->local;
-    ep_mark_dirty(c, ep);
     if (ep_local_wl(c, ep, true) < 0)
         return -ENOMEM;
     return sels_join_all(c, ep);
@@ -504,7 +489,6 @@ static int ep_change(struct tby_calc *c, struct ep *ep, const struct tby_resourc
     ep->n_labels = 0;
     if (build_labels(c, ep, &ep->labels, &ep->n_labels) < 0 || ep_local_wl(c, ep, true) < 0)
         return -ENOMEM;
-    ep_mark_dirty(c, ep);
     return sels_join_all(c, ep);
 }
 
@@ -595,12 +579,13 @@ int tby_calc_new(const char *node_name, struct tby_calc **out)
     tby_hmap_init(&c->sels);
     tby_hmap_init(&c->keys);
     tby_hmap_init(&c->pols);
-    tby_hmap_init(&c->chains);
     tby_hmap_init(&c->nss);
     tby_hmap_init(&c->profs);
     tby_hmap_init(&c->fixsets);
     tby_hmap_init(&c->npsets);
     tby_hmap_init(&c->labelsets);
+    tby_hmap_init(&c->pages[0]);
+    tby_hmap_init(&c->pages[1]);
     c->node_name = strdup(node_name);
     c->rs = tby_rs_new();
     if (!c->node_name || !c->rs || calc_base_chains(c) < 0) {
@@ -618,14 +603,6 @@ void tby_calc_free(struct tby_calc *c)
     if (!c)
         return;
     pol_free_all(c);
-    /* Nothing will settle any more: forget the pending list rather than search it. */
-    while (c->dirty) {
-        struct ep *ep = c->dirty;
-
-        c->dirty = ep->dirty_next;
-        ep->dirty = false;
-        ep->dirty_next = NULL;
-    }
     for (n = tby_hmap_first(&c->eps); n; n = next) {
         next = tby_hmap_next(&c->eps, n);
         ep_remove(c, TBY_CONTAINER_OF(n, struct ep, node));
@@ -650,14 +627,14 @@ void tby_calc_free(struct tby_calc *c)
     tby_hmap_destroy(&c->sels);
     tby_hmap_destroy(&c->keys);
     tby_hmap_destroy(&c->pols);
-    tby_hmap_destroy(&c->chains);
     tby_hmap_destroy(&c->nss);
     tby_hmap_destroy(&c->profs);
     tby_hmap_destroy(&c->fixsets);
     tby_hmap_destroy(&c->npsets);
     tby_hmap_destroy(&c->labelsets); /* empty: every endpoint let go */
+    free(c->unindexed);               /* empty: every selector let go */
+    calc_pages_free(c);
     tby_rs_free(c->rs);
-    calc_shared_rules_free(c);
     free(c->node_name);
     free(c);
 }

@@ -1,10 +1,23 @@
-/* calc_chains.c — the chains around the policies: the hooks' base chains, and for each
- * local endpoint and direction the ordered policy list, turned into a chain shared by
- * every endpoint with the same list and reached through the interface verdict maps.
+/* calc_chains.c — the chains around the policies: the hooks' base chains and, per
+ * direction, a dispatch chain that takes a packet through the policies applying to its
+ * local workload, in Calico's order.
  *
- * Why shared: the endpoint chain depends only on the list (pods of one deployment share
- * it), so a new pod costs a map element, not a chain; the number of chains follows the
- * number of distinct lists, not of pods. */
+ * Each selector that policies apply to has a set of the interfaces of the local endpoints
+ * it matches (wl-<hash>, with the selector as its comment; calc_select.c keeps it). The
+ * dispatch chain (to-wl for the receiver's ingress, from-wl for the sender's egress) lets
+ * workloads no policy applies to go at once, then runs each policy whose set holds the
+ * packet's interface, in Calico's order, `oifname @wl-… jump pi-X` (the rules sit in
+ * pages, see below), while no policy has allowed or passed the packet (the policy chains
+ * say so in the packet mark); a packet that gets through every policy of its workload is
+ * dropped at the end.
+ *
+ * Why sets: a pod coming, going or changing labels then changes set elements only. Any
+ * transaction that adds a rule with a jump, or a verdict-map element that jumps, makes the
+ * kernel check every jump of the table again, which costs time in proportion to the table
+ * (with a chain or a verdict-map element per pod, tens of milliseconds at 10,000 pods).
+ * The price: a new connection is tested against every policy that applies to some local
+ * workload, not only its own workload's (one set lookup each). Rules change only when a
+ * policy starts or stops applying to local workloads, or changes. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +27,13 @@
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
 #include "calc_internal.h"
+
+static const char *const dir_chain[2] = { TBY_CALC_CHAIN_TO_WL, TBY_CALC_CHAIN_FROM_WL };
+static const char *const dir_selected[2] = { TBY_CALC_CHAIN_TO_WL "-selected",
+                                             TBY_CALC_CHAIN_FROM_WL "-selected" };
+static const char *const dir_word[2] = { "ingress", "egress" };
+
+#define VERDICT_BITS (TBY_MARK_ACCEPT | TBY_MARK_PASS)
 
 /* ---- policy lists ----------------------------------------------------------------------- */
 
@@ -28,49 +48,36 @@ static int pol_cmp(const struct pol *a, const struct pol *b)
     return strcmp(a->display, b->display);
 }
 
-void ep_mark_dirty(struct tby_calc *c, struct ep *ep)
+static int pol_cmp_ptr(const void *a, const void *b)
 {
-    if (ep->dirty)
-        return;
-    ep->dirty = true;
-    ep->dirty_next = c->dirty;
-    c->dirty = ep;
+    return pol_cmp(*(struct pol *const *)a, *(struct pol *const *)b);
 }
 
-static void list_insert(struct ep *ep, int d, struct pol *p)
+/* Adds p to the endpoint's list; 1 when it was not there. */
+static int list_insert(struct ep *ep, int d, struct pol *p)
 {
-    struct pol **v = ep->pols[d];
-    size_t n = ep->n_pols[d], at = n;
-    struct pol **nv;
+    struct pol **v;
 
-    for (size_t i = 0; i < n; i++) {
-        if (v[i] == p)
-            return;
-        if (at == n && pol_cmp(p, v[i]) < 0)
-            at = i;
-    }
-    nv = realloc(v, (n + 1) * sizeof(*nv));
-    if (!nv) {
-        /* Leaving the policy out would open traffic it restricts: fail closed by making
-         * the list look changed; settle logs and drops on the next try. */
-        tby_log(TBY_LOG_ERROR, "felix", "out of memory adding policy endpoint=%s", ep->key);
-        return;
-    }
-    memmove(nv + at + 1, nv + at, (n - at) * sizeof(*nv));
-    nv[at] = p;
-    ep->pols[d] = nv;
-    ep->n_pols[d] = n + 1;
+    for (size_t i = 0; i < ep->n_pols[d]; i++)
+        if (ep->pols[d][i] == p)
+            return 0;
+    if (!(v = realloc(ep->pols[d], (ep->n_pols[d] + 1) * sizeof(*v))))
+        return -ENOMEM;
+    v[ep->n_pols[d]++] = p;
+    ep->pols[d] = v;
+    return 1;
 }
 
-static void list_remove(struct ep *ep, int d, struct pol *p)
+/* Takes p off the endpoint's list; whether it was there. */
+static bool list_remove(struct ep *ep, int d, struct pol *p)
 {
     for (size_t i = 0; i < ep->n_pols[d]; i++) {
         if (ep->pols[d][i] == p) {
-            memmove(ep->pols[d] + i, ep->pols[d] + i + 1, (ep->n_pols[d] - i - 1) * sizeof(p));
-            ep->n_pols[d]--;
-            return;
+            ep->pols[d][i] = ep->pols[d][--ep->n_pols[d]];
+            return true;
         }
     }
+    return false;
 }
 
 static unsigned type_of(int d)
@@ -78,36 +85,57 @@ static unsigned type_of(int d)
     return d == DIR_IN ? TBY_POLICY_INGRESS : TBY_POLICY_EGRESS;
 }
 
-void ep_policy_add(struct tby_calc *c, struct ep *ep, struct pol *p)
+/* ---- policies applying to local endpoints ----------------------------------------------- */
+
+int ep_policy_add(struct tby_calc *c, struct ep *ep, struct pol *p)
 {
-    for (int d = 0; d < 2; d++)
-        if (p->types & type_of(d))
-            list_insert(ep, d, p);
-    ep_mark_dirty(c, ep);
+    for (int d = 0; d < 2; d++) {
+        int r = p->types & type_of(d) ? list_insert(ep, d, p) : 0;
+
+        if (r < 0)
+            return r;
+        if (r > 0 && ep->iface && ep->n_pols[d] == 1 &&
+            tby_rs_add_ifname(c->rs, c->selected[d], ep->iface) < 0)
+            return -ENOMEM;
+    }
+    return 0;
 }
 
 void ep_policy_remove(struct tby_calc *c, struct ep *ep, struct pol *p)
 {
     for (int d = 0; d < 2; d++)
-        list_remove(ep, d, p);
-    ep_mark_dirty(c, ep);
+        if (list_remove(ep, d, p) && ep->iface && ep->n_pols[d] == 0)
+            tby_rs_remove_ifname(c->rs, c->selected[d], ep->iface);
+}
+
+void ep_chains_drop(struct tby_calc *c, struct ep *ep)
+{
+    for (int d = 0; d < 2; d++) {
+        while (ep->n_pols[d] > 0)
+            ep_policy_remove(c, ep, ep->pols[d][ep->n_pols[d] - 1]);
+        free(ep->pols[d]);
+        ep->pols[d] = NULL;
+    }
+}
+
+int ep_local_wl(struct tby_calc *c, struct ep *ep, bool in)
+{
+    if (in == ep->in_wl || (in && (!ep->local || !ep->iface)))
+        return 0;
+    if (!in) {
+        tby_rs_remove_ifname(c->rs, c->local_wl, ep->iface);
+        ep->in_wl = false;
+        return 0;
+    }
+    if (tby_rs_add_ifname(c->rs, c->local_wl, ep->iface) < 0)
+        return -ENOMEM;
+    ep->in_wl = true;
+    return 0;
 }
 
 /* ---- rules ------------------------------------------------------------------------------ */
 
-static struct tby_rs_rule *rule_mark_test(uint32_t bits, bool set)
-{
-    struct tby_rs_rule *r = tby_rs_rule_new();
-    struct tby_rs_match m = { .type = TBY_RS_M_MARK, .a = bits, .neg = set };
-
-    if (r && tby_rs_rule_match(r, &m) < 0) {
-        tby_rs_rule_free(r);
-        return NULL;
-    }
-    return r;
-}
-
-/* Appends a sealed rule to a growing array; takes r (freed on failure). */
+/* Appends a rule to a growing array, sealing it; takes r (freed on failure). */
 static int push_rule(struct tby_rs_rule ***v, size_t *n, struct tby_rs_rule *r)
 {
     struct tby_rs_rule **nv;
@@ -128,6 +156,19 @@ static void rules_free(struct tby_rs_rule **v, size_t n)
     free(v);
 }
 
+/* Adds the matches m[0..n) to r (freeing r on failure). */
+static struct tby_rs_rule *with_matches(struct tby_rs_rule *r, const struct tby_rs_match *m,
+                                        size_t n)
+{
+    for (size_t i = 0; r && i < n; i++) {
+        if (tby_rs_rule_match(r, &m[i]) < 0) {
+            tby_rs_rule_free(r);
+            r = NULL;
+        }
+    }
+    return r;
+}
+
 static struct tby_rs_rule *verdict_rule(struct tby_rs_rule *r, enum tby_rs_verdict v,
                                         const char *target, const char *comment)
 {
@@ -139,34 +180,7 @@ static struct tby_rs_rule *verdict_rule(struct tby_rs_rule *r, enum tby_rs_verdi
     return r;
 }
 
-/* The jump to a policy's chain; after the first policy only while no earlier one passed.
- * Made once per policy and direction, shared by every endpoint chain listing it. */
-static struct tby_rs_rule *jump_rule(struct pol *p, int d, bool guarded)
-{
-    struct tby_rs_rule *r;
-
-    if (p->jump[d][guarded])
-        return p->jump[d][guarded];
-    r = guarded ? rule_mark_test(TBY_MARK_PASS, false) : tby_rs_rule_new();
-    r = verdict_rule(r, TBY_RS_V_JUMP, p->chain[d], NULL);
-    if (r && tby_rs_rule_seal(r) < 0) {
-        tby_rs_rule_free(r);
-        r = NULL;
-    }
-    p->jump[d][guarded] = r;
-    return r;
-}
-
-void pol_jumps_free(struct pol *p)
-{
-    for (int d = 0; d < 2; d++)
-        for (int g = 0; g < 2; g++) {
-            tby_rs_rule_free(p->jump[d][g]);
-            p->jump[d][g] = NULL;
-        }
-}
-
-/* Appends a shared sealed rule, taking a reference. */
+/* Appends a sealed rule shared with other chains, taking a reference. */
 static int push_shared(struct tby_rs_rule ***v, size_t *n, struct tby_rs_rule *r)
 {
     struct tby_rs_rule **nv;
@@ -178,232 +192,276 @@ static int push_shared(struct tby_rs_rule ***v, size_t *n, struct tby_rs_rule *r
     return 0;
 }
 
-/* The endpoint chain for a policy list: each policy's chain in turn until one allows
- * (return to the hook, which goes on to the other endpoint's chain), denies (dropped
- * there) or passes (skips to the profile, which allows); then default deny. Every rule
- * is shared with other endpoint chains, so a chain costs its array of pointers. */
-static int endpoint_rules(struct tby_calc *c, struct pol *const *pols, size_t n, int d,
-                          struct tby_rs_rule ***out, size_t *n_out)
+static struct tby_rs_rule *sealed(struct tby_rs_rule *r)
 {
-    int err;
-
-    *out = NULL;
-    *n_out = 0;
-    err = push_shared(out, n_out, c->rule_clear);
-    for (size_t i = 0; err == 0 && i < n; i++) {
-        err = push_shared(out, n_out, jump_rule(pols[i], d, i > 0));
-        if (err == 0)
-            err = push_shared(out, n_out, c->rule_allowed);
+    if (r && tby_rs_rule_seal(r) < 0) {
+        tby_rs_rule_free(r);
+        r = NULL;
     }
-    if (err == 0)
-        err = push_shared(out, n_out, c->rule_deny);
+    return r;
+}
+
+/* Replaces a chain's rules with v[0..n), or frees them when err says building failed. */
+static int chain_take_rules(struct tby_calc *c, const char *name, enum tby_rs_hook hook,
+                            struct tby_rs_rule **v, size_t n, int err)
+{
+    struct tby_rs_chain *chain = err < 0 ? NULL : tby_rs_chain_add(c->rs, name, hook);
+
+    if (!chain) {
+        rules_free(v, n);
+        return -ENOMEM;
+    }
+    return tby_rs_chain_set_rules(c->rs, chain, v, n);
+}
+
+/* ---- the dispatch chains ---------------------------------------------------------------- */
+
+/* `iifname` (from the workload, egress) or `oifname` (to it) in a set. */
+static struct tby_rs_match if_in(int d, const char *set, bool neg)
+{
+    return (struct tby_rs_match){ .type = TBY_RS_M_IFNAME_SET, .src = d == DIR_OUT,
+                                  .neg = neg, .set = (char *)set };
+}
+
+static const struct tby_rs_match no_verdict = { .type = TBY_RS_M_MARK, .a = VERDICT_BITS };
+
+/* While no verdict: the policy applies to the packet's workload, run it. */
+static struct tby_rs_rule *policy_rule(const struct pol *p, int d)
+{
+    const struct tby_rs_match m[] = { no_verdict, if_in(d, p->applies->wl->name, false) };
+
+    return verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)), TBY_RS_V_JUMP,
+                        p->chain[d], NULL);
+}
+
+/* The policies with local endpoints in direction d, in Calico's order. */
+static int active_policies(const struct tby_calc *c, int d, struct pol ***out, size_t *n)
+{
+    struct pol **v = malloc((tby_hmap_count(&c->pols) + 1) * sizeof(*v));
+
+    *out = v;
+    *n = 0;
+    if (!v)
+        return -ENOMEM;
+    for (struct tby_hnode *h = tby_hmap_first(&c->pols); h; h = tby_hmap_next(&c->pols, h)) {
+        struct pol *p = TBY_CONTAINER_OF(h, struct pol, node);
+
+        if ((p->types & type_of(d)) && p->applies && p->applies->wl && p->applies->n_local)
+            v[(*n)++] = p;
+    }
+    qsort(v, *n, sizeof(*v), pol_cmp_ptr);
+    return 0;
+}
+
+/* ---- pages of the dispatch --------------------------------------------------------------
+ *
+ * The policy rules are cut into pages, each a chain the dispatch chain jumps to in turn,
+ * so that a policy starting to apply to local workloads rewrites one page (about
+ * PAGE_SPAN rules), not every rule: the kernel looks each rule's set up by name, which
+ * costs in proportion to the table's sets. Where pages start depends only on the policies
+ * (a policy whose name hashes to 0 modulo PAGE_SPAN starts one), so a policy coming or
+ * going changes one page or two, and a restarted tabby-node cuts the same pages. */
+
+#define PAGE_SPAN 8
+
+static const char *page_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct page, node)->name;
+}
+
+static struct page *page_get(struct tby_calc *c, int d, const char *name)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&c->pages[d], name, page_key);
+    struct page *pg;
+
+    if (n)
+        return TBY_CONTAINER_OF(n, struct page, node);
+    if (!(pg = calloc(1, sizeof(*pg))) || !(pg->name = strdup(name)) ||
+        !(pg->jump = sealed(verdict_rule(with_matches(tby_rs_rule_new(), &no_verdict, 1),
+                                         TBY_RS_V_JUMP, name, NULL))) ||
+        tby_hmap_insert(&c->pages[d], &pg->node, tby_hash_str(name)) < 0) {
+        if (pg) {
+            tby_rs_rule_free(pg->jump);
+            free(pg->name);
+        }
+        free(pg);
+        return NULL;
+    }
+    return pg;
+}
+
+static void page_free(struct tby_calc *c, int d, struct page *pg)
+{
+    struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, pg->name);
+
+    if (chain)
+        tby_rs_chain_del(c->rs, chain);
+    tby_hmap_remove(&c->pages[d], &pg->node);
+    tby_rs_rule_free(pg->jump);
+    free(pg->pols);
+    free(pg->name);
+    free(pg);
+}
+
+static bool starts_page(const struct pol *p)
+{
+    return tby_hash_str(p->display) % PAGE_SPAN == 0;
+}
+
+/* Writes the page's rules when its policies changed (or every page when `all`). */
+static int page_write(struct tby_calc *c, int d, struct page *pg, struct pol **pols, size_t n,
+                      bool all)
+{
+    struct tby_rs_rule **v = NULL;
+    struct pol **copy;
+    size_t nv = 0;
+    int err = 0;
+
+    if (!all && pg->n == n && memcmp(pg->pols, pols, n * sizeof(*pols)) == 0)
+        return 0;
+    if (!(copy = malloc((n + 1) * sizeof(*copy))))
+        return -ENOMEM;
+    memcpy(copy, pols, n * sizeof(*pols));
+    free(pg->pols);
+    pg->pols = copy;
+    pg->n = n;
+    for (size_t i = 0; err == 0 && i < n; i++)
+        err = push_rule(&v, &nv, policy_rule(pols[i], d));
+    return chain_take_rules(c, pg->name, TBY_RS_HOOK_NONE, v, nv, err);
+}
+
+/* Cuts the policies into pages, writes the pages that changed and pushes a jump to each
+ * onto the dispatch rules. */
+static int pages_write(struct tby_calc *c, int d, struct pol **pols, size_t n, bool all,
+                       struct tby_rs_rule ***v, size_t *nv)
+{
+    uint64_t round = ++c->page_round;
+    struct tby_hnode *h, *next;
+    int err = 0;
+
+    for (size_t i = 0, j; err == 0 && i < n; i = j) {
+        char name[64];
+        struct page *pg;
+
+        for (j = i + 1; j < n && !starts_page(pols[j]); j++)
+            ;
+        if (i == 0 && !starts_page(pols[0]))
+            snprintf(name, sizeof(name), "%s-first", dir_chain[d]);
+        else
+            hashed_name(name, dir_chain[d], pols[i]->display);
+        if (!(pg = page_get(c, d, name)))
+            return -ENOMEM;
+        pg->seen = round;
+        err = page_write(c, d, pg, pols + i, j - i, all);
+        if (err == 0)
+            err = push_shared(v, nv, pg->jump);
+    }
+    for (h = tby_hmap_first(&c->pages[d]); err == 0 && h; h = next) {
+        struct page *pg = TBY_CONTAINER_OF(h, struct page, node);
+
+        next = tby_hmap_next(&c->pages[d], h);
+        if (pg->seen != round)
+            page_free(c, d, pg);
+    }
     return err;
 }
 
-static int shared_rules(struct tby_calc *c)
+/* to-wl / from-wl: workloads no policy applies to go at once; the others go through the
+ * pages while no policy has allowed or passed the packet, then meet the default deny. */
+static int dispatch_chain(struct tby_calc *c, int d, bool all)
 {
-    struct tby_rs_rule *r = tby_rs_rule_new();
+    const struct tby_rs_match others = if_in(d, dir_selected[d], true);
+    _cleanup_free_ struct pol **pols = NULL;
+    struct tby_rs_rule **v = NULL, *r;
+    size_t n = 0, n_pols;
+    int err = active_policies(c, d, &pols, &n_pols);
 
-    if (r) {
+    if (err == 0)
+        err = push_rule(&v, &n, verdict_rule(with_matches(tby_rs_rule_new(), &others, 1),
+                                             TBY_RS_V_RETURN, NULL, NULL));
+    if (err == 0 && (r = tby_rs_rule_new())) {
         r->set_mark = true;
-        r->mark_and = ~(TBY_MARK_ACCEPT | TBY_MARK_PASS);
+        r->mark_and = ~VERDICT_BITS;
     }
-    c->rule_clear = r;
-    c->rule_allowed = verdict_rule(rule_mark_test(TBY_MARK_ACCEPT, true), TBY_RS_V_RETURN, NULL,
-                                   NULL);
-    r = rule_mark_test(TBY_MARK_PASS, false);
-    if (r)
+    if (err == 0)
+        err = push_rule(&v, &n, r);
+    if (err == 0)
+        err = pages_write(c, d, pols, n_pols, all, &v, &n);
+    if (err == 0 && (r = with_matches(tby_rs_rule_new(), &no_verdict, 1)))
         r->counter = true;
-    c->rule_deny = verdict_rule(r, TBY_RS_V_DROP, NULL, "default deny: no policy allowed it");
-    if (!c->rule_clear || !c->rule_allowed || !c->rule_deny ||
-        tby_rs_rule_seal(c->rule_clear) < 0 || tby_rs_rule_seal(c->rule_allowed) < 0 ||
-        tby_rs_rule_seal(c->rule_deny) < 0)
-        return -ENOMEM;
-    return 0;
+    if (err == 0)
+        err = push_rule(&v, &n, verdict_rule(r, TBY_RS_V_DROP, NULL,
+                                             d == DIR_IN ? "default deny: no ingress policy allowed it"
+                                                         : "default deny: no egress policy allowed it"));
+    return chain_take_rules(c, dir_chain[d], TBY_RS_HOOK_NONE, v, n, err);
 }
 
-void calc_shared_rules_free(struct tby_calc *c)
+void calc_dispatch_dirty(struct tby_calc *c, bool policies)
 {
-    tby_rs_rule_free(c->rule_clear);
-    tby_rs_rule_free(c->rule_allowed);
-    tby_rs_rule_free(c->rule_deny);
-}
+    unsigned level = policies ? 2 : 1;
 
-/* ---- shared endpoint chains ------------------------------------------------------------- */
-
-static const char *epchain_find_key(const struct tby_hnode *n)
-{
-    return TBY_CONTAINER_OF(n, struct epchain, node)->name;
-}
-
-static struct epchain *epchain_find(const struct tby_calc *c, const char *name)
-{
-    struct tby_hnode *n = tby_hmap_find_str(&c->chains, name, epchain_find_key);
-
-    return n ? TBY_CONTAINER_OF(n, struct epchain, node) : NULL;
-}
-
-static void epchain_put(struct tby_calc *c, struct epchain *e)
-{
-    struct tby_rs_chain *chain;
-
-    if (!e || --e->refs > 0)
-        return;
-    chain = tby_rs_chain_find(c->rs, e->name);
-    if (chain)
-        tby_rs_chain_del(c->rs, chain);
-    tby_hmap_remove(&c->chains, &e->node);
-    free(e->name);
-    free(e->signature);
-    free(e);
-}
-
-static int epchain_program(struct tby_calc *c, struct epchain *e, struct ep *ep, int d)
-{
-    struct tby_rs_chain *chain = tby_rs_chain_add(c->rs, e->name, TBY_RS_HOOK_NONE);
-    struct tby_rs_rule **rules;
-    size_t n;
-
-    if (!chain)
-        return -ENOMEM;
-    if (endpoint_rules(c, ep->pols[d], ep->n_pols[d], d, &rules, &n) < 0) {
-        rules_free(rules, n);
-        return -ENOMEM;
-    }
-    return tby_rs_chain_set_rules(c->rs, chain, rules, n);
-}
-
-static struct epchain *epchain_get(struct tby_calc *c, struct ep *ep, int d, char *signature)
-{
-    char name[64];
-    struct epchain *e;
-
-    hashed_name(name, d == DIR_IN ? "tw" : "fw", signature);
-    e = epchain_find(c, name);
-    if (e) {
-        if (strcmp(e->signature, signature) != 0)
-            tby_log(TBY_LOG_ERROR, "felix", "endpoint chain name collision chain=%s", name);
-        free(signature);
-        e->refs++;
-        return e;
-    }
-    e = calloc(1, sizeof(*e));
-    if (!e || !(e->name = strdup(name)) ||
-        tby_hmap_insert(&c->chains, &e->node, tby_hash_str(name)) < 0) {
-        if (e)
-            free(e->name);
-        free(e);
-        free(signature);
-        return NULL;
-    }
-    e->signature = signature;
-    e->refs = 1;
-    if (epchain_program(c, e, ep, d) < 0) {
-        epchain_put(c, e);
-        return NULL;
-    }
-    return e;
-}
-
-/* The list of policy chains, which names the shared chain. */
-static char *signature_of(const struct ep *ep, int d)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-
-    if (!f)
-        return NULL;
-    fputs(d == DIR_IN ? "in" : "out", f);
-    for (size_t i = 0; i < ep->n_pols[d]; i++)
-        fprintf(f, "|%s", ep->pols[d][i]->chain[d]);
-    if (fclose(f) != 0) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
-}
-
-static int settle_dir(struct tby_calc *c, struct ep *ep, int d)
-{
-    struct epchain *old = ep->chain[d], *e = NULL;
-
-    if (ep->n_pols[d] > 0) {
-        char *sig = signature_of(ep, d);
-
-        if (old && sig && strcmp(sig, old->signature) == 0) {
-            free(sig);
-            return tby_rs_vmap_set(c->rs, c->vmap[d], ep->iface, old->name);
-        }
-        if (!sig || !(e = epchain_get(c, ep, d, sig)))
-            return -ENOMEM;
-    }
-    ep->chain[d] = e;
-    if (tby_rs_vmap_set(c->rs, c->vmap[d], ep->iface, e ? e->name : NULL) < 0)
-        return -ENOMEM;
-    epchain_put(c, old);
-    return 0;
+    for (int d = 0; d < 2; d++)
+        if (c->dispatch_dirty[d] < level)
+            c->dispatch_dirty[d] = level;
 }
 
 int calc_settle(struct tby_calc *c)
 {
     int err = 0;
 
-    while (c->dirty) {
-        struct ep *ep = c->dirty;
-
-        c->dirty = ep->dirty_next;
-        ep->dirty = false;
-        ep->dirty_next = NULL;
-        if (!ep->local || !ep->iface)
+    for (int d = 0; d < 2; d++) {
+        if (!c->dispatch_dirty[d])
             continue;
-        for (int d = 0; d < 2; d++)
-            if (settle_dir(c, ep, d) < 0)
-                err = -ENOMEM;
+        if (dispatch_chain(c, d, c->dispatch_dirty[d] > 1) < 0)
+            err = -ENOMEM;
+        else
+            c->dispatch_dirty[d] = 0;
     }
     return err;
 }
 
-void ep_chains_drop(struct tby_calc *c, struct ep *ep)
+void calc_pages_free(struct tby_calc *c)
 {
     for (int d = 0; d < 2; d++) {
-        if (ep->iface)
-            tby_rs_vmap_set(c->rs, c->vmap[d], ep->iface, NULL);
-        epchain_put(c, ep->chain[d]);
-        ep->chain[d] = NULL;
-        free(ep->pols[d]);
-        ep->pols[d] = NULL;
-        ep->n_pols[d] = 0;
-    }
-}
+        struct tby_hnode *h, *next;
 
-int ep_local_wl(struct tby_calc *c, struct ep *ep, bool in)
-{
-    if (in == ep->in_wl || (in && (!ep->local || !ep->iface)))
-        return 0;
-    if (!in) {
-        tby_rs_remove_ifname(c->rs, c->local_wl, ep->iface);
-        ep->in_wl = false;
-        return 0;
+        for (h = tby_hmap_first(&c->pages[d]); h; h = next) {
+            struct page *pg = TBY_CONTAINER_OF(h, struct page, node);
+
+            next = tby_hmap_next(&c->pages[d], h);
+            tby_hmap_remove(&c->pages[d], h);
+            tby_rs_rule_free(pg->jump);
+            free(pg->pols);
+            free(pg->name);
+            free(pg);
+        }
+        tby_hmap_destroy(&c->pages[d]);
     }
-    if (tby_rs_add_ifname(c->rs, c->local_wl, ep->iface) < 0)
-        return -ENOMEM;
-    ep->in_wl = true;
-    return 0;
 }
 
 /* ---- the hooks -------------------------------------------------------------------------- */
 
-/* ct state & bits, for packets in from (iif) or out to (oif) a local workload when
- * wl says so (-1: any packet). */
-static struct tby_rs_rule *ct_rule(uint32_t bits, enum tby_rs_verdict v, int wl)
+/* A rule for packets in from (src) or out to a local workload's interface. */
+static struct tby_rs_rule *wl_rule(bool src)
 {
     struct tby_rs_rule *r = tby_rs_rule_new();
-    struct tby_rs_match ifs = { .type = TBY_RS_M_IFNAME_SET, .src = wl == 1,
+    struct tby_rs_match ifs = { .type = TBY_RS_M_IFNAME_SET, .src = src,
                                 .set = TBY_CALC_SET_LOCAL_WL };
+
+    if (r && tby_rs_rule_match(r, &ifs) < 0) {
+        tby_rs_rule_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ct state & bits, for packets in from (1) or out to (0) a local workload, or any (-1). */
+static struct tby_rs_rule *ct_rule(uint32_t bits, enum tby_rs_verdict v, int wl)
+{
+    struct tby_rs_rule *r = wl >= 0 ? wl_rule(wl == 1) : tby_rs_rule_new();
     struct tby_rs_match m = { .type = TBY_RS_M_CT_STATE, .a = bits };
 
-    if (r && ((wl >= 0 && tby_rs_rule_match(r, &ifs) < 0) || tby_rs_rule_match(r, &m) < 0)) {
+    if (r && tby_rs_rule_match(r, &m) < 0) {
         tby_rs_rule_free(r);
         return NULL;
     }
@@ -446,13 +504,10 @@ static int nd_rules(struct tby_rs_rule ***v, size_t *n)
 
 static int hook_chain(struct tby_calc *c, const char *name, enum tby_rs_hook hook)
 {
-    struct tby_rs_chain *chain = tby_rs_chain_add(c->rs, name, hook);
     struct tby_rs_rule **v = NULL;
     size_t n = 0;
     int err;
 
-    if (!chain)
-        return -ENOMEM;
     /* Return traffic of allowed connections first: policy decides only new flows. Invalid
      * packets are dropped for workloads only: the node's own traffic is not ours to judge. */
     err = push_rule(&v, &n, ct_rule(TBY_CT_ESTABLISHED | TBY_CT_RELATED, TBY_RS_V_ACCEPT, -1));
@@ -463,30 +518,31 @@ static int hook_chain(struct tby_calc *c, const char *name, enum tby_rs_hook hoo
     if (err == 0 && hook == TBY_RS_HOOK_INPUT)
         err = nd_rules(&v, &n);
     if (err == 0)
-        err = push_rule(&v, &n, verdict_rule(tby_rs_rule_new(), TBY_RS_V_VMAP_IIF,
-                                             TBY_CALC_MAP_FROM_WL, NULL));
+        err = push_rule(&v, &n, verdict_rule(wl_rule(true), TBY_RS_V_JUMP,
+                                             TBY_CALC_CHAIN_FROM_WL, NULL));
     /* Host to local pod (output) is always allowed; pod to host (input) passes the pod's
      * egress policy and is then accepted, as Calico's DefaultEndpointToHostAction=Accept. */
     if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
-        err = push_rule(&v, &n, verdict_rule(tby_rs_rule_new(), TBY_RS_V_VMAP_OIF,
-                                             TBY_CALC_MAP_TO_WL, NULL));
-    if (err < 0) {
-        rules_free(v, n);
-        return err;
-    }
-    return tby_rs_chain_set_rules(c->rs, chain, v, n);
+        err = push_rule(&v, &n, verdict_rule(wl_rule(false), TBY_RS_V_JUMP,
+                                             TBY_CALC_CHAIN_TO_WL, NULL));
+    return chain_take_rules(c, name, hook, v, n, err);
 }
 
 int calc_base_chains(struct tby_calc *c)
 {
-    if (shared_rules(c) < 0)
-        return -ENOMEM;
-    c->vmap[DIR_IN] = tby_rs_set_add(c->rs, TBY_CALC_MAP_TO_WL, TBY_RS_IFNAME_VMAP, NULL);
-    c->vmap[DIR_OUT] = tby_rs_set_add(c->rs, TBY_CALC_MAP_FROM_WL, TBY_RS_IFNAME_VMAP, NULL);
+    char comment[96];
+
     c->local_wl = tby_rs_set_add(c->rs, TBY_CALC_SET_LOCAL_WL, TBY_RS_IFNAMES, NULL);
-    if (!c->vmap[DIR_IN] || !c->vmap[DIR_OUT] || !c->local_wl)
+    if (!c->local_wl)
         return -ENOMEM;
-    if (hook_chain(c, TBY_CALC_CHAIN_FORWARD, TBY_RS_HOOK_FORWARD) < 0)
+    for (int d = 0; d < 2; d++) {
+        snprintf(comment, sizeof(comment), "local workloads some %s policy applies to",
+                 dir_word[d]);
+        if (!(c->selected[d] = tby_rs_set_add(c->rs, dir_selected[d], TBY_RS_IFNAMES, comment)))
+            return -ENOMEM;
+    }
+    calc_dispatch_dirty(c, true);
+    if (calc_settle(c) < 0 || hook_chain(c, TBY_CALC_CHAIN_FORWARD, TBY_RS_HOOK_FORWARD) < 0)
         return -ENOMEM;
     return hook_chain(c, TBY_CALC_CHAIN_INPUT, TBY_RS_HOOK_INPUT);
 }

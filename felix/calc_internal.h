@@ -45,12 +45,9 @@ struct ep {
     struct tby_label *labels;         /* effective labels, sorted by key: a shared block */
     size_t n_labels;
     struct ep *ns_next, *ns_prev;     /* the endpoints of one namespace */
-    struct pol **pols[2];             /* local only: policies applying, in evaluation order */
+    struct pol **pols[2];             /* local only: policies applying (in no order) */
     size_t n_pols[2];
-    struct epchain *chain[2];         /* local only: the shared chain of that list */
-    bool dirty;                       /* policy lists changed: settle recomputes the chains */
     bool in_wl;                       /* its interface is in the local-wl set */
-    struct ep *dirty_next;
 };
 
 struct member {
@@ -77,14 +74,23 @@ struct selent {
     uint32_t set_refs;                /* rules matching on the address sets */
     struct tby_hmap members;          /* struct member */
     struct tby_rs_set *set[2];        /* address sets while set_refs > 0 */
+    size_t n_local;                   /* members that are local workloads with an interface */
+    struct tby_rs_set *wl;            /* their interfaces, while some policy applies to this
+                                       * selector (the dispatch tests it while n_local > 0) */
     struct pol **pols;                /* policies whose applies-to selector this is */
     size_t n_pols;
     struct npset **nps;
     size_t n_nps;
-    uint64_t seen;                    /* de-duplicates visits within one relabel */
+    uint64_t seen;                    /* de-duplicates visits within one event */
+    bool indexed;                     /* by its required label pairs (else: unindexed) */
+    size_t unindexed_at;              /* its place in calc->unindexed */
 };
 
-/* A label key and the selectors that read it. */
+/* An index term and its selectors (calc_select.c). A selector that can only match label
+ * sets holding one of some pairs (tby_sel_required) is filed under "key=value" for each,
+ * and evaluated only for endpoints holding one; any other selector is filed under each key
+ * it reads (evaluated again when one changes) and kept on calc->unindexed (evaluated for
+ * every new endpoint). Keys hold no '=', so the two kinds of term never meet. */
 struct keyent {
     struct tby_hnode node;
     char *key;
@@ -119,16 +125,17 @@ struct pol {
     unsigned types;                   /* TBY_POLICY_INGRESS | TBY_POLICY_EGRESS */
     struct selent *applies;
     char *chain[2];
-    struct tby_rs_rule *jump[2][2];   /* [direction][after another policy]: shared by the
-                                       * endpoint chains listing this policy */
     struct holds holds;
 };
 
-struct epchain {
+/* A chain holding consecutive rules of a dispatch chain (calc_chains.c). */
+struct page {
     struct tby_hnode node;
     char *name;
-    char *signature;
-    uint32_t refs;
+    struct pol **pols;                /* the policies its rules run, as last written */
+    size_t n;
+    uint64_t seen;                    /* the last round that cut it */
+    struct tby_rs_rule *jump;         /* the dispatch chain's jump to it (shared, sealed) */
 };
 
 struct nsinfo {
@@ -147,16 +154,17 @@ struct profinfo {
 struct tby_calc {
     char *node_name;
     struct tby_rs *rs;
-    struct tby_rs_set *vmap[2];       /* to-wl, from-wl */
+    struct tby_rs_set *selected[2];   /* interfaces some policy applies to, per direction */
+    unsigned dispatch_dirty[2];       /* see calc_dispatch_dirty: 0, 1 pages, 2 policies */
+    struct tby_hmap pages[2];         /* struct page, by name */
+    uint64_t page_round;
     struct tby_rs_set *local_wl;      /* local endpoints' interfaces */
-    struct tby_hmap eps, sels, keys, pols, chains, nss, profs, fixsets, npsets;
+    struct tby_hmap eps, sels, keys, pols, nss, profs, fixsets, npsets;
+    struct selent **unindexed;        /* selectors without required label pairs */
+    size_t n_unindexed, cap_unindexed;
     struct tby_hmap labelsets;        /* endpoints' effective labels, shared (calc.c) */
     size_t n_local;
-    uint64_t visit;                   /* relabel counter for selent->seen */
-    /* The rules every endpoint chain shares: clear the marks, return once allowed,
-     * default deny. */
-    struct tby_rs_rule *rule_clear, *rule_allowed, *rule_deny;
-    struct ep *dirty;                 /* endpoints whose chains settle recomputes */
+    uint64_t visit;                   /* event counter for selent->seen */
 };
 
 /* ---- calc_select.c: the selector index ------------------------------------------------ */
@@ -166,6 +174,9 @@ struct tby_calc {
 struct selent *selent_get(struct tby_calc *c, struct tby_sel *sel);
 void selent_put(struct tby_calc *c, struct selent *s);
 bool selent_has(const struct selent *s, const struct ep *ep);
+/* The selector's set of local workload interfaces exists while some policy applies to it
+ * (s->n_pols); call after s->n_pols changes. -ENOMEM. */
+int selent_update_wl(struct tby_calc *c, struct selent *s);
 /* Address sets of a selector used by rules. */
 int selent_use_sets(struct tby_calc *c, struct selent *s);
 void selent_unuse_sets(struct tby_calc *c, struct selent *s);
@@ -180,20 +191,24 @@ struct tby_labels ep_label_view(const struct ep *ep);
 /* "prefix-<16 hex digits of the hash of text>", into buf of at least 64 bytes. */
 const char *hashed_name(char *buf, const char *prefix, const char *text);
 
-/* ---- calc_chains.c: endpoint chains ---------------------------------------------------- */
+/* ---- calc_chains.c: the hooks and the dispatch ------------------------------------------ */
 
-void ep_policy_add(struct tby_calc *c, struct ep *ep, struct pol *p);
+/* A policy starts or stops applying to a local endpoint (which is then in the selected
+ * set of a direction while some policy applies there). -ENOMEM. */
+int ep_policy_add(struct tby_calc *c, struct ep *ep, struct pol *p);
 void ep_policy_remove(struct tby_calc *c, struct ep *ep, struct pol *p);
-void ep_mark_dirty(struct tby_calc *c, struct ep *ep);
-/* Recomputes the chains of every dirty endpoint and points the maps at them. */
+/* The dispatch chains need writing again: which policies apply to local workloads changed
+ * (policies false: only the pages whose list of policies changed are written), or a
+ * policy did (true: every page). */
+void calc_dispatch_dirty(struct tby_calc *c, bool policies);
+void calc_pages_free(struct tby_calc *c);
+/* Rewrites the dispatch chains when they changed. */
 int calc_settle(struct tby_calc *c);
-/* Drops an endpoint's chains and map entries (it leaves or stops being local). */
+/* Takes an endpoint off every policy list (it leaves or stops being local). */
 void ep_chains_drop(struct tby_calc *c, struct ep *ep);
 /* Puts a local endpoint's interface in the local-wl set, or takes it out. */
 int ep_local_wl(struct tby_calc *c, struct ep *ep, bool in);
 int calc_base_chains(struct tby_calc *c);
-void calc_shared_rules_free(struct tby_calc *c);
-void pol_jumps_free(struct pol *p);
 
 /* ---- calc_policy.c and calc_rules.c: policies ------------------------------------------ */
 

@@ -281,7 +281,8 @@ static int compile_k8s(struct tby_calc *c, struct pol *p, const struct tby_resou
 
 /* ---- applying ---------------------------------------------------------------------------- */
 
-static int attach(struct selent *s, struct pol *p)
+/* p applies to s; the dispatch runs it for s's local workloads from now on. */
+static int attach(struct tby_calc *c, struct selent *s, struct pol *p)
 {
     struct pol **v = realloc(s->pols, (s->n_pols + 1) * sizeof(*v));
 
@@ -289,34 +290,39 @@ static int attach(struct selent *s, struct pol *p)
         return -ENOMEM;
     s->pols = v;
     v[s->n_pols++] = p;
-    return 0;
+    calc_dispatch_dirty(c, true);
+    return selent_update_wl(c, s);
 }
 
-static void detach(struct selent *s, struct pol *p)
+static void detach(struct tby_calc *c, struct selent *s, struct pol *p)
 {
     for (size_t i = 0; i < s->n_pols; i++) {
         if (s->pols[i] == p) {
             s->pols[i] = s->pols[--s->n_pols];
-            return;
+            break;
         }
     }
+    calc_dispatch_dirty(c, true);
+    selent_update_wl(c, s); /* only ever drops the set: cannot fail */
 }
 
 /* Adds or removes p on the lists of the local endpoints its selector matches. */
-static void reach(struct tby_calc *c, struct pol *p, bool add)
+static int reach(struct tby_calc *c, struct pol *p, bool add)
 {
     struct selent *s = p->applies;
+    int r = 0;
 
     for (struct tby_hnode *n = tby_hmap_first(&s->members); n; n = tby_hmap_next(&s->members, n)) {
         struct ep *ep = TBY_CONTAINER_OF(n, struct member, node)->ep;
 
         if (!ep->local)
             continue;
-        if (add)
-            ep_policy_add(c, ep, p);
-        else
+        if (add && ep_policy_add(c, ep, p) < 0)
+            r = -ENOMEM;
+        else if (!add)
             ep_policy_remove(c, ep, p);
     }
+    return r;
 }
 
 static int program_chains(struct tby_calc *c, struct pol *p, unsigned types, struct compiled *k)
@@ -349,7 +355,6 @@ static void pol_release(struct tby_calc *c, struct pol *p)
         free(p->chain[d]);
     }
     holds_release(c, &p->holds);
-    pol_jumps_free(p);
     free(p->id);
     free(p->display);
     free(p);
@@ -359,7 +364,7 @@ static void pol_drop(struct tby_calc *c, struct pol *p)
 {
     if (p->applies) {
         reach(c, p, false);
-        detach(p->applies, p);
+        detach(c, p->applies, p);
         selent_put(c, p->applies);
     }
     tby_hmap_remove(&c->pols, &p->node);
@@ -386,30 +391,32 @@ static struct pol *pol_new(struct tby_calc *c, const struct tby_resource *res)
     return p;
 }
 
-/* The new selector, types and order; endpoints' lists change only when one of them does. */
+/* The new selector, types and order; endpoints' lists change only when the selector or
+ * the types do, the dispatch chains when the order does. */
 static int pol_reapply(struct tby_calc *c, struct pol *p, struct selent *applies, unsigned types,
                        bool has_order, double order)
 {
-    bool same = p->applies == applies && p->types == types && p->has_order == has_order &&
-                (!has_order || p->order == order);
+    bool same_order = p->has_order == has_order && (!has_order || p->order == order);
 
-    if (same) {
+    if (!same_order) {
+        p->has_order = has_order;
+        p->order = order;
+        calc_dispatch_dirty(c, true);
+    }
+    if (p->applies == applies && p->types == types) {
         selent_put(c, applies);
         return 0;
     }
     if (p->applies) {
         reach(c, p, false);
-        detach(p->applies, p);
+        detach(c, p->applies, p);
         selent_put(c, p->applies);
     }
     p->applies = applies;
     p->types = types;
-    p->has_order = has_order;
-    p->order = order;
-    if (attach(applies, p) < 0)
+    if (attach(c, applies, p) < 0)
         return -ENOMEM;
-    reach(c, p, true);
-    return 0;
+    return reach(c, p, true);
 }
 
 static int applies_of(const struct tby_resource *res, struct tby_sel **sel, unsigned *types,
@@ -463,7 +470,7 @@ int calc_policy_update(struct tby_calc *c, const struct tby_resource *res, struc
         return tby_error_set(err, -ENOMEM, "out of memory");
     r = res->info->kind == TBY_KIND_K8S_NETWORKPOLICY ? compile_k8s(c, p, res, &k, err)
                                                        : compile_calico(c, p, res, &k);
-    /* Chains first, so that no endpoint chain ever jumps to a chain not yet there. */
+    /* Chains first, so that no dispatch rule ever jumps to a chain not yet there. */
     if (r == 0)
         r = program_chains(c, p, types, &k);
     if (r == 0)

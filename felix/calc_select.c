@@ -1,6 +1,7 @@
 /* calc_select.c — the selector index: one entry per distinct selector (by canonical text)
- * with the endpoints it matches, the label keys that can change that, and the kernel sets
- * fed from its members (addresses, named ports). */
+ * with the endpoints it matches, the index terms that find it when an endpoint comes or
+ * changes (see struct keyent), and the kernel sets fed from its members (addresses, named
+ * ports). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,45 @@ static int addr_feed(struct tby_calc *c, struct tby_rs_set *const set[2], const 
     return 0;
 }
 
+/* A local member's interface joins or leaves the selector's workload set; the dispatch
+ * runs the selector's policies while it has local workloads. */
+static int wl_feed(struct tby_calc *c, struct selent *s, struct ep *ep, bool add)
+{
+    s->n_local += add ? 1 : -1;
+    if (!s->wl)
+        return 0;
+    if ((s->n_local == 1 && add) || (s->n_local == 0 && !add))
+        calc_dispatch_dirty(c, false);
+    if (add)
+        return tby_rs_add_ifname(c->rs, s->wl, ep->iface) < 0 ? -ENOMEM : 0;
+    tby_rs_remove_ifname(c->rs, s->wl, ep->iface);
+    return 0;
+}
+
+int selent_update_wl(struct tby_calc *c, struct selent *s)
+{
+    char name[64], comment[TBY_RS_COMMENT_MAX + 1];
+
+    if ((s->n_pols > 0) == (s->wl != NULL))
+        return 0;
+    if (!s->n_pols) {
+        tby_rs_set_del(c->rs, s->wl);
+        s->wl = NULL;
+        return 0;
+    }
+    hashed_name(name, "wl", tby_sel_canonical(s->sel));
+    snprintf(comment, sizeof(comment), "local workloads: %s", tby_sel_canonical(s->sel));
+    if (!(s->wl = tby_rs_set_add(c->rs, name, TBY_RS_IFNAMES, comment)))
+        return -ENOMEM;
+    for (struct tby_hnode *n = tby_hmap_first(&s->members); n; n = tby_hmap_next(&s->members, n)) {
+        struct ep *ep = TBY_CONTAINER_OF(n, struct member, node)->ep;
+
+        if (ep->local && ep->iface && tby_rs_add_ifname(c->rs, s->wl, ep->iface) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 static int member_join(struct tby_calc *c, struct selent *s, struct ep *ep)
 {
     struct member *m = calloc(1, sizeof(*m));
@@ -109,6 +149,8 @@ static int member_join(struct tby_calc *c, struct selent *s, struct ep *ep)
         r = addr_feed(c, s->set, ep, true);
     for (size_t i = 0; r == 0 && i < s->n_nps; i++)
         r = np_feed(c, s->nps[i], ep, true);
+    if (r == 0 && ep->local && ep->iface)
+        r = wl_feed(c, s, ep, true);
     for (size_t i = 0; ep->local && i < s->n_pols; i++)
         ep_policy_add(c, ep, s->pols[i]);
     return r;
@@ -122,6 +164,8 @@ static void member_leave(struct tby_calc *c, struct selent *s, struct member *m)
         addr_feed(c, s->set, ep, false);
     for (size_t i = 0; i < s->n_nps; i++)
         np_feed(c, s->nps[i], ep, false);
+    if (ep->local && ep->iface)
+        wl_feed(c, s, ep, false);
     for (size_t i = 0; ep->local && i < s->n_pols; i++)
         ep_policy_remove(c, ep, s->pols[i]);
     tby_hmap_remove(&s->members, &m->node);
@@ -185,6 +229,125 @@ static void keyent_remove(struct tby_calc *c, const char *key, struct selent *s)
     }
 }
 
+/* The term of a label pair, "key=value": in buf when it fits, else allocated into *heap
+ * (NULL when out of memory). */
+static const char *pair_term(char *buf, size_t size, const char *key, const char *value,
+                             char **heap)
+{
+    *heap = NULL;
+    if ((size_t)snprintf(buf, size, "%s=%s", key, value) < size)
+        return buf;
+    return asprintf(heap, "%s=%s", key, value) < 0 ? NULL : *heap;
+}
+
+static int unindexed_add(struct tby_calc *c, struct selent *s)
+{
+    if (c->n_unindexed == c->cap_unindexed) {
+        size_t cap = c->cap_unindexed ? 2 * c->cap_unindexed : 32;
+        struct selent **v = realloc(c->unindexed, cap * sizeof(*v));
+
+        if (!v)
+            return -ENOMEM;
+        c->unindexed = v;
+        c->cap_unindexed = cap;
+    }
+    s->unindexed_at = c->n_unindexed;
+    c->unindexed[c->n_unindexed++] = s;
+    return 0;
+}
+
+static void unindexed_remove(struct tby_calc *c, struct selent *s)
+{
+    size_t at = s->unindexed_at;
+
+    if (at >= c->n_unindexed || c->unindexed[at] != s)
+        return;
+    c->unindexed[at] = c->unindexed[--c->n_unindexed];
+    c->unindexed[at]->unindexed_at = at;
+}
+
+/* Files s under its terms (add) or takes it out of them. Taking out never fails. */
+static int selent_index(struct tby_calc *c, struct selent *s, bool add)
+{
+    const struct tby_label *req;
+    const char *const *keys;
+    size_t nr = tby_sel_required(s->sel, &req), nk = tby_sel_keys(s->sel, &keys);
+    int r = 0;
+
+    s->indexed = nr > 0;
+    for (size_t i = 0; r == 0 && i < nr; i++) {
+        char buf[256], *heap;
+        const char *term = pair_term(buf, sizeof(buf), req[i].key, req[i].value, &heap);
+
+        if (!term)
+            r = -ENOMEM;
+        else if (add)
+            r = keyent_add(c, term, s);
+        else
+            keyent_remove(c, term, s);
+        free(heap);
+    }
+    for (size_t i = 0; r == 0 && !s->indexed && i < nk; i++) {
+        if (add)
+            r = keyent_add(c, keys[i], s);
+        else
+            keyent_remove(c, keys[i], s);
+    }
+    if (r == 0 && !s->indexed)
+        r = add ? unindexed_add(c, s) : (unindexed_remove(c, s), 0);
+    return r;
+}
+
+/* ---- visiting the selectors an event may concern ---------------------------------------- */
+
+typedef int (*visit_fn)(struct tby_calc *c, struct selent *s, struct ep *ep);
+
+/* Each selector once per event (c->visit). */
+static int visit_list(struct tby_calc *c, struct selent *const *v, size_t n, struct ep *ep,
+                      visit_fn fn)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i]->seen == c->visit)
+            continue;
+        v[i]->seen = c->visit;
+        if (fn(c, v[i], ep) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static int visit_term(struct tby_calc *c, const char *term, struct ep *ep, visit_fn fn)
+{
+    struct keyent *k = keyent_find(c, term);
+
+    return k ? visit_list(c, k->sels, k->n, ep, fn) : 0;
+}
+
+/* The indexed selectors that may match a label set: those filed under one of its pairs. */
+static int visit_pairs(struct tby_calc *c, const struct tby_label *labels, size_t n,
+                       struct ep *ep, visit_fn fn)
+{
+    for (size_t i = 0; i < n; i++) {
+        char buf[256], *heap;
+        const char *term = pair_term(buf, sizeof(buf), labels[i].key, labels[i].value, &heap);
+        int r = term ? visit_term(c, term, ep, fn) : -ENOMEM;
+
+        free(heap);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Every selector that may match the endpoint's labels. */
+static int visit_candidates(struct tby_calc *c, struct ep *ep, visit_fn fn)
+{
+    c->visit++;
+    if (visit_list(c, c->unindexed, c->n_unindexed, ep, fn) < 0)
+        return -ENOMEM;
+    return visit_pairs(c, ep->labels, ep->n_labels, ep, fn);
+}
+
 /* ---- selector entries ------------------------------------------------------------------- */
 
 static const char *selent_key(const struct tby_hnode *n)
@@ -201,12 +364,9 @@ static struct selent *selent_find(const struct tby_calc *c, const char *canonica
 
 static void selent_free(struct tby_calc *c, struct selent *s)
 {
-    const char *const *keys;
-    size_t nk = tby_sel_keys(s->sel, &keys);
     struct tby_hnode *n, *next;
 
-    for (size_t i = 0; i < nk; i++)
-        keyent_remove(c, keys[i], s);
+    selent_index(c, s, false);
     for (n = tby_hmap_first(&s->members); n; n = next) {
         next = tby_hmap_next(&s->members, n);
         free(TBY_CONTAINER_OF(n, struct member, node));
@@ -235,8 +395,6 @@ static int selent_fill(struct tby_calc *c, struct selent *s)
 struct selent *selent_get(struct tby_calc *c, struct tby_sel *sel)
 {
     struct selent *s = selent_find(c, tby_sel_canonical(sel));
-    const char *const *keys;
-    size_t nk;
 
     if (s) {
         tby_sel_free(sel);
@@ -250,19 +408,13 @@ struct selent *selent_get(struct tby_calc *c, struct tby_sel *sel)
     }
     s->sel = sel;
     s->refs = 1;
+    s->unindexed_at = SIZE_MAX;
     tby_hmap_init(&s->members);
-    nk = tby_sel_keys(sel, &keys);
     if (tby_hmap_insert(&c->sels, &s->node, tby_hash_str(tby_sel_canonical(sel))) < 0) {
         selent_free(c, s);
         return NULL;
     }
-    for (size_t i = 0; i < nk; i++) {
-        if (keyent_add(c, keys[i], s) < 0) {
-            selent_put(c, s);
-            return NULL;
-        }
-    }
-    if (selent_fill(c, s) < 0) {
+    if (selent_index(c, s, true) < 0 || selent_fill(c, s) < 0) {
         selent_put(c, s);
         return NULL;
     }
@@ -415,51 +567,45 @@ void npset_put(struct tby_calc *c, struct npset *np)
 
 /* ---- endpoints coming, going and changing labels ---------------------------------------- */
 
+static int join_if_match(struct tby_calc *c, struct selent *s, struct ep *ep)
+{
+    struct tby_labels view = ep_label_view(ep);
+
+    return tby_sel_match(s->sel, &view) ? member_join(c, s, ep) : 0;
+}
+
+static int leave_if_member(struct tby_calc *c, struct selent *s, struct ep *ep)
+{
+    struct member *m = member_find(s, ep);
+
+    if (m)
+        member_leave(c, s, m);
+    return 0;
+}
+
+/* Membership follows the labels again. */
+static int revisit(struct tby_calc *c, struct selent *s, struct ep *ep)
+{
+    struct tby_labels view = ep_label_view(ep);
+    struct member *m = member_find(s, ep);
+    bool now = tby_sel_match(s->sel, &view);
+
+    if (now && !m)
+        return member_join(c, s, ep);
+    if (!now && m)
+        member_leave(c, s, m);
+    return 0;
+}
+
 int sels_join_all(struct tby_calc *c, struct ep *ep)
 {
-    struct tby_labels view = ep_label_view(ep);
-
-    for (struct tby_hnode *n = tby_hmap_first(&c->sels); n; n = tby_hmap_next(&c->sels, n)) {
-        struct selent *s = TBY_CONTAINER_OF(n, struct selent, node);
-
-        if (tby_sel_match(s->sel, &view) && member_join(c, s, ep) < 0)
-            return -ENOMEM;
-    }
-    return 0;
+    return visit_candidates(c, ep, join_if_match);
 }
 
+/* Every selector it is a member of is a candidate for its labels. */
 void sels_leave_all(struct tby_calc *c, struct ep *ep)
 {
-    for (struct tby_hnode *n = tby_hmap_first(&c->sels); n; n = tby_hmap_next(&c->sels, n)) {
-        struct selent *s = TBY_CONTAINER_OF(n, struct selent, node);
-        struct member *m = member_find(s, ep);
-
-        if (m)
-            member_leave(c, s, m);
-    }
-}
-
-static int revisit(struct tby_calc *c, struct ep *ep, const char *key)
-{
-    struct keyent *k = keyent_find(c, key);
-    struct tby_labels view = ep_label_view(ep);
-
-    for (size_t i = 0; k && i < k->n; i++) {
-        struct selent *s = k->sels[i];
-        struct member *m;
-        bool now;
-
-        if (s->seen == c->visit)
-            continue;
-        s->seen = c->visit;
-        m = member_find(s, ep);
-        now = tby_sel_match(s->sel, &view);
-        if (now && !m && member_join(c, s, ep) < 0)
-            return -ENOMEM;
-        if (!now && m)
-            member_leave(c, s, m);
-    }
-    return 0;
+    visit_candidates(c, ep, leave_if_member); /* leaving never fails */
 }
 
 int sels_relabel(struct tby_calc *c, struct ep *ep, const struct tby_label *old, size_t n_old)
@@ -467,16 +613,20 @@ int sels_relabel(struct tby_calc *c, struct ep *ep, const struct tby_label *old,
     size_t i = 0, j = 0;
 
     c->visit++;
-    /* Both label lists are sorted: walk them together to find the keys that differ. */
+    /* Unindexed selectors: those reading a key whose value differs. Both label lists are
+     * sorted: walk them together to find those keys. */
     while (i < n_old || j < ep->n_labels) {
         int cmp = i == n_old ? 1 : j == ep->n_labels ? -1 : strcmp(old[i].key, ep->labels[j].key);
         const char *key = cmp <= 0 ? old[i].key : ep->labels[j].key;
         bool differ = cmp != 0 || strcmp(old[i].value, ep->labels[j].value) != 0;
 
-        if (differ && revisit(c, ep, key) < 0)
+        if (differ && visit_term(c, key, ep, revisit) < 0)
             return -ENOMEM;
         i += cmp <= 0;
         j += cmp >= 0;
     }
-    return 0;
+    /* Indexed ones: those the endpoint may have matched, and those it may match now. */
+    if (visit_pairs(c, old, n_old, ep, revisit) < 0)
+        return -ENOMEM;
+    return visit_pairs(c, ep->labels, ep->n_labels, ep, revisit);
 }

@@ -470,12 +470,14 @@ static void journal_batch(struct batch *bt, const struct tby_rs *rs, bool rebuil
         if (c->live && (c->dirty || !c->prog))
             add_rules(bt, c);
     }
-    for (size_t i = 0; i < rs->n_chain_journal; i++)
-        if (rs->chain_journal[i]->prog && !rs->chain_journal[i]->live)
-            add_chain(bt, rs->chain_journal[i], NFT_MSG_DELCHAIN);
+    /* Sets before chains: no rule uses a dead set any more, but a dead map's elements may
+     * still jump to a dead chain until the map goes. */
     for (size_t i = 0; i < rs->n_set_journal; i++)
         if (rs->set_journal[i]->prog && !rs->set_journal[i]->live)
             add_set(bt, rs->set_journal[i], NFT_MSG_DELSET);
+    for (size_t i = 0; i < rs->n_chain_journal; i++)
+        if (rs->chain_journal[i]->prog && !rs->chain_journal[i]->live)
+            add_chain(bt, rs->chain_journal[i], NFT_MSG_DELCHAIN);
 }
 
 static const char *type_name(uint16_t type)

@@ -373,13 +373,14 @@ int tby_rs_render_journal(const struct tby_rs *rs, FILE *out)
                 r = put_elem_cmd(out, rs->set_journal[i], add);
     if (r == 0)
         r = put_rule_cmds(out, rs);
-    for (size_t i = 0; i < rs->n_chain_journal; i++)
-        if (rs->chain_journal[i]->prog && !rs->chain_journal[i]->live)
-            fprintf(out, "delete chain inet %s %s\n", TBY_RS_TABLE, rs->chain_journal[i]->name);
+    /* in the batch's order (nft.c): sets before chains */
     for (size_t i = 0; i < rs->n_set_journal; i++)
         if (rs->set_journal[i]->prog && !rs->set_journal[i]->live)
             fprintf(out, "delete %s inet %s %s\n",
                     rs->set_journal[i]->type == TBY_RS_IFNAME_VMAP ? "map" : "set",
                     TBY_RS_TABLE, rs->set_journal[i]->name);
+    for (size_t i = 0; i < rs->n_chain_journal; i++)
+        if (rs->chain_journal[i]->prog && !rs->chain_journal[i]->live)
+            fprintf(out, "delete chain inet %s %s\n", TBY_RS_TABLE, rs->chain_journal[i]->name);
     return r;
 }

@@ -15,11 +15,13 @@
  *   - one address set per distinct rule selector (after namespace scoping), holding the
  *     addresses of every matching endpoint of the cluster, and named-port sets
  *     (addr . proto . port) per (selector, protocol, port name);
- *   - one chain per policy and direction, and for each local endpoint (node == node name)
- *     and direction the ordered list of policies that apply, as a chain shared by every
- *     endpoint with the same list, reached through the from-wl / to-wl verdict maps.
- * An event touches only what it affects: a relabel re-evaluates only the selectors that
- * read a changed key; an endpoint change edits set and map elements, not rules.
+ *   - one chain per policy and direction, and per selector that policies apply to a set
+ *     of the interfaces of the local endpoints (node == node name) it matches, tested in
+ *     Calico's order by the dispatch chains (see calc_chains.c).
+ * An event touches only what it affects: a new endpoint is evaluated only against the
+ * selectors that can match its labels (an index on the label pairs a selector requires,
+ * see tby_sel_required), a relabel only against those it may enter or leave; an endpoint
+ * change edits set elements, not rules.
  *
  * Not yet: HostEndpoints, tiers other than "default" (their policies are treated as
  * default-tier ones), rules of stored Profiles (a namespace profile allows everything, as
@@ -36,9 +38,10 @@
 
 struct tby_calc;
 
-/* Names of the fixed objects of the table. */
-#define TBY_CALC_MAP_FROM_WL "from-wl"
-#define TBY_CALC_MAP_TO_WL "to-wl"
+/* Names of the fixed objects of the table. Each dispatch chain has a set "<chain>-selected"
+ * of the interfaces some policy applies to in its direction. */
+#define TBY_CALC_CHAIN_FROM_WL "from-wl"   /* egress of the sending local workload */
+#define TBY_CALC_CHAIN_TO_WL "to-wl"       /* ingress of the receiving local workload */
 #define TBY_CALC_CHAIN_FORWARD "forward-hook"
 #define TBY_CALC_CHAIN_INPUT "input-hook"
 #define TBY_CALC_SET_LOCAL_WL "local-wl"   /* the interfaces of local endpoints */

@@ -37,7 +37,7 @@
 /* Longest rule comment nft prints (NFTNL_UDATA_COMMENT_MAXLEN - 1). */
 #define TBY_RS_COMMENT_MAX 127
 
-/* Packet mark bits a policy chain hands back to the endpoint chain that jumped to it. */
+/* Packet mark bits a policy chain hands back to the dispatch chain that jumped to it. */
 #define TBY_MARK_ACCEPT 0x10000u
 #define TBY_MARK_PASS 0x20000u
 

@@ -189,6 +189,67 @@ __attribute__((unused)) static const char *set_named(const char *text, const cha
     return buf;
 }
 
+/* The policy whose chain is `chain` applies to ifname (or not): the dispatch rule that
+ * jumps to the chain tests a set of interfaces (that of the policy's selector) holding it.
+ * A policy that applies to no local workload has no dispatch rule. */
+__attribute__((unused)) static void assert_applies(const char *text, const char *chain,
+                                                   const char *ifname, bool yes)
+{
+    char want[300], set[128] = "", head[160], line[16384], quoted[64];
+    const char *hit, *start, *at;
+    bool held = false;
+
+    snprintf(want, sizeof(want), " jump %s\n", chain);
+    for (hit = strstr(text, want); hit; hit = strstr(hit + 1, want)) {
+        for (start = hit; start > text && start[-1] != '\n'; start--)
+            ;
+        if ((at = strstr(start, "@wl-")) && at < hit) {
+            snprintf(set, sizeof(set), "%.*s", (int)strcspn(at + 1, " "), at + 1);
+            break;
+        }
+    }
+    if (set[0]) {
+        snprintf(head, sizeof(head), "\tset %s {", set);
+        snprintf(quoted, sizeof(quoted), "\"%s\"", ifname);
+        held = strstr(line_with(text, head, line, sizeof(line)), quoted) != NULL;
+    }
+    if (held != yes)
+        fail_msg("%s should%s apply to %s:\n%s", chain, yes ? "" : " not", ifname, text);
+}
+
+/* Appends the chains `chain` jumps to, in order, descending into the dispatch's pages
+ * (chains named "<dir>-…"). */
+__attribute__((unused)) static void dispatch_targets(const char *text, const char *dir,
+                                                     const char *chain, char *got, size_t size)
+{
+    char head[300], target[256];
+    const char *p, *end;
+
+    snprintf(head, sizeof(head), "\tchain %s {\n", chain);
+    if (!(p = strstr(text, head)) || !(end = strstr(p, "\n\t}")))
+        fail_msg("no chain %s in:\n%s", chain, text);
+    for (p = strstr(p, " jump "); p && p < end; p = strstr(p + 1, " jump ")) {
+        snprintf(target, sizeof(target), "%.*s", (int)strcspn(p + 6, "\n"), p + 6);
+        if (strncmp(target, dir, strlen(dir)) == 0 && target[strlen(dir)] == '-') {
+            dispatch_targets(text, dir, target, got, size);
+            continue;
+        }
+        snprintf(got + strlen(got), size - strlen(got), "%s%s", got[0] ? " " : "", target);
+    }
+}
+
+/* The dispatch chain `dir` ("to-wl", "from-wl") runs exactly the policy chains listed
+ * ("a b c"), in that order. */
+__attribute__((unused)) static void assert_dispatch(const char *text, const char *dir,
+                                                    const char *chains)
+{
+    char got[8192] = "";
+
+    dispatch_targets(text, dir, dir, got, sizeof(got));
+    if (strcmp(got, chains) != 0)
+        fail_msg("%s runs \"%s\", expected \"%s\":\n%s", dir, got, chains, text);
+}
+
 __attribute__((unused)) static int count(const char *text, const char *piece)
 {
     int n = 0;

@@ -1,5 +1,5 @@
 /* test_calc.c — the policy calculation's output, read as nft text: what each policy
- * feature compiles to, which endpoints feed which sets, the shared endpoint chains, and
+ * feature compiles to, which endpoints feed which sets, the dispatch in policy order, and
  * that events touch only what they affect (the journal after a change). */
 #include <errno.h>
 #include <setjmp.h>
@@ -38,14 +38,23 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
                   "\t\tct state established,related accept\n"
                   "\t\tiifname @local-wl ct state invalid counter drop\n"
                   "\t\toifname @local-wl ct state invalid counter drop\n"
-                  "\t\tiifname vmap @from-wl\n\t\toifname vmap @to-wl\n");
+                  "\t\tiifname @local-wl jump from-wl\n\t\toifname @local-wl jump to-wl\n");
     assert_has(t, "chain input-hook {\n\t\ttype filter hook input priority 0; policy accept;\n"
                   "\t\tct state established,related accept\n"
                   "\t\tiifname @local-wl ct state invalid counter drop\n"
                   "\t\tmeta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 130 accept\n");
-    assert_has(t, "icmpv6 type 143 accept\n\t\tiifname vmap @from-wl\n\t}");
-    assert_has(t, "map from-wl { type ifname : verdict; }");
-    assert_has(t, "map to-wl { type ifname : verdict; }");
+    assert_has(t, "icmpv6 type 143 accept\n\t\tiifname @local-wl jump from-wl\n\t}");
+    /* no policy yet: the dispatch chains let every workload by */
+    assert_has(t, "chain from-wl {\n\t\tiifname != @from-wl-selected return\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n"
+                  "\t\tmeta mark & 0x00030000 == 0 counter drop comment \"default deny: no egress "
+                  "policy allowed it\"\n\t}");
+    assert_has(t, "chain to-wl {\n\t\toifname != @to-wl-selected return\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n"
+                  "\t\tmeta mark & 0x00030000 == 0 counter drop comment \"default deny: no ingress "
+                  "policy allowed it\"\n\t}");
+    assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
+                  "policy applies to\"; }");
     assert_has(t, "set local-wl { type ifname; }");
 }
 
@@ -64,7 +73,7 @@ static void test_local_interfaces_feed_the_workload_set(void **state)
     assert_has(t2, "set local-wl { type ifname; }");
 }
 
-static void test_endpoint_without_policy_gets_no_chain(void **state)
+static void test_endpoint_without_policy_is_in_no_policy_set(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL;
@@ -72,8 +81,10 @@ static void test_endpoint_without_policy_gets_no_chain(void **state)
     (void)state;
     wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
     t = dump(c);
-    assert_lacks(t, "\"cali-a\" : jump");
-    assert_lacks(t, "chain tw-");
+    assert_int_equal(count(t, "\"cali-a\""), 1); /* in local-wl only */
+    assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
+                  "policy applies to\"; }");
+    assert_dispatch(t, "to-wl", "");
 }
 
 /* ---- Kubernetes NetworkPolicy ----------------------------------------------------------- */
@@ -90,15 +101,22 @@ static void test_k8s_default_deny_sends_local_pods_to_default_deny(void **state)
     apply(c, default_deny);
     t = dump(c);
     assert_has(t, "chain pi-knp/default/default-deny {\n\t}");
-    assert_has(t, "\"cali-a\" : jump tw-");
-    assert_lacks(t, "\"cali-b\" : jump"); /* another namespace */
-    assert_lacks(t, "cali-r");           /* another node */
-    assert_lacks(t, "from-wl { type ifname : verdict; elements"); /* ingress only */
-    assert_has(t, "\t\tmeta mark set mark & 0xfffcffff\n"
-                  "\t\tjump pi-knp/default/default-deny\n"
-                  "\t\tmeta mark & 0x00010000 != 0 return\n"
-                  "\t\tmeta mark & 0x00020000 == 0 counter drop comment \"default deny: no "
-                  "policy allowed it\"\n");
+    /* the policy has no rule: nothing it allows, so the dispatch's default deny drops */
+    assert_applies(t, "pi-knp/default/default-deny", "cali-a", true);
+    assert_applies(t, "pi-knp/default/default-deny", "cali-b", false); /* another namespace */
+    assert_lacks(t, "cali-r");                                          /* another node */
+    assert_dispatch(t, "from-wl", "");                                  /* ingress only */
+    assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
+                  "policy applies to\"; elements = { \"cali-a\" }; }");
+    assert_has(t, "chain to-wl {\n\t\toifname != @to-wl-selected return\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n"
+                  "\t\tmeta mark & 0x00030000 == 0 jump to-wl-first\n"
+                  "\t\tmeta mark & 0x00030000 == 0 counter drop comment \"default deny: no ingress "
+                  "policy allowed it\"\n\t}");
+    assert_has(t, "chain to-wl-first {\n\t\tmeta mark & 0x00030000 == 0 oifname @wl-");
+    assert_has(t, " jump pi-knp/default/default-deny\n\t}");
+    assert_has(t, "comment \"local workloads: projectcalico.org/namespace == 'default' && "
+                  "projectcalico.org/orchestrator == 'k8s'\"; elements = { \"cali-a\" }; }");
 }
 
 static void test_k8s_pod_selector_peer_becomes_an_address_set(void **state)
@@ -121,7 +139,7 @@ static void test_k8s_pod_selector_peer_becomes_an_address_set(void **state)
     assert_has(t, want);
     line_with(t, set, line, sizeof(line));
     assert_has(line, "elements = { 10.0.0.2 }"); /* not the pod of the other namespace */
-    assert_has(t, "\"cali-db\" : jump tw-");
+    assert_applies(t, "pi-knp/default/db-access", "cali-db", true);
 }
 
 static void test_k8s_namespace_selector_reads_namespace_labels(void **state)
@@ -185,7 +203,8 @@ static void test_k8s_ip_block_with_except_becomes_net_sets(void **state)
     assert_has(t, "elements = { 172.17.0.0-172.17.255.255 }"); /* overlaps merged */
     assert_has(t, "ip daddr @net4-");
     assert_has(t, "ip daddr != @net4-");
-    assert_has(t, "\"cali-a\" : jump fw-");
+    assert_applies(t, "po-knp/default/cidr", "cali-a", true);
+    assert_dispatch(t, "from-wl", "po-knp/default/cidr");
 }
 
 static void test_k8s_ports_group_by_protocol_with_ranges(void **state)
@@ -272,7 +291,6 @@ static void test_calico_order_puts_deny_before_allow(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL;
-    const char *deny, *allow;
 
     (void)state;
     wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
@@ -285,12 +303,7 @@ static void test_calico_order_puts_deny_before_allow(void **state)
              "    source: {nets: [10.9.0.0/16]}\n");
     apply(c, default_deny); /* order 1000: last */
     t = dump(c);
-    deny = strstr(t, "jump pi-gnp/deny");
-    allow = strstr(t, "meta mark & 0x00020000 == 0 jump pi-np/default/allow");
-    assert_non_null(deny);
-    assert_non_null(allow);
-    assert_true(deny < allow);
-    assert_true(allow < strstr(t, "jump pi-knp/default/default-deny"));
+    assert_dispatch(t, "to-wl", "pi-gnp/deny pi-np/default/allow pi-knp/default/default-deny");
     assert_has(t, "meta nfproto ipv4 ip saddr @net4-");
     assert_has(t, "counter drop comment \"deny ingress 0\"");
 }
@@ -333,7 +346,7 @@ static void test_calico_rule_features_compile(void **state)
     assert_has(t, "comment \"projectcalico.org/namespace == 'default'\"");
     assert_has(t, "comment \"app == 'bad'\"");
     assert_has(t, "comment \"pcns.team == 'x' && app == 'db'\"");
-    assert_has(t, "\"cali-a\" : jump fw-");
+    assert_applies(t, "po-np/default/feat", "cali-a", true);
 }
 
 static void test_global_policy_rule_selector_spans_namespaces(void **state)
@@ -354,7 +367,7 @@ static void test_global_policy_rule_selector_spans_namespaces(void **state)
 
 /* ---- sharing and incremental updates ---------------------------------------------------- */
 
-static void test_endpoints_with_one_policy_list_share_a_chain(void **state)
+static void test_endpoints_of_one_policy_share_its_set(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL;
@@ -370,11 +383,161 @@ static void test_endpoints_with_one_policy_list_share_a_chain(void **state)
         wep(c, (struct wep_spec){ "default", name, NULL, iface, ip, "app=database", NULL });
     }
     t = dump(c);
-    assert_int_equal(count(t, "chain tw-"), 1);
-    assert_int_equal(count(t, ": jump tw-"), 5);
+    for (int i = 0; i < 5; i++) {
+        char iface[16];
+
+        snprintf(iface, sizeof(iface), "cali-db%d", i);
+        assert_applies(t, "pi-knp/default/db-access", iface, true);
+    }
+    assert_dispatch(t, "to-wl", "pi-knp/default/db-access");
 }
 
-static void test_new_pod_changes_only_set_and_map_elements(void **state)
+static const char *const web_policy =
+    "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+    "metadata: {name: %s, namespace: default}\n"
+    "spec:\n  order: %d\n  selector: app == 'web'\n  types: [Ingress]\n";
+
+static void apply_web_policy(struct tby_calc *c, const char *name, int order)
+{
+    char doc[512];
+
+    snprintf(doc, sizeof(doc), web_policy, name, order);
+    apply(c, doc);
+}
+
+static void delete_web_policy(struct tby_calc *c, const char *name)
+{
+    char doc[512];
+
+    snprintf(doc, sizeof(doc), web_policy, name, 0);
+    delete(c, doc);
+}
+
+/* The dispatch tests only the policies that apply to some local workload. */
+static void test_dispatch_follows_the_policies_with_local_workloads(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL, *j = NULL;
+
+    (void)state;
+    apply_web_policy(c, "one", 1);
+    apply(c, default_deny);
+    t = dump(c);
+    assert_dispatch(t, "to-wl", "");
+    assert_has(t, "comment \"local workloads: projectcalico.org/namespace == 'default' && "
+                  "app == 'web'\"; }"); /* empty until a pod of this node matches */
+    tby_rs_journal_done(tby_calc_ruleset(c));
+
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    j = journal(c);
+    assert_lacks(j, "add set"); /* made with the policies */
+    assert_has(j, " meta mark & 0x00030000 == 0 oifname @wl-");
+    free(t);
+    t = dump(c);
+    assert_dispatch(t, "to-wl", "pi-np/default/one pi-knp/default/default-deny");
+    tby_rs_journal_done(tby_calc_ruleset(c));
+
+    /* a second pod of the same policies: set elements only */
+    wep(c, (struct wep_spec){ "default", "b", NULL, "cali-b", "10.0.0.2", "app=web", NULL });
+    free(j);
+    j = journal(c);
+    assert_lacks(j, "rule");
+    assert_has(j, "add element inet tabby wl-");
+    assert_has(j, " { \"cali-b\" }");
+    tby_rs_journal_done(tby_calc_ruleset(c));
+
+    wep_delete(c, "default", "a");
+    wep_delete(c, "default", "b");
+    free(t);
+    t = dump(c);
+    assert_dispatch(t, "to-wl", "");
+    assert_lacks(t, "chain to-wl-first");
+}
+
+/* With many policies the dispatch is cut into pages: one policy starting to apply to a
+ * local workload rewrites its page, not every rule. */
+static void test_a_policy_starting_to_apply_rewrites_one_page(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL, *j = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    for (int i = 0; i < 300; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "p%03d", i);
+        apply_web_policy(c, name, 2 * i);
+    }
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: other, namespace: default}\n"
+             "spec:\n  order: 301\n  selector: app == 'db'\n  types: [Ingress]\n");
+    t = dump(c);
+    assert_true(count(t, "chain to-wl-") > 3); /* pages */
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    wep(c, (struct wep_spec){ "default", "b", NULL, "cali-b", "10.0.0.2", "app=db", NULL });
+    j = journal(c);
+    assert_true(count(j, "add rule") > 0);
+    assert_true(count(j, "add rule") < 100); /* of 300 */
+    free(t);
+    t = dump(c);
+    assert_applies(t, "pi-np/default/other", "cali-b", true);
+    {
+        char want[16384] = "";
+
+        for (int i = 0; i < 300; i++)
+            snprintf(want + strlen(want), sizeof(want) - strlen(want), "%spi-np/default/p%03d%s",
+                     i ? " " : "", i, i == 150 ? " pi-np/default/other" : "");
+        assert_dispatch(t, "to-wl", want);
+    }
+}
+
+static void test_policy_order_change_rewrites_only_the_dispatch(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *j = NULL, *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply_web_policy(c, "one", 1);
+    apply_web_policy(c, "two", 2);
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    apply_web_policy(c, "two", 0);
+    j = journal(c);
+    assert_lacks(j, "element");
+    assert_lacks(j, "chain inet tabby pi-");
+    t = dump(c);
+    assert_dispatch(t, "to-wl", "pi-np/default/two pi-np/default/one");
+    delete_web_policy(c, "two");
+    free(t);
+    t = dump(c);
+    assert_dispatch(t, "to-wl", "pi-np/default/one");
+}
+
+/* What a restarted tabby-node computes does not depend on the order the datastore lists
+ * the resources in: the table it finds is already right. */
+static void test_the_table_does_not_depend_on_the_order_of_events(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *before = calc_new();
+    _cleanup_(tby_calc_freep) struct tby_calc *after = calc_new();
+    _cleanup_free_ char *t1 = NULL, *t2 = NULL;
+    static const char *const names[] = { "one", "two", "three" };
+
+    (void)state;
+    wep(before, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    for (int i = 0; i < 3; i++)
+        apply_web_policy(before, names[i], 3 - i);
+    apply(before, db_access);
+    apply(after, db_access);
+    for (int i = 2; i >= 0; i--)
+        apply_web_policy(after, names[i], 3 - i);
+    wep(after, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    t1 = dump(before);
+    t2 = dump(after);
+    assert_string_equal(t1, t2);
+}
+
+static void test_new_pod_changes_only_set_elements(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *j = NULL;
@@ -390,7 +553,9 @@ static void test_new_pod_changes_only_set_and_map_elements(void **state)
                               NULL });
     wep(c, (struct wep_spec){ "default", "be1", "node-b", NULL, "10.0.0.4", "app=backend", NULL });
     j = journal(c);
-    assert_has(j, "add element inet tabby to-wl { \"cali-db1\" : jump tw-");
+    assert_has(j, "add element inet tabby to-wl-selected { \"cali-db1\" }");
+    assert_has(j, "add element inet tabby wl-");
+    assert_has(j, " { \"cali-db1\" }");
     assert_has(j, "{ 10.0.0.4 }");
     assert_lacks(j, "add rule");
     assert_lacks(j, "add chain");
@@ -413,13 +578,15 @@ static void test_relabel_moves_the_address_between_sets(void **state)
     j = journal(c);
     assert_has(j, "delete element inet tabby sel-");
     assert_has(j, "{ 10.0.0.2 }");
-    assert_has(j, "add element inet tabby to-wl { \"cali-p\" : jump tw-");
+    assert_has(j, "add element inet tabby wl-");
+    assert_has(j, " { \"cali-p\" }");
     assert_lacks(j, "add rule");
     tby_rs_journal_done(tby_calc_ruleset(c));
     wep_delete(c, "default", "p");
     free(j);
     j = journal(c);
-    assert_has(j, "delete element inet tabby to-wl { \"cali-p\" }");
+    assert_has(j, "delete element inet tabby wl-");
+    assert_has(j, "delete element inet tabby to-wl-selected { \"cali-p\" }");
     t = dump(c);
     assert_lacks(t, "cali-p");
 }
@@ -498,7 +665,7 @@ static void test_global_policy_namespace_selector_scopes_where_it_applies(void *
              "spec:\n  selector: app == 'web'\n  namespaceSelector: env == 'prod'\n"
              "  types: [Ingress]\n");
     t = dump(c);
-    assert_has(t, "\"cali-a\" : jump tw-");
+    assert_applies(t, "pi-gnp/g", "cali-a", true);
     assert_lacks(t, "\"cali-b\" : jump");
 }
 
@@ -532,7 +699,8 @@ static void test_rule_matching_services_is_left_out(void **state)
     t = dump(c);
     /* the policy applies (default deny for egress), its rule cannot be enforced */
     assert_has(t, "chain po-np/default/svc {\n\t}");
-    assert_has(t, "\"cali-a\" : jump fw-");
+    assert_applies(t, "po-np/default/svc", "cali-a", true);
+    assert_dispatch(t, "from-wl", "po-np/default/svc");
 }
 
 static void test_dropping_a_direction_deletes_its_chain(void **state)
@@ -550,7 +718,8 @@ static void test_dropping_a_direction_deletes_its_chain(void **state)
              "spec:\n  selector: all()\n  types: [Ingress]\n");
     t = dump(c);
     assert_lacks(t, "po-np/default/p");
-    assert_lacks(t, "from-wl { type ifname : verdict; elements");
+    assert_dispatch(t, "from-wl", "");
+    assert_dispatch(t, "to-wl", "pi-np/default/p");
     assert_has(t, "chain pi-np/default/p {");
 }
 
@@ -582,7 +751,7 @@ static void test_endpoint_moving_to_another_node_loses_its_chains(void **state)
     wep(c, (struct wep_spec){ "default", "a", "node-b", "cali-a", "10.0.0.1", "app=web", NULL });
     t = dump(c);
     assert_lacks(t, "cali-a");
-    assert_lacks(t, "chain tw-");
+    assert_dispatch(t, "to-wl", "");
 }
 
 static void test_namespace_labels_removed_leave_the_set(void **state)
@@ -681,7 +850,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_calc_programs_hooks_and_maps),
-        cmocka_unit_test(test_endpoint_without_policy_gets_no_chain),
+        cmocka_unit_test(test_endpoint_without_policy_is_in_no_policy_set),
         cmocka_unit_test(test_local_interfaces_feed_the_workload_set),
         cmocka_unit_test(test_k8s_default_deny_sends_local_pods_to_default_deny),
         cmocka_unit_test(test_k8s_pod_selector_peer_becomes_an_address_set),
@@ -695,8 +864,12 @@ int main(void)
         cmocka_unit_test(test_calico_order_puts_deny_before_allow),
         cmocka_unit_test(test_calico_rule_features_compile),
         cmocka_unit_test(test_global_policy_rule_selector_spans_namespaces),
-        cmocka_unit_test(test_endpoints_with_one_policy_list_share_a_chain),
-        cmocka_unit_test(test_new_pod_changes_only_set_and_map_elements),
+        cmocka_unit_test(test_endpoints_of_one_policy_share_its_set),
+        cmocka_unit_test(test_dispatch_follows_the_policies_with_local_workloads),
+        cmocka_unit_test(test_a_policy_starting_to_apply_rewrites_one_page),
+        cmocka_unit_test(test_policy_order_change_rewrites_only_the_dispatch),
+        cmocka_unit_test(test_the_table_does_not_depend_on_the_order_of_events),
+        cmocka_unit_test(test_new_pod_changes_only_set_elements),
         cmocka_unit_test(test_relabel_moves_the_address_between_sets),
         cmocka_unit_test(test_removing_everything_leaves_the_frame),
         cmocka_unit_test(test_policy_change_rewrites_only_its_chain),

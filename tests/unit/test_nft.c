@@ -110,11 +110,14 @@ static void test_sync_programs_what_the_ruleset_says(void **state)
     listed = run("nft list table inet tabby");
     assert_listed(listed, "chain pi-knp/default/db-access");
     assert_listed(listed, "comment \"default/knp.default.db-access ingress 0\"");
-    assert_listed(listed, "\"cali-db\" : jump tw-");
+    assert_listed(listed, " jump pi-gnp/g\n");
+    assert_listed(listed, " jump pi-knp/default/db-access\n");
+    assert_listed(listed, "comment \"local workloads: all()\"");
     assert_listed(listed, "10.0.0.2");
     assert_listed(listed, "10.0.0.1 . tcp . 8080");
     assert_listed(listed, "ip daddr . meta l4proto . tcp dport @np-");
-    assert_listed(listed, "iifname vmap @from-wl");
+    assert_listed(listed, "oifname != @to-wl-selected return");
+    assert_listed(listed, "iifname @local-wl jump from-wl");
     st = sync_ok(nft, c);
     assert_false(st.read_back);
     assert_int_equal(st.messages, 0);
@@ -149,18 +152,21 @@ static void test_endpoint_change_sends_only_elements(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
     _cleanup_(tby_nft_closep) struct tby_nft *nft = nft_open();
-    _cleanup_free_ char *listed = NULL;
+    _cleanup_free_ char *listed = NULL, *j = NULL;
     struct tby_nft_stats st;
 
     (void)state;
     sync_ok(nft, c);
     wep(c, (struct wep_spec){ "default", "db2", NULL, "cali-db2", "10.0.0.7", "app=database",
                               "http/6/81" });
+    j = journal(c);
+    assert_lacks(j, "rule");
+    assert_lacks(j, "chain");
     st = sync_ok(nft, c);
     assert_false(st.read_back);
-    assert_true(st.messages <= 4);
-    listed = run("nft list map inet tabby to-wl");
-    assert_listed(listed, "\"cali-db2\" : jump tw-");
+    assert_int_equal(st.messages, count(j, " element "));
+    listed = run("nft list set inet tabby to-wl-selected");
+    assert_listed(listed, "\"cali-db2\"");
 }
 
 static void test_table_deleted_by_hand_is_noticed_and_rebuilt(void **state)
@@ -268,6 +274,28 @@ static void test_nat_chain_is_programmed_read_back_and_follows_pools(void **stat
     tby_nft_close(nft);
 }
 
+/* Deleting policies takes their chains, their sets and their dispatch rules in one
+ * transaction (the kernel refuses to delete a set or chain something still uses). */
+static void test_deleting_policies_takes_their_sets_and_rules_along(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = nft_open();
+    _cleanup_free_ char *listed = NULL, *again = NULL;
+
+    (void)state;
+    sync_ok(nft, c);
+    delete(c, policies);
+    sync_ok(nft, c);
+    listed = run("nft list table inet tabby");
+    assert_null(strstr(listed, "pi-"));
+    assert_null(strstr(listed, "po-"));
+    assert_null(strstr(listed, "set wl-"));
+    apply(c, policies);
+    sync_ok(nft, c);
+    again = run("nft list set inet tabby to-wl-selected");
+    assert_listed(again, "\"cali-db\"");
+}
+
 static void test_rendered_text_loads_with_nft(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
@@ -312,6 +340,7 @@ int main(void)
         cmocka_unit_test_setup(test_chain_flushed_by_hand_is_refilled_alone, setup),
         cmocka_unit_test_setup(test_base_chain_policy_changed_by_hand_rebuilds, setup),
         cmocka_unit_test_setup(test_nat_chain_is_programmed_read_back_and_follows_pools, setup),
+        cmocka_unit_test_setup(test_deleting_policies_takes_their_sets_and_rules_along, setup),
         cmocka_unit_test_setup(test_rendered_text_loads_with_nft, setup),
         cmocka_unit_test_setup(test_cleanup_deletes_the_table, setup),
     };

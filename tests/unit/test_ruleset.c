@@ -138,8 +138,9 @@ static void test_deleted_objects_go_after_flushes(void **state)
     tby_rs_chain_del(rs, c);
     tby_rs_set_del(rs, s);
     j = rs_text(rs, true);
-    assert_string_equal(j, "flush chain inet tabby c\ndelete chain inet tabby c\n"
-                           "delete set inet tabby s\n");
+    /* sets before chains: a dead map may hold elements jumping to a dead chain */
+    assert_string_equal(j, "flush chain inet tabby c\ndelete set inet tabby s\n"
+                           "delete chain inet tabby c\n");
     tby_rs_journal_done(rs);
     assert_null(tby_rs_set_find(rs, "s"));
     assert_null(tby_rs_chain_find(rs, "c"));

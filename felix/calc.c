@@ -633,7 +633,7 @@ void tby_calc_free(struct tby_calc *c)
     tby_hmap_destroy(&c->npsets);
     tby_hmap_destroy(&c->labelsets); /* empty: every endpoint let go */
     free(c->unindexed);               /* empty: every selector let go */
-    calc_pages_free(c);
+    calc_dispatch_free(c);
     tby_rs_free(c->rs);
     free(c->node_name);
     free(c);

@@ -234,23 +234,120 @@ static struct tby_rs_rule *policy_rule(const struct pol *p, int d)
                         p->chain[d], NULL);
 }
 
-/* The policies with local endpoints in direction d, in Calico's order. */
-static int active_policies(const struct tby_calc *c, int d, struct pol ***out, size_t *n)
-{
-    struct pol **v = malloc((tby_hmap_count(&c->pols) + 1) * sizeof(*v));
+/* ---- the policies the dispatch runs ------------------------------------------------------
+ *
+ * c->active[d]: the policies of direction d that apply to some local workload, in
+ * Calico's order. Rebuilt when a policy changes; otherwise only the policies of the
+ * selectors whose local workloads came or went (c->crossed) move in or out. */
 
-    *out = v;
-    *n = 0;
+static bool is_active(const struct pol *p, int d)
+{
+    return (p->types & type_of(d)) && p->applies && p->applies->wl && p->applies->n_local;
+}
+
+static int active_rebuild(struct tby_calc *c, int d)
+{
+    size_t cap = tby_hmap_count(&c->pols) + 1;
+    struct pol **v = realloc(c->active[d], cap * sizeof(*v));
+    size_t n = 0;
+
     if (!v)
         return -ENOMEM;
     for (struct tby_hnode *h = tby_hmap_first(&c->pols); h; h = tby_hmap_next(&c->pols, h)) {
         struct pol *p = TBY_CONTAINER_OF(h, struct pol, node);
 
-        if ((p->types & type_of(d)) && p->applies && p->applies->wl && p->applies->n_local)
-            v[(*n)++] = p;
+        if (is_active(p, d))
+            v[n++] = p;
     }
-    qsort(v, *n, sizeof(*v), pol_cmp_ptr);
+    qsort(v, n, sizeof(*v), pol_cmp_ptr);
+    c->active[d] = v;
+    c->n_active[d] = n;
+    c->cap_active[d] = cap;
     return 0;
+}
+
+/* Puts p in or out of the ordered list as it is active or not. */
+static int active_update(struct tby_calc *c, int d, struct pol *p)
+{
+    size_t lo = 0, hi = c->n_active[d];
+    struct pol **v = c->active[d];
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+
+        if (pol_cmp(v[mid], p) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < c->n_active[d] && v[lo] == p) {
+        if (!is_active(p, d))
+            memmove(v + lo, v + lo + 1, (--c->n_active[d] - lo) * sizeof(*v));
+        return 0;
+    }
+    if (!is_active(p, d))
+        return 0;
+    if (c->n_active[d] == c->cap_active[d]) {
+        size_t cap = c->cap_active[d] ? 2 * c->cap_active[d] : 16;
+
+        if (!(v = realloc(v, cap * sizeof(*v))))
+            return -ENOMEM;
+        c->active[d] = v;
+        c->cap_active[d] = cap;
+    }
+    memmove(v + lo + 1, v + lo, (c->n_active[d]++ - lo) * sizeof(*v));
+    v[lo] = p;
+    return 0;
+}
+
+static int active_follow(struct tby_calc *c, int d, bool all)
+{
+    int err = 0;
+
+    if (all)
+        return active_rebuild(c, d);
+    for (size_t i = 0; i < c->n_crossed; i++)
+        for (size_t k = 0; err == 0 && k < c->crossed[i]->n_pols; k++)
+            err = active_update(c, d, c->crossed[i]->pols[k]);
+    return err;
+}
+
+int calc_selector_crossed(struct tby_calc *c, struct selent *s)
+{
+    if (!s->crossed) {
+        if (c->n_crossed == c->cap_crossed) {
+            size_t cap = c->cap_crossed ? 2 * c->cap_crossed : 16;
+            struct selent **v = realloc(c->crossed, cap * sizeof(*v));
+
+            if (!v) {
+                calc_dispatch_dirty(c, true); /* the rebuild needs no list */
+                return 0;
+            }
+            c->crossed = v;
+            c->cap_crossed = cap;
+        }
+        c->crossed[c->n_crossed++] = s;
+        s->crossed = true;
+    }
+    calc_dispatch_dirty(c, false);
+    return 0;
+}
+
+void calc_selector_gone(struct tby_calc *c, struct selent *s)
+{
+    for (size_t i = 0; s->crossed && i < c->n_crossed; i++) {
+        if (c->crossed[i] == s) {
+            c->crossed[i] = c->crossed[--c->n_crossed];
+            s->crossed = false;
+        }
+    }
+}
+
+static void crossed_clear(struct tby_calc *c)
+{
+    for (size_t i = 0; i < c->n_crossed; i++)
+        c->crossed[i]->crossed = false;
+    c->n_crossed = 0;
 }
 
 /* ---- pages of the dispatch --------------------------------------------------------------
@@ -305,7 +402,7 @@ static void page_free(struct tby_calc *c, int d, struct page *pg)
 
 static bool starts_page(const struct pol *p)
 {
-    return tby_hash_str(p->display) % PAGE_SPAN == 0;
+    return p->display_hash % PAGE_SPAN == 0;
 }
 
 /* Writes the page's rules when its policies changed (or every page when `all`). */
@@ -368,31 +465,40 @@ static int pages_write(struct tby_calc *c, int d, struct pol **pols, size_t n, b
 
 /* to-wl / from-wl: workloads no policy applies to go at once; the others go through the
  * pages while no policy has allowed or passed the packet, then meet the default deny. */
-static int dispatch_chain(struct tby_calc *c, int d, bool all)
+/* The dispatch chain's own rules, made once: workloads no policy applies to go; the
+ * verdict marks are cleared; at the end, the default deny. */
+static int dispatch_fixed(struct tby_calc *c, int d)
 {
     const struct tby_rs_match others = if_in(d, dir_selected[d], true);
-    _cleanup_free_ struct pol **pols = NULL;
-    struct tby_rs_rule **v = NULL, *r;
-    size_t n = 0, n_pols;
-    int err = active_policies(c, d, &pols, &n_pols);
+    struct tby_rs_rule *r = tby_rs_rule_new();
 
-    if (err == 0)
-        err = push_rule(&v, &n, verdict_rule(with_matches(tby_rs_rule_new(), &others, 1),
-                                             TBY_RS_V_RETURN, NULL, NULL));
-    if (err == 0 && (r = tby_rs_rule_new())) {
+    c->dispatch_head[d][0] = sealed(verdict_rule(with_matches(tby_rs_rule_new(), &others, 1),
+                                                 TBY_RS_V_RETURN, NULL, NULL));
+    if (r) {
         r->set_mark = true;
         r->mark_and = ~VERDICT_BITS;
     }
-    if (err == 0)
-        err = push_rule(&v, &n, r);
-    if (err == 0)
-        err = pages_write(c, d, pols, n_pols, all, &v, &n);
-    if (err == 0 && (r = with_matches(tby_rs_rule_new(), &no_verdict, 1)))
+    c->dispatch_head[d][1] = sealed(r);
+    if ((r = with_matches(tby_rs_rule_new(), &no_verdict, 1)))
         r->counter = true;
+    c->dispatch_deny[d] = sealed(verdict_rule(r, TBY_RS_V_DROP, NULL,
+                                              d == DIR_IN ? "default deny: no ingress policy allowed it"
+                                                          : "default deny: no egress policy allowed it"));
+    return c->dispatch_head[d][0] && c->dispatch_head[d][1] && c->dispatch_deny[d] ? 0 : -ENOMEM;
+}
+
+static int dispatch_chain(struct tby_calc *c, int d, bool all)
+{
+    struct tby_rs_rule **v = NULL;
+    size_t n = 0;
+    int err = active_follow(c, d, all);
+
+    for (int i = 0; err == 0 && i < 2; i++)
+        err = push_shared(&v, &n, c->dispatch_head[d][i]);
     if (err == 0)
-        err = push_rule(&v, &n, verdict_rule(r, TBY_RS_V_DROP, NULL,
-                                             d == DIR_IN ? "default deny: no ingress policy allowed it"
-                                                         : "default deny: no egress policy allowed it"));
+        err = pages_write(c, d, c->active[d], c->n_active[d], all, &v, &n);
+    if (err == 0)
+        err = push_shared(&v, &n, c->dispatch_deny[d]);
     return chain_take_rules(c, dir_chain[d], TBY_RS_HOOK_NONE, v, n, err);
 }
 
@@ -412,18 +518,26 @@ int calc_settle(struct tby_calc *c)
     for (int d = 0; d < 2; d++) {
         if (!c->dispatch_dirty[d])
             continue;
-        if (dispatch_chain(c, d, c->dispatch_dirty[d] > 1) < 0)
+        if (dispatch_chain(c, d, c->dispatch_dirty[d] > 1) < 0) {
             err = -ENOMEM;
-        else
+            c->dispatch_dirty[d] = 2; /* the next try starts over */
+        } else {
             c->dispatch_dirty[d] = 0;
+        }
     }
+    crossed_clear(c);
     return err;
 }
 
-void calc_pages_free(struct tby_calc *c)
+void calc_dispatch_free(struct tby_calc *c)
 {
     for (int d = 0; d < 2; d++) {
         struct tby_hnode *h, *next;
+
+        tby_rs_rule_free(c->dispatch_head[d][0]);
+        tby_rs_rule_free(c->dispatch_head[d][1]);
+        tby_rs_rule_free(c->dispatch_deny[d]);
+        free(c->active[d]);
 
         for (h = tby_hmap_first(&c->pages[d]); h; h = next) {
             struct page *pg = TBY_CONTAINER_OF(h, struct page, node);
@@ -437,6 +551,7 @@ void calc_pages_free(struct tby_calc *c)
         }
         tby_hmap_destroy(&c->pages[d]);
     }
+    free(c->crossed);
 }
 
 /* ---- the hooks -------------------------------------------------------------------------- */
@@ -538,7 +653,8 @@ int calc_base_chains(struct tby_calc *c)
     for (int d = 0; d < 2; d++) {
         snprintf(comment, sizeof(comment), "local workloads some %s policy applies to",
                  dir_word[d]);
-        if (!(c->selected[d] = tby_rs_set_add(c->rs, dir_selected[d], TBY_RS_IFNAMES, comment)))
+        if (!(c->selected[d] = tby_rs_set_add(c->rs, dir_selected[d], TBY_RS_IFNAMES, comment)) ||
+            dispatch_fixed(c, d) < 0)
             return -ENOMEM;
     }
     calc_dispatch_dirty(c, true);

@@ -77,6 +77,7 @@ struct selent {
     size_t n_local;                   /* members that are local workloads with an interface */
     struct tby_rs_set *wl;            /* their interfaces, while some policy applies to this
                                        * selector (the dispatch tests it while n_local > 0) */
+    bool crossed;                     /* on calc->crossed */
     struct pol **pols;                /* policies whose applies-to selector this is */
     size_t n_pols;
     struct npset **nps;
@@ -120,6 +121,7 @@ struct pol {
     struct tby_hnode node;            /* in calc->pols, by id */
     char *id;                         /* "np/<ns>/<name>", "gnp/<name>", "knp/<ns>/<name>" */
     char *display;                    /* Calico's name: "<ns>/knp.default.<name>" */
+    uint64_t display_hash;            /* tby_hash_str(display): where dispatch pages start */
     bool has_order;
     double order;
     unsigned types;                   /* TBY_POLICY_INGRESS | TBY_POLICY_EGRESS */
@@ -157,6 +159,11 @@ struct tby_calc {
     struct tby_rs_set *selected[2];   /* interfaces some policy applies to, per direction */
     unsigned dispatch_dirty[2];       /* see calc_dispatch_dirty: 0, 1 pages, 2 policies */
     struct tby_hmap pages[2];         /* struct page, by name */
+    struct tby_rs_rule *dispatch_head[2][2], *dispatch_deny[2]; /* shared, sealed */
+    struct pol **active[2];           /* see calc_chains.c */
+    size_t n_active[2], cap_active[2];
+    struct selent **crossed;          /* selectors whose local workloads came or went */
+    size_t n_crossed, cap_crossed;
     uint64_t page_round;
     struct tby_rs_set *local_wl;      /* local endpoints' interfaces */
     struct tby_hmap eps, sels, keys, pols, nss, profs, fixsets, npsets;
@@ -201,7 +208,11 @@ void ep_policy_remove(struct tby_calc *c, struct ep *ep, struct pol *p);
  * (policies false: only the pages whose list of policies changed are written), or a
  * policy did (true: every page). */
 void calc_dispatch_dirty(struct tby_calc *c, bool policies);
-void calc_pages_free(struct tby_calc *c);
+/* The selector's first local workload came or its last went (its policies start or stop
+ * running); it is taken off that list when it goes away. */
+int calc_selector_crossed(struct tby_calc *c, struct selent *s);
+void calc_selector_gone(struct tby_calc *c, struct selent *s);
+void calc_dispatch_free(struct tby_calc *c);
 /* Rewrites the dispatch chains when they changed. */
 int calc_settle(struct tby_calc *c);
 /* Takes an endpoint off every policy list (it leaves or stops being local). */

@@ -379,6 +379,8 @@ static struct pol *pol_new(struct tby_calc *c, const struct tby_resource *res)
         return NULL;
     p->id = policy_id(res);
     p->display = policy_display(res);
+    if (p->display)
+        p->display_hash = tby_hash_str(p->display);
     if (p->id) {
         p->chain[DIR_IN] = chain_name(p->id, DIR_IN);
         p->chain[DIR_OUT] = chain_name(p->id, DIR_OUT);

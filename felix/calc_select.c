@@ -102,7 +102,7 @@ static int wl_feed(struct tby_calc *c, struct selent *s, struct ep *ep, bool add
     if (!s->wl)
         return 0;
     if ((s->n_local == 1 && add) || (s->n_local == 0 && !add))
-        calc_dispatch_dirty(c, false);
+        calc_selector_crossed(c, s);
     if (add)
         return tby_rs_add_ifname(c->rs, s->wl, ep->iface) < 0 ? -ENOMEM : 0;
     tby_rs_remove_ifname(c->rs, s->wl, ep->iface);
@@ -366,6 +366,7 @@ static void selent_free(struct tby_calc *c, struct selent *s)
 {
     struct tby_hnode *n, *next;
 
+    calc_selector_gone(c, s);
     selent_index(c, s, false);
     for (n = tby_hmap_first(&s->members); n; n = next) {
         next = tby_hmap_next(&s->members, n);

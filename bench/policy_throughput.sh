@@ -68,10 +68,10 @@ def policies(chain, kw):
             continue
         target = m.group(1)
         s = re.search(kw + r" @(\S+)", rule)
-        if s:
+        if target in chains and target.startswith(chain.split("-wl")[0] + "-wl-"):
+            out += policies(target, kw)  # a page
+        elif s:
             out.append((s.group(1), target))
-        elif target in chains:
-            out += policies(target, kw)
     return out
 
 extra, body = [], {}

@@ -15,9 +15,7 @@
  * transaction that adds a rule with a jump, or a verdict-map element that jumps, makes the
  * kernel check every jump of the table again, which costs time in proportion to the table
  * (with a chain or a verdict-map element per pod, tens of milliseconds at 10,000 pods).
- * The price: a new connection is tested against every policy that applies to some local
- * workload, not only its own workload's (one set lookup each). Rules change only when a
- * policy starts or stops applying to local workloads, or changes. */
+ * Rules change only when a policy comes, goes or changes. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -234,18 +232,31 @@ static struct tby_rs_rule *policy_rule(const struct pol *p, int d)
                         p->chain[d], NULL);
 }
 
-/* ---- the policies the dispatch runs ------------------------------------------------------
+/* ---- pages of the dispatch --------------------------------------------------------------
  *
- * c->active[d]: the policies of direction d that apply to some local workload, in
- * Calico's order. Rebuilt when a policy changes; otherwise only the policies of the
- * selectors whose local workloads came or went (c->crossed) move in or out. */
+ * The dispatch runs every policy of its direction, in Calico's order, cut into pages: a
+ * chain of about PAGE_SPAN policy rules, and a set of the interfaces of the local
+ * workloads any of them applies to (named as the chain; an interface is in it once per
+ * policy of the page that applies to it, as set elements count their owners). The
+ * dispatch chain jumps into a page only for a packet of one of those workloads, so a new
+ * connection is tested against about M / PAGE_SPAN pages and the PAGE_SPAN policies of
+ * each page its workload has policies in, and a workload coming, going or changing its
+ * policies changes set elements only: no rule, so the kernel does not re-check the table.
+ *
+ * Where pages start depends only on the policies (one whose name hashes to 0 modulo
+ * PAGE_SPAN starts one), so a policy coming or going changes one page or two, and a
+ * restarted tabby-node cuts the same pages. A page is rewritten, rules and set, only when
+ * its list of policies changed; a policy's serial changes with what its rule says. */
 
-static bool is_active(const struct pol *p, int d)
+#define PAGE_SPAN 16
+
+static bool in_dispatch(const struct pol *p, int d)
 {
-    return (p->types & type_of(d)) && p->applies && p->applies->wl && p->applies->n_local;
+    return (p->types & type_of(d)) && p->applies && p->applies->wl;
 }
 
-static int active_rebuild(struct tby_calc *c, int d)
+/* c->active[d]: the policies of direction d, in Calico's order; p->page[d] cleared. */
+static int dispatch_policies(struct tby_calc *c, int d)
 {
     size_t cap = tby_hmap_count(&c->pols) + 1;
     struct pol **v = realloc(c->active[d], cap * sizeof(*v));
@@ -256,110 +267,15 @@ static int active_rebuild(struct tby_calc *c, int d)
     for (struct tby_hnode *h = tby_hmap_first(&c->pols); h; h = tby_hmap_next(&c->pols, h)) {
         struct pol *p = TBY_CONTAINER_OF(h, struct pol, node);
 
-        if (is_active(p, d))
+        p->page[d] = NULL;
+        if (in_dispatch(p, d))
             v[n++] = p;
     }
     qsort(v, n, sizeof(*v), pol_cmp_ptr);
     c->active[d] = v;
     c->n_active[d] = n;
-    c->cap_active[d] = cap;
     return 0;
 }
-
-/* Puts p in or out of the ordered list as it is active or not. */
-static int active_update(struct tby_calc *c, int d, struct pol *p)
-{
-    size_t lo = 0, hi = c->n_active[d];
-    struct pol **v = c->active[d];
-
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-
-        if (pol_cmp(v[mid], p) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo < c->n_active[d] && v[lo] == p) {
-        if (!is_active(p, d))
-            memmove(v + lo, v + lo + 1, (--c->n_active[d] - lo) * sizeof(*v));
-        return 0;
-    }
-    if (!is_active(p, d))
-        return 0;
-    if (c->n_active[d] == c->cap_active[d]) {
-        size_t cap = c->cap_active[d] ? 2 * c->cap_active[d] : 16;
-
-        if (!(v = realloc(v, cap * sizeof(*v))))
-            return -ENOMEM;
-        c->active[d] = v;
-        c->cap_active[d] = cap;
-    }
-    memmove(v + lo + 1, v + lo, (c->n_active[d]++ - lo) * sizeof(*v));
-    v[lo] = p;
-    return 0;
-}
-
-static int active_follow(struct tby_calc *c, int d, bool all)
-{
-    int err = 0;
-
-    if (all)
-        return active_rebuild(c, d);
-    for (size_t i = 0; i < c->n_crossed; i++)
-        for (size_t k = 0; err == 0 && k < c->crossed[i]->n_pols; k++)
-            err = active_update(c, d, c->crossed[i]->pols[k]);
-    return err;
-}
-
-int calc_selector_crossed(struct tby_calc *c, struct selent *s)
-{
-    if (!s->crossed) {
-        if (c->n_crossed == c->cap_crossed) {
-            size_t cap = c->cap_crossed ? 2 * c->cap_crossed : 16;
-            struct selent **v = realloc(c->crossed, cap * sizeof(*v));
-
-            if (!v) {
-                calc_dispatch_dirty(c, true); /* the rebuild needs no list */
-                return 0;
-            }
-            c->crossed = v;
-            c->cap_crossed = cap;
-        }
-        c->crossed[c->n_crossed++] = s;
-        s->crossed = true;
-    }
-    calc_dispatch_dirty(c, false);
-    return 0;
-}
-
-void calc_selector_gone(struct tby_calc *c, struct selent *s)
-{
-    for (size_t i = 0; s->crossed && i < c->n_crossed; i++) {
-        if (c->crossed[i] == s) {
-            c->crossed[i] = c->crossed[--c->n_crossed];
-            s->crossed = false;
-        }
-    }
-}
-
-static void crossed_clear(struct tby_calc *c)
-{
-    for (size_t i = 0; i < c->n_crossed; i++)
-        c->crossed[i]->crossed = false;
-    c->n_crossed = 0;
-}
-
-/* ---- pages of the dispatch --------------------------------------------------------------
- *
- * The policy rules are cut into pages, each a chain the dispatch chain jumps to in turn,
- * so that a policy starting to apply to local workloads rewrites one page (about
- * PAGE_SPAN rules), not every rule: the kernel looks each rule's set up by name, which
- * costs in proportion to the table's sets. Where pages start depends only on the policies
- * (a policy whose name hashes to 0 modulo PAGE_SPAN starts one), so a policy coming or
- * going changes one page or two, and a restarted tabby-node cuts the same pages. */
-
-#define PAGE_SPAN 8
 
 static const char *page_key(const struct tby_hnode *n)
 {
@@ -369,12 +285,13 @@ static const char *page_key(const struct tby_hnode *n)
 static struct page *page_get(struct tby_calc *c, int d, const char *name)
 {
     struct tby_hnode *n = tby_hmap_find_str(&c->pages[d], name, page_key);
+    const struct tby_rs_match m[] = { no_verdict, if_in(d, name, false) };
     struct page *pg;
 
     if (n)
         return TBY_CONTAINER_OF(n, struct page, node);
     if (!(pg = calloc(1, sizeof(*pg))) || !(pg->name = strdup(name)) ||
-        !(pg->jump = sealed(verdict_rule(with_matches(tby_rs_rule_new(), &no_verdict, 1),
+        !(pg->jump = sealed(verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)),
                                          TBY_RS_V_JUMP, name, NULL))) ||
         tby_hmap_insert(&c->pages[d], &pg->node, tby_hash_str(name)) < 0) {
         if (pg) {
@@ -387,17 +304,24 @@ static struct page *page_get(struct tby_calc *c, int d, const char *name)
     return pg;
 }
 
+static void page_release(struct page *pg)
+{
+    tby_rs_rule_free(pg->jump);
+    free(pg->serials);
+    free(pg->name);
+    free(pg);
+}
+
 static void page_free(struct tby_calc *c, int d, struct page *pg)
 {
     struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, pg->name);
 
     if (chain)
         tby_rs_chain_del(c->rs, chain);
+    if (pg->set)
+        tby_rs_set_del(c->rs, pg->set);
     tby_hmap_remove(&c->pages[d], &pg->node);
-    tby_rs_rule_free(pg->jump);
-    free(pg->pols);
-    free(pg->name);
-    free(pg);
+    page_release(pg);
 }
 
 static bool starts_page(const struct pol *p)
@@ -405,33 +329,66 @@ static bool starts_page(const struct pol *p)
     return p->display_hash % PAGE_SPAN == 0;
 }
 
-/* Writes the page's rules when its policies changed (or every page when `all`). */
-static int page_write(struct tby_calc *c, int d, struct page *pg, struct pol **pols, size_t n,
-                      bool all)
+/* Whether the page's policies are those it was written with. */
+static bool page_same(const struct page *pg, struct pol *const *pols, size_t n)
+{
+    if (pg->n != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (pg->serials[i] != pols[i]->serial)
+            return false;
+    return true;
+}
+
+/* The interfaces of the local workloads p applies to join (or leave) the page's set. */
+static int page_feed(struct tby_calc *c, struct page *pg, const struct pol *p, bool add)
+{
+    const struct selent *s = p->applies;
+
+    for (struct tby_hnode *n = tby_hmap_first(&s->members); n; n = tby_hmap_next(&s->members, n)) {
+        const struct ep *ep = TBY_CONTAINER_OF(n, struct member, node)->ep;
+
+        if (!ep->local || !ep->iface)
+            continue;
+        if (!add)
+            tby_rs_remove_ifname(c->rs, pg->set, ep->iface);
+        else if (tby_rs_add_ifname(c->rs, pg->set, ep->iface) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Writes the page's rules and fills its set afresh. */
+static int page_write(struct tby_calc *c, int d, struct page *pg, struct pol **pols, size_t n)
 {
     struct tby_rs_rule **v = NULL;
-    struct pol **copy;
+    uint64_t *serials = malloc((n + 1) * sizeof(*serials));
     size_t nv = 0;
-    int err = 0;
+    int err = serials ? 0 : -ENOMEM;
 
-    if (!all && pg->n == n && memcmp(pg->pols, pols, n * sizeof(*pols)) == 0)
-        return 0;
-    if (!(copy = malloc((n + 1) * sizeof(*copy))))
-        return -ENOMEM;
-    memcpy(copy, pols, n * sizeof(*pols));
-    free(pg->pols);
-    pg->pols = copy;
-    pg->n = n;
-    for (size_t i = 0; err == 0 && i < n; i++)
-        err = push_rule(&v, &nv, policy_rule(pols[i], d));
+    if (pg->set)
+        tby_rs_set_del(c->rs, pg->set); /* drops every element; those that stay come back */
+    if (err == 0 && !(pg->set = tby_rs_set_add(c->rs, pg->name, TBY_RS_IFNAMES,
+                                               "local workloads the policies of this page apply to")))
+        err = -ENOMEM;
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        serials[i] = pols[i]->serial;
+        err = page_feed(c, pg, pols[i], true);
+        if (err == 0)
+            err = push_rule(&v, &nv, policy_rule(pols[i], d));
+    }
+    free(pg->serials);
+    pg->serials = serials;
+    pg->n = err == 0 ? n : 0; /* a failed page is written again next time */
     return chain_take_rules(c, pg->name, TBY_RS_HOOK_NONE, v, nv, err);
 }
 
 /* Cuts the policies into pages, writes the pages that changed and pushes a jump to each
  * onto the dispatch rules. */
-static int pages_write(struct tby_calc *c, int d, struct pol **pols, size_t n, bool all,
-                       struct tby_rs_rule ***v, size_t *nv)
+static int pages_write(struct tby_calc *c, int d, struct tby_rs_rule ***v, size_t *nv)
 {
+    struct pol **pols = c->active[d];
+    size_t n = c->n_active[d];
     uint64_t round = ++c->page_round;
     struct tby_hnode *h, *next;
     int err = 0;
@@ -449,7 +406,10 @@ static int pages_write(struct tby_calc *c, int d, struct pol **pols, size_t n, b
         if (!(pg = page_get(c, d, name)))
             return -ENOMEM;
         pg->seen = round;
-        err = page_write(c, d, pg, pols + i, j - i, all);
+        for (size_t k = i; k < j; k++)
+            pols[k]->page[d] = pg;
+        if (!page_same(pg, pols + i, j - i))
+            err = page_write(c, d, pg, pols + i, j - i);
         if (err == 0)
             err = push_shared(v, nv, pg->jump);
     }
@@ -461,6 +421,22 @@ static int pages_write(struct tby_calc *c, int d, struct pol **pols, size_t n, b
             page_free(c, d, pg);
     }
     return err;
+}
+
+void calc_page_feed(struct tby_calc *c, const struct selent *s, const struct ep *ep, bool add)
+{
+    for (size_t i = 0; i < s->n_pols; i++) {
+        for (int d = 0; d < 2; d++) {
+            struct page *pg = s->pols[i]->page[d];
+
+            if (!pg || !pg->set)
+                continue;
+            if (!add)
+                tby_rs_remove_ifname(c->rs, pg->set, ep->iface);
+            else if (tby_rs_add_ifname(c->rs, pg->set, ep->iface) < 0)
+                calc_dispatch_dirty(c); /* out of memory: the page is written afresh */
+        }
+    }
 }
 
 /* to-wl / from-wl: workloads no policy applies to go at once; the others go through the
@@ -487,45 +463,36 @@ static int dispatch_fixed(struct tby_calc *c, int d)
     return c->dispatch_head[d][0] && c->dispatch_head[d][1] && c->dispatch_deny[d] ? 0 : -ENOMEM;
 }
 
-static int dispatch_chain(struct tby_calc *c, int d, bool all)
+static int dispatch_chain(struct tby_calc *c, int d)
 {
     struct tby_rs_rule **v = NULL;
     size_t n = 0;
-    int err = active_follow(c, d, all);
+    int err = dispatch_policies(c, d);
 
     for (int i = 0; err == 0 && i < 2; i++)
         err = push_shared(&v, &n, c->dispatch_head[d][i]);
     if (err == 0)
-        err = pages_write(c, d, c->active[d], c->n_active[d], all, &v, &n);
+        err = pages_write(c, d, &v, &n);
     if (err == 0)
         err = push_shared(&v, &n, c->dispatch_deny[d]);
     return chain_take_rules(c, dir_chain[d], TBY_RS_HOOK_NONE, v, n, err);
 }
 
-void calc_dispatch_dirty(struct tby_calc *c, bool policies)
+void calc_dispatch_dirty(struct tby_calc *c)
 {
-    unsigned level = policies ? 2 : 1;
-
-    for (int d = 0; d < 2; d++)
-        if (c->dispatch_dirty[d] < level)
-            c->dispatch_dirty[d] = level;
+    c->dispatch_dirty = true;
 }
 
 int calc_settle(struct tby_calc *c)
 {
     int err = 0;
 
-    for (int d = 0; d < 2; d++) {
-        if (!c->dispatch_dirty[d])
-            continue;
-        if (dispatch_chain(c, d, c->dispatch_dirty[d] > 1) < 0) {
+    if (!c->dispatch_dirty)
+        return 0;
+    for (int d = 0; d < 2; d++)
+        if (dispatch_chain(c, d) < 0)
             err = -ENOMEM;
-            c->dispatch_dirty[d] = 2; /* the next try starts over */
-        } else {
-            c->dispatch_dirty[d] = 0;
-        }
-    }
-    crossed_clear(c);
+    c->dispatch_dirty = err < 0; /* the next try starts over */
     return err;
 }
 
@@ -538,20 +505,13 @@ void calc_dispatch_free(struct tby_calc *c)
         tby_rs_rule_free(c->dispatch_head[d][1]);
         tby_rs_rule_free(c->dispatch_deny[d]);
         free(c->active[d]);
-
         for (h = tby_hmap_first(&c->pages[d]); h; h = next) {
-            struct page *pg = TBY_CONTAINER_OF(h, struct page, node);
-
             next = tby_hmap_next(&c->pages[d], h);
             tby_hmap_remove(&c->pages[d], h);
-            tby_rs_rule_free(pg->jump);
-            free(pg->pols);
-            free(pg->name);
-            free(pg);
+            page_release(TBY_CONTAINER_OF(h, struct page, node));
         }
         tby_hmap_destroy(&c->pages[d]);
     }
-    free(c->crossed);
 }
 
 /* ---- the hooks -------------------------------------------------------------------------- */
@@ -657,7 +617,7 @@ int calc_base_chains(struct tby_calc *c)
             dispatch_fixed(c, d) < 0)
             return -ENOMEM;
     }
-    calc_dispatch_dirty(c, true);
+    calc_dispatch_dirty(c);
     if (calc_settle(c) < 0 || hook_chain(c, TBY_CALC_CHAIN_FORWARD, TBY_RS_HOOK_FORWARD) < 0)
         return -ENOMEM;
     return hook_chain(c, TBY_CALC_CHAIN_INPUT, TBY_RS_HOOK_INPUT);

@@ -74,10 +74,8 @@ struct selent {
     uint32_t set_refs;                /* rules matching on the address sets */
     struct tby_hmap members;          /* struct member */
     struct tby_rs_set *set[2];        /* address sets while set_refs > 0 */
-    size_t n_local;                   /* members that are local workloads with an interface */
     struct tby_rs_set *wl;            /* their interfaces, while some policy applies to this
-                                       * selector (the dispatch tests it while n_local > 0) */
-    bool crossed;                     /* on calc->crossed */
+                                       * selector (the dispatch tests it) */
     struct pol **pols;                /* policies whose applies-to selector this is */
     size_t n_pols;
     struct npset **nps;
@@ -122,6 +120,8 @@ struct pol {
     char *id;                         /* "np/<ns>/<name>", "gnp/<name>", "knp/<ns>/<name>" */
     char *display;                    /* Calico's name: "<ns>/knp.default.<name>" */
     uint64_t display_hash;            /* tby_hash_str(display): where dispatch pages start */
+    uint64_t serial;                  /* new whenever its dispatch rule changes */
+    struct page *page[2];             /* the dispatch page running it, per direction */
     bool has_order;
     double order;
     unsigned types;                   /* TBY_POLICY_INGRESS | TBY_POLICY_EGRESS */
@@ -134,8 +134,9 @@ struct pol {
 struct page {
     struct tby_hnode node;
     char *name;
-    struct pol **pols;                /* the policies its rules run, as last written */
+    uint64_t *serials;                /* the policies its rules run, as last written */
     size_t n;
+    struct tby_rs_set *set;           /* the interfaces of their local workloads */
     uint64_t seen;                    /* the last round that cut it */
     struct tby_rs_rule *jump;         /* the dispatch chain's jump to it (shared, sealed) */
 };
@@ -157,13 +158,12 @@ struct tby_calc {
     char *node_name;
     struct tby_rs *rs;
     struct tby_rs_set *selected[2];   /* interfaces some policy applies to, per direction */
-    unsigned dispatch_dirty[2];       /* see calc_dispatch_dirty: 0, 1 pages, 2 policies */
+    bool dispatch_dirty;              /* a policy changed: settle cuts the pages again */
     struct tby_hmap pages[2];         /* struct page, by name */
     struct tby_rs_rule *dispatch_head[2][2], *dispatch_deny[2]; /* shared, sealed */
-    struct pol **active[2];           /* see calc_chains.c */
-    size_t n_active[2], cap_active[2];
-    struct selent **crossed;          /* selectors whose local workloads came or went */
-    size_t n_crossed, cap_crossed;
+    struct pol **active[2];           /* the dispatch's policies, in order (calc_chains.c) */
+    size_t n_active[2];
+    uint64_t pol_serial;              /* the last struct pol serial handed out */
     uint64_t page_round;
     struct tby_rs_set *local_wl;      /* local endpoints' interfaces */
     struct tby_hmap eps, sels, keys, pols, nss, profs, fixsets, npsets;
@@ -204,14 +204,11 @@ const char *hashed_name(char *buf, const char *prefix, const char *text);
  * set of a direction while some policy applies there). -ENOMEM. */
 int ep_policy_add(struct tby_calc *c, struct ep *ep, struct pol *p);
 void ep_policy_remove(struct tby_calc *c, struct ep *ep, struct pol *p);
-/* The dispatch chains need writing again: which policies apply to local workloads changed
- * (policies false: only the pages whose list of policies changed are written), or a
- * policy did (true: every page). */
-void calc_dispatch_dirty(struct tby_calc *c, bool policies);
-/* The selector's first local workload came or its last went (its policies start or stop
- * running); it is taken off that list when it goes away. */
-int calc_selector_crossed(struct tby_calc *c, struct selent *s);
-void calc_selector_gone(struct tby_calc *c, struct selent *s);
+/* A policy came, went or changed: settle cuts the dispatch pages again (and writes the
+ * ones whose policies changed). */
+void calc_dispatch_dirty(struct tby_calc *c);
+/* A local workload's interface joins (or leaves) the page sets of the policies of s. */
+void calc_page_feed(struct tby_calc *c, const struct selent *s, const struct ep *ep, bool add);
 void calc_dispatch_free(struct tby_calc *c);
 /* Rewrites the dispatch chains when they changed. */
 int calc_settle(struct tby_calc *c);

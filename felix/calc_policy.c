@@ -290,7 +290,7 @@ static int attach(struct tby_calc *c, struct selent *s, struct pol *p)
         return -ENOMEM;
     s->pols = v;
     v[s->n_pols++] = p;
-    calc_dispatch_dirty(c, true);
+    calc_dispatch_dirty(c);
     return selent_update_wl(c, s);
 }
 
@@ -302,7 +302,7 @@ static void detach(struct tby_calc *c, struct selent *s, struct pol *p)
             break;
         }
     }
-    calc_dispatch_dirty(c, true);
+    calc_dispatch_dirty(c);
     selent_update_wl(c, s); /* only ever drops the set: cannot fail */
 }
 
@@ -379,6 +379,7 @@ static struct pol *pol_new(struct tby_calc *c, const struct tby_resource *res)
         return NULL;
     p->id = policy_id(res);
     p->display = policy_display(res);
+    p->serial = ++c->pol_serial;
     if (p->display)
         p->display_hash = tby_hash_str(p->display);
     if (p->id) {
@@ -403,7 +404,7 @@ static int pol_reapply(struct tby_calc *c, struct pol *p, struct selent *applies
     if (!same_order) {
         p->has_order = has_order;
         p->order = order;
-        calc_dispatch_dirty(c, true);
+        calc_dispatch_dirty(c);
     }
     if (p->applies == applies && p->types == types) {
         selent_put(c, applies);
@@ -416,6 +417,7 @@ static int pol_reapply(struct tby_calc *c, struct pol *p, struct selent *applies
     }
     p->applies = applies;
     p->types = types;
+    p->serial = ++c->pol_serial; /* its dispatch rule changes */
     if (attach(c, applies, p) < 0)
         return -ENOMEM;
     return reach(c, p, true);

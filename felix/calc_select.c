@@ -94,15 +94,13 @@ static int addr_feed(struct tby_calc *c, struct tby_rs_set *const set[2], const 
     return 0;
 }
 
-/* A local member's interface joins or leaves the selector's workload set; the dispatch
- * runs the selector's policies while it has local workloads. */
+/* A local member's interface joins or leaves the selector's workload set, and the sets of
+ * the dispatch pages of its policies. */
 static int wl_feed(struct tby_calc *c, struct selent *s, struct ep *ep, bool add)
 {
-    s->n_local += add ? 1 : -1;
     if (!s->wl)
         return 0;
-    if ((s->n_local == 1 && add) || (s->n_local == 0 && !add))
-        calc_selector_crossed(c, s);
+    calc_page_feed(c, s, ep, add);
     if (add)
         return tby_rs_add_ifname(c->rs, s->wl, ep->iface) < 0 ? -ENOMEM : 0;
     tby_rs_remove_ifname(c->rs, s->wl, ep->iface);
@@ -366,7 +364,6 @@ static void selent_free(struct tby_calc *c, struct selent *s)
 {
     struct tby_hnode *n, *next;
 
-    calc_selector_gone(c, s);
     selent_index(c, s, false);
     for (n = tby_hmap_first(&s->members); n; n = next) {
         next = tby_hmap_next(&s->members, n);

@@ -110,7 +110,7 @@ static void test_k8s_default_deny_sends_local_pods_to_default_deny(void **state)
                   "policy applies to\"; elements = { \"cali-a\" }; }");
     assert_has(t, "chain to-wl {\n\t\toifname != @to-wl-selected return\n"
                   "\t\tmeta mark set mark & 0xfffcffff\n"
-                  "\t\tmeta mark & 0x00030000 == 0 jump to-wl-first\n"
+                  "\t\tmeta mark & 0x00030000 == 0 oifname @to-wl-first jump to-wl-first\n"
                   "\t\tmeta mark & 0x00030000 == 0 counter drop comment \"default deny: no ingress "
                   "policy allowed it\"\n\t}");
     assert_has(t, "chain to-wl-first {\n\t\tmeta mark & 0x00030000 == 0 oifname @wl-");
@@ -414,7 +414,9 @@ static void delete_web_policy(struct tby_calc *c, const char *name)
 }
 
 /* The dispatch tests only the policies that apply to some local workload. */
-static void test_dispatch_follows_the_policies_with_local_workloads(void **state)
+/* A pod coming or going changes set elements only: those of its selectors' interface
+ * sets and of the dispatch pages holding their policies. */
+static void test_pods_change_page_sets_not_rules(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL, *j = NULL;
@@ -423,43 +425,36 @@ static void test_dispatch_follows_the_policies_with_local_workloads(void **state
     apply_web_policy(c, "one", 1);
     apply(c, default_deny);
     t = dump(c);
-    assert_dispatch(t, "to-wl", "");
+    assert_dispatch(t, "to-wl", "pi-np/default/one pi-knp/default/default-deny");
     assert_has(t, "comment \"local workloads: projectcalico.org/namespace == 'default' && "
                   "app == 'web'\"; }"); /* empty until a pod of this node matches */
     tby_rs_journal_done(tby_calc_ruleset(c));
 
     wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
     j = journal(c);
-    assert_lacks(j, "add set"); /* made with the policies */
-    assert_has(j, " meta mark & 0x00030000 == 0 oifname @wl-");
-    free(t);
-    t = dump(c);
-    assert_dispatch(t, "to-wl", "pi-np/default/one pi-knp/default/default-deny");
-    tby_rs_journal_done(tby_calc_ruleset(c));
-
-    /* a second pod of the same policies: set elements only */
-    wep(c, (struct wep_spec){ "default", "b", NULL, "cali-b", "10.0.0.2", "app=web", NULL });
-    free(j);
-    j = journal(c);
     assert_lacks(j, "rule");
-    assert_has(j, "add element inet tabby wl-");
-    assert_has(j, " { \"cali-b\" }");
+    assert_lacks(j, "add set");
+    assert_has(j, "add element inet tabby to-wl-"); /* the page's set */
+    assert_true(count(j, "{ \"cali-a\" }") >= 4); /* local-wl, selected, wl-…, page */
     tby_rs_journal_done(tby_calc_ruleset(c));
 
     wep_delete(c, "default", "a");
-    wep_delete(c, "default", "b");
+    free(j);
+    j = journal(c);
+    assert_lacks(j, "rule");
+    assert_true(count(j, "{ \"cali-a\" }") >= 4);
     free(t);
     t = dump(c);
-    assert_dispatch(t, "to-wl", "");
-    assert_lacks(t, "chain to-wl-first");
+    assert_lacks(t, "cali-a");
 }
 
-/* With many policies the dispatch is cut into pages: one policy starting to apply to a
- * local workload rewrites its page, not every rule. */
-static void test_a_policy_starting_to_apply_rewrites_one_page(void **state)
+/* With many policies the dispatch is cut into pages, and a packet enters only the pages
+ * holding a policy of its workload. */
+static void test_dispatch_is_cut_into_pages(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL, *j = NULL;
+    char want[16384] = "";
 
     (void)state;
     wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
@@ -473,23 +468,20 @@ static void test_a_policy_starting_to_apply_rewrites_one_page(void **state)
              "metadata: {name: other, namespace: default}\n"
              "spec:\n  order: 301\n  selector: app == 'db'\n  types: [Ingress]\n");
     t = dump(c);
-    assert_true(count(t, "chain to-wl-") > 3); /* pages */
+    assert_true(count(t, "chain to-wl-") > 5); /* pages */
+    for (int i = 0; i < 300; i++)
+        snprintf(want + strlen(want), sizeof(want) - strlen(want), "%spi-np/default/p%03d%s",
+                 i ? " " : "", i, i == 150 ? " pi-np/default/other" : "");
+    assert_dispatch(t, "to-wl", want);
     tby_rs_journal_done(tby_calc_ruleset(c));
+    /* the db pod enters the page of "other" only */
     wep(c, (struct wep_spec){ "default", "b", NULL, "cali-b", "10.0.0.2", "app=db", NULL });
     j = journal(c);
-    assert_true(count(j, "add rule") > 0);
-    assert_true(count(j, "add rule") < 100); /* of 300 */
+    assert_lacks(j, "rule");
+    assert_int_equal(count(j, "{ \"cali-b\" }"), 4); /* local-wl, selected, wl-…, one page */
     free(t);
     t = dump(c);
     assert_applies(t, "pi-np/default/other", "cali-b", true);
-    {
-        char want[16384] = "";
-
-        for (int i = 0; i < 300; i++)
-            snprintf(want + strlen(want), sizeof(want) - strlen(want), "%spi-np/default/p%03d%s",
-                     i ? " " : "", i, i == 150 ? " pi-np/default/other" : "");
-        assert_dispatch(t, "to-wl", want);
-    }
 }
 
 static void test_policy_order_change_rewrites_only_the_dispatch(void **state)
@@ -504,7 +496,7 @@ static void test_policy_order_change_rewrites_only_the_dispatch(void **state)
     tby_rs_journal_done(tby_calc_ruleset(c));
     apply_web_policy(c, "two", 0);
     j = journal(c);
-    assert_lacks(j, "element");
+    assert_lacks(j, "element inet tabby wl-");
     assert_lacks(j, "chain inet tabby pi-");
     t = dump(c);
     assert_dispatch(t, "to-wl", "pi-np/default/two pi-np/default/one");
@@ -751,7 +743,7 @@ static void test_endpoint_moving_to_another_node_loses_its_chains(void **state)
     wep(c, (struct wep_spec){ "default", "a", "node-b", "cali-a", "10.0.0.1", "app=web", NULL });
     t = dump(c);
     assert_lacks(t, "cali-a");
-    assert_dispatch(t, "to-wl", "");
+    assert_dispatch(t, "to-wl", "pi-knp/default/default-deny");
 }
 
 static void test_namespace_labels_removed_leave_the_set(void **state)
@@ -865,8 +857,8 @@ int main(void)
         cmocka_unit_test(test_calico_rule_features_compile),
         cmocka_unit_test(test_global_policy_rule_selector_spans_namespaces),
         cmocka_unit_test(test_endpoints_of_one_policy_share_its_set),
-        cmocka_unit_test(test_dispatch_follows_the_policies_with_local_workloads),
-        cmocka_unit_test(test_a_policy_starting_to_apply_rewrites_one_page),
+        cmocka_unit_test(test_pods_change_page_sets_not_rules),
+        cmocka_unit_test(test_dispatch_is_cut_into_pages),
         cmocka_unit_test(test_policy_order_change_rewrites_only_the_dispatch),
         cmocka_unit_test(test_the_table_does_not_depend_on_the_order_of_events),
         cmocka_unit_test(test_new_pod_changes_only_set_elements),

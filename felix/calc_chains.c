@@ -431,16 +431,16 @@ void calc_page_feed(struct tby_calc *c, const struct selent *s, const struct ep 
 
             if (!pg || !pg->set)
                 continue;
-            if (!add)
+            if (!add) {
                 tby_rs_remove_ifname(c->rs, pg->set, ep->iface);
-            else if (tby_rs_add_ifname(c->rs, pg->set, ep->iface) < 0)
-                calc_dispatch_dirty(c); /* out of memory: the page is written afresh */
+            } else if (tby_rs_add_ifname(c->rs, pg->set, ep->iface) < 0) {
+                pg->n = 0; /* out of memory: the next settle writes the page afresh */
+                calc_dispatch_dirty(c);
+            }
         }
     }
 }
 
-/* to-wl / from-wl: workloads no policy applies to go at once; the others go through the
- * pages while no policy has allowed or passed the packet, then meet the default deny. */
 /* The dispatch chain's own rules, made once: workloads no policy applies to go; the
  * verdict marks are cleared; at the end, the default deny. */
 static int dispatch_fixed(struct tby_calc *c, int d)
@@ -463,6 +463,8 @@ static int dispatch_fixed(struct tby_calc *c, int d)
     return c->dispatch_head[d][0] && c->dispatch_head[d][1] && c->dispatch_deny[d] ? 0 : -ENOMEM;
 }
 
+/* to-wl / from-wl: workloads no policy applies to go at once; the others go through the
+ * pages while no policy has allowed or passed the packet, then meet the default deny. */
 static int dispatch_chain(struct tby_calc *c, int d)
 {
     struct tby_rs_rule **v = NULL;

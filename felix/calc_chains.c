@@ -255,13 +255,15 @@ static bool in_dispatch(const struct pol *p, int d)
     return (p->types & type_of(d)) && p->applies && p->applies->wl;
 }
 
-/* c->active[d]: the policies of direction d, in Calico's order; p->page[d] cleared. */
-static int dispatch_policies(struct tby_calc *c, int d)
+/* The policies of direction d, in Calico's order, into *out (the caller frees it);
+ * p->page[d] cleared. */
+static int dispatch_policies(struct tby_calc *c, int d, struct pol ***out, size_t *n_out)
 {
-    size_t cap = tby_hmap_count(&c->pols) + 1;
-    struct pol **v = realloc(c->active[d], cap * sizeof(*v));
+    struct pol **v = malloc((tby_hmap_count(&c->pols) + 1) * sizeof(*v));
     size_t n = 0;
 
+    *out = v;
+    *n_out = 0;
     if (!v)
         return -ENOMEM;
     for (struct tby_hnode *h = tby_hmap_first(&c->pols); h; h = tby_hmap_next(&c->pols, h)) {
@@ -272,8 +274,7 @@ static int dispatch_policies(struct tby_calc *c, int d)
             v[n++] = p;
     }
     qsort(v, n, sizeof(*v), pol_cmp_ptr);
-    c->active[d] = v;
-    c->n_active[d] = n;
+    *n_out = n;
     return 0;
 }
 
@@ -340,24 +341,6 @@ static bool page_same(const struct page *pg, struct pol *const *pols, size_t n)
     return true;
 }
 
-/* The interfaces of the local workloads p applies to join (or leave) the page's set. */
-static int page_feed(struct tby_calc *c, struct page *pg, const struct pol *p, bool add)
-{
-    const struct selent *s = p->applies;
-
-    for (struct tby_hnode *n = tby_hmap_first(&s->members); n; n = tby_hmap_next(&s->members, n)) {
-        const struct ep *ep = TBY_CONTAINER_OF(n, struct member, node)->ep;
-
-        if (!ep->local || !ep->iface)
-            continue;
-        if (!add)
-            tby_rs_remove_ifname(c->rs, pg->set, ep->iface);
-        else if (tby_rs_add_ifname(c->rs, pg->set, ep->iface) < 0)
-            return -ENOMEM;
-    }
-    return 0;
-}
-
 /* Writes the page's rules and fills its set afresh. */
 static int page_write(struct tby_calc *c, int d, struct page *pg, struct pol **pols, size_t n)
 {
@@ -373,7 +356,7 @@ static int page_write(struct tby_calc *c, int d, struct page *pg, struct pol **p
         err = -ENOMEM;
     for (size_t i = 0; err == 0 && i < n; i++) {
         serials[i] = pols[i]->serial;
-        err = page_feed(c, pg, pols[i], true);
+        err = selent_feed_local(c, pols[i]->applies, pg->set);
         if (err == 0)
             err = push_rule(&v, &nv, policy_rule(pols[i], d));
     }
@@ -385,10 +368,9 @@ static int page_write(struct tby_calc *c, int d, struct page *pg, struct pol **p
 
 /* Cuts the policies into pages, writes the pages that changed and pushes a jump to each
  * onto the dispatch rules. */
-static int pages_write(struct tby_calc *c, int d, struct tby_rs_rule ***v, size_t *nv)
+static int pages_write(struct tby_calc *c, int d, struct pol **pols, size_t n,
+                       struct tby_rs_rule ***v, size_t *nv)
 {
-    struct pol **pols = c->active[d];
-    size_t n = c->n_active[d];
     uint64_t round = ++c->page_round;
     struct tby_hnode *h, *next;
     int err = 0;
@@ -467,14 +449,15 @@ static int dispatch_fixed(struct tby_calc *c, int d)
  * pages while no policy has allowed or passed the packet, then meet the default deny. */
 static int dispatch_chain(struct tby_calc *c, int d)
 {
+    _cleanup_free_ struct pol **pols = NULL;
     struct tby_rs_rule **v = NULL;
-    size_t n = 0;
-    int err = dispatch_policies(c, d);
+    size_t n = 0, n_pols;
+    int err = dispatch_policies(c, d, &pols, &n_pols);
 
     for (int i = 0; err == 0 && i < 2; i++)
         err = push_shared(&v, &n, c->dispatch_head[d][i]);
     if (err == 0)
-        err = pages_write(c, d, &v, &n);
+        err = pages_write(c, d, pols, n_pols, &v, &n);
     if (err == 0)
         err = push_shared(&v, &n, c->dispatch_deny[d]);
     return chain_take_rules(c, dir_chain[d], TBY_RS_HOOK_NONE, v, n, err);
@@ -506,7 +489,6 @@ void calc_dispatch_free(struct tby_calc *c)
         tby_rs_rule_free(c->dispatch_head[d][0]);
         tby_rs_rule_free(c->dispatch_head[d][1]);
         tby_rs_rule_free(c->dispatch_deny[d]);
-        free(c->active[d]);
         for (h = tby_hmap_first(&c->pages[d]); h; h = next) {
             next = tby_hmap_next(&c->pages[d], h);
             tby_hmap_remove(&c->pages[d], h);

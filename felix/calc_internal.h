@@ -161,8 +161,6 @@ struct tby_calc {
     bool dispatch_dirty;              /* a policy changed: settle cuts the pages again */
     struct tby_hmap pages[2];         /* struct page, by name */
     struct tby_rs_rule *dispatch_head[2][2], *dispatch_deny[2]; /* shared, sealed */
-    struct pol **active[2];           /* the dispatch's policies, in order (calc_chains.c) */
-    size_t n_active[2];
     uint64_t pol_serial;              /* the last struct pol serial handed out */
     uint64_t page_round;
     struct tby_rs_set *local_wl;      /* local endpoints' interfaces */
@@ -184,6 +182,8 @@ bool selent_has(const struct selent *s, const struct ep *ep);
 /* The selector's set of local workload interfaces exists while some policy applies to it
  * (s->n_pols); call after s->n_pols changes. -ENOMEM. */
 int selent_update_wl(struct tby_calc *c, struct selent *s);
+/* Adds the interfaces of the selector's local members to set (an ifname set). -ENOMEM. */
+int selent_feed_local(struct tby_calc *c, const struct selent *s, struct tby_rs_set *set);
 /* Address sets of a selector used by rules. */
 int selent_use_sets(struct tby_calc *c, struct selent *s);
 void selent_unuse_sets(struct tby_calc *c, struct selent *s);

@@ -122,10 +122,15 @@ int selent_update_wl(struct tby_calc *c, struct selent *s)
     snprintf(comment, sizeof(comment), "local workloads: %s", tby_sel_canonical(s->sel));
     if (!(s->wl = tby_rs_set_add(c->rs, name, TBY_RS_IFNAMES, comment)))
         return -ENOMEM;
-    for (struct tby_hnode *n = tby_hmap_first(&s->members); n; n = tby_hmap_next(&s->members, n)) {
-        struct ep *ep = TBY_CONTAINER_OF(n, struct member, node)->ep;
+    return selent_feed_local(c, s, s->wl);
+}
 
-        if (ep->local && ep->iface && tby_rs_add_ifname(c->rs, s->wl, ep->iface) < 0)
+int selent_feed_local(struct tby_calc *c, const struct selent *s, struct tby_rs_set *set)
+{
+    for (struct tby_hnode *n = tby_hmap_first(&s->members); n; n = tby_hmap_next(&s->members, n)) {
+        const struct ep *ep = TBY_CONTAINER_OF(n, struct member, node)->ep;
+
+        if (ep->local && ep->iface && tby_rs_add_ifname(c->rs, set, ep->iface) < 0)
             return -ENOMEM;
     }
     return 0;

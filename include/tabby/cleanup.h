@@ -2,6 +2,8 @@
  *
  * `_cleanup_free_ char *s = ...;` frees s when it leaves scope; `_cleanup_(fn)` calls
  * fn(&var). Hand ownership out with TBY_STEAL(p), which returns p and NULLs the local.
+ * A module's header makes the helper for its own type with one line,
+ * `TBY_DEFINE_FREEP(struct tby_x, tby_x_free)`, which defines tby_x_freep.
  * Header-only: nothing here allocates.
  */
 #ifndef TABBY_CLEANUP_H
@@ -21,6 +23,13 @@
 /* Returns *pp and sets *pp to NULL: ownership moves to the caller. */
 #define TBY_STEAL(p) ({ __typeof__(p) tby_steal_tmp_ = (p); (p) = NULL; tby_steal_tmp_; })
 #define TBY_STEAL_FD(fd) ({ int tby_steal_fd_ = (fd); (fd) = -1; tby_steal_fd_; })
+
+/* Defines fn##p(type **p), calling fn(*p) (fn takes NULL), for _cleanup_(fn##p). */
+#define TBY_DEFINE_FREEP(type, fn)        \
+    static inline void fn##p(type **p)    \
+    {                                     \
+        fn(*p);                           \
+    }
 
 #define TBY_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

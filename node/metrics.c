@@ -10,29 +10,44 @@
 
 /* ---- readiness ------------------------------------------------------------------------- */
 
-/* The first thing that keeps the node from being ready, or NULL. */
+/* What keeps the node from being ready, or NULL. Checked in the order the pieces depend
+ * on each other, so that the reason named is the cause, not a consequence: the datastore
+ * first (nothing runs without it), then this node's Node (the routes and BGP of every
+ * node are made from it), then the policy and the routes programmed from the cluster. A
+ * piece not tried yet says "yet"; one that failed says why. */
 static const char *not_ready(const struct node *n, char *buf, size_t size)
 {
     const struct tby_syncer_stats *ss;
+    const struct node_register_stats *rs;
+    const struct node_policy_stats *ps;
 
     if (!n->syncer) {
         snprintf(buf, size, "datastore file missing, waiting for it: %s", n->cfg.v[NODE_STORE]);
         return buf;
     }
     ss = tby_syncer_stats(n->syncer);
-    if (!tby_syncer_online(n->syncer)) {
-        snprintf(buf, size, "datastore unreachable%s%s", ss->last_error[0] ? ": " : "",
-                 ss->last_error);
+    if (!tby_syncer_online(n->syncer) && ss->last_error[0]) {
+        snprintf(buf, size, "datastore unreachable: %s", ss->last_error);
         return buf;
     }
-    if (!node_policy_stats(n->policy)->programmed)
+    if (!tby_syncer_online(n->syncer) || !tby_syncer_in_sync(n->syncer))
+        return "datastore not read yet";
+    rs = n->reg ? node_register_stats(n->reg) : NULL;
+    if (rs && !rs->registered && !rs->last_error[0])
+        return "node not registered yet";
+    if (rs && !rs->registered) {
+        snprintf(buf, size, "node not registered: %s", rs->last_error);
+        return buf;
+    }
+    ps = node_policy_stats(n->policy);
+    if (!ps->programmed && !ps->last_error[0])
         return "policy not programmed yet";
+    if (!ps->programmed) {
+        snprintf(buf, size, "policy not programmed: %s", ps->last_error);
+        return buf;
+    }
     if (n->routes && !node_routes_stats(n->routes)->applied)
         return "routes not programmed yet";
-    if (!node_register_stats(n->reg)->registered) {
-        snprintf(buf, size, "node not registered: %s", node_register_stats(n->reg)->last_error);
-        return buf;
-    }
     return NULL;
 }
 

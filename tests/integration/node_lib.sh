@@ -15,7 +15,8 @@
 #   nl_bg NAME CMD…              CMD in the background in NAME's namespace, stopped on exit
 #   nl_bird NODE                 BIRD in NODE, with a file and socket tabby-node then drives
 #   nl_start NODE [ARGS]         tabby-node in NODE; waits until /readiness answers 200
-#                                (NL_WAIT_READY=0: only until /liveness answers)
+#                                (NL_READY_S, 30 s at most; NL_WAIT_READY=0: only until
+#                                /liveness answers)
 #   nl_start_all NODE…           nl_start each, the test ends (FAIL) when one does not start
 #   nl_stop NODE [SIGNAL]        stops it (default TERM) and waits for it
 #   nl_pod NODE NS POD [LABELS]  a pod with an IPAM address (and TCP/UDP servers on 80, 81)
@@ -146,18 +147,20 @@ nl_status() {
 nl_ready() { [ "$(nl_in "$1" curl -s -m 2 -o /dev/null -w '%{http_code}' \
     http://127.0.0.1:9099/readiness)" = 200 ]; }
 
-# The settings a lab node runs with; ARGS after them win.
+# The settings a lab node runs with; ARGS after them win. What it waits for is the node's
+# own word (readiness: its first complete state programmed), so pn_start_node's wait for
+# a first programming (which a node waiting for its datastore file never does) is moot.
 nl_start() {
     local node=$1 dir=$T_TMP/$1
     shift
     mkdir -p "$dir"
     TABBY_NETWORKING_BACKEND=$NL_BACKEND IP=autodetect TABBY_HEALTH_PORT=9099 \
         TABBY_BIRD_SOCKET="$dir/bird.ctl" TABBY_BIRD_CONFIG="$dir/bird.conf" \
-        pn_start_node "$node" "$@" || return 1
+        pn_start_node "$node" "$@"
     if [ "${NL_WAIT_READY:-1}" = 0 ]; then
-        t_wait 10 nl_in "$node" curl -sf -m 1 -o /dev/null http://127.0.0.1:9099/liveness
+        t_wait 20 nl_in "$node" curl -sf -m 1 -o /dev/null http://127.0.0.1:9099/liveness
     else
-        t_wait 20 nl_ready "$node"
+        t_wait "${NL_READY_S:-30}" nl_ready "$node"
     fi
 }
 

@@ -13,7 +13,7 @@
 #include "tabby/net.h"
 #include "tabby/settings.h"
 #include "tabby/yaml.h"
-#include "node.h"
+#include "config.h"
 
 struct setting {
     const char *env;          /* also the config file's key */

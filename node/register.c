@@ -1,9 +1,10 @@
-/* register.c — this node's Node resource, as calico-node's start-up keeps it: the
- * addresses it detects (IP / IP_AUTODETECTION_METHOD, IP6 / IP6_AUTODETECTION_METHOD), its
- * AS number, its VXLAN MAC and its VXLAN tunnel address from IPAM while a VXLAN pool exists.
- * Written with a compare-and-swap on the Node's revision, so fields others own (labels,
- * BGP settings, status) are kept; checked again when the pools or the Node change and
- * every autodetect interval (an address that moved is followed). */
+/* register.c — this node's Node resource, a part (node.h), kept as calico-node's start-up
+ * keeps it: the addresses it detects (IP / IP_AUTODETECTION_METHOD, IP6 /
+ * IP6_AUTODETECTION_METHOD), its AS number, its VXLAN MAC and its VXLAN tunnel address from
+ * IPAM while a VXLAN pool exists. Written with a compare-and-swap on the Node's revision,
+ * so fields others own (labels, BGP settings, status) are kept; checked again when the
+ * pools or the Node change and every autodetect interval (an address that moved is
+ * followed). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,12 @@
 #include "node.h"
 
 #define DEBOUNCE_MS 100
+
+struct node_register_stats {
+    bool registered;          /* the Node holds what this node detected */
+    uint64_t writes, failures;
+    char last_error[TBY_ERROR_MAX];
+};
 
 struct node_register {
     struct tby_store *store;
@@ -48,42 +55,10 @@ static int fam_index(int family)
     return family == 6;
 }
 
-int node_register_new(struct tby_store *store, struct tby_ipam *ipam,
-                      const struct node_config *cfg, struct node_register **out,
-                      struct tby_error *err)
+static void register_stop(void *state)
 {
-    struct node_register *g = calloc(1, sizeof(*g));
-    const char *name = cfg->v[NODE_NODENAME];
-    int r = 0;
+    struct node_register *g = state;
 
-    *out = NULL;
-    if (!g || asprintf(&g->handle[0], "vxlan-tunnel-addr-%s", name) < 0 ||
-        asprintf(&g->handle[1], "vxlan-v6-tunnel-addr-%s", name) < 0) {
-        node_register_free(g);
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    }
-    g->store = store;
-    g->ipam = ipam;
-    g->cfg = cfg;
-    g->node = name;
-    g->tunnels = cfg->backend != NODE_BACKEND_NONE;
-    g->backoff = (struct node_backoff){ .first_ms = 1000,
-                                        .max_ms = cfg->autodetect_interval_s * 1000 };
-    r = tby_autodetect_parse(cfg->v[NODE_IP_METHOD], &g->method[0], err);
-    if (r < 0)
-        tby_error_prefix(err, "IP_AUTODETECTION_METHOD");
-    if (r == 0 && (r = tby_autodetect_parse(cfg->v[NODE_IP6_METHOD], &g->method[1], err)) < 0)
-        tby_error_prefix(err, "IP6_AUTODETECTION_METHOD");
-    if (r < 0) {
-        node_register_free(g);
-        return r;
-    }
-    *out = g;
-    return 0;
-}
-
-void node_register_free(struct node_register *g)
-{
     if (!g)
         return;
     for (int i = 0; i < 2; i++) {
@@ -93,9 +68,36 @@ void node_register_free(struct node_register *g)
     free(g);
 }
 
-const struct node_register_stats *node_register_stats(const struct node_register *g)
+/* Fails for a bad autodetection method. */
+static int register_start(struct node *n, void **state, struct tby_error *err)
 {
-    return &g->stats;
+    const struct node_config *cfg = &n->cfg;
+    struct node_register *g = calloc(1, sizeof(*g));
+    int r = 0;
+
+    if (!g || asprintf(&g->handle[0], "vxlan-tunnel-addr-%s", n->name) < 0 ||
+        asprintf(&g->handle[1], "vxlan-v6-tunnel-addr-%s", n->name) < 0) {
+        register_stop(g);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    g->store = n->store;
+    g->ipam = n->ipam;
+    g->cfg = cfg;
+    g->node = n->name;
+    g->tunnels = cfg->backend != NODE_BACKEND_NONE;
+    g->backoff = (struct node_backoff){ .first_ms = 1000,
+                                        .max_ms = cfg->autodetect_interval_s * 1000 };
+    r = tby_autodetect_parse(cfg->v[NODE_IP_METHOD], &g->method[0], err);
+    if (r < 0)
+        tby_error_prefix(err, "IP_AUTODETECTION_METHOD");
+    if (r == 0 && (r = tby_autodetect_parse(cfg->v[NODE_IP6_METHOD], &g->method[1], err)) < 0)
+        tby_error_prefix(err, "IP6_AUTODETECTION_METHOD");
+    if (r < 0) {
+        register_stop(g);
+        return r;
+    }
+    *state = g;
+    return 0;
 }
 
 /* ---- what changed ---------------------------------------------------------------------- */
@@ -129,9 +131,9 @@ static int on_remove(void *ctx, const struct tby_resource *old)
     return 0;
 }
 
-struct tby_syncer_consumer node_register_consumer(struct node_register *g)
+static struct tby_syncer_consumer register_consumer(void *state)
 {
-    return (struct tby_syncer_consumer){ .name = "register", .ctx = g, .update = on_update,
+    return (struct tby_syncer_consumer){ .name = "register", .ctx = state, .update = on_update,
                                          .remove = on_remove };
 }
 
@@ -397,8 +399,13 @@ static void failed(struct node_register *g, int64_t now, const char *why)
     snprintf(g->stats.last_error, sizeof(g->stats.last_error), "%s", why);
 }
 
-void node_register_run(struct node_register *g, const struct tby_syncer *s)
+/* Detects the addresses and writes what changed into the Node (a compare-and-swap that
+ * keeps every field it does not own), when due: at start, when the pools or the Node
+ * changed, and every autodetect interval. */
+static void register_run(void *state, const struct node *n)
 {
+    struct node_register *g = state;
+    const struct tby_syncer *s = n->syncer;
     int64_t now = node_now_ms();
     struct tby_error err = { 0 };
     struct wanted w = { 0 };
@@ -436,7 +443,41 @@ void node_register_run(struct node_register *g, const struct tby_syncer *s)
     wanted_clear(&w);
 }
 
-int node_register_timeout_ms(const struct node_register *g)
+static int register_timeout_ms(const void *state)
 {
+    const struct node_register *g = state;
+
     return node_ms_until(g->next_at);
 }
+
+/* ---- what it says ----------------------------------------------------------------------- */
+
+/* Not registered blocks readiness: the routes and BGP of every node are made from the
+ * Nodes. Before a first attempt it says "yet"; after a failure, why. */
+static bool register_ready(const void *state, char *why, size_t size)
+{
+    const struct node_register_stats *st = &((const struct node_register *)state)->stats;
+
+    return st->registered || node_not_ready(why, size, "node not registered", st->last_error);
+}
+
+static void register_metrics(const void *state, FILE *f)
+{
+    const struct node_register_stats *st = &((const struct node_register *)state)->stats;
+
+    node_gauge(f, "tabby_node_registered", "1 while the Node resource holds what this node "
+                                           "detected.", st->registered);
+    node_counter(f, "tabby_node_registration_failures_total", "Failed Node registrations.",
+                 (double)st->failures);
+}
+
+const struct node_part node_register_part = {
+    .name = "register",
+    .start = register_start,
+    .stop = register_stop,
+    .consumer = register_consumer,
+    .timeout_ms = register_timeout_ms,
+    .run = register_run,
+    .ready = register_ready,
+    .metrics = register_metrics,
+};

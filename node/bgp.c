@@ -200,21 +200,21 @@ static bool bgp_degraded(const void *state, char *why, size_t size)
     return true;
 }
 
-static void bgp_metrics(const void *state, FILE *f)
+static void bgp_metrics(const void *state, struct tby_buf *out)
 {
     const struct node_bgp_status *st = &((const struct node_bgp *)state)->st;
 
-    node_gauge(f, "tabby_bird_up", "1 while BIRD answers on its control socket.", st->bird_up);
-    fprintf(f, "# HELP tabby_bgp_peers BGP sessions, established and configured.\n"
+    node_gauge(out, "tabby_bird_up", "1 while BIRD answers on its control socket.", st->bird_up);
+    tby_buf_printf(out, "# HELP tabby_bgp_peers BGP sessions, established and configured.\n"
                "# TYPE tabby_bgp_peers gauge\ntabby_bgp_peers{state=\"established\"} %zu\n"
                "tabby_bgp_peers{state=\"configured\"} %zu\n", st->peers_up, st->peers);
-    node_gauge(f, "tabby_bgp_blocks", "Blocks announced.", (double)st->driver->blocks);
-    node_counter(f, "tabby_bgp_syncs_total", "BIRD configurations rendered.",
+    node_gauge(out, "tabby_bgp_blocks", "Blocks announced.", (double)st->driver->blocks);
+    node_counter(out, "tabby_bgp_syncs_total", "BIRD configurations rendered.",
                  (double)st->driver->syncs);
-    node_counter(f, "tabby_bgp_reloads_total", "BIRD reloads.", (double)st->driver->reloads);
-    node_counter(f, "tabby_bgp_failures_total", "BIRD configurations not applied.",
+    node_counter(out, "tabby_bgp_reloads_total", "BIRD reloads.", (double)st->driver->reloads);
+    node_counter(out, "tabby_bgp_failures_total", "BIRD configurations not applied.",
                  (double)st->driver->failures);
-    node_counter(f, "tabby_bgp_unreachable_total", "Times BIRD could not be reached.",
+    node_counter(out, "tabby_bgp_unreachable_total", "Times BIRD could not be reached.",
                  (double)st->driver->unreachable);
 }
 

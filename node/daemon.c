@@ -66,7 +66,7 @@ static void on_signal(struct node *n)
     n->stopping = true;
 }
 
-/* ---- the loop --------------------------------------------------------------------------------- */
+/* ---- the loop --------------------------------------------------------------------------- */
 
 /* Whether part i runs now: early parts always, the others once the datastore was read. */
 static bool runs(const struct node *n, size_t i)

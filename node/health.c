@@ -66,19 +66,17 @@ static enum MHD_Result readiness(struct node_http *h, struct MHD_Connection *con
 
 static enum MHD_Result metrics(struct node_http *h, struct MHD_Connection *conn)
 {
-    char *buf = NULL;
+    struct tby_buf text = { 0 };
     size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    int r;
+    char *body;
 
-    if (!f)
-        return MHD_NO;
-    r = node_metrics_write(h->node, f);
-    if (fclose(f) != 0 || r < 0) {
-        free(buf);
+    if (node_metrics_write(h->node, &text) < 0) {
+        tby_buf_clear(&text);
         return respond_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics failed\n");
     }
-    return respond(conn, MHD_HTTP_OK, buf, len, "text/plain; version=0.0.4; charset=utf-8");
+    body = tby_buf_steal(&text, &len);
+    return body ? respond(conn, MHD_HTTP_OK, body, len, "text/plain; version=0.0.4; charset=utf-8")
+                : MHD_NO;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,

@@ -199,18 +199,18 @@ static int housekeeping_timeout_ms(const void *state)
     return node_min_timeout(t, node_ms_until(h->gone_at));
 }
 
-static void housekeeping_metrics(const void *state, FILE *f)
+static void housekeeping_metrics(const void *state, struct tby_buf *out)
 {
     const struct node_ipam_stats *is = &((const struct node_housekeeping *)state)->stats;
 
-    node_gauge(f, "tabby_ipam_blocks", "IPAM blocks affine to this node.", (double)is->blocks);
-    node_gauge(f, "tabby_ipam_addresses", "Addresses in this node's blocks.",
+    node_gauge(out, "tabby_ipam_blocks", "IPAM blocks affine to this node.", (double)is->blocks);
+    node_gauge(out, "tabby_ipam_addresses", "Addresses in this node's blocks.",
                (double)is->addresses);
-    node_gauge(f, "tabby_ipam_addresses_in_use", "Allocated addresses in this node's blocks.",
+    node_gauge(out, "tabby_ipam_addresses_in_use", "Allocated addresses in this node's blocks.",
                (double)is->in_use);
-    node_counter(f, "tabby_ipam_blocks_released_total",
+    node_counter(out, "tabby_ipam_blocks_released_total",
                  "Empty blocks given up by housekeeping.", (double)is->blocks_released);
-    node_counter(f, "tabby_ipam_gc_runs_total", "IPAM block collections.",
+    node_counter(out, "tabby_ipam_gc_runs_total", "IPAM block collections.",
                  (double)is->gc_runs);
 }
 

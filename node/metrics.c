@@ -9,37 +9,40 @@
 
 #include "node.h"
 
-static void metric(FILE *f, const char *name, const char *type, const char *help, double v)
+static void metric(struct tby_buf *out, const char *name, const char *type, const char *help,
+                   double v)
 {
-    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+    tby_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name,
+                   v);
 }
 
-void node_gauge(FILE *f, const char *name, const char *help, double v)
+void node_gauge(struct tby_buf *out, const char *name, const char *help, double v)
 {
-    metric(f, name, "gauge", help, v);
+    metric(out, name, "gauge", help, v);
 }
 
-void node_counter(FILE *f, const char *name, const char *help, double v)
+void node_counter(struct tby_buf *out, const char *name, const char *help, double v)
 {
-    metric(f, name, "counter", help, v);
+    metric(out, name, "counter", help, v);
 }
 
-void node_hist_write(FILE *out, const char *name, const char *help, const struct node_hist *h)
+void node_hist_write(struct tby_buf *out, const char *name, const char *help,
+                     const struct node_hist *h)
 {
     uint64_t cum = 0;
 
-    fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    tby_buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (int i = 0; i < NODE_HIST_BUCKETS; i++) {
         cum += h->counts[i];
-        fprintf(out, "%s_bucket{le=\"%g\"} %llu\n", name, node_hist_bucket_s[i],
+        tby_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, node_hist_bucket_s[i],
                 (unsigned long long)cum);
     }
-    fprintf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+    tby_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
             (unsigned long long)h->n, name, h->sum_s, name, (unsigned long long)h->n);
 }
 
 /* Resident memory and CPU time of this process, from /proc. */
-static void process(FILE *f)
+static void process(struct tby_buf *out)
 {
     FILE *p = fopen("/proc/self/statm", "re");
     unsigned long size = 0, resident = 0, utime = 0, stime = 0;
@@ -50,7 +53,7 @@ static void process(FILE *f)
             resident = 0;
         fclose(p);
     }
-    node_gauge(f, "tabby_process_resident_memory_bytes", "Resident memory of tabby-node.",
+    node_gauge(out, "tabby_process_resident_memory_bytes", "Resident memory of tabby-node.",
                (double)resident * (double)sysconf(_SC_PAGESIZE));
     p = fopen("/proc/self/stat", "re");
     if (p) {
@@ -60,59 +63,59 @@ static void process(FILE *f)
             utime = stime = 0;
         fclose(p);
     }
-    node_counter(f, "tabby_process_cpu_seconds_total", "CPU time used by tabby-node.",
+    node_counter(out, "tabby_process_cpu_seconds_total", "CPU time used by tabby-node.",
                  (double)(utime + stime) / ticks);
 }
 
-static void datastore(FILE *f, const struct node *n)
+static void datastore(struct tby_buf *out, const struct node *n)
 {
     const struct tby_syncer_stats *s;
 
     if (!n->syncer) { /* still waiting for the datastore's file */
-        node_gauge(f, "tabby_datastore_online", "1 while the datastore answers.", 0);
+        node_gauge(out, "tabby_datastore_online", "1 while the datastore answers.", 0);
         return;
     }
     s = tby_syncer_stats(n->syncer);
-    node_gauge(f, "tabby_datastore_online", "1 while the datastore answers.",
+    node_gauge(out, "tabby_datastore_online", "1 while the datastore answers.",
                tby_syncer_online(n->syncer));
-    node_counter(f, "tabby_datastore_errors_total", "Failed reads or watches of the datastore.",
+    node_counter(out, "tabby_datastore_errors_total", "Failed reads or watches of the datastore.",
                  (double)s->errors);
-    node_counter(f, "tabby_datastore_reads_total", "Complete reads of the datastore.",
+    node_counter(out, "tabby_datastore_reads_total", "Complete reads of the datastore.",
                  (double)s->reads);
-    node_counter(f, "tabby_datastore_events_total", "Resource changes received.",
+    node_counter(out, "tabby_datastore_events_total", "Resource changes received.",
                  (double)s->events);
-    node_gauge(f, "tabby_resources", "Resources and IPAM records held.",
+    node_gauge(out, "tabby_resources", "Resources and IPAM records held.",
                (double)tby_syncer_count(n->syncer));
 }
 
 /* A label value as the text format wants it: backslash, quote and newline escaped. */
-static void label_value(FILE *f, const char *s)
+static void label_value(struct tby_buf *out, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\' || *s == '"')
-            fputc('\\', f);
+            tby_buf_addc(out, '\\');
         if (*s == '\n')
-            fputs("\\n", f);
+            tby_buf_adds(out, "\\n");
         else
-            fputc(*s, f);
+            tby_buf_addc(out, *s);
     }
 }
 
-int node_metrics_write(const struct node *n, FILE *f)
+int node_metrics_write(const struct node *n, struct tby_buf *out)
 {
     char why[512];
 
-    fputs("# HELP tabby_info tabby-node's node and networking backend.\n"
-          "# TYPE tabby_info gauge\ntabby_info{node=\"", f);
-    label_value(f, n->name);
-    fprintf(f, "\",backend=\"%s\",version=\"%s\"} 1\n", node_backend_name(n->cfg.backend),
+    tby_buf_adds(out, "# HELP tabby_info tabby-node's node and networking backend.\n"
+                    "# TYPE tabby_info gauge\ntabby_info{node=\"");
+    label_value(out, n->name);
+    tby_buf_printf(out, "\",backend=\"%s\",version=\"%s\"} 1\n", node_backend_name(n->cfg.backend),
             PACKAGE_VERSION);
-    node_gauge(f, "tabby_ready", "1 once the first complete state is programmed and the "
+    node_gauge(out, "tabby_ready", "1 once the first complete state is programmed and the "
                                  "datastore answers.", node_ready(n, why, sizeof(why)));
-    datastore(f, n);
+    datastore(out, n);
     for (size_t i = 0; i < n->n_parts; i++)
         if (n->state[i] && n->parts[i]->metrics)
-            n->parts[i]->metrics(n->state[i], f);
-    process(f);
-    return ferror(f) ? -EIO : 0;
+            n->parts[i]->metrics(n->state[i], out);
+    process(out);
+    return tby_buf_error(out);
 }

@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "tabby/buf.h"
 #include "tabby/error.h"
 #include "tabby/ipam.h"
 #include "tabby/store.h"
@@ -70,7 +71,7 @@ struct node_part {
     /* true, with what in why, while it works only in part (said by a ready node). */
     bool (*degraded)(const void *state, char *why, size_t size);
     /* Its series, in Prometheus' text format (metrics.c's helpers). */
-    void (*metrics)(const void *state, FILE *out);
+    void (*metrics)(const void *state, struct tby_buf *out);
     /* --dump: what it would program, as text, after one read of the datastore. Only parts
      * with this hook start in --dump mode. */
     int (*dump)(void *state, const struct node *n, FILE *out, struct tby_error *err);
@@ -126,12 +127,14 @@ bool node_ready(const struct node *n, char *why, size_t size);
 /* For the parts' ready hooks: why = "WHAT: ERROR" after a failure, "WHAT yet" before a
  * first attempt (error "" or NULL). Returns false. */
 bool node_not_ready(char *why, size_t size, const char *what, const char *error);
-/* Prometheus text format: the core's series, then each part's. */
-int node_metrics_write(const struct node *n, FILE *out);
+/* Prometheus text format, appended to out: the core's series, then each part's. 0, or
+ * the buffer's error. */
+int node_metrics_write(const struct node *n, struct tby_buf *out);
 
 /* For the parts' metrics hooks: one series with its HELP and TYPE lines. */
-void node_gauge(FILE *out, const char *name, const char *help, double v);
-void node_counter(FILE *out, const char *name, const char *help, double v);
-void node_hist_write(FILE *out, const char *name, const char *help, const struct node_hist *h);
+void node_gauge(struct tby_buf *out, const char *name, const char *help, double v);
+void node_counter(struct tby_buf *out, const char *name, const char *help, double v);
+void node_hist_write(struct tby_buf *out, const char *name, const char *help,
+                     const struct node_hist *h);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/calc.h"
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
@@ -138,7 +139,6 @@ static struct tby_syncer_consumer policy_consumer(void *state)
 struct pool_list {
     struct tby_routes_pool *v;
     size_t n, cap;
-    int err;
 };
 
 static int collect_pool(void *ctx, const char *key, const struct tby_resource *res)
@@ -148,15 +148,8 @@ static int collect_pool(void *ctx, const char *key, const struct tby_resource *r
     (void)key;
     if (!res || res->info->kind != TBY_KIND_IPPOOL)
         return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        struct tby_routes_pool *v = reallocarray(l->v, cap, sizeof(*v));
-
-        if (!v)
-            return l->err = -ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (TBY_GROW(l->v, l->cap, l->n + 1) < 0)
+        return -ENOMEM;
     l->v[l->n++] = (struct tby_routes_pool){ res->meta.name, res->spec.ippool };
     return 0;
 }
@@ -302,7 +295,7 @@ static bool policy_degraded(const void *state, char *why, size_t size)
     return true;
 }
 
-static void policy_metrics(const void *state, FILE *f)
+static void policy_metrics(const void *state, struct tby_buf *out)
 {
     const struct node_policy *p = state;
     const struct node_policy_stats *ps = &p->stats;
@@ -311,22 +304,22 @@ static void policy_metrics(const void *state, FILE *f)
 
     tby_calc_stats(p->calc, &cs);
     tby_rs_counts(tby_calc_ruleset(p->calc), &sets, &elems, &chains, &rules);
-    fprintf(f, "# HELP tabby_endpoints Workload endpoints known, this node's and all.\n"
+    tby_buf_printf(out, "# HELP tabby_endpoints Workload endpoints known, this node's and all.\n"
                "# TYPE tabby_endpoints gauge\ntabby_endpoints{scope=\"local\"} %zu\n"
                "tabby_endpoints{scope=\"total\"} %zu\n", cs.local_endpoints, cs.endpoints);
-    node_gauge(f, "tabby_policies", "Policies known (Calico and Kubernetes).",
+    node_gauge(out, "tabby_policies", "Policies known (Calico and Kubernetes).",
                (double)cs.policies);
-    node_gauge(f, "tabby_selectors", "Distinct selectors indexed.", (double)cs.selectors);
-    node_gauge(f, "tabby_nft_sets", "Sets and maps in table inet tabby.", (double)sets);
-    node_gauge(f, "tabby_nft_set_elements", "Set and map elements in table inet tabby.",
+    node_gauge(out, "tabby_selectors", "Distinct selectors indexed.", (double)cs.selectors);
+    node_gauge(out, "tabby_nft_sets", "Sets and maps in table inet tabby.", (double)sets);
+    node_gauge(out, "tabby_nft_set_elements", "Set and map elements in table inet tabby.",
                (double)elems);
-    node_gauge(f, "tabby_nft_chains", "Chains in table inet tabby.", (double)chains);
-    node_gauge(f, "tabby_nft_rules", "Rules in table inet tabby.", (double)rules);
-    node_counter(f, "tabby_nft_commits_total", "nftables transactions committed.",
+    node_gauge(out, "tabby_nft_chains", "Chains in table inet tabby.", (double)chains);
+    node_gauge(out, "tabby_nft_rules", "Rules in table inet tabby.", (double)rules);
+    node_counter(out, "tabby_nft_commits_total", "nftables transactions committed.",
                  (double)ps->syncs);
-    node_counter(f, "tabby_nft_commit_failures_total", "nftables transactions refused.",
+    node_counter(out, "tabby_nft_commit_failures_total", "nftables transactions refused.",
                  (double)ps->failures);
-    node_hist_write(f, "tabby_policy_sync_seconds", "Time to program a policy change.",
+    node_hist_write(out, "tabby_policy_sync_seconds", "Time to program a policy change.",
                     &ps->sync_hist);
 }
 

@@ -308,7 +308,8 @@ static void fill_spec(struct node_register *g, json_t *doc, const struct wanted 
         set_or_del(spec, tunnel_key[i], w->has_tunnel[i],
                    w->has_tunnel[i] ? tby_ip_format(&w->tunnel[i], buf) : NULL);
         /* Every node derives the same MAC from a name, so writing it only pins it. */
-        if ((i == 0 || w->vxlan_pools[i].n) && !json_is_string(json_object_get(spec, mac_key[i]))) {
+        if ((i == 0 || w->vxlan_pools[i].n) &&
+            !json_is_string(json_object_get(spec, mac_key[i]))) {
             tby_vxlan_mac_for_node(g->node, i ? 6 : 4, mac);
             json_object_set_new(spec, mac_key[i], json_string(tby_mac_format(mac, buf)));
         }
@@ -361,7 +362,7 @@ static int write_node(struct node_register *g, const struct wanted *w, bool *wri
     return r;
 }
 
-/* ---- a pass ---------------------------------------------------------------------------------- */
+/* ---- a pass ----------------------------------------------------------------------------- */
 
 static void log_written(struct node_register *g, const struct wanted *w)
 {
@@ -461,13 +462,13 @@ static bool register_ready(const void *state, char *why, size_t size)
     return st->registered || node_not_ready(why, size, "node not registered", st->last_error);
 }
 
-static void register_metrics(const void *state, FILE *f)
+static void register_metrics(const void *state, struct tby_buf *out)
 {
     const struct node_register_stats *st = &((const struct node_register *)state)->stats;
 
-    node_gauge(f, "tabby_node_registered", "1 while the Node resource holds what this node "
+    node_gauge(out, "tabby_node_registered", "1 while the Node resource holds what this node "
                                            "detected.", st->registered);
-    node_counter(f, "tabby_node_registration_failures_total", "Failed Node registrations.",
+    node_counter(out, "tabby_node_registration_failures_total", "Failed Node registrations.",
                  (double)st->failures);
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/ipam.h"
 #include "tabby/log.h"
@@ -105,21 +106,6 @@ struct input {
     struct tby_strv block_nodes; /* the blocks' node names (record keys hold them unended) */
 };
 
-/* Room for one more item of *v; -ENOMEM. */
-static int reserve(void **v, size_t n, size_t *cap, size_t size)
-{
-    void *p;
-
-    if (n < *cap)
-        return 0;
-    p = reallocarray(*v, *cap ? *cap * 2 : 16, size);
-    if (!p)
-        return -ENOMEM;
-    *v = p;
-    *cap = *cap ? *cap * 2 : 16;
-    return 0;
-}
-
 static int add_block(struct input *x, const char *key)
 {
     struct tby_cidr cidr;
@@ -129,7 +115,7 @@ static int add_block(struct input *x, const char *key)
 
     if (tby_ipam_affinity_key_parse(key, &node, &len, &cidr) < 0)
         return 0;
-    if (reserve((void **)&x->blocks, x->in.n_blocks, &x->cap_blocks, sizeof(*x->blocks)) < 0 ||
+    if (TBY_GROW(x->blocks, x->cap_blocks, x->in.n_blocks + 1) < 0 ||
         !(name = strndup(node, len)) || tby_strv_push_take(&x->block_nodes, name) < 0)
         return -ENOMEM;
     x->blocks[x->in.n_blocks++] = (struct tby_routes_block){ cidr, name };
@@ -144,17 +130,17 @@ static int collect(void *ctx, const char *key, const struct tby_resource *res)
         return add_block(x, key);
     switch (res->info->kind) {
     case TBY_KIND_IPPOOL:
-        if (reserve((void **)&x->pools, x->in.n_pools, &x->cap_pools, sizeof(*x->pools)) < 0)
+        if (TBY_GROW(x->pools, x->cap_pools, x->in.n_pools + 1) < 0)
             return -ENOMEM;
         x->pools[x->in.n_pools++] = (struct tby_routes_pool){ res->meta.name, res->spec.ippool };
         return 0;
     case TBY_KIND_NODE:
-        if (reserve((void **)&x->nodes, x->in.n_nodes, &x->cap_nodes, sizeof(*x->nodes)) < 0)
+        if (TBY_GROW(x->nodes, x->cap_nodes, x->in.n_nodes + 1) < 0)
             return -ENOMEM;
         x->nodes[x->in.n_nodes++] = (struct tby_routes_node){ res->meta.name, res->spec.node };
         return 0;
     case TBY_KIND_WORKLOADENDPOINT:
-        if (reserve((void **)&x->weps, x->in.n_weps, &x->cap_weps, sizeof(*x->weps)) < 0)
+        if (TBY_GROW(x->weps, x->cap_weps, x->in.n_weps + 1) < 0)
             return -ENOMEM;
         x->weps[x->in.n_weps++] = res->spec.wep;
         return 0;
@@ -363,25 +349,25 @@ static bool routes_degraded(const void *state, char *why, size_t size)
     return true;
 }
 
-static void routes_metrics(const void *state, FILE *f)
+static void routes_metrics(const void *state, struct tby_buf *out)
 {
     const struct node_routes_stats *rs = &((const struct node_routes *)state)->stats;
 
-    node_gauge(f, "tabby_routes", "Routes tabby-node programs (protocol 80).",
+    node_gauge(out, "tabby_routes", "Routes tabby-node programs (protocol 80).",
                (double)rs->routes);
-    node_gauge(f, "tabby_vxlan_vteps", "Remote VXLAN tunnel endpoints programmed.",
+    node_gauge(out, "tabby_vxlan_vteps", "Remote VXLAN tunnel endpoints programmed.",
                (double)rs->vteps);
-    node_gauge(f, "tabby_route_warnings", "What the last route plan had to leave out.",
+    node_gauge(out, "tabby_route_warnings", "What the last route plan had to leave out.",
                (double)rs->warnings);
-    node_gauge(f, "tabby_routes_degraded", "1 while part of the routes could not be applied.",
+    node_gauge(out, "tabby_routes_degraded", "1 while part of the routes could not be applied.",
                rs->last_error[0] != '\0');
-    node_counter(f, "tabby_route_applies_total", "Route plans applied or repaired.",
+    node_counter(out, "tabby_route_applies_total", "Route plans applied or repaired.",
                  (double)rs->applies);
-    node_counter(f, "tabby_route_changes_total",
+    node_counter(out, "tabby_route_changes_total",
                  "Kernel writes of routes, neighbours, FDB, links.", (double)rs->changes);
-    node_counter(f, "tabby_route_failures_total", "Route applies that failed in part.",
+    node_counter(out, "tabby_route_failures_total", "Route applies that failed in part.",
                  (double)rs->failures);
-    node_hist_write(f, "tabby_routes_apply_seconds", "Time to apply a route plan.",
+    node_hist_write(out, "tabby_routes_apply_seconds", "Time to apply a route plan.",
                     &rs->apply_hist);
 }
 

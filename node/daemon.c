@@ -154,13 +154,18 @@ static void wait_once(struct node *n, int limit_ms)
     }
 }
 
+void node_turn(struct node *n, int limit_ms)
+{
+    step(n);
+    if (n->syncer)
+        trim_memory(n);
+    wait_once(n, limit_ms);
+}
+
 int node_run(struct node *n)
 {
-    while (!n->stopping) {
-        step(n);
-        trim_memory(n);
-        wait_once(n, -1);
-    }
+    while (!n->stopping)
+        node_turn(n, -1);
     tby_log(TBY_LOG_INFO, "node", "stopped node=%s (kernel state left in place)", n->name);
     return 0;
 }
@@ -203,8 +208,7 @@ static void wait_for_store_file(struct node *n)
             "left in place) path=%s", path);
     check_at = node_now_ms() + node_backoff_next(&backoff);
     while (!n->stopping) {
-        step(n);
-        wait_once(n, node_ms_until(check_at));
+        node_turn(n, node_ms_until(check_at));
         if (n->stopping || node_now_ms() < check_at)
             continue;
         if (!missing_store_file(n->cfg.v[NODE_STORE])) {

@@ -17,6 +17,9 @@
  * ready names the reason /readiness gives, so that the reason is the cause and not one
  * of its consequences.
  *
+ * Everything but main() (tabby-node.c) is node/libtabby-node.la, which the unit tests
+ * link too (tests/unit/node_fixture.h runs a core with parts of a test's choosing).
+ *
  * Ownership: struct node owns the store, syncer, IPAM context and every part's state.
  * Parts borrow the first three (which outlive every part) and the settings; a stopped
  * part has freed what it held and left its kernel state in place (fail-static: a restart
@@ -35,7 +38,7 @@
 #include "tabby/ipam.h"
 #include "tabby/store.h"
 #include "tabby/syncer.h"
-#include "config.h"
+#include "node_config.h"
 #include "timing.h"
 
 struct node;
@@ -110,7 +113,10 @@ void node_init(struct node *n);
  * that dump. The error names what failed. Returns 0 also when told to stop while waiting
  * (n->stopping). */
 int node_start(struct node *n, struct tby_error *err);
-/* The poll loop, until SIGTERM or SIGINT. */
+/* One turn of the loop: does what is due, then waits for input, at most until something
+ * wants to run and at most limit_ms (-1: no limit, 0: no wait). */
+void node_turn(struct node *n, int limit_ms);
+/* Turns the loop until SIGTERM or SIGINT. */
 int node_run(struct node *n);
 /* --dump: one read of the datastore, then each part's dump on out. */
 int node_dump(struct node *n, FILE *out, struct tby_error *err);

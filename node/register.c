@@ -17,6 +17,7 @@
 #include "tabby/resource.h"
 #include "tabby/routes.h"
 #include "node.h"
+#include "register_plan.h"
 
 #define DEBOUNCE_MS 100
 
@@ -40,13 +41,10 @@ struct node_register {
     struct node_register_stats stats;
 };
 
-/* What one pass found out, and what the Node should then say. */
+/* What one pass found out. */
 struct wanted {
-    bool has_addr[2];
-    struct tby_cidr addr[2];
-    struct tby_strv vxlan_pools[2]; /* enabled VXLAN pools per family, by name */
-    bool has_tunnel[2];
-    struct tby_ip tunnel[2];
+    struct node_reg_facts f;        /* what the Node should say (register_plan.h) */
+    struct tby_strv vxlan_pools[2]; /* the pools that give tunnel addresses, per family */
     char error[TBY_ERROR_MAX];      /* why something could not be detected */
 };
 
@@ -149,7 +147,7 @@ static void detect(struct node_register *g, int family, struct wanted *w)
     if (strcmp(setting, "none") == 0)
         return; /* the Node's address of this family is not this node's to manage */
     if (strcmp(setting, "autodetect") != 0) {
-        w->has_addr[i] = tby_cidr_parse(setting, 0, &w->addr[i], NULL) == 0;
+        w->f.has_addr[i] = tby_cidr_parse(setting, 0, &w->f.addr[i], NULL) == 0;
         return;
     }
     if (tby_autodetect_run(g->method[i], family, &res, &err) < 0) {
@@ -158,8 +156,8 @@ static void detect(struct node_register *g, int family, struct wanted *w)
                  tby_error_str(&err));
         return;
     }
-    w->has_addr[i] = true;
-    w->addr[i] = res.address;
+    w->f.has_addr[i] = true;
+    w->f.addr[i] = res.address;
 }
 
 static int collect_vxlan_pool(void *ctx, const char *key, const struct tby_resource *res)
@@ -171,8 +169,7 @@ static int collect_vxlan_pool(void *ctx, const char *key, const struct tby_resou
     if (!res || res->info->kind != TBY_KIND_IPPOOL)
         return 0;
     p = res->spec.ippool;
-    if (p->vxlan_mode == TBY_ENCAP_NEVER || p->disabled ||
-        !(p->allowed_uses & TBY_POOL_USE_TUNNEL))
+    if (!node_register_tunnel_pool(p))
         return 0;
     return tby_strv_push(&w->vxlan_pools[fam_index(p->cidr.ip.family)], res->meta.name);
 }
@@ -236,16 +233,16 @@ static int tunnel_address(struct node_register *g, int family, const struct tby_
                                     .v6_pools = &w->vxlan_pools[1] };
     int r = tby_ipam_ips_by_handle(g->ipam, g->handle[i], &held, err);
 
-    if (r == 0 && held_in_pools(&held, family, &w->vxlan_pools[i], s, &w->tunnel[i])) {
-        w->has_tunnel[i] = true;
+    if (r == 0 && held_in_pools(&held, family, &w->vxlan_pools[i], s, &w->f.tunnel[i])) {
+        w->f.has_tunnel[i] = true;
     } else if (r == 0) {
         if (held.n)
             r = tby_ipam_release_handle(g->ipam, g->handle[i], NULL, err);
         if (r == 0)
             r = tby_ipam_auto_assign(g->ipam, &req, &got, err);
         if (r == 0 && got.n) {
-            w->has_tunnel[i] = true;
-            w->tunnel[i] = got.items[0].ip;
+            w->f.has_tunnel[i] = true;
+            w->f.tunnel[i] = got.items[0].ip;
         }
     }
     tby_ipam_result_clear(&held);
@@ -271,60 +268,7 @@ static int tunnels(struct node_register *g, const struct tby_syncer *s, struct w
     return r;
 }
 
-/* ---- the Node document ------------------------------------------------------------------- */
-
-static json_t *object_at(json_t *parent, const char *key)
-{
-    json_t *o = json_object_get(parent, key);
-
-    if (!json_is_object(o)) {
-        o = json_object();
-        json_object_set_new(parent, key, o);
-    }
-    return o;
-}
-
-static void set_or_del(json_t *o, const char *key, bool set, const char *value)
-{
-    if (set)
-        json_object_set_new(o, key, json_string(value));
-    else
-        json_object_del(o, key);
-}
-
-/* The fields this node owns, set in the document of its Node. */
-static void fill_spec(struct node_register *g, json_t *doc, const struct wanted *w)
-{
-    static const char *const addr_key[2] = { "ipv4Address", "ipv6Address" };
-    static const char *const tunnel_key[2] = { "ipv4VXLANTunnelAddr", "ipv6VXLANTunnelAddr" };
-    static const char *const mac_key[2] = { "vxlanTunnelMACAddr", "vxlanTunnelMACAddrV6" };
-    json_t *spec = object_at(doc, "spec"), *bgp = object_at(spec, "bgp");
-    char buf[TBY_CIDR_STRLEN];
-    uint8_t mac[6];
-
-    for (int i = 0; i < 2; i++) {
-        if (w->has_addr[i])
-            json_object_set_new(bgp, addr_key[i], json_string(tby_cidr_format(&w->addr[i], buf)));
-        set_or_del(spec, tunnel_key[i], w->has_tunnel[i],
-                   w->has_tunnel[i] ? tby_ip_format(&w->tunnel[i], buf) : NULL);
-        /* Every node derives the same MAC from a name, so writing it only pins it. */
-        if ((i == 0 || w->vxlan_pools[i].n) &&
-            !json_is_string(json_object_get(spec, mac_key[i]))) {
-            tby_vxlan_mac_for_node(g->node, i ? 6 : 4, mac);
-            json_object_set_new(spec, mac_key[i], json_string(tby_mac_format(mac, buf)));
-        }
-    }
-    if (g->cfg->has_as)
-        json_object_set_new(bgp, "asNumber", json_integer(g->cfg->as_number));
-    if (json_object_size(bgp) == 0)
-        json_object_del(spec, "bgp"); /* an empty bgp section means nothing, and is refused */
-}
-
-static json_t *skeleton(const char *name)
-{
-    return json_pack("{s:s, s:s, s:{s:s}, s:{}}", "apiVersion", "projectcalico.org/v3", "kind",
-                     "Node", "metadata", "name", name, "spec");
-}
+/* ---- the Node --------------------------------------------------------------------------- */
 
 /* Writes the Node when it differs from what this node wants. *written says whether it did.
  * -ECANCELED: someone else wrote it meanwhile (read again and retry). */
@@ -333,24 +277,15 @@ static int write_node(struct node_register *g, const struct wanted *w, bool *wri
 {
     _cleanup_(tby_resource_freep) struct tby_resource *old = NULL;
     struct tby_resource_list list = { 0 };
-    _cleanup_json_ json_t *doc = NULL;
     struct tby_resource *res = NULL;
     int r = tby_catalog_get(g->store, tby_kind_info(TBY_KIND_NODE), NULL, g->node, &old, err);
 
     *written = false;
     if (r < 0 && r != -ENOENT)
         return r;
-    doc = old ? tby_resource_encode(old) : skeleton(g->node);
-    if (!doc)
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    fill_spec(g, doc, w);
-    r = tby_resource_decode(doc, &res, err);
-    if (r < 0)
-        return tby_error_prefix(err, "Node %s", g->node);
-    if (old && tby_resource_equal(old, res)) {
-        tby_resource_free(res);
-        return 0;
-    }
+    r = node_register_plan(old, &w->f, &res, err);
+    if (r < 0 || !res)
+        return r;
     r = tby_resource_list_push(&list, res);
     if (r < 0)
         tby_resource_free(res);
@@ -369,11 +304,11 @@ static void log_written(struct node_register *g, const struct wanted *w)
     char a[2][TBY_CIDR_STRLEN] = { "-", "-" }, t[2][TBY_IP_STRLEN] = { "-", "-" };
 
     for (int i = 0; i < 2; i++) {
-        if (w->has_addr[i])
-            tby_cidr_format(&w->addr[i], a[i]);
-        if (w->has_tunnel[i])
-            tby_ip_format(&w->tunnel[i], t[i]);
-        if (w->has_addr[i] && g->said[i][0] && strcmp(g->said[i], a[i]) != 0)
+        if (w->f.has_addr[i])
+            tby_cidr_format(&w->f.addr[i], a[i]);
+        if (w->f.has_tunnel[i])
+            tby_ip_format(&w->f.tunnel[i], t[i]);
+        if (w->f.has_addr[i] && g->said[i][0] && strcmp(g->said[i], a[i]) != 0)
             tby_log(TBY_LOG_WARNING, "register", "node address changed node=%s old=%s new=%s",
                     g->node, g->said[i], a[i]);
         memcpy(g->said[i], a[i], sizeof(g->said[i]));
@@ -409,7 +344,8 @@ static void register_run(void *state, const struct node *n)
     const struct tby_syncer *s = n->syncer;
     int64_t now = node_now_ms();
     struct tby_error err = { 0 };
-    struct wanted w = { 0 };
+    struct wanted w = { .f = { .node = g->node, .has_as = g->cfg->has_as,
+                               .as_number = g->cfg->as_number } };
     bool written = false;
     int r;
 
@@ -422,6 +358,8 @@ static void register_run(void *state, const struct node *n)
     detect(g, 4, &w);
     detect(g, 6, &w);
     r = tby_syncer_foreach(s, collect_vxlan_pool, &w);
+    w.f.vxlan[0] = w.vxlan_pools[0].n > 0;
+    w.f.vxlan[1] = w.vxlan_pools[1].n > 0;
     if (r == 0)
         r = tunnels(g, s, &w, &err);
     if (r == 0)

@@ -1,12 +1,12 @@
-/* config.h — tabby-node's settings: every one a flag, an environment variable (Calico's
+/* node_config.h — tabby-node's settings: every one a flag, an environment variable (Calico's
  * name where Calico has one) and a key of a YAML config file; a flag beats the
- * environment, which beats the file, which beats the default (config.c).
+ * environment, which beats the file, which beats the default (node_config.c).
  *
  * Owns: the settings' text (struct node_config's v[]), freed by node_config_clear.
  * Borrows: config_path (argv's or the environment's).
  */
-#ifndef TABBY_NODE_CONFIG_H
-#define TABBY_NODE_CONFIG_H
+#ifndef TABBY_NODE_NODE_CONFIG_H
+#define TABBY_NODE_NODE_CONFIG_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,6 +1,7 @@
-/* config.c — tabby-node's settings, the way calico-node takes them: environment variables
- * (Calico's names where Calico has one), the same keys in a YAML config file, and command
- * line flags; a flag beats the environment, which beats the file, which beats the default. */
+/* node_config.c — tabby-node's settings, the way calico-node takes them: environment
+ * variables (Calico's names where Calico has one), the same keys in a YAML config file,
+ * and command line flags; a flag beats the environment, which beats the file, which beats
+ * the default. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -14,7 +15,7 @@
 #include "tabby/net.h"
 #include "tabby/settings.h"
 #include "tabby/yaml.h"
-#include "config.h"
+#include "node_config.h"
 
 struct setting {
     const char *env;          /* also the config file's key */
@@ -204,7 +205,7 @@ static int read_flags(struct node_config *c, int argc, char **argv, bool setting
     int ch;
 
     long_options(opts);
-    optind = 1;
+    optind = 0; /* glibc: start afresh (1 would keep what an earlier parse left behind) */
     opterr = settings_too;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (ch >= 0 && ch < NODE_SETTING_COUNT) {

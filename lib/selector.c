@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/selector.h"
 #include "tabby/validate.h"
@@ -665,49 +666,15 @@ static struct node *parse_root(struct parser *p)
 
 /* ---- canonical text ----------------------------------------------------------------- */
 
-struct buf {
-    char *s;
-    size_t len, cap;
-    bool oom;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t len)
-{
-    if (b->oom)
-        return;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        char *p;
-
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        p = realloc(b->s, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, len);
-    b->len += len;
-    b->s[b->len] = '\0';
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
 /* Single quotes unless the value holds one; a value cannot hold both kinds, since the
  * grammar has no escapes, so the result always re-parses to the same value. */
-static void buf_quoted(struct buf *b, const char *value)
+static void buf_quoted(struct tby_buf *b, const char *value)
 {
     const char *q = strchr(value, '\'') ? "\"" : "'";
 
-    buf_str(b, q);
-    buf_str(b, value);
-    buf_str(b, q);
+    tby_buf_adds(b, q);
+    tby_buf_adds(b, value);
+    tby_buf_adds(b, q);
 }
 
 static const char *const op_text[] = {
@@ -720,7 +687,7 @@ static const char *const op_text[] = {
     [K_ENDS] = " ends with ",
 };
 
-static void print_node(struct buf *b, const struct node *n);
+static void print_node(struct tby_buf *b, const struct node *n);
 
 static bool is_list(const struct node *n)
 {
@@ -729,58 +696,58 @@ static bool is_list(const struct node *n)
 
 /* Parentheses only where precedence needs them: around && or || under !, and around ||
  * under && (a list never holds a list of its own kind). */
-static void print_operand(struct buf *b, const struct node *n, enum kind parent)
+static void print_operand(struct tby_buf *b, const struct node *n, enum kind parent)
 {
     bool paren = parent == K_NOT ? is_list(n) : n->kind == K_OR;
 
     if (paren)
-        buf_str(b, "(");
+        tby_buf_adds(b, "(");
     print_node(b, n);
     if (paren)
-        buf_str(b, ")");
+        tby_buf_adds(b, ")");
 }
 
-static void print_list(struct buf *b, const struct node *n)
+static void print_list(struct tby_buf *b, const struct node *n)
 {
     for (size_t i = 0; i < n->n; i++) {
         if (i)
-            buf_str(b, n->kind == K_AND ? " && " : " || ");
+            tby_buf_adds(b, n->kind == K_AND ? " && " : " || ");
         print_operand(b, n->kids[i], n->kind);
     }
 }
 
-static void print_test(struct buf *b, const struct node *n)
+static void print_test(struct tby_buf *b, const struct node *n)
 {
-    buf_str(b, n->key);
-    buf_str(b, op_text[n->kind]);
+    tby_buf_adds(b, n->key);
+    tby_buf_adds(b, op_text[n->kind]);
     if (n->kind != K_IN && n->kind != K_NOT_IN) {
         buf_quoted(b, n->value);
         return;
     }
     for (size_t i = 0; i < n->n; i++) {
         if (i)
-            buf_str(b, ", ");
+            tby_buf_adds(b, ", ");
         buf_quoted(b, n->set[i]);
     }
-    buf_str(b, "}");
+    tby_buf_adds(b, "}");
 }
 
-static void print_node(struct buf *b, const struct node *n)
+static void print_node(struct tby_buf *b, const struct node *n)
 {
     switch (n->kind) {
     case K_ALL:
-        buf_str(b, "all()");
+        tby_buf_adds(b, "all()");
         break;
     case K_GLOBAL:
-        buf_str(b, "global()");
+        tby_buf_adds(b, "global()");
         break;
     case K_HAS:
-        buf_str(b, "has(");
-        buf_str(b, n->key);
-        buf_str(b, ")");
+        tby_buf_adds(b, "has(");
+        tby_buf_adds(b, n->key);
+        tby_buf_adds(b, ")");
         break;
     case K_NOT:
-        buf_str(b, "!");
+        tby_buf_adds(b, "!");
         print_operand(b, n->kids[0], K_NOT);
         break;
     case K_AND:
@@ -917,7 +884,7 @@ static int collect_required(struct tby_sel *sel)
 static int sel_new(struct node *root, struct tby_sel **out, struct tby_error *err)
 {
     _cleanup_(tby_sel_freep) struct tby_sel *sel = calloc(1, sizeof(*sel));
-    struct buf b = { 0 };
+    _cleanup_buf_ struct tby_buf b = { 0 };
 
     if (!sel) {
         node_free(root);
@@ -925,12 +892,12 @@ static int sel_new(struct node *root, struct tby_sel **out, struct tby_error *er
     }
     sel->root = root;
     print_node(&b, root);
-    sel->canonical = b.s;
-    if (b.oom)
+    if (tby_buf_error(&b) < 0)
         return tby_error_set(err, -ENOMEM, "out of memory");
     if (b.len > TBY_SEL_MAX_LEN)
         return tby_error_set(err, -EINVAL, "canonical form is %zu bytes long, more than the "
                              "%d allowed", b.len, TBY_SEL_MAX_LEN);
+    sel->canonical = tby_buf_steal(&b, NULL);
     if (collect_keys(sel) < 0 || collect_required(sel) < 0)
         return tby_error_set(err, -ENOMEM, "out of memory");
     *out = TBY_STEAL(sel);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/ipam.h"
 #include "ctl.h"
@@ -24,17 +25,14 @@ struct table {
     bool right[COLS];       /* right-aligned (numbers) */
     size_t n_cols;
     char (*rows)[COLS][CELL];
-    size_t n_rows;
+    size_t n_rows, cap_rows;
 };
 
 static int table_add(struct table *t, char cells[COLS][CELL])
 {
-    char(*grown)[COLS][CELL] = reallocarray(t->rows, t->n_rows + 1, sizeof(*grown));
-
-    if (!grown)
+    if (TBY_GROW(t->rows, t->cap_rows, t->n_rows + 1) < 0)
         return -ENOMEM;
-    t->rows = grown;
-    memcpy(grown[t->n_rows++], cells, sizeof(*grown));
+    memcpy(t->rows[t->n_rows++], cells, sizeof(*t->rows));
     return 0;
 }
 

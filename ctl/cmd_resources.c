@@ -150,7 +150,7 @@ static int delete_names(struct ctl *ctl, const struct tby_kind_info *info, char 
 {
     _cleanup_free_ struct tby_resource *items = calloc(n, sizeof(*items));
     _cleanup_free_ struct tby_resource **ptrs = calloc(n, sizeof(*ptrs));
-    struct tby_resource_list list = { ptrs, n };
+    struct tby_resource_list list = { .items = ptrs, .n = n };
     struct tby_error err = { 0 };
     struct tby_store *store;
     size_t deleted = 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/routes.h"
 
 struct builder {
@@ -38,15 +39,8 @@ static int warn(struct builder *b, const char *fmt, ...)
 /* Grows *items (of `size` bytes each) to hold one more; returns the new slot. */
 static void *grow(void **items, size_t *n, size_t *cap, size_t size)
 {
-    if (*n == *cap) {
-        size_t cap2 = *cap ? *cap * 2 : 16;
-        void *p = reallocarray(*items, cap2, size);
-
-        if (!p)
-            return NULL;
-        *items = p;
-        *cap = cap2;
-    }
+    if (tby_grow(items, cap, *n + 1, size) < 0)
+        return NULL;
     return memset((char *)*items + (*n)++ * size, 0, size);
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "ipam_internal.h"
 
@@ -202,15 +203,8 @@ struct block_space {
 
 static int mark_used(struct block_space *s, uint64_t index)
 {
-    if (s->n_used == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        uint64_t *grown = reallocarray(s->used, cap, sizeof(*grown));
-
-        if (!grown)
-            return -ENOMEM;
-        s->used = grown;
-        s->cap = cap;
-    }
+    if (TBY_GROW(s->used, s->cap, s->n_used + 1) < 0)
+        return -ENOMEM;
     s->used[s->n_used++] = index;
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "ipam_internal.h"
@@ -287,13 +288,8 @@ static bool fast_attrs(struct cursor *c, struct ipam_block *b)
     do {
         struct ipam_attr *a;
 
-        if (b->n_attrs == cap) {
-            struct ipam_attr *grown = reallocarray(b->attrs, cap = cap ? cap * 2 : 16,
-                                                   sizeof(*grown));
-            if (!grown)
-                return false;
-            b->attrs = grown;
-        }
+        if (TBY_GROW(b->attrs, cap, b->n_attrs + 1) < 0)
+            return false;
         a = &b->attrs[b->n_attrs++];
         memset(a, 0, sizeof(*a));
         if (!take(c, "{\"handle\":\"") || !(a->handle = take_string(c)) ||

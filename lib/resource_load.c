@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/resource.h"
@@ -15,11 +16,8 @@
 
 int tby_resource_list_push(struct tby_resource_list *list, struct tby_resource *res)
 {
-    struct tby_resource **grown = reallocarray(list->items, list->n + 1, sizeof(*grown));
-
-    if (!grown)
+    if (TBY_GROW(list->items, list->cap, list->n + 1) < 0)
         return -ENOMEM;
-    list->items = grown;
     list->items[list->n++] = res;
     return 0;
 }
@@ -29,8 +27,7 @@ void tby_resource_list_clear(struct tby_resource_list *list)
     for (size_t i = 0; i < list->n; i++)
         tby_resource_free(list->items[i]);
     free(list->items);
-    list->items = NULL;
-    list->n = 0;
+    *list = (struct tby_resource_list){ 0 };
 }
 
 /* "List", "IPPoolList", "NetworkPolicyList", … with an items array. */

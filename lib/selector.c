@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/selector.h"
@@ -99,15 +100,8 @@ static struct node *node_leaf(enum kind kind, const char *key, size_t len)
 
 static int node_vec_push(struct node_vec *v, struct node *n)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? 2 * v->cap : 4;
-        struct node **p = realloc(v->v, cap * sizeof(*p));
-
-        if (!p)
-            return -ENOMEM;
-        v->v = p;
-        v->cap = cap;
-    }
+    if (TBY_GROW(v->v, v->cap, v->n + 1) < 0)
+        return -ENOMEM;
     v->v[v->n++] = n;
     return 0;
 }
@@ -122,15 +116,8 @@ static void node_vec_free(struct node_vec *v)
 
 static int str_vec_push(struct str_vec *v, char *s)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? 2 * v->cap : 4;
-        char **p = realloc(v->v, cap * sizeof(*p));
-
-        if (!p)
-            return -ENOMEM;
-        v->v = p;
-        v->cap = cap;
-    }
+    if (TBY_GROW(v->v, v->cap, v->n + 1) < 0)
+        return -ENOMEM;
     v->v[v->n++] = s;
     return 0;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "store_backend.h"
 
@@ -226,15 +227,12 @@ void tby_txn_freep(struct tby_txn **txn)
 
 int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev)
 {
-    struct tby_txn_cmp *grown = reallocarray(txn->cmps, txn->n_cmps + 1, sizeof(*grown));
-
-    if (!grown)
+    if (TBY_GROW(txn->cmps, txn->cap_cmps, txn->n_cmps + 1) < 0)
         return -ENOMEM;
-    txn->cmps = grown;
-    grown[txn->n_cmps].key = strdup(key);
-    if (!grown[txn->n_cmps].key)
+    txn->cmps[txn->n_cmps].key = strdup(key);
+    if (!txn->cmps[txn->n_cmps].key)
         return -ENOMEM;
-    grown[txn->n_cmps].mod_rev = mod_rev;
+    txn->cmps[txn->n_cmps].mod_rev = mod_rev;
     txn->n_cmps++;
     return 0;
 }
@@ -242,13 +240,11 @@ int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev)
 static int txn_add_op(struct tby_txn *txn, bool is_delete, const char *key, const char *value,
                       size_t value_len)
 {
-    struct tby_txn_op *grown = reallocarray(txn->ops, txn->n_ops + 1, sizeof(*grown));
     struct tby_txn_op *op;
 
-    if (!grown)
+    if (TBY_GROW(txn->ops, txn->cap_ops, txn->n_ops + 1) < 0)
         return -ENOMEM;
-    txn->ops = grown;
-    op = &grown[txn->n_ops];
+    op = &txn->ops[txn->n_ops];
     memset(op, 0, sizeof(*op));
     op->is_delete = is_delete;
     op->key = strdup(key);
@@ -338,31 +334,23 @@ void tby_event_list_clear(struct tby_event_list *list)
     memset(list, 0, sizeof(*list));
 }
 
-/* Moves *kv into the list (kv is zeroed). Capacity doubles, so pushes are amortised O(1);
- * the capacity is derived from n, which keeps the list struct plain. */
-static size_t grown_capacity(size_t n)
+/* Pushes move *kv into the list (kv is zeroed). The lists grow as TBY_GROW does, their
+ * capacity derived from n (what TBY_GROW made room for), which keeps the structs plain. */
+static size_t held(size_t n)
 {
     size_t cap = 8;
 
-    while (cap < n + 1)
+    while (cap < n)
         cap *= 2;
-    return cap;
-}
-
-static bool needs_growth(size_t n)
-{
-    return n == 0 || (n >= 8 && (n & (n - 1)) == 0);
+    return n ? cap : 0;
 }
 
 int tby_kv_list_push(struct tby_kv_list *list, struct tby_kv *kv)
 {
-    if (needs_growth(list->n)) {
-        struct tby_kv *grown = reallocarray(list->items, grown_capacity(list->n), sizeof(*grown));
+    size_t cap = held(list->n);
 
-        if (!grown)
-            return -ENOMEM;
-        list->items = grown;
-    }
+    if (TBY_GROW(list->items, cap, list->n + 1) < 0)
+        return -ENOMEM;
     list->items[list->n++] = *kv;
     memset(kv, 0, sizeof(*kv));
     return 0;
@@ -371,14 +359,10 @@ int tby_kv_list_push(struct tby_kv_list *list, struct tby_kv *kv)
 int tby_event_list_push(struct tby_event_list *list, enum tby_event_type type,
                         struct tby_kv *kv)
 {
-    if (needs_growth(list->n)) {
-        struct tby_event *grown =
-            reallocarray(list->items, grown_capacity(list->n), sizeof(*grown));
+    size_t cap = held(list->n);
 
-        if (!grown)
-            return -ENOMEM;
-        list->items = grown;
-    }
+    if (TBY_GROW(list->items, cap, list->n + 1) < 0)
+        return -ENOMEM;
     list->items[list->n].type = type;
     list->items[list->n].kv = *kv;
     list->n++;

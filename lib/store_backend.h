@@ -22,9 +22,9 @@ struct tby_txn_op {
 
 struct tby_txn {
     struct tby_txn_cmp *cmps;
-    size_t n_cmps;
+    size_t n_cmps, cap_cmps;
     struct tby_txn_op *ops;
-    size_t n_ops;
+    size_t n_ops, cap_ops;
 };
 
 struct tby_store_ops {

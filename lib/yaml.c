@@ -10,6 +10,7 @@
 
 #include <yaml.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/yaml.h"
 #include "yaml_scalar.h"
@@ -160,15 +161,8 @@ static int anchor_begin(struct loader *ld, const char *name, size_t *id)
 {
     json_t *idx;
 
-    if (ld->n_anchors == ld->cap_anchors) {
-        size_t cap = ld->cap_anchors ? ld->cap_anchors * 2 : 16;
-        struct anchor *grown = realloc(ld->anchors, cap * sizeof(*grown));
-
-        if (!grown)
-            return -ENOMEM;
-        ld->anchors = grown;
-        ld->cap_anchors = cap;
-    }
+    if (TBY_GROW(ld->anchors, ld->cap_anchors, ld->n_anchors + 1) < 0)
+        return -ENOMEM;
     idx = json_integer((json_int_t)ld->n_anchors);
     /* A later anchor of the same name hides the earlier one, as YAML says. */
     if (!idx || json_object_set_new(ld->anchor_ids, name, idx) < 0)
@@ -624,16 +618,9 @@ static int add_document(struct tby_yaml_docs *out, size_t *cap, json_t *doc, siz
 {
     size_t n = json_array_size(out->docs);
 
-    if (n == *cap) {
-        size_t grown_cap = *cap ? *cap * 2 : 8;
-        size_t *grown = realloc(out->lines, grown_cap * sizeof(*grown));
-
-        if (!grown) {
-            json_decref(doc);
-            return -ENOMEM;
-        }
-        out->lines = grown;
-        *cap = grown_cap;
+    if (TBY_GROW(out->lines, *cap, n + 1) < 0) {
+        json_decref(doc);
+        return -ENOMEM;
     }
     if (json_array_append_new(out->docs, doc) < 0)
         return -ENOMEM;

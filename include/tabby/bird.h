@@ -51,7 +51,7 @@ struct tby_bird_line {
 struct tby_bird_reply {
     int code;        /* the final line's code */
     struct tby_bird_line *lines; /* every line, the final one last */
-    size_t n;
+    size_t n, cap;
     size_t bytes;    /* kept so far, for the size bound */
     bool done;
 };
@@ -105,7 +105,7 @@ struct tby_bird_protocol {
 
 struct tby_bird_protocols {
     struct tby_bird_protocol *items;
-    size_t n;
+    size_t n, cap;
 };
 
 /* From the reply of `show protocols` or `show protocols all`. */

@@ -264,7 +264,7 @@ struct tby_ipam_report {
     size_t n_handles;
     size_t n_allocations;
     struct tby_ipam_problem *items;
-    size_t n;
+    size_t n, cap;
 };
 
 /* Reads every IPAM record (one consistent snapshot) and the WorkloadEndpoints, and

@@ -112,7 +112,7 @@ char *tby_resource_prefix(const struct tby_kind_info *info, const char *namespac
 
 struct tby_resource_list {
     struct tby_resource **items;
-    size_t n;
+    size_t n, cap;
 };
 
 /* Reads YAML or JSON text holding one or more documents (`---`, and `kind: List` /

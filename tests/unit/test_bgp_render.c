@@ -46,9 +46,7 @@ static void sort_into(struct world *w)
                                       : r->info->kind == TBY_KIND_NODE    ? &w->nodes
                                                                           : &w->pools;
 
-        l->items = reallocarray(l->items, l->n + 1, sizeof(*l->items));
-        assert_non_null(l->items);
-        l->items[l->n++] = r;
+        assert_int_equal(tby_resource_list_push(l, r), 0);
     }
 }
 

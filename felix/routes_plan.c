@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tabby/array.h"
+#include "tabby/hmap.h"
 #include "tabby/routes.h"
 
 struct builder {
@@ -528,13 +529,9 @@ char *tby_route_format(const struct tby_route *route, char *buf)
 
 void tby_vxlan_mac_for_node(const char *node_name, int family, uint8_t mac[6])
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
     const char *salt = family == 6 ? "tabby-vxlan-v6:" : "tabby-vxlan-v4:";
+    uint64_t h = tby_hash_bytes(node_name, strlen(node_name), tby_hash_str(salt));
 
-    for (const char *p = salt; *p; p++)
-        h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
-    for (const char *p = node_name; *p; p++)
-        h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
     for (int i = 0; i < 6; i++)
         mac[i] = (uint8_t)(h >> (8 * i));
     mac[0] = (uint8_t)((mac[0] & 0xfe) | 0x02); /* unicast, locally administered */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tabby/array.h"
+#include "tabby/hmap.h"
 #include "tabby/cleanup.h"
 #include "ipam_internal.h"
 
@@ -37,17 +38,6 @@ static void ctx_reset(struct assign_ctx *c)
 static int family_slot(int family)
 {
     return family == 6;
-}
-
-/* FNV-1a: where a node starts looking, so nodes spread over a pool instead of all
- * racing for the same next block. */
-static uint64_t spread(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
 }
 
 static int read_mine(struct work *w, struct assign_ctx *c, struct tby_error *err)
@@ -257,10 +247,11 @@ static int space_init(struct work *w, struct assign_ctx *c, const struct ipam_po
     return 0;
 }
 
-/* The first block index from a node-dependent start that no block occupies. */
+/* The first block index that no block occupies, from a start that a hash of the node's
+ * name gives, so that nodes spread over a pool instead of all racing for the same block. */
 static bool space_find(const struct block_space *s, const char *node, struct tby_cidr *out)
 {
-    uint64_t start = spread(node) % s->count;
+    uint64_t start = tby_hash_str(node) % s->count;
 
     /* Each probe that hits a used index consumes one of them, so at most n_used + 1
      * probes find a free index (or prove there is none). */
@@ -343,7 +334,7 @@ static int borrow(struct work *w, struct assign_ctx *c, const struct ipam_cands 
                   unsigned *need, struct tby_error *err)
 {
     int r = read_all(w, c, err);
-    size_t start = c->all.n ? spread(w->ipam->node) % c->all.n : 0;
+    size_t start = c->all.n ? tby_hash_str(w->ipam->node) % c->all.n : 0;
 
     for (size_t p = 0; r == 0 && p < pools->n && *need > 0; p++) {
         for (size_t k = 0; r == 0 && k < c->all.n && *need > 0; k++) {

@@ -65,11 +65,6 @@ void tby_bird_free(struct tby_bird *bird)
     free(bird);
 }
 
-void tby_bird_freep(struct tby_bird **bird)
-{
-    tby_bird_free(*bird);
-}
-
 const char *tby_bird_socket_path(const struct tby_bird *bird)
 {
     return bird->path;

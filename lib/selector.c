@@ -922,12 +922,6 @@ void tby_sel_free(struct tby_sel *sel)
     free(sel);
 }
 
-void tby_sel_freep(struct tby_sel **sel)
-{
-    tby_sel_free(*sel);
-    *sel = NULL;
-}
-
 const char *tby_sel_canonical(const struct tby_sel *sel)
 {
     return sel->canonical;

@@ -80,12 +80,6 @@ void tby_store_close(struct tby_store *store)
     free(uri);
 }
 
-void tby_storep(struct tby_store **store)
-{
-    tby_store_close(*store);
-    *store = NULL;
-}
-
 const char *tby_store_uri(const struct tby_store *store)
 {
     return store->uri;
@@ -218,11 +212,6 @@ void tby_txn_free(struct tby_txn *txn)
     free(txn->cmps);
     free(txn->ops);
     free(txn);
-}
-
-void tby_txn_freep(struct tby_txn **txn)
-{
-    tby_txn_free(*txn);
 }
 
 int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev)

@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 #include "tabby/net.h"
 
@@ -124,7 +125,7 @@ struct tby_bird;
 /* Does not connect yet. */
 int tby_bird_new(const char *socket_path, struct tby_bird **out, struct tby_error *err);
 void tby_bird_free(struct tby_bird *bird);
-void tby_bird_freep(struct tby_bird **bird);
+TBY_DEFINE_FREEP(struct tby_bird, tby_bird_free)
 const char *tby_bird_socket_path(const struct tby_bird *bird);
 /* How long one reply may take (default TBY_BIRD_DEFAULT_TIMEOUT_MS). */
 void tby_bird_set_timeout(struct tby_bird *bird, int timeout_ms);

@@ -45,6 +45,7 @@
 
 #include <jansson.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 
 /* Longest selector text accepted, in bytes, for the input and for the canonical form
@@ -103,7 +104,7 @@ int tby_sel_from_k8s(const json_t *label_selector, struct tby_sel **out,
                      struct tby_error *err);
 
 void tby_sel_free(struct tby_sel *sel);
-void tby_sel_freep(struct tby_sel **sel);
+TBY_DEFINE_FREEP(struct tby_sel, tby_sel_free)
 
 /* The canonical text (see above); owned by sel. */
 const char *tby_sel_canonical(const struct tby_sel *sel);

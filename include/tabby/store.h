@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 
 struct tby_store;
@@ -102,6 +103,7 @@ int tby_store_open(const char *uri, struct tby_store **out, struct tby_error *er
 int tby_store_open_options(const char *uri, const struct tby_store_options *opts,
                            struct tby_store **out, struct tby_error *err);
 void tby_store_close(struct tby_store *store);
+TBY_DEFINE_FREEP(struct tby_store, tby_store_close)
 /* The database file a URI names (sqlite:PATH, or a bare path), or NULL for a store that
  * is not a local file (etcd:) or an unknown scheme. */
 const char *tby_store_local_file(const char *uri);
@@ -139,7 +141,7 @@ int tby_store_cas(struct tby_store *store, const char *key, int64_t expect_mod_r
 struct tby_txn;
 struct tby_txn *tby_txn_new(void);
 void tby_txn_free(struct tby_txn *txn);
-void tby_txn_freep(struct tby_txn **txn);
+TBY_DEFINE_FREEP(struct tby_txn, tby_txn_free)
 /* Holds when `key`'s mod_rev equals `mod_rev` (0 = key absent). */
 int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev);
 int tby_txn_put(struct tby_txn *txn, const char *key, const char *value, size_t value_len);
@@ -183,6 +185,5 @@ void tby_watch_free(struct tby_watch *watch);
 void tby_kv_clear(struct tby_kv *kv);
 void tby_kv_list_clear(struct tby_kv_list *list);
 void tby_event_list_clear(struct tby_event_list *list);
-void tby_storep(struct tby_store **store);
 
 #endif

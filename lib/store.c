@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "tabby/array.h"
@@ -41,11 +42,14 @@ int tby_store_open_options(const char *uri, const struct tby_store_options *opts
 {
     const char *file = tby_store_local_file(uri);
     struct tby_store *store = NULL;
+    struct stat st;
     int r;
 
     if (!uri || !*uri)
         return tby_error_set(err, -EINVAL, "empty datastore URI");
-    if (file)
+    if (file && opts && opts->no_create && stat(file, &st) < 0 && errno == ENOENT)
+        r = tby_store_empty_open(file, &store, err);
+    else if (file)
         r = tby_store_sqlite_open(file, &store, err);
     else if (strncmp(uri, "etcd:", 5) == 0)
         r = tby_store_etcd_open(uri + 5, opts, &store, err);

@@ -22,7 +22,8 @@
  * range read); -EAGAIN the store is unreachable now (try again later; on etcd, a write
  * whose answer was lost also gives -EAGAIN: it may or may not have been applied);
  * -EINVAL bad arguments or URI; -EACCES etcd refused the credentials or permission;
- * -ENOSPC etcd's database is full; -EIO anything else.
+ * -ENOSPC etcd's database is full; -EROFS a write to a sqlite file that did not exist when
+ * opened with no_create; -EIO anything else.
  *
  * Threads: a store serves one thread at a time (each thread or process opens its own).
  * An etcd watch runs a thread of its own, which takes no signals.
@@ -76,9 +77,9 @@ struct tby_event_list {
 
 /* ---- opening ---------------------------------------------------------------- */
 
-/* Settings for stores that need more than a URI (etcd); sqlite ignores them. Fields may
- * be NULL/0 (empty strings count as unset); the strings are copied by the open call.
- * Error messages and logs never contain the password or the auth token. */
+/* Settings for stores that need more than a URI (etcd); sqlite reads only no_create.
+ * Fields may be NULL/0 (empty strings count as unset); the strings are copied by the open
+ * call. Error messages and logs never contain the password or the auth token. */
 struct tby_store_options {
     const char *endpoints;    /* etcd endpoints when the URI is just "etcd:" */
     const char *ca_cert_file; /* PEM CA that signed etcd's server certificate */
@@ -88,6 +89,9 @@ struct tby_store_options {
     const char *password;
     int timeout_ms;           /* per request; 0: 5000 */
     int connect_timeout_ms;   /* per endpoint; 0: 2000 */
+    /* For commands that only look (or change what exists): a sqlite file that does not
+     * exist is not created; the store reads as empty and refuses writes (-EROFS). */
+    bool no_create;
 };
 
 /* Fills `opts` from the environment, with Calico's names: ETCD_ENDPOINTS,
@@ -112,6 +116,9 @@ const char *tby_store_local_file(const char *uri);
 void tby_store_release_memory(struct tby_store *store);
 /* The URI the store was opened with. */
 const char *tby_store_uri(const struct tby_store *store);
+/* Whether the store stands for a sqlite file that did not exist (opened with no_create):
+ * it holds nothing, and the file was not made. */
+bool tby_store_missing(const struct tby_store *store);
 
 /* ---- reads ------------------------------------------------------------------ */
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -496,6 +497,44 @@ static void test_sqlite_file_moved_away_is_unreachable_until_back(void **state)
     tby_kv_list_clear(&list);
 }
 
+/* Commands that only look open with no_create: a sqlite file that is not there reads as
+ * an empty store, refuses writes and is not made (nor its folder); one that exists opens
+ * as usual. */
+static void test_no_create_reads_missing_file_as_empty(void **state)
+{
+    struct store_fx *f = *state;
+    struct tby_store_options opts = { .no_create = true };
+    _cleanup_(tby_store_closep) struct tby_store *missing = NULL, *existing = NULL;
+    struct tby_error err = { 0 };
+    struct tby_kv_list list = { 0 };
+    struct tby_kv kv;
+    char dir[128], uri[200];
+    struct stat st;
+    int64_t rev = -1;
+
+    if (!store_fx_is_sqlite(f))
+        skip();
+    snprintf(dir, sizeof(dir), "%s/not-yet", f->dir);
+    snprintf(uri, sizeof(uri), "sqlite:%s/tabby.db", dir);
+    assert_int_equal(tby_store_open_options(uri, &opts, &missing, &err), 0);
+    assert_true(tby_store_missing(missing));
+    assert_int_equal(tby_store_get(missing, key(f, "a"), &kv, &err), -ENOENT);
+    assert_int_equal(tby_store_range(missing, f->prefix, &list, &err), 0);
+    assert_int_equal(list.n, 0);
+    assert_int_equal(tby_store_revision(missing, &rev, &err), 0);
+    assert_int_equal(rev, 0);
+    assert_int_equal(tby_store_put(missing, key(f, "a"), "1", 1, NULL, &err), -EROFS);
+    assert_non_null(strstr(err.msg, "does not exist yet"));
+    assert_int_equal(stat(dir, &st), -1);
+    assert_int_equal(errno, ENOENT);
+
+    assert_int_equal(tby_store_open_options(f->uri, &opts, &existing, &err), 0);
+    assert_false(tby_store_missing(existing));
+    assert_int_equal(tby_store_put(existing, key(f, "a"), "1", 1, NULL, &err), 0);
+    assert_int_equal(tby_store_get(f->store, key(f, "a"), &kv, &err), 0);
+    tby_kv_clear(&kv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -517,6 +556,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_value_may_hold_nul_bytes, setup, teardown),
         cmocka_unit_test(test_unknown_scheme_is_refused),
         cmocka_unit_test(test_local_file_of_each_uri_form),
+        cmocka_unit_test_setup_teardown(test_no_create_reads_missing_file_as_empty, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_file_moved_away_is_unreachable_until_back,
                                         setup, teardown),
     };

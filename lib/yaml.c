@@ -139,11 +139,12 @@ static int count_nodes(struct loader *ld, size_t n, yaml_mark_t mark)
     return 0;
 }
 
-static int check_depth(struct loader *ld, unsigned levels, yaml_mark_t mark)
+/* n more values, reaching `levels` deep: both are bounded. */
+static int count_nested(struct loader *ld, unsigned levels, size_t n, yaml_mark_t mark)
 {
     if (levels > ld->limits.max_depth)
         return fail_at(ld, mark, -E2BIG, "nested deeper than %u levels", ld->limits.max_depth);
-    return 0;
+    return count_nodes(ld, n, mark);
 }
 
 static void anchors_reset(struct loader *ld)
@@ -215,10 +216,7 @@ static int read_alias(struct loader *ld, const yaml_event_t *ev, unsigned depth,
     r = find_anchor(ld, ev, &a);
     if (r < 0)
         return r;
-    r = check_depth(ld, depth + a->height, ev->start_mark);
-    if (r < 0)
-        return r;
-    r = count_nodes(ld, a->nodes, ev->start_mark);
+    r = count_nested(ld, depth + a->height, a->nodes, ev->start_mark);
     if (r < 0)
         return r;
     /* A copy, not a shared reference: callers may change one place of the tree. */
@@ -328,10 +326,7 @@ static int read_sequence(struct loader *ld, const yaml_event_t *start, unsigned 
     _cleanup_json_ json_t *array = NULL;
     int r;
 
-    r = check_depth(ld, depth + 1, start->start_mark);
-    if (r < 0)
-        return r;
-    r = count_nodes(ld, 1, start->start_mark);
+    r = count_nested(ld, depth + 1, 1, start->start_mark);
     if (r < 0)
         return r;
     array = json_array();
@@ -514,10 +509,7 @@ static int read_mapping(struct loader *ld, const yaml_event_t *start, unsigned d
     _cleanup_json_ json_t *object = NULL, *merges = NULL;
     int r;
 
-    r = check_depth(ld, depth + 1, start->start_mark);
-    if (r < 0)
-        return r;
-    r = count_nodes(ld, 1, start->start_mark);
+    r = count_nested(ld, depth + 1, 1, start->start_mark);
     if (r < 0)
         return r;
     object = json_object();

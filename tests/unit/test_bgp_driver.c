@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "tabby/bgp_driver.h"
+#include "tabby/buf.h"
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 #include "tabby/ipam.h"
@@ -134,8 +135,6 @@ static void test_refused_configuration_is_counted_and_kept_out(void **state)
     const struct tby_bgp_stats *st = tby_bgp_driver_stats(d);
     struct tby_error err = { 0 };
     _cleanup_free_ char *before = NULL;
-    size_t size = 0;
-    FILE *f;
 
     assert_int_equal(tby_bgp_driver_sync(d, 1000, NULL, &err), 0);
     w->bird.reject_config = true;
@@ -143,10 +142,7 @@ static void test_refused_configuration_is_counted_and_kept_out(void **state)
     assert_int_equal(tby_bgp_driver_sync(d, 2000, NULL, &err), -EINVAL);
     assert_int_equal(st->failures, 1);
     assert_non_null(strstr(st->last_error, "BIRD refused the configuration"));
-    f = fopen(w->conf, "re");
-    assert_non_null(f);
-    assert_true(getdelim(&before, &size, '\0', f) > 0);
-    fclose(f);
+    assert_int_equal(tby_read_file(w->conf, 0, &before, NULL), 0);
     assert_null(strstr(before, "10.0.0.254")); /* the refused peer never reached the file */
 }
 

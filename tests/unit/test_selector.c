@@ -16,44 +16,7 @@
 #include "tabby/cleanup.h"
 #include "tabby/selector.h"
 #include "tabby/validate.h"
-
-/* ---- allocation accounting ----------------------------------------------------------
- * The test is linked with -Wl,--wrap=malloc,calloc,realloc, so every allocation made by
- * tabby's own code passes through here: we count them (matching must make none) and can
- * fail the n-th one (every failure must come back as -ENOMEM without leaking). */
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-
-static long alloc_calls;
-static long fail_at_call = -1; /* fail the allocation with this index; -1: never */
-static bool alloc_failed;
-
-static bool should_fail(void)
-{
-    if (alloc_calls++ != fail_at_call)
-        return false;
-    alloc_failed = true;
-    return true;
-}
-
-void *__wrap_malloc(size_t size)
-{
-    return should_fail() ? NULL : __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    return should_fail() ? NULL : __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t size)
-{
-    return should_fail() ? NULL : __real_realloc(p, size);
-}
+#include "alloc_fail.h"
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
@@ -1251,10 +1214,9 @@ static void test_parse_survives_every_allocation_failure(void **state)
         struct tby_sel *sel = NULL;
         int rc;
 
-        alloc_failed = false;
-        fail_at_call = alloc_calls + n;
+        alloc_fail_after(n);
         rc = tby_sel_parse(text, &sel, &err);
-        fail_at_call = -1;
+        alloc_fail_none();
         if (!alloc_failed) {
             assert_int_equal(rc, 0);
             assert_string_equal(tby_sel_canonical(sel), tby_sel_canonical(reference));
@@ -1495,10 +1457,9 @@ static void test_k8s_conversion_survives_every_allocation_failure(void **state)
         struct tby_sel *sel = NULL;
         int rc;
 
-        alloc_failed = false;
-        fail_at_call = alloc_calls + n;
+        alloc_fail_after(n);
         rc = tby_sel_from_k8s(j, &sel, NULL);
-        fail_at_call = -1;
+        alloc_fail_none();
         if (!alloc_failed) {
             assert_int_equal(rc, 0);
             assert_string_equal(tby_sel_canonical(sel), "a == '1' && b == '2' && "
@@ -1682,10 +1643,9 @@ static void test_building_survives_every_allocation_failure(void **state)
             struct tby_sel *out = NULL;
             int rc;
 
-            alloc_failed = false;
-            fail_at_call = alloc_calls + n;
+            alloc_fail_after(n);
             rc = which ? tby_sel_and(a, b, &out, NULL) : tby_sel_prefix_keys(a, "p.", &out, NULL);
-            fail_at_call = -1;
+            alloc_fail_none();
             if (!alloc_failed) {
                 assert_int_equal(rc, 0);
                 tby_sel_free(out);

@@ -214,6 +214,7 @@ int etcd_client_init(struct etcd_client *c, const struct etcd_config *cfg,
 {
     memset(c, 0, sizeof(*c));
     c->cfg = cfg;
+    c->answer.max = MAX_ANSWER_BYTES;
     c->easy = curl_easy_init();
     if (!c->easy)
         return tby_error_set(err, -ENOMEM, "etcd: cannot make a curl handle");
@@ -226,7 +227,7 @@ void etcd_client_clear(struct etcd_client *c)
         curl_easy_cleanup(c->easy);
     curl_slist_free_all(c->headers);
     free_secret(c->token);
-    free(c->answer.data);
+    tby_buf_clear(&c->answer);
     memset(c, 0, sizeof(*c));
 }
 
@@ -241,30 +242,11 @@ const char *etcd_client_endpoint(const struct etcd_client *c)
     return c->cfg->endpoints[c->current].name;
 }
 
-bool etcd_buffer_append(struct etcd_buffer *b, const char *data, size_t len, size_t max)
-{
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *grown;
-
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        if (cap > max || !(grown = realloc(b->data, cap)))
-            return false;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-    return true;
-}
-
 static size_t collect(char *data, size_t size, size_t n, void *userdata)
 {
     size_t len = size * n;
 
-    return etcd_buffer_append(userdata, data, len, MAX_ANSWER_BYTES) ? len : 0;
+    return tby_buf_add(userdata, data, len) == 0 ? len : 0;
 }
 
 /* a + b in a new string; NULL when out of memory. */
@@ -346,7 +328,7 @@ static int prepare(struct etcd_client *c, const struct etcd_endpoint *ep, const 
         curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, ep->socket_path);
     set_tls(e, c->cfg);
     c->errbuf[0] = '\0';
-    c->answer.len = 0;
+    tby_buf_reset(&c->answer);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &c->answer);
     return 0;

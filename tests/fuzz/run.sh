@@ -14,9 +14,13 @@ runs=${2:-10000}
 [ $# -ge 2 ] && shift 2 || shift $#
 
 case $name in
-selector) srcs="lib/selector.c lib/validate.c lib/error.c"; libs="-ljansson"; opts="-max_len=5000" ;;
-yaml) srcs="lib/yaml.c lib/yaml_dump.c lib/yaml_scalar.c lib/error.c"; libs="-lyaml -ljansson"; opts="" ;;
-bird) srcs="bgp/bird_reply.c lib/net.c lib/error.c"; libs=""; opts="-max_len=8192" ;;
+selector)
+    srcs="lib/selector.c lib/codec.c lib/strv.c lib/array.c lib/buf.c lib/validate.c lib/error.c"
+    libs="-ljansson -lm"; opts="-max_len=5000" ;;
+yaml)
+    srcs="lib/yaml.c lib/yaml_dump.c lib/yaml_scalar.c lib/array.c lib/buf.c lib/error.c"
+    libs="-lyaml -ljansson"; opts="" ;;
+bird) srcs="bgp/bird_reply.c lib/array.c lib/net.c lib/error.c"; libs=""; opts="-max_len=8192" ;;
 *) echo "run.sh: unknown fuzz target '$name'" >&2; exit 2 ;;
 esac
 

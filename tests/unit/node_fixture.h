@@ -11,15 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tabby/catalog.h"
 #include "tabby/log.h"
-#include "tabby/resource.h"
 #include "node.h"
+#include "store_fixture.h"
 
 struct node_fixture {
-    char dir[64];
-    char uri[160];
-    char db[128];
+    struct store_fx store;         /* the scratch folder and its datastore file */
     struct node n;
     const struct node_part *table[NODE_PARTS_MAX];
 };
@@ -39,23 +36,19 @@ static inline const struct node_part *fixture_part(const char *name)
 static inline void fixture_init(struct node_fixture *f, const char *const *flags)
 {
     char cfg[128], *argv[32];
-    struct tby_store *store = NULL;
     struct tby_error err = { 0 };
     int argc = 0;
     FILE *file;
 
     tby_log_set_level(TBY_LOG_ERROR);
-    strcpy(f->dir, "/tmp/tby-node-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof(f->db), "%s/tabby.db", f->dir);
-    snprintf(f->uri, sizeof(f->uri), "sqlite:%s", f->db);
-    snprintf(cfg, sizeof(cfg), "%s/tabby-node.cfg", f->dir);
+    /* the datastore file exists: a missing one would have the node wait for it */
+    store_fx_open(&f->store, "node", false);
+    tby_store_close(f->store.store);
+    f->store.store = NULL;
+    snprintf(cfg, sizeof(cfg), "%s/tabby-node.cfg", f->store.dir);
     assert_non_null(file = fopen(cfg, "w"));
     fclose(file);
-    /* the file exists: a missing one would have the node wait for it */
-    assert_int_equal(tby_store_open(f->uri, &store, &err), 0);
-    tby_store_close(store);
-    for (const char *fixed[] = { "tabby-node", "--config", cfg, "--store", f->uri, "--node", "n1",
+    for (const char *fixed[] = { "tabby-node", "--config", cfg, "--store", f->store.uri, "--node", "n1",
                                  "--pid-file", "", "--health-port", "0", NULL },
                     **a = fixed;
          *a; a++)
@@ -84,24 +77,15 @@ static inline void fixture_start(struct node_fixture *f, const char *const *part
 
 static inline void fixture_stop(struct node_fixture *f)
 {
-    char cmd[128];
-
     node_stop(&f->n);
     node_config_clear(&f->n.cfg);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
+    store_fx_close(&f->store);
 }
 
 /* Resources into the datastore, as tabbyctl apply writes them. */
 static inline void fixture_apply(struct node_fixture *f, const char *yaml)
 {
-    struct tby_resource_list list = { 0 };
-    struct tby_error err = { 0 };
-
-    if (tby_resource_load(yaml, strlen(yaml), "test", &list, &err) < 0 ||
-        tby_catalog_write(f->n.store, &list, TBY_WRITE_APPLY, NULL, &err) < 0)
-        fail_msg("apply: %s", tby_error_str(&err));
-    tby_resource_list_clear(&list);
+    store_fx_apply(f->n.store, yaml);
 }
 
 #endif

@@ -97,20 +97,23 @@ static int teardown(void **state)
 }
 
 /* The datastore's file moved away, and back. */
+static void move_db(struct node_fixture *f, bool away)
+{
+    char db[160], moved[160];
+
+    snprintf(db, sizeof(db), "%s/tabby.db", f->store.dir);
+    snprintf(moved, sizeof(moved), "%s/away.db", f->store.dir);
+    assert_int_equal(away ? rename(db, moved) : rename(moved, db), 0);
+}
+
 static void away(struct node_fixture *f)
 {
-    char moved[160];
-
-    snprintf(moved, sizeof(moved), "%s/away.db", f->dir);
-    assert_int_equal(rename(f->db, moved), 0);
+    move_db(f, true);
 }
 
 static void back(struct node_fixture *f)
 {
-    char moved[160];
-
-    snprintf(moved, sizeof(moved), "%s/away.db", f->dir);
-    assert_int_equal(rename(moved, f->db), 0);
+    move_db(f, false);
 }
 
 /* What /readiness says: "ready", "ready: WHY" or "not ready: WHY". */
@@ -135,7 +138,7 @@ static void test_datastore_comes_first(void **state)
     /* before the datastore is open: a node waiting for its missing file */
     f->n.name = f->n.cfg.v[NODE_NODENAME];
     snprintf(want, sizeof(want), "not ready: datastore file missing, waiting for it: %s",
-             f->uri);
+             f->store.uri);
     assert_string_equal(says(f), want);
     fixture_start(f, NULL);
     assert_string_equal(says(f), "not ready: datastore not read yet");

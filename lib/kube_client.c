@@ -290,19 +290,27 @@ int tby_kube_list_decode(const char *body, size_t len, json_t *items, char **res
     return kube_list_take(page, items, resource_version, continue_token, err);
 }
 
-static int page_path(struct tby_buf *path, const struct tby_kube_resource *res, const char *ns,
-                     const struct tby_kube_list_options *opts, const char *cont)
+int kube_collection_path(struct tby_buf *path, const struct tby_kube_resource *res,
+                         const char *ns, const struct tby_kube_list_options *opts)
 {
     char limit[32];
 
     snprintf(limit, sizeof(limit), "%ld", opts->limit > 0 ? opts->limit : DEFAULT_PAGE);
     tby_buf_reset(path);
     tby_kube_path(path, res, ns, NULL, NULL);
-    tby_kube_query_add(path, "limit", limit);
+    if (opts->limit >= 0)
+        tby_kube_query_add(path, "limit", limit);
     if (opts->label_selector && *opts->label_selector)
         tby_kube_query_add(path, "labelSelector", opts->label_selector);
     if (opts->field_selector && *opts->field_selector)
         tby_kube_query_add(path, "fieldSelector", opts->field_selector);
+    return tby_buf_error(path);
+}
+
+static int page_path(struct tby_buf *path, const struct tby_kube_resource *res, const char *ns,
+                     const struct tby_kube_list_options *opts, const char *cont)
+{
+    kube_collection_path(path, res, ns, opts);
     if (cont)
         tby_kube_query_add(path, "continue", cont);
     return tby_buf_error(path);

@@ -33,6 +33,12 @@ int kube_call(struct tby_kube_client *c, const char *method, const char *path,
 /* Sets kind and apiVersion on an object that lacks them (list items come without). */
 int kube_fill_type(json_t *obj, const struct tby_kube_resource *res);
 
+/* The path of a list page or a watch of `res` (in `ns`): the collection, then
+ * ?limit=N (opts->limit, 0: 500, < 0: none) and the selectors opts gives. The buffer is reset
+ * first. 0 or the buffer's error. */
+int kube_collection_path(struct tby_buf *path, const struct tby_kube_resource *res,
+                         const char *ns, const struct tby_kube_list_options *opts);
+
 /* Reads one List answer already parsed (see tby_kube_list_decode). */
 int kube_list_take(const json_t *page, json_t *items, char **resource_version,
                    char **continue_token, struct tby_error *err);

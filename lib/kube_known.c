@@ -245,9 +245,13 @@ int kube_known_relist(struct kube_known *k, const json_t *items, int reflector,
 int kube_known_event(struct kube_known *k, const struct tby_kube_event *ev, int reflector,
                      struct tby_kube_changes *out)
 {
-    struct entry *e = find(&k->map, ev->ns, ev->name);
+    struct entry *e;
     char *rv;
 
+    if (ev->type != TBY_KUBE_EVENT_ADDED && ev->type != TBY_KUBE_EVENT_MODIFIED &&
+        ev->type != TBY_KUBE_EVENT_DELETED)
+        return 0; /* bookmarks and errors name no object */
+    e = find(&k->map, ev->ns, ev->name);
     if (ev->type == TBY_KUBE_EVENT_DELETED) {
         if (!e)
             return 0;
@@ -256,8 +260,6 @@ int kube_known_event(struct kube_known *k, const struct tby_kube_event *ev, int 
         return tby_kube_changes_push(out, TBY_KUBE_DELETED, reflector, json_incref(ev->object),
                                      NULL);
     }
-    if (ev->type != TBY_KUBE_EVENT_ADDED && ev->type != TBY_KUBE_EVENT_MODIFIED)
-        return 0;
     if (e && strcmp(e->rv, ev->resource_version) == 0)
         return 0; /* delivered already */
     if (e) {

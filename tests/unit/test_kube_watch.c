@@ -323,7 +323,8 @@ static void event(struct kube_known *k, enum tby_kube_event_type type, json_t *o
 
     ev.ns = json_string_value(json_object_get(meta, "namespace"));
     ev.ns = ev.ns ? ev.ns : "";
-    ev.name = json_string_value(json_object_get(meta, "name"));
+    ev.name = type == TBY_KUBE_EVENT_BOOKMARK ? NULL
+                                              : json_string_value(json_object_get(meta, "name"));
     ev.resource_version = json_string_value(json_object_get(meta, "resourceVersion"));
     assert_int_equal(kube_known_event(k, &ev, 3, out), 0);
     json_decref(o);

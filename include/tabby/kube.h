@@ -120,7 +120,7 @@ int tby_kube_get(struct tby_kube_client *c, const struct tby_kube_resource *res,
 struct tby_kube_list_options {
     const char *label_selector; /* "app=web,tier in (a,b)" */
     const char *field_selector; /* "spec.nodeName=node-1", "metadata.name=x" */
-    long limit;                 /* page size; 0: 500 */
+    long limit;                 /* page size; 0: 500; < 0: the whole list in one answer */
 };
 
 struct tby_kube_list {

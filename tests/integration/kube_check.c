@@ -188,6 +188,7 @@ static struct tby_kube_change *expect(struct watcher *w, enum tby_kube_change_ty
 static void case_tls_token(void)
 {
     _cleanup_json_ json_t *ns = NULL;
+    json_t *none = NULL;
     struct tby_kube_config wrong = *cfg;
     struct tby_kube_client *other = NULL;
     struct tby_error err = { 0 };
@@ -200,7 +201,7 @@ static void case_tls_token(void)
     /* A wrong token: 401, named, not shown. */
     wrong.token = "wrong-token-0123456789";
     ok(tby_kube_client_new(&wrong, &other, &err), &err, "client");
-    r = tby_kube_get(other, &tby_kube_namespaces, NULL, "default", &ns, &err);
+    r = tby_kube_get(other, &tby_kube_namespaces, NULL, "default", &none, &err);
     tby_kube_client_free(other);
     if (r != -EACCES || !strstr(err.msg, "namespaces default: 401") ||
         strstr(err.msg, wrong.token))
@@ -209,7 +210,7 @@ static void case_tls_token(void)
     wrong = *cfg;
     wrong.ca_data = (struct tby_kube_blob){ 0 };
     ok(tby_kube_client_new(&wrong, &other, &err), &err, "client");
-    r = tby_kube_get(other, &tby_kube_namespaces, NULL, "default", &ns, &err);
+    r = tby_kube_get(other, &tby_kube_namespaces, NULL, "default", &none, &err);
     tby_kube_client_free(other);
     no_secret(&err);
     if (r == 0 || !strstr(err.msg, "certificate"))
@@ -469,6 +470,7 @@ static void case_reconnect(void)
 static void case_retry_after(void)
 {
     _cleanup_json_ json_t *cm = NULL;
+    json_t *none = NULL;
     struct tby_error err = { 0 };
     int64_t start;
     int r;
@@ -484,7 +486,7 @@ static void case_retry_after(void)
     control_do("POST", "/_test/faults",
                "{\"verb\":\"get\",\"path\":\"kt-429\",\"status\":429,\"retryAfter\":1,\"times\":0}");
     tby_kube_client_set_retries(kc, 1, 10000);
-    r = tby_kube_get(kc, &configmaps, "kt-429", "x", &cm, &err);
+    r = tby_kube_get(kc, &configmaps, "kt-429", "x", &none, &err);
     tby_kube_client_set_retries(kc, 5, 10000);
     control_do("DELETE", "/_test/faults", NULL);
     no_secret(&err);
@@ -570,6 +572,46 @@ static void case_delete_precondition(void)
         die("deleting again gave %d: %s", r, err.msg);
 }
 
+/* Pods: status through its subresource (a PUT there changes only status, a PUT of the
+ * object leaves status alone), annotations by JSON patch and strategic merge. */
+static void case_status_subresource(void)
+{
+    _cleanup_json_ json_t *pod = json_pack("{s:{s:s}, s:{s:[{s:s, s:s}]}}", "metadata", "name",
+                                           "web", "spec", "containers", "name", "c", "image",
+                                           "busybox");
+    _cleanup_json_ json_t *made = NULL, *after = NULL, *got = NULL;
+    _cleanup_json_ json_t *ops = json_loads("[{\"op\":\"add\",\"path\":\"/metadata/annotations\","
+                                            "\"value\":{\"tabby.io/ip\":\"10.0.0.5\"}}]", 0, NULL);
+    _cleanup_json_ json_t *bad = json_pack("{s:s}", "x", "y");
+    struct tby_error err = { 0 };
+    const char *ip;
+    int r;
+
+    make_namespace("kt-pod");
+    ok(tby_kube_create(kc, &tby_kube_pods, "kt-pod", pod, &made, &err), &err, "create pod");
+    json_object_set_new(json_object_get(made, "status"), "phase", json_string("Running"));
+    json_object_set_new(json_object_get(made, "spec"), "hostname", json_string("ignored"));
+    ok(tby_kube_update_status(kc, &tby_kube_pods, NULL, made, &after, &err), &err, "status");
+    if (strcmp(json_string_value(json_object_get(json_object_get(after, "status"), "phase")),
+               "Running") != 0 ||
+        json_object_get(json_object_get(after, "spec"), "hostname"))
+        die("the status subresource changed more or less than status");
+    ok(tby_kube_patch(kc, &tby_kube_pods, "kt-pod", "web", TBY_KUBE_PATCH_JSON, ops, NULL,
+                      &got, &err), &err, "json patch");
+    ip = json_string_value(json_object_get(json_object_get(json_object_get(got, "metadata"),
+                                                           "annotations"), "tabby.io/ip"));
+    if (!ip || strcmp(ip, "10.0.0.5") != 0)
+        die("the JSON patch did not add the annotation");
+    r = tby_kube_patch(kc, &tby_kube_pods, "kt-pod", "web", TBY_KUBE_PATCH_JSON, bad, NULL, NULL,
+                       &err);
+    if (r != -EINVAL)
+        die("a JSON patch that is no list gave %d", r);
+    r = tby_kube_patch(kc, &tby_kube_pods, "kt-pod", "nope", TBY_KUBE_PATCH_MERGE, bad, NULL,
+                       NULL, &err);
+    if (r != -ENOENT || !strstr(err.msg, "pods kt-pod/nope: 404 NotFound"))
+        die("patching a missing pod gave %d: %s", r, err.msg);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -586,6 +628,7 @@ int main(int argc, char **argv)
         { "retry-after", case_retry_after },
         { "conflict-retry", case_conflict_retry },
         { "delete-precondition", case_delete_precondition },
+        { "status-subresource", case_status_subresource },
     };
     struct tby_error err = { 0 };
     char *slash;

@@ -3,14 +3,15 @@
 # test double tests/k8s/apiserver.py, started here on loopback: TLS with the CA inline,
 # token and client-certificate auth, list paging and selectors, an expired continue
 # token, watch with bookmarks, 410 → relist with the exact difference, reconnection
-# after a dropped watch, 429 Retry-After, 409 conflict retry, delete preconditions.
+# after a dropped watch, 429 Retry-After, 409 conflict retry, delete preconditions, the
+# status subresource and JSON patches.
 # Each case is one run of tests/integration/kube_check. The server is killed by pid on
 # exit. TABBY_K8S_APISERVER names another copy of the server to use.
 . "$(dirname "$0")/lib.sh"
 t_begin kube-client
 
 CASES="tls-token client-cert paging continue-expired watch-bookmark relist-diff reconnect
-    retry-after conflict-retry delete-precondition"
+    retry-after conflict-retry delete-precondition status-subresource"
 CHECK=$T_BUILD/tests/integration/kube_check
 SERVER=${TABBY_K8S_APISERVER:-$T_TOP/tests/k8s/apiserver.py}
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "tabby/cleanup.h"
-#include "curl_failure.h"
+#include "transfer_failure.h"
 #include "etcd_client.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
@@ -400,9 +400,9 @@ static int transport_failure(struct etcd_client *c, const struct etcd_endpoint *
         return tby_error_set(err, -ECANCELED, "etcd %s: stopped", ep->name);
     curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &request_bytes);
     *sent = request_bytes > 0;
-    curl_failure_describe(c->easy, rc, c->errbuf, c->cfg->connect_timeout_ms,
+    transfer_failure_describe(c->easy, rc, c->errbuf, c->cfg->connect_timeout_ms,
                           c->cfg->timeout_ms, why, sizeof(why));
-    return tby_error_set(err, curl_failure_is_local(rc) ? -EINVAL : -EAGAIN, "etcd %s: %s",
+    return tby_error_set(err, transfer_failure_is_local(rc) ? -EINVAL : -EAGAIN, "etcd %s: %s",
                          ep->name, why);
 }
 

@@ -200,7 +200,7 @@ int tby_kube_get(struct tby_kube_client *c, const struct tby_kube_resource *res,
     return r;
 }
 
-/* ---- lists ----------------------------------------------------------------------------- */
+/* ---- lists ------------------------------------------------------------------------------ */
 
 int kube_collection_path(struct tby_buf *path, const struct tby_kube_resource *res,
                          const char *ns, const struct tby_kube_list_options *opts)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "tabby/buf.h"
-#include "curl_failure.h"
+#include "transfer_failure.h"
 #include "kube_http.h"
 
 /* A broken peer on an idle watch is noticed within about idle + 3 intervals. */
@@ -193,10 +193,10 @@ int kube_transport_error(CURL *e, CURLcode rc, const struct kube_request *req,
 {
     char why[CURL_ERROR_SIZE + 64];
 
-    curl_failure_describe(e, rc, req->errbuf, cfg->connect_timeout_ms,
+    transfer_failure_describe(e, rc, req->errbuf, cfg->connect_timeout_ms,
                           req->stream ? req->stream_timeout_ms : cfg->timeout_ms, why,
                           sizeof(why));
-    return tby_error_set(err, curl_failure_is_local(rc) ? -EINVAL : -EAGAIN, "%s: %s: %s",
+    return tby_error_set(err, transfer_failure_is_local(rc) ? -EINVAL : -EAGAIN, "%s: %s: %s",
                          what, cfg->server, why);
 }
 

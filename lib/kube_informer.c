@@ -265,7 +265,7 @@ static void refused(struct reflector *r, long status)
     failed(r, err.msg);
 }
 
-/* ---- transfers ------------------------------------------------------------------------- */
+/* ---- transfers -------------------------------------------------------------------------- */
 
 static size_t collect(char *data, size_t size, size_t n, void *userdata)
 {
@@ -406,7 +406,7 @@ static void begin(struct reflector *r)
         failed(r, err.msg);
 }
 
-/* ---- transfers that ended ------------------------------------------------------------------- */
+/* ---- transfers that ended --------------------------------------------------------------- */
 
 /* The last page came: the list, diffed against what was delivered, then a watch. */
 static void list_complete(struct reflector *r)
@@ -542,7 +542,7 @@ static void transfer_done(struct tby_kube_informer *inf, CURL *easy, CURLcode rc
         watch_done(r, rc);
 }
 
-/* ---- the thread ------------------------------------------------------------------------------ */
+/* ---- the thread ------------------------------------------------------------------------- */
 
 /* A watch whose server said 200 is online, before any event comes. */
 static void check_watches(struct tby_kube_informer *inf)
@@ -606,7 +606,7 @@ static void *informer_main(void *arg)
     return NULL;
 }
 
-/* ---- the caller's side -------------------------------------------------------------------- */
+/* ---- the caller's side ------------------------------------------------------------------ */
 
 static void reflector_free(struct reflector *r)
 {

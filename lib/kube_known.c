@@ -14,7 +14,7 @@ struct entry {
     char key[]; /* "namespace/name"; "/name" for cluster-scoped objects */
 };
 
-/* ---- the changes list ----------------------------------------------------------------- */
+/* ---- the changes list ------------------------------------------------------------------- */
 
 int tby_kube_changes_push(struct tby_kube_changes *list, enum tby_kube_change_type type,
                           int reflector, json_t *object, const char *message)
@@ -43,7 +43,7 @@ void tby_kube_changes_clear(struct tby_kube_changes *list)
     *list = (struct tby_kube_changes){ 0 };
 }
 
-/* ---- the known objects ------------------------------------------------------------------- */
+/* ---- the known objects ------------------------------------------------------------------ */
 
 static const char *key_of(const struct tby_hnode *node)
 {

@@ -110,7 +110,7 @@ static const char *meta(const json_t *obj, const char *field)
     return v ? v : "";
 }
 
-/* ---- informers ---------------------------------------------------------------------------- */
+/* ---- informers -------------------------------------------------------------------------- */
 
 struct watcher {
     struct tby_kube_informer *inf;
@@ -183,7 +183,7 @@ static struct tby_kube_change *expect(struct watcher *w, enum tby_kube_change_ty
     }
 }
 
-/* ---- the cases ------------------------------------------------------------------------------ */
+/* ---- the cases -------------------------------------------------------------------------- */
 
 static void case_tls_token(void)
 {
@@ -478,13 +478,15 @@ static void case_retry_after(void)
     make_namespace("kt-429");
     json_decref(make_cm("kt-429", "x", "no"));
     control_do("POST", "/_test/faults",
-               "{\"verb\":\"get\",\"path\":\"kt-429\",\"status\":429,\"retryAfter\":1,\"times\":2}");
+               "{\"verb\":\"get\",\"path\":\"kt-429\",\"status\":429,\"retryAfter\":1,"
+               "\"times\":2}");
     start = now_ms();
     ok(tby_kube_get(kc, &configmaps, "kt-429", "x", &cm, &err), &err, "get");
     if (now_ms() - start < 1900)
         die("two 429s with Retry-After: 1 took only %" PRId64 " ms", now_ms() - start);
     control_do("POST", "/_test/faults",
-               "{\"verb\":\"get\",\"path\":\"kt-429\",\"status\":429,\"retryAfter\":1,\"times\":0}");
+               "{\"verb\":\"get\",\"path\":\"kt-429\",\"status\":429,\"retryAfter\":1,"
+               "\"times\":0}");
     tby_kube_client_set_retries(kc, 1, 10000);
     r = tby_kube_get(kc, &configmaps, "kt-429", "x", &none, &err);
     tby_kube_client_set_retries(kc, 5, 10000);

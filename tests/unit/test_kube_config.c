@@ -204,7 +204,8 @@ static void test_bad_files_name_the_file_and_field(void **state)
 {
     (void)state;
     parse_fails(HEAD CLUSTER "users: [{name: u, user: {token: " TOKEN ", "
-                             "client-certificate-data: " CERT_B64 ", client-key-data: 'QUJD*'}}]\n",
+                             "client-certificate-data: " CERT_B64 ", "
+                             "client-key-data: 'QUJD*'}}]\n",
                 -EINVAL, "kubeconfig /x: users[0].user.client-key-data: not base64");
     parse_fails(HEAD CLUSTER "users: [{name: u, user: {token: " TOKEN ", client-key-data: "
                              "QUJD}}]\n",

@@ -148,7 +148,8 @@ static void test_splitter_refuses_garbage_with_a_clear_error(void **state)
     expect_garbage("\n\x01", -EBADMSG, "at byte 1, got byte 0x01");
     expect_garbage("{\"a\":1,}", -EBADMSG, "watch stream: an object that is not JSON");
     expect_garbage("{\"a\" 1}", -EBADMSG, "not JSON");
-    expect_garbage("{\"a\":\"this object is longer than sixty-four bytes, which is the limit here\"}",
+    expect_garbage("{\"a\":\"this object is longer than sixty-four bytes, "
+                   "which is the limit here\"}",
                    -EFBIG, "watch stream: an object larger than 64 bytes");
 }
 
@@ -230,7 +231,7 @@ static void test_events_are_decoded_and_checked(void **state)
     }
 }
 
-/* ---- the reflector's memory ---------------------------------------------------------------- */
+/* ---- the reflector's memory ------------------------------------------------------------- */
 
 static json_t *obj(const char *ns, const char *name, const char *rv)
 {

@@ -1,11 +1,11 @@
-/* curl_failure.c — words for libcurl transfers that failed before an HTTP answer. */
+/* transfer_failure.c — words for libcurl transfers that failed before an HTTP answer. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "curl_failure.h"
+#include "transfer_failure.h"
 
-bool curl_failure_is_local(CURLcode rc)
+bool transfer_failure_is_local(CURLcode rc)
 {
     switch (rc) {
     case CURLE_SSL_CERTPROBLEM:
@@ -23,7 +23,7 @@ bool curl_failure_is_local(CURLcode rc)
     }
 }
 
-void curl_failure_describe(CURL *e, CURLcode rc, const char *errbuf, long connect_timeout_ms,
+void transfer_failure_describe(CURL *e, CURLcode rc, const char *errbuf, long connect_timeout_ms,
                            long timeout_ms, char *buf, size_t size)
 {
     long os_errno = 0;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tabby/cleanup.h"
+#include "transfer_failure.h"
 #include "etcd_client.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
@@ -370,46 +371,6 @@ static CURLcode perform(struct etcd_client *c)
 
 /* ---- failures ------------------------------------------------------------------ */
 
-/* Problems with our own files or settings: another endpoint would fail the same way. */
-static bool is_local_problem(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_OUT_OF_MEMORY:
-        return true;
-    default:
-        return false;
-    }
-}
-
-static void describe_failure(struct etcd_client *c, CURLcode rc, char *buf, size_t size)
-{
-    long os_errno = 0;
-    curl_off_t connected = 0;
-
-    curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &os_errno);
-    curl_easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &connected);
-    if (rc == CURLE_OPERATION_TIMEDOUT && connected == 0)
-        snprintf(buf, size, "no connection within %ld ms", c->cfg->connect_timeout_ms);
-    else if (rc == CURLE_OPERATION_TIMEDOUT)
-        snprintf(buf, size, "no answer within %ld ms", c->cfg->timeout_ms);
-    else if (rc == CURLE_COULDNT_CONNECT && os_errno)
-        snprintf(buf, size, "%s", strerror((int)os_errno));
-    else
-        snprintf(buf, size, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-    /* "Connection refused" reads better mid-message as "connection refused"; "SSL" and
-     * "OpenSSL" stay as they are. */
-    if (buf[0] && islower((unsigned char)buf[1]))
-        buf[0] = (char)tolower((unsigned char)buf[0]);
-}
-
 /* A transfer that got no HTTP answer. *sent: the request may have reached etcd. */
 static int transport_failure(struct etcd_client *c, const struct etcd_endpoint *ep,
                              CURLcode rc, bool *sent, struct tby_error *err)
@@ -421,8 +382,9 @@ static int transport_failure(struct etcd_client *c, const struct etcd_endpoint *
         return tby_error_set(err, -ECANCELED, "etcd %s: stopped", ep->name);
     curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &request_bytes);
     *sent = request_bytes > 0;
-    describe_failure(c, rc, why, sizeof(why));
-    return tby_error_set(err, is_local_problem(rc) ? -EINVAL : -EAGAIN, "etcd %s: %s",
+    transfer_failure_describe(c->easy, rc, c->errbuf, c->cfg->connect_timeout_ms,
+                          c->cfg->timeout_ms, why, sizeof(why));
+    return tby_error_set(err, transfer_failure_is_local(rc) ? -EINVAL : -EAGAIN, "etcd %s: %s",
                          ep->name, why);
 }
 

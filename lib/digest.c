@@ -225,6 +225,17 @@ void tby_sha3_256(const void *data, size_t len, uint8_t out[TBY_SHA3_256_LEN])
         out[i] = (uint8_t)(a[i / 8] >> (8 * (i % 8)));
 }
 
+int tby_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void tby_hex(const uint8_t *bytes, size_t len, char *out)
 {
     for (size_t i = 0; i < len; i++) {

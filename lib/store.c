@@ -30,7 +30,7 @@ int tby_store_open(const char *uri, struct tby_store **out, struct tby_error *er
 
 const char *tby_store_local_file(const char *uri)
 {
-    if (!uri || !*uri || strncmp(uri, "etcd:", 5) == 0)
+    if (!uri || !*uri || strncmp(uri, "etcd:", 5) == 0 || strncmp(uri, "k8s:", 4) == 0)
         return NULL;
     if (strncmp(uri, "sqlite:", 7) == 0)
         return uri + 7;
@@ -53,9 +53,11 @@ int tby_store_open_options(const char *uri, const struct tby_store_options *opts
         r = tby_store_sqlite_open(file, &store, err);
     else if (strncmp(uri, "etcd:", 5) == 0)
         r = tby_store_etcd_open(uri + 5, opts, &store, err);
+    else if (strncmp(uri, "k8s:", 4) == 0)
+        r = tby_store_k8s_open(uri + 4, &store, err);
     else
-        return tby_error_set(err, -EINVAL,
-                             "datastore %s: unknown scheme (use sqlite:PATH or etcd:URL)", uri);
+        return tby_error_set(err, -EINVAL, "datastore %s: unknown scheme (use sqlite:PATH, "
+                             "etcd:URL or k8s:[KUBECONFIG])", uri);
     if (r < 0)
         return r;
     store->uri = strdup(uri);
@@ -87,6 +89,11 @@ void tby_store_close(struct tby_store *store)
 const char *tby_store_uri(const struct tby_store *store)
 {
     return store->uri;
+}
+
+bool tby_store_has_multi_txn(const struct tby_store *store)
+{
+    return !store->ops->single_object_txn;
 }
 
 int tby_store_get(struct tby_store *store, const char *key, struct tby_kv *out,

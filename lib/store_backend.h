@@ -39,6 +39,9 @@ struct tby_store_ops {
                  struct tby_watch **out, struct tby_error *err);
     void (*close)(struct tby_store *s);
     void (*release_memory)(struct tby_store *s); /* optional */
+    /* The backend commits only what maps onto one object (k8s:); see
+     * tby_store_has_multi_txn. */
+    bool single_object_txn;
 };
 
 struct tby_watch_ops {
@@ -62,6 +65,8 @@ struct tby_watch {
 int tby_store_sqlite_open(const char *location, struct tby_store **out, struct tby_error *err);
 int tby_store_etcd_open(const char *location, const struct tby_store_options *opts,
                         struct tby_store **out, struct tby_error *err);
+/* The Kubernetes API (store_k8s.c); location "" or a kubeconfig's path. */
+int tby_store_k8s_open(const char *location, struct tby_store **out, struct tby_error *err);
 /* The store of a sqlite file that does not exist, opened with no_create (store_empty.c). */
 int tby_store_empty_open(const char *path, struct tby_store **out, struct tby_error *err);
 

@@ -22,5 +22,7 @@ void tby_sha3_256(const void *data, size_t len, uint8_t out[TBY_SHA3_256_LEN]);
 
 /* Lower-case hex of `len` bytes into out (2 * len + 1 bytes). */
 void tby_hex(const uint8_t *bytes, size_t len, char *out);
+/* The value of a hex digit (either case), -1 for any other character. */
+int tby_hex_digit(char c);
 
 #endif

@@ -17,6 +17,17 @@
  * literally named "etcd.sock:2379" in its working folder: name that file's path.
  * Credentials never go in the URI; see struct tby_store_options.
  *
+ * "k8s:" keeps everything in a Kubernetes API server, as Calico's KDD mode does:
+ *   k8s:                      (in-cluster, else $KUBECONFIG, else ~/.kube/config)
+ *   k8s:/path/to/kubeconfig
+ * Keys are views of API objects (Calico's custom resources, Pods, Nodes, Namespaces…;
+ * lib/store_k8s.h), values the same JSON as on sqlite and etcd, mod_rev the object's
+ * resourceVersion. Differences: there is no revision across keys (a range's rev and
+ * tby_store_revision only say "at least this far"), create_rev and version are 0, a
+ * transaction may touch one key only (tby_store_has_multi_txn is false; more is -EINVAL),
+ * some keys are read-only (-EPERM: Profiles, Node creation), and a watch delivers the
+ * current state of every key first.
+ *
  * Errors (negative errno): -ENOENT no such key; -ECANCELED a compare failed (nothing
  * was written); -ESTALE the watch's start revision was compacted away (resync with a
  * range read); -EAGAIN the store is unreachable now (try again later; on etcd, a write
@@ -119,6 +130,9 @@ const char *tby_store_uri(const struct tby_store *store);
 /* Whether the store stands for a sqlite file that did not exist (opened with no_create):
  * it holds nothing, and the file was not made. */
 bool tby_store_missing(const struct tby_store *store);
+/* Whether a transaction may compare and write several keys at once (sqlite, etcd). On
+ * k8s: it may not: callers write object by object, each a compare-and-swap. */
+bool tby_store_has_multi_txn(const struct tby_store *store);
 
 /* ---- reads ------------------------------------------------------------------ */
 

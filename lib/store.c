@@ -198,6 +198,12 @@ int tby_store_cas(struct tby_store *store, const char *key, int64_t expect_mod_r
     return tby_store_commit(store, txn, rev, err);
 }
 
+int tby_store_check_change(struct tby_store *store, const char *key,
+                           enum tby_store_change change, struct tby_error *err)
+{
+    return store->ops->check_change ? store->ops->check_change(store, key, change, err) : 0;
+}
+
 int tby_store_compact(struct tby_store *store, int64_t rev, struct tby_error *err)
 {
     return store->ops->compact(store, rev, err);

@@ -39,6 +39,9 @@ struct tby_store_ops {
                  struct tby_watch **out, struct tby_error *err);
     void (*close)(struct tby_store *s);
     void (*release_memory)(struct tby_store *s); /* optional */
+    /* optional: see tby_store_check_change */
+    int (*check_change)(struct tby_store *s, const char *key, enum tby_store_change change,
+                        struct tby_error *err);
     /* The backend commits only what maps onto one object (k8s:); see
      * tby_store_has_multi_txn. */
     bool single_object_txn;

@@ -403,6 +403,7 @@ static const struct tby_store_ops k8s_ops = {
     .watch = k8s_watch,
     .close = k8s_close,
     .release_memory = k8s_release_memory,
+    .check_change = k8s_check_change,
     .single_object_txn = true,
 };
 
@@ -431,6 +432,10 @@ int tby_store_k8s_open(const char *location, struct tby_store **out, struct tby_
     if (!s)
         return tby_error_set(err, -ENOMEM, "out of memory");
     s->base.ops = &k8s_ops;
+    /* How soon a watch lists a type not served again (a CRD installed later); tests
+     * shorten Calico's half hour to seconds. */
+    if (getenv("TABBY_K8S_RECHECK_S"))
+        s->absent_recheck_s = atol(getenv("TABBY_K8S_RECHECK_S"));
     k8s_codec_init(&s->codec);
     tby_hmap_init(&s->raw);
     r = load_config(location, &s->cfg, err);

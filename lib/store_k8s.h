@@ -300,6 +300,8 @@ int k8s_get_entry(struct k8s_store *s, const char *key, struct k8s_entry *out, j
 
 int k8s_commit(struct tby_store *store, const struct tby_txn *txn, int64_t *rev,
                struct tby_error *err);
+int k8s_check_change(struct tby_store *store, const char *key, enum tby_store_change change,
+                     struct tby_error *err);
 
 /* ---- watching (store_k8s_sync.c) --------------------------------------------------------- */
 

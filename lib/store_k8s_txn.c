@@ -34,31 +34,41 @@ static int refuse_shape(const struct tby_txn *txn, struct tby_error *err)
                          txn->n_ops, txn->n_cmps);
 }
 
-/* The key space and object of a key that is to be written. */
-static int locate(struct k8s_store *s, const char *key, const struct k8s_map **m,
+/* The key space and object of a key that is to be changed, when that change can be
+ * taken at all. */
+static int locate(const char *key, enum tby_store_change change, const struct k8s_map **m,
                   struct k8s_loc *loc, struct tby_error *err)
 {
     _cleanup_free_ char *ns = NULL;
     const char *ns_at, *name;
     size_t ns_len;
+    enum k8s_access access;
     int r;
 
-    (void)s;
     *m = k8s_map_of_key(key, &ns_at, &ns_len, &name);
     if (!*m)
-        return tby_error_set(err, -EINVAL, "%s: not kept on k8s: (no Kubernetes object holds "
-                             "this key)", key);
+        return tby_error_set(err, -EINVAL, "not kept on k8s: (no Kubernetes object holds "
+                             "%s)", key);
+    access = (*m)->conv->access;
+    if (access == K8S_READ_ONLY ||
+        (access == K8S_UPDATE_ONLY && change != TBY_CHANGE_UPDATE && !(*m)->conv->remove))
+        return tby_error_set(err, -EPERM, "on k8s: %s", (*m)->conv->refusal);
     if (ns_at && !(ns = strndup(ns_at, ns_len)))
         return tby_error_set(err, -ENOMEM, "out of memory");
     r = (*m)->conv->locate(*m, ns, name, loc, err);
     if (r == -ENOENT)
-        return tby_error_set(err, -EINVAL, "%s: names no Kubernetes object", key);
+        return tby_error_set(err, -EINVAL, "on k8s: %s names no Kubernetes object", key);
     return r;
 }
 
-static int refused(const struct k8s_map *m, const char *key, struct tby_error *err)
+int k8s_check_change(struct tby_store *store, const char *key, enum tby_store_change change,
+                     struct tby_error *err)
 {
-    return tby_error_set(err, -EPERM, "%s: on k8s: %s", key, m->conv->refusal);
+    _cleanup_(k8s_loc_clear) struct k8s_loc loc = { 0 };
+    const struct k8s_map *m;
+
+    (void)store;
+    return locate(key, change, &m, &loc, err);
 }
 
 /* The object as it is now, for a write compared at `expect` (-1: not compared): from the
@@ -127,12 +137,13 @@ static int put_key(struct k8s_store *s, const struct tby_txn_op *op, int64_t exp
     struct k8s_write w;
     json_error_t jerr;
     int64_t raw_rev = 0;
-    int r = locate(s, op->key, &m, &loc, err);
+    int r = locate(op->key, expect == 0 ? TBY_CHANGE_CREATE : TBY_CHANGE_UPDATE, &m, &loc,
+                   err);
 
+    if (r == -EPERM)
+        return tby_error_prefix(err, "%s", op->key);
     if (r < 0)
         return r;
-    if (m->conv->access == K8S_READ_ONLY || (m->conv->access == K8S_UPDATE_ONLY && expect == 0))
-        return refused(m, op->key, err);
     value = json_loadb(op->value, op->value_len, 0, &jerr);
     if (!value)
         return tby_error_set(err, -EINVAL, "%s: value is not JSON: %s", op->key, jerr.text);
@@ -145,7 +156,8 @@ static int put_key(struct k8s_store *s, const struct tby_txn_op *op, int64_t exp
         if (expect > 0 && (!raw || raw_rev != expect))
             return changed(op->key, expect, err);
         if (!raw && m->conv->access == K8S_UPDATE_ONLY)
-            return refused(m, op->key, err);
+            return tby_error_set(err, -ENOENT, "%s: no such Kubernetes object (on k8s: %s)",
+                                 op->key, m->conv->refusal);
     }
     w = (struct k8s_write){ op->key, m, &loc, value, raw, expect };
     r = m->conv->put(&s->codec, &w, &req, err);
@@ -168,12 +180,12 @@ static int delete_key(struct k8s_store *s, const char *key, int64_t expect, int6
     const struct k8s_map *m;
     int64_t raw_rev = 0;
     char rv[24];
-    int r = locate(s, key, &m, &loc, err);
+    int r = locate(key, TBY_CHANGE_DELETE, &m, &loc, err);
 
+    if (r == -EPERM)
+        return tby_error_prefix(err, "%s", key);
     if (r < 0)
         return r;
-    if (m->conv->access != K8S_READ_WRITE && !m->conv->remove)
-        return refused(m, key, err);
     if (expect >= 0 || m->conv->remove) {
         r = current(s, m, &loc, key, expect, &raw, err);
         if (r == 0 && raw)

@@ -174,6 +174,14 @@ size_t tby_txn_op_count(const struct tby_txn *txn);
 int tby_store_commit(struct tby_store *store, const struct tby_txn *txn, int64_t *rev,
                      struct tby_error *err);
 
+/* Whether a change of `key` can be taken at all, asked before any is made (so a file of
+ * documents can be refused as a whole): 0, or the error the write would meet whatever the
+ * data holds: on k8s:, -EPERM for what is read-only there (Profiles; creating or deleting
+ * a Node) and -EINVAL for a key no Kubernetes object holds. Always 0 on sqlite and etcd. */
+enum tby_store_change { TBY_CHANGE_CREATE, TBY_CHANGE_UPDATE, TBY_CHANGE_DELETE };
+int tby_store_check_change(struct tby_store *store, const char *key,
+                           enum tby_store_change change, struct tby_error *err);
+
 /* Drops the change history up to and including `rev`: watches from earlier revisions
  * get -ESTALE. Backends also compact on their own (sqlite keeps 20,000 revisions; etcd
  * as its --auto-compaction settings say). Compacting at or below an earlier compaction

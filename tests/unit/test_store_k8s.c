@@ -100,7 +100,7 @@ static int put_request(const char *key, const char *value, const char *raw, int6
     return m->conv->put(&codec, &w, req, err);
 }
 
-/* ---- metadata ------------------------------------------------------------------------------ */
+/* ---- metadata ----------------------------------------------------------------------------- */
 
 static void test_uid_conversion_reverses_bits_but_keeps_version_and_variant(void **state)
 {
@@ -131,7 +131,7 @@ static void test_resource_versions_must_be_numbers(void **state)
     assert_int_equal(k8s_rev_parse(NULL, "x", &rev, &err), -EINVAL);
 }
 
-/* ---- Calico's kinds ------------------------------------------------------------------------- */
+/* ---- Calico's kinds ----------------------------------------------------------------------- */
 
 static const char calico_pool[] =
     "{\"apiVersion\":\"crd.projectcalico.org/v1\",\"kind\":\"IPPool\","
@@ -334,7 +334,7 @@ static void test_old_pool_fields_fold_into_their_new_names(void **state)
     k8s_entry_clear(&e);
 }
 
-/* ---- pods ------------------------------------------------------------------------------------ */
+/* ---- pods --------------------------------------------------------------------------------- */
 
 static const char pod[] =
     "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"web-7c9d6\","
@@ -498,7 +498,7 @@ static void test_endpoint_delete_empties_the_addresses_with_preconditions(void *
     assert_int_equal(m->conv->locate(m, "default", "node-k8s-web-net1", &loc, &err), -ENOENT);
 }
 
-/* ---- profiles, namespaces, Kubernetes policies ----------------------------------------------- */
+/* ---- profiles, namespaces, Kubernetes policies -------------------------------------------- */
 
 static void test_namespaces_and_service_accounts_read_as_profiles(void **state)
 {
@@ -602,7 +602,7 @@ static void test_kubernetes_network_policy_round_trips_onto_its_object(void **st
     k8s_entry_clear(&e);
 }
 
-/* ---- nodes ------------------------------------------------------------------------------------ */
+/* ---- nodes -------------------------------------------------------------------------------- */
 
 static const char node[] =
     "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"node-1\","
@@ -688,7 +688,7 @@ static void test_node_write_rewrites_only_calicos_annotations(void **state)
     k8s_entry_clear(&e);
 }
 
-/* ---- IPAM ------------------------------------------------------------------------------------ */
+/* ---- IPAM --------------------------------------------------------------------------------- */
 
 static void test_ipam_objects_are_named_from_cidrs_and_filtered_when_deleted(void **state)
 {
@@ -753,7 +753,7 @@ static void test_ipam_objects_are_named_from_cidrs_and_filtered_when_deleted(voi
     k8s_request_clear(&req);
 }
 
-/* ---- the table and the store --------------------------------------------------------------- */
+/* ---- the table and the store -------------------------------------------------------------- */
 
 static void test_key_table_maps_keys_and_prefixes(void **state)
 {

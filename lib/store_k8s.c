@@ -351,20 +351,29 @@ static int k8s_range(struct tby_store *store, const char *prefix, struct tby_kv_
     return 0;
 }
 
-/* The resourceVersion of a one-item list of namespaces: the server's current revision.
- * Only as "the server answers, and is at least here": there is none across types. */
+/* The resourceVersion of a one-item list: the server's current revision. Only as "the
+ * server answers, and is at least here": there is none across types. IP pools first (every
+ * tabby program may list them, the CNI plugin too), namespaces where Calico's CRDs are
+ * not installed. */
 static int k8s_revision(struct tby_store *store, int64_t *rev, struct tby_error *err)
 {
+    static const char *const lists[][2] = {
+        { "/apis/crd.projectcalico.org/v1/ippools?limit=1", "ippools" },
+        { "/api/v1/namespaces?limit=1", "namespaces" },
+    };
     struct k8s_store *s = of(store);
-    _cleanup_json_ json_t *page = NULL;
-    int r = kube_call(s->client, "GET", "/api/v1/namespaces?limit=1", NULL, NULL,
-                      "namespaces", &page, err);
+    int r = -ENOENT;
 
-    if (r < 0)
-        return r;
-    return k8s_rev_parse(json_string_value(json_object_get(json_object_get(page, "metadata"),
-                                                           "resourceVersion")),
-                         "namespaces", rev, err);
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(lists) && r == -ENOENT; i++) {
+        _cleanup_json_ json_t *page = NULL;
+
+        r = kube_call(s->client, "GET", lists[i][0], NULL, NULL, lists[i][1], &page, err);
+        if (r == 0)
+            r = k8s_rev_parse(json_string_value(json_object_get(
+                                  json_object_get(page, "metadata"), "resourceVersion")),
+                              lists[i][1], rev, err);
+    }
+    return r;
 }
 
 /* The API server compacts its own history; there is nothing for tabby to drop. */

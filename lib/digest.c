@@ -1,4 +1,4 @@
-/* digest.c — SHA-1 and SHA-256 (FIPS 180-4) and SHA3-256 (FIPS 202), see digest.h. */
+/* digest.c — SHA-1 and SHA-256 (FIPS 180-4), see digest.h. */
 #include <string.h>
 
 #include "tabby/digest.h"
@@ -149,80 +149,6 @@ void tby_sha256(const void *data, size_t len, uint8_t out[TBY_SHA256_LEN])
 
     md_update(&s, data, len);
     md_final(&s, TBY_SHA256_LEN / 4, out);
-}
-
-/* ---- SHA3-256: Keccak-f[1600], rate 136 bytes ------------------------------------------- */
-
-#define SHA3_256_RATE 136
-
-static uint64_t rol64(uint64_t x, unsigned n)
-{
-    return n ? (x << n) | (x >> (64 - n)) : x;
-}
-
-static void keccak_f(uint64_t a[25])
-{
-    static const uint64_t rc[24] = {
-        0x0000000000000001ULL, 0x0000000000008082ULL, 0x800000000000808aULL,
-        0x8000000080008000ULL, 0x000000000000808bULL, 0x0000000080000001ULL,
-        0x8000000080008081ULL, 0x8000000000008009ULL, 0x000000000000008aULL,
-        0x0000000000000088ULL, 0x0000000080008009ULL, 0x000000008000000aULL,
-        0x000000008000808bULL, 0x800000000000008bULL, 0x8000000000008089ULL,
-        0x8000000000008003ULL, 0x8000000000008002ULL, 0x8000000000000080ULL,
-        0x000000000000800aULL, 0x800000008000000aULL, 0x8000000080008081ULL,
-        0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
-    };
-    /* Rotation offsets, indexed x + 5y. */
-    static const unsigned rho[25] = { 0,  1,  62, 28, 27, 36, 44, 6,  55, 20, 3,  10, 43,
-                                      25, 39, 41, 45, 15, 21, 8,  18, 2,  61, 56, 14 };
-
-    for (unsigned round = 0; round < 24; round++) {
-        uint64_t c[5], d, b[25];
-
-        for (unsigned x = 0; x < 5; x++)
-            c[x] = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
-        for (unsigned x = 0; x < 5; x++) {
-            d = c[(x + 4) % 5] ^ rol64(c[(x + 1) % 5], 1);
-            for (unsigned y = 0; y < 25; y += 5)
-                a[x + y] ^= d;
-        }
-        /* rho and pi: B[y, 2x + 3y] = rot(A[x, y]) */
-        for (unsigned x = 0; x < 5; x++)
-            for (unsigned y = 0; y < 5; y++)
-                b[y + 5 * ((2 * x + 3 * y) % 5)] = rol64(a[x + 5 * y], rho[x + 5 * y]);
-        for (unsigned y = 0; y < 25; y += 5)
-            for (unsigned x = 0; x < 5; x++)
-                a[x + y] = b[x + y] ^ (~b[(x + 1) % 5 + y] & b[(x + 2) % 5 + y]);
-        a[0] ^= rc[round];
-    }
-}
-
-static void absorb(uint64_t a[25], const uint8_t *block)
-{
-    for (unsigned i = 0; i < SHA3_256_RATE / 8; i++) {
-        uint64_t lane = 0;
-
-        for (unsigned j = 0; j < 8; j++)
-            lane |= (uint64_t)block[8 * i + j] << (8 * j);
-        a[i] ^= lane;
-    }
-    keccak_f(a);
-}
-
-void tby_sha3_256(const void *data, size_t len, uint8_t out[TBY_SHA3_256_LEN])
-{
-    const uint8_t *p = data;
-    uint64_t a[25] = { 0 };
-    uint8_t last[SHA3_256_RATE] = { 0 };
-
-    for (; len >= SHA3_256_RATE; p += SHA3_256_RATE, len -= SHA3_256_RATE)
-        absorb(a, p);
-    memcpy(last, p, len);
-    last[len] ^= 0x06;
-    last[SHA3_256_RATE - 1] ^= 0x80;
-    absorb(a, last);
-    for (unsigned i = 0; i < TBY_SHA3_256_LEN; i++)
-        out[i] = (uint8_t)(a[i / 8] >> (8 * (i % 8)));
 }
 
 int tby_hex_digit(char c)

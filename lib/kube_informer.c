@@ -217,11 +217,13 @@ static int set_string(char **dst, const char *src)
     return 0;
 }
 
-/* The reflector's first complete list (or a 404) has been delivered. */
+/* A complete list (or a 404) has been delivered: the first, or a later one. */
 static void mark_synced(struct reflector *r)
 {
-    if (r->synced)
+    if (r->synced) {
+        push(r, TBY_KUBE_RELISTED, NULL);
         return;
+    }
     r->synced = true;
     push(r, TBY_KUBE_SYNCED, NULL);
     atomic_fetch_add(&r->inf->n_synced, 1);
@@ -469,8 +471,9 @@ static void list_absent(struct reflector *r)
     if (!r->absent)
         tby_log(TBY_LOG_INFO, "kube", "type not served, counted as empty resource=%s "
                 "recheck_s=%ld", r->what, r->absent_recheck_ms / 1000);
+    if (!r->absent || !r->synced)
+        mark_synced(r);
     r->absent = true;
-    mark_synced(r);
     deliver(r);
     r->need_list = true;
     tby_kube_backoff_reset(&r->backoff);

@@ -42,9 +42,6 @@ struct tby_store_ops {
     /* optional: see tby_store_check_change */
     int (*check_change)(struct tby_store *s, const char *key, enum tby_store_change change,
                         struct tby_error *err);
-    /* The backend commits only what maps onto one object (k8s:); see
-     * tby_store_has_multi_txn. */
-    bool single_object_txn;
 };
 
 struct tby_watch_ops {
@@ -57,6 +54,9 @@ struct tby_watch_ops {
 struct tby_store {
     const struct tby_store_ops *ops;
     char *uri;
+    /* Commits name one key (a put or delete, compared on that key alone or not at all):
+     * the Kubernetes API, and sqlite opened with single_object for tests. */
+    bool single_object;
 };
 
 struct tby_watch {

@@ -413,7 +413,6 @@ static const struct tby_store_ops k8s_ops = {
     .close = k8s_close,
     .release_memory = k8s_release_memory,
     .check_change = k8s_check_change,
-    .single_object_txn = true,
 };
 
 /* "" : in-cluster (a pod's service account), else $KUBECONFIG, else ~/.kube/config;
@@ -441,6 +440,7 @@ int tby_store_k8s_open(const char *location, struct tby_store **out, struct tby_
     if (!s)
         return tby_error_set(err, -ENOMEM, "out of memory");
     s->base.ops = &k8s_ops;
+    s->base.single_object = true; /* one object per request (store_k8s_txn.c) */
     /* How soon a watch lists a type not served again (a CRD installed later); tests
      * shorten Calico's half hour to seconds. */
     if (getenv("TABBY_K8S_RECHECK_S"))

@@ -305,15 +305,27 @@ int k8s_check_change(struct tby_store *store, const char *key, enum tby_store_ch
 
 /* ---- watching (store_k8s_sync.c) --------------------------------------------------------- */
 
-/* Starts reflectors for every type behind `prefixes` (the store's config must outlive
- * the watch); `from` (may be NULL) is what the caller holds already. The watch tells
- * PUTs and DELETEs of keys under the prefixes, each value as a read gives it, and only
- * when it changed. */
+/* The list-and-watch of keys under a set of prefixes (store_k8s_sync.c), the store's
+ * native sync: PUTs and DELETEs of keys under the prefixes, each value as a read gives
+ * it and told only when it changed; a hook called where a listing is complete (every
+ * type listed, then each relist of one); online while every type's server answers. */
+struct k8s_sync;
+typedef int (*k8s_sync_hook)(void *ctx, struct tby_event_list *out);
+
+/* Starts reflectors for every type behind `prefixes` (the store and its config must
+ * outlive the sync); `from` (may be NULL) is what the caller holds already. */
 int k8s_sync_start(struct k8s_store *s, const char *const *prefixes, size_t n_prefixes,
-                   const struct k8s_snapshot *from, struct tby_watch **out,
+                   const struct k8s_snapshot *from, struct k8s_sync **out,
                    struct tby_error *err);
-/* Whether every type has listed once (a type not served counts as listed). */
-bool k8s_sync_synced(const struct tby_watch *watch);
+int k8s_sync_fd(const struct k8s_sync *sync);
+int k8s_sync_timeout_ms(const struct k8s_sync *sync);
+/* Appends what changed (waiting up to timeout_ms for news), calling hook (may be NULL)
+ * at each complete listing. */
+int k8s_sync_next(struct k8s_sync *sync, struct tby_event_list *out, int timeout_ms,
+                  k8s_sync_hook hook, void *ctx, struct tby_error *err);
+bool k8s_sync_online(const struct k8s_sync *sync);
+uint64_t k8s_sync_lists(const struct k8s_sync *sync);
+void k8s_sync_free(struct k8s_sync *sync);
 int k8s_watch(struct tby_store *store, const char *prefix, int64_t from_rev,
               struct tby_watch **out, struct tby_error *err);
 

@@ -1,9 +1,11 @@
 /* store_k8s_ipam.c — IPAM's records on k8s: are Calico's IPAMBlock, BlockAffinity and
- * IPAMHandle custom resources (KDD-LAYOUT §4). The value of an IPAM key is the object's
- * spec, passed through both ways: IPAM itself speaks Calico's spec shapes. What belongs to
- * the API and not to IPAM is done here: object names made from CIDRs (never parsed back:
- * keys come from the spec), handle names lower-cased, objects marked deleted read as
- * absent, the fields the CRDs require, and the labels Calico 3.31+ finds affinities by.
+ * IPAMHandle custom resources (KDD-LAYOUT §4). The value of an IPAM key is the object as
+ * IPAM keeps it on every store — {apiVersion, kind, metadata: {labels, annotations},
+ * spec} in Calico's shapes — passed through both ways (a bare spec is taken too). What
+ * belongs to the API and not to IPAM is done here: object names made from CIDRs (never
+ * parsed back: keys come from the spec), handle names lower-cased, objects marked deleted
+ * read as absent, the fields the CRDs require, and the labels Calico 3.31+ finds
+ * affinities by (when the value does not carry them).
  *
  *   /tabby/v1/ipam/blocks/10.244.3.0-26             ipamblocks/10-244-3-0-26
  *   /tabby/v1/ipam/affinities/node-1/10.244.3.0-26  blockaffinities/node-1-10-244-3-0-26
@@ -17,6 +19,7 @@
 
 #include "tabby/cleanup.h"
 #include "tabby/digest.h"
+#include "tabby/sha3.h"
 #include "store_k8s.h"
 
 #define NAME_MAX_LEN 253
@@ -72,26 +75,6 @@ static char *affinity_object_name(const char *node, const char *cidr_name)
                                                                                    : name;
 }
 
-/* RFC 4648 base32, standard alphabet, without padding. */
-static void base32(const uint8_t *in, size_t len, char *out)
-{
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    uint32_t acc = 0;
-    int bits = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        acc = acc << 8 | in[i];
-        bits += 8;
-        while (bits >= 5) {
-            *out++ = alphabet[(acc >> (bits - 5)) & 31];
-            bits -= 5;
-        }
-    }
-    if (bits > 0)
-        *out++ = alphabet[(acc << (5 - bits)) & 31];
-    *out = '\0';
-}
-
 static const char *spec_string(const json_t *obj, const char *field)
 {
     return json_string_value(json_object_get(json_object_get(obj, "spec"), field));
@@ -113,10 +96,36 @@ static int locate_named(const struct k8s_map *m, char *name, struct k8s_loc *loc
     return name ? 0 : tby_error_set(err, -ENOMEM, "out of memory");
 }
 
+/* The object's labels and annotations (without Calico's metadata annotation), NULL when
+ * it has none. */
+static json_t *record_meta(const json_t *obj)
+{
+    const json_t *om = json_object_get(obj, "metadata");
+    json_t *meta = json_object(), *labels, *ann;
+
+    labels = json_deep_copy(json_object_get(om, "labels"));
+    ann = json_deep_copy(json_object_get(om, "annotations"));
+    json_object_del(ann, K8S_META_ANNOTATION);
+    if (json_object_size(labels))
+        json_object_set(meta, "labels", labels);
+    if (json_object_size(ann))
+        json_object_set(meta, "annotations", ann);
+    json_decref(labels);
+    json_decref(ann);
+    if (!json_object_size(meta)) {
+        json_decref(meta);
+        return NULL;
+    }
+    return meta;
+}
+
 static int entry_of(const struct k8s_map *m, const json_t *obj, const char *ns,
                     const char *name, struct k8s_entry *out, struct tby_error *err)
 {
+    const struct tby_kube_resource *res = m->types[0];
     const json_t *spec = json_object_get(obj, "spec");
+    json_t *meta;
+    char api[128];
     int r;
 
     if (!name || marked_deleted(obj))
@@ -124,7 +133,13 @@ static int entry_of(const struct k8s_map *m, const json_t *obj, const char *ns,
     r = k8s_obj_rev(obj, &out->rev, err);
     if (r < 0)
         return r;
-    out->value = json_is_object(spec) ? json_deep_copy(spec) : json_object();
+    snprintf(api, sizeof(api), "%s/%s", res->group, res->version);
+    out->value = json_pack("{s:s, s:s}", "apiVersion", api, "kind", res->kind);
+    if (out->value && (meta = record_meta(obj)))
+        json_object_set_new(out->value, "metadata", meta);
+    if (out->value)
+        json_object_set_new(out->value, "spec",
+                            json_is_object(spec) ? json_deep_copy(spec) : json_object());
     out->key = k8s_key(m, ns, name);
     if (!out->value || !out->key) {
         k8s_entry_clear(out);
@@ -133,13 +148,38 @@ static int entry_of(const struct k8s_map *m, const json_t *obj, const char *ns,
     return 0;
 }
 
+/* The spec of tabby's value: its "spec" (IPAM's records), or the value itself. New
+ * reference. */
+static json_t *value_spec(const json_t *value)
+{
+    const json_t *spec = json_object_get(value, "spec");
+
+    return json_deep_copy(json_is_object(spec) ? spec : value);
+}
+
+/* meta[field] gets the members of `add` on top of what it has. */
+static void merge_into(json_t *meta, const char *field, const json_t *add)
+{
+    json_t *to = json_object_get(meta, field);
+
+    if (!json_object_size(add))
+        return;
+    if (!json_is_object(to)) {
+        to = json_object();
+        json_object_set_new(meta, field, to);
+    }
+    json_object_update(to, (json_t *)add);
+}
+
 /* The object for a spec: metadata as it was (or a new one named by loc), resourceVersion
- * the compared one, labels from `labels` (may be NULL) on top. */
+ * the compared one, `labels` (may be NULL) and then the value's own labels and
+ * annotations on top. */
 static int ipam_request(const struct k8s_write *w, json_t *spec, const json_t *labels,
                         struct k8s_request *out, struct tby_error *err)
 {
     const struct tby_kube_resource *res = w->loc->res;
     const json_t *raw_meta = json_object_get(w->raw, "metadata");
+    const json_t *vmeta = json_object_get(w->value, "metadata");
     json_t *meta = json_is_object(raw_meta) ? json_deep_copy(raw_meta) : json_object();
     char api[128];
 
@@ -151,14 +191,10 @@ static int ipam_request(const struct k8s_write *w, json_t *spec, const json_t *l
     json_object_set_new(meta, "name", json_string(w->loc->name));
     json_object_del(meta, "managedFields");
     k8s_meta_set_rev(meta, w->expect);
-    if (json_object_size(labels)) {
-        json_t *l = json_object_get(meta, "labels");
-
-        if (!json_is_object(l)) {
-            l = json_object();
-            json_object_set_new(meta, "labels", l);
-        }
-        json_object_update(l, (json_t *)labels);
+    merge_into(meta, "labels", labels);
+    if (json_is_object(json_object_get(w->value, "spec"))) {
+        merge_into(meta, "labels", json_object_get(vmeta, "labels"));
+        merge_into(meta, "annotations", json_object_get(vmeta, "annotations"));
     }
     snprintf(api, sizeof(api), "%s/%s", res->group, res->version);
     out->body = json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", api, "kind", res->kind,
@@ -199,7 +235,7 @@ static int block_read(struct k8s_codec *c, const struct k8s_map *m,
 static int block_put(struct k8s_codec *c, const struct k8s_write *w, struct k8s_request *out,
                      struct tby_error *err)
 {
-    json_t *spec = json_deep_copy(w->value);
+    json_t *spec = value_spec(w->value);
 
     (void)c;
     /* Required by the v1 CRD even when empty or deprecated (KDD-LAYOUT §8.12). */
@@ -246,12 +282,12 @@ static json_t *affinity_labels(const json_t *spec)
     const char *type = json_string_value(json_object_get(spec, "type"));
     const char *cidr = json_string_value(json_object_get(spec, "cidr"));
     uint8_t digest[TBY_SHA3_256_LEN];
-    char hash[64];
+    char hash[TBY_BASE32_LEN(TBY_SHA3_256_LEN)];
 
     if (!node || !cidr)
         return json_object();
     tby_sha3_256(node, strlen(node), digest);
-    base32(digest, sizeof(digest), hash);
+    tby_base32(digest, sizeof(digest), hash);
     return json_pack("{s:s, s:s, s:s}", LABEL_HOSTNAME_HASH, hash, LABEL_AFFINITY_TYPE,
                      type ? type : "host", LABEL_IP_VERSION, strchr(cidr, ':') ? "6" : "4");
 }
@@ -259,7 +295,7 @@ static json_t *affinity_labels(const json_t *spec)
 static int affinity_put(struct k8s_codec *c, const struct k8s_write *w,
                         struct k8s_request *out, struct tby_error *err)
 {
-    json_t *spec = json_deep_copy(w->value);
+    json_t *spec = value_spec(w->value);
     const json_t *deleted = json_object_get(spec, "deleted");
     _cleanup_json_ json_t *labels = NULL;
 
@@ -309,7 +345,7 @@ static int handle_read(struct k8s_codec *c, const struct k8s_map *m,
 static int handle_put(struct k8s_codec *c, const struct k8s_write *w, struct k8s_request *out,
                       struct tby_error *err)
 {
-    json_t *spec = json_deep_copy(w->value);
+    json_t *spec = value_spec(w->value);
 
     (void)c;
     set_default(spec, "handleID", json_string(strrchr(w->key, '/') + 1));

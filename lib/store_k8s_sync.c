@@ -7,6 +7,10 @@
  * before, and told only when tabby's value differs (every pod status change is an API
  * event; few change the endpoint).
  *
+ * A listing is complete when every type has listed once, and again each time one lists
+ * anew (after a 410): the caller hears it through a hook, where a stream with markers
+ * puts one. Online means every reflector's server answers.
+ *
  * The same object is a tby_watch (store.h): watch(prefix, rev + 1) right after a range
  * that returned rev starts from what that range handed out, so a key gone between the
  * two is told as deleted once its type has listed. */
@@ -22,6 +26,8 @@
 #include "store_k8s.h"
 
 #define ABSENT_RECHECK_S 60
+/* The informer's fd says when there is news; this is only a safety poll. */
+#define POLL_MS 1000
 
 /* A key told to the caller. */
 struct told {
@@ -40,7 +46,6 @@ struct object {
 };
 
 struct k8s_sync {
-    struct tby_watch base;
     struct k8s_store *store;
     char **prefixes;
     size_t n_prefixes;
@@ -49,6 +54,9 @@ struct k8s_sync {
     size_t n_types;
     size_t n_synced;
     bool *synced;
+    size_t n_offline;
+    bool *offline;
+    uint64_t lists;     /* complete listings told */
     bool seeded;
     struct tby_event_list queued; /* told before the first call of next */
     struct tby_hmap told;
@@ -221,15 +229,24 @@ static int object_changed(struct k8s_sync *w, int type, const json_t *obj, bool 
     return r == -ENOMEM ? tby_error_set(err, r, "out of memory") : r;
 }
 
-/* A type listed for the first time: keys of the starting snapshot it did not confirm are
- * gone. */
-static int type_synced(struct k8s_sync *w, int type, struct tby_event_list *out)
+/* What is told so far adds up to a complete listing. */
+static int listed(struct k8s_sync *w, k8s_sync_hook hook, void *ctx,
+                  struct tby_event_list *out)
+{
+    w->lists++;
+    return hook ? hook(ctx, out) : 0;
+}
+
+/* A type listed: the first time, keys of the starting snapshot it did not confirm are
+ * gone; once every type has, and at every later list, the listing is complete. */
+static int type_listed(struct k8s_sync *w, int type, k8s_sync_hook hook, void *ctx,
+                       struct tby_event_list *out)
 {
     struct tby_hnode *n, *next;
     int r = 0;
 
     if (w->synced[type])
-        return 0;
+        return w->n_synced == w->n_types ? listed(w, hook, ctx, out) : 0;
     w->synced[type] = true;
     w->n_synced++;
     for (n = tby_hmap_first(&w->told); n && r == 0 && w->seeded; n = next) {
@@ -239,15 +256,30 @@ static int type_synced(struct k8s_sync *w, int type, struct tby_event_list *out)
         if (t->type == type && !t->seen)
             r = tell_delete(w, t->key, 0, out);
     }
-    if (w->n_synced == w->n_types)
-        tby_log(TBY_LOG_INFO, "k8s", "watch synced types=%zu keys=%zu", w->n_types,
-                tby_hmap_count(&w->told));
-    return r;
+    if (r < 0 || w->n_synced < w->n_types)
+        return r;
+    tby_log(TBY_LOG_INFO, "k8s", "watch synced types=%zu keys=%zu", w->n_types,
+            tby_hmap_count(&w->told));
+    return listed(w, hook, ctx, out);
+}
+
+static void set_offline(struct k8s_sync *w, int type, bool offline)
+{
+    if (w->offline[type] == offline)
+        return;
+    w->offline[type] = offline;
+    if (offline)
+        w->n_offline++;
+    else
+        w->n_offline--;
 }
 
 static int apply_change(struct k8s_sync *w, const struct tby_kube_change *c,
-                        struct tby_event_list *out, struct tby_error *err)
+                        k8s_sync_hook hook, void *ctx, struct tby_event_list *out,
+                        struct tby_error *err)
 {
+    int r = 0;
+
     switch (c->type) {
     case TBY_KUBE_ADDED:
     case TBY_KUBE_MODIFIED:
@@ -255,27 +287,43 @@ static int apply_change(struct k8s_sync *w, const struct tby_kube_change *c,
     case TBY_KUBE_DELETED:
         return object_changed(w, c->reflector, c->object, true, out, err);
     case TBY_KUBE_SYNCED:
-        return type_synced(w, c->reflector, out) < 0 ? tby_error_set(err, -ENOMEM, "out of "
-                                                                                   "memory")
-                                                     : 0;
+    case TBY_KUBE_RELISTED:
+        r = type_listed(w, c->reflector, hook, ctx, out);
+        break;
     case TBY_KUBE_ONLINE:
     case TBY_KUBE_OFFLINE:
-        break; /* the informer logs it and reconnects by itself */
+        /* the informer logs it and reconnects by itself */
+        set_offline(w, c->reflector, c->type == TBY_KUBE_OFFLINE);
+        break;
     }
-    return 0;
+    return r < 0 ? tby_error_set(err, r, "out of memory") : 0;
 }
 
 /* ---- the watch ----------------------------------------------------------------------------- */
 
-static int sync_fd(struct tby_watch *base)
+int k8s_sync_fd(const struct k8s_sync *w)
 {
-    return tby_kube_informer_fd(((struct k8s_sync *)base)->inf);
+    return tby_kube_informer_fd(w->inf);
 }
 
-static int sync_next(struct tby_watch *base, struct tby_event_list *out, int timeout_ms,
-                     struct tby_error *err)
+int k8s_sync_timeout_ms(const struct k8s_sync *w)
 {
-    struct k8s_sync *w = (struct k8s_sync *)base;
+    return w->queued.n ? 0 : POLL_MS;
+}
+
+bool k8s_sync_online(const struct k8s_sync *w)
+{
+    return w->n_offline == 0;
+}
+
+uint64_t k8s_sync_lists(const struct k8s_sync *w)
+{
+    return w->lists;
+}
+
+int k8s_sync_next(struct k8s_sync *w, struct tby_event_list *out, int timeout_ms,
+                  k8s_sync_hook hook, void *ctx, struct tby_error *err)
+{
     struct tby_kube_changes changes = { 0 };
     int r;
 
@@ -293,16 +341,17 @@ static int sync_next(struct tby_watch *base, struct tby_event_list *out, int tim
     }
     r = tby_kube_informer_next(w->inf, &changes, err);
     for (size_t i = 0; r == 0 && i < changes.n; i++)
-        r = apply_change(w, &changes.items[i], out, err);
+        r = apply_change(w, &changes.items[i], hook, ctx, out, err);
     tby_kube_changes_clear(&changes);
     return r;
 }
 
-static void sync_free(struct tby_watch *base)
+void k8s_sync_free(struct k8s_sync *w)
 {
-    struct k8s_sync *w = (struct k8s_sync *)base;
     struct tby_hnode *n, *next;
 
+    if (!w)
+        return;
     tby_kube_informer_free(w->inf);
     tby_event_list_clear(&w->queued);
     for (n = tby_hmap_first(&w->told); n; n = next) {
@@ -323,14 +372,9 @@ static void sync_free(struct tby_watch *base)
     free(w->prefixes);
     free(w->types);
     free(w->synced);
+    free(w->offline);
     free(w);
 }
-
-static const struct tby_watch_ops sync_ops = {
-    .fd = sync_fd,
-    .next = sync_next,
-    .free = sync_free,
-};
 
 /* One reflector for every type behind the prefixes. */
 static int add_reflectors(struct k8s_sync *w, struct tby_error *err)
@@ -340,7 +384,8 @@ static int add_reflectors(struct k8s_sync *w, struct tby_error *err)
 
     w->types = calloc(n_types, sizeof(*w->types));
     w->synced = calloc(n_types, sizeof(*w->synced));
-    if (!w->types || !w->synced)
+    w->offline = calloc(n_types, sizeof(*w->offline));
+    if (!w->types || !w->synced || !w->offline)
         return tby_error_set(err, -ENOMEM, "out of memory");
     for (size_t i = 0; i < n_types; i++) {
         _cleanup_free_ char *ns = NULL;
@@ -400,7 +445,7 @@ static int tell_constants(struct k8s_sync *w, struct tby_event_list *out,
 }
 
 int k8s_sync_start(struct k8s_store *s, const char *const *prefixes, size_t n_prefixes,
-                   const struct k8s_snapshot *from, struct tby_watch **out,
+                   const struct k8s_snapshot *from, struct k8s_sync **out,
                    struct tby_error *err)
 {
     struct k8s_sync *w = calloc(1, sizeof(*w));
@@ -411,7 +456,6 @@ int k8s_sync_start(struct k8s_store *s, const char *const *prefixes, size_t n_pr
         free(w);
         return tby_error_set(err, -ENOMEM, "out of memory");
     }
-    w->base.ops = &sync_ops;
     w->store = s;
     tby_hmap_init(&w->told);
     tby_hmap_init(&w->objects);
@@ -430,25 +474,48 @@ int k8s_sync_start(struct k8s_store *s, const char *const *prefixes, size_t n_pr
     if (r == 0)
         r = tby_kube_informer_start(w->inf, err);
     if (r < 0) {
-        sync_free(&w->base);
+        k8s_sync_free(w);
         return r;
     }
-    *out = &w->base;
+    *out = w;
     return 0;
-}
-
-bool k8s_sync_synced(const struct tby_watch *watch)
-{
-    const struct k8s_sync *w = (const struct k8s_sync *)watch;
-
-    return w->n_synced == w->n_types;
 }
 
 /* ---- store.h's watch -------------------------------------------------------------------- */
 
 /* A watch on k8s: starts with every key under the prefix as it is now (or, right after a
  * range of the same prefix, with what changed since that range), told by the first calls
- * of tby_watch_next as the types list. */
+ * of tby_watch_next as the types list. It has no single next revision (next_rev 0). */
+struct k8s_watch {
+    struct tby_watch base;
+    struct k8s_sync *sync;
+};
+
+static int watch_fd(struct tby_watch *base)
+{
+    return k8s_sync_fd(((struct k8s_watch *)base)->sync);
+}
+
+static int watch_next(struct tby_watch *base, struct tby_event_list *out, int timeout_ms,
+                      struct tby_error *err)
+{
+    return k8s_sync_next(((struct k8s_watch *)base)->sync, out, timeout_ms, NULL, NULL, err);
+}
+
+static void watch_free(struct tby_watch *base)
+{
+    struct k8s_watch *w = (struct k8s_watch *)base;
+
+    k8s_sync_free(w->sync);
+    free(w);
+}
+
+static const struct tby_watch_ops watch_ops = {
+    .fd = watch_fd,
+    .next = watch_next,
+    .free = watch_free,
+};
+
 int k8s_watch(struct tby_store *store, const char *prefix, int64_t from_rev,
               struct tby_watch **out, struct tby_error *err)
 {
@@ -456,6 +523,17 @@ int k8s_watch(struct tby_store *store, const char *prefix, int64_t from_rev,
     const struct k8s_snapshot *snap = &s->snapshot;
     bool from_range = snap->prefix && strcmp(snap->prefix, prefix) == 0 &&
                       from_rev == snap->rev + 1;
+    struct k8s_watch *w = calloc(1, sizeof(*w));
+    int r;
 
-    return k8s_sync_start(s, &prefix, 1, from_range ? snap : NULL, out, err);
+    if (!w)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    r = k8s_sync_start(s, &prefix, 1, from_range ? snap : NULL, &w->sync, err);
+    if (r < 0) {
+        free(w);
+        return r;
+    }
+    w->base.ops = &watch_ops;
+    *out = &w->base;
+    return 0;
 }

@@ -1,12 +1,12 @@
 /* store_k8s_txn.c — commits on k8s:. The Kubernetes API writes one object per request and
  * has no transactions across objects (KDD-LAYOUT §5.2), so a transaction is accepted
- * exactly when it maps onto one request:
+ * exactly when it maps onto one request (store.c refuses the rest, as for any store with
+ * single_object):
  *   put, compared on its own key at 0    POST (create; an existing object fails it)
  *   put, compared on its own key at rev  PUT with resourceVersion rev
  *   put, not compared                    PUT without resourceVersion, or POST when absent
  *   delete, compared at rev              DELETE with uid and resourceVersion preconditions
  *   delete, not compared                 DELETE
- *   one compare alone                    a GET and a comparison
  * Anything else is -EINVAL: callers that need more (catalog, IPAM) take the path for
  * stores without multi-key transactions (tby_store_has_multi_txn). Derived objects write
  * as their converter says: an endpoint is its Pod's status patch, a Calico Node its
@@ -22,16 +22,6 @@
 static struct k8s_store *of(struct tby_store *s)
 {
     return (struct k8s_store *)s;
-}
-
-static int refuse_shape(const struct tby_txn *txn, struct tby_error *err)
-{
-    const char *key = txn->n_ops ? txn->ops[0].key : txn->cmps[0].key;
-
-    return tby_error_set(err, -EINVAL, "%s: the Kubernetes API has no multi-object "
-                         "transactions: k8s: writes one object per request (this one has "
-                         "%zu writes and %zu compares, on more than one key)", key,
-                         txn->n_ops, txn->n_cmps);
 }
 
 /* The key space and object of a key that is to be changed, when that change can be
@@ -222,38 +212,16 @@ static int delete_key(struct k8s_store *s, const char *key, int64_t expect, int6
     return r;
 }
 
-/* A transaction of compares only: each read and compared (at most one key). */
-static int compare_only(struct k8s_store *s, const struct tby_txn_cmp *cmp, int64_t *rev,
-                        struct tby_error *err)
-{
-    _cleanup_(k8s_entry_clear) struct k8s_entry e = { 0 };
-    json_t *obj = NULL;
-    int r = k8s_get_entry(s, cmp->key, &e, &obj, err);
-
-    json_decref(obj);
-    if (r == -ENOENT)
-        return cmp->mod_rev == 0 ? 0 : changed(cmp->key, cmp->mod_rev, err);
-    if (r < 0)
-        return r;
-    *rev = e.rev;
-    return e.rev == cmp->mod_rev ? 0 : changed(cmp->key, cmp->mod_rev, err);
-}
-
+/* store.c took only what maps onto one request (single_object): one put or delete,
+ * compared on its own key or not at all. */
 int k8s_commit(struct tby_store *store, const struct tby_txn *txn, int64_t *rev,
                struct tby_error *err)
 {
     struct k8s_store *s = of(store);
-    const struct tby_txn_op *op = txn->n_ops ? &txn->ops[0] : NULL;
+    const struct tby_txn_op *op = &txn->ops[0];
     int64_t expect = txn->n_cmps ? txn->cmps[0].mod_rev : -1;
 
     *rev = 0;
-    if (!op && txn->n_cmps == 0)
-        return 0;
-    if (txn->n_ops > 1 || txn->n_cmps > 1 ||
-        (op && txn->n_cmps && strcmp(txn->cmps[0].key, op->key) != 0))
-        return refuse_shape(txn, err);
-    if (!op)
-        return compare_only(s, &txn->cmps[0], rev, err);
     return op->is_delete ? delete_key(s, op->key, expect, rev, err)
                          : put_key(s, op, expect, rev, err);
 }

@@ -14,7 +14,9 @@
  *    back to where it was) it lists again and delivers exactly the difference: objects
  *    changed meanwhile as MODIFIED, gone as DELETED, new as ADDED.
  *  - SYNCED once, after its first complete list was delivered (or, with
- *    absent_recheck_s, once the type answered 404: no objects).
+ *    absent_recheck_s, once the type answered 404: no objects); RELISTED after each
+ *    later one (a type that went away or came back counts, a recheck finding it still
+ *    absent does not).
  *  - ONLINE / OFFLINE when the server becomes reachable or not (OFFLINE carries the
  *    reason). It reconnects by itself: from the last resourceVersion seen (an event's or
  *    a BOOKMARK's), after a jittered pause growing from 0.8 s to 30 s, or after the time a
@@ -50,6 +52,7 @@ enum tby_kube_change_type {
     TBY_KUBE_SYNCED,  /* the reflector's first complete list has been delivered */
     TBY_KUBE_ONLINE,  /* the server answers again */
     TBY_KUBE_OFFLINE, /* it does not; message says why */
+    TBY_KUBE_RELISTED, /* a later complete list (after a 410) has been delivered */
 };
 
 struct tby_kube_change {

@@ -1,5 +1,4 @@
-/* test_digest.c — SHA-1, SHA-256 and SHA3-256 against the standards' vectors (and the
- * block edges, where padding spills into a second block), and Calico's hostname hash. */
+/* test_digest.c — SHA-1 and SHA-256 against the standards' vectors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,7 +36,6 @@ static void expect_repeated(digest_fn fn, size_t size, size_t n, const char *hex
 
 static void sha1(const void *d, size_t n, uint8_t *o) { tby_sha1(d, n, o); }
 static void sha256(const void *d, size_t n, uint8_t *o) { tby_sha256(d, n, o); }
-static void sha3(const void *d, size_t n, uint8_t *o) { tby_sha3_256(d, n, o); }
 
 static void test_sha1_matches_the_standards_vectors(void **state)
 {
@@ -61,30 +59,11 @@ static void test_sha256_matches_the_standards_vectors(void **state)
                     "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-static void test_sha3_256_matches_the_standards_vectors(void **state)
-{
-    (void)state;
-    expect(sha3, 32, "", 0,
-           "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a");
-    expect(sha3, 32, "abc", 3,
-           "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532");
-    expect(sha3, 32, two_blocks, strlen(two_blocks),
-           "41c0dba2a9d6240849100376a8235e2c82e1b9998a999e21db32dd97496d3376");
-    /* One byte short of the rate (the padding bytes meet), and exactly the rate. */
-    expect_repeated(sha3, 32, 135,
-                    "8094bb53c44cfb1e67b7c30447f9a1c33696d2463ecc1d9c92538913392843c9");
-    expect_repeated(sha3, 32, 136,
-                    "3fc5559f14db8e453a0a3091edbd2bc25e11528d81c66fa570a4efdcc2695ee1");
-    expect_repeated(sha3, 32, 1000000,
-                    "5c8875ae474a3634ba4fd55ec85bffd661f32aca75c6d699d0cdcb6c115891c1");
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha1_matches_the_standards_vectors),
         cmocka_unit_test(test_sha256_matches_the_standards_vectors),
-        cmocka_unit_test(test_sha3_256_matches_the_standards_vectors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

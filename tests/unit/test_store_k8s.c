@@ -708,9 +708,13 @@ static void test_ipam_objects_are_named_from_cidrs_and_filtered_when_deleted(voi
                              &e),
                      0);
     assert_string_equal(e.key, "/tabby/v1/ipam/blocks/fd00:10:244::-122");
-    /* 64-bit sequence numbers pass through exactly. */
-    assert_true(json_integer_value(json_object_get(e.value, "sequenceNumber")) ==
-                1755675062000000003LL);
+    /* IPAM's record: Calico's object without the API's metadata; 64-bit sequence numbers
+     * pass through exactly. */
+    assert_string_equal(at(e.value, "apiVersion", NULL, NULL), "crd.projectcalico.org/v1");
+    assert_string_equal(at(e.value, "kind", NULL, NULL), "IPAMBlock");
+    assert_null(json_object_get(e.value, "metadata"));
+    assert_true(json_integer_value(json_object_get(json_object_get(e.value, "spec"),
+                                                   "sequenceNumber")) == 1755675062000000003LL);
     k8s_entry_clear(&e);
     assert_int_equal(read_as("/tabby/v1/ipam/blocks/x", 0,
                              "{\"metadata\":{\"name\":\"b\",\"resourceVersion\":\"3\"},"
@@ -743,6 +747,27 @@ static void test_ipam_objects_are_named_from_cidrs_and_filtered_when_deleted(voi
                         "A3XPYDATRKB7Q4SM2O5FN4RXIHBFIL2PITFX26BAIP5XAB2X74CA");
     assert_string_equal(at(req.body, "metadata", "labels", "projectcalico.org/ip-version"), "4");
     assert_string_equal(at(req.body, "spec", "deleted", NULL), "false");
+    k8s_request_clear(&req);
+    /* IPAM's own record (labels and a tabby annotation in it) onto the object as it was. */
+    assert_int_equal(put_request("/tabby/v1/ipam/affinities/node-1/10.244.3.0-26",
+                                 "{\"apiVersion\":\"crd.projectcalico.org/v1\","
+                                 "\"kind\":\"BlockAffinity\",\"metadata\":{\"labels\":{"
+                                 "\"projectcalico.org/affinity-type\":\"host\"},"
+                                 "\"annotations\":{\"tabby.dev/free\":\"61\"}},"
+                                 "\"spec\":{\"state\":\"pending\",\"node\":\"node-1\","
+                                 "\"cidr\":\"10.244.3.0/26\",\"deleted\":\"false\"}}",
+                                 "{\"metadata\":{\"name\":\"node-1-10-244-3-0-26\","
+                                 "\"uid\":\"u\",\"resourceVersion\":\"9\","
+                                 "\"annotations\":{\"other\":\"x\"}},\"spec\":{}}",
+                                 9, &req, &err),
+                     0);
+    assert_int_equal(req.verb, K8S_PUT);
+    assert_string_equal(at(req.body, "spec", "state", NULL), "pending");
+    assert_string_equal(at(req.body, "metadata", "annotations", "other"), "x");
+    assert_string_equal(at(req.body, "metadata", "annotations", "tabby.dev/free"), "61");
+    assert_string_equal(at(req.body, "metadata", "resourceVersion", NULL), "9");
+    assert_non_null(at(req.body, "metadata", "labels", "projectcalico.org/hostname-hash"));
+    assert_null(json_object_get(json_object_get(req.body, "spec"), "metadata"));
     k8s_request_clear(&req);
     /* Handles: lower-case object names, the ID's case kept in the spec. */
     assert_int_equal(put_request("/tabby/v1/ipam/handles/Net.ABC", "{\"block\":{}}", NULL, 0,

@@ -6,7 +6,8 @@
 # objects with uid/resourceVersion/generation from one revision counter, the three
 # patch formats, list paging and selectors, watches with bookmarks and a history
 # window (410 Expired beyond it), CRDs that serve their kinds, bearer tokens, client
-# certificates. Python 3 standard library plus the openssl CLI.
+# certificates, and a test control API (/_test/) for
+# request counts and fault injection. Python 3 standard library plus the openssl CLI.
 # Nothing is scheduled, run or garbage-collected: there are no controllers, no kubelet.
 #
 # Usage (stable; scripts depend on it):
@@ -15,6 +16,11 @@
 #       [--history N]              events kept for watches/exact lists (default 10000)
 #       [--bookmark-interval S]    seconds between watch BOOKMARKs (default 30)
 #       [--watch-timeout S]        a watch's length without timeoutSeconds (default 1800)
+#       [--state FILE]             objects, revision and history: read at start if the
+#                                  file exists, written on SIGTERM/SIGINT and on
+#                                  POST /_test/save; without it a fresh cluster
+#       [--forget-history]         with --state: keep the objects, drop the history
+#                                  window (as a real apiserver restarting its watch cache)
 #       [--san NAME_OR_IP]...      extra subjectAltNames of the server certificate
 #       [--token-file FILE]        more static tokens: token,user,uid,"group1,group2"
 #       [--log FILE]               one line per request (default: stderr)
@@ -42,6 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import certs  # noqa: E402
 from auth import Auth, User, read_token_file  # noqa: E402
+from control import Control  # noqa: E402
 from handler import App, Handler  # noqa: E402
 from kinds import Kinds  # noqa: E402
 from registry import Registry  # noqa: E402
@@ -87,6 +94,8 @@ def main():
     p.add_argument("--history", type=int, default=10000)
     p.add_argument("--bookmark-interval", type=float, default=30.0)
     p.add_argument("--watch-timeout", type=float, default=1800.0)
+    p.add_argument("--state")
+    p.add_argument("--forget-history", action="store_true")
     p.add_argument("--san", action="append", default=[])
     p.add_argument("--token-file")
     p.add_argument("--log")
@@ -122,7 +131,17 @@ def main():
     registry = Registry()
     kinds = Kinds(registry, store)
     api = Api(store, registry, kinds)
-    bootstrap(api, registry)
+    if a.state and os.path.exists(a.state):
+        store.load(a.state, keep_history=not a.forget_history)
+        kinds.restore()
+    else:
+        bootstrap(api, registry)
+
+    def save():
+        if not a.state:
+            return False
+        store.save(a.state)
+        return True
 
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(os.path.join(a.dir, "server.crt"), os.path.join(a.dir, "server.key"))
@@ -131,7 +150,8 @@ def main():
     tls.set_alpn_protocols(["http/1.1"])
 
     auth = Auth(tokens)
-    app = App(api, registry, auth, tls, log, a.bookmark_interval,
+    control = Control(store, save)
+    app = App(api, registry, auth, control, tls, log, a.bookmark_interval,
               a.watch_timeout, f"{host}:{port}")
     server = Server((host, port), app)
     port = server.server_address[1]
@@ -156,6 +176,7 @@ def main():
     server.serve_forever(poll_interval=0.2)
     for w in store.all_watchers():
         w.interrupt("close")
+    save()
     server.server_close()
     log("stopped")
     return 0

@@ -1,7 +1,8 @@
 # handler.py — the HTTP side of the test API server: TLS per connection (handshake on
 # the connection's own thread), HTTP/1.1 keep-alive, the URL scheme of the Kubernetes
 # API (/api/v1/..., /apis/G/V/..., namespaces, subresources, the /watch/ prefix),
-# authentication, then the verb. Every error goes out as a Status object.
+# authentication, the test control's faults and request log, then the verb. Every
+# error goes out as a Status object.
 
 import json
 import re
@@ -16,6 +17,7 @@ import discovery
 import patch as patches
 import status as st
 import tables
+from control import Reset
 from rest import key_of, q1, qbool
 from watch import ClientGone, WatchStream
 
@@ -198,11 +200,12 @@ def parse_path(registry, method, path, query):
 class App:
     """Everything a request needs; one per server."""
 
-    def __init__(self, api, registry, auth, tls, log, bookmark_interval,
+    def __init__(self, api, registry, auth, control, tls, log, bookmark_interval,
                  watch_timeout, server_address):
         self.api = api
         self.registry = registry
         self.auth = auth
+        self.control = control
         self.tls = tls
         self.log = log
         self.bookmark_interval = bookmark_interval
@@ -230,11 +233,25 @@ class App:
                 return
             cert = h.connection.getpeercert() if hasattr(h.connection, "getpeercert") else None
             user = self.auth.authenticate(h.headers, cert)
+            if path.startswith("/_test/") or path == "/_test":
+                if not user.is_master():
+                    raise st.forbidden("", "", "", f'User "{user.name}" cannot use the test '
+                                       "control")
+                body = h.body
+                out = self.control.handle(method, path, query, json.loads(body) if body else None)
+                h.send_bytes(200, json.dumps(out).encode())
+                return
             r = parse_path(self.registry, method, path, query)
+            verb = r.verb if r else method.lower()
+            fault = self.control.fault_for(method, verb, path, raw_query,
+                                           bool(r and r.watch), user.name)
+            pending = self.control.apply(fault, bool(r and r.watch)) if fault else None
             if r is None:
                 self.nonresource(h, method, path)
             else:
-                self.resource(h, r, query, user)
+                self.resource(h, r, query, user, pending)
+        except Reset:
+            reset = True
         except st.ApiError as e:
             self.send_error_status(h, e)
         except ClientGone:
@@ -248,6 +265,12 @@ class App:
         finally:
             ms = (time.monotonic() - start) * 1000
             name = user.name if user else "-"
+            rec = {"time": time.time(), "method": method, "verb": r.verb if r else method.lower(),
+                   "path": path, "query": raw_query, "user": name, "status": h.sent_code,
+                   "bytes": h.sent_bytes, "watch": bool(r and r.watch), "ms": round(ms, 1),
+                   "resource": r.resource if r else ""}
+            if not path.startswith("/_test"):
+                self.control.record(rec)
             self.log(f"{method} {path}{'?' + raw_query if raw_query else ''} user={name} "
                      f"status={h.sent_code} bytes={h.sent_bytes} ms={ms:.1f}"
                      f"{' reset' if reset else ''}")
@@ -304,7 +327,7 @@ class App:
         h.send_bytes(200, json.dumps(doc).encode(), ctype)
 
     # ---- resources -----------------------------------------------------------------
-    def resource(self, h, r, query, user):
+    def resource(self, h, r, query, user, pending):
         api, t = self.api, r.type
         want_table = _split_accept(h.headers.get("Accept"))
         include = q1(query, "includeObject", "Metadata")
@@ -320,9 +343,12 @@ class App:
             ws = WatchStream(api, t, r.version, r.namespace, query, h.connection,
                              h.write_chunk, want_table, include, self.bookmark_interval,
                              self.watch_timeout, info)
-            ws.run()
+            if ws.run(pending) == "reset":
+                raise Reset()
             h.end_chunked()
             return
+        if pending is not None:
+            raise pending
         if t.namespaced and r.namespace == "" and r.verb not in ("list", "deletecollection"):
             raise st.not_found_path()
         if r.verb == "get":

@@ -13,6 +13,7 @@
 import ipaddress
 
 import status as st
+from registry import CRD_RID
 
 SA_RID = "/serviceaccounts"
 
@@ -231,6 +232,13 @@ class Kinds:
 
     def _deleted_CustomResourceDefinition(self, entry):
         self.registry.remove_crd(entry.obj)
+
+    # ---- restore -------------------------------------------------------------------
+    def restore(self):
+        """Serve the kinds of the CRDs a restored store holds."""
+        for key in self.store.keys(CRD_RID):
+            self.registry.add_crd(self.store.get(CRD_RID, key).obj)
+
 
 def _now():
     from rest import now

@@ -12,6 +12,7 @@
 
 import collections
 import json
+import os
 import threading
 
 
@@ -54,7 +55,7 @@ class Event:
 
 class Watcher:
     """A watch's mailbox: the store appends events of its type (and namespace); the
-    watch's thread takes them. `interrupt` ends the watch from outside."""
+    watch's thread takes them. `interrupt` ends the watch from outside (test control)."""
 
     def __init__(self, rid, namespace, info=None):
         self.rid = rid
@@ -226,3 +227,36 @@ class Store:
     def all_watchers(self):
         with self.lock:
             return [w for s in self.watchers.values() for w in s]
+
+    # ---- persistence ---------------------------------------------------------------
+    def save(self, path):
+        with self.lock:
+            doc = {"rv": self.rv, "compacted": self.compacted,
+                   "objects": [[rid, k[0], k[1], e.obj] for rid, objs in self.data.items()
+                               for k, e in objs.items()],
+                   "history": [[ev.rv, ev.rid, ev.type, ev.key[0], ev.key[1],
+                                ev.new.obj, ev.old.obj if ev.old else None]
+                               for ev in self.history]}
+            tmp = path + ".tmp"
+            with open(tmp, "wb") as f:
+                f.write(dumps(doc))
+            os.replace(tmp, path)
+
+    def load(self, path, keep_history=True):
+        with open(path, "rb") as f:
+            doc = json.load(f)
+        with self.lock:
+            self.rv = doc["rv"]
+            self.data = {}
+            for rid, ns, name, obj in doc["objects"]:
+                self.data.setdefault(rid, {})[(ns, name)] = \
+                    Entry(obj, int(obj["metadata"]["resourceVersion"]))
+            self.history.clear()
+            if keep_history:
+                self.compacted = doc["compacted"]
+                for rv, rid, typ, ns, name, new, old in doc["history"]:
+                    self.history.append(Event(rv, rid, typ, (ns, name), Entry(new, rv),
+                                              Entry(old, int(old["metadata"]["resourceVersion"]))
+                                              if old else None))
+            else:
+                self.compacted = self.rv

@@ -106,8 +106,9 @@ class WatchStream:
             return True
         return bool(r)
 
-    def run(self):
-        """Stream until the timeout, the watch being closed or the client going away."""
+    def run(self, pending_error=None):
+        """Stream until the timeout, a control action or the client going away.
+        Returns "reset" when the connection must be cut without the final chunk."""
         q = self.query
         self.lsel = selector.parse_labels(q1(q, "labelSelector"))
         self.fsel = selector.parse_fields(q1(q, "fieldSelector"), self.t.fields)
@@ -117,6 +118,9 @@ class WatchStream:
         timeout = float(timeout) if timeout else self.default_timeout
         deadline = time.monotonic() + timeout
         rv_text = q1(q, "resourceVersion")
+        if pending_error is not None:
+            self.write(self.error_event(pending_error))
+            return None
         initial = []
         since = None
         if rv_text not in (None, "", "0") and not initial_events:
@@ -160,6 +164,12 @@ class WatchStream:
                 evs, ctl = w.take(wait)
                 self._send(evs)
                 if ctl == "close":
+                    return None
+                if ctl == "reset":
+                    return "reset"
+                if ctl == "expire":
+                    self.write(self.error_event(st.watch_too_old(self.last_rv,
+                                                                 self.store.compacted)))
                     return None
                 if bookmarks and time.monotonic() >= next_bookmark:
                     with self.store.lock:

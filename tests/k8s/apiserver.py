@@ -6,7 +6,7 @@
 # objects with uid/resourceVersion/generation from one revision counter, the three
 # patch formats, list paging and selectors, watches with bookmarks and a history
 # window (410 Expired beyond it), CRDs that serve their kinds, bearer tokens, client
-# certificates, and a test control API (/_test/) for
+# certificates, TokenRequest, optional RBAC, and a test control API (/_test/) for
 # request counts and fault injection. Python 3 standard library plus the openssl CLI.
 # Nothing is scheduled, run or garbage-collected: there are no controllers, no kubelet.
 #
@@ -22,16 +22,19 @@
 #       [--forget-history]         with --state: keep the objects, drop the history
 #                                  window (as a real apiserver restarting its watch cache)
 #       [--san NAME_OR_IP]...      extra subjectAltNames of the server certificate
+#       [--rbac]                   enforce RBAC for everyone outside system:masters
 #       [--token-file FILE]        more static tokens: token,user,uid,"group1,group2"
+#       [--min-token-seconds S]    shortest TokenRequest expiry accepted (default 600)
 #       [--log FILE]               one line per request (default: stderr)
 #
 # In STATE_DIR it writes ca.crt/ca.key (kept across restarts), server.crt/key,
 # admin.crt/key (client certificate, CN=admin O=system:masters), admin.token (user
-# "admin", group system:masters), kubeconfig (server URL, CA data, admin token), and
-# last `port` (the port it listens on, written once it accepts connections: wait for
-# that file). It exits 0 on SIGTERM. A fresh cluster has namespaces default,
-# kube-system, kube-public, kube-node-lease, a `default` ServiceAccount in each and
-# the `kubernetes` Service.
+# "admin", group system:masters), sa.key (signs ServiceAccount tokens), kubeconfig
+# (server URL, CA data, admin token), and last `port` (the port it listens on,
+# written once it accepts connections: wait for that file). It exits 0 on SIGTERM.
+# A fresh cluster has namespaces default, kube-system, kube-public, kube-node-lease,
+# a `default` ServiceAccount in each, the `kubernetes` Service and the bootstrap RBAC
+# roles. See tests/k8s/README.md for what is and is not implemented.
 
 import argparse
 import os
@@ -47,6 +50,7 @@ sys.dont_write_bytecode = True  # leave no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import certs  # noqa: E402
+import rbac  # noqa: E402
 from auth import Auth, User, read_token_file  # noqa: E402
 from control import Control  # noqa: E402
 from handler import App, Handler  # noqa: E402
@@ -85,6 +89,8 @@ def bootstrap(api, registry):
         "spec": {"clusterIP": "10.96.0.1", "ports": [
             {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}},
         {}, anyone)
+    for rid, obj in rbac.bootstrap_objects():
+        api.create(registry.by_rid(rid), "v1", "", obj, {}, anyone)
 
 
 def main():
@@ -97,7 +103,9 @@ def main():
     p.add_argument("--state")
     p.add_argument("--forget-history", action="store_true")
     p.add_argument("--san", action="append", default=[])
+    p.add_argument("--rbac", action="store_true")
     p.add_argument("--token-file")
+    p.add_argument("--min-token-seconds", type=int, default=600)
     p.add_argument("--log")
     a = p.parse_args()
 
@@ -149,9 +157,10 @@ def main():
     tls.verify_mode = ssl.CERT_OPTIONAL
     tls.set_alpn_protocols(["http/1.1"])
 
-    auth = Auth(tokens)
+    auth = Auth(a.dir, tokens, store, a.min_token_seconds)
+    authorizer = rbac.Authorizer(store, a.rbac)
     control = Control(store, save)
-    app = App(api, registry, auth, control, tls, log, a.bookmark_interval,
+    app = App(api, registry, auth, authorizer, control, tls, log, a.bookmark_interval,
               a.watch_timeout, f"{host}:{port}")
     server = Server((host, port), app)
     port = server.server_address[1]
@@ -165,7 +174,7 @@ def main():
     with open(tmp, "w") as f:
         f.write(f"{port}\n")
     os.replace(tmp, os.path.join(a.dir, "port"))
-    log(f"listening on https://{url_host}:{port} dir={a.dir} "
+    log(f"listening on https://{url_host}:{port} dir={a.dir} rbac={a.rbac} "
         f"history={a.history} rv={store.rv}")
 
     def stop(signum, frame):

@@ -1,8 +1,8 @@
 # handler.py — the HTTP side of the test API server: TLS per connection (handshake on
 # the connection's own thread), HTTP/1.1 keep-alive, the URL scheme of the Kubernetes
 # API (/api/v1/..., /apis/G/V/..., namespaces, subresources, the /watch/ prefix),
-# authentication, the test control's faults and request log, then the verb. Every
-# error goes out as a Status object.
+# authentication, the test control's faults and request log, authorization, then
+# the verb. Every error goes out as a Status object.
 
 import json
 import re
@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import discovery
 import patch as patches
+import protobuf
 import status as st
 import tables
 from control import Reset
@@ -200,11 +201,12 @@ def parse_path(registry, method, path, query):
 class App:
     """Everything a request needs; one per server."""
 
-    def __init__(self, api, registry, auth, control, tls, log, bookmark_interval,
+    def __init__(self, api, registry, auth, authorizer, control, tls, log, bookmark_interval,
                  watch_timeout, server_address):
         self.api = api
         self.registry = registry
         self.auth = auth
+        self.authorizer = authorizer
         self.control = control
         self.tls = tls
         self.log = log
@@ -241,14 +243,19 @@ class App:
                 out = self.control.handle(method, path, query, json.loads(body) if body else None)
                 h.send_bytes(200, json.dumps(out).encode())
                 return
+            user = self.auth.impersonate(user, h.headers, self.authorizer.check)
             r = parse_path(self.registry, method, path, query)
             verb = r.verb if r else method.lower()
             fault = self.control.fault_for(method, verb, path, raw_query,
                                            bool(r and r.watch), user.name)
             pending = self.control.apply(fault, bool(r and r.watch)) if fault else None
             if r is None:
+                self.authorizer.check(user, {"verb": method.lower(), "path": path})
                 self.nonresource(h, method, path)
             else:
+                self.authorizer.check(user, {
+                    "verb": r.verb, "api_group": r.api_group, "resource": r.resource,
+                    "subresource": r.subresource, "namespace": r.namespace, "name": r.name})
                 self.resource(h, r, query, user, pending)
         except Reset:
             reset = True
@@ -380,6 +387,13 @@ class App:
         ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip()
         if r.verb == "create":
             obj = self._decode(ctype, body)
+            if t.virtual:
+                h.send_bytes(201, json.dumps(self.review(t, obj, user)).encode())
+                return
+            if r.subresource == "token":
+                sa = api.get(t, r.namespace, r.name)
+                h.send_bytes(201, json.dumps(self.auth.token_request(sa, obj)).encode())
+                return
             if r.subresource:
                 raise st.method_not_supported(r.resource, r.api_group, "create")
             e = api.create(t, r.version, r.namespace, obj, query, user)
@@ -413,6 +427,8 @@ class App:
 
     @staticmethod
     def _decode(ctype, body):
+        if ctype == protobuf.CONTENT_TYPE:
+            return protobuf.decode(body)
         return App._json(body)
 
     @staticmethod
@@ -439,3 +455,22 @@ class App:
                 else patches.MERGE
             return 200, api.patch(t, r.version, r.namespace, r.name, ctype,
                                   json.dumps(obj).encode(), query, r.subresource or None)
+
+    def review(self, t, obj, user):
+        spec = obj.get("spec") or {}
+        out = {"kind": t.kind, "apiVersion": t.api_version(), "metadata":
+               {"creationTimestamp": None}, "spec": spec}
+        if t.kind == "SelfSubjectAccessReview":
+            out["status"] = self.authorizer.review(user, spec)
+        elif t.kind == "SubjectAccessReview":
+            from auth import User
+            subject = User(spec.get("user", ""), spec.get("uid", ""), spec.get("groups") or [])
+            out["status"] = self.authorizer.review(subject, spec)
+        elif t.kind == "TokenReview":
+            return self.auth.token_review(obj)
+        elif t.kind == "SelfSubjectRulesReview":
+            out["status"] = self.authorizer.rules_review(user, spec.get("namespace", ""))
+        elif t.kind == "SelfSubjectReview":
+            out.pop("spec")
+            out["status"] = {"userInfo": user.info()}
+        return out

@@ -31,6 +31,7 @@ class ResourceType:
         self.status = status
         self.fields = set(fields)
         self.create_on_update = create_on_update
+        # A virtual resource (an access review) is only ever created, never stored.
         self.virtual = virtual
         self.printer_columns = printer_columns
         self.crd = crd
@@ -65,7 +66,8 @@ BUILTIN = [
     R("", "v1", "pods", "Pod", short=["po"], categories=["all"], status=True, fields=POD_FIELDS),
     R("", "v1", "namespaces", "Namespace", False, short=["ns"], status=True,
       fields=["status.phase"]),
-    R("", "v1", "serviceaccounts", "ServiceAccount", short=["sa"]),
+    R("", "v1", "serviceaccounts", "ServiceAccount", short=["sa"],
+      subresources={"token": ("authentication.k8s.io", "v1", "TokenRequest", ["create"])}),
     R("", "v1", "nodes", "Node", False, short=["no"], status=True,
       fields=["spec.unschedulable"]),
     R("", "v1", "services", "Service", short=["svc"], categories=["all"], status=True),
@@ -82,11 +84,25 @@ BUILTIN = [
     R("coordination.k8s.io", "v1", "leases", "Lease"),
     R("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
       False, short=["crd", "crds"], categories=["api-extensions"], status=True),
+    R("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    R("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    R("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    R("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+    R("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview",
+      False, virtual=True),
+    R("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview",
+      False, virtual=True),
+    R("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False,
+      virtual=True),
+    R("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", False, virtual=True),
+    R("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False,
+      virtual=True),
 ]
 
 # Groups in the order discovery lists them (the core group is served under /api).
-GROUP_ORDER = ["apps", "apiextensions.k8s.io", "coordination.k8s.io", "discovery.k8s.io",
-               "networking.k8s.io"]
+GROUP_ORDER = ["apps", "apiextensions.k8s.io", "authentication.k8s.io", "authorization.k8s.io",
+               "coordination.k8s.io", "discovery.k8s.io", "networking.k8s.io",
+               "rbac.authorization.k8s.io"]
 
 CRD_RID = "apiextensions.k8s.io/customresourcedefinitions"
 

@@ -69,6 +69,12 @@ class Server(ThreadingHTTPServer):
         self.app = app
         super().__init__(addr, Handler)
 
+    def handle_error(self, request, client_address):
+        # Failed handshakes are logged where they happen; anything else in one line.
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, (ssl.SSLError, ConnectionError, TimeoutError, OSError)):
+            self.app.log(f"error serving {client_address[0]}: {exc!r}")
+
 
 def split_listen(text):
     host, _, port = text.rpartition(":")

@@ -59,6 +59,11 @@ class Handler(BaseHTTPRequestHandler):
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.request.settimeout(30)
         try:
+            first = self.request.recv(1, socket.MSG_PEEK)
+            if first and first != b"\x16":  # not a TLS handshake: say so, as Go's server does
+                self.request.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP "
+                                     b"request to an HTTPS server.\n")
+                raise ssl.SSLError("plain HTTP on the HTTPS port")
             self.request = app.tls.wrap_socket(self.request, server_side=True)
         except (ssl.SSLError, OSError) as e:
             app.log(f"tls handshake failed from {self.client_address[0]}: {e}")

@@ -325,7 +325,8 @@ static int k8s_range(struct tby_store *store, const char *prefix, struct tby_kv_
         r = add_constants(s, prefix, &es, err);
     if (r < 0)
         return r;
-    qsort(es.items, es.n, sizeof(*es.items), compare_entries);
+    if (es.n)
+        qsort(es.items, es.n, sizeof(*es.items), compare_entries);
     k8s_snapshot_clear(&s->snapshot);
     for (size_t i = 0; i < es.n; i++) {
         const struct tby_kube_resource *res = es.items[i].res;

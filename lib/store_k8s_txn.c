@@ -97,6 +97,7 @@ static int send(struct k8s_store *s, const struct k8s_loc *loc, const json_t *ra
     const char *name = json_string_value(json_object_get(json_object_get(raw, "metadata"),
                                                          "name"));
     struct tby_kube_preconditions pre = { req->uid, req->resource_version };
+    int r;
 
     *out = NULL;
     if (!name)
@@ -112,7 +113,11 @@ static int send(struct k8s_store *s, const struct k8s_loc *loc, const json_t *ra
         return tby_kube_patch(s->client, loc->res, loc->ns, name, TBY_KUBE_PATCH_STRATEGIC,
                               req->body, "status", out, err);
     case K8S_DELETE:
-        return tby_kube_delete(s->client, loc->res, loc->ns, name, &pre, err);
+        r = tby_kube_delete(s->client, loc->res, loc->ns, name, &pre, err);
+        /* Not read first: the object may go by its other name (an old policy name). */
+        if (r == -ENOENT && !raw && loc->alt_name)
+            r = tby_kube_delete(s->client, loc->res, loc->ns, loc->alt_name, &pre, err);
+        return r;
     }
     return tby_error_set(err, -EINVAL, "unknown request");
 }

@@ -124,7 +124,7 @@ int k8s_view(struct k8s_codec *c, const json_t *doc, json_t **out, struct k8s_sk
     if (r < 0) {
         /* Handed on as it is: whoever decodes it says what is wrong. */
         *out = json_deep_copy(doc);
-        return *out ? 0 : tby_error_set(err, -ENOMEM, "out of memory");
+        return *out ? (without_rev(*out), 0) : tby_error_set(err, -ENOMEM, "out of memory");
     }
     *out = tby_resource_encode(res);
     if (!*out)

@@ -308,7 +308,8 @@ int k8s_check_change(struct tby_store *store, const char *key, enum tby_store_ch
 /* The list-and-watch of keys under a set of prefixes (store_k8s_sync.c), the store's
  * native sync: PUTs and DELETEs of keys under the prefixes, each value as a read gives
  * it and told only when it changed; a hook called where a listing is complete (every
- * type listed, then each relist of one); online while every type's server answers. */
+ * type listed, then each relist of one); online once every type has listed and while
+ * every type's server answers. */
 struct k8s_sync;
 typedef int (*k8s_sync_hook)(void *ctx, struct tby_event_list *out);
 

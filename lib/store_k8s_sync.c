@@ -9,7 +9,7 @@
  *
  * A listing is complete when every type has listed once, and again each time one lists
  * anew (after a 410): the caller hears it through a hook, where a stream with markers
- * puts one. Online means every reflector's server answers.
+ * puts one. Online means every type has listed and every reflector's server answers.
  *
  * The same object is a tby_watch (store.h): watch(prefix, rev + 1) right after a range
  * that returned rev starts from what that range handed out, so a key gone between the
@@ -311,9 +311,10 @@ int k8s_sync_timeout_ms(const struct k8s_sync *w)
     return w->queued.n ? 0 : POLL_MS;
 }
 
+/* Up once every type has listed, and while none has lost its server. */
 bool k8s_sync_online(const struct k8s_sync *w)
 {
-    return w->n_offline == 0;
+    return w->n_synced == w->n_types && w->n_offline == 0;
 }
 
 uint64_t k8s_sync_lists(const struct k8s_sync *w)

@@ -30,6 +30,13 @@ class Kinds:
         # subresource starts without one.
         return t.kind == "Node" and t.group == ""
 
+    def status_keeps_metadata(self, t):
+        # The real status strategies of Pods and Nodes take only the spec from the stored
+        # object: labels and annotations written through pods/status or nodes/status are
+        # kept (Calico's CNI annotates pods, calico-node annotates Nodes, this way). Other
+        # kinds, custom resources among them, take only the status.
+        return t.crd is None and t.group == "" and t.kind in ("Pod", "Node")
+
     def _hook(self, stage, t):
         if t.crd is not None:
             return None

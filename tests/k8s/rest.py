@@ -363,6 +363,13 @@ class Api:
         old = cur.obj
         if subresource == "status":
             new = cur.copy()
+            if self.kinds.status_keeps_metadata(t):
+                owners = new["metadata"].get("ownerReferences")
+                new["metadata"] = obj["metadata"]
+                if t.kind == "Pod":  # as the real strategy: status writers keep off owners
+                    new["metadata"].pop("ownerReferences", None)
+                    if owners is not None:
+                        new["metadata"]["ownerReferences"] = owners
             if "status" in obj:
                 new["status"] = obj["status"]
             else:

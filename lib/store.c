@@ -59,6 +59,7 @@ int tby_store_open_options(const char *uri, const struct tby_store_options *opts
     if (r < 0)
         return r;
     store->uri = strdup(uri);
+    store->single_object = opts && opts->single_object;
     if (!store->uri) {
         tby_store_close(store);
         return tby_error_set(err, -ENOMEM, "out of memory");
@@ -82,6 +83,24 @@ void tby_store_close(struct tby_store *store)
     uri = store->uri;
     store->ops->close(store);
     free(uri);
+}
+
+bool tby_store_has_multi_txn(const struct tby_store *store)
+{
+    return !store->single_object;
+}
+
+/* One put or delete, compared on its own key or not at all: what maps onto one request
+ * of an API without transactions. */
+static int check_single_object(const struct tby_txn *txn, struct tby_error *err)
+{
+    if (txn->n_ops == 1 && txn->n_cmps <= 1 &&
+        (txn->n_cmps == 0 || strcmp(txn->cmps[0].key, txn->ops[0].key) == 0))
+        return 0;
+    return tby_error_set(err, -EINVAL, "%s: the datastore has no multi-object transactions "
+                         "(%zu compares, %zu writes in one commit)",
+                         txn->n_ops ? txn->ops[0].key : txn->n_cmps ? txn->cmps[0].key : "",
+                         txn->n_cmps, txn->n_ops);
 }
 
 const char *tby_store_uri(const struct tby_store *store)
@@ -138,7 +157,8 @@ int tby_store_commit(struct tby_store *store, const struct tby_txn *txn, int64_t
                      struct tby_error *err)
 {
     int64_t ignored;
-    int r = check_duplicate_keys(txn, err);
+    int r = store->single_object ? check_single_object(txn, err)
+                                 : check_duplicate_keys(txn, err);
 
     if (r < 0)
         return r;

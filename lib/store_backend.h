@@ -51,6 +51,9 @@ struct tby_watch_ops {
 struct tby_store {
     const struct tby_store_ops *ops;
     char *uri;
+    /* Commits name one key (a put or delete, compared on that key alone or not at all):
+     * the Kubernetes API, and sqlite opened with single_object for tests. */
+    bool single_object;
 };
 
 struct tby_watch {

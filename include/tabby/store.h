@@ -92,6 +92,10 @@ struct tby_store_options {
     /* For commands that only look (or change what exists): a sqlite file that does not
      * exist is not created; the store reads as empty and refuses writes (-EROFS). */
     bool no_create;
+    /* For tests: the store refuses, as the Kubernetes API does, every commit but a
+     * single-object one (one put or delete, compared on its own key or not at all), so
+     * callers take their path for stores without multi-key transactions. */
+    bool single_object;
 };
 
 /* Fills `opts` from the environment, with Calico's names: ETCD_ENDPOINTS,
@@ -116,6 +120,11 @@ const char *tby_store_local_file(const char *uri);
 void tby_store_release_memory(struct tby_store *store);
 /* The URI the store was opened with. */
 const char *tby_store_uri(const struct tby_store *store);
+/* Whether a commit may span several keys (compares on some, puts and deletes on
+ * others): sqlite and etcd, not the Kubernetes API (nor sqlite opened with
+ * single_object). Without, only a single-object commit is taken: one put or delete,
+ * compared on its own key or not at all; anything else is -EINVAL. */
+bool tby_store_has_multi_txn(const struct tby_store *store);
 /* Whether the store stands for a sqlite file that did not exist (opened with no_create):
  * it holds nothing, and the file was not made. */
 bool tby_store_missing(const struct tby_store *store);

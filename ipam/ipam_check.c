@@ -167,6 +167,10 @@ static int load_block(struct checker *k, const struct tby_kv *kv, struct tby_err
 
     if (r < 0)
         return r;
+    if (b->blk->deleted) {
+        ipam_block_freep(&b->blk);
+        return 0;
+    }
     b->kv = kv;
     k->n_blocks++;
     return 0;
@@ -179,6 +183,10 @@ static int load_handle(struct checker *k, const struct tby_kv *kv, struct tby_er
 
     if (r < 0)
         return r;
+    if (h->rec.deleted) {
+        ipam_handle_rec_clear(&h->rec);
+        return 0;
+    }
     h->kv = kv;
     h->id = kv->key + strlen(IPAM_HANDLES);
     k->n_handles++;
@@ -266,7 +274,7 @@ static int collect_allocs(struct checker *k, struct tby_error *err)
         const struct ipam_block *b = k->blocks[i].blk;
 
         for (uint32_t ord = 0; ord < b->size; ord++)
-            if (ipam_block_owner(b, ord))
+            if (ipam_block_owner(b, ord) && ipam_block_owner(b, ord)->handle)
                 k->allocs[k->n_allocs++] =
                     (struct alloc_ref){ ipam_block_owner(b, ord)->handle, i, ord };
     }
@@ -366,7 +374,8 @@ static int rewrite_aff(struct checker *k, const struct snap_block *sb, const cha
     _cleanup_free_ char *value = NULL;
     size_t len = 0;
 
-    value = ipam_aff_encode(sb->blk, &len);
+    value = ipam_aff_encode(sb->blk->node, &sb->blk->cidr, IPAM_AFF_CONFIRMED,
+                            k->ipam->multi ? sb->blk->n_free : IPAM_FREE_UNKNOWN, &len);
     if (!txn || !value || tby_txn_compare(txn, sb->kv->key, sb->kv->mod_rev) ||
         tby_txn_compare(txn, key, sa ? sa->kv->mod_rev : 0) ||
         tby_txn_put(txn, key, value, len))
@@ -389,7 +398,8 @@ static int check_block_aff(struct checker *k, const struct snap_block *sb, struc
     if (!key)
         return ipam_oom(err);
     sa = find_aff(k, key);
-    if (sa && sa->valid && sa->aff.free == sb->blk->n_free)
+    if (sa && sa->valid && sa->aff.state == IPAM_AFF_CONFIRMED &&
+        sa->aff.free == (k->ipam->multi ? sb->blk->n_free : IPAM_FREE_UNKNOWN))
         return 0;
     if (k->repair)
         r = rewrite_aff(k, sb, key, sa, err);
@@ -409,7 +419,7 @@ static int check_aff_record(struct checker *k, const struct snap_aff *sa, struct
     const struct snap_block *sb = sa->valid ? find_block(k, &sa->aff.cidr) : NULL;
     int r = 0;
 
-    if (sb && sb->blk->node && strcmp(sb->blk->node, sa->aff.node) == 0)
+    if (sb && sb->blk->node && sa->aff.node && strcmp(sb->blk->node, sa->aff.node) == 0)
         return 0;
     if (!sa->valid && sb == NULL) {
         /* Malformed: its block (if any) is judged by check_block_aff. */

@@ -392,7 +392,7 @@ static void test_given_address_is_allocated_when_free_in_an_enabled_pool(void **
     struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
-    struct tby_ipam_attrs attrs = { "default", "web-0" };
+    struct tby_ipam_attrs attrs = { .namespace = "default", .pod = "web-0" };
     struct tby_ip ip = fx_parse_ip("10.0.0.77");
     struct tby_ipam_holder h;
 
@@ -416,7 +416,7 @@ static void test_given_address_that_is_taken_fails_and_allocates_nothing(void **
     struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
-    struct tby_ipam_attrs attrs = { "default", "web-0" };
+    struct tby_ipam_attrs attrs = { .namespace = "default", .pod = "web-0" };
     struct tby_ip ips[2] = { fx_parse_ip("10.0.0.5"), fx_parse_ip("10.0.0.6") };
     struct tby_ipam_result res;
 
@@ -794,6 +794,15 @@ static void test_new_blocks_never_overlap_blocks_of_a_resized_pool(void **state)
 
 /* ---- the check ------------------------------------------------------------------------------ */
 
+/* Records as Calico's objects, for breaking the store by hand. */
+#define HANDLE_JSON(id, blocks)                                                               \
+    "{\"apiVersion\":\"crd.projectcalico.org/v1\",\"kind\":\"IPAMHandle\",\"spec\":{"       \
+    "\"handleID\":\"" id "\",\"block\":{" blocks "},\"deleted\":false}}"
+#define AFF_JSON(node, cidr, state, annotations)                                              \
+    "{\"apiVersion\":\"crd.projectcalico.org/v1\",\"kind\":\"BlockAffinity\",\"metadata\":{" \
+    "\"labels\":{}" annotations "},\"spec\":{\"state\":\"" state "\",\"node\":\"" node     \
+    "\",\"type\":\"host\",\"cidr\":\"" cidr "\",\"deleted\":\"false\"}}"
+
 static void put_raw(struct store_fx *f, const char *key, const char *value)
 {
     struct tby_error err = { 0 };
@@ -821,6 +830,10 @@ static void test_check_finds_leaks_and_broken_records_and_repairs_them(void **st
     struct tby_ipam_report rep;
     struct tby_ip ip;
 
+    if (fx_single) {
+        tby_ipam_free(n1);
+        skip(); /* the check's repairs on single-object stores come next */
+    }
     fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
     fx_node(f, "n1", NULL);
     assert_int_equal(tby_ipam_auto_assign(n1, &req, &res, &err), 0);
@@ -834,13 +847,13 @@ static void test_check_finds_leaks_and_broken_records_and_repairs_them(void **st
     assert_int_equal(rep.n_allocations, 2);
     tby_ipam_report_clear(&rep);
     /* Break records by hand. */
-    put_raw(f, "/tabby/v1/ipam/handles/ghost", "{\"handle\":\"ghost\",\"blocks\":"
-                                              "{\"10.0.0.0-26\":1}}");
+    put_raw(f, "/tabby/v1/ipam/handles/ghost", HANDLE_JSON("ghost", "\"10.0.0.0/26\":1"));
     assert_int_equal(tby_store_delete(f->store, "/tabby/v1/ipam/handles/tunnel", NULL, &err), 0);
-    put_raw(f, "/tabby/v1/ipam/affinities/n1/10.0.0.0-26", "{\"cidr\":\"10.0.0.0/26\","
-                                                            "\"free\":1}");
-    put_raw(f, "/tabby/v1/ipam/affinities/n9/10.0.0.64-26", "{\"cidr\":\"10.0.0.64/26\","
-                                                            "\"free\":64}");
+    put_raw(f, "/tabby/v1/ipam/affinities/n1/10.0.0.0-26",
+            AFF_JSON("n1", "10.0.0.0/26", "confirmed",
+                     ",\"annotations\":{\"tabby.dev/free\":\"1\"}"));
+    put_raw(f, "/tabby/v1/ipam/affinities/n9/10.0.0.64-26",
+            AFF_JSON("n9", "10.0.0.64/26", "confirmed", ""));
     assert_int_equal(tby_ipam_check(n1, true, &rep, &err), 0);
     assert_int_equal(count_kind(&rep, TBY_IPAM_LEAKED_ADDRESS), 1);
     assert_int_equal(count_kind(&rep, TBY_IPAM_HANDLE_WITHOUT_ADDRESSES), 1);
@@ -904,6 +917,10 @@ static void test_check_removes_an_empty_block_without_a_pool(void **state)
     struct tby_error err = { 0 };
     struct tby_ipam_report rep;
 
+    if (fx_single) {
+        tby_ipam_free(n1);
+        skip(); /* the check's repairs on single-object stores come next */
+    }
     fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
     fx_node(f, "n1", NULL);
     assert_int_equal(fx_alloc(n1, "a", NULL, &err), 0);
@@ -1041,5 +1058,5 @@ int main(void)
                                         teardown),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_both_modes(tests);
 }

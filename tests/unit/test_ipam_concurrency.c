@@ -20,12 +20,14 @@ struct line {
 
 /* ---- children ------------------------------------------------------------------------ */
 
-static struct tby_ipam *child_ipam(const char *uri, const char *node, struct tby_store **store)
+static struct tby_ipam *child_ipam(const struct store_fx *f, const char *node,
+                                   struct tby_store **store)
 {
     struct tby_ipam *ipam = NULL;
     struct tby_error err = { 0 };
 
-    if (tby_store_open(uri, store, &err) < 0 || tby_ipam_new(*store, node, &ipam, &err) < 0) {
+    if (fx_open_ipam_store(f->uri, store, &err) < 0 ||
+        fx_ipam_on(*store, f->dir, node, &ipam, &err) < 0) {
         fprintf(stderr, "child: %s\n", tby_error_str(&err));
         _exit(2);
     }
@@ -84,7 +86,7 @@ static void run_child(const struct store_fx *f, int id, int phase, int go_fd)
 
     snprintf(node, sizeof(node), "node-%d", id % 2);
     snprintf(path, sizeof(path), "%s/out-%d-%d", f->dir, phase, id);
-    ipam = child_ipam(f->uri, node, &store);
+    ipam = child_ipam(f, node, &store);
     out = fopen(path, "w");
     if (!out)
         _exit(2);
@@ -242,7 +244,7 @@ static void test_four_processes_never_hand_out_one_address_twice(void **state)
 static void run_solo(const struct store_fx *f, int id, int unused, int go_fd)
 {
     struct tby_store *store = NULL;
-    struct tby_ipam *ipam = child_ipam(f->uri, "solo", &store);
+    struct tby_ipam *ipam = child_ipam(f, "solo", &store);
     struct tby_error err = { 0 };
     char handle[32];
 
@@ -289,7 +291,7 @@ static void test_processes_of_one_node_claim_within_max_blocks_per_host(void **s
 static void run_victim(const struct store_fx *f, int round, int report_fd)
 {
     struct tby_store *store = NULL;
-    struct tby_ipam *ipam = child_ipam(f->uri, round % 2 ? "node-a" : "node-b", &store);
+    struct tby_ipam *ipam = child_ipam(f, round % 2 ? "node-a" : "node-b", &store);
     struct tby_error err = { 0 };
     char handle[64], pod[64], line[160];
 
@@ -474,10 +476,13 @@ static void kill_one_round(struct store_fx *f, int round, unsigned *seed)
 
 static void test_process_killed_during_allocation_leaves_consistent_records(void **state)
 {
-    struct store_fx *f = fx_open();
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    struct store_fx *f;
 
     (void)state;
+    if (fx_single)
+        skip(); /* the check's repairs on single-object stores come next */
+    f = fx_open();
     print_message("kill seed %u\n", seed);
     fx_pool(f, "p", "10.0.0.0/20", 26, NULL);
     for (int round = 0; round < KILL_ROUNDS; round++)
@@ -495,5 +500,5 @@ int main(void)
         cmocka_unit_test(test_process_killed_during_allocation_leaves_consistent_records),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_both_modes(tests);
 }

@@ -374,6 +374,8 @@ int work_release_handle(struct work *w, struct work_block *wb, const char *handl
 /* After a release: an empty block on a node without a Node resource, or outside every
  * pool, gives up its affinity. */
 int work_retire_if_empty(struct work *w, struct work_block *wb, struct tby_error *err);
+/* Gives up the block when it is empty and its node or pool is gone (ipam_release.c). */
+int ipam_retire_block(struct tby_ipam *ipam, const struct tby_cidr *cidr, struct tby_error *err);
 /* Finds the block covering ip: through its pool's block size, else among every block. */
 int work_block_for_ip(struct work *w, const struct tby_ip *ip, struct work_block **out,
                       struct tby_error *err);

@@ -336,11 +336,30 @@ static int block_take_back(struct work *w, const struct work_block *wb, int64_t 
     return r;
 }
 
+/* Whether the stored block at cidr is affine to node. */
+static bool block_is_nodes(struct tby_store *store, const struct tby_cidr *cidr,
+                           const char *node)
+{
+    _cleanup_free_ char *key = ipam_block_key(cidr);
+    _cleanup_(ipam_block_freep) struct ipam_block *b = NULL;
+    struct tby_error ignored = { 0 };
+    struct tby_kv kv;
+    bool mine;
+
+    if (get_record(store, key, &kv, &ignored) <= 0)
+        return false;
+    mine = ipam_block_decode(kv.value, kv.value_len, key, &b, &ignored) == 0 && !b->deleted &&
+           ipam_same_str(b->node, node);
+    tby_kv_clear(&kv);
+    return mine;
+}
+
 /* A block gaining addresses, claimed by this attempt or not. */
 static int commit_gain(struct work *w, struct work_block *wb, struct deltas *dl,
                        struct tby_error *err)
 {
     struct tby_store *store = w->ipam->store;
+    struct tby_error ignored = { 0 };
     const char *node = w->ipam->node;
     int r = 0;
 
@@ -350,16 +369,17 @@ static int commit_gain(struct work *w, struct work_block *wb, struct deltas *dl,
         r = deltas_write(w, dl, &wb->cidr, 1, err);
     if (r == 0)
         r = block_write(w, wb, err);
-    if (r == -ECANCELED) {
-        struct tby_error ignored = { 0 };
-
+    if (r < 0) {
+        /* The counts go back at once (best effort, as Calico's); on a conflict the
+         * attempt runs again from what is stored, and a claim that lost its block to
+         * another node drops its pending affinity (one the node made itself is
+         * confirmed by the next attempt). */
         deltas_undo(w, dl, &wb->cidr, -1);
-        /* Our pending claim of a block someone else made goes (Calico: the claim lost). */
-        if (wb->created)
+        if (r == -ECANCELED && wb->created && !block_is_nodes(store, &wb->cidr, node))
             aff_delete(store, node, &wb->cidr, &ignored);
         return r;
     }
-    if (r == 0 && wb->created)
+    if (wb->created)
         r = aff_write(store, node, &wb->cidr, IPAM_AFF_CONFIRMED, false, err);
     return r;
 }

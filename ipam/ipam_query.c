@@ -315,6 +315,10 @@ int tby_ipam_set_strict_affinity(struct tby_ipam *ipam, bool strict, struct tby_
         if (!strict && !res->spec.ipamconfig->auto_allocate_blocks)
             return tby_error_set(err, -EINVAL, "IPAMConfiguration default: strictAffinity and "
                                  "autoAllocateBlocks cannot both be false");
+        /* Nothing to write (a store without multi-key transactions takes no commit that
+         * only compares). */
+        if (mode == TBY_WRITE_REPLACE && res->spec.ipamconfig->strict_affinity == strict)
+            return 0;
         res->spec.ipamconfig->strict_affinity = strict;
         r = tby_catalog_write(ipam->store, &list, mode, NULL, err);
     }

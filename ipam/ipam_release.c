@@ -174,3 +174,22 @@ int tby_ipam_gc_blocks(struct tby_ipam *ipam, size_t *removed, struct tby_error 
         *removed = r == 0 ? c.count : 0;
     return r;
 }
+
+/* The block, if it is still empty and its node or pool is gone (the check's repair of a
+ * block without a pool). */
+static int attempt_retire(struct work *w, void *opaque, struct tby_error *err)
+{
+    struct work_block *wb;
+    int r = work_block(w, opaque, &wb, err);
+
+    if (r < 0 || !wb->blk)
+        return r;
+    return work_retire_if_empty(w, wb, err);
+}
+
+int ipam_retire_block(struct tby_ipam *ipam, const struct tby_cidr *cidr, struct tby_error *err)
+{
+    struct tby_cidr copy = *cidr;
+
+    return ipam_run(ipam, "giving up a block", true, attempt_retire, &copy, err);
+}

@@ -315,16 +315,26 @@ int tby_ipam_set_strict_affinity(struct tby_ipam *ipam, bool strict, struct tby_
 /* ---- consistency check (tabbyctl ipam check) ------------------------------------------ */
 
 enum tby_ipam_problem_kind {
-    /* A pod's address that no WorkloadEndpoint uses. */
+    /* A pod's address that no WorkloadEndpoint uses (Calico's leaked addresses). */
     TBY_IPAM_LEAKED_ADDRESS,
     /* A block no pool contains (any more). */
     TBY_IPAM_BLOCK_WITHOUT_POOL,
-    /* A handle record whose blocks hold nothing for it. */
+    /* A handle record whose blocks hold nothing for it (Calico's leaked handles). */
     TBY_IPAM_HANDLE_WITHOUT_ADDRESSES,
-    /* Records that disagree: a handle record's counts and its blocks, a block and its
-     * affinity record. Transactions make these impossible; the check proves it. */
+    /* A handle record whose counts disagree with its blocks, or a handle the blocks
+     * name with no record (Calico's missing handles). */
     TBY_IPAM_HANDLE_MISMATCH,
+    /* A block affine to a node without that node's affinity record (or with a wrong free
+     * count), or an affinity record without its block. */
     TBY_IPAM_AFFINITY_MISMATCH,
+    /* An affinity left pending or pendingDeletion (a claim or give-up cut short). */
+    TBY_IPAM_AFFINITY_NOT_CONFIRMED,
+    /* An address a pod's endpoint or a node's tunnel uses, inside a pool, that no block
+     * allocates. Never repaired. */
+    TBY_IPAM_NOT_ALLOCATED,
+    /* A block that cannot be read (never repaired), or with attributes no allocation
+     * points at, or released in the future. */
+    TBY_IPAM_INVALID_BLOCK,
 };
 
 struct tby_ipam_problem {
@@ -346,12 +356,16 @@ struct tby_ipam_report {
     size_t n, cap;
 };
 
-/* Reads every IPAM record (one consistent snapshot) and the WorkloadEndpoints, and
- * reports what is wrong. With `repair`: releases leaked addresses (only while the same
- * handle still holds them), removes empty blocks without a pool, deletes handles without
- * addresses and rewrites records that disagree from the blocks, each as a
- * compare-and-swap against the snapshot (a record that changed meanwhile is left for
- * the next check). */
+/* Reads every IPAM record (one consistent snapshot), the WorkloadEndpoints and the
+ * Nodes, and reports what is wrong, as calicoctl ipam check does and more. With
+ * `repair`: releases leaked addresses (only while the same handle still holds them),
+ * gives up empty blocks without a pool, deletes handles without addresses, rewrites
+ * handle and affinity records that disagree from the blocks, confirms or deletes
+ * affinities left unconfirmed, and rewrites blocks holding unused attributes. Each repair
+ * writes the one record repaired, compared with the snapshot's revision; the records the
+ * decision read are compared in the same transaction where the store has multi-key
+ * transactions, else read again just before. A record that changed meanwhile is left
+ * for the next check. */
 int tby_ipam_check(struct tby_ipam *ipam, bool repair, struct tby_ipam_report *out,
                    struct tby_error *err);
 void tby_ipam_report_clear(struct tby_ipam_report *report);

@@ -27,11 +27,10 @@
 #include "tabby/store.h"
 #include "store_fixture.h"
 
-/* Whether IPAM contexts get a single-object store, and the ones opened for them (closed
+/* Whether IPAM contexts get a single-object store, and the one opened for them (closed
  * with the fixture). */
 static bool fx_single;
-static struct tby_store *fx_single_stores[64];
-static size_t fx_n_single;
+static struct tby_store *fx_single_store;
 
 /* A connection to uri for IPAM, in the mode under test. */
 static inline int fx_open_ipam_store(const char *uri, struct tby_store **out,
@@ -83,8 +82,8 @@ static inline struct store_fx *fx_open(void)
 
 static inline void fx_close(struct store_fx *f)
 {
-    while (fx_n_single)
-        tby_store_close(fx_single_stores[--fx_n_single]);
+    tby_store_close(fx_single_store);
+    fx_single_store = NULL;
     store_fx_close(f);
     free(f);
 }
@@ -158,11 +157,10 @@ static inline struct tby_ipam *fx_ipam(struct store_fx *f, const char *node)
     struct tby_ipam *ipam = NULL;
     struct tby_error err = { 0 };
 
-    if (fx_single) {
-        assert_true(fx_n_single < sizeof(fx_single_stores) / sizeof(*fx_single_stores));
-        assert_int_equal(fx_open_ipam_store(f->uri, &store, &err), 0);
-        fx_single_stores[fx_n_single++] = store;
-    }
+    if (fx_single && !fx_single_store)
+        assert_int_equal(fx_open_ipam_store(f->uri, &fx_single_store, &err), 0);
+    if (fx_single)
+        store = fx_single_store;
     assert_int_equal(fx_ipam_on(store, f->dir, node, &ipam, &err), 0);
     return ipam;
 }

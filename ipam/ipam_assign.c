@@ -41,17 +41,21 @@ static int family_slot(int family)
     return family == 6;
 }
 
-/* Keeps the confirmed affinities: a pending one is a claim that may still fail, one being
- * given up is going. */
-static void keep_confirmed(struct ipam_aff_list *list)
+/* Keeps the affinities to allocate from: confirmed ones, and (where a transaction writes
+ * the record confirmed with the block) pending ones whose block proves to be the node's.
+ * Elsewhere a pending one is a claim that may still fail; one being given up is going. */
+static void keep_usable(struct ipam_aff_list *list, bool multi)
 {
     size_t n = 0;
 
     for (size_t i = 0; i < list->n; i++) {
-        if (list->items[i].state == IPAM_AFF_CONFIRMED && list->items[i].usable)
-            list->items[n++] = list->items[i];
+        const struct ipam_aff *a = &list->items[i];
+
+        if (a->usable && (a->state == IPAM_AFF_CONFIRMED ||
+                          (multi && a->state == IPAM_AFF_PENDING)))
+            list->items[n++] = *a;
         else
-            free(list->items[i].node);
+            free(a->node);
     }
     list->n = n;
 }
@@ -86,7 +90,7 @@ static int read_mine(struct work *w, struct assign_ctx *c, struct tby_error *err
         ipam_aff_list_clear(&c->mine);
         r = ipam_aff_list_read(w->ipam->store, w->ipam->node, &c->mine, err);
     }
-    keep_confirmed(&c->mine);
+    keep_usable(&c->mine, w->ipam->multi);
     return r;
 }
 
@@ -163,6 +167,9 @@ static int take_from_record(struct work *w, struct assign_ctx *c, const struct i
     r = work_block(w, &aff->cidr, &wb, err);
     if (r < 0 || !wb->blk || wb->removed)
         return r;
+    /* One of this node's records stands for its block only while the block says so. */
+    if (ipam_same_str(aff->node, w->ipam->node) && !affine_to_me(w, wb))
+        return 0;
     return take_from(w, c, wb, need, err);
 }
 

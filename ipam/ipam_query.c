@@ -220,11 +220,15 @@ static int fill_blocks(struct tby_ipam *ipam, const struct ipam_aff_list *affs,
     u->blocks = calloc(affs->n + 1, sizeof(*u->blocks));
     if (!u->blocks)
         return -ENOMEM;
-    for (size_t i = 0; i < affs->n; i++, u->n_blocks++) {
+    for (size_t i = 0; i < affs->n; i++) {
         const struct ipam_aff *a = &affs->items[i];
         const struct ipam_pool *pool = ipam_pool_for_block(ipam, &a->cidr);
-        struct tby_ipam_block_usage *b = &u->blocks[i];
+        struct tby_ipam_block_usage *b = &u->blocks[u->n_blocks];
 
+        /* A claim under way (its block may not be made yet) is no block. */
+        if (a->state == IPAM_AFF_PENDING)
+            continue;
+        u->n_blocks++;
         b->cidr = a->cidr;
         b->size = ipam_cidr_size(&a->cidr);
         b->in_use = a->free <= b->size ? b->size - a->free : 0;

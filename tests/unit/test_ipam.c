@@ -1024,7 +1024,8 @@ static void test_affinity_records_decode_for_watchers(void **state)
 
 /* Without multi-key transactions a claim or give-up cut short leaves an affinity not
  * confirmed; the node's next allocation (holding the node's lock) finishes or undoes
- * it. */
+ * it. With them (where only another writer leaves one), an allocation in the block
+ * confirms its record, and the check deals with the rest. */
 static void test_half_made_claims_are_finished_by_the_nodes_next_allocation(void **state)
 {
     struct store_fx *f = *state;
@@ -1033,10 +1034,6 @@ static void test_half_made_claims_are_finished_by_the_nodes_next_allocation(void
     struct tby_ip ip;
     _cleanup_free_ char *claimed = NULL, *stale = NULL;
 
-    if (!fx_single) {
-        tby_ipam_free(n1);
-        skip();
-    }
     fx_pool(f, "p", "10.0.0.0/26", 26, NULL);
     assert_int_equal(fx_alloc(n1, "a", &ip, &err), 0);
     /* The block made, its affinity still pending; another claim that made no block. */
@@ -1050,7 +1047,7 @@ static void test_half_made_claims_are_finished_by_the_nodes_next_allocation(void
     claimed = get_raw(f, "/tabby/v1/ipam/affinities/n1/10.0.0.0-26");
     assert_has(claimed, "\"state\":\"confirmed\"");
     stale = get_raw(f, "/tabby/v1/ipam/affinities/n1/10.0.9.0-26");
-    assert_null(stale);
+    assert_true(fx_single ? stale == NULL : stale != NULL);
     assert_int_equal(block_count(n1), 1);
     tby_ipam_free(n1);
 }

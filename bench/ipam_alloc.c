@@ -11,8 +11,15 @@
  * >= 2,000 allocations/s in one process, p99 under 5 ms.
  *
  * Usage: ipam_alloc [--count N] [--procs P] [--no-fill] [--dir DIR] [--store URI]
+ *                   [--single-object]
  * With --store every tabby key in that store is deleted before each phase: point it only
- * at a scratch store.
+ * at a scratch store. --single-object opens IPAM's store connections refusing multi-key
+ * transactions, so IPAM writes as on the Kubernetes API (one object at a time, a
+ * host-local lock per node in DIR).
+ *
+ * Phases 1 and 2 put each node's thousands of pods in one node's blocks: they set
+ * IPAMConfiguration's maxBlocksPerHost (and strictAffinity, which Calico asks with it) so
+ * that Calico's default cap of 20 blocks does not end them.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -31,11 +38,16 @@
 
 #define FILL_NODES 100
 #define FILL_WINDOW 1000
+/* One node's thousands of pods take more than Calico's default 20 blocks. */
+#define MANY_BLOCKS "---\napiVersion: projectcalico.org/v3\nkind: IPAMConfiguration\n" \
+                    "metadata:\n  name: default\nspec:\n  strictAffinity: true\n" \
+                    "  maxBlocksPerHost: 100000\n"
 
 struct opts {
     long count;
     int procs;
     bool fill;
+    bool single;
     char dir[256];
     const char *store;   /* NULL: a fresh sqlite file per phase */
 };
@@ -92,10 +104,10 @@ static int wipe(struct tby_store *store, struct tby_error *err)
     return r;
 }
 
-static void fresh_store(const struct opts *o, const char *name, const char *cidr, char *uri,
-                        size_t size)
+static void fresh_store(const struct opts *o, const char *name, const char *cidr,
+                        const char *more, char *uri, size_t size)
 {
-    char yaml[512], cmd[1024];
+    char yaml[1024], cmd[1024];
     struct tby_store *store = NULL;
     struct tby_resource_list list;
     struct tby_error err = { 0 };
@@ -110,7 +122,7 @@ static void fresh_store(const struct opts *o, const char *name, const char *cidr
         snprintf(uri, size, "sqlite:%s/%s.db", o->dir, name);
     }
     snprintf(yaml, sizeof(yaml), "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n"
-             "  name: bench\nspec:\n  cidr: %s\n  blockSize: 26\n", cidr);
+             "  name: bench\nspec:\n  cidr: %s\n  blockSize: 26\n%s", cidr, more);
     if (tby_store_open(uri, &store, &err) < 0 || (o->store && wipe(store, &err) < 0) ||
         tby_resource_load(yaml, strlen(yaml), "bench", &list, &err) < 0 ||
         tby_catalog_write(store, &list, TBY_WRITE_CREATE, NULL, &err) < 0)
@@ -124,7 +136,7 @@ static double alloc_pod(struct tby_ipam *ipam, long id, struct tby_error *err)
 {
     char handle[96], pod[32];
     struct tby_ipam_request req = { .handle = handle, .num_v4 = 1,
-                                    .attrs = { "default", pod } };
+                                    .attrs = { .namespace = "default", .pod = pod } };
     struct tby_ipam_result res;
     double t0 = now_us();
     int r;
@@ -137,15 +149,31 @@ static double alloc_pod(struct tby_ipam *ipam, long id, struct tby_error *err)
     return r < 0 ? r : now_us() - t0;
 }
 
+/* A node's IPAM on its own connection to uri, as the mode asks. */
+static void open_ipam(const struct opts *o, const char *uri, const char *node,
+                      struct tby_store **store, struct tby_ipam **ipam)
+{
+    struct tby_store_options so;
+    struct tby_error err = { 0 };
+    char lock[sizeof(o->dir) + 64];
+
+    tby_store_options_from_env(&so);
+    so.single_object = o->single;
+    snprintf(lock, sizeof(lock), "%s/lock-%s", o->dir, node);
+    if (tby_store_open_options(uri, &so, store, &err) < 0 ||
+        tby_ipam_new(*store, node, ipam, &err) < 0 || tby_ipam_set_lock_file(*ipam, lock) < 0)
+        die("opening the store", &err);
+}
+
 /* Allocates `count` pods as `node`; writes each latency to lat[]. */
-static void run_allocs(const char *uri, const char *node, long first, long count, double *lat)
+static void run_allocs(const struct opts *o, const char *uri, const char *node, long first,
+                       long count, double *lat)
 {
     struct tby_store *store = NULL;
     struct tby_ipam *ipam = NULL;
     struct tby_error err = { 0 };
 
-    if (tby_store_open(uri, &store, &err) < 0 || tby_ipam_new(store, node, &ipam, &err) < 0)
-        die("opening the store", &err);
+    open_ipam(o, uri, node, &store, &ipam);
     for (long i = 0; i < count; i++) {
         lat[i] = alloc_pod(ipam, first + i, &err);
         if (lat[i] < 0)
@@ -170,10 +198,10 @@ static void bench_one(const struct opts *o)
     double *lat = calloc((size_t)o->count, sizeof(*lat));
     double t0, c0;
 
-    fresh_store(o, "one", "10.0.0.0/8", uri, sizeof(uri));
+    fresh_store(o, "one", "10.0.0.0/8", MANY_BLOCKS, uri, sizeof(uri));
     t0 = now_us();
     c0 = cpu_us(RUSAGE_SELF);
-    run_allocs(uri, "node-0", 0, o->count, lat);
+    run_allocs(o, uri, "node-0", 0, o->count, lat);
     report("1 process", lat, (size_t)o->count, now_us() - t0, cpu_us(RUSAGE_SELF) - c0);
     free(lat);
 }
@@ -187,7 +215,7 @@ static void bench_many(const struct opts *o)
     int fds[2];
     double t0;
 
-    fresh_store(o, "many", "10.0.0.0/8", uri, sizeof(uri));
+    fresh_store(o, "many", "10.0.0.0/8", MANY_BLOCKS, uri, sizeof(uri));
     if (!lat || pipe(fds) < 0)
         exit(1);
     t0 = now_us();
@@ -198,7 +226,7 @@ static void bench_many(const struct opts *o)
 
             close(fds[0]);
             snprintf(node, sizeof(node), "node-%d", p);
-            run_allocs(uri, node, (long)p * per, per, mine);
+            run_allocs(o, uri, node, (long)p * per, per, mine);
             _exit(write(fds[1], mine, (size_t)per * sizeof(*mine)) < 0);
         }
     }
@@ -238,16 +266,20 @@ static void bench_fill(const struct opts *o)
     struct tby_error err = { 0 };
     struct tby_ipam_usage u;
     double *lat = calloc(65536 + 1, sizeof(*lat));
-    char uri[300], name[32];
+    char uri[300], name[32], lock[sizeof(o->dir) + 64];
     long n = 0;
     double t0, l;
 
-    fresh_store(o, "fill", "10.0.0.0/16", uri, sizeof(uri));
-    if (!lat || tby_store_open(uri, &store, &err) < 0)
-        die("opening the store", &err);
+    fresh_store(o, "fill", "10.0.0.0/16", "", uri, sizeof(uri));
+    if (!lat)
+        exit(1);
     for (int i = 0; i < FILL_NODES; i++) {
         snprintf(name, sizeof(name), "node-%d", i);
-        if (tby_ipam_new(store, name, &nodes[i], &err) < 0)
+        snprintf(lock, sizeof(lock), "%s/lock-%s", o->dir, name);
+        if (i == 0)
+            open_ipam(o, uri, name, &store, &nodes[i]);
+        else if (tby_ipam_new(store, name, &nodes[i], &err) < 0 ||
+                 tby_ipam_set_lock_file(nodes[i], lock) < 0)
             die("ipam", &err);
     }
     t0 = now_us();
@@ -280,6 +312,7 @@ static void parse(int argc, char **argv, struct opts *o)
         { "no-fill", no_argument, NULL, 'F' },
         { "dir", required_argument, NULL, 'd' },
         { "store", required_argument, NULL, 's' },
+        { "single-object", no_argument, NULL, 'S' },
         { NULL, 0, NULL, 0 },
     };
     int opt;
@@ -297,6 +330,8 @@ static void parse(int argc, char **argv, struct opts *o)
             snprintf(o->dir, sizeof(o->dir), "%s", optarg);
         else if (opt == 's')
             o->store = optarg;
+        else if (opt == 'S')
+            o->single = true;
         else
             exit(2);
     }

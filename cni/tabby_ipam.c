@@ -6,9 +6,11 @@
  * Configuration (the "ipam" object of the network configuration, as calico-ipam's):
  *   "type": "tabby-ipam", "assign_ipv4": "true", "assign_ipv6": "false",
  *   "ipv4_pools": ["default-pool"], "ipv6_pools": [...]   (names or CIDRs)
- *   "datastore": "sqlite:/var/lib/tabby/tabby.db", "nodename": "node1"
- * ("datastore" and "nodename" are also read from the top level, then the node's
- * defaults: $TABBY_STORE or /etc/tabby/tabbyctl.cfg, and the host name.)
+ *   "datastore": "sqlite:/var/lib/tabby/tabby.db", "nodename": "node1",
+ *   "ipam_lock_file": "/var/run/tabby/ipam.lock"
+ * ("datastore", "nodename" and "ipam_lock_file" are also read from the top level, then
+ * the node's defaults: $TABBY_STORE or /etc/tabby/tabbyctl.cfg, the host name, and
+ * $TABBY_IPAM_LOCK_FILE or /var/run/tabby/ipam.lock.)
  *
  * tabby has no Kubernetes API server to ask for a pod's annotations, so the runtime (or
  * the tabby plugin in front of this one) passes them in the network configuration as
@@ -89,6 +91,7 @@ static int open_ipam(void *plugin, struct cni_failure *f)
     struct plugin *p = plugin;
     _cleanup_free_ char *uri = NULL;
     struct tby_error err = { 0 };
+    const char *lock = NULL;
 
     if (!cni_ipam_conf(&p->call))
         return cni_fail(f, CNI_ERR_INVALID_CONFIG, "ipam: missing from the network "
@@ -101,6 +104,13 @@ static int open_ipam(void *plugin, struct cni_failure *f)
         return cni_fail_unreachable(f, &p->call, uri, &err);
     if (tby_ipam_new(p->store, p->node, &p->ipam, &err) < 0)
         return cni_fail(f, CNI_ERR_INVALID_CONFIG, "nodename: %s", tby_error_str(&err));
+    /* Calico's key: where the node's processes take turns on stores without multi-key
+     * transactions. */
+    if (cni_conf_string(cni_ipam_conf(&p->call), "ipam_lock_file", &lock, f) < 0 ||
+        (!lock && cni_conf_string(p->call.conf, "ipam_lock_file", &lock, f) < 0))
+        return -1;
+    if (lock && tby_ipam_set_lock_file(p->ipam, lock) < 0)
+        return cni_fail(f, CNI_ERR_IO, "out of memory");
     /* GC and STATUS are about no container. */
     if (p->call.container_id &&
         asprintf(&p->handle, "%s.%s", p->call.name, p->call.container_id) < 0)
@@ -329,7 +339,8 @@ static int answer(const struct plugin *p, const struct tby_ip *ips, size_t n,
 
 static int add_given(struct plugin *p, const struct wish *w, struct cni_failure *f)
 {
-    struct tby_ipam_attrs attrs = { p->call.args.pod_namespace, p->call.args.pod_name };
+    struct tby_ipam_attrs attrs = { .namespace = p->call.args.pod_namespace,
+                                    .pod = p->call.args.pod_name };
     struct tby_error err = { 0 };
 
     if (tby_ipam_assign_ips(p->ipam, w->given, w->n_given, p->handle, &attrs,
@@ -344,7 +355,7 @@ static int add_auto(struct plugin *p, const struct wish *w, struct cni_failure *
 {
     struct tby_ipam_request req = {
         .handle = p->handle,
-        .attrs = { p->call.args.pod_namespace, p->call.args.pod_name },
+        .attrs = { .namespace = p->call.args.pod_namespace, .pod = p->call.args.pod_name },
         .num_v4 = w->v4,
         .num_v6 = w->v6,
         .v4_pools = &w->v4_pools,

@@ -166,7 +166,8 @@ static int show_ip(struct tby_ipam *ipam, const char *text)
         printf("IP %s is in use\nAttributes:\n  node: %s\n%s%s%s%s%s%sHandle: %s\n", text,
                h.node ? h.node : "", h.namespace ? "  namespace: " : "",
                h.namespace ? h.namespace : "", h.namespace ? "\n" : "",
-               h.pod ? "  pod: " : "", h.pod ? h.pod : "", h.pod ? "\n" : "", h.handle);
+               h.pod ? "  pod: " : "", h.pod ? h.pod : "", h.pod ? "\n" : "",
+               h.handle ? h.handle : "none");
     if (h.has_block)
         printf("Block: %s (affinity host:%s)\n", tby_cidr_format(&h.block, block),
                h.block_node ? h.block_node : "none");

@@ -17,6 +17,7 @@
 struct assign_ctx {
     const struct tby_ipam_request *req;
     struct ipam_attr attr;
+    char stamp[48];                 /* attr.timestamp's text */
     struct tby_ipam_result res;
     struct ipam_aff_list mine;      /* this node's blocks, read once per attempt */
     bool mine_read;
@@ -40,8 +41,36 @@ static int family_slot(int family)
     return family == 6;
 }
 
+/* Keeps the affinities to allocate from: confirmed ones, and (where a transaction writes
+ * the record confirmed with the block) pending ones whose block proves to be the node's.
+ * Elsewhere a pending one is a claim that may still fail; one being given up is going. */
+static void keep_usable(struct ipam_aff_list *list, bool multi)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < list->n; i++) {
+        const struct ipam_aff *a = &list->items[i];
+
+        if (a->usable && (a->state == IPAM_AFF_CONFIRMED ||
+                          (multi && a->state == IPAM_AFF_PENDING)))
+            list->items[n++] = *a;
+        else
+            free(a->node);
+    }
+    list->n = n;
+}
+
+static bool any_unconfirmed(const struct ipam_aff_list *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        if (list->items[i].state != IPAM_AFF_CONFIRMED)
+            return true;
+    return false;
+}
+
 static int read_mine(struct work *w, struct assign_ctx *c, struct tby_error *err)
 {
+    bool changed = false;
     int r;
 
     if (c->mine_read)
@@ -52,7 +81,17 @@ static int read_mine(struct work *w, struct assign_ctx *c, struct tby_error *err
     if (r < 0)
         return r;
     c->mine_read = true;
-    return ipam_aff_list_read(w->ipam->store, w->ipam->node, &c->mine, err);
+    r = ipam_aff_list_read(w->ipam->store, w->ipam->node, &c->mine, err);
+    /* Holding the node's lock, this process knows an unconfirmed affinity of the node
+     * to be left by one killed half way: finish or undo it, then read again. */
+    if (r == 0 && w->ipam->lock_fd >= 0 && any_unconfirmed(&c->mine))
+        r = ipam_resume_affinities(w->ipam, &c->mine, &changed, err);
+    if (r == 0 && changed) {
+        ipam_aff_list_clear(&c->mine);
+        r = ipam_aff_list_read(w->ipam->store, w->ipam->node, &c->mine, err);
+    }
+    keep_usable(&c->mine, w->ipam->multi);
+    return r;
 }
 
 static int read_all(struct work *w, struct assign_ctx *c, struct tby_error *err)
@@ -60,7 +99,7 @@ static int read_all(struct work *w, struct assign_ctx *c, struct tby_error *err)
     if (c->all_read)
         return 0;
     c->all_read = true;
-    return ipam_aff_list_read(w->ipam->store, NULL, &c->all, err);
+    return ipam_space_read(w->ipam, &c->all, err);
 }
 
 static bool in_pool(const struct ipam_pool *p, const struct tby_cidr *block)
@@ -78,13 +117,14 @@ static struct work_block *peek(struct work *w, const struct tby_cidr *cidr)
     return NULL;
 }
 
-/* Whether an affinity record promises room, judged by the working set once read. */
+/* Whether an affinity record promises room, judged by the working set once read (a
+ * record without a free count promises it until its block is read). */
 static bool may_have_room(struct work *w, const struct ipam_aff *aff)
 {
     struct work_block *wb = peek(w, &aff->cidr);
 
     if (wb)
-        return wb->blk && !wb->removed && wb->blk->n_free > 0;
+        return wb->blk && !wb->removed && wb->blk->n_free > 0 && ipam_block_usable(wb->blk);
     return aff->free > 0;
 }
 
@@ -101,20 +141,16 @@ static int take_from(struct work *w, struct assign_ctx *c, struct work_block *wb
         w->ipam->hint[family_slot(wb->cidr.ip.family)] = wb->cidr;
         w->ipam->has_hint[family_slot(wb->cidr.ip.family)] = true;
     }
-    while (*need > 0 && wb->blk->n_free > 0) {
+    while (*need > 0 && wb->blk->n_free > 0 && ipam_block_usable(wb->blk)) {
         struct tby_ip ip;
         uint32_t ord;
-        int r = ipam_block_take_next(wb->blk, &c->attr, &ord);
+        int r = work_take(w, wb, &c->attr, NULL, &ord, err);
 
         if (r < 0)
-            return ipam_oom(err);
+            return r;
         ip = ipam_block_ip(wb->blk, ord);
-        wb->dirty = true;
         if (ipam_result_push(&c->res, &ip, &wb->cidr, false) < 0)
             return ipam_oom(err);
-        r = work_count(w, c->req->handle, &wb->cidr, 1, err);
-        if (r < 0)
-            return r;
         (*need)--;
     }
     return 0;
@@ -131,6 +167,9 @@ static int take_from_record(struct work *w, struct assign_ctx *c, const struct i
     r = work_block(w, &aff->cidr, &wb, err);
     if (r < 0 || !wb->blk || wb->removed)
         return r;
+    /* One of this node's records stands for its block only while the block says so. */
+    if (ipam_same_str(aff->node, w->ipam->node) && !affine_to_me(w, wb))
+        return 0;
     return take_from(w, c, wb, need, err);
 }
 
@@ -301,7 +340,7 @@ static size_t blocks_held(struct work *w, struct assign_ctx *c, const struct ipa
 static int claim(struct work *w, struct assign_ctx *c, const struct ipam_cands *pools,
                  unsigned *need, bool *at_limit, struct tby_error *err)
 {
-    int max = w->ipam->config.max_blocks_per_host;
+    int max = ipam_max_blocks(&w->ipam->config);
     int r = 0;
 
     while (r == 0 && *need > 0) {
@@ -309,7 +348,7 @@ static int claim(struct work *w, struct assign_ctx *c, const struct ipam_cands *
         struct tby_cidr cidr;
         bool found;
 
-        if (max > 0 && blocks_held(w, c, pools) >= (size_t)max) {
+        if (blocks_held(w, c, pools) >= (size_t)max) {
             *at_limit = true;
             return 0;
         }
@@ -340,7 +379,8 @@ static int borrow(struct work *w, struct assign_ctx *c, const struct ipam_cands 
         for (size_t k = 0; r == 0 && k < c->all.n && *need > 0; k++) {
             const struct ipam_aff *aff = &c->all.items[(start + k) % c->all.n];
 
-            if (strcmp(aff->node, w->ipam->node) != 0 && in_pool(pools->items[p], &aff->cidr))
+            if (aff->usable && !ipam_same_str(aff->node, w->ipam->node) &&
+                in_pool(pools->items[p], &aff->cidr))
                 r = take_from_record(w, c, aff, need, err);
         }
     }
@@ -375,7 +415,7 @@ static int exhausted_error(struct tby_ipam *ipam, int family, const struct ipam_
         return tby_error_set(err, -ENOSPC, "no free %s address for node %s in %s: its blocks "
                              "are full and it holds maxBlocksPerHost (%d) blocks already",
                              ipam_family_name(family), ipam->node, tried,
-                             ipam->config.max_blocks_per_host);
+                             ipam_max_blocks(&ipam->config));
     if (ipam->config.strict_affinity)
         return tby_error_set(err, -ENOSPC, "no free %s address for node %s in %s: its blocks "
                              "are full, no block is left to claim%s, and strictAffinity "
@@ -464,19 +504,33 @@ static int check_request(const struct tby_ipam *ipam, const char *handle,
     return r < 0 ? r : ipam_check_name("handle", handle, err);
 }
 
+/* An allocation's attributes as Calico's write them: this node, the pod and the time of a
+ * pod's, the type of a tunnel address's. The strings stay the caller's. */
+static struct ipam_attr make_attr(const struct tby_ipam *ipam, const char *handle,
+                                  const struct tby_ipam_attrs *attrs, char stamp[48])
+{
+    struct ipam_attr a = { .handle = (char *)handle, .node = ipam->node };
+
+    if (attrs) {
+        a.namespace = (char *)attrs->namespace;
+        a.pod = (char *)attrs->pod;
+        a.type = (char *)attrs->type;
+    }
+    if (a.namespace || a.pod)
+        a.timestamp = ipam_time_go(ipam_now_ns(), stamp);
+    return a;
+}
+
 int tby_ipam_auto_assign(struct tby_ipam *ipam, const struct tby_ipam_request *req,
                          struct tby_ipam_result *out, struct tby_error *err)
 {
-    struct assign_ctx c = {
-        .req = req,
-        .attr = { (char *)req->handle, ipam->node, (char *)req->attrs.namespace,
-                  (char *)req->attrs.pod },
-    };
+    struct assign_ctx c = { .req = req };
     int r = check_request(ipam, req->handle, &req->attrs, err);
 
+    c.attr = make_attr(ipam, req->handle, &req->attrs, c.stamp);
     memset(out, 0, sizeof(*out));
     if (r == 0)
-        r = ipam_run(ipam, "assigning addresses", attempt_auto, &c, err);
+        r = ipam_run(ipam, "assigning addresses", true, attempt_auto, &c, err);
     if (r == 0)
         *out = c.res;
     else
@@ -489,16 +543,12 @@ int tby_ipam_auto_assign(struct tby_ipam *ipam, const struct tby_ipam_request *r
 int tby_ipam_try_assign(struct tby_ipam *ipam, const struct tby_ipam_request *req,
                         struct tby_error *err)
 {
-    struct assign_ctx c = {
-        .req = req,
-        .attr = { (char *)req->handle, ipam->node, (char *)req->attrs.namespace,
-                  (char *)req->attrs.pod },
-        .trial = true,
-    };
+    struct assign_ctx c = { .req = req, .trial = true };
     int r = check_request(ipam, req->handle, &req->attrs, err);
 
+    c.attr = make_attr(ipam, req->handle, &req->attrs, c.stamp);
     if (r == 0)
-        r = ipam_run(ipam, "trying an assignment", attempt_auto, &c, err);
+        r = ipam_run(ipam, "trying an assignment", false, attempt_auto, &c, err);
     ctx_reset(&c);
     return r;
 }
@@ -510,6 +560,7 @@ struct given_ctx {
     size_t n;
     const char *handle;
     struct ipam_attr attr;
+    char stamp[48];
     unsigned use;
 };
 
@@ -538,10 +589,13 @@ static int in_use_error(const struct tby_ip *ip, const struct ipam_attr *a,
 {
     char text[TBY_IP_STRLEN];
 
+    if (!a)
+        return tby_error_set(err, -EEXIST, "%s was released a moment ago and is cooling "
+                             "down", tby_ip_format(ip, text));
     return tby_error_set(err, -EEXIST, "%s is already in use (handle %s%s%s%s%s, node %s)",
-                         tby_ip_format(ip, text), a->handle, a->pod ? ", pod " : "",
-                         a->namespace ? a->namespace : "", a->pod ? "/" : "",
-                         a->pod ? a->pod : "", a->node ? a->node : "unknown");
+                         tby_ip_format(ip, text), a->handle ? a->handle : "none",
+                         a->pod ? ", pod " : "", a->namespace ? a->namespace : "",
+                         a->pod ? "/" : "", a->pod ? a->pod : "", a->node ? a->node : "unknown");
 }
 
 /* No existing block may overlap a new one (a block of a pool deleted and created again
@@ -550,14 +604,15 @@ static int check_no_overlap(struct work *w, const struct tby_cidr *cidr, struct 
 {
     struct ipam_aff_list all;
     char mine[TBY_CIDR_STRLEN], theirs[TBY_CIDR_STRLEN];
-    int r = ipam_aff_list_read(w->ipam->store, NULL, &all, err);
+    int r = ipam_space_read(w->ipam, &all, err);
 
     for (size_t i = 0; r == 0 && i < all.n; i++)
         if (tby_cidr_overlaps(&all.items[i].cidr, cidr))
             r = tby_error_set(err, -EEXIST, "block %s cannot be claimed: it overlaps block %s "
                               "(node %s), left by an IP pool of another block size; release "
                               "that block's addresses first", tby_cidr_format(cidr, mine),
-                              tby_cidr_format(&all.items[i].cidr, theirs), all.items[i].node);
+                              tby_cidr_format(&all.items[i].cidr, theirs),
+                              all.items[i].node ? all.items[i].node : "none");
     ipam_aff_list_clear(&all);
     return r;
 }
@@ -597,12 +652,11 @@ static int give_one(struct work *w, struct given_ctx *c, const struct tby_ip *ip
         return r;
     ipam_block_ordinal(wb->blk, ip, &ord);
     owner = ipam_block_owner(wb->blk, ord);
-    if (owner)
-        return strcmp(owner->handle, c->handle) == 0 ? 0 : in_use_error(ip, owner, err);
-    if (ipam_block_take(wb->blk, ord, &c->attr) < 0)
-        return ipam_oom(err);
-    wb->dirty = true;
-    return work_count(w, c->handle, &wb->cidr, 1, err);
+    if (owner && ipam_same_str(owner->handle, c->handle))
+        return 0;
+    if (!ipam_block_is_free(wb->blk, ord))
+        return in_use_error(ip, owner, err);
+    return work_take(w, wb, &c->attr, &ord, &ord, err);
 }
 
 static int attempt_given(struct work *w, void *opaque, struct tby_error *err)
@@ -623,13 +677,12 @@ int tby_ipam_assign_ips(struct tby_ipam *ipam, const struct tby_ip *ips, size_t 
         .ips = ips,
         .n = n,
         .handle = handle,
-        .attr = { (char *)handle, ipam->node, attrs ? (char *)attrs->namespace : NULL,
-                  attrs ? (char *)attrs->pod : NULL },
         .use = use ? use : TBY_POOL_USE_WORKLOAD,
     };
     int r = check_request(ipam, handle, attrs, err);
 
+    c.attr = make_attr(ipam, handle, attrs, c.stamp);
     if (r < 0)
         return r;
-    return ipam_run(ipam, "assigning given addresses", attempt_given, &c, err);
+    return ipam_run(ipam, "assigning given addresses", true, attempt_given, &c, err);
 }

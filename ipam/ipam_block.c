@@ -1,15 +1,15 @@
 /* ipam_block.c — one block of a pool in memory: which of its addresses are allocated, to
- * whom, and in which order free ones are handed out. Its stored form (ipam_block_codec.c):
- *   {"cidr":"10.0.0.0/26","affinity":"host:node1",
- *    "allocations":[0,null,…],         per ordinal: an index into attributes, or null
- *    "unallocated":[1,2,…],            free ordinals, the next to hand out first
- *    "attributes":[{"handle":"…","node":"…","namespace":"…","pod":"…"}]}
+ * whom, and in which order free ones are handed out. Its stored form is Calico's IPAMBlock
+ * spec (ipam_block_codec.c): per ordinal an index into "attributes" or null, the free
+ * ordinals in hand-out order ("unallocated"), the attributes ({handle_id, secondary}),
+ * and the sequence numbers that let a release name the allocation it means.
  * A released address goes to the end of "unallocated", so it is reused last (as Calico
  * does): a pod's old address does not reappear on the next pod at once. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "ipam_internal.h"
 
@@ -19,28 +19,34 @@ void ipam_attr_clear(struct ipam_attr *a)
     free(a->node);
     free(a->namespace);
     free(a->pod);
+    free(a->timestamp);
+    free(a->type);
+    free(a->more_secondary);
+    free(a->more);
     memset(a, 0, sizeof(*a));
 }
 
 struct ipam_block *ipam_block_new(const struct tby_cidr *cidr, const char *node)
 {
     struct ipam_block *b = calloc(1, sizeof(*b));
-    unsigned host_bits = tby_ip_bits(&cidr->ip) - cidr->prefix_len;
 
     if (!b)
         return NULL;
     b->cidr = *cidr;
-    b->size = 1u << host_bits;
+    b->size = ipam_cidr_size(cidr);
+    b->seq = ipam_now_ns();
     b->node = node ? strdup(node) : NULL;
     b->owner = malloc(b->size * sizeof(*b->owner));
     b->free_list = malloc(b->size * sizeof(*b->free_list));
-    if ((node && !b->node) || !b->owner || !b->free_list) {
+    b->seq_for = malloc(b->size * sizeof(*b->seq_for));
+    if ((node && !b->node) || !b->owner || !b->free_list || !b->seq_for) {
         ipam_block_free(b);
         return NULL;
     }
     for (uint32_t i = 0; i < b->size; i++) {
         b->owner[i] = -1;
         b->free_list[i] = i;
+        b->seq_for[i] = IPAM_NO_SEQ;
     }
     b->n_free = b->size;
     return b;
@@ -55,31 +61,33 @@ void ipam_block_free(struct ipam_block *b)
     free(b->attrs);
     free(b->owner);
     free(b->free_list);
+    free(b->seq_for);
     free(b->node);
+    free(b->other_affinity);
+    free(b->claim_time);
     free(b);
 }
 
 struct ipam_block *ipam_block_clone(const struct ipam_block *src)
 {
-    struct ipam_block *b = ipam_block_new(&src->cidr, src->node);
+    _cleanup_(ipam_block_freep) struct ipam_block *b = ipam_block_new(&src->cidr, src->node);
 
-    if (!b)
+    if (!b || ipam_strdup_or_null(src->other_affinity, &b->other_affinity) < 0 ||
+        ipam_strdup_or_null(src->claim_time, &b->claim_time) < 0)
         return NULL;
+    b->seq = src->seq;
+    b->deleted = src->deleted;
     memcpy(b->owner, src->owner, src->size * sizeof(*b->owner));
     memcpy(b->free_list, src->free_list, src->n_free * sizeof(*b->free_list));
+    memcpy(b->seq_for, src->seq_for, src->size * sizeof(*b->seq_for));
     b->n_free = src->n_free;
     b->attrs = calloc(src->n_attrs + 1, sizeof(*b->attrs));
-    if (!b->attrs) {
-        ipam_block_free(b);
+    if (!b->attrs)
         return NULL;
-    }
-    for (size_t i = 0; i < src->n_attrs; i++, b->n_attrs++) {
-        if (ipam_attr_copy(&b->attrs[i], &src->attrs[i]) < 0) {
-            ipam_block_free(b);
+    for (size_t i = 0; i < src->n_attrs; i++, b->n_attrs++)
+        if (ipam_attr_copy(&b->attrs[i], &src->attrs[i]) < 0)
             return NULL;
-        }
-    }
-    return b;
+    return TBY_STEAL(b);
 }
 
 /* ---- allocation ----------------------------------------------------------------------- */
@@ -104,20 +112,28 @@ struct tby_ip ipam_block_ip(const struct ipam_block *b, uint32_t ord)
 
 const struct ipam_attr *ipam_block_owner(const struct ipam_block *b, uint32_t ord)
 {
-    if (ord >= b->size || b->owner[ord] < 0)
+    if (ord >= b->size || b->owner[ord] < 0 || b->attrs[b->owner[ord]].released)
         return NULL;
     return &b->attrs[b->owner[ord]];
 }
 
-static bool same_str(const char *a, const char *b)
+bool ipam_block_is_free(const struct ipam_block *b, uint32_t ord)
+{
+    return ord < b->size && b->owner[ord] < 0;
+}
+
+bool ipam_same_str(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
 static bool same_attr(const struct ipam_attr *a, const struct ipam_attr *b)
 {
-    return same_str(a->handle, b->handle) && same_str(a->node, b->node) &&
-           same_str(a->namespace, b->namespace) && same_str(a->pod, b->pod);
+    return ipam_same_str(a->handle, b->handle) && ipam_same_str(a->node, b->node) &&
+           ipam_same_str(a->namespace, b->namespace) && ipam_same_str(a->pod, b->pod) &&
+           ipam_same_str(a->timestamp, b->timestamp) && ipam_same_str(a->type, b->type) &&
+           ipam_same_str(a->more_secondary, b->more_secondary) &&
+           ipam_same_str(a->more, b->more) && a->released == b->released;
 }
 
 int ipam_strdup_or_null(const char *str, char **out)
@@ -132,15 +148,21 @@ int ipam_attr_copy(struct ipam_attr *dst, const struct ipam_attr *src)
     if (ipam_strdup_or_null(src->handle, &dst->handle) < 0 ||
         ipam_strdup_or_null(src->node, &dst->node) < 0 ||
         ipam_strdup_or_null(src->namespace, &dst->namespace) < 0 ||
-        ipam_strdup_or_null(src->pod, &dst->pod) < 0) {
+        ipam_strdup_or_null(src->pod, &dst->pod) < 0 ||
+        ipam_strdup_or_null(src->timestamp, &dst->timestamp) < 0 ||
+        ipam_strdup_or_null(src->type, &dst->type) < 0 ||
+        ipam_strdup_or_null(src->more_secondary, &dst->more_secondary) < 0 ||
+        ipam_strdup_or_null(src->more, &dst->more) < 0) {
         ipam_attr_clear(dst);
         return -ENOMEM;
     }
+    dst->released = src->released;
+    dst->released_at = src->released_at;
     return 0;
 }
 
 /* The index of an equal attribute entry, adding one when there is none: the addresses
- * of one handle in a block share an entry. */
+ * of one handle in a block share an entry (as Calico's identical attributes do). */
 static int intern_attr(struct ipam_block *b, const struct ipam_attr *attr, int32_t *index)
 {
     struct ipam_attr *grown, copy = { 0 };
@@ -182,6 +204,7 @@ int ipam_block_take_next(struct ipam_block *b, const struct ipam_attr *attr, uin
     *ord = b->free_list[0];
     drop_free_at(b, 0);
     b->owner[*ord] = index;
+    b->seq_for[*ord] = b->seq;
     return 0;
 }
 
@@ -200,15 +223,22 @@ int ipam_block_take(struct ipam_block *b, uint32_t ord, const struct ipam_attr *
         }
     }
     b->owner[ord] = index;
+    b->seq_for[ord] = b->seq;
     return 0;
+}
+
+static void free_ordinal(struct ipam_block *b, uint32_t ord)
+{
+    b->owner[ord] = -1;
+    b->seq_for[ord] = IPAM_NO_SEQ;
+    b->free_list[b->n_free++] = ord;
 }
 
 bool ipam_block_release(struct ipam_block *b, uint32_t ord)
 {
-    if (ord >= b->size || b->owner[ord] < 0)
+    if (!ipam_block_owner(b, ord))
         return false;
-    b->owner[ord] = -1;
-    b->free_list[b->n_free++] = ord;
+    free_ordinal(b, ord);
     return true;
 }
 
@@ -219,7 +249,7 @@ uint32_t ipam_block_release_handle(struct ipam_block *b, const char *handle)
     for (uint32_t ord = 0; ord < b->size; ord++) {
         const struct ipam_attr *a = ipam_block_owner(b, ord);
 
-        if (a && same_str(a->handle, handle) && ipam_block_release(b, ord))
+        if (a && ipam_same_str(a->handle, handle) && ipam_block_release(b, ord))
             n++;
     }
     return n;
@@ -232,7 +262,16 @@ uint32_t ipam_block_count_handle(const struct ipam_block *b, const char *handle)
     for (uint32_t ord = 0; ord < b->size; ord++) {
         const struct ipam_attr *a = ipam_block_owner(b, ord);
 
-        n += a && same_str(a->handle, handle);
+        n += a && ipam_same_str(a->handle, handle);
     }
     return n;
+}
+
+void ipam_block_prepare_write(struct ipam_block *b, int64_t now)
+{
+    for (uint32_t ord = 0; ord < b->size; ord++)
+        if (b->owner[ord] >= 0 && b->attrs[b->owner[ord]].released &&
+            b->attrs[b->owner[ord]].released_at <= now)
+            free_ordinal(b, ord);
+    b->seq++;
 }

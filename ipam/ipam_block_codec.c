@@ -1,7 +1,14 @@
-/* ipam_block_codec.c — a block's stored form (see ipam_block.c for its meaning):
- *   {"cidr":"10.0.0.0/26","affinity":"host:node1","allocations":[0,null,…],
- *    "unallocated":[1,2,…],"attributes":[{"handle":"…","node":"…","namespace":"…",
- *    "pod":"…"}]}
+/* ipam_block_codec.c — a block's stored form: Calico's IPAMBlock in tabby's envelope
+ * (see ipam.h):
+ *   {"apiVersion":"crd.projectcalico.org/v1","kind":"IPAMBlock","spec":{
+ *    "cidr":"10.0.0.0/26","affinity":"host:node1","affinityClaimTime":"2026-…Z",
+ *    "allocations":[0,null,…],"unallocated":[1,2,…],
+ *    "attributes":[{"handle_id":"…","secondary":{"namespace":"…","node":"…","pod":"…",
+ *                   "timestamp":"…"}}],
+ *    "sequenceNumber":1755675062000000001,"sequenceNumberForAllocation":{"0":1755…},
+ *    "deleted":false,"strictAffinity":false}}
+ * Members of an attribute or of its secondary map that tabby does not use (KubeVirt's,
+ * alternateOwnerAttrs, releasedAt) are kept as text and written back unchanged.
  * Blocks are read and written on every allocation, so both directions have a fast path:
  * the encoder writes the text directly, and a reader for exactly the encoder's text runs
  * before jansson's parser, which reads anything else that is well-formed. Both readers
@@ -16,84 +23,62 @@
 #include "tabby/cleanup.h"
 #include "ipam_internal.h"
 
-#define AFFINITY_PREFIX "host:"
+#define HOST_PREFIX "host:"
+#define HEAD "{\"apiVersion\":\"" IPAM_API_VERSION "\",\"kind\":\"IPAMBlock\",\"spec\":{"
 
-/* ---- writing ------------------------------------------------------------------------------ */
+/* ---- writing ----------------------------------------------------------------------------- */
 
-/* The encoder writes the JSON text directly: it runs on every allocation, and building
- * a jansson tree of a full block cost more than everything else an allocation does. The
- * decoder stays jansson's, so anything well-formed is read back. */
-static void out_uint(struct tby_buf *o, uint32_t v)
-{
-    char num[12];
-    size_t i = sizeof(num);
-
-    do {
-        num[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    tby_buf_add(o, num + i, sizeof(num) - i);
-}
-
-static bool needs_escape(unsigned char c)
-{
-    return c == '"' || c == '\\' || c < 0x20;
-}
-
-/* Characters of a JSON string: quotes, backslashes and control characters escaped; runs
- * of plain characters are copied at once. */
-static void out_json_chars(struct tby_buf *o, const char *s)
-{
-    while (*s) {
-        size_t run = 0;
-
-        while (s[run] && !needs_escape((unsigned char)s[run]))
-            run++;
-        tby_buf_add(o, s, run);
-        s += run;
-        if (!*s)
-            break;
-        if (*s == '"' || *s == '\\') {
-            tby_buf_addc(o, '\\');
-            tby_buf_addc(o, *s);
-        } else {
-            tby_buf_printf(o, "\\u%04x", (unsigned char)*s);
-        }
-        s++;
-    }
-}
-
-static void out_json_string(struct tby_buf *o, const char *s)
-{
-    tby_buf_addc(o, '"');
-    out_json_chars(o, s);
-    tby_buf_addc(o, '"');
-}
-
-static void out_field(struct tby_buf *o, bool first, const char *key, const char *value)
+/* `,"key":"value"` (no comma for the first member); nothing when value is NULL. */
+static void out_member(struct tby_buf *o, bool *first, const char *key, const char *value)
 {
     if (!value)
         return;
-    tby_buf_adds(o, first ? "\"" : ",\"");
+    tby_buf_adds(o, *first ? "\"" : ",\"");
     tby_buf_adds(o, key);
     tby_buf_adds(o, "\":");
-    out_json_string(o, value);
+    ipam_out_json_string(o, value);
+    *first = false;
+}
+
+static void out_raw(struct tby_buf *o, bool *first, const char *members)
+{
+    if (!members)
+        return;
+    if (!*first)
+        tby_buf_addc(o, ',');
+    tby_buf_adds(o, members);
+    *first = false;
 }
 
 static void out_attr(struct tby_buf *o, const struct ipam_attr *a)
 {
-    out_field(o, true, "handle", a->handle);
-    out_field(o, false, "node", a->node);
-    out_field(o, false, "namespace", a->namespace);
-    out_field(o, false, "pod", a->pod);
+    bool first = true, first_sec = true;
+
+    tby_buf_addc(o, '{');
+    out_member(o, &first, "handle_id", a->handle);
+    if (a->node || a->namespace || a->pod || a->timestamp || a->type || a->more_secondary) {
+        tby_buf_adds(o, first ? "\"secondary\":{" : ",\"secondary\":{");
+        first = false;
+        out_member(o, &first_sec, "namespace", a->namespace);
+        out_member(o, &first_sec, "node", a->node);
+        out_member(o, &first_sec, "pod", a->pod);
+        out_member(o, &first_sec, "timestamp", a->timestamp);
+        out_member(o, &first_sec, "type", a->type);
+        out_raw(o, &first_sec, a->more_secondary);
+        tby_buf_addc(o, '}');
+    }
+    out_raw(o, &first, a->more);
+    tby_buf_addc(o, '}');
 }
 
-/* Only referenced attributes are written, renumbered in order of first use. */
+/* Only referenced attributes are written, renumbered in order of first use (Calico too
+ * drops the ones no allocation names). */
 static int encode_allocations(const struct ipam_block *b, struct tby_buf *o)
 {
     _cleanup_free_ int32_t *renum = malloc((b->n_attrs + 1) * sizeof(*renum));
     _cleanup_free_ int32_t *order = malloc((b->n_attrs + 1) * sizeof(*order));
     int32_t next = 0;
+    bool first = true;
 
     if (!renum || !order)
         return -ENOMEM;
@@ -113,21 +98,33 @@ static int encode_allocations(const struct ipam_block *b, struct tby_buf *o)
             order[next] = a;
             renum[a] = next++;
         }
-        out_uint(o, (uint32_t)renum[a]);
+        ipam_out_uint(o, (uint32_t)renum[a]);
     }
     tby_buf_adds(o, "],\"unallocated\":[");
     for (uint32_t i = 0; i < b->n_free; i++) {
         if (i)
             tby_buf_addc(o, ',');
-        out_uint(o, b->free_list[i]);
+        ipam_out_uint(o, b->free_list[i]);
     }
     tby_buf_adds(o, "],\"attributes\":[");
     for (int32_t i = 0; i < next; i++) {
-        tby_buf_adds(o, i ? ",{" : "{");
+        if (i)
+            tby_buf_addc(o, ',');
         out_attr(o, &b->attrs[order[i]]);
-        tby_buf_addc(o, '}');
     }
-    tby_buf_addc(o, ']');
+    tby_buf_adds(o, "],\"sequenceNumber\":");
+    ipam_out_uint(o, b->seq);
+    tby_buf_adds(o, ",\"sequenceNumberForAllocation\":{");
+    for (uint32_t ord = 0; ord < b->size; ord++) {
+        if (b->owner[ord] < 0 || b->seq_for[ord] == IPAM_NO_SEQ)
+            continue;
+        tby_buf_adds(o, first ? "\"" : ",\"");
+        ipam_out_uint(o, ord);
+        tby_buf_adds(o, "\":");
+        ipam_out_uint(o, b->seq_for[ord]);
+        first = false;
+    }
+    tby_buf_addc(o, '}');
     return 0;
 }
 
@@ -136,23 +133,31 @@ char *ipam_block_encode(const struct ipam_block *b, size_t *len)
     _cleanup_buf_ struct tby_buf o = { 0 };
     char cidr[TBY_CIDR_STRLEN];
 
-    tby_buf_reserve(&o, 64 + (size_t)b->size * 8 + b->n_attrs * 160);
-    tby_buf_adds(&o, "{\"cidr\":");
-    out_json_string(&o, tby_cidr_format(&b->cidr, cidr));
+    tby_buf_reserve(&o, 256 + (size_t)b->size * 30 + b->n_attrs * 200);
+    tby_buf_adds(&o, HEAD "\"cidr\":");
+    ipam_out_json_string(&o, tby_cidr_format(&b->cidr, cidr));
     if (b->node) {
-        tby_buf_adds(&o, ",\"affinity\":\"" AFFINITY_PREFIX);
-        out_json_chars(&o, b->node);
+        tby_buf_adds(&o, ",\"affinity\":\"" HOST_PREFIX);
+        ipam_out_json_chars(&o, b->node);
         tby_buf_addc(&o, '"');
+    } else if (b->other_affinity) {
+        tby_buf_adds(&o, ",\"affinity\":");
+        ipam_out_json_string(&o, b->other_affinity);
+    }
+    if (b->claim_time) {
+        tby_buf_adds(&o, ",\"affinityClaimTime\":");
+        ipam_out_json_string(&o, b->claim_time);
     }
     if (encode_allocations(b, &o) < 0)
         return NULL;
-    tby_buf_addc(&o, '}');
+    tby_buf_adds(&o, b->deleted ? ",\"deleted\":true" : ",\"deleted\":false");
+    tby_buf_adds(&o, ",\"strictAffinity\":false}}");
     if (tby_buf_error(&o) < 0)
         return NULL;
     return tby_buf_steal(&o, len);
 }
 
-/* ---- validation shared by both readers ----------------------------------------------------- */
+/* ---- validation shared by both readers ---------------------------------------------------- */
 
 static int bad(struct tby_error *err, const char *what, const char *why)
 {
@@ -169,9 +174,6 @@ static int validate(struct ipam_block *b, const char *what, struct tby_error *er
     for (uint32_t ord = 0; ord < b->size; ord++)
         if (b->owner[ord] >= 0 && (size_t)b->owner[ord] >= b->n_attrs)
             return bad(err, what, "an allocation names no attribute entry");
-    for (size_t i = 0; i < b->n_attrs; i++)
-        if (!b->attrs[i].handle)
-            return bad(err, what, "attribute without a handle");
     for (uint32_t i = 0; i < b->n_free; i++) {
         uint32_t ord = b->free_list[i];
 
@@ -187,8 +189,8 @@ static int validate(struct ipam_block *b, const char *what, struct tby_error *er
     return unlisted ? bad(err, what, "a free address is missing from unallocated") : 0;
 }
 
-static int new_block(const char *cidr_text, const char *node, const char *what,
-                     struct ipam_block **out, struct tby_error *err)
+static int new_block(const char *cidr_text, const char *what, struct ipam_block **out,
+                     struct tby_error *err)
 {
     struct tby_cidr cidr;
 
@@ -196,160 +198,239 @@ static int new_block(const char *cidr_text, const char *node, const char *what,
         return bad(err, what, "no valid cidr");
     if (tby_ip_bits(&cidr.ip) - cidr.prefix_len > 12)
         return bad(err, what, "larger than 4096 addresses");
-    *out = ipam_block_new(&cidr, node);
+    *out = ipam_block_new(&cidr, NULL);
     return *out ? 0 : ipam_oom(err);
 }
 
-/* ---- the fast reader: exactly what the encoder writes ------------------------------------------ */
-
-struct cursor {
-    const char *p;
-    const char *end;
-};
-
-static bool take(struct cursor *c, const char *lit)
+/* "host:<node>" is a node's; anything else (virtual:…) is kept as it is. */
+static int set_affinity(struct ipam_block *b, const char *affinity)
 {
-    size_t n = strlen(lit);
-
-    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
-        return false;
-    c->p += n;
-    return true;
+    if (!affinity)
+        return 0;
+    if (strncmp(affinity, HOST_PREFIX, strlen(HOST_PREFIX)) == 0)
+        return ipam_strdup_or_null(affinity + strlen(HOST_PREFIX), &b->node);
+    return ipam_strdup_or_null(affinity, &b->other_affinity);
 }
 
-/* A string without escapes (the encoder writes escapes only for characters names do not
- * have; a string with one goes to jansson). Returns a copy, or NULL. */
-static char *take_string(struct cursor *c)
-{
-    const char *start = c->p;
+/* ---- the fast reader: exactly what the encoder writes ----------------------------------- */
 
-    while (c->p < c->end && *c->p != '"' && *c->p != '\\' && (unsigned char)*c->p >= 0x20)
-        c->p++;
-    if (c->p >= c->end || *c->p != '"')
-        return NULL;
-    return strndup(start, (size_t)(c->p++ - start));
-}
-
-static bool take_uint(struct cursor *c, uint32_t *out)
-{
-    uint64_t v = 0;
-    const char *start = c->p;
-
-    while (c->p < c->end && *c->p >= '0' && *c->p <= '9' && c->p - start < 10)
-        v = v * 10 + (uint64_t)(*c->p++ - '0');
-    *out = (uint32_t)v;
-    return c->p > start && v <= INT32_MAX;
-}
-
-static bool fast_owners(struct cursor *c, struct ipam_block *b)
+static bool fast_owners(struct ipam_cursor *c, struct ipam_block *b)
 {
     for (uint32_t ord = 0; ord < b->size; ord++) {
         uint32_t v;
 
-        if (ord && !take(c, ","))
+        if (ord && !ipam_take(c, ","))
             return false;
-        if (take(c, "null"))
+        if (ipam_take(c, "null"))
             continue;
-        if (!take_uint(c, &v))
+        if (!ipam_take_uint(c, &v))
             return false;
         b->owner[ord] = (int32_t)v;
     }
-    return take(c, "]");
+    return ipam_take(c, "]");
 }
 
-static bool fast_free(struct cursor *c, struct ipam_block *b)
+static bool fast_free(struct ipam_cursor *c, struct ipam_block *b)
 {
     b->n_free = 0;
-    if (take(c, "]"))
+    if (ipam_take(c, "]"))
         return true;
     do {
-        if (b->n_free == b->size || !take_uint(c, &b->free_list[b->n_free]))
+        if (b->n_free == b->size || !ipam_take_uint(c, &b->free_list[b->n_free]))
             return false;
         b->n_free++;
-    } while (take(c, ","));
-    return take(c, "]");
+    } while (ipam_take(c, ","));
+    return ipam_take(c, "]");
 }
 
-/* One optional field: `,"name":"value"`. */
-static bool fast_field(struct cursor *c, const char *key, char **out)
+/* One optional member: `"name":"value"`, after the comma when not the first. */
+static bool fast_member(struct ipam_cursor *c, bool *first, const char *key, char **out)
 {
-    if (!take(c, key))
+    struct ipam_cursor save = *c;
+
+    if ((!*first && !ipam_take(c, ",")) || !ipam_take(c, "\"") || !ipam_take(c, key) ||
+        !ipam_take(c, "\":\"")) {
+        *c = save;
         return true;
-    *out = take_string(c);
+    }
+    *first = false;
+    *out = ipam_take_string(c);
     return *out != NULL;
 }
 
-static bool fast_attrs(struct cursor *c, struct ipam_block *b)
+static bool fast_attr(struct ipam_cursor *c, struct ipam_attr *a)
+{
+    bool first = true, first_sec = true;
+
+    if (!ipam_take(c, "{") || !fast_member(c, &first, "handle_id", &a->handle))
+        return false;
+    if (ipam_take(c, first ? "\"secondary\":{" : ",\"secondary\":{")) {
+        if (!fast_member(c, &first_sec, "namespace", &a->namespace) ||
+            !fast_member(c, &first_sec, "node", &a->node) ||
+            !fast_member(c, &first_sec, "pod", &a->pod) ||
+            !fast_member(c, &first_sec, "timestamp", &a->timestamp) ||
+            !fast_member(c, &first_sec, "type", &a->type) || first_sec || !ipam_take(c, "}"))
+            return false;
+    }
+    return ipam_take(c, "}");
+}
+
+static bool fast_attrs(struct ipam_cursor *c, struct ipam_block *b)
 {
     size_t cap = 0;
 
-    if (take(c, "]"))
+    if (ipam_take(c, "]"))
         return true;
     do {
-        struct ipam_attr *a;
-
         if (TBY_GROW(b->attrs, cap, b->n_attrs + 1) < 0)
             return false;
-        a = &b->attrs[b->n_attrs++];
-        memset(a, 0, sizeof(*a));
-        if (!take(c, "{\"handle\":\"") || !(a->handle = take_string(c)) ||
-            !fast_field(c, ",\"node\":\"", &a->node) ||
-            !fast_field(c, ",\"namespace\":\"", &a->namespace) ||
-            !fast_field(c, ",\"pod\":\"", &a->pod) || !take(c, "}"))
+        memset(&b->attrs[b->n_attrs], 0, sizeof(*b->attrs));
+        if (!fast_attr(c, &b->attrs[b->n_attrs++]))
             return false;
-    } while (take(c, ","));
-    return take(c, "]");
+    } while (ipam_take(c, ","));
+    return ipam_take(c, "]");
+}
+
+static bool fast_seqs(struct ipam_cursor *c, struct ipam_block *b)
+{
+    if (!ipam_take(c, ",\"sequenceNumber\":") || !ipam_take_u64(c, &b->seq) ||
+        !ipam_take(c, ",\"sequenceNumberForAllocation\":{"))
+        return false;
+    if (ipam_take(c, "}"))
+        return true;
+    do {
+        uint32_t ord;
+        uint64_t seq;
+
+        if (!ipam_take(c, "\"") || !ipam_take_uint(c, &ord) || !ipam_take(c, "\":") ||
+            !ipam_take_u64(c, &seq) || ord >= b->size)
+            return false;
+        b->seq_for[ord] = seq;
+    } while (ipam_take(c, ","));
+    return ipam_take(c, "}");
+}
+
+/* An optional `,"name":"value"` member of the spec. */
+static bool fast_spec_string(struct ipam_cursor *c, const char *lead, char **out)
+{
+    if (!ipam_take(c, lead))
+        return true;
+    *out = ipam_take_string(c);
+    return *out != NULL;
 }
 
 /* 1: read; 0: not the encoder's text (try jansson); <0: an error. */
 static int fast_decode(const char *text, size_t len, const char *what,
                        struct ipam_block **out, struct tby_error *err)
 {
-    struct cursor c = { text, text + len };
-    _cleanup_free_ char *cidr = NULL, *node = NULL;
+    struct ipam_cursor c = { text, text + len };
+    _cleanup_free_ char *cidr = NULL, *affinity = NULL;
+    struct ipam_block *b;
     int r;
 
-    if (!take(&c, "{\"cidr\":\"") || !(cidr = take_string(&c)))
+    if (!ipam_take(&c, HEAD "\"cidr\":\"") || !(cidr = ipam_take_string(&c)) ||
+        !fast_spec_string(&c, ",\"affinity\":\"", &affinity))
         return 0;
-    if (take(&c, ",\"affinity\":\"" AFFINITY_PREFIX) && !(node = take_string(&c)))
-        return 0;
-    r = new_block(cidr, node, what, out, err);
+    r = new_block(cidr, what, out, err);
     if (r < 0)
         return r;
-    if (take(&c, ",\"allocations\":[") && fast_owners(&c, *out) &&
-        take(&c, ",\"unallocated\":[") && fast_free(&c, *out) &&
-        take(&c, ",\"attributes\":[") && fast_attrs(&c, *out) && take(&c, "}") && c.p == c.end)
+    b = *out;
+    if (set_affinity(b, affinity) == 0 &&
+        fast_spec_string(&c, ",\"affinityClaimTime\":\"", &b->claim_time) &&
+        ipam_take(&c, ",\"allocations\":[") && fast_owners(&c, b) &&
+        ipam_take(&c, ",\"unallocated\":[") && fast_free(&c, b) &&
+        ipam_take(&c, ",\"attributes\":[") && fast_attrs(&c, b) && fast_seqs(&c, b) &&
+        ipam_take(&c, ",\"deleted\":false,\"strictAffinity\":false}}") && c.p == c.end)
         return 1;
     ipam_block_freep(out);
     return 0;
 }
 
-/* ---- jansson's reader: any well-formed JSON of that shape ------------------------------------- */
+/* ---- jansson's reader: any well-formed JSON of that shape ------------------------------- */
+
+/* The members of obj not named in `known`, as JSON text without the braces; NULL when
+ * there are none. -ENOMEM. */
+static int other_members(const json_t *obj, const char *const *known, char **out)
+{
+    _cleanup_json_ json_t *rest = json_object();
+    const char *key;
+    json_t *v;
+    char *text;
+    size_t n;
+
+    *out = NULL;
+    if (!rest)
+        return -ENOMEM;
+    json_object_foreach((json_t *)obj, key, v) {
+        bool is_known = false;
+
+        for (size_t i = 0; known[i] && !is_known; i++)
+            is_known = strcmp(key, known[i]) == 0;
+        if (!is_known && json_object_set(rest, key, v) < 0)
+            return -ENOMEM;
+    }
+    if (json_object_size(rest) == 0)
+        return 0;
+    text = json_dumps(rest, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return -ENOMEM;
+    n = strlen(text);
+    memmove(text, text + 1, n - 2);
+    text[n - 2] = '\0';
+    *out = text;
+    return 0;
+}
+
+static int copy_member(const json_t *obj, const char *key, char **out)
+{
+    return ipam_strdup_or_null(json_string_value(json_object_get(obj, key)), out);
+}
+
+static int json_attr(struct ipam_attr *a, const json_t *j, const char *what,
+                     struct tby_error *err)
+{
+    static const char *const known[] = { "handle_id", "secondary", NULL };
+    static const char *const known_sec[] = { "namespace", "node", "pod", "timestamp", "type",
+                                             NULL };
+    const json_t *sec = json_object_get(j, "secondary");
+    const char *released = json_string_value(json_object_get(j, "releasedAt"));
+
+    if (!json_is_object(j))
+        return bad(err, what, "attribute not an object");
+    if (sec && !json_is_null(sec) && !json_is_object(sec))
+        return bad(err, what, "an attribute's secondary is not an object");
+    if (copy_member(j, "handle_id", &a->handle) < 0 || other_members(j, known, &a->more) < 0 ||
+        (json_is_object(sec) &&
+         (copy_member(sec, "namespace", &a->namespace) < 0 ||
+          copy_member(sec, "node", &a->node) < 0 || copy_member(sec, "pod", &a->pod) < 0 ||
+          copy_member(sec, "timestamp", &a->timestamp) < 0 ||
+          copy_member(sec, "type", &a->type) < 0 ||
+          other_members(sec, known_sec, &a->more_secondary) < 0)))
+        return ipam_oom(err);
+    /* Calico's cooldown: an unparsable time counts as long past. */
+    a->released = released != NULL;
+    if (released && ipam_time_parse(released, &a->released_at) < 0)
+        a->released_at = 0;
+    return 0;
+}
 
 static int json_attrs(struct ipam_block *b, const json_t *attrs, const char *what,
                       struct tby_error *err)
 {
     size_t i;
     const json_t *a;
+    int r;
 
-    if (!json_is_array(attrs))
+    if (attrs && !json_is_null(attrs) && !json_is_array(attrs))
         return bad(err, what, "attributes is not a list");
     b->attrs = calloc(json_array_size(attrs) + 1, sizeof(*b->attrs));
     if (!b->attrs)
         return ipam_oom(err);
     json_array_foreach(attrs, i, a) {
-        struct ipam_attr view = {
-            (char *)json_string_value(json_object_get(a, "handle")),
-            (char *)json_string_value(json_object_get(a, "node")),
-            (char *)json_string_value(json_object_get(a, "namespace")),
-            (char *)json_string_value(json_object_get(a, "pod")),
-        };
-
-        if (!json_is_object(a))
-            return bad(err, what, "attribute not an object");
-        if (ipam_attr_copy(&b->attrs[i], &view) < 0)
-            return ipam_oom(err);
+        r = json_attr(&b->attrs[i], a, what, err);
         b->n_attrs++;
+        if (r < 0)
+            return r;
     }
     return 0;
 }
@@ -391,25 +472,60 @@ static int json_free(struct ipam_block *b, const json_t *free_ords, const char *
     return 0;
 }
 
+static int json_seqs(struct ipam_block *b, const json_t *spec, const char *what,
+                     struct tby_error *err)
+{
+    const json_t *seq = json_object_get(spec, "sequenceNumber");
+    const json_t *map = json_object_get(spec, "sequenceNumberForAllocation");
+    const char *key;
+    json_t *v;
+
+    if (seq && !json_is_null(seq) && (!json_is_integer(seq) || json_integer_value(seq) < 0))
+        return bad(err, what, "sequenceNumber is not a number");
+    b->seq = seq ? (uint64_t)json_integer_value(seq) : 0;
+    if (map && !json_is_null(map) && !json_is_object(map))
+        return bad(err, what, "sequenceNumberForAllocation is not a map");
+    json_object_foreach((json_t *)map, key, v) {
+        char *end;
+        unsigned long ord = strtoul(key, &end, 10);
+
+        if (*end || end == key || ord >= b->size || !json_is_integer(v) ||
+            json_integer_value(v) < 0)
+            return bad(err, what, "sequenceNumberForAllocation names no address");
+        b->seq_for[ord] = (uint64_t)json_integer_value(v);
+    }
+    return 0;
+}
+
 static int json_decode(const char *text, size_t len, const char *what,
                        struct ipam_block **out, struct tby_error *err)
 {
     _cleanup_json_ json_t *doc = json_loadb(text, len, 0, NULL);
-    const char *affinity = json_string_value(json_object_get(doc, "affinity"));
+    const json_t *spec = json_object_get(doc, "spec");
+    const char *affinity = json_string_value(json_object_get(spec, "affinity"));
+    /* Blocks of the etcd era name their node alone, in hostAffinity. */
+    const char *host = json_string_value(json_object_get(spec, "hostAffinity"));
     int r;
 
     if (!json_is_object(doc))
         return bad(err, what, "not a JSON object");
-    if (affinity && strncmp(affinity, AFFINITY_PREFIX, strlen(AFFINITY_PREFIX)) != 0)
-        return bad(err, what, "affinity is not host:<node>");
-    r = new_block(json_string_value(json_object_get(doc, "cidr")),
-                  affinity ? affinity + strlen(AFFINITY_PREFIX) : NULL, what, out, err);
+    if (!json_is_object(spec))
+        return bad(err, what, "no spec");
+    r = new_block(json_string_value(json_object_get(spec, "cidr")), what, out, err);
+    if (r == 0 && ((affinity ? set_affinity(*out, affinity)
+                             : ipam_strdup_or_null(host, &(*out)->node)) < 0 ||
+                   copy_member(spec, "affinityClaimTime", &(*out)->claim_time) < 0))
+        r = ipam_oom(err);
     if (r == 0)
-        r = json_attrs(*out, json_object_get(doc, "attributes"), what, err);
+        r = json_attrs(*out, json_object_get(spec, "attributes"), what, err);
     if (r == 0)
-        r = json_owners(*out, json_object_get(doc, "allocations"), what, err);
+        r = json_owners(*out, json_object_get(spec, "allocations"), what, err);
     if (r == 0)
-        r = json_free(*out, json_object_get(doc, "unallocated"), what, err);
+        r = json_free(*out, json_object_get(spec, "unallocated"), what, err);
+    if (r == 0)
+        r = json_seqs(*out, spec, what, err);
+    if (r == 0)
+        (*out)->deleted = json_is_true(json_object_get(spec, "deleted"));
     return r;
 }
 

@@ -1,8 +1,10 @@
-/* ipam_keys.c — the names and datastore keys of IPAM records. */
+/* ipam_keys.c — the names and datastore keys of IPAM records, and the time texts they
+ * hold. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ipam_internal.h"
 
@@ -91,6 +93,13 @@ char *ipam_handle_key(const char *handle)
     return key;
 }
 
+char *ipam_claims_key(const char *node)
+{
+    char *key;
+
+    return asprintf(&key, IPAM_CLAIMS "%s", node) < 0 ? NULL : key;
+}
+
 int ipam_check_name(const char *what, const char *name, struct tby_error *err)
 {
     if (!name || !*name)
@@ -112,6 +121,75 @@ struct tby_cidr ipam_block_of(const struct tby_ip *ip, int block_size)
 
     tby_cidr_mask(&block);
     return block;
+}
+
+uint32_t ipam_cidr_size(const struct tby_cidr *cidr)
+{
+    return 1u << (tby_ip_bits(&cidr->ip) - cidr->prefix_len);
+}
+
+/* ---- time texts ------------------------------------------------------------------------ */
+
+uint64_t ipam_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+char *ipam_time_rfc3339(uint64_t ns, char *buf)
+{
+    time_t secs = (time_t)(ns / 1000000000u);
+    struct tm tm;
+
+    gmtime_r(&secs, &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+char *ipam_time_go(uint64_t ns, char *buf)
+{
+    time_t secs = (time_t)(ns / 1000000000u);
+    unsigned frac = (unsigned)(ns % 1000000000u);
+    char digits[16];
+    int width = 9;
+    struct tm tm;
+
+    gmtime_r(&secs, &tm);
+    strftime(buf, 48, "%Y-%m-%d %H:%M:%S", &tm);
+    while (width > 0 && frac % 10 == 0) {
+        frac /= 10;
+        width--;
+    }
+    digits[0] = '\0';
+    if (width)
+        snprintf(digits, sizeof(digits), ".%0*u", width, frac);
+    strcat(buf, digits);
+    strcat(buf, " +0000 UTC");
+    return buf;
+}
+
+int ipam_time_parse(const char *text, int64_t *seconds)
+{
+    struct tm tm = { 0 };
+    const char *p = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+    int sign, hours, minutes, n = 0;
+
+    if (!p)
+        return -EINVAL;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            ;
+    *seconds = (int64_t)timegm(&tm);
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+        return 0;
+    if ((*p != '+' && *p != '-') || sscanf(p + 1, "%2d:%2d%n", &hours, &minutes, &n) != 2 ||
+        p[1 + n] != '\0')
+        return -EINVAL;
+    sign = *p == '-' ? -1 : 1;
+    *seconds -= sign * (hours * 3600 + minutes * 60);
+    return 0;
 }
 
 int ipam_oom(struct tby_error *err)

@@ -27,6 +27,8 @@ int tby_ipam_new(struct tby_store *store, const char *node, struct tby_ipam **ou
     if (!ipam)
         return ipam_oom(err);
     ipam->store = store;
+    ipam->multi = tby_store_has_multi_txn(store);
+    ipam->lock_fd = -1;
     ipam->config_rev = -1;
     ipam->node_rev = -1;
     ipam->rand_state = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)(uintptr_t)ipam;
@@ -58,6 +60,8 @@ void tby_ipam_free(struct tby_ipam *ipam)
     pools_clear(ipam);
     ipam_cache_clear(ipam);
     json_decref(ipam->node_labels);
+    ipam_lock_release(ipam);
+    free(ipam->lock_file);
     free(ipam->node);
     free(ipam);
 }
@@ -156,6 +160,12 @@ static int refresh_config(struct tby_ipam *ipam, struct tby_error *err)
     }
     tby_kv_clear(&kv);
     return r;
+}
+
+int ipam_max_blocks(const struct ipam_config *config)
+{
+    return config->max_blocks_per_host > 0 ? config->max_blocks_per_host
+                                           : IPAM_DEFAULT_MAX_BLOCKS;
 }
 
 int ipam_refresh(struct tby_ipam *ipam, struct tby_error *err)

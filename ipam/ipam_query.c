@@ -33,7 +33,7 @@ int tby_ipam_ips_by_handle(struct tby_ipam *ipam, const char *handle,
     int r = ipam_check_name("handle", handle, err);
 
     if (r == 0)
-        r = ipam_run(ipam, "reading a handle", attempt_by_handle, &c, err);
+        r = ipam_run(ipam, "reading a handle", false, attempt_by_handle, &c, err);
     if (r < 0)
         tby_ipam_result_clear(&c.res);
     *out = c.res;
@@ -67,6 +67,7 @@ static int copy_str(char **dst, const char *src)
 static int fill_owner(struct tby_ipam_holder *h, const struct ipam_attr *a)
 {
     h->allocated = true;
+    /* Calico allows an allocation without a handle. */
     if (copy_str(&h->handle, a->handle) < 0 || copy_str(&h->node, a->node) < 0 ||
         copy_str(&h->namespace, a->namespace) < 0 || copy_str(&h->pod, a->pod) < 0)
         return -ENOMEM;
@@ -106,7 +107,7 @@ int tby_ipam_lookup_ip(struct tby_ipam *ipam, const struct tby_ip *ip,
     int r;
 
     memset(out, 0, sizeof(*out));
-    r = ipam_run(ipam, "looking up an address", attempt_lookup, &c, err);
+    r = ipam_run(ipam, "looking up an address", false, attempt_lookup, &c, err);
     if (r < 0)
         tby_ipam_holder_clear(out);
     return r;
@@ -124,7 +125,7 @@ void tby_ipam_alloc_list_clear(struct tby_ipam_alloc_list *list)
 
 static bool wanted(const struct ipam_attr *a, const char *node, const char *prefix)
 {
-    return a && a->node && strcmp(a->node, node) == 0 &&
+    return a && a->handle && a->node && strcmp(a->node, node) == 0 &&
            (!prefix || strncmp(a->handle, prefix, strlen(prefix)) == 0);
 }
 
@@ -178,7 +179,7 @@ int tby_ipam_node_allocations(struct tby_ipam *ipam, const char *node, const cha
         _cleanup_(ipam_block_freep) struct ipam_block *b = NULL;
 
         r = ipam_block_decode(kv->value, kv->value_len, kv->key, &b, err);
-        if (r == 0 && collect_allocs(b, node, handle_prefix, out) < 0)
+        if (r == 0 && !b->deleted && collect_allocs(b, node, handle_prefix, out) < 0)
             r = ipam_oom(err);
     }
     tby_kv_list_clear(&kvs);
@@ -219,13 +220,17 @@ static int fill_blocks(struct tby_ipam *ipam, const struct ipam_aff_list *affs,
     u->blocks = calloc(affs->n + 1, sizeof(*u->blocks));
     if (!u->blocks)
         return -ENOMEM;
-    for (size_t i = 0; i < affs->n; i++, u->n_blocks++) {
+    for (size_t i = 0; i < affs->n; i++) {
         const struct ipam_aff *a = &affs->items[i];
         const struct ipam_pool *pool = ipam_pool_for_block(ipam, &a->cidr);
-        struct tby_ipam_block_usage *b = &u->blocks[i];
+        struct tby_ipam_block_usage *b = &u->blocks[u->n_blocks];
 
+        /* A claim under way (its block may not be made yet) is no block. */
+        if (a->state == IPAM_AFF_PENDING)
+            continue;
+        u->n_blocks++;
         b->cidr = a->cidr;
-        b->size = 1u << (tby_ip_bits(&a->cidr.ip) - a->cidr.prefix_len);
+        b->size = ipam_cidr_size(&a->cidr);
         b->in_use = a->free <= b->size ? b->size - a->free : 0;
         if (copy_str(&b->node, a->node) < 0 || copy_str(&b->pool, pool ? pool->name : NULL))
             return -ENOMEM;
@@ -262,7 +267,7 @@ int tby_ipam_usage(struct tby_ipam *ipam, struct tby_ipam_usage *out, struct tby
 
     memset(out, 0, sizeof(*out));
     if (r == 0)
-        r = ipam_aff_list_read(ipam->store, NULL, &affs, err);
+        r = ipam_space_read(ipam, &affs, err);
     if (r < 0)
         return r;
     r = fill_blocks(ipam, &affs, out);
@@ -306,6 +311,18 @@ int tby_ipam_set_strict_affinity(struct tby_ipam *ipam, bool strict, struct tby_
         }
         if (r < 0)
             return r;
+        /* Calico's rules for the setting (lib/ipam SetIPAMConfig). */
+        if (!strict && res->spec.ipamconfig->max_blocks_per_host > 0)
+            return tby_error_set(err, -EINVAL, "IPAMConfiguration default: maxBlocksPerHost "
+                                 "(%d) requires strictAffinity to be true",
+                                 res->spec.ipamconfig->max_blocks_per_host);
+        if (!strict && !res->spec.ipamconfig->auto_allocate_blocks)
+            return tby_error_set(err, -EINVAL, "IPAMConfiguration default: strictAffinity and "
+                                 "autoAllocateBlocks cannot both be false");
+        /* Nothing to write (a store without multi-key transactions takes no commit that
+         * only compares). */
+        if (mode == TBY_WRITE_REPLACE && res->spec.ipamconfig->strict_affinity == strict)
+            return 0;
         res->spec.ipamconfig->strict_affinity = strict;
         r = tby_catalog_write(ipam->store, &list, mode, NULL, err);
     }
@@ -341,9 +358,12 @@ int tby_ipam_node_blocks(struct tby_store *store, const char *node, struct tby_c
         tby_kv_list_clear(&kvs);
         return tby_error_set(err, -ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < kvs.n; i++)
-        if (ipam_block_name_parse(kvs.items[i].key + strlen(prefix), &blocks[count]) == 0)
-            count++;
+    for (size_t i = 0; i < kvs.n; i++) {
+        struct tby_ipam_affinity aff;
+
+        if (tby_ipam_affinity_decode(&kvs.items[i], &aff) == 0 && tby_ipam_affinity_routable(&aff))
+            blocks[count++] = aff.block;
+    }
     tby_kv_list_clear(&kvs);
     if (count)
         qsort(blocks, count, sizeof(*blocks), cmp_cidr);

@@ -15,6 +15,7 @@ struct release_ctx {
     const char *only_handle;        /* with ips: only while this handle holds them */
     const char *node;               /* housekeeping: this node's blocks (NULL: all) */
     size_t count;                   /* addresses released or blocks removed */
+    size_t carried;                 /* released by an ordered commit cut short */
 };
 
 static int attempt_release_handle(struct work *w, void *opaque, struct tby_error *err)
@@ -23,21 +24,23 @@ static int attempt_release_handle(struct work *w, void *opaque, struct tby_error
     struct work_handle *wh;
     int r = work_handle(w, c->handle, &wh, err);
 
-    c->count = 0;
-    for (size_t i = 0; r == 0 && i < wh->rec.n; i++) {
+    c->count = c->carried;
+    w->carried = &c->carried;
+    /* The record is walked from a copy: releasing changes it. */
+    for (size_t i = 0; r == 0 && i < wh->read.n; i++) {
         struct work_block *wb;
-        uint32_t n;
+        uint32_t before;
 
-        r = work_block(w, &wh->rec.items[i].block, &wb, err);
+        r = work_block(w, &wh->read.items[i].block, &wb, err);
         if (r < 0 || !wb->blk)
             continue;
-        n = ipam_block_release_handle(wb->blk, c->handle);
-        if (n == 0)
-            continue;
-        c->count += n;
-        wb->dirty = true;
-        r = work_retire_if_empty(w, wb, err);
+        before = wb->released;
+        r = work_release_handle(w, wb, c->handle, err);
+        c->count += wb->released - before;
+        if (r == 0 && wb->released > before)
+            r = work_retire_if_empty(w, wb, err);
     }
+    /* Whatever the record still counts, no block gives the handle: it goes. */
     if (r == 0 && wh->mod_rev) {
         ipam_handle_rec_clear(&wh->rec);
         wh->dirty = true;
@@ -52,7 +55,7 @@ int tby_ipam_release_handle(struct tby_ipam *ipam, const char *handle, size_t *r
     int r = ipam_check_name("handle", handle, err);
 
     if (r == 0)
-        r = ipam_run(ipam, "releasing a handle", attempt_release_handle, &c, err);
+        r = ipam_run(ipam, "releasing a handle", true, attempt_release_handle, &c, err);
     if (released)
         *released = r == 0 ? c.count : 0;
     return r;
@@ -61,7 +64,6 @@ int tby_ipam_release_handle(struct tby_ipam *ipam, const char *handle, size_t *r
 static int release_one(struct work *w, struct release_ctx *c, const struct tby_ip *ip,
                        struct tby_error *err)
 {
-    _cleanup_free_ char *handle = NULL;
     const struct ipam_attr *owner;
     struct work_block *wb;
     uint32_t ord;
@@ -70,15 +72,10 @@ static int release_one(struct work *w, struct release_ctx *c, const struct tby_i
     if (r < 0 || !wb || !ipam_block_ordinal(wb->blk, ip, &ord))
         return r;
     owner = ipam_block_owner(wb->blk, ord);
-    if (!owner || (c->only_handle && strcmp(owner->handle, c->only_handle) != 0))
+    if (!owner || (c->only_handle && !ipam_same_str(owner->handle, c->only_handle)))
         return 0;
-    handle = strdup(owner->handle);
-    if (!handle)
-        return ipam_oom(err);
-    ipam_block_release(wb->blk, ord);
-    wb->dirty = true;
+    r = work_release(w, wb, ord, err);
     c->count++;
-    r = work_count(w, handle, &wb->cidr, -1, err);
     return r < 0 ? r : work_retire_if_empty(w, wb, err);
 }
 
@@ -87,7 +84,8 @@ static int attempt_release_ips(struct work *w, void *opaque, struct tby_error *e
     struct release_ctx *c = opaque;
     int r = 0;
 
-    c->count = 0;
+    c->count = c->carried;
+    w->carried = &c->carried;
     for (size_t i = 0; r == 0 && i < c->n; i++)
         r = release_one(w, c, &c->ips[i], err);
     return r;
@@ -97,7 +95,7 @@ int tby_ipam_release_ips(struct tby_ipam *ipam, const struct tby_ip *ips, size_t
                          size_t *released, struct tby_error *err)
 {
     struct release_ctx c = { .ips = ips, .n = n };
-    int r = ipam_run(ipam, "releasing addresses", attempt_release_ips, &c, err);
+    int r = ipam_run(ipam, "releasing addresses", true, attempt_release_ips, &c, err);
 
     if (released)
         *released = r == 0 ? c.count : 0;
@@ -111,7 +109,8 @@ int tby_ipam_release_ips_of(struct tby_ipam *ipam, const char *handle, const str
     int r = ipam_check_name("handle", handle, err);
 
     if (r == 0)
-        r = ipam_run(ipam, "releasing a handle's addresses", attempt_release_ips, &c, err);
+        r = ipam_run(ipam, "releasing a handle's addresses", true, attempt_release_ips, &c,
+                     err);
     if (released)
         *released = r == 0 ? c.count : 0;
     return r;
@@ -131,11 +130,14 @@ static int attempt_remove_empty(struct work *w, void *opaque, struct tby_error *
     for (size_t i = 0; r == 0 && i < list.n; i++) {
         struct work_block *wb;
 
-        if (list.items[i].free != (1u << (tby_ip_bits(&list.items[i].cidr.ip) -
-                                          list.items[i].cidr.prefix_len)))
+        if (list.items[i].free != IPAM_FREE_UNKNOWN &&
+            list.items[i].free != ipam_cidr_size(&list.items[i].cidr))
             continue;
         r = work_block(w, &list.items[i].cidr, &wb, err);
-        if (r < 0 || !wb->blk || ipam_block_in_use(wb->blk) > 0)
+        /* A record whose block is another node's is stale, not a block to remove: the
+         * check names it. */
+        if (r < 0 || !wb->blk || ipam_block_in_use(wb->blk) > 0 ||
+            !ipam_same_str(wb->blk->node, list.items[i].node))
             continue;
         if (c->node) {
             wb->removed = wb->dirty = true;
@@ -157,7 +159,7 @@ int tby_ipam_release_node(struct tby_ipam *ipam, const char *node, size_t *remov
     int r = ipam_check_name("node name", node, err);
 
     if (r == 0)
-        r = ipam_run(ipam, "releasing a node's blocks", attempt_remove_empty, &c, err);
+        r = ipam_run(ipam, "releasing a node's blocks", true, attempt_remove_empty, &c, err);
     if (removed)
         *removed = r == 0 ? c.count : 0;
     return r;
@@ -166,9 +168,28 @@ int tby_ipam_release_node(struct tby_ipam *ipam, const char *node, size_t *remov
 int tby_ipam_gc_blocks(struct tby_ipam *ipam, size_t *removed, struct tby_error *err)
 {
     struct release_ctx c = { 0 };
-    int r = ipam_run(ipam, "removing empty blocks", attempt_remove_empty, &c, err);
+    int r = ipam_run(ipam, "removing empty blocks", true, attempt_remove_empty, &c, err);
 
     if (removed)
         *removed = r == 0 ? c.count : 0;
     return r;
+}
+
+/* The block, if it is still empty and its node or pool is gone (the check's repair of a
+ * block without a pool). */
+static int attempt_retire(struct work *w, void *opaque, struct tby_error *err)
+{
+    struct work_block *wb;
+    int r = work_block(w, opaque, &wb, err);
+
+    if (r < 0 || !wb->blk)
+        return r;
+    return work_retire_if_empty(w, wb, err);
+}
+
+int ipam_retire_block(struct tby_ipam *ipam, const struct tby_cidr *cidr, struct tby_error *err)
+{
+    struct tby_cidr copy = *cidr;
+
+    return ipam_run(ipam, "giving up a block", true, attempt_retire, &copy, err);
 }

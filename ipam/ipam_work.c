@@ -1,12 +1,15 @@
-/* ipam_work.c — the working set of one attempt and its commit: every block and handle an
- * operation read, changed in memory, then written in one transaction that compares each
- * written key's mod revision with the one read (0: it was absent). A conflict throws the
- * attempt away; ipam_run starts a fresh one after a short random pause. */
+/* ipam_work.c — the working set of one attempt, the retry loop, and the commit on stores
+ * with multi-key transactions: every block and handle an operation read, changed in
+ * memory, then written in one transaction that compares each written key's mod revision
+ * with the one read (0: it was absent). A conflict throws the attempt away; ipam_run
+ * starts a fresh one after a short random pause. Stores without such transactions get
+ * the same working set written object by object (ipam_ordered.c). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
 #include "ipam_internal.h"
@@ -22,6 +25,7 @@ static void work_block_free(struct work_block *wb)
         return;
     ipam_block_free(wb->blk);
     free(wb->read_node);
+    free(wb->taken);
     free(wb);
 }
 
@@ -30,6 +34,7 @@ static void work_handle_free(struct work_handle *wh)
     if (!wh)
         return;
     free(wh->id);
+    ipam_handle_rec_clear(&wh->read);
     ipam_handle_rec_clear(&wh->rec);
     free(wh);
 }
@@ -100,6 +105,18 @@ static void cache_put(struct tby_ipam *ipam, const struct ipam_block *blk, int64
     c->mod_rev = mod_rev;
 }
 
+void ipam_cache_written(struct work *w, int64_t rev)
+{
+    for (size_t i = 0; i < w->n_blocks; i++) {
+        const struct work_block *wb = w->blocks[i];
+
+        if (wb->dirty && wb->removed)
+            cache_drop(w->ipam, &wb->cidr);
+        else if (wb->dirty)
+            cache_put(w->ipam, wb->blk, rev ? rev : wb->mod_rev);
+    }
+}
+
 /* 1 and *kv filled when the key exists, 0 when it does not, or an error. */
 static int get_optional(struct work *w, const char *key, struct tby_kv *kv, struct tby_error *err)
 {
@@ -136,7 +153,10 @@ static int read_block(struct work *w, struct work_block *wb, struct tby_error *e
             cache_put(w->ipam, wb->blk, kv.mod_rev);
     }
     tby_kv_clear(&kv);
-    if (r == 0 && wb->blk->node && !(wb->read_node = strdup(wb->blk->node)))
+    /* Marked deleted (by Calico, between its two steps): absent, its revision kept. */
+    if (r == 0 && wb->blk->deleted)
+        ipam_block_freep(&wb->blk);
+    if (r == 0 && wb->blk && wb->blk->node && !(wb->read_node = strdup(wb->blk->node)))
         r = ipam_oom(err);
     return r;
 }
@@ -170,19 +190,15 @@ int work_block(struct work *w, const struct tby_cidr *cidr, struct work_block **
 
 int work_create_block(struct work *w, struct work_block *wb, const char *node)
 {
+    char now[32];
+
     wb->blk = ipam_block_new(&wb->cidr, node);
-    if (!wb->blk)
+    if (!wb->blk || !(wb->blk->claim_time = strdup(ipam_time_rfc3339(ipam_now_ns(), now))))
         return -ENOMEM;
     wb->dirty = true;
+    wb->created = true;
     w->claimed = true;
     return 0;
-}
-
-static char *claims_key(const char *node)
-{
-    char *key;
-
-    return asprintf(&key, IPAM_CLAIMS "%s", node) < 0 ? NULL : key;
 }
 
 int work_read_claims(struct work *w, struct tby_error *err)
@@ -191,9 +207,11 @@ int work_read_claims(struct work *w, struct tby_error *err)
     struct tby_kv kv;
     int r;
 
-    if (w->claims_read || !w->ipam->node)
+    /* Without multi-key transactions the record cannot be compared with the blocks: the
+     * host-local lock holds the node's claims apart instead. */
+    if (w->claims_read || !w->ipam->node || !w->ipam->multi)
         return 0;
-    key = claims_key(w->ipam->node);
+    key = ipam_claims_key(w->ipam->node);
     r = get_optional(w, key, &kv, err);
     if (r < 0)
         return r;
@@ -201,31 +219,6 @@ int work_read_claims(struct work *w, struct tby_error *err)
     w->claims_read = true;
     if (r)
         tby_kv_clear(&kv);
-    return 0;
-}
-
-static int forget_claims(struct tby_txn *txn, const char *node)
-{
-    _cleanup_free_ char *key = claims_key(node);
-
-    return key ? tby_txn_delete(txn, key) : -ENOMEM;
-}
-
-/* Without having read the record first a claim could not be checked, so an attempt
- * that claims always has (see read_mine); refusing here keeps that promise honest. */
-static int add_claims_ops(struct tby_txn *txn, const struct work *w)
-{
-    _cleanup_free_ char *key = claims_key(w->ipam->node);
-    char value[64];
-
-    if (!key)
-        return -ENOMEM;
-    if (!w->claims_read)
-        return -EPROTO;
-    snprintf(value, sizeof(value), "{\"blocks_claimed\":true}");
-    if (tby_txn_compare(txn, key, w->claims_rev) < 0 ||
-        tby_txn_put(txn, key, value, strlen(value)) < 0)
-        return -ENOMEM;
     return 0;
 }
 
@@ -237,9 +230,11 @@ static int read_handle(struct work *w, struct work_handle *wh, struct tby_error 
 
     if (r <= 0)
         return r;
-    r = ipam_handle_decode(kv.value, kv.value_len, key, &wh->rec, err);
+    r = ipam_handle_decode(kv.value, kv.value_len, key, &wh->read, err);
     wh->mod_rev = kv.mod_rev;
     tby_kv_clear(&kv);
+    if (r == 0 && wh->read.deleted)
+        ipam_handle_rec_clear(&wh->read);
     return r;
 }
 
@@ -261,6 +256,8 @@ int work_handle(struct work *w, const char *id, struct work_handle **out,
         return ipam_oom(err);
     }
     r = read_handle(w, wh, err);
+    if (r == 0 && ipam_handle_rec_copy(&wh->rec, &wh->read) < 0)
+        r = ipam_oom(err);
     if (r == 0 && push_ptr((void ***)&w->handles, &w->n_handles, wh) < 0)
         r = ipam_oom(err);
     if (r < 0) {
@@ -285,7 +282,7 @@ int work_handle_ips(struct work *w, const char *handle, struct tby_ipam_result *
             const struct ipam_attr *a = ipam_block_owner(wb->blk, ord);
             struct tby_ip ip;
 
-            if (!a || strcmp(a->handle, handle) != 0)
+            if (!a || !ipam_same_str(a->handle, handle))
                 continue;
             ip = ipam_block_ip(wb->blk, ord);
             if (ipam_result_push(out, &ip, &wb->cidr, true) < 0)
@@ -295,18 +292,69 @@ int work_handle_ips(struct work *w, const char *handle, struct tby_ipam_result *
     return r;
 }
 
-int work_count(struct work *w, const char *handle, const struct tby_cidr *block, int64_t delta,
-               struct tby_error *err)
+/* Records `delta` addresses of the handle in the block. */
+static int work_count(struct work *w, const char *handle, const struct tby_cidr *block,
+                      int64_t delta, struct tby_error *err)
 {
     struct work_handle *wh;
-    int r = work_handle(w, handle, &wh, err);
+    int r;
 
+    if (!handle)
+        return 0;
+    r = work_handle(w, handle, &wh, err);
     if (r < 0)
         return r;
     if (ipam_handle_add(&wh->rec, block, delta) < 0)
         return ipam_oom(err);
     wh->dirty = true;
     return 0;
+}
+
+int work_take(struct work *w, struct work_block *wb, const struct ipam_attr *attr,
+              const uint32_t *ord_given, uint32_t *ord, struct tby_error *err)
+{
+    int r;
+
+    if (TBY_GROW(wb->taken, wb->cap_taken, wb->n_taken + 1) < 0)
+        return ipam_oom(err);
+    if (ord_given) {
+        *ord = *ord_given;
+        r = ipam_block_take(wb->blk, *ord, attr);
+    } else {
+        r = ipam_block_take_next(wb->blk, attr, ord);
+    }
+    if (r < 0)
+        return r == -ENOMEM ? ipam_oom(err) : r;
+    wb->taken[wb->n_taken++] = *ord;
+    wb->dirty = true;
+    return work_count(w, attr->handle, &wb->cidr, 1, err);
+}
+
+int work_release(struct work *w, struct work_block *wb, uint32_t ord, struct tby_error *err)
+{
+    const struct ipam_attr *owner = ipam_block_owner(wb->blk, ord);
+    _cleanup_free_ char *handle = NULL;
+
+    if (!owner)
+        return 0;
+    if (ipam_strdup_or_null(owner->handle, &handle) < 0)
+        return ipam_oom(err);
+    ipam_block_release(wb->blk, ord);
+    wb->dirty = true;
+    wb->released++;
+    return work_count(w, handle, &wb->cidr, -1, err);
+}
+
+int work_release_handle(struct work *w, struct work_block *wb, const char *handle,
+                        struct tby_error *err)
+{
+    uint32_t n = ipam_block_release_handle(wb->blk, handle);
+
+    if (n == 0)
+        return 0;
+    wb->dirty = true;
+    wb->released += n;
+    return work_count(w, handle, &wb->cidr, -(int64_t)n, err);
 }
 
 int work_retire_if_empty(struct work *w, struct work_block *wb, struct tby_error *err)
@@ -347,7 +395,7 @@ int work_block_for_ip(struct work *w, const struct tby_ip *ip, struct work_block
         *out = NULL;
     }
     /* No pool (any more), or a block of another size: look through every block. */
-    r = ipam_aff_list_read(w->ipam->store, NULL, &all, err);
+    r = ipam_space_read(w->ipam, &all, err);
     for (size_t i = 0; r == 0 && i < all.n && !have; i++) {
         have = tby_cidr_contains(&all.items[i].cidr, ip);
         found = all.items[i].cidr;
@@ -361,7 +409,32 @@ int work_block_for_ip(struct work *w, const struct tby_ip *ip, struct work_block
     return r;
 }
 
-/* ---- commit --------------------------------------------------------------------------- */
+/* ---- single-record writes ------------------------------------------------------------------ */
+
+int ipam_cas(struct tby_store *store, const char *key, int64_t mod_rev, char *value,
+             const size_t *len, int64_t *rev, struct tby_error *err)
+{
+    int r;
+
+    if (!key || !value) {
+        free(value);
+        return ipam_oom(err);
+    }
+    r = tby_store_cas(store, key, mod_rev, value, *len, rev, err);
+    free(value);
+    return r;
+}
+
+int ipam_cad(struct tby_store *store, const char *key, int64_t mod_rev, struct tby_error *err)
+{
+    _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
+
+    if (!key || !txn || tby_txn_compare(txn, key, mod_rev) < 0 || tby_txn_delete(txn, key) < 0)
+        return ipam_oom(err);
+    return tby_store_commit(store, txn, NULL, err);
+}
+
+/* ---- the commit in one transaction ------------------------------------------------------- */
 
 /* Puts a freshly encoded value (NULL: out of memory) and frees it. Takes the encoder's
  * length through a pointer: it is set only once the encoder has run. */
@@ -373,7 +446,32 @@ static int put_encoded(struct tby_txn *txn, const char *key, char *value, const 
     return r;
 }
 
-static int add_block_ops(struct tby_txn *txn, const struct work_block *wb)
+/* Without having read the record first a claim could not be checked, so an attempt
+ * that claims always has (see read_mine); refusing here keeps that promise honest. */
+static int add_claims_ops(struct tby_txn *txn, const struct work *w)
+{
+    _cleanup_free_ char *key = ipam_claims_key(w->ipam->node);
+    static const char value[] = "{\"blocks_claimed\":true}";
+
+    if (!key)
+        return -ENOMEM;
+    if (!w->claims_read)
+        return -EPROTO;
+    if (tby_txn_compare(txn, key, w->claims_rev) < 0 ||
+        tby_txn_put(txn, key, value, strlen(value)) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static int forget_claims(struct tby_txn *txn, const char *node)
+{
+    _cleanup_free_ char *key = ipam_claims_key(node);
+
+    return key ? tby_txn_delete(txn, key) : -ENOMEM;
+}
+
+/* The block, and its affinity record (confirmed, with the free count) beside it. */
+static int add_block_ops(struct tby_txn *txn, struct work_block *wb, int64_t now)
 {
     _cleanup_free_ char *key = ipam_block_key(&wb->cidr);
     _cleanup_free_ char *old_aff = wb->read_node ? ipam_affinity_key(wb->read_node, &wb->cidr)
@@ -393,10 +491,12 @@ static int add_block_ops(struct tby_txn *txn, const struct work_block *wb)
             r = tby_txn_delete(txn, old_aff);
         return r;
     }
+    ipam_block_prepare_write(wb->blk, now);
     r = put_encoded(txn, key, ipam_block_encode(wb->blk, &len), &len);
     if (r == 0 && wb->blk->node) {
         aff = ipam_affinity_key(wb->blk->node, &wb->cidr);
-        r = put_encoded(txn, aff, ipam_aff_encode(wb->blk, &len), &len);
+        r = put_encoded(txn, aff, ipam_aff_encode(wb->blk->node, &wb->cidr, IPAM_AFF_CONFIRMED,
+                                                  wb->blk->n_free, &len), &len);
     }
     if (r == 0 && old_aff && (!aff || strcmp(aff, old_aff) != 0))
         r = tby_txn_delete(txn, old_aff);
@@ -419,15 +519,15 @@ static int add_handle_ops(struct tby_txn *txn, const struct work_handle *wh)
     return put_encoded(txn, key, ipam_handle_encode(wh->id, &wh->rec, &len), &len);
 }
 
-static int work_commit(struct work *w, struct tby_error *err)
+int ipam_commit_txn(struct work *w, struct tby_error *err)
 {
     _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
-    int64_t rev = 0;
+    int64_t now = (int64_t)time(NULL), rev = 0;
     int r = txn ? 0 : -ENOMEM;
 
     for (size_t i = 0; r == 0 && i < w->n_blocks; i++)
         if (w->blocks[i]->dirty)
-            r = add_block_ops(txn, w->blocks[i]);
+            r = add_block_ops(txn, w->blocks[i], now);
     for (size_t i = 0; r == 0 && i < w->n_handles; i++)
         if (w->handles[i]->dirty)
             r = add_handle_ops(txn, w->handles[i]);
@@ -443,14 +543,8 @@ static int work_commit(struct work *w, struct tby_error *err)
     if (tby_txn_op_count(txn) == 0)
         return 0;
     r = tby_store_commit(w->ipam->store, txn, &rev, err);
-    for (size_t i = 0; r == 0 && i < w->n_blocks; i++) {
-        const struct work_block *wb = w->blocks[i];
-
-        if (wb->dirty && wb->removed)
-            cache_drop(w->ipam, &wb->cidr);
-        else if (wb->dirty)
-            cache_put(w->ipam, wb->blk, rev);
-    }
+    if (r == 0)
+        ipam_cache_written(w, rev);
     return r;
 }
 
@@ -466,23 +560,31 @@ static void backoff(struct tby_ipam *ipam, int attempt)
     nanosleep(&ts, NULL);
 }
 
-int ipam_run(struct tby_ipam *ipam, const char *what, ipam_attempt_fn attempt, void *ctx,
-             struct tby_error *err)
+int ipam_run(struct tby_ipam *ipam, const char *what, bool writes, ipam_attempt_fn attempt,
+             void *ctx, struct tby_error *err)
 {
+    int r = 0;
+    /* The processes of one node take turns, as Calico's CNI plugin's do. */
+    bool locked = writes && !ipam->multi && ipam->node && ipam_lock_take(ipam);
+
     for (int i = 0; i < MAX_ATTEMPTS; i++) {
         struct work w = { .ipam = ipam };
-        int r = ipam_refresh(ipam, err);
 
+        r = ipam_refresh(ipam, err);
         if (r == 0)
             r = attempt(&w, ctx, err);
         if (r == 0 && !w.trial)
-            r = work_commit(&w, err);
+            r = ipam->multi ? ipam_commit_txn(&w, err) : ipam_commit_ordered(&w, err);
         work_clear(&w);
         if (r != -ECANCELED)
-            return r;
+            break;
         tby_log(TBY_LOG_DEBUG, "ipam", "conflict, retrying op=%s attempt=%d", what, i + 1);
         backoff(ipam, i);
     }
-    return tby_error_set(err, -EAGAIN, "%s: gave up after %d attempts: the IPAM records kept "
-                         "changing underneath (try again later)", what, MAX_ATTEMPTS);
+    if (locked)
+        ipam_lock_release(ipam);
+    if (r == -ECANCELED)
+        return tby_error_set(err, -EAGAIN, "%s: gave up after %d attempts: the IPAM records "
+                             "kept changing underneath (try again later)", what, MAX_ATTEMPTS);
+    return r;
 }

@@ -228,6 +228,8 @@ static int tunnel_address(struct node_register *g, int family, const struct tby_
     int i = fam_index(family);
     struct tby_ipam_result held = { 0 }, got = { 0 };
     struct tby_ipam_request req = { .handle = g->handle[i], .use = TBY_POOL_USE_TUNNEL,
+                                    .attrs.type = family == 4 ? "vxlanTunnelAddress"
+                                                              : "vxlanV6TunnelAddress",
                                     .num_v4 = family == 4, .num_v6 = family == 6,
                                     .v4_pools = &w->vxlan_pools[0],
                                     .v6_pools = &w->vxlan_pools[1] };

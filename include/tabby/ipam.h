@@ -1,28 +1,64 @@
 /* ipam.h — IP address management: IP pools carved into per-node blocks, and allocation
  * that never hands out one address twice.
  *
- * Owns: the IPAM records in the datastore, under /tabby/v1/ipam/:
- *   blocks/<network>-<prefix>        one block of a pool: its CIDR, the node it is affine
- *                                    to, and per address whether it is allocated, to which
- *                                    handle and with which attributes (node, namespace, pod)
- *   affinities/<node>/<block name>   one per block, so a node's blocks are one range read;
- *                                    holds the block's CIDR and its count of free addresses,
- *                                    so finding space never needs every block read
- *   handles/<handle>                 per block, how many addresses the handle holds there
- *   claims/<node>                    rewritten by each block the node claims, so that two
- *                                    processes of one node claiming at once conflict
- * Watchers of affinities/ (the BGP and route drivers) see a put on every allocation
- * in the block (the free count); the set of keys changes only when blocks are claimed
- * or given up. tby_ipam_usage lists every block with its node.
- * A block and its affinity record always change together, in one transaction; an
- * allocation or release changes its blocks, their affinity records and its handles in one
- * transaction that compares the mod revision of every key it read, so two processes (or
- * nodes) never hand out one address twice and a process killed half way leaves either all
- * of a change or none of it. On a conflict the operation re-reads and tries again.
+ * Owns: the IPAM records in the datastore, under /tabby/v1/ipam/. Their values are
+ * Calico's IPAM objects of the crd.projectcalico.org/v1 group, spec for spec, in a
+ * resource-like envelope ({"apiVersion":"crd.projectcalico.org/v1","kind":…,"metadata":…,
+ * "spec":{…}}) that carries no name: a store that keeps them as Kubernetes objects (the
+ * k8s: backend) names each by Calico's rule from the key, and makes the key from the spec.
+ *   blocks/<addr>-<prefix>          IPAMBlock (ipamblocks/10-244-3-0-26): cidr, affinity
+ *                                   ("host:<node>"; absent, or "virtual:…", which tabby
+ *                                   reads but never allocates from), affinityClaimTime,
+ *                                   allocations, unallocated (a FIFO: released addresses
+ *                                   are reused last), attributes ({handle_id, secondary:
+ *                                   {node, namespace, pod, timestamp} for pods, {node,
+ *                                   type} for tunnel addresses}; other members kept),
+ *                                   sequenceNumber (+1 on every write; a new block starts
+ *                                   at the time in ns) and sequenceNumberForAllocation,
+ *                                   deleted (true: read as absent), strictAffinity false.
+ *   affinities/<node>/<addr>-<prefix>  BlockAffinity (blockaffinities/<node>-<cidr name>):
+ *                                   state pending/confirmed/pendingDeletion, node, type
+ *                                   host, cidr, deleted "true"/"false" (a string, as the v1
+ *                                   CRD has it); metadata.labels are Calico 3.31's
+ *                                   projectcalico.org/hostname-hash (SHA3-256 of the node,
+ *                                   base32), /affinity-type and /ip-version, so one node's
+ *                                   records are a label query there. On stores with
+ *                                   multi-key transactions only, the annotation
+ *                                   tabby.dev/free holds the block's free count.
+ *   handles/<handle>                IPAMHandle (ipamhandles/<lower-case handle>): handleID
+ *                                   (the handle as given), block (map of block CIDR text
+ *                                   to the addresses held there), deleted.
+ *   claims/<node>                   tabby's own, with no counterpart in Calico: rewritten
+ *                                   by each block the node claims, so that two processes
+ *                                   of one node claiming at once conflict. Only on stores
+ *                                   with multi-key transactions.
+ * Records written by tabby before these shapes are not read (a one-time incompatible
+ * change: tabby had not been released).
+ *
+ * Writes, on stores with multi-key transactions (sqlite, etcd): an allocation or release
+ * changes its blocks, their affinity records and its handles in one transaction that
+ * compares the mod revision of every key it read, so two processes (or nodes) never hand
+ * out one address twice and a process killed half way leaves all of a change or none. On
+ * a conflict the operation re-reads and tries again. On stores without (the Kubernetes
+ * API) the same work is written as Calico orders it, one object at a time, each write a
+ * compare-and-swap: an allocation increments its handle before writing the block (and
+ * decrements it again when the block write fails), a release writes the block before the
+ * handle, a claim writes its affinity pending, then the block, then the affinity
+ * confirmed, and giving a block up marks the affinity pendingDeletion before deleting the
+ * block and then the affinity. A process killed between two writes leaves at most a
+ * handle counting addresses no block gives it, or an affinity that is not confirmed;
+ * `ipam check` names either exactly, and the node's next operation finishes or undoes
+ * its own half-made claims. There, the processes of one node serialise their operations
+ * on a host-local lock file (as Calico's CNI plugin does with /var/run/calico/ipam.lock):
+ * tby_ipam_set_lock_file, else $TABBY_IPAM_LOCK_FILE, else /var/run/tabby/ipam.lock.
+ * Watchers of affinities/ (the BGP and route drivers) see a put on every allocation in
+ * the block where free counts are kept; the set of keys changes only when blocks are
+ * claimed or given up.
  *
  * Pools and settings come from the catalog: IPPool (cidr, blockSize, disabled,
  * nodeSelector against the Node's labels, allowedUses) and IPAMConfiguration "default"
- * (strictAffinity, maxBlocksPerHost (0: no limit), autoAllocateBlocks).
+ * (strictAffinity, maxBlocksPerHost, autoAllocateBlocks). As in Calico, maxBlocksPerHost
+ * 0 means a cap of 20 blocks per node, not "no limit".
  *
  * Allocation order, per address family (Calico's): a free address in a block affine to
  * this node; else claim a new block for this node (unless autoAllocateBlocks is false or
@@ -71,11 +107,17 @@ int tby_ipam_new(struct tby_store *store, const char *node, struct tby_ipam **ou
 void tby_ipam_free(struct tby_ipam *ipam);
 TBY_DEFINE_FREEP(struct tby_ipam, tby_ipam_free)
 const char *tby_ipam_node(const struct tby_ipam *ipam);
+/* The host-local lock file that serialises this node's operations on stores without
+ * multi-key transactions (copied; its folder is made when missing). -ENOMEM. */
+int tby_ipam_set_lock_file(struct tby_ipam *ipam, const char *path);
 
-/* Who an allocation is for. Both NULL for addresses that are not a pod's. */
+/* Who an allocation is for, as the allocation's attributes say (with this node, and for
+ * pods the time). namespace and pod are NULL for addresses that are not a pod's; type is
+ * Calico's kind of a tunnel address ("vxlanTunnelAddress", "vxlanV6TunnelAddress", …). */
 struct tby_ipam_attrs {
     const char *namespace;
     const char *pod;
+    const char *type;
 };
 
 struct tby_ipam_request {
@@ -179,9 +221,10 @@ void tby_ipam_holder_clear(struct tby_ipam_holder *holder);
 
 /* ---- for the drivers that route blocks (BGP, routes) ------------------------------------ */
 
-/* The blocks affine to `node`, sorted by address: one range read of its affinity records,
- * with no IPAM context, so a driver can call it on every change it watches. Records whose
- * names are not blocks are skipped. Caller frees *out (NULL when *n is 0). */
+/* The blocks affine to `node` that its routes follow (affinities confirmed or being given
+ * up, as Calico's BGP daemon advertises), sorted by address: one range read of its
+ * affinity records, with no IPAM context, so a driver can call it on every change it
+ * watches. Malformed records are skipped. Caller frees *out (NULL when *n is 0). */
 int tby_ipam_node_blocks(struct tby_store *store, const char *node, struct tby_cidr **out,
                          size_t *n, struct tby_error *err);
 
@@ -193,6 +236,40 @@ int tby_ipam_node_blocks(struct tby_store *store, const char *node, struct tby_c
  * key. */
 int tby_ipam_affinity_key_parse(const char *key, const char **node, size_t *node_len,
                                 struct tby_cidr *block);
+
+enum tby_ipam_affinity_state {
+    TBY_IPAM_AFFINITY_CONFIRMED,
+    TBY_IPAM_AFFINITY_PENDING,          /* a claim under way: not the node's yet */
+    TBY_IPAM_AFFINITY_PENDING_DELETION, /* being given up: still the node's */
+};
+
+/* An affinity record, as a watcher holding the record's key and value sees it. */
+struct tby_ipam_affinity {
+    const char *node;                   /* points into the key; node_len bytes */
+    size_t node_len;
+    struct tby_cidr block;
+    enum tby_ipam_affinity_state state;
+    bool deleted;                       /* marked deleted: to be read as absent */
+};
+
+/* Decodes an affinity record (key and value); -EINVAL when it is not one. */
+int tby_ipam_affinity_decode(const struct tby_kv *kv, struct tby_ipam_affinity *out);
+/* Whether the block is the node's for routing: confirmed or pendingDeletion, not deleted
+ * (a pending claim may still fail; Calico's BGP daemon ignores it too). */
+bool tby_ipam_affinity_routable(const struct tby_ipam_affinity *aff);
+
+/* A block record, summed up. */
+struct tby_ipam_block_info {
+    struct tby_cidr cidr;
+    char *node;                         /* its host affinity; NULL: none */
+    bool deleted;                       /* marked deleted: to be read as absent */
+    uint32_t size;
+    uint32_t in_use;                    /* allocated (or cooling down) addresses */
+};
+
+/* Decodes a block record (key and value); -EINVAL when it is not one, -ENOMEM. */
+int tby_ipam_block_info_decode(const struct tby_kv *kv, struct tby_ipam_block_info *out);
+void tby_ipam_block_info_clear(struct tby_ipam_block_info *info);
 
 /* ---- usage (tabbyctl ipam show) --------------------------------------------------- */
 
@@ -231,22 +308,33 @@ int tby_ipam_release_node(struct tby_ipam *ipam, const char *node, size_t *remov
 /* Removes every empty block whose node has no Node resource or that no pool contains. */
 int tby_ipam_gc_blocks(struct tby_ipam *ipam, size_t *removed, struct tby_error *err);
 
-/* Sets IPAMConfiguration default's strictAffinity, creating it when missing. */
+/* Sets IPAMConfiguration default's strictAffinity, creating it when missing. As Calico,
+ * refuses false (-EINVAL) while maxBlocksPerHost is set or autoAllocateBlocks is false. */
 int tby_ipam_set_strict_affinity(struct tby_ipam *ipam, bool strict, struct tby_error *err);
 
 /* ---- consistency check (tabbyctl ipam check) ------------------------------------------ */
 
 enum tby_ipam_problem_kind {
-    /* A pod's address that no WorkloadEndpoint uses. */
+    /* A pod's address that no WorkloadEndpoint uses (Calico's leaked addresses). */
     TBY_IPAM_LEAKED_ADDRESS,
     /* A block no pool contains (any more). */
     TBY_IPAM_BLOCK_WITHOUT_POOL,
-    /* A handle record whose blocks hold nothing for it. */
+    /* A handle record whose blocks hold nothing for it (Calico's leaked handles). */
     TBY_IPAM_HANDLE_WITHOUT_ADDRESSES,
-    /* Records that disagree: a handle record's counts and its blocks, a block and its
-     * affinity record. Transactions make these impossible; the check proves it. */
+    /* A handle record whose counts disagree with its blocks, or a handle the blocks
+     * name with no record (Calico's missing handles). */
     TBY_IPAM_HANDLE_MISMATCH,
+    /* A block affine to a node without that node's affinity record (or with a wrong free
+     * count), or an affinity record without its block. */
     TBY_IPAM_AFFINITY_MISMATCH,
+    /* An affinity left pending or pendingDeletion (a claim or give-up cut short). */
+    TBY_IPAM_AFFINITY_NOT_CONFIRMED,
+    /* An address a pod's endpoint or a node's tunnel uses, inside a pool, that no block
+     * allocates. Never repaired. */
+    TBY_IPAM_NOT_ALLOCATED,
+    /* A block that cannot be read (never repaired), or with attributes no allocation
+     * points at, or released in the future. */
+    TBY_IPAM_INVALID_BLOCK,
 };
 
 struct tby_ipam_problem {
@@ -268,12 +356,16 @@ struct tby_ipam_report {
     size_t n, cap;
 };
 
-/* Reads every IPAM record (one consistent snapshot) and the WorkloadEndpoints, and
- * reports what is wrong. With `repair`: releases leaked addresses (only while the same
- * handle still holds them), removes empty blocks without a pool, deletes handles without
- * addresses and rewrites records that disagree from the blocks, each as a
- * compare-and-swap against the snapshot (a record that changed meanwhile is left for
- * the next check). */
+/* Reads every IPAM record (one consistent snapshot), the WorkloadEndpoints and the
+ * Nodes, and reports what is wrong, as calicoctl ipam check does and more. With
+ * `repair`: releases leaked addresses (only while the same handle still holds them),
+ * gives up empty blocks without a pool, deletes handles without addresses, rewrites
+ * handle and affinity records that disagree from the blocks, confirms or deletes
+ * affinities left unconfirmed, and rewrites blocks holding unused attributes. Each repair
+ * writes the one record repaired, compared with the snapshot's revision; the records the
+ * decision read are compared in the same transaction where the store has multi-key
+ * transactions, else read again just before. A record that changed meanwhile is left
+ * for the next check. */
 int tby_ipam_check(struct tby_ipam *ipam, bool repair, struct tby_ipam_report *out,
                    struct tby_error *err);
 void tby_ipam_report_clear(struct tby_ipam_report *report);

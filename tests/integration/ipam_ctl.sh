@@ -136,7 +136,7 @@ test_check_repairs_broken_records() {
     add node1 t1 >/dev/null
     # Break what transactions keep consistent: drop the handle record, skew the free count.
     sqlite3 "$DB" "DELETE FROM kv WHERE key = '/tabby/v1/ipam/handles/k8s-pod-network.t1';
-        UPDATE kv SET value = replace(value, '\"free\":15', '\"free\":3')
+        UPDATE kv SET value = replace(value, '\"tabby.dev/free\":\"15\"', '\"tabby.dev/free\":\"3\"')
         WHERE key LIKE '/tabby/v1/ipam/affinities/node1/%';"
     out=$(ctl ipam check); rc=$?
     if [ $rc != 1 ] || ! grep -q "^handle record mismatch: handle k8s-pod-network.t1: it has no record" <<<"$out" ||

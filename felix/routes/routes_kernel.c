@@ -9,7 +9,7 @@
 #include <netlink/errno.h>
 
 #include "tabby/log.h"
-#include "nl_addr.h"
+#include "tabby/nl.h"
 #include "routes_kernel.h"
 
 int routes_fail(struct routes_run *run, int code, const char *fmt, ...)

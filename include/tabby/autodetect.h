@@ -5,7 +5,7 @@
  * Owns: struct tby_autodetect, a parsed method (with its compiled regular expressions),
  * freed with tby_autodetect_free. tby_autodetect_choose is pure (the interfaces are
  * given); tby_autodetect_run reads the interfaces and routes of the network namespace
- * the process is in, through libnl-route-3.
+ * the process is in, through libnl-route-3 (hence in lib/netlink/libtabby-netlink.la).
  *
  * Interface regular expressions are POSIX extended ones, unanchored as in Calico (write
  * ^eth0$ to mean exactly eth0); Go-only syntax such as \d is not understood.

@@ -3,13 +3,13 @@
  * local workload, in Calico's order.
  *
  * Each selector that policies apply to has a set of the interfaces of the local endpoints
- * it matches (wl-<hash>, with the selector as its comment; calc_select.c keeps it). The
- * dispatch chain (to-wl for the receiver's ingress, from-wl for the sender's egress) lets
- * workloads no policy applies to go at once, then runs each policy whose set holds the
- * packet's interface, in Calico's order, `oifname @wl-… jump pi-X` (the rules sit in
- * pages, see below), while no policy has allowed or passed the packet (the policy chains
- * say so in the packet mark); a packet that gets through every policy of its workload is
- * dropped at the end.
+ * it matches (wl-<hash>, with the selector as its comment; struct dsel keeps it, fed as the
+ * index reports members). The dispatch chain (to-wl for the receiver's ingress, from-wl
+ * for the sender's egress) lets workloads no policy applies to go at once, then runs each
+ * policy whose set holds the packet's interface, in Calico's order, `oifname @wl-… jump
+ * pi-X` (the rules sit in pages, see below), while no policy has allowed or passed the
+ * packet (the policy chains say so in the packet mark); a packet that gets through every
+ * policy of its workload is dropped at the end.
  *
  * Why sets: a pod coming, going or changing labels then changes set elements only. Any
  * transaction that adds a rule with a jump, or a verdict-map element that jumps, makes the
@@ -22,9 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
+#include "tabby/calc.h"
 #include "tabby/cleanup.h"
-#include "tabby/log.h"
-#include "calc_internal.h"
+#include "calc_chains.h"
 
 static const char *const dir_chain[2] = { TBY_CALC_CHAIN_TO_WL, TBY_CALC_CHAIN_FROM_WL };
 static const char *const dir_selected[2] = { TBY_CALC_CHAIN_TO_WL "-selected",
@@ -33,103 +34,53 @@ static const char *const dir_word[2] = { "ingress", "egress" };
 
 #define VERDICT_BITS (TBY_MARK_ACCEPT | TBY_MARK_PASS)
 
-/* ---- policy lists ----------------------------------------------------------------------- */
+struct dpol;
 
-/* Calico's order: lower `order` first, unset last, then by name. */
-static int pol_cmp(const struct pol *a, const struct pol *b)
-{
-    double oa = a->has_order ? a->order : INFINITY;
-    double ob = b->has_order ? b->order : INFINITY;
+/* A selector some policy applies to: the interfaces of its local workloads, and those
+ * policies. */
+struct dsel {
+    struct tby_hnode node;            /* in c->sels, by s->hash */
+    const struct calc_sel *s;
+    struct tby_rs_set *wl;            /* wl-<hash> */
+    struct dpol **pols;               /* in no order */
+    size_t n_pols, cap_pols;
+};
 
-    if (oa != ob)
-        return oa < ob ? -1 : 1;
-    return strcmp(a->display, b->display);
-}
+/* A policy the dispatch runs, from when it applies to a selector until it stops. */
+struct dpol {
+    struct tby_hnode node;            /* in c->pols, by display_hash */
+    const struct calc_pol *p;
+    struct dsel *sel;
+    uint64_t display_hash;            /* tby_hash_str(p->display): where pages start */
+    uint64_t serial;                  /* new for each dpol: what its dispatch rule says */
+    bool reached;                     /* its workloads are in the selected sets */
+    struct page *page[2];             /* the dispatch page running it, per direction */
+};
 
-static int pol_cmp_ptr(const void *a, const void *b)
-{
-    return pol_cmp(*(struct pol *const *)a, *(struct pol *const *)b);
-}
+/* A chain holding consecutive rules of a dispatch chain. */
+struct page {
+    struct tby_hnode node;
+    char *name;
+    uint64_t *serials;                /* the policies its rules run, as last written */
+    size_t n;
+    struct tby_rs_set *set;           /* the interfaces of their local workloads */
+    uint64_t seen;                    /* the last round that cut it */
+    struct tby_rs_rule *jump;         /* the dispatch chain's jump to it (shared, sealed) */
+};
 
-/* Adds p to the endpoint's list; 1 when it was not there. */
-static int list_insert(struct ep *ep, int d, struct pol *p)
-{
-    struct pol **v;
-
-    for (size_t i = 0; i < ep->n_pols[d]; i++)
-        if (ep->pols[d][i] == p)
-            return 0;
-    if (!(v = realloc(ep->pols[d], (ep->n_pols[d] + 1) * sizeof(*v))))
-        return -ENOMEM;
-    v[ep->n_pols[d]++] = p;
-    ep->pols[d] = v;
-    return 1;
-}
-
-/* Takes p off the endpoint's list; whether it was there. */
-static bool list_remove(struct ep *ep, int d, struct pol *p)
-{
-    for (size_t i = 0; i < ep->n_pols[d]; i++) {
-        if (ep->pols[d][i] == p) {
-            ep->pols[d][i] = ep->pols[d][--ep->n_pols[d]];
-            return true;
-        }
-    }
-    return false;
-}
-
-static unsigned type_of(int d)
-{
-    return d == DIR_IN ? TBY_POLICY_INGRESS : TBY_POLICY_EGRESS;
-}
-
-/* ---- policies applying to local endpoints ----------------------------------------------- */
-
-int ep_policy_add(struct tby_calc *c, struct ep *ep, struct pol *p)
-{
-    for (int d = 0; d < 2; d++) {
-        int r = p->types & type_of(d) ? list_insert(ep, d, p) : 0;
-
-        if (r < 0)
-            return r;
-        if (r > 0 && ep->iface && ep->n_pols[d] == 1 &&
-            tby_rs_add_ifname(c->rs, c->selected[d], ep->iface) < 0)
-            return -ENOMEM;
-    }
-    return 0;
-}
-
-void ep_policy_remove(struct tby_calc *c, struct ep *ep, struct pol *p)
-{
-    for (int d = 0; d < 2; d++)
-        if (list_remove(ep, d, p) && ep->iface && ep->n_pols[d] == 0)
-            tby_rs_remove_ifname(c->rs, c->selected[d], ep->iface);
-}
-
-void ep_chains_drop(struct tby_calc *c, struct ep *ep)
-{
-    for (int d = 0; d < 2; d++) {
-        while (ep->n_pols[d] > 0)
-            ep_policy_remove(c, ep, ep->pols[d][ep->n_pols[d] - 1]);
-        free(ep->pols[d]);
-        ep->pols[d] = NULL;
-    }
-}
-
-int ep_local_wl(struct tby_calc *c, struct ep *ep, bool in)
-{
-    if (in == ep->in_wl || (in && (!ep->local || !ep->iface)))
-        return 0;
-    if (!in) {
-        tby_rs_remove_ifname(c->rs, c->local_wl, ep->iface);
-        ep->in_wl = false;
-        return 0;
-    }
-    if (tby_rs_add_ifname(c->rs, c->local_wl, ep->iface) < 0)
-        return -ENOMEM;
-    ep->in_wl = true;
-    return 0;
-}
+struct calc_dispatch {
+    struct tby_rs *rs;
+    struct tby_rs_set *local_wl;      /* local endpoints' interfaces */
+    struct tby_rs_set *selected[2];   /* interfaces some policy applies to, per direction:
+                                       * one reference per (workload, policy) */
+    bool dirty;                       /* settle cuts the pages again */
+    struct tby_hmap sels;             /* struct dsel */
+    struct tby_hmap pols;             /* struct dpol */
+    struct tby_hmap pages[2];         /* struct page, by name */
+    struct tby_rs_rule *head[2][2], *deny[2]; /* the dispatch's fixed rules: shared, sealed */
+    uint64_t serial;                  /* the last dpol serial handed out */
+    uint64_t page_round;
+};
 
 /* ---- rules ------------------------------------------------------------------------------ */
 
@@ -200,16 +151,260 @@ static struct tby_rs_rule *sealed(struct tby_rs_rule *r)
 }
 
 /* Replaces a chain's rules with v[0..n), or frees them when err says building failed. */
-static int chain_take_rules(struct tby_calc *c, const char *name, enum tby_rs_hook hook,
+static int chain_take_rules(struct tby_rs *rs, const char *name, enum tby_rs_hook hook,
                             struct tby_rs_rule **v, size_t n, int err)
 {
-    struct tby_rs_chain *chain = err < 0 ? NULL : tby_rs_chain_add(c->rs, name, hook);
+    struct tby_rs_chain *chain = err < 0 ? NULL : tby_rs_chain_add(rs, name, hook);
 
     if (!chain) {
         rules_free(v, n);
         return -ENOMEM;
     }
-    return tby_rs_chain_set_rules(c->rs, chain, v, n);
+    return tby_rs_chain_set_rules(rs, chain, v, n);
+}
+
+/* ---- local workloads and the policies applying to them ---------------------------------- */
+
+int calc_dispatch_local(struct calc_dispatch *c, const struct calc_ep *ep, bool present)
+{
+    if (present)
+        return tby_rs_add_ifname(c->rs, c->local_wl, ep->iface) < 0 ? -ENOMEM : 0;
+    tby_rs_remove_ifname(c->rs, c->local_wl, ep->iface);
+    return 0;
+}
+
+/* p starts or stops applying to a workload: its interface is in the selected set of each
+ * direction of p once more, or once less. */
+static int selected_feed(struct calc_dispatch *c, const struct calc_pol *p,
+                         const struct calc_ep *ep, bool add)
+{
+    int r = 0;
+
+    if (!ep->local || !ep->iface)
+        return 0;
+    for (int d = 0; d < 2; d++) {
+        if (!(p->types & calc_dir_type(d)))
+            continue;
+        if (!add)
+            tby_rs_remove_ifname(c->rs, c->selected[d], ep->iface);
+        else if (tby_rs_add_ifname(c->rs, c->selected[d], ep->iface) < 0)
+            r = -ENOMEM;
+    }
+    return r;
+}
+
+static struct dsel *dsel_find(const struct calc_dispatch *c, const struct calc_sel *s)
+{
+    for (struct tby_hnode *n = tby_hmap_first_with_hash(&c->sels, s->hash); n;
+         n = tby_hmap_next_with_hash(n)) {
+        struct dsel *ds = TBY_CONTAINER_OF(n, struct dsel, node);
+
+        if (ds->s == s)
+            return ds;
+    }
+    return NULL;
+}
+
+static struct dpol *dpol_find(const struct calc_dispatch *c, const struct calc_pol *p)
+{
+    for (struct tby_hnode *n = tby_hmap_first_with_hash(&c->pols, tby_hash_str(p->display));
+         n; n = tby_hmap_next_with_hash(n)) {
+        struct dpol *dp = TBY_CONTAINER_OF(n, struct dpol, node);
+
+        if (dp->p == p)
+            return dp;
+    }
+    return NULL;
+}
+
+/* A workload joins (or leaves) the page sets of the policies of ds. */
+static void page_feed(struct calc_dispatch *c, const struct dsel *ds, const char *iface,
+                      bool add)
+{
+    for (size_t i = 0; i < ds->n_pols; i++) {
+        for (int d = 0; d < 2; d++) {
+            struct page *pg = ds->pols[i]->page[d];
+
+            if (!pg || !pg->set)
+                continue;
+            if (!add) {
+                tby_rs_remove_ifname(c->rs, pg->set, iface);
+            } else if (tby_rs_add_ifname(c->rs, pg->set, iface) < 0) {
+                pg->n = 0; /* out of memory: the next settle writes the page afresh */
+                c->dirty = true;
+            }
+        }
+    }
+}
+
+int calc_dispatch_member(struct calc_dispatch *c, const struct calc_sel *s,
+                         const struct calc_ep *ep, bool joined)
+{
+    struct dsel *ds = dsel_find(c, s);
+    int r = 0;
+
+    if (!ds)
+        return 0;
+    if (ep->local && ep->iface && ds->wl) {
+        page_feed(c, ds, ep->iface, joined);
+        if (!joined)
+            tby_rs_remove_ifname(c->rs, ds->wl, ep->iface);
+        else if (tby_rs_add_ifname(c->rs, ds->wl, ep->iface) < 0)
+            r = -ENOMEM;
+    }
+    for (size_t i = 0; i < ds->n_pols; i++)
+        if (ds->pols[i]->reached)
+            selected_feed(c, ds->pols[i]->p, ep, joined);
+    return r;
+}
+
+struct feed {
+    struct calc_dispatch *c;
+    struct tby_rs_set *set;           /* local interfaces into this set */
+    const struct calc_pol *p;         /* or: p starts or stops applying (add) */
+    bool add;
+    int err;
+};
+
+static int feed_one(void *ctx, const struct calc_ep *ep)
+{
+    struct feed *f = ctx;
+
+    if (f->p) {
+        if (selected_feed(f->c, f->p, ep, f->add) < 0)
+            f->err = -ENOMEM; /* carry on: every workload's reference counts */
+        return 0;
+    }
+    if (ep->local && ep->iface && tby_rs_add_ifname(f->c->rs, f->set, ep->iface) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* Adds the interfaces of the selector's local workloads to set. -ENOMEM. */
+static int feed_local(struct calc_dispatch *c, const struct calc_sel *s, struct tby_rs_set *set)
+{
+    struct feed f = { .c = c, .set = set };
+
+    return calc_sel_foreach_member(s, feed_one, &f) < 0 ? -ENOMEM : 0;
+}
+
+/* The policy's workloads enter (add) or leave the selected sets. */
+static int reach(struct calc_dispatch *c, struct dpol *dp, bool add)
+{
+    struct feed f = { .c = c, .p = dp->p, .add = add };
+
+    if (dp->reached == add)
+        return 0;
+    dp->reached = add;
+    calc_sel_foreach_member(dp->sel->s, feed_one, &f);
+    return f.err;
+}
+
+static struct dsel *dsel_get(struct calc_dispatch *c, const struct calc_sel *s)
+{
+    struct dsel *ds = dsel_find(c, s);
+
+    if (ds)
+        return ds;
+    if (!(ds = calloc(1, sizeof(*ds))))
+        return NULL;
+    ds->s = s;
+    if (tby_hmap_insert(&c->sels, &ds->node, s->hash) < 0) {
+        free(ds);
+        return NULL;
+    }
+    return ds;
+}
+
+/* The selector's workload set exists while some policy applies to it. -ENOMEM. */
+static int dsel_update_wl(struct calc_dispatch *c, struct dsel *ds)
+{
+    char name[TBY_RS_HASHED_NAME_SIZE], comment[TBY_RS_COMMENT_MAX + 1];
+
+    if ((ds->n_pols > 0) == (ds->wl != NULL))
+        return 0;
+    if (!ds->n_pols) {
+        tby_rs_set_del(c->rs, ds->wl);
+        ds->wl = NULL;
+        return 0;
+    }
+    tby_rs_hashed_name(name, "wl", ds->s->text);
+    snprintf(comment, sizeof(comment), "local workloads: %s", ds->s->text);
+    if (!(ds->wl = tby_rs_set_add(c->rs, name, TBY_RS_IFNAMES, comment)))
+        return -ENOMEM;
+    return feed_local(c, ds->s, ds->wl);
+}
+
+static void dsel_put_if_unused(struct calc_dispatch *c, struct dsel *ds)
+{
+    if (ds->n_pols > 0)
+        return;
+    dsel_update_wl(c, ds); /* only ever drops the set: cannot fail */
+    tby_hmap_remove(&c->sels, &ds->node);
+    free(ds->pols);
+    free(ds);
+}
+
+static int dispatch_add(struct calc_dispatch *c, const struct calc_pol *p,
+                        const struct calc_sel *s)
+{
+    struct dsel *ds = dsel_get(c, s);
+    struct dpol *dp = NULL;
+
+    if (!ds || TBY_GROW(ds->pols, ds->cap_pols, ds->n_pols + 1) < 0 ||
+        !(dp = calloc(1, sizeof(*dp)))) {
+        if (ds)
+            dsel_put_if_unused(c, ds);
+        return -ENOMEM;
+    }
+    dp->p = p;
+    dp->sel = ds;
+    dp->display_hash = tby_hash_str(p->display);
+    dp->serial = ++c->serial;
+    if (tby_hmap_insert(&c->pols, &dp->node, dp->display_hash) < 0) {
+        free(dp);
+        dsel_put_if_unused(c, ds);
+        return -ENOMEM;
+    }
+    ds->pols[ds->n_pols++] = dp;
+    c->dirty = true;
+    if (dsel_update_wl(c, ds) < 0)
+        return -ENOMEM;
+    return reach(c, dp, true);
+}
+
+static void dispatch_remove(struct calc_dispatch *c, struct dpol *dp)
+{
+    struct dsel *ds = dp->sel;
+
+    reach(c, dp, false);
+    for (size_t i = 0; i < ds->n_pols; i++) {
+        if (ds->pols[i] == dp) {
+            ds->pols[i] = ds->pols[--ds->n_pols];
+            break;
+        }
+    }
+    tby_hmap_remove(&c->pols, &dp->node);
+    free(dp);
+    c->dirty = true;
+    dsel_put_if_unused(c, ds);
+}
+
+int calc_dispatch_applies(struct calc_dispatch *c, const struct calc_pol *p,
+                          const struct calc_sel *s, bool add)
+{
+    struct dpol *dp;
+
+    if (add)
+        return dispatch_add(c, p, s);
+    if ((dp = dpol_find(c, p)))
+        dispatch_remove(c, dp);
+    return 0;
+}
+
+void calc_dispatch_reordered(struct calc_dispatch *c)
+{
+    c->dirty = true;
 }
 
 /* ---- the dispatch chains ---------------------------------------------------------------- */
@@ -224,12 +419,12 @@ static struct tby_rs_match if_in(int d, const char *set, bool neg)
 static const struct tby_rs_match no_verdict = { .type = TBY_RS_M_MARK, .a = VERDICT_BITS };
 
 /* While no verdict: the policy applies to the packet's workload, run it. */
-static struct tby_rs_rule *policy_rule(const struct pol *p, int d)
+static struct tby_rs_rule *policy_rule(const struct dpol *dp, int d)
 {
-    const struct tby_rs_match m[] = { no_verdict, if_in(d, p->applies->wl->name, false) };
+    const struct tby_rs_match m[] = { no_verdict, if_in(d, dp->sel->wl->name, false) };
 
     return verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)), TBY_RS_V_JUMP,
-                        p->chain[d], NULL);
+                        dp->p->chain[d], NULL);
 }
 
 /* ---- pages of the dispatch --------------------------------------------------------------
@@ -250,16 +445,32 @@ static struct tby_rs_rule *policy_rule(const struct pol *p, int d)
 
 #define PAGE_SPAN 16
 
-static bool in_dispatch(const struct pol *p, int d)
+/* Calico's order: lower `order` first, unset last, then by name. */
+static int pol_cmp(const struct calc_pol *a, const struct calc_pol *b)
 {
-    return (p->types & type_of(d)) && p->applies && p->applies->wl;
+    double oa = a->has_order ? a->order : INFINITY;
+    double ob = b->has_order ? b->order : INFINITY;
+
+    if (oa != ob)
+        return oa < ob ? -1 : 1;
+    return strcmp(a->display, b->display);
+}
+
+static int dpol_cmp(const void *a, const void *b)
+{
+    return pol_cmp((*(struct dpol *const *)a)->p, (*(struct dpol *const *)b)->p);
+}
+
+static bool in_dispatch(const struct dpol *dp, int d)
+{
+    return (dp->p->types & calc_dir_type(d)) && dp->sel->wl;
 }
 
 /* The policies of direction d, in Calico's order, into *out (the caller frees it);
- * p->page[d] cleared. */
-static int dispatch_policies(struct tby_calc *c, int d, struct pol ***out, size_t *n_out)
+ * dp->page[d] cleared. */
+static int dispatch_policies(struct calc_dispatch *c, int d, struct dpol ***out, size_t *n_out)
 {
-    struct pol **v = malloc((tby_hmap_count(&c->pols) + 1) * sizeof(*v));
+    struct dpol **v = malloc((tby_hmap_count(&c->pols) + 1) * sizeof(*v));
     size_t n = 0;
 
     *out = v;
@@ -267,13 +478,13 @@ static int dispatch_policies(struct tby_calc *c, int d, struct pol ***out, size_
     if (!v)
         return -ENOMEM;
     for (struct tby_hnode *h = tby_hmap_first(&c->pols); h; h = tby_hmap_next(&c->pols, h)) {
-        struct pol *p = TBY_CONTAINER_OF(h, struct pol, node);
+        struct dpol *dp = TBY_CONTAINER_OF(h, struct dpol, node);
 
-        p->page[d] = NULL;
-        if (in_dispatch(p, d))
-            v[n++] = p;
+        dp->page[d] = NULL;
+        if (in_dispatch(dp, d))
+            v[n++] = dp;
     }
-    qsort(v, n, sizeof(*v), pol_cmp_ptr);
+    qsort(v, n, sizeof(*v), dpol_cmp);
     *n_out = n;
     return 0;
 }
@@ -283,7 +494,7 @@ static const char *page_key(const struct tby_hnode *n)
     return TBY_CONTAINER_OF(n, struct page, node)->name;
 }
 
-static struct page *page_get(struct tby_calc *c, int d, const char *name)
+static struct page *page_get(struct calc_dispatch *c, int d, const char *name)
 {
     struct tby_hnode *n = tby_hmap_find_str(&c->pages[d], name, page_key);
     const struct tby_rs_match m[] = { no_verdict, if_in(d, name, false) };
@@ -313,7 +524,7 @@ static void page_release(struct page *pg)
     free(pg);
 }
 
-static void page_free(struct tby_calc *c, int d, struct page *pg)
+static void page_free(struct calc_dispatch *c, int d, struct page *pg)
 {
     struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, pg->name);
 
@@ -325,13 +536,13 @@ static void page_free(struct tby_calc *c, int d, struct page *pg)
     page_release(pg);
 }
 
-static bool starts_page(const struct pol *p)
+static bool starts_page(const struct dpol *dp)
 {
-    return p->display_hash % PAGE_SPAN == 0;
+    return dp->display_hash % PAGE_SPAN == 0;
 }
 
 /* Whether the page's policies are those it was written with. */
-static bool page_same(const struct page *pg, struct pol *const *pols, size_t n)
+static bool page_same(const struct page *pg, struct dpol *const *pols, size_t n)
 {
     if (pg->n != n)
         return false;
@@ -341,8 +552,11 @@ static bool page_same(const struct page *pg, struct pol *const *pols, size_t n)
     return true;
 }
 
+static const char page_comment[] = "local workloads the policies of this page apply to";
+
 /* Writes the page's rules and fills its set afresh. */
-static int page_write(struct tby_calc *c, int d, struct page *pg, struct pol **pols, size_t n)
+static int page_write(struct calc_dispatch *c, int d, struct page *pg, struct dpol **pols,
+                      size_t n)
 {
     struct tby_rs_rule **v = NULL;
     uint64_t *serials = malloc((n + 1) * sizeof(*serials));
@@ -351,24 +565,23 @@ static int page_write(struct tby_calc *c, int d, struct page *pg, struct pol **p
 
     if (pg->set)
         tby_rs_set_del(c->rs, pg->set); /* drops every element; those that stay come back */
-    if (err == 0 && !(pg->set = tby_rs_set_add(c->rs, pg->name, TBY_RS_IFNAMES,
-                                               "local workloads the policies of this page apply to")))
+    if (err == 0 && !(pg->set = tby_rs_set_add(c->rs, pg->name, TBY_RS_IFNAMES, page_comment)))
         err = -ENOMEM;
     for (size_t i = 0; err == 0 && i < n; i++) {
         serials[i] = pols[i]->serial;
-        err = selent_feed_local(c, pols[i]->applies, pg->set);
+        err = feed_local(c, pols[i]->sel->s, pg->set);
         if (err == 0)
             err = push_rule(&v, &nv, policy_rule(pols[i], d));
     }
     free(pg->serials);
     pg->serials = serials;
     pg->n = err == 0 ? n : 0; /* a failed page is written again next time */
-    return chain_take_rules(c, pg->name, TBY_RS_HOOK_NONE, v, nv, err);
+    return chain_take_rules(c->rs, pg->name, TBY_RS_HOOK_NONE, v, nv, err);
 }
 
 /* Cuts the policies into pages, writes the pages that changed and pushes a jump to each
  * onto the dispatch rules. */
-static int pages_write(struct tby_calc *c, int d, struct pol **pols, size_t n,
+static int pages_write(struct calc_dispatch *c, int d, struct dpol **pols, size_t n,
                        struct tby_rs_rule ***v, size_t *nv)
 {
     uint64_t round = ++c->page_round;
@@ -376,7 +589,7 @@ static int pages_write(struct tby_calc *c, int d, struct pol **pols, size_t n,
     int err = 0;
 
     for (size_t i = 0, j; err == 0 && i < n; i = j) {
-        char name[64];
+        char name[TBY_RS_HASHED_NAME_SIZE];
         struct page *pg;
 
         for (j = i + 1; j < n && !starts_page(pols[j]); j++)
@@ -384,7 +597,7 @@ static int pages_write(struct tby_calc *c, int d, struct pol **pols, size_t n,
         if (i == 0 && !starts_page(pols[0]))
             snprintf(name, sizeof(name), "%s-first", dir_chain[d]);
         else
-            hashed_name(name, dir_chain[d], pols[i]->display);
+            tby_rs_hashed_name(name, dir_chain[d], pols[i]->p->display);
         if (!(pg = page_get(c, d, name)))
             return -ENOMEM;
         pg->seen = round;
@@ -405,97 +618,57 @@ static int pages_write(struct tby_calc *c, int d, struct pol **pols, size_t n,
     return err;
 }
 
-void calc_page_feed(struct tby_calc *c, const struct selent *s, const struct ep *ep, bool add)
-{
-    for (size_t i = 0; i < s->n_pols; i++) {
-        for (int d = 0; d < 2; d++) {
-            struct page *pg = s->pols[i]->page[d];
-
-            if (!pg || !pg->set)
-                continue;
-            if (!add) {
-                tby_rs_remove_ifname(c->rs, pg->set, ep->iface);
-            } else if (tby_rs_add_ifname(c->rs, pg->set, ep->iface) < 0) {
-                pg->n = 0; /* out of memory: the next settle writes the page afresh */
-                calc_dispatch_dirty(c);
-            }
-        }
-    }
-}
-
 /* The dispatch chain's own rules, made once: workloads no policy applies to go; the
  * verdict marks are cleared; at the end, the default deny. */
-static int dispatch_fixed(struct tby_calc *c, int d)
+static int dispatch_fixed(struct calc_dispatch *c, int d)
 {
     const struct tby_rs_match others = if_in(d, dir_selected[d], true);
     struct tby_rs_rule *r = tby_rs_rule_new();
 
-    c->dispatch_head[d][0] = sealed(verdict_rule(with_matches(tby_rs_rule_new(), &others, 1),
+    c->head[d][0] = sealed(verdict_rule(with_matches(tby_rs_rule_new(), &others, 1),
                                                  TBY_RS_V_RETURN, NULL, NULL));
     if (r) {
         r->set_mark = true;
         r->mark_and = ~VERDICT_BITS;
     }
-    c->dispatch_head[d][1] = sealed(r);
+    c->head[d][1] = sealed(r);
     if ((r = with_matches(tby_rs_rule_new(), &no_verdict, 1)))
         r->counter = true;
-    c->dispatch_deny[d] = sealed(verdict_rule(r, TBY_RS_V_DROP, NULL,
-                                              d == DIR_IN ? "default deny: no ingress policy allowed it"
-                                                          : "default deny: no egress policy allowed it"));
-    return c->dispatch_head[d][0] && c->dispatch_head[d][1] && c->dispatch_deny[d] ? 0 : -ENOMEM;
+    c->deny[d] = sealed(verdict_rule(r, TBY_RS_V_DROP, NULL,
+                                     d == DIR_IN ? "default deny: no ingress policy allowed it"
+                                                 : "default deny: no egress policy allowed it"));
+    return c->head[d][0] && c->head[d][1] && c->deny[d] ? 0 : -ENOMEM;
 }
 
 /* to-wl / from-wl: workloads no policy applies to go at once; the others go through the
  * pages while no policy has allowed or passed the packet, then meet the default deny. */
-static int dispatch_chain(struct tby_calc *c, int d)
+static int dispatch_chain(struct calc_dispatch *c, int d)
 {
-    _cleanup_free_ struct pol **pols = NULL;
+    _cleanup_free_ struct dpol **pols = NULL;
     struct tby_rs_rule **v = NULL;
     size_t n = 0, n_pols;
     int err = dispatch_policies(c, d, &pols, &n_pols);
 
     for (int i = 0; err == 0 && i < 2; i++)
-        err = push_shared(&v, &n, c->dispatch_head[d][i]);
+        err = push_shared(&v, &n, c->head[d][i]);
     if (err == 0)
         err = pages_write(c, d, pols, n_pols, &v, &n);
     if (err == 0)
-        err = push_shared(&v, &n, c->dispatch_deny[d]);
-    return chain_take_rules(c, dir_chain[d], TBY_RS_HOOK_NONE, v, n, err);
+        err = push_shared(&v, &n, c->deny[d]);
+    return chain_take_rules(c->rs, dir_chain[d], TBY_RS_HOOK_NONE, v, n, err);
 }
 
-void calc_dispatch_dirty(struct tby_calc *c)
-{
-    c->dispatch_dirty = true;
-}
-
-int calc_settle(struct tby_calc *c)
+int calc_dispatch_settle(struct calc_dispatch *c)
 {
     int err = 0;
 
-    if (!c->dispatch_dirty)
+    if (!c->dirty)
         return 0;
     for (int d = 0; d < 2; d++)
         if (dispatch_chain(c, d) < 0)
             err = -ENOMEM;
-    c->dispatch_dirty = err < 0; /* the next try starts over */
+    c->dirty = err < 0; /* the next try starts over */
     return err;
-}
-
-void calc_dispatch_free(struct tby_calc *c)
-{
-    for (int d = 0; d < 2; d++) {
-        struct tby_hnode *h, *next;
-
-        tby_rs_rule_free(c->dispatch_head[d][0]);
-        tby_rs_rule_free(c->dispatch_head[d][1]);
-        tby_rs_rule_free(c->dispatch_deny[d]);
-        for (h = tby_hmap_first(&c->pages[d]); h; h = next) {
-            next = tby_hmap_next(&c->pages[d], h);
-            tby_hmap_remove(&c->pages[d], h);
-            page_release(TBY_CONTAINER_OF(h, struct page, node));
-        }
-        tby_hmap_destroy(&c->pages[d]);
-    }
 }
 
 /* ---- the hooks -------------------------------------------------------------------------- */
@@ -561,7 +734,7 @@ static int nd_rules(struct tby_rs_rule ***v, size_t *n)
     return err;
 }
 
-static int hook_chain(struct tby_calc *c, const char *name, enum tby_rs_hook hook)
+static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook)
 {
     struct tby_rs_rule **v = NULL;
     size_t n = 0;
@@ -584,25 +757,70 @@ static int hook_chain(struct tby_calc *c, const char *name, enum tby_rs_hook hoo
     if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
         err = push_rule(&v, &n, verdict_rule(wl_rule(false), TBY_RS_V_JUMP,
                                              TBY_CALC_CHAIN_TO_WL, NULL));
-    return chain_take_rules(c, name, hook, v, n, err);
+    return chain_take_rules(rs, name, hook, v, n, err);
 }
 
-int calc_base_chains(struct tby_calc *c)
+/* ---- the whole ------------------------------------------------------------------------ */
+
+int calc_dispatch_new(struct tby_rs *rs, struct calc_dispatch **out)
 {
+    struct calc_dispatch *c = calloc(1, sizeof(*c));
     char comment[96];
 
-    c->local_wl = tby_rs_set_add(c->rs, TBY_CALC_SET_LOCAL_WL, TBY_RS_IFNAMES, NULL);
+    *out = c;
+    if (!c)
+        return -ENOMEM;
+    c->rs = rs;
+    tby_hmap_init(&c->sels);
+    tby_hmap_init(&c->pols);
+    tby_hmap_init(&c->pages[0]);
+    tby_hmap_init(&c->pages[1]);
+    c->local_wl = tby_rs_set_add(rs, TBY_CALC_SET_LOCAL_WL, TBY_RS_IFNAMES, NULL);
     if (!c->local_wl)
         return -ENOMEM;
     for (int d = 0; d < 2; d++) {
         snprintf(comment, sizeof(comment), "local workloads some %s policy applies to",
                  dir_word[d]);
-        if (!(c->selected[d] = tby_rs_set_add(c->rs, dir_selected[d], TBY_RS_IFNAMES, comment)) ||
+        if (!(c->selected[d] = tby_rs_set_add(rs, dir_selected[d], TBY_RS_IFNAMES, comment)) ||
             dispatch_fixed(c, d) < 0)
             return -ENOMEM;
     }
-    calc_dispatch_dirty(c);
-    if (calc_settle(c) < 0 || hook_chain(c, TBY_CALC_CHAIN_FORWARD, TBY_RS_HOOK_FORWARD) < 0)
+    c->dirty = true;
+    if (calc_dispatch_settle(c) < 0 ||
+        hook_chain(rs, TBY_CALC_CHAIN_FORWARD, TBY_RS_HOOK_FORWARD) < 0)
         return -ENOMEM;
-    return hook_chain(c, TBY_CALC_CHAIN_INPUT, TBY_RS_HOOK_INPUT);
+    return hook_chain(rs, TBY_CALC_CHAIN_INPUT, TBY_RS_HOOK_INPUT);
+}
+
+void calc_dispatch_free(struct calc_dispatch *c)
+{
+    struct tby_hnode *h, *next;
+
+    if (!c)
+        return;
+    for (int d = 0; d < 2; d++) {
+        tby_rs_rule_free(c->head[d][0]);
+        tby_rs_rule_free(c->head[d][1]);
+        tby_rs_rule_free(c->deny[d]);
+        for (h = tby_hmap_first(&c->pages[d]); h; h = next) {
+            next = tby_hmap_next(&c->pages[d], h);
+            tby_hmap_remove(&c->pages[d], h);
+            page_release(TBY_CONTAINER_OF(h, struct page, node));
+        }
+        tby_hmap_destroy(&c->pages[d]);
+    }
+    for (h = tby_hmap_first(&c->pols); h; h = next) {
+        next = tby_hmap_next(&c->pols, h);
+        free(TBY_CONTAINER_OF(h, struct dpol, node));
+    }
+    for (h = tby_hmap_first(&c->sels); h; h = next) {
+        struct dsel *ds = TBY_CONTAINER_OF(h, struct dsel, node);
+
+        next = tby_hmap_next(&c->sels, h);
+        free(ds->pols);
+        free(ds);
+    }
+    tby_hmap_destroy(&c->pols);
+    tby_hmap_destroy(&c->sels);
+    free(c);
 }

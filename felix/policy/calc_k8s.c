@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "tabby/cleanup.h"
-#include "calc_internal.h"
+#include "calc_policy_internal.h"
 
 static int sel_k8s_pods(const json_t *pod_selector, struct tby_sel **out, struct tby_error *err)
 {

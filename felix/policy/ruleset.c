@@ -2,6 +2,7 @@
  * reference-counted elements, chains and their rules, and the bookkeeping that lets a
  * sync program only what changed. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +162,15 @@ const struct tby_rs_hook_info *tby_rs_hook_info(enum tby_rs_hook hook)
     };
 
     return &info[hook];
+}
+
+/* ---- names ------------------------------------------------------------------------------ */
+
+const char *tby_rs_hashed_name(char *buf, const char *prefix, const char *text)
+{
+    snprintf(buf, TBY_RS_HASHED_NAME_SIZE, "%s-%016llx", prefix,
+             (unsigned long long)tby_hash_str(text));
+    return buf;
 }
 
 /* ---- sets ------------------------------------------------------------------------------- */

@@ -36,6 +36,8 @@
 #define TBY_RS_NAME_MAX 255
 /* Longest rule comment nft prints (NFTNL_UDATA_COMMENT_MAXLEN - 1). */
 #define TBY_RS_COMMENT_MAX 127
+/* Room for tby_rs_hashed_name's names. */
+#define TBY_RS_HASHED_NAME_SIZE 64
 
 /* Packet mark bits a policy chain hands back to the dispatch chain that jumped to it. */
 #define TBY_MARK_ACCEPT 0x10000u
@@ -178,6 +180,11 @@ struct tby_rs {
 struct tby_rs *tby_rs_new(void);
 void tby_rs_free(struct tby_rs *rs);
 void tby_rs_freep(struct tby_rs **rs);
+
+/* A set or chain name for what has no name of its own that nft takes (a selector, a list
+ * of ports): "<prefix>-<16 hex digits of tby_hash_str(text)>", into buf (of
+ * TBY_RS_HASHED_NAME_SIZE bytes; a longer prefix is cut). Returns buf. */
+const char *tby_rs_hashed_name(char *buf, const char *prefix, const char *text);
 
 /* Live objects; NULL when absent or only a tombstone. */
 struct tby_rs_set *tby_rs_set_find(const struct tby_rs *rs, const char *name);

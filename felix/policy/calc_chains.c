@@ -84,27 +84,6 @@ struct calc_dispatch {
 
 /* ---- rules ------------------------------------------------------------------------------ */
 
-/* Appends a rule to a growing array, sealing it; takes r (freed on failure). */
-static int push_rule(struct tby_rs_rule ***v, size_t *n, struct tby_rs_rule *r)
-{
-    struct tby_rs_rule **nv;
-
-    if (!r || tby_rs_rule_seal(r) < 0 || !(nv = realloc(*v, (*n + 1) * sizeof(*nv)))) {
-        tby_rs_rule_free(r);
-        return -ENOMEM;
-    }
-    nv[(*n)++] = r;
-    *v = nv;
-    return 0;
-}
-
-static void rules_free(struct tby_rs_rule **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        tby_rs_rule_free(v[i]);
-    free(v);
-}
-
 /* Adds the matches m[0..n) to r (freeing r on failure). */
 static struct tby_rs_rule *with_matches(struct tby_rs_rule *r, const struct tby_rs_match *m,
                                         size_t n)
@@ -130,15 +109,9 @@ static struct tby_rs_rule *verdict_rule(struct tby_rs_rule *r, enum tby_rs_verdi
 }
 
 /* Appends a sealed rule shared with other chains, taking a reference. */
-static int push_shared(struct tby_rs_rule ***v, size_t *n, struct tby_rs_rule *r)
+static int push_shared(struct tby_rs_rules *l, struct tby_rs_rule *r)
 {
-    struct tby_rs_rule **nv;
-
-    if (!r || !(nv = realloc(*v, (*n + 1) * sizeof(*nv))))
-        return -ENOMEM;
-    nv[(*n)++] = tby_rs_rule_ref(r);
-    *v = nv;
-    return 0;
+    return tby_rs_rules_add(l, tby_rs_rule_ref(r));
 }
 
 static struct tby_rs_rule *sealed(struct tby_rs_rule *r)
@@ -150,17 +123,18 @@ static struct tby_rs_rule *sealed(struct tby_rs_rule *r)
     return r;
 }
 
-/* Replaces a chain's rules with v[0..n), or frees them when err says building failed. */
+/* Replaces a chain's rules with the list's, or lets go of them when err says building
+ * failed. */
 static int chain_take_rules(struct tby_rs *rs, const char *name, enum tby_rs_hook hook,
-                            struct tby_rs_rule **v, size_t n, int err)
+                            struct tby_rs_rules *l, int err)
 {
     struct tby_rs_chain *chain = err < 0 ? NULL : tby_rs_chain_add(rs, name, hook);
 
     if (!chain) {
-        rules_free(v, n);
+        tby_rs_rules_clear(l);
         return -ENOMEM;
     }
-    return tby_rs_chain_set_rules(rs, chain, v, n);
+    return tby_rs_chain_take_rules(rs, chain, l);
 }
 
 /* ---- local workloads and the policies applying to them ---------------------------------- */
@@ -558,9 +532,8 @@ static const char page_comment[] = "local workloads the policies of this page ap
 static int page_write(struct calc_dispatch *c, int d, struct page *pg, struct dpol **pols,
                       size_t n)
 {
-    struct tby_rs_rule **v = NULL;
+    struct tby_rs_rules l = { 0 };
     uint64_t *serials = malloc((n + 1) * sizeof(*serials));
-    size_t nv = 0;
     int err = serials ? 0 : -ENOMEM;
 
     if (pg->set)
@@ -571,18 +544,18 @@ static int page_write(struct calc_dispatch *c, int d, struct page *pg, struct dp
         serials[i] = pols[i]->serial;
         err = feed_local(c, pols[i]->sel->s, pg->set);
         if (err == 0)
-            err = push_rule(&v, &nv, policy_rule(pols[i], d));
+            err = tby_rs_rules_add(&l, policy_rule(pols[i], d));
     }
     free(pg->serials);
     pg->serials = serials;
     pg->n = err == 0 ? n : 0; /* a failed page is written again next time */
-    return chain_take_rules(c->rs, pg->name, TBY_RS_HOOK_NONE, v, nv, err);
+    return chain_take_rules(c->rs, pg->name, TBY_RS_HOOK_NONE, &l, err);
 }
 
 /* Cuts the policies into pages, writes the pages that changed and pushes a jump to each
  * onto the dispatch rules. */
 static int pages_write(struct calc_dispatch *c, int d, struct dpol **pols, size_t n,
-                       struct tby_rs_rule ***v, size_t *nv)
+                       struct tby_rs_rules *l)
 {
     uint64_t round = ++c->page_round;
     struct tby_hnode *h, *next;
@@ -606,7 +579,7 @@ static int pages_write(struct calc_dispatch *c, int d, struct dpol **pols, size_
         if (!page_same(pg, pols + i, j - i))
             err = page_write(c, d, pg, pols + i, j - i);
         if (err == 0)
-            err = push_shared(v, nv, pg->jump);
+            err = push_shared(l, pg->jump);
     }
     for (h = tby_hmap_first(&c->pages[d]); err == 0 && h; h = next) {
         struct page *pg = TBY_CONTAINER_OF(h, struct page, node);
@@ -645,17 +618,17 @@ static int dispatch_fixed(struct calc_dispatch *c, int d)
 static int dispatch_chain(struct calc_dispatch *c, int d)
 {
     _cleanup_free_ struct dpol **pols = NULL;
-    struct tby_rs_rule **v = NULL;
-    size_t n = 0, n_pols;
+    struct tby_rs_rules l = { 0 };
+    size_t n_pols;
     int err = dispatch_policies(c, d, &pols, &n_pols);
 
     for (int i = 0; err == 0 && i < 2; i++)
-        err = push_shared(&v, &n, c->head[d][i]);
+        err = push_shared(&l, c->head[d][i]);
     if (err == 0)
-        err = pages_write(c, d, pols, n_pols, &v, &n);
+        err = pages_write(c, d, pols, n_pols, &l);
     if (err == 0)
-        err = push_shared(&v, &n, c->deny[d]);
-    return chain_take_rules(c->rs, dir_chain[d], TBY_RS_HOOK_NONE, v, n, err);
+        err = push_shared(&l, c->deny[d]);
+    return chain_take_rules(c->rs, dir_chain[d], TBY_RS_HOOK_NONE, &l, err);
 }
 
 int calc_dispatch_settle(struct calc_dispatch *c)
@@ -724,40 +697,39 @@ static struct tby_rs_rule *nd_rule(uint32_t t)
 
 /* Neighbour discovery and multicast listener messages (MLD 130-132 and 143, router and
  * neighbour solicitation 133 and 135, neighbour advertisement 136). */
-static int nd_rules(struct tby_rs_rule ***v, size_t *n)
+static int nd_rules(struct tby_rs_rules *l)
 {
     static const uint32_t types[] = { 130, 131, 132, 133, 135, 136, 143 };
     int err = 0;
 
     for (size_t i = 0; err == 0 && i < TBY_ARRAY_SIZE(types); i++)
-        err = push_rule(v, n, nd_rule(types[i]));
+        err = tby_rs_rules_add(l, nd_rule(types[i]));
     return err;
 }
 
 static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook)
 {
-    struct tby_rs_rule **v = NULL;
-    size_t n = 0;
+    struct tby_rs_rules l = { 0 };
     int err;
 
     /* Return traffic of allowed connections first: policy decides only new flows. Invalid
      * packets are dropped for workloads only: the node's own traffic is not ours to judge. */
-    err = push_rule(&v, &n, ct_rule(TBY_CT_ESTABLISHED | TBY_CT_RELATED, TBY_RS_V_ACCEPT, -1));
+    err = tby_rs_rules_add(&l, ct_rule(TBY_CT_ESTABLISHED | TBY_CT_RELATED, TBY_RS_V_ACCEPT, -1));
     if (err == 0)
-        err = push_rule(&v, &n, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP, 1));
+        err = tby_rs_rules_add(&l, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP, 1));
     if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
-        err = push_rule(&v, &n, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP, 0));
+        err = tby_rs_rules_add(&l, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP, 0));
     if (err == 0 && hook == TBY_RS_HOOK_INPUT)
-        err = nd_rules(&v, &n);
+        err = nd_rules(&l);
     if (err == 0)
-        err = push_rule(&v, &n, verdict_rule(wl_rule(true), TBY_RS_V_JUMP,
-                                             TBY_CALC_CHAIN_FROM_WL, NULL));
+        err = tby_rs_rules_add(&l, verdict_rule(wl_rule(true), TBY_RS_V_JUMP,
+                                                TBY_CALC_CHAIN_FROM_WL, NULL));
     /* Host to local pod (output) is always allowed; pod to host (input) passes the pod's
      * egress policy and is then accepted, as Calico's DefaultEndpointToHostAction=Accept. */
     if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
-        err = push_rule(&v, &n, verdict_rule(wl_rule(false), TBY_RS_V_JUMP,
-                                             TBY_CALC_CHAIN_TO_WL, NULL));
-    return chain_take_rules(rs, name, hook, v, n, err);
+        err = tby_rs_rules_add(&l, verdict_rule(wl_rule(false), TBY_RS_V_JUMP,
+                                                TBY_CALC_CHAIN_TO_WL, NULL));
+    return chain_take_rules(rs, name, hook, &l, err);
 }
 
 /* ---- the whole ------------------------------------------------------------------------ */

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
-#include "tabby/log.h"
 #include "calc_index_internal.h"
 
 /* ---- small indexes by name -------------------------------------------------------------- */
@@ -91,8 +91,7 @@ static struct ep *ep_find(const struct calc_index *x, const char *key)
 struct pairs {
     struct tby_label *v;
     size_t n, cap;
-    char **owned;             /* prefixed keys made here */
-    size_t n_owned;
+    struct tby_strv owned;    /* prefixed keys made here */
     bool oom;
 };
 
@@ -100,16 +99,9 @@ static void pairs_add(struct pairs *p, const char *key, const char *value)
 {
     if (p->oom || !key || !value)
         return;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 16;
-        struct tby_label *v = realloc(p->v, cap * sizeof(*v));
-
-        if (!v) {
-            p->oom = true;
-            return;
-        }
-        p->v = v;
-        p->cap = cap;
+    if (TBY_GROW(p->v, p->cap, p->n + 1) < 0) {
+        p->oom = true;
+        return;
     }
     p->v[p->n++] = (struct tby_label){ key, value };
 }
@@ -117,16 +109,13 @@ static void pairs_add(struct pairs *p, const char *key, const char *value)
 static void pairs_add_prefixed(struct pairs *p, const char *prefix, const char *key,
                                const char *value)
 {
-    char *k = NULL, **o;
+    char *k = NULL;
 
     if (p->oom || asprintf(&k, "%s%s", prefix, key) < 0 ||
-        !(o = realloc(p->owned, (p->n_owned + 1) * sizeof(*o)))) {
-        free(k);
+        tby_strv_push_take(&p->owned, k) < 0) {
         p->oom = true;
         return;
     }
-    p->owned = o;
-    o[p->n_owned++] = k;
     pairs_add(p, k, value);
 }
 
@@ -147,9 +136,7 @@ static void pairs_add_json(struct pairs *p, const char *prefix, const json_t *ob
 
 static void pairs_free(struct pairs *p)
 {
-    for (size_t i = 0; i < p->n_owned; i++)
-        free(p->owned[i]);
-    free(p->owned);
+    tby_strv_clear(&p->owned);
     free(p->v);
 }
 

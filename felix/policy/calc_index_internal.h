@@ -60,7 +60,7 @@ struct keyent {
     struct tby_hnode node;
     char *key;
     struct selent **sels;
-    size_t n;
+    size_t n, cap;
 };
 
 struct calc_index {

@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "tabby/cleanup.h"
 #include "tabby/calc.h"
+#include "tabby/cleanup.h"
 
 /* The sets keep their names while the pools change (only elements move), so a pool
  * added or removed changes set elements, not the rule. */
@@ -43,7 +43,7 @@ static struct tby_rs_rule *masquerade_rule(int family)
         tby_rs_rule_set_comment(r, "natOutgoing") < 0)
         return NULL;
     r->counter = true;
-    return tby_rs_rule_seal(r) < 0 ? NULL : TBY_STEAL(r);
+    return TBY_STEAL(r);
 }
 
 /* The two sets of one family: filled when some pool of the family masquerades, gone
@@ -76,30 +76,26 @@ int tby_calc_set_nat(struct tby_calc *c, const struct tby_cidr_list *masquerade,
 {
     struct tby_rs *rs = tby_calc_ruleset(c);
     struct tby_rs_chain *chain = tby_rs_chain_find(rs, TBY_CALC_CHAIN_NAT);
-    struct tby_rs_rule **rules = calloc(2, sizeof(*rules));
-    size_t n = 0;
-    int r = rules ? 0 : -ENOMEM;
+    struct tby_rs_rules rules = { 0 };
+    int r = 0;
 
     for (int family = 4; r >= 0 && family <= 6; family += 2) {
         r = family_sets(rs, family, masquerade, pools);
-        if (r > 0 && !(rules[n++] = masquerade_rule(family)))
-            r = -ENOMEM;
+        if (r > 0)
+            r = tby_rs_rules_add(&rules, masquerade_rule(family));
     }
-    if (r >= 0 && n == 0) {
+    if (r >= 0 && rules.n == 0) {
         /* No pool masquerades: no nat hook at all, so the node's traffic pays nothing. */
         if (chain)
             tby_rs_chain_del(rs, chain);
-        free(rules);
         return 0;
     }
     if (r >= 0 && !chain && !(chain = tby_rs_chain_add(rs, TBY_CALC_CHAIN_NAT,
                                                        TBY_RS_HOOK_POSTROUTING)))
         r = -ENOMEM;
     if (r < 0) {
-        for (size_t i = 0; i < n; i++)
-            tby_rs_rule_free(rules[i]);
-        free(rules);
+        tby_rs_rules_clear(&rules);
         return r;
     }
-    return tby_rs_chain_set_rules(rs, chain, rules, n);
+    return tby_rs_chain_take_rules(rs, chain, &rules);
 }

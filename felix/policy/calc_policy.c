@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
 #include "calc_policy_internal.h"
@@ -122,23 +123,17 @@ static int calico_applies(const struct tby_resource *res, struct tby_sel **out,
 static int service_accounts(const struct tby_service_accounts *sa, struct tby_sel **sel,
                             struct tby_error *err)
 {
-    _cleanup_free_ char *text = NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f;
+    _cleanup_buf_ struct tby_buf text = { 0 };
     struct tby_sel *names = NULL, *prefixed = NULL, *labels = NULL;
     int r = 0;
 
     if (sa->names.n) {
-        if (!(f = open_memstream(&buf, &len)))
-            return tby_error_set(err, -ENOMEM, "out of memory");
-        fputs("projectcalico.org/serviceaccount in {", f);
+        tby_buf_adds(&text, "projectcalico.org/serviceaccount in {");
         for (size_t i = 0; i < sa->names.n; i++)
-            fprintf(f, "%s'%s'", i ? ", " : "", sa->names.items[i]);
-        fputs("}", f);
-        fclose(f);
-        text = buf;
-        r = tby_sel_parse(text, &names, err);
+            tby_buf_printf(&text, "%s'%s'", i ? ", " : "", sa->names.items[i]);
+        if (tby_buf_addc(&text, '}') < 0)
+            return tby_error_set(err, -ENOMEM, "out of memory");
+        r = tby_sel_parse(text.data, &names, err);
         if (r == 0)
             r = sel_and_take(*sel, names, sel, err);
     }
@@ -196,18 +191,14 @@ static int calico_crule(const struct tby_rule *src, const char *ns, struct crule
 }
 
 struct compiled {
-    struct tby_rs_rule **rules[2];
-    size_t n[2];
+    struct tby_rs_rules rules[2];
     struct holds holds;
 };
 
 static void compiled_clear(struct calc_policies *pl, struct compiled *k)
 {
-    for (int d = 0; d < 2; d++) {
-        for (size_t i = 0; i < k->n[d]; i++)
-            tby_rs_rule_free(k->rules[d][i]);
-        free(k->rules[d]);
-    }
+    for (int d = 0; d < 2; d++)
+        tby_rs_rules_clear(&k->rules[d]);
     holds_release(pl, &k->holds);
 }
 
@@ -224,7 +215,7 @@ static int compile_one(struct calc_policies *pl, struct pol *p, int d, struct cr
         tby_log(TBY_LOG_WARNING, "felix", "rule left out: services are not supported yet "
                 "policy=%s dir=%s rule=%zu", p->v.display, d == DIR_IN ? "ingress" : "egress",
                 index);
-    return calc_compile_rule(pl, r, comment, &k->holds, &k->rules[d], &k->n[d]);
+    return calc_compile_rule(pl, r, comment, &k->holds, &k->rules[d]);
 }
 
 static int compile_calico(struct calc_policies *pl, struct pol *p, const struct tby_resource *res,
@@ -304,9 +295,7 @@ static int program_chains(struct calc_policies *pl, struct pol *p, unsigned type
         }
         if (!chain && !(chain = tby_rs_chain_add(pl->rs, p->v.chain[d], TBY_RS_HOOK_NONE)))
             return -ENOMEM;
-        tby_rs_chain_set_rules(pl->rs, chain, k->rules[d], k->n[d]);
-        k->rules[d] = NULL;
-        k->n[d] = 0;
+        tby_rs_chain_take_rules(pl->rs, chain, &k->rules[d]);
     }
     return 0;
 }

@@ -49,11 +49,11 @@ struct fixset {
 /* What a compiled policy holds on to, released when it is compiled again or removed. */
 struct holds {
     struct calc_sel **sels;           /* address-set users (sel_sets_use), each held */
-    size_t n_sels;
+    size_t n_sels, cap_sels;
     struct fixset **fix;
-    size_t n_fix;
+    size_t n_fix, cap_fix;
     struct npset **nps;
-    size_t n_nps;
+    size_t n_nps, cap_nps;
 };
 
 struct pol {
@@ -103,9 +103,11 @@ int centity_scope(struct centity *e, struct tby_sel *sel, struct tby_sel *ns_sel
                   const char *ns, struct tby_error *err);
 /* Copies of Calico's lists into an entity. */
 int centity_copy_lists(struct centity *e, const struct tby_entity_rule *src);
-/* Compiles one rule into nft rules appended to *rules, holding the sets they use. */
+/* A copy of a port list, names too (an empty list stays empty). -ENOMEM. */
+int port_list_copy(struct tby_port_list *dst, const struct tby_port_list *src);
+/* Compiles one rule into nft rules appended to rules, holding the sets they use. */
 int calc_compile_rule(struct calc_policies *pl, const struct crule *r, const char *comment,
-                      struct holds *holds, struct tby_rs_rule ***rules, size_t *n);
+                      struct holds *holds, struct tby_rs_rules *rules);
 void holds_release(struct calc_policies *pl, struct holds *h);
 
 /* Kubernetes NetworkPolicy rules as Calico rules (calc_k8s.c). */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
 #include "calc_policy_internal.h"
@@ -96,7 +98,7 @@ static int copy_cidrs(struct tby_cidr_list *dst, const struct tby_cidr_list *src
     return 0;
 }
 
-static int copy_ports(struct tby_port_list *dst, const struct tby_port_list *src)
+int port_list_copy(struct tby_port_list *dst, const struct tby_port_list *src)
 {
     if (!src->n)
         return 0;
@@ -116,23 +118,13 @@ static int copy_ports(struct tby_port_list *dst, const struct tby_port_list *src
 int centity_copy_lists(struct centity *e, const struct tby_entity_rule *src)
 {
     if (copy_cidrs(&e->nets, &src->nets) < 0 || copy_cidrs(&e->not_nets, &src->not_nets) < 0 ||
-        copy_ports(&e->ports, &src->ports) < 0 || copy_ports(&e->not_ports, &src->not_ports) < 0)
+        port_list_copy(&e->ports, &src->ports) < 0 ||
+        port_list_copy(&e->not_ports, &src->not_ports) < 0)
         return -ENOMEM;
     return 0;
 }
 
 /* ---- what rules hold on to -------------------------------------------------------------- */
-
-static int hold_push(void ***v, size_t *n, void *p)
-{
-    void **nv = realloc(*v, (*n + 1) * sizeof(*nv));
-
-    if (!nv)
-        return -ENOMEM;
-    nv[(*n)++] = p;
-    *v = nv;
-    return 0;
-}
 
 static void fixset_put(struct calc_policies *pl, struct fixset *f)
 {
@@ -173,12 +165,13 @@ static const char *sel_set(struct calc_policies *pl, struct holds *h, const stru
     s = calc_sel_get(pl->index, copy);
     if (!s)
         return NULL;
-    if (!(sets = sel_sets_use(pl, s)) || hold_push((void ***)&h->sels, &h->n_sels, s) < 0) {
+    if (!(sets = sel_sets_use(pl, s)) || TBY_GROW(h->sels, h->cap_sels, h->n_sels + 1) < 0) {
         if (sets)
             sel_sets_unuse(pl, s);
         calc_sel_put(pl->index, s);
         return NULL;
     }
+    h->sels[h->n_sels++] = s;
     return sets[family == 6]->name;
 }
 
@@ -194,14 +187,18 @@ static struct fixset *fixset_find(const struct calc_policies *pl, const char *ke
     return n ? TBY_CONTAINER_OF(n, struct fixset, node) : NULL;
 }
 
-/* A shared interval set of fixed content, keyed by its text form. */
-static struct fixset *fixset_get(struct calc_policies *pl, struct holds *h, char *key,
+/* A shared interval set of fixed content, keyed by its text form (taking the buffer's
+ * text). */
+static struct fixset *fixset_get(struct calc_policies *pl, struct holds *h, struct tby_buf *text,
                                  enum tby_rs_set_type type)
 {
-    struct fixset *f = fixset_find(pl, key);
+    char *key = tby_buf_error(text) < 0 ? NULL : tby_buf_steal(text, NULL);
     char name[TBY_RS_HASHED_NAME_SIZE];
+    struct fixset *f;
 
-    if (f) {
+    if (!key)
+        return NULL;
+    if ((f = fixset_find(pl, key))) {
         free(key);
         f->refs++;
     } else {
@@ -222,10 +219,11 @@ static struct fixset *fixset_get(struct calc_policies *pl, struct holds *h, char
             return NULL;
         }
     }
-    if (hold_push((void ***)&h->fix, &h->n_fix, f) < 0) {
+    if (TBY_GROW(h->fix, h->cap_fix, h->n_fix + 1) < 0) {
         fixset_put(pl, f);
         return NULL;
     }
+    h->fix[h->n_fix++] = f;
     return f;
 }
 
@@ -243,21 +241,14 @@ static size_t count_family(const struct tby_cidr_list *l, int family)
 static const char *net_set(struct calc_policies *pl, struct holds *h,
                            const struct tby_cidr_list *l, int family)
 {
-    char *key = NULL, buf[TBY_CIDR_STRLEN];
-    size_t len = 0;
-    FILE *f = open_memstream(&key, &len);
+    _cleanup_buf_ struct tby_buf key = { 0 };
+    char buf[TBY_CIDR_STRLEN];
     struct fixset *fs;
 
-    if (!f)
-        return NULL;
     for (size_t i = 0; i < l->n; i++)
         if (l->items[i].ip.family == family)
-            fprintf(f, "%s,", tby_cidr_format(&l->items[i], buf));
-    if (fclose(f) != 0) {
-        free(key);
-        return NULL;
-    }
-    fs = fixset_get(pl, h, key, family == 6 ? TBY_RS_NET6 : TBY_RS_NET4);
+            tby_buf_printf(&key, "%s,", tby_cidr_format(&l->items[i], buf));
+    fs = fixset_get(pl, h, &key, family == 6 ? TBY_RS_NET6 : TBY_RS_NET4);
     if (!fs)
         return NULL;
     if (fs->refs == 1 && tby_rs_fill_nets(pl->rs, fs->set, l->items, l->n) < 0)
@@ -279,9 +270,8 @@ static int port_match(struct calc_policies *pl, struct holds *h, struct tby_rs_r
 {
     struct tby_rs_match m = { .src = src, .neg = neg };
     _cleanup_free_ uint16_t (*ranges)[2] = malloc((l->n + 1) * sizeof(*ranges));
-    char *key = NULL;
-    size_t n = 0, len = 0;
-    FILE *f;
+    _cleanup_buf_ struct tby_buf key = { 0 };
+    size_t n = 0;
     struct fixset *fs;
 
     if (!ranges)
@@ -299,15 +289,9 @@ static int port_match(struct calc_policies *pl, struct holds *h, struct tby_rs_r
         m.has_b = m.b != m.a;
         return tby_rs_rule_match(r, &m);
     }
-    if (!(f = open_memstream(&key, &len)))
-        return -ENOMEM;
     for (size_t i = 0; i < n; i++)
-        fprintf(f, "%u-%u,", ranges[i][0], ranges[i][1]);
-    if (fclose(f) != 0) {
-        free(key);
-        return -ENOMEM;
-    }
-    if (!(fs = fixset_get(pl, h, key, TBY_RS_PORTS)))
+        tby_buf_printf(&key, "%u-%u,", ranges[i][0], ranges[i][1]);
+    if (!(fs = fixset_get(pl, h, &key, TBY_RS_PORTS)))
         return -ENOMEM;
     if (fs->refs == 1 && tby_rs_fill_ports(pl->rs, fs->set, (const uint16_t (*)[2])ranges, n) < 0)
         return -ENOMEM;
@@ -331,10 +315,11 @@ static const char *np_set(struct calc_policies *pl, struct holds *h, const struc
         return NULL;
     np = npset_get(pl, s, proto, name);
     calc_sel_put(pl->index, s); /* the named-port set holds the selector */
-    if (!np || hold_push((void ***)&h->nps, &h->n_nps, np) < 0) {
+    if (!np || TBY_GROW(h->nps, h->cap_nps, h->n_nps + 1) < 0) {
         npset_put(pl, np);
         return NULL;
     }
+    h->nps[h->n_nps++] = np;
     return np->set[family == 6]->name;
 }
 
@@ -479,24 +464,18 @@ static int action_of(struct tby_rs_rule *rule, enum tby_action a)
 }
 
 static int emit_one(const struct emit *e, int src_alt, int dst_alt, const char *comment,
-                    struct tby_rs_rule ***rules, size_t *n)
+                    struct tby_rs_rules *rules)
 {
     _cleanup_(tby_rs_rule_freep) struct tby_rs_rule *rule = tby_rs_rule_new();
-    struct tby_rs_rule **nv;
 
     if (!rule || head_matches(e, rule) < 0 || entity_matches(e, rule, &e->r->src, true) < 0 ||
         entity_matches(e, rule, &e->r->dst, false) < 0 ||
         port_alt(e, rule, &e->r->src, true, src_alt) < 0 ||
         port_alt(e, rule, &e->r->dst, false, dst_alt) < 0 ||
         not_ports(e, rule, &e->r->src, true) < 0 || not_ports(e, rule, &e->r->dst, false) < 0 ||
-        action_of(rule, e->r->action) < 0 || tby_rs_rule_set_comment(rule, comment) < 0 ||
-        tby_rs_rule_seal(rule) < 0)
+        action_of(rule, e->r->action) < 0 || tby_rs_rule_set_comment(rule, comment) < 0)
         return -ENOMEM;
-    if (!(nv = realloc(*rules, (*n + 1) * sizeof(*nv))))
-        return -ENOMEM;
-    nv[(*n)++] = TBY_STEAL(rule);
-    *rules = nv;
-    return 0;
+    return tby_rs_rules_add(rules, TBY_STEAL(rule));
 }
 
 /* ---- families and alternatives ---------------------------------------------------------- */
@@ -538,7 +517,7 @@ static int alt_count(const struct centity *ent, int *first)
 }
 
 int calc_compile_rule(struct calc_policies *pl, const struct crule *r, const char *comment,
-                      struct holds *holds, struct tby_rs_rule ***rules, size_t *n)
+                      struct holds *holds, struct tby_rs_rules *rules)
 {
     struct emit e = { .pl = pl, .h = holds, .r = r };
     bool need_family = r->ip_version || r->protocol == TBY_PROTO_ICMP ||
@@ -557,7 +536,7 @@ int calc_compile_rule(struct calc_policies *pl, const struct crule *r, const cha
         e.family = fam;
         for (int sa = s0; sa <= s1; sa++)
             for (int da = d0; da <= d1; da++)
-                if (emit_one(&e, sa, da, comment, rules, n) < 0)
+                if (emit_one(&e, sa, da, comment, rules) < 0)
                     return -ENOMEM;
     }
     return 0;

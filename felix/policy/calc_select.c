@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tabby/cleanup.h"
-#include "tabby/log.h"
+#include "tabby/array.h"
 #include "calc_index_internal.h"
 
 /* ---- labels ----------------------------------------------------------------------------- */
@@ -105,7 +104,6 @@ static struct keyent *keyent_find(const struct calc_index *x, const char *key)
 static int keyent_add(struct calc_index *x, const char *key, struct selent *s)
 {
     struct keyent *k = keyent_find(x, key);
-    struct selent **v;
 
     if (!k) {
         k = calloc(1, sizeof(*k));
@@ -117,10 +115,8 @@ static int keyent_add(struct calc_index *x, const char *key, struct selent *s)
             return -ENOMEM;
         }
     }
-    v = realloc(k->sels, (k->n + 1) * sizeof(*v));
-    if (!v)
+    if (TBY_GROW(k->sels, k->cap, k->n + 1) < 0)
         return -ENOMEM;
-    k->sels = v;
     k->sels[k->n++] = s;
     return 0;
 }
@@ -158,15 +154,8 @@ static const char *pair_term(char *buf, size_t size, const char *key, const char
 
 static int unindexed_add(struct calc_index *x, struct selent *s)
 {
-    if (x->n_unindexed == x->cap_unindexed) {
-        size_t cap = x->cap_unindexed ? 2 * x->cap_unindexed : 32;
-        struct selent **v = realloc(x->unindexed, cap * sizeof(*v));
-
-        if (!v)
-            return -ENOMEM;
-        x->unindexed = v;
-        x->cap_unindexed = cap;
-    }
+    if (TBY_GROW(x->unindexed, x->cap_unindexed, x->n_unindexed + 1) < 0)
+        return -ENOMEM;
     s->unindexed_at = x->n_unindexed;
     x->unindexed[x->n_unindexed++] = s;
     return 0;

@@ -633,6 +633,15 @@ int tby_rs_chain_set_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
     return 0;
 }
 
+int tby_rs_chain_take_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
+                            struct tby_rs_rules *list)
+{
+    int r = tby_rs_chain_set_rules(rs, chain, list->v, list->n);
+
+    *list = (struct tby_rs_rules){ 0 };
+    return r;
+}
+
 /* ---- the journal ------------------------------------------------------------------------ */
 
 static bool elem_wanted(const struct tby_rs_elem *e)

@@ -247,6 +247,21 @@ int tby_rs_rule_set_verdict(struct tby_rs_rule *rule, enum tby_rs_verdict v, con
 /* Computes the digest; call after the last edit. -ENOMEM. */
 int tby_rs_rule_seal(struct tby_rs_rule *rule);
 
+/* Rules gathered for a chain, in order (an array grown with TBY_GROW), holding one
+ * reference to each; tby_rs_chain_take_rules hands them to the chain. */
+struct tby_rs_rules {
+    struct tby_rs_rule **v;
+    size_t n, cap;
+};
+/* Appends rule, sealing it unless it is sealed already; takes it (freed on failure, and
+ * NULL, a builder's failure, fails too). -ENOMEM. */
+int tby_rs_rules_add(struct tby_rs_rules *list, struct tby_rs_rule *rule);
+/* Lets go of the rules and the array; the list is empty. */
+void tby_rs_rules_clear(struct tby_rs_rules *list);
+/* tby_rs_chain_set_rules with the list's rules; the list is empty after, even on failure. */
+int tby_rs_chain_take_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
+                            struct tby_rs_rules *list);
+
 /* ---- the journal (for nft.c) ---------------------------------------------------------- */
 
 /* Calls fn for every element on the set's journal (every element after a read-back),

@@ -19,6 +19,7 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
 #include "nft_internal.h"
@@ -155,16 +156,9 @@ static struct nlmsghdr *msg(struct batch *bt, uint16_t type, uint16_t flags, con
 {
     if (bt->oom)
         return NULL;
-    if (bt->n == bt->cap) {
-        size_t cap = bt->cap ? 2 * bt->cap : 256;
-        struct what *w = realloc(bt->what, cap * sizeof(*w));
-
-        if (!w) {
-            bt->oom = true;
-            return NULL;
-        }
-        bt->what = w;
-        bt->cap = cap;
+    if (TBY_GROW(bt->what, bt->cap, bt->n + 1) < 0) {
+        bt->oom = true;
+        return NULL;
     }
     bt->what[bt->n++] = (struct what){ type, name };
     return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(bt->b), type, NFPROTO_INET, flags,

@@ -6,26 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/ruleset.h"
 
 /* ---- journals --------------------------------------------------------------------------- */
-
-static int grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-    size_t c;
-    void *p;
-
-    if (n < *cap)
-        return 0;
-    c = *cap ? 2 * *cap : 16;
-    p = realloc(*arr, c * size);
-    if (!p)
-        return -ENOMEM;
-    *arr = p;
-    *cap = c;
-    return 0;
-}
 
 /* A journal entry cannot be lost to a failed allocation (the sync would miss a change),
  * so a set that cannot grow its journal falls back to a look at every element. */
@@ -33,8 +18,7 @@ static void touch_set(struct tby_rs *rs, struct tby_rs_set *set)
 {
     if (set->touched)
         return;
-    if (grow((void **)&rs->set_journal, &rs->cap_set_journal, rs->n_set_journal,
-             sizeof(*rs->set_journal)) < 0) {
+    if (TBY_GROW(rs->set_journal, rs->cap_set_journal, rs->n_set_journal + 1) < 0) {
         /* Cannot happen in practice: keep the set on no journal but make the next sync a
          * read-back, which sees everything. */
         rs->table_prog = false;
@@ -49,8 +33,7 @@ static void touch_elem(struct tby_rs *rs, struct tby_rs_set *set, struct tby_rs_
     touch_set(rs, set);
     if (e->touched || set->all_touched)
         return;
-    if (grow((void **)&set->journal, &set->cap_journal, set->n_journal,
-             sizeof(*set->journal)) < 0) {
+    if (TBY_GROW(set->journal, set->cap_journal, set->n_journal + 1) < 0) {
         set->all_touched = true;
         return;
     }
@@ -62,8 +45,7 @@ static void touch_chain(struct tby_rs *rs, struct tby_rs_chain *chain)
 {
     if (chain->touched)
         return;
-    if (grow((void **)&rs->chain_journal, &rs->cap_chain_journal, rs->n_chain_journal,
-             sizeof(*rs->chain_journal)) < 0) {
+    if (TBY_GROW(rs->chain_journal, rs->cap_chain_journal, rs->n_chain_journal + 1) < 0) {
         rs->table_prog = false;
         return;
     }

@@ -87,12 +87,6 @@ void tby_calc_free(struct tby_calc *c)
     free(c);
 }
 
-void tby_calc_freep(struct tby_calc **calc)
-{
-    tby_calc_free(*calc);
-    *calc = NULL;
-}
-
 struct tby_rs *tby_calc_ruleset(struct tby_calc *calc)
 {
     return calc->rs;

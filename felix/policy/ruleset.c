@@ -125,12 +125,6 @@ void tby_rs_free(struct tby_rs *rs)
     free(rs);
 }
 
-void tby_rs_freep(struct tby_rs **rs)
-{
-    tby_rs_free(*rs);
-    *rs = NULL;
-}
-
 /* ---- base chains ------------------------------------------------------------------------ */
 
 const struct tby_rs_hook_info *tby_rs_hook_info(enum tby_rs_hook hook)

@@ -40,12 +40,6 @@ void tby_rs_rule_free(struct tby_rs_rule *rule)
     free(rule);
 }
 
-void tby_rs_rule_freep(struct tby_rs_rule **rule)
-{
-    tby_rs_rule_free(*rule);
-    *rule = NULL;
-}
-
 int tby_rs_rule_match(struct tby_rs_rule *rule, const struct tby_rs_match *m)
 {
     struct tby_rs_match *p = realloc(rule->m, (rule->n + 1) * sizeof(*p));

@@ -91,11 +91,6 @@ void tby_routes_close(struct tby_routes *r)
     free(r);
 }
 
-void tby_routes_closep(struct tby_routes **r)
-{
-    tby_routes_close(*r);
-}
-
 /* Links and addresses as they are now; each part reads the rest itself when it needs it
  * (after the devices changed). */
 static int read_links_and_addrs(struct routes_run *run)

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 #include "tabby/net.h"
 
@@ -40,7 +41,7 @@ struct tby_autodetect_iface {
 int tby_autodetect_parse(const char *method, struct tby_autodetect **out,
                          struct tby_error *err);
 void tby_autodetect_free(struct tby_autodetect *method);
-void tby_autodetect_freep(struct tby_autodetect **method);
+TBY_DEFINE_FREEP(struct tby_autodetect, tby_autodetect_free)
 
 /* The first global unicast address of `family` (4 or 6), in interface order then address
  * order, on an interface that is up and that the method accepts:

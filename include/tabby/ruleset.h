@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/hmap.h"
 #include "tabby/net.h"
 
@@ -179,7 +180,7 @@ struct tby_rs {
 
 struct tby_rs *tby_rs_new(void);
 void tby_rs_free(struct tby_rs *rs);
-void tby_rs_freep(struct tby_rs **rs);
+TBY_DEFINE_FREEP(struct tby_rs, tby_rs_free)
 
 /* A set or chain name for what has no name of its own that nft takes (a selector, a list
  * of ports): "<prefix>-<16 hex digits of tby_hash_str(text)>", into buf (of
@@ -238,7 +239,7 @@ int tby_rs_chain_set_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
 struct tby_rs_rule *tby_rs_rule_new(void);
 struct tby_rs_rule *tby_rs_rule_ref(struct tby_rs_rule *rule);
 void tby_rs_rule_free(struct tby_rs_rule *rule);
-void tby_rs_rule_freep(struct tby_rs_rule **rule);
+TBY_DEFINE_FREEP(struct tby_rs_rule, tby_rs_rule_free)
 /* Appends a match; set (may be NULL) is copied. -ENOMEM. */
 int tby_rs_rule_match(struct tby_rs_rule *rule, const struct tby_rs_match *m);
 int tby_rs_rule_set_comment(struct tby_rs_rule *rule, const char *comment);

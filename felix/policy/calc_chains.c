@@ -232,24 +232,16 @@ int calc_dispatch_member(struct calc_dispatch *c, const struct calc_sel *s,
     return r;
 }
 
-struct feed {
-    struct calc_dispatch *c;
-    struct tby_rs_set *set;           /* local interfaces into this set */
-    const struct calc_pol *p;         /* or: p starts or stops applying (add) */
-    bool add;
-    int err;
+struct into_set {
+    struct tby_rs *rs;
+    struct tby_rs_set *set;
 };
 
-static int feed_one(void *ctx, const struct calc_ep *ep)
+static int add_local_iface(void *ctx, const struct calc_ep *ep)
 {
-    struct feed *f = ctx;
+    const struct into_set *t = ctx;
 
-    if (f->p) {
-        if (selected_feed(f->c, f->p, ep, f->add) < 0)
-            f->err = -ENOMEM; /* carry on: every workload's reference counts */
-        return 0;
-    }
-    if (ep->local && ep->iface && tby_rs_add_ifname(f->c->rs, f->set, ep->iface) < 0)
+    if (ep->local && ep->iface && tby_rs_add_ifname(t->rs, t->set, ep->iface) < 0)
         return -ENOMEM;
     return 0;
 }
@@ -257,21 +249,37 @@ static int feed_one(void *ctx, const struct calc_ep *ep)
 /* Adds the interfaces of the selector's local workloads to set. -ENOMEM. */
 static int feed_local(struct calc_dispatch *c, const struct calc_sel *s, struct tby_rs_set *set)
 {
-    struct feed f = { .c = c, .set = set };
+    struct into_set t = { .rs = c->rs, .set = set };
 
-    return calc_sel_foreach_member(s, feed_one, &f) < 0 ? -ENOMEM : 0;
+    return calc_sel_foreach_member(s, add_local_iface, &t) < 0 ? -ENOMEM : 0;
+}
+
+struct reaching {
+    struct calc_dispatch *c;
+    const struct calc_pol *p;
+    bool add;
+    int err;
+};
+
+static int reach_one(void *ctx, const struct calc_ep *ep)
+{
+    struct reaching *g = ctx;
+
+    if (selected_feed(g->c, g->p, ep, g->add) < 0)
+        g->err = -ENOMEM; /* carry on: each workload's reference counts */
+    return 0;
 }
 
 /* The policy's workloads enter (add) or leave the selected sets. */
 static int reach(struct calc_dispatch *c, struct dpol *dp, bool add)
 {
-    struct feed f = { .c = c, .p = dp->p, .add = add };
+    struct reaching g = { .c = c, .p = dp->p, .add = add };
 
     if (dp->reached == add)
         return 0;
     dp->reached = add;
-    calc_sel_foreach_member(dp->sel->s, feed_one, &f);
-    return f.err;
+    calc_sel_foreach_member(dp->sel->s, reach_one, &g);
+    return g.err;
 }
 
 static struct dsel *dsel_get(struct calc_dispatch *c, const struct calc_sel *s)

@@ -142,14 +142,21 @@ static void keyent_remove(struct calc_index *x, const char *key, struct selent *
 }
 
 /* The term of a label pair, "key=value": in buf when it fits, else allocated into *heap
- * (NULL when out of memory). */
+ * (NULL when out of memory). Made for every label of every endpoint that comes or
+ * changes: copied, not formatted (snprintf took a fifth of an endpoint's calculation). */
 static const char *pair_term(char *buf, size_t size, const char *key, const char *value,
                              char **heap)
 {
+    size_t kl = strlen(key), vl = strlen(value);
+    char *t = buf;
+
     *heap = NULL;
-    if ((size_t)snprintf(buf, size, "%s=%s", key, value) < size)
-        return buf;
-    return asprintf(heap, "%s=%s", key, value) < 0 ? NULL : *heap;
+    if (kl + vl + 2 > size && !(t = *heap = malloc(kl + vl + 2)))
+        return NULL;
+    memcpy(t, key, kl);
+    t[kl] = '=';
+    memcpy(t + kl + 1, value, vl + 1);
+    return t;
 }
 
 static int unindexed_add(struct calc_index *x, struct selent *s)

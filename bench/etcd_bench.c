@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/store.h"
 
@@ -37,15 +38,8 @@ static double now_ms(void)
 
 static int add_sample(struct samples *s, double ms)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        double *grown = reallocarray(s->ms, cap, sizeof(*grown));
-
-        if (!grown)
-            return -ENOMEM;
-        s->ms = grown;
-        s->cap = cap;
-    }
+    if (TBY_GROW(s->ms, s->cap, s->n + 1) < 0)
+        return -ENOMEM;
     s->ms[s->n++] = ms;
     return 0;
 }

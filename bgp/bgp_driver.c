@@ -37,11 +37,6 @@ void tby_bgp_driver_free(struct tby_bgp_driver *d)
     free(d);
 }
 
-void tby_bgp_driver_freep(struct tby_bgp_driver **d)
-{
-    tby_bgp_driver_free(*d);
-}
-
 int tby_bgp_driver_new(struct tby_store *store, const struct tby_bgp_driver_config *cfg,
                        struct tby_bgp_driver **out, struct tby_error *err)
 {

@@ -9,6 +9,7 @@
 
 #include "tabby/bgp.h"
 #include "tabby/cleanup.h"
+#include "tabby/hmap.h"
 #include "tabby/resource.h"
 #include "tabby/selector.h"
 #include "bgp_internal.h"
@@ -491,12 +492,10 @@ static int gather_communities(struct gather *g)
 static struct tby_ip router_id(const struct tby_resource *self)
 {
     struct tby_ip id = { .family = 4 };
-    uint32_t h = 2166136261u;
+    uint32_t h = (uint32_t)tby_hash_str(self->meta.name);
 
     if (self->spec.node->has_ipv4_address)
         return self->spec.node->ipv4_address.ip;
-    for (const char *p = self->meta.name; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
     memcpy(id.bytes, &h, 4);
     return id;
 }

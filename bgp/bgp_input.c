@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/bgp.h"
 #include "tabby/validate.h"
 #include "bgp_internal.h"
@@ -127,30 +128,24 @@ static int dup_or_null(const char *s, char **out)
 int tby_bgp_input_add_peer(struct tby_bgp_input *in, const struct tby_bgp_peer *peer)
 {
     struct tby_bgp_peer copy = *peer;
-    struct tby_bgp_peer *grown;
 
     if (dup_or_null(peer->password, &copy.password) < 0 ||
         dup_or_null(peer->description, &copy.description) < 0) {
         peer_clear(&copy);
         return -ENOMEM;
     }
-    grown = reallocarray(in->peers, in->n_peers + 1, sizeof(*grown));
-    if (!grown) {
+    if (TBY_GROW(in->peers, in->cap_peers, in->n_peers + 1) < 0) {
         peer_clear(&copy);
         return -ENOMEM;
     }
-    in->peers = grown;
     in->peers[in->n_peers++] = copy;
     return 0;
 }
 
 int tby_bgp_input_add_block(struct tby_bgp_input *in, const struct tby_cidr *block)
 {
-    struct tby_cidr *grown = reallocarray(in->blocks, in->n_blocks + 1, sizeof(*grown));
-
-    if (!grown)
+    if (TBY_GROW(in->blocks, in->cap_blocks, in->n_blocks + 1) < 0)
         return -ENOMEM;
-    in->blocks = grown;
     in->blocks[in->n_blocks++] = *block;
     return 0;
 }

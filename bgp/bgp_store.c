@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "tabby/bgp.h"
+#include "tabby/buf.h"
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 #include "tabby/ipam.h"
@@ -110,26 +111,26 @@ int tby_bgp_secret_from_dir(void *ctx, const struct tby_secret_ref *ref, char **
                             struct tby_error *err)
 {
     const char *dir = ctx;
-    _cleanup_free_ char *path = NULL, *text = NULL;
+    _cleanup_buf_ struct tby_buf text = { .max = SECRET_MAX };
+    _cleanup_free_ char *path = NULL;
     _cleanup_close_ int fd = -1;
-    ssize_t n;
+    int r;
 
     if (!path_part_valid(ref->name) || !path_part_valid(ref->key))
         return tby_error_set(err, -EINVAL, "not a secret name and key");
-    if (asprintf(&path, "%s/%s/%s", dir, ref->name, ref->key) < 0 ||
-        !(text = malloc(SECRET_MAX + 1)))
+    if (asprintf(&path, "%s/%s/%s", dir, ref->name, ref->key) < 0)
         return tby_error_set(err, -ENOMEM, "out of memory");
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return tby_error_set(err, -errno, "%s: %s", path, strerror(errno));
-    n = read(fd, text, SECRET_MAX + 1);
-    if (n < 0)
-        return tby_error_set(err, -errno, "%s: %s", path, strerror(errno));
-    if (n > SECRET_MAX)
-        return tby_error_set(err, -EFBIG, "%s: longer than %d bytes", path, SECRET_MAX);
-    text[n] = '\0';
-    if (n > 0 && text[n - 1] == '\n')
-        text[--n] = '\0';
-    *out = TBY_STEAL(text);
+    r = tby_buf_read_all_fd(&text, fd);
+    if (r == -EFBIG)
+        return tby_error_set(err, r, "%s: longer than %d bytes", path, SECRET_MAX);
+    if (r < 0)
+        return tby_error_set(err, r, "%s: %s", path, strerror(-r));
+    if (text.len > 0 && text.data[text.len - 1] == '\n')
+        text.data[--text.len] = '\0';
+    if (!(*out = tby_buf_steal(&text, NULL)))
+        return tby_error_set(err, -ENOMEM, "out of memory");
     return 0;
 }

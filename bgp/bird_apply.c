@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tabby/bird.h"
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
 
@@ -18,25 +19,16 @@
 /* The file as it is, or NULL (*len 0) when it does not exist. */
 static int read_file(const char *path, char **out, size_t *len, struct tby_error *err)
 {
-    _cleanup_fclose_ FILE *f = fopen(path, "re");
-    _cleanup_free_ char *text = NULL;
-    struct stat st;
+    int r = tby_read_file(path, CONFIG_MAX, out, len);
 
-    *out = NULL;
-    *len = 0;
-    if (!f)
-        return errno == ENOENT ? 0 : tby_error_set(err, -errno, "%s: %s", path,
-                                                   strerror(errno));
-    if (fstat(fileno(f), &st) < 0 || st.st_size > CONFIG_MAX)
-        return tby_error_set(err, -EFBIG, "%s: cannot read it whole", path);
-    text = malloc((size_t)st.st_size + 1);
-    if (!text)
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    *len = fread(text, 1, (size_t)st.st_size, f);
-    if (ferror(f))
-        return tby_error_set(err, -EIO, "%s: read error", path);
-    text[*len] = '\0';
-    *out = TBY_STEAL(text);
+    if (r == -ENOENT) {
+        *len = 0;
+        return 0;
+    }
+    if (r == -EFBIG)
+        return tby_error_set(err, r, "%s: cannot read it whole", path);
+    if (r < 0)
+        return tby_error_set(err, r, "%s: %s", path, strerror(-r));
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tabby/bird.h"
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 
 #define BACKOFF_FIRST_MS 100
@@ -23,9 +24,7 @@ struct tby_bird {
     int fd;
     int timeout_ms;
     char version[64];
-    char *buf;              /* bytes read past the last complete line */
-    size_t len;
-    size_t cap;
+    struct tby_buf in;      /* bytes read past the last complete line */
     unsigned backoff_ms;    /* 0: no failure since the last success */
     uint64_t retry_at_ms;
 };
@@ -61,14 +60,9 @@ void tby_bird_free(struct tby_bird *bird)
     if (!bird)
         return;
     tby_bird_disconnect(bird);
-    free(bird->buf);
+    tby_buf_clear(&bird->in);
     free(bird->path);
     free(bird);
-}
-
-void tby_bird_freep(struct tby_bird **bird)
-{
-    tby_bird_free(*bird);
 }
 
 const char *tby_bird_socket_path(const struct tby_bird *bird)
@@ -96,7 +90,7 @@ void tby_bird_disconnect(struct tby_bird *bird)
     if (bird->fd >= 0)
         close(bird->fd);
     bird->fd = -1;
-    bird->len = 0;
+    tby_buf_reset(&bird->in);
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */
@@ -108,48 +102,39 @@ static int fill(struct tby_bird *b, uint64_t deadline, struct tby_error *err)
     ssize_t n;
     int r;
 
-    if (b->cap - b->len < READ_CHUNK) {
-        char *grown = realloc(b->buf, b->len + READ_CHUNK);
-
-        if (!grown)
-            return tby_error_set(err, -ENOMEM, "out of memory");
-        b->buf = grown;
-        b->cap = b->len + READ_CHUNK;
-    }
+    if (tby_buf_reserve(&b->in, READ_CHUNK) < 0)
+        return tby_error_set(err, -ENOMEM, "out of memory");
     r = poll(&pfd, 1, now >= deadline ? 0 : (int)(deadline - now));
     if (r < 0)
         return tby_error_set(err, -errno, "BIRD %s: %s", b->path, strerror(errno));
     if (r == 0)
         return tby_error_set(err, -ETIMEDOUT, "BIRD %s: no reply within %d ms", b->path,
                              b->timeout_ms);
-    n = recv(b->fd, b->buf + b->len, b->cap - b->len, 0);
+    n = tby_buf_read_fd(&b->in, b->fd);
     if (n < 0)
-        return tby_error_set(err, -errno, "BIRD %s: %s", b->path, strerror(errno));
+        return tby_error_set(err, (int)n, "BIRD %s: %s", b->path, strerror((int)-n));
     if (n == 0)
         return tby_error_set(err, -ENOTCONN, "BIRD %s: connection closed", b->path);
-    b->len += (size_t)n;
     return 0;
 }
 
 /* Feeds complete lines to the reply; keeps a partial last line for the next read. */
 static int feed_lines(struct tby_bird *b, struct tby_bird_reply *reply, struct tby_error *err)
 {
+    const char *text = b->in.data;
     size_t pos = 0;
     int r = 0;
 
-    while (r == 0 && pos < b->len) {
-        char *nl = memchr(b->buf + pos, '\n', b->len - pos);
+    while (r == 0 && pos < b->in.len) {
+        const char *nl = memchr(text + pos, '\n', b->in.len - pos);
 
         if (!nl)
             break;
-        r = tby_bird_reply_feed(reply, b->buf + pos, (size_t)(nl - (b->buf + pos)), err);
-        pos = (size_t)(nl - b->buf) + 1;
+        r = tby_bird_reply_feed(reply, text + pos, (size_t)(nl - (text + pos)), err);
+        pos = (size_t)(nl - text) + 1;
     }
-    if (pos) {
-        memmove(b->buf, b->buf + pos, b->len - pos);
-        b->len -= pos;
-    }
-    if (r == 0 && b->len > TBY_BIRD_LINE_MAX)
+    tby_buf_consume(&b->in, pos);
+    if (r == 0 && b->in.len > TBY_BIRD_LINE_MAX)
         r = tby_error_set(err, -EPROTO, "BIRD reply: a line longer than %d bytes",
                           TBY_BIRD_LINE_MAX);
     return r;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/bird.h"
 #include "tabby/cleanup.h"
 
@@ -45,7 +46,6 @@ static int four_digits(const char *s, size_t len)
 static int push_line(struct tby_bird_reply *reply, int code, const char *text, size_t len,
                      struct tby_error *err)
 {
-    struct tby_bird_line *grown;
     char *copy;
 
     if (reply->bytes + len + 1 > TBY_BIRD_REPLY_MAX)
@@ -54,12 +54,10 @@ static int push_line(struct tby_bird_reply *reply, int code, const char *text, s
     copy = strndup(text, len);
     if (!copy)
         return tby_error_set(err, -ENOMEM, "out of memory");
-    grown = reallocarray(reply->lines, reply->n + 1, sizeof(*grown));
-    if (!grown) {
+    if (TBY_GROW(reply->lines, reply->cap, reply->n + 1) < 0) {
         free(copy);
         return tby_error_set(err, -ENOMEM, "out of memory");
     }
-    reply->lines = grown;
     reply->lines[reply->n++] = (struct tby_bird_line){ .code = code, .text = copy };
     reply->bytes += len + 1;
     return 0;
@@ -273,12 +271,9 @@ static int detail_line(const char *t, struct tby_bird_protocol *p)
 
 static int push_protocol(struct tby_bird_protocols *list)
 {
-    struct tby_bird_protocol *grown = reallocarray(list->items, list->n + 1, sizeof(*grown));
-
-    if (!grown)
+    if (TBY_GROW(list->items, list->cap, list->n + 1) < 0)
         return -ENOMEM;
-    list->items = grown;
-    memset(&list->items[list->n++], 0, sizeof(*grown));
+    memset(&list->items[list->n++], 0, sizeof(*list->items));
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/settings.h"
 #include "cni_common.h"
@@ -188,34 +189,15 @@ static int read_env(struct cni_call *call, struct cni_failure *f)
 
 /* ---- the configuration ------------------------------------------------------------------- */
 
-static int read_all(FILE *in, char **out, size_t *len, struct cni_failure *f)
+static int read_all(FILE *in, struct tby_buf *text, struct cni_failure *f)
 {
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
+    int r = tby_buf_read_stream(text, in);
 
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, in);
-
-        n += got;
-        if (got == 0 || n > MAX_CONF_BYTES)
-            break;
-        if (n == cap) {
-            char *grown = realloc(buf, cap *= 2);
-
-            if (!grown)
-                free(buf);
-            buf = grown;
-        }
-    }
-    if (!buf)
+    if (r == -ENOMEM)
         return cni_fail(f, CNI_ERR_IO, "out of memory");
-    if (ferror(in) || n > MAX_CONF_BYTES) {
-        free(buf);
+    if (r < 0)
         return cni_fail(f, CNI_ERR_IO, "reading the network configuration from standard "
-                        "input: %s", n > MAX_CONF_BYTES ? "larger than 1 MiB" : strerror(errno));
-    }
-    *out = buf;
-    *len = n;
+                        "input: %s", r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
     return 0;
 }
 
@@ -288,18 +270,17 @@ static int read_valid_attachments(struct cni_call *call, struct cni_failure *f)
 
 int cni_call_read(FILE *in, struct cni_call *call, struct cni_failure *f)
 {
-    _cleanup_free_ char *text = NULL;
-    size_t len = 0;
+    _cleanup_buf_ struct tby_buf text = { .max = MAX_CONF_BYTES };
 
     memset(call, 0, sizeof(*call));
-    if (read_command(&call->command, f) < 0 || read_all(in, &text, &len, f) < 0)
+    if (read_command(&call->command, f) < 0 || read_all(in, &text, f) < 0)
         return -1;
-    if (call->command == CNI_VERSION && len == 0)
+    if (call->command == CNI_VERSION && text.len == 0)
         return 0;
-    if (parse_conf(call, text, len, f) < 0)
+    if (parse_conf(call, text.data ? text.data : "", text.len, f) < 0)
         return -1;
-    call->conf_text = TBY_STEAL(text);
-    call->conf_len = len;
+    if (!(call->conf_text = tby_buf_steal(&text, &call->conf_len)))
+        return cni_fail(f, CNI_ERR_IO, "out of memory");
     switch (call->command) {
     case CNI_VERSION:
         return 0;

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "cni_delegate.h"
 
@@ -110,36 +111,9 @@ out:
     return r;
 }
 
-struct buf {
-    char *data;
-    size_t len;
-    size_t cap;
-};
-
-static int read_some(int fd, struct buf *b)
-{
-    ssize_t got;
-
-    if (b->cap - b->len < 4096) {
-        char *grown = realloc(b->data, b->cap = b->cap * 2 + 8192);
-
-        if (!grown)
-            return -ENOMEM;
-        b->data = grown;
-    }
-    got = read(fd, b->data + b->len, b->cap - b->len - 1);
-    if (got < 0)
-        return errno == EINTR ? 1 : -errno;
-    b->len += (size_t)got;
-    b->data[b->len] = '\0';
-    if (b->len > MAX_ANSWER)
-        return -EFBIG;
-    return got > 0;
-}
-
 /* Feeds the input and collects the answer at once, so that a plugin that answers before
  * it has read everything cannot block either side. */
-static int exchange(struct child *c, const char *conf, size_t len, struct buf *answer)
+static int exchange(struct child *c, const char *conf, size_t len, struct tby_buf *answer)
 {
     size_t sent = 0;
     int r = 1;
@@ -163,8 +137,11 @@ static int exchange(struct child *c, const char *conf, size_t len, struct buf *a
                 c->in = -1;
             }
         }
-        if (p[0].revents)
-            r = read_some(c->out, answer);
+        if (p[0].revents) {
+            ssize_t got = tby_buf_read_fd(answer, c->out);
+
+            r = got > 0 ? 1 : (int)got;
+        }
     }
     return r;
 }
@@ -178,7 +155,7 @@ static int wait_child(pid_t pid, int *status)
 }
 
 /* A failed plugin's error document: its code and message go to the runtime. */
-static int plugin_error(const char *type, int status, const struct buf *answer,
+static int plugin_error(const char *type, int status, const struct tby_buf *answer,
                         struct cni_failure *f)
 {
     _cleanup_json_ json_t *doc = answer->len ? json_loads(answer->data, 0, NULL) : NULL;
@@ -195,7 +172,7 @@ static int plugin_error(const char *type, int status, const struct buf *answer,
                     "standard output", type, WEXITSTATUS(status));
 }
 
-static int plugin_answer(const char *type, const struct buf *answer, json_t **out,
+static int plugin_answer(const char *type, const struct tby_buf *answer, json_t **out,
                          struct cni_failure *f)
 {
     json_error_t jerr;
@@ -216,7 +193,7 @@ static int run(const char *type, const char *path, const char *command, const ch
                size_t len, json_t **out, struct cni_failure *f)
 {
     struct child c = { -1, -1, -1 };
-    struct buf answer = { 0 };
+    _cleanup_buf_ struct tby_buf answer = { .max = MAX_ANSWER };
     int status = 0, r = spawn(path, command, &c);
 
     if (r < 0)
@@ -228,13 +205,10 @@ static int run(const char *type, const char *path, const char *command, const ch
     if (wait_child(c.pid, &status) < 0 && r == 0)
         r = -ECHILD;
     if (r < 0)
-        r = cni_fail(f, CNI_ERR_IO, "talking to %s: %s", type, strerror(-r));
-    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        r = plugin_error(type, status, &answer, f);
-    else
-        r = plugin_answer(type, &answer, out, f);
-    free(answer.data);
-    return r;
+        return cni_fail(f, CNI_ERR_IO, "talking to %s: %s", type, strerror(-r));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return plugin_error(type, status, &answer, f);
+    return plugin_answer(type, &answer, out, f);
 }
 
 int cni_delegate(const char *type, const char *command, const char *conf, size_t len,

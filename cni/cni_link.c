@@ -39,12 +39,6 @@ struct nl_sock *cni_nl_open(struct tby_error *err)
     return sk;
 }
 
-void cni_nl_closep(struct nl_sock **sk)
-{
-    if (*sk)
-        nl_socket_free(*sk);
-}
-
 int cni_sysctl(const char *path, const char *ifname, const char *value, struct tby_error *err)
 {
     char full[256];

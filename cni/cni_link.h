@@ -25,6 +25,7 @@
 
 #include <netlink/socket.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 #include "tabby/net.h"
 #include "cni_result.h"
@@ -44,8 +45,8 @@ struct cni_veth {
 
 /* A netlink socket in the calling thread's namespace. NULL when it cannot be made. */
 struct nl_sock *cni_nl_open(struct tby_error *err);
-void cni_nl_closep(struct nl_sock **sk);
-#define _cleanup_nl_sock_ __attribute__((cleanup(cni_nl_closep)))
+TBY_DEFINE_FREEP(struct nl_sock, nl_socket_free)
+#define _cleanup_nl_sock_ _cleanup_(nl_socket_freep)
 
 /* ---- host side ------------------------------------------------------------------------ */
 

@@ -2,9 +2,10 @@
  *
  * Why: a plugin runs once per pod, and loading libcurl with everything it links (TLS,
  * Kerberos, LDAP, SSH, …) cost about 45 ms of a plugin's start on the test machines, more
- * than all the work of an ADD; only the etcd datastore needs it. So the plugins define the
- * libcurl functions lib/etcd_client.c calls, and these load libcurl the first time one is
- * called. Linked with --as-needed, the plugins then do not list libcurl at all (the
+ * than all the work of an ADD; only the etcd datastore and the Kubernetes client (lib/kube_*)
+ * need it. So the plugins define the libcurl functions lib/ calls (etcd's client and the
+ * Kubernetes one call the same set), and these load libcurl the first time one is called.
+ * Linked with --as-needed, the plugins then do not list libcurl at all (the
  * cni_plugin test checks that). A libcurl function lib/ starts to use that is missing here
  * keeps libcurl linked: correct, only slower to start.
  *

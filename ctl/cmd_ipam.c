@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/ipam.h"
 #include "ctl.h"
@@ -24,17 +25,14 @@ struct table {
     bool right[COLS];       /* right-aligned (numbers) */
     size_t n_cols;
     char (*rows)[COLS][CELL];
-    size_t n_rows;
+    size_t n_rows, cap_rows;
 };
 
 static int table_add(struct table *t, char cells[COLS][CELL])
 {
-    char(*grown)[COLS][CELL] = reallocarray(t->rows, t->n_rows + 1, sizeof(*grown));
-
-    if (!grown)
+    if (TBY_GROW(t->rows, t->cap_rows, t->n_rows + 1) < 0)
         return -ENOMEM;
-    t->rows = grown;
-    memcpy(grown[t->n_rows++], cells, sizeof(*grown));
+    memcpy(t->rows[t->n_rows++], cells, sizeof(*t->rows));
     return 0;
 }
 
@@ -309,11 +307,12 @@ int ctl_cmd_ipam(struct ctl *ctl, int argc, char **argv)
     static const struct {
         const char *name;
         int (*run)(struct tby_ipam *ipam, int argc, char **argv);
+        bool creates; /* makes the datastore when there is none yet */
     } subs[] = {
-        { "show", cmd_show },
-        { "check", cmd_check },
-        { "release", cmd_release },
-        { "configure", cmd_configure },
+        { "show", cmd_show, false },
+        { "check", cmd_check, false },
+        { "release", cmd_release, false },
+        { "configure", cmd_configure, true },
     };
     _cleanup_(tby_ipam_freep) struct tby_ipam *ipam = NULL;
     struct tby_error err = { 0 };
@@ -324,7 +323,7 @@ int ctl_cmd_ipam(struct ctl *ctl, int argc, char **argv)
     for (size_t i = 0; i < TBY_ARRAY_SIZE(subs); i++) {
         if (strcmp(argv[1], subs[i].name) != 0)
             continue;
-        store = ctl_store(ctl);
+        store = subs[i].creates ? ctl_store_create(ctl) : ctl_store(ctl);
         if (!store)
             return CTL_FAIL;
         if (tby_ipam_new(store, NULL, &ipam, &err) < 0)

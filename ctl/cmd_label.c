@@ -136,7 +136,7 @@ static int apply_changes(const struct label_args *a, json_t *labels, bool *chang
 static int label_once(struct tby_store *store, const struct label_args *a, bool *changed)
 {
     _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
-    struct tby_resource_list list = { &res, 1 };
+    struct tby_resource_list list = { .items = &res, .n = 1 };
     struct tby_error err = { 0 };
     const char *ns = a->info->namespaced ? a->ns : NULL;
     json_t *own;

@@ -98,7 +98,7 @@ int ctl_cmd_apply(struct ctl *ctl, int argc, char **argv)
     r = load_files(files, (size_t)n_files, &list);
     if (r)
         return r;
-    store = ctl_store(ctl);
+    store = ctl_store_create(ctl);
     outcomes = calloc(list.n, sizeof(*outcomes));
     if (!store || !outcomes) {
         tby_resource_list_clear(&list);
@@ -150,7 +150,7 @@ static int delete_names(struct ctl *ctl, const struct tby_kind_info *info, char 
 {
     _cleanup_free_ struct tby_resource *items = calloc(n, sizeof(*items));
     _cleanup_free_ struct tby_resource **ptrs = calloc(n, sizeof(*ptrs));
-    struct tby_resource_list list = { ptrs, n };
+    struct tby_resource_list list = { .items = ptrs, .n = n };
     struct tby_error err = { 0 };
     struct tby_store *store;
     size_t deleted = 0;
@@ -309,6 +309,18 @@ static int filter_by_selector(const char *text, struct tby_resource_list *list)
     return CTL_OK;
 }
 
+/* kubectl's "No resources found" for a table; a datastore not made yet says so. */
+static void say_none_found(const struct get_args *a, const struct tby_store *store)
+{
+    fprintf(stderr, "No %s found", a->info->plural);
+    if (a->info->namespaced && !a->all_namespaces)
+        fprintf(stderr, " in namespace %s", a->ns);
+    if (tby_store_missing(store))
+        fprintf(stderr, " (the datastore %s does not exist yet)",
+                tby_store_local_file(tby_store_uri(store)));
+    fputs(".\n", stderr);
+}
+
 int ctl_cmd_get(struct ctl *ctl, int argc, char **argv)
 {
     struct tby_resource_list list = { 0 };
@@ -333,9 +345,7 @@ int ctl_cmd_get(struct ctl *ctl, int argc, char **argv)
                       a.all_namespaces && a.info->namespaced);
     if (r == CTL_OK && list.n == 0 && !a.n_names &&
         (a.format == CTL_FORMAT_TABLE || a.format == CTL_FORMAT_WIDE))
-        fprintf(stderr, "No %s found%s%s.\n", a.info->plural,
-                a.info->namespaced && !a.all_namespaces ? " in namespace " : "",
-                a.info->namespaced && !a.all_namespaces ? a.ns : "");
+        say_none_found(&a, store);
     tby_resource_list_clear(&list);
     return r;
 }

@@ -18,8 +18,12 @@ struct ctl {
     char *store_uri_owned;   /* when the URI came from the environment or config file */
 };
 
-/* Opens the datastore once; prints the error and returns NULL on failure. */
+/* Opens the datastore once; prints the error and returns NULL on failure. Only the
+ * commands that add resources create it (ctl_store_create); for the others a sqlite
+ * file that does not exist yet reads as an empty store and stays uncreated, as a read
+ * must not leave a database behind. */
 struct tby_store *ctl_store(struct ctl *ctl);
+struct tby_store *ctl_store_create(struct ctl *ctl);
 
 /* Prints "tabbyctl: <message>" to stderr; returns CTL_FAIL. */
 int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -92,19 +92,32 @@ static int choose_store(struct ctl *ctl)
     return 0;
 }
 
-struct tby_store *ctl_store(struct ctl *ctl)
+static struct tby_store *open_store(struct ctl *ctl, bool create)
 {
+    struct tby_store_options opts;
     struct tby_error err = { 0 };
 
     if (ctl->store)
         return ctl->store;
     if (choose_store(ctl))
         return NULL;
-    if (tby_store_open(ctl->store_uri, &ctl->store, &err) < 0) {
+    tby_store_options_from_env(&opts);
+    opts.no_create = !create;
+    if (tby_store_open_options(ctl->store_uri, &opts, &ctl->store, &err) < 0) {
         ctl_fail("%s", tby_error_str(&err));
         return NULL;
     }
     return ctl->store;
+}
+
+struct tby_store *ctl_store(struct ctl *ctl)
+{
+    return open_store(ctl, false);
+}
+
+struct tby_store *ctl_store_create(struct ctl *ctl)
+{
+    return open_store(ctl, true);
 }
 
 static int cmd_version(struct ctl *ctl, int argc, char **argv)

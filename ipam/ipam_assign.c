@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
+#include "tabby/hmap.h"
 #include "tabby/cleanup.h"
 #include "ipam_internal.h"
 
@@ -36,17 +38,6 @@ static void ctx_reset(struct assign_ctx *c)
 static int family_slot(int family)
 {
     return family == 6;
-}
-
-/* FNV-1a: where a node starts looking, so nodes spread over a pool instead of all
- * racing for the same next block. */
-static uint64_t spread(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
 }
 
 static int read_mine(struct work *w, struct assign_ctx *c, struct tby_error *err)
@@ -202,15 +193,8 @@ struct block_space {
 
 static int mark_used(struct block_space *s, uint64_t index)
 {
-    if (s->n_used == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        uint64_t *grown = reallocarray(s->used, cap, sizeof(*grown));
-
-        if (!grown)
-            return -ENOMEM;
-        s->used = grown;
-        s->cap = cap;
-    }
+    if (TBY_GROW(s->used, s->cap, s->n_used + 1) < 0)
+        return -ENOMEM;
     s->used[s->n_used++] = index;
     return 0;
 }
@@ -263,10 +247,11 @@ static int space_init(struct work *w, struct assign_ctx *c, const struct ipam_po
     return 0;
 }
 
-/* The first block index from a node-dependent start that no block occupies. */
+/* The first block index that no block occupies, from a start that a hash of the node's
+ * name gives, so that nodes spread over a pool instead of all racing for the same block. */
 static bool space_find(const struct block_space *s, const char *node, struct tby_cidr *out)
 {
-    uint64_t start = spread(node) % s->count;
+    uint64_t start = tby_hash_str(node) % s->count;
 
     /* Each probe that hits a used index consumes one of them, so at most n_used + 1
      * probes find a free index (or prove there is none). */
@@ -349,7 +334,7 @@ static int borrow(struct work *w, struct assign_ctx *c, const struct ipam_cands 
                   unsigned *need, struct tby_error *err)
 {
     int r = read_all(w, c, err);
-    size_t start = c->all.n ? spread(w->ipam->node) % c->all.n : 0;
+    size_t start = c->all.n ? tby_hash_str(w->ipam->node) % c->all.n : 0;
 
     for (size_t p = 0; r == 0 && p < pools->n && *need > 0; p++) {
         for (size_t k = 0; r == 0 && k < c->all.n && *need > 0; k++) {

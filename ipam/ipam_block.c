@@ -59,12 +59,6 @@ void ipam_block_free(struct ipam_block *b)
     free(b);
 }
 
-void ipam_block_freep(struct ipam_block **b)
-{
-    ipam_block_free(*b);
-    *b = NULL;
-}
-
 struct ipam_block *ipam_block_clone(const struct ipam_block *src)
 {
     struct ipam_block *b = ipam_block_new(&src->cidr, src->node);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "ipam_internal.h"
 
@@ -21,47 +23,7 @@
 /* The encoder writes the JSON text directly: it runs on every allocation, and building
  * a jansson tree of a full block cost more than everything else an allocation does. The
  * decoder stays jansson's, so anything well-formed is read back. */
-struct out {
-    char *buf;
-    size_t len;
-    size_t cap;
-    bool failed;
-};
-
-static void out_reserve(struct out *o, size_t more)
-{
-    char *grown;
-    size_t cap = o->cap ? o->cap : 1024;
-
-    if (o->failed || o->len + more + 1 <= o->cap)
-        return;
-    while (cap < o->len + more + 1)
-        cap *= 2;
-    grown = realloc(o->buf, cap);
-    if (!grown) {
-        o->failed = true;
-        return;
-    }
-    o->buf = grown;
-    o->cap = cap;
-}
-
-static void out_raw(struct out *o, const char *s, size_t n)
-{
-    out_reserve(o, n);
-    if (o->failed)
-        return;
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-    o->buf[o->len] = '\0';
-}
-
-static void out_str(struct out *o, const char *s)
-{
-    out_raw(o, s, strlen(s));
-}
-
-static void out_uint(struct out *o, uint32_t v)
+static void out_uint(struct tby_buf *o, uint32_t v)
 {
     char num[12];
     size_t i = sizeof(num);
@@ -70,7 +32,7 @@ static void out_uint(struct out *o, uint32_t v)
         num[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    out_raw(o, num + i, sizeof(num) - i);
+    tby_buf_add(o, num + i, sizeof(num) - i);
 }
 
 static bool needs_escape(unsigned char c)
@@ -80,47 +42,45 @@ static bool needs_escape(unsigned char c)
 
 /* Characters of a JSON string: quotes, backslashes and control characters escaped; runs
  * of plain characters are copied at once. */
-static void out_json_chars(struct out *o, const char *s)
+static void out_json_chars(struct tby_buf *o, const char *s)
 {
     while (*s) {
         size_t run = 0;
-        char esc[8];
 
         while (s[run] && !needs_escape((unsigned char)s[run]))
             run++;
-        out_raw(o, s, run);
+        tby_buf_add(o, s, run);
         s += run;
         if (!*s)
             break;
         if (*s == '"' || *s == '\\') {
-            esc[0] = '\\';
-            esc[1] = *s;
-            out_raw(o, esc, 2);
+            tby_buf_addc(o, '\\');
+            tby_buf_addc(o, *s);
         } else {
-            out_raw(o, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char)*s));
+            tby_buf_printf(o, "\\u%04x", (unsigned char)*s);
         }
         s++;
     }
 }
 
-static void out_json_string(struct out *o, const char *s)
+static void out_json_string(struct tby_buf *o, const char *s)
 {
-    out_raw(o, "\"", 1);
+    tby_buf_addc(o, '"');
     out_json_chars(o, s);
-    out_raw(o, "\"", 1);
+    tby_buf_addc(o, '"');
 }
 
-static void out_field(struct out *o, bool first, const char *key, const char *value)
+static void out_field(struct tby_buf *o, bool first, const char *key, const char *value)
 {
     if (!value)
         return;
-    out_str(o, first ? "\"" : ",\"");
-    out_str(o, key);
-    out_str(o, "\":");
+    tby_buf_adds(o, first ? "\"" : ",\"");
+    tby_buf_adds(o, key);
+    tby_buf_adds(o, "\":");
     out_json_string(o, value);
 }
 
-static void out_attr(struct out *o, const struct ipam_attr *a)
+static void out_attr(struct tby_buf *o, const struct ipam_attr *a)
 {
     out_field(o, true, "handle", a->handle);
     out_field(o, false, "node", a->node);
@@ -129,7 +89,7 @@ static void out_attr(struct out *o, const struct ipam_attr *a)
 }
 
 /* Only referenced attributes are written, renumbered in order of first use. */
-static int encode_allocations(const struct ipam_block *b, struct out *o)
+static int encode_allocations(const struct ipam_block *b, struct tby_buf *o)
 {
     _cleanup_free_ int32_t *renum = malloc((b->n_attrs + 1) * sizeof(*renum));
     _cleanup_free_ int32_t *order = malloc((b->n_attrs + 1) * sizeof(*order));
@@ -139,14 +99,14 @@ static int encode_allocations(const struct ipam_block *b, struct out *o)
         return -ENOMEM;
     for (size_t i = 0; i < b->n_attrs; i++)
         renum[i] = -1;
-    out_str(o, ",\"allocations\":[");
+    tby_buf_adds(o, ",\"allocations\":[");
     for (uint32_t ord = 0; ord < b->size; ord++) {
         int32_t a = b->owner[ord];
 
         if (ord)
-            out_raw(o, ",", 1);
+            tby_buf_addc(o, ',');
         if (a < 0) {
-            out_raw(o, "null", 4);
+            tby_buf_add(o, "null", 4);
             continue;
         }
         if (renum[a] < 0) {
@@ -155,44 +115,41 @@ static int encode_allocations(const struct ipam_block *b, struct out *o)
         }
         out_uint(o, (uint32_t)renum[a]);
     }
-    out_str(o, "],\"unallocated\":[");
+    tby_buf_adds(o, "],\"unallocated\":[");
     for (uint32_t i = 0; i < b->n_free; i++) {
         if (i)
-            out_raw(o, ",", 1);
+            tby_buf_addc(o, ',');
         out_uint(o, b->free_list[i]);
     }
-    out_str(o, "],\"attributes\":[");
+    tby_buf_adds(o, "],\"attributes\":[");
     for (int32_t i = 0; i < next; i++) {
-        out_str(o, i ? ",{" : "{");
+        tby_buf_adds(o, i ? ",{" : "{");
         out_attr(o, &b->attrs[order[i]]);
-        out_raw(o, "}", 1);
+        tby_buf_addc(o, '}');
     }
-    out_raw(o, "]", 1);
+    tby_buf_addc(o, ']');
     return 0;
 }
 
 char *ipam_block_encode(const struct ipam_block *b, size_t *len)
 {
-    struct out o = { 0 };
+    _cleanup_buf_ struct tby_buf o = { 0 };
     char cidr[TBY_CIDR_STRLEN];
 
-    out_reserve(&o, 64 + (size_t)b->size * 8 + b->n_attrs * 160);
-    out_str(&o, "{\"cidr\":");
+    tby_buf_reserve(&o, 64 + (size_t)b->size * 8 + b->n_attrs * 160);
+    tby_buf_adds(&o, "{\"cidr\":");
     out_json_string(&o, tby_cidr_format(&b->cidr, cidr));
     if (b->node) {
-        out_str(&o, ",\"affinity\":\"" AFFINITY_PREFIX);
+        tby_buf_adds(&o, ",\"affinity\":\"" AFFINITY_PREFIX);
         out_json_chars(&o, b->node);
-        out_raw(&o, "\"", 1);
+        tby_buf_addc(&o, '"');
     }
     if (encode_allocations(b, &o) < 0)
-        o.failed = true;
-    out_raw(&o, "}", 1);
-    if (o.failed) {
-        free(o.buf);
         return NULL;
-    }
-    *len = o.len;
-    return o.buf;
+    tby_buf_addc(&o, '}');
+    if (tby_buf_error(&o) < 0)
+        return NULL;
+    return tby_buf_steal(&o, len);
 }
 
 /* ---- validation shared by both readers ----------------------------------------------------- */
@@ -331,13 +288,8 @@ static bool fast_attrs(struct cursor *c, struct ipam_block *b)
     do {
         struct ipam_attr *a;
 
-        if (b->n_attrs == cap) {
-            struct ipam_attr *grown = reallocarray(b->attrs, cap = cap ? cap * 2 : 16,
-                                                   sizeof(*grown));
-            if (!grown)
-                return false;
-            b->attrs = grown;
-        }
+        if (TBY_GROW(b->attrs, cap, b->n_attrs + 1) < 0)
+            return false;
         a = &b->attrs[b->n_attrs++];
         memset(a, 0, sizeof(*a));
         if (!take(c, "{\"handle\":\"") || !(a->handle = take_string(c)) ||

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 #include "ipam_internal.h"
@@ -107,15 +108,13 @@ static int add_problem(struct checker *k, enum tby_ipam_problem_kind kind, struc
 static int add_problem(struct checker *k, enum tby_ipam_problem_kind kind, struct where at,
                        bool fixed, const char *fmt, ...)
 {
-    struct tby_ipam_problem *grown, *p;
+    struct tby_ipam_problem *p;
     va_list ap;
     int r;
 
-    grown = reallocarray(k->out->items, k->out->n + 1, sizeof(*grown));
-    if (!grown)
+    if (TBY_GROW(k->out->items, k->out->cap, k->out->n + 1) < 0)
         return -ENOMEM;
-    k->out->items = grown;
-    p = &grown[k->out->n];
+    p = &k->out->items[k->out->n];
     memset(p, 0, sizeof(*p));
     p->kind = kind;
     p->fixed = fixed;

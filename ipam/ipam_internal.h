@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/ipam.h"
 #include "tabby/resource.h"
 #include "tabby/selector.h"
@@ -65,7 +66,7 @@ void ipam_attr_clear(struct ipam_attr *a);
 struct ipam_block *ipam_block_new(const struct tby_cidr *cidr, const char *node);
 struct ipam_block *ipam_block_clone(const struct ipam_block *b);
 void ipam_block_free(struct ipam_block *b);
-void ipam_block_freep(struct ipam_block **b);
+TBY_DEFINE_FREEP(struct ipam_block, ipam_block_free)
 /* `what` names the record in messages (its key). */
 int ipam_block_decode(const char *text, size_t len, const char *what, struct ipam_block **out,
                       struct tby_error *err);

@@ -62,12 +62,6 @@ void tby_ipam_free(struct tby_ipam *ipam)
     free(ipam);
 }
 
-void tby_ipam_freep(struct tby_ipam **ipam)
-{
-    tby_ipam_free(*ipam);
-    *ipam = NULL;
-}
-
 const char *tby_ipam_node(const struct tby_ipam *ipam)
 {
     return ipam->node;

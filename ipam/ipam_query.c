@@ -296,7 +296,7 @@ int tby_ipam_set_strict_affinity(struct tby_ipam *ipam, bool strict, struct tby_
 
     for (int i = 0; i < CONFIG_ATTEMPTS && (r == -ECANCELED || r == -EEXIST); i++) {
         _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
-        struct tby_resource_list list = { &res, 1 };
+        struct tby_resource_list list = { .items = &res, .n = 1 };
         enum tby_write_mode mode = TBY_WRITE_REPLACE;
 
         r = tby_catalog_get(ipam->store, info, NULL, "default", &res, err);

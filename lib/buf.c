@@ -149,17 +149,20 @@ int tby_buf_error(const struct tby_buf *b)
     return b->error;
 }
 
-/* Reads are made in pieces of this much room. */
+/* A read is offered at least this much room. */
 #define READ_CHUNK 4096
 
-/* How much one read may take: a chunk, or up to one byte past max (to tell input that
- * fills the buffer exactly from input that is too long). Makes the room. */
+/* How much one read may take: the room already there, at least a chunk, and never more
+ * than one byte past max (to tell input that fills the buffer exactly from input that is
+ * too long). Makes the room. */
 static int read_room(struct tby_buf *b, size_t *room)
 {
     size_t want = READ_CHUNK;
 
     if (b->error)
         return b->error;
+    if (b->cap > b->len + 1 + want)
+        want = b->cap - b->len - 1;
     if (b->max && want > b->max - b->len + 1)
         want = b->max - b->len + 1;
     *room = want;

@@ -515,7 +515,7 @@ int tby_catalog_delete_one(struct tby_store *store, const struct tby_kind_info *
 {
     struct tby_resource res = { .info = info };
     struct tby_resource *items[1] = { &res };
-    struct tby_resource_list list = { items, 1 };
+    struct tby_resource_list list = { .items = items, .n = 1 };
 
     res.meta.namespace = (char *)(namespace ? namespace : "default");
     res.meta.name = (char *)name;

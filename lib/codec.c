@@ -94,7 +94,7 @@ const json_t *tby_dec_get(const json_t *obj, const char *field)
     return json_is_null(v) ? NULL : v;
 }
 
-static const char *type_name(const json_t *v)
+const char *tby_json_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "an object";
@@ -111,7 +111,7 @@ static const char *type_name(const json_t *v)
 int tby_dec_expect_object(struct tby_dec *d, const json_t *obj)
 {
     if (!json_is_object(obj))
-        return tby_dec_fail(d, "must be an object, got %s", type_name(obj));
+        return tby_dec_fail(d, "must be an object, got %s", tby_json_type_name(obj));
     return 0;
 }
 
@@ -133,22 +133,36 @@ int tby_dec_known_fields(struct tby_dec *d, const json_t *obj, const char *const
 
 static int wrong_type(struct tby_dec *d, const char *field, const char *want, const json_t *v)
 {
-    return tby_dec_fail_at(d, field, "must be %s, got %s", want, type_name(v));
+    return tby_dec_fail_at(d, field, "must be %s, got %s", want, tby_json_type_name(v));
+}
+
+int tby_dec_string_value(struct tby_dec *d, const json_t *v, const char **out)
+{
+    if (!json_is_string(v))
+        return tby_dec_fail(d, "must be a string, got %s", tby_json_type_name(v));
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return tby_dec_fail(d, "must not contain NUL characters");
+    *out = json_string_value(v);
+    return 0;
 }
 
 int tby_dec_string(struct tby_dec *d, const json_t *obj, const char *field, bool required,
                    char **out)
 {
     const json_t *v = tby_dec_get(obj, field);
+    const char *text = NULL;
+    size_t mark;
     char *copy;
+    int r;
 
     if (!v)
         return required ? tby_dec_fail_at(d, field, "is required") : 0;
-    if (!json_is_string(v))
-        return wrong_type(d, field, "a string", v);
-    if (strlen(json_string_value(v)) != json_string_length(v))
-        return tby_dec_fail_at(d, field, "must not contain NUL characters");
-    copy = strdup(json_string_value(v));
+    mark = tby_dec_enter(d, field);
+    r = tby_dec_string_value(d, v, &text);
+    tby_dec_leave(d, mark);
+    if (r < 0)
+        return r;
+    copy = strdup(text);
     if (!copy)
         return tby_error_set(d->err, -ENOMEM, "out of memory");
     free(*out);
@@ -225,7 +239,7 @@ int tby_dec_enum_value(struct tby_dec *d, const json_t *value, const char *const
         len += (size_t)snprintf(choices + len, sizeof(choices) - len, "%s%s",
                                 i ? (names[i + 1] ? ", " : " or ") : "", names[i]);
     if (!json_is_string(value))
-        return tby_dec_fail(d, "must be one of %s, got %s", choices, type_name(value));
+        return tby_dec_fail(d, "must be one of %s, got %s", choices, tby_json_type_name(value));
     return tby_dec_fail(d, "must be one of %s, got \"%s\"", choices,
                         json_string_value(value));
 }
@@ -284,14 +298,14 @@ int tby_dec_strv(struct tby_dec *d, const json_t *obj, const char *field,
         return r;
     mark = tby_dec_enter(d, field);
     json_array_foreach(arr, i, item) {
-        if (!json_is_string(item)) {
-            size_t m = tby_dec_enter_index(d, i);
+        const char *text = NULL;
+        size_t m = tby_dec_enter_index(d, i);
 
-            r = tby_dec_fail(d, "must be a string, got %s", type_name(item));
-            tby_dec_leave(d, m);
+        r = tby_dec_string_value(d, item, &text);
+        tby_dec_leave(d, m);
+        if (r < 0)
             break;
-        }
-        if (tby_strv_push(out, json_string_value(item)) < 0) {
+        if (tby_strv_push(out, text) < 0) {
             r = tby_error_set(d->err, -ENOMEM, "out of memory");
             break;
         }
@@ -373,7 +387,7 @@ static int check_map_entry(struct tby_dec *d, const char *key, const json_t *val
     const char *part, *problem;
 
     if (!json_is_string(value))
-        return tby_dec_fail_at(d, key, "must be a string, got %s", type_name(value));
+        return tby_dec_fail_at(d, key, "must be a string, got %s", tby_json_type_name(value));
     if (!labels)
         return 0;
     problem = tby_label_key_problem(key, &part);

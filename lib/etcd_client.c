@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "tabby/cleanup.h"
+#include "transfer_failure.h"
 #include "etcd_client.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
@@ -214,6 +215,7 @@ int etcd_client_init(struct etcd_client *c, const struct etcd_config *cfg,
 {
     memset(c, 0, sizeof(*c));
     c->cfg = cfg;
+    c->answer.max = MAX_ANSWER_BYTES;
     c->easy = curl_easy_init();
     if (!c->easy)
         return tby_error_set(err, -ENOMEM, "etcd: cannot make a curl handle");
@@ -226,7 +228,7 @@ void etcd_client_clear(struct etcd_client *c)
         curl_easy_cleanup(c->easy);
     curl_slist_free_all(c->headers);
     free_secret(c->token);
-    free(c->answer.data);
+    tby_buf_clear(&c->answer);
     memset(c, 0, sizeof(*c));
 }
 
@@ -241,30 +243,11 @@ const char *etcd_client_endpoint(const struct etcd_client *c)
     return c->cfg->endpoints[c->current].name;
 }
 
-bool etcd_buffer_append(struct etcd_buffer *b, const char *data, size_t len, size_t max)
-{
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *grown;
-
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        if (cap > max || !(grown = realloc(b->data, cap)))
-            return false;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-    return true;
-}
-
 static size_t collect(char *data, size_t size, size_t n, void *userdata)
 {
     size_t len = size * n;
 
-    return etcd_buffer_append(userdata, data, len, MAX_ANSWER_BYTES) ? len : 0;
+    return tby_buf_add(userdata, data, len) == 0 ? len : 0;
 }
 
 /* a + b in a new string; NULL when out of memory. */
@@ -346,7 +329,7 @@ static int prepare(struct etcd_client *c, const struct etcd_endpoint *ep, const 
         curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, ep->socket_path);
     set_tls(e, c->cfg);
     c->errbuf[0] = '\0';
-    c->answer.len = 0;
+    tby_buf_reset(&c->answer);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &c->answer);
     return 0;
@@ -388,46 +371,6 @@ static CURLcode perform(struct etcd_client *c)
 
 /* ---- failures ------------------------------------------------------------------ */
 
-/* Problems with our own files or settings: another endpoint would fail the same way. */
-static bool is_local_problem(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_OUT_OF_MEMORY:
-        return true;
-    default:
-        return false;
-    }
-}
-
-static void describe_failure(struct etcd_client *c, CURLcode rc, char *buf, size_t size)
-{
-    long os_errno = 0;
-    curl_off_t connected = 0;
-
-    curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &os_errno);
-    curl_easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &connected);
-    if (rc == CURLE_OPERATION_TIMEDOUT && connected == 0)
-        snprintf(buf, size, "no connection within %ld ms", c->cfg->connect_timeout_ms);
-    else if (rc == CURLE_OPERATION_TIMEDOUT)
-        snprintf(buf, size, "no answer within %ld ms", c->cfg->timeout_ms);
-    else if (rc == CURLE_COULDNT_CONNECT && os_errno)
-        snprintf(buf, size, "%s", strerror((int)os_errno));
-    else
-        snprintf(buf, size, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-    /* "Connection refused" reads better mid-message as "connection refused"; "SSL" and
-     * "OpenSSL" stay as they are. */
-    if (buf[0] && islower((unsigned char)buf[1]))
-        buf[0] = (char)tolower((unsigned char)buf[0]);
-}
-
 /* A transfer that got no HTTP answer. *sent: the request may have reached etcd. */
 static int transport_failure(struct etcd_client *c, const struct etcd_endpoint *ep,
                              CURLcode rc, bool *sent, struct tby_error *err)
@@ -439,8 +382,9 @@ static int transport_failure(struct etcd_client *c, const struct etcd_endpoint *
         return tby_error_set(err, -ECANCELED, "etcd %s: stopped", ep->name);
     curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &request_bytes);
     *sent = request_bytes > 0;
-    describe_failure(c, rc, why, sizeof(why));
-    return tby_error_set(err, is_local_problem(rc) ? -EINVAL : -EAGAIN, "etcd %s: %s",
+    transfer_failure_describe(c->easy, rc, c->errbuf, c->cfg->connect_timeout_ms,
+                          c->cfg->timeout_ms, why, sizeof(why));
+    return tby_error_set(err, transfer_failure_is_local(rc) ? -EINVAL : -EAGAIN, "etcd %s: %s",
                          ep->name, why);
 }
 

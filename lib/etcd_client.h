@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "tabby/buf.h"
 #include "tabby/error.h"
 #include "tabby/store.h"
 
@@ -46,16 +47,6 @@ int etcd_config_new(const char *location, const struct tby_store_options *opts,
                     struct etcd_config **out, struct tby_error *err);
 void etcd_config_free(struct etcd_config *cfg);
 
-/* Bytes received, kept NUL-terminated; the owner frees `data`. */
-struct etcd_buffer {
-    char *data;
-    size_t len;
-    size_t cap;
-};
-
-/* Appends, growing the buffer up to `max` bytes; false when that (or memory) runs out. */
-bool etcd_buffer_append(struct etcd_buffer *b, const char *data, size_t len, size_t max);
-
 struct etcd_client {
     const struct etcd_config *cfg;
     CURL *easy;
@@ -67,7 +58,7 @@ struct etcd_client {
      * curl_multi_wakeup) can end them from another thread. */
     CURLM *multi;
     const atomic_bool *stop;
-    struct etcd_buffer answer;
+    struct tby_buf answer; /* the last answer's bytes */
     char errbuf[CURL_ERROR_SIZE];
 };
 

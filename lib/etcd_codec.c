@@ -5,38 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/base64.h"
 #include "tabby/cleanup.h"
 #include "etcd_codec.h"
 
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *base64(const unsigned char *in, size_t len)
-{
-    char *out = malloc((len + 2) / 3 * 4 + 1);
-    char *p = out;
-
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t n = (uint32_t)in[i] << 16;
-
-        if (i + 1 < len)
-            n |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < len)
-            n |= in[i + 2];
-        *p++ = b64_alphabet[(n >> 18) & 63];
-        *p++ = b64_alphabet[(n >> 12) & 63];
-        *p++ = i + 1 < len ? b64_alphabet[(n >> 6) & 63] : '=';
-        *p++ = i + 2 < len ? b64_alphabet[n & 63] : '=';
-    }
-    *p = '\0';
-    return out;
-}
-
 json_t *etcd_json_bytes(const void *data, size_t len)
 {
-    _cleanup_free_ char *text = base64(data, len);
+    _cleanup_free_ char *text = tby_base64_encode(data, len);
 
     return text ? json_string(text) : NULL;
 }
@@ -54,39 +29,9 @@ json_t *etcd_json_int64(int64_t value)
     return json_string(buf);
 }
 
-static int b64_value(char c)
-{
-    const char *at = c ? strchr(b64_alphabet, c) : NULL;
-
-    return at ? (int)(at - b64_alphabet) : -1;
-}
-
 int etcd_unbase64(const char *in, char **out, size_t *len)
 {
-    size_t in_len = strlen(in);
-    _cleanup_free_ char *buf = malloc(in_len / 4 * 3 + 3);
-    uint32_t acc = 0;
-    size_t n = 0;
-    int bits = 0;
-
-    if (!buf)
-        return -ENOMEM;
-    for (size_t i = 0; i < in_len && in[i] != '='; i++) {
-        int v = b64_value(in[i]);
-
-        if (v < 0)
-            return -EINVAL;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    buf[n] = '\0';
-    *out = TBY_STEAL(buf);
-    *len = n;
-    return 0;
+    return tby_base64_decode(in, strlen(in), out, len);
 }
 
 int etcd_get_int64(const json_t *obj, const char *name, int64_t *out)

@@ -87,24 +87,6 @@ static void k8s_policy_free(void *spec)
 
 /* ---- label selectors ------------------------------------------------------------------ */
 
-/* The selector module names the field inside the selector ("matchExpressions[0].operator:
- * ..."); joined to ours with '.', other messages with ": ". */
-static int selector_failed(struct tby_dec *d, const char *field, const struct tby_error *perr)
-{
-    size_t mark;
-    int r;
-
-    if (perr->code == -ENOMEM)
-        return oom(d);
-    mark = tby_dec_enter(d, field);
-    if (strncmp(perr->msg, "match", 5) == 0)
-        r = tby_error_set(d->err, -EINVAL, "%s.%s", d->path, perr->msg);
-    else
-        r = tby_dec_fail(d, "%s", tby_error_str(perr));
-    tby_dec_leave(d, mark);
-    return r;
-}
-
 /* A copy without empty matchLabels / matchExpressions, which select nothing extra. */
 static json_t *normal_label_selector(const json_t *v)
 {
@@ -125,14 +107,18 @@ static int decode_label_selector(struct tby_dec *d, const json_t *obj, const cha
                                  json_t **out)
 {
     const json_t *v = tby_dec_get(obj, field);
-    struct tby_error perr = { 0 };
     struct tby_sel *sel = NULL;
+    size_t mark;
+    int r;
 
     *out = NULL;
     if (!v)
         return 0;
-    if (tby_sel_from_k8s(v, &sel, &perr) < 0)
-        return selector_failed(d, field, &perr);
+    mark = tby_dec_enter(d, field);
+    r = tby_sel_decode_k8s(d, v, &sel);
+    tby_dec_leave(d, mark);
+    if (r < 0)
+        return r;
     tby_sel_free(sel);
     *out = normal_label_selector(v);
     return *out ? 0 : oom(d);

@@ -390,12 +390,6 @@ void tby_resource_free(struct tby_resource *res)
     free(res);
 }
 
-void tby_resource_freep(struct tby_resource **res)
-{
-    tby_resource_free(*res);
-    *res = NULL;
-}
-
 const char *tby_resource_describe(const json_t *doc, char *buf, size_t size)
 {
     const json_t *meta = tby_dec_get(doc, "metadata");

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/resource.h"
 #include "tabby/yaml.h"
@@ -14,11 +16,8 @@
 
 int tby_resource_list_push(struct tby_resource_list *list, struct tby_resource *res)
 {
-    struct tby_resource **grown = reallocarray(list->items, list->n + 1, sizeof(*grown));
-
-    if (!grown)
+    if (TBY_GROW(list->items, list->cap, list->n + 1) < 0)
         return -ENOMEM;
-    list->items = grown;
     list->items[list->n++] = res;
     return 0;
 }
@@ -28,8 +27,7 @@ void tby_resource_list_clear(struct tby_resource_list *list)
     for (size_t i = 0; i < list->n; i++)
         tby_resource_free(list->items[i]);
     free(list->items);
-    list->items = NULL;
-    list->n = 0;
+    *list = (struct tby_resource_list){ 0 };
 }
 
 /* "List", "IPPoolList", "NetworkPolicyList", … with an items array. */
@@ -111,47 +109,11 @@ int tby_resource_load(const char *text, size_t len, const char *source,
     return 0;
 }
 
-static int read_stream(FILE *f, const char *path, char **text, size_t *len,
-                       struct tby_error *err)
-{
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-
-        n += got;
-        if (got == 0)
-            break;
-        if (n == cap) {
-            char *grown = cap >= MAX_INPUT ? NULL : realloc(buf, cap * 2);
-
-            if (!grown) {
-                free(buf);
-                return tby_error_set(err, -EFBIG, "%s: larger than %u MiB", path,
-                                     MAX_INPUT >> 20);
-            }
-            buf = grown;
-            cap *= 2;
-        }
-    }
-    if (!buf)
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    if (ferror(f)) {
-        free(buf);
-        return tby_error_set(err, -EIO, "%s: read error", path);
-    }
-    *text = buf;
-    *len = n;
-    return 0;
-}
-
 int tby_resource_load_file(const char *path, struct tby_resource_list *out,
                            struct tby_error *err)
 {
+    _cleanup_buf_ struct tby_buf text = { .max = MAX_INPUT };
     _cleanup_fclose_ FILE *f = NULL;
-    _cleanup_free_ char *text = NULL;
-    size_t len = 0;
     int r;
 
     memset(out, 0, sizeof(*out));
@@ -160,8 +122,11 @@ int tby_resource_load_file(const char *path, struct tby_resource_list *out,
         if (!f)
             return tby_error_set(err, -errno, "%s: %s", path, strerror(errno));
     }
-    r = read_stream(f ? f : stdin, path, &text, &len, err);
+    r = tby_buf_read_stream(&text, f ? f : stdin);
+    if (r == -EFBIG)
+        return tby_error_set(err, r, "%s: larger than %u MiB", path, MAX_INPUT >> 20);
     if (r < 0)
-        return r;
-    return tby_resource_load(text, len, strcmp(path, "-") == 0 ? "<stdin>" : path, out, err);
+        return tby_error_set(err, r, "%s: %s", path, strerror(-r));
+    return tby_resource_load(text.data ? text.data : "", text.len,
+                             strcmp(path, "-") == 0 ? "<stdin>" : path, out, err);
 }

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
+#include "tabby/codec.h"
 #include "tabby/selector.h"
 #include "tabby/validate.h"
 
@@ -98,15 +101,8 @@ static struct node *node_leaf(enum kind kind, const char *key, size_t len)
 
 static int node_vec_push(struct node_vec *v, struct node *n)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? 2 * v->cap : 4;
-        struct node **p = realloc(v->v, cap * sizeof(*p));
-
-        if (!p)
-            return -ENOMEM;
-        v->v = p;
-        v->cap = cap;
-    }
+    if (TBY_GROW(v->v, v->cap, v->n + 1) < 0)
+        return -ENOMEM;
     v->v[v->n++] = n;
     return 0;
 }
@@ -121,15 +117,8 @@ static void node_vec_free(struct node_vec *v)
 
 static int str_vec_push(struct str_vec *v, char *s)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? 2 * v->cap : 4;
-        char **p = realloc(v->v, cap * sizeof(*p));
-
-        if (!p)
-            return -ENOMEM;
-        v->v = p;
-        v->cap = cap;
-    }
+    if (TBY_GROW(v->v, v->cap, v->n + 1) < 0)
+        return -ENOMEM;
     v->v[v->n++] = s;
     return 0;
 }
@@ -665,49 +654,15 @@ static struct node *parse_root(struct parser *p)
 
 /* ---- canonical text ----------------------------------------------------------------- */
 
-struct buf {
-    char *s;
-    size_t len, cap;
-    bool oom;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t len)
-{
-    if (b->oom)
-        return;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        char *p;
-
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        p = realloc(b->s, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, len);
-    b->len += len;
-    b->s[b->len] = '\0';
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
 /* Single quotes unless the value holds one; a value cannot hold both kinds, since the
  * grammar has no escapes, so the result always re-parses to the same value. */
-static void buf_quoted(struct buf *b, const char *value)
+static void buf_quoted(struct tby_buf *b, const char *value)
 {
     const char *q = strchr(value, '\'') ? "\"" : "'";
 
-    buf_str(b, q);
-    buf_str(b, value);
-    buf_str(b, q);
+    tby_buf_adds(b, q);
+    tby_buf_adds(b, value);
+    tby_buf_adds(b, q);
 }
 
 static const char *const op_text[] = {
@@ -720,7 +675,7 @@ static const char *const op_text[] = {
     [K_ENDS] = " ends with ",
 };
 
-static void print_node(struct buf *b, const struct node *n);
+static void print_node(struct tby_buf *b, const struct node *n);
 
 static bool is_list(const struct node *n)
 {
@@ -729,58 +684,58 @@ static bool is_list(const struct node *n)
 
 /* Parentheses only where precedence needs them: around && or || under !, and around ||
  * under && (a list never holds a list of its own kind). */
-static void print_operand(struct buf *b, const struct node *n, enum kind parent)
+static void print_operand(struct tby_buf *b, const struct node *n, enum kind parent)
 {
     bool paren = parent == K_NOT ? is_list(n) : n->kind == K_OR;
 
     if (paren)
-        buf_str(b, "(");
+        tby_buf_adds(b, "(");
     print_node(b, n);
     if (paren)
-        buf_str(b, ")");
+        tby_buf_adds(b, ")");
 }
 
-static void print_list(struct buf *b, const struct node *n)
+static void print_list(struct tby_buf *b, const struct node *n)
 {
     for (size_t i = 0; i < n->n; i++) {
         if (i)
-            buf_str(b, n->kind == K_AND ? " && " : " || ");
+            tby_buf_adds(b, n->kind == K_AND ? " && " : " || ");
         print_operand(b, n->kids[i], n->kind);
     }
 }
 
-static void print_test(struct buf *b, const struct node *n)
+static void print_test(struct tby_buf *b, const struct node *n)
 {
-    buf_str(b, n->key);
-    buf_str(b, op_text[n->kind]);
+    tby_buf_adds(b, n->key);
+    tby_buf_adds(b, op_text[n->kind]);
     if (n->kind != K_IN && n->kind != K_NOT_IN) {
         buf_quoted(b, n->value);
         return;
     }
     for (size_t i = 0; i < n->n; i++) {
         if (i)
-            buf_str(b, ", ");
+            tby_buf_adds(b, ", ");
         buf_quoted(b, n->set[i]);
     }
-    buf_str(b, "}");
+    tby_buf_adds(b, "}");
 }
 
-static void print_node(struct buf *b, const struct node *n)
+static void print_node(struct tby_buf *b, const struct node *n)
 {
     switch (n->kind) {
     case K_ALL:
-        buf_str(b, "all()");
+        tby_buf_adds(b, "all()");
         break;
     case K_GLOBAL:
-        buf_str(b, "global()");
+        tby_buf_adds(b, "global()");
         break;
     case K_HAS:
-        buf_str(b, "has(");
-        buf_str(b, n->key);
-        buf_str(b, ")");
+        tby_buf_adds(b, "has(");
+        tby_buf_adds(b, n->key);
+        tby_buf_adds(b, ")");
         break;
     case K_NOT:
-        buf_str(b, "!");
+        tby_buf_adds(b, "!");
         print_operand(b, n->kids[0], K_NOT);
         break;
     case K_AND:
@@ -917,7 +872,7 @@ static int collect_required(struct tby_sel *sel)
 static int sel_new(struct node *root, struct tby_sel **out, struct tby_error *err)
 {
     _cleanup_(tby_sel_freep) struct tby_sel *sel = calloc(1, sizeof(*sel));
-    struct buf b = { 0 };
+    _cleanup_buf_ struct tby_buf b = { 0 };
 
     if (!sel) {
         node_free(root);
@@ -925,12 +880,12 @@ static int sel_new(struct node *root, struct tby_sel **out, struct tby_error *er
     }
     sel->root = root;
     print_node(&b, root);
-    sel->canonical = b.s;
-    if (b.oom)
+    if (tby_buf_error(&b) < 0)
         return tby_error_set(err, -ENOMEM, "out of memory");
     if (b.len > TBY_SEL_MAX_LEN)
         return tby_error_set(err, -EINVAL, "canonical form is %zu bytes long, more than the "
                              "%d allowed", b.len, TBY_SEL_MAX_LEN);
+    sel->canonical = tby_buf_steal(&b, NULL);
     if (collect_keys(sel) < 0 || collect_required(sel) < 0)
         return tby_error_set(err, -ENOMEM, "out of memory");
     *out = TBY_STEAL(sel);
@@ -965,12 +920,6 @@ void tby_sel_free(struct tby_sel *sel)
     free(sel->keys);
     free(sel->required);
     free(sel);
-}
-
-void tby_sel_freep(struct tby_sel **sel)
-{
-    tby_sel_free(*sel);
-    *sel = NULL;
 }
 
 const char *tby_sel_canonical(const struct tby_sel *sel)
@@ -1205,140 +1154,95 @@ struct tby_labels tby_labels_from_json(const json_t *object)
 
 /* ---- Kubernetes LabelSelector ------------------------------------------------------- */
 
-static const char *json_kind(const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
-}
+/* Decoded with codec.h's helpers, so that its messages name the field path (and the
+ * wrong type) the way every other decoder's do. */
 
-/* Refuses fields other than `allowed` (NULL-terminated); `path` names the object. */
-static int check_fields(const json_t *obj, const char *const *allowed, const char *expected,
-                        const char *path, struct tby_error *err)
+/* A label value, at the current path. */
+static int k8s_value(struct tby_dec *d, const json_t *v, char **out)
 {
     char shown[SHOW_MAX];
-    const char *field;
-    bool ok;
+    const char *text = NULL, *problem;
+    int rc = tby_dec_string_value(d, v, &text);
 
-    /* jansson's iterator takes a non-const object but does not change it. */
-    for (void *it = json_object_iter((json_t *)obj); it;
-         it = json_object_iter_next((json_t *)obj, it)) {
-        field = json_object_iter_key(it);
-        ok = false;
-        for (size_t i = 0; allowed[i]; i++)
-            ok = ok || strcmp(field, allowed[i]) == 0;
-        if (!ok)
-            return tby_error_set(err, -EINVAL, "%s%sunknown field %s (expected %s)", path,
-                                 *path ? ": " : "", show(shown, sizeof(shown), field,
-                                                         strlen(field)), expected);
-    }
-    return 0;
-}
-
-/* A JSON string holding a valid label value; `path` names it. */
-static int k8s_value(const json_t *v, const char *path, char **out, struct tby_error *err)
-{
-    char shown[SHOW_MAX];
-    const char *problem;
-
-    if (!json_is_string(v))
-        return tby_error_set(err, -EINVAL, "%s: must be a string, not %s", path, json_kind(v));
-    problem = tby_label_value_problem(json_string_value(v), json_string_length(v));
+    if (rc < 0)
+        return rc;
+    problem = tby_label_value_problem(text, strlen(text));
     if (problem)
-        return tby_error_set(err, -EINVAL, "%s: invalid label value %s: %s", path,
-                             show(shown, sizeof(shown), json_string_value(v),
-                                  json_string_length(v)), problem);
-    *out = strdup(json_string_value(v));
-    return *out ? 0 : tby_error_set(err, -ENOMEM, "out of memory");
+        return tby_dec_fail(d, "invalid label value %s: %s",
+                            show(shown, sizeof(shown), text, strlen(text)), problem);
+    *out = strdup(text);
+    return *out ? 0 : tby_error_set(d->err, -ENOMEM, "out of memory");
 }
 
-/* 0 when key is valid, else -EINVAL with the error naming `path`. */
-static int k8s_check_key(const char *path, const char *key, struct tby_error *err)
+/* A label key, refused at the current path. */
+static int k8s_check_key(struct tby_dec *d, const char *key)
 {
     char shown[SHOW_MAX];
     const char *part, *problem = tby_label_key_problem(key, &part);
 
     if (!problem)
         return 0;
-    return tby_error_set(err, -EINVAL, "%s: invalid label key %s: %s%s", path,
-                         show(shown, sizeof(shown), key, strlen(key)), part, problem);
+    return tby_dec_fail(d, "invalid label key %s: %s%s",
+                        show(shown, sizeof(shown), key, strlen(key)), part, problem);
 }
 
-static int push_term(struct node_vec *terms, struct node *n, struct tby_error *err)
+static int push_term(struct tby_dec *d, struct node_vec *terms, struct node *n)
 {
     if (!n || node_vec_push(terms, n) < 0) {
         node_free(n);
-        return tby_error_set(err, -ENOMEM, "out of memory");
+        return tby_error_set(d->err, -ENOMEM, "out of memory");
     }
     return 0;
 }
 
-/* One matchLabels entry: key == 'value'. */
-static int k8s_label(const char *key, const json_t *v, struct node_vec *terms,
-                     struct tby_error *err)
+/* One matchLabels entry, at matchLabels: key == 'value'. */
+static int k8s_label(struct tby_dec *d, const char *key, const json_t *v, struct node_vec *terms)
 {
-    char path[SHOW_MAX + 16], shown[SHOW_MAX];
     char *value = NULL;
     struct node *n;
-    int rc = k8s_check_key("matchLabels", key, err);
+    size_t mark;
+    int rc = k8s_check_key(d, key);
 
     if (rc < 0)
         return rc;
-    snprintf(path, sizeof(path), "matchLabels[%s]", show(shown, sizeof(shown), key, strlen(key)));
-    rc = k8s_value(v, path, &value, err);
+    mark = tby_dec_enter(d, key);
+    rc = k8s_value(d, v, &value);
+    tby_dec_leave(d, mark);
     if (rc < 0)
         return rc;
     n = node_leaf(K_EQ, key, strlen(key));
     if (!n) {
         free(value);
-        return tby_error_set(err, -ENOMEM, "out of memory");
+        return tby_error_set(d->err, -ENOMEM, "out of memory");
     }
     n->value = value;
     n->value_len = strlen(value);
-    return push_term(terms, n, err);
+    return push_term(d, terms, n);
 }
 
 /* matchLabels, in key order: a map has no order of its own, and the canonical text must
  * not depend on how the JSON happened to be written. */
-static int k8s_match_labels(const json_t *ml, struct node_vec *terms, struct tby_error *err)
+static int k8s_match_labels(struct tby_dec *d, const json_t *ls, struct node_vec *terms)
 {
     _cleanup_free_ const char **keys = NULL;
-    size_t n = 0;
-    int rc;
+    const json_t *ml;
+    size_t n = 0, mark;
+    int rc = tby_dec_object(d, ls, "matchLabels", &ml);
 
-    if (!ml || json_is_null(ml))
-        return 0;
-    if (!json_is_object(ml))
-        return tby_error_set(err, -EINVAL, "matchLabels: must be an object, not %s",
-                             json_kind(ml));
-    if (json_object_size(ml) == 0)
-        return 0;
+    if (rc < 0 || !ml || json_object_size(ml) == 0)
+        return rc;
     keys = malloc(json_object_size(ml) * sizeof(*keys));
     if (!keys)
-        return tby_error_set(err, -ENOMEM, "out of memory");
+        return tby_error_set(d->err, -ENOMEM, "out of memory");
     for (void *it = json_object_iter((json_t *)ml); it;
          it = json_object_iter_next((json_t *)ml, it))
         keys[n++] = json_object_iter_key(it);
     qsort(keys, n, sizeof(*keys), cmp_str);
-    for (size_t i = 0; i < n; i++) {
-        rc = k8s_label(keys[i], json_object_get(ml, keys[i]), terms, err);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    mark = tby_dec_enter(d, "matchLabels");
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = k8s_label(d, keys[i], json_object_get(ml, keys[i]), terms);
+    tby_dec_leave(d, mark);
+    return rc;
 }
 
 enum k8s_op { OP_IN, OP_NOT_IN, OP_EXISTS, OP_DOES_NOT_EXIST };
@@ -1350,30 +1254,11 @@ static const char *const k8s_ops[] = {
     [OP_DOES_NOT_EXIST] = "DoesNotExist",
 };
 
-/* A required string field of matchExpressions[i]. */
-static int k8s_string_field(const json_t *expr, const char *field, const char *path,
-                            const char **out, struct tby_error *err)
+static int k8s_operator(struct tby_dec *d, const json_t *expr, enum k8s_op *op)
 {
-    const json_t *v = json_object_get(expr, field);
-
-    if (!v || json_is_null(v))
-        return tby_error_set(err, -EINVAL, "%s.%s: required", path, field);
-    if (!json_is_string(v))
-        return tby_error_set(err, -EINVAL, "%s.%s: must be a string, not %s", path, field,
-                             json_kind(v));
-    /* A NUL inside would silently cut the key short. */
-    if (strlen(json_string_value(v)) != json_string_length(v))
-        return tby_error_set(err, -EINVAL, "%s.%s: must not contain a NUL byte", path, field);
-    *out = json_string_value(v);
-    return 0;
-}
-
-static int k8s_operator(const json_t *expr, const char *path, enum k8s_op *op,
-                        struct tby_error *err)
-{
+    _cleanup_free_ char *name = NULL;
     char shown[SHOW_MAX];
-    const char *name;
-    int rc = k8s_string_field(expr, "operator", path, &name, err);
+    int rc = tby_dec_string(d, expr, "operator", true, &name);
 
     if (rc < 0)
         return rc;
@@ -1383,32 +1268,43 @@ static int k8s_operator(const json_t *expr, const char *path, enum k8s_op *op,
             return 0;
         }
     }
-    return tby_error_set(err, -EINVAL, "%s.operator: unknown operator %s (expected In, NotIn, "
-                         "Exists or DoesNotExist)", path, show(shown, sizeof(shown), name,
-                                                               strlen(name)));
+    return tby_dec_fail_at(d, "operator", "unknown operator %s (expected In, NotIn, Exists or "
+                           "DoesNotExist)", show(shown, sizeof(shown), name, strlen(name)));
 }
 
-/* The values of an In/NotIn expression, checked and collected into set. */
-static int k8s_values(const json_t *values, const char *path, struct str_vec *set,
-                      struct tby_error *err)
+/* The values of an expression: as many as the operator wants (Kubernetes' rule), each a
+ * label value, collected into set. */
+static int k8s_values(struct tby_dec *d, const json_t *expr, enum k8s_op op,
+                      struct str_vec *set)
 {
-    char item[SHOW_MAX];
-    const json_t *v;
+    bool wants_values = op == OP_IN || op == OP_NOT_IN;
+    const json_t *values, *v;
+    size_t i, mark;
     char *value;
-    size_t i;
-    int rc;
+    int rc = tby_dec_array(d, expr, "values", &values);
 
+    if (rc < 0)
+        return rc;
+    if (wants_values && json_array_size(values) == 0)
+        return tby_dec_fail_at(d, "values", "operator %s needs at least one value", k8s_ops[op]);
+    if (!wants_values && json_array_size(values) > 0)
+        return tby_dec_fail_at(d, "values", "operator %s takes no values", k8s_ops[op]);
+    mark = tby_dec_enter(d, "values");
     json_array_foreach(values, i, v) {
-        snprintf(item, sizeof(item), "%s.values[%zu]", path, i);
-        rc = k8s_value(v, item, &value, err);
+        size_t m = tby_dec_enter_index(d, i);
+
+        rc = k8s_value(d, v, &value);
+        tby_dec_leave(d, m);
         if (rc < 0)
-            return rc;
+            break;
         if (str_vec_push(set, value) < 0) {
             free(value);
-            return tby_error_set(err, -ENOMEM, "out of memory");
+            rc = tby_error_set(d->err, -ENOMEM, "out of memory");
+            break;
         }
     }
-    return 0;
+    tby_dec_leave(d, mark);
+    return rc;
 }
 
 static struct node *k8s_node(enum k8s_op op, const char *key, struct str_vec *set)
@@ -1428,118 +1324,103 @@ static struct node *k8s_node(enum k8s_op op, const char *key, struct str_vec *se
     }
 }
 
-/* Checks the values' presence against the operator, as Kubernetes does. */
-static int k8s_values_fit(const json_t *values, enum k8s_op op, const char *path,
-                          struct tby_error *err)
-{
-    bool wants_values = op == OP_IN || op == OP_NOT_IN;
-    size_t n;
-
-    if (values && !json_is_null(values) && !json_is_array(values))
-        return tby_error_set(err, -EINVAL, "%s.values: must be an array, not %s", path,
-                             json_kind(values));
-    n = json_is_array(values) ? json_array_size(values) : 0;
-    if (wants_values && n == 0)
-        return tby_error_set(err, -EINVAL, "%s.values: operator %s needs at least one value",
-                             path, k8s_ops[op]);
-    if (!wants_values && n > 0)
-        return tby_error_set(err, -EINVAL, "%s.values: operator %s takes no values", path,
-                             k8s_ops[op]);
-    return 0;
-}
-
-static int k8s_expression(const json_t *expr, size_t index, struct node_vec *terms,
-                          struct tby_error *err)
+/* One matchExpressions entry, at its own path. */
+static int k8s_expression(struct tby_dec *d, const json_t *expr, struct node_vec *terms)
 {
     static const char *const fields[] = { "key", "operator", "values", NULL };
-    const json_t *values;
+    _cleanup_free_ char *key = NULL;
     struct str_vec set = { 0 };
-    char path[64], key_path[80];
-    const char *key;
     enum k8s_op op = OP_IN;
-    int rc;
+    size_t mark;
+    int rc = tby_dec_expect_object(d, expr);
 
-    snprintf(path, sizeof(path), "matchExpressions[%zu]", index);
-    if (!json_is_object(expr))
-        return tby_error_set(err, -EINVAL, "%s: must be an object, not %s", path,
-                             json_kind(expr));
-    rc = check_fields(expr, fields, "key, operator or values", path, err);
-    if (rc < 0)
-        return rc;
-    rc = k8s_string_field(expr, "key", path, &key, err);
-    if (rc < 0)
-        return rc;
-    snprintf(key_path, sizeof(key_path), "%s.key", path);
-    rc = k8s_check_key(key_path, key, err);
-    if (rc < 0)
-        return rc;
-    values = json_object_get(expr, "values");
-    rc = k8s_operator(expr, path, &op, err);
-    if (rc >= 0)
-        rc = k8s_values_fit(values, op, path, err);
-    if (rc >= 0 && json_is_array(values))
-        rc = k8s_values(values, path, &set, err);
+    if (rc == 0)
+        rc = tby_dec_known_fields(d, expr, fields);
+    if (rc == 0)
+        rc = tby_dec_string(d, expr, "key", true, &key);
+    if (rc == 0) {
+        mark = tby_dec_enter(d, "key");
+        rc = k8s_check_key(d, key);
+        tby_dec_leave(d, mark);
+    }
+    if (rc == 0)
+        rc = k8s_operator(d, expr, &op);
+    if (rc == 0)
+        rc = k8s_values(d, expr, op, &set);
     if (rc < 0) {
         str_vec_free(&set);
         return rc;
     }
-    return push_term(terms, k8s_node(op, key, &set), err);
+    return push_term(d, terms, k8s_node(op, key, &set));
 }
 
-static int k8s_match_expressions(const json_t *me, struct node_vec *terms,
-                                 struct tby_error *err)
+static int k8s_match_expressions(struct tby_dec *d, const json_t *ls, struct node_vec *terms)
 {
-    const json_t *expr;
-    size_t i;
-    int rc;
+    const json_t *me, *expr;
+    size_t i, mark;
+    int rc = tby_dec_array(d, ls, "matchExpressions", &me);
 
-    if (!me || json_is_null(me))
-        return 0;
-    if (!json_is_array(me))
-        return tby_error_set(err, -EINVAL, "matchExpressions: must be an array, not %s",
-                             json_kind(me));
+    if (rc < 0 || !me)
+        return rc;
+    mark = tby_dec_enter(d, "matchExpressions");
     json_array_foreach(me, i, expr) {
-        rc = k8s_expression(expr, i, terms, err);
+        size_t m = tby_dec_enter_index(d, i);
+
+        rc = k8s_expression(d, expr, terms);
+        tby_dec_leave(d, m);
         if (rc < 0)
-            return rc;
+            break;
     }
-    return 0;
+    tby_dec_leave(d, mark);
+    return rc;
 }
 
-static int k8s_terms(const json_t *ls, struct node_vec *terms, struct tby_error *err)
+static int k8s_terms(struct tby_dec *d, const json_t *ls, struct node_vec *terms)
 {
     static const char *const fields[] = { "matchLabels", "matchExpressions", NULL };
     int rc;
 
     if (!ls || json_is_null(ls))
         return 0;
-    if (!json_is_object(ls))
-        return tby_error_set(err, -EINVAL, "label selector must be an object, not %s",
-                             json_kind(ls));
-    rc = check_fields(ls, fields, "matchLabels or matchExpressions", "", err);
-    if (rc < 0)
-        return rc;
-    rc = k8s_match_labels(json_object_get(ls, "matchLabels"), terms, err);
-    if (rc < 0)
-        return rc;
-    return k8s_match_expressions(json_object_get(ls, "matchExpressions"), terms, err);
+    rc = tby_dec_expect_object(d, ls);
+    if (rc == 0)
+        rc = tby_dec_known_fields(d, ls, fields);
+    if (rc == 0)
+        rc = k8s_match_labels(d, ls, terms);
+    if (rc == 0)
+        rc = k8s_match_expressions(d, ls, terms);
+    return rc;
 }
 
-int tby_sel_from_k8s(const json_t *label_selector, struct tby_sel **out,
-                     struct tby_error *err)
+int tby_sel_decode_k8s(struct tby_dec *d, const json_t *label_selector, struct tby_sel **out)
 {
     struct node_vec terms = { 0 };
+    struct tby_error err = { 0 };
     struct node *root;
     int rc;
 
     *out = NULL;
-    rc = k8s_terms(label_selector, &terms, err);
+    rc = k8s_terms(d, label_selector, &terms);
     if (rc < 0) {
         node_vec_free(&terms);
         return rc;
     }
     root = terms.n ? node_join(K_AND, &terms) : node_new(K_ALL);
     if (!root)
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    return sel_new(root, out, err);
+        return tby_error_set(d->err, -ENOMEM, "out of memory");
+    rc = sel_new(root, out, &err);
+    if (rc == -EINVAL)
+        return tby_dec_fail(d, "%s", err.msg);
+    if (rc < 0)
+        return tby_error_set(d->err, rc, "%s", err.msg);
+    return 0;
+}
+
+int tby_sel_from_k8s(const json_t *label_selector, struct tby_sel **out,
+                     struct tby_error *err)
+{
+    struct tby_dec d;
+
+    tby_dec_init(&d, err);
+    return tby_sel_decode_k8s(&d, label_selector, out);
 }

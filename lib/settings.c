@@ -4,9 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/settings.h"
 #include "tabby/yaml.h"
+
+/* The file holds one line; anything this large is not it. */
+#define MAX_CONFIG (64 << 10)
 
 const char *tby_settings_path(void)
 {
@@ -18,16 +22,18 @@ const char *tby_settings_path(void)
 /* The config file is YAML: `store: URI`. *out stays NULL when the file or line is absent. */
 static int read_config(const char *path, char **out, struct tby_error *err)
 {
-    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    _cleanup_free_ char *text = NULL;
     struct tby_yaml_docs docs = { 0 };
-    char text[8192];
     const json_t *store;
-    size_t len;
-    int r = 0;
+    size_t len = 0;
+    int r = tby_read_file(path, MAX_CONFIG, &text, &len);
 
-    if (!f)
-        return errno == ENOENT ? 0 : tby_error_set(err, -errno, "%s: %s", path, strerror(errno));
-    len = fread(text, 1, sizeof(text), f);
+    if (r == -ENOENT)
+        return 0;
+    if (r == -EFBIG)
+        return tby_error_set(err, r, "%s: larger than %d KiB", path, MAX_CONFIG >> 10);
+    if (r < 0)
+        return tby_error_set(err, r, "%s: %s", path, strerror(-r));
     r = tby_yaml_load(text, len, path, &docs, err);
     if (r < 0)
         return r;

@@ -2,8 +2,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "store_backend.h"
 
@@ -40,11 +42,14 @@ int tby_store_open_options(const char *uri, const struct tby_store_options *opts
 {
     const char *file = tby_store_local_file(uri);
     struct tby_store *store = NULL;
+    struct stat st;
     int r;
 
     if (!uri || !*uri)
         return tby_error_set(err, -EINVAL, "empty datastore URI");
-    if (file)
+    if (file && opts && opts->no_create && stat(file, &st) < 0 && errno == ENOENT)
+        r = tby_store_empty_open(file, &store, err);
+    else if (file)
         r = tby_store_sqlite_open(file, &store, err);
     else if (strncmp(uri, "etcd:", 5) == 0)
         r = tby_store_etcd_open(uri + 5, opts, &store, err);
@@ -77,12 +82,6 @@ void tby_store_close(struct tby_store *store)
     uri = store->uri;
     store->ops->close(store);
     free(uri);
-}
-
-void tby_storep(struct tby_store **store)
-{
-    tby_store_close(*store);
-    *store = NULL;
 }
 
 const char *tby_store_uri(const struct tby_store *store)
@@ -219,22 +218,14 @@ void tby_txn_free(struct tby_txn *txn)
     free(txn);
 }
 
-void tby_txn_freep(struct tby_txn **txn)
-{
-    tby_txn_free(*txn);
-}
-
 int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev)
 {
-    struct tby_txn_cmp *grown = reallocarray(txn->cmps, txn->n_cmps + 1, sizeof(*grown));
-
-    if (!grown)
+    if (TBY_GROW(txn->cmps, txn->cap_cmps, txn->n_cmps + 1) < 0)
         return -ENOMEM;
-    txn->cmps = grown;
-    grown[txn->n_cmps].key = strdup(key);
-    if (!grown[txn->n_cmps].key)
+    txn->cmps[txn->n_cmps].key = strdup(key);
+    if (!txn->cmps[txn->n_cmps].key)
         return -ENOMEM;
-    grown[txn->n_cmps].mod_rev = mod_rev;
+    txn->cmps[txn->n_cmps].mod_rev = mod_rev;
     txn->n_cmps++;
     return 0;
 }
@@ -242,13 +233,11 @@ int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev)
 static int txn_add_op(struct tby_txn *txn, bool is_delete, const char *key, const char *value,
                       size_t value_len)
 {
-    struct tby_txn_op *grown = reallocarray(txn->ops, txn->n_ops + 1, sizeof(*grown));
     struct tby_txn_op *op;
 
-    if (!grown)
+    if (TBY_GROW(txn->ops, txn->cap_ops, txn->n_ops + 1) < 0)
         return -ENOMEM;
-    txn->ops = grown;
-    op = &grown[txn->n_ops];
+    op = &txn->ops[txn->n_ops];
     memset(op, 0, sizeof(*op));
     op->is_delete = is_delete;
     op->key = strdup(key);
@@ -338,31 +327,23 @@ void tby_event_list_clear(struct tby_event_list *list)
     memset(list, 0, sizeof(*list));
 }
 
-/* Moves *kv into the list (kv is zeroed). Capacity doubles, so pushes are amortised O(1);
- * the capacity is derived from n, which keeps the list struct plain. */
-static size_t grown_capacity(size_t n)
+/* Pushes move *kv into the list (kv is zeroed). The lists grow as TBY_GROW does, their
+ * capacity derived from n (what TBY_GROW made room for), which keeps the structs plain. */
+static size_t held(size_t n)
 {
     size_t cap = 8;
 
-    while (cap < n + 1)
+    while (cap < n)
         cap *= 2;
-    return cap;
-}
-
-static bool needs_growth(size_t n)
-{
-    return n == 0 || (n >= 8 && (n & (n - 1)) == 0);
+    return n ? cap : 0;
 }
 
 int tby_kv_list_push(struct tby_kv_list *list, struct tby_kv *kv)
 {
-    if (needs_growth(list->n)) {
-        struct tby_kv *grown = reallocarray(list->items, grown_capacity(list->n), sizeof(*grown));
+    size_t cap = held(list->n);
 
-        if (!grown)
-            return -ENOMEM;
-        list->items = grown;
-    }
+    if (TBY_GROW(list->items, cap, list->n + 1) < 0)
+        return -ENOMEM;
     list->items[list->n++] = *kv;
     memset(kv, 0, sizeof(*kv));
     return 0;
@@ -371,14 +352,10 @@ int tby_kv_list_push(struct tby_kv_list *list, struct tby_kv *kv)
 int tby_event_list_push(struct tby_event_list *list, enum tby_event_type type,
                         struct tby_kv *kv)
 {
-    if (needs_growth(list->n)) {
-        struct tby_event *grown =
-            reallocarray(list->items, grown_capacity(list->n), sizeof(*grown));
+    size_t cap = held(list->n);
 
-        if (!grown)
-            return -ENOMEM;
-        list->items = grown;
-    }
+    if (TBY_GROW(list->items, cap, list->n + 1) < 0)
+        return -ENOMEM;
     list->items[list->n].type = type;
     list->items[list->n].kv = *kv;
     list->n++;

@@ -22,9 +22,9 @@ struct tby_txn_op {
 
 struct tby_txn {
     struct tby_txn_cmp *cmps;
-    size_t n_cmps;
+    size_t n_cmps, cap_cmps;
     struct tby_txn_op *ops;
-    size_t n_ops;
+    size_t n_ops, cap_ops;
 };
 
 struct tby_store_ops {
@@ -62,6 +62,8 @@ struct tby_watch {
 int tby_store_sqlite_open(const char *location, struct tby_store **out, struct tby_error *err);
 int tby_store_etcd_open(const char *location, const struct tby_store_options *opts,
                         struct tby_store **out, struct tby_error *err);
+/* The store of a sqlite file that does not exist, opened with no_create (store_empty.c). */
+int tby_store_empty_open(const char *path, struct tby_store **out, struct tby_error *err);
 
 /* Helpers shared by backends. */
 int tby_kv_list_push(struct tby_kv_list *list, struct tby_kv *kv);

@@ -51,7 +51,7 @@ struct etcd_watch {
     bool thread_started;
     atomic_bool stop;
     int64_t resume_rev;      /* the first revision not received yet */
-    struct etcd_buffer line; /* the stream's current, incomplete line */
+    struct tby_buf line;     /* the stream's current, incomplete line */
     enum line_outcome outcome;
     bool created; /* this connection's watch was accepted by etcd */
     bool lost;    /* a break was logged and no connection has worked since */
@@ -248,7 +248,7 @@ static size_t on_bytes(const char *data, size_t len, void *userdata)
         const char *nl = memchr(data + done, '\n', len - done);
         size_t piece = nl ? (size_t)(nl - (data + done)) : len - done;
 
-        if (!etcd_buffer_append(&w->line, data + done, piece, MAX_LINE_BYTES)) {
+        if (tby_buf_add(&w->line, data + done, piece) < 0) {
             w->outcome = finish(w, -EIO, "watch %s: etcd %s sent an overlong line", w->prefix,
                                 etcd_client_endpoint(&w->client));
             return 0;
@@ -257,7 +257,7 @@ static size_t on_bytes(const char *data, size_t len, void *userdata)
         if (!nl)
             break;
         w->outcome = handle_line(w, w->line.data, w->line.len);
-        w->line.len = 0;
+        tby_buf_reset(&w->line);
         if (w->outcome != LINE_OK)
             return 0;
     }
@@ -279,7 +279,7 @@ static int stream_once(struct etcd_watch *w, struct tby_error *err)
 
     if (!req)
         return tby_error_set(err, -ENOMEM, "out of memory");
-    w->line.len = 0;
+    tby_buf_reset(&w->line);
     w->outcome = LINE_OK;
     w->created = false;
     return etcd_stream(&w->client, "/v3/watch", req, on_bytes, w, err);
@@ -404,7 +404,7 @@ static void ew_free(struct tby_watch *base)
     tby_event_list_clear(&w->queue);
     json_decref(w->key);
     json_decref(w->range_end);
-    free(w->line.data);
+    tby_buf_clear(&w->line);
     free(w->prefix);
     free(w);
 }
@@ -463,6 +463,7 @@ int etcd_watch_open(const struct etcd_config *cfg, size_t endpoint, const char *
     w->base.next_rev = from_rev;
     w->resume_rev = from_rev;
     w->event_fd = -1;
+    w->line.max = MAX_LINE_BYTES;
     atomic_init(&w->stop, false);
     pthread_mutex_init(&w->lock, NULL);
     r = watch_init(w, cfg, endpoint, prefix, err);

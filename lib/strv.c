@@ -3,20 +3,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/strv.h"
 
 int tby_strv_push_take(struct tby_strv *v, char *s)
 {
-    char **grown;
-
     if (!s)
         return -ENOMEM;
-    grown = reallocarray(v->items, v->n + 1, sizeof(*grown));
-    if (!grown) {
+    if (TBY_GROW(v->items, v->cap, v->n + 1) < 0) {
         free(s);
         return -ENOMEM;
     }
-    v->items = grown;
     v->items[v->n++] = s;
     return 0;
 }
@@ -51,8 +48,7 @@ void tby_strv_clear(struct tby_strv *v)
     for (size_t i = 0; i < v->n; i++)
         free(v->items[i]);
     free(v->items);
-    v->items = NULL;
-    v->n = 0;
+    *v = (struct tby_strv){ 0 };
 }
 
 static int compare_strings(const void *a, const void *b)

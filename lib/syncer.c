@@ -441,12 +441,6 @@ void tby_syncer_free(struct tby_syncer *s)
     free(s);
 }
 
-void tby_syncer_freep(struct tby_syncer **s)
-{
-    tby_syncer_free(*s);
-    *s = NULL;
-}
-
 int tby_syncer_add_consumer(struct tby_syncer *s, const struct tby_syncer_consumer *c)
 {
     struct tby_syncer_consumer *v = realloc(s->consumers, (s->n_consumers + 1) * sizeof(*v));

@@ -10,6 +10,7 @@
 
 #include <yaml.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/yaml.h"
 #include "yaml_scalar.h"
@@ -138,11 +139,12 @@ static int count_nodes(struct loader *ld, size_t n, yaml_mark_t mark)
     return 0;
 }
 
-static int check_depth(struct loader *ld, unsigned levels, yaml_mark_t mark)
+/* n more values, reaching `levels` deep: both are bounded. */
+static int count_nested(struct loader *ld, unsigned levels, size_t n, yaml_mark_t mark)
 {
     if (levels > ld->limits.max_depth)
         return fail_at(ld, mark, -E2BIG, "nested deeper than %u levels", ld->limits.max_depth);
-    return 0;
+    return count_nodes(ld, n, mark);
 }
 
 static void anchors_reset(struct loader *ld)
@@ -160,15 +162,8 @@ static int anchor_begin(struct loader *ld, const char *name, size_t *id)
 {
     json_t *idx;
 
-    if (ld->n_anchors == ld->cap_anchors) {
-        size_t cap = ld->cap_anchors ? ld->cap_anchors * 2 : 16;
-        struct anchor *grown = realloc(ld->anchors, cap * sizeof(*grown));
-
-        if (!grown)
-            return -ENOMEM;
-        ld->anchors = grown;
-        ld->cap_anchors = cap;
-    }
+    if (TBY_GROW(ld->anchors, ld->cap_anchors, ld->n_anchors + 1) < 0)
+        return -ENOMEM;
     idx = json_integer((json_int_t)ld->n_anchors);
     /* A later anchor of the same name hides the earlier one, as YAML says. */
     if (!idx || json_object_set_new(ld->anchor_ids, name, idx) < 0)
@@ -221,10 +216,7 @@ static int read_alias(struct loader *ld, const yaml_event_t *ev, unsigned depth,
     r = find_anchor(ld, ev, &a);
     if (r < 0)
         return r;
-    r = check_depth(ld, depth + a->height, ev->start_mark);
-    if (r < 0)
-        return r;
-    r = count_nodes(ld, a->nodes, ev->start_mark);
+    r = count_nested(ld, depth + a->height, a->nodes, ev->start_mark);
     if (r < 0)
         return r;
     /* A copy, not a shared reference: callers may change one place of the tree. */
@@ -334,10 +326,7 @@ static int read_sequence(struct loader *ld, const yaml_event_t *start, unsigned 
     _cleanup_json_ json_t *array = NULL;
     int r;
 
-    r = check_depth(ld, depth + 1, start->start_mark);
-    if (r < 0)
-        return r;
-    r = count_nodes(ld, 1, start->start_mark);
+    r = count_nested(ld, depth + 1, 1, start->start_mark);
     if (r < 0)
         return r;
     array = json_array();
@@ -520,10 +509,7 @@ static int read_mapping(struct loader *ld, const yaml_event_t *start, unsigned d
     _cleanup_json_ json_t *object = NULL, *merges = NULL;
     int r;
 
-    r = check_depth(ld, depth + 1, start->start_mark);
-    if (r < 0)
-        return r;
-    r = count_nodes(ld, 1, start->start_mark);
+    r = count_nested(ld, depth + 1, 1, start->start_mark);
     if (r < 0)
         return r;
     object = json_object();
@@ -624,16 +610,9 @@ static int add_document(struct tby_yaml_docs *out, size_t *cap, json_t *doc, siz
 {
     size_t n = json_array_size(out->docs);
 
-    if (n == *cap) {
-        size_t grown_cap = *cap ? *cap * 2 : 8;
-        size_t *grown = realloc(out->lines, grown_cap * sizeof(*grown));
-
-        if (!grown) {
-            json_decref(doc);
-            return -ENOMEM;
-        }
-        out->lines = grown;
-        *cap = grown_cap;
+    if (TBY_GROW(out->lines, *cap, n + 1) < 0) {
+        json_decref(doc);
+        return -ENOMEM;
     }
     if (json_array_append_new(out->docs, doc) < 0)
         return -ENOMEM;

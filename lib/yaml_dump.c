@@ -9,14 +9,14 @@
 
 #include <yaml.h>
 
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/yaml.h"
 #include "yaml_scalar.h"
 
 struct dumper {
     yaml_emitter_t emitter;
-    char *buf;
-    size_t len, cap;
+    struct tby_buf out;
     int flags;
     struct tby_error *err;
 };
@@ -25,22 +25,7 @@ static int write_out(void *data, unsigned char *bytes, size_t size)
 {
     struct dumper *d = data;
 
-    if (size + 1 > d->cap - d->len) {
-        size_t cap = d->cap ? d->cap : 256;
-        char *grown;
-
-        while (size + 1 > cap - d->len)
-            cap *= 2;
-        grown = realloc(d->buf, cap);
-        if (!grown)
-            return 0;
-        d->buf = grown;
-        d->cap = cap;
-    }
-    memcpy(d->buf + d->len, bytes, size);
-    d->len += size;
-    d->buf[d->len] = '\0';
-    return 1;
+    return tby_buf_add(&d->out, bytes, size) == 0;
 }
 
 /* `made` is what the event's initializer returned. */
@@ -236,6 +221,7 @@ static char *dump_values(const json_t *const *values, size_t n, int flags,
                          struct tby_error *err)
 {
     struct dumper d = { .flags = flags, .err = err };
+    char *text;
     int r;
 
     for (size_t i = 0; i < n; i++)
@@ -255,10 +241,12 @@ static char *dump_values(const json_t *const *values, size_t n, int flags,
     r = dump_stream(&d, values, n);
     yaml_emitter_delete(&d.emitter);
     if (r < 0) {
-        free(d.buf);
+        tby_buf_clear(&d.out);
         return NULL;
     }
-    return d.buf ? d.buf : strdup("");
+    if (!(text = tby_buf_steal(&d.out, NULL)))
+        tby_error_set(err, -ENOMEM, "cannot write YAML: out of memory");
+    return text;
 }
 
 char *tby_yaml_dump(const json_t *value, int flags, struct tby_error *err)

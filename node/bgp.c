@@ -1,7 +1,7 @@
-/* bgp.c — tabby-node's BIRD: the BGP driver (gather, render, reload through the control
- * socket) run when its inputs change, and BIRD's session state read now and then for
- * metrics. BIRD itself is started by whoever runs the node; while it is away the driver
- * backs off and the node carries on. */
+/* bgp.c — tabby-node's BIRD, a part (node.h) under backend bird: the BGP driver (gather,
+ * render, reload through the control socket) run when its inputs change, and BIRD's
+ * session state read now and then for metrics. BIRD itself is started by whoever runs the
+ * node; while it is away the driver backs off and the node carries on, degraded. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,12 @@
 #define STATUS_EVERY_MS 10000
 /* A status query must not hold up the loop: BIRD answers `show protocols` at once. */
 #define STATUS_TIMEOUT_MS 1000
+
+struct node_bgp_status {
+    size_t peers_up, peers;   /* BGP sessions established / configured, from BIRD */
+    bool bird_up;             /* BIRD answered the last status query */
+    const struct tby_bgp_stats *driver;
+};
 
 struct node_bgp {
     char *affinity_prefix;    /* this node's affinity records */
@@ -37,41 +43,10 @@ static bool bgp_reads(enum tby_kind kind)
            kind == TBY_KIND_IPPOOL;
 }
 
-int node_bgp_new(struct tby_store *store, const struct node_config *cfg,
-                 struct node_bgp **out, struct tby_error *err)
+static void bgp_stop(void *state)
 {
-    struct tby_bgp_driver_config dc = {
-        .node = cfg->v[NODE_NODENAME],
-        .bird_socket = cfg->v[NODE_BIRD_SOCKET],
-        .bird_config = cfg->v[NODE_BIRD_CONFIG],
-        .secrets_dir = cfg->v[NODE_SECRETS_DIR],
-    };
-    struct node_bgp *b = calloc(1, sizeof(*b));
-    int r;
+    struct node_bgp *b = state;
 
-    *out = NULL;
-    if (!b || asprintf(&b->affinity_prefix, TBY_IPAM_AFFINITY_PREFIX "%s/", dc.node) < 0) {
-        free(b);
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    }
-    r = tby_bgp_driver_new(store, &dc, &b->driver, err);
-    if (r == 0)
-        r = tby_bird_new(dc.bird_socket, &b->status, err);
-    if (r < 0) {
-        node_bgp_free(b);
-        return r;
-    }
-    tby_bird_set_timeout(b->status, STATUS_TIMEOUT_MS);
-    b->retry_at = -1;
-    b->trigger = (struct node_trigger){ .debounce_ms = DEBOUNCE_MS, .reads = bgp_reads };
-    b->backoff = (struct node_backoff){ .first_ms = 1000, .max_ms = 30000 };
-    b->st.driver = tby_bgp_driver_stats(b->driver);
-    *out = b;
-    return 0;
-}
-
-void node_bgp_free(struct node_bgp *b)
-{
     if (!b)
         return;
     tby_bird_free(b->status);
@@ -80,10 +55,47 @@ void node_bgp_free(struct node_bgp *b)
     free(b);
 }
 
+static int bgp_start(struct node *n, void **state, struct tby_error *err)
+{
+    const struct node_config *cfg = &n->cfg;
+    struct tby_bgp_driver_config dc = {
+        .node = n->name,
+        .bird_socket = cfg->v[NODE_BIRD_SOCKET],
+        .bird_config = cfg->v[NODE_BIRD_CONFIG],
+        .secrets_dir = cfg->v[NODE_SECRETS_DIR],
+    };
+    struct node_bgp *b;
+    int r;
+
+    if (cfg->backend != NODE_BACKEND_BIRD)
+        return 0;
+    b = calloc(1, sizeof(*b));
+    if (!b || asprintf(&b->affinity_prefix, TBY_IPAM_AFFINITY_PREFIX "%s/", dc.node) < 0) {
+        free(b);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = tby_bgp_driver_new(n->store, &dc, &b->driver, err);
+    if (r == 0)
+        r = tby_bird_new(dc.bird_socket, &b->status, err);
+    if (r < 0) {
+        bgp_stop(b);
+        return r;
+    }
+    tby_bird_set_timeout(b->status, STATUS_TIMEOUT_MS);
+    b->retry_at = -1;
+    b->trigger = (struct node_trigger){ .debounce_ms = DEBOUNCE_MS, .reads = bgp_reads };
+    b->backoff = (struct node_backoff){ .first_ms = 1000, .max_ms = 30000 };
+    b->st.driver = tby_bgp_driver_stats(b->driver);
+    *state = b;
+    return 0;
+}
+
 /* ---- what changed ---------------------------------------------------------------------- */
 
-struct tby_syncer_consumer node_bgp_consumer(struct node_bgp *b)
+static struct tby_syncer_consumer bgp_consumer(void *state)
 {
+    struct node_bgp *b = state;
+
     /* this node's block affinities: announced as they come and go */
     return node_trigger_consumer(&b->trigger, "bgp", b->affinity_prefix);
 }
@@ -144,8 +156,12 @@ static void read_status(struct node_bgp *b, int64_t now)
     tby_bird_protocols_clear(&list);
 }
 
-void node_bgp_sync(struct node_bgp *b, bool online)
+/* Renders and reloads BIRD when its inputs changed (or a retry is due), and reads the
+ * sessions' state now and then; nothing while the datastore is offline. */
+static void bgp_run(void *state, const struct node *n)
 {
+    struct node_bgp *b = state;
+    bool online = tby_syncer_online(n->syncer);
     int64_t now = node_now_ms();
     bool due = node_trigger_due(&b->trigger, now) || (b->retry_at >= 0 && now >= b->retry_at);
 
@@ -160,15 +176,55 @@ void node_bgp_sync(struct node_bgp *b, bool online)
         read_status(b, now);
 }
 
-int node_bgp_timeout_ms(const struct node_bgp *b)
+static int bgp_timeout_ms(const void *state)
 {
+    const struct node_bgp *b = state;
     int t = node_ms_until(b->status_at);
 
     t = node_min_timeout(t, node_trigger_timeout_ms(&b->trigger));
     return node_min_timeout(t, node_ms_until(b->retry_at));
 }
 
-void node_bgp_status(const struct node_bgp *b, struct node_bgp_status *out)
+/* ---- what it says ----------------------------------------------------------------------- */
+
+static bool bgp_degraded(const void *state, char *why, size_t size)
 {
-    *out = b->st;
+    const struct node_bgp *b = state;
+
+    if (!b->st.bird_up)
+        snprintf(why, size, "BIRD not reachable");
+    else if (b->st.driver->last_error[0])
+        snprintf(why, size, "BGP: %s", b->st.driver->last_error);
+    else
+        return false;
+    return true;
 }
+
+static void bgp_metrics(const void *state, struct tby_buf *out)
+{
+    const struct node_bgp_status *st = &((const struct node_bgp *)state)->st;
+
+    node_gauge(out, "tabby_bird_up", "1 while BIRD answers on its control socket.", st->bird_up);
+    tby_buf_printf(out, "# HELP tabby_bgp_peers BGP sessions, established and configured.\n"
+               "# TYPE tabby_bgp_peers gauge\ntabby_bgp_peers{state=\"established\"} %zu\n"
+               "tabby_bgp_peers{state=\"configured\"} %zu\n", st->peers_up, st->peers);
+    node_gauge(out, "tabby_bgp_blocks", "Blocks announced.", (double)st->driver->blocks);
+    node_counter(out, "tabby_bgp_syncs_total", "BIRD configurations rendered.",
+                 (double)st->driver->syncs);
+    node_counter(out, "tabby_bgp_reloads_total", "BIRD reloads.", (double)st->driver->reloads);
+    node_counter(out, "tabby_bgp_failures_total", "BIRD configurations not applied.",
+                 (double)st->driver->failures);
+    node_counter(out, "tabby_bgp_unreachable_total", "Times BIRD could not be reached.",
+                 (double)st->driver->unreachable);
+}
+
+const struct node_part node_bgp_part = {
+    .name = "bgp",
+    .start = bgp_start,
+    .stop = bgp_stop,
+    .consumer = bgp_consumer,
+    .timeout_ms = bgp_timeout_ms,
+    .run = bgp_run,
+    .degraded = bgp_degraded,
+    .metrics = bgp_metrics,
+};

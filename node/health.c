@@ -1,7 +1,8 @@
-/* health.c — tabby-node's HTTP endpoints (libmicrohttpd): /liveness, /readiness and
- * /metrics. The server has no thread of its own: its epoll descriptor sits in the daemon's
- * poll loop and requests are answered from there, so handlers read the parts' state
- * while nothing else changes it. */
+/* health.c — tabby-node's HTTP endpoints (libmicrohttpd), a part (node.h): /liveness,
+ * /readiness and /metrics on TABBY_HEALTH_HOST:TABBY_HEALTH_PORT (port 0: none). The server
+ * has no thread of its own: its epoll descriptor sits in the daemon's poll loop and
+ * requests are answered from there, so handlers read the parts' state while nothing else
+ * changes it. It starts early, so that a node waiting for its datastore says so. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -65,17 +66,17 @@ static enum MHD_Result readiness(struct node_http *h, struct MHD_Connection *con
 
 static enum MHD_Result metrics(struct node_http *h, struct MHD_Connection *conn)
 {
-    char *buf = NULL;
+    struct tby_buf text = { 0 };
     size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
+    char *body;
 
-    if (!f)
-        return MHD_NO;
-    if (node_metrics_write(h->node, f) < 0 || fclose(f) != 0) {
-        free(buf);
+    if (node_metrics_write(h->node, &text) < 0) {
+        tby_buf_clear(&text);
         return respond_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics failed\n");
     }
-    return respond(conn, MHD_HTTP_OK, buf, len, "text/plain; version=0.0.4; charset=utf-8");
+    body = tby_buf_steal(&text, &len);
+    return body ? respond(conn, MHD_HTTP_OK, body, len, "text/plain; version=0.0.4; charset=utf-8")
+                : MHD_NO;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -119,15 +120,28 @@ static int listen_addr(const char *host, int port, struct sockaddr_storage *ss, 
     return inet_pton(AF_INET, host, &in4->sin_addr) == 1 ? 0 : -EINVAL;
 }
 
-int node_http_start(struct node *n, const char *host, int port, struct node_http **out,
-                    struct tby_error *err)
+static void http_stop(void *state)
 {
+    struct node_http *h = state;
+
+    if (!h)
+        return;
+    if (h->mhd)
+        MHD_stop_daemon(h->mhd);
+    free(h);
+}
+
+static int http_start(struct node *n, void **state, struct tby_error *err)
+{
+    const char *host = n->cfg.v[NODE_HEALTH_HOST];
+    int port = n->cfg.health_port;
     struct sockaddr_storage ss;
     const union MHD_DaemonInfo *info;
     struct node_http *h;
     bool v6;
 
-    *out = NULL;
+    if (!port)
+        return 0;
     if (listen_addr(host, port, &ss, &v6) < 0)
         return tby_error_set(err, -EINVAL, "TABBY_HEALTH_HOST: \"%s\" is not an IP address",
                              host);
@@ -141,33 +155,25 @@ int node_http_start(struct node *n, const char *host, int port, struct node_http
                               MHD_OPTION_END);
     info = h->mhd ? MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
     if (!info) {
-        node_http_stop(h);
+        http_stop(h);
         return tby_error_set(err, -EADDRNOTAVAIL, "health server: cannot listen on %s port %d "
                              "(in use, or no such address here)", host, port);
     }
     h->epoll_fd = info->epoll_fd;
     tby_log(TBY_LOG_INFO, "health", "serving /liveness /readiness /metrics host=%s port=%d",
             host, port);
-    *out = h;
+    *state = h;
     return 0;
 }
 
-void node_http_stop(struct node_http *h)
+static int http_fd(const void *state)
 {
-    if (!h)
-        return;
-    if (h->mhd)
-        MHD_stop_daemon(h->mhd);
-    free(h);
+    return ((const struct node_http *)state)->epoll_fd;
 }
 
-int node_http_fd(const struct node_http *h)
+static int http_timeout_ms(const void *state)
 {
-    return h->epoll_fd;
-}
-
-int node_http_timeout_ms(const struct node_http *h)
-{
+    const struct node_http *h = state;
     MHD_UNSIGNED_LONG_LONG t;
 
     if (MHD_get_timeout(h->mhd, &t) != MHD_YES)
@@ -175,7 +181,18 @@ int node_http_timeout_ms(const struct node_http *h)
     return t > 60000 ? 60000 : (int)t;
 }
 
-void node_http_run(struct node_http *h)
+/* Requests, and the server's own timeouts (idle connections): on every turn. */
+static void http_run(void *state, const struct node *n)
 {
-    MHD_run(h->mhd);
+    MHD_run(((struct node_http *)state)->mhd);
 }
+
+const struct node_part node_http_part = {
+    .name = "http",
+    .early = true,
+    .start = http_start,
+    .stop = http_stop,
+    .fd = http_fd,
+    .timeout_ms = http_timeout_ms,
+    .run = http_run,
+};

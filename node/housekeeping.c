@@ -1,7 +1,7 @@
-/* housekeeping.c — IPAM upkeep from tabby-node: a deleted Node's empty blocks are given up
- * at once, blocks without a node or a pool are collected periodically (every node may do
- * it: each removal is a compare-and-swap), and this node's IPAM usage is counted for the
- * metrics. */
+/* housekeeping.c — IPAM upkeep, a part of tabby-node (node.h): a deleted Node's empty
+ * blocks are given up at once, blocks without a node or a pool are collected periodically
+ * (every node may do it: each removal is a compare-and-swap), and this node's IPAM usage
+ * is counted for the metrics. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,13 @@
 #define USAGE_EVERY_MS 30000
 #define SOON_MS 1000
 
+struct node_ipam_stats {
+    bool known;               /* counted at least once */
+    size_t blocks;            /* affine to this node */
+    uint64_t addresses, in_use;
+    uint64_t blocks_released, gc_runs, failures;
+};
+
 struct node_housekeeping {
     struct tby_ipam *ipam;
     char *node;
@@ -24,31 +31,10 @@ struct node_housekeeping {
     struct node_ipam_stats stats;
 };
 
-int node_housekeeping_new(struct tby_ipam *ipam, const char *node_name, int interval_s,
-                          struct node_housekeeping **out)
+static void housekeeping_stop(void *state)
 {
-    struct node_housekeeping *h = calloc(1, sizeof(*h));
+    struct node_housekeeping *h = state;
 
-    *out = NULL;
-    if (!h || !(h->node = strdup(node_name)) ||
-        asprintf(&h->own_prefix, TBY_IPAM_AFFINITY_PREFIX "%s/", node_name) < 0) {
-        if (h)
-            free(h->node);
-        free(h);
-        return -ENOMEM;
-    }
-    h->ipam = ipam;
-    h->interval_ms = interval_s * 1000;
-    /* The first collection waits an interval: a node starting is busy enough. */
-    h->gc_at = h->interval_ms ? node_now_ms() + h->interval_ms : -1;
-    h->gone_at = -1;
-    h->usage_at = 0;
-    *out = h;
-    return 0;
-}
-
-void node_housekeeping_free(struct node_housekeeping *h)
-{
     if (!h)
         return;
     tby_strv_clear(&h->gone);
@@ -57,9 +43,23 @@ void node_housekeeping_free(struct node_housekeeping *h)
     free(h);
 }
 
-const struct node_ipam_stats *node_housekeeping_stats(const struct node_housekeeping *h)
+static int housekeeping_start(struct node *n, void **state, struct tby_error *err)
 {
-    return &h->stats;
+    struct node_housekeeping *h = calloc(1, sizeof(*h));
+
+    if (!h || !(h->node = strdup(n->name)) ||
+        asprintf(&h->own_prefix, TBY_IPAM_AFFINITY_PREFIX "%s/", n->name) < 0) {
+        housekeeping_stop(h);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    h->ipam = n->ipam;
+    h->interval_ms = n->cfg.ipam_gc_interval_s * 1000;
+    /* The first collection waits an interval: a node starting is busy enough. */
+    h->gc_at = h->interval_ms ? node_now_ms() + h->interval_ms : -1;
+    h->gone_at = -1;
+    h->usage_at = 0;
+    *state = h;
+    return 0;
 }
 
 static void at_most(int64_t *at, int64_t when)
@@ -92,8 +92,10 @@ static int on_record(void *ctx, const char *key, const struct tby_kv *kv)
     return 0;
 }
 
-struct tby_syncer_consumer node_housekeeping_consumer(struct node_housekeeping *h)
+static struct tby_syncer_consumer housekeeping_consumer(void *state)
 {
+    struct node_housekeeping *h = state;
+
     return (struct tby_syncer_consumer){ .name = "ipam", .ctx = h, .remove = on_remove,
                                          .record_prefix = h->own_prefix, .record = on_record };
 }
@@ -164,8 +166,12 @@ static void count_usage(struct node_housekeeping *h, int64_t now)
     tby_ipam_usage_clear(&u);
 }
 
-void node_housekeeping_run(struct node_housekeeping *h, bool online)
+/* Releases deleted nodes' empty blocks, collects blocks without a node or pool, and
+ * counts this node's IPAM usage, when due. */
+static void housekeeping_run(void *state, const struct node *n)
 {
+    struct node_housekeeping *h = state;
+    bool online = tby_syncer_online(n->syncer);
     int64_t now = node_now_ms();
 
     if (!online) { /* nothing can be read or released: look again later */
@@ -185,9 +191,35 @@ void node_housekeeping_run(struct node_housekeeping *h, bool online)
         count_usage(h, now);
 }
 
-int node_housekeeping_timeout_ms(const struct node_housekeeping *h)
+static int housekeeping_timeout_ms(const void *state)
 {
+    const struct node_housekeeping *h = state;
     int t = node_min_timeout(node_ms_until(h->gc_at), node_ms_until(h->usage_at));
 
     return node_min_timeout(t, node_ms_until(h->gone_at));
 }
+
+static void housekeeping_metrics(const void *state, struct tby_buf *out)
+{
+    const struct node_ipam_stats *is = &((const struct node_housekeeping *)state)->stats;
+
+    node_gauge(out, "tabby_ipam_blocks", "IPAM blocks affine to this node.", (double)is->blocks);
+    node_gauge(out, "tabby_ipam_addresses", "Addresses in this node's blocks.",
+               (double)is->addresses);
+    node_gauge(out, "tabby_ipam_addresses_in_use", "Allocated addresses in this node's blocks.",
+               (double)is->in_use);
+    node_counter(out, "tabby_ipam_blocks_released_total",
+                 "Empty blocks given up by housekeeping.", (double)is->blocks_released);
+    node_counter(out, "tabby_ipam_gc_runs_total", "IPAM block collections.",
+                 (double)is->gc_runs);
+}
+
+const struct node_part node_housekeeping_part = {
+    .name = "housekeeping",
+    .start = housekeeping_start,
+    .stop = housekeeping_stop,
+    .consumer = housekeeping_consumer,
+    .timeout_ms = housekeeping_timeout_ms,
+    .run = housekeeping_run,
+    .metrics = housekeeping_metrics,
+};

@@ -1,13 +1,28 @@
-/* policy.c — tabby-node's policy engine: datastore changes into the calculation (and the
- * IP pools into natOutgoing), and the calculation into table inet tabby, one transaction
- * per batch of changes. */
+/* policy.c — tabby-node's policy engine, a part (node.h): datastore changes into the
+ * calculation (and the IP pools into natOutgoing), and the calculation into table inet
+ * tabby, one transaction per batch of changes. A change made to the table by someone else
+ * shows in nftables' notifications and is repaired; a read-back every resync interval
+ * catches the rest. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "tabby/array.h"
+#include "tabby/calc.h"
+#include "tabby/cleanup.h"
 #include "tabby/log.h"
+#include "tabby/nft.h"
 #include "tabby/routes.h"
+#include "tabby/ruleset.h"
 #include "node.h"
+
+struct node_policy_stats {
+    bool programmed;          /* the kernel holds what the calculation wants */
+    uint64_t syncs, failures;
+    struct node_hist sync_hist;
+    char last_error[TBY_ERROR_MAX];
+};
 
 struct node_policy {
     struct tby_calc *calc;
@@ -22,34 +37,10 @@ struct node_policy {
     struct node_policy_stats stats;
 };
 
-int node_policy_new(const char *node_name, bool with_dataplane, int resync_s,
-                    struct node_policy **out, struct tby_error *err)
+static void policy_stop(void *state)
 {
-    struct node_policy *p = calloc(1, sizeof(*p));
-    int r;
+    struct node_policy *p = state;
 
-    *out = NULL;
-    if (!p)
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    r = tby_calc_new(node_name, &p->calc);
-    if (r < 0) {
-        free(p);
-        return tby_error_set(err, r, "out of memory");
-    }
-    if (with_dataplane && (r = tby_nft_open(&p->nft, err)) < 0) {
-        node_policy_free(p);
-        return r;
-    }
-    p->changed = true; /* the table's frame, even before any resource */
-    p->pools_changed = true;
-    p->resync_ms = resync_s * 1000;
-    p->backoff = (struct node_backoff){ .first_ms = 500, .max_ms = 30000 };
-    *out = p;
-    return 0;
-}
-
-void node_policy_free(struct node_policy *p)
-{
     if (!p)
         return;
     tby_nft_close(p->nft);
@@ -57,14 +48,29 @@ void node_policy_free(struct node_policy *p)
     free(p);
 }
 
-struct tby_calc *node_policy_calc(struct node_policy *p)
+/* In --dump mode without the kernel: the calculation alone. */
+static int policy_start(struct node *n, void **state, struct tby_error *err)
 {
-    return p->calc;
-}
+    struct node_policy *p = calloc(1, sizeof(*p));
+    int r;
 
-const struct node_policy_stats *node_policy_stats(const struct node_policy *p)
-{
-    return &p->stats;
+    if (!p)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    r = tby_calc_new(n->name, &p->calc);
+    if (r < 0) {
+        free(p);
+        return tby_error_set(err, r, "out of memory");
+    }
+    if (!n->cfg.dump && (r = tby_nft_open(&p->nft, err)) < 0) {
+        policy_stop(p);
+        return r;
+    }
+    p->changed = true; /* the table's frame, even before any resource */
+    p->pools_changed = true;
+    p->resync_ms = n->cfg.resync_s * 1000;
+    p->backoff = (struct node_backoff){ .first_ms = 500, .max_ms = 30000 };
+    *state = p;
+    return 0;
 }
 
 /* Kinds the calculation reads; the rest (Nodes, BGP, IPAM) must not cost a sync. */
@@ -122,9 +128,9 @@ static int on_remove(void *ctx, const struct tby_resource *old)
     return r;
 }
 
-struct tby_syncer_consumer node_policy_consumer(struct node_policy *p)
+static struct tby_syncer_consumer policy_consumer(void *state)
 {
-    return (struct tby_syncer_consumer){ .name = "policy", .ctx = p, .update = on_update,
+    return (struct tby_syncer_consumer){ .name = "policy", .ctx = state, .update = on_update,
                                          .remove = on_remove };
 }
 
@@ -133,7 +139,6 @@ struct tby_syncer_consumer node_policy_consumer(struct node_policy *p)
 struct pool_list {
     struct tby_routes_pool *v;
     size_t n, cap;
-    int err;
 };
 
 static int collect_pool(void *ctx, const char *key, const struct tby_resource *res)
@@ -143,15 +148,8 @@ static int collect_pool(void *ctx, const char *key, const struct tby_resource *r
     (void)key;
     if (!res || res->info->kind != TBY_KIND_IPPOOL)
         return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        struct tby_routes_pool *v = reallocarray(l->v, cap, sizeof(*v));
-
-        if (!v)
-            return l->err = -ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    if (TBY_GROW(l->v, l->cap, l->n + 1) < 0)
+        return -ENOMEM;
     l->v[l->n++] = (struct tby_routes_pool){ res->meta.name, res->spec.ippool };
     return 0;
 }
@@ -203,7 +201,9 @@ static int sync_failed(struct node_policy *p, int r, int64_t now, const struct t
     return r;
 }
 
-int node_policy_sync(struct node_policy *p, const struct tby_syncer *s)
+/* Programs what changed (the IP pools' natOutgoing from s), when something did and a
+ * retry is not pending. */
+static int sync_table(struct node_policy *p, const struct tby_syncer *s)
 {
     struct tby_nft_stats st = { 0 };
     struct tby_error err = { 0 };
@@ -238,8 +238,15 @@ int node_policy_sync(struct node_policy *p, const struct tby_syncer *s)
     return 0;
 }
 
-void node_policy_monitor(struct node_policy *p)
+static void policy_run(void *state, const struct node *n)
 {
+    sync_table(state, n->syncer);
+}
+
+/* nftables' notifications: a foreign change schedules a repair. */
+static void policy_input(void *state)
+{
+    struct node_policy *p = state;
     int r = p->nft ? tby_nft_monitor_read(p->nft) : 0;
 
     if (r > 0)
@@ -248,13 +255,16 @@ void node_policy_monitor(struct node_policy *p)
         tby_log(TBY_LOG_ERROR, "policy", "nftables notifications failed error=%d", r);
 }
 
-int node_policy_monitor_fd(const struct node_policy *p)
+static int policy_fd(const void *state)
 {
+    const struct node_policy *p = state;
+
     return p->nft ? tby_nft_monitor_fd(p->nft) : -1;
 }
 
-int node_policy_timeout_ms(const struct node_policy *p)
+static int policy_timeout_ms(const void *state)
 {
+    const struct node_policy *p = state;
     int64_t at = -1;
 
     if (!p->nft)
@@ -265,3 +275,104 @@ int node_policy_timeout_ms(const struct node_policy *p)
         at = p->verify_at;
     return node_ms_until(at);
 }
+
+/* ---- what it says ----------------------------------------------------------------------- */
+
+static bool policy_ready(const void *state, char *why, size_t size)
+{
+    const struct node_policy_stats *st = &((const struct node_policy *)state)->stats;
+
+    return st->programmed || node_not_ready(why, size, "policy not programmed", st->last_error);
+}
+
+static bool policy_degraded(const void *state, char *why, size_t size)
+{
+    const struct node_policy_stats *st = &((const struct node_policy *)state)->stats;
+
+    if (!st->last_error[0])
+        return false;
+    snprintf(why, size, "policy: %s", st->last_error);
+    return true;
+}
+
+static void policy_metrics(const void *state, struct tby_buf *out)
+{
+    const struct node_policy *p = state;
+    const struct node_policy_stats *ps = &p->stats;
+    struct tby_calc_stats cs;
+    size_t sets, elems, chains, rules;
+
+    tby_calc_stats(p->calc, &cs);
+    tby_rs_counts(tby_calc_ruleset(p->calc), &sets, &elems, &chains, &rules);
+    tby_buf_printf(out, "# HELP tabby_endpoints Workload endpoints known, this node's and all.\n"
+               "# TYPE tabby_endpoints gauge\ntabby_endpoints{scope=\"local\"} %zu\n"
+               "tabby_endpoints{scope=\"total\"} %zu\n", cs.local_endpoints, cs.endpoints);
+    node_gauge(out, "tabby_policies", "Policies known (Calico and Kubernetes).",
+               (double)cs.policies);
+    node_gauge(out, "tabby_selectors", "Distinct selectors indexed.", (double)cs.selectors);
+    node_gauge(out, "tabby_nft_sets", "Sets and maps in table inet tabby.", (double)sets);
+    node_gauge(out, "tabby_nft_set_elements", "Set and map elements in table inet tabby.",
+               (double)elems);
+    node_gauge(out, "tabby_nft_chains", "Chains in table inet tabby.", (double)chains);
+    node_gauge(out, "tabby_nft_rules", "Rules in table inet tabby.", (double)rules);
+    node_counter(out, "tabby_nft_commits_total", "nftables transactions committed.",
+                 (double)ps->syncs);
+    node_counter(out, "tabby_nft_commit_failures_total", "nftables transactions refused.",
+                 (double)ps->failures);
+    node_hist_write(out, "tabby_policy_sync_seconds", "Time to program a policy change.",
+                    &ps->sync_hist);
+}
+
+/* ---- one-shot modes ------------------------------------------------------------------------ */
+
+/* --dump: the table as nft text (natOutgoing computed from the pools first). */
+static int policy_dump(void *state, const struct node *n, FILE *out, struct tby_error *err)
+{
+    struct node_policy *p = state;
+    int r;
+
+    sync_table(p, n->syncer); /* no dataplane: computes natOutgoing only */
+    r = tby_rs_render(tby_calc_ruleset(p->calc), out);
+    return r < 0 ? tby_error_set(err, r, "writing the table: %s", strerror(-r)) : 0;
+}
+
+/* Every run makes table inet tabby first: its presence says a node programmed here. */
+static bool policy_holds_state(void)
+{
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = NULL;
+    struct tby_error err = { 0 };
+    bool exists = false;
+
+    if (tby_nft_open(&nft, &err) < 0 || tby_nft_table_exists(nft, &exists, &err) < 0)
+        return true; /* cannot tell: assume there is something to keep */
+    return exists;
+}
+
+static int policy_cleanup(struct tby_error *err)
+{
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = NULL;
+    int r = tby_nft_open(&nft, err);
+
+    if (r == 0)
+        r = tby_nft_delete_table(nft, err);
+    if (r == 0)
+        tby_log(TBY_LOG_INFO, "node", "table inet tabby deleted");
+    return r;
+}
+
+const struct node_part node_policy_part = {
+    .name = "policy",
+    .start = policy_start,
+    .stop = policy_stop,
+    .consumer = policy_consumer,
+    .fd = policy_fd,
+    .input = policy_input,
+    .timeout_ms = policy_timeout_ms,
+    .run = policy_run,
+    .ready = policy_ready,
+    .degraded = policy_degraded,
+    .metrics = policy_metrics,
+    .dump = policy_dump,
+    .holds_state = policy_holds_state,
+    .cleanup = policy_cleanup,
+};

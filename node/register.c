@@ -1,9 +1,10 @@
-/* register.c — this node's Node resource, as calico-node's start-up keeps it: the
- * addresses it detects (IP / IP_AUTODETECTION_METHOD, IP6 / IP6_AUTODETECTION_METHOD), its
- * AS number, its VXLAN MAC and its VXLAN tunnel address from IPAM while a VXLAN pool exists.
- * Written with a compare-and-swap on the Node's revision, so fields others own (labels,
- * BGP settings, status) are kept; checked again when the pools or the Node change and
- * every autodetect interval (an address that moved is followed). */
+/* register.c — this node's Node resource, a part (node.h), kept as calico-node's start-up
+ * keeps it: the addresses it detects (IP / IP_AUTODETECTION_METHOD, IP6 /
+ * IP6_AUTODETECTION_METHOD), its AS number, its VXLAN MAC and its VXLAN tunnel address from
+ * IPAM while a VXLAN pool exists. Written with a compare-and-swap on the Node's revision,
+ * so fields others own (labels, BGP settings, status) are kept; checked again when the
+ * pools or the Node change and every autodetect interval (an address that moved is
+ * followed). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,15 @@
 #include "tabby/resource.h"
 #include "tabby/routes.h"
 #include "node.h"
+#include "register_plan.h"
 
 #define DEBOUNCE_MS 100
+
+struct node_register_stats {
+    bool registered;          /* the Node holds what this node detected */
+    uint64_t writes, failures;
+    char last_error[TBY_ERROR_MAX];
+};
 
 struct node_register {
     struct tby_store *store;
@@ -33,13 +41,10 @@ struct node_register {
     struct node_register_stats stats;
 };
 
-/* What one pass found out, and what the Node should then say. */
+/* What one pass found out. */
 struct wanted {
-    bool has_addr[2];
-    struct tby_cidr addr[2];
-    struct tby_strv vxlan_pools[2]; /* enabled VXLAN pools per family, by name */
-    bool has_tunnel[2];
-    struct tby_ip tunnel[2];
+    struct node_reg_facts f;        /* what the Node should say (register_plan.h) */
+    struct tby_strv vxlan_pools[2]; /* the pools that give tunnel addresses, per family */
     char error[TBY_ERROR_MAX];      /* why something could not be detected */
 };
 
@@ -48,42 +53,10 @@ static int fam_index(int family)
     return family == 6;
 }
 
-int node_register_new(struct tby_store *store, struct tby_ipam *ipam,
-                      const struct node_config *cfg, struct node_register **out,
-                      struct tby_error *err)
+static void register_stop(void *state)
 {
-    struct node_register *g = calloc(1, sizeof(*g));
-    const char *name = cfg->v[NODE_NODENAME];
-    int r = 0;
+    struct node_register *g = state;
 
-    *out = NULL;
-    if (!g || asprintf(&g->handle[0], "vxlan-tunnel-addr-%s", name) < 0 ||
-        asprintf(&g->handle[1], "vxlan-v6-tunnel-addr-%s", name) < 0) {
-        node_register_free(g);
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    }
-    g->store = store;
-    g->ipam = ipam;
-    g->cfg = cfg;
-    g->node = name;
-    g->tunnels = cfg->backend != NODE_BACKEND_NONE;
-    g->backoff = (struct node_backoff){ .first_ms = 1000,
-                                        .max_ms = cfg->autodetect_interval_s * 1000 };
-    r = tby_autodetect_parse(cfg->v[NODE_IP_METHOD], &g->method[0], err);
-    if (r < 0)
-        tby_error_prefix(err, "IP_AUTODETECTION_METHOD");
-    if (r == 0 && (r = tby_autodetect_parse(cfg->v[NODE_IP6_METHOD], &g->method[1], err)) < 0)
-        tby_error_prefix(err, "IP6_AUTODETECTION_METHOD");
-    if (r < 0) {
-        node_register_free(g);
-        return r;
-    }
-    *out = g;
-    return 0;
-}
-
-void node_register_free(struct node_register *g)
-{
     if (!g)
         return;
     for (int i = 0; i < 2; i++) {
@@ -93,9 +66,36 @@ void node_register_free(struct node_register *g)
     free(g);
 }
 
-const struct node_register_stats *node_register_stats(const struct node_register *g)
+/* Fails for a bad autodetection method. */
+static int register_start(struct node *n, void **state, struct tby_error *err)
 {
-    return &g->stats;
+    const struct node_config *cfg = &n->cfg;
+    struct node_register *g = calloc(1, sizeof(*g));
+    int r = 0;
+
+    if (!g || asprintf(&g->handle[0], "vxlan-tunnel-addr-%s", n->name) < 0 ||
+        asprintf(&g->handle[1], "vxlan-v6-tunnel-addr-%s", n->name) < 0) {
+        register_stop(g);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    g->store = n->store;
+    g->ipam = n->ipam;
+    g->cfg = cfg;
+    g->node = n->name;
+    g->tunnels = cfg->backend != NODE_BACKEND_NONE;
+    g->backoff = (struct node_backoff){ .first_ms = 1000,
+                                        .max_ms = cfg->autodetect_interval_s * 1000 };
+    r = tby_autodetect_parse(cfg->v[NODE_IP_METHOD], &g->method[0], err);
+    if (r < 0)
+        tby_error_prefix(err, "IP_AUTODETECTION_METHOD");
+    if (r == 0 && (r = tby_autodetect_parse(cfg->v[NODE_IP6_METHOD], &g->method[1], err)) < 0)
+        tby_error_prefix(err, "IP6_AUTODETECTION_METHOD");
+    if (r < 0) {
+        register_stop(g);
+        return r;
+    }
+    *state = g;
+    return 0;
 }
 
 /* ---- what changed ---------------------------------------------------------------------- */
@@ -129,9 +129,9 @@ static int on_remove(void *ctx, const struct tby_resource *old)
     return 0;
 }
 
-struct tby_syncer_consumer node_register_consumer(struct node_register *g)
+static struct tby_syncer_consumer register_consumer(void *state)
 {
-    return (struct tby_syncer_consumer){ .name = "register", .ctx = g, .update = on_update,
+    return (struct tby_syncer_consumer){ .name = "register", .ctx = state, .update = on_update,
                                          .remove = on_remove };
 }
 
@@ -147,7 +147,7 @@ static void detect(struct node_register *g, int family, struct wanted *w)
     if (strcmp(setting, "none") == 0)
         return; /* the Node's address of this family is not this node's to manage */
     if (strcmp(setting, "autodetect") != 0) {
-        w->has_addr[i] = tby_cidr_parse(setting, 0, &w->addr[i], NULL) == 0;
+        w->f.has_addr[i] = tby_cidr_parse(setting, 0, &w->f.addr[i], NULL) == 0;
         return;
     }
     if (tby_autodetect_run(g->method[i], family, &res, &err) < 0) {
@@ -156,8 +156,8 @@ static void detect(struct node_register *g, int family, struct wanted *w)
                  tby_error_str(&err));
         return;
     }
-    w->has_addr[i] = true;
-    w->addr[i] = res.address;
+    w->f.has_addr[i] = true;
+    w->f.addr[i] = res.address;
 }
 
 static int collect_vxlan_pool(void *ctx, const char *key, const struct tby_resource *res)
@@ -169,8 +169,7 @@ static int collect_vxlan_pool(void *ctx, const char *key, const struct tby_resou
     if (!res || res->info->kind != TBY_KIND_IPPOOL)
         return 0;
     p = res->spec.ippool;
-    if (p->vxlan_mode == TBY_ENCAP_NEVER || p->disabled ||
-        !(p->allowed_uses & TBY_POOL_USE_TUNNEL))
+    if (!node_register_tunnel_pool(p))
         return 0;
     return tby_strv_push(&w->vxlan_pools[fam_index(p->cidr.ip.family)], res->meta.name);
 }
@@ -234,16 +233,16 @@ static int tunnel_address(struct node_register *g, int family, const struct tby_
                                     .v6_pools = &w->vxlan_pools[1] };
     int r = tby_ipam_ips_by_handle(g->ipam, g->handle[i], &held, err);
 
-    if (r == 0 && held_in_pools(&held, family, &w->vxlan_pools[i], s, &w->tunnel[i])) {
-        w->has_tunnel[i] = true;
+    if (r == 0 && held_in_pools(&held, family, &w->vxlan_pools[i], s, &w->f.tunnel[i])) {
+        w->f.has_tunnel[i] = true;
     } else if (r == 0) {
         if (held.n)
             r = tby_ipam_release_handle(g->ipam, g->handle[i], NULL, err);
         if (r == 0)
             r = tby_ipam_auto_assign(g->ipam, &req, &got, err);
         if (r == 0 && got.n) {
-            w->has_tunnel[i] = true;
-            w->tunnel[i] = got.items[0].ip;
+            w->f.has_tunnel[i] = true;
+            w->f.tunnel[i] = got.items[0].ip;
         }
     }
     tby_ipam_result_clear(&held);
@@ -269,59 +268,7 @@ static int tunnels(struct node_register *g, const struct tby_syncer *s, struct w
     return r;
 }
 
-/* ---- the Node document ------------------------------------------------------------------- */
-
-static json_t *object_at(json_t *parent, const char *key)
-{
-    json_t *o = json_object_get(parent, key);
-
-    if (!json_is_object(o)) {
-        o = json_object();
-        json_object_set_new(parent, key, o);
-    }
-    return o;
-}
-
-static void set_or_del(json_t *o, const char *key, bool set, const char *value)
-{
-    if (set)
-        json_object_set_new(o, key, json_string(value));
-    else
-        json_object_del(o, key);
-}
-
-/* The fields this node owns, set in the document of its Node. */
-static void fill_spec(struct node_register *g, json_t *doc, const struct wanted *w)
-{
-    static const char *const addr_key[2] = { "ipv4Address", "ipv6Address" };
-    static const char *const tunnel_key[2] = { "ipv4VXLANTunnelAddr", "ipv6VXLANTunnelAddr" };
-    static const char *const mac_key[2] = { "vxlanTunnelMACAddr", "vxlanTunnelMACAddrV6" };
-    json_t *spec = object_at(doc, "spec"), *bgp = object_at(spec, "bgp");
-    char buf[TBY_CIDR_STRLEN];
-    uint8_t mac[6];
-
-    for (int i = 0; i < 2; i++) {
-        if (w->has_addr[i])
-            json_object_set_new(bgp, addr_key[i], json_string(tby_cidr_format(&w->addr[i], buf)));
-        set_or_del(spec, tunnel_key[i], w->has_tunnel[i],
-                   w->has_tunnel[i] ? tby_ip_format(&w->tunnel[i], buf) : NULL);
-        /* Every node derives the same MAC from a name, so writing it only pins it. */
-        if ((i == 0 || w->vxlan_pools[i].n) && !json_is_string(json_object_get(spec, mac_key[i]))) {
-            tby_vxlan_mac_for_node(g->node, i ? 6 : 4, mac);
-            json_object_set_new(spec, mac_key[i], json_string(tby_mac_format(mac, buf)));
-        }
-    }
-    if (g->cfg->has_as)
-        json_object_set_new(bgp, "asNumber", json_integer(g->cfg->as_number));
-    if (json_object_size(bgp) == 0)
-        json_object_del(spec, "bgp"); /* an empty bgp section means nothing, and is refused */
-}
-
-static json_t *skeleton(const char *name)
-{
-    return json_pack("{s:s, s:s, s:{s:s}, s:{}}", "apiVersion", "projectcalico.org/v3", "kind",
-                     "Node", "metadata", "name", name, "spec");
-}
+/* ---- the Node --------------------------------------------------------------------------- */
 
 /* Writes the Node when it differs from what this node wants. *written says whether it did.
  * -ECANCELED: someone else wrote it meanwhile (read again and retry). */
@@ -330,24 +277,15 @@ static int write_node(struct node_register *g, const struct wanted *w, bool *wri
 {
     _cleanup_(tby_resource_freep) struct tby_resource *old = NULL;
     struct tby_resource_list list = { 0 };
-    _cleanup_json_ json_t *doc = NULL;
     struct tby_resource *res = NULL;
     int r = tby_catalog_get(g->store, tby_kind_info(TBY_KIND_NODE), NULL, g->node, &old, err);
 
     *written = false;
     if (r < 0 && r != -ENOENT)
         return r;
-    doc = old ? tby_resource_encode(old) : skeleton(g->node);
-    if (!doc)
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    fill_spec(g, doc, w);
-    r = tby_resource_decode(doc, &res, err);
-    if (r < 0)
-        return tby_error_prefix(err, "Node %s", g->node);
-    if (old && tby_resource_equal(old, res)) {
-        tby_resource_free(res);
-        return 0;
-    }
+    r = node_register_plan(old, &w->f, &res, err);
+    if (r < 0 || !res)
+        return r;
     r = tby_resource_list_push(&list, res);
     if (r < 0)
         tby_resource_free(res);
@@ -359,18 +297,18 @@ static int write_node(struct node_register *g, const struct wanted *w, bool *wri
     return r;
 }
 
-/* ---- a pass ---------------------------------------------------------------------------------- */
+/* ---- a pass ----------------------------------------------------------------------------- */
 
 static void log_written(struct node_register *g, const struct wanted *w)
 {
     char a[2][TBY_CIDR_STRLEN] = { "-", "-" }, t[2][TBY_IP_STRLEN] = { "-", "-" };
 
     for (int i = 0; i < 2; i++) {
-        if (w->has_addr[i])
-            tby_cidr_format(&w->addr[i], a[i]);
-        if (w->has_tunnel[i])
-            tby_ip_format(&w->tunnel[i], t[i]);
-        if (w->has_addr[i] && g->said[i][0] && strcmp(g->said[i], a[i]) != 0)
+        if (w->f.has_addr[i])
+            tby_cidr_format(&w->f.addr[i], a[i]);
+        if (w->f.has_tunnel[i])
+            tby_ip_format(&w->f.tunnel[i], t[i]);
+        if (w->f.has_addr[i] && g->said[i][0] && strcmp(g->said[i], a[i]) != 0)
             tby_log(TBY_LOG_WARNING, "register", "node address changed node=%s old=%s new=%s",
                     g->node, g->said[i], a[i]);
         memcpy(g->said[i], a[i], sizeof(g->said[i]));
@@ -397,11 +335,17 @@ static void failed(struct node_register *g, int64_t now, const char *why)
     snprintf(g->stats.last_error, sizeof(g->stats.last_error), "%s", why);
 }
 
-void node_register_run(struct node_register *g, const struct tby_syncer *s)
+/* Detects the addresses and writes what changed into the Node (a compare-and-swap that
+ * keeps every field it does not own), when due: at start, when the pools or the Node
+ * changed, and every autodetect interval. */
+static void register_run(void *state, const struct node *n)
 {
+    struct node_register *g = state;
+    const struct tby_syncer *s = n->syncer;
     int64_t now = node_now_ms();
     struct tby_error err = { 0 };
-    struct wanted w = { 0 };
+    struct wanted w = { .f = { .node = g->node, .has_as = g->cfg->has_as,
+                               .as_number = g->cfg->as_number } };
     bool written = false;
     int r;
 
@@ -414,6 +358,8 @@ void node_register_run(struct node_register *g, const struct tby_syncer *s)
     detect(g, 4, &w);
     detect(g, 6, &w);
     r = tby_syncer_foreach(s, collect_vxlan_pool, &w);
+    w.f.vxlan[0] = w.vxlan_pools[0].n > 0;
+    w.f.vxlan[1] = w.vxlan_pools[1].n > 0;
     if (r == 0)
         r = tunnels(g, s, &w, &err);
     if (r == 0)
@@ -436,7 +382,41 @@ void node_register_run(struct node_register *g, const struct tby_syncer *s)
     wanted_clear(&w);
 }
 
-int node_register_timeout_ms(const struct node_register *g)
+static int register_timeout_ms(const void *state)
 {
+    const struct node_register *g = state;
+
     return node_ms_until(g->next_at);
 }
+
+/* ---- what it says ----------------------------------------------------------------------- */
+
+/* Not registered blocks readiness: the routes and BGP of every node are made from the
+ * Nodes. Before a first attempt it says "yet"; after a failure, why. */
+static bool register_ready(const void *state, char *why, size_t size)
+{
+    const struct node_register_stats *st = &((const struct node_register *)state)->stats;
+
+    return st->registered || node_not_ready(why, size, "node not registered", st->last_error);
+}
+
+static void register_metrics(const void *state, struct tby_buf *out)
+{
+    const struct node_register_stats *st = &((const struct node_register *)state)->stats;
+
+    node_gauge(out, "tabby_node_registered", "1 while the Node resource holds what this node "
+                                           "detected.", st->registered);
+    node_counter(out, "tabby_node_registration_failures_total", "Failed Node registrations.",
+                 (double)st->failures);
+}
+
+const struct node_part node_register_part = {
+    .name = "register",
+    .start = register_start,
+    .stop = register_stop,
+    .consumer = register_consumer,
+    .timeout_ms = register_timeout_ms,
+    .run = register_run,
+    .ready = register_ready,
+    .metrics = register_metrics,
+};

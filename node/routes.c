@@ -1,12 +1,15 @@
-/* routes.c — tabby-node's route manager: the cluster's pools, nodes, block affinities and
- * workload endpoints (as the syncer holds them) into the kernel's routes, VXLAN device and
- * VTEP entries, converged by difference; repaired when netlink says someone else touched
- * them. Failures degrade (logged, retried), never stop the daemon. */
+/* routes.c — tabby-node's route manager, a part (node.h): the cluster's pools, nodes,
+ * block affinities and workload endpoints (as the syncer holds them) into the kernel's
+ * routes, VXLAN device and VTEP entries, converged by difference; repaired when netlink
+ * says someone else touched them. Failures degrade (logged, retried), never stop the
+ * daemon. Not started under backend none (routes are someone else's); under backend bird,
+ * BIRD installs the routes of IPIP pools. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/ipam.h"
 #include "tabby/log.h"
@@ -14,6 +17,15 @@
 #include "node.h"
 
 #define DEBOUNCE_MS 100
+
+struct node_routes_stats {
+    bool applied;             /* a plan made after the first complete read is in the kernel */
+    size_t routes, vteps;     /* in the last plan */
+    size_t warnings;
+    uint64_t applies, changes, failures;
+    struct node_hist apply_hist;
+    char last_error[TBY_ERROR_MAX];  /* "" when the last apply went through */
+};
 
 struct node_routes {
     char *node;
@@ -35,33 +47,10 @@ static bool routes_read(enum tby_kind k)
     return k == TBY_KIND_IPPOOL || k == TBY_KIND_NODE || k == TBY_KIND_WORKLOADENDPOINT;
 }
 
-int node_routes_new(const char *node_name, bool ipip_by_bgp, int resync_s,
-                    struct node_routes **out, struct tby_error *err)
+static void routes_stop(void *state)
 {
-    struct node_routes *r = calloc(1, sizeof(*r));
-    int rc;
+    struct node_routes *r = state;
 
-    *out = NULL;
-    if (!r || !(r->node = strdup(node_name))) {
-        free(r);
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    }
-    rc = tby_routes_open(&r->kernel, err);
-    if (rc < 0) {
-        node_routes_free(r);
-        return rc;
-    }
-    r->ipip_by_bgp = ipip_by_bgp;
-    r->trigger = (struct node_trigger){ .debounce_ms = DEBOUNCE_MS, .reads = routes_read };
-    r->resync_ms = resync_s * 1000;
-    r->backoff = (struct node_backoff){ .first_ms = 1000, .max_ms = 60000 };
-    r->repair_at = -1;
-    *out = r;
-    return 0;
-}
-
-void node_routes_free(struct node_routes *r)
-{
     if (!r)
         return;
     tby_routes_close(r->kernel); /* the kernel state stays */
@@ -70,15 +59,37 @@ void node_routes_free(struct node_routes *r)
     free(r);
 }
 
-const struct node_routes_stats *node_routes_stats(const struct node_routes *r)
+static int routes_start(struct node *n, void **state, struct tby_error *err)
 {
-    return &r->stats;
+    struct node_routes *r;
+    int rc;
+
+    if (n->cfg.backend == NODE_BACKEND_NONE)
+        return 0;
+    if (!(r = calloc(1, sizeof(*r))) || !(r->node = strdup(n->name))) {
+        free(r);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    rc = tby_routes_open(&r->kernel, err);
+    if (rc < 0) {
+        routes_stop(r);
+        return rc;
+    }
+    r->ipip_by_bgp = n->cfg.backend == NODE_BACKEND_BIRD;
+    r->trigger = (struct node_trigger){ .debounce_ms = DEBOUNCE_MS, .reads = routes_read };
+    r->resync_ms = n->cfg.resync_s * 1000;
+    r->backoff = (struct node_backoff){ .first_ms = 1000, .max_ms = 60000 };
+    r->repair_at = -1;
+    *state = r;
+    return 0;
 }
 
 /* ---- what changed ---------------------------------------------------------------------- */
 
-struct tby_syncer_consumer node_routes_consumer(struct node_routes *r)
+static struct tby_syncer_consumer routes_consumer(void *state)
 {
+    struct node_routes *r = state;
+
     /* every node's block affinities: remote blocks are routed to their nodes */
     return node_trigger_consumer(&r->trigger, "routes", TBY_IPAM_AFFINITY_PREFIX);
 }
@@ -95,21 +106,6 @@ struct input {
     struct tby_strv block_nodes; /* the blocks' node names (record keys hold them unended) */
 };
 
-/* Room for one more item of *v; -ENOMEM. */
-static int reserve(void **v, size_t n, size_t *cap, size_t size)
-{
-    void *p;
-
-    if (n < *cap)
-        return 0;
-    p = reallocarray(*v, *cap ? *cap * 2 : 16, size);
-    if (!p)
-        return -ENOMEM;
-    *v = p;
-    *cap = *cap ? *cap * 2 : 16;
-    return 0;
-}
-
 static int add_block(struct input *x, const char *key)
 {
     struct tby_cidr cidr;
@@ -119,7 +115,7 @@ static int add_block(struct input *x, const char *key)
 
     if (tby_ipam_affinity_key_parse(key, &node, &len, &cidr) < 0)
         return 0;
-    if (reserve((void **)&x->blocks, x->in.n_blocks, &x->cap_blocks, sizeof(*x->blocks)) < 0 ||
+    if (TBY_GROW(x->blocks, x->cap_blocks, x->in.n_blocks + 1) < 0 ||
         !(name = strndup(node, len)) || tby_strv_push_take(&x->block_nodes, name) < 0)
         return -ENOMEM;
     x->blocks[x->in.n_blocks++] = (struct tby_routes_block){ cidr, name };
@@ -134,17 +130,17 @@ static int collect(void *ctx, const char *key, const struct tby_resource *res)
         return add_block(x, key);
     switch (res->info->kind) {
     case TBY_KIND_IPPOOL:
-        if (reserve((void **)&x->pools, x->in.n_pools, &x->cap_pools, sizeof(*x->pools)) < 0)
+        if (TBY_GROW(x->pools, x->cap_pools, x->in.n_pools + 1) < 0)
             return -ENOMEM;
         x->pools[x->in.n_pools++] = (struct tby_routes_pool){ res->meta.name, res->spec.ippool };
         return 0;
     case TBY_KIND_NODE:
-        if (reserve((void **)&x->nodes, x->in.n_nodes, &x->cap_nodes, sizeof(*x->nodes)) < 0)
+        if (TBY_GROW(x->nodes, x->cap_nodes, x->in.n_nodes + 1) < 0)
             return -ENOMEM;
         x->nodes[x->in.n_nodes++] = (struct tby_routes_node){ res->meta.name, res->spec.node };
         return 0;
     case TBY_KIND_WORKLOADENDPOINT:
-        if (reserve((void **)&x->weps, x->in.n_weps, &x->cap_weps, sizeof(*x->weps)) < 0)
+        if (TBY_GROW(x->weps, x->cap_weps, x->in.n_weps + 1) < 0)
             return -ENOMEM;
         x->weps[x->in.n_weps++] = res->spec.wep;
         return 0;
@@ -280,8 +276,12 @@ static void repair(struct node_routes *r)
     apply_done(r, rc, &err);
 }
 
-void node_routes_sync(struct node_routes *r, const struct tby_syncer *s)
+/* Plans and applies when the cluster changed (debounced), from what the syncer holds;
+ * nothing while it is offline (an empty plan would remove everything). */
+static void routes_run(void *state, const struct node *n)
 {
+    struct node_routes *r = state;
+    const struct tby_syncer *s = n->syncer;
     int64_t now = node_now_ms();
 
     /* Offline, nothing new is planned (fail-static): what is programmed stays until the
@@ -297,8 +297,10 @@ void node_routes_sync(struct node_routes *r, const struct tby_syncer *s)
         repair(r);
 }
 
-void node_routes_events(struct node_routes *r)
+/* Netlink notifications: repairs what someone else changed. */
+static void routes_input(void *state)
 {
+    struct node_routes *r = state;
     struct tby_error err = { 0 };
     bool resync = false;
 
@@ -310,16 +312,75 @@ void node_routes_events(struct node_routes *r)
         r->repair_at = node_now_ms();
 }
 
-int node_routes_event_fd(const struct node_routes *r)
+static int routes_fd(const void *state)
 {
+    const struct node_routes *r = state;
+
     return tby_routes_event_fd(r->kernel);
 }
 
-int node_routes_timeout_ms(const struct node_routes *r)
+static int routes_timeout_ms(const void *state)
 {
+    const struct node_routes *r = state;
     int t = node_trigger_timeout_ms(&r->trigger);
 
     if (r->has_plan)
         t = node_min_timeout(t, node_ms_until(r->repair_at));
     return t;
 }
+
+/* ---- what it says ----------------------------------------------------------------------- */
+
+static bool routes_ready(const void *state, char *why, size_t size)
+{
+    const struct node_routes *r = state;
+
+    /* a failed apply counts: what went through is routed, and degraded says the rest */
+    return r->stats.applied || node_not_ready(why, size, "routes not programmed", "");
+}
+
+static bool routes_degraded(const void *state, char *why, size_t size)
+{
+    const struct node_routes *r = state;
+
+    if (!r->stats.last_error[0])
+        return false;
+    snprintf(why, size, "routes: %s", r->stats.last_error);
+    return true;
+}
+
+static void routes_metrics(const void *state, struct tby_buf *out)
+{
+    const struct node_routes_stats *rs = &((const struct node_routes *)state)->stats;
+
+    node_gauge(out, "tabby_routes", "Routes tabby-node programs (protocol 80).",
+               (double)rs->routes);
+    node_gauge(out, "tabby_vxlan_vteps", "Remote VXLAN tunnel endpoints programmed.",
+               (double)rs->vteps);
+    node_gauge(out, "tabby_route_warnings", "What the last route plan had to leave out.",
+               (double)rs->warnings);
+    node_gauge(out, "tabby_routes_degraded", "1 while part of the routes could not be applied.",
+               rs->last_error[0] != '\0');
+    node_counter(out, "tabby_route_applies_total", "Route plans applied or repaired.",
+                 (double)rs->applies);
+    node_counter(out, "tabby_route_changes_total",
+                 "Kernel writes of routes, neighbours, FDB, links.", (double)rs->changes);
+    node_counter(out, "tabby_route_failures_total", "Route applies that failed in part.",
+                 (double)rs->failures);
+    node_hist_write(out, "tabby_routes_apply_seconds", "Time to apply a route plan.",
+                    &rs->apply_hist);
+}
+
+const struct node_part node_routes_part = {
+    .name = "routes",
+    .start = routes_start,
+    .stop = routes_stop,
+    .consumer = routes_consumer,
+    .fd = routes_fd,
+    .input = routes_input,
+    .timeout_ms = routes_timeout_ms,
+    .run = routes_run,
+    .ready = routes_ready,
+    .degraded = routes_degraded,
+    .metrics = routes_metrics,
+};

@@ -1,8 +1,8 @@
 /* timing.c — the clock, retry backoff, debounced triggers and duration histograms the
- * parts of tabby-node share. */
+ * parts of tabby-node share (timing.h). */
 #include <time.h>
 
-#include "node.h"
+#include "timing.h"
 
 int64_t node_now_ms(void)
 {
@@ -46,7 +46,7 @@ void node_backoff_reset(struct node_backoff *b)
 
 /* Upper bounds in seconds: from a tenth of a millisecond (an incremental nft batch) to
  * ten seconds (a full table of tens of thousands of endpoints). */
-static const double bucket_s[NODE_HIST_BUCKETS] = {
+const double node_hist_bucket_s[NODE_HIST_BUCKETS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10,
 };
 
@@ -55,24 +55,11 @@ void node_hist_add(struct node_hist *h, double ms)
     double s = ms / 1000.0;
     int i = 0;
 
-    while (i < NODE_HIST_BUCKETS && s > bucket_s[i])
+    while (i < NODE_HIST_BUCKETS && s > node_hist_bucket_s[i])
         i++;
     h->counts[i]++;
     h->n++;
     h->sum_s += s;
-}
-
-void node_hist_write(FILE *out, const char *name, const char *help, const struct node_hist *h)
-{
-    uint64_t cum = 0;
-
-    fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-    for (int i = 0; i < NODE_HIST_BUCKETS; i++) {
-        cum += h->counts[i];
-        fprintf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bucket_s[i], (unsigned long long)cum);
-    }
-    fprintf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
-            (unsigned long long)h->n, name, h->sum_s, name, (unsigned long long)h->n);
 }
 
 /* ---- triggers ------------------------------------------------------------------------------ */

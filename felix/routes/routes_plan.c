@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
+#include "tabby/hmap.h"
 #include "tabby/routes.h"
 
 struct builder {
@@ -38,15 +40,8 @@ static int warn(struct builder *b, const char *fmt, ...)
 /* Grows *items (of `size` bytes each) to hold one more; returns the new slot. */
 static void *grow(void **items, size_t *n, size_t *cap, size_t size)
 {
-    if (*n == *cap) {
-        size_t cap2 = *cap ? *cap * 2 : 16;
-        void *p = reallocarray(*items, cap2, size);
-
-        if (!p)
-            return NULL;
-        *items = p;
-        *cap = cap2;
-    }
+    if (tby_grow(items, cap, *n + 1, size) < 0)
+        return NULL;
     return memset((char *)*items + (*n)++ * size, 0, size);
 }
 
@@ -534,13 +529,9 @@ char *tby_route_format(const struct tby_route *route, char *buf)
 
 void tby_vxlan_mac_for_node(const char *node_name, int family, uint8_t mac[6])
 {
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
     const char *salt = family == 6 ? "tabby-vxlan-v6:" : "tabby-vxlan-v4:";
+    uint64_t h = tby_hash_bytes(node_name, strlen(node_name), tby_hash_str(salt));
 
-    for (const char *p = salt; *p; p++)
-        h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
-    for (const char *p = node_name; *p; p++)
-        h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
     for (int i = 0; i < 6; i++)
         mac[i] = (uint8_t)(h >> (8 * i));
     mac[0] = (uint8_t)((mac[0] & 0xfe) | 0x02); /* unicast, locally administered */

@@ -112,11 +112,11 @@ struct tby_bgp_input {
     struct tby_ip rr_cluster_id;
     enum tby_bgp_log log;
     struct tby_bgp_peer *peers;
-    size_t n_peers;
+    size_t n_peers, cap_peers;
     struct tby_bgp_pool *pools;
     size_t n_pools;
     struct tby_cidr *blocks;     /* this node's affine blocks */
-    size_t n_blocks;
+    size_t n_blocks, cap_blocks;
     struct tby_cidr *services;   /* service CIDRs to advertise */
     size_t n_services;
     struct tby_bgp_community_rule *communities;

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 #include "tabby/net.h"
 #include "tabby/store.h"
@@ -49,7 +50,7 @@ struct tby_bgp_driver;
 int tby_bgp_driver_new(struct tby_store *store, const struct tby_bgp_driver_config *cfg,
                        struct tby_bgp_driver **out, struct tby_error *err);
 void tby_bgp_driver_free(struct tby_bgp_driver *driver);
-void tby_bgp_driver_freep(struct tby_bgp_driver **driver);
+TBY_DEFINE_FREEP(struct tby_bgp_driver, tby_bgp_driver_free)
 
 /* One sync (now_ms from CLOCK_MONOTONIC). 0: BIRD runs the current configuration
  * (*reloaded, may be NULL, says whether it was just loaded); -EAGAIN: BIRD unreachable,

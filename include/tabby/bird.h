@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 #include "tabby/net.h"
 
@@ -51,7 +52,7 @@ struct tby_bird_line {
 struct tby_bird_reply {
     int code;        /* the final line's code */
     struct tby_bird_line *lines; /* every line, the final one last */
-    size_t n;
+    size_t n, cap;
     size_t bytes;    /* kept so far, for the size bound */
     bool done;
 };
@@ -105,7 +106,7 @@ struct tby_bird_protocol {
 
 struct tby_bird_protocols {
     struct tby_bird_protocol *items;
-    size_t n;
+    size_t n, cap;
 };
 
 /* From the reply of `show protocols` or `show protocols all`. */
@@ -124,7 +125,7 @@ struct tby_bird;
 /* Does not connect yet. */
 int tby_bird_new(const char *socket_path, struct tby_bird **out, struct tby_error *err);
 void tby_bird_free(struct tby_bird *bird);
-void tby_bird_freep(struct tby_bird **bird);
+TBY_DEFINE_FREEP(struct tby_bird, tby_bird_free)
 const char *tby_bird_socket_path(const struct tby_bird *bird);
 /* How long one reply may take (default TBY_BIRD_DEFAULT_TIMEOUT_MS). */
 void tby_bird_set_timeout(struct tby_bird *bird, int timeout_ms);

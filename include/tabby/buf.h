@@ -46,7 +46,8 @@ char *tby_buf_steal(struct tby_buf *b, size_t *len);
 /* The buffer's error: 0, -ENOMEM or -EFBIG. */
 int tby_buf_error(const struct tby_buf *b);
 
-/* One read(2) appended: > 0 bytes got, 0 end of input, < 0 -errno (-EAGAIN when a
+/* One read(2) appended, into all the room the buffer has (at least 4 KiB: reserve more
+ * first for larger reads): > 0 bytes got, 0 end of input, < 0 -errno (-EAGAIN when a
  * non-blocking fd has nothing, -EFBIG past max). EINTR is retried. */
 ssize_t tby_buf_read_fd(struct tby_buf *b, int fd);
 /* Everything until end of input from a FILE or an fd: 0, -EFBIG past max, -ENOMEM, or

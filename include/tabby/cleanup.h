@@ -24,11 +24,15 @@
 #define TBY_STEAL(p) ({ __typeof__(p) tby_steal_tmp_ = (p); (p) = NULL; tby_steal_tmp_; })
 #define TBY_STEAL_FD(fd) ({ int tby_steal_fd_ = (fd); (fd) = -1; tby_steal_fd_; })
 
-/* Defines fn##p(type **p), calling fn(*p) (fn takes NULL), for _cleanup_(fn##p). */
+/* Defines fn##p(type **p), for _cleanup_(fn##p): unless *p is NULL, calls fn(*p) and
+ * sets *p to NULL (so an explicit call leaves nothing dangling). */
 #define TBY_DEFINE_FREEP(type, fn)        \
     static inline void fn##p(type **p)    \
     {                                     \
-        fn(*p);                           \
+        if (*p) {                         \
+            fn(*p);                       \
+            *p = NULL;                    \
+        }                                 \
     }
 
 #define TBY_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

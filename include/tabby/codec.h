@@ -41,12 +41,19 @@ int tby_dec_fail_at(struct tby_dec *d, const char *field, const char *fmt, ...)
 
 /* The value of obj[field], NULL when absent or null. */
 const json_t *tby_dec_get(const json_t *obj, const char *field);
+/* What a JSON value is, for messages: "an object", "a list", "a string", "an integer",
+ * "a number", "a boolean" or "null". */
+const char *tby_json_type_name(const json_t *v);
 
 /* Fails on any member of obj not named in `fields` (NULL-terminated): calicoctl refuses
  * unknown fields, which catches typos such as "blocksize". */
 int tby_dec_known_fields(struct tby_dec *d, const json_t *obj, const char *const *fields);
 /* Requires obj (the value at the current path) to be an object. */
 int tby_dec_expect_object(struct tby_dec *d, const json_t *obj);
+
+/* A value in hand (a list element, a map value) must be a string without NUL bytes;
+ * fails at the current path. *out points into the value. */
+int tby_dec_string_value(struct tby_dec *d, const json_t *v, const char **out);
 
 /* Typed getters of obj[field]. When absent: fail if `required`, else return 0 and leave
  * *out as it was (the default). */

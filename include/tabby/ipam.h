@@ -51,6 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 #include "tabby/model.h"
 #include "tabby/net.h"
@@ -68,7 +69,7 @@ struct tby_ipam;
 int tby_ipam_new(struct tby_store *store, const char *node, struct tby_ipam **out,
                  struct tby_error *err);
 void tby_ipam_free(struct tby_ipam *ipam);
-void tby_ipam_freep(struct tby_ipam **ipam);
+TBY_DEFINE_FREEP(struct tby_ipam, tby_ipam_free)
 const char *tby_ipam_node(const struct tby_ipam *ipam);
 
 /* Who an allocation is for. Both NULL for addresses that are not a pod's. */
@@ -264,7 +265,7 @@ struct tby_ipam_report {
     size_t n_handles;
     size_t n_allocations;
     struct tby_ipam_problem *items;
-    size_t n;
+    size_t n, cap;
 };
 
 /* Reads every IPAM record (one consistent snapshot) and the WorkloadEndpoints, and

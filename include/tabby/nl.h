@@ -44,47 +44,18 @@ void tby_nl_keep_errno(struct nl_sock *sk, int *kept);
  * *kept. */
 int tby_nl_errno_kept(int nl_error, int *kept);
 
-static inline void tby_nl_addr_putp(struct nl_addr **p)
-{
-    if (*p)
-        nl_addr_put(*p);
-}
+TBY_DEFINE_FREEP(struct nl_addr, nl_addr_put)
+TBY_DEFINE_FREEP(struct nl_cache, nl_cache_free)
+TBY_DEFINE_FREEP(struct rtnl_link, rtnl_link_put)
+TBY_DEFINE_FREEP(struct rtnl_route, rtnl_route_put)
+TBY_DEFINE_FREEP(struct rtnl_neigh, rtnl_neigh_put)
+TBY_DEFINE_FREEP(struct rtnl_addr, rtnl_addr_put)
 
-static inline void tby_nl_cache_freep(struct nl_cache **p)
-{
-    if (*p)
-        nl_cache_free(*p);
-}
-
-static inline void tby_nl_link_putp(struct rtnl_link **p)
-{
-    if (*p)
-        rtnl_link_put(*p);
-}
-
-static inline void tby_nl_route_putp(struct rtnl_route **p)
-{
-    if (*p)
-        rtnl_route_put(*p);
-}
-
-static inline void tby_nl_neigh_putp(struct rtnl_neigh **p)
-{
-    if (*p)
-        rtnl_neigh_put(*p);
-}
-
-static inline void tby_nl_rtaddr_putp(struct rtnl_addr **p)
-{
-    if (*p)
-        rtnl_addr_put(*p);
-}
-
-#define _cleanup_nl_addr_ _cleanup_(tby_nl_addr_putp)
-#define _cleanup_nl_cache_ _cleanup_(tby_nl_cache_freep)
-#define _cleanup_nl_link_ _cleanup_(tby_nl_link_putp)
-#define _cleanup_nl_route_ _cleanup_(tby_nl_route_putp)
-#define _cleanup_nl_neigh_ _cleanup_(tby_nl_neigh_putp)
-#define _cleanup_nl_rtaddr_ _cleanup_(tby_nl_rtaddr_putp)
+#define _cleanup_nl_addr_ _cleanup_(nl_addr_putp)
+#define _cleanup_nl_cache_ _cleanup_(nl_cache_freep)
+#define _cleanup_nl_link_ _cleanup_(rtnl_link_putp)
+#define _cleanup_nl_route_ _cleanup_(rtnl_route_putp)
+#define _cleanup_nl_neigh_ _cleanup_(rtnl_neigh_putp)
+#define _cleanup_nl_rtaddr_ _cleanup_(rtnl_addr_putp)
 
 #endif

@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 #include "tabby/model.h"
 
@@ -96,7 +97,7 @@ json_t *tby_resource_encode(const struct tby_resource *res);
 bool tby_resource_equal(const struct tby_resource *a, const struct tby_resource *b);
 struct tby_resource *tby_resource_copy(const struct tby_resource *res);
 void tby_resource_free(struct tby_resource *res);
-void tby_resource_freep(struct tby_resource **res);
+TBY_DEFINE_FREEP(struct tby_resource, tby_resource_free)
 
 /* "IPPool default-pool" (or "NetworkPolicy prod/allow-dns") from a raw document, as far
  * as it can be read; for error context. Writes into buf and returns it. */
@@ -112,7 +113,7 @@ char *tby_resource_prefix(const struct tby_kind_info *info, const char *namespac
 
 struct tby_resource_list {
     struct tby_resource **items;
-    size_t n;
+    size_t n, cap;
 };
 
 /* Reads YAML or JSON text holding one or more documents (`---`, and `kind: List` /

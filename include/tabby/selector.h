@@ -7,7 +7,8 @@
  * live as long as it does. Nothing is shared between selectors and nothing is global, so
  * any number of threads may match against the same selector at once.
  *
- * Needs: jansson (only for the Kubernetes LabelSelector conversion and the json label view).
+ * Needs: jansson and codec.h (only for the Kubernetes LabelSelector conversion and the
+ * json label view).
  *
  * Grammar (Calico's, https://docs.tigera.io/calico/latest/reference/resources/networkpolicy):
  *   k == 'v'   k != "v"   k in {'a', "b"}   k not in {...}   has(k)   all()   global()
@@ -44,6 +45,7 @@
 
 #include <jansson.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 
 /* Longest selector text accepted, in bytes, for the input and for the canonical form
@@ -55,6 +57,7 @@
 #define TBY_SEL_MAX_DEPTH 128
 
 struct tby_sel;
+struct tby_dec;
 
 /* A borrowed view of one endpoint's labels: get(ctx, key) returns the value, or NULL when
  * the label is absent. Matching calls get() once per label test and never allocates, so a
@@ -92,14 +95,16 @@ int tby_sel_parse(const char *text, struct tby_sel **out, struct tby_error *err)
  * matchExpressions entry (in order), joined with &&. In becomes `in`, NotIn `not in`,
  * Exists `has()`, DoesNotExist `!has()`. NULL, JSON null and {} mean all(). Keys and
  * values are checked as Kubernetes does; unknown fields are refused (a misspelt
- * "matchLabel" must not silently select everything). Errors name the field inside the
- * selector: `matchExpressions[1].operator: unknown operator "Inn" (expected In, NotIn,
- * Exists or DoesNotExist)`; callers prefix where the selector came from. */
+ * "matchLabel" must not silently select everything). It is decoded with codec.h's
+ * helpers, at the decoder's path: `spec.podSelector.matchExpressions[1].operator: unknown
+ * operator "Inn" (expected In, NotIn, Exists or DoesNotExist)`. */
+int tby_sel_decode_k8s(struct tby_dec *d, const json_t *label_selector, struct tby_sel **out);
+/* The same with the path starting at the selector (`matchExpressions[1].operator: …`). */
 int tby_sel_from_k8s(const json_t *label_selector, struct tby_sel **out,
                      struct tby_error *err);
 
 void tby_sel_free(struct tby_sel *sel);
-void tby_sel_freep(struct tby_sel **sel);
+TBY_DEFINE_FREEP(struct tby_sel, tby_sel_free)
 
 /* The canonical text (see above); owned by sel. */
 const char *tby_sel_canonical(const struct tby_sel *sel);

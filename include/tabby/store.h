@@ -22,7 +22,8 @@
  * range read); -EAGAIN the store is unreachable now (try again later; on etcd, a write
  * whose answer was lost also gives -EAGAIN: it may or may not have been applied);
  * -EINVAL bad arguments or URI; -EACCES etcd refused the credentials or permission;
- * -ENOSPC etcd's database is full; -EIO anything else.
+ * -ENOSPC etcd's database is full; -EROFS a write to a sqlite file that did not exist when
+ * opened with no_create; -EIO anything else.
  *
  * Threads: a store serves one thread at a time (each thread or process opens its own).
  * An etcd watch runs a thread of its own, which takes no signals.
@@ -38,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 
 struct tby_store;
@@ -75,9 +77,9 @@ struct tby_event_list {
 
 /* ---- opening ---------------------------------------------------------------- */
 
-/* Settings for stores that need more than a URI (etcd); sqlite ignores them. Fields may
- * be NULL/0 (empty strings count as unset); the strings are copied by the open call.
- * Error messages and logs never contain the password or the auth token. */
+/* Settings for stores that need more than a URI (etcd); sqlite reads only no_create.
+ * Fields may be NULL/0 (empty strings count as unset); the strings are copied by the open
+ * call. Error messages and logs never contain the password or the auth token. */
 struct tby_store_options {
     const char *endpoints;    /* etcd endpoints when the URI is just "etcd:" */
     const char *ca_cert_file; /* PEM CA that signed etcd's server certificate */
@@ -87,6 +89,9 @@ struct tby_store_options {
     const char *password;
     int timeout_ms;           /* per request; 0: 5000 */
     int connect_timeout_ms;   /* per endpoint; 0: 2000 */
+    /* For commands that only look (or change what exists): a sqlite file that does not
+     * exist is not created; the store reads as empty and refuses writes (-EROFS). */
+    bool no_create;
 };
 
 /* Fills `opts` from the environment, with Calico's names: ETCD_ENDPOINTS,
@@ -102,6 +107,7 @@ int tby_store_open(const char *uri, struct tby_store **out, struct tby_error *er
 int tby_store_open_options(const char *uri, const struct tby_store_options *opts,
                            struct tby_store **out, struct tby_error *err);
 void tby_store_close(struct tby_store *store);
+TBY_DEFINE_FREEP(struct tby_store, tby_store_close)
 /* The database file a URI names (sqlite:PATH, or a bare path), or NULL for a store that
  * is not a local file (etcd:) or an unknown scheme. */
 const char *tby_store_local_file(const char *uri);
@@ -110,6 +116,9 @@ const char *tby_store_local_file(const char *uri);
 void tby_store_release_memory(struct tby_store *store);
 /* The URI the store was opened with. */
 const char *tby_store_uri(const struct tby_store *store);
+/* Whether the store stands for a sqlite file that did not exist (opened with no_create):
+ * it holds nothing, and the file was not made. */
+bool tby_store_missing(const struct tby_store *store);
 
 /* ---- reads ------------------------------------------------------------------ */
 
@@ -139,7 +148,7 @@ int tby_store_cas(struct tby_store *store, const char *key, int64_t expect_mod_r
 struct tby_txn;
 struct tby_txn *tby_txn_new(void);
 void tby_txn_free(struct tby_txn *txn);
-void tby_txn_freep(struct tby_txn **txn);
+TBY_DEFINE_FREEP(struct tby_txn, tby_txn_free)
 /* Holds when `key`'s mod_rev equals `mod_rev` (0 = key absent). */
 int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev);
 int tby_txn_put(struct tby_txn *txn, const char *key, const char *value, size_t value_len);
@@ -183,6 +192,5 @@ void tby_watch_free(struct tby_watch *watch);
 void tby_kv_clear(struct tby_kv *kv);
 void tby_kv_list_clear(struct tby_kv_list *list);
 void tby_event_list_clear(struct tby_event_list *list);
-void tby_storep(struct tby_store **store);
 
 #endif

@@ -10,7 +10,7 @@
 
 struct tby_strv {
     char **items;
-    size_t n;
+    size_t n, cap;
 };
 
 int tby_strv_push(struct tby_strv *v, const char *s);

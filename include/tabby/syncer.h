@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 #include "tabby/resource.h"
 #include "tabby/store.h"
@@ -52,7 +53,7 @@ struct tby_syncer_consumer {
 
 int tby_syncer_new(struct tby_store *store, struct tby_syncer **out);
 void tby_syncer_free(struct tby_syncer *s);
-void tby_syncer_freep(struct tby_syncer **s);
+TBY_DEFINE_FREEP(struct tby_syncer, tby_syncer_free)
 /* Consumers are called in the order they were added. -ENOMEM. */
 int tby_syncer_add_consumer(struct tby_syncer *s, const struct tby_syncer_consumer *c);
 

@@ -14,9 +14,20 @@ runs=${2:-10000}
 [ $# -ge 2 ] && shift 2 || shift $#
 
 case $name in
-selector) srcs="lib/selector.c lib/validate.c lib/error.c"; libs="-ljansson"; opts="-max_len=5000" ;;
-yaml) srcs="lib/yaml.c lib/yaml_dump.c lib/yaml_scalar.c lib/error.c"; libs="-lyaml -ljansson"; opts="" ;;
-bird) srcs="bgp/bird_reply.c lib/net.c lib/error.c"; libs=""; opts="-max_len=8192" ;;
+selector)
+    srcs="lib/selector.c lib/codec.c lib/strv.c lib/array.c lib/buf.c lib/validate.c lib/error.c"
+    libs="-ljansson -lm"; opts="-max_len=5000" ;;
+yaml)
+    srcs="lib/yaml.c lib/yaml_dump.c lib/yaml_scalar.c lib/array.c lib/buf.c lib/error.c"
+    libs="-lyaml -ljansson"; opts="" ;;
+bird) srcs="bgp/bird_reply.c lib/array.c lib/net.c lib/error.c"; libs=""; opts="-max_len=8192" ;;
+kube_config) srcs="lib/kube_config.c lib/base64.c lib/buf.c lib/codec.c lib/validate.c lib/strv.c
+    lib/array.c lib/net.c lib/yaml.c lib/yaml_scalar.c lib/error.c"
+    libs="-lyaml -ljansson"; opts="-max_len=8192" ;;
+kube_watch) srcs="lib/kube_stream.c lib/kube_known.c lib/kube_status.c lib/buf.c lib/hmap.c
+    lib/array.c lib/error.c"; libs="-ljansson"; opts="-max_len=8192" ;;
+kube_status) srcs="lib/kube_status.c lib/kube_list.c lib/kube_known.c lib/kube_resource.c
+    lib/buf.c lib/hmap.c lib/array.c lib/error.c"; libs="-ljansson"; opts="-max_len=8192" ;;
 *) echo "run.sh: unknown fuzz target '$name'" >&2; exit 2 ;;
 esac
 
@@ -30,7 +41,7 @@ for s in $srcs; do files="$files $top/$s"; done
 ${CC_FUZZ:-clang} -std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra \
     -Wno-unused-parameter -Werror \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I"$top/include" -o "$out/fuzz_$name" "$top/tests/fuzz/fuzz_$name.c" $files $libs
+    -I"$top/include" -I"$top/lib" -o "$out/fuzz_$name" "$top/tests/fuzz/fuzz_$name.c" $files $libs
 
 seeds="$top/tests/fuzz/corpus/$name"
 [ -d "$seeds" ] || seeds=""

@@ -1,24 +1,11 @@
 # bgp_lib.sh — shared by the BGP integration tests (source after t_begin): a fabric of
-# network namespaces, BIRD per node driven by `tabbyctl bgp apply`, FRR as a router, and
-# waiting for routes. Everything made here is torn down on exit: daemons are killed by
-# the pids recorded when they started, namespaces deleted; the root namespace is never
-# changed (veths are created straight inside the namespaces).
+# network namespaces (fabric.sh), BIRD per node driven by `tabbyctl bgp apply`, FRR as a
+# router, and waiting for routes. Everything made here is torn down on exit: the daemons
+# run inside this run's namespaces, which fabric.sh empties (TERM, then KILL) and deletes;
+# the root namespace is never changed (veths are created straight inside the namespaces).
 
-BGP_PREFIX="tbgp$$"               # unique per run: namespaces are ${BGP_PREFIX}-<name>
-BGP_PIDS=()
-BGP_NETNS=()
 STORE="sqlite:$T_TMP/tabby.db"
 ctl() { "$TABBYCTL" --store "$STORE" "$@"; }
-
-bgp_cleanup() {
-    local pid ns
-    for pid in "${BGP_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-    for pid in "${BGP_PIDS[@]}"; do
-        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null
-    done
-    for ns in "${BGP_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
-}
 
 # bgp_need NAME COMMAND…: skips the whole test unless root and the commands exist.
 bgp_need() {
@@ -31,51 +18,33 @@ bgp_need() {
             t_end
         fi
     done
-    t_on_exit bgp_cleanup
+    t_fabric "tbgp$$"
 }
 
 # Resources as YAML documents, for `... | ctl apply -f -`.
 V3='apiVersion: projectcalico.org/v3'
 yaml_bgpconfig() { printf '%s\nkind: BGPConfiguration\nmetadata: {name: default}\nspec: {asNumber: 64512, nodeToNodeMeshEnabled: %s}\n---\n' "$V3" "$1"; }
 # yaml_pool NAME CIDR [MORE SPEC]
-yaml_pool() { printf '%s\nkind: IPPool\nmetadata: {name: %s}\nspec: {cidr: %s%s}\n---\n' "$V3" "$1" "$2" "${3:+, $3}"; }
+yaml_pool() { printf '%s\nkind: IPPool\nmetadata: {name: %s}\nspec: {cidr: %s%s}\n---\n' "$V3" "$(yaml_str "$1")" "$2" "${3:+, $3}"; }
 # yaml_node NAME ADDRESS/LEN [MORE BGP SPEC] [LABELS]
-yaml_node() { printf '%s\nkind: Node\nmetadata: {name: %s, labels: {%s}}\nspec: {bgp: {ipv4Address: %s%s}}\n---\n' "$V3" "$1" "${4:-}" "$2" "${3:+, $3}"; }
+yaml_node() { printf '%s\nkind: Node\nmetadata: {name: %s, labels: {%s}}\nspec: {bgp: {ipv4Address: %s%s}}\n---\n' "$V3" "$(yaml_str "$1")" "${4:-}" "$2" "${3:+, $3}"; }
 
-ns() { echo "$BGP_PREFIX-$1"; }
-in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
-
-# bgp_fabric: a namespace holding bridge br0, the fabric every node plugs into.
-bgp_fabric() {
-    ip netns add "$(ns fab)" && BGP_NETNS+=("$(ns fab)")
-    in_ns fab ip link set lo up
-    in_ns fab ip link add br0 type bridge
-    in_ns fab ip link set br0 up
-}
+# bgp_fabric: the fabric every node plugs into (bridge br0 of namespace "fab").
+bgp_fabric() { fab_switch fab; }
 
 # bgp_host NAME ADDRESS/LEN: a namespace with eth0 on the fabric.
-bgp_host() {
-    local name=$1 addr=$2 port="p-$1"
-    ip netns add "$(ns "$name")" && BGP_NETNS+=("$(ns "$name")")
-    ip -n "$(ns "$name")" link add eth0 type veth peer name "$port" netns "$(ns fab)"
-    in_ns fab ip link set "$port" master br0 up
-    in_ns "$name" ip link set lo up
-    in_ns "$name" ip addr add "$addr" dev eth0
-    in_ns "$name" ip link set eth0 up
-}
+bgp_host() { FAB_PORT="p-$1" fab_host "$1" fab "$2"; }
 
 # bgp_bird NAME ROUTER_ID: starts BIRD in the node's namespace, with a minimal
-# configuration the first time (later from the file tabby wrote); its socket is $T_TMP/NAME/bird.ctl, its file $T_TMP/NAME/bird.conf.
+# configuration the first time (later from the file tabby wrote); its socket is
+# $T_TMP/NAME/bird.ctl, its file $T_TMP/NAME/bird.conf, its pid in $T_TMP/NAME/bird.pid.
 bgp_bird() {
     local name=$1 dir=$T_TMP/$1
     mkdir -p "$dir"
     [ -f "$dir/bird.conf" ] || printf 'router id %s;\nprotocol device {}\n' "$2" >"$dir/bird.conf"
-    # Started directly (not through a function, which would background a subshell), so
-    # that $! is BIRD's own pid.
-    ip netns exec "$(ns "$name")" bird -f -c "$dir/bird.conf" -s "$dir/bird.ctl" \
+    ip netns exec "$(fab_name "$name")" bird -f -c "$dir/bird.conf" -s "$dir/bird.ctl" \
         -P "$dir/bird.pid" </dev/null >"$dir/bird.log" 2>&1 &
-    BGP_PIDS+=($!)
-    t_wait 5 test -S "$dir/bird.ctl"
+    t_wait 20 test -S "$dir/bird.ctl"
 }
 
 # bgp_mesh3 POOL_CIDR: nodes n1..n3 (10.0.0.1-3/24) in the default mesh with one pool,
@@ -113,11 +82,12 @@ cni_add() {
 }
 
 # has_route NODE PREFIX WORDS: NODE's kernel route to PREFIX contains WORDS ("via 10.0.0.2").
-has_route() { in_ns "$1" ip route show "$2" | grep -q -- "$3"; }
-no_route() { [ -z "$(in_ns "$1" ip route show "$2")" ]; }
+has_route() { fab_in "$1" ip route show "$2" | grep -q -- "$3"; }
+no_route() { [ -z "$(fab_in "$1" ip route show "$2")" ]; }
 
 # Routes BIRD installed (proto bird), prefixes only, sorted.
-bird_routes() { in_ns "$1" ip route show proto bird | awk '{print ($1 == "blackhole" ? $2 : $1)}' | sort; }
+bird_routes() { fab_in "$1" ip route show proto bird | awk '{print ($1 == "blackhole" ? $2 : $1)}' | sort; }
+bird_routes_are() { [ "$(bird_routes "$1")" = "$2" ]; }
 
 # sessions_up NODE N: tabbyctl node status shows N established sessions.
 sessions_up() {
@@ -135,13 +105,13 @@ bgp_frr() {
     chown -R frr:frr "$run"
     # FRR drops to user frr: it must be able to walk into the scratch folder.
     chmod 0711 "$T_TMP" "$T_TMP/$name"
-    in_ns "$name" /usr/lib/frr/zebra -d -f "$run/zebra.conf" -i "$run/zebra.pid" \
+    fab_in "$name" /usr/lib/frr/zebra -d -f "$run/zebra.conf" -i "$run/zebra.pid" \
         -z "$run/zserv.api" --vty_socket "$run" -A 127.0.0.1 >"$run/zebra.log" 2>&1
-    t_wait 5 test -s "$run/zebra.pid" && BGP_PIDS+=("$(cat "$run/zebra.pid")")
-    in_ns "$name" /usr/lib/frr/bgpd -d -f "$run/bgpd.conf" -i "$run/bgpd.pid" \
+    t_wait 20 test -s "$run/zebra.pid"
+    fab_in "$name" /usr/lib/frr/bgpd -d -f "$run/bgpd.conf" -i "$run/bgpd.pid" \
         -z "$run/zserv.api" --vty_socket "$run" -A 127.0.0.1 >"$run/bgpd.log" 2>&1
-    t_wait 5 test -s "$run/bgpd.pid" && BGP_PIDS+=("$(cat "$run/bgpd.pid")")
-    t_wait 10 frr_vtysh "$name" 'show bgp summary'
+    t_wait 20 test -s "$run/bgpd.pid"
+    t_wait 30 frr_vtysh "$name" 'show bgp summary'
 }
 
 frr_vtysh() { local name=$1; shift; vtysh --vty_socket "$T_TMP/$name/frr" -c "$*"; }

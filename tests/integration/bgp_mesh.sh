@@ -31,7 +31,7 @@ test_every_node_learns_every_block_via_its_owner() {
                 missing="$missing n$i:10.244.$j.0/26"
         done
         # Its own block is a blackhole (pods get more specific routes).
-        in_ns "n$i" ip route show type blackhole | grep -q "10.244.$i.0/26" ||
+        fab_in "n$i" ip route show type blackhole | grep -q "10.244.$i.0/26" ||
             missing="$missing n$i:own-blackhole"
     done
     if [ -z "$missing" ]; then
@@ -122,16 +122,16 @@ test_ipip_blocks_go_through_tunl0_onlink() {
         yaml_pool ipip-pool 10.245.0.0/16 'ipipMode: Always'
         yaml_pool ipip-cross 10.246.0.0/16 'ipipMode: CrossSubnet'
     } | ctl apply -f - >/dev/null
-    in_ns n2 ip link add tunl0 type veth peer name tunl0-peer
-    in_ns n2 ip link set tunl0-peer up
-    in_ns n2 ip link set tunl0 up
+    fab_in n2 ip link add tunl0 type veth peer name tunl0-peer
+    fab_in n2 ip link set tunl0-peer up
+    fab_in n2 ip link set tunl0 up
     for i in 2 3; do bgp_apply "n$i" --block "10.244.$i.0/26"; done # n2: and its IPAM block
     bgp_apply n1 --block 10.244.1.64/26 --block 10.245.1.0/26 --block 10.246.1.0/26
     if t_wait 15 has_route n2 10.245.1.0/26 "via 10.0.0.1 dev tunl0 proto bird metric 32 onlink" &&
         t_wait 5 has_route n2 10.246.1.0/26 "via 10.0.0.1 dev eth0"; then
         pass ipip_blocks_go_through_tunl0_onlink
     else
-        fail ipip_blocks_go_through_tunl0_onlink "$(in_ns n2 ip route show proto bird | tr '\n' ';')"
+        fail ipip_blocks_go_through_tunl0_onlink "$(fab_in n2 ip route show proto bird | tr '\n' ';')"
     fi
 }
 

@@ -22,7 +22,7 @@ if [ ! -d /etc/cni/net.d ]; then
 fi
 
 CD=$T_TMP/containerd
-mkdir -p "$CD/netd" "$CD/rootfs/bin" "$CD/oci/blobs/sha256"
+mkdir -p "$CD/netd" "$CD/rootfs/bin" "$CD/oci/blobs/sha256" "$CD/flag"
 jq -n --argjson tabby "$(cni_conf | jq 'del(.cniVersion, .name) + {log_level: "debug"}')" \
     '{cniVersion: "1.0.0", name: "k8s-pod-network", plugins: [$tabby]}' >"$CD/netd/10-tabby.conflist"
 cat >"$CD/config.toml" <<EOF
@@ -67,7 +67,9 @@ make_image() {
 }
 
 # What runs inside the private mount namespace (and the node's network namespace): ctr
-# runs the CNI plugins itself, so it must see the mounted folders too.
+# runs the CNI plugins itself, so it must see the mounted folders too. The other container
+# runs until the first is done (it waits for a file of the shared folder /flag); every
+# wait has a deadline (60 s), each ping up to 10 tries.
 cat >"$CD/inner.sh" <<'EOF'
 set -u
 CD=$1 BIN=$2 TABBYCTL=$3 STORE=$4
@@ -76,22 +78,29 @@ mount -t tmpfs tabby-test /opt && mkdir -p /opt/cni/bin && mount --bind "$BIN" /
 containerd --config "$CD/config.toml" >"$CD/containerd.log" 2>&1 &
 pid=$!
 echo "PID $pid"
-for _ in $(seq 100); do [ -S "$CD/containerd.sock" ] && break; sleep 0.1; done
+end=$((SECONDS + 60))
+until [ -S "$CD/containerd.sock" ] || [ $SECONDS -ge $end ]; do sleep 0.1; done
 export CONTAINERD_ADDRESS=$CD/containerd.sock
 ctr images import "$CD/image.tar" >"$CD/import.log" 2>&1 || echo "SETUP image import failed"
-timeout 60 ctr run --rm --cni localhost/tabby-bb:latest other sleep 5 </dev/null \
-    >"$CD/other.log" 2>&1 &
+timeout 120 ctr run --rm --cni --mount "type=bind,src=$CD/flag,dst=/flag,options=rbind:ro" \
+    localhost/tabby-bb:latest other sh -c 'until [ -e /flag/stop ]; do sleep 0.1; done' \
+    </dev/null >"$CD/other.log" 2>&1 &
 other=$!
-for _ in $(seq 50); do
+end=$((SECONDS + 60))
+while :; do
     OTHER=$("$TABBYCTL" --store "$STORE" get wep -o json |
         jq -r '.items[]? // . | .spec.ipNetworks[0] // empty' | cut -d/ -f1)
-    [ -n "$OTHER" ] && break
+    [ -n "$OTHER" ] || [ $SECONDS -ge $end ] && break
     sleep 0.1
 done
 echo "OTHER $OTHER"
-timeout 60 ctr run --rm --cni localhost/tabby-bb:latest first sh -c \
-    "ip -o -4 addr show eth0 | sed 's/^/ADDR /'; ping -c 1 -W 3 192.168.200.1 >/dev/null && echo NODE ok; ping -c 1 -W 3 $OTHER >/dev/null && echo OTHER ok" </dev/null
+timeout 120 ctr run --rm --cni localhost/tabby-bb:latest first sh -c '
+    reach() { for i in $(seq 10); do ping -c 1 -W 1 "$1" >/dev/null && return 0; done; return 1; }
+    ip -o -4 addr show eth0 | sed "s/^/ADDR /"
+    reach 192.168.200.1 && echo NODE ok
+    reach "$1" && echo OTHER ok' first "$OTHER" </dev/null
 echo "FIRST rc=$?"
+touch "$CD/flag/stop"
 wait "$other"
 echo "SECOND rc=$?"
 kill "$pid"

@@ -4,10 +4,10 @@
 # the root namespace), and the check that nothing is left behind. Source it after lib.sh
 # and call `cni_begin NAME`.
 #
-# Everything this run makes is named with its own prefix ($CNI_PFX) and removed on exit.
+# Everything this run makes is named with its own prefix ($CNI_PFX, fabric.sh's) and
+# removed on exit, with whatever runs inside.
 
 TABBY=${TABBY:-$T_BUILD/tabby}
-CNI_NS=()
 CNI_PIDS=()
 
 # cni_begin NAME [POOL-YAML]: scratch folder, root check, binaries, datastore, node.
@@ -23,6 +23,7 @@ cni_begin() {
     done
     CNI_PFX=tbycni$$
     t_on_exit cni_cleanup
+    t_fabric "$CNI_PFX"
     trap 'exit 130' INT TERM
     # CNI_PATH: tabby's plugins and the reference ones (host-local, portmap, …).
     CNI_BIN=$T_TMP/bin
@@ -37,14 +38,11 @@ cni_begin() {
     cni_node
 }
 
-# Every namespace with this run's prefix goes, also those made in background subshells
-# (whose additions to CNI_NS the shell never sees).
+# Background subshells of this one; fabric.sh then removes every namespace of the prefix
+# (also those made in background subshells) and what runs in them.
 cni_cleanup() {
-    local pid ns
+    local pid
     for pid in "${CNI_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-    for ns in "${CNI_NS[@]}" $(ip netns list | awk -v p="$CNI_PFX-" 'index($1, p) == 1 { print $1 }'); do
-        ip netns del "$ns" 2>/dev/null
-    done
 }
 
 ctl() { "$TABBYCTL" --store "$STORE" "$@"; }
@@ -67,18 +65,12 @@ spec: {cidr: "fd10::/64", blockSize: 122}'
     ctl apply -f "$T_TMP/pools.yaml" >/dev/null || { fail setup "cannot apply pools"; t_end; }
 }
 
-# cni_ns NAME: a namespace of this run; its name is $CNI_PFX-NAME.
-cni_ns() {
-    ip netns add "$CNI_PFX-$1" || return 1
-    CNI_NS+=("$CNI_PFX-$1")
-}
+# cni_ns NAME: a namespace of this run, as bare as a runtime makes it (loopback down); its
+# name is $CNI_PFX-NAME.
+cni_ns() { ip netns add "$(fab_name "$1")"; }
 
 # at NAME CMD…: CMD inside this run's namespace NAME.
-at() {
-    local ns=$CNI_PFX-$1
-    shift
-    ip netns exec "$ns" "$@"
-}
+at() { fab_in "$@"; }
 
 # The node: eth0 (paired with eth0p, both inside the node) holds 192.168.200.1/24 and the
 # default route, as a real node's uplink would: proxy ARP answers for 169.254.1.1 only
@@ -176,7 +168,7 @@ host_port_echo() {
     at "$1" ip link set lo up
     at "$1" socat -T 5 TCP-LISTEN:80,reuseaddr EXEC:cat &
     CNI_PIDS+=($!)
-    sleep 0.3
+    t_wait 10 fab_listening "$1" 80
     echo hello | at "$NODE" socat -T 3 - "TCP:192.168.200.1:$2,connect-timeout=3" 2>&1
 }
 
@@ -199,9 +191,4 @@ cni_need_busybox() {
         skip "$1" "/bin/busybox with ping is missing (Debian package busybox-static)"
         t_end
     fi
-}
-
-# pod_ping FROM ADDR: a reply within 3 seconds (FROM is a pod name, or the node).
-pod_ping() {
-    at "$1" ping -c 1 -w 3 "$2" >/dev/null 2>&1
 }

@@ -77,7 +77,7 @@ test_podman_runs_pods_on_tabby() {
         [[ $ip == 10.10.* ]] || bad+="address $ip is not from the pool; "
         pod_ping "$NODE" "$ip" || bad+="node cannot reach $ip; "
         for c in a b c; do
-            pm exec "$NET-$c" ping -c 1 -W 3 "$ip" >/dev/null 2>&1 || bad+="$c cannot reach $ip; "
+            t_wait 10 pm exec "$NET-$c" ping -c 1 -W 1 "$ip" || bad+="$c cannot reach $ip; "
         done
     done
     [ "$(ctl get wep -o name | wc -l)" = 3 ] || bad+="$(ctl get wep -o name | wc -l) endpoints, not 3; "

@@ -29,7 +29,7 @@ lab() { TABBY_LAB=$CUR TABBY_LAB_STATE=$T_TMP/labs/$CUR "$LAB_SCRIPT" "$@"; }
 
 # expect_matrix CASE EXPECTED: EXPECTED is one "from to ok|--" line per pair that matters.
 # Policy and routes reach the nodes through the datastore's watch and BGP, so the check
-# (all pairs at once, each probe giving up after 1 s) repeats for up to 5 seconds; the
+# (all pairs at once, each probe giving up after 1 s) repeats for up to 30 seconds; the
 # time until the cluster matched is printed.
 expect_matrix() {
     local name=$1 expected=$2 from to want bad start now i=0 dir=$T_TMP/probes
@@ -46,7 +46,7 @@ expect_matrix() {
         wait
         bad=$(cat "$dir"/* 2>/dev/null | tr -d '\n')
         now=$(date +%s%N)
-        [ -n "$bad" ] && [ $(((now - start) / 1000000)) -lt 5000 ] || break
+        [ -n "$bad" ] && [ $(((now - start) / 1000000)) -lt 30000 ] || break
         sleep 0.1
     done
     if [ -z "$bad" ]; then
@@ -82,6 +82,15 @@ default/backend default/database --
 default/frontend ops/monitor ok
 default/database ops/monitor ok"
 
+# nat_seen_as [ADDRESS]: the address the outside host saw frontend's connection come from
+# (printed); true when it is ADDRESS.
+nat_seen_as() {
+    local seen
+    seen=$(lab exec default/frontend socat -T1 - TCP:198.51.100.1:80 </dev/null 2>&1)
+    echo "$seen"
+    [ "$seen" = "${1:-}" ]
+}
+
 # run_mode NAME UP_ARGS…: one lab through the whole story.
 run_mode() {
     local name=$1 out ns_left
@@ -112,37 +121,92 @@ run_mode() {
         -f "$T_TOP/examples/api-allow.yaml" 2>&1) || fail "${name}_apply" "$out"
     PROTO=tcp expect_matrix "${name}_policy" "$AFTER_POLICY"
     PROTO=udp expect_matrix "${name}_policy_udp" "$AFTER_POLICY_UDP"
-    out=$(lab exec default/frontend socat -T1 - TCP:198.51.100.1:80 </dev/null 2>&1)
-    if [ "$out" = 10.99.1.11 ]; then pass "${name}_nat_outgoing"; else fail "${name}_nat_outgoing" "outside host saw \"$out\", want 10.99.1.11"; fi
+    if t_wait 30 nat_seen_as 10.99.1.11; then
+        pass "${name}_nat_outgoing"
+    else
+        fail "${name}_nat_outgoing" "outside host saw \"$(nat_seen_as)\", want 10.99.1.11"
+    fi
     mode_checks "$name"
+    [ "$name" = native ] && yaml_names_checks
     lab down >/dev/null 2>&1
     ns_left=$(ip netns list | awk '{print $1}' | grep "^$CUR-" || true)
     if [ -z "$ns_left" ] && [ ! -e "$T_TMP/labs/$CUR" ]; then pass "${name}_down"; else fail "${name}_down" "left behind: $ns_left"; fi
 }
 
-# What each mode must show besides connectivity.
+# What each mode must show besides connectivity. Routes follow the pods' blocks through
+# BGP or the datastore: each check waits (up to 30 s) for its state, then asserts it.
+n1_routes() { ip netns exec "$CUR-n1" ip route 2>/dev/null; }
+tor_routes() { ip netns exec "$CUR-tor" ip route 2>/dev/null; }
+bgp_routes_ok() { local r; r=$(n1_routes); grep -q 'proto bird' <<<"$r" && ! grep -q vxlan <<<"$r"; }
+mesh_peers_up() { [ "$(lab status 2>&1 | grep -c 'node-to-node mesh | up')" = 6 ]; }
+tor_blocks_ok() { [ "$(tor_routes | grep -c '^10\.244\.')" -ge 3 ]; }
+vxlan_routes_ok() { [ "$(n1_routes | grep -c 'dev vxlan.tabby')" = 2 ]; }
+# n2 shares n1's subnet (plain route), n3 sits behind the fabric router (VXLAN).
+crosssubnet_routes_ok() {
+    local r
+    r=$(n1_routes)
+    grep -q 'via 10.99.1.12 dev eth0' <<<"$r" && [ "$(grep -c 'dev vxlan.tabby' <<<"$r")" = 1 ]
+}
+
+# expect_state CASE SECONDS PREDICATE WHAT: PASS once PREDICATE holds, else FAIL with WHAT's
+# output.
+expect_state() {
+    if t_wait "$2" "$3" && "$3"; then pass "$1"; else fail "$1" "$($4 2>&1)"; fi
+}
+
 mode_checks() {
-    local name=$1 routes
-    routes=$(ip netns exec "$CUR-n1" ip route 2>/dev/null)
+    local name=$1
     case $name in
     native|etcd)
-        if grep -q 'proto bird' <<<"$routes" && ! grep -q vxlan <<<"$routes"; then pass "${name}_bgp_routes"; else fail "${name}_bgp_routes" "$routes"; fi
-        out=$(lab status 2>&1)
-        if [ "$(grep -c 'node-to-node mesh | up' <<<"$out")" = 6 ]; then pass "${name}_status_peers"; else fail "${name}_status_peers" "$out"; fi ;;
-    tor)
-        local tor_routes
-        tor_routes=$(ip netns exec "$CUR-tor" ip route 2>/dev/null)
-        if [ "$(grep -c '^10\.244\.' <<<"$tor_routes")" -ge 3 ]; then pass tor_learns_blocks; else fail tor_learns_blocks "$tor_routes"; fi ;;
-    vxlan)
-        if [ "$(grep -c 'dev vxlan.tabby' <<<"$routes")" = 2 ]; then pass vxlan_routes; else fail vxlan_routes "$routes"; fi ;;
-    crosssubnet)
-        # n2 shares n1's subnet (plain route), n3 sits behind the fabric router (VXLAN).
-        if grep -q 'via 10.99.1.12 dev eth0' <<<"$routes" && [ "$(grep -c 'dev vxlan.tabby' <<<"$routes")" = 1 ]; then
-            pass crosssubnet_routes
-        else
-            fail crosssubnet_routes "$routes"
-        fi ;;
+        expect_state "${name}_bgp_routes" 30 bgp_routes_ok n1_routes
+        # `lab up` returned only once every session was Established.
+        if mesh_peers_up; then pass "${name}_status_peers"; else fail "${name}_status_peers" "$(lab status 2>&1)"; fi ;;
+    tor) expect_state tor_learns_blocks 30 tor_blocks_ok tor_routes ;;
+    vxlan) expect_state vxlan_routes 30 vxlan_routes_ok n1_routes ;;
+    crosssubnet) expect_state crosssubnet_routes 30 crosssubnet_routes_ok n1_routes ;;
     esac
+}
+
+# Names and values that YAML 1.1 reads bare as booleans, null or numbers (namespaces y, n,
+# on, off; a pod named null; label values yes, no, 1.0) stay strings through the lab, the
+# CNI plugin and tabbyctl: pods are made, labelled, reach each other and are deleted.
+yaml_names_checks() {
+    local out labels
+    if out=$(lab ns label on team=yes 2>&1 && lab ns label off v=1.0 2>&1 &&
+        lab pod add n1 y/null app=yes v=1.0 --port http:80/tcp 2>&1 &&
+        lab pod add n2 n/a app=no 2>&1 && lab pod add n3 on/b app=on 2>&1 &&
+        lab pod add n1 off/c app=off 2>&1); then
+        pass yaml_names_pods
+    else
+        fail yaml_names_pods "$out"
+        return
+    fi
+    labels=$(lab ctl get wep n1-k8s-null-eth0 -n y -o json 2>&1 |
+        jq -c '.metadata.labels | {app, v, ns: .["projectcalico.org/namespace"]}' 2>&1)
+    out=$(lab ctl get ns on -o json 2>&1 | jq -r .metadata.labels.team 2>&1)
+    out+=" $(lab ctl get ns off -o json 2>&1 | jq -r .metadata.labels.v 2>&1)"
+    if [ "$labels" = '{"app":"yes","v":"1.0","ns":"y"}' ] && [ "$out" = "yes 1.0" ]; then
+        pass yaml_names_labels_stay_strings
+    else
+        fail yaml_names_labels_stay_strings "endpoint y/null: $labels; namespaces on, off: $out"
+    fi
+    PROTO=tcp expect_matrix yaml_names_reach_each_other "y/null n/a ok
+n/a on/b ok
+on/b off/c ok
+off/c y/null ok"
+    out=$(lab pod label y/null app=no 2>&1 && lab ns label y team=off 2>&1 &&
+        lab ctl get wep n1-k8s-null-eth0 -n y -o json | jq -r .metadata.labels.app 2>&1)
+    if [ "$out" = "$(printf 'WorkloadEndpoint y/n1-k8s-null-eth0 labeled\nNamespace y labeled\nno')" ]; then
+        pass yaml_names_relabel
+    else
+        fail yaml_names_relabel "$out"
+    fi
+    if out=$(lab pod del y/null 2>&1 && lab pod del n/a 2>&1) &&
+        ! lab ctl get wep n1-k8s-null-eth0 -n y >/dev/null 2>&1; then
+        pass yaml_names_pod_del
+    else
+        fail yaml_names_pod_del "$out"
+    fi
 }
 
 run_mode native

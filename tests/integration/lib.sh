@@ -59,3 +59,24 @@ t_wait() {
 }
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# Namespaces, fabrics, routers and nodes: the lab's fabric.sh (fab_* functions).
+. "$T_TOP/examples/lab/fabric.sh"
+
+# t_fabric PREFIX: this test's namespaces are PREFIX-NAME; every one, and every process
+# in them, goes on exit.
+t_fabric() {
+    fab_init "$1"
+    t_on_exit fab_cleanup
+}
+
+# pod_ping FROM ADDR: an echo reply reaches FROM (a namespace of t_fabric's prefix) within
+# 10 s; ping asks again every second meanwhile.
+pod_ping() { fab_in "$1" ping -c 1 -w 10 "$2" >/dev/null 2>&1; }
+
+# yaml_str STRING: STRING as a YAML double-quoted scalar. Bare, names and values such as
+# y, n, on, off, yes, no, null, 1 or 1.0 read as YAML 1.1 booleans, nulls and numbers.
+yaml_str() {
+    local s=${1//\\/\\\\}
+    printf '"%s"' "${s//\"/\\\"}"
+}

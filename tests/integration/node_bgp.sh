@@ -30,7 +30,7 @@ nl_pod n3 default c app=c
 
 # Each node learns the other two nodes' blocks from BIRD (its own is a blackhole).
 learned() { [ "$(nl_in "$1" ip route show proto bird | grep -c ' via 10\.0\.0\.')" -ge 2 ]; }
-if t_wait 30 learned n1 && t_wait 10 learned n2 && t_wait 10 learned n3; then
+if t_wait 30 learned n1 && t_wait 30 learned n2 && t_wait 30 learned n3; then
     pass every_node_learns_the_other_blocks
 else
     fail every_node_learns_the_other_blocks "n1: $(nl_in n1 ip route show proto bird | tr '\n' ';')"
@@ -75,27 +75,36 @@ pn_expect denied_pods_other_direction_open allow default a default c 80 TCP
 pn_expect b_reaches_a allow default b default a 81 UDP
 pn_check
 
+# BIRD's sessions are read every 10 s: each node is read until its count comes.
 peers_up() { nl_http "$1" /metrics | grep -q '^tabby_bgp_peers{state="established"} 2$'; }
-if t_wait 25 peers_up n1 && t_wait 5 peers_up n3; then
+if t_wait 30 peers_up n1 && t_wait 30 peers_up n3; then
     pass metrics_count_established_bgp_sessions
 else
     fail metrics_count_established_bgp_sessions "$(nl_http n1 /metrics | grep bgp)"
 fi
-if nl_http n2 /metrics | grep -q '^tabby_endpoints{scope="total"} 3$' &&
-    nl_http n2 /metrics | grep -q '^tabby_endpoints{scope="local"} 1$'; then
+endpoints() {
+    nl_http n2 /metrics >"$T_TMP/n2.metrics"
+    grep -q '^tabby_endpoints{scope="total"} 3$' "$T_TMP/n2.metrics" &&
+        grep -q '^tabby_endpoints{scope="local"} 1$' "$T_TMP/n2.metrics"
+}
+if t_wait 20 endpoints; then
     pass metrics_count_endpoints
 else
-    fail metrics_count_endpoints "$(nl_http n2 /metrics | grep endpoints)"
+    fail metrics_count_endpoints "$(grep endpoints "$T_TMP/n2.metrics")"
 fi
 
-# `tabbyctl node status` inside a node: tabby-node running, both mesh peers Established.
-status=$(nl_status n2)
-if grep -q 'tabby-node is running' <<<"$status" &&
-    [ "$(grep -cE '^\| 10\.0\.0\.[13] +\| node-to-node mesh \| up +\|.*\| Established' \
-        <<<"$status")" = 2 ]; then
+# `tabbyctl node status` inside a node: tabby-node running, both mesh peers Established
+# (read until they are: each end comes up on its own time).
+mesh_up() {
+    nl_status n2 >"$T_TMP/n2.status"
+    grep -q 'tabby-node is running' "$T_TMP/n2.status" &&
+        [ "$(grep -cE '^\| 10\.0\.0\.[13] +\| node-to-node mesh \| up +\|.*\| Established' \
+            "$T_TMP/n2.status")" = 2 ]
+}
+if t_wait 20 mesh_up; then
     pass node_status_shows_established_mesh_peers
 else
-    fail node_status_shows_established_mesh_peers "$(tr '\n' ';' <<<"$status")"
+    fail node_status_shows_established_mesh_peers "$(tr '\n' ';' <"$T_TMP/n2.status")"
 fi
 
 # BIRD holds the only copy of remote blocks: the route manager programs none of them.

@@ -62,14 +62,15 @@ while True:
 SENDER=$!
 PN_PIDS+=($SENDER)
 received() { stat -c %s "$STREAM" 2>/dev/null || echo 0; }
-# flows: more bytes arrive within a second, and the sender still has its connection.
+more_than() { [ "$(received)" -gt "$1" ]; }
+# flows: more bytes arrive (a chunk every 5 ms: within 10 s even on a busy machine), and
+# the sender still has its connection.
 flows() {
     local before
     before=$(received)
-    sleep 1
-    [ "$(received)" -gt "$before" ] && kill -0 "$SENDER" 2>/dev/null
+    t_wait 10 more_than "$before" && kill -0 "$SENDER" 2>/dev/null
 }
-if t_wait 5 flows; then
+if t_wait 10 flows; then
     pass stream_starts
 else
     fail stream_starts "$(cat "$T_TMP/sender.err")"
@@ -81,6 +82,9 @@ fi
 nl_state n1 >"$T_TMP/n1.before"
 nl_state n2 >"$T_TMP/n2.before"
 same_state() { nl_state "$1" | diff "$T_TMP/$1.before" - >"$T_TMP/$1.diff"; }
+# syncer_failures NODE: how often NODE found the datastore unavailable so far.
+syncer_failures() { grep -c 'syncer: datastore unavailable' "$T_TMP/tabby-node-$1.log"; }
+failed_since() { [ "$(syncer_failures "$1")" -gt "$2" ]; }
 mv "$T_TMP/store" "$T_TMP/store.away"
 unready() { nl_http "$1" /readiness | grep -q '^503 not ready: datastore unreachable'; }
 if t_wait 10 unready n1 && t_wait 10 unready n2; then
@@ -96,6 +100,8 @@ else
 fi
 # A change written meanwhile (tabbyctl reaches the folder where it is now): port 81 of b
 # closed to a, with an order before the allow.
+failures1=$(syncer_failures n1)
+failures2=$(syncer_failures n2)
 "$TABBYCTL" --store "sqlite:$T_TMP/store.away/tabby.db" apply -f - >/dev/null <<'YAML'
 apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
@@ -108,8 +114,11 @@ spec:
     protocol: TCP
     destination: {ports: [81]}
 YAML
-sleep 6
-if same_state n1 && same_state n2; then
+# Both nodes look for the datastore again after the write, and back off in between (the
+# delays logged grow): once each has failed again, and n2 three times in all, whatever
+# they would do about the change they have done.
+if t_wait 60 failed_since n1 "$failures1" && t_wait 60 failed_since n2 "$failures2" &&
+    t_wait 60 failed_since n2 2 && same_state n1 && same_state n2; then
     pass nothing_programmed_changes_while_the_datastore_is_away
 else
     fail nothing_programmed_changes_while_the_datastore_is_away "$(head -c 600 "$T_TMP/n2.diff")"
@@ -133,8 +142,15 @@ else
     fail retries_back_off "retry_ms: $delays"
 fi
 
+# What each node has programmed and applied so far: after the datastore is back, each
+# programs the change and plans its routes again from the new read (the same routes).
+declare -A commits applies
+for n in n1 n2; do
+    commits[$n]=$(nl_metric "$n" tabby_nft_commits_total)
+    applies[$n]=$(nl_metric "$n" tabby_route_applies_total)
+done
 mv "$T_TMP/store.away" "$T_TMP/store"
-if t_wait 40 nl_ready n1 && t_wait 10 nl_ready n2; then
+if t_wait 40 nl_ready n1 && t_wait 40 nl_ready n2; then
     pass ready_again_once_the_datastore_is_back
 else
     fail ready_again_once_the_datastore_is_back "$(nl_http n2 /readiness)"
@@ -152,7 +168,14 @@ else
 fi
 
 # ---- SIGKILL and restart -----------------------------------------------------------------
-sleep 1 # let the last programming settle before taking the picture
+# The picture is taken once both nodes have done what the datastore's return asked of them.
+metric_past() { [ "$(nl_metric "$1" "$2")" -gt "$3" ]; }
+for n in n1 n2; do
+    if ! t_wait 20 metric_past "$n" tabby_nft_commits_total "${commits[$n]}" ||
+        ! t_wait 20 metric_past "$n" tabby_route_applies_total "${applies[$n]}"; then
+        fail "settled_after_the_outage_$n" "$(nl_http "$n" /metrics | grep -E 'commits|applies')"
+    fi
+done
 nl_state n1 >"$T_TMP/n1.before"
 nl_state n2 >"$T_TMP/n2.before"
 monitor() {
@@ -162,9 +185,35 @@ monitor() {
         >"$T_TMP/$1.nl-events" 2>&1 &
     PN_PIDS+=($!)
 }
+# mark NODE: a change of the test's own in NODE (a table, a route on lo, made and removed)
+# that both monitors print; kernel_events leaves the marks out.
+MARKS=0
+mark() {
+    local ns
+    ns=$(pn_node_netns "$1")
+    MARKS=$((MARKS + 1))
+    ip netns exec "$ns" nft add table inet tbymark$MARKS
+    ip netns exec "$ns" nft delete table inet tbymark$MARKS
+    ip netns exec "$ns" ip route add "198.18.$((MARKS / 256)).$((MARKS % 256))/32" dev lo
+    ip netns exec "$ns" ip route del "198.18.$((MARKS / 256)).$((MARKS % 256))/32" dev lo
+}
+# seen_mark NODE N: both monitors of NODE printed mark N (any mark: N empty).
+seen_mark() {
+    local ip="198\.18\.[0-9]+\.[0-9]+"
+    [ -n "$2" ] && ip="198\.18\.$(($2 / 256))\.$(($2 % 256))"
+    grep -qE "^delete table inet tbymark${2:-[0-9]+}\$" "$T_TMP/$1.nft-events" &&
+        grep -qE "^Deleted $ip dev lo " "$T_TMP/$1.nl-events"
+}
+# monitors_listen NODE: marks until both monitors have printed a mark (they listen).
+marked_and_one_seen() { mark "$1" && seen_mark "$1" ''; }
+monitors_listen() { t_wait 20 marked_and_one_seen "$1"; }
+# monitors_caught_up NODE: a last mark printed, so every change before it is in the files.
+monitors_caught_up() { mark "$1" && t_wait 20 seen_mark "$1" "$MARKS"; }
 monitor n1
 monitor n2
-sleep 0.5
+if ! monitors_listen n1 || ! monitors_listen n2; then
+    fail monitors_start "$(cat "$T_TMP/n1.nft-events" "$T_TMP/n1.nl-events")"
+fi
 bytes_before=$(received)
 nl_stop n1 KILL
 nl_stop n2 KILL
@@ -174,7 +223,10 @@ else
     fail stream_flows_with_tabby_node_dead "$(cat "$T_TMP/sender.err")"
 fi
 nl_start_all n1 n2
-sleep 2 # any late change would show in the monitors
+# Ready means the first complete state is programmed (the table and the routes); any
+# change that made shows in the monitors once they have printed a mark made after it.
+monitors_caught_up n1
+monitors_caught_up n2
 if flows && [ "$(received)" -gt "$bytes_before" ]; then
     pass "stream_survives_sigkill_and_restart ($((($(received) - bytes_before) / 1024)) KiB since)"
 else
@@ -189,9 +241,10 @@ fi
 # learns and ages by itself (the underlay's, the pods') come and go with traffic: tabby's
 # own entries are permanent.
 kernel_events() {
-    cat "$T_TMP/n1.nft-events" "$T_TMP/n2.nft-events"
+    cat "$T_TMP/n1.nft-events" "$T_TMP/n2.nft-events" |
+        grep -Ev '^(add|delete) table inet tbymark[0-9]+$|^# new generation .* \(nft\)$'
     cat "$T_TMP/n1.nl-events" "$T_TMP/n2.nl-events" |
-        grep -Ev ' (REACHABLE|STALE|DELAY|PROBE|INCOMPLETE|FAILED|NOARP)$'
+        grep -Ev ' (REACHABLE|STALE|DELAY|PROBE|INCOMPLETE|FAILED|NOARP) *$|198\.18\.[0-9.]+ dev lo '
 }
 events=$(kernel_events)
 if [ -z "$events" ]; then
@@ -205,8 +258,7 @@ pn_expect after_restart_81_closed deny default a default b 81 TCP
 pn_check
 # The monitors were listening all along: a real change shows.
 pn_ctl delete globalnetworkpolicy b-81-closed >/dev/null
-t_wait 5 grep -q 'delete chain inet tabby pi-gnp/b-81-closed' "$T_TMP/n2.nft-events"
-if kernel_events | grep -q 'b-81-closed'; then
+if t_wait 20 grep -q 'delete chain inet tabby pi-gnp/b-81-closed' "$T_TMP/n2.nft-events"; then
     pass monitors_see_a_real_change
 else
     fail monitors_see_a_real_change "$(kernel_events | head -c 600)"
@@ -214,12 +266,12 @@ fi
 
 # ---- restarted while the datastore is away ------------------------------------------------
 # sqlite would make an empty database in its place: the node must wait for the real one.
-sleep 1
+# The picture after the deletion above is programmed (one transaction: its events are in).
 nl_state n2 >"$T_TMP/n2.before"
 nl_stop n2 KILL
 mv "$T_TMP/store" "$T_TMP/store.away"
 NL_WAIT_READY=0 nl_start n2
-if t_wait 10 nl_in n2 curl -sf -m 1 -o /dev/null http://127.0.0.1:9099/liveness &&
+if t_wait 20 nl_in n2 curl -sf -m 1 -o /dev/null http://127.0.0.1:9099/liveness &&
     nl_http n2 /readiness | grep -q '^503 not ready: datastore file missing, waiting for it' &&
     grep -q 'warning node: datastore file missing, waiting for it .*path=.*/store/tabby.db' \
         "$T_TMP/tabby-node-n2.log"; then
@@ -227,7 +279,7 @@ if t_wait 10 nl_in n2 curl -sf -m 1 -o /dev/null http://127.0.0.1:9099/liveness 
 else
     fail restart_without_the_datastore_file_waits_alive_and_not_ready "$(nl_http n2 /readiness)"
 fi
-sleep 2
+# Having said it waits, it opens nothing until the file is back.
 if [ ! -e "$T_TMP/store" ] && same_state n2; then
     pass restart_without_the_datastore_file_creates_none_and_keeps_the_state
 else
@@ -238,7 +290,7 @@ pn_expect policy_holds_while_waiting_allow allow default a default b 80 TCP
 pn_expect policy_holds_while_waiting_deny deny default c default b 80 TCP
 pn_check
 mv "$T_TMP/store.away" "$T_TMP/store"
-if t_wait 15 nl_ready n2 && same_state n2 && flows; then
+if t_wait 30 nl_ready n2 && same_state n2 && flows; then
     pass starts_once_the_file_is_back_with_the_same_state
 else
     fail starts_once_the_file_is_back_with_the_same_state \

@@ -1,9 +1,10 @@
 # node_lib.sh — a small cluster for tabby-node's tests (source after lib.sh, once t_begin
-# has run): a fabric bridge in a namespace of its own, nodes plugged into it, each running
-# tabby-node (and BIRD when asked), pods whose addresses come from IPAM through the
-# tabby-ipam CNI plugin and which podnet.sh wires up. Everything is named with this run's
-# prefix and removed on exit; every daemon is stopped by the pid recorded when it started.
-# The host's network namespace is never touched.
+# has run): a fabric bridge in a namespace of its own, nodes plugged into it (fabric.sh),
+# each running tabby-node (and BIRD when asked), pods whose addresses come from IPAM
+# through the tabby-ipam CNI plugin and which podnet.sh wires up. Everything is named with
+# this run's prefix and removed on exit; every daemon is stopped by the pid recorded when
+# it started, and whatever else runs in the namespaces by fabric.sh's cleanup. The host's
+# network namespace is never touched.
 #
 #   nl_init NAME [TOOLS…]        skips unless root and the tools exist; prefix, fabric
 #   nl_pools YAML…               IPPool documents through tabbyctl (nl_pool NAME CIDR SPEC)
@@ -15,7 +16,8 @@
 #   nl_bg NAME CMD…              CMD in the background in NAME's namespace, stopped on exit
 #   nl_bird NODE                 BIRD in NODE, with a file and socket tabby-node then drives
 #   nl_start NODE [ARGS]         tabby-node in NODE; waits until /readiness answers 200
-#                                (NL_WAIT_READY=0: only until /liveness answers)
+#                                (NL_READY_S, 30 s at most; NL_WAIT_READY=0: only until
+#                                /liveness answers)
 #   nl_start_all NODE…           nl_start each, the test ends (FAIL) when one does not start
 #   nl_stop NODE [SIGNAL]        stops it (default TERM) and waits for it
 #   nl_pod NODE NS POD [LABELS]  a pod with an IPAM address (and TCP/UDP servers on 80, 81)
@@ -60,53 +62,29 @@ nl_init() {
 }
 
 # A fabric: a namespace holding one bridge, br0.
-nl_fabric() {
-    ip netns add "$PN_PREFIX-$1" && PN_NETNS+=("$PN_PREFIX-$1") || return 1
-    nl_in "$1" ip link set lo up
-    nl_in "$1" ip link add br0 type bridge
-    nl_in "$1" ip link set br0 up
-}
+nl_fabric() { fab_switch "$1"; }
 
 # nl_in NAME CMD…: CMD in the namespace of a node, host or the fabric.
-nl_in() {
-    local name=$1
-    shift
-    ip netns exec "$PN_PREFIX-$name" "$@"
-}
+nl_in() { fab_in "$@"; }
 
 # nl_pool NAME CIDR [MORE SPEC]: one IPPool document.
 nl_pool() {
-    printf 'apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: %s}\n' "$1"
+    printf 'apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: %s}\n' \
+        "$(yaml_str "$1")"
     printf 'spec: {cidr: %s, blockSize: 26%s}\n---\n' "$2" "${3:+, $3}"
 }
 
 nl_apply() { pn_ctl apply -f - >/dev/null; }
 
 # nl_plug NAME ADDR [FAB] [IF]: plugs namespace NAME into a fabric as IF (eth0) with ADDR.
-nl_plug() {
-    local name=$1 addr=$2 fab=${3:-fab} ifname=${4:-eth0} port="p$RANDOM$RANDOM"
-    ip link add "$port" netns "$PN_PREFIX-$fab" type veth peer name "$ifname" \
-        netns "$PN_PREFIX-$name" || return 1
-    nl_in "$fab" ip link set "$port" master br0 up
-    nl_in "$name" ip addr add "$addr" dev "$ifname"
-    nl_in "$name" ip link set "$ifname" up
-}
+nl_plug() { fab_plug "$1" "${3:-fab}" "${4:-eth0}" "$2"; }
 
-nl_node() {
-    pn_node "$1" || return 1
-    nl_plug "$1" "$2" "${3:-fab}"
-}
+nl_node() { fab_node "$1" "${3:-fab}" "$2"; }
 
-nl_host() {
-    ip netns add "$PN_PREFIX-$1" && PN_NETNS+=("$PN_PREFIX-$1") || return 1
-    nl_in "$1" ip link set lo up
-    nl_plug "$1" "$2" "${3:-fab}"
-}
+nl_host() { fab_host "$1" "${3:-fab}" "$2"; }
 
 nl_router() {
-    nl_host "$1" "$2" "$3" || return 1
-    nl_plug "$1" "$4" "$5" eth1 || return 1
-    nl_in "$1" sysctl -qw net.ipv4.ip_forward=1
+    fab_host "$1" "$3" "$2" && fab_plug "$1" "$5" eth1 "$4" && fab_forward "$1"
 }
 
 # Not through nl_in: $! must be the program itself for the cleanup to stop it.
@@ -125,7 +103,7 @@ nl_bird() {
     ip netns exec "$PN_PREFIX-$node" bird -f -c "$dir/bird.conf" -s "$dir/bird.ctl" \
         -P "$dir/bird.pid" </dev/null >"$dir/bird.log" 2>&1 &
     PN_PIDS+=($!)
-    t_wait 5 test -S "$dir/bird.ctl"
+    t_wait 20 test -S "$dir/bird.ctl"
 }
 
 nl_http() {
@@ -146,18 +124,20 @@ nl_status() {
 nl_ready() { [ "$(nl_in "$1" curl -s -m 2 -o /dev/null -w '%{http_code}' \
     http://127.0.0.1:9099/readiness)" = 200 ]; }
 
-# The settings a lab node runs with; ARGS after them win.
+# The settings a lab node runs with; ARGS after them win. What it waits for is the node's
+# own word (readiness: its first complete state programmed), so pn_start_node's wait for
+# a first programming (which a node waiting for its datastore file never does) is moot.
 nl_start() {
     local node=$1 dir=$T_TMP/$1
     shift
     mkdir -p "$dir"
     TABBY_NETWORKING_BACKEND=$NL_BACKEND IP=autodetect TABBY_HEALTH_PORT=9099 \
         TABBY_BIRD_SOCKET="$dir/bird.ctl" TABBY_BIRD_CONFIG="$dir/bird.conf" \
-        pn_start_node "$node" "$@" || return 1
+        pn_start_node "$node" "$@"
     if [ "${NL_WAIT_READY:-1}" = 0 ]; then
-        t_wait 10 nl_in "$node" curl -sf -m 1 -o /dev/null http://127.0.0.1:9099/liveness
+        t_wait 30 nl_in "$node" curl -sf -m 1 -o /dev/null http://127.0.0.1:9099/liveness
     else
-        t_wait 20 nl_ready "$node"
+        t_wait "${NL_READY_S:-30}" nl_ready "$node"
     fi
 }
 

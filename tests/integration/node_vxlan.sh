@@ -25,7 +25,7 @@ nl_pod n2 default b app=b
 nl_pod n3 default c app=c
 
 vteps() { [ "$(nl_in "$1" ip neigh show dev vxlan.tabby nud permanent | wc -l)" = 2 ]; }
-if t_wait 10 vteps n1 && t_wait 5 vteps n2 && t_wait 5 vteps n3; then
+if t_wait 30 vteps n1 && t_wait 30 vteps n2 && t_wait 30 vteps n3; then
     pass every_node_knows_two_vteps
 else
     fail every_node_knows_two_vteps "$(nl_state n1)"
@@ -50,7 +50,8 @@ vtep_of() {
         nl_in "$node" bridge fdb show dev vxlan.tabby | grep -q "^$mac dst ${addr%/*} " &&
         nl_in "$node" ip route show proto 80 | grep -q " via $tunnel dev vxlan.tabby onlink"
 }
-if vtep_of n1 n2 && vtep_of n1 n3 && vtep_of n2 n1 && vtep_of n3 n2; then
+vteps_complete() { vtep_of n1 n2 && vtep_of n1 n3 && vtep_of n2 n1 && vtep_of n3 n2; }
+if t_wait 30 vteps_complete; then
     pass remote_vteps_have_route_arp_and_fdb_entries
 else
     fail remote_vteps_have_route_arp_and_fdb_entries "$(nl_state n1 | tr '\n' ';' | tail -c 600)"
@@ -69,7 +70,7 @@ pn_check
 
 # ---- natOutgoing ------------------------------------------------------------------------
 nl_bg out socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' 2>/dev/null
-t_wait 5 nl_in out sh -c 'ss -ltn | grep -q :8080'
+t_wait 20 nl_in out sh -c 'ss -ltn | grep -q :8080'
 # The outside host routes the pool to node 1, so that un-masqueraded replies come back.
 nl_in out ip route add 10.66.0.0/16 via 10.0.0.1
 peer_seen() {
@@ -93,9 +94,8 @@ pn_expect pod_to_pod_is_not_masqueraded allow default a default b 80 TCP
 pn_check
 nl_pool default-pool 10.66.0.0/16 'vxlanMode: Always, natOutgoing: false' | nl_apply
 masq_gone() { ! nl_in n1 nft list chain inet tabby nat-postrouting >/dev/null 2>&1; }
-t_wait 5 masq_gone
-seen=$(peer_seen)
-if [ "$seen" = "$(pn_ip default a)" ]; then
+seen=''
+if t_wait 30 masq_gone && seen=$(peer_seen) && [ "$seen" = "$(pn_ip default a)" ]; then
     pass without_nat_outgoing_the_pod_address_is_seen
 else
     fail without_nat_outgoing_the_pod_address_is_seen "outside saw '$seen'"
@@ -105,7 +105,7 @@ fi
 nl_pool ipip-pool 10.67.0.0/16 'ipipMode: Always' | nl_apply
 degraded() { nl_http n1 /metrics | grep -q '^tabby_routes_degraded 1$'; }
 ipip_said='IPIP pool ipip-pool needs the kernel.s ipip module'
-if t_wait 10 degraded && nl_ready n1 &&
+if t_wait 30 degraded && nl_ready n1 &&
     nl_http n1 /readiness | grep -q "degraded: routes:.*$ipip_said" &&
     grep -q "warning routes: routes degraded .*$ipip_said" "$T_TMP/tabby-node-n1.log"; then
     pass ipip_pool_degrades_the_node_without_stopping_it
@@ -139,7 +139,7 @@ cross() {
     [ "$(route_dev n1 default b)" = eth0 ] && [ "$(route_dev n1 default d)" = vxlan.tabby ] &&
         [ "$(route_dev n4 default a)" = vxlan.tabby ] && [ "$(route_dev n2 default c)" = eth0 ]
 }
-if t_wait 10 cross; then
+if t_wait 30 cross; then
     pass crosssubnet_routes_natively_within_the_subnet_and_tunnels_across
 else
     fail crosssubnet_routes_natively_within_the_subnet_and_tunnels_across \

@@ -1,10 +1,10 @@
 # podnet.sh — pods and nodes out of network namespaces, for tests of tabby-node's policy
 # (source after lib.sh, once t_begin has run). Everything lives in namespaces named
-# "$PN_PREFIX-…" that these functions make and remove; the host's namespace is never
-# touched (every command runs under `ip netns exec`).
+# "$PN_PREFIX-…" (fabric.sh's prefix) that these functions make and remove; the host's
+# namespace is never touched (every command runs under `ip netns exec`).
 #
 #   pn_init                      prefix tby$$, datastore $T_TMP/tabby.db, cleanup on exit
-#   pn_node NODE                 a node namespace (forwarding on)
+#   pn_node NODE                 a node namespace (forwarding on), fabric.sh's NODE
 #   pn_pod NODE NS POD IP [LABELS] [PORTS]
 #                                a pod namespace on a veth to NODE, Calico style: the pod
 #                                has IP/32 and a default route via 169.254.1.1, the node a
@@ -22,66 +22,70 @@
 #   pn_change ARGS...            the same for any tabbyctl command (delete -f FILE, ...)
 #   pn_start_node NODE [ARGS]    starts tabby-node in NODE (policy only unless ARGS say
 #                                otherwise), waits for its first sync
+#   pn_wait_programmed NODE N    waits (up to PN_WAIT seconds) until NODE's tabby-node has
+#                                programmed more than N times
 #   pn_stop_node NODE [SIGNAL]   stops it (default TERM)
 #   pn_programmed NODE           how many times tabby-node has programmed so far (also in
 #                                PN_COUNT after pn_count_programmed NODE, without a fork)
 #   pn_netns NS POD / pn_node_netns NODE / pn_ip NS POD / pn_ifname NS POD
 #
-# Tunables: PN_TIMEOUT (probe timeout, seconds, default 0.5), TABBY_NODE (the program).
+# Tunables: PN_TIMEOUT (probe timeout, seconds, default 0.5), PN_WAIT (how long tabby-node
+# may take to program a change, default 30 s: a deadline, not a delay), TABBY_NODE.
 
 PN_TIMEOUT=${PN_TIMEOUT:-0.5}
+PN_WAIT=${PN_WAIT:-30}
 TABBY_NODE=${TABBY_NODE:-$T_BUILD/tabby-node}
 PROBER=${PROBER:-$T_BUILD/tests/integration/prober}
 declare -A PN_IP PN_IF PN_NODE_OF PN_DAEMON
-PN_NETNS=()
 PN_PIDS=()
 PN_PROBES=()
 
 pn_init() {
     PN_PREFIX=${PN_PREFIX:-tby$$}
     PN_STORE="sqlite:$T_TMP/tabby.db"
+    # The daemons and servers (some run from the root namespace into the pods') first, then
+    # whatever else runs in the namespaces, and the namespaces.
     t_on_exit pn_cleanup
+    t_fabric "$PN_PREFIX"
 }
 
 pn_cleanup() {
-    local pid ns
+    local pid
     for pid in "${PN_PIDS[@]}" "${PN_DAEMON[@]}"; do kill "$pid" 2>/dev/null; done
     for pid in "${PN_PIDS[@]}" "${PN_DAEMON[@]}"; do wait "$pid" 2>/dev/null; done
-    for ns in "${PN_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
     return 0
 }
 
 pn_ctl() { "$TABBYCTL" --store "$PN_STORE" "$@"; }
-pn_node_netns() { echo "$PN_PREFIX-$1"; }
-pn_netns() { echo "$PN_PREFIX-$1-$2"; }
+pn_node_netns() { fab_name "$1"; }
+pn_netns() { fab_name "$1-$2"; }
 pn_ip() { echo "${PN_IP[$1/$2]}"; }
 pn_ifname() { echo "${PN_IF[$1/$2]}"; }
 
-pn_node() {
-    local ns
-    ns=$(pn_node_netns "$1")
-    ip netns add "$ns" && PN_NETNS+=("$ns") || return 1
-    ip netns exec "$ns" ip link set lo up
-    ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
-}
+pn_node() { fab_ns "$1" && fab_forward "$1"; }
 
 # Host-side interface name: "tb" and 11 hex digits of the pod's identity (at most 15).
 pn_hostif() { echo "tb$(printf '%s' "$1/$2" | sha1sum | cut -c1-11)"; }
 
+# Every name and label quoted (yaml_str): a namespace y or a pod null stays a name.
 pn_wep_yaml() {
     local node=$1 ns=$2 pod=$3 ip=$4 labels=$5 ports=$6 hostif=$7 kv p
     printf 'apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n'
-    # quoted: a namespace named y or n would read as a YAML 1.1 boolean
-    printf 'metadata:\n  name: %s-k8s-%s-eth0\n' "$node" "$pod"
-    printf '  namespace: "%s"\n  labels:\n' "$ns"
-    printf '    projectcalico.org/namespace: "%s"\n    projectcalico.org/orchestrator: k8s\n' "$ns"
-    for kv in ${labels//,/ }; do printf '    %s: "%s"\n' "${kv%%=*}" "${kv#*=}"; done
-    printf 'spec:\n  orchestrator: k8s\n  node: %s\n  pod: %s\n  endpoint: eth0\n' "$node" "$pod"
-    printf '  interfaceName: %s\n  ipNetworks: [%s/32]\n  profiles: [kns.%s]\n' "$hostif" "$ip" "$ns"
+    printf 'metadata:\n  name: %s\n' "$(yaml_str "$node-k8s-$pod-eth0")"
+    printf '  namespace: %s\n  labels:\n' "$(yaml_str "$ns")"
+    printf '    projectcalico.org/namespace: %s\n' "$(yaml_str "$ns")"
+    printf '    projectcalico.org/orchestrator: k8s\n'
+    for kv in ${labels//,/ }; do
+        printf '    %s: %s\n' "$(yaml_str "${kv%%=*}")" "$(yaml_str "${kv#*=}")"
+    done
+    printf 'spec:\n  orchestrator: k8s\n  node: %s\n' "$(yaml_str "$node")"
+    printf '  pod: %s\n  endpoint: eth0\n' "$(yaml_str "$pod")"
+    printf '  interfaceName: %s\n  ipNetworks: [%s/32]\n' "$hostif" "$ip"
+    printf '  profiles: [%s]\n' "$(yaml_str "kns.$ns")"
     [ -n "$ports" ] && printf '  ports:\n'
     for p in ${ports//,/ }; do
         IFS=/ read -r pname pproto pport <<<"$p"
-        printf '  - {name: %s, protocol: %s, port: %s}\n' "$pname" "$pproto" "$pport"
+        printf '  - {name: %s, protocol: %s, port: %s}\n' "$(yaml_str "$pname")" "$pproto" "$pport"
     done
 }
 
@@ -90,15 +94,11 @@ pn_pod() {
     nodens=$(pn_node_netns "$node")
     podns=$(pn_netns "$ns" "$pod")
     hostif=$(pn_hostif "$ns" "$pod")
-    ip netns add "$podns" && PN_NETNS+=("$podns") || return 1
-    ip netns exec "$nodens" ip link add "$hostif" type veth peer name eth0 netns "$podns" || return 1
-    ip netns exec "$podns" ip link set lo up
-    ip netns exec "$podns" ip link set eth0 up
+    fab_ns "$ns-$pod" && fab_link "$node" "$hostif" "$ns-$pod" eth0 || return 1
     ip netns exec "$podns" ip addr add "$ip/32" dev eth0
     ip netns exec "$podns" ip route add 169.254.1.1 dev eth0 scope link
     ip netns exec "$podns" ip route add default via 169.254.1.1 dev eth0
     ip netns exec "$nodens" sysctl -qw "net.ipv4.conf.$hostif.proxy_arp=1"
-    ip netns exec "$nodens" ip link set "$hostif" up
     # Proxy ARP answers only for addresses the node routes elsewhere, and a test node has
     # no default route: pin the gateway's neighbour entry instead.
     mac=$(ip netns exec "$nodens" cat "/sys/class/net/$hostif/address")
@@ -125,10 +125,7 @@ pn_serve_netns() {
     out=$(mktemp "$T_TMP/servers-XXXXXX")
     "$PROBER" serve "$@" >"$out" 2>&1 &
     PN_PIDS+=($!)
-    for _ in $(seq 100); do
-        grep -q '^ready$' "$out" && return 0
-        sleep 0.05
-    done
+    t_wait "$PN_WAIT" grep -q '^ready$' "$out" && return 0
     cat "$out" >&2
     return 1
 }
@@ -188,15 +185,15 @@ pn_programmed() {
     echo "$PN_COUNT"
 }
 
-# Waits until NODE's daemon has programmed more than BEFORE times (5 s at most).
+# Waits until NODE's daemon has programmed more than BEFORE times (PN_WAIT s at most).
 pn_wait_programmed() {
-    local node=$1 before=$2 i
-    for ((i = 0; i < 100; i++)); do
+    local node=$1 before=$2 end=$((SECONDS + PN_WAIT))
+    while :; do
         pn_count_programmed "$node"
         [ "$PN_COUNT" -gt "$before" ] && return 0
+        [ $SECONDS -lt $end ] || return 1
         sleep 0.05
     done
-    return 1
 }
 
 # pn_change ARGS...: tabbyctl ARGS (apply, delete, ...), then, when that wrote anything,

@@ -8,25 +8,25 @@ set -u
 
 lab_begin routes-autodetect
 
-lab_fabric far
-lab_ns h
+fab_switch far
+fab_ns h
 # In ifindex order, the internal ones first, so that skipping them is what picks eth0.
 at h ip link add docker0 type bridge
 at h ip addr add 172.17.0.1/16 dev docker0
 at h ip link set docker0 up
-lab_attach h vethabc far
+fab_plug h far vethabc
 at h ip addr add 10.1.1.1/24 dev vethabc
-lab_attach h tbyp0 far
+fab_plug h far tbyp0
 at h ip addr add 10.65.0.1/32 dev tbyp0
-lab_attach h ens9 far
+fab_plug h far ens9
 at h ip addr add 192.168.9.9/24 dev ens9
 at h ip link set ens9 down
-lab_attach h eth0 far
+fab_plug h far eth0
 at h ip addr add 192.168.1.11/24 dev eth0
 at h ip addr add fd00:1::11/64 dev eth0 nodad
 at h ip route add default via 192.168.1.1
 at h ip -6 route add default via fd00:1::1
-lab_attach h eth1 far
+fab_plug h far eth1
 at h ip addr add 10.20.0.5/16 dev eth1
 at h ip addr add fd00:2::5/64 dev eth1 nodad
 at h ip route add unreachable 203.0.113.0/24

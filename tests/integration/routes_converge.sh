@@ -20,7 +20,7 @@ state() {
         printf 'spec: {cidr: 10.65.0.0/16, vxlanMode: %s}\n' "$mode"
         for spec in "$@"; do
             printf -- '---\napiVersion: projectcalico.org/v3\nkind: Node\n'
-            printf 'metadata: {name: %s}\nspec:\n' "${spec%%:*}"
+            printf 'metadata: {name: %s}\nspec:\n' "$(yaml_str "${spec%%:*}")"
             printf '  bgp: {ipv4Address: 192.168.1.1%d/24}\n' "$n"
             printf '  ipv4VXLANTunnelAddr: 10.65.%d.0\n' "$n"
             printf '  vxlanTunnelMACAddr: %s\n' "${spec#*:}"
@@ -37,8 +37,8 @@ state "$T_TMP/ab.yaml" Always a:66:de:a2:00:00:0a b:66:de:a2:00:00:0b
 state "$T_TMP/ab-newmac.yaml" Always a:66:de:a2:00:00:0a b:66:de:a2:00:01:0b
 state "$T_TMP/native.yaml" Never a:66:de:a2:00:00:0a b:66:de:a2:00:01:0b
 
-lab_fabric fab
-lab_node a fab 192.168.1.10/24
+fab_switch fab
+fab_node a fab 192.168.1.10/24
 lab_pod a pa 10.65.0.5
 
 # stat NAME: the count NAME=… in the driver's "applied" line.
@@ -111,19 +111,16 @@ else
     fail converge-new-vtep-mac-replaces-the-old "$OUT // $neigh // $fdb"
 fi
 
-# watch_repair NAME CMD…: with the driver watching, CMD breaks something; the driver must
-# notice and put it back.
+# watch_repair NAME CMD…: with the driver watching (it has applied, and waits up to 30 s
+# for a change to repair), CMD breaks something; the driver must notice and put it back.
 watch_repair() {
-    local name=$1 pid i
+    local name=$1 pid
     shift
     at a "$DRIVER" watch a "$T_TMP/ab-newmac.yaml" --block 10.65.0.0/26=a \
-        --block 10.65.1.0/26=b 10 >"$T_TMP/watch.out" 2>&1 &
+        --block 10.65.1.0/26=b 30 >"$T_TMP/watch.out" 2>&1 &
     pid=$!
     LAB_PIDS+=("$pid")
-    for i in $(seq 50); do
-        grep -q '^applied' "$T_TMP/watch.out" && break
-        sleep 0.1
-    done
+    t_wait 30 grep -q '^applied' "$T_TMP/watch.out"
     "$@"
     if wait "$pid" && grep -q '^repaired changes=' "$T_TMP/watch.out"; then
         return 0

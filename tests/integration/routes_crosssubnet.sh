@@ -11,14 +11,16 @@ lab_begin routes-crosssubnet
 
 STATE=$T_TMP/state.yaml
 node_doc() { # NAME ADDRESS TUNNEL MAC
-    printf -- '---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: %s}\n' "$1"
+    printf -- '---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: %s}\n' \
+        "$(yaml_str "$1")"
     printf 'spec:\n  bgp: {ipv4Address: %s}\n  ipv4VXLANTunnelAddr: %s\n' "$2" "$3"
     printf '  vxlanTunnelMACAddr: %s\n' "$4"
 }
 wep_doc() { # NODE POD ADDRESS
     printf -- '---\napiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n'
-    printf 'metadata: {name: %s-k8s-%s-eth0, namespace: default}\n' "$1" "$2"
-    printf 'spec: {node: %s, interfaceName: tby%s, ipNetworks: [%s/32]}\n' "$1" "$2" "$3"
+    printf 'metadata: {name: %s, namespace: default}\n' "$(yaml_str "$1-k8s-$2-eth0")"
+    printf 'spec: {node: %s, interfaceName: tby%s, ipNetworks: [%s/32]}\n' "$(yaml_str "$1")" \
+        "$2" "$3"
 }
 {
     printf 'apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: cross}\n'
@@ -32,10 +34,10 @@ wep_doc() { # NODE POD ADDRESS
 } >"$STATE"
 BLOCKS=(--block 10.65.0.0/26=a --block 10.65.1.0/26=b --block 10.65.2.0/26=c)
 
-lab_router rtr 192.168.1.1/24 192.168.2.1/24
-lab_node a rtr/br1 192.168.1.11/24 192.168.1.1
-lab_node b rtr/br1 192.168.1.12/24 192.168.1.1
-lab_node c rtr/br2 192.168.2.13/24 192.168.2.1
+fab_router rtr 192.168.1.1/24 192.168.2.1/24
+fab_node a rtr/br1 192.168.1.11/24 192.168.1.1
+fab_node b rtr/br1 192.168.1.12/24 192.168.1.1
+fab_node c rtr/br2 192.168.2.13/24 192.168.2.1
 lab_pod a pa 10.65.0.5
 lab_pod b pb 10.65.1.5
 lab_pod c pc 10.65.2.5

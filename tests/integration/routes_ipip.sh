@@ -8,7 +8,7 @@ set -u
 
 lab_begin routes-ipip
 
-lab_ns probe
+fab_ns probe
 if at probe ip link add tby-probe type ipip 2>/dev/null ||
     at probe ip link show tunl0 >/dev/null 2>&1; then
     skip ipip-missing-module-message "this kernel has IPIP"
@@ -18,7 +18,8 @@ if at probe ip link add tby-probe type ipip 2>/dev/null ||
 fi
 
 pool() { # NAME CIDR VXLAN IPIP
-    printf -- '---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: %s}\n' "$1"
+    printf -- '---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: %s}\n' \
+        "$(yaml_str "$1")"
     printf 'spec: {cidr: %s, vxlanMode: %s, ipipMode: %s}\n' "$2" "$3" "$4"
 }
 nodes() {
@@ -35,8 +36,8 @@ nodes() {
   nodes; } >"$T_TMP/both.yaml"
 BLOCKS=(--block 10.65.0.0/26=a --block 10.65.1.0/26=b --block 10.66.1.0/26=b)
 
-lab_fabric fab
-lab_node a fab 192.168.1.11/24
+fab_switch fab
+fab_node a fab 192.168.1.11/24
 lab_pod a pa 10.65.0.5
 
 expected="IPIP pool default-ipip needs the kernel's ipip module, which this kernel does not \

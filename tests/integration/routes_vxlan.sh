@@ -57,10 +57,10 @@ EOF
 BLOCKS=(--block 10.65.0.0/26=a --block 10.65.1.0/26=b --block fd65::/122=a
         --block fd65:0:0:1::/122=b)
 
-lab_fabric fab
+fab_switch fab
 # a's default route leads nowhere: what the blackhole must keep its block's traffic from.
-lab_node a fab 192.168.1.11/24 192.168.1.254 fd00:1::11/64
-lab_node b fab 192.168.1.12/24 "" fd00:1::12/64
+fab_node a fab 192.168.1.11/24 192.168.1.254 fd00:1::11/64
+fab_node b fab 192.168.1.12/24 "" fd00:1::12/64
 lab_pod a pa 10.65.0.5 fd65::5
 lab_pod b pb 10.65.1.5 fd65:0:0:1::5
 

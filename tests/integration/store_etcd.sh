@@ -131,10 +131,10 @@ watch_restart() {
     local name=$1 etcd_name=$2 uri=$3 url waiter rc
     shift 3
     url=${uri#etcd:}
-    "$CHECK" watch-seq "$uri" "/$name/" 200 60 >"$TMP/out.$name" 2>"$TMP/err.$name" &
+    "$CHECK" watch-seq "$uri" "/$name/" 200 120 >"$TMP/out.$name" 2>"$TMP/err.$name" &
     waiter=$!
-    for _ in $(seq 100); do
-        grep -q watching "$TMP/out.$name" 2>/dev/null && break
+    end=$((SECONDS + 60))
+    until grep -q watching "$TMP/out.$name" 2>/dev/null || [ $SECONDS -ge $end ]; do
         sleep 0.1
     done
     if ! "$CHECK" put-seq "$uri" "/$name/k" 0 100 2>>"$TMP/err.$name"; then
@@ -157,7 +157,7 @@ watch_restart() {
 }
 
 wait_ready() {
-    timeout 60 "$CHECK" ready "$1" 20 2>"$TMP/ready.err"
+    timeout 90 "$CHECK" ready "$1" 60 2>"$TMP/ready.err"
 }
 
 # ---- plain http on loopback -----------------------------------------------------------

@@ -256,6 +256,34 @@ YAML
     fi
 }
 
+# Reading a datastore that does not exist answers as an empty one and makes no file (nor
+# its folder); only commands that add resources create it.
+test_reads_of_a_missing_store_create_nothing() {
+    local dir=$T_TMP/none store out rc
+    store="sqlite:$dir/tabby.db"
+    out=$("$TABBYCTL" --store "$store" get ippool 2>&1); rc=$?
+    [ $rc = 0 ] && grep -qF "No ippools found (the datastore $dir/tabby.db does not exist yet)." \
+        <<<"$out" || { fail reads_of_a_missing_store_create_nothing "get: $out (exit $rc)"; return; }
+    out=$("$TABBYCTL" --store "$store" get ippool default-pool 2>&1) &&
+        { fail reads_of_a_missing_store_create_nothing "get NAME succeeded"; return; }
+    grep -qF 'IPPool default-pool not found' <<<"$out" ||
+        { fail reads_of_a_missing_store_create_nothing "get NAME: $out"; return; }
+    "$TABBYCTL" --store "$store" delete ippool default-pool >/dev/null 2>&1 &&
+        { fail reads_of_a_missing_store_create_nothing "delete succeeded"; return; }
+    "$TABBYCTL" --store "$store" get wep -A -o yaml >/dev/null &&
+        "$TABBYCTL" --store "$store" ipam show >/dev/null &&
+        "$TABBYCTL" --store "$store" ipam check >/dev/null ||
+        { fail reads_of_a_missing_store_create_nothing "get -o yaml or ipam failed"; return; }
+    [ ! -e "$dir" ] || { fail reads_of_a_missing_store_create_nothing "$dir was made"; return; }
+    if "$TABBYCTL" --store "$store" apply -f "$EX/ippool.yaml" >/dev/null &&
+        [ -f "$dir/tabby.db" ] && "$TABBYCTL" --store "$store" get ippool default-pool >/dev/null
+    then
+        pass reads_of_a_missing_store_create_nothing
+    else
+        fail reads_of_a_missing_store_create_nothing "apply did not create the datastore"
+    fi
+}
+
 test_examples_apply_cleanly
 test_examples_round_trip
 test_defaults_are_filled_in
@@ -273,4 +301,5 @@ test_delete_from_file_and_stdin
 test_store_from_environment_and_config
 test_selector_check_and_match
 test_get_with_selector_lists_what_matches
+test_reads_of_a_missing_store_create_nothing
 t_end

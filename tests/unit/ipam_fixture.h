@@ -1,5 +1,6 @@
-/* ipam_fixture.h — what the IPAM tests share: a scratch sqlite store, resources applied
- * from YAML text, Node records, and a one-address allocation helper. */
+/* ipam_fixture.h — what the IPAM tests share: a scratch store (store_fixture.h) wiped
+ * for them, pools, Node records and endpoints applied from YAML, and a one-address
+ * allocation helper. */
 #ifndef TABBY_TEST_IPAM_FIXTURE_H
 #define TABBY_TEST_IPAM_FIXTURE_H
 
@@ -17,12 +18,7 @@
 #include "tabby/catalog.h"
 #include "tabby/ipam.h"
 #include "tabby/store.h"
-
-struct ipam_fx {
-    char dir[64];
-    char uri[160];
-    struct tby_store *store;
-};
+#include "store_fixture.h"
 
 /* Deletes every tabby key: an external store starts each test empty. */
 static inline void fx_wipe(struct tby_store *store)
@@ -37,48 +33,24 @@ static inline void fx_wipe(struct tby_store *store)
 }
 
 /* A scratch sqlite store, or the one TABBY_TEST_STORE names (etcd:…), wiped. */
-static inline struct ipam_fx *fx_open(void)
+static inline struct store_fx *fx_open(void)
 {
-    struct ipam_fx *f = calloc(1, sizeof(*f));
-    const char *external = getenv("TABBY_TEST_STORE");
-    struct tby_error err = { 0 };
+    struct store_fx *f = calloc(1, sizeof(*f));
 
     assert_non_null(f);
-    strcpy(f->dir, "/tmp/tby-ipam-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    if (external && *external)
-        snprintf(f->uri, sizeof(f->uri), "%s", external);
-    else
-        snprintf(f->uri, sizeof(f->uri), "sqlite:%s/tabby.db", f->dir);
-    assert_int_equal(tby_store_open(f->uri, &f->store, &err), 0);
-    if (external && *external)
+    store_fx_open(f, "ipam", true);
+    if (!store_fx_is_sqlite(f))
         fx_wipe(f->store);
     return f;
 }
 
-static inline void fx_close(struct ipam_fx *f)
+static inline void fx_close(struct store_fx *f)
 {
-    char cmd[128];
-
-    tby_store_close(f->store);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-    assert_int_equal(system(cmd), 0);
+    store_fx_close(f);
     free(f);
 }
 
-/* Applies YAML documents (pools, the IPAMConfiguration) as `tabbyctl apply` does. */
-static inline void fx_apply(struct ipam_fx *f, const char *yaml)
-{
-    struct tby_resource_list list;
-    struct tby_error err = { 0 };
-
-    if (tby_resource_load(yaml, strlen(yaml), "test", &list, &err) < 0 ||
-        tby_catalog_write(f->store, &list, TBY_WRITE_APPLY, NULL, &err) < 0)
-        fail_msg("apply: %s", tby_error_str(&err));
-    tby_resource_list_clear(&list);
-}
-
-static inline void fx_pool(struct ipam_fx *f, const char *name, const char *cidr, int block_size,
+static inline void fx_pool(struct store_fx *f, const char *name, const char *cidr, int block_size,
                            const char *extra)
 {
     char yaml[1024];
@@ -87,10 +59,10 @@ static inline void fx_pool(struct ipam_fx *f, const char *name, const char *cidr
              "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: %s\n"
              "spec:\n  cidr: %s\n  blockSize: %d\n%s", name, cidr, block_size,
              extra ? extra : "");
-    fx_apply(f, yaml);
+    store_fx_apply(f->store, yaml);
 }
 
-static inline void fx_delete(struct ipam_fx *f, enum tby_kind kind, const char *name)
+static inline void fx_delete(struct store_fx *f, enum tby_kind kind, const char *name)
 {
     struct tby_error err = { 0 };
 
@@ -99,21 +71,21 @@ static inline void fx_delete(struct ipam_fx *f, enum tby_kind kind, const char *
 }
 
 /* A Node resource with labels ("{zone: b}", YAML flow; NULL: none). */
-static inline void fx_node(struct ipam_fx *f, const char *name, const char *labels)
+static inline void fx_node(struct store_fx *f, const char *name, const char *labels)
 {
     char yaml[1024];
 
     snprintf(yaml, sizeof(yaml), "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata:\n"
              "  name: %s\n  labels: %s\nspec: {}\n", name, labels ? labels : "{}");
-    fx_apply(f, yaml);
+    store_fx_apply(f->store, yaml);
 }
 
-static inline void fx_delete_node(struct ipam_fx *f, const char *name)
+static inline void fx_delete_node(struct store_fx *f, const char *name)
 {
     fx_delete(f, TBY_KIND_NODE, name);
 }
 
-static inline void fx_delete_wep(struct ipam_fx *f, const char *ns, const char *name)
+static inline void fx_delete_wep(struct store_fx *f, const char *ns, const char *name)
 {
     struct tby_error err = { 0 };
 
@@ -132,16 +104,16 @@ static inline void fx_wep_yaml(char *buf, size_t size, const char *node, const c
              ns, node, pod, ip);
 }
 
-static inline void fx_wep(struct ipam_fx *f, const char *node, const char *ns, const char *pod,
+static inline void fx_wep(struct store_fx *f, const char *node, const char *ns, const char *pod,
                           const char *ip)
 {
     char yaml[1024];
 
     fx_wep_yaml(yaml, sizeof(yaml), node, ns, pod, ip);
-    fx_apply(f, yaml);
+    store_fx_apply(f->store, yaml);
 }
 
-static inline struct tby_ipam *fx_ipam(struct ipam_fx *f, const char *node)
+static inline struct tby_ipam *fx_ipam(struct store_fx *f, const char *node)
 {
     struct tby_ipam *ipam = NULL;
     struct tby_error err = { 0 };

@@ -26,7 +26,7 @@ static inline struct tby_resource *load_one(const char *yaml)
     struct tby_resource *res;
 
     if (load(yaml, &list, &err) < 0)
-        fail_msg("load failed: %s", err.msg);
+        fail_msg("load failed: %s\n--- document:\n%s", err.msg, yaml);
     assert_int_equal(list.n, 1);
     res = list.items[0];
     list.items[0] = NULL;
@@ -42,7 +42,7 @@ static inline void expect_error(const char *yaml, const char *fragment)
 
     if (load(yaml, &list, &err) == 0) {
         tby_resource_list_clear(&list);
-        fail_msg("accepted, expected \"%s\"", fragment);
+        fail_msg("accepted, expected \"%s\":\n%s", fragment, yaml);
     }
     if (!strstr(err.msg, fragment))
         fail_msg("message \"%s\" lacks \"%s\"", err.msg, fragment);
@@ -58,8 +58,11 @@ static inline void assert_round_trip(const struct tby_resource *res)
     struct tby_error err = { 0 };
 
     assert_non_null(doc);
-    if (tby_resource_decode(doc, &back, &err) < 0)
-        fail_msg("re-decode failed: %s", err.msg);
+    if (tby_resource_decode(doc, &back, &err) < 0) {
+        char *text = json_dumps(doc, JSON_INDENT(2));
+
+        fail_msg("re-decoding the normal form failed: %s\n%s", err.msg, text);
+    }
     assert_true(tby_resource_equal(res, back));
     again = tby_resource_encode(back);
     assert_true(json_equal(doc, again));

@@ -14,10 +14,12 @@
 #include <cmocka.h>
 
 #include "tabby/bgp_driver.h"
+#include "tabby/buf.h"
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 #include "tabby/ipam.h"
 #include "fake_bird.h"
+#include "store_fixture.h"
 
 static const char resources[] =
     "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: pool}\n"
@@ -33,32 +35,19 @@ static const char tor_peer[] =
 
 struct world {
     struct fake bird;
-    struct tby_store *store;
+    struct store_fx fx;
     char conf[160];
 };
-
-static void write_resources(struct tby_store *store, const char *yaml)
-{
-    struct tby_resource_list list = { 0 };
-    struct tby_error err = { 0 };
-
-    assert_int_equal(tby_resource_load(yaml, strlen(yaml), "test", &list, &err), 0);
-    if (tby_catalog_write(store, &list, TBY_WRITE_APPLY, NULL, &err) < 0)
-        fail_msg("%s", tby_error_str(&err));
-    tby_resource_list_clear(&list);
-}
 
 static int setup(void **state)
 {
     struct world *w = calloc(1, sizeof(*w));
-    char uri[160];
 
     assert_non_null(w);
     fake_start(&w->bird, FAKE_NORMAL);
-    snprintf(uri, sizeof(uri), "sqlite:%s/tabby.db", w->bird.dir);
     snprintf(w->conf, sizeof(w->conf), "%s/bird.conf", w->bird.dir);
-    assert_int_equal(tby_store_open(uri, &w->store, NULL), 0);
-    write_resources(w->store, resources);
+    store_fx_open(&w->fx, "bgp-driver", false);
+    store_fx_apply(w->fx.store, resources);
     *state = w;
     return 0;
 }
@@ -67,7 +56,7 @@ static int teardown(void **state)
 {
     struct world *w = *state;
 
-    tby_store_close(w->store);
+    store_fx_close(&w->fx);
     fake_remove(&w->bird);
     free(w);
     return 0;
@@ -82,7 +71,7 @@ static struct tby_bgp_driver *driver(struct world *w, const char *node, const ch
     struct tby_bgp_driver *d = NULL;
 
     assert_int_equal(tby_cidr_parse("10.244.1.0/26", TBY_CIDR_STRICT, &block, NULL), 0);
-    assert_int_equal(tby_bgp_driver_new(w->store, &cfg, &d, NULL), 0);
+    assert_int_equal(tby_bgp_driver_new(w->fx.store, &cfg, &d, NULL), 0);
     return d;
 }
 
@@ -106,7 +95,7 @@ static void test_sync_reloads_once_then_leaves_bird_alone(void **state)
     assert_int_equal(st->blocks, 1);
     assert_string_equal(st->last_error, "");
     /* A new BGPPeer is a new configuration. */
-    write_resources(w->store, tor_peer);
+    store_fx_apply(w->fx.store, tor_peer);
     assert_int_equal(tby_bgp_driver_sync(d, 3000, &reloaded, &err), 0);
     assert_true(reloaded);
     assert_int_equal(st->peers, 2);
@@ -124,13 +113,13 @@ static void test_blocks_come_from_ipam(void **state)
     size_t n = 0;
     bool reloaded;
 
-    assert_int_equal(tby_ipam_new(w->store, "node-1", &ipam, &err), 0);
+    assert_int_equal(tby_ipam_new(w->fx.store, "node-1", &ipam, &err), 0);
     assert_int_equal(tby_ipam_auto_assign(ipam, &req, &res, &err), 0);
-    assert_int_equal(tby_ipam_node_blocks(w->store, "node-1", &blocks, &n, &err), 0);
+    assert_int_equal(tby_ipam_node_blocks(w->fx.store, "node-1", &blocks, &n, &err), 0);
     assert_int_equal(n, 1);
     assert_true(tby_cidr_equal(&blocks[0], &res.items[0].block));
     free(blocks);
-    assert_int_equal(tby_ipam_node_blocks(w->store, "node-2", &blocks, &n, &err), 0);
+    assert_int_equal(tby_ipam_node_blocks(w->fx.store, "node-2", &blocks, &n, &err), 0);
     assert_int_equal(n, 0);
     assert_null(blocks);
     tby_ipam_result_clear(&res);
@@ -146,19 +135,14 @@ static void test_refused_configuration_is_counted_and_kept_out(void **state)
     const struct tby_bgp_stats *st = tby_bgp_driver_stats(d);
     struct tby_error err = { 0 };
     _cleanup_free_ char *before = NULL;
-    size_t size = 0;
-    FILE *f;
 
     assert_int_equal(tby_bgp_driver_sync(d, 1000, NULL, &err), 0);
     w->bird.reject_config = true;
-    write_resources(w->store, tor_peer);
+    store_fx_apply(w->fx.store, tor_peer);
     assert_int_equal(tby_bgp_driver_sync(d, 2000, NULL, &err), -EINVAL);
     assert_int_equal(st->failures, 1);
     assert_non_null(strstr(st->last_error, "BIRD refused the configuration"));
-    f = fopen(w->conf, "re");
-    assert_non_null(f);
-    assert_true(getdelim(&before, &size, '\0', f) > 0);
-    fclose(f);
+    assert_int_equal(tby_read_file(w->conf, 0, &before, NULL), 0);
     assert_null(strstr(before, "10.0.0.254")); /* the refused peer never reached the file */
 }
 
@@ -199,7 +183,7 @@ static void test_driver_needs_its_paths(void **state)
     struct tby_bgp_driver *d = NULL;
     struct tby_error err = { 0 };
 
-    assert_int_equal(tby_bgp_driver_new(w->store, &cfg, &d, &err), -EINVAL);
+    assert_int_equal(tby_bgp_driver_new(w->fx.store, &cfg, &d, &err), -EINVAL);
     assert_null(d);
 }
 

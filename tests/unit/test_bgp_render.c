@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "tabby/bgp.h"
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/resource.h"
 
@@ -46,9 +47,7 @@ static void sort_into(struct world *w)
                                       : r->info->kind == TBY_KIND_NODE    ? &w->nodes
                                                                           : &w->pools;
 
-        l->items = reallocarray(l->items, l->n + 1, sizeof(*l->items));
-        assert_non_null(l->items);
-        l->items[l->n++] = r;
+        assert_int_equal(tby_resource_list_push(l, r), 0);
     }
 }
 
@@ -127,18 +126,6 @@ static char *render_ok(const struct tby_bgp_input *in)
     return text;
 }
 
-static char *read_text(const char *path)
-{
-    _cleanup_fclose_ FILE *f = fopen(path, "re");
-    char *text = NULL;
-    size_t size = 0;
-
-    if (!f)
-        return NULL;
-    assert_true(getdelim(&text, &size, '\0', f) >= 0 || feof(f));
-    return text;
-}
-
 /* BIRD itself must accept every golden file, when it is installed. */
 static void assert_bird_parses(const char *path)
 {
@@ -167,8 +154,7 @@ static void assert_golden(const char *golden, const char *text)
         fputs(text, f);
         fclose(f);
     }
-    want = read_text(path);
-    if (!want)
+    if (tby_read_file(path, 0, &want, NULL) < 0)
         fail_msg("%s missing (TABBY_UPDATE_GOLDEN=1 writes it)", path);
     if (strcmp(want, text) != 0) {
         fprintf(stderr, "---- rendered ----\n%s---- end ----\n", text);
@@ -240,7 +226,7 @@ static void test_encapsulated_pools_render_tunnel_next_hops(void **state)
 
     (void)state;
     check_golden("encap", "node-1", blocks, "encap-node-1");
-    text = read_text(DATA "encap-node-1.conf");
+    assert_int_equal(tby_read_file(DATA "encap-node-1.conf", 0, &text, NULL), 0);
     /* IPIP always: through tunl0 onlink; cross-subnet: only off the node's subnet; VXLAN:
      * never to the kernel (tabby-node routes it). */
     assert_non_null(strstr(text, "    if net ~ [ 10.245.0.0/16+ ] then {\n"

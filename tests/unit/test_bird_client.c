@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "tabby/bird.h"
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "fake_bird.h"
 
@@ -294,21 +295,6 @@ static void test_reconnect_backs_off_until_bird_returns(void **state)
 
 /* ---- apply ------------------------------------------------------------------------------------ */
 
-static char *slurp(const char *path)
-{
-    _cleanup_fclose_ FILE *fp = fopen(path, "re");
-    char *text = NULL;
-    size_t size = 0;
-
-    if (!fp)
-        return NULL;
-    if (getdelim(&text, &size, '\0', fp) < 0) {
-        free(text);
-        return strdup("");
-    }
-    return text;
-}
-
 static size_t files_in(const char *dir)
 {
     char cmd[160], out[32] = "";
@@ -347,7 +333,7 @@ static void test_apply_reloads_only_on_change_and_keeps_refused_files_out(void *
     assert_false(changed);
     assert_non_null(strstr(err.msg, "BIRD refused the configuration: x.conf:3:1 syntax error"));
     assert_int_equal(f.commands, 3); /* checked, never loaded */
-    after = slurp(conf);
+    assert_int_equal(tby_read_file(conf, 0, &after, NULL), 0);
     assert_string_equal(after, "one\n");
     assert_int_equal(files_in(f.dir), 2); /* the socket and bird.conf: no temporary left */
     fake_remove(&f);

@@ -14,6 +14,7 @@
 
 #include "tabby/array.h"
 #include "tabby/buf.h"
+#include "tabby/cleanup.h"
 
 static void test_appends_keep_text_terminated(void **state)
 {
@@ -110,6 +111,23 @@ static void test_reads_to_the_end_and_up_to_max(void **state)
     assert_int_equal(b.max, 8);
 }
 
+static void test_one_read_fills_the_room_reserved(void **state)
+{
+    _cleanup_buf_ struct tby_buf b = { 0 };
+    _cleanup_free_ char *text = malloc(10001);
+    int fd;
+
+    (void)state;
+    memset(text, 'r', 10000);
+    text[10000] = '\0';
+    fd = pipe_with(text);
+    assert_int_equal(tby_buf_reserve(&b, 16384), 0);
+    assert_int_equal(tby_buf_read_fd(&b, fd), 10000);
+    assert_int_equal(tby_buf_read_fd(&b, fd), 0);
+    close(fd);
+    assert_string_equal(b.data, text);
+}
+
 static void test_reads_a_stream_in_many_pieces(void **state)
 {
     _cleanup_buf_ struct tby_buf b = { 0 };
@@ -167,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_steal_hands_out_text_even_when_empty),
         cmocka_unit_test(test_max_makes_failure_sticky),
         cmocka_unit_test(test_reads_to_the_end_and_up_to_max),
+        cmocka_unit_test(test_one_read_fills_the_room_reserved),
         cmocka_unit_test(test_reads_a_stream_in_many_pieces),
         cmocka_unit_test(test_read_file_names_a_missing_file),
         cmocka_unit_test(test_grow_doubles_and_keeps_elements),

@@ -430,7 +430,7 @@ static void test_mtu_overhead_follows_the_pods_pool(void **state)
     struct tby_resource *items[3] = { pool("10.1.0.0/16", "Never", "Always"),
                                       pool("10.2.0.0/16", "CrossSubnet", "Never"),
                                       pool("fd00::/64", "Never", "CrossSubnet") };
-    struct tby_resource_list pools = { items, 3 };
+    struct tby_resource_list pools = { .items = items, .n = 3 };
     struct tby_ip ip;
 
     (void)state;

@@ -29,20 +29,20 @@ static bool in_cidr(const struct tby_ip *ip, const char *cidr)
     return tby_cidr_contains(&c, ip);
 }
 
-static void set_config(struct ipam_fx *f, const char *spec)
+static void set_config(struct store_fx *f, const char *spec)
 {
     char yaml[512];
 
     snprintf(yaml, sizeof(yaml), "apiVersion: projectcalico.org/v3\nkind: IPAMConfiguration\n"
              "metadata:\n  name: default\nspec:\n%s", spec);
-    fx_apply(f, yaml);
+    store_fx_apply(f->store, yaml);
 }
 
 /* ---- allocation order --------------------------------------------------------------------- */
 
 static void test_second_address_comes_from_the_same_affine_block(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *ipam;
     struct tby_error err = { 0 };
     struct tby_ip a, b;
@@ -63,7 +63,7 @@ static void test_second_address_comes_from_the_same_affine_block(void **state)
 
 static void test_full_affine_block_makes_the_node_claim_another(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *ipam;
     struct tby_error err = { 0 };
     struct tby_ipam_usage u;
@@ -87,7 +87,7 @@ static void test_full_affine_block_makes_the_node_claim_another(void **state)
 }
 
 /* A /29 pool of /30 blocks: n1 and n2 take one block each and fill them. */
-static void two_full_nodes(struct ipam_fx *f, struct tby_ipam *n1, struct tby_ipam *n2)
+static void two_full_nodes(struct store_fx *f, struct tby_ipam *n1, struct tby_ipam *n2)
 {
     struct tby_error err = { 0 };
     char handle[32];
@@ -104,7 +104,7 @@ static void two_full_nodes(struct ipam_fx *f, struct tby_ipam *n1, struct tby_ip
 
 static void test_node_borrows_from_another_nodes_block_when_no_block_is_left(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1"), *n2 = fx_ipam(f, "n2");
     struct tby_error err = { 0 };
     struct tby_ipam_holder h;
@@ -123,7 +123,7 @@ static void test_node_borrows_from_another_nodes_block_when_no_block_is_left(voi
 
 static void test_node_allocations_follow_the_allocation_not_the_block(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1"), *n2 = fx_ipam(f, "n2");
     struct tby_ipam_alloc_list mine, theirs, some;
     struct tby_error err = { 0 };
@@ -154,7 +154,7 @@ static void test_node_allocations_follow_the_allocation_not_the_block(void **sta
 
 static void test_trial_assignment_writes_nothing_and_fails_as_assignment_would(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_ipam_request req = { .handle = "trial", .num_v4 = 1 };
     struct tby_error err = { 0 };
@@ -182,7 +182,7 @@ static void test_trial_assignment_writes_nothing_and_fails_as_assignment_would(v
 
 static void test_strict_affinity_forbids_borrowing(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1"), *n2 = fx_ipam(f, "n2");
     struct tby_error err = { 0 };
 
@@ -200,7 +200,7 @@ static void test_strict_affinity_forbids_borrowing(void **state)
 
 static void test_max_blocks_per_host_stops_claiming_and_borrowing(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     char handle[32];
@@ -218,7 +218,7 @@ static void test_max_blocks_per_host_stops_claiming_and_borrowing(void **state)
 
 static void test_auto_allocate_blocks_false_uses_only_blocks_held(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
 
@@ -231,7 +231,7 @@ static void test_auto_allocate_blocks_false_uses_only_blocks_held(void **state)
 
 static void test_exhausted_pools_fail_with_their_names(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     char handle[32];
@@ -252,7 +252,7 @@ static void test_exhausted_pools_fail_with_their_names(void **state)
 
 static void test_disabled_pool_is_never_used(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_strv want = { 0 };
@@ -281,7 +281,7 @@ static void test_disabled_pool_is_never_used(void **state)
 
 static void test_node_selector_limits_which_nodes_use_a_pool(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1"), *n3 = fx_ipam(f, "n3");
     struct tby_error err = { 0 };
     struct tby_strv want = { 0 };
@@ -313,7 +313,7 @@ static void test_node_selector_limits_which_nodes_use_a_pool(void **state)
 
 static void test_allowed_uses_separate_tunnel_and_workload_pools(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ipam_request req = { .handle = "ipip-tunnel-addr-n1", .num_v4 = 1,
@@ -337,7 +337,7 @@ static void test_allowed_uses_separate_tunnel_and_workload_pools(void **state)
 
 static void test_requested_pools_are_tried_in_order_by_name_or_cidr(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1"), *n2 = fx_ipam(f, "n2");
     struct tby_error err = { 0 };
     struct tby_strv want = { 0 };
@@ -375,7 +375,7 @@ static void test_requested_pools_are_tried_in_order_by_name_or_cidr(void **state
 
 static void test_manual_pool_is_used_only_when_requested(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
 
@@ -389,7 +389,7 @@ static void test_manual_pool_is_used_only_when_requested(void **state)
 
 static void test_given_address_is_allocated_when_free_in_an_enabled_pool(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ipam_attrs attrs = { "default", "web-0" };
@@ -413,7 +413,7 @@ static void test_given_address_is_allocated_when_free_in_an_enabled_pool(void **
 
 static void test_given_address_that_is_taken_fails_and_allocates_nothing(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ipam_attrs attrs = { "default", "web-0" };
@@ -434,7 +434,7 @@ static void test_given_address_that_is_taken_fails_and_allocates_nothing(void **
 
 static void test_given_address_outside_enabled_pools_is_refused(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ip outside = fx_parse_ip("192.168.9.9"), off = fx_parse_ip("10.0.1.9");
@@ -462,7 +462,7 @@ static void alloc_three(struct tby_ipam *ipam, const char *handle, struct tby_ip
 
 static void test_release_by_handle_frees_all_of_its_addresses(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ipam_result res, after;
@@ -489,7 +489,7 @@ static void test_release_by_handle_frees_all_of_its_addresses(void **state)
 
 static void test_release_by_address_keeps_the_handles_other_addresses(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ipam_result res, after;
@@ -515,7 +515,7 @@ static void test_release_by_address_keeps_the_handles_other_addresses(void **sta
 
 static void test_releasing_what_is_free_is_a_no_op(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ip free_ip = fx_parse_ip("10.0.0.200"), outside = fx_parse_ip("172.16.0.1");
@@ -541,7 +541,7 @@ static void test_releasing_what_is_free_is_a_no_op(void **state)
 
 static void test_release_of_a_handle_leaves_addresses_others_hold(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ip ips[2];
@@ -568,7 +568,7 @@ static void test_release_of_a_handle_leaves_addresses_others_hold(void **state)
 
 static void test_released_address_is_reused_last(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ip first, second, third;
@@ -588,7 +588,7 @@ static void test_released_address_is_reused_last(void **state)
 
 static void test_dual_stack_request_gets_both_families_in_one_go(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ipam_request req = { .handle = "h", .num_v4 = 1, .num_v6 = 1 };
@@ -608,7 +608,7 @@ static void test_dual_stack_request_gets_both_families_in_one_go(void **state)
 
 static void test_dual_stack_failure_of_one_family_allocates_neither(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ipam_request req = { .handle = "h", .num_v4 = 1, .num_v6 = 1 };
@@ -627,7 +627,7 @@ static void test_dual_stack_failure_of_one_family_allocates_neither(void **state
 
 static void test_repeated_request_with_reuse_returns_the_handles_addresses(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ipam_request req = { .handle = "k8s-pod-network.abc", .num_v4 = 1,
@@ -662,7 +662,7 @@ static size_t block_count(struct tby_ipam *ipam)
 
 static void test_empty_block_of_a_live_node_keeps_its_affinity(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
 
@@ -676,7 +676,7 @@ static void test_empty_block_of_a_live_node_keeps_its_affinity(void **state)
 
 static void test_block_emptied_on_a_deleted_node_gives_up_its_affinity(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     size_t removed;
@@ -713,7 +713,7 @@ static void test_block_emptied_on_a_deleted_node_gives_up_its_affinity(void **st
 
 static void test_block_that_lost_its_pool_gives_up_affinity_when_empty(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ipam_report rep;
@@ -737,7 +737,7 @@ static void test_block_that_lost_its_pool_gives_up_affinity_when_empty(void **st
 
 static void test_gc_removes_empty_blocks_of_nodes_that_are_gone(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1"), *n2 = fx_ipam(f, "n2");
     struct tby_error err = { 0 };
     size_t removed;
@@ -759,7 +759,7 @@ static void test_gc_removes_empty_blocks_of_nodes_that_are_gone(void **state)
 
 static void test_new_blocks_never_overlap_blocks_of_a_resized_pool(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ipam_usage u;
@@ -794,7 +794,7 @@ static void test_new_blocks_never_overlap_blocks_of_a_resized_pool(void **state)
 
 /* ---- the check ------------------------------------------------------------------------------ */
 
-static void put_raw(struct ipam_fx *f, const char *key, const char *value)
+static void put_raw(struct store_fx *f, const char *key, const char *value)
 {
     struct tby_error err = { 0 };
 
@@ -812,7 +812,7 @@ static size_t count_kind(const struct tby_ipam_report *rep, enum tby_ipam_proble
 
 static void test_check_finds_leaks_and_broken_records_and_repairs_them(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ipam_request req = { .handle = "k8s-pod-network.1", .num_v4 = 1,
@@ -859,7 +859,7 @@ static void test_check_finds_leaks_and_broken_records_and_repairs_them(void **st
 
 static void test_check_names_exactly_the_addresses_no_workload_endpoint_uses(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ipam_report rep;
@@ -899,7 +899,7 @@ static void test_check_names_exactly_the_addresses_no_workload_endpoint_uses(voi
 
 static void test_check_removes_an_empty_block_without_a_pool(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1");
     struct tby_error err = { 0 };
     struct tby_ipam_report rep;
@@ -920,7 +920,7 @@ static void test_check_removes_an_empty_block_without_a_pool(void **state)
 
 static void test_bad_handles_and_node_names_are_refused(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *n1 = fx_ipam(f, "n1"), *bad = NULL;
     struct tby_error err = { 0 };
 
@@ -935,7 +935,7 @@ static void test_bad_handles_and_node_names_are_refused(void **state)
 
 static void test_allocating_without_a_node_name_is_refused(void **state)
 {
-    struct ipam_fx *f = *state;
+    struct store_fx *f = *state;
     struct tby_ipam *anon = fx_ipam(f, NULL);
     struct tby_error err = { 0 };
 

@@ -75,7 +75,7 @@ static void child_release_even(struct tby_ipam *ipam, const char *prefix)
 
 /* Phase 1 allocates PER_PROC addresses; phase 2 releases the even ones and allocates as
  * many again under new handles. */
-static void run_child(const struct ipam_fx *f, int id, int phase, int go_fd)
+static void run_child(const struct store_fx *f, int id, int phase, int go_fd)
 {
     struct tby_store *store = NULL;
     char node[16], prefix[16], path[160];
@@ -103,11 +103,11 @@ static void run_child(const struct ipam_fx *f, int id, int phase, int go_fd)
     _exit(0);
 }
 
-typedef void (*child_fn)(const struct ipam_fx *f, int id, int arg, int go_fd);
+typedef void (*child_fn)(const struct store_fx *f, int id, int arg, int go_fd);
 
 /* Forks PROCS children running fn, lets them start at once, and requires every one to
  * succeed. */
-static void run_together(const struct ipam_fx *f, child_fn fn, int arg)
+static void run_together(const struct store_fx *f, child_fn fn, int arg)
 {
     pid_t pids[PROCS];
     int go[2];
@@ -133,14 +133,14 @@ static void run_together(const struct ipam_fx *f, child_fn fn, int arg)
     }
 }
 
-static void run_phase(const struct ipam_fx *f, int phase)
+static void run_phase(const struct store_fx *f, int phase)
 {
     run_together(f, run_child, phase);
 }
 
 /* ---- the parent's accounting ------------------------------------------------------------- */
 
-static size_t read_lines(const struct ipam_fx *f, int phase, struct line *out, size_t max)
+static size_t read_lines(const struct store_fx *f, int phase, struct line *out, size_t max)
 {
     char path[160], ip[TBY_IP_STRLEN];
     size_t n = 0;
@@ -173,7 +173,7 @@ static void assert_unique(struct line *lines, size_t n)
 }
 
 /* Every handle holds exactly its address, the totals match and the check is clean. */
-static void assert_store_matches(struct ipam_fx *f, const struct line *lines, size_t n)
+static void assert_store_matches(struct store_fx *f, const struct line *lines, size_t n)
 {
     struct tby_ipam *ipam = fx_ipam(f, NULL);
     struct tby_error err = { 0 };
@@ -201,7 +201,7 @@ static void assert_store_matches(struct ipam_fx *f, const struct line *lines, si
 
 static void test_four_processes_never_hand_out_one_address_twice(void **state)
 {
-    struct ipam_fx *f = fx_open();
+    struct store_fx *f = fx_open();
     struct line *lines = calloc(2 * PROCS * PER_PROC, sizeof(*lines));
     size_t n, n2;
 
@@ -239,7 +239,7 @@ static void test_four_processes_never_hand_out_one_address_twice(void **state)
 
 /* ---- one node, several processes, one block allowed ----------------------------------------- */
 
-static void run_solo(const struct ipam_fx *f, int id, int unused, int go_fd)
+static void run_solo(const struct store_fx *f, int id, int unused, int go_fd)
 {
     struct tby_store *store = NULL;
     struct tby_ipam *ipam = child_ipam(f->uri, "solo", &store);
@@ -261,15 +261,16 @@ static void run_solo(const struct ipam_fx *f, int id, int unused, int go_fd)
  * one; with it they share the one block the limit allows, and fill it exactly. */
 static void test_processes_of_one_node_claim_within_max_blocks_per_host(void **state)
 {
-    struct ipam_fx *f = fx_open();
+    struct store_fx *f = fx_open();
     struct tby_ipam *ipam;
     struct tby_ipam_usage u;
     struct tby_error err = { 0 };
 
     (void)state;
     fx_pool(f, "p", "10.1.0.0/24", 28, NULL);
-    fx_apply(f, "apiVersion: projectcalico.org/v3\nkind: IPAMConfiguration\nmetadata:\n"
-                "  name: default\nspec:\n  strictAffinity: true\n  maxBlocksPerHost: 1\n");
+    store_fx_apply(f->store, "apiVersion: projectcalico.org/v3\nkind: IPAMConfiguration\n"
+                   "metadata:\n  name: default\nspec:\n  strictAffinity: true\n"
+                   "  maxBlocksPerHost: 1\n");
     run_together(f, run_solo, 0);
     ipam = fx_ipam(f, NULL);
     assert_int_equal(tby_ipam_usage(ipam, &u, &err), 0);
@@ -285,7 +286,7 @@ static void test_processes_of_one_node_claim_within_max_blocks_per_host(void **s
 /* Allocates pods' addresses (and now and then releases one) until killed, reporting each
  * completed change on the pipe as "+handle ip" or "-handle": only what was reported is
  * known to the caller, as a runtime knows only the ADDs that answered. */
-static void run_victim(const struct ipam_fx *f, int round, int report_fd)
+static void run_victim(const struct store_fx *f, int round, int report_fd)
 {
     struct tby_store *store = NULL;
     struct tby_ipam *ipam = child_ipam(f->uri, round % 2 ? "node-a" : "node-b", &store);
@@ -375,7 +376,7 @@ static void read_reports(int fd, struct handle_set *s)
 
 /* The WorkloadEndpoints of the pods the victim reported, as the tabby plugin writes them
  * once IPAM has answered. */
-static void create_weps(struct ipam_fx *f, int round, const struct handle_set *live)
+static void create_weps(struct store_fx *f, int round, const struct handle_set *live)
 {
     size_t size = live->n * 300 + 1, len = 0;
     char *yaml = malloc(size);
@@ -391,12 +392,12 @@ static void create_weps(struct ipam_fx *f, int round, const struct handle_set *l
         len += strlen(yaml + len);
     }
     if (live->n)
-        fx_apply(f, yaml);
+        store_fx_apply(f->store, yaml);
     free(yaml);
 }
 
 /* The store's handles of the round, as a set. */
-static void stored_handles(struct ipam_fx *f, int round, struct handle_set *out)
+static void stored_handles(struct store_fx *f, int round, struct handle_set *out)
 {
     const size_t skip = strlen("/tabby/v1/ipam/handles/");
     struct tby_error err = { 0 };
@@ -415,7 +416,7 @@ static void stored_handles(struct ipam_fx *f, int round, struct handle_set *out)
  * reported only leaves a reported handle missing. At most one change is in flight. */
 static size_t in_flight_rounds;
 
-static void assert_only_the_unreported_leaks(struct ipam_fx *f, int round,
+static void assert_only_the_unreported_leaks(struct store_fx *f, int round,
                                              const struct handle_set *reported)
 {
     struct tby_ipam *ipam = fx_ipam(f, NULL);
@@ -446,7 +447,7 @@ static void assert_only_the_unreported_leaks(struct ipam_fx *f, int round,
     tby_ipam_free(ipam);
 }
 
-static void kill_one_round(struct ipam_fx *f, int round, unsigned *seed)
+static void kill_one_round(struct store_fx *f, int round, unsigned *seed)
 {
     struct handle_set reported = { 0 };
     int report[2], status;
@@ -473,7 +474,7 @@ static void kill_one_round(struct ipam_fx *f, int round, unsigned *seed)
 
 static void test_process_killed_during_allocation_leaves_consistent_records(void **state)
 {
-    struct ipam_fx *f = fx_open();
+    struct store_fx *f = fx_open();
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 
     (void)state;

@@ -14,6 +14,8 @@
 
 #include "tabby/cleanup.h"
 #include "tabby/resource.h"
+#include "alloc_fail.h"
+#include "resource_assert.h"
 
 #define NP "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: p\n"
 #define GNP "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n" \
@@ -21,109 +23,7 @@
 #define PROFILE "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata:\n  name: pro\n"
 #define KNP "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: k\n"
 
-/* ---- allocation failures ----------------------------------------------------------------- */
-
-/* The test links with --wrap for the allocators (Makefile.am) and hands jansson the same
- * ones, so that one allocation of a decode can be made to fail: the decoder must then
- * fail cleanly and leave nothing behind (the sanitizer build checks for leaks). */
-void *__real_malloc(size_t size);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t size);
-void *__real_reallocarray(void *p, size_t n, size_t size);
-char *__real_strdup(const char *s);
-void *__wrap_malloc(size_t size);
-void *__wrap_calloc(size_t n, size_t size);
-void *__wrap_realloc(void *p, size_t size);
-void *__wrap_reallocarray(void *p, size_t n, size_t size);
-char *__wrap_strdup(const char *s);
-
-static long fail_countdown = -1; /* the allocation to fail, counting down; -1: none */
-static bool failed;
-
-static bool should_fail(void)
-{
-    if (fail_countdown < 0 || fail_countdown-- > 0)
-        return false;
-    failed = true;
-    return true;
-}
-
-void *__wrap_malloc(size_t size)
-{
-    return should_fail() ? NULL : __real_malloc(size);
-}
-
-void *__wrap_calloc(size_t n, size_t size)
-{
-    return should_fail() ? NULL : __real_calloc(n, size);
-}
-
-void *__wrap_realloc(void *p, size_t size)
-{
-    return should_fail() ? NULL : __real_realloc(p, size);
-}
-
-void *__wrap_reallocarray(void *p, size_t n, size_t size)
-{
-    return should_fail() ? NULL : __real_reallocarray(p, n, size);
-}
-
-char *__wrap_strdup(const char *s)
-{
-    return should_fail() ? NULL : __real_strdup(s);
-}
-
-static void *json_alloc(size_t size)
-{
-    return __wrap_malloc(size);
-}
-
 /* ---- helpers ---------------------------------------------------------------------------- */
-
-/* Decodes one YAML document; the resource is the caller's. */
-static int load(const char *yaml, struct tby_resource **out, struct tby_error *err)
-{
-    struct tby_resource_list list = { 0 };
-    int r = tby_resource_load(yaml, strlen(yaml), "test.yaml", &list, err);
-
-    *out = NULL;
-    if (r < 0)
-        return r;
-    assert_int_equal(list.n, 1);
-    *out = list.items[0];
-    list.n = 0;
-    tby_resource_list_clear(&list);
-    return 0;
-}
-
-static struct tby_resource *must_load(const char *yaml)
-{
-    struct tby_error err = { 0 };
-    struct tby_resource *res = NULL;
-
-    if (load(yaml, &res, &err) < 0)
-        fail_msg("decoding failed: %s\n--- document:\n%s", tby_error_str(&err), yaml);
-    return res;
-}
-
-/* encode → decode gives an equal resource, and encoding that again gives the same text. */
-static void assert_round_trip(const struct tby_resource *res)
-{
-    _cleanup_json_ json_t *doc = tby_resource_encode(res);
-    _cleanup_json_ json_t *again = NULL;
-    _cleanup_(tby_resource_freep) struct tby_resource *back = NULL;
-    struct tby_error err = { 0 };
-
-    assert_non_null(doc);
-    if (tby_resource_decode(doc, &back, &err) < 0) {
-        char *text = json_dumps(doc, JSON_INDENT(2));
-
-        fail_msg("re-decoding the normal form failed: %s\n%s", tby_error_str(&err), text);
-    }
-    assert_true(tby_resource_equal(res, back));
-    again = tby_resource_encode(back);
-    assert_true(json_equal(doc, again));
-}
 
 /* The value at a path such as "spec.ingress[0].source.nets[1]" of json, or NULL. */
 static json_t *at(json_t *json, const char *path)
@@ -149,7 +49,7 @@ static json_t *at(json_t *json, const char *path)
 /* The normal form of a document, for looking at single fields. */
 static json_t *normal_form(const char *yaml)
 {
-    _cleanup_(tby_resource_freep) struct tby_resource *res = must_load(yaml);
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_one(yaml);
 
     assert_round_trip(res);
     return tby_resource_encode(res);
@@ -179,18 +79,8 @@ struct bad_case {
 
 static void assert_bad_cases(const struct bad_case *cases, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        struct tby_error err = { 0 };
-        struct tby_resource *res = NULL;
-
-        if (load(cases[i].yaml, &res, &err) == 0) {
-            tby_resource_free(res);
-            fail_msg("case %zu was accepted:\n%s", i, cases[i].yaml);
-        }
-        if (!strstr(tby_error_str(&err), cases[i].fragment))
-            fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, tby_error_str(&err),
-                     cases[i].fragment);
-    }
+    for (size_t i = 0; i < n; i++)
+        expect_error(cases[i].yaml, cases[i].fragment);
 }
 
 #define BAD_CASES(cases) assert_bad_cases(cases, sizeof(cases) / sizeof(cases[0]))
@@ -338,7 +228,7 @@ static void test_varied_documents_round_trip(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof(varied_documents) / sizeof(varied_documents[0]); i++) {
-        _cleanup_(tby_resource_freep) struct tby_resource *res = must_load(varied_documents[i]);
+        _cleanup_(tby_resource_freep) struct tby_resource *res = load_one(varied_documents[i]);
 
         assert_round_trip(res);
     }
@@ -346,9 +236,9 @@ static void test_varied_documents_round_trip(void **state)
 
 static void test_copy_is_equal_and_a_change_is_not(void **state)
 {
-    _cleanup_(tby_resource_freep) struct tby_resource *a = must_load(varied_documents[0]);
+    _cleanup_(tby_resource_freep) struct tby_resource *a = load_one(varied_documents[0]);
     _cleanup_(tby_resource_freep) struct tby_resource *b = tby_resource_copy(a);
-    _cleanup_(tby_resource_freep) struct tby_resource *k = must_load(varied_documents[9]);
+    _cleanup_(tby_resource_freep) struct tby_resource *k = load_one(varied_documents[9]);
     _cleanup_(tby_resource_freep) struct tby_resource *k2 = tby_resource_copy(k);
 
     (void)state;
@@ -366,7 +256,7 @@ static void test_copy_is_equal_and_a_change_is_not(void **state)
 
 static unsigned calico_types(const char *yaml)
 {
-    _cleanup_(tby_resource_freep) struct tby_resource *res = must_load(yaml);
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_one(yaml);
 
     return res->spec.policy->types;
 }
@@ -404,7 +294,7 @@ static void test_calico_types_and_tier_are_always_written(void **state)
 
 static void test_namespaced_policy_defaults_to_namespace_default(void **state)
 {
-    _cleanup_(tby_resource_freep) struct tby_resource *res = must_load(NP "spec: {}\n");
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_one(NP "spec: {}\n");
 
     (void)state;
     assert_string_equal(res->meta.namespace, "default");
@@ -414,7 +304,7 @@ static void test_namespaced_policy_defaults_to_namespace_default(void **state)
 
 static unsigned k8s_types(const char *yaml)
 {
-    _cleanup_(tby_resource_freep) struct tby_resource *res = must_load(yaml);
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_one(yaml);
 
     return res->spec.k8s_policy->types;
 }
@@ -436,12 +326,12 @@ static void test_k8s_policy_types_default(void **state)
 static void test_k8s_rules_keep_all_versus_nothing(void **state)
 {
     _cleanup_(tby_resource_freep) struct tby_resource *none =
-        must_load(KNP "spec:\n  ingress: []\n");
-    _cleanup_(tby_resource_freep) struct tby_resource *absent = must_load(KNP "spec: {}\n");
+        load_one(KNP "spec:\n  ingress: []\n");
+    _cleanup_(tby_resource_freep) struct tby_resource *absent = load_one(KNP "spec: {}\n");
     _cleanup_(tby_resource_freep) struct tby_resource *all =
-        must_load(KNP "spec:\n  ingress: [{}]\n");
+        load_one(KNP "spec:\n  ingress: [{}]\n");
     _cleanup_(tby_resource_freep) struct tby_resource *empty_from =
-        must_load(KNP "spec:\n  ingress: [{from: [], ports: []}]\n");
+        load_one(KNP "spec:\n  ingress: [{from: [], ports: []}]\n");
 
     (void)state;
     assert_int_equal(none->spec.k8s_policy->n_ingress, 0);
@@ -456,7 +346,7 @@ static void test_k8s_rules_keep_all_versus_nothing(void **state)
 
 static void test_k8s_absent_pod_selector_selects_every_pod(void **state)
 {
-    _cleanup_(tby_resource_freep) struct tby_resource *res = must_load(KNP "spec: {}\n");
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_one(KNP "spec: {}\n");
     _cleanup_json_ json_t *doc = tby_resource_encode(res);
 
     (void)state;
@@ -469,7 +359,7 @@ static void test_k8s_absent_pod_selector_selects_every_pod(void **state)
 static void test_k8s_port_protocol_defaults_to_tcp(void **state)
 {
     _cleanup_(tby_resource_freep) struct tby_resource *res =
-        must_load(KNP "spec:\n  ingress: [{ports: [{port: 80}, {}]}]\n");
+        load_one(KNP "spec:\n  ingress: [{ports: [{port: 80}, {}]}]\n");
     const struct tby_k8s_rule *rule = &res->spec.k8s_policy->ingress[0];
 
     (void)state;
@@ -570,12 +460,9 @@ static void test_k8s_normal_form(void **state)
 
 static void test_described_namespace_defaults_in_messages(void **state)
 {
-    struct tby_error err = { 0 };
-    struct tby_resource *res = NULL;
-
     (void)state;
-    assert_true(load(NP "spec:\n  ingress: [{action: Accept}]\n", &res, &err) < 0);
-    assert_non_null(strstr(tby_error_str(&err), "(NetworkPolicy default/p): spec.ingress[0]"));
+    expect_error(NP "spec:\n  ingress: [{action: Accept}]\n",
+                 "(NetworkPolicy default/p): spec.ingress[0]");
 }
 
 /* ---- validation ------------------------------------------------------------------------- */
@@ -842,7 +729,7 @@ static void test_tiers_and_names(void **state)
     (void)state;
     BAD_CASES(cases);
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        _cleanup_(tby_resource_freep) struct tby_resource *res = must_load(good[i]);
+        _cleanup_(tby_resource_freep) struct tby_resource *res = load_one(good[i]);
 
         assert_round_trip(res);
     }
@@ -859,7 +746,7 @@ static void test_profile(void **state)
           "spec.egress[0].action: must be one of Allow, Deny, Log or Pass" },
         { PROFILE "spec:\n  selector: all()\n", "spec.selector: unknown field" },
     };
-    _cleanup_(tby_resource_freep) struct tby_resource *res = must_load(varied_documents[7]);
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_one(varied_documents[7]);
 
     (void)state;
     BAD_CASES(cases);
@@ -938,7 +825,7 @@ static void test_k8s_ports(void **state)
                                                        "unknown field" },
     };
     _cleanup_(tby_resource_freep) struct tby_resource *res =
-        must_load(K8S_RULE("ports: [{port: 80, endPort: 80}, {protocol: UDP, port: dns}]\n"));
+        load_one(K8S_RULE("ports: [{port: 80, endPort: 80}, {protocol: UDP, port: dns}]\n"));
     const struct tby_k8s_port *ports = res->spec.k8s_policy->ingress[0].ports;
 
     (void)state;
@@ -952,9 +839,9 @@ static void test_k8s_ports(void **state)
 static void test_allocation_failures_leave_nothing_behind(void **state)
 {
     (void)state;
-    json_set_alloc_funcs(json_alloc, free);
+    json_set_alloc_funcs(alloc_fail_json_malloc, free);
     for (size_t i = 0; i < sizeof(varied_documents) / sizeof(varied_documents[0]); i++) {
-        _cleanup_(tby_resource_freep) struct tby_resource *res = must_load(varied_documents[i]);
+        _cleanup_(tby_resource_freep) struct tby_resource *res = load_one(varied_documents[i]);
         _cleanup_json_ json_t *doc = tby_resource_encode(res);
 
         for (long n = 0;; n++) {
@@ -962,14 +849,13 @@ static void test_allocation_failures_leave_nothing_behind(void **state)
             struct tby_error err = { 0 };
             int r;
 
-            failed = false;
-            fail_countdown = n;
+            alloc_fail_after(n);
             r = tby_resource_decode(doc, &back, &err);
             if (r == 0)
                 json_decref(tby_resource_encode(back));
-            fail_countdown = -1;
+            alloc_fail_none();
             tby_resource_free(back);
-            if (!failed) {
+            if (!alloc_failed) {
                 assert_int_equal(r, 0);
                 assert_true(n > 10); /* the wrapping did reach the decoder */
                 break;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,50 +19,26 @@
 
 #include "tabby/cleanup.h"
 #include "tabby/store.h"
-
-struct fixture {
-    char dir[64];
-    char uri[160];
-    char prefix[64]; /* a unique prefix per test, so an external store needs no reset */
-    struct tby_store *store;
-};
-
-static int counter;
+#include "store_fixture.h"
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    const char *external = getenv("TABBY_TEST_STORE");
-    struct tby_error err = { 0 };
+    struct store_fx *f = calloc(1, sizeof(*f));
 
-    snprintf(f->prefix, sizeof(f->prefix), "/t/%d-%d/", (int)getpid(), counter++);
-    if (external && *external) {
-        snprintf(f->uri, sizeof(f->uri), "%s", external);
-    } else {
-        strcpy(f->dir, "/tmp/tby-store-XXXXXX");
-        assert_non_null(mkdtemp(f->dir));
-        snprintf(f->uri, sizeof(f->uri), "sqlite:%s/tabby.db", f->dir);
-    }
-    assert_int_equal(tby_store_open(f->uri, &f->store, &err), 0);
+    assert_non_null(f);
+    store_fx_open(f, "store", true);
     *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    char cmd[128];
-
-    tby_store_close(f->store);
-    if (f->dir[0]) {
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-        assert_int_equal(system(cmd), 0);
-    }
-    free(f);
+    store_fx_close(*state);
+    free(*state);
     return 0;
 }
 
-static char *key(struct fixture *f, const char *name)
+static char *key(struct store_fx *f, const char *name)
 {
     static char buf[4][128];
     static int slot;
@@ -73,7 +50,7 @@ static char *key(struct fixture *f, const char *name)
 
 static void test_put_then_get_returns_value_and_revisions(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     struct tby_kv kv;
     int64_t rev1, rev2;
@@ -92,7 +69,7 @@ static void test_put_then_get_returns_value_and_revisions(void **state)
 
 static void test_release_memory_keeps_what_is_stored(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     struct tby_kv kv;
     int64_t rev;
@@ -112,7 +89,7 @@ static void test_release_memory_keeps_what_is_stored(void **state)
 
 static void test_get_missing_key_is_enoent(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     struct tby_kv kv;
 
@@ -122,7 +99,7 @@ static void test_get_missing_key_is_enoent(void **state)
 
 static void test_range_returns_prefix_sorted_and_nothing_else(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     struct tby_kv_list list;
     int64_t rev;
@@ -141,7 +118,7 @@ static void test_range_returns_prefix_sorted_and_nothing_else(void **state)
 
 static void test_cas_on_stale_revision_fails_and_writes_nothing(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     struct tby_kv kv;
     int64_t rev;
@@ -159,7 +136,7 @@ static void test_cas_on_stale_revision_fails_and_writes_nothing(void **state)
 
 static void test_txn_with_failing_compare_writes_nothing(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
     struct tby_kv kv;
@@ -182,7 +159,7 @@ static void test_txn_with_failing_compare_writes_nothing(void **state)
 
 static void test_txn_applies_all_ops_at_one_revision(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
     struct tby_kv a, b;
@@ -202,7 +179,7 @@ static void test_txn_applies_all_ops_at_one_revision(void **state)
 
 static void test_txn_naming_a_key_twice_is_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
 
@@ -249,7 +226,7 @@ static void cas_increment_worker(const char *uri, const char *k, int rounds)
 
 static void test_concurrent_cas_increments_lose_no_update(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     enum { WORKERS = 4, ROUNDS = 150 };
     pid_t pids[WORKERS];
@@ -276,7 +253,7 @@ static void test_concurrent_cas_increments_lose_no_update(void **state)
 
 static void test_watch_sees_every_change_in_revision_order(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     struct tby_watch *w = NULL;
     struct tby_event_list events = { 0 };
@@ -346,7 +323,7 @@ static int64_t mono_ms(void)
 
 /* Another process commits now and then, each from a connection of its own (as tabbyctl
  * does): p/00 holds the commit's number, done_ms[number] the time its commit returned. */
-static void timed_writer(const char *uri, struct fixture *f, int commits, int gap_ms,
+static void timed_writer(const char *uri, struct store_fx *f, int commits, int gap_ms,
                          int64_t *done_ms)
 {
     struct tby_error err = { 0 };
@@ -377,7 +354,7 @@ static void timed_writer(const char *uri, struct fixture *f, int commits, int ga
  * poll). */
 static void test_watch_wakes_promptly_for_every_commit(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     struct tby_watch *w = NULL;
     enum { COMMITS = 8, GAP_MS = 300, PROMPT_MS = 150 };
@@ -387,7 +364,7 @@ static void test_watch_wakes_promptly_for_every_commit(void **state)
     pid_t pid;
     int status;
 
-    if (strncmp(f->uri, "sqlite:", 7) != 0)
+    if (!store_fx_is_sqlite(f))
         skip();
     done_ms = mmap(NULL, COMMITS * sizeof(*done_ms), PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -428,7 +405,7 @@ static void test_watch_wakes_promptly_for_every_commit(void **state)
 
 static void test_watch_from_old_revision_replays_history(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     struct tby_watch *w = NULL;
     struct tby_event_list events = { 0 };
@@ -447,7 +424,7 @@ static void test_watch_from_old_revision_replays_history(void **state)
 
 static void test_watch_behind_compaction_reports_estale(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     struct tby_watch *w = NULL;
     struct tby_event_list events = { 0 };
@@ -463,7 +440,7 @@ static void test_watch_behind_compaction_reports_estale(void **state)
 
 static void test_value_may_hold_nul_bytes(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     struct tby_kv kv;
 
@@ -500,12 +477,12 @@ static void test_unknown_scheme_is_refused(void **state)
  * is back, and nothing written meanwhile is lost or split between two files. */
 static void test_sqlite_file_moved_away_is_unreachable_until_back(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct tby_error err = { 0 };
     struct tby_kv_list list = { 0 };
     char path[128], moved[160];
 
-    if (!f->dir[0])
+    if (!store_fx_is_sqlite(f))
         skip();
     snprintf(path, sizeof(path), "%s/tabby.db", f->dir);
     snprintf(moved, sizeof(moved), "%s/away.db", f->dir);
@@ -518,6 +495,44 @@ static void test_sqlite_file_moved_away_is_unreachable_until_back(void **state)
     assert_int_equal(tby_store_range(f->store, f->prefix, &list, &err), 0);
     assert_int_equal(list.n, 1);
     tby_kv_list_clear(&list);
+}
+
+/* Commands that only look open with no_create: a sqlite file that is not there reads as
+ * an empty store, refuses writes and is not made (nor its folder); one that exists opens
+ * as usual. */
+static void test_no_create_reads_missing_file_as_empty(void **state)
+{
+    struct store_fx *f = *state;
+    struct tby_store_options opts = { .no_create = true };
+    _cleanup_(tby_store_closep) struct tby_store *missing = NULL, *existing = NULL;
+    struct tby_error err = { 0 };
+    struct tby_kv_list list = { 0 };
+    struct tby_kv kv;
+    char dir[128], uri[200];
+    struct stat st;
+    int64_t rev = -1;
+
+    if (!store_fx_is_sqlite(f))
+        skip();
+    snprintf(dir, sizeof(dir), "%s/not-yet", f->dir);
+    snprintf(uri, sizeof(uri), "sqlite:%s/tabby.db", dir);
+    assert_int_equal(tby_store_open_options(uri, &opts, &missing, &err), 0);
+    assert_true(tby_store_missing(missing));
+    assert_int_equal(tby_store_get(missing, key(f, "a"), &kv, &err), -ENOENT);
+    assert_int_equal(tby_store_range(missing, f->prefix, &list, &err), 0);
+    assert_int_equal(list.n, 0);
+    assert_int_equal(tby_store_revision(missing, &rev, &err), 0);
+    assert_int_equal(rev, 0);
+    assert_int_equal(tby_store_put(missing, key(f, "a"), "1", 1, NULL, &err), -EROFS);
+    assert_non_null(strstr(err.msg, "does not exist yet"));
+    assert_int_equal(stat(dir, &st), -1);
+    assert_int_equal(errno, ENOENT);
+
+    assert_int_equal(tby_store_open_options(f->uri, &opts, &existing, &err), 0);
+    assert_false(tby_store_missing(existing));
+    assert_int_equal(tby_store_put(existing, key(f, "a"), "1", 1, NULL, &err), 0);
+    assert_int_equal(tby_store_get(f->store, key(f, "a"), &kv, &err), 0);
+    tby_kv_clear(&kv);
 }
 
 int main(void)
@@ -541,6 +556,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_value_may_hold_nul_bytes, setup, teardown),
         cmocka_unit_test(test_unknown_scheme_is_refused),
         cmocka_unit_test(test_local_file_of_each_uri_form),
+        cmocka_unit_test_setup_teardown(test_no_create_reads_missing_file_as_empty, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_file_moved_away_is_unreachable_until_back,
                                         setup, teardown),
     };

@@ -17,11 +17,7 @@
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
 #include "tabby/syncer.h"
-
-struct fixture {
-    char dir[64];
-    struct tby_store *store;
-};
+#include "store_fixture.h"
 
 /* What a consumer heard, one line per call: "+Kind ns/name", "~Kind ns/name",
  * "-Kind ns/name", "sync". */
@@ -57,13 +53,10 @@ static void on_sync(void *ctx)
 
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
-    char uri[128];
+    struct store_fx *f = calloc(1, sizeof(*f));
 
-    strcpy(f->dir, "/tmp/tby-syncer-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(uri, sizeof(uri), "sqlite:%s/tabby.db", f->dir);
-    assert_int_equal(tby_store_open(uri, &f->store, NULL), 0);
+    assert_non_null(f);
+    store_fx_open(f, "syncer", false);
     tby_log_set_level(TBY_LOG_ERROR);
     *state = f;
     return 0;
@@ -71,25 +64,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    char cmd[128];
-
-    tby_store_close(f->store);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    assert_int_equal(system(cmd), 0);
-    free(f);
+    store_fx_close(*state);
+    free(*state);
     return 0;
-}
-
-static void put_yaml(struct tby_store *store, const char *yaml)
-{
-    struct tby_resource_list list = { 0 };
-    struct tby_error err = { 0 };
-
-    if (tby_resource_load(yaml, strlen(yaml), "test", &list, &err) < 0 ||
-        tby_catalog_write(store, &list, TBY_WRITE_APPLY, NULL, &err) < 0)
-        fail_msg("%s", tby_error_str(&err));
-    tby_resource_list_clear(&list);
 }
 
 static const char *const two =
@@ -118,11 +95,11 @@ static void poll_ok(struct tby_syncer *s)
 
 static void test_first_read_tells_every_resource_then_in_sync(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct heard h = { 0 };
     _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
 
-    put_yaml(f->store, two);
+    store_fx_apply(f->store, two);
     assert_false(tby_syncer_in_sync(s));
     poll_ok(s);
     assert_string_equal(h.log, "+NetworkPolicy a/deny\n+Namespace /a\n");
@@ -134,15 +111,16 @@ static void test_first_read_tells_every_resource_then_in_sync(void **state)
 
 static void test_watch_tells_changes_and_deletes(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct heard h = { 0 };
     _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
     char *key = tby_resource_key(tby_kind_lookup("ns"), NULL, "a");
 
-    put_yaml(f->store, two);
+    store_fx_apply(f->store, two);
     poll_ok(s);
     h.log[0] = '\0';
-    put_yaml(f->store, "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {team: z}}\n");
+    store_fx_apply(f->store,
+                   "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {team: z}}\n");
     assert_int_equal(tby_store_delete(f->store, key, NULL, NULL), 0);
     poll_ok(s);
     assert_string_equal(h.log, "~Namespace /a\n-Namespace /a\n");
@@ -152,17 +130,17 @@ static void test_watch_tells_changes_and_deletes(void **state)
 
 static void test_compaction_rereads_and_tells_only_differences(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct heard h = { 0 };
     _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
     char *key = tby_resource_key(tby_kind_lookup("ns"), NULL, "a");
     int64_t rev;
 
-    put_yaml(f->store, two);
+    store_fx_apply(f->store, two);
     poll_ok(s);
     h.log[0] = '\0';
     assert_int_equal(tby_store_delete(f->store, key, NULL, NULL), 0);
-    put_yaml(f->store, "apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n");
+    store_fx_apply(f->store, "apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n");
     assert_int_equal(tby_store_revision(f->store, &rev, NULL), 0);
     assert_int_equal(tby_store_compact(f->store, rev, NULL), 0);
     poll_ok(s);
@@ -184,12 +162,12 @@ static int labels_by_name(void *ctx, const char *key, const struct tby_resource 
 
 static void test_equal_label_maps_are_held_once(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct heard h = { 0 };
     _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
     const json_t *v[5] = { 0 };
 
-    put_yaml(f->store,
+    store_fx_apply(f->store,
              "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {team: x, tier: web}}\n"
              "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b, labels: {team: x, tier: web}}\n"
              "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: c, labels: {tier: web, team: x}}\n"
@@ -204,7 +182,8 @@ static void test_equal_label_maps_are_held_once(void **state)
     assert_string_equal(json_string_value(json_object_get(v[3], "team")), "z");
     assert_int_equal(json_object_size(v[4]), 0);
     /* a change gives the map of its new labels, the others keep theirs */
-    put_yaml(f->store, "apiVersion: v1\nkind: Namespace\nmetadata: {name: b, labels: {team: z}}\n");
+    store_fx_apply(f->store,
+                   "apiVersion: v1\nkind: Namespace\nmetadata: {name: b, labels: {team: z}}\n");
     poll_ok(s);
     assert_int_equal(tby_syncer_foreach(s, labels_by_name, v), 0);
     assert_ptr_equal(v[1], v[3]);
@@ -213,12 +192,12 @@ static void test_equal_label_maps_are_held_once(void **state)
 
 static void test_value_that_does_not_decode_counts_as_absent(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct heard h = { 0 };
     _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
     char *key = tby_resource_key(tby_kind_lookup("ns"), NULL, "a");
 
-    put_yaml(f->store, two);
+    store_fx_apply(f->store, two);
     poll_ok(s);
     h.log[0] = '\0';
     assert_int_equal(tby_store_put(f->store, key, "{broken", 7, NULL, NULL), 0);
@@ -231,13 +210,13 @@ static void test_value_that_does_not_decode_counts_as_absent(void **state)
 
 static void test_consumers_are_told_in_order(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct heard h1 = { 0 }, h2 = { 0 };
     _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h1);
     struct tby_syncer_consumer c = { .name = "second", .ctx = &h2, .update = on_update };
 
     assert_int_equal(tby_syncer_add_consumer(s, &c), 0);
-    put_yaml(f->store, two);
+    store_fx_apply(f->store, two);
     poll_ok(s);
     assert_string_equal(h1.log, h2.log);
     assert_int_equal(h2.in_sync, 0);
@@ -283,7 +262,7 @@ static int count_held(void *ctx, const char *key, const struct tby_resource *res
 
 static void test_records_under_a_prefix_are_held_and_told(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct heard h = { 0 };
     _cleanup_(tby_syncer_freep) struct tby_syncer *s = NULL;
     struct tby_syncer_consumer c = { .name = "records", .ctx = &h, .in_sync = on_sync,
@@ -294,7 +273,7 @@ static void test_records_under_a_prefix_are_held_and_told(void **state)
 
     assert_int_equal(tby_syncer_new(f->store, &s), 0);
     assert_int_equal(tby_syncer_add_consumer(s, &c), 0);
-    put_yaml(f->store, two);
+    store_fx_apply(f->store, two);
     assert_int_equal(tby_store_put(f->store, "/tabby/v1/ipam/affinities/n1/10.0.0.0-26", "{}",
                                    2, NULL, NULL), 0);
     assert_int_equal(tby_store_put(f->store, "/tabby/v1/ipam/blocks/10.0.0.0-26", "{}", 2,
@@ -316,7 +295,7 @@ static void test_records_under_a_prefix_are_held_and_told(void **state)
 
 static void test_moved_datastore_keeps_state_until_it_is_back(void **state)
 {
-    struct fixture *f = *state;
+    struct store_fx *f = *state;
     struct heard h = { 0 };
     _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
     struct tby_error err = { 0 };
@@ -324,7 +303,7 @@ static void test_moved_datastore_keeps_state_until_it_is_back(void **state)
 
     snprintf(path, sizeof(path), "%s/tabby.db", f->dir);
     snprintf(moved, sizeof(moved), "%s/away.db", f->dir);
-    put_yaml(f->store, two);
+    store_fx_apply(f->store, two);
     poll_ok(s);
     assert_true(tby_syncer_online(s));
     h.log[0] = '\0';

@@ -1,6 +1,7 @@
-/* config.c — tabby-node's settings, the way calico-node takes them: environment variables
- * (Calico's names where Calico has one), the same keys in a YAML config file, and command
- * line flags; a flag beats the environment, which beats the file, which beats the default. */
+/* node_config.c — tabby-node's settings, the way calico-node takes them: environment
+ * variables (Calico's names where Calico has one), the same keys in a YAML config file,
+ * and command line flags; a flag beats the environment, which beats the file, which beats
+ * the default. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -9,11 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/net.h"
 #include "tabby/settings.h"
 #include "tabby/yaml.h"
-#include "node.h"
+#include "node_config.h"
 
 struct setting {
     const char *env;          /* also the config file's key */
@@ -141,20 +143,23 @@ static int apply_file_doc(struct node_config *c, const char *path, const json_t 
     return 0;
 }
 
+/* Settings are a few lines; anything this large is not a config file. */
+#define CONFIG_FILE_MAX (1 << 20)
+
 /* A missing file is fine unless it was named explicitly. */
 static int read_file(struct node_config *c, const char *path, bool named, struct tby_error *err)
 {
-    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    _cleanup_free_ char *text = NULL;
     struct tby_yaml_docs docs = { 0 };
-    char text[16384];
-    size_t len;
-    int r;
+    size_t len = 0;
+    int r = tby_read_file(path, CONFIG_FILE_MAX, &text, &len);
 
-    if (!f)
-        return errno == ENOENT && !named ? 0
-                                         : tby_error_set(err, -errno, "%s: %s", path,
-                                                         strerror(errno));
-    len = fread(text, 1, sizeof(text), f);
+    if (r == -ENOENT && !named)
+        return 0;
+    if (r == -EFBIG)
+        return tby_error_set(err, r, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+    if (r < 0)
+        return tby_error_set(err, r, "%s: %s", path, strerror(-r));
     r = tby_yaml_load(text, len, path, &docs, err);
     if (r == 0 && json_array_size(docs.docs) > 0)
         r = apply_file_doc(c, path, json_array_get(docs.docs, 0), err);
@@ -200,7 +205,7 @@ static int read_flags(struct node_config *c, int argc, char **argv, bool setting
     int ch;
 
     long_options(opts);
-    optind = 1;
+    optind = 0; /* glibc: start afresh (1 would keep what an earlier parse left behind) */
     opterr = settings_too;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (ch >= 0 && ch < NODE_SETTING_COUNT) {

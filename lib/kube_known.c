@@ -1,0 +1,281 @@
+/* kube_known.c — the objects a reflector has delivered, by namespace/name with their
+ * resourceVersions; a relist or a watch event becomes the changes it means. Also the
+ * list of changes handed to informers' callers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/array.h"
+#include "kube_known.h"
+
+struct entry {
+    struct tby_hnode node;
+    char *rv;
+    char key[]; /* "namespace/name"; "/name" for cluster-scoped objects */
+};
+
+/* ---- the changes list ------------------------------------------------------------------- */
+
+int tby_kube_changes_push(struct tby_kube_changes *list, enum tby_kube_change_type type,
+                          int reflector, json_t *object, const char *message)
+{
+    struct tby_kube_change *c;
+    char *msg = message ? strdup(message) : NULL;
+
+    if ((message && !msg) || TBY_GROW(list->items, list->cap, list->n + 1) < 0) {
+        free(msg);
+        json_decref(object);
+        return -ENOMEM;
+    }
+    c = &list->items[list->n++];
+    *c = (struct tby_kube_change){ .type = type, .reflector = reflector, .object = object,
+                                   .message = msg };
+    return 0;
+}
+
+void tby_kube_changes_clear(struct tby_kube_changes *list)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        json_decref(list->items[i].object);
+        free(list->items[i].message);
+    }
+    free(list->items);
+    *list = (struct tby_kube_changes){ 0 };
+}
+
+/* ---- the known objects ------------------------------------------------------------------ */
+
+static const char *key_of(const struct tby_hnode *node)
+{
+    return TBY_CONTAINER_OF(node, struct entry, node)->key;
+}
+
+static struct entry *entry_new(const char *ns, const char *name, const char *rv)
+{
+    size_t nl = strlen(ns), ml = strlen(name);
+    struct entry *e = malloc(sizeof(*e) + nl + ml + 2);
+
+    if (!e)
+        return NULL;
+    memcpy(e->key, ns, nl);
+    e->key[nl] = '/';
+    memcpy(e->key + nl + 1, name, ml + 1);
+    e->rv = strdup(rv);
+    if (!e->rv) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static void entry_free(struct entry *e)
+{
+    free(e->rv);
+    free(e);
+}
+
+static struct entry *find(const struct tby_hmap *map, const char *ns, const char *name)
+{
+    size_t nl = strlen(ns), ml = strlen(name);
+    char stack[256];
+    char *key = nl + ml + 2 <= sizeof(stack) ? stack : malloc(nl + ml + 2);
+    struct tby_hnode *node;
+
+    if (!key)
+        return NULL;
+    memcpy(key, ns, nl);
+    key[nl] = '/';
+    memcpy(key + nl + 1, name, ml + 1);
+    node = tby_hmap_find_str(map, key, key_of);
+    if (key != stack)
+        free(key);
+    return node ? TBY_CONTAINER_OF(node, struct entry, node) : NULL;
+}
+
+static int insert(struct tby_hmap *map, struct entry *e)
+{
+    return tby_hmap_insert(map, &e->node, tby_hash_str(e->key));
+}
+
+static void destroy_map(struct tby_hmap *map)
+{
+    struct tby_hnode *node = tby_hmap_first(map);
+
+    while (node) {
+        struct tby_hnode *next = tby_hmap_next(map, node);
+
+        tby_hmap_remove(map, node);
+        entry_free(TBY_CONTAINER_OF(node, struct entry, node));
+        node = next;
+    }
+    tby_hmap_destroy(map);
+}
+
+void kube_known_init(struct kube_known *k)
+{
+    tby_hmap_init(&k->map);
+}
+
+void kube_known_clear(struct kube_known *k)
+{
+    destroy_map(&k->map);
+    tby_hmap_init(&k->map);
+}
+
+size_t kube_known_count(const struct kube_known *k)
+{
+    return tby_hmap_count(&k->map);
+}
+
+const char *kube_known_version(const struct kube_known *k, const char *ns, const char *name)
+{
+    struct entry *e = find(&k->map, ns, name);
+
+    return e ? e->rv : NULL;
+}
+
+/* metadata of an object: namespace ("" when none), name, resourceVersion. */
+static int meta_of(const json_t *obj, const char **ns, const char **name, const char **rv)
+{
+    const json_t *meta = json_object_get(obj, "metadata");
+
+    *ns = json_string_value(json_object_get(meta, "namespace"));
+    *name = json_string_value(json_object_get(meta, "name"));
+    *rv = json_string_value(json_object_get(meta, "resourceVersion"));
+    if (!*ns)
+        *ns = "";
+    return *name && **name && *rv && **rv ? 0 : -EINVAL;
+}
+
+/* What a relist knows of an object gone meanwhile: its name and last version. */
+static json_t *deleted_stub(const struct entry *e)
+{
+    const char *slash = strchr(e->key, '/');
+    json_t *meta = json_pack("{s:s, s:s}", "name", slash + 1, "resourceVersion", e->rv);
+
+    if (meta && slash > e->key &&
+        json_object_set_new(meta, "namespace",
+                            json_stringn(e->key, (size_t)(slash - e->key))) < 0) {
+        json_decref(meta);
+        return NULL;
+    }
+    return meta ? json_pack("{s:o}", "metadata", meta) : NULL;
+}
+
+static int push_deleted(struct tby_kube_changes *out, const struct entry *e, int reflector)
+{
+    json_t *stub = deleted_stub(e);
+    int r;
+
+    if (!stub)
+        return -ENOMEM;
+    r = tby_kube_changes_push(out, TBY_KUBE_DELETED, reflector, stub, NULL);
+    if (r == 0)
+        out->items[out->n - 1].final_state_unknown = true;
+    return r;
+}
+
+/* Reads the list into a new map, appending ADDED and MODIFIED; DELETED follow. */
+static int diff(const struct kube_known *k, const json_t *items, int reflector,
+                struct tby_hmap *fresh, struct tby_kube_changes *out, struct tby_error *err)
+{
+    const json_t *item;
+    size_t i;
+
+    json_array_foreach(items, i, item) {
+        const char *ns, *name, *rv;
+        struct entry *old, *e;
+        int r = 0;
+
+        if (meta_of(item, &ns, &name, &rv) < 0)
+            return tby_error_set(err, -EINVAL, "list: items[%zu] has no metadata.name or "
+                                               "metadata.resourceVersion", i);
+        if (find(fresh, ns, name))
+            continue; /* listed twice: the first counts */
+        e = entry_new(ns, name, rv);
+        if (!e || insert(fresh, e) < 0) {
+            if (e)
+                entry_free(e);
+            return tby_error_set(err, -ENOMEM, "out of memory");
+        }
+        old = find(&k->map, ns, name);
+        if (!old)
+            r = tby_kube_changes_push(out, TBY_KUBE_ADDED, reflector, json_incref((json_t *)item),
+                                      NULL);
+        else if (strcmp(old->rv, rv) != 0)
+            r = tby_kube_changes_push(out, TBY_KUBE_MODIFIED, reflector,
+                                      json_incref((json_t *)item), NULL);
+        if (r < 0)
+            return tby_error_set(err, r, "out of memory");
+    }
+    for (struct tby_hnode *n = tby_hmap_first(&k->map); n; n = tby_hmap_next(&k->map, n)) {
+        struct entry *e = TBY_CONTAINER_OF(n, struct entry, node);
+
+        if (!tby_hmap_find_str(fresh, e->key, key_of) && push_deleted(out, e, reflector) < 0)
+            return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int kube_known_relist(struct kube_known *k, const json_t *items, int reflector,
+                      struct tby_kube_changes *out, struct tby_error *err)
+{
+    struct tby_hmap fresh;
+    size_t before = out->n;
+    int r;
+
+    tby_hmap_init(&fresh);
+    r = diff(k, items, reflector, &fresh, out, err);
+    if (r < 0) {
+        /* Nothing changes: the changes appended so far go too. */
+        while (out->n > before) {
+            struct tby_kube_change *c = &out->items[--out->n];
+
+            json_decref(c->object);
+            free(c->message);
+        }
+        destroy_map(&fresh);
+        return r;
+    }
+    destroy_map(&k->map);
+    k->map = fresh;
+    return 0;
+}
+
+int kube_known_event(struct kube_known *k, const struct tby_kube_event *ev, int reflector,
+                     struct tby_kube_changes *out)
+{
+    struct entry *e;
+    char *rv;
+
+    if (ev->type != TBY_KUBE_EVENT_ADDED && ev->type != TBY_KUBE_EVENT_MODIFIED &&
+        ev->type != TBY_KUBE_EVENT_DELETED)
+        return 0; /* bookmarks and errors name no object */
+    e = find(&k->map, ev->ns, ev->name);
+    if (ev->type == TBY_KUBE_EVENT_DELETED) {
+        if (!e)
+            return 0;
+        tby_hmap_remove(&k->map, &e->node);
+        entry_free(e);
+        return tby_kube_changes_push(out, TBY_KUBE_DELETED, reflector, json_incref(ev->object),
+                                     NULL);
+    }
+    if (e && strcmp(e->rv, ev->resource_version) == 0)
+        return 0; /* delivered already */
+    if (e) {
+        rv = strdup(ev->resource_version);
+        if (!rv)
+            return -ENOMEM;
+        free(e->rv);
+        e->rv = rv;
+        return tby_kube_changes_push(out, TBY_KUBE_MODIFIED, reflector, json_incref(ev->object),
+                                     NULL);
+    }
+    e = entry_new(ev->ns, ev->name, ev->resource_version);
+    if (!e || insert(&k->map, e) < 0) {
+        if (e)
+            entry_free(e);
+        return -ENOMEM;
+    }
+    return tby_kube_changes_push(out, TBY_KUBE_ADDED, reflector, json_incref(ev->object), NULL);
+}

@@ -1,0 +1,70 @@
+/* node_config.h — tabby-node's settings: every one a flag, an environment variable (Calico's
+ * name where Calico has one) and a key of a YAML config file; a flag beats the
+ * environment, which beats the file, which beats the default (node_config.c).
+ *
+ * Owns: the settings' text (struct node_config's v[]), freed by node_config_clear.
+ * Borrows: config_path (argv's or the environment's).
+ */
+#ifndef TABBY_NODE_NODE_CONFIG_H
+#define TABBY_NODE_NODE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tabby/error.h"
+#include "tabby/log.h"
+
+#define TBY_NODE_CONFIG_PATH "/etc/tabby/tabby-node.cfg"
+
+enum node_setting {
+    NODE_NODENAME,
+    NODE_STORE,
+    NODE_IP,
+    NODE_IP_METHOD,
+    NODE_IP6,
+    NODE_IP6_METHOD,
+    NODE_AS,
+    NODE_BACKEND,
+    NODE_BIRD_SOCKET,
+    NODE_BIRD_CONFIG,
+    NODE_SECRETS_DIR,
+    NODE_HEALTH_PORT,
+    NODE_HEALTH_HOST,
+    NODE_LOG_LEVEL,
+    NODE_RESYNC,
+    NODE_AUTODETECT_INTERVAL,
+    NODE_IPAM_GC_INTERVAL,
+    NODE_PID_FILE,
+    NODE_SETTING_COUNT
+};
+
+/* What carries pod traffic between nodes (Calico's CALICO_NETWORKING_BACKEND). */
+enum node_backend {
+    NODE_BACKEND_BIRD,   /* BGP through BIRD for native and IPIP pools; VXLAN by tabby */
+    NODE_BACKEND_VXLAN,  /* no BIRD: tabby routes VXLAN (and IPIP) pools itself */
+    NODE_BACKEND_NONE,   /* policy only: routes are someone else's */
+};
+
+struct node_config {
+    char *v[NODE_SETTING_COUNT]; /* every setting as text, defaults filled in */
+    enum node_backend backend;
+    int health_port;
+    enum tby_log_level log_level;
+    int resync_s;
+    int autodetect_interval_s;
+    int ipam_gc_interval_s;
+    bool has_as;
+    uint32_t as_number;
+    const char *config_path;  /* from --config or $TABBY_NODE_CONFIG (borrowed) */
+    bool dump, cleanup, allow_root_netns, help;
+};
+
+/* Reads flags, environment and config file into c, which it clears first. An error names
+ * the setting (its variable's name) or the file and key. c is to be cleared either way. */
+int node_config_load(struct node_config *c, int argc, char **argv, struct tby_error *err);
+void node_config_clear(struct node_config *c);
+void node_config_usage(FILE *out);
+const char *node_backend_name(enum node_backend backend);
+
+#endif

@@ -1,0 +1,29 @@
+/* parts.c — the table of tabby-node's parts (node.h explains parts).
+ *
+ * One line per part: X(name) stands for `node_name_part`, defined in the part's own file.
+ * The order is the order of dependency, and everything follows it: parts start and run in
+ * this order and stop in reverse, and the first part that is not ready names why the node
+ * is not. The pid file comes first, so that it goes last; registration comes before the
+ * routes and BIRD, which are made from every node's Node; the HTTP server comes last, so
+ * that a turn of the loop answers with what the parts before it just did.
+ */
+#include "tabby/cleanup.h"
+#include "node.h"
+
+#define NODE_PARTS(X) \
+    X(pidfile)        \
+    X(register)       \
+    X(policy)         \
+    X(routes)         \
+    X(bgp)            \
+    X(housekeeping)   \
+    X(http)
+
+#define DECLARE(name) extern const struct node_part node_##name##_part;
+NODE_PARTS(DECLARE)
+
+#define ENTRY(name) &node_##name##_part,
+const struct node_part *const node_parts[] = { NODE_PARTS(ENTRY) };
+const size_t node_n_parts = TBY_ARRAY_SIZE(node_parts);
+
+_Static_assert(TBY_ARRAY_SIZE(node_parts) <= NODE_PARTS_MAX, "raise NODE_PARTS_MAX");

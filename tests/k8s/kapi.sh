@@ -1,0 +1,66 @@
+# kapi.sh — shell functions to run the Kubernetes API server test double (apiserver.py)
+# from a test: source it, then
+#   kapi_start DIR [APISERVER ARGS…]   start one with its state in DIR (log in DIR.log);
+#                                      returns once it listens (false after 60 s)
+#   kapi_stop DIR                      SIGTERM, then wait (it saves --state on the way)
+#   kapi_stop_all                      every server this shell started (for an EXIT trap)
+#   kapi_port DIR / kapi_url DIR       where it listens (the URL of its kubeconfig)
+#   kapi_kubectl DIR ARGS…             kubectl as the admin (a private discovery cache)
+#   kapi_curl DIR METHOD PATH [CURL ARGS…]   the admin's request, body to stdout
+#   kapi_fault DIR JSON                add a fault (POST /_test/faults); see README.md
+# To run it inside a network namespace, prefix KAPI_EXEC (e.g.
+# KAPI_EXEC="ip netns exec NS") and listen on an address of that namespace.
+
+KAPI_SERVER=${KAPI_SERVER:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/apiserver.py}
+declare -A KAPI_PIDS
+
+kapi_start() {
+    local dir=$1 end
+    shift
+    mkdir -p "$dir"
+    rm -f "$dir/port"   # a restart must not be taken for up by the old file
+    ${KAPI_EXEC:-} python3 "$KAPI_SERVER" --dir "$dir" --log "$dir.log" "$@" 2>>"$dir.err" &
+    KAPI_PIDS[$dir]=$!
+    end=$(($(date +%s) + 60))
+    until [ -s "$dir/port" ]; do
+        if [ "$(date +%s)" -ge "$end" ] || ! kill -0 "${KAPI_PIDS[$dir]}" 2>/dev/null; then
+            echo "kapi: the API server in $dir did not start:" >&2
+            cat "$dir.err" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+kapi_stop() {
+    local pid=${KAPI_PIDS[$1]:-}
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    unset "KAPI_PIDS[$1]"
+}
+
+kapi_stop_all() {
+    local d
+    for d in "${!KAPI_PIDS[@]}"; do kapi_stop "$d"; done
+}
+
+kapi_port() { cat "$1/port"; }
+kapi_url() { sed -n 's/^    server: //p' "$1/kubeconfig"; }
+
+kapi_kubectl() {
+    local dir=$1
+    shift
+    kubectl --kubeconfig "$dir/kubeconfig" --cache-dir "$dir.kcache" "$@"
+}
+
+kapi_curl() {
+    local dir=$1 method=$2 path=$3
+    shift 3
+    curl -sS --cacert "$dir/ca.crt" -H "Authorization: Bearer $(cat "$dir/admin.token")" \
+        -X "$method" "$(kapi_url "$dir")$path" "$@"
+}
+
+kapi_fault() {
+    kapi_curl "$1" POST /_test/faults -H 'Content-Type: application/json' -d "$2"
+}

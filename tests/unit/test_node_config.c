@@ -1,0 +1,312 @@
+/* test_node_config.c — tabby-node's settings: defaults, Calico's environment variables,
+ * the config file, flags, which of them wins, and bad values refused with the setting
+ * named. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "node_config.h"
+
+/* Every variable the settings read, unset before each test. */
+static const char *const variables[] = {
+    "NODENAME", "TABBY_STORE", "IP", "IP_AUTODETECTION_METHOD", "IP6",
+    "IP6_AUTODETECTION_METHOD", "AS", "TABBY_NETWORKING_BACKEND", "TABBY_BIRD_SOCKET",
+    "TABBY_BIRD_CONFIG", "TABBY_SECRETS_DIR", "TABBY_HEALTH_PORT", "TABBY_HEALTH_HOST",
+    "TABBY_LOG_LEVEL", "TABBY_RESYNC_INTERVAL", "TABBY_AUTODETECT_INTERVAL",
+    "TABBY_IPAM_GC_INTERVAL", "TABBY_PID_FILE", "TABBY_NODE_CONFIG",
+};
+
+struct fixture {
+    char dir[64];
+    char file[128];           /* the config file, written by the test (empty at first) */
+    struct node_config c;
+    struct tby_error err;
+};
+
+static void write_file(struct fixture *f, const char *text)
+{
+    FILE *file = fopen(f->file, "w");
+
+    assert_non_null(file);
+    fputs(text, file);
+    assert_int_equal(fclose(file), 0);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    for (size_t i = 0; i < sizeof(variables) / sizeof(variables[0]); i++)
+        unsetenv(variables[i]);
+    /* tabbyctl's settings file, where the datastore comes from last: none */
+    setenv("TABBY_CONFIG", "/nonexistent/tabbyctl.cfg", 1);
+    strcpy(f->dir, "/tmp/tby-node-config-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->file, sizeof(f->file), "%s/tabby-node.cfg", f->dir);
+    write_file(f, "");
+    setenv("TABBY_NODE_CONFIG", f->file, 1);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    node_config_clear(&f->c);
+    unlink(f->file);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Loads the settings from the flags (NULL-terminated, after the program's name). */
+static int load(struct fixture *f, const char *const *flags)
+{
+    char *argv[16] = { "tabby-node" };
+    int argc = 1;
+
+    for (; flags && *flags; flags++)
+        argv[argc++] = (char *)*flags;
+    node_config_clear(&f->c);
+    memset(&f->err, 0, sizeof(f->err));
+    return node_config_load(&f->c, argc, argv, &f->err);
+}
+
+/* The load fails, with a message holding `want`. */
+static void refused(struct fixture *f, const char *const *flags, const char *want)
+{
+    assert_true(load(f, flags) < 0);
+    if (!strstr(tby_error_str(&f->err), want))
+        fail_msg("\"%s\" does not say \"%s\"", tby_error_str(&f->err), want);
+}
+
+static void test_defaults_fill_every_setting(void **state)
+{
+    struct fixture *f = *state;
+    char host[256];
+
+    assert_int_equal(load(f, NULL), 0);
+    assert_int_equal(gethostname(host, sizeof(host)), 0);
+    assert_string_equal(f->c.v[NODE_NODENAME], host);
+    assert_string_equal(f->c.v[NODE_STORE], "sqlite:/var/lib/tabby/tabby.db");
+    assert_string_equal(f->c.v[NODE_IP], "autodetect");
+    assert_string_equal(f->c.v[NODE_IP_METHOD], "first-found");
+    assert_string_equal(f->c.v[NODE_IP6], "none");
+    assert_int_equal(f->c.backend, NODE_BACKEND_BIRD);
+    assert_string_equal(f->c.v[NODE_BIRD_SOCKET], "/run/bird/bird.ctl");
+    assert_int_equal(f->c.health_port, 9099);
+    assert_string_equal(f->c.v[NODE_HEALTH_HOST], "127.0.0.1");
+    assert_int_equal(f->c.log_level, TBY_LOG_INFO);
+    assert_int_equal(f->c.resync_s, 300);
+    assert_int_equal(f->c.autodetect_interval_s, 60);
+    assert_int_equal(f->c.ipam_gc_interval_s, 300);
+    assert_string_equal(f->c.v[NODE_PID_FILE], "/run/tabby/tabby-node.pid");
+    assert_false(f->c.has_as);
+    assert_false(f->c.dump || f->c.cleanup || f->c.allow_root_netns || f->c.help);
+}
+
+static void test_environment_takes_calicos_names(void **state)
+{
+    struct fixture *f = *state;
+
+    setenv("NODENAME", "node-7", 1);
+    setenv("IP", "10.0.0.7/24", 1);
+    setenv("IP6", "autodetect", 1);
+    setenv("IP6_AUTODETECTION_METHOD", "interface=eth.*", 1);
+    setenv("AS", "64512", 1);
+    setenv("TABBY_NETWORKING_BACKEND", "vxlan", 1);
+    setenv("TABBY_STORE", "etcd:http://10.0.0.1:2379", 1);
+    setenv("TABBY_HEALTH_PORT", "0", 1);
+    setenv("TABBY_LOG_LEVEL", "debug", 1);
+    assert_int_equal(load(f, NULL), 0);
+    assert_string_equal(f->c.v[NODE_NODENAME], "node-7");
+    assert_string_equal(f->c.v[NODE_IP], "10.0.0.7/24");
+    assert_string_equal(f->c.v[NODE_IP6], "autodetect");
+    assert_string_equal(f->c.v[NODE_IP6_METHOD], "interface=eth.*");
+    assert_true(f->c.has_as);
+    assert_int_equal(f->c.as_number, 64512);
+    assert_int_equal(f->c.backend, NODE_BACKEND_VXLAN);
+    assert_string_equal(f->c.v[NODE_STORE], "etcd:http://10.0.0.1:2379");
+    assert_int_equal(f->c.health_port, 0);
+    assert_int_equal(f->c.log_level, TBY_LOG_DEBUG);
+}
+
+static void test_file_takes_the_same_keys_as_text_numbers_and_booleans(void **state)
+{
+    struct fixture *f = *state;
+
+    write_file(f, "NODENAME: from-file\nTABBY_HEALTH_PORT: 9100\nAS: 65001\n"
+                  "TABBY_NETWORKING_BACKEND: none\nIP: none\n");
+    assert_int_equal(load(f, NULL), 0);
+    assert_string_equal(f->c.v[NODE_NODENAME], "from-file");
+    assert_int_equal(f->c.health_port, 9100);
+    assert_int_equal(f->c.as_number, 65001);
+    assert_int_equal(f->c.backend, NODE_BACKEND_NONE);
+    assert_string_equal(f->c.v[NODE_IP], "none");
+    assert_string_equal(f->c.config_path, f->file);
+}
+
+static void test_flags_beat_the_environment_which_beats_the_file(void **state)
+{
+    struct fixture *f = *state;
+
+    write_file(f, "NODENAME: file\nTABBY_RESYNC_INTERVAL: 10\nTABBY_IPAM_GC_INTERVAL: 20\n");
+    setenv("NODENAME", "env", 1);
+    setenv("TABBY_RESYNC_INTERVAL", "30", 1);
+    assert_int_equal(load(f, (const char *[]){ "--node", "flag", NULL }), 0);
+    assert_string_equal(f->c.v[NODE_NODENAME], "flag");
+    assert_int_equal(f->c.resync_s, 30);
+    assert_int_equal(f->c.ipam_gc_interval_s, 20);
+}
+
+static void test_config_flag_names_the_file(void **state)
+{
+    struct fixture *f = *state;
+    char other[160];
+    FILE *file;
+
+    snprintf(other, sizeof(other), "%s/other.cfg", f->dir);
+    assert_non_null(file = fopen(other, "w"));
+    fputs("TABBY_PID_FILE: \"\"\n", file);
+    fclose(file);
+    assert_int_equal(load(f, (const char *[]){ "--config", other, NULL }), 0);
+    assert_string_equal(f->c.v[NODE_PID_FILE], "");
+    unlink(other);
+    refused(f, (const char *[]){ "--config", other, NULL }, "other.cfg: No such file");
+}
+
+static void test_missing_default_file_is_fine(void **state)
+{
+    struct fixture *f = *state;
+
+    unsetenv("TABBY_NODE_CONFIG");
+    if (access(TBY_NODE_CONFIG_PATH, F_OK) == 0)
+        skip(); /* this machine has one */
+    assert_int_equal(load(f, NULL), 0);
+    assert_null(f->c.config_path);
+}
+
+static void test_file_with_unknown_key_or_a_list_is_refused_naming_file_and_key(void **state)
+{
+    struct fixture *f = *state;
+
+    write_file(f, "NODE_NAME: typo\n");
+    refused(f, NULL, "tabby-node.cfg: NODE_NAME: unknown setting");
+    write_file(f, "IP: [10.0.0.1/24]\n");
+    refused(f, NULL, "tabby-node.cfg: IP: must be a string or a number");
+    write_file(f, "- NODENAME\n");
+    refused(f, NULL, "tabby-node.cfg: must be a mapping of settings");
+}
+
+static void test_file_larger_than_a_megabyte_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    FILE *file = fopen(f->file, "w");
+
+    assert_non_null(file);
+    for (int i = 0; i < 70000; i++)
+        fputs("# padding line\n", file);
+    fclose(file);
+    assert_int_equal(load(f, NULL), -EFBIG);
+    assert_non_null(strstr(tby_error_str(&f->err), "tabby-node.cfg: larger than"));
+}
+
+static void test_bad_values_name_the_setting(void **state)
+{
+    struct fixture *f = *state;
+
+    refused(f, (const char *[]){ "--health-port", "70000", NULL },
+            "TABBY_HEALTH_PORT: \"70000\" is not a number from 0 to 65535");
+    refused(f, (const char *[]){ "--resync", "soon", NULL }, "TABBY_RESYNC_INTERVAL: \"soon\"");
+    refused(f, (const char *[]){ "--autodetect-interval", "0", NULL },
+            "TABBY_AUTODETECT_INTERVAL: \"0\" is not a number from 1");
+    refused(f, (const char *[]){ "--ipam-gc-interval", "-1", NULL }, "TABBY_IPAM_GC_INTERVAL");
+    refused(f, (const char *[]){ "--networking-backend", "calico", NULL },
+            "TABBY_NETWORKING_BACKEND: \"calico\": must be bird, vxlan or none");
+    refused(f, (const char *[]){ "--log-level", "loud", NULL }, "TABBY_LOG_LEVEL: \"loud\"");
+    refused(f, (const char *[]){ "--ip", "10.0.0.5", NULL },
+            "IP: \"10.0.0.5\": must be autodetect, none, or an IPv4 address with its prefix");
+    refused(f, (const char *[]){ "--ip6", "10.0.0.5/24", NULL }, "IP6: \"10.0.0.5/24\"");
+    refused(f, (const char *[]){ "--as", "0", NULL }, "AS: \"0\" is not an AS number");
+    setenv("AS", "4294967296", 1);
+    refused(f, NULL, "AS: \"4294967296\"");
+}
+
+static void test_unknown_flags_and_arguments_are_refused(void **state)
+{
+    struct fixture *f = *state;
+
+    refused(f, (const char *[]){ "--frobnicate", NULL }, "unknown option");
+    refused(f, (const char *[]){ "extra", NULL }, "unexpected argument \"extra\"");
+}
+
+static void test_modes_and_help(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(load(f, (const char *[]){ "--dump", "--allow-root-netns", NULL }), 0);
+    assert_true(f->c.dump && f->c.allow_root_netns && !f->c.cleanup);
+    assert_int_equal(load(f, (const char *[]){ "--cleanup", NULL }), 0);
+    assert_true(f->c.cleanup);
+    /* --help reads nothing more: bad values elsewhere do not stand in its way */
+    setenv("TABBY_HEALTH_PORT", "none", 1);
+    assert_int_equal(load(f, (const char *[]){ "-h", NULL }), 0);
+    assert_true(f->c.help);
+}
+
+static void test_usage_lists_every_flag_and_variable(void **state)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    const char *want[] = { "--node", "$NODENAME", "--ip-autodetection-method",
+                           "$IP_AUTODETECTION_METHOD", "--networking-backend",
+                           "$TABBY_NETWORKING_BACKEND", "--pid-file", "--dump", "--cleanup",
+                           "[9099]" };
+
+    assert_non_null(out);
+    node_config_usage(out);
+    fclose(out);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (!strstr(text, want[i]))
+            fail_msg("usage lacks %s", want[i]);
+    free(text);
+}
+
+static void test_backend_names(void **state)
+{
+    assert_string_equal(node_backend_name(NODE_BACKEND_BIRD), "bird");
+    assert_string_equal(node_backend_name(NODE_BACKEND_VXLAN), "vxlan");
+    assert_string_equal(node_backend_name(NODE_BACKEND_NONE), "none");
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_defaults_fill_every_setting),
+        T(test_environment_takes_calicos_names),
+        T(test_file_takes_the_same_keys_as_text_numbers_and_booleans),
+        T(test_flags_beat_the_environment_which_beats_the_file),
+        T(test_config_flag_names_the_file),
+        T(test_missing_default_file_is_fine),
+        T(test_file_with_unknown_key_or_a_list_is_refused_naming_file_and_key),
+        T(test_file_larger_than_a_megabyte_is_refused),
+        T(test_bad_values_name_the_setting),
+        T(test_unknown_flags_and_arguments_are_refused),
+        T(test_modes_and_help),
+        T(test_usage_lists_every_flag_and_variable),
+        cmocka_unit_test(test_backend_names),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

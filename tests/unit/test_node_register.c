@@ -1,0 +1,278 @@
+/* test_node_register.c — this node's Node: what it should say given the addresses found
+ * and the pools (the plan, without a datastore), and the registration part against a
+ * sqlite datastore: registered with an address given, the Node's other fields kept, a
+ * VXLAN tunnel address from IPAM, and a failed autodetection said as the reason the node
+ * is not ready. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tabby/cleanup.h"
+#include "node_fixture.h"
+#include "register_plan.h"
+
+/* ---- the plan ----------------------------------------------------------------------------- */
+
+/* The one resource of a YAML document (the caller's). */
+static struct tby_resource *resource(const char *yaml)
+{
+    struct tby_resource_list list = { 0 };
+    struct tby_error err = { 0 };
+    struct tby_resource *res;
+
+    if (tby_resource_load(yaml, strlen(yaml), "test", &list, &err) < 0)
+        fail_msg("%s", tby_error_str(&err));
+    assert_int_equal(list.n, 1);
+    res = TBY_STEAL(list.items[0]);
+    tby_resource_list_clear(&list);
+    return res;
+}
+
+static struct tby_resource *plan(const struct tby_resource *old, const struct node_reg_facts *f)
+{
+    struct tby_resource *out = NULL;
+    struct tby_error err = { 0 };
+
+    if (node_register_plan(old, f, &out, &err) < 0)
+        fail_msg("%s", tby_error_str(&err));
+    return out;
+}
+
+static void ip(const char *text, struct tby_ip *out)
+{
+    assert_int_equal(tby_ip_parse(text, out, NULL), 0);
+}
+
+static void cidr(const char *text, struct tby_cidr *out)
+{
+    assert_int_equal(tby_cidr_parse(text, 0, out, NULL), 0);
+}
+
+static void ip_is(const struct tby_ip *got, const char *want)
+{
+    char buf[TBY_IP_STRLEN];
+
+    assert_string_equal(tby_ip_format(got, buf), want);
+}
+
+static void test_new_node_says_its_address_and_pins_its_vxlan_mac(void **state)
+{
+    struct node_reg_facts f = { .node = "n1", .has_addr = { true } };
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    char buf[TBY_CIDR_STRLEN];
+
+    cidr("10.0.0.5/24", &f.addr[0]);
+    res = plan(NULL, &f);
+    assert_non_null(res);
+    assert_string_equal(res->meta.name, "n1");
+    assert_true(res->spec.node->has_ipv4_address);
+    assert_string_equal(tby_cidr_format(&res->spec.node->ipv4_address, buf), "10.0.0.5/24");
+    assert_false(res->spec.node->has_ipv6_address);
+    assert_false(res->spec.node->has_as_number);
+    /* the IPv4 VTEP's MAC always (every node derives it from the name); IPv6's only with an
+     * IPv6 VXLAN pool */
+    assert_non_null(res->spec.node->vxlan_tunnel_mac);
+    assert_null(res->spec.node->vxlan_tunnel_mac_v6);
+    assert_false(res->spec.node->has_vxlan_tunnel_addr);
+}
+
+static void test_vxlan_tunnel_addresses_and_as_are_said(void **state)
+{
+    struct node_reg_facts f = { .node = "n1", .has_addr = { true, true },
+                                .vxlan = { true, true }, .has_tunnel = { true, true },
+                                .has_as = true, .as_number = 64512 };
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+
+    cidr("10.0.0.5/24", &f.addr[0]);
+    cidr("fd00::5/64", &f.addr[1]);
+    ip("10.66.0.1", &f.tunnel[0]);
+    ip("fd66::1", &f.tunnel[1]);
+    res = plan(NULL, &f);
+    assert_true(res->spec.node->has_ipv6_address);
+    assert_true(res->spec.node->has_vxlan_tunnel_addr);
+    ip_is(&res->spec.node->vxlan_tunnel_addr, "10.66.0.1");
+    assert_true(res->spec.node->has_vxlan_tunnel_addr_v6);
+    ip_is(&res->spec.node->vxlan_tunnel_addr_v6, "fd66::1");
+    assert_non_null(res->spec.node->vxlan_tunnel_mac_v6);
+    assert_int_equal(res->spec.node->as_number, 64512);
+}
+
+static const char *const existing =
+    "apiVersion: projectcalico.org/v3\nkind: Node\n"
+    "metadata: {name: n1, labels: {rack: r7}}\n"
+    "spec:\n"
+    "  bgp: {ipv4Address: 10.0.0.5/24, routeReflectorClusterID: 224.0.0.1, asNumber: 65000}\n"
+    "  ipv4VXLANTunnelAddr: 10.66.0.9\n"
+    "  vxlanTunnelMACAddr: 66:00:00:00:00:01\n";
+
+static void test_fields_others_own_are_kept(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *old = resource(existing);
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    struct node_reg_facts f = { .node = "n1", .has_addr = { true }, .vxlan = { true },
+                                .has_tunnel = { true } };
+    char buf[TBY_CIDR_STRLEN];
+
+    cidr("10.0.0.6/24", &f.addr[0]); /* the address moved */
+    ip("10.66.0.9", &f.tunnel[0]);
+    res = plan(old, &f);
+    assert_non_null(res);
+    assert_string_equal(tby_cidr_format(&res->spec.node->ipv4_address, buf), "10.0.0.6/24");
+    assert_string_equal(json_string_value(json_object_get(res->meta.labels, "rack")), "r7");
+    assert_true(res->spec.node->has_rr_cluster_id);
+    assert_int_equal(res->spec.node->as_number, 65000); /* AS not configured here: kept */
+    /* a MAC already there stays, whatever this node would derive */
+    assert_string_equal(res->spec.node->vxlan_tunnel_mac, "66:00:00:00:00:01");
+}
+
+static void test_unchanged_node_plans_no_write(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *old = resource(existing);
+    struct node_reg_facts f = { .node = "n1", .has_addr = { true }, .vxlan = { true },
+                                .has_tunnel = { true } };
+
+    cidr("10.0.0.5/24", &f.addr[0]);
+    ip("10.66.0.9", &f.tunnel[0]);
+    assert_null(plan(old, &f));
+}
+
+static void test_tunnel_address_goes_with_the_vxlan_pools(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *old = resource(existing);
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    struct node_reg_facts f = { .node = "n1", .has_addr = { true } };
+
+    cidr("10.0.0.5/24", &f.addr[0]);
+    res = plan(old, &f);
+    assert_non_null(res);
+    assert_false(res->spec.node->has_vxlan_tunnel_addr);
+}
+
+static void test_nothing_for_bgp_leaves_no_empty_bgp_section(void **state)
+{
+    struct node_reg_facts f = { .node = "n1" }; /* IP none, no AS */
+    _cleanup_(tby_resource_freep) struct tby_resource *res = plan(NULL, &f);
+
+    assert_non_null(res);
+    assert_false(res->spec.node->has_bgp);
+}
+
+static void test_tunnel_pools_are_vxlan_enabled_and_for_tunnels(void **state)
+{
+    struct tby_ippool p = { .vxlan_mode = TBY_ENCAP_ALWAYS,
+                            .allowed_uses = TBY_POOL_USE_WORKLOAD | TBY_POOL_USE_TUNNEL };
+
+    assert_true(node_register_tunnel_pool(&p));
+    p.vxlan_mode = TBY_ENCAP_CROSS_SUBNET;
+    assert_true(node_register_tunnel_pool(&p));
+    p.vxlan_mode = TBY_ENCAP_NEVER;
+    assert_false(node_register_tunnel_pool(&p));
+    p.vxlan_mode = TBY_ENCAP_ALWAYS;
+    p.disabled = true;
+    assert_false(node_register_tunnel_pool(&p));
+    p.disabled = false;
+    p.allowed_uses = TBY_POOL_USE_WORKLOAD;
+    assert_false(node_register_tunnel_pool(&p));
+}
+
+/* ---- the part ------------------------------------------------------------------------------ */
+
+static struct tby_resource *stored_node(struct node_fixture *f)
+{
+    struct tby_resource *res = NULL;
+    struct tby_error err = { 0 };
+
+    if (tby_catalog_get(f->n.store, tby_kind_info(TBY_KIND_NODE), NULL, "n1", &res, &err) < 0)
+        fail_msg("Node n1: %s", tby_error_str(&err));
+    return res;
+}
+
+static void test_registers_the_address_given_and_keeps_the_labels(void **state)
+{
+    struct node_fixture f = { 0 };
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    const char *registering[] = { "register", NULL };
+    char why[512], buf[TBY_CIDR_STRLEN];
+
+    fixture_init(&f, (const char *[]){ "--ip", "10.0.0.5/24", NULL });
+    fixture_start(&f, registering);
+    fixture_apply(&f, "apiVersion: projectcalico.org/v3\nkind: Node\n"
+                      "metadata: {name: n1, labels: {rack: r7}}\nspec: {}\n");
+    assert_false(node_ready(&f.n, why, sizeof(why)));
+    assert_string_equal(why, "datastore not read yet");
+    node_turn(&f.n, 0);
+    assert_true(node_ready(&f.n, why, sizeof(why)));
+    res = stored_node(&f);
+    assert_string_equal(tby_cidr_format(&res->spec.node->ipv4_address, buf), "10.0.0.5/24");
+    assert_string_equal(json_string_value(json_object_get(res->meta.labels, "rack")), "r7");
+    fixture_stop(&f);
+}
+
+static void test_vxlan_tunnel_address_comes_from_ipam(void **state)
+{
+    struct node_fixture f = { 0 };
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    const char *registering[] = { "register", NULL };
+    struct tby_cidr pool;
+    char why[512];
+
+    fixture_init(&f, (const char *[]){ "--ip", "10.0.0.5/24", "--networking-backend", "vxlan",
+                                       NULL });
+    fixture_start(&f, registering);
+    fixture_apply(&f, "apiVersion: projectcalico.org/v3\nkind: IPPool\n"
+                      "metadata: {name: p}\nspec: {cidr: 10.66.0.0/16, vxlanMode: Always}\n");
+    node_turn(&f.n, 0);
+    assert_true(node_ready(&f.n, why, sizeof(why)));
+    res = stored_node(&f);
+    cidr("10.66.0.0/16", &pool);
+    assert_true(res->spec.node->has_vxlan_tunnel_addr);
+    assert_true(tby_cidr_contains(&pool, &res->spec.node->vxlan_tunnel_addr));
+    fixture_stop(&f);
+}
+
+static void test_failed_autodetection_is_why_the_node_is_not_ready(void **state)
+{
+    struct node_fixture f = { 0 };
+    const struct node_part *reg = fixture_part("register");
+    const char *registering[] = { "register", NULL };
+    struct tby_buf metrics = { 0 };
+    char why[512];
+
+    fixture_init(&f, (const char *[]){ "--ip-autodetection-method",
+                                       "interface=tbynosuch0", NULL });
+    fixture_start(&f, registering);
+    /* the part, asked before its first attempt */
+    assert_false(reg->ready(f.n.state[0], why, sizeof(why)));
+    assert_string_equal(why, "node not registered yet");
+    node_turn(&f.n, 0);
+    assert_false(node_ready(&f.n, why, sizeof(why)));
+    if (!strstr(why, "node not registered: IPv4 autodetection (interface=tbynosuch0)"))
+        fail_msg("why: %s", why);
+    assert_int_equal(node_metrics_write(&f.n, &metrics), 0);
+    assert_non_null(strstr(metrics.data, "\ntabby_node_registered 0\n"));
+    assert_non_null(strstr(metrics.data, "\ntabby_node_registration_failures_total 1\n"));
+    tby_buf_clear(&metrics);
+    fixture_stop(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_node_says_its_address_and_pins_its_vxlan_mac),
+        cmocka_unit_test(test_vxlan_tunnel_addresses_and_as_are_said),
+        cmocka_unit_test(test_fields_others_own_are_kept),
+        cmocka_unit_test(test_unchanged_node_plans_no_write),
+        cmocka_unit_test(test_tunnel_address_goes_with_the_vxlan_pools),
+        cmocka_unit_test(test_nothing_for_bgp_leaves_no_empty_bgp_section),
+        cmocka_unit_test(test_tunnel_pools_are_vxlan_enabled_and_for_tunnels),
+        cmocka_unit_test(test_registers_the_address_given_and_keeps_the_labels),
+        cmocka_unit_test(test_vxlan_tunnel_address_comes_from_ipam),
+        cmocka_unit_test(test_failed_autodetection_is_why_the_node_is_not_ready),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

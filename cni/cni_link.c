@@ -13,8 +13,8 @@
 #include <netlink/route/link/veth.h>
 
 #include "tabby/log.h"
+#include "tabby/nl.h"
 #include "tabby/routes.h"
-#include "nl_addr.h"
 #include "cni_link.h"
 
 #define LL_WAIT_STEP_US 2000

@@ -7,7 +7,7 @@
 #include <linux/rtnetlink.h>
 #include <netlink/errno.h>
 
-#include "nl_addr.h"
+#include "tabby/nl.h"
 #include "cni_link.h"
 
 /* The container side's index and MAC. */

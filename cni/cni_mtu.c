@@ -7,8 +7,8 @@
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
+#include "tabby/nl.h"
 #include "tabby/routes.h"
-#include "nl_addr.h"
 #include "cni_mtu.h"
 
 unsigned cni_mtu_overhead(const struct tby_resource_list *pools, const struct tby_ip *ip)

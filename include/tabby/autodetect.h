@@ -5,7 +5,7 @@
  * Owns: struct tby_autodetect, a parsed method (with its compiled regular expressions),
  * freed with tby_autodetect_free. tby_autodetect_choose is pure (the interfaces are
  * given); tby_autodetect_run reads the interfaces and routes of the network namespace
- * the process is in, through libnl-route-3.
+ * the process is in, through libnl-route-3 (hence in lib/netlink/libtabby-netlink.la).
  *
  * Interface regular expressions are POSIX extended ones, unanchored as in Calico (write
  * ^eth0$ to mean exactly eth0); Go-only syntax such as \d is not understood.
@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 #include "tabby/net.h"
 
@@ -40,7 +41,7 @@ struct tby_autodetect_iface {
 int tby_autodetect_parse(const char *method, struct tby_autodetect **out,
                          struct tby_error *err);
 void tby_autodetect_free(struct tby_autodetect *method);
-void tby_autodetect_freep(struct tby_autodetect **method);
+TBY_DEFINE_FREEP(struct tby_autodetect, tby_autodetect_free)
 
 /* The first global unicast address of `family` (4 or 6), in interface order then address
  * order, on an interface that is up and that the method accepts:

@@ -32,6 +32,7 @@
 
 #include <stddef.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 #include "tabby/resource.h"
 #include "tabby/ruleset.h"
@@ -53,7 +54,7 @@ struct tby_calc;
  * only). -ENOMEM. */
 int tby_calc_new(const char *node_name, struct tby_calc **out);
 void tby_calc_free(struct tby_calc *calc);
-void tby_calc_freep(struct tby_calc **calc);
+TBY_DEFINE_FREEP(struct tby_calc, tby_calc_free)
 
 /* A resource appeared or changed (kinds the calculation does not use are ignored). Errors
  * are -ENOMEM; a policy that cannot be compiled in full (a selector grown too long by

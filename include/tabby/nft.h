@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 #include "tabby/ruleset.h"
 
@@ -41,7 +42,7 @@ struct tby_nft_stats {
 
 int tby_nft_open(struct tby_nft **out, struct tby_error *err);
 void tby_nft_close(struct tby_nft *nft);
-void tby_nft_closep(struct tby_nft **nft);
+TBY_DEFINE_FREEP(struct tby_nft, tby_nft_close)
 
 /* Programs rs (see above); on success the ruleset's journal is done. stats may be NULL. */
 int tby_nft_sync(struct tby_nft *nft, struct tby_rs *rs, struct tby_nft_stats *stats,

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/error.h"
 #include "tabby/model.h"
 #include "tabby/net.h"
@@ -200,7 +201,7 @@ unsigned tby_routes_stats_changes(const struct tby_routes_stats *stats);
 
 int tby_routes_open(struct tby_routes **out, struct tby_error *err);
 void tby_routes_close(struct tby_routes *routes);
-void tby_routes_closep(struct tby_routes **routes);
+TBY_DEFINE_FREEP(struct tby_routes, tby_routes_close)
 
 /* Makes the kernel match the plan: devices first, then neighbour and FDB entries, then
  * routes. It carries on past a failing part, so that one bad part (an IPIP pool on a

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/hmap.h"
 #include "tabby/net.h"
 
@@ -36,6 +37,8 @@
 #define TBY_RS_NAME_MAX 255
 /* Longest rule comment nft prints (NFTNL_UDATA_COMMENT_MAXLEN - 1). */
 #define TBY_RS_COMMENT_MAX 127
+/* Room for tby_rs_hashed_name's names. */
+#define TBY_RS_HASHED_NAME_SIZE 64
 
 /* Packet mark bits a policy chain hands back to the dispatch chain that jumped to it. */
 #define TBY_MARK_ACCEPT 0x10000u
@@ -177,7 +180,12 @@ struct tby_rs {
 
 struct tby_rs *tby_rs_new(void);
 void tby_rs_free(struct tby_rs *rs);
-void tby_rs_freep(struct tby_rs **rs);
+TBY_DEFINE_FREEP(struct tby_rs, tby_rs_free)
+
+/* A set or chain name for what has no name of its own that nft takes (a selector, a list
+ * of ports): "<prefix>-<16 hex digits of tby_hash_str(text)>", into buf (of
+ * TBY_RS_HASHED_NAME_SIZE bytes; a longer prefix is cut). Returns buf. */
+const char *tby_rs_hashed_name(char *buf, const char *prefix, const char *text);
 
 /* Live objects; NULL when absent or only a tombstone. */
 struct tby_rs_set *tby_rs_set_find(const struct tby_rs *rs, const char *name);
@@ -231,7 +239,7 @@ int tby_rs_chain_set_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
 struct tby_rs_rule *tby_rs_rule_new(void);
 struct tby_rs_rule *tby_rs_rule_ref(struct tby_rs_rule *rule);
 void tby_rs_rule_free(struct tby_rs_rule *rule);
-void tby_rs_rule_freep(struct tby_rs_rule **rule);
+TBY_DEFINE_FREEP(struct tby_rs_rule, tby_rs_rule_free)
 /* Appends a match; set (may be NULL) is copied. -ENOMEM. */
 int tby_rs_rule_match(struct tby_rs_rule *rule, const struct tby_rs_match *m);
 int tby_rs_rule_set_comment(struct tby_rs_rule *rule, const char *comment);
@@ -239,6 +247,21 @@ int tby_rs_rule_set_log(struct tby_rs_rule *rule, const char *prefix);
 int tby_rs_rule_set_verdict(struct tby_rs_rule *rule, enum tby_rs_verdict v, const char *target);
 /* Computes the digest; call after the last edit. -ENOMEM. */
 int tby_rs_rule_seal(struct tby_rs_rule *rule);
+
+/* Rules gathered for a chain, in order (an array grown with TBY_GROW), holding one
+ * reference to each; tby_rs_chain_take_rules hands them to the chain. */
+struct tby_rs_rules {
+    struct tby_rs_rule **v;
+    size_t n, cap;
+};
+/* Appends rule, sealing it unless it is sealed already; takes it (freed on failure, and
+ * NULL, a builder's failure, fails too). -ENOMEM. */
+int tby_rs_rules_add(struct tby_rs_rules *list, struct tby_rs_rule *rule);
+/* Lets go of the rules and the array; the list is empty. */
+void tby_rs_rules_clear(struct tby_rs_rules *list);
+/* tby_rs_chain_set_rules with the list's rules; the list is empty after, even on failure. */
+int tby_rs_chain_take_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
+                            struct tby_rs_rules *list);
 
 /* ---- the journal (for nft.c) ---------------------------------------------------------- */
 

@@ -1,7 +1,7 @@
 /* autodetect_method.h — a parsed IP autodetection method, shared by the pure chooser
- * (autodetect.c) and the kernel side (autodetect_kernel.c). Private to felix/. */
-#ifndef TABBY_FELIX_AUTODETECT_METHOD_H
-#define TABBY_FELIX_AUTODETECT_METHOD_H
+ * (autodetect.c) and the kernel side (autodetect_kernel.c). Private to lib/netlink/. */
+#ifndef TABBY_NETLINK_AUTODETECT_METHOD_H
+#define TABBY_NETLINK_AUTODETECT_METHOD_H
 
 #include <regex.h>
 

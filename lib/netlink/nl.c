@@ -1,4 +1,4 @@
-/* nl_addr.c — tabby addresses to libnl's and back; libnl error codes to errnos. */
+/* nl.c — tabby addresses to libnl's and back; libnl error codes to errnos. */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -8,7 +8,7 @@
 #include <netlink/handlers.h>
 #include <netlink/socket.h>
 
-#include "nl_addr.h"
+#include "tabby/nl.h"
 
 int tby_nl_af(int family)
 {

@@ -1,15 +1,16 @@
-/* calc_policy.c — policies in the calculation: Calico NetworkPolicy, GlobalNetworkPolicy
- * and Kubernetes NetworkPolicy become one chain per direction, shared by every endpoint
- * they apply to, and an entry on the policy lists of the local endpoints their selector
- * matches. */
+/* calc_policy.c — the policy layer (calc_policy.h): Calico NetworkPolicy,
+ * GlobalNetworkPolicy and Kubernetes NetworkPolicy become one chain per direction, shared
+ * by every endpoint they apply to; which endpoints those are (their applies-to selector)
+ * and their order go to the layer above through the hooks. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
-#include "calc_internal.h"
+#include "calc_policy_internal.h"
 
 /* ---- identity --------------------------------------------------------------------------- */
 
@@ -57,9 +58,9 @@ static const char *pol_find_key(const struct tby_hnode *n)
     return TBY_CONTAINER_OF(n, struct pol, node)->id;
 }
 
-static struct pol *pol_find(const struct tby_calc *c, const char *id)
+static struct pol *pol_find(const struct calc_policies *pl, const char *id)
 {
-    struct tby_hnode *n = tby_hmap_find_str(&c->pols, id, pol_find_key);
+    struct tby_hnode *n = tby_hmap_find_str(&pl->pols, id, pol_find_key);
 
     return n ? TBY_CONTAINER_OF(n, struct pol, node) : NULL;
 }
@@ -68,7 +69,7 @@ static struct pol *pol_find(const struct tby_calc *c, const char *id)
 static char *chain_name(const char *id, int d)
 {
     const char *prefix = d == DIR_IN ? "pi" : "po";
-    char *s = NULL, buf[64];
+    char *s = NULL, buf[TBY_RS_HASHED_NAME_SIZE];
     bool plain = strlen(id) + 3 <= TBY_RS_NAME_MAX;
 
     for (const char *p = id; plain && *p; p++)
@@ -76,7 +77,7 @@ static char *chain_name(const char *id, int d)
                 (*p >= '0' && *p <= '9') || strchr("._/-", *p);
     if (plain)
         return asprintf(&s, "%s-%s", prefix, id) < 0 ? NULL : s;
-    return strdup(hashed_name(buf, prefix, id));
+    return strdup(tby_rs_hashed_name(buf, prefix, id));
 }
 
 /* ---- applies-to selectors --------------------------------------------------------------- */
@@ -122,23 +123,17 @@ static int calico_applies(const struct tby_resource *res, struct tby_sel **out,
 static int service_accounts(const struct tby_service_accounts *sa, struct tby_sel **sel,
                             struct tby_error *err)
 {
-    _cleanup_free_ char *text = NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f;
+    _cleanup_buf_ struct tby_buf text = { 0 };
     struct tby_sel *names = NULL, *prefixed = NULL, *labels = NULL;
     int r = 0;
 
     if (sa->names.n) {
-        if (!(f = open_memstream(&buf, &len)))
-            return tby_error_set(err, -ENOMEM, "out of memory");
-        fputs("projectcalico.org/serviceaccount in {", f);
+        tby_buf_adds(&text, "projectcalico.org/serviceaccount in {");
         for (size_t i = 0; i < sa->names.n; i++)
-            fprintf(f, "%s'%s'", i ? ", " : "", sa->names.items[i]);
-        fputs("}", f);
-        fclose(f);
-        text = buf;
-        r = tby_sel_parse(text, &names, err);
+            tby_buf_printf(&text, "%s'%s'", i ? ", " : "", sa->names.items[i]);
+        if (tby_buf_addc(&text, '}') < 0)
+            return tby_error_set(err, -ENOMEM, "out of memory");
+        r = tby_sel_parse(text.data, &names, err);
         if (r == 0)
             r = sel_and_take(*sel, names, sel, err);
     }
@@ -196,38 +191,34 @@ static int calico_crule(const struct tby_rule *src, const char *ns, struct crule
 }
 
 struct compiled {
-    struct tby_rs_rule **rules[2];
-    size_t n[2];
+    struct tby_rs_rules rules[2];
     struct holds holds;
 };
 
-static void compiled_clear(struct tby_calc *c, struct compiled *k)
+static void compiled_clear(struct calc_policies *pl, struct compiled *k)
 {
-    for (int d = 0; d < 2; d++) {
-        for (size_t i = 0; i < k->n[d]; i++)
-            tby_rs_rule_free(k->rules[d][i]);
-        free(k->rules[d]);
-    }
-    holds_release(c, &k->holds);
+    for (int d = 0; d < 2; d++)
+        tby_rs_rules_clear(&k->rules[d]);
+    holds_release(pl, &k->holds);
 }
 
 /* One rule; a rule that cannot be compiled is left out and logged (the rest of the
  * policy still applies, so that a policy fails towards denying). */
-static int compile_one(struct tby_calc *c, struct pol *p, int d, struct crule *r, size_t index,
-                       struct compiled *k)
+static int compile_one(struct calc_policies *pl, struct pol *p, int d, struct crule *r,
+                       size_t index, struct compiled *k)
 {
     char comment[TBY_RS_COMMENT_MAX + 1];
 
-    snprintf(comment, sizeof(comment), "%s %s %zu", p->display, d == DIR_IN ? "ingress" : "egress",
-             index);
+    snprintf(comment, sizeof(comment), "%s %s %zu", p->v.display,
+             d == DIR_IN ? "ingress" : "egress", index);
     if (r->skip)
         tby_log(TBY_LOG_WARNING, "felix", "rule left out: services are not supported yet "
-                "policy=%s dir=%s rule=%zu", p->display, d == DIR_IN ? "ingress" : "egress",
+                "policy=%s dir=%s rule=%zu", p->v.display, d == DIR_IN ? "ingress" : "egress",
                 index);
-    return calc_compile_rule(c, p, d, r, comment, &k->holds, &k->rules[d], &k->n[d]);
+    return calc_compile_rule(pl, r, comment, &k->holds, &k->rules[d]);
 }
 
-static int compile_calico(struct tby_calc *c, struct pol *p, const struct tby_resource *res,
+static int compile_calico(struct calc_policies *pl, struct pol *p, const struct tby_resource *res,
                           struct compiled *k)
 {
     const struct tby_policy *sp = res->spec.policy;
@@ -242,10 +233,10 @@ static int compile_calico(struct tby_calc *c, struct pol *p, const struct tby_re
             int rc = calico_crule(&l->items[i], ns, &r, &err);
 
             if (rc == 0)
-                rc = compile_one(c, p, d, &r, i, k);
+                rc = compile_one(pl, p, d, &r, i, k);
             else if (rc != -ENOMEM)
                 tby_log(TBY_LOG_ERROR, "felix", "rule left out policy=%s rule=%zu error=\"%s\"",
-                        p->display, i, tby_error_str(&err));
+                        p->v.display, i, tby_error_str(&err));
             crule_clear(&r);
             if (rc == -ENOMEM)
                 return rc;
@@ -254,7 +245,7 @@ static int compile_calico(struct tby_calc *c, struct pol *p, const struct tby_re
     return 0;
 }
 
-static int compile_k8s(struct tby_calc *c, struct pol *p, const struct tby_resource *res,
+static int compile_k8s(struct calc_policies *pl, struct pol *p, const struct tby_resource *res,
                        struct compiled *k, struct tby_error *err)
 {
     const struct tby_k8s_policy *kp = res->spec.k8s_policy;
@@ -268,7 +259,7 @@ static int compile_k8s(struct tby_calc *c, struct pol *p, const struct tby_resou
                                              res->meta.namespace, &v, &origin, &n, err);
 
         for (size_t i = 0; r == 0 && i < n; i++)
-            r = compile_one(c, p, d, &v[i], origin[i], k);
+            r = compile_one(pl, p, d, &v[i], origin[i], k);
         for (size_t i = 0; i < n; i++)
             crule_clear(&v[i]);
         free(v);
@@ -281,146 +272,97 @@ static int compile_k8s(struct tby_calc *c, struct pol *p, const struct tby_resou
 
 /* ---- applying ---------------------------------------------------------------------------- */
 
-/* p applies to s; the dispatch runs it for s's local workloads from now on. */
-static int attach(struct tby_calc *c, struct selent *s, struct pol *p)
+/* p stops applying to its selector (the layer above hears it) and lets go of it. */
+static void unapply(struct calc_policies *pl, struct pol *p)
 {
-    struct pol **v = realloc(s->pols, (s->n_pols + 1) * sizeof(*v));
-
-    if (!v)
-        return -ENOMEM;
-    s->pols = v;
-    v[s->n_pols++] = p;
-    calc_dispatch_dirty(c);
-    return selent_update_wl(c, s);
+    if (!p->applies)
+        return;
+    pl->hooks.applies(pl->hooks.ctx, &p->v, p->applies, false);
+    calc_sel_put(pl->index, p->applies);
+    p->applies = NULL;
 }
 
-static void detach(struct tby_calc *c, struct selent *s, struct pol *p)
-{
-    for (size_t i = 0; i < s->n_pols; i++) {
-        if (s->pols[i] == p) {
-            s->pols[i] = s->pols[--s->n_pols];
-            break;
-        }
-    }
-    calc_dispatch_dirty(c);
-    selent_update_wl(c, s); /* only ever drops the set: cannot fail */
-}
-
-/* Adds or removes p on the lists of the local endpoints its selector matches. */
-static int reach(struct tby_calc *c, struct pol *p, bool add)
-{
-    struct selent *s = p->applies;
-    int r = 0;
-
-    for (struct tby_hnode *n = tby_hmap_first(&s->members); n; n = tby_hmap_next(&s->members, n)) {
-        struct ep *ep = TBY_CONTAINER_OF(n, struct member, node)->ep;
-
-        if (!ep->local)
-            continue;
-        if (add && ep_policy_add(c, ep, p) < 0)
-            r = -ENOMEM;
-        else if (!add)
-            ep_policy_remove(c, ep, p);
-    }
-    return r;
-}
-
-static int program_chains(struct tby_calc *c, struct pol *p, unsigned types, struct compiled *k)
+static int program_chains(struct calc_policies *pl, struct pol *p, unsigned types,
+                          struct compiled *k)
 {
     for (int d = 0; d < 2; d++) {
-        struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, p->chain[d]);
-        bool wanted = types & (d == DIR_IN ? TBY_POLICY_INGRESS : TBY_POLICY_EGRESS);
+        struct tby_rs_chain *chain = tby_rs_chain_find(pl->rs, p->v.chain[d]);
 
-        if (!wanted) {
+        if (!(types & calc_dir_type(d))) {
             if (chain)
-                tby_rs_chain_del(c->rs, chain);
+                tby_rs_chain_del(pl->rs, chain);
             continue;
         }
-        if (!chain && !(chain = tby_rs_chain_add(c->rs, p->chain[d], TBY_RS_HOOK_NONE)))
+        if (!chain && !(chain = tby_rs_chain_add(pl->rs, p->v.chain[d], TBY_RS_HOOK_NONE)))
             return -ENOMEM;
-        tby_rs_chain_set_rules(c->rs, chain, k->rules[d], k->n[d]);
-        k->rules[d] = NULL;
-        k->n[d] = 0;
+        tby_rs_chain_take_rules(pl->rs, chain, &k->rules[d]);
     }
     return 0;
 }
 
-static void pol_release(struct tby_calc *c, struct pol *p)
+static void pol_release(struct calc_policies *pl, struct pol *p)
 {
     for (int d = 0; d < 2; d++) {
-        struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, p->chain[d]);
+        struct tby_rs_chain *chain = tby_rs_chain_find(pl->rs, p->v.chain[d]);
 
         if (chain)
-            tby_rs_chain_del(c->rs, chain);
-        free(p->chain[d]);
+            tby_rs_chain_del(pl->rs, chain);
+        free(p->v.chain[d]);
     }
-    holds_release(c, &p->holds);
+    holds_release(pl, &p->holds);
     free(p->id);
-    free(p->display);
+    free(p->v.display);
     free(p);
 }
 
-static void pol_drop(struct tby_calc *c, struct pol *p)
+static void pol_drop(struct calc_policies *pl, struct pol *p)
 {
-    if (p->applies) {
-        reach(c, p, false);
-        detach(c, p->applies, p);
-        selent_put(c, p->applies);
-    }
-    tby_hmap_remove(&c->pols, &p->node);
-    pol_release(c, p);
+    unapply(pl, p);
+    tby_hmap_remove(&pl->pols, &p->node);
+    pol_release(pl, p);
 }
 
-static struct pol *pol_new(struct tby_calc *c, const struct tby_resource *res)
+static struct pol *pol_new(struct calc_policies *pl, const struct tby_resource *res)
 {
     struct pol *p = calloc(1, sizeof(*p));
 
     if (!p)
         return NULL;
     p->id = policy_id(res);
-    p->display = policy_display(res);
-    p->serial = ++c->pol_serial;
-    if (p->display)
-        p->display_hash = tby_hash_str(p->display);
+    p->v.display = policy_display(res);
     if (p->id) {
-        p->chain[DIR_IN] = chain_name(p->id, DIR_IN);
-        p->chain[DIR_OUT] = chain_name(p->id, DIR_OUT);
+        p->v.chain[DIR_IN] = chain_name(p->id, DIR_IN);
+        p->v.chain[DIR_OUT] = chain_name(p->id, DIR_OUT);
     }
-    if (!p->id || !p->display || !p->chain[0] || !p->chain[1] ||
-        tby_hmap_insert(&c->pols, &p->node, tby_hash_str(p->id)) < 0) {
-        pol_release(c, p);
+    if (!p->id || !p->v.display || !p->v.chain[0] || !p->v.chain[1] ||
+        tby_hmap_insert(&pl->pols, &p->node, tby_hash_str(p->id)) < 0) {
+        pol_release(pl, p);
         return NULL;
     }
     return p;
 }
 
-/* The new selector, types and order; endpoints' lists change only when the selector or
- * the types do, the dispatch chains when the order does. */
-static int pol_reapply(struct tby_calc *c, struct pol *p, struct selent *applies, unsigned types,
-                       bool has_order, double order)
+/* The new selector (taking the hold on it), types and order; the layer above hears that
+ * the policy applies elsewhere only when the selector or the types change, that it moved
+ * when the order does. */
+static int pol_reapply(struct calc_policies *pl, struct pol *p, struct calc_sel *applies,
+                       unsigned types, bool has_order, double order)
 {
-    bool same_order = p->has_order == has_order && (!has_order || p->order == order);
+    bool same_order = p->v.has_order == has_order && (!has_order || p->v.order == order);
 
     if (!same_order) {
-        p->has_order = has_order;
-        p->order = order;
-        calc_dispatch_dirty(c);
+        p->v.has_order = has_order;
+        p->v.order = order;
+        pl->hooks.reordered(pl->hooks.ctx);
     }
-    if (p->applies == applies && p->types == types) {
-        selent_put(c, applies);
+    if (p->applies == applies && p->v.types == types) {
+        calc_sel_put(pl->index, applies);
         return 0;
     }
-    if (p->applies) {
-        reach(c, p, false);
-        detach(c, p->applies, p);
-        selent_put(c, p->applies);
-    }
+    unapply(pl, p);
     p->applies = applies;
-    p->types = types;
-    p->serial = ++c->pol_serial; /* its dispatch rule changes */
-    if (attach(c, applies, p) < 0)
-        return -ENOMEM;
-    return reach(c, p, true);
+    p->v.types = types;
+    return pl->hooks.applies(pl->hooks.ctx, &p->v, applies, true);
 }
 
 static int applies_of(const struct tby_resource *res, struct tby_sel **sel, unsigned *types,
@@ -441,12 +383,13 @@ static int applies_of(const struct tby_resource *res, struct tby_sel **sel, unsi
     return calico_applies(res, sel, err);
 }
 
-int calc_policy_update(struct tby_calc *c, const struct tby_resource *res, struct tby_error *err)
+static int policy_update(struct calc_policies *pl, const struct tby_resource *res,
+                         struct tby_error *err)
 {
     _cleanup_free_ char *id = policy_id(res);
     struct compiled k = { 0 };
     struct tby_sel *sel = NULL;
-    struct selent *applies;
+    struct calc_sel *applies;
     struct pol *p;
     unsigned types;
     bool has_order;
@@ -456,53 +399,101 @@ int calc_policy_update(struct tby_calc *c, const struct tby_resource *res, struc
     if (!id)
         return tby_error_set(err, -ENOMEM, "out of memory");
     r = applies_of(res, &sel, &types, &has_order, &order, err);
-    p = pol_find(c, id);
+    p = pol_find(pl, id);
     if (r < 0) {
         /* Which endpoints it applies to is unknown: it cannot be enforced at all. */
         if (r != -ENOMEM)
             tby_log(TBY_LOG_ERROR, "felix", "policy not enforced policy=%s error=\"%s\"", id,
                     tby_error_str(err));
         if (p)
-            pol_drop(c, p);
+            pol_drop(pl, p);
         return r == -ENOMEM ? r : 0;
     }
-    if (!p && !(p = pol_new(c, res))) {
+    if (!p && !(p = pol_new(pl, res))) {
         tby_sel_free(sel);
         return tby_error_set(err, -ENOMEM, "out of memory");
     }
-    if (!(applies = selent_get(c, sel)))
+    if (!(applies = calc_sel_get(pl->index, sel)))
         return tby_error_set(err, -ENOMEM, "out of memory");
-    r = res->info->kind == TBY_KIND_K8S_NETWORKPOLICY ? compile_k8s(c, p, res, &k, err)
-                                                       : compile_calico(c, p, res, &k);
+    r = res->info->kind == TBY_KIND_K8S_NETWORKPOLICY ? compile_k8s(pl, p, res, &k, err)
+                                                       : compile_calico(pl, p, res, &k);
     /* Chains first, so that no dispatch rule ever jumps to a chain not yet there. */
     if (r == 0)
-        r = program_chains(c, p, types, &k);
+        r = program_chains(pl, p, types, &k);
     if (r == 0)
-        r = pol_reapply(c, p, applies, types, has_order, order);
+        r = pol_reapply(pl, p, applies, types, has_order, order);
     else
-        selent_put(c, applies);
-    holds_release(c, &p->holds);
+        calc_sel_put(pl->index, applies);
+    holds_release(pl, &p->holds);
     p->holds = k.holds;
     k.holds = (struct holds){ 0 };
-    compiled_clear(c, &k);
+    compiled_clear(pl, &k);
     return r < 0 ? tby_error_set(err, r, "out of memory") : 0;
 }
 
-void calc_policy_remove(struct tby_calc *c, const struct tby_resource *res)
+static bool is_policy(const struct tby_resource *res)
 {
-    _cleanup_free_ char *id = policy_id(res);
-    struct pol *p = id ? pol_find(c, id) : NULL;
-
-    if (p)
-        pol_drop(c, p);
+    switch (res->info->kind) {
+    case TBY_KIND_NETWORKPOLICY:
+    case TBY_KIND_GLOBALNETWORKPOLICY:
+    case TBY_KIND_K8S_NETWORKPOLICY:
+        return true;
+    default:
+        return false;
+    }
 }
 
-void pol_free_all(struct tby_calc *c)
+int calc_policies_update(struct calc_policies *pl, const struct tby_resource *res,
+                         struct tby_error *err)
+{
+    return is_policy(res) ? policy_update(pl, res, err) : 0;
+}
+
+void calc_policies_remove(struct calc_policies *pl, const struct tby_resource *res)
+{
+    _cleanup_free_ char *id = is_policy(res) ? policy_id(res) : NULL;
+    struct pol *p = id ? pol_find(pl, id) : NULL;
+
+    if (p)
+        pol_drop(pl, p);
+}
+
+size_t calc_policies_count(const struct calc_policies *pl)
+{
+    return tby_hmap_count(&pl->pols);
+}
+
+int calc_policies_new(struct tby_rs *rs, struct calc_index *index,
+                      const struct calc_policy_hooks *hooks, struct calc_policies **out)
+{
+    struct calc_policies *pl = calloc(1, sizeof(*pl));
+
+    *out = pl;
+    if (!pl)
+        return -ENOMEM;
+    pl->rs = rs;
+    pl->index = index;
+    pl->hooks = *hooks;
+    tby_hmap_init(&pl->pols);
+    tby_hmap_init(&pl->fixsets);
+    tby_hmap_init(&pl->npsets);
+    tby_hmap_init(&pl->psels);
+    return 0;
+}
+
+void calc_policies_free(struct calc_policies *pl)
 {
     struct tby_hnode *n, *next;
 
-    for (n = tby_hmap_first(&c->pols); n; n = next) {
-        next = tby_hmap_next(&c->pols, n);
-        pol_drop(c, TBY_CONTAINER_OF(n, struct pol, node));
+    if (!pl)
+        return;
+    for (n = tby_hmap_first(&pl->pols); n; n = next) {
+        next = tby_hmap_next(&pl->pols, n);
+        pol_drop(pl, TBY_CONTAINER_OF(n, struct pol, node));
     }
+    tby_hmap_destroy(&pl->pols);
+    tby_hmap_destroy(&pl->fixsets);  /* empty: every policy let go */
+    tby_hmap_destroy(&pl->npsets);
+    tby_hmap_destroy(&pl->psels);
+    free(pl);
 }

@@ -299,7 +299,8 @@ static struct tby_rs_elem **journal_elems(const struct tby_rs_set *set,
 static int put_elem_cmd(FILE *f, const struct tby_rs_set *set, bool add)
 {
     size_t n;
-    _cleanup_free_ struct tby_rs_elem **v = journal_elems(set, add ? tby_rs_elem_new : tby_rs_elem_gone, &n);
+    _cleanup_free_ struct tby_rs_elem **v =
+        journal_elems(set, add ? tby_rs_elem_new : tby_rs_elem_gone, &n);
 
     if (!v)
         return -ENOMEM;

@@ -9,7 +9,7 @@
 #include <netlink/errno.h>
 
 #include "tabby/log.h"
-#include "nl_addr.h"
+#include "tabby/nl.h"
 #include "routes_kernel.h"
 
 int routes_fail(struct routes_run *run, int code, const char *fmt, ...)
@@ -89,11 +89,6 @@ void tby_routes_close(struct tby_routes *r)
         nl_socket_free(r->events);
     tby_routes_plan_clear(&r->last);
     free(r);
-}
-
-void tby_routes_closep(struct tby_routes **r)
-{
-    tby_routes_close(*r);
 }
 
 /* Links and addresses as they are now; each part reads the rest itself when it needs it

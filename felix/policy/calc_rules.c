@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
-#include "calc_internal.h"
+#include "calc_policy_internal.h"
 
 /* ---- rule entities ---------------------------------------------------------------------- */
 
@@ -96,7 +98,7 @@ static int copy_cidrs(struct tby_cidr_list *dst, const struct tby_cidr_list *src
     return 0;
 }
 
-static int copy_ports(struct tby_port_list *dst, const struct tby_port_list *src)
+int port_list_copy(struct tby_port_list *dst, const struct tby_port_list *src)
 {
     if (!src->n)
         return 0;
@@ -116,44 +118,34 @@ static int copy_ports(struct tby_port_list *dst, const struct tby_port_list *src
 int centity_copy_lists(struct centity *e, const struct tby_entity_rule *src)
 {
     if (copy_cidrs(&e->nets, &src->nets) < 0 || copy_cidrs(&e->not_nets, &src->not_nets) < 0 ||
-        copy_ports(&e->ports, &src->ports) < 0 || copy_ports(&e->not_ports, &src->not_ports) < 0)
+        port_list_copy(&e->ports, &src->ports) < 0 ||
+        port_list_copy(&e->not_ports, &src->not_ports) < 0)
         return -ENOMEM;
     return 0;
 }
 
 /* ---- what rules hold on to -------------------------------------------------------------- */
 
-static int hold_push(void ***v, size_t *n, void *p)
-{
-    void **nv = realloc(*v, (*n + 1) * sizeof(*nv));
-
-    if (!nv)
-        return -ENOMEM;
-    nv[(*n)++] = p;
-    *v = nv;
-    return 0;
-}
-
-static void fixset_put(struct tby_calc *c, struct fixset *f)
+static void fixset_put(struct calc_policies *pl, struct fixset *f)
 {
     if (--f->refs > 0)
         return;
-    tby_rs_set_del(c->rs, f->set);
-    tby_hmap_remove(&c->fixsets, &f->node);
+    tby_rs_set_del(pl->rs, f->set);
+    tby_hmap_remove(&pl->fixsets, &f->node);
     free(f->key);
     free(f);
 }
 
-void holds_release(struct tby_calc *c, struct holds *h)
+void holds_release(struct calc_policies *pl, struct holds *h)
 {
     for (size_t i = 0; i < h->n_sels; i++) {
-        selent_unuse_sets(c, h->sels[i]);
-        selent_put(c, h->sels[i]);
+        sel_sets_unuse(pl, h->sels[i]);
+        calc_sel_put(pl->index, h->sels[i]);
     }
     for (size_t i = 0; i < h->n_nps; i++)
-        npset_put(c, h->nps[i]);
+        npset_put(pl, h->nps[i]);
     for (size_t i = 0; i < h->n_fix; i++)
-        fixset_put(c, h->fix[i]);
+        fixset_put(pl, h->fix[i]);
     free(h->sels);
     free(h->nps);
     free(h->fix);
@@ -161,23 +153,26 @@ void holds_release(struct tby_calc *c, struct holds *h)
 }
 
 /* The address set name of a selector for one family, held for the policy. */
-static const char *sel_set(struct tby_calc *c, struct holds *h, const struct tby_sel *sel,
+static const char *sel_set(struct calc_policies *pl, struct holds *h, const struct tby_sel *sel,
                            int family)
 {
     struct tby_sel *copy = NULL;
-    struct selent *s;
+    struct tby_rs_set *const *sets;
+    struct calc_sel *s;
 
     if (tby_sel_prefix_keys(sel, "", &copy, NULL) < 0)  /* a copy for the index to keep */
         return NULL;
-    s = selent_get(c, copy);
+    s = calc_sel_get(pl->index, copy);
     if (!s)
         return NULL;
-    if (selent_use_sets(c, s) < 0 || hold_push((void ***)&h->sels, &h->n_sels, s) < 0) {
-        selent_unuse_sets(c, s);
-        selent_put(c, s);
+    if (!(sets = sel_sets_use(pl, s)) || TBY_GROW(h->sels, h->cap_sels, h->n_sels + 1) < 0) {
+        if (sets)
+            sel_sets_unuse(pl, s);
+        calc_sel_put(pl->index, s);
         return NULL;
     }
-    return s->set[family == 6]->name;
+    h->sels[h->n_sels++] = s;
+    return sets[family == 6]->name;
 }
 
 static const char *fixset_find_key(const struct tby_hnode *n)
@@ -185,21 +180,25 @@ static const char *fixset_find_key(const struct tby_hnode *n)
     return TBY_CONTAINER_OF(n, struct fixset, node)->key;
 }
 
-static struct fixset *fixset_find(const struct tby_calc *c, const char *key)
+static struct fixset *fixset_find(const struct calc_policies *pl, const char *key)
 {
-    struct tby_hnode *n = tby_hmap_find_str(&c->fixsets, key, fixset_find_key);
+    struct tby_hnode *n = tby_hmap_find_str(&pl->fixsets, key, fixset_find_key);
 
     return n ? TBY_CONTAINER_OF(n, struct fixset, node) : NULL;
 }
 
-/* A shared interval set of fixed content, keyed by its text form. */
-static struct fixset *fixset_get(struct tby_calc *c, struct holds *h, char *key,
+/* A shared interval set of fixed content, keyed by its text form (taking the buffer's
+ * text). */
+static struct fixset *fixset_get(struct calc_policies *pl, struct holds *h, struct tby_buf *text,
                                  enum tby_rs_set_type type)
 {
-    struct fixset *f = fixset_find(c, key);
-    char name[64];
+    char *key = tby_buf_error(text) < 0 ? NULL : tby_buf_steal(text, NULL);
+    char name[TBY_RS_HASHED_NAME_SIZE];
+    struct fixset *f;
 
-    if (f) {
+    if (!key)
+        return NULL;
+    if ((f = fixset_find(pl, key))) {
         free(key);
         f->refs++;
     } else {
@@ -210,19 +209,21 @@ static struct fixset *fixset_get(struct tby_calc *c, struct holds *h, char *key,
         }
         f->key = key;
         f->refs = 1;
-        hashed_name(name, type == TBY_RS_PORTS ? "port" : type == TBY_RS_NET6 ? "net6" : "net4",
-                    key);
-        f->set = tby_rs_set_add(c->rs, name, type, NULL);
-        if (!f->set || tby_hmap_insert(&c->fixsets, &f->node, tby_hash_str(key)) < 0) {
+        tby_rs_hashed_name(name,
+                           type == TBY_RS_PORTS ? "port" : type == TBY_RS_NET6 ? "net6" : "net4",
+                           key);
+        f->set = tby_rs_set_add(pl->rs, name, type, NULL);
+        if (!f->set || tby_hmap_insert(&pl->fixsets, &f->node, tby_hash_str(key)) < 0) {
             free(f->key);
             free(f);
             return NULL;
         }
     }
-    if (hold_push((void ***)&h->fix, &h->n_fix, f) < 0) {
-        fixset_put(c, f);
+    if (TBY_GROW(h->fix, h->cap_fix, h->n_fix + 1) < 0) {
+        fixset_put(pl, f);
         return NULL;
     }
+    h->fix[h->n_fix++] = f;
     return f;
 }
 
@@ -237,27 +238,20 @@ static size_t count_family(const struct tby_cidr_list *l, int family)
     return n;
 }
 
-static const char *net_set(struct tby_calc *c, struct holds *h, const struct tby_cidr_list *l,
-                           int family)
+static const char *net_set(struct calc_policies *pl, struct holds *h,
+                           const struct tby_cidr_list *l, int family)
 {
-    char *key = NULL, buf[TBY_CIDR_STRLEN];
-    size_t len = 0;
-    FILE *f = open_memstream(&key, &len);
+    _cleanup_buf_ struct tby_buf key = { 0 };
+    char buf[TBY_CIDR_STRLEN];
     struct fixset *fs;
 
-    if (!f)
-        return NULL;
     for (size_t i = 0; i < l->n; i++)
         if (l->items[i].ip.family == family)
-            fprintf(f, "%s,", tby_cidr_format(&l->items[i], buf));
-    if (fclose(f) != 0) {
-        free(key);
-        return NULL;
-    }
-    fs = fixset_get(c, h, key, family == 6 ? TBY_RS_NET6 : TBY_RS_NET4);
+            tby_buf_printf(&key, "%s,", tby_cidr_format(&l->items[i], buf));
+    fs = fixset_get(pl, h, &key, family == 6 ? TBY_RS_NET6 : TBY_RS_NET4);
     if (!fs)
         return NULL;
-    if (fs->refs == 1 && tby_rs_fill_nets(c->rs, fs->set, l->items, l->n) < 0)
+    if (fs->refs == 1 && tby_rs_fill_nets(pl->rs, fs->set, l->items, l->n) < 0)
         return NULL;
     return fs->set->name;
 }
@@ -271,14 +265,13 @@ static size_t count_numeric(const struct tby_port_list *l)
     return n;
 }
 
-static int port_match(struct tby_calc *c, struct holds *h, struct tby_rs_rule *r,
+static int port_match(struct calc_policies *pl, struct holds *h, struct tby_rs_rule *r,
                       const struct tby_port_list *l, bool src, bool neg)
 {
     struct tby_rs_match m = { .src = src, .neg = neg };
     _cleanup_free_ uint16_t (*ranges)[2] = malloc((l->n + 1) * sizeof(*ranges));
-    char *key = NULL;
-    size_t n = 0, len = 0;
-    FILE *f;
+    _cleanup_buf_ struct tby_buf key = { 0 };
+    size_t n = 0;
     struct fixset *fs;
 
     if (!ranges)
@@ -296,17 +289,11 @@ static int port_match(struct tby_calc *c, struct holds *h, struct tby_rs_rule *r
         m.has_b = m.b != m.a;
         return tby_rs_rule_match(r, &m);
     }
-    if (!(f = open_memstream(&key, &len)))
-        return -ENOMEM;
     for (size_t i = 0; i < n; i++)
-        fprintf(f, "%u-%u,", ranges[i][0], ranges[i][1]);
-    if (fclose(f) != 0) {
-        free(key);
+        tby_buf_printf(&key, "%u-%u,", ranges[i][0], ranges[i][1]);
+    if (!(fs = fixset_get(pl, h, &key, TBY_RS_PORTS)))
         return -ENOMEM;
-    }
-    if (!(fs = fixset_get(c, h, key, TBY_RS_PORTS)))
-        return -ENOMEM;
-    if (fs->refs == 1 && tby_rs_fill_ports(c->rs, fs->set, (const uint16_t (*)[2])ranges, n) < 0)
+    if (fs->refs == 1 && tby_rs_fill_ports(pl->rs, fs->set, (const uint16_t (*)[2])ranges, n) < 0)
         return -ENOMEM;
     m.type = TBY_RS_M_PORT_SET;
     m.set = fs->set->name;
@@ -314,30 +301,32 @@ static int port_match(struct tby_calc *c, struct holds *h, struct tby_rs_rule *r
 }
 
 /* The named-port set for (selector or all(), protocol, name), held for the policy. */
-static const char *np_set(struct tby_calc *c, struct holds *h, const struct tby_sel *sel,
+static const char *np_set(struct calc_policies *pl, struct holds *h, const struct tby_sel *sel,
                           uint8_t proto, const char *name, int family)
 {
     struct tby_sel *copy = NULL;
-    struct selent *s;
+    struct calc_sel *s;
     struct npset *np;
 
-    if ((sel ? tby_sel_prefix_keys(sel, "", &copy, NULL) : tby_sel_parse("all()", &copy, NULL)) < 0)
+    if ((sel ? tby_sel_prefix_keys(sel, "", &copy, NULL)
+             : tby_sel_parse("all()", &copy, NULL)) < 0)
         return NULL;
-    if (!(s = selent_get(c, copy)))
+    if (!(s = calc_sel_get(pl->index, copy)))
         return NULL;
-    np = npset_get(c, s, proto, name);
-    selent_put(c, s); /* the named-port set holds the selector */
-    if (!np || hold_push((void ***)&h->nps, &h->n_nps, np) < 0) {
-        npset_put(c, np);
+    np = npset_get(pl, s, proto, name);
+    calc_sel_put(pl->index, s); /* the named-port set holds the selector */
+    if (!np || TBY_GROW(h->nps, h->cap_nps, h->n_nps + 1) < 0) {
+        npset_put(pl, np);
         return NULL;
     }
+    h->nps[h->n_nps++] = np;
     return np->set[family == 6]->name;
 }
 
 /* ---- one nft rule ----------------------------------------------------------------------- */
 
 struct emit {
-    struct tby_calc *c;
+    struct calc_policies *pl;
     struct holds *h;
     const struct crule *r;
     int family;               /* 0: the rule matches no family-specific field */
@@ -366,16 +355,16 @@ static int entity_matches(const struct emit *e, struct tby_rs_rule *rule,
     struct tby_rs_match m = { .src = src, .family = (uint8_t)e->family };
 
     if (ent->sel &&
-        addr_set_match(rule, m, sel_set(e->c, e->h, ent->sel, e->family), false) < 0)
+        addr_set_match(rule, m, sel_set(e->pl, e->h, ent->sel, e->family), false) < 0)
         return -ENOMEM;
     if (ent->not_sel &&
-        addr_set_match(rule, m, sel_set(e->c, e->h, ent->not_sel, e->family), true) < 0)
+        addr_set_match(rule, m, sel_set(e->pl, e->h, ent->not_sel, e->family), true) < 0)
         return -ENOMEM;
     if (count_family(&ent->nets, e->family) &&
-        addr_set_match(rule, m, net_set(e->c, e->h, &ent->nets, e->family), false) < 0)
+        addr_set_match(rule, m, net_set(e->pl, e->h, &ent->nets, e->family), false) < 0)
         return -ENOMEM;
     if (count_family(&ent->not_nets, e->family) &&
-        addr_set_match(rule, m, net_set(e->c, e->h, &ent->not_nets, e->family), true) < 0)
+        addr_set_match(rule, m, net_set(e->pl, e->h, &ent->not_nets, e->family), true) < 0)
         return -ENOMEM;
     return 0;
 }
@@ -384,7 +373,7 @@ static int not_ports(const struct emit *e, struct tby_rs_rule *rule, const struc
                      bool src)
 {
     if (count_numeric(&ent->not_ports) &&
-        port_match(e->c, e->h, rule, &ent->not_ports, src, true) < 0)
+        port_match(e->pl, e->h, rule, &ent->not_ports, src, true) < 0)
         return -ENOMEM;
     for (size_t i = 0; i < ent->not_ports.n; i++) {
         const char *name = ent->not_ports.items[i].name;
@@ -393,7 +382,7 @@ static int not_ports(const struct emit *e, struct tby_rs_rule *rule, const struc
 
         if (!name)
             continue;
-        if (!(m.set = (char *)np_set(e->c, e->h, ent->sel, (uint8_t)e->r->protocol, name,
+        if (!(m.set = (char *)np_set(e->pl, e->h, ent->sel, (uint8_t)e->r->protocol, name,
                                      e->family)) || add(rule, m) < 0)
             return -ENOMEM;
     }
@@ -411,11 +400,11 @@ static int port_alt(const struct emit *e, struct tby_rs_rule *rule, const struct
     if (alt < 0)
         return 0;
     if (alt == 0)
-        return port_match(e->c, e->h, rule, &ent->ports, src, false);
+        return port_match(e->pl, e->h, rule, &ent->ports, src, false);
     for (size_t i = 0; i < ent->ports.n; i++) {
         if (!ent->ports.items[i].name || ++k != alt)
             continue;
-        m.set = (char *)np_set(e->c, e->h, ent->sel, (uint8_t)e->r->protocol,
+        m.set = (char *)np_set(e->pl, e->h, ent->sel, (uint8_t)e->r->protocol,
                                ent->ports.items[i].name, e->family);
         return m.set ? add(rule, m) : -ENOMEM;
     }
@@ -475,24 +464,18 @@ static int action_of(struct tby_rs_rule *rule, enum tby_action a)
 }
 
 static int emit_one(const struct emit *e, int src_alt, int dst_alt, const char *comment,
-                    struct tby_rs_rule ***rules, size_t *n)
+                    struct tby_rs_rules *rules)
 {
     _cleanup_(tby_rs_rule_freep) struct tby_rs_rule *rule = tby_rs_rule_new();
-    struct tby_rs_rule **nv;
 
     if (!rule || head_matches(e, rule) < 0 || entity_matches(e, rule, &e->r->src, true) < 0 ||
         entity_matches(e, rule, &e->r->dst, false) < 0 ||
         port_alt(e, rule, &e->r->src, true, src_alt) < 0 ||
         port_alt(e, rule, &e->r->dst, false, dst_alt) < 0 ||
         not_ports(e, rule, &e->r->src, true) < 0 || not_ports(e, rule, &e->r->dst, false) < 0 ||
-        action_of(rule, e->r->action) < 0 || tby_rs_rule_set_comment(rule, comment) < 0 ||
-        tby_rs_rule_seal(rule) < 0)
+        action_of(rule, e->r->action) < 0 || tby_rs_rule_set_comment(rule, comment) < 0)
         return -ENOMEM;
-    if (!(nv = realloc(*rules, (*n + 1) * sizeof(*nv))))
-        return -ENOMEM;
-    nv[(*n)++] = TBY_STEAL(rule);
-    *rules = nv;
-    return 0;
+    return tby_rs_rules_add(rules, TBY_STEAL(rule));
 }
 
 /* ---- families and alternatives ---------------------------------------------------------- */
@@ -533,19 +516,16 @@ static int alt_count(const struct centity *ent, int *first)
     return (int)named;
 }
 
-int calc_compile_rule(struct tby_calc *c, struct pol *p, int dir, const struct crule *r,
-                      const char *comment, struct holds *holds, struct tby_rs_rule ***rules,
-                      size_t *n)
+int calc_compile_rule(struct calc_policies *pl, const struct crule *r, const char *comment,
+                      struct holds *holds, struct tby_rs_rules *rules)
 {
-    struct emit e = { .c = c, .h = holds, .r = r };
+    struct emit e = { .pl = pl, .h = holds, .r = r };
     bool need_family = r->ip_version || r->protocol == TBY_PROTO_ICMP ||
                        r->protocol == TBY_PROTO_ICMPV6 || r->icmp.has_type ||
                        r->not_icmp.has_type || entity_needs_family(&r->src) ||
                        entity_needs_family(&r->dst);
     int s0, s1, d0, d1;
 
-    (void)p;
-    (void)dir;
     if (r->skip)
         return 0;
     s1 = alt_count(&r->src, &s0);
@@ -556,7 +536,7 @@ int calc_compile_rule(struct tby_calc *c, struct pol *p, int dir, const struct c
         e.family = fam;
         for (int sa = s0; sa <= s1; sa++)
             for (int da = d0; da <= d1; da++)
-                if (emit_one(&e, sa, da, comment, rules, n) < 0)
+                if (emit_one(&e, sa, da, comment, rules) < 0)
                     return -ENOMEM;
     }
     return 0;

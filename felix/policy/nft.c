@@ -102,12 +102,6 @@ void tby_nft_close(struct tby_nft *nft)
     free(nft);
 }
 
-void tby_nft_closep(struct tby_nft **nft)
-{
-    tby_nft_close(*nft);
-    *nft = NULL;
-}
-
 void tby_nft_invalidate(struct tby_nft *nft)
 {
     nft->known = false;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/hmap.h"
 #include "tabby/model.h"
@@ -37,12 +38,6 @@ void tby_rs_rule_free(struct tby_rs_rule *rule)
     free(rule->target);
     free(rule->comment);
     free(rule);
-}
-
-void tby_rs_rule_freep(struct tby_rs_rule **rule)
-{
-    tby_rs_rule_free(*rule);
-    *rule = NULL;
 }
 
 int tby_rs_rule_match(struct tby_rs_rule *rule, const struct tby_rs_match *m)
@@ -108,6 +103,25 @@ int tby_rs_rule_seal(struct tby_rs_rule *rule)
     if (rule->digest == 0)
         rule->digest = 1;
     return 0;
+}
+
+int tby_rs_rules_add(struct tby_rs_rules *list, struct tby_rs_rule *rule)
+{
+    if (!rule || (!rule->digest && tby_rs_rule_seal(rule) < 0) ||
+        TBY_GROW(list->v, list->cap, list->n + 1) < 0) {
+        tby_rs_rule_free(rule);
+        return -ENOMEM;
+    }
+    list->v[list->n++] = rule;
+    return 0;
+}
+
+void tby_rs_rules_clear(struct tby_rs_rules *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        tby_rs_rule_free(list->v[i]);
+    free(list->v);
+    *list = (struct tby_rs_rules){ 0 };
 }
 
 /* ---- text ------------------------------------------------------------------------------- */

@@ -1,11 +1,14 @@
-/* nl_addr.h — between tabby's addresses (net.h) and libnl's struct nl_addr, and scope
- * cleanup for libnl objects. Private to felix/.
+/* nl.h — tabby's side of libnl-route-3, for every program that talks rtnetlink (the
+ * route manager of felix/routes/, IP autodetection, the CNI plugin's veths): tabby's
+ * addresses (net.h) to libnl's struct nl_addr and back, libnl's error codes to errnos,
+ * and scope cleanup for libnl objects.
  *
- * The nl_addr values returned are new references: the caller puts them (nl_addr_put,
- * or a `_cleanup_nl_addr_` local).
+ * Lives in lib/netlink/libtabby-netlink.la, apart from lib/libtabby.la, so that only the
+ * programs that use it need libnl. Owns nothing: the nl_addr values returned are new
+ * references, which the caller puts (nl_addr_put, or a `_cleanup_nl_addr_` local).
  */
-#ifndef TABBY_FELIX_NL_ADDR_H
-#define TABBY_FELIX_NL_ADDR_H
+#ifndef TABBY_NL_H
+#define TABBY_NL_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -2,6 +2,7 @@
  * reference-counted elements, chains and their rules, and the bookkeeping that lets a
  * sync program only what changed. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,12 +125,6 @@ void tby_rs_free(struct tby_rs *rs)
     free(rs);
 }
 
-void tby_rs_freep(struct tby_rs **rs)
-{
-    tby_rs_free(*rs);
-    *rs = NULL;
-}
-
 /* ---- base chains ------------------------------------------------------------------------ */
 
 const struct tby_rs_hook_info *tby_rs_hook_info(enum tby_rs_hook hook)
@@ -143,6 +138,15 @@ const struct tby_rs_hook_info *tby_rs_hook_info(enum tby_rs_hook hook)
     };
 
     return &info[hook];
+}
+
+/* ---- names ------------------------------------------------------------------------------ */
+
+const char *tby_rs_hashed_name(char *buf, const char *prefix, const char *text)
+{
+    snprintf(buf, TBY_RS_HASHED_NAME_SIZE, "%s-%016llx", prefix,
+             (unsigned long long)tby_hash_str(text));
+    return buf;
 }
 
 /* ---- sets ------------------------------------------------------------------------------- */
@@ -603,6 +607,15 @@ int tby_rs_chain_set_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
     chain->dirty = true;
     touch_chain(rs, chain);
     return 0;
+}
+
+int tby_rs_chain_take_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
+                            struct tby_rs_rules *list)
+{
+    int r = tby_rs_chain_set_rules(rs, chain, list->v, list->n);
+
+    *list = (struct tby_rs_rules){ 0 };
+    return r;
 }
 
 /* ---- the journal ------------------------------------------------------------------------ */

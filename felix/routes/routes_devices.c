@@ -11,7 +11,7 @@
 #include <netlink/route/link/vxlan.h>
 
 #include "tabby/log.h"
-#include "nl_addr.h"
+#include "tabby/nl.h"
 #include "routes_kernel.h"
 
 /* ---- the uplink --------------------------------------------------------------------- */

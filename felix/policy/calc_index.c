@@ -1,36 +1,50 @@
-/* calc.c — the policy calculation's entry points (calc.h): resources in, endpoints and
- * their effective labels, namespaces and profiles; policies are in calc_policy.c. */
+/* calc_index.c — the label index (calc_index.h): endpoints and their effective labels,
+ * from the WorkloadEndpoint, its namespace's labels and its profiles' labelsToApply; which
+ * selectors they match is calc_select.c's. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
-#include "tabby/log.h"
-#include "calc_internal.h"
+#include "calc_index_internal.h"
 
 /* ---- small indexes by name -------------------------------------------------------------- */
+
+struct nsinfo {
+    struct tby_hnode node;            /* in x->nss, by name */
+    char *name;
+    json_t *labels;                   /* NULL until the Namespace resource is seen */
+    struct ep *eps;                   /* its endpoints */
+};
+
+struct profinfo {
+    struct tby_hnode node;            /* in x->profs, by name */
+    char *name;
+    json_t *labels;                   /* labelsToApply */
+};
 
 static const char *ns_find_key(const struct tby_hnode *n)
 {
     return TBY_CONTAINER_OF(n, struct nsinfo, node)->name;
 }
 
-static struct nsinfo *ns_find(const struct tby_calc *c, const char *name)
+static struct nsinfo *ns_find(const struct calc_index *x, const char *name)
 {
-    struct tby_hnode *n = tby_hmap_find_str(&c->nss, name, ns_find_key);
+    struct tby_hnode *n = tby_hmap_find_str(&x->nss, name, ns_find_key);
 
     return n ? TBY_CONTAINER_OF(n, struct nsinfo, node) : NULL;
 }
 
-static struct nsinfo *ns_get(struct tby_calc *c, const char *name)
+static struct nsinfo *ns_get(struct calc_index *x, const char *name)
 {
-    struct nsinfo *ns = ns_find(c, name);
+    struct nsinfo *ns = ns_find(x, name);
 
     if (ns)
         return ns;
     ns = calloc(1, sizeof(*ns));
     if (!ns || !(ns->name = strdup(name)) ||
-        tby_hmap_insert(&c->nss, &ns->node, tby_hash_str(name)) < 0) {
+        tby_hmap_insert(&x->nss, &ns->node, tby_hash_str(name)) < 0) {
         if (ns)
             free(ns->name);
         free(ns);
@@ -39,11 +53,11 @@ static struct nsinfo *ns_get(struct tby_calc *c, const char *name)
     return ns;
 }
 
-static void ns_put_if_unused(struct tby_calc *c, struct nsinfo *ns)
+static void ns_put_if_unused(struct calc_index *x, struct nsinfo *ns)
 {
     if (ns->eps || ns->labels)
         return;
-    tby_hmap_remove(&c->nss, &ns->node);
+    tby_hmap_remove(&x->nss, &ns->node);
     free(ns->name);
     free(ns);
 }
@@ -53,9 +67,9 @@ static const char *prof_find_key(const struct tby_hnode *n)
     return TBY_CONTAINER_OF(n, struct profinfo, node)->name;
 }
 
-static struct profinfo *prof_find(const struct tby_calc *c, const char *name)
+static struct profinfo *prof_find(const struct calc_index *x, const char *name)
 {
-    struct tby_hnode *n = tby_hmap_find_str(&c->profs, name, prof_find_key);
+    struct tby_hnode *n = tby_hmap_find_str(&x->profs, name, prof_find_key);
 
     return n ? TBY_CONTAINER_OF(n, struct profinfo, node) : NULL;
 }
@@ -65,9 +79,9 @@ static const char *ep_find_key(const struct tby_hnode *n)
     return TBY_CONTAINER_OF(n, struct ep, node)->key;
 }
 
-static struct ep *ep_find(const struct tby_calc *c, const char *key)
+static struct ep *ep_find(const struct calc_index *x, const char *key)
 {
-    struct tby_hnode *n = tby_hmap_find_str(&c->eps, key, ep_find_key);
+    struct tby_hnode *n = tby_hmap_find_str(&x->eps, key, ep_find_key);
 
     return n ? TBY_CONTAINER_OF(n, struct ep, node) : NULL;
 }
@@ -77,8 +91,7 @@ static struct ep *ep_find(const struct tby_calc *c, const char *key)
 struct pairs {
     struct tby_label *v;
     size_t n, cap;
-    char **owned;             /* prefixed keys made here */
-    size_t n_owned;
+    struct tby_strv owned;    /* prefixed keys made here */
     bool oom;
 };
 
@@ -86,16 +99,9 @@ static void pairs_add(struct pairs *p, const char *key, const char *value)
 {
     if (p->oom || !key || !value)
         return;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? 2 * p->cap : 16;
-        struct tby_label *v = realloc(p->v, cap * sizeof(*v));
-
-        if (!v) {
-            p->oom = true;
-            return;
-        }
-        p->v = v;
-        p->cap = cap;
+    if (TBY_GROW(p->v, p->cap, p->n + 1) < 0) {
+        p->oom = true;
+        return;
     }
     p->v[p->n++] = (struct tby_label){ key, value };
 }
@@ -103,16 +109,13 @@ static void pairs_add(struct pairs *p, const char *key, const char *value)
 static void pairs_add_prefixed(struct pairs *p, const char *prefix, const char *key,
                                const char *value)
 {
-    char *k = NULL, **o;
+    char *k = NULL;
 
     if (p->oom || asprintf(&k, "%s%s", prefix, key) < 0 ||
-        !(o = realloc(p->owned, (p->n_owned + 1) * sizeof(*o)))) {
-        free(k);
+        tby_strv_push_take(&p->owned, k) < 0) {
         p->oom = true;
         return;
     }
-    p->owned = o;
-    o[p->n_owned++] = k;
     pairs_add(p, k, value);
 }
 
@@ -133,9 +136,7 @@ static void pairs_add_json(struct pairs *p, const char *prefix, const json_t *ob
 
 static void pairs_free(struct pairs *p)
 {
-    for (size_t i = 0; i < p->n_owned; i++)
-        free(p->owned[i]);
-    free(p->owned);
+    tby_strv_clear(&p->owned);
     free(p->v);
 }
 
@@ -151,7 +152,7 @@ static int cmp_pair(const void *a, const void *b)
 /* An endpoint's effective labels, shared by the endpoints that have the same ones (the
  * pods of a workload): one block, the label array, then the strings it points at. */
 struct labelset {
-    struct tby_hnode node;            /* in calc->labelsets, by content */
+    struct tby_hnode node;            /* in x->labelsets, by content */
     uint32_t refs;
     uint32_t n;
     struct tby_label v[];
@@ -184,7 +185,7 @@ static bool labels_same(const struct labelset *a, const struct labelset *b)
 }
 
 /* Lets go of labels from pack_labels (NULL: none). */
-static void labels_put(struct tby_calc *c, const struct tby_label *labels)
+static void labels_put(struct calc_index *x, const struct tby_label *labels)
 {
     struct labelset *ls;
 
@@ -193,13 +194,13 @@ static void labels_put(struct tby_calc *c, const struct tby_label *labels)
     ls = labelset_of(labels);
     if (--ls->refs > 0)
         return;
-    tby_hmap_remove(&c->labelsets, &ls->node);
+    tby_hmap_remove(&x->labelsets, &ls->node);
     free(ls);
 }
 
 /* The label set of the pairs, sorted by key (the last of equal keys wins): the one held
  * already when another endpoint has it. */
-static int pack_labels(struct tby_calc *c, struct pairs *p, struct tby_label **out,
+static int pack_labels(struct calc_index *x, struct pairs *p, struct tby_label **out,
                        size_t *n_out)
 {
     size_t n = 0, bytes = 0;
@@ -229,7 +230,7 @@ static int pack_labels(struct tby_calc *c, struct pairs *p, struct tby_label **o
         s += strlen(s) + 1;
     }
     h = labels_hash(v, n);
-    for (struct tby_hnode *m = tby_hmap_first_with_hash(&c->labelsets, h); m;
+    for (struct tby_hnode *m = tby_hmap_first_with_hash(&x->labelsets, h); m;
          m = tby_hmap_next_with_hash(m)) {
         struct labelset *held = TBY_CONTAINER_OF(m, struct labelset, node);
 
@@ -241,7 +242,7 @@ static int pack_labels(struct tby_calc *c, struct pairs *p, struct tby_label **o
             return 0;
         }
     }
-    if (tby_hmap_insert(&c->labelsets, &ls->node, h) < 0) {
+    if (tby_hmap_insert(&x->labelsets, &ls->node, h) < 0) {
         free(ls);
         return -ENOMEM;
     }
@@ -252,15 +253,15 @@ static int pack_labels(struct tby_calc *c, struct pairs *p, struct tby_label **o
 
 /* Precedence, lowest first: profiles' labelsToApply, the namespace's (pcns.), the
  * endpoint's own, then the ones Calico sets itself. */
-static int build_labels(struct tby_calc *c, const struct ep *ep, struct tby_label **out,
+static int build_labels(struct calc_index *x, const struct ep *ep, struct tby_label **out,
                         size_t *n)
 {
     struct pairs p = { 0 };
-    const struct nsinfo *ns = ns_find(c, ep->ns);
+    const struct nsinfo *ns = ns_find(x, ep->ns);
     int r;
 
     for (size_t i = 0; i < ep->profiles.n; i++) {
-        const struct profinfo *pi = prof_find(c, ep->profiles.items[i]);
+        const struct profinfo *pi = prof_find(x, ep->profiles.items[i]);
 
         if (pi && pi->labels)
             pairs_add_json(&p, NULL, pi->labels);
@@ -274,7 +275,7 @@ static int build_labels(struct tby_calc *c, const struct ep *ep, struct tby_labe
     pairs_add(&p, "projectcalico.org/namespace", ep->ns);
     pairs_add(&p, "projectcalico.org/orchestrator", ep->orchestrator);
     pairs_add(&p, "projectcalico.org/serviceaccount", ep->service_account);
-    r = p.oom ? -ENOMEM : pack_labels(c, &p, out, n);
+    r = p.oom ? -ENOMEM : pack_labels(x, &p, out, n);
     pairs_free(&p);
     return r;
 }
@@ -283,11 +284,11 @@ static int build_labels(struct tby_calc *c, const struct ep *ep, struct tby_labe
 
 static void ep_data_free(struct ep *ep)
 {
-    free(ep->iface);
-    free(ep->addrs);
-    for (size_t i = 0; i < ep->n_ports; i++)
-        free(ep->ports[i].name);
-    free(ep->ports);
+    free(ep->v.iface);
+    free(ep->v.addrs);
+    for (size_t i = 0; i < ep->v.n_ports; i++)
+        free(ep->v.ports[i].name);
+    free(ep->v.ports);
     json_decref(ep->own_labels);
     tby_strv_clear(&ep->profiles);
     free(ep->orchestrator);
@@ -304,33 +305,34 @@ static char *dup_or_null(const char *s, bool *oom)
 }
 
 /* Fills what an endpoint takes from its WorkloadEndpoint (not key, namespace, labels). */
-static int ep_data_from(struct tby_calc *c, struct ep *ep, const struct tby_resource *res)
+static int ep_data_from(struct calc_index *x, struct ep *ep, const struct tby_resource *res)
 {
     const struct tby_wep *w = res->spec.wep;
+    struct calc_ep *v = &ep->v;
     bool oom = false;
 
-    ep->local = w->node && strcmp(w->node, c->node_name) == 0;
-    ep->iface = ep->local ? dup_or_null(w->interface_name, &oom) : NULL;
+    v->local = w->node && strcmp(w->node, x->node_name) == 0;
+    v->iface = v->local ? dup_or_null(w->interface_name, &oom) : NULL;
     ep->orchestrator = dup_or_null(w->orchestrator, &oom);
     ep->service_account = dup_or_null(w->service_account_name, &oom);
     ep->own_labels = json_incref(res->meta.labels);
-    ep->addrs = calloc(w->ip_networks.n + 1, sizeof(*ep->addrs));
-    ep->ports = calloc(w->n_ports + 1, sizeof(*ep->ports));
-    if (oom || !ep->addrs || !ep->ports || tby_strv_copy(&ep->profiles, &w->profiles) < 0)
+    v->addrs = calloc(w->ip_networks.n + 1, sizeof(*v->addrs));
+    v->ports = calloc(w->n_ports + 1, sizeof(*v->ports));
+    if (oom || !v->addrs || !v->ports || tby_strv_copy(&ep->profiles, &w->profiles) < 0)
         return -ENOMEM;
     for (size_t i = 0; i < w->ip_networks.n; i++) {
         const struct tby_cidr *cidr = &w->ip_networks.items[i];
 
         /* Sets hold addresses: a pod's networks are its /32 and /128. */
         if (cidr->prefix_len == tby_ip_bits(&cidr->ip))
-            ep->addrs[ep->n_addrs++] = cidr->ip;
+            v->addrs[v->n_addrs++] = cidr->ip;
     }
     for (size_t i = 0; i < w->n_ports; i++) {
         if (!w->ports[i].name)
             continue;
-        ep->ports[ep->n_ports] = (struct ep_port){ .proto = (uint8_t)w->ports[i].protocol,
+        v->ports[v->n_ports] = (struct calc_port){ .proto = (uint8_t)w->ports[i].protocol,
                                                    .port = w->ports[i].port };
-        if (!(ep->ports[ep->n_ports++].name = strdup(w->ports[i].name)))
+        if (!(v->ports[v->n_ports++].name = strdup(w->ports[i].name)))
             return -ENOMEM;
     }
     return 0;
@@ -355,24 +357,48 @@ static void ns_unlink(struct nsinfo *ns, struct ep *ep)
         ep->ns_next->ns_prev = ep->ns_prev;
 }
 
-static void ep_remove(struct tby_calc *c, struct ep *ep)
+/* The local hook hears of a local endpoint's interface once when it comes, and once when
+ * it goes. */
+static int local_came(struct calc_index *x, struct ep *ep)
 {
-    struct nsinfo *ns = ns_find(c, ep->ns);
+    if (ep->told_local || !ep->v.local || !ep->v.iface)
+        return 0;
+    if (x->hooks.local(x->hooks.ctx, &ep->v, true) < 0)
+        return -ENOMEM;
+    ep->told_local = true;
+    return 0;
+}
 
-    sels_leave_all(c, ep);
-    ep_chains_drop(c, ep);
-    ep_local_wl(c, ep, false);
-    if (ns) {
-        ns_unlink(ns, ep);
-        ns_put_if_unused(c, ns);
-    }
-    c->n_local -= ep->local;
-    tby_hmap_remove(&c->eps, &ep->node);
+static void local_goes(struct calc_index *x, struct ep *ep)
+{
+    if (!ep->told_local)
+        return;
+    x->hooks.local(x->hooks.ctx, &ep->v, false);
+    ep->told_local = false;
+}
+
+static void ep_free(struct calc_index *x, struct ep *ep)
+{
     ep_data_free(ep);
-    labels_put(c, ep->labels);
+    labels_put(x, ep->labels);
     free(ep->key);
     free(ep->ns);
     free(ep);
+}
+
+static void ep_remove(struct calc_index *x, struct ep *ep)
+{
+    struct nsinfo *ns = ns_find(x, ep->ns);
+
+    sels_leave_all(x, ep);
+    local_goes(x, ep);
+    if (ns) {
+        ns_unlink(ns, ep);
+        ns_put_if_unused(x, ns);
+    }
+    x->n_local -= ep->v.local;
+    tby_hmap_remove(&x->eps, &ep->node);
+    ep_free(x, ep);
 }
 
 static char *ep_key(const struct tby_resource *res)
@@ -382,12 +408,12 @@ static char *ep_key(const struct tby_resource *res)
     return asprintf(&k, "%s/%s", res->meta.namespace, res->meta.name) < 0 ? NULL : k;
 }
 
-static int ep_create(struct tby_calc *c, const struct tby_resource *res, char *key)
+static int ep_create(struct calc_index *x, const struct tby_resource *res, char *key)
 {
     struct ep *ep = calloc(1, sizeof(*ep));
     struct nsinfo *ns;
 
-    if (!ep || !(ep->ns = strdup(res->meta.namespace)) || !(ns = ns_get(c, ep->ns))) {
+    if (!ep || !(ep->ns = strdup(res->meta.namespace)) || !(ns = ns_get(x, ep->ns))) {
         if (ep)
             free(ep->ns);
         free(ep);
@@ -396,24 +422,24 @@ static int ep_create(struct tby_calc *c, const struct tby_resource *res, char *k
     }
     ep->key = key;
     ns_link(ns, ep);
-    if (tby_hmap_insert(&c->eps, &ep->node, tby_hash_str(key)) < 0) {
+    if (tby_hmap_insert(&x->eps, &ep->node, tby_hash_str(key)) < 0) {
         ns_unlink(ns, ep);
         free(ep->ns);
         free(ep->key);
         free(ep);
         return -ENOMEM;
     }
-    if (ep_data_from(c, ep, res) < 0 || build_labels(c, ep, &ep->labels, &ep->n_labels) < 0) {
-        ep_remove(c, ep);
+    if (ep_data_from(x, ep, res) < 0 || build_labels(x, ep, &ep->labels, &ep->n_labels) < 0) {
+        ep_remove(x, ep);
         return -ENOMEM;
     }
-    c->n_local += ep->local;
-    if (ep_local_wl(c, ep, true) < 0)
+    x->n_local += ep->v.local;
+    if (local_came(x, ep) < 0)
         return -ENOMEM;
-    return sels_join_all(c, ep);
+    return sels_join_all(x, ep);
 }
 
-static bool same_addrs_ports(const struct ep *a, const struct ep *b)
+static bool same_addrs_ports(const struct calc_ep *a, const struct calc_ep *b)
 {
     if (a->local != b->local || a->n_addrs != b->n_addrs || a->n_ports != b->n_ports)
         return false;
@@ -432,12 +458,7 @@ static void ep_swap_data(struct ep *ep, struct ep *fresh)
 {
     struct ep keep = *ep;
 
-    ep->local = fresh->local;
-    ep->iface = fresh->iface;
-    ep->addrs = fresh->addrs;
-    ep->n_addrs = fresh->n_addrs;
-    ep->ports = fresh->ports;
-    ep->n_ports = fresh->n_ports;
+    ep->v = fresh->v;
     ep->own_labels = fresh->own_labels;
     ep->profiles = fresh->profiles;
     ep->orchestrator = fresh->orchestrator;
@@ -446,80 +467,79 @@ static void ep_swap_data(struct ep *ep, struct ep *fresh)
 }
 
 /* Re-reads an endpoint's labels; only selectors reading a changed key are evaluated. */
-static int ep_relabel(struct tby_calc *c, struct ep *ep)
+static int ep_relabel(struct calc_index *x, struct ep *ep)
 {
     struct tby_label *old = ep->labels, *fresh;
     size_t n_old = ep->n_labels, n;
     int r;
 
-    if (build_labels(c, ep, &fresh, &n) < 0)
+    if (build_labels(x, ep, &fresh, &n) < 0)
         return -ENOMEM;
     ep->labels = fresh;
     ep->n_labels = n;
-    r = sels_relabel(c, ep, old, n_old);
-    labels_put(c, old);
+    r = sels_relabel(x, ep, old, n_old);
+    labels_put(x, old);
     return r;
 }
 
-static int ep_change(struct tby_calc *c, struct ep *ep, const struct tby_resource *res)
+static int ep_change(struct calc_index *x, struct ep *ep, const struct tby_resource *res)
 {
     struct ep fresh = { 0 };
     bool moved;
-    int r = ep_data_from(c, &fresh, res);
+    int r = ep_data_from(x, &fresh, res);
 
     if (r < 0) {
         ep_data_free(&fresh);
         return r;
     }
-    moved = !same_addrs_ports(ep, &fresh);
+    moved = !same_addrs_ports(&ep->v, &fresh.v);
     if (moved) {
         /* Addresses, ports or the interface changed: every set it feeds changes. */
-        sels_leave_all(c, ep);
-        ep_chains_drop(c, ep);
-        ep_local_wl(c, ep, false);
-        c->n_local -= ep->local;
+        sels_leave_all(x, ep);
+        local_goes(x, ep);
+        x->n_local -= ep->v.local;
     }
     ep_swap_data(ep, &fresh);
     ep_data_free(&fresh);
     if (!moved)
-        return ep_relabel(c, ep);
-    c->n_local += ep->local;
-    labels_put(c, ep->labels);
+        return ep_relabel(x, ep);
+    x->n_local += ep->v.local;
+    labels_put(x, ep->labels);
     ep->labels = NULL;
     ep->n_labels = 0;
-    if (build_labels(c, ep, &ep->labels, &ep->n_labels) < 0 || ep_local_wl(c, ep, true) < 0)
+    if (build_labels(x, ep, &ep->labels, &ep->n_labels) < 0 || local_came(x, ep) < 0)
         return -ENOMEM;
-    return sels_join_all(c, ep);
+    return sels_join_all(x, ep);
 }
 
-static int wep_update(struct tby_calc *c, const struct tby_resource *res)
+static int wep_update(struct calc_index *x, const struct tby_resource *res)
 {
     char *key = ep_key(res);
     struct ep *ep;
 
     if (!key)
         return -ENOMEM;
-    ep = ep_find(c, key);
+    ep = ep_find(x, key);
     if (!ep)
-        return ep_create(c, res, key);
+        return ep_create(x, res, key);
     free(key);
-    return ep_change(c, ep, res);
+    return ep_change(x, ep, res);
 }
 
-static void wep_remove(struct tby_calc *c, const struct tby_resource *res)
+static void wep_remove(struct calc_index *x, const struct tby_resource *res)
 {
     _cleanup_free_ char *key = ep_key(res);
-    struct ep *ep = key ? ep_find(c, key) : NULL;
+    struct ep *ep = key ? ep_find(x, key) : NULL;
 
     if (ep)
-        ep_remove(c, ep);
+        ep_remove(x, ep);
 }
 
 /* ---- namespaces and profiles ------------------------------------------------------------ */
 
-static int ns_set_labels(struct tby_calc *c, const char *name, const json_t *labels)
+static int ns_set_labels(struct calc_index *x, const char *name, const json_t *labels)
 {
-    struct nsinfo *ns = ns_get(c, name);
+    struct nsinfo *ns = ns_get(x, name);
     int r = 0;
 
     if (!ns)
@@ -527,20 +547,20 @@ static int ns_set_labels(struct tby_calc *c, const char *name, const json_t *lab
     json_decref(ns->labels);
     ns->labels = labels ? json_incref((json_t *)labels) : NULL;
     for (struct ep *ep = ns->eps; r == 0 && ep; ep = ep->ns_next)
-        r = ep_relabel(c, ep);
-    ns_put_if_unused(c, ns);
+        r = ep_relabel(x, ep);
+    ns_put_if_unused(x, ns);
     return r;
 }
 
-static int prof_set_labels(struct tby_calc *c, const char *name, const json_t *labels)
+static int prof_set_labels(struct calc_index *x, const char *name, const json_t *labels)
 {
-    struct profinfo *p = prof_find(c, name);
+    struct profinfo *p = prof_find(x, name);
     int r = 0;
 
     if (!p && labels) {
         p = calloc(1, sizeof(*p));
         if (!p || !(p->name = strdup(name)) ||
-            tby_hmap_insert(&c->profs, &p->node, tby_hash_str(name)) < 0) {
+            tby_hmap_insert(&x->profs, &p->node, tby_hash_str(name)) < 0) {
             if (p)
                 free(p->name);
             free(p);
@@ -552,168 +572,116 @@ static int prof_set_labels(struct tby_calc *c, const char *name, const json_t *l
     json_decref(p->labels);
     p->labels = labels ? json_incref((json_t *)labels) : NULL;
     if (!labels) {
-        tby_hmap_remove(&c->profs, &p->node);
+        tby_hmap_remove(&x->profs, &p->node);
         free(p->name);
         free(p);
     }
     /* Profiles change rarely: a scan for the endpoints naming it is fine. */
-    for (struct tby_hnode *n = tby_hmap_first(&c->eps); r == 0 && n; n = tby_hmap_next(&c->eps, n)) {
+    for (struct tby_hnode *n = tby_hmap_first(&x->eps); r == 0 && n;
+         n = tby_hmap_next(&x->eps, n)) {
         struct ep *ep = TBY_CONTAINER_OF(n, struct ep, node);
 
         if (tby_strv_contains(&ep->profiles, name))
-            r = ep_relabel(c, ep);
+            r = ep_relabel(x, ep);
     }
     return r;
 }
 
-/* ---- the calculation -------------------------------------------------------------------- */
+/* ---- the index --------------------------------------------------------------------------- */
 
-int tby_calc_new(const char *node_name, struct tby_calc **out)
+int calc_index_new(const char *node_name, const struct calc_index_hooks *hooks,
+                   struct calc_index **out)
 {
-    struct tby_calc *c = calloc(1, sizeof(*c));
+    struct calc_index *x = calloc(1, sizeof(*x));
 
     *out = NULL;
-    if (!c)
+    if (!x)
         return -ENOMEM;
-    tby_hmap_init(&c->eps);
-    tby_hmap_init(&c->sels);
-    tby_hmap_init(&c->keys);
-    tby_hmap_init(&c->pols);
-    tby_hmap_init(&c->nss);
-    tby_hmap_init(&c->profs);
-    tby_hmap_init(&c->fixsets);
-    tby_hmap_init(&c->npsets);
-    tby_hmap_init(&c->labelsets);
-    tby_hmap_init(&c->pages[0]);
-    tby_hmap_init(&c->pages[1]);
-    c->node_name = strdup(node_name);
-    c->rs = tby_rs_new();
-    if (!c->node_name || !c->rs || calc_base_chains(c) < 0) {
-        tby_calc_free(c);
+    x->hooks = *hooks;
+    tby_hmap_init(&x->eps);
+    tby_hmap_init(&x->nss);
+    tby_hmap_init(&x->profs);
+    tby_hmap_init(&x->labelsets);
+    tby_hmap_init(&x->sels);
+    tby_hmap_init(&x->keys);
+    if (!(x->node_name = strdup(node_name))) {
+        calc_index_free(x);
         return -ENOMEM;
     }
-    *out = c;
+    *out = x;
     return 0;
 }
 
-void tby_calc_free(struct tby_calc *c)
+void calc_index_free(struct calc_index *x)
 {
     struct tby_hnode *n, *next;
 
-    if (!c)
+    if (!x)
         return;
-    pol_free_all(c);
-    for (n = tby_hmap_first(&c->eps); n; n = next) {
-        next = tby_hmap_next(&c->eps, n);
-        ep_remove(c, TBY_CONTAINER_OF(n, struct ep, node));
+    sels_free_all(x);
+    for (n = tby_hmap_first(&x->eps); n; n = next) {
+        next = tby_hmap_next(&x->eps, n);
+        ep_free(x, TBY_CONTAINER_OF(n, struct ep, node));
     }
-    for (n = tby_hmap_first(&c->nss); n; n = next) {
+    for (n = tby_hmap_first(&x->nss); n; n = next) {
         struct nsinfo *ns = TBY_CONTAINER_OF(n, struct nsinfo, node);
 
-        next = tby_hmap_next(&c->nss, n);
+        next = tby_hmap_next(&x->nss, n);
         json_decref(ns->labels);
         free(ns->name);
         free(ns);
     }
-    for (n = tby_hmap_first(&c->profs); n; n = next) {
+    for (n = tby_hmap_first(&x->profs); n; n = next) {
         struct profinfo *p = TBY_CONTAINER_OF(n, struct profinfo, node);
 
-        next = tby_hmap_next(&c->profs, n);
+        next = tby_hmap_next(&x->profs, n);
         json_decref(p->labels);
         free(p->name);
         free(p);
     }
-    tby_hmap_destroy(&c->eps);
-    tby_hmap_destroy(&c->sels);
-    tby_hmap_destroy(&c->keys);
-    tby_hmap_destroy(&c->pols);
-    tby_hmap_destroy(&c->nss);
-    tby_hmap_destroy(&c->profs);
-    tby_hmap_destroy(&c->fixsets);
-    tby_hmap_destroy(&c->npsets);
-    tby_hmap_destroy(&c->labelsets); /* empty: every endpoint let go */
-    free(c->unindexed);               /* empty: every selector let go */
-    calc_dispatch_free(c);
-    tby_rs_free(c->rs);
-    free(c->node_name);
-    free(c);
+    tby_hmap_destroy(&x->eps);
+    tby_hmap_destroy(&x->nss);
+    tby_hmap_destroy(&x->profs);
+    tby_hmap_destroy(&x->labelsets); /* empty: every endpoint let go */
+    tby_hmap_destroy(&x->sels);
+    tby_hmap_destroy(&x->keys);
+    free(x->node_name);
+    free(x);
 }
 
-void tby_calc_freep(struct tby_calc **calc)
-{
-    tby_calc_free(*calc);
-    *calc = NULL;
-}
-
-struct tby_rs *tby_calc_ruleset(struct tby_calc *calc)
-{
-    return calc->rs;
-}
-
-static int dispatch_update(struct tby_calc *c, const struct tby_resource *res,
-                           struct tby_error *err)
+int calc_index_update(struct calc_index *x, const struct tby_resource *res)
 {
     switch (res->info->kind) {
     case TBY_KIND_WORKLOADENDPOINT:
-        return wep_update(c, res);
+        return wep_update(x, res);
     case TBY_KIND_NAMESPACE:
-        return ns_set_labels(c, res->meta.name, res->meta.labels);
+        return ns_set_labels(x, res->meta.name, res->meta.labels);
     case TBY_KIND_PROFILE:
-        return prof_set_labels(c, res->meta.name, res->spec.profile->labels_to_apply);
-    case TBY_KIND_NETWORKPOLICY:
-    case TBY_KIND_GLOBALNETWORKPOLICY:
-    case TBY_KIND_K8S_NETWORKPOLICY:
-        return calc_policy_update(c, res, err);
+        return prof_set_labels(x, res->meta.name, res->spec.profile->labels_to_apply);
     default:
         return 0;
     }
 }
 
-int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
-                    struct tby_error *err)
+int calc_index_remove(struct calc_index *x, const struct tby_resource *res)
 {
-    int r = dispatch_update(calc, res, err);
-    int s = calc_settle(calc);
-
-    if (r == 0 && s < 0)
-        r = s;
-    if (r == -ENOMEM && err && !err->msg[0])
-        tby_error_set(err, r, "out of memory");
-    return r;
-}
-
-int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
-                    struct tby_error *err)
-{
-    int r = 0;
-
     switch (res->info->kind) {
     case TBY_KIND_WORKLOADENDPOINT:
-        wep_remove(calc, res);
-        break;
+        wep_remove(x, res);
+        return 0;
     case TBY_KIND_NAMESPACE:
-        r = ns_set_labels(calc, res->meta.name, NULL);
-        break;
+        return ns_set_labels(x, res->meta.name, NULL);
     case TBY_KIND_PROFILE:
-        r = prof_set_labels(calc, res->meta.name, NULL);
-        break;
-    case TBY_KIND_NETWORKPOLICY:
-    case TBY_KIND_GLOBALNETWORKPOLICY:
-    case TBY_KIND_K8S_NETWORKPOLICY:
-        calc_policy_remove(calc, res);
-        break;
+        return prof_set_labels(x, res->meta.name, NULL);
     default:
-        break;
+        return 0;
     }
-    if (calc_settle(calc) < 0)
-        r = -ENOMEM;
-    return r < 0 ? tby_error_set(err, r, "out of memory") : 0;
 }
 
-void tby_calc_stats(const struct tby_calc *calc, struct tby_calc_stats *out)
+void calc_index_counts(const struct calc_index *x, size_t *endpoints, size_t *local,
+                       size_t *selectors)
 {
-    out->endpoints = tby_hmap_count(&calc->eps);
-    out->local_endpoints = calc->n_local;
-    out->policies = tby_hmap_count(&calc->pols);
-    out->selectors = tby_hmap_count(&calc->sels);
+    *endpoints = tby_hmap_count(&x->eps);
+    *local = x->n_local;
+    *selectors = tby_hmap_count(&x->sels);
 }

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 
 #include "tabby/log.h"
-#include "nl_addr.h"
+#include "tabby/nl.h"
 #include "routes_kernel.h"
 
 /* The plan's VTEPs of one family, and the same ordered by MAC for the FDB. */

@@ -8,7 +8,7 @@
 #include <linux/rtnetlink.h>
 
 #include "tabby/log.h"
-#include "nl_addr.h"
+#include "tabby/nl.h"
 #include "routes_kernel.h"
 
 /* The kernel's key for a route is (table, destination, tos, metric); IPv6 turns metric 0

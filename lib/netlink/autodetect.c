@@ -43,11 +43,6 @@ void tby_autodetect_free(struct tby_autodetect *m)
     free(m);
 }
 
-void tby_autodetect_freep(struct tby_autodetect **m)
-{
-    tby_autodetect_free(*m);
-}
-
 /* ---- parsing -------------------------------------------------------------------------- */
 
 static int add_regex(struct tby_autodetect *m, const char *item, struct tby_error *err)

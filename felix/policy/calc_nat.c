@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "tabby/calc.h"
 #include "tabby/cleanup.h"
-#include "calc_internal.h"
 
 /* The sets keep their names while the pools change (only elements move), so a pool
  * added or removed changes set elements, not the rule. */
@@ -43,12 +43,12 @@ static struct tby_rs_rule *masquerade_rule(int family)
         tby_rs_rule_set_comment(r, "natOutgoing") < 0)
         return NULL;
     r->counter = true;
-    return tby_rs_rule_seal(r) < 0 ? NULL : TBY_STEAL(r);
+    return TBY_STEAL(r);
 }
 
 /* The two sets of one family: filled when some pool of the family masquerades, gone
  * otherwise. Returns 1 when the family needs its rule. */
-static int family_sets(struct tby_calc *c, int family, const struct tby_cidr_list *masquerade,
+static int family_sets(struct tby_rs *rs, int family, const struct tby_cidr_list *masquerade,
                        const struct tby_cidr_list *pools)
 {
     const char *const *names = set_names[family == 6];
@@ -56,16 +56,16 @@ static int family_sets(struct tby_calc *c, int family, const struct tby_cidr_lis
     const struct tby_cidr_list *content[2] = { masquerade, pools };
 
     for (int i = 0; i < 2; i++) {
-        struct tby_rs_set *set = tby_rs_set_find(c->rs, names[i]);
+        struct tby_rs_set *set = tby_rs_set_find(rs, names[i]);
 
         if (count_family(masquerade, family) == 0) {
             if (set)
-                tby_rs_set_del(c->rs, set);
+                tby_rs_set_del(rs, set);
             continue;
         }
-        if (!set && !(set = tby_rs_set_add(c->rs, names[i], type, NULL)))
+        if (!set && !(set = tby_rs_set_add(rs, names[i], type, NULL)))
             return -ENOMEM;
-        if (tby_rs_refill_nets(c->rs, set, content[i]->items, content[i]->n) < 0)
+        if (tby_rs_refill_nets(rs, set, content[i]->items, content[i]->n) < 0)
             return -ENOMEM;
     }
     return count_family(masquerade, family) > 0;
@@ -74,31 +74,28 @@ static int family_sets(struct tby_calc *c, int family, const struct tby_cidr_lis
 int tby_calc_set_nat(struct tby_calc *c, const struct tby_cidr_list *masquerade,
                      const struct tby_cidr_list *pools)
 {
-    struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, TBY_CALC_CHAIN_NAT);
-    struct tby_rs_rule **rules = calloc(2, sizeof(*rules));
-    size_t n = 0;
-    int r = rules ? 0 : -ENOMEM;
+    struct tby_rs *rs = tby_calc_ruleset(c);
+    struct tby_rs_chain *chain = tby_rs_chain_find(rs, TBY_CALC_CHAIN_NAT);
+    struct tby_rs_rules rules = { 0 };
+    int r = 0;
 
     for (int family = 4; r >= 0 && family <= 6; family += 2) {
-        r = family_sets(c, family, masquerade, pools);
-        if (r > 0 && !(rules[n++] = masquerade_rule(family)))
-            r = -ENOMEM;
+        r = family_sets(rs, family, masquerade, pools);
+        if (r > 0)
+            r = tby_rs_rules_add(&rules, masquerade_rule(family));
     }
-    if (r >= 0 && n == 0) {
+    if (r >= 0 && rules.n == 0) {
         /* No pool masquerades: no nat hook at all, so the node's traffic pays nothing. */
         if (chain)
-            tby_rs_chain_del(c->rs, chain);
-        free(rules);
+            tby_rs_chain_del(rs, chain);
         return 0;
     }
-    if (r >= 0 && !chain && !(chain = tby_rs_chain_add(c->rs, TBY_CALC_CHAIN_NAT,
+    if (r >= 0 && !chain && !(chain = tby_rs_chain_add(rs, TBY_CALC_CHAIN_NAT,
                                                        TBY_RS_HOOK_POSTROUTING)))
         r = -ENOMEM;
     if (r < 0) {
-        for (size_t i = 0; i < n; i++)
-            tby_rs_rule_free(rules[i]);
-        free(rules);
+        tby_rs_rules_clear(&rules);
         return r;
     }
-    return tby_rs_chain_set_rules(c->rs, chain, rules, n);
+    return tby_rs_chain_take_rules(rs, chain, &rules);
 }

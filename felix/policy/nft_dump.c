@@ -11,46 +11,21 @@
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/hmap.h"
+#include "tabby/strv.h"
 #include "nft_internal.h"
 
 /* Room for one request (a table, set or chain name and a few attributes). */
 #define REQUEST_SIZE 4096
 
-struct names {
-    char **v;
-    size_t n;
-};
-
-static int names_push(struct names *l, const char *s)
-{
-    char **v = realloc(l->v, (l->n + 1) * sizeof(*v));
-
-    if (!v || !(v[l->n] = strdup(s))) {
-        if (v)
-            l->v = v;
-        return -ENOMEM;
-    }
-    l->v = v;
-    l->n++;
-    return 0;
-}
-
-static void names_clear(struct names *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    *l = (struct names){ 0 };
-}
-
 struct rb {
     struct tby_rs *rs;
     int err;                  /* first failure */
     bool rebuild;
-    struct names sets;        /* names of tabby's kernel sets still wanted */
-    struct names chains;
+    struct tby_strv sets;     /* names of tabby's kernel sets still wanted */
+    struct tby_strv chains;
     struct tby_rs_set *cur;   /* the set whose elements are being read */
     struct tby_hmap runs;     /* chain name -> digests of its rules */
 };
@@ -59,7 +34,7 @@ struct run {
     struct tby_hnode node;
     char *chain;
     uint64_t *d;
-    size_t n;
+    size_t n, cap;
 };
 
 static struct nlmsghdr *request(struct tby_nft *nft, char *buf, uint16_t type, uint16_t flags)
@@ -116,7 +91,7 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
         r = tby_rs_mark_set(rb->rs, nftnl_set_get_str(s, NFTNL_SET_NAME), type, &mine);
         if (r == -EEXIST)
             rb->rebuild = true;
-        else if (r < 0 || (mine->live && names_push(&rb->sets, mine->name) < 0))
+        else if (r < 0 || (mine->live && tby_strv_push(&rb->sets, mine->name) < 0))
             rb->err = -ENOMEM;
     }
     nftnl_set_free(s);
@@ -172,9 +147,9 @@ static int read_sets(struct tby_nft *nft, struct rb *rb, struct tby_error *err)
     nftnl_set_nlmsg_build_payload(nlh, s);
     r = nft_talk(nft, nlh, set_cb, rb, err);
     for (size_t i = 0; r == 0 && !rb->err && !rb->rebuild && i < rb->sets.n; i++) {
-        rb->cur = tby_rs_set_find(rb->rs, rb->sets.v[i]);
+        rb->cur = tby_rs_set_find(rb->rs, rb->sets.items[i]);
         nlh = request(nft, buf, NFT_MSG_GETSETELEM, NLM_F_DUMP);
-        nftnl_set_set_str(s, NFTNL_SET_NAME, rb->sets.v[i]);
+        nftnl_set_set_str(s, NFTNL_SET_NAME, rb->sets.items[i]);
         nftnl_set_elems_nlmsg_build_payload(nlh, s);
         r = nft_talk(nft, nlh, elems_cb, rb, err);
     }
@@ -220,7 +195,7 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
         mine = tby_rs_chain_find(rb->rs, name);
         if (mine && hook_differs(c, mine))
             rb->rebuild = true;
-        else if (names_push(&rb->chains, name) < 0)
+        else if (tby_strv_push(&rb->chains, name) < 0)
             rb->err = -ENOMEM;
     }
     nftnl_chain_free(c);
@@ -243,7 +218,6 @@ static int run_add(struct rb *rb, const char *chain, uint64_t digest)
 {
     struct tby_hnode *n = tby_hmap_find_str(&rb->runs, chain, run_key);
     struct run *run = n ? TBY_CONTAINER_OF(n, struct run, node) : NULL;
-    uint64_t *d;
 
     if (!run) {
         run = calloc(1, sizeof(*run));
@@ -255,11 +229,9 @@ static int run_add(struct rb *rb, const char *chain, uint64_t digest)
             return -ENOMEM;
         }
     }
-    d = realloc(run->d, (run->n + 1) * sizeof(*d));
-    if (!d)
+    if (TBY_GROW(run->d, run->cap, run->n + 1) < 0)
         return -ENOMEM;
-    run->d = d;
-    d[run->n++] = digest;
+    run->d[run->n++] = digest;
     return 0;
 }
 
@@ -317,10 +289,10 @@ static int read_chains(struct tby_nft *nft, struct rb *rb, struct tby_error *err
 static int mark_chains(struct rb *rb)
 {
     for (size_t i = 0; i < rb->chains.n; i++) {
-        struct tby_hnode *n = tby_hmap_find_str(&rb->runs, rb->chains.v[i], run_key);
+        struct tby_hnode *n = tby_hmap_find_str(&rb->runs, rb->chains.items[i], run_key);
         struct run *run = n ? TBY_CONTAINER_OF(n, struct run, node) : NULL;
 
-        if (tby_rs_mark_chain(rb->rs, rb->chains.v[i], run ? run->d : NULL, run ? run->n : 0) < 0)
+        if (tby_rs_mark_chain(rb->rs, rb->chains.items[i], run ? run->d : NULL, run ? run->n : 0) < 0)
             return -ENOMEM;
     }
     return 0;
@@ -339,8 +311,8 @@ static void rb_clear(struct rb *rb)
         free(run);
     }
     tby_hmap_destroy(&rb->runs);
-    names_clear(&rb->sets);
-    names_clear(&rb->chains);
+    tby_strv_clear(&rb->sets);
+    tby_strv_clear(&rb->chains);
 }
 
 int nft_read_back(struct tby_nft *nft, struct tby_rs *rs, struct tby_error *err)

@@ -10,7 +10,7 @@
 #include <netlink/errno.h>
 #include <netlink/msg.h>
 
-#include "nl_addr.h"
+#include "tabby/nl.h"
 #include "routes_kernel.h"
 
 /* Big enough for a burst of BIRD's route updates between two reads; past it the kernel

@@ -8,8 +8,8 @@
 #include <linux/rtnetlink.h>
 #include <netlink/netlink.h>
 
+#include "tabby/nl.h"
 #include "autodetect_method.h"
-#include "nl_addr.h"
 
 /* This namespace's links and addresses, read once. */
 struct snapshot {

@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/cleanup.h"
-#include "calc_internal.h"
+#include "calc_policy_internal.h"
 
 static int sel_k8s_pods(const json_t *pod_selector, struct tby_sel **out, struct tby_error *err)
 {
@@ -48,6 +49,7 @@ struct group {
     int protocol;             /* 0: any protocol, every port */
     bool all_ports;
     struct tby_port_list ports;
+    size_t cap;               /* of ports.items */
 };
 
 /* Calico's order of protocols (by name): SCTP, TCP, UDP. */
@@ -61,13 +63,11 @@ static int group_add(struct group *g, const struct tby_k8s_port *kp)
         g->all_ports = true;
         return 0;
     }
-    v = realloc(g->ports.items, (g->ports.n + 1) * sizeof(*v));
-    if (!v)
+    if (TBY_GROW(g->ports.items, g->cap, g->ports.n + 1) < 0)
         return -ENOMEM;
-    g->ports.items = v;
-    v[g->ports.n] = (struct tby_port){ .first = kp->port,
-                                       .last = kp->end_port ? kp->end_port : kp->port };
-    if (kp->port_name && !(v[g->ports.n].name = strdup(kp->port_name)))
+    v = &g->ports.items[g->ports.n];
+    *v = (struct tby_port){ .first = kp->port, .last = kp->end_port ? kp->end_port : kp->port };
+    if (kp->port_name && !(v->name = strdup(kp->port_name)))
         return -ENOMEM;
     g->ports.n++;
     return 0;
@@ -122,50 +122,28 @@ static int peer_entity(const struct tby_k8s_peer *peer, const char *ns, struct c
     return centity_scope(e, pods, nss, ns, err);
 }
 
-static int copy_group_ports(struct tby_port_list *dst, const struct group *g)
-{
-    if (g->all_ports || !g->ports.n)
-        return 0;
-    dst->items = calloc(g->ports.n, sizeof(*dst->items));
-    if (!dst->items)
-        return -ENOMEM;
-    for (size_t i = 0; i < g->ports.n; i++) {
-        dst->items[i] = g->ports.items[i];
-        dst->items[i].name = NULL;
-        dst->n = i + 1;
-        if (g->ports.items[i].name && !(dst->items[i].name = strdup(g->ports.items[i].name)))
-            return -ENOMEM;
-    }
-    return 0;
-}
-
 struct out {
     struct crule *v;
     size_t *origin;
-    size_t n;
+    size_t n, cap_v, cap_origin;
 };
 
 static int emit(struct out *o, const struct group *g, const struct tby_k8s_peer *peer,
                 bool ingress, const char *ns, size_t index, struct tby_error *err)
 {
-    struct crule *v = realloc(o->v, (o->n + 1) * sizeof(*v));
-    size_t *org;
     struct crule *r;
     int rc;
 
-    if (!v)
+    if (TBY_GROW(o->v, o->cap_v, o->n + 1) < 0 ||
+        TBY_GROW(o->origin, o->cap_origin, o->n + 1) < 0)
         return tby_error_set(err, -ENOMEM, "out of memory");
-    o->v = v;
-    if (!(org = realloc(o->origin, (o->n + 1) * sizeof(*org))))
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    o->origin = org;
     r = &o->v[o->n];
     memset(r, 0, sizeof(*r));
     o->origin[o->n++] = index;
     r->action = TBY_ACTION_ALLOW;
     r->protocol = g ? g->protocol : 0;
     rc = peer_entity(peer, ns, ingress ? &r->src : &r->dst, err);
-    if (rc == 0 && g && copy_group_ports(&r->dst.ports, g) < 0)
+    if (rc == 0 && g && !g->all_ports && port_list_copy(&r->dst.ports, &g->ports) < 0)
         rc = tby_error_set(err, -ENOMEM, "out of memory");
     return rc;
 }

@@ -1,0 +1,130 @@
+/* calc.c — the policy calculation's entry points (calc.h), and the wiring of its three
+ * layers, through which data flows one way:
+ *
+ *   the label index (calc_index.h): endpoints, their labels, selectors and their members
+ *     │ member and local-workload hooks
+ *     ├──────────────────────────────▶ the policies (calc_policy.h): policy chains and the
+ *     │                                  sets their rules match on
+ *     │                                     │ applies and reordered hooks
+ *     ▼                                     ▼
+ *   the dispatch (calc_chains.h): base chains, the dispatch chains and their pages
+ *
+ * Each layer keeps its own state and reads the ones below through their headers; none
+ * calls up into a layer above except through the hooks set here. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "tabby/calc.h"
+#include "calc_chains.h"
+#include "calc_index.h"
+#include "calc_policy.h"
+
+struct tby_calc {
+    struct tby_rs *rs;
+    struct calc_index *index;
+    struct calc_policies *policies;
+    struct calc_dispatch *dispatch;
+};
+
+/* ---- the hooks ------------------------------------------------------------------------------ */
+
+static int on_member(void *ctx, const struct calc_sel *s, const struct calc_ep *ep, bool joined)
+{
+    struct tby_calc *c = ctx;
+    int r = calc_policies_member(c->policies, s, ep, joined);
+    int d = calc_dispatch_member(c->dispatch, s, ep, joined);
+
+    return r < 0 ? r : d;
+}
+
+static int on_local(void *ctx, const struct calc_ep *ep, bool present)
+{
+    return calc_dispatch_local(((struct tby_calc *)ctx)->dispatch, ep, present);
+}
+
+static int on_applies(void *ctx, const struct calc_pol *p, const struct calc_sel *s, bool add)
+{
+    return calc_dispatch_applies(((struct tby_calc *)ctx)->dispatch, p, s, add);
+}
+
+static void on_reordered(void *ctx)
+{
+    calc_dispatch_reordered(((struct tby_calc *)ctx)->dispatch);
+}
+
+/* ---- the calculation ------------------------------------------------------------------------ */
+
+int tby_calc_new(const char *node_name, struct tby_calc **out)
+{
+    struct tby_calc *c = calloc(1, sizeof(*c));
+    const struct calc_index_hooks index_hooks = { .member = on_member, .local = on_local,
+                                                  .ctx = c };
+    const struct calc_policy_hooks policy_hooks = { .applies = on_applies,
+                                                    .reordered = on_reordered, .ctx = c };
+
+    *out = NULL;
+    if (!c)
+        return -ENOMEM;
+    if (!(c->rs = tby_rs_new()) || calc_dispatch_new(c->rs, &c->dispatch) < 0 ||
+        calc_index_new(node_name, &index_hooks, &c->index) < 0 ||
+        calc_policies_new(c->rs, c->index, &policy_hooks, &c->policies) < 0) {
+        tby_calc_free(c);
+        return -ENOMEM;
+    }
+    *out = c;
+    return 0;
+}
+
+void tby_calc_free(struct tby_calc *c)
+{
+    if (!c)
+        return;
+    /* The policies first: they let go of the selectors they hold and tell the dispatch. */
+    calc_policies_free(c->policies);
+    calc_index_free(c->index);
+    calc_dispatch_free(c->dispatch);
+    tby_rs_free(c->rs);
+    free(c);
+}
+
+struct tby_rs *tby_calc_ruleset(struct tby_calc *calc)
+{
+    return calc->rs;
+}
+
+/* The calculation's errors are -ENOMEM, the message set where it is found or here. */
+static int settle(struct tby_calc *c, int r, struct tby_error *err)
+{
+    int s = calc_dispatch_settle(c->dispatch);
+
+    if (r == 0 && s < 0)
+        r = s;
+    if (r == -ENOMEM && err && !err->msg[0])
+        tby_error_set(err, r, "out of memory");
+    return r;
+}
+
+int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
+                    struct tby_error *err)
+{
+    int r = calc_index_update(calc->index, res);
+
+    if (r == 0)
+        r = calc_policies_update(calc->policies, res, err);
+    return settle(calc, r, err);
+}
+
+int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
+                    struct tby_error *err)
+{
+    int r = calc_index_remove(calc->index, res);
+
+    calc_policies_remove(calc->policies, res);
+    return settle(calc, r, err);
+}
+
+void tby_calc_stats(const struct tby_calc *calc, struct tby_calc_stats *out)
+{
+    calc_index_counts(calc->index, &out->endpoints, &out->local_endpoints, &out->selectors);
+    out->policies = calc_policies_count(calc->policies);
+}

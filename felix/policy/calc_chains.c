@@ -1,0 +1,806 @@
+/* calc_chains.c — the chains around the policies: the hooks' base chains and, per
+ * direction, a dispatch chain that takes a packet through the policies applying to its
+ * local workload, in Calico's order.
+ *
+ * Each selector that policies apply to has a set of the interfaces of the local endpoints
+ * it matches (wl-<hash>, with the selector as its comment; struct dsel keeps it, fed as the
+ * index reports members). The dispatch chain (to-wl for the receiver's ingress, from-wl
+ * for the sender's egress) lets workloads no policy applies to go at once, then runs each
+ * policy whose set holds the packet's interface, in Calico's order, `oifname @wl-… jump
+ * pi-X` (the rules sit in pages, see below), while no policy has allowed or passed the
+ * packet (the policy chains say so in the packet mark); a packet that gets through every
+ * policy of its workload is dropped at the end.
+ *
+ * Why sets: a pod coming, going or changing labels then changes set elements only. Any
+ * transaction that adds a rule with a jump, or a verdict-map element that jumps, makes the
+ * kernel check every jump of the table again, which costs time in proportion to the table
+ * (with a chain or a verdict-map element per pod, tens of milliseconds at 10,000 pods).
+ * Rules change only when a policy comes, goes or changes. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/array.h"
+#include "tabby/calc.h"
+#include "tabby/cleanup.h"
+#include "calc_chains.h"
+
+static const char *const dir_chain[2] = { TBY_CALC_CHAIN_TO_WL, TBY_CALC_CHAIN_FROM_WL };
+static const char *const dir_selected[2] = { TBY_CALC_CHAIN_TO_WL "-selected",
+                                             TBY_CALC_CHAIN_FROM_WL "-selected" };
+static const char *const dir_word[2] = { "ingress", "egress" };
+
+#define VERDICT_BITS (TBY_MARK_ACCEPT | TBY_MARK_PASS)
+
+struct dpol;
+
+/* A selector some policy applies to: the interfaces of its local workloads, and those
+ * policies. */
+struct dsel {
+    struct tby_hnode node;            /* in c->sels, by s->hash */
+    const struct calc_sel *s;
+    struct tby_rs_set *wl;            /* wl-<hash> */
+    struct dpol **pols;               /* in no order */
+    size_t n_pols, cap_pols;
+};
+
+/* A policy the dispatch runs, from when it applies to a selector until it stops. */
+struct dpol {
+    struct tby_hnode node;            /* in c->pols, by display_hash */
+    const struct calc_pol *p;
+    struct dsel *sel;
+    uint64_t display_hash;            /* tby_hash_str(p->display): where pages start */
+    uint64_t serial;                  /* new for each dpol: what its dispatch rule says */
+    bool reached;                     /* its workloads are in the selected sets */
+    struct page *page[2];             /* the dispatch page running it, per direction */
+};
+
+/* A chain holding consecutive rules of a dispatch chain. */
+struct page {
+    struct tby_hnode node;
+    char *name;
+    uint64_t *serials;                /* the policies its rules run, as last written */
+    size_t n;
+    struct tby_rs_set *set;           /* the interfaces of their local workloads */
+    uint64_t seen;                    /* the last round that cut it */
+    struct tby_rs_rule *jump;         /* the dispatch chain's jump to it (shared, sealed) */
+};
+
+struct calc_dispatch {
+    struct tby_rs *rs;
+    struct tby_rs_set *local_wl;      /* local endpoints' interfaces */
+    struct tby_rs_set *selected[2];   /* interfaces some policy applies to, per direction:
+                                       * one reference per (workload, policy) */
+    bool dirty;                       /* settle cuts the pages again */
+    struct tby_hmap sels;             /* struct dsel */
+    struct tby_hmap pols;             /* struct dpol */
+    struct tby_hmap pages[2];         /* struct page, by name */
+    struct tby_rs_rule *head[2][2], *deny[2]; /* the dispatch's fixed rules: shared, sealed */
+    uint64_t serial;                  /* the last dpol serial handed out */
+    uint64_t page_round;
+};
+
+/* ---- rules ------------------------------------------------------------------------------ */
+
+/* Adds the matches m[0..n) to r (freeing r on failure). */
+static struct tby_rs_rule *with_matches(struct tby_rs_rule *r, const struct tby_rs_match *m,
+                                        size_t n)
+{
+    for (size_t i = 0; r && i < n; i++) {
+        if (tby_rs_rule_match(r, &m[i]) < 0) {
+            tby_rs_rule_free(r);
+            r = NULL;
+        }
+    }
+    return r;
+}
+
+static struct tby_rs_rule *verdict_rule(struct tby_rs_rule *r, enum tby_rs_verdict v,
+                                        const char *target, const char *comment)
+{
+    if (r && (tby_rs_rule_set_verdict(r, v, target) < 0 ||
+              tby_rs_rule_set_comment(r, comment) < 0)) {
+        tby_rs_rule_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Appends a sealed rule shared with other chains, taking a reference. */
+static int push_shared(struct tby_rs_rules *l, struct tby_rs_rule *r)
+{
+    return tby_rs_rules_add(l, tby_rs_rule_ref(r));
+}
+
+static struct tby_rs_rule *sealed(struct tby_rs_rule *r)
+{
+    if (r && tby_rs_rule_seal(r) < 0) {
+        tby_rs_rule_free(r);
+        r = NULL;
+    }
+    return r;
+}
+
+/* Replaces a chain's rules with the list's, or lets go of them when err says building
+ * failed. */
+static int chain_take_rules(struct tby_rs *rs, const char *name, enum tby_rs_hook hook,
+                            struct tby_rs_rules *l, int err)
+{
+    struct tby_rs_chain *chain = err < 0 ? NULL : tby_rs_chain_add(rs, name, hook);
+
+    if (!chain) {
+        tby_rs_rules_clear(l);
+        return -ENOMEM;
+    }
+    return tby_rs_chain_take_rules(rs, chain, l);
+}
+
+/* ---- local workloads and the policies applying to them ---------------------------------- */
+
+int calc_dispatch_local(struct calc_dispatch *c, const struct calc_ep *ep, bool present)
+{
+    if (present)
+        return tby_rs_add_ifname(c->rs, c->local_wl, ep->iface) < 0 ? -ENOMEM : 0;
+    tby_rs_remove_ifname(c->rs, c->local_wl, ep->iface);
+    return 0;
+}
+
+/* p starts or stops applying to a workload: its interface is in the selected set of each
+ * direction of p once more, or once less. */
+static int selected_feed(struct calc_dispatch *c, const struct calc_pol *p,
+                         const struct calc_ep *ep, bool add)
+{
+    int r = 0;
+
+    if (!ep->local || !ep->iface)
+        return 0;
+    for (int d = 0; d < 2; d++) {
+        if (!(p->types & calc_dir_type(d)))
+            continue;
+        if (!add)
+            tby_rs_remove_ifname(c->rs, c->selected[d], ep->iface);
+        else if (tby_rs_add_ifname(c->rs, c->selected[d], ep->iface) < 0)
+            r = -ENOMEM;
+    }
+    return r;
+}
+
+static struct dsel *dsel_find(const struct calc_dispatch *c, const struct calc_sel *s)
+{
+    for (struct tby_hnode *n = tby_hmap_first_with_hash(&c->sels, s->hash); n;
+         n = tby_hmap_next_with_hash(n)) {
+        struct dsel *ds = TBY_CONTAINER_OF(n, struct dsel, node);
+
+        if (ds->s == s)
+            return ds;
+    }
+    return NULL;
+}
+
+static struct dpol *dpol_find(const struct calc_dispatch *c, const struct calc_pol *p)
+{
+    for (struct tby_hnode *n = tby_hmap_first_with_hash(&c->pols, tby_hash_str(p->display));
+         n; n = tby_hmap_next_with_hash(n)) {
+        struct dpol *dp = TBY_CONTAINER_OF(n, struct dpol, node);
+
+        if (dp->p == p)
+            return dp;
+    }
+    return NULL;
+}
+
+/* A workload joins (or leaves) the page sets of the policies of ds. */
+static void page_feed(struct calc_dispatch *c, const struct dsel *ds, const char *iface,
+                      bool add)
+{
+    for (size_t i = 0; i < ds->n_pols; i++) {
+        for (int d = 0; d < 2; d++) {
+            struct page *pg = ds->pols[i]->page[d];
+
+            if (!pg || !pg->set)
+                continue;
+            if (!add) {
+                tby_rs_remove_ifname(c->rs, pg->set, iface);
+            } else if (tby_rs_add_ifname(c->rs, pg->set, iface) < 0) {
+                pg->n = 0; /* out of memory: the next settle writes the page afresh */
+                c->dirty = true;
+            }
+        }
+    }
+}
+
+int calc_dispatch_member(struct calc_dispatch *c, const struct calc_sel *s,
+                         const struct calc_ep *ep, bool joined)
+{
+    struct dsel *ds = dsel_find(c, s);
+    int r = 0;
+
+    if (!ds)
+        return 0;
+    if (ep->local && ep->iface && ds->wl) {
+        page_feed(c, ds, ep->iface, joined);
+        if (!joined)
+            tby_rs_remove_ifname(c->rs, ds->wl, ep->iface);
+        else if (tby_rs_add_ifname(c->rs, ds->wl, ep->iface) < 0)
+            r = -ENOMEM;
+    }
+    for (size_t i = 0; i < ds->n_pols; i++)
+        if (ds->pols[i]->reached)
+            selected_feed(c, ds->pols[i]->p, ep, joined);
+    return r;
+}
+
+struct into_set {
+    struct tby_rs *rs;
+    struct tby_rs_set *set;
+};
+
+static int add_local_iface(void *ctx, const struct calc_ep *ep)
+{
+    const struct into_set *t = ctx;
+
+    if (ep->local && ep->iface && tby_rs_add_ifname(t->rs, t->set, ep->iface) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* Adds the interfaces of the selector's local workloads to set. -ENOMEM. */
+static int feed_local(struct calc_dispatch *c, const struct calc_sel *s, struct tby_rs_set *set)
+{
+    struct into_set t = { .rs = c->rs, .set = set };
+
+    return calc_sel_foreach_member(s, add_local_iface, &t) < 0 ? -ENOMEM : 0;
+}
+
+struct reaching {
+    struct calc_dispatch *c;
+    const struct calc_pol *p;
+    bool add;
+    int err;
+};
+
+static int reach_one(void *ctx, const struct calc_ep *ep)
+{
+    struct reaching *g = ctx;
+
+    if (selected_feed(g->c, g->p, ep, g->add) < 0)
+        g->err = -ENOMEM; /* carry on: each workload's reference counts */
+    return 0;
+}
+
+/* The policy's workloads enter (add) or leave the selected sets. */
+static int reach(struct calc_dispatch *c, struct dpol *dp, bool add)
+{
+    struct reaching g = { .c = c, .p = dp->p, .add = add };
+
+    if (dp->reached == add)
+        return 0;
+    dp->reached = add;
+    calc_sel_foreach_member(dp->sel->s, reach_one, &g);
+    return g.err;
+}
+
+static struct dsel *dsel_get(struct calc_dispatch *c, const struct calc_sel *s)
+{
+    struct dsel *ds = dsel_find(c, s);
+
+    if (ds)
+        return ds;
+    if (!(ds = calloc(1, sizeof(*ds))))
+        return NULL;
+    ds->s = s;
+    if (tby_hmap_insert(&c->sels, &ds->node, s->hash) < 0) {
+        free(ds);
+        return NULL;
+    }
+    return ds;
+}
+
+/* The selector's workload set exists while some policy applies to it. -ENOMEM. */
+static int dsel_update_wl(struct calc_dispatch *c, struct dsel *ds)
+{
+    char name[TBY_RS_HASHED_NAME_SIZE], comment[TBY_RS_COMMENT_MAX + 1];
+
+    if ((ds->n_pols > 0) == (ds->wl != NULL))
+        return 0;
+    if (!ds->n_pols) {
+        tby_rs_set_del(c->rs, ds->wl);
+        ds->wl = NULL;
+        return 0;
+    }
+    tby_rs_hashed_name(name, "wl", ds->s->text);
+    snprintf(comment, sizeof(comment), "local workloads: %s", ds->s->text);
+    if (!(ds->wl = tby_rs_set_add(c->rs, name, TBY_RS_IFNAMES, comment)))
+        return -ENOMEM;
+    return feed_local(c, ds->s, ds->wl);
+}
+
+static void dsel_put_if_unused(struct calc_dispatch *c, struct dsel *ds)
+{
+    if (ds->n_pols > 0)
+        return;
+    dsel_update_wl(c, ds); /* only ever drops the set: cannot fail */
+    tby_hmap_remove(&c->sels, &ds->node);
+    free(ds->pols);
+    free(ds);
+}
+
+static int dispatch_add(struct calc_dispatch *c, const struct calc_pol *p,
+                        const struct calc_sel *s)
+{
+    struct dsel *ds = dsel_get(c, s);
+    struct dpol *dp = NULL;
+
+    if (!ds || TBY_GROW(ds->pols, ds->cap_pols, ds->n_pols + 1) < 0 ||
+        !(dp = calloc(1, sizeof(*dp)))) {
+        if (ds)
+            dsel_put_if_unused(c, ds);
+        return -ENOMEM;
+    }
+    dp->p = p;
+    dp->sel = ds;
+    dp->display_hash = tby_hash_str(p->display);
+    dp->serial = ++c->serial;
+    if (tby_hmap_insert(&c->pols, &dp->node, dp->display_hash) < 0) {
+        free(dp);
+        dsel_put_if_unused(c, ds);
+        return -ENOMEM;
+    }
+    ds->pols[ds->n_pols++] = dp;
+    c->dirty = true;
+    if (dsel_update_wl(c, ds) < 0)
+        return -ENOMEM;
+    return reach(c, dp, true);
+}
+
+static void dispatch_remove(struct calc_dispatch *c, struct dpol *dp)
+{
+    struct dsel *ds = dp->sel;
+
+    reach(c, dp, false);
+    for (size_t i = 0; i < ds->n_pols; i++) {
+        if (ds->pols[i] == dp) {
+            ds->pols[i] = ds->pols[--ds->n_pols];
+            break;
+        }
+    }
+    tby_hmap_remove(&c->pols, &dp->node);
+    free(dp);
+    c->dirty = true;
+    dsel_put_if_unused(c, ds);
+}
+
+int calc_dispatch_applies(struct calc_dispatch *c, const struct calc_pol *p,
+                          const struct calc_sel *s, bool add)
+{
+    struct dpol *dp;
+
+    if (add)
+        return dispatch_add(c, p, s);
+    if ((dp = dpol_find(c, p)))
+        dispatch_remove(c, dp);
+    return 0;
+}
+
+void calc_dispatch_reordered(struct calc_dispatch *c)
+{
+    c->dirty = true;
+}
+
+/* ---- the dispatch chains ---------------------------------------------------------------- */
+
+/* `iifname` (from the workload, egress) or `oifname` (to it) in a set. */
+static struct tby_rs_match if_in(int d, const char *set, bool neg)
+{
+    return (struct tby_rs_match){ .type = TBY_RS_M_IFNAME_SET, .src = d == DIR_OUT,
+                                  .neg = neg, .set = (char *)set };
+}
+
+static const struct tby_rs_match no_verdict = { .type = TBY_RS_M_MARK, .a = VERDICT_BITS };
+
+/* While no verdict: the policy applies to the packet's workload, run it. */
+static struct tby_rs_rule *policy_rule(const struct dpol *dp, int d)
+{
+    const struct tby_rs_match m[] = { no_verdict, if_in(d, dp->sel->wl->name, false) };
+
+    return verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)), TBY_RS_V_JUMP,
+                        dp->p->chain[d], NULL);
+}
+
+/* ---- pages of the dispatch --------------------------------------------------------------
+ *
+ * The dispatch runs every policy of its direction, in Calico's order, cut into pages: a
+ * chain of about PAGE_SPAN policy rules, and a set of the interfaces of the local
+ * workloads any of them applies to (named as the chain; an interface is in it once per
+ * policy of the page that applies to it, as set elements count their owners). The
+ * dispatch chain jumps into a page only for a packet of one of those workloads, so a new
+ * connection is tested against about M / PAGE_SPAN pages and the PAGE_SPAN policies of
+ * each page its workload has policies in, and a workload coming, going or changing its
+ * policies changes set elements only: no rule, so the kernel does not re-check the table.
+ *
+ * Where pages start depends only on the policies (one whose name hashes to 0 modulo
+ * PAGE_SPAN starts one), so a policy coming or going changes one page or two, and a
+ * restarted tabby-node cuts the same pages. A page is rewritten, rules and set, only when
+ * its list of policies changed; a policy's serial changes with what its rule says. */
+
+#define PAGE_SPAN 16
+
+/* Calico's order: lower `order` first, unset last, then by name. */
+static int pol_cmp(const struct calc_pol *a, const struct calc_pol *b)
+{
+    double oa = a->has_order ? a->order : INFINITY;
+    double ob = b->has_order ? b->order : INFINITY;
+
+    if (oa != ob)
+        return oa < ob ? -1 : 1;
+    return strcmp(a->display, b->display);
+}
+
+static int dpol_cmp(const void *a, const void *b)
+{
+    return pol_cmp((*(struct dpol *const *)a)->p, (*(struct dpol *const *)b)->p);
+}
+
+static bool in_dispatch(const struct dpol *dp, int d)
+{
+    return (dp->p->types & calc_dir_type(d)) && dp->sel->wl;
+}
+
+/* The policies of direction d, in Calico's order, into *out (the caller frees it);
+ * dp->page[d] cleared. */
+static int dispatch_policies(struct calc_dispatch *c, int d, struct dpol ***out, size_t *n_out)
+{
+    struct dpol **v = malloc((tby_hmap_count(&c->pols) + 1) * sizeof(*v));
+    size_t n = 0;
+
+    *out = v;
+    *n_out = 0;
+    if (!v)
+        return -ENOMEM;
+    for (struct tby_hnode *h = tby_hmap_first(&c->pols); h; h = tby_hmap_next(&c->pols, h)) {
+        struct dpol *dp = TBY_CONTAINER_OF(h, struct dpol, node);
+
+        dp->page[d] = NULL;
+        if (in_dispatch(dp, d))
+            v[n++] = dp;
+    }
+    qsort(v, n, sizeof(*v), dpol_cmp);
+    *n_out = n;
+    return 0;
+}
+
+static const char *page_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct page, node)->name;
+}
+
+static struct page *page_get(struct calc_dispatch *c, int d, const char *name)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&c->pages[d], name, page_key);
+    const struct tby_rs_match m[] = { no_verdict, if_in(d, name, false) };
+    struct page *pg;
+
+    if (n)
+        return TBY_CONTAINER_OF(n, struct page, node);
+    if (!(pg = calloc(1, sizeof(*pg))) || !(pg->name = strdup(name)) ||
+        !(pg->jump = sealed(verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)),
+                                         TBY_RS_V_JUMP, name, NULL))) ||
+        tby_hmap_insert(&c->pages[d], &pg->node, tby_hash_str(name)) < 0) {
+        if (pg) {
+            tby_rs_rule_free(pg->jump);
+            free(pg->name);
+        }
+        free(pg);
+        return NULL;
+    }
+    return pg;
+}
+
+static void page_release(struct page *pg)
+{
+    tby_rs_rule_free(pg->jump);
+    free(pg->serials);
+    free(pg->name);
+    free(pg);
+}
+
+static void page_free(struct calc_dispatch *c, int d, struct page *pg)
+{
+    struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, pg->name);
+
+    if (chain)
+        tby_rs_chain_del(c->rs, chain);
+    if (pg->set)
+        tby_rs_set_del(c->rs, pg->set);
+    tby_hmap_remove(&c->pages[d], &pg->node);
+    page_release(pg);
+}
+
+static bool starts_page(const struct dpol *dp)
+{
+    return dp->display_hash % PAGE_SPAN == 0;
+}
+
+/* Whether the page's policies are those it was written with. */
+static bool page_same(const struct page *pg, struct dpol *const *pols, size_t n)
+{
+    if (pg->n != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (pg->serials[i] != pols[i]->serial)
+            return false;
+    return true;
+}
+
+static const char page_comment[] = "local workloads the policies of this page apply to";
+
+/* Writes the page's rules and fills its set afresh. */
+static int page_write(struct calc_dispatch *c, int d, struct page *pg, struct dpol **pols,
+                      size_t n)
+{
+    struct tby_rs_rules l = { 0 };
+    uint64_t *serials = malloc((n + 1) * sizeof(*serials));
+    int err = serials ? 0 : -ENOMEM;
+
+    if (pg->set)
+        tby_rs_set_del(c->rs, pg->set); /* drops every element; those that stay come back */
+    if (err == 0 && !(pg->set = tby_rs_set_add(c->rs, pg->name, TBY_RS_IFNAMES, page_comment)))
+        err = -ENOMEM;
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        serials[i] = pols[i]->serial;
+        err = feed_local(c, pols[i]->sel->s, pg->set);
+        if (err == 0)
+            err = tby_rs_rules_add(&l, policy_rule(pols[i], d));
+    }
+    free(pg->serials);
+    pg->serials = serials;
+    pg->n = err == 0 ? n : 0; /* a failed page is written again next time */
+    return chain_take_rules(c->rs, pg->name, TBY_RS_HOOK_NONE, &l, err);
+}
+
+/* Cuts the policies into pages, writes the pages that changed and pushes a jump to each
+ * onto the dispatch rules. */
+static int pages_write(struct calc_dispatch *c, int d, struct dpol **pols, size_t n,
+                       struct tby_rs_rules *l)
+{
+    uint64_t round = ++c->page_round;
+    struct tby_hnode *h, *next;
+    int err = 0;
+
+    for (size_t i = 0, j; err == 0 && i < n; i = j) {
+        char name[TBY_RS_HASHED_NAME_SIZE];
+        struct page *pg;
+
+        for (j = i + 1; j < n && !starts_page(pols[j]); j++)
+            ;
+        if (i == 0 && !starts_page(pols[0]))
+            snprintf(name, sizeof(name), "%s-first", dir_chain[d]);
+        else
+            tby_rs_hashed_name(name, dir_chain[d], pols[i]->p->display);
+        if (!(pg = page_get(c, d, name)))
+            return -ENOMEM;
+        pg->seen = round;
+        for (size_t k = i; k < j; k++)
+            pols[k]->page[d] = pg;
+        if (!page_same(pg, pols + i, j - i))
+            err = page_write(c, d, pg, pols + i, j - i);
+        if (err == 0)
+            err = push_shared(l, pg->jump);
+    }
+    for (h = tby_hmap_first(&c->pages[d]); err == 0 && h; h = next) {
+        struct page *pg = TBY_CONTAINER_OF(h, struct page, node);
+
+        next = tby_hmap_next(&c->pages[d], h);
+        if (pg->seen != round)
+            page_free(c, d, pg);
+    }
+    return err;
+}
+
+/* The dispatch chain's own rules, made once: workloads no policy applies to go; the
+ * verdict marks are cleared; at the end, the default deny. */
+static int dispatch_fixed(struct calc_dispatch *c, int d)
+{
+    const struct tby_rs_match others = if_in(d, dir_selected[d], true);
+    struct tby_rs_rule *r = tby_rs_rule_new();
+
+    c->head[d][0] = sealed(verdict_rule(with_matches(tby_rs_rule_new(), &others, 1),
+                                                 TBY_RS_V_RETURN, NULL, NULL));
+    if (r) {
+        r->set_mark = true;
+        r->mark_and = ~VERDICT_BITS;
+    }
+    c->head[d][1] = sealed(r);
+    if ((r = with_matches(tby_rs_rule_new(), &no_verdict, 1)))
+        r->counter = true;
+    c->deny[d] = sealed(verdict_rule(r, TBY_RS_V_DROP, NULL,
+                                     d == DIR_IN ? "default deny: no ingress policy allowed it"
+                                                 : "default deny: no egress policy allowed it"));
+    return c->head[d][0] && c->head[d][1] && c->deny[d] ? 0 : -ENOMEM;
+}
+
+/* to-wl / from-wl: workloads no policy applies to go at once; the others go through the
+ * pages while no policy has allowed or passed the packet, then meet the default deny. */
+static int dispatch_chain(struct calc_dispatch *c, int d)
+{
+    _cleanup_free_ struct dpol **pols = NULL;
+    struct tby_rs_rules l = { 0 };
+    size_t n_pols;
+    int err = dispatch_policies(c, d, &pols, &n_pols);
+
+    for (int i = 0; err == 0 && i < 2; i++)
+        err = push_shared(&l, c->head[d][i]);
+    if (err == 0)
+        err = pages_write(c, d, pols, n_pols, &l);
+    if (err == 0)
+        err = push_shared(&l, c->deny[d]);
+    return chain_take_rules(c->rs, dir_chain[d], TBY_RS_HOOK_NONE, &l, err);
+}
+
+int calc_dispatch_settle(struct calc_dispatch *c)
+{
+    int err = 0;
+
+    if (!c->dirty)
+        return 0;
+    for (int d = 0; d < 2; d++)
+        if (dispatch_chain(c, d) < 0)
+            err = -ENOMEM;
+    c->dirty = err < 0; /* the next try starts over */
+    return err;
+}
+
+/* ---- the hooks -------------------------------------------------------------------------- */
+
+/* A rule for packets in from (src) or out to a local workload's interface. */
+static struct tby_rs_rule *wl_rule(bool src)
+{
+    struct tby_rs_rule *r = tby_rs_rule_new();
+    struct tby_rs_match ifs = { .type = TBY_RS_M_IFNAME_SET, .src = src,
+                                .set = TBY_CALC_SET_LOCAL_WL };
+
+    if (r && tby_rs_rule_match(r, &ifs) < 0) {
+        tby_rs_rule_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ct state & bits, for packets in from (1) or out to (0) a local workload, or any (-1). */
+static struct tby_rs_rule *ct_rule(uint32_t bits, enum tby_rs_verdict v, int wl)
+{
+    struct tby_rs_rule *r = wl >= 0 ? wl_rule(wl == 1) : tby_rs_rule_new();
+    struct tby_rs_match m = { .type = TBY_RS_M_CT_STATE, .a = bits };
+
+    if (r && tby_rs_rule_match(r, &m) < 0) {
+        tby_rs_rule_free(r);
+        return NULL;
+    }
+    if (r)
+        r->counter = v == TBY_RS_V_DROP;
+    return verdict_rule(r, v, NULL, NULL);
+}
+
+/* icmpv6 type t from a pod to its node: accepted whatever the pod's egress policy, as
+ * Calico does, or IPv6 would break under an egress default deny. */
+static struct tby_rs_rule *nd_rule(uint32_t t)
+{
+    struct tby_rs_rule *r = tby_rs_rule_new();
+    const struct tby_rs_match m[] = {
+        { .type = TBY_RS_M_NFPROTO, .family = 6 },
+        { .type = TBY_RS_M_L4PROTO, .a = TBY_PROTO_ICMPV6 },
+        { .type = TBY_RS_M_ICMP, .family = 6, .a = t },
+    };
+
+    for (size_t i = 0; r && i < TBY_ARRAY_SIZE(m); i++) {
+        if (tby_rs_rule_match(r, &m[i]) < 0) {
+            tby_rs_rule_free(r);
+            r = NULL;
+        }
+    }
+    return verdict_rule(r, TBY_RS_V_ACCEPT, NULL, NULL);
+}
+
+/* Neighbour discovery and multicast listener messages (MLD 130-132 and 143, router and
+ * neighbour solicitation 133 and 135, neighbour advertisement 136). */
+static int nd_rules(struct tby_rs_rules *l)
+{
+    static const uint32_t types[] = { 130, 131, 132, 133, 135, 136, 143 };
+    int err = 0;
+
+    for (size_t i = 0; err == 0 && i < TBY_ARRAY_SIZE(types); i++)
+        err = tby_rs_rules_add(l, nd_rule(types[i]));
+    return err;
+}
+
+static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook)
+{
+    struct tby_rs_rules l = { 0 };
+    int err;
+
+    /* Return traffic of allowed connections first: policy decides only new flows. Invalid
+     * packets are dropped for workloads only: the node's own traffic is not ours to judge. */
+    err = tby_rs_rules_add(&l, ct_rule(TBY_CT_ESTABLISHED | TBY_CT_RELATED, TBY_RS_V_ACCEPT, -1));
+    if (err == 0)
+        err = tby_rs_rules_add(&l, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP, 1));
+    if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
+        err = tby_rs_rules_add(&l, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP, 0));
+    if (err == 0 && hook == TBY_RS_HOOK_INPUT)
+        err = nd_rules(&l);
+    if (err == 0)
+        err = tby_rs_rules_add(&l, verdict_rule(wl_rule(true), TBY_RS_V_JUMP,
+                                                TBY_CALC_CHAIN_FROM_WL, NULL));
+    /* Host to local pod (output) is always allowed; pod to host (input) passes the pod's
+     * egress policy and is then accepted, as Calico's DefaultEndpointToHostAction=Accept. */
+    if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
+        err = tby_rs_rules_add(&l, verdict_rule(wl_rule(false), TBY_RS_V_JUMP,
+                                                TBY_CALC_CHAIN_TO_WL, NULL));
+    return chain_take_rules(rs, name, hook, &l, err);
+}
+
+/* ---- the whole ------------------------------------------------------------------------ */
+
+int calc_dispatch_new(struct tby_rs *rs, struct calc_dispatch **out)
+{
+    struct calc_dispatch *c = calloc(1, sizeof(*c));
+    char comment[96];
+
+    *out = c;
+    if (!c)
+        return -ENOMEM;
+    c->rs = rs;
+    tby_hmap_init(&c->sels);
+    tby_hmap_init(&c->pols);
+    tby_hmap_init(&c->pages[0]);
+    tby_hmap_init(&c->pages[1]);
+    c->local_wl = tby_rs_set_add(rs, TBY_CALC_SET_LOCAL_WL, TBY_RS_IFNAMES, NULL);
+    if (!c->local_wl)
+        return -ENOMEM;
+    for (int d = 0; d < 2; d++) {
+        snprintf(comment, sizeof(comment), "local workloads some %s policy applies to",
+                 dir_word[d]);
+        if (!(c->selected[d] = tby_rs_set_add(rs, dir_selected[d], TBY_RS_IFNAMES, comment)) ||
+            dispatch_fixed(c, d) < 0)
+            return -ENOMEM;
+    }
+    c->dirty = true;
+    if (calc_dispatch_settle(c) < 0 ||
+        hook_chain(rs, TBY_CALC_CHAIN_FORWARD, TBY_RS_HOOK_FORWARD) < 0)
+        return -ENOMEM;
+    return hook_chain(rs, TBY_CALC_CHAIN_INPUT, TBY_RS_HOOK_INPUT);
+}
+
+void calc_dispatch_free(struct calc_dispatch *c)
+{
+    struct tby_hnode *h, *next;
+
+    if (!c)
+        return;
+    for (int d = 0; d < 2; d++) {
+        tby_rs_rule_free(c->head[d][0]);
+        tby_rs_rule_free(c->head[d][1]);
+        tby_rs_rule_free(c->deny[d]);
+        for (h = tby_hmap_first(&c->pages[d]); h; h = next) {
+            next = tby_hmap_next(&c->pages[d], h);
+            tby_hmap_remove(&c->pages[d], h);
+            page_release(TBY_CONTAINER_OF(h, struct page, node));
+        }
+        tby_hmap_destroy(&c->pages[d]);
+    }
+    for (h = tby_hmap_first(&c->pols); h; h = next) {
+        next = tby_hmap_next(&c->pols, h);
+        free(TBY_CONTAINER_OF(h, struct dpol, node));
+    }
+    for (h = tby_hmap_first(&c->sels); h; h = next) {
+        struct dsel *ds = TBY_CONTAINER_OF(h, struct dsel, node);
+
+        next = tby_hmap_next(&c->sels, h);
+        free(ds->pols);
+        free(ds);
+    }
+    tby_hmap_destroy(&c->pols);
+    tby_hmap_destroy(&c->sels);
+    free(c);
+}

@@ -1,0 +1,125 @@
+/* calc_policy_internal.h — the policy layer's own structures, shared by its files:
+ * calc_policy.c (policies), calc_rules.c (a rule to nft rules), calc_sets.c (the sets fed
+ * from selectors' members) and calc_k8s.c (Kubernetes rules read as Calico's). Private to
+ * them; calc.c and the dispatch use calc_policy.h.
+ *
+ * Ownership: struct calc_policies owns every policy, shared set and per-selector record.
+ * A policy owns its chains and holds (struct holds) the sets its rules use; a shared set
+ * goes with its last holder.
+ */
+#ifndef TABBY_CALC_POLICY_INTERNAL_H
+#define TABBY_CALC_POLICY_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tabby/hmap.h"
+#include "calc_policy.h"
+
+struct calc_policies {
+    struct tby_rs *rs;
+    struct calc_index *index;
+    struct calc_policy_hooks hooks;
+    struct tby_hmap pols;             /* struct pol, by id */
+    struct tby_hmap fixsets;          /* struct fixset, by content (calc_rules.c) */
+    struct tby_hmap npsets;           /* struct npset, by key (calc_sets.c) */
+    struct tby_hmap psels;            /* per-selector records, by selector (calc_sets.c) */
+};
+
+/* A named-port set: addresses of the endpoints matching a selector, with the port a name
+ * stands for on each of them (calc_sets.c). */
+struct npset {
+    struct tby_hnode node;
+    char *key;
+    uint32_t refs;
+    struct calc_sel *sel;             /* held */
+    uint8_t proto;
+    char *port_name;
+    struct tby_rs_set *set[2];        /* IPv4, IPv6 */
+};
+
+/* Interval sets (nets, ports) shared by content (calc_rules.c). */
+struct fixset {
+    struct tby_hnode node;
+    char *key;
+    uint32_t refs;
+    struct tby_rs_set *set;
+};
+
+/* What a compiled policy holds on to, released when it is compiled again or removed. */
+struct holds {
+    struct calc_sel **sels;           /* address-set users (sel_sets_use), each held */
+    size_t n_sels, cap_sels;
+    struct fixset **fix;
+    size_t n_fix, cap_fix;
+    struct npset **nps;
+    size_t n_nps, cap_nps;
+};
+
+struct pol {
+    struct calc_pol v;                /* what the layer above reads */
+    struct tby_hnode node;            /* in pl->pols, by id */
+    char *id;                         /* "np/<ns>/<name>", "gnp/<name>", "knp/<ns>/<name>" */
+    struct calc_sel *applies;         /* held */
+    struct holds holds;
+};
+
+/* ---- calc_sets.c: sets fed from selectors' members ------------------------------------- */
+
+/* The address sets of s's members (IPv4, IPv6), made with the first use; each use is
+ * undone by one sel_sets_unuse. NULL when out of memory (no use counted). */
+struct tby_rs_set *const *sel_sets_use(struct calc_policies *pl, const struct calc_sel *s);
+void sel_sets_unuse(struct calc_policies *pl, const struct calc_sel *s);
+/* The named-port set of (s, protocol, port name), held; NULL when out of memory. */
+struct npset *npset_get(struct calc_policies *pl, struct calc_sel *s, uint8_t proto,
+                        const char *name);
+void npset_put(struct calc_policies *pl, struct npset *np);
+
+/* ---- calc_rules.c and calc_k8s.c: rules ---------------------------------------------------- */
+
+/* A Calico rule's source or destination, ready to compile: selectors already scoped to
+ * namespaces (NULL: none); the lists are owned copies. */
+struct centity {
+    struct tby_sel *sel;
+    struct tby_sel *not_sel;
+    struct tby_cidr_list nets, not_nets;
+    struct tby_port_list ports, not_ports;
+};
+
+struct crule {
+    enum tby_action action;
+    int protocol, not_protocol;
+    struct tby_icmp_match icmp, not_icmp;
+    int ip_version;
+    struct centity src, dst;
+    bool skip;                        /* cannot be enforced (services): left out */
+};
+
+void crule_clear(struct crule *r);
+/* Scopes a rule entity's selectors as Calico does: namespaceSelector (prefixed pcns.)
+ * or, in a namespaced policy, the policy's namespace, once any selector field is used.
+ * Takes sel and ns_sel. */
+int centity_scope(struct centity *e, struct tby_sel *sel, struct tby_sel *ns_sel,
+                  const char *ns, struct tby_error *err);
+/* Copies of Calico's lists into an entity. */
+int centity_copy_lists(struct centity *e, const struct tby_entity_rule *src);
+/* A copy of a port list, names too (an empty list stays empty). -ENOMEM. */
+int port_list_copy(struct tby_port_list *dst, const struct tby_port_list *src);
+/* Compiles one rule into nft rules appended to rules, holding the sets they use. */
+int calc_compile_rule(struct calc_policies *pl, const struct crule *r, const char *comment,
+                      struct holds *holds, struct tby_rs_rules *rules);
+void holds_release(struct calc_policies *pl, struct holds *h);
+
+/* Kubernetes NetworkPolicy rules as Calico rules (calc_k8s.c). */
+int calc_k8s_rules(const struct tby_k8s_rule *rules, size_t n, bool ingress, const char *ns,
+                   struct crule **out, size_t **origin, size_t *n_out, struct tby_error *err);
+/* The applies-to selector of a Kubernetes policy. */
+int calc_k8s_selector(const struct tby_k8s_policy *kp, const char *ns, struct tby_sel **out,
+                      struct tby_error *err);
+/* `projectcalico.org/namespace == 'ns'` */
+int sel_namespace(const char *ns, struct tby_sel **out, struct tby_error *err);
+/* a && b, freeing both. */
+int sel_and_take(struct tby_sel *a, struct tby_sel *b, struct tby_sel **out,
+                 struct tby_error *err);
+
+#endif

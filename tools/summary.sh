@@ -14,7 +14,7 @@ for dir in "$@"; do
         if grep -q '^\[==========\] .* test(s) run\.' "$log" 2>/dev/null; then
             p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$log" | tail -1)
             f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed below:/\1/p' "$log" | tail -1)
-            s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test(s)/\1/p' "$log" | tail -1)
+            s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test(s).*/\1/p' "$log" | tail -1)
         else
             # automake's driver appends its own "PASS script (exit status: 0)" line: not a case
             cases=$(grep -Ev '^[A-Z]+ .* \(exit status: [0-9]+\)$' "$log" 2>/dev/null)

@@ -82,6 +82,14 @@ int tby_ipam_affinity_key_parse(const char *key, const char **node, size_t *node
     return 0;
 }
 
+int tby_ipam_affinity_record(const struct tby_kv *kv, const char **node, size_t *node_len,
+                             struct tby_cidr *block)
+{
+    /* tabby's affinity records say everything in their key, and exist only while the
+     * node holds the block */
+    return tby_ipam_affinity_key_parse(kv->key, node, node_len, block);
+}
+
 char *ipam_handle_key(const char *handle)
 {
     char *key;

@@ -193,6 +193,11 @@ int tby_ipam_node_blocks(struct tby_store *store, const char *node, struct tby_c
  * key. */
 int tby_ipam_affinity_key_parse(const char *key, const char **node, size_t *node_len,
                                 struct tby_cidr *block);
+/* What a watcher (the syncer's cache) needs of an affinity record: the node (*node points
+ * into kv's key or value, *node_len bytes) and the block it routes. -EINVAL for a record
+ * that is no affinity, or one whose block is not (or no longer) the node's to route. */
+int tby_ipam_affinity_record(const struct tby_kv *kv, const char **node, size_t *node_len,
+                             struct tby_cidr *block);
 
 /* ---- usage (tabbyctl ipam show) --------------------------------------------------- */
 

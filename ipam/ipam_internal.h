@@ -260,6 +260,10 @@ int work_block_for_ip(struct work *w, const struct tby_ip *ip, struct work_block
 typedef int (*ipam_attempt_fn)(struct work *w, void *ctx, struct tby_error *err);
 int ipam_run(struct tby_ipam *ipam, const char *what, ipam_attempt_fn attempt, void *ctx,
              struct tby_error *err);
+/* The same without refreshing pools and settings first, for an attempt that needs
+ * neither: it reads only what it reads itself. */
+int ipam_run_unrefreshed(struct tby_ipam *ipam, const char *what, ipam_attempt_fn attempt,
+                         void *ctx, struct tby_error *err);
 
 /* ---- shared helpers ----------------------------------------------------------------- */
 

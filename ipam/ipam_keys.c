@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/cleanup.h"
 #include "ipam_internal.h"
 
 #define NAME_LIMIT 512
@@ -88,6 +89,30 @@ int tby_ipam_affinity_record(const struct tby_kv *kv, const char **node, size_t 
     /* tabby's affinity records say everything in their key, and exist only while the
      * node holds the block */
     return tby_ipam_affinity_key_parse(kv->key, node, node_len, block);
+}
+
+int tby_ipam_block_record(const struct tby_kv *kv, struct tby_ipam_block_info *out)
+{
+    _cleanup_(ipam_block_freep) struct ipam_block *b = NULL;
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    if (strncmp(kv->key, IPAM_BLOCKS, strlen(IPAM_BLOCKS)) != 0 || !kv->value)
+        return -EINVAL;
+    r = ipam_block_decode(kv->value, kv->value_len, kv->key, &b, NULL);
+    if (r < 0)
+        return r == -ENOMEM ? r : -EINVAL;
+    out->cidr = b->cidr;
+    out->node = TBY_STEAL(b->node);
+    out->size = b->size;
+    out->in_use = ipam_block_in_use(b);
+    return 0;
+}
+
+void tby_ipam_block_info_clear(struct tby_ipam_block_info *info)
+{
+    free(info->node);
+    memset(info, 0, sizeof(*info));
 }
 
 char *ipam_handle_key(const char *handle)

@@ -172,3 +172,43 @@ int tby_ipam_gc_blocks(struct tby_ipam *ipam, size_t *removed, struct tby_error 
         *removed = r == 0 ? c.count : 0;
     return r;
 }
+
+struct retire_ctx {
+    const struct tby_cidr *block;
+    const char *node;
+    bool forget_claims;
+    bool removed;
+};
+
+static bool same_node(const char *a, const char *b)
+{
+    return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+static int attempt_retire(struct work *w, void *opaque, struct tby_error *err)
+{
+    struct retire_ctx *c = opaque;
+    struct work_block *wb;
+    int r = work_block(w, c->block, &wb, err);
+
+    c->removed = false;
+    if (r < 0 || !wb->blk || ipam_block_in_use(wb->blk) > 0 || !same_node(wb->blk->node, c->node))
+        return r;
+    wb->removed = wb->dirty = true;
+    w->forget_claims_of = c->forget_claims ? c->node : NULL;
+    c->removed = true;
+    return 0;
+}
+
+int tby_ipam_retire_block(struct tby_ipam *ipam, const struct tby_cidr *block, const char *node,
+                          bool forget_claims, bool *removed, struct tby_error *err)
+{
+    struct retire_ctx c = { .block = block, .node = node, .forget_claims = forget_claims };
+    int r = node ? ipam_check_name("node name", node, err) : 0;
+
+    if (r == 0)
+        r = ipam_run_unrefreshed(ipam, "giving up an empty block", attempt_retire, &c, err);
+    if (removed)
+        *removed = r == 0 && c.removed;
+    return r;
+}

@@ -466,12 +466,12 @@ static void backoff(struct tby_ipam *ipam, int attempt)
     nanosleep(&ts, NULL);
 }
 
-int ipam_run(struct tby_ipam *ipam, const char *what, ipam_attempt_fn attempt, void *ctx,
-             struct tby_error *err)
+static int run(struct tby_ipam *ipam, const char *what, bool refresh, ipam_attempt_fn attempt,
+               void *ctx, struct tby_error *err)
 {
     for (int i = 0; i < MAX_ATTEMPTS; i++) {
         struct work w = { .ipam = ipam };
-        int r = ipam_refresh(ipam, err);
+        int r = refresh ? ipam_refresh(ipam, err) : 0;
 
         if (r == 0)
             r = attempt(&w, ctx, err);
@@ -485,4 +485,16 @@ int ipam_run(struct tby_ipam *ipam, const char *what, ipam_attempt_fn attempt, v
     }
     return tby_error_set(err, -EAGAIN, "%s: gave up after %d attempts: the IPAM records kept "
                          "changing underneath (try again later)", what, MAX_ATTEMPTS);
+}
+
+int ipam_run(struct tby_ipam *ipam, const char *what, ipam_attempt_fn attempt, void *ctx,
+             struct tby_error *err)
+{
+    return run(ipam, what, true, attempt, ctx, err);
+}
+
+int ipam_run_unrefreshed(struct tby_ipam *ipam, const char *what, ipam_attempt_fn attempt,
+                         void *ctx, struct tby_error *err)
+{
+    return run(ipam, what, false, attempt, ctx, err);
 }

@@ -193,6 +193,22 @@ int tby_ipam_node_blocks(struct tby_store *store, const char *node, struct tby_c
  * key. */
 int tby_ipam_affinity_key_parse(const char *key, const char **node, size_t *node_len,
                                 struct tby_cidr *block);
+/* Where the blocks live, for watchers (IPAM upkeep works from the syncer's copy). */
+#define TBY_IPAM_BLOCK_PREFIX TBY_IPAM_PREFIX "blocks/"
+
+/* What a watcher needs of a block record. */
+struct tby_ipam_block_info {
+    struct tby_cidr cidr;
+    char *node;                     /* its host affinity; NULL: none */
+    uint32_t size;
+    uint32_t in_use;                /* addresses allocated */
+};
+
+/* Reads a block record (a key under TBY_IPAM_BLOCK_PREFIX and its value); -EINVAL when it
+ * is none or malformed, -ENOMEM. Clear *out with tby_ipam_block_info_clear. */
+int tby_ipam_block_record(const struct tby_kv *kv, struct tby_ipam_block_info *out);
+void tby_ipam_block_info_clear(struct tby_ipam_block_info *info);
+
 /* What a watcher (the syncer's cache) needs of an affinity record: the node (*node points
  * into kv's key or value, *node_len bytes) and the block it routes. -EINVAL for a record
  * that is no affinity, or one whose block is not (or no longer) the node's to route. */
@@ -235,6 +251,14 @@ int tby_ipam_release_node(struct tby_ipam *ipam, const char *node, size_t *remov
                           struct tby_error *err);
 /* Removes every empty block whose node has no Node resource or that no pool contains. */
 int tby_ipam_gc_blocks(struct tby_ipam *ipam, size_t *removed, struct tby_error *err);
+/* For a caller that decided from a watched copy of the records (tabby-node's upkeep) that
+ * the empty block at `block`, affine to `node` (NULL: to none), is to go: reads that block
+ * alone — no pools, no Node — and, while it is still empty and still the node's, removes
+ * it and its affinity record in one compare-and-swap (retried on conflict); with
+ * forget_claims, the node's claims record too (the last block of a deleted node).
+ * *removed (may be NULL) says whether it went. */
+int tby_ipam_retire_block(struct tby_ipam *ipam, const struct tby_cidr *block, const char *node,
+                          bool forget_claims, bool *removed, struct tby_error *err);
 
 /* Sets IPAMConfiguration default's strictAffinity, creating it when missing. */
 int tby_ipam_set_strict_affinity(struct tby_ipam *ipam, bool strict, struct tby_error *err);

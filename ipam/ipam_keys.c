@@ -109,6 +109,21 @@ int tby_ipam_block_record(const struct tby_kv *kv, struct tby_ipam_block_info *o
     return 0;
 }
 
+bool tby_ipam_block_record_holds(const struct tby_kv *kv, const struct tby_ip *ip,
+                                 const char *handle)
+{
+    _cleanup_(ipam_block_freep) struct ipam_block *b = NULL;
+    const struct ipam_attr *owner;
+    uint32_t ord;
+
+    if (strncmp(kv->key, IPAM_BLOCKS, strlen(IPAM_BLOCKS)) != 0 || !kv->value ||
+        ipam_block_decode(kv->value, kv->value_len, kv->key, &b, NULL) < 0 ||
+        !ipam_block_ordinal(b, ip, &ord))
+        return false;
+    owner = ipam_block_owner(b, ord);
+    return owner && strcmp(owner->handle, handle) == 0;
+}
+
 void tby_ipam_block_info_clear(struct tby_ipam_block_info *info)
 {
     free(info->node);

@@ -208,6 +208,9 @@ struct tby_ipam_block_info {
  * is none or malformed, -ENOMEM. Clear *out with tby_ipam_block_info_clear. */
 int tby_ipam_block_record(const struct tby_kv *kv, struct tby_ipam_block_info *out);
 void tby_ipam_block_info_clear(struct tby_ipam_block_info *info);
+/* Whether the block record has ip allocated to handle (false for any other record). */
+bool tby_ipam_block_record_holds(const struct tby_kv *kv, const struct tby_ip *ip,
+                                 const char *handle);
 
 /* What a watcher (the syncer's cache) needs of an affinity record: the node (*node points
  * into kv's key or value, *node_len bytes) and the block it routes. -EINVAL for a record

@@ -45,7 +45,7 @@ struct node_housekeeping {
     struct node_ipam_stats stats;
 };
 
-/* ---- the blocks ------------------------------------------------------------------------------ */
+/* ---- the blocks ---------------------------------------------------------------------- */
 
 static const char *block_key(const struct tby_hnode *n)
 {

@@ -12,13 +12,20 @@
 #include "tabby/log.h"
 #include "tabby/syncer.h"
 
+/* A record's value as the store gave it (NUL-terminated). */
+struct record {
+    char *value;
+    size_t value_len;
+    int64_t mod_rev;
+};
+
+/* One allocation per key (and one for a record's value): tabby-node holds every endpoint
+ * of the cluster. */
 struct entry {
     struct tby_hnode node;
-    char *key;
-    int64_t mod_rev;
-    struct tby_resource *res; /* NULL for a record */
-    char *value;              /* a record's, NUL-terminated */
-    size_t value_len;
+    struct tby_resource *res; /* a resource, decoded (its resourceVersion the mod_rev) */
+    struct record *rec;       /* or a record */
+    char key[];
 };
 
 struct tby_syncer {
@@ -50,16 +57,22 @@ static struct entry *entry_find(const struct tby_hmap *m, const char *key)
 static void entry_free(struct entry *e)
 {
     tby_resource_free(e->res);
-    free(e->value);
-    free(e->key);
+    if (e->rec)
+        free(e->rec->value);
+    free(e->rec);
     free(e);
 }
 
 /* The record an entry holds, as a kv (borrowed). */
-static struct tby_kv entry_kv(const struct entry *e)
+static struct tby_kv entry_kv(struct entry *e)
 {
-    return (struct tby_kv){ .key = e->key, .value = e->value, .value_len = e->value_len,
-                            .mod_rev = e->mod_rev };
+    return (struct tby_kv){ .key = e->key, .value = e->rec->value,
+                            .value_len = e->rec->value_len, .mod_rev = e->rec->mod_rev };
+}
+
+static int64_t entry_rev(const struct entry *e)
+{
+    return e->rec ? e->rec->mod_rev : e->res->meta.resource_version;
 }
 
 static void entries_clear(struct tby_hmap *m)
@@ -242,12 +255,13 @@ static void tell_record(struct tby_syncer *s, const char *key, const struct tby_
 
 static struct entry *entry_add(struct tby_syncer *s, const char *key)
 {
-    struct entry *e = calloc(1, sizeof(*e));
+    size_t len = strlen(key);
+    struct entry *e = calloc(1, sizeof(*e) + len + 1);
 
-    if (!e || !(e->key = strdup(key)) ||
-        tby_hmap_insert(&s->entries, &e->node, tby_hash_str(key)) < 0) {
-        if (e)
-            free(e->key);
+    if (!e)
+        return NULL;
+    memcpy(e->key, key, len + 1);
+    if (tby_hmap_insert(&s->entries, &e->node, tby_hash_str(key)) < 0) {
         free(e);
         return NULL;
     }
@@ -270,10 +284,15 @@ static int apply_record(struct tby_syncer *s, struct entry *e, const char *key,
     }
     if (!e && !(e = entry_add(s, key)))
         return -ENOMEM;
-    free(e->value);
-    e->value = TBY_STEAL(kv->value); /* the event's, moved */
-    e->value_len = kv->value_len;
-    e->mod_rev = kv->mod_rev;
+    if (!e->rec && !(e->rec = calloc(1, sizeof(*e->rec)))) {
+        tby_hmap_remove(&s->entries, &e->node);
+        entry_free(e);
+        return -ENOMEM;
+    }
+    free(e->rec->value);
+    e->rec->value = TBY_STEAL(kv->value); /* the event's, moved */
+    e->rec->value_len = kv->value_len;
+    e->rec->mod_rev = kv->mod_rev;
     view = entry_kv(e);
     tell_record(s, e->key, &view);
     return 0;
@@ -286,7 +305,7 @@ static int apply(struct tby_syncer *s, const char *key, struct tby_kv *kv)
     struct entry *e = entry_find(&s->entries, key);
     struct tby_resource *res;
 
-    if (e && kv && e->mod_rev == kv->mod_rev)
+    if (e && kv && entry_rev(e) == kv->mod_rev)
         return 0;
     if (e ? !e->res : is_record(s, key))
         return apply_record(s, e, key, kv);
@@ -303,7 +322,6 @@ static int apply(struct tby_syncer *s, const char *key, struct tby_kv *kv)
         tby_resource_free(res);
         return -ENOMEM;
     }
-    e->mod_rev = kv->mod_rev;
     tell_update(s, e->res, res);
     tby_resource_free(e->res);
     e->res = res;
@@ -468,11 +486,11 @@ int tby_syncer_foreach_record(const struct tby_syncer *s, const char *prefix,
 
     for (struct tby_hnode *n = tby_hmap_first(&s->entries); n;
          n = tby_hmap_next(&s->entries, n)) {
-        const struct entry *e = TBY_CONTAINER_OF(n, struct entry, node);
+        struct entry *e = TBY_CONTAINER_OF(n, struct entry, node);
         struct tby_kv kv;
         int r;
 
-        if (e->res || strncmp(e->key, prefix, len) != 0)
+        if (!e->rec || strncmp(e->key, prefix, len) != 0)
             continue;
         kv = entry_kv(e);
         if ((r = fn(ctx, &kv)))

@@ -172,25 +172,33 @@ static struct tby_syncer_consumer housekeeping_consumer(void *state)
 
 /* ---- the work ------------------------------------------------------------------------------ */
 
-/* Gives up one empty block; false (logged, counted) when that failed. */
-static bool retire(struct node_housekeeping *h, const struct tby_ipam_block_info *b,
-                   bool forget_claims, const char *why)
+/* Gives up one empty block; false (logged, counted) when that failed. A block given up
+ * leaves the table at once: until the syncer tells of its deletion, the next collection
+ * would read it again for nothing. */
+static bool retire(struct node_housekeeping *h, struct block *b, bool forget_claims,
+                   const char *why)
 {
+    const struct tby_ipam_block_info *info = &b->info;
     char cidr[TBY_CIDR_STRLEN];
     struct tby_error err = { 0 };
     bool removed = false;
 
-    if (tby_ipam_retire_block(h->ipam, &b->cidr, b->node, forget_claims, &removed, &err) < 0) {
+    tby_cidr_format(&info->cidr, cidr);
+    if (tby_ipam_retire_block(h->ipam, &info->cidr, info->node, forget_claims, &removed,
+                              &err) < 0) {
         h->stats.failures++;
         tby_log(TBY_LOG_WARNING, "ipam", "empty block not released block=%s node=%s "
-                "error=\"%s\"", tby_cidr_format(&b->cidr, cidr), b->node ? b->node : "-",
-                tby_error_str(&err));
+                "error=\"%s\"", cidr, info->node ? info->node : "-", tby_error_str(&err));
         return false;
     }
     if (removed) {
         h->stats.blocks_released++;
-        tby_log(TBY_LOG_DEBUG, "ipam", "empty block released block=%s node=%s why=%s",
-                tby_cidr_format(&b->cidr, cidr), b->node ? b->node : "-", why);
+        tby_log(TBY_LOG_DEBUG, "ipam", "empty block released block=%s node=%s why=%s", cidr,
+                info->node ? info->node : "-", why);
+        if (is_mine(h, info))
+            at_most(&h->usage_at, node_now_ms());
+        tby_hmap_remove(&h->blocks, &b->node);
+        block_free(b);
     }
     return true;
 }
@@ -210,15 +218,15 @@ static bool release_node(struct node_housekeeping *h, const char *name, size_t *
             empty += b->info.in_use == 0;
         }
     }
-    for (struct tby_hnode *n = tby_hmap_first(&h->blocks); ok && n;
-         n = tby_hmap_next(&h->blocks, n)) {
-        const struct block *b = TBY_CONTAINER_OF(n, struct block, node);
+    for (struct tby_hnode *n = tby_hmap_first(&h->blocks), *next; ok && n; n = next) {
+        struct block *b = TBY_CONTAINER_OF(n, struct block, node);
 
+        next = tby_hmap_next(&h->blocks, n);
         if (!b->info.node || strcmp(b->info.node, name) != 0 || b->info.in_use)
             continue;
         /* with its last block the node's claims record goes too */
         done++;
-        ok = retire(h, &b->info, empty == blocks && done == empty, "node deleted");
+        ok = retire(h, b, empty == blocks && done == empty, "node deleted");
     }
     *released = (size_t)(h->stats.blocks_released - before);
     return ok;
@@ -289,12 +297,12 @@ static void collect(struct node_housekeeping *h, const struct tby_syncer *s, int
         h->stats.failures++;
         tby_log(TBY_LOG_WARNING, "ipam", "block collection failed error=\"out of memory\"");
     }
-    for (struct tby_hnode *n = tby_hmap_first(&h->blocks); r == 0 && n;
-         n = tby_hmap_next(&h->blocks, n)) {
-        const struct block *b = TBY_CONTAINER_OF(n, struct block, node);
+    for (struct tby_hnode *n = tby_hmap_first(&h->blocks), *next; r == 0 && n; n = next) {
+        struct block *b = TBY_CONTAINER_OF(n, struct block, node);
 
+        next = tby_hmap_next(&h->blocks, n);
         if (b->info.in_use == 0 && !keeps(&c, &b->info) &&
-            !retire(h, &b->info, false, "no node or no pool"))
+            !retire(h, b, false, "no node or no pool"))
             break;
     }
     if (h->stats.blocks_released > before)

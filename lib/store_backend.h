@@ -64,7 +64,9 @@ struct tby_sync_ops {
 struct tby_store {
     const struct tby_store_ops *ops;
     char *uri;
-    struct tby_store_stats stats; /* counted by store.c; a native sync adds its own reads */
+    /* Counted by store.c. A native sync adds its own lists (as ranges) and watch requests
+     * (as watches); from a thread of its own, with __atomic_add_fetch. */
+    struct tby_store_stats stats;
 };
 
 struct tby_watch {

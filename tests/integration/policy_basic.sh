@@ -120,6 +120,8 @@ pn_check
 ip netns exec "$(pn_netns default a)" socat -u TCP-LISTEN:90,reuseaddr \
     OPEN:"$T_TMP/stream.out",creat,append 2>/dev/null &
 PN_PIDS+=($!)
+listening() { ip netns exec "$(pn_netns default a)" ss -Htln 'sport = :90' | grep -q .; }
+t_wait 10 listening
 # the default deny covers a: open it, start a stream, close it again
 pn_apply >/dev/null <<'YAML'
 apiVersion: projectcalico.org/v3
@@ -134,12 +136,12 @@ YAML
 ip netns exec "$(pn_netns default b)" socat -u \
     SYSTEM:'while true; do echo tock; sleep 0.05; done' TCP:10.65.0.1:90 2>/dev/null &
 PN_PIDS+=($!)
-sleep 0.3
-pn_ctl delete networkpolicy a-open -n default >/dev/null
-before=$(grep -c tock "$T_TMP/stream.out")
-sleep 0.5
-after=$(grep -c tock "$T_TMP/stream.out")
-if [ "$after" -gt "$before" ]; then
+ticks() { local n; n=$(grep -c tock "$T_TMP/stream.out" 2>/dev/null); echo "${n:-0}"; }
+more_than() { [ "$(ticks)" -gt "$1" ]; }
+t_wait 10 more_than 0
+pn_change delete networkpolicy a-open -n default >/dev/null
+before=$(ticks)
+if t_wait 10 more_than "$before"; then
     pass established_connection_survives
 else
     fail established_connection_survives "stream stopped at $before lines"

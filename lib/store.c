@@ -119,7 +119,7 @@ int tby_store_get(struct tby_store *store, const char *key, struct tby_kv *out,
                   struct tby_error *err)
 {
     memset(out, 0, sizeof(*out));
-    store->stats.gets++;
+    tby_store_count(&store->stats.gets);
     return store->ops->get(store, key, out, err);
 }
 
@@ -127,7 +127,7 @@ int tby_store_range(struct tby_store *store, const char *prefix, struct tby_kv_l
                     struct tby_error *err)
 {
     memset(out, 0, sizeof(*out));
-    store->stats.ranges++;
+    tby_store_count(&store->stats.ranges);
     return store->ops->range(store, prefix, out, err);
 }
 
@@ -136,9 +136,14 @@ int tby_store_revision(struct tby_store *store, int64_t *rev, struct tby_error *
     return store->ops->revision(store, rev, err);
 }
 
-const struct tby_store_stats *tby_store_stats(const struct tby_store *store)
+struct tby_store_stats tby_store_stats(const struct tby_store *store)
 {
-    return &store->stats;
+    return (struct tby_store_stats){
+        .gets = __atomic_load_n(&store->stats.gets, __ATOMIC_RELAXED),
+        .ranges = __atomic_load_n(&store->stats.ranges, __ATOMIC_RELAXED),
+        .watches = __atomic_load_n(&store->stats.watches, __ATOMIC_RELAXED),
+        .commits = __atomic_load_n(&store->stats.commits, __ATOMIC_RELAXED),
+    };
 }
 
 static int compare_keys(const void *a, const void *b)
@@ -176,7 +181,7 @@ int tby_store_commit(struct tby_store *store, const struct tby_txn *txn, int64_t
 
     if (r < 0)
         return r;
-    store->stats.commits++;
+    tby_store_count(&store->stats.commits);
     return store->ops->commit(store, txn, rev ? rev : &ignored, err);
 }
 
@@ -318,7 +323,7 @@ size_t tby_txn_op_count(const struct tby_txn *txn)
 int tby_store_watch(struct tby_store *store, const char *prefix, int64_t from_rev,
                     struct tby_watch **out, struct tby_error *err)
 {
-    store->stats.watches++;
+    tby_store_count(&store->stats.watches);
     return store->ops->watch(store, prefix, from_rev, out, err);
 }
 

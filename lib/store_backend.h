@@ -70,10 +70,17 @@ struct tby_store {
     /* Commits name one key (a put or delete, compared on that key alone or not at all):
      * the Kubernetes API, and sqlite opened with single_object for tests. */
     bool single_object;
-    /* Counted by store.c. A native sync adds its own lists (as ranges) and watch requests
-     * (as watches); from a thread of its own, with __atomic_add_fetch. */
+    /* Counted by store.c with tby_store_count. A native sync adds its own lists (as
+     * ranges) and watch requests (as watches), from a thread of its own; a backend whose
+     * commit must read its object first (k8s:) counts that read as a get. */
     struct tby_store_stats stats;
 };
+
+/* Adds one to a counter of stats (atomically: a native sync counts from its thread). */
+static inline void tby_store_count(uint64_t *counter)
+{
+    __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+}
 
 struct tby_watch {
     const struct tby_watch_ops *ops;

@@ -70,7 +70,7 @@ static void process(struct tby_buf *out)
 static void datastore(struct tby_buf *out, const struct node *n)
 {
     const struct tby_syncer_stats *s;
-    const struct tby_store_stats *st;
+    struct tby_store_stats st;
 
     if (!n->syncer) { /* still waiting for the datastore's file */
         node_gauge(out, "tabby_datastore_online", "1 while the datastore answers.", 0);
@@ -91,10 +91,10 @@ static void datastore(struct tby_buf *out, const struct node *n)
                    "tabby_datastore_reads_total{op=\"get\"} %llu\n"
                    "tabby_datastore_reads_total{op=\"range\"} %llu\n"
                    "tabby_datastore_reads_total{op=\"watch\"} %llu\n",
-                   (unsigned long long)st->gets, (unsigned long long)st->ranges,
-                   (unsigned long long)st->watches);
+                   (unsigned long long)st.gets, (unsigned long long)st.ranges,
+                   (unsigned long long)st.watches);
     node_counter(out, "tabby_datastore_writes_total", "Transactions written to the datastore.",
-                 (double)st->commits);
+                 (double)st.commits);
     node_counter(out, "tabby_datastore_events_total", "Resource changes received.",
                  (double)s->events);
     node_gauge(out, "tabby_resources", "Resources and IPAM records held.",

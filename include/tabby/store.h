@@ -155,15 +155,18 @@ int tby_store_revision(struct tby_store *store, int64_t *rev, struct tby_error *
 
 /* What this store handle asked of its backend since it was opened: every get, range and
  * watch start (a sync's listings and watches included: a backend that syncs natively
- * counts its lists as ranges and its watch requests as watches), and every commit.
- * Plain counters of the handle's one thread. */
+ * counts its lists as ranges and its watch requests as watches — on k8s: each LIST page
+ * and WATCH request its informer makes, from the informer's thread), and every commit (on
+ * k8s also the GET a commit makes of an object it had not read at the compared
+ * revision, as a get). */
 struct tby_store_stats {
     uint64_t gets;
     uint64_t ranges;
     uint64_t watches;
     uint64_t commits;
 };
-const struct tby_store_stats *tby_store_stats(const struct tby_store *store);
+/* The counters now (each read atomically: a native sync adds from a thread of its own). */
+struct tby_store_stats tby_store_stats(const struct tby_store *store);
 
 /* ---- writes ----------------------------------------------------------------- */
 
@@ -249,8 +252,13 @@ void tby_watch_free(struct tby_watch *watch);
  *
  * The generic implementation (store_sync.c: a range per prefix, one watch of their
  * common prefix from the oldest listing, events filtered) serves sqlite and etcd; a
- * backend may implement the operation natively (Kubernetes: one reflector per type, a
- * 410 relisting that type only) as long as it keeps this contract.
+ * backend may implement the operation natively as long as it keeps this contract. k8s:
+ * does (store_k8s_sync.c): one reflector per API type behind the prefixes on one thread,
+ * a LIST each and then a WATCH with bookmarks, a 410 relisting that type only, a SYNCED
+ * marker once every type has listed and after each relist, a PUT only when a key's value
+ * changed (most pod updates change no endpoint); a type losing its server is a failed
+ * attempt (-EAGAIN, the server's answer the last error) while it reconnects by itself,
+ * from where it was, without listing again.
  *
  * Poll-loop friendly: wait on tby_store_sync_fd (when >= 0) for at most
  * tby_store_sync_timeout_ms, then call tby_store_sync_next with timeout 0. */

@@ -7,8 +7,8 @@
  * (0.3.0 to 1.1.0).
  *
  * This file reads the call and runs DEL and CHECK; ADD is in tabby_add.c, GC and STATUS
- * in tabby_gc.c. The configuration keys are in cni_conf.h, the wiring in cni_link.h, the
- * endpoint in cni_wep.h.
+ * in tabby_gc.c. The configuration keys are in cni_conf.h (tabby's and Calico's) and
+ * cni_datastore.h, the wiring in cni_link.h, the endpoint in cni_wep.h.
  */
 #include <errno.h>
 #include <signal.h>
@@ -264,8 +264,8 @@ static int open_all(void *plugin, struct cni_failure *f)
         return -1;
     /* A store that cannot be opened now is worth another try later (for STATUS: the
      * plugin is not available). */
-    if (tby_store_open(p->conf.store_uri, &p->store, &err) < 0)
-        return cni_fail_unreachable(f, &p->call, p->conf.store_uri, &err);
+    if (cni_store_open(&p->call, p->conf.store_uri, &p->store, f) < 0)
+        return -1;
     if (p->call.command != CNI_STATUS && !(p->sk = cni_nl_open(&err)))
         return cni_fail(f, CNI_ERR_NETWORK, "%s", tby_error_str(&err));
     return 0;

@@ -124,8 +124,13 @@ static int network_failure(struct cni_failure *f, const struct tby_error *err)
 static int choose_mtu(struct plugin *p, struct add *a, struct cni_failure *f)
 {
     struct tby_error err = { 0 };
+    unsigned from_file;
 
-    a->veth.mtu = p->conf.mtu;
+    /* As Calico: a required file must be there even when mtu names the MTU. */
+    if (cni_mtu_from_file(p->conf.mtu_file, p->conf.require_mtu_file, &from_file, &err) < 0)
+        return cni_fail(f, err.code == -ENOENT ? CNI_ERR_TRY_AGAIN : CNI_ERR_INVALID_CONFIG,
+                        "%s", tby_error_str(&err));
+    a->veth.mtu = p->conf.mtu ? p->conf.mtu : from_file;
     if (a->veth.mtu)
         return 0;
     if (cni_mtu_detect(p->sk, p->store, &a->res, &a->veth.mtu, &err) < 0)

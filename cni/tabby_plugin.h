@@ -15,6 +15,7 @@
 #include "tabby/store.h"
 #include "cni_common.h"
 #include "cni_conf.h"
+#include "cni_datastore.h"
 #include "cni_wep.h"
 
 struct plugin {

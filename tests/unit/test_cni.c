@@ -491,6 +491,31 @@ static void test_wep_is_built_as_calicos(void **state)
     assert_int_equal(w->ports[0].port, 8080);
 }
 
+static void test_wep_of_a_kubernetes_pod_has_its_account_and_prefixes(void **state)
+{
+    _cleanup_json_ json_t *doc = NULL;
+    _cleanup_json_ json_t *prefixes = load("[\"10.99.0.0/16\"]");
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    struct cni_result result;
+    struct tby_error err = { 0 };
+    const struct tby_wep *w;
+    struct cni_wep_input in = { .node = "node-1", .namespace = "shop", .pod = "web-0",
+                                .container_id = "abc", .endpoint = "eth0",
+                                .host_ifname = "tbyx", .mac = "0a:58:0a:01:00:05",
+                                .res = &result, .service_account = "front",
+                                .source_prefixes = prefixes };
+
+    (void)state;
+    parse_result("{\"ips\":[{\"address\":\"10.1.0.5/32\"}]}", &doc, &result);
+    assert_int_equal(cni_wep_build(&in, &res, &err), 0);
+    w = res->spec.wep;
+    assert_int_equal(w->profiles.n, 2);
+    assert_string_equal(w->profiles.items[0], "kns.shop");
+    assert_string_equal(w->profiles.items[1], "ksa.shop.front");
+    assert_string_equal(w->service_account_name, "front");
+    assert_int_equal(w->allow_spoofed_source_prefixes.n, 1);
+}
+
 static void test_wep_without_pod_is_a_cni_endpoint(void **state)
 {
     _cleanup_json_ json_t *doc = NULL;
@@ -615,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_conf_ignores_calicos_keys_that_do_not_matter),
         cmocka_unit_test(test_mtu_file_is_read_as_calico_reads_it),
         cmocka_unit_test(test_wep_is_built_as_calicos),
+        cmocka_unit_test(test_wep_of_a_kubernetes_pod_has_its_account_and_prefixes),
         cmocka_unit_test(test_wep_without_pod_is_a_cni_endpoint),
         cmocka_unit_test(test_wep_refuses_bad_labels_and_ports),
         cmocka_unit_test(test_delegate_finds_the_first_executable_on_cni_path),

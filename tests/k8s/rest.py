@@ -367,6 +367,16 @@ class Api:
                 new["status"] = obj["status"]
             else:
                 new.pop("status", None)
+            if t.crd is None:
+                # A built-in kind's status strategy (pods, nodes, …) resets the spec,
+                # deletionTimestamp and ownerReferences only: labels and annotations
+                # written through /status stay, as Calico's CNI plugin relies on for its
+                # pod annotations. (Custom resources' /status keeps metadata as it was.)
+                for k in ("labels", "annotations"):
+                    if k in obj.get("metadata", {}):
+                        new["metadata"][k] = obj["metadata"][k]
+                    else:
+                        new["metadata"].pop(k, None)
         else:
             new = obj
             if t.status:

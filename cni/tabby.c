@@ -137,21 +137,36 @@ static int pod_holder(struct plugin *p, char **holder, struct cni_failure *f)
     return 0;
 }
 
-static int cmd_del(void *plugin, struct cni_failure *f)
+/* Which sandbox holds the pod's endpoint: the endpoint's record says so (on k8s: the
+ * record is the pod, and its containerID the annotation); without one, the pod's
+ * annotation. On another datastore the annotation is not kept up to date by tabby (it
+ * may be Calico's, from before): the record wins over it. */
+static int del_holder(struct plugin *p, char **holder, struct cni_failure *f)
 {
-    struct plugin *p = plugin;
     _cleanup_(tby_resource_freep) struct tby_resource *wep = NULL;
-    _cleanup_json_ json_t *answer = NULL;
-    _cleanup_free_ char *holder = NULL;
-    int r = pod_holder(p, &holder, f);
+    int r = pod_holder(p, holder, f);
 
     if (r < 0)
         return -1;
     r = plugin_get_wep(p, &wep, f);
     if (r < 0 && r != -ENOENT)
         return -1;
-    if (!holder && wep && wep->spec.wep->container_id)
-        holder = strdup(wep->spec.wep->container_id);
+    if (wep && wep->spec.wep->container_id) {
+        free(*holder);
+        if (!(*holder = strdup(wep->spec.wep->container_id)))
+            return cni_fail(f, CNI_ERR_IO, "out of memory");
+    }
+    return 0;
+}
+
+static int cmd_del(void *plugin, struct cni_failure *f)
+{
+    struct plugin *p = plugin;
+    _cleanup_json_ json_t *answer = NULL;
+    _cleanup_free_ char *holder = NULL;
+
+    if (del_holder(p, &holder, f) < 0)
+        return -1;
     /* The pod's endpoint and veth name belong to the pod, not to one sandbox: when a newer
      * sandbox holds them, this DEL (of an older one) releases only its own addresses. */
     if (holder && strcmp(holder, p->call.container_id) != 0) {

@@ -9,8 +9,7 @@
  *   "datastore": "sqlite:/var/lib/tabby/tabby.db", "nodename": "node1"
  * ("datastore" and "nodename" are also read from the top level, then Calico's keys
  * (cni_datastore.h), then the node's defaults: $TABBY_STORE or /etc/tabby/tabbyctl.cfg,
- * and the host name.) Calico's top-level "ipam_lock_file" makes ADD, DEL and GC take
- * that file's lock, one at a time on the host.
+ * and the host name.)
  *
  * tabby-ipam does not ask the Kubernetes API for a pod's annotations: the tabby plugin in
  * front of it does (in Kubernetes mode, with the namespace's pool annotations as defaults)
@@ -37,12 +36,8 @@
  * this node may use has room.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
@@ -93,34 +88,6 @@ static void wish_clear(struct wish *w)
 
 /* ---- opening IPAM ---------------------------------------------------------------------- */
 
-/* Calico's ipam_lock_file: one IPAM plugin at a time on this host, from here to its exit
- * (the fd is closed then). The file's folder is made if missing (one level, as
- * /var/run/calico). Only commands that write take it. */
-static int take_lock(const struct plugin *p, struct cni_failure *f)
-{
-    _cleanup_free_ char *dir = NULL;
-    const char *path;
-    int fd;
-
-    if (cni_conf_str(p->call.conf, "ipam_lock_file", &path, f) < 0)
-        return -1;
-    if (!path || p->call.command == CNI_CHECK || p->call.command == CNI_STATUS)
-        return 0;
-    if (strrchr(path, '/') && (dir = strndup(path, (size_t)(strrchr(path, '/') - path))) &&
-        *dir)
-        mkdir(dir, 0755); /* an error shows on open */
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return cni_fail(f, CNI_ERR_IO, "ipam_lock_file %s: %s", path, strerror(errno));
-    while (flock(fd, LOCK_EX) < 0) {
-        if (errno != EINTR) {
-            close(fd);
-            return cni_fail(f, CNI_ERR_IO, "ipam_lock_file %s: %s", path, strerror(errno));
-        }
-    }
-    return 0; /* held until the process exits */
-}
-
 static int open_ipam(void *plugin, struct cni_failure *f)
 {
     struct plugin *p = plugin;
@@ -130,8 +97,7 @@ static int open_ipam(void *plugin, struct cni_failure *f)
     if (!cni_ipam_conf(&p->call))
         return cni_fail(f, CNI_ERR_INVALID_CONFIG, "ipam: missing from the network "
                         "configuration (or not an object)");
-    if (cni_store_uri(&p->call, &uri, f) < 0 || cni_node_name(&p->call, &p->node, f) < 0 ||
-        take_lock(p, f) < 0)
+    if (cni_store_uri(&p->call, &uri, f) < 0 || cni_node_name(&p->call, &p->node, f) < 0)
         return -1;
     /* A store that cannot be opened now (a file being replaced, etcd down) is worth
      * another try later, so the runtime is told to retry rather than to give up. */

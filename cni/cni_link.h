@@ -1,7 +1,7 @@
 /* cni_link.h — a pod's veth pair wired the way Calico wires it (private to cni/), through
  * libnl-route-3 and /proc/sys.
  *
- * Host side (the namespace the plugin runs in): named by cni_veth_name, MAC
+ * Host side (the namespace the plugin runs in): named by tby_veth_name, MAC
  * ee:ee:ee:ee:ee:ee (every pod sees the same gateway MAC), proxy ARP so it answers for
  * 169.254.1.1 without holding that address, forwarding on, route_localnet, proxy_delay 0,
  * accept_ra 0, for IPv6 proxy NDP, forwarding and no DAD; a /32 (/128) route per pod

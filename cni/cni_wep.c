@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "tabby/cleanup.h"
-#include "cni_names.h"
+#include "tabby/endpoint_names.h"
 #include "cni_wep.h"
 
 static const char *orchestrator_of(const struct cni_wep_input *in)
@@ -18,7 +18,7 @@ int cni_wep_name_of(const struct cni_wep_input *in, char **name, const char **na
     bool k8s = in->pod && *in->pod;
 
     *namespace = in->namespace && *in->namespace ? in->namespace : "default";
-    return cni_wep_name(in->node, orchestrator_of(in), k8s ? in->pod : in->container_id,
+    return tby_wep_name(in->node, orchestrator_of(in), k8s ? in->pod : in->container_id,
                         in->endpoint, name, err);
 }
 

@@ -2,7 +2,7 @@
  * to cni/), as Calico's CNI plugin builds it, so that tabby-node enforces policy on the
  * pod from the moment it exists:
  *
- *   metadata: name <node>-k8s-<pod>-<endpoint> (cni_wep_name), namespace, labels: the
+ *   metadata: name <node>-k8s-<pod>-<endpoint> (tby_wep_name), namespace, labels: the
  *     pod's (from the Kubernetes API, or the configuration's args.cni.labels) plus
  *     projectcalico.org/namespace and projectcalico.org/orchestrator (Calico's, which win
  *     over the same keys given); annotation tabby/network: the CNI network's name, so

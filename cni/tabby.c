@@ -25,7 +25,7 @@
 #include "tabby/log.h"
 #include "cni_delegate.h"
 #include "cni_link.h"
-#include "cni_names.h"
+#include "tabby/endpoint_names.h"
 #include "cni_netns.h"
 #include "cni_result.h"
 #include "tabby_plugin.h"
@@ -191,7 +191,7 @@ static int prev_pod_iface(const struct plugin *p, const struct cni_result *prev,
     for (size_t i = 0; i < prev->n_ifaces; i++) {
         const struct cni_iface *iface = &prev->ifaces[i];
 
-        if (!iface->sandbox && strncmp(iface->name, CNI_VETH_PREFIX, 3) == 0)
+        if (!iface->sandbox && strncmp(iface->name, TBY_VETH_PREFIX, 3) == 0)
             *host = iface->name;
         else if (iface->sandbox && strcmp(iface->name, p->call.ifname) == 0)
             pod = (int)i;
@@ -291,7 +291,7 @@ static int identify(struct plugin *p, struct cni_failure *f)
     if (p->conf.kube.wanted && !p->k8s_mode)
         tby_log(TBY_LOG_DEBUG, "cni", "no pod named in CNI_ARGS: the Kubernetes API is not "
                 "asked");
-    cni_veth_name(p->call.args.pod_namespace, p->call.args.pod_name, p->call.container_id,
+    tby_veth_name(p->call.args.pod_namespace, p->call.args.pod_name, p->call.container_id,
                   p->host);
     p->wep = (struct cni_wep_input){ .node = p->conf.node,
                                      .namespace = p->call.args.pod_namespace,

@@ -18,7 +18,7 @@
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
 #include "cni_link.h"
-#include "cni_names.h"
+#include "tabby/endpoint_names.h"
 #include "tabby_plugin.h"
 
 /* GC's tally, and its first failure. */
@@ -47,7 +47,7 @@ static int remove_stale(struct plugin *p, const struct tby_resource *res, struct
 {
     const struct tby_wep *wep = res->spec.wep;
     const char *dev = wep->interface_name;
-    bool ours = dev && strncmp(dev, CNI_VETH_PREFIX, strlen(CNI_VETH_PREFIX)) == 0;
+    bool ours = dev && strncmp(dev, TBY_VETH_PREFIX, strlen(TBY_VETH_PREFIX)) == 0;
     bool deleted = false;
     int r = ours ? cni_veth_delete(p->sk, dev, &deleted, err) : 0;
 

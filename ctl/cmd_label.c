@@ -11,6 +11,7 @@
 
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
+#include "tabby/endpoint_names.h"
 #include "tabby/validate.h"
 #include "ctl.h"
 
@@ -157,6 +158,22 @@ static int label_once(struct tby_store *store, const struct label_args *a, bool 
     return r < 0 ? ctl_fail("%s", tby_error_str(&err)) : CTL_OK;
 }
 
+/* On k8s: an endpoint is its Pod: its labels are the Pod's, which kubectl changes. */
+static int refuse_pod_labels(const struct label_args *a)
+{
+    struct tby_wep_parts parts;
+    const char *pod = a->name;
+    int r;
+
+    if (tby_wep_name_parse(a->name, &parts) == 0 && strcmp(parts.orchestrator, "k8s") == 0)
+        pod = parts.workload;
+    r = ctl_fail("on k8s: a WorkloadEndpoint's labels are its Pod's: label the Pod instead: "
+                 "kubectl label pod -n %s %s%s KEY=VALUE…", a->ns, pod,
+                 a->overwrite ? " --overwrite" : "");
+    tby_wep_parts_clear(&parts);
+    return r;
+}
+
 int ctl_cmd_label(struct ctl *ctl, int argc, char **argv)
 {
     struct label_args a;
@@ -166,6 +183,9 @@ int ctl_cmd_label(struct ctl *ctl, int argc, char **argv)
 
     if (r == CTL_OK && !(store = ctl_store(ctl)))
         r = CTL_FAIL;
+    if (r == CTL_OK && a.info->kind == TBY_KIND_WORKLOADENDPOINT &&
+        strncmp(tby_store_uri(store), "k8s:", 4) == 0)
+        r = refuse_pod_labels(&a);
     for (int attempt = 0; r == CTL_OK && attempt < MAX_ATTEMPTS; attempt++) {
         r = label_once(store, &a, &changed);
         if (r != -ECANCELED)

@@ -104,18 +104,20 @@ int ctl_cmd_apply(struct ctl *ctl, int argc, char **argv)
         tby_resource_list_clear(&list);
         return store ? ctl_fail("out of memory") : CTL_FAIL;
     }
+    for (size_t i = 0; i < list.n; i++)
+        outcomes[i] = TBY_OUTCOME_NOT_WRITTEN;
     r = tby_catalog_write(store, &list, mode, outcomes, &err);
-    if (r < 0) {
-        tby_resource_list_clear(&list);
-        return ctl_fail("%s: %s", n_files == 1 ? files[0] : "input", tby_error_str(&err));
-    }
+    /* Without multi-key transactions (k8s:) a failure may follow writes: say them. */
     for (size_t i = 0; i < list.n; i++) {
         char what[300];
 
-        printf("%s %s\n", describe(list.items[i], what, sizeof(what)),
-               tby_write_outcome_name(outcomes[i]));
+        if (outcomes[i] != TBY_OUTCOME_NOT_WRITTEN)
+            printf("%s %s\n", describe(list.items[i], what, sizeof(what)),
+                   tby_write_outcome_name(outcomes[i]));
     }
     tby_resource_list_clear(&list);
+    if (r < 0)
+        return ctl_fail("%s: %s", n_files == 1 ? files[0] : "input", tby_error_str(&err));
     return CTL_OK;
 }
 

@@ -54,7 +54,7 @@ static const char usage_text[] =
     "\n"
     "The datastore: --store URI, else $TABBY_STORE, else `store:` in " TBY_SETTINGS_PATH "\n"
     "($TABBY_CONFIG), else " TBY_DEFAULT_STORE ".\n"
-    "URIs: sqlite:PATH, etcd:http://HOST:PORT[,…]\n";
+    "URIs: sqlite:PATH, etcd:http://HOST:PORT[,…], k8s:[KUBECONFIG] (the Kubernetes API)\n";
 
 int ctl_fail(const char *fmt, ...)
 {

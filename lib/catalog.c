@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "tabby/buf.h"
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 
@@ -18,7 +19,8 @@
 
 const char *tby_write_outcome_name(enum tby_write_outcome outcome)
 {
-    static const char *const names[] = { "created", "configured", "unchanged" };
+    static const char *const names[] = { "created", "configured", "unchanged",
+                                         "not written" };
 
     return names[outcome];
 }
@@ -374,6 +376,8 @@ static int guard_pools(struct tby_store *store, struct tby_txn *txn, struct tby_
     return 0;
 }
 
+/* Pools against each other and what is stored; with a txn, the write also bumps the
+ * guard key (a store without multi-key transactions has none: its check races). */
 static int check_pools(struct tby_store *store, const struct tby_resource_list *list,
                        struct tby_txn *txn, struct tby_error *err)
 {
@@ -382,7 +386,7 @@ static int check_pools(struct tby_store *store, const struct tby_resource_list *
 
     if (!list_has_kind(list, TBY_KIND_IPPOOL))
         return 0;
-    r = guard_pools(store, txn, err);
+    r = txn ? guard_pools(store, txn, err) : 0;
     if (r < 0)
         return r;
     r = tby_catalog_list(store, tby_kind_info(TBY_KIND_IPPOOL), NULL, &stored, err);
@@ -427,6 +431,131 @@ static bool may_retry(const struct tby_resource_list *list, const int64_t *asked
     return true;
 }
 
+/* ---- one resource at a time (stores without multi-key transactions) ------------------- */
+
+/* "IPPool a created, IPPool b configured" for the resources [from, to) of the list that
+ * have an outcome other than `not`; "none" when none. */
+static void say_outcomes(struct tby_buf *out, const struct tby_resource_list *list,
+                         const enum tby_write_outcome *outcomes, size_t from, size_t to,
+                         bool with_outcome)
+{
+    size_t said = 0;
+    char what[300];
+
+    for (size_t i = from; i < to; i++) {
+        if (with_outcome && outcomes[i] == TBY_OUTCOME_NOT_WRITTEN)
+            continue;
+        tby_buf_printf(out, "%s%s%s%s", said++ ? ", " : "",
+                       describe_res(list->items[i], what, sizeof(what)),
+                       with_outcome ? " " : "",
+                       with_outcome ? tby_write_outcome_name(outcomes[i]) : "");
+    }
+    if (!said)
+        tby_buf_adds(out, "none");
+}
+
+/* The message of a write that stopped at resource `at`: what went before it and what not. */
+static int stopped_at(const struct tby_resource_list *list, const enum tby_write_outcome *own,
+                      size_t at, int r, struct tby_error *err)
+{
+    _cleanup_buf_ struct tby_buf done = { 0 };
+    char what[300], inner[TBY_ERROR_MAX];
+
+    if (r == -ECANCELED)
+        snprintf(inner, sizeof(inner), "changed since it was read (another writer)");
+    else
+        snprintf(inner, sizeof(inner), "%s", tby_error_str(err));
+    say_outcomes(&done, list, own, 0, at, true);
+    tby_buf_adds(&done, "; not written: ");
+    say_outcomes(&done, list, own, at, list->n, false);
+    if (tby_buf_error(&done) < 0 || list->n == 1)
+        return tby_error_set(err, r, "%s: %s", describe_res(list->items[at], what, sizeof(what)),
+                             inner);
+    return tby_error_set(err, r, "stopped at %s: %s (written before it: %s)",
+                         describe_res(list->items[at], what, sizeof(what)), inner, done.data);
+}
+
+/* Plans one resource into its own transaction (a compare and a put of one key), and asks
+ * the store whether it will take that change at all. */
+static int plan_single(struct tby_store *store, struct tby_resource *res,
+                       enum tby_write_mode mode, struct tby_txn **txn,
+                       enum tby_write_outcome *outcome, struct tby_error *err)
+{
+    _cleanup_free_ char *key = res_key(res);
+    char what[300];
+    int r;
+
+    tby_txn_free(*txn);
+    *txn = tby_txn_new();
+    if (!*txn || !key)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    r = plan_one(store, res, mode, *txn, outcome, err);
+    if (r < 0 || *outcome == TBY_OUTCOME_UNCHANGED)
+        return r;
+    r = tby_store_check_change(store, key, *outcome == TBY_OUTCOME_CREATED ? TBY_CHANGE_CREATE
+                                                                           : TBY_CHANGE_UPDATE,
+                               err);
+    return r < 0 ? tby_error_prefix(err, "%s", describe_res(res, what, sizeof(what))) : 0;
+}
+
+static void txns_free(struct tby_txn **txns, size_t n)
+{
+    for (size_t i = 0; txns && i < n; i++)
+        tby_txn_free(txns[i]);
+    free(txns);
+}
+
+/* Commits resource i's transaction; a conflict on a resource given without a
+ * resourceVersion plans it again on what is there now (as apply does) a few times. */
+static int write_single(struct tby_store *store, struct tby_resource *res,
+                        enum tby_write_mode mode, int64_t asked, struct tby_txn **txn,
+                        enum tby_write_outcome *planned, struct tby_error *err)
+{
+    int64_t rev = 0;
+    int r = 0;
+
+    for (int attempt = 0; *planned != TBY_OUTCOME_UNCHANGED; attempt++) {
+        r = tby_store_commit(store, *txn, &rev, err);
+        if (r != -ECANCELED || asked || attempt + 1 >= MAX_ATTEMPTS)
+            break;
+        res->meta.resource_version = 0;
+        r = plan_single(store, res, mode, txn, planned, err);
+        if (r < 0)
+            return r;
+    }
+    if (r == 0 && *planned != TBY_OUTCOME_UNCHANGED)
+        res->meta.resource_version = rev;
+    return r;
+}
+
+static int write_each(struct tby_store *store, struct tby_resource_list *list,
+                      enum tby_write_mode mode, enum tby_write_outcome *outcomes,
+                      struct tby_error *err)
+{
+    struct tby_txn **txns = calloc(list->n + 1, sizeof(*txns));
+    _cleanup_free_ enum tby_write_outcome *planned = calloc(list->n + 1, sizeof(*planned));
+    _cleanup_free_ int64_t *asked = calloc(list->n + 1, sizeof(*asked));
+    int r = txns && planned && asked ? 0 : tby_error_set(err, -ENOMEM, "out of memory");
+
+    for (size_t i = 0; i < list->n; i++) {
+        outcomes[i] = TBY_OUTCOME_NOT_WRITTEN;
+        asked[i] = list->items[i]->meta.resource_version;
+    }
+    if (r == 0)
+        r = check_pools(store, list, NULL, err);
+    for (size_t i = 0; i < list->n && r == 0; i++)
+        r = plan_single(store, list->items[i], mode, &txns[i], &planned[i], err);
+    for (size_t i = 0; i < list->n && r == 0; i++) {
+        r = write_single(store, list->items[i], mode, asked[i], &txns[i], &planned[i], err);
+        if (r < 0)
+            r = stopped_at(list, outcomes, i, r, err);
+        else
+            outcomes[i] = planned[i];
+    }
+    txns_free(txns, list->n);
+    return r;
+}
+
 int tby_catalog_write(struct tby_store *store, struct tby_resource_list *list,
                       enum tby_write_mode mode, enum tby_write_outcome *outcomes,
                       struct tby_error *err)
@@ -442,6 +571,12 @@ int tby_catalog_write(struct tby_store *store, struct tby_resource_list *list,
     asked = calloc(list->n + 1, sizeof(*asked));
     if (!own || !asked)
         return tby_error_set(err, -ENOMEM, "out of memory");
+    if (!tby_store_has_multi_txn(store)) {
+        r = write_each(store, list, mode, own, err);
+        if (outcomes)
+            memcpy(outcomes, own, list->n * sizeof(*own));
+        return r;
+    }
     for (size_t i = 0; i < list->n; i++)
         asked[i] = list->items[i]->meta.resource_version;
     for (int attempt = 0;; attempt++) {
@@ -484,12 +619,87 @@ static int plan_delete(struct tby_store *store, const struct tby_resource *res,
     return r;
 }
 
+/* Deletes one resource's key, compared at *rev; a conflict reads it again (a resource
+ * gone meanwhile is not counted: *rev 0). */
+static int delete_single(struct tby_store *store, const char *key, int64_t *rev,
+                         struct tby_error *err)
+{
+    int r = 0;
+
+    for (int attempt = 0; attempt < MAX_ATTEMPTS && *rev; attempt++) {
+        _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
+        struct tby_kv kv;
+
+        if (!txn || tby_txn_compare(txn, key, *rev) < 0 || tby_txn_delete(txn, key) < 0)
+            return tby_error_set(err, -ENOMEM, "out of memory");
+        r = tby_store_commit(store, txn, NULL, err);
+        if (r != -ECANCELED)
+            return r;
+        r = tby_store_get(store, key, &kv, err);
+        *rev = r == 0 ? kv.mod_rev : 0;
+        tby_kv_clear(&kv);
+        if (r < 0 && r != -ENOENT)
+            return r;
+        r = -ECANCELED;
+    }
+    return *rev ? r : 0;
+}
+
+static int delete_each(struct tby_store *store, const struct tby_resource_list *list,
+                       bool ignore_missing, size_t *deleted, struct tby_error *err)
+{
+    _cleanup_free_ int64_t *revs = calloc(list->n + 1, sizeof(*revs));
+    _cleanup_buf_ struct tby_buf done = { 0 };
+    size_t count = 0;
+    char what[300];
+    int r = revs ? 0 : tby_error_set(err, -ENOMEM, "out of memory");
+
+    for (size_t i = 0; i < list->n && r == 0; i++) {
+        _cleanup_free_ char *key = res_key(list->items[i]);
+        struct tby_kv kv;
+
+        describe_res(list->items[i], what, sizeof(what));
+        r = key ? tby_store_get(store, key, &kv, err) : -ENOMEM;
+        if (r == 0) {
+            revs[i] = kv.mod_rev;
+            tby_kv_clear(&kv);
+            r = tby_store_check_change(store, key, TBY_CHANGE_DELETE, err);
+            if (r < 0)
+                tby_error_prefix(err, "%s", what);
+        } else if (r == -ENOENT) {
+            r = ignore_missing ? 0 : tby_error_set(err, -ENOENT, "%s not found", what);
+        }
+    }
+    for (size_t i = 0; i < list->n && r == 0; i++) {
+        _cleanup_free_ char *key = res_key(list->items[i]);
+
+        describe_res(list->items[i], what, sizeof(what));
+        r = key ? delete_single(store, key, &revs[i], err) : -ENOMEM;
+        if (r < 0) {
+            char inner[TBY_ERROR_MAX];
+
+            snprintf(inner, sizeof(inner), "%s", r == -ECANCELED ? "it kept changing; try again"
+                                                                 : tby_error_str(err));
+            r = tby_error_set(err, r, "stopped at %s: %s (deleted before it: %s)", what, inner,
+                              count && done.data ? done.data : "none");
+        } else if (revs[i]) {
+            tby_buf_printf(&done, "%s%s", count ? ", " : "", what);
+            count++;
+        }
+    }
+    if (deleted)
+        *deleted = count;
+    return r;
+}
+
 int tby_catalog_delete(struct tby_store *store, const struct tby_resource_list *list,
                        bool ignore_missing, size_t *deleted, struct tby_error *err)
 {
     int r;
 
     r = check_no_duplicates(list, err);
+    if (r == 0 && !tby_store_has_multi_txn(store))
+        return delete_each(store, list, ignore_missing, deleted, err);
     for (int attempt = 0; r == 0 && attempt < MAX_ATTEMPTS; attempt++) {
         _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
         size_t count = 0;

@@ -14,6 +14,14 @@ void tby_dec_init(struct tby_dec *d, struct tby_error *err)
     d->err = err;
     d->path[0] = '\0';
     d->len = 0;
+    d->unknown = NULL;
+    d->unknown_ctx = NULL;
+}
+
+void tby_dec_set_lenient(struct tby_dec *d, tby_dec_unknown_fn fn, void *ctx)
+{
+    d->unknown = fn;
+    d->unknown_ctx = ctx;
 }
 
 static size_t append(struct tby_dec *d, const char *fmt, ...)
@@ -125,7 +133,9 @@ int tby_dec_known_fields(struct tby_dec *d, const json_t *obj, const char *const
 
         for (size_t i = 0; fields[i] && !known; i++)
             known = strcmp(fields[i], key) == 0;
-        if (!known)
+        if (!known && d->unknown)
+            d->unknown(d->unknown_ctx, d->path, key);
+        else if (!known)
             return tby_dec_fail_at(d, key, "unknown field");
     }
     return 0;

@@ -69,6 +69,8 @@ struct reflector {
     const struct tby_kube_resource *res;
     char *ns, *label_selector, *field_selector;
     long page_size, timeout_s;
+    long absent_recheck_ms; /* 0: a 404 is a failure */
+    bool absent;            /* the last list answered 404 */
     char what[512]; /* "pods", "pods in default": for messages */
 
     CURL *easy;
@@ -213,6 +215,18 @@ static int set_string(char **dst, const char *src)
     free(*dst);
     *dst = copy;
     return 0;
+}
+
+/* A complete list (or a 404) has been delivered: the first, or a later one. */
+static void mark_synced(struct reflector *r)
+{
+    if (r->synced) {
+        push(r, TBY_KUBE_RELISTED, NULL);
+        return;
+    }
+    r->synced = true;
+    push(r, TBY_KUBE_SYNCED, NULL);
+    atomic_fetch_add(&r->inf->n_synced, 1);
 }
 
 static void forget_list(struct reflector *r)
@@ -433,16 +447,37 @@ static void list_complete(struct reflector *r)
     free(r->rv);
     r->rv = TBY_STEAL(r->list_rv);
     forget_list(r);
-    if (!r->synced) {
-        r->synced = true;
-        push(r, TBY_KUBE_SYNCED, NULL);
-        atomic_fetch_add(&r->inf->n_synced, 1);
-    }
+    mark_synced(r);
     deliver(r);
     r->need_list = false;
     r->list_restarts = 0;
     tby_kube_backoff_reset(&r->backoff);
     schedule(r, 0);
+}
+
+/* The type is not served (a CRD not installed): no objects, synced, and a new list after
+ * a while instead of a watch. */
+static void list_absent(struct reflector *r)
+{
+    struct tby_error err = { 0 };
+    _cleanup_json_ json_t *none = json_array();
+
+    set_link(r, LINK_ONLINE, NULL);
+    forget_list(r);
+    if (!none || kube_known_relist(&r->known, none, r->index, &r->pending, &err) < 0) {
+        fatal(r->inf, -ENOMEM, "kube informer: out of memory");
+        return;
+    }
+    if (!r->absent)
+        tby_log(TBY_LOG_INFO, "kube", "type not served, counted as empty resource=%s "
+                "recheck_s=%ld", r->what, r->absent_recheck_ms / 1000);
+    if (!r->absent || !r->synced)
+        mark_synced(r);
+    r->absent = true;
+    deliver(r);
+    r->need_list = true;
+    tby_kube_backoff_reset(&r->backoff);
+    schedule(r, r->absent_recheck_ms);
 }
 
 static void list_done(struct reflector *r, CURLcode rc, long status)
@@ -469,10 +504,15 @@ static void list_done(struct reflector *r, CURLcode rc, long status)
         schedule(r, 0);
         return;
     }
+    if (status == 404 && r->absent_recheck_ms > 0) {
+        list_absent(r);
+        return;
+    }
     if (status != 200) {
         refused(r, status);
         return;
     }
+    r->absent = false;
     set_link(r, LINK_ONLINE, NULL);
     page = json_loadb(r->answer.data ? r->answer.data : "", r->answer.len, 0, NULL);
     free(r->list_rv);
@@ -508,6 +548,9 @@ static void watch_done(struct reflector *r, CURLcode rc)
         schedule(r, 0);
     } else if (r->outcome == BROKEN) {
         failed(r, r->why.msg);
+    } else if (status == 404 && r->absent_recheck_ms > 0) {
+        r->need_list = true; /* the type went away: its list says so */
+        schedule(r, 0);
     } else if (status != 0 && status != 200) {
         refused(r, status);
     } else if (rc == CURLE_OK) {
@@ -678,6 +721,7 @@ int tby_kube_informer_add(struct tby_kube_informer *inf, const struct tby_kube_r
     r->res = res;
     r->page_size = opts->page_size;
     r->timeout_s = opts->timeout_s > 0 ? opts->timeout_s : DEFAULT_WATCH_TIMEOUT_S;
+    r->absent_recheck_ms = opts->absent_recheck_s > 0 ? opts->absent_recheck_s * 1000 : 0;
     r->need_list = true;
     r->phase = IDLE;
     r->answer.max = KUBE_MAX_ANSWER_BYTES;

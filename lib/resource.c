@@ -304,31 +304,47 @@ static int decode_envelope(struct tby_dec *d, const json_t *doc,
     return tby_dec_known_fields(d, doc, envelope_fields);
 }
 
-int tby_resource_decode(const json_t *doc, struct tby_resource **out, struct tby_error *err)
+static int decode_with(struct tby_dec *d, const json_t *doc, struct tby_resource **out)
 {
     _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
     const struct tby_kind_info *info = NULL;
-    struct tby_dec d;
     int r;
 
-    tby_dec_init(&d, err);
-    r = decode_envelope(&d, doc, &info);
+    r = decode_envelope(d, doc, &info);
     if (r < 0)
         return r;
     res = calloc(1, sizeof(*res));
     if (!res)
-        return tby_error_set(err, -ENOMEM, "out of memory");
+        return tby_error_set(d->err, -ENOMEM, "out of memory");
     res->info = info;
     if (!kind_ops[info->kind])
-        return tby_dec_fail_at(&d, "kind", "%s is not supported yet", info->name);
-    r = decode_meta(&d, info, doc, &res->meta);
+        return tby_dec_fail_at(d, "kind", "%s is not supported yet", info->name);
+    r = decode_meta(d, info, doc, &res->meta);
     if (r < 0)
         return r;
-    r = kind_ops[info->kind]->decode(&d, doc, res);
+    r = kind_ops[info->kind]->decode(d, doc, res);
     if (r < 0)
         return r;
     *out = TBY_STEAL(res);
     return 0;
+}
+
+int tby_resource_decode(const json_t *doc, struct tby_resource **out, struct tby_error *err)
+{
+    struct tby_dec d;
+
+    tby_dec_init(&d, err);
+    return decode_with(&d, doc, out);
+}
+
+int tby_resource_decode_lenient(const json_t *doc, tby_dec_unknown_fn unknown, void *ctx,
+                                struct tby_resource **out, struct tby_error *err)
+{
+    struct tby_dec d;
+
+    tby_dec_init(&d, err);
+    tby_dec_set_lenient(&d, unknown, ctx);
+    return decode_with(&d, doc, out);
 }
 
 json_t *tby_resource_encode(const struct tby_resource *res)

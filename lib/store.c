@@ -30,7 +30,7 @@ int tby_store_open(const char *uri, struct tby_store **out, struct tby_error *er
 
 const char *tby_store_local_file(const char *uri)
 {
-    if (!uri || !*uri || strncmp(uri, "etcd:", 5) == 0)
+    if (!uri || !*uri || strncmp(uri, "etcd:", 5) == 0 || strncmp(uri, "k8s:", 4) == 0)
         return NULL;
     if (strncmp(uri, "sqlite:", 7) == 0)
         return uri + 7;
@@ -53,12 +53,15 @@ int tby_store_open_options(const char *uri, const struct tby_store_options *opts
         r = tby_store_sqlite_open(file, &store, err);
     else if (strncmp(uri, "etcd:", 5) == 0)
         r = tby_store_etcd_open(uri + 5, opts, &store, err);
+    else if (strncmp(uri, "k8s:", 4) == 0)
+        r = tby_store_k8s_open(uri + 4, &store, err);
     else
-        return tby_error_set(err, -EINVAL,
-                             "datastore %s: unknown scheme (use sqlite:PATH or etcd:URL)", uri);
+        return tby_error_set(err, -EINVAL, "datastore %s: unknown scheme (use sqlite:PATH, "
+                             "etcd:URL or k8s:[KUBECONFIG])", uri);
     if (r < 0)
         return r;
     store->uri = strdup(uri);
+    store->single_object = store->single_object || (opts && opts->single_object);
     if (!store->uri) {
         tby_store_close(store);
         return tby_error_set(err, -ENOMEM, "out of memory");
@@ -82,6 +85,27 @@ void tby_store_close(struct tby_store *store)
     uri = store->uri;
     store->ops->close(store);
     free(uri);
+}
+
+bool tby_store_has_multi_txn(const struct tby_store *store)
+{
+    return !store->single_object;
+}
+
+/* One put or delete, compared on its own key or not at all: what maps onto one request
+ * of an API without transactions. */
+static int check_single_object(const struct tby_store *store, const struct tby_txn *txn,
+                               struct tby_error *err)
+{
+    if (txn->n_ops == 1 && txn->n_cmps <= 1 &&
+        (txn->n_cmps == 0 || strcmp(txn->cmps[0].key, txn->ops[0].key) == 0))
+        return 0;
+    return tby_error_set(err, -EINVAL, "%s: %s has no multi-object transactions "
+                         "(%zu compares, %zu writes in one commit)",
+                         txn->n_ops ? txn->ops[0].key : txn->n_cmps ? txn->cmps[0].key : "",
+                         strncmp(store->uri, "k8s:", 4) == 0 ? "the Kubernetes API"
+                                                             : "the datastore",
+                         txn->n_cmps, txn->n_ops);
 }
 
 const char *tby_store_uri(const struct tby_store *store)
@@ -138,7 +162,8 @@ int tby_store_commit(struct tby_store *store, const struct tby_txn *txn, int64_t
                      struct tby_error *err)
 {
     int64_t ignored;
-    int r = check_duplicate_keys(txn, err);
+    int r = store->single_object ? check_single_object(store, txn, err)
+                                 : check_duplicate_keys(txn, err);
 
     if (r < 0)
         return r;
@@ -189,6 +214,12 @@ int tby_store_cas(struct tby_store *store, const char *key, int64_t expect_mod_r
         tby_txn_put(txn, key, value, value_len) < 0)
         return tby_error_set(err, -ENOMEM, "out of memory");
     return tby_store_commit(store, txn, rev, err);
+}
+
+int tby_store_check_change(struct tby_store *store, const char *key,
+                           enum tby_store_change change, struct tby_error *err)
+{
+    return store->ops->check_change ? store->ops->check_change(store, key, change, err) : 0;
 }
 
 int tby_store_compact(struct tby_store *store, int64_t rev, struct tby_error *err)

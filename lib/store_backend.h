@@ -39,6 +39,9 @@ struct tby_store_ops {
                  struct tby_watch **out, struct tby_error *err);
     void (*close)(struct tby_store *s);
     void (*release_memory)(struct tby_store *s); /* optional */
+    /* optional: see tby_store_check_change */
+    int (*check_change)(struct tby_store *s, const char *key, enum tby_store_change change,
+                        struct tby_error *err);
 };
 
 struct tby_watch_ops {
@@ -51,6 +54,9 @@ struct tby_watch_ops {
 struct tby_store {
     const struct tby_store_ops *ops;
     char *uri;
+    /* Commits name one key (a put or delete, compared on that key alone or not at all):
+     * the Kubernetes API, and sqlite opened with single_object for tests. */
+    bool single_object;
 };
 
 struct tby_watch {
@@ -62,6 +68,8 @@ struct tby_watch {
 int tby_store_sqlite_open(const char *location, struct tby_store **out, struct tby_error *err);
 int tby_store_etcd_open(const char *location, const struct tby_store_options *opts,
                         struct tby_store **out, struct tby_error *err);
+/* The Kubernetes API (store_k8s.c); location "" or a kubeconfig's path. */
+int tby_store_k8s_open(const char *location, struct tby_store **out, struct tby_error *err);
 /* The store of a sqlite file that does not exist, opened with no_create (store_empty.c). */
 int tby_store_empty_open(const char *path, struct tby_store **out, struct tby_error *err);
 

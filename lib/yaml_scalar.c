@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/digest.h"
 #include "tabby/cleanup.h"
 #include "yaml_scalar.h"
 
@@ -31,17 +32,6 @@ static const char *const inf_nan_words[] = {
     ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF",
     ".nan", ".NaN", ".NAN", NULL,
 };
-
-static int digit_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return 99;
-}
 
 static unsigned int_base(const char *s, size_t n, size_t *i)
 {
@@ -75,7 +65,7 @@ static int parse_int(const char *s, size_t n, json_int_t *out)
         return 0;
     limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     for (; i < n; i++) {
-        unsigned d = (unsigned)digit_value(s[i]);
+        unsigned d = (unsigned)tby_hex_digit(s[i]); /* -1 (not a digit): past any base */
 
         if (d >= base)
             return 0;

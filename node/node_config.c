@@ -28,7 +28,13 @@ struct setting {
 static const struct setting settings[NODE_SETTING_COUNT] = {
     [NODE_NODENAME] = { "NODENAME", "node", NULL, "this node's name (default: the host name)" },
     [NODE_STORE] = { "TABBY_STORE", "store", NULL,
-                     "the datastore URI (default: tabbyctl's, see README)" },
+                     "the datastore URI (default: as DATASTORE_TYPE says, else tabbyctl's)" },
+    [NODE_DATASTORE_TYPE] = { "DATASTORE_TYPE", "datastore-type", NULL,
+                              "kubernetes (the Kubernetes API: k8s:) or etcdv3 (etcd: from "
+                              "ETCD_ENDPOINTS), as calico-node takes it" },
+    [NODE_KUBECONFIG] = { "KUBECONFIG", "kubeconfig", NULL,
+                          "the kubeconfig for DATASTORE_TYPE=kubernetes (default: in-cluster, "
+                          "then ~/.kube/config)" },
     [NODE_IP] = { "IP", "ip", "autodetect",
                   "IPv4 address: autodetect, none, or ADDRESS/PREFIX" },
     [NODE_IP_METHOD] = { "IP_AUTODETECTION_METHOD", "ip-autodetection-method", "first-found",
@@ -320,10 +326,42 @@ static int typed(struct node_config *c, struct tby_error *err)
     return r;
 }
 
-/* NODENAME, else the host name; the datastore from TABBY_STORE, else tabbyctl's. */
+/* The datastore calico-node's DATASTORE_TYPE (and KUBECONFIG, its first file) names, or
+ * NULL (*uri) when it names none. TABBY_STORE, when given too, must agree. */
+static int datastore_type(const struct node_config *c, char **uri, struct tby_error *err)
+{
+    const char *type = c->v[NODE_DATASTORE_TYPE], *store = c->v[NODE_STORE];
+    const char *kubeconfig = c->v[NODE_KUBECONFIG] ? c->v[NODE_KUBECONFIG] : "";
+    const char *scheme;
+
+    *uri = NULL;
+    if (!type || !*type)
+        return 0;
+    if (strcmp(type, "kubernetes") == 0)
+        scheme = "k8s:";
+    else if (strcmp(type, "etcdv3") == 0)
+        scheme = "etcd:";
+    else
+        return tby_error_set(err, -EINVAL, "DATASTORE_TYPE: \"%s\": must be kubernetes or "
+                             "etcdv3", type);
+    if (store && strncmp(store, scheme, strlen(scheme)) != 0)
+        return tby_error_set(err, -EINVAL, "DATASTORE_TYPE=%s but TABBY_STORE is %s: give "
+                             "one of them", type, store);
+    if (store)
+        return 0;
+    if (asprintf(uri, "%s%.*s", scheme, *scheme == 'k' ? (int)strcspn(kubeconfig, ":") : 0,
+                 kubeconfig) < 0)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    return 0;
+}
+
+/* NODENAME, else the host name; the datastore from TABBY_STORE, else DATASTORE_TYPE,
+ * else tabbyctl's. */
 static int fill_defaults(struct node_config *c, struct tby_error *err)
 {
     char host[HOST_NAME_MAX + 1];
+    char *uri = NULL;
+    int r;
 
     for (int i = 0; i < NODE_SETTING_COUNT; i++)
         if (!c->v[i] && settings[i].def && set_value(c, i, settings[i].def) < 0)
@@ -334,6 +372,13 @@ static int fill_defaults(struct node_config *c, struct tby_error *err)
         host[sizeof(host) - 1] = '\0';
         if (set_value(c, NODE_NODENAME, host) < 0)
             return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    r = datastore_type(c, &uri, err);
+    if (r < 0)
+        return r;
+    if (uri) {
+        free(c->v[NODE_STORE]);
+        c->v[NODE_STORE] = uri;
     }
     if (!c->v[NODE_STORE])
         return tby_settings_store_uri(&c->v[NODE_STORE], err);

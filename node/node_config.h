@@ -20,6 +20,8 @@
 enum node_setting {
     NODE_NODENAME,
     NODE_STORE,
+    NODE_DATASTORE_TYPE,
+    NODE_KUBECONFIG,
     NODE_IP,
     NODE_IP_METHOD,
     NODE_IP6,

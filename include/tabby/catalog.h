@@ -7,6 +7,13 @@
  * datastore transaction that compares every key it touches: it all applies or none of it
  * does, and a concurrent writer makes it fail rather than be overwritten.
  *
+ * On a store without multi-key transactions (k8s:, tby_store_has_multi_txn) every
+ * document is still decoded, checked and planned against what is stored before anything
+ * is written (bad input changes nothing); then the resources are written one by one,
+ * each a compare-and-swap, as calicoctl writes to Kubernetes. A conflict stops the write
+ * there: the message says what was written before it, and the outcomes say it per
+ * resource.
+ *
  * Checks across resources: two documents of one write naming the same resource; IP pools
  * overlapping each other (stored or in the write); an IP pool's cidr and blockSize, which
  * cannot change once created.
@@ -30,20 +37,24 @@ enum tby_write_outcome {
     TBY_OUTCOME_CREATED,
     TBY_OUTCOME_CONFIGURED,
     TBY_OUTCOME_UNCHANGED,
+    TBY_OUTCOME_NOT_WRITTEN, /* a failed write left it as it was */
 };
 
 const char *tby_write_outcome_name(enum tby_write_outcome outcome);
 
 /* Writes every resource of `list` in one transaction. outcomes (may be NULL) receives
  * one entry per resource. On failure nothing is written; the message names the
- * resource ("IPPool pool-b: spec.cidr: 10.0.0.0/16 overlaps IPPool pool-a (10.0.0.0/8)"). */
+ * resource ("IPPool pool-b: spec.cidr: 10.0.0.0/16 overlaps IPPool pool-a (10.0.0.0/8)").
+ * Without multi-key transactions a failure after the planning may leave the resources
+ * before it written: outcomes then say which (TBY_OUTCOME_NOT_WRITTEN for the rest). */
 int tby_catalog_write(struct tby_store *store, struct tby_resource_list *list,
                       enum tby_write_mode mode, enum tby_write_outcome *outcomes,
                       struct tby_error *err);
 
 /* Deletes every resource named by `list` (kind, namespace, name) in one transaction.
  * A missing one fails the whole delete unless ignore_missing; *deleted (may be NULL)
- * counts what was removed. */
+ * counts what was removed (without multi-key transactions, also on a failure after the
+ * first deletes, which the message names). */
 int tby_catalog_delete(struct tby_store *store, const struct tby_resource_list *list,
                        bool ignore_missing, size_t *deleted, struct tby_error *err);
 int tby_catalog_delete_one(struct tby_store *store, const struct tby_kind_info *info,

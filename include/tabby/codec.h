@@ -22,13 +22,22 @@
 #include "tabby/error.h"
 #include "tabby/strv.h"
 
+/* A lenient decoder's report of a field it skipped: the path of the object holding it
+ * ("spec", "spec.ingress[0]"; "" at the top) and the field's name. */
+typedef void (*tby_dec_unknown_fn)(void *ctx, const char *path, const char *field);
+
 struct tby_dec {
     struct tby_error *err;
     char path[512];
     size_t len;
+    tby_dec_unknown_fn unknown; /* NULL: unknown fields fail (the default) */
+    void *unknown_ctx;
 };
 
 void tby_dec_init(struct tby_dec *d, struct tby_error *err);
+/* Makes the decoder lenient: tby_dec_known_fields reports unknown fields to fn and goes
+ * on instead of failing. For objects another program wrote (Calico's newer fields). */
+void tby_dec_set_lenient(struct tby_dec *d, tby_dec_unknown_fn fn, void *ctx);
 /* Appends ".field" ("field" at the root) / "[index]" and returns a mark for leave(). */
 size_t tby_dec_enter(struct tby_dec *d, const char *field);
 size_t tby_dec_enter_index(struct tby_dec *d, size_t index);
@@ -46,7 +55,8 @@ const json_t *tby_dec_get(const json_t *obj, const char *field);
 const char *tby_json_type_name(const json_t *v);
 
 /* Fails on any member of obj not named in `fields` (NULL-terminated): calicoctl refuses
- * unknown fields, which catches typos such as "blocksize". */
+ * unknown fields, which catches typos such as "blocksize". A lenient decoder reports
+ * them instead. */
 int tby_dec_known_fields(struct tby_dec *d, const json_t *obj, const char *const *fields);
 /* Requires obj (the value at the current path) to be an object. */
 int tby_dec_expect_object(struct tby_dec *d, const json_t *obj);

@@ -13,7 +13,10 @@
  *    when the watch cannot go on (410 Expired: the server's history no longer reaches
  *    back to where it was) it lists again and delivers exactly the difference: objects
  *    changed meanwhile as MODIFIED, gone as DELETED, new as ADDED.
- *  - SYNCED once, after its first complete list was delivered.
+ *  - SYNCED once, after its first complete list was delivered (or, with
+ *    absent_recheck_s, once the type answered 404: no objects); RELISTED after each
+ *    later one (a type that went away or came back counts, a recheck finding it still
+ *    absent does not).
  *  - ONLINE / OFFLINE when the server becomes reachable or not (OFFLINE carries the
  *    reason). It reconnects by itself: from the last resourceVersion seen (an event's or
  *    a BOOKMARK's), after a jittered pause growing from 0.8 s to 30 s, or after the time a
@@ -49,6 +52,7 @@ enum tby_kube_change_type {
     TBY_KUBE_SYNCED,  /* the reflector's first complete list has been delivered */
     TBY_KUBE_ONLINE,  /* the server answers again */
     TBY_KUBE_OFFLINE, /* it does not; message says why */
+    TBY_KUBE_RELISTED, /* a later complete list (after a 410) has been delivered */
 };
 
 struct tby_kube_change {
@@ -77,6 +81,10 @@ struct tby_kube_watch_options {
     long page_size;             /* list pages; 0: 500 */
     long timeout_s;             /* a watch lasts between this and twice this (random, so
                                  * reflectors do not reconnect together); 0: 300 */
+    /* A type the server does not serve (404 on its list: a CRD not installed) counts as
+     * empty and synced, as Calico counts it, and is listed again after this many
+     * seconds; 0: a 404 is a failure like any other (retried after backoff). */
+    long absent_recheck_s;
 };
 
 struct tby_kube_informer;

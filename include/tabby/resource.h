@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "tabby/cleanup.h"
+#include "tabby/codec.h"
 #include "tabby/error.h"
 #include "tabby/model.h"
 
@@ -90,6 +91,11 @@ struct tby_resource {
  * field ("spec.blockSize: must be ..."); callers add document context with
  * tby_resource_describe. */
 int tby_resource_decode(const json_t *doc, struct tby_resource **out, struct tby_error *err);
+/* The same for a document another program wrote: a field the model does not know is
+ * reported to `unknown` (codec.h) and skipped, not an error. Encoding the result gives
+ * the document as tabby knows it. */
+int tby_resource_decode_lenient(const json_t *doc, tby_dec_unknown_fn unknown, void *ctx,
+                                struct tby_resource **out, struct tby_error *err);
 /* The whole document in normal form, defaults included. New reference. */
 json_t *tby_resource_encode(const struct tby_resource *res);
 /* Same kind, metadata (name, namespace, labels, annotations) and spec. The datastore's

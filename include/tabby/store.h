@@ -17,6 +17,17 @@
  * literally named "etcd.sock:2379" in its working folder: name that file's path.
  * Credentials never go in the URI; see struct tby_store_options.
  *
+ * "k8s:" keeps everything in a Kubernetes API server, as Calico's KDD mode does:
+ *   k8s:                      (in-cluster, else $KUBECONFIG, else ~/.kube/config)
+ *   k8s:/path/to/kubeconfig
+ * Keys are views of API objects (Calico's custom resources, Pods, Nodes, Namespaces…;
+ * lib/store_k8s.h), values the same JSON as on sqlite and etcd, mod_rev the object's
+ * resourceVersion. Differences: there is no revision across keys (a range's rev and
+ * tby_store_revision only say "at least this far"), create_rev and version are 0, a
+ * transaction may touch one key only (tby_store_has_multi_txn is false; more is -EINVAL),
+ * some keys are read-only (-EPERM: Profiles, Node creation), and a watch delivers the
+ * current state of every key first.
+ *
  * Errors (negative errno): -ENOENT no such key; -ECANCELED a compare failed (nothing
  * was written); -ESTALE the watch's start revision was compacted away (resync with a
  * range read); -EAGAIN the store is unreachable now (try again later; on etcd, a write
@@ -92,6 +103,10 @@ struct tby_store_options {
     /* For commands that only look (or change what exists): a sqlite file that does not
      * exist is not created; the store reads as empty and refuses writes (-EROFS). */
     bool no_create;
+    /* For tests: the store refuses, as the Kubernetes API does, every commit but a
+     * single-object one (one put or delete, compared on its own key or not at all), so
+     * callers take their path for stores without multi-key transactions. */
+    bool single_object;
 };
 
 /* Fills `opts` from the environment, with Calico's names: ETCD_ENDPOINTS,
@@ -116,6 +131,11 @@ const char *tby_store_local_file(const char *uri);
 void tby_store_release_memory(struct tby_store *store);
 /* The URI the store was opened with. */
 const char *tby_store_uri(const struct tby_store *store);
+/* Whether a commit may span several keys (compares on some, puts and deletes on
+ * others): sqlite and etcd, not the Kubernetes API (nor sqlite opened with
+ * single_object). Without, only a single-object commit is taken: one put or delete,
+ * compared on its own key or not at all; anything else is -EINVAL. */
+bool tby_store_has_multi_txn(const struct tby_store *store);
 /* Whether the store stands for a sqlite file that did not exist (opened with no_create):
  * it holds nothing, and the file was not made. */
 bool tby_store_missing(const struct tby_store *store);
@@ -159,6 +179,14 @@ size_t tby_txn_op_count(const struct tby_txn *txn);
  * 128) puts and deletes, and as many compares, in one txn: more is -EINVAL. */
 int tby_store_commit(struct tby_store *store, const struct tby_txn *txn, int64_t *rev,
                      struct tby_error *err);
+
+/* Whether a change of `key` can be taken at all, asked before any is made (so a file of
+ * documents can be refused as a whole): 0, or the error the write would meet whatever the
+ * data holds: on k8s:, -EPERM for what is read-only there (Profiles; creating or deleting
+ * a Node) and -EINVAL for a key no Kubernetes object holds. Always 0 on sqlite and etcd. */
+enum tby_store_change { TBY_CHANGE_CREATE, TBY_CHANGE_UPDATE, TBY_CHANGE_DELETE };
+int tby_store_check_change(struct tby_store *store, const char *key,
+                           enum tby_store_change change, struct tby_error *err);
 
 /* Drops the change history up to and including `rev`: watches from earlier revisions
  * get -ESTALE. Backends also compact on their own (sqlite keeps 20,000 revisions; etcd

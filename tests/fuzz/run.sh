@@ -18,11 +18,12 @@ selector)
     srcs="lib/selector.c lib/codec.c lib/strv.c lib/array.c lib/buf.c lib/validate.c lib/error.c"
     libs="-ljansson -lm"; opts="-max_len=5000" ;;
 yaml)
-    srcs="lib/yaml.c lib/yaml_dump.c lib/yaml_scalar.c lib/array.c lib/buf.c lib/error.c"
+    srcs="lib/yaml.c lib/yaml_dump.c lib/yaml_scalar.c lib/digest.c lib/array.c lib/buf.c
+        lib/error.c"
     libs="-lyaml -ljansson"; opts="" ;;
 bird) srcs="bgp/bird_reply.c lib/array.c lib/net.c lib/error.c"; libs=""; opts="-max_len=8192" ;;
 kube_config) srcs="lib/kube_config.c lib/base64.c lib/buf.c lib/codec.c lib/validate.c lib/strv.c
-    lib/array.c lib/net.c lib/yaml.c lib/yaml_scalar.c lib/error.c"
+    lib/array.c lib/net.c lib/yaml.c lib/yaml_scalar.c lib/digest.c lib/error.c"
     libs="-lyaml -ljansson"; opts="-max_len=8192" ;;
 kube_watch) srcs="lib/kube_stream.c lib/kube_known.c lib/kube_status.c lib/buf.c lib/hmap.c
     lib/array.c lib/error.c"; libs="-ljansson"; opts="-max_len=8192" ;;

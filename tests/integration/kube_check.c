@@ -140,7 +140,7 @@ static void watcher_stop(struct watcher *w)
 static const char *type_name(enum tby_kube_change_type t)
 {
     static const char *const names[] = { "ADDED", "MODIFIED", "DELETED", "SYNCED", "ONLINE",
-                                         "OFFLINE" };
+                                         "OFFLINE", "RELISTED" };
 
     return names[t];
 }

@@ -1,7 +1,6 @@
-/* test_cni.c — the tabby CNI plugin's pure parts: veth and WorkloadEndpoint names,
- * results read and written in every version, the configuration keys (tabby's and
- * Calico's), the endpoint it records, where delegated plugins are found, the MTU file and
- * the MTU's encapsulation overhead. */
+/* test_cni.c — the tabby CNI plugin's pure parts: results read and written in every
+ * version, the configuration keys (tabby's and Calico's), the endpoint it records, where
+ * delegated plugins are found, the MTU file and the MTU's encapsulation overhead. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,89 +17,9 @@
 #include "cni_conf.h"
 #include "cni_delegate.h"
 #include "cni_mtu.h"
-#include "cni_names.h"
 #include "cni_result.h"
 #include "cni_wep.h"
 #include "tabby/cleanup.h"
-
-/* ---- names -------------------------------------------------------------------------------- */
-
-static void expect_sha1(const char *text, size_t len, const char *hex)
-{
-    uint8_t digest[CNI_SHA1_LEN];
-    char got[2 * CNI_SHA1_LEN + 1];
-
-    cni_sha1(text, len, digest);
-    for (int i = 0; i < CNI_SHA1_LEN; i++)
-        sprintf(got + 2 * i, "%02x", digest[i]);
-    assert_string_equal(got, hex);
-}
-
-static void test_sha1_matches_the_standards_vectors(void **state)
-{
-    static const char two_blocks[] = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    char *million = malloc(1000000);
-
-    (void)state;
-    expect_sha1("", 0, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-    expect_sha1("abc", 3, "a9993e364706816aba3e25717850c26c9cd0d89d");
-    expect_sha1(two_blocks, strlen(two_blocks), "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
-    assert_non_null(million);
-    memset(million, 'a', 1000000);
-    expect_sha1(million, 1000000, "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
-    free(million);
-}
-
-static void test_veth_name_hashes_namespace_and_pod_as_calico(void **state)
-{
-    char name[IFNAMSIZ];
-
-    (void)state;
-    /* Calico would name these cali0d7763386da and caliea9d8b73aec. */
-    cni_veth_name("default", "web-0", "c1", name);
-    assert_string_equal(name, "tby0d7763386da");
-    cni_veth_name("prod", "db-1", "c2", name);
-    assert_string_equal(name, "tbyea9d8b73aec");
-    assert_int_equal(strlen(name), 14);
-}
-
-static void test_veth_name_without_pod_hashes_the_container_id(void **state)
-{
-    char name[IFNAMSIZ], other[IFNAMSIZ];
-
-    (void)state;
-    cni_veth_name(NULL, NULL, "abc123", name);
-    assert_string_equal(name, "tby6367c48dd19");
-    cni_veth_name("default", "", "abc123", other);
-    assert_string_equal(other, name);
-}
-
-static void test_wep_name_doubles_dashes_in_each_part(void **state)
-{
-    struct tby_error err = { 0 };
-    char *name = NULL;
-
-    (void)state;
-    assert_int_equal(cni_wep_name("node-1", "k8s", "web-0", "eth0", &name, &err), 0);
-    assert_string_equal(name, "node--1-k8s-web--0-eth0");
-    free(name);
-    assert_int_equal(cni_wep_name("n1", "cni", "abc", "net1", &name, &err), 0);
-    assert_string_equal(name, "n1-cni-abc-net1");
-    free(name);
-}
-
-static void test_wep_name_refuses_parts_calico_cannot_split(void **state)
-{
-    struct tby_error err = { 0 };
-    char *name = NULL;
-
-    (void)state;
-    assert_int_equal(cni_wep_name("node1", "k8s", "-web", "eth0", &name, &err), -EINVAL);
-    assert_non_null(strstr(err.msg, "workload \"-web\" starts or ends with '-'"));
-    assert_int_equal(cni_wep_name("", "k8s", "web", "eth0", &name, &err), -EINVAL);
-    assert_non_null(strstr(err.msg, "node is empty"));
-    assert_null(name);
-}
 
 /* ---- results ------------------------------------------------------------------------------ */
 
@@ -622,11 +541,6 @@ static void test_mtu_overhead_follows_the_pods_pool(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha1_matches_the_standards_vectors),
-        cmocka_unit_test(test_veth_name_hashes_namespace_and_pod_as_calico),
-        cmocka_unit_test(test_veth_name_without_pod_hashes_the_container_id),
-        cmocka_unit_test(test_wep_name_doubles_dashes_in_each_part),
-        cmocka_unit_test(test_wep_name_refuses_parts_calico_cannot_split),
         cmocka_unit_test(test_result_reads_every_field_of_an_old_version),
         cmocka_unit_test(test_result_converts_between_versions),
         cmocka_unit_test(test_ipam_result_without_interfaces_encodes_without_them),

@@ -17,8 +17,8 @@
 
 /* Every variable the settings read, unset before each test. */
 static const char *const variables[] = {
-    "NODENAME", "TABBY_STORE", "IP", "IP_AUTODETECTION_METHOD", "IP6",
-    "IP6_AUTODETECTION_METHOD", "AS", "TABBY_NETWORKING_BACKEND", "TABBY_BIRD_SOCKET",
+    "NODENAME", "TABBY_STORE", "DATASTORE_TYPE", "KUBECONFIG", "IP", "IP_AUTODETECTION_METHOD",
+    "IP6", "IP6_AUTODETECTION_METHOD", "AS", "TABBY_NETWORKING_BACKEND", "TABBY_BIRD_SOCKET",
     "TABBY_BIRD_CONFIG", "TABBY_SECRETS_DIR", "TABBY_HEALTH_PORT", "TABBY_HEALTH_HOST",
     "TABBY_LOG_LEVEL", "TABBY_RESYNC_INTERVAL", "TABBY_AUTODETECT_INTERVAL",
     "TABBY_IPAM_GC_INTERVAL", "TABBY_PID_FILE", "TABBY_NODE_CONFIG",
@@ -241,6 +241,27 @@ static void test_bad_values_name_the_setting(void **state)
     refused(f, NULL, "AS: \"4294967296\"");
 }
 
+static void test_datastore_type_kubernetes_is_the_k8s_store(void **state)
+{
+    struct fixture *f = *state;
+
+    setenv("DATASTORE_TYPE", "kubernetes", 1);
+    assert_int_equal(load(f, NULL), 0);
+    assert_string_equal(f->c.v[NODE_STORE], "k8s:");
+    setenv("KUBECONFIG", "/etc/tabby/kubeconfig:/root/.kube/config", 1);
+    assert_int_equal(load(f, NULL), 0);
+    assert_string_equal(f->c.v[NODE_STORE], "k8s:/etc/tabby/kubeconfig");
+    assert_int_equal(load(f, (const char *[]){ "--store", "k8s:/other", NULL }), 0);
+    assert_string_equal(f->c.v[NODE_STORE], "k8s:/other");
+    refused(f, (const char *[]){ "--store", "sqlite:/x.db", NULL },
+            "DATASTORE_TYPE=kubernetes but TABBY_STORE is sqlite:/x.db");
+    setenv("DATASTORE_TYPE", "etcdv3", 1);
+    assert_int_equal(load(f, NULL), 0);
+    assert_string_equal(f->c.v[NODE_STORE], "etcd:");
+    setenv("DATASTORE_TYPE", "consul", 1);
+    refused(f, NULL, "DATASTORE_TYPE: \"consul\": must be kubernetes or etcdv3");
+}
+
 static void test_unknown_flags_and_arguments_are_refused(void **state)
 {
     struct fixture *f = *state;
@@ -302,6 +323,7 @@ int main(void)
         T(test_file_with_unknown_key_or_a_list_is_refused_naming_file_and_key),
         T(test_file_larger_than_a_megabyte_is_refused),
         T(test_bad_values_name_the_setting),
+        T(test_datastore_type_kubernetes_is_the_k8s_store),
         T(test_unknown_flags_and_arguments_are_refused),
         T(test_modes_and_help),
         T(test_usage_lists_every_flag_and_variable),

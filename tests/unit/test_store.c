@@ -189,6 +189,47 @@ static void test_txn_naming_a_key_twice_is_refused(void **state)
     assert_non_null(strstr(err.msg, "twice"));
 }
 
+/* A store opened with single_object takes what the Kubernetes API can do in one request
+ * and refuses every other commit, writing nothing. */
+static void test_single_object_store_takes_only_one_key_per_commit(void **state)
+{
+    struct store_fx *f = *state;
+    struct tby_store_options opts = { .single_object = true };
+    _cleanup_(tby_store_closep) struct tby_store *single = NULL;
+    struct tby_error err = { 0 };
+    struct tby_kv kv;
+    int64_t rev = 0;
+
+    tby_store_options_from_env(&opts);
+    opts.single_object = true;
+    assert_int_equal(tby_store_open_options(f->uri, &opts, &single, &err), 0);
+    assert_true(tby_store_has_multi_txn(f->store));
+    assert_false(tby_store_has_multi_txn(single));
+    assert_int_equal(tby_store_put(single, key(f, "a"), "1", 1, &rev, &err), 0);
+    assert_int_equal(tby_store_cas(single, key(f, "a"), rev, "2", 1, &rev, &err), 0);
+    assert_int_equal(tby_store_cas(single, key(f, "b"), 0, "3", 1, NULL, &err), 0);
+    assert_int_equal(tby_store_delete(single, key(f, "b"), NULL, &err), 0);
+    {
+        _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
+
+        tby_txn_put(txn, key(f, "a"), "4", 1);
+        tby_txn_put(txn, key(f, "c"), "5", 1);
+        assert_int_equal(tby_store_commit(single, txn, NULL, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "no multi-object transactions"));
+    }
+    {
+        _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
+
+        tby_txn_compare(txn, key(f, "c"), 0);
+        tby_txn_put(txn, key(f, "a"), "6", 1);
+        assert_int_equal(tby_store_commit(single, txn, NULL, &err), -EINVAL);
+    }
+    assert_int_equal(tby_store_get(f->store, key(f, "a"), &kv, &err), 0);
+    assert_string_equal(kv.value, "2");
+    tby_kv_clear(&kv);
+    assert_int_equal(tby_store_get(f->store, key(f, "c"), &kv, &err), -ENOENT);
+}
+
 /* Each child opens its own connection, as separate processes do. */
 static void cas_increment_worker(const char *uri, const char *k, int rounds)
 {
@@ -547,6 +588,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_txn_with_failing_compare_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_txn_applies_all_ops_at_one_revision, setup, teardown),
         cmocka_unit_test_setup_teardown(test_txn_naming_a_key_twice_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_single_object_store_takes_only_one_key_per_commit,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_cas_increments_lose_no_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_sees_every_change_in_revision_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_wakes_promptly_for_every_commit, setup,

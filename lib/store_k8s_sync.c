@@ -1,0 +1,540 @@
+/* store_k8s_sync.c — watching tabby's keys on k8s:, as Calico's syncers watch KDD
+ * (KDD-LAYOUT §5): one reflector per Kubernetes type behind the prefixes watched, all on
+ * the informer's one thread and one file descriptor. A reflector lists, then watches; a
+ * 410 relists that type alone and the informer delivers exactly the difference; a type
+ * whose CRD is missing counts as empty and synced. Here each object change becomes the
+ * key changes it makes: converted as a read converts it, compared with what was told
+ * before, and told only when tabby's value differs (every pod status change is an API
+ * event; few change the endpoint).
+ *
+ * A listing is complete when every type has listed once, and again each time one lists
+ * anew (after a 410): the caller hears it through a hook, where a stream with markers
+ * puts one. Online means every type has listed and every reflector's server answers.
+ *
+ * The same object is a tby_watch (store.h): watch(prefix, rev + 1) right after a range
+ * that returned rev starts from what that range handed out, so a key gone between the
+ * two is told as deleted once its type has listed. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/array.h"
+#include "tabby/cleanup.h"
+#include "tabby/kube_informer.h"
+#include "tabby/log.h"
+#include "store_k8s.h"
+
+#define ABSENT_RECHECK_S 60
+/* The informer's fd says when there is news; this is only a safety poll. */
+#define POLL_MS 1000
+
+/* A key told to the caller. */
+struct told {
+    struct tby_hnode node;
+    uint64_t hash;  /* of the value's text */
+    int type;       /* index in the sync's types; -1: a constant */
+    bool seen;      /* confirmed by the watch (a key of the starting snapshot may not be) */
+    char key[];
+};
+
+/* The keys one object makes ("<type>/<ns>/<name>"). */
+struct object {
+    struct tby_hnode node;
+    struct tby_strv keys;
+    char id[];
+};
+
+struct k8s_sync {
+    struct k8s_store *store;
+    char **prefixes;
+    size_t n_prefixes;
+    struct tby_kube_informer *inf;
+    const struct tby_kube_resource **types; /* by reflector number */
+    size_t n_types;
+    size_t n_synced;
+    bool *synced;
+    size_t n_offline;
+    bool *offline;
+    uint64_t lists;     /* complete listings told */
+    bool seeded;
+    struct tby_event_list queued; /* told before the first call of next */
+    struct tby_hmap told;
+    struct tby_hmap objects;
+};
+
+static const char *told_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct told, node)->key;
+}
+
+static const char *object_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct object, node)->id;
+}
+
+static struct told *told_find(struct k8s_sync *w, const char *key)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&w->told, key, told_key);
+
+    return n ? TBY_CONTAINER_OF(n, struct told, node) : NULL;
+}
+
+static void told_drop(struct k8s_sync *w, struct told *t)
+{
+    tby_hmap_remove(&w->told, &t->node);
+    free(t);
+}
+
+static int told_set(struct k8s_sync *w, const char *key, uint64_t hash, int type)
+{
+    struct told *t = told_find(w, key);
+
+    if (!t) {
+        t = malloc(sizeof(*t) + strlen(key) + 1);
+        if (!t)
+            return -ENOMEM;
+        strcpy(t->key, key);
+        if (tby_hmap_insert(&w->told, &t->node, tby_hash_str(key)) < 0) {
+            free(t);
+            return -ENOMEM;
+        }
+    }
+    t->hash = hash;
+    t->type = type;
+    t->seen = true;
+    return 0;
+}
+
+/* ---- events ----------------------------------------------------------------------------- */
+
+static int push_event(struct tby_event_list *out, enum tby_event_type type, const char *key,
+                      char *value, int64_t rev)
+{
+    struct tby_kv kv = { .key = strdup(key), .value = value, .mod_rev = rev };
+
+    kv.value_len = value ? strlen(value) : 0;
+    if (!kv.key || tby_event_list_push(out, type, &kv) < 0) {
+        tby_kv_clear(&kv);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int tell_delete(struct k8s_sync *w, const char *key, int64_t rev,
+                       struct tby_event_list *out)
+{
+    struct told *t = told_find(w, key);
+
+    if (!t)
+        return 0;
+    told_drop(w, t);
+    return push_event(out, TBY_EVENT_DELETE, key, NULL, rev);
+}
+
+/* Tells the entry unless its value is what was told last. */
+static int tell_put(struct k8s_sync *w, const struct k8s_entry *e, int type,
+                    struct tby_event_list *out)
+{
+    char *text = json_dumps(e->value, JSON_COMPACT);
+    uint64_t hash;
+    struct told *t;
+
+    if (!text)
+        return -ENOMEM;
+    hash = tby_hash_bytes(text, strlen(text), 0);
+    t = told_find(w, e->key);
+    if (t && t->hash == hash) {
+        t->seen = true;
+        free(text);
+        return 0;
+    }
+    if (told_set(w, e->key, hash, type) < 0) {
+        free(text);
+        return -ENOMEM;
+    }
+    return push_event(out, TBY_EVENT_PUT, e->key, text, e->rev);
+}
+
+static int type_index(const struct k8s_sync *w, const struct tby_kube_resource *res)
+{
+    for (size_t i = 0; i < w->n_types; i++)
+        if (w->types[i] == res)
+            return (int)i;
+    return -1;
+}
+
+/* "<type>/<ns>/<name>" of an object. */
+static char *object_id(int type, const json_t *obj)
+{
+    const json_t *meta = json_object_get(obj, "metadata");
+    const char *ns = json_string_value(json_object_get(meta, "namespace"));
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    char *id = NULL;
+
+    if (!name || asprintf(&id, "%d/%s/%s", type, ns ? ns : "", name) < 0)
+        return NULL;
+    return id;
+}
+
+/* An object changed (or went: `gone`): its keys now are what it reads as. */
+static int object_changed(struct k8s_sync *w, int type, const json_t *obj, bool gone,
+                          struct tby_event_list *out, struct tby_error *err)
+{
+    _cleanup_free_ char *id = object_id(type, obj);
+    struct tby_hnode *n = id ? tby_hmap_find_str(&w->objects, id, object_key) : NULL;
+    struct object *old = n ? TBY_CONTAINER_OF(n, struct object, node) : NULL;
+    struct k8s_entry *es = NULL;
+    size_t n_es = 0, cap = 0;
+    struct object *now = NULL;
+    int64_t rev = 0;
+    int r = 0;
+
+    if (!id)
+        return 0;
+    if (!gone)
+        r = k8s_read_object(&w->store->codec, w->types[type], obj, NULL, &es, &n_es, &cap,
+                            err);
+    if (r == 0 && !(now = calloc(1, sizeof(*now) + strlen(id) + 1)))
+        r = -ENOMEM;
+    for (size_t i = 0; r == 0 && i < n_es; i++) {
+        if (!k8s_under_any(es[i].key, (const char *const *)w->prefixes, w->n_prefixes))
+            continue;
+        r = tell_put(w, &es[i], type, out);
+        if (r == 0)
+            r = tby_strv_push(&now->keys, es[i].key);
+    }
+    k8s_obj_rev(obj, &rev, NULL);
+    for (size_t i = 0; r == 0 && old && i < old->keys.n; i++)
+        if (!tby_strv_contains(&now->keys, old->keys.items[i]))
+            r = tell_delete(w, old->keys.items[i], rev, out);
+    for (size_t i = 0; i < n_es; i++)
+        k8s_entry_clear(&es[i]);
+    free(es);
+    if (old) {
+        tby_hmap_remove(&w->objects, &old->node);
+        tby_strv_clear(&old->keys);
+        free(old);
+    }
+    if (r == 0 && now->keys.n) {
+        strcpy(now->id, id);
+        if (tby_hmap_insert(&w->objects, &now->node, tby_hash_str(id)) == 0)
+            now = NULL;
+        else
+            r = -ENOMEM;
+    }
+    if (now)
+        tby_strv_clear(&now->keys);
+    free(now);
+    return r == -ENOMEM ? tby_error_set(err, r, "out of memory") : r;
+}
+
+/* What is told so far adds up to a complete listing. */
+static int listed(struct k8s_sync *w, k8s_sync_hook hook, void *ctx,
+                  struct tby_event_list *out)
+{
+    w->lists++;
+    return hook ? hook(ctx, out) : 0;
+}
+
+/* A type listed: the first time, keys of the starting snapshot it did not confirm are
+ * gone; once every type has, and at every later list, the listing is complete. */
+static int type_listed(struct k8s_sync *w, int type, k8s_sync_hook hook, void *ctx,
+                       struct tby_event_list *out)
+{
+    struct tby_hnode *n, *next;
+    int r = 0;
+
+    if (w->synced[type])
+        return w->n_synced == w->n_types ? listed(w, hook, ctx, out) : 0;
+    w->synced[type] = true;
+    w->n_synced++;
+    for (n = tby_hmap_first(&w->told); n && r == 0 && w->seeded; n = next) {
+        struct told *t = TBY_CONTAINER_OF(n, struct told, node);
+
+        next = tby_hmap_next(&w->told, n);
+        if (t->type == type && !t->seen)
+            r = tell_delete(w, t->key, 0, out);
+    }
+    if (r < 0 || w->n_synced < w->n_types)
+        return r;
+    tby_log(TBY_LOG_INFO, "k8s", "watch synced types=%zu keys=%zu", w->n_types,
+            tby_hmap_count(&w->told));
+    return listed(w, hook, ctx, out);
+}
+
+static void set_offline(struct k8s_sync *w, int type, bool offline)
+{
+    if (w->offline[type] == offline)
+        return;
+    w->offline[type] = offline;
+    if (offline)
+        w->n_offline++;
+    else
+        w->n_offline--;
+}
+
+static int apply_change(struct k8s_sync *w, const struct tby_kube_change *c,
+                        k8s_sync_hook hook, void *ctx, struct tby_event_list *out,
+                        struct tby_error *err)
+{
+    int r = 0;
+
+    switch (c->type) {
+    case TBY_KUBE_ADDED:
+    case TBY_KUBE_MODIFIED:
+        return object_changed(w, c->reflector, c->object, false, out, err);
+    case TBY_KUBE_DELETED:
+        return object_changed(w, c->reflector, c->object, true, out, err);
+    case TBY_KUBE_SYNCED:
+    case TBY_KUBE_RELISTED:
+        r = type_listed(w, c->reflector, hook, ctx, out);
+        break;
+    case TBY_KUBE_ONLINE:
+    case TBY_KUBE_OFFLINE:
+        /* the informer logs it and reconnects by itself */
+        set_offline(w, c->reflector, c->type == TBY_KUBE_OFFLINE);
+        break;
+    }
+    return r < 0 ? tby_error_set(err, r, "out of memory") : 0;
+}
+
+/* ---- the watch ----------------------------------------------------------------------------- */
+
+int k8s_sync_fd(const struct k8s_sync *w)
+{
+    return tby_kube_informer_fd(w->inf);
+}
+
+int k8s_sync_timeout_ms(const struct k8s_sync *w)
+{
+    return w->queued.n ? 0 : POLL_MS;
+}
+
+/* Up once every type has listed, and while none has lost its server. */
+bool k8s_sync_online(const struct k8s_sync *w)
+{
+    return w->n_synced == w->n_types && w->n_offline == 0;
+}
+
+uint64_t k8s_sync_lists(const struct k8s_sync *w)
+{
+    return w->lists;
+}
+
+int k8s_sync_next(struct k8s_sync *w, struct tby_event_list *out, int timeout_ms,
+                  k8s_sync_hook hook, void *ctx, struct tby_error *err)
+{
+    struct tby_kube_changes changes = { 0 };
+    int r;
+
+    if (w->queued.n) {
+        for (size_t i = 0; i < w->queued.n; i++)
+            if (tby_event_list_push(out, w->queued.items[i].type, &w->queued.items[i].kv) < 0)
+                return tby_error_set(err, -ENOMEM, "out of memory");
+        tby_event_list_clear(&w->queued);
+        timeout_ms = 0;
+    }
+    if (timeout_ms != 0) {
+        struct pollfd p = { .fd = tby_kube_informer_fd(w->inf), .events = POLLIN };
+
+        poll(&p, 1, timeout_ms);
+    }
+    r = tby_kube_informer_next(w->inf, &changes, err);
+    for (size_t i = 0; r == 0 && i < changes.n; i++)
+        r = apply_change(w, &changes.items[i], hook, ctx, out, err);
+    tby_kube_changes_clear(&changes);
+    return r;
+}
+
+void k8s_sync_free(struct k8s_sync *w)
+{
+    struct tby_hnode *n, *next;
+
+    if (!w)
+        return;
+    tby_kube_informer_free(w->inf);
+    tby_event_list_clear(&w->queued);
+    for (n = tby_hmap_first(&w->told); n; n = next) {
+        next = tby_hmap_next(&w->told, n);
+        free(TBY_CONTAINER_OF(n, struct told, node));
+    }
+    tby_hmap_destroy(&w->told);
+    for (n = tby_hmap_first(&w->objects); n; n = next) {
+        struct object *o = TBY_CONTAINER_OF(n, struct object, node);
+
+        next = tby_hmap_next(&w->objects, n);
+        tby_strv_clear(&o->keys);
+        free(o);
+    }
+    tby_hmap_destroy(&w->objects);
+    for (size_t i = 0; i < w->n_prefixes; i++)
+        free(w->prefixes[i]);
+    free(w->prefixes);
+    free(w->types);
+    free(w->synced);
+    free(w->offline);
+    free(w);
+}
+
+/* One reflector for every type behind the prefixes. */
+static int add_reflectors(struct k8s_sync *w, struct tby_error *err)
+{
+    size_t n_types;
+    const struct tby_kube_resource *const *types = k8s_types(&n_types);
+
+    w->types = calloc(n_types, sizeof(*w->types));
+    w->synced = calloc(n_types, sizeof(*w->synced));
+    w->offline = calloc(n_types, sizeof(*w->offline));
+    if (!w->types || !w->synced || !w->offline)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n_types; i++) {
+        _cleanup_free_ char *ns = NULL;
+        struct tby_kube_watch_options opts = { .absent_recheck_s = w->store->absent_recheck_s
+                                                                       ?: ABSENT_RECHECK_S };
+        int r;
+
+        if (!k8s_type_wanted(types[i], (const char *const *)w->prefixes, w->n_prefixes, &ns))
+            continue;
+        opts.ns = ns;
+        r = tby_kube_informer_add(w->inf, types[i], &opts, err);
+        if (r < 0)
+            return r;
+        w->types[w->n_types++] = types[i];
+    }
+    return 0;
+}
+
+/* The keys a range handed out, as if told. */
+static int seed(struct k8s_sync *w, const struct k8s_snapshot *snap)
+{
+    for (size_t i = 0; i < snap->n; i++) {
+        const struct k8s_snapshot_item *it = &snap->items[i];
+
+        if (told_set(w, it->key, it->hash, it->res ? type_index(w, it->res) : -1) < 0)
+            return -ENOMEM;
+        told_find(w, it->key)->seen = !it->res;
+    }
+    w->seeded = true;
+    return 0;
+}
+
+/* The constant keys (projectcalico-default-allow) under the prefixes. */
+static int tell_constants(struct k8s_sync *w, struct tby_event_list *out,
+                          struct tby_error *err)
+{
+    size_t n_maps;
+    const struct k8s_map *maps = k8s_maps(&n_maps);
+    int r = 0;
+
+    for (size_t i = 0; i < n_maps && r == 0; i++) {
+        struct k8s_entry *es = NULL;
+        size_t n = 0;
+
+        if (!maps[i].conv->constants)
+            continue;
+        r = maps[i].conv->constants(&w->store->codec, &maps[i], &es, &n, err);
+        for (size_t j = 0; j < n; j++) {
+            if (r == 0 && k8s_under_any(es[j].key, (const char *const *)w->prefixes,
+                                        w->n_prefixes))
+                r = tell_put(w, &es[j], -1, out);
+            k8s_entry_clear(&es[j]);
+        }
+        free(es);
+    }
+    return r;
+}
+
+int k8s_sync_start(struct k8s_store *s, const char *const *prefixes, size_t n_prefixes,
+                   const struct k8s_snapshot *from, struct k8s_sync **out,
+                   struct tby_error *err)
+{
+    struct k8s_sync *w = calloc(1, sizeof(*w));
+    int r = 0;
+
+    *out = NULL;
+    if (!w || !(w->prefixes = calloc(n_prefixes, sizeof(*w->prefixes)))) {
+        free(w);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    w->store = s;
+    tby_hmap_init(&w->told);
+    tby_hmap_init(&w->objects);
+    for (size_t i = 0; i < n_prefixes && r == 0; i++) {
+        w->prefixes[w->n_prefixes] = strdup(prefixes[i]);
+        r = w->prefixes[w->n_prefixes++] ? 0 : -ENOMEM;
+    }
+    if (r < 0 || (from && seed(w, from) < 0))
+        r = tby_error_set(err, -ENOMEM, "out of memory");
+    if (r == 0)
+        r = tby_kube_informer_new(s->cfg, &w->inf, err);
+    if (r == 0)
+        r = add_reflectors(w, err);
+    if (r == 0)
+        r = tell_constants(w, &w->queued, err);
+    if (r == 0)
+        r = tby_kube_informer_start(w->inf, err);
+    if (r < 0) {
+        k8s_sync_free(w);
+        return r;
+    }
+    *out = w;
+    return 0;
+}
+
+/* ---- store.h's watch -------------------------------------------------------------------- */
+
+/* A watch on k8s: starts with every key under the prefix as it is now (or, right after a
+ * range of the same prefix, with what changed since that range), told by the first calls
+ * of tby_watch_next as the types list. It has no single next revision (next_rev 0). */
+struct k8s_watch {
+    struct tby_watch base;
+    struct k8s_sync *sync;
+};
+
+static int watch_fd(struct tby_watch *base)
+{
+    return k8s_sync_fd(((struct k8s_watch *)base)->sync);
+}
+
+static int watch_next(struct tby_watch *base, struct tby_event_list *out, int timeout_ms,
+                      struct tby_error *err)
+{
+    return k8s_sync_next(((struct k8s_watch *)base)->sync, out, timeout_ms, NULL, NULL, err);
+}
+
+static void watch_free(struct tby_watch *base)
+{
+    struct k8s_watch *w = (struct k8s_watch *)base;
+
+    k8s_sync_free(w->sync);
+    free(w);
+}
+
+static const struct tby_watch_ops watch_ops = {
+    .fd = watch_fd,
+    .next = watch_next,
+    .free = watch_free,
+};
+
+int k8s_watch(struct tby_store *store, const char *prefix, int64_t from_rev,
+              struct tby_watch **out, struct tby_error *err)
+{
+    struct k8s_store *s = (struct k8s_store *)store;
+    const struct k8s_snapshot *snap = &s->snapshot;
+    bool from_range = snap->prefix && strcmp(snap->prefix, prefix) == 0 &&
+                      from_rev == snap->rev + 1;
+    struct k8s_watch *w = calloc(1, sizeof(*w));
+    int r;
+
+    if (!w)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    r = k8s_sync_start(s, &prefix, 1, from_range ? snap : NULL, &w->sync, err);
+    if (r < 0) {
+        free(w);
+        return r;
+    }
+    w->base.ops = &watch_ops;
+    *out = &w->base;
+    return 0;
+}

@@ -113,10 +113,6 @@ int cni_store_open(const struct cni_call *call, const char *uri, struct tby_stor
     struct tby_error err = { 0 };
     const char *ca, *cert, *key;
 
-    /* A build whose stores do not know k8s: would take it for a sqlite file's name. */
-    if (strncmp(uri, "k8s:", 4) == 0 && tby_store_local_file(uri))
-        return cni_fail(f, CNI_ERR_INVALID_CONFIG, "datastore %s: this build of tabby has no "
-                        "k8s: datastore (give \"datastore\" another)", uri);
     tby_store_options_from_env(&opts);
     if (cni_conf_str(call->conf, "etcd_ca_cert_file", &ca, f) < 0 ||
         cni_conf_str(call->conf, "etcd_cert_file", &cert, f) < 0 ||
@@ -125,6 +121,9 @@ int cni_store_open(const struct cni_call *call, const char *uri, struct tby_stor
     opts.ca_cert_file = ca ? ca : opts.ca_cert_file;
     opts.cert_file = cert ? cert : opts.cert_file;
     opts.key_file = key ? key : opts.key_file;
+    /* A CNI call must not hang: the stores that honour these wait no longer. */
+    opts.timeout_ms = CNI_STORE_TIMEOUT_MS;
+    opts.connect_timeout_ms = CNI_STORE_CONNECT_MS;
     if (tby_store_open_options(uri, &opts, out, &err) == 0)
         return 0;
     if (err.code == -EINVAL)

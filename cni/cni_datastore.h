@@ -31,7 +31,12 @@
 /* The datastore's URI, as above. Caller frees. */
 int cni_store_uri(const struct cni_call *call, char **out, struct cni_failure *f);
 
-/* Opens the store at `uri` with the configuration's etcd files over the environment's.
+/* What one request to the datastore may take (and of it, the connection). */
+#define CNI_STORE_TIMEOUT_MS 5000
+#define CNI_STORE_CONNECT_MS 2000
+
+/* Opens the store at `uri` with the configuration's etcd files over the environment's
+ * and the timeouts above (the k8s: store does not take them yet: its client waits 30 s).
  * A store that cannot be opened now: cni_fail_unreachable; a URI that makes no sense:
  * code 7. */
 int cni_store_open(const struct cni_call *call, const char *uri, struct tby_store **out,

@@ -2,6 +2,10 @@
  * (private to cni/: tabby.c reads the call and runs DEL and CHECK, tabby_add.c runs ADD,
  * tabby_gc.c GC and STATUS).
  *
+ * Kubernetes mode: the configuration names the Kubernetes API (cni_conf.h) and CNI_ARGS
+ * both K8S_POD_NAMESPACE and K8S_POD_NAME. ADD then reads the pod and its namespace
+ * before it changes anything (cni_k8s.h, cni_k8s_pod.h), and DEL reads the pod.
+ *
  * Owns everything in struct plugin; plugin_clear frees it.
  */
 #ifndef TABBY_CNI_TABBY_PLUGIN_H

@@ -442,6 +442,27 @@ test_on_the_k8s_store() {
     fi
 }
 
+# On the k8s: store the endpoint is written through the store, whose requests get the
+# plugin's timeout too: a stalled write is a clear error within it, not a hang.
+test_stalled_store_write_times_out() {
+    local c
+    [ -f "$T_TOP/lib/store_k8s.c" ] || return 0
+    c=$(conf 'del(.datastore) | .ipam = {"type": "host-local",
+        "ranges": [[{"subnet": "10.61.0.0/24"}]], "dataDir": "'"$T_TMP"'/hl-stall"}')
+    fault '{"verb": "PATCH", "path": "/pods/web-0/status", "stall": 30, "times": 0}'
+    kcni ADD shop web-0 "$c" c-stall
+    no_faults
+    if [ "$MS" -gt 15000 ]; then
+        fail stalled_store_write_times_out "ADD took $MS ms"
+    elif [ "$RC" = 0 ]; then
+        fail stalled_store_write_times_out "ADD succeeded: $OUT"
+    else
+        pass stalled_store_write_times_out
+        echo "    (ADD gave up after $MS ms: $(echo "$OUT" | jq -r .msg 2>/dev/null))"
+    fi
+    kcni DEL shop web-0 "$c" c-stall
+}
+
 test_add_takes_the_pods_labels_ports_and_account
 test_pools_follow_the_namespace_and_the_pod
 test_del_leaves_a_newer_sandboxs_endpoint_alone
@@ -455,4 +476,5 @@ test_refused_annotations_change_nothing
 test_calico_keys_tabby_does_not_honour
 test_cluster_information_not_ready
 test_on_the_k8s_store
+test_stalled_store_write_times_out
 t_end

@@ -1,17 +1,17 @@
 /* cni_common.c — reading a CNI call and writing its answer (see cni_common.h). */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "tabby/buf.h"
 #include "tabby/cleanup.h"
-#include "tabby/settings.h"
 #include "cni_common.h"
 
 #define MAX_CONF_BYTES (1 << 20)
-#define HOST_NAME_LEN 256
 #define VALID_ATTACHMENTS "cni.dev/valid-attachments"
 
 static const char *const supported_versions[] = { "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
@@ -138,24 +138,59 @@ static int copy_env(const char *name, bool required, char **out, struct cni_fail
     return *out ? 0 : cni_fail(f, CNI_ERR_IO, "out of memory");
 }
 
-static int set_arg(struct cni_args *a, const char *key, const char *value)
+/* Where a key of CNI_ARGS goes; NULL for one tabby does not read. */
+static char **arg_slot(struct cni_args *a, const char *key)
 {
-    char **slot = strcmp(key, "K8S_POD_NAMESPACE") == 0            ? &a->pod_namespace
-                  : strcmp(key, "K8S_POD_NAME") == 0               ? &a->pod_name
-                  : strcmp(key, "K8S_POD_INFRA_CONTAINER_ID") == 0 ? &a->infra_container_id
-                  : strcmp(key, "IP") == 0                         ? &a->ip
-                                                                   : NULL;
+    static const struct {
+        const char *key;
+        size_t offset;
+    } keys[] = {
+        { "K8S_POD_NAMESPACE", offsetof(struct cni_args, pod_namespace) },
+        { "K8S_POD_NAME", offsetof(struct cni_args, pod_name) },
+        { "K8S_POD_INFRA_CONTAINER_ID", offsetof(struct cni_args, infra_container_id) },
+        { "K8S_POD_UID", offsetof(struct cni_args, pod_uid) },
+        { "IP", offsetof(struct cni_args, ip) },
+    };
 
-    if (!slot || !*value)
-        return 0; /* others are ignored, as IgnoreUnknown asks */
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(keys); i++)
+        if (strcmp(key, keys[i].key) == 0)
+            return (char **)((char *)a + keys[i].offset);
+    return NULL;
+}
+
+/* IgnoreUnknown's value, read as libcni reads it. */
+static int ignore_unknown_value(const char *value, bool *out, struct cni_failure *f)
+{
+    if (strcmp(value, "1") == 0 || strcasecmp(value, "true") == 0)
+        *out = true;
+    else if (strcmp(value, "0") == 0 || strcasecmp(value, "false") == 0)
+        *out = false;
+    else
+        return cni_fail(f, CNI_ERR_INVALID_ENV, "CNI_ARGS: IgnoreUnknown=%s: must be 1, true, "
+                        "0 or false", value);
+    return 0;
+}
+
+static int set_arg(struct cni_args *a, const char *key, const char *value, const char **unknown,
+                   struct cni_failure *f)
+{
+    char **slot = arg_slot(a, key);
+
+    if (strcmp(key, "IgnoreUnknown") == 0)
+        return ignore_unknown_value(value, &a->ignore_unknown, f);
+    if (!slot) {
+        if (!*unknown)
+            *unknown = key;
+        return 0;
+    }
     free(*slot);
-    *slot = strdup(value);
-    return *slot ? 0 : -ENOMEM;
+    *slot = *value ? strdup(value) : NULL;
+    return !*value || *slot ? 0 : cni_fail(f, CNI_ERR_IO, "out of memory");
 }
 
 static int read_args(struct cni_args *a, struct cni_failure *f)
 {
-    const char *env = getenv("CNI_ARGS");
+    const char *env = getenv("CNI_ARGS"), *unknown = NULL;
     _cleanup_free_ char *copy = env ? strdup(env) : NULL;
     char *save = NULL;
 
@@ -168,9 +203,13 @@ static int read_args(struct cni_args *a, struct cni_failure *f)
         if (!eq)
             return cni_fail(f, CNI_ERR_INVALID_ENV, "CNI_ARGS: \"%s\" is not KEY=VALUE", pair);
         *eq = '\0';
-        if (set_arg(a, pair, eq + 1) < 0)
-            return cni_fail(f, CNI_ERR_IO, "out of memory");
+        if (set_arg(a, pair, eq + 1, &unknown, f) < 0)
+            return -1;
     }
+    if (unknown && !a->ignore_unknown)
+        return cni_fail(f, CNI_ERR_INVALID_ENV, "CNI_ARGS: unknown argument %s (tabby reads "
+                        "K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_INFRA_CONTAINER_ID, "
+                        "K8S_POD_UID and IP; IgnoreUnknown=1 lets others pass)", unknown);
     return 0;
 }
 
@@ -311,6 +350,7 @@ void cni_call_clear(struct cni_call *call)
     free(call->args.pod_namespace);
     free(call->args.pod_name);
     free(call->args.infra_container_id);
+    free(call->args.pod_uid);
     free(call->args.ip);
     json_decref(call->conf);
     free(call->conf_text);
@@ -364,57 +404,61 @@ const json_t *cni_runtime_arg(const struct cni_call *call, const char *field)
     return json_object_get(json_object_get(json_object_get(call->conf, "args"), "cni"), field);
 }
 
-/* conf.ipam.<field>, else conf.<field>. */
-static int ipam_or_top(const struct cni_call *call, const char *field, const char **out,
-                       struct cni_failure *f)
+int cni_conf_at(const json_t *conf, const char *path, const json_t **out,
+                struct cni_failure *f)
 {
-    int r = cni_conf_string(cni_ipam_conf(call), field, out, f);
+    const json_t *v = conf;
+    const char *part = path;
 
-    if (r == 0 && !*out)
-        r = cni_conf_string(call->conf, field, out, f);
-    return r;
-}
+    *out = NULL;
+    for (;;) {
+        size_t len = strcspn(part, ".");
+        char key[64];
 
-int cni_store_uri(const struct cni_call *call, char **out, struct cni_failure *f)
-{
-    struct tby_error err = { 0 };
-    const char *uri;
-
-    if (ipam_or_top(call, "datastore", &uri, f) < 0)
-        return -1;
-    if (uri) {
-        *out = strdup(uri);
-        return *out ? 0 : cni_fail(f, CNI_ERR_IO, "out of memory");
+        if (len >= sizeof(key))
+            return cni_fail(f, CNI_ERR_INVALID_CONFIG, "%s: path too long", path);
+        memcpy(key, part, len);
+        key[len] = '\0';
+        v = json_object_get(v, key);
+        if (!v || json_is_null(v))
+            return 0;
+        if (!part[len])
+            break;
+        if (!json_is_object(v))
+            return cni_fail(f, CNI_ERR_INVALID_CONFIG, "%.*s: must be an object",
+                            (int)(part - path + len), path);
+        part += len + 1;
     }
-    if (tby_settings_store_uri(out, &err) < 0)
-        return cni_fail(f, CNI_ERR_INVALID_CONFIG, "%s", tby_error_str(&err));
+    *out = v;
     return 0;
 }
 
-int cni_fail_unreachable(struct cni_failure *f, const struct cni_call *call, const char *uri,
-                         const struct tby_error *err)
+int cni_conf_str(const json_t *conf, const char *path, const char **out,
+                 struct cni_failure *f)
 {
-    return cni_fail(f, call->command == CNI_STATUS ? CNI_ERR_NOT_AVAILABLE : CNI_ERR_TRY_AGAIN,
-                    "datastore %s is unreachable: %s", uri, tby_error_str(err));
+    const json_t *v;
+
+    *out = NULL;
+    if (cni_conf_at(conf, path, &v, f) < 0)
+        return -1;
+    if (v && !json_is_string(v))
+        return cni_fail(f, CNI_ERR_INVALID_CONFIG, "%s: must be a string", path);
+    if (v && *json_string_value(v))
+        *out = json_string_value(v);
+    return 0;
 }
 
-int cni_node_name(const struct cni_call *call, char **out, struct cni_failure *f)
+int cni_conf_flag(const json_t *conf, const char *path, bool *out, struct cni_failure *f)
 {
-    char host[HOST_NAME_LEN];
-    const char *name;
+    const json_t *v;
 
-    if (ipam_or_top(call, "nodename", &name, f) < 0)
+    *out = false;
+    if (cni_conf_at(conf, path, &v, f) < 0)
         return -1;
-    if (!name && getenv("NODENAME") && *getenv("NODENAME"))
-        name = getenv("NODENAME");
-    if (!name) {
-        if (gethostname(host, sizeof(host)) < 0)
-            return cni_fail(f, CNI_ERR_IO, "the host name: %s", strerror(errno));
-        host[sizeof(host) - 1] = '\0';
-        name = host;
-    }
-    *out = strdup(name);
-    return *out ? 0 : cni_fail(f, CNI_ERR_IO, "out of memory");
+    if (v && !json_is_boolean(v))
+        return cni_fail(f, CNI_ERR_INVALID_CONFIG, "%s: must be true or false", path);
+    *out = json_is_true(v);
+    return 0;
 }
 
 /* ---- answers --------------------------------------------------------------------------------- */

@@ -1,7 +1,7 @@
 /* cni_common.h — what tabby's CNI plugins (tabby-ipam, and tabby) share (private to cni/):
  * reading a call (CNI_* environment, the network configuration on stdin), the spec's
- * versions, error codes and result shapes, and where the datastore and node name come
- * from.
+ * versions, error codes and result shapes, and reading configuration values. Where the
+ * datastore and the node's name come from: cni_datastore.h.
  *
  * Owns: struct cni_call and everything in it (freed with cni_call_clear); results are
  * jansson objects the caller releases. Nothing here prints except the cni_print_*
@@ -62,12 +62,18 @@ int cni_fail(struct cni_failure *f, int code, const char *fmt, ...)
  * unreachable store: 11; -EINVAL: 7; -ENOSPC, -ENOENT, -EEXIST: 100; -EIO: 5). */
 int cni_fail_from(struct cni_failure *f, const struct tby_error *err);
 
-/* Kubernetes' CNI_ARGS: IgnoreUnknown=1;K8S_POD_NAMESPACE=…;K8S_POD_NAME=…;IP=… */
+/* CNI_ARGS as Kubernetes' runtimes send it:
+ *   IgnoreUnknown=1;K8S_POD_NAMESPACE=…;K8S_POD_NAME=…;K8S_POD_INFRA_CONTAINER_ID=…;
+ *   K8S_POD_UID=…   (and Calico's IP=…)
+ * A key tabby does not read is an error unless IgnoreUnknown is 1 or true (the CNI
+ * conventions' rule, as libcni's LoadArgs applies it). Empty values count as absent. */
 struct cni_args {
     char *pod_namespace;
     char *pod_name;
     char *infra_container_id;
+    char *pod_uid;
     char *ip;                       /* a requested address (Calico's IP=) */
+    bool ignore_unknown;
 };
 
 /* One attachment a runtime holds: GC's cni.dev/valid-attachments lists them. */
@@ -119,16 +125,16 @@ int cni_conf_string(const json_t *obj, const char *field, const char **out,
 /* args.cni.<field> (the runtime's arguments), or NULL. */
 const json_t *cni_runtime_arg(const struct cni_call *call, const char *field);
 
-/* The datastore: "datastore" in conf.ipam, then in conf, then the node's default
- * (settings.h). Caller frees. */
-int cni_store_uri(const struct cni_call *call, char **out, struct cni_failure *f);
-/* The failure of a datastore that cannot be reached: try again later (11), or for STATUS
- * not available (50). */
-int cni_fail_unreachable(struct cni_failure *f, const struct cni_call *call, const char *uri,
-                         const struct tby_error *err);
-/* The node name: "nodename" in conf.ipam, then in conf, then $NODENAME, then the host
- * name. Caller frees. */
-int cni_node_name(const struct cni_call *call, char **out, struct cni_failure *f);
+/* The value at a dotted path of the configuration ("kubernetes.kubeconfig"), or NULL
+ * when a part is absent or null; -1 (code 7 naming the path) when a part on the way is not
+ * an object. */
+int cni_conf_at(const json_t *conf, const char *path, const json_t **out,
+                struct cni_failure *f);
+/* A string there; NULL when absent, null or "" (Calico's keys count "" as unset). */
+int cni_conf_str(const json_t *conf, const char *path, const char **out,
+                 struct cni_failure *f);
+/* A JSON boolean there; false when absent. */
+int cni_conf_flag(const json_t *conf, const char *path, bool *out, struct cni_failure *f);
 
 /* ---- answers ---------------------------------------------------------------------------- */
 

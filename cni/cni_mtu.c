@@ -1,9 +1,12 @@
 /* cni_mtu.c — the veth MTU when the configuration names none (see cni_mtu.h). */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <netlink/route/link.h>
 
 #include "tabby/autodetect.h"
+#include "tabby/buf.h"
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 #include "tabby/log.h"
@@ -42,6 +45,28 @@ static unsigned uplink_mtu(struct nl_sock *sk)
         return CNI_DEFAULT_MTU;
     }
     return rtnl_link_get_mtu(link);
+}
+
+int cni_mtu_from_file(const char *path, bool required, unsigned *out, struct tby_error *err)
+{
+    _cleanup_free_ char *text = NULL;
+    int r = tby_read_file(path, 64, &text, NULL);
+    char *end;
+    long mtu;
+
+    *out = 0;
+    if (r == -ENOENT && !required)
+        return 0;
+    if (r < 0)
+        return tby_error_set(err, r, "the MTU file %s: %s", path,
+                             r == -EFBIG ? "longer than a number" : strerror(-r));
+    mtu = strtol(text, &end, 10);
+    end += strspn(end, " \t\r\n");
+    if (end == text || *end || mtu < CNI_MTU_MIN || mtu > CNI_MTU_MAX)
+        return tby_error_set(err, -EINVAL, "the MTU file %s: \"%s\" is not an MTU (%d to %d)",
+                             path, text, CNI_MTU_MIN, CNI_MTU_MAX);
+    *out = (unsigned)mtu;
+    return 0;
 }
 
 int cni_mtu_detect(struct nl_sock *sk, struct tby_store *store, const struct cni_result *res,

@@ -57,20 +57,42 @@ static json_t *networks_of(const struct cni_result *res)
     return list;
 }
 
-static json_t *spec_of(const struct cni_wep_input *in, const char *namespace)
+static json_t *profiles_of(const struct cni_wep_input *in, const char *namespace)
 {
-    json_t *spec = json_pack("{s:s, s:s, s:s, s:s, s:o, s:[s+], s:s, s:s}",
-                             "orchestrator", orchestrator_of(in), "node", in->node,
-                             "containerID", in->container_id, "endpoint", in->endpoint,
-                             "ipNetworks", networks_of(in->res), "profiles", "kns.", namespace,
-                             "interfaceName", in->host_ifname, "mac", in->mac);
+    json_t *list = json_array();
 
-    if (spec && in->pod && *in->pod &&
-        json_object_set_new(spec, "pod", json_string(in->pod)) < 0) {
-        json_decref(spec);
+    if (list && (json_array_append_new(list, json_sprintf("kns.%s", namespace)) < 0 ||
+                 (in->service_account &&
+                  json_array_append_new(list, json_sprintf("ksa.%s.%s", namespace,
+                                                           in->service_account)) < 0))) {
+        json_decref(list);
         return NULL;
     }
-    if (spec && in->ports && json_object_set(spec, "ports", (json_t *)in->ports) < 0) {
+    return list;
+}
+
+/* spec[key] = value (borrowed) when value is given. */
+static int set_optional(json_t *spec, const char *key, const json_t *value)
+{
+    return value ? json_object_set(spec, key, (json_t *)value) : 0;
+}
+
+static json_t *spec_of(const struct cni_wep_input *in, const char *namespace)
+{
+    json_t *spec = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s}",
+                             "orchestrator", orchestrator_of(in), "node", in->node,
+                             "containerID", in->container_id, "endpoint", in->endpoint,
+                             "ipNetworks", networks_of(in->res), "profiles",
+                             profiles_of(in, namespace), "interfaceName", in->host_ifname,
+                             "mac", in->mac);
+
+    if (spec && ((in->pod && *in->pod &&
+                  json_object_set_new(spec, "pod", json_string(in->pod)) < 0) ||
+                 (in->service_account &&
+                  json_object_set_new(spec, "serviceAccountName",
+                                      json_string(in->service_account)) < 0) ||
+                 set_optional(spec, "ports", in->ports) < 0 ||
+                 set_optional(spec, "allowSpoofedSourcePrefixes", in->source_prefixes) < 0)) {
         json_decref(spec);
         return NULL;
     }

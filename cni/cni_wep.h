@@ -3,13 +3,14 @@
  * pod from the moment it exists:
  *
  *   metadata: name <node>-k8s-<pod>-<endpoint> (tby_wep_name), namespace, labels: the
- *     configuration's args.cni.labels plus projectcalico.org/namespace and
- *     projectcalico.org/orchestrator (Calico's, which win over the same keys given);
- *     annotation tabby/network: the CNI network's name, so that GC of a network touches
- *     only its own endpoints
+ *     pod's (from the Kubernetes API, or the configuration's args.cni.labels) plus
+ *     projectcalico.org/namespace and projectcalico.org/orchestrator (Calico's, which win
+ *     over the same keys given); annotation tabby/network: the CNI network's name, so
+ *     that GC of a network touches only its own endpoints
  *   spec: orchestrator k8s, node, containerID, pod, endpoint (CNI_IFNAME), ipNetworks
- *     (/32 and /128), profiles [kns.<namespace>], interfaceName (the host side), mac
- *     (the container side), ports (args.cni.ports)
+ *     (/32 and /128), profiles [kns.<namespace>, ksa.<namespace>.<service account>],
+ *     serviceAccountName, interfaceName (the host side), mac (the container side), ports,
+ *     allowSpoofedSourcePrefixes
  *
  * Without a pod name (a runtime that is not Kubernetes) the orchestrator is "cni" and the
  * container ID takes the pod's place in the name.
@@ -41,6 +42,8 @@ struct cni_wep_input {
     const struct cni_result *res;   /* its addresses */
     const json_t *labels;           /* {key: value}; may be NULL */
     const json_t *ports;            /* WorkloadEndpoint ports; may be NULL */
+    const char *service_account;    /* may be NULL */
+    const json_t *source_prefixes;  /* allowSpoofedSourcePrefixes; may be NULL */
 };
 
 /* The resource's name (caller frees) and namespace (in->namespace or "default"). */

@@ -77,8 +77,8 @@ static void load(void)
     void *h = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
 
     if (!h) {
-        tby_log(TBY_LOG_ERROR, "cni", "cannot load %s (the etcd datastore needs it): %s",
-                LIBCURL_SONAME, dlerror());
+        tby_log(TBY_LOG_ERROR, "cni", "cannot load %s (the etcd datastore and the Kubernetes "
+                "API need it): %s", LIBCURL_SONAME, dlerror());
         return;
     }
     loaded = bind_all(h);

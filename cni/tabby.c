@@ -6,9 +6,13 @@
  * no longer holds; STATUS says whether ADD can work now; VERSION lists the spec versions
  * (0.3.0 to 1.1.0).
  *
+ * On Kubernetes (the configuration names the API and CNI_ARGS the pod) ADD takes the
+ * pod's labels, ports, account and annotations from the API, and DEL leaves alone an
+ * endpoint the pod says a newer sandbox holds (tabby_plugin.h, cni_k8s.h).
+ *
  * This file reads the call and runs DEL and CHECK; ADD is in tabby_add.c, GC and STATUS
- * in tabby_gc.c. The configuration keys are in cni_conf.h, the wiring in cni_link.h, the
- * endpoint in cni_wep.h.
+ * in tabby_gc.c. The configuration keys are in cni_conf.h (tabby's and Calico's) and
+ * cni_datastore.h, the wiring in cni_link.h, the endpoint in cni_wep.h.
  */
 #include <errno.h>
 #include <signal.h>
@@ -28,6 +32,9 @@
 
 static void plugin_clear(struct plugin *p)
 {
+    cni_k8s_pod_clear(&p->pod);
+    cni_k8s_close(&p->k8s);
+    free(p->ipam_conf);
     tby_store_close(p->store);
     if (p->sk)
         nl_socket_free(p->sk);
@@ -51,8 +58,18 @@ int plugin_get_wep(struct plugin *p, struct tby_resource **out, struct cni_failu
 
 int plugin_ipam(struct plugin *p, const char *command, json_t **out, struct cni_failure *f)
 {
+    if (p->ipam_conf)
+        return cni_delegate(p->conf.ipam_type, command, p->ipam_conf, p->ipam_conf_len, out, f);
     return cni_delegate(p->conf.ipam_type, command, p->call.conf_text, p->call.conf_len, out,
                         f);
+}
+
+int plugin_get_pod(struct plugin *p, json_t **pod, struct cni_failure *f)
+{
+    *pod = NULL;
+    if (!p->k8s.client && cni_k8s_open(&p->conf.kube, &p->k8s, f) < 0)
+        return -1;
+    return cni_k8s_get_pod(&p->k8s, p->call.args.pod_namespace, p->call.args.pod_name, pod, f);
 }
 
 /* ---- DEL -------------------------------------------------------------------------------- */
@@ -89,21 +106,72 @@ static int del_wep(struct plugin *p, struct cni_failure *f)
     return r < 0 && r != -ENOENT ? cni_fail_from(f, &err) : 0;
 }
 
+/* Kubernetes mode: the container the pod's cni.projectcalico.org/containerID annotation
+ * names (*holder, NULL when none or not known). A pod that is gone tells nothing; any
+ * other failure to read it stops DEL, which cannot tell whether the pod moved on to a
+ * newer sandbox. */
+static int pod_holder(struct plugin *p, char **holder, struct cni_failure *f)
+{
+    _cleanup_json_ json_t *pod = NULL;
+    const char *uid, *cid;
+    int r;
+
+    *holder = NULL;
+    if (!p->k8s_mode)
+        return 0;
+    r = plugin_get_pod(p, &pod, f);
+    if (r == -ENOENT) {
+        tby_log(TBY_LOG_INFO, "cni", "the pod is gone, removing what is left pod=%s/%s",
+                p->call.args.pod_namespace, p->call.args.pod_name);
+        return 0;
+    }
+    if (r < 0)
+        return -1;
+    /* A pod of the same name made again is another pod: its annotation is not ours. */
+    uid = cni_k8s_uid(pod);
+    if (p->call.args.pod_uid && uid && strcmp(uid, p->call.args.pod_uid) != 0)
+        return 0;
+    cid = cni_k8s_annotation(pod, CNI_ANN_CONTAINER_ID);
+    if (cid && !(*holder = strdup(cid)))
+        return cni_fail(f, CNI_ERR_IO, "out of memory");
+    return 0;
+}
+
+/* Which sandbox holds the pod's endpoint: the endpoint's record says so (on k8s: the
+ * record is the pod, and its containerID the annotation); without one, the pod's
+ * annotation. On another datastore the annotation is not kept up to date by tabby (it
+ * may be Calico's, from before): the record wins over it. */
+static int del_holder(struct plugin *p, char **holder, struct cni_failure *f)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *wep = NULL;
+    int r = pod_holder(p, holder, f);
+
+    if (r < 0)
+        return -1;
+    r = plugin_get_wep(p, &wep, f);
+    if (r < 0 && r != -ENOENT)
+        return -1;
+    if (wep && wep->spec.wep->container_id) {
+        free(*holder);
+        if (!(*holder = strdup(wep->spec.wep->container_id)))
+            return cni_fail(f, CNI_ERR_IO, "out of memory");
+    }
+    return 0;
+}
+
 static int cmd_del(void *plugin, struct cni_failure *f)
 {
     struct plugin *p = plugin;
-    _cleanup_(tby_resource_freep) struct tby_resource *wep = NULL;
     _cleanup_json_ json_t *answer = NULL;
-    int r = plugin_get_wep(p, &wep, f);
+    _cleanup_free_ char *holder = NULL;
 
-    if (r < 0 && r != -ENOENT)
+    if (del_holder(p, &holder, f) < 0)
         return -1;
     /* The pod's endpoint and veth name belong to the pod, not to one sandbox: when a newer
      * sandbox holds them, this DEL (of an older one) releases only its own addresses. */
-    if (wep && wep->spec.wep->container_id &&
-        strcmp(wep->spec.wep->container_id, p->call.container_id) != 0) {
+    if (holder && strcmp(holder, p->call.container_id) != 0) {
         tby_log(TBY_LOG_INFO, "cni", "endpoint belongs to a newer sandbox endpoint=%s "
-                "container=%s", p->wep_name, wep->spec.wep->container_id);
+                "container=%s", p->wep_name, holder);
     } else if (del_veth(p, f) < 0 || del_wep(p, f) < 0) {
         return -1;
     }
@@ -219,6 +287,10 @@ static int identify(struct plugin *p, struct cni_failure *f)
 {
     struct tby_error err = { 0 };
 
+    p->k8s_mode = p->conf.kube.wanted && p->call.args.pod_namespace && p->call.args.pod_name;
+    if (p->conf.kube.wanted && !p->k8s_mode)
+        tby_log(TBY_LOG_DEBUG, "cni", "no pod named in CNI_ARGS: the Kubernetes API is not "
+                "asked");
     tby_veth_name(p->call.args.pod_namespace, p->call.args.pod_name, p->call.container_id,
                   p->host);
     p->wep = (struct cni_wep_input){ .node = p->conf.node,
@@ -264,8 +336,8 @@ static int open_all(void *plugin, struct cni_failure *f)
         return -1;
     /* A store that cannot be opened now is worth another try later (for STATUS: the
      * plugin is not available). */
-    if (tby_store_open(p->conf.store_uri, &p->store, &err) < 0)
-        return cni_fail_unreachable(f, &p->call, p->conf.store_uri, &err);
+    if (cni_store_open(&p->call, p->conf.store_uri, &p->store, f) < 0)
+        return -1;
     if (p->call.command != CNI_STATUS && !(p->sk = cni_nl_open(&err)))
         return cni_fail(f, CNI_ERR_NETWORK, "%s", tby_error_str(&err));
     return 0;

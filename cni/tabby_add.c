@@ -1,5 +1,6 @@
-/* tabby_add.c — the tabby plugin's ADD: addresses from the IPAM plugin, the veth pair and
- * its routes, the WorkloadEndpoint, then the result. A failure on the way undoes what was
+/* tabby_add.c — the tabby plugin's ADD: in Kubernetes mode the pod from the API first,
+ * then addresses from the IPAM plugin, the veth pair and its routes, the
+ * WorkloadEndpoint, then the result. A failure on the way undoes what was
  * done, in reverse: the veth (which takes its routes with it), then the IPAM allocation,
  * so that nothing is left behind; the endpoint record is written last of all. */
 #include <errno.h>
@@ -113,6 +114,43 @@ static int run_ipam(struct plugin *p, struct add *a, struct cni_failure *f)
     return pod_result(p, &ipam, &a->res, f);
 }
 
+/* ---- the pod in the Kubernetes API ---------------------------------------------------- */
+
+/* Kubernetes mode: the pod and its namespace, before anything is changed; their labels,
+ * ports and annotations replace what the configuration's args.cni says. */
+static int read_pod(struct plugin *p, struct cni_failure *f)
+{
+    _cleanup_json_ json_t *pod = NULL, *ns = NULL;
+    struct tby_error err = { 0 };
+    const char *uid;
+
+    if (!p->k8s_mode)
+        return 0;
+    if (plugin_get_pod(p, &pod, f) < 0 || cni_k8s_check_ready(&p->k8s, f) < 0 ||
+        cni_k8s_get_namespace(&p->k8s, p->call.args.pod_namespace, &ns, f) < 0)
+        return -1;
+    uid = cni_k8s_uid(pod);
+    if (p->call.args.pod_uid && uid && strcmp(uid, p->call.args.pod_uid) != 0)
+        return cni_fail(f, CNI_ERR_UNKNOWN_CONTAINER, "pod %s/%s is another pod now (uid %s, "
+                        "CNI_ARGS K8S_POD_UID %s): the one this sandbox is for was deleted",
+                        p->call.args.pod_namespace, p->call.args.pod_name, uid,
+                        p->call.args.pod_uid);
+    if (cni_k8s_pod_read(pod, ns, &p->pod, &err) < 0 ||
+        cni_k8s_pod_ipam_conf(&p->pod, p->call.conf, p->conf.ipam_type, &p->ipam_conf,
+                              &p->ipam_conf_len, &err) < 0)
+        return cni_fail(f, err.code == -ENOMEM ? CNI_ERR_IO : CNI_ERR_INVALID_CONFIG, "%s",
+                        tby_error_str(&err));
+    if (json_object_size(p->conf.labels) || p->conf.ports)
+        tby_log(TBY_LOG_INFO, "cni", "args.cni.labels and ports are not used: the pod's come "
+                "from the Kubernetes API pod=%s/%s", p->pod.namespace, p->pod.name);
+    tby_log(TBY_LOG_DEBUG, "cni", "pod read pod=%s/%s labels=%zu ports=%zu "
+            "service_account=%s ipam_annotations=%zu", p->pod.namespace, p->pod.name,
+            json_object_size(p->pod.labels), json_array_size(p->pod.ports),
+            p->pod.service_account ? p->pod.service_account : "",
+            json_object_size(p->pod.ipam_annotations));
+    return 0;
+}
+
 /* ---- the veth ---------------------------------------------------------------------------- */
 
 static int network_failure(struct cni_failure *f, const struct tby_error *err)
@@ -124,8 +162,13 @@ static int network_failure(struct cni_failure *f, const struct tby_error *err)
 static int choose_mtu(struct plugin *p, struct add *a, struct cni_failure *f)
 {
     struct tby_error err = { 0 };
+    unsigned from_file;
 
-    a->veth.mtu = p->conf.mtu;
+    /* As Calico: a required file must be there even when mtu names the MTU. */
+    if (cni_mtu_from_file(p->conf.mtu_file, p->conf.require_mtu_file, &from_file, &err) < 0)
+        return cni_fail(f, err.code == -ENOENT ? CNI_ERR_TRY_AGAIN : CNI_ERR_INVALID_CONFIG,
+                        "%s", tby_error_str(&err));
+    a->veth.mtu = p->conf.mtu ? p->conf.mtu : from_file;
     if (a->veth.mtu)
         return 0;
     if (cni_mtu_detect(p->sk, p->store, &a->res, &a->veth.mtu, &err) < 0)
@@ -207,8 +250,10 @@ static int record(struct plugin *p, struct add *a, struct cni_failure *f)
     p->wep.host_ifname = p->host;
     p->wep.mac = a->pod.mac;
     p->wep.res = &a->res;
-    p->wep.labels = p->conf.labels;
-    p->wep.ports = p->conf.ports;
+    p->wep.labels = p->k8s_mode ? p->pod.labels : p->conf.labels;
+    p->wep.ports = p->k8s_mode ? p->pod.ports : p->conf.ports;
+    p->wep.service_account = p->pod.service_account;
+    p->wep.source_prefixes = p->pod.source_prefixes;
     if (cni_wep_build(&p->wep, &wep, &err) < 0)
         return cni_fail_from(f, &err);
     r = tby_resource_list_push(&list, wep);
@@ -259,8 +304,11 @@ int cmd_add(void *plugin, struct cni_failure *f)
     struct add a = { .netns_fd = -1 };
     int r = plugin_get_wep(p, &old, f);
 
-    /* The datastore is asked first: when it is down nothing is done at all. */
+    /* The datastore and the Kubernetes API are asked first: when either is down, or the
+     * pod is not there, nothing is done at all. */
     if (r < 0 && r != -ENOENT)
+        return -1;
+    if (read_pod(p, f) < 0)
         return -1;
     r = open_netns(p, &a, f);
     if (r == 0)

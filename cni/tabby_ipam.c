@@ -9,17 +9,20 @@
  *   "datastore": "sqlite:/var/lib/tabby/tabby.db", "nodename": "node1",
  *   "ipam_lock_file": "/var/run/tabby/ipam.lock"
  * ("datastore", "nodename" and "ipam_lock_file" are also read from the top level, then
- * the node's defaults: $TABBY_STORE or /etc/tabby/tabbyctl.cfg, the host name, and
- * $TABBY_IPAM_LOCK_FILE or /var/run/tabby/ipam.lock.)
+ * Calico's keys (cni_datastore.h), then the node's defaults: $TABBY_STORE or
+ * /etc/tabby/tabbyctl.cfg, the host name, and $TABBY_IPAM_LOCK_FILE or
+ * /var/run/tabby/ipam.lock.)
  *
- * tabby has no Kubernetes API server to ask for a pod's annotations, so the runtime (or
- * the tabby plugin in front of this one) passes them in the network configuration as
- * args.cni.annotations, a map. Pools come from the pod's cni.projectcalico.org/ipv4pools
+ * tabby-ipam does not ask the Kubernetes API for a pod's annotations: the tabby plugin in
+ * front of it does (in Kubernetes mode, with the namespace's pool annotations as defaults)
+ * and passes them in the network configuration as args.cni.annotations, a map, as a
+ * runtime may too. Pools come from the pod's cni.projectcalico.org/ipv4pools
  * and ipv6pools annotations, else the Namespace resource's (K8S_POD_NAMESPACE), else
  * ipv4_pools / ipv6_pools, else every pool. Given addresses come from the pod's
  * cni.projectcalico.org/ipAddrs, else CNI_ARGS IP=, else runtimeConfig.ips, else
  * args.cni.ips. The handle is "<network name>.<CNI_CONTAINERID>"
- * (k8s-pod-network.<id> for Kubernetes' default network).
+ * (k8s-pod-network.<id> for Kubernetes' default network); DEL also releases Calico's old
+ * "<namespace>.<pod>" handle.
  *
  * Addresses are returned as /32 and /128 without a gateway: in Calico's routed model a
  * pod's address is a host route and its next hop is supplied by the main plugin, so a
@@ -43,6 +46,7 @@
 #include "tabby/ipam.h"
 #include "tabby/log.h"
 #include "cni_common.h"
+#include "cni_datastore.h"
 
 #define ANN_V4POOLS "cni.projectcalico.org/ipv4pools"
 #define ANN_V6POOLS "cni.projectcalico.org/ipv6pools"
@@ -100,8 +104,8 @@ static int open_ipam(void *plugin, struct cni_failure *f)
         return -1;
     /* A store that cannot be opened now (a file being replaced, etcd down) is worth
      * another try later, so the runtime is told to retry rather than to give up. */
-    if (tby_store_open(uri, &p->store, &err) < 0)
-        return cni_fail_unreachable(f, &p->call, uri, &err);
+    if (cni_store_open(&p->call, uri, &p->store, f) < 0)
+        return -1;
     if (tby_ipam_new(p->store, p->node, &p->ipam, &err) < 0)
         return cni_fail(f, CNI_ERR_INVALID_CONFIG, "nodename: %s", tby_error_str(&err));
     /* Calico's key: where the node's processes take turns on stores without multi-key
@@ -393,6 +397,26 @@ static int cmd_add(void *plugin, struct cni_failure *f)
 
 /* ---- DEL, CHECK -------------------------------------------------------------------------------- */
 
+/* Calico before 3.0 named a pod's handle "<namespace>.<pod>"; its IPAM plugin still
+ * releases that one too, so a pod from then leaves nothing behind. */
+static int release_legacy_handle(struct plugin *p, struct cni_failure *f)
+{
+    _cleanup_free_ char *handle = NULL;
+    struct tby_error err = { 0 };
+    size_t released;
+
+    if (!p->call.args.pod_namespace || !p->call.args.pod_name)
+        return 0;
+    if (asprintf(&handle, "%s.%s", p->call.args.pod_namespace, p->call.args.pod_name) < 0)
+        return cni_fail(f, CNI_ERR_IO, "out of memory");
+    if (tby_ipam_release_handle(p->ipam, handle, &released, &err) < 0)
+        return cni_fail_from(f, &err);
+    if (released)
+        tby_log(TBY_LOG_INFO, "tabby-ipam", "released a legacy handle handle=%s addresses=%zu",
+                handle, released);
+    return 0;
+}
+
 /* Releasing a handle that holds nothing succeeds: DEL may come twice, or after a failed
  * ADD. */
 static int cmd_del(void *plugin, struct cni_failure *f)
@@ -407,7 +431,7 @@ static int cmd_del(void *plugin, struct cni_failure *f)
     if (tby_ipam_release_handle(p->ipam, p->handle, &released, &err) < 0)
         return cni_fail_from(f, &err);
     tby_log(TBY_LOG_INFO, "tabby-ipam", "released handle=%s addresses=%zu", p->handle, released);
-    return 0;
+    return release_legacy_handle(p, f);
 }
 
 static bool held(const struct tby_ipam_result *res, const struct tby_ip *ip)

@@ -56,7 +56,7 @@ int tby_store_open_options(const char *uri, const struct tby_store_options *opts
     else if (strncmp(uri, "etcd:", 5) == 0)
         r = tby_store_etcd_open(uri + 5, opts, &store, err);
     else if (strncmp(uri, "k8s:", 4) == 0)
-        r = tby_store_k8s_open(uri + 4, &store, err);
+        r = tby_store_k8s_open(uri + 4, opts, &store, err);
     else
         return tby_error_set(err, -EINVAL, "datastore %s: unknown scheme (use sqlite:PATH, "
                              "etcd:URL or k8s:[KUBECONFIG])", uri);

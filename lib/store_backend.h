@@ -100,7 +100,8 @@ int tby_store_sqlite_open(const char *location, struct tby_store **out, struct t
 int tby_store_etcd_open(const char *location, const struct tby_store_options *opts,
                         struct tby_store **out, struct tby_error *err);
 /* The Kubernetes API (store_k8s.c); location "" or a kubeconfig's path. */
-int tby_store_k8s_open(const char *location, struct tby_store **out, struct tby_error *err);
+int tby_store_k8s_open(const char *location, const struct tby_store_options *opts,
+                       struct tby_store **out, struct tby_error *err);
 /* The store of a sqlite file that does not exist, opened with no_create (store_empty.c). */
 int tby_store_empty_open(const char *path, struct tby_store **out, struct tby_error *err);
 /* The generic sync (store_sync.c), over the store's range and watch. */

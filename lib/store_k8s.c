@@ -436,7 +436,20 @@ static int load_config(const char *location, struct tby_kube_config **cfg,
     return tby_kube_config_load(NULL, cfg, err);
 }
 
-int tby_store_k8s_open(const char *location, struct tby_store **out, struct tby_error *err)
+/* A caller that gives a per-request timeout (the CNI plugins: a call must not hang) gets
+ * it, and throttling (429) is waited out only briefly within it. */
+static void apply_timeouts(struct k8s_store *s, const struct tby_store_options *opts)
+{
+    if (!opts)
+        return;
+    if (opts->timeout_ms > 0)
+        s->cfg->timeout_ms = opts->timeout_ms;
+    if (opts->connect_timeout_ms > 0)
+        s->cfg->connect_timeout_ms = opts->connect_timeout_ms;
+}
+
+int tby_store_k8s_open(const char *location, const struct tby_store_options *opts,
+                       struct tby_store **out, struct tby_error *err)
 {
     struct k8s_store *s = calloc(1, sizeof(*s));
     int r;
@@ -452,8 +465,12 @@ int tby_store_k8s_open(const char *location, struct tby_store **out, struct tby_
     k8s_codec_init(&s->codec);
     tby_hmap_init(&s->raw);
     r = load_config(location, &s->cfg, err);
-    if (r == 0)
+    if (r == 0) {
+        apply_timeouts(s, opts);
         r = tby_kube_client_new(s->cfg, &s->client, err);
+    }
+    if (r == 0 && opts && opts->timeout_ms > 0)
+        tby_kube_client_set_retries(s->client, 2, opts->timeout_ms / 4);
     if (r < 0) {
         k8s_close(&s->base);
         return tby_error_prefix(err, "datastore k8s:%s", location);

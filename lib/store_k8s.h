@@ -164,6 +164,9 @@ const struct k8s_map *k8s_map_of_key(const char *key, const char **ns, size_t *n
                                      const char **name);
 /* The key of an object's entry: prefix, namespace and name. NULL when out of memory. */
 char *k8s_key(const struct k8s_map *m, const char *ns, const char *name);
+/* The same for an object read from the API: K8S_SKIP (logged) when its name, or for a
+ * namespaced type its namespace, is missing or cannot be part of a key; -ENOMEM. */
+int k8s_key_of_object(const struct k8s_map *m, const char *ns, const char *name, char **out);
 /* Whether key spaces under `prefix` hold m's keys, and which namespace the prefix
  * narrows to (a new string, NULL: all). */
 bool k8s_map_under(const struct k8s_map *m, const char *prefix, char **ns);

@@ -130,9 +130,15 @@ static int entry_of(const struct k8s_map *m, const json_t *obj, const char *ns,
 
     if (!name || marked_deleted(obj))
         return K8S_SKIP;
-    r = k8s_obj_rev(obj, &out->rev, err);
-    if (r < 0)
+    r = k8s_key_of_object(m, ns, name, &out->key);
+    if (r == -ENOMEM)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    if (r == 0)
+        r = k8s_obj_rev(obj, &out->rev, err);
+    if (r != 0) {
+        k8s_entry_clear(out);
         return r;
+    }
     snprintf(api, sizeof(api), "%s/%s", res->group, res->version);
     out->value = json_pack("{s:s, s:s}", "apiVersion", api, "kind", res->kind);
     if (out->value && (meta = record_meta(obj)))
@@ -140,8 +146,7 @@ static int entry_of(const struct k8s_map *m, const json_t *obj, const char *ns,
     if (out->value)
         json_object_set_new(out->value, "spec",
                             json_is_object(spec) ? json_deep_copy(spec) : json_object());
-    out->key = k8s_key(m, ns, name);
-    if (!out->value || !out->key) {
+    if (!out->value) {
         k8s_entry_clear(out);
         return tby_error_set(err, -ENOMEM, "out of memory");
     }

@@ -7,6 +7,7 @@
 
 #include "tabby/array.h"
 #include "tabby/cleanup.h"
+#include "tabby/log.h"
 #include "store_k8s.h"
 
 /* Calico's custom resources, as every KDD cluster has them (KDD-LAYOUT §2). */
@@ -112,6 +113,28 @@ const struct k8s_map *k8s_map_of_key(const char *key, const char **ns, size_t *n
         return m;
     }
     return NULL;
+}
+
+/* Whether s can be one part of a key: an object's name or namespace, which the API
+ * never gives empty or with a '/'. */
+static bool key_part(const char *s)
+{
+    return s && *s && !strchr(s, '/');
+}
+
+int k8s_key_of_object(const struct k8s_map *m, const char *ns, const char *name, char **out)
+{
+    const char *type = m->types[0] ? m->types[0]->plural : m->prefix;
+
+    *out = NULL;
+    if (!key_part(name) || (m->namespaced && !key_part(ns))) {
+        tby_log(TBY_LOG_WARNING, "k8s", "object left out: no usable metadata.%s type=%s "
+                "name=\"%s\" namespace=\"%s\"", key_part(name) ? "namespace" : "name", type,
+                name ? name : "", ns ? ns : "");
+        return K8S_SKIP;
+    }
+    *out = k8s_key(m, ns, name);
+    return *out ? 0 : -ENOMEM;
 }
 
 char *k8s_key(const struct k8s_map *m, const char *ns, const char *name)

@@ -147,13 +147,14 @@ int k8s_entry_make(struct k8s_codec *c, const struct k8s_map *m, const json_t *o
             return K8S_SKIP;
     }
     out->rev = 1;
-    if (obj)
+    r = k8s_key_of_object(m, ns, name, &out->key);
+    if (r == -ENOMEM)
+        r = tby_error_set(err, -ENOMEM, "out of memory");
+    if (r == 0 && obj)
         r = k8s_obj_rev(obj, &out->rev, err);
     if (r == 0)
         r = k8s_view(c, doc, &out->value, NULL, err);
-    if (r == 0 && !(out->key = k8s_key(m, ns, name)))
-        r = tby_error_set(err, -ENOMEM, "out of memory");
-    if (r < 0)
+    if (r != 0)
         k8s_entry_clear(out);
     return r;
 }

@@ -91,7 +91,8 @@ struct tby_event_list {
 
 /* ---- opening ---------------------------------------------------------------- */
 
-/* Settings for stores that need more than a URI (etcd); sqlite reads only no_create.
+/* Settings for stores that need more than a URI (etcd; k8s: takes the two timeouts, and
+ * with a timeout waits out throttling only briefly); sqlite reads only no_create.
  * Fields may be NULL/0 (empty strings count as unset); the strings are copied by the open
  * call. Error messages and logs never contain the password or the auth token. */
 struct tby_store_options {

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # fuzz_kube.sh — runs the libFuzzer targets of the Kubernetes client a fixed number of
-# times each (tests/fuzz/run.sh kube_config, kube_watch, kube_status), so every
+# times each (tests/fuzz/run.sh kube_config, kube_watch, kube_status, k8s_objects), so every
 # `make check` fuzzes the kubeconfig parser, the watch stream splitter and event
-# decoder, and the Status and List decoders.
+# decoder, the Status and List decoders, and the k8s: store's object converters.
 . "$(dirname "$0")/lib.sh"
 t_begin fuzz-kube
 
-TARGETS="kube_config kube_watch kube_status"
+TARGETS="kube_config kube_watch kube_status k8s_objects"
 if ! command -v "${CC_FUZZ:-clang}" >/dev/null 2>&1; then
     for t in $TARGETS; do skip "fuzz-$t" "clang is not installed"; done
     t_end

@@ -31,11 +31,11 @@ class Kinds:
         return t.kind == "Node" and t.group == ""
 
     def status_keeps_metadata(self, t):
-        # The real status strategies of Pods and Nodes take only the spec from the stored
-        # object: labels and annotations written through pods/status or nodes/status are
-        # kept (Calico's CNI annotates pods, calico-node annotates Nodes, this way). Other
-        # kinds, custom resources among them, take only the status.
-        return t.crd is None and t.group == "" and t.kind in ("Pod", "Node")
+        # The real status strategies of built-in kinds (Pods, Nodes, Services, …) take only
+        # the spec (and, for Pods, the owner references) from the stored object: labels
+        # and annotations written through /status are kept (Calico's CNI annotates pods,
+        # calico-node annotates Nodes, this way). Custom resources take only the status.
+        return t.crd is None
 
     def _hook(self, stage, t):
         if t.crd is not None:

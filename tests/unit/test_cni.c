@@ -1,6 +1,6 @@
 /* test_cni.c — the tabby CNI plugin's pure parts: results read and written in every
- * version, the configuration keys, the endpoint it records, where delegated plugins are
- * found and the MTU's encapsulation overhead. */
+ * version, the configuration keys (tabby's and Calico's), the endpoint it records, where
+ * delegated plugins are found, the MTU file and the MTU's encapsulation overhead. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -210,6 +210,153 @@ static void test_conf_errors_name_the_key(void **state)
                       "\"allow_ip_forwarding\":\"yes\"}}", "allow_ip_forwarding");
 }
 
+/* Calico's network configuration as its manifest has it, with only the types changed. */
+static const char calico_conf[] =
+    "{\"type\":\"tabby\",\"log_level\":\"info\",\"log_file_path\":"
+    "\"/var/log/calico/cni/cni.log\",\"datastore_type\":\"kubernetes\",\"nodename\":"
+    "\"node-1\",\"mtu\":0,\"ipam\":{\"type\":\"tabby-ipam\"},\"policy\":{\"type\":"
+    "\"k8s\"},\"kubernetes\":{\"kubeconfig\":\"/etc/cni/net.d/calico-kubeconfig\"}}";
+
+static void test_conf_takes_calicos_keys(void **state)
+{
+    struct cni_call call;
+    struct cni_conf conf;
+    struct cni_failure f = { 0 };
+
+    (void)state;
+    assert_int_equal(read_conf(calico_conf, &call, &conf, &f), 0);
+    assert_true(conf.kube.wanted);
+    assert_string_equal(conf.kube.kubeconfig, "/etc/cni/net.d/calico-kubeconfig");
+    assert_null(conf.kube.api_root);
+    assert_int_equal(conf.mtu, 0);
+    assert_string_equal(conf.mtu_file, CNI_MTU_FILE);
+    assert_false(conf.require_mtu_file);
+    assert_int_equal(conf.log_level, TBY_LOG_INFO);
+    cni_conf_clear(&conf);
+    cni_call_clear(&call);
+}
+
+/* Any one of the keys that name the API asks for it; none, and nothing is asked. */
+static void expect_kube(const char *text, bool wanted, const char *api_root)
+{
+    struct cni_call call;
+    struct cni_conf conf;
+    struct cni_failure f = { 0 };
+
+    if (read_conf(text, &call, &conf, &f) < 0)
+        fail_msg("%s: %s", text, tby_error_str(&f.err));
+    assert_int_equal(conf.kube.wanted, wanted);
+    if (api_root)
+        assert_string_equal(conf.kube.api_root, api_root);
+    else
+        assert_null(conf.kube.api_root);
+    cni_conf_clear(&conf);
+    cni_call_clear(&call);
+}
+
+static void test_conf_says_when_to_ask_the_kubernetes_api(void **state)
+{
+    (void)state;
+    expect_kube("{\"ipam\":{\"type\":\"x\"}}", false, NULL);
+    expect_kube("{\"ipam\":{\"type\":\"x\"},\"policy\":{}}", false, NULL);
+    expect_kube("{\"ipam\":{\"type\":\"x\"},\"policy\":{\"type\":\"k8s\"}}", true, NULL);
+    expect_kube("{\"ipam\":{\"type\":\"x\"},\"datastore_type\":\"kubernetes\"}", true, NULL);
+    expect_kube("{\"ipam\":{\"type\":\"x\"},\"datastore_type\":\"etcdv3\"}", false, NULL);
+    expect_kube("{\"ipam\":{\"type\":\"x\"},\"kubernetes\":{\"kubeconfig\":\"/k\"}}", true,
+                NULL);
+    /* The older keys may name the API's path: only the server is kept. */
+    expect_kube("{\"ipam\":{\"type\":\"x\"},\"policy\":{\"k8s_api_root\":"
+                "\"https://10.0.0.1:6443/api/v1/\",\"k8s_auth_token\":\"t\"}}", true,
+                "https://10.0.0.1:6443");
+    expect_kube("{\"ipam\":{\"type\":\"x\"},\"policy\":{\"k8s_api_root\":\"https://a/\"},"
+                "\"kubernetes\":{\"k8s_api_root\":\"https://b:443\"}}", true, "https://b:443");
+}
+
+static void test_conf_refuses_calicos_keys_it_does_not_honour(void **state)
+{
+    (void)state;
+    expect_conf_error("{\"ipam\":{\"type\":\"x\"},\"feature_control\":{\"floating_ips\":"
+                      "true}}", "feature_control.floating_ips: not supported");
+    expect_conf_error("{\"ipam\":{\"type\":\"x\"},\"feature_control\":{"
+                      "\"ip_addrs_no_ipam\":true}}", "feature_control.ip_addrs_no_ipam");
+    expect_conf_error("{\"ipam\":{\"type\":\"x\"},\"readiness_gates\":[\"http://a/\"]}",
+                      "readiness_gates: not supported");
+    expect_conf_error("{\"ipam\":{\"type\":\"x\"},\"policy_setup_timeout_seconds\":5}",
+                      "policy_setup_timeout_seconds");
+    expect_conf_error("{\"ipam\":{\"type\":\"x\"},\"device_type\":\"macvlan\"}",
+                      "device_type \"macvlan\"");
+    expect_conf_error("{\"ipam\":{\"type\":\"x\"},\"calico_api_group\":"
+                      "\"projectcalico.org/v3\"}", "calico_api_group");
+    expect_conf_error("{\"ipam\":{\"type\":\"host-local\",\"subnet\":\"usePodCidr\"}}",
+                      "ipam.subnet \"usePodCidr\"");
+    expect_conf_error("{\"ipam\":{\"type\":\"x\"},\"policy\":{\"type\":\"calico\"}}",
+                      "policy.type \"calico\"");
+    expect_conf_error("{\"ipam\":{\"type\":\"x\"},\"kubernetes\":\"k\"}",
+                      "kubernetes: must be an object");
+}
+
+static void test_conf_ignores_calicos_keys_that_do_not_matter(void **state)
+{
+    struct cni_call call;
+    struct cni_conf conf;
+    struct cni_failure f = { 0 };
+
+    (void)state;
+    /* Off, they change nothing; irrelevant ones are ignored; DEL undoes whatever the
+     * configuration says now. */
+    assert_int_equal(read_conf("{\"ipam\":{\"type\":\"x\"},\"feature_control\":{"
+                               "\"floating_ips\":false,\"ip_addrs_no_ipam\":false},"
+                               "\"readiness_gates\":[],\"policy_setup_timeout_seconds\":0,"
+                               "\"windows_use_single_network\":true,\"qps\":50,\"burst\":"
+                               "200,\"num_queues\":4,\"device_type\":\"netkit\","
+                               "\"calico_api_group\":\"crd.projectcalico.org/v1\","
+                               "\"kubernetes\":{\"node_name\":\"n\"},\"vxlan_vni\":4096}",
+                               &call, &conf, &f), 0);
+    cni_conf_clear(&conf);
+    cni_call_clear(&call);
+    memset(&call, 0, sizeof(call));
+    call.command = CNI_DEL;
+    call.conf = load("{\"ipam\":{\"type\":\"x\"},\"feature_control\":{\"floating_ips\":"
+                     "true},\"device_type\":\"macvlan\"}");
+    assert_int_equal(cni_conf_read(&call, false, &conf, &f), 0);
+    cni_conf_clear(&conf);
+    cni_call_clear(&call);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void test_mtu_file_is_read_as_calico_reads_it(void **state)
+{
+    char dir[] = "/tmp/tby-cni-unit-XXXXXX", path[64];
+    struct tby_error err = { 0 };
+    unsigned mtu = 7;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/mtu", dir);
+    assert_int_equal(cni_mtu_from_file(path, false, &mtu, &err), 0);
+    assert_int_equal(mtu, 0);
+    assert_int_equal(cni_mtu_from_file(path, true, &mtu, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, path));
+    write_file(path, "1440\n");
+    assert_int_equal(cni_mtu_from_file(path, true, &mtu, &err), 0);
+    assert_int_equal(mtu, 1440);
+    write_file(path, "9000x");
+    assert_int_equal(cni_mtu_from_file(path, false, &mtu, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "is not an MTU"));
+    write_file(path, "576");
+    assert_int_equal(cni_mtu_from_file(path, false, &mtu, &err), -EINVAL);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* ---- the endpoint --------------------------------------------------------------------------- */
 
 static void parse_result(const char *text, json_t **doc, struct cni_result *res)
@@ -261,6 +408,31 @@ static void test_wep_is_built_as_calicos(void **state)
     assert_string_equal(w->profiles.items[0], "kns.prod");
     assert_int_equal(w->n_ports, 1);
     assert_int_equal(w->ports[0].port, 8080);
+}
+
+static void test_wep_of_a_kubernetes_pod_has_its_account_and_prefixes(void **state)
+{
+    _cleanup_json_ json_t *doc = NULL;
+    _cleanup_json_ json_t *prefixes = load("[\"10.99.0.0/16\"]");
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    struct cni_result result;
+    struct tby_error err = { 0 };
+    const struct tby_wep *w;
+    struct cni_wep_input in = { .node = "node-1", .namespace = "shop", .pod = "web-0",
+                                .container_id = "abc", .endpoint = "eth0",
+                                .host_ifname = "tbyx", .mac = "0a:58:0a:01:00:05",
+                                .res = &result, .service_account = "front",
+                                .source_prefixes = prefixes };
+
+    (void)state;
+    parse_result("{\"ips\":[{\"address\":\"10.1.0.5/32\"}]}", &doc, &result);
+    assert_int_equal(cni_wep_build(&in, &res, &err), 0);
+    w = res->spec.wep;
+    assert_int_equal(w->profiles.n, 2);
+    assert_string_equal(w->profiles.items[0], "kns.shop");
+    assert_string_equal(w->profiles.items[1], "ksa.shop.front");
+    assert_string_equal(w->service_account_name, "front");
+    assert_int_equal(w->allow_spoofed_source_prefixes.n, 1);
 }
 
 static void test_wep_without_pod_is_a_cni_endpoint(void **state)
@@ -376,7 +548,13 @@ int main(void)
         cmocka_unit_test(test_conf_reads_the_plugins_keys),
         cmocka_unit_test(test_conf_takes_labels_as_a_map_too),
         cmocka_unit_test(test_conf_errors_name_the_key),
+        cmocka_unit_test(test_conf_takes_calicos_keys),
+        cmocka_unit_test(test_conf_says_when_to_ask_the_kubernetes_api),
+        cmocka_unit_test(test_conf_refuses_calicos_keys_it_does_not_honour),
+        cmocka_unit_test(test_conf_ignores_calicos_keys_that_do_not_matter),
+        cmocka_unit_test(test_mtu_file_is_read_as_calico_reads_it),
         cmocka_unit_test(test_wep_is_built_as_calicos),
+        cmocka_unit_test(test_wep_of_a_kubernetes_pod_has_its_account_and_prefixes),
         cmocka_unit_test(test_wep_without_pod_is_a_cni_endpoint),
         cmocka_unit_test(test_wep_refuses_bad_labels_and_ports),
         cmocka_unit_test(test_delegate_finds_the_first_executable_on_cni_path),

@@ -688,6 +688,40 @@ static void test_node_write_rewrites_only_calicos_annotations(void **state)
     k8s_entry_clear(&e);
 }
 
+/* An object whose name, or for a namespaced type namespace, cannot be part of a key is
+ * left out (and logged), never made into a malformed key (found by fuzz_k8s_objects). */
+static void test_objects_without_a_usable_name_or_namespace_are_skipped(void **state)
+{
+    struct k8s_entry e;
+
+    (void)state;
+    assert_int_equal(read_as("/tabby/v1/workloadendpoints/default/x", 0,
+                             "{\"metadata\":{\"name\":\"p\",\"resourceVersion\":\"1\"},"
+                             "\"spec\":{\"nodeName\":\"n\"},"
+                             "\"status\":{\"podIP\":\"10.0.0.1\"}}",
+                             &e),
+                     K8S_SKIP);
+    assert_null(e.key);
+    assert_int_equal(read_as("/tabby/v1/networkpolicies/prod/x", 0,
+                             "{\"metadata\":{\"name\":\"a/b\",\"namespace\":\"prod\","
+                             "\"resourceVersion\":\"1\"},\"spec\":{}}",
+                             &e),
+                     K8S_SKIP);
+    assert_int_equal(read_as("/tabby/v1/ippools/x", 0,
+                             "{\"metadata\":{\"name\":\"\",\"resourceVersion\":\"1\"},"
+                             "\"spec\":{\"cidr\":\"10.0.0.0/16\"}}",
+                             &e),
+                     K8S_SKIP);
+    /* An IPAM block's key is its CIDR, whatever its object is called. */
+    assert_int_equal(read_as("/tabby/v1/ipam/blocks/x", 0,
+                             "{\"metadata\":{\"name\":\"b/c\",\"resourceVersion\":\"3\"},"
+                             "\"spec\":{\"cidr\":\"10.0.0.0/26\"}}",
+                             &e),
+                     0);
+    assert_string_equal(e.key, "/tabby/v1/ipam/blocks/10.0.0.0-26");
+    k8s_entry_clear(&e);
+}
+
 /* ---- IPAM --------------------------------------------------------------------------------- */
 
 static void test_ipam_objects_are_named_from_cidrs_and_filtered_when_deleted(void **state)
@@ -898,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_old_pool_fields_fold_into_their_new_names),
         cmocka_unit_test(test_pod_reads_as_calicos_workload_endpoint),
         cmocka_unit_test(test_pods_that_are_no_endpoints_are_skipped),
+        cmocka_unit_test(test_objects_without_a_usable_name_or_namespace_are_skipped),
         cmocka_unit_test(test_endpoint_writes_are_the_pod_status_patch),
         cmocka_unit_test(test_endpoint_delete_empties_the_addresses_with_preconditions),
         cmocka_unit_test(test_namespaces_and_service_accounts_read_as_profiles),

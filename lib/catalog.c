@@ -10,6 +10,7 @@
 #include "tabby/buf.h"
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
+#include "tabby/enforce.h"
 
 /* Every write of IP pools also bumps this key, comparing its revision: two concurrent
  * writes of pools then conflict, so an overlap check cannot race with another. */
@@ -233,6 +234,17 @@ static int check_pool_overlaps(const struct tby_resource_list *list,
                 return pool_overlap_error(a, b, err);
         }
     }
+    return 0;
+}
+
+/* Nothing is written that tabby would not enforce (enforce.h). */
+static int check_enforced(const struct tby_resource_list *list, struct tby_error *err)
+{
+    char what[300];
+
+    for (size_t i = 0; i < list->n; i++)
+        if (tby_enforce_check(list->items[i], err) < 0)
+            return tby_error_prefix(err, "%s", describe_res(list->items[i], what, sizeof(what)));
     return 0;
 }
 
@@ -565,6 +577,8 @@ int tby_catalog_write(struct tby_store *store, struct tby_resource_list *list,
     int r;
 
     r = check_no_duplicates(list, err);
+    if (r == 0)
+        r = check_enforced(list, err);
     if (r < 0)
         return r;
     own = calloc(list->n + 1, sizeof(*own));

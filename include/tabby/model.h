@@ -133,6 +133,7 @@ struct tby_rule {
     struct tby_entity_rule source;
     struct tby_entity_rule destination;
     json_t *annotations;         /* rule metadata annotations, object or NULL */
+    json_t *http;                /* Calico's HTTPMatch as written, or NULL (never enforced) */
 };
 
 struct tby_rule_list {

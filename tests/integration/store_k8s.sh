@@ -110,11 +110,6 @@ kind: BGPPeer
 metadata: {name: tor}
 spec: {peerIP: 192.0.2.254, asNumber: 65001}
 ---
-apiVersion: projectcalico.org/v3
-kind: HostEndpoint
-metadata: {name: node-1-eth0, labels: {role: host}}
-spec: {node: node-1, interfaceName: eth0, expectedIPs: [192.0.2.11]}
----
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: default-deny, namespace: default}
@@ -124,8 +119,16 @@ apiVersion: v1
 kind: Namespace
 metadata: {name: prod, labels: {team: ops}}
 EOF
+# tabbyctl refuses HostEndpoints (tabby does not police them yet) but reads Calico's.
+cat >"$T_TMP/hep.yaml" <<'EOF'
+apiVersion: crd.projectcalico.org/v1
+kind: HostEndpoint
+metadata: {name: node-1-eth0, labels: {role: host}}
+spec: {node: node-1, interfaceName: eth0, expectedIPs: [192.0.2.11]}
+EOF
 KINDS="ippool ipamconfig netpol gnp bgpconfig bgppeer hep knp ns"
-if ctl apply -f "$T_TMP/all.yaml" >"$OUT" 2>&1 && [ "$(grep -c ' created$' "$OUT")" = 9 ]; then
+if k apply -f "$T_TMP/hep.yaml" >"$OUT" 2>&1 &&
+    ctl apply -f "$T_TMP/all.yaml" >"$OUT" 2>&1 && [ "$(grep -c ' created$' "$OUT")" = 8 ]; then
     missing=
     for kind in $KINDS; do
         ctl get "$kind" -A -o name >"$T_TMP/names" 2>&1 || missing="$missing $kind"
@@ -135,10 +138,10 @@ if ctl apply -f "$T_TMP/all.yaml" >"$OUT" 2>&1 && [ "$(grep -c ' created$' "$OUT
     # document rarely says: applied again, the Namespace reads as configured.
     ctl apply -f "$T_TMP/all.yaml" >"$OUT" 2>&1
     again=$(grep -c -e ' unchanged$' -e '^Namespace prod configured$' "$OUT")
-    if [ -z "$missing" ] && [ "$again" = 9 ]; then
-        pass "k8s-apply-get-every-kind (9 kinds created, read back, unchanged when applied again)"
+    if [ -z "$missing" ] && [ "$again" = 8 ]; then
+        pass "k8s-apply-get-every-kind (8 kinds created and a HostEndpoint by kubectl, read back, unchanged when applied again)"
     else
-        fail "k8s-apply-get-every-kind" "not read back:$missing; unchanged on re-apply: $again/9: $(grep -v unchanged "$OUT" | tr '\n' ' ')"
+        fail "k8s-apply-get-every-kind" "not read back:$missing; unchanged on re-apply: $again/8: $(grep -v unchanged "$OUT" | tr '\n' ' ')"
     fi
 else
     fail "k8s-apply-get-every-kind" "$(tail -n 3 "$OUT" | tr '\n' ' ')"
@@ -452,7 +455,8 @@ else
 fi
 
 # ---- deletes ------------------------------------------------------------------------------------
-if ctl delete -f "$T_TMP/all.yaml" >"$OUT" 2>&1 && grep -q 'deleted 9 of 9' "$OUT"; then
+if ctl delete -f "$T_TMP/all.yaml" >"$OUT" 2>&1 && grep -q 'deleted 8 of 8' "$OUT" &&
+    ctl delete hep node-1-eth0 >>"$OUT" 2>&1; then
     left=
     for kind in $KINDS; do
         n=$(ctl get "$kind" -A -o name 2>/dev/null | sed 's|.*/||' |

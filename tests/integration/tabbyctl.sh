@@ -50,27 +50,76 @@ test_defaults_are_filled_in() {
     fi
 }
 
-test_bad_inputs_are_refused_and_change_nothing() {
-    local f expect before after out rc n=0 bad=0
-    for f in "$T_TOP"/tests/data/bad/*; do
+# Applies every file of a folder of tests/data, each starting "# expect: FRAGMENT": each must
+# be refused with a message holding the fragment and the file's name, changing nothing.
+refused_inputs() {
+    local dir=$1 label=$2 min=$3 f expect before after out rc n=0
+    for f in "$T_TOP/tests/data/$dir"/*; do
         n=$((n + 1))
         expect=$(sed -n '1s/^# expect: //p' "$f")
         before=$(snapshot)
         out=$(ctl apply -f "$f" 2>&1); rc=$?
         after=$(snapshot)
         if [ $rc = 0 ]; then
-            fail "bad_input $(basename "$f")" "accepted: $out"; bad=$((bad + 1))
+            fail "$label $(basename "$f")" "accepted: $out"
         elif ! grep -qF -- "$expect" <<<"$out"; then
-            fail "bad_input $(basename "$f")" "message \"$out\" lacks \"$expect\""; bad=$((bad + 1))
+            fail "$label $(basename "$f")" "message \"$out\" lacks \"$expect\""
         elif ! grep -qF -- "$(basename "$f")" <<<"$out"; then
-            fail "bad_input $(basename "$f")" "message \"$out\" does not name the file"; bad=$((bad + 1))
+            fail "$label $(basename "$f")" "message \"$out\" does not name the file"
         elif [ "$before" != "$after" ]; then
-            fail "bad_input $(basename "$f")" "the datastore changed"; bad=$((bad + 1))
+            fail "$label $(basename "$f")" "the datastore changed"
         else
-            pass "bad_input $(basename "$f")"
+            pass "$label $(basename "$f")"
         fi
     done
-    [ "$n" -ge 40 ] || fail bad_inputs_count "only $n bad inputs"
+    [ "$n" -ge "$min" ] || fail "${label}s_count" "only $n files in tests/data/$dir"
+}
+
+test_bad_inputs_are_refused_and_change_nothing() {
+    refused_inputs bad bad_input 40
+}
+
+# "Nothing accepted that is not enforced": each field tabby decodes but does not enforce yet
+# (lib/enforce.c's table) is refused at apply, naming the file and the field.
+test_unenforced_fields_are_refused() {
+    refused_inputs unenforced unenforced 14
+}
+
+# What tabby does enforce next to those fields is taken: profiles that allow or only label,
+# rule serviceAccounts, a policy of the default tier named with its prefix.
+test_enforced_neighbours_are_accepted() {
+    local out
+    cat >"$T_TMP/enforced.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: Profile
+metadata: {name: kns.shop}
+spec:
+  ingress: [{action: Allow}]
+  egress: [{action: Allow}]
+  labelsToApply: {team: "shop"}
+---
+apiVersion: projectcalico.org/v3
+kind: Profile
+metadata: {name: "labels-only"}
+spec:
+  labelsToApply: {zone: "a"}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: "default.from-api-accounts", namespace: "shop"}
+spec:
+  tier: default
+  ingress:
+    - action: Allow
+      source:
+        serviceAccounts: {names: ["api"], selector: "role == 'api'"}
+YAML
+    if out=$(ctl apply -f "$T_TMP/enforced.yaml" 2>&1) &&
+        [ "$(grep -c ' created$' <<<"$out")" = 3 ]; then
+        pass enforced_neighbours_are_accepted
+    else
+        fail enforced_neighbours_are_accepted "$out"
+    fi
 }
 
 test_overlap_with_stored_pool_is_refused() {
@@ -288,6 +337,8 @@ test_examples_apply_cleanly
 test_examples_round_trip
 test_defaults_are_filled_in
 test_bad_inputs_are_refused_and_change_nothing
+test_unenforced_fields_are_refused
+test_enforced_neighbours_are_accepted
 test_overlap_with_stored_pool_is_refused
 test_create_existing_fails
 test_replace_missing_fails

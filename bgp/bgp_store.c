@@ -33,7 +33,7 @@ static size_t unique_cidrs(struct tby_cidr *items, size_t n)
 /* ---- resources ----------------------------------------------------------------------- */
 
 struct lists {
-    struct tby_resource_list configs, peers, nodes, pools;
+    struct tby_resource_list configs, peers, nodes, pools, filters;
 };
 
 static void lists_clear(struct lists *l)
@@ -42,6 +42,31 @@ static void lists_clear(struct lists *l)
     tby_resource_list_clear(&l->peers);
     tby_resource_list_clear(&l->nodes);
     tby_resource_list_clear(&l->pools);
+    tby_resource_list_clear(&l->filters);
+}
+
+/* The BGPFilters that decode: one that does not is as good as missing, and the peers
+ * that use it are left out (gather says so), instead of nothing being rendered at all. */
+static int read_filters(struct tby_store *store, struct tby_resource_list *out,
+                        struct tby_error *err)
+{
+    _cleanup_free_ char *prefix = tby_resource_prefix(tby_kind_info(TBY_KIND_BGPFILTER), NULL);
+    struct tby_kv_list kvs = { 0 };
+    int r = prefix ? tby_store_range(store, prefix, &kvs, err)
+                   : tby_error_set(err, -ENOMEM, "out of memory");
+
+    for (size_t i = 0; r == 0 && i < kvs.n; i++) {
+        struct tby_resource *res = NULL;
+
+        if (tby_catalog_decode_kv(&kvs.items[i], &res, NULL) < 0)
+            continue;
+        if (tby_resource_list_push(out, res) < 0) {
+            tby_resource_free(res);
+            r = tby_error_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    tby_kv_list_clear(&kvs);
+    return r;
 }
 
 static int read_lists(struct tby_store *store, struct lists *l, struct tby_error *err)
@@ -54,6 +79,8 @@ static int read_lists(struct tby_store *store, struct lists *l, struct tby_error
         r = tby_catalog_list(store, tby_kind_info(TBY_KIND_NODE), NULL, &l->nodes, err);
     if (r == 0)
         r = tby_catalog_list(store, tby_kind_info(TBY_KIND_IPPOOL), NULL, &l->pools, err);
+    if (r == 0)
+        r = read_filters(store, &l->filters, err);
     return r;
 }
 
@@ -96,6 +123,7 @@ int tby_bgp_gather_from_store(struct tby_store *store, const char *node,
     res.bgppeers = &l.peers;
     res.nodes = &l.nodes;
     res.ippools = &l.pools;
+    res.bgpfilters = &l.filters;
     res.blocks = blocks;
     return tby_bgp_gather(node, &res, out, err);
 }

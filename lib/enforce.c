@@ -29,8 +29,6 @@ enum gap {
     GAP_HTTP,
     GAP_PROFILE_RULES,
     GAP_HOST_ENDPOINT,
-    GAP_BGP_FILTERS,
-    GAP_BGP_REACHABLE_BY,
     GAP_IP_NATS,
     GAP_COUNT
 };
@@ -72,10 +70,6 @@ static const struct {
                                         "GlobalNetworkPolicy instead" },
     [GAP_HOST_ENDPOINT] = { FX_HOST_ONLY, "host endpoints are not policed by tabby yet (the "
                                           "host's interfaces would stay open)" },
-    [GAP_BGP_FILTERS] = { FX_REFUSE, "BGP filters are not enforced by tabby yet (the peer "
-                                     "would be sent and taken every route)" },
-    [GAP_BGP_REACHABLE_BY] = { FX_REFUSE, "is not enforced by tabby yet (no route to the peer "
-                                          "through that gateway would be made)" },
     [GAP_IP_NATS] = { FX_REFUSE, "floating IPs (1:1 NAT) are not programmed by tabby" },
 };
 
@@ -197,12 +191,6 @@ static void audit(const struct tby_resource *res, struct audit *a)
         break;
     case TBY_KIND_HOSTENDPOINT:
         note(a, GAP_HOST_ENDPOINT, "spec");
-        break;
-    case TBY_KIND_BGPPEER:
-        if (res->spec.bgppeer->filters.n)
-            note(a, GAP_BGP_FILTERS, "spec.filters");
-        if (res->spec.bgppeer->has_reachable_by)
-            note(a, GAP_BGP_REACHABLE_BY, "spec.reachableBy");
         break;
     case TBY_KIND_WORKLOADENDPOINT:
         if (res->spec.wep->n_ip_nats)

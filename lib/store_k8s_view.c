@@ -4,8 +4,9 @@
  * tabby's strict decoders refuse. Here a document is decoded leniently: the fields tabby
  * does not know are skipped, logged once per kind and field, and remembered by place; the
  * value tabby gets is the decoded resource encoded again, exactly what sqlite would hold.
- * Not for a policy's spec: there an unknown field may change what is allowed, so such a
- * policy is handed on as it is, undecodable, and tabby-node denies in its place.
+ * Not for a policy's or a BGPFilter's spec: there an unknown field may change what is
+ * allowed or routed, so such a resource is handed on as it is, undecodable, and tabby-node
+ * fails closed on it.
  * When tabby writes, the skipped fields of the object last read are put back into its
  * value, so a tabby write never strips what Calico wrote. */
 #include <errno.h>
@@ -115,10 +116,12 @@ static json_t *without_rev(json_t *doc)
     return doc;
 }
 
-static bool is_policy(enum tby_kind kind)
+/* Kinds whose spec says what is allowed or routed: an unknown field there may change it. */
+static bool spec_must_be_known(enum tby_kind kind)
 {
     return kind == TBY_KIND_NETWORKPOLICY || kind == TBY_KIND_GLOBALNETWORKPOLICY ||
-           kind == TBY_KIND_K8S_NETWORKPOLICY || kind == TBY_KIND_PROFILE;
+           kind == TBY_KIND_K8S_NETWORKPOLICY || kind == TBY_KIND_PROFILE ||
+           kind == TBY_KIND_BGPFILTER;
 }
 
 int k8s_view(struct k8s_codec *c, const json_t *doc, json_t **out, struct k8s_skipped *skipped,
@@ -133,8 +136,9 @@ int k8s_view(struct k8s_codec *c, const json_t *doc, json_t **out, struct k8s_sk
     if (r == -ENOMEM)
         return tby_error_set(err, r, "out of memory");
     /* A field of a policy's spec that tabby does not know may change what it allows:
-     * such a policy is one tabby cannot read, and tabby-node denies in its place. */
-    if (r == 0 && col.in_spec && is_policy(res->info->kind))
+     * such a policy is one tabby cannot read, and tabby-node denies in its place (a
+     * BGPFilter: its peers are left out). */
+    if (r == 0 && col.in_spec && spec_must_be_known(res->info->kind))
         r = -EINVAL;
     if (r < 0) {
         /* Handed on as it is: whoever decodes it says what is wrong. */

@@ -267,6 +267,43 @@ struct tby_bgppeer {
     struct tby_strv filters;
 };
 
+/* ---- BGPFilter ------------------------------------------------------------------------ */
+
+enum tby_bgpfilter_op { TBY_BGPF_EQUAL, TBY_BGPF_NOT_EQUAL, TBY_BGPF_IN, TBY_BGPF_NOT_IN };
+
+enum tby_bgpfilter_list {
+    TBY_BGPF_EXPORT_V4,
+    TBY_BGPF_IMPORT_V4,
+    TBY_BGPF_EXPORT_V6,
+    TBY_BGPF_IMPORT_V6,
+    TBY_BGPF_LISTS
+};
+
+/* One rule: every condition given must hold; the first rule that holds decides. */
+struct tby_bgpfilter_rule {
+    bool has_cidr;
+    struct tby_cidr cidr;        /* no host bits; of the list's family */
+    enum tby_bgpfilter_op op;    /* with cidr */
+    bool has_min, has_max;       /* prefixLength (In and NotIn only) */
+    int min, max;
+    bool remote_peers_only;      /* source: RemotePeers (routes learned over BGP) */
+    char *interface;             /* NULL, a name, or a pattern with '*' */
+    bool accept;                 /* Accept, else Reject */
+};
+
+struct tby_bgpfilter {
+    struct tby_bgpfilter_rule *rules[TBY_BGPF_LISTS]; /* exportV4, importV4, exportV6, … */
+    size_t n[TBY_BGPF_LISTS];
+};
+
+/* 4 or 6; whether the list is an import list. */
+int tby_bgpfilter_list_family(enum tby_bgpfilter_list list);
+bool tby_bgpfilter_list_is_import(enum tby_bgpfilter_list list);
+/* The prefix lengths a rule with a cidr and prefixLength matches: [*min, *max]. */
+void tby_bgpfilter_rule_lengths(const struct tby_bgpfilter_rule *r, int *min, int *max);
+/* An interface name or pattern a rule may hold: 1 to 15 of letters, digits and _.-* . */
+bool tby_bgpfilter_interface_valid(const char *s);
+
 /* ---- Node ----------------------------------------------------------------------------- */
 
 struct tby_node_address {

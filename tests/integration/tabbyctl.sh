@@ -19,8 +19,8 @@ test_examples_apply_cleanly() {
     local out
     if out=$(ctl apply -f "$EX/ippool.yaml" -f "$EX/default-deny.yaml" -f "$EX/allow-dns.yaml" \
         -f "$EX/db-access.yaml" -f "$EX/api-allow.yaml" -f "$EX/api-policy.yaml" \
-        -f "$EX/bgppeer-tor.yaml" -f "$EX/bgpconfig.yaml" 2>&1) &&
-        [ "$(grep -c ' created$' <<<"$out")" = 8 ]; then
+        -f "$EX/bgppeer-tor.yaml" -f "$EX/bgpconfig.yaml" -f "$EX/bgpfilter.yaml" 2>&1) &&
+        [ "$(grep -c ' created$' <<<"$out")" = 9 ]; then
         pass examples_apply_cleanly
     else
         fail examples_apply_cleanly "$out"
@@ -29,7 +29,7 @@ test_examples_apply_cleanly() {
 
 test_examples_round_trip() {
     local kind ok=1 out
-    for kind in ippool networkpolicy knp bgppeer bgpconfig; do
+    for kind in ippool networkpolicy knp bgppeer bgpconfig bgpfilter; do
         ctl get "$kind" -o yaml >"$T_TMP/$kind.yaml" 2>"$T_TMP/err" || { ok=0; break; }
         out=$(ctl apply -f "$T_TMP/$kind.yaml" 2>&1) || { ok=0; break; }
         if grep -qv ' unchanged$' <<<"$out"; then ok=0; break; fi
@@ -82,7 +82,7 @@ test_bad_inputs_are_refused_and_change_nothing() {
 # "Nothing accepted that is not enforced": each field tabby decodes but does not enforce yet
 # (lib/enforce.c's table) is refused at apply, naming the file and the field.
 test_unenforced_fields_are_refused() {
-    refused_inputs unenforced unenforced 14
+    refused_inputs unenforced unenforced 12
 }
 
 # What tabby does enforce next to those fields is taken: profiles that allow or only label,

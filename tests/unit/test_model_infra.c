@@ -100,6 +100,7 @@ static void test_examples_round_trip(void **state)
 {
     load_file_round_trip("bgpconfig.yaml", TBY_KIND_BGPCONFIG);
     load_file_round_trip("bgppeer-tor.yaml", TBY_KIND_BGPPEER);
+    load_file_round_trip("bgpfilter.yaml", TBY_KIND_BGPFILTER);
 }
 
 static void test_bgpconfig_default_gets_calico_defaults(void **state)
@@ -811,6 +812,90 @@ static void test_hep_rules(void **state)
                  "metadata.namespace: HostEndpoint is not namespaced");
 }
 
+/* ---- BGPFilter ------------------------------------------------------------------------- */
+
+#define FILTER(spec) V3 "kind: BGPFilter\nmetadata:\n  name: f\nspec:\n" spec
+
+static void test_bgpfilter_full_document_round_trips(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_checked(FILTER(
+        "  exportV4:\n"
+        "  - {cidr: 10.244.2.0/26, matchOperator: Equal, action: Reject}\n"
+        "  - {source: RemotePeers, action: Reject}\n"
+        "  - {cidr: 10.0.0.0/8, matchOperator: In, prefixLength: {min: 16, max: 28},\n"
+        "     interface: 'eth*', action: Accept}\n"
+        "  importV4:\n"
+        "  - {cidr: 0.0.0.0/0, matchOperator: NotEqual, action: Accept}\n"
+        "  - {action: Reject}\n"
+        "  exportV6:\n"
+        "  - {cidr: 'fd00::/8', matchOperator: NotIn, prefixLength: {max: 64},"
+        " action: Reject}\n"
+        "  importV6:\n"
+        "  - {interface: '*', action: Accept}\n"));
+    const struct tby_bgpfilter *f = res->spec.bgpfilter;
+    int min, max;
+
+    assert_int_equal(f->n[TBY_BGPF_EXPORT_V4], 3);
+    assert_int_equal(f->n[TBY_BGPF_IMPORT_V4], 2);
+    assert_int_equal(f->rules[TBY_BGPF_EXPORT_V4][0].op, TBY_BGPF_EQUAL);
+    assert_false(f->rules[TBY_BGPF_EXPORT_V4][0].accept);
+    assert_true(f->rules[TBY_BGPF_EXPORT_V4][1].remote_peers_only);
+    assert_string_equal(f->rules[TBY_BGPF_EXPORT_V4][2].interface, "eth*");
+    tby_bgpfilter_rule_lengths(&f->rules[TBY_BGPF_EXPORT_V4][2], &min, &max);
+    assert_int_equal(min, 16);
+    assert_int_equal(max, 28);
+    /* without min, the CIDR's own length; without max, the family's */
+    tby_bgpfilter_rule_lengths(&f->rules[TBY_BGPF_EXPORT_V6][0], &min, &max);
+    assert_int_equal(min, 8);
+    assert_int_equal(max, 64);
+    assert_false(f->rules[TBY_BGPF_IMPORT_V4][1].has_cidr);
+    assert_spec_string(res, "importV6.0.interface", "*");
+}
+
+static void test_bgpfilter_rules_are_checked(void **state)
+{
+    (void)state;
+    expect_error(FILTER("  exportV4: [{cidr: 10.0.0.0/8, action: Reject}]\n"),
+                 "spec.exportV4[0].matchOperator: cidr and matchOperator must both be set");
+    expect_error(FILTER("  exportV4: [{matchOperator: In, action: Reject}]\n"),
+                 "spec.exportV4[0].cidr: cidr and matchOperator must both be set");
+    expect_error(FILTER("  importV4: [{cidr: 10.0.0.1/8, matchOperator: In, action: Accept}]\n"),
+                 "spec.importV4[0].cidr: ");
+    expect_error(FILTER("  importV4: [{cidr: 'fd00::/8', matchOperator: In, action: Accept}]\n"),
+                 "spec.importV4[0].cidr: is IPv6 in an IPv4 list");
+    expect_error(FILTER("  importV6: [{cidr: 10.0.0.0/8, matchOperator: In, action: Accept}]\n"),
+                 "spec.importV6[0].cidr: is IPv4 in an IPv6 list");
+    expect_error(FILTER("  importV4: [{cidr: 10.0.0.0/8, matchOperator: Within,"
+                        " action: Accept}]\n"),
+                 "spec.importV4[0].matchOperator: must be one of Equal, NotEqual, In or NotIn");
+    expect_error(FILTER("  importV4: [{prefixLength: {min: 24}, action: Accept}]\n"),
+                 "spec.importV4[0].prefixLength: needs cidr");
+    expect_error(FILTER("  importV4: [{cidr: 10.0.0.0/8, matchOperator: In,"
+                        " prefixLength: {max: 33}, action: Accept}]\n"),
+                 "spec.importV4[0].prefixLength.max: must be between 0 and 32, got 33");
+    expect_error(FILTER("  importV4: [{cidr: 10.0.0.0/8, matchOperator: Equal,"
+                        " prefixLength: {max: 24}, action: Accept}]\n"),
+                 "spec.importV4[0].prefixLength: needs matchOperator In or NotIn");
+    expect_error(FILTER("  importV4: [{cidr: 10.0.0.0/16, matchOperator: In,"
+                        " prefixLength: {max: 8}, action: Accept}]\n"),
+                 "spec.importV4[0].prefixLength: matches no route: lengths from /16");
+    expect_error(FILTER("  exportV4: [{source: Local, action: Accept}]\n"),
+                 "spec.exportV4[0].source: must be one of RemotePeers, got \"Local\"");
+    expect_error(FILTER("  exportV4: [{interface: 'eth 0', action: Accept}]\n"),
+                 "spec.exportV4[0].interface: \"eth 0\" is not an interface name");
+    expect_error(FILTER("  exportV4: [{interface: eth0}]\n"),
+                 "spec.exportV4[0].action: is required (Accept or Reject)");
+    expect_error(FILTER("  exportV4: [{action: Drop}]\n"),
+                 "spec.exportV4[0].action: must be one of Accept or Reject");
+    /* Calico's newer match fields and operations are not enforced: refused as unknown */
+    expect_error(FILTER("  exportV4: [{peerType: eBGP, action: Accept}]\n"),
+                 "spec.exportV4[0].peerType: unknown field");
+    expect_error(FILTER("  exportV4: [{action: Accept,"
+                        " operations: [{setPriority: {value: 1}}]}]\n"),
+                 "spec.exportV4[0].operations: unknown field");
+    expect_error(FILTER("  export: []\n"), "spec.export: unknown field");
+}
+
 /* ---- the acceptance cases -------------------------------------------------------------- */
 
 static void test_bad_input_files_give_their_messages(void **state)
@@ -872,6 +957,8 @@ int main(void)
         cmocka_unit_test(test_wep_minimal_gets_default_namespace),
         cmocka_unit_test(test_hep_documents_round_trip),
         cmocka_unit_test(test_hep_rules),
+        cmocka_unit_test(test_bgpfilter_full_document_round_trips),
+        cmocka_unit_test(test_bgpfilter_rules_are_checked),
         cmocka_unit_test(test_bad_input_files_give_their_messages),
     };
 

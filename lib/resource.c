@@ -32,6 +32,8 @@ static const char *const knp_aliases[] = { "networkpolicy.networking.k8s.io",
                                            "knps", NULL };
 static const char *const ns_aliases[] = { "namespace", "ns", NULL };
 static const char *const bgpfilter_aliases[] = { "bgpfilter", "bgpfilters", NULL };
+static const char *const felixconfig_aliases[] = { "felixconfiguration", "felixconfig",
+                                                   "felixconfigs", NULL };
 
 static const struct tby_kind_info kind_table[TBY_KIND_COUNT] = {
     [TBY_KIND_IPPOOL] = { TBY_KIND_IPPOOL, "IPPool", CALICO_V3, "ippools", ippool_aliases,
@@ -68,6 +70,9 @@ static const struct tby_kind_info kind_table[TBY_KIND_COUNT] = {
     [TBY_KIND_BGPFILTER] = { TBY_KIND_BGPFILTER, "BGPFilter", CALICO_V3, "bgpfilters",
                              bgpfilter_aliases, false,
                              "routes a BGPPeer exports and imports (its filters)" },
+    [TBY_KIND_FELIXCONFIG] = { TBY_KIND_FELIXCONFIG, "FelixConfiguration", CALICO_V3,
+                               "felixconfigurations", felixconfig_aliases, false,
+                               "tabby-node's settings (default, node.<name>)" },
 };
 
 /* A kind whose ops are NULL is known by name but not decoded yet. */
@@ -85,6 +90,7 @@ static const struct tby_kind_ops *const kind_ops[TBY_KIND_COUNT] = {
     [TBY_KIND_HOSTENDPOINT] = &tby_hep_ops,
     [TBY_KIND_NAMESPACE] = &tby_namespace_ops,
     [TBY_KIND_BGPFILTER] = &tby_bgpfilter_ops,
+    [TBY_KIND_FELIXCONFIG] = &tby_felixconfig_ops,
 };
 
 const struct tby_kind_info *tby_kind_info(enum tby_kind kind)

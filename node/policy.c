@@ -72,7 +72,7 @@ static int policy_start(struct node *n, void **state, struct tby_error *err)
     }
     p->changed = true; /* the table's frame, even before any resource */
     p->pools_changed = true;
-    p->resync_ms = n->cfg.resync_s * 1000;
+    p->resync_ms = n->cfg.policy_resync_s * 1000;
     p->backoff = (struct node_backoff){ .first_ms = 500, .max_ms = 30000 };
     *state = p;
     return 0;
@@ -243,8 +243,21 @@ static int sync_table(struct node_policy *p, const struct tby_syncer *s)
     return 0;
 }
 
+/* The read-back interval may change (FelixConfiguration): the next one is due then. */
+static void follow_resync(struct node_policy *p, const struct node *n)
+{
+    int ms = n->cfg.policy_resync_s * 1000;
+
+    if (ms == p->resync_ms)
+        return;
+    p->resync_ms = ms;
+    if (p->stats.programmed)
+        p->verify_at = ms ? node_now_ms() + ms : 0;
+}
+
 static void policy_run(void *state, const struct node *n)
 {
+    follow_resync(state, n);
     sync_table(state, n->syncer);
 }
 

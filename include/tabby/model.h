@@ -304,6 +304,38 @@ void tby_bgpfilter_rule_lengths(const struct tby_bgpfilter_rule *r, int *min, in
 /* An interface name or pattern a rule may hold: 1 to 15 of letters, digits and _.-* . */
 bool tby_bgpfilter_interface_valid(const char *s);
 
+/* ---- FelixConfiguration ("default", "node.<name>") ----------------------------------- */
+
+enum tby_felix_severity {
+    TBY_FELIX_SEVERITY_UNSET,
+    TBY_FELIX_SEVERITY_TRACE,
+    TBY_FELIX_SEVERITY_DEBUG,
+    TBY_FELIX_SEVERITY_INFO,
+    TBY_FELIX_SEVERITY_WARNING,
+    TBY_FELIX_SEVERITY_ERROR,
+    TBY_FELIX_SEVERITY_FATAL,
+};
+
+/* What tabby-node applies; has_* and NULL: not set (tabby-node's own setting stays). */
+struct tby_felixconfig {
+    enum tby_felix_severity log_severity;  /* logSeverityScreen */
+    bool has_health_enabled, health_enabled;
+    char *health_host;                     /* an IP address or "localhost" */
+    bool has_health_port;
+    uint16_t health_port;
+    bool has_metrics_enabled, metrics_enabled; /* prometheusMetrics* */
+    char *metrics_host;                    /* "" for every address */
+    bool has_metrics_port;
+    uint16_t metrics_port;
+    bool has_route_refresh;
+    uint64_t route_refresh_ms;             /* routeRefreshInterval: read-back of routes */
+    bool has_nftables_refresh;
+    uint64_t nftables_refresh_ms;          /* nftablesRefreshInterval: of the table */
+    bool has_iptables_refresh;
+    uint64_t iptables_refresh_ms;          /* iptablesRefreshInterval: the same, older name */
+    json_t *fixed;                         /* fields given with tabby's one value, as given */
+};
+
 /* ---- Node ----------------------------------------------------------------------------- */
 
 struct tby_node_address {

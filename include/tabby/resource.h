@@ -37,6 +37,7 @@ enum tby_kind {
     TBY_KIND_K8S_NETWORKPOLICY,    /* networking.k8s.io/v1 */
     TBY_KIND_NAMESPACE,            /* v1, labels only */
     TBY_KIND_BGPFILTER,
+    TBY_KIND_FELIXCONFIG,
     TBY_KIND_COUNT
 };
 
@@ -80,6 +81,7 @@ struct tby_resource {
         struct tby_bgpconfig *bgpconfig;
         struct tby_bgppeer *bgppeer;
         struct tby_bgpfilter *bgpfilter;
+        struct tby_felixconfig *felixconfig;
         struct tby_node *node;
         struct tby_wep *wep;
         struct tby_hep *hep;

@@ -14,7 +14,7 @@
 t_begin store-k8s
 
 CASES="crds apply-get-every-kind kubectl-sees-tabby tabby-reads-kubectl calico-fields-survive
-    pod-endpoint profiles node wep-write refused multi-doc-conflict bad-input-writes-nothing
+    felixconfig-from-calico pod-endpoint profiles node wep-write refused multi-doc-conflict bad-input-writes-nothing
     delete-every-kind sync-before-crds sync-changes sync-pod-churn sync-410 sync-dropped-watch
     sync-restart"
 SERVER=${TABBY_K8S_APISERVER:-$T_TOP/tests/k8s/apiserver.py}
@@ -194,6 +194,32 @@ if k apply -f "$T_TMP/calico.yaml" >"$OUT" 2>&1 &&
     fi
 else
     fail "k8s-tabby-reads-kubectl" "$(tail -n 3 "$OUT" | tr '\n' ' ')"
+fi
+
+# Calico's FelixConfiguration as its operator writes it: what tabby does not enforce is left
+# out of what tabby reads (and logged); what it applies reads back.
+cat >"$T_TMP/felix.yaml" <<'EOF'
+apiVersion: crd.projectcalico.org/v1
+kind: FelixConfiguration
+metadata: {name: default}
+spec:
+  bpfLogLevel: ""
+  floatingIPs: Disabled
+  healthPort: 9099
+  logSeverityScreen: Info
+  reportingInterval: 0s
+  vxlanVNI: 4097
+EOF
+if k apply -f "$T_TMP/felix.yaml" >"$OUT" 2>&1 &&
+    ctl get felixconfig default -o json >"$T_TMP/felix.json" 2>>"$OUT"; then
+    got=$(json "$T_TMP/felix.json" "sorted(d['spec'])")
+    if [ "$got" = "['floatingIPs', 'healthPort', 'logSeverityScreen', 'reportingInterval']" ]; then
+        pass "k8s-felixconfig-from-calico (fields tabby does not enforce left out, the rest read)"
+    else
+        fail "k8s-felixconfig-from-calico" "read $got"
+    fi
+else
+    fail "k8s-felixconfig-from-calico" "$(tail -n 3 "$OUT" | tr '\n' ' ')"
 fi
 
 sed -e 's/natOutgoing: false/natOutgoing: true/' >"$T_TMP/change.yaml" <<'EOF'

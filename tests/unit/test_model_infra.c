@@ -896,6 +896,109 @@ static void test_bgpfilter_rules_are_checked(void **state)
     expect_error(FILTER("  export: []\n"), "spec.export: unknown field");
 }
 
+/* ---- FelixConfiguration ------------------------------------------------------------------ */
+
+#define FELIX(name, spec) V3 "kind: FelixConfiguration\nmetadata:\n  name: " name "\nspec:\n" spec
+
+static void test_felixconfig_applied_and_fixed_fields_round_trip(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_checked(FELIX("default",
+        "  logSeverityScreen: debug\n"
+        "  healthEnabled: true\n"
+        "  healthHost: localhost\n"
+        "  healthPort: 9199\n"
+        "  prometheusMetricsEnabled: true\n"
+        "  prometheusMetricsHost: ''\n"
+        "  prometheusMetricsPort: 9191\n"
+        "  routeRefreshInterval: 90s\n"
+        "  nftablesRefreshInterval: 2m\n"
+        "  bpfEnabled: false\n"
+        "  vxlanVNI: 4096\n"
+        "  defaultEndpointToHostAction: Accept\n"
+        "  reportingInterval: 0s\n"));
+    const struct tby_felixconfig *c = res->spec.felixconfig;
+
+    assert_int_equal(c->log_severity, TBY_FELIX_SEVERITY_DEBUG);
+    assert_true(c->has_health_enabled && c->health_enabled);
+    assert_string_equal(c->health_host, "localhost");
+    assert_int_equal(c->health_port, 9199);
+    assert_string_equal(c->metrics_host, "");
+    assert_int_equal(c->route_refresh_ms, 90000);
+    assert_int_equal(c->nftables_refresh_ms, 120000);
+    assert_spec_string(res, "logSeverityScreen", "Debug");
+    assert_spec_string(res, "defaultEndpointToHostAction", "Accept");
+    assert_int_equal(spec_int(res, "vxlanVNI"), 4096);
+    _cleanup_(tby_resource_freep) struct tby_resource *node = load_checked(
+        FELIX("node.node-1", "  logSeverityScreen: Warning\n"));
+    assert_int_equal(node->spec.felixconfig->log_severity, TBY_FELIX_SEVERITY_WARNING);
+}
+
+/* Every other field refused, naming it: Calico's as not enforced, the rest as unknown. */
+static void test_felixconfig_refuses_what_tabby_does_not_enforce(void **state)
+{
+    (void)state;
+    expect_error(FELIX("default", "  natOutgoingAddress: 192.0.2.1\n"),
+                 "spec.natOutgoingAddress: is not enforced by tabby");
+    expect_error(FELIX("default", "  failsafeInboundHostPorts: []\n"),
+                 "spec.failsafeInboundHostPorts: is not enforced by tabby");
+    expect_error(FELIX("default", "  interfacePrefix: cali\n"),
+                 "spec.interfacePrefix: is not enforced by tabby");
+    expect_error(FELIX("default", "  vxlanVNI: 4097\n"),
+                 "spec.vxlanVNI: only [4096] is taken: tabby's VXLAN device uses VNI 4096");
+    expect_error(FELIX("default", "  bpfEnabled: true\n"), "spec.bpfEnabled: only [false]");
+    expect_error(FELIX("default", "  defaultEndpointToHostAction: Drop\n"),
+                 "spec.defaultEndpointToHostAction: only [\"Accept\", \"Return\"] is taken");
+    expect_error(FELIX("default", "  logSeverityScreen: Loud\n"),
+                 "spec.logSeverityScreen: must be one of Trace, Debug, Info, Warning, Error or "
+                 "Fatal, got \"Loud\"");
+    expect_error(FELIX("default", "  healthHost: example.com\n"),
+                 "spec.healthHost: \"example.com\" must be an IP address or localhost");
+    expect_error(FELIX("default", "  healthPort: 0\n"), "spec.healthPort: must be between 1");
+    expect_error(FELIX("default", "  logSeverityScren: Info\n"),
+                 "spec.logSeverityScren: unknown field");
+    expect_error(FELIX("node1", "  {}\n"), "metadata.name: \"node1\": a FelixConfiguration is "
+                                          "named \"default\" or \"node.<node name>\"");
+}
+
+struct skipped {
+    char fields[8][64];
+    size_t n;
+};
+
+static void note_skipped(void *ctx, const char *path, const char *field)
+{
+    struct skipped *s = ctx;
+
+    (void)path;
+    if (s->n < 8)
+        snprintf(s->fields[s->n++], 64, "%s", field);
+}
+
+/* One Calico wrote: what tabby does not enforce is skipped and said, the rest applies. */
+static void test_felixconfig_from_calico_skips_what_it_cannot_apply(void **state)
+{
+    static const char doc[] =
+        "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"FelixConfiguration\","
+        "\"metadata\":{\"name\":\"default\"},\"spec\":{\"logSeverityScreen\":\"Info\","
+        "\"bpfLogLevel\":\"\",\"floatingIPs\":\"Disabled\",\"vxlanVNI\":5000,"
+        "\"healthPort\":9099,\"newField\":1}}";
+    _cleanup_json_ json_t *json = json_loads(doc, 0, NULL);
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    struct skipped s = { .n = 0 };
+    struct tby_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(tby_resource_decode_lenient(json, note_skipped, &s, &res, &err), 0);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.fields[0], "bpfLogLevel");
+    assert_string_equal(s.fields[1], "newField");
+    assert_string_equal(s.fields[2], "vxlanVNI");
+    assert_int_equal(res->spec.felixconfig->log_severity, TBY_FELIX_SEVERITY_INFO);
+    assert_int_equal(res->spec.felixconfig->health_port, 9099);
+    assert_false(spec_has(res, "vxlanVNI"));
+    assert_spec_string(res, "floatingIPs", "Disabled");
+}
+
 /* ---- the acceptance cases -------------------------------------------------------------- */
 
 static void test_bad_input_files_give_their_messages(void **state)
@@ -959,6 +1062,9 @@ int main(void)
         cmocka_unit_test(test_hep_rules),
         cmocka_unit_test(test_bgpfilter_full_document_round_trips),
         cmocka_unit_test(test_bgpfilter_rules_are_checked),
+        cmocka_unit_test(test_felixconfig_applied_and_fixed_fields_round_trip),
+        cmocka_unit_test(test_felixconfig_refuses_what_tabby_does_not_enforce),
+        cmocka_unit_test(test_felixconfig_from_calico_skips_what_it_cannot_apply),
         cmocka_unit_test(test_bad_input_files_give_their_messages),
     };
 

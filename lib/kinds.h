@@ -30,6 +30,7 @@ extern const struct tby_kind_ops tby_bgpconfig_ops;
 extern const struct tby_kind_ops tby_bgppeer_ops;
 extern const struct tby_kind_ops tby_bgpfilter_ops;
 extern const struct tby_kind_ops tby_felixconfig_ops;
+extern const struct tby_kind_ops tby_networkset_ops;
 extern const struct tby_kind_ops tby_node_ops;
 extern const struct tby_kind_ops tby_wep_ops;
 extern const struct tby_kind_ops tby_hep_ops;

@@ -32,6 +32,9 @@ static const char *const knp_aliases[] = { "networkpolicy.networking.k8s.io",
                                            "knps", NULL };
 static const char *const ns_aliases[] = { "namespace", "ns", NULL };
 static const char *const bgpfilter_aliases[] = { "bgpfilter", "bgpfilters", NULL };
+static const char *const networkset_aliases[] = { "networkset", "netset", "netsets", NULL };
+static const char *const globalnetworkset_aliases[] = { "globalnetworkset", "gnetset",
+                                                        "gnetsets", NULL };
 static const char *const felixconfig_aliases[] = { "felixconfiguration", "felixconfig",
                                                    "felixconfigs", NULL };
 
@@ -73,6 +76,12 @@ static const struct tby_kind_info kind_table[TBY_KIND_COUNT] = {
     [TBY_KIND_FELIXCONFIG] = { TBY_KIND_FELIXCONFIG, "FelixConfiguration", CALICO_V3,
                                "felixconfigurations", felixconfig_aliases, false,
                                "tabby-node's settings (default, node.<name>)" },
+    [TBY_KIND_NETWORKSET] = { TBY_KIND_NETWORKSET, "NetworkSet", CALICO_V3, "networksets",
+                              networkset_aliases, true,
+                              "labelled nets of one namespace, for rule selectors" },
+    [TBY_KIND_GLOBALNETWORKSET] = { TBY_KIND_GLOBALNETWORKSET, "GlobalNetworkSet", CALICO_V3,
+                                    "globalnetworksets", globalnetworkset_aliases, false,
+                                    "labelled nets, for rule selectors" },
 };
 
 /* A kind whose ops are NULL is known by name but not decoded yet. */
@@ -91,6 +100,8 @@ static const struct tby_kind_ops *const kind_ops[TBY_KIND_COUNT] = {
     [TBY_KIND_NAMESPACE] = &tby_namespace_ops,
     [TBY_KIND_BGPFILTER] = &tby_bgpfilter_ops,
     [TBY_KIND_FELIXCONFIG] = &tby_felixconfig_ops,
+    [TBY_KIND_NETWORKSET] = &tby_networkset_ops,
+    [TBY_KIND_GLOBALNETWORKSET] = &tby_networkset_ops,
 };
 
 const struct tby_kind_info *tby_kind_info(enum tby_kind kind)

@@ -304,6 +304,12 @@ void tby_bgpfilter_rule_lengths(const struct tby_bgpfilter_rule *r, int *min, in
 /* An interface name or pattern a rule may hold: 1 to 15 of letters, digits and _.-* . */
 bool tby_bgpfilter_interface_valid(const char *s);
 
+/* ---- NetworkSet and GlobalNetworkSet -------------------------------------------------- */
+
+struct tby_networkset {
+    struct tby_cidr_list nets;   /* masked; a bare address is its /32 or /128 */
+};
+
 /* ---- FelixConfiguration ("default", "node.<name>") ----------------------------------- */
 
 enum tby_felix_severity {

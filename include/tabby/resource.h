@@ -38,6 +38,8 @@ enum tby_kind {
     TBY_KIND_NAMESPACE,            /* v1, labels only */
     TBY_KIND_BGPFILTER,
     TBY_KIND_FELIXCONFIG,
+    TBY_KIND_NETWORKSET,           /* namespaced */
+    TBY_KIND_GLOBALNETWORKSET,
     TBY_KIND_COUNT
 };
 
@@ -82,6 +84,7 @@ struct tby_resource {
         struct tby_bgppeer *bgppeer;
         struct tby_bgpfilter *bgpfilter;
         struct tby_felixconfig *felixconfig;
+        struct tby_networkset *networkset;  /* NetworkSet and GlobalNetworkSet */
         struct tby_node *node;
         struct tby_wep *wep;
         struct tby_hep *hep;

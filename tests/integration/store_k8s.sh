@@ -14,7 +14,7 @@
 t_begin store-k8s
 
 CASES="crds apply-get-every-kind kubectl-sees-tabby tabby-reads-kubectl calico-fields-survive
-    felixconfig-from-calico pod-endpoint profiles node wep-write refused multi-doc-conflict bad-input-writes-nothing
+    felixconfig-from-calico network-sets pod-endpoint profiles node wep-write refused multi-doc-conflict bad-input-writes-nothing
     delete-every-kind sync-before-crds sync-changes sync-pod-churn sync-410 sync-dropped-watch
     sync-restart"
 SERVER=${TABBY_K8S_APISERVER:-$T_TOP/tests/k8s/apiserver.py}
@@ -220,6 +220,28 @@ if k apply -f "$T_TMP/felix.yaml" >"$OUT" 2>&1 &&
     fi
 else
     fail "k8s-felixconfig-from-calico" "$(tail -n 3 "$OUT" | tr '\n' ' ')"
+fi
+
+# Network sets: namespaced and global custom resources, written by tabbyctl, read by kubectl.
+cat >"$T_TMP/sets.yaml" <<'EOF'
+apiVersion: projectcalico.org/v3
+kind: NetworkSet
+metadata: {name: db-ips, namespace: prod, labels: {role: external-db}}
+spec: {nets: [192.0.2.0/24]}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: {name: threats, labels: {threat-feed: "true"}}
+spec: {nets: [198.51.100.0/28]}
+EOF
+if ctl apply -f "$T_TMP/sets.yaml" >"$OUT" 2>&1 &&
+    k get networksets.crd.projectcalico.org -n prod db-ips -o json >"$T_TMP/set.json" 2>>"$OUT" &&
+    [ "$(json "$T_TMP/set.json" "d['spec']['nets']")" = "['192.0.2.0/24']" ] &&
+    ctl get gnetset threats -o name >>"$OUT" 2>&1 && ctl delete -f "$T_TMP/sets.yaml" >>"$OUT" 2>&1 &&
+    ! k get globalnetworksets.crd.projectcalico.org threats >/dev/null 2>&1; then
+    pass "k8s-network-sets (NetworkSet and GlobalNetworkSet as custom resources)"
+else
+    fail "k8s-network-sets" "$(tail -n 3 "$OUT" | tr '\n' ' ')"
 fi
 
 sed -e 's/natOutgoing: false/natOutgoing: true/' >"$T_TMP/change.yaml" <<'EOF'

@@ -82,7 +82,7 @@ test_bad_inputs_are_refused_and_change_nothing() {
 # "Nothing accepted that is not enforced": each field tabby decodes but does not enforce yet
 # (lib/enforce.c's table) is refused at apply, naming the file and the field.
 test_unenforced_fields_are_refused() {
-    refused_inputs unenforced unenforced 12
+    refused_inputs unenforced unenforced 13
 }
 
 # What tabby does enforce next to those fields is taken: profiles that allow or only label,
@@ -119,6 +119,73 @@ YAML
         pass enforced_neighbours_are_accepted
     else
         fail enforced_neighbours_are_accepted "$out"
+    fi
+}
+
+# Network sets are kinds of their own (labels, nets), and until tabby's policy matches them in
+# rule selectors, a rule that would match one is refused, whichever of the two comes second.
+test_network_sets_are_stored_and_rules_that_would_match_them_refused() {
+    local out why=
+    cat >"$T_TMP/sets.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: {name: "threats", labels: {threat-feed: "true"}}
+spec:
+  nets: ["198.51.100.0/28", "203.0.113.7"]
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkSet
+metadata: {name: "db-ips", namespace: "shop", labels: {role: "external-db"}}
+spec:
+  nets: ["192.0.2.1/24"]
+YAML
+    cat >"$T_TMP/deny-threats.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: "deny-threats"}
+spec:
+  types: [Egress]
+  egress:
+    - action: Deny
+      destination: {selector: "threat-feed == 'true'"}
+    - action: Allow
+YAML
+    cat >"$T_TMP/to-db.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: "to-db", namespace: "other"}
+spec:
+  egress:
+    - action: Allow
+      destination: {selector: "role == 'external-db'"}
+YAML
+    cat >"$T_TMP/db-in-other.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: NetworkSet
+metadata: {name: "db-ips", namespace: "other", labels: {role: "external-db"}}
+spec:
+  nets: ["192.0.2.0/24"]
+YAML
+    ctl apply -f "$T_TMP/sets.yaml" >/dev/null 2>&1 || why="$why sets-refused"
+    [ "$(ctl get netset -n shop db-ips -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["nets"])')" = "['192.0.2.0/24']" ] ||
+        why="$why nets-not-masked"
+    ctl get gnetset -o wide | grep -q '^threats *198.51.100.0/28,203.0.113.7/32$' || why="$why gnetset-wide"
+    ctl get gnetsets -l "threat-feed == 'true'" -o name | grep -q threats || why="$why labels"
+    out=$(ctl apply -f "$T_TMP/deny-threats.yaml" 2>&1) && why="$why policy-accepted"
+    grep -q 'deny-threats.yaml: GlobalNetworkPolicy deny-threats: spec.egress\[0\].destination.selector: matches GlobalNetworkSet threats; tabby.s policy does not match network sets' <<<"$out" ||
+        why="$why policy-message($out)"
+    # another namespace's set is out of a NetworkPolicy's reach; then one in its own is refused
+    ctl apply -f "$T_TMP/to-db.yaml" >/dev/null 2>&1 || why="$why other-namespace-refused"
+    out=$(ctl apply -f "$T_TMP/db-in-other.yaml" 2>&1) && why="$why set-accepted"
+    grep -q 'NetworkSet other/db-ips: matched by NetworkPolicy other/to-db (spec.egress\[0\].destination.selector)' <<<"$out" ||
+        why="$why set-message($out)"
+    ctl delete -f "$T_TMP/sets.yaml" >/dev/null 2>&1 || why="$why delete"
+    ctl apply -f "$T_TMP/deny-threats.yaml" >/dev/null 2>&1 || why="$why policy-refused-after-delete"
+    ctl delete -f "$T_TMP/deny-threats.yaml" -f "$T_TMP/to-db.yaml" >/dev/null 2>&1
+    if [ -z "$why" ]; then
+        pass network_sets_are_stored_and_rules_that_would_match_them_refused
+    else
+        fail network_sets_are_stored_and_rules_that_would_match_them_refused "$why"
     fi
 }
 
@@ -339,6 +406,7 @@ test_defaults_are_filled_in
 test_bad_inputs_are_refused_and_change_nothing
 test_unenforced_fields_are_refused
 test_enforced_neighbours_are_accepted
+test_network_sets_are_stored_and_rules_that_would_match_them_refused
 test_overlap_with_stored_pool_is_refused
 test_create_existing_fails
 test_replace_missing_fails

@@ -999,6 +999,33 @@ static void test_felixconfig_from_calico_skips_what_it_cannot_apply(void **state
     assert_spec_string(res, "floatingIPs", "Disabled");
 }
 
+/* ---- NetworkSet, GlobalNetworkSet ---------------------------------------------------------- */
+
+static void test_network_sets_round_trip_with_nets_masked(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *ns = load_checked(
+        V3 "kind: NetworkSet\nmetadata: {name: db, labels: {role: db}}\n"
+           "spec: {nets: [192.0.2.7/24, 198.51.100.9, 'fd00::1/64']}\n");
+    _cleanup_(tby_resource_freep) struct tby_resource *g = load_checked(
+        V3 "kind: GlobalNetworkSet\nmetadata: {name: threats}\nspec: {}\n");
+
+    (void)state;
+    assert_string_equal(ns->meta.namespace, "default");
+    assert_spec_string(ns, "nets.0", "192.0.2.0/24");
+    assert_spec_string(ns, "nets.1", "198.51.100.9/32");
+    assert_spec_string(ns, "nets.2", "fd00::/64");
+    assert_int_equal(g->spec.networkset->nets.n, 0);
+    expect_error(V3 "kind: NetworkSet\nmetadata: {name: x}\nspec: {nets: [10.0.0.0/33]}\n",
+                 "spec.nets[0]: ");
+    expect_error(V3 "kind: GlobalNetworkSet\nmetadata: {name: x, namespace: a}\nspec: {}\n",
+                 "metadata.namespace: GlobalNetworkSet is not namespaced");
+    expect_error(V3 "kind: NetworkSet\nmetadata: {name: x}\n"
+                    "spec: {allowedEgressDomains: [example.com]}\n",
+                 "spec.allowedEgressDomains: domain-based network sets are not enforced");
+    expect_error(V3 "kind: NetworkSet\nmetadata: {name: x}\nspec: {net: []}\n",
+                 "spec.net: unknown field");
+}
+
 /* ---- the acceptance cases -------------------------------------------------------------- */
 
 static void test_bad_input_files_give_their_messages(void **state)
@@ -1065,6 +1092,7 @@ int main(void)
         cmocka_unit_test(test_felixconfig_applied_and_fixed_fields_round_trip),
         cmocka_unit_test(test_felixconfig_refuses_what_tabby_does_not_enforce),
         cmocka_unit_test(test_felixconfig_from_calico_skips_what_it_cannot_apply),
+        cmocka_unit_test(test_network_sets_round_trip_with_nets_masked),
         cmocka_unit_test(test_bad_input_files_give_their_messages),
     };
 

@@ -247,6 +247,60 @@ static void test_profile_rules_deny_for_its_endpoints(void **state)
     fixture_stop(&f);
 }
 
+/* A rule whose selector matches a network set would miss the set's nets: until tabby's
+ * policy matches network sets, the rules before it, then Deny; as written again once no
+ * set matches (the set deleted), and never for a set out of the rule's scope. */
+static void test_rule_matching_a_network_set_fails_closed_until_none_does(void **state)
+{
+    struct node_fixture f;
+    _cleanup_free_ char *table = NULL, *eg = NULL, *after = NULL, *np = NULL;
+    struct tby_error err = { 0 };
+
+    (void)state;
+    start(&f);
+    put(&f, "/tabby/v1/globalnetworkpolicies/deny-threats",
+        GNP("deny-threats", "{\"types\":[\"Egress\"],\"egress\":[{\"action\":\"Allow\","
+                            "\"protocol\":\"UDP\",\"destination\":{\"ports\":[53]}},"
+                            "{\"action\":\"Deny\",\"destination\":{\"selector\":"
+                            "\"threat-feed == 'true'\"}},{\"action\":\"Allow\"}]}"));
+    put(&f, "/tabby/v1/networkpolicies/other/to-db",
+        "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"NetworkPolicy\","
+        "\"metadata\":{\"name\":\"to-db\",\"namespace\":\"other\"},\"spec\":{\"types\":"
+        "[\"Egress\"],\"egress\":[{\"action\":\"Allow\",\"destination\":{\"selector\":"
+        "\"role == 'db'\"}}]}}");
+    put(&f, "/tabby/v1/globalnetworksets/threats",
+        "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"GlobalNetworkSet\","
+        "\"metadata\":{\"name\":\"threats\",\"labels\":{\"threat-feed\":\"true\"}},"
+        "\"spec\":{\"nets\":[\"198.51.100.0/28\"]}}");
+    put(&f, "/tabby/v1/networksets/shop/db",
+        "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"NetworkSet\","
+        "\"metadata\":{\"name\":\"db\",\"namespace\":\"shop\",\"labels\":"
+        "{\"role\":\"db\"}},\"spec\":{\"nets\":[\"192.0.2.0/24\"]}}");
+    table = dump(&f);
+    eg = chain(table, "po-gnp/deny-threats");
+    np = chain(table, "po-np/other/to-db");
+    if (!eg || !strstr(eg, "dport 53") || count(eg, "comment \"deny-threats egress ") != 2 ||
+        !strstr(eg, "counter drop comment \"deny-threats egress 1\""))
+        fail_msg("table:\n%s", table);
+    /* the NetworkPolicy's namespace has no such set: as written */
+    if (!np || strstr(np, "drop"))
+        fail_msg("to-db:\n%s", np ? np : table);
+    if (!strstr(degraded(&f), "1 resource not enforced as written (1 denied in their place, "
+                              "0 for host endpoints only), such as GlobalNetworkPolicy "
+                              "deny-threats: spec.egress[1].destination.selector: matches "
+                              "GlobalNetworkSet threats; tabby's policy does not match"))
+        fail_msg("degraded: %s", degraded(&f));
+    assert_int_equal(tby_store_delete(f.n.store, "/tabby/v1/globalnetworksets/threats", NULL,
+                                      &err), 0);
+    after = dump(&f);
+    free(eg);
+    eg = chain(after, "po-gnp/deny-threats");
+    if (!eg || !strstr(eg, "@sel-") || !strstr(eg, "comment \"deny-threats egress 2\""))
+        fail_msg("after:\n%s", eg ? eg : "(no chain)");
+    assert_string_equal(degraded(&f), "");
+    fixture_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_policy_that_does_not_decode_denies_in_its_place),
         cmocka_unit_test(test_host_only_resources_program_nothing_and_are_said),
         cmocka_unit_test(test_profile_rules_deny_for_its_endpoints),
+        cmocka_unit_test(test_rule_matching_a_network_set_fails_closed_until_none_does),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

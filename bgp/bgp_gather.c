@@ -169,6 +169,39 @@ static int password(struct gather *g, const struct tby_secret_ref *ref, const ch
     return 0;
 }
 
+/* ---- filters ------------------------------------------------------------------------- */
+
+/* A peer whose filters are not all there would be sent and taken routes they may
+ * reject: it is left out until they are (1, warned), which Calico does not do. */
+static int filters_present(struct gather *g, const struct tby_bgppeer *p, const char *who)
+{
+    for (size_t i = 0; i < p->filters.n; i++)
+        if (!find(g->res->bgpfilters, p->filters.items[i]))
+            return warn(g, "%s: filter %s: no such BGPFilter (or it does not decode); peer "
+                        "left out", who, p->filters.items[i]) ?: 1;
+    return 0;
+}
+
+/* The filters the peers use, each once. */
+static int gather_filters(struct gather *g)
+{
+    struct tby_bgp_input *in = g->out;
+
+    for (size_t i = 0; i < in->n_peers; i++) {
+        for (size_t j = 0; j < in->peers[i].filters.n; j++) {
+            const char *name = in->peers[i].filters.items[j];
+            const struct tby_resource *f = find(g->res->bgpfilters, name);
+            bool have = false;
+
+            for (size_t k = 0; k < in->n_filters && !have; k++)
+                have = strcmp(in->filters[k].name, name) == 0;
+            if (!have && f && tby_bgp_input_add_filter(in, name, f->spec.bgpfilter) < 0)
+                return oom(g);
+        }
+    }
+    return 0;
+}
+
 /* ---- peers ----------------------------------------------------------------------------- */
 
 static bool wants_rr_client(const struct gather *g, const struct tby_bgp_peer *peer)
@@ -260,8 +293,12 @@ static int gather_mesh(struct gather *g)
     return 0;
 }
 
+/* The BGPPeer's settings on a session (its strings borrowed, as add_peer copies them). */
 static void peer_from_bgppeer(const struct tby_bgppeer *p, struct tby_bgp_peer *out)
 {
+    out->filters = p->filters;
+    out->has_reachable_by = p->has_reachable_by && p->reachable_by.family == out->ip.family;
+    out->reachable_by = p->reachable_by;
     out->use_node_ip = p->source_address == TBY_SOURCE_USE_NODE_IP;
     out->keep_next_hop = p->keep_original_next_hop;
     out->has_max_restart = p->has_max_restart;
@@ -288,8 +325,8 @@ static int add_node_sessions(struct gather *g, const struct tby_resource *bp,
 
         if (!theirs)
             continue;
-        peer_from_bgppeer(bp->spec.bgppeer, &peer);
         peer.ip = theirs->ip;
+        peer_from_bgppeer(bp->spec.bgppeer, &peer);
         r = add_peer(g, &peer);
         if (r < 0)
             return r;
@@ -333,7 +370,9 @@ static int gather_bgppeer(struct gather *g, const struct tby_resource *bp)
     snprintf(who, sizeof(who), "BGPPeer %s", bp->meta.name);
     if (!p->peer_selector && !peer_is_for(p, g->self))
         return 0;
-    r = password(g, p->password, who, &pw);
+    r = filters_present(g, p, who);
+    if (r == 0)
+        r = password(g, p->password, who, &pw);
     if (r != 0)
         return r < 0 ? r : 0;
     if (p->peer_selector)
@@ -371,8 +410,7 @@ static void dedupe_peers(struct tby_bgp_input *in)
 
         if (kept && tby_ip_equal(&in->peers[kept - 1].ip, &p->ip) &&
             in->peers[kept - 1].port == p->port) {
-            free(p->password);
-            free(p->description);
+            bgp_peer_clear(p);
             continue;
         }
         in->peers[kept++] = *p;
@@ -389,6 +427,8 @@ static int gather_peers(struct gather *g)
         r = gather_bgppeer(g, peers->items[i]);
     if (r == 0)
         dedupe_peers(g->out);
+    if (r == 0)
+        r = gather_filters(g);
     return r;
 }
 

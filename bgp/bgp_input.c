@@ -79,11 +79,7 @@ bool bgp_text_valid(const char *s)
 
 bool bgp_interface_pattern_valid(const char *s)
 {
-    size_t len = strlen(s);
-
-    return len >= 1 && len <= 15 &&
-           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.*-") ==
-               len;
+    return tby_bgpfilter_interface_valid(s);
 }
 
 /* qsort order of CIDRs: by address, then prefix length. */
@@ -94,18 +90,32 @@ int bgp_cidr_cmp(const void *a, const void *b)
 
 /* ---- ownership ----------------------------------------------------------------------- */
 
-static void peer_clear(struct tby_bgp_peer *p)
+void bgp_peer_clear(struct tby_bgp_peer *p)
 {
     free(p->password);
     free(p->description);
+    tby_strv_clear(&p->filters);
+}
+
+static void filter_clear(struct tby_bgp_filter *f)
+{
+    free(f->name);
+    for (int l = 0; l < TBY_BGPF_LISTS; l++) {
+        for (size_t i = 0; i < f->n[l]; i++)
+            free(f->rules[l][i].interface);
+        free(f->rules[l]);
+    }
 }
 
 void tby_bgp_input_clear(struct tby_bgp_input *in)
 {
     free(in->node);
     for (size_t i = 0; i < in->n_peers; i++)
-        peer_clear(&in->peers[i]);
+        bgp_peer_clear(&in->peers[i]);
     free(in->peers);
+    for (size_t i = 0; i < in->n_filters; i++)
+        filter_clear(&in->filters[i]);
+    free(in->filters);
     free(in->pools);
     free(in->blocks);
     free(in->services);
@@ -129,16 +139,50 @@ int tby_bgp_input_add_peer(struct tby_bgp_input *in, const struct tby_bgp_peer *
 {
     struct tby_bgp_peer copy = *peer;
 
+    copy.filters = (struct tby_strv){ 0 };
     if (dup_or_null(peer->password, &copy.password) < 0 ||
-        dup_or_null(peer->description, &copy.description) < 0) {
-        peer_clear(&copy);
+        dup_or_null(peer->description, &copy.description) < 0 ||
+        tby_strv_copy(&copy.filters, &peer->filters) < 0) {
+        bgp_peer_clear(&copy);
         return -ENOMEM;
     }
     if (TBY_GROW(in->peers, in->cap_peers, in->n_peers + 1) < 0) {
-        peer_clear(&copy);
+        bgp_peer_clear(&copy);
         return -ENOMEM;
     }
     in->peers[in->n_peers++] = copy;
+    return 0;
+}
+
+int tby_bgp_input_add_filter(struct tby_bgp_input *in, const char *name,
+                             const struct tby_bgpfilter *spec)
+{
+    struct tby_bgp_filter f = { .name = strdup(name) };
+    int r = f.name ? 0 : -ENOMEM;
+
+    for (int l = 0; r == 0 && l < TBY_BGPF_LISTS; l++) {
+        if (!spec->n[l])
+            continue;
+        f.rules[l] = calloc(spec->n[l], sizeof(*f.rules[l]));
+        if (!f.rules[l]) {
+            r = -ENOMEM;
+            break;
+        }
+        f.n[l] = spec->n[l];
+        for (size_t i = 0; i < spec->n[l]; i++) {
+            f.rules[l][i] = spec->rules[l][i];
+            f.rules[l][i].interface = NULL;
+            if (dup_or_null(spec->rules[l][i].interface, &f.rules[l][i].interface) < 0)
+                r = -ENOMEM;
+        }
+    }
+    if (r == 0 && TBY_GROW(in->filters, in->cap_filters, in->n_filters + 1) < 0)
+        r = -ENOMEM;
+    if (r < 0) {
+        filter_clear(&f);
+        return r;
+    }
+    in->filters[in->n_filters++] = f;
     return 0;
 }
 

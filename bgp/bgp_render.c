@@ -7,6 +7,7 @@
 
 #include "tabby/bgp.h"
 #include "tabby/cleanup.h"
+#include "tabby/hmap.h"
 #include "tabby/validate.h"
 #include "bgp_internal.h"
 
@@ -19,6 +20,7 @@ struct sorted {
     struct tby_cidr *services;
     struct tby_bgp_community_rule *communities;
     struct tby_strv ignored;
+    struct tby_bgp_filter *filters;
 };
 
 static const char *fam_suffix(int family)
@@ -37,6 +39,12 @@ static int cmp_pool(const void *a, const void *b)
 {
     return bgp_cidr_cmp(&((const struct tby_bgp_pool *)a)->cidr,
                     &((const struct tby_bgp_pool *)b)->cidr);
+}
+
+static int cmp_filter(const void *a, const void *b)
+{
+    return strcmp(((const struct tby_bgp_filter *)a)->name,
+                  ((const struct tby_bgp_filter *)b)->name);
 }
 
 static int cmp_rule(const void *a, const void *b)
@@ -78,6 +86,7 @@ static void sorted_clear(struct sorted *s)
     free(s->blocks);
     free(s->services);
     free(s->communities);
+    free(s->filters);
     tby_strv_clear(&s->ignored);
 }
 
@@ -90,9 +99,10 @@ static int sort_input(const struct tby_bgp_input *in, struct sorted *s)
     s->services = sorted_copy(in->services, in->n_services, sizeof(*in->services), bgp_cidr_cmp);
     s->communities = sorted_copy(in->communities, in->n_communities,
                                  sizeof(*in->communities), cmp_rule);
+    s->filters = sorted_copy(in->filters, in->n_filters, sizeof(*in->filters), cmp_filter);
     if ((in->n_peers && !s->peers) || (in->n_pools && !s->pools) ||
         (in->n_blocks && !s->blocks) || (in->n_services && !s->services) ||
-        (in->n_communities && !s->communities) ||
+        (in->n_communities && !s->communities) || (in->n_filters && !s->filters) ||
         tby_strv_copy(&s->ignored, &in->ignored_interfaces) < 0)
         return -ENOMEM;
     tby_strv_sort(&s->ignored);
@@ -123,6 +133,9 @@ static int check_peers(const struct sorted *s, struct tby_error *err)
         if (p->description && !bgp_text_valid(p->description))
             return tby_error_set(err, -EINVAL, "peer %s: description: only letters, "
                                  "digits, spaces and ._:/- are allowed", name);
+        if (p->has_reachable_by && p->reachable_by.family != p->ip.family)
+            return tby_error_set(err, -EINVAL, "peer %s: reachableBy is IPv%d", name,
+                                 p->reachable_by.family);
         if (p->ttl_security < 0 || p->ttl_security > 255 || p->allow_local_as < 0)
             return tby_error_set(err, -EINVAL, "peer %s: ttlSecurity or "
                                  "numAllowedLocalASNumbers out of range", name);
@@ -130,9 +143,50 @@ static int check_peers(const struct sorted *s, struct tby_error *err)
     return 0;
 }
 
+static const struct tby_bgp_filter *filter_named(const struct sorted *s, const char *name)
+{
+    for (size_t i = 0; i < s->in->n_filters; i++)
+        if (strcmp(s->filters[i].name, name) == 0)
+            return &s->filters[i];
+    return NULL;
+}
+
+static int check_filters(const struct sorted *s, struct tby_error *err)
+{
+    for (size_t i = 0; i < s->in->n_filters; i++) {
+        const struct tby_bgp_filter *f = &s->filters[i];
+
+        if (!bgp_name_valid(f->name) || (i && strcmp(s->filters[i - 1].name, f->name) == 0))
+            return tby_error_set(err, -EINVAL, "BGPFilter \"%s\": not a name, or given twice",
+                                 f->name);
+        for (int l = 0; l < TBY_BGPF_LISTS; l++) {
+            for (size_t j = 0; j < f->n[l]; j++) {
+                const struct tby_bgpfilter_rule *r = &f->rules[l][j];
+                int min, max;
+
+                tby_bgpfilter_rule_lengths(r, &min, &max);
+                if ((r->interface && !bgp_interface_pattern_valid(r->interface)) ||
+                    (r->has_cidr && (r->cidr.ip.family != tby_bgpfilter_list_family(l) ||
+                                     tby_cidr_has_host_bits(&r->cidr))) ||
+                    (r->has_cidr && (r->has_min || r->has_max) &&
+                     (min > max || r->op == TBY_BGPF_EQUAL || r->op == TBY_BGPF_NOT_EQUAL)))
+                    return tby_error_set(err, -EINVAL, "BGPFilter %s: rule %zu: BIRD cannot "
+                                         "take it", f->name, j);
+            }
+        }
+    }
+    for (size_t i = 0; i < s->in->n_peers; i++)
+        for (size_t j = 0; j < s->peers[i].filters.n; j++)
+            if (!filter_named(s, s->peers[i].filters.items[j]))
+                return tby_error_set(err, -EINVAL, "peer uses BGPFilter %s, which is not in "
+                                     "the input", s->peers[i].filters.items[j]);
+    return 0;
+}
+
 static int check_input(const struct sorted *s, struct tby_error *err)
 {
     const struct tby_bgp_input *in = s->in;
+    int r;
 
     if (!in->node || !bgp_name_valid(in->node))
         return tby_error_set(err, -EINVAL, "node name \"%s\" is not a DNS-1123 name",
@@ -152,7 +206,8 @@ static int check_input(const struct sorted *s, struct tby_error *err)
             if (tby_community_parse(s->communities[i].values.items[j], NULL) < 0)
                 return tby_error_set(err, -EINVAL, "community \"%s\": not aa:nn or aa:nn:mm",
                                      s->communities[i].values.items[j]);
-    return check_peers(s, err);
+    r = check_filters(s, err);
+    return r < 0 ? r : check_peers(s, err);
 }
 
 /* ---- pieces ------------------------------------------------------------------------- */
@@ -256,33 +311,173 @@ static void print_communities_function(FILE *f, const struct sorted *s, int fami
     fputs("}\n\n", f);
 }
 
+/* The statements of tabby's import filter, each line starting with `in`. */
+static void print_import_body(FILE *f, const struct sorted *s, int family, const char *in)
+{
+    if (has_pool_set(s, family, SET_ROUTED)) {
+        fprintf(f, "%sif net ~ ", in);
+        print_pool_set(f, s, family, SET_ROUTED, false);
+        fputs(" then accept;\n", f);
+    }
+    fprintf(f, "%sreject;\n", in);
+}
+
 static void print_import_filter(FILE *f, const struct sorted *s, int family)
 {
     fprintf(f, "# Only pod addresses from peers: a router's default route or fabric prefixes\n"
                "# stay out of this node's tables.\nfilter tabby_import_%s\n{\n",
             fam_suffix(family));
-    if (has_pool_set(s, family, SET_ROUTED)) {
-        fputs("    if net ~ ", f);
-        print_pool_set(f, s, family, SET_ROUTED, false);
-        fputs(" then accept;\n", f);
+    print_import_body(f, s, family, "    ");
+    fputs("}\n\n", f);
+}
+
+static void print_export_body(FILE *f, const struct sorted *s, int family, const char *in)
+{
+    const char *sfx = fam_suffix(family);
+
+    if (has_pool_set(s, family, SET_EXPORTED)) {
+        fprintf(f, "%sif (proto = \"Blocks_%s\" || source = RTS_BGP) && net ~ ", in, sfx);
+        print_pool_set(f, s, family, SET_EXPORTED, false);
+        fprintf(f, " then {\n%s    tabby_communities_%s();\n%s    accept;\n%s}\n", in, sfx,
+                in, in);
     }
-    fputs("    reject;\n}\n\n", f);
+    fprintf(f, "%sif proto = \"Services_%s\" then {\n%s    tabby_communities_%s();\n"
+               "%s    accept;\n%s}\n%sreject;\n", in, sfx, in, sfx, in, in, in);
 }
 
 static void print_export_filter(FILE *f, const struct sorted *s, int family)
 {
-    const char *sfx = fam_suffix(family);
-
     fprintf(f, "# Announce this node's blocks (and reflect learned ones) of enabled pools that\n"
                "# allow BGP export, and the service CIDRs; nothing else.\n"
-               "filter tabby_export_%s\n{\n", sfx);
-    if (has_pool_set(s, family, SET_EXPORTED)) {
-        fprintf(f, "    if (proto = \"Blocks_%s\" || source = RTS_BGP) && net ~ ", sfx);
-        print_pool_set(f, s, family, SET_EXPORTED, false);
-        fprintf(f, " then {\n        tabby_communities_%s();\n        accept;\n    }\n", sfx);
+               "filter tabby_export_%s\n{\n", fam_suffix(family));
+    print_export_body(f, s, family, "    ");
+    fputs("}\n\n", f);
+}
+
+/* ---- BGPFilters ------------------------------------------------------------------------- */
+
+#define FILTER_SYM_MAX 64 /* BIRD's longest symbol */
+
+/* 'tabby_filter_<name>_import_v4' (quoted: names hold '-' and '.'); a name too long for
+ * BIRD is cut and told apart by a hash of the whole. */
+static void filter_symbol(const char *name, bool import, int family, char *buf, size_t size)
+{
+    const char *dir = import ? "import" : "export";
+    size_t room = FILTER_SYM_MAX - strlen("tabby_filter___v4") - strlen(dir);
+
+    if (strlen(name) <= room)
+        snprintf(buf, size, "'tabby_filter_%s_%s_%s'", name, dir, fam_suffix(family));
+    else
+        snprintf(buf, size, "'tabby_filter_%.*s-%016llx_%s_%s'", (int)(room - 17), name,
+                 (unsigned long long)tby_hash_str(name), dir, fam_suffix(family));
+}
+
+static enum tby_bgpfilter_list filter_list(bool import, int family)
+{
+    if (family == 4)
+        return import ? TBY_BGPF_IMPORT_V4 : TBY_BGPF_EXPORT_V4;
+    return import ? TBY_BGPF_IMPORT_V6 : TBY_BGPF_EXPORT_V6;
+}
+
+static void print_cidr_match(FILE *f, const struct tby_bgpfilter_rule *r)
+{
+    static const char *const ops[] = { [TBY_BGPF_EQUAL] = "=", [TBY_BGPF_NOT_EQUAL] = "!=",
+                                       [TBY_BGPF_IN] = "~", [TBY_BGPF_NOT_IN] = "!~" };
+    char buf[TBY_CIDR_STRLEN];
+    int min, max;
+
+    tby_cidr_format(&r->cidr, buf);
+    if (!r->has_min && !r->has_max) {
+        fprintf(f, "net %s %s", ops[r->op], buf);
+        return;
     }
-    fprintf(f, "    if proto = \"Services_%s\" then {\n        tabby_communities_%s();\n"
-               "        accept;\n    }\n    reject;\n}\n\n", sfx, sfx);
+    tby_bgpfilter_rule_lengths(r, &min, &max);
+    fprintf(f, "net %s [ %s{%d,%d} ]", ops[r->op], buf, min, max);
+}
+
+/* One rule: "if <every condition> then accept;", or the bare action without any. */
+static void print_filter_rule(FILE *f, const struct tby_bgpfilter_rule *r)
+{
+    const char *action = r->accept ? "accept" : "reject";
+    bool any = false;
+
+    fputs("    ", f);
+    if (r->has_cidr) {
+        fputs("if (", f);
+        print_cidr_match(f, r);
+        any = true;
+    }
+    if (r->remote_peers_only) {
+        fputs(any ? ") && (" : "if (", f);
+        fputs("defined(source) && source = RTS_BGP", f);
+        any = true;
+    }
+    if (r->interface) {
+        fputs(any ? ") && (" : "if (", f);
+        fprintf(f, "defined(ifname) && ifname ~ \"%s\"", r->interface);
+        any = true;
+    }
+    fprintf(f, any ? ") then %s;\n" : "%s;\n", action);
+}
+
+static void print_filter_functions(FILE *f, const struct sorted *s, int family)
+{
+    char sym[FILTER_SYM_MAX + 8];
+
+    for (size_t i = 0; i < s->in->n_filters; i++) {
+        const struct tby_bgp_filter *flt = &s->filters[i];
+
+        for (int import = 1; import >= 0; import--) {
+            enum tby_bgpfilter_list l = filter_list(import, family);
+
+            if (!flt->n[l])
+                continue;
+            filter_symbol(flt->name, import, family, sym, sizeof(sym));
+            fprintf(f, "# BGPFilter %s, %s%s: the first rule that matches decides.\n"
+                       "function %s()\n{\n", flt->name, import ? "import" : "export",
+                    family == 4 ? "V4" : "V6", sym);
+            for (size_t j = 0; j < flt->n[l]; j++)
+                print_filter_rule(f, &flt->rules[l][j]);
+            fputs("}\n\n", f);
+        }
+    }
+}
+
+/* Whether a peer's filters have rules for this direction (and so a channel filter). */
+static bool peer_filters(const struct sorted *s, const struct tby_bgp_peer *p, bool import)
+{
+    enum tby_bgpfilter_list l = filter_list(import, p->ip.family);
+
+    for (size_t i = 0; i < p->filters.n; i++) {
+        const struct tby_bgp_filter *flt = filter_named(s, p->filters.items[i]);
+
+        if (flt && flt->n[l])
+            return true;
+    }
+    return false;
+}
+
+/* "import filter { <the peer's filters>; <tabby's import>; };" in a peer's channel. */
+static void print_peer_filter(FILE *f, const struct sorted *s, const struct tby_bgp_peer *p,
+                              bool import)
+{
+    enum tby_bgpfilter_list l = filter_list(import, p->ip.family);
+    char sym[FILTER_SYM_MAX + 8];
+
+    fprintf(f, "        %s filter {\n", import ? "import" : "export");
+    for (size_t i = 0; i < p->filters.n; i++) {
+        const struct tby_bgp_filter *flt = filter_named(s, p->filters.items[i]);
+
+        if (!flt || !flt->n[l])
+            continue;
+        filter_symbol(flt->name, import, p->ip.family, sym, sizeof(sym));
+        fprintf(f, "            %s();\n", sym);
+    }
+    if (import)
+        print_import_body(f, s, p->ip.family, "            ");
+    else
+        print_export_body(f, s, p->ip.family, "            ");
+    fputs("        };\n", f);
 }
 
 /* The tunnel is reached "onlink": the next hop is another node's address, which is not
@@ -317,6 +512,38 @@ static void print_kernel_ipip(FILE *f, const struct sorted *s, int family)
     fputs("        }\n        accept;\n    }\n", f);
 }
 
+static bool has_reach(const struct sorted *s, int family)
+{
+    for (size_t i = 0; i < s->in->n_peers; i++)
+        if (s->peers[i].ip.family == family && s->peers[i].has_reachable_by)
+            return true;
+    return false;
+}
+
+/* reachableBy: a host route to the peer through its gateway, as Calico makes it, so that
+ * the session never follows a route learned over BGP (or none). */
+static void print_reach(FILE *f, const struct sorted *s, int family)
+{
+    char ip[TBY_IP_STRLEN], gw[TBY_IP_STRLEN];
+
+    if (!has_reach(s, family))
+        return;
+    fprintf(f, "protocol static Reach_%s {\n    %s;\n", fam_suffix(family),
+            fam_channel(family));
+    for (size_t i = 0; i < s->in->n_peers; i++) {
+        const struct tby_bgp_peer *p = &s->peers[i];
+
+        bool again = false;
+
+        for (size_t j = 0; j < i && !again; j++)
+            again = s->peers[j].has_reachable_by && tby_ip_equal(&s->peers[j].ip, &p->ip);
+        if (p->ip.family == family && p->has_reachable_by && !again)
+            fprintf(f, "    route %s/%d via %s;\n", tby_ip_format(&p->ip, ip),
+                    family == 4 ? 32 : 128, tby_ip_format(&p->reachable_by, gw));
+    }
+    fputs("}\n\n", f);
+}
+
 static void print_kernel_filter(FILE *f, const struct sorted *s, int family)
 {
     const char *sfx = fam_suffix(family);
@@ -331,6 +558,8 @@ static void print_kernel_filter(FILE *f, const struct sorted *s, int family)
         fputs(" then reject;\n", f);
     }
     fprintf(f, "    if proto = \"Blocks_%s\" then accept;\n", sfx);
+    if (has_reach(s, family))
+        fprintf(f, "    if proto = \"Reach_%s\" then accept;\n", sfx);
     fputs("    if source != RTS_BGP then reject;\n", f);
     if (family == 4 && has_ip)
         print_kernel_ipip(f, s, family);
@@ -384,6 +613,7 @@ static void print_family_protocols(FILE *f, const struct sorted *s, int family)
             sfx, fam_channel(family), sfx);
     print_static(f, "Blocks", family, s->blocks, s->in->n_blocks);
     print_static(f, "Services", family, s->services, s->in->n_services);
+    print_reach(f, s, family);
 }
 
 static void print_template(FILE *f, const struct sorted *s, int family)
@@ -415,6 +645,24 @@ static void print_local(FILE *f, const struct sorted *s, const struct tby_bgp_pe
         fputs("    strict bind on;\n", f);
 }
 
+/* What the peer's channel changes of the template's: its next hop, its filters. */
+static void print_peer_channel(FILE *f, const struct sorted *s, const struct tby_bgp_peer *p)
+{
+    bool keep = p->keep_next_hop && p->as_number != s->in->as_number;
+    bool import = peer_filters(s, p, true), export = peer_filters(s, p, false);
+
+    if (!keep && !import && !export)
+        return;
+    fprintf(f, "    %s {\n", fam_channel(p->ip.family));
+    if (keep)
+        fputs("        next hop keep;\n", f);
+    if (import)
+        print_peer_filter(f, s, p, true);
+    if (export)
+        print_peer_filter(f, s, p, false);
+    fputs("    };\n", f);
+}
+
 static void print_peer_options(FILE *f, const struct sorted *s, const struct tby_bgp_peer *p)
 {
     char id[TBY_IP_STRLEN];
@@ -433,8 +681,7 @@ static void print_peer_options(FILE *f, const struct sorted *s, const struct tby
         fprintf(f, "    allow local as %d;\n", p->allow_local_as);
     if (p->password)
         fprintf(f, "    password \"%s\";\n", p->password);
-    if (p->keep_next_hop && p->as_number != s->in->as_number)
-        fprintf(f, "    %s {\n        next hop keep;\n    };\n", fam_channel(p->ip.family));
+    print_peer_channel(f, s, p);
 }
 
 static void print_peer(FILE *f, const struct sorted *s, const struct tby_bgp_peer *p)
@@ -458,6 +705,7 @@ static void print_family(FILE *f, const struct sorted *s, int family)
 {
     fprintf(f, "# ---- IPv%d ----\n\n", family);
     print_communities_function(f, s, family);
+    print_filter_functions(f, s, family);
     print_import_filter(f, s, family);
     print_export_filter(f, s, family);
     print_kernel_filter(f, s, family);

@@ -36,7 +36,7 @@ static size_t unique_cidrs(struct tby_cidr *items, size_t n)
 /* ---- resources ----------------------------------------------------------------------- */
 
 struct lists {
-    struct tby_resource_list configs, peers, nodes, pools;
+    struct tby_resource_list configs, peers, nodes, pools, filters;
 };
 
 static void lists_clear(struct lists *l)
@@ -45,6 +45,31 @@ static void lists_clear(struct lists *l)
     tby_resource_list_clear(&l->peers);
     tby_resource_list_clear(&l->nodes);
     tby_resource_list_clear(&l->pools);
+    tby_resource_list_clear(&l->filters);
+}
+
+/* The BGPFilters that decode: one that does not is as good as missing, and the peers
+ * that use it are left out (gather says so), instead of nothing being rendered at all. */
+static int read_filters(struct tby_store *store, struct tby_resource_list *out,
+                        struct tby_error *err)
+{
+    _cleanup_free_ char *prefix = tby_resource_prefix(tby_kind_info(TBY_KIND_BGPFILTER), NULL);
+    struct tby_kv_list kvs = { 0 };
+    int r = prefix ? tby_store_range(store, prefix, &kvs, err)
+                   : tby_error_set(err, -ENOMEM, "out of memory");
+
+    for (size_t i = 0; r == 0 && i < kvs.n; i++) {
+        struct tby_resource *res = NULL;
+
+        if (tby_catalog_decode_kv(&kvs.items[i], &res, NULL) < 0)
+            continue;
+        if (tby_resource_list_push(out, res) < 0) {
+            tby_resource_free(res);
+            r = tby_error_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    tby_kv_list_clear(&kvs);
+    return r;
 }
 
 static int read_lists(struct tby_store *store, struct lists *l, struct tby_error *err)
@@ -57,6 +82,8 @@ static int read_lists(struct tby_store *store, struct lists *l, struct tby_error
         r = tby_catalog_list(store, tby_kind_info(TBY_KIND_NODE), NULL, &l->nodes, err);
     if (r == 0)
         r = tby_catalog_list(store, tby_kind_info(TBY_KIND_IPPOOL), NULL, &l->pools, err);
+    if (r == 0)
+        r = read_filters(store, &l->filters, err);
     return r;
 }
 
@@ -68,7 +95,8 @@ static int gather_lists(const struct lists *l, struct tby_cidr *blocks, size_t n
 {
     struct tby_bgp_resources res = { .secret = secret, .secret_ctx = secret_ctx,
                                      .bgpconfigs = &l->configs, .bgppeers = &l->peers,
-                                     .nodes = &l->nodes, .ippools = &l->pools };
+                                     .nodes = &l->nodes, .ippools = &l->pools,
+                                     .bgpfilters = &l->filters };
     _cleanup_free_ struct tby_cidr *all = reallocarray(blocks, n + n_extra + 1, sizeof(*all));
 
     if (!all) {
@@ -131,6 +159,8 @@ static int collect_resource(void *ctx, const char *key, const struct tby_resourc
         return borrow(&c->l.nodes, res);
     case TBY_KIND_IPPOOL:
         return borrow(&c->l.pools, res);
+    case TBY_KIND_BGPFILTER:
+        return borrow(&c->l.filters, res);
     default:
         return 0;
     }
@@ -174,6 +204,7 @@ static void cached_clear(struct cached *c)
     free(c->l.peers.items);
     free(c->l.nodes.items);
     free(c->l.pools.items);
+    free(c->l.filters.items);
 }
 
 int tby_bgp_gather_from_syncer(const struct tby_syncer *syncer, const char *node,
@@ -192,6 +223,7 @@ int tby_bgp_gather_from_syncer(const struct tby_syncer *syncer, const char *node
     sort_by_name(&c.l.peers);
     sort_by_name(&c.l.nodes);
     sort_by_name(&c.l.pools);
+    sort_by_name(&c.l.filters);
     return gather_lists(&c.l, TBY_STEAL(c.blocks), c.n_blocks, node, extra_blocks, n_extra,
                         secret, secret_ctx, out, err);
 }

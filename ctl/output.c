@@ -312,6 +312,19 @@ static const struct column hep_columns[] = {
     { NULL, false, NULL },
 };
 
+/* ---- network sets -------------------------------------------------------------------- */
+
+static void netset_nets(const struct tby_resource *r, char *buf)
+{
+    cell_cidrs(&r->spec.networkset->nets, buf);
+}
+
+static const struct column netset_columns[] = {
+    { "NAME", false, cell_name },
+    { "NETS", true, netset_nets },
+    { NULL, false, NULL },
+};
+
 /* ---- kinds with only a name worth a column ------------------------------------------ */
 
 static void cell_labels(const struct tby_resource *r, char *buf)
@@ -347,6 +360,8 @@ static const struct column *columns_of(enum tby_kind kind)
     case TBY_KIND_NODE: return node_columns;
     case TBY_KIND_WORKLOADENDPOINT: return wep_columns;
     case TBY_KIND_HOSTENDPOINT: return hep_columns;
+    case TBY_KIND_NETWORKSET:
+    case TBY_KIND_GLOBALNETWORKSET: return netset_columns;
     default: return name_columns;
     }
 }

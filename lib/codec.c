@@ -123,6 +123,21 @@ int tby_dec_expect_object(struct tby_dec *d, const json_t *obj)
     return 0;
 }
 
+int tby_dec_refuse_at(struct tby_dec *d, const char *field, const char *fmt, ...)
+{
+    char msg[TBY_ERROR_MAX];
+    va_list ap;
+
+    if (d->unknown) {
+        d->unknown(d->unknown_ctx, d->path, field);
+        return 1;
+    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return tby_dec_fail_at(d, field, "%s", msg);
+}
+
 int tby_dec_known_fields(struct tby_dec *d, const json_t *obj, const char *const *fields)
 {
     const char *key;

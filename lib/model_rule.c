@@ -27,6 +27,8 @@ static const char *const icmp_fields[] = { "type", "code", NULL };
 static const char *const account_fields[] = { "names", "selector", NULL };
 static const char *const service_fields[] = { "name", "namespace", NULL };
 static const char *const metadata_fields[] = { "annotations", NULL };
+static const char *const http_fields[] = { "methods", "paths", NULL };
+static const char *const http_path_fields[] = { "exact", "prefix", NULL };
 
 static int oom(struct tby_dec *d)
 {
@@ -721,6 +723,7 @@ static void rule_clear(void *elem)
     entity_clear(&r->source);
     entity_clear(&r->destination);
     json_decref(r->annotations);
+    json_decref(r->http);
     memset(r, 0, sizeof(*r));
 }
 
@@ -796,14 +799,58 @@ static int decode_metadata(struct tby_dec *d, const json_t *rule, struct tby_rul
     return ret;
 }
 
+/* One of http.paths: exactly one of exact and prefix, a string. */
+static int decode_http_path(struct tby_dec *d, const json_t *v, void *elem, void *ctx)
+{
+    _cleanup_free_ char *exact = NULL, *prefix = NULL;
+    int r = tby_dec_expect_object(d, v);
+
+    (void)elem;
+    (void)ctx;
+    if (r == 0)
+        r = tby_dec_known_fields(d, v, http_path_fields);
+    if (r == 0)
+        r = tby_dec_string(d, v, "exact", false, &exact);
+    if (r == 0)
+        r = tby_dec_string(d, v, "prefix", false, &prefix);
+    if (r == 0 && !exact == !prefix)
+        r = tby_dec_fail(d, "needs exactly one of exact and prefix");
+    return r;
+}
+
+/* Calico's HTTPMatch, checked as its validator does and kept as written: tabby refuses it
+ * at apply (enforce.h), and tabby-node fails closed on one it meets in a datastore. */
+static int decode_http(struct tby_dec *d, const json_t *rule, struct tby_rule *r)
+{
+    const json_t *http;
+    struct tby_strv methods = { 0 };
+    void *paths = NULL;
+    size_t n_paths = 0, mark;
+    int ret = tby_dec_object(d, rule, "http", &http);
+
+    if (ret < 0 || !http)
+        return ret;
+    mark = tby_dec_enter(d, "http");
+    ret = tby_dec_known_fields(d, http, http_fields);
+    if (ret == 0)
+        ret = tby_dec_strv(d, http, "methods", &methods);
+    if (ret == 0)
+        ret = tby_dec_list(d, http, "paths", 1, decode_http_path, NULL, NULL, &paths,
+                           &n_paths);
+    tby_dec_leave(d, mark);
+    tby_strv_clear(&methods);
+    free(paths);
+    if (ret == 0 && !(r->http = json_deep_copy(http)))
+        ret = oom(d);
+    return ret;
+}
+
 static int decode_rule_fields(struct tby_dec *d, const json_t *rule, struct tby_rule *r)
 {
     int ret = tby_dec_known_fields(d, rule, rule_fields);
 
-    if (ret == 0 && tby_dec_get(rule, "http"))
-        ret = tby_dec_fail_at(d, "http", "HTTP match rules need an L7 proxy (Calico's "
-                                         "application layer policy), which tabby does not "
-                                         "have");
+    if (ret == 0)
+        ret = decode_http(d, rule, r);
     if (ret == 0)
         ret = decode_action(d, rule, r);
     if (ret == 0)
@@ -872,6 +919,8 @@ static json_t *encode_rule(const struct tby_rule *r)
     tby_enc_take(obj, "notICMP", encode_icmp(&r->not_icmp));
     tby_enc_take(obj, "source", encode_entity(&r->source));
     tby_enc_take(obj, "destination", encode_entity(&r->destination));
+    if (r->http)
+        json_object_set_new(obj, "http", json_deep_copy(r->http));
     if (r->annotations) {
         json_t *meta = json_object();
 

@@ -31,6 +31,12 @@ static const char *const knp_aliases[] = { "networkpolicy.networking.k8s.io",
                                            "k8snetworkpolicy", "k8snetworkpolicies", "knp",
                                            "knps", NULL };
 static const char *const ns_aliases[] = { "namespace", "ns", NULL };
+static const char *const bgpfilter_aliases[] = { "bgpfilter", "bgpfilters", NULL };
+static const char *const networkset_aliases[] = { "networkset", "netset", "netsets", NULL };
+static const char *const globalnetworkset_aliases[] = { "globalnetworkset", "gnetset",
+                                                        "gnetsets", NULL };
+static const char *const felixconfig_aliases[] = { "felixconfiguration", "felixconfig",
+                                                   "felixconfigs", NULL };
 
 static const struct tby_kind_info kind_table[TBY_KIND_COUNT] = {
     [TBY_KIND_IPPOOL] = { TBY_KIND_IPPOOL, "IPPool", CALICO_V3, "ippools", ippool_aliases,
@@ -64,6 +70,18 @@ static const struct tby_kind_info kind_table[TBY_KIND_COUNT] = {
                                      knp_aliases, true, "Kubernetes NetworkPolicy" },
     [TBY_KIND_NAMESPACE] = { TBY_KIND_NAMESPACE, "Namespace", "v1", "namespaces", ns_aliases,
                              false, "namespaces (their labels)" },
+    [TBY_KIND_BGPFILTER] = { TBY_KIND_BGPFILTER, "BGPFilter", CALICO_V3, "bgpfilters",
+                             bgpfilter_aliases, false,
+                             "routes a BGPPeer exports and imports (its filters)" },
+    [TBY_KIND_FELIXCONFIG] = { TBY_KIND_FELIXCONFIG, "FelixConfiguration", CALICO_V3,
+                               "felixconfigurations", felixconfig_aliases, false,
+                               "tabby-node's settings (default, node.<name>)" },
+    [TBY_KIND_NETWORKSET] = { TBY_KIND_NETWORKSET, "NetworkSet", CALICO_V3, "networksets",
+                              networkset_aliases, true,
+                              "labelled nets of one namespace, for rule selectors" },
+    [TBY_KIND_GLOBALNETWORKSET] = { TBY_KIND_GLOBALNETWORKSET, "GlobalNetworkSet", CALICO_V3,
+                                    "globalnetworksets", globalnetworkset_aliases, false,
+                                    "labelled nets, for rule selectors" },
 };
 
 /* A kind whose ops are NULL is known by name but not decoded yet. */
@@ -80,6 +98,10 @@ static const struct tby_kind_ops *const kind_ops[TBY_KIND_COUNT] = {
     [TBY_KIND_WORKLOADENDPOINT] = &tby_wep_ops,
     [TBY_KIND_HOSTENDPOINT] = &tby_hep_ops,
     [TBY_KIND_NAMESPACE] = &tby_namespace_ops,
+    [TBY_KIND_BGPFILTER] = &tby_bgpfilter_ops,
+    [TBY_KIND_FELIXCONFIG] = &tby_felixconfig_ops,
+    [TBY_KIND_NETWORKSET] = &tby_networkset_ops,
+    [TBY_KIND_GLOBALNETWORKSET] = &tby_networkset_ops,
 };
 
 const struct tby_kind_info *tby_kind_info(enum tby_kind kind)

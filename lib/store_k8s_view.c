@@ -4,6 +4,9 @@
  * tabby's strict decoders refuse. Here a document is decoded leniently: the fields tabby
  * does not know are skipped, logged once per kind and field, and remembered by place; the
  * value tabby gets is the decoded resource encoded again, exactly what sqlite would hold.
+ * Not for a policy's or a BGPFilter's spec: there an unknown field may change what is
+ * allowed or routed, so such a resource is handed on as it is, undecodable, and tabby-node
+ * fails closed on it.
  * When tabby writes, the skipped fields of the object last read are put back into its
  * value, so a tabby write never strips what Calico wrote. */
 #include <errno.h>
@@ -55,6 +58,7 @@ struct collect {
     struct k8s_codec *codec;
     const char *kind;
     struct k8s_skipped *skipped;
+    bool in_spec;               /* a field skipped was inside the spec */
 };
 
 /* Logs "kind path.field" the first time (list indexes do not count: [0] and [3] are one
@@ -92,6 +96,8 @@ static void on_unknown(void *ctx, const char *path, const char *field)
     char *p, *f;
 
     warn_once(col->codec, col->kind, path, field);
+    if (strncmp(path, "spec", 4) == 0 && (!path[4] || path[4] == '.' || path[4] == '['))
+        col->in_spec = true;
     if (!s)
         return;
     p = strdup(path);
@@ -110,17 +116,30 @@ static json_t *without_rev(json_t *doc)
     return doc;
 }
 
+/* Kinds whose spec says what is allowed or routed: an unknown field there may change it. */
+static bool spec_must_be_known(enum tby_kind kind)
+{
+    return kind == TBY_KIND_NETWORKPOLICY || kind == TBY_KIND_GLOBALNETWORKPOLICY ||
+           kind == TBY_KIND_K8S_NETWORKPOLICY || kind == TBY_KIND_PROFILE ||
+           kind == TBY_KIND_BGPFILTER;
+}
+
 int k8s_view(struct k8s_codec *c, const json_t *doc, json_t **out, struct k8s_skipped *skipped,
              struct tby_error *err)
 {
     const char *kind = json_string_value(json_object_get(doc, "kind"));
-    struct collect col = { c, kind ? kind : "object", skipped };
+    struct collect col = { c, kind ? kind : "object", skipped, false };
     _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
     struct tby_error derr = { 0 };
     int r = tby_resource_decode_lenient(doc, on_unknown, &col, &res, &derr);
 
     if (r == -ENOMEM)
         return tby_error_set(err, r, "out of memory");
+    /* A field of a policy's spec that tabby does not know may change what it allows:
+     * such a policy is one tabby cannot read, and tabby-node denies in its place (a
+     * BGPFilter: its peers are left out). */
+    if (r == 0 && col.in_spec && spec_must_be_known(res->info->kind))
+        r = -EINVAL;
     if (r < 0) {
         /* Handed on as it is: whoever decodes it says what is wrong. */
         *out = json_deep_copy(doc);

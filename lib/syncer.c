@@ -8,6 +8,7 @@
 
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
+#include "tabby/enforce.h"
 #include "tabby/hmap.h"
 #include "tabby/log.h"
 #include "tabby/syncer.h"
@@ -178,6 +179,25 @@ static void share_map(struct tby_syncer *s, json_t **slot)
     json_incref(sm->map);
 }
 
+/* A policy's value that does not decode is not an absent policy: a stand-in that denies
+ * takes its place (enforce.h), so that an unreadable Deny never lets traffic through. */
+static struct tby_resource *unreadable(const struct tby_kv *kv, const struct tby_error *err)
+{
+    struct tby_resource *res = NULL;
+    int r = tby_enforce_unreadable(kv->key, kv->value, kv->value_len, tby_error_str(err),
+                                   &res);
+
+    if (r == -EINVAL)
+        tby_log(TBY_LOG_DEBUG, "syncer", "value ignored key=%s error=\"%s\"", kv->key,
+                tby_error_str(err));
+    else if (r < 0)
+        tby_log(TBY_LOG_ERROR, "syncer", "value ignored key=%s error=%d", kv->key, r);
+    else
+        tby_log(TBY_LOG_ERROR, "syncer", "policy does not decode, denying in its place "
+                "key=%s error=\"%s\"", kv->key, tby_error_str(err));
+    return res;
+}
+
 /* Decodes a stored value; NULL (logged) when it does not decode. */
 static struct tby_resource *decode(struct tby_syncer *s, const struct tby_kv *kv)
 {
@@ -187,9 +207,14 @@ static struct tby_resource *decode(struct tby_syncer *s, const struct tby_kv *kv
     if (!tby_catalog_kind_of_key(kv->key))
         return NULL;
     if (tby_catalog_decode_kv(kv, &res, &err) < 0) {
-        tby_log(err.code == -ENOMEM ? TBY_LOG_ERROR : TBY_LOG_DEBUG, "syncer",
-                "value ignored key=%s error=\"%s\"", kv->key, tby_error_str(&err));
-        return NULL;
+        if (err.code == -ENOMEM) {
+            tby_log(TBY_LOG_ERROR, "syncer", "value ignored key=%s error=\"%s\"", kv->key,
+                    tby_error_str(&err));
+            return NULL;
+        }
+        if (!(res = unreadable(kv, &err)))
+            return NULL;
+        res->meta.resource_version = kv->mod_rev;
     }
     share_map(s, &res->meta.labels);
     share_map(s, &res->meta.annotations);

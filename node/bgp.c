@@ -40,7 +40,7 @@ struct node_bgp {
 static bool bgp_reads(enum tby_kind kind)
 {
     return kind == TBY_KIND_BGPCONFIG || kind == TBY_KIND_BGPPEER || kind == TBY_KIND_NODE ||
-           kind == TBY_KIND_IPPOOL;
+           kind == TBY_KIND_IPPOOL || kind == TBY_KIND_BGPFILTER;
 }
 
 static void bgp_stop(void *state)

@@ -1,15 +1,20 @@
 /* health.c — tabby-node's HTTP endpoints (libmicrohttpd), a part (node.h): /liveness,
- * /readiness and /metrics on TABBY_HEALTH_HOST:TABBY_HEALTH_PORT (port 0: none). The server
- * has no thread of its own: its epoll descriptor sits in the daemon's poll loop and
- * requests are answered from there, so handlers read the parts' state while nothing else
- * changes it. It starts early, so that a node waiting for its datastore says so. */
+ * /readiness and /metrics on TABBY_HEALTH_HOST:TABBY_HEALTH_PORT (port 0: none), and
+ * /metrics alone on TABBY_METRICS_HOST:TABBY_METRICS_PORT (0: none) — Calico's Prometheus
+ * port. The servers have no thread of their own: their epoll descriptors sit in one epoll
+ * descriptor of the part, in the daemon's poll loop, and requests are answered from there,
+ * so handlers read the parts' state while nothing else changes it. It starts early, so
+ * that a node waiting for its datastore says so; when the settings change (a
+ * FelixConfiguration, felix.c) it moves to the new address and port. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -20,10 +25,21 @@
 #define MAX_CONNECTIONS 16
 #define IDLE_TIMEOUT_S 10
 
+struct node_http;
+
+/* One server: where it listens, and whether it answers /metrics alone. */
+struct listener {
+    struct node_http *http;
+    struct MHD_Daemon *mhd;     /* NULL: not listening */
+    int port;                   /* what it was asked for (0: nothing) */
+    char host[64];
+    bool metrics_only;
+};
+
 struct node_http {
-    struct MHD_Daemon *mhd;
     struct node *node;
-    int epoll_fd;
+    int epoll_fd;               /* holds the servers' own epoll descriptors */
+    struct listener health, metrics;
 };
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, char *body,
@@ -83,7 +99,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
 {
-    struct node_http *h = cls;
+    struct listener *l = cls;
+    struct node_http *h = l->http;
 
     (void)version;
     (void)upload;
@@ -92,12 +109,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return respond_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
     if (*upload_size)
         return MHD_NO;
+    if (strcmp(url, "/metrics") == 0)
+        return metrics(h, conn);
+    if (l->metrics_only)
+        return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics\n");
     if (strcmp(url, "/liveness") == 0) /* answered from the loop: the loop runs */
         return respond_text(conn, MHD_HTTP_OK, "alive\n");
     if (strcmp(url, "/readiness") == 0)
         return readiness(h, conn);
-    if (strcmp(url, "/metrics") == 0)
-        return metrics(h, conn);
     return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /liveness, /readiness or "
                                                   "/metrics\n");
 }
@@ -120,48 +139,105 @@ static int listen_addr(const char *host, int port, struct sockaddr_storage *ss, 
     return inet_pton(AF_INET, host, &in4->sin_addr) == 1 ? 0 : -EINVAL;
 }
 
+static void listener_close(struct node_http *h, struct listener *l)
+{
+    const union MHD_DaemonInfo *info = l->mhd ? MHD_get_daemon_info(l->mhd,
+                                                                    MHD_DAEMON_INFO_EPOLL_FD)
+                                              : NULL;
+
+    if (info)
+        epoll_ctl(h->epoll_fd, EPOLL_CTL_DEL, info->epoll_fd, NULL);
+    if (l->mhd)
+        MHD_stop_daemon(l->mhd);
+    l->mhd = NULL;
+}
+
+/* Listens on host:port (port 0: not at all), remembering what was asked even when it
+ * fails, so that a port in use is tried again only when the settings change. */
+static int listener_open(struct node_http *h, struct listener *l, const char *host, int port,
+                         struct tby_error *err)
+{
+    const char *what = l->metrics_only ? "metrics" : "health";
+    const union MHD_DaemonInfo *info;
+    struct epoll_event ev = { .events = EPOLLIN };
+    struct sockaddr_storage ss;
+    bool v6;
+
+    listener_close(h, l);
+    l->port = port;
+    snprintf(l->host, sizeof(l->host), "%s", host);
+    if (!port)
+        return 0;
+    if (listen_addr(host, port, &ss, &v6) < 0)
+        return tby_error_set(err, -EINVAL, "%s server: \"%s\" is not an IP address", what,
+                             host);
+    l->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0),
+                              (uint16_t)port, NULL, NULL, handle, l, MHD_OPTION_SOCK_ADDR, &ss,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+                              MHD_OPTION_END);
+    info = l->mhd ? MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    if (info && epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, info->epoll_fd, &ev) == 0) {
+        tby_log(TBY_LOG_INFO, "health", "serving %s host=%s port=%d",
+                l->metrics_only ? "/metrics" : "/liveness /readiness /metrics", host, port);
+        return 0;
+    }
+    listener_close(h, l);
+    return tby_error_set(err, -EADDRNOTAVAIL, "%s server: cannot listen on %s port %d (in "
+                         "use, or no such address here)", what, host, port);
+}
+
 static void http_stop(void *state)
 {
     struct node_http *h = state;
 
     if (!h)
         return;
-    if (h->mhd)
-        MHD_stop_daemon(h->mhd);
+    listener_close(h, &h->health);
+    listener_close(h, &h->metrics);
+    if (h->epoll_fd >= 0)
+        close(h->epoll_fd);
     free(h);
+}
+
+/* What the settings say now: the metrics port is a second server unless it is the health
+ * server's own. */
+static void wanted(const struct node *n, const char **host, int *port, const char **mhost,
+                   int *mport)
+{
+    *host = n->cfg.v[NODE_HEALTH_HOST];
+    *port = n->cfg.health_port;
+    *mhost = n->cfg.v[NODE_METRICS_HOST];
+    *mport = n->cfg.metrics_port;
+    if (*mport == *port && strcmp(*mhost, *host) == 0)
+        *mport = 0;
 }
 
 static int http_start(struct node *n, void **state, struct tby_error *err)
 {
-    const char *host = n->cfg.v[NODE_HEALTH_HOST];
-    int port = n->cfg.health_port;
-    struct sockaddr_storage ss;
-    const union MHD_DaemonInfo *info;
-    struct node_http *h;
-    bool v6;
+    struct node_http *h = calloc(1, sizeof(*h));
+    const char *host, *mhost;
+    int port, mport, r;
 
-    if (!port)
-        return 0;
-    if (listen_addr(host, port, &ss, &v6) < 0)
-        return tby_error_set(err, -EINVAL, "TABBY_HEALTH_HOST: \"%s\" is not an IP address",
-                             host);
-    if (!(h = calloc(1, sizeof(*h))))
+    if (!h)
         return tby_error_set(err, -ENOMEM, "out of memory");
     h->node = n;
-    h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0),
-                              (uint16_t)port, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, &ss,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
-                              MHD_OPTION_END);
-    info = h->mhd ? MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
-    if (!info) {
+    h->health.http = h->metrics.http = h;
+    h->metrics.metrics_only = true;
+    h->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (h->epoll_fd < 0) {
+        r = tby_error_set(err, -errno, "health server: epoll: %s", strerror(errno));
         http_stop(h);
-        return tby_error_set(err, -EADDRNOTAVAIL, "health server: cannot listen on %s port %d "
-                             "(in use, or no such address here)", host, port);
+        return r;
     }
-    h->epoll_fd = info->epoll_fd;
-    tby_log(TBY_LOG_INFO, "health", "serving /liveness /readiness /metrics host=%s port=%d",
-            host, port);
+    wanted(n, &host, &port, &mhost, &mport);
+    r = listener_open(h, &h->health, host, port, err);
+    if (r == 0)
+        r = listener_open(h, &h->metrics, mhost, mport, err);
+    if (r < 0) {
+        http_stop(h);
+        return r;
+    }
     *state = h;
     return 0;
 }
@@ -171,20 +247,48 @@ static int http_fd(const void *state)
     return ((const struct node_http *)state)->epoll_fd;
 }
 
-static int http_timeout_ms(const void *state)
+static int listener_timeout(const struct listener *l)
 {
-    const struct node_http *h = state;
     MHD_UNSIGNED_LONG_LONG t;
 
-    if (MHD_get_timeout(h->mhd, &t) != MHD_YES)
+    if (!l->mhd || MHD_get_timeout(l->mhd, &t) != MHD_YES)
         return -1;
     return t > 60000 ? 60000 : (int)t;
 }
 
-/* Requests, and the server's own timeouts (idle connections): on every turn. */
+static int http_timeout_ms(const void *state)
+{
+    const struct node_http *h = state;
+
+    return node_min_timeout(listener_timeout(&h->health), listener_timeout(&h->metrics));
+}
+
+/* Moves a server whose address or port the settings changed. */
+static void follow(struct node_http *h, struct listener *l, const char *host, int port)
+{
+    struct tby_error err = { 0 };
+
+    if (l->port == port && strcmp(l->host, host) == 0)
+        return;
+    if (listener_open(h, l, host, port, &err) < 0)
+        tby_log(TBY_LOG_ERROR, "health", "%s", tby_error_str(&err));
+}
+
+/* The settings first, then requests and the servers' own timeouts (idle connections). */
 static void http_run(void *state, const struct node *n)
 {
-    MHD_run(((struct node_http *)state)->mhd);
+    struct node_http *h = state;
+    const char *host, *mhost;
+    int port, mport;
+
+    wanted(n, &host, &port, &mhost, &mport);
+    follow(h, &h->health, host, port);
+    follow(h, &h->metrics, mhost, mport);
+    /* The part's descriptor is readable while a server's is: running them drains it. */
+    if (h->health.mhd)
+        MHD_run(h->health.mhd);
+    if (h->metrics.mhd)
+        MHD_run(h->metrics.mhd);
 }
 
 const struct node_part node_http_part = {

@@ -57,6 +57,10 @@ static const struct setting settings[NODE_SETTING_COUNT] = {
                            "health and metrics HTTP port (0: off)" },
     [NODE_HEALTH_HOST] = { "TABBY_HEALTH_HOST", "health-host", "127.0.0.1",
                            "address the HTTP server listens on" },
+    [NODE_METRICS_PORT] = { "TABBY_METRICS_PORT", "metrics-port", "0",
+                            "a second HTTP port for /metrics alone (0: none)" },
+    [NODE_METRICS_HOST] = { "TABBY_METRICS_HOST", "metrics-host", "0.0.0.0",
+                            "address the metrics port listens on" },
     [NODE_LOG_LEVEL] = { "TABBY_LOG_LEVEL", "log-level", "info",
                          "error, warning, info or debug" },
     [NODE_RESYNC] = { "TABBY_RESYNC_INTERVAL", "resync", "300",
@@ -145,6 +149,7 @@ static int apply_file_doc(struct node_config *c, const char *path, const json_t 
                                  key);
         if (set_value(c, i, buf) < 0)
             return tby_error_set(err, -ENOMEM, "out of memory");
+        c->explicit[i] = true;
     }
     return 0;
 }
@@ -180,6 +185,7 @@ static int read_env(struct node_config *c)
 
         if (v && *v && set_value(c, i, v) < 0)
             return -ENOMEM;
+        c->explicit[i] = c->explicit[i] || (v && *v);
     }
     return 0;
 }
@@ -217,6 +223,7 @@ static int read_flags(struct node_config *c, int argc, char **argv, bool setting
         if (ch >= 0 && ch < NODE_SETTING_COUNT) {
             if (settings_too && set_value(c, ch, optarg) < 0)
                 return tby_error_set(err, -ENOMEM, "out of memory");
+            c->explicit[ch] = c->explicit[ch] || settings_too;
             continue;
         }
         switch (ch) {
@@ -306,8 +313,12 @@ static int typed(struct node_config *c, struct tby_error *err)
         r = parse_int("TABBY_HEALTH_PORT", c->v[NODE_HEALTH_PORT], 0, 65535, &c->health_port,
                       err);
     if (r == 0)
+        r = parse_int("TABBY_METRICS_PORT", c->v[NODE_METRICS_PORT], 0, 65535,
+                      &c->metrics_port, err);
+    if (r == 0)
         r = parse_int("TABBY_RESYNC_INTERVAL", c->v[NODE_RESYNC], 0, INT_MAX / 1000,
                       &c->resync_s, err);
+    c->policy_resync_s = c->route_resync_s = c->resync_s;
     if (r == 0)
         r = parse_int("TABBY_AUTODETECT_INTERVAL", c->v[NODE_AUTODETECT_INTERVAL], 1,
                       INT_MAX / 1000, &c->autodetect_interval_s, err);
@@ -406,6 +417,34 @@ int node_config_load(struct node_config *c, int argc, char **argv, struct tby_er
     if (r == 0 && !c->help)
         r = typed(c, err);
     return r;
+}
+
+int node_config_set(struct node_config *c, enum node_setting i, const char *value,
+                    struct tby_error *err)
+{
+    struct node_config next = *c;
+    char *was = c->v[i];
+    int r;
+
+    /* Checked on a copy, so that a bad value changes nothing. */
+    next.v[i] = (char *)value;
+    r = typed(&next, err);
+    if (r < 0)
+        return r;
+    c->v[i] = strdup(value);
+    if (!c->v[i]) {
+        c->v[i] = was;
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    free(was);
+    next.v[i] = c->v[i];
+    *c = next;
+    return 0;
+}
+
+const char *node_config_name(enum node_setting i)
+{
+    return settings[i].env;
 }
 
 void node_config_clear(struct node_config *c)

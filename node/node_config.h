@@ -33,6 +33,8 @@ enum node_setting {
     NODE_SECRETS_DIR,
     NODE_HEALTH_PORT,
     NODE_HEALTH_HOST,
+    NODE_METRICS_PORT,
+    NODE_METRICS_HOST,
     NODE_LOG_LEVEL,
     NODE_RESYNC,
     NODE_AUTODETECT_INTERVAL,
@@ -50,10 +52,16 @@ enum node_backend {
 
 struct node_config {
     char *v[NODE_SETTING_COUNT]; /* every setting as text, defaults filled in */
+    bool explicit[NODE_SETTING_COUNT]; /* given by a flag, the environment or the file */
     enum node_backend backend;
     int health_port;
+    int metrics_port;             /* 0: /metrics only on the health port */
     enum tby_log_level log_level;
     int resync_s;
+    /* The read-backs of the table and of the routes: resync_s, unless a FelixConfiguration
+     * says otherwise (felix.c) and TABBY_RESYNC_INTERVAL was not given. */
+    int policy_resync_s;
+    int route_resync_s;
     int autodetect_interval_s;
     int ipam_gc_interval_s;
     bool has_as;
@@ -66,6 +74,12 @@ struct node_config {
  * the setting (its variable's name) or the file and key. c is to be cleared either way. */
 int node_config_load(struct node_config *c, int argc, char **argv, struct tby_error *err);
 void node_config_clear(struct node_config *c);
+/* Sets setting i to `value` as if it had been given, checking it as at start: for the
+ * datastore's layer of the settings (FelixConfiguration, felix.c). The error names it. */
+int node_config_set(struct node_config *c, enum node_setting i, const char *value,
+                    struct tby_error *err);
+/* The setting's environment variable (and config file key). */
+const char *node_config_name(enum node_setting i);
 void node_config_usage(FILE *out);
 const char *node_backend_name(enum node_backend backend);
 

@@ -16,6 +16,7 @@
 #include "tabby/routes.h"
 #include "tabby/ruleset.h"
 #include "node.h"
+#include "policy_enforce.h"
 
 struct node_policy_stats {
     bool programmed;          /* the kernel holds what the calculation wants */
@@ -26,6 +27,7 @@ struct node_policy_stats {
 
 struct node_policy {
     struct tby_calc *calc;
+    struct policy_enforce *enforce; /* what of each resource the calculation gets */
     struct tby_nft *nft;      /* NULL in --dump mode */
     bool changed;             /* the calculation changed since the last sync */
     bool pools_changed;       /* natOutgoing needs computing again */
@@ -45,6 +47,7 @@ static void policy_stop(void *state)
         return;
     tby_nft_close(p->nft);
     tby_calc_free(p->calc);
+    policy_enforce_free(p->enforce);
     free(p);
 }
 
@@ -57,8 +60,10 @@ static int policy_start(struct node *n, void **state, struct tby_error *err)
     if (!p)
         return tby_error_set(err, -ENOMEM, "out of memory");
     r = tby_calc_new(n->name, &p->calc);
+    if (r == 0)
+        r = policy_enforce_new(n->name, &p->enforce);
     if (r < 0) {
-        free(p);
+        policy_stop(p);
         return tby_error_set(err, r, "out of memory");
     }
     if (!n->cfg.dump && (r = tby_nft_open(&p->nft, err)) < 0) {
@@ -67,7 +72,7 @@ static int policy_start(struct node *n, void **state, struct tby_error *err)
     }
     p->changed = true; /* the table's frame, even before any resource */
     p->pools_changed = true;
-    p->resync_ms = n->cfg.resync_s * 1000;
+    p->resync_ms = n->cfg.policy_resync_s * 1000;
     p->backoff = (struct node_backoff){ .first_ms = 500, .max_ms = 30000 };
     *state = p;
     return 0;
@@ -83,6 +88,8 @@ static bool policy_reads(enum tby_kind kind)
     case TBY_KIND_NETWORKPOLICY:
     case TBY_KIND_GLOBALNETWORKPOLICY:
     case TBY_KIND_K8S_NETWORKPOLICY:
+    case TBY_KIND_NETWORKSET:
+    case TBY_KIND_GLOBALNETWORKSET:
         return true;
     default:
         return false;
@@ -103,7 +110,7 @@ static int on_update(void *ctx, const struct tby_resource *old, const struct tby
 {
     struct node_policy *p = ctx;
     struct tby_error err = { 0 };
-    int r = tby_calc_update(p->calc, res, &err);
+    int r = policy_enforce_update(p->enforce, p->calc, res, &err);
 
     tby_log(TBY_LOG_DEBUG, "policy", "resource %s kind=%s name=%s%s%s", old ? "changed" : "added",
             res->info->name, res->meta.namespace ? res->meta.namespace : "",
@@ -119,7 +126,7 @@ static int on_remove(void *ctx, const struct tby_resource *old)
 {
     struct node_policy *p = ctx;
     struct tby_error err = { 0 };
-    int r = tby_calc_remove(p->calc, old, &err);
+    int r = policy_enforce_remove(p->enforce, p->calc, old, &err);
 
     tby_log(TBY_LOG_DEBUG, "policy", "resource removed kind=%s name=%s%s%s", old->info->name,
             old->meta.namespace ? old->meta.namespace : "", old->meta.namespace ? "/" : "",
@@ -238,8 +245,33 @@ static int sync_table(struct node_policy *p, const struct tby_syncer *s)
     return 0;
 }
 
+/* The read-back interval may change (FelixConfiguration): the next one is due then. */
+static void follow_resync(struct node_policy *p, const struct node *n)
+{
+    int ms = n->cfg.policy_resync_s * 1000;
+
+    if (ms == p->resync_ms)
+        return;
+    p->resync_ms = ms;
+    if (p->stats.programmed)
+        p->verify_at = ms ? node_now_ms() + ms : 0;
+}
+
+/* Network sets changed: the policies whose rules match one are planned again. */
+static void follow_netsets(struct node_policy *p, const struct node *n)
+{
+    bool changed = false;
+
+    if (policy_enforce_follow_netsets(p->enforce, p->calc, n->syncer, &changed) < 0)
+        tby_log(TBY_LOG_ERROR, "policy", "policies not planned again: out of memory");
+    if (changed)
+        p->changed = true;
+}
+
 static void policy_run(void *state, const struct node *n)
 {
+    follow_resync(state, n);
+    follow_netsets(state, n);
     sync_table(state, n->syncer);
 }
 
@@ -285,13 +317,24 @@ static bool policy_ready(const void *state, char *why, size_t size)
     return st->programmed || node_not_ready(why, size, "policy not programmed", st->last_error);
 }
 
+/* Programming that fails, else resources not enforced as written (the count, one named). */
 static bool policy_degraded(const void *state, char *why, size_t size)
 {
-    const struct node_policy_stats *st = &((const struct node_policy *)state)->stats;
+    const struct node_policy *p = state;
+    struct policy_enforce_counts c;
+    char example[TBY_ERROR_MAX];
 
-    if (!st->last_error[0])
+    if (p->stats.last_error[0]) {
+        snprintf(why, size, "policy: %s", p->stats.last_error);
+        return true;
+    }
+    if (!policy_enforce_example(p->enforce, example, sizeof(example)))
         return false;
-    snprintf(why, size, "policy: %s", st->last_error);
+    policy_enforce_counts(p->enforce, &c);
+    snprintf(why, size, "policy: %zu resource%s not enforced as written (%zu denied in their "
+             "place, %zu for host endpoints only), such as %s", c.fail_closed + c.not_applied,
+             c.fail_closed + c.not_applied == 1 ? "" : "s", c.fail_closed, c.not_applied,
+             example);
     return true;
 }
 
@@ -299,16 +342,23 @@ static void policy_metrics(const void *state, struct tby_buf *out)
 {
     const struct node_policy *p = state;
     const struct node_policy_stats *ps = &p->stats;
+    struct policy_enforce_counts ec;
     struct tby_calc_stats cs;
     size_t sets, elems, chains, rules;
 
     tby_calc_stats(p->calc, &cs);
+    policy_enforce_counts(p->enforce, &ec);
     tby_rs_counts(tby_calc_ruleset(p->calc), &sets, &elems, &chains, &rules);
     tby_buf_printf(out, "# HELP tabby_endpoints Workload endpoints known, this node's and all.\n"
                "# TYPE tabby_endpoints gauge\ntabby_endpoints{scope=\"local\"} %zu\n"
                "tabby_endpoints{scope=\"total\"} %zu\n", cs.local_endpoints, cs.endpoints);
     node_gauge(out, "tabby_policies", "Policies known (Calico and Kubernetes).",
                (double)cs.policies);
+    node_gauge(out, "tabby_policy_fail_closed", "Resources tabby cannot enforce as written, "
+               "programmed as a stand-in that denies in their place.", (double)ec.fail_closed);
+    node_gauge(out, "tabby_policy_host_only", "Policies for host endpoints only and this "
+               "node's host endpoints, which tabby does not police yet.",
+               (double)ec.not_applied);
     node_gauge(out, "tabby_selectors", "Distinct selectors indexed.", (double)cs.selectors);
     node_gauge(out, "tabby_nft_sets", "Sets and maps in table inet tabby.", (double)sets);
     node_gauge(out, "tabby_nft_set_elements", "Set and map elements in table inet tabby.",
@@ -331,6 +381,7 @@ static int policy_dump(void *state, const struct node *n, FILE *out, struct tby_
     struct node_policy *p = state;
     int r;
 
+    follow_netsets(p, n);
     sync_table(p, n->syncer); /* no dataplane: computes natOutgoing only */
     r = tby_rs_render(tby_calc_ruleset(p->calc), out);
     return r < 0 ? tby_error_set(err, r, "writing the table: %s", strerror(-r)) : 0;

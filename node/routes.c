@@ -77,7 +77,7 @@ static int routes_start(struct node *n, void **state, struct tby_error *err)
     }
     r->ipip_by_bgp = n->cfg.backend == NODE_BACKEND_BIRD;
     r->trigger = (struct node_trigger){ .debounce_ms = DEBOUNCE_MS, .reads = routes_read };
-    r->resync_ms = n->cfg.resync_s * 1000;
+    r->resync_ms = n->cfg.route_resync_s * 1000;
     r->backoff = (struct node_backoff){ .first_ms = 1000, .max_ms = 60000 };
     r->repair_at = -1;
     *state = r;
@@ -285,6 +285,14 @@ static void routes_run(void *state, const struct node *n)
     struct node_routes *r = state;
     const struct tby_syncer *s = n->syncer;
     int64_t now = node_now_ms();
+
+    /* The read-back interval may change (FelixConfiguration): the next one is due then,
+     * unless a retry after a failure is. */
+    if (n->cfg.route_resync_s * 1000 != r->resync_ms) {
+        r->resync_ms = n->cfg.route_resync_s * 1000;
+        if (r->stats.applied && !r->stats.last_error[0])
+            r->repair_at = r->resync_ms ? now + r->resync_ms : -1;
+    }
 
     /* Offline, nothing new is planned (fail-static): what is programmed stays until the
      * datastore answers again and the syncer has read it whole. */

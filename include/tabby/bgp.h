@@ -27,6 +27,12 @@
  *     communities; nothing else;
  *   - filter tabby_import_v4: accepts only routes inside IP pools (no default route or
  *     fabric prefixes from a router);
+ *   - per BGPFilter a peer uses, a function per list it has rules in
+ *     ('tabby_filter_<name>_import_v4'); a peer with filters calls them, in its order,
+ *     before the import and export rules above, so that the first rule that matches a
+ *     route accepts or rejects it (Calico's semantics);
+ *   - `protocol static Reach_v4`: a host route to each peer with reachableBy through that
+ *     gateway, which the kernel gets too;
  *   - filter tabby_kernel_v4: installs learned blocks of native pools with the BGP next
  *     hop, of IPIP pools through tunl0 with an onlink next hop (CrossSubnet: only for
  *     next hops outside the node's subnet), and nothing of VXLAN pools (tabby-node routes
@@ -80,6 +86,16 @@ struct tby_bgp_peer {
     int ttl_security;            /* 0: off; else the hops allowed */
     int allow_local_as;          /* numAllowedLocalASNumbers */
     char *description;           /* where the peer came from: "BGPPeer rack1" / "Node n2" */
+    struct tby_strv filters;     /* BGPFilters, in order; each must be in the input */
+    bool has_reachable_by;       /* a /32 (/128) route to the peer through this gateway */
+    struct tby_ip reachable_by;
+};
+
+/* A BGPFilter a peer uses: its rules per list (model.h), copied. */
+struct tby_bgp_filter {
+    char *name;
+    struct tby_bgpfilter_rule *rules[TBY_BGPF_LISTS];
+    size_t n[TBY_BGPF_LISTS];
 };
 
 struct tby_bgp_pool {
@@ -122,6 +138,8 @@ struct tby_bgp_input {
     struct tby_bgp_community_rule *communities;
     size_t n_communities;
     struct tby_strv ignored_interfaces; /* left out of `protocol direct` (patterns) */
+    struct tby_bgp_filter *filters;     /* those the peers use */
+    size_t n_filters, cap_filters;
     /* Peers gather left out, one line each ("BGPPeer x: password secret y/z: ..."),
      * for the caller to log; not rendered. */
     struct tby_strv warnings;
@@ -131,6 +149,9 @@ void tby_bgp_input_clear(struct tby_bgp_input *in);
 
 /* Appends a copy of *peer (strings copied). */
 int tby_bgp_input_add_peer(struct tby_bgp_input *in, const struct tby_bgp_peer *peer);
+/* Appends a copy of the BGPFilter `name`'s rules. */
+int tby_bgp_input_add_filter(struct tby_bgp_input *in, const char *name,
+                             const struct tby_bgpfilter *spec);
 int tby_bgp_input_add_block(struct tby_bgp_input *in, const struct tby_cidr *block);
 
 /* ---- render ------------------------------------------------------------------------- */
@@ -171,6 +192,7 @@ struct tby_bgp_resources {
     const struct tby_resource_list *bgppeers;
     const struct tby_resource_list *nodes;
     const struct tby_resource_list *ippools;
+    const struct tby_resource_list *bgpfilters;
     const struct tby_cidr *blocks;   /* this node's affine blocks */
     size_t n_blocks;
     tby_bgp_secret_fn secret;        /* NULL: peers with passwords are left out */

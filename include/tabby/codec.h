@@ -48,6 +48,12 @@ int tby_dec_fail(struct tby_dec *d, const char *fmt, ...) __attribute__((format(
 int tby_dec_fail_at(struct tby_dec *d, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A field tabby refuses (a value it does not enforce): fails at path.field like
+ * tby_dec_fail_at; a lenient decoder instead reports the field as it does an unknown one
+ * and returns 1, and the caller leaves the value out. */
+int tby_dec_refuse_at(struct tby_dec *d, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The value of obj[field], NULL when absent or null. */
 const json_t *tby_dec_get(const json_t *obj, const char *field);
 /* What a JSON value is, for messages: "an object", "a list", "a string", "an integer",

@@ -133,6 +133,7 @@ struct tby_rule {
     struct tby_entity_rule source;
     struct tby_entity_rule destination;
     json_t *annotations;         /* rule metadata annotations, object or NULL */
+    json_t *http;                /* Calico's HTTPMatch as written, or NULL (never enforced) */
 };
 
 struct tby_rule_list {
@@ -264,6 +265,81 @@ struct tby_bgppeer {
     bool has_reachable_by;
     struct tby_ip reachable_by;
     struct tby_strv filters;
+};
+
+/* ---- BGPFilter ------------------------------------------------------------------------ */
+
+enum tby_bgpfilter_op { TBY_BGPF_EQUAL, TBY_BGPF_NOT_EQUAL, TBY_BGPF_IN, TBY_BGPF_NOT_IN };
+
+enum tby_bgpfilter_list {
+    TBY_BGPF_EXPORT_V4,
+    TBY_BGPF_IMPORT_V4,
+    TBY_BGPF_EXPORT_V6,
+    TBY_BGPF_IMPORT_V6,
+    TBY_BGPF_LISTS
+};
+
+/* One rule: every condition given must hold; the first rule that holds decides. */
+struct tby_bgpfilter_rule {
+    bool has_cidr;
+    struct tby_cidr cidr;        /* no host bits; of the list's family */
+    enum tby_bgpfilter_op op;    /* with cidr */
+    bool has_min, has_max;       /* prefixLength (In and NotIn only) */
+    int min, max;
+    bool remote_peers_only;      /* source: RemotePeers (routes learned over BGP) */
+    char *interface;             /* NULL, a name, or a pattern with '*' */
+    bool accept;                 /* Accept, else Reject */
+};
+
+struct tby_bgpfilter {
+    struct tby_bgpfilter_rule *rules[TBY_BGPF_LISTS]; /* exportV4, importV4, exportV6, … */
+    size_t n[TBY_BGPF_LISTS];
+};
+
+/* 4 or 6; whether the list is an import list. */
+int tby_bgpfilter_list_family(enum tby_bgpfilter_list list);
+bool tby_bgpfilter_list_is_import(enum tby_bgpfilter_list list);
+/* The prefix lengths a rule with a cidr and prefixLength matches: [*min, *max]. */
+void tby_bgpfilter_rule_lengths(const struct tby_bgpfilter_rule *r, int *min, int *max);
+/* An interface name or pattern a rule may hold: 1 to 15 of letters, digits and _.-* . */
+bool tby_bgpfilter_interface_valid(const char *s);
+
+/* ---- NetworkSet and GlobalNetworkSet -------------------------------------------------- */
+
+struct tby_networkset {
+    struct tby_cidr_list nets;   /* masked; a bare address is its /32 or /128 */
+};
+
+/* ---- FelixConfiguration ("default", "node.<name>") ----------------------------------- */
+
+enum tby_felix_severity {
+    TBY_FELIX_SEVERITY_UNSET,
+    TBY_FELIX_SEVERITY_TRACE,
+    TBY_FELIX_SEVERITY_DEBUG,
+    TBY_FELIX_SEVERITY_INFO,
+    TBY_FELIX_SEVERITY_WARNING,
+    TBY_FELIX_SEVERITY_ERROR,
+    TBY_FELIX_SEVERITY_FATAL,
+};
+
+/* What tabby-node applies; has_* and NULL: not set (tabby-node's own setting stays). */
+struct tby_felixconfig {
+    enum tby_felix_severity log_severity;  /* logSeverityScreen */
+    bool has_health_enabled, health_enabled;
+    char *health_host;                     /* an IP address or "localhost" */
+    bool has_health_port;
+    uint16_t health_port;
+    bool has_metrics_enabled, metrics_enabled; /* prometheusMetrics* */
+    char *metrics_host;                    /* "" for every address */
+    bool has_metrics_port;
+    uint16_t metrics_port;
+    bool has_route_refresh;
+    uint64_t route_refresh_ms;             /* routeRefreshInterval: read-back of routes */
+    bool has_nftables_refresh;
+    uint64_t nftables_refresh_ms;          /* nftablesRefreshInterval: of the table */
+    bool has_iptables_refresh;
+    uint64_t iptables_refresh_ms;          /* iptablesRefreshInterval: the same, older name */
+    json_t *fixed;                         /* fields given with tabby's one value, as given */
 };
 
 /* ---- Node ----------------------------------------------------------------------------- */

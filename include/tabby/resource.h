@@ -36,6 +36,10 @@ enum tby_kind {
     TBY_KIND_PROFILE,
     TBY_KIND_K8S_NETWORKPOLICY,    /* networking.k8s.io/v1 */
     TBY_KIND_NAMESPACE,            /* v1, labels only */
+    TBY_KIND_BGPFILTER,
+    TBY_KIND_FELIXCONFIG,
+    TBY_KIND_NETWORKSET,           /* namespaced */
+    TBY_KIND_GLOBALNETWORKSET,
     TBY_KIND_COUNT
 };
 
@@ -78,6 +82,9 @@ struct tby_resource {
         struct tby_policy *policy;          /* NetworkPolicy and GlobalNetworkPolicy */
         struct tby_bgpconfig *bgpconfig;
         struct tby_bgppeer *bgppeer;
+        struct tby_bgpfilter *bgpfilter;
+        struct tby_felixconfig *felixconfig;
+        struct tby_networkset *networkset;  /* NetworkSet and GlobalNetworkSet */
         struct tby_node *node;
         struct tby_wep *wep;
         struct tby_hep *hep;

@@ -114,6 +114,13 @@ bgp_frr() {
     t_wait 30 frr_vtysh "$name" 'show bgp summary'
 }
 
+# frr_head NAME ASN ROUTER_ID: the first lines of an FRR router's bgpd.conf: eBGP without
+# route maps, networks announced whether or not the router has a route to them.
+frr_head() {
+    printf 'frr defaults traditional\nhostname %s\nrouter bgp %s\n bgp router-id %s\n' "$1" "$2" "$3"
+    printf ' no bgp ebgp-requires-policy\n no bgp network import-check\n'
+}
+
 frr_vtysh() { local name=$1; shift; vtysh --vty_socket "$T_TMP/$name/frr" -c "$*"; }
 
 # The prefixes FRR's BGP table holds, sorted.

@@ -41,12 +41,7 @@ for i in 1 2; do
 done
 # The router also announces a default route and a prefix of its own: the nodes must
 # not take them.
-if ! bgp_frr tor "frr defaults traditional
-hostname tor
-router bgp 65001
- bgp router-id 10.0.0.254
- no bgp ebgp-requires-policy
- no bgp network import-check
+if ! bgp_frr tor "$(frr_head tor 65001 10.0.0.254)
  neighbor 10.0.0.1 remote-as 64512
  neighbor 10.0.0.1 password right-password
  neighbor 10.0.0.1 timers connect 1

@@ -166,6 +166,36 @@ else
     fail unknown_paths_and_methods_are_refused "$(nl_http n1 /nowhere)"
 fi
 
+# ---- FelixConfiguration ------------------------------------------------------------------
+# Applied as it changes, no restart: Calico's Prometheus port (9091, /metrics alone) and
+# the log level for every node, another port for n2 (its own FelixConfiguration wins);
+# deleting n2's moves it back to the default's.
+felix() {
+    printf 'apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: %s}\n' "$1"
+    printf 'spec: %s\n---\n' "$2"
+}
+metrics_on() {
+    nl_in "$1" curl -sf -m 2 "http://127.0.0.1:$2/metrics" | grep -q '^tabby_ready 1$'
+}
+{
+    felix default '{prometheusMetricsEnabled: true, prometheusMetricsHost: 127.0.0.1, logSeverityScreen: Debug}'
+    felix node.n2 '{prometheusMetricsPort: 9092}'
+} | nl_apply
+if t_wait 20 metrics_on n1 9091 && t_wait 20 metrics_on n2 9092 && ! metrics_on n2 9091 &&
+    [ "$(nl_in n1 curl -s -m 2 -o /dev/null -w '%{http_code}' http://127.0.0.1:9091/readiness)" = 404 ] &&
+    t_wait 10 grep -q ' debug   [a-z-]*: ' "$T_TMP/tabby-node-n1.log"; then
+    pass "felixconfiguration_applies_without_restart (metrics on 9091, n2's own 9092, log level)"
+else
+    fail felixconfiguration_applies_without_restart "$(grep felix "$T_TMP"/tabby-node-n*.log | tail -3)"
+fi
+pn_ctl delete felixconfiguration node.n2 >/dev/null
+if t_wait 20 metrics_on n2 9091 && ! metrics_on n2 9092; then
+    pass felixconfiguration_node_removed_default_applies
+else
+    fail felixconfiguration_node_removed_default_applies "$(grep felix "$T_TMP/tabby-node-n2.log" | tail -3)"
+fi
+pn_ctl delete felixconfiguration default >/dev/null
+
 # ---- SIGTERM ---------------------------------------------------------------------------
 nl_state n1 >"$T_TMP/n1.before"
 routes_before=$(nl_in n1 ip route show proto bird)

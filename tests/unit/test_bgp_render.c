@@ -25,7 +25,7 @@
 
 struct world {
     struct tby_resource_list all;
-    struct tby_resource_list configs, peers, nodes, pools;
+    struct tby_resource_list configs, peers, nodes, pools, filters;
 };
 
 static void world_clear(struct world *w)
@@ -35,6 +35,7 @@ static void world_clear(struct world *w)
     free(w->peers.items);
     free(w->nodes.items);
     free(w->pools.items);
+    free(w->filters.items);
     tby_resource_list_clear(&w->all);
 }
 
@@ -45,6 +46,7 @@ static void sort_into(struct world *w)
         struct tby_resource_list *l = r->info->kind == TBY_KIND_BGPCONFIG ? &w->configs
                                       : r->info->kind == TBY_KIND_BGPPEER ? &w->peers
                                       : r->info->kind == TBY_KIND_NODE    ? &w->nodes
+                                      : r->info->kind == TBY_KIND_BGPFILTER ? &w->filters
                                                                           : &w->pools;
 
         assert_int_equal(tby_resource_list_push(l, r), 0);
@@ -76,7 +78,8 @@ static void add_docs(struct world *w, const char *yaml)
     free(w->peers.items);
     free(w->nodes.items);
     free(w->pools.items);
-    w->configs = w->peers = w->nodes = w->pools = (struct tby_resource_list){ 0 };
+    free(w->filters.items);
+    w->configs = w->peers = w->nodes = w->pools = w->filters = (struct tby_resource_list){ 0 };
     sort_into(w);
 }
 
@@ -104,7 +107,8 @@ static int gather(const struct world *w, const char *node, const char *const *bl
     size_t n = 0;
     struct tby_bgp_resources res = {
         .bgpconfigs = &w->configs, .bgppeers = &w->peers, .nodes = &w->nodes,
-        .ippools = &w->pools, .blocks = parsed, .secret = tby_bgp_secret_from_dir,
+        .ippools = &w->pools, .bgpfilters = &w->filters, .blocks = parsed,
+        .secret = tby_bgp_secret_from_dir,
         .secret_ctx = (void *)(DATA "secrets"),
     };
 
@@ -243,6 +247,50 @@ static void test_dual_stack_renders_both_families(void **state)
 
     (void)state;
     check_golden("dualstack", "node-1", blocks, "dualstack-node-1");
+}
+
+/* BGPFilters: a function per filter and list the peers use, called in each peer's order
+ * before tabby's own import and export; reachableBy a host route the kernel gets too. */
+static void test_filters_and_reachable_by_render_their_golden_file(void **state)
+{
+    static const char *const blocks[] = { "10.244.1.0/26", "10.244.2.0/26", "fd00:244::/122",
+                                          NULL };
+    _cleanup_free_ char *text = NULL;
+
+    (void)state;
+    check_golden("filters", "node-1", blocks, "filters-node-1");
+    assert_int_equal(tby_read_file(DATA "filters-node-1.conf", 0, &text, NULL), 0);
+    assert_non_null(strstr(text, "    if (net ~ [ 10.244.0.0/16{25,32} ]) then reject;\n"));
+    assert_non_null(strstr(text, "    if (net = 10.244.7.0/24) && (defined(ifname) && "
+                                 "ifname ~ \"eth*\") then reject;\n"));
+    assert_non_null(strstr(text, "    if (defined(source) && source = RTS_BGP) then reject;\n"));
+    assert_non_null(strstr(text, "    if (net !~ [ fd00:244::/48{56,120} ]) then accept;\n"));
+    assert_non_null(strstr(text, "            'tabby_filter_no-default-route_import_v4'();\n"
+                                 "            'tabby_filter_tor-policy_import_v4'();\n"
+                                 "            if net ~ [ 10.244.0.0/16+ ] then accept;\n"));
+    assert_non_null(strstr(text, "    route 192.168.50.2/32 via 10.0.0.253;\n"));
+    assert_non_null(strstr(text, "    if proto = \"Reach_v4\" then accept;\n"));
+    /* a filter no peer uses is not rendered */
+    assert_null(strstr(text, "unused"));
+}
+
+/* A peer whose filter is missing would be sent routes the filter may reject: it is left out,
+ * with a warning, until the filter is there. */
+static void test_peer_with_a_missing_filter_is_left_out(void **state)
+{
+    _cleanup_(world_clear) struct world w;
+    _cleanup_(tby_bgp_input_clear) struct tby_bgp_input in = { 0 };
+    struct tby_error err = { 0 };
+
+    (void)state;
+    load_world("tor", &w);
+    add_docs(&w, "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: filtered}\n"
+                 "spec: {peerIP: 10.0.0.9, asNumber: 65009, filters: [absent]}\n");
+    assert_int_equal(gather(&w, "node-1", NULL, &in, &err), 0);
+    assert_null(peer_at(&in, "10.0.0.9"));
+    assert_int_equal(in.warnings.n, 1);
+    assert_non_null(strstr(in.warnings.items[0], "BGPPeer filtered: filter absent: no such "
+                                                 "BGPFilter"));
 }
 
 /* ---- determinism -------------------------------------------------------------------------- */
@@ -539,6 +587,8 @@ int main(void)
         cmocka_unit_test(test_route_reflector_and_client_render_their_golden_files),
         cmocka_unit_test(test_encapsulated_pools_render_tunnel_next_hops),
         cmocka_unit_test(test_dual_stack_renders_both_families),
+        cmocka_unit_test(test_filters_and_reachable_by_render_their_golden_file),
+        cmocka_unit_test(test_peer_with_a_missing_filter_is_left_out),
         cmocka_unit_test(test_input_order_does_not_change_the_bytes),
         cmocka_unit_test(test_mesh_peers_every_other_node_and_one_side_listens),
         cmocka_unit_test(test_route_reflectors_stay_out_of_the_mesh_and_reflect_to_clients),

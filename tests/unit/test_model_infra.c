@@ -100,6 +100,7 @@ static void test_examples_round_trip(void **state)
 {
     load_file_round_trip("bgpconfig.yaml", TBY_KIND_BGPCONFIG);
     load_file_round_trip("bgppeer-tor.yaml", TBY_KIND_BGPPEER);
+    load_file_round_trip("bgpfilter.yaml", TBY_KIND_BGPFILTER);
 }
 
 static void test_bgpconfig_default_gets_calico_defaults(void **state)
@@ -811,6 +812,220 @@ static void test_hep_rules(void **state)
                  "metadata.namespace: HostEndpoint is not namespaced");
 }
 
+/* ---- BGPFilter ------------------------------------------------------------------------- */
+
+#define FILTER(spec) V3 "kind: BGPFilter\nmetadata:\n  name: f\nspec:\n" spec
+
+static void test_bgpfilter_full_document_round_trips(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_checked(FILTER(
+        "  exportV4:\n"
+        "  - {cidr: 10.244.2.0/26, matchOperator: Equal, action: Reject}\n"
+        "  - {source: RemotePeers, action: Reject}\n"
+        "  - {cidr: 10.0.0.0/8, matchOperator: In, prefixLength: {min: 16, max: 28},\n"
+        "     interface: 'eth*', action: Accept}\n"
+        "  importV4:\n"
+        "  - {cidr: 0.0.0.0/0, matchOperator: NotEqual, action: Accept}\n"
+        "  - {action: Reject}\n"
+        "  exportV6:\n"
+        "  - {cidr: 'fd00::/8', matchOperator: NotIn, prefixLength: {max: 64},"
+        " action: Reject}\n"
+        "  importV6:\n"
+        "  - {interface: '*', action: Accept}\n"));
+    const struct tby_bgpfilter *f = res->spec.bgpfilter;
+    int min, max;
+
+    assert_int_equal(f->n[TBY_BGPF_EXPORT_V4], 3);
+    assert_int_equal(f->n[TBY_BGPF_IMPORT_V4], 2);
+    assert_int_equal(f->rules[TBY_BGPF_EXPORT_V4][0].op, TBY_BGPF_EQUAL);
+    assert_false(f->rules[TBY_BGPF_EXPORT_V4][0].accept);
+    assert_true(f->rules[TBY_BGPF_EXPORT_V4][1].remote_peers_only);
+    assert_string_equal(f->rules[TBY_BGPF_EXPORT_V4][2].interface, "eth*");
+    tby_bgpfilter_rule_lengths(&f->rules[TBY_BGPF_EXPORT_V4][2], &min, &max);
+    assert_int_equal(min, 16);
+    assert_int_equal(max, 28);
+    /* without min, the CIDR's own length; without max, the family's */
+    tby_bgpfilter_rule_lengths(&f->rules[TBY_BGPF_EXPORT_V6][0], &min, &max);
+    assert_int_equal(min, 8);
+    assert_int_equal(max, 64);
+    assert_false(f->rules[TBY_BGPF_IMPORT_V4][1].has_cidr);
+    assert_spec_string(res, "importV6.0.interface", "*");
+}
+
+static void test_bgpfilter_rules_are_checked(void **state)
+{
+    (void)state;
+    expect_error(FILTER("  exportV4: [{cidr: 10.0.0.0/8, action: Reject}]\n"),
+                 "spec.exportV4[0].matchOperator: cidr and matchOperator must both be set");
+    expect_error(FILTER("  exportV4: [{matchOperator: In, action: Reject}]\n"),
+                 "spec.exportV4[0].cidr: cidr and matchOperator must both be set");
+    expect_error(FILTER("  importV4: [{cidr: 10.0.0.1/8, matchOperator: In, action: Accept}]\n"),
+                 "spec.importV4[0].cidr: ");
+    expect_error(FILTER("  importV4: [{cidr: 'fd00::/8', matchOperator: In, action: Accept}]\n"),
+                 "spec.importV4[0].cidr: is IPv6 in an IPv4 list");
+    expect_error(FILTER("  importV6: [{cidr: 10.0.0.0/8, matchOperator: In, action: Accept}]\n"),
+                 "spec.importV6[0].cidr: is IPv4 in an IPv6 list");
+    expect_error(FILTER("  importV4: [{cidr: 10.0.0.0/8, matchOperator: Within,"
+                        " action: Accept}]\n"),
+                 "spec.importV4[0].matchOperator: must be one of Equal, NotEqual, In or NotIn");
+    expect_error(FILTER("  importV4: [{prefixLength: {min: 24}, action: Accept}]\n"),
+                 "spec.importV4[0].prefixLength: needs cidr");
+    expect_error(FILTER("  importV4: [{cidr: 10.0.0.0/8, matchOperator: In,"
+                        " prefixLength: {max: 33}, action: Accept}]\n"),
+                 "spec.importV4[0].prefixLength.max: must be between 0 and 32, got 33");
+    expect_error(FILTER("  importV4: [{cidr: 10.0.0.0/8, matchOperator: Equal,"
+                        " prefixLength: {max: 24}, action: Accept}]\n"),
+                 "spec.importV4[0].prefixLength: needs matchOperator In or NotIn");
+    expect_error(FILTER("  importV4: [{cidr: 10.0.0.0/16, matchOperator: In,"
+                        " prefixLength: {max: 8}, action: Accept}]\n"),
+                 "spec.importV4[0].prefixLength: matches no route: lengths from /16");
+    expect_error(FILTER("  exportV4: [{source: Local, action: Accept}]\n"),
+                 "spec.exportV4[0].source: must be one of RemotePeers, got \"Local\"");
+    expect_error(FILTER("  exportV4: [{interface: 'eth 0', action: Accept}]\n"),
+                 "spec.exportV4[0].interface: \"eth 0\" is not an interface name");
+    expect_error(FILTER("  exportV4: [{interface: eth0}]\n"),
+                 "spec.exportV4[0].action: is required (Accept or Reject)");
+    expect_error(FILTER("  exportV4: [{action: Drop}]\n"),
+                 "spec.exportV4[0].action: must be one of Accept or Reject");
+    /* Calico's newer match fields and operations are not enforced: refused as unknown */
+    expect_error(FILTER("  exportV4: [{peerType: eBGP, action: Accept}]\n"),
+                 "spec.exportV4[0].peerType: unknown field");
+    expect_error(FILTER("  exportV4: [{action: Accept,"
+                        " operations: [{setPriority: {value: 1}}]}]\n"),
+                 "spec.exportV4[0].operations: unknown field");
+    expect_error(FILTER("  export: []\n"), "spec.export: unknown field");
+}
+
+/* ---- FelixConfiguration ------------------------------------------------------------------ */
+
+#define FELIX(name, spec) V3 "kind: FelixConfiguration\nmetadata:\n  name: " name "\nspec:\n" spec
+
+static void test_felixconfig_applied_and_fixed_fields_round_trip(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_checked(FELIX("default",
+        "  logSeverityScreen: debug\n"
+        "  healthEnabled: true\n"
+        "  healthHost: localhost\n"
+        "  healthPort: 9199\n"
+        "  prometheusMetricsEnabled: true\n"
+        "  prometheusMetricsHost: ''\n"
+        "  prometheusMetricsPort: 9191\n"
+        "  routeRefreshInterval: 90s\n"
+        "  nftablesRefreshInterval: 2m\n"
+        "  bpfEnabled: false\n"
+        "  vxlanVNI: 4096\n"
+        "  defaultEndpointToHostAction: Accept\n"
+        "  reportingInterval: 0s\n"));
+    const struct tby_felixconfig *c = res->spec.felixconfig;
+
+    assert_int_equal(c->log_severity, TBY_FELIX_SEVERITY_DEBUG);
+    assert_true(c->has_health_enabled && c->health_enabled);
+    assert_string_equal(c->health_host, "localhost");
+    assert_int_equal(c->health_port, 9199);
+    assert_string_equal(c->metrics_host, "");
+    assert_int_equal(c->route_refresh_ms, 90000);
+    assert_int_equal(c->nftables_refresh_ms, 120000);
+    assert_spec_string(res, "logSeverityScreen", "Debug");
+    assert_spec_string(res, "defaultEndpointToHostAction", "Accept");
+    assert_int_equal(spec_int(res, "vxlanVNI"), 4096);
+    _cleanup_(tby_resource_freep) struct tby_resource *node = load_checked(
+        FELIX("node.node-1", "  logSeverityScreen: Warning\n"));
+    assert_int_equal(node->spec.felixconfig->log_severity, TBY_FELIX_SEVERITY_WARNING);
+}
+
+/* Every other field refused, naming it: Calico's as not enforced, the rest as unknown. */
+static void test_felixconfig_refuses_what_tabby_does_not_enforce(void **state)
+{
+    (void)state;
+    expect_error(FELIX("default", "  natOutgoingAddress: 192.0.2.1\n"),
+                 "spec.natOutgoingAddress: is not enforced by tabby");
+    expect_error(FELIX("default", "  failsafeInboundHostPorts: []\n"),
+                 "spec.failsafeInboundHostPorts: is not enforced by tabby");
+    expect_error(FELIX("default", "  interfacePrefix: cali\n"),
+                 "spec.interfacePrefix: is not enforced by tabby");
+    expect_error(FELIX("default", "  vxlanVNI: 4097\n"),
+                 "spec.vxlanVNI: only [4096] is taken: tabby's VXLAN device uses VNI 4096");
+    expect_error(FELIX("default", "  bpfEnabled: true\n"), "spec.bpfEnabled: only [false]");
+    expect_error(FELIX("default", "  defaultEndpointToHostAction: Drop\n"),
+                 "spec.defaultEndpointToHostAction: only [\"Accept\", \"Return\"] is taken");
+    expect_error(FELIX("default", "  logSeverityScreen: Loud\n"),
+                 "spec.logSeverityScreen: must be one of Trace, Debug, Info, Warning, Error or "
+                 "Fatal, got \"Loud\"");
+    expect_error(FELIX("default", "  healthHost: example.com\n"),
+                 "spec.healthHost: \"example.com\" must be an IP address or localhost");
+    expect_error(FELIX("default", "  healthPort: 0\n"), "spec.healthPort: must be between 1");
+    expect_error(FELIX("default", "  logSeverityScren: Info\n"),
+                 "spec.logSeverityScren: unknown field");
+    expect_error(FELIX("node1", "  {}\n"), "metadata.name: \"node1\": a FelixConfiguration is "
+                                          "named \"default\" or \"node.<node name>\"");
+}
+
+struct skipped {
+    char fields[8][64];
+    size_t n;
+};
+
+static void note_skipped(void *ctx, const char *path, const char *field)
+{
+    struct skipped *s = ctx;
+
+    (void)path;
+    if (s->n < 8)
+        snprintf(s->fields[s->n++], 64, "%s", field);
+}
+
+/* One Calico wrote: what tabby does not enforce is skipped and said, the rest applies. */
+static void test_felixconfig_from_calico_skips_what_it_cannot_apply(void **state)
+{
+    static const char doc[] =
+        "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"FelixConfiguration\","
+        "\"metadata\":{\"name\":\"default\"},\"spec\":{\"logSeverityScreen\":\"Info\","
+        "\"bpfLogLevel\":\"\",\"floatingIPs\":\"Disabled\",\"vxlanVNI\":5000,"
+        "\"healthPort\":9099,\"newField\":1}}";
+    _cleanup_json_ json_t *json = json_loads(doc, 0, NULL);
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    struct skipped s = { .n = 0 };
+    struct tby_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(tby_resource_decode_lenient(json, note_skipped, &s, &res, &err), 0);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.fields[0], "bpfLogLevel");
+    assert_string_equal(s.fields[1], "newField");
+    assert_string_equal(s.fields[2], "vxlanVNI");
+    assert_int_equal(res->spec.felixconfig->log_severity, TBY_FELIX_SEVERITY_INFO);
+    assert_int_equal(res->spec.felixconfig->health_port, 9099);
+    assert_false(spec_has(res, "vxlanVNI"));
+    assert_spec_string(res, "floatingIPs", "Disabled");
+}
+
+/* ---- NetworkSet, GlobalNetworkSet ---------------------------------------------------------- */
+
+static void test_network_sets_round_trip_with_nets_masked(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *ns = load_checked(
+        V3 "kind: NetworkSet\nmetadata: {name: db, labels: {role: db}}\n"
+           "spec: {nets: [192.0.2.7/24, 198.51.100.9, 'fd00::1/64']}\n");
+    _cleanup_(tby_resource_freep) struct tby_resource *g = load_checked(
+        V3 "kind: GlobalNetworkSet\nmetadata: {name: threats}\nspec: {}\n");
+
+    (void)state;
+    assert_string_equal(ns->meta.namespace, "default");
+    assert_spec_string(ns, "nets.0", "192.0.2.0/24");
+    assert_spec_string(ns, "nets.1", "198.51.100.9/32");
+    assert_spec_string(ns, "nets.2", "fd00::/64");
+    assert_int_equal(g->spec.networkset->nets.n, 0);
+    expect_error(V3 "kind: NetworkSet\nmetadata: {name: x}\nspec: {nets: [10.0.0.0/33]}\n",
+                 "spec.nets[0]: ");
+    expect_error(V3 "kind: GlobalNetworkSet\nmetadata: {name: x, namespace: a}\nspec: {}\n",
+                 "metadata.namespace: GlobalNetworkSet is not namespaced");
+    expect_error(V3 "kind: NetworkSet\nmetadata: {name: x}\n"
+                    "spec: {allowedEgressDomains: [example.com]}\n",
+                 "spec.allowedEgressDomains: domain-based network sets are not enforced");
+    expect_error(V3 "kind: NetworkSet\nmetadata: {name: x}\nspec: {net: []}\n",
+                 "spec.net: unknown field");
+}
+
 /* ---- the acceptance cases -------------------------------------------------------------- */
 
 static void test_bad_input_files_give_their_messages(void **state)
@@ -872,6 +1087,12 @@ int main(void)
         cmocka_unit_test(test_wep_minimal_gets_default_namespace),
         cmocka_unit_test(test_hep_documents_round_trip),
         cmocka_unit_test(test_hep_rules),
+        cmocka_unit_test(test_bgpfilter_full_document_round_trips),
+        cmocka_unit_test(test_bgpfilter_rules_are_checked),
+        cmocka_unit_test(test_felixconfig_applied_and_fixed_fields_round_trip),
+        cmocka_unit_test(test_felixconfig_refuses_what_tabby_does_not_enforce),
+        cmocka_unit_test(test_felixconfig_from_calico_skips_what_it_cannot_apply),
+        cmocka_unit_test(test_network_sets_round_trip_with_nets_masked),
         cmocka_unit_test(test_bad_input_files_give_their_messages),
     };
 

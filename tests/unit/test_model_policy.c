@@ -222,6 +222,13 @@ static const char *const varied_documents[] = {
         "    - ipBlock: {cidr: 'fd00::/8'}\n",
     KNP "spec:\n  podSelector: {}\n  ingress: []\n  egress: [{}]\n",
     KNP "spec: {}\n",
+    /* decoded for what tabby-node meets in a datastore, refused at apply (enforce.h) */
+    NP "spec:\n"
+       "  ingress:\n"
+       "  - action: Allow\n"
+       "    http:\n"
+       "      methods: [GET, HEAD]\n"
+       "      paths: [{exact: /healthz}, {prefix: /api/}]\n",
 };
 
 static void test_varied_documents_round_trip(void **state)
@@ -482,8 +489,12 @@ static void test_rule_action_and_shape(void **state)
         { RULE("    bogus: 1\n"), "spec.ingress[0].bogus: unknown field" },
         { RULE("    source: {port: 80}\n"), "spec.ingress[0].source.port: unknown field" },
         { RULE("    source: [1]\n"), "spec.ingress[0].source: must be an object" },
-        { RULE("    http: {methods: [GET]}\n"),
-          "spec.ingress[0].http: HTTP match rules need an L7 proxy" },
+        { RULE("    http: {methods: GET}\n"), "spec.ingress[0].http.methods: must be a list" },
+        { RULE("    http: {paths: [{exact: /a, prefix: /b}]}\n"),
+          "spec.ingress[0].http.paths[0]: needs exactly one of exact and prefix" },
+        { RULE("    http: {paths: [{}]}\n"),
+          "spec.ingress[0].http.paths[0]: needs exactly one of exact and prefix" },
+        { RULE("    http: {headers: []}\n"), "spec.ingress[0].http.headers: unknown field" },
         { RULE("    ipVersion: 5\n"), "spec.ingress[0].ipVersion: must be 4 or 6, got 5" },
         { RULE("    ipVersion: '4'\n"), "spec.ingress[0].ipVersion: must be an integer" },
         { RULE("    metadata: {annotations: {'bad key!': x}}\n"),

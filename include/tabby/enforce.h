@@ -1,0 +1,86 @@
+/* enforce.h — "nothing accepted that is not enforced": which of the fields tabby decodes it
+ * does not enforce yet, their refusal at apply, and what tabby-node does when it meets one
+ * anyway, in a datastore someone else wrote (Calico, an older tabby, a hand edit).
+ *
+ * One table (enforce.c) lists every field tabby decodes but does not enforce; the work that
+ * enforces one removes its entry there, and with it the refusal and the stand-in.
+ *
+ *   - tby_enforce_check refuses a resource that sets one of them, naming the field
+ *     ("spec.ingress[0].destination.services: …"). Every write of resources calls it
+ *     (catalog.c), so tabbyctl apply, create and replace refuse them.
+ *   - tby_enforce_plan tells tabby-node's policy engine what to program for a resource it
+ *     cannot program as written: a stand-in that allows nothing the resource would not
+ *     (fail closed), never the resource with a rule left out.
+ *   - tby_enforce_unreadable makes the same kind of stand-in for a policy whose stored value
+ *     does not decode at all, so that an unreadable Deny is not an absent one.
+ *
+ * Owns nothing: stand-ins are new resources the caller frees with tby_resource_free.
+ */
+#ifndef TABBY_ENFORCE_H
+#define TABBY_ENFORCE_H
+
+#include <stddef.h>
+
+#include "tabby/error.h"
+#include "tabby/resource.h"
+
+/* The annotation a stand-in carries: why the resource is not enforced as written. */
+#define TBY_ENFORCE_ANNOTATION "tabby.dev/not-enforced"
+/* Stand-ins for Profiles are GlobalNetworkPolicies with this name prefix and the profile's
+ * name: "~profile.kns.prod". No policy a user writes can have it, and it sorts after every
+ * other name, as profiles come after every policy. */
+#define TBY_ENFORCE_PROFILE_PREFIX "~profile."
+
+/* The network sets (NetworkSet and GlobalNetworkSet resources, borrowed) there are. Calico
+ * matches rule selectors against them as against endpoints; tabby's policy does not yet,
+ * so a rule whose selector or notSelector matches one (in its scope: a NetworkPolicy's
+ * namespace, a namespaceSelector's namespaces (any, to err towards closed), global() the
+ * global sets, a GlobalNetworkPolicy every set) is one tabby cannot program. */
+struct tby_enforce_netsets {
+    const struct tby_resource *const *items;
+    size_t n;
+};
+
+/* 0 when tabby enforces everything res says (with these network sets; NULL: none);
+ * -EOPNOTSUPP with a message naming the first field it does not
+ * ("spec.serviceAccountSelector: is not enforced by tabby yet …"). */
+int tby_enforce_check(const struct tby_resource *res, const struct tby_enforce_netsets *sets,
+                      struct tby_error *err);
+/* 0 unless a rule of `policy` matches the network set `set`; then -EOPNOTSUPP with a
+ * message naming the policy and the rule's field, for the set's refusal. */
+int tby_enforce_check_netset(const struct tby_resource *set, const struct tby_resource *policy,
+                             struct tby_error *err);
+
+enum tby_enforce_plan {
+    TBY_ENFORCE_AS_IS,    /* program res as it is */
+    TBY_ENFORCE_REPLACE,  /* program *stand_in (same kind and name) instead of res */
+    TBY_ENFORCE_BESIDE,   /* program res, and *stand_in beside it (a Profile's rules) */
+    TBY_ENFORCE_NOTHING,  /* nothing for workloads: a policy that applies only to host
+                           * endpoints (doNotTrack, preDNAT), a HostEndpoint */
+};
+
+/* What tabby-node's policy engine programs for res: the plan, and in *stand_in (else NULL)
+ * a new resource for REPLACE and BESIDE. Whenever that is not res as written, why says
+ * what tabby does not enforce and what it does instead ("" otherwise). The stand-ins:
+ *   - a policy with a rule tabby cannot program (services, http, a selector that matches
+ *     a network set): in that direction, the rules before it, then Deny; a policy tabby
+ *     cannot place (serviceAccountSelector, a tier): Deny in every direction of its types,
+ *     for every endpoint its selector matches;
+ *   - a Profile with rules other than one unconditional Allow: a GlobalNetworkPolicy
+ *     TBY_ENFORCE_PROFILE_PREFIX<name>, last in order, that denies in those directions for
+ *     the profile's endpoints (kns.<ns>: the namespace's, ksa.<ns>.<sa>: the service
+ *     account's; any other profile: every endpoint, since no label says who has it);
+ *   - a stand-in from tby_enforce_unreadable is programmed as it is (AS_IS, with why).
+ * -ENOMEM. */
+int tby_enforce_plan(const struct tby_resource *res, const struct tby_enforce_netsets *sets,
+                     struct tby_resource **stand_in, char *why, size_t size);
+
+/* A stand-in for the policy (Calico NetworkPolicy, GlobalNetworkPolicy, Profile, Kubernetes
+ * NetworkPolicy) stored at `key` whose value does not decode (`value`, `error`: why): the
+ * selector, namespace selector and order it states when they can be read, else every
+ * endpoint and first; Deny in both directions. The reason goes into the annotation
+ * TBY_ENFORCE_ANNOTATION. -EINVAL when key is not a policy's, -ENOMEM. */
+int tby_enforce_unreadable(const char *key, const char *value, size_t len, const char *error,
+                           struct tby_resource **out);
+
+#endif

@@ -1,0 +1,602 @@
+/* enforce.c — what tabby does not enforce of what it decodes (enforce.h): the table of
+ * those fields, their refusal at apply, and the fail-closed stand-ins tabby-node programs
+ * when it meets one in a datastore.
+ *
+ * Every entry of `gaps` is a field tabby decodes and keeps (so that it can say what it
+ * met) but does not enforce. An audit walks a resource and notes each gap it sets, with
+ * the field's path and what the gap does to the resource's meaning: refusing it is enough
+ * (nothing would change for workloads), the resource applies only to host endpoints, the
+ * whole policy cannot be placed, or one rule cannot be programmed. Enforcing a field means
+ * removing its entry and the place that notes it. One gap is not a field but a meeting of
+ * two resources: a rule selector that matches a network set (GAP_NETSET), which goes
+ * when tabby's policy matches network sets. */
+#include <errno.h>
+#include <float.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/catalog.h"
+#include "tabby/cleanup.h"
+#include "tabby/enforce.h"
+#include "tabby/selector.h"
+
+enum gap {
+    GAP_TIER,
+    GAP_SA_SELECTOR,
+    GAP_DO_NOT_TRACK,
+    GAP_PRE_DNAT,
+    GAP_APPLY_ON_FORWARD,
+    GAP_SERVICES,
+    GAP_HTTP,
+    GAP_PROFILE_RULES,
+    GAP_HOST_ENDPOINT,
+    GAP_IP_NATS,
+    GAP_NETSET,
+    GAP_COUNT
+};
+
+/* What a gap does to the resource's meaning, and so what tabby-node does with it. */
+enum effect {
+    FX_REFUSE,      /* nothing for workloads changes: refused at apply, programmed as is */
+    FX_HOST_ONLY,   /* the resource applies to host endpoints only: nothing for workloads */
+    FX_WHOLE,       /* the policy cannot be placed: Deny in every direction of its types */
+    FX_RULE,        /* one rule cannot be programmed: the rules before it, then Deny */
+    FX_PROFILE,     /* a Profile's rules: a Deny policy beside it for its endpoints */
+};
+
+static const struct {
+    enum effect effect;
+    const char *reason;
+} gaps[GAP_COUNT] = {
+    [GAP_TIER] = { FX_WHOLE, "tiers other than \"default\" are not enforced by tabby yet (the "
+                             "policy would be evaluated as one of the default tier)" },
+    [GAP_SA_SELECTOR] = { FX_WHOLE, "is not enforced by tabby yet (the policy would apply to "
+                                    "every endpoint its selector matches); select on the "
+                                    "endpoints' label projectcalico.org/serviceaccount in "
+                                    "spec.selector instead" },
+    [GAP_DO_NOT_TRACK] = { FX_HOST_ONLY, "doNotTrack policies apply to host endpoints only, "
+                                         "which tabby does not police yet" },
+    [GAP_PRE_DNAT] = { FX_HOST_ONLY, "preDNAT policies apply to host endpoints only, which "
+                                     "tabby does not police yet" },
+    [GAP_APPLY_ON_FORWARD] = { FX_REFUSE, "applies to host endpoints only, which tabby does "
+                                          "not police yet" },
+    [GAP_SERVICES] = { FX_RULE, "matching a Kubernetes Service is not enforced by tabby yet "
+                                "(the rule would be left out); match the service's pods with "
+                                "a selector and its ports instead" },
+    [GAP_HTTP] = { FX_RULE, "HTTP match rules need an L7 proxy (Calico's application layer "
+                            "policy), which tabby does not have" },
+    [GAP_PROFILE_RULES] = { FX_PROFILE, "Profile rules are not enforced by tabby (an "
+                                        "endpoint's profiles allow everything, as a Kubernetes "
+                                        "namespace does): a profile may have no rules or one "
+                                        "unconditional Allow; write a NetworkPolicy or "
+                                        "GlobalNetworkPolicy instead" },
+    [GAP_HOST_ENDPOINT] = { FX_HOST_ONLY, "host endpoints are not policed by tabby yet (the "
+                                          "host's interfaces would stay open)" },
+    [GAP_IP_NATS] = { FX_REFUSE, "floating IPs (1:1 NAT) are not programmed by tabby" },
+    [GAP_NETSET] = { FX_RULE, "tabby's policy does not match network sets in rule selectors "
+                              "yet (the rule would miss the set's nets)" },
+};
+
+enum { DIR_IN, DIR_OUT };
+
+static const char *const dir_field[2] = { "ingress", "egress" };
+
+struct audit {
+    const struct tby_enforce_netsets *sets; /* those rule selectors may match; may be NULL */
+    const struct tby_resource *policy;
+    bool any;
+    char field[320];          /* the first gap's field and reason, for messages */
+    enum gap first;
+    bool host_only;
+    bool whole;
+    bool rule_bad[2];         /* a rule tabby cannot program, in this direction */
+    size_t rule_at[2];        /* the first such rule */
+    bool profile_bad[2];
+};
+
+static void note(struct audit *a, enum gap gap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void note(struct audit *a, enum gap gap, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (gaps[gap].effect == FX_HOST_ONLY)
+        a->host_only = true;
+    if (gaps[gap].effect == FX_WHOLE)
+        a->whole = true;
+    if (a->any)
+        return;
+    a->any = true;
+    a->first = gap;
+    va_start(ap, fmt);
+    vsnprintf(a->field, sizeof(a->field), fmt, ap);
+    va_end(ap);
+}
+
+/* ---- network sets ------------------------------------------------------------------------ */
+
+struct set_labels {
+    const struct tby_resource *set;
+};
+
+/* A network set's labels as selectors see them: its own, and for a namespaced one the
+ * projectcalico.org/namespace label an endpoint of that namespace has. */
+static const char *set_label(const void *ctx, const char *key)
+{
+    const struct tby_resource *set = ((const struct set_labels *)ctx)->set;
+
+    if (set->info->namespaced && strcmp(key, "projectcalico.org/namespace") == 0)
+        return set->meta.namespace;
+    return json_string_value(json_object_get(set->meta.labels, key));
+}
+
+static bool is_global_selector(const char *text)
+{
+    _cleanup_(tby_sel_freep) struct tby_sel *sel = NULL;
+
+    return tby_sel_parse(text, &sel, NULL) == 0 &&
+           strcmp(tby_sel_canonical(sel), "global()") == 0;
+}
+
+/* Whether a rule entity's selector could reach `set` at all, by scope: a namespaced
+ * policy's rules reach the sets of its namespace, a namespaceSelector those of namespaces
+ * (taken as any: this errs towards failing closed), global() the global ones, and a
+ * GlobalNetworkPolicy's rules every one. */
+static bool set_in_scope(const struct audit *a, const struct tby_entity_rule *e,
+                         const struct tby_resource *set)
+{
+    bool global_set = set->info->kind == TBY_KIND_GLOBALNETWORKSET;
+
+    if (e->namespace_selector)
+        return is_global_selector(e->namespace_selector) ? global_set : !global_set;
+    if (a->policy->info->kind == TBY_KIND_NETWORKPOLICY)
+        return !global_set && strcmp(set->meta.namespace, a->policy->meta.namespace) == 0;
+    return true;
+}
+
+/* The first network set a selector of the entity matches, and which selector. */
+static const struct tby_resource *matched_set(const struct audit *a,
+                                              const struct tby_entity_rule *e,
+                                              const char **which)
+{
+    const char *texts[2] = { e->selector, e->not_selector };
+    static const char *const names[2] = { "selector", "notSelector" };
+
+    for (int k = 0; a->sets && k < 2; k++) {
+        _cleanup_(tby_sel_freep) struct tby_sel *sel = NULL;
+
+        if (!texts[k] || tby_sel_parse(texts[k], &sel, NULL) < 0)
+            continue;
+        for (size_t i = 0; i < a->sets->n; i++) {
+            const struct tby_resource *set = a->sets->items[i];
+            struct set_labels ctx = { set };
+            struct tby_labels labels = { set_label, &ctx };
+
+            if (set_in_scope(a, e, set) && tby_sel_match(sel, &labels)) {
+                *which = names[k];
+                return set;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* A rule side that matches a network set: noted with the set's name. */
+static bool audit_netsets(struct audit *a, const struct tby_rule *r, int d, size_t i)
+{
+    const struct tby_entity_rule *sides[2] = { &r->source, &r->destination };
+    static const char *const side_names[2] = { "source", "destination" };
+
+    for (int k = 0; k < 2; k++) {
+        const char *which = NULL;
+        const struct tby_resource *set = matched_set(a, sides[k], &which);
+
+        if (!set)
+            continue;
+        note(a, GAP_NETSET, "spec.%s[%zu].%s.%s: matches %s %s%s%s;", dir_field[d], i,
+             side_names[k], which, set->info->name,
+             set->info->namespaced ? set->meta.namespace : "",
+             set->info->namespaced ? "/" : "", set->meta.name);
+        return true;
+    }
+    return false;
+}
+
+/* ---- the audit ----------------------------------------------------------------------------- */
+
+/* The first rule of a list tabby cannot program; its field noted. */
+static void audit_rules(struct audit *a, const struct tby_rule_list *l, int d)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const struct tby_rule *r = &l->items[i];
+        enum gap gap = r->http ? GAP_HTTP : GAP_SERVICES;
+        const char *side = r->source.services ? "source" : "destination";
+
+        if (!r->http && !r->source.services && !r->destination.services) {
+            if (!audit_netsets(a, r, d, i))
+                continue;
+        } else if (r->http) {
+            note(a, gap, "spec.%s[%zu].http", dir_field[d], i);
+        } else {
+            note(a, gap, "spec.%s[%zu].%s.services", dir_field[d], i, side);
+        }
+        a->rule_bad[d] = true;
+        a->rule_at[d] = i;
+        return;
+    }
+}
+
+static void audit_policy(struct audit *a, const struct tby_policy *p)
+{
+    if (p->tier && strcmp(p->tier, "default") != 0)
+        note(a, GAP_TIER, "spec.tier");
+    if (p->service_account_selector)
+        note(a, GAP_SA_SELECTOR, "spec.serviceAccountSelector");
+    if (p->do_not_track)
+        note(a, GAP_DO_NOT_TRACK, "spec.doNotTrack");
+    if (p->pre_dnat)
+        note(a, GAP_PRE_DNAT, "spec.preDNAT");
+    if (p->apply_on_forward)
+        note(a, GAP_APPLY_ON_FORWARD, "spec.applyOnForward");
+    audit_rules(a, &p->ingress, DIR_IN);
+    audit_rules(a, &p->egress, DIR_OUT);
+}
+
+static bool entity_is_empty(const struct tby_entity_rule *e)
+{
+    return !e->nets.n && !e->not_nets.n && !e->selector && !e->not_selector &&
+           !e->namespace_selector && !e->ports.n && !e->not_ports.n && !e->service_accounts &&
+           !e->services;
+}
+
+/* No rules, or one that allows everything: what tabby does for every profile. */
+static bool allows_all_or_nothing(const struct tby_rule_list *l)
+{
+    const struct tby_rule *r = l->items;
+
+    if (l->n == 0)
+        return true;
+    return l->n == 1 && r->action == TBY_ACTION_ALLOW && !r->protocol && !r->not_protocol &&
+           !r->icmp.has_type && !r->icmp.has_code && !r->not_icmp.has_type &&
+           !r->not_icmp.has_code && !r->ip_version && !r->http &&
+           entity_is_empty(&r->source) && entity_is_empty(&r->destination);
+}
+
+static void audit_profile(struct audit *a, const struct tby_profile *p)
+{
+    const struct tby_rule_list *lists[2] = { &p->ingress, &p->egress };
+
+    for (int d = 0; d < 2; d++) {
+        if (allows_all_or_nothing(lists[d]))
+            continue;
+        note(a, GAP_PROFILE_RULES, "spec.%s", dir_field[d]);
+        a->profile_bad[d] = true;
+    }
+}
+
+static void audit(const struct tby_resource *res, const struct tby_enforce_netsets *sets,
+                  struct audit *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->sets = sets;
+    a->policy = res;
+    switch (res->info->kind) {
+    case TBY_KIND_NETWORKPOLICY:
+    case TBY_KIND_GLOBALNETWORKPOLICY:
+        audit_policy(a, res->spec.policy);
+        break;
+    case TBY_KIND_PROFILE:
+        audit_profile(a, res->spec.profile);
+        break;
+    case TBY_KIND_HOSTENDPOINT:
+        note(a, GAP_HOST_ENDPOINT, "spec");
+        break;
+    case TBY_KIND_WORKLOADENDPOINT:
+        if (res->spec.wep->n_ip_nats)
+            note(a, GAP_IP_NATS, "spec.ipNATs");
+        break;
+    default:
+        break;
+    }
+}
+
+int tby_enforce_check(const struct tby_resource *res, const struct tby_enforce_netsets *sets,
+                      struct tby_error *err)
+{
+    struct audit a;
+
+    audit(res, sets, &a);
+    if (!a.any)
+        return 0;
+    return tby_error_set(err, -EOPNOTSUPP, "%s%s%s", a.field,
+                         a.first == GAP_NETSET ? " " : ": ", gaps[a.first].reason);
+}
+
+int tby_enforce_check_netset(const struct tby_resource *set, const struct tby_resource *policy,
+                             struct tby_error *err)
+{
+    const struct tby_resource *items[1] = { set };
+    struct tby_enforce_netsets sets = { items, 1 };
+    struct audit a;
+
+    audit(policy, &sets, &a);
+    if (!a.any || a.first != GAP_NETSET)
+        return 0;
+    return tby_error_set(err, -EOPNOTSUPP, "matched by %s %s%s%s (%.*s): %s",
+                         policy->info->name,
+                         policy->info->namespaced ? policy->meta.namespace : "",
+                         policy->info->namespaced ? "/" : "", policy->meta.name,
+                         (int)strcspn(a.field, ":"), a.field, gaps[GAP_NETSET].reason);
+}
+
+/* ---- stand-ins -------------------------------------------------------------------------- */
+
+static json_t *deny_rules(void)
+{
+    return json_pack("[{s:s}]", "action", "Deny");
+}
+
+static int annotate(json_t *doc, const char *why)
+{
+    json_t *meta = json_object_get(doc, "metadata");
+    json_t *ann = json_object_get(meta, "annotations");
+
+    if (!ann) {
+        ann = json_object();
+        if (!ann || json_object_set_new(meta, "annotations", ann) < 0)
+            return -ENOMEM;
+    }
+    return json_object_set_new(ann, TBY_ENFORCE_ANNOTATION, json_string(why)) < 0 ? -ENOMEM
+                                                                                  : 0;
+}
+
+/* Decodes a stand-in's document; with `name`, the stand-in takes that name afterwards (a
+ * name no user could write, which decoding would refuse). */
+static int decode_stand_in(const json_t *doc, const char *name, struct tby_resource **out)
+{
+    struct tby_error err = { 0 };
+    char *copy;
+    int r = tby_resource_decode(doc, out, &err);
+
+    if (r < 0)
+        return r;
+    if (!name)
+        return 0;
+    if (!(copy = strdup(name))) {
+        tby_resource_freep(out);
+        return -ENOMEM;
+    }
+    free((*out)->meta.name);
+    (*out)->meta.name = copy;
+    return 0;
+}
+
+static bool has_type(const struct tby_resource *res, int d)
+{
+    return res->spec.policy->types & (d == DIR_IN ? TBY_POLICY_INGRESS : TBY_POLICY_EGRESS);
+}
+
+/* The policy with Deny from where it stops being enforceable, in each direction. */
+static int policy_stand_in(const struct tby_resource *res, const struct audit *a,
+                           const char *why, struct tby_resource **out)
+{
+    _cleanup_json_ json_t *doc = tby_resource_encode(res);
+    json_t *spec = json_object_get(doc, "spec");
+
+    if (!spec)
+        return -ENOMEM;
+    for (int d = 0; d < 2; d++) {
+        json_t *rules = json_object_get(spec, dir_field[d]);
+        json_t *kept;
+
+        if (!has_type(res, d) || (!a->whole && !a->rule_bad[d]))
+            continue;
+        kept = json_array();
+        for (size_t i = 0; !a->whole && i < a->rule_at[d]; i++)
+            json_array_append(kept, json_array_get(rules, i));
+        if (!kept || json_array_append_new(kept, json_pack("{s:s}", "action", "Deny")) < 0 ||
+            json_object_set_new(spec, dir_field[d], kept) < 0)
+            return -ENOMEM;
+    }
+    if (a->whole)
+        json_object_del(spec, "serviceAccountSelector");
+    if (annotate(doc, why) < 0)
+        return -ENOMEM;
+    return decode_stand_in(doc, NULL, out);
+}
+
+/* Who has a profile, as a selector: Calico's namespace and service-account profiles say
+ * it in their names; of any other nothing tells, so every endpoint. */
+static char *profile_selector(const char *name)
+{
+    const char *dot;
+    char *s = NULL;
+    int r;
+
+    if (strncmp(name, "kns.", 4) == 0)
+        r = asprintf(&s, "projectcalico.org/namespace == '%s'", name + 4);
+    else if (strncmp(name, "ksa.", 4) == 0 && (dot = strchr(name + 4, '.')))
+        r = asprintf(&s, "projectcalico.org/namespace == '%.*s' && "
+                         "projectcalico.org/serviceaccount == '%s'",
+                     (int)(dot - name - 4), name + 4, dot + 1);
+    else
+        r = asprintf(&s, "all()");
+    return r < 0 ? NULL : s;
+}
+
+static int profile_stand_in(const struct tby_resource *res, const struct audit *a,
+                            const char *why, struct tby_resource **out)
+{
+    _cleanup_free_ char *sel = profile_selector(res->meta.name);
+    _cleanup_free_ char *name = NULL;
+    _cleanup_json_ json_t *doc = NULL;
+    json_t *types = json_array(), *spec;
+
+    if (!types || !sel || asprintf(&name, TBY_ENFORCE_PROFILE_PREFIX "%s", res->meta.name) < 0) {
+        json_decref(types);
+        return -ENOMEM;
+    }
+    doc = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:o}}", "apiVersion", "projectcalico.org/v3",
+                    "kind", "GlobalNetworkPolicy", "metadata", "name", "profile-stand-in",
+                    "spec", "selector", sel, "types", types);
+    spec = json_object_get(doc, "spec");
+    for (int d = 0; spec && d < 2; d++) {
+        if (!a->profile_bad[d])
+            continue;
+        if (json_array_append_new(types, json_string(d == DIR_IN ? "Ingress" : "Egress")) < 0 ||
+            json_object_set_new(spec, dir_field[d], deny_rules()) < 0)
+            return -ENOMEM;
+    }
+    if (!spec || annotate(doc, why) < 0)
+        return -ENOMEM;
+    return decode_stand_in(doc, name, out);
+}
+
+int tby_enforce_plan(const struct tby_resource *res, const struct tby_enforce_netsets *sets,
+                     struct tby_resource **stand_in, char *why, size_t size)
+{
+    const char *said = json_string_value(json_object_get(res->meta.annotations,
+                                                         TBY_ENFORCE_ANNOTATION));
+    bool policy = res->info->kind == TBY_KIND_NETWORKPOLICY ||
+                  res->info->kind == TBY_KIND_GLOBALNETWORKPOLICY;
+    struct audit a;
+    int r;
+
+    *stand_in = NULL;
+    why[0] = '\0';
+    audit(res, sets, &a);
+    if (a.host_only) {
+        snprintf(why, size, "%s: %s; nothing programmed for it", a.field, gaps[a.first].reason);
+        return TBY_ENFORCE_NOTHING;
+    }
+    if (a.profile_bad[0] || a.profile_bad[1]) {
+        snprintf(why, size, "%s: %s; denied instead for the profile's endpoints", a.field,
+                 gaps[a.first].reason);
+        r = profile_stand_in(res, &a, why, stand_in);
+        return r < 0 ? r : TBY_ENFORCE_BESIDE;
+    }
+    /* A rule in a direction the policy does not apply in is never programmed. */
+    for (int d = 0; policy && d < 2; d++)
+        a.rule_bad[d] = a.rule_bad[d] && has_type(res, d);
+    if (policy && (a.whole || a.rule_bad[0] || a.rule_bad[1])) {
+        snprintf(why, size, "%s%s%s; %s", a.field, a.first == GAP_NETSET ? " " : ": ",
+                 gaps[a.first].reason, a.whole ? "denied instead for every endpoint it selects"
+                                               : "enforced up to that rule, then denied");
+        r = policy_stand_in(res, &a, why, stand_in);
+        return r < 0 ? r : TBY_ENFORCE_REPLACE;
+    }
+    /* A stand-in made by tby_enforce_unreadable: programmed as it is, said as it is. */
+    if (said)
+        snprintf(why, size, "%s", said);
+    return TBY_ENFORCE_AS_IS;
+}
+
+/* ---- unreadable policies -------------------------------------------------------------------- */
+
+/* The namespace and name a resource key ends with: [<namespace>/]<name>. */
+static int key_names(const char *key, const struct tby_kind_info *info, char **ns, char **name)
+{
+    const char *rest = key + strlen("/tabby/v1/") + strlen(info->plural) + 1;
+    const char *slash = strchr(rest, '/');
+
+    *ns = NULL;
+    if (info->namespaced != !!slash || (slash && strchr(slash + 1, '/')))
+        return -EINVAL;
+    if (slash && !(*ns = strndup(rest, (size_t)(slash - rest))))
+        return -ENOMEM;
+    *name = strdup(slash ? slash + 1 : rest);
+    return *name ? 0 : -ENOMEM;
+}
+
+/* What can be read of a Calico policy's spec; each piece is tried on its own. */
+static void readable_calico(json_t *spec, const json_t *given, bool global)
+{
+    static const char *const pieces[] = { "selector", "order", "namespaceSelector", NULL };
+
+    for (size_t i = 0; pieces[i]; i++) {
+        const json_t *v = json_object_get(given, pieces[i]);
+
+        if (!v || (!global && strcmp(pieces[i], "namespaceSelector") == 0))
+            continue;
+        if (strcmp(pieces[i], "order") == 0 ? json_is_number(v) : json_is_string(v))
+            json_object_set(spec, pieces[i], (json_t *)v);
+    }
+}
+
+static json_t *unreadable_doc(const struct tby_kind_info *info, const char *ns,
+                              const json_t *given, bool with_given)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", info->api_version, "kind",
+                            info->name, "metadata", "name", "unreadable");
+    json_t *spec = json_object();
+
+    if (!doc || !spec || json_object_set_new(doc, "spec", spec) < 0 ||
+        (ns && json_object_set_new(json_object_get(doc, "metadata"), "namespace",
+                                   json_string(ns)) < 0))
+        goto oom;
+    if (info->kind == TBY_KIND_K8S_NETWORKPOLICY) {
+        const json_t *pod = json_object_get(given, "podSelector");
+
+        if (json_object_set_new(spec, "podSelector", with_given && json_is_object(pod)
+                                                         ? json_deep_copy(pod)
+                                                         : json_object()) < 0 ||
+            json_object_set_new(spec, "policyTypes",
+                                json_pack("[s, s]", "Ingress", "Egress")) < 0)
+            goto oom;
+        return doc;
+    }
+    if (json_object_set_new(spec, "ingress", deny_rules()) < 0 ||
+        json_object_set_new(spec, "egress", deny_rules()) < 0)
+        goto oom;
+    if (info->kind == TBY_KIND_PROFILE)
+        return doc;
+    if (with_given)
+        readable_calico(spec, given, info->kind == TBY_KIND_GLOBALNETWORKPOLICY);
+    if (!json_object_get(spec, "order") &&
+        json_object_set_new(spec, "order", json_real(-DBL_MAX)) < 0)
+        goto oom;
+    if (json_object_set_new(spec, "types", json_pack("[s, s]", "Ingress", "Egress")) < 0)
+        goto oom;
+    return doc;
+oom:
+    json_decref(doc);
+    return NULL;
+}
+
+int tby_enforce_unreadable(const char *key, const char *value, size_t len, const char *error,
+                           struct tby_resource **out)
+{
+    const struct tby_kind_info *info = tby_catalog_kind_of_key(key);
+    _cleanup_json_ json_t *given = NULL;
+    _cleanup_free_ char *ns = NULL, *name = NULL, *why = NULL;
+    const json_t *spec;
+    int r;
+
+    *out = NULL;
+    if (!info || (info->kind != TBY_KIND_NETWORKPOLICY &&
+                  info->kind != TBY_KIND_GLOBALNETWORKPOLICY &&
+                  info->kind != TBY_KIND_PROFILE && info->kind != TBY_KIND_K8S_NETWORKPOLICY))
+        return -EINVAL;
+    r = key_names(key, info, &ns, &name);
+    if (r < 0)
+        return r;
+    if (asprintf(&why, "the stored value does not decode (%s); denied for every endpoint it "
+                       "may select", error) < 0)
+        return -ENOMEM;
+    given = value ? json_loadb(value, len, 0, NULL) : NULL;
+    spec = json_object_get(given, "spec");
+    /* What the value says, if it is usable; else the widest reading. */
+    for (int attempt = 0; attempt < 2 && !*out; attempt++) {
+        _cleanup_json_ json_t *doc = unreadable_doc(info, ns, spec, attempt == 0);
+
+        if (!doc || annotate(doc, why) < 0)
+            return -ENOMEM;
+        r = decode_stand_in(doc, name, out);
+        if (r == -ENOMEM)
+            return r;
+    }
+    return *out ? 0 : -EINVAL;
+}

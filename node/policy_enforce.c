@@ -1,0 +1,300 @@
+/* policy_enforce.c — what the calculation gets of each resource (policy_enforce.h): the
+ * resource itself, or the plan of enforce.h for one tabby cannot program as written, with
+ * a record of each of those so that the node says it in its log, metrics and status. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/cleanup.h"
+#include "tabby/enforce.h"
+#include "tabby/hmap.h"
+#include "tabby/log.h"
+#include "policy_enforce.h"
+
+struct not_enforced {
+    struct tby_hnode node;
+    enum tby_enforce_plan plan;
+    char *why;
+    struct tby_resource *beside;  /* the stand-in programmed beside it, or NULL */
+    char id[];                    /* "GlobalNetworkPolicy shop", "NetworkPolicy ns/x" */
+};
+
+struct policy_enforce {
+    char *node;
+    struct tby_hmap list;
+    struct tby_resource_list netsets;  /* copies of the NetworkSets and GlobalNetworkSets */
+    bool netsets_changed;              /* the policies are to be planned again */
+};
+
+static const char *entry_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct not_enforced, node)->id;
+}
+
+static void describe(const struct tby_resource *res, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s %s%s%s", res->info->name,
+             res->info->namespaced ? res->meta.namespace : "",
+             res->info->namespaced ? "/" : "", res->meta.name);
+}
+
+static struct not_enforced *find(const struct policy_enforce *e, const char *id)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&e->list, id, entry_key);
+
+    return n ? TBY_CONTAINER_OF(n, struct not_enforced, node) : NULL;
+}
+
+static void entry_free(struct not_enforced *x)
+{
+    tby_resource_free(x->beside);
+    free(x->why);
+    free(x);
+}
+
+int policy_enforce_new(const char *node, struct policy_enforce **out)
+{
+    struct policy_enforce *e = calloc(1, sizeof(*e));
+
+    *out = NULL;
+    if (!e || !(e->node = strdup(node))) {
+        free(e);
+        return -ENOMEM;
+    }
+    tby_hmap_init(&e->list);
+    *out = e;
+    return 0;
+}
+
+void policy_enforce_free(struct policy_enforce *e)
+{
+    struct tby_hnode *n, *next;
+
+    if (!e)
+        return;
+    for (n = tby_hmap_first(&e->list); n; n = next) {
+        next = tby_hmap_next(&e->list, n);
+        entry_free(TBY_CONTAINER_OF(n, struct not_enforced, node));
+    }
+    tby_hmap_destroy(&e->list);
+    tby_resource_list_clear(&e->netsets);
+    free(e->node);
+    free(e);
+}
+
+static bool is_netset(const struct tby_resource *res)
+{
+    return res->info->kind == TBY_KIND_NETWORKSET ||
+           res->info->kind == TBY_KIND_GLOBALNETWORKSET;
+}
+
+static bool is_policy(const struct tby_resource *res)
+{
+    return res->info->kind == TBY_KIND_NETWORKPOLICY ||
+           res->info->kind == TBY_KIND_GLOBALNETWORKPOLICY;
+}
+
+/* The copy of a network set like res (same kind and name), or the list's end. */
+static size_t netset_at(const struct policy_enforce *e, const struct tby_resource *res)
+{
+    size_t i;
+
+    for (i = 0; i < e->netsets.n; i++) {
+        const struct tby_resource *s = e->netsets.items[i];
+
+        if (s->info == res->info && strcmp(s->meta.name, res->meta.name) == 0 &&
+            (!s->info->namespaced || strcmp(s->meta.namespace, res->meta.namespace) == 0))
+            break;
+    }
+    return i;
+}
+
+/* A network set came, changed (copy: the new one) or went (copy NULL). */
+static int netset_changed(struct policy_enforce *e, const struct tby_resource *res,
+                          bool gone)
+{
+    size_t i = netset_at(e, res);
+    struct tby_resource *copy = gone ? NULL : tby_resource_copy(res);
+
+    if (!gone && !copy)
+        return -ENOMEM;
+    if (i < e->netsets.n) {
+        tby_resource_free(e->netsets.items[i]);
+        if (copy) {
+            e->netsets.items[i] = copy;
+        } else {
+            e->netsets.items[i] = e->netsets.items[e->netsets.n - 1];
+            e->netsets.n--;
+        }
+    } else if (copy && tby_resource_list_push(&e->netsets, copy) < 0) {
+        tby_resource_free(copy);
+        return -ENOMEM;
+    }
+    e->netsets_changed = true;
+    return 0;
+}
+
+/* Forgets what was recorded for id, and takes out of the calculation a stand-in programmed
+ * beside it unless `keep` replaces it (same name: the update is enough). */
+static int forget(struct policy_enforce *e, struct tby_calc *calc, const char *id,
+                  const struct tby_resource *keep, struct tby_error *err)
+{
+    struct not_enforced *x = find(e, id);
+    int r = 0;
+
+    if (!x)
+        return 0;
+    if (x->beside && !(keep && strcmp(keep->meta.name, x->beside->meta.name) == 0))
+        r = tby_calc_remove(calc, x->beside, err);
+    tby_hmap_remove(&e->list, &x->node);
+    entry_free(x);
+    return r;
+}
+
+/* Records why res is not enforced as written; logs it when that is news. */
+static int record(struct policy_enforce *e, const char *id, enum tby_enforce_plan plan,
+                  const char *why, struct tby_resource *beside, bool news)
+{
+    struct not_enforced *x = calloc(1, sizeof(*x) + strlen(id) + 1);
+
+    if (!x || !(x->why = strdup(why))) {
+        free(x);
+        tby_resource_free(beside);
+        return -ENOMEM;
+    }
+    strcpy(x->id, id);
+    x->plan = plan;
+    x->beside = beside;
+    if (tby_hmap_insert(&e->list, &x->node, tby_hash_str(id)) < 0) {
+        entry_free(x);
+        return -ENOMEM;
+    }
+    if (news)
+        tby_log(plan == TBY_ENFORCE_NOTHING ? TBY_LOG_WARNING : TBY_LOG_ERROR, "policy",
+                "not enforced as written %s reason=\"%s\"", id, why);
+    return 0;
+}
+
+/* A host endpoint matters to the node it is on. */
+static bool is_foreign_hep(const struct policy_enforce *e, const struct tby_resource *res)
+{
+    return res->info->kind == TBY_KIND_HOSTENDPOINT &&
+           (!res->spec.hep->node || strcmp(res->spec.hep->node, e->node) != 0);
+}
+
+int policy_enforce_update(struct policy_enforce *e, struct tby_calc *calc,
+                          const struct tby_resource *res, struct tby_error *err)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *stand_in = NULL;
+    const struct not_enforced *was;
+    char id[600], why[TBY_ERROR_MAX];
+    bool news;
+    int plan, r;
+
+    struct tby_enforce_netsets sets = { (const struct tby_resource *const *)e->netsets.items,
+                                        e->netsets.n };
+
+    if (is_netset(res) && netset_changed(e, res, false) < 0)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    describe(res, id, sizeof(id));
+    plan = is_foreign_hep(e, res) ? TBY_ENFORCE_AS_IS
+                                  : tby_enforce_plan(res, &sets, &stand_in, why, sizeof(why));
+    if (plan < 0)
+        return tby_error_set(err, plan, "out of memory");
+    if (is_foreign_hep(e, res))
+        why[0] = '\0';
+    switch (plan) {
+    case TBY_ENFORCE_REPLACE:
+        r = tby_calc_update(calc, stand_in, err);
+        break;
+    case TBY_ENFORCE_BESIDE:
+        r = tby_calc_update(calc, res, err);
+        if (r == 0)
+            r = tby_calc_update(calc, stand_in, err);
+        break;
+    case TBY_ENFORCE_NOTHING:
+        r = tby_calc_remove(calc, res, err); /* in case it was programmed before */
+        break;
+    default:
+        r = tby_calc_update(calc, res, err);
+        break;
+    }
+    was = find(e, id);
+    news = why[0] && (!was || strcmp(was->why, why) != 0);
+    if (was && !why[0])
+        tby_log(TBY_LOG_INFO, "policy", "enforced as written %s", id);
+    if (r == 0)
+        r = forget(e, calc, id, plan == TBY_ENFORCE_BESIDE ? stand_in : NULL, err);
+    if (r == 0 && why[0])
+        r = record(e, id, (enum tby_enforce_plan)plan, why,
+                   plan == TBY_ENFORCE_BESIDE ? TBY_STEAL(stand_in) : NULL, news);
+    return r == -ENOMEM ? tby_error_set(err, r, "out of memory") : r;
+}
+
+int policy_enforce_remove(struct policy_enforce *e, struct tby_calc *calc,
+                          const struct tby_resource *res, struct tby_error *err)
+{
+    char id[600];
+    int r;
+
+    if (is_netset(res))
+        netset_changed(e, res, true);
+    describe(res, id, sizeof(id));
+    r = forget(e, calc, id, NULL, err);
+    if (r == 0)
+        r = tby_calc_remove(calc, res, err);
+    return r;
+}
+
+static int replan_one(void *ctx, const char *key, const struct tby_resource *res)
+{
+    void **args = ctx;
+    struct tby_error err = { 0 };
+
+    (void)key;
+    if (!res || !is_policy(res))
+        return 0;
+    return policy_enforce_update(args[0], args[1], res, &err);
+}
+
+int policy_enforce_follow_netsets(struct policy_enforce *e, struct tby_calc *calc,
+                                  const struct tby_syncer *syncer, bool *changed)
+{
+    void *args[2] = { e, calc };
+
+    *changed = e->netsets_changed;
+    if (!e->netsets_changed)
+        return 0;
+    e->netsets_changed = false;
+    return tby_syncer_foreach(syncer, replan_one, args);
+}
+
+void policy_enforce_counts(const struct policy_enforce *e, struct policy_enforce_counts *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (struct tby_hnode *n = tby_hmap_first(&e->list); n; n = tby_hmap_next(&e->list, n)) {
+        const struct not_enforced *x = TBY_CONTAINER_OF(n, struct not_enforced, node);
+
+        if (x->plan == TBY_ENFORCE_NOTHING)
+            out->not_applied++;
+        else
+            out->fail_closed++;
+    }
+}
+
+bool policy_enforce_example(const struct policy_enforce *e, char *buf, size_t size)
+{
+    const struct not_enforced *pick = NULL;
+
+    /* The same one every time: the least id. */
+    for (struct tby_hnode *n = tby_hmap_first(&e->list); n; n = tby_hmap_next(&e->list, n)) {
+        const struct not_enforced *x = TBY_CONTAINER_OF(n, struct not_enforced, node);
+
+        if (!pick || strcmp(x->id, pick->id) < 0)
+            pick = x;
+    }
+    if (pick)
+        snprintf(buf, size, "%s: %s", pick->id, pick->why);
+    return pick != NULL;
+}

@@ -1,0 +1,316 @@
+/* test_node_enforce.c — tabby-node meeting what tabbyctl refuses, in a datastore written by
+ * someone else: it never programs a policy with a rule left out. A rule it cannot program
+ * ends the policy's rules in that direction with a Deny; a policy it cannot place, a
+ * profile with rules and a policy whose value does not decode deny for what they select;
+ * a policy for host endpoints only is not programmed for workloads; and each is said in
+ * the log, the metrics and the degraded status. The policy engine runs in --dump mode (no
+ * kernel); values are written to the datastore as they are, past tabbyctl. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "tabby/buf.h"
+#include "node_fixture.h"
+
+static void put(struct node_fixture *f, const char *key, const char *value)
+{
+    struct tby_error err = { 0 };
+
+    if (tby_store_put(f->n.store, key, value, strlen(value), NULL, &err) < 0)
+        fail_msg("put %s: %s", key, tby_error_str(&err));
+}
+
+/* The table the policy engine would program, as nft text; the caller frees. */
+static char *dump(struct node_fixture *f)
+{
+    struct tby_buf text = { 0 };
+    struct tby_error err = { 0 };
+    FILE *out = tmpfile();
+
+    assert_non_null(out);
+    if (node_dump(&f->n, out, &err) < 0)
+        fail_msg("dump: %s", tby_error_str(&err));
+    rewind(out);
+    assert_int_equal(tby_buf_read_stream(&text, out), 0);
+    fclose(out);
+    assert_int_equal(tby_buf_addc(&text, '\0'), 0);
+    return text.data;
+}
+
+/* The lines of chain `name` (up to its closing brace), or NULL when there is none. */
+static char *chain(const char *table, const char *name)
+{
+    char head[256];
+    const char *start, *end;
+
+    snprintf(head, sizeof(head), "chain %s {", name);
+    start = strstr(table, head);
+    if (!start)
+        return NULL;
+    end = strstr(start, "\n\t}");
+    return strndup(start, end ? (size_t)(end - start) : strlen(start));
+}
+
+static size_t count(const char *text, const char *what)
+{
+    size_t n = 0;
+
+    for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
+        n++;
+    return n;
+}
+
+static void start(struct node_fixture *f)
+{
+    fixture_init(f, (const char *[]){ "--dump", NULL });
+    fixture_start(f, (const char *[]){ "policy", NULL });
+}
+
+static const char *degraded(struct node_fixture *f)
+{
+    static char why[2048];
+
+    if (!f->n.parts[0]->degraded(f->n.state[0], why, sizeof(why)))
+        return "";
+    return why;
+}
+
+#define GNP(name, spec)                                                                        \
+    "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"GlobalNetworkPolicy\","              \
+    "\"metadata\":{\"name\":\"" name "\"},\"spec\":" spec "}"
+
+/* A Deny matching a Service: the rules before it, then Deny; never the Allow after it. */
+static void test_rule_it_cannot_program_ends_the_direction_with_deny(void **state)
+{
+    struct node_fixture f;
+    _cleanup_free_ char *table = NULL, *eg = NULL, *in = NULL;
+
+    (void)state;
+    start(&f);
+    put(&f, "/tabby/v1/globalnetworkpolicies/no-api",
+        GNP("no-api", "{\"selector\":\"app == 'web'\",\"types\":[\"Ingress\",\"Egress\"],"
+                      "\"ingress\":[{\"action\":\"Allow\",\"protocol\":\"TCP\","
+                      "\"destination\":{\"ports\":[80]}}],"
+                      "\"egress\":[{\"action\":\"Allow\",\"protocol\":\"UDP\","
+                      "\"destination\":{\"ports\":[53]}},"
+                      "{\"action\":\"Deny\",\"destination\":{\"services\":"
+                      "{\"name\":\"kubernetes\",\"namespace\":\"default\"}}},"
+                      "{\"action\":\"Allow\"}]}"));
+    table = dump(&f);
+    eg = chain(table, "po-gnp/no-api");
+    in = chain(table, "pi-gnp/no-api");
+    if (!eg || !in)
+        fail_msg("chains missing:\n%s", table);
+    /* egress: rule 0 (udp 53), then the Deny standing in for rule 1; no third rule */
+    if (!strstr(eg, "dport 53") || count(eg, "comment \"no-api egress ") != 2 ||
+        !strstr(eg, "comment \"no-api egress 1\""))
+        fail_msg("egress:\n%s", eg);
+    /* ingress is enforced as written */
+    if (!strstr(in, "dport 80") || count(in, "comment \"no-api ingress ") != 1)
+        fail_msg("ingress:\n%s", in);
+    if (!strstr(degraded(&f), "1 resource not enforced as written (1 denied in their place, "
+                              "0 for host endpoints only), such as GlobalNetworkPolicy no-api: "
+                              "spec.egress[1].destination.services: matching a Kubernetes "
+                              "Service"))
+        fail_msg("degraded: %s", degraded(&f));
+    fixture_stop(&f);
+}
+
+/* A policy tabby cannot place (serviceAccountSelector): Deny for all its selector matches,
+ * nothing it allows; enforced as written again once fixed, and said no more. */
+static void test_policy_it_cannot_place_denies_until_fixed(void **state)
+{
+    struct node_fixture f;
+    _cleanup_free_ char *table = NULL, *in = NULL, *again = NULL, *fixed = NULL;
+
+    (void)state;
+    start(&f);
+    put(&f, "/tabby/v1/globalnetworkpolicies/db",
+        GNP("db", "{\"selector\":\"app == 'db'\",\"serviceAccountSelector\":\"role == 'x'\","
+                  "\"ingress\":[{\"action\":\"Allow\",\"protocol\":\"TCP\","
+                  "\"destination\":{\"ports\":[5432]}}]}"));
+    table = dump(&f);
+    in = chain(table, "pi-gnp/db");
+    if (!in || strstr(in, "5432") || !strstr(in, "counter drop comment \"db ingress 0\"") ||
+        chain(table, "po-gnp/db"))
+        fail_msg("table:\n%s", table);
+    assert_non_null(strstr(degraded(&f), "GlobalNetworkPolicy db: spec.serviceAccountSelector: "
+                                         "is not enforced"));
+    put(&f, "/tabby/v1/globalnetworkpolicies/db",
+        GNP("db", "{\"selector\":\"app == 'db'\",\"ingress\":[{\"action\":\"Allow\","
+                  "\"protocol\":\"TCP\",\"destination\":{\"ports\":[5432]}}]}"));
+    again = dump(&f);
+    fixed = chain(again, "pi-gnp/db");
+    if (!fixed || !strstr(fixed, "dport 5432") || strstr(fixed, "drop"))
+        fail_msg("fixed:\n%s", again);
+    assert_string_equal(degraded(&f), "");
+    fixture_stop(&f);
+}
+
+/* A value that does not decode (an unknown field, a value that is not JSON) is not an
+ * absent policy: its stand-in denies both ways for what its selector says, or for all. */
+static void test_policy_that_does_not_decode_denies_in_its_place(void **state)
+{
+    struct node_fixture f;
+    _cleanup_free_ char *table = NULL, *in = NULL, *out = NULL, *junk = NULL, *metrics = NULL;
+    struct tby_buf m = { 0 };
+
+    (void)state;
+    start(&f);
+    put(&f, "/tabby/v1/globalnetworkpolicies/future",
+        GNP("future", "{\"selector\":\"app == 'db'\",\"ingress\":[{\"action\":\"Deny\","
+                      "\"newMatch\":{\"x\":1}},{\"action\":\"Allow\"}]}"));
+    put(&f, "/tabby/v1/networkpolicies/shop/junk", "not json {");
+    table = dump(&f);
+    in = chain(table, "pi-gnp/future");
+    out = chain(table, "po-gnp/future");
+    junk = chain(table, "pi-np/shop/junk");
+    if (!in || !out || !junk || count(in, "counter") != 1 || !strstr(in, "counter drop") ||
+        !strstr(out, "counter drop") || !strstr(junk, "counter drop"))
+        fail_msg("table:\n%s", table);
+    /* the stand-in of future applies to what its selector says */
+    if (!strstr(table, "local workloads: app == 'db'"))
+        fail_msg("table:\n%s", table);
+    assert_non_null(strstr(degraded(&f), "2 resources not enforced as written (2 denied"));
+    assert_non_null(strstr(degraded(&f), "GlobalNetworkPolicy future: the stored value does "
+                                         "not decode"));
+    assert_int_equal(node_metrics_write(&f.n, &m), 0);
+    assert_int_equal(tby_buf_addc(&m, '\0'), 0);
+    metrics = m.data;
+    if (!strstr(metrics, "\ntabby_policy_fail_closed 2\n") ||
+        !strstr(metrics, "\ntabby_policy_host_only 0\n"))
+        fail_msg("metrics:\n%s", metrics);
+    fixture_stop(&f);
+}
+
+/* Policies for host endpoints only (doNotTrack, preDNAT) are not programmed for workloads,
+ * as Calico does not; this node's host endpoints are said to be unpoliced, others' not. */
+static void test_host_only_resources_program_nothing_and_are_said(void **state)
+{
+    struct node_fixture f;
+    _cleanup_free_ char *table = NULL;
+
+    (void)state;
+    start(&f);
+    put(&f, "/tabby/v1/globalnetworkpolicies/untracked",
+        GNP("untracked", "{\"selector\":\"all()\",\"doNotTrack\":true,"
+                         "\"applyOnForward\":true,\"ingress\":[{\"action\":\"Deny\"}]}"));
+    put(&f, "/tabby/v1/hostendpoints/n1-eth0",
+        "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"HostEndpoint\","
+        "\"metadata\":{\"name\":\"n1-eth0\"},\"spec\":{\"node\":\"n1\","
+        "\"interfaceName\":\"eth0\"}}");
+    put(&f, "/tabby/v1/hostendpoints/n2-eth0",
+        "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"HostEndpoint\","
+        "\"metadata\":{\"name\":\"n2-eth0\"},\"spec\":{\"node\":\"n2\","
+        "\"interfaceName\":\"eth0\"}}");
+    table = dump(&f);
+    if (strstr(table, "untracked"))
+        fail_msg("table:\n%s", table);
+    if (!strstr(degraded(&f), "2 resources not enforced as written (0 denied in their place, "
+                              "2 for host endpoints only), such as GlobalNetworkPolicy "
+                              "untracked: spec.doNotTrack"))
+        fail_msg("degraded: %s", degraded(&f));
+    fixture_stop(&f);
+}
+
+/* A profile with rules: a policy that denies for the profile's endpoints, after every other
+ * policy; it goes with the profile. */
+static void test_profile_rules_deny_for_its_endpoints(void **state)
+{
+    struct node_fixture f;
+    _cleanup_free_ char *table = NULL, *after = NULL;
+    const char *profile = "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"Profile\","
+                          "\"metadata\":{\"name\":\"kns.shop\"},\"spec\":{"
+                          "\"ingress\":[{\"action\":\"Deny\",\"source\":"
+                          "{\"nets\":[\"10.0.0.0/8\"]}},{\"action\":\"Allow\"}],"
+                          "\"egress\":[{\"action\":\"Allow\"}]}}";
+    struct tby_error err = { 0 };
+
+    (void)state;
+    start(&f);
+    put(&f, "/tabby/v1/profiles/kns.shop", profile);
+    table = dump(&f);
+    if (!strstr(table, "counter drop comment \"~profile.kns.shop ingress 0\"") ||
+        strstr(table, "~profile.kns.shop egress") ||
+        !strstr(table, "local workloads: projectcalico.org/namespace == 'shop'"))
+        fail_msg("table:\n%s", table);
+    assert_int_equal(tby_store_delete(f.n.store, "/tabby/v1/profiles/kns.shop", NULL, &err), 0);
+    after = dump(&f);
+    if (strstr(after, "~profile"))
+        fail_msg("after:\n%s", after);
+    assert_string_equal(degraded(&f), "");
+    fixture_stop(&f);
+}
+
+/* A rule whose selector matches a network set would miss the set's nets: until tabby's
+ * policy matches network sets, the rules before it, then Deny; as written again once no
+ * set matches (the set deleted), and never for a set out of the rule's scope. */
+static void test_rule_matching_a_network_set_fails_closed_until_none_does(void **state)
+{
+    struct node_fixture f;
+    _cleanup_free_ char *table = NULL, *eg = NULL, *after = NULL, *np = NULL;
+    struct tby_error err = { 0 };
+
+    (void)state;
+    start(&f);
+    put(&f, "/tabby/v1/globalnetworkpolicies/deny-threats",
+        GNP("deny-threats", "{\"types\":[\"Egress\"],\"egress\":[{\"action\":\"Allow\","
+                            "\"protocol\":\"UDP\",\"destination\":{\"ports\":[53]}},"
+                            "{\"action\":\"Deny\",\"destination\":{\"selector\":"
+                            "\"threat-feed == 'true'\"}},{\"action\":\"Allow\"}]}"));
+    put(&f, "/tabby/v1/networkpolicies/other/to-db",
+        "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"NetworkPolicy\","
+        "\"metadata\":{\"name\":\"to-db\",\"namespace\":\"other\"},\"spec\":{\"types\":"
+        "[\"Egress\"],\"egress\":[{\"action\":\"Allow\",\"destination\":{\"selector\":"
+        "\"role == 'db'\"}}]}}");
+    put(&f, "/tabby/v1/globalnetworksets/threats",
+        "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"GlobalNetworkSet\","
+        "\"metadata\":{\"name\":\"threats\",\"labels\":{\"threat-feed\":\"true\"}},"
+        "\"spec\":{\"nets\":[\"198.51.100.0/28\"]}}");
+    put(&f, "/tabby/v1/networksets/shop/db",
+        "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"NetworkSet\","
+        "\"metadata\":{\"name\":\"db\",\"namespace\":\"shop\",\"labels\":"
+        "{\"role\":\"db\"}},\"spec\":{\"nets\":[\"192.0.2.0/24\"]}}");
+    table = dump(&f);
+    eg = chain(table, "po-gnp/deny-threats");
+    np = chain(table, "po-np/other/to-db");
+    if (!eg || !strstr(eg, "dport 53") || count(eg, "comment \"deny-threats egress ") != 2 ||
+        !strstr(eg, "counter drop comment \"deny-threats egress 1\""))
+        fail_msg("table:\n%s", table);
+    /* the NetworkPolicy's namespace has no such set: as written */
+    if (!np || strstr(np, "drop"))
+        fail_msg("to-db:\n%s", np ? np : table);
+    if (!strstr(degraded(&f), "1 resource not enforced as written (1 denied in their place, "
+                              "0 for host endpoints only), such as GlobalNetworkPolicy "
+                              "deny-threats: spec.egress[1].destination.selector: matches "
+                              "GlobalNetworkSet threats; tabby's policy does not match"))
+        fail_msg("degraded: %s", degraded(&f));
+    assert_int_equal(tby_store_delete(f.n.store, "/tabby/v1/globalnetworksets/threats", NULL,
+                                      &err), 0);
+    after = dump(&f);
+    free(eg);
+    eg = chain(after, "po-gnp/deny-threats");
+    if (!eg || !strstr(eg, "@sel-") || !strstr(eg, "comment \"deny-threats egress 2\""))
+        fail_msg("after:\n%s", eg ? eg : "(no chain)");
+    assert_string_equal(degraded(&f), "");
+    fixture_stop(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rule_it_cannot_program_ends_the_direction_with_deny),
+        cmocka_unit_test(test_policy_it_cannot_place_denies_until_fixed),
+        cmocka_unit_test(test_policy_that_does_not_decode_denies_in_its_place),
+        cmocka_unit_test(test_host_only_resources_program_nothing_and_are_said),
+        cmocka_unit_test(test_profile_rules_deny_for_its_endpoints),
+        cmocka_unit_test(test_rule_matching_a_network_set_fails_closed_until_none_does),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,127 @@
+/* test_node_felix.c — FelixConfigurations as tabby-node's settings: the default one
+ * applies, the node's own wins over it field by field, a setting given to tabby-node wins
+ * over both, every change applies at once (no restart), and removing them brings tabby's
+ * own values back. The felix part alone, on a sqlite datastore. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "node_fixture.h"
+
+#define FELIX(name, spec) \
+    "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: " name \
+    "}\nspec: " spec "\n"
+
+static void start(struct node_fixture *f, const char *const *flags)
+{
+    fixture_init(f, flags);
+    fixture_start(f, (const char *[]){ "felix", NULL });
+    node_turn(&f->n, 0);
+}
+
+static void delete(struct node_fixture *f, const char *name)
+{
+    struct tby_error err = { 0 };
+
+    if (tby_catalog_delete_one(f->n.store, tby_kind_info(TBY_KIND_FELIXCONFIG), NULL, name,
+                               &err) < 0)
+        fail_msg("delete %s: %s", name, tby_error_str(&err));
+    node_turn(&f->n, 0);
+}
+
+static void test_default_applies_and_the_node_s_own_wins(void **state)
+{
+    struct node_fixture f;
+    const struct node_config *c = &f.n.cfg;
+
+    (void)state;
+    start(&f, NULL);
+    assert_int_equal(c->metrics_port, 0);
+    fixture_apply(&f, FELIX("default", "{logSeverityScreen: Debug, prometheusMetricsEnabled: "
+                                       "true, routeRefreshInterval: 30s, "
+                                       "iptablesRefreshInterval: 45s}"));
+    node_turn(&f.n, 0);
+    assert_int_equal(c->log_level, TBY_LOG_DEBUG);
+    assert_int_equal(c->metrics_port, 9091);            /* Calico's default port */
+    assert_string_equal(c->v[NODE_METRICS_HOST], "0.0.0.0");
+    assert_int_equal(c->route_resync_s, 30);
+    assert_int_equal(c->policy_resync_s, 45);
+    assert_int_equal(c->health_port, 0);                /* the fixture's --health-port 0 */
+    /* the node's own, field by field; nftables' interval over iptables' */
+    fixture_apply(&f, FELIX("node.n1", "{logSeverityScreen: Warning, prometheusMetricsPort: "
+                                       "9300, prometheusMetricsHost: localhost, "
+                                       "nftablesRefreshInterval: 1m}"));
+    fixture_apply(&f, FELIX("node.n2", "{logSeverityScreen: Error}"));
+    node_turn(&f.n, 0);
+    assert_int_equal(c->log_level, TBY_LOG_WARNING);
+    assert_int_equal(c->metrics_port, 9300);
+    assert_string_equal(c->v[NODE_METRICS_HOST], "127.0.0.1");
+    assert_int_equal(c->route_resync_s, 30);
+    assert_int_equal(c->policy_resync_s, 60);
+    /* gone: the default's again, then tabby-node's own */
+    delete(&f, "node.n1");
+    assert_int_equal(c->log_level, TBY_LOG_DEBUG);
+    assert_int_equal(c->metrics_port, 9091);
+    delete(&f, "default");
+    assert_int_equal(c->log_level, TBY_LOG_INFO);
+    assert_int_equal(c->metrics_port, 0);
+    assert_int_equal(c->route_resync_s, 300);
+    assert_int_equal(c->policy_resync_s, 300);
+    fixture_stop(&f);
+    tby_log_set_level(TBY_LOG_ERROR);
+}
+
+/* Given to tabby-node (a flag here), a setting is not the datastore's to change. */
+static void test_settings_given_to_the_node_win(void **state)
+{
+    struct node_fixture f;
+    const struct node_config *c = &f.n.cfg;
+
+    (void)state;
+    start(&f, (const char *[]){ "--log-level", "error", "--resync", "120", NULL });
+    fixture_apply(&f, FELIX("default", "{logSeverityScreen: Debug, healthPort: 9400, "
+                                       "healthEnabled: true, routeRefreshInterval: 10s}"));
+    node_turn(&f.n, 0);
+    assert_int_equal(c->log_level, TBY_LOG_ERROR);
+    assert_int_equal(c->health_port, 0);                /* the fixture's --health-port 0 */
+    assert_int_equal(c->route_resync_s, 120);
+    assert_int_equal(c->policy_resync_s, 120);
+    fixture_stop(&f);
+}
+
+/* healthEnabled false turns the health server off unless the node was told a port. */
+static void test_health_enabled_false_closes_the_health_port(void **state)
+{
+    struct node_fixture f;
+    const struct node_config *c = &f.n.cfg;
+
+    (void)state;
+    fixture_init(&f, NULL);
+    /* the fixture gives --health-port 0; as if it had not been given at all */
+    f.n.cfg.explicit[NODE_HEALTH_PORT] = false;
+    fixture_start(&f, (const char *[]){ "felix", NULL });
+    node_turn(&f.n, 0);
+    fixture_apply(&f, FELIX("default", "{healthPort: 9500}"));
+    node_turn(&f.n, 0);
+    assert_int_equal(c->health_port, 9500);
+    fixture_apply(&f, FELIX("node.n1", "{healthEnabled: false}"));
+    node_turn(&f.n, 0);
+    assert_int_equal(c->health_port, 0);
+    fixture_stop(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_applies_and_the_node_s_own_wins),
+        cmocka_unit_test(test_settings_given_to_the_node_win),
+        cmocka_unit_test(test_health_enabled_false_closes_the_health_port),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

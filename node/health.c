@@ -1,8 +1,9 @@
 /* health.c — tabby-node's HTTP endpoints (libmicrohttpd), a part (node.h): /liveness,
- * /readiness and /metrics on TABBY_HEALTH_HOST:TABBY_HEALTH_PORT (port 0: none). The server
- * has no thread of its own: its epoll descriptor sits in the daemon's poll loop and
- * requests are answered from there, so handlers read the parts' state while nothing else
- * changes it. It starts early, so that a node waiting for its datastore says so. */
+ * /readiness, /metrics and /status (JSON, status.c) on TABBY_HEALTH_HOST:TABBY_HEALTH_PORT
+ * (port 0: none). The server has no thread of its own: its epoll descriptor sits in the
+ * daemon's poll loop and requests are answered from there, so handlers read the parts'
+ * state while nothing else changes it. It starts early, so that a node waiting for its
+ * datastore says so. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -13,6 +14,7 @@
 
 #include <microhttpd.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/log.h"
 #include "node.h"
 
@@ -79,6 +81,16 @@ static enum MHD_Result metrics(struct node_http *h, struct MHD_Connection *conn)
                 : MHD_NO;
 }
 
+static enum MHD_Result status(struct node_http *h, struct MHD_Connection *conn)
+{
+    _cleanup_json_ json_t *st = node_status(h->node);
+    char *body = st ? json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+    if (!body)
+        return respond_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "status failed\n");
+    return respond(conn, MHD_HTTP_OK, body, strlen(body), "application/json");
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
@@ -98,8 +110,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return readiness(h, conn);
     if (strcmp(url, "/metrics") == 0)
         return metrics(h, conn);
-    return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /liveness, /readiness or "
-                                                  "/metrics\n");
+    if (strcmp(url, "/status") == 0)
+        return status(h, conn);
+    return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /liveness, /readiness, "
+                                                  "/metrics or /status\n");
 }
 
 /* host:port as a socket address; IPv6 when the host is one. */
@@ -160,8 +174,8 @@ static int http_start(struct node *n, void **state, struct tby_error *err)
                              "(in use, or no such address here)", host, port);
     }
     h->epoll_fd = info->epoll_fd;
-    tby_log(TBY_LOG_INFO, "health", "serving /liveness /readiness /metrics host=%s port=%d",
-            host, port);
+    tby_log(TBY_LOG_INFO, "health", "serving /liveness /readiness /metrics /status host=%s "
+            "port=%d", host, port);
     *state = h;
     return 0;
 }

@@ -75,7 +75,8 @@ static int describe_chains(const struct tby_rs *rs, struct tby_nft_check *out)
         else if (!c->live && c->prog)
             r = say(out, "chain %s is there but tabby does not want it", c->name);
         else if (c->live && c->dirty)
-            r = say(out, "chain %s: its rules differ from tabby's %zu", c->name, c->n_rules);
+            r = say(out, "chain %s: its rules differ from the %zu tabby wants", c->name,
+                    c->n_rules);
     }
     return r;
 }

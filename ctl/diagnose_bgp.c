@@ -77,10 +77,10 @@ static void sessions(struct diag *d, const struct tby_bird_protocols *list)
         if (!res)
             res = diag_add(&d->report, AREA, "bgp-sessions", DIAG_FAIL,
                            "BGP sessions not Established: no routes are learned from them");
-        diag_detail(res, "%s %s%s%s (%s): %s, %s since %s", p->name, ip, node ? ", node " : "",
-                    node ? node : "",
+        diag_detail(res, "%s (%s%s%s%s): %s since %s: %s", ip, node ? "node " : "",
+                    node ? node : "", node ? ", " : "",
                     tby_bgp_peer_type_name(tby_bgp_peer_type_of_protocol(p->name)), p->state,
-                    squeezed(p->info, info, sizeof(info)), p->since);
+                    p->since, squeezed(p->info, info, sizeof(info)));
         diag_item(res, "%s", ip);
     }
     if (res) {

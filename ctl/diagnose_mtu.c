@@ -30,7 +30,7 @@ struct mtu_run {
     struct diag *d;
     const struct diag_link *up;
     struct diag_list bad;
-    size_t veths;
+    size_t veths, tunnels;
 };
 
 static void tunnels(struct mtu_run *m)
@@ -38,6 +38,7 @@ static void tunnels(struct mtu_run *m)
     const struct diag_link *vx = diag_link_by_name(&m->d->kernel, TBY_VXLAN_DEVICE);
     const struct diag_link *ipip = diag_link_by_name(&m->d->kernel, TBY_IPIP_DEVICE);
 
+    m->tunnels = (vx != NULL) + (ipip != NULL);
     if (vx && vx->mtu + TBY_VXLAN_OVERHEAD_V4 > m->up->mtu)
         diag_list_add(&m->bad, vx->name, "%s: MTU %u, more than %u - %d (VXLAN)", vx->name,
                       vx->mtu, m->up->mtu, TBY_VXLAN_OVERHEAD_V4);
@@ -94,7 +95,8 @@ void diag_check_mtu(struct diag *d)
                     "after the change get it), or raise the uplink's MTU back");
         return;
     }
-    diag_add(&d->report, AREA, CHECK, DIAG_OK, "uplink %s %u; tunnels and %zu pod veth%s fit "
-             "under it with their pools' encapsulation", m.up->name, m.up->mtu, m.veths,
-             m.veths == 1 ? "" : "s");
+    diag_add(&d->report, AREA, CHECK, DIAG_OK, "uplink %s %u: %zu pod veth%s%s fit%s under it "
+             "with the encapsulation of %s", m.up->name, m.up->mtu, m.veths,
+             m.veths == 1 ? "" : "s", m.tunnels ? " and the tunnels" : "",
+             m.veths == 1 && !m.tunnels ? "s" : "", m.veths == 1 ? "its pool" : "their pools");
 }

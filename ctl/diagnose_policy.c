@@ -139,5 +139,10 @@ void diag_check_policy_table(struct diag *d)
         return;
     }
     diag_add(&d->report, AREA, CHECK, DIAG_OK, "table inet tabby holds what the datastore "
-             "implies%s", outside ? " (changed by someone else long ago, repaired)" : "");
+             "implies: %lld chains, %lld rules, %lld sets, %lld elements%s",
+             (long long)json_integer_value(json_object_get(table, "chains")),
+             (long long)json_integer_value(json_object_get(table, "rules")),
+             (long long)json_integer_value(json_object_get(table, "sets")),
+             (long long)json_integer_value(json_object_get(table, "elements")),
+             outside ? " (changed by someone else long ago, repaired)" : "");
 }

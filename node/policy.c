@@ -386,6 +386,13 @@ static int policy_status(void *state, const struct node *n, json_t *out)
     tby_enc_bool(out, "pending", p->changed);
     tby_enc_string(out, "last_error", st->last_error);
     if (p->nft && (table = json_object())) {
+        size_t sets, elems, chains, rules;
+
+        tby_rs_counts(tby_calc_ruleset(p->calc), &sets, &elems, &chains, &rules);
+        tby_enc_int(table, "sets", (int64_t)sets);
+        tby_enc_int(table, "elements", (int64_t)elems);
+        tby_enc_int(table, "chains", (int64_t)chains);
+        tby_enc_int(table, "rules", (int64_t)rules);
         if (compare_table(p, &c)) {
             tby_enc_bool(table, "present", c.present);
             tby_enc_bool(table, "equal", c.differences.n == 0 && c.present);

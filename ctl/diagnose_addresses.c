@@ -50,7 +50,7 @@ void diag_check_ipam(struct diag *d)
 
     if (diag_need_cluster(d, AREA, "ipam"))
         return;
-    if (tby_ipam_new(d->store, d->set.node, &ipam, &err) < 0 ||
+    if (tby_ipam_new(d->store, NULL, &ipam, &err) < 0 ||
         tby_ipam_check(ipam, false, &rep, &err) < 0) {
         diag_add(&d->report, AREA, "ipam", DIAG_WARN, "not checked: %s", tby_error_str(&err));
         return;

@@ -95,8 +95,7 @@ void diag_check_mtu(struct diag *d)
                     "after the change get it), or raise the uplink's MTU back");
         return;
     }
-    diag_add(&d->report, AREA, CHECK, DIAG_OK, "uplink %s %u: %zu pod veth%s%s fit%s under it "
-             "with the encapsulation of %s", m.up->name, m.up->mtu, m.veths,
-             m.veths == 1 ? "" : "s", m.tunnels ? " and the tunnels" : "",
-             m.veths == 1 && !m.tunnels ? "s" : "", m.veths == 1 ? "its pool" : "their pools");
+    diag_add(&d->report, AREA, CHECK, DIAG_OK, "uplink %s %u: %zu pod veth%s%s within it, "
+             "each pool's encapsulation counted", m.up->name, m.up->mtu, m.veths,
+             m.veths == 1 ? "" : "s", m.tunnels ? " and the tunnels" : "");
 }

@@ -110,7 +110,7 @@ block_of() {
 # ---- native BGP mesh ----------------------------------------------------------------------
 
 native() {
-    local conf n2_block n3_block pid
+    local conf n2_block n3_block pid chain handle
     up native || return
     n2_block=$(block_of n2)
     n3_block=$(block_of n3)
@@ -194,11 +194,13 @@ policy-table:WARN:"
     healthy after_stop n1
 
     # Last: tabby-node repairs the table at once and says so for an hour (a WARN: exit 0).
-    in_node n1 sh -c 'h=$(nft -a list chain inet tabby forward-hook |
-        awk "/# handle/ && !/chain / { print \$NF; exit }"); nft delete rule inet tabby forward-hook handle $h'
-    expect_diag nft_rule_deleted_by_hand n1 "policy-table:WARN:chain forward-hook"
-    if jq -e '.checks[] | select(.check == "policy-table") | .details[0] |
-        test("forward-hook: its rules differ")' "$T_TMP/diag.json" >/dev/null; then
+    # The first rule of the table, whichever chain holds it.
+    read -r chain handle < <(in_node n1 nft -a list table inet tabby |
+        awk '$1 == "chain" { c = $2 } /# handle/ && $1 != "chain" && c != "" { print c, $NF; exit }')
+    in_node n1 nft delete rule inet tabby "$chain" handle "$handle"
+    expect_diag nft_rule_deleted_by_hand n1 "policy-table:WARN:chain $chain"
+    if jq -e --arg c "$chain" '.checks[] | select(.check == "policy-table") | .details[0] |
+        startswith("chain " + $c + ": its rules differ")' "$T_TMP/diag.json" >/dev/null; then
         pass nft_rule_deleted_names_the_chain
     else
         fail nft_rule_deleted_names_the_chain "$(cat "$T_TMP/diag.json")"

@@ -14,6 +14,7 @@
 
 struct tby_bgp_driver {
     struct tby_store *store;
+    const struct tby_syncer *syncer; /* the input's source when set, else the store */
     char *node;
     char *config_path;
     char *secrets_dir;
@@ -43,9 +44,9 @@ int tby_bgp_driver_new(struct tby_store *store, const struct tby_bgp_driver_conf
     _cleanup_(tby_bgp_driver_freep) struct tby_bgp_driver *d = calloc(1, sizeof(*d));
     int r;
 
-    if (!cfg->node || !cfg->bird_socket || !cfg->bird_config)
-        return tby_error_set(err, -EINVAL, "BGP driver: node, BIRD socket and BIRD "
-                             "configuration file are required");
+    if (!cfg->node || !cfg->bird_socket || !cfg->bird_config || (!store && !cfg->syncer))
+        return tby_error_set(err, -EINVAL, "BGP driver: node, BIRD socket, BIRD "
+                             "configuration file and a datastore or syncer are required");
     if (!d || !(d->node = strdup(cfg->node)) ||
         !(d->config_path = strdup(cfg->bird_config)) ||
         !(d->secrets_dir = strdup(cfg->secrets_dir ? cfg->secrets_dir : TBY_BGP_SECRETS_DIR)))
@@ -61,6 +62,7 @@ int tby_bgp_driver_new(struct tby_store *store, const struct tby_bgp_driver_conf
     if (r < 0)
         return r;
     d->store = store;
+    d->syncer = cfg->syncer;
     *out = TBY_STEAL(d);
     return 0;
 }
@@ -105,8 +107,11 @@ static int render(struct tby_bgp_driver *d, char **text, size_t *len, struct tby
 {
     bool is_new;
     _cleanup_(tby_bgp_input_clear) struct tby_bgp_input in = { 0 };
-    int r = tby_bgp_gather_from_store(d->store, d->node, d->extra, d->n_extra,
-                                      tby_bgp_secret_from_dir, d->secrets_dir, &in, err);
+    int r = d->syncer
+                ? tby_bgp_gather_from_syncer(d->syncer, d->node, d->extra, d->n_extra,
+                                             tby_bgp_secret_from_dir, d->secrets_dir, &in, err)
+                : tby_bgp_gather_from_store(d->store, d->node, d->extra, d->n_extra,
+                                            tby_bgp_secret_from_dir, d->secrets_dir, &in, err);
 
     if (r == 0)
         r = tby_bgp_render(&in, text, len, err);

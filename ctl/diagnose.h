@@ -116,7 +116,7 @@ struct diag_cluster {
     char error[TBY_ERROR_MAX];
     double ms;                /* how long the reads took */
     struct tby_resource_list pools, nodes, weps;
-    struct tby_routes_block *blocks; /* every node's affine blocks */
+    struct tby_routes_block *blocks; /* every node's affine blocks, as tabby-node routes them */
     size_t n_blocks, cap_blocks;
     struct tby_strv block_nodes; /* owns the blocks' node names */
     const struct tby_resource *self; /* this node's Node; NULL when it has none */
@@ -124,9 +124,10 @@ struct diag_cluster {
 
 /* Reads pools, nodes, endpoints and block affinities. 0, or -errno with c->error set. */
 int diag_cluster_read(struct diag_cluster *c, struct tby_store *store, const char *node);
-/* Sorts one resource in (taken: the cluster frees it), or one affinity record's key. */
+/* Sorts one resource in (taken: the cluster frees it), or one affinity record (its block
+ * counts when tabby-node routes it: tby_ipam_affinity_routable). */
 int diag_cluster_take(struct diag_cluster *c, struct tby_resource *res);
-int diag_cluster_add_affinity(struct diag_cluster *c, const char *key);
+int diag_cluster_add_affinity(struct diag_cluster *c, const struct tby_kv *kv);
 /* After the last take: finds this node's Node. */
 void diag_cluster_done(struct diag_cluster *c, const char *node);
 void diag_cluster_clear(struct diag_cluster *c);

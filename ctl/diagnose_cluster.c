@@ -44,19 +44,19 @@ int diag_cluster_take(struct diag_cluster *c, struct tby_resource *res)
     return tby_resource_list_push(list, res);
 }
 
-int diag_cluster_add_affinity(struct diag_cluster *c, const char *key)
+int diag_cluster_add_affinity(struct diag_cluster *c, const struct tby_kv *kv)
 {
-    struct tby_cidr cidr;
-    const char *node;
-    size_t len;
+    struct tby_ipam_affinity aff;
     char *name;
 
-    if (tby_ipam_affinity_key_parse(key, &node, &len, &cidr) < 0)
-        return 0; /* not an affinity record */
+    /* as tabby-node's routes: a claim still pending, or a record marked deleted, is none */
+    if (tby_ipam_affinity_decode(kv, &aff) < 0 || !tby_ipam_affinity_routable(&aff))
+        return 0;
     if (TBY_GROW(c->blocks, c->cap_blocks, c->n_blocks + 1) < 0 ||
-        !(name = strndup(node, len)) || tby_strv_push_take(&c->block_nodes, name) < 0)
+        !(name = strndup(aff.node, aff.node_len)) ||
+        tby_strv_push_take(&c->block_nodes, name) < 0)
         return -ENOMEM;
-    c->blocks[c->n_blocks++] = (struct tby_routes_block){ cidr, name };
+    c->blocks[c->n_blocks++] = (struct tby_routes_block){ aff.block, name };
     return 0;
 }
 
@@ -98,7 +98,7 @@ int diag_cluster_read(struct diag_cluster *c, struct tby_store *store, const cha
     if (r == 0)
         r = tby_store_range(store, TBY_IPAM_AFFINITY_PREFIX, &affinities, &err);
     for (size_t i = 0; r == 0 && i < affinities.n; i++)
-        r = diag_cluster_add_affinity(c, affinities.items[i].key);
+        r = diag_cluster_add_affinity(c, &affinities.items[i]);
     tby_kv_list_clear(&affinities);
     c->ms = mono_ms() - t0;
     if (r < 0) {

@@ -15,8 +15,8 @@
 #include "tabby/resource.h"
 #include "tabby/selector.h"
 
-#define IPAM_BLOCKS TBY_IPAM_PREFIX "blocks/"
-#define IPAM_AFFINITIES TBY_IPAM_PREFIX "affinities/"
+#define IPAM_BLOCKS TBY_IPAM_BLOCK_PREFIX
+#define IPAM_AFFINITIES TBY_IPAM_AFFINITY_PREFIX
 #define IPAM_HANDLES TBY_IPAM_PREFIX "handles/"
 /* claims/<node>: rewritten by every block claim of the node, so two processes of one
  * node claiming at once conflict (and maxBlocksPerHost holds) instead of both claiming.
@@ -388,6 +388,10 @@ int work_block_for_ip(struct work *w, const struct tby_ip *ip, struct work_block
 typedef int (*ipam_attempt_fn)(struct work *w, void *ctx, struct tby_error *err);
 int ipam_run(struct tby_ipam *ipam, const char *what, bool writes, ipam_attempt_fn attempt,
              void *ctx, struct tby_error *err);
+/* The same without refreshing pools and settings first, for an attempt that needs
+ * neither: it reads only what it reads itself. */
+int ipam_run_unrefreshed(struct tby_ipam *ipam, const char *what, bool writes,
+                         ipam_attempt_fn attempt, void *ctx, struct tby_error *err);
 
 /* The two commits of a working set (ipam_work.c, ipam_ordered.c); 0, -ECANCELED on a
  * conflict (the attempt runs again), or an error. */

@@ -420,20 +420,29 @@ bool tby_ipam_affinity_routable(const struct tby_ipam_affinity *aff)
     return !aff->deleted && aff->state != TBY_IPAM_AFFINITY_PENDING;
 }
 
+/* A watcher's block record: -EINVAL when it is none or malformed, -ENOMEM. */
+static int block_record_decode(const struct tby_kv *kv, struct ipam_block **out)
+{
+    int r;
+
+    *out = NULL;
+    if (strncmp(kv->key, IPAM_BLOCKS, strlen(IPAM_BLOCKS)) != 0 || !kv->value)
+        return -EINVAL;
+    r = ipam_block_decode(kv->value, kv->value_len, kv->key, out, NULL);
+    return r < 0 && r != -ENOMEM ? -EINVAL : r;
+}
+
 int tby_ipam_block_info_decode(const struct tby_kv *kv, struct tby_ipam_block_info *out)
 {
     _cleanup_(ipam_block_freep) struct ipam_block *b = NULL;
-    struct tby_error ignored = { 0 };
-    int r;
+    int r = block_record_decode(kv, &b);
 
     memset(out, 0, sizeof(*out));
-    if (strncmp(kv->key, IPAM_BLOCKS, strlen(IPAM_BLOCKS)) != 0 || !kv->value)
-        return -EINVAL;
-    r = ipam_block_decode(kv->value, kv->value_len, kv->key, &b, &ignored);
     if (r < 0)
         return r;
     out->cidr = b->cidr;
     out->node = TBY_STEAL(b->node);
+    out->usable = ipam_block_usable(b);
     out->deleted = b->deleted;
     out->size = b->size;
     out->in_use = ipam_block_in_use(b);
@@ -444,4 +453,16 @@ void tby_ipam_block_info_clear(struct tby_ipam_block_info *info)
 {
     free(info->node);
     memset(info, 0, sizeof(*info));
+}
+
+bool tby_ipam_block_holds(const struct tby_kv *kv, const struct tby_ip *ip, const char *handle)
+{
+    _cleanup_(ipam_block_freep) struct ipam_block *b = NULL;
+    const struct ipam_attr *owner;
+    uint32_t ord;
+
+    if (block_record_decode(kv, &b) < 0 || b->deleted || !ipam_block_ordinal(b, ip, &ord))
+        return false;
+    owner = ipam_block_owner(b, ord);
+    return owner && ipam_same_str(owner->handle, handle);
 }

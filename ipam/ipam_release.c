@@ -175,21 +175,55 @@ int tby_ipam_gc_blocks(struct tby_ipam *ipam, size_t *removed, struct tby_error 
     return r;
 }
 
-/* The block, if it is still empty and its node or pool is gone (the check's repair of a
- * block without a pool). */
+/* Gives up one empty block. `decided`: the caller judged from its own copy that the block
+ * goes while it is still empty and still affine to `node` (tabby-node's upkeep, from the
+ * syncer's cache), so no pool or Node is read; otherwise IPAM's own rule decides
+ * (work_retire_if_empty: its node or its pool is gone; the check's repair). */
+struct retire_ctx {
+    struct tby_cidr block;
+    bool decided;
+    const char *node;
+    bool forget_claims;             /* with it, the node's claims record (its last block) */
+    bool removed;
+};
+
 static int attempt_retire(struct work *w, void *opaque, struct tby_error *err)
 {
+    struct retire_ctx *c = opaque;
     struct work_block *wb;
-    int r = work_block(w, opaque, &wb, err);
+    int r = work_block(w, &c->block, &wb, err);
 
-    if (r < 0 || !wb->blk)
+    c->removed = false;
+    if (r < 0 || !wb->blk || ipam_block_in_use(wb->blk) > 0 || !ipam_block_usable(wb->blk))
         return r;
-    return work_retire_if_empty(w, wb, err);
+    if (!c->decided)
+        r = work_retire_if_empty(w, wb, err);
+    else if (ipam_same_str(wb->blk->node, c->node))
+        wb->removed = wb->dirty = true;
+    if (r == 0 && wb->removed && c->forget_claims)
+        w->forget_claims_of = c->node;
+    c->removed = wb->removed;
+    return r;
 }
 
 int ipam_retire_block(struct tby_ipam *ipam, const struct tby_cidr *cidr, struct tby_error *err)
 {
-    struct tby_cidr copy = *cidr;
+    struct retire_ctx c = { .block = *cidr };
 
-    return ipam_run(ipam, "giving up a block", true, attempt_retire, &copy, err);
+    return ipam_run(ipam, "giving up a block", true, attempt_retire, &c, err);
+}
+
+int tby_ipam_retire_block(struct tby_ipam *ipam, const struct tby_cidr *block, const char *node,
+                          bool forget_claims, bool *removed, struct tby_error *err)
+{
+    struct retire_ctx c = { .block = *block, .decided = true, .node = node,
+                            .forget_claims = forget_claims && node };
+    int r = node ? ipam_check_name("node name", node, err) : 0;
+
+    if (r == 0)
+        r = ipam_run_unrefreshed(ipam, "giving up an empty block", true, attempt_retire, &c,
+                                 err);
+    if (removed)
+        *removed = r == 0 && c.removed;
+    return r;
 }

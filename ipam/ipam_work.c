@@ -560,8 +560,8 @@ static void backoff(struct tby_ipam *ipam, int attempt)
     nanosleep(&ts, NULL);
 }
 
-int ipam_run(struct tby_ipam *ipam, const char *what, bool writes, ipam_attempt_fn attempt,
-             void *ctx, struct tby_error *err)
+static int run(struct tby_ipam *ipam, const char *what, bool writes, bool refresh,
+               ipam_attempt_fn attempt, void *ctx, struct tby_error *err)
 {
     int r = 0;
     /* The processes of one node take turns, as Calico's CNI plugin's do. */
@@ -570,7 +570,7 @@ int ipam_run(struct tby_ipam *ipam, const char *what, bool writes, ipam_attempt_
     for (int i = 0; i < MAX_ATTEMPTS; i++) {
         struct work w = { .ipam = ipam };
 
-        r = ipam_refresh(ipam, err);
+        r = refresh ? ipam_refresh(ipam, err) : 0;
         if (r == 0)
             r = attempt(&w, ctx, err);
         if (r == 0 && !w.trial)
@@ -587,4 +587,16 @@ int ipam_run(struct tby_ipam *ipam, const char *what, bool writes, ipam_attempt_
         return tby_error_set(err, -EAGAIN, "%s: gave up after %d attempts: the IPAM records "
                              "kept changing underneath (try again later)", what, MAX_ATTEMPTS);
     return r;
+}
+
+int ipam_run(struct tby_ipam *ipam, const char *what, bool writes, ipam_attempt_fn attempt,
+             void *ctx, struct tby_error *err)
+{
+    return run(ipam, what, writes, true, attempt, ctx, err);
+}
+
+int ipam_run_unrefreshed(struct tby_ipam *ipam, const char *what, bool writes,
+                         ipam_attempt_fn attempt, void *ctx, struct tby_error *err)
+{
+    return run(ipam, what, writes, false, attempt, ctx, err);
 }

@@ -12,6 +12,7 @@
  * is diffed against what was delivered, and watch events are checked against it, so
  * what the caller has always equals what the server had at some resourceVersion.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -112,6 +113,7 @@ struct tby_kube_informer {
     atomic_bool stop;
     atomic_size_t n_synced;
     int event_fd;
+    uint64_t *count_lists, *count_watches; /* the caller's; added to atomically */
 
     pthread_mutex_t lock; /* guards what follows */
     struct tby_kube_changes queue;
@@ -346,6 +348,7 @@ static int start(struct reflector *r, const char *path, bool watch, struct tby_e
 {
     struct tby_kube_informer *inf = r->inf;
     int rc = kube_token_refresh(&inf->token, inf->cfg, false, err);
+    uint64_t *count;
 
     if (rc < 0)
         return rc;
@@ -365,6 +368,9 @@ static int start(struct reflector *r, const char *path, bool watch, struct tby_e
     if (curl_multi_add_handle(inf->multi, r->easy) != CURLM_OK)
         return tby_error_set(err, -ENOMEM, "%s: cannot add a transfer", r->what);
     r->phase = watch ? WATCHING : LISTING;
+    count = watch ? inf->count_watches : inf->count_lists;
+    if (count)
+        __atomic_add_fetch(count, 1, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -737,6 +743,13 @@ int tby_kube_informer_add(struct tby_kube_informer *inf, const struct tby_kube_r
         set_string(&r->field_selector, opts->field_selector) < 0)
         return tby_error_set(err, -ENOMEM, "out of memory");
     return r->index;
+}
+
+void tby_kube_informer_count(struct tby_kube_informer *inf, uint64_t *lists, uint64_t *watches)
+{
+    assert(!inf->started);
+    inf->count_lists = lists;
+    inf->count_watches = watches;
 }
 
 /* The thread takes no signals: they stay with the program's own threads. */

@@ -1,5 +1,7 @@
-/* store.c — backend selection by URI, argument checks, transactions and record helpers. */
+/* store.c — backend selection by URI, argument checks, read counters, transactions, the
+ * sync's dispatch and record helpers. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -117,6 +119,7 @@ int tby_store_get(struct tby_store *store, const char *key, struct tby_kv *out,
                   struct tby_error *err)
 {
     memset(out, 0, sizeof(*out));
+    tby_store_count(&store->stats.gets);
     return store->ops->get(store, key, out, err);
 }
 
@@ -124,12 +127,23 @@ int tby_store_range(struct tby_store *store, const char *prefix, struct tby_kv_l
                     struct tby_error *err)
 {
     memset(out, 0, sizeof(*out));
+    tby_store_count(&store->stats.ranges);
     return store->ops->range(store, prefix, out, err);
 }
 
 int tby_store_revision(struct tby_store *store, int64_t *rev, struct tby_error *err)
 {
     return store->ops->revision(store, rev, err);
+}
+
+struct tby_store_stats tby_store_stats(const struct tby_store *store)
+{
+    return (struct tby_store_stats){
+        .gets = __atomic_load_n(&store->stats.gets, __ATOMIC_RELAXED),
+        .ranges = __atomic_load_n(&store->stats.ranges, __ATOMIC_RELAXED),
+        .watches = __atomic_load_n(&store->stats.watches, __ATOMIC_RELAXED),
+        .commits = __atomic_load_n(&store->stats.commits, __ATOMIC_RELAXED),
+    };
 }
 
 static int compare_keys(const void *a, const void *b)
@@ -167,6 +181,7 @@ int tby_store_commit(struct tby_store *store, const struct tby_txn *txn, int64_t
 
     if (r < 0)
         return r;
+    tby_store_count(&store->stats.commits);
     return store->ops->commit(store, txn, rev ? rev : &ignored, err);
 }
 
@@ -308,6 +323,7 @@ size_t tby_txn_op_count(const struct tby_txn *txn)
 int tby_store_watch(struct tby_store *store, const char *prefix, int64_t from_rev,
                     struct tby_watch **out, struct tby_error *err)
 {
+    tby_store_count(&store->stats.watches);
     return store->ops->watch(store, prefix, from_rev, out, err);
 }
 
@@ -331,6 +347,67 @@ void tby_watch_free(struct tby_watch *watch)
 {
     if (watch)
         watch->ops->free(watch);
+}
+
+/* ---- sync -------------------------------------------------------------------- */
+
+int tby_store_sync_open(struct tby_store *store, const char *const *prefixes, size_t n,
+                        struct tby_sync **out, struct tby_error *err)
+{
+    *out = NULL;
+    if (n == 0)
+        return tby_error_set(err, -EINVAL, "a sync needs at least one prefix");
+    for (size_t i = 0; i < n; i++)
+        if (!prefixes[i])
+            return tby_error_set(err, -EINVAL, "a sync's prefix is missing");
+    if (store->ops->sync_open)
+        return store->ops->sync_open(store, prefixes, n, out, err);
+    return tby_store_sync_generic_open(store, prefixes, n, out, err);
+}
+
+int tby_store_sync_fd(const struct tby_sync *sync)
+{
+    return sync->ops->fd(sync);
+}
+
+int tby_store_sync_timeout_ms(const struct tby_sync *sync)
+{
+    return sync->ops->timeout_ms(sync);
+}
+
+int tby_store_sync_next(struct tby_sync *sync, struct tby_event_list *out, int timeout_ms,
+                        struct tby_error *err)
+{
+    struct tby_error local = { 0 };
+    int r;
+
+    if (!err)
+        err = &local;
+    r = sync->ops->next(sync, out, timeout_ms, err);
+    if (r < 0) {
+        sync->stats.errors++;
+        snprintf(sync->stats.last_error, sizeof(sync->stats.last_error), "%s",
+                 tby_error_str(err));
+    } else if (sync->online) {
+        sync->stats.last_error[0] = '\0';
+    }
+    return r;
+}
+
+bool tby_store_sync_online(const struct tby_sync *sync)
+{
+    return sync->online;
+}
+
+const struct tby_sync_stats *tby_store_sync_stats(const struct tby_sync *sync)
+{
+    return &sync->stats;
+}
+
+void tby_store_sync_free(struct tby_sync *sync)
+{
+    if (sync)
+        sync->ops->free(sync);
 }
 
 /* ---- records ----------------------------------------------------------------- */

@@ -42,6 +42,10 @@ struct tby_store_ops {
     /* optional: see tby_store_check_change */
     int (*check_change)(struct tby_store *s, const char *key, enum tby_store_change change,
                         struct tby_error *err);
+    /* Optional: list-and-watch done natively (store.h's contract). Without it, syncs are
+     * store_sync.c's range + watch. */
+    int (*sync_open)(struct tby_store *s, const char *const *prefixes, size_t n,
+                     struct tby_sync **out, struct tby_error *err);
 };
 
 struct tby_watch_ops {
@@ -51,17 +55,44 @@ struct tby_watch_ops {
     void (*free)(struct tby_watch *w);
 };
 
+/* A sync's own work; store.c counts errors and keeps the last one around next. */
+struct tby_sync_ops {
+    int (*fd)(const struct tby_sync *y);
+    int (*timeout_ms)(const struct tby_sync *y);
+    int (*next)(struct tby_sync *y, struct tby_event_list *out, int timeout_ms,
+                struct tby_error *err);
+    void (*free)(struct tby_sync *y);
+};
+
 struct tby_store {
     const struct tby_store_ops *ops;
     char *uri;
     /* Commits name one key (a put or delete, compared on that key alone or not at all):
      * the Kubernetes API, and sqlite opened with single_object for tests. */
     bool single_object;
+    /* Counted by store.c with tby_store_count. A native sync adds its own lists (as
+     * ranges) and watch requests (as watches), from a thread of its own; a backend whose
+     * commit must read its object first (k8s:) counts that read as a get. */
+    struct tby_store_stats stats;
 };
+
+/* Adds one to a counter of stats (atomically: a native sync counts from its thread). */
+static inline void tby_store_count(uint64_t *counter)
+{
+    __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+}
 
 struct tby_watch {
     const struct tby_watch_ops *ops;
     int64_t next_rev;
+};
+
+/* A backend's sync begins with this. The implementation keeps `online` and counts
+ * stats.lists; store.c counts errors and sets or clears last_error. */
+struct tby_sync {
+    const struct tby_sync_ops *ops;
+    bool online;
+    struct tby_sync_stats stats;
 };
 
 /* Backends' constructors; `location` is the URI without its scheme. */
@@ -73,6 +104,9 @@ int tby_store_k8s_open(const char *location, const struct tby_store_options *opt
                        struct tby_store **out, struct tby_error *err);
 /* The store of a sqlite file that does not exist, opened with no_create (store_empty.c). */
 int tby_store_empty_open(const char *path, struct tby_store **out, struct tby_error *err);
+/* The generic sync (store_sync.c), over the store's range and watch. */
+int tby_store_sync_generic_open(struct tby_store *s, const char *const *prefixes, size_t n,
+                                struct tby_sync **out, struct tby_error *err);
 
 /* Helpers shared by backends. */
 int tby_kv_list_push(struct tby_kv_list *list, struct tby_kv *kv);

@@ -94,8 +94,10 @@ int k8s_fetch(struct k8s_store *s, const struct k8s_loc *loc, json_t **out,
 {
     int r = tby_kube_get(s->client, loc->res, loc->ns, loc->name, out, err);
 
-    if (r == -ENOENT && loc->alt_name)
+    if (r == -ENOENT && loc->alt_name) { /* a second GET, counted as one */
+        tby_store_count(&s->base.stats.gets);
         r = tby_kube_get(s->client, loc->res, loc->ns, loc->alt_name, out, err);
+    }
     return r;
 }
 
@@ -414,6 +416,7 @@ static const struct tby_store_ops k8s_ops = {
     .close = k8s_close,
     .release_memory = k8s_release_memory,
     .check_change = k8s_check_change,
+    .sync_open = k8s_sync_open,
 };
 
 /* "" : in-cluster (a pod's service account), else $KUBECONFIG, else ~/.kube/config;

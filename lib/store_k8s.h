@@ -24,7 +24,7 @@
  *   store_k8s_node.c     Nodes -> Calico Nodes (projectcalico.org annotations)
  *   store_k8s_ipam.c     IPAM blocks, affinities, handles (specs passed through)
  *   store_k8s_txn.c      commits: what maps onto one request
- *   store_k8s_sync.c     watches: informer reflectors, one per API type
+ *   store_k8s_sync.c     watches and the native sync: informer reflectors, one per type
  *
  * Ownership: entries and requests hold new references / malloc'd strings, cleared with
  * their _clear functions. A codec (warned-once set) belongs to its store.
@@ -317,9 +317,11 @@ struct k8s_sync;
 typedef int (*k8s_sync_hook)(void *ctx, struct tby_event_list *out);
 
 /* Starts reflectors for every type behind `prefixes` (the store and its config must
- * outlive the sync); `from` (may be NULL) is what the caller holds already. */
+ * outlive the sync); `from` (may be NULL) is what the caller holds already. With
+ * `count`, the informer counts its LIST and WATCH requests into the store's ranges and
+ * watches. */
 int k8s_sync_start(struct k8s_store *s, const char *const *prefixes, size_t n_prefixes,
-                   const struct k8s_snapshot *from, struct k8s_sync **out,
+                   const struct k8s_snapshot *from, bool count, struct k8s_sync **out,
                    struct tby_error *err);
 int k8s_sync_fd(const struct k8s_sync *sync);
 int k8s_sync_timeout_ms(const struct k8s_sync *sync);
@@ -328,9 +330,13 @@ int k8s_sync_timeout_ms(const struct k8s_sync *sync);
 int k8s_sync_next(struct k8s_sync *sync, struct tby_event_list *out, int timeout_ms,
                   k8s_sync_hook hook, void *ctx, struct tby_error *err);
 bool k8s_sync_online(const struct k8s_sync *sync);
-uint64_t k8s_sync_lists(const struct k8s_sync *sync);
+/* How many times a type lost its server so far, and (why, may be NULL) the last reason. */
+uint64_t k8s_sync_lost(const struct k8s_sync *sync, const char **why);
 void k8s_sync_free(struct k8s_sync *sync);
+/* store.h's watch and sync on k8s:, over the same engine. */
 int k8s_watch(struct tby_store *store, const char *prefix, int64_t from_rev,
               struct tby_watch **out, struct tby_error *err);
+int k8s_sync_open(struct tby_store *store, const char *const *prefixes, size_t n,
+                  struct tby_sync **out, struct tby_error *err);
 
 #endif

@@ -8,14 +8,17 @@
  * event; few change the endpoint).
  *
  * A listing is complete when every type has listed once, and again each time one lists
- * anew (after a 410): the caller hears it through a hook, where a stream with markers
- * puts one. Online means every type has listed and every reflector's server answers.
+ * anew (after a 410): the caller hears it through a hook, where the store's sync
+ * (tby_store_sync_*, at the end of this file) puts its SYNCED marker. Online means every
+ * type has listed and every reflector's server answers. The sync's informer counts its
+ * LISTs and WATCHes into the store's read counters from its thread.
  *
  * The same object is a tby_watch (store.h): watch(prefix, rev + 1) right after a range
  * that returned rev starts from what that range handed out, so a key gone between the
  * two is told as deleted once its type has listed. */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,8 +59,9 @@ struct k8s_sync {
     bool *synced;
     size_t n_offline;
     bool *offline;
-    uint64_t lists;     /* complete listings told */
     bool seeded;
+    uint64_t lost;                /* types that lost their server, counted */
+    char lost_why[TBY_ERROR_MAX]; /* the last one's reason */
     struct tby_event_list queued; /* told before the first call of next */
     struct tby_hmap told;
     struct tby_hmap objects;
@@ -230,10 +234,8 @@ static int object_changed(struct k8s_sync *w, int type, const json_t *obj, bool 
 }
 
 /* What is told so far adds up to a complete listing. */
-static int listed(struct k8s_sync *w, k8s_sync_hook hook, void *ctx,
-                  struct tby_event_list *out)
+static int listed(k8s_sync_hook hook, void *ctx, struct tby_event_list *out)
 {
-    w->lists++;
     return hook ? hook(ctx, out) : 0;
 }
 
@@ -246,7 +248,7 @@ static int type_listed(struct k8s_sync *w, int type, k8s_sync_hook hook, void *c
     int r = 0;
 
     if (w->synced[type])
-        return w->n_synced == w->n_types ? listed(w, hook, ctx, out) : 0;
+        return w->n_synced == w->n_types ? listed(hook, ctx, out) : 0;
     w->synced[type] = true;
     w->n_synced++;
     for (n = tby_hmap_first(&w->told); n && r == 0 && w->seeded; n = next) {
@@ -260,7 +262,7 @@ static int type_listed(struct k8s_sync *w, int type, k8s_sync_hook hook, void *c
         return r;
     tby_log(TBY_LOG_INFO, "k8s", "watch synced types=%zu keys=%zu", w->n_types,
             tby_hmap_count(&w->told));
-    return listed(w, hook, ctx, out);
+    return listed(hook, ctx, out);
 }
 
 static void set_offline(struct k8s_sync *w, int type, bool offline)
@@ -294,6 +296,11 @@ static int apply_change(struct k8s_sync *w, const struct tby_kube_change *c,
     case TBY_KUBE_OFFLINE:
         /* the informer logs it and reconnects by itself */
         set_offline(w, c->reflector, c->type == TBY_KUBE_OFFLINE);
+        if (c->type == TBY_KUBE_OFFLINE) {
+            w->lost++;
+            snprintf(w->lost_why, sizeof(w->lost_why), "%s",
+                     c->message ? c->message : "the API server does not answer");
+        }
         break;
     }
     return r < 0 ? tby_error_set(err, r, "out of memory") : 0;
@@ -317,9 +324,11 @@ bool k8s_sync_online(const struct k8s_sync *w)
     return w->n_synced == w->n_types && w->n_offline == 0;
 }
 
-uint64_t k8s_sync_lists(const struct k8s_sync *w)
+uint64_t k8s_sync_lost(const struct k8s_sync *w, const char **why)
 {
-    return w->lists;
+    if (why)
+        *why = w->lost_why;
+    return w->lost;
 }
 
 int k8s_sync_next(struct k8s_sync *w, struct tby_event_list *out, int timeout_ms,
@@ -446,7 +455,7 @@ static int tell_constants(struct k8s_sync *w, struct tby_event_list *out,
 }
 
 int k8s_sync_start(struct k8s_store *s, const char *const *prefixes, size_t n_prefixes,
-                   const struct k8s_snapshot *from, struct k8s_sync **out,
+                   const struct k8s_snapshot *from, bool count, struct k8s_sync **out,
                    struct tby_error *err)
 {
     struct k8s_sync *w = calloc(1, sizeof(*w));
@@ -468,6 +477,8 @@ int k8s_sync_start(struct k8s_store *s, const char *const *prefixes, size_t n_pr
         r = tby_error_set(err, -ENOMEM, "out of memory");
     if (r == 0)
         r = tby_kube_informer_new(s->cfg, &w->inf, err);
+    if (r == 0 && count)
+        tby_kube_informer_count(w->inf, &s->base.stats.ranges, &s->base.stats.watches);
     if (r == 0)
         r = add_reflectors(w, err);
     if (r == 0)
@@ -529,12 +540,119 @@ int k8s_watch(struct tby_store *store, const char *prefix, int64_t from_rev,
 
     if (!w)
         return tby_error_set(err, -ENOMEM, "out of memory");
-    r = k8s_sync_start(s, &prefix, 1, from_range ? snap : NULL, &w->sync, err);
+    r = k8s_sync_start(s, &prefix, 1, from_range ? snap : NULL, false, &w->sync, err);
     if (r < 0) {
         free(w);
         return r;
     }
     w->base.ops = &watch_ops;
     *out = &w->base;
+    return 0;
+}
+
+/* ---- store.h's sync ------------------------------------------------------------------------ */
+
+/* The store's native list-and-watch: the engine above, started by the first next (opening
+ * reads nothing, as store.h says), with a SYNCED marker wherever what it told adds up to a
+ * complete listing, online as the engine says. A type losing its server is a failed
+ * attempt (its reason the sync's last error) while the informer reconnects on its own;
+ * the informer's LISTs and WATCHes count as the store's ranges and watches. */
+struct k8s_store_sync {
+    struct tby_sync base;
+    struct k8s_store *store;
+    struct tby_strv prefixes;
+    struct k8s_sync *sync; /* NULL until the first next */
+    int64_t start_at;      /* monotonic ms: when to try starting it again */
+};
+
+#define START_RETRY_MS 1000
+
+static int mark_synced(void *ctx, struct tby_event_list *out)
+{
+    struct k8s_store_sync *y = ctx;
+    struct tby_kv none = { 0 };
+
+    if (tby_event_list_push(out, TBY_EVENT_SYNCED, &none) < 0)
+        return -ENOMEM;
+    y->base.stats.lists++;
+    return 0;
+}
+
+static int sync_fd(const struct tby_sync *base)
+{
+    const struct k8s_store_sync *y = (const struct k8s_store_sync *)base;
+
+    return y->sync ? k8s_sync_fd(y->sync) : -1;
+}
+
+static int sync_timeout_ms(const struct tby_sync *base)
+{
+    const struct k8s_store_sync *y = (const struct k8s_store_sync *)base;
+    int64_t left;
+
+    if (y->sync)
+        return k8s_sync_timeout_ms(y->sync);
+    left = y->start_at - tby_monotonic_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+static int sync_next(struct tby_sync *base, struct tby_event_list *out, int timeout_ms,
+                     struct tby_error *err)
+{
+    struct k8s_store_sync *y = (struct k8s_store_sync *)base;
+    const char *why;
+    uint64_t lost;
+    int r;
+
+    if (!y->sync) {
+        if (tby_monotonic_ms() < y->start_at)
+            return 0;
+        r = k8s_sync_start(y->store, (const char *const *)y->prefixes.items, y->prefixes.n,
+                           NULL, true, &y->sync, err);
+        if (r < 0) {
+            y->start_at = tby_monotonic_ms() + START_RETRY_MS;
+            return r;
+        }
+    }
+    lost = k8s_sync_lost(y->sync, NULL);
+    r = k8s_sync_next(y->sync, out, timeout_ms, mark_synced, y, err);
+    y->base.online = k8s_sync_online(y->sync);
+    if (r == 0 && k8s_sync_lost(y->sync, &why) != lost)
+        r = tby_error_set(err, -EAGAIN, "%s", why);
+    return r;
+}
+
+static void sync_free(struct tby_sync *base)
+{
+    struct k8s_store_sync *y = (struct k8s_store_sync *)base;
+
+    k8s_sync_free(y->sync);
+    tby_strv_clear(&y->prefixes);
+    free(y);
+}
+
+static const struct tby_sync_ops sync_ops = {
+    .fd = sync_fd,
+    .timeout_ms = sync_timeout_ms,
+    .next = sync_next,
+    .free = sync_free,
+};
+
+int k8s_sync_open(struct tby_store *store, const char *const *prefixes, size_t n,
+                  struct tby_sync **out, struct tby_error *err)
+{
+    struct k8s_store_sync *y = calloc(1, sizeof(*y));
+
+    if (!y)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    y->base.ops = &sync_ops;
+    y->store = (struct k8s_store *)store;
+    for (size_t i = 0; i < n; i++) {
+        if (tby_strv_push(&y->prefixes, prefixes[i]) < 0) {
+            sync_free(&y->base);
+            return tby_error_set(err, -ENOMEM, "out of memory");
+        }
+    }
+    *out = &y->base;
     return 0;
 }

@@ -62,7 +62,8 @@ int k8s_check_change(struct tby_store *store, const char *key, enum tby_store_ch
 }
 
 /* The object as it is now, for a write compared at `expect` (-1: not compared): from the
- * cache when it is at that revision, else read. *raw NULL: it does not exist. */
+ * cache when it is at that revision, else read (a GET the store's counters count as a
+ * get). *raw NULL: it does not exist. */
 static int current(struct k8s_store *s, const struct k8s_map *m, const struct k8s_loc *loc,
                    const char *key, int64_t expect, json_t **raw, struct tby_error *err)
 {
@@ -75,6 +76,7 @@ static int current(struct k8s_store *s, const struct k8s_map *m, const struct k8
         *raw = json_incref((json_t *)cached);
         return 0;
     }
+    tby_store_count(&s->base.stats.gets);
     r = k8s_fetch(s, loc, raw, err);
     if (r == -ENOENT) {
         *raw = NULL;

@@ -1,5 +1,5 @@
-/* syncer.c — the datastore syncer (syncer.h): range read, watch, decode, and consumers
- * told of every difference; re-read with differences after compaction or an outage. */
+/* syncer.c — the datastore syncer (syncer.h): the store's list-and-watch stream of the
+ * prefixes tabby-node needs, decoded and held, and consumers told of every change. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,39 +12,33 @@
 #include "tabby/log.h"
 #include "tabby/syncer.h"
 
-#define BACKOFF_FIRST_MS 100
-#define BACKOFF_MAX_MS 30000
-/* A watch is polled at least this often even if its descriptor stays quiet. */
-#define WATCH_POLL_MS 1000
+/* A record's value as the store gave it (NUL-terminated). */
+struct record {
+    char *value;
+    size_t value_len;
+    int64_t mod_rev;
+};
 
+/* One allocation per key (and one for a record's value): tabby-node holds every endpoint
+ * of the cluster. */
 struct entry {
     struct tby_hnode node;
-    char *key;
-    int64_t mod_rev;
-    struct tby_resource *res; /* NULL for a record */
+    struct tby_resource *res; /* a resource, decoded (its resourceVersion the mod_rev) */
+    struct record *rec;       /* or a record */
+    char key[];
 };
 
 struct tby_syncer {
     struct tby_store *store;
-    struct tby_watch *watch;
+    struct tby_sync *sync;    /* NULL until the first poll */
     struct tby_hmap entries;
     struct tby_hmap maps;     /* struct shared_map: labels and annotations held, by content */
     size_t maps_purge_at;     /* count of maps that makes the next insert drop unused ones */
     struct tby_syncer_consumer *consumers;
     size_t n_consumers;
     bool in_sync;
-    int backoff_ms;
-    int64_t retry_at;         /* monotonic ms; 0: read now */
     struct tby_syncer_stats stats;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- entries ---------------------------------------------------------------------------- */
 
@@ -63,8 +57,22 @@ static struct entry *entry_find(const struct tby_hmap *m, const char *key)
 static void entry_free(struct entry *e)
 {
     tby_resource_free(e->res);
-    free(e->key);
+    if (e->rec)
+        free(e->rec->value);
+    free(e->rec);
     free(e);
+}
+
+/* The record an entry holds, as a kv (borrowed). */
+static struct tby_kv entry_kv(struct entry *e)
+{
+    return (struct tby_kv){ .key = e->key, .value = e->rec->value,
+                            .value_len = e->rec->value_len, .mod_rev = e->rec->mod_rev };
+}
+
+static int64_t entry_rev(const struct entry *e)
+{
+    return e->rec ? e->rec->mod_rev : e->res->meta.resource_version;
 }
 
 static void entries_clear(struct tby_hmap *m)
@@ -247,12 +255,13 @@ static void tell_record(struct tby_syncer *s, const char *key, const struct tby_
 
 static struct entry *entry_add(struct tby_syncer *s, const char *key)
 {
-    struct entry *e = calloc(1, sizeof(*e));
+    size_t len = strlen(key);
+    struct entry *e = calloc(1, sizeof(*e) + len + 1);
 
-    if (!e || !(e->key = strdup(key)) ||
-        tby_hmap_insert(&s->entries, &e->node, tby_hash_str(key)) < 0) {
-        if (e)
-            free(e->key);
+    if (!e)
+        return NULL;
+    memcpy(e->key, key, len + 1);
+    if (tby_hmap_insert(&s->entries, &e->node, tby_hash_str(key)) < 0) {
         free(e);
         return NULL;
     }
@@ -261,8 +270,10 @@ static struct entry *entry_add(struct tby_syncer *s, const char *key)
 
 /* A record's key now holds kv (NULL: deleted). */
 static int apply_record(struct tby_syncer *s, struct entry *e, const char *key,
-                        const struct tby_kv *kv)
+                        struct tby_kv *kv)
 {
+    struct tby_kv view;
+
     if (!kv) {
         if (e) {
             tby_hmap_remove(&s->entries, &e->node);
@@ -273,18 +284,28 @@ static int apply_record(struct tby_syncer *s, struct entry *e, const char *key,
     }
     if (!e && !(e = entry_add(s, key)))
         return -ENOMEM;
-    e->mod_rev = kv->mod_rev;
-    tell_record(s, key, kv);
+    if (!e->rec && !(e->rec = calloc(1, sizeof(*e->rec)))) {
+        tby_hmap_remove(&s->entries, &e->node);
+        entry_free(e);
+        return -ENOMEM;
+    }
+    free(e->rec->value);
+    e->rec->value = TBY_STEAL(kv->value); /* the event's, moved */
+    e->rec->value_len = kv->value_len;
+    e->rec->mod_rev = kv->mod_rev;
+    view = entry_kv(e);
+    tell_record(s, e->key, &view);
     return 0;
 }
 
-/* The key now holds kv (NULL: deleted); consumers hear of any difference. */
-static int apply(struct tby_syncer *s, const char *key, const struct tby_kv *kv)
+/* The key now holds kv (NULL: deleted); consumers hear of any difference. A record's
+ * value moves out of kv into the entry. */
+static int apply(struct tby_syncer *s, const char *key, struct tby_kv *kv)
 {
     struct entry *e = entry_find(&s->entries, key);
     struct tby_resource *res;
 
-    if (e && kv && e->mod_rev == kv->mod_rev)
+    if (e && kv && entry_rev(e) == kv->mod_rev)
         return 0;
     if (e ? !e->res : is_record(s, key))
         return apply_record(s, e, key, kv);
@@ -301,68 +322,13 @@ static int apply(struct tby_syncer *s, const char *key, const struct tby_kv *kv)
         tby_resource_free(res);
         return -ENOMEM;
     }
-    e->mod_rev = kv->mod_rev;
     tell_update(s, e->res, res);
     tby_resource_free(e->res);
     e->res = res;
     return 0;
 }
 
-/* ---- reading and watching --------------------------------------------------------------- */
-
-static int read_all(struct tby_syncer *s, struct tby_error *err)
-{
-    struct tby_kv_list list = { 0 };
-    struct tby_hnode *n, *next;
-    int r = tby_store_range(s->store, TBY_SYNCER_PREFIX, &list, err);
-
-    for (size_t i = 0; r == 0 && i < list.n; i++)
-        r = apply(s, list.items[i].key, &list.items[i]);
-    /* Keys gone since the last read (lists come sorted by key: bsearch them). */
-    for (n = tby_hmap_first(&s->entries); r == 0 && n; n = next) {
-        struct entry *e = TBY_CONTAINER_OF(n, struct entry, node);
-        bool present = false;
-        size_t lo = 0, hi = list.n;
-
-        next = tby_hmap_next(&s->entries, n);
-        while (lo < hi && !present) {
-            size_t mid = (lo + hi) / 2;
-            int c = strcmp(list.items[mid].key, e->key);
-
-            present = c == 0;
-            if (c < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (!present)
-            r = apply(s, e->key, NULL);
-    }
-    if (r == 0)
-        r = tby_store_watch(s->store, TBY_SYNCER_PREFIX, list.rev + 1, &s->watch, err);
-    tby_kv_list_clear(&list);
-    return r;
-}
-
-static int read_events(struct tby_syncer *s, struct tby_error *err)
-{
-    struct tby_event_list ev = { 0 };
-    int r = tby_watch_next(s->watch, &ev, 0, err);
-
-    for (size_t i = 0; r == 0 && i < ev.n; i++) {
-        struct tby_event *e = &ev.items[i];
-
-        r = apply(s, e->kv.key, e->type == TBY_EVENT_PUT ? &e->kv : NULL);
-    }
-    tby_event_list_clear(&ev);
-    return r;
-}
-
-static void drop_watch(struct tby_syncer *s)
-{
-    tby_watch_free(s->watch);
-    s->watch = NULL;
-}
+/* ---- the stream ------------------------------------------------------------------------ */
 
 static void in_sync(struct tby_syncer *s)
 {
@@ -370,48 +336,66 @@ static void in_sync(struct tby_syncer *s)
     for (size_t i = 0; i < s->n_consumers; i++)
         if (s->consumers[i].in_sync)
             s->consumers[i].in_sync(s->consumers[i].ctx);
+    tby_log(TBY_LOG_INFO, "syncer", "in sync resources=%zu", tby_hmap_count(&s->entries));
 }
 
-/* Keeps everything as it is and tries again later. */
-static int failed(struct tby_syncer *s, int r, struct tby_error *err)
+/* What tabby-node needs: every kind's resources, and the records consumers asked for
+ * (not IPAM's handles, say). */
+static int open_sync(struct tby_syncer *s, struct tby_error *err)
 {
-    drop_watch(s);
-    s->stats.errors++;
-    snprintf(s->stats.last_error, sizeof(s->stats.last_error), "%s", tby_error_str(err));
-    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_FIRST_MS;
-    if (s->backoff_ms > BACKOFF_MAX_MS)
-        s->backoff_ms = BACKOFF_MAX_MS;
-    s->retry_at = now_ms() + s->backoff_ms;
-    tby_log(TBY_LOG_WARNING, "syncer", "datastore unavailable, keeping the last state "
-            "retry_ms=%d error=\"%s\"", s->backoff_ms, tby_error_str(err));
+    char *prefixes[TBY_KIND_COUNT + 16];
+    size_t n = 0;
+    int r = 0;
+
+    for (int k = 0; r == 0 && k < TBY_KIND_COUNT; k++)
+        if (!(prefixes[n++] = tby_resource_prefix(tby_kind_info((enum tby_kind)k), NULL)))
+            r = tby_error_set(err, -ENOMEM, "out of memory");
+    for (size_t i = 0; r == 0 && i < s->n_consumers; i++) {
+        if (!s->consumers[i].record_prefix)
+            continue;
+        if (n == sizeof(prefixes) / sizeof(prefixes[0]))
+            r = tby_error_set(err, -E2BIG, "too many consumers of records");
+        else if (!(prefixes[n++] = strdup(s->consumers[i].record_prefix)))
+            r = tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (r == 0)
+        r = tby_store_sync_open(s->store, (const char *const *)prefixes, n, &s->sync, err);
+    for (size_t i = 0; i < n; i++)
+        free(prefixes[i]);
     return r;
 }
 
 int tby_syncer_poll(struct tby_syncer *s, struct tby_error *err)
 {
-    int r;
+    struct tby_event_list ev = { 0 };
+    const struct tby_sync_stats *ss;
+    int r = s->sync ? 0 : open_sync(s, err);
 
-    if (!s->watch) {
-        if (now_ms() < s->retry_at)
-            return 0;
-        r = read_all(s, err);
-        if (r < 0)
-            return failed(s, r, err);
-        s->backoff_ms = 0;
-        s->stats.reads++;
-        s->stats.last_error[0] = '\0';
-        in_sync(s);
-        tby_log(TBY_LOG_INFO, "syncer", "in sync resources=%zu", tby_hmap_count(&s->entries));
+    if (r < 0)
+        return r;
+    r = tby_store_sync_next(s->sync, &ev, 0, err);
+    /* after a failure too: what came before it holds */
+    for (size_t i = 0; i < ev.n; i++) {
+        struct tby_event *e = &ev.items[i];
+        int q = 0;
+
+        if (e->type == TBY_EVENT_SYNCED)
+            in_sync(s);
+        else
+            q = apply(s, e->kv.key, e->type == TBY_EVENT_PUT ? &e->kv : NULL);
+        if (q < 0)
+            tby_log(TBY_LOG_ERROR, "syncer", "change not held key=%s error=%d", e->kv.key, q);
     }
-    r = read_events(s, err);
-    if (r == -ESTALE) {
-        /* fell behind compaction: read everything again, at once */
-        tby_log(TBY_LOG_INFO, "syncer", "watch compacted, reading again");
-        drop_watch(s);
-        s->retry_at = 0;
-        return tby_syncer_poll(s, err);
-    }
-    return r < 0 ? failed(s, r, err) : 0;
+    tby_event_list_clear(&ev);
+    ss = tby_store_sync_stats(s->sync);
+    s->stats.reads = ss->lists;
+    s->stats.errors = ss->errors;
+    memcpy(s->stats.last_error, ss->last_error, sizeof(s->stats.last_error));
+    if (r < 0)
+        tby_log(TBY_LOG_WARNING, "syncer", "datastore unavailable, keeping the last state "
+                "retry_ms=%d error=\"%s\"", tby_store_sync_timeout_ms(s->sync),
+                s->stats.last_error);
+    return r;
 }
 
 /* ---- the syncer ------------------------------------------------------------------------- */
@@ -434,7 +418,7 @@ void tby_syncer_free(struct tby_syncer *s)
 {
     if (!s)
         return;
-    drop_watch(s);
+    tby_store_sync_free(s->sync);
     entries_clear(&s->entries);
     maps_clear(&s->maps, false);
     free(s->consumers);
@@ -443,8 +427,11 @@ void tby_syncer_free(struct tby_syncer *s)
 
 int tby_syncer_add_consumer(struct tby_syncer *s, const struct tby_syncer_consumer *c)
 {
-    struct tby_syncer_consumer *v = realloc(s->consumers, (s->n_consumers + 1) * sizeof(*v));
+    struct tby_syncer_consumer *v;
 
+    if (s->sync) /* the prefixes were asked for */
+        return -EBUSY;
+    v = realloc(s->consumers, (s->n_consumers + 1) * sizeof(*v));
     if (!v)
         return -ENOMEM;
     s->consumers = v;
@@ -454,17 +441,12 @@ int tby_syncer_add_consumer(struct tby_syncer *s, const struct tby_syncer_consum
 
 int tby_syncer_fd(const struct tby_syncer *s)
 {
-    return s->watch ? tby_watch_fd(s->watch) : -1;
+    return s->sync ? tby_store_sync_fd(s->sync) : -1;
 }
 
 int tby_syncer_timeout_ms(const struct tby_syncer *s)
 {
-    int64_t left;
-
-    if (s->watch)
-        return WATCH_POLL_MS;
-    left = s->retry_at - now_ms();
-    return left < 0 ? 0 : (int)left;
+    return s->sync ? tby_store_sync_timeout_ms(s->sync) : 0;
 }
 
 bool tby_syncer_in_sync(const struct tby_syncer *s)
@@ -474,7 +456,7 @@ bool tby_syncer_in_sync(const struct tby_syncer *s)
 
 bool tby_syncer_online(const struct tby_syncer *s)
 {
-    return s->watch != NULL;
+    return s->sync && tby_store_sync_online(s->sync);
 }
 
 size_t tby_syncer_count(const struct tby_syncer *s)
@@ -492,6 +474,26 @@ int tby_syncer_foreach(const struct tby_syncer *s,
         int r = fn(ctx, e->key, e->res);
 
         if (r)
+            return r;
+    }
+    return 0;
+}
+
+int tby_syncer_foreach_record(const struct tby_syncer *s, const char *prefix,
+                              int (*fn)(void *ctx, const struct tby_kv *kv), void *ctx)
+{
+    size_t len = strlen(prefix);
+
+    for (struct tby_hnode *n = tby_hmap_first(&s->entries); n;
+         n = tby_hmap_next(&s->entries, n)) {
+        struct entry *e = TBY_CONTAINER_OF(n, struct entry, node);
+        struct tby_kv kv;
+        int r;
+
+        if (!e->rec || strncmp(e->key, prefix, len) != 0)
+            continue;
+        kv = entry_kv(e);
+        if ((r = fn(ctx, &kv)))
             return r;
     }
     return 0;

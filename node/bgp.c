@@ -64,6 +64,7 @@ static int bgp_start(struct node *n, void **state, struct tby_error *err)
         .bird_socket = cfg->v[NODE_BIRD_SOCKET],
         .bird_config = cfg->v[NODE_BIRD_CONFIG],
         .secrets_dir = cfg->v[NODE_SECRETS_DIR],
+        .syncer = n->syncer, /* the cache, never the datastore */
     };
     struct node_bgp *b;
     int r;
@@ -75,7 +76,7 @@ static int bgp_start(struct node *n, void **state, struct tby_error *err)
         free(b);
         return tby_error_set(err, -ENOMEM, "out of memory");
     }
-    r = tby_bgp_driver_new(n->store, &dc, &b->driver, err);
+    r = tby_bgp_driver_new(NULL, &dc, &b->driver, err);
     if (r == 0)
         r = tby_bird_new(dc.bird_socket, &b->status, err);
     if (r < 0) {
@@ -166,7 +167,8 @@ static void bgp_run(void *state, const struct node *n)
     int64_t now = node_now_ms();
     bool due = node_trigger_due(&b->trigger, now) || (b->retry_at >= 0 && now >= b->retry_at);
 
-    /* Offline the driver could not read its inputs; BIRD keeps what it has (fail-static). */
+    /* Offline nothing new is rendered, as nothing new is planned for routes: BIRD keeps
+     * what it has (fail-static) until the cache is current again. */
     if (due && online)
         driver_sync(b, now);
     else if (due && b->trigger.dirty)

@@ -70,18 +70,31 @@ static void process(struct tby_buf *out)
 static void datastore(struct tby_buf *out, const struct node *n)
 {
     const struct tby_syncer_stats *s;
+    struct tby_store_stats st;
 
     if (!n->syncer) { /* still waiting for the datastore's file */
         node_gauge(out, "tabby_datastore_online", "1 while the datastore answers.", 0);
         return;
     }
     s = tby_syncer_stats(n->syncer);
+    st = tby_store_stats(n->store);
     node_gauge(out, "tabby_datastore_online", "1 while the datastore answers.",
                tby_syncer_online(n->syncer));
     node_counter(out, "tabby_datastore_errors_total", "Failed reads or watches of the datastore.",
                  (double)s->errors);
-    node_counter(out, "tabby_datastore_reads_total", "Complete reads of the datastore.",
+    node_counter(out, "tabby_datastore_listings_total",
+                 "Complete listings of the datastore (the first, then relists).",
                  (double)s->reads);
+    /* After start, ranges and watches grow only with relists; gets only before writes. */
+    tby_buf_printf(out, "# HELP tabby_datastore_reads_total Requests that read the datastore, "
+                   "by kind.\n# TYPE tabby_datastore_reads_total counter\n"
+                   "tabby_datastore_reads_total{op=\"get\"} %llu\n"
+                   "tabby_datastore_reads_total{op=\"range\"} %llu\n"
+                   "tabby_datastore_reads_total{op=\"watch\"} %llu\n",
+                   (unsigned long long)st.gets, (unsigned long long)st.ranges,
+                   (unsigned long long)st.watches);
+    node_counter(out, "tabby_datastore_writes_total", "Transactions written to the datastore.",
+                 (double)st.commits);
     node_counter(out, "tabby_datastore_events_total", "Resource changes received.",
                  (double)s->events);
     node_gauge(out, "tabby_resources", "Resources and IPAM records held.",

@@ -4,7 +4,13 @@
  * IPAM while a VXLAN pool exists. Written with a compare-and-swap on the Node's revision,
  * so fields others own (labels, BGP settings, status) are kept; checked again when the
  * pools or the Node change and every autodetect interval (an address that moved is
- * followed). */
+ * followed).
+ *
+ * A check works from the syncer's copy: the Node, the pools, and the blocks holding the
+ * tunnel addresses. The datastore is read only to write — the Node when it is to change
+ * (read again for the compare-and-swap), IPAM when a tunnel address is to be taken or
+ * given back (and once at start, to learn what the handles hold) — so a node whose
+ * addresses stay put reads nothing. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +41,7 @@ struct node_register {
     char *handle[2];          /* IPAM handles of the VXLAN tunnel addresses (v4, v6) */
     struct tby_autodetect *method[2];
     bool tunnels;             /* this node routes VXLAN itself (backend not none) */
+    bool released[2];         /* the handle holds nothing: given back since last taken */
     int64_t next_at;
     struct node_backoff backoff;
     char said[2][TBY_CIDR_STRLEN]; /* the addresses last logged */
@@ -131,8 +138,37 @@ static int on_remove(void *ctx, const struct tby_resource *old)
 
 static struct tby_syncer_consumer register_consumer(void *state)
 {
+    /* the blocks are held for the tunnel addresses, not a reason to check at once */
     return (struct tby_syncer_consumer){ .name = "register", .ctx = state, .update = on_update,
-                                         .remove = on_remove };
+                                         .remove = on_remove,
+                                         .record_prefix = TBY_IPAM_BLOCK_PREFIX };
+}
+
+struct node_find {
+    const char *name;
+    const struct tby_resource *found;
+};
+
+static int find_node(void *ctx, const char *key, const struct tby_resource *res)
+{
+    struct node_find *f = ctx;
+
+    (void)key;
+    if (res && res->info->kind == TBY_KIND_NODE && strcmp(res->meta.name, f->name) == 0) {
+        f->found = res;
+        return 1;
+    }
+    return 0;
+}
+
+/* This node's Node as the syncer holds it, or NULL. */
+static const struct tby_resource *cached_node(const struct node_register *g,
+                                              const struct tby_syncer *s)
+{
+    struct node_find f = { .name = g->node };
+
+    tby_syncer_foreach(s, find_node, &f);
+    return f.found;
 }
 
 /* ---- detection ------------------------------------------------------------------------------ */
@@ -220,6 +256,38 @@ static bool held_in_pools(const struct tby_ipam_result *held, int family,
     return false;
 }
 
+struct holder_find {
+    const struct tby_ip *ip;
+    const char *handle;
+};
+
+static int holds(void *ctx, const struct tby_kv *kv)
+{
+    const struct holder_find *h = ctx;
+
+    return tby_ipam_block_holds(kv, h->ip, h->handle);
+}
+
+/* The tunnel address the cached Node says, when the cached blocks have it allocated to
+ * the handle and it lies in one of the family's VXLAN pools: nothing to ask IPAM. */
+static bool tunnel_in_cache(const struct node_register *g, int family,
+                            const struct tby_syncer *s, const struct wanted *w,
+                            struct tby_ip *out)
+{
+    const struct tby_resource *node = cached_node(g, s);
+    const struct tby_node *spec = node ? node->spec.node : NULL;
+    struct tby_ipam_result said = { .n = 1 };
+    struct tby_ipam_addr addr = { 0 };
+    struct holder_find h = { .ip = &addr.ip, .handle = g->handle[fam_index(family)] };
+
+    if (!spec || !(family == 4 ? spec->has_vxlan_tunnel_addr : spec->has_vxlan_tunnel_addr_v6))
+        return false;
+    addr.ip = family == 4 ? spec->vxlan_tunnel_addr : spec->vxlan_tunnel_addr_v6;
+    said.items = &addr;
+    return held_in_pools(&said, family, &w->vxlan_pools[fam_index(family)], s, out) &&
+           tby_syncer_foreach_record(s, TBY_IPAM_BLOCK_PREFIX, holds, &h) == 1;
+}
+
 /* Keeps the address the handle holds while it is in a VXLAN pool; otherwise gives it back
  * and takes a new one from the VXLAN pools (Tunnel use). */
 static int tunnel_address(struct node_register *g, int family, const struct tby_syncer *s,
@@ -233,7 +301,14 @@ static int tunnel_address(struct node_register *g, int family, const struct tby_
                                     .num_v4 = family == 4, .num_v6 = family == 6,
                                     .v4_pools = &w->vxlan_pools[0],
                                     .v6_pools = &w->vxlan_pools[1] };
-    int r = tby_ipam_ips_by_handle(g->ipam, g->handle[i], &held, err);
+    int r;
+
+    if (tunnel_in_cache(g, family, s, w, &w->f.tunnel[i])) {
+        w->f.has_tunnel[i] = true;
+        return 0;
+    }
+    g->released[i] = false;
+    r = tby_ipam_ips_by_handle(g->ipam, g->handle[i], &held, err);
 
     if (r == 0 && held_in_pools(&held, family, &w->vxlan_pools[i], s, &w->f.tunnel[i])) {
         w->f.has_tunnel[i] = true;
@@ -262,27 +337,36 @@ static int tunnels(struct node_register *g, const struct tby_syncer *s, struct w
     for (int family = 4; r == 0 && family <= 6; family += 2) {
         int i = fam_index(family);
 
-        if (g->tunnels && w->vxlan_pools[i].n)
+        if (g->tunnels && w->vxlan_pools[i].n) {
             r = tunnel_address(g, family, s, w, err);
-        else
+        } else if (!g->released[i]) {
+            /* this node alone takes addresses for its handles: once given back, the
+             * handle holds nothing until the next tunnel_address */
             r = tby_ipam_release_handle(g->ipam, g->handle[i], NULL, err);
+            g->released[i] = r == 0;
+        }
     }
     return r;
 }
 
 /* ---- the Node --------------------------------------------------------------------------- */
 
-/* Writes the Node when it differs from what this node wants. *written says whether it did.
+/* Writes the Node when it differs from what this node wants: judged on the syncer's copy,
+ * then on the stored Node, read for the compare-and-swap. *written says whether it did.
  * -ECANCELED: someone else wrote it meanwhile (read again and retry). */
-static int write_node(struct node_register *g, const struct wanted *w, bool *written,
-                      struct tby_error *err)
+static int write_node(struct node_register *g, const struct tby_syncer *s,
+                      const struct wanted *w, bool *written, struct tby_error *err)
 {
     _cleanup_(tby_resource_freep) struct tby_resource *old = NULL;
     struct tby_resource_list list = { 0 };
     struct tby_resource *res = NULL;
-    int r = tby_catalog_get(g->store, tby_kind_info(TBY_KIND_NODE), NULL, g->node, &old, err);
+    int r = node_register_plan(cached_node(g, s), &w->f, &res, err);
 
     *written = false;
+    if (r < 0 || !res)
+        return r;
+    tby_resource_free(TBY_STEAL(res));
+    r = tby_catalog_get(g->store, tby_kind_info(TBY_KIND_NODE), NULL, g->node, &old, err);
     if (r < 0 && r != -ENOENT)
         return r;
     r = node_register_plan(old, &w->f, &res, err);
@@ -365,7 +449,7 @@ static void register_run(void *state, const struct node *n)
     if (r == 0)
         r = tunnels(g, s, &w, &err);
     if (r == 0)
-        r = write_node(g, &w, &written, &err);
+        r = write_node(g, s, &w, &written, &err);
     if (r == -ECANCELED) /* written by someone else meanwhile: read it again */
         g->next_at = now + DEBOUNCE_MS;
     else if (r < 0 || w.error[0])

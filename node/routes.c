@@ -104,22 +104,23 @@ struct input {
     const struct tby_wep **weps;
     struct tby_routes_block *blocks;
     size_t cap_pools, cap_nodes, cap_weps, cap_blocks;
-    struct tby_strv block_nodes; /* the blocks' node names (record keys hold them unended) */
+    struct tby_strv block_nodes; /* the blocks' node names (records hold them unended) */
 };
 
-static int add_block(struct input *x, const char *key)
+static int add_block(void *ctx, const struct tby_kv *kv)
 {
-    struct tby_cidr cidr;
-    const char *node;
-    size_t len;
+    struct input *x = ctx;
+    struct tby_ipam_affinity aff;
     char *name;
 
-    if (tby_ipam_affinity_key_parse(key, &node, &len, &cidr) < 0)
+    /* a claim still pending, or a record marked deleted, routes nothing yet */
+    if (tby_ipam_affinity_decode(kv, &aff) < 0 || !tby_ipam_affinity_routable(&aff))
         return 0;
     if (TBY_GROW(x->blocks, x->cap_blocks, x->in.n_blocks + 1) < 0 ||
-        !(name = strndup(node, len)) || tby_strv_push_take(&x->block_nodes, name) < 0)
+        !(name = strndup(aff.node, aff.node_len)) ||
+        tby_strv_push_take(&x->block_nodes, name) < 0)
         return -ENOMEM;
-    x->blocks[x->in.n_blocks++] = (struct tby_routes_block){ cidr, name };
+    x->blocks[x->in.n_blocks++] = (struct tby_routes_block){ aff.block, name };
     return 0;
 }
 
@@ -127,9 +128,8 @@ static int collect(void *ctx, const char *key, const struct tby_resource *res)
 {
     struct input *x = ctx;
 
-    if (!res)
-        return add_block(x, key);
-    switch (res->info->kind) {
+    (void)key;
+    switch (res ? res->info->kind : TBY_KIND_COUNT) {
     case TBY_KIND_IPPOOL:
         if (TBY_GROW(x->pools, x->cap_pools, x->in.n_pools + 1) < 0)
             return -ENOMEM;
@@ -165,6 +165,8 @@ static int gather(struct node_routes *r, const struct tby_syncer *s, struct inpu
 
     memset(x, 0, sizeof(*x));
     rc = tby_syncer_foreach(s, collect, x);
+    if (rc == 0)
+        rc = tby_syncer_foreach_record(s, TBY_IPAM_AFFINITY_PREFIX, add_block, x);
     x->in.node_name = r->node;
     x->in.pools = x->pools;
     x->in.nodes = x->nodes;

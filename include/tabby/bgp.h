@@ -195,4 +195,13 @@ int tby_bgp_gather_from_store(struct tby_store *store, const char *node,
                               tby_bgp_secret_fn secret, void *secret_ctx,
                               struct tby_bgp_input *out, struct tby_error *err);
 
+struct tby_syncer;
+
+/* The same from what a syncer holds (its resources and this node's affinity records,
+ * which its consumers must have asked for): reads nothing from the datastore. */
+int tby_bgp_gather_from_syncer(const struct tby_syncer *syncer, const char *node,
+                               const struct tby_cidr *extra_blocks, size_t n_extra,
+                               tby_bgp_secret_fn secret, void *secret_ctx,
+                               struct tby_bgp_input *out, struct tby_error *err);
+
 #endif

@@ -1,7 +1,9 @@
 /* bgp_driver.h — keeping one node's BIRD in step with the datastore: what tabby-node's
  * poll loop (and `tabbyctl bgp apply`, once) calls.
  *
- * A sync gathers the node's BGP input from the store (bgp.h), renders it, and applies it
+ * A sync gathers the node's BGP input (bgp.h) — from the syncer's watched cache in
+ * tabby-node, which reads nothing from the datastore; from the store itself for a
+ * one-off sync — renders it, and applies it
  * through BIRD's control socket (bird.h): BIRD is reloaded only when the text changed,
  * after `configure check`; a refused configuration leaves the old one in force. While
  * BIRD cannot be reached (restarting, not yet started, socket gone) syncs return -EAGAIN
@@ -9,8 +11,8 @@
  * 5 s), so a loop can sleep until then. Every outcome is counted in struct
  * tby_bgp_stats for node status and metrics, and logged (component "bgp").
  *
- * Ownership: the driver borrows the store (it must outlive the driver) and copies the
- * strings of its configuration; free it with tby_bgp_driver_free.
+ * Ownership: the driver borrows the store or the syncer (which must outlive it) and
+ * copies the strings of its configuration; free it with tby_bgp_driver_free.
  */
 #ifndef TABBY_BGP_DRIVER_H
 #define TABBY_BGP_DRIVER_H
@@ -23,6 +25,8 @@
 #include "tabby/net.h"
 #include "tabby/store.h"
 
+struct tby_syncer;
+
 struct tby_bgp_driver_config {
     const char *node;
     const char *bird_socket;
@@ -30,6 +34,9 @@ struct tby_bgp_driver_config {
     const char *secrets_dir;     /* NULL: TBY_BGP_SECRETS_DIR */
     const struct tby_cidr *extra_blocks; /* added to the node's IPAM blocks (copied) */
     size_t n_extra_blocks;
+    /* Where the input comes from: a syncer's cache (it must hold this node's affinity
+     * records), or NULL: the store, read on every sync. */
+    const struct tby_syncer *syncer;
 };
 
 struct tby_bgp_stats {
@@ -47,6 +54,7 @@ struct tby_bgp_stats {
 
 struct tby_bgp_driver;
 
+/* `store` may be NULL when cfg->syncer is set. */
 int tby_bgp_driver_new(struct tby_store *store, const struct tby_bgp_driver_config *cfg,
                        struct tby_bgp_driver **out, struct tby_error *err);
 void tby_bgp_driver_free(struct tby_bgp_driver *driver);

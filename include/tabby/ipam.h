@@ -258,10 +258,15 @@ int tby_ipam_affinity_decode(const struct tby_kv *kv, struct tby_ipam_affinity *
  * (a pending claim may still fail; Calico's BGP daemon ignores it too). */
 bool tby_ipam_affinity_routable(const struct tby_ipam_affinity *aff);
 
+/* Where the blocks live, for watchers (tabby-node's IPAM upkeep and registration work
+ * from the syncer's copy). */
+#define TBY_IPAM_BLOCK_PREFIX TBY_IPAM_PREFIX "blocks/"
+
 /* A block record, summed up. */
 struct tby_ipam_block_info {
     struct tby_cidr cidr;
-    char *node;                         /* its host affinity; NULL: none */
+    char *node;                         /* its host affinity; NULL: none, or not a host's */
+    bool usable;                        /* not a virtual (load-balancer) block */
     bool deleted;                       /* marked deleted: to be read as absent */
     uint32_t size;
     uint32_t in_use;                    /* allocated (or cooling down) addresses */
@@ -270,6 +275,9 @@ struct tby_ipam_block_info {
 /* Decodes a block record (key and value); -EINVAL when it is not one, -ENOMEM. */
 int tby_ipam_block_info_decode(const struct tby_kv *kv, struct tby_ipam_block_info *out);
 void tby_ipam_block_info_clear(struct tby_ipam_block_info *info);
+/* Whether the block record (not marked deleted) has ip allocated to handle; false for
+ * any other record. */
+bool tby_ipam_block_holds(const struct tby_kv *kv, const struct tby_ip *ip, const char *handle);
 
 /* ---- usage (tabbyctl ipam show) --------------------------------------------------- */
 
@@ -307,6 +315,16 @@ int tby_ipam_release_node(struct tby_ipam *ipam, const char *node, size_t *remov
                           struct tby_error *err);
 /* Removes every empty block whose node has no Node resource or that no pool contains. */
 int tby_ipam_gc_blocks(struct tby_ipam *ipam, size_t *removed, struct tby_error *err);
+/* For a caller that decided from a watched copy of the records (tabby-node's upkeep) that
+ * the empty block at `block`, affine to `node` (NULL: to none), is to go: reads that block
+ * alone — no pools, no Node — and, while it is still empty and still the node's, gives it
+ * up as any IPAM change is committed (retried on conflict): the block and its affinity
+ * record in one transaction, with forget_claims the node's claims record too (the last
+ * block of a deleted node); or, on stores without multi-key transactions, Calico's
+ * sequence (the affinity pendingDeletion, the block deleted, the affinity deleted).
+ * Virtual blocks are never given up. *removed (may be NULL) says whether it went. */
+int tby_ipam_retire_block(struct tby_ipam *ipam, const struct tby_cidr *block, const char *node,
+                          bool forget_claims, bool *removed, struct tby_error *err);
 
 /* Sets IPAMConfiguration default's strictAffinity, creating it when missing. As Calico,
  * refuses false (-EINVAL) while maxBlocksPerHost is set or autoAllocateBlocks is false. */

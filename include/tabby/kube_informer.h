@@ -94,6 +94,11 @@ int tby_kube_informer_new(const struct tby_kube_config *cfg, struct tby_kube_inf
 /* A reflector for `res`; returns its number (>= 0, in order of adding) or -errno. */
 int tby_kube_informer_add(struct tby_kube_informer *inf, const struct tby_kube_resource *res,
                           const struct tby_kube_watch_options *opts, struct tby_error *err);
+/* Counters the informer adds its requests to, from its own thread (atomically, with
+ * __atomic_add_fetch): each list request — every page — to *lists, each watch request to
+ * *watches. Either may be NULL; both must outlive the informer. Before the start. */
+void tby_kube_informer_count(struct tby_kube_informer *inf, uint64_t *lists,
+                             uint64_t *watches);
 /* Starts the thread. */
 int tby_kube_informer_start(struct tby_kube_informer *inf, struct tby_error *err);
 /* Readable while changes wait. */

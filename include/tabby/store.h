@@ -41,7 +41,8 @@
  *
  * Ownership: records (struct tby_kv, tby_kv_list, tby_event_list) belong to the caller
  * and are freed with their _clear function; a txn with tby_txn_free; a watch with
- * tby_watch_free (before the store it came from).
+ * tby_watch_free and a sync with tby_store_sync_free (both before the store they came
+ * from).
  */
 #ifndef TABBY_STORE_H
 #define TABBY_STORE_H
@@ -55,6 +56,7 @@
 
 struct tby_store;
 struct tby_watch;
+struct tby_sync;
 
 struct tby_kv {
     char *key;
@@ -74,6 +76,7 @@ struct tby_kv_list {
 enum tby_event_type {
     TBY_EVENT_PUT,
     TBY_EVENT_DELETE,
+    TBY_EVENT_SYNCED,   /* syncs only: the events before it complete a listing (no kv) */
 };
 
 struct tby_event {
@@ -151,6 +154,21 @@ int tby_store_range(struct tby_store *store, const char *prefix, struct tby_kv_l
 /* The store's current revision. */
 int tby_store_revision(struct tby_store *store, int64_t *rev, struct tby_error *err);
 
+/* What this store handle asked of its backend since it was opened: every get, range and
+ * watch start (a sync's listings and watches included: a backend that syncs natively
+ * counts its lists as ranges and its watch requests as watches — on k8s: each LIST page
+ * and WATCH request its informer makes, from the informer's thread), and every commit (on
+ * k8s also the GET a commit makes of an object it had not read at the compared
+ * revision, as a get). */
+struct tby_store_stats {
+    uint64_t gets;
+    uint64_t ranges;
+    uint64_t watches;
+    uint64_t commits;
+};
+/* The counters now (each read atomically: a native sync adds from a thread of its own). */
+struct tby_store_stats tby_store_stats(const struct tby_store *store);
+
 /* ---- writes ----------------------------------------------------------------- */
 
 /* Unconditional put / delete; *rev (may be NULL) receives the new revision.
@@ -215,6 +233,65 @@ int tby_watch_next(struct tby_watch *watch, struct tby_event_list *out, int time
 /* The revision the next event will have at least. */
 int64_t tby_watch_next_rev(const struct tby_watch *watch);
 void tby_watch_free(struct tby_watch *watch);
+
+/* ---- list and watch: a sync ------------------------------------------------------
+ *
+ * A sync keeps its caller's copy of every key under a set of prefixes up to date: a
+ * stream of PUT and DELETE events, and a SYNCED marker each time the events delivered so
+ * far add up to a complete listing — after the first, and again after every relist. The
+ * caller applies events in order to a map of key → value and holds, at each SYNCED, what
+ * the store held (per prefix: at one revision; there is no one revision across prefixes).
+ *
+ * Everything that keeps the stream whole is inside: the first listing, the watch from
+ * it, a relist when the watch falls behind compaction (-ESTALE; a 410 on Kubernetes) that
+ * delivers exactly the differences from what was delivered before (a PUT for every key
+ * new or changed, a DELETE for every key gone, nothing for the rest), and, when the store
+ * cannot be reached, retries with exponential backoff (100 ms to 30 s), each a relist
+ * with differences, so nothing missed in between is lost. A PUT never repeats what was
+ * delivered last for its key (the same mod_rev), and a DELETE names only a key delivered.
+ * Keys outside the prefixes are never delivered.
+ *
+ * The generic implementation (store_sync.c: a range per prefix, one watch of their
+ * common prefix from the oldest listing, events filtered) serves sqlite and etcd; a
+ * backend may implement the operation natively as long as it keeps this contract. k8s:
+ * does (store_k8s_sync.c): one reflector per API type behind the prefixes on one thread,
+ * a LIST each and then a WATCH with bookmarks, a 410 relisting that type only, a SYNCED
+ * marker once every type has listed and after each relist, a PUT only when a key's value
+ * changed (most pod updates change no endpoint); a type losing its server is a failed
+ * attempt (-EAGAIN, the server's answer the last error) while it reconnects by itself,
+ * from where it was, without listing again.
+ *
+ * Poll-loop friendly: wait on tby_store_sync_fd (when >= 0) for at most
+ * tby_store_sync_timeout_ms, then call tby_store_sync_next with timeout 0. */
+
+/* Opens a sync of the keys under prefixes[0..n) (n >= 1; the strings are copied; a prefix
+ * inside another one adds nothing). Nothing is read yet: the first tby_store_sync_next
+ * lists. -EINVAL, -ENOMEM. */
+int tby_store_sync_open(struct tby_store *store, const char *const *prefixes, size_t n,
+                        struct tby_sync **out, struct tby_error *err);
+/* Readable when events may be waiting; -1 while there is no watch (not listed yet, or
+ * retrying after a failure). */
+int tby_store_sync_fd(const struct tby_sync *sync);
+/* ms until tby_store_sync_next is due at the latest (0: now): a retry's time, or the
+ * watch's safety poll. */
+int tby_store_sync_timeout_ms(const struct tby_sync *sync);
+/* Does what is due — a listing (the first, a relist, a retry whose time has come),
+ * waiting events — and appends the events to `out`, waiting up to timeout_ms (-1:
+ * forever) for at least one. 0, also with nothing new; or the error of this attempt,
+ * already scheduled for a retry (`out` keeps what came before it: apply it). */
+int tby_store_sync_next(struct tby_sync *sync, struct tby_event_list *out, int timeout_ms,
+                        struct tby_error *err);
+/* Whether the store answered the last attempt (the watch is up). */
+bool tby_store_sync_online(const struct tby_sync *sync);
+
+struct tby_sync_stats {
+    uint64_t lists;           /* complete listings delivered (the first, then relists) */
+    uint64_t errors;          /* failed attempts to list or watch */
+    char last_error[TBY_ERROR_MAX]; /* of the last failed attempt; "" once online again */
+};
+const struct tby_sync_stats *tby_store_sync_stats(const struct tby_sync *sync);
+void tby_store_sync_free(struct tby_sync *sync);
+TBY_DEFINE_FREEP(struct tby_sync, tby_store_sync_free)
 
 /* ---- records ---------------------------------------------------------------- */
 

@@ -4,7 +4,9 @@
 # and pods on different nodes reach each other over TCP and UDP through the routes BIRD
 # learned. Policy holds across nodes: an ingress deny on node 2 for a pod of node 1, an
 # egress deny on node 3 towards a pod of node 1. `tabbyctl node status` and the metrics
-# show the established sessions.
+# show the established sessions. Once started, a node reads the datastore only to write:
+# while pods come and go, policies change and a fourth node joins, node 1's metrics count
+# no range read and no new watch, and no get (it writes nothing).
 set -u
 . "$(dirname "$0")/lib.sh"
 t_begin node_bgp
@@ -24,6 +26,12 @@ for i in 1 2 3; do
 done
 nl_start_all n1 n2 n3
 pass nodes_start_and_become_ready
+# n1's reads so far: what it took to start
+reads() {
+    nl_http n1 /metrics | awk '/^tabby_datastore_(reads|writes)_total/ { print $1 "=" $2 }' |
+        paste -sd ' '
+}
+reads_at_start=$(reads)
 nl_pod n1 default a app=a
 nl_pod n2 default b app=b
 nl_pod n3 default c app=c
@@ -105,6 +113,35 @@ if t_wait 20 mesh_up; then
     pass node_status_shows_established_mesh_peers
 else
     fail node_status_shows_established_mesh_peers "$(tr '\n' ';' <"$T_TMP/n2.status")"
+fi
+
+# ---- reads ---------------------------------------------------------------------------------
+# More churn: a pod comes and goes, so does a policy for it, a node joins (n1 peers with
+# it).
+nl_pod n2 default d app=d
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: d-closed}
+spec: {selector: app == 'd', ingress: [{action: Deny}]}
+YAML
+nl_unpod n2 default d
+pn_change delete globalnetworkpolicy d-closed >/dev/null
+nl_node n4 10.0.0.4/24
+nl_bird n4
+nl_start_all n4
+nl_pod n4 default e app=e
+n1_peers_n4() { nl_status n1 | grep -qE '^\| 10\.0\.0\.4 +\| node-to-node mesh'; }
+learned4() { [ "$(nl_in n1 ip route show proto bird | grep -c ' via 10\.0\.0\.')" -ge 3 ]; }
+if t_wait 30 n1_peers_n4 && t_wait 30 learned4; then
+    pass a_node_that_joins_is_peered_with
+else
+    fail a_node_that_joins_is_peered_with "$(nl_status n1 | tr '\n' ';')"
+fi
+if [ "$(reads)" = "$reads_at_start" ]; then
+    pass "after_start_nothing_is_read_but_the_watch ($reads_at_start)"
+else
+    fail after_start_nothing_is_read_but_the_watch "at start: $reads_at_start; now: $(reads)"
 fi
 
 # BIRD holds the only copy of remote blocks: the route manager programs none of them.

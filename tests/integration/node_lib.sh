@@ -21,6 +21,7 @@
 #   nl_start_all NODE…           nl_start each, the test ends (FAIL) when one does not start
 #   nl_stop NODE [SIGNAL]        stops it (default TERM) and waits for it
 #   nl_pod NODE NS POD [LABELS]  a pod with an IPAM address (and TCP/UDP servers on 80, 81)
+#   nl_unpod NODE NS POD         its endpoint deleted and its address given back
 #   nl_http NODE PATH            "STATUS BODY" of a GET inside NODE's namespace
 #   nl_metric NODE SERIES        the value of one series of NODE's /metrics (name{labels})
 #   nl_status NODE               `tabbyctl node status` for NODE (its BIRD, its pid file)
@@ -163,11 +164,24 @@ nl_ipam() {
         python3 -c 'import json,sys; print(json.load(sys.stdin)["ips"][0]["address"].split("/")[0])'
 }
 
+# Gives the address back, as a runtime's DEL does.
+nl_unipam() {
+    printf '{"cniVersion":"1.0.0","name":"k8s-pod-network","type":"tabby","ipam":{"type":"tabby-ipam","datastore":"%s","nodename":"%s"}}' \
+        "$PN_STORE" "$1" |
+        env CNI_COMMAND=DEL CNI_CONTAINERID="$2" CNI_IFNAME=eth0 CNI_PATH=/nonexistent \
+            CNI_ARGS="K8S_POD_NAMESPACE=default;K8S_POD_NAME=$2" "$TABBY_IPAM" >/dev/null
+}
+
 nl_pod() {
     local node=$1 ns=$2 pod=$3 labels=${4:-} ip
     ip=$(nl_ipam "$node" "$ns-$pod") && [ -n "$ip" ] || return 1
     pn_pod "$node" "$ns" "$pod" "$ip" "$labels" || return 1
     pn_serve "$ns" "$pod" 80 81
+}
+
+nl_unpod() {
+    pn_change delete workloadendpoint "$1-k8s-$3-eth0" -n "$2" >/dev/null &&
+        nl_unipam "$1" "$2-$3"
 }
 
 # What tabby-node owns in NODE's kernel, as text to compare: counters and handles left out.

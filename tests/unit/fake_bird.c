@@ -63,6 +63,40 @@ static void serve(struct fake *f, int fd)
     }
 }
 
+struct conn_arg {
+    struct fake *f;
+    int fd;
+};
+
+static void *conn_main(void *arg)
+{
+    struct conn_arg *c = arg;
+
+    serve(c->f, c->fd);
+    free(c);
+    return NULL;
+}
+
+/* Serves fd on a thread of its own; fake_stop ends it. */
+static void serve_apart(struct fake *f, int fd)
+{
+    struct conn_arg *c = malloc(sizeof(*c));
+
+    if (!c || f->n_conns == 8) {
+        free(c);
+        close(fd);
+        return;
+    }
+    *c = (struct conn_arg){ f, fd };
+    f->conns[f->n_conns] = fd;
+    if (pthread_create(&f->conn_threads[f->n_conns], NULL, conn_main, c) != 0) {
+        free(c);
+        close(fd);
+        return;
+    }
+    f->n_conns++;
+}
+
 static void *fake_main(void *arg)
 {
     struct fake *f = arg;
@@ -70,6 +104,10 @@ static void *fake_main(void *arg)
 
     while ((fd = accept(f->listen_fd, NULL, NULL)) >= 0) {
         __atomic_add_fetch(&f->connections, 1, __ATOMIC_SEQ_CST);
+        if (f->concurrent) {
+            serve_apart(f, fd);
+            continue;
+        }
         __atomic_store_n(&f->conn_fd, fd, __ATOMIC_SEQ_CST);
         serve(f, fd);
         __atomic_store_n(&f->conn_fd, -1, __ATOMIC_SEQ_CST);
@@ -91,14 +129,25 @@ void fake_listen(struct fake *f)
     assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
 }
 
-void fake_start(struct fake *f, enum fake_mode mode)
+static void start(struct fake *f, enum fake_mode mode, bool concurrent)
 {
     memset(f, 0, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/tby-bird-test-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/bird.ctl", f->dir);
     f->mode = mode;
+    f->concurrent = concurrent;
     fake_listen(f);
+}
+
+void fake_start(struct fake *f, enum fake_mode mode)
+{
+    start(f, mode, false);
+}
+
+void fake_start_concurrent(struct fake *f, enum fake_mode mode)
+{
+    start(f, mode, true);
 }
 
 void fake_stop(struct fake *f)
@@ -109,6 +158,12 @@ void fake_stop(struct fake *f)
     if (conn >= 0)
         shutdown(conn, SHUT_RDWR);
     pthread_join(f->thread, NULL);
+    for (int i = 0; i < f->n_conns; i++) {
+        shutdown(f->conns[i], SHUT_RDWR);
+        pthread_join(f->conn_threads[i], NULL);
+        close(f->conns[i]);
+    }
+    f->n_conns = 0;
     close(f->listen_fd);
     unlink(f->path);
 }

@@ -32,8 +32,10 @@ static inline const struct node_part *fixture_part(const char *name)
 }
 
 /* The scratch folder, an empty datastore and config file, and n's settings from the
- * flags (NULL-terminated, after the fixture's own), with no part yet. */
-static inline void fixture_init(struct node_fixture *f, const char *const *flags)
+ * flags (NULL-terminated, after the fixture's own), with no part yet; the node's
+ * datastore is `uri` when given (a k8s: one, say), else the scratch folder's sqlite file. */
+static inline void fixture_init_on(struct node_fixture *f, const char *uri,
+                                   const char *const *flags)
 {
     char cfg[128], *argv[32];
     struct tby_error err = { 0 };
@@ -45,6 +47,8 @@ static inline void fixture_init(struct node_fixture *f, const char *const *flags
     store_fx_open(&f->store, "node", false);
     tby_store_close(f->store.store);
     f->store.store = NULL;
+    if (uri)
+        snprintf(f->store.uri, sizeof(f->store.uri), "%s", uri);
     snprintf(cfg, sizeof(cfg), "%s/tabby-node.cfg", f->store.dir);
     assert_non_null(file = fopen(cfg, "w"));
     fclose(file);
@@ -60,6 +64,11 @@ static inline void fixture_init(struct node_fixture *f, const char *const *flags
     assert_int_equal(node_config_load(&f->n.cfg, argc, argv, &err), 0);
     f->n.parts = f->table;
     f->n.n_parts = 0;
+}
+
+static inline void fixture_init(struct node_fixture *f, const char *const *flags)
+{
+    fixture_init_on(f, NULL, flags);
 }
 
 /* Starts the core with the parts named (NULL-terminated), kept in the real table's order. */

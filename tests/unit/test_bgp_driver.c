@@ -18,6 +18,7 @@
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 #include "tabby/ipam.h"
+#include "tabby/syncer.h"
 #include "fake_bird.h"
 #include "store_fixture.h"
 
@@ -176,6 +177,74 @@ static void test_absent_bird_backs_off(void **state)
     assert_int_equal(access(w->conf, F_OK), -1); /* nothing written while BIRD is away */
 }
 
+static struct tby_bgp_driver *driver_on(struct world *w, const struct tby_syncer *s,
+                                        const char *conf)
+{
+    struct tby_bgp_driver_config cfg = { .node = "node-1", .bird_config = conf,
+                                         .bird_socket = w->bird.path, .syncer = s };
+    struct tby_bgp_driver *d = NULL;
+
+    assert_int_equal(tby_bgp_driver_new(s ? NULL : w->fx.store, &cfg, &d, NULL), 0);
+    return d;
+}
+
+static int aff_record(void *ctx, const char *key, const struct tby_kv *kv)
+{
+    (void)ctx;
+    (void)key;
+    (void)kv;
+    return 0;
+}
+
+/* tabby-node's driver works from the syncer's cache: the same configuration, byte for
+ * byte, as from the datastore, and not one read of the datastore to make it. */
+static void test_from_the_syncer_the_same_text_and_no_reads(void **state)
+{
+    struct world *w = *state;
+    _cleanup_(tby_syncer_freep) struct tby_syncer *s = NULL;
+    _cleanup_(tby_ipam_freep) struct tby_ipam *ipam = NULL;
+    _cleanup_(tby_bgp_driver_freep) struct tby_bgp_driver *from_store = NULL, *cached = NULL;
+    struct tby_syncer_consumer c = { .name = "bgp", .record_prefix = TBY_IPAM_AFFINITY_PREFIX,
+                                     .record = aff_record };
+    struct tby_ipam_request req = { .handle = "pod-a", .num_v4 = 1 };
+    struct tby_ipam_result res = { 0 };
+    _cleanup_free_ char *a = NULL, *b = NULL;
+    struct tby_store_stats before;
+    struct tby_error err = { 0 };
+    char conf2[200];
+
+    store_fx_apply(w->fx.store, tor_peer);
+    store_fx_apply(w->fx.store, "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\n"
+                                "metadata: {name: default}\nspec: {asNumber: 64600}\n");
+    assert_int_equal(tby_ipam_new(w->fx.store, "node-1", &ipam, &err), 0);
+    assert_int_equal(tby_ipam_auto_assign(ipam, &req, &res, &err), 0);
+    tby_ipam_result_clear(&res);
+    req.handle = "pod-b"; /* and a block of node-2, not announced here */
+    tby_ipam_free(TBY_STEAL(ipam));
+    assert_int_equal(tby_ipam_new(w->fx.store, "node-2", &ipam, &err), 0);
+    assert_int_equal(tby_ipam_auto_assign(ipam, &req, &res, &err), 0);
+    tby_ipam_result_clear(&res);
+    assert_int_equal(tby_syncer_new(w->fx.store, &s), 0);
+    assert_int_equal(tby_syncer_add_consumer(s, &c), 0);
+    if (tby_syncer_poll(s, &err) < 0)
+        fail_msg("%s", tby_error_str(&err));
+
+    from_store = driver_on(w, NULL, w->conf);
+    assert_int_equal(tby_bgp_driver_sync(from_store, 1000, NULL, &err), 0);
+    tby_bgp_driver_free(TBY_STEAL(from_store)); /* the fake serves one connection at a time */
+    snprintf(conf2, sizeof(conf2), "%s/cached.conf", w->bird.dir);
+    cached = driver_on(w, s, conf2);
+    before = tby_store_stats(w->fx.store);
+    assert_int_equal(tby_bgp_driver_sync(cached, 1000, NULL, &err), 0);
+    assert_int_equal(tby_store_stats(w->fx.store).gets, before.gets);
+    assert_int_equal(tby_store_stats(w->fx.store).ranges, before.ranges);
+    assert_int_equal(tby_read_file(w->conf, 0, &a, NULL), 0);
+    assert_int_equal(tby_read_file(conf2, 0, &b, NULL), 0);
+    assert_string_equal(a, b);
+    assert_int_equal(tby_bgp_driver_stats(cached)->blocks, 1);
+    assert_int_equal(tby_bgp_driver_stats(cached)->peers, 2);
+}
+
 static void test_driver_needs_its_paths(void **state)
 {
     struct world *w = *state;
@@ -184,6 +253,10 @@ static void test_driver_needs_its_paths(void **state)
     struct tby_error err = { 0 };
 
     assert_int_equal(tby_bgp_driver_new(w->fx.store, &cfg, &d, &err), -EINVAL);
+    assert_null(d);
+    cfg.bird_socket = w->bird.path;
+    cfg.bird_config = w->conf;
+    assert_int_equal(tby_bgp_driver_new(NULL, &cfg, &d, &err), -EINVAL); /* no input */
     assert_null(d);
 }
 
@@ -198,6 +271,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_node_is_a_failure_not_a_crash, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_absent_bird_backs_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_from_the_syncer_the_same_text_and_no_reads, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_driver_needs_its_paths, setup, teardown),
     };
 

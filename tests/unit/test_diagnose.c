@@ -67,12 +67,19 @@ static void pool(struct fx *fx, const char *vxlan_mode)
     load(fx, yaml);
 }
 
-static void affinity(struct fx *fx, const char *node, const char *block)
+/* A BlockAffinity record as Calico writes it; block is its CIDR. */
+static void affinity(struct fx *fx, const char *node, const char *block, const char *state)
 {
-    char key[128];
+    char key[128], value[256], name[64];
+    struct tby_kv kv = { .key = key, .value = value };
 
-    snprintf(key, sizeof(key), TBY_IPAM_AFFINITY_PREFIX "%s/%s", node, block);
-    assert_int_equal(diag_cluster_add_affinity(&fx->d.cluster, key), 0);
+    snprintf(name, sizeof(name), "%s", block);
+    *strchr(name, '/') = '-';
+    snprintf(key, sizeof(key), TBY_IPAM_AFFINITY_PREFIX "%s/%s", node, name);
+    kv.value_len = (size_t)snprintf(value, sizeof(value), "{\"spec\": {\"node\": \"%s\", "
+                                    "\"cidr\": \"%s\", \"state\": \"%s\", \"deleted\": "
+                                    "\"false\"}}", node, block, state);
+    assert_int_equal(diag_cluster_add_affinity(&fx->d.cluster, &kv), 0);
 }
 
 static struct tby_ip ip_of(const char *text)
@@ -132,8 +139,9 @@ static void healthy(struct fx *fx, const char *vxlan_mode)
 
     load(fx, cluster_yaml);
     pool(fx, vxlan_mode);
-    affinity(fx, "n1", "10.244.1.0-26");
-    affinity(fx, "n2", "10.244.2.0-26");
+    affinity(fx, "n1", "10.244.1.0/26", "confirmed");
+    affinity(fx, "n2", "10.244.2.0/26", "confirmed");
+    affinity(fx, "n2", "10.244.3.0/26", "pending"); /* a claim under way routes nothing */
     diag_cluster_done(&fx->d.cluster, "n1");
     fx->d.cluster.read = true;
     link_add(fx, LO, "lo", 65536, true);

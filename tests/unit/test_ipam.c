@@ -760,6 +760,77 @@ static void test_gc_removes_empty_blocks_of_nodes_that_are_gone(void **state)
     tby_ipam_free(n2);
 }
 
+static struct tby_cidr block_of(const struct tby_ip *ip)
+{
+    struct tby_cidr block = { .ip = *ip, .prefix_len = 26 };
+
+    tby_cidr_mask(&block);
+    return block;
+}
+
+/* What tabby-node's upkeep acts with, having decided from its watched copy: the one block
+ * read, and removed only while it is empty and still the node's. */
+static void test_retire_block_reads_that_block_alone_and_only_takes_an_empty_one(void **state)
+{
+    struct store_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1"), *n2 = fx_ipam(f, "n2");
+    struct tby_store *ipam_store = fx_single ? fx_single_store : f->store;
+    struct tby_store_stats before, after;
+    struct tby_ipam_block_info info;
+    struct tby_kv_list kvs;
+    struct tby_error err = { 0 };
+    struct tby_ip a, b;
+    struct tby_cidr block_a, block_b;
+    bool removed = true;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    fx_node(f, "n1", NULL);
+    fx_node(f, "n2", NULL);
+    assert_int_equal(fx_alloc(n1, "a", &a, &err), 0);
+    assert_int_equal(fx_alloc(n2, "b", &b, &err), 0);
+    assert_int_equal(tby_ipam_release_handle(n2, "b", NULL, &err), 0);
+    block_a = block_of(&a);
+    block_b = block_of(&b);
+    /* what a watcher sees of a block */
+    assert_int_equal(tby_store_range(f->store, TBY_IPAM_BLOCK_PREFIX, &kvs, &err), 0);
+    assert_int_equal(kvs.n, 2);
+    for (size_t i = 0; i < kvs.n; i++) {
+        assert_int_equal(tby_ipam_block_info_decode(&kvs.items[i], &info), 0);
+        assert_int_equal(info.size, 64);
+        assert_int_equal(info.in_use, tby_cidr_equal(&info.cidr, &block_a) ? 1 : 0);
+        assert_string_equal(info.node, tby_cidr_equal(&info.cidr, &block_a) ? "n1" : "n2");
+        tby_ipam_block_info_clear(&info);
+    }
+    assert_int_equal(tby_ipam_block_info_decode(&(struct tby_kv){
+                         .key = "/tabby/v1/ipam/handles/a", .value = "{}" }, &info), -EINVAL);
+    tby_kv_list_clear(&kvs);
+    /* in use, or another node's: left alone */
+    assert_int_equal(tby_ipam_retire_block(n1, &block_a, "n1", false, &removed, &err), 0);
+    assert_false(removed);
+    assert_int_equal(tby_ipam_retire_block(n1, &block_b, "n1", false, &removed, &err), 0);
+    assert_false(removed);
+    before = tby_store_stats(ipam_store);
+    assert_int_equal(tby_ipam_retire_block(n1, &block_b, "n2", false, &removed, &err), 0);
+    assert_true(removed);
+    after = tby_store_stats(ipam_store);
+    /* one transaction; or Calico's give-up: the affinity pendingDeletion (read, written),
+     * the block deleted, the affinity deleted (read, deleted) */
+    assert_int_equal(after.gets - before.gets, fx_single ? 3 : 1);
+    assert_int_equal(after.ranges - before.ranges, 0);
+    assert_int_equal(after.commits - before.commits, fx_single ? 3 : 1);
+    assert_int_equal(block_count(n1), 1);
+    /* its affinity went with it: n1's is the one left */
+    assert_int_equal(tby_store_range(f->store, TBY_IPAM_AFFINITY_PREFIX, &kvs, &err), 0);
+    assert_int_equal(kvs.n, 1);
+    assert_non_null(strstr(kvs.items[0].key, "/n1/"));
+    tby_kv_list_clear(&kvs);
+    /* gone already: nothing to do */
+    assert_int_equal(tby_ipam_retire_block(n1, &block_b, "n2", false, &removed, &err), 0);
+    assert_false(removed);
+    tby_ipam_free(n1);
+    tby_ipam_free(n2);
+}
+
 static void test_new_blocks_never_overlap_blocks_of_a_resized_pool(void **state)
 {
     struct store_fx *f = *state;
@@ -939,6 +1010,10 @@ static void test_deleted_and_virtual_objects_are_not_used(void **state)
     struct tby_ipam_result res;
     struct tby_ipam_holder h;
     struct tby_ip ip = fx_parse_ip("10.0.0.1");
+    struct tby_ipam_block_info info;
+    struct tby_cidr block;
+    struct tby_kv kv;
+    bool removed = true;
 
     fx_pool(f, "p", "10.0.0.0/29", 30, NULL);
     put_raw(f, "/tabby/v1/ipam/blocks/10.0.0.0-30",
@@ -956,8 +1031,18 @@ static void test_deleted_and_virtual_objects_are_not_used(void **state)
         snprintf(handle, sizeof(handle), "h%d", i);
         assert_int_equal(fx_alloc(n1, handle, NULL, &err), 0);
     }
-    /* The other block is full; the virtual one is never borrowed from. */
+    /* The other block is full; the virtual one is never borrowed from, nor given up
+     * by upkeep, empty and affine to no node as it is. */
     assert_int_equal(fx_alloc(n1, "h4", NULL, &err), -ENOSPC);
+    block = cidr_of("10.0.0.0/30");
+    assert_int_equal(tby_ipam_retire_block(n1, &block, NULL, false, &removed, &err), 0);
+    assert_false(removed);
+    assert_int_equal(tby_store_get(f->store, "/tabby/v1/ipam/blocks/10.0.0.0-30", &kv, &err), 0);
+    assert_int_equal(tby_ipam_block_info_decode(&kv, &info), 0);
+    assert_false(info.usable);
+    assert_null(info.node);
+    tby_ipam_block_info_clear(&info);
+    tby_kv_clear(&kv);
     assert_int_equal(tby_ipam_lookup_ip(n1, &ip, &h, &err), 0);
     assert_true(h.has_block);
     assert_false(h.allocated);
@@ -1372,6 +1457,9 @@ int main(void)
             test_block_that_lost_its_pool_gives_up_affinity_when_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_removes_empty_blocks_of_nodes_that_are_gone,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_retire_block_reads_that_block_alone_and_only_takes_an_empty_one, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(test_new_blocks_never_overlap_blocks_of_a_resized_pool,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(

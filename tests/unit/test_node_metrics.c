@@ -169,7 +169,9 @@ static void test_policy_node_says_its_state_in_prometheus_text(void **state)
     has_line(text, "# TYPE tabby_ready gauge");
     has_line(text, "tabby_ready 0"); /* --dump programs nothing */
     has_line(text, "tabby_datastore_online 1");
-    has_line(text, "tabby_datastore_reads_total 1");
+    has_line(text, "tabby_datastore_listings_total 1");
+    has_line(text, "tabby_datastore_reads_total{op=\"watch\"} 1");
+    has_line(text, "tabby_datastore_reads_total{op=\"range\"} 12"); /* one per kind */
     has_line(text, "tabby_resources 2");
     has_line(text, "tabby_policies 1");
     has_line(text, "tabby_endpoints{scope=\"total\"} 1");
@@ -213,6 +215,7 @@ static void test_node_waiting_for_its_datastore_file_says_so(void **state)
     has_line(text, "tabby_ready 0");
     has_line(text, "tabby_datastore_online 0");
     assert_null(strstr(text, "tabby_datastore_reads_total"));
+    assert_null(strstr(text, "tabby_datastore_listings_total"));
     free(text);
     fixture_stop(&f);
 }

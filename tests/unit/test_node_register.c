@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "tabby/cleanup.h"
+#include "tabby/ipam.h"
 #include "node_fixture.h"
 #include "register_plan.h"
 
@@ -234,6 +235,66 @@ static void test_vxlan_tunnel_address_comes_from_ipam(void **state)
     fixture_stop(&f);
 }
 
+static int tunnel_held(void *ctx, const char *key, const struct tby_resource *res)
+{
+    (void)ctx;
+    (void)key;
+    return res && res->info->kind == TBY_KIND_NODE && res->spec.node->has_vxlan_tunnel_addr;
+}
+
+static void turn_ms(struct node_fixture *f, int ms)
+{
+    int64_t until = node_now_ms() + ms;
+
+    while (node_now_ms() < until)
+        node_turn(&f->n, 20);
+}
+
+/* Checks that find nothing changed read nothing: the Node, the pools and the block that
+ * holds the tunnel address come from the syncer. A tunnel address given back by someone
+ * else is seen in the block, and taken again. */
+static void test_checks_read_nothing_until_something_is_to_change(void **state)
+{
+    struct node_fixture f = { 0 };
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    const char *registering[] = { "register", NULL };
+    struct tby_store_stats before;
+    struct tby_ipam *other = NULL;
+    int64_t until;
+    char why[512];
+
+    fixture_init(&f, (const char *[]){ "--ip", "10.0.0.5/24", "--networking-backend", "vxlan",
+                                       "--autodetect-interval", "1", NULL });
+    fixture_start(&f, registering);
+    fixture_apply(&f, "apiVersion: projectcalico.org/v3\nkind: IPPool\n"
+                      "metadata: {name: p}\nspec: {cidr: 10.66.0.0/16, vxlanMode: Always}\n");
+    until = node_now_ms() + 10000;
+    while (!(node_ready(&f.n, why, sizeof(why)) &&
+             tby_syncer_foreach(f.n.syncer, tunnel_held, NULL) == 1) &&
+           node_now_ms() < until)
+        node_turn(&f.n, 20);
+    res = stored_node(&f);
+    assert_true(res->spec.node->has_vxlan_tunnel_addr);
+    before = tby_store_stats(f.n.store);
+    turn_ms(&f, 2500); /* two checks at least */
+    assert_int_equal(tby_store_stats(f.n.store).gets, before.gets);
+    assert_int_equal(tby_store_stats(f.n.store).ranges, before.ranges);
+    assert_int_equal(tby_store_stats(f.n.store).commits, before.commits);
+    /* given back behind its back (tabbyctl ipam release, say) */
+    assert_int_equal(tby_ipam_new(f.n.store, NULL, &other, NULL), 0);
+    assert_int_equal(tby_ipam_release_handle(other, "vxlan-tunnel-addr-n1", NULL, NULL), 0);
+    tby_ipam_free(other);
+    before = tby_store_stats(f.n.store);
+    until = node_now_ms() + 10000;
+    while (tby_store_stats(f.n.store).commits == before.commits && node_now_ms() < until)
+        node_turn(&f.n, 20);
+    assert_true(tby_store_stats(f.n.store).commits > before.commits);
+    tby_resource_free(TBY_STEAL(res));
+    res = stored_node(&f);
+    assert_true(res->spec.node->has_vxlan_tunnel_addr);
+    fixture_stop(&f);
+}
+
 static void test_failed_autodetection_is_why_the_node_is_not_ready(void **state)
 {
     struct node_fixture f = { 0 };
@@ -271,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_tunnel_pools_are_vxlan_enabled_and_for_tunnels),
         cmocka_unit_test(test_registers_the_address_given_and_keeps_the_labels),
         cmocka_unit_test(test_vxlan_tunnel_address_comes_from_ipam),
+        cmocka_unit_test(test_checks_read_nothing_until_something_is_to_change),
         cmocka_unit_test(test_failed_autodetection_is_why_the_node_is_not_ready),
     };
 

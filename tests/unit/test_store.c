@@ -576,9 +576,224 @@ static void test_no_create_reads_missing_file_as_empty(void **state)
     tby_kv_clear(&kv);
 }
 
+/* ---- list and watch: a sync --------------------------------------------------------- */
+
+/* What a sync told, one event a line: "+NAME=VALUE", "-NAME", "synced" (NAME without the
+ * fixture's prefix), appended to log. */
+static void describe(struct store_fx *f, const struct tby_event_list *ev, char *log,
+                     size_t size)
+{
+    size_t plen = strlen(f->prefix);
+
+    for (size_t i = 0; i < ev->n; i++) {
+        const struct tby_event *e = &ev->items[i];
+        size_t len = strlen(log);
+
+        if (e->type == TBY_EVENT_SYNCED)
+            snprintf(log + len, size - len, "synced\n");
+        else if (e->type == TBY_EVENT_PUT)
+            snprintf(log + len, size - len, "+%s=%s\n", e->kv.key + plen, e->kv.value);
+        else
+            snprintf(log + len, size - len, "-%s\n", e->kv.key + plen);
+    }
+}
+
+/* Reads the sync until `lines` events have come (within 5 s); their lines into log. */
+static void sync_read(struct store_fx *f, struct tby_sync *y, size_t lines, char *log,
+                      size_t size)
+{
+    struct tby_event_list ev = { 0 };
+    struct tby_error err = { 0 };
+    int64_t deadline = mono_ms() + 5000;
+
+    log[0] = '\0';
+    while (ev.n < lines && mono_ms() < deadline)
+        if (tby_store_sync_next(y, &ev, 200, &err) < 0)
+            fail_msg("%s", tby_error_str(&err));
+    describe(f, &ev, log, size);
+    assert_int_equal(ev.n, lines);
+    tby_event_list_clear(&ev);
+    /* nothing more is pending */
+    assert_int_equal(tby_store_sync_next(y, &ev, 0, &err), 0);
+    assert_int_equal(ev.n, 0);
+}
+
+static struct tby_sync *sync_of(struct store_fx *f, const char *a, const char *b)
+{
+    const char *prefixes[2] = { key(f, a), key(f, b) };
+    struct tby_sync *y = NULL;
+    struct tby_error err = { 0 };
+
+    assert_int_equal(tby_store_sync_open(f->store, prefixes, b ? 2 : 1, &y, &err), 0);
+    return y;
+}
+
+static void put(struct store_fx *f, const char *name, const char *value)
+{
+    assert_int_equal(tby_store_put(f->store, key(f, name), value, strlen(value), NULL, NULL),
+                     0);
+}
+
+static void test_sync_lists_its_prefixes_then_synced_then_watches(void **state)
+{
+    struct store_fx *f = *state;
+    _cleanup_(tby_store_sync_freep) struct tby_sync *y = NULL;
+    char log[512];
+
+    put(f, "b/1", "one");
+    put(f, "a/1", "one");
+    put(f, "c/1", "elsewhere");
+    y = sync_of(f, "b/", "a/");
+    assert_int_equal(tby_store_sync_fd(y), -1);
+    assert_false(tby_store_sync_online(y));
+    sync_read(f, y, 3, log, sizeof(log));
+    assert_string_equal(log, "+a/1=one\n+b/1=one\nsynced\n");
+    assert_true(tby_store_sync_online(y));
+    assert_true(tby_store_sync_fd(y) >= 0);
+    assert_true(tby_store_sync_timeout_ms(y) > 0);
+    put(f, "c/2", "elsewhere");
+    put(f, "a/2", "two");
+    put(f, "b/1", "uno");
+    assert_int_equal(tby_store_delete(f->store, key(f, "a/1"), NULL, NULL), 0);
+    sync_read(f, y, 3, log, sizeof(log));
+    assert_string_equal(log, "+a/2=two\n+b/1=uno\n-a/1\n");
+    assert_int_equal(tby_store_sync_stats(y)->lists, 1);
+    assert_string_equal(tby_store_sync_stats(y)->last_error, "");
+}
+
+static void test_sync_prefix_inside_another_adds_nothing(void **state)
+{
+    struct store_fx *f = *state;
+    _cleanup_(tby_store_sync_freep) struct tby_sync *y = sync_of(f, "s/x/", "s/");
+    char log[512];
+
+    put(f, "s/x/1", "one");
+    put(f, "s/y", "two");
+    sync_read(f, y, 3, log, sizeof(log));
+    assert_string_equal(log, "+s/x/1=one\n+s/y=two\nsynced\n");
+}
+
+/* A sync counts as reads: a range per prefix and one watch for the first listing, then
+ * nothing but the watch, however much changes. */
+static void test_sync_reads_only_to_list(void **state)
+{
+    struct store_fx *f = *state;
+    _cleanup_(tby_store_sync_freep) struct tby_sync *y = sync_of(f, "r/", "q/");
+    struct tby_store_stats before = tby_store_stats(f->store), now;
+    char log[512];
+
+    sync_read(f, y, 1, log, sizeof(log));
+    now = tby_store_stats(f->store);
+    assert_int_equal(now.ranges - before.ranges, 2);
+    assert_int_equal(now.watches - before.watches, 1);
+    for (int i = 0; i < 5; i++)
+        put(f, "r/x", i % 2 ? "odd" : "even");
+    sync_read(f, y, 5, log, sizeof(log));
+    now = tby_store_stats(f->store);
+    assert_int_equal(now.ranges - before.ranges, 2);
+    assert_int_equal(now.watches - before.watches, 1);
+    assert_int_equal(now.gets, before.gets);
+    assert_int_equal(now.commits - before.commits, 5);
+}
+
+/* sqlite only (etcd does not cancel a watch that keeps up): compaction under a running
+ * sync relists, and tells exactly what differs from what it told before. */
+static void test_sync_relists_after_compaction_with_exact_differences(void **state)
+{
+    struct store_fx *f = *state;
+    _cleanup_(tby_store_sync_freep) struct tby_sync *y = sync_of(f, "d/", NULL);
+    char log[512];
+    int64_t rev;
+
+    if (!store_fx_is_sqlite(f))
+        skip();
+    put(f, "d/same", "1");
+    put(f, "d/changed", "1");
+    put(f, "d/gone", "1");
+    put(f, "d/rewritten", "1");
+    sync_read(f, y, 5, log, sizeof(log));
+    put(f, "d/changed", "2");
+    assert_int_equal(tby_store_delete(f->store, key(f, "d/gone"), NULL, NULL), 0);
+    put(f, "d/new", "1");
+    assert_int_equal(tby_store_delete(f->store, key(f, "d/rewritten"), NULL, NULL), 0);
+    put(f, "d/rewritten", "1");
+    assert_int_equal(tby_store_revision(f->store, &rev, NULL), 0);
+    assert_int_equal(tby_store_compact(f->store, rev, NULL), 0);
+    sync_read(f, y, 5, log, sizeof(log));
+    /* same value, new revision: the key was written again, so it is told */
+    assert_string_equal(log, "+d/changed=2\n+d/new=1\n+d/rewritten=1\n-d/gone\nsynced\n");
+    assert_int_equal(tby_store_sync_stats(y)->lists, 2);
+}
+
+/* sqlite only: a store that cannot be reached (its folder moved away, as a volume not
+ * mounted yet) makes the sync offline and back off; once it answers again, a relist
+ * tells what changed meanwhile and nothing else. */
+static void test_sync_offline_backs_off_then_relists(void **state)
+{
+    struct store_fx *f = *state;
+    _cleanup_(tby_store_sync_freep) struct tby_sync *y = sync_of(f, "o/", NULL);
+    _cleanup_(tby_store_closep) struct tby_store *away = NULL;
+    struct tby_event_list ev = { 0 };
+    struct tby_error err = { 0 };
+    char moved[160], uri[200], log[512];
+    int wait1, wait2;
+
+    if (!store_fx_is_sqlite(f))
+        skip();
+    snprintf(moved, sizeof(moved), "%s.away", f->dir);
+    snprintf(uri, sizeof(uri), "sqlite:%s/tabby.db", moved);
+    put(f, "o/kept", "1");
+    put(f, "o/gone", "1");
+    sync_read(f, y, 3, log, sizeof(log));
+    assert_int_equal(rename(f->dir, moved), 0);
+    assert_int_equal(tby_store_sync_next(y, &ev, 0, &err), -EAGAIN);
+    assert_false(tby_store_sync_online(y));
+    assert_int_equal(tby_store_sync_fd(y), -1);
+    assert_non_null(strstr(tby_store_sync_stats(y)->last_error, "moved or removed"));
+    wait1 = tby_store_sync_timeout_ms(y);
+    assert_true(wait1 > 0);
+    usleep((useconds_t)wait1 * 1000 + 1000);
+    assert_int_equal(tby_store_sync_next(y, &ev, 0, &err), -EAGAIN);
+    wait2 = tby_store_sync_timeout_ms(y);
+    assert_true(wait2 > wait1);
+    assert_int_equal(tby_store_sync_stats(y)->errors, 2);
+    assert_int_equal(ev.n, 0);
+    /* written where the folder is now */
+    assert_int_equal(tby_store_open(uri, &away, &err), 0);
+    assert_int_equal(tby_store_delete(away, key(f, "o/gone"), NULL, NULL), 0);
+    assert_int_equal(tby_store_put(away, key(f, "o/new"), "1", 1, NULL, NULL), 0);
+    tby_store_close(TBY_STEAL(away));
+    assert_int_equal(rename(moved, f->dir), 0);
+    usleep((useconds_t)wait2 * 1000 + 1000);
+    sync_read(f, y, 3, log, sizeof(log));
+    assert_string_equal(log, "+o/new=1\n-o/gone\nsynced\n");
+    assert_true(tby_store_sync_online(y));
+    assert_string_equal(tby_store_sync_stats(y)->last_error, "");
+}
+
+static void test_sync_needs_a_prefix(void **state)
+{
+    struct store_fx *f = *state;
+    struct tby_sync *y = NULL;
+    struct tby_error err = { 0 };
+
+    assert_int_equal(tby_store_sync_open(f->store, NULL, 0, &y, &err), -EINVAL);
+    assert_null(y);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sync_lists_its_prefixes_then_synced_then_watches,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_prefix_inside_another_adds_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sync_reads_only_to_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_relists_after_compaction_with_exact_differences,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_offline_backs_off_then_relists, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sync_needs_a_prefix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_put_then_get_returns_value_and_revisions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_memory_keeps_what_is_stored, setup,
                                         teardown),

@@ -260,6 +260,12 @@ static int count_held(void *ctx, const char *key, const struct tby_resource *res
     return 0;
 }
 
+static int value_of(void *ctx, const struct tby_kv *kv)
+{
+    snprintf(ctx, 128, "%s=%s", kv->key, kv->value);
+    return 1;
+}
+
 static void test_records_under_a_prefix_are_held_and_told(void **state)
 {
     struct store_fx *f = *state;
@@ -270,6 +276,7 @@ static void test_records_under_a_prefix_are_held_and_told(void **state)
                                      .record = on_record };
     int64_t rev;
     int held[2] = { 0, 0 };
+    char v[128] = "";
 
     assert_int_equal(tby_syncer_new(f->store, &s), 0);
     assert_int_equal(tby_syncer_add_consumer(s, &c), 0);
@@ -283,6 +290,8 @@ static void test_records_under_a_prefix_are_held_and_told(void **state)
     assert_int_equal(tby_syncer_foreach(s, count_held, held), 0);
     assert_int_equal(held[0], 2);
     assert_int_equal(held[1], 1);
+    assert_int_equal(tby_syncer_foreach_record(s, "/tabby/v1/ipam/", value_of, v), 1);
+    assert_string_equal(v, "/tabby/v1/ipam/affinities/n1/10.0.0.0-26={}");
     /* a re-read tells only what changed: the record that went */
     h.log[0] = '\0';
     assert_int_equal(tby_store_delete(f->store, "/tabby/v1/ipam/affinities/n1/10.0.0.0-26",
@@ -291,6 +300,40 @@ static void test_records_under_a_prefix_are_held_and_told(void **state)
     poll_ok(s);
     assert_string_equal(h.log, "x/tabby/v1/ipam/affinities/n1/10.0.0.0-26\n");
     assert_int_equal(tby_syncer_count(s), 2);
+}
+
+/* The syncer asks the store for every kind's resources and the records its consumers
+ * want, once: IPAM's handles (and anything else) are not read, and after the first
+ * listing only the watch brings changes. */
+static void test_reads_only_what_it_holds_and_lists_once(void **state)
+{
+    struct store_fx *f = *state;
+    struct heard h = { 0 };
+    _cleanup_(tby_syncer_freep) struct tby_syncer *s = NULL;
+    struct tby_syncer_consumer c = { .name = "records", .ctx = &h,
+                                     .record_prefix = "/tabby/v1/ipam/blocks/",
+                                     .record = on_record };
+    struct tby_store_stats before;
+
+    assert_int_equal(tby_syncer_new(f->store, &s), 0);
+    assert_int_equal(tby_syncer_add_consumer(s, &c), 0);
+    store_fx_apply(f->store, two);
+    before = tby_store_stats(f->store);
+    poll_ok(s);
+    assert_int_equal(tby_store_stats(f->store).ranges - before.ranges, TBY_KIND_COUNT + 1);
+    assert_int_equal(tby_store_stats(f->store).watches - before.watches, 1);
+    assert_int_equal(tby_syncer_add_consumer(s, &c), -EBUSY);
+    assert_int_equal(tby_store_put(f->store, "/tabby/v1/ipam/handles/h1", "{}", 2, NULL,
+                                   NULL), 0);
+    assert_int_equal(tby_store_put(f->store, "/tabby/v1/ipam/blocks/10.0.0.0-26", "{}", 2,
+                                   NULL, NULL), 0);
+    store_fx_apply(f->store, "apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n");
+    poll_ok(s);
+    assert_string_equal(h.log, "r/tabby/v1/ipam/blocks/10.0.0.0-26\n");
+    assert_int_equal(tby_syncer_count(s), 4);
+    assert_int_equal(tby_syncer_stats(s)->events, 4);
+    assert_int_equal(tby_store_stats(f->store).ranges - before.ranges, TBY_KIND_COUNT + 1);
+    assert_int_equal(tby_store_stats(f->store).watches - before.watches, 1);
 }
 
 static void test_moved_datastore_keeps_state_until_it_is_back(void **state)
@@ -336,6 +379,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_consumers_are_told_in_order, setup, teardown),
         cmocka_unit_test(test_unreachable_store_keeps_state_and_backs_off),
         cmocka_unit_test_setup_teardown(test_records_under_a_prefix_are_held_and_told, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reads_only_what_it_holds_and_lists_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_moved_datastore_keeps_state_until_it_is_back,
                                         setup, teardown),

@@ -19,11 +19,8 @@ unsigned cni_mtu_overhead(const struct tby_resource_list *pools, const struct tb
     for (size_t i = 0; i < pools->n; i++) {
         const struct tby_ippool *pool = pools->items[i]->spec.ippool;
 
-        if (!tby_cidr_contains(&pool->cidr, ip))
-            continue;
-        if (pool->vxlan_mode != TBY_ENCAP_NEVER)
-            return ip->family == 6 ? TBY_VXLAN_OVERHEAD_V6 : TBY_VXLAN_OVERHEAD_V4;
-        return pool->ipip_mode != TBY_ENCAP_NEVER ? CNI_IPIP_OVERHEAD : 0;
+        if (tby_cidr_contains(&pool->cidr, ip))
+            return tby_pool_encap_overhead(pool, ip->family);
     }
     return 0;
 }

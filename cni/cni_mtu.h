@@ -16,6 +16,7 @@
 #include <netlink/socket.h>
 
 #include "tabby/resource.h"
+#include "tabby/routes.h"
 #include "tabby/store.h"
 #include "cni_result.h"
 
@@ -24,7 +25,7 @@
  * 65535 for a veth. */
 #define CNI_MTU_MIN 1280
 #define CNI_MTU_MAX 65535
-#define CNI_IPIP_OVERHEAD 20
+#define CNI_IPIP_OVERHEAD TBY_IPIP_OVERHEAD
 
 /* The overhead for the pool (among `pools`, IPPool resources) holding ip; 0 when none
  * does or it does not encapsulate. */

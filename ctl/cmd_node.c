@@ -1,8 +1,8 @@
 /* cmd_node.c — tabbyctl node status: is tabby-node running, is BIRD, and how are the BGP
- * sessions (calicoctl node status's shape). */
+ * sessions (calicoctl node status's shape). node diagnose is cmd_diagnose.c's. */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +11,7 @@
 #include "tabby/cleanup.h"
 #include "ctl.h"
 
-#define NODE_SYNOPSIS "node status [--bird-socket PATH] [--node-pid-file PATH]"
+#define NODE_SYNOPSIS "node status [--bird-socket PATH] [--node-pid-file PATH] | node diagnose …"
 #define DEFAULT_BIRD_SOCKET "/run/bird/bird.ctl"
 #define DEFAULT_PID_FILE "/run/tabby/tabby-node.pid"
 
@@ -22,30 +22,15 @@ static const char *const headers[N_COLS] = { "PEER ADDRESS", "PEER TYPE", "STATE
 
 /* ---- tabby-node ------------------------------------------------------------------------- */
 
-/* The pid file's process, when it is alive and named tabby-node (a stale file whose pid
- * was reused by something else does not count). */
 static void print_node_process(const char *pid_file)
 {
-    _cleanup_fclose_ FILE *f = fopen(pid_file, "re");
-    _cleanup_fclose_ FILE *comm = NULL;
-    char path[64], name[64] = "";
-    long pid = 0;
+    char why[PATH_MAX + 64];
+    long pid = ctl_node_process(pid_file, why, sizeof(why));
 
-    if (!f || fscanf(f, "%ld", &pid) != 1 || pid <= 0) {
-        printf("tabby-node is not running (no pid in %s).\n", pid_file);
-        return;
-    }
-    snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-    comm = fopen(path, "re");
-    if ((kill((pid_t)pid, 0) < 0 && errno != EPERM) || !comm || !fgets(name, sizeof(name), comm)) {
-        printf("tabby-node is not running (pid %ld from %s is gone).\n", pid, pid_file);
-        return;
-    }
-    name[strcspn(name, "\n")] = '\0';
-    if (strcmp(name, "tabby-node") != 0)
-        printf("tabby-node is not running (pid %ld from %s is \"%s\").\n", pid, pid_file, name);
-    else
+    if (pid > 0)
         printf("tabby-node is running (pid %ld).\n", pid);
+    else
+        printf("tabby-node is not running (%s).\n", why);
 }
 
 /* ---- the peer table --------------------------------------------------------------------- */
@@ -169,9 +154,10 @@ int ctl_cmd_node(struct ctl *ctl, int argc, char **argv)
     const char *socket_path = DEFAULT_BIRD_SOCKET, *pid_file = DEFAULT_PID_FILE;
     int opt;
 
-    (void)ctl;
+    if (argc >= 2 && strcmp(argv[1], "diagnose") == 0)
+        return ctl_cmd_node_diagnose(ctl, argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "status") != 0)
-        return ctl_usage_error(NODE_SYNOPSIS, "node needs a subcommand: status");
+        return ctl_usage_error(NODE_SYNOPSIS, "node needs a subcommand: status or diagnose");
     argc--;
     argv++;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {

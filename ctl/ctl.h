@@ -24,12 +24,20 @@ struct ctl {
  * must not leave a database behind. */
 struct tby_store *ctl_store(struct ctl *ctl);
 struct tby_store *ctl_store_create(struct ctl *ctl);
+/* ctl_store without printing: NULL with err filled (node diagnose reports it itself). */
+struct tby_store *ctl_store_quiet(struct ctl *ctl, struct tby_error *err);
 
 /* Prints "tabbyctl: <message>" to stderr; returns CTL_FAIL. */
 int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a usage error and the command's synopsis; returns CTL_USAGE. */
 int ctl_usage_error(const char *synopsis, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Whether tabby-node runs, from its pid file (node_process.c): its pid, or -ENOENT (no
+ * pid in the file) or -ESRCH (that process is gone or is not tabby-node), with why. */
+long ctl_node_process(const char *pid_file, char *why, size_t size);
+/* Whether that process is stopped (SIGSTOP, a debugger). */
+bool ctl_process_stopped(long pid);
 
 /* The commands: argv[0] is the command's name. */
 int ctl_cmd_apply(struct ctl *ctl, int argc, char **argv);   /* apply, create, replace */
@@ -39,7 +47,8 @@ int ctl_cmd_ipam(struct ctl *ctl, int argc, char **argv);   /* ipam show|check|r
 int ctl_cmd_label(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_selector(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_bgp(struct ctl *ctl, int argc, char **argv);      /* bgp render|apply */
-int ctl_cmd_node(struct ctl *ctl, int argc, char **argv);     /* node status */
+int ctl_cmd_node(struct ctl *ctl, int argc, char **argv);     /* node status|diagnose */
+int ctl_cmd_node_diagnose(struct ctl *ctl, int argc, char **argv);
 
 /* ---- output ------------------------------------------------------------------------ */
 

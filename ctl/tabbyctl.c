@@ -37,9 +37,12 @@ static const char usage_text[] =
     "  ipam check [--release-leaks]       find (and fix) leaked addresses and broken records\n"
     "  ipam configure --strictaffinity=true|false\n"
     "\n"
-    "BGP (BIRD):\n"
+    "Nodes and BGP (BIRD):\n"
     "  node status [--bird-socket PATH] [--node-pid-file PATH]\n"
     "                                     tabby-node, BIRD and the BGP sessions\n"
+    "  node diagnose [--node NAME] [-o json] [--health HOST:PORT] …\n"
+    "                                     check this node (in its network namespace): kernel,\n"
+    "                                     policy, routes, BGP, VXLAN, addresses; exit 1 on FAIL\n"
     "  bgp render --node NAME [--block CIDR…] [--secrets-dir DIR]\n"
     "                                     print the node's BIRD configuration\n"
     "  bgp apply --node NAME --bird-socket PATH --bird-config FILE\n"
@@ -80,44 +83,54 @@ int ctl_usage_error(const char *synopsis, const char *fmt, ...)
     return CTL_USAGE;
 }
 
-static int choose_store(struct ctl *ctl)
+static int choose_store(struct ctl *ctl, struct tby_error *err)
 {
-    struct tby_error err = { 0 };
-
     if (ctl->store_uri)
         return 0;
-    if (tby_settings_store_uri(&ctl->store_uri_owned, &err) < 0)
-        return ctl_fail("%s", tby_error_str(&err));
+    if (tby_settings_store_uri(&ctl->store_uri_owned, err) < 0)
+        return -1;
     ctl->store_uri = ctl->store_uri_owned;
     return 0;
 }
 
-static struct tby_store *open_store(struct ctl *ctl, bool create)
+static struct tby_store *open_store(struct ctl *ctl, bool create, struct tby_error *err)
 {
     struct tby_store_options opts;
-    struct tby_error err = { 0 };
 
     if (ctl->store)
         return ctl->store;
-    if (choose_store(ctl))
+    if (choose_store(ctl, err) < 0)
         return NULL;
     tby_store_options_from_env(&opts);
     opts.no_create = !create;
-    if (tby_store_open_options(ctl->store_uri, &opts, &ctl->store, &err) < 0) {
-        ctl_fail("%s", tby_error_str(&err));
+    if (tby_store_open_options(ctl->store_uri, &opts, &ctl->store, err) < 0)
         return NULL;
-    }
     return ctl->store;
+}
+
+static struct tby_store *open_or_say(struct ctl *ctl, bool create)
+{
+    struct tby_error err = { 0 };
+    struct tby_store *store = open_store(ctl, create, &err);
+
+    if (!store)
+        ctl_fail("%s", tby_error_str(&err));
+    return store;
 }
 
 struct tby_store *ctl_store(struct ctl *ctl)
 {
-    return open_store(ctl, false);
+    return open_or_say(ctl, false);
 }
 
 struct tby_store *ctl_store_create(struct ctl *ctl)
 {
-    return open_store(ctl, true);
+    return open_or_say(ctl, true);
+}
+
+struct tby_store *ctl_store_quiet(struct ctl *ctl, struct tby_error *err)
+{
+    return open_store(ctl, false, err);
 }
 
 static int cmd_version(struct ctl *ctl, int argc, char **argv)

@@ -1,5 +1,7 @@
 /* strv.c — owned string lists. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +23,18 @@ int tby_strv_push_take(struct tby_strv *v, char *s)
 int tby_strv_push(struct tby_strv *v, const char *s)
 {
     return tby_strv_push_take(v, strdup(s));
+}
+
+int tby_strv_pushf(struct tby_strv *v, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return n < 0 ? -ENOMEM : tby_strv_push_take(v, s);
 }
 
 bool tby_strv_contains(const struct tby_strv *v, const char *s)

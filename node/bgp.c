@@ -9,6 +9,7 @@
 
 #include "tabby/bgp_driver.h"
 #include "tabby/bird.h"
+#include "tabby/codec.h"
 #include "tabby/ipam.h"
 #include "tabby/log.h"
 #include "node.h"
@@ -220,6 +221,21 @@ static void bgp_metrics(const void *state, struct tby_buf *out)
                  (double)st->driver->unreachable);
 }
 
+/* /status: BIRD's sessions as last read, and the driver's last failure (a configuration
+ * BIRD refused says why here). */
+static int bgp_status(void *state, const struct node *n, json_t *out)
+{
+    const struct node_bgp_status *st = &((const struct node_bgp *)state)->st;
+
+    (void)n;
+    tby_enc_bool(out, "bird_up", st->bird_up);
+    tby_enc_int(out, "peers", (int64_t)st->peers);
+    tby_enc_int(out, "peers_established", (int64_t)st->peers_up);
+    tby_enc_int(out, "reloads", (int64_t)st->driver->reloads);
+    tby_enc_string(out, "last_error", st->driver->last_error);
+    return 0;
+}
+
 const struct node_part node_bgp_part = {
     .name = "bgp",
     .start = bgp_start,
@@ -229,4 +245,5 @@ const struct node_part node_bgp_part = {
     .run = bgp_run,
     .degraded = bgp_degraded,
     .metrics = bgp_metrics,
+    .status = bgp_status,
 };

@@ -1,7 +1,7 @@
 /* health.c — tabby-node's HTTP endpoints (libmicrohttpd), a part (node.h): /liveness,
- * /readiness and /metrics on TABBY_HEALTH_HOST:TABBY_HEALTH_PORT (port 0: none), and
- * /metrics alone on TABBY_METRICS_HOST:TABBY_METRICS_PORT (0: none) — Calico's Prometheus
- * port. The servers have no thread of their own: their epoll descriptors sit in one epoll
+ * /readiness, /metrics and /status (JSON, status.c) on TABBY_HEALTH_HOST:TABBY_HEALTH_PORT
+ * (port 0: none), and /metrics alone on TABBY_METRICS_HOST:TABBY_METRICS_PORT (0: none) —
+ * Calico's Prometheus port. The servers have no thread of their own: their epoll descriptors sit in one epoll
  * descriptor of the part, in the daemon's poll loop, and requests are answered from there,
  * so handlers read the parts' state while nothing else changes it. It starts early, so
  * that a node waiting for its datastore says so; when the settings change (a
@@ -18,6 +18,7 @@
 
 #include <microhttpd.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/log.h"
 #include "node.h"
 
@@ -95,6 +96,16 @@ static enum MHD_Result metrics(struct node_http *h, struct MHD_Connection *conn)
                 : MHD_NO;
 }
 
+static enum MHD_Result status(struct node_http *h, struct MHD_Connection *conn)
+{
+    _cleanup_json_ json_t *st = node_status(h->node);
+    char *body = st ? json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+    if (!body)
+        return respond_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "status failed\n");
+    return respond(conn, MHD_HTTP_OK, body, strlen(body), "application/json");
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
@@ -117,8 +128,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return respond_text(conn, MHD_HTTP_OK, "alive\n");
     if (strcmp(url, "/readiness") == 0)
         return readiness(h, conn);
-    return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /liveness, /readiness or "
-                                                  "/metrics\n");
+    if (strcmp(url, "/status") == 0)
+        return status(h, conn);
+    return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /liveness, /readiness, "
+                                                  "/metrics or /status\n");
 }
 
 /* host:port as a socket address; IPv6 when the host is one. */
@@ -179,7 +192,8 @@ static int listener_open(struct node_http *h, struct listener *l, const char *ho
     info = l->mhd ? MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
     if (info && epoll_ctl(h->epoll_fd, EPOLL_CTL_ADD, info->epoll_fd, &ev) == 0) {
         tby_log(TBY_LOG_INFO, "health", "serving %s host=%s port=%d",
-                l->metrics_only ? "/metrics" : "/liveness /readiness /metrics", host, port);
+                l->metrics_only ? "/metrics" : "/liveness /readiness /metrics /status", host,
+                port);
         return 0;
     }
     listener_close(h, l);

@@ -33,6 +33,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "tabby/buf.h"
 #include "tabby/error.h"
 #include "tabby/ipam.h"
@@ -75,6 +77,10 @@ struct node_part {
     bool (*degraded)(const void *state, char *why, size_t size);
     /* Its series, in Prometheus' text format (metrics.c's helpers). */
     void (*metrics)(const void *state, struct tby_buf *out);
+    /* /status (status.c): what it knows, as members of its own object, for `tabbyctl node
+     * diagnose`. It may read the kernel to compare (policy reads its table back), never
+     * change it. -ENOMEM. */
+    int (*status)(void *state, const struct node *n, json_t *out);
     /* --dump: what it would program, as text, after one read of the datastore. Only parts
      * with this hook start in --dump mode. */
     int (*dump)(void *state, const struct node *n, FILE *out, struct tby_error *err);
@@ -136,6 +142,10 @@ bool node_not_ready(char *why, size_t size, const char *what, const char *error)
 /* Prometheus text format, appended to out: the core's series, then each part's. 0, or
  * the buffer's error. */
 int node_metrics_write(const struct node *n, struct tby_buf *out);
+
+/* /status: the node (name, readiness, settings, datastore) and each part's status hook,
+ * as one JSON object, the caller's. NULL when out of memory. */
+json_t *node_status(struct node *n);
 
 /* For the parts' metrics hooks: one series with its HELP and TYPE lines. */
 void node_gauge(struct tby_buf *out, const char *name, const char *help, double v);

@@ -2,7 +2,8 @@
  * calculation (and the IP pools into natOutgoing), and the calculation into table inet
  * tabby, one transaction per batch of changes. A change made to the table by someone else
  * shows in nftables' notifications and is repaired; a read-back every resync interval
- * catches the rest. */
+ * catches the rest. What such a change looked like is kept for /status, which also
+ * compares the table with the calculation when asked. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "tabby/array.h"
 #include "tabby/calc.h"
 #include "tabby/cleanup.h"
+#include "tabby/codec.h"
 #include "tabby/log.h"
 #include "tabby/nft.h"
 #include "tabby/routes.h"
@@ -23,6 +25,9 @@ struct node_policy_stats {
     uint64_t syncs, failures;
     struct node_hist sync_hist;
     char last_error[TBY_ERROR_MAX];
+    uint64_t foreign;         /* changes made by someone else, found differing */
+    int64_t foreign_at;       /* when the last was found, monotonic ms */
+    struct tby_strv foreign_diff; /* what differed then */
 };
 
 struct node_policy {
@@ -31,6 +36,7 @@ struct node_policy {
     struct tby_nft *nft;      /* NULL in --dump mode */
     bool changed;             /* the calculation changed since the last sync */
     bool pools_changed;       /* natOutgoing needs computing again */
+    bool foreign;             /* nftables said someone else changed the table */
     unsigned events;          /* resources applied since the last sync */
     int64_t retry_at;         /* after a failed sync, monotonic ms */
     struct node_backoff backoff;
@@ -48,6 +54,7 @@ static void policy_stop(void *state)
     tby_nft_close(p->nft);
     tby_calc_free(p->calc);
     policy_enforce_free(p->enforce);
+    tby_strv_clear(&p->stats.foreign_diff);
     free(p);
 }
 
@@ -208,6 +215,42 @@ static int sync_failed(struct node_policy *p, int r, int64_t now, const struct t
     return r;
 }
 
+/* Compares the table with the calculation (tby_nft_check). Differences found while the
+ * calculation has nothing new to program, after a first sync, are someone else's change:
+ * counted and kept, since the next sync repairs them. false when it could not look. */
+static bool compare_table(struct node_policy *p, struct tby_nft_check *out)
+{
+    struct tby_error err = { 0 };
+
+    if (tby_nft_check(p->nft, tby_calc_ruleset(p->calc), out, &err) < 0) {
+        tby_log(TBY_LOG_ERROR, "policy", "reading table inet tabby back failed error=\"%s\"",
+                tby_error_str(&err));
+        return false;
+    }
+    if (!out->differences.n || p->changed || !p->stats.programmed)
+        return true;
+    p->stats.foreign++;
+    p->stats.foreign_at = node_now_ms();
+    tby_strv_clear(&p->stats.foreign_diff);
+    p->stats.foreign_diff = out->differences;
+    out->differences = (struct tby_strv){ 0 };
+    tby_log(TBY_LOG_WARNING, "policy", "table inet tabby differs from what tabby programmed "
+            "differences=%zu first=\"%s\"", p->stats.foreign_diff.n,
+            p->stats.foreign_diff.items[0]);
+    return true;
+}
+
+static bool note_foreign(struct node_policy *p)
+{
+    struct tby_nft_check c;
+    bool looked = compare_table(p, &c);
+
+    p->foreign = false;
+    if (looked)
+        tby_nft_check_clear(&c);
+    return looked;
+}
+
 /* Programs what changed (the IP pools' natOutgoing from s), when something did and a
  * retry is not pending. */
 static int sync_table(struct node_policy *p, const struct tby_syncer *s)
@@ -216,14 +259,18 @@ static int sync_table(struct node_policy *p, const struct tby_syncer *s)
     struct tby_error err = { 0 };
     int64_t now = node_now_ms();
     bool verify = p->verify_at && now >= p->verify_at;
+    bool looked = false;
     int r;
 
     if (p->pools_changed && update_nat(p, s) < 0)
         tby_log(TBY_LOG_ERROR, "policy", "natOutgoing not computed: out of memory");
+    /* A change of someone else's, before it is repaired: what it did, for /status. */
+    if (p->nft && !p->changed && (verify || p->foreign) && now >= p->retry_at)
+        looked = note_foreign(p);
     if (!p->nft || (!p->changed && !verify && !tby_nft_needs_read_back(p->nft)) ||
         now < p->retry_at)
         return 0;
-    if (verify)
+    if (verify && !looked)
         tby_nft_invalidate(p->nft);
     r = tby_nft_sync(p->nft, tby_calc_ruleset(p->calc), &st, &err);
     if (r < 0)
@@ -281,8 +328,10 @@ static void policy_input(void *state)
     struct node_policy *p = state;
     int r = p->nft ? tby_nft_monitor_read(p->nft) : 0;
 
-    if (r > 0)
+    if (r > 0) {
         tby_log(TBY_LOG_WARNING, "policy", "table inet tabby changed outside tabby, repairing");
+        p->foreign = true;
+    }
     else if (r < 0)
         tby_log(TBY_LOG_ERROR, "policy", "nftables notifications failed error=%d", r);
 }
@@ -373,6 +422,50 @@ static void policy_metrics(const void *state, struct tby_buf *out)
                     &ps->sync_hist);
 }
 
+/* /status: the table compared with the calculation now (a difference is repaired by the
+ * next turn of the loop), and the last change someone else made to it. */
+static int policy_status(void *state, const struct node *n, json_t *out)
+{
+    struct node_policy *p = state;
+    const struct node_policy_stats *st = &p->stats;
+    struct tby_nft_check c;
+    json_t *table, *outside;
+
+    (void)n;
+    tby_enc_bool(out, "programmed", st->programmed);
+    tby_enc_bool(out, "pending", p->changed);
+    tby_enc_string(out, "last_error", st->last_error);
+    if (p->nft && (table = json_object())) {
+        size_t sets, elems, chains, rules;
+
+        tby_rs_counts(tby_calc_ruleset(p->calc), &sets, &elems, &chains, &rules);
+        tby_enc_int(table, "sets", (int64_t)sets);
+        tby_enc_int(table, "elements", (int64_t)elems);
+        tby_enc_int(table, "chains", (int64_t)chains);
+        tby_enc_int(table, "rules", (int64_t)rules);
+        if (compare_table(p, &c)) {
+            tby_enc_bool(table, "present", c.present);
+            tby_enc_bool(table, "equal", c.differences.n == 0 && c.present);
+            tby_enc_true(table, "rebuild", c.rebuild);
+            tby_enc_strv(table, "differences", &c.differences);
+            tby_enc_string(table, "commands", c.commands);
+            tby_enc_true(table, "commands_cut", c.commands_cut);
+            tby_nft_check_clear(&c);
+        } else {
+            tby_enc_string(table, "error", "reading the table back failed (see the log)");
+        }
+        json_object_set_new(out, "table", table);
+    }
+    if (st->foreign && (outside = json_object())) {
+        tby_enc_int(outside, "count", (int64_t)st->foreign);
+        json_object_set_new(outside, "seconds_ago",
+                            json_real((double)(node_now_ms() - st->foreign_at) / 1000.0));
+        tby_enc_strv(outside, "differences", &st->foreign_diff);
+        json_object_set_new(out, "changed_outside", outside);
+    }
+    return 0;
+}
+
 /* ---- one-shot modes ------------------------------------------------------------------------ */
 
 /* --dump: the table as nft text (natOutgoing computed from the pools first). */
@@ -423,6 +516,7 @@ const struct node_part node_policy_part = {
     .ready = policy_ready,
     .degraded = policy_degraded,
     .metrics = policy_metrics,
+    .status = policy_status,
     .dump = policy_dump,
     .holds_state = policy_holds_state,
     .cleanup = policy_cleanup,

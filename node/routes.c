@@ -11,6 +11,7 @@
 
 #include "tabby/array.h"
 #include "tabby/cleanup.h"
+#include "tabby/codec.h"
 #include "tabby/ipam.h"
 #include "tabby/log.h"
 #include "tabby/routes.h"
@@ -381,6 +382,20 @@ static void routes_metrics(const void *state, struct tby_buf *out)
                     &rs->apply_hist);
 }
 
+/* /status: whether the plan is in the kernel, what failed, what the plan left out. */
+static int routes_status(void *state, const struct node *n, json_t *out)
+{
+    const struct node_routes *r = state;
+
+    (void)n;
+    tby_enc_bool(out, "applied", r->stats.applied);
+    tby_enc_string(out, "last_error", r->stats.last_error);
+    tby_enc_strv(out, "warnings", &r->warnings);
+    tby_enc_int(out, "routes", (int64_t)r->stats.routes);
+    tby_enc_int(out, "vteps", (int64_t)r->stats.vteps);
+    return 0;
+}
+
 const struct node_part node_routes_part = {
     .name = "routes",
     .start = routes_start,
@@ -393,4 +408,5 @@ const struct node_part node_routes_part = {
     .ready = routes_ready,
     .degraded = routes_degraded,
     .metrics = routes_metrics,
+    .status = routes_status,
 };

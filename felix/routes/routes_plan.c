@@ -1,7 +1,6 @@
 /* routes_plan.c — the desired routing state from pools, nodes, blocks and endpoints:
  * which routes, which VTEP entries, which devices. Pure: no kernel, no I/O. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,19 +22,7 @@ static int fam_index(int family)
     return family == 6 ? 1 : 0;
 }
 
-static int warn(struct builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int warn(struct builder *b, const char *fmt, ...)
-{
-    va_list ap;
-    char *s;
-    int n;
-
-    va_start(ap, fmt);
-    n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    return n < 0 ? -ENOMEM : tby_strv_push_take(&b->plan->warnings, s);
-}
+#define warn(b, ...) tby_strv_pushf(&(b)->plan->warnings, __VA_ARGS__)
 
 /* Grows *items (of `size` bytes each) to hold one more; returns the new slot. */
 static void *grow(void **items, size_t *n, size_t *cap, size_t size)

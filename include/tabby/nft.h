@@ -28,6 +28,7 @@
 #include "tabby/cleanup.h"
 #include "tabby/error.h"
 #include "tabby/ruleset.h"
+#include "tabby/strv.h"
 
 struct tby_nft;
 
@@ -64,6 +65,23 @@ void tby_nft_monitor_listen(struct tby_nft *nft, bool on);
 
 /* Whether table inet tabby exists (in this network namespace). */
 int tby_nft_table_exists(struct tby_nft *nft, bool *exists, struct tby_error *err);
+
+/* What tby_nft_check found: the table, and how it differs from the ruleset. */
+struct tby_nft_check {
+    bool present;             /* table inet tabby exists */
+    bool rebuild;             /* it holds something a sync can only replace whole */
+    struct tby_strv differences; /* one sentence per set or chain that differs; none: equal */
+    char *commands;           /* the nft commands a sync would send (NULL after a rebuild) */
+    bool commands_cut;        /* ... of which only the first 16 KiB are kept */
+};
+
+/* Reads the table back and compares it with rs, changing neither the table nor what rs
+ * wants (its kernel marks and journal become the read-back's, as before a sync). A
+ * difference makes the next sync read back and repair; equality keeps the journal-only
+ * syncs. The caller clears *out with tby_nft_check_clear. */
+int tby_nft_check(struct tby_nft *nft, struct tby_rs *rs, struct tby_nft_check *out,
+                  struct tby_error *err);
+void tby_nft_check_clear(struct tby_nft_check *check);
 
 /* Deletes table inet tabby (absent is fine). */
 int tby_nft_delete_table(struct tby_nft *nft, struct tby_error *err);

@@ -50,7 +50,18 @@
  * Ethernet headers. */
 #define TBY_VXLAN_OVERHEAD_V4 50
 #define TBY_VXLAN_OVERHEAD_V6 70
+#define TBY_IPIP_OVERHEAD 20
 #define TBY_IPIP_DEVICE "tunl0"
+
+/* What the pool's encapsulation takes from every packet of an address of `family` (4 or
+ * 6): VXLAN 50 or 70, IPIP 20, none 0. CrossSubnet counts as encapsulating, since a pod's
+ * packets may cross subnets. The CNI plugin sizes veths by it, node diagnose checks them. */
+static inline unsigned tby_pool_encap_overhead(const struct tby_ippool *pool, int family)
+{
+    if (pool->vxlan_mode != TBY_ENCAP_NEVER)
+        return family == 6 ? TBY_VXLAN_OVERHEAD_V6 : TBY_VXLAN_OVERHEAD_V4;
+    return pool->ipip_mode != TBY_ENCAP_NEVER ? TBY_IPIP_OVERHEAD : 0;
+}
 
 /* ---- inputs (borrowed) ---------------------------------------------------------------- */
 

@@ -16,6 +16,8 @@ struct tby_strv {
 int tby_strv_push(struct tby_strv *v, const char *s);
 /* Takes ownership of s (freed on failure too). */
 int tby_strv_push_take(struct tby_strv *v, char *s);
+/* Appends the formatted text. -ENOMEM. */
+int tby_strv_pushf(struct tby_strv *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool tby_strv_contains(const struct tby_strv *v, const char *s);
 /* Copies every string; *dst is cleared first. */
 int tby_strv_copy(struct tby_strv *dst, const struct tby_strv *src);

@@ -240,7 +240,7 @@ else
     fail log_is_one_line_per_event "$(head -3 <<<"$bad")"
 fi
 want=('info    node: starting node=n1 store=sqlite:.* backend=bird ip=autodetect'
-    'info    health: serving /liveness /readiness /metrics host=127.0.0.1 port=9099'
+    'info    health: serving /liveness /readiness /metrics /status host=127.0.0.1 port=9099'
     'info    syncer: in sync resources=[0-9]+'
     'policy programmed .*ms='
     'error   register: node not registered node=n2 retry_ms=[0-9]+ error=".*eth9')

@@ -67,6 +67,17 @@ static const struct setting settings[NODE_SETTING_COUNT] = {
                                 "seconds between IPAM clean-ups (0: never)" },
     [NODE_PID_FILE] = { "TABBY_PID_FILE", "pid-file", "/run/tabby/tabby-node.pid",
                         "where tabbyctl node status finds the pid (\"\": none)" },
+    [NODE_CNI_KUBECONFIG] = { "TABBY_CNI_KUBECONFIG", "cni-kubeconfig", NULL,
+                              "the CNI plugins' kubeconfig (install-cni's) whose token to "
+                              "renew, in a pod (default: none)" },
+    [NODE_CNI_ACCOUNT] = { "TABBY_CNI_SERVICE_ACCOUNT", "cni-service-account",
+                           "tabby-cni-plugin", "the plugins' ServiceAccount, in this pod's "
+                           "namespace" },
+    [NODE_CNI_TOKEN_SECONDS] = { "TABBY_CNI_TOKEN_SECONDS", "cni-token-seconds", "86400",
+                                 "the life of the plugins' token" },
+    [NODE_SA_DIR] = { "TABBY_SERVICEACCOUNT_DIR", "serviceaccount-dir",
+                      "/var/run/secrets/kubernetes.io/serviceaccount",
+                      "this pod's service account files" },
 };
 
 void node_config_usage(FILE *out)
@@ -314,6 +325,9 @@ static int typed(struct node_config *c, struct tby_error *err)
     if (r == 0)
         r = parse_int("TABBY_IPAM_GC_INTERVAL", c->v[NODE_IPAM_GC_INTERVAL], 0,
                       INT_MAX / 1000, &c->ipam_gc_interval_s, err);
+    if (r == 0)
+        r = parse_int("TABBY_CNI_TOKEN_SECONDS", c->v[NODE_CNI_TOKEN_SECONDS], 10, INT_MAX,
+                      &c->cni_token_seconds, err);
     if (r == 0 && tby_log_level_parse(c->v[NODE_LOG_LEVEL], &c->log_level) < 0)
         r = tby_error_set(err, -EINVAL, "TABBY_LOG_LEVEL: \"%s\": must be error, warning, "
                           "info or debug", c->v[NODE_LOG_LEVEL]);

@@ -3,7 +3,8 @@
  * One line per part: X(name) stands for `node_name_part`, defined in the part's own file.
  * The order is the order of dependency, and everything follows it: parts start and run in
  * this order and stop in reverse, and the first part that is not ready names why the node
- * is not. The pid file comes first, so that it goes last; registration comes before the
+ * is not. The pid file comes first, so that it goes last; the CNI plugins' token needs nothing
+ * but the API; registration comes before the
  * routes and BIRD, which are made from every node's Node; the HTTP server comes last, so
  * that a turn of the loop answers with what the parts before it just did.
  */
@@ -12,6 +13,7 @@
 
 #define NODE_PARTS(X) \
     X(pidfile)        \
+    X(cni_token)      \
     X(register)       \
     X(policy)         \
     X(routes)         \

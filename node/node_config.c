@@ -46,7 +46,7 @@ static const struct setting settings[NODE_SETTING_COUNT] = {
     [NODE_AS] = { "AS", "as", NULL, "this node's AS number (default: the cluster's)" },
     [NODE_BACKEND] = { "TABBY_NETWORKING_BACKEND", "networking-backend", "bird",
                        "bird (BGP through BIRD, and VXLAN), vxlan (no BIRD), none (policy "
-                       "only)" },
+                       "only); also CALICO_NETWORKING_BACKEND" },
     [NODE_BIRD_SOCKET] = { "TABBY_BIRD_SOCKET", "bird-socket", "/run/bird/bird.ctl",
                            "BIRD's control socket" },
     [NODE_BIRD_CONFIG] = { "TABBY_BIRD_CONFIG", "bird-config", "/etc/bird/bird.conf",
@@ -184,12 +184,28 @@ static int read_file(struct node_config *c, const char *path, bool named, struct
     return r;
 }
 
+/* calico-node's names of settings tabby names its own way, read where tabby's is not set
+ * (so that a DaemonSet configured as calico-node's works unchanged). */
+static const struct {
+    const char *env;
+    enum node_setting setting;
+} calico_names[] = {
+    { "CALICO_NETWORKING_BACKEND", NODE_BACKEND },
+};
+
 static int read_env(struct node_config *c)
 {
     for (int i = 0; i < NODE_SETTING_COUNT; i++) {
         const char *v = getenv(settings[i].env);
 
         if (v && *v && set_value(c, i, v) < 0)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(calico_names); i++) {
+        const char *tabby = getenv(settings[calico_names[i].setting].env);
+        const char *v = getenv(calico_names[i].env);
+
+        if ((!tabby || !*tabby) && v && *v && set_value(c, calico_names[i].setting, v) < 0)
             return -ENOMEM;
     }
     return 0;

@@ -11,6 +11,7 @@
 # with no network (--network none: a namespace of their own with only loopback).
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/containers_lib.sh"
 t_begin image
 t_need_root
 for tool in podman runc; do
@@ -19,24 +20,9 @@ done
 [ -x /bin/busybox ] || { skip image "busybox-static is not installed"; t_end; }
 
 PM=$T_TMP/podman
-mkdir -p "$PM"
-cat >"$PM/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$PM/events.log"
-EOF
 # storage N: podman's storage configuration number N (each its own folder).
 storage() {
-    cat >"$PM/storage$1.conf" <<EOF
-[storage]
-driver = "overlay"
-graphroot = "$PM/storage$1"
-runroot = "$PM/run$1"
-EOF
+    ct_podman_conf "$PM" "$1"
     echo "$PM/storage$1.conf"
 }
 export CONTAINERS_CONF=$PM/containers.conf
@@ -115,17 +101,7 @@ if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
     t_end
 fi
 CD=$T_TMP/containerd
-mkdir -p "$CD"
-cat >"$CD/config.toml" <<EOF
-version = 2
-root = "$CD/root"
-state = "$CD/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$CD/containerd.sock"
-[ttrpc]
-  address = "$CD/containerd.sock.ttrpc"
-EOF
+ct_containerd_conf "$CD"
 containerd --config "$CD/config.toml" >"$CD/containerd.log" 2>&1 &
 cd_pid=$!
 t_on_exit "kill $cd_pid 2>/dev/null; wait $cd_pid 2>/dev/null; \

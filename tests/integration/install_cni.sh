@@ -36,9 +36,7 @@ kc create serviceaccount tabby-node -n kube-system >/dev/null &&
 
 # The pod's service account folder, as the kubelet projects it.
 SA=$T_TMP/sa
-mkdir -p "$SA"
-kc create token tabby-node -n kube-system --duration 1h >"$SA/token" &&
-    cp "$K/ca.crt" "$SA/ca.crt" && printf kube-system >"$SA/namespace" ||
+KAPI_EXEC="ip netns exec $(fab_name n1)" kapi_sa_folder "$K" kube-system tabby-node "$SA" ||
     { fail setup "cannot make the service account folder"; t_end; }
 
 HOST=$T_TMP/host

@@ -61,9 +61,7 @@ kc apply -f "$T_TOP/manifests/tabby.yaml" >"$T_TMP/apply.log" 2>&1 &&
     kc apply -f - >/dev/null ||
     { fail kube_play "setup: $(tail -3 "$T_TMP/apply.log")"; t_end; }
 SA=$T_TMP/sa
-mkdir -p "$SA"
-kc create token tabby-node -n kube-system --duration 2h >"$SA/token" &&
-    cp "$K/ca.crt" "$SA/ca.crt" && printf kube-system >"$SA/namespace" ||
+KAPI_EXEC="ip netns exec $NS" kapi_sa_folder "$K" kube-system tabby-node "$SA" ||
     { fail kube_play "setup: no token for tabby-node"; t_end; }
 
 # ---- the Pod: the DaemonSet's template as the kubelet would run it -----------------------

@@ -102,7 +102,7 @@ ADD rootfs.tar /
 ENV PATH=/usr/sbin:/usr/bin
 LABEL org.opencontainers.image.title="tabby-node" \\
       org.opencontainers.image.version="$version" \\
-      org.opencontainers.image.description="tabby's per-node daemon, install-cni, CNI plugins, BIRD"
+      org.opencontainers.image.description="tabby-node, install-cni, the CNI plugins, BIRD"
 ENTRYPOINT ["/usr/lib/tabby/start"]
 EOF
 podman build -q --no-cache --timestamp "$epoch" -f "$work/Containerfile" -t "$tag" "$work" \
@@ -116,4 +116,4 @@ gz=$(gzip -1 -c "$out" | wc -c)
 echo "image $tag id sha256:$id"
 echo "image size $((size / 1024 / 1024)) MiB, $((gz / 1024 / 1024)) MiB compressed" \
     "(calico-node: ~200 MB compressed)"
-[ -z "$save" ] || echo "image saved to $save (podman image save: a docker-archive, for ctr images import)"
+[ -z "$save" ] || echo "image saved to $save (a docker-archive, for ctr images import)"

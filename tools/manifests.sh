@@ -18,7 +18,7 @@ gen() {
         -e "s|@DATASTORE@|$4|" -e "s|@CRDS_NOTE@|$note|" "$src"
     if [ -n "${5:-}" ]; then
         echo "---"
-        echo "# Calico's CustomResourceDefinitions, which the Kubernetes datastore keeps its state in."
+        echo "# Calico's CustomResourceDefinitions, where the Kubernetes datastore keeps state."
         cat "$5"
     fi
 }

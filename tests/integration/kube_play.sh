@@ -6,10 +6,12 @@
 # on, the manifest applied with kubectl). What the kubelet would add is added and nothing
 # else: the service account folder and KUBERNETES_SERVICE_HOST/PORT, spec.nodeName for the
 # fieldRefs, the ConfigMap (podman's --configmap), and the node's own folders for the
-# hostPath volumes (and podman's annotation keeping the init container). Then: install-cni puts the plugins, the conflist and the plugins'
-# kubeconfig into the node's folders; tabby-node registers the node, starts BIRD and
-# reports ready through the DaemonSet's own readiness probe; nothing it asked the API for
-# was forbidden to its ServiceAccount.
+# hostPath volumes (and podman's annotation keeping the init container). Then: install-cni
+# puts the plugins, the conflist and the plugins' kubeconfig into the node's folders;
+# tabby-node registers the node, starts BIRD and reports ready through the DaemonSet's own
+# readiness probe; a pod is wired by the installed plugin through the installed conflist
+# and kubeconfig; nothing either ServiceAccount asked the API for was forbidden (the rules
+# this run did not exercise are listed).
 #
 # SKIP when podman, runc, catatonit, kubectl or python3-yaml is missing.
 set -u
@@ -115,7 +117,8 @@ CTR=tabby-node-n1-tabby-node
 BIN=$HOST/opt/cni/bin NET=$HOST/etc/cni/net.d
 if t_wait 60 test -s "$NET/10-tabby.conflist" && [ -x "$BIN/tabby" ] && [ -x "$BIN/tabby-ipam" ]
 then
-    conf=$(jq -c '.plugins[0] | [.nodename, .mtu, .kubernetes.kubeconfig]' "$NET/10-tabby.conflist")
+    conf=$(jq -c '.plugins[0] | [.nodename, .mtu, .kubernetes.kubeconfig]' \
+        "$NET/10-tabby.conflist")
     who=$(kc --kubeconfig "$NET/tabby-kubeconfig" auth whoami \
         -o jsonpath='{.status.userInfo.username}' 2>&1)
     if [ "$conf" = '["n1",0,"/etc/cni/net.d/tabby-kubeconfig"]' ] &&
@@ -140,7 +143,8 @@ else
         2>&1 | grep -v 'BIRD configuration not applied' | tail -8)"
 fi
 ann=$(kc get node n1 -o jsonpath='{.metadata.annotations.projectcalico\.org/IPv4Address}')
-status=$(pm exec "$CTR" birdcl -s /var/run/tabby/bird.ctl show status 2>&1 | grep -c 'Router ID is 10.61.0.1')
+status=$(pm exec "$CTR" birdcl -s /var/run/tabby/bird.ctl show status 2>&1 |
+    grep -c 'Router ID is 10.61.0.1')
 if [ "$ann" = 10.61.0.1/24 ] && [ "$status" = 1 ] && pm exec "$CTR" /usr/lib/tabby/probe live; then
     pass node_registered_and_bird_driven
 else
@@ -153,14 +157,106 @@ else
     fail dataplane_in_the_nodes_namespace "no table inet tabby in $NS"
 fi
 
-# ---- least privilege: nothing tabby-node asked for was forbidden ------------------------
-forbidden=$(at curl -sS --cacert "$K/ca.crt" -H "Authorization: Bearer $(cat "$K/admin.token")" \
-    "$(kapi_url "$K")/_test/requests" | jq -r '[.requests[] |
-    select((.user // "" | startswith("system:serviceaccount:kube-system:")) and .status == 403)
-    | "\(.user) \(.verb) \(.path)"] | unique | join("; ")')
-if [ -z "$forbidden" ]; then
-    pass nothing_forbidden_to_tabby_node
+# ---- a pod through what install-cni installed ------------------------------------------
+# The plugin runs as containerd's CRI runs it: from the node's /opt/cni/bin with the
+# node's /etc/cni/net.d/10-tabby.conflist (its first plugin, with the list's name and
+# version) and so the kubeconfig install-cni wrote there, seen through a private mount
+# namespace in which the node's folders are mounted at those paths (its IPAM lock file too
+# is the node's: TABBY_IPAM_LOCK_FILE, not the machine's /var/run/tabby).
+kc apply -f - >/dev/null <<EOF || fail setup "cannot create the pod"
+apiVersion: v1
+kind: Pod
+metadata: {name: "web", namespace: "default", labels: {app: "web"}}
+spec: {nodeName: "n1", containers: [{name: "web", image: "x"}]}
+EOF
+fab_ns p1 >/dev/null || fail setup "no pod namespace"
+uid=$(kc get pod -n default web -o jsonpath='{.metadata.uid}')
+cid=$(printf 'c%.0s' $(seq 64))
+args="IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web"
+args+=";K8S_POD_INFRA_CONTAINER_ID=$cid;K8S_POD_UID=$uid"
+# cni COMMAND: the installed plugin for pod default/web; its answer in $T_TMP/cni.COMMAND.
+cni() {
+    at unshare -m bash -c '
+        mount -t tmpfs kube-play /opt && mkdir -p /opt/cni/bin &&
+            mount --bind "$1/opt/cni/bin" /opt/cni/bin &&
+            mount --bind "$1/etc/cni/net.d" /etc/cni/net.d || exit 99
+        jq -c ".plugins[0] + {name, cniVersion}" /etc/cni/net.d/10-tabby.conflist |
+            TABBY_IPAM_LOCK_FILE=$1/ipam.lock \
+            CNI_COMMAND=$2 CNI_CONTAINERID=$3 CNI_NETNS=$4 CNI_IFNAME=eth0 \
+            CNI_PATH=/opt/cni/bin CNI_ARGS="$5" /opt/cni/bin/tabby' \
+        cni "$HOST" "$1" "$cid" "/run/netns/$(fab_name p1)" "$args" \
+        >"$T_TMP/cni.$1" 2>"$T_TMP/cni.$1.err"
+}
+pod_ip() {
+    kc get pod -n default web -o jsonpath='{.metadata.annotations.cni\.projectcalico\.org/podIP}'
+}
+if [ ! -d /etc/cni/net.d ]; then
+    skip pod_wired_through_the_installed_conflist "/etc/cni/net.d does not exist to mount over"
+elif cni ADD; then
+    ip=$(jq -r '.ips[0].address' "$T_TMP/cni.ADD" 2>/dev/null)
+    ann=$(pod_ip)
+    if [[ $ip == 10.62.* ]] && [ "$ann" = "$ip" ] && fab_in p1 ip -4 -o addr show dev eth0 |
+        grep -q "${ip%/*}" && cni DEL &&
+        [ -z "$(pod_ip)" ]
+    then
+        pass pod_wired_through_the_installed_conflist
+    else
+        fail pod_wired_through_the_installed_conflist "ADD: $ip, annotation: $ann, DEL: \
+$(tail -2 "$T_TMP/cni.DEL" 2>/dev/null)"
+    fi
 else
-    fail nothing_forbidden_to_tabby_node "$forbidden"
+    fail pod_wired_through_the_installed_conflist "ADD: $(cat "$T_TMP/cni.ADD") \
+$(tail -3 "$T_TMP/cni.ADD.err")"
+fi
+
+# ---- least privilege: nothing asked for was forbidden; which rules this run used ----------
+# Requests end up in /_test/requests when they end; watches still open are in /_test/watches.
+for what in requests watches; do
+    at curl -sS --cacert "$K/ca.crt" -H "Authorization: Bearer $(cat "$K/admin.token")" \
+        "$(kapi_url "$K")/_test/$what" >"$T_TMP/$what.json"
+done
+python3 - "$T_TOP/manifests/tabby.yaml" "$T_TMP/requests.json" "$T_TMP/watches.json" \
+    >"$T_TMP/rbac" <<'PY'
+import json, sys, yaml
+roles = {d["metadata"]["name"]: d["rules"] for d in yaml.safe_load_all(open(sys.argv[1]))
+         if d and d["kind"] == "ClusterRole"}
+reqs = [dict(r, verb="watch" if r.get("watch") else r["verb"])
+        for r in json.load(open(sys.argv[2]))["requests"]]
+w = json.load(open(sys.argv[3]))
+reqs += [{"verb": "watch", "path": x["path"], "user": x["user"], "status": 200}
+         for x in (w.get("watches", []) if isinstance(w, dict) else w)]
+def parse(path):
+    seg = [s for s in path.split("?")[0].split("/") if s]
+    if seg[:2] == ["api", "v1"]:
+        group, seg = "", seg[2:]
+    elif seg[:1] == ["apis"] and len(seg) >= 3:
+        group, seg = seg[1], seg[3:]
+    else:
+        return None
+    if seg[:1] == ["watch"]:
+        seg = seg[1:]
+    if len(seg) > 2 and seg[0] == "namespaces":
+        seg = seg[2:]
+    return group, seg[0] + ("/" + seg[2] if len(seg) > 2 else "")
+for account, rules in roles.items():
+    user = "system:serviceaccount:kube-system:" + account
+    mine = [(r["verb"], parse(r["path"]), r["status"]) for r in reqs if r["user"] == user]
+    for verb, what, status in mine:
+        if status == 403:
+            print(f"FORBIDDEN {account} {verb} {what}")
+    unused = []
+    for rule in rules:
+        for g in rule["apiGroups"]:
+            for res in rule["resources"]:
+                for v in rule["verbs"]:
+                    if not any(w == (g, res) and vb == v for vb, w, _ in mine):
+                        unused.append(f"{v} {res}{'.' + g if g else ''}")
+    print(f"UNUSED {account}: {', '.join(unused) or 'none'}")
+PY
+grep '^UNUSED' "$T_TMP/rbac" | sed 's/^UNUSED/rules not exercised by this run:/'
+if [ -s "$T_TMP/rbac" ] && ! grep -q '^FORBIDDEN' "$T_TMP/rbac"; then
+    pass nothing_forbidden_to_either_account
+else
+    fail nothing_forbidden_to_either_account "$(grep '^FORBIDDEN' "$T_TMP/rbac" | tr '\n' ';')"
 fi
 t_end

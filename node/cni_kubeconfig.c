@@ -12,6 +12,8 @@
 #include "cni_kubeconfig.h"
 
 #define CA_MAX (1 << 20)
+#define REQUEST_TIMEOUT_MS 5000
+#define CONNECT_TIMEOUT_MS 2000
 
 int node_cni_kubeconfig_open(struct node_cni_kubeconfig *k, const char *sa_dir,
                              const char *account, const char *path, long seconds,
@@ -26,8 +28,14 @@ int node_cni_kubeconfig_open(struct node_cni_kubeconfig *k, const char *sa_dir,
         return tby_error_set(err, -ENOMEM, "out of memory");
     }
     r = tby_kube_config_in_cluster(sa_dir, &k->cfg, err);
-    if (r == 0)
+    if (r == 0) {
+        /* tabby-node asks from its loop, which must not stall on a slow API. */
+        k->cfg->timeout_ms = REQUEST_TIMEOUT_MS;
+        k->cfg->connect_timeout_ms = CONNECT_TIMEOUT_MS;
         r = tby_kube_client_new(k->cfg, &k->client, err);
+    }
+    if (r == 0)
+        tby_kube_client_set_retries(k->client, 1, 1000);
     if (r < 0)
         node_cni_kubeconfig_close(k);
     return r;

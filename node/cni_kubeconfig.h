@@ -34,7 +34,8 @@ struct node_cni_kubeconfig {
 };
 
 /* In-cluster configuration from `sa_dir` (NULL: the pod's service account folder) and
- * $KUBERNETES_SERVICE_HOST/_PORT. -ENOENT when this is not a pod. */
+ * $KUBERNETES_SERVICE_HOST/_PORT, with short limits (5 s a request, one retry of a 429):
+ * tabby-node asks from its loop. -ENOENT when this is not a pod. */
 int node_cni_kubeconfig_open(struct node_cni_kubeconfig *k, const char *sa_dir,
                              const char *account, const char *path, long seconds,
                              struct tby_error *err);

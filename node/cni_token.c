@@ -75,10 +75,13 @@ static void cni_token_run(void *state, const struct node *n)
 {
     struct node_cni_token *t = state;
     int64_t now = node_now_ms();
+    int r;
 
     if (now < t->due)
         return;
-    if (node_cni_kubeconfig_write(&t->k, &t->expires, &t->last) < 0) {
+    r = node_cni_kubeconfig_write(&t->k, &t->expires, &t->last);
+    now = node_now_ms(); /* the request may have taken seconds: wait from its end */
+    if (r < 0) {
         t->failures++;
         t->due = now + node_backoff_next(&t->backoff);
         tby_log(TBY_LOG_WARNING, "cni-token", "the CNI plugins' token was not renewed "

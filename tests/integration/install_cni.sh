@@ -203,4 +203,24 @@ if t_wait 40 renewals 3; then
 else
     fail token_renewed_before_it_expires "$(tail -5 "$T_TMP/node.log")"
 fi
+
+# A stalled API holds tabby-node's loop 5 s at most: the renewal fails, is tried again no
+# sooner than 5 s after that (not at once), and works once the API answers.
+at curl -sS --cacert "$K/ca.crt" -H "Authorization: Bearer $(cat "$K/admin.token")" \
+    -H 'Content-Type: application/json' -X POST "$(kapi_url "$K")/_test/faults" \
+    -d '{"path": "tabby-cni-plugin/token$", "stall": 30, "times": 1}' >/dev/null
+before=$(grep -c 'renewed the CNI plugins' "$T_TMP/node.log")
+failed() { grep -q 'token was not renewed' "$T_TMP/node.log"; }
+# seconds LINE: the log line's time of day in seconds.
+seconds() { date -d "$(cut -d' ' -f1 <<<"$1")" +%s.%N; }
+if t_wait 30 failed && t_wait 30 renewals $((before + 1)); then
+    gap=$(python3 -c "print(round($(seconds "$(grep 'renewed the CNI' "$T_TMP/node.log" |
+        tail -1)") - $(seconds "$(grep 'not renewed' "$T_TMP/node.log" | tail -1)"), 1))")
+fi
+if [ -n "${gap:-}" ] && python3 -c "import sys; sys.exit(not 4.9 <= $gap <= 30)"; then
+    pass stalled_api_times_out_and_is_retried
+else
+    fail stalled_api_times_out_and_is_retried "retried after ${gap:-?} s: \
+$(grep -i 'token' "$T_TMP/node.log" | tail -3)"
+fi
 t_end

@@ -1,8 +1,6 @@
 /* bird_apply.c — putting a new configuration in force without ever leaving BIRD (or the
  * file it restarts from) with one it refused. */
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +10,7 @@
 #include "tabby/bird.h"
 #include "tabby/buf.h"
 #include "tabby/cleanup.h"
+#include "tabby/file.h"
 #include "tabby/log.h"
 
 #define CONFIG_MAX (256 * 1024 * 1024)
@@ -32,70 +31,20 @@ static int read_file(const char *path, char **out, size_t *len, struct tby_error
     return 0;
 }
 
-static int fsync_dir(const char *path)
-{
-    _cleanup_free_ char *copy = strdup(path);
-    _cleanup_close_ int fd = -1;
-
-    if (!copy)
-        return -ENOMEM;
-    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) < 0)
-        return -errno;
-    return 0;
-}
-
-/* Writes text to a new temporary file beside `path`; *tmp_out names it. */
-static int write_temp(const char *path, const char *text, size_t len, char **tmp_out,
-                      struct tby_error *err)
-{
-    _cleanup_free_ char *tmp = NULL;
-    _cleanup_close_ int fd = -1;
-    size_t done = 0;
-
-    if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
-        return tby_error_set(err, -ENOMEM, "out of memory");
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return tby_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-    while (done < len) {
-        ssize_t n = write(fd, text + done, len - done);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;
-        done += (size_t)n;
-    }
-    if (done < len || fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
-        int e = errno;
-
-        unlink(tmp);
-        return tby_error_set(err, -e, "%s: %s", tmp, strerror(e));
-    }
-    *tmp_out = TBY_STEAL(tmp);
-    return 0;
-}
-
 /* Atomically replaces `path` with `text` after BIRD accepted it (check_first). */
 static int replace_file(struct tby_bird *bird, const char *path, const char *text, size_t len,
                         bool check_first, struct tby_error *err)
 {
     _cleanup_free_ char *tmp = NULL;
-    int r = write_temp(path, text, len, &tmp, err);
+    int r = tby_file_write_temp(path, text, len, 0644, &tmp, err);
 
     if (r < 0)
         return r;
-    if (check_first)
-        r = tby_bird_configure_check(bird, tmp, err);
-    if (r == 0 && rename(tmp, path) < 0)
-        r = tby_error_set(err, -errno, "%s: %s", path, strerror(errno));
-    if (r < 0) {
+    if (check_first && (r = tby_bird_configure_check(bird, tmp, err)) < 0) {
         unlink(tmp);
         return r;
     }
-    fsync_dir(path);
-    return 0;
+    return tby_file_commit(tmp, path, err);
 }
 
 /* BIRD took the check but not the load (it was shutting down, say): put the old text back

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tabby/kube.h"
 #include "ipam_internal.h"
 
 #define NAME_LIMIT 512
@@ -172,24 +173,7 @@ char *ipam_time_go(uint64_t ns, char *buf)
 
 int ipam_time_parse(const char *text, int64_t *seconds)
 {
-    struct tm tm = { 0 };
-    const char *p = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
-    int sign, hours, minutes, n = 0;
-
-    if (!p)
-        return -EINVAL;
-    if (*p == '.')
-        for (p++; *p >= '0' && *p <= '9'; p++)
-            ;
-    *seconds = (int64_t)timegm(&tm);
-    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
-        return 0;
-    if ((*p != '+' && *p != '-') || sscanf(p + 1, "%2d:%2d%n", &hours, &minutes, &n) != 2 ||
-        p[1 + n] != '\0')
-        return -EINVAL;
-    sign = *p == '-' ? -1 : 1;
-    *seconds -= sign * (hours * 3600 + minutes * 60);
-    return 0;
+    return tby_kube_time_parse(text, seconds);
 }
 
 int ipam_oom(struct tby_error *err)

@@ -73,6 +73,20 @@ int tby_kube_create(struct tby_kube_client *c, const struct tby_kube_resource *r
                         err);
 }
 
+int tby_kube_create_subresource(struct tby_kube_client *c, const struct tby_kube_resource *res,
+                                const char *ns, const char *name, const char *subresource,
+                                const json_t *body, json_t **out, struct tby_error *err)
+{
+    char what[512];
+
+    if (!name || !*name || !subresource || !*subresource) {
+        kube_what(what, sizeof(what), res, ns, name);
+        return tby_error_set(err, -EINVAL, "%s: a subresource needs a name", what);
+    }
+    return write_object(c, "POST", res, res->namespaced ? ns : NULL, name, name, subresource,
+                        NULL, body, out, err);
+}
+
 static int put(struct tby_kube_client *c, const struct tby_kube_resource *res, const char *ns,
                const json_t *obj, const char *subresource, json_t **out, struct tby_error *err)
 {

@@ -46,7 +46,7 @@ static const struct setting settings[NODE_SETTING_COUNT] = {
     [NODE_AS] = { "AS", "as", NULL, "this node's AS number (default: the cluster's)" },
     [NODE_BACKEND] = { "TABBY_NETWORKING_BACKEND", "networking-backend", "bird",
                        "bird (BGP through BIRD, and VXLAN), vxlan (no BIRD), none (policy "
-                       "only)" },
+                       "only); also CALICO_NETWORKING_BACKEND" },
     [NODE_BIRD_SOCKET] = { "TABBY_BIRD_SOCKET", "bird-socket", "/run/bird/bird.ctl",
                            "BIRD's control socket" },
     [NODE_BIRD_CONFIG] = { "TABBY_BIRD_CONFIG", "bird-config", "/etc/bird/bird.conf",
@@ -71,6 +71,17 @@ static const struct setting settings[NODE_SETTING_COUNT] = {
                                 "seconds between IPAM clean-ups (0: never)" },
     [NODE_PID_FILE] = { "TABBY_PID_FILE", "pid-file", "/run/tabby/tabby-node.pid",
                         "where tabbyctl node status finds the pid (\"\": none)" },
+    [NODE_CNI_KUBECONFIG] = { "TABBY_CNI_KUBECONFIG", "cni-kubeconfig", NULL,
+                              "the CNI plugins' kubeconfig (install-cni's) whose token to "
+                              "renew, in a pod (default: none)" },
+    [NODE_CNI_ACCOUNT] = { "TABBY_CNI_SERVICE_ACCOUNT", "cni-service-account",
+                           "tabby-cni-plugin", "the plugins' ServiceAccount, in this pod's "
+                           "namespace" },
+    [NODE_CNI_TOKEN_SECONDS] = { "TABBY_CNI_TOKEN_SECONDS", "cni-token-seconds", "86400",
+                                 "the life of the plugins' token" },
+    [NODE_SA_DIR] = { "TABBY_SERVICEACCOUNT_DIR", "serviceaccount-dir",
+                      "/var/run/secrets/kubernetes.io/serviceaccount",
+                      "this pod's service account files" },
 };
 
 void node_config_usage(FILE *out)
@@ -178,6 +189,15 @@ static int read_file(struct node_config *c, const char *path, bool named, struct
     return r;
 }
 
+/* calico-node's names of settings tabby names its own way, read where tabby's is not set
+ * (so that a DaemonSet configured as calico-node's works unchanged). */
+static const struct {
+    const char *env;
+    enum node_setting setting;
+} calico_names[] = {
+    { "CALICO_NETWORKING_BACKEND", NODE_BACKEND },
+};
+
 static int read_env(struct node_config *c)
 {
     for (int i = 0; i < NODE_SETTING_COUNT; i++) {
@@ -186,6 +206,13 @@ static int read_env(struct node_config *c)
         if (v && *v && set_value(c, i, v) < 0)
             return -ENOMEM;
         c->explicit[i] = c->explicit[i] || (v && *v);
+    }
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(calico_names); i++) {
+        const char *tabby = getenv(settings[calico_names[i].setting].env);
+        const char *v = getenv(calico_names[i].env);
+
+        if ((!tabby || !*tabby) && v && *v && set_value(c, calico_names[i].setting, v) < 0)
+            return -ENOMEM;
     }
     return 0;
 }
@@ -325,6 +352,9 @@ static int typed(struct node_config *c, struct tby_error *err)
     if (r == 0)
         r = parse_int("TABBY_IPAM_GC_INTERVAL", c->v[NODE_IPAM_GC_INTERVAL], 0,
                       INT_MAX / 1000, &c->ipam_gc_interval_s, err);
+    if (r == 0)
+        r = parse_int("TABBY_CNI_TOKEN_SECONDS", c->v[NODE_CNI_TOKEN_SECONDS], 10, INT_MAX,
+                      &c->cni_token_seconds, err);
     if (r == 0 && tby_log_level_parse(c->v[NODE_LOG_LEVEL], &c->log_level) < 0)
         r = tby_error_set(err, -EINVAL, "TABBY_LOG_LEVEL: \"%s\": must be error, warning, "
                           "info or debug", c->v[NODE_LOG_LEVEL]);

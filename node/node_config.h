@@ -40,6 +40,10 @@ enum node_setting {
     NODE_AUTODETECT_INTERVAL,
     NODE_IPAM_GC_INTERVAL,
     NODE_PID_FILE,
+    NODE_CNI_KUBECONFIG,
+    NODE_CNI_ACCOUNT,
+    NODE_CNI_TOKEN_SECONDS,
+    NODE_SA_DIR,
     NODE_SETTING_COUNT
 };
 
@@ -64,6 +68,7 @@ struct node_config {
     int route_resync_s;
     int autodetect_interval_s;
     int ipam_gc_interval_s;
+    int cni_token_seconds;
     bool has_as;
     uint32_t as_number;
     const char *config_path;  /* from --config or $TABBY_NODE_CONFIG (borrowed) */

@@ -4,7 +4,8 @@
  * The order is the order of dependency, and everything follows it: parts start and run in
  * this order and stop in reverse, and the first part that is not ready names why the node
  * is not. The pid file comes first, so that it goes last; the settings of the datastore's
- * FelixConfigurations next, which the parts after read; registration comes before the
+ * FelixConfigurations next, which the parts after read; the CNI plugins' token needs
+ * nothing but the API; registration comes before the
  * routes and BIRD, which are made from every node's Node; the HTTP server comes last, so
  * that a turn of the loop answers with what the parts before it just did.
  */
@@ -14,6 +15,7 @@
 #define NODE_PARTS(X) \
     X(pidfile)        \
     X(felix)          \
+    X(cni_token)      \
     X(register)       \
     X(policy)         \
     X(routes)         \

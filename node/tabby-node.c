@@ -1,13 +1,16 @@
 /* tabby-node.c — the per-node daemon, calico-node's counterpart: its settings, a refusal to
- * run in the host's network namespace by accident, the one-shot modes (--dump, --cleanup)
- * and the daemon (node.h: a poll loop around the datastore and a table of parts, each
- * converging its piece of the kernel by difference). Everything it programmed stays when
- * it stops, crashes, or loses the datastore. */
+ * run in the host's network namespace by accident, the one-shot modes (--dump, --cleanup,
+ * and install-cni, the DaemonSet's init container: install_cni.h) and the daemon (node.h:
+ * a poll loop around the datastore and a table of parts, each converging its piece of the
+ * kernel by difference). Everything it programmed stays when it stops, crashes, or loses
+ * the datastore. */
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "tabby/log.h"
+#include "install_cni.h"
 #include "node.h"
 
 /* The inode of the kernel's first network namespace (PROC_NET_INIT_INO): fixed, so it
@@ -37,12 +40,38 @@ static int said(int r, const struct tby_error *err)
     return 1;
 }
 
+/* `tabby-node install-cni`: the DaemonSet's init container. */
+static int install_cni(int argc, char **argv)
+{
+    struct node_install_cni s;
+    struct tby_error err = { 0 };
+    int rc;
+
+    if (argc > 2 || (argc == 2 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h"))) {
+        fprintf(stderr, "tabby-node install-cni: takes no arguments (settings are environment "
+                        "variables: see --help)\n");
+        return 2;
+    }
+    if (argc == 2) {
+        node_install_cni_usage(stdout);
+        return 0;
+    }
+    tby_log_set_level(TBY_LOG_INFO);
+    rc = node_install_cni_load(&s, &err) < 0 ? 2 : said(node_install_cni(&s, &err), &err);
+    if (rc == 2)
+        fprintf(stderr, "tabby-node install-cni: %s\n", tby_error_str(&err));
+    node_install_cni_clear(&s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct node n;
     struct tby_error err = { 0 };
     int rc;
 
+    if (argc > 1 && strcmp(argv[1], "install-cni") == 0)
+        return install_cni(argc - 1, argv + 1);
     node_init(&n);
     if (node_config_load(&n.cfg, argc, argv, &err) < 0) {
         fprintf(stderr, "tabby-node: %s\n", tby_error_str(&err));

@@ -21,6 +21,8 @@ packages=(
     frr python3
     # Real CNI clients for the tabby plugin's tests (cnitool is built from source there).
     containernetworking-plugins podman runc containerd busybox-static iptables golang-go
+    # podman kube play runs the DaemonSet's pod: its pause process.
+    catatonit
     # Real Kubernetes clients for the API server test double (tests/k8s/); kubectl is
     # preinstalled on the test machines.
     python3-kubernetes

@@ -36,6 +36,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -183,6 +184,32 @@ struct tby_kube_preconditions {
 int tby_kube_delete(struct tby_kube_client *c, const struct tby_kube_resource *res,
                     const char *ns, const char *name, const struct tby_kube_preconditions *pre,
                     struct tby_error *err);
+
+/* POST of `body` to a subresource of one object (serviceaccounts/NAME/token). */
+int tby_kube_create_subresource(struct tby_kube_client *c, const struct tby_kube_resource *res,
+                                const char *ns, const char *name, const char *subresource,
+                                const json_t *body, json_t **out, struct tby_error *err);
+
+/* ---- ServiceAccount tokens (TokenRequest) ----------------------------------------------- */
+
+/* A token the API issued: a secret (never logged), and when it stops being accepted. */
+struct tby_kube_token {
+    char *token;
+    int64_t expires; /* seconds since the epoch */
+};
+
+void tby_kube_token_clear(struct tby_kube_token *t);
+
+/* Asks for a token of ServiceAccount ns/name valid for `seconds`, for the API's own
+ * audience (TokenRequest: POST serviceaccounts/NAME/token, as `kubectl create token` and
+ * calico-node do). -ENOENT when the ServiceAccount does not exist, -EACCES when this
+ * client may not, -EIO for an answer without a token or expiry. */
+int tby_kube_request_token(struct tby_kube_client *c, const char *ns, const char *name,
+                           long seconds, struct tby_kube_token *out, struct tby_error *err);
+
+/* An RFC 3339 time as the API writes it ("2025-08-20T07:31:02Z", a fraction and an offset
+ * allowed) in seconds since the epoch; -EINVAL otherwise. */
+int tby_kube_time_parse(const char *text, int64_t *seconds);
 
 /* Changes `obj` (the current object, the caller's to edit) for a read-modify-write:
  * 0 to write it, TBY_KUBE_UNCHANGED to write nothing, or a negative errno to stop. */

@@ -11,6 +11,7 @@
 # when containerd, ctr, runc or busybox-static is missing.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/containers_lib.sh"
 . "$(dirname "$0")/cni_lib.sh"
 
 cni_begin cni_containerd
@@ -25,16 +26,7 @@ CD=$T_TMP/containerd
 mkdir -p "$CD/netd" "$CD/rootfs/bin" "$CD/oci/blobs/sha256" "$CD/flag"
 jq -n --argjson tabby "$(cni_conf | jq 'del(.cniVersion, .name) + {log_level: "debug"}')" \
     '{cniVersion: "1.0.0", name: "k8s-pod-network", plugins: [$tabby]}' >"$CD/netd/10-tabby.conflist"
-cat >"$CD/config.toml" <<EOF
-version = 2
-root = "$CD/root"
-state = "$CD/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$CD/containerd.sock"
-[ttrpc]
-  address = "$CD/containerd.sock.ttrpc"
-EOF
+ct_containerd_conf "$CD"
 
 # blob FILE: stores FILE in the OCI layout under its digest; prints "DIGEST SIZE".
 blob() {

@@ -7,6 +7,7 @@
 # and storage.conf); SKIP when podman, runc or busybox-static is missing.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/containers_lib.sh"
 . "$(dirname "$0")/cni_lib.sh"
 
 cni_begin cni_podman
@@ -16,25 +17,13 @@ cni_need_busybox podman_runs_pods_on_tabby
 PM=$T_TMP/podman
 NET=tbynet$$
 mkdir -p "$PM/net" "$PM/rootfs/bin"
-cat >"$PM/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$PM/events.log"
+ct_podman_conf "$PM"
+cat >>"$PM/containers.conf" <<EOF
 [network]
 network_backend = "cni"
 cni_plugin_dirs = ["$CNI_BIN"]
 network_config_dir = "$PM/net"
 default_network = "$NET"
-EOF
-cat >"$PM/storage.conf" <<EOF
-[storage]
-driver = "overlay"
-graphroot = "$PM/storage"
-runroot = "$PM/run"
 EOF
 jq -n --arg net "$NET" --argjson tabby "$(cni_conf | jq 'del(.cniVersion, .name)')" \
     '{cniVersion: "1.0.0", name: $net, plugins: [$tabby]}' >"$PM/net/$NET.conflist"

@@ -8,6 +8,9 @@
 #   kapi_kubectl DIR ARGS…             kubectl as the admin (a private discovery cache)
 #   kapi_curl DIR METHOD PATH [CURL ARGS…]   the admin's request, body to stdout
 #   kapi_fault DIR JSON                add a fault (POST /_test/faults); see README.md
+#   kapi_sa_folder DIR NS ACCOUNT OUT  OUT as the kubelet projects a pod's service account
+#                                      folder: token (a TokenRequest of NS/ACCOUNT, 2 h),
+#                                      ca.crt, namespace
 # To run it inside a network namespace, prefix KAPI_EXEC (e.g.
 # KAPI_EXEC="ip netns exec NS") and listen on an address of that namespace.
 
@@ -63,4 +66,11 @@ kapi_curl() {
 
 kapi_fault() {
     kapi_curl "$1" POST /_test/faults -H 'Content-Type: application/json' -d "$2"
+}
+
+kapi_sa_folder() {
+    mkdir -p "$4"
+    ${KAPI_EXEC:-} kubectl --kubeconfig "$1/kubeconfig" --cache-dir "$1.kcache" \
+        create token "$3" -n "$2" --duration 2h >"$4/token" &&
+        cp "$1/ca.crt" "$4/ca.crt" && printf %s "$2" >"$4/namespace"
 }

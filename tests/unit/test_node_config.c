@@ -21,7 +21,9 @@ static const char *const variables[] = {
     "IP6", "IP6_AUTODETECTION_METHOD", "AS", "TABBY_NETWORKING_BACKEND", "TABBY_BIRD_SOCKET",
     "TABBY_BIRD_CONFIG", "TABBY_SECRETS_DIR", "TABBY_HEALTH_PORT", "TABBY_HEALTH_HOST",
     "TABBY_LOG_LEVEL", "TABBY_RESYNC_INTERVAL", "TABBY_AUTODETECT_INTERVAL",
-    "TABBY_IPAM_GC_INTERVAL", "TABBY_PID_FILE", "TABBY_NODE_CONFIG",
+    "TABBY_IPAM_GC_INTERVAL", "TABBY_PID_FILE", "TABBY_NODE_CONFIG", "CALICO_NETWORKING_BACKEND",
+    "TABBY_CNI_KUBECONFIG", "TABBY_CNI_SERVICE_ACCOUNT", "TABBY_CNI_TOKEN_SECONDS",
+    "TABBY_SERVICEACCOUNT_DIR",
 };
 
 struct fixture {
@@ -138,6 +140,20 @@ static void test_environment_takes_calicos_names(void **state)
     assert_string_equal(f->c.v[NODE_STORE], "etcd:http://10.0.0.1:2379");
     assert_int_equal(f->c.health_port, 0);
     assert_int_equal(f->c.log_level, TBY_LOG_DEBUG);
+}
+
+/* calico-node's CALICO_NETWORKING_BACKEND, where tabby's own variable is not set. */
+static void test_calico_backend_variable_where_tabbys_is_unset(void **state)
+{
+    struct fixture *f = *state;
+
+    setenv("CALICO_NETWORKING_BACKEND", "none", 1);
+    assert_int_equal(load(f, NULL), 0);
+    assert_int_equal(f->c.backend, NODE_BACKEND_NONE);
+    node_config_clear(&f->c);
+    setenv("TABBY_NETWORKING_BACKEND", "vxlan", 1);
+    assert_int_equal(load(f, NULL), 0);
+    assert_int_equal(f->c.backend, NODE_BACKEND_VXLAN);
 }
 
 static void test_file_takes_the_same_keys_as_text_numbers_and_booleans(void **state)
@@ -316,6 +332,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_defaults_fill_every_setting),
         T(test_environment_takes_calicos_names),
+        T(test_calico_backend_variable_where_tabbys_is_unset),
         T(test_file_takes_the_same_keys_as_text_numbers_and_booleans),
         T(test_flags_beat_the_environment_which_beats_the_file),
         T(test_config_flag_names_the_file),

@@ -225,16 +225,17 @@ static void test_not_ready_says_yet_before_a_first_attempt_and_why_after(void **
 /* The real table, in the order /readiness asks: the FelixConfiguration's settings before
  * the parts that read them, the node's registration before the policy, the routes and BIRD
  * (made from every node's Node); the pid file first (so that it goes last), the HTTP server
- * last. Only those two start before the datastore. */
+ * last. Only those two and the CNI plugins' token (which needs the API alone) start before
+ * the datastore. */
 static void test_real_table_orders_parts_by_dependency(void **state)
 {
-    const char *want[] = { "pidfile", "felix", "register", "policy", "routes", "bgp",
-                           "housekeeping", "http" };
+    const char *want[] = { "pidfile", "felix", "cni-token", "register", "policy", "routes",
+                           "bgp", "housekeeping", "http" };
 
     assert_int_equal(node_n_parts, sizeof(want) / sizeof(want[0]));
     for (size_t i = 0; i < node_n_parts; i++) {
         assert_string_equal(node_parts[i]->name, want[i]);
-        assert_int_equal(node_parts[i]->early, i == 0 || i == node_n_parts - 1);
+        assert_int_equal(node_parts[i]->early, i == 0 || i == 2 || i == node_n_parts - 1);
         assert_non_null(node_parts[i]->start);
         assert_non_null(node_parts[i]->stop);
     }

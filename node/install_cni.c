@@ -1,0 +1,382 @@
+/* install_cni.c — `tabby-node install-cni` (install_cni.h): what the DaemonSet's init
+ * container does on every node before tabby-node starts, as Calico's install-cni does:
+ * plugins, then the plugins' kubeconfig, then the network configuration. */
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "tabby/buf.h"
+#include "tabby/cleanup.h"
+#include "tabby/file.h"
+#include "tabby/kube_config.h"
+#include "tabby/log.h"
+#include "cni_kubeconfig.h"
+#include "install_cni.h"
+
+#define PLUGIN_MAX (256 * 1024 * 1024)
+#define TEMPLATE_MAX (1024 * 1024)
+
+static const char *const plugins[] = { "tabby", "tabby-ipam" };
+
+/* Calico's network configuration for its manifests, with tabby's two plugins. */
+static const char default_template[] =
+    "{\n"
+    "  \"name\": \"k8s-pod-network\",\n"
+    "  \"cniVersion\": \"1.0.0\",\n"
+    "  \"plugins\": [\n"
+    "    {\n"
+    "      \"type\": \"tabby\",\n"
+    "      \"log_level\": \"__LOG_LEVEL__\",\n"
+    "      \"datastore_type\": \"__DATASTORE_TYPE__\",\n"
+    "      \"nodename\": \"__KUBERNETES_NODE_NAME__\",\n"
+    "      \"mtu\": __CNI_MTU__,\n"
+    "      \"ipam\": { \"type\": \"tabby-ipam\" },\n"
+    "      \"policy\": { \"type\": \"k8s\" },\n"
+    "      \"kubernetes\": { \"kubeconfig\": \"__KUBECONFIG_FILEPATH__\" }\n"
+    "    }\n"
+    "  ]\n"
+    "}\n";
+
+struct setting {
+    const char *env;
+    size_t field;        /* offsetof a char * in struct node_install_cni */
+    const char *def;
+    const char *help;
+};
+
+#define F(name) offsetof(struct node_install_cni, name)
+
+static const struct setting settings[] = {
+    { "TABBY_CNI_PLUGINS_DIR", F(plugins_dir), TBY_CNI_BIN_DIR,
+      "where the plugins to install are" },
+    { "TABBY_HOST_CNI_BIN_DIR", F(bin_dir), "/host/opt/cni/bin",
+      "the host's CNI bin folder, mounted here" },
+    { "TABBY_HOST_CNI_NET_DIR", F(net_dir), "/host/etc/cni/net.d",
+      "the host's CNI config folder, mounted here" },
+    { "CNI_NET_DIR", F(host_net_dir), "/etc/cni/net.d",
+      "that folder as the host names it (in the conflist)" },
+    { "CNI_CONF_NAME", F(conf_name), "10-tabby.conflist", "the conflist's file name" },
+    { "CNI_NETWORK_CONFIG", F(template), NULL,
+      "the conflist template (default: CNI_NETWORK_CONFIG_FILE's, else built in)" },
+    { "KUBERNETES_NODE_NAME", F(node_name), NULL, "this node (default: NODENAME, the host "
+      "name)" },
+    { "CNI_MTU", F(mtu), "0", "the pods' MTU (0: the plugin detects it)" },
+    { "DATASTORE_TYPE", F(datastore_type), "kubernetes", "kubernetes or etcdv3" },
+    { "LOG_LEVEL", F(log_level), "info", "the plugins' log level" },
+    { "ETCD_ENDPOINTS", F(etcd_endpoints), "", "for DATASTORE_TYPE=etcdv3" },
+    { "KUBERNETES_SERVICE_HOST", F(service_host), "", "the API (set in every pod)" },
+    { "KUBERNETES_SERVICE_PORT", F(service_port), "", "" },
+    { "TABBY_SERVICEACCOUNT_DIR", F(sa_dir), TBY_KUBE_SA_DIR,
+      "this pod's service account files" },
+    { "TABBY_CNI_SERVICE_ACCOUNT", F(account), NODE_CNI_DEFAULT_ACCOUNT,
+      "the plugins' ServiceAccount, in this pod's namespace" },
+};
+
+static char **field(struct node_install_cni *s, const struct setting *st)
+{
+    return (char **)((char *)s + st->field);
+}
+
+void node_install_cni_usage(FILE *out)
+{
+    fputs("Usage: tabby-node install-cni\n"
+          "Installs the CNI plugins, their kubeconfig (in a pod) and the network\n"
+          "configuration on this node, then exits. Settings (environment):\n\n", out);
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(settings); i++)
+        fprintf(out, "  %-26s %s%s%s%s\n", settings[i].env, settings[i].help,
+                settings[i].def && *settings[i].def ? " [" : "",
+                settings[i].def && *settings[i].def ? settings[i].def : "",
+                settings[i].def && *settings[i].def ? "]" : "");
+    fputs("  CNI_NETWORK_CONFIG_FILE    a file holding the template\n"
+          "  TABBY_CNI_TOKEN_SECONDS    the plugins' token's life [86400]\n"
+          "  UPDATE_CNI_BINARIES        false: keep plugins already there [true]\n"
+          "  SKIP_CNI_BINARIES          plugins not to install (comma-separated)\n"
+          "Placeholders: __KUBERNETES_NODE_NAME__ __CNI_MTU__ __KUBECONFIG_FILEPATH__\n"
+          "__DATASTORE_TYPE__ __LOG_LEVEL__ __ETCD_ENDPOINTS__ __KUBERNETES_SERVICE_HOST__\n"
+          "__KUBERNETES_SERVICE_PORT__\n", out);
+}
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? v : NULL;
+}
+
+static int load_template(struct node_install_cni *s, struct tby_error *err)
+{
+    const char *file = env("CNI_NETWORK_CONFIG_FILE");
+    size_t len;
+    int r;
+
+    if (s->template)
+        return 0;
+    if (!file) {
+        s->template = strdup(default_template);
+        return s->template ? 0 : -ENOMEM;
+    }
+    r = tby_read_file(file, TEMPLATE_MAX, &s->template, &len);
+    if (r < 0)
+        return tby_error_set(err, r, "CNI_NETWORK_CONFIG_FILE: %s: %s", file, strerror(-r));
+    return 0;
+}
+
+static int parse_bool(const char *name, bool def, bool *out, struct tby_error *err)
+{
+    const char *v = env(name);
+
+    *out = def;
+    if (!v)
+        return 0;
+    if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
+        *out = v[0] == 't';
+        return 0;
+    }
+    return tby_error_set(err, -EINVAL, "%s: \"%s\": must be true or false", name, v);
+}
+
+static int parse_skip(struct node_install_cni *s)
+{
+    _cleanup_free_ char *copy = NULL;
+    char *save = NULL;
+    const char *v = env("SKIP_CNI_BINARIES");
+
+    if (!v)
+        return 0;
+    if (!(copy = strdup(v)))
+        return -ENOMEM;
+    for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+        if (tby_strv_push(&s->skip, t) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+static int load_values(struct node_install_cni *s, struct tby_error *err)
+{
+    const char *seconds = env("TABBY_CNI_TOKEN_SECONDS");
+    char host[HOST_NAME_MAX + 1], *end;
+    int r;
+
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(settings); i++) {
+        const char *v = env(settings[i].env);
+
+        if (!v)
+            v = settings[i].def;
+        if (v && !(*field(s, &settings[i]) = strdup(v)))
+            return -ENOMEM;
+    }
+    if (!s->node_name) {
+        const char *v = env("NODENAME");
+
+        if (!v && gethostname(host, sizeof(host)) == 0) {
+            host[sizeof(host) - 1] = '\0';
+            v = host;
+        }
+        if (!v)
+            return tby_error_set(err, -errno, "no node name: set KUBERNETES_NODE_NAME");
+        if (!(s->node_name = strdup(v)))
+            return -ENOMEM;
+    }
+    if (strspn(s->mtu, "0123456789") != strlen(s->mtu) || strlen(s->mtu) > 5)
+        return tby_error_set(err, -EINVAL, "CNI_MTU: \"%s\": not a number", s->mtu);
+    s->token_seconds = NODE_CNI_DEFAULT_TOKEN_SECONDS;
+    if (seconds) {
+        errno = 0;
+        s->token_seconds = strtol(seconds, &end, 10);
+        if (errno || *end || s->token_seconds < 10)
+            return tby_error_set(err, -EINVAL, "TABBY_CNI_TOKEN_SECONDS: \"%s\": must be a "
+                                 "number of seconds, 10 or more", seconds);
+    }
+    r = parse_bool("UPDATE_CNI_BINARIES", true, &s->update_binaries, err);
+    if (r == 0 && parse_skip(s) < 0)
+        r = -ENOMEM;
+    if (r == 0)
+        r = load_template(s, err);
+    return r;
+}
+
+int node_install_cni_load(struct node_install_cni *s, struct tby_error *err)
+{
+    int r;
+
+    memset(s, 0, sizeof(*s));
+    r = load_values(s, err);
+    if (r == -ENOMEM)
+        tby_error_set(err, r, "out of memory");
+    return r;
+}
+
+void node_install_cni_clear(struct node_install_cni *s)
+{
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(settings); i++)
+        free(*field(s, &settings[i]));
+    tby_strv_clear(&s->skip);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---- the conflist ---------------------------------------------------------------------- */
+
+static int replace_all(struct tby_buf *out, const char *text, const char *const (*subst)[2],
+                       size_t n)
+{
+    while (*text) {
+        size_t i;
+
+        for (i = 0; i < n; i++) {
+            size_t len = strlen(subst[i][0]);
+
+            if (strncmp(text, subst[i][0], len) == 0) {
+                tby_buf_adds(out, subst[i][1]);
+                text += len;
+                break;
+            }
+        }
+        if (i == n)
+            tby_buf_addc(out, *text++);
+    }
+    return tby_buf_error(out);
+}
+
+int node_install_cni_conflist(const struct node_install_cni *s, char **out,
+                              struct tby_error *err)
+{
+    _cleanup_free_ char *kubeconfig = NULL;
+    struct tby_buf b = { 0 };
+    json_error_t jerr;
+    json_t *parsed;
+
+    *out = NULL;
+    if (asprintf(&kubeconfig, "%s/%s", s->host_net_dir, NODE_CNI_KUBECONFIG_NAME) < 0)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    const char *const subst[][2] = {
+        { "__KUBERNETES_NODE_NAME__", s->node_name },
+        { "__CNI_MTU__", s->mtu },
+        { "__KUBECONFIG_FILEPATH__", kubeconfig },
+        { "__DATASTORE_TYPE__", s->datastore_type },
+        { "__LOG_LEVEL__", s->log_level },
+        { "__ETCD_ENDPOINTS__", s->etcd_endpoints },
+        { "__KUBERNETES_SERVICE_HOST__", s->service_host },
+        { "__KUBERNETES_SERVICE_PORT__", s->service_port },
+    };
+    if (replace_all(&b, s->template, subst, TBY_ARRAY_SIZE(subst)) < 0) {
+        tby_buf_clear(&b);
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    parsed = json_loadb(b.data, b.len, 0, &jerr);
+    if (!parsed) {
+        tby_buf_clear(&b);
+        return tby_error_set(err, -EINVAL, "the network configuration (CNI_NETWORK_CONFIG) is "
+                             "not JSON once filled in: line %d: %s", jerr.line, jerr.text);
+    }
+    json_decref(parsed);
+    *out = tby_buf_steal(&b, NULL);
+    return 0;
+}
+
+/* ---- the work --------------------------------------------------------------------------- */
+
+static int join(char **out, const char *dir, const char *name, struct tby_error *err)
+{
+    if (asprintf(out, "%s/%s", dir, name) < 0) {
+        *out = NULL;
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static int install_plugin(const struct node_install_cni *s, const char *name,
+                          struct tby_error *err)
+{
+    _cleanup_free_ char *src = NULL, *dst = NULL, *bytes = NULL;
+    size_t len = 0;
+    struct stat st;
+    int r;
+
+    if (tby_strv_contains(&s->skip, name)) {
+        tby_log(TBY_LOG_INFO, "install-cni", "skipped plugin=%s (SKIP_CNI_BINARIES)", name);
+        return 0;
+    }
+    if (join(&src, s->plugins_dir, name, err) < 0 || join(&dst, s->bin_dir, name, err) < 0)
+        return -ENOMEM;
+    if (!s->update_binaries && access(dst, F_OK) == 0) {
+        tby_log(TBY_LOG_INFO, "install-cni", "kept path=%s (UPDATE_CNI_BINARIES=false)", dst);
+        return 0;
+    }
+    if (stat(src, &st) < 0)
+        return tby_error_set(err, -errno, "%s: %s", src, strerror(errno));
+    r = tby_read_file(src, PLUGIN_MAX, &bytes, &len);
+    if (r < 0)
+        return tby_error_set(err, r, "%s: %s", src, strerror(-r));
+    if (tby_file_same(dst, bytes, len, st.st_mode & 07777)) {
+        tby_log(TBY_LOG_INFO, "install-cni", "up to date path=%s", dst);
+        return 0;
+    }
+    r = tby_file_replace(dst, bytes, len, st.st_mode & 07777, err);
+    if (r == 0)
+        tby_log(TBY_LOG_INFO, "install-cni", "installed path=%s bytes=%zu", dst, len);
+    return r;
+}
+
+/* In a pod (its service account token is there): the plugins' kubeconfig. */
+static int install_kubeconfig(const struct node_install_cni *s, struct tby_error *err)
+{
+    _cleanup_free_ char *token = NULL, *path = NULL;
+    struct node_cni_kubeconfig k;
+    int64_t expires = 0;
+    int r;
+
+    if (join(&token, s->sa_dir, "token", err) < 0)
+        return -ENOMEM;
+    if (access(token, F_OK) < 0) {
+        tby_log(TBY_LOG_INFO, "install-cni", "not in a pod (no %s): no kubeconfig written",
+                token);
+        return 0;
+    }
+    if (join(&path, s->net_dir, NODE_CNI_KUBECONFIG_NAME, err) < 0)
+        return -ENOMEM;
+    r = node_cni_kubeconfig_open(&k, s->sa_dir, s->account, path, s->token_seconds, err);
+    if (r == 0)
+        r = node_cni_kubeconfig_write(&k, &expires, err);
+    if (r == 0)
+        tby_log(TBY_LOG_INFO, "install-cni", "wrote path=%s account=%s/%s expires=%lld", path,
+                k.cfg->namespace, s->account, (long long)expires);
+    node_cni_kubeconfig_close(&k);
+    return r < 0 ? tby_error_prefix(err, "the plugins' kubeconfig") : 0;
+}
+
+static int install_conflist(const struct node_install_cni *s, struct tby_error *err)
+{
+    _cleanup_free_ char *text = NULL, *path = NULL;
+    int r = node_install_cni_conflist(s, &text, err);
+
+    if (r < 0 || join(&path, s->net_dir, s->conf_name, err) < 0)
+        return r < 0 ? r : -ENOMEM;
+    if (tby_file_same(path, text, strlen(text), 0600)) {
+        tby_log(TBY_LOG_INFO, "install-cni", "up to date path=%s", path);
+        return 0;
+    }
+    r = tby_file_replace(path, text, strlen(text), 0600, err);
+    if (r == 0)
+        tby_log(TBY_LOG_INFO, "install-cni", "wrote path=%s node=%s mtu=%s", path,
+                s->node_name, s->mtu);
+    return r;
+}
+
+int node_install_cni(const struct node_install_cni *s, struct tby_error *err)
+{
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && i < TBY_ARRAY_SIZE(plugins); i++)
+        r = install_plugin(s, plugins[i], err);
+    if (r == 0)
+        r = install_kubeconfig(s, err);
+    if (r == 0)
+        r = install_conflist(s, err);
+    return r;
+}

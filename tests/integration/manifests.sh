@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# manifests.sh — manifests/tabby.yaml (Kubernetes datastore) and tabby-etcd.yaml (etcd):
+# generated from manifests/src/tabby.yaml.in and crds.yaml and up to date; the DaemonSet is
+# what the issue asks (host network, system-node-critical, every taint tolerated,
+# privileged, one node at a time, install-cni first, NODENAME from spec.nodeName, exec
+# probes, the image of this version); `kubectl apply -f` takes each whole against the API
+# server test double (a second apply changes nothing); with RBAC on, the ServiceAccounts
+# may do what their ClusterRoles say and nothing broader (kubectl auth can-i).
+set -u
+. "$(dirname "$0")/lib.sh"
+. "$T_TOP/tests/k8s/kapi.sh"
+t_begin manifests
+for tool in python3 kubectl jq; do
+    command -v "$tool" >/dev/null || { skip manifests "$tool is not installed"; t_end; }
+done
+M=$T_TOP/manifests
+if "$T_TOP/tools/manifests.sh" --check >"$T_TMP/check" 2>&1; then
+    pass generated_files_up_to_date
+else
+    fail generated_files_up_to_date "$(cat "$T_TMP/check")"
+fi
+
+# The DaemonSet's pod template, as JSON.
+python3 - "$M/tabby.yaml" >"$T_TMP/ds.json" <<'PY' || { fail setup "no DaemonSet"; t_end; }
+import json, sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "DaemonSet":
+        print(json.dumps(d))
+PY
+version=$(sed -n 's/^AC_INIT(\[tabby\], \[\([^]]*\)\].*/\1/p' "$T_TOP/configure.ac")
+got=$(jq -r --arg v "localhost/tabby-node:$version" '[
+    .spec.updateStrategy.rollingUpdate.maxUnavailable == 1,
+    .spec.template.spec.hostNetwork == true,
+    .spec.template.spec.priorityClassName == "system-node-critical",
+    ([.spec.template.spec.tolerations[] | select(.operator == "Exists" and (.key == null))
+      | .effect] | sort == ["NoExecute", "NoSchedule"]),
+    .spec.template.spec.serviceAccountName == "tabby-node",
+    .spec.template.spec.initContainers[0].command == ["tabby-node", "install-cni"],
+    ([.spec.template.spec.initContainers[], .spec.template.spec.containers[]] |
+      all(.securityContext.privileged == true and .image == $v)),
+    (.spec.template.spec.containers[0].env[] | select(.name == "NODENAME")
+      | .valueFrom.fieldRef.fieldPath == "spec.nodeName"),
+    (.spec.template.spec.containers[0].env[] | select(.name == "DATASTORE_TYPE")
+      | .value == "kubernetes"),
+    .spec.template.spec.containers[0].livenessProbe.exec.command[0] == "/usr/lib/tabby/probe",
+    .spec.template.spec.containers[0].readinessProbe.exec.command[1] == "ready",
+    ([.spec.template.spec.volumes[].hostPath.path] | sort ==
+      ["/etc/cni/net.d", "/lib/modules", "/opt/cni/bin", "/var/lib/tabby", "/var/run/tabby"])
+    ] | map(tostring) | join(" ")' "$T_TMP/ds.json")
+if [ "$got" = "$(printf 'true %.0s' $(seq 12) | sed 's/ $//')" ]; then
+    pass daemonset_as_calico_node
+else
+    fail daemonset_as_calico_node "checks: $got"
+fi
+
+# ---- kubectl apply against the API server test double, with RBAC on --------------------
+K=$T_TMP/kapi
+t_on_exit kapi_stop_all
+kapi_start "$K" --rbac || { fail manifests "the API server test double did not start"; t_end; }
+k() { kapi_kubectl "$K" "$@"; }
+if k apply -f "$M/tabby.yaml" >"$T_TMP/apply1" 2>&1 &&
+    [ "$(k get crd -o name | grep -c projectcalico.org)" = 17 ] &&
+    k get ds -n kube-system tabby-node >/dev/null 2>&1 &&
+    k apply -f "$M/tabby.yaml" >"$T_TMP/apply2" 2>&1 &&
+    [ "$(grep -vc ' unchanged$' "$T_TMP/apply2")" = 0 ]; then
+    pass kubectl_applies_tabby_yaml_idempotently
+else
+    fail kubectl_applies_tabby_yaml_idempotently "$(tail -3 "$T_TMP/apply1" "$T_TMP/apply2")"
+fi
+# can SA VERB RESOURCE [NAME]: kubectl auth can-i as that ServiceAccount of kube-system.
+can() { k auth can-i --as "system:serviceaccount:kube-system:$1" "${@:2}" 2>/dev/null; }
+answers=$(for q in "tabby-node create serviceaccounts/tabby-cni-plugin --subresource=token" \
+    "tabby-node create serviceaccounts/tabby-node --subresource=token" \
+    "tabby-node watch pods" "tabby-node update nodes --subresource=status" \
+    "tabby-node update nodes" "tabby-node delete pods" "tabby-node get secrets" \
+    "tabby-node create ipamblocks.crd.projectcalico.org" \
+    "tabby-node create ippools.crd.projectcalico.org" \
+    "tabby-cni-plugin patch pods --subresource=status" "tabby-cni-plugin get pods" \
+    "tabby-cni-plugin list pods" "tabby-cni-plugin update ipamhandles.crd.projectcalico.org" \
+    "tabby-cni-plugin create serviceaccounts/tabby-cni-plugin --subresource=token"; do
+    # shellcheck disable=SC2086
+    can $q; done | tr '\n' ' ')
+if [ "$answers" = "yes no yes yes no no no yes no yes yes no yes no " ]; then
+    pass cluster_roles_grant_what_they_say_and_no_more
+else
+    fail cluster_roles_grant_what_they_say_and_no_more "answers: $answers"
+fi
+
+K2=$T_TMP/kapi2
+kapi_start "$K2" || { fail manifests "the second API server did not start"; t_end; }
+if kapi_kubectl "$K2" apply -f "$M/tabby-etcd.yaml" >"$T_TMP/apply3" 2>&1 &&
+    [ "$(kapi_kubectl "$K2" get crd -o name | grep -c projectcalico.org)" = 0 ] &&
+    [ "$(kapi_kubectl "$K2" get ds -n kube-system tabby-node \
+        -o jsonpath='{.spec.template.spec.containers[0].env[0].value}')" = etcdv3 ]; then
+    pass kubectl_applies_tabby_etcd_yaml
+else
+    fail kubectl_applies_tabby_etcd_yaml "$(tail -3 "$T_TMP/apply3")"
+fi
+t_end

@@ -67,6 +67,12 @@ static const struct setting settings[NODE_SETTING_COUNT] = {
                                 "seconds between IPAM clean-ups (0: never)" },
     [NODE_PID_FILE] = { "TABBY_PID_FILE", "pid-file", "/run/tabby/tabby-node.pid",
                         "where tabbyctl node status finds the pid (\"\": none)" },
+    [NODE_NODENAME_FILE] = { "CALICO_NODENAME_FILE", "nodename-file", "/var/lib/calico/nodename",
+                             "where the node's name is written for the CNI plugin's "
+                             "nodename_file (\"\": not written)" },
+    [NODE_CLUSTER_TYPE] = { "CLUSTER_TYPE", "cluster-type", NULL,
+                            "on k8s: what ClusterInformation's clusterType gains (k8s,bgp); "
+                            "kdd is added" },
 };
 
 void node_config_usage(FILE *out)

@@ -3,20 +3,26 @@
  * One line per part: X(name) stands for `node_name_part`, defined in the part's own file.
  * The order is the order of dependency, and everything follows it: parts start and run in
  * this order and stop in reverse, and the first part that is not ready names why the node
- * is not. The pid file comes first, so that it goes last; registration comes before the
- * routes and BIRD, which are made from every node's Node; the HTTP server comes last, so
- * that a turn of the loop answers with what the parts before it just did.
+ * is not. The pid file comes first, so that it goes last; the nodename file and (on k8s:)
+ * ClusterInformation come before everything that programs, as calico-node sees to them
+ * before Felix starts; registration comes before the routes and BIRD, which are made from
+ * every node's Node; the Node's NetworkUnavailable condition (k8s:) follows every part it
+ * waits for; the HTTP server comes last, so that a turn of the loop answers with what the
+ * parts before it just did.
  */
 #include "tabby/cleanup.h"
 #include "node.h"
 
 #define NODE_PARTS(X) \
     X(pidfile)        \
+    X(nodename)       \
+    X(clusterinfo)    \
     X(register)       \
     X(policy)         \
     X(routes)         \
     X(bgp)            \
     X(housekeeping)   \
+    X(condition)      \
     X(http)
 
 #define DECLARE(name) extern const struct node_part node_##name##_part;

@@ -227,8 +227,8 @@ static void test_not_ready_says_yet_before_a_first_attempt_and_why_after(void **
  * last), the HTTP server last. Only those two start before the datastore. */
 static void test_real_table_orders_parts_by_dependency(void **state)
 {
-    const char *want[] = { "pidfile", "register", "policy", "routes", "bgp", "housekeeping",
-                           "http" };
+    const char *want[] = { "pidfile", "nodename", "clusterinfo", "register", "policy", "routes",
+                           "bgp", "housekeeping", "condition", "http" };
 
     assert_int_equal(node_n_parts, sizeof(want) / sizeof(want[0]));
     for (size_t i = 0; i < node_n_parts; i++) {
@@ -240,6 +240,7 @@ static void test_real_table_orders_parts_by_dependency(void **state)
     assert_non_null(fixture_part("register")->ready);
     assert_non_null(fixture_part("policy")->ready);
     assert_non_null(fixture_part("routes")->ready);
+    assert_non_null(fixture_part("clusterinfo")->ready);
 }
 
 /* The policy engine in --dump mode (no kernel): not programmed yet. */

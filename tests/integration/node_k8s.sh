@@ -21,16 +21,7 @@ t_begin node_k8s
 . "$(dirname "$0")/k8s_lib.sh"
 NL_BACKEND=vxlan
 nl_init node_k8s python3
-kl_need node_k8s
-if ! kl_start; then
-    fail setup "the API server did not start: $(tail -3 "$T_TMP/kapi.err" 2>/dev/null)"
-    t_end
-fi
-
-nl_node n1 10.0.0.1/24
-nl_node n2 10.0.0.2/24
-kl_join n1 11 && kl_join n2 12 || { fail setup "the Node objects were not created"; t_end; }
-nl_pool default-pool 10.68.0.0/16 'vxlanMode: Always' | nl_apply
+kl_cluster node_k8s
 # Both nodes at once: they race to make ClusterInformation.
 export CLUSTER_TYPE=k8s,bgp
 # n1's start runs in a subshell: its daemon is not this shell's child, and stays up to the

@@ -235,7 +235,8 @@ pn_apply() {
 }
 
 # Policy only unless told otherwise (flags in ARGS win): no BIRD, no routes, no address to
-# find, no health port, the pid file and the nodename file in the scratch folder.
+# find, no health port, the pid file and the nodename file in the scratch folder; the
+# datastore as the test's tools see it, or PN_NODE_STORE (k8s: tabby-node's own user).
 pn_start_node() {
     local node=$1 before
     shift
@@ -244,7 +245,7 @@ pn_start_node() {
     TABBY_NETWORKING_BACKEND=${TABBY_NETWORKING_BACKEND:-none} IP=${IP:-none} \
         TABBY_HEALTH_PORT=${TABBY_HEALTH_PORT:-0} TABBY_PID_FILE="$T_TMP/tabby-node-$node.pid" \
         CALICO_NODENAME_FILE="$T_TMP/nodename-$node" \
-        ip netns exec "$(pn_node_netns "$node")" "$TABBY_NODE" --store "$PN_STORE" \
+        ip netns exec "$(pn_node_netns "$node")" "$TABBY_NODE" --store "${PN_NODE_STORE:-$PN_STORE}" \
         --node "$node" "$@" >>"$T_TMP/tabby-node-$node.log" 2>&1 &
     PN_DAEMON[$node]=$!
     pn_wait_programmed "$node" "$before"

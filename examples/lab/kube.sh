@@ -260,7 +260,8 @@ kube_pod_running() {
 # calls them in reverse, each given the ADD's result. Each plugin sees its own entry with
 # the list's name and cniVersion, and runtimeConfig for the capabilities it declares
 # (portMappings: the pod declares no host ports). Prints the ADD's result; the plugins'
-# own log lines go to the node's cni.log, as a runtime keeps them.
+# own log lines go to the node's cni.log, as a runtime keeps them. IPAM's host-wide lock
+# (taken on k8s:, as Calico's) is the node's own: each lab node is a host.
 kube_cni() {
     local command=$1 pod=$2 dir node conflist n i order prev conf type out
     dir=$(pod_dir "$pod")
@@ -278,6 +279,7 @@ kube_cni() {
         out=$(fab_in "$node" env CNI_COMMAND="$command" CNI_CONTAINERID="$(cat "$dir/id")" \
             CNI_NETNS="/run/netns/$(pod_ns "$pod")" CNI_IFNAME=eth0 \
             CNI_PATH="$BUILD:/usr/lib/cni:/opt/cni/bin" \
+            TABBY_IPAM_LOCK_FILE="$STATE/$node/ipam.lock" \
             CNI_ARGS="K8S_POD_INFRA_CONTAINER_ID=$(cat "$dir/id");K8S_POD_UID=$(cat "$dir/uid");IgnoreUnknown=1;K8S_POD_NAMESPACE=${pod%%/*};K8S_POD_NAME=${pod#*/}" \
             "$(kube_plugin "$type")" <<<"$conf" 2>>"$STATE/$node/cni.log") ||
             { printf '%s: %s\n' "$type" "$out"; return 1; }

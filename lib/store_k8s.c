@@ -419,6 +419,11 @@ static const struct tby_store_ops k8s_ops = {
     .sync_open = k8s_sync_open,
 };
 
+const struct tby_kube_config *tby_store_kube_config(const struct tby_store *store)
+{
+    return store && store->ops == &k8s_ops ? of((struct tby_store *)store)->cfg : NULL;
+}
+
 /* "" : in-cluster (a pod's service account), else $KUBECONFIG, else ~/.kube/config;
  * a path: that kubeconfig. */
 static int load_config(const char *location, struct tby_kube_config **cfg,

@@ -38,6 +38,8 @@
 #include "tabby/buf.h"
 #include "tabby/error.h"
 #include "tabby/ipam.h"
+#include "tabby/kube.h"
+#include "tabby/log.h"
 #include "tabby/store.h"
 #include "tabby/syncer.h"
 #include "node_config.h"
@@ -130,6 +132,37 @@ int node_dump(struct node *n, FILE *out, struct tby_error *err);
 void node_stop(struct node *n);
 /* --cleanup: each part removes what it programmed. */
 int node_cleanup(struct tby_error *err);
+/* ---- parts that speak to the Kubernetes API (kube_job.c) ---------------------------------- */
+
+/* A request a part makes of the k8s: datastore's API server beyond the datastore itself
+ * (ClusterInformation, the Node's NetworkUnavailable condition), with that datastore's
+ * server and credentials: it has to succeed once, and is tried again with backoff until it
+ * does. The part embeds the job; the job owns its client. */
+struct node_kube_job {
+    const char *what;           /* "ClusterInformation", for messages (static) */
+    struct tby_kube_client *client;
+    bool done;
+    int64_t next_at;
+    struct node_backoff backoff;
+    uint64_t failures;
+    char last_error[TBY_ERROR_MAX];
+};
+
+/* Sets the job up on a k8s: datastore; on any other, 0 with job->client NULL: the part has
+ * no place there. */
+int node_kube_job_start(const struct node *n, struct node_kube_job *job, const char *what,
+                        struct tby_error *err);
+void node_kube_job_stop(struct node_kube_job *job);
+/* Whether it is time to try (not done, not backing off). */
+bool node_kube_job_due(const struct node_kube_job *job, int64_t now);
+/* A failed try: logged (once per distinct error) as `level`, tried again after backoff. */
+void node_kube_job_failed(struct node_kube_job *job, int64_t now, enum tby_log_level level,
+                          const struct tby_error *err);
+/* A try that worked: the job is done. */
+void node_kube_job_done(struct node_kube_job *job);
+/* For the part's timeout hook: ms until the next try after a failure, else -1 (a job
+ * waiting on something else runs when a turn brings it). */
+int node_kube_job_timeout_ms(const struct node_kube_job *job);
 
 /* ---- what it says: ready.c, metrics.c ------------------------------------------------------ */
 

@@ -82,6 +82,12 @@ static const struct setting settings[NODE_SETTING_COUNT] = {
     [NODE_SA_DIR] = { "TABBY_SERVICEACCOUNT_DIR", "serviceaccount-dir",
                       "/var/run/secrets/kubernetes.io/serviceaccount",
                       "this pod's service account files" },
+    [NODE_NODENAME_FILE] = { "CALICO_NODENAME_FILE", "nodename-file", "/var/lib/calico/nodename",
+                             "where the node's name is written for the CNI plugin's "
+                             "nodename_file (\"\": not written)" },
+    [NODE_CLUSTER_TYPE] = { "CLUSTER_TYPE", "cluster-type", NULL,
+                            "on k8s: what ClusterInformation's clusterType gains (k8s,bgp); "
+                            "kdd is added" },
 };
 
 void node_config_usage(FILE *out)

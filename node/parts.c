@@ -5,9 +5,11 @@
  * this order and stop in reverse, and the first part that is not ready names why the node
  * is not. The pid file comes first, so that it goes last; the settings of the datastore's
  * FelixConfigurations next, which the parts after read; the CNI plugins' token needs
- * nothing but the API; registration comes before the
- * routes and BIRD, which are made from every node's Node; the HTTP server comes last, so
- * that a turn of the loop answers with what the parts before it just did.
+ * nothing but the API; the nodename file and (on k8s:) ClusterInformation come before
+ * everything that programs, as calico-node sees to them before Felix starts; registration
+ * comes before the routes and BIRD, which are made from every node's Node; the Node's
+ * NetworkUnavailable condition (k8s:) follows every part it waits for; the HTTP server
+ * comes last, so that a turn of the loop answers with what the parts before it just did.
  */
 #include "tabby/cleanup.h"
 #include "node.h"
@@ -16,11 +18,14 @@
     X(pidfile)        \
     X(felix)          \
     X(cni_token)      \
+    X(nodename)       \
+    X(clusterinfo)    \
     X(register)       \
     X(policy)         \
     X(routes)         \
     X(bgp)            \
     X(housekeeping)   \
+    X(condition)      \
     X(http)
 
 #define DECLARE(name) extern const struct node_part node_##name##_part;

@@ -143,6 +143,11 @@ bool tby_store_has_multi_txn(const struct tby_store *store);
 /* Whether the store stands for a sqlite file that did not exist (opened with no_create):
  * it holds nothing, and the file was not made. */
 bool tby_store_missing(const struct tby_store *store);
+/* For a k8s: store, where its API server is and the credentials it uses (borrowed: lives
+ * as long as the store), so that a program can make requests of its own there (a client
+ * per thread, kube.h); NULL for any other store. */
+struct tby_kube_config;
+const struct tby_kube_config *tby_store_kube_config(const struct tby_store *store);
 
 /* ---- reads ------------------------------------------------------------------ */
 

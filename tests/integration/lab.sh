@@ -5,8 +5,13 @@
 # reach each other, the example policies block and allow what they say, natOutgoing
 # shows the node's address to an outside host, and `lab down` leaves nothing behind.
 # Modes: native BGP mesh, native with a top-of-rack router (FRR), VXLAN, VXLAN
-# CrossSubnet, and native on an etcd datastore. Needs root; never touches the host's
-# namespace.
+# CrossSubnet, native on an etcd datastore, and on the Kubernetes API (the test double,
+# tests/k8s/apiserver.py, in a namespace of the lab; native, and VXLAN for tunnel
+# addresses from IPAM on custom resources): there pods are Pod objects, the example
+# policies go in through tabbyctl as Kubernetes objects and a further one through kubectl,
+# and the checks add what calico-node leaves in the API (the Nodes' annotations and
+# NetworkUnavailable condition, ClusterInformation, the nodename files). Needs root; never
+# touches the host's namespace.
 set -u
 . "$(dirname "$0")/lib.sh"
 t_begin lab
@@ -157,14 +162,87 @@ expect_state() {
 mode_checks() {
     local name=$1
     case $name in
-    native|etcd)
+    native|etcd|k8s)
         expect_state "${name}_bgp_routes" 30 bgp_routes_ok n1_routes
         # `lab up` returned only once every session was Established.
         if mesh_peers_up; then pass "${name}_status_peers"; else fail "${name}_status_peers" "$(lab status 2>&1)"; fi ;;
     tor) expect_state tor_learns_blocks 30 tor_blocks_ok tor_routes ;;
-    vxlan) expect_state vxlan_routes 30 vxlan_routes_ok n1_routes ;;
+    vxlan|k8s_vxlan) expect_state "${name}_routes" 30 vxlan_routes_ok n1_routes ;;
     crosssubnet) expect_state crosssubnet_routes 30 crosssubnet_routes_ok n1_routes ;;
     esac
+    case $name in k8s*) k8s_checks "$name" ;; esac
+}
+
+# On the Kubernetes API: what a Kubernetes user and calico-node's readers see there.
+k8s_node_json() { lab kubectl get node "$1" -o json 2>&1; }
+k8s_policies() { lab kubectl get networkpolicies -A -o name 2>&1 | sort | paste -sd' ' -; }
+k8s_checks() {
+    local name=$1 i json out want
+    out=$(k8s_policies)
+    want="networkpolicy.networking.k8s.io/api-allow networkpolicy.networking.k8s.io/db-access networkpolicy.networking.k8s.io/default-deny"
+    if [ "$out" = "$want" ]; then pass "${name}_kubectl_sees_tabbyctls_policies"
+    else fail "${name}_kubectl_sees_tabbyctls_policies" "$out"; fi
+    # Every node: Calico's annotations, NetworkUnavailable False, the nodename file.
+    out=
+    for i in 1 2 3; do
+        json=$(k8s_node_json "n$i")
+        jq -e --arg ip "10.99.1.1$i/24" '
+            .metadata.annotations["projectcalico.org/IPv4Address"] == $ip and
+            .metadata.annotations["projectcalico.org/ASNumber"] == "64512" and
+            ([.status.conditions[] | select(.type == "NetworkUnavailable" and
+              .status == "False" and .reason == "TabbyIsUp")] | length == 1)' \
+            <<<"$json" >/dev/null 2>&1 || out+="n$i: $(jq -c '[.metadata.annotations,
+                .status.conditions]' <<<"$json" 2>&1); "
+        [ "$(cat "$T_TMP/labs/$CUR/n$i/nodename" 2>&1)" = "n$i" ] ||
+            out+="n$i's nodename file: $(cat "$T_TMP/labs/$CUR/n$i/nodename" 2>&1); "
+    done
+    if [ -z "$out" ]; then pass "${name}_nodes_as_calico_node_leaves_them"
+    else fail "${name}_nodes_as_calico_node_leaves_them" "$out"; fi
+    if [ "$name" = k8s_vxlan ]; then
+        out=$(k8s_node_json n1 | jq -r '.metadata.annotations["projectcalico.org/IPv4VXLANTunnelAddr"] // "none"')
+        if [[ $out == 10.244.* ]]; then pass "${name}_tunnel_address_from_ipam"
+        else fail "${name}_tunnel_address_from_ipam" "IPv4VXLANTunnelAddr: $out"; fi
+    fi
+    out=$(lab kubectl get clusterinformations.crd.projectcalico.org default -o json 2>&1 |
+        jq -c '.spec | {datastoreReady, clusterType, guid: (.clusterGUID | length)}' 2>&1)
+    if [ "$out" = '{"datastoreReady":true,"clusterType":"k8s,bgp,kdd","guid":32}' ]; then
+        pass "${name}_cluster_information"
+    else
+        fail "${name}_cluster_information" "$out"
+    fi
+    # A policy through kubectl: monitor loses its way to api (the namespace ops is team=ops).
+    out=$(lab kubectl apply -f - 2>&1 <<'YAML'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api-frontend-only, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {app: frontend}}}]
+YAML
+    ) || fail "${name}_kubectl_apply" "$out"
+    out=$(lab kubectl delete networkpolicy -n default api-allow 2>&1) ||
+        fail "${name}_kubectl_delete" "$out"
+    PROTO=tcp expect_matrix "${name}_kubectl_policy" "default/frontend default/api ok
+ops/monitor default/api --"
+    # Relabelling the Pod (through the API) takes frontend's access away.
+    out=$(lab pod label default/frontend app=web 2>&1) || fail "${name}_pod_label" "$out"
+    PROTO=tcp expect_matrix "${name}_pod_relabelled" "default/frontend default/api --"
+    # The API server away: what the nodes programmed stays; back, they follow changes again.
+    out=$(lab api stop 2>&1) || fail "${name}_api_stop" "$out"
+    PROTO=tcp expect_matrix "${name}_api_away_nothing_torn_down" "ops/monitor default/api --
+default/database ops/monitor ok
+default/frontend default/api --"
+    out=$(lab api start 2>&1 && lab pod label default/frontend app=frontend 2>&1) ||
+        fail "${name}_api_start" "$out"
+    PROTO=tcp expect_matrix "${name}_api_back_changes_follow" "default/frontend default/api ok"
+    out=$(lab pod del default/backend 2>&1 && lab ctl ipam check 2>&1)
+    if grep -q 'no problems found' <<<"$out" && ! lab kubectl get pod -n default backend >/dev/null 2>&1
+    then
+        pass "${name}_pod_del_leaves_ipam_clean"
+    else
+        fail "${name}_pod_del_leaves_ipam_clean" "$out"
+    fi
 }
 
 # Names and values that YAML 1.1 reads bare as booleans, null or numbers (namespaces y, n,
@@ -214,4 +292,12 @@ if [ -x /usr/lib/frr/bgpd ]; then run_mode tor --tor; else skip tor "FRR is not 
 run_mode vxlan --mode vxlan
 run_mode crosssubnet --mode vxlan-crosssubnet
 if command -v etcd >/dev/null; then run_mode etcd --store etcd; else skip etcd "etcd is not installed (etcd-server)"; fi
+if ! command -v kubectl >/dev/null; then
+    skip k8s "kubectl is not installed"
+elif [ ! -f "$T_TOP/tests/k8s/apiserver.py" ]; then
+    skip k8s "the API server test double (tests/k8s/apiserver.py) is missing"
+else
+    run_mode k8s --store k8s
+    run_mode k8s_vxlan --store k8s --mode vxlan
+fi
 t_end

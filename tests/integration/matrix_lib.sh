@@ -14,6 +14,7 @@
 #                            cells that differ from the expectation (see below), then
 #                            the matrices of those ports as comment lines
 #   mx_probe FILE [MS]       probes the matrix into FILE ("SRC DST PORT/PROTO RESULT")
+#   mx_update                writes the documents on stdin again, waits for tabby-node
 #   mx_delete FILE           deletes what FILE names, waits for tabby-node
 #   mx_reset                 deletes what mx_apply applied, waits for tabby-node, and checks
 #                            that the matrix is open again
@@ -30,6 +31,12 @@
 #   from P...   the source is one of P: a namespace ("x") or a pod ("x/a", "*/a")
 #   to P...     the same for the destination
 #   on Q...     the probe's port/protocol is one of Q ("80/tcp", "tcp", "icmp", "80")
+#
+# On the k8s: datastore (MX_STORE=k8s, with k8s_lib.sh sourced; policy_matrix_k8s.sh): the
+# API server test double beside the nodes, every pod a Pod object, Namespaces and labels
+# changed through the API, Kubernetes policies written with kubectl and Calico's with
+# tabbyctl; a pod whose named ports change is made again, as Kubernetes' pods' ports cannot
+# change. The scenarios and their expectations are the same.
 #
 # Tunables: MX_TIMEOUT_MS (probe timeout, default 400); PROBER comes from podnet.sh.
 
@@ -79,15 +86,28 @@ mx_ns_yaml() {
     done
 }
 
+mx_k8s() { [ "${MX_STORE:-}" = k8s ]; }
+
 mx_ns_labels() {
+    if mx_k8s; then pn_do kl_ns_labels "$1" "$2" >/dev/null; return; fi
     mx_ns_yaml "$1" "$2" | pn_apply >/dev/null
 }
 
+declare -A MX_PORTS_MADE   # k8s: the named ports each Pod was made with
 mx_relabel() {
     local ns=$1 pod=$2
     MX_LABELS[$ns/$pod]=$3
-    pn_wep_yaml "${PN_NODE_OF[$ns/$pod]}" "$ns" "$pod" "$(pn_ip "$ns" "$pod")" "$3" \
-        "${MX_PORTS[$ns/$pod]}" "$(pn_ifname "$ns" "$pod")" | pn_apply >/dev/null
+    if mx_k8s && [ "${MX_PORTS_MADE[$ns/$pod]}" = "${MX_PORTS[$ns/$pod]}" ]; then
+        pn_do kl_pod_labels "$ns" "$pod" "$3" >/dev/null
+    elif mx_k8s; then
+        kl_kubectl delete pod -n "$ns" "$pod" >/dev/null &&
+            kl_pod_object "${PN_NODE_OF[$ns/$pod]}" "$ns" "$pod" "$(pn_ip "$ns" "$pod")" "$3" \
+                "${MX_PORTS[$ns/$pod]}" >/dev/null && kl_settled
+        MX_PORTS_MADE[$ns/$pod]=${MX_PORTS[$ns/$pod]}
+    else
+        pn_wep_yaml "${PN_NODE_OF[$ns/$pod]}" "$ns" "$pod" "$(pn_ip "$ns" "$pod")" "$3" \
+            "${MX_PORTS[$ns/$pod]}" "$(pn_ifname "$ns" "$pod")" | pn_apply >/dev/null
+    fi
 }
 
 mx_add_pod() {
@@ -95,6 +115,7 @@ mx_add_pod() {
     [ "$ns" = z ] && node=n2
     MX_LABELS[$ns/$pod]=$labels
     MX_PORTS[$ns/$pod]=$ports
+    MX_PORTS_MADE[$ns/$pod]=$ports
     pn_pod "$node" "$ns" "$pod" "$ip" "$labels" "$ports"
 }
 
@@ -111,8 +132,13 @@ mx_setup() {
     local ns pod serve=()
     pn_init
     pn_node n1 && pn_node n2 && mx_link_nodes || return 1
-    for ns in "${!MX_NS_LABELS[@]}"; do mx_ns_yaml "$ns" "${MX_NS_LABELS[$ns]}"; done |
-        pn_apply >/dev/null || return 1
+    if mx_k8s; then
+        kl_start && kl_join n1 11 && kl_join n2 12 || return 1
+        for ns in "${!MX_NS_LABELS[@]}"; do mx_ns_labels "$ns" "${MX_NS_LABELS[$ns]}" || return 1; done
+    else
+        for ns in "${!MX_NS_LABELS[@]}"; do mx_ns_yaml "$ns" "${MX_NS_LABELS[$ns]}"; done |
+            pn_apply >/dev/null || return 1
+    fi
     for ns in "${MX_NAMESPACES[@]}"; do
         for pod in "${MX_PODS[@]}"; do
             mx_add_pod "$ns" "$pod" "$(mx_ip "$ns" "$pod")" \
@@ -333,11 +359,25 @@ mx_apply() {
     [ ${#MX_APPLIED[@]} = 0 ] && mx_log_mark
     MX_APPLIED+=("$file")
     MX_EVER+=("$file")
-    pn_apply <"$file" >/dev/null
+    if mx_k8s; then kl_write apply "$file"; else pn_apply <"$file" >/dev/null; fi
+}
+
+# mx_update: the documents on stdin written again (a policy changed in place), waited for;
+# not recorded, as mx_apply records.
+mx_update() {
+    local file
+    if mx_k8s; then
+        file=$(mktemp "$T_TMP/update-XXXXXX.yaml")
+        cat >"$file"
+        kl_write apply "$file"
+    else
+        pn_apply >/dev/null
+    fi
 }
 
 # Deletes what FILE holds (what is gone already is no error), waits for the nodes.
 mx_delete() {
+    if mx_k8s; then kl_write delete "$1"; return; fi
     pn_change delete -f "$1" --skip-not-found >/dev/null
 }
 

@@ -155,11 +155,14 @@ nl_start_all() {
 
 nl_stop() { pn_stop_node "$@"; }
 
-# An address for a pod on NODE from the tabby-ipam CNI plugin, as a runtime asks for it.
+# An address for a pod on NODE from the tabby-ipam CNI plugin, as a runtime asks for it
+# (where the datastore is reachable: PN_CTL_EXEC on k8s:).
+# shellcheck disable=SC2086 # PN_CTL_EXEC is a command prefix
 nl_ipam() {
     printf '{"cniVersion":"1.0.0","name":"k8s-pod-network","type":"tabby","ipam":{"type":"tabby-ipam","datastore":"%s","nodename":"%s"}}' \
         "$PN_STORE" "$1" |
-        env CNI_COMMAND=ADD CNI_CONTAINERID="$2" CNI_IFNAME=eth0 CNI_PATH=/nonexistent \
+        ${PN_CTL_EXEC:-} env CNI_COMMAND=ADD CNI_CONTAINERID="$2" CNI_IFNAME=eth0 \
+            CNI_PATH=/nonexistent \
             CNI_ARGS="K8S_POD_NAMESPACE=default;K8S_POD_NAME=$2" "$TABBY_IPAM" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["ips"][0]["address"].split("/")[0])'
 }

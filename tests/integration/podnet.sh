@@ -20,6 +20,7 @@
 #   pn_apply                     tabbyctl apply -f - (YAML on stdin), then waits until
 #                                every running tabby-node has programmed it
 #   pn_change ARGS...            the same for any tabbyctl command (delete -f FILE, ...)
+#   pn_do CMD...                 the same for any command (kubectl on k8s:, k8s_lib.sh)
 #   pn_start_node NODE [ARGS]    starts tabby-node in NODE (policy only unless ARGS say
 #                                otherwise), waits for its first sync
 #   pn_wait_programmed NODE N    waits (up to PN_WAIT seconds) until NODE's tabby-node has
@@ -28,6 +29,10 @@
 #   pn_programmed NODE           how many times tabby-node has programmed so far (also in
 #                                PN_COUNT after pn_count_programmed NODE, without a fork)
 #   pn_netns NS POD / pn_node_netns NODE / pn_ip NS POD / pn_ifname NS POD
+#
+# On the k8s: datastore (k8s_lib.sh sets PN_K8S): tabbyctl runs where the API server is
+# reachable (PN_CTL_EXEC), a pod's endpoint is its Pod object and its host-side interface
+# is named as the tabby plugin names it there (tby and 11 hex digits of SHA-1 of "NS.POD").
 #
 # Tunables: PN_TIMEOUT (probe timeout, seconds, default 0.5), PN_WAIT (how long tabby-node
 # may take to program a change, default 30 s: a deadline, not a delay), TABBY_NODE.
@@ -56,7 +61,8 @@ pn_cleanup() {
     return 0
 }
 
-pn_ctl() { "$TABBYCTL" --store "$PN_STORE" "$@"; }
+# shellcheck disable=SC2086 # PN_CTL_EXEC is a command prefix, one word per part
+pn_ctl() { ${PN_CTL_EXEC:-} "$TABBYCTL" --store "$PN_STORE" "$@"; }
 pn_node_netns() { fab_name "$1"; }
 pn_netns() { fab_name "$1-$2"; }
 pn_ip() { echo "${PN_IP[$1/$2]}"; }
@@ -64,8 +70,12 @@ pn_ifname() { echo "${PN_IF[$1/$2]}"; }
 
 pn_node() { fab_ns "$1" && fab_forward "$1"; }
 
-# Host-side interface name: "tb" and 11 hex digits of the pod's identity (at most 15).
-pn_hostif() { echo "tb$(printf '%s' "$1/$2" | sha1sum | cut -c1-11)"; }
+# Host-side interface name: "tb" and 11 hex digits of the pod's identity (at most 15); on
+# k8s: the name tabby-node derives from the Pod (tby_veth_name).
+pn_hostif() {
+    if [ -n "${PN_K8S:-}" ]; then echo "tby$(printf '%s' "$1.$2" | sha1sum | cut -c1-11)"
+    else echo "tb$(printf '%s' "$1/$2" | sha1sum | cut -c1-11)"; fi
+}
 
 # Every name and label quoted (yaml_str): a namespace y or a pod null stays a name.
 pn_wep_yaml() {
@@ -107,7 +117,11 @@ pn_pod() {
     PN_IP[$ns/$pod]=$ip
     PN_IF[$ns/$pod]=$hostif
     PN_NODE_OF[$ns/$pod]=$node
-    pn_wep_yaml "$node" "$ns" "$pod" "$ip" "$labels" "$ports" "$hostif" | pn_apply >/dev/null
+    if [ -n "${PN_K8S:-}" ]; then
+        pn_do kl_pod_object "$node" "$ns" "$pod" "$ip" "$labels" "$ports" >/dev/null
+    else
+        pn_wep_yaml "$node" "$ns" "$pod" "$ip" "$labels" "$ports" "$hostif" | pn_apply >/dev/null
+    fi
 }
 
 # pn_serve NS POD [PORT...]: the pod's servers, one prober process (prober.c) answering
@@ -196,28 +210,33 @@ pn_wait_programmed() {
     done
 }
 
-# pn_change ARGS...: tabbyctl ARGS (apply, delete, ...), then, when that wrote anything,
-# waits until every running tabby-node has programmed it. Prints tabbyctl's output.
-pn_change() {
+# pn_do CMD...: CMD, then, when it changed anything, waits until every running tabby-node
+# has programmed it. Prints CMD's output.
+pn_do() {
     local node out
     declare -A before
     for node in "${!PN_DAEMON[@]}"; do
         pn_count_programmed "$node"
         before[$node]=$PN_COUNT
     done
-    out=$(pn_ctl "$@" 2>&1) || { echo "$out" >&2; return 1; }
+    out=$("$@" 2>&1) || { echo "$out" >&2; return 1; }
     echo "$out"
-    # an unchanged apply, or a delete of nothing, programs nothing: wait only after a write
-    grep -qv -e ' unchanged$' -e '^deleted 0 of ' <<<"$out" || return 0
+    # an unchanged apply, a delete of nothing, a label already there (tabbyctl's words and
+    # kubectl's) program nothing: wait only after a write
+    grep -qv -e ' unchanged$' -e '^deleted 0 of ' -e ' not labeled$' <<<"$out" || return 0
     for node in "${!PN_DAEMON[@]}"; do pn_wait_programmed "$node" "${before[$node]}"; done
 }
+
+# pn_change ARGS...: pn_do of tabbyctl ARGS (apply, delete, ...).
+pn_change() { pn_do pn_ctl "$@"; }
 
 pn_apply() {
     pn_change apply -f -
 }
 
 # Policy only unless told otherwise (flags in ARGS win): no BIRD, no routes, no address to
-# find, no health port, the pid file in the scratch folder.
+# find, no health port, the pid file and the nodename file in the scratch folder; the
+# datastore as the test's tools see it, or PN_NODE_STORE (k8s: tabby-node's own user).
 pn_start_node() {
     local node=$1 before
     shift
@@ -225,7 +244,8 @@ pn_start_node() {
     before=$PN_COUNT
     TABBY_NETWORKING_BACKEND=${TABBY_NETWORKING_BACKEND:-none} IP=${IP:-none} \
         TABBY_HEALTH_PORT=${TABBY_HEALTH_PORT:-0} TABBY_PID_FILE="$T_TMP/tabby-node-$node.pid" \
-        ip netns exec "$(pn_node_netns "$node")" "$TABBY_NODE" --store "$PN_STORE" \
+        CALICO_NODENAME_FILE="$T_TMP/nodename-$node" \
+        ip netns exec "$(pn_node_netns "$node")" "$TABBY_NODE" --store "${PN_NODE_STORE:-$PN_STORE}" \
         --node "$node" "$@" >>"$T_TMP/tabby-node-$node.log" 2>&1 &
     PN_DAEMON[$node]=$!
     pn_wait_programmed "$node" "$before"

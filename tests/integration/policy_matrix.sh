@@ -17,15 +17,23 @@
 # a|b|c; kube-system/dns 10.70.4.53 serves 53/UDP and 53/TCP. SCTP is probed one way (the
 # INIT's arrival, see prober.c), so it needs no SCTP in the kernel. Namespace "y" is quoted
 # in YAML: bare, it is a YAML 1.1 boolean. Needs root; never touches the host's namespace.
+#
+# MX_STORE=k8s (policy_matrix_k8s.sh) runs every scenario, with the same expectations, on
+# the k8s: datastore (matrix_lib.sh says how).
 set -u
 . "$(dirname "$0")/lib.sh"
-t_begin policy_matrix
-t_need_root policy_matrix
+T=policy_matrix${MX_STORE:+_$MX_STORE}
+t_begin "$T"
+t_need_root "$T"
 . "$(dirname "$0")/podnet.sh"
 . "$(dirname "$0")/matrix_lib.sh"
+if [ "${MX_STORE:-}" = k8s ]; then
+    . "$(dirname "$0")/k8s_lib.sh"
+    kl_need "$T"
+fi
 
 if [ ! -x "$PROBER" ]; then
-    skip policy_matrix "no prober at $PROBER (make check builds it)"
+    skip "$T" "no prober at $PROBER (make check builds it)"
     t_end
 fi
 START=$SECONDS
@@ -1299,13 +1307,13 @@ spec:
 YAML
 in_policy_changed_v1() { ! to x/a z/a || from "y"; }
 mx_check policy_changed_v1
-policy_v a Ingress z | pn_apply >/dev/null
+policy_v a Ingress z | mx_update
 in_policy_changed_peers() { { ! to x/a || from z; } && { ! to z/a || from "y"; }; }
 mx_check policy_changed_peers
-policy_v b Ingress z | pn_apply >/dev/null
+policy_v b Ingress z | mx_update
 in_policy_changed_pods() { { ! to x/b || from z; } && { ! to z/a || from "y"; }; }
 mx_check policy_changed_pods
-policy_v b Egress | pn_apply >/dev/null
+policy_v b Egress | mx_update
 in_policy_changed_types() { ! to z/a || from "y"; }
 out_policy_changed_types() { ! from x/b; }
 mx_check policy_changed_types

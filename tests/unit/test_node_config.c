@@ -23,7 +23,7 @@ static const char *const variables[] = {
     "TABBY_LOG_LEVEL", "TABBY_RESYNC_INTERVAL", "TABBY_AUTODETECT_INTERVAL",
     "TABBY_IPAM_GC_INTERVAL", "TABBY_PID_FILE", "TABBY_NODE_CONFIG", "CALICO_NETWORKING_BACKEND",
     "TABBY_CNI_KUBECONFIG", "TABBY_CNI_SERVICE_ACCOUNT", "TABBY_CNI_TOKEN_SECONDS",
-    "TABBY_SERVICEACCOUNT_DIR",
+    "TABBY_SERVICEACCOUNT_DIR", "CALICO_NODENAME_FILE", "CLUSTER_TYPE",
 };
 
 struct fixture {
@@ -112,6 +112,8 @@ static void test_defaults_fill_every_setting(void **state)
     assert_int_equal(f->c.autodetect_interval_s, 60);
     assert_int_equal(f->c.ipam_gc_interval_s, 300);
     assert_string_equal(f->c.v[NODE_PID_FILE], "/run/tabby/tabby-node.pid");
+    assert_string_equal(f->c.v[NODE_NODENAME_FILE], "/var/lib/calico/nodename");
+    assert_null(f->c.v[NODE_CLUSTER_TYPE]);
     assert_false(f->c.has_as);
     assert_false(f->c.dump || f->c.cleanup || f->c.allow_root_netns || f->c.help);
 }
@@ -129,7 +131,11 @@ static void test_environment_takes_calicos_names(void **state)
     setenv("TABBY_STORE", "etcd:http://10.0.0.1:2379", 1);
     setenv("TABBY_HEALTH_PORT", "0", 1);
     setenv("TABBY_LOG_LEVEL", "debug", 1);
+    setenv("CALICO_NODENAME_FILE", "/run/calico/nodename", 1);
+    setenv("CLUSTER_TYPE", "k8s,bgp", 1);
     assert_int_equal(load(f, NULL), 0);
+    assert_string_equal(f->c.v[NODE_NODENAME_FILE], "/run/calico/nodename");
+    assert_string_equal(f->c.v[NODE_CLUSTER_TYPE], "k8s,bgp");
     assert_string_equal(f->c.v[NODE_NODENAME], "node-7");
     assert_string_equal(f->c.v[NODE_IP], "10.0.0.7/24");
     assert_string_equal(f->c.v[NODE_IP6], "autodetect");

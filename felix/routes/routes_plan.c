@@ -8,6 +8,7 @@
 #include "tabby/array.h"
 #include "tabby/hmap.h"
 #include "tabby/routes.h"
+#include "tabby/digest.h"
 
 struct builder {
     const struct tby_routes_input *in;
@@ -516,12 +517,15 @@ char *tby_route_format(const struct tby_route *route, char *buf)
 
 void tby_vxlan_mac_for_node(const char *node_name, int family, uint8_t mac[6])
 {
-    const char *salt = family == 6 ? "tabby-vxlan-v6:" : "tabby-vxlan-v4:";
-    uint64_t h = tby_hash_bytes(node_name, strlen(node_name), tby_hash_str(salt));
+    /* A node's name has at most 253 characters (a DNS subdomain, as Kubernetes names
+     * nodes); a longer one is hashed cut short, the same on every node. */
+    char hashed[300];
+    uint8_t digest[TBY_SHA1_LEN];
+    int len = snprintf(hashed, sizeof(hashed), "%s%s", node_name, family == 6 ? "-v6" : "");
 
-    for (int i = 0; i < 6; i++)
-        mac[i] = (uint8_t)(h >> (8 * i));
-    mac[0] = (uint8_t)((mac[0] & 0xfe) | 0x02); /* unicast, locally administered */
+    tby_sha1(hashed, len < (int)sizeof(hashed) ? (size_t)len : sizeof(hashed) - 1, digest);
+    mac[0] = 0x66;
+    memcpy(mac + 1, digest, 5);
 }
 
 static int hex_digit(char c)

@@ -163,10 +163,12 @@ char *tby_route_format(const struct tby_route *route, char *buf);
 
 /* ---- VXLAN MACs -------------------------------------------------------------------------- */
 
-/* The MAC a node uses when its Node resource names none: derived from the node name
- * (FNV-1a), locally administered and unicast, different for family 4 and 6. Every node
- * derives the same MAC for a given name, so a remote node's MAC is known even before
- * its Node resource carries it. */
+/* The MAC a node uses when its Node resource names none, derived from the node name as
+ * Felix derives it: 0x66 (unicast, locally administered), then the first 5 bytes of the
+ * SHA-1 of the name (for family 6, of the name and "-v6"). Every node derives the same
+ * MAC for a given name, so a remote node's MAC is known even before its Node resource
+ * carries it, and a Calico node (whose Node never carries it) is reached at the MAC its
+ * Felix gave its device. */
 void tby_vxlan_mac_for_node(const char *node_name, int family, uint8_t mac[6]);
 /* "aa:bb:cc:dd:ee:ff", either case. -EINVAL on anything else. */
 int tby_mac_parse(const char *text, uint8_t mac[6]);

@@ -487,6 +487,9 @@ static void test_derived_macs_are_stable_unicast_and_local(void **state)
     assert_memory_not_equal(a1, a6, 6);
     assert_int_equal(a1[0] & 0x03, 0x02);
     assert_int_equal(b[0] & 0x03, 0x02);
+    /* Felix's MACs for these names (0x66, then SHA-1 of the name, "-v6" added for v6). */
+    assert_memory_equal(a1, ((uint8_t[]){ 0x66, 0x07, 0x02, 0xc1, 0xcc, 0x60 }), 6);
+    assert_memory_equal(a6, ((uint8_t[]){ 0x66, 0xd4, 0xd5, 0x51, 0x3d, 0x42 }), 6);
 }
 
 static void test_mac_parse_accepts_either_case_and_refuses_junk(void **state)

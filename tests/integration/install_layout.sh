@@ -6,6 +6,7 @@
 # takes the example back only while it is unchanged. tabby-node's systemd unit goes into
 # systemd's folder (configure --with-systemdsystemunitdir, default pkg-config's), names
 # the installed tabby-node and its environment file, and passes systemd-analyze verify.
+# The man pages go into $mandir/man8.
 # Installs into a scratch DESTDIR.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -17,8 +18,13 @@ var() { sed -n "s|^$1 = ||p" Makefile; }
 D=$T_TMP/root
 bindir=$(var cnibindir) confdir=$(var cniconfdir) prefix=$(var prefix)
 # Makefile's own folders, expanded as make does (${prefix}, ${exec_prefix}).
-dir() { local exec_prefix; exec_prefix=$(eval echo "$(var exec_prefix)"); eval echo "$(var "$1")"; }
+dir() {
+    local exec_prefix datarootdir
+    exec_prefix=$(eval echo "$(var exec_prefix)") datarootdir=$(eval echo "$(var datarootdir)")
+    eval echo "$(var "$1")"
+}
 unitdir=$(var systemdsystemunitdir) sbindir=$(dir sbindir) sysconfdir=$(dir sysconfdir)
+mandir=$(dir mandir)
 
 if [ "$bindir" = /opt/cni/bin ] && [ "$confdir" = /etc/cni/net.d ]; then
     pass defaults_are_where_runtimes_look
@@ -36,6 +42,16 @@ if mk install DESTDIR="$D" && [ -x "$D$bindir/tabby" ] && [ -x "$D$bindir/tabby-
 else
     fail plugins_in_cni_bin_dir_rest_under_prefix "$(find "$D" -type f | tr '\n' ' ') \
 $(tail -3 "$T_TMP/make.log")"
+fi
+
+missing=
+for p in tabbyctl tabby-node tabby tabby-ipam; do
+    [ -s "$D$mandir/man8/$p.8" ] || missing="$missing $p.8"
+done
+if [ -z "$missing" ]; then
+    pass man_pages_in_mandir
+else
+    fail man_pages_in_mandir "missing from $mandir/man8:$missing"
 fi
 
 # The operator's own configuration is never replaced, nor removed by uninstall.
@@ -92,7 +108,8 @@ elif ! mk install DESTDIR="$D"; then
 else
     mkdir -p "$D/usr/lib/systemd/system"
     cp -an "$sysunits/." "$D/usr/lib/systemd/system/"
-    out=$(systemd-analyze verify --root="$D" "$unitdir/tabby-node.service" 2>&1)
+    # Its Documentation= page is looked up with man: the installed one.
+    out=$(MANPATH=$D$mandir systemd-analyze verify --root="$D" "$unitdir/tabby-node.service" 2>&1)
     rc=$?
     if [ $rc = 0 ] && [ -z "$out" ]; then
         pass unit_verifies
@@ -101,7 +118,8 @@ else
     fi
     # It does check: a unit whose program is missing is refused.
     mv "$D$sbindir/tabby-node" "$T_TMP/tabby-node.moved"
-    if systemd-analyze verify --root="$D" "$unitdir/tabby-node.service" >/dev/null 2>&1; then
+    if MANPATH=$D$mandir systemd-analyze verify --root="$D" "$unitdir/tabby-node.service" \
+        >/dev/null 2>&1; then
         fail unit_verify_catches_missing_program "verify passed without $sbindir/tabby-node"
     else
         pass unit_verify_catches_missing_program

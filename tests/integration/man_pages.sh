@@ -4,7 +4,8 @@
 # install-cni --help` print is an entry of the page, and every entry of the page is one
 # they print; every configuration key the plugins' pages list is one the plugins read (a
 # string in cni/*.c), and every key of the examples' conflists and of Calico's keys the
-# plugin refuses or ignores is in the page. The pages render without a groff warning.
+# plugin refuses or ignores is in the page; the unit's environment file sets nothing
+# tabby-node does not read. The pages render without a groff warning.
 set -u
 . "$(dirname "$0")/lib.sh"
 t_begin man_pages
@@ -53,6 +54,19 @@ same tabby_node_variables_match_help "$("$TABBY_NODE" --help | grep -E '^  --' |
 same install_cni_variables_match_help \
     "$("$TABBY_NODE" install-cni --help | sed -n 's/^  \([A-Z][A-Z0-9_]*\) .*/\1/p' | sort -u)" \
     "$(tags "$M/tabby-node.8" INSTALL-CNI | tr -d ' ' | sort -u)"
+
+# The unit's environment file sets only what tabby-node reads: its settings, or what its
+# page names besides (etcd's variables, TABBY_NODE_ARGS).
+unknown=
+for name in $(sed -n 's/^#\{0,1\}\([A-Z][A-Z0-9_]*\)=.*/\1/p' "$T_TOP/dist/tabby-node.default"); do
+    "$TABBY_NODE" --help | grep -q "\$$name\b" ||
+        sed 's/\\f[BIRP]//g' "$M/tabby-node.8" | grep -qw "$name" || unknown="$unknown $name"
+done
+if [ -z "$unknown" ]; then
+    pass environment_file_sets_known_settings
+else
+    fail environment_file_sets_known_settings "neither in --help nor in the page:$unknown"
+fi
 
 # The plugins' pages: each key they list is read by the plugins.
 for page in tabby tabby-ipam; do

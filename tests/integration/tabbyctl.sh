@@ -400,8 +400,40 @@ test_reads_of_a_missing_store_create_nothing() {
     fi
 }
 
+# Input as calicoctl takes it: a YAML sequence of resources at the top level, scalar label
+# values made strings, service blocks without a CIDR.
+test_calicoctl_input_forms_are_taken() {
+    local out y
+    out=$(ctl apply -f - 2>&1 <<'YAML'
+- apiVersion: projectcalico.org/v3
+  kind: Node
+  metadata:
+    name: "rr1"
+    labels: {routeReflector: true, rack: 7}
+  spec:
+    bgp: {ipv4Address: "10.9.0.1/24", routeReflectorClusterID: "224.0.0.1"}
+- apiVersion: projectcalico.org/v3
+  kind: BGPConfiguration
+  metadata: {name: "default"}
+  spec:
+    serviceClusterIPs: [{}]
+YAML
+) || { fail calicoctl_input_forms_are_taken "apply: $out"; return; }
+    [ "$(grep -c ' created$\| configured$' <<<"$out")" = 2 ] ||
+        { fail calicoctl_input_forms_are_taken "apply said: $out"; return; }
+    y=$(ctl get node rr1 -o json)
+    if [ "$(jq -r '.metadata.labels.routeReflector + "," + .metadata.labels.rack' <<<"$y")" = \
+        "true,7" ] && ctl get nodes --selector "routeReflector == 'true'" -o name | grep -q rr1
+    then
+        pass calicoctl_input_forms_are_taken
+    else
+        fail calicoctl_input_forms_are_taken "$y"
+    fi
+}
+
 test_examples_apply_cleanly
 test_examples_round_trip
+test_calicoctl_input_forms_are_taken
 test_defaults_are_filled_in
 test_bad_inputs_are_refused_and_change_nothing
 test_unenforced_fields_are_refused

@@ -196,6 +196,27 @@ static void test_bgpconfig_full_document_round_trips(void **state)
     assert_spec_string(res, "nodeMeshPassword.secretKeyRef.key", "mesh");
 }
 
+/* Calico's schema makes a service block's cidr optional and skips a block without one. */
+static void test_bgpconfig_service_blocks_without_cidr_are_skipped(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_checked(BGPCONFIG("default",
+        "  serviceClusterIPs: [{}]\n"
+        "  serviceExternalIPs: [{cidr: 192.0.2.0/24}, {}, {cidr: ''}]\n"
+        "  serviceLoadBalancerIPs: [{cidr: null}]\n"));
+    const struct tby_bgpconfig *c = res->spec.bgpconfig;
+
+    (void)state;
+    assert_int_equal(c->service_cluster_ips.n, 0);
+    assert_int_equal(c->service_external_ips.n, 1);
+    assert_int_equal(c->service_external_ips.items[0].prefix_len, 24);
+    assert_int_equal(c->service_loadbalancer_ips.n, 0);
+    assert_spec_string(res, "serviceExternalIPs.0.cidr", "192.0.2.0/24");
+    expect_error(BGPCONFIG("default", "  serviceClusterIPs: [{cidr: 5}]\n"),
+                 "spec.serviceClusterIPs[0].cidr: must be a string");
+    expect_error(BGPCONFIG("default", "  serviceClusterIPs: [{cird: 10.0.0.0/8}]\n"),
+                 "spec.serviceClusterIPs[0].cird: unknown field");
+}
+
 static void test_dotted_asn_decodes_to_its_number(void **state)
 {
     _cleanup_(tby_resource_freep) struct tby_resource *cfg =
@@ -257,8 +278,6 @@ static void test_bgpconfig_service_cidrs_are_networks(void **state)
                  "spec.serviceClusterIPs[0].cidr: \"10.96.0.1/12\" has host bits set");
     expect_error(BGPCONFIG("default", "  serviceExternalIPs:\n  - cidr: nope\n"),
                  "spec.serviceExternalIPs[0].cidr: \"nope\" is not a CIDR");
-    expect_error(BGPCONFIG("default", "  serviceExternalIPs:\n  - {}\n"),
-                 "spec.serviceExternalIPs[0].cidr: is required");
     expect_error(BGPCONFIG("default", "  serviceExternalIPs:\n  - 10.0.0.0/8\n"),
                  "spec.serviceExternalIPs[0]: must be an object");
     expect_error(BGPCONFIG("default", "  serviceLoadBalancerIPs:\n  - cidr: 10.0.0.0/8\n"
@@ -1062,6 +1081,7 @@ int main(void)
         cmocka_unit_test(test_bgpconfig_per_node_inherits_instead_of_defaulting),
         cmocka_unit_test(test_bgpconfig_cluster_fields_only_on_default),
         cmocka_unit_test(test_bgpconfig_full_document_round_trips),
+        cmocka_unit_test(test_bgpconfig_service_blocks_without_cidr_are_skipped),
         cmocka_unit_test(test_dotted_asn_decodes_to_its_number),
         cmocka_unit_test(test_bad_as_numbers_are_refused),
         cmocka_unit_test(test_bgpconfig_enums_and_ports_are_checked),

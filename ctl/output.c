@@ -325,6 +325,19 @@ static const struct column netset_columns[] = {
     { NULL, false, NULL },
 };
 
+/* ---- IP reservations -------------------------------------------------------------------- */
+
+static void ipreservation_cidrs(const struct tby_resource *r, char *buf)
+{
+    cell_cidrs(&r->spec.ipreservation->reserved_cidrs, buf);
+}
+
+static const struct column ipreservation_columns[] = {
+    { "NAME", false, cell_name },
+    { "RESERVED CIDRS", true, ipreservation_cidrs },
+    { NULL, false, NULL },
+};
+
 /* ---- kinds with only a name worth a column ------------------------------------------ */
 
 static void cell_labels(const struct tby_resource *r, char *buf)
@@ -362,6 +375,7 @@ static const struct column *columns_of(enum tby_kind kind)
     case TBY_KIND_HOSTENDPOINT: return hep_columns;
     case TBY_KIND_NETWORKSET:
     case TBY_KIND_GLOBALNETWORKSET: return netset_columns;
+    case TBY_KIND_IPRESERVATION: return ipreservation_columns;
     default: return name_columns;
     }
 }

@@ -40,6 +40,7 @@ enum tby_kind {
     TBY_KIND_FELIXCONFIG,
     TBY_KIND_NETWORKSET,           /* namespaced */
     TBY_KIND_GLOBALNETWORKSET,
+    TBY_KIND_IPRESERVATION,
     TBY_KIND_COUNT
 };
 
@@ -79,6 +80,7 @@ struct tby_resource {
         void *any;
         struct tby_ippool *ippool;
         struct tby_ipamconfig *ipamconfig;
+        struct tby_ipreservation *ipreservation;
         struct tby_policy *policy;          /* NetworkPolicy and GlobalNetworkPolicy */
         struct tby_bgpconfig *bgpconfig;
         struct tby_bgppeer *bgppeer;

@@ -1045,6 +1045,31 @@ static void test_network_sets_round_trip_with_nets_masked(void **state)
                  "spec.net: unknown field");
 }
 
+/* reservedCIDRs as Calico's "cidrs" validation takes them: CIDRs or bare addresses. */
+static void test_ip_reservations_round_trip_with_cidrs_masked(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *r = load_checked(
+        V3 "kind: IPReservation\nmetadata: {name: gw}\n"
+           "spec: {reservedCIDRs: [192.168.2.3, 10.0.2.3/32, 'cafe:f00d::/123', 10.1.0.7/24]}\n");
+    _cleanup_(tby_resource_freep) struct tby_resource *empty = load_checked(
+        V3 "kind: IPReservation\nmetadata: {name: none}\nspec: {}\n");
+
+    (void)state;
+    assert_ptr_equal(r->info, tby_kind_lookup("reservations"));
+    assert_ptr_equal(r->info, tby_kind_lookup("IPReservations"));
+    assert_int_equal(r->spec.ipreservation->reserved_cidrs.n, 4);
+    assert_spec_string(r, "reservedCIDRs.0", "192.168.2.3/32");
+    assert_spec_string(r, "reservedCIDRs.2", "cafe:f00d::/123");
+    assert_spec_string(r, "reservedCIDRs.3", "10.1.0.0/24");
+    assert_int_equal(empty->spec.ipreservation->reserved_cidrs.n, 0);
+    expect_error(V3 "kind: IPReservation\nmetadata: {name: x}\nspec: {reservedCIDRs: [nope]}\n",
+                 "spec.reservedCIDRs[0]: ");
+    expect_error(V3 "kind: IPReservation\nmetadata: {name: x}\nspec: {reservedCIDR: []}\n",
+                 "spec.reservedCIDR: unknown field");
+    expect_error(V3 "kind: IPReservation\nmetadata: {name: x, namespace: a}\nspec: {}\n",
+                 "metadata.namespace: IPReservation is not namespaced");
+}
+
 /* ---- the acceptance cases -------------------------------------------------------------- */
 
 static void test_bad_input_files_give_their_messages(void **state)
@@ -1053,7 +1078,7 @@ static void test_bad_input_files_give_their_messages(void **state)
         "46-bgppeer-bad-ip.yaml", "47-bgppeer-bad-asn.yaml", "48-bgppeer-no-asn.yaml",
         "49-bgppeer-ip-and-selector.yaml", "50-bgpconfig-bad-severity.yaml",
         "51-bgpconfig-bad-community.yaml", "52-node-bad-address.yaml",
-        "53-wep-bad-mac.yaml", "54-wep-bad-port.yaml",
+        "53-wep-bad-mac.yaml", "54-wep-bad-port.yaml", "59-ipreservation-bad-cidr.yaml",
     };
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -1113,6 +1138,7 @@ int main(void)
         cmocka_unit_test(test_felixconfig_refuses_what_tabby_does_not_enforce),
         cmocka_unit_test(test_felixconfig_from_calico_skips_what_it_cannot_apply),
         cmocka_unit_test(test_network_sets_round_trip_with_nets_masked),
+        cmocka_unit_test(test_ip_reservations_round_trip_with_cidrs_masked),
         cmocka_unit_test(test_bad_input_files_give_their_messages),
     };
 

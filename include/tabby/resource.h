@@ -133,9 +133,10 @@ struct tby_resource_list {
 
 /* Reads YAML or JSON text holding one or more documents (`---`, `kind: List` /
  * `kind: XList` with `items`, and a sequence of resources as a document, as calicoctl
- * takes them; a sequence's resources are numbered as a list's items). Every document is decoded; the first failure fails the
- * whole list and its message names the source, the document number (1-based; an item of
- * a list also by its 1-based position) and kind/name:
+ * takes them; a sequence's resources are numbered as a list's items). Every document is
+ * decoded; the first failure fails the whole list and its message names the source, the
+ * document number (1-based; an item of a list also by its 1-based position) and
+ * kind/name:
  *   pool.yaml: document 2 (IPPool default-pool): spec.blockSize: must be ...
  *   all.yaml: document 1 item 3 (BGPPeer rack1): spec.peerIP: ... */
 int tby_resource_load(const char *text, size_t len, const char *source,

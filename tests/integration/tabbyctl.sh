@@ -431,8 +431,28 @@ YAML
     fi
 }
 
+# -o custom-columns: kubectl's HEADER:JSONPATH, and calicoctl's column names.
+test_get_custom_columns() {
+    local out want rc
+    out=$(ctl get ippool default-pool \
+        -o 'custom-columns=NAME:.metadata.name,CIDR:{.spec.cidr},USES:.spec.allowedUses[*],NONE:.spec.nope,nat')
+    want=$(printf '%s\n' 'NAME           CIDR             USES              NONE     NAT' \
+        'default-pool   192.168.0.0/16   Workload,Tunnel   <none>   true')
+    [ "$out" = "$want" ] || { fail get_custom_columns "got: $out"; return; }
+    out=$(ctl get ippool -o 'custom-columns=A:.spec[?(@.x)]' 2>&1); rc=$?
+    [ $rc = 2 ] && grep -qF 'column A: JSONPath ".spec[?(@.x)]": filters are not supported' <<<"$out" ||
+        { fail get_custom_columns "filter: exit $rc, $out"; return; }
+    out=$(ctl get ippool -o 'custom-columns=FROB' 2>&1); rc=$?
+    if [ $rc = 2 ] && grep -qF '"FROB" is neither HEADER:JSONPATH nor a column of IPPool' <<<"$out"; then
+        pass get_custom_columns
+    else
+        fail get_custom_columns "unknown column: exit $rc, $out"
+    fi
+}
+
 test_examples_apply_cleanly
 test_examples_round_trip
+test_get_custom_columns
 test_calicoctl_input_forms_are_taken
 test_defaults_are_filled_in
 test_bad_inputs_are_refused_and_change_nothing

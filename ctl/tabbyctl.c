@@ -23,6 +23,8 @@ static const char usage_text[] =
     "  delete -f FILE|-        delete the resources the file(s) name\n"
     "  delete KIND NAME...     delete by name [-n NAMESPACE]\n"
     "  get KIND [NAME...]      show resources [-n NS | -A] [-o table|wide|yaml|json|name]\n"
+    "  patch KIND NAME -p PATCH [-n NS]\n"
+    "                          merge a JSON patch into a stored resource (RFC 7386)\n"
     "  label KIND NAME [-n NS] [--overwrite] KEY=VALUE… KEY-…\n"
     "                          set and remove labels (a pod's endpoint: label wep NAME)\n"
     "\n"
@@ -153,6 +155,7 @@ static const struct {
     { "delete", ctl_cmd_delete },
     { "get", ctl_cmd_get },
     { "label", ctl_cmd_label },
+    { "patch", ctl_cmd_patch },
     { "selector", ctl_cmd_selector },
     { "bgp", ctl_cmd_bgp },
     { "node", ctl_cmd_node },

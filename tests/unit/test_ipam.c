@@ -1000,6 +1000,37 @@ static void test_strict_affinity_off_is_refused_where_calico_refuses_it(void **s
     tby_ipam_free(n1);
 }
 
+/* calicoctl ipam configure --max-blocks-per-host: set with strictAffinity in one write,
+ * refused without it or out of Calico's bounds, and then the cap claims stop at. */
+static void test_configure_sets_max_blocks_and_the_cap_holds(void **state)
+{
+    struct store_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_ipam_settings max_only = { .has_max_blocks = true, .max_blocks_per_host = 1 };
+    struct tby_ipam_settings both = { .has_strict_affinity = true, .strict_affinity = true,
+                                      .has_max_blocks = true, .max_blocks_per_host = 1 };
+    struct tby_ipam_settings too_many = { .has_max_blocks = true,
+                                          .max_blocks_per_host = 1000001 };
+    struct tby_error err = { 0 };
+    char handle[16];
+
+    fx_pool(f, "p", "10.0.0.0/24", 28, NULL);
+    fx_node(f, "n1", NULL);
+    assert_int_equal(tby_ipam_configure(n1, &max_only, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "maxBlocksPerHost (1) requires strictAffinity"));
+    assert_int_equal(tby_ipam_configure(n1, &too_many, &err), -EINVAL);
+    assert_int_equal(tby_ipam_configure(n1, &both, &err), 0);
+    /* one block of 16: the 17th address would need a second block */
+    for (int i = 0; i < 16; i++) {
+        snprintf(handle, sizeof(handle), "h%d", i);
+        assert_int_equal(fx_alloc(n1, handle, NULL, &err), 0);
+    }
+    assert_int_equal(fx_alloc(n1, "over", NULL, &err), -ENOSPC);
+    assert_non_null(strstr(err.msg, "maxBlocksPerHost (1)"));
+    assert_int_equal(block_count(n1), 1);
+    tby_ipam_free(n1);
+}
+
 /* Objects Calico marked deleted (the first of its two delete steps) are absent; a
  * virtual (load-balancer) block is read but never allocated from. */
 static void test_deleted_and_virtual_objects_are_not_used(void **state)
@@ -1478,6 +1509,8 @@ int main(void)
             test_trial_assignment_writes_nothing_and_fails_as_assignment_would, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strict_affinity_forbids_borrowing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reserved_addresses_are_never_chosen, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_configure_sets_max_blocks_and_the_cap_holds, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_max_blocks_per_host_stops_claiming_and_borrowing,
                                         setup, teardown),

@@ -23,6 +23,7 @@ static const char usage_text[] =
     "  delete -f FILE|-        delete the resources the file(s) name\n"
     "  delete KIND NAME...     delete by name [-n NAMESPACE]\n"
     "  get KIND [NAME...]      show resources [-n NS | -A] [-o table|wide|yaml|json|name]\n"
+    "                          [-o custom-columns=HEADER:JSONPATH,…] [-l SELECTOR]\n"
     "  patch KIND NAME -p PATCH [-n NS]\n"
     "                          merge a JSON patch into a stored resource (RFC 7386)\n"
     "  label KIND NAME [-n NS] [--overwrite] KEY=VALUE… KEY-…\n"

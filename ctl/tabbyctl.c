@@ -23,6 +23,9 @@ static const char usage_text[] =
     "  delete -f FILE|-        delete the resources the file(s) name\n"
     "  delete KIND NAME...     delete by name [-n NAMESPACE]\n"
     "  get KIND [NAME...]      show resources [-n NS | -A] [-o table|wide|yaml|json|name]\n"
+    "                          [-o custom-columns=HEADER:JSONPATH,…] [-l SELECTOR]\n"
+    "  patch KIND NAME -p PATCH [-n NS]\n"
+    "                          merge a JSON patch into a stored resource (RFC 7386)\n"
     "  label KIND NAME [-n NS] [--overwrite] KEY=VALUE… KEY-…\n"
     "                          set and remove labels (a pod's endpoint: label wep NAME)\n"
     "\n"
@@ -33,9 +36,10 @@ static const char usage_text[] =
     "IP address management:\n"
     "  ipam show [--show-blocks]          addresses per pool (and block): total, in use, free\n"
     "  ipam show --ip=ADDRESS             who holds an address\n"
+    "  ipam show --show-borrowed          addresses nodes took from other nodes' blocks\n"
     "  ipam release --ip=ADDRESS          release an address\n"
     "  ipam check [--release-leaks]       find (and fix) leaked addresses and broken records\n"
-    "  ipam configure --strictaffinity=true|false\n"
+    "  ipam configure [--strictaffinity=true|false] [--max-blocks-per-host=N]\n"
     "\n"
     "Nodes and BGP (BIRD):\n"
     "  node status [--bird-socket PATH] [--node-pid-file PATH]\n"
@@ -165,6 +169,7 @@ static const struct {
     { "delete", ctl_cmd_delete },
     { "get", ctl_cmd_get },
     { "label", ctl_cmd_label },
+    { "patch", ctl_cmd_patch },
     { "selector", ctl_cmd_selector },
     { "bgp", ctl_cmd_bgp },
     { "node", ctl_cmd_node },

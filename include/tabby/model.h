@@ -310,6 +310,12 @@ struct tby_networkset {
     struct tby_cidr_list nets;   /* masked; a bare address is its /32 or /128 */
 };
 
+/* ---- IPReservation ------------------------------------------------------------------- */
+
+struct tby_ipreservation {
+    struct tby_cidr_list reserved_cidrs;  /* masked; a bare address is its /32 or /128 */
+};
+
 /* ---- FelixConfiguration ("default", "node.<name>") ----------------------------------- */
 
 enum tby_felix_severity {

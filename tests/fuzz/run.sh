@@ -22,6 +22,9 @@ yaml)
     srcs="lib/yaml.c lib/yaml_dump.c lib/yaml_scalar.c lib/digest.c lib/array.c lib/buf.c
         lib/error.c"
     libs="-lyaml -ljansson"; opts="" ;;
+merge_patch) srcs="lib/json_merge.c"; libs="-ljansson"; opts="-max_len=4096" ;;
+jsonpath) srcs="lib/jsonpath.c lib/buf.c lib/array.c lib/error.c"; libs="-ljansson"
+    opts="-max_len=4096" ;;
 bird) srcs="bgp/bird_reply.c lib/array.c lib/net.c lib/error.c"; libs=""; opts="-max_len=8192" ;;
 kube_config) srcs="lib/kube_config.c lib/base64.c lib/buf.c lib/codec.c lib/validate.c lib/strv.c
     lib/array.c lib/net.c lib/yaml.c lib/yaml_scalar.c lib/digest.c lib/error.c"

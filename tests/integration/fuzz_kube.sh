@@ -6,18 +6,5 @@
 . "$(dirname "$0")/lib.sh"
 t_begin fuzz-kube
 
-TARGETS="kube_config kube_watch kube_status k8s_objects"
-if ! command -v "${CC_FUZZ:-clang}" >/dev/null 2>&1; then
-    for t in $TARGETS; do skip "fuzz-$t" "clang is not installed"; done
-    t_end
-fi
-for t in $TARGETS; do
-    if FUZZ_OUT="$T_TMP/$t" sh "$T_TOP/tests/fuzz/run.sh" "$t" "${TABBY_FUZZ_RUNS:-20000}" \
-        >"$T_TMP/$t.log" 2>&1; then
-        pass "fuzz-$t ($(grep -o 'Done [0-9]* runs' "$T_TMP/$t.log"))"
-    else
-        tail -n 40 "$T_TMP/$t.log"
-        fail "fuzz-$t" "the fuzzer found a crash, a leak or undefined behaviour"
-    fi
-done
+t_fuzz kube_config kube_watch kube_status k8s_objects
 t_end

@@ -14,6 +14,7 @@
 
 #include "tabby/error.h"
 #include "tabby/log.h"
+#include "tabby/net.h"
 
 #define TBY_NODE_CONFIG_PATH "/etc/tabby/tabby-node.cfg"
 
@@ -46,6 +47,20 @@ enum node_setting {
     NODE_SA_DIR,
     NODE_NODENAME_FILE,
     NODE_CLUSTER_TYPE,
+    NODE_NO_DEFAULT_POOLS,
+    NODE_POOL4_CIDR,        /* the default pools' CALICO_IPV{4,6}POOL_* (default_pool.c) */
+    NODE_POOL4_IPIP,
+    NODE_POOL4_VXLAN,
+    NODE_POOL4_NAT,
+    NODE_POOL4_BLOCK_SIZE,
+    NODE_POOL4_NODE_SELECTOR,
+    NODE_POOL4_NO_BGP_EXPORT,
+    NODE_POOL6_CIDR,
+    NODE_POOL6_VXLAN,
+    NODE_POOL6_NAT,
+    NODE_POOL6_BLOCK_SIZE,
+    NODE_POOL6_NODE_SELECTOR,
+    NODE_POOL6_NO_BGP_EXPORT,
     NODE_SETTING_COUNT
 };
 
@@ -54,6 +69,20 @@ enum node_backend {
     NODE_BACKEND_BIRD,   /* BGP through BIRD for native and IPIP pools; VXLAN by tabby */
     NODE_BACKEND_VXLAN,  /* no BIRD: tabby routes VXLAN (and IPIP) pools itself */
     NODE_BACKEND_NONE,   /* policy only: routes are someone else's */
+};
+
+/* A default pool as the CALICO_IPV{4,6}POOL_* variables describe it (default_pool.c). */
+struct node_default_pool {
+    bool enabled;             /* the CIDR is not "none" (and NO_DEFAULT_POOLS is not true) */
+    bool has_cidr;            /* else chosen at start: Calico's 192.168.0.0/16 or a
+                               * 172.16-31.0.0/16 no address of the node is in; a random
+                               * ULA /48 for IPv6 */
+    struct tby_cidr cidr;
+    int block_size;
+    int ipip_mode, vxlan_mode;  /* enum tby_encap_mode */
+    bool nat_outgoing;
+    bool disable_bgp_export;
+    const char *node_selector;  /* borrowed from v[] */
 };
 
 struct node_config {
@@ -73,6 +102,7 @@ struct node_config {
     int cni_token_seconds;
     bool has_as;
     uint32_t as_number;
+    struct node_default_pool pool[2]; /* IPv4, IPv6 */
     const char *config_path;  /* from --config or $TABBY_NODE_CONFIG (borrowed) */
     bool dump, cleanup, allow_root_netns, help;
 };

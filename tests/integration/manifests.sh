@@ -80,7 +80,7 @@ answers=$(for q in "tabby-node create serviceaccounts/tabby-cni-plugin --subreso
     "tabby-cni-plugin create serviceaccounts/tabby-cni-plugin --subresource=token"; do
     # shellcheck disable=SC2086
     can $q; done | tr '\n' ' ')
-if [ "$answers" = "yes no yes yes no no no yes no yes yes no yes no " ]; then
+if [ "$answers" = "yes no yes yes no no no yes yes yes yes no yes no " ]; then
     pass cluster_roles_grant_what_they_say_and_no_more
 else
     fail cluster_roles_grant_what_they_say_and_no_more "answers: $answers"

@@ -66,21 +66,13 @@ static int parse_mode(int setting, const char *text, int *out, struct tby_error 
     return 0;
 }
 
-/* The words calico-node reads as false, and their opposites; anything else is refused
- * (calico-node takes it as true). */
+/* calico-node takes any word but its false ones as true: tabby refuses them. */
 static int parse_bool(int setting, const char *text, bool *out, struct tby_error *err)
 {
-    static const char *const no[] = { "false", "f", "0", "no", "n" };
-    static const char *const yes[] = { "true", "t", "1", "yes", "y" };
-
-    for (size_t i = 0; i < TBY_ARRAY_SIZE(no); i++) {
-        if (!strcasecmp(text, no[i]) || !strcasecmp(text, yes[i])) {
-            *out = !strcasecmp(text, yes[i]);
-            return 0;
-        }
-    }
-    return tby_error_set(err, -EINVAL, "%s: \"%s\": must be true or false",
-                         node_config_name(setting), text);
+    if (node_config_bool(text, out) < 0)
+        return tby_error_set(err, -EINVAL, "%s: \"%s\": must be true or false",
+                             node_config_name(setting), text);
+    return 0;
 }
 
 static int parse_block(const struct family_vars *f, const char *text, int *out,

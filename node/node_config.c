@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "tabby/buf.h"
@@ -489,6 +490,13 @@ int node_config_load(struct node_config *c, int argc, char **argv, struct tby_er
         r = fill_defaults(c, err);
     if (r == 0 && !c->help)
         r = typed(c, err);
+    if (r == 0 && !c->help) {
+        /* checked here, so that a bad one stops tabby-node before anything else */
+        struct tby_resource *felix = NULL;
+
+        r = node_felix_env(environ, &felix, err);
+        tby_resource_free(felix);
+    }
     return r;
 }
 
@@ -513,6 +521,20 @@ int node_config_set(struct node_config *c, enum node_setting i, const char *valu
     next.v[i] = c->v[i];
     *c = next;
     return 0;
+}
+
+int node_config_bool(const char *text, bool *out)
+{
+    static const char *const no[] = { "false", "f", "0", "no", "n" };
+    static const char *const yes[] = { "true", "t", "1", "yes", "y" };
+
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(no); i++) {
+        if (!strcasecmp(text, no[i]) || !strcasecmp(text, yes[i])) {
+            *out = !strcasecmp(text, yes[i]);
+            return 0;
+        }
+    }
+    return -EINVAL;
 }
 
 const char *node_config_name(enum node_setting i)

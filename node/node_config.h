@@ -15,6 +15,7 @@
 #include "tabby/error.h"
 #include "tabby/log.h"
 #include "tabby/net.h"
+#include "tabby/resource.h"
 
 #define TBY_NODE_CONFIG_PATH "/etc/tabby/tabby-node.cfg"
 
@@ -115,6 +116,13 @@ void node_config_clear(struct node_config *c);
  * datastore's layer of the settings (FelixConfiguration, felix.c). The error names it. */
 int node_config_set(struct node_config *c, enum node_setting i, const char *value,
                     struct tby_error *err);
+/* A boolean as calico-node and Felix spell it: true, t, 1, yes, y and their opposites, in
+ * any case. -EINVAL for anything else. */
+int node_config_bool(const char *text, bool *out);
+/* The FELIX_* variables of the environment as a FelixConfiguration (felix.c): *out NULL
+ * when there are none, else the caller's. A variable that names no field, or a value the
+ * field does not take, fails with the variable named. */
+int node_felix_env(char **envp, struct tby_resource **out, struct tby_error *err);
 /* The setting's environment variable (and config file key). */
 const char *node_config_name(enum node_setting i);
 void node_config_usage(FILE *out);

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# node_pools.sh — tabby-node makes the default IP pools at first start as calico-node does:
-# with Calico's defaults (192.168.0.0/16, or the first 172.16-31.0.0/16 no address of the
-# node is in; a random ULA /48 for IPv6 where the kernel has IPv6), with the
-# CALICO_IPV4POOL_* settings, exactly one pool when several nodes start together, none when
-# a pool of the family exists or NO_DEFAULT_POOLS=true, and a bad setting stops tabby-node
-# naming the variable before anything is written. The datastore is a sqlite file shared by
-# the nodes (one process per network namespace).
+# node_env.sh — tabby-node configured by the environment as calico-node is.
+# The default IP pools at first start: with Calico's defaults (192.168.0.0/16, or the
+# first 172.16-31.0.0/16 no address of the node is in; a random ULA /48 for IPv6 where the
+# kernel has IPv6), with the CALICO_IPV4POOL_* settings, exactly one pool when several
+# nodes start together, none when a pool of the family exists or NO_DEFAULT_POOLS=true, and
+# a bad setting stops tabby-node naming the variable before anything is written.
+# FELIX_* variables: applied (over a FelixConfiguration), and a bad one stops tabby-node.
+# The datastore is a sqlite file shared by the nodes (one process per network namespace).
 set -u
 . "$(dirname "$0")/lib.sh"
-t_begin node_pools
+t_begin node_env
 t_need_root
-command -v jq >/dev/null || { skip node_pools "jq is not installed"; t_end; }
+command -v jq >/dev/null || { skip node_env "jq is not installed"; t_end; }
 TABBY_NODE=${TABBY_NODE:-$T_BUILD/tabby-node}
 TABBYCTL=${TABBYCTL:-$T_BUILD/tabbyctl}
 t_fabric "tpl$$"
@@ -119,12 +120,29 @@ else
 fi
 stop_all
 
+# ---- FELIX_* variables --------------------------------------------------------------------
+DB=$T_TMP/felix.db
+mkstore "$DB"
+printf 'apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: "default"}\nspec: {logSeverityScreen: "Error"}\n' |
+    "$TABBYCTL" --store "sqlite:$DB" apply -f - >/dev/null
+node 1 "$DB" NO_DEFAULT_POOLS=true FELIX_LogSeverityScreen=debug \
+    FELIX_DEFAULTENDPOINTTOHOSTACTION=ACCEPT FELIX_HEALTHENABLED=true
+# debug lines come only while the variable beats the FelixConfiguration's Error
+debugging() { grep -q 'debug   policy' "$T_TMP/n1.felix.db.log"; }
+if t_wait 20 debugging && kill -0 "${PID[1]}" 2>/dev/null; then
+    pass felix_variables_apply_over_the_felixconfiguration
+else
+    fail felix_variables_apply_over_the_felixconfiguration "$(tail -3 "$T_TMP/n1.felix.db.log")"
+fi
+stop_all
+
 # ---- bad values ---------------------------------------------------------------------------
 bad=0
 why=
 for v in CALICO_IPV4POOL_BLOCK_SIZE=40 CALICO_IPV4POOL_IPIP=sometimes \
     CALICO_IPV6POOL_CIDR=10.0.0.0/8 "CALICO_IPV4POOL_NODE_SELECTOR=a ==" \
-    "NO_DEFAULT_POOLS=true CALICO_IPV4POOL_CIDR=10.0.0.0/8"; do
+    "NO_DEFAULT_POOLS=true CALICO_IPV4POOL_CIDR=10.0.0.0/8" FELIX_IPV6SUPPORT=false \
+    FELIX_TYPHAK8SSERVICENAME=calico-typha FELIX_HEALTHPORT=none; do
     DB=$T_TMP/bad.db
     rm -f "$DB"
     # shellcheck disable=SC2086 # the last case is two variables
@@ -141,8 +159,8 @@ for v in CALICO_IPV4POOL_BLOCK_SIZE=40 CALICO_IPV4POOL_IPIP=sometimes \
     fi
 done
 if [ "$bad" = 0 ]; then
-    pass bad_pool_settings_stop_tabby_node_naming_the_variable_and_write_nothing
+    pass bad_settings_stop_tabby_node_naming_the_variable_and_write_nothing
 else
-    fail bad_pool_settings_stop_tabby_node_naming_the_variable_and_write_nothing "$why"
+    fail bad_settings_stop_tabby_node_naming_the_variable_and_write_nothing "$why"
 fi
 t_end

@@ -1,6 +1,7 @@
 /* install_cni.c — `tabby-node install-cni` (install_cni.h): what the DaemonSet's init
  * container does on every node before tabby-node starts, as Calico's install-cni does:
- * plugins, then the plugins' kubeconfig, then the network configuration. */
+ * plugins, then the plugins' kubeconfig and etcd's TLS files, then the network
+ * configuration. */
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -21,6 +22,9 @@
 
 #define PLUGIN_MAX (256 * 1024 * 1024)
 #define TEMPLATE_MAX (1024 * 1024)
+#define TLS_FILE_MAX (1024 * 1024)
+/* Where etcd's TLS files go in the host's CNI config folder (Calico's: calico-tls). */
+#define TLS_DIR_NAME "tabby-tls"
 
 static const char *const plugins[] = { "tabby", "tabby-ipam" };
 
@@ -70,6 +74,9 @@ static const struct setting settings[] = {
     { "DATASTORE_TYPE", F(datastore_type), "kubernetes", "kubernetes or etcdv3" },
     { "LOG_LEVEL", F(log_level), "info", "the plugins' log level" },
     { "ETCD_ENDPOINTS", F(etcd_endpoints), "", "for DATASTORE_TYPE=etcdv3" },
+    { "TLS_ASSETS_DIR", F(tls_dir), "/calico-secrets",
+      "etcd's TLS files, mounted from a Secret: etcd-ca, etcd-cert, etcd-key, copied to "
+      "the host's CNI config folder's " TLS_DIR_NAME "/ for the plugins" },
     { "KUBERNETES_SERVICE_HOST", F(service_host), "", "the API (set in every pod)" },
     { "KUBERNETES_SERVICE_PORT", F(service_port), "", "" },
     { "TABBY_SERVICEACCOUNT_DIR", F(sa_dir), TBY_KUBE_SA_DIR,
@@ -99,7 +106,8 @@ void node_install_cni_usage(FILE *out)
           "  SKIP_CNI_BINARIES          plugins not to install (comma-separated)\n"
           "Placeholders: __KUBERNETES_NODE_NAME__ __CNI_MTU__ __KUBECONFIG_FILEPATH__\n"
           "__DATASTORE_TYPE__ __LOG_LEVEL__ __ETCD_ENDPOINTS__ __KUBERNETES_SERVICE_HOST__\n"
-          "__KUBERNETES_SERVICE_PORT__\n", out);
+          "__KUBERNETES_SERVICE_PORT__ __ETCD_CA_CERT_FILE__ __ETCD_CERT_FILE__\n"
+          "__ETCD_KEY_FILE__ (the copied file as the host names it, or \"\")\n", out);
 }
 
 static const char *env(const char *name)
@@ -243,16 +251,33 @@ static int replace_all(struct tby_buf *out, const char *text, const char *const 
     return tby_buf_error(out);
 }
 
+/* The etcd TLS file `name` as the host names it, when install-cni copied it; else "". */
+static char *tls_file(const struct node_install_cni *s, const char *name)
+{
+    char *here = NULL, *host = NULL;
+
+    if (asprintf(&here, "%s/" TLS_DIR_NAME "/%s", s->net_dir, name) < 0)
+        return NULL;
+    if (access(here, F_OK) < 0)
+        host = strdup("");
+    else if (asprintf(&host, "%s/" TLS_DIR_NAME "/%s", s->host_net_dir, name) < 0)
+        host = NULL;
+    free(here);
+    return host;
+}
+
 int node_install_cni_conflist(const struct node_install_cni *s, char **out,
                               struct tby_error *err)
 {
-    _cleanup_free_ char *kubeconfig = NULL;
+    _cleanup_free_ char *kubeconfig = NULL, *ca = tls_file(s, "etcd-ca"),
+                        *cert = tls_file(s, "etcd-cert"), *key = tls_file(s, "etcd-key");
     struct tby_buf b = { 0 };
     json_error_t jerr;
     json_t *parsed;
 
     *out = NULL;
-    if (asprintf(&kubeconfig, "%s/%s", s->host_net_dir, NODE_CNI_KUBECONFIG_NAME) < 0)
+    if (asprintf(&kubeconfig, "%s/%s", s->host_net_dir, NODE_CNI_KUBECONFIG_NAME) < 0 ||
+        !ca || !cert || !key)
         return tby_error_set(err, -ENOMEM, "out of memory");
     const char *const subst[][2] = {
         { "__KUBERNETES_NODE_NAME__", s->node_name },
@@ -263,6 +288,9 @@ int node_install_cni_conflist(const struct node_install_cni *s, char **out,
         { "__ETCD_ENDPOINTS__", s->etcd_endpoints },
         { "__KUBERNETES_SERVICE_HOST__", s->service_host },
         { "__KUBERNETES_SERVICE_PORT__", s->service_port },
+        { "__ETCD_CA_CERT_FILE__", ca },
+        { "__ETCD_CERT_FILE__", cert },
+        { "__ETCD_KEY_FILE__", key },
     };
     if (replace_all(&b, s->template, subst, TBY_ARRAY_SIZE(subst)) < 0) {
         tby_buf_clear(&b);
@@ -350,6 +378,52 @@ static int install_kubeconfig(const struct node_install_cni *s, struct tby_error
     return r < 0 ? tby_error_prefix(err, "the plugins' kubeconfig") : 0;
 }
 
+/* etcd's TLS files from the mounted Secret, for the plugins on the host (mode 0600, in a
+ * folder of mode 0700), as Calico's install-cni copies them; none there: nothing to do. A
+ * file the Secret no longer holds is removed, so that the conflist stops naming it. */
+static int install_tls(const struct node_install_cni *s, struct tby_error *err)
+{
+    static const char *const names[] = { "etcd-ca", "etcd-cert", "etcd-key" };
+    _cleanup_free_ char *dir = NULL;
+    bool any = false;
+    int r;
+
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(names); i++) {
+        _cleanup_free_ char *src = NULL;
+
+        if (join(&src, s->tls_dir, names[i], err) < 0)
+            return -ENOMEM;
+        any = any || access(src, F_OK) == 0;
+    }
+    if (join(&dir, s->net_dir, TLS_DIR_NAME, err) < 0)
+        return -ENOMEM;
+    if (any && mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return tby_error_set(err, -errno, "%s: %s", dir, strerror(errno));
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(names); i++) {
+        _cleanup_free_ char *src = NULL, *dst = NULL, *bytes = NULL;
+        size_t len = 0;
+
+        if (join(&src, s->tls_dir, names[i], err) < 0 || join(&dst, dir, names[i], err) < 0)
+            return -ENOMEM;
+        r = tby_read_file(src, TLS_FILE_MAX, &bytes, &len);
+        if (r == -ENOENT) {
+            if (unlink(dst) == 0)
+                tby_log(TBY_LOG_INFO, "install-cni", "removed path=%s (not in %s)", dst,
+                        s->tls_dir);
+            continue;
+        }
+        if (r < 0)
+            return tby_error_set(err, r, "TLS_ASSETS_DIR: %s: %s", src, strerror(-r));
+        if (tby_file_same(dst, bytes, len, 0600))
+            continue;
+        r = tby_file_replace(dst, bytes, len, 0600, err);
+        if (r < 0)
+            return r;
+        tby_log(TBY_LOG_INFO, "install-cni", "installed path=%s bytes=%zu", dst, len);
+    }
+    return 0;
+}
+
 static int install_conflist(const struct node_install_cni *s, struct tby_error *err)
 {
     _cleanup_free_ char *text = NULL, *path = NULL;
@@ -376,6 +450,8 @@ int node_install_cni(const struct node_install_cni *s, struct tby_error *err)
         r = install_plugin(s, plugins[i], err);
     if (r == 0)
         r = install_kubeconfig(s, err);
+    if (r == 0)
+        r = install_tls(s, err);
     if (r == 0)
         r = install_conflist(s, err);
     return r;

@@ -31,6 +31,7 @@ struct node_install_cni {
     char *datastore_type;
     char *log_level;
     char *etcd_endpoints;
+    char *tls_dir;       /* the etcd Secret's files (etcd-ca, etcd-cert, etcd-key), mounted */
     char *service_host, *service_port; /* the API as this pod reaches it */
     char *sa_dir;        /* this pod's service account files */
     char *account;       /* the plugins' ServiceAccount */

@@ -151,6 +151,35 @@ if install CNI_NETWORK_CONFIG_FILE="$T_TMP/template" CNI_CONF_NAME=20-other.conf
 else
     fail template_from_a_file "$(cat "$T_TMP/out")"
 fi
+# ---- etcd over TLS: the Secret's files copied for the plugins, named in the conflist ----
+S=$T_TMP/secrets
+mkdir -p "$S"
+for f in etcd-ca etcd-cert etcd-key; do echo "$f of the Secret" >"$S/$f" && chmod 0400 "$S/$f"; done
+ETCD_TEMPLATE='{"name": "x", "cniVersion": "1.0.0", "plugins": [{"type": "tabby",
+    "etcd_endpoints": "__ETCD_ENDPOINTS__", "etcd_key_file": "__ETCD_KEY_FILE__",
+    "etcd_cert_file": "__ETCD_CERT_FILE__", "etcd_ca_cert_file": "__ETCD_CA_CERT_FILE__"}]}'
+etcd_install() {
+    install CNI_NETWORK_CONFIG="$ETCD_TEMPLATE" CNI_CONF_NAME=30-etcd.conflist \
+        DATASTORE_TYPE=etcdv3 ETCD_ENDPOINTS=https://10.0.0.1:2379 "$@"
+}
+tls_named() { jq -c '.plugins[0] | [.etcd_endpoints, .etcd_ca_cert_file, .etcd_cert_file,
+    .etcd_key_file]' "$NET/30-etcd.conflist"; }
+T=/etc/cni/net.d/tabby-tls
+if etcd_install TLS_ASSETS_DIR="$S" &&
+    [ "$(tls_named)" = '["https://10.0.0.1:2379","'$T/etcd-ca'","'$T/etcd-cert'","'$T/etcd-key'"]' ] &&
+    cmp -s "$S/etcd-key" "$NET/tabby-tls/etcd-key" && cmp -s "$S/etcd-ca" "$NET/tabby-tls/etcd-ca" &&
+    [ "$(stat -c %a "$NET/tabby-tls" "$NET/tabby-tls/etcd-cert" | tr '\n' ' ')" = "700 600 " ] &&
+    rm "$S/etcd-key" && etcd_install TLS_ASSETS_DIR="$S" &&
+    [ "$(tls_named)" = '["https://10.0.0.1:2379","'$T/etcd-ca'","'$T/etcd-cert'",""]' ] &&
+    [ ! -e "$NET/tabby-tls/etcd-key" ] &&
+    etcd_install TLS_ASSETS_DIR="$T_TMP/no-secrets" &&
+    [ "$(tls_named)" = '["https://10.0.0.1:2379","","",""]' ]; then
+    pass etcd_tls_files_copied_for_the_plugins_and_named_in_the_conflist
+else
+    fail etcd_tls_files_copied_for_the_plugins_and_named_in_the_conflist \
+        "$(tls_named) $(cat "$T_TMP/out")"
+fi
+
 cp "$CONF" "$T_TMP/conf.before"
 if ! install CNI_NETWORK_CONFIG='{"plugins": [__CNI_MTU__,]}' &&
     grep -q 'CNI_NETWORK_CONFIG) is not JSON' "$T_TMP/out" && cmp -s "$CONF" "$T_TMP/conf.before"

@@ -91,7 +91,19 @@ kapi_start "$K2" || { fail manifests "the second API server did not start"; t_en
 if kapi_kubectl "$K2" apply -f "$M/tabby-etcd.yaml" >"$T_TMP/apply3" 2>&1 &&
     [ "$(kapi_kubectl "$K2" get crd -o name | grep -c projectcalico.org)" = 0 ] &&
     [ "$(kapi_kubectl "$K2" get ds -n kube-system tabby-node \
-        -o jsonpath='{.spec.template.spec.containers[0].env[0].value}')" = etcdv3 ]; then
+        -o jsonpath='{.spec.template.spec.containers[0].env[0].value}')" = etcdv3 ] &&
+    kapi_kubectl "$K2" get secret -n kube-system tabby-etcd-secrets >/dev/null 2>&1 &&
+    # etcd's TLS files as calico-etcd.yaml has them: the Secret mounted (0400) in both
+    # containers, the variables from the ConfigMap, the placeholders in the conflist
+    [ "$(kapi_kubectl "$K2" get ds -n kube-system tabby-node -o json | jq -c '.spec.template.spec |
+        [(.volumes[] | select(.name == "etcd-certs") | .secret | [.secretName, .defaultMode]),
+         ([.initContainers[0], .containers[0]] | map(.volumeMounts[] |
+             select(.name == "etcd-certs") | .mountPath)),
+         (.containers[0].env | map(select(.name | startswith("ETCD_")) |
+             .valueFrom.configMapKeyRef.key))]')" = \
+        '[["tabby-etcd-secrets",256],["/calico-secrets","/calico-secrets"],["etcd_endpoints","etcd_ca","etcd_cert","etcd_key"]]' ] &&
+    [ "$(kapi_kubectl "$K2" get cm -n kube-system tabby-config -o jsonpath='{.data.cni_network_config}' |
+        grep -c '__ETCD_\(CA_CERT\|CERT\|KEY\)_FILE__')" = 3 ]; then
     pass kubectl_applies_tabby_etcd_yaml
 else
     fail kubectl_applies_tabby_etcd_yaml "$(tail -3 "$T_TMP/apply3")"

@@ -92,9 +92,10 @@ static char **field(struct node_install_cni *s, const struct setting *st)
 
 void node_install_cni_usage(FILE *out)
 {
-    fputs("Usage: tabby-node install-cni\n"
+    fputs("Usage: tabby-node install-cni [--uninstall]\n"
           "Installs the CNI plugins, their kubeconfig (in a pod) and the network\n"
-          "configuration on this node, then exits. Settings (environment):\n\n", out);
+          "configuration on this node, then exits; --uninstall removes what it installs\n"
+          "(files of others' stay). Settings (environment):\n\n", out);
     for (size_t i = 0; i < TBY_ARRAY_SIZE(settings); i++)
         fprintf(out, "  %-26s %s%s%s%s\n", settings[i].env, settings[i].help,
                 settings[i].def && *settings[i].def ? " [" : "",
@@ -318,34 +319,65 @@ static int join(char **out, const char *dir, const char *name, struct tby_error 
     return 0;
 }
 
-static int install_plugin(const struct node_install_cni *s, const char *name,
-                          struct tby_error *err)
+/* Removes path (a missing one is fine), logging why. */
+static int remove_file(const char *path, const char *what, struct tby_error *err)
 {
-    _cleanup_free_ char *src = NULL, *dst = NULL, *bytes = NULL;
-    size_t len = 0;
+    if (unlink(path) < 0)
+        return errno == ENOENT ? 0 : tby_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    tby_log(TBY_LOG_INFO, "install-cni", "removed path=%s (%s)", path, what);
+    return 0;
+}
+
+/* The plugin `name` as the image holds it (its bytes and mode), and where it goes. */
+static int read_plugin(const struct node_install_cni *s, const char *name, char **bytes,
+                       size_t *len, mode_t *mode, char **dst, struct tby_error *err)
+{
+    _cleanup_free_ char *src = NULL;
     struct stat st;
+    int r;
+
+    *bytes = *dst = NULL;
+    if (join(&src, s->plugins_dir, name, err) < 0 || join(dst, s->bin_dir, name, err) < 0)
+        return -ENOMEM;
+    if (stat(src, &st) < 0)
+        return tby_error_set(err, -errno, "%s: %s", src, strerror(errno));
+    *mode = st.st_mode & 07777;
+    r = tby_read_file(src, PLUGIN_MAX, bytes, len);
+    return r < 0 ? tby_error_set(err, r, "%s: %s", src, strerror(-r)) : 0;
+}
+
+/* Installs the plugin `name`, or (uninstall) removes it when it is the one it installs. */
+static int plugin(const struct node_install_cni *s, const char *name, bool uninstall,
+                  struct tby_error *err)
+{
+    _cleanup_free_ char *dst = NULL, *bytes = NULL;
+    size_t len = 0;
+    mode_t mode = 0;
     int r;
 
     if (tby_strv_contains(&s->skip, name)) {
         tby_log(TBY_LOG_INFO, "install-cni", "skipped plugin=%s (SKIP_CNI_BINARIES)", name);
         return 0;
     }
-    if (join(&src, s->plugins_dir, name, err) < 0 || join(&dst, s->bin_dir, name, err) < 0)
-        return -ENOMEM;
+    r = read_plugin(s, name, &bytes, &len, &mode, &dst, err);
+    if (r < 0 || (uninstall && access(dst, F_OK) < 0))
+        return r;
+    if (uninstall && !tby_file_same(dst, bytes, len, mode)) {
+        tby_log(TBY_LOG_WARNING, "install-cni", "kept path=%s (not the plugin tabby installs)",
+                dst);
+        return 0;
+    }
+    if (uninstall)
+        return remove_file(dst, "tabby's plugin", err);
     if (!s->update_binaries && access(dst, F_OK) == 0) {
         tby_log(TBY_LOG_INFO, "install-cni", "kept path=%s (UPDATE_CNI_BINARIES=false)", dst);
         return 0;
     }
-    if (stat(src, &st) < 0)
-        return tby_error_set(err, -errno, "%s: %s", src, strerror(errno));
-    r = tby_read_file(src, PLUGIN_MAX, &bytes, &len);
-    if (r < 0)
-        return tby_error_set(err, r, "%s: %s", src, strerror(-r));
-    if (tby_file_same(dst, bytes, len, st.st_mode & 07777)) {
+    if (tby_file_same(dst, bytes, len, mode)) {
         tby_log(TBY_LOG_INFO, "install-cni", "up to date path=%s", dst);
         return 0;
     }
-    r = tby_file_replace(dst, bytes, len, st.st_mode & 07777, err);
+    r = tby_file_replace(dst, bytes, len, mode, err);
     if (r == 0)
         tby_log(TBY_LOG_INFO, "install-cni", "installed path=%s bytes=%zu", dst, len);
     return r;
@@ -447,7 +479,7 @@ int node_install_cni(const struct node_install_cni *s, struct tby_error *err)
     int r = 0;
 
     for (size_t i = 0; r == 0 && i < TBY_ARRAY_SIZE(plugins); i++)
-        r = install_plugin(s, plugins[i], err);
+        r = plugin(s, plugins[i], false, err);
     if (r == 0)
         r = install_kubeconfig(s, err);
     if (r == 0)
@@ -455,4 +487,52 @@ int node_install_cni(const struct node_install_cni *s, struct tby_error *err)
     if (r == 0)
         r = install_conflist(s, err);
     return r;
+}
+
+/* ---- --uninstall ----------------------------------------------------------------------- */
+
+/* Whether the conflist at path is tabby's: JSON with a plugin of type "tabby". */
+static bool tabbys_conflist(const char *path)
+{
+    json_t *conf = json_load_file(path, 0, NULL), *plugin;
+    bool ours = false;
+    size_t i;
+
+    json_array_foreach(json_object_get(conf, "plugins"), i, plugin)
+        ours = ours || (json_is_string(json_object_get(plugin, "type")) &&
+                        strcmp(json_string_value(json_object_get(plugin, "type")), "tabby") == 0);
+    json_decref(conf);
+    return ours;
+}
+
+int node_uninstall_cni(const struct node_install_cni *s, struct tby_error *err)
+{
+    static const char *const tls[] = { "etcd-ca", "etcd-cert", "etcd-key" };
+    _cleanup_free_ char *conf = NULL, *kubeconfig = NULL, *dir = NULL;
+    int r;
+
+    if (join(&conf, s->net_dir, s->conf_name, err) < 0 ||
+        join(&kubeconfig, s->net_dir, NODE_CNI_KUBECONFIG_NAME, err) < 0 ||
+        join(&dir, s->net_dir, TLS_DIR_NAME, err) < 0)
+        return -ENOMEM;
+    if (access(conf, F_OK) == 0 && !tabbys_conflist(conf))
+        tby_log(TBY_LOG_WARNING, "install-cni", "kept path=%s (no plugin of type tabby)", conf);
+    else if ((r = remove_file(conf, "tabby's network configuration", err)) < 0)
+        return r;
+    if ((r = remove_file(kubeconfig, "the plugins' kubeconfig", err)) < 0)
+        return r;
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(tls); i++) {
+        _cleanup_free_ char *path = NULL;
+
+        if (join(&path, dir, tls[i], err) < 0)
+            return -ENOMEM;
+        if ((r = remove_file(path, "etcd's TLS file", err)) < 0)
+            return r;
+    }
+    if (rmdir(dir) == 0)
+        tby_log(TBY_LOG_INFO, "install-cni", "removed path=%s", dir);
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(plugins); i++)
+        if ((r = plugin(s, plugins[i], true, err)) < 0)
+            return r;
+    return 0;
 }

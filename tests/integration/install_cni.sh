@@ -49,7 +49,7 @@ install() {
         KUBERNETES_SERVICE_PORT="$(kapi_port "$K")" TABBY_SERVICEACCOUNT_DIR="$SA" \
         TABBY_CNI_PLUGINS_DIR="$T_TMP/plugins" TABBY_HOST_CNI_BIN_DIR="$BIN" \
         TABBY_HOST_CNI_NET_DIR="$NET" KUBERNETES_NODE_NAME=node-1 CNI_MTU=1440 "$@" \
-        "$TABBY_NODE" install-cni >"$T_TMP/out" 2>&1
+        "$TABBY_NODE" install-cni ${INSTALL_ARGS:-} >"$T_TMP/out" 2>&1
 }
 inode() { stat -c %i "$1"; }
 
@@ -309,4 +309,21 @@ else
 fi
 kill "$NODE_PID" 2>/dev/null
 wait "$NODE_PID" 2>/dev/null
+
+# ---- --uninstall: what it installed goes, others' files stay ------------------------------
+install >/dev/null
+echo "someone else's" >"$BIN/bridge"
+echo '{"name": "other", "plugins": [{"type": "bridge"}]}' >"$NET/99-other.conflist"
+cp "$BIN/bridge" "$BIN/tabby-ipam"   # a tabby-ipam of someone else's
+ls "$BIN" "$NET" >"$T_TMP/before"
+if INSTALL_ARGS=--uninstall install && INSTALL_ARGS=--uninstall install CNI_CONF_NAME=99-other.conflist &&
+    [ ! -e "$CONF" ] && [ ! -e "$KCFG" ] && [ ! -e "$BIN/tabby" ] && [ ! -e "$NET/tabby-tls" ] &&
+    [ "$(cat "$BIN/tabby-ipam" "$BIN/bridge")" = "someone else's
+someone else's" ] && [ -e "$NET/99-other.conflist" ] && [ -e "$NET/20-other.conflist" ] &&
+    INSTALL_ARGS=--uninstall install; then
+    pass uninstall_removes_what_it_installed_and_leaves_others_files
+else
+    fail uninstall_removes_what_it_installed_and_leaves_others_files "$(cat "$T_TMP/out"); \
+$(ls "$BIN" "$NET" | tr '\n' ' ')"
+fi
 t_end

@@ -42,12 +42,16 @@ got=$(jq -r --arg v "localhost/tabby-node:$version" '[
       | .valueFrom.fieldRef.fieldPath == "spec.nodeName"),
     (.spec.template.spec.containers[0].env[] | select(.name == "DATASTORE_TYPE")
       | .value == "kubernetes"),
+    ([.spec.template.spec.containers[0].env[] | select(.name | test("^(FELIX|CALICO_IPV[46]POOL)_"))
+      | "\(.name)=\(.value)"] == ["CALICO_IPV4POOL_IPIP=Never", "CALICO_IPV4POOL_VXLAN=Never",
+      "CALICO_IPV6POOL_CIDR=none", "FELIX_DEFAULTENDPOINTTOHOSTACTION=ACCEPT",
+      "FELIX_HEALTHENABLED=true"]),
     .spec.template.spec.containers[0].livenessProbe.exec.command[0] == "/usr/lib/tabby/probe",
     .spec.template.spec.containers[0].readinessProbe.exec.command[1] == "ready",
     ([.spec.template.spec.volumes[].hostPath.path] | sort ==
       ["/etc/cni/net.d", "/lib/modules", "/opt/cni/bin", "/var/lib/tabby", "/var/run/tabby"])
     ] | map(tostring) | join(" ")' "$T_TMP/ds.json")
-if [ "$got" = "$(printf 'true %.0s' $(seq 12) | sed 's/ $//')" ]; then
+if [ "$got" = "$(printf 'true %.0s' $(seq 13) | sed 's/ $//')" ]; then
     pass daemonset_as_calico_node
 else
     fail daemonset_as_calico_node "checks: $got"

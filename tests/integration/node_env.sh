@@ -6,6 +6,7 @@
 # nodes start together, none when a pool of the family exists or NO_DEFAULT_POOLS=true, and
 # a bad setting stops tabby-node naming the variable before anything is written.
 # FELIX_* variables: applied (over a FelixConfiguration), and a bad one stops tabby-node.
+# The variables manifests/tabby.yaml gives tabby-node are taken.
 # The datastore is a sqlite file shared by the nodes (one process per network namespace).
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -133,6 +134,32 @@ if t_wait 20 debugging && kill -0 "${PID[1]}" 2>/dev/null; then
     pass felix_variables_apply_over_the_felixconfiguration
 else
     fail felix_variables_apply_over_the_felixconfiguration "$(tail -3 "$T_TMP/n1.felix.db.log")"
+fi
+stop_all
+
+# ---- the manifest's own variables --------------------------------------------------------
+# The FELIX_* and CALICO_IPV*POOL_* values of manifests/tabby.yaml's tabby-node container,
+# as the DaemonSet gives them: taken, and the pool they describe made (no IPv6 pool).
+mapfile -t MANIFEST_ENV < <(python3 - "$T_TOP/manifests/tabby.yaml" <<'PY'
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "DaemonSet":
+        for e in d["spec"]["template"]["spec"]["containers"][0]["env"]:
+            if "value" in e and e["name"].startswith(("FELIX_", "CALICO_IPV")):
+                print(f'{e["name"]}={e["value"]}')
+PY
+)
+DB=$T_TMP/manifest.db
+mkstore "$DB"
+node 1 "$DB" "${MANIFEST_ENV[@]}"
+programmed() { grep -q 'policy programmed' "$T_TMP/n1.manifest.db.log"; }
+if [ "${#MANIFEST_ENV[@]}" -ge 4 ] && t_wait 20 programmed && kill -0 "${PID[1]}" 2>/dev/null &&
+    [ "$(pools "$DB" | jq -c 'map([.name, .cidr, .ipipMode, .vxlanMode])')" = \
+        '[["default-ipv4-ippool","172.16.0.0/16","Never","Never"]]' ]; then
+    pass the_manifests_variables_are_taken
+else
+    fail the_manifests_variables_are_taken "${MANIFEST_ENV[*]}: $(pools "$DB") \
+$(tail -2 "$T_TMP/n1.manifest.db.log")"
 fi
 stop_all
 

@@ -1,7 +1,8 @@
-/* default_pool.h — the default IP pools calico-node makes at start (default_pool.c): the
+/* default_pool.h — the default IP pools calico-node makes at start: the
  * CALICO_IPV4POOL_* / CALICO_IPV6POOL_* and NO_DEFAULT_POOLS settings, read and checked
- * with the others (node_config.c), and the part that creates default-ipv4-ippool /
- * default-ipv6-ippool when the datastore holds no pool of that family.
+ * with the others (node_config.c) by default_pool.c; the pools part (pools.c) creates
+ * default-ipv4-ippool / default-ipv6-ippool when the datastore holds no pool of that
+ * family.
  *
  * Owns nothing past a call: the resource it builds is the caller's. */
 #ifndef TABBY_NODE_DEFAULT_POOL_H
@@ -21,6 +22,11 @@ int node_default_pool_config(struct node_config *c, struct tby_error *err);
 int node_default_pool_resource(const struct node_default_pool *pool, int family,
                                const struct tby_cidr *cidr, struct tby_resource **out,
                                struct tby_error *err);
+
+/* "default-ipv4-ippool" (i 0) or "default-ipv6-ippool" (i 1). */
+const char *node_default_pool_name(int i);
+/* An encapsulation mode as an IPPool spells it: "Never", "Always", "CrossSubnet". */
+const char *node_default_pool_mode(int mode);
 
 /* Calico's choice of the IPv4 pool when CALICO_IPV4POOL_CIDR is unset: 192.168.0.0/16,
  * else the first 172.N.0.0/16 (N 16 to 31) none of `addrs` lies in, else 192.168.0.0/16

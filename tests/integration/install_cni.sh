@@ -220,7 +220,7 @@ start_node() {
         KUBERNETES_SERVICE_PORT="$(kapi_port "$K")" TABBY_SERVICEACCOUNT_DIR="$1" \
         TABBY_CNI_KUBECONFIG="$KCFG" TABBY_CNI_TOKEN_SECONDS="$2" NODENAME=node-1 IP=none \
         TABBY_NETWORKING_BACKEND=none TABBY_STORE="sqlite:$T_TMP/tabby.db" TABBY_PID_FILE= \
-        TABBY_HEALTH_PORT=0 "$TABBY_NODE" >"$3" 2>&1 &
+        TABBY_HEALTH_PORT=0 CALICO_NODENAME_FILE="$T_TMP/nodename" "$TABBY_NODE" >"$3" 2>&1 &
     NODE_PID=$!
 }
 start_node "$SA" 20 "$T_TMP/node.log"

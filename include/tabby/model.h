@@ -348,6 +348,11 @@ struct tby_felixconfig {
     json_t *fixed;                         /* fields given with tabby's one value, as given */
 };
 
+/* A FelixConfiguration field (any of Calico's, taken or not) by its name in any case, as
+ * Felix matches FELIX_<NAME> variables: its spelling in the spec ("logSeverityScreen"), or
+ * NULL for none. */
+const char *tby_felixconfig_field(const char *name);
+
 /* ---- Node ----------------------------------------------------------------------------- */
 
 struct tby_node_address {

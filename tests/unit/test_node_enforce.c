@@ -1,7 +1,7 @@
 /* test_node_enforce.c — tabby-node meeting what tabbyctl refuses, in a datastore written by
  * someone else: it never programs a policy with a rule left out. A rule it cannot program
- * ends the policy's rules in that direction with a Deny; a policy it cannot place, a
- * profile with rules and a policy whose value does not decode deny for what they select;
+ * ends the policy's rules in that direction with a Deny; a profile with rules and a policy
+ * whose value does not decode deny for what they select;
  * a policy for host endpoints only is not programmed for workloads; and each is said in
  * the log, the metrics and the degraded status. Network sets, which tabby enforces, reach
  * the calculation and are said nowhere. The policy engine runs in --dump mode (no kernel);
@@ -119,37 +119,6 @@ static void test_rule_it_cannot_program_ends_the_direction_with_deny(void **stat
                               "spec.egress[1].destination.services: matching a Kubernetes "
                               "Service"))
         fail_msg("degraded: %s", degraded(&f));
-    fixture_stop(&f);
-}
-
-/* A policy tabby cannot place (a tier): Deny for all its selector matches, nothing it
- * allows; said no more once it is gone. */
-static void test_policy_it_cannot_place_denies_until_gone(void **state)
-{
-    struct node_fixture f;
-    _cleanup_free_ char *table = NULL, *in = NULL, *again = NULL;
-    struct tby_error err = { 0 };
-
-    (void)state;
-    start(&f);
-    put(&f, "/tabby/v1/globalnetworkpolicies/security.db",
-        GNP("security.db", "{\"selector\":\"app == 'db'\",\"tier\":\"security\","
-                           "\"ingress\":[{\"action\":\"Allow\",\"protocol\":\"TCP\","
-                           "\"destination\":{\"ports\":[5432]}}]}"));
-    table = dump(&f);
-    in = chain(table, "pi-gnp/security.db");
-    if (!in || strstr(in, "5432") ||
-        !strstr(in, "counter drop comment \"security.db ingress 0\"") ||
-        chain(table, "po-gnp/security.db"))
-        fail_msg("table:\n%s", table);
-    assert_non_null(strstr(degraded(&f), "GlobalNetworkPolicy security.db: spec.tier: tiers "
-                                         "other than"));
-    assert_int_equal(tby_store_delete(f.n.store, "/tabby/v1/globalnetworkpolicies/security.db",
-                                      NULL, &err), 0);
-    again = dump(&f);
-    if (strstr(again, "security.db"))
-        fail_msg("again:\n%s", again);
-    assert_string_equal(degraded(&f), "");
     fixture_stop(&f);
 }
 
@@ -331,7 +300,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rule_it_cannot_program_ends_the_direction_with_deny),
-        cmocka_unit_test(test_policy_it_cannot_place_denies_until_gone),
         cmocka_unit_test(test_policy_that_does_not_decode_denies_in_its_place),
         cmocka_unit_test(test_host_only_resources_program_nothing_and_are_said),
         cmocka_unit_test(test_profile_rules_deny_for_its_endpoints),

@@ -200,6 +200,26 @@ static void test_network_set_changes_edit_elements_not_rules(void **state)
     assert_has(t, "counter drop comment \"deny-threats egress 0\"");
 }
 
+/* A notSelector leaves out what the selector would take: the set's nets too. */
+static void test_not_selector_leaves_out_network_set_nets(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    char line[4096];
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, threats);
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: not-threats}\n"
+             "spec:\n  selector: app == 'web'\n  types: [Egress]\n  egress:\n"
+             "  - action: Allow\n    destination: {notSelector: threat-feed == 'true'}\n");
+    t = dump(c);
+    assert_has(t, "ip daddr != @sel-");
+    assert_has(sel_line(t, "threat-feed == 'true'", 4, line, sizeof(line)),
+               "elements = { 198.51.100.0-198.51.100.15, 203.0.113.7 }");
+}
+
 /* A Kubernetes NetworkPolicy's peers are pods (Calico adds orchestrator == 'k8s'): a
  * network set of the namespace is never one. */
 static void test_k8s_policy_peers_are_not_network_sets(void **state)
@@ -299,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_network_set_covering_a_pod_holds_one_range),
         cmocka_unit_test(test_namespaced_network_set_is_scoped_like_an_endpoint),
         cmocka_unit_test(test_network_set_changes_edit_elements_not_rules),
+        cmocka_unit_test(test_not_selector_leaves_out_network_set_nets),
         cmocka_unit_test(test_k8s_policy_peers_are_not_network_sets),
         cmocka_unit_test(test_service_account_selector_narrows_where_a_policy_applies),
         cmocka_unit_test(test_rule_service_accounts_select_pods_by_account),

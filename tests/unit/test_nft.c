@@ -364,6 +364,36 @@ static void test_selector_sets_hold_pods_and_network_sets(void **state)
     tby_nft_close(nft);
 }
 
+/* A table of an older tabby, whose selector sets held addresses only (type ipv4_addr, no
+ * intervals): the first sync rebuilds the table in one batch, the next sends nothing. */
+static void test_selector_set_of_an_older_type_is_rebuilt(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = with_threats(true);
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = nft_open();
+    _cleanup_free_ char *text = NULL, *cmd = NULL, *out = NULL, *listed = NULL;
+    struct tby_nft_stats st;
+    char sel[128];
+
+    (void)state;
+    text = dump(c);
+    set_named(text, "threat-feed == 'true'", sel, sizeof(sel));
+    assert_true(asprintf(&cmd, "nft add table inet tabby && nft add set inet tabby %s "
+                               "'{ type ipv4_addr; }' && nft add element inet tabby %s "
+                               "'{ 10.0.5.1 }' && echo made", sel, sel) > 0);
+    out = run(cmd);
+    assert_listed(out, "made");
+    st = sync_ok(nft, c);
+    assert_true(st.read_back);
+    assert_true(st.rebuilt);
+    free(cmd);
+    assert_true(asprintf(&cmd, "nft list set inet tabby %s", sel) > 0);
+    listed = run(cmd);
+    assert_listed(listed, "flags interval");
+    assert_listed(listed, "10.0.5.0/24");
+    st = sync_ok(nft, c);
+    assert_int_equal(st.messages, 0);
+}
+
 static void test_rendered_text_loads_with_nft(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
@@ -410,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup(test_nat_chain_is_programmed_read_back_and_follows_pools, setup),
         cmocka_unit_test_setup(test_deleting_policies_takes_their_sets_and_rules_along, setup),
         cmocka_unit_test_setup(test_selector_sets_hold_pods_and_network_sets, setup),
+        cmocka_unit_test_setup(test_selector_set_of_an_older_type_is_rebuilt, setup),
         cmocka_unit_test_setup(test_rendered_text_loads_with_nft, setup),
         cmocka_unit_test_setup(test_cleanup_deletes_the_table, setup),
     };

@@ -28,7 +28,7 @@ if [ "${1:-}" != --one ]; then
     for ((r = 1; r <= RUNS; r++)); do
         for store in sqlite k8s; do
             echo "== run $r, $store (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-            "$0" --one "$store" "${2:-10000}" "${3:-1000}" "${4:-20}" "$out/$store-$r.json" ||
+            bash "$0" --one "$store" "${2:-10000}" "${3:-1000}" "${4:-20}" "$out/$store-$r.json" ||
                 echo "run $r on $store failed"
         done
     done

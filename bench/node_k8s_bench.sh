@@ -78,31 +78,32 @@ kapi_pid=
 if [ "$STORE" = k8s ]; then
     kapi_pid=${KAPI_PIDS[$KL_DIR]}
     kl_test DELETE traffic >/dev/null
-    seq=$(kl_test GET 'requests?since=1000000000000' | jq .next)
 fi
 rss_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-declare -A READY START_CPU
+declare -A READY START_CPU SERVER_MS
 for node in n1 n2; do
+    [ "$STORE" = k8s ] && seq=$(kl_test GET 'requests?since=1000000000000' | jq .next)
     start=$(now_ms)
     NL_READY_S=600 nl_start_all "$node"
     READY[$node]=$(($(now_ms) - start))
     # its CPU time until ready: what of the wait is its own work
     START_CPU[$node]=$(cpu_ticks "${PN_DAEMON[$node]}")
+    # and the API server's time serving it meanwhile (its own clock, ms a request)
+    SERVER_MS[$node]=0
+    [ "$STORE" = k8s ] && SERVER_MS[$node]=$(kl_test GET "requests?since=$seq" |
+        jq '[.requests[] | select(.user == "tabby-node" and .watch == false) | .ms] | add // 0')
     echo "$node ready after ${READY[$node]} ms:" \
         "$(grep 'policy programmed' "$T_TMP/tabby-node-$node.log" | tail -1 | sed 's/.*programmed //')"
 done
 if [ "$STORE" = k8s ]; then
     kl_test GET traffic >"$T_TMP/start-traffic.json"
-    # what serving the nodes' start cost the server (ms per request, its own clock)
-    kl_test GET "requests?since=$seq" | jq '[.requests[] | select(.user == "tabby-node" and
-        .watch == false)] | {requests: length, ms: (map(.ms) | add),
-        slowest: (max_by(.ms) | "\(.verb) \(.path)?\(.query) \(.ms) ms")}' >"$T_TMP/start-server.json"
 fi
 sleep 5 # settled: the freed memory of the first read given back
-declare -A RSS HWM
+declare -A RSS HWM ANON
 for node in n1 n2; do
     RSS[$node]=$(rss_kb "${PN_DAEMON[$node]}" VmRSS)
+    ANON[$node]=$(rss_kb "${PN_DAEMON[$node]}" RssAnon)
     HWM[$node]=$(rss_kb "${PN_DAEMON[$node]}" VmHWM)
 done
 
@@ -128,7 +129,7 @@ sleep 10
 declare -A IDLE
 for node in n1 n2; do IDLE[$node]=$(($(cpu_ticks "${PN_DAEMON[$node]}") - CPU0[$node])); done
 [ "$STORE" = k8s ] && kl_test GET traffic >"$T_TMP/idle-after.json"
-for f in start-traffic start-server idle-before idle-after; do
+for f in start-traffic idle-before idle-after; do
     [ -s "$T_TMP/$f.json" ] || echo null >"$T_TMP/$f.json"
 done
 
@@ -138,15 +139,17 @@ jq -n --arg store "$STORE" --argjson pods "$PODS" --argjson policies "$POLICIES"
     --argjson h1 "${HWM[n1]}" --argjson h2 "${HWM[n2]}" \
     --argjson i1 "${IDLE[n1]}" --argjson i2 "${IDLE[n2]}" \
     --argjson c1 "${START_CPU[n1]}" --argjson c2 "${START_CPU[n2]}" \
+    --argjson a1 "${ANON[n1]}" --argjson a2 "${ANON[n2]}" \
+    --argjson m1 "${SERVER_MS[n1]}" --argjson m2 "${SERVER_MS[n2]}" \
     --argjson api_cpu "$api_cpu" --argjson hz "$(getconf CLK_TCK)" \
     --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
     --slurpfile changes "$T_TMP/changes.json" --slurpfile start "$T_TMP/start-traffic.json" \
-    --slurpfile server "$T_TMP/start-server.json" \
     --slurpfile idle0 "$T_TMP/idle-before.json" --slurpfile idle1 "$T_TMP/idle-after.json" '
     {store: $store, pods: $pods, policies: $policies, load: $load, hz: $hz,
      ready_ms: {n1: $r1, n2: $r2}, rss_kb: {n1: $s1, n2: $s2}, hwm_kb: {n1: $h1, n2: $h2},
-     idle_ticks: {n1: $i1, n2: $i2}, start_ticks: {n1: $c1, n2: $c2}, api_cpu_ticks: $api_cpu, changes: $changes[0],
-     start_traffic: $start[0], start_server: $server[0],
+     idle_ticks: {n1: $i1, n2: $i2}, start_ticks: {n1: $c1, n2: $c2},
+     anon_kb: {n1: $a1, n2: $a2}, start_server_ms: {n1: $m1, n2: $m2}, api_cpu_ticks: $api_cpu, changes: $changes[0],
+     start_traffic: $start[0],
      idle_traffic: {before: $idle0[0], after: $idle1[0]},
      nodes: {n1: "10.67.0.11", n2: "10.67.0.12"}}' >"$OUT"
 # the logs beside the figures (the scratch folder goes at exit)

@@ -451,26 +451,36 @@ static int commit_locked(struct sqlite_store *st, const struct tby_txn *txn, int
     return r;
 }
 
+/* Counts how long the write lock was waited for and held (the store's stats). */
+static void count_lock(struct sqlite_store *st, int64_t asked, int64_t taken)
+{
+    uint64_t held = (uint64_t)(tby_monotonic_us() - taken);
+
+    tby_store_add(&st->base.stats.lock_wait_us, (uint64_t)(taken - asked));
+    tby_store_add(&st->base.stats.lock_hold_us, held);
+    tby_store_max(&st->base.stats.lock_hold_max_us, held);
+}
+
 static int sq_commit(struct tby_store *s, const struct tby_txn *txn, int64_t *rev,
                      struct tby_error *err)
 {
     struct sqlite_store *st = to_sqlite(s);
     bool changed = false;
+    int64_t asked = tby_monotonic_us(), taken;
     int r = in_place(st, err);
 
     if (r == 0)
         r = exec_simple(st, ST_BEGIN, err);
     if (r < 0)
         return r;
+    taken = tby_monotonic_us();
     r = commit_locked(st, txn, rev, &changed, err);
-    if (r < 0) {
-        rollback(st);
-        return r;
-    }
-    r = exec_simple(st, ST_COMMIT, err);
+    if (r == 0)
+        r = exec_simple(st, ST_COMMIT, err);
     if (r < 0)
         rollback(st);
-    else if (changed)
+    count_lock(st, asked, taken);
+    if (r == 0 && changed)
         announce(st);
     return r;
 }

@@ -170,6 +170,19 @@ struct tby_store_stats {
     uint64_t ranges;
     uint64_t watches;
     uint64_t commits;
+    /* Where contention shows: commits refused because a compared key had changed
+     * (-ECANCELED), the bytes of the values committed, and the time spent in reads (gets
+     * and ranges) and in commits, in microseconds. */
+    uint64_t conflicts;
+    uint64_t bytes_written;
+    uint64_t read_us;
+    uint64_t commit_us;
+    /* sqlite: time waiting for the database's write lock (another process holding it),
+     * time holding it (from taking it to the end of the commit), and the longest hold,
+     * in microseconds; 0 on other stores. */
+    uint64_t lock_wait_us;
+    uint64_t lock_hold_us;
+    uint64_t lock_hold_max_us;
 };
 /* The counters now (each read atomically: a native sync adds from a thread of its own). */
 struct tby_store_stats tby_store_stats(const struct tby_store *store);

@@ -100,7 +100,8 @@ static int check_single_object(const struct tby_store *store, const struct tby_t
                                struct tby_error *err)
 {
     if (txn->n_ops == 1 && txn->n_cmps <= 1 &&
-        (txn->n_cmps == 0 || strcmp(txn->cmps[0].key, txn->ops[0].key) == 0))
+        (txn->n_cmps == 0 ||
+         (!txn->cmps[0].prefix && strcmp(txn->cmps[0].key, txn->ops[0].key) == 0)))
         return 0;
     return tby_error_set(err, -EINVAL, "%s: %s has no multi-object transactions "
                          "(%zu compares, %zu writes in one commit)",
@@ -290,7 +291,7 @@ void tby_txn_free(struct tby_txn *txn)
     free(txn);
 }
 
-int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev)
+static int add_compare(struct tby_txn *txn, const char *key, int64_t mod_rev, bool prefix)
 {
     if (TBY_GROW(txn->cmps, txn->cap_cmps, txn->n_cmps + 1) < 0)
         return -ENOMEM;
@@ -298,8 +299,19 @@ int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev)
     if (!txn->cmps[txn->n_cmps].key)
         return -ENOMEM;
     txn->cmps[txn->n_cmps].mod_rev = mod_rev;
+    txn->cmps[txn->n_cmps].prefix = prefix;
     txn->n_cmps++;
     return 0;
+}
+
+int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev)
+{
+    return add_compare(txn, key, mod_rev, false);
+}
+
+int tby_txn_compare_prefix(struct tby_txn *txn, const char *prefix, int64_t max_mod_rev)
+{
+    return add_compare(txn, prefix, max_mod_rev, true);
 }
 
 static int txn_add_op(struct tby_txn *txn, bool is_delete, const char *key, const char *value,

@@ -11,6 +11,7 @@
 struct tby_txn_cmp {
     char *key;
     int64_t mod_rev;
+    bool prefix;        /* every key under `key` has a mod_rev <= mod_rev */
 };
 
 struct tby_txn_op {

@@ -46,6 +46,8 @@ enum stmt_id {
     ST_GET,
     ST_RANGE,
     ST_RANGE_ALL,
+    ST_MAX_REV,
+    ST_MAX_REV_ALL,
     ST_REV,
     ST_COMPACT_REV,
     ST_SET_REV,
@@ -66,6 +68,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                  "WHERE key >= ?1 AND key < ?2 ORDER BY key",
     [ST_RANGE_ALL] = "SELECT key, value, create_rev, mod_rev, version FROM kv "
                      "WHERE key >= ?1 ORDER BY key",
+    [ST_MAX_REV] = "SELECT MAX(mod_rev) FROM kv WHERE key >= ?1 AND key < ?2",
+    [ST_MAX_REV_ALL] = "SELECT MAX(mod_rev) FROM kv WHERE key >= ?1",
     [ST_REV] = "SELECT value FROM meta WHERE name = 'rev'",
     [ST_COMPACT_REV] = "SELECT value FROM meta WHERE name = 'compact_rev'",
     [ST_SET_REV] = "UPDATE meta SET value = ?1 WHERE name = 'rev'",
@@ -305,6 +309,26 @@ static int sq_revision(struct tby_store *s, int64_t *rev, struct tby_error *err)
     return read_meta(to_sqlite(s), ST_REV, rev, err);
 }
 
+/* The largest mod_rev under a prefix (0: no key). */
+static int max_mod_rev(struct sqlite_store *st, const char *prefix, int64_t *out,
+                       struct tby_error *err)
+{
+    _cleanup_free_ char *end = tby_prefix_end(prefix);
+    sqlite3_stmt *q;
+    int rc;
+
+    if (!end)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    q = stmt(st, *end ? ST_MAX_REV : ST_MAX_REV_ALL);
+    sqlite3_bind_text(q, 1, prefix, -1, SQLITE_STATIC);
+    if (*end)
+        sqlite3_bind_text(q, 2, end, -1, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? 0 : db_error(st, err, "compare");
+}
+
 static int check_compares(struct sqlite_store *st, const struct tby_txn *txn,
                           struct tby_error *err)
 {
@@ -313,6 +337,17 @@ static int check_compares(struct sqlite_store *st, const struct tby_txn *txn,
         int64_t mod_rev = 0;
         int rc;
 
+        if (txn->cmps[i].prefix) {
+            rc = max_mod_rev(st, txn->cmps[i].key, &mod_rev, err);
+            if (rc < 0)
+                return rc;
+            if (mod_rev > txn->cmps[i].mod_rev)
+                return tby_error_set(err, -ECANCELED, "%s…: changed concurrently (mod "
+                                     "revision %lld, expected at most %lld)",
+                                     txn->cmps[i].key, (long long)mod_rev,
+                                     (long long)txn->cmps[i].mod_rev);
+            continue;
+        }
         sqlite3_bind_text(q, 1, txn->cmps[i].key, -1, SQLITE_STATIC);
         rc = sqlite3_step(q);
         if (rc == SQLITE_ROW)

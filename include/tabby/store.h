@@ -208,6 +208,11 @@ void tby_txn_free(struct tby_txn *txn);
 TBY_DEFINE_FREEP(struct tby_txn, tby_txn_free)
 /* Holds when `key`'s mod_rev equals `mod_rev` (0 = key absent). */
 int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev);
+/* Holds when no key starting with `prefix` was created or changed after revision
+ * `max_mod_rev` (every such key's mod_rev is at most it; none at all holds too). With a
+ * compare per key read, it proves a range read at that revision is still what the store
+ * holds. Only on stores with multi-key transactions. */
+int tby_txn_compare_prefix(struct tby_txn *txn, const char *prefix, int64_t max_mod_rev);
 int tby_txn_put(struct tby_txn *txn, const char *key, const char *value, size_t value_len);
 int tby_txn_delete(struct tby_txn *txn, const char *key);
 size_t tby_txn_op_count(const struct tby_txn *txn);

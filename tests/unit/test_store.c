@@ -177,6 +177,42 @@ static void test_txn_applies_all_ops_at_one_revision(void **state)
     tby_kv_clear(&b);
 }
 
+/* A compare over a prefix holds while no key under it was created or changed after the
+ * revision given, an empty prefix included; a deleted key does not fail it (a compare of
+ * that key does). */
+static bool prefix_holds(struct store_fx *f, const char *prefix, int64_t rev)
+{
+    _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
+    struct tby_error err = { 0 };
+    int r;
+
+    assert_int_equal(tby_txn_compare_prefix(txn, prefix, rev), 0);
+    assert_int_equal(tby_txn_put(txn, key(f, "out/marker"), "m", 1), 0);
+    r = tby_store_commit(f->store, txn, NULL, &err);
+    assert_true(r == 0 || r == -ECANCELED);
+    return r == 0;
+}
+
+static void test_txn_prefix_compare_fails_on_any_newer_key_under_it(void **state)
+{
+    struct store_fx *f = *state;
+    struct tby_error err = { 0 };
+    int64_t rev;
+
+    assert_true(prefix_holds(f, key(f, "in/"), 0));
+    assert_int_equal(tby_store_put(f->store, key(f, "in/a"), "a", 1, NULL, &err), 0);
+    assert_int_equal(tby_store_put(f->store, key(f, "in/b"), "b", 1, &rev, &err), 0);
+    assert_true(prefix_holds(f, key(f, "in/"), rev));
+    assert_false(prefix_holds(f, key(f, "in/"), rev - 1));
+    assert_int_equal(tby_store_put(f->store, key(f, "inside"), "x", 1, NULL, &err), 0);
+    assert_true(prefix_holds(f, key(f, "in/"), rev));
+    assert_int_equal(tby_store_put(f->store, key(f, "in/c"), "c", 1, NULL, &err), 0);
+    assert_false(prefix_holds(f, key(f, "in/"), rev));
+    assert_int_equal(tby_store_revision(f->store, &rev, &err), 0);
+    assert_int_equal(tby_store_delete(f->store, key(f, "in/a"), NULL, &err), 0);
+    assert_true(prefix_holds(f, key(f, "in/"), rev));
+}
+
 static void test_txn_naming_a_key_twice_is_refused(void **state)
 {
     struct store_fx *f = *state;
@@ -803,6 +839,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_txn_with_failing_compare_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_txn_applies_all_ops_at_one_revision, setup, teardown),
         cmocka_unit_test_setup_teardown(test_txn_naming_a_key_twice_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_txn_prefix_compare_fails_on_any_newer_key_under_it,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_single_object_store_takes_only_one_key_per_commit,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_cas_increments_lose_no_update, setup, teardown),

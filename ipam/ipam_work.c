@@ -599,10 +599,12 @@ static int run(struct tby_ipam *ipam, const char *what, bool writes, bool refres
     bool locked = writes && !ipam->multi && ipam->node && ipam_lock_take(ipam);
 
     for (int i = 0; i < MAX_ATTEMPTS; i++) {
-        bool optimistic;
+        bool optimistic, decided;
         /* The first attempt of a change may trust what the context knows (see struct
          * work); what it decides is proved by its commit's compares, and whatever it
-         * fails with, a second attempt reads everything and decides again. */
+         * fails with before committing, a second attempt reads everything and decides
+         * again (a commit that failed otherwise may have been applied: its error is the
+         * caller's, as without trust). */
         struct work w = { .ipam = ipam, .optimistic = ipam->multi && writes && i == 0 };
 
         ipam->settings_trusted = w.optimistic && refresh && ipam->pools_read &&
@@ -611,12 +613,13 @@ static int run(struct tby_ipam *ipam, const char *what, bool writes, bool refres
         r = refresh && !ipam->settings_trusted ? ipam_refresh(ipam, err) : 0;
         if (r == 0)
             r = attempt(&w, ctx, err);
+        decided = r == 0;
         if (r == 0 && !w.trial)
             r = ipam->multi ? ipam_commit_txn(&w, err) : ipam_commit_ordered(&w, err);
         optimistic = w.optimistic;
         work_clear(&w);
         ipam->settings_trusted = false;
-        if (r < 0 && r != -ECANCELED && optimistic) {
+        if (r < 0 && r != -ECANCELED && optimistic && !decided) {
             tby_error_clear(err);
             continue;
         }

@@ -364,6 +364,7 @@ static void bench_fill(const struct opts *o)
     struct tby_store *store = NULL;
     struct tby_error err = { 0 };
     struct tby_ipam_usage u;
+    struct tby_store_stats before = { 0 }, last;
     double *lat = calloc(65536 + 1, sizeof(*lat));
     char uri[300], name[32], lock[sizeof(o->dir) + 64];
     long n = 0;
@@ -382,8 +383,12 @@ static void bench_fill(const struct opts *o)
             die("ipam", &err);
     }
     t0 = now_us();
-    while ((l = alloc_pod(nodes[n % FILL_NODES], n, &err)) >= 0)
+    while ((l = alloc_pod(nodes[n % FILL_NODES], n, &err)) >= 0) {
         lat[n++] = l;
+        if (n == 65536 - FILL_WINDOW)
+            before = tby_store_stats(store);
+    }
+    last = tby_store_stats(store);
     if (l != -ENOSPC)
         die("filling", &err);
     printf("fill /16 across %d nodes: %ld allocations in %.1f s, then: %s\n", FILL_NODES, n,
@@ -396,6 +401,12 @@ static void bench_fill(const struct opts *o)
     window("first 1000 allocations:", lat, n < FILL_WINDOW ? (size_t)n : FILL_WINDOW);
     window("last 1000 allocations:", lat + (n > FILL_WINDOW ? n - FILL_WINDOW : 0),
            n < FILL_WINDOW ? (size_t)n : FILL_WINDOW);
+    if (n == 65536)
+        printf("  the last 1000, per allocation: %.2f gets, %.2f ranges, %.2f commits, "
+               "%.3f conflicts\n", (double)(last.gets - before.gets) / FILL_WINDOW,
+               (double)(last.ranges - before.ranges) / FILL_WINDOW,
+               (double)(last.commits - before.commits) / FILL_WINDOW,
+               (double)(last.conflicts - before.conflicts) / FILL_WINDOW);
     tby_ipam_usage_clear(&u);
     for (int i = 0; i < FILL_NODES; i++)
         tby_ipam_free(nodes[i]);

@@ -213,7 +213,7 @@ static int from_hint(struct work *w, struct assign_ctx *c, int family,
         usable |= in_pool(pools->items[p], &ipam->hint[family_slot(family)]);
     if (!usable)
         return 0;
-    r = work_block(w, &ipam->hint[family_slot(family)], &wb, err);
+    r = work_block_trusted(w, &ipam->hint[family_slot(family)], &wb, err);
     if (r < 0 || !affine_to_me(w, wb))
         return r;
     return take_from(w, c, wb, need, err);
@@ -554,7 +554,10 @@ static int attempt_auto(struct work *w, void *opaque, struct tby_error *err)
 
     ctx_reset(c);
     w->trial = c->trial;
-    r = ipam_refresh_reservations(w->ipam, err);
+    /* A pod's handle is new: not read, compared as absent. */
+    w->new_handles = w->optimistic && !c->trial && !req->reuse_handle;
+    if (!w->ipam->settings_trusted || !w->ipam->reserved_read)
+        r = ipam_refresh_reservations(w->ipam, err);
     if (r == 0 && req->reuse_handle)
         r = collect_held(w, c, err);
     if (r == 0 && req->num_v4 > 0 && c->held[0] == 0)

@@ -117,6 +117,7 @@ static int refresh_pools(struct tby_ipam *ipam, struct tby_error *err)
 
     if (r < 0)
         return r;
+    ipam->pools_rev = kvs.rev;
     if (pools_unchanged(ipam, &kvs)) {
         tby_kv_list_clear(&kvs);
         return 0;
@@ -215,12 +216,15 @@ int ipam_refresh_reservations(struct tby_ipam *ipam, struct tby_error *err)
         if (r == 0 && add_reserved(&all, &n, res) < 0)
             r = ipam_oom(err);
     }
+    if (r == 0)
+        ipam->reserved_rev = kvs.rev;
     tby_kv_list_clear(&kvs);
     if (r < 0)
         return r;
     free(ipam->reserved);
     ipam->reserved = TBY_STEAL(all);
     ipam->n_reserved = n;
+    ipam->reserved_read = true;
     return 0;
 }
 
@@ -280,6 +284,11 @@ static int node_labels(struct tby_ipam *ipam, const json_t **out, struct tby_err
 
     if (!key)
         return ipam_oom(err);
+    if (ipam->settings_trusted && ipam->node_rev >= 0) {
+        ipam->node_labels_used = true;
+        *out = ipam->node_labels;
+        return 0;
+    }
     r = tby_store_get(ipam->store, key, &kv, err);
     if (r == -ENOENT)
         kv.mod_rev = 0;
@@ -295,6 +304,31 @@ static int node_labels(struct tby_ipam *ipam, const json_t **out, struct tby_err
     tby_kv_clear(&kv);
     *out = ipam->node_labels;
     return 0;
+}
+
+int ipam_settings_compares(const struct tby_ipam *ipam, struct tby_txn *txn)
+{
+    _cleanup_free_ char *prefix = tby_resource_prefix(tby_kind_info(TBY_KIND_IPPOOL), NULL);
+    _cleanup_free_ char *config = tby_resource_key(tby_kind_info(TBY_KIND_IPAMCONFIG), NULL,
+                                                   "default");
+    _cleanup_free_ char *node = ipam->node_labels_used ? node_key(ipam->node) : NULL;
+    _cleanup_free_ char *reserved = tby_resource_prefix(tby_kind_info(TBY_KIND_IPRESERVATION),
+                                                        NULL);
+    int r = prefix && config && reserved && (node || !ipam->node_labels_used) ? 0 : -ENOMEM;
+
+    /* Each pool as read, and none created or changed since: the pools are as read. */
+    for (size_t i = 0; r == 0 && i < ipam->n_pools; i++)
+        r = tby_txn_compare(txn, ipam->pools[i].key, ipam->pools[i].mod_rev);
+    if (r == 0)
+        r = tby_txn_compare_prefix(txn, prefix, ipam->pools_rev);
+    if (r == 0)
+        r = tby_txn_compare(txn, config, ipam->config_rev);
+    if (r == 0 && node)
+        r = tby_txn_compare(txn, node, ipam->node_rev);
+    /* None created, changed or deleted since: the reservations are as read. */
+    if (r == 0 && ipam->reserved_read)
+        r = tby_txn_compare_prefix(txn, reserved, ipam->reserved_rev);
+    return r;
 }
 
 /* ---- lookups -------------------------------------------------------------------------- */

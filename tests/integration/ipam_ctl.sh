@@ -179,10 +179,11 @@ test_check_finds_and_releases_leaks() {
 test_check_repairs_broken_records() {
     local out rc
     add node1 t1 >/dev/null
-    # Break what transactions keep consistent: drop the handle record, skew the free count.
+    # Break what transactions keep consistent: drop the handle record, skew the free count
+    # (a key's value is that of the change it points at).
     sqlite3 "$DB" "DELETE FROM kv WHERE key = '/tabby/v1/ipam/handles/k8s-pod-network.t1';
-        UPDATE kv SET value = replace(value, '\"tabby.dev/free\":\"15\"', '\"tabby.dev/free\":\"3\"')
-        WHERE key LIKE '/tabby/v1/ipam/affinities/node1/%';"
+        UPDATE changes SET value = replace(value, '\"tabby.dev/free\":\"15\"', '\"tabby.dev/free\":\"3\"')
+        WHERE seq IN (SELECT seq FROM kv WHERE key LIKE '/tabby/v1/ipam/affinities/node1/%');"
     out=$(ctl ipam check); rc=$?
     if [ $rc != 1 ] || ! grep -q "^handle record mismatch: handle k8s-pod-network.t1: it has no record" <<<"$out" ||
         ! grep -q "^affinity record mismatch: block 10.10.0.*: its affinity record for node node1 counts other free" <<<"$out"; then

@@ -282,6 +282,51 @@ static void test_disabled_pool_is_never_used(void **state)
     tby_ipam_free(n1);
 }
 
+/* A context allocating again trusts what it read last time (pools, settings, its block,
+ * a new handle taken as absent) and reads nothing where a transaction can prove it in its
+ * commit; a pool created meanwhile, or the node's labels changed, count from the next
+ * allocation all the same. */
+static void test_warm_allocation_reads_nothing_yet_sees_every_change(void **state)
+{
+    struct store_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_store *ipam_store = fx_single ? fx_single_store : f->store;
+    struct tby_store_stats before, after;
+    struct tby_error err = { 0 };
+    struct tby_ipam_result res;
+    struct tby_ip ip;
+
+    fx_pool(f, "m", "10.0.1.0/24", 30, NULL);
+    fx_node(f, "n1", "{zone: a}");
+    assert_int_equal(fx_alloc(n1, "w0", &ip, &err), 0);
+    assert_int_equal(fx_alloc(n1, "w1", &ip, &err), 0);
+    before = tby_store_stats(ipam_store);
+    assert_int_equal(fx_alloc(n1, "w2", &ip, &err), 0);
+    after = tby_store_stats(ipam_store);
+    assert_true(in_cidr(&ip, "10.0.1.0/24"));
+    if (!fx_single) {
+        assert_int_equal(after.gets - before.gets, 0);
+        assert_int_equal(after.ranges - before.ranges, 0);
+        assert_int_equal(after.commits - before.commits, 1);
+    }
+    assert_int_equal(fx_alloc(n1, "w3", &ip, &err), 0);
+    /* the block is full; a pool created meanwhile, sorting first and selecting the node,
+     * gives the next block */
+    fx_pool(f, "a", "10.0.0.0/24", 30, "  nodeSelector: zone == 'a'\n");
+    assert_int_equal(fx_alloc(n1, "w4", &ip, &err), 0);
+    assert_true(in_cidr(&ip, "10.0.0.0/24"));
+    /* the node leaves the zone: that block, with room, is no longer its to use */
+    fx_node(f, "n1", "{zone: b}");
+    assert_int_equal(fx_alloc(n1, "w5", &ip, &err), 0);
+    assert_true(in_cidr(&ip, "10.0.1.0/24"));
+    /* an existing handle is not new: the address goes to it as a second one */
+    assert_int_equal(fx_alloc(n1, "w5", &ip, &err), 0);
+    assert_int_equal(tby_ipam_ips_by_handle(n1, "w5", &res, &err), 0);
+    assert_int_equal(res.n, 2);
+    tby_ipam_result_clear(&res);
+    tby_ipam_free(n1);
+}
+
 static void test_node_selector_limits_which_nodes_use_a_pool(void **state)
 {
     struct store_fx *f = *state;
@@ -1519,6 +1564,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exhausted_pools_fail_with_their_names, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_disabled_pool_is_never_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_warm_allocation_reads_nothing_yet_sees_every_change,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_selector_limits_which_nodes_use_a_pool, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_allowed_uses_separate_tunnel_and_workload_pools,

@@ -1,0 +1,63 @@
+/* explain_internal.h — the explain model's structures, shared by explain.c (the model and
+ * the evaluation order) and explain_match.c (one rule against one packet). Private to
+ * them.
+ *
+ * Ownership: struct tby_explain owns its endpoints, policies and resource copies.
+ */
+#ifndef TABBY_EXPLAIN_INTERNAL_H
+#define TABBY_EXPLAIN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tabby/explain.h"
+#include "tabby/selector.h"
+#include "calc_policy_internal.h"
+
+/* A workload endpoint with the labels the dataplane gives it. */
+struct xep {
+    struct tby_resource *res;         /* owned copy */
+    char *name;                       /* "<ns>/<pod>" */
+    json_t *labels;                   /* effective labels; rebuilt when x->dirty */
+};
+
+/* A policy read as the dataplane reads it. */
+struct xpol {
+    struct tby_resource *res;         /* owned copy */
+    char *display;                    /* Calico's name, the sort key after the order */
+    char *tier;
+    bool has_order;
+    double order;
+    unsigned types;
+    struct tby_sel *applies;          /* NULL when it could not be read (error says) */
+    char *error;
+    struct crule *rules[2];           /* per direction (DIR_IN, DIR_OUT) */
+    size_t *origin[2];                /* the user's rule index of each */
+    size_t n[2];
+};
+
+struct tby_explain {
+    struct xep *eps;
+    size_t n_eps, cap_eps;
+    struct xpol *pols;
+    size_t n_pols, cap_pols;
+    struct tby_resource_list others;  /* Namespaces and Profiles */
+    bool dirty;                       /* endpoints' labels need building again */
+};
+
+/* The packet as the rules see it. */
+struct xpkt {
+    struct tby_ip src, dst;
+    int protocol;
+    bool has_port;                    /* destination port or ICMP type */
+    uint16_t port;
+    bool has_src_port;
+    uint16_t src_port;
+};
+
+/* Whether rule r matches p. *why is a new string: the match that failed, or, when it
+ * matches, the matches that held ("" for a rule that matches everything). -ENOMEM. */
+int xrule_match(const struct tby_explain *x, const struct crule *r, const struct xpkt *p,
+                bool *match, char **why);
+
+#endif

@@ -452,7 +452,9 @@ static int run_policy(const struct tby_explain *x, const struct xpol *p, int d,
 
 static json_t *order_json(bool has, double order)
 {
-    return has ? json_real(order) : json_null();
+    if (!has)
+        return json_null();
+    return order == (double)(json_int_t)order ? json_integer((json_int_t)order) : json_real(order);
 }
 
 /* One tier: the policies pols[0..n) (all of it, in order); its result. */
@@ -509,8 +511,8 @@ static int run_direction(const struct tby_explain *x, const struct xep *e, int d
     }
     qsort(pols, n, sizeof(*pols), pol_cmp);
     for (size_t i = 0, j; i < n && (result == UNDECIDED || result == TBY_ACTION_PASS); i = j) {
-        json_t *tier = json_pack("{s:s,s:f}", "tier", pols[i]->tier, "order",
-                                 tier_order(pols[i]->tier));
+        json_t *tier = json_pack("{s:s,s:o}", "tier", pols[i]->tier, "order",
+                                 order_json(true, tier_order(pols[i]->tier)));
 
         for (j = i + 1; j < n && strcmp(pols[j]->tier, pols[i]->tier) == 0; j++)
             ;

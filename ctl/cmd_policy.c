@@ -88,6 +88,8 @@ static void print_policy(const json_t *p)
     printf("    policy %s (%s, ", str(p, "policy"), str(p, "kind"));
     print_order(json_object_get(p, "order"));
     printf(")\n");
+    if (json_object_get(p, "notEnforcedAsWritten"))
+        printf("      not enforced as written: %s\n", str(p, "notEnforcedAsWritten"));
     json_array_foreach(json_object_get(p, "rules"), i, rule)
         printf("      rule %lld %-5s %s: %s\n",
                (long long)json_integer_value(json_object_get(rule, "index")),

@@ -10,6 +10,7 @@
 
 #include "tabby/array.h"
 #include "tabby/cleanup.h"
+#include "tabby/enforce.h"
 #include "explain_internal.h"
 
 /* The default tier's order, and the one tier tabby knows until the Tier kind arrives. */
@@ -28,6 +29,7 @@ static void xpol_clear(struct xpol *p)
     }
     tby_sel_free(p->applies);
     tby_resource_free(p->res);
+    free(p->note);
     free(p->display);
     free(p->tier);
     free(p->error);
@@ -53,6 +55,7 @@ void tby_explain_free(struct tby_explain *x)
     free(x->eps);
     free(x->pols);
     tby_resource_list_clear(&x->others);
+    tby_resource_list_clear(&x->policies);
     free(x);
 }
 
@@ -148,7 +151,8 @@ static int read_policy(struct xpol *p)
     return 0;
 }
 
-static int add_policy(struct tby_explain *x, struct tby_resource *res)
+/* Takes res (and why: what is not enforced as written, or ""). */
+static int add_policy(struct tby_explain *x, struct tby_resource *res, const char *why)
 {
     struct xpol *p;
     int r;
@@ -159,7 +163,7 @@ static int add_policy(struct tby_explain *x, struct tby_resource *res)
     }
     p = &x->pols[x->n_pols++];
     *p = (struct xpol){ .res = res };
-    r = read_policy(p);
+    r = why[0] && !(p->note = strdup(why)) ? -ENOMEM : read_policy(p);
     if (r < 0) {
         xpol_clear(p);
         x->n_pols--;
@@ -169,39 +173,81 @@ static int add_policy(struct tby_explain *x, struct tby_resource *res)
 
 int tby_explain_add(struct tby_explain *x, const struct tby_resource *res)
 {
+    struct tby_resource_list *to = &x->others;
     struct tby_resource *copy;
 
     switch (res->info->kind) {
-    case TBY_KIND_WORKLOADENDPOINT:
     case TBY_KIND_NETWORKPOLICY:
     case TBY_KIND_GLOBALNETWORKPOLICY:
     case TBY_KIND_K8S_NETWORKPOLICY:
+        to = &x->policies;
+        break;
+    case TBY_KIND_WORKLOADENDPOINT:
     case TBY_KIND_NAMESPACE:
     case TBY_KIND_PROFILE:
+    case TBY_KIND_NETWORKSET:
+    case TBY_KIND_GLOBALNETWORKSET:
         break;
     default:
         return 0;
     }
     if (!(copy = tby_resource_copy(res)))
         return -ENOMEM;
-    switch (res->info->kind) {
-    case TBY_KIND_WORKLOADENDPOINT:
-        if (add_endpoint(x, copy) < 0) {
-            tby_resource_free(copy);
-            return -ENOMEM;
-        }
-        return 0;
-    case TBY_KIND_NAMESPACE:
-    case TBY_KIND_PROFILE:
-        x->dirty = true;
-        if (tby_resource_list_push(&x->others, copy) < 0) {
-            tby_resource_free(copy);
-            return -ENOMEM;
-        }
+    x->dirty = true;
+    if (res->info->kind == TBY_KIND_WORKLOADENDPOINT ? add_endpoint(x, copy) < 0
+                                                     : tby_resource_list_push(to, copy) < 0) {
+        tby_resource_free(copy);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* What tabby-node programs for one policy or Profile (enforce.h's plan, with the model's
+ * network sets): the policy as written, its fail-closed stand-in, or nothing. */
+static int plan_policy(struct tby_explain *x, const struct tby_resource *res,
+                       const struct tby_enforce_netsets *sets)
+{
+    struct tby_resource *stand_in = NULL, *copy;
+    char why[TBY_ERROR_MAX];
+    int plan = tby_enforce_plan(res, sets, &stand_in, why, sizeof(why));
+
+    switch (plan) {
+    case TBY_ENFORCE_AS_IS:
+        if (res->info->kind == TBY_KIND_PROFILE)
+            return 0;
+        return (copy = tby_resource_copy(res)) ? add_policy(x, copy, why) : -ENOMEM;
+    case TBY_ENFORCE_REPLACE:
+    case TBY_ENFORCE_BESIDE:
+        return add_policy(x, stand_in, why);
+    case TBY_ENFORCE_NOTHING:
         return 0;
     default:
-        return add_policy(x, copy);
+        tby_resource_free(stand_in);
+        return plan < 0 ? plan : -ENOMEM;
     }
+}
+
+static int plan_policies(struct tby_explain *x)
+{
+    _cleanup_free_ const struct tby_resource **sets = calloc(x->others.n + 1, sizeof(*sets));
+    struct tby_enforce_netsets ns = { .items = sets };
+    int r = sets ? 0 : -ENOMEM;
+
+    for (size_t i = 0; i < x->n_pols; i++)
+        xpol_clear(&x->pols[i]);
+    x->n_pols = 0;
+    for (size_t i = 0; r == 0 && i < x->others.n; i++) {
+        enum tby_kind k = x->others.items[i]->info->kind;
+
+        if (k == TBY_KIND_NETWORKSET || k == TBY_KIND_GLOBALNETWORKSET)
+            sets[ns.n++] = x->others.items[i];
+    }
+    for (size_t i = 0; r == 0 && i < x->policies.n; i++)
+        r = plan_policy(x, x->policies.items[i], &ns);
+    for (size_t i = 0; r == 0 && i < x->others.n; i++)
+        if (x->others.items[i]->info->kind == TBY_KIND_PROFILE)
+            r = plan_policy(x, x->others.items[i], &ns);
+    return r;
 }
 
 const char *tby_explain_endpoint_name(const struct tby_explain *x, int i)
@@ -282,6 +328,8 @@ static int prepare(struct tby_explain *x)
 {
     if (!x->dirty)
         return 0;
+    if (plan_policies(x) < 0)
+        return -ENOMEM;
     for (size_t i = 0; i < x->n_eps; i++) {
         json_decref(x->eps[i].labels);
         if (!(x->eps[i].labels = effective_labels(x, x->eps[i].res)))
@@ -472,7 +520,9 @@ static int run_tier(const struct tby_explain *x, const struct xpol *const *pols,
                                kind_name(pols[i]->res), "order",
                                order_json(pols[i]->has_order, pols[i]->order), "rules", rules);
 
-        if (!pj || json_array_append_new(list, pj) < 0)
+        if (!pj || json_array_append_new(list, pj) < 0 ||
+            (pols[i]->note && json_object_set_new(pj, "notEnforcedAsWritten",
+                                                  json_string(pols[i]->note)) < 0))
             return -ENOMEM;
         result = run_policy(x, pols[i], d, pkt, rules);
         if (result < UNDECIDED)

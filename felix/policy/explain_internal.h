@@ -31,6 +31,7 @@ struct xpol {
     unsigned types;
     struct tby_sel *applies;          /* NULL when it could not be read (error says) */
     char *error;
+    char *note;                       /* not enforced as written: what tabby-node does */
     struct crule *rules[2];           /* per direction (DIR_IN, DIR_OUT) */
     size_t *origin[2];                /* the user's rule index of each */
     size_t n[2];
@@ -39,10 +40,11 @@ struct xpol {
 struct tby_explain {
     struct xep *eps;
     size_t n_eps, cap_eps;
-    struct xpol *pols;
+    struct xpol *pols;                /* built from policies and Profiles by prepare */
     size_t n_pols, cap_pols;
-    struct tby_resource_list others;  /* Namespaces and Profiles */
-    bool dirty;                       /* endpoints' labels need building again */
+    struct tby_resource_list policies; /* the policies added, as written */
+    struct tby_resource_list others;  /* Namespaces, Profiles, network sets */
+    bool dirty;                       /* labels and policies need building again */
 };
 
 /* The packet as the rules see it. */

@@ -294,6 +294,42 @@ static void test_same_endpoint_always_allowed(void **state)
     tby_explain_free(x);
 }
 
+/* What tabby-node cannot program as written is explained as its fail-closed stand-in. */
+static void test_stand_ins_of_what_is_not_enforced(void **state)
+{
+    struct tby_explain *x = model(
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+        "metadata: {name: svc, namespace: x}\n"
+        "spec:\n  selector: app == 'db'\n  ingress:\n"
+        "  - {action: Allow, protocol: UDP}\n"
+        "  - {action: Allow, source: {services: {name: db, namespace: x}}}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: Profile\n"
+        "metadata: {name: kns.y}\nspec: {ingress: [{action: Deny}]}\n");
+    bool ok;
+    json_t *t, *pol;
+
+    (void)state;
+    assert_true(allowed(x, "x/a", "x/b", "53/UDP"));  /* the rule before the services one */
+    t = run(x, "x/a", "x/b", "81/TCP", &ok);
+    assert_false(ok);
+    pol = json_array_get(json_object_get(json_array_get(json_object_get(step(t, "ingress"),
+                                                                        "tiers"), 0),
+                                         "policies"), 0);
+    assert_non_null(strstr(json_string_value(json_object_get(pol, "notEnforcedAsWritten")),
+                           "services"));
+    json_decref(t);
+    /* kns.y's rules: the stand-in denies y's ingress after every policy */
+    t = run(x, "x/a", "y/a", "80/TCP", &ok);
+    assert_false(ok);
+    pol = json_array_get(json_object_get(json_array_get(json_object_get(step(t, "ingress"),
+                                                                        "tiers"), 0),
+                                         "policies"), 0);
+    assert_string_equal(json_string_value(json_object_get(pol, "policy")), "~profile.kns.y");
+    json_decref(t);
+    assert_true(allowed(x, "y/a", "x/a", "80/TCP"));   /* its egress is not touched */
+    tby_explain_free(x);
+}
+
 static void test_peers_and_ports_parse(void **state)
 {
     struct tby_explain *x = model(NULL);
@@ -338,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_icmp_types),
         cmocka_unit_test(test_egress_deny_stops_before_ingress),
         cmocka_unit_test(test_same_endpoint_always_allowed),
+        cmocka_unit_test(test_stand_ins_of_what_is_not_enforced),
         cmocka_unit_test(test_peers_and_ports_parse),
     };
 

@@ -87,6 +87,19 @@ default/backend default/database --
 default/frontend ops/monitor ok
 default/database ops/monitor ok"
 
+# explain_agrees NAME EXPECTED: `lab explain` (the datastore alone) says ok (exit 0) or --
+# (exit 1) for each pair as EXPECTED, which the probes found.
+explain_agrees() {
+    local name=$1 from to want rc bad=""
+    while read -r from to want; do
+        [ -n "$from" ] || continue
+        lab explain "$from" "$to" "$(lab_port "$to")" >/dev/null 2>&1 && rc=ok || rc=$?
+        [ "$rc" = 1 ] && rc=--
+        [ "$rc" = "$want" ] || bad+=" $from->$to:$rc(want $want)"
+    done <<<"$2"
+    if [ -z "$bad" ]; then pass "$name"; else fail "$name" "${bad# }"; fi
+}
+
 # nat_seen_as [ADDRESS]: the address the outside host saw frontend's connection come from
 # (printed); true when it is ADDRESS.
 nat_seen_as() {
@@ -126,6 +139,8 @@ run_mode() {
         -f "$T_TOP/examples/api-allow.yaml" 2>&1) || fail "${name}_apply" "$out"
     PROTO=tcp expect_matrix "${name}_policy" "$AFTER_POLICY"
     PROTO=udp expect_matrix "${name}_policy_udp" "$AFTER_POLICY_UDP"
+    PROTO=tcp explain_agrees "${name}_explain" "$AFTER_POLICY"
+    PROTO=udp explain_agrees "${name}_explain_udp" "$AFTER_POLICY_UDP"
     if t_wait 30 nat_seen_as 10.99.1.11; then
         pass "${name}_nat_outgoing"
     else

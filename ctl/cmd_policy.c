@@ -3,6 +3,7 @@
  * decision path as a tree, or JSON). */
 #include <errno.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,12 +91,18 @@ static void print_policy(const json_t *p)
     printf(")\n");
     if (json_object_get(p, "notEnforcedAsWritten"))
         printf("      not enforced as written: %s\n", str(p, "notEnforcedAsWritten"));
-    json_array_foreach(json_object_get(p, "rules"), i, rule)
-        printf("      rule %lld %-5s %s: %s\n",
-               (long long)json_integer_value(json_object_get(rule, "index")),
+    json_array_foreach(json_object_get(p, "rules"), i, rule) {
+        char part[32] = "";
+
+        if (json_object_get(rule, "part"))
+            snprintf(part, sizeof(part), " (part %lld)",
+                     (long long)json_integer_value(json_object_get(rule, "part")));
+        printf("      rule %lld%s %s %s: %s\n",
+               (long long)json_integer_value(json_object_get(rule, "index")), part,
                str(rule, "action"), json_is_true(json_object_get(rule, "match")) ? "matches"
                                                                                  : "no match",
                str(rule, "because"));
+    }
     if (json_array_size(json_object_get(p, "rules")) == 0)
         printf("      no rules in this direction\n");
     printf("      => %s\n", str(p, "action"));

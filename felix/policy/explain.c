@@ -481,17 +481,28 @@ enum { UNDECIDED = -1 };
 static int run_policy(const struct tby_explain *x, const struct xpol *p, int d,
                       const struct xpkt *pkt, json_t *rules)
 {
+    json_int_t part = 0;
+
     for (size_t i = 0; i < p->n[d]; i++) {
         const struct crule *r = &p->rules[d][i];
         _cleanup_free_ char *why = NULL;
         bool match;
 
+        json_t *rj;
+
         if (xrule_match(x, r, pkt, &match, &why) < 0 ||
-            json_array_append_new(rules, json_pack("{s:I,s:b,s:s,s:s}", "index",
-                                                   (json_int_t)p->origin[d][i], "match", match,
-                                                   "because", why, "action",
-                                                   action_name(r->action))) < 0)
+            !(rj = json_pack("{s:I,s:b,s:s,s:s}", "index", (json_int_t)p->origin[d][i],
+                             "match", match, "because", why, "action",
+                             action_name(r->action))) ||
+            json_array_append_new(rules, rj) < 0)
             return -ENOMEM;
+        /* A Kubernetes rule is one Calico rule per peer and protocol: say which part. */
+        if (((i > 0 && p->origin[d][i - 1] == p->origin[d][i]) ||
+             (i + 1 < p->n[d] && p->origin[d][i + 1] == p->origin[d][i])) &&
+            json_object_set_new(rj, "part", json_integer((json_int_t)++part)) < 0)
+            return -ENOMEM;
+        if (i + 1 < p->n[d] && p->origin[d][i + 1] != p->origin[d][i])
+            part = 0;
         if (match && r->action != TBY_ACTION_LOG)
             return (int)r->action;
     }

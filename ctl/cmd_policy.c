@@ -15,7 +15,7 @@
 #include "ctl.h"
 
 #define POLICY_SYNOPSIS                                                                       \
-    "policy explain FROM TO PORT/PROTO [-o text|json] [--sport PORT]\n"                       \
+    "policy explain FROM TO PORT/PROTO [-o text|json] [--sport PORT] [--as-written]\n"        \
     "       policy explain --batch FILE|- [-o text|json]   (lines: FROM TO PORT/PROTO)"
 
 /* Exit codes of explain: allowed, denied, bad input; and the datastore failing. */
@@ -291,10 +291,12 @@ static int cmd_explain(struct ctl *ctl, int argc, char **argv)
         { "output", required_argument, NULL, 'o' },
         { "batch", required_argument, NULL, 'b' },
         { "sport", required_argument, NULL, 's' },
+        { "as-written", no_argument, NULL, 'w' },
         { NULL, 0, NULL, 0 },
     };
     _cleanup_(tby_explain_freep) struct tby_explain *x = NULL;
     const char *batch_file = NULL;
+    bool as_written = false;
     struct opts o = { 0 };
     char *end;
     long v;
@@ -303,6 +305,8 @@ static int cmd_explain(struct ctl *ctl, int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "o:", options, NULL)) != -1) {
         if (opt == 'o' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "text") == 0)) {
             o.json = strcmp(optarg, "json") == 0;
+        } else if (opt == 'w') {
+            as_written = true;
         } else if (opt == 'b') {
             batch_file = optarg;
         } else if (opt == 's') {
@@ -322,6 +326,7 @@ static int cmd_explain(struct ctl *ctl, int argc, char **argv)
                                                     : "explain needs FROM, TO and PORT/PROTO");
     if ((r = load_model(ctl, &x)))
         return r;
+    tby_explain_as_written(x, as_written);
     return batch_file ? batch(x, batch_file, &o) : single(x, argv + optind, &o);
 }
 

@@ -13,9 +13,74 @@
 #include "tabby/enforce.h"
 #include "explain_internal.h"
 
-/* The default tier's order, and the one tier tabby knows until the Tier kind arrives. */
+/* The default tier, and its order when no Tier resource gives one (Calico's). */
 #define DEFAULT_TIER "default"
 #define DEFAULT_TIER_ORDER 1000000.0
+
+/* ---- tiers ------------------------------------------------------------------------------ */
+
+static const struct xtier *tier_find(const struct tby_explain *x, const char *name)
+{
+    for (size_t i = 0; i < x->n_tiers; i++)
+        if (strcmp(x->tiers[i].name, name) == 0)
+            return &x->tiers[i];
+    return NULL;
+}
+
+int tby_explain_add_tier(struct tby_explain *x, const char *name, bool has_order, double order,
+                         bool default_pass)
+{
+    struct xtier *t = (struct xtier *)tier_find(x, name);
+
+    if (!t) {
+        if (TBY_GROW(x->tiers, x->cap_tiers, x->n_tiers + 1) < 0)
+            return -ENOMEM;
+        t = &x->tiers[x->n_tiers];
+        if (!(t->name = strdup(name)))
+            return -ENOMEM;
+        x->n_tiers++;
+    }
+    t->order = has_order ? order : INFINITY;
+    t->default_action = default_pass ? TBY_ACTION_PASS : TBY_ACTION_DENY;
+    x->dirty = true;
+    return 0;
+}
+
+/* A Tier resource, read from its document (spec.order, spec.defaultAction), so that the
+ * model needs nothing of the kind's struct. */
+static int add_tier_resource(struct tby_explain *x, const struct tby_resource *res)
+{
+    _cleanup_json_ json_t *doc = tby_resource_encode(res);
+    const json_t *spec = json_object_get(doc, "spec");
+    const json_t *order = json_object_get(spec, "order");
+    const char *action = json_string_value(json_object_get(spec, "defaultAction"));
+
+    if (!doc)
+        return -ENOMEM;
+    return tby_explain_add_tier(x, res->meta.name, json_is_number(order),
+                                json_number_value(order), action && strcmp(action, "Pass") == 0);
+}
+
+/* The tier a policy is placed in: its spec.tier when the model knows that tier, else the
+ * default tier (where a dataplane without that tier evaluates it). */
+static const char *policy_tier(const struct tby_explain *x, const char *tier)
+{
+    return tier && tier_find(x, tier) ? tier : DEFAULT_TIER;
+}
+
+static double tier_order(const struct tby_explain *x, const char *tier)
+{
+    const struct xtier *t = tier_find(x, tier);
+
+    return t ? t->order : DEFAULT_TIER_ORDER;
+}
+
+static enum tby_action tier_default_action(const struct tby_explain *x, const char *tier)
+{
+    const struct xtier *t = tier_find(x, tier);
+
+    return t ? t->default_action : TBY_ACTION_DENY;
+}
 
 /* ---- the model ------------------------------------------------------------------------- */
 
@@ -52,6 +117,9 @@ void tby_explain_free(struct tby_explain *x)
     }
     for (size_t i = 0; i < x->n_pols; i++)
         xpol_clear(&x->pols[i]);
+    for (size_t i = 0; i < x->n_tiers; i++)
+        free(x->tiers[i].name);
+    free(x->tiers);
     free(x->eps);
     free(x->pols);
     tby_resource_list_clear(&x->others);
@@ -106,7 +174,7 @@ static int calico_rules(struct xpol *p, int d)
     return 0;
 }
 
-static int read_policy(struct xpol *p)
+static int read_policy(const struct tby_explain *x, struct xpol *p)
 {
     const struct tby_resource *res = p->res;
     struct tby_error err = { 0 };
@@ -122,6 +190,7 @@ static int read_policy(struct xpol *p)
         p->has_order = true;
         p->order = 1000;
         p->tier = strdup(DEFAULT_TIER);
+        p->tier_order = tier_order(x, DEFAULT_TIER);
         r = calc_k8s_selector(kp, res->meta.namespace, &p->applies, &err);
         for (int d = 0; r == 0 && d < 2; d++)
             r = calc_k8s_rules(d == DIR_IN ? kp->ingress : kp->egress,
@@ -133,9 +202,8 @@ static int read_policy(struct xpol *p)
         p->types = sp->types;
         p->has_order = sp->has_order;
         p->order = sp->order;
-        /* Until tabby knows Tiers, the dataplane evaluates every policy in the default
-         * tier; the tier module will resolve sp->tier here. */
-        p->tier = strdup(DEFAULT_TIER);
+        p->tier = strdup(policy_tier(x, sp->tier));
+        p->tier_order = tier_order(x, policy_tier(x, sp->tier));
         r = calc_calico_applies(res, &p->applies, &err);
         for (int d = 0; r == 0 && d < 2; d++)
             r = calico_rules(p, d);
@@ -163,7 +231,7 @@ static int add_policy(struct tby_explain *x, struct tby_resource *res, const cha
     }
     p = &x->pols[x->n_pols++];
     *p = (struct xpol){ .res = res };
-    r = why[0] && !(p->note = strdup(why)) ? -ENOMEM : read_policy(p);
+    r = why[0] && !(p->note = strdup(why)) ? -ENOMEM : read_policy(x, p);
     if (r < 0) {
         xpol_clear(p);
         x->n_pols--;
@@ -176,6 +244,8 @@ int tby_explain_add(struct tby_explain *x, const struct tby_resource *res)
     struct tby_resource_list *to = &x->others;
     struct tby_resource *copy;
 
+    if (strcmp(res->info->name, "Tier") == 0)
+        return add_tier_resource(x, res);
     switch (res->info->kind) {
     case TBY_KIND_NETWORKPOLICY:
     case TBY_KIND_GLOBALNETWORKPOLICY:
@@ -208,8 +278,9 @@ static int plan_policy(struct tby_explain *x, const struct tby_resource *res,
                        const struct tby_enforce_netsets *sets)
 {
     struct tby_resource *stand_in = NULL, *copy;
-    char why[TBY_ERROR_MAX];
-    int plan = tby_enforce_plan(res, sets, &stand_in, why, sizeof(why));
+    char why[TBY_ERROR_MAX] = "";
+    int plan = x->as_written ? TBY_ENFORCE_AS_IS
+                             : tby_enforce_plan(res, sets, &stand_in, why, sizeof(why));
 
     switch (plan) {
     case TBY_ENFORCE_AS_IS:
@@ -248,6 +319,12 @@ static int plan_policies(struct tby_explain *x)
         if (x->others.items[i]->info->kind == TBY_KIND_PROFILE)
             r = plan_policy(x, x->others.items[i], &ns);
     return r;
+}
+
+void tby_explain_as_written(struct tby_explain *x, bool as_written)
+{
+    x->as_written = as_written;
+    x->dirty = true;
 }
 
 const char *tby_explain_endpoint_name(const struct tby_explain *x, int i)
@@ -430,18 +507,10 @@ static double order_key(bool has, double order)
     return has ? order : INFINITY;
 }
 
-/* The tier a policy is in: its order and default action. Until the Tier kind exists
- * every policy is in the default tier. */
-static double tier_order(const char *tier)
-{
-    (void)tier;
-    return DEFAULT_TIER_ORDER;
-}
-
 static int pol_cmp(const void *pa, const void *pb)
 {
     const struct xpol *a = *(const struct xpol *const *)pa, *b = *(const struct xpol *const *)pb;
-    double ta = tier_order(a->tier), tb = tier_order(b->tier);
+    double ta = a->tier_order, tb = b->tier_order;
     double oa = order_key(a->has_order, a->order), ob = order_key(b->has_order, b->order);
     int c;
 
@@ -544,8 +613,8 @@ static int run_tier(const struct tby_explain *x, const struct xpol *const *pols,
             return -ENOMEM;
     }
     if (result == UNDECIDED) {
-        result = TBY_ACTION_DENY;
-        if (json_object_set_new(tier, "defaultAction", json_string("Deny")) < 0)
+        result = (int)tier_default_action(x, pols[0]->tier);
+        if (json_object_set_new(tier, "defaultAction", json_string(action_name(result))) < 0)
             return -ENOMEM;
     }
     return json_object_set_new(tier, "result", json_string(action_name(result))) < 0 ? -ENOMEM
@@ -573,7 +642,8 @@ static int run_direction(const struct tby_explain *x, const struct xep *e, int d
     qsort(pols, n, sizeof(*pols), pol_cmp);
     for (size_t i = 0, j; i < n && (result == UNDECIDED || result == TBY_ACTION_PASS); i = j) {
         json_t *tier = json_pack("{s:s,s:o}", "tier", pols[i]->tier, "order",
-                                 order_json(true, tier_order(pols[i]->tier)));
+                                 order_json(isfinite(pols[i]->tier_order),
+                                            pols[i]->tier_order));
 
         for (j = i + 1; j < n && strcmp(pols[j]->tier, pols[i]->tier) == 0; j++)
             ;

@@ -21,11 +21,19 @@ struct xep {
     json_t *labels;                   /* effective labels; rebuilt when x->dirty */
 };
 
+/* A tier: its order and what ends it when its policies decide nothing. */
+struct xtier {
+    char *name;
+    double order;                     /* INFINITY: unset (last) */
+    enum tby_action default_action;   /* Deny or Pass */
+};
+
 /* A policy read as the dataplane reads it. */
 struct xpol {
     struct tby_resource *res;         /* owned copy */
     char *display;                    /* Calico's name, the sort key after the order */
-    char *tier;
+    char *tier;                       /* the tier it is placed in */
+    double tier_order;                /* that tier's order (INFINITY: unset, last) */
     bool has_order;
     double order;
     unsigned types;
@@ -43,8 +51,11 @@ struct tby_explain {
     struct xpol *pols;                /* built from policies and Profiles by prepare */
     size_t n_pols, cap_pols;
     struct tby_resource_list policies; /* the policies added, as written */
+    struct xtier *tiers;              /* the tiers known (Tier resources, add_tier) */
+    size_t n_tiers, cap_tiers;
     struct tby_resource_list others;  /* Namespaces, Profiles, network sets */
     bool dirty;                       /* labels and policies need building again */
+    bool as_written;                  /* no enforcement plan: as Calico would */
 };
 
 /* The packet as the rules see it. */

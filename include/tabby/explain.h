@@ -24,8 +24,10 @@
  * their namespace, projectcalico.org/namespace, orchestrator, serviceaccount, profiles'
  * labelsToApply), so the verdict is the one the nftables table gives.
  *
- * Until tabby knows the Tier kind, every policy is in the "default" tier (as the
- * dataplane evaluates them).
+ * Tiers: a policy is in its spec.tier when the model knows that tier (a Tier resource
+ * added, or tby_explain_add_tier), else in the "default" tier, as a dataplane that does
+ * not know the tier evaluates it. Tiers without an order come last; the default tier's
+ * order is 1,000,000 unless a Tier resource says otherwise.
  *
  * Owns: the model keeps its own copies of the resources added. tby_explain_flow returns
  * a new JSON trace the caller frees (json_decref). Nothing is printed and nothing global
@@ -71,6 +73,16 @@ TBY_DEFINE_FREEP(struct tby_explain, tby_explain_free)
 
 /* Adds a copy of res to the model (kinds it does not read are ignored). -ENOMEM. */
 int tby_explain_add(struct tby_explain *x, const struct tby_resource *res);
+
+/* Makes a tier known (or changes it): its order (has_order false: last) and its default
+ * action, Pass (default_pass) or Deny. tby_explain_add reads Tier resources through it.
+ * -ENOMEM. */
+int tby_explain_add_tier(struct tby_explain *x, const char *name, bool has_order, double order,
+                         bool default_pass);
+
+/* as_written: evaluate the resources as written, as Calico would, rather than as
+ * tabby-node programs them (no fail-closed stand-ins; Profiles' rules still allow). */
+void tby_explain_as_written(struct tby_explain *x, bool as_written);
 
 /* Reads one side of a flow: "NS/POD" (a workload endpoint's pod), "NS/NAME" (a
  * WorkloadEndpoint's name), a WorkloadEndpoint name unique across namespaces, or an IP

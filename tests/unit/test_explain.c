@@ -330,6 +330,73 @@ static void test_stand_ins_of_what_is_not_enforced(void **state)
     tby_explain_free(x);
 }
 
+/* Tiers, evaluated as written (on a tabby without tiers, tabby-node would program their
+ * policies as fail-closed stand-ins): tier order, Pass to the next tier, a tier's default
+ * action (Deny, or Pass), a tier without order last. */
+static void test_tiers_in_order_with_pass_and_default_actions(void **state)
+{
+    struct tby_explain *x = model(
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+        "metadata: {name: security.guard}\n"
+        "spec:\n  tier: security\n  selector: app == 'db'\n  ingress:\n"
+        "  - {action: Pass, source: {namespaceSelector: team == 'dev'}}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+        "metadata: {name: open.nothing}\n"
+        "spec:\n  tier: open\n  ingress: [{action: Deny, protocol: SCTP}]\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+        "metadata: {name: app, namespace: x}\n"
+        "spec: {selector: app == 'db', ingress: [{action: Allow, protocol: TCP,"
+        " destination: {ports: [81]}}]}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+        "metadata: {name: late.deny}\n"
+        "spec: {tier: late, selector: app == 'web', ingress: [{action: Deny}]}\n");
+    bool ok;
+    json_t *t, *tiers;
+
+    (void)state;
+    tby_explain_as_written(x, true);
+    assert_int_equal(tby_explain_add_tier(x, "security", true, 100, false), 0);
+    assert_int_equal(tby_explain_add_tier(x, "open", true, 50, true), 0);
+    assert_int_equal(tby_explain_add_tier(x, "late", false, 0, false), 0);
+    /* x/a (team dev) passes security, then the default tier allows 81/TCP */
+    t = run(x, "x/a", "x/b", "81/TCP", &ok);
+    assert_true(ok);
+    tiers = json_object_get(step(t, "ingress"), "tiers");
+    assert_int_equal(json_array_size(tiers), 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tiers, 0), "tier")),
+                        "open");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tiers, 0), "result")),
+                        "Pass");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tiers, 0),
+                                                          "defaultAction")), "Pass");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tiers, 1), "tier")),
+                        "security");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tiers, 2), "tier")),
+                        "default");
+    json_decref(t);
+    assert_false(allowed(x, "x/a", "x/b", "80/TCP"));   /* the default tier's default Deny */
+    assert_false(allowed(x, "y/a", "x/b", "81/TCP"));   /* security's default Deny */
+    assert_false(allowed(x, "x/a", "x/b", "80/SCTP"));  /* open's Deny rule */
+    /* x/a: only open (passes) and late (denies); late, without order, comes last */
+    t = run(x, "x/b", "x/a", "80/TCP", &ok);
+    assert_false(ok);
+    tiers = json_object_get(step(t, "ingress"), "tiers");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(tiers, 1), "tier")),
+                        "late");
+    json_decref(t);
+    /* without the model knowing the tiers, their policies are default-tier ones */
+    tby_explain_free(x);
+    x = model("apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+              "metadata: {name: late.deny}\n"
+              "spec: {tier: late, selector: app == 'web', ingress: [{action: Deny}]}\n");
+    tby_explain_as_written(x, true);
+    t = run(x, "x/b", "x/a", "80/TCP", &ok);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(
+                            step(t, "ingress"), "tiers"), 0), "tier")), "default");
+    json_decref(t);
+    tby_explain_free(x);
+}
+
 static void test_peers_and_ports_parse(void **state)
 {
     struct tby_explain *x = model(NULL);
@@ -375,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_egress_deny_stops_before_ingress),
         cmocka_unit_test(test_same_endpoint_always_allowed),
         cmocka_unit_test(test_stand_ins_of_what_is_not_enforced),
+        cmocka_unit_test(test_tiers_in_order_with_pass_and_default_actions),
         cmocka_unit_test(test_peers_and_ports_parse),
     };
 

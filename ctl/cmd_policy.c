@@ -22,12 +22,28 @@
 enum { EXPLAIN_ALLOWED = 0, EXPLAIN_DENIED = 1, EXPLAIN_BAD_INPUT = 2, EXPLAIN_ERROR = 3 };
 
 static const enum tby_kind model_kinds[] = {
-    TBY_KIND_NAMESPACE,          TBY_KIND_PROFILE,     TBY_KIND_WORKLOADENDPOINT,
-    TBY_KIND_NETWORKPOLICY,      TBY_KIND_GLOBALNETWORKPOLICY, TBY_KIND_K8S_NETWORKPOLICY,
+    TBY_KIND_NAMESPACE,       TBY_KIND_PROFILE,          TBY_KIND_WORKLOADENDPOINT,
+    TBY_KIND_NETWORKPOLICY,   TBY_KIND_GLOBALNETWORKPOLICY, TBY_KIND_K8S_NETWORKPOLICY,
+    TBY_KIND_NETWORKSET,      TBY_KIND_GLOBALNETWORKSET,
 };
+
+/* Every resource of one kind into the model. */
+static int load_kind(struct tby_store *store, const struct tby_kind_info *info,
+                     struct tby_explain *x, struct tby_error *err)
+{
+    struct tby_resource_list list = { 0 };
+    int r = tby_catalog_list(store, info, NULL, &list, err);
+
+    for (size_t i = 0; r == 0 && i < list.n; i++)
+        r = tby_explain_add(x, list.items[i]);
+    tby_resource_list_clear(&list);
+    return r;
+}
 
 static int load_model(struct ctl *ctl, struct tby_explain **out)
 {
+    /* Tiers, once tabby has the kind (the model reads them by name). */
+    const struct tby_kind_info *tier = tby_kind_lookup("Tier");
     _cleanup_(tby_explain_freep) struct tby_explain *x = NULL;
     struct tby_store *store = ctl_store(ctl);
     struct tby_error err = { 0 };
@@ -36,13 +52,13 @@ static int load_model(struct ctl *ctl, struct tby_explain **out)
         return EXPLAIN_ERROR;
     if (tby_explain_new(&x) < 0)
         return ctl_fail("out of memory"), EXPLAIN_ERROR;
-    for (size_t k = 0; k < TBY_ARRAY_SIZE(model_kinds); k++) {
-        struct tby_resource_list list = { 0 };
-        int r = tby_catalog_list(store, tby_kind_info(model_kinds[k]), NULL, &list, &err);
 
-        for (size_t i = 0; r == 0 && i < list.n; i++)
-            r = tby_explain_add(x, list.items[i]);
-        tby_resource_list_clear(&list);
+    for (size_t k = 0; k <= TBY_ARRAY_SIZE(model_kinds); k++) {
+        const struct tby_kind_info *info = k < TBY_ARRAY_SIZE(model_kinds)
+                                               ? tby_kind_info(model_kinds[k])
+                                               : tier;
+        int r = info ? load_kind(store, info, x, &err) : 0;
+
         if (r < 0) {
             ctl_fail("reading the datastore: %s", r == -ENOMEM ? "out of memory"
                                                                 : tby_error_str(&err));

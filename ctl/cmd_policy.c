@@ -24,7 +24,7 @@ enum { EXPLAIN_ALLOWED = 0, EXPLAIN_DENIED = 1, EXPLAIN_BAD_INPUT = 2, EXPLAIN_E
 static const enum tby_kind model_kinds[] = {
     TBY_KIND_NAMESPACE,       TBY_KIND_PROFILE,          TBY_KIND_WORKLOADENDPOINT,
     TBY_KIND_NETWORKPOLICY,   TBY_KIND_GLOBALNETWORKPOLICY, TBY_KIND_K8S_NETWORKPOLICY,
-    TBY_KIND_NETWORKSET,      TBY_KIND_GLOBALNETWORKSET,
+    TBY_KIND_NETWORKSET,      TBY_KIND_GLOBALNETWORKSET, TBY_KIND_HOSTENDPOINT,
 };
 
 /* Every resource of one kind into the model. */
@@ -83,6 +83,8 @@ static void print_side(const char *label, const json_t *side)
     printf("  %s %-16s %s", label, json_object_get(side, "endpoint") ? str(side, "endpoint")
                                                                      : "(no endpoint)",
            str(side, "address"));
+    if (json_object_get(side, "hostEndpoint"))
+        printf("  HostEndpoint %s (not policed by tabby yet)", str(side, "hostEndpoint"));
     if (json_object_get(side, "workloadEndpoint"))
         printf("  WorkloadEndpoint %s on node %s", str(side, "workloadEndpoint"),
                str(side, "node"));

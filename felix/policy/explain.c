@@ -257,6 +257,7 @@ int tby_explain_add(struct tby_explain *x, const struct tby_resource *res)
     case TBY_KIND_PROFILE:
     case TBY_KIND_NETWORKSET:
     case TBY_KIND_GLOBALNETWORKSET:
+    case TBY_KIND_HOSTENDPOINT:
         break;
     default:
         return 0;
@@ -428,6 +429,26 @@ static bool ep_holds(const struct xep *e, const struct tby_ip *a)
     return false;
 }
 
+/* A HostEndpoint by name: its first expected address (tabby does not police host
+ * endpoints yet, so only the address counts). */
+static int host_endpoint(const struct tby_explain *x, const char *name,
+                         struct tby_explain_peer *out, struct tby_error *err)
+{
+    const struct tby_resource *r = other(x, TBY_KIND_HOSTENDPOINT, name);
+
+    if (!r)
+        return tby_error_set(err, -EINVAL, "\"%s\": no such endpoint (expected NAMESPACE/POD, "
+                             "a WorkloadEndpoint's name, a HostEndpoint's or an IP address)",
+                             name);
+    if (!r->spec.hep->n_expected_ips)
+        return tby_error_set(err, -EINVAL, "\"%s\": the HostEndpoint has no expectedIPs to "
+                             "take as its address", name);
+    out->has_addr = true;
+    out->addr = r->spec.hep->expected_ips[0];
+    out->host_endpoint = name;
+    return 0;
+}
+
 int tby_explain_peer_parse(const struct tby_explain *x, const char *text,
                            struct tby_explain_peer *out, struct tby_error *err)
 {
@@ -464,9 +485,12 @@ int tby_explain_peer_parse(const struct tby_explain *x, const char *text,
                                  x->eps[i].name);
         found = (int)i;
     }
+    if (found < 0 && !slash)
+        return host_endpoint(x, text, out, err);
     if (found < 0)
         return tby_error_set(err, -EINVAL, "\"%s\": no such endpoint (expected NAMESPACE/POD, "
-                             "a WorkloadEndpoint's name or an IP address)", text);
+                             "a WorkloadEndpoint's name, a HostEndpoint's or an IP address)",
+                             text);
     out->endpoint = found;
     return 0;
 }
@@ -713,6 +737,8 @@ static json_t *peer_json(const struct tby_explain *x, const struct tby_explain_p
     char buf[TBY_IP_STRLEN];
     json_t *o = json_pack("{s:s}", "address", tby_ip_format(a, buf));
 
+    if (o && s->host_endpoint)
+        json_object_set_new(o, "hostEndpoint", json_string(s->host_endpoint));
     if (o && s->endpoint >= 0) {
         const struct tby_resource *r = x->eps[s->endpoint].res;
 

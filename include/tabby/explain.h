@@ -52,6 +52,9 @@ struct tby_explain;
  * (outside the cluster, a network set's, a node's). */
 struct tby_explain_peer {
     int endpoint;                   /* -1: an address only */
+    const char *host_endpoint;      /* the HostEndpoint named (the name given), or NULL;
+                                     * only its address counts: tabby does not police
+                                     * host endpoints yet */
     bool has_addr;                  /* endpoint: false means "its address of the family
                                      * the other side needs" */
     struct tby_ip addr;
@@ -85,8 +88,9 @@ int tby_explain_add_tier(struct tby_explain *x, const char *name, bool has_order
 void tby_explain_as_written(struct tby_explain *x, bool as_written);
 
 /* Reads one side of a flow: "NS/POD" (a workload endpoint's pod), "NS/NAME" (a
- * WorkloadEndpoint's name), a WorkloadEndpoint name unique across namespaces, or an IP
- * address (an endpoint's address names that endpoint). -EINVAL with err saying what was
+ * WorkloadEndpoint's name), a WorkloadEndpoint name unique across namespaces, a
+ * HostEndpoint's name (its first expectedIP), or an IP address (an endpoint's address
+ * names that endpoint). out borrows text. -EINVAL with err saying what was
  * not found or is ambiguous. */
 int tby_explain_peer_parse(const struct tby_explain *x, const char *text,
                            struct tby_explain_peer *out, struct tby_error *err);

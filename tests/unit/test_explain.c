@@ -399,7 +399,11 @@ static void test_tiers_in_order_with_pass_and_default_actions(void **state)
 
 static void test_peers_and_ports_parse(void **state)
 {
-    struct tby_explain *x = model(NULL);
+    struct tby_explain *x = model("apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+                                  "metadata: {name: n1-eth0}\n"
+                                  "spec: {node: n1, interfaceName: eth0,"
+                                  " expectedIPs: [192.0.2.10]}\n");
+    char buf[TBY_IP_STRLEN];
     struct tby_explain_packet p = { 0 };
     struct tby_explain_peer peer;
     struct tby_error err = { 0 };
@@ -415,6 +419,10 @@ static void test_peers_and_ports_parse(void **state)
     assert_string_equal(tby_explain_endpoint_name(x, peer.endpoint), "y/a");
     assert_int_equal(tby_explain_peer_parse(x, "198.51.100.7", &peer, &err), 0);
     assert_int_equal(peer.endpoint, -1);
+    assert_int_equal(tby_explain_peer_parse(x, "n1-eth0", &peer, &err), 0);
+    assert_int_equal(peer.endpoint, -1);
+    assert_string_equal(tby_ip_format(&peer.addr, buf), "192.0.2.10");
+    assert_string_equal(peer.host_endpoint, "n1-eth0");
     assert_int_equal(tby_explain_peer_parse(x, "x/zz", &peer, &err), -EINVAL);
     assert_non_null(strstr(tby_error_str(&err), "no such endpoint"));
     assert_int_equal(tby_explain_port_parse("53/udp", &p, &err), 0);

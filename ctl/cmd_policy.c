@@ -201,7 +201,8 @@ static void print_tree(const json_t *t, const char *port)
         print_step(step);
     decided_by(t, &why);
     printf("%sverdict: %s (%s)\n", json_array_size(json_object_get(t, "steps")) ? "\n" : "",
-           strcmp(str(t, "verdict"), "allow") == 0 ? "ALLOWED" : "DENIED", why.data ? why.data : "");
+           strcmp(str(t, "verdict"), "allow") == 0 ? "ALLOWED" : "DENIED",
+           why.data ? why.data : "");
 }
 
 /* ---- one flow and a batch ------------------------------------------------------------------ */
@@ -272,7 +273,8 @@ static int batch(struct tby_explain *x, const char *path, const struct opts *o)
         int n = 0, r;
 
         lineno++;
-        for (tok = strtok_r(line, " \t\n", &save); tok && n < 4; tok = strtok_r(NULL, " \t\n", &save))
+        for (tok = strtok_r(line, " \t\n", &save); tok && n < 4;
+             tok = strtok_r(NULL, " \t\n", &save))
             args[n++] = tok;
         if (n == 0 || args[0][0] == '#')
             continue;

@@ -258,6 +258,7 @@ int tby_explain_add(struct tby_explain *x, const struct tby_resource *res)
     case TBY_KIND_NETWORKSET:
     case TBY_KIND_GLOBALNETWORKSET:
     case TBY_KIND_HOSTENDPOINT:
+    case TBY_KIND_NODE:
         break;
     default:
         return 0;
@@ -750,6 +751,43 @@ static json_t *peer_json(const struct tby_explain *x, const struct tby_explain_p
     return o;
 }
 
+static bool node_has(const struct tby_node *n, const struct tby_ip *a)
+{
+    struct tby_ip ip;
+
+    if ((n->has_ipv4_address && tby_ip_equal(&n->ipv4_address.ip, a)) ||
+        (n->has_ipv6_address && tby_ip_equal(&n->ipv6_address.ip, a)) ||
+        (n->has_ipip_tunnel_addr && tby_ip_equal(&n->ipip_tunnel_addr, a)) ||
+        (n->has_vxlan_tunnel_addr && tby_ip_equal(&n->vxlan_tunnel_addr, a)) ||
+        (n->has_vxlan_tunnel_addr_v6 && tby_ip_equal(&n->vxlan_tunnel_addr_v6, a)))
+        return true;
+    for (size_t i = 0; i < n->n_addresses; i++) {
+        const char *s = n->addresses[i].address;
+        char buf[TBY_CIDR_STRLEN];
+        const char *slash = s ? strchr(s, '/') : NULL;
+
+        if (slash && (size_t)(slash - s) < sizeof(buf)) {
+            memcpy(buf, s, (size_t)(slash - s));
+            buf[slash - s] = '\0';
+            s = buf;
+        }
+        if (s && tby_ip_parse(s, &ip, NULL) == 0 && tby_ip_equal(&ip, a))
+            return true;
+    }
+    return false;
+}
+
+/* Whether a is an address of the node e runs on: tabby lets a node's traffic to its own
+ * pods pass without their ingress policy. */
+static bool from_own_node(const struct tby_explain *x, const struct tby_ip *a,
+                          const struct xep *e)
+{
+    const char *node = e->res->spec.wep->node;
+    const struct tby_resource *n = node ? other(x, TBY_KIND_NODE, node) : NULL;
+
+    return n && node_has(n->spec.node, a);
+}
+
 int tby_explain_flow(struct tby_explain *x, const struct tby_explain_packet *p, bool *allowed,
                      json_t **trace, struct tby_error *err)
 {
@@ -776,6 +814,10 @@ int tby_explain_flow(struct tby_explain *x, const struct tby_explain_packet *p, 
     *allowed = true;
     if (p->from.endpoint >= 0 && p->from.endpoint == p->to.endpoint) {
         json_object_set_new(t, "note", json_string("the packet never leaves the endpoint"));
+    } else if (p->from.endpoint < 0 && p->to.endpoint >= 0 &&
+               from_own_node(x, &k.src, &x->eps[p->to.endpoint])) {
+        json_object_set_new(t, "note", json_string("from the endpoint's own node: a node's "
+                                                   "traffic to its own pods always passes"));
     } else {
         for (int d = DIR_OUT; d >= DIR_IN && *allowed; d--) {
             json_t *step;

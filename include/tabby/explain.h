@@ -3,7 +3,7 @@
  *
  * A struct tby_explain is a model built from resources (WorkloadEndpoints, Namespaces,
  * Profiles, NetworkPolicies, GlobalNetworkPolicies, Kubernetes NetworkPolicies, network
- * sets, HostEndpoints, Tiers; other kinds are ignored). tby_explain_flow() evaluates one
+ * sets, HostEndpoints, Nodes, Tiers; other kinds are ignored). tby_explain_flow() evaluates one
  * packet, FROM → TO on a port and protocol: FROM's egress, then TO's ingress (each only
  * when it is a workload endpoint); per direction the tiers in order (lower order first,
  * the "default" tier at 1,000,000), in each the policies that select the endpoint by
@@ -11,7 +11,8 @@
  * Deny decide, Pass leaves the tier, Log goes on); a tier whose policies select the
  * endpoint but decide nothing ends with its default action (Deny, or Pass); an endpoint
  * no tier decided for reaches its profiles, which allow (as Calico's namespace profiles
- * do). A packet to the endpoint it comes from never leaves the pod and is allowed.
+ * do). A packet to the endpoint it comes from never leaves the pod and is allowed; one from
+ * the endpoint's own node (an address of its Node) to it passes, as tabby-node lets it.
  *
  * What is evaluated is what tabby-node programs: each policy and Profile goes through
  * enforce.h's plan (with the model's network sets), so one tabby cannot program as

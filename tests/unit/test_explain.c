@@ -283,14 +283,20 @@ static void test_egress_deny_stops_before_ingress(void **state)
     tby_explain_free(x);
 }
 
-static void test_same_endpoint_always_allowed(void **state)
+static void test_same_endpoint_and_own_node_always_allowed(void **state)
 {
     struct tby_explain *x = model(
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-        "metadata: {name: deny, namespace: x}\nspec: {podSelector: {}}\n");
+        "metadata: {name: deny, namespace: x}\nspec: {podSelector: {}}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\n"
+        "spec: {bgp: {ipv4Address: 192.0.2.1/24}}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n2}\n"
+        "spec: {bgp: {ipv4Address: 192.0.2.2/24}}\n");
 
     (void)state;
     assert_true(allowed(x, "x/a", "10.1.0.1", "80/TCP"));
+    assert_true(allowed(x, "192.0.2.1", "x/a", "80/TCP"));    /* x/a runs on n1 */
+    assert_false(allowed(x, "192.0.2.2", "x/a", "80/TCP"));   /* another node */
     tby_explain_free(x);
 }
 
@@ -448,7 +454,7 @@ int main(void)
         cmocka_unit_test(test_nets_ports_named_ports_and_negations),
         cmocka_unit_test(test_icmp_types),
         cmocka_unit_test(test_egress_deny_stops_before_ingress),
-        cmocka_unit_test(test_same_endpoint_always_allowed),
+        cmocka_unit_test(test_same_endpoint_and_own_node_always_allowed),
         cmocka_unit_test(test_stand_ins_of_what_is_not_enforced),
         cmocka_unit_test(test_tiers_in_order_with_pass_and_default_actions),
         cmocka_unit_test(test_peers_and_ports_parse),

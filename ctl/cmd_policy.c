@@ -12,10 +12,12 @@
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 #include "tabby/explain.h"
+#include "tabby/nft.h"
 #include "ctl.h"
 
 #define POLICY_SYNOPSIS                                                                       \
     "policy explain FROM TO PORT/PROTO [-o text|json] [--sport PORT] [--as-written]\n"        \
+    "       [--node NAME]   (on node NAME: the nftables counters of the deciding rules)\n"    \
     "       policy explain --batch FILE|- [-o text|json]   (lines: FROM TO PORT/PROTO)"
 
 /* Exit codes of explain: allowed, denied, bad input; and the datastore failing. */
@@ -154,21 +156,46 @@ static void print_step(const json_t *step)
             printf(" (none)");
         printf(": %s\n", str(prof, "action"));
     }
+    if (json_object_get(step, "counter"))
+        printf("  nftables on node %s: rule \"%s\" counted %lld packets (%lld bytes), for "
+               "every endpoint it applies to\n", str(json_object_get(step, "counter"), "node"),
+               str(json_object_get(step, "counter"), "rule"),
+               (long long)json_integer_value(json_object_get(json_object_get(step, "counter"),
+                                                             "packets")),
+               (long long)json_integer_value(json_object_get(json_object_get(step, "counter"),
+                                                             "bytes")));
     printf("  => %s\n", str(step, "verdict"));
+}
+
+static const json_t *last(const json_t *o, const char *key)
+{
+    const json_t *a = json_object_get(o, key);
+
+    return json_array_get(a, json_array_size(a) - 1);
+}
+
+/* Where a step was decided: its last tier, that tier's last policy and its last rule
+ * (each NULL when there is none). */
+struct decider {
+    const json_t *tier, *pol, *rule;
+};
+
+static struct decider decider_of(const json_t *step)
+{
+    struct decider d = { .tier = last(step, "tiers") };
+
+    d.pol = last(d.tier, "policies");
+    d.rule = last(d.pol, "rules");
+    return d;
 }
 
 /* Where the verdict was made, in a few words: the last step's deciding tier, policy and
  * rule, or its profiles. Written into b. */
 static void decided_by(const json_t *t, struct tby_buf *b)
 {
-    const json_t *steps = json_object_get(t, "steps");
-    const json_t *step = json_array_get(steps, json_array_size(steps) - 1);
-    const json_t *tiers = json_object_get(step, "tiers");
-    const json_t *tier = json_array_get(tiers, json_array_size(tiers) - 1);
-    const json_t *pols = json_object_get(tier, "policies");
-    const json_t *pol = json_array_get(pols, json_array_size(pols) - 1);
-    const json_t *rules = json_object_get(pol, "rules");
-    const json_t *rule = json_array_get(rules, json_array_size(rules) - 1);
+    const json_t *step = last(t, "steps");
+    struct decider dc = decider_of(step);
+    const json_t *tier = dc.tier, *pol = dc.pol, *rule = dc.rule;
 
     if (!step) {
         tby_buf_adds(b, str(t, "note"));
@@ -212,7 +239,83 @@ struct opts {
     bool json;
     bool has_sport;
     uint16_t sport;
+    const char *node;        /* --node: read this namespace's table as that node's */
 };
+
+/* ---- the kernel's counters (--node) ------------------------------------------------------- */
+
+/* The comment of the nft rules that decided a step, as calc_policy.c and calc_chains.c
+ * write them; "" when no rule did (no policy, the profiles). */
+static void step_comment(const json_t *step, char *buf, size_t size)
+{
+    struct decider dc = decider_of(step);
+    const json_t *tier = dc.tier, *pol = dc.pol, *rule = dc.rule;
+
+    buf[0] = '\0';
+    if (!tier || json_object_get(step, "profiles"))
+        return;
+    if (json_object_get(tier, "defaultAction"))
+        snprintf(buf, size, "default deny: no %s policy allowed it", str(step, "direction"));
+    else if (rule)
+        snprintf(buf, size, "%s %s %lld", str(pol, "policy"), str(step, "direction"),
+                 (long long)json_integer_value(json_object_get(rule, "index")));
+}
+
+struct sum {
+    const char *comment;
+    uint64_t packets, bytes;
+    bool found;
+};
+
+static int sum_rule(void *ctx, const char *chain, const char *comment, uint64_t packets,
+                    uint64_t bytes)
+{
+    struct sum *s = ctx;
+
+    (void)chain;
+    if (strcmp(comment, s->comment) == 0) {
+        s->packets += packets;
+        s->bytes += bytes;
+        s->found = true;
+    }
+    return 0;
+}
+
+/* Adds to each step of an endpoint on this node the counters of the rules that decided. */
+static int add_counters(json_t *t, const char *node)
+{
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = NULL;
+    struct tby_error err = { 0 };
+    const json_t *step;
+    size_t i;
+
+    if (tby_nft_open(&nft, &err) < 0) {
+        fprintf(stderr, "tabbyctl: policy explain: --node: %s\n", tby_error_str(&err));
+        return EXPLAIN_ERROR;
+    }
+    json_array_foreach(json_object_get(t, "steps"), i, step) {
+        const json_t *side = json_object_get(t, strcmp(str(step, "direction"), "ingress") == 0
+                                                    ? "to"
+                                                    : "from");
+        char comment[600];
+        struct sum s = { .comment = comment };
+
+        step_comment(step, comment, sizeof(comment));
+        if (!comment[0] || strcmp(str(side, "node"), node) != 0)
+            continue;
+        if (tby_nft_rule_counters(nft, sum_rule, &s, &err) < 0) {
+            fprintf(stderr, "tabbyctl: policy explain: --node: reading table inet tabby: %s\n",
+                    tby_error_str(&err));
+            return EXPLAIN_ERROR;
+        }
+        if (s.found)
+            json_object_set_new((json_t *)step, "counter",
+                                json_pack("{s:s,s:s,s:I,s:I}", "node", node, "rule", comment,
+                                          "packets", (json_int_t)s.packets, "bytes",
+                                          (json_int_t)s.bytes));
+    }
+    return 0;
+}
 
 /* Explains one flow: EXPLAIN_ALLOWED, _DENIED or _BAD_INPUT (with *msg, new). */
 static int explain_one(struct tby_explain *x, const char *from, const char *to, const char *port,
@@ -243,6 +346,8 @@ static int single(struct tby_explain *x, char **args, const struct opts *o)
         fprintf(stderr, "tabbyctl: policy explain: %s\n", msg ? msg : "out of memory");
         return r;
     }
+    if (o->node && add_counters(t, o->node))
+        return EXPLAIN_ERROR;
     if (o->json)
         json_dumpf(t, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     else
@@ -313,6 +418,7 @@ static int cmd_explain(struct ctl *ctl, int argc, char **argv)
         { "batch", required_argument, NULL, 'b' },
         { "sport", required_argument, NULL, 's' },
         { "as-written", no_argument, NULL, 'w' },
+        { "node", required_argument, NULL, 'n' },
         { NULL, 0, NULL, 0 },
     };
     _cleanup_(tby_explain_freep) struct tby_explain *x = NULL;
@@ -326,6 +432,8 @@ static int cmd_explain(struct ctl *ctl, int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "o:", options, NULL)) != -1) {
         if (opt == 'o' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "text") == 0)) {
             o.json = strcmp(optarg, "json") == 0;
+        } else if (opt == 'n') {
+            o.node = optarg;
         } else if (opt == 'w') {
             as_written = true;
         } else if (opt == 'b') {

@@ -293,12 +293,22 @@ struct tby_ipam {
     unsigned cache_next;
     bool has_hint[2];               /* per family: the affine block used last */
     struct tby_cidr hint[2];
+    struct tby_cidr *reserved;      /* every IPReservation's reservedCIDRs, read per */
+    size_t n_reserved;              /* automatic assignment */
 };
 
 void ipam_cache_clear(struct tby_ipam *ipam);
 
 /* Re-reads pools and settings when they changed since the last operation. */
 int ipam_refresh(struct tby_ipam *ipam, struct tby_error *err);
+/* Reads the IPReservations again, as Calico does for each automatic assignment (and only
+ * there: an address asked for by name is given even when reserved, as Calico's is). */
+int ipam_refresh_reservations(struct tby_ipam *ipam, struct tby_error *err);
+/* Whether a reservation holds ip; whether one holds any address of block; whether one
+ * holds the whole block (Calico claims no such block). */
+bool ipam_reserved(const struct tby_ipam *ipam, const struct tby_ip *ip);
+bool ipam_reserved_in(const struct tby_ipam *ipam, const struct tby_cidr *block);
+bool ipam_reserved_whole(const struct tby_ipam *ipam, const struct tby_cidr *block);
 const struct ipam_pool *ipam_pool_for_ip(const struct tby_ipam *ipam, const struct tby_ip *ip);
 const struct ipam_pool *ipam_pool_for_block(const struct tby_ipam *ipam,
                                             const struct tby_cidr *block);

@@ -84,6 +84,8 @@ static enum tby_action tier_default_action(const struct tby_explain *x, const ch
 
 /* ---- the model ------------------------------------------------------------------------- */
 
+static void sets_clear(struct tby_explain *x);
+
 static void xpol_clear(struct xpol *p)
 {
     for (int d = 0; d < 2; d++) {
@@ -117,6 +119,8 @@ void tby_explain_free(struct tby_explain *x)
     }
     for (size_t i = 0; i < x->n_pols; i++)
         xpol_clear(&x->pols[i]);
+    sets_clear(x);
+    free(x->sets);
     for (size_t i = 0; i < x->n_tiers; i++)
         free(x->tiers[i].name);
     free(x->tiers);
@@ -274,15 +278,14 @@ int tby_explain_add(struct tby_explain *x, const struct tby_resource *res)
     return 0;
 }
 
-/* What tabby-node programs for one policy or Profile (enforce.h's plan, with the model's
- * network sets): the policy as written, its fail-closed stand-in, or nothing. */
-static int plan_policy(struct tby_explain *x, const struct tby_resource *res,
-                       const struct tby_enforce_netsets *sets)
+/* What tabby-node programs for one policy or Profile (enforce.h's plan): the policy as
+ * written, its fail-closed stand-in, or nothing. */
+static int plan_policy(struct tby_explain *x, const struct tby_resource *res)
 {
     struct tby_resource *stand_in = NULL, *copy;
     char why[TBY_ERROR_MAX] = "";
     int plan = x->as_written ? TBY_ENFORCE_AS_IS
-                             : tby_enforce_plan(res, sets, &stand_in, why, sizeof(why));
+                             : tby_enforce_plan(res, &stand_in, why, sizeof(why));
 
     switch (plan) {
     case TBY_ENFORCE_AS_IS:
@@ -302,24 +305,16 @@ static int plan_policy(struct tby_explain *x, const struct tby_resource *res,
 
 static int plan_policies(struct tby_explain *x)
 {
-    _cleanup_free_ const struct tby_resource **sets = calloc(x->others.n + 1, sizeof(*sets));
-    struct tby_enforce_netsets ns = { .items = sets };
-    int r = sets ? 0 : -ENOMEM;
+    int r = 0;
 
     for (size_t i = 0; i < x->n_pols; i++)
         xpol_clear(&x->pols[i]);
     x->n_pols = 0;
-    for (size_t i = 0; r == 0 && i < x->others.n; i++) {
-        enum tby_kind k = x->others.items[i]->info->kind;
-
-        if (k == TBY_KIND_NETWORKSET || k == TBY_KIND_GLOBALNETWORKSET)
-            sets[ns.n++] = x->others.items[i];
-    }
     for (size_t i = 0; r == 0 && i < x->policies.n; i++)
-        r = plan_policy(x, x->policies.items[i], &ns);
+        r = plan_policy(x, x->policies.items[i]);
     for (size_t i = 0; r == 0 && i < x->others.n; i++)
         if (x->others.items[i]->info->kind == TBY_KIND_PROFILE)
-            r = plan_policy(x, x->others.items[i], &ns);
+            r = plan_policy(x, x->others.items[i]);
     return r;
 }
 
@@ -374,21 +369,33 @@ static int set_all(json_t *obj, const char *prefix, const json_t *labels)
  * labelsToApply, the namespace's under pcns., the endpoint's own, Calico's own. */
 static json_t *effective_labels(const struct tby_explain *x, const struct tby_resource *res)
 {
-    const struct tby_wep *w = res->spec.wep;
-    const char *ns = res->meta.namespace;
-    const struct tby_resource *nsres = other(x, TBY_KIND_NAMESPACE, ns);
+    bool wep = res->info->kind == TBY_KIND_WORKLOADENDPOINT;
+    const struct tby_wep *w = wep ? res->spec.wep : NULL;
+    const char *ns = res->info->namespaced ? res->meta.namespace : NULL;
+    const struct tby_resource *nsres = ns ? other(x, TBY_KIND_NAMESPACE, ns) : NULL;
+    _cleanup_free_ char *kns = NULL;
+    char *one[1];
+    /* a NetworkSet has its namespace's profile, as Calico gives it */
+    struct tby_strv netset_profiles = { .items = one, .n = 0 };
+    const struct tby_strv *profiles = w ? &w->profiles : &netset_profiles;
     _cleanup_json_ json_t *l = json_object();
     int r = l ? 0 : -ENOMEM;
 
-    for (size_t i = 0; r == 0 && i < w->profiles.n; i++) {
-        const struct tby_resource *pr = other(x, TBY_KIND_PROFILE, w->profiles.items[i]);
+    if (!w && ns) {
+        if (asprintf(&kns, "kns.%s", ns) < 0)
+            return NULL;
+        one[0] = kns;
+        netset_profiles.n = 1;
+    }
+    for (size_t i = 0; r == 0 && i < profiles->n; i++) {
+        const struct tby_resource *pr = other(x, TBY_KIND_PROFILE, profiles->items[i]);
 
         if (pr && pr->spec.profile->labels_to_apply)
             r = set_all(l, "", pr->spec.profile->labels_to_apply);
     }
-    if (r == 0)
+    if (r == 0 && ns)
         r = set_str(l, "pcns.", "kubernetes.io/metadata.name", ns);
-    if (r == 0)
+    if (r == 0 && ns)
         r = set_str(l, "pcns.", "projectcalico.org/name", ns);
     if (r == 0 && nsres)
         r = set_all(l, "pcns.", nsres->meta.labels);
@@ -396,18 +403,56 @@ static json_t *effective_labels(const struct tby_explain *x, const struct tby_re
         r = set_all(l, "", res->meta.labels);
     if (r == 0)
         r = set_str(l, "", "projectcalico.org/namespace", ns);
-    if (r == 0)
+    if (r == 0 && w)
         r = set_str(l, "", "projectcalico.org/orchestrator", w->orchestrator);
-    if (r == 0)
+    if (r == 0 && w)
         r = set_str(l, "", "projectcalico.org/serviceaccount", w->service_account_name);
     return r == 0 ? TBY_STEAL(l) : NULL;
+}
+
+static void sets_clear(struct tby_explain *x)
+{
+    for (size_t i = 0; i < x->n_sets; i++) {
+        free(x->sets[i].name);
+        json_decref(x->sets[i].labels);
+    }
+    x->n_sets = 0;
+}
+
+/* The network sets, which rule selectors match as they match endpoints (by their nets). */
+static int build_sets(struct tby_explain *x)
+{
+    sets_clear(x);
+    for (size_t i = 0; i < x->others.n; i++) {
+        const struct tby_resource *r = x->others.items[i];
+        struct xset *s;
+        int rc;
+
+        if (r->info->kind != TBY_KIND_NETWORKSET && r->info->kind != TBY_KIND_GLOBALNETWORKSET)
+            continue;
+        if (TBY_GROW(x->sets, x->cap_sets, x->n_sets + 1) < 0)
+            return -ENOMEM;
+        s = &x->sets[x->n_sets];
+        *s = (struct xset){ .res = r };
+        rc = r->info->namespaced
+                 ? asprintf(&s->name, "NetworkSet %s/%s", r->meta.namespace, r->meta.name)
+                 : asprintf(&s->name, "GlobalNetworkSet %s", r->meta.name);
+        if (rc < 0) {
+            s->name = NULL;
+            return -ENOMEM;
+        }
+        x->n_sets++;
+        if (!(s->labels = effective_labels(x, r)))
+            return -ENOMEM;
+    }
+    return 0;
 }
 
 static int prepare(struct tby_explain *x)
 {
     if (!x->dirty)
         return 0;
-    if (plan_policies(x) < 0)
+    if (plan_policies(x) < 0 || build_sets(x) < 0)
         return -ENOMEM;
     for (size_t i = 0; i < x->n_eps; i++) {
         json_decref(x->eps[i].labels);

@@ -21,6 +21,13 @@ struct xep {
     json_t *labels;                   /* effective labels; rebuilt when x->dirty */
 };
 
+/* A network set as rule selectors see it. */
+struct xset {
+    const struct tby_resource *res;   /* in tby_explain.others */
+    char *name;                       /* "NetworkSet <ns>/<name>", "GlobalNetworkSet <name>" */
+    json_t *labels;
+};
+
 /* A tier: its order and what ends it when its policies decide nothing. */
 struct xtier {
     char *name;
@@ -51,6 +58,8 @@ struct tby_explain {
     struct xpol *pols;                /* built from policies and Profiles by prepare */
     size_t n_pols, cap_pols;
     struct tby_resource_list policies; /* the policies added, as written */
+    struct xset *sets;                /* built by prepare */
+    size_t n_sets, cap_sets;
     struct xtier *tiers;              /* the tiers known (Tier resources, add_tier) */
     size_t n_tiers, cap_tiers;
     struct tby_resource_list others;  /* Namespaces, Profiles, network sets */

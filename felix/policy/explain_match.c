@@ -24,16 +24,26 @@ static bool ep_has_addr(const struct xep *e, const struct tby_ip *a)
     return false;
 }
 
-/* The first endpoint holding a that sel selects (NULL sel: any), or NULL. */
-static const struct xep *selected_at(const struct tby_explain *x, const struct tby_sel *sel,
-                                     const struct tby_ip *a)
+static bool in_nets(const struct tby_cidr_list *l, const struct tby_ip *a);
+
+/* The name of the first endpoint holding a, or network set whose nets hold it, that sel
+ * selects (NULL sel: any), or NULL. */
+static const char *selected_at(const struct tby_explain *x, const struct tby_sel *sel,
+                               const struct tby_ip *a)
 {
     for (size_t i = 0; i < x->n_eps; i++) {
         const struct xep *e = &x->eps[i];
         struct tby_labels view = tby_labels_from_json(e->labels);
 
         if (ep_has_addr(e, a) && (!sel || tby_sel_match(sel, &view)))
-            return e;
+            return e->name;
+    }
+    for (size_t i = 0; sel && i < x->n_sets; i++) {
+        const struct xset *s = &x->sets[i];
+        struct tby_labels view = tby_labels_from_json(s->labels);
+
+        if (in_nets(&s->res->spec.networkset->nets, a) && tby_sel_match(sel, &view))
+            return s->name;
     }
     return NULL;
 }
@@ -130,7 +140,7 @@ static bool entity_match(const struct tby_explain *x, const struct centity *e, c
                          struct tby_buf *held, struct tby_buf *fail)
 {
     char ab[TBY_IP_STRLEN], pb[32];
-    const struct xep *ep;
+    const char *ep;
 
     tby_ip_format(a, ab);
     if (e->sel) {
@@ -140,12 +150,12 @@ static bool entity_match(const struct tby_explain *x, const struct centity *e, c
             return false;
         }
         tby_buf_printf(held, "; %s selector %s selects %s", side, tby_sel_canonical(e->sel),
-                       ep->name);
+                       ep);
     }
     if (e->not_sel) {
         if ((ep = selected_at(x, e->not_sel, a))) {
             tby_buf_printf(fail, "%s notSelector %s selects %s", side,
-                           tby_sel_canonical(e->not_sel), ep->name);
+                           tby_sel_canonical(e->not_sel), ep);
             return false;
         }
         tby_buf_printf(held, "; %s notSelector %s: %s not selected", side,

@@ -15,9 +15,10 @@
  * the endpoint's own node (an address of its Node) to it passes, as tabby-node lets it.
  *
  * What is evaluated is what tabby-node programs: each policy and Profile goes through
- * enforce.h's plan (with the model's network sets), so one tabby cannot program as
- * written is evaluated as its fail-closed stand-in (a Profile with rules: the
- * "~profile.<name>" policy after all others), and the trace says why.
+ * enforce.h's plan, so one tabby cannot program as written is evaluated as its
+ * fail-closed stand-in (a Profile with rules: the "~profile.<name>" policy after all
+ * others), and the trace says why. Rule selectors match network sets by their nets, as
+ * they match endpoints by their addresses.
  *
  * The rules are read exactly as the dataplane reads them (felix/policy's conversion:
  * namespace scoping, Kubernetes policies as knp.default.<name> at order 1000), and

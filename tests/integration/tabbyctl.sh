@@ -19,8 +19,9 @@ test_examples_apply_cleanly() {
     local out
     if out=$(ctl apply -f "$EX/ippool.yaml" -f "$EX/default-deny.yaml" -f "$EX/allow-dns.yaml" \
         -f "$EX/db-access.yaml" -f "$EX/api-allow.yaml" -f "$EX/api-policy.yaml" \
-        -f "$EX/bgppeer-tor.yaml" -f "$EX/bgpconfig.yaml" -f "$EX/bgpfilter.yaml" 2>&1) &&
-        [ "$(grep -c ' created$' <<<"$out")" = 9 ]; then
+        -f "$EX/bgppeer-tor.yaml" -f "$EX/bgpconfig.yaml" -f "$EX/bgpfilter.yaml" \
+        -f "$EX/network-sets.yaml" 2>&1) &&
+        [ "$(grep -c ' created$' <<<"$out")" = 13 ]; then
         pass examples_apply_cleanly
     else
         fail examples_apply_cleanly "$out"
@@ -29,11 +30,11 @@ test_examples_apply_cleanly() {
 
 test_examples_round_trip() {
     local kind ok=1 out
-    for kind in ippool networkpolicy knp bgppeer bgpconfig bgpfilter; do
-        ctl get "$kind" -o yaml >"$T_TMP/$kind.yaml" 2>"$T_TMP/err" || { ok=0; break; }
+    for kind in ippool networkpolicy gnp knp bgppeer bgpconfig bgpfilter netset gnetset; do
+        ctl get "$kind" -A -o yaml >"$T_TMP/$kind.yaml" 2>"$T_TMP/err" || { ok=0; break; }
         out=$(ctl apply -f "$T_TMP/$kind.yaml" 2>&1) || { ok=0; break; }
         if grep -qv ' unchanged$' <<<"$out"; then ok=0; break; fi
-        ctl get "$kind" -o yaml >"$T_TMP/$kind.again.yaml"
+        ctl get "$kind" -A -o yaml >"$T_TMP/$kind.again.yaml"
         cmp -s "$T_TMP/$kind.yaml" "$T_TMP/$kind.again.yaml" || { ok=0; break; }
     done
     if [ $ok = 1 ]; then pass examples_round_trip; else fail examples_round_trip "$kind: ${out:-$(cat "$T_TMP/err")}"; fi
@@ -82,7 +83,7 @@ test_bad_inputs_are_refused_and_change_nothing() {
 # "Nothing accepted that is not enforced": each field tabby decodes but does not enforce yet
 # (lib/enforce.c's table) is refused at apply, naming the file and the field.
 test_unenforced_fields_are_refused() {
-    refused_inputs unenforced unenforced 13
+    refused_inputs unenforced unenforced 11
 }
 
 # What tabby does enforce next to those fields is taken: profiles that allow or only label,
@@ -122,9 +123,9 @@ YAML
     fi
 }
 
-# Network sets are kinds of their own (labels, nets), and until tabby's policy matches them in
-# rule selectors, a rule that would match one is refused, whichever of the two comes second.
-test_network_sets_are_stored_and_rules_that_would_match_them_refused() {
+# Network sets are kinds of their own (labels, nets) that rule selectors match: sets and the
+# policies whose rules match them are taken in either order, and read back as written.
+test_network_sets_are_stored_and_matched_by_rules() {
     local out why=
     cat >"$T_TMP/sets.yaml" <<'YAML'
 apiVersion: projectcalico.org/v3
@@ -153,39 +154,25 @@ YAML
     cat >"$T_TMP/to-db.yaml" <<'YAML'
 apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
-metadata: {name: "to-db", namespace: "other"}
+metadata: {name: "to-db", namespace: "shop"}
 spec:
   egress:
     - action: Allow
       destination: {selector: "role == 'external-db'"}
 YAML
-    cat >"$T_TMP/db-in-other.yaml" <<'YAML'
-apiVersion: projectcalico.org/v3
-kind: NetworkSet
-metadata: {name: "db-ips", namespace: "other", labels: {role: "external-db"}}
-spec:
-  nets: ["192.0.2.0/24"]
-YAML
-    ctl apply -f "$T_TMP/sets.yaml" >/dev/null 2>&1 || why="$why sets-refused"
+    ctl apply -f "$T_TMP/deny-threats.yaml" >/dev/null 2>&1 || why="$why policy-first-refused"
+    out=$(ctl apply -f "$T_TMP/sets.yaml" 2>&1) || why="$why sets-refused($out)"
+    ctl apply -f "$T_TMP/to-db.yaml" >/dev/null 2>&1 || why="$why policy-after-refused"
     [ "$(ctl get netset -n shop db-ips -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["spec"]["nets"])')" = "['192.0.2.0/24']" ] ||
         why="$why nets-not-masked"
     ctl get gnetset -o wide | grep -q '^threats *198.51.100.0/28,203.0.113.7/32$' || why="$why gnetset-wide"
     ctl get gnetsets -l "threat-feed == 'true'" -o name | grep -q threats || why="$why labels"
-    out=$(ctl apply -f "$T_TMP/deny-threats.yaml" 2>&1) && why="$why policy-accepted"
-    grep -q 'deny-threats.yaml: GlobalNetworkPolicy deny-threats: spec.egress\[0\].destination.selector: matches GlobalNetworkSet threats; tabby.s policy does not match network sets' <<<"$out" ||
-        why="$why policy-message($out)"
-    # another namespace's set is out of a NetworkPolicy's reach; then one in its own is refused
-    ctl apply -f "$T_TMP/to-db.yaml" >/dev/null 2>&1 || why="$why other-namespace-refused"
-    out=$(ctl apply -f "$T_TMP/db-in-other.yaml" 2>&1) && why="$why set-accepted"
-    grep -q 'NetworkSet other/db-ips: matched by NetworkPolicy other/to-db (spec.egress\[0\].destination.selector)' <<<"$out" ||
-        why="$why set-message($out)"
-    ctl delete -f "$T_TMP/sets.yaml" >/dev/null 2>&1 || why="$why delete"
-    ctl apply -f "$T_TMP/deny-threats.yaml" >/dev/null 2>&1 || why="$why policy-refused-after-delete"
-    ctl delete -f "$T_TMP/deny-threats.yaml" -f "$T_TMP/to-db.yaml" >/dev/null 2>&1
+    ctl delete -f "$T_TMP/sets.yaml" -f "$T_TMP/deny-threats.yaml" -f "$T_TMP/to-db.yaml" \
+        >/dev/null 2>&1 || why="$why delete"
     if [ -z "$why" ]; then
-        pass network_sets_are_stored_and_rules_that_would_match_them_refused
+        pass network_sets_are_stored_and_matched_by_rules
     else
-        fail network_sets_are_stored_and_rules_that_would_match_them_refused "$why"
+        fail network_sets_are_stored_and_matched_by_rules "$why"
     fi
 }
 
@@ -438,13 +425,102 @@ test_policy_explain_verdicts_and_exit_codes() {
     pass $n
 }
 
+# Input as calicoctl takes it: a YAML sequence of resources at the top level, scalar label
+# values made strings, service blocks without a CIDR.
+test_calicoctl_input_forms_are_taken() {
+    local out y
+    out=$(ctl apply -f - 2>&1 <<'YAML'
+- apiVersion: projectcalico.org/v3
+  kind: Node
+  metadata:
+    name: "rr1"
+    labels: {routeReflector: true, rack: 7}
+  spec:
+    bgp: {ipv4Address: "10.9.0.1/24", routeReflectorClusterID: "224.0.0.1"}
+- apiVersion: projectcalico.org/v3
+  kind: BGPConfiguration
+  metadata: {name: "default"}
+  spec:
+    serviceClusterIPs: [{}]
+YAML
+) || { fail calicoctl_input_forms_are_taken "apply: $out"; return; }
+    [ "$(grep -c ' created$\| configured$' <<<"$out")" = 2 ] ||
+        { fail calicoctl_input_forms_are_taken "apply said: $out"; return; }
+    y=$(ctl get node rr1 -o json)
+    if [ "$(jq -r '.metadata.labels.routeReflector + "," + .metadata.labels.rack' <<<"$y")" = \
+        "true,7" ] && ctl get nodes --selector "routeReflector == 'true'" -o name | grep -q rr1
+    then
+        pass calicoctl_input_forms_are_taken
+    else
+        fail calicoctl_input_forms_are_taken "$y"
+    fi
+}
+
+# -o custom-columns: kubectl's HEADER:JSONPATH, and calicoctl's column names.
+test_get_custom_columns() {
+    local out want rc
+    out=$(ctl get ippool default-pool \
+        -o 'custom-columns=NAME:.metadata.name,CIDR:{.spec.cidr},USES:.spec.allowedUses[*],NONE:.spec.nope,nat')
+    want=$(printf '%s\n' 'NAME           CIDR             USES              NONE     NAT' \
+        'default-pool   192.168.0.0/16   Workload,Tunnel   <none>   true')
+    [ "$out" = "$want" ] || { fail get_custom_columns "got: $out"; return; }
+    out=$(ctl get ippool -o 'custom-columns=A:.spec[?(@.x)]' 2>&1); rc=$?
+    [ $rc = 2 ] && grep -qF 'column A: JSONPath ".spec[?(@.x)]": filters are not supported' <<<"$out" ||
+        { fail get_custom_columns "filter: exit $rc, $out"; return; }
+    out=$(ctl get ippool -o 'custom-columns=FROB' 2>&1); rc=$?
+    if [ $rc = 2 ] && grep -qF '"FROB" is neither HEADER:JSONPATH nor a column of IPPool' <<<"$out"; then
+        pass get_custom_columns
+    else
+        fail get_custom_columns "unknown column: exit $rc, $out"
+    fi
+}
+
+# patch: a merge patch of one resource, validated as apply validates, all or nothing.
+test_patch_merges_validates_and_compares() {
+    local out before rv
+    out=$(ctl patch node rr1 -p '{"spec":{"bgp":{"routeReflectorClusterID":"224.0.0.2"}},"metadata":{"labels":{"rack":null,"zone":"b"}}}') &&
+        [ "$out" = "Successfully patched 1 'Node' resource" ] ||
+        { fail patch_merges_validates_and_compares "patch: $out"; return; }
+    out=$(ctl get node rr1 -o json | jq -c '[.spec.bgp.routeReflectorClusterID, .spec.bgp.ipv4Address, .metadata.labels]')
+    [ "$out" = '["224.0.0.2","10.9.0.1/24",{"routeReflector":"true","zone":"b"}]' ] ||
+        { fail patch_merges_validates_and_compares "patched: $out"; return; }
+    before=$(snapshot)
+    out=$(ctl patch ippool default-pool -p '{"spec":{"blockSize":33}}' 2>&1) &&
+        { fail patch_merges_validates_and_compares "bad blockSize accepted"; return; }
+    grep -qF 'patch IPPool default-pool: spec.blockSize: must be between 20 and 32, got 33' <<<"$out" ||
+        { fail patch_merges_validates_and_compares "refusal: $out"; return; }
+    out=$(ctl patch ippool default-pool -p '{"metadata":{"name":"other"}}' 2>&1) &&
+        { fail patch_merges_validates_and_compares "rename accepted"; return; }
+    rv=$(ctl get ippool default-pool -o json | jq -r .metadata.resourceVersion)
+    out=$(ctl patch ippool default-pool -p "{\"metadata\":{\"resourceVersion\":\"$((rv - 1))\"},\"spec\":{\"disabled\":true}}" 2>&1) &&
+        { fail patch_merges_validates_and_compares "stale resourceVersion accepted"; return; }
+    grep -qF 'metadata.resourceVersion: the patch is for another version' <<<"$out" &&
+        [ "$before" = "$(snapshot)" ] ||
+        { fail patch_merges_validates_and_compares "stale: $out, or the datastore changed"; return; }
+    ! ctl patch ippool missing -p '{}' >/dev/null 2>&1 &&
+        ctl patch ippool default-pool -p "{\"metadata\":{\"resourceVersion\":\"$rv\"},\"spec\":{\"disabled\":true}}" >/dev/null &&
+        [ "$(ctl get ippool default-pool -o json | jq .spec.disabled)" = true ] &&
+        ctl patch ippool default-pool --type merge -p '{"spec":{"disabled":null}}' >/dev/null &&
+        [ "$(ctl get ippool default-pool -o json | jq .spec.disabled)" = null ] ||
+        { fail patch_merges_validates_and_compares "pinned or null patch did not work"; return; }
+    out=$(ctl patch ippool default-pool --type json -p '[]' 2>&1); local rc=$?
+    if [ $rc = 2 ] && grep -qF 'not supported' <<<"$out"; then
+        pass patch_merges_validates_and_compares
+    else
+        fail patch_merges_validates_and_compares "--type json: exit $rc, $out"
+    fi
+}
+
 test_examples_apply_cleanly
 test_examples_round_trip
+test_get_custom_columns
+test_calicoctl_input_forms_are_taken
+test_patch_merges_validates_and_compares
 test_defaults_are_filled_in
 test_bad_inputs_are_refused_and_change_nothing
 test_unenforced_fields_are_refused
 test_enforced_neighbours_are_accepted
-test_network_sets_are_stored_and_rules_that_would_match_them_refused
+test_network_sets_are_stored_and_matched_by_rules
 test_overlap_with_stored_pool_is_refused
 test_create_existing_fails
 test_replace_missing_fails

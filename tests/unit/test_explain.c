@@ -249,6 +249,38 @@ static void test_nets_ports_named_ports_and_negations(void **state)
     tby_explain_free(x);
 }
 
+/* Rule selectors match network sets' nets (with their labels and namespace's) too. */
+static void test_network_sets_in_rule_selectors(void **state)
+{
+    struct tby_explain *x = model(
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\n"
+        "metadata: {name: partners, labels: {kind: partner}}\n"
+        "spec: {nets: [198.51.100.0/24]}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: NetworkSet\n"
+        "metadata: {name: ops-ips, namespace: \"y\", labels: {kind: ops}}\n"
+        "spec: {nets: [203.0.113.0/24]}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+        "metadata: {name: edge}\n"
+        "spec:\n  selector: app == 'web'\n  ingress:\n"
+        "  - {action: Allow, source: {selector: kind == 'partner'}}\n"
+        "  - {action: Allow, source: {namespaceSelector: team == 'ops'}}\n");
+    bool ok;
+    json_t *t;
+
+    (void)state;
+    t = run(x, "198.51.100.7", "x/a", "80/TCP", &ok);
+    assert_true(ok);
+    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(json_object_get(
+                               json_array_get(json_object_get(json_array_get(json_object_get(
+                                   step(t, "ingress"), "tiers"), 0), "policies"), 0), "rules"),
+                               0), "because")),
+                           "GlobalNetworkSet partners"));
+    json_decref(t);
+    assert_true(allowed(x, "203.0.113.9", "x/a", "80/TCP"));   /* y is team=ops */
+    assert_false(allowed(x, "192.0.2.9", "x/a", "80/TCP"));
+    tby_explain_free(x);
+}
+
 static void test_icmp_types(void **state)
 {
     struct tby_explain *x = model(
@@ -452,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_pass_skips_the_rest_of_the_tier),
         cmocka_unit_test(test_log_goes_on),
         cmocka_unit_test(test_nets_ports_named_ports_and_negations),
+        cmocka_unit_test(test_network_sets_in_rule_selectors),
         cmocka_unit_test(test_icmp_types),
         cmocka_unit_test(test_egress_deny_stops_before_ingress),
         cmocka_unit_test(test_same_endpoint_and_own_node_always_allowed),

@@ -48,21 +48,6 @@ t_need_root() {
     fi
 }
 
-# t_fuzz TARGET CASE: the libFuzzer target TARGET (tests/fuzz/run.sh) for
-# $TABBY_FUZZ_RUNS runs (20000), as case CASE; SKIP without clang.
-t_fuzz() {
-    local log="$T_TMP/fuzz-$1.log"
-    if ! command -v "${CC_FUZZ:-clang}" >/dev/null 2>&1; then
-        skip "$2" "clang is not installed"
-    elif FUZZ_OUT="$T_TMP/fuzz-$1" sh "$T_TOP/tests/fuzz/run.sh" "$1" \
-        "${TABBY_FUZZ_RUNS:-20000}" >"$log" 2>&1; then
-        pass "$2 ($(grep -o 'Done [0-9]* runs' "$log"))"
-    else
-        tail -n 40 "$log"
-        fail "$2" "the fuzzer found a crash, a leak or undefined behaviour"
-    fi
-}
-
 # t_wait SECONDS COMMAND…: true once COMMAND succeeds, false after SECONDS.
 t_wait() {
     local end=$(($(date +%s%N) / 1000000 + $1 * 1000))

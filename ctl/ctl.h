@@ -48,6 +48,7 @@ int ctl_cmd_ipam(struct ctl *ctl, int argc, char **argv);   /* ipam show|check|r
 int ctl_cmd_label(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_patch(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_selector(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_policy(struct ctl *ctl, int argc, char **argv);   /* policy explain */
 int ctl_cmd_bgp(struct ctl *ctl, int argc, char **argv);      /* bgp render|apply */
 int ctl_cmd_node(struct ctl *ctl, int argc, char **argv);     /* node status|diagnose */
 int ctl_cmd_node_diagnose(struct ctl *ctl, int argc, char **argv);

@@ -33,6 +33,13 @@ static const char usage_text[] =
     "  selector check EXPR     print the canonical form (exit 2 when invalid)\n"
     "  selector match EXPR [KEY=VALUE…]  true (exit 0) or false (exit 1)\n"
     "\n"
+    "Policy:\n"
+    "  policy explain FROM TO PORT/PROTO [-o text|json]\n"
+    "                          why a flow is allowed (exit 0) or denied (exit 1), from the\n"
+    "                          datastore: FROM's egress, TO's ingress, tier by tier; FROM and\n"
+    "                          TO are NS/POD, a WorkloadEndpoint or an address\n"
+    "  policy explain --batch FILE|-      one FROM TO PORT/PROTO a line\n"
+    "\n"
     "IP address management:\n"
     "  ipam show [--show-blocks]          addresses per pool (and block): total, in use, free\n"
     "  ipam show --ip=ADDRESS             who holds an address\n"
@@ -175,6 +182,7 @@ static const struct {
     { "bgp", ctl_cmd_bgp },
     { "node", ctl_cmd_node },
     { "ipam", ctl_cmd_ipam },
+    { "policy", ctl_cmd_policy },
     { "version", cmd_version },
 };
 

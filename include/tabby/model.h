@@ -456,5 +456,8 @@ struct tby_hep {
 
 /* "TCP" for 6, … ; NULL for a number without a Calico name. */
 const char *tby_protocol_name(int number);
+/* Calico's numorstring.Protocol: a name in any case (ProtocolFromString folds case), or
+ * digits, which Calico reads as the number. */
+bool tby_protocol_from_string(const char *s, int64_t *out);
 
 #endif

@@ -39,6 +39,12 @@ k8s_objects)
     srcs=$(cd "$(dirname "$0")/../.." && ls lib/*.c)
     libs="-lyaml -ljansson -lsqlite3 -lcurl -lm -lpthread"; opts="-max_len=16384"
     defs="-DPACKAGE_VERSION=\"fuzz\" -DTBY_DEFAULT_STORE=\"sqlite:/nonexistent\"" ;;
+explain)
+    # The evaluator reads rules through the policy engine's own conversion: every lib/ and
+    # felix/policy/ source is built in (libnftnl's and libmnl's calls stay unused).
+    srcs=$(cd "$(dirname "$0")/../.." && ls lib/*.c felix/policy/*.c)
+    libs="-lyaml -ljansson -lsqlite3 -lcurl -lnftnl -lmnl -lm -lpthread"; opts="-max_len=8192"
+    defs="-DPACKAGE_VERSION=\"fuzz\" -DTBY_DEFAULT_STORE=\"sqlite:/nonexistent\"" ;;
 node_env)
     # tabby-node's settings reach the resource model (the pools and FelixConfiguration
     # decoders): every lib/ source, and the three node/ files that read the environment.

@@ -387,6 +387,44 @@ test_reads_of_a_missing_store_create_nothing() {
     fi
 }
 
+# policy explain on a datastore of its own: exit 0 allowed, 1 denied, 2 bad input; -o json
+# and --batch.
+test_policy_explain_verdicts_and_exit_codes() {
+    local store="sqlite:$T_TMP/explain.db" out rc n=explain_verdicts_and_exit_codes
+    x() { "$TABBYCTL" --store "$store" policy explain "$@"; }
+    {
+        wep() {
+            printf -- '---\napiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n'
+            printf 'metadata: {name: "n1-k8s-%s-eth0", namespace: "default", labels: {app: "%s"}}\n' "$1" "$2"
+            printf 'spec: {orchestrator: k8s, node: n1, pod: "%s", endpoint: eth0, ' "$1"
+            printf 'interfaceName: "c%s", ipNetworks: ["%s/32"], profiles: [kns.default]}\n' "$1" "$3"
+        }
+        wep be backend 10.9.0.1
+        wep db database 10.9.0.2
+        printf -- '---\n'
+        cat "$EX/db-access.yaml"
+    } | "$TABBYCTL" --store "$store" apply -f - >/dev/null || { fail $n "apply failed"; return; }
+    out=$(x default/be default/db 5432/TCP) ||
+        { fail $n "backend to database 5432/TCP: exit $?: $out"; return; }
+    grep -q 'verdict: ALLOWED (default/db ingress: default/knp.default.db-access rule 0 Allow)' \
+        <<<"$out" || { fail $n "no verdict line: $out"; return; }
+    x default/be default/db 80/TCP >/dev/null; rc=$?
+    [ $rc = 1 ] || { fail $n "backend to database 80/TCP: exit $rc, expected 1"; return; }
+    x 10.9.0.2 default/be 80/UDP >/dev/null || { fail $n "database to backend: not allowed"; return; }
+    out=$(x default/nope default/db 80/TCP 2>&1); rc=$?
+    [ $rc = 2 ] && grep -q '"default/nope": no such endpoint' <<<"$out" ||
+        { fail $n "unknown pod: exit $rc: $out"; return; }
+    out=$(x default/be default/db 80/TCPX 2>&1); rc=$?
+    [ $rc = 2 ] && grep -q 'unknown protocol' <<<"$out" || { fail $n "bad protocol: exit $rc: $out"; return; }
+    out=$(x default/be default/db 5432/TCP -o json | python3 -c \
+        'import json,sys; t=json.load(sys.stdin); print(t["verdict"], len(t["steps"]))') &&
+        [ "$out" = "allow 2" ] || { fail $n "-o json: $out"; return; }
+    out=$(printf 'default/be default/db 5432/TCP\n# a comment\ndefault/be default/db 81/TCP\n' |
+        x --batch - | cut -d' ' -f4 | tr '\n' ' ')
+    [ "$out" = "allow deny " ] || { fail $n "--batch: $out"; return; }
+    pass $n
+}
+
 # Input as calicoctl takes it: a YAML sequence of resources at the top level, scalar label
 # values made strings, service blocks without a CIDR.
 test_calicoctl_input_forms_are_taken() {
@@ -497,4 +535,5 @@ test_store_from_environment_and_config
 test_selector_check_and_match
 test_get_with_selector_lists_what_matches
 test_reads_of_a_missing_store_create_nothing
+test_policy_explain_verdicts_and_exit_codes
 t_end

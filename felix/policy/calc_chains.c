@@ -77,7 +77,7 @@ struct calc_dispatch {
     struct tby_hmap sels;             /* struct dsel */
     struct tby_hmap pols;             /* struct dpol */
     struct tby_hmap pages[2];         /* struct page, by name */
-    struct tby_rs_rule *head[2][2], *deny[2]; /* the dispatch's fixed rules: shared, sealed */
+    struct tby_rs_rule *head[2][2], *deny[2], *deny_log[2]; /* the dispatch's fixed rules: shared, sealed */
     uint64_t serial;                  /* the last dpol serial handed out */
     uint64_t page_round;
 };
@@ -618,7 +618,8 @@ static int dispatch_fixed(struct calc_dispatch *c, int d)
     c->deny[d] = sealed(verdict_rule(r, TBY_RS_V_DROP, NULL,
                                      d == DIR_IN ? "default deny: no ingress policy allowed it"
                                                  : "default deny: no egress policy allowed it"));
-    return c->head[d][0] && c->head[d][1] && c->deny[d] ? 0 : -ENOMEM;
+    c->deny_log[d] = c->deny[d] ? sealed(tby_rs_deny_log_rule(c->deny[d])) : NULL;
+    return c->head[d][0] && c->head[d][1] && c->deny[d] && c->deny_log[d] ? 0 : -ENOMEM;
 }
 
 /* to-wl / from-wl: workloads no policy applies to go at once; the others go through the
@@ -634,6 +635,8 @@ static int dispatch_chain(struct calc_dispatch *c, int d)
         err = push_shared(&l, c->head[d][i]);
     if (err == 0)
         err = pages_write(c, d, pols, n_pols, &l);
+    if (err == 0) /* logged (rate-limited), then dropped */
+        err = push_shared(&l, c->deny_log[d]);
     if (err == 0)
         err = push_shared(&l, c->deny[d]);
     return chain_take_rules(c->rs, dir_chain[d], TBY_RS_HOOK_NONE, &l, err);
@@ -782,6 +785,7 @@ void calc_dispatch_free(struct calc_dispatch *c)
         tby_rs_rule_free(c->head[d][0]);
         tby_rs_rule_free(c->head[d][1]);
         tby_rs_rule_free(c->deny[d]);
+        tby_rs_rule_free(c->deny_log[d]);
         for (h = tby_hmap_first(&c->pages[d]); h; h = next) {
             next = tby_hmap_next(&c->pages[d], h);
             tby_hmap_remove(&c->pages[d], h);

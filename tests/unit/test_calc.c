@@ -14,6 +14,21 @@
 
 #include "calc_fixture.h"
 
+/* A dispatch chain: head, then its default deny — logged to NFLOG (rate-limited) with the
+ * compact id of the drop's comment, then dropped — into buf. */
+static const char *dispatch_text(char buf[1024], const char *head, const char *dir)
+{
+    char comment[96], id[TBY_RS_DENY_ID_SIZE];
+
+    snprintf(comment, sizeof(comment), "default deny: no %s policy allowed it", dir);
+    tby_rs_deny_id(comment, id);
+    snprintf(buf, 1024, "%s\t\tmeta mark & 0x00030000 == 0 limit rate %d/second burst %d packets "
+             "log prefix \"%s\" group %d\n\t\tmeta mark & 0x00030000 == 0 counter drop "
+             "comment \"%s\"\n\t}", head, TBY_RS_DENY_LOG_RATE, TBY_RS_DENY_LOG_BURST, id,
+             TBY_RS_DENY_LOG_GROUP, comment);
+    return buf;
+}
+
 static const char *const default_deny =
     "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
     "metadata: {name: default-deny, namespace: default}\n"
@@ -32,6 +47,7 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = dump(c);
+    char buf[1024];
 
     (void)state;
     assert_has(t, "chain forward-hook {\n\t\ttype filter hook forward priority 0; policy accept;\n"
@@ -45,14 +61,10 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
                   "\t\tmeta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 130 accept\n");
     assert_has(t, "icmpv6 type 143 accept\n\t\tiifname @local-wl jump from-wl\n\t}");
     /* no policy yet: the dispatch chains let every workload by */
-    assert_has(t, "chain from-wl {\n\t\tiifname != @from-wl-selected return\n"
-                  "\t\tmeta mark set mark & 0xfffcffff\n"
-                  "\t\tmeta mark & 0x00030000 == 0 counter drop comment \"default deny: no egress "
-                  "policy allowed it\"\n\t}");
-    assert_has(t, "chain to-wl {\n\t\toifname != @to-wl-selected return\n"
-                  "\t\tmeta mark set mark & 0xfffcffff\n"
-                  "\t\tmeta mark & 0x00030000 == 0 counter drop comment \"default deny: no ingress "
-                  "policy allowed it\"\n\t}");
+    assert_has(t, dispatch_text(buf, "chain from-wl {\n\t\tiifname != @from-wl-selected return\n"
+                                     "\t\tmeta mark set mark & 0xfffcffff\n", "egress"));
+    assert_has(t, dispatch_text(buf, "chain to-wl {\n\t\toifname != @to-wl-selected return\n"
+                                     "\t\tmeta mark set mark & 0xfffcffff\n", "ingress"));
     assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
                   "policy applies to\"; }");
     assert_has(t, "set local-wl { type ifname; }");
@@ -93,6 +105,7 @@ static void test_k8s_default_deny_sends_local_pods_to_default_deny(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL;
+    char buf[1024];
 
     (void)state;
     wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
@@ -108,11 +121,10 @@ static void test_k8s_default_deny_sends_local_pods_to_default_deny(void **state)
     assert_dispatch(t, "from-wl", "");                                  /* ingress only */
     assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
                   "policy applies to\"; elements = { \"cali-a\" }; }");
-    assert_has(t, "chain to-wl {\n\t\toifname != @to-wl-selected return\n"
-                  "\t\tmeta mark set mark & 0xfffcffff\n"
-                  "\t\tmeta mark & 0x00030000 == 0 oifname @to-wl-first jump to-wl-first\n"
-                  "\t\tmeta mark & 0x00030000 == 0 counter drop comment \"default deny: no ingress "
-                  "policy allowed it\"\n\t}");
+    assert_has(t, dispatch_text(buf, "chain to-wl {\n\t\toifname != @to-wl-selected return\n"
+                                     "\t\tmeta mark set mark & 0xfffcffff\n"
+                                     "\t\tmeta mark & 0x00030000 == 0 oifname @to-wl-first "
+                                     "jump to-wl-first\n", "ingress"));
     assert_has(t, "chain to-wl-first {\n\t\tmeta mark & 0x00030000 == 0 oifname @wl-");
     assert_has(t, " jump pi-knp/default/default-deny\n\t}");
     assert_has(t, "comment \"local workloads: projectcalico.org/namespace == 'default' && "
@@ -306,6 +318,38 @@ static void test_calico_order_puts_deny_before_allow(void **state)
     assert_dispatch(t, "to-wl", "pi-gnp/deny pi-np/default/allow pi-knp/default/default-deny");
     assert_has(t, "meta nfproto ipv4 ip saddr @net4-");
     assert_has(t, "counter drop comment \"deny ingress 0\"");
+}
+
+/* A Deny rule is logged to the NFLOG group (rate-limited, with the compact id of its
+ * comment) by a twin with its matches, then dropped; the id maps back to the rule. */
+static void test_deny_rule_is_logged_then_dropped_and_its_id_maps_back(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    char id[TBY_RS_DENY_ID_SIZE], want[512];
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: no-ssh, namespace: default}\n"
+             "spec:\n  selector: app == 'web'\n  ingress:\n  - action: Allow\n    protocol: UDP\n"
+             "  - action: Deny\n    protocol: TCP\n    destination: {ports: [22]}\n");
+    t = dump(c);
+    tby_rs_deny_id("default/no-ssh ingress 1", id);
+    assert_int_equal(strlen(id), TBY_RS_DENY_ID_SIZE - 1);
+    assert_true(strlen(id) < 128); /* the kernel's limit for a log prefix */
+    snprintf(want, sizeof(want), "\t\tmeta l4proto tcp th dport 22 limit rate %d/second burst %d "
+             "packets log prefix \"%s\" group %d\n\t\tmeta l4proto tcp th dport 22 counter drop "
+             "comment \"default/no-ssh ingress 1\"\n", TBY_RS_DENY_LOG_RATE,
+             TBY_RS_DENY_LOG_BURST, id, TBY_RS_DENY_LOG_GROUP);
+    assert_has(t, want);
+    /* Allow is not logged */
+    assert_lacks(t, "udp limit");
+    assert_string_equal(tby_rs_find_deny(tby_calc_ruleset(c), id), "default/no-ssh ingress 1");
+    tby_rs_deny_id("default deny: no ingress policy allowed it", id);
+    assert_string_equal(tby_rs_find_deny(tby_calc_ruleset(c), id),
+                        "default deny: no ingress policy allowed it");
+    assert_null(tby_rs_find_deny(tby_calc_ruleset(c), "tby-deny:000000000000"));
 }
 
 static void test_calico_rule_features_compile(void **state)
@@ -854,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_k8s_egress_named_port_uses_the_peer_selector),
         cmocka_unit_test(test_k8s_empty_rule_admits_every_peer_and_port),
         cmocka_unit_test(test_calico_order_puts_deny_before_allow),
+        cmocka_unit_test(test_deny_rule_is_logged_then_dropped_and_its_id_maps_back),
         cmocka_unit_test(test_calico_rule_features_compile),
         cmocka_unit_test(test_global_policy_rule_selector_spans_namespaces),
         cmocka_unit_test(test_endpoints_of_one_policy_share_its_set),

@@ -491,6 +491,13 @@ static int policy_cleanup(struct tby_error *err)
     return r;
 }
 
+static const char *policy_deny_rule(const void *state, const char *id)
+{
+    const struct node_policy *p = state;
+
+    return tby_rs_find_deny(tby_calc_ruleset(p->calc), id);
+}
+
 const struct node_part node_policy_part = {
     .name = "policy",
     .start = policy_start,
@@ -505,6 +512,7 @@ const struct node_part node_policy_part = {
     .metrics = policy_metrics,
     .status = policy_status,
     .dump = policy_dump,
+    .deny_rule = policy_deny_rule,
     .holds_state = policy_holds_state,
     .cleanup = policy_cleanup,
 };

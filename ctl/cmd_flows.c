@@ -76,7 +76,7 @@ static const char *str(const json_t *o, const char *key)
 
 static void print_header(void)
 {
-    printf("%-8s %-8s %-39s %-39s %-6s %-5s %7s  %-7s %-4s %s\n", "START", "END", "SOURCE",
+    printf("%-8s %-8s %-15s %-15s %-6s %-5s %7s  %-7s %-4s %s\n", "START", "END", "SOURCE",
            "DESTINATION", "PROTO", "PORT", "PACKETS", "DIR", "RULE", "POLICY");
 }
 
@@ -112,7 +112,7 @@ static void print_flow(const json_t *r, bool json)
         snprintf(idx, sizeof(idx), "%lld", (long long)json_integer_value(rule));
     else
         snprintf(idx, sizeof(idx), "-");
-    printf("%-8s %-8s %-39s %-39s %-6s %-5s %7lld  %-7s %-4s %s\n",
+    printf("%-8s %-8s %-15s %-15s %-6s %-5s %7lld  %-7s %-4s %s\n",
            clock_of(str(r, "start"), a), clock_of(str(r, "end"), b), str(r, "src"),
            str(r, "dst"), str(r, "proto"), p,
            (long long)json_integer_value(json_object_get(r, "packets")), str(r, "direction"),

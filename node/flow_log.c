@@ -53,9 +53,10 @@ void flow_log_policy_of(const char *rule, char *out, size_t size)
 {
     const char *last = strrchr(rule, ' ');
     const char *dir = NULL;
+    const char *dd = strstr(rule, "default deny");
 
-    if (strncmp(rule, "default deny", 12) == 0) {
-        snprintf(out, size, "default deny");
+    if (dd) { /* the dispatch's ("default deny: …") or a tier's ("tier T: default deny: …") */
+        snprintf(out, size, "%.*s", (int)(dd - rule + 12), rule);
         return;
     }
     if (last && last[1] && strspn(last + 1, "0123456789") == strlen(last + 1)) {
@@ -205,7 +206,7 @@ static json_t *record(const struct flow_rec *r)
     if (!o)
         return NULL;
     flow_log_policy_of(r->rule, policy, sizeof(policy));
-    if (strcmp(policy, "default deny") == 0) {
+    if (strstr(policy, "default deny")) {
         dir = json_string(strstr(r->rule, "egress") ? "egress" : "ingress");
     } else if (strcmp(policy, r->rule) != 0 && last) {
         dir = json_string(strstr(r->rule + strlen(policy), "egress") ? "egress" : "ingress");

@@ -63,7 +63,7 @@ uint64_t flow_log_packets(const struct flow_log *log);
 uint64_t flow_log_overflow(const struct flow_log *log);
 
 /* The policy a rule text names ("default/no-ssh" of "default/no-ssh ingress 1"; "default
- * deny" of the dispatch's), into out. */
+ * deny" of the dispatch's, "tier T: default deny" of a tier's), into out. */
 void flow_log_policy_of(const char *rule, char *out, size_t size);
 /* Calls fn for every policy counted, with its packets. */
 void flow_log_foreach_policy(const struct flow_log *log,

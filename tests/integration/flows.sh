@@ -64,6 +64,7 @@ if t_wait 10 shows '10\.65\.0\.1 +10\.65\.0\.2 +UDP +81 +[0-9]+ +ingress +- +def
 else
     fail flows_name_the_default_deny "$(cat "$T_TMP/flows.out")"
 fi
+sed 's/^/    /' "$T_TMP/flows.out"
 if grep -q ' 80 ' "$T_TMP/flows.out"; then
     fail allowed_flows_not_logged "$(cat "$T_TMP/flows.out")"
 else

@@ -131,6 +131,9 @@ static void test_packets_are_counted_per_policy(void **state)
     assert_string_equal(out, "default/no-ssh=2;default deny=1;tby-deny:0123456789ab=1;");
     flow_log_policy_of("a b ingress 2", policy, sizeof(policy)); /* a display with a space */
     assert_string_equal(policy, "a b");
+    flow_log_policy_of("tier t1: default deny: no egress policy allowed or passed it", policy,
+                       sizeof(policy));
+    assert_string_equal(policy, "tier t1: default deny");
     flow_log_policy_of("x ingress", policy, sizeof(policy)); /* no index: the text */
     assert_string_equal(policy, "x ingress");
     flow_log_free(log);

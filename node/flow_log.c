@@ -157,6 +157,50 @@ void flow_log_foreach_policy(const struct flow_log *log,
         fn("other", log->other, ctx);
 }
 
+/* ---- a logged packet ------------------------------------------------------------------ */
+
+bool flow_log_parse_ip(const uint8_t *p, size_t len, struct flow_pkt *k)
+{
+    size_t off;
+    uint8_t proto;
+
+    if (len < 20)
+        return false;
+    if ((p[0] >> 4) == 4) {
+        off = (size_t)(p[0] & 0xf) * 4;
+        proto = p[9];
+        k->family = 4;
+        memcpy(k->src, p + 12, 4);
+        memcpy(k->dst, p + 16, 4);
+        /* a fragment after the first has no transport header */
+        if (((p[6] << 8 | p[7]) & 0x1fff) != 0)
+            off = len;
+    } else if ((p[0] >> 4) == 6 && len >= 40) {
+        off = 40;
+        proto = p[6];
+        k->family = 6;
+        memcpy(k->src, p + 8, 16);
+        memcpy(k->dst, p + 24, 16);
+        /* past the extension headers the copy holds (hop-by-hop, routing, destination
+         * options, fragment: after the first fragment, no transport header) */
+        while ((proto == 0 || proto == 43 || proto == 60 || proto == 44) && off + 8 <= len) {
+            bool later_fragment = proto == 44 && ((p[off + 2] << 8 | p[off + 3]) & 0xfff8);
+            size_t hlen = proto == 44 ? 8 : ((size_t)p[off + 1] + 1) * 8;
+
+            proto = p[off];
+            off = later_fragment ? len : off + hlen;
+        }
+    } else {
+        return false;
+    }
+    k->proto = proto;
+    if ((proto == 6 || proto == 17 || proto == 132) && off + 4 <= len)
+        k->dport = (uint16_t)(p[off + 2] << 8 | p[off + 3]);
+    else if ((proto == 1 || proto == 58) && off + 2 <= len)
+        k->dport = (uint16_t)(p[off] << 8 | p[off + 1]);
+    return true;
+}
+
 /* ---- JSON ------------------------------------------------------------------------------- */
 
 static json_t *when(int64_t ms)

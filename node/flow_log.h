@@ -50,6 +50,12 @@ struct flow_log;
 struct flow_log *flow_log_new(void);
 void flow_log_free(struct flow_log *log);
 
+/* The flow of a logged IP packet (its network header first, len bytes of it: NFLOG copies
+ * only the first bytes) into k, but for the rule; false when it is no IPv4 or IPv6 packet.
+ * Ports (ICMP: type and code) stay 0 when the copy ends before them, and for IPv4
+ * fragments after the first. */
+bool flow_log_parse_ip(const uint8_t *p, size_t len, struct flow_pkt *k);
+
 /* Counts one packet at now_ms (wall clock). */
 void flow_log_add(struct flow_log *log, const struct flow_pkt *p, int64_t now_ms);
 

@@ -134,40 +134,6 @@ static const char *name_of(struct node_flows *f, const char *id)
     return nm->rule;
 }
 
-/* The flow of an IP packet (network header first). */
-static bool parse_ip(const uint8_t *p, size_t len, struct flow_pkt *k)
-{
-    size_t off;
-    uint8_t proto;
-
-    if (len < 20)
-        return false;
-    if ((p[0] >> 4) == 4) {
-        off = (size_t)(p[0] & 0xf) * 4;
-        proto = p[9];
-        k->family = 4;
-        memcpy(k->src, p + 12, 4);
-        memcpy(k->dst, p + 16, 4);
-        /* a fragment after the first has no transport header */
-        if ((ntohs(*(const uint16_t *)(p + 6)) & 0x1fff) != 0)
-            off = len;
-    } else if ((p[0] >> 4) == 6 && len >= 40) {
-        off = 40;
-        proto = p[6];
-        k->family = 6;
-        memcpy(k->src, p + 8, 16);
-        memcpy(k->dst, p + 24, 16);
-    } else {
-        return false;
-    }
-    k->proto = proto;
-    if ((proto == 6 || proto == 17 || proto == 132) && off + 4 <= len)
-        k->dport = (uint16_t)(p[off + 2] << 8 | p[off + 3]);
-    else if ((proto == 1 || proto == 58) && off + 2 <= len)
-        k->dport = (uint16_t)(p[off] << 8 | p[off + 1]);
-    return true;
-}
-
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -188,8 +154,8 @@ static int packet_cb(const struct nlmsghdr *nlh, void *data)
     f->messages++;
     mnl_attr_parse(nlh, sizeof(struct nfgenmsg), attr_cb, tb);
     if (!tb[NFULA_PREFIX] || !tb[NFULA_PAYLOAD] ||
-        !parse_ip(mnl_attr_get_payload(tb[NFULA_PAYLOAD]),
-                  mnl_attr_get_payload_len(tb[NFULA_PAYLOAD]), &k)) {
+        !flow_log_parse_ip(mnl_attr_get_payload(tb[NFULA_PAYLOAD]),
+                           mnl_attr_get_payload_len(tb[NFULA_PAYLOAD]), &k)) {
         f->unparsed++;
         return MNL_CB_OK;
     }

@@ -162,6 +162,42 @@ static void test_icmp_and_ipv6_render(void **state)
     flow_log_free(log);
 }
 
+/* Logged packets as NFLOG hands them: the network header first, cut at the copy range. */
+static void test_parse_reads_addresses_protocol_and_port(void **state)
+{
+    /* IPv4, IHL 5, TCP 10.0.0.1:40000 -> 10.0.1.1:22 */
+    uint8_t v4[40] = { 0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 1, 1,
+                       0x9c, 0x40, 0, 22 };
+    /* IPv6, a hop-by-hop header (8 bytes), then UDP to port 53 */
+    uint8_t v6[56] = { 0x60, 0, 0, 0, 0, 16, 0, 64, [8] = 0xfd, [23] = 1, [24] = 0xfd,
+                       [39] = 2, [40] = 17, [41] = 0, [48] = 0x30, [49] = 0x39, [50] = 0,
+                       [51] = 53 };
+    struct flow_pkt k = { 0 };
+
+    (void)state;
+    assert_true(flow_log_parse_ip(v4, sizeof(v4), &k));
+    assert_int_equal(k.family, 4);
+    assert_int_equal(k.proto, 6);
+    assert_int_equal(k.dport, 22);
+    assert_int_equal(k.src[3], 1);
+    memset(&k, 0, sizeof(k));
+    assert_true(flow_log_parse_ip(v4, 22, &k)); /* cut before the port: 0 */
+    assert_int_equal(k.dport, 0);
+    memset(&k, 0, sizeof(k));
+    v4[6] = 0x00, v4[7] = 0x10; /* a later fragment: no transport header */
+    assert_true(flow_log_parse_ip(v4, sizeof(v4), &k));
+    assert_int_equal(k.dport, 0);
+    memset(&k, 0, sizeof(k));
+    assert_true(flow_log_parse_ip(v6, sizeof(v6), &k));
+    assert_int_equal(k.family, 6);
+    assert_int_equal(k.proto, 17);
+    assert_int_equal(k.dport, 53);
+    assert_int_equal(k.dst[15], 2);
+    assert_false(flow_log_parse_ip(v6, 19, &k));
+    v6[0] = 0x50; /* neither 4 nor 6 */
+    assert_false(flow_log_parse_ip(v6, sizeof(v6), &k));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +206,7 @@ int main(void)
         cmocka_unit_test(test_the_ring_and_an_interval_stay_bounded),
         cmocka_unit_test(test_packets_are_counted_per_policy),
         cmocka_unit_test(test_icmp_and_ipv6_render),
+        cmocka_unit_test(test_parse_reads_addresses_protocol_and_port),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

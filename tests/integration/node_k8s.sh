@@ -7,8 +7,9 @@
 #     32-digit GUID, tabby's version, clusterType "k8s,bgp,kdd"), however the nodes race;
 #     so is the default IPv6 pool (CALICO_IPV6POOL_CIDR; the IPv4 one exists);
 #   - each Node's projectcalico.org annotations (address, VXLAN tunnel address from IPAM,
-#     VTEP MAC; the IPIP tunnel address while an IPIP pool exists), and its NetworkUnavailable condition False (reason TabbyIsUp) only once
-#     the node has programmed, other conditions untouched;
+#     VTEP MAC; the IPIP tunnel address while an IPIP pool exists), and its
+#     NetworkUnavailable condition False (reason TabbyIsUp) only once the node has
+#     programmed, other conditions untouched;
 #   - the nodename file the CNI plugin reads, and the pods reach each other;
 #   - datastoreReady false (an upgrade under way): a node starting then is not ready and
 #     says why, changes nothing it programmed, and is ready once it is true again; Calico's
@@ -160,8 +161,11 @@ ipip_annotated() {
     [[ $ipip_addr == 10.69.* ]] &&
         pn_ctl ipam show --ip="$ipip_addr" | grep -q '^Handle: ipip-tunnel-addr-n1$'
 }
-if t_wait 30 ipip_annotated; then pass ipip_tunnel_address_annotated_from_ipam
-else fail ipip_tunnel_address_annotated_from_ipam "$(node_json n1 | jq -c .metadata.annotations)"; fi
+if t_wait 30 ipip_annotated; then
+    pass ipip_tunnel_address_annotated_from_ipam
+else
+    fail ipip_tunnel_address_annotated_from_ipam "$(node_json n1 | jq -c .metadata.annotations)"
+fi
 pn_ctl delete ippool ipip-pool >/dev/null
 ipip_unannotated() {
     [ -z "$(ipip_ann)" ] && pn_ctl ipam show --ip="$ipip_addr" | grep -q 'not currently assigned'

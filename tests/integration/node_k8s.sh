@@ -149,8 +149,9 @@ if [ "$spec" = '["v3.30.2",true]' ]; then pass calicos_version_and_guid_kept
 else fail calicos_version_and_guid_kept "$spec"; fi
 
 # ---- the IPIP tunnel address ----------------------------------------------------------------
-# As calico-node on KDD: from the IPIP pool's IPAM (handle ipip-tunnel-addr-<node>), in the
-# Node's projectcalico.org/IPv4IPIPTunnelAddr annotation; gone with the last IPIP pool.
+# As calico-node on KDD: from the IPIP pool's IPAM (handle ipip-tunnel-addr-<node>, type
+# ipipTunnelAddress), in the Node's projectcalico.org/IPv4IPIPTunnelAddr annotation; gone
+# with the last IPIP pool.
 nl_pool ipip-pool 10.69.0.0/16 'ipipMode: Always' | nl_apply
 ipip_ann() {
     node_json n1 | jq -r '.metadata.annotations["projectcalico.org/IPv4IPIPTunnelAddr"] // ""'
@@ -159,12 +160,19 @@ ipip_addr=
 ipip_annotated() {
     ipip_addr=$(ipip_ann)
     [[ $ipip_addr == 10.69.* ]] &&
-        pn_ctl ipam show --ip="$ipip_addr" | grep -q '^Handle: ipip-tunnel-addr-n1$'
+        pn_ctl ipam show --ip="$ipip_addr" | grep -q '^Handle: ipip-tunnel-addr-n1$' &&
+        [ "$(ipip_attrs)" = '{"node":"n1","type":"ipipTunnelAddress"}' ]
+}
+# The allocation's attributes in Calico's IPAMBlock, as calico-node sets them.
+ipip_attrs() {
+    kl_kubectl get ipamblocks.crd.projectcalico.org -o json | jq -c '[.items[].spec.attributes[]
+        | select(.handle_id == "ipip-tunnel-addr-n1")][0].secondary'
 }
 if t_wait 30 ipip_annotated; then
     pass ipip_tunnel_address_annotated_from_ipam
 else
-    fail ipip_tunnel_address_annotated_from_ipam "$(node_json n1 | jq -c .metadata.annotations)"
+    fail ipip_tunnel_address_annotated_from_ipam \
+        "$(node_json n1 | jq -c .metadata.annotations) $(ipip_attrs)"
 fi
 pn_ctl delete ippool ipip-pool >/dev/null
 ipip_unannotated() {

@@ -23,7 +23,6 @@
 #include "tabby/selector.h"
 
 enum gap {
-    GAP_TIER,
     GAP_SA_SELECTOR,
     GAP_DO_NOT_TRACK,
     GAP_PRE_DNAT,
@@ -50,8 +49,6 @@ static const struct {
     enum effect effect;
     const char *reason;
 } gaps[GAP_COUNT] = {
-    [GAP_TIER] = { FX_WHOLE, "tiers other than \"default\" are not enforced by tabby yet (the "
-                             "policy would be evaluated as one of the default tier)" },
     [GAP_SA_SELECTOR] = { FX_WHOLE, "is not enforced by tabby yet (the policy would apply to "
                                     "every endpoint its selector matches); select on the "
                                     "endpoints' label projectcalico.org/serviceaccount in "
@@ -231,8 +228,6 @@ static void audit_rules(struct audit *a, const struct tby_rule_list *l, int d)
 
 static void audit_policy(struct audit *a, const struct tby_policy *p)
 {
-    if (p->tier && strcmp(p->tier, "default") != 0)
-        note(a, GAP_TIER, "spec.tier");
     if (p->service_account_selector)
         note(a, GAP_SA_SELECTOR, "spec.serviceAccountSelector");
     if (p->do_not_track)

@@ -109,6 +109,8 @@ int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
 {
     int r = calc_index_update(calc->index, res);
 
+    if (r == 0 && res->info->kind == TBY_KIND_TIER)
+        r = calc_dispatch_tier(calc->dispatch, res->meta.name, res->spec.tier);
     if (r == 0)
         r = calc_policies_update(calc->policies, res, err);
     return settle(calc, r, err);
@@ -119,6 +121,8 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
 {
     int r = calc_index_remove(calc->index, res);
 
+    if (r == 0 && res->info->kind == TBY_KIND_TIER)
+        r = calc_dispatch_tier(calc->dispatch, res->meta.name, NULL);
     calc_policies_remove(calc->policies, res);
     return settle(calc, r, err);
 }

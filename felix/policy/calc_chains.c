@@ -1,15 +1,20 @@
 /* calc_chains.c — the chains around the policies: the hooks' base chains and, per
- * direction, a dispatch chain that takes a packet through the policies applying to its
- * local workload, in Calico's order.
+ * direction, a dispatch chain that takes a packet through the tiers and policies applying
+ * to its local workload, in Calico's order (docs/DISPATCH.md has the layout and the
+ * semantics).
  *
  * Each selector that policies apply to has a set of the interfaces of the local endpoints
  * it matches (wl-<hash>, with the selector as its comment; struct dsel keeps it, fed as the
  * index reports members). The dispatch chain (to-wl for the receiver's ingress, from-wl
  * for the sender's egress) lets workloads no policy applies to go at once, then runs each
- * policy whose set holds the packet's interface, in Calico's order, `oifname @wl-… jump
- * pi-X` (the rules sit in pages, see below), while no policy has allowed or passed the
- * packet (the policy chains say so in the packet mark); a packet that gets through every
- * policy of its workload is dropped at the end.
+ * tier that applies to the packet's workload in tier order (`oifname @to-wl-tier-T jump
+ * to-wl-tier-T`) while no policy has allowed it. A tier's chain runs each of its policies
+ * whose set holds the packet's interface, in Calico's order, `oifname @wl-… jump pi-X`
+ * (the rules sit in pages, see below), while no policy has allowed or passed the packet
+ * (the policy chains say so in the packet mark), and ends with the tier's defaultAction:
+ * Deny drops what no policy of the tier allowed or passed; Pass falls through to the next
+ * tier. A packet no tier decided leaves the dispatch and is accepted (the endpoints'
+ * profiles allow, see enforce.h).
  *
  * Why sets: a pod coming, going or changing labels then changes set elements only. Any
  * transaction that adds a rule with a jump, or a verdict-map element that jumps, makes the
@@ -35,6 +40,26 @@ static const char *const dir_word[2] = { "ingress", "egress" };
 #define VERDICT_BITS (TBY_MARK_ACCEPT | TBY_MARK_PASS)
 
 struct dpol;
+struct page;
+
+/* A tier: its policies' pages, per direction a chain and a set of the interfaces its
+ * policies apply to (one reference per (workload, policy), as the selected sets). Exists
+ * while a Tier is stored or a policy names it. */
+struct dtier {
+    struct tby_hnode node;            /* in c->tiers, by name */
+    char *name;
+    bool stored;                      /* a Tier resource says what follows */
+    bool has_order;
+    double order;
+    bool pass;                        /* defaultAction Pass (else Deny) */
+    size_t n_pols;                    /* dpols in it */
+    char *chain[2];                   /* "<dir>-tier-<name>": the chain and its set */
+    struct tby_rs_set *set[2];
+    struct tby_hmap pages[2];         /* struct page, by name */
+    struct tby_rs_rule *jump[2];      /* the dispatch chain's jump to it (sealed) */
+    struct tby_rs_rule *head;         /* clears PASS: a Pass of an earlier tier ends here */
+    struct tby_rs_rule *deny[2];      /* its defaultAction Deny */
+};
 
 /* A selector some policy applies to: the interfaces of its local workloads, and those
  * policies. */
@@ -51,6 +76,7 @@ struct dpol {
     struct tby_hnode node;            /* in c->pols, by display_hash */
     const struct calc_pol *p;
     struct dsel *sel;
+    struct dtier *tier;
     uint64_t display_hash;            /* tby_hash_str(p->display): where pages start */
     uint64_t serial;                  /* new for each dpol: what its dispatch rule says */
     bool reached;                     /* its workloads are in the selected sets */
@@ -76,8 +102,8 @@ struct calc_dispatch {
     bool dirty;                       /* settle cuts the pages again */
     struct tby_hmap sels;             /* struct dsel */
     struct tby_hmap pols;             /* struct dpol */
-    struct tby_hmap pages[2];         /* struct page, by name */
-    struct tby_rs_rule *head[2][2], *deny[2]; /* the dispatch's fixed rules: shared, sealed */
+    struct tby_hmap tiers;            /* struct dtier */
+    struct tby_rs_rule *head[2][2];   /* the dispatch's fixed rules: shared, sealed */
     uint64_t serial;                  /* the last dpol serial handed out */
     uint64_t page_round;
 };
@@ -147,9 +173,9 @@ int calc_dispatch_local(struct calc_dispatch *c, const struct calc_ep *ep, bool 
     return 0;
 }
 
-/* p starts or stops applying to a workload: its interface is in the selected set of each
- * direction of p once more, or once less. */
-static int selected_feed(struct calc_dispatch *c, const struct calc_pol *p,
+/* dp's policy starts or stops applying to a workload: its interface is in the selected
+ * set and its tier's set of each direction of the policy once more, or once less. */
+static int selected_feed(struct calc_dispatch *c, const struct dpol *dp,
                          const struct calc_ep *ep, bool add)
 {
     int r = 0;
@@ -157,12 +183,16 @@ static int selected_feed(struct calc_dispatch *c, const struct calc_pol *p,
     if (!ep->local || !ep->iface)
         return 0;
     for (int d = 0; d < 2; d++) {
-        if (!(p->types & calc_dir_type(d)))
+        struct tby_rs_set *sets[2] = { c->selected[d], dp->tier->set[d] };
+
+        if (!(dp->p->types & calc_dir_type(d)))
             continue;
-        if (!add)
-            tby_rs_remove_ifname(c->rs, c->selected[d], ep->iface);
-        else if (tby_rs_add_ifname(c->rs, c->selected[d], ep->iface) < 0)
-            r = -ENOMEM;
+        for (int i = 0; i < 2; i++) {
+            if (!add)
+                tby_rs_remove_ifname(c->rs, sets[i], ep->iface);
+            else if (tby_rs_add_ifname(c->rs, sets[i], ep->iface) < 0)
+                r = -ENOMEM;
+        }
     }
     return r;
 }
@@ -228,7 +258,7 @@ int calc_dispatch_member(struct calc_dispatch *c, const struct calc_sel *s,
     }
     for (size_t i = 0; i < ds->n_pols; i++)
         if (ds->pols[i]->reached)
-            selected_feed(c, ds->pols[i]->p, ep, joined);
+            selected_feed(c, ds->pols[i], ep, joined);
     return r;
 }
 
@@ -256,7 +286,7 @@ static int feed_local(struct calc_dispatch *c, const struct calc_sel *s, struct 
 
 struct reaching {
     struct calc_dispatch *c;
-    const struct calc_pol *p;
+    const struct dpol *dp;
     bool add;
     int err;
 };
@@ -265,7 +295,7 @@ static int reach_one(void *ctx, const struct calc_ep *ep)
 {
     struct reaching *g = ctx;
 
-    if (selected_feed(g->c, g->p, ep, g->add) < 0)
+    if (selected_feed(g->c, g->dp, ep, g->add) < 0)
         g->err = -ENOMEM; /* carry on: each workload's reference counts */
     return 0;
 }
@@ -273,7 +303,7 @@ static int reach_one(void *ctx, const struct calc_ep *ep)
 /* The policy's workloads enter (add) or leave the selected sets. */
 static int reach(struct calc_dispatch *c, struct dpol *dp, bool add)
 {
-    struct reaching g = { .c = c, .p = dp->p, .add = add };
+    struct reaching g = { .c = c, .dp = dp, .add = add };
 
     if (dp->reached == add)
         return 0;
@@ -327,6 +357,8 @@ static void dsel_put_if_unused(struct calc_dispatch *c, struct dsel *ds)
     free(ds);
 }
 
+static struct dtier *tier_get(struct calc_dispatch *c, const char *name);
+
 static int dispatch_add(struct calc_dispatch *c, const struct calc_pol *p,
                         const struct calc_sel *s)
 {
@@ -341,9 +373,16 @@ static int dispatch_add(struct calc_dispatch *c, const struct calc_pol *p,
     }
     dp->p = p;
     dp->sel = ds;
+    if (!(dp->tier = tier_get(c, p->tier ? p->tier : TBY_TIER_DEFAULT))) {
+        free(dp);
+        dsel_put_if_unused(c, ds);
+        return -ENOMEM;
+    }
+    dp->tier->n_pols++;
     dp->display_hash = tby_hash_str(p->display);
     dp->serial = ++c->serial;
     if (tby_hmap_insert(&c->pols, &dp->node, dp->display_hash) < 0) {
+        dp->tier->n_pols--;
         free(dp);
         dsel_put_if_unused(c, ds);
         return -ENOMEM;
@@ -367,6 +406,7 @@ static void dispatch_remove(struct calc_dispatch *c, struct dpol *dp)
         }
     }
     tby_hmap_remove(&c->pols, &dp->node);
+    dp->tier->n_pols--; /* an unused tier goes at the next settle, after the jumps to it */
     free(dp);
     c->dirty = true;
     dsel_put_if_unused(c, ds);
@@ -399,6 +439,162 @@ static struct tby_rs_match if_in(int d, const char *set, bool neg)
 }
 
 static const struct tby_rs_match no_verdict = { .type = TBY_RS_M_MARK, .a = VERDICT_BITS };
+
+/* ---- tiers --------------------------------------------------------------------------- */
+
+static const struct tby_rs_match not_accepted = { .type = TBY_RS_M_MARK, .a = TBY_MARK_ACCEPT };
+
+static const char *tier_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct dtier, node)->name;
+}
+
+static struct dtier *tier_find(const struct calc_dispatch *c, const char *name)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&c->tiers, name, tier_key);
+
+    return n ? TBY_CONTAINER_OF(n, struct dtier, node) : NULL;
+}
+
+/* A tier nothing wrote: Calico's default tier, or one a policy names that is not stored
+ * (unordered, so last, and Deny: it fails closed). */
+static void tier_defaults(struct dtier *t)
+{
+    t->stored = false;
+    t->has_order = strcmp(t->name, TBY_TIER_DEFAULT) == 0;
+    t->order = t->has_order ? TBY_TIER_DEFAULT_ORDER : 0;
+    t->pass = false;
+}
+
+static void tier_release(struct dtier *t)
+{
+    for (int d = 0; d < 2; d++) {
+        tby_rs_rule_free(t->jump[d]);
+        tby_rs_rule_free(t->deny[d]);
+        free(t->chain[d]);
+        tby_hmap_destroy(&t->pages[d]);
+    }
+    tby_rs_rule_free(t->head);
+    free(t->name);
+    free(t);
+}
+
+/* The tier's fixed rules: the dispatch's jump to it, the head that clears PASS, the
+ * default deny. */
+static int tier_rules(struct dtier *t)
+{
+    struct tby_rs_rule *r;
+    char comment[TBY_RS_COMMENT_MAX + 1];
+
+    if ((r = tby_rs_rule_new())) {
+        r->set_mark = true;
+        r->mark_and = ~TBY_MARK_PASS;
+    }
+    if (!(t->head = sealed(r)))
+        return -ENOMEM;
+    for (int d = 0; d < 2; d++) {
+        const struct tby_rs_match m[] = { not_accepted, if_in(d, t->chain[d], false) };
+
+        t->jump[d] = sealed(verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)),
+                                         TBY_RS_V_JUMP, t->chain[d], NULL));
+        if ((r = with_matches(tby_rs_rule_new(), &no_verdict, 1)))
+            r->counter = true;
+        snprintf(comment, sizeof(comment), "tier %s: default deny: no %s policy allowed or "
+                 "passed it", t->name, dir_word[d]);
+        t->deny[d] = sealed(verdict_rule(r, TBY_RS_V_DROP, NULL, comment));
+        if (!t->jump[d] || !t->deny[d])
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static struct dtier *tier_get(struct calc_dispatch *c, const char *name)
+{
+    struct dtier *t = tier_find(c, name);
+    char comment[TBY_RS_COMMENT_MAX + 1];
+
+    if (t)
+        return t;
+    if (!(t = calloc(1, sizeof(*t))) || !(t->name = strdup(name))) {
+        free(t);
+        return NULL;
+    }
+    tier_defaults(t);
+    for (int d = 0; d < 2; d++) {
+        tby_hmap_init(&t->pages[d]);
+        if (asprintf(&t->chain[d], "%s-tier-%s", dir_chain[d], name) < 0)
+            t->chain[d] = NULL;
+    }
+    for (int d = 0; d < 2 && t->chain[0] && t->chain[1]; d++) {
+        snprintf(comment, sizeof(comment), "local workloads some %s policy of tier %s "
+                 "applies to", dir_word[d], name);
+        t->set[d] = tby_rs_set_add(c->rs, t->chain[d], TBY_RS_IFNAMES, comment);
+    }
+    if (!t->set[0] || !t->set[1] || tier_rules(t) < 0 ||
+        tby_hmap_insert(&c->tiers, &t->node, tby_hash_str(name)) < 0) {
+        for (int d = 0; d < 2; d++)
+            if (t->set[d])
+                tby_rs_set_del(c->rs, t->set[d]);
+        tier_release(t);
+        return NULL;
+    }
+    c->dirty = true;
+    return t;
+}
+
+static void page_free(struct calc_dispatch *c, struct dtier *t, int d, struct page *pg);
+
+/* Drops a tier no Tier resource and no policy keeps (its pages are gone already: the
+ * last settle found no policy of it). */
+static void tier_drop(struct calc_dispatch *c, struct dtier *t)
+{
+    for (int d = 0; d < 2; d++) {
+        struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, t->chain[d]);
+        struct tby_hnode *h, *next;
+
+        for (h = tby_hmap_first(&t->pages[d]); h; h = next) {
+            next = tby_hmap_next(&t->pages[d], h);
+            page_free(c, t, d, TBY_CONTAINER_OF(h, struct page, node));
+        }
+        if (chain)
+            tby_rs_chain_del(c->rs, chain);
+        if (t->set[d])
+            tby_rs_set_del(c->rs, t->set[d]);
+    }
+    tby_hmap_remove(&c->tiers, &t->node);
+    tier_release(t);
+}
+
+int calc_dispatch_tier(struct calc_dispatch *c, const char *name, const struct tby_tier *tier)
+{
+    struct dtier *t = tier ? tier_get(c, name) : tier_find(c, name);
+
+    if (!t)
+        return tier ? -ENOMEM : 0;
+    if (!tier) {
+        tier_defaults(t);
+    } else {
+        t->stored = true;
+        t->has_order = tier->has_order;
+        t->order = tier->order;
+        t->pass = tier->default_action == TBY_TIER_PASS;
+    }
+    c->dirty = true;
+    return 0;
+}
+
+/* Calico's order of tiers: lower `order` first, unset last, then by name. */
+static int tier_cmp(const struct dtier *a, const struct dtier *b)
+{
+    double oa = a->has_order ? a->order : INFINITY;
+    double ob = b->has_order ? b->order : INFINITY;
+
+    if (a == b)
+        return 0;
+    if (oa != ob)
+        return oa < ob ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
 
 /* While no verdict: the policy applies to the packet's workload, run it. */
 static struct tby_rs_rule *policy_rule(const struct dpol *dp, int d)
@@ -438,9 +634,13 @@ static int pol_cmp(const struct calc_pol *a, const struct calc_pol *b)
     return strcmp(a->display, b->display);
 }
 
+/* Tier by tier, in each the policies in Calico's order. */
 static int dpol_cmp(const void *a, const void *b)
 {
-    return pol_cmp((*(struct dpol *const *)a)->p, (*(struct dpol *const *)b)->p);
+    const struct dpol *x = *(struct dpol *const *)a, *y = *(struct dpol *const *)b;
+    int r = tier_cmp(x->tier, y->tier);
+
+    return r ? r : pol_cmp(x->p, y->p);
 }
 
 static bool in_dispatch(const struct dpol *dp, int d)
@@ -448,7 +648,7 @@ static bool in_dispatch(const struct dpol *dp, int d)
     return (dp->p->types & calc_dir_type(d)) && dp->sel->wl;
 }
 
-/* The policies of direction d, in Calico's order, into *out (the caller frees it);
+/* The policies of direction d, tier by tier in Calico's order, into *out (the caller frees it);
  * dp->page[d] cleared. */
 static int dispatch_policies(struct calc_dispatch *c, int d, struct dpol ***out, size_t *n_out)
 {
@@ -476,9 +676,9 @@ static const char *page_key(const struct tby_hnode *n)
     return TBY_CONTAINER_OF(n, struct page, node)->name;
 }
 
-static struct page *page_get(struct calc_dispatch *c, int d, const char *name)
+static struct page *page_get(struct dtier *t, int d, const char *name)
 {
-    struct tby_hnode *n = tby_hmap_find_str(&c->pages[d], name, page_key);
+    struct tby_hnode *n = tby_hmap_find_str(&t->pages[d], name, page_key);
     const struct tby_rs_match m[] = { no_verdict, if_in(d, name, false) };
     struct page *pg;
 
@@ -487,7 +687,7 @@ static struct page *page_get(struct calc_dispatch *c, int d, const char *name)
     if (!(pg = calloc(1, sizeof(*pg))) || !(pg->name = strdup(name)) ||
         !(pg->jump = sealed(verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)),
                                          TBY_RS_V_JUMP, name, NULL))) ||
-        tby_hmap_insert(&c->pages[d], &pg->node, tby_hash_str(name)) < 0) {
+        tby_hmap_insert(&t->pages[d], &pg->node, tby_hash_str(name)) < 0) {
         if (pg) {
             tby_rs_rule_free(pg->jump);
             free(pg->name);
@@ -506,7 +706,7 @@ static void page_release(struct page *pg)
     free(pg);
 }
 
-static void page_free(struct calc_dispatch *c, int d, struct page *pg)
+static void page_free(struct calc_dispatch *c, struct dtier *t, int d, struct page *pg)
 {
     struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, pg->name);
 
@@ -514,7 +714,7 @@ static void page_free(struct calc_dispatch *c, int d, struct page *pg)
         tby_rs_chain_del(c->rs, chain);
     if (pg->set)
         tby_rs_set_del(c->rs, pg->set);
-    tby_hmap_remove(&c->pages[d], &pg->node);
+    tby_hmap_remove(&t->pages[d], &pg->node);
     page_release(pg);
 }
 
@@ -560,10 +760,27 @@ static int page_write(struct calc_dispatch *c, int d, struct page *pg, struct dp
     return chain_take_rules(c->rs, pg->name, TBY_RS_HOOK_NONE, &l, err);
 }
 
-/* Cuts the policies into pages, writes the pages that changed and pushes a jump to each
- * onto the dispatch rules. */
-static int pages_write(struct calc_dispatch *c, int d, struct dpol **pols, size_t n,
-                       struct tby_rs_rules *l)
+/* The name of the page starting at dp: the default tier's keep the names they had before
+ * tiers ("to-wl-first", "to-wl-<hash>"), another tier's have the tier in theirs. */
+static void page_name(char *name, const struct dtier *t, int d, const struct dpol *dp,
+                      bool first)
+{
+    char key[TBY_RS_NAME_MAX + 1];
+
+    if (strcmp(t->name, TBY_TIER_DEFAULT) == 0 && first) {
+        snprintf(name, TBY_RS_HASHED_NAME_SIZE, "%s-first", dir_chain[d]);
+    } else if (strcmp(t->name, TBY_TIER_DEFAULT) == 0) {
+        tby_rs_hashed_name(name, dir_chain[d], dp->p->display);
+    } else {
+        snprintf(key, sizeof(key), "%s/%s", t->name, first ? "" : dp->p->display);
+        tby_rs_hashed_name(name, dir_chain[d], key);
+    }
+}
+
+/* Cuts the tier's policies into pages, writes the pages that changed, pushes a jump to
+ * each onto the tier's rules and drops the pages no longer cut. */
+static int pages_write(struct calc_dispatch *c, struct dtier *t, int d, struct dpol **pols,
+                       size_t n, struct tby_rs_rules *l)
 {
     uint64_t round = ++c->page_round;
     struct tby_hnode *h, *next;
@@ -575,11 +792,8 @@ static int pages_write(struct calc_dispatch *c, int d, struct dpol **pols, size_
 
         for (j = i + 1; j < n && !starts_page(pols[j]); j++)
             ;
-        if (i == 0 && !starts_page(pols[0]))
-            snprintf(name, sizeof(name), "%s-first", dir_chain[d]);
-        else
-            tby_rs_hashed_name(name, dir_chain[d], pols[i]->p->display);
-        if (!(pg = page_get(c, d, name)))
+        page_name(name, t, d, pols[i], i == 0 && !starts_page(pols[0]));
+        if (!(pg = page_get(t, d, name)))
             return -ENOMEM;
         pg->seen = round;
         for (size_t k = i; k < j; k++)
@@ -589,18 +803,18 @@ static int pages_write(struct calc_dispatch *c, int d, struct dpol **pols, size_
         if (err == 0)
             err = push_shared(l, pg->jump);
     }
-    for (h = tby_hmap_first(&c->pages[d]); err == 0 && h; h = next) {
+    for (h = tby_hmap_first(&t->pages[d]); err == 0 && h; h = next) {
         struct page *pg = TBY_CONTAINER_OF(h, struct page, node);
 
-        next = tby_hmap_next(&c->pages[d], h);
+        next = tby_hmap_next(&t->pages[d], h);
         if (pg->seen != round)
-            page_free(c, d, pg);
+            page_free(c, t, d, pg);
     }
     return err;
 }
 
 /* The dispatch chain's own rules, made once: workloads no policy applies to go; the
- * verdict marks are cleared; at the end, the default deny. */
+ * verdict marks are cleared. */
 static int dispatch_fixed(struct calc_dispatch *c, int d)
 {
     const struct tby_rs_match others = if_in(d, dir_selected[d], true);
@@ -613,16 +827,34 @@ static int dispatch_fixed(struct calc_dispatch *c, int d)
         r->mark_and = ~VERDICT_BITS;
     }
     c->head[d][1] = sealed(r);
-    if ((r = with_matches(tby_rs_rule_new(), &no_verdict, 1)))
-        r->counter = true;
-    c->deny[d] = sealed(verdict_rule(r, TBY_RS_V_DROP, NULL,
-                                     d == DIR_IN ? "default deny: no ingress policy allowed it"
-                                                 : "default deny: no egress policy allowed it"));
-    return c->head[d][0] && c->head[d][1] && c->deny[d] ? 0 : -ENOMEM;
+    return c->head[d][0] && c->head[d][1] ? 0 : -ENOMEM;
+}
+
+/* A tier's chain in direction d: PASS cleared, its pages, its defaultAction. n == 0: the
+ * tier has no policy of that direction, its chain and pages go. */
+static int tier_chain(struct calc_dispatch *c, struct dtier *t, int d, struct dpol **pols,
+                      size_t n)
+{
+    struct tby_rs_rules l = { 0 };
+    struct tby_rs_chain *chain;
+    int err = 0;
+
+    if (n == 0) {
+        err = pages_write(c, t, d, pols, 0, &l);
+        if ((chain = tby_rs_chain_find(c->rs, t->chain[d])))
+            tby_rs_chain_del(c->rs, chain);
+        return err;
+    }
+    err = push_shared(&l, t->head);
+    if (err == 0)
+        err = pages_write(c, t, d, pols, n, &l);
+    if (err == 0 && !t->pass)
+        err = push_shared(&l, t->deny[d]);
+    return chain_take_rules(c->rs, t->chain[d], TBY_RS_HOOK_NONE, &l, err);
 }
 
 /* to-wl / from-wl: workloads no policy applies to go at once; the others go through the
- * pages while no policy has allowed or passed the packet, then meet the default deny. */
+ * tiers that apply to them, in order, while no policy has allowed the packet. */
 static int dispatch_chain(struct calc_dispatch *c, int d)
 {
     _cleanup_free_ struct dpol **pols = NULL;
@@ -632,15 +864,30 @@ static int dispatch_chain(struct calc_dispatch *c, int d)
 
     for (int i = 0; err == 0 && i < 2; i++)
         err = push_shared(&l, c->head[d][i]);
-    if (err == 0)
-        err = pages_write(c, d, pols, n_pols, &l);
-    if (err == 0)
-        err = push_shared(&l, c->deny[d]);
+    for (size_t i = 0, j; err == 0 && i < n_pols; i = j) {
+        for (j = i + 1; j < n_pols && pols[j]->tier == pols[i]->tier; j++)
+            ;
+        err = tier_chain(c, pols[i]->tier, d, pols + i, j - i);
+        if (err == 0)
+            err = push_shared(&l, pols[i]->tier->jump[d]);
+    }
+    /* tiers without a policy of this direction */
+    for (struct tby_hnode *h = tby_hmap_first(&c->tiers); err == 0 && h;
+         h = tby_hmap_next(&c->tiers, h)) {
+        struct dtier *t = TBY_CONTAINER_OF(h, struct dtier, node);
+        bool has = false;
+
+        for (size_t i = 0; i < n_pols && !has; i++)
+            has = pols[i]->tier == t;
+        if (!has)
+            err = tier_chain(c, t, d, NULL, 0);
+    }
     return chain_take_rules(c->rs, dir_chain[d], TBY_RS_HOOK_NONE, &l, err);
 }
 
 int calc_dispatch_settle(struct calc_dispatch *c)
 {
+    struct tby_hnode *h, *next;
     int err = 0;
 
     if (!c->dirty)
@@ -648,6 +895,13 @@ int calc_dispatch_settle(struct calc_dispatch *c)
     for (int d = 0; d < 2; d++)
         if (dispatch_chain(c, d) < 0)
             err = -ENOMEM;
+    for (h = tby_hmap_first(&c->tiers); err == 0 && h; h = next) {
+        struct dtier *t = TBY_CONTAINER_OF(h, struct dtier, node);
+
+        next = tby_hmap_next(&c->tiers, h);
+        if (!t->stored && t->n_pols == 0)
+            tier_drop(c, t);
+    }
     c->dirty = err < 0; /* the next try starts over */
     return err;
 }
@@ -753,8 +1007,7 @@ int calc_dispatch_new(struct tby_rs *rs, struct calc_dispatch **out)
     c->rs = rs;
     tby_hmap_init(&c->sels);
     tby_hmap_init(&c->pols);
-    tby_hmap_init(&c->pages[0]);
-    tby_hmap_init(&c->pages[1]);
+    tby_hmap_init(&c->tiers);
     c->local_wl = tby_rs_set_add(rs, TBY_CALC_SET_LOCAL_WL, TBY_RS_IFNAMES, NULL);
     if (!c->local_wl)
         return -ENOMEM;
@@ -781,14 +1034,23 @@ void calc_dispatch_free(struct calc_dispatch *c)
     for (int d = 0; d < 2; d++) {
         tby_rs_rule_free(c->head[d][0]);
         tby_rs_rule_free(c->head[d][1]);
-        tby_rs_rule_free(c->deny[d]);
-        for (h = tby_hmap_first(&c->pages[d]); h; h = next) {
-            next = tby_hmap_next(&c->pages[d], h);
-            tby_hmap_remove(&c->pages[d], h);
-            page_release(TBY_CONTAINER_OF(h, struct page, node));
-        }
-        tby_hmap_destroy(&c->pages[d]);
     }
+    for (h = tby_hmap_first(&c->tiers); h; h = next) {
+        struct dtier *t = TBY_CONTAINER_OF(h, struct dtier, node);
+
+        next = tby_hmap_next(&c->tiers, h);
+        for (int d = 0; d < 2; d++) {
+            struct tby_hnode *ph, *pnext;
+
+            for (ph = tby_hmap_first(&t->pages[d]); ph; ph = pnext) {
+                pnext = tby_hmap_next(&t->pages[d], ph);
+                tby_hmap_remove(&t->pages[d], ph);
+                page_release(TBY_CONTAINER_OF(ph, struct page, node));
+            }
+        }
+        tier_release(t);
+    }
+    tby_hmap_destroy(&c->tiers);
     for (h = tby_hmap_first(&c->pols); h; h = next) {
         next = tby_hmap_next(&c->pols, h);
         free(TBY_CONTAINER_OF(h, struct dpol, node));

@@ -309,6 +309,7 @@ static void pol_release(struct calc_policies *pl, struct pol *p)
             tby_rs_chain_del(pl->rs, chain);
         free(p->v.chain[d]);
     }
+    free(p->v.tier);
     holds_release(pl, &p->holds);
     free(p->id);
     free(p->v.display);
@@ -342,13 +343,24 @@ static struct pol *pol_new(struct calc_policies *pl, const struct tby_resource *
     return p;
 }
 
-/* The new selector (taking the hold on it), types and order; the layer above hears that
- * the policy applies elsewhere only when the selector or the types change, that it moved
- * when the order does. */
+/* The new selector (taking the hold on it), types, tier and order; the layer above hears
+ * that the policy applies elsewhere only when the selector, the types or the tier change,
+ * that it moved when the order does. */
 static int pol_reapply(struct calc_policies *pl, struct pol *p, struct calc_sel *applies,
-                       unsigned types, bool has_order, double order)
+                       unsigned types, const char *tier, bool has_order, double order)
 {
     bool same_order = p->v.has_order == has_order && (!has_order || p->v.order == order);
+    char *new_tier = NULL;
+
+    if (!p->v.tier || strcmp(p->v.tier, tier) != 0) {
+        if (!(new_tier = strdup(tier))) {
+            calc_sel_put(pl->index, applies);
+            return -ENOMEM;
+        }
+        unapply(pl, p); /* the layer above places it in its tier when it starts applying */
+        free(p->v.tier);
+        p->v.tier = new_tier;
+    }
 
     if (!same_order) {
         p->v.has_order = has_order;
@@ -366,8 +378,9 @@ static int pol_reapply(struct calc_policies *pl, struct pol *p, struct calc_sel 
 }
 
 static int applies_of(const struct tby_resource *res, struct tby_sel **sel, unsigned *types,
-                      bool *has_order, double *order, struct tby_error *err)
+                      const char **tier, bool *has_order, double *order, struct tby_error *err)
 {
+    *tier = TBY_TIER_DEFAULT;
     if (res->info->kind == TBY_KIND_K8S_NETWORKPOLICY) {
         *types = res->spec.k8s_policy->types;
         *has_order = true;
@@ -377,9 +390,8 @@ static int applies_of(const struct tby_resource *res, struct tby_sel **sel, unsi
     *types = res->spec.policy->types;
     *has_order = res->spec.policy->has_order;
     *order = res->spec.policy->order;
-    if (res->spec.policy->tier && strcmp(res->spec.policy->tier, "default") != 0)
-        tby_log(TBY_LOG_WARNING, "felix", "tiers are not supported yet, policy evaluated in "
-                "the default tier policy=%s tier=%s", res->meta.name, res->spec.policy->tier);
+    if (res->spec.policy->tier)
+        *tier = res->spec.policy->tier;
     return calico_applies(res, sel, err);
 }
 
@@ -390,6 +402,7 @@ static int policy_update(struct calc_policies *pl, const struct tby_resource *re
     struct compiled k = { 0 };
     struct tby_sel *sel = NULL;
     struct calc_sel *applies;
+    const char *tier;
     struct pol *p;
     unsigned types;
     bool has_order;
@@ -398,7 +411,7 @@ static int policy_update(struct calc_policies *pl, const struct tby_resource *re
 
     if (!id)
         return tby_error_set(err, -ENOMEM, "out of memory");
-    r = applies_of(res, &sel, &types, &has_order, &order, err);
+    r = applies_of(res, &sel, &types, &tier, &has_order, &order, err);
     p = pol_find(pl, id);
     if (r < 0) {
         /* Which endpoints it applies to is unknown: it cannot be enforced at all. */
@@ -421,7 +434,7 @@ static int policy_update(struct calc_policies *pl, const struct tby_resource *re
     if (r == 0)
         r = program_chains(pl, p, types, &k);
     if (r == 0)
-        r = pol_reapply(pl, p, applies, types, has_order, order);
+        r = pol_reapply(pl, p, applies, types, tier, has_order, order);
     else
         calc_sel_put(pl->index, applies);
     holds_release(pl, &p->holds);

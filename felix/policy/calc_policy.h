@@ -38,6 +38,7 @@ struct calc_policies;
 /* What the layer above reads of a policy (the policy layer's: it owns the strings). */
 struct calc_pol {
     char *display;                    /* Calico's name: "<ns>/knp.default.<name>" */
+    char *tier;                       /* its tier's name ("default" when unset) */
     bool has_order;
     double order;                     /* Calico's order: lower first, unset last */
     unsigned types;                   /* TBY_POLICY_INGRESS | TBY_POLICY_EGRESS */
@@ -49,7 +50,8 @@ struct calc_policy_hooks {
      * directions of p->types (which stay as they are until it stops). The policy's chains
      * exist before it starts. 0 or -ENOMEM. */
     int (*applies)(void *ctx, const struct calc_pol *p, const struct calc_sel *s, bool add);
-    /* A policy's order changed. */
+    /* A policy's order changed (its tier does not change while it applies: a policy
+     * moving to another tier stops applying, then starts again). */
     void (*reordered)(void *ctx);
     void *ctx;
 };

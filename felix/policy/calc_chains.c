@@ -44,7 +44,10 @@ struct page;
 
 /* A tier: its policies' pages, per direction a chain and a set of the interfaces its
  * policies apply to (one reference per (workload, policy), as the selected sets). Exists
- * while a Tier is stored or a policy names it. */
+ * while a Tier is stored or a policy names it. While only one tier has policies of a
+ * direction (the usual case: the default tier), the selected set says the same as its
+ * set: that stays empty and the dispatch jumps to the tier without testing it, so that a
+ * pod costs no more elements than without tiers. */
 struct dtier {
     struct tby_hnode node;            /* in c->tiers, by name */
     char *name;
@@ -57,6 +60,7 @@ struct dtier {
     struct tby_rs_set *set[2];
     struct tby_hmap pages[2];         /* struct page, by name */
     struct tby_rs_rule *jump[2];      /* the dispatch chain's jump to it (sealed) */
+    struct tby_rs_rule *jump_all[2];  /* the same without the set: the only tier */
     struct tby_rs_rule *head;         /* clears PASS: a Pass of an earlier tier ends here */
     struct tby_rs_rule *deny[2];      /* its defaultAction Deny */
 };
@@ -103,6 +107,8 @@ struct calc_dispatch {
     struct tby_hmap sels;             /* struct dsel */
     struct tby_hmap pols;             /* struct dpol */
     struct tby_hmap tiers;            /* struct dtier */
+    bool multi[2];                    /* more than one tier has policies of the direction:
+                                       * the tiers' sets are fed */
     struct tby_rs_rule *head[2][2];   /* the dispatch's fixed rules: shared, sealed */
     uint64_t serial;                  /* the last dpol serial handed out */
     uint64_t page_round;
@@ -187,7 +193,7 @@ static int selected_feed(struct calc_dispatch *c, const struct dpol *dp,
 
         if (!(dp->p->types & calc_dir_type(d)))
             continue;
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < (c->multi[d] ? 2 : 1); i++) {
             if (!add)
                 tby_rs_remove_ifname(c->rs, sets[i], ep->iface);
             else if (tby_rs_add_ifname(c->rs, sets[i], ep->iface) < 0)
@@ -470,6 +476,7 @@ static void tier_release(struct dtier *t)
 {
     for (int d = 0; d < 2; d++) {
         tby_rs_rule_free(t->jump[d]);
+        tby_rs_rule_free(t->jump_all[d]);
         tby_rs_rule_free(t->deny[d]);
         free(t->chain[d]);
         tby_hmap_destroy(&t->pages[d]);
@@ -497,21 +504,32 @@ static int tier_rules(struct dtier *t)
 
         t->jump[d] = sealed(verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)),
                                          TBY_RS_V_JUMP, t->chain[d], NULL));
+        t->jump_all[d] = sealed(verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP, t->chain[d],
+                                             NULL));
         if ((r = with_matches(tby_rs_rule_new(), &no_verdict, 1)))
             r->counter = true;
         snprintf(comment, sizeof(comment), "tier %s: default deny: no %s policy allowed or "
                  "passed it", t->name, dir_word[d]);
         t->deny[d] = sealed(verdict_rule(r, TBY_RS_V_DROP, NULL, comment));
-        if (!t->jump[d] || !t->deny[d])
+        if (!t->jump[d] || !t->jump_all[d] || !t->deny[d])
             return -ENOMEM;
     }
     return 0;
 }
 
+/* The tier's set of direction d, made empty. */
+static struct tby_rs_set *tier_set_new(struct calc_dispatch *c, const struct dtier *t, int d)
+{
+    char comment[TBY_RS_COMMENT_MAX + 1];
+
+    snprintf(comment, sizeof(comment), "local workloads some %s policy of tier %s applies to",
+             dir_word[d], t->name);
+    return tby_rs_set_add(c->rs, t->chain[d], TBY_RS_IFNAMES, comment);
+}
+
 static struct dtier *tier_get(struct calc_dispatch *c, const char *name)
 {
     struct dtier *t = tier_find(c, name);
-    char comment[TBY_RS_COMMENT_MAX + 1];
 
     if (t)
         return t;
@@ -525,11 +543,8 @@ static struct dtier *tier_get(struct calc_dispatch *c, const char *name)
         if (asprintf(&t->chain[d], "%s-tier-%s", dir_chain[d], name) < 0)
             t->chain[d] = NULL;
     }
-    for (int d = 0; d < 2 && t->chain[0] && t->chain[1]; d++) {
-        snprintf(comment, sizeof(comment), "local workloads some %s policy of tier %s "
-                 "applies to", dir_word[d], name);
-        t->set[d] = tby_rs_set_add(c->rs, t->chain[d], TBY_RS_IFNAMES, comment);
-    }
+    for (int d = 0; d < 2 && t->chain[0] && t->chain[1]; d++)
+        t->set[d] = tier_set_new(c, t, d);
     if (!t->set[0] || !t->set[1] || tier_rules(t) < 0 ||
         tby_hmap_insert(&c->tiers, &t->node, tby_hash_str(name)) < 0) {
         for (int d = 0; d < 2; d++)
@@ -853,6 +868,33 @@ static int tier_chain(struct calc_dispatch *c, struct dtier *t, int d, struct dp
     return chain_take_rules(c->rs, t->chain[d], TBY_RS_HOOK_NONE, &l, err);
 }
 
+/* More than one tier has policies of direction d (multi) or not any more: the tiers' sets
+ * are filled from their policies' workloads, or emptied. Rare: a second tier comes, or
+ * goes. */
+static int tiers_feed(struct calc_dispatch *c, int d, bool multi)
+{
+    int err = 0;
+
+    c->multi[d] = multi;
+    for (struct tby_hnode *h = tby_hmap_first(&c->tiers); h; h = tby_hmap_next(&c->tiers, h)) {
+        struct dtier *t = TBY_CONTAINER_OF(h, struct dtier, node);
+
+        tby_rs_set_del(c->rs, t->set[d]); /* drops every element */
+        if (!(t->set[d] = tier_set_new(c, t, d)))
+            err = -ENOMEM;
+    }
+    for (struct tby_hnode *h = tby_hmap_first(&c->pols); err == 0 && multi && h;
+         h = tby_hmap_next(&c->pols, h)) {
+        struct dpol *dp = TBY_CONTAINER_OF(h, struct dpol, node);
+
+        if (dp->reached && (dp->p->types & calc_dir_type(d)))
+            err = feed_local(c, dp->sel->s, dp->tier->set[d]);
+    }
+    if (err < 0)
+        c->multi[d] = !multi; /* the next settle tries again */
+    return err;
+}
+
 /* to-wl / from-wl: workloads no policy applies to go at once; the others go through the
  * tiers that apply to them, in order, while no policy has allowed the packet. */
 static int dispatch_chain(struct calc_dispatch *c, int d)
@@ -861,7 +903,10 @@ static int dispatch_chain(struct calc_dispatch *c, int d)
     struct tby_rs_rules l = { 0 };
     size_t n_pols;
     int err = dispatch_policies(c, d, &pols, &n_pols);
+    bool multi = err == 0 && n_pols > 0 && pols[0]->tier != pols[n_pols - 1]->tier;
 
+    if (err == 0 && multi != c->multi[d])
+        err = tiers_feed(c, d, multi);
     for (int i = 0; err == 0 && i < 2; i++)
         err = push_shared(&l, c->head[d][i]);
     for (size_t i = 0, j; err == 0 && i < n_pols; i = j) {
@@ -869,7 +914,7 @@ static int dispatch_chain(struct calc_dispatch *c, int d)
             ;
         err = tier_chain(c, pols[i]->tier, d, pols + i, j - i);
         if (err == 0)
-            err = push_shared(&l, pols[i]->tier->jump[d]);
+            err = push_shared(&l, multi ? pols[i]->tier->jump[d] : pols[i]->tier->jump_all[d]);
     }
     /* tiers without a policy of this direction */
     for (struct tby_hnode *h = tby_hmap_first(&c->tiers); err == 0 && h;

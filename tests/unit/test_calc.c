@@ -107,15 +107,15 @@ static void test_k8s_default_deny_sends_local_pods_to_default_deny(void **state)
                   "policy applies to\"; elements = { \"cali-a\" }; }");
     assert_has(t, "chain to-wl {\n\t\toifname != @to-wl-selected return\n"
                   "\t\tmeta mark set mark & 0xfffcffff\n"
-                  "\t\tmeta mark & 0x00010000 == 0 oifname @to-wl-tier-default "
-                  "jump to-wl-tier-default\n\t}");
+                  "\t\tjump to-wl-tier-default\n\t}");
     /* the default tier: a Pass of an earlier tier ends, its pages, its default deny */
     assert_has(t, "chain to-wl-tier-default {\n\t\tmeta mark set mark & 0xfffdffff\n"
                   "\t\tmeta mark & 0x00030000 == 0 oifname @to-wl-first jump to-wl-first\n"
                   "\t\tmeta mark & 0x00030000 == 0 counter drop comment \"tier default: default "
                   "deny: no ingress policy allowed or passed it\"\n\t}");
+    /* the only tier: to-wl-selected says who it applies to, its own set stays empty */
     assert_has(t, "set to-wl-tier-default { type ifname; comment \"local workloads some ingress "
-                  "policy of tier default applies to\"; elements = { \"cali-a\" }; }");
+                  "policy of tier default applies to\"; }");
     assert_has(t, "chain to-wl-first {\n\t\tmeta mark & 0x00030000 == 0 oifname @wl-");
     assert_has(t, " jump pi-knp/default/default-deny\n\t}");
     assert_has(t, "comment \"local workloads: projectcalico.org/namespace == 'default' && "
@@ -481,8 +481,7 @@ static void test_dispatch_is_cut_into_pages(void **state)
     wep(c, (struct wep_spec){ "default", "b", NULL, "cali-b", "10.0.0.2", "app=db", NULL });
     j = journal(c);
     assert_lacks(j, "rule");
-    /* local-wl, selected, the tier's, wl-…, one page */
-    assert_int_equal(count(j, "{ \"cali-b\" }"), 5);
+    assert_int_equal(count(j, "{ \"cali-b\" }"), 4); /* local-wl, selected, wl-…, one page */
     free(t);
     t = dump(c);
     assert_applies(t, "pi-np/default/other", "cali-b", true);
@@ -571,15 +570,27 @@ static void test_tier_applies_only_to_workloads_its_policies_select(void **state
     wep(c, (struct wep_spec){ "default", "b", NULL, "cali-b", "10.0.0.2", "app=db", NULL });
     apply(c, tier_security);
     apply_tier_policy(c, "security", "only-db", "app == 'db'", 1);
+    apply_web_policy(c, "web", 1); /* a second tier: the tiers' sets say who is in which */
     t = dump(c);
     assert_has(t, "set to-wl-tier-security { type ifname; comment \"local workloads some "
                   "ingress policy of tier security applies to\"; elements = { \"cali-b\" }; }");
+    assert_has(t, "policy of tier default applies to\"; elements = { \"cali-a\" }; }");
+    assert_has(t, "\t\tmeta mark & 0x00010000 == 0 oifname @to-wl-tier-security "
+                  "jump to-wl-tier-security\n");
     /* a pod joining the tier's selector: set elements only */
     tby_rs_journal_done(tby_calc_ruleset(c));
     wep(c, (struct wep_spec){ "default", "c", NULL, "cali-c", "10.0.0.3", "app=db", NULL });
     j = journal(c);
     assert_lacks(j, "rule");
     assert_has(j, "to-wl-tier-security { \"cali-c\" }");
+    /* back to one tier: its set empties, the dispatch jumps to it for every selected pod */
+    delete_web_policy(c, "web");
+    free(t);
+    t = dump(c);
+    assert_has(t, "policy of tier security applies to\"; }");
+    assert_has(t, "\t\tjump to-wl-tier-security\n\t}");
+    assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
+                  "policy applies to\"; elements = { \"cali-b\", \"cali-c\" }; }");
 }
 
 /* A tier no Tier resource and no policy keeps goes with its chains and sets; a policy

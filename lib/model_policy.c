@@ -8,6 +8,7 @@
 #include "tabby/cleanup.h"
 #include "tabby/validate.h"
 #include "kinds.h"
+#include "model_fields.h"
 #include "model_rule.h"
 
 #define DEFAULT_TIER "default"

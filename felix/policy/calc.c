@@ -113,6 +113,9 @@ int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
         r = calc_dispatch_tier(calc->dispatch, res->meta.name, res->spec.tier);
     if (r == 0)
         r = calc_policies_update(calc->policies, res, err);
+    /* after the policy layer: the profile's chains are there before a jump to them */
+    if (r == 0 && res->info->kind == TBY_KIND_PROFILE)
+        r = calc_dispatch_profile(calc->dispatch, res->meta.name, res->spec.profile);
     return settle(calc, r, err);
 }
 
@@ -123,6 +126,8 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
 
     if (r == 0 && res->info->kind == TBY_KIND_TIER)
         r = calc_dispatch_tier(calc->dispatch, res->meta.name, NULL);
+    if (r == 0 && res->info->kind == TBY_KIND_PROFILE)
+        r = calc_dispatch_profile(calc->dispatch, res->meta.name, NULL);
     calc_policies_remove(calc->policies, res);
     return settle(calc, r, err);
 }

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "tabby/array.h"
+#include "tabby/buf.h"
 #include "tabby/calc.h"
 #include "tabby/cleanup.h"
 #include "calc_chains.h"
@@ -98,6 +99,43 @@ struct page {
     struct tby_rs_rule *jump;         /* the dispatch chain's jump to it (shared, sealed) */
 };
 
+/* ---- profiles: what decides after the tiers -------------------------------------------- */
+
+enum prof_kind {
+    PROF_NOOP,                        /* no rules that way: the next profile decides */
+    PROF_ALLOW,                       /* one unconditional Allow (a namespace's profile) */
+    PROF_RULED,                       /* rules: its chain runs */
+};
+
+/* A stored Profile, as the dispatch reads it. */
+struct dprof {
+    struct tby_hnode node;            /* in c->profs, by name */
+    char *name;
+    enum prof_kind kind[2];
+};
+
+/* What the profiles of some local workloads do in one direction: their ruled profiles'
+ * chains in the workloads' order, then Allow (a profile allowing everything came next)
+ * or Deny (none did). Workloads whose profiles say the same share one. */
+struct plan {
+    struct tby_hnode node;            /* in c->plans[d], by key */
+    char *key;                        /* the chains, then "|allow" or "|drop" */
+    char name[TBY_RS_HASHED_NAME_SIZE]; /* "<dir>-prof-<hash>": its chain and set */
+    size_t refs;                      /* workloads */
+    struct tby_rs_set *set;
+    struct tby_rs_rule *jump;         /* the dispatch chain's jump to it (sealed) */
+    bool written;
+};
+
+/* A local workload: its interface and profiles, and its plan per direction (or NULL:
+ * its profiles allow everything, as today's namespaces' do, or say nothing). */
+struct dlocal {
+    struct tby_hnode node;            /* in c->locals, by interface */
+    char *iface;
+    struct tby_strv profiles;
+    struct plan *plan[2];
+};
+
 struct calc_dispatch {
     struct tby_rs *rs;
     struct tby_rs_set *local_wl;      /* local endpoints' interfaces */
@@ -109,6 +147,9 @@ struct calc_dispatch {
     struct tby_hmap tiers;            /* struct dtier */
     bool multi[2];                    /* more than one tier has policies of the direction:
                                        * the tiers' sets are fed */
+    struct tby_hmap profs;            /* struct dprof */
+    struct tby_hmap locals;           /* struct dlocal */
+    struct tby_hmap plans[2];         /* struct plan */
     struct tby_rs_rule *head[2][2];   /* the dispatch's fixed rules: shared, sealed */
     uint64_t serial;                  /* the last dpol serial handed out */
     uint64_t page_round;
@@ -171,10 +212,17 @@ static int chain_take_rules(struct tby_rs *rs, const char *name, enum tby_rs_hoo
 
 /* ---- local workloads and the policies applying to them ---------------------------------- */
 
+static int dlocal_add(struct calc_dispatch *c, const struct calc_ep *ep);
+static void dlocal_remove(struct calc_dispatch *c, const char *iface);
+
 int calc_dispatch_local(struct calc_dispatch *c, const struct calc_ep *ep, bool present)
 {
-    if (present)
-        return tby_rs_add_ifname(c->rs, c->local_wl, ep->iface) < 0 ? -ENOMEM : 0;
+    if (present) {
+        if (tby_rs_add_ifname(c->rs, c->local_wl, ep->iface) < 0)
+            return -ENOMEM;
+        return dlocal_add(c, ep);
+    }
+    dlocal_remove(c, ep->iface);
     tby_rs_remove_ifname(c->rs, c->local_wl, ep->iface);
     return 0;
 }
@@ -620,6 +668,313 @@ static struct tby_rs_rule *policy_rule(const struct dpol *dp, int d)
                         dp->p->chain[d], NULL);
 }
 
+/* ---- profiles after the tiers -----------------------------------------------------------
+ *
+ * For a packet no tier decided (no tier applies to its workload, or every tier that does
+ * passed it) the workload's profiles decide, as Calico's do: in the workload's order, a
+ * profile's Allow accepts, its Deny drops, and when none decided the packet is dropped.
+ * A profile nothing stored is read as tabby always has: a namespace's (kns.*) allows
+ * everything, any other says nothing; a workload whose profiles are all unstored and
+ * none allows stays open, as before (Calico would drop: tabby's CNI always lists kns.*).
+ * Workloads whose profiles do the same share a plan: a chain and a set; a workload
+ * coming or going changes set elements only, unless it is the first with its plan. */
+
+static const char *dprof_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct dprof, node)->name;
+}
+
+static const char *dlocal_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct dlocal, node)->iface;
+}
+
+static const char *plan_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct plan, node)->key;
+}
+
+static enum prof_kind prof_kind(const struct calc_dispatch *c, const char *name, int d,
+                                bool *stored)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&c->profs, name, dprof_key);
+
+    *stored = *stored || n;
+    if (n)
+        return TBY_CONTAINER_OF(n, struct dprof, node)->kind[d];
+    return strncmp(name, "kns.", 4) == 0 ? PROF_ALLOW : PROF_NOOP;
+}
+
+/* The plan's key for the profiles in direction d, or NULL (no plan: open). -ENOMEM. */
+static int plan_key_of(const struct calc_dispatch *c, const struct tby_strv *profiles, int d,
+                       char **out)
+{
+    _cleanup_buf_ struct tby_buf key = { 0 };
+    const char *end = "|drop";
+    bool ruled = false, stored = false;
+
+    *out = NULL;
+    for (size_t i = 0; i < profiles->n; i++) {
+        enum prof_kind k = prof_kind(c, profiles->items[i], d, &stored);
+        _cleanup_free_ char *id = NULL, *chain = NULL;
+
+        if (k == PROF_ALLOW) {
+            end = "|allow";
+            break;
+        }
+        if (k == PROF_NOOP)
+            continue;
+        if (asprintf(&id, "pr/%s", profiles->items[i]) < 0 ||
+            !(chain = calc_policy_chain_name(id, d)))
+            return -ENOMEM;
+        tby_buf_printf(&key, "%s%s", ruled ? " " : "", chain);
+        ruled = true;
+    }
+    /* only profiles nothing stored, none allowing: open, as tabby always had it */
+    if (!ruled && (!stored || strcmp(end, "|allow") == 0))
+        return 0;
+    if (tby_buf_adds(&key, end) < 0 || !(*out = strdup(key.data)))
+        return -ENOMEM;
+    return 0;
+}
+
+static void plan_release(struct plan *pl)
+{
+    tby_rs_rule_free(pl->jump);
+    free(pl->key);
+    free(pl);
+}
+
+/* The plan of key, made (set, jump) when new. Takes key. */
+static struct plan *plan_get(struct calc_dispatch *c, int d, char *key)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&c->plans[d], key, plan_key);
+    char comment[TBY_RS_COMMENT_MAX + 1];
+    struct plan *pl;
+
+    if (n) {
+        free(key);
+        return TBY_CONTAINER_OF(n, struct plan, node);
+    }
+    if (!(pl = calloc(1, sizeof(*pl)))) {
+        free(key);
+        return NULL;
+    }
+    pl->key = key;
+    snprintf(comment, sizeof(comment), "%s-prof", dir_chain[d]);
+    tby_rs_hashed_name(pl->name, comment, key);
+    snprintf(comment, sizeof(comment), "local workloads whose profiles run: %s", key);
+    {
+        const struct tby_rs_match m[] = { not_accepted, if_in(d, pl->name, false) };
+
+        pl->jump = sealed(verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)),
+                                       TBY_RS_V_JUMP, pl->name, NULL));
+    }
+    if (!pl->jump || !(pl->set = tby_rs_set_add(c->rs, pl->name, TBY_RS_IFNAMES, comment)) ||
+        tby_hmap_insert(&c->plans[d], &pl->node, tby_hash_str(key)) < 0) {
+        if (pl->set)
+            tby_rs_set_del(c->rs, pl->set);
+        plan_release(pl);
+        return NULL;
+    }
+    c->dirty = true;
+    return pl;
+}
+
+/* The plan's chain: each ruled profile while nothing allowed, then its end. */
+static int plan_write(struct calc_dispatch *c, struct plan *pl)
+{
+    struct tby_rs_rules l = { 0 };
+    const char *bar = strrchr(pl->key, '|');
+    int err = 0;
+
+    for (const char *p = pl->key; err == 0 && p < bar;) {
+        size_t len = strcspn(p, " |");
+        char chain[TBY_RS_NAME_MAX + 1];
+
+        snprintf(chain, sizeof(chain), "%.*s", (int)len, p);
+        err = tby_rs_rules_add(&l, verdict_rule(with_matches(tby_rs_rule_new(), &not_accepted, 1),
+                                                TBY_RS_V_JUMP, chain, NULL));
+        p += len + (p[len] == ' ');
+    }
+    if (err == 0 && strcmp(bar, "|drop") == 0) {
+        struct tby_rs_rule *r = with_matches(tby_rs_rule_new(), &not_accepted, 1);
+
+        if (r)
+            r->counter = true;
+        err = tby_rs_rules_add(&l, verdict_rule(r, TBY_RS_V_DROP, NULL,
+                                                "no profile allowed it"));
+    }
+    pl->written = err == 0;
+    return chain_take_rules(c->rs, pl->name, TBY_RS_HOOK_NONE, &l, err);
+}
+
+static void plan_drop(struct calc_dispatch *c, int d, struct plan *pl)
+{
+    struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, pl->name);
+
+    if (chain)
+        tby_rs_chain_del(c->rs, chain);
+    tby_rs_set_del(c->rs, pl->set);
+    tby_hmap_remove(&c->plans[d], &pl->node);
+    plan_release(pl);
+}
+
+/* The workload leaves its plan of direction d (an unused plan goes at the next settle). */
+static void plan_leave(struct calc_dispatch *c, struct dlocal *dl, int d)
+{
+    struct plan *pl = dl->plan[d];
+
+    if (!pl)
+        return;
+    tby_rs_remove_ifname(c->rs, pl->set, dl->iface);
+    tby_rs_remove_ifname(c->rs, c->selected[d], dl->iface);
+    dl->plan[d] = NULL;
+    if (--pl->refs == 0)
+        c->dirty = true;
+}
+
+/* The workload's plans, as its profiles now say. -ENOMEM. */
+static int plans_assign(struct calc_dispatch *c, struct dlocal *dl)
+{
+    for (int d = 0; d < 2; d++) {
+        char *key = NULL;
+        struct plan *pl = NULL;
+
+        if (plan_key_of(c, &dl->profiles, d, &key) < 0)
+            return -ENOMEM;
+        if (key && dl->plan[d] && strcmp(key, dl->plan[d]->key) == 0) {
+            free(key);
+            continue;
+        }
+        plan_leave(c, dl, d);
+        if (!key)
+            continue;
+        if (!(pl = plan_get(c, d, key)) ||
+            tby_rs_add_ifname(c->rs, pl->set, dl->iface) < 0 ||
+            tby_rs_add_ifname(c->rs, c->selected[d], dl->iface) < 0)
+            return -ENOMEM;
+        pl->refs++;
+        dl->plan[d] = pl;
+    }
+    return 0;
+}
+
+static int dlocal_add(struct calc_dispatch *c, const struct calc_ep *ep)
+{
+    struct dlocal *dl = calloc(1, sizeof(*dl));
+
+    if (!dl || !(dl->iface = strdup(ep->iface)) ||
+        (ep->profiles && tby_strv_copy(&dl->profiles, ep->profiles) < 0) ||
+        tby_hmap_insert(&c->locals, &dl->node, tby_hash_str(dl->iface)) < 0) {
+        if (dl) {
+            tby_strv_clear(&dl->profiles);
+            free(dl->iface);
+        }
+        free(dl);
+        return -ENOMEM;
+    }
+    return plans_assign(c, dl);
+}
+
+static void dlocal_remove(struct calc_dispatch *c, const char *iface)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&c->locals, iface, dlocal_key);
+    struct dlocal *dl = n ? TBY_CONTAINER_OF(n, struct dlocal, node) : NULL;
+
+    if (!dl)
+        return;
+    for (int d = 0; d < 2; d++)
+        plan_leave(c, dl, d);
+    tby_hmap_remove(&c->locals, &dl->node);
+    tby_strv_clear(&dl->profiles);
+    free(dl->iface);
+    free(dl);
+}
+
+static enum prof_kind kind_of_rules(const struct tby_rule_list *l)
+{
+    if (l->n == 0)
+        return PROF_NOOP;
+    return tby_rule_list_allows_all(l) ? PROF_ALLOW : PROF_RULED;
+}
+
+int calc_dispatch_profile(struct calc_dispatch *c, const char *name,
+                          const struct tby_profile *profile)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&c->profs, name, dprof_key);
+    struct dprof *dp = n ? TBY_CONTAINER_OF(n, struct dprof, node) : NULL;
+    int err = 0;
+
+    if (!profile && dp) {
+        tby_hmap_remove(&c->profs, &dp->node);
+        free(dp->name);
+        free(dp);
+    } else if (profile) {
+        if (!dp && (!(dp = calloc(1, sizeof(*dp))) || !(dp->name = strdup(name)) ||
+                    tby_hmap_insert(&c->profs, &dp->node, tby_hash_str(name)) < 0)) {
+            if (dp)
+                free(dp->name);
+            free(dp);
+            return -ENOMEM;
+        }
+        dp->kind[DIR_IN] = kind_of_rules(&profile->ingress);
+        dp->kind[DIR_OUT] = kind_of_rules(&profile->egress);
+    }
+    /* Profiles change rarely: a scan of the local workloads naming it is fine. */
+    for (struct tby_hnode *h = tby_hmap_first(&c->locals); h; h = tby_hmap_next(&c->locals, h)) {
+        struct dlocal *dl = TBY_CONTAINER_OF(h, struct dlocal, node);
+
+        if (tby_strv_contains(&dl->profiles, name) && plans_assign(c, dl) < 0)
+            err = -ENOMEM;
+    }
+    return err;
+}
+
+/* The plans' jumps, in the order of their keys (a workload is in one plan a direction). */
+static int plan_cmp(const void *a, const void *b)
+{
+    return strcmp((*(struct plan *const *)a)->key, (*(struct plan *const *)b)->key);
+}
+
+static int plans_write(struct calc_dispatch *c, int d, struct tby_rs_rules *l)
+{
+    size_t n = 0;
+    struct plan **v = malloc((tby_hmap_count(&c->plans[d]) + 1) * sizeof(*v));
+    int err = v ? 0 : -ENOMEM;
+
+    for (struct tby_hnode *h = tby_hmap_first(&c->plans[d]); v && h;
+         h = tby_hmap_next(&c->plans[d], h)) {
+        struct plan *pl = TBY_CONTAINER_OF(h, struct plan, node);
+
+        if (pl->refs)
+            v[n++] = pl;
+    }
+    qsort(v, n, sizeof(*v), plan_cmp);
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        if (!v[i]->written)
+            err = plan_write(c, v[i]);
+        if (err == 0)
+            err = push_shared(l, v[i]->jump);
+    }
+    free(v);
+    return err;
+}
+
+/* Plans no workload has any more go, once the dispatch no longer jumps to them. */
+static void plans_sweep(struct calc_dispatch *c, int d)
+{
+    struct tby_hnode *h, *next;
+
+    for (h = tby_hmap_first(&c->plans[d]); h; h = next) {
+        struct plan *pl = TBY_CONTAINER_OF(h, struct plan, node);
+
+        next = tby_hmap_next(&c->plans[d], h);
+        if (!pl->refs)
+            plan_drop(c, d, pl);
+    }
+}
+
 /* ---- pages of the dispatch --------------------------------------------------------------
  *
  * The dispatch runs every policy of its direction, in Calico's order, cut into pages: a
@@ -916,6 +1271,8 @@ static int dispatch_chain(struct calc_dispatch *c, int d)
         if (err == 0)
             err = push_shared(&l, multi ? pols[i]->tier->jump[d] : pols[i]->tier->jump_all[d]);
     }
+    if (err == 0)
+        err = plans_write(c, d, &l);
     /* tiers without a policy of this direction */
     for (struct tby_hnode *h = tby_hmap_first(&c->tiers); err == 0 && h;
          h = tby_hmap_next(&c->tiers, h)) {
@@ -947,6 +1304,8 @@ int calc_dispatch_settle(struct calc_dispatch *c)
         if (!t->stored && t->n_pols == 0)
             tier_drop(c, t);
     }
+    for (int d = 0; err == 0 && d < 2; d++)
+        plans_sweep(c, d);
     c->dirty = err < 0; /* the next try starts over */
     return err;
 }
@@ -1053,6 +1412,10 @@ int calc_dispatch_new(struct tby_rs *rs, struct calc_dispatch **out)
     tby_hmap_init(&c->sels);
     tby_hmap_init(&c->pols);
     tby_hmap_init(&c->tiers);
+    tby_hmap_init(&c->profs);
+    tby_hmap_init(&c->locals);
+    tby_hmap_init(&c->plans[0]);
+    tby_hmap_init(&c->plans[1]);
     c->local_wl = tby_rs_set_add(rs, TBY_CALC_SET_LOCAL_WL, TBY_RS_IFNAMES, NULL);
     if (!c->local_wl)
         return -ENOMEM;
@@ -1096,6 +1459,30 @@ void calc_dispatch_free(struct calc_dispatch *c)
         tier_release(t);
     }
     tby_hmap_destroy(&c->tiers);
+    for (int d = 0; d < 2; d++) {
+        for (h = tby_hmap_first(&c->plans[d]); h; h = next) {
+            next = tby_hmap_next(&c->plans[d], h);
+            plan_release(TBY_CONTAINER_OF(h, struct plan, node));
+        }
+        tby_hmap_destroy(&c->plans[d]);
+    }
+    for (h = tby_hmap_first(&c->locals); h; h = next) {
+        struct dlocal *dl = TBY_CONTAINER_OF(h, struct dlocal, node);
+
+        next = tby_hmap_next(&c->locals, h);
+        tby_strv_clear(&dl->profiles);
+        free(dl->iface);
+        free(dl);
+    }
+    tby_hmap_destroy(&c->locals);
+    for (h = tby_hmap_first(&c->profs); h; h = next) {
+        struct dprof *dp = TBY_CONTAINER_OF(h, struct dprof, node);
+
+        next = tby_hmap_next(&c->profs, h);
+        free(dp->name);
+        free(dp);
+    }
+    tby_hmap_destroy(&c->profs);
     for (h = tby_hmap_first(&c->pols); h; h = next) {
         next = tby_hmap_next(&c->pols, h);
         free(TBY_CONTAINER_OF(h, struct dpol, node));

@@ -40,6 +40,7 @@ struct calc_ep {
     size_t n_addrs;
     struct calc_port *ports;          /* its named ports */
     size_t n_ports;
+    const struct tby_strv *profiles;  /* its profiles, in its order */
 };
 
 /* What the layers above read of a selector entry. */

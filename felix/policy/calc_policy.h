@@ -70,6 +70,10 @@ int calc_policies_update(struct calc_policies *pl, const struct tby_resource *re
 void calc_policies_remove(struct calc_policies *pl, const struct tby_resource *res);
 size_t calc_policies_count(const struct calc_policies *pl);
 
+/* The chain of a policy or profile id ("gnp/<name>", "pr/<name>") in direction d:
+ * "pi-<id>" / "po-<id>", hashed when that is no plain nft name. The caller frees it. */
+char *calc_policy_chain_name(const char *id, int d);
+
 /* The index's member hook, for the sets fed from selectors' members. -ENOMEM. */
 int calc_policies_member(struct calc_policies *pl, const struct calc_sel *s,
                          const struct calc_ep *ep, bool joined);

@@ -141,6 +141,9 @@ struct tby_rule_list {
     size_t n;
 };
 
+/* Exactly one rule, an Allow with no match: what a profile of Calico's namespaces says. */
+bool tby_rule_list_allows_all(const struct tby_rule_list *l);
+
 /* NetworkPolicy (namespaced) and GlobalNetworkPolicy. */
 struct tby_policy {
     bool has_order;

@@ -1151,6 +1151,56 @@ spec:
     source: {namespaceSelector: ns == 'x'}
 YAML
 
+# ==== profiles after the tiers (docs/DISPATCH.md) ===================================================
+# The pods list their namespace's profile (kns.<ns>), which allows everything until a
+# Profile says otherwise. On the k8s: datastore profiles are the Namespaces' (they allow).
+
+if mx_k8s; then
+    skip profile_rules "profiles are Kubernetes' Namespaces and ServiceAccounts on the k8s: datastore"
+    skip profile_after_pass "profiles are Kubernetes' Namespaces and ServiceAccounts on the k8s: datastore"
+else
+    # x's profile denies z and allows the rest in; it says nothing of egress, so nothing
+    # leaves x (no profile allows it).
+    in_profile_rules() { ! to x || ! from z; }
+    out_profile_rules() { ! from x; }
+    mx_scenario profile_rules <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: Profile
+metadata: {name: kns.x}
+spec:
+  ingress:
+  - action: Deny
+    source: {nets: [10.70.3.0/24]}
+  - action: Allow
+YAML
+
+    # A Pass hands the packet to the profiles: z passes x's policy and x's profile drops
+    # it; y is allowed by the policy; the rest meets the default tier's end.
+    in_profile_after_pass() { ! to x || from y; }
+    mx_scenario profile_after_pass <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: Profile
+metadata: {name: kns.x}
+spec:
+  ingress:
+  - action: Deny
+    source: {nets: [10.70.3.0/24]}
+  - action: Allow
+  egress: [{action: Allow}]
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: pass-z, namespace: x}
+spec:
+  selector: all()
+  ingress:
+  - action: Pass
+    source: {namespaceSelector: ns == 'z'}
+  - action: Allow
+    source: {namespaceSelector: ns == 'y'}
+YAML
+fi
+
 # Fractional orders, and equal orders decided by name.
 in_calico_order_fractions_and_names() { ! to x/a x/b || { to x/b && from z; }; }
 mx_scenario calico_order_fractions_and_names <<'YAML'

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "calc_fixture.h"
+#include "tabby/strv.h"
 
 static const char *const default_deny =
     "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
@@ -622,6 +623,80 @@ static void test_unstored_tier_runs_last_and_goes_with_its_policies(void **state
     assert_dispatch(t, "to-wl", "pi-np/default/early pi-gnp/s"); /* unordered now: last */
 }
 
+/* ---- profiles after the tiers ----------------------------------------------------------- */
+
+static const char *const profile_dev =
+    "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata: {name: dev}\nspec:\n"
+    "  ingress:\n  - action: Deny\n    source: {nets: [10.0.0.0/8]}\n  - action: Allow\n"
+    "    protocol: TCP\n";
+
+/* A local workload listing the profiles in `profiles` ("a,b"), in that order. */
+static void wep_profiles(struct tby_calc *c, struct wep_spec s, const char *profiles)
+{
+    struct tby_resource *res = wep_res(&s);
+    struct tby_error err = { 0 };
+    char buf[256], *save = NULL;
+
+    snprintf(buf, sizeof(buf), "%s", profiles);
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        assert_int_equal(tby_strv_push(&res->spec.wep->profiles, t), 0);
+    assert_int_equal(tby_calc_update(c, res, &err), 0);
+    tby_strv_clear(&res->spec.wep->profiles);
+    res_free(res);
+}
+
+/* A workload's profiles with rules run after the tiers, in its order, and what none
+ * allowed is dropped; a profile allowing everything (a namespace's, stored or not) that
+ * comes first leaves the workload open, one that comes later ends its plan with Allow. */
+static void test_profile_rules_run_after_the_tiers(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL, *j = NULL;
+
+    (void)state;
+    apply(c, profile_dev);
+    wep_profiles(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web",
+                                       NULL }, "dev");
+    wep_profiles(c, (struct wep_spec){ "default", "b", NULL, "cali-b", "10.0.0.2", "app=web",
+                                       NULL }, "kns.default,dev");
+    wep_profiles(c, (struct wep_spec){ "default", "c", NULL, "cali-c", "10.0.0.3", "app=db",
+                                       NULL }, "dev,kns.default");
+    apply_web_policy(c, "web", 1);
+    t = dump(c);
+    assert_has(t, "chain pi-pr/dev {\n");
+    /* the tiers first, then the profiles: a (dev, then nothing allows) and c (dev, then its
+     * namespace allows) each have a plan; b's namespace profile allows first: no plan */
+    assert_dispatch(t, "to-wl", "pi-np/default/web pi-pr/dev pi-pr/dev");
+    assert_has(t, "comment \"local workloads whose profiles run: pi-pr/dev|drop\"; "
+                  "elements = { \"cali-a\" }; }");
+    assert_has(t, "comment \"local workloads whose profiles run: pi-pr/dev|allow\"; "
+                  "elements = { \"cali-c\" }; }");
+    assert_has(t, "\t\tmeta mark & 0x00010000 == 0 jump pi-pr/dev\n"
+                  "\t\tmeta mark & 0x00010000 == 0 counter drop comment \"no profile allowed "
+                  "it\"\n\t}");
+    assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
+                  "policy applies to\"; elements = { \"cali-a\", \"cali-b\", \"cali-c\" }; }");
+    /* dev says nothing of egress: a, with no profile allowing, is closed that way (c's
+     * namespace profile allows) */
+    assert_has(t, "set from-wl-selected { type ifname; comment \"local workloads some egress "
+                  "policy applies to\"; elements = { \"cali-a\" }; }");
+    assert_has(t, "comment \"local workloads whose profiles run: |drop\"; "
+                  "elements = { \"cali-a\" }; }");
+    /* another workload with a plan that is there: set elements only */
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    wep_profiles(c, (struct wep_spec){ "default", "d", NULL, "cali-d", "10.0.0.4", "app=x",
+                                       NULL }, "dev");
+    j = journal(c);
+    assert_lacks(j, "rule");
+    /* the profile gone: nothing of it stays, every workload is open again */
+    delete(c, profile_dev);
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "pr/dev");
+    assert_lacks(t, "-prof-");
+    assert_dispatch(t, "to-wl", "pi-np/default/web");
+}
+
 /* What a restarted tabby-node computes does not depend on the order the datastore lists
  * the resources in: the table it finds is already right. */
 static void test_the_table_does_not_depend_on_the_order_of_events(void **state)
@@ -976,6 +1051,7 @@ int main(void)
         cmocka_unit_test(test_pods_change_page_sets_not_rules),
         cmocka_unit_test(test_dispatch_is_cut_into_pages),
         cmocka_unit_test(test_tiers_run_in_tier_order),
+        cmocka_unit_test(test_profile_rules_run_after_the_tiers),
         cmocka_unit_test(test_tier_applies_only_to_workloads_its_policies_select),
         cmocka_unit_test(test_unstored_tier_runs_last_and_goes_with_its_policies),
         cmocka_unit_test(test_policy_order_change_rewrites_only_the_dispatch),

@@ -46,9 +46,9 @@ struct page;
 /* A tier: its policies' pages, per direction a chain and a set of the interfaces its
  * policies apply to (one reference per (workload, policy), as the selected sets). Exists
  * while a Tier is stored or a policy names it. While only one tier has policies of a
- * direction (the usual case: the default tier), the selected set says the same as its
- * set: that stays empty and the dispatch jumps to the tier without testing it, so that a
- * pod costs no more elements than without tiers. */
+ * direction and no workload has a profile plan (the usual case: the default tier alone),
+ * the selected set says the same as its set: that stays empty and the dispatch jumps to
+ * the tier without testing it, so that a pod costs no more elements than without tiers. */
 struct dtier {
     struct tby_hnode node;            /* in c->tiers, by name */
     char *name;
@@ -961,6 +961,14 @@ static int plans_write(struct calc_dispatch *c, int d, struct tby_rs_rules *l)
     return err;
 }
 
+static bool plans_used(const struct calc_dispatch *c, int d)
+{
+    for (struct tby_hnode *h = tby_hmap_first(&c->plans[d]); h; h = tby_hmap_next(&c->plans[d], h))
+        if (TBY_CONTAINER_OF(h, struct plan, node)->refs)
+            return true;
+    return false;
+}
+
 /* Plans no workload has any more go, once the dispatch no longer jumps to them. */
 static void plans_sweep(struct calc_dispatch *c, int d)
 {
@@ -1258,7 +1266,10 @@ static int dispatch_chain(struct calc_dispatch *c, int d)
     struct tby_rs_rules l = { 0 };
     size_t n_pols;
     int err = dispatch_policies(c, d, &pols, &n_pols);
-    bool multi = err == 0 && n_pols > 0 && pols[0]->tier != pols[n_pols - 1]->tier;
+    /* the tiers' sets are needed when to-wl-selected holds more than the one tier's
+     * workloads: another tier's, or those of a profile plan */
+    bool multi = err == 0 && n_pols > 0 &&
+                 (pols[0]->tier != pols[n_pols - 1]->tier || plans_used(c, d));
 
     if (err == 0 && multi != c->multi[d])
         err = tiers_feed(c, d, multi);

@@ -1158,6 +1158,7 @@ YAML
 if mx_k8s; then
     skip profile_rules "profiles are Kubernetes' Namespaces and ServiceAccounts on the k8s: datastore"
     skip profile_after_pass "profiles are Kubernetes' Namespaces and ServiceAccounts on the k8s: datastore"
+    skip profile_beside_a_tier "profiles are Kubernetes' Namespaces and ServiceAccounts on the k8s: datastore"
 else
     # x's profile denies z and allows the rest in; it says nothing of egress, so nothing
     # leaves x (no profile allows it).
@@ -1172,6 +1173,28 @@ spec:
   - action: Deny
     source: {nets: [10.70.3.0/24]}
   - action: Allow
+YAML
+
+    # y's profile beside a policy of x's: y's pods have a profile plan but no tier applies
+    # to them, so the default tier's end never meets them.
+    in_profile_beside_a_tier() { ! to y || ! from z; }
+    mx_scenario profile_beside_a_tier <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: Profile
+metadata: {name: kns.y}
+spec:
+  ingress:
+  - action: Deny
+    source: {nets: [10.70.3.0/24]}
+  - action: Allow
+  egress: [{action: Allow}]
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: allow-in, namespace: x}
+spec:
+  selector: all()
+  ingress: [{action: Allow}]
 YAML
 
     # A Pass hands the packet to the profiles: z passes x's policy and x's profile drops

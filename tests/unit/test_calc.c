@@ -682,6 +682,11 @@ static void test_profile_rules_run_after_the_tiers(void **state)
                   "policy applies to\"; elements = { \"cali-a\" }; }");
     assert_has(t, "comment \"local workloads whose profiles run: |drop\"; "
                   "elements = { \"cali-a\" }; }");
+    /* with a plan, to-wl-selected holds more than the default tier's workloads: its set
+     * says who it applies to (d, selected by no policy, must not meet its default deny) */
+    assert_has(t, "policy of tier default applies to\"; elements = { \"cali-a\", \"cali-b\" }; }");
+    assert_has(t, "\t\tmeta mark & 0x00010000 == 0 oifname @to-wl-tier-default "
+                  "jump to-wl-tier-default\n");
     /* another workload with a plan that is there: set elements only */
     tby_rs_journal_done(tby_calc_ruleset(c));
     wep_profiles(c, (struct wep_spec){ "default", "d", NULL, "cali-d", "10.0.0.4", "app=x",

@@ -127,12 +127,12 @@ struct plan {
     bool written;
 };
 
-/* A local workload: its interface and profiles, and its plan per direction (or NULL:
- * its profiles allow everything, as today's namespaces' do, or say nothing). */
+/* A local workload with a plan in some direction: its interface and plans (NULL: its
+ * profiles allow everything, as namespaces' do, or say nothing). Workloads without one
+ * have none, so that a pod costs no memory here. */
 struct dlocal {
     struct tby_hnode node;            /* in c->locals, by interface */
     char *iface;
-    struct tby_strv profiles;
     struct plan *plan[2];
 };
 
@@ -148,7 +148,7 @@ struct calc_dispatch {
     bool multi[2];                    /* more than one tier has policies of the direction:
                                        * the tiers' sets are fed */
     struct tby_hmap profs;            /* struct dprof */
-    struct tby_hmap locals;           /* struct dlocal */
+    struct tby_hmap locals;           /* struct dlocal, workloads with a plan */
     struct tby_hmap plans[2];         /* struct plan */
     struct tby_rs_rule *head[2][2];   /* the dispatch's fixed rules: shared, sealed */
     uint64_t serial;                  /* the last dpol serial handed out */
@@ -834,62 +834,82 @@ static void plan_leave(struct calc_dispatch *c, struct dlocal *dl, int d)
         c->dirty = true;
 }
 
-/* The workload's plans, as its profiles now say. -ENOMEM. */
-static int plans_assign(struct calc_dispatch *c, struct dlocal *dl)
+static struct dlocal *dlocal_find(const struct calc_dispatch *c, const char *iface)
 {
-    for (int d = 0; d < 2; d++) {
-        char *key = NULL;
-        struct plan *pl = NULL;
+    struct tby_hnode *n = tby_hmap_find_str(&c->locals, iface, dlocal_key);
 
-        if (plan_key_of(c, &dl->profiles, d, &key) < 0)
-            return -ENOMEM;
-        if (key && dl->plan[d] && strcmp(key, dl->plan[d]->key) == 0) {
-            free(key);
-            continue;
-        }
+    return n ? TBY_CONTAINER_OF(n, struct dlocal, node) : NULL;
+}
+
+static void dlocal_free(struct calc_dispatch *c, struct dlocal *dl)
+{
+    for (int d = 0; d < 2; d++)
         plan_leave(c, dl, d);
-        if (!key)
+    tby_hmap_remove(&c->locals, &dl->node);
+    free(dl->iface);
+    free(dl);
+}
+
+/* The workload's plans, as its profiles now say: a record while it has one. -ENOMEM. */
+static int plans_assign(struct calc_dispatch *c, const struct calc_ep *ep)
+{
+    struct dlocal *dl = dlocal_find(c, ep->iface);
+    char *key[2] = { NULL, NULL };
+    int err = 0;
+
+    for (int d = 0; err == 0 && d < 2; d++)
+        if (ep->profiles)
+            err = plan_key_of(c, ep->profiles, d, &key[d]);
+    if (err == 0 && !dl && (key[0] || key[1])) {
+        if (!(dl = calloc(1, sizeof(*dl))) || !(dl->iface = strdup(ep->iface)) ||
+            tby_hmap_insert(&c->locals, &dl->node, tby_hash_str(dl->iface)) < 0) {
+            if (dl)
+                free(dl->iface);
+            free(dl);
+            dl = NULL;
+            err = -ENOMEM;
+        }
+    }
+    for (int d = 0; err == 0 && dl && d < 2; d++) {
+        struct plan *pl;
+
+        if (key[d] && dl->plan[d] && strcmp(key[d], dl->plan[d]->key) == 0)
             continue;
-        if (!(pl = plan_get(c, d, key)) ||
+        plan_leave(c, dl, d);
+        if (!key[d])
+            continue;
+        if (!(pl = plan_get(c, d, TBY_STEAL(key[d]))) ||
             tby_rs_add_ifname(c->rs, pl->set, dl->iface) < 0 ||
-            tby_rs_add_ifname(c->rs, c->selected[d], dl->iface) < 0)
-            return -ENOMEM;
+            tby_rs_add_ifname(c->rs, c->selected[d], dl->iface) < 0) {
+            err = -ENOMEM;
+            break;
+        }
         pl->refs++;
         dl->plan[d] = pl;
     }
-    return 0;
+    free(key[0]);
+    free(key[1]);
+    if (dl && !dl->plan[0] && !dl->plan[1])
+        dlocal_free(c, dl);
+    return err;
 }
 
 static int dlocal_add(struct calc_dispatch *c, const struct calc_ep *ep)
 {
-    struct dlocal *dl = calloc(1, sizeof(*dl));
-
-    if (!dl || !(dl->iface = strdup(ep->iface)) ||
-        (ep->profiles && tby_strv_copy(&dl->profiles, ep->profiles) < 0) ||
-        tby_hmap_insert(&c->locals, &dl->node, tby_hash_str(dl->iface)) < 0) {
-        if (dl) {
-            tby_strv_clear(&dl->profiles);
-            free(dl->iface);
-        }
-        free(dl);
-        return -ENOMEM;
-    }
-    return plans_assign(c, dl);
+    return plans_assign(c, ep);
 }
 
 static void dlocal_remove(struct calc_dispatch *c, const char *iface)
 {
-    struct tby_hnode *n = tby_hmap_find_str(&c->locals, iface, dlocal_key);
-    struct dlocal *dl = n ? TBY_CONTAINER_OF(n, struct dlocal, node) : NULL;
+    struct dlocal *dl = dlocal_find(c, iface);
 
-    if (!dl)
-        return;
-    for (int d = 0; d < 2; d++)
-        plan_leave(c, dl, d);
-    tby_hmap_remove(&c->locals, &dl->node);
-    tby_strv_clear(&dl->profiles);
-    free(dl->iface);
-    free(dl);
+    if (dl)
+        dlocal_free(c, dl);
+}
+
+int calc_dispatch_replan(struct calc_dispatch *c, const struct calc_ep *ep)
+{
+    return plans_assign(c, ep);
 }
 
 static enum prof_kind kind_of_rules(const struct tby_rule_list *l)
@@ -920,13 +940,6 @@ int calc_dispatch_profile(struct calc_dispatch *c, const char *name,
         }
         dp->kind[DIR_IN] = kind_of_rules(&profile->ingress);
         dp->kind[DIR_OUT] = kind_of_rules(&profile->egress);
-    }
-    /* Profiles change rarely: a scan of the local workloads naming it is fine. */
-    for (struct tby_hnode *h = tby_hmap_first(&c->locals); h; h = tby_hmap_next(&c->locals, h)) {
-        struct dlocal *dl = TBY_CONTAINER_OF(h, struct dlocal, node);
-
-        if (tby_strv_contains(&dl->profiles, name) && plans_assign(c, dl) < 0)
-            err = -ENOMEM;
     }
     return err;
 }
@@ -1481,7 +1494,6 @@ void calc_dispatch_free(struct calc_dispatch *c)
         struct dlocal *dl = TBY_CONTAINER_OF(h, struct dlocal, node);
 
         next = tby_hmap_next(&c->locals, h);
-        tby_strv_clear(&dl->profiles);
         free(dl->iface);
         free(dl);
     }

@@ -701,3 +701,19 @@ void calc_index_counts(const struct calc_index *x, size_t *endpoints, size_t *lo
     *local = x->n_local;
     *selectors = tby_hmap_count(&x->sels);
 }
+
+int calc_index_foreach_local_with_profile(struct calc_index *x, const char *name,
+                                          int (*fn)(void *ctx, const struct calc_ep *ep),
+                                          void *ctx)
+{
+    int r = 0;
+
+    for (struct tby_hnode *n = tby_hmap_first(&x->eps); r == 0 && n;
+         n = tby_hmap_next(&x->eps, n)) {
+        struct ep *ep = TBY_CONTAINER_OF(n, struct ep, node);
+
+        if (ep->told_local && tby_strv_contains(&ep->profiles, name))
+            r = fn(ctx, &ep->v);
+    }
+    return r;
+}

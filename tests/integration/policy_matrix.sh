@@ -1155,6 +1155,22 @@ YAML
 # The pods list their namespace's profile (kns.<ns>), which allows everything until a
 # Profile says otherwise. On the k8s: datastore profiles are the Namespaces' (they allow).
 
+# profile_denying_z NS [EGRESS]: NS's namespace profile, denying z's addresses in and
+# allowing the rest in; EGRESS (a YAML line) its egress.
+profile_denying_z() {
+    cat <<YAML
+apiVersion: projectcalico.org/v3
+kind: Profile
+metadata: {name: kns.$1}
+spec:
+  ingress:
+  - action: Deny
+    source: {nets: [10.70.3.0/24]}
+  - action: Allow
+  ${2:-}
+YAML
+}
+
 if mx_k8s; then
     skip profile_rules "profiles are Kubernetes' Namespaces and ServiceAccounts on the k8s: datastore"
     skip profile_after_pass "profiles are Kubernetes' Namespaces and ServiceAccounts on the k8s: datastore"
@@ -1164,30 +1180,13 @@ else
     # leaves x (no profile allows it).
     in_profile_rules() { ! to x || ! from z; }
     out_profile_rules() { ! from x; }
-    mx_scenario profile_rules <<'YAML'
-apiVersion: projectcalico.org/v3
-kind: Profile
-metadata: {name: kns.x}
-spec:
-  ingress:
-  - action: Deny
-    source: {nets: [10.70.3.0/24]}
-  - action: Allow
-YAML
+    mx_scenario profile_rules < <(profile_denying_z x)
 
     # y's profile beside a policy of x's: y's pods have a profile plan but no tier applies
     # to them, so the default tier's end never meets them.
     in_profile_beside_a_tier() { ! to y || ! from z; }
-    mx_scenario profile_beside_a_tier <<'YAML'
-apiVersion: projectcalico.org/v3
-kind: Profile
-metadata: {name: kns.y}
-spec:
-  ingress:
-  - action: Deny
-    source: {nets: [10.70.3.0/24]}
-  - action: Allow
-  egress: [{action: Allow}]
+    mx_scenario profile_beside_a_tier < <(profile_denying_z y "egress: [{action: Allow}]"
+                                          cat <<'YAML'
 ---
 apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
@@ -1196,20 +1195,13 @@ spec:
   selector: all()
   ingress: [{action: Allow}]
 YAML
+)
 
     # A Pass hands the packet to the profiles: z passes x's policy and x's profile drops
     # it; y is allowed by the policy; the rest meets the default tier's end.
     in_profile_after_pass() { ! to x || from y; }
-    mx_scenario profile_after_pass <<'YAML'
-apiVersion: projectcalico.org/v3
-kind: Profile
-metadata: {name: kns.x}
-spec:
-  ingress:
-  - action: Deny
-    source: {nets: [10.70.3.0/24]}
-  - action: Allow
-  egress: [{action: Allow}]
+    mx_scenario profile_after_pass < <(profile_denying_z x "egress: [{action: Allow}]"
+                                       cat <<'YAML'
 ---
 apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
@@ -1222,6 +1214,7 @@ spec:
   - action: Allow
     source: {namespaceSelector: ns == 'y'}
 YAML
+)
 fi
 
 # Fractional orders, and equal orders decided by name.

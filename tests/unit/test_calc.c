@@ -700,6 +700,13 @@ static void test_profile_rules_run_after_the_tiers(void **state)
     assert_lacks(t, "pr/dev");
     assert_lacks(t, "-prof-");
     assert_dispatch(t, "to-wl", "pi-np/default/web");
+    /* written again over the workloads there are: their plans come back */
+    apply(c, profile_dev);
+    free(t);
+    t = dump(c);
+    assert_dispatch(t, "to-wl", "pi-np/default/web pi-pr/dev pi-pr/dev");
+    assert_has(t, "comment \"local workloads whose profiles run: pi-pr/dev|drop\"; "
+                  "elements = { \"cali-a\", \"cali-d\" }; }");
 }
 
 /* What a restarted tabby-node computes does not depend on the order the datastore lists

@@ -243,93 +243,10 @@ static bool is_policy(enum tby_kind kind)
     return kind == TBY_KIND_NETWORKPOLICY || kind == TBY_KIND_GLOBALNETWORKPOLICY;
 }
 
-static bool is_netset(enum tby_kind kind)
-{
-    return kind == TBY_KIND_NETWORKSET || kind == TBY_KIND_GLOBALNETWORKSET;
-}
-
 static bool same_resource(const struct tby_resource *a, const struct tby_resource *b)
 {
     return a->info == b->info && strcmp(a->meta.name, b->meta.name) == 0 &&
            (!a->info->namespaced || strcmp(a->meta.namespace, b->meta.namespace) == 0);
-}
-
-/* The resources of two kinds there will be after the write: stored ones it does not
- * replace, and its own. `stored` holds what was read; `out` borrows from it and list. */
-static int after_write(struct tby_store *store, const struct tby_resource_list *list,
-                       const enum tby_kind kinds[2], struct tby_resource_list *stored,
-                       struct tby_resource_list *out, struct tby_error *err)
-{
-    int r = 0;
-
-    for (int k = 0; k < 2 && r == 0; k++) {
-        struct tby_resource_list one;
-
-        r = tby_catalog_list(store, tby_kind_info(kinds[k]), NULL, &one, err);
-        for (size_t i = 0; r == 0 && i < one.n; i++) {
-            if (tby_resource_list_push(stored, one.items[i]) < 0) {
-                for (size_t j = i; j < one.n; j++)
-                    tby_resource_free(one.items[j]);
-                r = tby_error_set(err, -ENOMEM, "out of memory");
-            }
-        }
-        free(one.items);
-    }
-    for (size_t i = 0; r == 0 && i < stored->n; i++) {
-        bool replaced = false;
-
-        for (size_t j = 0; j < list->n && !replaced; j++)
-            replaced = same_resource(stored->items[i], list->items[j]);
-        if (!replaced && tby_resource_list_push(out, stored->items[i]) < 0)
-            r = tby_error_set(err, -ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; r == 0 && i < list->n; i++)
-        if ((list->items[i]->info->kind == kinds[0] || list->items[i]->info->kind == kinds[1]) &&
-            tby_resource_list_push(out, list->items[i]) < 0)
-            r = tby_error_set(err, -ENOMEM, "out of memory");
-    return r;
-}
-
-/* A policy whose rule selector matches a network set, and a network set a policy's rule
- * selector matches, are refused: tabby's policy does not match network sets yet. */
-static int check_netsets(struct tby_store *store, const struct tby_resource_list *list,
-                         struct tby_error *err)
-{
-    static const enum tby_kind set_kinds[2] = { TBY_KIND_NETWORKSET,
-                                                TBY_KIND_GLOBALNETWORKSET };
-    static const enum tby_kind policy_kinds[2] = { TBY_KIND_NETWORKPOLICY,
-                                                   TBY_KIND_GLOBALNETWORKPOLICY };
-    struct tby_resource_list sets_read = { 0 }, sets = { 0 }, pols_read = { 0 }, pols = { 0 };
-    bool policies = false, netsets = false;
-    char what[300];
-    int r = 0;
-
-    for (size_t i = 0; i < list->n; i++) {
-        policies = policies || is_policy(list->items[i]->info->kind);
-        netsets = netsets || is_netset(list->items[i]->info->kind);
-    }
-    if (policies || netsets)
-        r = after_write(store, list, set_kinds, &sets_read, &sets, err);
-    if (r == 0 && netsets)
-        r = after_write(store, list, policy_kinds, &pols_read, &pols, err);
-    for (size_t i = 0; r == 0 && policies && i < list->n; i++) {
-        struct tby_enforce_netsets ns = { (const struct tby_resource *const *)sets.items,
-                                          sets.n };
-
-        if (is_policy(list->items[i]->info->kind) &&
-            tby_enforce_check(list->items[i], &ns, err) < 0)
-            r = tby_error_prefix(err, "%s", describe_res(list->items[i], what, sizeof(what)));
-    }
-    for (size_t i = 0; r == 0 && netsets && i < list->n; i++)
-        for (size_t j = 0; r == 0 && is_netset(list->items[i]->info->kind) && j < pols.n; j++)
-            if (tby_enforce_check_netset(list->items[i], pols.items[j], err) < 0)
-                r = tby_error_prefix(err, "%s", describe_res(list->items[i], what,
-                                                             sizeof(what)));
-    free(sets.items);
-    free(pols.items);
-    tby_resource_list_clear(&sets_read);
-    tby_resource_list_clear(&pols_read);
-    return r;
 }
 
 /* ---- tiers ------------------------------------------------------------------------- */
@@ -420,15 +337,14 @@ static int check_tiers_deletable(struct tby_store *store, const struct tby_resou
 }
 
 /* Nothing is written that tabby would not enforce (enforce.h). */
-static int check_enforced(struct tby_store *store, const struct tby_resource_list *list,
-                          struct tby_error *err)
+static int check_enforced(const struct tby_resource_list *list, struct tby_error *err)
 {
     char what[300];
 
     for (size_t i = 0; i < list->n; i++)
-        if (tby_enforce_check(list->items[i], NULL, err) < 0)
+        if (tby_enforce_check(list->items[i], err) < 0)
             return tby_error_prefix(err, "%s", describe_res(list->items[i], what, sizeof(what)));
-    return check_netsets(store, list, err);
+    return 0;
 }
 
 /* What may not change once a resource exists. */
@@ -761,7 +677,7 @@ int tby_catalog_write(struct tby_store *store, struct tby_resource_list *list,
 
     r = check_no_duplicates(list, err);
     if (r == 0)
-        r = check_enforced(store, list, err);
+        r = check_enforced(list, err);
     if (r == 0)
         r = check_policy_tiers(store, list, err);
     if (r < 0)

@@ -7,9 +7,7 @@
  * the field's path and what the gap does to the resource's meaning: refusing it is enough
  * (nothing would change for workloads), the resource applies only to host endpoints, the
  * whole policy cannot be placed, or one rule cannot be programmed. Enforcing a field means
- * removing its entry and the place that notes it. One gap is not a field but a meeting of
- * two resources: a rule selector that matches a network set (GAP_NETSET), which goes
- * when tabby's policy matches network sets. */
+ * removing its entry and the place that notes it. */
 #include <errno.h>
 #include <float.h>
 #include <stdarg.h>
@@ -20,10 +18,8 @@
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 #include "tabby/enforce.h"
-#include "tabby/selector.h"
 
 enum gap {
-    GAP_SA_SELECTOR,
     GAP_DO_NOT_TRACK,
     GAP_PRE_DNAT,
     GAP_APPLY_ON_FORWARD,
@@ -31,7 +27,6 @@ enum gap {
     GAP_HTTP,
     GAP_HOST_ENDPOINT,
     GAP_IP_NATS,
-    GAP_NETSET,
     GAP_COUNT
 };
 
@@ -47,10 +42,6 @@ static const struct {
     enum effect effect;
     const char *reason;
 } gaps[GAP_COUNT] = {
-    [GAP_SA_SELECTOR] = { FX_WHOLE, "is not enforced by tabby yet (the policy would apply to "
-                                    "every endpoint its selector matches); select on the "
-                                    "endpoints' label projectcalico.org/serviceaccount in "
-                                    "spec.selector instead" },
     [GAP_DO_NOT_TRACK] = { FX_HOST_ONLY, "doNotTrack policies apply to host endpoints only, "
                                          "which tabby does not police yet" },
     [GAP_PRE_DNAT] = { FX_HOST_ONLY, "preDNAT policies apply to host endpoints only, which "
@@ -65,8 +56,6 @@ static const struct {
     [GAP_HOST_ENDPOINT] = { FX_HOST_ONLY, "host endpoints are not policed by tabby yet (the "
                                           "host's interfaces would stay open)" },
     [GAP_IP_NATS] = { FX_REFUSE, "floating IPs (1:1 NAT) are not programmed by tabby" },
-    [GAP_NETSET] = { FX_RULE, "tabby's policy does not match network sets in rule selectors "
-                              "yet (the rule would miss the set's nets)" },
 };
 
 enum { DIR_IN, DIR_OUT };
@@ -74,8 +63,6 @@ enum { DIR_IN, DIR_OUT };
 static const char *const dir_field[2] = { "ingress", "egress" };
 
 struct audit {
-    const struct tby_enforce_netsets *sets; /* those rule selectors may match; may be NULL */
-    const struct tby_resource *policy;
     bool any;
     char field[320];          /* the first gap's field and reason, for messages */
     enum gap first;
@@ -105,95 +92,6 @@ static void note(struct audit *a, enum gap gap, const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---- network sets ------------------------------------------------------------------------ */
-
-struct set_labels {
-    const struct tby_resource *set;
-};
-
-/* A network set's labels as selectors see them: its own, and for a namespaced one the
- * projectcalico.org/namespace label an endpoint of that namespace has. */
-static const char *set_label(const void *ctx, const char *key)
-{
-    const struct tby_resource *set = ((const struct set_labels *)ctx)->set;
-
-    if (set->info->namespaced && strcmp(key, "projectcalico.org/namespace") == 0)
-        return set->meta.namespace;
-    return json_string_value(json_object_get(set->meta.labels, key));
-}
-
-static bool is_global_selector(const char *text)
-{
-    _cleanup_(tby_sel_freep) struct tby_sel *sel = NULL;
-
-    return tby_sel_parse(text, &sel, NULL) == 0 &&
-           strcmp(tby_sel_canonical(sel), "global()") == 0;
-}
-
-/* Whether a rule entity's selector could reach `set` at all, by scope: a namespaced
- * policy's rules reach the sets of its namespace, a namespaceSelector those of namespaces
- * (taken as any: this errs towards failing closed), global() the global ones, and a
- * GlobalNetworkPolicy's rules every one. */
-static bool set_in_scope(const struct audit *a, const struct tby_entity_rule *e,
-                         const struct tby_resource *set)
-{
-    bool global_set = set->info->kind == TBY_KIND_GLOBALNETWORKSET;
-
-    if (e->namespace_selector)
-        return is_global_selector(e->namespace_selector) ? global_set : !global_set;
-    if (a->policy->info->kind == TBY_KIND_NETWORKPOLICY)
-        return !global_set && strcmp(set->meta.namespace, a->policy->meta.namespace) == 0;
-    return true;
-}
-
-/* The first network set a selector of the entity matches, and which selector. */
-static const struct tby_resource *matched_set(const struct audit *a,
-                                              const struct tby_entity_rule *e,
-                                              const char **which)
-{
-    const char *texts[2] = { e->selector, e->not_selector };
-    static const char *const names[2] = { "selector", "notSelector" };
-
-    for (int k = 0; a->sets && k < 2; k++) {
-        _cleanup_(tby_sel_freep) struct tby_sel *sel = NULL;
-
-        if (!texts[k] || tby_sel_parse(texts[k], &sel, NULL) < 0)
-            continue;
-        for (size_t i = 0; i < a->sets->n; i++) {
-            const struct tby_resource *set = a->sets->items[i];
-            struct set_labels ctx = { set };
-            struct tby_labels labels = { set_label, &ctx };
-
-            if (set_in_scope(a, e, set) && tby_sel_match(sel, &labels)) {
-                *which = names[k];
-                return set;
-            }
-        }
-    }
-    return NULL;
-}
-
-/* A rule side that matches a network set: noted with the set's name. */
-static bool audit_netsets(struct audit *a, const struct tby_rule *r, int d, size_t i)
-{
-    const struct tby_entity_rule *sides[2] = { &r->source, &r->destination };
-    static const char *const side_names[2] = { "source", "destination" };
-
-    for (int k = 0; k < 2; k++) {
-        const char *which = NULL;
-        const struct tby_resource *set = matched_set(a, sides[k], &which);
-
-        if (!set)
-            continue;
-        note(a, GAP_NETSET, "spec.%s[%zu].%s.%s: matches %s %s%s%s;", dir_field[d], i,
-             side_names[k], which, set->info->name,
-             set->info->namespaced ? set->meta.namespace : "",
-             set->info->namespaced ? "/" : "", set->meta.name);
-        return true;
-    }
-    return false;
-}
-
 /* ---- the audit ----------------------------------------------------------------------------- */
 
 /* The first rule of a list tabby cannot program; its field noted. */
@@ -204,14 +102,12 @@ static void audit_rules(struct audit *a, const struct tby_rule_list *l, int d)
         enum gap gap = r->http ? GAP_HTTP : GAP_SERVICES;
         const char *side = r->source.services ? "source" : "destination";
 
-        if (!r->http && !r->source.services && !r->destination.services) {
-            if (!audit_netsets(a, r, d, i))
-                continue;
-        } else if (r->http) {
+        if (!r->http && !r->source.services && !r->destination.services)
+            continue;
+        if (r->http)
             note(a, gap, "spec.%s[%zu].http", dir_field[d], i);
-        } else {
+        else
             note(a, gap, "spec.%s[%zu].%s.services", dir_field[d], i, side);
-        }
         a->rule_bad[d] = true;
         a->rule_at[d] = i;
         return;
@@ -220,8 +116,6 @@ static void audit_rules(struct audit *a, const struct tby_rule_list *l, int d)
 
 static void audit_policy(struct audit *a, const struct tby_policy *p)
 {
-    if (p->service_account_selector)
-        note(a, GAP_SA_SELECTOR, "spec.serviceAccountSelector");
     if (p->do_not_track)
         note(a, GAP_DO_NOT_TRACK, "spec.doNotTrack");
     if (p->pre_dnat)
@@ -232,12 +126,9 @@ static void audit_policy(struct audit *a, const struct tby_policy *p)
     audit_rules(a, &p->egress, DIR_OUT);
 }
 
-static void audit(const struct tby_resource *res, const struct tby_enforce_netsets *sets,
-                  struct audit *a)
+static void audit(const struct tby_resource *res, struct audit *a)
 {
     memset(a, 0, sizeof(*a));
-    a->sets = sets;
-    a->policy = res;
     switch (res->info->kind) {
     case TBY_KIND_NETWORKPOLICY:
     case TBY_KIND_GLOBALNETWORKPOLICY:
@@ -255,33 +146,14 @@ static void audit(const struct tby_resource *res, const struct tby_enforce_netse
     }
 }
 
-int tby_enforce_check(const struct tby_resource *res, const struct tby_enforce_netsets *sets,
-                      struct tby_error *err)
+int tby_enforce_check(const struct tby_resource *res, struct tby_error *err)
 {
     struct audit a;
 
-    audit(res, sets, &a);
+    audit(res, &a);
     if (!a.any)
         return 0;
-    return tby_error_set(err, -EOPNOTSUPP, "%s%s%s", a.field,
-                         a.first == GAP_NETSET ? " " : ": ", gaps[a.first].reason);
-}
-
-int tby_enforce_check_netset(const struct tby_resource *set, const struct tby_resource *policy,
-                             struct tby_error *err)
-{
-    const struct tby_resource *items[1] = { set };
-    struct tby_enforce_netsets sets = { items, 1 };
-    struct audit a;
-
-    audit(policy, &sets, &a);
-    if (!a.any || a.first != GAP_NETSET)
-        return 0;
-    return tby_error_set(err, -EOPNOTSUPP, "matched by %s %s%s%s (%.*s): %s",
-                         policy->info->name,
-                         policy->info->namespaced ? policy->meta.namespace : "",
-                         policy->info->namespaced ? "/" : "", policy->meta.name,
-                         (int)strcspn(a.field, ":"), a.field, gaps[GAP_NETSET].reason);
+    return tby_error_set(err, -EOPNOTSUPP, "%s: %s", a.field, gaps[a.first].reason);
 }
 
 /* ---- stand-ins -------------------------------------------------------------------------- */
@@ -353,15 +225,13 @@ static int policy_stand_in(const struct tby_resource *res, const struct audit *a
             json_object_set_new(spec, dir_field[d], kept) < 0)
             return -ENOMEM;
     }
-    if (a->whole)
-        json_object_del(spec, "serviceAccountSelector");
     if (annotate(doc, why) < 0)
         return -ENOMEM;
     return decode_stand_in(doc, NULL, out);
 }
 
-int tby_enforce_plan(const struct tby_resource *res, const struct tby_enforce_netsets *sets,
-                     struct tby_resource **stand_in, char *why, size_t size)
+int tby_enforce_plan(const struct tby_resource *res, struct tby_resource **stand_in, char *why,
+                     size_t size)
 {
     const char *said = json_string_value(json_object_get(res->meta.annotations,
                                                          TBY_ENFORCE_ANNOTATION));
@@ -372,7 +242,7 @@ int tby_enforce_plan(const struct tby_resource *res, const struct tby_enforce_ne
 
     *stand_in = NULL;
     why[0] = '\0';
-    audit(res, sets, &a);
+    audit(res, &a);
     if (a.host_only) {
         snprintf(why, size, "%s: %s; nothing programmed for it", a.field, gaps[a.first].reason);
         return TBY_ENFORCE_NOTHING;
@@ -381,9 +251,9 @@ int tby_enforce_plan(const struct tby_resource *res, const struct tby_enforce_ne
     for (int d = 0; policy && d < 2; d++)
         a.rule_bad[d] = a.rule_bad[d] && has_type(res, d);
     if (policy && (a.whole || a.rule_bad[0] || a.rule_bad[1])) {
-        snprintf(why, size, "%s%s%s; %s", a.field, a.first == GAP_NETSET ? " " : ": ",
-                 gaps[a.first].reason, a.whole ? "denied instead for every endpoint it selects"
-                                               : "enforced up to that rule, then denied");
+        snprintf(why, size, "%s: %s; %s", a.field, gaps[a.first].reason,
+                 a.whole ? "denied instead for every endpoint it selects"
+                         : "enforced up to that rule, then denied");
         r = policy_stand_in(res, &a, why, stand_in);
         return r < 0 ? r : TBY_ENFORCE_REPLACE;
     }

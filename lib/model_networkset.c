@@ -1,8 +1,7 @@
 /* model_networkset.c — NetworkSet (namespaced) and GlobalNetworkSet: labelled lists of
- * nets that policy rule selectors match as Calico's do (not yet in tabby's policy:
- * enforce.h fails closed on a rule that would match one). nets are CIDRs or addresses,
- * masked as Calico does; allowedEgressDomains (Calico Enterprise's domain sets) is
- * refused. */
+ * nets that policy rule selectors match as Calico's do (felix/policy/calc_index.c). nets
+ * are CIDRs or addresses, masked as Calico does; allowedEgressDomains (Calico
+ * Enterprise's domain sets) is refused. */
 #include <errno.h>
 #include <stdlib.h>
 

@@ -305,21 +305,9 @@ static void follow_resync(struct node_policy *p, const struct node *n)
         p->verify_at = ms ? node_now_ms() + ms : 0;
 }
 
-/* Network sets changed: the policies whose rules match one are planned again. */
-static void follow_netsets(struct node_policy *p, const struct node *n)
-{
-    bool changed = false;
-
-    if (policy_enforce_follow_netsets(p->enforce, p->calc, n->syncer, &changed) < 0)
-        tby_log(TBY_LOG_ERROR, "policy", "policies not planned again: out of memory");
-    if (changed)
-        p->changed = true;
-}
-
 static void policy_run(void *state, const struct node *n)
 {
     follow_resync(state, n);
-    follow_netsets(state, n);
     sync_table(state, n->syncer);
 }
 
@@ -475,7 +463,6 @@ static int policy_dump(void *state, const struct node *n, FILE *out, struct tby_
     struct node_policy *p = state;
     int r;
 
-    follow_netsets(p, n);
     sync_table(p, n->syncer); /* no dataplane: computes natOutgoing only */
     r = tby_rs_render(tby_calc_ruleset(p->calc), out);
     return r < 0 ? tby_error_set(err, r, "writing the table: %s", strerror(-r)) : 0;

@@ -23,8 +23,6 @@ struct not_enforced {
 struct policy_enforce {
     char *node;
     struct tby_hmap list;
-    struct tby_resource_list netsets;  /* copies of the NetworkSets and GlobalNetworkSets */
-    bool netsets_changed;              /* the policies are to be planned again */
 };
 
 static const char *entry_key(const struct tby_hnode *n)
@@ -78,61 +76,8 @@ void policy_enforce_free(struct policy_enforce *e)
         entry_free(TBY_CONTAINER_OF(n, struct not_enforced, node));
     }
     tby_hmap_destroy(&e->list);
-    tby_resource_list_clear(&e->netsets);
     free(e->node);
     free(e);
-}
-
-static bool is_netset(const struct tby_resource *res)
-{
-    return res->info->kind == TBY_KIND_NETWORKSET ||
-           res->info->kind == TBY_KIND_GLOBALNETWORKSET;
-}
-
-static bool is_policy(const struct tby_resource *res)
-{
-    return res->info->kind == TBY_KIND_NETWORKPOLICY ||
-           res->info->kind == TBY_KIND_GLOBALNETWORKPOLICY;
-}
-
-/* The copy of a network set like res (same kind and name), or the list's end. */
-static size_t netset_at(const struct policy_enforce *e, const struct tby_resource *res)
-{
-    size_t i;
-
-    for (i = 0; i < e->netsets.n; i++) {
-        const struct tby_resource *s = e->netsets.items[i];
-
-        if (s->info == res->info && strcmp(s->meta.name, res->meta.name) == 0 &&
-            (!s->info->namespaced || strcmp(s->meta.namespace, res->meta.namespace) == 0))
-            break;
-    }
-    return i;
-}
-
-/* A network set came, changed (copy: the new one) or went (copy NULL). */
-static int netset_changed(struct policy_enforce *e, const struct tby_resource *res,
-                          bool gone)
-{
-    size_t i = netset_at(e, res);
-    struct tby_resource *copy = gone ? NULL : tby_resource_copy(res);
-
-    if (!gone && !copy)
-        return -ENOMEM;
-    if (i < e->netsets.n) {
-        tby_resource_free(e->netsets.items[i]);
-        if (copy) {
-            e->netsets.items[i] = copy;
-        } else {
-            e->netsets.items[i] = e->netsets.items[e->netsets.n - 1];
-            e->netsets.n--;
-        }
-    } else if (copy && tby_resource_list_push(&e->netsets, copy) < 0) {
-        tby_resource_free(copy);
-        return -ENOMEM;
-    }
-    e->netsets_changed = true;
-    return 0;
 }
 
 /* Forgets what was recorded for id, and takes out of the calculation a stand-in programmed
@@ -191,15 +136,9 @@ int policy_enforce_update(struct policy_enforce *e, struct tby_calc *calc,
     char id[600], why[TBY_ERROR_MAX];
     bool news;
     int plan, r;
-
-    struct tby_enforce_netsets sets = { (const struct tby_resource *const *)e->netsets.items,
-                                        e->netsets.n };
-
-    if (is_netset(res) && netset_changed(e, res, false) < 0)
-        return tby_error_set(err, -ENOMEM, "out of memory");
     describe(res, id, sizeof(id));
     plan = is_foreign_hep(e, res) ? TBY_ENFORCE_AS_IS
-                                  : tby_enforce_plan(res, &sets, &stand_in, why, sizeof(why));
+                                  : tby_enforce_plan(res, &stand_in, why, sizeof(why));
     if (plan < 0)
         return tby_error_set(err, plan, "out of memory");
     if (is_foreign_hep(e, res))
@@ -238,36 +177,11 @@ int policy_enforce_remove(struct policy_enforce *e, struct tby_calc *calc,
     char id[600];
     int r;
 
-    if (is_netset(res))
-        netset_changed(e, res, true);
     describe(res, id, sizeof(id));
     r = forget(e, calc, id, NULL, err);
     if (r == 0)
         r = tby_calc_remove(calc, res, err);
     return r;
-}
-
-static int replan_one(void *ctx, const char *key, const struct tby_resource *res)
-{
-    void **args = ctx;
-    struct tby_error err = { 0 };
-
-    (void)key;
-    if (!res || !is_policy(res))
-        return 0;
-    return policy_enforce_update(args[0], args[1], res, &err);
-}
-
-int policy_enforce_follow_netsets(struct policy_enforce *e, struct tby_calc *calc,
-                                  const struct tby_syncer *syncer, bool *changed)
-{
-    void *args[2] = { e, calc };
-
-    *changed = e->netsets_changed;
-    if (!e->netsets_changed)
-        return 0;
-    e->netsets_changed = false;
-    return tby_syncer_foreach(syncer, replan_one, args);
 }
 
 void policy_enforce_counts(const struct policy_enforce *e, struct policy_enforce_counts *out)

@@ -16,7 +16,6 @@
 #include "tabby/calc.h"
 #include "tabby/error.h"
 #include "tabby/resource.h"
-#include "tabby/syncer.h"
 
 struct policy_enforce;
 
@@ -30,12 +29,6 @@ int policy_enforce_update(struct policy_enforce *e, struct tby_calc *calc,
 /* res went away, with whatever was programmed for it. */
 int policy_enforce_remove(struct policy_enforce *e, struct tby_calc *calc,
                           const struct tby_resource *res, struct tby_error *err);
-
-/* After network sets changed: every Calico policy planned again (the rules whose
- * selectors match a network set are the ones tabby cannot program yet), *changed said.
- * -ENOMEM. */
-int policy_enforce_follow_netsets(struct policy_enforce *e, struct tby_calc *calc,
-                                  const struct tby_syncer *syncer, bool *changed);
 
 struct policy_enforce_counts {
     size_t fail_closed;  /* programmed as a stand-in that denies what cannot be enforced */

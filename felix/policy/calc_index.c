@@ -1,6 +1,7 @@
 /* calc_index.c — the label index (calc_index.h): endpoints and their effective labels,
- * from the WorkloadEndpoint, its namespace's labels and its profiles' labelsToApply; which
- * selectors they match is calc_select.c's. */
+ * from the WorkloadEndpoint, its namespace's labels and its profiles' labelsToApply, and
+ * network sets, which rule selectors match as they match endpoints; which selectors they
+ * match is calc_select.c's. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static const char *ns_find_key(const struct tby_hnode *n)
 
 static struct nsinfo *ns_find(const struct calc_index *x, const char *name)
 {
-    struct tby_hnode *n = tby_hmap_find_str(&x->nss, name, ns_find_key);
+    struct tby_hnode *n = name ? tby_hmap_find_str(&x->nss, name, ns_find_key) : NULL;
 
     return n ? TBY_CONTAINER_OF(n, struct nsinfo, node) : NULL;
 }
@@ -266,8 +267,10 @@ static int build_labels(struct calc_index *x, const struct ep *ep, struct tby_la
         if (pi && pi->labels)
             pairs_add_json(&p, NULL, pi->labels);
     }
-    pairs_add_prefixed(&p, "pcns.", "kubernetes.io/metadata.name", ep->ns);
-    pairs_add_prefixed(&p, "pcns.", "projectcalico.org/name", ep->ns);
+    if (ep->ns) {
+        pairs_add_prefixed(&p, "pcns.", "kubernetes.io/metadata.name", ep->ns);
+        pairs_add_prefixed(&p, "pcns.", "projectcalico.org/name", ep->ns);
+    }
     if (ns && ns->labels)
         pairs_add_json(&p, "pcns.", ns->labels);
     if (ep->own_labels)
@@ -286,6 +289,7 @@ static void ep_data_free(struct ep *ep)
 {
     free(ep->v.iface);
     free(ep->v.addrs);
+    free(ep->v.nets);
     for (size_t i = 0; i < ep->v.n_ports; i++)
         free(ep->v.ports[i].name);
     free(ep->v.ports);
@@ -304,13 +308,42 @@ static char *dup_or_null(const char *s, bool *oom)
     return d;
 }
 
-/* Fills what an endpoint takes from its WorkloadEndpoint (not key, namespace, labels). */
+static bool is_netset(const struct tby_resource *res)
+{
+    return res->info->kind == TBY_KIND_NETWORKSET ||
+           res->info->kind == TBY_KIND_GLOBALNETWORKSET;
+}
+
+/* What a network set gives: its labels, its nets, and for a NetworkSet the profile of its
+ * namespace (which Calico gives it, so that it inherits the namespace's labels). */
+static int netset_data_from(struct ep *ep, const struct tby_resource *res)
+{
+    const struct tby_cidr_list *nets = &res->spec.networkset->nets;
+    char *kns = NULL;
+
+    ep->own_labels = json_incref(res->meta.labels);
+    ep->v.nets = calloc(nets->n + 1, sizeof(*ep->v.nets));
+    if (!ep->v.nets)
+        return -ENOMEM;
+    memcpy(ep->v.nets, nets->items, nets->n * sizeof(*nets->items));
+    ep->v.n_nets = nets->n;
+    if (res->info->kind == TBY_KIND_NETWORKSET &&
+        (asprintf(&kns, "kns.%s", res->meta.namespace) < 0 ||
+         tby_strv_push_take(&ep->profiles, kns) < 0))
+        return -ENOMEM;
+    return 0;
+}
+
+/* Fills what an endpoint takes from its WorkloadEndpoint (not key, namespace, labels), or
+ * a network set from its resource. */
 static int ep_data_from(struct calc_index *x, struct ep *ep, const struct tby_resource *res)
 {
     const struct tby_wep *w = res->spec.wep;
     struct calc_ep *v = &ep->v;
     bool oom = false;
 
+    if (is_netset(res))
+        return netset_data_from(ep, res);
     v->local = w->node && strcmp(w->node, x->node_name) == 0;
     v->iface = v->local ? dup_or_null(w->interface_name, &oom) : NULL;
     ep->orchestrator = dup_or_null(w->orchestrator, &oom);
@@ -391,6 +424,7 @@ static void ep_remove(struct calc_index *x, struct ep *ep)
 {
     struct nsinfo *ns = ns_find(x, ep->ns);
 
+    x->n_netsets -= ep->netset;
     sels_leave_all(x, ep);
     local_goes(x, ep);
     if (ns) {
@@ -402,19 +436,34 @@ static void ep_remove(struct calc_index *x, struct ep *ep)
     ep_free(x, ep);
 }
 
+/* Namespaces hold no '~': a network set's key never meets an endpoint's. */
 static char *ep_key(const struct tby_resource *res)
 {
     char *k = NULL;
+    int r;
 
-    return asprintf(&k, "%s/%s", res->meta.namespace, res->meta.name) < 0 ? NULL : k;
+    switch (res->info->kind) {
+    case TBY_KIND_NETWORKSET:
+        r = asprintf(&k, "~netset/%s/%s", res->meta.namespace, res->meta.name);
+        break;
+    case TBY_KIND_GLOBALNETWORKSET:
+        r = asprintf(&k, "~gnetset/%s", res->meta.name);
+        break;
+    default:
+        r = asprintf(&k, "%s/%s", res->meta.namespace, res->meta.name);
+        break;
+    }
+    return r < 0 ? NULL : k;
 }
 
 static int ep_create(struct calc_index *x, const struct tby_resource *res, char *key)
 {
     struct ep *ep = calloc(1, sizeof(*ep));
-    struct nsinfo *ns;
+    bool global = res->info->kind == TBY_KIND_GLOBALNETWORKSET;
+    struct nsinfo *ns = NULL;
 
-    if (!ep || !(ep->ns = strdup(res->meta.namespace)) || !(ns = ns_get(x, ep->ns))) {
+    if (!ep || (!global && (!(ep->ns = strdup(res->meta.namespace)) ||
+                            !(ns = ns_get(x, ep->ns))))) {
         if (ep)
             free(ep->ns);
         free(ep);
@@ -422,14 +471,18 @@ static int ep_create(struct calc_index *x, const struct tby_resource *res, char 
         return -ENOMEM;
     }
     ep->key = key;
-    ns_link(ns, ep);
+    ep->netset = is_netset(res);
+    if (ns)
+        ns_link(ns, ep);
     if (tby_hmap_insert(&x->eps, &ep->node, tby_hash_str(key)) < 0) {
-        ns_unlink(ns, ep);
+        if (ns)
+            ns_unlink(ns, ep);
         free(ep->ns);
         free(ep->key);
         free(ep);
         return -ENOMEM;
     }
+    x->n_netsets += ep->netset;
     if (ep_data_from(x, ep, res) < 0 || build_labels(x, ep, &ep->labels, &ep->n_labels) < 0) {
         ep_remove(x, ep);
         return -ENOMEM;
@@ -452,7 +505,10 @@ static bool same_strv(const struct tby_strv *a, const struct tby_strv *b)
 
 static bool same_addrs_ports(const struct calc_ep *a, const struct calc_ep *b)
 {
-    if (a->local != b->local || a->n_addrs != b->n_addrs || a->n_ports != b->n_ports)
+    if (a->local != b->local || a->n_addrs != b->n_addrs || a->n_ports != b->n_ports ||
+        a->n_nets != b->n_nets)
+        return false;
+    if (a->n_nets && memcmp(a->nets, b->nets, a->n_nets * sizeof(*a->nets)) != 0)
         return false;
     /* a local endpoint's profiles decide what the dispatch does after the tiers */
     if (a->local && !same_strv(a->profiles, b->profiles))
@@ -528,7 +584,7 @@ static int ep_change(struct calc_index *x, struct ep *ep, const struct tby_resou
     return sels_join_all(x, ep);
 }
 
-static int wep_update(struct calc_index *x, const struct tby_resource *res)
+static int ep_update(struct calc_index *x, const struct tby_resource *res)
 {
     char *key = ep_key(res);
     struct ep *ep;
@@ -542,7 +598,7 @@ static int wep_update(struct calc_index *x, const struct tby_resource *res)
     return ep_change(x, ep, res);
 }
 
-static void wep_remove(struct calc_index *x, const struct tby_resource *res)
+static void ep_forget(struct calc_index *x, const struct tby_resource *res)
 {
     _cleanup_free_ char *key = ep_key(res);
     struct ep *ep = key ? ep_find(x, key) : NULL;
@@ -669,7 +725,9 @@ int calc_index_update(struct calc_index *x, const struct tby_resource *res)
 {
     switch (res->info->kind) {
     case TBY_KIND_WORKLOADENDPOINT:
-        return wep_update(x, res);
+    case TBY_KIND_NETWORKSET:
+    case TBY_KIND_GLOBALNETWORKSET:
+        return ep_update(x, res);
     case TBY_KIND_NAMESPACE:
         return ns_set_labels(x, res->meta.name, res->meta.labels);
     case TBY_KIND_PROFILE:
@@ -683,7 +741,9 @@ int calc_index_remove(struct calc_index *x, const struct tby_resource *res)
 {
     switch (res->info->kind) {
     case TBY_KIND_WORKLOADENDPOINT:
-        wep_remove(x, res);
+    case TBY_KIND_NETWORKSET:
+    case TBY_KIND_GLOBALNETWORKSET:
+        ep_forget(x, res);
         return 0;
     case TBY_KIND_NAMESPACE:
         return ns_set_labels(x, res->meta.name, NULL);
@@ -697,7 +757,7 @@ int calc_index_remove(struct calc_index *x, const struct tby_resource *res)
 void calc_index_counts(const struct calc_index *x, size_t *endpoints, size_t *local,
                        size_t *selectors)
 {
-    *endpoints = tby_hmap_count(&x->eps);
+    *endpoints = tby_hmap_count(&x->eps) - x->n_netsets;
     *local = x->n_local;
     *selectors = tby_hmap_count(&x->sels);
 }

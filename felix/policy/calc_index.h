@@ -32,12 +32,16 @@ struct calc_port {
     uint16_t port;
 };
 
-/* What the layers above read of an endpoint. */
+/* What the layers above read of an endpoint, or of a network set (NetworkSet,
+ * GlobalNetworkSet), which rule selectors match as they match endpoints (Calico's label
+ * index holds both): labels and nets, never local, no interface, no ports. */
 struct calc_ep {
     bool local;                       /* on this node */
     char *iface;                      /* local endpoints' host-side interface (or NULL) */
     struct tby_ip *addrs;             /* host addresses (/32, /128) */
     size_t n_addrs;
+    struct tby_cidr *nets;            /* a network set's nets (masked); endpoints have none */
+    size_t n_nets;
     struct calc_port *ports;          /* its named ports */
     size_t n_ports;
     const struct tby_strv *profiles;  /* its profiles, in its order */
@@ -65,8 +69,10 @@ int calc_index_new(const char *node_name, const struct calc_index_hooks *hooks,
 /* Frees everything without calling the hooks. */
 void calc_index_free(struct calc_index *x);
 
-/* A WorkloadEndpoint, Namespace or Profile appeared or changed, or went away; other kinds
- * are ignored. -ENOMEM. */
+/* A WorkloadEndpoint, NetworkSet, GlobalNetworkSet, Namespace or Profile appeared or
+ * changed, or went away; other kinds are ignored. A NetworkSet has the labels an endpoint
+ * of its namespace has (projectcalico.org/namespace, pcns.*, the profile kns.<ns>'s, as
+ * Calico gives it), a GlobalNetworkSet its own only. -ENOMEM. */
 int calc_index_update(struct calc_index *x, const struct tby_resource *res);
 int calc_index_remove(struct calc_index *x, const struct tby_resource *res);
 
@@ -88,7 +94,7 @@ int calc_index_foreach_local_with_profile(struct calc_index *x, const char *name
                                           int (*fn)(void *ctx, const struct calc_ep *ep),
                                           void *ctx);
 
-/* Counts for tby_calc_stats. */
+/* Counts for tby_calc_stats (endpoints: workload endpoints, not network sets). */
 void calc_index_counts(const struct calc_index *x, size_t *endpoints, size_t *local,
                        size_t *selectors);
 

@@ -23,8 +23,9 @@
 struct ep {
     struct calc_ep v;                 /* what the layers above read */
     struct tby_hnode node;            /* in x->eps, by key */
-    char *key;                        /* "<namespace>/<name>" */
-    char *ns;
+    char *key;                        /* "<namespace>/<name>"; network sets:
+                                       * "~netset/<namespace>/<name>", "~gnetset/<name>" */
+    char *ns;                         /* NULL: a GlobalNetworkSet */
     json_t *own_labels;               /* metadata.labels */
     struct tby_strv profiles;
     char *orchestrator;
@@ -33,6 +34,7 @@ struct ep {
     size_t n_labels;
     struct ep *ns_next, *ns_prev;     /* the endpoints of one namespace */
     bool told_local;                  /* the local hook was told it came */
+    bool netset;                      /* a NetworkSet or GlobalNetworkSet */
 };
 
 struct member {
@@ -74,6 +76,7 @@ struct calc_index {
     struct selent **unindexed;        /* selectors without required label pairs */
     size_t n_unindexed, cap_unindexed;
     size_t n_local;
+    size_t n_netsets;                 /* of x->eps, the network sets */
     uint64_t visit;                   /* event counter for selent->seen */
 };
 

@@ -91,12 +91,33 @@ static int parse_or_all(const char *text, struct tby_sel **out, struct tby_error
     return tby_sel_parse(text ? text : "all()", out, err);
 }
 
+/* A selector over service accounts' labels as one over endpoints: keys prefixed pcsa.,
+ * the labels their ksa.<namespace>.<account> profiles apply. */
+static int sel_service_accounts(const char *text, struct tby_sel **out, struct tby_error *err)
+{
+    struct tby_sel *labels = NULL;
+    int r = tby_sel_parse(text, &labels, err);
+
+    if (r == 0)
+        r = tby_sel_prefix_keys(labels, "pcsa.", out, err);
+    tby_sel_free(labels);
+    return r;
+}
+
+/* spec.selector, scoped as Calico scopes it (a NetworkPolicy's namespace, a
+ * GlobalNetworkPolicy's namespaceSelector), and spec.serviceAccountSelector ANDed in. */
 static int calico_applies(const struct tby_resource *res, struct tby_sel **out,
                           struct tby_error *err)
 {
     const struct tby_policy *p = res->spec.policy;
-    struct tby_sel *sel = NULL, *more = NULL;
+    struct tby_sel *sel = NULL, *more = NULL, *accounts = NULL;
     int r = parse_or_all(p->selector, &sel, err);
+
+    if (r == 0 && p->service_account_selector) {
+        r = sel_service_accounts(p->service_account_selector, &accounts, err);
+        if (r == 0)
+            r = sel_and_take(sel, accounts, &sel, err);
+    }
 
     if (r == 0 && res->info->kind == TBY_KIND_NETWORKPOLICY)
         r = sel_namespace(res->meta.namespace, &more, err);
@@ -128,7 +149,7 @@ static int service_accounts(const struct tby_service_accounts *sa, struct tby_se
                             struct tby_error *err)
 {
     _cleanup_buf_ struct tby_buf text = { 0 };
-    struct tby_sel *names = NULL, *prefixed = NULL, *labels = NULL;
+    struct tby_sel *names = NULL, *prefixed = NULL;
     int r = 0;
 
     if (sa->names.n) {
@@ -142,10 +163,7 @@ static int service_accounts(const struct tby_service_accounts *sa, struct tby_se
             r = sel_and_take(*sel, names, sel, err);
     }
     if (r == 0 && sa->selector) {
-        r = tby_sel_parse(sa->selector, &labels, err);
-        if (r == 0)
-            r = tby_sel_prefix_keys(labels, "pcsa.", &prefixed, err);
-        tby_sel_free(labels);
+        r = sel_service_accounts(sa->selector, &prefixed, err);
         if (r == 0)
             r = sel_and_take(*sel, prefixed, sel, err);
     }

@@ -1,6 +1,8 @@
 /* calc_sets.c — the sets the policies' rules match on that follow selectors' members: the
- * addresses of the endpoints a selector matches (sel-<hash>-4/-6), and named-port sets
- * (np-<hash>-4/-6: address . protocol . the port a name stands for on each endpoint).
+ * addresses of the endpoints a selector matches and the nets of the network sets it
+ * matches, in one CIDR interval set per family (sel-<hash>-4/-6, as Calico's selector IP
+ * sets hold both), and named-port sets (np-<hash>-4/-6: address . protocol . the port a
+ * name stands for on each endpoint).
  * The index tells calc_policies_member who joins and leaves; a record per selector in
  * use (struct psel) says which sets that feeds. */
 #include <errno.h>
@@ -43,18 +45,35 @@ static int np_feed(struct tby_rs *rs, struct npset *np, const struct calc_ep *ep
     return 0;
 }
 
+static int net_feed(struct tby_rs *rs, struct tby_rs_set *const set[2],
+                    const struct tby_cidr *net, bool add)
+{
+    struct tby_rs_set *s = set[net->ip.family == 6];
+
+    return add ? tby_rs_add_net(rs, s, net) : tby_rs_remove_net(rs, s, net);
+}
+
+/* An endpoint's addresses (as /32 and /128) or a network set's nets. Taking them out goes
+ * on past a failure (out of memory), which it returns. */
 static int addr_feed(struct tby_rs *rs, struct tby_rs_set *const set[2], const struct calc_ep *ep,
                      bool add)
 {
-    for (size_t k = 0; k < ep->n_addrs; k++) {
-        struct tby_rs_set *s = set[ep->addrs[k].family == 6];
+    int r = 0;
 
-        if (!add)
-            tby_rs_remove_addr(rs, s, &ep->addrs[k]);
-        else if (tby_rs_add_addr(rs, s, &ep->addrs[k]) < 0)
-            return -ENOMEM;
+    for (size_t k = 0; (r == 0 || !add) && k < ep->n_addrs + ep->n_nets; k++) {
+        struct tby_cidr host = { .prefix_len = 0 };
+        const struct tby_cidr *net = &host;
+        int e;
+
+        if (k < ep->n_addrs)
+            host = (struct tby_cidr){ ep->addrs[k], (uint8_t)tby_ip_bits(&ep->addrs[k]) };
+        else
+            net = &ep->nets[k - ep->n_addrs];
+        e = net_feed(rs, set, net, add);
+        if (r == 0)
+            r = e;
     }
-    return 0;
+    return r;
 }
 
 /* ---- per-selector records ---------------------------------------------------------------- */
@@ -134,7 +153,7 @@ static struct tby_rs_set *addr_set(struct tby_rs *rs, const char *prefix, const 
 
     tby_rs_hashed_name(name, prefix, key);
     snprintf(full, sizeof(full), "%s-%d", name, v6 ? 6 : 4);
-    return tby_rs_set_add(rs, full, v6 ? TBY_RS_ADDR6 : TBY_RS_ADDR4, comment);
+    return tby_rs_set_add(rs, full, v6 ? TBY_RS_NET6 : TBY_RS_NET4, comment);
 }
 
 struct tby_rs_set *const *sel_sets_use(struct calc_policies *pl, const struct calc_sel *s)

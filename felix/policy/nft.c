@@ -401,7 +401,7 @@ static int cmp_elem(const void *a, const void *b)
     return c ? c : (int)y->flags - (int)x->flags;
 }
 
-/* Interval sets are small and fixed: their elements go sorted. */
+/* Interval sets' elements go sorted (a journal's few, or after a read-back every one). */
 static int interval_elems(struct elem_msgs *em)
 {
     struct gather g = { .v = malloc((tby_hmap_count(&em->set->elems) + 1) * sizeof(*g.v)) };

@@ -62,6 +62,8 @@ static void elem_free(struct tby_rs_elem *e)
     free(e);
 }
 
+static void given_free(struct tby_rs_set *set);
+
 static void set_free(struct tby_rs_set *set)
 {
     struct tby_hnode *n = tby_hmap_first(&set->elems);
@@ -73,6 +75,7 @@ static void set_free(struct tby_rs_set *set)
         n = next;
     }
     tby_hmap_destroy(&set->elems);
+    given_free(set);
     free(set->journal);
     free(set->name);
     free(set->comment);
@@ -220,6 +223,7 @@ void tby_rs_set_del(struct tby_rs *rs, struct tby_rs_set *set)
         free(e->target);
         e->target = NULL;
     }
+    given_free(set);
     set->live = false;
     touch_set(rs, set);
 }
@@ -279,9 +283,9 @@ static int elem_ref(struct tby_rs *rs, struct tby_rs_set *set, const uint8_t *ke
 }
 
 static void elem_unref(struct tby_rs *rs, struct tby_rs_set *set, const uint8_t *key,
-                       uint8_t len)
+                       uint8_t len, uint8_t flags)
 {
-    struct tby_rs_elem *e = elem_find(set, key, len, 0);
+    struct tby_rs_elem *e = elem_find(set, key, len, flags);
 
     if (!e || e->refs == 0)
         return;
@@ -331,7 +335,7 @@ int tby_rs_add_addr(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_
 void tby_rs_remove_addr(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_ip *ip)
 {
     if (family_fits(set, ip))
-        elem_unref(rs, set, ip->bytes, tby_rs_key_len(set->type));
+        elem_unref(rs, set, ip->bytes, tby_rs_key_len(set->type), 0);
 }
 
 /* addr . proto . port, each field padded to a 32-bit register as the kernel lays out a
@@ -364,7 +368,7 @@ void tby_rs_remove_addr_port(struct tby_rs *rs, struct tby_rs_set *set,
     uint8_t key[TBY_RS_KEY_MAX];
 
     if (family_fits(set, ip))
-        elem_unref(rs, set, key, addr_port_key(key, ip, proto, port));
+        elem_unref(rs, set, key, addr_port_key(key, ip, proto, port), 0);
 }
 
 /* An interface name as the kernel compares it: zero-padded to IFNAMSIZ. */
@@ -389,7 +393,7 @@ void tby_rs_remove_ifname(struct tby_rs *rs, struct tby_rs_set *set, const char 
     uint8_t key[16];
 
     if (ifname_key(key, ifname) == 0)
-        elem_unref(rs, set, key, 16);
+        elem_unref(rs, set, key, 16, 0);
 }
 
 /* ---- interval sets ---------------------------------------------------------------------- */
@@ -505,6 +509,188 @@ int tby_rs_fill_ports(struct tby_rs *rs, struct tby_rs_set *set, const uint16_t 
         r[i].last[1] = ranges[i][1] & 0xff;
     }
     return fill_ranges(rs, set, r, n);
+}
+
+/* ---- interval sets of given CIDRs ---------------------------------------------------------- */
+
+struct given {
+    struct tby_hnode node;            /* in set->given->map, by prefix and address */
+    struct tby_cidr net;              /* masked */
+    uint32_t refs;
+    bool ranged;                      /* its range is in the set: no other given CIDR holds it */
+};
+
+struct tby_rs_given {
+    struct tby_hmap map;              /* struct given */
+    uint32_t by_len[129];             /* how many given CIDRs have each prefix length */
+};
+
+static void given_free(struct tby_rs_set *set)
+{
+    struct tby_hnode *n, *next;
+
+    if (!set->given)
+        return;
+    for (n = tby_hmap_first(&set->given->map); n; n = next) {
+        next = tby_hmap_next(&set->given->map, n);
+        free(TBY_CONTAINER_OF(n, struct given, node));
+    }
+    tby_hmap_destroy(&set->given->map);
+    free(set->given);
+    set->given = NULL;
+}
+
+static uint64_t given_hash(const struct tby_cidr *net)
+{
+    return tby_hash_bytes(net->ip.bytes, tby_ip_bits(&net->ip) / 8, net->prefix_len);
+}
+
+static struct given *given_find(const struct tby_rs_given *g, const struct tby_cidr *net)
+{
+    for (struct tby_hnode *n = tby_hmap_first_with_hash(&g->map, given_hash(net)); n;
+         n = tby_hmap_next_with_hash(n)) {
+        struct given *x = TBY_CONTAINER_OF(n, struct given, node);
+
+        if (tby_cidr_equal(&x->net, net))
+            return x;
+    }
+    return NULL;
+}
+
+/* Whether another given CIDR contains net: one per shorter prefix length in use. */
+static bool given_covered(const struct tby_rs_given *g, const struct tby_cidr *net)
+{
+    for (unsigned len = 0; len < net->prefix_len; len++) {
+        struct tby_cidr up = { net->ip, (uint8_t)len };
+
+        if (!g->by_len[len])
+            continue;
+        tby_cidr_mask(&up);
+        if (given_find(g, &up))
+            return true;
+    }
+    return false;
+}
+
+/* Whether any given CIDR is longer than net (so may lie inside it). */
+static bool given_longer(const struct tby_rs_given *g, const struct tby_cidr *net)
+{
+    for (unsigned len = net->prefix_len + 1u; len <= tby_ip_bits(&net->ip); len++)
+        if (g->by_len[len])
+            return true;
+    return false;
+}
+
+/* Puts x's range into the set or takes it out: its first address, and the address after
+ * its last as an end (none when the range reaches the top). */
+static int given_range(struct tby_rs *rs, struct tby_rs_set *set, struct given *x, bool in)
+{
+    uint8_t len = tby_rs_key_len(set->type), end[16];
+    unsigned bits = tby_ip_bits(&x->net.ip);
+    bool has_end;
+    int r = 0;
+
+    memcpy(end, x->net.ip.bytes, len);
+    for (unsigned b = x->net.prefix_len; b < bits; b++)
+        end[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+    has_end = increment(end, len);
+    if (!in) {
+        elem_unref(rs, set, x->net.ip.bytes, len, 0);
+        if (has_end)
+            elem_unref(rs, set, end, len, TBY_RS_ELEM_END);
+    } else {
+        r = elem_ref(rs, set, x->net.ip.bytes, len, 0);
+        if (r == 0 && has_end)
+            r = elem_ref(rs, set, end, len, TBY_RS_ELEM_END);
+    }
+    x->ranged = in;
+    return r;
+}
+
+/* The ranges of given CIDRs inside `outer` go (out) or, for those no other CIDR contains
+ * any more, come back. */
+static int given_inside(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_cidr *outer,
+                        bool back)
+{
+    struct tby_rs_given *g = set->given;
+    int r = 0;
+
+    if (!given_longer(g, outer))
+        return 0;
+    for (struct tby_hnode *n = tby_hmap_first(&g->map); r == 0 && n;
+         n = tby_hmap_next(&g->map, n)) {
+        struct given *y = TBY_CONTAINER_OF(n, struct given, node);
+
+        if (y->net.prefix_len <= outer->prefix_len || !tby_cidr_contains_cidr(outer, &y->net))
+            continue;
+        if (!back && y->ranged)
+            r = given_range(rs, set, y, false);
+        else if (back && !y->ranged && !given_covered(g, &y->net))
+            r = given_range(rs, set, y, true);
+    }
+    return r;
+}
+
+static bool net_fits(const struct tby_rs_set *set, const struct tby_cidr *net)
+{
+    return (set->type == TBY_RS_NET4 || set->type == TBY_RS_NET6) &&
+           family_fits(set, &net->ip) && net->prefix_len <= tby_ip_bits(&net->ip);
+}
+
+int tby_rs_add_net(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_cidr *net)
+{
+    struct tby_cidr c = *net;
+    struct given *x;
+    int r;
+
+    if (!net_fits(set, net))
+        return -EINVAL;
+    tby_cidr_mask(&c);
+    if (!set->given) {
+        if (!(set->given = calloc(1, sizeof(*set->given))))
+            return -ENOMEM;
+        tby_hmap_init(&set->given->map);
+    }
+    if ((x = given_find(set->given, &c))) {
+        x->refs++;
+        return 0;
+    }
+    if (!(x = calloc(1, sizeof(*x))))
+        return -ENOMEM;
+    x->net = c;
+    x->refs = 1;
+    if (tby_hmap_insert(&set->given->map, &x->node, given_hash(&c)) < 0) {
+        free(x);
+        return -ENOMEM;
+    }
+    set->given->by_len[c.prefix_len]++;
+    if (given_covered(set->given, &c))
+        return 0;
+    /* The ranges it covers give way to its own. */
+    r = given_inside(rs, set, &c, false);
+    return r < 0 ? r : given_range(rs, set, x, true);
+}
+
+int tby_rs_remove_net(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_cidr *net)
+{
+    struct tby_cidr c = *net;
+    struct given *x;
+    int r = 0;
+
+    if (!net_fits(set, net) || !set->given)
+        return 0;
+    tby_cidr_mask(&c);
+    if (!(x = given_find(set->given, &c)) || --x->refs > 0)
+        return 0;
+    tby_hmap_remove(&set->given->map, &x->node);
+    set->given->by_len[c.prefix_len]--;
+    if (x->ranged) {
+        given_range(rs, set, x, false);
+        /* What it covered shows again. */
+        r = given_inside(rs, set, &c, true);
+    }
+    free(x);
+    return r;
 }
 
 /* ---- verdict maps ----------------------------------------------------------------------- */

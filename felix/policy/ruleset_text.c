@@ -33,14 +33,15 @@ static int cmp_chain_name(const void *a, const void *b)
                   (*(struct tby_rs_chain *const *)b)->name);
 }
 
-/* Starts before ends at one key, so an interval set reads as start, end, start, end. */
+/* An end before a start at one key (two ranges side by side), so an interval set reads as
+ * start, end, start, end. */
 static int cmp_elem(const void *a, const void *b)
 {
     const struct tby_rs_elem *x = *(struct tby_rs_elem *const *)a;
     const struct tby_rs_elem *y = *(struct tby_rs_elem *const *)b;
     int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
 
-    return c ? c : (int)x->flags - (int)y->flags;
+    return c ? c : (int)y->flags - (int)x->flags;
 }
 
 /* The set's elements matching `pick`, sorted; caller frees the array. */
@@ -112,8 +113,8 @@ static void put_top(FILE *f, enum tby_rs_set_type type)
     put_key(f, type, ones);
 }
 
-/* Interval elements, given sorted, as ranges "a-b" (an end holds last + 1; a start with
- * no end reaches the top of the key space). */
+/* Interval elements, given sorted, as ranges "a-b", or "a" for one key (an end holds
+ * last + 1; a start with no end reaches the top of the key space). */
 static void put_intervals(FILE *f, const struct tby_rs_set *set, struct tby_rs_elem **v,
                           size_t n)
 {
@@ -127,11 +128,14 @@ static void put_intervals(FILE *f, const struct tby_rs_set *set, struct tby_rs_e
         fputs(sep, f);
         sep = ", ";
         put_key(f, set->type, v[i]->key);
-        fputs("-", f);
         if (i + 1 < n && (v[i + 1]->flags & TBY_RS_ELEM_END)) {
             key_before(last, v[i + 1]->key, v[i + 1]->len);
+            if (memcmp(last, v[i]->key, v[i]->len) == 0)
+                continue;
+            fputs("-", f);
             put_key(f, set->type, last);
         } else {
+            fputs("-", f);
             put_top(f, set->type);
         }
     }

@@ -1,6 +1,6 @@
 /* calc.h — the policy calculation: from the datastore's resources (workload endpoints,
- * namespaces, profiles, Calico and Kubernetes policies) to the desired content of table
- * `inet tabby` (ruleset.h), kept up to date incrementally.
+ * network sets, namespaces, profiles, Calico and Kubernetes policies) to the desired
+ * content of table `inet tabby` (ruleset.h), kept up to date incrementally.
  *
  * Owns: its indexes (endpoints, namespaces, profiles, policies, one entry per distinct
  * selector with the endpoints it matches) and the ruleset it writes; tby_calc_free
@@ -13,8 +13,10 @@
  *     projectcalico.org/orchestrator and projectcalico.org/serviceaccount, its namespace's
  *     labels as pcns.<key>, and its profiles' labelsToApply (its own labels win);
  *   - one address set per distinct rule selector (after namespace scoping), holding the
- *     addresses of every matching endpoint of the cluster, and named-port sets
- *     (addr . proto . port) per (selector, protocol, port name);
+ *     addresses of every matching endpoint of the cluster and the nets of every matching
+ *     NetworkSet and GlobalNetworkSet (a NetworkSet has its namespace's labels, as an
+ *     endpoint there has), and named-port sets (addr . proto . port) per (selector,
+ *     protocol, port name);
  *   - one chain per policy and direction, and per selector that policies apply to a set
  *     of the interfaces of the local endpoints (node == node name) it matches, tested in
  *     Calico's order by the dispatch chains (see calc_chains.c).

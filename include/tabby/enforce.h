@@ -31,25 +31,9 @@
  * other name, as profiles come after every policy. */
 #define TBY_ENFORCE_PROFILE_PREFIX "~profile."
 
-/* The network sets (NetworkSet and GlobalNetworkSet resources, borrowed) there are. Calico
- * matches rule selectors against them as against endpoints; tabby's policy does not yet,
- * so a rule whose selector or notSelector matches one (in its scope: a NetworkPolicy's
- * namespace, a namespaceSelector's namespaces (any, to err towards closed), global() the
- * global sets, a GlobalNetworkPolicy every set) is one tabby cannot program. */
-struct tby_enforce_netsets {
-    const struct tby_resource *const *items;
-    size_t n;
-};
-
-/* 0 when tabby enforces everything res says (with these network sets; NULL: none);
- * -EOPNOTSUPP with a message naming the first field it does not
- * ("spec.serviceAccountSelector: is not enforced by tabby yet …"). */
-int tby_enforce_check(const struct tby_resource *res, const struct tby_enforce_netsets *sets,
-                      struct tby_error *err);
-/* 0 unless a rule of `policy` matches the network set `set`; then -EOPNOTSUPP with a
- * message naming the policy and the rule's field, for the set's refusal. */
-int tby_enforce_check_netset(const struct tby_resource *set, const struct tby_resource *policy,
-                             struct tby_error *err);
+/* 0 when tabby enforces everything res says; -EOPNOTSUPP with a message naming the first
+ * field it does not ("spec.ingress[0].http: HTTP match rules need …"). */
+int tby_enforce_check(const struct tby_resource *res, struct tby_error *err);
 
 enum tby_enforce_plan {
     TBY_ENFORCE_AS_IS,    /* program res as it is */
@@ -63,14 +47,12 @@ enum tby_enforce_plan {
 /* What tabby-node's policy engine programs for res: the plan, and in *stand_in (else NULL)
  * a new resource for REPLACE and BESIDE. Whenever that is not res as written, why says
  * what tabby does not enforce and what it does instead ("" otherwise). The stand-ins:
- *   - a policy with a rule tabby cannot program (services, http, a selector that matches
- *     a network set): in that direction, the rules before it, then Deny; a policy tabby
- *     cannot place (serviceAccountSelector, a tier): Deny in every direction of its types,
- *     for every endpoint its selector matches;
+ *   - a policy with a rule tabby cannot program (services, http): in that direction, the
+ *     rules before it, then Deny;
  *   - a stand-in from tby_enforce_unreadable is programmed as it is (AS_IS, with why).
  * -ENOMEM. */
-int tby_enforce_plan(const struct tby_resource *res, const struct tby_enforce_netsets *sets,
-                     struct tby_resource **stand_in, char *why, size_t size);
+int tby_enforce_plan(const struct tby_resource *res, struct tby_resource **stand_in, char *why,
+                     size_t size);
 
 /* A stand-in for the policy (Calico NetworkPolicy, GlobalNetworkPolicy, Profile, Kubernetes
  * NetworkPolicy) stored at `key` whose value does not decode (`value`, `error`: why): the

@@ -80,6 +80,8 @@ struct tby_rs_elem {
     uint8_t key[];
 };
 
+struct tby_rs_given;          /* ruleset.c's: the CIDRs owners gave a set */
+
 struct tby_rs_set {
     struct tby_hnode node;
     char *name;
@@ -90,6 +92,7 @@ struct tby_rs_set {
     struct tby_hmap elems;
     struct tby_rs_elem **journal;
     size_t n_journal, cap_journal;
+    struct tby_rs_given *given;  /* CIDRs given by tby_rs_add_net (NULL: none yet) */
 };
 
 enum tby_rs_hook {
@@ -214,6 +217,15 @@ int tby_rs_fill_nets(struct tby_rs *rs, struct tby_rs_set *set, const struct tby
                      size_t n);
 int tby_rs_fill_ports(struct tby_rs *rs, struct tby_rs_set *set, const uint16_t (*ranges)[2],
                       size_t n);
+/* An interval set whose content many owners give and take back one CIDR at a time (a
+ * selector's members: pods' addresses as /32 and /128, network sets' nets), each CIDR
+ * reference counted. CIDRs nest or lie apart, so the set holds one range per given CIDR that
+ * no other given CIDR contains; ranges side by side stay apart (the kernel takes an end and
+ * a start at one key), so an owner coming or going changes only its own range and those its
+ * CIDR covers. Not mixed with tby_rs_fill_nets on one set. -ENOMEM; -EINVAL for a CIDR of
+ * the other family or a set that is not a CIDR interval set. */
+int tby_rs_add_net(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_cidr *net);
+int tby_rs_remove_net(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_cidr *net);
 /* Replaces the content of a CIDR interval set (a set whose name stays while its content
  * follows something that changes, such as the IP pools): elements that stay are not
  * touched, so the sync sends only the ranges that changed. -ENOMEM. */

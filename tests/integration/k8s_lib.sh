@@ -25,10 +25,11 @@
 #   kl_api_stop                 stops the server (it saves its state first)
 #   kl_api_start [ARGS…]        starts it again on that state (--forget-history: with an
 #                               empty watch history, as a real server restarting)
-#   kl_pod_object NODE NS POD IP LABELS PORTS
+#   kl_pod_object NODE NS POD IP LABELS PORTS [ACCOUNT]
 #                               the Pod, scheduled on NODE, then its status with IP as a
 #                               kubelet writes it (pn_pod calls it); LABELS and PORTS as
-#                               pn_pod takes them, one container per named port
+#                               pn_pod takes them, one container per named port; ACCOUNT
+#                               its serviceAccountName
 #   kl_pod_labels NS POD LABELS the Pod's labels become LABELS ("k=v,…"), through the API
 #   kl_ns_labels NS LABELS      the same for a Namespace (kubernetes.io/metadata.name stays)
 #   kl_split FILE KUBE CALICO   the documents of FILE (lists opened) for kubectl (Kubernetes
@@ -164,13 +165,14 @@ kl_ensure_namespace() {
 }
 
 kl_pod_object() {
-    local node=$1 ns=$2 pod=$3 ip=$4 labels=${5:-} ports=${6:-}
+    local node=$1 ns=$2 pod=$3 ip=$4 labels=${5:-} ports=${6:-} sa=${7:-}
     kl_ensure_namespace "$ns" || return 1
-    jq -n --arg ns "$ns" --arg name "$pod" --arg node "$node" \
+    jq -n --arg ns "$ns" --arg name "$pod" --arg node "$node" --arg sa "$sa" \
         --argjson labels "$(kl_labels_json "$labels")" \
         --argjson containers "$(kl_ports_json "$ports")" '
         {apiVersion: "v1", kind: "Pod", metadata: {name: $name, namespace: $ns, labels: $labels},
-         spec: {nodeName: $node, containers: $containers}}' |
+         spec: ({nodeName: $node, containers: $containers} +
+                if $sa == "" then {} else {serviceAccountName: $sa} end)}' |
         kl_kubectl create -f - >/dev/null || return 1
     kl_kubectl patch pod -n "$ns" "$pod" --subresource=status --type=merge -p "$(jq -cn \
         --arg ip "$ip" '{status: {phase: "Running", podIP: $ip, podIPs: [{ip: $ip}]}}')" \

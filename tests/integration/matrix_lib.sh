@@ -21,6 +21,10 @@
 #   mx_scenario NAME         mx_apply (stdin), mx_check NAME, mx_reset
 #   mx_relabel NS POD LABELS the pod's WorkloadEndpoint again, with other labels
 #   mx_ns_labels NS LABELS   the Namespace again, with other labels
+#   mx_accounts NS SA LABELS… the documents that give service accounts their labels
+#                            ("k=v,…"): ServiceAccounts on k8s:, else their ksa.NS.SA
+#                            Profiles' labelsToApply (pcsa.); every pod's account is its
+#                            app label
 #   mx_open_report           PASS/FAIL: every reset left the matrix open
 #
 # Expectations. For scenario NAME, the function in_NAME says whether the destination's
@@ -47,7 +51,7 @@ MX_ROUND=0
 MX_APPLIED=()
 MX_EVER=()
 MX_OPEN_FAILURES=()
-declare -A MX_LABELS MX_PORTS MX_LOG_MARK MX_GOT MX_DIFF
+declare -A MX_LABELS MX_PORTS MX_SA MX_LOG_MARK MX_GOT MX_DIFF
 MX_SRCS=()
 MX_DSTS=()
 
@@ -102,21 +106,41 @@ mx_relabel() {
     elif mx_k8s; then
         kl_kubectl delete pod -n "$ns" "$pod" >/dev/null &&
             kl_pod_object "${PN_NODE_OF[$ns/$pod]}" "$ns" "$pod" "$(pn_ip "$ns" "$pod")" "$3" \
-                "${MX_PORTS[$ns/$pod]}" >/dev/null && kl_settled
+                "${MX_PORTS[$ns/$pod]}" "${MX_SA[$ns/$pod]}" >/dev/null && kl_settled
         MX_PORTS_MADE[$ns/$pod]=${MX_PORTS[$ns/$pod]}
     else
         pn_wep_yaml "${PN_NODE_OF[$ns/$pod]}" "$ns" "$pod" "$(pn_ip "$ns" "$pod")" "$3" \
-            "${MX_PORTS[$ns/$pod]}" "$(pn_ifname "$ns" "$pod")" | pn_apply >/dev/null
+            "${MX_PORTS[$ns/$pod]}" "$(pn_ifname "$ns" "$pod")" "${MX_SA[$ns/$pod]}" |
+            pn_apply >/dev/null
     fi
 }
 
 mx_add_pod() {
-    local ns=$1 pod=$2 ip=$3 labels=$4 ports=$5 node=n1
+    local ns=$1 pod=$2 ip=$3 labels=$4 ports=$5 sa=${6:-} node=n1
     [ "$ns" = z ] && node=n2
     MX_LABELS[$ns/$pod]=$labels
     MX_PORTS[$ns/$pod]=$ports
     MX_PORTS_MADE[$ns/$pod]=$ports
-    pn_pod "$node" "$ns" "$pod" "$ip" "$labels" "$ports"
+    MX_SA[$ns/$pod]=$sa
+    pn_pod "$node" "$ns" "$pod" "$ip" "$labels" "$ports" "$sa"
+}
+
+mx_accounts() {
+    local ns=$1 sa=$2 kv
+    if mx_k8s; then
+        printf -- '---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n'
+        printf '  name: %s\n  namespace: %s\n  labels:\n' "$(yaml_str "$sa")" "$(yaml_str "$ns")"
+        for kv in ${3//,/ }; do
+            printf '    %s: %s\n' "$(yaml_str "${kv%%=*}")" "$(yaml_str "${kv#*=}")"
+        done
+        return
+    fi
+    printf -- '---\napiVersion: projectcalico.org/v3\nkind: Profile\nmetadata:\n'
+    printf '  name: %s\nspec:\n  labelsToApply:\n' "$(yaml_str "ksa.$ns.$sa")"
+    printf '    pcsa.projectcalico.org/name: %s\n' "$(yaml_str "$sa")"
+    for kv in ${3//,/ }; do
+        printf '    %s: %s\n' "$(yaml_str "pcsa.${kv%%=*}")" "$(yaml_str "${kv#*=}")"
+    done
 }
 
 # A veth between the two nodes; each routes the other's pods over it.
@@ -142,7 +166,8 @@ mx_setup() {
     for ns in "${MX_NAMESPACES[@]}"; do
         for pod in "${MX_PODS[@]}"; do
             mx_add_pod "$ns" "$pod" "$(mx_ip "$ns" "$pod")" \
-                "pod=$pod,app=${MX_APP[$ns/$pod]}" "${MX_NAMED[$pod]}" || return 1
+                "pod=$pod,app=${MX_APP[$ns/$pod]}" "${MX_NAMED[$pod]}" "${MX_APP[$ns/$pod]}" ||
+                return 1
             serve+=("$(pn_netns "$ns" "$pod"):80,81")
             MX_SRCS+=("$ns/$pod=$(pn_netns "$ns" "$pod")")
             MX_DSTS+=("$ns/$pod=$(mx_ip "$ns" "$pod"):$MX_POD_PORTS@$(pn_netns "$ns" "$pod")")

@@ -5,7 +5,7 @@
 #
 #   pn_init                      prefix tby$$, datastore $T_TMP/tabby.db, cleanup on exit
 #   pn_node NODE                 a node namespace (forwarding on), fabric.sh's NODE
-#   pn_pod NODE NS POD IP [LABELS] [PORTS]
+#   pn_pod NODE NS POD IP [LABELS] [PORTS] [ACCOUNT]
 #                                a pod namespace on a veth to NODE, Calico style: the pod
 #                                has IP/32 and a default route via 169.254.1.1, the node a
 #                                /32 route to it and proxy ARP; registered as a
@@ -79,7 +79,7 @@ pn_hostif() {
 
 # Every name and label quoted (yaml_str): a namespace y or a pod null stays a name.
 pn_wep_yaml() {
-    local node=$1 ns=$2 pod=$3 ip=$4 labels=$5 ports=$6 hostif=$7 kv p
+    local node=$1 ns=$2 pod=$3 ip=$4 labels=$5 ports=$6 hostif=$7 sa=${8:-} kv p
     printf 'apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n'
     printf 'metadata:\n  name: %s\n' "$(yaml_str "$node-k8s-$pod-eth0")"
     printf '  namespace: %s\n  labels:\n' "$(yaml_str "$ns")"
@@ -91,7 +91,12 @@ pn_wep_yaml() {
     printf 'spec:\n  orchestrator: k8s\n  node: %s\n' "$(yaml_str "$node")"
     printf '  pod: %s\n  endpoint: eth0\n' "$(yaml_str "$pod")"
     printf '  interfaceName: %s\n  ipNetworks: [%s/32]\n' "$hostif" "$ip"
-    printf '  profiles: [%s]\n' "$(yaml_str "kns.$ns")"
+    if [ -n "$sa" ]; then
+        printf '  serviceAccountName: %s\n' "$(yaml_str "$sa")"
+        printf '  profiles: [%s, %s]\n' "$(yaml_str "kns.$ns")" "$(yaml_str "ksa.$ns.$sa")"
+    else
+        printf '  profiles: [%s]\n' "$(yaml_str "kns.$ns")"
+    fi
     [ -n "$ports" ] && printf '  ports:\n'
     for p in ${ports//,/ }; do
         IFS=/ read -r pname pproto pport <<<"$p"
@@ -100,7 +105,7 @@ pn_wep_yaml() {
 }
 
 pn_pod() {
-    local node=$1 ns=$2 pod=$3 ip=$4 labels=${5:-} ports=${6:-} nodens podns hostif mac
+    local node=$1 ns=$2 pod=$3 ip=$4 labels=${5:-} ports=${6:-} sa=${7:-} nodens podns hostif mac
     nodens=$(pn_node_netns "$node")
     podns=$(pn_netns "$ns" "$pod")
     hostif=$(pn_hostif "$ns" "$pod")
@@ -118,9 +123,10 @@ pn_pod() {
     PN_IF[$ns/$pod]=$hostif
     PN_NODE_OF[$ns/$pod]=$node
     if [ -n "${PN_K8S:-}" ]; then
-        pn_do kl_pod_object "$node" "$ns" "$pod" "$ip" "$labels" "$ports" >/dev/null
+        pn_do kl_pod_object "$node" "$ns" "$pod" "$ip" "$labels" "$ports" "$sa" >/dev/null
     else
-        pn_wep_yaml "$node" "$ns" "$pod" "$ip" "$labels" "$ports" "$hostif" | pn_apply >/dev/null
+        pn_wep_yaml "$node" "$ns" "$pod" "$ip" "$labels" "$ports" "$hostif" "$sa" |
+            pn_apply >/dev/null
     fi
 }
 

@@ -11,7 +11,7 @@
 # the probe) and out_NAME (does the source's egress let it go), see matrix_lib.sh.
 # Fixture: x, y and kube-system/dns on node n1, z on node n2. Pods carry pod=<a|b|c> and
 # app=<role> (x: frontend backend database, y: frontend api database, z: backend api
-# frontend); Namespaces carry ns=<name>, z also team=ops. Named ports: web = 80/TCP on a,
+# frontend) and the service account <role>; Namespaces carry ns=<name>, z also team=ops. Named ports: web = 80/TCP on a,
 # 81/TCP on b, 80/UDP on c; http = 80/TCP on a, 81/TCP on b; dgram = 81/UDP on a, 80/UDP
 # on b; assoc = 80/SCTP on a, 81/SCTP on c. Addresses 10.70.<1|2|3>.<1|2|3> for x|y|z and
 # a|b|c; kube-system/dns 10.70.4.53 serves 53/UDP and 53/TCP. SCTP is probed one way (the
@@ -1395,6 +1395,176 @@ elif grep -q 'L7 proxy' <<<"$out"; then
 else
     fail calico_http_rule_refused "apply refused it, but not for its http match: $out"
 fi
+
+# ==== network sets and service accounts =========================================================
+
+# A GlobalNetworkSet holding pods' addresses (z/a in 10.70.3.0/31, y/b): x may not send to
+# its nets, through a rule selector on the set's labels.
+out_calico_global_network_set_deny() { ! from x || ! to z/a y/b; }
+mx_scenario calico_global_network_set_deny <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: {name: blocked, labels: {blocked: "true"}}
+spec:
+  nets: ["10.70.3.0/31", "10.70.2.2"]
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: x-not-to-blocked}
+spec:
+  order: 10
+  namespaceSelector: ns == 'x'
+  types: [Egress]
+  egress:
+  - action: Deny
+    destination: {selector: blocked == 'true'}
+  - action: Allow
+YAML
+
+# z accepts only what a GlobalNetworkSet holds (x/b and x/c in 10.70.1.2/31), reached from
+# a NetworkPolicy through namespaceSelector global().
+in_calico_global_network_set_allow() { ! to z || from x/b x/c; }
+mx_scenario calico_global_network_set_allow <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: {name: trusted, labels: {trusted: "true"}}
+spec:
+  nets: ["10.70.1.2/31"]
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: from-trusted, namespace: z}
+spec:
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    source: {selector: trusted == 'true', namespaceSelector: global()}
+YAML
+
+# A NetworkSet is reached from its own namespace's policies (y's holds z/c) and through a
+# namespaceSelector on its namespace's labels (x's rule names namespace y); x's own set
+# (z/a) is out of both rules' reach. Then y's set changes its nets (z/b), then its labels.
+mx_apply <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: NetworkSet
+metadata: {name: peers, namespace: "y", labels: {role: peer}}
+spec:
+  nets: ["10.70.3.3"]
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkSet
+metadata: {name: peers, namespace: x, labels: {role: peer}}
+spec:
+  nets: ["10.70.3.1"]
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: from-peers, namespace: "y"}
+spec:
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    source: {selector: role == 'peer'}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: from-y-peers, namespace: x}
+spec:
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    source: {selector: role == 'peer', namespaceSelector: ns == 'y'}
+YAML
+in_calico_network_set() { ! to x y || from z/c; }
+mx_check calico_network_set
+mx_update <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: NetworkSet
+metadata: {name: peers, namespace: "y", labels: {role: peer}}
+spec:
+  nets: ["10.70.3.2"]
+YAML
+in_calico_network_set_nets_changed() { ! to x y || from z/b; }
+mx_check calico_network_set_nets_changed
+mx_update <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: NetworkSet
+metadata: {name: peers, namespace: "y", labels: {role: former-peer}}
+spec:
+  nets: ["10.70.3.2"]
+YAML
+in_calico_network_set_relabelled() { ! to x y; }
+mx_check calico_network_set_relabelled
+mx_reset calico_network_set
+
+# serviceAccountSelector: the policy applies to the pods whose account (their app) is
+# labelled tier=data, x/c and y/c, which then accept only the api pods (y/b, z/b). The
+# same in z, where no account has the label, applies to nobody.
+# (Documents through < <(…), not a pipe: mx_scenario must run in this shell, where it
+# counts probe rounds and remembers what it applied.)
+in_calico_service_account_selector() { ! to x/c y/c || from y/b z/b; }
+data_from_api() {
+    mx_accounts x database tier=data
+    mx_accounts y database tier=data
+    mx_accounts z frontend tier=front
+    cat <<'YAML'
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: data-from-api}
+spec:
+  serviceAccountSelector: tier == 'data'
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    source: {selector: app == 'api'}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: data-closed, namespace: z}
+spec:
+  serviceAccountSelector: tier == 'data'
+  types: [Ingress]
+YAML
+}
+mx_scenario calico_service_account_selector < <(data_from_api)
+
+# Rules' serviceAccounts: by the accounts' labels (tier=back: y's api, not x's backend, out
+# of the NetworkPolicy's namespace) and by name (frontend: y/a; from a GlobalNetworkPolicy,
+# the frontend pods of every namespace, x/a y/a z/c).
+in_calico_rule_service_accounts() { { ! to "y" || from y/a y/b; } && { ! to z/a || from '*/a' z/c; }; }
+from_accounts() {
+    mx_accounts x backend tier=back
+    mx_accounts y api tier=back
+    cat <<'YAML'
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: from-accounts, namespace: "y"}
+spec:
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    source:
+      serviceAccounts: {selector: tier == 'back'}
+  - action: Allow
+    source:
+      serviceAccounts: {names: [frontend]}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: za-from-frontends}
+spec:
+  namespaceSelector: ns == 'z'
+  selector: pod == 'a'
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    source:
+      serviceAccounts: {names: [frontend]}
+YAML
+}
+mx_scenario calico_rule_service_accounts < <(from_accounts)
 
 # ==== labels change, the matrix follows ========================================================
 

@@ -12,6 +12,7 @@
 #include "tabby/cleanup.h"
 #include "tabby/resource.h"
 #include "tabby/ruleset.h"
+#include "tabby/strv.h"
 
 #define NODE "node-a"
 
@@ -55,6 +56,8 @@ __attribute__((unused)) static void wep_free_spec(struct tby_wep *w)
     free(w->node);
     free(w->interface_name);
     free(w->orchestrator);
+    free(w->service_account_name);
+    tby_strv_clear(&w->profiles);
     free(w->ip_networks.items);
     for (size_t i = 0; i < w->n_ports; i++)
         free(w->ports[i].name);
@@ -115,6 +118,24 @@ __attribute__((unused)) static void wep(struct tby_calc *c, struct wep_spec s)
     struct tby_resource *res = wep_res(&s);
     struct tby_error err = { 0 };
 
+    assert_int_equal(tby_calc_update(c, res, &err), 0);
+    res_free(res);
+}
+
+/* The same with a service account, and the profiles kns.<ns> and ksa.<ns>.<sa> the CNI
+ * plugin gives it. */
+__attribute__((unused)) static void wep_account(struct tby_calc *c, struct wep_spec s,
+                                                const char *sa)
+{
+    struct tby_resource *res = wep_res(&s);
+    struct tby_wep *w = res->spec.wep;
+    struct tby_error err = { 0 };
+    char *kns = NULL, *ksa = NULL;
+
+    assert_true(asprintf(&kns, "kns.%s", s.ns) > 0 && asprintf(&ksa, "ksa.%s.%s", s.ns, sa) > 0);
+    assert_int_equal(tby_strv_push_take(&w->profiles, kns), 0);
+    assert_int_equal(tby_strv_push_take(&w->profiles, ksa), 0);
+    w->service_account_name = strdup(sa);
     assert_int_equal(tby_calc_update(c, res, &err), 0);
     res_free(res);
 }

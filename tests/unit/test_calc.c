@@ -227,7 +227,7 @@ static void test_k8s_ports_group_by_protocol_with_ranges(void **state)
     assert_has(t, "meta l4proto sctp counter meta mark set mark | 0x00010000 return comment "
                   "\"default/knp.default.ports ingress 0\"");
     assert_has(t, "meta l4proto tcp th dport @port-");
-    assert_has(t, "elements = { 80-80, 8000-8080 }");
+    assert_has(t, "elements = { 80, 8000-8080 }");
     assert_has(t, "meta l4proto udp th dport 53 counter");
 }
 
@@ -344,7 +344,7 @@ static void test_calico_rule_features_compile(void **state)
     assert_has(t, "meta nfproto ipv6 counter meta mark set mark | 0x00010000 return comment "
                   "\"default/feat ingress 6\"");
     assert_has(t, "meta l4proto tcp th dport != @port-");
-    assert_has(t, "elements = { 22-22, 100-200 }");
+    assert_has(t, "elements = { 22, 100-200 }");
     /* notSelector alone scopes nothing itself, but sets the namespace on the selector */
     assert_has(t, "ip saddr @sel-");
     assert_has(t, "comment \"projectcalico.org/namespace == 'default'\"");

@@ -89,6 +89,21 @@ static struct tby_nft_stats sync_ok(struct tby_nft *nft, struct tby_calc *c)
     return st;
 }
 
+/* A restart (a new handle) over a calculation that wants what the kernel holds: the sync
+ * reads the table back and sends nothing. Returns the new handle. */
+static struct tby_nft *restart_changes_nothing(struct tby_nft *nft, struct tby_calc *c)
+{
+    struct tby_nft_stats st;
+
+    tby_nft_close(nft);
+    nft = nft_open();
+    st = sync_ok(nft, c);
+    assert_true(st.read_back);
+    assert_false(st.rebuilt);
+    assert_int_equal(st.messages, 0);
+    return nft;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -132,12 +147,7 @@ static void test_restart_reads_back_and_changes_nothing(void **state)
 
     (void)state;
     sync_ok(nft, c);
-    tby_nft_close(nft);
-    nft = nft_open();
-    st = sync_ok(nft, again);
-    assert_true(st.read_back);
-    assert_false(st.rebuilt);
-    assert_int_equal(st.messages, 0);
+    nft = restart_changes_nothing(nft, again);
     /* one endpoint fewer after the restart: only that is sent */
     tby_nft_close(nft);
     nft = nft_open();
@@ -296,6 +306,94 @@ static void test_deleting_policies_takes_their_sets_and_rules_along(void **state
     assert_listed(again, "\"cali-db\"");
 }
 
+/* A selector's set holds pods' addresses and network sets' nets as ranges: pods side by
+ * side, a net taking the place of the pods it covers and giving it back, in batches the
+ * kernel takes; read back after a restart, nothing differs. */
+static struct tby_calc *with_threats(bool net)
+{
+    struct tby_calc *c = calc_new();
+
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: deny-threats}\n"
+             "spec:\n  selector: all()\n  types: [Egress]\n  egress:\n"
+             "  - action: Deny\n    destination: {selector: threat-feed == 'true'}\n");
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    wep(c, (struct wep_spec){ "x", "b1", "node-b", NULL, "10.0.5.1", "threat-feed=true", NULL });
+    wep(c, (struct wep_spec){ "x", "b2", "node-b", NULL, "10.0.5.2", "threat-feed=true", NULL });
+    if (net)
+        apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\n"
+                 "metadata: {name: threats, labels: {threat-feed: 'true'}}\n"
+                 "spec:\n  nets: [10.0.5.0/24, 203.0.113.7, '2001:db8::/64']\n");
+    return c;
+}
+
+static void test_selector_sets_hold_pods_and_network_sets(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = with_threats(false);
+    _cleanup_(tby_calc_freep) struct tby_calc *again = with_threats(true);
+    _cleanup_free_ char *pods = NULL, *nets = NULL, *back = NULL, *text = NULL, *cmd = NULL;
+    struct tby_nft *nft = nft_open();
+    struct tby_nft_stats st;
+    char sel[128];
+
+    (void)state;
+    sync_ok(nft, c);
+    text = dump(c);
+    set_named(text, "threat-feed == 'true'", sel, sizeof(sel));
+    assert_true(asprintf(&cmd, "nft list set inet tabby %s", sel) > 0);
+    pods = run(cmd);
+    assert_listed(pods, "10.0.5.1");
+    assert_listed(pods, "10.0.5.2");
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\n"
+             "metadata: {name: threats, labels: {threat-feed: 'true'}}\n"
+             "spec:\n  nets: [10.0.5.0/24, 203.0.113.7, '2001:db8::/64']\n");
+    st = sync_ok(nft, c);
+    assert_false(st.read_back);
+    nets = run(cmd);
+    assert_listed(nets, "10.0.5.0/24");
+    assert_listed(nets, "203.0.113.7");
+    /* a restart reads back exactly what it wants */
+    nft = restart_changes_nothing(nft, again);
+    delete(again, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\n"
+                  "metadata: {name: threats}\nspec: {}\n");
+    sync_ok(nft, again);
+    back = run(cmd);
+    assert_listed(back, "10.0.5.1");
+    assert_listed(back, "10.0.5.2");
+    assert_null(strstr(back, "10.0.5.0/24"));
+    tby_nft_close(nft);
+}
+
+/* A table of an older tabby, whose selector sets held addresses only (type ipv4_addr, no
+ * intervals): the first sync rebuilds the table in one batch, the next sends nothing. */
+static void test_selector_set_of_an_older_type_is_rebuilt(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = with_threats(true);
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = nft_open();
+    _cleanup_free_ char *text = NULL, *cmd = NULL, *out = NULL, *listed = NULL;
+    struct tby_nft_stats st;
+    char sel[128];
+
+    (void)state;
+    text = dump(c);
+    set_named(text, "threat-feed == 'true'", sel, sizeof(sel));
+    assert_true(asprintf(&cmd, "nft add table inet tabby && nft add set inet tabby %s "
+                               "'{ type ipv4_addr; }' && nft add element inet tabby %s "
+                               "'{ 10.0.5.1 }' && echo made", sel, sel) > 0);
+    out = run(cmd);
+    assert_listed(out, "made");
+    st = sync_ok(nft, c);
+    assert_true(st.read_back);
+    assert_true(st.rebuilt);
+    free(cmd);
+    assert_true(asprintf(&cmd, "nft list set inet tabby %s", sel) > 0);
+    listed = run(cmd);
+    assert_listed(listed, "flags interval");
+    assert_listed(listed, "10.0.5.0/24");
+    st = sync_ok(nft, c);
+    assert_int_equal(st.messages, 0);
+}
+
 static void test_rendered_text_loads_with_nft(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
@@ -341,6 +439,8 @@ int main(void)
         cmocka_unit_test_setup(test_base_chain_policy_changed_by_hand_rebuilds, setup),
         cmocka_unit_test_setup(test_nat_chain_is_programmed_read_back_and_follows_pools, setup),
         cmocka_unit_test_setup(test_deleting_policies_takes_their_sets_and_rules_along, setup),
+        cmocka_unit_test_setup(test_selector_sets_hold_pods_and_network_sets, setup),
+        cmocka_unit_test_setup(test_selector_set_of_an_older_type_is_rebuilt, setup),
         cmocka_unit_test_setup(test_rendered_text_loads_with_nft, setup),
         cmocka_unit_test_setup(test_cleanup_deletes_the_table, setup),
     };

@@ -171,10 +171,9 @@ static void test_policy_node_says_its_state_in_prometheus_text(void **state)
     has_line(text, "tabby_datastore_online 1");
     has_line(text, "tabby_datastore_listings_total 1");
     has_line(text, "tabby_datastore_reads_total{op=\"watch\"} 1");
-    /* One listing per kind at start (this node runs policy alone: no IPAM records), and
-     * the apply's two of network sets (a policy is checked against them, catalog.c). */
+    /* One listing per kind at start (this node runs policy alone: no IPAM records). */
     snprintf(line, sizeof(line), "tabby_datastore_reads_total{op=\"range\"} %d",
-             TBY_KIND_COUNT + 2);
+             TBY_KIND_COUNT);
     has_line(text, line);
     has_line(text, "tabby_resources 2");
     has_line(text, "tabby_policies 1");

@@ -1,5 +1,6 @@
-/* test_ruleset.c — the ruleset model: reference-counted elements, interval merging, the
- * journal a sync programs (and nothing else), tombstones, and the read-back marks. */
+/* test_ruleset.c — the ruleset model: reference-counted elements, interval merging, CIDRs
+ * given and taken back by many owners, the journal a sync programs (and nothing else),
+ * tombstones, and the read-back marks. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -91,7 +92,126 @@ static void test_port_ranges_render_and_reach_the_top(void **state)
     (void)state;
     assert_int_equal(tby_rs_fill_ports(rs, s, r, 3), 0);
     t = rs_text(rs, false);
-    assert_has(t, "elements = { 80-81, 443-443, 60000-65535 }");
+    assert_has(t, "elements = { 80-81, 443, 60000-65535 }");
+}
+
+static struct tby_cidr cidr(const char *s)
+{
+    struct tby_cidr c;
+
+    assert_int_equal(tby_cidr_parse(s, TBY_CIDR_ALLOW_IP, &c, NULL), 0);
+    return c;
+}
+
+/* Given CIDRs: one range per CIDR no other holds, side by side without merging; taking a
+ * CIDR back shows what it held. */
+static void test_given_nets_keep_the_outermost_ranges(void **state)
+{
+    _cleanup_(tby_rs_freep) struct tby_rs *rs = tby_rs_new();
+    struct tby_rs_set *s = tby_rs_set_add(rs, "s", TBY_RS_NET4, NULL);
+    struct tby_cidr a = cidr("10.0.0.1"), b = cidr("10.0.0.2"), net = cidr("10.0.0.0/24");
+    struct tby_cidr six = cidr("fd00::1");
+    _cleanup_free_ char *t1 = NULL, *t2 = NULL, *j = NULL, *j2 = NULL, *t3 = NULL, *t4 = NULL;
+
+    (void)state;
+    assert_int_equal(tby_rs_add_net(rs, s, &a), 0);
+    assert_int_equal(tby_rs_add_net(rs, s, &b), 0);
+    assert_int_equal(tby_rs_add_net(rs, s, &six), -EINVAL);
+    t1 = rs_text(rs, false);
+    assert_has(t1, "elements = { 10.0.0.1, 10.0.0.2 }");
+    assert_int_equal(tby_rs_add_net(rs, s, &net), 0);
+    assert_int_equal(tby_rs_add_net(rs, s, &net), 0);
+    t2 = rs_text(rs, false);
+    assert_has(t2, "elements = { 10.0.0.0-10.0.0.255 }");
+    tby_rs_journal_done(rs);
+    assert_int_equal(tby_rs_remove_net(rs, s, &net), 0);
+    assert_int_equal(tby_rs_remove_net(rs, s, &a), 0);
+    j = rs_text(rs, true);
+    assert_lacks(j, "element");
+    assert_int_equal(tby_rs_remove_net(rs, s, &net), 0);
+    j2 = rs_text(rs, true);
+    assert_has(j2, "delete element inet tabby s { 10.0.0.0-10.0.0.255 }");
+    assert_has(j2, "add element inet tabby s { 10.0.0.2 }");
+    t3 = rs_text(rs, false);
+    assert_has(t3, "elements = { 10.0.0.2 }");
+    /* taking back what was never given changes nothing */
+    assert_int_equal(tby_rs_remove_net(rs, s, &a), 0);
+    tby_rs_set_del(rs, s);
+    s = tby_rs_set_add(rs, "s", TBY_RS_NET4, NULL);
+    t4 = rs_text(rs, false);
+    assert_lacks(t4, "elements");
+}
+
+/* Any order of gifts and take-backs of nested and neighbouring CIDRs leaves ranges that do
+ * not overlap and cover exactly the union of what is given. */
+static void test_given_nets_cover_the_union_in_any_order(void **state)
+{
+    _cleanup_(tby_rs_freep) struct tby_rs *rs = tby_rs_new();
+    struct tby_rs_set *s = tby_rs_set_add(rs, "s", TBY_RS_NET4, NULL);
+    unsigned given[64] = { 0 };          /* refs per CIDR: 10.0.0.(i * 8 % 256)/(24 + i % 9) */
+    unsigned seed = 7;
+
+    (void)state;
+    for (int step = 0; step < 4000; step++) {
+        unsigned i, depth = 0;
+        bool want[256] = { false }, have[256] = { false };
+        struct tby_cidr c;
+        char text[32];
+
+        seed = seed * 1103515245u + 12345u;
+        i = (seed >> 16) % 64;
+        snprintf(text, sizeof(text), "10.0.0.%u/%u", (i * 37) % 256, 24 + i % 9);
+        c = cidr(text);
+        tby_cidr_mask(&c);
+        if (given[i] && (seed >> 8) % 2) {
+            assert_int_equal(tby_rs_remove_net(rs, s, &c), 0);
+            given[i]--;
+        } else {
+            assert_int_equal(tby_rs_add_net(rs, s, &c), 0);
+            given[i]++;
+        }
+        for (unsigned k = 0; k < 64; k++) {
+            struct tby_cidr g;
+
+            if (!given[k])
+                continue;
+            snprintf(text, sizeof(text), "10.0.0.%u/%u", (k * 37) % 256, 24 + k % 9);
+            g = cidr(text);
+            for (unsigned a = 0; a < 256; a++) {
+                struct tby_ip x = g.ip;
+
+                x.bytes[3] = (uint8_t)a;
+                want[a] = want[a] || tby_cidr_contains(&g, &x);
+            }
+        }
+        /* walk the elements in key order, an end before a start at one key */
+        for (unsigned a = 0; a <= 256; a++) {
+            for (int end = 1; end >= 0; end--) {
+                uint8_t key[4] = { 10, 0, a == 256 ? 1 : 0, (uint8_t)a };
+
+                for (struct tby_hnode *n = tby_hmap_first(&s->elems); n;
+                     n = tby_hmap_next(&s->elems, n)) {
+                    struct tby_rs_elem *e = TBY_CONTAINER_OF(n, struct tby_rs_elem, node);
+
+                    if (!e->refs || memcmp(e->key, key, 4) != 0 ||
+                        !!(e->flags & TBY_RS_ELEM_END) != end)
+                        continue;
+                    assert_int_equal(e->refs, 1);
+                    if (end) {
+                        assert_true(depth == 1);
+                        depth--;
+                    } else {
+                        assert_true(depth == 0);
+                        depth++;
+                    }
+                }
+            }
+            if (a < 256)
+                have[a] = depth == 1;
+        }
+        assert_int_equal(depth, 0);
+        assert_memory_equal(want, have, sizeof(want));
+    }
 }
 
 static void test_journal_holds_only_the_change(void **state)
@@ -244,6 +364,8 @@ int main(void)
         cmocka_unit_test(test_wrong_family_is_refused),
         cmocka_unit_test(test_nets_merge_overlaps_and_neighbours),
         cmocka_unit_test(test_port_ranges_render_and_reach_the_top),
+        cmocka_unit_test(test_given_nets_keep_the_outermost_ranges),
+        cmocka_unit_test(test_given_nets_cover_the_union_in_any_order),
         cmocka_unit_test(test_journal_holds_only_the_change),
         cmocka_unit_test(test_deleted_objects_go_after_flushes),
         cmocka_unit_test(test_object_made_and_dropped_between_syncs_costs_nothing),

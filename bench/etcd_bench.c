@@ -2,7 +2,10 @@
  * compare-and-swap increments (one process, then four at once) and how long a change
  * takes to reach a watcher. Keys go under /tabby-bench/<pid>/ and are removed at the end.
  *
- *   etcd_bench URI [SECONDS-PER-PHASE]
+ *   etcd_bench URI [SECONDS-PER-PHASE [RUNS]]
+ *
+ * With RUNS > 1 the compare-and-swap phases run that many times and a summary gives the
+ * lowest and highest rate of each (1 process, 4 processes on their own keys, on one).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +24,10 @@
 #define WORKERS 4
 #define WATCH_PUTS 1000
 #define WATCH_GAP_US 2000
+#define MAX_RUNS 20
+
+/* Increments per second of each run: 1 process, 4 on own keys, 4 on one key. */
+static double rates[3][MAX_RUNS];
 
 struct samples {
     double *ms;
@@ -118,7 +125,7 @@ static int run_increments(const char *uri, const char *key, double seconds, long
     return r;
 }
 
-static int bench_single(const char *uri, const char *base, double seconds)
+static int bench_single(const char *uri, const char *base, double seconds, int run)
 {
     struct samples lat = { 0 };
     char key[160];
@@ -127,6 +134,7 @@ static int bench_single(const char *uri, const char *base, double seconds)
 
     snprintf(key, sizeof(key), "%ssingle", base);
     r = run_increments(uri, key, seconds, &count, &conflicts, &lat);
+    rates[0][run] = count / seconds;
     if (r == 0)
         printf("%-30s %7.0f increments/s   latency p50 %.2f ms, p99 %.2f ms\n",
                "cas, 1 process:",
@@ -136,7 +144,8 @@ static int bench_single(const char *uri, const char *base, double seconds)
 }
 
 /* WORKERS processes increment for `seconds`, each its own key or all the same one. */
-static int bench_parallel(const char *uri, const char *base, double seconds, bool shared)
+static int bench_parallel(const char *uri, const char *base, double seconds, bool shared,
+                          int run)
 {
     int fds[2];
     pid_t pids[WORKERS];
@@ -172,6 +181,7 @@ static int bench_parallel(const char *uri, const char *base, double seconds, boo
             WEXITSTATUS(status) != 0)
             failed = 1;
     }
+    rates[shared ? 2 : 1][run] = total / seconds;
     printf("cas, %d processes, %-12s %7.0f increments/s   (%ld conflicts re-read)\n", WORKERS,
            shared ? "one key:" : "own keys:", total / seconds, conflicts);
     return failed ? -EIO : 0;
@@ -272,16 +282,34 @@ static void remove_keys(struct tby_store *store, const char *base)
     tby_kv_list_clear(&list);
 }
 
+static void summary(int runs)
+{
+    static const char *const what[3] = { "cas, 1 process:", "cas, 4 processes, own keys:",
+                                         "cas, 4 processes, one key:" };
+
+    printf("summary over %d runs (lowest - highest):\n", runs);
+    for (int p = 0; p < 3; p++) {
+        double lo = rates[p][0], hi = rates[p][0];
+
+        for (int i = 1; i < runs; i++) {
+            lo = rates[p][i] < lo ? rates[p][i] : lo;
+            hi = rates[p][i] > hi ? rates[p][i] : hi;
+        }
+        printf("  %-30s %7.0f - %7.0f increments/s\n", what[p], lo, hi);
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct tby_store *store = NULL;
     struct tby_error err = { 0 };
     double seconds = argc > 2 ? atof(argv[2]) : 3;
+    int runs = argc > 3 ? atoi(argv[3]) : 1;
     char base[64];
-    int r;
+    int r = 0;
 
-    if (argc < 2 || seconds <= 0) {
-        fprintf(stderr, "usage: etcd_bench URI [SECONDS-PER-PHASE]\n");
+    if (argc < 2 || seconds <= 0 || runs < 1 || runs > MAX_RUNS) {
+        fprintf(stderr, "usage: etcd_bench URI [SECONDS-PER-PHASE [RUNS]]\n");
         return 2;
     }
     snprintf(base, sizeof(base), "/tabby-bench/%d/", (int)getpid());
@@ -291,11 +319,15 @@ int main(int argc, char **argv)
     }
     printf("tabby store bench on %s, %.0f s per phase\n", argv[1], seconds);
     fflush(stdout);
-    r = bench_single(argv[1], base, seconds);
-    if (r == 0)
-        r = bench_parallel(argv[1], base, seconds, false);
-    if (r == 0)
-        r = bench_parallel(argv[1], base, seconds, true);
+    for (int run = 0; run < runs && r == 0; run++) {
+        r = bench_single(argv[1], base, seconds, run);
+        if (r == 0)
+            r = bench_parallel(argv[1], base, seconds, false, run);
+        if (r == 0)
+            r = bench_parallel(argv[1], base, seconds, true, run);
+    }
+    if (r == 0 && runs > 1)
+        summary(runs);
     if (r == 0)
         r = bench_watch(store, argv[1], base);
     remove_keys(store, base);

@@ -3,6 +3,10 @@
  *
  *   1. one process: allocations per second, p50 / p99 latency per allocation
  *   2. several processes at once on one store (different nodes), the same figures
+ *   Each with what the store was asked per allocation (its counters: reads, commits,
+ *   conflicts, bytes written, time in reads and commits, and on sqlite the time waiting
+ *   for and holding its write lock). With --runs N both run N times on each store and a
+ *   summary gives each figure's range over the runs.
  *   3. a /16 pool of /26 blocks filled by 100 nodes in turn until it is exhausted:
  *      utilisation, and the latency of the first and of the last allocations
  *
@@ -10,10 +14,11 @@
  * (k8s-pod-network.<64 hex digits>) with namespace and pod attributes. Goal (issue 4):
  * >= 2,000 allocations/s in one process, p99 under 5 ms.
  *
- * Usage: ipam_alloc [--count N] [--procs P] [--no-fill] [--dir DIR] [--store URI]
- *                   [--single-object]
- * With --store every tabby key in that store is deleted before each phase: point it only
- * at a scratch store. --single-object opens IPAM's store connections refusing multi-key
+ * Usage: ipam_alloc [--count N] [--procs P] [--runs N] [--no-fill] [--dir DIR]
+ *                   [--store URI]... [--single-object]
+ * --store may be given several times (in order; "sqlite" is a fresh sqlite file per
+ * phase, the default). With a store's URI every tabby key in that store is deleted before
+ * each phase: point it only at a scratch store. --single-object opens IPAM's store connections refusing multi-key
  * transactions, so IPAM writes as on the Kubernetes API (one object at a time, a
  * host-local lock per node in DIR).
  *
@@ -22,11 +27,13 @@
  * that Calico's default cap of 20 blocks does not end them.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,14 +50,29 @@
                     "metadata:\n  name: default\nspec:\n  strictAffinity: true\n" \
                     "  maxBlocksPerHost: 100000\n"
 
+#define MAX_STORES 4
+#define MAX_RUNS 20
+
 struct opts {
     long count;
     int procs;
+    int runs;
     bool fill;
     bool single;
     char dir[256];
     const char *store;   /* NULL: a fresh sqlite file per phase */
+    const char *stores[MAX_STORES];
+    int n_stores;
 };
+
+/* One phase's figures, for the summary. */
+struct figures {
+    double rate;
+    double p50;
+    double p99;
+};
+
+static struct figures results[MAX_STORES][2][MAX_RUNS];
 
 static double now_us(void)
 {
@@ -165,35 +187,77 @@ static void open_ipam(const struct opts *o, const char *uri, const char *node,
         die("opening the store", &err);
 }
 
-/* Allocates `count` pods as `node`; writes each latency to lat[]. */
+/* Allocates `count` pods as `node`; writes each latency to lat[], and what the store was
+ * asked meanwhile to *stats. */
 static void run_allocs(const struct opts *o, const char *uri, const char *node, long first,
-                       long count, double *lat)
+                       long count, double *lat, struct tby_store_stats *stats)
 {
     struct tby_store *store = NULL;
     struct tby_ipam *ipam = NULL;
     struct tby_error err = { 0 };
+    struct tby_store_stats before;
 
     open_ipam(o, uri, node, &store, &ipam);
+    before = tby_store_stats(store);
     for (long i = 0; i < count; i++) {
         lat[i] = alloc_pod(ipam, first + i, &err);
         if (lat[i] < 0)
             die("allocating", &err);
     }
+    *stats = tby_store_stats(store);
+#define SUB(f) stats->f -= before.f
+    SUB(gets), SUB(ranges), SUB(commits), SUB(conflicts), SUB(bytes_written), SUB(read_us),
+        SUB(commit_us), SUB(lock_wait_us), SUB(lock_hold_us);
+#undef SUB
     tby_ipam_free(ipam);
     tby_store_close(store);
 }
 
-static void report(const char *what, double *lat, size_t n, double wall_us, double cpu)
+static void stats_add(struct tby_store_stats *sum, const struct tby_store_stats *s)
 {
-    qsort(lat, n, sizeof(*lat), cmp_double);
-    printf("%-14s %6zu allocations  %6.0f /s  p50 %6.3f ms  p99 %6.3f ms  max %6.3f ms  "
-           "cpu %5.3f ms each\n", what, n, (double)n / (wall_us / 1e6),
-           percentile(lat, n, 0.50) / 1e3, percentile(lat, n, 0.99) / 1e3, lat[n - 1] / 1e3,
-           cpu / (double)n / 1e3);
+    sum->gets += s->gets;
+    sum->ranges += s->ranges;
+    sum->commits += s->commits;
+    sum->conflicts += s->conflicts;
+    sum->bytes_written += s->bytes_written;
+    sum->read_us += s->read_us;
+    sum->commit_us += s->commit_us;
+    sum->lock_wait_us += s->lock_wait_us;
+    sum->lock_hold_us += s->lock_hold_us;
+    if (s->lock_hold_max_us > sum->lock_hold_max_us)
+        sum->lock_hold_max_us = s->lock_hold_max_us;
 }
 
-static void bench_one(const struct opts *o)
+static struct figures report(const char *what, double *lat, size_t n, double wall_us,
+                             double cpu, const struct tby_store_stats *st)
 {
+    struct figures f;
+    double per = (double)n;
+
+    qsort(lat, n, sizeof(*lat), cmp_double);
+    f.rate = (double)n / (wall_us / 1e6);
+    f.p50 = percentile(lat, n, 0.50) / 1e3;
+    f.p99 = percentile(lat, n, 0.99) / 1e3;
+    printf("%-14s %6zu allocations  %6.0f /s  p50 %6.3f ms  p99 %6.3f ms  max %6.3f ms  "
+           "cpu %5.3f ms each\n", what, n, f.rate, f.p50, f.p99, lat[n - 1] / 1e3,
+           cpu / (double)n / 1e3);
+    printf("  store, per allocation: %.2f gets, %.2f ranges, %.2f commits, %.3f conflicts, "
+           "%.1f KB written; reads %.3f ms, commits %.3f ms\n", (double)st->gets / per,
+           (double)st->ranges / per, (double)st->commits / per, (double)st->conflicts / per,
+           (double)st->bytes_written / per / 1024, (double)st->read_us / per / 1e3,
+           (double)st->commit_us / per / 1e3);
+    if (st->lock_hold_us)
+        printf("  write lock, per allocation: waited %.3f ms, held %.3f ms (longest %.3f ms)\n",
+               (double)st->lock_wait_us / per / 1e3, (double)st->lock_hold_us / per / 1e3,
+               (double)st->lock_hold_max_us / 1e3);
+    fflush(stdout);
+    return f;
+}
+
+static struct figures bench_one(const struct opts *o)
+{
+    struct tby_store_stats st = { 0 };
+    struct figures f;
     char uri[300];
     double *lat = calloc((size_t)o->count, sizeof(*lat));
     double t0, c0;
@@ -201,49 +265,84 @@ static void bench_one(const struct opts *o)
     fresh_store(o, "one", "10.0.0.0/8", MANY_BLOCKS, uri, sizeof(uri));
     t0 = now_us();
     c0 = cpu_us(RUSAGE_SELF);
-    run_allocs(o, uri, "node-0", 0, o->count, lat);
-    report("1 process", lat, (size_t)o->count, now_us() - t0, cpu_us(RUSAGE_SELF) - c0);
+    run_allocs(o, uri, "node-0", 0, o->count, lat, &st);
+    f = report("1 process", lat, (size_t)o->count, now_us() - t0, cpu_us(RUSAGE_SELF) - c0,
+               &st);
     free(lat);
+    return f;
 }
 
-/* Children write their latencies to a pipe; the parent merges them. */
-static void bench_many(const struct opts *o)
+/* Children write their latencies and the store's counters into shared memory; the
+ * parent merges them. */
+static struct figures bench_many(const struct opts *o)
 {
     long per = o->count / o->procs;
-    double *lat = calloc((size_t)(per * o->procs), sizeof(*lat));
+    size_t lat_size = (size_t)(per * o->procs) * sizeof(double);
+    size_t size = lat_size + (size_t)o->procs * sizeof(struct tby_store_stats);
+    void *shared = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    double *lat = shared;
+    struct tby_store_stats *child_st = (void *)((char *)shared + lat_size), st = { 0 };
+    struct figures f;
     char uri[300], what[64];
-    int fds[2];
-    double t0;
+    double t0, c0;
+    int status, failed = 0;
 
-    fresh_store(o, "many", "10.0.0.0/8", MANY_BLOCKS, uri, sizeof(uri));
-    if (!lat || pipe(fds) < 0)
+    if (shared == MAP_FAILED)
         exit(1);
+    fresh_store(o, "many", "10.0.0.0/8", MANY_BLOCKS, uri, sizeof(uri));
     t0 = now_us();
+    c0 = cpu_us(RUSAGE_CHILDREN);
     for (int p = 0; p < o->procs; p++) {
         if (fork() == 0) {
-            double *mine = calloc((size_t)per, sizeof(*mine));
             char node[32];
 
-            close(fds[0]);
             snprintf(node, sizeof(node), "node-%d", p);
-            run_allocs(o, uri, node, (long)p * per, per, mine);
-            _exit(write(fds[1], mine, (size_t)per * sizeof(*mine)) < 0);
+            run_allocs(o, uri, node, (long)p * per, per, lat + p * per, &child_st[p]);
+            _exit(0);
         }
     }
-    close(fds[1]);
-    for (size_t got = 0, want = (size_t)(per * o->procs) * sizeof(*lat); got < want;) {
-        ssize_t r = read(fds[0], (char *)lat + got, want - got);
-
-        if (r <= 0)
-            exit(1);
-        got += (size_t)r;
-    }
-    while (wait(NULL) > 0)
-        ;
+    while (wait(&status) > 0)
+        failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    if (failed)
+        exit(1);
+    for (int p = 0; p < o->procs; p++)
+        stats_add(&st, &child_st[p]);
     snprintf(what, sizeof(what), "%d processes", o->procs);
-    report(what, lat, (size_t)(per * o->procs), now_us() - t0, cpu_us(RUSAGE_CHILDREN));
-    close(fds[0]);
-    free(lat);
+    f = report(what, lat, (size_t)(per * o->procs), now_us() - t0,
+               cpu_us(RUSAGE_CHILDREN) - c0, &st);
+    munmap(shared, size);
+    return f;
+}
+
+static void range_of(const struct figures *runs, int n, size_t field, double *lo, double *hi)
+{
+    *lo = *hi = *(const double *)((const char *)&runs[0] + field);
+    for (int i = 1; i < n; i++) {
+        double v = *(const double *)((const char *)&runs[i] + field);
+
+        *lo = v < *lo ? v : *lo;
+        *hi = v > *hi ? v : *hi;
+    }
+}
+
+/* Each store's 1 vs P processes over the runs: the lowest and highest of each figure. */
+static void summary(const struct opts *o)
+{
+    printf("\nsummary over %d run%s (lowest - highest):\n", o->runs, o->runs > 1 ? "s" : "");
+    for (int s = 0; s < o->n_stores; s++) {
+        for (int m = 0; m < 2; m++) {
+            double lo[3], hi[3];
+
+            range_of(results[s][m], o->runs, offsetof(struct figures, rate), &lo[0], &hi[0]);
+            range_of(results[s][m], o->runs, offsetof(struct figures, p50), &lo[1], &hi[1]);
+            range_of(results[s][m], o->runs, offsetof(struct figures, p99), &lo[2], &hi[2]);
+            printf("  %-8s %d process%s  %6.0f - %6.0f /s  p50 %6.3f - %6.3f ms  "
+                   "p99 %6.3f - %6.3f ms\n", !o->stores[s] ? "sqlite"
+                   : strncmp(o->stores[s], "etcd:", 5) == 0 ? "etcd" : o->stores[s],
+                   m ? o->procs : 1,
+                   m && o->procs > 1 ? "es" : "  ", lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]);
+        }
+    }
 }
 
 /* ---- filling a /16 across 100 nodes ------------------------------------------------------ */
@@ -265,6 +364,7 @@ static void bench_fill(const struct opts *o)
     struct tby_store *store = NULL;
     struct tby_error err = { 0 };
     struct tby_ipam_usage u;
+    struct tby_store_stats before = { 0 }, last;
     double *lat = calloc(65536 + 1, sizeof(*lat));
     char uri[300], name[32], lock[sizeof(o->dir) + 64];
     long n = 0;
@@ -283,8 +383,12 @@ static void bench_fill(const struct opts *o)
             die("ipam", &err);
     }
     t0 = now_us();
-    while ((l = alloc_pod(nodes[n % FILL_NODES], n, &err)) >= 0)
+    while ((l = alloc_pod(nodes[n % FILL_NODES], n, &err)) >= 0) {
         lat[n++] = l;
+        if (n == 65536 - FILL_WINDOW)
+            before = tby_store_stats(store);
+    }
+    last = tby_store_stats(store);
     if (l != -ENOSPC)
         die("filling", &err);
     printf("fill /16 across %d nodes: %ld allocations in %.1f s, then: %s\n", FILL_NODES, n,
@@ -297,6 +401,12 @@ static void bench_fill(const struct opts *o)
     window("first 1000 allocations:", lat, n < FILL_WINDOW ? (size_t)n : FILL_WINDOW);
     window("last 1000 allocations:", lat + (n > FILL_WINDOW ? n - FILL_WINDOW : 0),
            n < FILL_WINDOW ? (size_t)n : FILL_WINDOW);
+    if (n == 65536)
+        printf("  the last 1000, per allocation: %.2f gets, %.2f ranges, %.2f commits, "
+               "%.3f conflicts\n", (double)(last.gets - before.gets) / FILL_WINDOW,
+               (double)(last.ranges - before.ranges) / FILL_WINDOW,
+               (double)(last.commits - before.commits) / FILL_WINDOW,
+               (double)(last.conflicts - before.conflicts) / FILL_WINDOW);
     tby_ipam_usage_clear(&u);
     for (int i = 0; i < FILL_NODES; i++)
         tby_ipam_free(nodes[i]);
@@ -313,11 +423,12 @@ static void parse(int argc, char **argv, struct opts *o)
         { "dir", required_argument, NULL, 'd' },
         { "store", required_argument, NULL, 's' },
         { "single-object", no_argument, NULL, 'S' },
+        { "runs", required_argument, NULL, 'r' },
         { NULL, 0, NULL, 0 },
     };
     int opt;
 
-    *o = (struct opts){ .count = 10000, .procs = 4, .fill = true };
+    *o = (struct opts){ .count = 10000, .procs = 4, .runs = 1, .fill = true };
     snprintf(o->dir, sizeof(o->dir), "/tmp");
     while ((opt = getopt_long(argc, argv, "n:p:d:", options, NULL)) != -1) {
         if (opt == 'n')
@@ -328,15 +439,19 @@ static void parse(int argc, char **argv, struct opts *o)
             o->fill = false;
         else if (opt == 'd')
             snprintf(o->dir, sizeof(o->dir), "%s", optarg);
-        else if (opt == 's')
-            o->store = optarg;
+        else if (opt == 's' && o->n_stores < MAX_STORES)
+            o->stores[o->n_stores++] = strcmp(optarg, "sqlite") == 0 ? NULL : optarg;
+        else if (opt == 'r')
+            o->runs = atoi(optarg);
         else if (opt == 'S')
             o->single = true;
         else
             exit(2);
     }
-    if (o->count < 1 || o->procs < 1)
+    if (o->count < 1 || o->procs < 1 || o->runs < 1 || o->runs > MAX_RUNS)
         exit(2);
+    if (o->n_stores == 0)
+        o->n_stores = 1; /* stores[0] NULL: sqlite */
 }
 
 int main(int argc, char **argv)
@@ -351,14 +466,22 @@ int main(int argc, char **argv)
     if (!mkdtemp(dir))
         return 1;
     memcpy(o.dir, dir, strlen(dir) + 1);
-    if (o.store)
-        printf("ipam_alloc: store %s\n", o.store);
-    else
-        printf("ipam_alloc: sqlite store in %s\n", o.dir);
-    bench_one(&o);
-    bench_many(&o);
-    if (o.fill)
-        bench_fill(&o);
+    for (int s = 0; s < o.n_stores; s++) {
+        o.store = o.stores[s];
+        for (int run = 0; run < o.runs; run++) {
+            if (o.store)
+                printf("ipam_alloc: store %s", o.store);
+            else
+                printf("ipam_alloc: sqlite store in %s", o.dir);
+            printf(o.runs > 1 ? ", run %d of %d\n" : "\n", run + 1, o.runs);
+            results[s][0][run] = bench_one(&o);
+            results[s][1][run] = bench_many(&o);
+        }
+        if (o.fill)
+            bench_fill(&o);
+    }
+    if (o.runs > 1 || o.n_stores > 1)
+        summary(&o);
     snprintf(dir, sizeof(dir), "rm -rf '%s'", o.dir);
     return system(dir) == 0 ? 0 : 1;
 }

@@ -111,28 +111,7 @@ rounds small
 # ---- the load ---------------------------------------------------------------------------
 # Endpoints labelled app=app-<i%50>, role=r-<i%20> in 10 namespaces; policy j lets role
 # r-<j%20> reach app-<j%50> on one of 100 ports.
-python3 - "$ENDPOINTS" "$POLICIES" "$LOCAL" >"$T_TMP/load.yaml" <<'PY'
-import sys
-n, p, local = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-w = sys.stdout.write
-for i in range(n):
-    node = 'n1' if i < local else 'far-%d' % (i // 100)
-    ns = 'ns-%d' % (i % 10)
-    w('apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata:\n'
-      '  name: %s-k8s-p%d-eth0\n  namespace: %s\n  labels:\n'
-      '    projectcalico.org/namespace: %s\n    projectcalico.org/orchestrator: k8s\n'
-      '    app: app-%d\n    role: r-%d\nspec:\n  orchestrator: k8s\n  node: %s\n'
-      '  pod: p%d\n  endpoint: eth0\n  interfaceName: tbb%08x\n'
-      '  ipNetworks: [10.%d.%d.%d/32]\n  profiles: [kns.%s]\n---\n'
-      % (node, i, ns, ns, i % 50, i % 20, node, i, i, 100 + i // 65536, i // 256 % 256,
-         i % 256, ns))
-for j in range(p):
-    w('apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n'
-      '  name: pol-%d\n  namespace: ns-%d\nspec:\n  selector: app == "app-%d"\n'
-      '  ingress:\n  - action: Allow\n    protocol: TCP\n'
-      '    source: {selector: role == "r-%d"}\n    destination: {ports: [%d]}\n---\n'
-      % (j, j % 10, j % 50, j % 20, 8000 + j % 100))
-PY
+python3 "$BENCH/node_load.py" calico "$ENDPOINTS" "$POLICIES" "$LOCAL" >"$T_TMP/load.yaml"
 # The local endpoints' host-side veths (their peers stay in the node: nobody sends).
 for ((i = 0; i < LOCAL; i++)); do
     printf 'link add tbb%08x type veth peer name tbq%08x\nlink set tbb%08x up\n' "$i" "$i" "$i"

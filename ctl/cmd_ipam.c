@@ -2,6 +2,7 @@
  * address, release one, check and repair the IPAM records, set strictAffinity. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,10 @@
 #include "ctl.h"
 
 #define IPAM_SYNOPSIS                                                                     \
-    "ipam show [--ip=ADDRESS | --show-blocks] | ipam check [--release-leaks] | "          \
-    "ipam release --ip=ADDRESS | ipam configure --strictaffinity=true|false"
+    "ipam show [--ip=ADDRESS | --show-blocks | --show-borrowed] | "                       \
+    "ipam check [--release-leaks] | "                                                      \
+    "ipam release --ip=ADDRESS | ipam configure [--strictaffinity=true|false] "             \
+    "[--max-blocks-per-host=N]"
 
 /* ---- a bordered table, as calicoctl draws it ------------------------------------------- */
 
@@ -177,15 +180,50 @@ static int show_ip(struct tby_ipam *ipam, const char *text)
     return CTL_OK;
 }
 
+/* Addresses a node took from a block that is not its own, as calicoctl lists them. */
+static int show_borrowed(struct tby_ipam *ipam)
+{
+    struct table t = { .head = { "IP", "BORROWING-NODE", "BLOCK", "BLOCK OWNER", "TYPE",
+                                 "ALLOCATED-TO" },
+                       .n_cols = 6 };
+    struct tby_ipam_borrowed_list list;
+    struct tby_error err = { 0 };
+    int r = 0;
+
+    if (tby_ipam_borrowed(ipam, &list, &err) < 0)
+        return ctl_fail("%s", tby_error_str(&err));
+    for (size_t i = 0; r == 0 && i < list.n; i++) {
+        const struct tby_ipam_borrowed *b = &list.items[i];
+        char cells[COLS][CELL] = { { 0 } };
+
+        tby_ip_format(&b->ip, cells[0]);
+        snprintf(cells[1], CELL, "%s", b->node);
+        tby_cidr_format(&b->block, cells[2]);
+        snprintf(cells[3], CELL, "%s", b->block_node);
+        snprintf(cells[4], CELL, "%s", b->type ? b->type : "");
+        snprintf(cells[5], CELL, "%s", b->allocated_to ? b->allocated_to : "");
+        r = table_add(&t, cells);
+    }
+    if (r == 0)
+        table_print(&t);
+    if (r == 0 && list.unclassified)
+        printf("\nNote: found %zu IP allocations without an explicit node association. "
+               "Unable to determine if they are borrowed.\n", list.unclassified);
+    free(t.rows);
+    tby_ipam_borrowed_list_clear(&list);
+    return r < 0 ? ctl_fail("out of memory") : CTL_OK;
+}
+
 static int cmd_show(struct tby_ipam *ipam, int argc, char **argv)
 {
     static const struct option options[] = {
         { "ip", required_argument, NULL, 'i' },
         { "show-blocks", no_argument, NULL, 'b' },
+        { "show-borrowed", no_argument, NULL, 'o' },
         { NULL, 0, NULL, 0 },
     };
     const char *ip = NULL;
-    bool blocks = false;
+    bool blocks = false, borrowed = false;
     int opt;
 
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -193,11 +231,16 @@ static int cmd_show(struct tby_ipam *ipam, int argc, char **argv)
             ip = optarg;
         else if (opt == 'b')
             blocks = true;
+        else if (opt == 'o')
+            borrowed = true;
         else
             return ctl_usage_error(IPAM_SYNOPSIS, "unexpected option");
     }
-    if (optind < argc || (ip && blocks))
-        return ctl_usage_error(IPAM_SYNOPSIS, "ipam show takes --ip=ADDRESS or --show-blocks");
+    if (optind < argc || (ip != NULL) + blocks + borrowed > 1)
+        return ctl_usage_error(IPAM_SYNOPSIS, "ipam show takes one of --ip=ADDRESS, "
+                                              "--show-blocks or --show-borrowed");
+    if (borrowed)
+        return show_borrowed(ipam);
     return ip ? show_ip(ipam, ip) : show_usage(ipam, blocks);
 }
 
@@ -237,25 +280,44 @@ static int cmd_configure(struct tby_ipam *ipam, int argc, char **argv)
 {
     static const struct option options[] = {
         { "strictaffinity", required_argument, NULL, 's' },
+        { "max-blocks-per-host", required_argument, NULL, 'm' },
         { NULL, 0, NULL, 0 },
     };
+    struct tby_ipam_settings set = { 0 };
     struct tby_error err = { 0 };
-    const char *value = NULL;
+    char *end;
+    long n;
     int opt;
 
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        if (opt != 's')
+        if (opt == 's') {
+            if (strcasecmp(optarg, "true") != 0 && strcasecmp(optarg, "false") != 0)
+                return ctl_usage_error(IPAM_SYNOPSIS, "--strictaffinity: use true or "
+                                       "false, got \"%s\"", optarg);
+            set.has_strict_affinity = true;
+            set.strict_affinity = strcasecmp(optarg, "true") == 0;
+        } else if (opt == 'm') {
+            errno = 0;
+            n = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || n < 0 || n > INT32_MAX)
+                return ctl_usage_error(IPAM_SYNOPSIS, "--max-blocks-per-host: \"%s\" is "
+                                       "not a number of blocks", optarg);
+            set.has_max_blocks = true;
+            set.max_blocks_per_host = (int)n;
+        } else {
             return ctl_usage_error(IPAM_SYNOPSIS, "unexpected option");
-        value = optarg;
+        }
     }
-    if (!value || optind < argc ||
-        (strcasecmp(value, "true") != 0 && strcasecmp(value, "false") != 0))
-        return ctl_usage_error(IPAM_SYNOPSIS, "ipam configure needs --strictaffinity=true "
-                                              "or --strictaffinity=false");
-    if (tby_ipam_set_strict_affinity(ipam, strcasecmp(value, "true") == 0, &err) < 0)
+    if (optind < argc || (!set.has_strict_affinity && !set.has_max_blocks))
+        return ctl_usage_error(IPAM_SYNOPSIS, "ipam configure needs "
+                               "--strictaffinity=true|false or --max-blocks-per-host=N");
+    if (tby_ipam_configure(ipam, &set, &err) < 0)
         return ctl_fail("%s", tby_error_str(&err));
-    printf("Successfully set StrictAffinity to: %s\n",
-           strcasecmp(value, "true") == 0 ? "true" : "false");
+    if (set.has_strict_affinity)
+        printf("Successfully set StrictAffinity to: %s\n",
+               set.strict_affinity ? "true" : "false");
+    if (set.has_max_blocks)
+        printf("Successfully set MaxBlocksPerHost to: %d\n", set.max_blocks_per_host);
     return CTL_OK;
 }
 

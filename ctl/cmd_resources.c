@@ -11,8 +11,9 @@
 
 #define APPLY_SYNOPSIS "%s -f FILE|- [-f FILE…]"
 #define DELETE_SYNOPSIS "delete -f FILE|- [--skip-not-found] | delete KIND NAME… [-n NAMESPACE]"
-#define GET_SYNOPSIS \
-    "get KIND [NAME…] [-n NAMESPACE | -A] [-o table|wide|yaml|json|name] [-l SELECTOR]"
+#define GET_SYNOPSIS                                                                       \
+    "get KIND [NAME…] [-n NAMESPACE | -A] [-o table|wide|yaml|json|name|"                  \
+    "custom-columns=HEADER:JSONPATH,…] [-l SELECTOR]"
 
 /* Loads every file into one list: one write, all or nothing, across the files. */
 static int load_files(char **files, size_t n_files, struct tby_resource_list *out)
@@ -226,6 +227,7 @@ struct get_args {
     const char *ns;
     bool all_namespaces;
     enum ctl_format format;
+    const char *columns_spec;       /* -o custom-columns=SPEC */
     const char *selector;
     char **names;
     size_t n_names;
@@ -250,7 +252,7 @@ static int parse_get(int argc, char **argv, struct get_args *a)
         else if (opt == 'A')
             a->all_namespaces = true;
         else if (opt == 'o') {
-            if (ctl_format_parse(optarg, &a->format) < 0)
+            if (ctl_format_parse(optarg, &a->format, &a->columns_spec) < 0)
                 return ctl_usage_error(GET_SYNOPSIS, "unknown output format \"%s\"", optarg);
         } else if (opt == 'l')
             a->selector = optarg;
@@ -325,12 +327,15 @@ static void say_none_found(const struct get_args *a, const struct tby_store *sto
 
 int ctl_cmd_get(struct ctl *ctl, int argc, char **argv)
 {
+    _cleanup_(ctl_columns_freep) struct ctl_columns *columns = NULL;
     struct tby_resource_list list = { 0 };
     struct get_args a;
     struct tby_store *store;
     struct tby_error err = { 0 };
     int r = parse_get(argc, argv, &a);
 
+    if (r == CTL_OK && a.format == CTL_FORMAT_CUSTOM)
+        r = ctl_columns_parse(a.columns_spec, a.info, &columns);
     if (r)
         return r;
     store = ctl_store(ctl);
@@ -344,9 +349,10 @@ int ctl_cmd_get(struct ctl *ctl, int argc, char **argv)
         r = filter_by_selector(a.selector, &list);
     if (r == CTL_OK)
         r = ctl_print(stdout, a.info, &list, a.format, a.n_names == 1,
-                      a.all_namespaces && a.info->namespaced);
+                      a.all_namespaces && a.info->namespaced, columns);
     if (r == CTL_OK && list.n == 0 && !a.n_names &&
-        (a.format == CTL_FORMAT_TABLE || a.format == CTL_FORMAT_WIDE))
+        (a.format == CTL_FORMAT_TABLE || a.format == CTL_FORMAT_WIDE ||
+         a.format == CTL_FORMAT_CUSTOM))
         say_none_found(&a, store);
     tby_resource_list_clear(&list);
     return r;

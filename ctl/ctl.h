@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/resource.h"
 #include "tabby/store.h"
 
@@ -45,7 +46,9 @@ int ctl_cmd_delete(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_get(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_ipam(struct ctl *ctl, int argc, char **argv);   /* ipam show|check|release|… */
 int ctl_cmd_label(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_patch(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_selector(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_policy(struct ctl *ctl, int argc, char **argv);   /* policy explain */
 int ctl_cmd_bgp(struct ctl *ctl, int argc, char **argv);      /* bgp render|apply */
 int ctl_cmd_node(struct ctl *ctl, int argc, char **argv);     /* node status|diagnose */
 int ctl_cmd_node_diagnose(struct ctl *ctl, int argc, char **argv);
@@ -53,13 +56,26 @@ int ctl_cmd_node_diagnose(struct ctl *ctl, int argc, char **argv);
 /* ---- output ------------------------------------------------------------------------ */
 
 enum ctl_format { CTL_FORMAT_TABLE, CTL_FORMAT_WIDE, CTL_FORMAT_YAML, CTL_FORMAT_JSON,
-                  CTL_FORMAT_NAME };
+                  CTL_FORMAT_NAME, CTL_FORMAT_CUSTOM };
 
-int ctl_format_parse(const char *text, enum ctl_format *out);
+/* "table", "wide", …, or "custom-columns=SPEC" (*spec then points into text). */
+int ctl_format_parse(const char *text, enum ctl_format *out, const char **spec);
+
+/* -o custom-columns=SPEC: comma-separated columns, each HEADER:JSONPATH as kubectl takes
+ * them (NAME:.metadata.name,CIDR:.spec.cidr), or the name of one of the kind's own
+ * columns as calicoctl takes them (NAME,CIDR). */
+struct ctl_columns;
+/* Prints the usage error itself; returns CTL_USAGE, or CTL_OK with *out set. */
+int ctl_columns_parse(const char *spec, const struct tby_kind_info *info,
+                      struct ctl_columns **out);
+void ctl_columns_free(struct ctl_columns *cols);
+TBY_DEFINE_FREEP(struct ctl_columns, ctl_columns_free)
+
 /* Prints resources of one kind in `format`. `single`: one named resource was asked for,
  * so YAML/JSON print it alone rather than as a List. `all_namespaces` adds a NAMESPACE
- * column to tables. */
+ * column to tables. `custom`: the columns of CTL_FORMAT_CUSTOM. */
 int ctl_print(FILE *out, const struct tby_kind_info *info, const struct tby_resource_list *list,
-              enum ctl_format format, bool single, bool all_namespaces);
+              enum ctl_format format, bool single, bool all_namespaces,
+              const struct ctl_columns *custom);
 
 #endif

@@ -4,8 +4,10 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tabby/cleanup.h"
+#include "tabby/jsonpath.h"
 #include "tabby/yaml.h"
 #include "ctl.h"
 
@@ -353,6 +355,19 @@ static const struct column netset_columns[] = {
     { NULL, false, NULL },
 };
 
+/* ---- IP reservations -------------------------------------------------------------------- */
+
+static void ipreservation_cidrs(const struct tby_resource *r, char *buf)
+{
+    cell_cidrs(&r->spec.ipreservation->reserved_cidrs, buf);
+}
+
+static const struct column ipreservation_columns[] = {
+    { "NAME", false, cell_name },
+    { "RESERVED CIDRS", true, ipreservation_cidrs },
+    { NULL, false, NULL },
+};
+
 /* ---- kinds with only a name worth a column ------------------------------------------ */
 
 static void cell_labels(const struct tby_resource *r, char *buf)
@@ -391,16 +406,23 @@ static const struct column *columns_of(enum tby_kind kind)
     case TBY_KIND_NETWORKSET:
     case TBY_KIND_GLOBALNETWORKSET: return netset_columns;
     case TBY_KIND_TIER: return tier_columns;
+    case TBY_KIND_IPRESERVATION: return ipreservation_columns;
     default: return name_columns;
     }
 }
 
 /* ---- printing ----------------------------------------------------------------------- */
 
-int ctl_format_parse(const char *text, enum ctl_format *out)
+int ctl_format_parse(const char *text, enum ctl_format *out, const char **spec)
 {
     static const char *const names[] = { "table", "wide", "yaml", "json", "name" };
+    static const char custom[] = "custom-columns=";
 
+    if (strncmp(text, custom, strlen(custom)) == 0) {
+        *out = CTL_FORMAT_CUSTOM;
+        *spec = text + strlen(custom);
+        return 0;
+    }
     for (size_t i = 0; i < TBY_ARRAY_SIZE(names); i++) {
         if (strcmp(text, names[i]) == 0) {
             *out = (enum ctl_format)i;
@@ -494,6 +516,136 @@ static int print_table(FILE *out, const struct tby_kind_info *info,
     return r < 0 ? ctl_fail("out of memory") : CTL_OK;
 }
 
+/* ---- custom columns ------------------------------------------------------------------ */
+
+#define CUSTOM_SYNOPSIS "-o custom-columns=HEADER:JSONPATH[,…] (or the kind's column names)"
+#define MAX_CUSTOM_COLUMNS 64
+
+struct custom_column {
+    char *header;
+    struct tby_jsonpath *path;      /* NULL: a column of the kind's table */
+    struct column builtin;
+};
+
+struct ctl_columns {
+    struct custom_column items[MAX_CUSTOM_COLUMNS];
+    size_t n;
+};
+
+void ctl_columns_free(struct ctl_columns *cols)
+{
+    if (!cols)
+        return;
+    for (size_t i = 0; i < cols->n; i++) {
+        free(cols->items[i].header);
+        tby_jsonpath_free(cols->items[i].path);
+    }
+    free(cols);
+}
+
+/* One entry: HEADER:PATH, or a column name of the kind. */
+static int custom_entry(const char *entry, const struct tby_kind_info *info,
+                        struct custom_column *out)
+{
+    const char *colon = strchr(entry, ':');
+    const struct column *all = columns_of(info->kind);
+    struct tby_error err = { 0 };
+
+    if (!colon) {
+        for (size_t i = 0; all[i].header; i++) {
+            if (strcasecmp(all[i].header, entry) == 0) {
+                out->builtin = all[i];
+                out->header = strdup(all[i].header);
+                return out->header ? CTL_OK : ctl_fail("out of memory");
+            }
+        }
+        return ctl_usage_error(CUSTOM_SYNOPSIS, "\"%s\" is neither HEADER:JSONPATH nor a "
+                               "column of %s", entry, info->name);
+    }
+    if (colon == entry)
+        return ctl_usage_error(CUSTOM_SYNOPSIS, "\"%s\": the header is empty", entry);
+    out->header = strndup(entry, (size_t)(colon - entry));
+    if (!out->header)
+        return ctl_fail("out of memory");
+    if (tby_jsonpath_parse(colon + 1, &out->path, &err) < 0)
+        return ctl_usage_error(CUSTOM_SYNOPSIS, "column %s: %s", out->header,
+                               tby_error_str(&err));
+    return CTL_OK;
+}
+
+int ctl_columns_parse(const char *spec, const struct tby_kind_info *info,
+                      struct ctl_columns **out)
+{
+    _cleanup_(ctl_columns_freep) struct ctl_columns *cols = calloc(1, sizeof(*cols));
+    _cleanup_free_ char *copy = strdup(spec);
+    char *save = NULL;
+    int r = CTL_OK;
+
+    if (!cols || !copy)
+        return ctl_fail("out of memory");
+    for (char *e = strtok_r(copy, ",", &save); e && r == CTL_OK; e = strtok_r(NULL, ",", &save)) {
+        if (cols->n == MAX_CUSTOM_COLUMNS)
+            return ctl_usage_error(CUSTOM_SYNOPSIS, "more than %d columns", MAX_CUSTOM_COLUMNS);
+        r = custom_entry(e, info, &cols->items[cols->n++]);
+    }
+    if (r != CTL_OK)
+        return r;
+    if (cols->n == 0)
+        return ctl_usage_error(CUSTOM_SYNOPSIS, "custom-columns needs at least one column");
+    *out = TBY_STEAL(cols);
+    return CTL_OK;
+}
+
+static int custom_cell(const struct custom_column *col, const struct tby_resource *res,
+                       const json_t *doc, char **out)
+{
+    _cleanup_json_ json_t *values = NULL;
+    char buf[CELL];
+
+    if (!col->path) {
+        col->builtin.cell(res, buf);
+        *out = strdup(buf);
+        return *out ? 0 : -ENOMEM;
+    }
+    values = json_array();
+    if (!values || tby_jsonpath_eval(col->path, doc, values) < 0)
+        return -ENOMEM;
+    *out = tby_jsonpath_text(values);
+    return *out ? 0 : -ENOMEM;
+}
+
+static int print_custom(FILE *out, const struct ctl_columns *cols,
+                        const struct tby_resource_list *list)
+{
+    struct table t = { .n_cols = cols->n, .n_rows = list->n };
+    int r = 0;
+
+    if (list->n == 0)
+        return CTL_OK;
+    t.cells = calloc((list->n + 1) * cols->n, sizeof(*t.cells));
+    t.widths = calloc(cols->n, sizeof(*t.widths));
+    if (!t.cells || !t.widths)
+        r = -ENOMEM;
+    for (size_t row = 0; r == 0 && row <= list->n; row++) {
+        _cleanup_json_ json_t *doc = row ? tby_resource_encode(list->items[row - 1]) : NULL;
+
+        for (size_t c = 0; r == 0 && c < cols->n; c++) {
+            char **cell = &t.cells[row * cols->n + c];
+
+            if (row == 0)
+                r = (*cell = strdup(cols->items[c].header)) ? 0 : -ENOMEM;
+            else
+                r = custom_cell(&cols->items[c], list->items[row - 1], doc, cell);
+            if (r == 0 && strlen(*cell) > t.widths[c])
+                t.widths[c] = strlen(*cell);
+        }
+    }
+    if (r == 0)
+        table_print(out, &t);
+    table_free(&t);
+    return r < 0 ? ctl_fail("out of memory") : CTL_OK;
+}
+
 static json_t *as_document(const struct tby_kind_info *info,
                            const struct tby_resource_list *list, bool single)
 {
@@ -511,7 +663,8 @@ static json_t *as_document(const struct tby_kind_info *info,
 }
 
 int ctl_print(FILE *out, const struct tby_kind_info *info, const struct tby_resource_list *list,
-              enum ctl_format format, bool single, bool all_namespaces)
+              enum ctl_format format, bool single, bool all_namespaces,
+              const struct ctl_columns *custom)
 {
     _cleanup_json_ json_t *doc = NULL;
     _cleanup_free_ char *text = NULL;
@@ -525,6 +678,8 @@ int ctl_print(FILE *out, const struct tby_kind_info *info, const struct tby_reso
         for (size_t i = 0; i < list->n; i++)
             fprintf(out, "%s/%s\n", info->plural, list->items[i]->meta.name);
         return CTL_OK;
+    case CTL_FORMAT_CUSTOM:
+        return print_custom(out, custom, list);
     case CTL_FORMAT_YAML:
     case CTL_FORMAT_JSON:
         break;

@@ -23,6 +23,9 @@ static const char usage_text[] =
     "  delete -f FILE|-        delete the resources the file(s) name\n"
     "  delete KIND NAME...     delete by name [-n NAMESPACE]\n"
     "  get KIND [NAME...]      show resources [-n NS | -A] [-o table|wide|yaml|json|name]\n"
+    "                          [-o custom-columns=HEADER:JSONPATH,…] [-l SELECTOR]\n"
+    "  patch KIND NAME -p PATCH [-n NS]\n"
+    "                          merge a JSON patch into a stored resource (RFC 7386)\n"
     "  label KIND NAME [-n NS] [--overwrite] KEY=VALUE… KEY-…\n"
     "                          set and remove labels (a pod's endpoint: label wep NAME)\n"
     "\n"
@@ -30,17 +33,27 @@ static const char usage_text[] =
     "  selector check EXPR     print the canonical form (exit 2 when invalid)\n"
     "  selector match EXPR [KEY=VALUE…]  true (exit 0) or false (exit 1)\n"
     "\n"
+    "Policy:\n"
+    "  policy explain FROM TO PORT/PROTO [-o text|json]\n"
+    "                          why a flow is allowed (exit 0) or denied (exit 1), from the\n"
+    "                          datastore: FROM's egress, TO's ingress, tier by tier; FROM and\n"
+    "                          TO are NS/POD, a WorkloadEndpoint or an address\n"
+    "  policy explain --batch FILE|-      one FROM TO PORT/PROTO a line\n"
+    "\n"
     "IP address management:\n"
     "  ipam show [--show-blocks]          addresses per pool (and block): total, in use, free\n"
     "  ipam show --ip=ADDRESS             who holds an address\n"
+    "  ipam show --show-borrowed          addresses nodes took from other nodes' blocks\n"
     "  ipam release --ip=ADDRESS          release an address\n"
     "  ipam check [--release-leaks]       find (and fix) leaked addresses and broken records\n"
-    "  ipam configure --strictaffinity=true|false\n"
+    "  ipam configure [--strictaffinity=true|false] [--max-blocks-per-host=N]\n"
     "\n"
     "Nodes and BGP (BIRD):\n"
     "  node status [--bird-socket PATH] [--node-pid-file PATH]\n"
     "                                     tabby-node, BIRD and the BGP sessions\n"
-    "  node diagnose [--node NAME] [-o json] [--health HOST:PORT] …\n"
+    "  node diagnose [--node NAME] [-o text|json] [--health HOST:PORT]\n"
+    "                [--backend bird|vxlan|none] [--bird-socket PATH] [--bird-config FILE]\n"
+    "                [--node-pid-file PATH] [--secrets-dir DIR] [--timeout SECONDS]\n"
     "                                     check this node (in its network namespace): kernel,\n"
     "                                     policy, routes, BGP, VXLAN, addresses; exit 1 on FAIL\n"
     "  bgp render --node NAME [--block CIDR…] [--secrets-dir DIR]\n"
@@ -51,9 +64,21 @@ static const char usage_text[] =
     "Other:\n"
     "  version                 print tabbyctl's version\n"
     "\n"
+    "Options of the commands above:\n"
+    "  -f, --filename FILE|-   a file of resources (- for standard input; may repeat)\n"
+    "  -n, --namespace NS      the namespace of namespaced kinds [default]\n"
+    "  -A, --all-namespaces    get: every namespace\n"
+    "  -o, --output FORMAT     get: table, wide, yaml, json, name or custom-columns=…\n"
+    "  -l, --selector EXPR     get: only the resources whose labels match EXPR\n"
+    "  -p, --patch PATCH       patch: the merge patch, as JSON\n"
+    "  --skip-not-found        delete: a resource that is not there is no error\n"
+    "  --overwrite             label: a label that has a value may change\n"
+    "  -h, --help              print this help\n"
+    "\n"
     "Kinds: ippool, ipamconfig, networkpolicy (netpol), globalnetworkpolicy (gnp),\n"
-    "  bgpconfig, bgppeer, node, workloadendpoint (wep), hostendpoint (hep), profile,\n"
-    "  networkpolicy.networking.k8s.io (knp), namespace (ns)\n"
+    "  bgpconfig, bgppeer, bgpfilter, node, workloadendpoint (wep), hostendpoint (hep),\n"
+    "  profile, networkpolicy.networking.k8s.io (knp), namespace (ns),\n"
+    "  felixconfiguration (felixconfig), networkset (netset), globalnetworkset (gnetset)\n"
     "\n"
     "The datastore: --store URI, else $TABBY_STORE, else `store:` in " TBY_SETTINGS_PATH "\n"
     "($TABBY_CONFIG), else " TBY_DEFAULT_STORE ".\n"
@@ -152,10 +177,12 @@ static const struct {
     { "delete", ctl_cmd_delete },
     { "get", ctl_cmd_get },
     { "label", ctl_cmd_label },
+    { "patch", ctl_cmd_patch },
     { "selector", ctl_cmd_selector },
     { "bgp", ctl_cmd_bgp },
     { "node", ctl_cmd_node },
     { "ipam", ctl_cmd_ipam },
+    { "policy", ctl_cmd_policy },
     { "version", cmd_version },
 };
 

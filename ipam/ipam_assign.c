@@ -133,18 +133,40 @@ static bool affine_to_me(const struct work *w, const struct work_block *wb)
     return wb->blk && !wb->removed && wb->blk->node && strcmp(wb->blk->node, w->ipam->node) == 0;
 }
 
-/* Takes up to *need addresses from the block. */
+/* The first free ordinal, in the order the block hands them out, that no IPReservation
+ * holds; false when every free one is reserved. */
+static bool next_unreserved(const struct tby_ipam *ipam, const struct ipam_block *b,
+                            uint32_t *ord)
+{
+    for (uint32_t i = 0; i < b->n_free; i++) {
+        struct tby_ip ip = ipam_block_ip(b, b->free_list[i]);
+
+        if (!ipam_reserved(ipam, &ip)) {
+            *ord = b->free_list[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Takes up to *need addresses from the block, passing over reserved ones. */
 static int take_from(struct work *w, struct assign_ctx *c, struct work_block *wb,
                      unsigned *need, struct tby_error *err)
 {
+    bool reserved = ipam_reserved_in(w->ipam, &wb->cidr);
+
     if (*need > 0 && wb->blk->n_free > 0 && affine_to_me(w, wb)) {
         w->ipam->hint[family_slot(wb->cidr.ip.family)] = wb->cidr;
         w->ipam->has_hint[family_slot(wb->cidr.ip.family)] = true;
     }
     while (*need > 0 && wb->blk->n_free > 0 && ipam_block_usable(wb->blk)) {
         struct tby_ip ip;
-        uint32_t ord;
-        int r = work_take(w, wb, &c->attr, NULL, &ord, err);
+        uint32_t given = 0, ord;
+        int r;
+
+        if (reserved && !next_unreserved(w->ipam, wb->blk, &given))
+            break;
+        r = work_take(w, wb, &c->attr, reserved ? &given : NULL, &ord, err);
 
         if (r < 0)
             return r;
@@ -191,7 +213,7 @@ static int from_hint(struct work *w, struct assign_ctx *c, int family,
         usable |= in_pool(pools->items[p], &ipam->hint[family_slot(family)]);
     if (!usable)
         return 0;
-    r = work_block(w, &ipam->hint[family_slot(family)], &wb, err);
+    r = work_block_trusted(w, &ipam->hint[family_slot(family)], &wb, err);
     if (r < 0 || !affine_to_me(w, wb))
         return r;
     return take_from(w, c, wb, need, err);
@@ -221,6 +243,10 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+struct index_range {
+    uint64_t from, to;
+};
+
 struct block_space {
     const struct ipam_pool *pool;
     unsigned host_bits;             /* addresses per block: 1 << host_bits */
@@ -228,6 +254,8 @@ struct block_space {
     uint64_t *used;                 /* sorted indices of blocks that exist */
     size_t n_used;
     size_t cap;
+    struct index_range *reserved;   /* blocks wholly reserved (IPReservations) */
+    size_t n_reserved, cap_reserved;
 };
 
 static int mark_used(struct block_space *s, uint64_t index)
@@ -262,6 +290,42 @@ static int note_used(struct block_space *s, const struct tby_cidr *block)
     return r;
 }
 
+/* A block wholly reserved is passed over as Calico passes over it (kept as a range of
+ * indices: a reservation may cover more blocks than a list should hold); one reserved in
+ * part is claimed, and its other addresses handed out. */
+static int note_reserved(struct block_space *s, const struct tby_cidr *res)
+{
+    const struct tby_cidr *pool = &s->pool->spec->cidr;
+    unsigned block_size = (unsigned)s->pool->spec->block_size, blocks_bits;
+    struct index_range range = { 0, s->count - 1 };
+    uint64_t off;
+
+    if (res->prefix_len > block_size || !tby_cidr_overlaps(pool, res))
+        return 0;
+    if (!tby_cidr_contains_cidr(res, pool)) {
+        off = tby_ip_offset(&pool->ip, &res->ip);
+        if (off == UINT64_MAX || (off >> s->host_bits) >= s->count)
+            return 0;
+        range.from = off >> s->host_bits;
+        blocks_bits = block_size - res->prefix_len;
+        if (blocks_bits < MAX_BLOCK_INDEX_BITS &&
+            range.from + (1ULL << blocks_bits) - 1 < s->count - 1)
+            range.to = range.from + (1ULL << blocks_bits) - 1;
+    }
+    if (TBY_GROW(s->reserved, s->cap_reserved, s->n_reserved + 1) < 0)
+        return -ENOMEM;
+    s->reserved[s->n_reserved++] = range;
+    return 0;
+}
+
+static const struct index_range *reserved_at(const struct block_space *s, uint64_t index)
+{
+    for (size_t i = 0; i < s->n_reserved; i++)
+        if (s->reserved[i].from <= index && index <= s->reserved[i].to)
+            return &s->reserved[i];
+    return NULL;
+}
+
 /* Every block that exists over the pool: the affinity records, and what this attempt has
  * in hand (created blocks, and stored blocks found without their record). */
 static int space_init(struct work *w, struct assign_ctx *c, const struct ipam_pool *p,
@@ -279,6 +343,8 @@ static int space_init(struct work *w, struct assign_ctx *c, const struct ipam_po
     for (size_t i = 0; r == 0 && i < w->n_blocks; i++)
         if (w->blocks[i]->blk || w->blocks[i]->mod_rev)
             r = note_used(s, &w->blocks[i]->cidr);
+    for (size_t i = 0; r == 0 && i < w->ipam->n_reserved; i++)
+        r = note_reserved(s, &w->ipam->reserved[i]);
     if (r < 0)
         return ipam_oom(err);
     if (s->n_used)
@@ -290,13 +356,21 @@ static int space_init(struct work *w, struct assign_ctx *c, const struct ipam_po
  * name gives, so that nodes spread over a pool instead of all racing for the same block. */
 static bool space_find(const struct block_space *s, const char *node, struct tby_cidr *out)
 {
-    uint64_t start = tby_hash_str(node) % s->count;
+    uint64_t start = tby_hash_str(node) % s->count, k = 0;
 
-    /* Each probe that hits a used index consumes one of them, so at most n_used + 1
-     * probes find a free index (or prove there is none). */
-    for (uint64_t k = 0; k <= s->n_used && k < s->count; k++) {
+    /* Each probe that hits a used index consumes one of them, and one that hits a
+     * reserved range skips the range (entered in its middle at most once, at the start),
+     * so at most n_used + 2 n_reserved + 1 probes find a free index (or prove there is
+     * none). */
+    for (size_t probe = 0; probe <= s->n_used + 2 * s->n_reserved && k < s->count; probe++) {
         uint64_t index = (start + k) % s->count;
+        const struct index_range *skip = reserved_at(s, index);
 
+        if (skip) {
+            k += skip->to - index + 1;
+            continue;
+        }
+        k++;
         if (s->n_used && bsearch(&index, s->used, s->n_used, sizeof(index), cmp_u64))
             continue;
         out->ip = tby_ip_add(&s->pool->spec->cidr.ip, index << s->host_bits);
@@ -319,6 +393,7 @@ static int find_free_block(struct work *w, struct assign_ctx *c, const struct ip
         if (r == 0)
             *found = space_find(&s, w->ipam->node, out);
         free(s.used);
+        free(s.reserved);
     }
     return r;
 }
@@ -479,7 +554,11 @@ static int attempt_auto(struct work *w, void *opaque, struct tby_error *err)
 
     ctx_reset(c);
     w->trial = c->trial;
-    if (req->reuse_handle)
+    /* A pod's handle is new: not read, compared as absent. */
+    w->new_handles = w->optimistic && !c->trial && !req->reuse_handle;
+    if (!w->ipam->settings_trusted || !w->ipam->reserved_read)
+        r = ipam_refresh_reservations(w->ipam, err);
+    if (r == 0 && req->reuse_handle)
         r = collect_held(w, c, err);
     if (r == 0 && req->num_v4 > 0 && c->held[0] == 0)
         r = assign_family(w, c, 4, req->num_v4, req->v4_pools, err);

@@ -288,17 +288,38 @@ struct tby_ipam {
     int64_t config_rev;             /* -1: never read; 0: absent */
     json_t *node_labels;            /* this node's labels (object), cached */
     int64_t node_rev;               /* -1: never read; 0: no Node resource */
+    int64_t pools_rev;              /* the store's revision when the pools were read */
+    /* During an optimistic attempt: pools, settings and labels are not read again but
+     * compared in its commit (node_labels_used: the labels were consulted). */
+    bool settings_trusted;
+    bool node_labels_used;
     unsigned rand_state;
     struct ipam_cached_block cache[IPAM_BLOCK_CACHE];
     unsigned cache_next;
     bool has_hint[2];               /* per family: the affine block used last */
     struct tby_cidr hint[2];
+    struct tby_cidr *reserved;      /* every IPReservation's reservedCIDRs, read per */
+    size_t n_reserved;              /* automatic assignment */
+    bool reserved_read;
+    int64_t reserved_rev;           /* the store's revision when they were read */
 };
 
 void ipam_cache_clear(struct tby_ipam *ipam);
 
 /* Re-reads pools and settings when they changed since the last operation. */
 int ipam_refresh(struct tby_ipam *ipam, struct tby_error *err);
+/* Reads the IPReservations again, as Calico does for each automatic assignment (and only
+ * there: an address asked for by name is given even when reserved, as Calico's is); an
+ * optimistic attempt trusts those last read, and its commit compares them. */
+int ipam_refresh_reservations(struct tby_ipam *ipam, struct tby_error *err);
+/* Whether a reservation holds ip; whether one holds any address of block; whether one
+ * holds the whole block (Calico claims no such block). */
+bool ipam_reserved(const struct tby_ipam *ipam, const struct tby_ip *ip);
+bool ipam_reserved_in(const struct tby_ipam *ipam, const struct tby_cidr *block);
+bool ipam_reserved_whole(const struct tby_ipam *ipam, const struct tby_cidr *block);
+/* Compares proving the pools, settings, reservations and (when consulted) node labels
+ * this context holds are still the store's, for a commit that trusted them. */
+int ipam_settings_compares(const struct tby_ipam *ipam, struct tby_txn *txn);
 const struct ipam_pool *ipam_pool_for_ip(const struct tby_ipam *ipam, const struct tby_ip *ip);
 const struct ipam_pool *ipam_pool_for_block(const struct tby_ipam *ipam,
                                             const struct tby_cidr *block);
@@ -348,12 +369,22 @@ struct work {
     bool claimed;                   /* a block was claimed: rewrite the record */
     const char *forget_claims_of;   /* a node whose last block went: delete its record */
     bool trial;                     /* a trial: its changes are thrown away, not committed */
+    /* The first attempt on a store with multi-key transactions may trust what this context
+     * knows without reading it again: the commit compares every record it writes with the
+     * revision trusted, so a stale one only costs a conflict and a second attempt, which
+     * reads everything. */
+    bool optimistic;
+    bool new_handles;               /* optimistic: a handle not read is taken to be absent */
     size_t *carried;                /* releases an ordered commit made before a conflict */
 };
 
 /* The block at cidr, read once per attempt; (*out)->blk is NULL when absent. */
 int work_block(struct work *w, const struct tby_cidr *cidr, struct work_block **out,
                struct tby_error *err);
+/* The same, but in an optimistic attempt taken from the block cache without reading when
+ * the cached copy is this node's and has room (what the caller wants of it). */
+int work_block_trusted(struct work *w, const struct tby_cidr *cidr, struct work_block **out,
+                       struct tby_error *err);
 /* Makes an absent block exist, affine to node (this context's node: it is a claim). */
 int work_create_block(struct work *w, struct work_block *wb, const char *node);
 /* Reads this node's claims record; must come before reading the node's blocks, so that a

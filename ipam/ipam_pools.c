@@ -59,6 +59,7 @@ void tby_ipam_free(struct tby_ipam *ipam)
         return;
     pools_clear(ipam);
     ipam_cache_clear(ipam);
+    free(ipam->reserved);
     json_decref(ipam->node_labels);
     ipam_lock_release(ipam);
     free(ipam->lock_file);
@@ -100,17 +101,23 @@ static int pool_load(struct ipam_pool *p, const struct tby_kv *kv, struct tby_er
     return r < 0 ? tby_error_prefix(err, "IPPool %s: spec.nodeSelector", p->name) : 0;
 }
 
+/* Every stored resource of a (cluster-wide) kind. */
+static int range_kind(struct tby_ipam *ipam, enum tby_kind kind, struct tby_kv_list *out,
+                      struct tby_error *err)
+{
+    _cleanup_free_ char *prefix = tby_resource_prefix(tby_kind_info(kind), NULL);
+
+    return prefix ? tby_store_range(ipam->store, prefix, out, err) : ipam_oom(err);
+}
+
 static int refresh_pools(struct tby_ipam *ipam, struct tby_error *err)
 {
-    _cleanup_free_ char *prefix = tby_resource_prefix(tby_kind_info(TBY_KIND_IPPOOL), NULL);
     struct tby_kv_list kvs;
-    int r;
+    int r = range_kind(ipam, TBY_KIND_IPPOOL, &kvs, err);
 
-    if (!prefix)
-        return ipam_oom(err);
-    r = tby_store_range(ipam->store, prefix, &kvs, err);
     if (r < 0)
         return r;
+    ipam->pools_rev = kvs.rev;
     if (pools_unchanged(ipam, &kvs)) {
         tby_kv_list_clear(&kvs);
         return 0;
@@ -175,6 +182,76 @@ int ipam_refresh(struct tby_ipam *ipam, struct tby_error *err)
     return r < 0 ? r : refresh_config(ipam, err);
 }
 
+/* ---- reservations ---------------------------------------------------------------------- */
+
+static int add_reserved(struct tby_cidr **all, size_t *n, const struct tby_resource *res)
+{
+    const struct tby_cidr_list *cidrs = &res->spec.ipreservation->reserved_cidrs;
+    struct tby_cidr *grown;
+
+    if (cidrs->n == 0)
+        return 0;
+    grown = reallocarray(*all, *n + cidrs->n, sizeof(**all));
+    if (!grown)
+        return -ENOMEM;
+    memcpy(grown + *n, cidrs->items, cidrs->n * sizeof(*grown));
+    *all = grown;
+    *n += cidrs->n;
+    return 0;
+}
+
+int ipam_refresh_reservations(struct tby_ipam *ipam, struct tby_error *err)
+{
+    _cleanup_free_ struct tby_cidr *all = NULL;
+    struct tby_kv_list kvs;
+    size_t n = 0;
+    int r = range_kind(ipam, TBY_KIND_IPRESERVATION, &kvs, err);
+
+    if (r < 0)
+        return r;
+    for (size_t i = 0; r == 0 && i < kvs.n; i++) {
+        _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+
+        r = tby_catalog_decode_kv(&kvs.items[i], &res, err);
+        if (r == 0 && add_reserved(&all, &n, res) < 0)
+            r = ipam_oom(err);
+    }
+    if (r == 0)
+        ipam->reserved_rev = kvs.rev;
+    tby_kv_list_clear(&kvs);
+    if (r < 0)
+        return r;
+    free(ipam->reserved);
+    ipam->reserved = TBY_STEAL(all);
+    ipam->n_reserved = n;
+    ipam->reserved_read = true;
+    return 0;
+}
+
+bool ipam_reserved(const struct tby_ipam *ipam, const struct tby_ip *ip)
+{
+    for (size_t i = 0; i < ipam->n_reserved; i++)
+        if (tby_cidr_contains(&ipam->reserved[i], ip))
+            return true;
+    return false;
+}
+
+bool ipam_reserved_in(const struct tby_ipam *ipam, const struct tby_cidr *block)
+{
+    for (size_t i = 0; i < ipam->n_reserved; i++)
+        if (tby_cidr_overlaps(&ipam->reserved[i], block))
+            return true;
+    return false;
+}
+
+bool ipam_reserved_whole(const struct tby_ipam *ipam, const struct tby_cidr *block)
+{
+    for (size_t i = 0; i < ipam->n_reserved; i++)
+        if (tby_cidr_contains_cidr(&ipam->reserved[i], block))
+            return true;
+    return false;
+}
+
 /* ---- this node ------------------------------------------------------------------------ */
 
 static char *node_key(const char *node)
@@ -207,6 +284,11 @@ static int node_labels(struct tby_ipam *ipam, const json_t **out, struct tby_err
 
     if (!key)
         return ipam_oom(err);
+    if (ipam->settings_trusted && ipam->node_rev >= 0) {
+        ipam->node_labels_used = true;
+        *out = ipam->node_labels;
+        return 0;
+    }
     r = tby_store_get(ipam->store, key, &kv, err);
     if (r == -ENOENT)
         kv.mod_rev = 0;
@@ -222,6 +304,31 @@ static int node_labels(struct tby_ipam *ipam, const json_t **out, struct tby_err
     tby_kv_clear(&kv);
     *out = ipam->node_labels;
     return 0;
+}
+
+int ipam_settings_compares(const struct tby_ipam *ipam, struct tby_txn *txn)
+{
+    _cleanup_free_ char *prefix = tby_resource_prefix(tby_kind_info(TBY_KIND_IPPOOL), NULL);
+    _cleanup_free_ char *config = tby_resource_key(tby_kind_info(TBY_KIND_IPAMCONFIG), NULL,
+                                                   "default");
+    _cleanup_free_ char *node = ipam->node_labels_used ? node_key(ipam->node) : NULL;
+    _cleanup_free_ char *reserved = tby_resource_prefix(tby_kind_info(TBY_KIND_IPRESERVATION),
+                                                        NULL);
+    int r = prefix && config && reserved && (node || !ipam->node_labels_used) ? 0 : -ENOMEM;
+
+    /* Each pool as read, and none created or changed since: the pools are as read. */
+    for (size_t i = 0; r == 0 && i < ipam->n_pools; i++)
+        r = tby_txn_compare(txn, ipam->pools[i].key, ipam->pools[i].mod_rev);
+    if (r == 0)
+        r = tby_txn_compare_prefix(txn, prefix, ipam->pools_rev);
+    if (r == 0)
+        r = tby_txn_compare(txn, config, ipam->config_rev);
+    if (r == 0 && node)
+        r = tby_txn_compare(txn, node, ipam->node_rev);
+    /* None created, changed or deleted since: the reservations are as read. */
+    if (r == 0 && ipam->reserved_read)
+        r = tby_txn_compare_prefix(txn, reserved, ipam->reserved_rev);
+    return r;
 }
 
 /* ---- lookups -------------------------------------------------------------------------- */

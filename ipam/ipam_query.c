@@ -1,9 +1,11 @@
 /* ipam_query.c — what tools ask of IPAM: a handle's addresses, who holds an address, a
  * node's allocations, usage per pool and per block, and the strictAffinity switch. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/array.h"
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 #include "ipam_internal.h"
@@ -165,30 +167,141 @@ static int cmp_alloc(const void *a, const void *b)
     return c ? c : tby_ip_compare(&x->ip, &y->ip);
 }
 
-int tby_ipam_node_allocations(struct tby_ipam *ipam, const char *node, const char *handle_prefix,
-                              struct tby_ipam_alloc_list *out, struct tby_error *err)
+/* Calls fn for every stored block (not those marked deleted): one range read. fn returns
+ * 0 or -ENOMEM. */
+static int for_each_block(struct tby_ipam *ipam,
+                          int (*fn)(const struct ipam_block *b, void *ctx), void *ctx,
+                          struct tby_error *err)
 {
     struct tby_kv_list kvs = { 0 };
-    int r = ipam_check_name("node name", node, err);
+    int r = tby_store_range(ipam->store, IPAM_BLOCKS, &kvs, err);
 
-    memset(out, 0, sizeof(*out));
-    if (r == 0 && (r = tby_store_range(ipam->store, IPAM_BLOCKS, &kvs, err)) < 0)
-        tby_error_prefix(err, "reading the IPAM blocks");
+    if (r < 0)
+        return tby_error_prefix(err, "reading the IPAM blocks");
     for (size_t i = 0; r == 0 && i < kvs.n; i++) {
         const struct tby_kv *kv = &kvs.items[i];
         _cleanup_(ipam_block_freep) struct ipam_block *b = NULL;
 
         r = ipam_block_decode(kv->value, kv->value_len, kv->key, &b, err);
-        if (r == 0 && !b->deleted && collect_allocs(b, node, handle_prefix, out) < 0)
+        if (r == 0 && !b->deleted && fn(b, ctx) < 0)
             r = ipam_oom(err);
     }
     tby_kv_list_clear(&kvs);
+    return r;
+}
+
+struct allocs_ctx {
+    const char *node, *prefix;
+    struct tby_ipam_alloc_list *out;
+};
+
+static int allocs_of_block(const struct ipam_block *b, void *opaque)
+{
+    struct allocs_ctx *c = opaque;
+
+    return collect_allocs(b, c->node, c->prefix, c->out);
+}
+
+int tby_ipam_node_allocations(struct tby_ipam *ipam, const char *node, const char *handle_prefix,
+                              struct tby_ipam_alloc_list *out, struct tby_error *err)
+{
+    struct allocs_ctx c = { node, handle_prefix, out };
+    int r = ipam_check_name("node name", node, err);
+
+    memset(out, 0, sizeof(*out));
+    if (r == 0)
+        r = for_each_block(ipam, allocs_of_block, &c, err);
     if (r < 0) {
         tby_ipam_alloc_list_clear(out);
         return r;
     }
     if (out->n)
         qsort(out->items, out->n, sizeof(*out->items), cmp_alloc);
+    return 0;
+}
+
+/* ---- borrowed addresses ------------------------------------------------------------------- */
+
+void tby_ipam_borrowed_list_clear(struct tby_ipam_borrowed_list *list)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        free(list->items[i].node);
+        free(list->items[i].block_node);
+        free(list->items[i].type);
+        free(list->items[i].allocated_to);
+    }
+    free(list->items);
+    memset(list, 0, sizeof(*list));
+}
+
+/* The owner calicoctl names: the affinity without its "host:" (or other) prefix. */
+static const char *block_owner(const struct ipam_block *b)
+{
+    const char *colon;
+
+    if (b->node)
+        return b->node;
+    if (!b->other_affinity)
+        return "";
+    colon = strchr(b->other_affinity, ':');
+    return colon && !strchr(colon + 1, ':') ? colon + 1 : b->other_affinity;
+}
+
+static int borrowed_of_block(const struct ipam_block *b, void *opaque)
+{
+    struct tby_ipam_borrowed_list *out = opaque;
+
+    for (uint32_t ord = 0; ord < b->size; ord++) {
+        const struct ipam_attr *a = ipam_block_owner(b, ord);
+        struct tby_ipam_borrowed *item;
+
+        if (!a)
+            continue;
+        if (!a->node) {
+            out->unclassified++;
+            continue;
+        }
+        if (strcmp(a->node, block_owner(b)) == 0)
+            continue;
+        if (TBY_GROW(out->items, out->cap, out->n + 1) < 0)
+            return -ENOMEM;
+        item = memset(&out->items[out->n++], 0, sizeof(*item));
+        item->ip = ipam_block_ip(b, ord);
+        item->block = b->cidr;
+        if (!(item->node = strdup(a->node)) || !(item->block_node = strdup(block_owner(b))))
+            return -ENOMEM;
+        if (a->pod) {
+            if (!(item->type = strdup("pod")) ||
+                asprintf(&item->allocated_to, "%s/%s", a->namespace ? a->namespace : "",
+                         a->pod) < 0)
+                return -ENOMEM;
+        } else if (a->type && !(item->type = strdup(a->type))) {
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static int cmp_borrowed(const void *a, const void *b)
+{
+    const struct tby_ipam_borrowed *x = a, *y = b;
+
+    return tby_ip_compare(&x->ip, &y->ip);
+}
+
+int tby_ipam_borrowed(struct tby_ipam *ipam, struct tby_ipam_borrowed_list *out,
+                      struct tby_error *err)
+{
+    int r;
+
+    memset(out, 0, sizeof(*out));
+    r = for_each_block(ipam, borrowed_of_block, out, err);
+    if (r < 0) {
+        tby_ipam_borrowed_list_clear(out);
+        return r;
+    }
+    if (out->n)
+        qsort(out->items, out->n, sizeof(*out->items), cmp_borrowed);
     return 0;
 }
 
@@ -294,15 +407,24 @@ static int new_default_config(struct tby_resource **out, struct tby_error *err)
     return tby_resource_decode(doc, out, err);
 }
 
-int tby_ipam_set_strict_affinity(struct tby_ipam *ipam, bool strict, struct tby_error *err)
+/* Calico's bounds of maxBlocksPerHost (its CRD's). */
+#define MAX_BLOCKS_PER_HOST_MAX 1000000
+
+int tby_ipam_configure(struct tby_ipam *ipam, const struct tby_ipam_settings *set,
+                       struct tby_error *err)
 {
     const struct tby_kind_info *info = tby_kind_info(TBY_KIND_IPAMCONFIG);
     int r = -ECANCELED;
 
+    if (set->has_max_blocks && (set->max_blocks_per_host < 0 ||
+                                set->max_blocks_per_host > MAX_BLOCKS_PER_HOST_MAX))
+        return tby_error_set(err, -EINVAL, "maxBlocksPerHost must be between 0 and %d, got %d",
+                             MAX_BLOCKS_PER_HOST_MAX, set->max_blocks_per_host);
     for (int i = 0; i < CONFIG_ATTEMPTS && (r == -ECANCELED || r == -EEXIST); i++) {
         _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
         struct tby_resource_list list = { .items = &res, .n = 1 };
         enum tby_write_mode mode = TBY_WRITE_REPLACE;
+        struct tby_ipamconfig *c, was;
 
         r = tby_catalog_get(ipam->store, info, NULL, "default", &res, err);
         if (r == -ENOENT) {
@@ -311,22 +433,35 @@ int tby_ipam_set_strict_affinity(struct tby_ipam *ipam, bool strict, struct tby_
         }
         if (r < 0)
             return r;
-        /* Calico's rules for the setting (lib/ipam SetIPAMConfig). */
-        if (!strict && res->spec.ipamconfig->max_blocks_per_host > 0)
+        c = res->spec.ipamconfig;
+        was = *c;
+        if (set->has_strict_affinity)
+            c->strict_affinity = set->strict_affinity;
+        if (set->has_max_blocks)
+            c->max_blocks_per_host = set->max_blocks_per_host;
+        /* Calico's rules for the settings (lib/ipam SetIPAMConfig). */
+        if (!c->strict_affinity && c->max_blocks_per_host > 0)
             return tby_error_set(err, -EINVAL, "IPAMConfiguration default: maxBlocksPerHost "
                                  "(%d) requires strictAffinity to be true",
-                                 res->spec.ipamconfig->max_blocks_per_host);
-        if (!strict && !res->spec.ipamconfig->auto_allocate_blocks)
+                                 c->max_blocks_per_host);
+        if (!c->strict_affinity && !c->auto_allocate_blocks)
             return tby_error_set(err, -EINVAL, "IPAMConfiguration default: strictAffinity and "
                                  "autoAllocateBlocks cannot both be false");
         /* Nothing to write (a store without multi-key transactions takes no commit that
          * only compares). */
-        if (mode == TBY_WRITE_REPLACE && res->spec.ipamconfig->strict_affinity == strict)
+        if (mode == TBY_WRITE_REPLACE && was.strict_affinity == c->strict_affinity &&
+            was.max_blocks_per_host == c->max_blocks_per_host)
             return 0;
-        res->spec.ipamconfig->strict_affinity = strict;
         r = tby_catalog_write(ipam->store, &list, mode, NULL, err);
     }
     return r;
+}
+
+int tby_ipam_set_strict_affinity(struct tby_ipam *ipam, bool strict, struct tby_error *err)
+{
+    struct tby_ipam_settings set = { .has_strict_affinity = true, .strict_affinity = strict };
+
+    return tby_ipam_configure(ipam, &set, err);
 }
 
 /* ---- a node's blocks ------------------------------------------------------------------ */

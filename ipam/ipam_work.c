@@ -188,6 +188,34 @@ int work_block(struct work *w, const struct tby_cidr *cidr, struct work_block **
     return 0;
 }
 
+int work_block_trusted(struct work *w, const struct tby_cidr *cidr, struct work_block **out,
+                       struct tby_error *err)
+{
+    struct ipam_cached_block *cached = w->optimistic && !w->trial ? cache_find(w->ipam, cidr)
+                                                                 : NULL;
+    struct work_block *wb;
+
+    for (size_t i = 0; cached && i < w->n_blocks; i++)
+        if (tby_cidr_equal(&w->blocks[i]->cidr, cidr))
+            cached = NULL;
+    if (!cached || cached->blk->deleted || cached->blk->n_free == 0 || !cached->blk->node ||
+        !w->ipam->node || strcmp(cached->blk->node, w->ipam->node) != 0)
+        return work_block(w, cidr, out, err);
+    wb = calloc(1, sizeof(*wb));
+    if (!wb)
+        return ipam_oom(err);
+    wb->cidr = *cidr;
+    wb->mod_rev = cached->mod_rev;
+    wb->blk = ipam_block_clone(cached->blk);
+    wb->read_node = strdup(cached->blk->node);
+    if (!wb->blk || !wb->read_node || push_ptr((void ***)&w->blocks, &w->n_blocks, wb) < 0) {
+        work_block_free(wb);
+        return ipam_oom(err);
+    }
+    *out = wb;
+    return 0;
+}
+
 int work_create_block(struct work *w, struct work_block *wb, const char *node)
 {
     char now[32];
@@ -255,7 +283,8 @@ int work_handle(struct work *w, const char *id, struct work_handle **out,
         work_handle_free(wh);
         return ipam_oom(err);
     }
-    r = read_handle(w, wh, err);
+    /* Taken to be absent: the commit compares it as absent (mod revision 0). */
+    r = w->new_handles ? 0 : read_handle(w, wh, err);
     if (r == 0 && ipam_handle_rec_copy(&wh->rec, &wh->read) < 0)
         r = ipam_oom(err);
     if (r == 0 && push_ptr((void ***)&w->handles, &w->n_handles, wh) < 0)
@@ -531,6 +560,8 @@ int ipam_commit_txn(struct work *w, struct tby_error *err)
     for (size_t i = 0; r == 0 && i < w->n_handles; i++)
         if (w->handles[i]->dirty)
             r = add_handle_ops(txn, w->handles[i]);
+    if (r == 0 && w->ipam->settings_trusted && tby_txn_op_count(txn) > 0)
+        r = ipam_settings_compares(w->ipam, txn);
     if (r == 0 && w->claimed)
         r = add_claims_ops(txn, w);
     else if (r == 0 && w->forget_claims_of)
@@ -568,14 +599,30 @@ static int run(struct tby_ipam *ipam, const char *what, bool writes, bool refres
     bool locked = writes && !ipam->multi && ipam->node && ipam_lock_take(ipam);
 
     for (int i = 0; i < MAX_ATTEMPTS; i++) {
-        struct work w = { .ipam = ipam };
+        bool optimistic, decided;
+        /* The first attempt of a change may trust what the context knows (see struct
+         * work); what it decides is proved by its commit's compares, and whatever it
+         * fails with before committing, a second attempt reads everything and decides
+         * again (a commit that failed otherwise may have been applied: its error is the
+         * caller's, as without trust). */
+        struct work w = { .ipam = ipam, .optimistic = ipam->multi && writes && i == 0 };
 
-        r = refresh ? ipam_refresh(ipam, err) : 0;
+        ipam->settings_trusted = w.optimistic && refresh && ipam->pools_read &&
+                                 ipam->config_rev >= 0;
+        ipam->node_labels_used = false;
+        r = refresh && !ipam->settings_trusted ? ipam_refresh(ipam, err) : 0;
         if (r == 0)
             r = attempt(&w, ctx, err);
+        decided = r == 0;
         if (r == 0 && !w.trial)
             r = ipam->multi ? ipam_commit_txn(&w, err) : ipam_commit_ordered(&w, err);
+        optimistic = w.optimistic;
         work_clear(&w);
+        ipam->settings_trusted = false;
+        if (r < 0 && r != -ECANCELED && optimistic && !decided) {
+            tby_error_clear(err);
+            continue;
+        }
         if (r != -ECANCELED)
             break;
         tby_log(TBY_LOG_DEBUG, "ipam", "conflict, retrying op=%s attempt=%d", what, i + 1);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/cleanup.h"
 #include "tabby/codec.h"
 #include "tabby/validate.h"
 
@@ -406,22 +407,70 @@ int tby_dec_enum_set(struct tby_dec *d, const json_t *obj, const char *field,
     return r;
 }
 
-static int check_map_entry(struct tby_dec *d, const char *key, const json_t *value,
-                           bool labels)
+/* Go's strconv.FormatFloat(v, 'g', -1, 32): the fewest digits that read back as the
+ * same float32, in %e form when the exponent is below -4 or at least 6 (Go decides on
+ * 6 for the shortest form, where C's %g would use the digit count). */
+static void go_float32_text(double value, char buf[TBY_SCALAR_TEXT_MAX])
 {
-    const char *part, *problem;
+    float f = (float)value;
+    char digits[TBY_SCALAR_TEXT_MAX];
+    int n, exp;
 
-    if (!json_is_string(value))
+    for (n = 1; n < 9; n++) {
+        snprintf(digits, sizeof(digits), "%.*e", n - 1, (double)f);
+        if (strtof(digits, NULL) == f)
+            break;
+    }
+    snprintf(digits, sizeof(digits), "%.*e", n - 1, (double)f);
+    exp = atoi(strchr(digits, 'e') + 1);
+    if (exp < -4 || exp >= 6)
+        memcpy(buf, digits, sizeof(digits));
+    else
+        snprintf(buf, TBY_SCALAR_TEXT_MAX, "%.*f", n - 1 - exp > 0 ? n - 1 - exp : 0,
+                 (double)f);
+}
+
+const char *tby_scalar_text(const json_t *v, char *buf)
+{
+    if (json_is_integer(v))
+        snprintf(buf, TBY_SCALAR_TEXT_MAX, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        go_float32_text(json_real_value(v), buf);
+    else if (json_is_boolean(v))
+        snprintf(buf, TBY_SCALAR_TEXT_MAX, "%s", json_is_true(v) ? "true" : "false");
+    else
+        return NULL;
+    return buf;
+}
+
+/* Checks one entry and adds it to `map` as a string. */
+static int map_entry(struct tby_dec *d, const char *key, const json_t *value, bool labels,
+                     json_t *map)
+{
+    char scalar[TBY_SCALAR_TEXT_MAX];
+    const char *part, *problem, *text;
+    size_t len;
+
+    if (json_is_string(value)) {
+        text = json_string_value(value);
+        len = json_string_length(value);
+    } else if (json_is_null(value) || tby_scalar_text(value, scalar)) {
+        text = json_is_null(value) ? "" : scalar;
+        len = strlen(text);
+    } else {
         return tby_dec_fail_at(d, key, "must be a string, got %s", tby_json_type_name(value));
-    if (!labels)
-        return 0;
-    problem = tby_label_key_problem(key, &part);
-    if (problem)
-        return tby_dec_fail_at(d, key, "invalid label key: %s%s", part, problem);
-    problem = tby_label_value_problem(json_string_value(value), json_string_length(value));
-    if (problem)
-        return tby_dec_fail_at(d, key, "invalid label value \"%s\": %s",
-                               json_string_value(value), problem);
+    }
+    if (labels) {
+        problem = tby_label_key_problem(key, &part);
+        if (problem)
+            return tby_dec_fail_at(d, key, "invalid label key: %s%s", part, problem);
+        problem = tby_label_value_problem(text, len);
+        if (problem)
+            return tby_dec_fail_at(d, key, "invalid label value \"%s\": %s", text, problem);
+    }
+    if (json_object_set_new(map, key, json_is_string(value) ? json_deep_copy(value)
+                                                            : json_string(text)) < 0)
+        return tby_error_set(d->err, -ENOMEM, "out of memory");
     return 0;
 }
 
@@ -449,6 +498,7 @@ static json_t *shared_empty_map(void)
 int tby_dec_string_map(struct tby_dec *d, const json_t *obj, const char *field, bool labels,
                        json_t **out)
 {
+    _cleanup_json_ json_t *copy = NULL;
     const json_t *map;
     const char *key;
     json_t *value;
@@ -462,17 +512,20 @@ int tby_dec_string_map(struct tby_dec *d, const json_t *obj, const char *field, 
         *out = shared_empty_map();
         return *out ? 0 : tby_error_set(d->err, -ENOMEM, "out of memory");
     }
+    copy = json_object();
+    if (!copy)
+        return tby_error_set(d->err, -ENOMEM, "out of memory");
     mark = tby_dec_enter(d, field);
     json_object_foreach((json_t *)map, key, value) {
-        r = check_map_entry(d, key, value, labels);
+        r = map_entry(d, key, value, labels, copy);
         if (r < 0)
             break;
     }
     tby_dec_leave(d, mark);
     if (r < 0)
         return r;
-    *out = json_deep_copy(map);
-    return *out ? 0 : tby_error_set(d->err, -ENOMEM, "out of memory");
+    *out = TBY_STEAL(copy);
+    return 0;
 }
 
 /* ---- encoding ------------------------------------------------------------------ */

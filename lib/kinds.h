@@ -31,6 +31,7 @@ extern const struct tby_kind_ops tby_bgppeer_ops;
 extern const struct tby_kind_ops tby_bgpfilter_ops;
 extern const struct tby_kind_ops tby_felixconfig_ops;
 extern const struct tby_kind_ops tby_networkset_ops;
+extern const struct tby_kind_ops tby_ipreservation_ops;
 extern const struct tby_kind_ops tby_node_ops;
 extern const struct tby_kind_ops tby_wep_ops;
 extern const struct tby_kind_ops tby_hep_ops;

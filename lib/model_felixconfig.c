@@ -104,6 +104,20 @@ static const char *const calico_fields[] = {
 static const char *const severity_names[] = { "Trace", "Debug", "Info", "Warning", "Error",
                                                "Fatal", NULL };
 
+const char *tby_felixconfig_field(const char *name)
+{
+    for (size_t i = 0; applied_fields[i]; i++)
+        if (strcasecmp(applied_fields[i], name) == 0)
+            return applied_fields[i];
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(fixed); i++)
+        if (strcasecmp(fixed[i].field, name) == 0)
+            return fixed[i].field;
+    for (size_t i = 0; calico_fields[i]; i++)
+        if (strcasecmp(calico_fields[i], name) == 0)
+            return calico_fields[i];
+    return NULL;
+}
+
 static void felixconfig_free(void *spec)
 {
     struct tby_felixconfig *c = spec;

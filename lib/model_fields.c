@@ -284,22 +284,40 @@ int tby_dec_cidr(struct tby_dec *d, const json_t *obj, const char *field, unsign
     return r;
 }
 
+/* An entry without a CIDR (`{}` or `cidr: ""`) is valid in Calico's schema, which made
+ * the field optional, and Calico skips it: it is left zeroed (family 0) and dropped. */
 static int cidr_block_item(struct tby_dec *d, const json_t *item, void *elem, void *ctx)
 {
     static const char *const fields[] = { "cidr", NULL };
+    const json_t *cidr;
     int r = tby_dec_item_object(d, item, fields);
 
-    return r < 0 ? r : tby_dec_cidr(d, item, "cidr", *(unsigned *)ctx, elem);
+    if (r < 0)
+        return r;
+    cidr = tby_dec_get(item, "cidr");
+    if (!cidr || (json_is_string(cidr) && json_string_length(cidr) == 0))
+        return 0;
+    return tby_dec_cidr(d, item, "cidr", *(unsigned *)ctx, elem);
 }
 
 int tby_dec_cidr_blocks(struct tby_dec *d, const json_t *obj, const char *field,
                         unsigned flags, struct tby_cidr_list *out)
 {
     void *items = NULL;
+    size_t kept = 0;
     int r = tby_fields_list(d, obj, field, sizeof(*out->items), cidr_block_item, &flags,
                          &items, &out->n);
 
     out->items = items;
+    for (size_t i = 0; r == 0 && i < out->n; i++)
+        if (out->items[i].ip.family)
+            out->items[kept++] = out->items[i];
+    if (r == 0)
+        out->n = kept;
+    if (r == 0 && kept == 0) {
+        free(out->items);
+        out->items = NULL;
+    }
     return r;
 }
 

@@ -80,7 +80,8 @@ int tby_dec_cidr(struct tby_dec *d, const json_t *obj, const char *field, unsign
 int tby_dec_cidrs(struct tby_dec *d, const json_t *obj, const char *field, unsigned flags,
                   struct tby_cidr_list *out);
 json_t *tby_enc_cidrs(const struct tby_cidr_list *list);
-/* A list of {cidr: ...} blocks (BGPConfiguration's service IP ranges). */
+/* A list of {cidr: ...} blocks (BGPConfiguration's service IP ranges); entries without a
+ * CIDR are accepted and left out, as Calico ignores them. */
 int tby_dec_cidr_blocks(struct tby_dec *d, const json_t *obj, const char *field,
                         unsigned flags, struct tby_cidr_list *out);
 json_t *tby_enc_cidr_blocks(const struct tby_cidr_list *list);

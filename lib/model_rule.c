@@ -181,9 +181,7 @@ static const struct {
     { "ICMPv6", TBY_PROTO_ICMPV6 }, { "SCTP", TBY_PROTO_SCTP }, { "UDPLite", TBY_PROTO_UDPLITE },
 };
 
-/* Calico's numorstring.Protocol: a name in any case (ProtocolFromString folds case), or
- * digits, which Calico reads as the number. */
-static bool protocol_from_string(const char *s, int64_t *out)
+bool tby_protocol_from_string(const char *s, int64_t *out)
 {
     char *end;
 
@@ -210,7 +208,7 @@ static int decode_protocol(struct tby_dec *d, const json_t *rule, const char *fi
         return 0;
     mark = tby_dec_enter(d, field);
     if (!tby_json_int(v, &n) &&
-        !(json_is_string(v) && protocol_from_string(json_string_value(v), &n))) {
+        !(json_is_string(v) && tby_protocol_from_string(json_string_value(v), &n))) {
         char shown[64];
 
         r = tby_dec_fail(d, "must be TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite or a protocol "

@@ -38,6 +38,8 @@ static const char *const globalnetworkset_aliases[] = { "globalnetworkset", "gne
 static const char *const tier_aliases[] = { "tier", "tiers", NULL };
 static const char *const felixconfig_aliases[] = { "felixconfiguration", "felixconfig",
                                                    "felixconfigs", NULL };
+static const char *const ipreservation_aliases[] = { "ipreservation", "reservation",
+                                                     "reservations", NULL };
 
 static const struct tby_kind_info kind_table[TBY_KIND_COUNT] = {
     [TBY_KIND_IPPOOL] = { TBY_KIND_IPPOOL, "IPPool", CALICO_V3, "ippools", ippool_aliases,
@@ -85,6 +87,9 @@ static const struct tby_kind_info kind_table[TBY_KIND_COUNT] = {
                                     "labelled nets, for rule selectors" },
     [TBY_KIND_TIER] = { TBY_KIND_TIER, "Tier", CALICO_V3, "tiers", tier_aliases, false,
                         "ordered groups of policies (order, defaultAction)" },
+    [TBY_KIND_IPRESERVATION] = { TBY_KIND_IPRESERVATION, "IPReservation", CALICO_V3,
+                                 "ipreservations", ipreservation_aliases, false,
+                                 "addresses IPAM does not choose for pods" },
 };
 
 /* A kind whose ops are NULL is known by name but not decoded yet. */
@@ -106,6 +111,7 @@ static const struct tby_kind_ops *const kind_ops[TBY_KIND_COUNT] = {
     [TBY_KIND_NETWORKSET] = &tby_networkset_ops,
     [TBY_KIND_GLOBALNETWORKSET] = &tby_networkset_ops,
     [TBY_KIND_TIER] = &tby_tier_ops,
+    [TBY_KIND_IPRESERVATION] = &tby_ipreservation_ops,
 };
 
 const struct tby_kind_info *tby_kind_info(enum tby_kind kind)

@@ -56,10 +56,12 @@ static int decode_one(const json_t *doc, const char *where,
     return 0;
 }
 
+/* A list's items, or a document that is a sequence of resources (calicoctl takes both:
+ * `kind: IPPoolList` with items, and a YAML sequence of resources at the top level). */
 static int decode_list(const json_t *doc, size_t doc_no, struct tby_resource_list *out,
                        struct tby_error *err)
 {
-    const json_t *items = json_object_get(doc, "items");
+    const json_t *items = json_is_array(doc) ? doc : json_object_get(doc, "items");
     const json_t *item;
     char where[64];
     size_t i;
@@ -95,7 +97,7 @@ int tby_resource_load(const char *text, size_t len, const char *source,
         char where[64];
 
         snprintf(where, sizeof(where), "document %zu", i + 1);
-        r = is_list(doc) ? decode_list(doc, i + 1, out, err) : decode_one(doc, where, out, err);
+        r = json_is_array(doc) || is_list(doc) ? decode_list(doc, i + 1, out, err) : decode_one(doc, where, out, err);
         if (r < 0)
             break;
     }

@@ -1157,13 +1157,20 @@ struct tby_labels tby_labels_from_json(const json_t *object)
 /* Decoded with codec.h's helpers, so that its messages name the field path (and the
  * wrong type) the way every other decoder's do. */
 
-/* A label value, at the current path. */
+/* A label value, at the current path. A number or boolean is the string kubectl's
+ * reader (sigs.k8s.io/yaml) makes of it, as in any string map (codec.h). */
 static int k8s_value(struct tby_dec *d, const json_t *v, char **out)
 {
-    char shown[SHOW_MAX];
+    char shown[SHOW_MAX], scalar[TBY_SCALAR_TEXT_MAX];
     const char *text = NULL, *problem;
-    int rc = tby_dec_string_value(d, v, &text);
+    int rc = 0;
 
+    if (json_is_null(v))
+        text = "";
+    else if (!json_is_string(v))
+        text = tby_scalar_text(v, scalar);
+    if (!text)
+        rc = tby_dec_string_value(d, v, &text);
     if (rc < 0)
         return rc;
     problem = tby_label_value_problem(text, strlen(text));

@@ -100,7 +100,8 @@ static int check_single_object(const struct tby_store *store, const struct tby_t
                                struct tby_error *err)
 {
     if (txn->n_ops == 1 && txn->n_cmps <= 1 &&
-        (txn->n_cmps == 0 || strcmp(txn->cmps[0].key, txn->ops[0].key) == 0))
+        (txn->n_cmps == 0 ||
+         (!txn->cmps[0].prefix && strcmp(txn->cmps[0].key, txn->ops[0].key) == 0)))
         return 0;
     return tby_error_set(err, -EINVAL, "%s: %s has no multi-object transactions "
                          "(%zu compares, %zu writes in one commit)",
@@ -118,17 +119,27 @@ const char *tby_store_uri(const struct tby_store *store)
 int tby_store_get(struct tby_store *store, const char *key, struct tby_kv *out,
                   struct tby_error *err)
 {
+    int64_t t0 = tby_monotonic_us();
+    int r;
+
     memset(out, 0, sizeof(*out));
     tby_store_count(&store->stats.gets);
-    return store->ops->get(store, key, out, err);
+    r = store->ops->get(store, key, out, err);
+    tby_store_add(&store->stats.read_us, (uint64_t)(tby_monotonic_us() - t0));
+    return r;
 }
 
 int tby_store_range(struct tby_store *store, const char *prefix, struct tby_kv_list *out,
                     struct tby_error *err)
 {
+    int64_t t0 = tby_monotonic_us();
+    int r;
+
     memset(out, 0, sizeof(*out));
     tby_store_count(&store->stats.ranges);
-    return store->ops->range(store, prefix, out, err);
+    r = store->ops->range(store, prefix, out, err);
+    tby_store_add(&store->stats.read_us, (uint64_t)(tby_monotonic_us() - t0));
+    return r;
 }
 
 int tby_store_revision(struct tby_store *store, int64_t *rev, struct tby_error *err)
@@ -143,6 +154,13 @@ struct tby_store_stats tby_store_stats(const struct tby_store *store)
         .ranges = __atomic_load_n(&store->stats.ranges, __ATOMIC_RELAXED),
         .watches = __atomic_load_n(&store->stats.watches, __ATOMIC_RELAXED),
         .commits = __atomic_load_n(&store->stats.commits, __ATOMIC_RELAXED),
+        .conflicts = __atomic_load_n(&store->stats.conflicts, __ATOMIC_RELAXED),
+        .bytes_written = __atomic_load_n(&store->stats.bytes_written, __ATOMIC_RELAXED),
+        .read_us = __atomic_load_n(&store->stats.read_us, __ATOMIC_RELAXED),
+        .commit_us = __atomic_load_n(&store->stats.commit_us, __ATOMIC_RELAXED),
+        .lock_wait_us = __atomic_load_n(&store->stats.lock_wait_us, __ATOMIC_RELAXED),
+        .lock_hold_us = __atomic_load_n(&store->stats.lock_hold_us, __ATOMIC_RELAXED),
+        .lock_hold_max_us = __atomic_load_n(&store->stats.lock_hold_max_us, __ATOMIC_RELAXED),
     };
 }
 
@@ -175,14 +193,23 @@ static int check_duplicate_keys(const struct tby_txn *txn, struct tby_error *err
 int tby_store_commit(struct tby_store *store, const struct tby_txn *txn, int64_t *rev,
                      struct tby_error *err)
 {
-    int64_t ignored;
+    int64_t ignored, t0;
+    uint64_t bytes = 0;
     int r = store->single_object ? check_single_object(store, txn, err)
                                  : check_duplicate_keys(txn, err);
 
     if (r < 0)
         return r;
     tby_store_count(&store->stats.commits);
-    return store->ops->commit(store, txn, rev ? rev : &ignored, err);
+    for (size_t i = 0; i < txn->n_ops; i++)
+        bytes += txn->ops[i].value_len;
+    tby_store_add(&store->stats.bytes_written, bytes);
+    t0 = tby_monotonic_us();
+    r = store->ops->commit(store, txn, rev ? rev : &ignored, err);
+    tby_store_add(&store->stats.commit_us, (uint64_t)(tby_monotonic_us() - t0));
+    if (r == -ECANCELED)
+        tby_store_count(&store->stats.conflicts);
+    return r;
 }
 
 int tby_store_put(struct tby_store *store, const char *key, const char *value,
@@ -264,7 +291,7 @@ void tby_txn_free(struct tby_txn *txn)
     free(txn);
 }
 
-int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev)
+static int add_compare(struct tby_txn *txn, const char *key, int64_t mod_rev, bool prefix)
 {
     if (TBY_GROW(txn->cmps, txn->cap_cmps, txn->n_cmps + 1) < 0)
         return -ENOMEM;
@@ -272,8 +299,19 @@ int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev)
     if (!txn->cmps[txn->n_cmps].key)
         return -ENOMEM;
     txn->cmps[txn->n_cmps].mod_rev = mod_rev;
+    txn->cmps[txn->n_cmps].prefix = prefix;
     txn->n_cmps++;
     return 0;
+}
+
+int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev)
+{
+    return add_compare(txn, key, mod_rev, false);
+}
+
+int tby_txn_compare_prefix(struct tby_txn *txn, const char *prefix, int64_t max_mod_rev)
+{
+    return add_compare(txn, prefix, max_mod_rev, true);
 }
 
 static int txn_add_op(struct tby_txn *txn, bool is_delete, const char *key, const char *value,
@@ -490,6 +528,14 @@ char *tby_prefix_end(const char *prefix)
     }
     end[0] = '\0';
     return end;
+}
+
+int64_t tby_monotonic_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int64_t tby_monotonic_ms(void)

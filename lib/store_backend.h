@@ -11,6 +11,7 @@
 struct tby_txn_cmp {
     char *key;
     int64_t mod_rev;
+    bool prefix;        /* every key under `key` has a mod_rev <= mod_rev */
 };
 
 struct tby_txn_op {
@@ -82,6 +83,21 @@ static inline void tby_store_count(uint64_t *counter)
     __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
 }
 
+static inline void tby_store_add(uint64_t *counter, uint64_t n)
+{
+    __atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+}
+
+/* Raises *counter to n when n is larger. */
+static inline void tby_store_max(uint64_t *counter, uint64_t n)
+{
+    uint64_t cur = __atomic_load_n(counter, __ATOMIC_RELAXED);
+
+    while (n > cur && !__atomic_compare_exchange_n(counter, &cur, n, false, __ATOMIC_RELAXED,
+                                                   __ATOMIC_RELAXED))
+        ;
+}
+
 struct tby_watch {
     const struct tby_watch_ops *ops;
     int64_t next_rev;
@@ -114,7 +130,8 @@ int tby_event_list_push(struct tby_event_list *list, enum tby_event_type type,
                         struct tby_kv *kv);
 /* The smallest string greater than every string starting with prefix ("" when none). */
 char *tby_prefix_end(const char *prefix);
-/* CLOCK_MONOTONIC in milliseconds, for watches' timeouts. */
+/* CLOCK_MONOTONIC in milliseconds, for watches' timeouts, and in microseconds. */
 int64_t tby_monotonic_ms(void);
+int64_t tby_monotonic_us(void);
 
 #endif

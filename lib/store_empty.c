@@ -48,7 +48,7 @@ static int em_commit(struct tby_store *s, const struct tby_txn *txn, int64_t *re
     struct empty_store *st = (struct empty_store *)s;
 
     for (size_t i = 0; i < txn->n_cmps; i++)
-        if (txn->cmps[i].mod_rev != 0)
+        if (!txn->cmps[i].prefix && txn->cmps[i].mod_rev != 0)
             return tby_error_set(err, -ECANCELED, "%s: changed meanwhile", txn->cmps[i].key);
     if (txn->n_ops)
         return tby_error_set(err, -EROFS, "datastore %s does not exist yet, and this command "

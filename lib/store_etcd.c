@@ -214,9 +214,18 @@ static int ed_revision(struct tby_store *s, int64_t *rev, struct tby_error *err)
 
 static json_t *compare_json(const struct tby_txn_cmp *cmp)
 {
+    json_t *key, *end;
+
     /* result EQUAL is the default and so left out; a missing key's mod revision is 0. */
-    return json_pack("{s:o, s:s, s:o}", "key", etcd_json_key(cmp->key), "target", "MOD",
-                     "mod_revision", etcd_json_int64(cmp->mod_rev));
+    if (!cmp->prefix)
+        return json_pack("{s:o, s:s, s:o}", "key", etcd_json_key(cmp->key), "target", "MOD",
+                         "mod_revision", etcd_json_int64(cmp->mod_rev));
+    /* Over a range etcd holds the compare when it holds for every key in it (an empty
+     * range compares a missing key's 0). */
+    if (etcd_prefix_range(cmp->key, &key, &end) < 0)
+        return NULL;
+    return json_pack("{s:o, s:o, s:s, s:s, s:o}", "key", key, "range_end", end, "target", "MOD",
+                     "result", "LESS", "mod_revision", etcd_json_int64(cmp->mod_rev + 1));
 }
 
 static json_t *op_json(const struct tby_txn_op *op)
@@ -231,8 +240,17 @@ static json_t *op_json(const struct tby_txn_op *op)
  * (keys only) tells which compare failed, for the error message. */
 static json_t *failure_read_json(const struct tby_txn_cmp *cmp)
 {
-    return json_pack("{s:{s:o, s:b}}", "request_range", "key", etcd_json_key(cmp->key),
-                     "keys_only", 1);
+    json_t *key, *end;
+
+    if (!cmp->prefix)
+        return json_pack("{s:{s:o, s:b}}", "request_range", "key", etcd_json_key(cmp->key),
+                         "keys_only", 1);
+    /* The newest change under the prefix. */
+    if (etcd_prefix_range(cmp->key, &key, &end) < 0)
+        return NULL;
+    return json_pack("{s:{s:o, s:o, s:b, s:i, s:s, s:s}}", "request_range", "key", key,
+                     "range_end", end, "keys_only", 1, "limit", 1, "sort_order", "DESCEND",
+                     "sort_target", "MOD");
 }
 
 static json_t *txn_request(const struct tby_txn *txn)
@@ -269,7 +287,12 @@ static int compare_failed(const struct tby_txn *txn, const json_t *answer,
         if (json_array_size(kvs) > 0 &&
             etcd_get_int64(json_array_get(kvs, 0), "mod_revision", &mod_rev) < 0)
             break;
-        if (mod_rev != txn->cmps[i].mod_rev)
+        if (txn->cmps[i].prefix && mod_rev > txn->cmps[i].mod_rev)
+            return tby_error_set(err, -ECANCELED,
+                                 "%s…: changed concurrently (mod revision %" PRId64
+                                 ", expected at most %" PRId64 ")",
+                                 txn->cmps[i].key, mod_rev, txn->cmps[i].mod_rev);
+        if (!txn->cmps[i].prefix && mod_rev != txn->cmps[i].mod_rev)
             return tby_error_set(err, -ECANCELED,
                                  "%s: changed concurrently (mod revision %" PRId64
                                  ", expected %" PRId64 ")",

@@ -1,8 +1,12 @@
 /* store_sqlite.c — the embedded datastore: one sqlite file in WAL mode, shared safely by
  * every tabby process on a machine.
  *
- * Tables: kv (the current keys), changes (one row per changed key, for watches), meta
- * (the global revision and the compaction point). A commit runs inside BEGIN IMMEDIATE,
+ * Tables: changes (one row per changed key and revision, with the value it got: what
+ * watches read), kv (the current keys, each pointing at the change that gave it its value,
+ * so that a value is written once), meta (the global revision and the compaction point).
+ * Compaction drops changes no key points at any more. A database of the first layout (kv
+ * holding the values too, each written twice) is moved to this one when opened; watches
+ * from before that resync (its history is compacted). A commit runs inside BEGIN IMMEDIATE,
  * which takes sqlite's write lock up front, so compares and writes see no interleaving
  * writer from any process. Watches wake on inotify events for the database's folder and
  * read the changes table. The -wal writes of a commit wake them too early: the commit
@@ -44,14 +48,18 @@
 
 enum stmt_id {
     ST_GET,
+    ST_MOD_REV,
     ST_RANGE,
     ST_RANGE_ALL,
+    ST_MAX_REV,
+    ST_MAX_REV_ALL,
     ST_REV,
     ST_COMPACT_REV,
     ST_SET_REV,
     ST_UPSERT,
     ST_DELETE,
     ST_LOG,
+    ST_POINT,
     ST_CHANGES,
     ST_CHANGES_ALL,
     ST_BEGIN,
@@ -60,19 +68,26 @@ enum stmt_id {
     ST_COUNT
 };
 
+/* A key's row with its value, from the change it points at. */
+#define KV_SELECT "SELECT kv.key, c.value, kv.create_rev, kv.mod_rev, kv.version " \
+                  "FROM kv JOIN changes c ON c.seq = kv.seq "
+
 static const char *const stmt_sql[ST_COUNT] = {
-    [ST_GET] = "SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key = ?1",
-    [ST_RANGE] = "SELECT key, value, create_rev, mod_rev, version FROM kv "
-                 "WHERE key >= ?1 AND key < ?2 ORDER BY key",
-    [ST_RANGE_ALL] = "SELECT key, value, create_rev, mod_rev, version FROM kv "
-                     "WHERE key >= ?1 ORDER BY key",
+    [ST_GET] = KV_SELECT "WHERE kv.key = ?1",
+    [ST_MOD_REV] = "SELECT mod_rev FROM kv WHERE key = ?1",
+    [ST_RANGE] = KV_SELECT "WHERE kv.key >= ?1 AND kv.key < ?2 ORDER BY kv.key",
+    [ST_RANGE_ALL] = KV_SELECT "WHERE kv.key >= ?1 ORDER BY kv.key",
+    [ST_MAX_REV] = "SELECT MAX(mod_rev) FROM kv WHERE key >= ?1 AND key < ?2",
+    [ST_MAX_REV_ALL] = "SELECT MAX(mod_rev) FROM kv WHERE key >= ?1",
     [ST_REV] = "SELECT value FROM meta WHERE name = 'rev'",
     [ST_COMPACT_REV] = "SELECT value FROM meta WHERE name = 'compact_rev'",
     [ST_SET_REV] = "UPDATE meta SET value = ?1 WHERE name = 'rev'",
-    [ST_UPSERT] = "INSERT INTO kv(key, value, create_rev, mod_rev, version) "
-                  "VALUES(?1, ?2, ?3, ?3, 1) ON CONFLICT(key) DO UPDATE SET "
-                  "value = excluded.value, mod_rev = excluded.mod_rev, version = version + 1 "
+    /* seq is set by ST_POINT once the change is logged. */
+    [ST_UPSERT] = "INSERT INTO kv(key, seq, create_rev, mod_rev, version) "
+                  "VALUES(?1, 0, ?2, ?2, 1) ON CONFLICT(key) DO UPDATE SET "
+                  "mod_rev = excluded.mod_rev, version = version + 1 "
                   "RETURNING create_rev, version",
+    [ST_POINT] = "UPDATE kv SET seq = ?2 WHERE key = ?1",
     [ST_DELETE] = "DELETE FROM kv WHERE key = ?1 RETURNING create_rev, version",
     [ST_LOG] = "INSERT INTO changes(rev, key, deleted, value, create_rev, version) "
                "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
@@ -87,9 +102,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
 };
 
+/* The layout's number, in PRAGMA user_version: 0 (none) is the first layout's. */
+#define LAYOUT 2
+
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS kv("
-    "  key TEXT PRIMARY KEY, value BLOB NOT NULL, create_rev INTEGER NOT NULL,"
+    "  key TEXT PRIMARY KEY, seq INTEGER NOT NULL, create_rev INTEGER NOT NULL,"
     "  mod_rev INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS changes("
     "  seq INTEGER PRIMARY KEY, rev INTEGER NOT NULL, key TEXT NOT NULL,"
@@ -97,7 +115,27 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS changes_by_rev ON changes(rev);"
     "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
     "  WITHOUT ROWID;"
-    "INSERT OR IGNORE INTO meta(name, value) VALUES('rev', 0), ('compact_rev', 0);";
+    "INSERT OR IGNORE INTO meta(name, value) VALUES('rev', 0), ('compact_rev', 0);"
+    "PRAGMA user_version = 2;";
+/* Kept in step with LAYOUT. */
+_Static_assert(LAYOUT == 2, "schema_sql sets user_version 2");
+
+/* From the first layout: each key's value becomes its one change (the history before it
+ * is compacted away), and kv points at it. */
+static const char migrate_sql[] =
+    "ALTER TABLE kv RENAME TO kv_first_layout;"
+    "DELETE FROM changes;"
+    "INSERT INTO changes(rev, key, deleted, value, create_rev, version)"
+    "  SELECT mod_rev, key, 0, value, create_rev, version FROM kv_first_layout"
+    "  ORDER BY mod_rev, key;"
+    "CREATE TABLE kv("
+    "  key TEXT PRIMARY KEY, seq INTEGER NOT NULL, create_rev INTEGER NOT NULL,"
+    "  mod_rev INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO kv(key, seq, create_rev, mod_rev, version)"
+    "  SELECT key, seq, create_rev, rev, version FROM changes;"
+    "DROP TABLE kv_first_layout;"
+    "UPDATE meta SET value = (SELECT value FROM meta WHERE name = 'rev')"
+    "  WHERE name = 'compact_rev';";
 
 struct sqlite_store {
     struct tby_store base;
@@ -305,18 +343,49 @@ static int sq_revision(struct tby_store *s, int64_t *rev, struct tby_error *err)
     return read_meta(to_sqlite(s), ST_REV, rev, err);
 }
 
+/* The largest mod_rev under a prefix (0: no key). */
+static int max_mod_rev(struct sqlite_store *st, const char *prefix, int64_t *out,
+                       struct tby_error *err)
+{
+    _cleanup_free_ char *end = tby_prefix_end(prefix);
+    sqlite3_stmt *q;
+    int rc;
+
+    if (!end)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    q = stmt(st, *end ? ST_MAX_REV : ST_MAX_REV_ALL);
+    sqlite3_bind_text(q, 1, prefix, -1, SQLITE_STATIC);
+    if (*end)
+        sqlite3_bind_text(q, 2, end, -1, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW ? 0 : db_error(st, err, "compare");
+}
+
 static int check_compares(struct sqlite_store *st, const struct tby_txn *txn,
                           struct tby_error *err)
 {
     for (size_t i = 0; i < txn->n_cmps; i++) {
-        sqlite3_stmt *q = stmt(st, ST_GET);
+        sqlite3_stmt *q = stmt(st, ST_MOD_REV);
         int64_t mod_rev = 0;
         int rc;
 
+        if (txn->cmps[i].prefix) {
+            rc = max_mod_rev(st, txn->cmps[i].key, &mod_rev, err);
+            if (rc < 0)
+                return rc;
+            if (mod_rev > txn->cmps[i].mod_rev)
+                return tby_error_set(err, -ECANCELED, "%s…: changed concurrently (mod "
+                                     "revision %lld, expected at most %lld)",
+                                     txn->cmps[i].key, (long long)mod_rev,
+                                     (long long)txn->cmps[i].mod_rev);
+            continue;
+        }
         sqlite3_bind_text(q, 1, txn->cmps[i].key, -1, SQLITE_STATIC);
         rc = sqlite3_step(q);
         if (rc == SQLITE_ROW)
-            mod_rev = sqlite3_column_int64(q, 3);
+            mod_rev = sqlite3_column_int64(q, 0);
         else if (rc != SQLITE_DONE) {
             int r = db_error(st, err, "compare");
 
@@ -350,27 +419,34 @@ static int log_change(struct sqlite_store *st, int64_t rev, const struct tby_txn
     return exec_bound(st, ST_LOG, err);
 }
 
+/* The key's row takes its value from the change just logged. */
+static int point_at_change(struct sqlite_store *st, const char *key, struct tby_error *err)
+{
+    sqlite3_stmt *q = stmt(st, ST_POINT);
+
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, sqlite3_last_insert_rowid(st->db));
+    return exec_bound(st, ST_POINT, err);
+}
+
 /* Applies one op at `rev`; *changed is set when it changed the store. */
 static int apply_op(struct sqlite_store *st, int64_t rev, const struct tby_txn_op *op,
                     bool *changed, struct tby_error *err)
 {
     sqlite3_stmt *q = stmt(st, op->is_delete ? ST_DELETE : ST_UPSERT);
     int64_t create_rev, version;
-    int rc;
+    int rc, r;
 
     sqlite3_bind_text(q, 1, op->key, -1, SQLITE_STATIC);
-    if (!op->is_delete) {
-        sqlite3_bind_blob(q, 2, op->value, (int)op->value_len, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 3, rev);
-    }
+    if (!op->is_delete)
+        sqlite3_bind_int64(q, 2, rev);
     rc = sqlite3_step(q);
     if (rc == SQLITE_DONE && op->is_delete) {
         sqlite3_reset(q);
         return 0; /* deleting a missing key changes nothing */
     }
     if (rc != SQLITE_ROW) {
-        int r = db_error(st, err, op->is_delete ? "delete" : "put");
-
+        r = db_error(st, err, op->is_delete ? "delete" : "put");
         sqlite3_reset(q);
         return r;
     }
@@ -381,15 +457,16 @@ static int apply_op(struct sqlite_store *st, int64_t rev, const struct tby_txn_o
         ;
     sqlite3_reset(q);
     *changed = true;
-    return log_change(st, rev, op, create_rev, version, err);
+    r = log_change(st, rev, op, create_rev, version, err);
+    return r < 0 || op->is_delete ? r : point_at_change(st, op->key, err);
 }
 
 static int compact_changes(struct sqlite_store *st, int64_t upto, struct tby_error *err)
 {
-    char sql[160];
+    char sql[256];
 
     snprintf(sql, sizeof(sql),
-             "DELETE FROM changes WHERE rev <= %lld;"
+             "DELETE FROM changes WHERE rev <= %lld AND seq NOT IN (SELECT seq FROM kv);"
              "UPDATE meta SET value = MAX(value, %lld) WHERE name = 'compact_rev';",
              (long long)upto, (long long)upto);
     if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -451,26 +528,36 @@ static int commit_locked(struct sqlite_store *st, const struct tby_txn *txn, int
     return r;
 }
 
+/* Counts how long the write lock was waited for and held (the store's stats). */
+static void count_lock(struct sqlite_store *st, int64_t asked, int64_t taken)
+{
+    uint64_t held = (uint64_t)(tby_monotonic_us() - taken);
+
+    tby_store_add(&st->base.stats.lock_wait_us, (uint64_t)(taken - asked));
+    tby_store_add(&st->base.stats.lock_hold_us, held);
+    tby_store_max(&st->base.stats.lock_hold_max_us, held);
+}
+
 static int sq_commit(struct tby_store *s, const struct tby_txn *txn, int64_t *rev,
                      struct tby_error *err)
 {
     struct sqlite_store *st = to_sqlite(s);
     bool changed = false;
+    int64_t asked = tby_monotonic_us(), taken;
     int r = in_place(st, err);
 
     if (r == 0)
         r = exec_simple(st, ST_BEGIN, err);
     if (r < 0)
         return r;
+    taken = tby_monotonic_us();
     r = commit_locked(st, txn, rev, &changed, err);
-    if (r < 0) {
-        rollback(st);
-        return r;
-    }
-    r = exec_simple(st, ST_COMMIT, err);
+    if (r == 0)
+        r = exec_simple(st, ST_COMMIT, err);
     if (r < 0)
         rollback(st);
-    else if (changed)
+    count_lock(st, asked, taken);
+    if (r == 0 && changed)
         announce(st);
     return r;
 }
@@ -700,6 +787,35 @@ static int busy_wait(void *opaque, int count)
     return 1;
 }
 
+static int prepare_all(struct sqlite_store *st, struct tby_error *err)
+{
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &st->stmts[i], NULL) != SQLITE_OK)
+            return db_error(st, err, "preparing statements");
+    }
+    return 0;
+}
+
+/* The first row's first column of a query as a number (0: no row). */
+static int64_t query_int(struct sqlite_store *st, const char *sql)
+{
+    sqlite3_stmt *q = NULL;
+    int64_t v = 0;
+
+    if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return v;
+}
+
+/* Whether the database is of the first layout: values in kv (see the top). */
+static bool first_layout(struct sqlite_store *st)
+{
+    return query_int(st, "SELECT 1 FROM pragma_table_info('kv') WHERE name = 'value'") == 1;
+}
+
 static int setup_db(struct sqlite_store *st, struct tby_error *err)
 {
     char *msg = NULL;
@@ -716,6 +832,19 @@ static int setup_db(struct sqlite_store *st, struct tby_error *err)
         sqlite3_free(msg);
         return r;
     }
+    /* Made already: nothing to write (every process opening the store comes here). */
+    if (query_int(st, "PRAGMA user_version") == LAYOUT) {
+        sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+        return prepare_all(st, err);
+    }
+    if (first_layout(st) && sqlite3_exec(st->db, migrate_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int r = tby_error_set(err, -EIO, "datastore %s: moving to layout %d: %s", st->path,
+                              LAYOUT, msg);
+
+        sqlite3_free(msg);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+    }
     if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
         int r = tby_error_set(err, -EIO, "datastore %s: creating tables: %s", st->path, msg);
 
@@ -729,12 +858,7 @@ static int setup_db(struct sqlite_store *st, struct tby_error *err)
         sqlite3_free(msg);
         return r;
     }
-    for (int i = 0; i < ST_COUNT; i++) {
-        if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                               &st->stmts[i], NULL) != SQLITE_OK)
-            return db_error(st, err, "preparing statements");
-    }
-    return 0;
+    return prepare_all(st, err);
 }
 
 static int remember_file(struct sqlite_store *st, struct tby_error *err)

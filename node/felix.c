@@ -13,7 +13,11 @@
  *   routeRefreshInterval               the routes' read-back interval
  *   nftablesRefreshInterval (else iptablesRefreshInterval)
  *                                      the table's read-back interval
- * (TABBY_RESYNC_INTERVAL, when given, sets both read-backs.) The other fields a
+ * (TABBY_RESYNC_INTERVAL, when given, sets both read-backs.) FELIX_<FIELD> variables
+ * (any case, as Felix takes them: FELIX_LOGSEVERITYSCREEN=info) set the same fields and
+ * beat both FelixConfigurations, as Felix's environment beats its datastore; booleans,
+ * numbers and intervals in seconds are written as Felix reads them, and checked at start
+ * as a FelixConfiguration is at apply. The other fields a
  * FelixConfiguration may hold are refused at apply, or skipped when Calico wrote them
  * (model_felixconfig.c). The part owns that layer of n->cfg: the parts read the settings
  * from there as they run. */
@@ -32,6 +36,7 @@ struct node_felix {
     struct node *n;
     char *own_name;                         /* "node.<this node>" */
     struct tby_resource *def, *own;         /* copies; NULL: none */
+    struct tby_resource *env;               /* the FELIX_* variables; NULL: none */
     char *base[NODE_SETTING_COUNT];         /* the values before any FelixConfiguration */
 };
 
@@ -48,11 +53,14 @@ static void felix_stop(void *state)
         return;
     tby_resource_free(f->def);
     tby_resource_free(f->own);
+    tby_resource_free(f->env);
     for (size_t i = 0; i < NODE_SETTING_COUNT; i++)
         free(f->base[i]);
     free(f->own_name);
     free(f);
 }
+
+static void apply(struct node_felix *f);
 
 static int felix_start(struct node *n, void **state, struct tby_error *err)
 {
@@ -66,7 +74,13 @@ static int felix_start(struct node *n, void **state, struct tby_error *err)
         return tby_error_set(err, -ENOMEM, "out of memory");
     }
     f->n = n;
+    if (node_felix_env(environ, &f->env, err) < 0) {
+        felix_stop(f);
+        return -EINVAL;
+    }
     *state = f;
+    if (f->env)
+        apply(f);
     return 0;
 }
 
@@ -77,13 +91,35 @@ static const struct tby_felixconfig *spec_of(const struct tby_resource *res)
     return res ? res->spec.felixconfig : NULL;
 }
 
-/* The node's FelixConfiguration first, then the default one. */
-#define PICK(f, has, field) \
-    (spec_of((f)->own) && spec_of((f)->own)->has ? spec_of((f)->own)->field \
-                                                 : spec_of((f)->def)->field)
-#define GIVEN(f, has) \
-    ((spec_of((f)->own) && spec_of((f)->own)->has) || \
-     (spec_of((f)->def) && spec_of((f)->def)->has))
+/* The layers, first the one that wins: the FELIX_* variables, the node's
+ * FelixConfiguration, the default one (NULL: absent). */
+#define LAYERS 3
+static void layers(const struct node_felix *f, const struct tby_felixconfig *l[LAYERS])
+{
+    l[0] = spec_of(f->env);
+    l[1] = spec_of(f->own);
+    l[2] = spec_of(f->def);
+}
+
+/* The first layer whose bool at `off` (a has_* field) is set, or NULL. */
+static const struct tby_felixconfig *first_with(const struct tby_felixconfig *const *l,
+                                                size_t off)
+{
+    for (size_t i = 0; i < LAYERS; i++)
+        if (l[i] && *(const bool *)((const char *)l[i] + off))
+            return l[i];
+    return NULL;
+}
+#define FIRST(l, has) first_with(l, offsetof(struct tby_felixconfig, has))
+
+/* The first layer's string at `off` (health_host, metrics_host), or NULL. */
+static const char *first_string(const struct tby_felixconfig *const *l, size_t off)
+{
+    for (size_t i = 0; i < LAYERS; i++)
+        if (l[i] && *(char *const *)((const char *)l[i] + off))
+            return *(char *const *)((const char *)l[i] + off);
+    return NULL;
+}
 
 static const char *severity_level(enum tby_felix_severity s)
 {
@@ -105,43 +141,46 @@ static const char *host_address(const char *host, const char *fallback)
     return *host ? host : "0.0.0.0";
 }
 
-/* What the FelixConfigurations say for each layered setting (NULL: nothing). */
+/* What the layers say for each layered setting ("": nothing). */
 static void wanted(const struct node_felix *f, char vals[][64])
 {
-    const struct tby_felixconfig *own = spec_of(f->own), *def = spec_of(f->def);
-    enum tby_felix_severity sev = own && own->log_severity ? own->log_severity
-                                  : def ? def->log_severity : TBY_FELIX_SEVERITY_UNSET;
+    const struct tby_felixconfig *l[LAYERS], *health, *port, *metrics, *mport;
+    enum tby_felix_severity sev = TBY_FELIX_SEVERITY_UNSET;
+    const char *host;
 
+    layers(f, l);
     for (size_t i = 0; i < NODE_SETTING_COUNT; i++)
         vals[i][0] = '\0';
+    for (size_t i = 0; i < LAYERS && !sev; i++)
+        sev = l[i] ? l[i]->log_severity : sev;
     if (sev)
         snprintf(vals[NODE_LOG_LEVEL], 64, "%s", severity_level(sev));
-    if (GIVEN(f, has_health_enabled) && !PICK(f, has_health_enabled, health_enabled))
+    health = FIRST(l, has_health_enabled);
+    port = FIRST(l, has_health_port);
+    if (health && !health->health_enabled)
         snprintf(vals[NODE_HEALTH_PORT], 64, "0");
-    else if (GIVEN(f, has_health_port))
-        snprintf(vals[NODE_HEALTH_PORT], 64, "%u", PICK(f, has_health_port, health_port));
-    if ((own && own->health_host) || (def && def->health_host))
-        snprintf(vals[NODE_HEALTH_HOST], 64, "%s",
-                 host_address(own && own->health_host ? own->health_host : def->health_host,
-                              NULL));
-    if (GIVEN(f, has_metrics_enabled))
+    else if (port)
+        snprintf(vals[NODE_HEALTH_PORT], 64, "%u", port->health_port);
+    if ((host = first_string(l, offsetof(struct tby_felixconfig, health_host))))
+        snprintf(vals[NODE_HEALTH_HOST], 64, "%s", host_address(host, NULL));
+    metrics = FIRST(l, has_metrics_enabled);
+    mport = FIRST(l, has_metrics_port);
+    if (metrics)
         snprintf(vals[NODE_METRICS_PORT], 64, "%u",
-                 !PICK(f, has_metrics_enabled, metrics_enabled) ? 0u
-                 : GIVEN(f, has_metrics_port) ? PICK(f, has_metrics_port, metrics_port)
-                                              : CALICO_METRICS_PORT);
-    if ((own && own->metrics_host) || (def && def->metrics_host))
-        snprintf(vals[NODE_METRICS_HOST], 64, "%s",
-                 host_address(own && own->metrics_host ? own->metrics_host : def->metrics_host,
-                              NULL));
+                 !metrics->metrics_enabled ? 0u : mport ? mport->metrics_port
+                                                        : CALICO_METRICS_PORT);
+    if ((host = first_string(l, offsetof(struct tby_felixconfig, metrics_host))))
+        snprintf(vals[NODE_METRICS_HOST], 64, "%s", host_address(host, NULL));
 }
 
-/* A read-back interval in seconds from the configurations' field, or -1. */
+/* A read-back interval in seconds from the layers' fields, or -1. */
 static int interval_s(const struct node_felix *f, bool route)
 {
-    const struct tby_felixconfig *cfgs[] = { spec_of(f->own), spec_of(f->def) };
+    const struct tby_felixconfig *l[LAYERS];
 
-    for (size_t i = 0; i < 2; i++) {
-        const struct tby_felixconfig *c = cfgs[i];
+    layers(f, l);
+    for (size_t i = 0; i < LAYERS; i++) {
+        const struct tby_felixconfig *c = l[i];
 
         if (!c)
             continue;
@@ -175,7 +214,7 @@ static void apply(struct node_felix *f)
             continue;
         }
         tby_log(TBY_LOG_INFO, "felix", "setting %s %s=%s",
-                vals[s][0] ? "from FelixConfiguration" : "back to tabby-node's own",
+                vals[s][0] ? "from FELIX_* or FelixConfiguration" : "back to tabby-node's own",
                 node_config_name(s), want);
     }
     policy_s = interval_s(f, false);

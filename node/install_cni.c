@@ -1,6 +1,7 @@
 /* install_cni.c — `tabby-node install-cni` (install_cni.h): what the DaemonSet's init
  * container does on every node before tabby-node starts, as Calico's install-cni does:
- * plugins, then the plugins' kubeconfig, then the network configuration. */
+ * plugins, then the plugins' kubeconfig and etcd's TLS files, then the network
+ * configuration. */
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -21,6 +22,9 @@
 
 #define PLUGIN_MAX (256 * 1024 * 1024)
 #define TEMPLATE_MAX (1024 * 1024)
+#define TLS_FILE_MAX (1024 * 1024)
+/* Where etcd's TLS files go in the host's CNI config folder (Calico's: calico-tls). */
+#define TLS_DIR_NAME "tabby-tls"
 
 static const char *const plugins[] = { "tabby", "tabby-ipam" };
 
@@ -70,6 +74,9 @@ static const struct setting settings[] = {
     { "DATASTORE_TYPE", F(datastore_type), "kubernetes", "kubernetes or etcdv3" },
     { "LOG_LEVEL", F(log_level), "info", "the plugins' log level" },
     { "ETCD_ENDPOINTS", F(etcd_endpoints), "", "for DATASTORE_TYPE=etcdv3" },
+    { "TLS_ASSETS_DIR", F(tls_dir), "/calico-secrets",
+      "etcd's TLS files, mounted from a Secret: etcd-ca, etcd-cert, etcd-key, copied to "
+      "the host's CNI config folder's " TLS_DIR_NAME "/ for the plugins" },
     { "KUBERNETES_SERVICE_HOST", F(service_host), "", "the API (set in every pod)" },
     { "KUBERNETES_SERVICE_PORT", F(service_port), "", "" },
     { "TABBY_SERVICEACCOUNT_DIR", F(sa_dir), TBY_KUBE_SA_DIR,
@@ -85,9 +92,10 @@ static char **field(struct node_install_cni *s, const struct setting *st)
 
 void node_install_cni_usage(FILE *out)
 {
-    fputs("Usage: tabby-node install-cni\n"
+    fputs("Usage: tabby-node install-cni [--uninstall]\n"
           "Installs the CNI plugins, their kubeconfig (in a pod) and the network\n"
-          "configuration on this node, then exits. Settings (environment):\n\n", out);
+          "configuration on this node, then exits; --uninstall removes what it installs\n"
+          "(files of others' stay). Settings (environment):\n\n", out);
     for (size_t i = 0; i < TBY_ARRAY_SIZE(settings); i++)
         fprintf(out, "  %-26s %s%s%s%s\n", settings[i].env, settings[i].help,
                 settings[i].def && *settings[i].def ? " [" : "",
@@ -99,7 +107,8 @@ void node_install_cni_usage(FILE *out)
           "  SKIP_CNI_BINARIES          plugins not to install (comma-separated)\n"
           "Placeholders: __KUBERNETES_NODE_NAME__ __CNI_MTU__ __KUBECONFIG_FILEPATH__\n"
           "__DATASTORE_TYPE__ __LOG_LEVEL__ __ETCD_ENDPOINTS__ __KUBERNETES_SERVICE_HOST__\n"
-          "__KUBERNETES_SERVICE_PORT__\n", out);
+          "__KUBERNETES_SERVICE_PORT__ __ETCD_CA_CERT_FILE__ __ETCD_CERT_FILE__\n"
+          "__ETCD_KEY_FILE__ (the copied file as the host names it, or \"\")\n", out);
 }
 
 static const char *env(const char *name)
@@ -243,16 +252,33 @@ static int replace_all(struct tby_buf *out, const char *text, const char *const 
     return tby_buf_error(out);
 }
 
+/* The etcd TLS file `name` as the host names it, when install-cni copied it; else "". */
+static char *tls_file(const struct node_install_cni *s, const char *name)
+{
+    char *here = NULL, *host = NULL;
+
+    if (asprintf(&here, "%s/" TLS_DIR_NAME "/%s", s->net_dir, name) < 0)
+        return NULL;
+    if (access(here, F_OK) < 0)
+        host = strdup("");
+    else if (asprintf(&host, "%s/" TLS_DIR_NAME "/%s", s->host_net_dir, name) < 0)
+        host = NULL;
+    free(here);
+    return host;
+}
+
 int node_install_cni_conflist(const struct node_install_cni *s, char **out,
                               struct tby_error *err)
 {
-    _cleanup_free_ char *kubeconfig = NULL;
+    _cleanup_free_ char *kubeconfig = NULL, *ca = tls_file(s, "etcd-ca"),
+                        *cert = tls_file(s, "etcd-cert"), *key = tls_file(s, "etcd-key");
     struct tby_buf b = { 0 };
     json_error_t jerr;
     json_t *parsed;
 
     *out = NULL;
-    if (asprintf(&kubeconfig, "%s/%s", s->host_net_dir, NODE_CNI_KUBECONFIG_NAME) < 0)
+    if (asprintf(&kubeconfig, "%s/%s", s->host_net_dir, NODE_CNI_KUBECONFIG_NAME) < 0 ||
+        !ca || !cert || !key)
         return tby_error_set(err, -ENOMEM, "out of memory");
     const char *const subst[][2] = {
         { "__KUBERNETES_NODE_NAME__", s->node_name },
@@ -263,6 +289,9 @@ int node_install_cni_conflist(const struct node_install_cni *s, char **out,
         { "__ETCD_ENDPOINTS__", s->etcd_endpoints },
         { "__KUBERNETES_SERVICE_HOST__", s->service_host },
         { "__KUBERNETES_SERVICE_PORT__", s->service_port },
+        { "__ETCD_CA_CERT_FILE__", ca },
+        { "__ETCD_CERT_FILE__", cert },
+        { "__ETCD_KEY_FILE__", key },
     };
     if (replace_all(&b, s->template, subst, TBY_ARRAY_SIZE(subst)) < 0) {
         tby_buf_clear(&b);
@@ -290,34 +319,65 @@ static int join(char **out, const char *dir, const char *name, struct tby_error 
     return 0;
 }
 
-static int install_plugin(const struct node_install_cni *s, const char *name,
-                          struct tby_error *err)
+/* Removes path (a missing one is fine), logging why. */
+static int remove_file(const char *path, const char *what, struct tby_error *err)
 {
-    _cleanup_free_ char *src = NULL, *dst = NULL, *bytes = NULL;
-    size_t len = 0;
+    if (unlink(path) < 0)
+        return errno == ENOENT ? 0 : tby_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    tby_log(TBY_LOG_INFO, "install-cni", "removed path=%s (%s)", path, what);
+    return 0;
+}
+
+/* The plugin `name` as the image holds it (its bytes and mode), and where it goes. */
+static int read_plugin(const struct node_install_cni *s, const char *name, char **bytes,
+                       size_t *len, mode_t *mode, char **dst, struct tby_error *err)
+{
+    _cleanup_free_ char *src = NULL;
     struct stat st;
+    int r;
+
+    *bytes = *dst = NULL;
+    if (join(&src, s->plugins_dir, name, err) < 0 || join(dst, s->bin_dir, name, err) < 0)
+        return -ENOMEM;
+    if (stat(src, &st) < 0)
+        return tby_error_set(err, -errno, "%s: %s", src, strerror(errno));
+    *mode = st.st_mode & 07777;
+    r = tby_read_file(src, PLUGIN_MAX, bytes, len);
+    return r < 0 ? tby_error_set(err, r, "%s: %s", src, strerror(-r)) : 0;
+}
+
+/* Installs the plugin `name`, or (uninstall) removes it when it is the one it installs. */
+static int plugin(const struct node_install_cni *s, const char *name, bool uninstall,
+                  struct tby_error *err)
+{
+    _cleanup_free_ char *dst = NULL, *bytes = NULL;
+    size_t len = 0;
+    mode_t mode = 0;
     int r;
 
     if (tby_strv_contains(&s->skip, name)) {
         tby_log(TBY_LOG_INFO, "install-cni", "skipped plugin=%s (SKIP_CNI_BINARIES)", name);
         return 0;
     }
-    if (join(&src, s->plugins_dir, name, err) < 0 || join(&dst, s->bin_dir, name, err) < 0)
-        return -ENOMEM;
+    r = read_plugin(s, name, &bytes, &len, &mode, &dst, err);
+    if (r < 0 || (uninstall && access(dst, F_OK) < 0))
+        return r;
+    if (uninstall && !tby_file_same(dst, bytes, len, mode)) {
+        tby_log(TBY_LOG_WARNING, "install-cni", "kept path=%s (not the plugin tabby installs)",
+                dst);
+        return 0;
+    }
+    if (uninstall)
+        return remove_file(dst, "tabby's plugin", err);
     if (!s->update_binaries && access(dst, F_OK) == 0) {
         tby_log(TBY_LOG_INFO, "install-cni", "kept path=%s (UPDATE_CNI_BINARIES=false)", dst);
         return 0;
     }
-    if (stat(src, &st) < 0)
-        return tby_error_set(err, -errno, "%s: %s", src, strerror(errno));
-    r = tby_read_file(src, PLUGIN_MAX, &bytes, &len);
-    if (r < 0)
-        return tby_error_set(err, r, "%s: %s", src, strerror(-r));
-    if (tby_file_same(dst, bytes, len, st.st_mode & 07777)) {
+    if (tby_file_same(dst, bytes, len, mode)) {
         tby_log(TBY_LOG_INFO, "install-cni", "up to date path=%s", dst);
         return 0;
     }
-    r = tby_file_replace(dst, bytes, len, st.st_mode & 07777, err);
+    r = tby_file_replace(dst, bytes, len, mode, err);
     if (r == 0)
         tby_log(TBY_LOG_INFO, "install-cni", "installed path=%s bytes=%zu", dst, len);
     return r;
@@ -350,6 +410,52 @@ static int install_kubeconfig(const struct node_install_cni *s, struct tby_error
     return r < 0 ? tby_error_prefix(err, "the plugins' kubeconfig") : 0;
 }
 
+/* etcd's TLS files from the mounted Secret, for the plugins on the host (mode 0600, in a
+ * folder of mode 0700), as Calico's install-cni copies them; none there: nothing to do. A
+ * file the Secret no longer holds is removed, so that the conflist stops naming it. */
+static int install_tls(const struct node_install_cni *s, struct tby_error *err)
+{
+    static const char *const names[] = { "etcd-ca", "etcd-cert", "etcd-key" };
+    _cleanup_free_ char *dir = NULL;
+    bool any = false;
+    int r;
+
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(names); i++) {
+        _cleanup_free_ char *src = NULL;
+
+        if (join(&src, s->tls_dir, names[i], err) < 0)
+            return -ENOMEM;
+        any = any || access(src, F_OK) == 0;
+    }
+    if (join(&dir, s->net_dir, TLS_DIR_NAME, err) < 0)
+        return -ENOMEM;
+    if (any && mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return tby_error_set(err, -errno, "%s: %s", dir, strerror(errno));
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(names); i++) {
+        _cleanup_free_ char *src = NULL, *dst = NULL, *bytes = NULL;
+        size_t len = 0;
+
+        if (join(&src, s->tls_dir, names[i], err) < 0 || join(&dst, dir, names[i], err) < 0)
+            return -ENOMEM;
+        r = tby_read_file(src, TLS_FILE_MAX, &bytes, &len);
+        if (r == -ENOENT) {
+            if (unlink(dst) == 0)
+                tby_log(TBY_LOG_INFO, "install-cni", "removed path=%s (not in %s)", dst,
+                        s->tls_dir);
+            continue;
+        }
+        if (r < 0)
+            return tby_error_set(err, r, "TLS_ASSETS_DIR: %s: %s", src, strerror(-r));
+        if (tby_file_same(dst, bytes, len, 0600))
+            continue;
+        r = tby_file_replace(dst, bytes, len, 0600, err);
+        if (r < 0)
+            return r;
+        tby_log(TBY_LOG_INFO, "install-cni", "installed path=%s bytes=%zu", dst, len);
+    }
+    return 0;
+}
+
 static int install_conflist(const struct node_install_cni *s, struct tby_error *err)
 {
     _cleanup_free_ char *text = NULL, *path = NULL;
@@ -373,10 +479,60 @@ int node_install_cni(const struct node_install_cni *s, struct tby_error *err)
     int r = 0;
 
     for (size_t i = 0; r == 0 && i < TBY_ARRAY_SIZE(plugins); i++)
-        r = install_plugin(s, plugins[i], err);
+        r = plugin(s, plugins[i], false, err);
     if (r == 0)
         r = install_kubeconfig(s, err);
     if (r == 0)
+        r = install_tls(s, err);
+    if (r == 0)
         r = install_conflist(s, err);
     return r;
+}
+
+/* ---- --uninstall ----------------------------------------------------------------------- */
+
+/* Whether the conflist at path is tabby's: JSON with a plugin of type "tabby". */
+static bool tabbys_conflist(const char *path)
+{
+    json_t *conf = json_load_file(path, 0, NULL), *plugin;
+    bool ours = false;
+    size_t i;
+
+    json_array_foreach(json_object_get(conf, "plugins"), i, plugin)
+        ours = ours || (json_is_string(json_object_get(plugin, "type")) &&
+                        strcmp(json_string_value(json_object_get(plugin, "type")), "tabby") == 0);
+    json_decref(conf);
+    return ours;
+}
+
+int node_uninstall_cni(const struct node_install_cni *s, struct tby_error *err)
+{
+    static const char *const tls[] = { "etcd-ca", "etcd-cert", "etcd-key" };
+    _cleanup_free_ char *conf = NULL, *kubeconfig = NULL, *dir = NULL;
+    int r;
+
+    if (join(&conf, s->net_dir, s->conf_name, err) < 0 ||
+        join(&kubeconfig, s->net_dir, NODE_CNI_KUBECONFIG_NAME, err) < 0 ||
+        join(&dir, s->net_dir, TLS_DIR_NAME, err) < 0)
+        return -ENOMEM;
+    if (access(conf, F_OK) == 0 && !tabbys_conflist(conf))
+        tby_log(TBY_LOG_WARNING, "install-cni", "kept path=%s (no plugin of type tabby)", conf);
+    else if ((r = remove_file(conf, "tabby's network configuration", err)) < 0)
+        return r;
+    if ((r = remove_file(kubeconfig, "the plugins' kubeconfig", err)) < 0)
+        return r;
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(tls); i++) {
+        _cleanup_free_ char *path = NULL;
+
+        if (join(&path, dir, tls[i], err) < 0)
+            return -ENOMEM;
+        if ((r = remove_file(path, "etcd's TLS file", err)) < 0)
+            return r;
+    }
+    if (rmdir(dir) == 0)
+        tby_log(TBY_LOG_INFO, "install-cni", "removed path=%s", dir);
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(plugins); i++)
+        if ((r = plugin(s, plugins[i], true, err)) < 0)
+            return r;
+    return 0;
 }

@@ -31,6 +31,7 @@ struct node_install_cni {
     char *datastore_type;
     char *log_level;
     char *etcd_endpoints;
+    char *tls_dir;       /* the etcd Secret's files (etcd-ca, etcd-cert, etcd-key), mounted */
     char *service_host, *service_port; /* the API as this pod reaches it */
     char *sa_dir;        /* this pod's service account files */
     char *account;       /* the plugins' ServiceAccount */
@@ -51,5 +52,11 @@ int node_install_cni_conflist(const struct node_install_cni *s, char **out,
 
 /* Does the work, logging one line per file. */
 int node_install_cni(const struct node_install_cni *s, struct tby_error *err);
+/* `install-cni --uninstall`: removes what it installed, logging one line per file: the
+ * conflist first (a runtime then no longer picks tabby's network), when it is tabby's (a
+ * plugin of type tabby in it); the plugins' kubeconfig and etcd's TLS files; then each
+ * plugin that is the one it would install. Each goes in one unlink (a runtime sees it
+ * whole or not at all); a file of someone else's, of another name or content, stays. */
+int node_uninstall_cni(const struct node_install_cni *s, struct tby_error *err);
 
 #endif

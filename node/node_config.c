@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "tabby/buf.h"
@@ -15,6 +16,7 @@
 #include "tabby/net.h"
 #include "tabby/settings.h"
 #include "tabby/yaml.h"
+#include "default_pool.h"
 #include "node_config.h"
 
 struct setting {
@@ -88,6 +90,40 @@ static const struct setting settings[NODE_SETTING_COUNT] = {
     [NODE_CLUSTER_TYPE] = { "CLUSTER_TYPE", "cluster-type", NULL,
                             "on k8s: what ClusterInformation's clusterType gains (k8s,bgp); "
                             "kdd is added" },
+    [NODE_NO_DEFAULT_POOLS] = { "NO_DEFAULT_POOLS", "no-default-pools", "false",
+                                "true: never create the default pools" },
+    [NODE_POOL4_CIDR] = { "CALICO_IPV4POOL_CIDR", "ipv4pool-cidr", NULL,
+                          "the default IPv4 pool, made at start when there is no IPv4 pool "
+                          "(none: no pool; default: 192.168.0.0/16, or 172.16-31.0.0/16 if "
+                          "an address of the node is in it)" },
+    [NODE_POOL4_IPIP] = { "CALICO_IPV4POOL_IPIP", "ipv4pool-ipip", "never",
+                          "its ipipMode: always, cross-subnet, never (or off)" },
+    [NODE_POOL4_VXLAN] = { "CALICO_IPV4POOL_VXLAN", "ipv4pool-vxlan", "never",
+                           "its vxlanMode: always, cross-subnet, never (or off)" },
+    [NODE_POOL4_NAT] = { "CALICO_IPV4POOL_NAT_OUTGOING", "ipv4pool-nat-outgoing", "true",
+                         "its natOutgoing" },
+    [NODE_POOL4_BLOCK_SIZE] = { "CALICO_IPV4POOL_BLOCK_SIZE", "ipv4pool-block-size", "26",
+                                "its blockSize (20 to 32)" },
+    [NODE_POOL4_NODE_SELECTOR] = { "CALICO_IPV4POOL_NODE_SELECTOR", "ipv4pool-node-selector",
+                                   "all()", "its nodeSelector" },
+    [NODE_POOL4_NO_BGP_EXPORT] = { "CALICO_IPV4POOL_DISABLE_BGP_EXPORT",
+                                   "ipv4pool-disable-bgp-export", "false",
+                                   "its disableBGPExport" },
+    [NODE_POOL6_CIDR] = { "CALICO_IPV6POOL_CIDR", "ipv6pool-cidr", NULL,
+                          "the default IPv6 pool, made at start when there is no IPv6 pool "
+                          "and the kernel has IPv6 (none: no pool; default: a random ULA "
+                          "/48)" },
+    [NODE_POOL6_VXLAN] = { "CALICO_IPV6POOL_VXLAN", "ipv6pool-vxlan", "never",
+                           "its vxlanMode (IPv6 pools have no IPIP)" },
+    [NODE_POOL6_NAT] = { "CALICO_IPV6POOL_NAT_OUTGOING", "ipv6pool-nat-outgoing", "false",
+                         "its natOutgoing" },
+    [NODE_POOL6_BLOCK_SIZE] = { "CALICO_IPV6POOL_BLOCK_SIZE", "ipv6pool-block-size", "122",
+                                "its blockSize (116 to 128)" },
+    [NODE_POOL6_NODE_SELECTOR] = { "CALICO_IPV6POOL_NODE_SELECTOR", "ipv6pool-node-selector",
+                                   "all()", "its nodeSelector" },
+    [NODE_POOL6_NO_BGP_EXPORT] = { "CALICO_IPV6POOL_DISABLE_BGP_EXPORT",
+                                   "ipv6pool-disable-bgp-export", "false",
+                                   "its disableBGPExport" },
 };
 
 void node_config_usage(FILE *out)
@@ -370,6 +406,8 @@ static int typed(struct node_config *c, struct tby_error *err)
         r = check_ip("IP6", c->v[NODE_IP6], 6, err);
     if (r == 0 && c->v[NODE_AS])
         r = parse_as(c->v[NODE_AS], c, err);
+    if (r == 0)
+        r = node_default_pool_config(c, err);
     return r;
 }
 
@@ -452,6 +490,13 @@ int node_config_load(struct node_config *c, int argc, char **argv, struct tby_er
         r = fill_defaults(c, err);
     if (r == 0 && !c->help)
         r = typed(c, err);
+    if (r == 0 && !c->help) {
+        /* checked here, so that a bad one stops tabby-node before anything else */
+        struct tby_resource *felix = NULL;
+
+        r = node_felix_env(environ, &felix, err);
+        tby_resource_free(felix);
+    }
     return r;
 }
 
@@ -476,6 +521,20 @@ int node_config_set(struct node_config *c, enum node_setting i, const char *valu
     next.v[i] = c->v[i];
     *c = next;
     return 0;
+}
+
+int node_config_bool(const char *text, bool *out)
+{
+    static const char *const no[] = { "false", "f", "0", "no", "n" };
+    static const char *const yes[] = { "true", "t", "1", "yes", "y" };
+
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(no); i++) {
+        if (!strcasecmp(text, no[i]) || !strcasecmp(text, yes[i])) {
+            *out = !strcasecmp(text, yes[i]);
+            return 0;
+        }
+    }
+    return -EINVAL;
 }
 
 const char *node_config_name(enum node_setting i)

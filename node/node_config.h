@@ -14,6 +14,8 @@
 
 #include "tabby/error.h"
 #include "tabby/log.h"
+#include "tabby/net.h"
+#include "tabby/resource.h"
 
 #define TBY_NODE_CONFIG_PATH "/etc/tabby/tabby-node.cfg"
 
@@ -46,6 +48,20 @@ enum node_setting {
     NODE_SA_DIR,
     NODE_NODENAME_FILE,
     NODE_CLUSTER_TYPE,
+    NODE_NO_DEFAULT_POOLS,
+    NODE_POOL4_CIDR,        /* the default pools' CALICO_IPV{4,6}POOL_* (default_pool.c) */
+    NODE_POOL4_IPIP,
+    NODE_POOL4_VXLAN,
+    NODE_POOL4_NAT,
+    NODE_POOL4_BLOCK_SIZE,
+    NODE_POOL4_NODE_SELECTOR,
+    NODE_POOL4_NO_BGP_EXPORT,
+    NODE_POOL6_CIDR,
+    NODE_POOL6_VXLAN,
+    NODE_POOL6_NAT,
+    NODE_POOL6_BLOCK_SIZE,
+    NODE_POOL6_NODE_SELECTOR,
+    NODE_POOL6_NO_BGP_EXPORT,
     NODE_SETTING_COUNT
 };
 
@@ -54,6 +70,20 @@ enum node_backend {
     NODE_BACKEND_BIRD,   /* BGP through BIRD for native and IPIP pools; VXLAN by tabby */
     NODE_BACKEND_VXLAN,  /* no BIRD: tabby routes VXLAN (and IPIP) pools itself */
     NODE_BACKEND_NONE,   /* policy only: routes are someone else's */
+};
+
+/* A default pool as the CALICO_IPV{4,6}POOL_* variables describe it (default_pool.c). */
+struct node_default_pool {
+    bool enabled;             /* the CIDR is not "none" (and NO_DEFAULT_POOLS is not true) */
+    bool has_cidr;            /* else chosen at start: Calico's 192.168.0.0/16 or a
+                               * 172.16-31.0.0/16 no address of the node is in; a random
+                               * ULA /48 for IPv6 */
+    struct tby_cidr cidr;
+    int block_size;
+    int ipip_mode, vxlan_mode;  /* enum tby_encap_mode */
+    bool nat_outgoing;
+    bool disable_bgp_export;
+    const char *node_selector;  /* borrowed from v[] */
 };
 
 struct node_config {
@@ -73,6 +103,7 @@ struct node_config {
     int cni_token_seconds;
     bool has_as;
     uint32_t as_number;
+    struct node_default_pool pool[2]; /* IPv4, IPv6 */
     const char *config_path;  /* from --config or $TABBY_NODE_CONFIG (borrowed) */
     bool dump, cleanup, allow_root_netns, help;
 };
@@ -85,6 +116,13 @@ void node_config_clear(struct node_config *c);
  * datastore's layer of the settings (FelixConfiguration, felix.c). The error names it. */
 int node_config_set(struct node_config *c, enum node_setting i, const char *value,
                     struct tby_error *err);
+/* A boolean as calico-node and Felix spell it: true, t, 1, yes, y and their opposites, in
+ * any case. -EINVAL for anything else. */
+int node_config_bool(const char *text, bool *out);
+/* The FELIX_* variables of the environment as a FelixConfiguration (felix.c): *out NULL
+ * when there are none, else the caller's. A variable that names no field, or a value the
+ * field does not take, fails with the variable named. */
+int node_felix_env(char **envp, struct tby_resource **out, struct tby_error *err);
 /* The setting's environment variable (and config file key). */
 const char *node_config_name(enum node_setting i);
 void node_config_usage(FILE *out);

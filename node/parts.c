@@ -6,7 +6,8 @@
  * is not. The pid file comes first, so that it goes last; the settings of the datastore's
  * FelixConfigurations next, which the parts after read; the CNI plugins' token needs
  * nothing but the API; the nodename file and (on k8s:) ClusterInformation come before
- * everything that programs, as calico-node sees to them before Felix starts; registration
+ * everything that programs, as calico-node sees to them before Felix starts, and so do
+ * the default IP pools (made when there are none, before anything reads them); registration
  * comes before the routes and BIRD, which are made from every node's Node; the Node's
  * NetworkUnavailable condition (k8s:) follows every part it waits for; the HTTP server
  * comes last, so that a turn of the loop answers with what the parts before it just did.
@@ -20,6 +21,7 @@
     X(cni_token)      \
     X(nodename)       \
     X(clusterinfo)    \
+    X(pools)          \
     X(register)       \
     X(policy)         \
     X(routes)         \

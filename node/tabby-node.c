@@ -45,19 +45,23 @@ static int install_cni(int argc, char **argv)
 {
     struct node_install_cni s;
     struct tby_error err = { 0 };
+    bool uninstall = argc == 2 && strcmp(argv[1], "--uninstall") == 0;
     int rc;
 
-    if (argc > 2 || (argc == 2 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h"))) {
-        fprintf(stderr, "tabby-node install-cni: takes no arguments (settings are environment "
-                        "variables: see --help)\n");
+    if (argc > 2 || (argc == 2 && !uninstall && strcmp(argv[1], "--help") &&
+                     strcmp(argv[1], "-h"))) {
+        fprintf(stderr, "tabby-node install-cni: takes --uninstall or nothing (settings are "
+                        "environment variables: see --help)\n");
         return 2;
     }
-    if (argc == 2) {
+    if (argc == 2 && !uninstall) {
         node_install_cni_usage(stdout);
         return 0;
     }
     tby_log_set_level(TBY_LOG_INFO);
-    rc = node_install_cni_load(&s, &err) < 0 ? 2 : said(node_install_cni(&s, &err), &err);
+    rc = node_install_cni_load(&s, &err) < 0
+             ? 2
+             : said(uninstall ? node_uninstall_cni(&s, &err) : node_install_cni(&s, &err), &err);
     if (rc == 2)
         fprintf(stderr, "tabby-node install-cni: %s\n", tby_error_str(&err));
     node_install_cni_clear(&s);

@@ -54,8 +54,11 @@ chmod 1777 "$root/tmp"
 
 # tabby, as make install lays it out (the plugins in the CNI bin folder), stripped.
 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$build" install DESTDIR="$root" \
-    prefix=/usr cnibindir=/opt/cni/bin cniconfdir=/etc/cni/net.d >"$work/install.log"
-rm -rf "$root/etc/cni" # install-cni writes the node's own configuration
+    prefix=/usr sysconfdir=/etc cnibindir=/opt/cni/bin cniconfdir=/etc/cni/net.d \
+    systemdsystemunitdir=/usr/lib/systemd/system >"$work/install.log"
+# install-cni writes the node's own configuration; a container has no systemd unit, its
+# environment file or man pages.
+rm -rf "$root/etc/cni" "$root/etc/default" "$root/usr/lib/systemd" "$root/usr/share/man"
 programs=("$root/usr/bin/tabbyctl" "$root/usr/sbin/tabby-node" "$root/opt/cni/bin/tabby"
     "$root/opt/cni/bin/tabby-ipam")
 strip --strip-unneeded "${programs[@]}"

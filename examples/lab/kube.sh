@@ -99,7 +99,7 @@ kube_roles() {
         {apiGroups: [""], resources: ["nodes/status"], verbs: ["patch", "update"]},
         {apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"],
          verbs: ["list", "watch"]},
-        {apiGroups: [$c], resources: ["ippools", "ipamconfigs", "networkpolicies",
+        {apiGroups: [$c], resources: ["ippools", "ipamconfigs", "ipreservations", "networkpolicies",
             "globalnetworkpolicies", "networksets", "globalnetworksets", "bgpconfigurations",
             "bgppeers", "bgpfilters", "hostendpoints", "felixconfigurations", "tiers"],
          verbs: ["get", "list", "watch"]},
@@ -111,7 +111,8 @@ kube_roles() {
         {apiGroups: [""], resources: ["pods/status"], verbs: ["patch"]},
         {apiGroups: [$c], resources: ["ipamblocks", "blockaffinities", "ipamhandles"],
          verbs: ["get", "list", "create", "update", "delete"]},
-        {apiGroups: [$c], resources: ["ippools", "ipamconfigs", "clusterinformations"],
+        {apiGroups: [$c], resources: ["ippools", "ipamconfigs", "ipreservations",
+            "clusterinformations"],
          verbs: ["get", "list"]}])'
 }
 

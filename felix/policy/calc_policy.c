@@ -36,8 +36,7 @@ static char *policy_id(const struct tby_resource *res)
     return r < 0 ? NULL : s;
 }
 
-/* The name Calico shows (and sorts by among equal orders). */
-static char *policy_display(const struct tby_resource *res)
+char *calc_policy_display(const struct tby_resource *res)
 {
     char *s = NULL;
     int r;
@@ -106,8 +105,8 @@ static int sel_service_accounts(const char *text, struct tby_sel **out, struct t
 
 /* spec.selector, scoped as Calico scopes it (a NetworkPolicy's namespace, a
  * GlobalNetworkPolicy's namespaceSelector), and spec.serviceAccountSelector ANDed in. */
-static int calico_applies(const struct tby_resource *res, struct tby_sel **out,
-                          struct tby_error *err)
+int calc_calico_applies(const struct tby_resource *res, struct tby_sel **out,
+                        struct tby_error *err)
 {
     const struct tby_policy *p = res->spec.policy;
     struct tby_sel *sel = NULL, *more = NULL, *accounts = NULL;
@@ -192,8 +191,8 @@ static int calico_entity(const struct tby_entity_rule *src, const char *ns, stru
     return centity_scope(e, sel, nss, ns, err);
 }
 
-static int calico_crule(const struct tby_rule *src, const char *ns, struct crule *r,
-                        struct tby_error *err)
+int calc_calico_rule(const struct tby_rule *src, const char *ns, struct crule *r,
+                     struct tby_error *err)
 {
     int rc;
 
@@ -251,7 +250,7 @@ static int compile_lists(struct calc_policies *pl, struct pol *p,
         for (size_t i = 0; i < l->n; i++) {
             struct tby_error err = { 0 };
             struct crule r;
-            int rc = calico_crule(&l->items[i], ns, &r, &err);
+            int rc = calc_calico_rule(&l->items[i], ns, &r, &err);
 
             if (rc == 0)
                 rc = compile_one(pl, p, d, &r, i, k);
@@ -360,7 +359,7 @@ static struct pol *pol_new(struct calc_policies *pl, const struct tby_resource *
     if (!p)
         return NULL;
     p->id = policy_id(res);
-    p->v.display = policy_display(res);
+    p->v.display = calc_policy_display(res);
     if (p->id) {
         p->v.chain[DIR_IN] = calc_policy_chain_name(p->id, DIR_IN);
         p->v.chain[DIR_OUT] = calc_policy_chain_name(p->id, DIR_OUT);
@@ -422,7 +421,7 @@ static int applies_of(const struct tby_resource *res, struct tby_sel **sel, unsi
     *order = res->spec.policy->order;
     if (res->spec.policy->tier)
         *tier = res->spec.policy->tier;
-    return calico_applies(res, sel, err);
+    return calc_calico_applies(res, sel, err);
 }
 
 static int policy_update(struct calc_policies *pl, const struct tby_resource *res,

@@ -117,6 +117,16 @@ int calc_k8s_rules(const struct tby_k8s_rule *rules, size_t n, bool ingress, con
 /* The applies-to selector of a Kubernetes policy. */
 int calc_k8s_selector(const struct tby_k8s_policy *kp, const char *ns, struct tby_sel **out,
                       struct tby_error *err);
+/* The applies-to selector of a Calico NetworkPolicy or GlobalNetworkPolicy (scoped to
+ * its namespace, or by its namespaceSelector). */
+int calc_calico_applies(const struct tby_resource *res, struct tby_sel **out,
+                        struct tby_error *err);
+/* A Calico rule of a policy in namespace ns (NULL: global) as the dataplane reads it. */
+int calc_calico_rule(const struct tby_rule *src, const char *ns, struct crule *r,
+                     struct tby_error *err);
+/* The name Calico shows and sorts by among equal orders: "<ns>/<name>",
+ * "<ns>/knp.default.<name>", "<name>". Caller frees; NULL when out of memory. */
+char *calc_policy_display(const struct tby_resource *res);
 /* `projectcalico.org/namespace == 'ns'` */
 int sel_namespace(const char *ns, struct tby_sel **out, struct tby_error *err);
 /* a && b, freeing both. */

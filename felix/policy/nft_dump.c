@@ -8,6 +8,7 @@
 
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
+#include <libnftnl/expr.h>
 #include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
@@ -235,27 +236,40 @@ static int run_add(struct rb *rb, const char *chain, uint64_t digest)
     return 0;
 }
 
+/* One dumped rule if it is table inet tabby's (the caller frees it), else NULL; *err is
+ * -ENOMEM when it could not be read. */
+static struct nftnl_rule *tabby_rule(const struct nlmsghdr *nlh, int *err)
+{
+    struct nftnl_rule *r = nftnl_rule_alloc();
+
+    if (!r || nftnl_rule_nlmsg_parse(nlh, r) < 0) {
+        nftnl_rule_free(r);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    if (strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), TBY_RS_TABLE) != 0) {
+        nftnl_rule_free(r);
+        return NULL;
+    }
+    return r;
+}
+
 static int rule_cb(const struct nlmsghdr *nlh, void *data)
 {
     struct rb *rb = data;
-    struct nftnl_rule *r = nftnl_rule_alloc();
+    struct nftnl_rule *r = tabby_rule(nlh, &rb->err);
     uint64_t digest = 0;
     uint32_t len = 0;
     const void *ud;
 
-    if (!r || nftnl_rule_nlmsg_parse(nlh, r) < 0) {
-        nftnl_rule_free(r);
-        rb->err = -ENOMEM;
-        return MNL_CB_ERROR;
-    }
-    if (strcmp(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), TBY_RS_TABLE) == 0) {
+    if (r) {
         ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
         if (ud)
             nftnl_udata_parse(ud, len, digest_cb, &digest);
         if (run_add(rb, nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), digest) < 0)
             rb->err = -ENOMEM;
+        nftnl_rule_free(r);
     }
-    nftnl_rule_free(r);
     return rb->err ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
@@ -284,6 +298,82 @@ static int read_chains(struct tby_nft *nft, struct rb *rb, struct tby_error *err
     nftnl_chain_free(c);
     nftnl_rule_free(r);
     return rb->err ? rb->err : rc;
+}
+
+/* ---- rule counters (tabbyctl policy explain --node) --------------------------------------- */
+
+struct counters {
+    int (*fn)(void *ctx, const char *chain, const char *comment, uint64_t packets,
+              uint64_t bytes);
+    void *ctx;
+    int result;
+};
+
+static int comment_cb(const struct nftnl_udata *a, void *data)
+{
+    const char *s = nftnl_udata_get(a);
+    uint8_t len = nftnl_udata_len(a);
+
+    if (nftnl_udata_type(a) == NFTNL_UDATA_RULE_COMMENT && len && s[len - 1] == '\0')
+        *(const char **)data = s;
+    return MNL_CB_OK;
+}
+
+/* Sums the rule's counters into pb[0] (packets) and pb[1] (bytes); pb[2] = 1 when any. */
+static int counter_expr_cb(struct nftnl_expr *e, void *data)
+{
+    uint64_t *pb = data;
+
+    if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "counter") == 0) {
+        pb[0] += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS);
+        pb[1] += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
+        pb[2] = 1;
+    }
+    return 0;
+}
+
+static int counter_rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+    struct counters *c = data;
+    struct nftnl_rule *r = tabby_rule(nlh, &c->result);
+    const char *comment = NULL;
+    uint64_t pb[3] = { 0 };
+    uint32_t len = 0;
+    const void *ud;
+
+    if (r) {
+        ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
+        if (ud)
+            nftnl_udata_parse(ud, len, comment_cb, &comment);
+        nftnl_expr_foreach(r, counter_expr_cb, pb);
+        if (comment && pb[2])
+            c->result = c->fn(c->ctx, nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), comment,
+                              pb[0], pb[1]);
+        nftnl_rule_free(r);
+    }
+    return c->result ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+int tby_nft_rule_counters(struct tby_nft *nft,
+                          int (*fn)(void *ctx, const char *chain, const char *comment,
+                                    uint64_t packets, uint64_t bytes),
+                          void *ctx, struct tby_error *err)
+{
+    char buf[REQUEST_SIZE] = { 0 }; /* zeroed: netlink padding stays defined */
+    struct nftnl_rule *r = nftnl_rule_alloc();
+    struct nlmsghdr *nlh = request(nft, buf, NFT_MSG_GETRULE, NLM_F_DUMP);
+    struct counters c = { .fn = fn, .ctx = ctx };
+    int rc;
+
+    if (!r)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    nftnl_rule_set_str(r, NFTNL_RULE_TABLE, TBY_RS_TABLE);
+    nftnl_rule_nlmsg_build_payload(nlh, r);
+    nftnl_rule_free(r);
+    rc = nft_talk(nft, nlh, counter_rule_cb, &c, err);
+    if (c.result)
+        return c.result;
+    return rc;
 }
 
 static int mark_chains(struct rb *rb)

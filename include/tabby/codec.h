@@ -100,7 +100,15 @@ int tby_dec_object(struct tby_dec *d, const json_t *obj, const char *field,
 /* A map of strings to strings; *out becomes a new reference (an empty object when
  * absent or empty: one object shared by every such map, so copy a decoded map before
  * changing it). Keys and values are checked as Kubernetes label keys and values when
- * `labels` is true. */
+ * `labels` is true. A value that is a number, a boolean or null becomes the string
+ * calicoctl makes of it (tby_scalar_text; null is ""), so `routeReflector: true` is the
+ * label "true"; a list or an object is refused. */
+/* The text sigs.k8s.io/yaml (calicoctl's and kubectl's reader) gives a scalar that is not
+ * a string where the field is a string: an integer's decimal digits, a real in Go's
+ * shortest float32 %g form (1.5, 1e+06), "true"/"false". Writes into buf (at least
+ * TBY_SCALAR_TEXT_MAX bytes) and returns it; NULL for a string, list, object or null. */
+#define TBY_SCALAR_TEXT_MAX 32
+const char *tby_scalar_text(const json_t *v, char *buf);
 int tby_dec_string_map(struct tby_dec *d, const json_t *obj, const char *field, bool labels,
                        json_t **out);
 

@@ -201,6 +201,28 @@ int tby_ipam_node_allocations(struct tby_ipam *ipam, const char *node, const cha
                               struct tby_ipam_alloc_list *out, struct tby_error *err);
 void tby_ipam_alloc_list_clear(struct tby_ipam_alloc_list *list);
 
+/* An address allocated by a node other than its block's (calicoctl ipam show
+ * --show-borrowed): from another node's block, or from a block affine to none. */
+struct tby_ipam_borrowed {
+    struct tby_ip ip;
+    char *node;                     /* the node that allocated it */
+    struct tby_cidr block;
+    char *block_node;               /* the block's affinity ("" for none) */
+    char *type;                     /* "pod", a tunnel type ("vxlanTunnelAddress"), or NULL */
+    char *allocated_to;             /* "namespace/pod" for a pod's, else NULL */
+};
+
+struct tby_ipam_borrowed_list {
+    struct tby_ipam_borrowed *items;    /* by address */
+    size_t n, cap;
+    size_t unclassified;            /* allocations that name no node */
+};
+
+/* One range read of every block. */
+int tby_ipam_borrowed(struct tby_ipam *ipam, struct tby_ipam_borrowed_list *out,
+                      struct tby_error *err);
+void tby_ipam_borrowed_list_clear(struct tby_ipam_borrowed_list *list);
+
 /* Who holds an address. */
 struct tby_ipam_holder {
     bool in_pool;                   /* some IPPool contains the address */
@@ -326,8 +348,20 @@ int tby_ipam_gc_blocks(struct tby_ipam *ipam, size_t *removed, struct tby_error 
 int tby_ipam_retire_block(struct tby_ipam *ipam, const struct tby_cidr *block, const char *node,
                           bool forget_claims, bool *removed, struct tby_error *err);
 
-/* Sets IPAMConfiguration default's strictAffinity, creating it when missing. As Calico,
- * refuses false (-EINVAL) while maxBlocksPerHost is set or autoAllocateBlocks is false. */
+/* What `tabbyctl ipam configure` (calicoctl's) changes; a has_ flag false leaves it. */
+struct tby_ipam_settings {
+    bool has_strict_affinity, strict_affinity;
+    bool has_max_blocks;
+    int max_blocks_per_host;        /* 0..1000000 (Calico's bounds); 0: the default cap */
+};
+
+/* Sets IPAMConfiguration default's fields, creating it when missing, with a compare on
+ * what it read (retried on conflict). As Calico's SetIPAMConfig, refuses (-EINVAL) a
+ * result with maxBlocksPerHost set and strictAffinity false, or strictAffinity and
+ * autoAllocateBlocks both false. */
+int tby_ipam_configure(struct tby_ipam *ipam, const struct tby_ipam_settings *settings,
+                       struct tby_error *err);
+/* tby_ipam_configure of strictAffinity alone. */
 int tby_ipam_set_strict_affinity(struct tby_ipam *ipam, bool strict, struct tby_error *err);
 
 /* ---- consistency check (tabbyctl ipam check) ------------------------------------------ */

@@ -331,6 +331,12 @@ struct tby_networkset {
     struct tby_cidr_list nets;   /* masked; a bare address is its /32 or /128 */
 };
 
+/* ---- IPReservation ------------------------------------------------------------------- */
+
+struct tby_ipreservation {
+    struct tby_cidr_list reserved_cidrs;  /* masked; a bare address is its /32 or /128 */
+};
+
 /* ---- FelixConfiguration ("default", "node.<name>") ----------------------------------- */
 
 enum tby_felix_severity {
@@ -362,6 +368,11 @@ struct tby_felixconfig {
     uint64_t iptables_refresh_ms;          /* iptablesRefreshInterval: the same, older name */
     json_t *fixed;                         /* fields given with tabby's one value, as given */
 };
+
+/* A FelixConfiguration field (any of Calico's, taken or not) by its name in any case, as
+ * Felix matches FELIX_<NAME> variables: its spelling in the spec ("logSeverityScreen"), or
+ * NULL for none. */
+const char *tby_felixconfig_field(const char *name);
 
 /* ---- Node ----------------------------------------------------------------------------- */
 
@@ -466,5 +477,8 @@ struct tby_hep {
 
 /* "TCP" for 6, … ; NULL for a number without a Calico name. */
 const char *tby_protocol_name(int number);
+/* Calico's numorstring.Protocol: a name in any case (ProtocolFromString folds case), or
+ * digits, which Calico reads as the number. */
+bool tby_protocol_from_string(const char *s, int64_t *out);
 
 #endif

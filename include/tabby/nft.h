@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tabby/cleanup.h"
 #include "tabby/error.h"
@@ -44,6 +45,14 @@ struct tby_nft_stats {
 int tby_nft_open(struct tby_nft **out, struct tby_error *err);
 void tby_nft_close(struct tby_nft *nft);
 TBY_DEFINE_FREEP(struct tby_nft, tby_nft_close)
+
+/* Calls fn for every rule of table inet tabby that has a counter and a comment: its
+ * chain, comment, packets and bytes (strings valid during the call). fn returning
+ * non-zero stops the walk and is returned. 0, or a negative errno with err. */
+int tby_nft_rule_counters(struct tby_nft *nft,
+                          int (*fn)(void *ctx, const char *chain, const char *comment,
+                                    uint64_t packets, uint64_t bytes),
+                          void *ctx, struct tby_error *err);
 
 /* Programs rs (see above); on success the ruleset's journal is done. stats may be NULL. */
 int tby_nft_sync(struct tby_nft *nft, struct tby_rs *rs, struct tby_nft_stats *stats,

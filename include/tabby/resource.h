@@ -41,6 +41,7 @@ enum tby_kind {
     TBY_KIND_NETWORKSET,           /* namespaced */
     TBY_KIND_GLOBALNETWORKSET,
     TBY_KIND_TIER,
+    TBY_KIND_IPRESERVATION,
     TBY_KIND_COUNT
 };
 
@@ -80,6 +81,7 @@ struct tby_resource {
         void *any;
         struct tby_ippool *ippool;
         struct tby_ipamconfig *ipamconfig;
+        struct tby_ipreservation *ipreservation;
         struct tby_policy *policy;          /* NetworkPolicy and GlobalNetworkPolicy */
         struct tby_bgpconfig *bgpconfig;
         struct tby_bgppeer *bgppeer;
@@ -131,10 +133,12 @@ struct tby_resource_list {
     size_t n, cap;
 };
 
-/* Reads YAML or JSON text holding one or more documents (`---`, and `kind: List` /
- * `kind: XList` with `items`). Every document is decoded; the first failure fails the
- * whole list and its message names the source, the document number (1-based; an item of
- * a list also by its 1-based position) and kind/name:
+/* Reads YAML or JSON text holding one or more documents (`---`, `kind: List` /
+ * `kind: XList` with `items`, and a sequence of resources as a document, as calicoctl
+ * takes them; a sequence's resources are numbered as a list's items). Every document is
+ * decoded; the first failure fails the whole list and its message names the source, the
+ * document number (1-based; an item of a list also by its 1-based position) and
+ * kind/name:
  *   pool.yaml: document 2 (IPPool default-pool): spec.blockSize: must be ...
  *   all.yaml: document 1 item 3 (BGPPeer rack1): spec.peerIP: ... */
 int tby_resource_load(const char *text, size_t len, const char *source,

@@ -170,6 +170,19 @@ struct tby_store_stats {
     uint64_t ranges;
     uint64_t watches;
     uint64_t commits;
+    /* Where contention shows: commits refused because a compared key had changed
+     * (-ECANCELED), the bytes of the values committed, and the time spent in reads (gets
+     * and ranges) and in commits, in microseconds. */
+    uint64_t conflicts;
+    uint64_t bytes_written;
+    uint64_t read_us;
+    uint64_t commit_us;
+    /* sqlite: time waiting for the database's write lock (another process holding it),
+     * time holding it (from taking it to the end of the commit), and the longest hold,
+     * in microseconds; 0 on other stores. */
+    uint64_t lock_wait_us;
+    uint64_t lock_hold_us;
+    uint64_t lock_hold_max_us;
 };
 /* The counters now (each read atomically: a native sync adds from a thread of its own). */
 struct tby_store_stats tby_store_stats(const struct tby_store *store);
@@ -195,6 +208,11 @@ void tby_txn_free(struct tby_txn *txn);
 TBY_DEFINE_FREEP(struct tby_txn, tby_txn_free)
 /* Holds when `key`'s mod_rev equals `mod_rev` (0 = key absent). */
 int tby_txn_compare(struct tby_txn *txn, const char *key, int64_t mod_rev);
+/* Holds when no key starting with `prefix` was created or changed after revision
+ * `max_mod_rev` (every such key's mod_rev is at most it; none at all holds too). With a
+ * compare per key read, it proves a range read at that revision is still what the store
+ * holds. Only on stores with multi-key transactions. */
+int tby_txn_compare_prefix(struct tby_txn *txn, const char *prefix, int64_t max_mod_rev);
 int tby_txn_put(struct tby_txn *txn, const char *key, const char *value, size_t value_len);
 int tby_txn_delete(struct tby_txn *txn, const char *key);
 size_t tby_txn_op_count(const struct tby_txn *txn);

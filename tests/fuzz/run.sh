@@ -22,6 +22,9 @@ yaml)
     srcs="lib/yaml.c lib/yaml_dump.c lib/yaml_scalar.c lib/digest.c lib/array.c lib/buf.c
         lib/error.c"
     libs="-lyaml -ljansson"; opts="" ;;
+merge_patch) srcs="lib/json_merge.c"; libs="-ljansson"; opts="-max_len=4096" ;;
+jsonpath) srcs="lib/jsonpath.c lib/buf.c lib/array.c lib/error.c"; libs="-ljansson"
+    opts="-max_len=4096" ;;
 bird) srcs="bgp/bird_reply.c lib/array.c lib/net.c lib/error.c"; libs=""; opts="-max_len=8192" ;;
 kube_config) srcs="lib/kube_config.c lib/base64.c lib/buf.c lib/codec.c lib/validate.c lib/strv.c
     lib/array.c lib/net.c lib/yaml.c lib/yaml_scalar.c lib/digest.c lib/error.c"
@@ -36,6 +39,19 @@ k8s_objects)
     srcs=$(cd "$(dirname "$0")/../.." && ls lib/*.c)
     libs="-lyaml -ljansson -lsqlite3 -lcurl -lm -lpthread"; opts="-max_len=16384"
     defs="-DPACKAGE_VERSION=\"fuzz\" -DTBY_DEFAULT_STORE=\"sqlite:/nonexistent\"" ;;
+explain)
+    # The evaluator reads rules through the policy engine's own conversion: every lib/ and
+    # felix/policy/ source is built in (libnftnl's and libmnl's calls stay unused).
+    srcs=$(cd "$(dirname "$0")/../.." && ls lib/*.c felix/policy/*.c)
+    libs="-lyaml -ljansson -lsqlite3 -lcurl -lnftnl -lmnl -lm -lpthread"; opts="-max_len=8192"
+    defs="-DPACKAGE_VERSION=\"fuzz\" -DTBY_DEFAULT_STORE=\"sqlite:/nonexistent\"" ;;
+node_env)
+    # tabby-node's settings reach the resource model (the pools and FelixConfiguration
+    # decoders): every lib/ source, and the three node/ files that read the environment.
+    srcs="$(cd "$(dirname "$0")/../.." && ls lib/*.c) node/node_config.c node/default_pool.c
+        node/felix_env.c"
+    libs="-lyaml -ljansson -lsqlite3 -lcurl -lm -lpthread"; opts="-max_len=4096"
+    defs="-DPACKAGE_VERSION=\"fuzz\" -DTBY_DEFAULT_STORE=\"sqlite:/nonexistent\" -I$(cd "$(dirname "$0")/../.." && pwd)/node" ;;
 *) echo "run.sh: unknown fuzz target '$name'" >&2; exit 2 ;;
 esac
 

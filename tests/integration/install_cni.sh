@@ -49,7 +49,7 @@ install() {
         KUBERNETES_SERVICE_PORT="$(kapi_port "$K")" TABBY_SERVICEACCOUNT_DIR="$SA" \
         TABBY_CNI_PLUGINS_DIR="$T_TMP/plugins" TABBY_HOST_CNI_BIN_DIR="$BIN" \
         TABBY_HOST_CNI_NET_DIR="$NET" KUBERNETES_NODE_NAME=node-1 CNI_MTU=1440 "$@" \
-        "$TABBY_NODE" install-cni >"$T_TMP/out" 2>&1
+        "$TABBY_NODE" install-cni ${INSTALL_ARGS:-} >"$T_TMP/out" 2>&1
 }
 inode() { stat -c %i "$1"; }
 
@@ -151,6 +151,35 @@ if install CNI_NETWORK_CONFIG_FILE="$T_TMP/template" CNI_CONF_NAME=20-other.conf
 else
     fail template_from_a_file "$(cat "$T_TMP/out")"
 fi
+# ---- etcd over TLS: the Secret's files copied for the plugins, named in the conflist ----
+S=$T_TMP/secrets
+mkdir -p "$S"
+for f in etcd-ca etcd-cert etcd-key; do echo "$f of the Secret" >"$S/$f" && chmod 0400 "$S/$f"; done
+ETCD_TEMPLATE='{"name": "x", "cniVersion": "1.0.0", "plugins": [{"type": "tabby",
+    "etcd_endpoints": "__ETCD_ENDPOINTS__", "etcd_key_file": "__ETCD_KEY_FILE__",
+    "etcd_cert_file": "__ETCD_CERT_FILE__", "etcd_ca_cert_file": "__ETCD_CA_CERT_FILE__"}]}'
+etcd_install() {
+    install CNI_NETWORK_CONFIG="$ETCD_TEMPLATE" CNI_CONF_NAME=30-etcd.conflist \
+        DATASTORE_TYPE=etcdv3 ETCD_ENDPOINTS=https://10.0.0.1:2379 "$@"
+}
+tls_named() { jq -c '.plugins[0] | [.etcd_endpoints, .etcd_ca_cert_file, .etcd_cert_file,
+    .etcd_key_file]' "$NET/30-etcd.conflist"; }
+T=/etc/cni/net.d/tabby-tls
+if etcd_install TLS_ASSETS_DIR="$S" &&
+    [ "$(tls_named)" = '["https://10.0.0.1:2379","'$T/etcd-ca'","'$T/etcd-cert'","'$T/etcd-key'"]' ] &&
+    cmp -s "$S/etcd-key" "$NET/tabby-tls/etcd-key" && cmp -s "$S/etcd-ca" "$NET/tabby-tls/etcd-ca" &&
+    [ "$(stat -c %a "$NET/tabby-tls" "$NET/tabby-tls/etcd-cert" | tr '\n' ' ')" = "700 600 " ] &&
+    rm "$S/etcd-key" && etcd_install TLS_ASSETS_DIR="$S" &&
+    [ "$(tls_named)" = '["https://10.0.0.1:2379","'$T/etcd-ca'","'$T/etcd-cert'",""]' ] &&
+    [ ! -e "$NET/tabby-tls/etcd-key" ] &&
+    etcd_install TLS_ASSETS_DIR="$T_TMP/no-secrets" &&
+    [ "$(tls_named)" = '["https://10.0.0.1:2379","","",""]' ]; then
+    pass etcd_tls_files_copied_for_the_plugins_and_named_in_the_conflist
+else
+    fail etcd_tls_files_copied_for_the_plugins_and_named_in_the_conflist \
+        "$(tls_named) $(cat "$T_TMP/out")"
+fi
+
 cp "$CONF" "$T_TMP/conf.before"
 if ! install CNI_NETWORK_CONFIG='{"plugins": [__CNI_MTU__,]}' &&
     grep -q 'CNI_NETWORK_CONFIG) is not JSON' "$T_TMP/out" && cmp -s "$CONF" "$T_TMP/conf.before"
@@ -184,11 +213,17 @@ fi
 # Tokens of 20 s: renewed 5 to 10 s after each other, always before the last one expires.
 install >/dev/null
 first=$(grep -o 'token: "[^"]*"' "$KCFG")
-at env -i PATH="$PATH" KUBERNETES_SERVICE_HOST=127.0.0.1 \
-    KUBERNETES_SERVICE_PORT="$(kapi_port "$K")" TABBY_SERVICEACCOUNT_DIR="$SA" \
-    TABBY_CNI_KUBECONFIG="$KCFG" TABBY_CNI_TOKEN_SECONDS=20 NODENAME=node-1 IP=none \
-    TABBY_NETWORKING_BACKEND=none TABBY_STORE="sqlite:$T_TMP/tabby.db" TABBY_PID_FILE= \
-    TABBY_HEALTH_PORT=0 "$TABBY_NODE" >"$T_TMP/node.log" 2>&1 &
+# start_node SA_DIR TOKEN_SECONDS LOG: tabby-node in the pod's place, its pid in NODE_PID
+# (ip execs env, which execs tabby-node).
+start_node() {
+    ip netns exec "$(fab_name n1)" env -i PATH="$PATH" KUBERNETES_SERVICE_HOST=127.0.0.1 \
+        KUBERNETES_SERVICE_PORT="$(kapi_port "$K")" TABBY_SERVICEACCOUNT_DIR="$1" \
+        TABBY_CNI_KUBECONFIG="$KCFG" TABBY_CNI_TOKEN_SECONDS="$2" NODENAME=node-1 IP=none \
+        TABBY_NETWORKING_BACKEND=none TABBY_STORE="sqlite:$T_TMP/tabby.db" TABBY_PID_FILE= \
+        TABBY_HEALTH_PORT=0 CALICO_NODENAME_FILE="$T_TMP/nodename" "$TABBY_NODE" >"$3" 2>&1 &
+    NODE_PID=$!
+}
+start_node "$SA" 20 "$T_TMP/node.log"
 renewals() { [ "$(grep -c 'renewed the CNI plugins' "$T_TMP/node.log")" -ge "$1" ]; }
 start=$(date +%s)
 if t_wait 40 renewals 3; then
@@ -222,5 +257,73 @@ if [ -n "${gap:-}" ] && python3 -c "import sys; sys.exit(not 4.9 <= $gap <= 30)"
 else
     fail stalled_api_times_out_and_is_retried "retried after ${gap:-?} s: \
 $(grep -i 'token' "$T_TMP/node.log" | tail -3)"
+fi
+kill "$NODE_PID" 2>/dev/null
+wait "$NODE_PID" 2>/dev/null
+
+# ---- the pod's own token rotates --------------------------------------------------------
+# The kubelet keeps a pod's token fresh: a new one every few seconds here (12 s tokens),
+# put in place as its projected volumes do (a new timestamped folder, the ..data symlink
+# swapped, token a link through it). tabby-node's API client reads the file again when it
+# changes, so it goes on renewing the plugins' token long after its first token expired,
+# and the API server never answers it 401.
+R=$T_TMP/sa-rotating
+mkdir -p "$R"
+rotate() {
+    local d
+    d=$R/..$(date +%s%N)
+    mkdir "$d" &&
+        KAPI_EXEC="ip netns exec $(fab_name n1)" kapi_sa_folder "$K" kube-system tabby-node "$d" &&
+        at kubectl --kubeconfig "$K/kubeconfig" --cache-dir "$K.kcache" create token tabby-node \
+            -n kube-system --duration 12s >"$d/token.new" && mv "$d/token.new" "$d/token" &&
+        ln -sfn "$(basename "$d")" "$R/..data.new" && mv -T "$R/..data.new" "$R/..data" &&
+        for f in token ca.crt namespace; do [ -L "$R/$f" ] || ln -s "..data/$f" "$R/$f"; done
+}
+rotate || fail token_file_rotation "cannot make the service account folder"
+( while sleep 4; do rotate || exit; done ) &
+ROTATOR=$!
+t_on_exit "kill $ROTATOR"
+# requests SINCE: the API server's log of requests from SINCE on
+requests() {
+    at curl -sS --cacert "$K/ca.crt" -H "Authorization: Bearer $(cat "$K/admin.token")" \
+        "$(kapi_url "$K")/_test/requests?since=$1"
+}
+seq0=$(requests 0 | jq .next)
+start_node "$R" 10 "$T_TMP/node2.log"
+start=$(date +%s)
+# 10 s plugin tokens: a renewal every 2.5 to 5 s; 30 s is more than twice a pod token's life.
+renewed_since() { [ "$(grep -c 'renewed the CNI plugins' "$T_TMP/node2.log")" -ge "$1" ]; }
+late() { [ $(($(date +%s) - start)) -ge 30 ] && renewed_since 1; }
+if t_wait 45 late; then
+    n0=$(grep -c 'renewed the CNI plugins' "$T_TMP/node2.log")
+    unauthorized=$(requests "$seq0" | jq '[.requests[] | select(.status == 401)] | length')
+    if t_wait 15 renewed_since $((n0 + 1)) && [ "$unauthorized" = 0 ] &&
+        ! grep -q 'token was not renewed' "$T_TMP/node2.log"; then
+        pass pod_token_read_again_as_it_rotates
+    else
+        fail pod_token_read_again_as_it_rotates "401 answers: $unauthorized; \
+$(grep -i token "$T_TMP/node2.log" | tail -3)"
+    fi
+else
+    fail pod_token_read_again_as_it_rotates "$(tail -3 "$T_TMP/node2.log")"
+fi
+kill "$NODE_PID" 2>/dev/null
+wait "$NODE_PID" 2>/dev/null
+
+# ---- --uninstall: what it installed goes, others' files stay ------------------------------
+install >/dev/null
+echo "someone else's" >"$BIN/bridge"
+echo '{"name": "other", "plugins": [{"type": "bridge"}]}' >"$NET/99-other.conflist"
+cp "$BIN/bridge" "$BIN/tabby-ipam"   # a tabby-ipam of someone else's
+ls "$BIN" "$NET" >"$T_TMP/before"
+if INSTALL_ARGS=--uninstall install && INSTALL_ARGS=--uninstall install CNI_CONF_NAME=99-other.conflist &&
+    [ ! -e "$CONF" ] && [ ! -e "$KCFG" ] && [ ! -e "$BIN/tabby" ] && [ ! -e "$NET/tabby-tls" ] &&
+    [ "$(cat "$BIN/tabby-ipam" "$BIN/bridge")" = "someone else's
+someone else's" ] && [ -e "$NET/99-other.conflist" ] && [ -e "$NET/20-other.conflist" ] &&
+    INSTALL_ARGS=--uninstall install; then
+    pass uninstall_removes_what_it_installed_and_leaves_others_files
+else
+    fail uninstall_removes_what_it_installed_and_leaves_others_files "$(cat "$T_TMP/out"); \
+$(ls "$BIN" "$NET" | tr '\n' ' ')"
 fi
 t_end

@@ -216,6 +216,38 @@ test_exhausted_pool_fails_with_its_name() {
         pass exhausted_pool_fails_with_its_name
 }
 
+# An IPReservation's addresses are never chosen; asked for by name (ipAddrs), one is
+# given, as Calico gives it.
+test_reserved_addresses_are_not_handed_out() {
+    local got=() i ann='"args":{"cni":{"annotations":{"cni.projectcalico.org/ipAddrs":"[\"10.40.0.1\"]"}}}'
+    ctl apply -f - >/dev/null <<'YAML' || { fail reserved_addresses_are_not_handed_out "apply"; return; }
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: "resv"}
+spec: {cidr: "10.40.0.0/29", blockSize: 29, assignmentMode: "Manual"}
+---
+apiVersion: projectcalico.org/v3
+kind: IPReservation
+metadata: {name: "gateways"}
+spec: {reservedCIDRs: ["10.40.0.0/30", "10.40.0.5"]}
+YAML
+    for i in 1 2 3; do
+        cni ADD "resv-$i" "$(conf 1.0.0 '"ipv4_pools":["resv"]')"
+        [ "$RC" = 0 ] || { fail reserved_addresses_are_not_handed_out "ADD $i: $OUT"; return; }
+        got+=("$(address 0)")
+    done
+    [ "$(printf '%s\n' "${got[@]}" | sort | tr '\n' ' ')" = "10.40.0.4/32 10.40.0.6/32 10.40.0.7/32 " ] ||
+        { fail reserved_addresses_are_not_handed_out "got ${got[*]}"; return; }
+    cni ADD resv-4 "$(conf 1.0.0 '"ipv4_pools":["resv"]')"
+    expect_error reserved_addresses_are_not_handed_out 100 "IPPool resv (10.40.0.0/29)" || return
+    cni ADD resv-named "$(conf 1.0.0 '' "$ann")"
+    if [ "$RC" = 0 ] && [ "$(address 0)" = 10.40.0.1/32 ]; then
+        pass reserved_addresses_are_not_handed_out
+    else
+        fail reserved_addresses_are_not_handed_out "ipAddrs of a reserved address: rc=$RC $OUT"
+    fi
+}
+
 # bad NAME CODE FRAGMENT COMMAND CONF [ENV...]: fails with the code and changes nothing.
 bad() {
     local name=$1 code=$2 frag=$3 cmd=$4 cfg=$5 before after
@@ -373,6 +405,7 @@ test_version_lists_supported_versions
 test_pools_follow_annotation_namespace_and_config
 test_given_addresses
 test_exhausted_pool_fails_with_its_name
+test_reserved_addresses_are_not_handed_out
 test_errors_have_the_specs_codes_and_leave_nothing
 test_status_says_whether_add_could_get_addresses
 test_gc_releases_only_this_nodes_stale_handles_of_the_network

@@ -100,10 +100,55 @@ test_configure_sets_strict_affinity() {
     fi
 }
 
+# maxBlocksPerHost as calicoctl sets it: Calico's rule (it needs strictAffinity) holds,
+# and IPAM stops claiming at the cap (test_ipam proves the cap; here that it is set).
+test_configure_sets_max_blocks_per_host() {
+    local out before
+    ctl ipam configure --strictaffinity=false >/dev/null
+    before=$(ctl get ipamconfig default -o json)
+    out=$(ctl ipam configure --max-blocks-per-host=3 2>&1) &&
+        { fail configure_sets_max_blocks_per_host "accepted without strictAffinity: $out"; return; }
+    grep -qF "maxBlocksPerHost (3) requires strictAffinity to be true" <<<"$out" &&
+        [ "$(ctl get ipamconfig default -o json)" = "$before" ] ||
+        { fail configure_sets_max_blocks_per_host "refusal: $out"; return; }
+    out=$(ctl ipam configure --strictaffinity=true --max-blocks-per-host=3)
+    if [ "$out" = "$(printf 'Successfully set StrictAffinity to: true\nSuccessfully set MaxBlocksPerHost to: 3')" ] &&
+        [ "$(ctl get ipamconfig default -o json | jq -c '.spec | [.strictAffinity, .maxBlocksPerHost]')" = "[true,3]" ] &&
+        ! ctl ipam configure --max-blocks-per-host=-1 2>/dev/null &&
+        ! ctl ipam configure --max-blocks-per-host=1000001 2>/dev/null &&
+        ctl ipam configure --max-blocks-per-host=0 >/dev/null &&
+        ctl ipam configure --strictaffinity=false >/dev/null; then
+        pass configure_sets_max_blocks_per_host
+    else
+        fail configure_sets_max_blocks_per_host "$out"
+    fi
+}
+
+# An address node2 takes (by name) from node1's block is listed as borrowed, as calicoctl
+# ipam show --show-borrowed lists it; node1's own are not.
+test_show_borrowed_lists_other_nodes_addresses() {
+    local last base addr out
+    last=${IP1##*.}; base=$((last & ~15)); addr=${IP1%.*}.$((base + 12))
+    printf '{"cniVersion":"1.0.0","name":"k8s-pod-network","type":"tabby","ipam":{"type":"tabby-ipam","datastore":"%s","nodename":"node2"}}' \
+        "$STORE" | env CNI_COMMAND=ADD CNI_CONTAINERID=borrower CNI_IFNAME=eth0 \
+        CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=borrower;IP=$addr" \
+        "$TABBY_IPAM" >/dev/null || { fail show_borrowed_lists_other_nodes_addresses "ADD $addr"; return; }
+    out=$(ctl ipam show --show-borrowed)
+    if grep -qE '^\| +IP +\| BORROWING-NODE \| +BLOCK +\| BLOCK OWNER \| TYPE \| ALLOCATED-TO \|$' <<<"$out" &&
+        grep -qE "^\| ${addr//./\\.} \| node2 +\| ${IP1%.*}\.$base/28 +\| node1 +\| pod +\| ns1/borrower +\|\$" <<<"$out" &&
+        [ "$(grep -c '^| [0-9]' <<<"$out")" = 1 ] && ctl ipam release --ip="$addr" >/dev/null &&
+        [ "$(ctl ipam show --show-borrowed | grep -c '^| [0-9]')" = 0 ]; then
+        pass show_borrowed_lists_other_nodes_addresses
+    else
+        fail show_borrowed_lists_other_nodes_addresses "$out"
+    fi
+}
+
 test_usage_errors() {
     local ok=1 args
     for args in "" "frob" "show --ip=not-an-ip" "show --ip=10.0.0.1 --show-blocks" "release" \
-        "check extra"; do
+        "check extra" "show --show-blocks --show-borrowed" "configure" \
+        "configure --max-blocks-per-host=x"; do
         # shellcheck disable=SC2086
         ctl ipam $args >/dev/null 2>&1
         [ $? = 2 ] || { ok=0; fail usage_errors "ipam $args did not exit 2"; }
@@ -134,10 +179,11 @@ test_check_finds_and_releases_leaks() {
 test_check_repairs_broken_records() {
     local out rc
     add node1 t1 >/dev/null
-    # Break what transactions keep consistent: drop the handle record, skew the free count.
+    # Break what transactions keep consistent: drop the handle record, skew the free count
+    # (a key's value is that of the change it points at).
     sqlite3 "$DB" "DELETE FROM kv WHERE key = '/tabby/v1/ipam/handles/k8s-pod-network.t1';
-        UPDATE kv SET value = replace(value, '\"tabby.dev/free\":\"15\"', '\"tabby.dev/free\":\"3\"')
-        WHERE key LIKE '/tabby/v1/ipam/affinities/node1/%';"
+        UPDATE changes SET value = replace(value, '\"tabby.dev/free\":\"15\"', '\"tabby.dev/free\":\"3\"')
+        WHERE seq IN (SELECT seq FROM kv WHERE key LIKE '/tabby/v1/ipam/affinities/node1/%');"
     out=$(ctl ipam check); rc=$?
     if [ $rc != 1 ] || ! grep -q "^handle record mismatch: handle k8s-pod-network.t1: it has no record" <<<"$out" ||
         ! grep -q "^affinity record mismatch: block 10.10.0.*: its affinity record for node node1 counts other free" <<<"$out"; then
@@ -158,6 +204,8 @@ test_show_blocks_names_nodes
 test_show_ip_says_who_holds_it
 test_release_ip_frees_it_once
 test_configure_sets_strict_affinity
+test_configure_sets_max_blocks_per_host
+test_show_borrowed_lists_other_nodes_addresses
 test_usage_errors
 test_check_finds_and_releases_leaks
 test_check_repairs_broken_records

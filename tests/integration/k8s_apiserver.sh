@@ -21,7 +21,7 @@ PY_CASES="list watch bookmarks expired continue_expired conflict selector_watch
 
 for tool in python3 openssl curl; do
     if ! command -v "$tool" >/dev/null; then
-        for c in raw_watch_stream unauthorized request_log fault_reset_and_gone $KUBECTL_CASES \
+        for c in raw_watch_stream unauthorized request_log traffic fault_reset_and_gone $KUBECTL_CASES \
             $PY_CASES; do
             skip "$c" "$tool is not installed"
         done
@@ -129,6 +129,40 @@ test_request_log() {
     else
         fail request_log "$doc"
     fi
+}
+
+# /_test/traffic: live per-user and per-address counters; a watch's bytes count while it
+# streams, and it counts as open until it ends.
+traffic() { api GET /_test/traffic | json "$1"; }
+traffic_watching() { [ "$(traffic 'd["users"]["admin"]["watches_open"]')" = "$1" ]; }
+traffic_grew() { [ "$(traffic 'd["users"]["admin"]["bytes_out"]')" -gt "$1" ]; }
+test_traffic() {
+    local pid out before why=
+    api DELETE /_test/traffic >/dev/null
+    api GET /api/v1/namespaces >/dev/null
+    api GET /api/v1/namespaces/default/pods >/dev/null
+    # curl itself in the background (not the function api: its subshell would be killed)
+    curl -sS --cacert "$T_TMP/api/ca.crt" -H "Authorization: Bearer $(cat "$T_TMP/api/admin.token")" \
+        "$(url api)/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=60" \
+        >"$T_TMP/traffic.watch" 2>&1 &
+    pid=$!
+    t_wait 10 traffic_watching 1 || why+=" the watch never counted as open;"
+    before=$(traffic 'd["users"]["admin"]["bytes_out"]')
+    api POST /api/v1/namespaces/default/configmaps -H 'Content-Type: application/json' \
+        -d '{"metadata": {"name": "traffic"}}' >/dev/null
+    # the event's bytes, counted while the watch is still open
+    t_wait 3 traffic_grew "$((before + 100))" || why+=" the watch's bytes were not counted as sent;"
+    traffic_watching 1 || why+=" the watch ended early;"
+    kill "$pid"
+    wait "$pid" 2>/dev/null
+    # the server notices a client gone within a few seconds
+    t_wait 15 traffic_watching 0 || why+=" the watch still counts as open;"
+    out=$(traffic '(sorted(d["users"]["admin"]["by"].items()), d["users"]["admin"]["watches"],
+        d["users"]["admin"]["bytes_in"] > 20, d["addresses"]["127.0.0.1"]["requests"])')
+    [ "$out" = "([('create configmaps', 1), ('list namespaces', 1), ('list pods', 1), ('watch configmaps', 1)], 1, True, 4)" ] ||
+        why+=" counted: $out;"
+    api DELETE /api/v1/namespaces/default/configmaps/traffic >/dev/null
+    if [ -z "$why" ]; then pass traffic; else fail traffic "$why"; fi
 }
 
 test_fault_reset_and_gone() {
@@ -514,6 +548,7 @@ test_restart_state() {
 test_unauthorized
 test_raw_watch_stream
 test_request_log
+test_traffic
 test_fault_reset_and_gone
 if [ $HAVE_KUBECTL = 1 ]; then
     for c in $KUBECTL_CASES; do "test_$c"; done

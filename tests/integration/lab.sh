@@ -87,6 +87,41 @@ default/backend default/database --
 default/frontend ops/monitor ok
 default/database ops/monitor ok"
 
+# explain_agrees NAME EXPECTED: `lab explain` (the datastore alone) says ok (exit 0) or --
+# (exit 1) for each pair as EXPECTED, which the probes found.
+explain_agrees() {
+    local name=$1 from to want rc bad=""
+    while read -r from to want; do
+        [ -n "$from" ] || continue
+        lab explain "$from" "$to" "$(lab_port "$to")" >/dev/null 2>&1 && rc=ok || rc=$?
+        [ "$rc" = 1 ] && rc=--
+        [ "$rc" = "$want" ] || bad+=" $from->$to:$rc(want $want)"
+    done <<<"$2"
+    if [ -z "$bad" ]; then pass "$name"; else fail "$name" "${bad# }"; fi
+}
+
+# The packets counted by the nft rules that denied frontend -> database, as `lab explain
+# --node n3` reads them (n3 runs the database).
+denied_packets() {
+    lab explain --node n3 default/frontend default/database 5432/TCP -o json 2>&1 | python3 -c '
+import json, sys
+t = json.load(sys.stdin)
+print([s for s in t["steps"] if s["direction"] == "ingress"][0]["counter"]["packets"])'
+}
+
+# explain --node shows the kernel agree: the denying rule's counter grows with a probe.
+explain_counter_checks() {
+    local name=$1 before after
+    before=$(denied_packets) || { fail "${name}_explain_counters" "$before"; return; }
+    lab probe default/frontend default/database 5432/tcp >/dev/null 2>&1
+    after=$(denied_packets)
+    if [ "$after" -gt "$before" ] 2>/dev/null; then
+        pass "${name}_explain_counters"
+    else
+        fail "${name}_explain_counters" "the denying rule counted $before, then $after packets"
+    fi
+}
+
 # nat_seen_as [ADDRESS]: the address the outside host saw frontend's connection come from
 # (printed); true when it is ADDRESS.
 nat_seen_as() {
@@ -126,6 +161,9 @@ run_mode() {
         -f "$T_TOP/examples/api-allow.yaml" 2>&1) || fail "${name}_apply" "$out"
     PROTO=tcp expect_matrix "${name}_policy" "$AFTER_POLICY"
     PROTO=udp expect_matrix "${name}_policy_udp" "$AFTER_POLICY_UDP"
+    PROTO=tcp explain_agrees "${name}_explain" "$AFTER_POLICY"
+    PROTO=udp explain_agrees "${name}_explain_udp" "$AFTER_POLICY_UDP"
+    [ "$name" = native ] && explain_counter_checks "$name"
     if t_wait 30 nat_seen_as 10.99.1.11; then
         pass "${name}_nat_outgoing"
     else

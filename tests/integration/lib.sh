@@ -80,3 +80,22 @@ yaml_str() {
     local s=${1//\\/\\\\}
     printf '"%s"' "${s//\"/\\\"}"
 }
+
+# t_fuzz TARGET...: runs each libFuzzer target of tests/fuzz (run.sh) $TABBY_FUZZ_RUNS
+# times (20000 by default), one PASS or FAIL line each; SKIP without clang.
+t_fuzz() {
+    local t
+    if ! command -v "${CC_FUZZ:-clang}" >/dev/null 2>&1; then
+        for t in "$@"; do skip "fuzz-$t" "clang is not installed"; done
+        return
+    fi
+    for t in "$@"; do
+        if FUZZ_OUT="$T_TMP/$t" sh "$T_TOP/tests/fuzz/run.sh" "$t" "${TABBY_FUZZ_RUNS:-20000}" \
+            >"$T_TMP/$t.log" 2>&1; then
+            pass "fuzz-$t ($(grep -o 'Done [0-9]* runs' "$T_TMP/$t.log"))"
+        else
+            tail -n 40 "$T_TMP/$t.log"
+            fail "fuzz-$t" "the fuzzer found a crash, a leak or undefined behaviour"
+        fi
+    done
+}

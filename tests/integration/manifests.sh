@@ -42,12 +42,16 @@ got=$(jq -r --arg v "localhost/tabby-node:$version" '[
       | .valueFrom.fieldRef.fieldPath == "spec.nodeName"),
     (.spec.template.spec.containers[0].env[] | select(.name == "DATASTORE_TYPE")
       | .value == "kubernetes"),
+    ([.spec.template.spec.containers[0].env[] | select(.name | test("^(FELIX|CALICO_IPV[46]POOL)_"))
+      | "\(.name)=\(.value)"] == ["CALICO_IPV4POOL_IPIP=Never", "CALICO_IPV4POOL_VXLAN=Never",
+      "CALICO_IPV6POOL_CIDR=none", "FELIX_DEFAULTENDPOINTTOHOSTACTION=ACCEPT",
+      "FELIX_HEALTHENABLED=true"]),
     .spec.template.spec.containers[0].livenessProbe.exec.command[0] == "/usr/lib/tabby/probe",
     .spec.template.spec.containers[0].readinessProbe.exec.command[1] == "ready",
     ([.spec.template.spec.volumes[].hostPath.path] | sort ==
       ["/etc/cni/net.d", "/lib/modules", "/opt/cni/bin", "/var/lib/tabby", "/var/run/tabby"])
     ] | map(tostring) | join(" ")' "$T_TMP/ds.json")
-if [ "$got" = "$(printf 'true %.0s' $(seq 12) | sed 's/ $//')" ]; then
+if [ "$got" = "$(printf 'true %.0s' $(seq 13) | sed 's/ $//')" ]; then
     pass daemonset_as_calico_node
 else
     fail daemonset_as_calico_node "checks: $got"
@@ -80,7 +84,7 @@ answers=$(for q in "tabby-node create serviceaccounts/tabby-cni-plugin --subreso
     "tabby-cni-plugin create serviceaccounts/tabby-cni-plugin --subresource=token"; do
     # shellcheck disable=SC2086
     can $q; done | tr '\n' ' ')
-if [ "$answers" = "yes no yes yes no no no yes no yes yes no yes no " ]; then
+if [ "$answers" = "yes no yes yes no no no yes yes yes yes no yes no " ]; then
     pass cluster_roles_grant_what_they_say_and_no_more
 else
     fail cluster_roles_grant_what_they_say_and_no_more "answers: $answers"
@@ -91,7 +95,19 @@ kapi_start "$K2" || { fail manifests "the second API server did not start"; t_en
 if kapi_kubectl "$K2" apply -f "$M/tabby-etcd.yaml" >"$T_TMP/apply3" 2>&1 &&
     [ "$(kapi_kubectl "$K2" get crd -o name | grep -c projectcalico.org)" = 0 ] &&
     [ "$(kapi_kubectl "$K2" get ds -n kube-system tabby-node \
-        -o jsonpath='{.spec.template.spec.containers[0].env[0].value}')" = etcdv3 ]; then
+        -o jsonpath='{.spec.template.spec.containers[0].env[0].value}')" = etcdv3 ] &&
+    kapi_kubectl "$K2" get secret -n kube-system tabby-etcd-secrets >/dev/null 2>&1 &&
+    # etcd's TLS files as calico-etcd.yaml has them: the Secret mounted (0400) in both
+    # containers, the variables from the ConfigMap, the placeholders in the conflist
+    [ "$(kapi_kubectl "$K2" get ds -n kube-system tabby-node -o json | jq -c '.spec.template.spec |
+        [(.volumes[] | select(.name == "etcd-certs") | .secret | [.secretName, .defaultMode]),
+         ([.initContainers[0], .containers[0]] | map(.volumeMounts[] |
+             select(.name == "etcd-certs") | .mountPath)),
+         (.containers[0].env | map(select(.name | startswith("ETCD_")) |
+             .valueFrom.configMapKeyRef.key))]')" = \
+        '[["tabby-etcd-secrets",256],["/calico-secrets","/calico-secrets"],["etcd_endpoints","etcd_ca","etcd_cert","etcd_key"]]' ] &&
+    [ "$(kapi_kubectl "$K2" get cm -n kube-system tabby-config -o jsonpath='{.data.cni_network_config}' |
+        grep -c '__ETCD_\(CA_CERT\|CERT\|KEY\)_FILE__')" = 3 ]; then
     pass kubectl_applies_tabby_etcd_yaml
 else
     fail kubectl_applies_tabby_etcd_yaml "$(tail -3 "$T_TMP/apply3")"

@@ -26,6 +26,9 @@
 #                            Profiles' labelsToApply (pcsa.); every pod's account is its
 #                            app label
 #   mx_open_report           PASS/FAIL: every reset left the matrix open
+#   mx_explain NAME FILE     PASS/FAIL explain_NAME: `tabbyctl policy explain` (one --batch
+#                            call, from the datastore alone) gives every probed cell of FILE
+#                            the verdict the probe got; mx_check runs it after each probe
 #
 # Expectations. For scenario NAME, the function in_NAME says whether the destination's
 # ingress accepts the probe, out_NAME whether the source's egress lets it go; a function
@@ -221,6 +224,7 @@ on() {
 mx_probe() {
     local base=$((10000 + (MX_ROUND % 120) * 400))
     MX_ROUND=$((MX_ROUND + 1))
+    MX_SPORT=$base   # the first source port of the round (each leaves from base and up)
     "$PROBER" probe -t "${2:-$MX_TIMEOUT_MS}" -b "$base" "${MX_SRCS[@]}" -- "${MX_DSTS[@]}" >"$1"
 }
 
@@ -360,9 +364,40 @@ mx_log_mark() {
     done
 }
 
+# Every cell of FILE ("SRC DST PORT/PROTO RESULT") explained in one batch, from the source
+# port the last probe round started at (the scenarios' source port ranges split at 10000,
+# below every round's ports); the cells where explain and the probe differ, with explain's
+# reason, make the FAIL.
+mx_explain() {
+    local name=$1 file=$2 src dst pp got verdict why bad=() n=0 s
+    declare -A probed
+    while read -r src dst pp got; do
+        [ "$got" = ok ] && got=allowed
+        probed[$src $dst $pp]=$got
+    done <"$file"
+    while read -r src dst pp verdict why; do
+        n=$((n + 1))
+        [ "$verdict" = allow ] && verdict=allowed || verdict=blocked
+        [ "$verdict" = "${probed[$src $dst $pp]:-}" ] && continue
+        bad+=("$src → $dst $pp: probe ${probed[$src $dst $pp]:-none}, explain $verdict ($why)")
+    done < <(cut -d' ' -f1-3 "$file" |
+        pn_ctl policy explain --sport "$MX_SPORT" --batch - 2>"$T_TMP/explain.err")
+    if [ ${#bad[@]} = 0 ] && [ "$n" = "${#probed[@]}" ] && [ "$n" -gt 0 ]; then
+        pass "explain_$name"
+        return
+    fi
+    s=$(printf '%s; ' "${bad[@]:0:8}")
+    [ ${#bad[@]} -gt 8 ] && s+="… ($((${#bad[@]} - 8)) more)"
+    fail "explain_$name" "${#bad[@]} of ${#probed[@]} cells differ, $n explained: ${s%; }$(
+        head -c 300 "$T_TMP/explain.err")"
+}
+
 mx_check() {
     local name=$1 complaints
-    if mx_verdict "$name"; then
+    mx_verdict "$name"
+    local rc=$?
+    [ $rc = 2 ] || mx_explain "$name" "$T_TMP/matrix-$name.txt"
+    if [ $rc = 0 ]; then
         complaints=$(mx_node_complaints)
         if [ -n "$complaints" ]; then
             fail "$name" "matrix as expected, but tabby-node complained: $complaints"

@@ -5,6 +5,7 @@
 # from tabby-ipam on Calico's IPAM custom resources.
 #   - ClusterInformation "default" made once for the cluster (datastoreReady true, a
 #     32-digit GUID, tabby's version, clusterType "k8s,bgp,kdd"), however the nodes race;
+#     so is the default IPv6 pool (CALICO_IPV6POOL_CIDR; the IPv4 one exists);
 #   - each Node's projectcalico.org annotations (address, VXLAN tunnel address from IPAM,
 #     VTEP MAC), and its NetworkUnavailable condition False (reason TabbyIsUp) only once
 #     the node has programmed, other conditions untouched;
@@ -22,8 +23,9 @@ t_begin node_k8s
 NL_BACKEND=vxlan
 nl_init node_k8s python3
 kl_cluster node_k8s
-# Both nodes at once: they race to make ClusterInformation.
-export CLUSTER_TYPE=k8s,bgp
+# Both nodes at once: they race to make ClusterInformation, and the default IPv6 pool
+# (the cluster has its IPv4 pool already).
+export CLUSTER_TYPE=k8s,bgp NO_DEFAULT_POOLS= CALICO_IPV6POOL_CIDR=fd00:10:68::/48
 # n1's start runs in a subshell: its daemon is not this shell's child, and stays up to the
 # end (n2 is the one restarted below).
 NL_WAIT_READY=0 nl_start n1 --ip-autodetection-method=interface=eth0 &
@@ -39,17 +41,32 @@ for node in n1 n2; do
 done
 pass nodes_ready
 
+# made_once CASE GOT WANT LOGGED: GOT is WANT, and one node's log says LOGGED.
+made_once() {
+    local created
+    created=$(cat "$T_TMP"/tabby-node-n*.log | grep -c "$4")
+    if [ "$2" = "$3" ] && [ "$created" = 1 ]; then
+        pass "$1"
+    else
+        fail "$1" "$2; made by $created nodes"
+    fi
+}
+
+# ---- the default pool ----------------------------------------------------------------------
+made_once default_ipv6_pool_made_once_where_only_ipv4_had_one \
+    "$(kl_kubectl get ippools.crd.projectcalico.org -o json |
+        jq -c '[.items[] | {name: .metadata.name, cidr: .spec.cidr}] | sort_by(.name)' 2>&1)" \
+    '[{"name":"default-ipv6-ippool","cidr":"fd00:10:68::/48"},{"name":"default-pool","cidr":"10.68.0.0/16"}]' \
+    'default pool created'
+unset NO_DEFAULT_POOLS CALICO_IPV6POOL_CIDR
+
 # ---- ClusterInformation --------------------------------------------------------------------
 info() { kl_kubectl get clusterinformations.crd.projectcalico.org default -o json 2>&1; }
-spec=$(info | jq -c '.spec | {datastoreReady, clusterType, calicoVersion,
-                               guid: (.clusterGUID | test("^[0-9a-f]{32}$"))}' 2>&1)
-created=$(cat "$T_TMP"/tabby-node-n*.log | grep -c 'ClusterInformation created')
-if [ "$spec" = '{"datastoreReady":true,"clusterType":"k8s,bgp,kdd","calicoVersion":"tabby-0.1.0","guid":true}' ] &&
-    [ "$created" = 1 ]; then
-    pass cluster_information_made_once
-else
-    fail cluster_information_made_once "$spec; created by $created nodes"
-fi
+made_once cluster_information_made_once \
+    "$(info | jq -c '.spec | {datastoreReady, clusterType, calicoVersion,
+                               guid: (.clusterGUID | test("^[0-9a-f]{32}$"))}' 2>&1)" \
+    '{"datastoreReady":true,"clusterType":"k8s,bgp,kdd","calicoVersion":"tabby-0.1.0","guid":true}' \
+    'ClusterInformation created'
 GUID=$(info | jq -r .spec.clusterGUID)
 
 # ---- the Nodes ----------------------------------------------------------------------------------

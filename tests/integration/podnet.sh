@@ -248,8 +248,9 @@ pn_start_node() {
     shift
     pn_count_programmed "$node"
     before=$PN_COUNT
+    # The tests make their own pools: no default pool unless a test asks for one.
     TABBY_NETWORKING_BACKEND=${TABBY_NETWORKING_BACKEND:-none} IP=${IP:-none} \
-        TABBY_HEALTH_PORT=${TABBY_HEALTH_PORT:-0} TABBY_PID_FILE="$T_TMP/tabby-node-$node.pid" \
+        NO_DEFAULT_POOLS=${NO_DEFAULT_POOLS-true} TABBY_HEALTH_PORT=${TABBY_HEALTH_PORT:-0} TABBY_PID_FILE="$T_TMP/tabby-node-$node.pid" \
         CALICO_NODENAME_FILE="$T_TMP/nodename-$node" \
         ip netns exec "$(pn_node_netns "$node")" "$TABBY_NODE" --store "${PN_NODE_STORE:-$PN_STORE}" \
         --node "$node" "$@" >>"$T_TMP/tabby-node-$node.log" 2>&1 &

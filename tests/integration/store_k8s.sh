@@ -118,6 +118,11 @@ spec: {podSelector: {}}
 apiVersion: v1
 kind: Namespace
 metadata: {name: prod, labels: {team: ops}}
+---
+apiVersion: projectcalico.org/v3
+kind: IPReservation
+metadata: {name: gateways}
+spec: {reservedCIDRs: [10.10.0.1, 10.10.255.0/24]}
 EOF
 # tabbyctl refuses HostEndpoints (tabby does not police them yet) but reads Calico's.
 cat >"$T_TMP/hep.yaml" <<'EOF'
@@ -126,9 +131,9 @@ kind: HostEndpoint
 metadata: {name: node-1-eth0, labels: {role: host}}
 spec: {node: node-1, interfaceName: eth0, expectedIPs: [192.0.2.11]}
 EOF
-KINDS="ippool ipamconfig netpol gnp bgpconfig bgppeer hep knp ns"
+KINDS="ippool ipamconfig netpol gnp bgpconfig bgppeer hep knp ns ipreservation"
 if k apply -f "$T_TMP/hep.yaml" >"$OUT" 2>&1 &&
-    ctl apply -f "$T_TMP/all.yaml" >"$OUT" 2>&1 && [ "$(grep -c ' created$' "$OUT")" = 8 ]; then
+    ctl apply -f "$T_TMP/all.yaml" >"$OUT" 2>&1 && [ "$(grep -c ' created$' "$OUT")" = 9 ]; then
     missing=
     for kind in $KINDS; do
         ctl get "$kind" -A -o name >"$T_TMP/names" 2>&1 || missing="$missing $kind"
@@ -138,10 +143,10 @@ if k apply -f "$T_TMP/hep.yaml" >"$OUT" 2>&1 &&
     # document rarely says: applied again, the Namespace reads as configured.
     ctl apply -f "$T_TMP/all.yaml" >"$OUT" 2>&1
     again=$(grep -c -e ' unchanged$' -e '^Namespace prod configured$' "$OUT")
-    if [ -z "$missing" ] && [ "$again" = 8 ]; then
-        pass "k8s-apply-get-every-kind (8 kinds created and a HostEndpoint by kubectl, read back, unchanged when applied again)"
+    if [ -z "$missing" ] && [ "$again" = 9 ]; then
+        pass "k8s-apply-get-every-kind (9 kinds created and a HostEndpoint by kubectl, read back, unchanged when applied again)"
     else
-        fail "k8s-apply-get-every-kind" "not read back:$missing; unchanged on re-apply: $again/8: $(grep -v unchanged "$OUT" | tr '\n' ' ')"
+        fail "k8s-apply-get-every-kind" "not read back:$missing; unchanged on re-apply: $again/9: $(grep -v unchanged "$OUT" | tr '\n' ' ')"
     fi
 else
     fail "k8s-apply-get-every-kind" "$(tail -n 3 "$OUT" | tr '\n' ' ')"
@@ -503,7 +508,7 @@ else
 fi
 
 # ---- deletes ------------------------------------------------------------------------------------
-if ctl delete -f "$T_TMP/all.yaml" >"$OUT" 2>&1 && grep -q 'deleted 8 of 8' "$OUT" &&
+if ctl delete -f "$T_TMP/all.yaml" >"$OUT" 2>&1 && grep -q 'deleted 9 of 9' "$OUT" &&
     ctl delete hep node-1-eth0 >>"$OUT" 2>&1; then
     left=
     for kind in $KINDS; do
@@ -513,7 +518,7 @@ if ctl delete -f "$T_TMP/all.yaml" >"$OUT" 2>&1 && grep -q 'deleted 8 of 8' "$OU
         [ "$n" = 0 ] || left="$left $kind"
     done
     if [ -z "$left" ] && ! k get namespace prod >/dev/null 2>&1; then
-        pass "k8s-delete-every-kind (9 deleted with preconditions)"
+        pass "k8s-delete-every-kind (10 deleted with preconditions)"
     else
         fail "k8s-delete-every-kind" "left:$left"
     fi

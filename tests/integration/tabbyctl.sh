@@ -428,8 +428,135 @@ test_reads_of_a_missing_store_create_nothing() {
     fi
 }
 
+# policy explain on a datastore of its own: exit 0 allowed, 1 denied, 2 bad input; -o json
+# and --batch.
+test_policy_explain_verdicts_and_exit_codes() {
+    local store="sqlite:$T_TMP/explain.db" out rc n=explain_verdicts_and_exit_codes
+    x() { "$TABBYCTL" --store "$store" policy explain "$@"; }
+    {
+        wep() {
+            printf -- '---\napiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n'
+            printf 'metadata: {name: "n1-k8s-%s-eth0", namespace: "default", labels: {app: "%s"}}\n' "$1" "$2"
+            printf 'spec: {orchestrator: k8s, node: n1, pod: "%s", endpoint: eth0, ' "$1"
+            printf 'interfaceName: "c%s", ipNetworks: ["%s/32"], profiles: [kns.default]}\n' "$1" "$3"
+        }
+        wep be backend 10.9.0.1
+        wep db database 10.9.0.2
+        printf -- '---\n'
+        cat "$EX/db-access.yaml"
+    } | "$TABBYCTL" --store "$store" apply -f - >/dev/null || { fail $n "apply failed"; return; }
+    out=$(x default/be default/db 5432/TCP) ||
+        { fail $n "backend to database 5432/TCP: exit $?: $out"; return; }
+    grep -q 'verdict: ALLOWED (default/db ingress: default/knp.default.db-access rule 0 Allow)' \
+        <<<"$out" || { fail $n "no verdict line: $out"; return; }
+    x default/be default/db 80/TCP >/dev/null; rc=$?
+    [ $rc = 1 ] || { fail $n "backend to database 80/TCP: exit $rc, expected 1"; return; }
+    x 10.9.0.2 default/be 80/UDP >/dev/null || { fail $n "database to backend: not allowed"; return; }
+    out=$(x default/nope default/db 80/TCP 2>&1); rc=$?
+    [ $rc = 2 ] && grep -q '"default/nope": no such endpoint' <<<"$out" ||
+        { fail $n "unknown pod: exit $rc: $out"; return; }
+    out=$(x default/be default/db 80/TCPX 2>&1); rc=$?
+    [ $rc = 2 ] && grep -q 'unknown protocol' <<<"$out" || { fail $n "bad protocol: exit $rc: $out"; return; }
+    out=$(x default/be default/db 5432/TCP -o json | python3 -c \
+        'import json,sys; t=json.load(sys.stdin); print(t["verdict"], len(t["steps"]))') &&
+        [ "$out" = "allow 2" ] || { fail $n "-o json: $out"; return; }
+    out=$(printf 'default/be default/db 5432/TCP\n# a comment\ndefault/be default/db 81/TCP\n' |
+        x --batch - | cut -d' ' -f4 | tr '\n' ' ')
+    [ "$out" = "allow deny " ] || { fail $n "--batch: $out"; return; }
+    pass $n
+}
+
+# Input as calicoctl takes it: a YAML sequence of resources at the top level, scalar label
+# values made strings, service blocks without a CIDR.
+test_calicoctl_input_forms_are_taken() {
+    local out y
+    out=$(ctl apply -f - 2>&1 <<'YAML'
+- apiVersion: projectcalico.org/v3
+  kind: Node
+  metadata:
+    name: "rr1"
+    labels: {routeReflector: true, rack: 7}
+  spec:
+    bgp: {ipv4Address: "10.9.0.1/24", routeReflectorClusterID: "224.0.0.1"}
+- apiVersion: projectcalico.org/v3
+  kind: BGPConfiguration
+  metadata: {name: "default"}
+  spec:
+    serviceClusterIPs: [{}]
+YAML
+) || { fail calicoctl_input_forms_are_taken "apply: $out"; return; }
+    [ "$(grep -c ' created$\| configured$' <<<"$out")" = 2 ] ||
+        { fail calicoctl_input_forms_are_taken "apply said: $out"; return; }
+    y=$(ctl get node rr1 -o json)
+    if [ "$(jq -r '.metadata.labels.routeReflector + "," + .metadata.labels.rack' <<<"$y")" = \
+        "true,7" ] && ctl get nodes --selector "routeReflector == 'true'" -o name | grep -q rr1
+    then
+        pass calicoctl_input_forms_are_taken
+    else
+        fail calicoctl_input_forms_are_taken "$y"
+    fi
+}
+
+# -o custom-columns: kubectl's HEADER:JSONPATH, and calicoctl's column names.
+test_get_custom_columns() {
+    local out want rc
+    out=$(ctl get ippool default-pool \
+        -o 'custom-columns=NAME:.metadata.name,CIDR:{.spec.cidr},USES:.spec.allowedUses[*],NONE:.spec.nope,nat')
+    want=$(printf '%s\n' 'NAME           CIDR             USES              NONE     NAT' \
+        'default-pool   192.168.0.0/16   Workload,Tunnel   <none>   true')
+    [ "$out" = "$want" ] || { fail get_custom_columns "got: $out"; return; }
+    out=$(ctl get ippool -o 'custom-columns=A:.spec[?(@.x)]' 2>&1); rc=$?
+    [ $rc = 2 ] && grep -qF 'column A: JSONPath ".spec[?(@.x)]": filters are not supported' <<<"$out" ||
+        { fail get_custom_columns "filter: exit $rc, $out"; return; }
+    out=$(ctl get ippool -o 'custom-columns=FROB' 2>&1); rc=$?
+    if [ $rc = 2 ] && grep -qF '"FROB" is neither HEADER:JSONPATH nor a column of IPPool' <<<"$out"; then
+        pass get_custom_columns
+    else
+        fail get_custom_columns "unknown column: exit $rc, $out"
+    fi
+}
+
+# patch: a merge patch of one resource, validated as apply validates, all or nothing.
+test_patch_merges_validates_and_compares() {
+    local out before rv
+    out=$(ctl patch node rr1 -p '{"spec":{"bgp":{"routeReflectorClusterID":"224.0.0.2"}},"metadata":{"labels":{"rack":null,"zone":"b"}}}') &&
+        [ "$out" = "Successfully patched 1 'Node' resource" ] ||
+        { fail patch_merges_validates_and_compares "patch: $out"; return; }
+    out=$(ctl get node rr1 -o json | jq -c '[.spec.bgp.routeReflectorClusterID, .spec.bgp.ipv4Address, .metadata.labels]')
+    [ "$out" = '["224.0.0.2","10.9.0.1/24",{"routeReflector":"true","zone":"b"}]' ] ||
+        { fail patch_merges_validates_and_compares "patched: $out"; return; }
+    before=$(snapshot)
+    out=$(ctl patch ippool default-pool -p '{"spec":{"blockSize":33}}' 2>&1) &&
+        { fail patch_merges_validates_and_compares "bad blockSize accepted"; return; }
+    grep -qF 'patch IPPool default-pool: spec.blockSize: must be between 20 and 32, got 33' <<<"$out" ||
+        { fail patch_merges_validates_and_compares "refusal: $out"; return; }
+    out=$(ctl patch ippool default-pool -p '{"metadata":{"name":"other"}}' 2>&1) &&
+        { fail patch_merges_validates_and_compares "rename accepted"; return; }
+    rv=$(ctl get ippool default-pool -o json | jq -r .metadata.resourceVersion)
+    out=$(ctl patch ippool default-pool -p "{\"metadata\":{\"resourceVersion\":\"$((rv - 1))\"},\"spec\":{\"disabled\":true}}" 2>&1) &&
+        { fail patch_merges_validates_and_compares "stale resourceVersion accepted"; return; }
+    grep -qF 'metadata.resourceVersion: the patch is for another version' <<<"$out" &&
+        [ "$before" = "$(snapshot)" ] ||
+        { fail patch_merges_validates_and_compares "stale: $out, or the datastore changed"; return; }
+    ! ctl patch ippool missing -p '{}' >/dev/null 2>&1 &&
+        ctl patch ippool default-pool -p "{\"metadata\":{\"resourceVersion\":\"$rv\"},\"spec\":{\"disabled\":true}}" >/dev/null &&
+        [ "$(ctl get ippool default-pool -o json | jq .spec.disabled)" = true ] &&
+        ctl patch ippool default-pool --type merge -p '{"spec":{"disabled":null}}' >/dev/null &&
+        [ "$(ctl get ippool default-pool -o json | jq .spec.disabled)" = null ] ||
+        { fail patch_merges_validates_and_compares "pinned or null patch did not work"; return; }
+    out=$(ctl patch ippool default-pool --type json -p '[]' 2>&1); local rc=$?
+    if [ $rc = 2 ] && grep -qF 'not supported' <<<"$out"; then
+        pass patch_merges_validates_and_compares
+    else
+        fail patch_merges_validates_and_compares "--type json: exit $rc, $out"
+    fi
+}
+
 test_examples_apply_cleanly
 test_examples_round_trip
+test_get_custom_columns
+test_calicoctl_input_forms_are_taken
+test_patch_merges_validates_and_compares
 test_defaults_are_filled_in
 test_bad_inputs_are_refused_and_change_nothing
 test_unenforced_fields_are_refused
@@ -450,4 +577,5 @@ test_store_from_environment_and_config
 test_selector_check_and_match
 test_get_with_selector_lists_what_matches
 test_reads_of_a_missing_store_create_nothing
+test_policy_explain_verdicts_and_exit_codes
 t_end

@@ -6,6 +6,12 @@
 #   GET    /_test/requests[?since=SEQ]   {"requests": [...], "next": SEQ}
 #   DELETE /_test/requests               forget them (counting restarts)
 #   GET    /_test/counts                 {"total": N, "by": {"list pods": N, ...}}
+#   GET    /_test/traffic                per user and per client address since the start
+#                                        (or the last reset): requests by "verb resource",
+#                                        bytes received and sent (a watch's as it streams),
+#                                        watches open and opened; counted as requests come,
+#                                        not from the request log (O(1) a request)
+#   DELETE /_test/traffic                start counting again
 #   POST   /_test/faults  {...}          add a fault (below); answers {"id": N}
 #   GET    /_test/faults                 faults with "remaining" and "hits"
 #   DELETE /_test/faults[/ID]            remove all faults (or one)
@@ -65,6 +71,62 @@ class Fault:
         return d
 
 
+class Traffic:
+    """Live counters of what each client asks and gets, kept as requests come and bytes
+    go out (the request log records a watch only once it ends)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        """Zero every count but the watches open now (they close later)."""
+        with self.lock:
+            self.since = time.time()
+            old = (getattr(self, "users", {}), getattr(self, "addresses", {}))
+            self.users, self.addresses = {}, {}
+            for table, was in zip((self.users, self.addresses), old):
+                for k, row in was.items():
+                    if row["watches_open"]:
+                        self._row(table, k)["watches_open"] = row["watches_open"]
+
+    @staticmethod
+    def _row(table, key):
+        row = table.get(key)
+        if row is None:
+            row = table[key] = {"requests": 0, "by": collections.Counter(), "bytes_in": 0,
+                                "bytes_out": 0, "watches_open": 0, "watches": 0}
+        return row
+
+    def request(self, user, addr, what, bytes_in, watch):
+        with self.lock:
+            for row in (self._row(self.users, user), self._row(self.addresses, addr)):
+                row["requests"] += 1
+                row["by"][what] += 1
+                row["bytes_in"] += bytes_in
+                if watch:
+                    row["watches"] += 1
+                    row["watches_open"] += 1
+
+    def sent(self, user, addr, n):
+        with self.lock:
+            self._row(self.users, user)["bytes_out"] += n
+            self._row(self.addresses, addr)["bytes_out"] += n
+
+    def watch_closed(self, user, addr):
+        with self.lock:
+            self._row(self.users, user)["watches_open"] -= 1
+            self._row(self.addresses, addr)["watches_open"] -= 1
+
+    def snapshot(self):
+        def rows(table):
+            return {k: dict(v, by=dict(v["by"])) for k, v in table.items()}
+        with self.lock:
+            now = time.time()
+            return {"since": self.since, "now": now, "seconds": round(now - self.since, 3),
+                    "users": rows(self.users), "addresses": rows(self.addresses)}
+
+
 class Reset(Exception):
     """Close the connection without an answer."""
 
@@ -78,6 +140,7 @@ class Control:
         self.seq = 0
         self.faults = []
         self.next_fault = 1
+        self.traffic = Traffic()
 
     # ---- the request log -----------------------------------------------------------
     def record(self, rec):
@@ -136,6 +199,12 @@ class Control:
                 by = collections.Counter(f"{r['verb']} {r.get('resource') or r['path']}"
                                          for r in self.requests)
                 return {"total": len(self.requests), "by": dict(by)}
+        if what == "traffic":
+            if method == "GET":
+                return self.traffic.snapshot()
+            if method == "DELETE":
+                self.traffic.reset()
+                return {"reset": True}
         if what == "faults":
             with self.lock:
                 if method == "POST":

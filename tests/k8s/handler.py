@@ -99,6 +99,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         self.sent_code = code
         self.sent_bytes = len(body)
+        self.count_sent(len(body))
 
     def start_chunked(self):
         self.send_response(200)
@@ -114,6 +115,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
         self.sent_bytes += len(data)
+        self.count_sent(len(data))
+
+    def count_sent(self, n):
+        if self.traffic_key is not None:
+            self.app.control.traffic.sent(*self.traffic_key, n)
 
     def end_chunked(self):
         self.wfile.write(b"0\r\n\r\n")
@@ -222,6 +228,7 @@ class App:
     def serve(self, h):
         start = time.monotonic()
         h.sent_code, h.sent_bytes = 0, 0
+        h.traffic_key = None
         url = urlsplit(h.path)
         path, raw_query = url.path, url.query
         query = parse_qs(raw_query, keep_blank_values=True)
@@ -249,7 +256,11 @@ class App:
                 h.send_bytes(200, json.dumps(out).encode())
                 return
             user = self.auth.impersonate(user, h.headers, self.authorizer.check)
+            h.traffic_key = (user.name, h.client_address[0])
             r = parse_path(self.registry, method, path, query)
+            what = f"{r.verb} {r.resource}" if r else f"{method.lower()} {path}"
+            self.control.traffic.request(*h.traffic_key, what, len(h.body),
+                                         bool(r and r.watch))
             verb = r.verb if r else method.lower()
             fault = self.control.fault_for(method, verb, path, raw_query,
                                            bool(r and r.watch), user.name)
@@ -355,9 +366,12 @@ class App:
             ws = WatchStream(api, t, r.version, r.namespace, query, h.connection,
                              h.write_chunk, want_table, include, self.bookmark_interval,
                              self.watch_timeout, info)
-            if ws.run(pending) == "reset":
-                raise Reset()
-            h.end_chunked()
+            try:
+                if ws.run(pending) == "reset":
+                    raise Reset()
+                h.end_chunked()
+            finally:
+                self.control.traffic.watch_closed(*h.traffic_key)
             return
         if pending is not None:
             raise pending

@@ -255,9 +255,10 @@ class Api:
                 more = True
             if more:
                 token = encode_continue(rv, snap[i - 1][0])
-                if not filtered:
-                    remaining = sum(1 for k, _ in snap[i:] if not ns or not t.namespaced or
-                                    k[0] == ns)
+                if not filtered and not (ns and t.namespaced):
+                    remaining = n - i  # counted, not a scan of the rest on every page
+                elif not filtered:
+                    remaining = sum(1 for k, _ in snap[i:] if k[0] == ns)
         return rv, out, token, remaining
 
     def list_bytes(self, t, version, rv, entries, token, remaining):

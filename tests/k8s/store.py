@@ -10,6 +10,7 @@
 # therefore use an Entry's object and its cached JSON without copying. Callers that
 # read-modify-write hold `store.lock` across the read and the write.
 
+import bisect
 import collections
 import json
 import os
@@ -103,6 +104,9 @@ class Store:
         self.changed = threading.Condition(self.lock)
         self.rv = 1
         self.data = {}                 # rid -> {(namespace, name): Entry}
+        # rid -> its keys in order, kept as keys come and go: a list at the present
+        # revision is then no sort (10,000 pods: 20-60 ms of Python a revision)
+        self.order = {}
         self.history = collections.deque()
         self.history_size = history
         self.compacted = 1             # revisions <= this may be gone; > this are kept
@@ -137,6 +141,10 @@ class Store:
             if snap is not None:
                 self.snapshots.move_to_end((rid, rv))
                 return rv, snap
+            if rv == self.rv:
+                objs = self.data.get(rid, {})
+                snap = [(k, objs[k]) for k in self.order.get(rid, ())]
+                return rv, self._cache(rid, rv, snap)
             cur = dict(self.data.get(rid, {}))
             for ev in reversed(self.history):
                 if ev.rv <= rv:
@@ -147,11 +155,13 @@ class Store:
                     cur.pop(ev.key, None)
                 else:
                     cur[ev.key] = ev.old
-            snap = sorted(cur.items(), key=lambda kv: kv[0])
-            self.snapshots[(rid, rv)] = snap
-            while len(self.snapshots) > 8:
-                self.snapshots.popitem(last=False)
-            return rv, snap
+            return rv, self._cache(rid, rv, sorted(cur.items(), key=lambda kv: kv[0]))
+
+    def _cache(self, rid, rv, snap):
+        self.snapshots[(rid, rv)] = snap
+        while len(self.snapshots) > 8:
+            self.snapshots.popitem(last=False)
+        return snap
 
     def wait_for(self, rv, seconds):
         """True once the store has reached revision rv, False after `seconds`."""
@@ -168,6 +178,8 @@ class Store:
             objs = self.data.setdefault(rid, {})
             old = objs.get(key)
             objs[key] = entry
+            if old is None:
+                bisect.insort(self.order.setdefault(rid, []), key)
             self._record(Event(self.rv, rid, ADDED if old is None else MODIFIED, key, entry, old))
             return entry
 
@@ -177,6 +189,8 @@ class Store:
             old = self.data.get(rid, {}).pop(key, None)
             if old is None:
                 return None
+            order = self.order[rid]
+            del order[bisect.bisect_left(order, key)]
             self.rv += 1
             obj = old.copy()
             obj["metadata"]["resourceVersion"] = str(self.rv)
@@ -249,8 +263,12 @@ class Store:
             self.rv = doc["rv"]
             self.data = {}
             for rid, ns, name, obj in doc["objects"]:
+                # encoded now, not by the first reader: a state of 10,000 pods would
+                # otherwise make the first client's list seconds slower than the next's
                 self.data.setdefault(rid, {})[(ns, name)] = \
-                    Entry(obj, int(obj["metadata"]["resourceVersion"]))
+                    Entry(obj, int(obj["metadata"]["resourceVersion"]), dumps(obj))
+            self.order = {rid: sorted(objs) for rid, objs in self.data.items()}
+            self.snapshots.clear()
             self.history.clear()
             if keep_history:
                 self.compacted = doc["compacted"]

@@ -282,6 +282,51 @@ static void test_disabled_pool_is_never_used(void **state)
     tby_ipam_free(n1);
 }
 
+/* A context allocating again trusts what it read last time (pools, settings, its block,
+ * a new handle taken as absent) and reads nothing where a transaction can prove it in its
+ * commit; a pool created meanwhile, or the node's labels changed, count from the next
+ * allocation all the same. */
+static void test_warm_allocation_reads_nothing_yet_sees_every_change(void **state)
+{
+    struct store_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_store *ipam_store = fx_single ? fx_single_store : f->store;
+    struct tby_store_stats before, after;
+    struct tby_error err = { 0 };
+    struct tby_ipam_result res;
+    struct tby_ip ip;
+
+    fx_pool(f, "m", "10.0.1.0/24", 30, NULL);
+    fx_node(f, "n1", "{zone: a}");
+    assert_int_equal(fx_alloc(n1, "w0", &ip, &err), 0);
+    assert_int_equal(fx_alloc(n1, "w1", &ip, &err), 0);
+    before = tby_store_stats(ipam_store);
+    assert_int_equal(fx_alloc(n1, "w2", &ip, &err), 0);
+    after = tby_store_stats(ipam_store);
+    assert_true(in_cidr(&ip, "10.0.1.0/24"));
+    if (!fx_single) {
+        assert_int_equal(after.gets - before.gets, 0);
+        assert_int_equal(after.ranges - before.ranges, 0);
+        assert_int_equal(after.commits - before.commits, 1);
+    }
+    assert_int_equal(fx_alloc(n1, "w3", &ip, &err), 0);
+    /* the block is full; a pool created meanwhile, sorting first and selecting the node,
+     * gives the next block */
+    fx_pool(f, "a", "10.0.0.0/24", 30, "  nodeSelector: zone == 'a'\n");
+    assert_int_equal(fx_alloc(n1, "w4", &ip, &err), 0);
+    assert_true(in_cidr(&ip, "10.0.0.0/24"));
+    /* the node leaves the zone: that block, with room, is no longer its to use */
+    fx_node(f, "n1", "{zone: b}");
+    assert_int_equal(fx_alloc(n1, "w5", &ip, &err), 0);
+    assert_true(in_cidr(&ip, "10.0.1.0/24"));
+    /* an existing handle is not new: the address goes to it as a second one */
+    assert_int_equal(fx_alloc(n1, "w5", &ip, &err), 0);
+    assert_int_equal(tby_ipam_ips_by_handle(n1, "w5", &res, &err), 0);
+    assert_int_equal(res.n, 2);
+    tby_ipam_result_clear(&res);
+    tby_ipam_free(n1);
+}
+
 static void test_node_selector_limits_which_nodes_use_a_pool(void **state)
 {
     struct store_fx *f = *state;
@@ -1000,6 +1045,37 @@ static void test_strict_affinity_off_is_refused_where_calico_refuses_it(void **s
     tby_ipam_free(n1);
 }
 
+/* calicoctl ipam configure --max-blocks-per-host: set with strictAffinity in one write,
+ * refused without it or out of Calico's bounds, and then the cap claims stop at. */
+static void test_configure_sets_max_blocks_and_the_cap_holds(void **state)
+{
+    struct store_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1");
+    struct tby_ipam_settings max_only = { .has_max_blocks = true, .max_blocks_per_host = 1 };
+    struct tby_ipam_settings both = { .has_strict_affinity = true, .strict_affinity = true,
+                                      .has_max_blocks = true, .max_blocks_per_host = 1 };
+    struct tby_ipam_settings too_many = { .has_max_blocks = true,
+                                          .max_blocks_per_host = 1000001 };
+    struct tby_error err = { 0 };
+    char handle[16];
+
+    fx_pool(f, "p", "10.0.0.0/24", 28, NULL);
+    fx_node(f, "n1", NULL);
+    assert_int_equal(tby_ipam_configure(n1, &max_only, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "maxBlocksPerHost (1) requires strictAffinity"));
+    assert_int_equal(tby_ipam_configure(n1, &too_many, &err), -EINVAL);
+    assert_int_equal(tby_ipam_configure(n1, &both, &err), 0);
+    /* one block of 16: the 17th address would need a second block */
+    for (int i = 0; i < 16; i++) {
+        snprintf(handle, sizeof(handle), "h%d", i);
+        assert_int_equal(fx_alloc(n1, handle, NULL, &err), 0);
+    }
+    assert_int_equal(fx_alloc(n1, "over", NULL, &err), -ENOSPC);
+    assert_non_null(strstr(err.msg, "maxBlocksPerHost (1)"));
+    assert_int_equal(block_count(n1), 1);
+    tby_ipam_free(n1);
+}
+
 /* Objects Calico marked deleted (the first of its two delete steps) are absent; a
  * virtual (load-balancer) block is read but never allocated from. */
 static void test_deleted_and_virtual_objects_are_not_used(void **state)
@@ -1399,6 +1475,69 @@ static void test_affinity_keys_split_into_node_and_block(void **state)
                                                  &node, &len, &block), -EINVAL);
 }
 
+/* IPReservations, as Calico's IPAM reads them for every automatic assignment: a block
+ * wholly reserved is never claimed, one reserved in part gives its other addresses, a
+ * reserved address is never chosen (from an affine block, a claimed one, or a borrowed
+ * one); an address asked for by name is still given, as Calico's ipAddrs annotation is. */
+static void test_reserved_addresses_are_never_chosen(void **state)
+{
+    struct store_fx *f = *state;
+    struct tby_ipam *n1 = fx_ipam(f, "n1"), *n2 = fx_ipam(f, "n2");
+    struct tby_cidr reserved[4];
+    struct tby_error err = { 0 };
+    struct tby_ipam_usage u;
+    struct tby_ip ip;
+    int given = 0;
+
+    fx_pool(f, "p", "10.0.0.0/24", 26, NULL);
+    fx_node(f, "n1", NULL);
+    fx_node(f, "n2", NULL);
+    store_fx_apply(f->store, "apiVersion: projectcalico.org/v3\nkind: IPReservation\n"
+                             "metadata: {name: r1}\nspec:\n  reservedCIDRs: [10.0.0.0/26, "
+                             "10.0.0.64/27]\n---\napiVersion: projectcalico.org/v3\n"
+                             "kind: IPReservation\nmetadata: {name: r2}\nspec:\n"
+                             "  reservedCIDRs: [10.0.0.130, 10.0.0.192/26, 'fd00::/64']\n");
+    assert_int_equal(tby_cidr_parse("10.0.0.0/26", TBY_CIDR_STRICT, &reserved[0], NULL), 0);
+    assert_int_equal(tby_cidr_parse("10.0.0.64/27", TBY_CIDR_STRICT, &reserved[1], NULL), 0);
+    assert_int_equal(tby_cidr_parse("10.0.0.130/32", TBY_CIDR_STRICT, &reserved[2], NULL), 0);
+    assert_int_equal(tby_cidr_parse("10.0.0.192/26", TBY_CIDR_STRICT, &reserved[3], NULL), 0);
+    /* n1 and n2 take every address left: the upper half of .64/26 and .128/26 but one */
+    for (int i = 0; i < 95; i++) {
+        char handle[16];
+
+        snprintf(handle, sizeof(handle), "h%d", i);
+        if (fx_alloc(i % 2 ? n2 : n1, handle, &ip, &err) < 0)
+            fail_msg("allocation %d: %s", i, tby_error_str(&err));
+        for (size_t k = 0; k < 4; k++)
+            if (tby_cidr_contains(&reserved[k], &ip))
+                fail_msg("allocation %d got reserved %s", i, fx_ip(&ip));
+    }
+    assert_int_equal(fx_alloc(n1, "full", NULL, &err), -ENOSPC);
+    assert_int_equal(fx_alloc(n2, "full", NULL, &err), -ENOSPC);
+    /* the wholly reserved blocks were never claimed */
+    assert_int_equal(tby_ipam_usage(n1, &u, &err), 0);
+    assert_int_equal(u.n_blocks, 2);
+    for (size_t b = 0; b < u.n_blocks; b++)
+        assert_false(tby_cidr_equal(&u.blocks[b].cidr, &reserved[0]) ||
+                     tby_cidr_equal(&u.blocks[b].cidr, &reserved[3]));
+    tby_ipam_usage_clear(&u);
+    /* asked for by name, a reserved address is given */
+    ip = fx_parse_ip("10.0.0.130");
+    assert_int_equal(tby_ipam_assign_ips(n1, &ip, 1, "named", NULL, 0, &err), 0);
+    /* a reservation deleted frees its addresses for automatic assignment */
+    fx_delete(f, TBY_KIND_IPRESERVATION, "r1");
+    for (int i = 0; i < 3; i++) {
+        char handle[16];
+
+        snprintf(handle, sizeof(handle), "after%d", i);
+        assert_int_equal(fx_alloc(n1, handle, &ip, &err), 0);
+        given += tby_cidr_contains(&reserved[1], &ip) || tby_cidr_contains(&reserved[0], &ip);
+    }
+    assert_int_equal(given, 3);
+    tby_ipam_free(n1);
+    tby_ipam_free(n2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1414,6 +1553,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             test_trial_assignment_writes_nothing_and_fails_as_assignment_would, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strict_affinity_forbids_borrowing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reserved_addresses_are_never_chosen, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_configure_sets_max_blocks_and_the_cap_holds, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_max_blocks_per_host_stops_claiming_and_borrowing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_auto_allocate_blocks_false_uses_only_blocks_held,
@@ -1421,6 +1564,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exhausted_pools_fail_with_their_names, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_disabled_pool_is_never_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_warm_allocation_reads_nothing_yet_sees_every_change,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_selector_limits_which_nodes_use_a_pool, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_allowed_uses_separate_tunnel_and_workload_pools,

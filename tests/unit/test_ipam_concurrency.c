@@ -2,7 +2,8 @@
  * sqlite store, with one transaction per change and (the second run) with the ordered
  * single-object writes of a store without multi-key transactions: no address is handed
  * out twice, every allocation is accounted for, and a process killed at any point leaves
- * records the check finds consistent, or names exactly the change cut short. */
+ * records the check finds consistent, or names exactly the change cut short — also when
+ * four processes allocate at once and are killed one after another. */
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -176,13 +177,10 @@ static void assert_unique(struct line *lines, size_t n)
                      lines[i].handle);
 }
 
-/* Every handle holds exactly its address, the totals match and the check is clean. */
-static void assert_store_matches(struct store_fx *f, const struct line *lines, size_t n)
+/* Every handle holds exactly its address. */
+static void assert_handles_hold(struct tby_ipam *ipam, const struct line *lines, size_t n)
 {
-    struct tby_ipam *ipam = fx_ipam(f, NULL);
     struct tby_error err = { 0 };
-    struct tby_ipam_usage u;
-    struct tby_ipam_report rep;
 
     for (size_t i = 0; i < n; i++) {
         struct tby_ipam_result res;
@@ -192,6 +190,17 @@ static void assert_store_matches(struct store_fx *f, const struct line *lines, s
         assert_true(tby_ip_equal(&res.items[0].ip, &lines[i].ip));
         tby_ipam_result_clear(&res);
     }
+}
+
+/* Every handle holds exactly its address, the totals match and the check is clean. */
+static void assert_store_matches(struct store_fx *f, const struct line *lines, size_t n)
+{
+    struct tby_ipam *ipam = fx_ipam(f, NULL);
+    struct tby_error err = { 0 };
+    struct tby_ipam_usage u;
+    struct tby_ipam_report rep;
+
+    assert_handles_hold(ipam, lines, n);
     assert_int_equal(tby_ipam_usage(ipam, &u, &err), 0);
     assert_int_equal(u.pools[0].in_use, n);
     tby_ipam_usage_clear(&u);
@@ -635,6 +644,153 @@ static void test_process_killed_during_allocation_leaves_consistent_records(void
     fx_close(f);
 }
 
+/* ---- four processes at once, killed at random ------------------------------------------------ */
+
+#define HERD_KILLS 16
+#define HERD_MAX 200
+
+/* One of four allocators: node-0 or node-1 (two processes per node, so claims of one node
+ * race too), handles s<slot>g<generation>-<j>, each reported on the pipe once answered;
+ * stops after HERD_MAX unless killed first. */
+static void run_herd_member(const struct store_fx *f, int slot, int gen, int report_fd)
+{
+    struct tby_store *store = NULL;
+    char node[16], handle[64], line[128];
+    struct tby_ipam *ipam;
+    struct tby_error err = { 0 };
+    struct tby_ip ip;
+
+    snprintf(node, sizeof(node), "node-%d", slot % 2);
+    ipam = child_ipam(f, node, &store);
+    for (int j = 0; j < HERD_MAX; j++) {
+        snprintf(handle, sizeof(handle), "s%dg%d-%d", slot, gen, j);
+        if (fx_alloc(ipam, handle, &ip, &err) < 0) {
+            fprintf(stderr, "herd %s: %s\n", handle, tby_error_str(&err));
+            _exit(1);
+        }
+        snprintf(line, sizeof(line), "%s %s\n", handle, fx_ip(&ip));
+        if (write(report_fd, line, strlen(line)) < 0)
+            _exit(1);
+    }
+    _exit(0);
+}
+
+struct herd_member {
+    pid_t pid;
+    int fd;
+    int gen;
+};
+
+static void herd_start(const struct store_fx *f, struct herd_member *m, int slot)
+{
+    int fds[2];
+
+    assert_int_equal(pipe(fds), 0);
+    m->pid = fork();
+    assert_true(m->pid >= 0);
+    if (m->pid == 0) {
+        close(fds[0]);
+        run_herd_member(f, slot, m->gen, fds[1]);
+    }
+    close(fds[1]);
+    m->fd = fds[0];
+}
+
+/* Kills the member (it may have finished already), reads what it reported into lines,
+ * and names the allocation it was making when killed in flying[]. */
+static void herd_stop(struct herd_member *m, int slot, struct line *lines, size_t *n,
+                      char (*flying)[64], size_t *n_flying)
+{
+    char buf[1 << 14], *save = NULL, ip[TBY_IP_STRLEN];
+    size_t len = 0;
+    ssize_t got;
+    int status, last = -1;
+
+    kill(m->pid, SIGKILL);
+    assert_int_equal(waitpid(m->pid, &status, 0), m->pid);
+    assert_true(WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    while ((got = read(m->fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+        len += (size_t)got;
+    close(m->fd);
+    buf[len] = '\0';
+    for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        assert_int_equal(sscanf(l, "%63s %45s", lines[*n].handle, ip), 2);
+        lines[(*n)++].ip = fx_parse_ip(ip);
+        last = atoi(strchr(l, '-') + 1);
+    }
+    if (WIFSIGNALED(status))
+        snprintf(flying[(*n_flying)++], 64, "s%dg%d-%d", slot, m->gen, last + 1);
+    m->gen++;
+}
+
+static bool herd_flying(char (*flying)[64], size_t n, const char *handle)
+{
+    for (size_t i = 0; handle && i < n; i++)
+        if (strcmp(flying[i], handle) == 0)
+            return true;
+    return false;
+}
+
+/* Four processes allocate at once while one after another is killed at a random moment
+ * and started again: no address is handed out twice, every answered allocation is held by
+ * its handle, and the check names nothing but what the killed allocations left. */
+static void test_four_processes_killed_at_random_never_hand_out_one_address_twice(void **state)
+{
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    struct line *lines = calloc((HERD_KILLS + PROCS) * HERD_MAX, sizeof(*lines));
+    char flying[HERD_KILLS + PROCS][64];
+    struct herd_member herd[PROCS] = { 0 };
+    struct store_fx *f = fx_open();
+    struct tby_ipam_report rep;
+    struct tby_error err = { 0 };
+    struct tby_ipam *ipam;
+    size_t n = 0, n_flying = 0;
+
+    (void)state;
+    assert_non_null(lines);
+    print_message("herd seed %u\n", seed);
+    fx_pool(f, "p", "10.0.0.0/19", 26, NULL);
+    store_fx_apply(f->store, "apiVersion: projectcalico.org/v3\nkind: IPAMConfiguration\n"
+                   "metadata:\n  name: default\nspec:\n  maxBlocksPerHost: 100\n");
+    for (int i = 0; i < PROCS; i++)
+        herd_start(f, &herd[i], i);
+    for (int k = 0; k < HERD_KILLS; k++) {
+        int slot = (int)(rand_r(&seed) % PROCS);
+
+        usleep(2000 + (useconds_t)(rand_r(&seed) % 30000));
+        herd_stop(&herd[slot], slot, lines, &n, flying, &n_flying);
+        herd_start(f, &herd[slot], slot);
+    }
+    for (int i = 0; i < PROCS; i++)
+        herd_stop(&herd[i], i, lines, &n, flying, &n_flying);
+    print_message("%zu allocations answered, %zu cut short by a kill\n", n, n_flying);
+    assert_true(n > 0);
+    assert_unique(lines, n);
+    ipam = fx_ipam(f, NULL);
+    assert_handles_hold(ipam, lines, n);
+    assert_int_equal(tby_ipam_check(ipam, true, &rep, &err), 0);
+    for (size_t i = 0; i < rep.n; i++) {
+        const struct tby_ipam_problem *p = &rep.items[i];
+
+        if (p->kind == TBY_IPAM_NOT_ALLOCATED ||
+            !may_follow_a_kill(p, herd_flying(flying, n_flying, p->handle) ? p->handle : "",
+                               NULL))
+            fail_msg("%s: %s", tby_ipam_problem_name(p->kind), p->detail);
+    }
+    tby_ipam_report_clear(&rep);
+    assert_int_equal(tby_ipam_check(ipam, false, &rep, &err), 0);
+    for (size_t i = 0; i < rep.n; i++)
+        fail_msg("after the repair: %s: %s", tby_ipam_problem_name(rep.items[i].kind),
+                 rep.items[i].detail);
+    /* An allocation committed but killed before it answered stays (a runtime's DEL of
+     * the pod would release it). */
+    assert_in_range(rep.n_allocations, n, n + n_flying);
+    tby_ipam_report_clear(&rep);
+    tby_ipam_free(ipam);
+    free(lines);
+    fx_close(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -642,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_processes_of_one_node_claim_within_max_blocks_per_host),
         cmocka_unit_test(test_dual_stack_requests_stay_whole_when_a_block_write_conflicts),
         cmocka_unit_test(test_process_killed_during_allocation_leaves_consistent_records),
+        cmocka_unit_test(test_four_processes_killed_at_random_never_hand_out_one_address_twice),
     };
 
     return fx_run_both_modes(tests);

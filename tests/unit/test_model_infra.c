@@ -196,6 +196,27 @@ static void test_bgpconfig_full_document_round_trips(void **state)
     assert_spec_string(res, "nodeMeshPassword.secretKeyRef.key", "mesh");
 }
 
+/* Calico's schema makes a service block's cidr optional and skips a block without one. */
+static void test_bgpconfig_service_blocks_without_cidr_are_skipped(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_checked(BGPCONFIG("default",
+        "  serviceClusterIPs: [{}]\n"
+        "  serviceExternalIPs: [{cidr: 192.0.2.0/24}, {}, {cidr: ''}]\n"
+        "  serviceLoadBalancerIPs: [{cidr: null}]\n"));
+    const struct tby_bgpconfig *c = res->spec.bgpconfig;
+
+    (void)state;
+    assert_int_equal(c->service_cluster_ips.n, 0);
+    assert_int_equal(c->service_external_ips.n, 1);
+    assert_int_equal(c->service_external_ips.items[0].prefix_len, 24);
+    assert_int_equal(c->service_loadbalancer_ips.n, 0);
+    assert_spec_string(res, "serviceExternalIPs.0.cidr", "192.0.2.0/24");
+    expect_error(BGPCONFIG("default", "  serviceClusterIPs: [{cidr: 5}]\n"),
+                 "spec.serviceClusterIPs[0].cidr: must be a string");
+    expect_error(BGPCONFIG("default", "  serviceClusterIPs: [{cird: 10.0.0.0/8}]\n"),
+                 "spec.serviceClusterIPs[0].cird: unknown field");
+}
+
 static void test_dotted_asn_decodes_to_its_number(void **state)
 {
     _cleanup_(tby_resource_freep) struct tby_resource *cfg =
@@ -257,8 +278,6 @@ static void test_bgpconfig_service_cidrs_are_networks(void **state)
                  "spec.serviceClusterIPs[0].cidr: \"10.96.0.1/12\" has host bits set");
     expect_error(BGPCONFIG("default", "  serviceExternalIPs:\n  - cidr: nope\n"),
                  "spec.serviceExternalIPs[0].cidr: \"nope\" is not a CIDR");
-    expect_error(BGPCONFIG("default", "  serviceExternalIPs:\n  - {}\n"),
-                 "spec.serviceExternalIPs[0].cidr: is required");
     expect_error(BGPCONFIG("default", "  serviceExternalIPs:\n  - 10.0.0.0/8\n"),
                  "spec.serviceExternalIPs[0]: must be an object");
     expect_error(BGPCONFIG("default", "  serviceLoadBalancerIPs:\n  - cidr: 10.0.0.0/8\n"
@@ -1026,6 +1045,31 @@ static void test_network_sets_round_trip_with_nets_masked(void **state)
                  "spec.net: unknown field");
 }
 
+/* reservedCIDRs as Calico's "cidrs" validation takes them: CIDRs or bare addresses. */
+static void test_ip_reservations_round_trip_with_cidrs_masked(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *r = load_checked(
+        V3 "kind: IPReservation\nmetadata: {name: gw}\n"
+           "spec: {reservedCIDRs: [192.168.2.3, 10.0.2.3/32, 'cafe:f00d::/123', 10.1.0.7/24]}\n");
+    _cleanup_(tby_resource_freep) struct tby_resource *empty = load_checked(
+        V3 "kind: IPReservation\nmetadata: {name: none}\nspec: {}\n");
+
+    (void)state;
+    assert_ptr_equal(r->info, tby_kind_lookup("reservations"));
+    assert_ptr_equal(r->info, tby_kind_lookup("IPReservations"));
+    assert_int_equal(r->spec.ipreservation->reserved_cidrs.n, 4);
+    assert_spec_string(r, "reservedCIDRs.0", "192.168.2.3/32");
+    assert_spec_string(r, "reservedCIDRs.2", "cafe:f00d::/123");
+    assert_spec_string(r, "reservedCIDRs.3", "10.1.0.0/24");
+    assert_int_equal(empty->spec.ipreservation->reserved_cidrs.n, 0);
+    expect_error(V3 "kind: IPReservation\nmetadata: {name: x}\nspec: {reservedCIDRs: [nope]}\n",
+                 "spec.reservedCIDRs[0]: ");
+    expect_error(V3 "kind: IPReservation\nmetadata: {name: x}\nspec: {reservedCIDR: []}\n",
+                 "spec.reservedCIDR: unknown field");
+    expect_error(V3 "kind: IPReservation\nmetadata: {name: x, namespace: a}\nspec: {}\n",
+                 "metadata.namespace: IPReservation is not namespaced");
+}
+
 /* ---- the acceptance cases -------------------------------------------------------------- */
 
 static void test_bad_input_files_give_their_messages(void **state)
@@ -1034,7 +1078,9 @@ static void test_bad_input_files_give_their_messages(void **state)
         "46-bgppeer-bad-ip.yaml", "47-bgppeer-bad-asn.yaml", "48-bgppeer-no-asn.yaml",
         "49-bgppeer-ip-and-selector.yaml", "50-bgpconfig-bad-severity.yaml",
         "51-bgpconfig-bad-community.yaml", "52-node-bad-address.yaml",
-        "53-wep-bad-mac.yaml", "54-wep-bad-port.yaml",
+        "53-wep-bad-mac.yaml", "54-wep-bad-port.yaml", "59-ipreservation-bad-cidr.yaml",
+        "60-label-value-a-list.yaml", "61-sequence-bad-item.yaml",
+        "62-service-block-bad-cidr.yaml",
     };
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -1062,6 +1108,7 @@ int main(void)
         cmocka_unit_test(test_bgpconfig_per_node_inherits_instead_of_defaulting),
         cmocka_unit_test(test_bgpconfig_cluster_fields_only_on_default),
         cmocka_unit_test(test_bgpconfig_full_document_round_trips),
+        cmocka_unit_test(test_bgpconfig_service_blocks_without_cidr_are_skipped),
         cmocka_unit_test(test_dotted_asn_decodes_to_its_number),
         cmocka_unit_test(test_bad_as_numbers_are_refused),
         cmocka_unit_test(test_bgpconfig_enums_and_ports_are_checked),
@@ -1093,6 +1140,7 @@ int main(void)
         cmocka_unit_test(test_felixconfig_refuses_what_tabby_does_not_enforce),
         cmocka_unit_test(test_felixconfig_from_calico_skips_what_it_cannot_apply),
         cmocka_unit_test(test_network_sets_round_trip_with_nets_masked),
+        cmocka_unit_test(test_ip_reservations_round_trip_with_cidrs_masked),
         cmocka_unit_test(test_bad_input_files_give_their_messages),
     };
 

@@ -499,7 +499,7 @@ static void test_rule_action_and_shape(void **state)
         { RULE("    ipVersion: '4'\n"), "spec.ingress[0].ipVersion: must be an integer" },
         { RULE("    metadata: {annotations: {'bad key!': x}}\n"),
           "spec.ingress[0].metadata.annotations.bad key!: invalid annotation key" },
-        { RULE("    metadata: {annotations: {a: 1}}\n"),
+        { RULE("    metadata: {annotations: {a: [1]}}\n"),
           "spec.ingress[0].metadata.annotations.a: must be a string" },
         { RULE("    metadata: {labels: {}}\n"),
           "spec.ingress[0].metadata.labels: unknown field" },
@@ -792,7 +792,7 @@ static void test_profile(void **state)
     static const struct bad_case cases[] = {
         { PROFILE "spec:\n  labelsToApply: {team: 'bad value!'}\n",
           "spec.labelsToApply.team: invalid label value" },
-        { PROFILE "spec:\n  labelsToApply: {team: 1}\n",
+        { PROFILE "spec:\n  labelsToApply: {team: {a: b}}\n",
           "spec.labelsToApply.team: must be a string" },
         { PROFILE "spec:\n  egress: [{action: Drop}]\n",
           "spec.egress[0].action: must be one of Allow, Deny, Log or Pass" },

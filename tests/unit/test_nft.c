@@ -138,6 +138,44 @@ static void test_sync_programs_what_the_ruleset_says(void **state)
     assert_int_equal(st.messages, 0);
 }
 
+struct counted {
+    const char *comment;
+    int rules;
+    uint64_t packets;
+};
+
+static int count_rule(void *ctx, const char *chain, const char *comment, uint64_t packets,
+                      uint64_t bytes)
+{
+    struct counted *c = ctx;
+
+    (void)chain;
+    (void)bytes;
+    if (strcmp(comment, c->comment) == 0) {
+        c->rules++;
+        c->packets += packets;
+    }
+    return 0;
+}
+
+/* What tabbyctl policy explain --node reads: every counted rule by its comment. */
+static void test_rule_counters_are_read_by_comment(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
+    _cleanup_(tby_nft_closep) struct tby_nft *nft = nft_open();
+    struct counted ingress0 = { .comment = "default/knp.default.db-access ingress 0" };
+    struct counted deny = { .comment = "default deny: no ingress policy allowed it" };
+    struct tby_error err = { 0 };
+
+    (void)state;
+    sync_ok(nft, c);
+    assert_int_equal(tby_nft_rule_counters(nft, count_rule, &ingress0, &err), 0);
+    assert_int_equal(tby_nft_rule_counters(nft, count_rule, &deny, &err), 0);
+    assert_true(ingress0.rules > 1);   /* per family, peer and port alternative */
+    assert_int_equal(ingress0.packets, 0);
+    assert_int_equal(deny.rules, 1);
+}
+
 static void test_restart_reads_back_and_changes_nothing(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
@@ -443,6 +481,7 @@ int main(void)
         cmocka_unit_test_setup(test_selector_set_of_an_older_type_is_rebuilt, setup),
         cmocka_unit_test_setup(test_rendered_text_loads_with_nft, setup),
         cmocka_unit_test_setup(test_cleanup_deletes_the_table, setup),
+        cmocka_unit_test_setup(test_rule_counters_are_read_by_comment, setup),
     };
 
     /* Never the host's namespace: a fresh one for this process and its children. */

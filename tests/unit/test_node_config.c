@@ -13,7 +13,9 @@
 
 #include <cmocka.h>
 
+#include "default_pool.h"
 #include "node_config.h"
+#include "tabby/model.h"
 
 /* Every variable the settings read, unset before each test. */
 static const char *const variables[] = {
@@ -23,7 +25,13 @@ static const char *const variables[] = {
     "TABBY_LOG_LEVEL", "TABBY_RESYNC_INTERVAL", "TABBY_AUTODETECT_INTERVAL",
     "TABBY_IPAM_GC_INTERVAL", "TABBY_PID_FILE", "TABBY_NODE_CONFIG", "CALICO_NETWORKING_BACKEND",
     "TABBY_CNI_KUBECONFIG", "TABBY_CNI_SERVICE_ACCOUNT", "TABBY_CNI_TOKEN_SECONDS",
-    "TABBY_SERVICEACCOUNT_DIR", "CALICO_NODENAME_FILE", "CLUSTER_TYPE",
+    "TABBY_SERVICEACCOUNT_DIR", "CALICO_NODENAME_FILE", "CLUSTER_TYPE", "NO_DEFAULT_POOLS",
+    "CALICO_IPV4POOL_CIDR", "CALICO_IPV4POOL_IPIP", "CALICO_IPV4POOL_VXLAN",
+    "CALICO_IPV4POOL_NAT_OUTGOING", "CALICO_IPV4POOL_BLOCK_SIZE",
+    "CALICO_IPV4POOL_NODE_SELECTOR", "CALICO_IPV4POOL_DISABLE_BGP_EXPORT",
+    "CALICO_IPV6POOL_CIDR", "CALICO_IPV6POOL_VXLAN", "CALICO_IPV6POOL_NAT_OUTGOING",
+    "CALICO_IPV6POOL_BLOCK_SIZE", "CALICO_IPV6POOL_NODE_SELECTOR",
+    "CALICO_IPV6POOL_DISABLE_BGP_EXPORT",
 };
 
 struct fixture {
@@ -332,6 +340,136 @@ static void test_backend_names(void **state)
     assert_string_equal(node_backend_name(NODE_BACKEND_NONE), "none");
 }
 
+/* ---- the default pools (default_pool.c) ----------------------------------------------- */
+
+static void test_default_pools_take_calicos_defaults(void **state)
+{
+    struct fixture *f = *state;
+    const struct node_default_pool *p4 = &f->c.pool[0], *p6 = &f->c.pool[1];
+
+    assert_int_equal(load(f, NULL), 0);
+    assert_true(p4->enabled && !p4->has_cidr && p6->enabled && !p6->has_cidr);
+    assert_int_equal(p4->block_size, 26);
+    assert_int_equal(p6->block_size, 122);
+    assert_int_equal(p4->ipip_mode, TBY_ENCAP_NEVER);
+    assert_int_equal(p4->vxlan_mode, TBY_ENCAP_NEVER);
+    assert_true(p4->nat_outgoing);
+    assert_false(p6->nat_outgoing);
+    assert_false(p4->disable_bgp_export);
+    assert_string_equal(p4->node_selector, "all()");
+}
+
+static void test_default_pool_variables_in_calicos_spellings(void **state)
+{
+    struct fixture *f = *state;
+    const struct node_default_pool *p4 = &f->c.pool[0], *p6 = &f->c.pool[1];
+    char text[TBY_CIDR_STRLEN];
+
+    setenv("CALICO_IPV4POOL_CIDR", "10.244.7.1/16", 1); /* taken as its network */
+    setenv("CALICO_IPV4POOL_IPIP", "CrossSubnet", 1);
+    setenv("CALICO_IPV4POOL_NAT_OUTGOING", "No", 1);
+    setenv("CALICO_IPV4POOL_BLOCK_SIZE", "24", 1);
+    setenv("CALICO_IPV4POOL_NODE_SELECTOR", "zone == 'a'", 1);
+    setenv("CALICO_IPV4POOL_DISABLE_BGP_EXPORT", "T", 1);
+    setenv("CALICO_IPV6POOL_CIDR", "none", 1);
+    assert_int_equal(load(f, NULL), 0);
+    assert_true(p4->enabled && p4->has_cidr && !p6->enabled);
+    assert_string_equal(tby_cidr_format(&p4->cidr, text), "10.244.0.0/16");
+    assert_int_equal(p4->ipip_mode, TBY_ENCAP_CROSS_SUBNET);
+    assert_false(p4->nat_outgoing);
+    assert_true(p4->disable_bgp_export);
+    assert_int_equal(p4->block_size, 24);
+    assert_string_equal(p4->node_selector, "zone == 'a'");
+    unsetenv("CALICO_IPV4POOL_IPIP");
+    assert_int_equal(load(f, (const char *[]){ "--ipv4pool-vxlan", "always", NULL }), 0);
+    assert_int_equal(p4->vxlan_mode, TBY_ENCAP_ALWAYS);
+    setenv("CALICO_IPV4POOL_CIDR", "none", 1);
+    assert_int_equal(load(f, NULL), 0);
+    assert_false(p4->enabled);
+    unsetenv("CALICO_IPV4POOL_CIDR");
+    unsetenv("CALICO_IPV6POOL_CIDR");
+    setenv("NO_DEFAULT_POOLS", "true", 1);
+    assert_int_equal(load(f, NULL), 0);
+    assert_false(p4->enabled || p6->enabled);
+}
+
+static void test_bad_default_pool_values_name_the_variable(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const cases[][3] = {
+        { "CALICO_IPV4POOL_CIDR", "10.0.0.0/33", "CALICO_IPV4POOL_CIDR: \"10.0.0.0/33\": must "
+          "be an IPv4 CIDR" },
+        { "CALICO_IPV4POOL_CIDR", "fd00::/48", "CALICO_IPV4POOL_CIDR: \"fd00::/48\"" },
+        { "CALICO_IPV6POOL_CIDR", "10.0.0.0/16", "CALICO_IPV6POOL_CIDR: \"10.0.0.0/16\": must "
+          "be an IPv6 CIDR" },
+        { "CALICO_IPV4POOL_IPIP", "sometimes", "CALICO_IPV4POOL_IPIP: \"sometimes\": must be "
+          "always, cross-subnet or never" },
+        { "CALICO_IPV6POOL_VXLAN", "yes", "CALICO_IPV6POOL_VXLAN: \"yes\"" },
+        { "CALICO_IPV4POOL_NAT_OUTGOING", "maybe", "CALICO_IPV4POOL_NAT_OUTGOING: \"maybe\": "
+          "must be true or false" },
+        { "CALICO_IPV4POOL_BLOCK_SIZE", "19", "CALICO_IPV4POOL_BLOCK_SIZE: \"19\": must be a "
+          "number from 20 to 32" },
+        { "CALICO_IPV6POOL_BLOCK_SIZE", "26", "CALICO_IPV6POOL_BLOCK_SIZE: \"26\": must be a "
+          "number from 116 to 128" },
+        { "CALICO_IPV4POOL_NODE_SELECTOR", "zone ==", "CALICO_IPV4POOL_NODE_SELECTOR: "
+          "\"zone ==\"" },
+        { "CALICO_IPV6POOL_DISABLE_BGP_EXPORT", "2", "CALICO_IPV6POOL_DISABLE_BGP_EXPORT: \"2\"" },
+        { "NO_DEFAULT_POOLS", "sure", "NO_DEFAULT_POOLS: \"sure\": must be true or false" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        setenv(cases[i][0], cases[i][1], 1);
+        refused(f, NULL, cases[i][2]);
+        unsetenv(cases[i][0]);
+    }
+    /* what only the whole pool can say, as tabbyctl says it */
+    setenv("CALICO_IPV4POOL_CIDR", "10.0.0.0/28", 1);
+    refused(f, NULL, "the default IPv4 pool (CALICO_IPV4POOL_*): ");
+    setenv("CALICO_IPV4POOL_CIDR", "10.0.0.0/16", 1);
+    setenv("CALICO_IPV4POOL_IPIP", "Always", 1);
+    setenv("CALICO_IPV4POOL_VXLAN", "Always", 1);
+    refused(f, NULL, "the default IPv4 pool (CALICO_IPV4POOL_*): ");
+    unsetenv("CALICO_IPV4POOL_IPIP");
+    unsetenv("CALICO_IPV4POOL_VXLAN");
+    /* calico-node refuses to be told both */
+    setenv("NO_DEFAULT_POOLS", "true", 1);
+    refused(f, NULL, "NO_DEFAULT_POOLS=true with CALICO_IPV4POOL_CIDR=10.0.0.0/16: give one");
+}
+
+static void test_default_ipv4_cidr_avoids_the_nodes_addresses(void **state)
+{
+    struct tby_ip addrs[3];
+    struct tby_cidr got;
+    char text[TBY_CIDR_STRLEN];
+
+    (void)state;
+    node_default_pool_pick4(NULL, 0, &got);
+    assert_string_equal(tby_cidr_format(&got, text), "192.168.0.0/16");
+    assert_int_equal(tby_ip_parse("192.168.3.4", &addrs[0], NULL), 0);
+    assert_int_equal(tby_ip_parse("172.16.0.9", &addrs[1], NULL), 0);
+    assert_int_equal(tby_ip_parse("10.0.0.1", &addrs[2], NULL), 0);
+    node_default_pool_pick4(addrs, 3, &got);
+    assert_string_equal(tby_cidr_format(&got, text), "172.17.0.0/16");
+}
+
+static void test_default_pool_resource_is_calicos(void **state)
+{
+    struct fixture *f = *state;
+    struct tby_resource *res = NULL;
+    struct tby_cidr cidr;
+
+    setenv("CALICO_IPV6POOL_VXLAN", "Always", 1);
+    assert_int_equal(load(f, NULL), 0);
+    assert_int_equal(tby_cidr_parse("fd12:3456:789a::/48", 0, &cidr, NULL), 0);
+    assert_int_equal(node_default_pool_resource(&f->c.pool[1], 6, &cidr, &res, &f->err), 0);
+    assert_string_equal(res->meta.name, "default-ipv6-ippool");
+    assert_int_equal(res->spec.ippool->block_size, 122);
+    assert_int_equal(res->spec.ippool->vxlan_mode, TBY_ENCAP_ALWAYS);
+    assert_int_equal(res->spec.ippool->ipip_mode, TBY_ENCAP_NEVER);
+    assert_false(res->spec.ippool->nat_outgoing);
+    tby_resource_free(res);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -350,6 +488,11 @@ int main(void)
         T(test_unknown_flags_and_arguments_are_refused),
         T(test_modes_and_help),
         T(test_usage_lists_every_flag_and_variable),
+        T(test_default_pools_take_calicos_defaults),
+        T(test_default_pool_variables_in_calicos_spellings),
+        T(test_bad_default_pool_values_name_the_variable),
+        cmocka_unit_test(test_default_ipv4_cidr_avoids_the_nodes_addresses),
+        T(test_default_pool_resource_is_calicos),
         cmocka_unit_test(test_backend_names),
     };
 

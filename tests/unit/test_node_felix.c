@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -115,12 +116,75 @@ static void test_health_enabled_false_closes_the_health_port(void **state)
     fixture_stop(&f);
 }
 
+/* FELIX_* variables, in any case as Felix takes them, beat both FelixConfigurations. */
+static void test_felix_variables_beat_the_felixconfigurations(void **state)
+{
+    struct node_fixture f;
+    const struct node_config *c = &f.n.cfg;
+
+    (void)state;
+    setenv("FELIX_LOGSEVERITYSCREEN", "warning", 1);
+    setenv("Felix_RouteRefreshInterval", "12.5", 1);
+    setenv("FELIX_PROMETHEUSMETRICSENABLED", "yes", 1);
+    setenv("FELIX_DEFAULTENDPOINTTOHOSTACTION", "ACCEPT", 1); /* Calico's manifest */
+    setenv("FELIX_HEALTHENABLED", "true", 1);
+    start(&f, NULL);
+    assert_int_equal(c->log_level, TBY_LOG_WARNING);
+    assert_int_equal(c->route_resync_s, 13);
+    assert_int_equal(c->metrics_port, 9091);
+    fixture_apply(&f, FELIX("default", "{logSeverityScreen: Debug, prometheusMetricsPort: "
+                                       "9300, routeRefreshInterval: 30s}"));
+    fixture_apply(&f, FELIX("node.n1", "{logSeverityScreen: Error}"));
+    node_turn(&f.n, 0);
+    assert_int_equal(c->log_level, TBY_LOG_WARNING);
+    assert_int_equal(c->route_resync_s, 13);
+    assert_int_equal(c->metrics_port, 9300);           /* a field the variables leave */
+    fixture_stop(&f);
+    unsetenv("FELIX_LOGSEVERITYSCREEN");
+    unsetenv("Felix_RouteRefreshInterval");
+    unsetenv("FELIX_PROMETHEUSMETRICSENABLED");
+    unsetenv("FELIX_DEFAULTENDPOINTTOHOSTACTION");
+    unsetenv("FELIX_HEALTHENABLED");
+    tby_log_set_level(TBY_LOG_ERROR);
+}
+
+static void test_bad_felix_variables_are_refused_naming_them(void **state)
+{
+    static const char *const cases[][2] = {
+        { "FELIX_LOGSEVERITYSCREEN=loud", "FELIX_LOGSEVERITYSCREEN=loud: spec.logSeverityScreen" },
+        { "FELIX_HEALTHPORT=many", "FELIX_HEALTHPORT: \"many\": healthPort must be a number" },
+        { "FELIX_HEALTHPORT=70000", "FELIX_HEALTHPORT=70000: spec.healthPort" },
+        { "FELIX_HEALTHENABLED=sure", "FELIX_HEALTHENABLED: \"sure\": healthEnabled must be "
+          "true or false" },
+        { "FELIX_ROUTEREFRESHINTERVAL=soon", "FELIX_ROUTEREFRESHINTERVAL: \"soon\": "
+          "routeRefreshInterval must be seconds" },
+        { "FELIX_IPV6SUPPORT=false", "FELIX_IPV6SUPPORT=false: spec.ipv6Support: only [true]" },
+        { "FELIX_WIREGUARDENABLED=true", "FELIX_WIREGUARDENABLED=true: spec.wireguardEnabled: is "
+          "not enforced by tabby" },
+        { "FELIX_LOGSEVERITYSCRN=info", "FELIX_LOGSEVERITYSCRN: not a setting of Felix's" },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *envp[] = { "PATH=/bin", (char *)cases[i][0], NULL };
+        struct tby_resource *res = NULL;
+        struct tby_error err = { 0 };
+
+        assert_true(node_felix_env(envp, &res, &err) < 0);
+        assert_null(res);
+        if (!strstr(tby_error_str(&err), cases[i][1]))
+            fail_msg("\"%s\" does not say \"%s\"", tby_error_str(&err), cases[i][1]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_applies_and_the_node_s_own_wins),
         cmocka_unit_test(test_settings_given_to_the_node_win),
         cmocka_unit_test(test_health_enabled_false_closes_the_health_port),
+        cmocka_unit_test(test_felix_variables_beat_the_felixconfigurations),
+        cmocka_unit_test(test_bad_felix_variables_are_refused_naming_them),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

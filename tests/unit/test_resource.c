@@ -113,6 +113,64 @@ static void test_documents_and_lists_are_numbered_in_errors(void **state)
                  "test.yaml: document 1 item 2 (IPPool q): spec.cidr:");
 }
 
+/* calicoctl's list form: a YAML sequence of resources as a document. */
+static void test_a_sequence_of_resources_is_a_list(void **state)
+{
+    struct tby_resource_list list;
+    struct tby_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(load("- {apiVersion: projectcalico.org/v3, kind: IPPool, metadata: {name: p},"
+                          " spec: {cidr: 10.1.0.0/16}}\n"
+                          "- apiVersion: projectcalico.org/v3\n  kind: BGPPeer\n"
+                          "  metadata: {name: r}\n  spec: {peerIP: 10.0.0.1, asNumber: 65001}\n"
+                          "---\n" POOL("  cidr: 10.2.0.0/16\n"), &list, &err), 0);
+    assert_int_equal(list.n, 3);
+    assert_int_equal(list.items[1]->info->kind, TBY_KIND_BGPPEER);
+    tby_resource_list_clear(&list);
+    expect_error("- {apiVersion: projectcalico.org/v3, kind: IPPool, metadata: {name: p},"
+                 " spec: {cidr: 10.1.0.0/16}}\n- 5\n",
+                 "test.yaml: document 1 item 2 (resource): a resource must be a mapping");
+    expect_error("[]\n", "test.yaml: no resources found");
+}
+
+/* calicoctl reads YAML with sigs.k8s.io/yaml, which turns a scalar into the string a
+ * string-typed field wants: tabby's string maps do the same. */
+static void test_scalar_label_and_annotation_values_become_strings(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *p = load_one(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\n"
+        "  labels: {routeReflector: true, gone: no, rack: 7, ratio: 1.5, whole: 2.0, oct: 010,"
+        " hex: 0x1F, quoted: 'true'}\n"
+        "  annotations: {n: 12, b: false, empty: null, tiny: 0.0001, f: 0.1, neg: -3,"
+        " big: 1e6, huge: 12345678}\n"
+        "spec:\n  cidr: 10.0.0.0/16\n");
+    static const char *const labels[][2] = {
+        { "routeReflector", "true" }, { "gone", "false" }, { "rack", "7" }, { "ratio", "1.5" },
+        { "whole", "2" }, { "oct", "8" }, { "hex", "31" }, { "quoted", "true" },
+    };
+    static const char *const annotations[][2] = {
+        { "n", "12" }, { "b", "false" }, { "empty", "" }, { "tiny", "0.0001" }, { "f", "0.1" },
+        { "neg", "-3" }, { "big", "1e+06" }, { "huge", "12345678" },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+        assert_string_equal(json_string_value(json_object_get(p->meta.labels, labels[i][0])),
+                            labels[i][1]);
+    for (size_t i = 0; i < sizeof(annotations) / sizeof(annotations[0]); i++)
+        assert_string_equal(json_string_value(json_object_get(p->meta.annotations,
+                                                              annotations[i][0])),
+                            annotations[i][1]);
+    assert_round_trip(p);
+    expect_error("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\n"
+                 "  labels: {a: [1]}\nspec:\n  cidr: 10.0.0.0/16\n",
+                 "metadata.labels.a: must be a string, got a list");
+    expect_error("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: p\n"
+                 "  labels: {a: -3.5}\nspec:\n  cidr: 10.0.0.0/16\n",
+                 "metadata.labels.a: invalid label value \"-3.5\"");
+}
+
 static void test_kind_lookup_by_names_and_aliases(void **state)
 {
     (void)state;
@@ -162,6 +220,8 @@ int main(void)
         cmocka_unit_test(test_ipamconfig_defaults_and_name),
         cmocka_unit_test(test_namespace_keeps_labels_and_ignores_status),
         cmocka_unit_test(test_documents_and_lists_are_numbered_in_errors),
+        cmocka_unit_test(test_a_sequence_of_resources_is_a_list),
+        cmocka_unit_test(test_scalar_label_and_annotation_values_become_strings),
         cmocka_unit_test(test_kind_lookup_by_names_and_aliases),
         cmocka_unit_test(test_keys_follow_the_layout),
         cmocka_unit_test(test_examples_ippool_loads),

@@ -1257,6 +1257,11 @@ static const struct k8s_case k8s_cases[] = {
     { "{\"matchLabels\": {\"app\": \"web\"}}", "app == 'web'" },
     { "{\"matchLabels\": {\"tier\": \"db\", \"app\": \"web\"}}", "app == 'web' && tier == 'db'" },
     { "{\"matchLabels\": {\"app\": \"\"}}", "app == ''" },
+    /* scalars as kubectl's reader makes them strings */
+    { "{\"matchLabels\": {\"rack\": 7, \"rr\": true, \"z\": null}}",
+      "rack == '7' && rr == 'true' && z == ''" },
+    { "{\"matchExpressions\": [{\"key\": \"v\", \"operator\": \"In\", \"values\": [1.5, false]}]}",
+      "v in {'1.5', 'false'}" },
     { "{\"matchLabels\": {\"app.kubernetes.io/name\": \"web\"}}",
       "app.kubernetes.io/name == 'web'" },
     { "{\"matchExpressions\": [{\"key\": \"env\", \"operator\": \"In\", "
@@ -1353,8 +1358,8 @@ static const struct error_case k8s_error_cases[] = {
     { "\"app=web\"", "must be an object, got a string" },
     { "{\"matchLabel\": {}}", "matchLabel: unknown field" },
     { "{\"matchLabels\": []}", "matchLabels: must be an object, got a list" },
-    { "{\"matchLabels\": {\"app\": 1}}", "matchLabels.app: must be a string, got an integer" },
-    { "{\"matchLabels\": {\"app\": null}}", "matchLabels.app: must be a string, got null" },
+    { "{\"matchLabels\": {\"app\": [1]}}", "matchLabels.app: must be a string, got a list" },
+    { "{\"matchLabels\": {\"app\": {}}}", "matchLabels.app: must be a string, got an object" },
     { "{\"matchLabels\": {\"-app\": \"x\"}}", "matchLabels: invalid label key \"-app\": name "
                                               "must begin and end with a letter or digit" },
     { "{\"matchLabels\": {\"a b\": \"x\"}}", "matchLabels: invalid label key \"a b\": name may "
@@ -1401,8 +1406,8 @@ static const struct error_case k8s_error_cases[] = {
       "matchExpressions[0].values: operator DoesNotExist takes no values" },
     { "{\"matchExpressions\": [{\"key\": \"a\", \"operator\": \"In\", \"values\": \"x\"}]}",
       "matchExpressions[0].values: must be a list, got a string" },
-    { "{\"matchExpressions\": [{\"key\": \"a\", \"operator\": \"In\", \"values\": [1]}]}",
-      "matchExpressions[0].values[0]: must be a string, got an integer" },
+    { "{\"matchExpressions\": [{\"key\": \"a\", \"operator\": \"In\", \"values\": [[1]]}]}",
+      "matchExpressions[0].values[0]: must be a string, got a list" },
     { "{\"matchExpressions\": [{\"key\": \"a\", \"operator\": \"In\", "
       "\"values\": [\"ok\", \"bad value\"]}]}",
       "matchExpressions[0].values[1]: invalid label value \"bad value\": may contain only" },

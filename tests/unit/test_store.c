@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include "tabby/cleanup.h"
 #include "tabby/store.h"
 #include "store_fixture.h"
@@ -175,6 +177,42 @@ static void test_txn_applies_all_ops_at_one_revision(void **state)
     assert_int_equal(b.mod_rev, rev);
     tby_kv_clear(&a);
     tby_kv_clear(&b);
+}
+
+/* A compare over a prefix holds while no key under it was created or changed after the
+ * revision given, an empty prefix included; a deleted key does not fail it (a compare of
+ * that key does). */
+static bool prefix_holds(struct store_fx *f, const char *prefix, int64_t rev)
+{
+    _cleanup_(tby_txn_freep) struct tby_txn *txn = tby_txn_new();
+    struct tby_error err = { 0 };
+    int r;
+
+    assert_int_equal(tby_txn_compare_prefix(txn, prefix, rev), 0);
+    assert_int_equal(tby_txn_put(txn, key(f, "out/marker"), "m", 1), 0);
+    r = tby_store_commit(f->store, txn, NULL, &err);
+    assert_true(r == 0 || r == -ECANCELED);
+    return r == 0;
+}
+
+static void test_txn_prefix_compare_fails_on_any_newer_key_under_it(void **state)
+{
+    struct store_fx *f = *state;
+    struct tby_error err = { 0 };
+    int64_t rev;
+
+    assert_true(prefix_holds(f, key(f, "in/"), 0));
+    assert_int_equal(tby_store_put(f->store, key(f, "in/a"), "a", 1, NULL, &err), 0);
+    assert_int_equal(tby_store_put(f->store, key(f, "in/b"), "b", 1, &rev, &err), 0);
+    assert_true(prefix_holds(f, key(f, "in/"), rev));
+    assert_false(prefix_holds(f, key(f, "in/"), rev - 1));
+    assert_int_equal(tby_store_put(f->store, key(f, "inside"), "x", 1, NULL, &err), 0);
+    assert_true(prefix_holds(f, key(f, "in/"), rev));
+    assert_int_equal(tby_store_put(f->store, key(f, "in/c"), "c", 1, NULL, &err), 0);
+    assert_false(prefix_holds(f, key(f, "in/"), rev));
+    assert_int_equal(tby_store_revision(f->store, &rev, &err), 0);
+    assert_int_equal(tby_store_delete(f->store, key(f, "in/a"), NULL, &err), 0);
+    assert_true(prefix_holds(f, key(f, "in/"), rev));
 }
 
 static void test_txn_naming_a_key_twice_is_refused(void **state)
@@ -538,6 +576,77 @@ static void test_sqlite_file_moved_away_is_unreachable_until_back(void **state)
     tby_kv_list_clear(&list);
 }
 
+/* A database of the first sqlite layout (values in kv, written again in changes) is moved
+ * to the current one when opened: every key keeps its value and revisions, watches from
+ * before resync (that history is compacted), and compaction keeps what keys point at. */
+static void test_sqlite_first_layout_is_moved_on_open(void **state)
+{
+    struct store_fx *f = *state;
+    struct tby_store *old = NULL;
+    struct tby_watch *w = NULL;
+    struct tby_error err = { 0 };
+    struct tby_event_list events = { 0 };
+    struct tby_kv kv;
+    struct tby_kv_list list;
+    char path[128], uri[160];
+    sqlite3 *db;
+    int64_t rev;
+
+    if (!store_fx_is_sqlite(f))
+        skip();
+    snprintf(path, sizeof(path), "%s/first.db", f->dir);
+    snprintf(uri, sizeof(uri), "sqlite:%s", path);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+        "PRAGMA journal_mode=WAL;"
+        "CREATE TABLE kv(key TEXT PRIMARY KEY, value BLOB NOT NULL, create_rev INTEGER NOT NULL,"
+        "  mod_rev INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE changes(seq INTEGER PRIMARY KEY, rev INTEGER NOT NULL, key TEXT NOT NULL,"
+        "  deleted INTEGER NOT NULL, value BLOB, create_rev INTEGER, version INTEGER);"
+        "CREATE INDEX changes_by_rev ON changes(rev);"
+        "CREATE TABLE meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+        "INSERT INTO meta VALUES('rev', 3), ('compact_rev', 0);"
+        "INSERT INTO kv VALUES('/m/a', 'A2', 1, 3, 2), ('/m/b', 'B', 2, 2, 1);"
+        "INSERT INTO changes(rev, key, deleted, value, create_rev, version) VALUES"
+        "  (1, '/m/a', 0, 'A1', 1, 1), (2, '/m/b', 0, 'B', 2, 1), (3, '/m/a', 0, 'A2', 1, 2);",
+        NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(tby_store_open(uri, &old, &err), 0);
+    assert_int_equal(tby_store_get(old, "/m/a", &kv, &err), 0);
+    assert_string_equal(kv.value, "A2");
+    assert_int_equal(kv.create_rev, 1);
+    assert_int_equal(kv.mod_rev, 3);
+    assert_int_equal(kv.version, 2);
+    tby_kv_clear(&kv);
+    assert_int_equal(tby_store_range(old, "/m/", &list, &err), 0);
+    assert_int_equal(list.n, 2);
+    assert_int_equal(list.rev, 3);
+    assert_string_equal(list.items[1].value, "B");
+    tby_kv_list_clear(&list);
+    assert_int_equal(tby_store_watch(old, "/m/", 1, &w, &err), 0);
+    assert_int_equal(tby_watch_next(w, &events, 0, &err), -ESTALE);
+    tby_watch_free(w);
+    assert_int_equal(tby_store_watch(old, "/m/", 4, &w, &err), 0);
+    assert_int_equal(tby_store_put(old, "/m/b", "B2", 2, &rev, &err), 0);
+    assert_int_equal(rev, 4);
+    assert_int_equal(tby_watch_next(w, &events, 1000, &err), 0);
+    assert_int_equal(events.n, 1);
+    assert_string_equal(events.items[0].kv.value, "B2");
+    tby_event_list_clear(&events);
+    tby_watch_free(w);
+    assert_int_equal(tby_store_compact(old, 4, &err), 0);
+    assert_int_equal(tby_store_get(old, "/m/a", &kv, &err), 0);
+    assert_string_equal(kv.value, "A2");
+    tby_kv_clear(&kv);
+    tby_store_close(old);
+    /* opened again: nothing more to do */
+    assert_int_equal(tby_store_open(uri, &old, &err), 0);
+    assert_int_equal(tby_store_get(old, "/m/b", &kv, &err), 0);
+    assert_string_equal(kv.value, "B2");
+    tby_kv_clear(&kv);
+    tby_store_close(old);
+}
+
 /* Commands that only look open with no_create: a sqlite file that is not there reads as
  * an empty store, refuses writes and is not made (nor its folder); one that exists opens
  * as usual. */
@@ -803,6 +912,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_txn_with_failing_compare_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_txn_applies_all_ops_at_one_revision, setup, teardown),
         cmocka_unit_test_setup_teardown(test_txn_naming_a_key_twice_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_txn_prefix_compare_fails_on_any_newer_key_under_it,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_single_object_store_takes_only_one_key_per_commit,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_cas_increments_lose_no_update, setup, teardown),
@@ -818,6 +929,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_file_moved_away_is_unreachable_until_back,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_first_layout_is_moved_on_open, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -97,15 +97,9 @@ static bool is_self_ip(const struct gather *g, const struct tby_ip *ip)
     return a && tby_ip_equal(&a->ip, ip);
 }
 
-/* -1 on a selector that does not parse (decode checked them, so only on corrupt data). */
 static int selects(const char *selector, const struct tby_resource *node)
 {
-    _cleanup_(tby_sel_freep) struct tby_sel *sel = NULL;
-    struct tby_labels labels = tby_labels_from_json(node->meta.labels);
-
-    if (tby_sel_parse(selector, &sel, NULL) < 0)
-        return -1;
-    return tby_sel_match(sel, &labels) ? 1 : 0;
+    return tby_sel_text_matches(selector, node->meta.labels);
 }
 
 /* Whether a BGPPeer is for `node`: named, selected, or (neither given) every node. */

@@ -202,9 +202,15 @@ static void decided_by(const json_t *t, struct tby_buf *b)
         return;
     }
     tby_buf_printf(b, "%s %s: ", str(step, "endpoint"), str(step, "direction"));
-    if (json_object_get(step, "profiles"))
-        tby_buf_adds(b, tier ? "passed to the profiles, which allow"
-                             : "no policy selects it, the profiles allow");
+    if (json_object_get(step, "profiles")) {
+        const char *act = str(json_object_get(step, "profiles"), "action");
+        bool allow = strcmp(act, "Allow") == 0;
+
+        if (tier)
+            tby_buf_printf(b, "passed to the profiles, which %s", allow ? "allow" : "deny");
+        else
+            tby_buf_printf(b, "no policy selects it, the profiles %s", allow ? "allow" : "deny");
+    }
     else if (json_object_get(tier, "defaultAction"))
         tby_buf_printf(b, "no policy of tier %s decided, its default action %s",
                        str(tier, "tier"), str(tier, "defaultAction"));

@@ -124,12 +124,22 @@ static const struct column ipamconfig_columns[] = {
 
 /* ---- Calico policies ---------------------------------------------------------------- */
 
-static void policy_order(const struct tby_resource *r, char *buf)
+static void order_cell(bool has, double order, char *buf)
 {
-    if (r->spec.policy->has_order)
-        snprintf(buf, CELL, "%g", r->spec.policy->order);
+    if (has)
+        snprintf(buf, CELL, "%g", order);
     else
         snprintf(buf, CELL, "<unset>");
+}
+
+static void policy_order(const struct tby_resource *r, char *buf)
+{
+    order_cell(r->spec.policy->has_order, r->spec.policy->order, buf);
+}
+
+static void policy_tier(const struct tby_resource *r, char *buf)
+{
+    snprintf(buf, CELL, "%s", r->spec.policy->tier ? r->spec.policy->tier : TBY_TIER_DEFAULT);
 }
 
 static void policy_selector(const struct tby_resource *r, char *buf)
@@ -139,8 +149,26 @@ static void policy_selector(const struct tby_resource *r, char *buf)
 
 static const struct column policy_columns[] = {
     { "NAME", false, cell_name },
+    { "TIER", true, policy_tier },
     { "ORDER", true, policy_order },
     { "SELECTOR", true, policy_selector },
+    { NULL, false, NULL },
+};
+
+static void tier_order(const struct tby_resource *r, char *buf)
+{
+    order_cell(r->spec.tier->has_order, r->spec.tier->order, buf);
+}
+
+static void tier_action(const struct tby_resource *r, char *buf)
+{
+    snprintf(buf, CELL, "%s", r->spec.tier->default_action == TBY_TIER_PASS ? "Pass" : "Deny");
+}
+
+static const struct column tier_columns[] = {
+    { "NAME", false, cell_name },
+    { "ORDER", false, tier_order },
+    { "DEFAULTACTION", true, tier_action },
     { NULL, false, NULL },
 };
 
@@ -377,6 +405,7 @@ static const struct column *columns_of(enum tby_kind kind)
     case TBY_KIND_HOSTENDPOINT: return hep_columns;
     case TBY_KIND_NETWORKSET:
     case TBY_KIND_GLOBALNETWORKSET: return netset_columns;
+    case TBY_KIND_TIER: return tier_columns;
     case TBY_KIND_IPRESERVATION: return ipreservation_columns;
     default: return name_columns;
     }

@@ -11,6 +11,7 @@
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 #include "tabby/enforce.h"
+#include "tabby/model.h"
 
 /* Every write of IP pools also bumps this key, comparing its revision: two concurrent
  * writes of pools then conflict, so an overlap check cannot race with another. */
@@ -235,6 +236,104 @@ static int check_pool_overlaps(const struct tby_resource_list *list,
         }
     }
     return 0;
+}
+
+static bool is_policy(enum tby_kind kind)
+{
+    return kind == TBY_KIND_NETWORKPOLICY || kind == TBY_KIND_GLOBALNETWORKPOLICY;
+}
+
+static bool same_resource(const struct tby_resource *a, const struct tby_resource *b)
+{
+    return a->info == b->info && strcmp(a->meta.name, b->meta.name) == 0 &&
+           (!a->info->namespaced || strcmp(a->meta.namespace, b->meta.namespace) == 0);
+}
+
+/* ---- tiers ------------------------------------------------------------------------- */
+
+static bool names_tier(const struct tby_resource *res, const char *tier)
+{
+    return is_policy(res->info->kind) && res->spec.policy->tier &&
+           strcmp(res->spec.policy->tier, tier) == 0;
+}
+
+/* A policy's tier must exist, stored or written with it ("default" always does). */
+static int check_tier_exists(struct tby_store *store, const struct tby_resource_list *list,
+                             const struct tby_resource *pol, struct tby_error *err)
+{
+    const char *tier = pol->spec.policy->tier;
+    struct tby_resource *stored = NULL;
+    char what[300];
+    int r;
+
+    if (!tier || strcmp(tier, TBY_TIER_DEFAULT) == 0)
+        return 0;
+    for (size_t i = 0; i < list->n; i++)
+        if (list->items[i]->info->kind == TBY_KIND_TIER &&
+            strcmp(list->items[i]->meta.name, tier) == 0)
+            return 0;
+    r = tby_catalog_get(store, tby_kind_info(TBY_KIND_TIER), NULL, tier, &stored, err);
+    tby_resource_free(stored);
+    if (r == -ENOENT)
+        r = tby_error_set(err, -ENOENT, "spec.tier: tier \"%s\" does not exist (apply its "
+                                        "Tier first)", tier);
+    return r < 0 ? tby_error_prefix(err, "%s", describe_res(pol, what, sizeof(what))) : 0;
+}
+
+static int check_policy_tiers(struct tby_store *store, const struct tby_resource_list *list,
+                              struct tby_error *err)
+{
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && i < list->n; i++)
+        if (is_policy(list->items[i]->info->kind))
+            r = check_tier_exists(store, list, list->items[i], err);
+    return r;
+}
+
+/* A tier is deleted only when no policy names it but those deleted with it; "default"
+ * never. */
+static int check_tier_unused(struct tby_store *store, const struct tby_resource_list *list,
+                             const struct tby_resource *tier, struct tby_error *err)
+{
+    static const enum tby_kind kinds[2] = { TBY_KIND_NETWORKPOLICY,
+                                            TBY_KIND_GLOBALNETWORKPOLICY };
+    char what[300], user[300];
+    int r = 0;
+
+    if (strcmp(tier->meta.name, TBY_TIER_DEFAULT) == 0)
+        return tby_error_set(err, -EPERM, "Tier default: the default tier cannot be deleted");
+    for (int k = 0; k < 2 && r == 0; k++) {
+        struct tby_resource_list pols;
+
+        r = tby_catalog_list(store, tby_kind_info(kinds[k]), NULL, &pols, err);
+        for (size_t i = 0; r == 0 && i < pols.n; i++) {
+            bool going = false;
+
+            if (!names_tier(pols.items[i], tier->meta.name))
+                continue;
+            for (size_t j = 0; j < list->n && !going; j++)
+                going = same_resource(pols.items[i], list->items[j]);
+            if (!going)
+                r = tby_error_set(err, -EBUSY, "%s: used by %s; delete or move its policies "
+                                               "first",
+                                  describe_res(tier, what, sizeof(what)),
+                                  describe_res(pols.items[i], user, sizeof(user)));
+        }
+        tby_resource_list_clear(&pols);
+    }
+    return r;
+}
+
+static int check_tiers_deletable(struct tby_store *store, const struct tby_resource_list *list,
+                                 struct tby_error *err)
+{
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && i < list->n; i++)
+        if (list->items[i]->info->kind == TBY_KIND_TIER)
+            r = check_tier_unused(store, list, list->items[i], err);
+    return r;
 }
 
 /* Nothing is written that tabby would not enforce (enforce.h). */
@@ -579,6 +678,8 @@ int tby_catalog_write(struct tby_store *store, struct tby_resource_list *list,
     r = check_no_duplicates(list, err);
     if (r == 0)
         r = check_enforced(list, err);
+    if (r == 0)
+        r = check_policy_tiers(store, list, err);
     if (r < 0)
         return r;
     own = calloc(list->n + 1, sizeof(*own));
@@ -712,6 +813,8 @@ int tby_catalog_delete(struct tby_store *store, const struct tby_resource_list *
     int r;
 
     r = check_no_duplicates(list, err);
+    if (r == 0)
+        r = check_tiers_deletable(store, list, err);
     if (r == 0 && !tby_store_has_multi_txn(store))
         return delete_each(store, list, ignore_missing, deleted, err);
     for (int attempt = 0; r == 0 && attempt < MAX_ATTEMPTS; attempt++) {

@@ -20,13 +20,11 @@
 #include "tabby/enforce.h"
 
 enum gap {
-    GAP_TIER,
     GAP_DO_NOT_TRACK,
     GAP_PRE_DNAT,
     GAP_APPLY_ON_FORWARD,
     GAP_SERVICES,
     GAP_HTTP,
-    GAP_PROFILE_RULES,
     GAP_HOST_ENDPOINT,
     GAP_IP_NATS,
     GAP_COUNT
@@ -38,15 +36,12 @@ enum effect {
     FX_HOST_ONLY,   /* the resource applies to host endpoints only: nothing for workloads */
     FX_WHOLE,       /* the policy cannot be placed: Deny in every direction of its types */
     FX_RULE,        /* one rule cannot be programmed: the rules before it, then Deny */
-    FX_PROFILE,     /* a Profile's rules: a Deny policy beside it for its endpoints */
 };
 
 static const struct {
     enum effect effect;
     const char *reason;
 } gaps[GAP_COUNT] = {
-    [GAP_TIER] = { FX_WHOLE, "tiers other than \"default\" are not enforced by tabby yet (the "
-                             "policy would be evaluated as one of the default tier)" },
     [GAP_DO_NOT_TRACK] = { FX_HOST_ONLY, "doNotTrack policies apply to host endpoints only, "
                                          "which tabby does not police yet" },
     [GAP_PRE_DNAT] = { FX_HOST_ONLY, "preDNAT policies apply to host endpoints only, which "
@@ -58,11 +53,6 @@ static const struct {
                                 "a selector and its ports instead" },
     [GAP_HTTP] = { FX_RULE, "HTTP match rules need an L7 proxy (Calico's application layer "
                             "policy), which tabby does not have" },
-    [GAP_PROFILE_RULES] = { FX_PROFILE, "Profile rules are not enforced by tabby (an "
-                                        "endpoint's profiles allow everything, as a Kubernetes "
-                                        "namespace does): a profile may have no rules or one "
-                                        "unconditional Allow; write a NetworkPolicy or "
-                                        "GlobalNetworkPolicy instead" },
     [GAP_HOST_ENDPOINT] = { FX_HOST_ONLY, "host endpoints are not policed by tabby yet (the "
                                           "host's interfaces would stay open)" },
     [GAP_IP_NATS] = { FX_REFUSE, "floating IPs (1:1 NAT) are not programmed by tabby" },
@@ -80,7 +70,6 @@ struct audit {
     bool whole;
     bool rule_bad[2];         /* a rule tabby cannot program, in this direction */
     size_t rule_at[2];        /* the first such rule */
-    bool profile_bad[2];
 };
 
 static void note(struct audit *a, enum gap gap, const char *fmt, ...)
@@ -127,8 +116,6 @@ static void audit_rules(struct audit *a, const struct tby_rule_list *l, int d)
 
 static void audit_policy(struct audit *a, const struct tby_policy *p)
 {
-    if (p->tier && strcmp(p->tier, "default") != 0)
-        note(a, GAP_TIER, "spec.tier");
     if (p->do_not_track)
         note(a, GAP_DO_NOT_TRACK, "spec.doNotTrack");
     if (p->pre_dnat)
@@ -139,38 +126,6 @@ static void audit_policy(struct audit *a, const struct tby_policy *p)
     audit_rules(a, &p->egress, DIR_OUT);
 }
 
-static bool entity_is_empty(const struct tby_entity_rule *e)
-{
-    return !e->nets.n && !e->not_nets.n && !e->selector && !e->not_selector &&
-           !e->namespace_selector && !e->ports.n && !e->not_ports.n && !e->service_accounts &&
-           !e->services;
-}
-
-/* No rules, or one that allows everything: what tabby does for every profile. */
-static bool allows_all_or_nothing(const struct tby_rule_list *l)
-{
-    const struct tby_rule *r = l->items;
-
-    if (l->n == 0)
-        return true;
-    return l->n == 1 && r->action == TBY_ACTION_ALLOW && !r->protocol && !r->not_protocol &&
-           !r->icmp.has_type && !r->icmp.has_code && !r->not_icmp.has_type &&
-           !r->not_icmp.has_code && !r->ip_version && !r->http &&
-           entity_is_empty(&r->source) && entity_is_empty(&r->destination);
-}
-
-static void audit_profile(struct audit *a, const struct tby_profile *p)
-{
-    const struct tby_rule_list *lists[2] = { &p->ingress, &p->egress };
-
-    for (int d = 0; d < 2; d++) {
-        if (allows_all_or_nothing(lists[d]))
-            continue;
-        note(a, GAP_PROFILE_RULES, "spec.%s", dir_field[d]);
-        a->profile_bad[d] = true;
-    }
-}
-
 static void audit(const struct tby_resource *res, struct audit *a)
 {
     memset(a, 0, sizeof(*a));
@@ -178,9 +133,6 @@ static void audit(const struct tby_resource *res, struct audit *a)
     case TBY_KIND_NETWORKPOLICY:
     case TBY_KIND_GLOBALNETWORKPOLICY:
         audit_policy(a, res->spec.policy);
-        break;
-    case TBY_KIND_PROFILE:
-        audit_profile(a, res->spec.profile);
         break;
     case TBY_KIND_HOSTENDPOINT:
         note(a, GAP_HOST_ENDPOINT, "spec");
@@ -278,53 +230,6 @@ static int policy_stand_in(const struct tby_resource *res, const struct audit *a
     return decode_stand_in(doc, NULL, out);
 }
 
-/* Who has a profile, as a selector: Calico's namespace and service-account profiles say
- * it in their names; of any other nothing tells, so every endpoint. */
-static char *profile_selector(const char *name)
-{
-    const char *dot;
-    char *s = NULL;
-    int r;
-
-    if (strncmp(name, "kns.", 4) == 0)
-        r = asprintf(&s, "projectcalico.org/namespace == '%s'", name + 4);
-    else if (strncmp(name, "ksa.", 4) == 0 && (dot = strchr(name + 4, '.')))
-        r = asprintf(&s, "projectcalico.org/namespace == '%.*s' && "
-                         "projectcalico.org/serviceaccount == '%s'",
-                     (int)(dot - name - 4), name + 4, dot + 1);
-    else
-        r = asprintf(&s, "all()");
-    return r < 0 ? NULL : s;
-}
-
-static int profile_stand_in(const struct tby_resource *res, const struct audit *a,
-                            const char *why, struct tby_resource **out)
-{
-    _cleanup_free_ char *sel = profile_selector(res->meta.name);
-    _cleanup_free_ char *name = NULL;
-    _cleanup_json_ json_t *doc = NULL;
-    json_t *types = json_array(), *spec;
-
-    if (!types || !sel || asprintf(&name, TBY_ENFORCE_PROFILE_PREFIX "%s", res->meta.name) < 0) {
-        json_decref(types);
-        return -ENOMEM;
-    }
-    doc = json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:o}}", "apiVersion", "projectcalico.org/v3",
-                    "kind", "GlobalNetworkPolicy", "metadata", "name", "profile-stand-in",
-                    "spec", "selector", sel, "types", types);
-    spec = json_object_get(doc, "spec");
-    for (int d = 0; spec && d < 2; d++) {
-        if (!a->profile_bad[d])
-            continue;
-        if (json_array_append_new(types, json_string(d == DIR_IN ? "Ingress" : "Egress")) < 0 ||
-            json_object_set_new(spec, dir_field[d], deny_rules()) < 0)
-            return -ENOMEM;
-    }
-    if (!spec || annotate(doc, why) < 0)
-        return -ENOMEM;
-    return decode_stand_in(doc, name, out);
-}
-
 int tby_enforce_plan(const struct tby_resource *res, struct tby_resource **stand_in, char *why,
                      size_t size)
 {
@@ -341,12 +246,6 @@ int tby_enforce_plan(const struct tby_resource *res, struct tby_resource **stand
     if (a.host_only) {
         snprintf(why, size, "%s: %s; nothing programmed for it", a.field, gaps[a.first].reason);
         return TBY_ENFORCE_NOTHING;
-    }
-    if (a.profile_bad[0] || a.profile_bad[1]) {
-        snprintf(why, size, "%s: %s; denied instead for the profile's endpoints", a.field,
-                 gaps[a.first].reason);
-        r = profile_stand_in(res, &a, why, stand_in);
-        return r < 0 ? r : TBY_ENFORCE_BESIDE;
     }
     /* A rule in a direction the policy does not apply in is never programmed. */
     for (int d = 0; policy && d < 2; d++)

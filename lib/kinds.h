@@ -35,6 +35,7 @@ extern const struct tby_kind_ops tby_ipreservation_ops;
 extern const struct tby_kind_ops tby_node_ops;
 extern const struct tby_kind_ops tby_wep_ops;
 extern const struct tby_kind_ops tby_hep_ops;
+extern const struct tby_kind_ops tby_tier_ops;
 
 /* doc["spec"], which must be an object when present; NULL when absent (the getters of
  * codec.h treat a NULL object as one with no fields). */

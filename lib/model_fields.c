@@ -2,6 +2,7 @@
  * durations, secret references, names and endpoint ports. */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -548,4 +549,24 @@ void tby_endpoint_ports_free(struct tby_endpoint_port *ports, size_t n)
     for (size_t i = 0; i < n; i++)
         free(ports[i].name);
     free(ports);
+}
+
+int tby_dec_order(struct tby_dec *d, const json_t *obj, const char *field, double *out,
+                  bool *present)
+{
+    int r = tby_dec_number(d, obj, field, out, present);
+
+    if (r == 0 && *present && !isfinite(*out))
+        r = tby_dec_fail_at(d, field, "must be a finite number");
+    return r;
+}
+
+void tby_enc_order(json_t *obj, const char *key, bool has, double order)
+{
+    if (!has)
+        return;
+    if (order == floor(order) && fabs(order) < 9e15)
+        json_object_set_new(obj, key, json_integer((json_int_t)order));
+    else
+        json_object_set_new(obj, key, json_real(order));
 }

@@ -50,6 +50,12 @@ int tby_dec_ips(struct tby_dec *d, const json_t *obj, const char *field,
                 struct tby_ip **items, size_t *n);
 json_t *tby_enc_ips(const struct tby_ip *items, size_t n);
 
+/* A policy's or tier's order: any finite number; whole ones encode as integers, as users
+ * write them. */
+int tby_dec_order(struct tby_dec *d, const json_t *obj, const char *field, double *out,
+                  bool *present);
+void tby_enc_order(json_t *obj, const char *key, bool has, double order);
+
 /* A Go duration ("2m0s", "90s", "500ms"), in milliseconds. */
 int tby_dec_duration(struct tby_dec *d, const json_t *obj, const char *field,
                      uint64_t *ms, bool *present);

@@ -8,6 +8,7 @@
 #include "tabby/cleanup.h"
 #include "tabby/validate.h"
 #include "kinds.h"
+#include "model_fields.h"
 #include "model_rule.h"
 
 #define DEFAULT_TIER "default"
@@ -64,8 +65,8 @@ static bool valid_policy_name(const char *name)
     return tby_valid_dns1123_label(first) && tby_valid_dns1123_label(dot + 1);
 }
 
-/* Calico names a policy of a tier other than "default" "<tier>.<name>": the tier is part
- * of the name, so two tiers may each have a policy "allow-dns". */
+/* A policy of tier t is named "<name>" or "t.<name>" (Calico before 3.31 required the
+ * prefix outside the default tier); a prefix naming another tier is refused. */
 static int check_name_and_tier(struct tby_dec *d, const char *name, const char *tier,
                                bool namespaced)
 {
@@ -80,16 +81,13 @@ static int check_name_and_tier(struct tby_dec *d, const char *name, const char *
         return tby_dec_fail_at(d, "metadata.name", "\"%s\" is not a valid policy name (a "
                                                    "DNS label, optionally prefixed by its "
                                                    "tier and '.')", name);
-    if (!dot && strcmp(tier, DEFAULT_TIER) == 0)
+    if (!dot)
         return 0;
     if (dot && strncmp(name, tier, strlen(tier)) == 0 && name + strlen(tier) == dot)
         return 0;
-    if (dot)
-        return tby_dec_fail_at(d, "metadata.name", "\"%s\" names tier \"%.*s\" but the "
-                                                   "policy is in tier \"%s\" (spec.tier)",
-                               name, (int)(dot - name), name, tier);
-    return tby_dec_fail_at(d, "metadata.name", "a policy in tier \"%s\" must be named "
-                                               "\"%s.<name>\", got \"%s\"", tier, tier, name);
+    return tby_dec_fail_at(d, "metadata.name", "\"%s\" names tier \"%.*s\" but the "
+                                               "policy is in tier \"%s\" (spec.tier)",
+                           name, (int)(dot - name), name, tier);
 }
 
 /* ---- types and hints ---------------------------------------------------------------- */
@@ -114,15 +112,6 @@ static int decode_hints(struct tby_dec *d, const json_t *spec, struct tby_policy
 
 /* ---- NetworkPolicy and GlobalNetworkPolicy ------------------------------------------ */
 
-static int decode_order(struct tby_dec *d, const json_t *spec, struct tby_policy *p)
-{
-    int r = tby_dec_number(d, spec, "order", &p->order, &p->has_order);
-
-    if (r == 0 && p->has_order && !isfinite(p->order))
-        r = tby_dec_fail_at(d, "order", "must be a finite number");
-    return r;
-}
-
 /* spec.ingress and spec.egress, of a policy or a profile. */
 static int decode_rules(struct tby_dec *d, const json_t *spec, bool global,
                         struct tby_rule_list *ingress, struct tby_rule_list *egress)
@@ -139,7 +128,7 @@ static int decode_rules(struct tby_dec *d, const json_t *spec, bool global,
 static int decode_common(struct tby_dec *d, const json_t *spec, bool global,
                          struct tby_policy *p)
 {
-    int r = decode_order(d, spec, p);
+    int r = tby_dec_order(d, spec, "order", &p->order, &p->has_order);
 
     if (r == 0)
         r = tby_dec_string(d, spec, "tier", false, &p->tier);
@@ -224,14 +213,6 @@ static int policy_decode(struct tby_dec *d, const json_t *doc, struct tby_resour
     return r;
 }
 
-/* Whole orders print as integers ("order: 100", as users write them). */
-static json_t *encode_order(double order)
-{
-    if (order == floor(order) && fabs(order) < 9e15)
-        return json_integer((json_int_t)order);
-    return json_real(order);
-}
-
 static json_t *encode_enum_set(unsigned set, const char *const *names)
 {
     json_t *arr = json_array();
@@ -248,8 +229,7 @@ static void policy_encode(const struct tby_resource *res, json_t *doc)
     json_t *spec = json_object();
 
     tby_enc_string(spec, "tier", p->tier);
-    if (p->has_order)
-        json_object_set_new(spec, "order", encode_order(p->order));
+    tby_enc_order(spec, "order", p->has_order, p->order);
     tby_enc_string(spec, "selector", p->selector);
     tby_enc_string(spec, "namespaceSelector", p->namespace_selector);
     tby_enc_string(spec, "serviceAccountSelector", p->service_account_selector);

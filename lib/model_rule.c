@@ -945,3 +945,20 @@ void tby_rule_list_clear(struct tby_rule_list *list)
     list->items = NULL;
     list->n = 0;
 }
+
+static bool entity_is_empty(const struct tby_entity_rule *e)
+{
+    return !e->nets.n && !e->not_nets.n && !e->selector && !e->not_selector &&
+           !e->namespace_selector && !e->ports.n && !e->not_ports.n && !e->service_accounts &&
+           !e->services;
+}
+
+bool tby_rule_list_allows_all(const struct tby_rule_list *l)
+{
+    const struct tby_rule *r = l->items;
+
+    return l->n == 1 && r->action == TBY_ACTION_ALLOW && !r->protocol && !r->not_protocol &&
+           !r->icmp.has_type && !r->icmp.has_code && !r->not_icmp.has_type &&
+           !r->not_icmp.has_code && !r->ip_version && !r->http &&
+           entity_is_empty(&r->source) && entity_is_empty(&r->destination);
+}

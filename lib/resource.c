@@ -35,6 +35,7 @@ static const char *const bgpfilter_aliases[] = { "bgpfilter", "bgpfilters", NULL
 static const char *const networkset_aliases[] = { "networkset", "netset", "netsets", NULL };
 static const char *const globalnetworkset_aliases[] = { "globalnetworkset", "gnetset",
                                                         "gnetsets", NULL };
+static const char *const tier_aliases[] = { "tier", "tiers", NULL };
 static const char *const felixconfig_aliases[] = { "felixconfiguration", "felixconfig",
                                                    "felixconfigs", NULL };
 static const char *const ipreservation_aliases[] = { "ipreservation", "reservation",
@@ -84,6 +85,8 @@ static const struct tby_kind_info kind_table[TBY_KIND_COUNT] = {
     [TBY_KIND_GLOBALNETWORKSET] = { TBY_KIND_GLOBALNETWORKSET, "GlobalNetworkSet", CALICO_V3,
                                     "globalnetworksets", globalnetworkset_aliases, false,
                                     "labelled nets, for rule selectors" },
+    [TBY_KIND_TIER] = { TBY_KIND_TIER, "Tier", CALICO_V3, "tiers", tier_aliases, false,
+                        "ordered groups of policies (order, defaultAction)" },
     [TBY_KIND_IPRESERVATION] = { TBY_KIND_IPRESERVATION, "IPReservation", CALICO_V3,
                                  "ipreservations", ipreservation_aliases, false,
                                  "addresses IPAM does not choose for pods" },
@@ -107,6 +110,7 @@ static const struct tby_kind_ops *const kind_ops[TBY_KIND_COUNT] = {
     [TBY_KIND_FELIXCONFIG] = &tby_felixconfig_ops,
     [TBY_KIND_NETWORKSET] = &tby_networkset_ops,
     [TBY_KIND_GLOBALNETWORKSET] = &tby_networkset_ops,
+    [TBY_KIND_TIER] = &tby_tier_ops,
     [TBY_KIND_IPRESERVATION] = &tby_ipreservation_ops,
 };
 

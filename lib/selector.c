@@ -911,6 +911,16 @@ int tby_sel_parse(const char *text, struct tby_sel **out, struct tby_error *err)
     return rc;
 }
 
+int tby_sel_text_matches(const char *text, const json_t *labels)
+{
+    _cleanup_(tby_sel_freep) struct tby_sel *sel = NULL;
+    struct tby_labels view = tby_labels_from_json(labels);
+
+    if (tby_sel_parse(text, &sel, NULL) < 0)
+        return -1;
+    return tby_sel_match(sel, &view);
+}
+
 void tby_sel_free(struct tby_sel *sel)
 {
     if (!sel)

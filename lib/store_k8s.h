@@ -182,7 +182,7 @@ const struct tby_kind_info *k8s_map_kind(const struct k8s_map *m);
 extern const struct tby_kube_resource k8s_crd_ippools, k8s_crd_ipamconfigs,
     k8s_crd_networkpolicies, k8s_crd_globalnetworkpolicies, k8s_crd_bgpconfigurations,
     k8s_crd_bgppeers, k8s_crd_bgpfilters, k8s_crd_felixconfigurations, k8s_crd_networksets,
-    k8s_crd_globalnetworksets, k8s_crd_ipreservations, k8s_crd_hostendpoints,
+    k8s_crd_globalnetworksets, k8s_crd_tiers, k8s_crd_ipreservations, k8s_crd_hostendpoints,
     k8s_crd_ipamblocks, k8s_crd_blockaffinities, k8s_crd_ipamhandles;
 
 /* The converters. */

@@ -29,6 +29,7 @@ const struct tby_kube_resource k8s_crd_felixconfigurations =
 const struct tby_kube_resource k8s_crd_networksets = CRD("networksets", "NetworkSet", true);
 const struct tby_kube_resource k8s_crd_globalnetworksets =
     CRD("globalnetworksets", "GlobalNetworkSet", false);
+const struct tby_kube_resource k8s_crd_tiers = CRD("tiers", "Tier", false);
 const struct tby_kube_resource k8s_crd_ipreservations =
     CRD("ipreservations", "IPReservation", false);
 const struct tby_kube_resource k8s_crd_hostendpoints = CRD("hostendpoints", "HostEndpoint", false);
@@ -59,6 +60,7 @@ static const struct k8s_map maps[] = {
     { V1 "networksets/", true, TBY_KIND_NETWORKSET, { &k8s_crd_networksets }, &k8s_conv_calico },
     { V1 "globalnetworksets/", false, TBY_KIND_GLOBALNETWORKSET, { &k8s_crd_globalnetworksets },
       &k8s_conv_calico },
+    { V1 "tiers/", false, TBY_KIND_TIER, { &k8s_crd_tiers }, &k8s_conv_calico },
     { V1 "ipreservations/", false, TBY_KIND_IPRESERVATION, { &k8s_crd_ipreservations },
       &k8s_conv_calico },
     { V1 "hostendpoints/", false, TBY_KIND_HOSTENDPOINT, { &k8s_crd_hostendpoints },
@@ -82,7 +84,7 @@ static const struct tby_kube_resource *const types[] = {
     &k8s_crd_ippools, &k8s_crd_ipamconfigs, &k8s_crd_networkpolicies,
     &k8s_crd_globalnetworkpolicies, &k8s_crd_bgpconfigurations, &k8s_crd_bgppeers,
     &k8s_crd_bgpfilters, &k8s_crd_felixconfigurations, &k8s_crd_networksets,
-    &k8s_crd_globalnetworksets, &k8s_crd_ipreservations,
+    &k8s_crd_globalnetworksets, &k8s_crd_tiers, &k8s_crd_ipreservations,
     &k8s_crd_hostendpoints, &tby_kube_nodes, &tby_kube_pods, &tby_kube_namespaces,
     &tby_kube_serviceaccounts, &tby_kube_networkpolicies, &k8s_crd_ipamblocks,
     &k8s_crd_blockaffinities, &k8s_crd_ipamhandles,

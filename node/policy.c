@@ -97,6 +97,7 @@ static bool policy_reads(enum tby_kind kind)
     case TBY_KIND_K8S_NETWORKPOLICY:
     case TBY_KIND_NETWORKSET:
     case TBY_KIND_GLOBALNETWORKSET:
+    case TBY_KIND_TIER:
         return true;
     default:
         return false;

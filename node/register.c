@@ -1,10 +1,11 @@
 /* register.c — this node's Node resource, a part (node.h), kept as calico-node's start-up
  * keeps it: the addresses it detects (IP / IP_AUTODETECTION_METHOD, IP6 /
- * IP6_AUTODETECTION_METHOD), its AS number, its VXLAN MAC and its VXLAN tunnel address from
- * IPAM while a VXLAN pool exists. Written with a compare-and-swap on the Node's revision,
- * so fields others own (labels, BGP settings, status) are kept; checked again when the
- * pools or the Node change and every autodetect interval (an address that moved is
- * followed).
+ * IP6_AUTODETECTION_METHOD), its AS number, its VXLAN MAC, and its tunnel addresses (VXLAN
+ * of each family, IPIP) from IPAM while a pool of the kind selects the node, as
+ * calico-node's allocate-tunnel-addrs keeps them. Written with a compare-and-swap on the
+ * Node's revision, so fields others own (labels, BGP settings, status) are kept; checked
+ * again when the pools or the Node change and every autodetect interval (an address that
+ * moved is followed).
  *
  * A check works from the syncer's copy: the Node, the pools, and the blocks holding the
  * tunnel addresses. The datastore is read only to write — the Node when it is to change
@@ -38,10 +39,10 @@ struct node_register {
     struct tby_ipam *ipam;
     const struct node_config *cfg;
     const char *node;
-    char *handle[2];          /* IPAM handles of the VXLAN tunnel addresses (v4, v6) */
+    char *handle[NODE_TUNNELS]; /* IPAM handles of the tunnel addresses */
     struct tby_autodetect *method[2];
-    bool tunnels;             /* this node routes VXLAN itself (backend not none) */
-    bool released[2];         /* the handle holds nothing: given back since last taken */
+    bool tunnels;             /* this node routes its pools (backend not none) */
+    bool released[NODE_TUNNELS]; /* the handle holds nothing: given back since last taken */
     int64_t next_at;
     struct node_backoff backoff;
     char said[2][TBY_CIDR_STRLEN]; /* the addresses last logged */
@@ -51,7 +52,7 @@ struct node_register {
 /* What one pass found out. */
 struct wanted {
     struct node_reg_facts f;        /* what the Node should say (register_plan.h) */
-    struct tby_strv vxlan_pools[2]; /* the pools that give tunnel addresses, per family */
+    struct tby_strv pools[NODE_TUNNELS]; /* the pools that give each tunnel address */
     char error[TBY_ERROR_MAX];      /* why something could not be detected */
 };
 
@@ -66,10 +67,10 @@ static void register_stop(void *state)
 
     if (!g)
         return;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 2; i++)
         tby_autodetect_free(g->method[i]);
-        free(g->handle[i]);
-    }
+    for (int t = 0; t < NODE_TUNNELS; t++)
+        free(g->handle[t]);
     free(g);
 }
 
@@ -80,8 +81,13 @@ static int register_start(struct node *n, void **state, struct tby_error *err)
     struct node_register *g = calloc(1, sizeof(*g));
     int r = 0;
 
-    if (!g || asprintf(&g->handle[0], "vxlan-tunnel-addr-%s", n->name) < 0 ||
-        asprintf(&g->handle[1], "vxlan-v6-tunnel-addr-%s", n->name) < 0) {
+    for (int t = 0; g && r == 0 && t < NODE_TUNNELS; t++) {
+        if (asprintf(&g->handle[t], "%s%s", node_tunnel_kinds[t].handle_prefix, n->name) < 0) {
+            g->handle[t] = NULL;
+            r = -ENOMEM;
+        }
+    }
+    if (!g || r < 0) {
         register_stop(g);
         return tby_error_set(err, -ENOMEM, "out of memory");
     }
@@ -196,21 +202,26 @@ static void detect(struct node_register *g, int family, struct wanted *w)
     w->f.addr[i] = res.address;
 }
 
-static int collect_vxlan_pool(void *ctx, const char *key, const struct tby_resource *res)
+struct pool_collect {
+    struct wanted *w;
+    const struct tby_resource *node; /* this node's Node, for pools' nodeSelector */
+};
+
+static int collect_tunnel_pool(void *ctx, const char *key, const struct tby_resource *res)
 {
-    struct wanted *w = ctx;
-    const struct tby_ippool *p;
+    struct pool_collect *c = ctx;
+    int r = 0;
 
     (void)key;
     if (!res || res->info->kind != TBY_KIND_IPPOOL)
         return 0;
-    p = res->spec.ippool;
-    if (!node_register_tunnel_pool(p))
-        return 0;
-    return tby_strv_push(&w->vxlan_pools[fam_index(p->cidr.ip.family)], res->meta.name);
+    for (int t = 0; r == 0 && t < NODE_TUNNELS; t++)
+        if (node_register_tunnel_pool(res->spec.ippool, t, c->node))
+            r = tby_strv_push(&c->w->pools[t], res->meta.name);
+    return r;
 }
 
-/* ---- the VXLAN tunnel address ------------------------------------------------------------- */
+/* ---- the tunnel addresses ----------------------------------------------------------------- */
 
 /* The handle's address of the family when it lies in one of `pools`. */
 static bool held_in_pools(const struct tby_ipam_result *held, int family,
@@ -269,63 +280,62 @@ static int holds(void *ctx, const struct tby_kv *kv)
 }
 
 /* The tunnel address the cached Node says, when the cached blocks have it allocated to
- * the handle and it lies in one of the family's VXLAN pools: nothing to ask IPAM. */
-static bool tunnel_in_cache(const struct node_register *g, int family,
+ * the handle and it lies in one of the tunnel's pools: nothing to ask IPAM. */
+static bool tunnel_in_cache(const struct node_register *g, enum node_tunnel t,
                             const struct tby_syncer *s, const struct wanted *w,
                             struct tby_ip *out)
 {
     const struct tby_resource *node = cached_node(g, s);
-    const struct tby_node *spec = node ? node->spec.node : NULL;
+    const struct tby_ip *says = node ? node_register_tunnel_addr(node->spec.node, t) : NULL;
     struct tby_ipam_result said = { .n = 1 };
     struct tby_ipam_addr addr = { 0 };
-    struct holder_find h = { .ip = &addr.ip, .handle = g->handle[fam_index(family)] };
+    struct holder_find h = { .ip = &addr.ip, .handle = g->handle[t] };
 
-    if (!spec || !(family == 4 ? spec->has_vxlan_tunnel_addr : spec->has_vxlan_tunnel_addr_v6))
+    if (!says)
         return false;
-    addr.ip = family == 4 ? spec->vxlan_tunnel_addr : spec->vxlan_tunnel_addr_v6;
+    addr.ip = *says;
     said.items = &addr;
-    return held_in_pools(&said, family, &w->vxlan_pools[fam_index(family)], s, out) &&
+    return held_in_pools(&said, node_tunnel_kinds[t].family, &w->pools[t], s, out) &&
            tby_syncer_foreach_record(s, TBY_IPAM_BLOCK_PREFIX, holds, &h) == 1;
 }
 
-/* Keeps the address the handle holds while it is in a VXLAN pool; otherwise gives it back
- * and takes a new one from the VXLAN pools (Tunnel use). */
-static int tunnel_address(struct node_register *g, int family, const struct tby_syncer *s,
-                          struct wanted *w, struct tby_error *err)
+/* Keeps the address the handle holds while it is in one of the tunnel's pools; otherwise
+ * gives it back and takes a new one from those pools (Tunnel use). */
+static int tunnel_address(struct node_register *g, enum node_tunnel t,
+                          const struct tby_syncer *s, struct wanted *w, struct tby_error *err)
 {
-    int i = fam_index(family);
+    const struct node_tunnel_kind *k = &node_tunnel_kinds[t];
     struct tby_ipam_result held = { 0 }, got = { 0 };
-    struct tby_ipam_request req = { .handle = g->handle[i], .use = TBY_POOL_USE_TUNNEL,
-                                    .attrs.type = family == 4 ? "vxlanTunnelAddress"
-                                                              : "vxlanV6TunnelAddress",
-                                    .num_v4 = family == 4, .num_v6 = family == 6,
-                                    .v4_pools = &w->vxlan_pools[0],
-                                    .v6_pools = &w->vxlan_pools[1] };
+    struct tby_ipam_request req = { .handle = g->handle[t], .use = TBY_POOL_USE_TUNNEL,
+                                    .attrs.type = k->attr_type,
+                                    .num_v4 = k->family == 4, .num_v6 = k->family == 6,
+                                    .v4_pools = k->family == 4 ? &w->pools[t] : NULL,
+                                    .v6_pools = k->family == 6 ? &w->pools[t] : NULL };
     int r;
 
-    if (tunnel_in_cache(g, family, s, w, &w->f.tunnel[i])) {
-        w->f.has_tunnel[i] = true;
+    if (tunnel_in_cache(g, t, s, w, &w->f.tunnel[t])) {
+        w->f.has_tunnel[t] = true;
         return 0;
     }
-    g->released[i] = false;
-    r = tby_ipam_ips_by_handle(g->ipam, g->handle[i], &held, err);
+    g->released[t] = false;
+    r = tby_ipam_ips_by_handle(g->ipam, g->handle[t], &held, err);
 
-    if (r == 0 && held_in_pools(&held, family, &w->vxlan_pools[i], s, &w->f.tunnel[i])) {
-        w->f.has_tunnel[i] = true;
+    if (r == 0 && held_in_pools(&held, k->family, &w->pools[t], s, &w->f.tunnel[t])) {
+        w->f.has_tunnel[t] = true;
     } else if (r == 0) {
         if (held.n)
-            r = tby_ipam_release_handle(g->ipam, g->handle[i], NULL, err);
+            r = tby_ipam_release_handle(g->ipam, g->handle[t], NULL, err);
         if (r == 0)
             r = tby_ipam_auto_assign(g->ipam, &req, &got, err);
         if (r == 0 && got.n) {
-            w->f.has_tunnel[i] = true;
-            w->f.tunnel[i] = got.items[0].ip;
+            w->f.has_tunnel[t] = true;
+            w->f.tunnel[t] = got.items[0].ip;
         }
     }
     tby_ipam_result_clear(&held);
     tby_ipam_result_clear(&got);
-    return r < 0 ? tby_error_prefix(err, "VXLAN tunnel address (IPAM handle %s)",
-                                    g->handle[i])
+    return r < 0 ? tby_error_prefix(err, "%s tunnel address (IPAM handle %s)", k->name,
+                                    g->handle[t])
                  : 0;
 }
 
@@ -334,16 +344,14 @@ static int tunnels(struct node_register *g, const struct tby_syncer *s, struct w
 {
     int r = 0;
 
-    for (int family = 4; r == 0 && family <= 6; family += 2) {
-        int i = fam_index(family);
-
-        if (g->tunnels && w->vxlan_pools[i].n) {
-            r = tunnel_address(g, family, s, w, err);
-        } else if (!g->released[i]) {
+    for (int t = 0; r == 0 && t < NODE_TUNNELS; t++) {
+        if (g->tunnels && w->pools[t].n) {
+            r = tunnel_address(g, t, s, w, err);
+        } else if (!g->released[t]) {
             /* this node alone takes addresses for its handles: once given back, the
              * handle holds nothing until the next tunnel_address */
-            r = tby_ipam_release_handle(g->ipam, g->handle[i], NULL, err);
-            g->released[i] = r == 0;
+            r = tby_ipam_release_handle(g->ipam, g->handle[t], NULL, err);
+            g->released[t] = r == 0;
         }
     }
     return r;
@@ -387,26 +395,29 @@ static int write_node(struct node_register *g, const struct tby_syncer *s,
 
 static void log_written(struct node_register *g, const struct wanted *w)
 {
-    char a[2][TBY_CIDR_STRLEN] = { "-", "-" }, t[2][TBY_IP_STRLEN] = { "-", "-" };
+    char a[2][TBY_CIDR_STRLEN] = { "-", "-" };
+    char t[NODE_TUNNELS][TBY_IP_STRLEN] = { "-", "-", "-" };
 
+    for (int i = 0; i < NODE_TUNNELS; i++)
+        if (w->f.has_tunnel[i])
+            tby_ip_format(&w->f.tunnel[i], t[i]);
     for (int i = 0; i < 2; i++) {
         if (w->f.has_addr[i])
             tby_cidr_format(&w->f.addr[i], a[i]);
-        if (w->f.has_tunnel[i])
-            tby_ip_format(&w->f.tunnel[i], t[i]);
         if (w->f.has_addr[i] && g->said[i][0] && strcmp(g->said[i], a[i]) != 0)
             tby_log(TBY_LOG_WARNING, "register", "node address changed node=%s old=%s new=%s",
                     g->node, g->said[i], a[i]);
         memcpy(g->said[i], a[i], sizeof(g->said[i]));
     }
     tby_log(TBY_LOG_INFO, "register", "node registered node=%s ipv4=%s ipv6=%s vxlan_tunnel=%s "
-            "vxlan_tunnel6=%s", g->node, a[0], a[1], t[0], t[1]);
+            "vxlan_tunnel6=%s ipip_tunnel=%s", g->node, a[0], a[1], t[NODE_TUNNEL_VXLAN],
+            t[NODE_TUNNEL_VXLAN6], t[NODE_TUNNEL_IPIP]);
 }
 
 static void wanted_clear(struct wanted *w)
 {
-    tby_strv_clear(&w->vxlan_pools[0]);
-    tby_strv_clear(&w->vxlan_pools[1]);
+    for (int t = 0; t < NODE_TUNNELS; t++)
+        tby_strv_clear(&w->pools[t]);
 }
 
 static void failed(struct node_register *g, int64_t now, const char *why)
@@ -432,6 +443,7 @@ static void register_run(void *state, const struct node *n)
     struct tby_error err = { 0 };
     struct wanted w = { .f = { .node = g->node, .has_as = g->cfg->has_as,
                                .as_number = g->cfg->as_number } };
+    struct pool_collect pc = { .w = &w };
     bool written = false;
     int r;
 
@@ -443,9 +455,10 @@ static void register_run(void *state, const struct node *n)
     }
     detect(g, 4, &w);
     detect(g, 6, &w);
-    r = tby_syncer_foreach(s, collect_vxlan_pool, &w);
-    w.f.vxlan[0] = w.vxlan_pools[0].n > 0;
-    w.f.vxlan[1] = w.vxlan_pools[1].n > 0;
+    pc.node = cached_node(g, s);
+    r = tby_syncer_foreach(s, collect_tunnel_pool, &pc);
+    w.f.vxlan[0] = w.pools[NODE_TUNNEL_VXLAN].n > 0;
+    w.f.vxlan[1] = w.pools[NODE_TUNNEL_VXLAN6].n > 0;
     if (r == 0)
         r = tunnels(g, s, &w, &err);
     if (r == 0)

@@ -101,7 +101,7 @@ kube_roles() {
          verbs: ["list", "watch"]},
         {apiGroups: [$c], resources: ["ippools", "ipamconfigs", "ipreservations", "networkpolicies",
             "globalnetworkpolicies", "networksets", "globalnetworksets", "bgpconfigurations",
-            "bgppeers", "bgpfilters", "hostendpoints", "felixconfigurations"],
+            "bgppeers", "bgpfilters", "hostendpoints", "felixconfigurations", "tiers"],
          verbs: ["get", "list", "watch"]},
         {apiGroups: [$c], resources: ["ipamblocks", "blockaffinities", "ipamhandles"],
          verbs: ["get", "list", "watch", "create", "update", "delete"]},

@@ -104,13 +104,33 @@ static int settle(struct tby_calc *c, int r, struct tby_error *err)
     return r;
 }
 
+static int replan(void *ctx, const struct calc_ep *ep)
+{
+    return calc_dispatch_replan(ctx, ep);
+}
+
+/* Profiles change rarely: a walk of the local endpoints listing it is fine. */
+static int profile_changed(struct tby_calc *c, const char *name, const struct tby_profile *p)
+{
+    int r = calc_dispatch_profile(c->dispatch, name, p);
+
+    if (r == 0)
+        r = calc_index_foreach_local_with_profile(c->index, name, replan, c->dispatch);
+    return r;
+}
+
 int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
                     struct tby_error *err)
 {
     int r = calc_index_update(calc->index, res);
 
+    if (r == 0 && res->info->kind == TBY_KIND_TIER)
+        r = calc_dispatch_tier(calc->dispatch, res->meta.name, res->spec.tier);
     if (r == 0)
         r = calc_policies_update(calc->policies, res, err);
+    /* after the policy layer: the profile's chains are there before a jump to them */
+    if (r == 0 && res->info->kind == TBY_KIND_PROFILE)
+        r = profile_changed(calc, res->meta.name, res->spec.profile);
     return settle(calc, r, err);
 }
 
@@ -119,6 +139,10 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
 {
     int r = calc_index_remove(calc->index, res);
 
+    if (r == 0 && res->info->kind == TBY_KIND_TIER)
+        r = calc_dispatch_tier(calc->dispatch, res->meta.name, NULL);
+    if (r == 0 && res->info->kind == TBY_KIND_PROFILE)
+        r = profile_changed(calc, res->meta.name, NULL);
     calc_policies_remove(calc->policies, res);
     return settle(calc, r, err);
 }

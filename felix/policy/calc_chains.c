@@ -1,15 +1,20 @@
 /* calc_chains.c — the chains around the policies: the hooks' base chains and, per
- * direction, a dispatch chain that takes a packet through the policies applying to its
- * local workload, in Calico's order.
+ * direction, a dispatch chain that takes a packet through the tiers and policies applying
+ * to its local workload, in Calico's order (docs/DISPATCH.md has the layout and the
+ * semantics).
  *
  * Each selector that policies apply to has a set of the interfaces of the local endpoints
  * it matches (wl-<hash>, with the selector as its comment; struct dsel keeps it, fed as the
  * index reports members). The dispatch chain (to-wl for the receiver's ingress, from-wl
  * for the sender's egress) lets workloads no policy applies to go at once, then runs each
- * policy whose set holds the packet's interface, in Calico's order, `oifname @wl-… jump
- * pi-X` (the rules sit in pages, see below), while no policy has allowed or passed the
- * packet (the policy chains say so in the packet mark); a packet that gets through every
- * policy of its workload is dropped at the end.
+ * tier that applies to the packet's workload in tier order (`oifname @to-wl-tier-T jump
+ * to-wl-tier-T`) while no policy has allowed it. A tier's chain runs each of its policies
+ * whose set holds the packet's interface, in Calico's order, `oifname @wl-… jump pi-X`
+ * (the rules sit in pages, see below), while no policy has allowed or passed the packet
+ * (the policy chains say so in the packet mark), and ends with the tier's defaultAction:
+ * Deny drops what no policy of the tier allowed or passed; Pass falls through to the next
+ * tier. A packet no tier decided leaves the dispatch and is accepted (the endpoints'
+ * profiles allow, see enforce.h).
  *
  * Why sets: a pod coming, going or changing labels then changes set elements only. Any
  * transaction that adds a rule with a jump, or a verdict-map element that jumps, makes the
@@ -23,6 +28,7 @@
 #include <string.h>
 
 #include "tabby/array.h"
+#include "tabby/buf.h"
 #include "tabby/calc.h"
 #include "tabby/cleanup.h"
 #include "calc_chains.h"
@@ -35,6 +41,31 @@ static const char *const dir_word[2] = { "ingress", "egress" };
 #define VERDICT_BITS (TBY_MARK_ACCEPT | TBY_MARK_PASS)
 
 struct dpol;
+struct page;
+
+/* A tier: its policies' pages, per direction a chain and a set of the interfaces its
+ * policies apply to (one reference per (workload, policy), as the selected sets). Exists
+ * while a Tier is stored or a policy names it. While only one tier has policies of a
+ * direction and no workload has a profile plan (the usual case: the default tier alone),
+ * the selected set says the same as its set: that stays empty and the dispatch jumps to
+ * the tier without testing it, so that a pod costs no more elements than without tiers. */
+struct dtier {
+    struct tby_hnode node;            /* in c->tiers, by name */
+    char *name;
+    bool stored;                      /* a Tier resource says what follows */
+    bool has_order;
+    double order;
+    bool pass;                        /* defaultAction Pass (else Deny) */
+    size_t n_pols;                    /* dpols in it */
+    char *chain[2];                   /* "<dir>-tier-<name>": the chain and its set */
+    struct tby_rs_set *set[2];
+    struct tby_hmap pages[2];         /* struct page, by name */
+    struct tby_rs_rule *jump[2];      /* the dispatch chain's jump to it (sealed) */
+    struct tby_rs_rule *jump_all[2];  /* the same without the set: the only tier */
+    struct tby_rs_rule *head;         /* clears PASS: a Pass of an earlier tier ends here */
+    struct tby_rs_rule *deny[2];      /* its defaultAction Deny */
+    struct tby_rs_rule *deny_log[2];  /* and its logging twin (ruleset.h) */
+};
 
 /* A selector some policy applies to: the interfaces of its local workloads, and those
  * policies. */
@@ -51,6 +82,7 @@ struct dpol {
     struct tby_hnode node;            /* in c->pols, by display_hash */
     const struct calc_pol *p;
     struct dsel *sel;
+    struct dtier *tier;
     uint64_t display_hash;            /* tby_hash_str(p->display): where pages start */
     uint64_t serial;                  /* new for each dpol: what its dispatch rule says */
     bool reached;                     /* its workloads are in the selected sets */
@@ -68,6 +100,43 @@ struct page {
     struct tby_rs_rule *jump;         /* the dispatch chain's jump to it (shared, sealed) */
 };
 
+/* ---- profiles: what decides after the tiers -------------------------------------------- */
+
+enum prof_kind {
+    PROF_NOOP,                        /* no rules that way: the next profile decides */
+    PROF_ALLOW,                       /* one unconditional Allow (a namespace's profile) */
+    PROF_RULED,                       /* rules: its chain runs */
+};
+
+/* A stored Profile, as the dispatch reads it. */
+struct dprof {
+    struct tby_hnode node;            /* in c->profs, by name */
+    char *name;
+    enum prof_kind kind[2];
+};
+
+/* What the profiles of some local workloads do in one direction: their ruled profiles'
+ * chains in the workloads' order, then Allow (a profile allowing everything came next)
+ * or Deny (none did). Workloads whose profiles say the same share one. */
+struct plan {
+    struct tby_hnode node;            /* in c->plans[d], by key */
+    char *key;                        /* the chains, then "|allow" or "|drop" */
+    char name[TBY_RS_HASHED_NAME_SIZE]; /* "<dir>-prof-<hash>": its chain and set */
+    size_t refs;                      /* workloads */
+    struct tby_rs_set *set;
+    struct tby_rs_rule *jump;         /* the dispatch chain's jump to it (sealed) */
+    bool written;
+};
+
+/* A local workload with a plan in some direction: its interface and plans (NULL: its
+ * profiles allow everything, as namespaces' do, or say nothing). Workloads without one
+ * have none, so that a pod costs no memory here. */
+struct dlocal {
+    struct tby_hnode node;            /* in c->locals, by interface */
+    char *iface;
+    struct plan *plan[2];
+};
+
 struct calc_dispatch {
     struct tby_rs *rs;
     struct tby_rs_set *local_wl;      /* local endpoints' interfaces */
@@ -76,8 +145,13 @@ struct calc_dispatch {
     bool dirty;                       /* settle cuts the pages again */
     struct tby_hmap sels;             /* struct dsel */
     struct tby_hmap pols;             /* struct dpol */
-    struct tby_hmap pages[2];         /* struct page, by name */
-    struct tby_rs_rule *head[2][2], *deny[2], *deny_log[2]; /* the dispatch's fixed rules: shared, sealed */
+    struct tby_hmap tiers;            /* struct dtier */
+    bool multi[2];                    /* more than one tier has policies of the direction:
+                                       * the tiers' sets are fed */
+    struct tby_hmap profs;            /* struct dprof */
+    struct tby_hmap locals;           /* struct dlocal, workloads with a plan */
+    struct tby_hmap plans[2];         /* struct plan */
+    struct tby_rs_rule *head[2][2];   /* the dispatch's fixed rules: shared, sealed */
     uint64_t serial;                  /* the last dpol serial handed out */
     uint64_t page_round;
 };
@@ -139,17 +213,24 @@ static int chain_take_rules(struct tby_rs *rs, const char *name, enum tby_rs_hoo
 
 /* ---- local workloads and the policies applying to them ---------------------------------- */
 
+static int dlocal_add(struct calc_dispatch *c, const struct calc_ep *ep);
+static void dlocal_remove(struct calc_dispatch *c, const char *iface);
+
 int calc_dispatch_local(struct calc_dispatch *c, const struct calc_ep *ep, bool present)
 {
-    if (present)
-        return tby_rs_add_ifname(c->rs, c->local_wl, ep->iface) < 0 ? -ENOMEM : 0;
+    if (present) {
+        if (tby_rs_add_ifname(c->rs, c->local_wl, ep->iface) < 0)
+            return -ENOMEM;
+        return dlocal_add(c, ep);
+    }
+    dlocal_remove(c, ep->iface);
     tby_rs_remove_ifname(c->rs, c->local_wl, ep->iface);
     return 0;
 }
 
-/* p starts or stops applying to a workload: its interface is in the selected set of each
- * direction of p once more, or once less. */
-static int selected_feed(struct calc_dispatch *c, const struct calc_pol *p,
+/* dp's policy starts or stops applying to a workload: its interface is in the selected
+ * set and its tier's set of each direction of the policy once more, or once less. */
+static int selected_feed(struct calc_dispatch *c, const struct dpol *dp,
                          const struct calc_ep *ep, bool add)
 {
     int r = 0;
@@ -157,12 +238,16 @@ static int selected_feed(struct calc_dispatch *c, const struct calc_pol *p,
     if (!ep->local || !ep->iface)
         return 0;
     for (int d = 0; d < 2; d++) {
-        if (!(p->types & calc_dir_type(d)))
+        struct tby_rs_set *sets[2] = { c->selected[d], dp->tier->set[d] };
+
+        if (!(dp->p->types & calc_dir_type(d)))
             continue;
-        if (!add)
-            tby_rs_remove_ifname(c->rs, c->selected[d], ep->iface);
-        else if (tby_rs_add_ifname(c->rs, c->selected[d], ep->iface) < 0)
-            r = -ENOMEM;
+        for (int i = 0; i < (c->multi[d] ? 2 : 1); i++) {
+            if (!add)
+                tby_rs_remove_ifname(c->rs, sets[i], ep->iface);
+            else if (tby_rs_add_ifname(c->rs, sets[i], ep->iface) < 0)
+                r = -ENOMEM;
+        }
     }
     return r;
 }
@@ -228,7 +313,7 @@ int calc_dispatch_member(struct calc_dispatch *c, const struct calc_sel *s,
     }
     for (size_t i = 0; i < ds->n_pols; i++)
         if (ds->pols[i]->reached)
-            selected_feed(c, ds->pols[i]->p, ep, joined);
+            selected_feed(c, ds->pols[i], ep, joined);
     return r;
 }
 
@@ -256,7 +341,7 @@ static int feed_local(struct calc_dispatch *c, const struct calc_sel *s, struct 
 
 struct reaching {
     struct calc_dispatch *c;
-    const struct calc_pol *p;
+    const struct dpol *dp;
     bool add;
     int err;
 };
@@ -265,7 +350,7 @@ static int reach_one(void *ctx, const struct calc_ep *ep)
 {
     struct reaching *g = ctx;
 
-    if (selected_feed(g->c, g->p, ep, g->add) < 0)
+    if (selected_feed(g->c, g->dp, ep, g->add) < 0)
         g->err = -ENOMEM; /* carry on: each workload's reference counts */
     return 0;
 }
@@ -273,7 +358,7 @@ static int reach_one(void *ctx, const struct calc_ep *ep)
 /* The policy's workloads enter (add) or leave the selected sets. */
 static int reach(struct calc_dispatch *c, struct dpol *dp, bool add)
 {
-    struct reaching g = { .c = c, .p = dp->p, .add = add };
+    struct reaching g = { .c = c, .dp = dp, .add = add };
 
     if (dp->reached == add)
         return 0;
@@ -327,6 +412,8 @@ static void dsel_put_if_unused(struct calc_dispatch *c, struct dsel *ds)
     free(ds);
 }
 
+static struct dtier *tier_get(struct calc_dispatch *c, const char *name);
+
 static int dispatch_add(struct calc_dispatch *c, const struct calc_pol *p,
                         const struct calc_sel *s)
 {
@@ -341,9 +428,16 @@ static int dispatch_add(struct calc_dispatch *c, const struct calc_pol *p,
     }
     dp->p = p;
     dp->sel = ds;
+    if (!(dp->tier = tier_get(c, p->tier ? p->tier : TBY_TIER_DEFAULT))) {
+        free(dp);
+        dsel_put_if_unused(c, ds);
+        return -ENOMEM;
+    }
+    dp->tier->n_pols++;
     dp->display_hash = tby_hash_str(p->display);
     dp->serial = ++c->serial;
     if (tby_hmap_insert(&c->pols, &dp->node, dp->display_hash) < 0) {
+        dp->tier->n_pols--;
         free(dp);
         dsel_put_if_unused(c, ds);
         return -ENOMEM;
@@ -367,6 +461,7 @@ static void dispatch_remove(struct calc_dispatch *c, struct dpol *dp)
         }
     }
     tby_hmap_remove(&c->pols, &dp->node);
+    dp->tier->n_pols--; /* an unused tier goes at the next settle, after the jumps to it */
     free(dp);
     c->dirty = true;
     dsel_put_if_unused(c, ds);
@@ -400,6 +495,173 @@ static struct tby_rs_match if_in(int d, const char *set, bool neg)
 
 static const struct tby_rs_match no_verdict = { .type = TBY_RS_M_MARK, .a = VERDICT_BITS };
 
+/* ---- tiers --------------------------------------------------------------------------- */
+
+static const struct tby_rs_match not_accepted = { .type = TBY_RS_M_MARK, .a = TBY_MARK_ACCEPT };
+
+static const char *tier_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct dtier, node)->name;
+}
+
+static struct dtier *tier_find(const struct calc_dispatch *c, const char *name)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&c->tiers, name, tier_key);
+
+    return n ? TBY_CONTAINER_OF(n, struct dtier, node) : NULL;
+}
+
+/* A tier nothing wrote: Calico's default tier, or one a policy names that is not stored
+ * (unordered, so last, and Deny: it fails closed). */
+static void tier_defaults(struct dtier *t)
+{
+    t->stored = false;
+    t->has_order = strcmp(t->name, TBY_TIER_DEFAULT) == 0;
+    t->order = t->has_order ? TBY_TIER_DEFAULT_ORDER : 0;
+    t->pass = false;
+}
+
+static void tier_release(struct dtier *t)
+{
+    for (int d = 0; d < 2; d++) {
+        tby_rs_rule_free(t->jump[d]);
+        tby_rs_rule_free(t->jump_all[d]);
+        tby_rs_rule_free(t->deny[d]);
+        tby_rs_rule_free(t->deny_log[d]);
+        free(t->chain[d]);
+        tby_hmap_destroy(&t->pages[d]);
+    }
+    tby_rs_rule_free(t->head);
+    free(t->name);
+    free(t);
+}
+
+/* The tier's fixed rules: the dispatch's jump to it, the head that clears PASS, the
+ * default deny. */
+static int tier_rules(struct dtier *t)
+{
+    struct tby_rs_rule *r;
+    char comment[TBY_RS_COMMENT_MAX + 1];
+
+    if ((r = tby_rs_rule_new())) {
+        r->set_mark = true;
+        r->mark_and = ~TBY_MARK_PASS;
+    }
+    if (!(t->head = sealed(r)))
+        return -ENOMEM;
+    for (int d = 0; d < 2; d++) {
+        const struct tby_rs_match m[] = { not_accepted, if_in(d, t->chain[d], false) };
+
+        t->jump[d] = sealed(verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)),
+                                         TBY_RS_V_JUMP, t->chain[d], NULL));
+        t->jump_all[d] = sealed(verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP, t->chain[d],
+                                             NULL));
+        if ((r = with_matches(tby_rs_rule_new(), &no_verdict, 1)))
+            r->counter = true;
+        snprintf(comment, sizeof(comment), "tier %s: default deny: no %s policy allowed or "
+                 "passed it", t->name, dir_word[d]);
+        t->deny[d] = sealed(verdict_rule(r, TBY_RS_V_DROP, NULL, comment));
+        t->deny_log[d] = t->deny[d] ? sealed(tby_rs_deny_log_rule(t->deny[d])) : NULL;
+        if (!t->jump[d] || !t->jump_all[d] || !t->deny[d] || !t->deny_log[d])
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* The tier's set of direction d, made empty. */
+static struct tby_rs_set *tier_set_new(struct calc_dispatch *c, const struct dtier *t, int d)
+{
+    char comment[TBY_RS_COMMENT_MAX + 1];
+
+    snprintf(comment, sizeof(comment), "local workloads some %s policy of tier %s applies to",
+             dir_word[d], t->name);
+    return tby_rs_set_add(c->rs, t->chain[d], TBY_RS_IFNAMES, comment);
+}
+
+static struct dtier *tier_get(struct calc_dispatch *c, const char *name)
+{
+    struct dtier *t = tier_find(c, name);
+
+    if (t)
+        return t;
+    if (!(t = calloc(1, sizeof(*t))) || !(t->name = strdup(name))) {
+        free(t);
+        return NULL;
+    }
+    tier_defaults(t);
+    for (int d = 0; d < 2; d++) {
+        tby_hmap_init(&t->pages[d]);
+        if (asprintf(&t->chain[d], "%s-tier-%s", dir_chain[d], name) < 0)
+            t->chain[d] = NULL;
+    }
+    for (int d = 0; d < 2 && t->chain[0] && t->chain[1]; d++)
+        t->set[d] = tier_set_new(c, t, d);
+    if (!t->set[0] || !t->set[1] || tier_rules(t) < 0 ||
+        tby_hmap_insert(&c->tiers, &t->node, tby_hash_str(name)) < 0) {
+        for (int d = 0; d < 2; d++)
+            if (t->set[d])
+                tby_rs_set_del(c->rs, t->set[d]);
+        tier_release(t);
+        return NULL;
+    }
+    c->dirty = true;
+    return t;
+}
+
+static void page_free(struct calc_dispatch *c, struct dtier *t, int d, struct page *pg);
+
+/* Drops a tier no Tier resource and no policy keeps (its pages are gone already: the
+ * last settle found no policy of it). */
+static void tier_drop(struct calc_dispatch *c, struct dtier *t)
+{
+    for (int d = 0; d < 2; d++) {
+        struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, t->chain[d]);
+        struct tby_hnode *h, *next;
+
+        for (h = tby_hmap_first(&t->pages[d]); h; h = next) {
+            next = tby_hmap_next(&t->pages[d], h);
+            page_free(c, t, d, TBY_CONTAINER_OF(h, struct page, node));
+        }
+        if (chain)
+            tby_rs_chain_del(c->rs, chain);
+        if (t->set[d])
+            tby_rs_set_del(c->rs, t->set[d]);
+    }
+    tby_hmap_remove(&c->tiers, &t->node);
+    tier_release(t);
+}
+
+int calc_dispatch_tier(struct calc_dispatch *c, const char *name, const struct tby_tier *tier)
+{
+    struct dtier *t = tier ? tier_get(c, name) : tier_find(c, name);
+
+    if (!t)
+        return tier ? -ENOMEM : 0;
+    if (!tier) {
+        tier_defaults(t);
+    } else {
+        t->stored = true;
+        t->has_order = tier->has_order;
+        t->order = tier->order;
+        t->pass = tier->default_action == TBY_TIER_PASS;
+    }
+    c->dirty = true;
+    return 0;
+}
+
+/* Calico's order of tiers: lower `order` first, unset last, then by name. */
+static int tier_cmp(const struct dtier *a, const struct dtier *b)
+{
+    double oa = a->has_order ? a->order : INFINITY;
+    double ob = b->has_order ? b->order : INFINITY;
+
+    if (a == b)
+        return 0;
+    if (oa != ob)
+        return oa < ob ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
 /* While no verdict: the policy applies to the packet's workload, run it. */
 static struct tby_rs_rule *policy_rule(const struct dpol *dp, int d)
 {
@@ -407,6 +669,334 @@ static struct tby_rs_rule *policy_rule(const struct dpol *dp, int d)
 
     return verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)), TBY_RS_V_JUMP,
                         dp->p->chain[d], NULL);
+}
+
+/* ---- profiles after the tiers -----------------------------------------------------------
+ *
+ * For a packet no tier decided (no tier applies to its workload, or every tier that does
+ * passed it) the workload's profiles decide, as Calico's do: in the workload's order, a
+ * profile's Allow accepts, its Deny drops, and when none decided the packet is dropped.
+ * A profile nothing stored is read as tabby always has: a namespace's (kns.*) allows
+ * everything, any other says nothing; a workload whose profiles are all unstored and
+ * none allows stays open, as before (Calico would drop: tabby's CNI always lists kns.*).
+ * Workloads whose profiles do the same share a plan: a chain and a set; a workload
+ * coming or going changes set elements only, unless it is the first with its plan. */
+
+static const char *dprof_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct dprof, node)->name;
+}
+
+static const char *dlocal_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct dlocal, node)->iface;
+}
+
+static const char *plan_key(const struct tby_hnode *n)
+{
+    return TBY_CONTAINER_OF(n, struct plan, node)->key;
+}
+
+static enum prof_kind prof_kind(const struct calc_dispatch *c, const char *name, int d,
+                                bool *stored)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&c->profs, name, dprof_key);
+
+    *stored = *stored || n;
+    if (n)
+        return TBY_CONTAINER_OF(n, struct dprof, node)->kind[d];
+    return strncmp(name, "kns.", 4) == 0 ? PROF_ALLOW : PROF_NOOP;
+}
+
+/* The plan's key for the profiles in direction d, or NULL (no plan: open). -ENOMEM. */
+static int plan_key_of(const struct calc_dispatch *c, const struct tby_strv *profiles, int d,
+                       char **out)
+{
+    _cleanup_buf_ struct tby_buf key = { 0 };
+    const char *end = "|drop";
+    bool ruled = false, stored = false;
+
+    *out = NULL;
+    for (size_t i = 0; i < profiles->n; i++) {
+        enum prof_kind k = prof_kind(c, profiles->items[i], d, &stored);
+        _cleanup_free_ char *id = NULL, *chain = NULL;
+
+        if (k == PROF_ALLOW) {
+            end = "|allow";
+            break;
+        }
+        if (k == PROF_NOOP)
+            continue;
+        if (asprintf(&id, "pr/%s", profiles->items[i]) < 0 ||
+            !(chain = calc_policy_chain_name(id, d)))
+            return -ENOMEM;
+        tby_buf_printf(&key, "%s%s", ruled ? " " : "", chain);
+        ruled = true;
+    }
+    /* only profiles nothing stored, none allowing: open, as tabby always had it */
+    if (!ruled && (!stored || strcmp(end, "|allow") == 0))
+        return 0;
+    if (tby_buf_adds(&key, end) < 0 || !(*out = strdup(key.data)))
+        return -ENOMEM;
+    return 0;
+}
+
+static void plan_release(struct plan *pl)
+{
+    tby_rs_rule_free(pl->jump);
+    free(pl->key);
+    free(pl);
+}
+
+/* The plan of key, made (set, jump) when new. Takes key. */
+static struct plan *plan_get(struct calc_dispatch *c, int d, char *key)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&c->plans[d], key, plan_key);
+    char comment[TBY_RS_COMMENT_MAX + 1];
+    struct plan *pl;
+
+    if (n) {
+        free(key);
+        return TBY_CONTAINER_OF(n, struct plan, node);
+    }
+    if (!(pl = calloc(1, sizeof(*pl)))) {
+        free(key);
+        return NULL;
+    }
+    pl->key = key;
+    snprintf(comment, sizeof(comment), "%s-prof", dir_chain[d]);
+    tby_rs_hashed_name(pl->name, comment, key);
+    snprintf(comment, sizeof(comment), "local workloads whose profiles run: %s", key);
+    {
+        const struct tby_rs_match m[] = { not_accepted, if_in(d, pl->name, false) };
+
+        pl->jump = sealed(verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)),
+                                       TBY_RS_V_JUMP, pl->name, NULL));
+    }
+    if (!pl->jump || !(pl->set = tby_rs_set_add(c->rs, pl->name, TBY_RS_IFNAMES, comment)) ||
+        tby_hmap_insert(&c->plans[d], &pl->node, tby_hash_str(key)) < 0) {
+        if (pl->set)
+            tby_rs_set_del(c->rs, pl->set);
+        plan_release(pl);
+        return NULL;
+    }
+    c->dirty = true;
+    return pl;
+}
+
+/* The plan's chain: each ruled profile while nothing allowed, then its end. */
+static int plan_write(struct calc_dispatch *c, struct plan *pl)
+{
+    struct tby_rs_rules l = { 0 };
+    const char *bar = strrchr(pl->key, '|');
+    int err = 0;
+
+    for (const char *p = pl->key; err == 0 && p < bar;) {
+        size_t len = strcspn(p, " |");
+        char chain[TBY_RS_NAME_MAX + 1];
+
+        snprintf(chain, sizeof(chain), "%.*s", (int)len, p);
+        err = tby_rs_rules_add(&l, verdict_rule(with_matches(tby_rs_rule_new(), &not_accepted, 1),
+                                                TBY_RS_V_JUMP, chain, NULL));
+        p += len + (p[len] == ' ');
+    }
+    if (err == 0 && strcmp(bar, "|drop") == 0) {
+        struct tby_rs_rule *r = with_matches(tby_rs_rule_new(), &not_accepted, 1);
+
+        if (r)
+            r->counter = true;
+        err = tby_rs_rules_add_deny(&l, verdict_rule(r, TBY_RS_V_DROP, NULL,
+                                                     "no profile allowed it"));
+    }
+    pl->written = err == 0;
+    return chain_take_rules(c->rs, pl->name, TBY_RS_HOOK_NONE, &l, err);
+}
+
+static void plan_drop(struct calc_dispatch *c, int d, struct plan *pl)
+{
+    struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, pl->name);
+
+    if (chain)
+        tby_rs_chain_del(c->rs, chain);
+    tby_rs_set_del(c->rs, pl->set);
+    tby_hmap_remove(&c->plans[d], &pl->node);
+    plan_release(pl);
+}
+
+/* The workload leaves its plan of direction d (an unused plan goes at the next settle). */
+static void plan_leave(struct calc_dispatch *c, struct dlocal *dl, int d)
+{
+    struct plan *pl = dl->plan[d];
+
+    if (!pl)
+        return;
+    tby_rs_remove_ifname(c->rs, pl->set, dl->iface);
+    tby_rs_remove_ifname(c->rs, c->selected[d], dl->iface);
+    dl->plan[d] = NULL;
+    if (--pl->refs == 0)
+        c->dirty = true;
+}
+
+static struct dlocal *dlocal_find(const struct calc_dispatch *c, const char *iface)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&c->locals, iface, dlocal_key);
+
+    return n ? TBY_CONTAINER_OF(n, struct dlocal, node) : NULL;
+}
+
+static void dlocal_free(struct calc_dispatch *c, struct dlocal *dl)
+{
+    for (int d = 0; d < 2; d++)
+        plan_leave(c, dl, d);
+    tby_hmap_remove(&c->locals, &dl->node);
+    free(dl->iface);
+    free(dl);
+}
+
+/* The workload's plans, as its profiles now say: a record while it has one. -ENOMEM. */
+static int plans_assign(struct calc_dispatch *c, const struct calc_ep *ep)
+{
+    struct dlocal *dl = dlocal_find(c, ep->iface);
+    char *key[2] = { NULL, NULL };
+    int err = 0;
+
+    for (int d = 0; err == 0 && d < 2; d++)
+        if (ep->profiles)
+            err = plan_key_of(c, ep->profiles, d, &key[d]);
+    if (err == 0 && !dl && (key[0] || key[1])) {
+        if (!(dl = calloc(1, sizeof(*dl))) || !(dl->iface = strdup(ep->iface)) ||
+            tby_hmap_insert(&c->locals, &dl->node, tby_hash_str(dl->iface)) < 0) {
+            if (dl)
+                free(dl->iface);
+            free(dl);
+            dl = NULL;
+            err = -ENOMEM;
+        }
+    }
+    for (int d = 0; err == 0 && dl && d < 2; d++) {
+        struct plan *pl;
+
+        if (key[d] && dl->plan[d] && strcmp(key[d], dl->plan[d]->key) == 0)
+            continue;
+        plan_leave(c, dl, d);
+        if (!key[d])
+            continue;
+        if (!(pl = plan_get(c, d, TBY_STEAL(key[d]))) ||
+            tby_rs_add_ifname(c->rs, pl->set, dl->iface) < 0 ||
+            tby_rs_add_ifname(c->rs, c->selected[d], dl->iface) < 0) {
+            err = -ENOMEM;
+            break;
+        }
+        pl->refs++;
+        dl->plan[d] = pl;
+    }
+    free(key[0]);
+    free(key[1]);
+    if (dl && !dl->plan[0] && !dl->plan[1])
+        dlocal_free(c, dl);
+    return err;
+}
+
+static int dlocal_add(struct calc_dispatch *c, const struct calc_ep *ep)
+{
+    return plans_assign(c, ep);
+}
+
+static void dlocal_remove(struct calc_dispatch *c, const char *iface)
+{
+    struct dlocal *dl = dlocal_find(c, iface);
+
+    if (dl)
+        dlocal_free(c, dl);
+}
+
+int calc_dispatch_replan(struct calc_dispatch *c, const struct calc_ep *ep)
+{
+    return plans_assign(c, ep);
+}
+
+static enum prof_kind kind_of_rules(const struct tby_rule_list *l)
+{
+    if (l->n == 0)
+        return PROF_NOOP;
+    return tby_rule_list_allows_all(l) ? PROF_ALLOW : PROF_RULED;
+}
+
+int calc_dispatch_profile(struct calc_dispatch *c, const char *name,
+                          const struct tby_profile *profile)
+{
+    struct tby_hnode *n = tby_hmap_find_str(&c->profs, name, dprof_key);
+    struct dprof *dp = n ? TBY_CONTAINER_OF(n, struct dprof, node) : NULL;
+    int err = 0;
+
+    if (!profile && dp) {
+        tby_hmap_remove(&c->profs, &dp->node);
+        free(dp->name);
+        free(dp);
+    } else if (profile) {
+        if (!dp && (!(dp = calloc(1, sizeof(*dp))) || !(dp->name = strdup(name)) ||
+                    tby_hmap_insert(&c->profs, &dp->node, tby_hash_str(name)) < 0)) {
+            if (dp)
+                free(dp->name);
+            free(dp);
+            return -ENOMEM;
+        }
+        dp->kind[DIR_IN] = kind_of_rules(&profile->ingress);
+        dp->kind[DIR_OUT] = kind_of_rules(&profile->egress);
+    }
+    return err;
+}
+
+/* The plans' jumps, in the order of their keys (a workload is in one plan a direction). */
+static int plan_cmp(const void *a, const void *b)
+{
+    return strcmp((*(struct plan *const *)a)->key, (*(struct plan *const *)b)->key);
+}
+
+static int plans_write(struct calc_dispatch *c, int d, struct tby_rs_rules *l)
+{
+    size_t n = 0;
+    struct plan **v = malloc((tby_hmap_count(&c->plans[d]) + 1) * sizeof(*v));
+    int err = v ? 0 : -ENOMEM;
+
+    for (struct tby_hnode *h = tby_hmap_first(&c->plans[d]); v && h;
+         h = tby_hmap_next(&c->plans[d], h)) {
+        struct plan *pl = TBY_CONTAINER_OF(h, struct plan, node);
+
+        if (pl->refs)
+            v[n++] = pl;
+    }
+    qsort(v, n, sizeof(*v), plan_cmp);
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        if (!v[i]->written)
+            err = plan_write(c, v[i]);
+        if (err == 0)
+            err = push_shared(l, v[i]->jump);
+    }
+    free(v);
+    return err;
+}
+
+static bool plans_used(const struct calc_dispatch *c, int d)
+{
+    for (struct tby_hnode *h = tby_hmap_first(&c->plans[d]); h; h = tby_hmap_next(&c->plans[d], h))
+        if (TBY_CONTAINER_OF(h, struct plan, node)->refs)
+            return true;
+    return false;
+}
+
+/* Plans no workload has any more go, once the dispatch no longer jumps to them. */
+static void plans_sweep(struct calc_dispatch *c, int d)
+{
+    struct tby_hnode *h, *next;
+
+    for (h = tby_hmap_first(&c->plans[d]); h; h = next) {
+        struct plan *pl = TBY_CONTAINER_OF(h, struct plan, node);
+
+        next = tby_hmap_next(&c->plans[d], h);
+        if (!pl->refs)
+            plan_drop(c, d, pl);
+    }
 }
 
 /* ---- pages of the dispatch --------------------------------------------------------------
@@ -438,9 +1028,13 @@ static int pol_cmp(const struct calc_pol *a, const struct calc_pol *b)
     return strcmp(a->display, b->display);
 }
 
+/* Tier by tier, in each the policies in Calico's order. */
 static int dpol_cmp(const void *a, const void *b)
 {
-    return pol_cmp((*(struct dpol *const *)a)->p, (*(struct dpol *const *)b)->p);
+    const struct dpol *x = *(struct dpol *const *)a, *y = *(struct dpol *const *)b;
+    int r = tier_cmp(x->tier, y->tier);
+
+    return r ? r : pol_cmp(x->p, y->p);
 }
 
 static bool in_dispatch(const struct dpol *dp, int d)
@@ -448,7 +1042,7 @@ static bool in_dispatch(const struct dpol *dp, int d)
     return (dp->p->types & calc_dir_type(d)) && dp->sel->wl;
 }
 
-/* The policies of direction d, in Calico's order, into *out (the caller frees it);
+/* The policies of direction d, tier by tier in Calico's order, into *out (the caller frees it);
  * dp->page[d] cleared. */
 static int dispatch_policies(struct calc_dispatch *c, int d, struct dpol ***out, size_t *n_out)
 {
@@ -476,9 +1070,9 @@ static const char *page_key(const struct tby_hnode *n)
     return TBY_CONTAINER_OF(n, struct page, node)->name;
 }
 
-static struct page *page_get(struct calc_dispatch *c, int d, const char *name)
+static struct page *page_get(struct dtier *t, int d, const char *name)
 {
-    struct tby_hnode *n = tby_hmap_find_str(&c->pages[d], name, page_key);
+    struct tby_hnode *n = tby_hmap_find_str(&t->pages[d], name, page_key);
     const struct tby_rs_match m[] = { no_verdict, if_in(d, name, false) };
     struct page *pg;
 
@@ -487,7 +1081,7 @@ static struct page *page_get(struct calc_dispatch *c, int d, const char *name)
     if (!(pg = calloc(1, sizeof(*pg))) || !(pg->name = strdup(name)) ||
         !(pg->jump = sealed(verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)),
                                          TBY_RS_V_JUMP, name, NULL))) ||
-        tby_hmap_insert(&c->pages[d], &pg->node, tby_hash_str(name)) < 0) {
+        tby_hmap_insert(&t->pages[d], &pg->node, tby_hash_str(name)) < 0) {
         if (pg) {
             tby_rs_rule_free(pg->jump);
             free(pg->name);
@@ -506,7 +1100,7 @@ static void page_release(struct page *pg)
     free(pg);
 }
 
-static void page_free(struct calc_dispatch *c, int d, struct page *pg)
+static void page_free(struct calc_dispatch *c, struct dtier *t, int d, struct page *pg)
 {
     struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, pg->name);
 
@@ -514,7 +1108,7 @@ static void page_free(struct calc_dispatch *c, int d, struct page *pg)
         tby_rs_chain_del(c->rs, chain);
     if (pg->set)
         tby_rs_set_del(c->rs, pg->set);
-    tby_hmap_remove(&c->pages[d], &pg->node);
+    tby_hmap_remove(&t->pages[d], &pg->node);
     page_release(pg);
 }
 
@@ -560,10 +1154,27 @@ static int page_write(struct calc_dispatch *c, int d, struct page *pg, struct dp
     return chain_take_rules(c->rs, pg->name, TBY_RS_HOOK_NONE, &l, err);
 }
 
-/* Cuts the policies into pages, writes the pages that changed and pushes a jump to each
- * onto the dispatch rules. */
-static int pages_write(struct calc_dispatch *c, int d, struct dpol **pols, size_t n,
-                       struct tby_rs_rules *l)
+/* The name of the page starting at dp: the default tier's keep the names they had before
+ * tiers ("to-wl-first", "to-wl-<hash>"), another tier's have the tier in theirs. */
+static void page_name(char *name, const struct dtier *t, int d, const struct dpol *dp,
+                      bool first)
+{
+    char key[TBY_RS_NAME_MAX + 1];
+
+    if (strcmp(t->name, TBY_TIER_DEFAULT) == 0 && first) {
+        snprintf(name, TBY_RS_HASHED_NAME_SIZE, "%s-first", dir_chain[d]);
+    } else if (strcmp(t->name, TBY_TIER_DEFAULT) == 0) {
+        tby_rs_hashed_name(name, dir_chain[d], dp->p->display);
+    } else {
+        snprintf(key, sizeof(key), "%s/%s", t->name, first ? "" : dp->p->display);
+        tby_rs_hashed_name(name, dir_chain[d], key);
+    }
+}
+
+/* Cuts the tier's policies into pages, writes the pages that changed, pushes a jump to
+ * each onto the tier's rules and drops the pages no longer cut. */
+static int pages_write(struct calc_dispatch *c, struct dtier *t, int d, struct dpol **pols,
+                       size_t n, struct tby_rs_rules *l)
 {
     uint64_t round = ++c->page_round;
     struct tby_hnode *h, *next;
@@ -575,11 +1186,8 @@ static int pages_write(struct calc_dispatch *c, int d, struct dpol **pols, size_
 
         for (j = i + 1; j < n && !starts_page(pols[j]); j++)
             ;
-        if (i == 0 && !starts_page(pols[0]))
-            snprintf(name, sizeof(name), "%s-first", dir_chain[d]);
-        else
-            tby_rs_hashed_name(name, dir_chain[d], pols[i]->p->display);
-        if (!(pg = page_get(c, d, name)))
+        page_name(name, t, d, pols[i], i == 0 && !starts_page(pols[0]));
+        if (!(pg = page_get(t, d, name)))
             return -ENOMEM;
         pg->seen = round;
         for (size_t k = i; k < j; k++)
@@ -589,18 +1197,18 @@ static int pages_write(struct calc_dispatch *c, int d, struct dpol **pols, size_
         if (err == 0)
             err = push_shared(l, pg->jump);
     }
-    for (h = tby_hmap_first(&c->pages[d]); err == 0 && h; h = next) {
+    for (h = tby_hmap_first(&t->pages[d]); err == 0 && h; h = next) {
         struct page *pg = TBY_CONTAINER_OF(h, struct page, node);
 
-        next = tby_hmap_next(&c->pages[d], h);
+        next = tby_hmap_next(&t->pages[d], h);
         if (pg->seen != round)
-            page_free(c, d, pg);
+            page_free(c, t, d, pg);
     }
     return err;
 }
 
 /* The dispatch chain's own rules, made once: workloads no policy applies to go; the
- * verdict marks are cleared; at the end, the default deny. */
+ * verdict marks are cleared. */
 static int dispatch_fixed(struct calc_dispatch *c, int d)
 {
     const struct tby_rs_match others = if_in(d, dir_selected[d], true);
@@ -613,37 +1221,104 @@ static int dispatch_fixed(struct calc_dispatch *c, int d)
         r->mark_and = ~VERDICT_BITS;
     }
     c->head[d][1] = sealed(r);
-    if ((r = with_matches(tby_rs_rule_new(), &no_verdict, 1)))
-        r->counter = true;
-    c->deny[d] = sealed(verdict_rule(r, TBY_RS_V_DROP, NULL,
-                                     d == DIR_IN ? "default deny: no ingress policy allowed it"
-                                                 : "default deny: no egress policy allowed it"));
-    c->deny_log[d] = c->deny[d] ? sealed(tby_rs_deny_log_rule(c->deny[d])) : NULL;
-    return c->head[d][0] && c->head[d][1] && c->deny[d] && c->deny_log[d] ? 0 : -ENOMEM;
+    return c->head[d][0] && c->head[d][1] ? 0 : -ENOMEM;
+}
+
+/* A tier's chain in direction d: PASS cleared, its pages, its defaultAction. n == 0: the
+ * tier has no policy of that direction, its chain and pages go. */
+static int tier_chain(struct calc_dispatch *c, struct dtier *t, int d, struct dpol **pols,
+                      size_t n)
+{
+    struct tby_rs_rules l = { 0 };
+    struct tby_rs_chain *chain;
+    int err = 0;
+
+    if (n == 0) {
+        err = pages_write(c, t, d, pols, 0, &l);
+        if ((chain = tby_rs_chain_find(c->rs, t->chain[d])))
+            tby_rs_chain_del(c->rs, chain);
+        return err;
+    }
+    err = push_shared(&l, t->head);
+    if (err == 0)
+        err = pages_write(c, t, d, pols, n, &l);
+    if (err == 0 && !t->pass) /* logged (rate-limited), then dropped */
+        err = push_shared(&l, t->deny_log[d]);
+    if (err == 0 && !t->pass)
+        err = push_shared(&l, t->deny[d]);
+    return chain_take_rules(c->rs, t->chain[d], TBY_RS_HOOK_NONE, &l, err);
+}
+
+/* More than one tier has policies of direction d (multi) or not any more: the tiers' sets
+ * are filled from their policies' workloads, or emptied. Rare: a second tier comes, or
+ * goes. */
+static int tiers_feed(struct calc_dispatch *c, int d, bool multi)
+{
+    int err = 0;
+
+    c->multi[d] = multi;
+    for (struct tby_hnode *h = tby_hmap_first(&c->tiers); h; h = tby_hmap_next(&c->tiers, h)) {
+        struct dtier *t = TBY_CONTAINER_OF(h, struct dtier, node);
+
+        tby_rs_set_del(c->rs, t->set[d]); /* drops every element */
+        if (!(t->set[d] = tier_set_new(c, t, d)))
+            err = -ENOMEM;
+    }
+    for (struct tby_hnode *h = tby_hmap_first(&c->pols); err == 0 && multi && h;
+         h = tby_hmap_next(&c->pols, h)) {
+        struct dpol *dp = TBY_CONTAINER_OF(h, struct dpol, node);
+
+        if (dp->reached && (dp->p->types & calc_dir_type(d)))
+            err = feed_local(c, dp->sel->s, dp->tier->set[d]);
+    }
+    if (err < 0)
+        c->multi[d] = !multi; /* the next settle tries again */
+    return err;
 }
 
 /* to-wl / from-wl: workloads no policy applies to go at once; the others go through the
- * pages while no policy has allowed or passed the packet, then meet the default deny. */
+ * tiers that apply to them, in order, while no policy has allowed the packet. */
 static int dispatch_chain(struct calc_dispatch *c, int d)
 {
     _cleanup_free_ struct dpol **pols = NULL;
     struct tby_rs_rules l = { 0 };
     size_t n_pols;
     int err = dispatch_policies(c, d, &pols, &n_pols);
+    /* the tiers' sets are needed when to-wl-selected holds more than the one tier's
+     * workloads: another tier's, or those of a profile plan */
+    bool multi = err == 0 && n_pols > 0 &&
+                 (pols[0]->tier != pols[n_pols - 1]->tier || plans_used(c, d));
 
+    if (err == 0 && multi != c->multi[d])
+        err = tiers_feed(c, d, multi);
     for (int i = 0; err == 0 && i < 2; i++)
         err = push_shared(&l, c->head[d][i]);
+    for (size_t i = 0, j; err == 0 && i < n_pols; i = j) {
+        for (j = i + 1; j < n_pols && pols[j]->tier == pols[i]->tier; j++)
+            ;
+        err = tier_chain(c, pols[i]->tier, d, pols + i, j - i);
+        if (err == 0)
+            err = push_shared(&l, multi ? pols[i]->tier->jump[d] : pols[i]->tier->jump_all[d]);
+    }
     if (err == 0)
-        err = pages_write(c, d, pols, n_pols, &l);
-    if (err == 0) /* logged (rate-limited), then dropped */
-        err = push_shared(&l, c->deny_log[d]);
-    if (err == 0)
-        err = push_shared(&l, c->deny[d]);
+        err = plans_write(c, d, &l);
+    /* tiers without a policy of this direction */
+    for (struct tby_hnode *h = tby_hmap_first(&c->tiers); err == 0 && h;
+         h = tby_hmap_next(&c->tiers, h)) {
+        struct dtier *t = TBY_CONTAINER_OF(h, struct dtier, node);
+        bool has = false;
+
+        for (size_t i = 0; i < n_pols && !has; i++)
+            has = pols[i]->tier == t;
+        if (!has)
+            err = tier_chain(c, t, d, NULL, 0);
+    }
     return chain_take_rules(c->rs, dir_chain[d], TBY_RS_HOOK_NONE, &l, err);
 }
 
 int calc_dispatch_settle(struct calc_dispatch *c)
 {
+    struct tby_hnode *h, *next;
     int err = 0;
 
     if (!c->dirty)
@@ -651,6 +1326,15 @@ int calc_dispatch_settle(struct calc_dispatch *c)
     for (int d = 0; d < 2; d++)
         if (dispatch_chain(c, d) < 0)
             err = -ENOMEM;
+    for (h = tby_hmap_first(&c->tiers); err == 0 && h; h = next) {
+        struct dtier *t = TBY_CONTAINER_OF(h, struct dtier, node);
+
+        next = tby_hmap_next(&c->tiers, h);
+        if (!t->stored && t->n_pols == 0)
+            tier_drop(c, t);
+    }
+    for (int d = 0; err == 0 && d < 2; d++)
+        plans_sweep(c, d);
     c->dirty = err < 0; /* the next try starts over */
     return err;
 }
@@ -756,8 +1440,11 @@ int calc_dispatch_new(struct tby_rs *rs, struct calc_dispatch **out)
     c->rs = rs;
     tby_hmap_init(&c->sels);
     tby_hmap_init(&c->pols);
-    tby_hmap_init(&c->pages[0]);
-    tby_hmap_init(&c->pages[1]);
+    tby_hmap_init(&c->tiers);
+    tby_hmap_init(&c->profs);
+    tby_hmap_init(&c->locals);
+    tby_hmap_init(&c->plans[0]);
+    tby_hmap_init(&c->plans[1]);
     c->local_wl = tby_rs_set_add(rs, TBY_CALC_SET_LOCAL_WL, TBY_RS_IFNAMES, NULL);
     if (!c->local_wl)
         return -ENOMEM;
@@ -784,15 +1471,46 @@ void calc_dispatch_free(struct calc_dispatch *c)
     for (int d = 0; d < 2; d++) {
         tby_rs_rule_free(c->head[d][0]);
         tby_rs_rule_free(c->head[d][1]);
-        tby_rs_rule_free(c->deny[d]);
-        tby_rs_rule_free(c->deny_log[d]);
-        for (h = tby_hmap_first(&c->pages[d]); h; h = next) {
-            next = tby_hmap_next(&c->pages[d], h);
-            tby_hmap_remove(&c->pages[d], h);
-            page_release(TBY_CONTAINER_OF(h, struct page, node));
-        }
-        tby_hmap_destroy(&c->pages[d]);
     }
+    for (h = tby_hmap_first(&c->tiers); h; h = next) {
+        struct dtier *t = TBY_CONTAINER_OF(h, struct dtier, node);
+
+        next = tby_hmap_next(&c->tiers, h);
+        for (int d = 0; d < 2; d++) {
+            struct tby_hnode *ph, *pnext;
+
+            for (ph = tby_hmap_first(&t->pages[d]); ph; ph = pnext) {
+                pnext = tby_hmap_next(&t->pages[d], ph);
+                tby_hmap_remove(&t->pages[d], ph);
+                page_release(TBY_CONTAINER_OF(ph, struct page, node));
+            }
+        }
+        tier_release(t);
+    }
+    tby_hmap_destroy(&c->tiers);
+    for (int d = 0; d < 2; d++) {
+        for (h = tby_hmap_first(&c->plans[d]); h; h = next) {
+            next = tby_hmap_next(&c->plans[d], h);
+            plan_release(TBY_CONTAINER_OF(h, struct plan, node));
+        }
+        tby_hmap_destroy(&c->plans[d]);
+    }
+    for (h = tby_hmap_first(&c->locals); h; h = next) {
+        struct dlocal *dl = TBY_CONTAINER_OF(h, struct dlocal, node);
+
+        next = tby_hmap_next(&c->locals, h);
+        free(dl->iface);
+        free(dl);
+    }
+    tby_hmap_destroy(&c->locals);
+    for (h = tby_hmap_first(&c->profs); h; h = next) {
+        struct dprof *dp = TBY_CONTAINER_OF(h, struct dprof, node);
+
+        next = tby_hmap_next(&c->profs, h);
+        free(dp->name);
+        free(dp);
+    }
+    tby_hmap_destroy(&c->profs);
     for (h = tby_hmap_first(&c->pols); h; h = next) {
         next = tby_hmap_next(&c->pols, h);
         free(TBY_CONTAINER_OF(h, struct dpol, node));

@@ -37,6 +37,13 @@ int calc_dispatch_member(struct calc_dispatch *d, const struct calc_sel *s,
 int calc_dispatch_applies(struct calc_dispatch *d, const struct calc_pol *p,
                           const struct calc_sel *s, bool add);
 void calc_dispatch_reordered(struct calc_dispatch *d);
+/* A Tier came or changed (tier set) or went (NULL: the tier is as if never written). */
+int calc_dispatch_tier(struct calc_dispatch *d, const char *name, const struct tby_tier *tier);
+/* A Profile came or changed (profile set) or went (NULL); then each local workload listing
+ * it is handed to calc_dispatch_replan. -ENOMEM. */
+int calc_dispatch_profile(struct calc_dispatch *d, const char *name,
+                          const struct tby_profile *profile);
+int calc_dispatch_replan(struct calc_dispatch *d, const struct calc_ep *ep);
 
 /* Rewrites the dispatch chains, and the pages whose policies changed, when some policy
  * came, went, moved or changed what it applies to. -ENOMEM (the next settle tries

@@ -351,6 +351,7 @@ static int ep_data_from(struct calc_index *x, struct ep *ep, const struct tby_re
     ep->own_labels = json_incref(res->meta.labels);
     v->addrs = calloc(w->ip_networks.n + 1, sizeof(*v->addrs));
     v->ports = calloc(w->n_ports + 1, sizeof(*v->ports));
+    v->profiles = &ep->profiles;
     if (oom || !v->addrs || !v->ports || tby_strv_copy(&ep->profiles, &w->profiles) < 0)
         return -ENOMEM;
     for (size_t i = 0; i < w->ip_networks.n; i++) {
@@ -492,12 +493,25 @@ static int ep_create(struct calc_index *x, const struct tby_resource *res, char 
     return sels_join_all(x, ep);
 }
 
+static bool same_strv(const struct tby_strv *a, const struct tby_strv *b)
+{
+    if (!a || !b || a->n != b->n)
+        return a == b;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->items[i], b->items[i]) != 0)
+            return false;
+    return true;
+}
+
 static bool same_addrs_ports(const struct calc_ep *a, const struct calc_ep *b)
 {
     if (a->local != b->local || a->n_addrs != b->n_addrs || a->n_ports != b->n_ports ||
         a->n_nets != b->n_nets)
         return false;
     if (a->n_nets && memcmp(a->nets, b->nets, a->n_nets * sizeof(*a->nets)) != 0)
+        return false;
+    /* a local endpoint's profiles decide what the dispatch does after the tiers */
+    if (a->local && !same_strv(a->profiles, b->profiles))
         return false;
     if ((a->iface || b->iface) && (!a->iface || !b->iface || strcmp(a->iface, b->iface) != 0))
         return false;
@@ -520,6 +534,8 @@ static void ep_swap_data(struct ep *ep, struct ep *fresh)
     ep->orchestrator = fresh->orchestrator;
     ep->service_account = fresh->service_account;
     *fresh = keep;
+    ep->v.profiles = &ep->profiles;
+    fresh->v.profiles = &fresh->profiles;
 }
 
 /* Re-reads an endpoint's labels; only selectors reading a changed key are evaluated. */
@@ -744,4 +760,20 @@ void calc_index_counts(const struct calc_index *x, size_t *endpoints, size_t *lo
     *endpoints = tby_hmap_count(&x->eps) - x->n_netsets;
     *local = x->n_local;
     *selectors = tby_hmap_count(&x->sels);
+}
+
+int calc_index_foreach_local_with_profile(struct calc_index *x, const char *name,
+                                          int (*fn)(void *ctx, const struct calc_ep *ep),
+                                          void *ctx)
+{
+    int r = 0;
+
+    for (struct tby_hnode *n = tby_hmap_first(&x->eps); r == 0 && n;
+         n = tby_hmap_next(&x->eps, n)) {
+        struct ep *ep = TBY_CONTAINER_OF(n, struct ep, node);
+
+        if (ep->told_local && tby_strv_contains(&ep->profiles, name))
+            r = fn(ctx, &ep->v);
+    }
+    return r;
 }

@@ -44,6 +44,7 @@ struct calc_ep {
     size_t n_nets;
     struct calc_port *ports;          /* its named ports */
     size_t n_ports;
+    const struct tby_strv *profiles;  /* its profiles, in its order */
 };
 
 /* What the layers above read of a selector entry. */
@@ -86,6 +87,12 @@ void calc_sel_put(struct calc_index *x, struct calc_sel *s);
  * which it returns. */
 int calc_sel_foreach_member(const struct calc_sel *s,
                             int (*fn)(void *ctx, const struct calc_ep *ep), void *ctx);
+
+/* Calls fn for each local endpoint with an interface that lists the profile `name`,
+ * stopping at the first non-zero return, which it returns. */
+int calc_index_foreach_local_with_profile(struct calc_index *x, const char *name,
+                                          int (*fn)(void *ctx, const struct calc_ep *ep),
+                                          void *ctx);
 
 /* Counts for tby_calc_stats (endpoints: workload endpoints, not network sets). */
 void calc_index_counts(const struct calc_index *x, size_t *endpoints, size_t *local,

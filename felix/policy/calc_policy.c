@@ -23,6 +23,9 @@ static char *policy_id(const struct tby_resource *res)
     case TBY_KIND_GLOBALNETWORKPOLICY:
         r = asprintf(&s, "gnp/%s", res->meta.name);
         break;
+    case TBY_KIND_PROFILE:
+        r = asprintf(&s, "pr/%s", res->meta.name);
+        break;
     case TBY_KIND_K8S_NETWORKPOLICY:
         r = asprintf(&s, "knp/%s/%s", res->meta.namespace, res->meta.name);
         break;
@@ -40,6 +43,7 @@ char *calc_policy_display(const struct tby_resource *res)
 
     switch (res->info->kind) {
     case TBY_KIND_GLOBALNETWORKPOLICY:
+    case TBY_KIND_PROFILE:
         r = asprintf(&s, "%s", res->meta.name);
         break;
     case TBY_KIND_K8S_NETWORKPOLICY:
@@ -65,7 +69,7 @@ static struct pol *pol_find(const struct calc_policies *pl, const char *id)
 }
 
 /* "pi-<id>" / "po-<id>" when that is a plain nft name, else hashed. */
-static char *chain_name(const char *id, int d)
+char *calc_policy_chain_name(const char *id, int d)
 {
     const char *prefix = d == DIR_IN ? "pi" : "po";
     char *s = NULL, buf[TBY_RS_HASHED_NAME_SIZE];
@@ -235,14 +239,13 @@ static int compile_one(struct calc_policies *pl, struct pol *p, int d, struct cr
     return calc_compile_rule(pl, r, comment, &k->holds, &k->rules[d]);
 }
 
-static int compile_calico(struct calc_policies *pl, struct pol *p, const struct tby_resource *res,
-                          struct compiled *k)
+/* Calico rules (of a policy or a profile), their selectors scoped to ns (NULL: global). */
+static int compile_lists(struct calc_policies *pl, struct pol *p,
+                         const struct tby_rule_list *ingress, const struct tby_rule_list *egress,
+                         const char *ns, struct compiled *k)
 {
-    const struct tby_policy *sp = res->spec.policy;
-    const char *ns = res->info->kind == TBY_KIND_NETWORKPOLICY ? res->meta.namespace : NULL;
-
     for (int d = 0; d < 2; d++) {
-        const struct tby_rule_list *l = d == DIR_IN ? &sp->ingress : &sp->egress;
+        const struct tby_rule_list *l = d == DIR_IN ? ingress : egress;
 
         for (size_t i = 0; i < l->n; i++) {
             struct tby_error err = { 0 };
@@ -260,6 +263,15 @@ static int compile_calico(struct calc_policies *pl, struct pol *p, const struct 
         }
     }
     return 0;
+}
+
+static int compile_calico(struct calc_policies *pl, struct pol *p, const struct tby_resource *res,
+                          struct compiled *k)
+{
+    const struct tby_policy *sp = res->spec.policy;
+    const char *ns = res->info->kind == TBY_KIND_NETWORKPOLICY ? res->meta.namespace : NULL;
+
+    return compile_lists(pl, p, &sp->ingress, &sp->egress, ns, k);
 }
 
 static int compile_k8s(struct calc_policies *pl, struct pol *p, const struct tby_resource *res,
@@ -326,6 +338,7 @@ static void pol_release(struct calc_policies *pl, struct pol *p)
             tby_rs_chain_del(pl->rs, chain);
         free(p->v.chain[d]);
     }
+    free(p->v.tier);
     holds_release(pl, &p->holds);
     free(p->id);
     free(p->v.display);
@@ -348,8 +361,8 @@ static struct pol *pol_new(struct calc_policies *pl, const struct tby_resource *
     p->id = policy_id(res);
     p->v.display = calc_policy_display(res);
     if (p->id) {
-        p->v.chain[DIR_IN] = chain_name(p->id, DIR_IN);
-        p->v.chain[DIR_OUT] = chain_name(p->id, DIR_OUT);
+        p->v.chain[DIR_IN] = calc_policy_chain_name(p->id, DIR_IN);
+        p->v.chain[DIR_OUT] = calc_policy_chain_name(p->id, DIR_OUT);
     }
     if (!p->id || !p->v.display || !p->v.chain[0] || !p->v.chain[1] ||
         tby_hmap_insert(&pl->pols, &p->node, tby_hash_str(p->id)) < 0) {
@@ -359,13 +372,24 @@ static struct pol *pol_new(struct calc_policies *pl, const struct tby_resource *
     return p;
 }
 
-/* The new selector (taking the hold on it), types and order; the layer above hears that
- * the policy applies elsewhere only when the selector or the types change, that it moved
- * when the order does. */
+/* The new selector (taking the hold on it), types, tier and order; the layer above hears
+ * that the policy applies elsewhere only when the selector, the types or the tier change,
+ * that it moved when the order does. */
 static int pol_reapply(struct calc_policies *pl, struct pol *p, struct calc_sel *applies,
-                       unsigned types, bool has_order, double order)
+                       unsigned types, const char *tier, bool has_order, double order)
 {
     bool same_order = p->v.has_order == has_order && (!has_order || p->v.order == order);
+    char *new_tier = NULL;
+
+    if (!p->v.tier || strcmp(p->v.tier, tier) != 0) {
+        if (!(new_tier = strdup(tier))) {
+            calc_sel_put(pl->index, applies);
+            return -ENOMEM;
+        }
+        unapply(pl, p); /* the layer above places it in its tier when it starts applying */
+        free(p->v.tier);
+        p->v.tier = new_tier;
+    }
 
     if (!same_order) {
         p->v.has_order = has_order;
@@ -383,8 +407,9 @@ static int pol_reapply(struct calc_policies *pl, struct pol *p, struct calc_sel 
 }
 
 static int applies_of(const struct tby_resource *res, struct tby_sel **sel, unsigned *types,
-                      bool *has_order, double *order, struct tby_error *err)
+                      const char **tier, bool *has_order, double *order, struct tby_error *err)
 {
+    *tier = TBY_TIER_DEFAULT;
     if (res->info->kind == TBY_KIND_K8S_NETWORKPOLICY) {
         *types = res->spec.k8s_policy->types;
         *has_order = true;
@@ -394,9 +419,8 @@ static int applies_of(const struct tby_resource *res, struct tby_sel **sel, unsi
     *types = res->spec.policy->types;
     *has_order = res->spec.policy->has_order;
     *order = res->spec.policy->order;
-    if (res->spec.policy->tier && strcmp(res->spec.policy->tier, "default") != 0)
-        tby_log(TBY_LOG_WARNING, "felix", "tiers are not supported yet, policy evaluated in "
-                "the default tier policy=%s tier=%s", res->meta.name, res->spec.policy->tier);
+    if (res->spec.policy->tier)
+        *tier = res->spec.policy->tier;
     return calc_calico_applies(res, sel, err);
 }
 
@@ -407,6 +431,7 @@ static int policy_update(struct calc_policies *pl, const struct tby_resource *re
     struct compiled k = { 0 };
     struct tby_sel *sel = NULL;
     struct calc_sel *applies;
+    const char *tier;
     struct pol *p;
     unsigned types;
     bool has_order;
@@ -415,7 +440,7 @@ static int policy_update(struct calc_policies *pl, const struct tby_resource *re
 
     if (!id)
         return tby_error_set(err, -ENOMEM, "out of memory");
-    r = applies_of(res, &sel, &types, &has_order, &order, err);
+    r = applies_of(res, &sel, &types, &tier, &has_order, &order, err);
     p = pol_find(pl, id);
     if (r < 0) {
         /* Which endpoints it applies to is unknown: it cannot be enforced at all. */
@@ -438,9 +463,38 @@ static int policy_update(struct calc_policies *pl, const struct tby_resource *re
     if (r == 0)
         r = program_chains(pl, p, types, &k);
     if (r == 0)
-        r = pol_reapply(pl, p, applies, types, has_order, order);
+        r = pol_reapply(pl, p, applies, types, tier, has_order, order);
     else
         calc_sel_put(pl->index, applies);
+    holds_release(pl, &p->holds);
+    p->holds = k.holds;
+    k.holds = (struct holds){ 0 };
+    compiled_clear(pl, &k);
+    return r < 0 ? tby_error_set(err, r, "out of memory") : 0;
+}
+
+/* A Profile: its rules become a chain per direction (pi-pr/<name>, po-pr/<name>), which
+ * the dispatch runs after the tiers for the endpoints listing it (calc_chains.c); it
+ * applies through their lists, not a selector. */
+static int profile_update(struct calc_policies *pl, const struct tby_resource *res,
+                          struct tby_error *err)
+{
+    _cleanup_free_ char *id = policy_id(res);
+    const struct tby_profile *sp = res->spec.profile;
+    struct compiled k = { 0 };
+    struct pol *p;
+    int r;
+
+    if (!id)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    if (!(p = pol_find(pl, id))) {
+        if (!(p = pol_new(pl, res)))
+            return tby_error_set(err, -ENOMEM, "out of memory");
+        pl->n_profiles++;
+    }
+    r = compile_lists(pl, p, &sp->ingress, &sp->egress, NULL, &k);
+    if (r == 0)
+        r = program_chains(pl, p, TBY_POLICY_INGRESS | TBY_POLICY_EGRESS, &k);
     holds_release(pl, &p->holds);
     p->holds = k.holds;
     k.holds = (struct holds){ 0 };
@@ -454,6 +508,7 @@ static bool is_policy(const struct tby_resource *res)
     case TBY_KIND_NETWORKPOLICY:
     case TBY_KIND_GLOBALNETWORKPOLICY:
     case TBY_KIND_K8S_NETWORKPOLICY:
+    case TBY_KIND_PROFILE:
         return true;
     default:
         return false;
@@ -463,6 +518,8 @@ static bool is_policy(const struct tby_resource *res)
 int calc_policies_update(struct calc_policies *pl, const struct tby_resource *res,
                          struct tby_error *err)
 {
+    if (res->info->kind == TBY_KIND_PROFILE)
+        return profile_update(pl, res, err);
     return is_policy(res) ? policy_update(pl, res, err) : 0;
 }
 
@@ -471,13 +528,15 @@ void calc_policies_remove(struct calc_policies *pl, const struct tby_resource *r
     _cleanup_free_ char *id = is_policy(res) ? policy_id(res) : NULL;
     struct pol *p = id ? pol_find(pl, id) : NULL;
 
+    if (p && res->info->kind == TBY_KIND_PROFILE)
+        pl->n_profiles--;
     if (p)
         pol_drop(pl, p);
 }
 
 size_t calc_policies_count(const struct calc_policies *pl)
 {
-    return tby_hmap_count(&pl->pols);
+    return tby_hmap_count(&pl->pols) - pl->n_profiles;
 }
 
 int calc_policies_new(struct tby_rs *rs, struct calc_index *index,

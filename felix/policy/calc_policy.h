@@ -38,6 +38,7 @@ struct calc_policies;
 /* What the layer above reads of a policy (the policy layer's: it owns the strings). */
 struct calc_pol {
     char *display;                    /* Calico's name: "<ns>/knp.default.<name>" */
+    char *tier;                       /* its tier's name ("default" when unset) */
     bool has_order;
     double order;                     /* Calico's order: lower first, unset last */
     unsigned types;                   /* TBY_POLICY_INGRESS | TBY_POLICY_EGRESS */
@@ -49,7 +50,8 @@ struct calc_policy_hooks {
      * directions of p->types (which stay as they are until it stops). The policy's chains
      * exist before it starts. 0 or -ENOMEM. */
     int (*applies)(void *ctx, const struct calc_pol *p, const struct calc_sel *s, bool add);
-    /* A policy's order changed. */
+    /* A policy's order changed (its tier does not change while it applies: a policy
+     * moving to another tier stops applying, then starts again). */
     void (*reordered)(void *ctx);
     void *ctx;
 };
@@ -67,6 +69,10 @@ int calc_policies_update(struct calc_policies *pl, const struct tby_resource *re
                          struct tby_error *err);
 void calc_policies_remove(struct calc_policies *pl, const struct tby_resource *res);
 size_t calc_policies_count(const struct calc_policies *pl);
+
+/* The chain of a policy or profile id ("gnp/<name>", "pr/<name>") in direction d:
+ * "pi-<id>" / "po-<id>", hashed when that is no plain nft name. The caller frees it. */
+char *calc_policy_chain_name(const char *id, int d);
 
 /* The index's member hook, for the sets fed from selectors' members. -ENOMEM. */
 int calc_policies_member(struct calc_policies *pl, const struct calc_sel *s,

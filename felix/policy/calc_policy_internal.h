@@ -20,7 +20,8 @@ struct calc_policies {
     struct tby_rs *rs;
     struct calc_index *index;
     struct calc_policy_hooks hooks;
-    struct tby_hmap pols;             /* struct pol, by id */
+    struct tby_hmap pols;             /* struct pol, by id (profiles too: "pr/<name>") */
+    size_t n_profiles;
     struct tby_hmap fixsets;          /* struct fixset, by content (calc_rules.c) */
     struct tby_hmap npsets;           /* struct npset, by key (calc_sets.c) */
     struct tby_hmap psels;            /* per-selector records, by selector (calc_sets.c) */

@@ -691,6 +691,55 @@ static int run_tier(const struct tby_explain *x, const struct xpol *const *pols,
                                                                                    : result;
 }
 
+/* The rules of a stored profile for direction d until one decides (Pass: the next
+ * profile): its action, or UNDECIDED. */
+static int run_profile(const struct tby_explain *x, const struct tby_rule_list *l,
+                       const struct xpkt *pkt)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        struct tby_error err = { 0 };
+        _cleanup_free_ char *why = NULL;
+        struct crule r;
+        bool match = false;
+        int rc = calc_calico_rule(&l->items[i], NULL, &r, &err);
+
+        if (rc == 0)
+            rc = xrule_match(x, &r, pkt, &match, &why);
+        crule_clear(&r);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc == 0 && match && l->items[i].action != TBY_ACTION_LOG)
+            return l->items[i].action == TBY_ACTION_PASS ? UNDECIDED : (int)l->items[i].action;
+    }
+    return UNDECIDED;
+}
+
+/* What the endpoint's profiles decide, as the dataplane does (docs/DISPATCH.md): in its
+ * order, a stored profile's rules, an unstored kns.* allows; none allowing: Deny, unless
+ * none of them is stored (then Allow, as tabby always had it). */
+static int run_profiles(const struct tby_explain *x, const struct tby_strv *names, int d,
+                        const struct xpkt *pkt)
+{
+    bool stored = false;
+
+    for (size_t i = 0; i < names->n; i++) {
+        const struct tby_resource *pr = other(x, TBY_KIND_PROFILE, names->items[i]);
+        int r;
+
+        if (!pr) {
+            if (strncmp(names->items[i], "kns.", 4) == 0)
+                return TBY_ACTION_ALLOW;
+            continue;
+        }
+        stored = true;
+        r = run_profile(x, d == DIR_IN ? &pr->spec.profile->ingress
+                                       : &pr->spec.profile->egress, pkt);
+        if (r != UNDECIDED)
+            return r;
+    }
+    return stored ? TBY_ACTION_DENY : TBY_ACTION_ALLOW;
+}
+
 /* One direction of one endpoint: 0 with *allowed, or -ENOMEM. */
 static int run_direction(const struct tby_explain *x, const struct xep *e, int d,
                          const struct xpkt *pkt, json_t *step, bool *allowed)
@@ -729,11 +778,13 @@ static int run_direction(const struct tby_explain *x, const struct xep *e, int d
 
         for (size_t i = 0; names && i < pr->n; i++)
             json_array_append_new(names, json_string(pr->items[i]));
+        result = run_profiles(x, pr, d, pkt);
+        if (result < UNDECIDED)
+            return result;
         if (!names || json_object_set_new(step, "profiles", json_pack("{s:o,s:s}", "names",
                                                                        names, "action",
-                                                                       "Allow")) < 0)
+                                                                       action_name(result))) < 0)
             return -ENOMEM;
-        result = TBY_ACTION_ALLOW;
     }
     *allowed = result == TBY_ACTION_ALLOW;
     return json_object_set_new(step, "verdict", json_string(*allowed ? "allow" : "deny")) < 0

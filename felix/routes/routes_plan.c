@@ -148,6 +148,9 @@ static int plan_self(struct builder *b)
             return -ENOMEM;
         if (b->self && b->self->has_ipip_tunnel_addr)
             plan->ipip_tunnel_addr = b->self->ipip_tunnel_addr;
+        else
+            return warn(b, "node %s has no IPIP tunnel address yet: %s gets no address",
+                        in->node_name, TBY_IPIP_DEVICE);
     }
     return 0;
 }

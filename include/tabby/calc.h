@@ -25,9 +25,9 @@
  * see tby_sel_required), a relabel only against those it may enter or leave; an endpoint
  * change edits set elements, not rules.
  *
- * Not yet: HostEndpoints, tiers other than "default" (their policies are treated as
- * default-tier ones), rules of stored Profiles (a namespace profile allows everything, as
- * Kubernetes' does), and Calico rules matching `services`.
+ * Tiers (Tier resources) order the policies and end with their defaultAction; the
+ * endpoints' profiles decide what no tier did (docs/DISPATCH.md). Not yet: HostEndpoints
+ * and Calico rules matching `services`.
  */
 #ifndef TABBY_CALC_H
 #define TABBY_CALC_H

@@ -38,7 +38,8 @@ int tby_enforce_check(const struct tby_resource *res, struct tby_error *err);
 enum tby_enforce_plan {
     TBY_ENFORCE_AS_IS,    /* program res as it is */
     TBY_ENFORCE_REPLACE,  /* program *stand_in (same kind and name) instead of res */
-    TBY_ENFORCE_BESIDE,   /* program res, and *stand_in beside it (a Profile's rules) */
+    TBY_ENFORCE_BESIDE,   /* program res, and *stand_in beside it (none since Profile
+                           * rules are enforced) */
     TBY_ENFORCE_NOTHING,  /* nothing for workloads: a policy that applies only to host
                            * endpoints (doNotTrack, preDNAT), a HostEndpoint */
 };
@@ -47,12 +48,7 @@ enum tby_enforce_plan {
  * a new resource for REPLACE and BESIDE. Whenever that is not res as written, why says
  * what tabby does not enforce and what it does instead ("" otherwise). The stand-ins:
  *   - a policy with a rule tabby cannot program (services, http): in that direction, the
- *     rules before it, then Deny; a policy tabby cannot place (a tier): Deny in every
- *     direction of its types, for every endpoint it applies to;
- *   - a Profile with rules other than one unconditional Allow: a GlobalNetworkPolicy
- *     TBY_ENFORCE_PROFILE_PREFIX<name>, last in order, that denies in those directions for
- *     the profile's endpoints (kns.<ns>: the namespace's, ksa.<ns>.<sa>: the service
- *     account's; any other profile: every endpoint, since no label says who has it);
+ *     rules before it, then Deny;
  *   - a stand-in from tby_enforce_unreadable is programmed as it is (AS_IS, with why).
  * -ENOMEM. */
 int tby_enforce_plan(const struct tby_resource *res, struct tby_resource **stand_in, char *why,

@@ -141,6 +141,9 @@ struct tby_rule_list {
     size_t n;
 };
 
+/* Exactly one rule, an Allow with no match: what a profile of Calico's namespaces says. */
+bool tby_rule_list_allows_all(const struct tby_rule_list *l);
+
 /* NetworkPolicy (namespaced) and GlobalNetworkPolicy. */
 struct tby_policy {
     bool has_order;
@@ -303,6 +306,24 @@ bool tby_bgpfilter_list_is_import(enum tby_bgpfilter_list list);
 void tby_bgpfilter_rule_lengths(const struct tby_bgpfilter_rule *r, int *min, int *max);
 /* An interface name or pattern a rule may hold: 1 to 15 of letters, digits and _.-* . */
 bool tby_bgpfilter_interface_valid(const char *s);
+
+/* ---- Tier ---------------------------------------------------------------------------- */
+
+/* The tier every policy without spec.tier is in; it exists without being written. */
+#define TBY_TIER_DEFAULT "default"
+/* Calico's order of the default tier. */
+#define TBY_TIER_DEFAULT_ORDER 1000000.0
+
+enum tby_tier_action {
+    TBY_TIER_DENY,               /* default */
+    TBY_TIER_PASS,
+};
+
+struct tby_tier {
+    bool has_order;              /* unset: after every ordered tier; the default tier's is */
+    double order;                /* always set (TBY_TIER_DEFAULT_ORDER) */
+    enum tby_tier_action default_action;
+};
 
 /* ---- NetworkSet and GlobalNetworkSet -------------------------------------------------- */
 

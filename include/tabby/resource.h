@@ -40,6 +40,7 @@ enum tby_kind {
     TBY_KIND_FELIXCONFIG,
     TBY_KIND_NETWORKSET,           /* namespaced */
     TBY_KIND_GLOBALNETWORKSET,
+    TBY_KIND_TIER,
     TBY_KIND_IPRESERVATION,
     TBY_KIND_COUNT
 };
@@ -93,6 +94,7 @@ struct tby_resource {
         struct tby_profile *profile;
         struct tby_k8s_policy *k8s_policy;
         struct tby_namespace *ns;
+        struct tby_tier *tier;
     } spec;
 };
 

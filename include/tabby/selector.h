@@ -113,6 +113,11 @@ const char *tby_sel_canonical(const struct tby_sel *sel);
  * allocates and never fails. */
 bool tby_sel_match(const struct tby_sel *sel, const struct tby_labels *labels);
 
+/* Whether selector text matches a jansson object of labels (as tby_labels_from_json reads
+ * it; NULL: no labels), for a selector used once: 1 it does, 0 it does not, -1 the text
+ * does not parse (decoding checked it, so only on corrupt data). */
+int tby_sel_text_matches(const char *text, const json_t *labels);
+
 /* Whether sel is exactly all() (also from "" or {}): it matches every label set without
  * reading any label. */
 bool tby_sel_is_all(const struct tby_sel *sel);

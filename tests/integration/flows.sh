@@ -59,7 +59,7 @@ if t_wait 10 shows '10\.65\.0\.1 +10\.65\.0\.2 +TCP +81 +[0-9]+ +ingress +1 +def
 else
     fail flows_name_policy_and_rule "$(cat "$T_TMP/flows.out")"
 fi
-if t_wait 10 shows '10\.65\.0\.1 +10\.65\.0\.2 +UDP +81 +[0-9]+ +ingress +- +default deny$'; then
+if t_wait 10 shows '10\.65\.0\.1 +10\.65\.0\.2 +UDP +81 +[0-9]+ +ingress +- +tier default: default deny$'; then
     pass flows_name_the_default_deny
 else
     fail flows_name_the_default_deny "$(cat "$T_TMP/flows.out")"

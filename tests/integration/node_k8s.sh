@@ -7,8 +7,9 @@
 #     32-digit GUID, tabby's version, clusterType "k8s,bgp,kdd"), however the nodes race;
 #     so is the default IPv6 pool (CALICO_IPV6POOL_CIDR; the IPv4 one exists);
 #   - each Node's projectcalico.org annotations (address, VXLAN tunnel address from IPAM,
-#     VTEP MAC), and its NetworkUnavailable condition False (reason TabbyIsUp) only once
-#     the node has programmed, other conditions untouched;
+#     VTEP MAC; the IPIP tunnel address while an IPIP pool exists), and its
+#     NetworkUnavailable condition False (reason TabbyIsUp) only once the node has
+#     programmed, other conditions untouched;
 #   - the nodename file the CNI plugin reads, and the pods reach each other;
 #   - datastoreReady false (an upgrade under way): a node starting then is not ready and
 #     says why, changes nothing it programmed, and is ready once it is true again; Calico's
@@ -146,4 +147,41 @@ fi
 spec=$(info | jq -c '.spec | [.calicoVersion, .clusterGUID == "'"$GUID"'"]')
 if [ "$spec" = '["v3.30.2",true]' ]; then pass calicos_version_and_guid_kept
 else fail calicos_version_and_guid_kept "$spec"; fi
+
+# ---- the IPIP tunnel address ----------------------------------------------------------------
+# As calico-node on KDD: from the IPIP pool's IPAM (handle ipip-tunnel-addr-<node>, type
+# ipipTunnelAddress), in the Node's projectcalico.org/IPv4IPIPTunnelAddr annotation; gone
+# with the last IPIP pool.
+nl_pool ipip-pool 10.69.0.0/16 'ipipMode: Always' | nl_apply
+ipip_ann() {
+    node_json n1 | jq -r '.metadata.annotations["projectcalico.org/IPv4IPIPTunnelAddr"] // ""'
+}
+ipip_addr=
+ipip_annotated() {
+    ipip_addr=$(ipip_ann)
+    [[ $ipip_addr == 10.69.* ]] &&
+        pn_ctl ipam show --ip="$ipip_addr" | grep -q '^Handle: ipip-tunnel-addr-n1$' &&
+        [ "$(ipip_attrs)" = '{"node":"n1","type":"ipipTunnelAddress"}' ]
+}
+# The allocation's attributes in Calico's IPAMBlock, as calico-node sets them.
+ipip_attrs() {
+    kl_kubectl get ipamblocks.crd.projectcalico.org -o json | jq -c '[.items[].spec.attributes[]
+        | select(.handle_id == "ipip-tunnel-addr-n1")][0].secondary'
+}
+if t_wait 30 ipip_annotated; then
+    pass ipip_tunnel_address_annotated_from_ipam
+else
+    fail ipip_tunnel_address_annotated_from_ipam \
+        "$(node_json n1 | jq -c .metadata.annotations) $(ipip_attrs)"
+fi
+pn_ctl delete ippool ipip-pool >/dev/null
+ipip_unannotated() {
+    [ -z "$(ipip_ann)" ] && pn_ctl ipam show --ip="$ipip_addr" | grep -q 'not currently assigned'
+}
+if [ -n "$ipip_addr" ] && t_wait 30 ipip_unannotated; then
+    pass ipip_annotation_and_address_go_with_the_last_ipip_pool
+else
+    fail ipip_annotation_and_address_go_with_the_last_ipip_pool \
+        "$(node_json n1 | jq -c .metadata.annotations)"
+fi
 t_end

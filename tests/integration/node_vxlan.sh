@@ -5,7 +5,7 @@
 # TCP and UDP. natOutgoing: an outside host sees a pod's traffic with its node's address,
 # and the pod's own address once natOutgoing is off. An IPIP pool on a kernel without IPIP
 # degrades the node (said in /readiness, the log and the metrics, naming the pool) without
-# stopping it. CrossSubnet: a fourth node behind a router, in another subnet; pods reach
+# stopping it, and the node's IPIP tunnel address comes from IPAM all the same. CrossSubnet: a fourth node behind a router, in another subnet; pods reach
 # it through the tunnel while traffic within the first subnet goes natively, unencapsulated.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -114,12 +114,35 @@ else
 fi
 pn_expect vxlan_still_routes_when_degraded allow default a default c 80 TCP
 pn_check
+# The IPIP tunnel address is taken all the same, as calico-node takes it: from the IPIP
+# pool, under handle ipip-tunnel-addr-<node>, said in spec.bgp.ipv4IPIPTunnelAddr.
+ipip_addr=
+ipip_from_ipam() {
+    ipip_addr=$(node_field n1 ipv4IPIPTunnelAddr)
+    [[ $ipip_addr == 10.67.* ]] &&
+        pn_ctl ipam show --ip="$ipip_addr" | grep -q '^Handle: ipip-tunnel-addr-n1$'
+}
+if t_wait 30 ipip_from_ipam; then
+    pass ipip_tunnel_address_comes_from_ipam
+else
+    fail ipip_tunnel_address_comes_from_ipam "$(pn_ctl get node n1 -o yaml)"
+fi
 pn_ctl delete ippool ipip-pool >/dev/null
 recovered() { nl_http n1 /metrics | grep -q '^tabby_routes_degraded 0$'; }
 if t_wait 70 recovered && [ "$(nl_http n1 /readiness)" = "200 ready" ]; then
     pass node_recovers_once_the_ipip_pool_goes
 else
     fail node_recovers_once_the_ipip_pool_goes "$(nl_http n1 /readiness)"
+fi
+ipip_given_back() {
+    [ -z "$(node_field n1 ipv4IPIPTunnelAddr)" ] &&
+        pn_ctl ipam show --ip="$ipip_addr" | grep -q 'is not currently assigned'
+}
+if [ -n "$ipip_addr" ] && t_wait 30 ipip_given_back; then
+    pass ipip_tunnel_address_is_given_back_with_the_last_ipip_pool
+else
+    fail ipip_tunnel_address_is_given_back_with_the_last_ipip_pool \
+        "$ipip_addr: $(pn_ctl ipam show --ip="$ipip_addr" 2>&1 | head -2 | tr '\n' ';')"
 fi
 
 # ---- CrossSubnet --------------------------------------------------------------------------

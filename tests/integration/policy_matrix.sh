@@ -1026,6 +1026,197 @@ spec:
   egress: [{action: Deny}]
 YAML
 
+# ==== tiers (docs/DISPATCH.md) ====================================================================
+
+# A Tier applied on its own first, so that mx_reset deletes it after its policies.
+mx_tier() {
+    mx_apply <<YAML
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: $1}
+spec: {order: $2, defaultAction: ${3:-Deny}}
+YAML
+}
+
+# Pass hands the packet to the next tier, where the default tier's policy decides: z
+# passes the security tier and is allowed by x's policy; y passes too but x's policy does
+# not allow it (the default tier's end drops it); the rest meets the security Deny.
+in_tier_pass_to_next_tier() { ! to x || from z; }
+mx_tier security 100
+mx_scenario tier_pass_to_next_tier <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.x-gate}
+spec:
+  tier: security
+  namespaceSelector: ns == 'x'
+  selector: all()
+  types: [Ingress]
+  ingress:
+  - action: Pass
+    source: {namespaceSelector: "ns in {'y', 'z'}"}
+  - action: Deny
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: from-z, namespace: x}
+spec:
+  selector: all()
+  ingress:
+  - action: Allow
+    source: {namespaceSelector: ns == 'z'}
+YAML
+
+# A tier's defaultAction Deny drops what none of its policies decided (no default-tier
+# policy at all here): only z, passed on, gets to x.
+in_tier_default_action_deny() { ! to x || from z; }
+mx_tier security 100
+mx_scenario tier_default_action_deny <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: pass-z}
+spec:
+  tier: security
+  namespaceSelector: ns == 'x'
+  selector: all()
+  types: [Ingress]
+  ingress:
+  - action: Pass
+    source: {namespaceSelector: ns == 'z'}
+YAML
+
+# defaultAction Pass: what the tier's policies do not decide goes on (here: to the
+# namespace profile, which allows); only the Deny of y holds.
+in_tier_default_action_pass() { ! to x || ! from y; }
+mx_tier lenient 100 Pass
+mx_scenario tier_default_action_pass <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: deny-y}
+spec:
+  tier: lenient
+  namespaceSelector: ns == 'x'
+  selector: all()
+  types: [Ingress]
+  ingress:
+  - action: Deny
+    source: {namespaceSelector: ns == 'y'}
+YAML
+
+# Tiers run in their order whatever their policies' orders: the first tier's Deny of TCP
+# from y (policy order 1000) comes before the second tier's Allow (order 1).
+in_tier_order_across_tiers() { ! to x || ! from y || ! on tcp; }
+mx_tier first 10 Pass
+mx_tier second 20
+mx_scenario tier_order_across_tiers <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: second.allow-all}
+spec:
+  tier: second
+  order: 1
+  namespaceSelector: ns == 'x'
+  selector: all()
+  types: [Ingress]
+  ingress: [{action: Allow}]
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: deny-y-tcp}
+spec:
+  tier: first
+  order: 1000
+  namespaceSelector: ns == 'x'
+  selector: all()
+  types: [Ingress]
+  ingress:
+  - action: Deny
+    protocol: TCP
+    source: {namespaceSelector: ns == 'y'}
+YAML
+
+# A tier applies only to the pods its policies select: the security tier's default deny
+# closes z/a (but for x), never z/b or z/c.
+in_tier_only_selected_pods() { ! to z/a || from x; }
+mx_tier security 100
+mx_scenario tier_only_selected_pods <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: a-from-x, namespace: z}
+spec:
+  tier: security
+  selector: pod == 'a'
+  ingress:
+  - action: Allow
+    source: {namespaceSelector: ns == 'x'}
+YAML
+
+# ==== profiles after the tiers (docs/DISPATCH.md) ===================================================
+# The pods list their namespace's profile (kns.<ns>), which allows everything until a
+# Profile says otherwise. On the k8s: datastore profiles are the Namespaces' (they allow).
+
+# profile_denying_z NS [EGRESS]: NS's namespace profile, denying z's addresses in and
+# allowing the rest in; EGRESS (a YAML line) its egress.
+profile_denying_z() {
+    cat <<YAML
+apiVersion: projectcalico.org/v3
+kind: Profile
+metadata: {name: kns.$1}
+spec:
+  ingress:
+  - action: Deny
+    source: {nets: [10.70.3.0/24]}
+  - action: Allow
+  ${2:-}
+YAML
+}
+
+if mx_k8s; then
+    skip profile_rules "profiles are Kubernetes' Namespaces and ServiceAccounts on the k8s: datastore"
+    skip profile_after_pass "profiles are Kubernetes' Namespaces and ServiceAccounts on the k8s: datastore"
+    skip profile_beside_a_tier "profiles are Kubernetes' Namespaces and ServiceAccounts on the k8s: datastore"
+else
+    # x's profile denies z and allows the rest in; it says nothing of egress, so nothing
+    # leaves x (no profile allows it).
+    in_profile_rules() { ! to x || ! from z; }
+    out_profile_rules() { ! from x; }
+    mx_scenario profile_rules < <(profile_denying_z x)
+
+    # y's profile beside a policy of x's: y's pods have a profile plan but no tier applies
+    # to them, so the default tier's end never meets them.
+    in_profile_beside_a_tier() { ! to y || ! from z; }
+    mx_scenario profile_beside_a_tier < <(profile_denying_z y "egress: [{action: Allow}]"
+                                          cat <<'YAML'
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: allow-in, namespace: x}
+spec:
+  selector: all()
+  ingress: [{action: Allow}]
+YAML
+)
+
+    # A Pass hands the packet to the profiles: z passes x's policy and x's profile drops
+    # it; y is allowed by the policy; the rest meets the default tier's end.
+    in_profile_after_pass() { ! to x || from y; }
+    mx_scenario profile_after_pass < <(profile_denying_z x "egress: [{action: Allow}]"
+                                       cat <<'YAML'
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: pass-z, namespace: x}
+spec:
+  selector: all()
+  ingress:
+  - action: Pass
+    source: {namespaceSelector: ns == 'z'}
+  - action: Allow
+    source: {namespaceSelector: ns == 'y'}
+YAML
+)
+fi
+
 # Fractional orders, and equal orders decided by name.
 in_calico_order_fractions_and_names() { ! to x/a x/b || { to x/b && from z; }; }
 mx_scenario calico_order_fractions_and_names <<'YAML'
@@ -1502,7 +1693,7 @@ mx_reset policy_changed
 everything() {
     local f k scratch=sqlite:$T_TMP/everything.db
     for f in "${MX_EVER[@]}"; do "$TABBYCTL" --store "$scratch" apply -f "$f" >/dev/null; done
-    for k in knp netpol gnp; do
+    for k in tier knp netpol gnp; do
         printf -- '---\n'
         "$TABBYCTL" --store "$scratch" get "$k" -A -o yaml |
             grep -Ev '^    (resourceVersion|uid|creationTimestamp):'

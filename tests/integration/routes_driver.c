@@ -122,6 +122,9 @@ static void print_plan(const struct tby_routes_plan *plan)
                    tby_mac_format(plan->vxlan[fi].mac, mac));
     if (plan->ipip_pool)
         printf("ipip pool %s\n", plan->ipip_pool);
+    if (plan->ipip_pool && plan->ipip_tunnel_addr.family)
+        printf("device %s address %s\n", TBY_IPIP_DEVICE,
+               tby_ip_format(&plan->ipip_tunnel_addr, a));
     for (size_t i = 0; i < plan->n_routes; i++)
         printf("route %s\n", tby_route_format(&plan->routes[i], buf));
     for (size_t i = 0; i < plan->n_vteps; i++)

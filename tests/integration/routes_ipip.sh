@@ -1,7 +1,8 @@
 #!/bin/bash
 # routes_ipip.sh — an IPIP pool on a kernel without IPIP fails with a message that says
 # what is missing and what to do instead, while everything else (a VXLAN pool beside
-# it, workload routes) is still programmed. What IPIP would route is visible in the plan.
+# it, workload routes) is still programmed. What IPIP would route, and the address tunl0
+# would have, is visible in the plan.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/routes_lib.sh"
@@ -24,7 +25,8 @@ pool() { # NAME CIDR VXLAN IPIP
 }
 nodes() {
     printf -- '---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: a}\n'
-    printf 'spec: {bgp: {ipv4Address: 192.168.1.11/24}, ipv4VXLANTunnelAddr: 10.65.0.0}\n'
+    printf 'spec: {bgp: {ipv4Address: 192.168.1.11/24, ipv4IPIPTunnelAddr: 10.66.0.1},\n'
+    printf '       ipv4VXLANTunnelAddr: 10.65.0.0}\n'
     printf -- '---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: b}\n'
     printf 'spec: {bgp: {ipv4Address: 192.168.1.12/24}, ipv4VXLANTunnelAddr: 10.65.1.0}\n'
     printf -- '---\napiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n'
@@ -63,13 +65,15 @@ else
     fail ipip-failure-spares-the-rest "exit $RC: $OUT // $r"
 fi
 
-# b shares a's subnet: CrossSubnet IPIP would route it directly; Always through tunl0.
+# b shares a's subnet: CrossSubnet IPIP would route it directly; Always through tunl0,
+# which would have the IPIP tunnel address registration gave a (spec.bgp.ipv4IPIPTunnelAddr).
 driver a plan a "$T_TMP/both.yaml" "${BLOCKS[@]}"
 plan_cross=$OUT
 driver a plan a "$T_TMP/ipip.yaml" "${BLOCKS[@]}"
 if has "$plan_cross" "route 10.66.1.0/26 via 192.168.1.12"$'\n' &&
     has "$OUT" "route 10.66.1.0/26 via 192.168.1.12 dev tunl0 onlink" &&
-    has "$OUT" "ipip pool default-ipip"; then
+    has "$OUT" "ipip pool default-ipip" && has "$OUT" "device tunl0 address 10.66.0.1" &&
+    ! has "$OUT" "no IPIP tunnel address"; then
     pass ipip-plan-renders-tunl0-routes
 else
     fail ipip-plan-renders-tunl0-routes "$plan_cross // $OUT"

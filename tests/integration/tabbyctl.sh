@@ -15,13 +15,54 @@ snapshot() {
     sqlite3 "$T_TMP/tabby.db" "SELECT value FROM meta WHERE name='rev'; SELECT key, mod_rev FROM kv ORDER BY key;"
 }
 
+# A policy's tier must exist; a tier is deleted only once no policy uses it; the default
+# tier is there without being written and cannot be deleted (docs/DISPATCH.md).
+test_tiers_guard_their_policies() {
+    local out why=
+    cat >"$T_TMP/tier.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100, defaultAction: Pass}
+YAML
+    cat >"$T_TMP/tiered.yaml" <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: block-metadata}
+spec:
+  tier: security
+  egress:
+    - action: Deny
+      destination: {nets: [169.254.169.254/32]}
+    - action: Pass
+YAML
+    out=$(ctl apply -f "$T_TMP/tiered.yaml" 2>&1) && why="$why policy-without-tier-accepted"
+    grep -q 'tiered.yaml: GlobalNetworkPolicy block-metadata: spec.tier: tier "security" does not exist' <<<"$out" ||
+        why="$why missing-tier-message($out)"
+    ctl apply -f "$T_TMP/tier.yaml" >/dev/null 2>&1 || why="$why tier-refused"
+    ctl apply -f "$T_TMP/tiered.yaml" >/dev/null 2>&1 || why="$why policy-refused"
+    ctl get tier -o wide | grep -q '^security *100 *Pass$' || why="$why tier-wide"
+    out=$(ctl delete tier security 2>&1) && why="$why tier-in-use-deleted"
+    grep -q 'Tier security: used by GlobalNetworkPolicy block-metadata' <<<"$out" ||
+        why="$why in-use-message($out)"
+    out=$(ctl delete tier default 2>&1) && why="$why default-deleted"
+    grep -q 'the default tier cannot be deleted' <<<"$out" || why="$why default-message($out)"
+    ctl delete gnp block-metadata >/dev/null 2>&1 || why="$why policy-not-deleted"
+    ctl delete tier security >/dev/null 2>&1 || why="$why tier-not-deleted"
+    if [ -z "$why" ]; then
+        pass tiers_guard_their_policies
+    else
+        fail tiers_guard_their_policies "$why"
+    fi
+}
+
 test_examples_apply_cleanly() {
     local out
     if out=$(ctl apply -f "$EX/ippool.yaml" -f "$EX/default-deny.yaml" -f "$EX/allow-dns.yaml" \
         -f "$EX/db-access.yaml" -f "$EX/api-allow.yaml" -f "$EX/api-policy.yaml" \
         -f "$EX/bgppeer-tor.yaml" -f "$EX/bgpconfig.yaml" -f "$EX/bgpfilter.yaml" \
-        -f "$EX/network-sets.yaml" 2>&1) &&
-        [ "$(grep -c ' created$' <<<"$out")" = 13 ]; then
+        -f "$EX/network-sets.yaml" -f "$EX/tiers.yaml" 2>&1) &&
+        [ "$(grep -c ' created$' <<<"$out")" = 17 ]; then
         pass examples_apply_cleanly
     else
         fail examples_apply_cleanly "$out"
@@ -30,7 +71,7 @@ test_examples_apply_cleanly() {
 
 test_examples_round_trip() {
     local kind ok=1 out
-    for kind in ippool networkpolicy gnp knp bgppeer bgpconfig bgpfilter netset gnetset; do
+    for kind in ippool networkpolicy gnp knp bgppeer bgpconfig bgpfilter netset gnetset tier; do
         ctl get "$kind" -A -o yaml >"$T_TMP/$kind.yaml" 2>"$T_TMP/err" || { ok=0; break; }
         out=$(ctl apply -f "$T_TMP/$kind.yaml" 2>&1) || { ok=0; break; }
         if grep -qv ' unchanged$' <<<"$out"; then ok=0; break; fi
@@ -83,7 +124,7 @@ test_bad_inputs_are_refused_and_change_nothing() {
 # "Nothing accepted that is not enforced": each field tabby decodes but does not enforce yet
 # (lib/enforce.c's table) is refused at apply, naming the file and the field.
 test_unenforced_fields_are_refused() {
-    refused_inputs unenforced unenforced 11
+    refused_inputs unenforced unenforced 9
 }
 
 # What tabby does enforce next to those fields is taken: profiles that allow or only label,
@@ -521,6 +562,7 @@ test_bad_inputs_are_refused_and_change_nothing
 test_unenforced_fields_are_refused
 test_enforced_neighbours_are_accepted
 test_network_sets_are_stored_and_matched_by_rules
+test_tiers_guard_their_policies
 test_overlap_with_stored_pool_is_refused
 test_create_existing_fails
 test_replace_missing_fails

@@ -249,8 +249,11 @@ __attribute__((unused)) static void dispatch_targets(const char *text, const cha
     snprintf(head, sizeof(head), "\tchain %s {\n", chain);
     if (!(p = strstr(text, head)) || !(end = strstr(p, "\n\t}")))
         fail_msg("no chain %s in:\n%s", chain, text);
-    for (p = strstr(p, " jump "); p && p < end; p = strstr(p + 1, " jump ")) {
-        snprintf(target, sizeof(target), "%.*s", (int)strcspn(p + 6, "\n"), p + 6);
+    /* " jump X", or "\tjump X" for a rule with no match */
+    for (p = strstr(p, "jump "); p && p < end; p = strstr(p + 1, "jump ")) {
+        if (p[-1] != ' ' && p[-1] != '\t')
+            continue;
+        snprintf(target, sizeof(target), "%.*s", (int)strcspn(p + 5, "\n"), p + 5);
         if (strncmp(target, dir, strlen(dir)) == 0 && target[strlen(dir)] == '-') {
             dispatch_targets(text, dir, target, got, size);
             continue;

@@ -13,19 +13,21 @@
 #include <cmocka.h>
 
 #include "calc_fixture.h"
+#include "tabby/strv.h"
 
-/* A dispatch chain: head, then its default deny — logged to NFLOG (rate-limited) with the
- * compact id of the drop's comment, then dropped — into buf. */
-static const char *dispatch_text(char buf[1024], const char *head, const char *dir)
+/* A chain's head, then its drop of packets no verdict mark in `bits` marks — logged to
+ * NFLOG (rate-limited) with the compact id of the drop's comment, then dropped — and its
+ * end, into buf. */
+static const char *deny_text(char buf[1024], const char *head, const char *bits,
+                             const char *comment)
 {
-    char comment[96], id[TBY_RS_DENY_ID_SIZE];
+    char id[TBY_RS_DENY_ID_SIZE];
 
-    snprintf(comment, sizeof(comment), "default deny: no %s policy allowed it", dir);
     tby_rs_deny_id(comment, id);
-    snprintf(buf, 1024, "%s\t\tmeta mark & 0x00030000 == 0 limit rate %d/second burst %d packets "
-             "log prefix \"%s\" group %d\n\t\tmeta mark & 0x00030000 == 0 counter drop "
-             "comment \"%s\"\n\t}", head, TBY_RS_DENY_LOG_RATE, TBY_RS_DENY_LOG_BURST, id,
-             TBY_RS_DENY_LOG_GROUP, comment);
+    snprintf(buf, 1024, "%s\t\tmeta mark & %s == 0 limit rate %d/second burst %d packets "
+             "log prefix \"%s\" group %d\n\t\tmeta mark & %s == 0 counter drop "
+             "comment \"%s\"\n\t}", head, bits, TBY_RS_DENY_LOG_RATE, TBY_RS_DENY_LOG_BURST,
+             id, TBY_RS_DENY_LOG_GROUP, bits, comment);
     return buf;
 }
 
@@ -47,7 +49,6 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = dump(c);
-    char buf[1024];
 
     (void)state;
     assert_has(t, "chain forward-hook {\n\t\ttype filter hook forward priority 0; policy accept;\n"
@@ -60,11 +61,12 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
                   "\t\tiifname @local-wl ct state invalid counter drop\n"
                   "\t\tmeta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 130 accept\n");
     assert_has(t, "icmpv6 type 143 accept\n\t\tiifname @local-wl jump from-wl\n\t}");
-    /* no policy yet: the dispatch chains let every workload by */
-    assert_has(t, dispatch_text(buf, "chain from-wl {\n\t\tiifname != @from-wl-selected return\n"
-                                     "\t\tmeta mark set mark & 0xfffcffff\n", "egress"));
-    assert_has(t, dispatch_text(buf, "chain to-wl {\n\t\toifname != @to-wl-selected return\n"
-                                     "\t\tmeta mark set mark & 0xfffcffff\n", "ingress"));
+    /* no policy yet: the dispatch chains let every workload by, no tier is there */
+    assert_has(t, "chain from-wl {\n\t\tiifname != @from-wl-selected return\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n\t}");
+    assert_has(t, "chain to-wl {\n\t\toifname != @to-wl-selected return\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n\t}");
+    assert_lacks(t, "tier");
     assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
                   "policy applies to\"; }");
     assert_has(t, "set local-wl { type ifname; }");
@@ -121,10 +123,17 @@ static void test_k8s_default_deny_sends_local_pods_to_default_deny(void **state)
     assert_dispatch(t, "from-wl", "");                                  /* ingress only */
     assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
                   "policy applies to\"; elements = { \"cali-a\" }; }");
-    assert_has(t, dispatch_text(buf, "chain to-wl {\n\t\toifname != @to-wl-selected return\n"
-                                     "\t\tmeta mark set mark & 0xfffcffff\n"
-                                     "\t\tmeta mark & 0x00030000 == 0 oifname @to-wl-first "
-                                     "jump to-wl-first\n", "ingress"));
+    assert_has(t, "chain to-wl {\n\t\toifname != @to-wl-selected return\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n"
+                  "\t\tjump to-wl-tier-default\n\t}");
+    /* the default tier: a Pass of an earlier tier ends, its pages, its default deny */
+    assert_has(t, deny_text(buf, "chain to-wl-tier-default {\n\t\tmeta mark set mark & 0xfffdffff\n"
+                                 "\t\tmeta mark & 0x00030000 == 0 oifname @to-wl-first "
+                                 "jump to-wl-first\n", "0x00030000",
+                            "tier default: default deny: no ingress policy allowed or passed it"));
+    /* the only tier: to-wl-selected says who it applies to, its own set stays empty */
+    assert_has(t, "set to-wl-tier-default { type ifname; comment \"local workloads some ingress "
+                  "policy of tier default applies to\"; }");
     assert_has(t, "chain to-wl-first {\n\t\tmeta mark & 0x00030000 == 0 oifname @wl-");
     assert_has(t, " jump pi-knp/default/default-deny\n\t}");
     assert_has(t, "comment \"local workloads: projectcalico.org/namespace == 'default' && "
@@ -346,9 +355,9 @@ static void test_deny_rule_is_logged_then_dropped_and_its_id_maps_back(void **st
     /* Allow is not logged */
     assert_lacks(t, "udp limit");
     assert_string_equal(tby_rs_find_deny(tby_calc_ruleset(c), id), "default/no-ssh ingress 1");
-    tby_rs_deny_id("default deny: no ingress policy allowed it", id);
+    tby_rs_deny_id("tier default: default deny: no ingress policy allowed or passed it", id);
     assert_string_equal(tby_rs_find_deny(tby_calc_ruleset(c), id),
-                        "default deny: no ingress policy allowed it");
+                        "tier default: default deny: no ingress policy allowed or passed it");
     assert_null(tby_rs_find_deny(tby_calc_ruleset(c), "tby-deny:000000000000"));
 }
 
@@ -548,6 +557,205 @@ static void test_policy_order_change_rewrites_only_the_dispatch(void **state)
     free(t);
     t = dump(c);
     assert_dispatch(t, "to-wl", "pi-np/default/one");
+}
+
+/* ---- tiers ------------------------------------------------------------------------------ */
+
+static const char *const tier_security =
+    "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: security}\n"
+    "spec: {order: 100}\n";
+
+static void apply_tier_policy(struct tby_calc *c, const char *tier, const char *name,
+                              const char *selector, int order)
+{
+    char doc[512];
+
+    snprintf(doc, sizeof(doc), "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: %s}\nspec:\n  tier: %s\n  order: %d\n  selector: \"%s\"\n"
+             "  types: [Ingress]\n  ingress: [{action: Pass}]\n", name, tier, order, selector);
+    apply(c, doc);
+}
+
+/* Tiers run in their order, whatever the policies' orders; each tier's policies run
+ * together, and a tier's chain ends with its defaultAction. */
+static void test_tiers_run_in_tier_order(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, tier_security);
+    apply_web_policy(c, "early", 1);                          /* default tier, order 1 */
+    apply_tier_policy(c, "security", "security.late", "app == 'web'", 500);
+    apply_tier_policy(c, "security", "first", "app == 'web'", 400);
+    t = dump(c);
+    assert_dispatch(t, "to-wl", "pi-gnp/first pi-gnp/security.late pi-np/default/early");
+    assert_has(t, "\t\tmeta mark & 0x00010000 == 0 oifname @to-wl-tier-security "
+                  "jump to-wl-tier-security\n"
+                  "\t\tmeta mark & 0x00010000 == 0 oifname @to-wl-tier-default "
+                  "jump to-wl-tier-default\n\t}");
+    assert_has(t, "comment \"tier security: default deny: no ingress policy allowed or "
+                  "passed it\"");
+    assert_has(t, "chain pi-gnp/first {\n\t\tcounter meta mark set mark | 0x00020000 return "
+                  "comment \"first ingress 0\"\n");
+    /* the tier goes after the default tier once its order says so */
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: security}\n"
+             "spec: {order: 2000000, defaultAction: Pass}\n");
+    free(t);
+    t = dump(c);
+    assert_dispatch(t, "to-wl", "pi-np/default/early pi-gnp/first pi-gnp/security.late");
+    assert_lacks(t, "tier security: default deny");           /* defaultAction Pass */
+}
+
+/* A tier applies only to the workloads its policies select: others are not in its set,
+ * so its default deny never meets them. */
+static void test_tier_applies_only_to_workloads_its_policies_select(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL, *j = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    wep(c, (struct wep_spec){ "default", "b", NULL, "cali-b", "10.0.0.2", "app=db", NULL });
+    apply(c, tier_security);
+    apply_tier_policy(c, "security", "only-db", "app == 'db'", 1);
+    apply_web_policy(c, "web", 1); /* a second tier: the tiers' sets say who is in which */
+    t = dump(c);
+    assert_has(t, "set to-wl-tier-security { type ifname; comment \"local workloads some "
+                  "ingress policy of tier security applies to\"; elements = { \"cali-b\" }; }");
+    assert_has(t, "policy of tier default applies to\"; elements = { \"cali-a\" }; }");
+    assert_has(t, "\t\tmeta mark & 0x00010000 == 0 oifname @to-wl-tier-security "
+                  "jump to-wl-tier-security\n");
+    /* a pod joining the tier's selector: set elements only */
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    wep(c, (struct wep_spec){ "default", "c", NULL, "cali-c", "10.0.0.3", "app=db", NULL });
+    j = journal(c);
+    assert_lacks(j, "rule");
+    assert_has(j, "to-wl-tier-security { \"cali-c\" }");
+    /* back to one tier: its set empties, the dispatch jumps to it for every selected pod */
+    delete_web_policy(c, "web");
+    free(t);
+    t = dump(c);
+    assert_has(t, "policy of tier security applies to\"; }");
+    assert_has(t, "\t\tjump to-wl-tier-security\n\t}");
+    assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
+                  "policy applies to\"; elements = { \"cali-b\", \"cali-c\" }; }");
+}
+
+/* A tier no Tier resource and no policy keeps goes with its chains and sets; a policy
+ * naming a tier not stored runs last, with a default deny (fails closed). */
+static void test_unstored_tier_runs_last_and_goes_with_its_policies(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply_tier_policy(c, "ghost", "g", "app == 'web'", 1);
+    apply_web_policy(c, "early", 5);
+    t = dump(c);
+    assert_dispatch(t, "to-wl", "pi-np/default/early pi-gnp/g");
+    assert_has(t, "tier ghost: default deny");
+    delete(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+              "metadata: {name: g}\nspec: {tier: ghost}\n");
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "ghost");
+    assert_dispatch(t, "to-wl", "pi-np/default/early");
+    /* the same with a stored tier removed: its chain goes once no policy is left */
+    apply(c, tier_security);
+    apply_tier_policy(c, "security", "s", "app == 'web'", 1);
+    delete(c, tier_security);
+    free(t);
+    t = dump(c);
+    assert_dispatch(t, "to-wl", "pi-np/default/early pi-gnp/s"); /* unordered now: last */
+}
+
+/* ---- profiles after the tiers ----------------------------------------------------------- */
+
+static const char *const profile_dev =
+    "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata: {name: dev}\nspec:\n"
+    "  ingress:\n  - action: Deny\n    source: {nets: [10.0.0.0/8]}\n  - action: Allow\n"
+    "    protocol: TCP\n";
+
+/* A local workload listing the profiles in `profiles` ("a,b"), in that order. */
+static void wep_profiles(struct tby_calc *c, struct wep_spec s, const char *profiles)
+{
+    struct tby_resource *res = wep_res(&s);
+    struct tby_error err = { 0 };
+    char buf[256], *save = NULL;
+
+    snprintf(buf, sizeof(buf), "%s", profiles);
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        assert_int_equal(tby_strv_push(&res->spec.wep->profiles, t), 0);
+    assert_int_equal(tby_calc_update(c, res, &err), 0);
+    tby_strv_clear(&res->spec.wep->profiles);
+    res_free(res);
+}
+
+/* A workload's profiles with rules run after the tiers, in its order, and what none
+ * allowed is dropped; a profile allowing everything (a namespace's, stored or not) that
+ * comes first leaves the workload open, one that comes later ends its plan with Allow. */
+static void test_profile_rules_run_after_the_tiers(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL, *j = NULL;
+    char buf[1024];
+
+    (void)state;
+    apply(c, profile_dev);
+    wep_profiles(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web",
+                                       NULL }, "dev");
+    wep_profiles(c, (struct wep_spec){ "default", "b", NULL, "cali-b", "10.0.0.2", "app=web",
+                                       NULL }, "kns.default,dev");
+    wep_profiles(c, (struct wep_spec){ "default", "c", NULL, "cali-c", "10.0.0.3", "app=db",
+                                       NULL }, "dev,kns.default");
+    apply_web_policy(c, "web", 1);
+    t = dump(c);
+    assert_has(t, "chain pi-pr/dev {\n");
+    /* the tiers first, then the profiles: a (dev, then nothing allows) and c (dev, then its
+     * namespace allows) each have a plan; b's namespace profile allows first: no plan */
+    assert_dispatch(t, "to-wl", "pi-np/default/web pi-pr/dev pi-pr/dev");
+    assert_has(t, "comment \"local workloads whose profiles run: pi-pr/dev|drop\"; "
+                  "elements = { \"cali-a\" }; }");
+    assert_has(t, "comment \"local workloads whose profiles run: pi-pr/dev|allow\"; "
+                  "elements = { \"cali-c\" }; }");
+    assert_has(t, deny_text(buf, "\t\tmeta mark & 0x00010000 == 0 jump pi-pr/dev\n", "0x00010000",
+                            "no profile allowed it"));
+    assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
+                  "policy applies to\"; elements = { \"cali-a\", \"cali-b\", \"cali-c\" }; }");
+    /* dev says nothing of egress: a, with no profile allowing, is closed that way (c's
+     * namespace profile allows) */
+    assert_has(t, "set from-wl-selected { type ifname; comment \"local workloads some egress "
+                  "policy applies to\"; elements = { \"cali-a\" }; }");
+    assert_has(t, "comment \"local workloads whose profiles run: |drop\"; "
+                  "elements = { \"cali-a\" }; }");
+    /* with a plan, to-wl-selected holds more than the default tier's workloads: its set
+     * says who it applies to (d, selected by no policy, must not meet its default deny) */
+    assert_has(t, "policy of tier default applies to\"; elements = { \"cali-a\", \"cali-b\" }; }");
+    assert_has(t, "\t\tmeta mark & 0x00010000 == 0 oifname @to-wl-tier-default "
+                  "jump to-wl-tier-default\n");
+    /* another workload with a plan that is there: set elements only */
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    wep_profiles(c, (struct wep_spec){ "default", "d", NULL, "cali-d", "10.0.0.4", "app=x",
+                                       NULL }, "dev");
+    j = journal(c);
+    assert_lacks(j, "rule");
+    /* the profile gone: nothing of it stays, every workload is open again */
+    delete(c, profile_dev);
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "pr/dev");
+    assert_lacks(t, "-prof-");
+    assert_dispatch(t, "to-wl", "pi-np/default/web");
+    /* written again over the workloads there are: their plans come back */
+    apply(c, profile_dev);
+    free(t);
+    t = dump(c);
+    assert_dispatch(t, "to-wl", "pi-np/default/web pi-pr/dev pi-pr/dev");
+    assert_has(t, "comment \"local workloads whose profiles run: pi-pr/dev|drop\"; "
+                  "elements = { \"cali-a\", \"cali-d\" }; }");
 }
 
 /* What a restarted tabby-node computes does not depend on the order the datastore lists
@@ -904,6 +1112,10 @@ int main(void)
         cmocka_unit_test(test_endpoints_of_one_policy_share_its_set),
         cmocka_unit_test(test_pods_change_page_sets_not_rules),
         cmocka_unit_test(test_dispatch_is_cut_into_pages),
+        cmocka_unit_test(test_tiers_run_in_tier_order),
+        cmocka_unit_test(test_profile_rules_run_after_the_tiers),
+        cmocka_unit_test(test_tier_applies_only_to_workloads_its_policies_select),
+        cmocka_unit_test(test_unstored_tier_runs_last_and_goes_with_its_policies),
         cmocka_unit_test(test_policy_order_change_rewrites_only_the_dispatch),
         cmocka_unit_test(test_the_table_does_not_depend_on_the_order_of_events),
         cmocka_unit_test(test_new_pod_changes_only_set_elements),

@@ -711,9 +711,6 @@ static void test_policy_spec(void **state)
 static void test_tiers_and_names(void **state)
 {
     static const struct bad_case cases[] = {
-        { NP "spec:\n  tier: security\n",
-          "metadata.name: a policy in tier \"security\" must be named \"security.<name>\", "
-          "got \"p\"" },
         { "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n"
           "  name: ops.p\nspec:\n  tier: security\n",
           "metadata.name: \"ops.p\" names tier \"ops\" but the policy is in tier \"security\"" },
@@ -735,6 +732,7 @@ static void test_tiers_and_names(void **state)
         "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n"
         "  name: default.p\nspec: {}\n",
         NP "spec:\n  tier: ''\n",
+        NP "spec:\n  tier: security\n", /* Calico 3.31: the tier prefix is optional */
     };
 
     (void)state;
@@ -744,6 +742,49 @@ static void test_tiers_and_names(void **state)
 
         assert_round_trip(res);
     }
+}
+
+#define TIER "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata:\n"
+
+static void test_tier_decodes_with_calico_defaults(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *sec =
+        load_one(TIER "  name: security\nspec:\n  order: 100\n  defaultAction: Pass\n");
+    _cleanup_(tby_resource_freep) struct tby_resource *bare =
+        load_one(TIER "  name: later\n");
+    _cleanup_(tby_resource_freep) struct tby_resource *def =
+        load_one(TIER "  name: default\nspec: {defaultAction: Pass}\n");
+
+    (void)state;
+    assert_true(sec->spec.tier->has_order);
+    assert_true(sec->spec.tier->order == 100);
+    assert_int_equal(sec->spec.tier->default_action, TBY_TIER_PASS);
+    assert_false(bare->spec.tier->has_order); /* unordered: after every ordered tier */
+    assert_int_equal(bare->spec.tier->default_action, TBY_TIER_DENY);
+    assert_true(def->spec.tier->has_order);   /* Calico's default tier: 1,000,000 */
+    assert_true(def->spec.tier->order == TBY_TIER_DEFAULT_ORDER);
+    assert_round_trip(sec);
+    assert_round_trip(bare);
+    assert_round_trip(def);
+    assert_ptr_equal(tby_kind_lookup("tiers"), sec->info);
+    assert_false(sec->info->namespaced);
+}
+
+static void test_tier_refuses_bad_fields(void **state)
+{
+    static const struct bad_case cases[] = {
+        { TIER "  name: t\nspec: {defaultAction: Allow}\n", "spec.defaultAction" },
+        { TIER "  name: t\nspec: {order: high}\n", "spec.order" },
+        { TIER "  name: t\nspec: {selector: all()}\n", "spec.selector" },
+        { TIER "  name: default\nspec: {order: 5}\n",
+          "spec.order: the default tier's order is 1000000, got 5" },
+        { TIER "  name: Sec\n", "metadata.name: \"Sec\" is not a valid name" },
+        { TIER "  name: a.b\n", "metadata.name: \"a.b\" is not a valid tier name" },
+        { TIER "  name: t\n  namespace: x\n", "metadata.namespace" },
+    };
+
+    (void)state;
+    BAD_CASES(cases);
 }
 
 static void test_profile(void **state)
@@ -904,6 +945,8 @@ int main(void)
         cmocka_unit_test(test_services),
         cmocka_unit_test(test_policy_spec),
         cmocka_unit_test(test_tiers_and_names),
+        cmocka_unit_test(test_tier_decodes_with_calico_defaults),
+        cmocka_unit_test(test_tier_refuses_bad_fields),
         cmocka_unit_test(test_profile),
         cmocka_unit_test(test_k8s_selectors_and_peers),
         cmocka_unit_test(test_k8s_ports),

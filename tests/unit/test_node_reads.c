@@ -287,10 +287,10 @@ static struct tby_store_stats churn(struct world *w, long *mark)
     turn_for(w, 2500);
 
     now = tby_store_stats(w->f.n.store);
-    delta = (struct tby_store_stats){ now.gets - at_start.gets,
-                                      now.ranges - at_start.ranges,
-                                      now.watches - at_start.watches,
-                                      now.commits - at_start.commits };
+    delta = (struct tby_store_stats){ .gets = now.gets - at_start.gets,
+                                      .ranges = now.ranges - at_start.ranges,
+                                      .watches = now.watches - at_start.watches,
+                                      .commits = now.commits - at_start.commits };
     print_message("at start: gets=%llu ranges=%llu watches=%llu commits=%llu\n",
                   (unsigned long long)at_start.gets, (unsigned long long)at_start.ranges,
                   (unsigned long long)at_start.watches, (unsigned long long)at_start.commits);

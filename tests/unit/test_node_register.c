@@ -1,8 +1,8 @@
 /* test_node_register.c — this node's Node: what it should say given the addresses found
  * and the pools (the plan, without a datastore), and the registration part against a
- * sqlite datastore: registered with an address given, the Node's other fields kept, a
- * VXLAN tunnel address from IPAM, and a failed autodetection said as the reason the node
- * is not ready. */
+ * sqlite datastore: registered with an address given, the Node's other fields kept, the
+ * VXLAN and IPIP tunnel addresses from IPAM (from the pools Calico takes them from), and a
+ * failed autodetection said as the reason the node is not ready. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -164,20 +164,75 @@ static void test_nothing_for_bgp_leaves_no_empty_bgp_section(void **state)
 
 static void test_tunnel_pools_are_vxlan_enabled_and_for_tunnels(void **state)
 {
-    struct tby_ippool p = { .vxlan_mode = TBY_ENCAP_ALWAYS,
+    struct tby_ippool p = { .vxlan_mode = TBY_ENCAP_ALWAYS, .node_selector = "all()",
                             .allowed_uses = TBY_POOL_USE_WORKLOAD | TBY_POOL_USE_TUNNEL };
 
-    assert_true(node_register_tunnel_pool(&p));
+    cidr("10.66.0.0/16", &p.cidr);
+    assert_true(node_register_tunnel_pool(&p, NODE_TUNNEL_VXLAN, NULL));
+    assert_false(node_register_tunnel_pool(&p, NODE_TUNNEL_VXLAN6, NULL)); /* family */
+    assert_false(node_register_tunnel_pool(&p, NODE_TUNNEL_IPIP, NULL));
     p.vxlan_mode = TBY_ENCAP_CROSS_SUBNET;
-    assert_true(node_register_tunnel_pool(&p));
+    assert_true(node_register_tunnel_pool(&p, NODE_TUNNEL_VXLAN, NULL));
     p.vxlan_mode = TBY_ENCAP_NEVER;
-    assert_false(node_register_tunnel_pool(&p));
+    assert_false(node_register_tunnel_pool(&p, NODE_TUNNEL_VXLAN, NULL));
     p.vxlan_mode = TBY_ENCAP_ALWAYS;
     p.disabled = true;
-    assert_false(node_register_tunnel_pool(&p));
+    assert_false(node_register_tunnel_pool(&p, NODE_TUNNEL_VXLAN, NULL));
     p.disabled = false;
     p.allowed_uses = TBY_POOL_USE_WORKLOAD;
-    assert_false(node_register_tunnel_pool(&p));
+    assert_false(node_register_tunnel_pool(&p, NODE_TUNNEL_VXLAN, NULL));
+}
+
+/* As Calico: IPv4 pools whose ipipMode is not Never, enabled, for tunnels, and whose
+ * nodeSelector selects the node. */
+static void test_ipip_tunnel_pools_are_ipv4_ipip_pools_selecting_the_node(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *node = resource(existing);
+    struct tby_ippool p = { .ipip_mode = TBY_ENCAP_ALWAYS, .node_selector = "all()",
+                            .allowed_uses = TBY_POOL_USE_WORKLOAD | TBY_POOL_USE_TUNNEL };
+
+    cidr("10.67.0.0/16", &p.cidr);
+    assert_true(node_register_tunnel_pool(&p, NODE_TUNNEL_IPIP, node));
+    assert_false(node_register_tunnel_pool(&p, NODE_TUNNEL_VXLAN, node));
+    p.ipip_mode = TBY_ENCAP_CROSS_SUBNET;
+    assert_true(node_register_tunnel_pool(&p, NODE_TUNNEL_IPIP, node));
+    p.node_selector = "rack == 'r7'";
+    assert_true(node_register_tunnel_pool(&p, NODE_TUNNEL_IPIP, node));
+    assert_false(node_register_tunnel_pool(&p, NODE_TUNNEL_IPIP, NULL)); /* no labels yet */
+    p.node_selector = "rack == 'r8'";
+    assert_false(node_register_tunnel_pool(&p, NODE_TUNNEL_IPIP, node));
+    p.node_selector = "all()";
+    p.ipip_mode = TBY_ENCAP_NEVER;
+    assert_false(node_register_tunnel_pool(&p, NODE_TUNNEL_IPIP, node));
+    p.ipip_mode = TBY_ENCAP_ALWAYS;
+    p.disabled = true;
+    assert_false(node_register_tunnel_pool(&p, NODE_TUNNEL_IPIP, node));
+    p.disabled = false;
+    p.allowed_uses = TBY_POOL_USE_WORKLOAD;
+    assert_false(node_register_tunnel_pool(&p, NODE_TUNNEL_IPIP, node));
+}
+
+/* spec.bgp.ipv4IPIPTunnelAddr is set with the IPIP address, and goes with it; a bgp
+ * section left empty goes too. */
+static void test_ipip_tunnel_address_is_said_in_spec_bgp(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    _cleanup_(tby_resource_freep) struct tby_resource *gone = NULL;
+    struct node_reg_facts f = { .node = "n1" };
+
+    f.has_tunnel[NODE_TUNNEL_IPIP] = true;
+    ip("10.67.3.1", &f.tunnel[NODE_TUNNEL_IPIP]);
+    res = plan(NULL, &f);
+    assert_true(res->spec.node->has_bgp);
+    assert_true(res->spec.node->has_ipip_tunnel_addr);
+    ip_is(&res->spec.node->ipip_tunnel_addr, "10.67.3.1");
+    assert_false(res->spec.node->has_vxlan_tunnel_addr);
+    assert_null(plan(res, &f)); /* said already */
+    f.has_tunnel[NODE_TUNNEL_IPIP] = false;
+    gone = plan(res, &f);
+    assert_non_null(gone);
+    assert_false(gone->spec.node->has_ipip_tunnel_addr);
+    assert_false(gone->spec.node->has_bgp);
 }
 
 /* ---- the part ------------------------------------------------------------------------------ */
@@ -232,6 +287,102 @@ static void test_vxlan_tunnel_address_comes_from_ipam(void **state)
     cidr("10.66.0.0/16", &pool);
     assert_true(res->spec.node->has_vxlan_tunnel_addr);
     assert_true(tby_cidr_contains(&pool, &res->spec.node->vxlan_tunnel_addr));
+    fixture_stop(&f);
+}
+
+/* handle's one address, which lies in `pool`; false when it holds none. */
+static bool handle_holds_in(struct node_fixture *f, const char *handle, const char *pool,
+                            const struct tby_ip *want)
+{
+    struct tby_ipam *ipam = NULL;
+    struct tby_ipam_result held = { 0 };
+    struct tby_cidr net;
+    bool holds;
+
+    cidr(pool, &net);
+    assert_int_equal(tby_ipam_new(f->n.store, NULL, &ipam, NULL), 0);
+    assert_int_equal(tby_ipam_ips_by_handle(ipam, handle, &held, NULL), 0);
+    holds = held.n == 1 && tby_cidr_contains(&net, &held.items[0].ip) &&
+            (!want || tby_ip_equal(want, &held.items[0].ip));
+    tby_ipam_result_clear(&held);
+    tby_ipam_free(ipam);
+    return holds;
+}
+
+/* Whether the stored Node's IPIP address lies in `pool` (NULL: whether it has none). */
+static bool stored_ipip_in(struct node_fixture *f, const char *pool)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *res = stored_node(f);
+    struct tby_cidr net;
+
+    if (!pool)
+        return !res->spec.node->has_ipip_tunnel_addr;
+    cidr(pool, &net);
+    return res->spec.node->has_ipip_tunnel_addr &&
+           tby_cidr_contains(&net, &res->spec.node->ipip_tunnel_addr);
+}
+
+static bool turn_until_ipip_in(struct node_fixture *f, const char *pool)
+{
+    int64_t until = node_now_ms() + 10000;
+
+    while (!stored_ipip_in(f, pool) && node_now_ms() < until)
+        node_turn(&f->n, 20);
+    return stored_ipip_in(f, pool);
+}
+
+/* The IPIP address comes from the IPIP pool that selects the node (not from one that does
+ * not, nor from a VXLAN pool), is held by handle ipip-tunnel-addr-<node> and said in
+ * spec.bgp.ipv4IPIPTunnelAddr; outside every IPIP pool, it is replaced; once no IPIP pool
+ * is left it is given back and unsaid. */
+static void test_ipip_tunnel_address_comes_from_the_ipip_pool_selecting_the_node(void **state)
+{
+    struct node_fixture f = { 0 };
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    const char *registering[] = { "register", NULL };
+    struct tby_error err = { 0 };
+    struct tby_cidr pool;
+    char why[512];
+
+    fixture_init(&f, (const char *[]){ "--ip", "10.0.0.5/24", "--networking-backend", "vxlan",
+                                       NULL });
+    fixture_start(&f, registering);
+    fixture_apply(&f, "apiVersion: projectcalico.org/v3\nkind: Node\n"
+                      "metadata: {name: n1, labels: {rack: r7}}\nspec: {}\n"
+                      "---\napiVersion: projectcalico.org/v3\nkind: IPPool\n"
+                      "metadata: {name: a-other-rack}\n"
+                      "spec: {cidr: 10.68.0.0/16, ipipMode: Always, nodeSelector: rack == 'r8'}\n"
+                      "---\napiVersion: projectcalico.org/v3\nkind: IPPool\n"
+                      "metadata: {name: b-vxlan}\nspec: {cidr: 10.66.0.0/16, vxlanMode: Always}\n"
+                      "---\napiVersion: projectcalico.org/v3\nkind: IPPool\n"
+                      "metadata: {name: c-ipip}\n"
+                      "spec: {cidr: 10.67.0.0/16, ipipMode: CrossSubnet,\n"
+                      "       nodeSelector: rack == 'r7'}\n");
+    node_turn(&f.n, 0);
+    assert_true(node_ready(&f.n, why, sizeof(why)));
+    res = stored_node(&f);
+    cidr("10.67.0.0/16", &pool);
+    assert_true(res->spec.node->has_ipip_tunnel_addr);
+    assert_true(tby_cidr_contains(&pool, &res->spec.node->ipip_tunnel_addr));
+    assert_true(handle_holds_in(&f, "ipip-tunnel-addr-n1", "10.67.0.0/16",
+                                &res->spec.node->ipip_tunnel_addr));
+    assert_true(handle_holds_in(&f, "vxlan-tunnel-addr-n1", "10.66.0.0/16",
+                                &res->spec.node->vxlan_tunnel_addr));
+    /* outside every IPIP pool: given back, and one taken from the IPIP pool there is */
+    fixture_apply(&f, "apiVersion: projectcalico.org/v3\nkind: IPPool\n"
+                      "metadata: {name: c-ipip}\nspec: {cidr: 10.67.0.0/16, ipipMode: Never}\n"
+                      "---\napiVersion: projectcalico.org/v3\nkind: IPPool\n"
+                      "metadata: {name: d-ipip}\nspec: {cidr: 10.69.0.0/16, ipipMode: Always}\n");
+    assert_true(turn_until_ipip_in(&f, "10.69.0.0/16"));
+    assert_true(handle_holds_in(&f, "ipip-tunnel-addr-n1", "10.69.0.0/16", NULL));
+    /* no IPIP pool left: given back, and the field goes */
+    assert_int_equal(tby_catalog_delete_one(f.n.store, tby_kind_info(TBY_KIND_IPPOOL), NULL,
+                                            "d-ipip", &err), 0);
+    assert_true(turn_until_ipip_in(&f, NULL));
+    tby_resource_free(TBY_STEAL(res));
+    res = stored_node(&f);
+    assert_true(res->spec.node->has_vxlan_tunnel_addr);
+    assert_false(handle_holds_in(&f, "ipip-tunnel-addr-n1", "10.69.0.0/16", NULL));
     fixture_stop(&f);
 }
 
@@ -330,8 +481,11 @@ int main(void)
         cmocka_unit_test(test_tunnel_address_goes_with_the_vxlan_pools),
         cmocka_unit_test(test_nothing_for_bgp_leaves_no_empty_bgp_section),
         cmocka_unit_test(test_tunnel_pools_are_vxlan_enabled_and_for_tunnels),
+        cmocka_unit_test(test_ipip_tunnel_pools_are_ipv4_ipip_pools_selecting_the_node),
+        cmocka_unit_test(test_ipip_tunnel_address_is_said_in_spec_bgp),
         cmocka_unit_test(test_registers_the_address_given_and_keeps_the_labels),
         cmocka_unit_test(test_vxlan_tunnel_address_comes_from_ipam),
+        cmocka_unit_test(test_ipip_tunnel_address_comes_from_the_ipip_pool_selecting_the_node),
         cmocka_unit_test(test_checks_read_nothing_until_something_is_to_change),
         cmocka_unit_test(test_failed_autodetection_is_why_the_node_is_not_ready),
     };

@@ -386,6 +386,7 @@ static void test_workload_without_interface_is_warned(void **state)
 static void test_ipip_always_routes_via_tunl0_to_node_addresses(void **state)
 {
     struct world *w = *state;
+    char buf[TBY_IP_STRLEN];
 
     three_nodes(w, TBY_ENCAP_NEVER, TBY_ENCAP_ALWAYS);
     w->node_specs[0].has_ipip_tunnel_addr = true;
@@ -396,8 +397,24 @@ static void test_ipip_always_routes_via_tunl0_to_node_addresses(void **state)
                             "10.65.1.0/26 via 192.168.1.12 dev tunl0 onlink\n"
                             "10.65.2.0/26 via 192.168.2.13 dev tunl0 onlink\n");
     assert_string_equal(w->plan.ipip_pool, "default");
-    assert_int_equal(w->plan.ipip_tunnel_addr.family, 4);
+    assert_string_equal(tby_ip_format(&w->plan.ipip_tunnel_addr, buf), "10.65.0.1");
+    assert_false(has_warning(&w->plan, "IPIP tunnel address"));
     assert_false(w->plan.vxlan[0].wanted);
+}
+
+/* tunl0 is still checked for (the pool needs it), bare until registration says its
+ * address. */
+static void test_ipip_without_own_tunnel_address_leaves_tunl0_bare(void **state)
+{
+    struct world *w = *state;
+
+    three_nodes(w, TBY_ENCAP_NEVER, TBY_ENCAP_ALWAYS);
+    plan(w);
+    assert_string_equal(w->plan.ipip_pool, "default");
+    assert_int_equal(w->plan.ipip_tunnel_addr.family, 0);
+    assert_true(has_warning(&w->plan, "node a has no IPIP tunnel address yet: tunl0 gets no "
+                                      "address"));
+    assert_int_equal(w->plan.n_routes, 3); /* routes go on */
 }
 
 static void test_ipip_crosssubnet_encapsulates_only_across_subnets(void **state)
@@ -550,6 +567,7 @@ int main(void)
         T(test_local_workload_wins_a_clashing_destination),
         T(test_workload_without_interface_is_warned),
         T(test_ipip_always_routes_via_tunl0_to_node_addresses),
+        T(test_ipip_without_own_tunnel_address_leaves_tunl0_bare),
         T(test_ipip_crosssubnet_encapsulates_only_across_subnets),
         T(test_ipip_routes_are_left_to_bird_in_bgp_mode),
         T(test_ipip_pool_is_named_even_with_a_vxlan_pool_first),

@@ -174,6 +174,28 @@ static void test_calico_cr_reads_as_tabbys_v3_value(void **state)
     k8s_entry_clear(&e);
 }
 
+/* Tiers are Calico's tiers.crd.projectcalico.org, read as v3 Tiers (the default tier as
+ * Calico's apiserver writes it). */
+static void test_tier_cr_reads_as_a_tier(void **state)
+{
+    struct k8s_entry e;
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    struct tby_error err = { 0 };
+
+    (void)state;
+    assert_int_equal(read_as("/tabby/v1/tiers/x", 0,
+                             "{\"apiVersion\":\"crd.projectcalico.org/v1\",\"kind\":\"Tier\","
+                             "\"metadata\":{\"name\":\"default\",\"resourceVersion\":\"7\"},"
+                             "\"spec\":{\"order\":1000000,\"defaultAction\":\"Deny\"}}", &e), 0);
+    assert_string_equal(e.key, "/tabby/v1/tiers/default");
+    assert_string_equal(at(e.value, "kind", NULL, NULL), "Tier");
+    assert_int_equal(tby_resource_decode(e.value, &res, &err), 0);
+    assert_true(res->spec.tier->order == TBY_TIER_DEFAULT_ORDER);
+    assert_int_equal(res->spec.tier->default_action, TBY_TIER_DENY);
+    assert_string_equal(k8s_crd_tiers.plural, "tiers");
+    k8s_entry_clear(&e);
+}
+
 /* A policy's spec with a field tabby does not know may allow something else than tabby
  * would read: it is handed on as it is, so that decoding it fails and tabby-node denies in
  * its place (enforce.h); outside the spec an unknown field is left out as for any kind. */
@@ -952,6 +974,7 @@ int main(void)
         cmocka_unit_test(test_uid_conversion_reverses_bits_but_keeps_version_and_variant),
         cmocka_unit_test(test_resource_versions_must_be_numbers),
         cmocka_unit_test(test_calico_cr_reads_as_tabbys_v3_value),
+        cmocka_unit_test(test_tier_cr_reads_as_a_tier),
         cmocka_unit_test(test_policy_with_unknown_spec_field_is_handed_on_undecoded),
         cmocka_unit_test(test_calico_write_keeps_calicos_fields_and_splits_metadata),
         cmocka_unit_test(test_calico_create_is_a_post_without_uid),

@@ -1,6 +1,6 @@
 /* cmd_flows.c — tabbyctl flows: the flows tabby-node recorded (node/flows.c), asked of its
- * HTTP port (/flows): each flow (source, destination, protocol and port) with the policy,
- * direction and rule that dropped it and its packets per interval. --follow asks again
+ * HTTP port (/flows): each flow (source, destination, protocol and port) with the tier,
+ * policy, direction and rule that dropped it and its packets per interval. --follow asks again
  * every second and prints each flow once its interval has closed. Exit 0, 1 when the node
  * does not answer (or records nothing), 2 on bad usage. */
 #include <getopt.h>
@@ -76,8 +76,8 @@ static const char *str(const json_t *o, const char *key)
 
 static void print_header(void)
 {
-    printf("%-8s %-8s %-15s %-15s %-6s %-5s %7s  %-7s %-4s %s\n", "START", "END", "SOURCE",
-           "DESTINATION", "PROTO", "PORT", "PACKETS", "DIR", "RULE", "POLICY");
+    printf("%-8s %-8s %-15s %-15s %-6s %-5s %7s  %-7s %-12s %-4s %s\n", "START", "END",
+           "SOURCE", "DESTINATION", "PROTO", "PORT", "PACKETS", "DIR", "TIER", "RULE", "POLICY");
 }
 
 /* HH:MM:SS of an RFC 3339 time. */
@@ -112,11 +112,11 @@ static void print_flow(const json_t *r, bool json)
         snprintf(idx, sizeof(idx), "%lld", (long long)json_integer_value(rule));
     else
         snprintf(idx, sizeof(idx), "-");
-    printf("%-8s %-8s %-15s %-15s %-6s %-5s %7lld  %-7s %-4s %s\n",
+    printf("%-8s %-8s %-15s %-15s %-6s %-5s %7lld  %-7s %-12s %-4s %s\n",
            clock_of(str(r, "start"), a), clock_of(str(r, "end"), b), str(r, "src"),
            str(r, "dst"), str(r, "proto"), p,
            (long long)json_integer_value(json_object_get(r, "packets")), str(r, "direction"),
-           idx, str(r, "policy"));
+           str(r, "tier"), idx, str(r, "policy"));
 }
 
 static bool wanted(const json_t *r, const struct flags *f)

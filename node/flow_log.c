@@ -118,6 +118,7 @@ void flow_log_add(struct flow_log *log, const struct flow_pkt *p, int64_t now_ms
     memcpy(r->src, p->src, 16);
     memcpy(r->dst, p->dst, 16);
     snprintf(r->rule, sizeof(r->rule), "%s", p->rule);
+    snprintf(r->tier, sizeof(r->tier), "%s", p->tier ? p->tier : "");
 }
 
 uint64_t flow_log_first(const struct flow_log *log)
@@ -272,6 +273,7 @@ static json_t *record(const struct flow_rec *r)
         ok |= json_object_set_new(o, "icmp_type", json_integer(r->dport >> 8));
         ok |= json_object_set_new(o, "icmp_code", json_integer(r->dport & 0xff));
     }
+    ok |= json_object_set_new(o, "tier", r->tier[0] ? json_string(r->tier) : json_null());
     ok |= json_object_set_new(o, "policy", json_string(policy));
     ok |= json_object_set_new(o, "direction", dir);
     ok |= json_object_set_new(o, "rule", index);

@@ -23,6 +23,7 @@
 #define FLOW_LOG_POLICIES 256
 #define FLOW_LOG_INTERVAL_MS 5000
 #define FLOW_LOG_TEXT 128
+#define FLOW_LOG_TIER 64
 
 /* One logged packet, as read from the NFLOG group. */
 struct flow_pkt {
@@ -31,7 +32,8 @@ struct flow_pkt {
     uint8_t src[16], dst[16];     /* the first 4 bytes for IPv4 */
     uint16_t dport;               /* TCP/UDP/SCTP; ICMP: type << 8 | code */
     const char *rule;             /* the deny's drop comment ("POLICY DIR INDEX" or
-                                   * "default deny: …"), or its id when unknown */
+                                   * "tier T: default deny: …"), or its id when unknown */
+    const char *tier;             /* the tier that denied; "" or NULL: none (a profile) */
 };
 
 /* One flow over one interval. */
@@ -43,6 +45,7 @@ struct flow_rec {
     uint8_t src[16], dst[16];
     uint16_t dport;
     char rule[FLOW_LOG_TEXT];
+    char tier[FLOW_LOG_TIER];
 };
 
 struct flow_log;
@@ -78,7 +81,8 @@ void flow_log_foreach_policy(const struct flow_log *log,
 
 /* The records from seq `since` on (at most max, the newest if more), as a JSON array;
  * NULL when out of memory. A record: {"seq", "start", "end" (RFC 3339), "start_ms",
- * "end_ms" (ms since the epoch), "verdict" ("deny": only denies log), "packets",
+ * "end_ms" (ms since the epoch), "verdict" ("deny": only denies log), "packets", "tier"
+ * (or null),
  * "src", "dst", "proto", "dport" (or "icmp_type"/"icmp_code"), "policy", "direction",
  * "rule" (index, or null for a default deny), "deny" (the rule text)}. */
 json_t *flow_log_json(const struct flow_log *log, uint64_t since, size_t max);

@@ -38,6 +38,7 @@
 struct name {
     char id[TBY_RS_DENY_ID_SIZE];
     char rule[FLOW_LOG_TEXT];
+    char tier[FLOW_LOG_TIER];
 };
 
 struct node_flows {
@@ -116,22 +117,31 @@ static int attr_cb(const struct nlattr *a, void *data)
     return MNL_CB_OK;
 }
 
-/* The deny's rule text for id: asked of the parts once, then remembered. */
-static const char *name_of(struct node_flows *f, const char *id)
+/* The deny's rule text and tier for id into k: asked of the parts once, then remembered. */
+static void name_of(struct node_flows *f, const char *id, struct flow_pkt *k)
 {
-    const char *rule;
+    const char *rule, *tier;
     struct name *nm;
 
-    for (size_t i = 0; i < NAMES; i++)
-        if (strcmp(f->names[i].id, id) == 0)
-            return f->names[i].rule;
-    rule = node_deny_rule(f->node, id);
-    if (!rule)
-        return id; /* not (or no longer) programmed: not remembered */
+    for (size_t i = 0; i < NAMES; i++) {
+        if (strcmp(f->names[i].id, id) == 0) {
+            k->rule = f->names[i].rule;
+            k->tier = f->names[i].tier;
+            return;
+        }
+    }
+    rule = node_deny_rule(f->node, id, &tier);
+    if (!rule) { /* not (or no longer) programmed: not remembered */
+        k->rule = id;
+        k->tier = "";
+        return;
+    }
     nm = &f->names[f->next_name++ % NAMES];
     snprintf(nm->id, sizeof(nm->id), "%s", id);
     snprintf(nm->rule, sizeof(nm->rule), "%s", rule);
-    return nm->rule;
+    snprintf(nm->tier, sizeof(nm->tier), "%s", tier ? tier : "");
+    k->rule = nm->rule;
+    k->tier = nm->tier;
 }
 
 static int64_t wall_ms(void)
@@ -161,7 +171,7 @@ static int packet_cb(const struct nlmsghdr *nlh, void *data)
     }
     snprintf(id, sizeof(id), "%.*s", (int)mnl_attr_get_payload_len(tb[NFULA_PREFIX]),
              (const char *)mnl_attr_get_payload(tb[NFULA_PREFIX]));
-    k.rule = name_of(f, id);
+    name_of(f, id, &k);
     flow_log_add(f->log, &k, wall_ms());
     return MNL_CB_OK;
 }

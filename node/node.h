@@ -84,8 +84,9 @@ struct node_part {
      * change it. -ENOMEM. */
     int (*status)(void *state, const struct node *n, json_t *out);
     /* The rule text of the deny whose log id is id (ruleset.h: tby_rs_find_deny), NULL
-     * when it knows none; borrowed until its next run. */
-    const char *(*deny_rule)(const void *state, const char *id);
+     * when it knows none, and in *tier the tier that denied (NULL: none, a profile's);
+     * borrowed until its next run. */
+    const char *(*deny_rule)(const void *state, const char *id, const char **tier);
     /* /flows (the flows part): the denied flows from sequence number since on, a new
      * object, NULL when out of memory. */
     json_t *(*flows)(void *state, uint64_t since);
@@ -186,8 +187,8 @@ int node_metrics_write(const struct node *n, struct tby_buf *out);
  * as one JSON object, the caller's. NULL when out of memory. */
 json_t *node_status(struct node *n);
 
-/* The first running part's answer to deny_rule(id), or NULL. */
-const char *node_deny_rule(const struct node *n, const char *id);
+/* The first running part's answer to deny_rule(id, tier), or NULL. */
+const char *node_deny_rule(const struct node *n, const char *id, const char **tier);
 /* /flows: {"node": …, then the flows part's members}; NULL when no part records flows
  * (*none set) or out of memory. The caller's. */
 json_t *node_flows(struct node *n, uint64_t since, bool *none);

@@ -99,13 +99,14 @@ json_t *node_status(struct node *n)
 
 /* ---- denied flows ------------------------------------------------------------------------ */
 
-const char *node_deny_rule(const struct node *n, const char *id)
+const char *node_deny_rule(const struct node *n, const char *id, const char **tier)
 {
     const char *rule = NULL;
 
+    *tier = NULL;
     for (size_t i = 0; !rule && i < n->n_parts; i++)
         if (n->state[i] && n->parts[i]->deny_rule)
-            rule = n->parts[i]->deny_rule(n->state[i], id);
+            rule = n->parts[i]->deny_rule(n->state[i], id, tier);
     return rule;
 }
 

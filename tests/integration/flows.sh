@@ -54,12 +54,12 @@ pn_check
 
 # TCP 81 met rule 1 (Deny); UDP 81 no rule: the default deny.
 shows() { ctl_flows --node n1 --denied >"$T_TMP/flows.out" 2>&1 && grep -Eq "$1" "$T_TMP/flows.out"; }
-if t_wait 10 shows '10\.65\.0\.1 +10\.65\.0\.2 +TCP +81 +[0-9]+ +ingress +1 +default/b-web-only$'; then
+if t_wait 10 shows '10\.65\.0\.1 +10\.65\.0\.2 +TCP +81 +[0-9]+ +ingress +default +1 +default/b-web-only$'; then
     pass flows_name_policy_and_rule
 else
     fail flows_name_policy_and_rule "$(cat "$T_TMP/flows.out")"
 fi
-if t_wait 10 shows '10\.65\.0\.1 +10\.65\.0\.2 +UDP +81 +[0-9]+ +ingress +- +tier default: default deny$'; then
+if t_wait 10 shows '10\.65\.0\.1 +10\.65\.0\.2 +UDP +81 +[0-9]+ +ingress +default +- +tier default: default deny$'; then
     pass flows_name_the_default_deny
 else
     fail flows_name_the_default_deny "$(cat "$T_TMP/flows.out")"
@@ -76,6 +76,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["node"] == "n1" and d["recording"], d
 assert any(f["policy"] == "default/b-web-only" and f["rule"] == 1 and f["dport"] == 81
+           and f["tier"] == "default"
            and f["proto"] == "TCP" and f["direction"] == "ingress" and f["verdict"] == "deny"
            for f in d["flows"]), d["flows"]
 PY

@@ -30,6 +30,7 @@ static void test_packets_of_one_flow_in_one_interval_make_one_record(void **stat
     const json_t *r;
 
     (void)state;
+    p.tier = "security";
     for (int i = 0; i < 10; i++)
         flow_log_add(log, &p, T0 + i * 100);
     assert_int_equal(flow_log_next(log), 1);
@@ -42,6 +43,7 @@ static void test_packets_of_one_flow_in_one_interval_make_one_record(void **stat
     assert_string_equal(json_string_value(json_object_get(r, "proto")), "TCP");
     assert_int_equal(json_integer_value(json_object_get(r, "dport")), 22);
     assert_string_equal(json_string_value(json_object_get(r, "policy")), "default/no-ssh");
+    assert_string_equal(json_string_value(json_object_get(r, "tier")), "security");
     assert_string_equal(json_string_value(json_object_get(r, "direction")), "ingress");
     assert_int_equal(json_integer_value(json_object_get(r, "rule")), 1);
     assert_int_equal(json_integer_value(json_object_get(r, "packets")), 10);
@@ -159,6 +161,7 @@ static void test_icmp_and_ipv6_render(void **state)
     assert_string_equal(json_string_value(json_object_get(r, "policy")), "default deny");
     assert_string_equal(json_string_value(json_object_get(r, "direction")), "egress");
     assert_true(json_is_null(json_object_get(r, "rule")));
+    assert_true(json_is_null(json_object_get(r, "tier"))); /* none given */
     flow_log_free(log);
 }
 

@@ -94,6 +94,35 @@ n=$(metric 'default\/b-web-only')
 if [ "${n:-0}" -ge 1 ]; then pass metrics_count_denied_per_policy
 else fail metrics_count_denied_per_policy "tabby_denied_packets_total{policy=\"default/b-web-only\"}: '${n:-}'"; fi
 
+# ---- another tier: its Deny names it ------------------------------------------------------
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: {name: security}
+spec: {order: 100, defaultAction: Pass}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: security.no-82}
+spec:
+  tier: security
+  selector: app == 'b'
+  types: [Ingress]
+  ingress:
+  - action: Deny
+    protocol: TCP
+    destination: {ports: [82]}
+  - action: Pass
+YAML
+pn_expect tier_denies deny default a default b 82 TCP
+pn_expect tier_passes allow default a default b 80 TCP
+pn_check
+if t_wait 10 shows 'TCP +82 +[0-9]+ +ingress +security +0 +security\.no-82$'; then
+    pass flows_name_the_tier
+else
+    fail flows_name_the_tier "$(cat "$T_TMP/flows.out")"
+fi
+
 # ---- --follow prints each flow once its interval closes -----------------------------------
 ctl_flows --node n1 --follow >"$T_TMP/follow.out" 2>&1 &
 FOLLOW=$!

@@ -8,8 +8,10 @@
  * copied up to its transport header only. The cost is bounded three times: the kernel logs
  * each deny at a limited rate (the rule's limit), the socket's buffer is small (what does
  * not fit is lost in the kernel and counted here from ENOBUFS), and a turn of the loop reads
- * at most READ_BATCH messages. Without NFLOG in this kernel the part says so as degraded,
- * and the rest of the node works as before. */
+ * at most READ_BATCH messages. Without NFLOG in this kernel the part says so (a warning,
+ * tabby_denied_flows_recording 0, /flows and /status) and the rest of the node works as
+ * before: the deny rules still drop, their logging twins log to no one. It is not
+ * "degraded": that would hide a degraded part after it that carries traffic. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -241,16 +243,6 @@ static int flows_fd(const void *state)
     return f->nl ? mnl_socket_get_fd(f->nl) : -1;
 }
 
-static bool flows_degraded(const void *state, char *why, size_t size)
-{
-    const struct node_flows *f = state;
-
-    if (f->nl)
-        return false;
-    snprintf(why, size, "flows: %s", f->error);
-    return true;
-}
-
 static void policy_series(const char *policy, uint64_t packets, void *ctx)
 {
     struct tby_buf *out = ctx;
@@ -270,6 +262,9 @@ static void flows_metrics(const void *state, struct tby_buf *out)
                         "than it drops)\n# TYPE tabby_denied_packets_total counter\n",
                    TBY_RS_DENY_LOG_RATE);
     flow_log_foreach_policy(f->log, policy_series, out);
+    node_gauge(out, "tabby_denied_flows_recording",
+               "1 while denied flows are read from the NFLOG group, 0 when this kernel "
+               "does not let tabby-node read it (see the log)", f->nl != NULL);
     node_counter(out, "tabby_denied_log_lost_total",
                  "Times the kernel had logged denied packets the flow log could not take "
                  "(socket buffer full)", (double)f->lost);
@@ -318,7 +313,6 @@ const struct node_part node_flows_part = {
     .stop = flows_stop,
     .fd = flows_fd,
     .input = flows_input,
-    .degraded = flows_degraded,
     .metrics = flows_metrics,
     .status = flows_status,
     .flows = flows_json,

@@ -188,4 +188,36 @@ else fail flood_cpu_bounded "tabby-node used $cpu_ms ms of CPU in $el ms"; fi
 if [ $(( rss1 - rss0 )) -le 4096 ]; then pass flood_memory_bounded
 else fail flood_memory_bounded "rss $rss0 -> $rss1 kB"; fi
 
+# ---- the group taken by someone else: the node works on, says it records nothing ----------
+pn_stop_node n1
+ip netns exec "$NODE_NS" python3 - 2>&1 >"$T_TMP/holder.out" <<'PY' &
+import socket, struct, time
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 12)  # NETLINK_NETFILTER
+s.bind((0, 0))
+# NFULNL_MSG_CONFIG of NFNL_SUBSYS_ULOG: NFULA_CFG_CMD bind, group 7001
+body = struct.pack("=BBH", 0, 0, socket.htons(7001)) + struct.pack("=HHB3x", 5, 1, 1)
+s.send(struct.pack("=IHHII", 16 + len(body), (4 << 8) | 1, 1 | 4, 1, 0) + body)
+s.recv(4096)
+print("bound", flush=True)
+time.sleep(600)
+PY
+PN_PIDS+=($!)
+t_wait 10 grep -q bound "$T_TMP/holder.out"
+if ! TABBY_HEALTH_PORT=9099 pn_start_node n1; then
+    fail restart_without_nflog "tabby-node did not program: $(tail -5 "$T_TMP/tabby-node-n1.log")"
+    t_end
+fi
+pn_expect still_denies_without_nflog deny default a default b 81 TCP
+pn_expect still_allows_without_nflog allow default a default b 80 TCP
+pn_check
+ctl_flows --node n1 >"$T_TMP/nolog.out" 2>&1
+if grep -q 'records no flows: cannot read NFLOG group 7001' "$T_TMP/nolog.out" &&
+    ip netns exec "$NODE_NS" curl -s -m 2 http://127.0.0.1:9099/metrics |
+        grep -q '^tabby_denied_flows_recording 0$' &&
+    ip netns exec "$NODE_NS" curl -s -m 2 http://127.0.0.1:9099/readiness | grep -qx ready; then
+    pass without_nflog_says_so_and_stays_ready
+else
+    fail without_nflog_says_so_and_stays_ready "$(cat "$T_TMP/nolog.out"; ip netns exec "$NODE_NS" curl -s -m 2 http://127.0.0.1:9099/readiness)"
+fi
+
 t_end

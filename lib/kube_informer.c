@@ -47,6 +47,11 @@
  * pauses. */
 #define LIST_RESTARTS 3
 #define LOOP_MAX_WAIT_MS 1000
+/* A listing's next page waits while the caller has more changes than this to take (so a
+ * listing is never held parsed whole in the queue when the caller is slower), checking
+ * again after LIST_PAUSE_MS. */
+#define LIST_QUEUE_MAX 1000
+#define LIST_PAUSE_MS 2
 
 enum phase {
     IDLE,     /* waiting for wake_ms */
@@ -421,10 +426,26 @@ static int start_watch(struct reflector *r, struct tby_error *err)
     return start(r, path.data, true, err);
 }
 
+static size_t queued(struct tby_kube_informer *inf)
+{
+    size_t n;
+
+    pthread_mutex_lock(&inf->lock);
+    n = inf->queue.n;
+    pthread_mutex_unlock(&inf->lock);
+    return n;
+}
+
 static void begin(struct reflector *r)
 {
     struct tby_error err = { 0 };
-    int rc = r->need_list ? start_list(r, &err) : start_watch(r, &err);
+    int rc;
+
+    if (r->need_list && r->cont && queued(r->inf) > LIST_QUEUE_MAX) {
+        schedule(r, LIST_PAUSE_MS);
+        return;
+    }
+    rc = r->need_list ? start_list(r, &err) : start_watch(r, &err);
 
     if (rc == -ENOMEM)
         fatal(r->inf, rc, err.msg);

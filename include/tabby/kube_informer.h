@@ -26,8 +26,10 @@
  * right before its SYNCED or RELISTED: a caller that applies a listing whole (as the
  * consistency above wants) holds a reflector's changes until that marker. A listing
  * started again (its snapshot expired between pages) delivers only what differs from
- * what the abandoned one delivered. Objects from a list carry kind and apiVersion like
- * the ones from a watch. A DELETED
+ * what the abandoned one delivered. A listing's next page waits while more than a
+ * thousand changes wait for the caller: a caller slower than the server then holds a
+ * page or two parsed, not the whole listing; so a caller must take changes for a listing
+ * to go on. Objects from a list carry kind and apiVersion like the ones from a watch. A DELETED
  * found by a relist carries only what was known: kind, apiVersion and metadata (name,
  * namespace, the last resourceVersion delivered); `final_state_unknown` says so.
  *

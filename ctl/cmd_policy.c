@@ -261,7 +261,8 @@ static void step_comment(const json_t *step, char *buf, size_t size)
     if (!tier || json_object_get(step, "profiles"))
         return;
     if (json_object_get(tier, "defaultAction"))
-        snprintf(buf, size, "default deny: no %s policy allowed it", str(step, "direction"));
+        snprintf(buf, size, "tier %s: default deny: no %s policy allowed or passed it",
+                 str(tier, "tier"), str(step, "direction"));
     else if (rule)
         snprintf(buf, size, "%s %s %lld", str(pol, "policy"), str(step, "direction"),
                  (long long)json_integer_value(json_object_get(rule, "index")));

@@ -13,7 +13,10 @@
 #   of tabby's deleted (so none re-added) across the swap; the node is ready again within
 #   5 s of the new container's start (measured by polling /readiness every 50 ms).
 #   Removal: deleting the pod (podman kube down) leaves the pods' networking: the stream
-#   flows, table inet tabby and the routes stay.
+#   flows, table inet tabby and the routes stay. Then `tabby-node --uninstall` run from
+#   the image as a cleanup job (podman run, host network) leaves nothing of tabby on the
+#   node (table, routes of protocol 80, vxlan.tabby, install-cni's files) and every other
+#   route as it was.
 #
 # SKIP when podman, runc, catatonit, kubectl, socat or python3-yaml is missing.
 set -u
@@ -125,7 +128,16 @@ for n in n1 n2; do
     bytes_before=$(st_received)
     poll "$n"
     kl_pod "$n" "$NEW" vxlan
-    if ! kl_play "$n" --replace; then
+    # podman 4.3 sometimes fails to remove the old pod's containers ("unlinkat
+    # …/userdata/shm: device or resource busy"): said, and played again.
+    tries=1
+    until kl_play "$n" --replace || [ $tries = 3 ] ||
+        ! grep -q 'userdata/shm: device or resource busy' "$T_TMP/$n/play.log"; do
+        echo "podman kube play --replace on $n: $(grep -o 'unlinkat.*busy' \
+            "$T_TMP/$n/play.log" | tail -1); played again"
+        tries=$((tries + 1))
+    done
+    if [ -z "$(kl_pm "$n" ps -q --filter "name=$(kl_ctr "$n")")" ]; then
         fail "upgrade_$n" "$(tail -5 "$T_TMP/$n/play.log")"
         continue
     fi
@@ -172,5 +184,33 @@ then
 else
     fail pod_deleted_leaves_the_pods_networking "$(tail -3 "$T_TMP/down.log"
         cat "$T_TMP/sender.err")"
+fi
+
+# ---- removal: tabby-node --uninstall, run from the image as a cleanup job -------------------
+# As a Job (or `ctr run`) would run it on the node: host network, privileged, the host's
+# CNI folders where install-cni had them; its defaults are install-cni's.
+host=$T_TMP/n1/host
+fab_in n1 ip route show table all | grep -vE 'proto 80|vxlan\.tabby| fe80:' >"$T_TMP/routes.before"
+if kl_pm n1 run --rm --network host --privileged --entrypoint /usr/sbin/tabby-node \
+    -v "$host/opt/cni/bin:/host/opt/cni/bin" -v "$host/etc/cni/net.d:/host/etc/cni/net.d" \
+    "$NEW" --uninstall --allow-root-netns >"$T_TMP/uninstall.log" 2>&1; then
+    pass uninstall_job_runs_from_the_image
+else
+    fail uninstall_job_runs_from_the_image "$(tail -3 "$T_TMP/uninstall.log")"
+fi
+left=()
+fab_in n1 nft list table inet tabby >/dev/null 2>&1 && left+=("table inet tabby")
+[ -z "$(fab_in n1 ip route show table all proto 80)" ] || left+=("routes of protocol 80")
+fab_in n1 ip link show vxlan.tabby >/dev/null 2>&1 && left+=(vxlan.tabby)
+for f in etc/cni/net.d/10-tabby.conflist etc/cni/net.d/tabby-kubeconfig opt/cni/bin/tabby \
+    opt/cni/bin/tabby-ipam; do
+    [ -e "$host/$f" ] && left+=("/$f")
+done
+if [ ${#left[@]} = 0 ] && fab_in n1 ip route show table all | grep -vE ' fe80:' |
+    diff "$T_TMP/routes.before" - >"$T_TMP/routes.diff"; then
+    pass uninstall_leaves_nothing_of_tabby_and_the_rest
+else
+    fail uninstall_leaves_nothing_of_tabby_and_the_rest "${left[*]} $(head -c 400 \
+        "$T_TMP/routes.diff")"
 fi
 t_end

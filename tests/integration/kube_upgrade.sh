@@ -137,8 +137,9 @@ for n in n1 n2; do
             "$T_TMP/$n/play.log" | tail -1); played again"
         tries=$((tries + 1))
     done
-    if [ -z "$(kl_pm "$n" ps -q --filter "name=$(kl_ctr "$n")")" ]; then
-        fail "upgrade_$n" "$(tail -5 "$T_TMP/$n/play.log")"
+    running() { [ -n "$(kl_pm "$1" ps -q --filter "name=$(kl_ctr "$1")")" ]; }
+    if ! t_wait 30 running "$n"; then
+        fail "upgrade_$n" "$(tail -5 "$T_TMP/$n/play.log"; kl_pm "$n" ps -a 2>&1 | tail -4)"
         continue
     fi
     start=$(started_ms "$n")
@@ -198,19 +199,12 @@ if kl_pm n1 run --rm --network host --privileged --entrypoint /usr/sbin/tabby-no
 else
     fail uninstall_job_runs_from_the_image "$(tail -3 "$T_TMP/uninstall.log")"
 fi
-left=()
-fab_in n1 nft list table inet tabby >/dev/null 2>&1 && left+=("table inet tabby")
-[ -z "$(fab_in n1 ip route show table all proto 80)" ] || left+=("routes of protocol 80")
-fab_in n1 ip link show vxlan.tabby >/dev/null 2>&1 && left+=(vxlan.tabby)
-for f in etc/cni/net.d/10-tabby.conflist etc/cni/net.d/tabby-kubeconfig opt/cni/bin/tabby \
-    opt/cni/bin/tabby-ipam; do
-    [ -e "$host/$f" ] && left+=("/$f")
-done
-if [ ${#left[@]} = 0 ] && fab_in n1 ip route show table all | grep -vE ' fe80:' |
+left=$(st_tabby_left n1 "$host/etc/cni/net.d" "$host/opt/cni/bin")
+if [ -z "$left" ] && fab_in n1 ip route show table all | grep -vE ' fe80:' |
     diff "$T_TMP/routes.before" - >"$T_TMP/routes.diff"; then
     pass uninstall_leaves_nothing_of_tabby_and_the_rest
 else
-    fail uninstall_leaves_nothing_of_tabby_and_the_rest "${left[*]} $(head -c 400 \
-        "$T_TMP/routes.diff")"
+    fail uninstall_leaves_nothing_of_tabby_and_the_rest "$(echo $left) $(head -c 400 \
+        "$T_TMP/routes.diff" 2>/dev/null; tail -5 "$T_TMP/uninstall.log")"
 fi
 t_end

@@ -89,19 +89,11 @@ if cni_env ip netns exec "$(fab_name n1)" "$TABBY_NODE" --uninstall \
 else
     fail uninstall_succeeds "$(tail -3 "$T_TMP/uninstall.log")"
 fi
-left=()
-nl_in n1 nft list table inet tabby >/dev/null 2>&1 && left+=("table inet tabby")
-[ -z "$(nl_in n1 ip route show table all proto 80)" ] || left+=("routes of protocol 80")
-for dev in vxlan.tabby vxlan-v6.tabby; do
-    nl_in n1 ip link show "$dev" >/dev/null 2>&1 && left+=("$dev")
-done
-for f in "$NET/10-tabby.conflist" "$NET/tabby-kubeconfig" "$BIN/tabby" "$BIN/tabby-ipam"; do
-    [ -e "$f" ] && left+=("$f")
-done
-if [ ${#left[@]} = 0 ]; then
+left=$(st_tabby_left n1 "$NET" "$BIN")
+if [ -z "$left" ]; then
     pass nothing_of_tabby_left
 else
-    fail nothing_of_tabby_left "${left[*]}"
+    fail nothing_of_tabby_left "$(echo $left)"
 fi
 if [ "$has_tunl0" = 0 ]; then
     skip tunl0_given_back "no tunl0 here (the kernel's ipip module is not loaded)"

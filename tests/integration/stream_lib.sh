@@ -16,6 +16,9 @@
 #   st_events NAME           the monitors' lines, without the marks, nft's generation lines
 #                            and the neighbours the kernel learns and ages by itself (the
 #                            underlay's, the pods': tabby's own entries are permanent)
+#   st_tabby_left NAME NET BIN   what of tabby is left in NAME's namespace and in the CNI
+#                            folders NET and BIN (as the host names them: the node's own),
+#                            one line each; nothing once `tabby-node --uninstall` ran
 #
 # A mark is a change of the test's own (a table, a route on lo, made and removed) that
 # both monitors print. Every process started here is stopped on exit.
@@ -83,4 +86,16 @@ st_events() {
         "$T_TMP/$1.nft-events"
     grep -Ev ' (REACHABLE|STALE|DELAY|PROBE|INCOMPLETE|FAILED|NOARP) *$' "$T_TMP/$1.nl-events" |
         grep -Ev '198\.18\.[0-9.]+ dev lo '
+}
+
+st_tabby_left() {
+    local dev f
+    fab_in "$1" nft list table inet tabby >/dev/null 2>&1 && echo "table inet tabby"
+    [ -z "$(fab_in "$1" ip route show table all proto 80)" ] || echo "routes of protocol 80"
+    for dev in vxlan.tabby vxlan-v6.tabby; do
+        fab_in "$1" ip link show "$dev" >/dev/null 2>&1 && echo "$dev"
+    done
+    for f in "$2/10-tabby.conflist" "$2/tabby-kubeconfig" "$3/tabby" "$3/tabby-ipam"; do
+        [ -e "$f" ] && echo "$f"
+    done
 }

@@ -68,7 +68,8 @@ fi
 others() {
     nl_in n1 ip -o link show | awk -F': ' '$2 !~ /^(vxlan\.tabby|vxlan-v6\.tabby|tunl0)[@:]?/ {
         split($2, n, "@"); print n[1], ($3 ~ /UP/ ? "up" : "down") }'
-    nl_in n1 ip route show table all | grep -vE 'proto 80|vxlan\.tabby|vxlan-v6\.tabby|tunl0| fe80:'
+    nl_in n1 ip route show table all |
+        grep -vE 'proto 80|vxlan\.tabby|vxlan-v6\.tabby|tunl0| fe80:'
 }
 others >"$T_TMP/others.before"
 

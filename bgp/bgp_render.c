@@ -606,10 +606,13 @@ static void print_family_protocols(FILE *f, const struct sorted *s, int family)
     const char *sfx = fam_suffix(family);
 
     /* learn off and import none: BIRD reads nothing from the kernel and changes only
-     * the routes it made, so it never fights tabby-node or anyone else. */
+     * the routes it made, so it never fights tabby-node or anyone else. persist on: BIRD
+     * stopping (its pod replaced in an upgrade) leaves its routes in the kernel, as
+     * Calico's BIRD does; started again, it takes back its own and removes the stale. */
     fprintf(f, "protocol kernel Kernel_%s {\n    %s {\n        import none;\n"
                "        export filter tabby_kernel_%s;\n    };\n    learn off;\n"
-               "    merge paths on;\n    graceful restart on;\n    scan time 10;\n}\n\n",
+               "    persist on;\n    merge paths on;\n    graceful restart on;\n"
+               "    scan time 10;\n}\n\n",
             sfx, fam_channel(family), sfx);
     print_static(f, "Blocks", family, s->blocks, s->in->n_blocks);
     print_static(f, "Services", family, s->services, s->in->n_services);

@@ -10,7 +10,10 @@
  *
  * Consistency rests on the known map (kube_known.c): every list, first or after a 410,
  * is diffed against what was delivered, and watch events are checked against it, so
- * what the caller has always equals what the server had at some resourceVersion.
+ * what the caller has always equals what the server had at some resourceVersion, once
+ * it applies a listing's changes whole (up to its SYNCED or RELISTED). A list page's
+ * changes are delivered as the page arrives and its JSON is then the caller's alone, so
+ * a listing is never held parsed here all at once.
  */
 #include <assert.h>
 #include <errno.h>
@@ -44,6 +47,11 @@
  * pauses. */
 #define LIST_RESTARTS 3
 #define LOOP_MAX_WAIT_MS 1000
+/* A listing's next page waits while the caller has more changes than this to take (so a
+ * listing is never held parsed whole in the queue when the caller is slower), checking
+ * again after LIST_PAUSE_MS. */
+#define LIST_QUEUE_MAX 1000
+#define LIST_PAUSE_MS 2
 
 enum phase {
     IDLE,     /* waiting for wake_ms */
@@ -82,7 +90,8 @@ struct reflector {
     bool need_list;
     struct tby_buf answer; /* a list page, or a watch's refusal */
 
-    json_t *listed; /* the items of the pages so far */
+    size_t listed; /* the objects of the pages so far */
+    bool listing;  /* a listing is under way (its first page asked for) */
     char *cont;
     char *list_rv;
     int list_restarts;
@@ -233,8 +242,8 @@ static void mark_synced(struct reflector *r)
 
 static void forget_list(struct reflector *r)
 {
-    json_decref(r->listed);
-    r->listed = NULL;
+    r->listed = 0;
+    r->listing = false;
     free(r->cont);
     r->cont = NULL;
     free(r->list_rv);
@@ -379,8 +388,10 @@ static int start_list(struct reflector *r, struct tby_error *err)
     struct tby_kube_list_options opts = { r->label_selector, r->field_selector, r->page_size };
     _cleanup_buf_ struct tby_buf path = { 0 };
 
-    if (!r->listed && !(r->listed = json_array()))
-        return tby_error_set(err, -ENOMEM, "out of memory");
+    if (!r->listing) {
+        kube_known_list_begin(&r->known);
+        r->listing = true;
+    }
     kube_collection_path(&path, r->res, r->ns, &opts);
     if (r->cont)
         tby_kube_query_add(&path, "continue", r->cont);
@@ -415,10 +426,26 @@ static int start_watch(struct reflector *r, struct tby_error *err)
     return start(r, path.data, true, err);
 }
 
+static size_t queued(struct tby_kube_informer *inf)
+{
+    size_t n;
+
+    pthread_mutex_lock(&inf->lock);
+    n = inf->queue.n;
+    pthread_mutex_unlock(&inf->lock);
+    return n;
+}
+
 static void begin(struct reflector *r)
 {
     struct tby_error err = { 0 };
-    int rc = r->need_list ? start_list(r, &err) : start_watch(r, &err);
+    int rc;
+
+    if (r->need_list && r->cont && queued(r->inf) > LIST_QUEUE_MAX) {
+        schedule(r, LIST_PAUSE_MS);
+        return;
+    }
+    rc = r->need_list ? start_list(r, &err) : start_watch(r, &err);
 
     if (rc == -ENOMEM)
         fatal(r->inf, rc, err.msg);
@@ -428,37 +455,48 @@ static void begin(struct reflector *r)
 
 /* ---- transfers that ended --------------------------------------------------------------- */
 
-/* The last page came: the list, diffed against what was delivered, then a watch. */
+/* The last page came: what the listing did not name is gone, then a watch. */
 static void list_complete(struct reflector *r)
 {
-    struct tby_error err = { 0 };
-    size_t i;
-
-    for (i = 0; i < json_array_size(r->listed); i++) {
-        if (kube_fill_type(json_array_get(r->listed, i), r->res) < 0)
-            break;
-    }
-    if (i < json_array_size(r->listed) ||
-        kube_known_relist(&r->known, r->listed, r->index, &r->pending, &err) < 0) {
-        if (err.code == -EINVAL) {
-            tby_error_prefix(&err, "%s", r->what);
-            failed(r, err.msg);
-        } else {
-            fatal(r->inf, -ENOMEM, "kube informer: out of memory");
-        }
+    if (kube_known_list_end(&r->known, r->index, &r->pending) < 0) {
+        fatal(r->inf, -ENOMEM, "kube informer: out of memory");
         return;
     }
-    tby_log(TBY_LOG_DEBUG, "kube", "listed resource=%s objects=%zu rv=%s changes=%zu", r->what,
-            json_array_size(r->listed), r->list_rv, r->pending.n);
+    tby_log(TBY_LOG_DEBUG, "kube", "listed resource=%s objects=%zu rv=%s", r->what, r->listed,
+            r->list_rv);
     free(r->rv);
     r->rv = TBY_STEAL(r->list_rv);
     forget_list(r);
+    tby_buf_clear(&r->answer); /* a page's worth, not needed by a watch */
     mark_synced(r);
     deliver(r);
     r->need_list = false;
     r->list_restarts = 0;
     tby_kube_backoff_reset(&r->backoff);
     schedule(r, 0);
+}
+
+/* A page came: its objects' changes go to the caller now, and its JSON with them. */
+static int list_page(struct reflector *r, json_t *page, char **next, struct tby_error *err)
+{
+    _cleanup_json_ json_t *items = json_array();
+    int rc;
+
+    if (!items)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    free(r->list_rv);
+    rc = kube_list_take(page, items, &r->list_rv, next, err);
+    for (size_t i = 0; rc == 0 && i < json_array_size(items); i++) {
+        if (kube_fill_type(json_array_get(items, i), r->res) < 0)
+            rc = tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    if (rc == 0)
+        rc = kube_known_list_page(&r->known, items, r->index, &r->pending, err);
+    if (rc < 0)
+        return rc;
+    r->listed += json_array_size(items);
+    deliver(r);
+    return 0;
 }
 
 /* The type is not served (a CRD not installed): no objects, synced, and a new list after
@@ -521,10 +559,14 @@ static void list_done(struct reflector *r, CURLcode rc, long status)
     r->absent = false;
     set_link(r, LINK_ONLINE, NULL);
     page = json_loadb(r->answer.data ? r->answer.data : "", r->answer.len, 0, NULL);
-    free(r->list_rv);
-    if (!page || kube_list_take(page, r->listed, &r->list_rv, &next, &err) < 0) {
+    tby_buf_reset(&r->answer);
+    if (!page || list_page(r, page, &next, &err) < 0) {
         if (!page)
             tby_error_set(&err, -EIO, "the server's answer is not JSON");
+        if (err.code == -ENOMEM) {
+            fatal(r->inf, -ENOMEM, "kube informer: out of memory");
+            return;
+        }
         tby_error_prefix(&err, "%s", r->what);
         failed(r, err.msg);
         return;

@@ -11,6 +11,7 @@
 struct entry {
     struct tby_hnode node;
     char *rv;
+    unsigned listing; /* the last listing that named it */
     char key[]; /* "namespace/name"; "/name" for cluster-scoped objects */
 };
 
@@ -60,6 +61,7 @@ static struct entry *entry_new(const char *ns, const char *name, const char *rv)
     memcpy(e->key, ns, nl);
     e->key[nl] = '/';
     memcpy(e->key + nl + 1, name, ml + 1);
+    e->listing = 0;
     e->rv = strdup(rv);
     if (!e->rv) {
         free(e);
@@ -114,6 +116,7 @@ static void destroy_map(struct tby_hmap *map)
 void kube_known_init(struct kube_known *k)
 {
     tby_hmap_init(&k->map);
+    k->listing = 0;
 }
 
 void kube_known_clear(struct kube_known *k)
@@ -170,49 +173,81 @@ static int push_deleted(struct tby_kube_changes *out, const struct entry *e, int
     if (!stub)
         return -ENOMEM;
     r = tby_kube_changes_push(out, TBY_KUBE_DELETED, reflector, stub, NULL);
-    if (r == 0)
+    if (r == 0) {
         out->items[out->n - 1].final_state_unknown = true;
+        out->items[out->n - 1].listed = true;
+    }
     return r;
 }
 
-/* Reads the list into a new map, appending ADDED and MODIFIED; DELETED follow. */
-static int diff(const struct kube_known *k, const json_t *items, int reflector,
-                struct tby_hmap *fresh, struct tby_kube_changes *out, struct tby_error *err)
+void kube_known_list_begin(struct kube_known *k)
+{
+    k->listing++;
+}
+
+int kube_known_list_page(struct kube_known *k, const json_t *items, int reflector,
+                         struct tby_kube_changes *out, struct tby_error *err)
 {
     const json_t *item;
     size_t i;
 
     json_array_foreach(items, i, item) {
         const char *ns, *name, *rv;
-        struct entry *old, *e;
-        int r = 0;
 
         if (meta_of(item, &ns, &name, &rv) < 0)
             return tby_error_set(err, -EINVAL, "list: items[%zu] has no metadata.name or "
                                                "metadata.resourceVersion", i);
-        if (find(fresh, ns, name))
-            continue; /* listed twice: the first counts */
-        e = entry_new(ns, name, rv);
-        if (!e || insert(fresh, e) < 0) {
-            if (e)
-                entry_free(e);
-            return tby_error_set(err, -ENOMEM, "out of memory");
-        }
-        old = find(&k->map, ns, name);
-        if (!old)
-            r = tby_kube_changes_push(out, TBY_KUBE_ADDED, reflector, json_incref((json_t *)item),
-                                      NULL);
-        else if (strcmp(old->rv, rv) != 0)
-            r = tby_kube_changes_push(out, TBY_KUBE_MODIFIED, reflector,
-                                      json_incref((json_t *)item), NULL);
-        if (r < 0)
-            return tby_error_set(err, r, "out of memory");
     }
-    for (struct tby_hnode *n = tby_hmap_first(&k->map); n; n = tby_hmap_next(&k->map, n)) {
+    json_array_foreach(items, i, item) {
+        const char *ns, *name, *rv;
+        enum tby_kube_change_type type = TBY_KUBE_MODIFIED;
+        struct entry *e;
+        char *copy;
+
+        meta_of(item, &ns, &name, &rv);
+        e = find(&k->map, ns, name);
+        if (e && e->listing == k->listing)
+            continue; /* listed twice: the first counts */
+        if (!e) {
+            type = TBY_KUBE_ADDED;
+            e = entry_new(ns, name, rv);
+            if (!e || insert(&k->map, e) < 0) {
+                if (e)
+                    entry_free(e);
+                return tby_error_set(err, -ENOMEM, "out of memory");
+            }
+        } else if (strcmp(e->rv, rv) == 0) {
+            e->listing = k->listing;
+            continue;
+        } else {
+            if (!(copy = strdup(rv)))
+                return tby_error_set(err, -ENOMEM, "out of memory");
+            free(e->rv);
+            e->rv = copy;
+        }
+        e->listing = k->listing;
+        if (tby_kube_changes_push(out, type, reflector, json_incref((json_t *)item), NULL) < 0)
+            return tby_error_set(err, -ENOMEM, "out of memory");
+        out->items[out->n - 1].listed = true;
+    }
+    return 0;
+}
+
+int kube_known_list_end(struct kube_known *k, int reflector, struct tby_kube_changes *out)
+{
+    struct tby_hnode *n = tby_hmap_first(&k->map);
+
+    while (n) {
+        struct tby_hnode *next = tby_hmap_next(&k->map, n);
         struct entry *e = TBY_CONTAINER_OF(n, struct entry, node);
 
-        if (!tby_hmap_find_str(fresh, e->key, key_of) && push_deleted(out, e, reflector) < 0)
-            return tby_error_set(err, -ENOMEM, "out of memory");
+        if (e->listing != k->listing) {
+            if (push_deleted(out, e, reflector) < 0)
+                return -ENOMEM;
+            tby_hmap_remove(&k->map, n);
+            entry_free(e);
+        }
+        n = next;
     }
     return 0;
 }
@@ -220,26 +255,13 @@ static int diff(const struct kube_known *k, const json_t *items, int reflector,
 int kube_known_relist(struct kube_known *k, const json_t *items, int reflector,
                       struct tby_kube_changes *out, struct tby_error *err)
 {
-    struct tby_hmap fresh;
-    size_t before = out->n;
     int r;
 
-    tby_hmap_init(&fresh);
-    r = diff(k, items, reflector, &fresh, out, err);
-    if (r < 0) {
-        /* Nothing changes: the changes appended so far go too. */
-        while (out->n > before) {
-            struct tby_kube_change *c = &out->items[--out->n];
-
-            json_decref(c->object);
-            free(c->message);
-        }
-        destroy_map(&fresh);
-        return r;
-    }
-    destroy_map(&k->map);
-    k->map = fresh;
-    return 0;
+    kube_known_list_begin(k);
+    r = kube_known_list_page(k, items, reflector, out, err);
+    if (r == 0 && kube_known_list_end(k, reflector, out) < 0)
+        r = tby_error_set(err, -ENOMEM, "out of memory");
+    return r;
 }
 
 int kube_known_event(struct kube_known *k, const struct tby_kube_event *ev, int reflector,
@@ -272,6 +294,8 @@ int kube_known_event(struct kube_known *k, const struct tby_kube_event *ev, int 
                                      NULL);
     }
     e = entry_new(ev->ns, ev->name, ev->resource_version);
+    if (e)
+        e->listing = k->listing;
     if (!e || insert(&k->map, e) < 0) {
         if (e)
             entry_free(e);

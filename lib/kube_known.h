@@ -16,6 +16,7 @@
 
 struct kube_known {
     struct tby_hmap map;
+    unsigned listing; /* the number of the listing under way (or the last one) */
 };
 
 void kube_known_init(struct kube_known *k);
@@ -24,10 +25,21 @@ size_t kube_known_count(const struct kube_known *k);
 /* The resourceVersion delivered for ns/name (ns "" for cluster-scoped), or NULL. */
 const char *kube_known_version(const struct kube_known *k, const char *ns, const char *name);
 
-/* A complete list (its items) replaces what is known; appends to `out` the changes that
- * take the caller from what it had to the list: ADDED and MODIFIED in the list's order,
- * then DELETED (metadata only, final_state_unknown). An item without a name or
- * resourceVersion fails with -EINVAL and changes nothing. */
+/* A listing, page by page: _list_begin, then _list_page for each page as it comes, then
+ * _list_end. Each page appends to `out` the changes its items make against what was
+ * delivered (ADDED and MODIFIED, in the page's order; an object listed twice counts once)
+ * and records them as delivered; _list_end appends DELETED (metadata only,
+ * final_state_unknown) for every object delivered before that this listing did not name.
+ * A listing abandoned half-way (its snapshot expired) is simply not ended: the next one
+ * begins afresh and its end takes away what the abandoned one delivered and the new one
+ * does not name. A page with an item without a name or resourceVersion fails with
+ * -EINVAL and changes nothing. */
+void kube_known_list_begin(struct kube_known *k);
+int kube_known_list_page(struct kube_known *k, const json_t *items, int reflector,
+                         struct tby_kube_changes *out, struct tby_error *err);
+int kube_known_list_end(struct kube_known *k, int reflector, struct tby_kube_changes *out);
+
+/* A complete list (its items) in one page: begin, page, end. */
 int kube_known_relist(struct kube_known *k, const json_t *items, int reflector,
                       struct tby_kube_changes *out, struct tby_error *err);
 

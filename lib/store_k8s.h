@@ -225,6 +225,10 @@ json_t *k8s_meta_to_cr(const json_t *meta, const char *cr_name, bool policy, con
 /* "labels" and "annotations" of the metadata a Kubernetes object has (no conversion),
  * name, namespace, uid, creationTimestamp: tabby's v3 metadata of a native object. */
 json_t *k8s_meta_native(const json_t *obj);
+/* The v3 WorkloadEndpoint of a Pod (store_k8s_pod.c), already in tabby's view's normal
+ * form (test_store_k8s proves it) but with the pod's resourceVersion; its name in
+ * *wep_name. NULL: *skip when the pod makes no endpoint, else out of memory. */
+json_t *k8s_pod_to_wep(const json_t *pod, char **wep_name, bool *skip);
 
 /* ---- tabby's view (store_k8s_view.c) ---------------------------------------------------- */
 
@@ -253,6 +257,10 @@ int k8s_view(struct k8s_codec *c, const json_t *doc, json_t **out, struct k8s_sk
 int k8s_entry_make(struct k8s_codec *c, const struct k8s_map *m, const json_t *obj,
                    const json_t *doc, const char *ns, const char *name, struct k8s_entry *out,
                    struct tby_error *err);
+/* k8s_entry_make for a `doc` already in the view's normal form (a converter's own
+ * output): the value is doc itself, its resourceVersion removed. */
+int k8s_entry_take(const struct k8s_map *m, const json_t *obj, json_t *doc, const char *ns,
+                   const char *name, struct k8s_entry *out, struct tby_error *err);
 /* Puts back into `value` what tabby's view of `doc` skipped (where value has nothing at
  * that place): the write keeps fields tabby does not know. */
 void k8s_restore_skipped(json_t *value, const json_t *doc, const struct k8s_skipped *skipped);

@@ -7,6 +7,10 @@
  * before, and told only when tabby's value differs (every pod status change is an API
  * event; few change the endpoint).
  *
+ * The informer hands over a listing page by page; each page's objects are converted as
+ * they come (their JSON then freed) and the events they make are held, per type, until
+ * the type's listing is complete, so that a listing is told whole.
+ *
  * A listing is complete when every type has listed once, and again each time one lists
  * anew (after a 410): the caller hears it through a hook, where the store's sync
  * (tby_store_sync_*, at the end of this file) puts its SYNCED marker. Online means every
@@ -63,6 +67,7 @@ struct k8s_sync {
     uint64_t lost;                /* types that lost their server, counted */
     char lost_why[TBY_ERROR_MAX]; /* the last one's reason */
     struct tby_event_list queued; /* told before the first call of next */
+    struct tby_event_list *held;  /* by type: of a listing not yet complete */
     struct tby_hmap told;
     struct tby_hmap objects;
 };
@@ -111,6 +116,17 @@ static int told_set(struct k8s_sync *w, const char *key, uint64_t hash, int type
 }
 
 /* ---- events ----------------------------------------------------------------------------- */
+
+/* Appends every event of `from` to `to`; `from` is left empty. */
+static int move_events(struct tby_event_list *from, struct tby_event_list *to)
+{
+    int r = 0;
+
+    for (size_t i = 0; r == 0 && i < from->n; i++)
+        r = tby_event_list_push(to, from->items[i].type, &from->items[i].kv);
+    tby_event_list_clear(from);
+    return r;
+}
 
 static int push_event(struct tby_event_list *out, enum tby_event_type type, const char *key,
                       char *value, int64_t rev)
@@ -280,17 +296,20 @@ static int apply_change(struct k8s_sync *w, const struct tby_kube_change *c,
                         k8s_sync_hook hook, void *ctx, struct tby_event_list *out,
                         struct tby_error *err)
 {
+    struct tby_event_list *to = c->listed ? &w->held[c->reflector] : out;
     int r = 0;
 
     switch (c->type) {
     case TBY_KUBE_ADDED:
     case TBY_KUBE_MODIFIED:
-        return object_changed(w, c->reflector, c->object, false, out, err);
+        return object_changed(w, c->reflector, c->object, false, to, err);
     case TBY_KUBE_DELETED:
-        return object_changed(w, c->reflector, c->object, true, out, err);
+        return object_changed(w, c->reflector, c->object, true, to, err);
     case TBY_KUBE_SYNCED:
     case TBY_KUBE_RELISTED:
-        r = type_listed(w, c->reflector, hook, ctx, out);
+        r = move_events(&w->held[c->reflector], out);
+        if (r == 0)
+            r = type_listed(w, c->reflector, hook, ctx, out);
         break;
     case TBY_KUBE_ONLINE:
     case TBY_KUBE_OFFLINE:
@@ -338,10 +357,8 @@ int k8s_sync_next(struct k8s_sync *w, struct tby_event_list *out, int timeout_ms
     int r;
 
     if (w->queued.n) {
-        for (size_t i = 0; i < w->queued.n; i++)
-            if (tby_event_list_push(out, w->queued.items[i].type, &w->queued.items[i].kv) < 0)
-                return tby_error_set(err, -ENOMEM, "out of memory");
-        tby_event_list_clear(&w->queued);
+        if (move_events(&w->queued, out) < 0)
+            return tby_error_set(err, -ENOMEM, "out of memory");
         timeout_ms = 0;
     }
     if (timeout_ms != 0) {
@@ -364,6 +381,9 @@ void k8s_sync_free(struct k8s_sync *w)
         return;
     tby_kube_informer_free(w->inf);
     tby_event_list_clear(&w->queued);
+    for (size_t i = 0; w->held && i < w->n_types; i++)
+        tby_event_list_clear(&w->held[i]);
+    free(w->held);
     for (n = tby_hmap_first(&w->told); n; n = next) {
         next = tby_hmap_next(&w->told, n);
         free(TBY_CONTAINER_OF(n, struct told, node));
@@ -395,7 +415,8 @@ static int add_reflectors(struct k8s_sync *w, struct tby_error *err)
     w->types = calloc(n_types, sizeof(*w->types));
     w->synced = calloc(n_types, sizeof(*w->synced));
     w->offline = calloc(n_types, sizeof(*w->offline));
-    if (!w->types || !w->synced || !w->offline)
+    w->held = calloc(n_types, sizeof(*w->held));
+    if (!w->types || !w->synced || !w->offline || !w->held)
         return tby_error_set(err, -ENOMEM, "out of memory");
     for (size_t i = 0; i < n_types; i++) {
         _cleanup_free_ char *ns = NULL;

@@ -152,9 +152,9 @@ int k8s_view(struct k8s_codec *c, const json_t *doc, json_t **out, struct k8s_sk
     return 0;
 }
 
-int k8s_entry_make(struct k8s_codec *c, const struct k8s_map *m, const json_t *obj,
-                   const json_t *doc, const char *ns, const char *name, struct k8s_entry *out,
-                   struct tby_error *err)
+static int entry_make(struct k8s_codec *c, const struct k8s_map *m, const json_t *obj,
+                      const json_t *doc, const char *ns, const char *name, bool normal,
+                      struct k8s_entry *out, struct tby_error *err)
 {
     const json_t *meta = json_object_get(doc, "metadata");
     int r = 0;
@@ -171,11 +171,26 @@ int k8s_entry_make(struct k8s_codec *c, const struct k8s_map *m, const json_t *o
         r = tby_error_set(err, -ENOMEM, "out of memory");
     if (r == 0 && obj)
         r = k8s_obj_rev(obj, &out->rev, err);
-    if (r == 0)
+    if (r == 0 && normal)
+        out->value = without_rev(json_incref((json_t *)doc));
+    else if (r == 0)
         r = k8s_view(c, doc, &out->value, NULL, err);
     if (r != 0)
         k8s_entry_clear(out);
     return r;
+}
+
+int k8s_entry_make(struct k8s_codec *c, const struct k8s_map *m, const json_t *obj,
+                   const json_t *doc, const char *ns, const char *name, struct k8s_entry *out,
+                   struct tby_error *err)
+{
+    return entry_make(c, m, obj, doc, ns, name, false, out, err);
+}
+
+int k8s_entry_take(const struct k8s_map *m, const json_t *obj, json_t *doc, const char *ns,
+                   const char *name, struct k8s_entry *out, struct tby_error *err)
+{
+    return entry_make(NULL, m, obj, doc, ns, name, true, out, err);
 }
 
 /* ---- putting skipped fields back ------------------------------------------------------------ */

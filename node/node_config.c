@@ -141,6 +141,9 @@ void node_config_usage(FILE *out)
     fputs("\n  --config FILE                the config file\n"
           "  --dump                       print the table tabby would program and exit\n"
           "  --cleanup                    delete table inet tabby and exit\n"
+          "  --uninstall                  remove all of tabby from this node and exit: the\n"
+          "                               table, its routes and devices, and (install-cni's\n"
+          "                               settings) its CNI files\n"
           "  --allow-root-netns           run in the host's network namespace (refused "
           "otherwise)\n"
           "  -h, --help\n\n"
@@ -261,7 +264,7 @@ static int read_env(struct node_config *c)
 
 /* ---- flags ------------------------------------------------------------------------------ */
 
-enum { OPT_CONFIG = 1000, OPT_DUMP, OPT_CLEANUP, OPT_ROOT };
+enum { OPT_CONFIG = 1000, OPT_DUMP, OPT_CLEANUP, OPT_UNINSTALL, OPT_ROOT };
 
 static void long_options(struct option *o)
 {
@@ -272,6 +275,7 @@ static void long_options(struct option *o)
     o[n++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
     o[n++] = (struct option){ "dump", no_argument, NULL, OPT_DUMP };
     o[n++] = (struct option){ "cleanup", no_argument, NULL, OPT_CLEANUP };
+    o[n++] = (struct option){ "uninstall", no_argument, NULL, OPT_UNINSTALL };
     o[n++] = (struct option){ "allow-root-netns", no_argument, NULL, OPT_ROOT };
     o[n++] = (struct option){ "help", no_argument, NULL, 'h' };
     o[n] = (struct option){ 0 };
@@ -282,7 +286,7 @@ static void long_options(struct option *o)
 static int read_flags(struct node_config *c, int argc, char **argv, bool settings_too,
                       struct tby_error *err)
 {
-    struct option opts[NODE_SETTING_COUNT + 6];
+    struct option opts[NODE_SETTING_COUNT + 7];
     int ch;
 
     long_options(opts);
@@ -299,6 +303,7 @@ static int read_flags(struct node_config *c, int argc, char **argv, bool setting
         case OPT_CONFIG: c->config_path = optarg; break;
         case OPT_DUMP: c->dump = true; break;
         case OPT_CLEANUP: c->cleanup = true; break;
+        case OPT_UNINSTALL: c->uninstall = true; break;
         case OPT_ROOT: c->allow_root_netns = true; break;
         case 'h': c->help = true; break;
         default:

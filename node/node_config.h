@@ -105,7 +105,7 @@ struct node_config {
     uint32_t as_number;
     struct node_default_pool pool[2]; /* IPv4, IPv6 */
     const char *config_path;  /* from --config or $TABBY_NODE_CONFIG (borrowed) */
-    bool dump, cleanup, allow_root_netns, help;
+    bool dump, cleanup, uninstall, allow_root_netns, help;
 };
 
 /* Reads flags, environment and config file into c, which it clears first. An error names

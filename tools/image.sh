@@ -2,7 +2,11 @@
 # image.sh — the tabby-node container image (`make image`): an OCI image made with podman
 # from what the build folder built and the machine's Debian packages, with no registry.
 #
-#   tools/image.sh BUILD_DIR [--tag NAME:TAG] [--save FILE]
+#   tools/image.sh BUILD_DIR [--version VERSION] [--tag NAME:TAG] [--save FILE]
+#
+# --version stamps the image as another version than the build's (its label, the default
+# tag, /usr/lib/tabby/version): a second, different image from one tree, as a newer
+# release would be (the upgrade test rolls a node onto it).
 #
 # Its root filesystem holds only what runs in the DaemonSet's pod: tabby-node (and its
 # install-cni mode), tabbyctl, the plugins tabby and tabby-ipam (in /opt/cni/bin, where
@@ -21,19 +25,21 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:?usage: image.sh BUILD_DIR [--tag NAME:TAG] [--save FILE]}
+build=${1:?usage: image.sh BUILD_DIR [--version VERSION] [--tag NAME:TAG] [--save FILE]}
 shift
 build=$(cd "$build" && pwd)
 version=$(sed -n 's/^PACKAGE_VERSION = //p' "$build/Makefile")
-tag=localhost/tabby-node:$version
+tag=
 save=
 while [ $# -gt 0 ]; do
     case $1 in
+    --version) version=$2; shift 2 ;;
     --tag) tag=$2; shift 2 ;;
     --save) save=$2; shift 2 ;;
     *) echo "image.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
+tag=${tag:-localhost/tabby-node:$version}
 for tool in podman ldd strip dpkg-query; do
     command -v "$tool" >/dev/null || { echo "image.sh: $tool is not installed" >&2; exit 1; }
 done

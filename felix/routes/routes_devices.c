@@ -283,31 +283,58 @@ static int ipip_make(struct routes_run *run)
                        "add type ipip: %s)", pool, TBY_IPIP_DEVICE, strerror(-rc));
 }
 
+/* Sets tunl0 up or down, unless it already is. */
+static int ipip_set_up(struct routes_run *run, struct rtnl_link *have, bool up)
+{
+    _cleanup_nl_link_ struct rtnl_link *change = NULL;
+    int rc;
+
+    if (!(rtnl_link_get_flags(have) & IFF_UP) == !up)
+        return 0;
+    if (!(change = rtnl_link_alloc()))
+        return routes_fail(run, -ENOMEM, "routes: out of memory");
+    if (up)
+        rtnl_link_set_flags(change, IFF_UP);
+    else
+        rtnl_link_unset_flags(change, IFF_UP);
+    if ((rc = rtnl_link_change(run->r->sock, have, change, 0)) < 0) {
+        rc = routes_errno(run, rc);
+        return routes_fail(run, rc, "routes: cannot set %s %s: %s", TBY_IPIP_DEVICE,
+                           up ? "up" : "down", strerror(-rc));
+    }
+    run->st->links_changed++;
+    if (!up)
+        tby_log(TBY_LOG_INFO, "routes", "device set down dev=%s", TBY_IPIP_DEVICE);
+    return 0;
+}
+
+/* tby_routes_uninstall: tunl0 cannot be deleted (it is the ipip module's, in every
+ * namespace), so it is given back as the module makes it: no IPv4 address, down. */
+static int ipip_release(struct routes_run *run)
+{
+    _cleanup_nl_link_ struct rtnl_link *have = NULL;
+
+    if (rtnl_link_get_kernel(run->r->sock, 0, TBY_IPIP_DEVICE, &have) < 0)
+        return 0;
+    sync_address(run, rtnl_link_get_ifindex(have), AF_INET, NULL, TBY_IPIP_DEVICE);
+    return ipip_set_up(run, have, false);
+}
+
 static int ipip_sync(struct routes_run *run)
 {
     const struct tby_ip *addr = &run->plan->ipip_tunnel_addr;
     _cleanup_nl_link_ struct rtnl_link *have = NULL;
-    _cleanup_nl_link_ struct rtnl_link *change = NULL;
     int rc;
 
     if (!run->plan->ipip_pool)
-        return 0;
+        return run->uninstall ? ipip_release(run) : 0;
     if (!rtnl_link_name2i(run->links, TBY_IPIP_DEVICE) && (rc = ipip_make(run)) < 0)
         return rc;
     if (rtnl_link_get_kernel(run->r->sock, 0, TBY_IPIP_DEVICE, &have) < 0)
         return routes_fail(run, -ENODEV, "routes: %s vanished", TBY_IPIP_DEVICE);
     run->ipip = rtnl_link_get_ifindex(have);
-    if (!(rtnl_link_get_flags(have) & IFF_UP)) {
-        if (!(change = rtnl_link_alloc()))
-            return routes_fail(run, -ENOMEM, "routes: out of memory");
-        rtnl_link_set_flags(change, IFF_UP);
-        if ((rc = rtnl_link_change(run->r->sock, have, change, 0)) < 0) {
-            rc = routes_errno(run, rc);
-            return routes_fail(run, rc, "routes: cannot bring %s up: %s", TBY_IPIP_DEVICE,
-                               strerror(-rc));
-        }
-        run->st->links_changed++;
-    }
+    if ((rc = ipip_set_up(run, have, true)) < 0)
+        return rc;
     return sync_address(run, run->ipip, AF_INET, addr->family ? addr : NULL, TBY_IPIP_DEVICE);
 }
 

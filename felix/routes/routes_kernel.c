@@ -131,11 +131,11 @@ static void run_parts(struct routes_run *run)
     memcpy(run->r->vxlan, run->vxlan, sizeof(run->vxlan));
 }
 
-int tby_routes_apply(struct tby_routes *r, const struct tby_routes_plan *plan,
-                     struct tby_routes_stats *stats, struct tby_error *err)
+static int apply(struct tby_routes *r, const struct tby_routes_plan *plan, bool uninstall,
+                 struct tby_routes_stats *stats, struct tby_error *err)
 {
     struct tby_routes_stats local;
-    struct routes_run rr = { .r = r, .plan = plan, .err = err };
+    struct routes_run rr = { .r = r, .plan = plan, .err = err, .uninstall = uninstall };
 
     rr.st = stats ? stats : &local;
     r->kernel_errno = 0;
@@ -152,6 +152,20 @@ int tby_routes_apply(struct tby_routes *r, const struct tby_routes_plan *plan,
         nl_cache_free(rr.addrs);
     log_stats(rr.st);
     return rr.first_error;
+}
+
+int tby_routes_apply(struct tby_routes *r, const struct tby_routes_plan *plan,
+                     struct tby_routes_stats *stats, struct tby_error *err)
+{
+    return apply(r, plan, false, stats, err);
+}
+
+int tby_routes_uninstall(struct tby_routes *r, struct tby_routes_stats *stats,
+                         struct tby_error *err)
+{
+    struct tby_routes_plan none = { 0 };
+
+    return apply(r, &none, true, stats, err);
 }
 
 int tby_routes_resync(struct tby_routes *r, struct tby_routes_stats *stats,

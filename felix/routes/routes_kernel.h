@@ -37,6 +37,7 @@ struct routes_run {
     int uplink[2];               /* ifindex of the device holding the node's address */
     int vxlan[2];                /* ifindex of vxlan.tabby, vxlan-v6.tabby */
     int ipip;                    /* ifindex of tunl0 */
+    bool uninstall;              /* tby_routes_uninstall: tunl0 is given back too */
 };
 
 /* Records a failure: the first one goes to the caller's error, later ones to the log.

@@ -22,7 +22,14 @@
  *    a BOOKMARK's), after a jittered pause growing from 0.8 s to 30 s, or after the time a
  *    429's Retry-After asks for. A watch the server ends (timeoutSeconds) is reopened at
  *    once.
- * Objects from a list carry kind and apiVersion like the ones from a watch. A DELETED
+ * A list's ADDED and MODIFIED are delivered page by page as the pages come, its DELETED
+ * right before its SYNCED or RELISTED: a caller that applies a listing whole (as the
+ * consistency above wants) holds a reflector's changes until that marker. A listing
+ * started again (its snapshot expired between pages) delivers only what differs from
+ * what the abandoned one delivered. A listing's next page waits while more than a
+ * thousand changes wait for the caller: a caller slower than the server then holds a
+ * page or two parsed, not the whole listing; so a caller must take changes for a listing
+ * to go on. Objects from a list carry kind and apiVersion like the ones from a watch. A DELETED
  * found by a relist carries only what was known: kind, apiVersion and metadata (name,
  * namespace, the last resourceVersion delivered); `final_state_unknown` says so.
  *
@@ -60,6 +67,7 @@ struct tby_kube_change {
     int reflector;            /* what tby_kube_informer_add returned */
     json_t *object;           /* ADDED, MODIFIED, DELETED; a reference the holder owns */
     bool final_state_unknown; /* DELETED found by a relist: object holds metadata only */
+    bool listed;              /* from a listing: applied whole at its SYNCED/RELISTED */
     char *message;            /* OFFLINE: why (never a secret) */
 };
 

@@ -222,6 +222,12 @@ TBY_DEFINE_FREEP(struct tby_routes, tby_routes_close)
  * a copy of the plan for tby_routes_resync. stats may be NULL. */
 int tby_routes_apply(struct tby_routes *routes, const struct tby_routes_plan *plan,
                      struct tby_routes_stats *stats, struct tby_error *err);
+/* `tabby-node --uninstall`: removes everything listed above as owned (the routes of
+ * protocol TBY_ROUTES_PROTO, the VXLAN devices with their entries), and gives tunl0 back
+ * as the ipip module makes it (no IPv4 address, down: the device cannot be deleted).
+ * Nothing else is touched. stats may be NULL. */
+int tby_routes_uninstall(struct tby_routes *routes, struct tby_routes_stats *stats,
+                         struct tby_error *err);
 /* Applies the last plan again: what the daemon calls when tby_routes_events says so. */
 int tby_routes_resync(struct tby_routes *routes, struct tby_routes_stats *stats,
                       struct tby_error *err);

@@ -16,6 +16,7 @@ set -u
 t_begin node_failstatic
 . "$(dirname "$0")/podnet.sh"
 . "$(dirname "$0")/node_lib.sh"
+. "$(dirname "$0")/stream_lib.sh"
 NL_BACKEND=vxlan
 nl_init node_failstatic python3
 # A folder of its own, so that the database, its WAL and shared memory move as one.
@@ -44,33 +45,9 @@ pn_expect c_is_kept_from_b deny default c default b 80 TCP
 pn_expect a_reaches_b_on_81 allow default a default b 81 TCP
 pn_check || { fail setup "the cluster does not work to begin with"; t_end; }
 
-# ---- the stream ------------------------------------------------------------------------
-# b writes what arrives into a file; a sends 1 KiB every 5 ms (about 200 KB/s) and gives
-# up (exits) when a send blocks for 5 s or the connection breaks.
-STREAM=$T_TMP/stream.bin
-ip netns exec "$(pn_netns default b)" socat -u TCP-LISTEN:5001,reuseaddr "CREATE:$STREAM" &
-PN_PIDS+=($!)
-t_wait 5 ip netns exec "$(pn_netns default b)" sh -c 'ss -ltn | grep -q :5001'
-ip netns exec "$(pn_netns default a)" python3 -c '
-import socket, sys, time
-s = socket.create_connection((sys.argv[1], 5001), timeout=5)
-chunk = b"x" * 1024
-while True:
-    s.sendall(chunk)
-    time.sleep(0.005)
-' "$(pn_ip default b)" 2>"$T_TMP/sender.err" &
-SENDER=$!
-PN_PIDS+=($SENDER)
-received() { stat -c %s "$STREAM" 2>/dev/null || echo 0; }
-more_than() { [ "$(received)" -gt "$1" ]; }
-# flows: more bytes arrive (a chunk every 5 ms: within 10 s even on a busy machine), and
-# the sender still has its connection.
-flows() {
-    local before
-    before=$(received)
-    t_wait 10 more_than "$before" && kill -0 "$SENDER" 2>/dev/null
-}
-if t_wait 10 flows; then
+# ---- the stream ----------------------------------------------------------------------
+st_stream "default-a" "default-b" "$(pn_ip default b)"
+if t_wait 10 st_flows; then
     pass stream_starts
 else
     fail stream_starts "$(cat "$T_TMP/sender.err")"
@@ -127,7 +104,7 @@ pn_expect policy_holds_while_away_allow allow default a default b 80 TCP
 pn_expect policy_holds_while_away_deny deny default c default b 80 TCP
 pn_expect change_made_while_away_waits allow default a default b 81 TCP
 pn_check
-if flows; then
+if st_flows; then
     pass stream_flows_while_the_datastore_is_away
 else
     fail stream_flows_while_the_datastore_is_away "$(cat "$T_TMP/sender.err")"
@@ -178,46 +155,15 @@ for n in n1 n2; do
 done
 nl_state n1 >"$T_TMP/n1.before"
 nl_state n2 >"$T_TMP/n2.before"
-monitor() {
-    ip netns exec "$(pn_node_netns "$1")" nft monitor >"$T_TMP/$1.nft-events" 2>&1 &
-    PN_PIDS+=($!)
-    ip netns exec "$(pn_node_netns "$1")" ip monitor link address route neigh \
-        >"$T_TMP/$1.nl-events" 2>&1 &
-    PN_PIDS+=($!)
-}
-# mark NODE: a change of the test's own in NODE (a table, a route on lo, made and removed)
-# that both monitors print; kernel_events leaves the marks out.
-MARKS=0
-mark() {
-    local ns
-    ns=$(pn_node_netns "$1")
-    MARKS=$((MARKS + 1))
-    ip netns exec "$ns" nft add table inet tbymark$MARKS
-    ip netns exec "$ns" nft delete table inet tbymark$MARKS
-    ip netns exec "$ns" ip route add "198.18.$((MARKS / 256)).$((MARKS % 256))/32" dev lo
-    ip netns exec "$ns" ip route del "198.18.$((MARKS / 256)).$((MARKS % 256))/32" dev lo
-}
-# seen_mark NODE N: both monitors of NODE printed mark N (any mark: N empty).
-seen_mark() {
-    local ip="198\.18\.[0-9]+\.[0-9]+"
-    [ -n "$2" ] && ip="198\.18\.$(($2 / 256))\.$(($2 % 256))"
-    grep -qE "^delete table inet tbymark${2:-[0-9]+}\$" "$T_TMP/$1.nft-events" &&
-        grep -qE "^Deleted $ip dev lo " "$T_TMP/$1.nl-events"
-}
-# monitors_listen NODE: marks until both monitors have printed a mark (they listen).
-marked_and_one_seen() { mark "$1" && seen_mark "$1" ''; }
-monitors_listen() { t_wait 20 marked_and_one_seen "$1"; }
-# monitors_caught_up NODE: a last mark printed, so every change before it is in the files.
-monitors_caught_up() { mark "$1" && t_wait 20 seen_mark "$1" "$MARKS"; }
-monitor n1
-monitor n2
-if ! monitors_listen n1 || ! monitors_listen n2; then
+st_monitor n1
+st_monitor n2
+if ! st_monitors_listen n1 || ! st_monitors_listen n2; then
     fail monitors_start "$(cat "$T_TMP/n1.nft-events" "$T_TMP/n1.nl-events")"
 fi
-bytes_before=$(received)
+bytes_before=$(st_received)
 nl_stop n1 KILL
 nl_stop n2 KILL
-if flows; then
+if st_flows; then
     pass stream_flows_with_tabby_node_dead
 else
     fail stream_flows_with_tabby_node_dead "$(cat "$T_TMP/sender.err")"
@@ -225,10 +171,10 @@ fi
 nl_start_all n1 n2
 # Ready means the first complete state is programmed (the table and the routes); any
 # change that made shows in the monitors once they have printed a mark made after it.
-monitors_caught_up n1
-monitors_caught_up n2
-if flows && [ "$(received)" -gt "$bytes_before" ]; then
-    pass "stream_survives_sigkill_and_restart ($((($(received) - bytes_before) / 1024)) KiB since)"
+st_monitors_caught_up n1
+st_monitors_caught_up n2
+if st_flows && [ "$(st_received)" -gt "$bytes_before" ]; then
+    pass "stream_survives_sigkill_and_restart ($((($(st_received) - bytes_before) / 1024)) KiB since)"
 else
     fail stream_survives_sigkill_and_restart "$(cat "$T_TMP/sender.err")"
 fi
@@ -237,16 +183,8 @@ if same_state n1 && same_state n2; then
 else
     fail restart_leaves_the_same_kernel_state "$(cat "$T_TMP/n1.diff" "$T_TMP/n2.diff" | head -c 600)"
 fi
-# nft monitor and ip monitor print nothing while nothing changes. Neighbours the kernel
-# learns and ages by itself (the underlay's, the pods') come and go with traffic: tabby's
-# own entries are permanent.
-kernel_events() {
-    cat "$T_TMP/n1.nft-events" "$T_TMP/n2.nft-events" |
-        grep -Ev '^(add|delete) table inet tbymark[0-9]+$|^# new generation .* \(nft\)$'
-    cat "$T_TMP/n1.nl-events" "$T_TMP/n2.nl-events" |
-        grep -Ev ' (REACHABLE|STALE|DELAY|PROBE|INCOMPLETE|FAILED|NOARP) *$|198\.18\.[0-9.]+ dev lo '
-}
-events=$(kernel_events)
+# nft monitor and ip monitor print nothing while nothing changes.
+events=$(st_events n1; st_events n2)
 if [ -z "$events" ]; then
     pass restart_converges_by_difference_without_kernel_changes
 else
@@ -261,7 +199,7 @@ pn_ctl delete globalnetworkpolicy b-81-closed >/dev/null
 if t_wait 20 grep -q 'delete chain inet tabby pi-gnp/b-81-closed' "$T_TMP/n2.nft-events"; then
     pass monitors_see_a_real_change
 else
-    fail monitors_see_a_real_change "$(kernel_events | head -c 600)"
+    fail monitors_see_a_real_change "$( (st_events n1; st_events n2) | head -c 600)"
 fi
 
 # ---- restarted while the datastore is away ------------------------------------------------
@@ -290,7 +228,7 @@ pn_expect policy_holds_while_waiting_allow allow default a default b 80 TCP
 pn_expect policy_holds_while_waiting_deny deny default c default b 80 TCP
 pn_check
 mv "$T_TMP/store.away" "$T_TMP/store"
-if t_wait 30 nl_ready n2 && same_state n2 && flows; then
+if t_wait 30 nl_ready n2 && same_state n2 && st_flows; then
     pass starts_once_the_file_is_back_with_the_same_state
 else
     fail starts_once_the_file_is_back_with_the_same_state \

@@ -265,28 +265,66 @@ static void expect_changes(struct tby_kube_changes *got, const char *want)
     tby_kube_changes_clear(got);
 }
 
-static int relist(struct kube_known *k, json_t *items, struct tby_kube_changes *out)
+/* A whole list (or, `one_page`, one page of a listing), taking items. */
+static int feed(struct kube_known *k, json_t *items, bool one_page,
+                struct tby_kube_changes *out)
 {
     struct tby_error err = { 0 };
-    int r = kube_known_relist(k, items, 3, out, &err);
+    int r = one_page ? kube_known_list_page(k, items, 3, out, &err)
+                     : kube_known_relist(k, items, 3, out, &err);
 
     json_decref(items);
     return r;
+}
+
+static int relist(struct kube_known *k, json_t *items, struct tby_kube_changes *out)
+{
+    return feed(k, items, false, out);
+}
+
+static int page(struct kube_known *k, json_t *items, struct tby_kube_changes *out)
+{
+    return feed(k, items, true, out);
+}
+
+/* Known: d/a@1, d/b@2 and n1@3, delivered. */
+static void known_three(struct kube_known *k)
+{
+    struct tby_kube_changes out = { 0 };
+
+    kube_known_init(k);
+    assert_int_equal(relist(k, json_pack("[o,o,o]", obj("d", "a", "1"), obj("d", "b", "2"),
+                                         obj(NULL, "n1", "3")), &out), 0);
+    expect_changes(&out, "ADDED d/a@1; ADDED d/b@2; ADDED n1@3");
+    assert_int_equal(kube_known_count(k), 3);
+}
+
+/* A list (or page) with an item without a name changes nothing at all. */
+static void bad_item_changes_nothing(struct kube_known *k, bool one_page)
+{
+    struct tby_kube_changes out = { 0 };
+    struct tby_error err = { 0 };
+    json_t *bad = json_pack("[o,{}]", obj("d", "z", "1"));
+    size_t count = kube_known_count(k);
+
+    assert_int_equal(one_page ? kube_known_list_page(k, bad, 3, &out, &err)
+                              : kube_known_relist(k, bad, 3, &out, &err),
+                     -EINVAL);
+    assert_string_equal(err.msg, "list: items[1] has no metadata.name or "
+                                 "metadata.resourceVersion");
+    json_decref(bad);
+    assert_int_equal(out.n, 0);
+    assert_int_equal(kube_known_count(k), count);
+    assert_null(kube_known_version(k, "d", "z"));
 }
 
 static void test_relist_delivers_exactly_the_difference(void **state)
 {
     struct kube_known k;
     struct tby_kube_changes out = { 0 };
-    struct tby_error err = { 0 };
-    json_t *bad;
 
     (void)state;
-    kube_known_init(&k);
-    assert_int_equal(relist(&k, json_pack("[o,o,o]", obj("d", "a", "1"), obj("d", "b", "2"),
-                                          obj(NULL, "n1", "3")), &out), 0);
-    expect_changes(&out, "ADDED d/a@1; ADDED d/b@2; ADDED n1@3");
-    assert_int_equal(kube_known_count(&k), 3);
+    known_three(&k);
     /* a unchanged, b changed, n1 gone, c new (and listed twice: once). */
     assert_int_equal(relist(&k, json_pack("[o,o,o,o]", obj("d", "c", "9"), obj("d", "a", "1"),
                                           obj("d", "b", "7"), obj("d", "c", "9")), &out), 0);
@@ -297,14 +335,7 @@ static void test_relist_delivers_exactly_the_difference(void **state)
     assert_int_equal(relist(&k, json_pack("[o,o,o]", obj("d", "c", "9"), obj("d", "a", "1"),
                                           obj("d", "b", "7")), &out), 0);
     expect_changes(&out, "");
-    /* A bad item changes nothing at all. */
-    bad = json_pack("[o,{}]", obj("d", "z", "1"));
-    assert_int_equal(kube_known_relist(&k, bad, 3, &out, &err), -EINVAL);
-    assert_string_equal(err.msg, "list: items[1] has no metadata.name or "
-                                 "metadata.resourceVersion");
-    json_decref(bad);
-    assert_int_equal(out.n, 0);
-    assert_int_equal(kube_known_count(&k), 3);
+    bad_item_changes_nothing(&k, false);
     assert_int_equal(relist(&k, json_array(), &out), 0);
     assert_int_equal(out.n, 3);
     for (size_t i = 0; i < out.n; i++) {
@@ -313,6 +344,46 @@ static void test_relist_delivers_exactly_the_difference(void **state)
     }
     tby_kube_changes_clear(&out);
     assert_int_equal(kube_known_count(&k), 0);
+    kube_known_clear(&k);
+}
+
+/* A listing page by page delivers each page's difference as it comes, the deletions at
+ * its end; one abandoned half-way (its snapshot expired) is made good by the next. */
+static void test_listing_in_pages_delivers_the_same_difference(void **state)
+{
+    struct kube_known k;
+    struct tby_kube_changes out = { 0 };
+
+    (void)state;
+    known_three(&k);
+    /* Pages: c new (listed again on the next page: once), a unchanged, b changed. */
+    kube_known_list_begin(&k);
+    assert_int_equal(page(&k, json_pack("[o,o]", obj("d", "c", "9"), obj("d", "a", "1")), &out),
+                     0);
+    expect_changes(&out, "ADDED d/c@9");
+    for (size_t i = 0; i < out.n; i++)
+        assert_true(out.items[i].listed);
+    bad_item_changes_nothing(&k, true);
+    assert_int_equal(page(&k, json_pack("[o,o]", obj("d", "b", "7"), obj("d", "c", "9")), &out),
+                     0);
+    expect_changes(&out, "MODIFIED d/b@7");
+    assert_int_equal(kube_known_list_end(&k, 3, &out), 0);
+    expect_changes(&out, "DELETED n1@3 (stub)");
+    assert_int_equal(kube_known_count(&k), 3);
+    /* Abandoned after one page (e new, a changed); the next listing no longer has e, has
+     * a as the abandoned one delivered it, and b unchanged: only e goes. */
+    kube_known_list_begin(&k);
+    assert_int_equal(page(&k, json_pack("[o,o]", obj("d", "e", "10"), obj("d", "a", "11")),
+                          &out), 0);
+    expect_changes(&out, "ADDED d/e@10; MODIFIED d/a@11");
+    kube_known_list_begin(&k);
+    assert_int_equal(page(&k, json_pack("[o]", obj("d", "a", "11")), &out), 0);
+    assert_int_equal(page(&k, json_pack("[o,o]", obj("d", "b", "7"), obj("d", "c", "9")), &out),
+                     0);
+    expect_changes(&out, "");
+    assert_int_equal(kube_known_list_end(&k, 3, &out), 0);
+    expect_changes(&out, "DELETED d/e@10 (stub)");
+    assert_int_equal(kube_known_count(&k), 3);
     kube_known_clear(&k);
 }
 
@@ -391,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_splitter_keeps_a_partial_object_and_resets),
         cmocka_unit_test(test_events_are_decoded_and_checked),
         cmocka_unit_test(test_relist_delivers_exactly_the_difference),
+        cmocka_unit_test(test_listing_in_pages_delivers_the_same_difference),
         cmocka_unit_test(test_events_already_delivered_are_not_delivered_again),
         cmocka_unit_test(test_backoff_grows_to_thirty_seconds_with_bounded_jitter),
     };

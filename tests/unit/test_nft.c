@@ -164,8 +164,7 @@ static void test_rule_counters_are_read_by_comment(void **state)
     _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
     _cleanup_(tby_nft_closep) struct tby_nft *nft = nft_open();
     struct counted ingress0 = { .comment = "default/knp.default.db-access ingress 0" };
-    struct counted deny = { .comment = "tier default: default deny: no ingress policy "
-                                       "allowed or passed it" };
+    struct counted deny = { .comment = "tier default: default deny: no ingress policy allowed or passed it" };
     struct tby_error err = { 0 };
 
     (void)state;

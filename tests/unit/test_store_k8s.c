@@ -400,6 +400,81 @@ static const char pod[] =
     "\"containerPort\":9100,\"protocol\":\"SCTP\"}]}]},"
     "\"status\":{\"phase\":\"Running\"}}";
 
+/* The pod converter's endpoint is already what tabby's view makes of it (so the view is
+ * not run on it): text for text, over pods with everything a pod can carry. */
+static void test_pod_endpoint_is_in_normal_form(void **state)
+{
+    static const char *const extra[] = {
+        "",
+        "\"status\":{\"phase\":\"Running\",\"podIPs\":[{\"ip\":\"10.244.3.8\"},"
+        "{\"ip\":\"fd00::8\"}]},",
+        "\"spec\":{\"nodeName\":\"n2\"},\"status\":{\"podIP\":\"10.1.0.9\"},",
+        "\"spec\":{\"nodeName\":\"n2\",\"serviceAccountName\":\"\"},"
+        "\"status\":{\"phase\":\"Succeeded\",\"podIP\":\"10.1.0.9\"},",
+        "\"metadata\":{\"labels\":{\"zz\":\"1\",\"app\":\"web\",\"b.io/x\":\"\"}},"
+        "\"status\":{\"podIPs\":[{\"ip\":\"fd00:0:0::0:9\"},{\"ip\":\"10.1.2.3/24\"}]},",
+        "\"spec\":{\"serviceAccountName\":\"\",\"containers\":[{\"ports\":[{\"name\":\"a\","
+        "\"containerPort\":1,\"hostPort\":2,\"hostIP\":\"10.0.0.1\"},{\"containerPort\":3,"
+        "\"protocol\":\"ICMP\",\"name\":\"x\"}]}]},",
+    };
+    static const char *const annotations[] = {
+        "",
+        ",\"annotations\":{\"cni.projectcalico.org/podIPs\":\"10.2.0.1/32,fd00::1/128\","
+        "\"cni.projectcalico.org/allowedSourcePrefixes\":\"[\\\"10.9.0.0/16\\\"]\","
+        "\"cni.projectcalico.org/floatingIPs\":\"[\\\"172.16.0.1\\\"]\","
+        "\"k8s.v1.cni.cncf.io/network-status\":\"[]\"}",
+        ",\"annotations\":{\"cni.projectcalico.org/podIP\":\"10.2.0.1/32\","
+        "\"cni.projectcalico.org/containerID\":\"abc\"}",
+    };
+
+    size_t compared = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(extra) / sizeof(*extra) + 1; i++) {
+        for (size_t a = 0; a < sizeof(annotations) / sizeof(*annotations); a++) {
+            _cleanup_json_ json_t *p = J(pod);
+            _cleanup_json_ json_t *doc = NULL, *view = NULL;
+            _cleanup_free_ char *name = NULL, *t1 = NULL, *t2 = NULL;
+            struct tby_error err = { 0 };
+            bool skip;
+
+            if (i > 0) {
+                _cleanup_free_ char *text = NULL;
+                _cleanup_json_ json_t *over = NULL;
+
+                assert_true(asprintf(&text, "{%s\"x\":1}", extra[i - 1]) > 0);
+                over = J(text);
+                json_object_update_recursive(p, over);
+                json_object_del(p, "x");
+            }
+            if (a > 0) {
+                _cleanup_free_ char *text = NULL;
+                _cleanup_json_ json_t *over = NULL;
+
+                assert_true(asprintf(&text, "{\"metadata\":{\"creationTimestamp\":"
+                                            "\"2026-01-02T03:04:05Z\"%s}}",
+                                     annotations[a]) > 0);
+                over = J(text);
+                json_object_del(json_object_get(p, "metadata"), "annotations");
+                json_object_update_recursive(p, over);
+            }
+            doc = k8s_pod_to_wep(p, &name, &skip);
+            if (!doc) {
+                assert_true(skip);
+                continue;
+            }
+            assert_int_equal(k8s_view(&codec, doc, &view, NULL, &err), 0);
+            json_object_del(json_object_get(doc, "metadata"), "resourceVersion");
+            t1 = json_dumps(doc, JSON_COMPACT);
+            t2 = json_dumps(view, JSON_COMPACT);
+            if (strcmp(t1, t2) != 0)
+                fail_msg("pod %zu/%zu: the converter's text differs from the view's", i, a);
+            compared++;
+        }
+    }
+    assert_true(compared >= 15);
+}
+
 static void test_pod_reads_as_calicos_workload_endpoint(void **state)
 {
     struct k8s_entry e;
@@ -983,6 +1058,7 @@ int main(void)
         cmocka_unit_test(test_policy_write_addresses_the_cr_it_was_read_under),
         cmocka_unit_test(test_old_pool_fields_fold_into_their_new_names),
         cmocka_unit_test(test_pod_reads_as_calicos_workload_endpoint),
+        cmocka_unit_test(test_pod_endpoint_is_in_normal_form),
         cmocka_unit_test(test_pods_that_are_no_endpoints_are_skipped),
         cmocka_unit_test(test_objects_without_a_usable_name_or_namespace_are_skipped),
         cmocka_unit_test(test_endpoint_writes_are_the_pod_status_patch),

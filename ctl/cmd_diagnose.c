@@ -17,7 +17,6 @@
     "bird|vxlan|none]\n"                                                                    \
     "       [--bird-socket PATH] [--bird-config FILE] [--node-pid-file PATH] "             \
     "[--secrets-dir DIR] [--timeout SECONDS]"
-#define DEFAULT_HEALTH "127.0.0.1:9099"
 #define DEFAULT_TIMEOUT_MS 3000
 
 struct flags {
@@ -43,8 +42,6 @@ static int parse(int argc, char **argv, struct flags *f)
     const char **slot[128] = { ['n'] = &f->node, ['H'] = &f->health, ['b'] = &f->backend,
                                ['s'] = &f->bird_socket, ['c'] = &f->bird_config,
                                ['p'] = &f->pid_file, ['S'] = &f->secrets_dir };
-    char *end;
-    double s;
     int opt;
 
     f->timeout_ms = DEFAULT_TIMEOUT_MS;
@@ -52,11 +49,9 @@ static int parse(int argc, char **argv, struct flags *f)
         if (opt == 'o' && (strcmp(optarg, "json") == 0 || strcmp(optarg, "text") == 0)) {
             f->json = strcmp(optarg, "json") == 0;
         } else if (opt == 't') {
-            s = strtod(optarg, &end);
-            if (end == optarg || *end || s <= 0 || s > 600)
+            if (ctl_timeout_ms(optarg, &f->timeout_ms) < 0)
                 return ctl_usage_error(SYNOPSIS, "--timeout: seconds, up to 600, got \"%s\"",
                                        optarg);
-            f->timeout_ms = (int)(s * 1000);
         } else if (opt > 0 && opt < 128 && slot[opt]) {
             *slot[opt] = optarg;
         } else {
@@ -153,16 +148,12 @@ int ctl_cmd_node_diagnose(struct ctl *ctl, int argc, char **argv)
     struct flags f = { 0 };
     struct diag d = { 0 };
     char host[256];
-    const char *port = getenv("TABBY_HEALTH_PORT");
     char health[300];
     int r = parse(argc, argv, &f);
 
     if (r != CTL_OK)
         return r;
-    if (!f.health && port && port[0])
-        snprintf(health, sizeof(health), "127.0.0.1:%s", port);
-    else
-        snprintf(health, sizeof(health), "%s", f.health ? f.health : DEFAULT_HEALTH);
+    ctl_node_health(f.health, health, sizeof(health));
     d.set = (struct diag_settings){ .health = health, .proc = "/proc",
                                     .timeout_ms = f.timeout_ms };
     diag_daemon_ask(&d.daemon, health, f.timeout_ms);

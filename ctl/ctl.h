@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "tabby/cleanup.h"
 #include "tabby/resource.h"
 #include "tabby/store.h"
@@ -40,7 +42,17 @@ long ctl_node_process(const char *pid_file, char *why, size_t size);
 /* Whether that process is stopped (SIGSTOP, a debugger). */
 bool ctl_process_stopped(long pid);
 
+/* GETs http://HEALTH PATH from tabby-node's HTTP port (node_http.c): the JSON object it
+ * answers (the caller's), or NULL with why in error. */
+json_t *ctl_node_get(const char *health, const char *path, int timeout_ms, char *error,
+                     size_t size);
+/* --timeout SECONDS (more than 0, up to 600) into *ms; -1 when it is not that. */
+int ctl_timeout_ms(const char *arg, int *ms);
+/* tabby-node's HTTP port: the flag, else 127.0.0.1:$TABBY_HEALTH_PORT, else 127.0.0.1:9099. */
+void ctl_node_health(const char *flag, char *out, size_t size);
+
 /* The commands: argv[0] is the command's name. */
+int ctl_cmd_flows(struct ctl *ctl, int argc, char **argv);    /* flows --node NAME */
 int ctl_cmd_apply(struct ctl *ctl, int argc, char **argv);   /* apply, create, replace */
 int ctl_cmd_delete(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_get(struct ctl *ctl, int argc, char **argv);

@@ -1,69 +1,21 @@
 /* diagnose_daemon.c — what tabby-node says about itself on its HTTP port (/status, see
- * node/status.c), asked once with a deadline: a tabby-node that is stopped or stuck must
- * not hold diagnose up. And the tabby-node check: ready, degraded (and why), or not
- * answering (and whether its process runs at all). */
+ * node/status.c), asked once with a deadline (node_http.c). And the tabby-node check:
+ * ready, degraded (and why), or not answering (and whether its process runs at all). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
-#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "ctl.h"
 #include "diagnose.h"
 
 #define AREA "node"
-#define STATUS_MAX (4 * 1024 * 1024)
-
-static size_t collect(char *data, size_t size, size_t n, void *ctx)
-{
-    return tby_buf_add(ctx, data, size * n) == 0 ? size * n : 0;
-}
 
 void diag_daemon_ask(struct diag_daemon *d, const char *health, int timeout_ms)
 {
-    _cleanup_buf_ struct tby_buf body = { .max = STATUS_MAX };
-    json_error_t jerr;
-    char url[300];
-    long code = 0;
-    CURLcode rc;
-    CURL *curl;
-
-    snprintf(url, sizeof(url), "http://%s/status", health);
-    if (!(curl = curl_easy_init())) {
-        snprintf(d->error, sizeof(d->error), "out of memory");
-        return;
-    }
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    rc = curl_easy_perform(curl);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_cleanup(curl);
-    if (rc != CURLE_OK) {
-        snprintf(d->error, sizeof(d->error), "%s: %s", url,
-                 rc == CURLE_OPERATION_TIMEDOUT ? "no answer in time (stopped or stuck?)"
-                                                : curl_easy_strerror(rc));
-        return;
-    }
-    if (code != 200) {
-        snprintf(d->error, sizeof(d->error), "%s answered %ld (a tabby-node without /status?)",
-                 url, code);
-        return;
-    }
-    d->status = json_loadb(body.data ? body.data : "", body.len, 0, &jerr);
-    if (!json_is_object(d->status)) {
-        snprintf(d->error, sizeof(d->error), "%s: not JSON: %s", url, jerr.text);
-        json_decref(d->status);
-        d->status = NULL;
-        return;
-    }
-    d->answered = true;
+    d->status = ctl_node_get(health, "/status", timeout_ms, d->error, sizeof(d->error));
+    d->answered = d->status != NULL;
 }
 
 void diag_daemon_clear(struct diag_daemon *d)

@@ -57,6 +57,10 @@ static const char usage_text[] =
     "                [--node-pid-file PATH] [--secrets-dir DIR] [--timeout SECONDS]\n"
     "                                     check this node (in its network namespace): kernel,\n"
     "                                     policy, routes, BGP, VXLAN, addresses; exit 1 on FAIL\n"
+    "  flows --node NAME [--denied] [--follow] [-o text|json] [--health HOST:PORT]\n"
+    "        [--timeout SECONDS]\n"
+    "                                     the flows tabby-node NAME dropped by policy, with\n"
+    "                                     the policy, direction and rule, counted per 5 s\n"
     "  bgp render --node NAME [--block CIDR…] [--secrets-dir DIR]\n"
     "                                     print the node's BIRD configuration\n"
     "  bgp apply --node NAME --bird-socket PATH --bird-config FILE\n"
@@ -184,6 +188,7 @@ static const struct {
     { "node", ctl_cmd_node },
     { "ipam", ctl_cmd_ipam },
     { "policy", ctl_cmd_policy },
+    { "flows", ctl_cmd_flows },
     { "version", cmd_version },
 };
 

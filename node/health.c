@@ -1,5 +1,5 @@
 /* health.c — tabby-node's HTTP endpoints (libmicrohttpd), a part (node.h): /liveness,
- * /readiness, /metrics and /status (JSON, status.c) on TABBY_HEALTH_HOST:TABBY_HEALTH_PORT
+ * /readiness, /metrics, /status (JSON, status.c) and /flows (JSON, flows.c) on TABBY_HEALTH_HOST:TABBY_HEALTH_PORT
  * (port 0: none), and /metrics alone on TABBY_METRICS_HOST:TABBY_METRICS_PORT (0: none) —
  * Calico's Prometheus port. The servers have no thread of their own: their epoll descriptors sit in one epoll
  * descriptor of the part, in the daemon's poll loop, and requests are answered from there,
@@ -106,6 +106,21 @@ static enum MHD_Result status(struct node_http *h, struct MHD_Connection *conn)
     return respond(conn, MHD_HTTP_OK, body, strlen(body), "application/json");
 }
 
+/* /flows[?since=SEQ]: the denied flows (flows.c) from that record on. */
+static enum MHD_Result flows(struct node_http *h, struct MHD_Connection *conn)
+{
+    const char *since = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "since");
+    bool none;
+    _cleanup_json_ json_t *o = node_flows(h->node, since ? strtoull(since, NULL, 10) : 0, &none);
+    char *body = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+
+    if (none)
+        return respond_text(conn, MHD_HTTP_NOT_FOUND, "no flow log on this node (yet)\n");
+    if (!body)
+        return respond_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "flows failed\n");
+    return respond(conn, MHD_HTTP_OK, body, strlen(body), "application/json");
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
@@ -130,8 +145,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return readiness(h, conn);
     if (strcmp(url, "/status") == 0)
         return status(h, conn);
+    if (strcmp(url, "/flows") == 0)
+        return flows(h, conn);
     return respond_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /liveness, /readiness, "
-                                                  "/metrics or /status\n");
+                                                  "/metrics, /status or /flows\n");
 }
 
 /* host:port as a socket address; IPv6 when the host is one. */

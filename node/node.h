@@ -83,6 +83,13 @@ struct node_part {
      * diagnose`. It may read the kernel to compare (policy reads its table back), never
      * change it. -ENOMEM. */
     int (*status)(void *state, const struct node *n, json_t *out);
+    /* The rule text of the deny whose log id is id (ruleset.h: tby_rs_find_deny), NULL
+     * when it knows none, and in *tier the tier that denied (NULL: none, a profile's);
+     * borrowed until its next run. */
+    const char *(*deny_rule)(const void *state, const char *id, const char **tier);
+    /* /flows (the flows part): the denied flows from sequence number since on, a new
+     * object, NULL when out of memory. */
+    json_t *(*flows)(void *state, uint64_t since);
     /* --dump: what it would program, as text, after one read of the datastore. Only parts
      * with this hook start in --dump mode. */
     int (*dump)(void *state, const struct node *n, FILE *out, struct tby_error *err);
@@ -179,6 +186,12 @@ int node_metrics_write(const struct node *n, struct tby_buf *out);
 /* /status: the node (name, readiness, settings, datastore) and each part's status hook,
  * as one JSON object, the caller's. NULL when out of memory. */
 json_t *node_status(struct node *n);
+
+/* The first running part's answer to deny_rule(id, tier), or NULL. */
+const char *node_deny_rule(const struct node *n, const char *id, const char **tier);
+/* /flows: {"node": …, then the flows part's members}; NULL when no part records flows
+ * (*none set) or out of memory. The caller's. */
+json_t *node_flows(struct node *n, uint64_t since, bool *none);
 
 /* For the parts' metrics hooks: one series with its HELP and TYPE lines. */
 void node_gauge(struct tby_buf *out, const char *name, const char *help, double v);

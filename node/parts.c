@@ -9,7 +9,8 @@
  * everything that programs, as calico-node sees to them before Felix starts, and so do
  * the default IP pools (made when there are none, before anything reads them); registration
  * comes before the routes and BIRD, which are made from every node's Node; the Node's
- * NetworkUnavailable condition (k8s:) follows every part it waits for; the HTTP server
+ * NetworkUnavailable condition (k8s:) follows every part it waits for; the denied flows
+ * follow the policy, which names the denies they log; the HTTP server
  * comes last, so that a turn of the loop answers with what the parts before it just did.
  */
 #include "tabby/cleanup.h"
@@ -24,6 +25,7 @@
     X(pools)          \
     X(register)       \
     X(policy)         \
+    X(flows)          \
     X(routes)         \
     X(bgp)            \
     X(housekeeping)   \

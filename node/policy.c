@@ -17,6 +17,7 @@
 #include "tabby/nft.h"
 #include "tabby/routes.h"
 #include "tabby/ruleset.h"
+#include "flow_log.h"
 #include "node.h"
 #include "policy_enforce.h"
 
@@ -492,6 +493,28 @@ static int policy_cleanup(struct tby_error *err)
     return r;
 }
 
+/* A tier's default deny names its tier ("tier T: default deny: …"); a rule its policy
+ * ("POLICY DIR INDEX"), whose tier the calculation knows. */
+static const char *policy_deny_rule(const void *state, const char *id, const char **tier)
+{
+    const struct node_policy *p = state;
+    const char *rule = tby_rs_find_deny(tby_calc_ruleset(p->calc), id);
+    static char name[FLOW_LOG_TEXT];
+    char policy[FLOW_LOG_TEXT];
+
+    *tier = NULL;
+    if (!rule)
+        return NULL;
+    if (strncmp(rule, "tier ", 5) == 0 && strchr(rule, ':')) {
+        snprintf(name, sizeof(name), "%.*s", (int)(strchr(rule, ':') - rule - 5), rule + 5);
+        *tier = name;
+        return rule;
+    }
+    flow_log_policy_of(rule, policy, sizeof(policy));
+    *tier = tby_calc_policy_tier(p->calc, policy);
+    return rule;
+}
+
 const struct node_part node_policy_part = {
     .name = "policy",
     .start = policy_start,
@@ -506,6 +529,7 @@ const struct node_part node_policy_part = {
     .metrics = policy_metrics,
     .status = policy_status,
     .dump = policy_dump,
+    .deny_rule = policy_deny_rule,
     .holds_state = policy_holds_state,
     .cleanup = policy_cleanup,
 };

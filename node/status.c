@@ -96,3 +96,35 @@ json_t *node_status(struct node *n)
         return NULL;
     return TBY_STEAL(out);
 }
+
+/* ---- denied flows ------------------------------------------------------------------------ */
+
+const char *node_deny_rule(const struct node *n, const char *id, const char **tier)
+{
+    const char *rule = NULL;
+
+    *tier = NULL;
+    for (size_t i = 0; !rule && i < n->n_parts; i++)
+        if (n->state[i] && n->parts[i]->deny_rule)
+            rule = n->parts[i]->deny_rule(n->state[i], id, tier);
+    return rule;
+}
+
+json_t *node_flows(struct node *n, uint64_t since, bool *none)
+{
+    *none = true;
+    for (size_t i = 0; i < n->n_parts; i++) {
+        json_t *o;
+
+        if (!n->state[i] || !n->parts[i]->flows)
+            continue;
+        *none = false;
+        o = n->parts[i]->flows(n->state[i], since);
+        if (o && json_object_set_new(o, "node", json_string(n->name ? n->name : "")) < 0) {
+            json_decref(o);
+            return NULL;
+        }
+        return o;
+    }
+    return NULL;
+}

@@ -92,6 +92,11 @@ struct tby_rs *tby_calc_ruleset(struct tby_calc *calc)
     return calc->rs;
 }
 
+const char *tby_calc_policy_tier(const struct tby_calc *calc, const char *display)
+{
+    return calc_policies_tier_of(calc->policies, display);
+}
+
 /* The calculation's errors are -ENOMEM, the message set where it is found or here. */
 static int settle(struct tby_calc *c, int r, struct tby_error *err)
 {

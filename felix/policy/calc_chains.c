@@ -64,6 +64,7 @@ struct dtier {
     struct tby_rs_rule *jump_all[2];  /* the same without the set: the only tier */
     struct tby_rs_rule *head;         /* clears PASS: a Pass of an earlier tier ends here */
     struct tby_rs_rule *deny[2];      /* its defaultAction Deny */
+    struct tby_rs_rule *deny_log[2];  /* and its logging twin (ruleset.h) */
 };
 
 /* A selector some policy applies to: the interfaces of its local workloads, and those
@@ -526,6 +527,7 @@ static void tier_release(struct dtier *t)
         tby_rs_rule_free(t->jump[d]);
         tby_rs_rule_free(t->jump_all[d]);
         tby_rs_rule_free(t->deny[d]);
+        tby_rs_rule_free(t->deny_log[d]);
         free(t->chain[d]);
         tby_hmap_destroy(&t->pages[d]);
     }
@@ -559,7 +561,8 @@ static int tier_rules(struct dtier *t)
         snprintf(comment, sizeof(comment), "tier %s: default deny: no %s policy allowed or "
                  "passed it", t->name, dir_word[d]);
         t->deny[d] = sealed(verdict_rule(r, TBY_RS_V_DROP, NULL, comment));
-        if (!t->jump[d] || !t->jump_all[d] || !t->deny[d])
+        t->deny_log[d] = t->deny[d] ? sealed(tby_rs_deny_log_rule(t->deny[d])) : NULL;
+        if (!t->jump[d] || !t->jump_all[d] || !t->deny[d] || !t->deny_log[d])
             return -ENOMEM;
     }
     return 0;
@@ -802,8 +805,8 @@ static int plan_write(struct calc_dispatch *c, struct plan *pl)
 
         if (r)
             r->counter = true;
-        err = tby_rs_rules_add(&l, verdict_rule(r, TBY_RS_V_DROP, NULL,
-                                                "no profile allowed it"));
+        err = tby_rs_rules_add_deny(&l, verdict_rule(r, TBY_RS_V_DROP, NULL,
+                                                     "no profile allowed it"));
     }
     pl->written = err == 0;
     return chain_take_rules(c->rs, pl->name, TBY_RS_HOOK_NONE, &l, err);
@@ -1239,6 +1242,8 @@ static int tier_chain(struct calc_dispatch *c, struct dtier *t, int d, struct dp
     err = push_shared(&l, t->head);
     if (err == 0)
         err = pages_write(c, t, d, pols, n, &l);
+    if (err == 0 && !t->pass) /* logged (rate-limited), then dropped */
+        err = push_shared(&l, t->deny_log[d]);
     if (err == 0 && !t->pass)
         err = push_shared(&l, t->deny[d]);
     return chain_take_rules(c->rs, t->chain[d], TBY_RS_HOOK_NONE, &l, err);

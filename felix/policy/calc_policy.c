@@ -573,3 +573,14 @@ void calc_policies_free(struct calc_policies *pl)
     tby_hmap_destroy(&pl->psels);
     free(pl);
 }
+
+const char *calc_policies_tier_of(const struct calc_policies *pl, const char *display)
+{
+    for (struct tby_hnode *n = tby_hmap_first(&pl->pols); n; n = tby_hmap_next(&pl->pols, n)) {
+        const struct pol *p = TBY_CONTAINER_OF(n, struct pol, node);
+
+        if (p->v.display && strcmp(p->v.display, display) == 0)
+            return p->v.tier;
+    }
+    return NULL;
+}

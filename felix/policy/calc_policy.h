@@ -61,6 +61,8 @@ int calc_policies_new(struct tby_rs *rs, struct calc_index *index,
                       const struct calc_policy_hooks *hooks, struct calc_policies **out);
 /* Drops every policy (the hooks hear each stop applying), then frees the layer. */
 void calc_policies_free(struct calc_policies *pl);
+/* The tier of the policy (or profile) Calico names display, NULL when none is. */
+const char *calc_policies_tier_of(const struct calc_policies *pl, const char *display);
 
 /* A NetworkPolicy, GlobalNetworkPolicy or Kubernetes NetworkPolicy came or changed; other
  * kinds are ignored. A policy that cannot be compiled in full is logged and what cannot

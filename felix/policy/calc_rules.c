@@ -475,6 +475,8 @@ static int emit_one(const struct emit *e, int src_alt, int dst_alt, const char *
         not_ports(e, rule, &e->r->src, true) < 0 || not_ports(e, rule, &e->r->dst, false) < 0 ||
         action_of(rule, e->r->action) < 0 || tby_rs_rule_set_comment(rule, comment) < 0)
         return -ENOMEM;
+    if (e->r->action == TBY_ACTION_DENY) /* logged (rate-limited), then dropped */
+        return tby_rs_rules_add_deny(rules, TBY_STEAL(rule));
     return tby_rs_rules_add(rules, TBY_STEAL(rule));
 }
 

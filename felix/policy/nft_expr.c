@@ -279,8 +279,17 @@ static void statements(struct enc *e, const struct tby_rs_rule *r)
 
     if (r->counter)
         put(e, expr(e, "counter"));
+    if (r->limit_rate && (x = expr(e, "limit"))) {
+        nftnl_expr_set_u64(x, NFTNL_EXPR_LIMIT_RATE, r->limit_rate);
+        nftnl_expr_set_u64(x, NFTNL_EXPR_LIMIT_UNIT, 1);
+        nftnl_expr_set_u32(x, NFTNL_EXPR_LIMIT_BURST, r->limit_burst);
+        nftnl_expr_set_u32(x, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+        put(e, x);
+    }
     if (r->log_prefix && (x = expr(e, "log"))) {
         nftnl_expr_set_str(x, NFTNL_EXPR_LOG_PREFIX, r->log_prefix);
+        if (r->log_nflog)
+            nftnl_expr_set_u16(x, NFTNL_EXPR_LOG_GROUP, r->log_group);
         put(e, x);
     }
     if (r->set_mark) {

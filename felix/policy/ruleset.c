@@ -1043,3 +1043,19 @@ void tby_rs_counts(const struct tby_rs *rs, size_t *sets, size_t *elems, size_t 
         }
     }
 }
+
+/* ---- denied packets --------------------------------------------------------------------- */
+
+const char *tby_rs_find_deny(const struct tby_rs *rs, const char *id)
+{
+    for (struct tby_hnode *n = tby_hmap_first(&rs->chains); n; n = tby_hmap_next(&rs->chains, n)) {
+        const struct tby_rs_chain *c = TBY_CONTAINER_OF(n, struct tby_rs_chain, node);
+
+        /* the drop follows its twin */
+        for (size_t i = 0; i + 1 < c->n_rules; i++)
+            if (c->rules[i]->log_nflog && c->rules[i]->log_prefix &&
+                strcmp(c->rules[i]->log_prefix, id) == 0)
+                return c->rules[i + 1]->comment;
+    }
+    return NULL;
+}

@@ -124,6 +124,43 @@ void tby_rs_rules_clear(struct tby_rs_rules *list)
     *list = (struct tby_rs_rules){ 0 };
 }
 
+/* ---- denied packets: log, then drop (ruleset.h) ------------------------------------------ */
+
+void tby_rs_deny_id(const char *comment, char id[TBY_RS_DENY_ID_SIZE])
+{
+    snprintf(id, TBY_RS_DENY_ID_SIZE, TBY_RS_DENY_ID_TAG "%012llx",
+             (unsigned long long)(tby_hash_str(comment ? comment : "") & 0xffffffffffffULL));
+}
+
+struct tby_rs_rule *tby_rs_deny_log_rule(const struct tby_rs_rule *drop)
+{
+    _cleanup_(tby_rs_rule_freep) struct tby_rs_rule *r = tby_rs_rule_new();
+    char id[TBY_RS_DENY_ID_SIZE];
+
+    for (size_t i = 0; r && i < drop->n; i++)
+        if (tby_rs_rule_match(r, &drop->m[i]) < 0)
+            return NULL;
+    tby_rs_deny_id(drop->comment, id);
+    if (!r || tby_rs_rule_set_log(r, id) < 0)
+        return NULL;
+    r->log_nflog = true;
+    r->log_group = TBY_RS_DENY_LOG_GROUP;
+    r->limit_rate = TBY_RS_DENY_LOG_RATE;
+    r->limit_burst = TBY_RS_DENY_LOG_BURST;
+    return TBY_STEAL(r);
+}
+
+int tby_rs_rules_add_deny(struct tby_rs_rules *list, struct tby_rs_rule *drop)
+{
+    if (!drop)
+        return -ENOMEM;
+    if (tby_rs_rules_add(list, tby_rs_deny_log_rule(drop)) < 0) {
+        tby_rs_rule_free(drop);
+        return -ENOMEM;
+    }
+    return tby_rs_rules_add(list, drop);
+}
+
 /* ---- text ------------------------------------------------------------------------------- */
 
 static const char *proto_name(uint32_t p)
@@ -289,9 +326,15 @@ static void put_rule(FILE *f, const struct tby_rs_rule *r)
         sep(f, start);
         fputs("counter", f);
     }
+    if (r->limit_rate) {
+        sep(f, start);
+        fprintf(f, "limit rate %u/second burst %u packets", r->limit_rate, r->limit_burst);
+    }
     if (r->log_prefix) {
         sep(f, start);
         fprintf(f, "log prefix \"%s\"", r->log_prefix);
+        if (r->log_nflog)
+            fprintf(f, " group %u", r->log_group);
     }
     if (r->set_mark) {
         sep(f, start);

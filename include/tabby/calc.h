@@ -78,6 +78,9 @@ int tby_calc_set_nat(struct tby_calc *calc, const struct tby_cidr_list *masquera
 
 /* The desired table, for the dataplane to program (owned by the calculation). */
 struct tby_rs *tby_calc_ruleset(struct tby_calc *calc);
+/* The tier of the policy Calico names display ("<ns>/<name>", a global policy's name), NULL
+ * when the calculation has no such policy (a profile's: NULL too). Borrowed. */
+const char *tby_calc_policy_tier(const struct tby_calc *calc, const char *display);
 
 struct tby_calc_stats {
     size_t endpoints;        /* every endpoint known */

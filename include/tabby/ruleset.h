@@ -150,6 +150,10 @@ struct tby_rs_rule {
     size_t n;
     bool counter;
     char *log_prefix;         /* NULL: no log */
+    bool log_nflog;           /* log to NFLOG group log_group (else the kernel's log) */
+    uint16_t log_group;
+    uint32_t limit_rate;      /* > 0: limit rate limit_rate/second burst limit_burst packets */
+    uint32_t limit_burst;
     bool set_mark;            /* meta mark set mark & mark_and ^ mark_xor */
     uint32_t mark_and, mark_xor;
     enum tby_rs_verdict verdict;
@@ -260,6 +264,26 @@ int tby_rs_rule_set_verdict(struct tby_rs_rule *rule, enum tby_rs_verdict v, con
 /* Computes the digest; call after the last edit. -ENOMEM. */
 int tby_rs_rule_seal(struct tby_rs_rule *rule);
 
+/* ---- denied packets: log, then drop ----------------------------------------------------
+ * Every deny path (a rule's Deny, a tier's or the dispatch's default deny) is written as
+ * two rules: the twin, with the same matches, `limit rate TBY_RS_DENY_LOG_RATE/second
+ * burst TBY_RS_DENY_LOG_BURST packets log prefix "ID" group TBY_RS_DENY_LOG_GROUP` and no
+ * verdict, then the drop itself (counter drop). A limit that is over does not match, so
+ * a flood is logged at a bounded rate and still dropped by the second rule. ID is compact
+ * (the kernel takes 127 bytes and each logged packet carries it): TBY_RS_DENY_ID_TAG and
+ * 12 hex digits of the drop's comment's hash; tby_rs_find_deny maps it back to the
+ * comment (policy, direction, rule index). */
+#define TBY_RS_DENY_LOG_GROUP 7001
+#define TBY_RS_DENY_LOG_RATE 50
+#define TBY_RS_DENY_LOG_BURST 100
+#define TBY_RS_DENY_ID_TAG "tby-deny:"
+#define TBY_RS_DENY_ID_SIZE (sizeof(TBY_RS_DENY_ID_TAG) + 12)
+/* The id of the deny whose drop rule has this comment. */
+void tby_rs_deny_id(const char *comment, char id[TBY_RS_DENY_ID_SIZE]);
+/* The logging twin of drop (a rule with verdict drop and a comment): a new rule, unsealed,
+ * or NULL when out of memory. */
+struct tby_rs_rule *tby_rs_deny_log_rule(const struct tby_rs_rule *drop);
+
 /* Rules gathered for a chain, in order (an array grown with TBY_GROW), holding one
  * reference to each; tby_rs_chain_take_rules hands them to the chain. */
 struct tby_rs_rules {
@@ -269,11 +293,18 @@ struct tby_rs_rules {
 /* Appends rule, sealing it unless it is sealed already; takes it (freed on failure, and
  * NULL, a builder's failure, fails too). -ENOMEM. */
 int tby_rs_rules_add(struct tby_rs_rules *list, struct tby_rs_rule *rule);
+/* Appends the twin of drop, then drop (taken: sealed unless it is, freed on failure).
+ * -ENOMEM. */
+int tby_rs_rules_add_deny(struct tby_rs_rules *list, struct tby_rs_rule *drop);
 /* Lets go of the rules and the array; the list is empty. */
 void tby_rs_rules_clear(struct tby_rs_rules *list);
 /* tby_rs_chain_set_rules with the list's rules; the list is empty after, even on failure. */
 int tby_rs_chain_take_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
                             struct tby_rs_rules *list);
+
+/* The comment of the drop rule whose logging twin has prefix id, among the chains' rules;
+ * NULL when none has. */
+const char *tby_rs_find_deny(const struct tby_rs *rs, const char *id);
 
 /* ---- the journal (for nft.c) ---------------------------------------------------------- */
 

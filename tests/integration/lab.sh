@@ -122,6 +122,23 @@ explain_counter_checks() {
     fi
 }
 
+# lab flows: n3's tabby-node names the default deny that dropped frontend -> database.
+flows_checks() {
+    local name=$1
+    lab probe default/frontend default/database 5432/tcp >/dev/null 2>&1
+    if t_wait 10 flows_name_the_deny; then
+        pass "${name}_flows"
+    else
+        fail "${name}_flows" "$(lab flows n3 2>&1 | tail -5)"
+    fi
+}
+flows_name_the_deny() {
+    lab flows n3 -o json 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert any(f.get("dport") == 5432 and "default deny" in f["policy"] for f in d["flows"])'
+}
+
 # nat_seen_as [ADDRESS]: the address the outside host saw frontend's connection come from
 # (printed); true when it is ADDRESS.
 nat_seen_as() {
@@ -164,6 +181,7 @@ run_mode() {
     PROTO=tcp explain_agrees "${name}_explain" "$AFTER_POLICY"
     PROTO=udp explain_agrees "${name}_explain_udp" "$AFTER_POLICY_UDP"
     [ "$name" = native ] && explain_counter_checks "$name"
+    [ "$name" = native ] && flows_checks "$name"
     if t_wait 30 nat_seen_as 10.99.1.11; then
         pass "${name}_nat_outgoing"
     else

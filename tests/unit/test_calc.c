@@ -15,6 +15,22 @@
 #include "calc_fixture.h"
 #include "tabby/strv.h"
 
+/* A chain's head, then its drop of packets no verdict mark in `bits` marks — logged to
+ * NFLOG (rate-limited) with the compact id of the drop's comment, then dropped — and its
+ * end, into buf. */
+static const char *deny_text(char buf[1024], const char *head, const char *bits,
+                             const char *comment)
+{
+    char id[TBY_RS_DENY_ID_SIZE];
+
+    tby_rs_deny_id(comment, id);
+    snprintf(buf, 1024, "%s\t\tmeta mark & %s == 0 limit rate %d/second burst %d packets "
+             "log prefix \"%s\" group %d\n\t\tmeta mark & %s == 0 counter drop "
+             "comment \"%s\"\n\t}", head, bits, TBY_RS_DENY_LOG_RATE, TBY_RS_DENY_LOG_BURST,
+             id, TBY_RS_DENY_LOG_GROUP, bits, comment);
+    return buf;
+}
+
 static const char *const default_deny =
     "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
     "metadata: {name: default-deny, namespace: default}\n"
@@ -91,6 +107,7 @@ static void test_k8s_default_deny_sends_local_pods_to_default_deny(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL;
+    char buf[1024];
 
     (void)state;
     wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
@@ -110,10 +127,10 @@ static void test_k8s_default_deny_sends_local_pods_to_default_deny(void **state)
                   "\t\tmeta mark set mark & 0xfffcffff\n"
                   "\t\tjump to-wl-tier-default\n\t}");
     /* the default tier: a Pass of an earlier tier ends, its pages, its default deny */
-    assert_has(t, "chain to-wl-tier-default {\n\t\tmeta mark set mark & 0xfffdffff\n"
-                  "\t\tmeta mark & 0x00030000 == 0 oifname @to-wl-first jump to-wl-first\n"
-                  "\t\tmeta mark & 0x00030000 == 0 counter drop comment \"tier default: default "
-                  "deny: no ingress policy allowed or passed it\"\n\t}");
+    assert_has(t, deny_text(buf, "chain to-wl-tier-default {\n\t\tmeta mark set mark & 0xfffdffff\n"
+                                 "\t\tmeta mark & 0x00030000 == 0 oifname @to-wl-first "
+                                 "jump to-wl-first\n", "0x00030000",
+                            "tier default: default deny: no ingress policy allowed or passed it"));
     /* the only tier: to-wl-selected says who it applies to, its own set stays empty */
     assert_has(t, "set to-wl-tier-default { type ifname; comment \"local workloads some ingress "
                   "policy of tier default applies to\"; }");
@@ -310,6 +327,38 @@ static void test_calico_order_puts_deny_before_allow(void **state)
     assert_dispatch(t, "to-wl", "pi-gnp/deny pi-np/default/allow pi-knp/default/default-deny");
     assert_has(t, "meta nfproto ipv4 ip saddr @net4-");
     assert_has(t, "counter drop comment \"deny ingress 0\"");
+}
+
+/* A Deny rule is logged to the NFLOG group (rate-limited, with the compact id of its
+ * comment) by a twin with its matches, then dropped; the id maps back to the rule. */
+static void test_deny_rule_is_logged_then_dropped_and_its_id_maps_back(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    char id[TBY_RS_DENY_ID_SIZE], want[512];
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: no-ssh, namespace: default}\n"
+             "spec:\n  selector: app == 'web'\n  ingress:\n  - action: Allow\n    protocol: UDP\n"
+             "  - action: Deny\n    protocol: TCP\n    destination: {ports: [22]}\n");
+    t = dump(c);
+    tby_rs_deny_id("default/no-ssh ingress 1", id);
+    assert_int_equal(strlen(id), TBY_RS_DENY_ID_SIZE - 1);
+    assert_true(strlen(id) < 128); /* the kernel's limit for a log prefix */
+    snprintf(want, sizeof(want), "\t\tmeta l4proto tcp th dport 22 limit rate %d/second burst %d "
+             "packets log prefix \"%s\" group %d\n\t\tmeta l4proto tcp th dport 22 counter drop "
+             "comment \"default/no-ssh ingress 1\"\n", TBY_RS_DENY_LOG_RATE,
+             TBY_RS_DENY_LOG_BURST, id, TBY_RS_DENY_LOG_GROUP);
+    assert_has(t, want);
+    /* Allow is not logged */
+    assert_lacks(t, "udp limit");
+    assert_string_equal(tby_rs_find_deny(tby_calc_ruleset(c), id), "default/no-ssh ingress 1");
+    tby_rs_deny_id("tier default: default deny: no ingress policy allowed or passed it", id);
+    assert_string_equal(tby_rs_find_deny(tby_calc_ruleset(c), id),
+                        "tier default: default deny: no ingress policy allowed or passed it");
+    assert_null(tby_rs_find_deny(tby_calc_ruleset(c), "tby-deny:000000000000"));
 }
 
 static void test_calico_rule_features_compile(void **state)
@@ -652,6 +701,7 @@ static void test_profile_rules_run_after_the_tiers(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL, *j = NULL;
+    char buf[1024];
 
     (void)state;
     apply(c, profile_dev);
@@ -671,9 +721,8 @@ static void test_profile_rules_run_after_the_tiers(void **state)
                   "elements = { \"cali-a\" }; }");
     assert_has(t, "comment \"local workloads whose profiles run: pi-pr/dev|allow\"; "
                   "elements = { \"cali-c\" }; }");
-    assert_has(t, "\t\tmeta mark & 0x00010000 == 0 jump pi-pr/dev\n"
-                  "\t\tmeta mark & 0x00010000 == 0 counter drop comment \"no profile allowed "
-                  "it\"\n\t}");
+    assert_has(t, deny_text(buf, "\t\tmeta mark & 0x00010000 == 0 jump pi-pr/dev\n", "0x00010000",
+                            "no profile allowed it"));
     assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
                   "policy applies to\"; elements = { \"cali-a\", \"cali-b\", \"cali-c\" }; }");
     /* dev says nothing of egress: a, with no profile allowing, is closed that way (c's
@@ -1057,6 +1106,7 @@ int main(void)
         cmocka_unit_test(test_k8s_egress_named_port_uses_the_peer_selector),
         cmocka_unit_test(test_k8s_empty_rule_admits_every_peer_and_port),
         cmocka_unit_test(test_calico_order_puts_deny_before_allow),
+        cmocka_unit_test(test_deny_rule_is_logged_then_dropped_and_its_id_maps_back),
         cmocka_unit_test(test_calico_rule_features_compile),
         cmocka_unit_test(test_global_policy_rule_selector_spans_namespaces),
         cmocka_unit_test(test_endpoints_of_one_policy_share_its_set),

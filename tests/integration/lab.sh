@@ -26,19 +26,6 @@ default/backend default/database --
 default/frontend ops/monitor ok
 default/database ops/monitor ok"
 
-# explain_agrees NAME EXPECTED: `lab explain` (the datastore alone) says ok (exit 0) or --
-# (exit 1) for each pair as EXPECTED, which the probes found.
-explain_agrees() {
-    local name=$1 from to want rc bad=""
-    while read -r from to want; do
-        [ -n "$from" ] || continue
-        lab explain "$from" "$to" "$(lab_port "$to")" >/dev/null 2>&1 && rc=ok || rc=$?
-        [ "$rc" = 1 ] && rc=--
-        [ "$rc" = "$want" ] || bad+=" $from->$to:$rc(want $want)"
-    done <<<"$2"
-    if [ -z "$bad" ]; then pass "$name"; else fail "$name" "${bad# }"; fi
-}
-
 # The packets counted by the nft rules that denied frontend -> database, as `lab explain
 # --node n3` reads them (n3 runs the database).
 denied_packets() {

@@ -9,7 +9,10 @@
 # ICMPv6 rule admits ping6 and not ping, a pod whose egress allows one TCP port still does
 # neighbour discovery with its node (Calico allows ICMPv6 130-133, 135, 136 from workloads
 # before policy), natOutgoing shows the node's IPv6 address to an outside host, and `lab
-# down` leaves nothing behind. Needs root; never touches the host's namespace.
+# down` leaves nothing behind. Then the bird backend again on the Kubernetes API (the test
+# double): the Node's IPv6 annotation and the Pods' podIPs of both families besides; and
+# with a top-of-rack router (FRR) peering over both families.
+# Needs root; never touches the host's namespace.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lab_lib.sh"
@@ -66,6 +69,26 @@ nat6_seen() {
         "$seen" 2>/dev/null || echo "$seen"
 }
 nat6_ok() { [ "$(nat6_seen)" = fd99:1::11 ]; }
+
+# On the Kubernetes API: n1's Node carries Calico's IPv6 annotation, frontend's Pod both
+# addresses in podIPs (as the kubelet writes them from the CNI result) and in Calico's
+# podIPs annotation.
+k8s_checks() {
+    local out
+    out=$(lab kubectl get node n1 -o json 2>&1 |
+        jq -r '.metadata.annotations["projectcalico.org/IPv6Address"] // "none"' 2>&1)
+    if [ "$out" = fd99:1::11/64 ]; then pass k8s_node_ipv6_annotation
+    else fail k8s_node_ipv6_annotation "projectcalico.org/IPv6Address: $out"; fi
+    out=$(lab kubectl get pod -n default frontend -o json 2>&1 | jq -r '[
+        (.status.podIPs | map(.ip) | join(",")),
+        .metadata.annotations["cni.projectcalico.org/podIPs"]] | join(" ")' 2>&1)
+    if [ "$out" = "$(cat "$T_TMP/labs/$CUR/pods/default_frontend/ip"),$(pod_ip6 default/frontend) $(
+        cat "$T_TMP/labs/$CUR/pods/default_frontend/ip")/32,$(pod_ip6 default/frontend)/128" ]; then
+        pass k8s_pod_ips_both_families
+    else
+        fail k8s_pod_ips_both_families "podIPs, annotation: $out"
+    fi
+}
 
 # ---- policies over IPv6 ---------------------------------------------------------------
 
@@ -167,6 +190,36 @@ default/locked default/frontend --"
     fi
 }
 
+# With a top-of-rack router (FRR): a session per family between it and each node; it
+# learns every node's IPv6 block, and pods reach each other over IPv6 through it.
+tor_routes6() { ip netns exec "$CUR-tor" ip -6 route 2>/dev/null; }
+tor_blocks6_ok() { [ "$(tor_routes6 | grep -cE '^fd10:244:.*/122 .*via fd99:1::1[123] dev eth0 proto bgp')" = 3 ]; }
+run_tor() {
+    local out start
+    CUR="${LAB_PREFIX}tor"
+    start=$(now_ms)
+    if [ ! -x /usr/lib/frr/bgpd ]; then
+        skip tor "FRR is not installed (/usr/lib/frr/bgpd)"
+        return
+    fi
+    if ! out=$(lab up --ipv6 --tor 2>&1); then
+        fail tor_up "$out"
+        lab down >/dev/null 2>&1
+        return
+    fi
+    pass tor_up
+    if ! out=$(lab_readme_pods); then
+        fail tor_pods "$out"
+        lab down >/dev/null 2>&1
+        return
+    fi
+    pass tor_pods
+    expect_state tor_learns_v6_blocks 30 tor_blocks6_ok tor_routes6
+    PROTO=tcp FAMILY=6 expect_matrix tor_across_nodes_v6 "$ALL_OPEN"
+    lab_down_check tor_down
+    echo "# tor: $(($(now_ms) - start)) ms from lab up to lab down"
+}
+
 # ---- one backend's run ----------------------------------------------------------------
 
 run_mode() {
@@ -191,25 +244,29 @@ run_mode() {
     PROTO=tcp FAMILY=6 expect_matrix "${name}_across_nodes_v6" "$ALL_OPEN"
     PROTO=udp FAMILY=6 expect_matrix "${name}_across_nodes_v6_udp" "$ALL_OPEN"
     case $name in
-    bird)
-        expect_state bird_routes_v6 30 bird_routes6_ok n1_routes6
-        expect_state bird_bgp_v6_sessions 30 bgp6_sessions_ok "lab status" ;;
+    bird|k8s)
+        expect_state "${name}_bird_routes_v6" 30 bird_routes6_ok n1_routes6
+        expect_state "${name}_bgp_v6_sessions" 30 bgp6_sessions_ok "lab status" ;;
     vxlan)
         expect_state vxlan_routes_v6 30 vxlan_routes6_ok vxlan_state6
         out=$(node_v6_fields)
         if [ "$out" = "fd99:1::11/64 true true" ]; then pass vxlan_node_v6_tunnel
         else fail vxlan_node_v6_tunnel "ipv6Address, ipv6VXLANTunnelAddr in the pool, MAC: $out"; fi ;;
     esac
+    [ "$name" != k8s ] || k8s_checks
     if t_wait 30 nat6_ok; then pass "${name}_nat_outgoing_v6"
     else fail "${name}_nat_outgoing_v6" "the outside host saw \"$(nat6_seen)\", want fd99:1::11"; fi
     out=$(lab ctl apply -f "$T_TOP/examples/default-deny.yaml" -f "$T_TOP/examples/db-access.yaml" \
         -f "$T_TOP/examples/api-allow.yaml" 2>&1) || fail "${name}_apply" "$out"
     PROTO=tcp FAMILY=6 expect_matrix "${name}_policy_v6" "$AFTER_POLICY"
     PROTO=tcp FAMILY=4 expect_matrix "${name}_policy_v4" "$AFTER_POLICY"
+    PROTO=tcp FAMILY=6 explain_agrees "${name}_explain_v6" "$AFTER_POLICY"
     out=$(lab ctl delete -f "$T_TOP/examples/db-access.yaml" -f "$T_TOP/examples/api-allow.yaml" 2>&1 &&
         cidr_policies 2>&1) || fail "${name}_apply_cidrs" "$out"
     PROTO=tcp FAMILY=6 expect_matrix "${name}_ipv6_cidrs_v6" "$CIDR_V6"
     PROTO=tcp FAMILY=4 expect_matrix "${name}_ipv6_cidrs_not_v4" "$CIDR_V4"
+    PROTO=tcp FAMILY=6 explain_agrees "${name}_explain_ipv6_cidrs_v6" "$CIDR_V6"
+    PROTO=tcp FAMILY=4 explain_agrees "${name}_explain_ipv6_cidrs_not_v4" "$CIDR_V4"
     icmp_checks "$name"
     nd_checks "$name"
     lab_down_check "${name}_down"
@@ -219,4 +276,6 @@ run_mode() {
 FAMILY=6
 run_mode bird
 run_mode vxlan --mode vxlan
+run_mode k8s --store k8s
+run_tor
 t_end

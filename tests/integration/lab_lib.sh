@@ -8,6 +8,7 @@
 #   lab_readme_pods               the README's five pods (frontend, backend, api, database
 #                                 on n1, n1, n2, n3; ops/monitor on n3), ops labelled team=ops
 #   expect_matrix CASE EXPECTED   see below ($PROTO, $FAMILY)
+#   explain_agrees CASE EXPECTED  lab explain says the same
 #   expect_state CASE SECONDS PREDICATE WHAT
 #   lab_down_check CASE           lab down, and PASS when nothing of the lab is left
 
@@ -92,6 +93,21 @@ default/backend default/database ok
 default/frontend default/database --
 default/api default/frontend --
 default/frontend ops/monitor ok"
+
+# explain_agrees CASE EXPECTED: `lab explain` (the datastore alone) says ok (exit 0) or --
+# (exit 1) for each pair as EXPECTED, which the probes found; over $PROTO, to the pods'
+# addresses of $FAMILY.
+explain_agrees() {
+    local name=$1 from to want rc bad="" opt=()
+    [ "$FAMILY" = 6 ] && opt=(-6)
+    while read -r from to want; do
+        [ -n "$from" ] || continue
+        lab explain "${opt[@]}" "$from" "$to" "$(lab_port "$to")" >/dev/null 2>&1 && rc=ok || rc=$?
+        [ "$rc" = 1 ] && rc=--
+        [ "$rc" = "$want" ] || bad+=" $from->$to:$rc(want $want)"
+    done <<<"$2"
+    if [ -z "$bad" ]; then pass "$name"; else fail "$name" "${bad# }"; fi
+}
 
 # expect_state CASE SECONDS PREDICATE WHAT: PASS once PREDICATE holds, else FAIL with WHAT's
 # output.

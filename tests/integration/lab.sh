@@ -79,18 +79,7 @@ run_mode() {
     local name=$1 out
     shift
     CUR="$LAB_PREFIX$name"
-    if ! out=$(lab up "$@" 2>&1); then
-        fail "${name}_up" "$out"
-        lab down >/dev/null 2>&1
-        return
-    fi
-    pass "${name}_up"
-    if ! out=$(lab_readme_pods); then
-        fail "${name}_pods" "$out"
-        lab down >/dev/null 2>&1
-        return
-    fi
-    pass "${name}_pods"
+    lab_up_with_pods "$name" "$@" || return
     PROTO=tcp expect_matrix "${name}_across_nodes" "$ALL_OPEN"
     PROTO=udp expect_matrix "${name}_across_nodes_udp" "$ALL_OPEN"
     out=$(lab ctl apply -f "$T_TOP/examples/default-deny.yaml" -f "$T_TOP/examples/db-access.yaml" \

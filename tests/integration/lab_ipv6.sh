@@ -195,25 +195,14 @@ default/locked default/frontend --"
 tor_routes6() { ip netns exec "$CUR-tor" ip -6 route 2>/dev/null; }
 tor_blocks6_ok() { [ "$(tor_routes6 | grep -cE '^fd10:244:.*/122 .*via fd99:1::1[123] dev eth0 proto bgp')" = 3 ]; }
 run_tor() {
-    local out start
+    local start
     CUR="${LAB_PREFIX}tor"
     start=$(now_ms)
     if [ ! -x /usr/lib/frr/bgpd ]; then
         skip tor "FRR is not installed (/usr/lib/frr/bgpd)"
         return
     fi
-    if ! out=$(lab up --ipv6 --tor 2>&1); then
-        fail tor_up "$out"
-        lab down >/dev/null 2>&1
-        return
-    fi
-    pass tor_up
-    if ! out=$(lab_readme_pods); then
-        fail tor_pods "$out"
-        lab down >/dev/null 2>&1
-        return
-    fi
-    pass tor_pods
+    lab_up_with_pods tor --ipv6 --tor || return
     expect_state tor_learns_v6_blocks 30 tor_blocks6_ok tor_routes6
     PROTO=tcp FAMILY=6 expect_matrix tor_across_nodes_v6 "$ALL_OPEN"
     lab_down_check tor_down
@@ -227,18 +216,7 @@ run_mode() {
     shift
     CUR="$LAB_PREFIX$name"
     start=$(now_ms)
-    if ! out=$(lab up --ipv6 "$@" 2>&1); then
-        fail "${name}_up" "$out"
-        lab down >/dev/null 2>&1
-        return
-    fi
-    pass "${name}_up"
-    if ! out=$(lab_readme_pods); then
-        fail "${name}_pods" "$out"
-        lab down >/dev/null 2>&1
-        return
-    fi
-    pass "${name}_pods"
+    lab_up_with_pods "$name" --ipv6 "$@" || return
     if dual_stack_weps; then pass "${name}_pods_dual_stack"
     else fail "${name}_pods_dual_stack" "$(lab ctl get wep -A -o json | jq -c '[.items[].spec.ipNetworks]')"; fi
     PROTO=tcp FAMILY=6 expect_matrix "${name}_across_nodes_v6" "$ALL_OPEN"

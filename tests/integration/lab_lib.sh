@@ -7,6 +7,8 @@
 #   lab ARGS…                     examples/lab/lab on the current lab ($CUR)
 #   lab_readme_pods               the README's five pods (frontend, backend, api, database
 #                                 on n1, n1, n2, n3; ops/monitor on n3), ops labelled team=ops
+#   lab_up_with_pods CASE UP_ARGS…
+#                                 lab up and those pods, PASS or FAIL for each
 #   expect_matrix CASE EXPECTED   see below ($PROTO, $FAMILY)
 #   explain_agrees CASE EXPECTED  lab explain says the same
 #   expect_state CASE SECONDS PREDICATE WHAT
@@ -39,6 +41,25 @@ lab_readme_pods() {
         lab pod add n2 default/api app=api --port http:8080/tcp 2>&1 &&
         lab pod add n3 default/database app=database --port pg:5432/tcp 2>&1 &&
         lab pod add n3 ops/monitor app=monitor --port http:80/tcp 2>&1
+}
+
+# lab_up_with_pods CASE UP_ARGS…: lab up, then the README's pods: PASS CASE_up and
+# CASE_pods; on a failure FAIL it, take the lab down and return 1.
+lab_up_with_pods() {
+    local name=$1 out
+    shift
+    if ! out=$(lab up "$@" 2>&1); then
+        fail "${name}_up" "$out"
+        lab down >/dev/null 2>&1
+        return 1
+    fi
+    pass "${name}_up"
+    if ! out=$(lab_readme_pods); then
+        fail "${name}_pods" "$out"
+        lab down >/dev/null 2>&1
+        return 1
+    fi
+    pass "${name}_pods"
 }
 
 lab_port() { case $1 in */api) echo 8080/$PROTO ;; */database) echo 5432/$PROTO ;; *) echo 80/$PROTO ;; esac; }

@@ -187,6 +187,7 @@ static void add_real_pods(struct tby_calc *c, const struct opts *o)
 static struct tby_calc *workload(const struct opts *o, double *ms)
 {
     struct tby_calc *c = NULL;
+    struct tby_error err = { 0 };
     double t0 = now_ms();
 
     if (tby_calc_new("node", &c) < 0)
@@ -198,6 +199,8 @@ static struct tby_calc *workload(const struct opts *o, double *ms)
     for (int i = 0; i < o->n; i++)
         add_endpoint(c, i, o, i);
     add_real_pods(c, o);
+    if (tby_calc_settle(c, &err) < 0)
+        die("settle", &err);
     *ms = now_ms() - t0;
     return c;
 }
@@ -374,6 +377,7 @@ static void run_size(const struct opts *o, bool changes, const char *dir)
 
 struct calc_run {
     double ms, cpu, rss;
+    size_t sets, elems, chains, rules;    /* the table's size */
 };
 
 static double cpu_ms(void)
@@ -398,10 +402,12 @@ static struct calc_run calc_once(const struct opts *o)
     if (pid == 0) {
         double base = rss_mb(), cpu0 = cpu_ms();
 
-        workload(o, &r.ms); /* the process's end frees it */
+        struct tby_calc *c = workload(o, &r.ms); /* the process's end frees it */
+
         r.cpu = cpu_ms() - cpu0;
         malloc_trim(0);
         r.rss = rss_mb() - base;
+        tby_rs_counts(tby_calc_ruleset(c), &r.sets, &r.elems, &r.chains, &r.rules);
         _exit(write(fd[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
     }
     close(fd[1]);
@@ -414,6 +420,7 @@ static struct calc_run calc_once(const struct opts *o)
 
 struct calc_range {
     double ms[2], cpu[2], rss[2];     /* min, max over the runs */
+    struct calc_run last;
 };
 
 static void widen(double g[2], double v)
@@ -424,7 +431,7 @@ static void widen(double g[2], double v)
 
 static struct calc_range calc_size(const struct opts *o, int runs)
 {
-    struct calc_range g = { { 1e300, 0 }, { 1e300, 0 }, { 1e300, 0 } };
+    struct calc_range g = { .ms = { 1e300, 0 }, .cpu = { 1e300, 0 }, .rss = { 1e300, 0 } };
 
     for (int k = 0; k < runs; k++) {
         struct calc_run r = calc_once(o);
@@ -432,10 +439,13 @@ static struct calc_range calc_size(const struct opts *o, int runs)
         widen(g.ms, r.ms);
         widen(g.cpu, r.cpu);
         widen(g.rss, r.rss);
+        g.last = r;
     }
     printf("N=%5d x M=%5d (%s): calculation %.0f-%.0f ms (CPU %.0f-%.0f ms), engine RSS "
            "%.1f-%.1f MB; %d runs\n", o->n, o->m, o->shared ? "shared labels" : "distinct",
            g.ms[0], g.ms[1], g.cpu[0], g.cpu[1], g.rss[0], g.rss[1], runs);
+    printf("  table: %zu chains, %zu rules, %zu sets, %zu elements\n", g.last.chains,
+           g.last.rules, g.last.sets, g.last.elems);
     fflush(stdout);
     return g;
 }

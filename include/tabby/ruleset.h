@@ -67,18 +67,23 @@ enum tby_rs_set_type {
 /* One kernel element. Interval sets hold a start element and an end element (flags
  * TBY_RS_ELEM_END, key = last + 1) per range; a range reaching the top has no end. */
 #define TBY_RS_ELEM_END 0x01u
+/* ruleset.c's: a verdict map's element, which carries its targets (tby_rs_elem_target) */
+#define TBY_RS_ELEM_VMAP 0x80u
 
+/* 24 bytes and the key: a table holds hundreds of thousands of them. */
 struct tby_rs_elem {
     struct tby_hnode node;
-    uint32_t refs;            /* wanted while > 0 (vmaps: while target is set) */
+    uint32_t refs;            /* wanted while > 0 (vmaps: while a target is set) */
     bool prog;                /* the kernel has it */
     bool touched;             /* on its set's journal */
-    uint8_t flags;            /* TBY_RS_ELEM_END */
+    uint8_t flags;            /* TBY_RS_ELEM_END, TBY_RS_ELEM_VMAP */
     uint8_t len;
-    char *target;             /* vmaps: the chain to jump to (wanted) */
-    char *prog_target;        /* vmaps: the chain the kernel's element jumps to */
     uint8_t key[];
 };
+
+/* A verdict map's element: the chain it should jump to (NULL: it should go); other
+ * elements: NULL. */
+const char *tby_rs_elem_target(const struct tby_rs_elem *e);
 
 struct tby_rs_given;          /* ruleset.c's: the CIDRs owners gave a set */
 

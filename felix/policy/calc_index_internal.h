@@ -26,7 +26,8 @@ struct ep {
     char *key;                        /* "<namespace>/<name>"; network sets:
                                        * "~netset/<namespace>/<name>", "~gnetset/<name>" */
     char *ns;                         /* NULL: a GlobalNetworkSet */
-    json_t *own_labels;               /* metadata.labels */
+    struct tby_label *own;            /* metadata.labels: one block, pairs then strings */
+    size_t n_own;
     struct tby_strv profiles;
     char *orchestrator;
     char *service_account;

@@ -166,6 +166,7 @@ struct tby_rs_rule {
     char *comment;            /* NULL: none */
     uint64_t digest;          /* identifies the rule's whole content; set by tby_rs_rule_seal */
     uint32_t refs;            /* a sealed rule is immutable and may sit in several chains */
+    bool packed;              /* sealed: m holds the matches, then every string of the rule */
 };
 
 struct tby_rs_chain {
@@ -266,7 +267,9 @@ int tby_rs_rule_match(struct tby_rs_rule *rule, const struct tby_rs_match *m);
 int tby_rs_rule_set_comment(struct tby_rs_rule *rule, const char *comment);
 int tby_rs_rule_set_log(struct tby_rs_rule *rule, const char *prefix);
 int tby_rs_rule_set_verdict(struct tby_rs_rule *rule, enum tby_rs_verdict v, const char *target);
-/* Computes the digest; call after the last edit. -ENOMEM. */
+/* Computes the digest and packs the rule's matches and strings into one allocation (a
+ * table holds tens of thousands of rules); call after the last edit: a sealed rule takes
+ * no more edits (-EINVAL). -ENOMEM. */
 int tby_rs_rule_seal(struct tby_rs_rule *rule);
 
 /* ---- denied packets: log, then drop ----------------------------------------------------

@@ -842,6 +842,12 @@ int tby_rs_chain_set_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
         return 0;
     }
     rules_free(chain->rules, chain->n_rules);
+    /* Lists grow by doubling from 8; most chains (a policy's) keep one rule or two. */
+    if (n > 0) {
+        struct tby_rs_rule **fit = realloc(rules, n * sizeof(*rules));
+
+        rules = fit ? fit : rules;
+    }
     chain->rules = rules;
     chain->n_rules = n;
     chain->dirty = true;

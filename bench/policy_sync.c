@@ -5,10 +5,17 @@
  * needs root and the nft program.
  *
  *   policy-sync                     the matrix: N 1k, 10k endpoints x M 100, 1k policies,
- *                                   and one-pod changes at N=100 and N=10k
+ *                                   one-pod changes at N=100 and N=10k, then 10k x 10k of
+ *                                   both workloads and the growth from 1k policies
  *   policy-sync -n N -m M           one size
  *   policy-sync --shared            pods of a deployment share labels (few distinct policy
  *                                   lists); the default gives nearly every pod its own list
+ *   policy-sync --calc [--runs R] [-n N -m M] [--shared]
+ *                                   the calculation alone (no kernel, no root), each run in
+ *                                   a process of its own: time (wall, CPU), engine RSS and
+ *                                   the table's size, ranges over R runs (3); without -n,
+ *                                   1k x 1k, 10k x 1k, 3k and 10k, both workloads, and how
+ *                                   time and RSS grow from 1k to 10k
  *   policy-sync --emit -n N -m M [--pod IF,IP]...
  *                                   print the table as nft text (for policy-throughput.sh)
  *   policy-sync --load ...          the same, programmed into the current namespace
@@ -347,7 +354,12 @@ static void full(struct tby_calc *c, struct tby_nft *nft, const char *dir)
            "   (goal >= 1.5x)\n", tabby, st.kernel_ms, st.messages, st.bytes / 1048576.0, text, text / tabby);
 }
 
-static void run_size(const struct opts *o, bool changes, const char *dir)
+/* What one size cost the calculation (growth lines compare two). */
+struct size_cost {
+    double ms, rss;
+};
+
+static struct size_cost run_size(const struct opts *o, bool changes, const char *dir)
 {
     _cleanup_(tby_nft_closep) struct tby_nft *nft = NULL;
     struct tby_error err = { 0 };
@@ -371,6 +383,7 @@ static void run_size(const struct opts *o, bool changes, const char *dir)
     tby_calc_free(c);
     malloc_trim(0);
     fflush(stdout);
+    return (struct size_cost){ build_ms, rss - base };
 }
 
 /* ---- the calculation alone, and how it grows --------------------------------------------- */
@@ -455,10 +468,15 @@ static struct calc_range calc_size(const struct opts *o, int runs)
 static void growth(const char *what, const struct opts *a, const struct calc_range *ga,
                    const struct opts *b, const struct calc_range *gb)
 {
-    printf("  growth %-27s calculation x%.2f-%.2f (CPU x%.2f-%.2f), RSS x%.2f-%.2f; "
-           "endpoints + policies x%.2f\n", what, gb->ms[0] / ga->ms[1], gb->ms[1] / ga->ms[0],
-           gb->cpu[0] / ga->cpu[1], gb->cpu[1] / ga->cpu[0], gb->rss[0] / ga->rss[1],
-           gb->rss[1] / ga->rss[0], (double)(b->n + b->m) / (a->n + a->m));
+    const struct calc_run *ta = &ga->last, *tb = &gb->last;
+
+    printf("  growth %-27s calculation x%.2f-%.2f (CPU x%.2f-%.2f), RSS x%.2f-%.2f; endpoints "
+           "x%.0f, policies x%.0f, table (chains + rules + sets + elements) x%.2f\n", what,
+           gb->ms[0] / ga->ms[1], gb->ms[1] / ga->ms[0], gb->cpu[0] / ga->cpu[1],
+           gb->cpu[1] / ga->cpu[0], gb->rss[0] / ga->rss[1], gb->rss[1] / ga->rss[0],
+           (double)b->n / a->n, (double)b->m / a->m,
+           (double)(tb->chains + tb->rules + tb->sets + tb->elems) /
+               (double)(ta->chains + ta->rules + ta->sets + ta->elems));
 }
 
 /* --calc: the calculation's time and memory (no kernel, no root). With -n, one size;
@@ -559,6 +577,20 @@ static void matrix(struct opts o, const char *dir)
         o.n = sizes[i][0];
         o.m = sizes[i][1];
         run_size(&o, o.n == 10000 && o.m == 1000, dir);
+    }
+    /* 10k policies, both workloads: how the calculation grows from 1k (one run each;
+     * --calc gives ranges over runs) */
+    for (int shared = 0; shared < 2; shared++) {
+        struct size_cost small, big;
+
+        o.shared = shared;
+        o.n = 10000;
+        o.m = 1000;
+        small = run_size(&o, false, dir);
+        o.m = 10000;
+        big = run_size(&o, false, dir);
+        printf("  growth policies 1k -> 10k (N=10k, %s): calculation x%.2f, RSS x%.2f\n",
+               shared ? "shared labels" : "distinct", big.ms / small.ms, big.rss / small.rss);
     }
 }
 

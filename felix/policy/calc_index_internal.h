@@ -61,9 +61,9 @@ struct selent {
  * every new endpoint). Keys hold no '=', so the two kinds of term never meet. */
 struct keyent {
     struct tby_hnode node;
-    char *key;
-    struct selent **sels;
+    struct selent **sels;             /* grown one by one: most terms file one selector */
     size_t n, cap;
+    char key[];
 };
 
 struct calc_index {

@@ -150,22 +150,23 @@ enum tby_rs_verdict {
     TBY_RS_V_MASQUERADE,      /* masquerade (nat chains only) */
 };
 
+/* Fields ordered by size (80 bytes): a table holds tens of thousands of rules. */
 struct tby_rs_rule {
     struct tby_rs_match *m;
     size_t n;
-    bool counter;
     char *log_prefix;         /* NULL: no log */
-    bool log_nflog;           /* log to NFLOG group log_group (else the kernel's log) */
-    uint16_t log_group;
-    uint32_t limit_rate;      /* > 0: limit rate limit_rate/second burst limit_burst packets */
-    uint32_t limit_burst;
-    bool set_mark;            /* meta mark set mark & mark_and ^ mark_xor */
-    uint32_t mark_and, mark_xor;
-    enum tby_rs_verdict verdict;
     char *target;
     char *comment;            /* NULL: none */
     uint64_t digest;          /* identifies the rule's whole content; set by tby_rs_rule_seal */
+    uint32_t limit_rate;      /* > 0: limit rate limit_rate/second burst limit_burst packets */
+    uint32_t limit_burst;
+    uint32_t mark_and, mark_xor;
+    enum tby_rs_verdict verdict;
     uint32_t refs;            /* a sealed rule is immutable and may sit in several chains */
+    uint16_t log_group;
+    bool log_nflog;           /* log to NFLOG group log_group (else the kernel's log) */
+    bool counter;
+    bool set_mark;            /* meta mark set mark & mark_and ^ mark_xor */
     bool packed;              /* sealed: m holds the matches, then every string of the rule */
 };
 

@@ -5,10 +5,17 @@
  * needs root and the nft program.
  *
  *   policy-sync                     the matrix: N 1k, 10k endpoints x M 100, 1k policies,
- *                                   and one-pod changes at N=100 and N=10k
+ *                                   one-pod changes at N=100 and N=10k, then 10k x 10k of
+ *                                   both workloads and the growth from 1k policies
  *   policy-sync -n N -m M           one size
  *   policy-sync --shared            pods of a deployment share labels (few distinct policy
  *                                   lists); the default gives nearly every pod its own list
+ *   policy-sync --calc [--runs R] [-n N -m M] [--shared]
+ *                                   the calculation alone (no kernel, no root), each run in
+ *                                   a process of its own: time (wall, CPU), engine RSS and
+ *                                   the table's size, ranges over R runs (3); without -n,
+ *                                   1k x 1k, 10k x 1k, 3k and 10k, both workloads, and how
+ *                                   time and RSS grow from 1k to 10k
  *   policy-sync --emit -n N -m M [--pod IF,IP]...
  *                                   print the table as nft text (for policy-throughput.sh)
  *   policy-sync --load ...          the same, programmed into the current namespace
@@ -42,7 +49,8 @@ extern char **environ;
 
 struct opts {
     int n, m;
-    bool shared, emit, load;
+    bool shared, emit, load, calc;
+    int runs;                 /* --calc: runs per size */
     const char *pods[8];      /* "ifname,ip" of real pods (for the throughput bench) */
     int n_pods;
 };
@@ -186,6 +194,7 @@ static void add_real_pods(struct tby_calc *c, const struct opts *o)
 static struct tby_calc *workload(const struct opts *o, double *ms)
 {
     struct tby_calc *c = NULL;
+    struct tby_error err = { 0 };
     double t0 = now_ms();
 
     if (tby_calc_new("node", &c) < 0)
@@ -197,6 +206,8 @@ static struct tby_calc *workload(const struct opts *o, double *ms)
     for (int i = 0; i < o->n; i++)
         add_endpoint(c, i, o, i);
     add_real_pods(c, o);
+    if (tby_calc_settle(c, &err) < 0)
+        die("settle", &err);
     *ms = now_ms() - t0;
     return c;
 }
@@ -287,6 +298,7 @@ static void one_change(struct tby_calc *c, struct tby_nft *nft, const char *what
         double t0 = now_ms();
 
         change(c, 2 * k, o);
+        tby_calc_settle(c, NULL); /* the calculation's part: nothing left for the sync */
         calc[k] = now_ms() - t0;
         tabby_sync(nft, tby_calc_ruleset(c), &st);
         t[k] = now_ms() - t0;
@@ -343,7 +355,12 @@ static void full(struct tby_calc *c, struct tby_nft *nft, const char *dir)
            "   (goal >= 1.5x)\n", tabby, st.kernel_ms, st.messages, st.bytes / 1048576.0, text, text / tabby);
 }
 
-static void run_size(const struct opts *o, bool changes, const char *dir)
+/* What one size cost the calculation (growth lines compare two). */
+struct size_cost {
+    double ms, rss;
+};
+
+static struct size_cost run_size(const struct opts *o, bool changes, const char *dir)
 {
     _cleanup_(tby_nft_closep) struct tby_nft *nft = NULL;
     struct tby_error err = { 0 };
@@ -367,6 +384,127 @@ static void run_size(const struct opts *o, bool changes, const char *dir)
     tby_calc_free(c);
     malloc_trim(0);
     fflush(stdout);
+    return (struct size_cost){ build_ms, rss - base };
+}
+
+/* ---- the calculation alone, and how it grows --------------------------------------------- */
+
+struct calc_run {
+    double ms, cpu, rss;
+    size_t sets, elems, chains, rules;    /* the table's size */
+};
+
+static double cpu_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* One calculation in a child process of its own, so that each run starts from the same
+ * small heap and its RSS is its own. */
+static struct calc_run calc_once(const struct opts *o)
+{
+    struct calc_run r = { 0 };
+    int fd[2], status;
+    pid_t pid;
+
+    fflush(stdout);
+    if (pipe(fd) < 0 || (pid = fork()) < 0)
+        die("fork", NULL);
+    if (pid == 0) {
+        double base = rss_mb(), cpu0 = cpu_ms();
+
+        struct tby_calc *c = workload(o, &r.ms); /* the process's end frees it */
+
+        r.cpu = cpu_ms() - cpu0;
+        malloc_trim(0);
+        r.rss = rss_mb() - base;
+        tby_rs_counts(tby_calc_ruleset(c), &r.sets, &r.elems, &r.chains, &r.rules);
+        _exit(write(fd[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
+    }
+    close(fd[1]);
+    if (read(fd[0], &r, sizeof(r)) != sizeof(r) || waitpid(pid, &status, 0) < 0 ||
+        !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        die("calculation run", NULL);
+    close(fd[0]);
+    return r;
+}
+
+struct calc_range {
+    double ms[2], cpu[2], rss[2];     /* min, max over the runs */
+    struct calc_run last;
+};
+
+static void widen(double g[2], double v)
+{
+    g[0] = v < g[0] ? v : g[0];
+    g[1] = v > g[1] ? v : g[1];
+}
+
+static struct calc_range calc_size(const struct opts *o, int runs)
+{
+    struct calc_range g = { .ms = { 1e300, 0 }, .cpu = { 1e300, 0 }, .rss = { 1e300, 0 } };
+
+    for (int k = 0; k < runs; k++) {
+        struct calc_run r = calc_once(o);
+
+        widen(g.ms, r.ms);
+        widen(g.cpu, r.cpu);
+        widen(g.rss, r.rss);
+        g.last = r;
+    }
+    printf("N=%5d x M=%5d (%s): calculation %.0f-%.0f ms (CPU %.0f-%.0f ms), engine RSS "
+           "%.1f-%.1f MB; %d runs\n", o->n, o->m, o->shared ? "shared labels" : "distinct",
+           g.ms[0], g.ms[1], g.cpu[0], g.cpu[1], g.rss[0], g.rss[1], runs);
+    printf("  table: %zu chains, %zu rules, %zu sets, %zu elements\n", g.last.chains,
+           g.last.rules, g.last.sets, g.last.elems);
+    fflush(stdout);
+    return g;
+}
+
+/* How much more from size a to size b: the range of the ratio over the runs, beside the
+ * ratio of endpoints + policies (linear growth). */
+static void growth(const char *what, const struct opts *a, const struct calc_range *ga,
+                   const struct opts *b, const struct calc_range *gb)
+{
+    const struct calc_run *ta = &ga->last, *tb = &gb->last;
+
+    printf("  growth %-27s calculation x%.2f-%.2f (CPU x%.2f-%.2f), RSS x%.2f-%.2f; endpoints "
+           "x%.0f, policies x%.0f, table (chains + rules + sets + elements) x%.2f\n", what,
+           gb->ms[0] / ga->ms[1], gb->ms[1] / ga->ms[0], gb->cpu[0] / ga->cpu[1],
+           gb->cpu[1] / ga->cpu[0], gb->rss[0] / ga->rss[1], gb->rss[1] / ga->rss[0],
+           (double)b->n / a->n, (double)b->m / a->m,
+           (double)(tb->chains + tb->rules + tb->sets + tb->elems) /
+               (double)(ta->chains + ta->rules + ta->sets + ta->elems));
+}
+
+/* --calc: the calculation's time and memory (no kernel, no root). With -n, one size;
+ * else per workload 1k x 1k, 10k x 1k, 10k x 3k and 10k x 10k, and the growth. */
+static void calc_matrix(struct opts o)
+{
+    static const int sizes[][2] = { { 1000, 1000 }, { 10000, 1000 }, { 10000, 3000 },
+                                    { 10000, 10000 } };
+    struct calc_range g[TBY_ARRAY_SIZE(sizes)];
+    struct opts s[TBY_ARRAY_SIZE(sizes)];
+    int runs = o.runs > 0 ? o.runs : 3;
+
+    if (o.n) {
+        calc_size(&o, runs);
+        return;
+    }
+    for (int shared = 0; shared < 2; shared++) {
+        for (size_t i = 0; i < TBY_ARRAY_SIZE(sizes); i++) {
+            s[i] = o;
+            s[i].shared = shared;
+            s[i].n = sizes[i][0];
+            s[i].m = sizes[i][1];
+            g[i] = calc_size(&s[i], runs);
+        }
+        growth("policies 1k -> 10k (N=10k):", &s[1], &g[1], &s[3], &g[3]);
+        growth("both 1k -> 10k:", &s[0], &g[0], &s[3], &g[3]);
+    }
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
@@ -384,6 +522,7 @@ static void parse(int argc, char **argv, struct opts *o)
     static const struct option opts[] = {
         { "shared", no_argument, NULL, 's' }, { "emit", no_argument, NULL, 'e' },
         { "load", no_argument, NULL, 'l' }, { "pod", required_argument, NULL, 'p' },
+        { "calc", no_argument, NULL, 'c' }, { "runs", required_argument, NULL, 'r' },
         { 0 },
     };
     int ch;
@@ -395,6 +534,8 @@ static void parse(int argc, char **argv, struct opts *o)
         case 's': o->shared = true; break;
         case 'e': o->emit = true; break;
         case 'l': o->load = true; break;
+        case 'c': o->calc = true; break;
+        case 'r': o->runs = atoi(optarg); break;
         case 'p':
             if (o->n_pods < 8)
                 o->pods[o->n_pods++] = optarg;
@@ -438,6 +579,20 @@ static void matrix(struct opts o, const char *dir)
         o.m = sizes[i][1];
         run_size(&o, o.n == 10000 && o.m == 1000, dir);
     }
+    /* 10k policies, both workloads: how the calculation grows from 1k (one run each;
+     * --calc gives ranges over runs) */
+    for (int shared = 0; shared < 2; shared++) {
+        struct size_cost small, big;
+
+        o.shared = shared;
+        o.n = 10000;
+        o.m = 1000;
+        small = run_size(&o, false, dir);
+        o.m = 10000;
+        big = run_size(&o, false, dir);
+        printf("  growth policies 1k -> 10k (N=10k, %s): calculation x%.2f, RSS x%.2f\n",
+               shared ? "shared labels" : "distinct", big.ms / small.ms, big.rss / small.rss);
+    }
 }
 
 int main(int argc, char **argv)
@@ -455,6 +610,10 @@ int main(int argc, char **argv)
     }
     if (o.emit || o.load)
         return one_table(&o);
+    if (o.calc) {
+        calc_matrix(o);
+        return 0;
+    }
     /* Never the host's tables: a namespace of our own, and nft runs in it too. */
     if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0) {
         fprintf(stderr, "policy-sync: needs root (it makes a network namespace of its own)\n");

@@ -5,7 +5,7 @@
 
 #include "tabby/hmap.h"
 
-#define FIRST_BUCKETS 16
+#define FIRST_BUCKETS 4
 
 void tby_hmap_init(struct tby_hmap *m)
 {

@@ -274,6 +274,10 @@ static int sync_table(struct node_policy *p, const struct tby_syncer *s)
         return 0;
     if (verify && !looked)
         tby_nft_invalidate(p->nft);
+    /* the dispatch is written once for the events since the last sync */
+    if (tby_calc_settle(p->calc, &err) < 0)
+        tby_log(TBY_LOG_ERROR, "policy", "calculation failed error=\"%s\"", tby_error_str(&err));
+    err = (struct tby_error){ 0 };
     r = tby_nft_sync(p->nft, tby_calc_ruleset(p->calc), &st, &err);
     if (r < 0)
         return sync_failed(p, r, now, &err);

@@ -75,6 +75,9 @@ struct dsel {
     struct tby_rs_set *wl;            /* wl-<hash> */
     struct dpol **pols;               /* in no order */
     size_t n_pols, cap_pols;
+    size_t n_reached[2];              /* of those, reached, per direction: while some is,
+                                       * its workloads hold one reference in the direction's
+                                       * selected set (one per selector, not per policy) */
 };
 
 /* A policy the dispatch runs, from when it applies to a selector until it stops. */
@@ -228,26 +231,51 @@ int calc_dispatch_local(struct calc_dispatch *c, const struct calc_ep *ep, bool 
     return 0;
 }
 
-/* dp's policy starts or stops applying to a workload: its interface is in the selected
- * set and its tier's set of each direction of the policy once more, or once less. */
-static int selected_feed(struct calc_dispatch *c, const struct dpol *dp,
-                         const struct calc_ep *ep, bool add)
+/* The directions (bit d) in which some reached policy of ds applies. */
+static unsigned dsel_dirs(const struct dsel *ds)
+{
+    return (ds->n_reached[0] > 0 ? 1u : 0u) | (ds->n_reached[1] > 0 ? 2u : 0u);
+}
+
+/* A workload enters (or leaves) the selected set of each direction in dirs (bit d) once:
+ * a selector's workloads hold one reference there, whatever the number of its policies
+ * (a reference per policy made a pod's arrival cost one step per policy of its
+ * selectors). */
+static int selected_feed(struct calc_dispatch *c, unsigned dirs, const struct calc_ep *ep,
+                         bool add)
 {
     int r = 0;
 
     if (!ep->local || !ep->iface)
         return 0;
     for (int d = 0; d < 2; d++) {
-        struct tby_rs_set *sets[2] = { c->selected[d], dp->tier->set[d] };
-
-        if (!(dp->p->types & calc_dir_type(d)))
+        if (!(dirs & (1u << d)))
             continue;
-        for (int i = 0; i < (c->multi[d] ? 2 : 1); i++) {
-            if (!add)
-                tby_rs_remove_ifname(c->rs, sets[i], ep->iface);
-            else if (tby_rs_add_ifname(c->rs, sets[i], ep->iface) < 0)
-                r = -ENOMEM;
-        }
+        if (!add)
+            tby_rs_remove_ifname(c->rs, c->selected[d], ep->iface);
+        else if (tby_rs_add_ifname(c->rs, c->selected[d], ep->iface) < 0)
+            r = -ENOMEM;
+    }
+    return r;
+}
+
+/* dp's policy starts or stops applying to a workload: while more than one tier has
+ * policies of a direction of the policy, the workload is in its tier's set once more, or
+ * once less. */
+static int tier_feed(struct calc_dispatch *c, const struct dpol *dp, const struct calc_ep *ep,
+                     bool add)
+{
+    int r = 0;
+
+    if (!ep->local || !ep->iface)
+        return 0;
+    for (int d = 0; d < 2; d++) {
+        if (!(dp->p->types & calc_dir_type(d)) || !c->multi[d])
+            continue;
+        if (!add)
+            tby_rs_remove_ifname(c->rs, dp->tier->set[d], ep->iface);
+        else if (tby_rs_add_ifname(c->rs, dp->tier->set[d], ep->iface) < 0)
+            r = -ENOMEM;
     }
     return r;
 }
@@ -311,9 +339,10 @@ int calc_dispatch_member(struct calc_dispatch *c, const struct calc_sel *s,
         else if (tby_rs_add_ifname(c->rs, ds->wl, ep->iface) < 0)
             r = -ENOMEM;
     }
-    for (size_t i = 0; i < ds->n_pols; i++)
+    selected_feed(c, dsel_dirs(ds), ep, joined);
+    for (size_t i = 0; (c->multi[0] || c->multi[1]) && i < ds->n_pols; i++)
         if (ds->pols[i]->reached)
-            selected_feed(c, ds->pols[i], ep, joined);
+            tier_feed(c, ds->pols[i], ep, joined);
     return r;
 }
 
@@ -342,6 +371,7 @@ static int feed_local(struct calc_dispatch *c, const struct calc_sel *s, struct 
 struct reaching {
     struct calc_dispatch *c;
     const struct dpol *dp;
+    unsigned dirs;                    /* the selected sets the workloads enter or leave */
     bool add;
     int err;
 };
@@ -350,20 +380,28 @@ static int reach_one(void *ctx, const struct calc_ep *ep)
 {
     struct reaching *g = ctx;
 
-    if (selected_feed(g->c, g->dp, ep, g->add) < 0)
+    if (selected_feed(g->c, g->dirs, ep, g->add) < 0 || tier_feed(g->c, g->dp, ep, g->add) < 0)
         g->err = -ENOMEM; /* carry on: each workload's reference counts */
     return 0;
 }
 
-/* The policy's workloads enter (add) or leave the selected sets. */
+/* The policy's workloads enter (add) or leave the selected sets: those of the directions
+ * in which it is its selector's first reached policy (or last), and its tier's. */
 static int reach(struct calc_dispatch *c, struct dpol *dp, bool add)
 {
+    struct dsel *ds = dp->sel;
     struct reaching g = { .c = c, .dp = dp, .add = add };
+    unsigned before = dsel_dirs(ds);
 
     if (dp->reached == add)
         return 0;
     dp->reached = add;
-    calc_sel_foreach_member(dp->sel->s, reach_one, &g);
+    for (int d = 0; d < 2; d++)
+        if (dp->p->types & calc_dir_type(d))
+            ds->n_reached[d] = add ? ds->n_reached[d] + 1 : ds->n_reached[d] - 1;
+    g.dirs = before ^ dsel_dirs(ds);
+    if (g.dirs || c->multi[0] || c->multi[1])
+        calc_sel_foreach_member(ds->s, reach_one, &g);
     return g.err;
 }
 

@@ -273,8 +273,8 @@ static int build_labels(struct calc_index *x, const struct ep *ep, struct tby_la
     }
     if (ns && ns->labels)
         pairs_add_json(&p, "pcns.", ns->labels);
-    if (ep->own_labels)
-        pairs_add_json(&p, NULL, ep->own_labels);
+    for (size_t i = 0; i < ep->n_own; i++)
+        pairs_add(&p, ep->own[i].key, ep->own[i].value);
     pairs_add(&p, "projectcalico.org/namespace", ep->ns);
     pairs_add(&p, "projectcalico.org/orchestrator", ep->orchestrator);
     pairs_add(&p, "projectcalico.org/serviceaccount", ep->service_account);
@@ -293,7 +293,7 @@ static void ep_data_free(struct ep *ep)
     for (size_t i = 0; i < ep->v.n_ports; i++)
         free(ep->v.ports[i].name);
     free(ep->v.ports);
-    json_decref(ep->own_labels);
+    free(ep->own);
     tby_strv_clear(&ep->profiles);
     free(ep->orchestrator);
     free(ep->service_account);
@@ -306,6 +306,38 @@ static char *dup_or_null(const char *s, bool *oom)
     if (s && !d)
         *oom = true;
     return d;
+}
+
+/* The resource's own labels as one block (its string values; a jansson object per
+ * endpoint cost several times as much). -ENOMEM. */
+static int own_labels_from(struct ep *ep, const json_t *labels)
+{
+    size_t n = 0, bytes = 0;
+    const char *key;
+    json_t *v;
+    char *s;
+
+    json_object_foreach((json_t *)labels, key, v) {
+        if (json_is_string(v)) {
+            n++;
+            bytes += strlen(key) + strlen(json_string_value(v)) + 2;
+        }
+    }
+    ep->n_own = 0;
+    if (n == 0)
+        return 0;
+    if (!(ep->own = malloc(n * sizeof(*ep->own) + bytes)))
+        return -ENOMEM;
+    s = (char *)(ep->own + n);
+    json_object_foreach((json_t *)labels, key, v) {
+        if (!json_is_string(v))
+            continue;
+        ep->own[ep->n_own].key = strcpy(s, key);
+        s += strlen(s) + 1;
+        ep->own[ep->n_own++].value = strcpy(s, json_string_value(v));
+        s += strlen(s) + 1;
+    }
+    return 0;
 }
 
 static bool is_netset(const struct tby_resource *res)
@@ -321,9 +353,8 @@ static int netset_data_from(struct ep *ep, const struct tby_resource *res)
     const struct tby_cidr_list *nets = &res->spec.networkset->nets;
     char *kns = NULL;
 
-    ep->own_labels = json_incref(res->meta.labels);
     ep->v.nets = calloc(nets->n + 1, sizeof(*ep->v.nets));
-    if (!ep->v.nets)
+    if (!ep->v.nets || own_labels_from(ep, res->meta.labels) < 0)
         return -ENOMEM;
     memcpy(ep->v.nets, nets->items, nets->n * sizeof(*nets->items));
     ep->v.n_nets = nets->n;
@@ -348,11 +379,11 @@ static int ep_data_from(struct calc_index *x, struct ep *ep, const struct tby_re
     v->iface = v->local ? dup_or_null(w->interface_name, &oom) : NULL;
     ep->orchestrator = dup_or_null(w->orchestrator, &oom);
     ep->service_account = dup_or_null(w->service_account_name, &oom);
-    ep->own_labels = json_incref(res->meta.labels);
     v->addrs = calloc(w->ip_networks.n + 1, sizeof(*v->addrs));
     v->ports = calloc(w->n_ports + 1, sizeof(*v->ports));
     v->profiles = &ep->profiles;
-    if (oom || !v->addrs || !v->ports || tby_strv_copy(&ep->profiles, &w->profiles) < 0)
+    if (oom || !v->addrs || !v->ports || tby_strv_copy(&ep->profiles, &w->profiles) < 0 ||
+        own_labels_from(ep, res->meta.labels) < 0)
         return -ENOMEM;
     for (size_t i = 0; i < w->ip_networks.n; i++) {
         const struct tby_cidr *cidr = &w->ip_networks.items[i];
@@ -529,7 +560,8 @@ static void ep_swap_data(struct ep *ep, struct ep *fresh)
     struct ep keep = *ep;
 
     ep->v = fresh->v;
-    ep->own_labels = fresh->own_labels;
+    ep->own = fresh->own;
+    ep->n_own = fresh->n_own;
     ep->profiles = fresh->profiles;
     ep->orchestrator = fresh->orchestrator;
     ep->service_account = fresh->service_account;

@@ -26,7 +26,8 @@ struct ep {
     char *key;                        /* "<namespace>/<name>"; network sets:
                                        * "~netset/<namespace>/<name>", "~gnetset/<name>" */
     char *ns;                         /* NULL: a GlobalNetworkSet */
-    json_t *own_labels;               /* metadata.labels */
+    struct tby_label *own;            /* metadata.labels: one block, pairs then strings */
+    size_t n_own;
     struct tby_strv profiles;
     char *orchestrator;
     char *service_account;
@@ -60,9 +61,9 @@ struct selent {
  * every new endpoint). Keys hold no '=', so the two kinds of term never meet. */
 struct keyent {
     struct tby_hnode node;
-    char *key;
-    struct selent **sels;
+    struct selent **sels;             /* grown one by one: most terms file one selector */
     size_t n, cap;
+    char key[];
 };
 
 struct calc_index {

@@ -106,17 +106,22 @@ static int keyent_add(struct calc_index *x, const char *key, struct selent *s)
     struct keyent *k = keyent_find(x, key);
 
     if (!k) {
-        k = calloc(1, sizeof(*k));
-        if (!k || !(k->key = strdup(key)) ||
-            tby_hmap_insert(&x->keys, &k->node, tby_hash_str(key)) < 0) {
-            if (k)
-                free(k->key);
+        k = calloc(1, sizeof(*k) + strlen(key) + 1);
+        if (!k || tby_hmap_insert(&x->keys, &k->node, tby_hash_str(key)) < 0) {
             free(k);
             return -ENOMEM;
         }
+        strcpy(k->key, key);
     }
-    if (TBY_GROW(k->sels, k->cap, k->n + 1) < 0)
-        return -ENOMEM;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 1;
+        struct selent **v = reallocarray(k->sels, cap, sizeof(*v));
+
+        if (!v)
+            return -ENOMEM;
+        k->sels = v;
+        k->cap = cap;
+    }
     k->sels[k->n++] = s;
     return 0;
 }
@@ -136,7 +141,6 @@ static void keyent_remove(struct calc_index *x, const char *key, struct selent *
     if (k->n == 0) {
         tby_hmap_remove(&x->keys, &k->node);
         free(k->sels);
-        free(k->key);
         free(k);
     }
 }

@@ -367,9 +367,9 @@ static int elem_one(const struct tby_rs_elem *e, void *ctx)
     nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY, e->key, e->len);
     if (e->flags & TBY_RS_ELEM_END)
         nftnl_set_elem_set_u32(ne, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
-    if (em->add && e->target) {
+    if (em->add && tby_rs_elem_target(e)) {
         nftnl_set_elem_set_u32(ne, NFTNL_SET_ELEM_VERDICT, NFT_JUMP);
-        nftnl_set_elem_set_str(ne, NFTNL_SET_ELEM_CHAIN, e->target);
+        nftnl_set_elem_set_str(ne, NFTNL_SET_ELEM_CHAIN, tby_rs_elem_target(e));
     }
     nftnl_set_elem_add(em->cur, ne);
     if (++em->in_cur == ELEMS_PER_MSG)

@@ -55,11 +55,61 @@ static void touch_chain(struct tby_rs *rs, struct tby_rs_chain *chain)
 
 /* ---- freeing ---------------------------------------------------------------------------- */
 
+/* A verdict map's element carries its two targets just before it; the elements of other
+ * sets (nearly all of a table) do without the two pointers. */
+struct vtargets {
+    char *target;             /* the chain to jump to (wanted) */
+    char *prog_target;        /* the chain the kernel's element jumps to */
+};
+
+static struct vtargets *vt(const struct tby_rs_elem *e)
+{
+    if (!(e->flags & TBY_RS_ELEM_VMAP))
+        return NULL;
+    return (struct vtargets *)(void *)((char *)e - sizeof(struct vtargets));
+}
+
+const char *tby_rs_elem_target(const struct tby_rs_elem *e)
+{
+    struct vtargets *t = vt(e);
+
+    return t ? t->target : NULL;
+}
+
+static const char *prog_target(const struct tby_rs_elem *e)
+{
+    struct vtargets *t = vt(e);
+
+    return t ? t->prog_target : NULL;
+}
+
+/* Replaces the element's target (prog: the kernel's) by a copy of chain (NULL: none).
+ * -ENOMEM; elements of other sets than verdict maps have none. */
+static int set_target(struct tby_rs_elem *e, bool prog, const char *chain)
+{
+    struct vtargets *t = vt(e);
+    char *copy = NULL;
+
+    if (!t)
+        return 0;
+    if (chain && !(copy = strdup(chain)))
+        return -ENOMEM;
+    free(prog ? t->prog_target : t->target);
+    *(prog ? &t->prog_target : &t->target) = copy;
+    return 0;
+}
+
 static void elem_free(struct tby_rs_elem *e)
 {
-    free(e->target);
-    free(e->prog_target);
-    free(e);
+    struct vtargets *t = vt(e);
+
+    if (!t) {
+        free(e);
+        return;
+    }
+    free(t->target);
+    free(t->prog_target);
+    free(t);
 }
 
 static void given_free(struct tby_rs_set *set);
@@ -220,8 +270,7 @@ void tby_rs_set_del(struct tby_rs *rs, struct tby_rs_set *set)
         struct tby_rs_elem *e = TBY_CONTAINER_OF(n, struct tby_rs_elem, node);
 
         e->refs = 0;
-        free(e->target);
-        e->target = NULL;
+        set_target(e, false, NULL);
     }
     given_free(set);
     set->live = false;
@@ -244,7 +293,8 @@ static struct tby_rs_elem *elem_find(const struct tby_rs_set *set, const uint8_t
          n = tby_hmap_next_with_hash(n)) {
         struct tby_rs_elem *e = TBY_CONTAINER_OF(n, struct tby_rs_elem, node);
 
-        if (e->len == len && e->flags == flags && memcmp(e->key, key, len) == 0)
+        if (e->len == len && (e->flags & ~TBY_RS_ELEM_VMAP) == flags &&
+            memcmp(e->key, key, len) == 0)
             return e;
     }
     return NULL;
@@ -254,17 +304,20 @@ static struct tby_rs_elem *elem_get(struct tby_rs_set *set, const uint8_t *key, 
                                     uint8_t flags)
 {
     struct tby_rs_elem *e = elem_find(set, key, len, flags);
+    bool vmap = set->type == TBY_RS_IFNAME_VMAP;
+    size_t before = vmap ? sizeof(struct vtargets) : 0;
+    char *p;
 
     if (e)
         return e;
-    e = calloc(1, sizeof(*e) + len);
-    if (!e)
+    if (!(p = calloc(1, before + sizeof(*e) + len)))
         return NULL;
+    e = (struct tby_rs_elem *)(void *)(p + before);
     e->len = len;
-    e->flags = flags;
+    e->flags = flags | (vmap ? TBY_RS_ELEM_VMAP : 0);
     memcpy(e->key, key, len);
     if (tby_hmap_insert(&set->elems, &e->node, elem_hash(key, len, flags)) < 0) {
-        free(e);
+        elem_free(e);
         return NULL;
     }
     return e;
@@ -700,19 +753,20 @@ int tby_rs_vmap_set(struct tby_rs *rs, struct tby_rs_set *map, const char *ifnam
 {
     uint8_t key[16];
     struct tby_rs_elem *e;
-    char *t = NULL;
+    const char *now;
 
     if (ifname_key(key, ifname) < 0)
+        return -EINVAL;
+    if (map->type != TBY_RS_IFNAME_VMAP)
         return -EINVAL;
     e = chain ? elem_get(map, key, sizeof(key), 0) : elem_find(map, key, sizeof(key), 0);
     if (!e)
         return chain ? -ENOMEM : 0;
-    if (chain && e->target && strcmp(chain, e->target) == 0)
+    now = tby_rs_elem_target(e);
+    if (chain && now && strcmp(chain, now) == 0)
         return 0;
-    if (chain && !(t = strdup(chain)))
+    if (set_target(e, false, chain) < 0)
         return -ENOMEM;
-    free(e->target);
-    e->target = t;
     touch_elem(rs, map, e);
     return 0;
 }
@@ -788,6 +842,12 @@ int tby_rs_chain_set_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
         return 0;
     }
     rules_free(chain->rules, chain->n_rules);
+    /* Lists grow by doubling from 8; most chains (a policy's) keep one rule or two. */
+    if (n > 0) {
+        struct tby_rs_rule **fit = realloc(rules, n * sizeof(*rules));
+
+        rules = fit ? fit : rules;
+    }
     chain->rules = rules;
     chain->n_rules = n;
     chain->dirty = true;
@@ -808,12 +868,14 @@ int tby_rs_chain_take_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
 
 static bool elem_wanted(const struct tby_rs_elem *e)
 {
-    return e->refs > 0 || e->target;
+    return e->refs > 0 || tby_rs_elem_target(e);
 }
 
 static bool retargeted(const struct tby_rs_elem *e)
 {
-    return e->target && e->prog_target && strcmp(e->target, e->prog_target) != 0;
+    const char *want = tby_rs_elem_target(e), *has = prog_target(e);
+
+    return want && has && strcmp(want, has) != 0;
 }
 
 bool tby_rs_elem_gone(const struct tby_rs_elem *e)
@@ -847,10 +909,10 @@ static bool elem_done(struct tby_rs_elem *e)
 {
     e->touched = false;
     e->prog = elem_wanted(e);
-    free(e->prog_target);
-    e->prog_target = NULL;
-    if (e->target && !(e->prog_target = strdup(e->target)))
+    if (set_target(e, true, tby_rs_elem_target(e)) < 0) {
+        set_target(e, true, NULL);
         e->prog = false; /* forgets it: the next read-back puts it right */
+    }
     return e->prog;
 }
 
@@ -917,8 +979,7 @@ static void set_forget(struct tby_rs *rs, struct tby_rs_set *set)
         next = tby_hmap_next(&set->elems, n);
         e->prog = false;
         e->touched = false;
-        free(e->prog_target);
-        e->prog_target = NULL;
+        set_target(e, true, NULL);
         if (!elem_wanted(e)) {
             tby_hmap_remove(&set->elems, &e->node);
             elem_free(e);
@@ -991,9 +1052,7 @@ int tby_rs_mark_elem(struct tby_rs *rs, struct tby_rs_set *set, const uint8_t *k
     if (!(e = elem_get(set, key, len, flags)))
         return -ENOMEM;
     e->prog = true;
-    free(e->prog_target);
-    e->prog_target = NULL;
-    if (target && !(e->prog_target = strdup(target)))
+    if (set_target(e, true, target) < 0)
         return -ENOMEM;
     touch_elem(rs, set, e);
     return 0;

@@ -31,6 +31,11 @@ void tby_rs_rule_free(struct tby_rs_rule *rule)
 {
     if (!rule || --rule->refs > 0)
         return;
+    if (rule->packed) {
+        free(rule->m);
+        free(rule);
+        return;
+    }
     for (size_t i = 0; i < rule->n; i++)
         free(rule->m[i].set);
     free(rule->m);
@@ -42,10 +47,12 @@ void tby_rs_rule_free(struct tby_rs_rule *rule)
 
 int tby_rs_rule_match(struct tby_rs_rule *rule, const struct tby_rs_match *m)
 {
-    struct tby_rs_match *p = realloc(rule->m, (rule->n + 1) * sizeof(*p));
+    struct tby_rs_match *p;
     char *set = NULL;
 
-    if (!p)
+    if (rule->packed)
+        return -EINVAL;
+    if (!(p = realloc(rule->m, (rule->n + 1) * sizeof(*p))))
         return -ENOMEM;
     rule->m = p;
     if (m->set && !(set = strdup(m->set)))
@@ -77,19 +84,65 @@ static int set_text(char **dst, const char *src, size_t max)
 
 int tby_rs_rule_set_comment(struct tby_rs_rule *rule, const char *comment)
 {
-    return set_text(&rule->comment, comment, TBY_RS_COMMENT_MAX);
+    return rule->packed ? -EINVAL : set_text(&rule->comment, comment, TBY_RS_COMMENT_MAX);
 }
 
 int tby_rs_rule_set_log(struct tby_rs_rule *rule, const char *prefix)
 {
     /* The kernel takes log prefixes of up to 127 bytes. */
-    return set_text(&rule->log_prefix, prefix, 127);
+    return rule->packed ? -EINVAL : set_text(&rule->log_prefix, prefix, 127);
 }
 
 int tby_rs_rule_set_verdict(struct tby_rs_rule *rule, enum tby_rs_verdict v, const char *target)
 {
+    if (rule->packed)
+        return -EINVAL;
     rule->verdict = v;
     return set_text(&rule->target, target, TBY_RS_NAME_MAX);
+}
+
+static size_t text_size(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+/* Moves s (freed) into the block at *at; NULL stays NULL. */
+static char *pack_text(char *s, char **at)
+{
+    char *d = *at;
+
+    if (!s)
+        return NULL;
+    strcpy(d, s);
+    *at += strlen(s) + 1;
+    free(s);
+    return d;
+}
+
+/* The matches, then the strings, in one allocation; left as it is when that cannot be
+ * had (it is only smaller). */
+static void pack(struct tby_rs_rule *rule)
+{
+    size_t bytes = rule->n * sizeof(*rule->m);
+    struct tby_rs_match *m;
+    char *at;
+
+    for (size_t i = 0; i < rule->n; i++)
+        bytes += text_size(rule->m[i].set);
+    bytes += text_size(rule->log_prefix) + text_size(rule->target) + text_size(rule->comment);
+    if (bytes == 0 || !(m = malloc(bytes)))
+        return;
+    at = (char *)(m + rule->n);
+    for (size_t i = 0; i < rule->n; i++) {
+        m[i] = rule->m[i];
+        m[i].set = pack_text(rule->m[i].set, &at);
+    }
+    rule->log_prefix = pack_text(rule->log_prefix, &at);
+    rule->target = pack_text(rule->target, &at);
+    rule->comment = pack_text(rule->comment, &at);
+    free(rule->m);
+    rule->m = m;
+    rule->packed = true;
 }
 
 int tby_rs_rule_seal(struct tby_rs_rule *rule)
@@ -102,6 +155,8 @@ int tby_rs_rule_seal(struct tby_rs_rule *rule)
     /* 0 stands for "a rule tabby did not write" when the kernel's rules are read back. */
     if (rule->digest == 0)
         rule->digest = 1;
+    if (!rule->packed)
+        pack(rule);
     return 0;
 }
 

@@ -153,13 +153,13 @@ static void put_elems(FILE *f, const struct tby_rs_set *set, struct tby_rs_elem 
             fputs(", ", f);
         put_key(f, set->type, v[i]->key);
         if (set->type == TBY_RS_IFNAME_VMAP && with_targets)
-            fprintf(f, " : jump %s", v[i]->target);
+            fprintf(f, " : jump %s", tby_rs_elem_target(v[i]));
     }
 }
 
 static bool wanted(const struct tby_rs_elem *e)
 {
-    return e->refs > 0 || e->target;
+    return e->refs > 0 || tby_rs_elem_target(e);
 }
 
 /* ---- the whole table -------------------------------------------------------------------- */

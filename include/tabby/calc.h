@@ -76,7 +76,14 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
 int tby_calc_set_nat(struct tby_calc *calc, const struct tby_cidr_list *masquerade,
                      const struct tby_cidr_list *pools);
 
-/* The desired table, for the dataplane to program (owned by the calculation). */
+/* Updates edit the indexes, the policies' chains and the sets at once; the dispatch
+ * chains, which run the policies in order, are written once for any number of updates,
+ * by tby_calc_settle or at the next tby_calc_ruleset. -ENOMEM (what is left is tried again
+ * at the next call). */
+int tby_calc_settle(struct tby_calc *calc, struct tby_error *err);
+/* The desired table, for the dataplane to program (owned by the calculation), settled
+ * first (a failure to settle is tried again at the next call: call tby_calc_settle before
+ * to hear of it). */
 struct tby_rs *tby_calc_ruleset(struct tby_calc *calc);
 /* The tier of the policy Calico names display ("<ns>/<name>", a global policy's name), NULL
  * when the calculation has no such policy (a profile's: NULL too). Borrowed. */

@@ -67,18 +67,23 @@ enum tby_rs_set_type {
 /* One kernel element. Interval sets hold a start element and an end element (flags
  * TBY_RS_ELEM_END, key = last + 1) per range; a range reaching the top has no end. */
 #define TBY_RS_ELEM_END 0x01u
+/* ruleset.c's: a verdict map's element, which carries its targets (tby_rs_elem_target) */
+#define TBY_RS_ELEM_VMAP 0x80u
 
+/* 24 bytes and the key: a table holds hundreds of thousands of them. */
 struct tby_rs_elem {
     struct tby_hnode node;
-    uint32_t refs;            /* wanted while > 0 (vmaps: while target is set) */
+    uint32_t refs;            /* wanted while > 0 (vmaps: while a target is set) */
     bool prog;                /* the kernel has it */
     bool touched;             /* on its set's journal */
-    uint8_t flags;            /* TBY_RS_ELEM_END */
+    uint8_t flags;            /* TBY_RS_ELEM_END, TBY_RS_ELEM_VMAP */
     uint8_t len;
-    char *target;             /* vmaps: the chain to jump to (wanted) */
-    char *prog_target;        /* vmaps: the chain the kernel's element jumps to */
     uint8_t key[];
 };
+
+/* A verdict map's element: the chain it should jump to (NULL: it should go); other
+ * elements: NULL. */
+const char *tby_rs_elem_target(const struct tby_rs_elem *e);
 
 struct tby_rs_given;          /* ruleset.c's: the CIDRs owners gave a set */
 
@@ -145,22 +150,24 @@ enum tby_rs_verdict {
     TBY_RS_V_MASQUERADE,      /* masquerade (nat chains only) */
 };
 
+/* Fields ordered by size (80 bytes): a table holds tens of thousands of rules. */
 struct tby_rs_rule {
     struct tby_rs_match *m;
     size_t n;
-    bool counter;
     char *log_prefix;         /* NULL: no log */
-    bool log_nflog;           /* log to NFLOG group log_group (else the kernel's log) */
-    uint16_t log_group;
-    uint32_t limit_rate;      /* > 0: limit rate limit_rate/second burst limit_burst packets */
-    uint32_t limit_burst;
-    bool set_mark;            /* meta mark set mark & mark_and ^ mark_xor */
-    uint32_t mark_and, mark_xor;
-    enum tby_rs_verdict verdict;
     char *target;
     char *comment;            /* NULL: none */
     uint64_t digest;          /* identifies the rule's whole content; set by tby_rs_rule_seal */
+    uint32_t limit_rate;      /* > 0: limit rate limit_rate/second burst limit_burst packets */
+    uint32_t limit_burst;
+    uint32_t mark_and, mark_xor;
+    enum tby_rs_verdict verdict;
     uint32_t refs;            /* a sealed rule is immutable and may sit in several chains */
+    uint16_t log_group;
+    bool log_nflog;           /* log to NFLOG group log_group (else the kernel's log) */
+    bool counter;
+    bool set_mark;            /* meta mark set mark & mark_and ^ mark_xor */
+    bool packed;              /* sealed: m holds the matches, then every string of the rule */
 };
 
 struct tby_rs_chain {
@@ -261,7 +268,9 @@ int tby_rs_rule_match(struct tby_rs_rule *rule, const struct tby_rs_match *m);
 int tby_rs_rule_set_comment(struct tby_rs_rule *rule, const char *comment);
 int tby_rs_rule_set_log(struct tby_rs_rule *rule, const char *prefix);
 int tby_rs_rule_set_verdict(struct tby_rs_rule *rule, enum tby_rs_verdict v, const char *target);
-/* Computes the digest; call after the last edit. -ENOMEM. */
+/* Computes the digest and packs the rule's matches and strings into one allocation (a
+ * table holds tens of thousands of rules); call after the last edit: a sealed rule takes
+ * no more edits (-EINVAL). -ENOMEM. */
 int tby_rs_rule_seal(struct tby_rs_rule *rule);
 
 /* ---- denied packets: log, then drop ----------------------------------------------------

@@ -560,6 +560,97 @@ static void test_dispatch_is_cut_into_pages(void **state)
     assert_applies(t, "pi-np/default/other", "cali-b", true);
 }
 
+/* A workload is in to-wl-selected while some policy of its direction applies to it: held
+ * once per selector, however many policies share it, and by a tier's set per policy while
+ * two tiers have policies. */
+static void test_selected_set_follows_the_policies_sharing_a_selector(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    static const char selected[] = "set to-wl-selected { type ifname; comment \"local "
+                                   "workloads some ingress policy applies to\"; elements = "
+                                   "{ \"cali-a\" }; }";
+    static const char other_tier[] =
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+        "metadata: {name: sec.x, namespace: default}\n"
+        "spec:\n  tier: sec\n  selector: app == 'web'\n  types: [Ingress]\n";
+    char *t;
+
+    (void)state;
+    apply_web_policy(c, "one", 1);
+    apply_web_policy(c, "two", 2);
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, other_tier);
+    t = dump(c);
+    assert_has(t, selected);
+    /* local-wl, selected, wl-…, a page and a set per tier */
+    assert_int_equal(count(t, "\"cali-a\""), 7);
+    free(t);
+    delete(c, other_tier);
+    delete_web_policy(c, "one");
+    t = dump(c);
+    assert_has(t, selected); /* "two" still applies */
+    assert_applies(t, "pi-np/default/two", "cali-a", true);
+    free(t);
+    wep_delete(c, "default", "a");
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    t = dump(c);
+    assert_has(t, selected); /* left and came back: one reference again */
+    free(t);
+    delete_web_policy(c, "two");
+    t = dump(c);
+    assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
+                  "policy applies to\"; }");
+    free(t);
+}
+
+/* The same events, the dispatch settled after each (the ruleset read every time) or once
+ * at the end (a load): the same table. */
+static void load(struct tby_calc *c, bool read_each)
+{
+    static const char *const labels[] = { "app=web", "app=db", "app=web,tier=a" };
+
+    for (int i = 0; i < 60; i++) {
+        char name[16], iface[16], addr[16];
+
+        snprintf(name, sizeof(name), "p%02d", i);
+        apply_web_policy(c, name, i % 7);
+        if (read_each)
+            tby_rs_journal_done(tby_calc_ruleset(c));
+        snprintf(name, sizeof(name), "w%02d", i);
+        snprintf(iface, sizeof(iface), "cali-%02d", i);
+        snprintf(addr, sizeof(addr), "10.0.1.%d", i + 1);
+        wep(c, (struct wep_spec){ "default", name, NULL, iface, addr, labels[i % 3], NULL });
+        if (read_each)
+            tby_rs_journal_done(tby_calc_ruleset(c));
+    }
+    for (int i = 0; i < 60; i += 4) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "p%02d", i);
+        delete_web_policy(c, name);
+        if (read_each)
+            tby_rs_journal_done(tby_calc_ruleset(c));
+    }
+    apply_web_policy(c, "p01", 100); /* reordered */
+}
+
+static void test_a_load_settled_once_equals_one_settled_each_time(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *each = calc_new(), *once = calc_new();
+    _cleanup_free_ char *a = NULL, *b = NULL;
+    struct tby_error err = { 0 };
+
+    (void)state;
+    load(each, true);
+    load(once, false);
+    assert_int_equal(tby_calc_settle(once, &err), 0);
+    assert_int_equal(tby_calc_settle(once, &err), 0); /* nothing left: a no-op */
+    a = dump(each);
+    b = dump(once);
+    assert_true(count(b, "chain to-wl-") > 2); /* pages */
+    assert_string_equal(a, b);
+}
+
 static void test_policy_order_change_rewrites_only_the_dispatch(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
@@ -1136,6 +1227,8 @@ int main(void)
         cmocka_unit_test(test_endpoints_of_one_policy_share_its_set),
         cmocka_unit_test(test_pods_change_page_sets_not_rules),
         cmocka_unit_test(test_dispatch_is_cut_into_pages),
+        cmocka_unit_test(test_a_load_settled_once_equals_one_settled_each_time),
+        cmocka_unit_test(test_selected_set_follows_the_policies_sharing_a_selector),
         cmocka_unit_test(test_tiers_run_in_tier_order),
         cmocka_unit_test(test_profile_rules_run_after_the_tiers),
         cmocka_unit_test(test_tier_applies_only_to_workloads_its_policies_select),

@@ -50,6 +50,28 @@ static void test_elements_are_reference_counted(void **state)
     assert_has(t2, "set s { type ipv4_addr; }");
 }
 
+/* Sealing packs a rule into one allocation: it reads the same and takes no more edits. */
+static void test_a_sealed_rule_reads_the_same_and_refuses_edits(void **state)
+{
+    struct tby_rs_rule *r = tby_rs_rule_new();
+    const struct tby_rs_match m = { .type = TBY_RS_M_ADDR_SET, .src = true, .set = "sel-x" };
+    _cleanup_free_ char *before = NULL, *after = NULL;
+
+    (void)state;
+    assert_int_equal(tby_rs_rule_match(r, &m), 0);
+    assert_int_equal(tby_rs_rule_set_verdict(r, TBY_RS_V_JUMP, "pi-x"), 0);
+    assert_int_equal(tby_rs_rule_set_comment(r, "a comment"), 0);
+    before = tby_rs_rule_text(r);
+    assert_int_equal(tby_rs_rule_seal(r), 0);
+    assert_true(r->packed);
+    after = tby_rs_rule_text(r);
+    assert_string_equal(before, after);
+    assert_int_equal(tby_rs_rule_match(r, &m), -EINVAL);
+    assert_int_equal(tby_rs_rule_set_comment(r, "another"), -EINVAL);
+    assert_int_equal(tby_rs_rule_set_verdict(r, TBY_RS_V_DROP, NULL), -EINVAL);
+    tby_rs_rule_free(r);
+}
+
 static void test_wrong_family_is_refused(void **state)
 {
     _cleanup_(tby_rs_freep) struct tby_rs *rs = tby_rs_new();
@@ -361,6 +383,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elements_are_reference_counted),
+        cmocka_unit_test(test_a_sealed_rule_reads_the_same_and_refuses_edits),
         cmocka_unit_test(test_wrong_family_is_refused),
         cmocka_unit_test(test_nets_merge_overlaps_and_neighbours),
         cmocka_unit_test(test_port_ranges_render_and_reach_the_top),

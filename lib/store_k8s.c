@@ -291,7 +291,7 @@ void k8s_snapshot_clear(struct k8s_snapshot *snap)
 /* Remembers a key handed out (memory short: the snapshot is dropped, and a watch then
  * starts from nothing, telling every key again). */
 static void snapshot_add(struct k8s_snapshot *snap, const struct tby_kv *kv,
-                         const struct tby_kube_resource *res)
+                         const struct k8s_entry *e)
 {
     char *key;
 
@@ -305,7 +305,7 @@ static void snapshot_add(struct k8s_snapshot *snap, const struct tby_kv *kv,
         return;
     }
     snap->items[snap->n++] = (struct k8s_snapshot_item){
-        key, tby_hash_bytes(kv->value, kv->value_len, 0), kv->mod_rev, res,
+        key, k8s_value_hash(e->value, 0), kv->mod_rev, e->res,
     };
 }
 
@@ -331,12 +331,11 @@ static int k8s_range(struct tby_store *store, const char *prefix, struct tby_kv_
         qsort(es.items, es.n, sizeof(*es.items), compare_entries);
     k8s_snapshot_clear(&s->snapshot);
     for (size_t i = 0; i < es.n; i++) {
-        const struct tby_kube_resource *res = es.items[i].res;
         struct tby_kv kv;
 
         r = entry_to_kv(&es.items[i], &kv, err);
         if (r == 0)
-            snapshot_add(&s->snapshot, &kv, res);
+            snapshot_add(&s->snapshot, &kv, &es.items[i]);
         if (r == 0 && tby_kv_list_push(out, &kv) < 0) {
             tby_kv_clear(&kv);
             r = tby_error_set(err, -ENOMEM, "out of memory");

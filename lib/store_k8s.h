@@ -232,6 +232,10 @@ json_t *k8s_pod_to_wep(const json_t *pod, char **wep_name, bool *skip);
 
 /* ---- tabby's view (store_k8s_view.c) ---------------------------------------------------- */
 
+/* A hash of a value's content, members in their order (what its compact text says, without
+ * writing the text): a sync tells a key again only when it changed. */
+uint64_t k8s_value_hash(const json_t *value, uint64_t seed);
+
 /* Where skipped fields were: the holding object's path and the field's name. */
 struct k8s_skipped_field {
     char *path;     /* "spec", "spec.ingress[0]"; "" at the top */
@@ -274,7 +278,7 @@ json_t *k8s_value_onto(struct k8s_codec *c, const json_t *value, const json_t *d
  * between the range and the watch's own first lists is told as deleted. */
 struct k8s_snapshot_item {
     char *key;
-    uint64_t hash;                       /* of the value's text */
+    uint64_t hash;                       /* k8s_value_hash of the value */
     int64_t rev;
     const struct tby_kube_resource *res; /* NULL: a constant */
 };

@@ -300,7 +300,12 @@ struct k8s_store {
     struct tby_hmap raw;    /* struct k8s_raw by key: the objects last read */
     struct k8s_snapshot snapshot; /* of the last range */
     long absent_recheck_s;  /* watches: how soon a type not served is listed again */
+    const struct tby_kube_resource *offered_res; /* tby_store_offer's object, until a commit */
+    json_t *offered;
 };
+
+/* Forgets the object tby_store_offer gave. */
+void k8s_offer_drop(struct k8s_store *s);
 
 /* The object last read for `key` (borrowed), or NULL. */
 const json_t *k8s_raw_get(struct k8s_store *s, const char *key);

@@ -153,6 +153,15 @@ bool tby_store_missing(const struct tby_store *store);
  * per thread, kube.h); NULL for any other store. */
 struct tby_kube_config;
 const struct tby_kube_config *tby_store_kube_config(const struct tby_store *store);
+/* For a k8s: store: `obj`, an object of type `res` that the caller has just read from the
+ * same API server (`server`, its URL), answers the store's reads of that object instead
+ * of GETs of its own until the store next commits (a program that reads a Pod for its
+ * own reasons and then writes the Pod's endpoint reads it once); a write still compares
+ * its resourceVersion. A new reference is taken. Other stores, and a k8s: store of
+ * another server, ignore it. */
+struct tby_kube_resource;
+void tby_store_offer(struct tby_store *store, const char *server,
+                     const struct tby_kube_resource *res, struct json_t *obj);
 
 /* ---- reads ------------------------------------------------------------------ */
 

@@ -23,6 +23,7 @@
  *   store_k8s_native.c   Kubernetes NetworkPolicies and Namespaces, one to one
  *   store_k8s_node.c     Nodes -> Calico Nodes (projectcalico.org annotations)
  *   store_k8s_ipam.c     IPAM blocks, affinities, handles (specs passed through)
+ *   store_k8s_clusterinfo.c  ClusterInformation (read only, the spec passed through)
  *   store_k8s_txn.c      commits: what maps onto one request
  *   store_k8s_sync.c     watches and the native sync: informer reflectors, one per type
  *
@@ -183,12 +184,13 @@ extern const struct tby_kube_resource k8s_crd_ippools, k8s_crd_ipamconfigs,
     k8s_crd_networkpolicies, k8s_crd_globalnetworkpolicies, k8s_crd_bgpconfigurations,
     k8s_crd_bgppeers, k8s_crd_bgpfilters, k8s_crd_felixconfigurations, k8s_crd_networksets,
     k8s_crd_globalnetworksets, k8s_crd_tiers, k8s_crd_ipreservations, k8s_crd_hostendpoints,
-    k8s_crd_ipamblocks, k8s_crd_blockaffinities, k8s_crd_ipamhandles;
+    k8s_crd_ipamblocks, k8s_crd_blockaffinities, k8s_crd_ipamhandles,
+    k8s_crd_clusterinformations;
 
 /* The converters. */
 extern const struct k8s_conv k8s_conv_calico, k8s_conv_pod, k8s_conv_profile,
     k8s_conv_native, k8s_conv_node, k8s_conv_ipam_block, k8s_conv_ipam_affinity,
-    k8s_conv_ipam_handle;
+    k8s_conv_ipam_handle, k8s_conv_clusterinfo;
 
 /* Reads an object of `res` for every key space `res` backs whose keys lie under `prefix`
  * (NULL: all): appends entries to *out (grown with TBY_GROW), their `res` set. */

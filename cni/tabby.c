@@ -64,12 +64,19 @@ int plugin_ipam(struct plugin *p, const char *command, json_t **out, struct cni_
                         f);
 }
 
+/* The pod, once: on a k8s: store of the same API server, the store's own reads of it (the
+ * endpoint is the pod) take this one until it writes. */
 int plugin_get_pod(struct plugin *p, json_t **pod, struct cni_failure *f)
 {
+    int r;
+
     *pod = NULL;
     if (!p->k8s.client && cni_k8s_open(&p->conf.kube, &p->k8s, f) < 0)
         return -1;
-    return cni_k8s_get_pod(&p->k8s, p->call.args.pod_namespace, p->call.args.pod_name, pod, f);
+    r = cni_k8s_get_pod(&p->k8s, p->call.args.pod_namespace, p->call.args.pod_name, pod, f);
+    if (r == 0)
+        tby_store_offer(p->store, p->k8s.cfg->server, &tby_kube_pods, *pod);
+    return r;
 }
 
 /* ---- DEL -------------------------------------------------------------------------------- */

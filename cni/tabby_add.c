@@ -302,13 +302,15 @@ int cmd_add(void *plugin, struct cni_failure *f)
     struct plugin *p = plugin;
     _cleanup_(tby_resource_freep) struct tby_resource *old = NULL;
     struct add a = { .netns_fd = -1 };
-    int r = plugin_get_wep(p, &old, f);
+    int r;
 
-    /* The datastore and the Kubernetes API are asked first: when either is down, or the
-     * pod is not there, nothing is done at all. */
-    if (r < 0 && r != -ENOENT)
-        return -1;
+    /* The Kubernetes API and the datastore are asked first: when either is down, or the
+     * pod is not there, nothing is done at all. The pod first: on k8s: it is the endpoint
+     * too, read once. */
     if (read_pod(p, f) < 0)
+        return -1;
+    r = plugin_get_wep(p, &old, f);
+    if (r < 0 && r != -ENOENT)
         return -1;
     r = open_netns(p, &a, f);
     if (r == 0)

@@ -63,29 +63,38 @@ const struct tby_kind_info *tby_catalog_kind_of_key(const char *key)
     return NULL;
 }
 
-int tby_catalog_decode_kv(const struct tby_kv *kv, struct tby_resource **out,
-                          struct tby_error *err)
+int tby_catalog_decode_doc(const char *key, const json_t *doc, int64_t mod_rev,
+                           struct tby_resource **out, struct tby_error *err)
 {
-    const struct tby_kind_info *info = tby_catalog_kind_of_key(kv->key);
-    _cleanup_json_ json_t *doc = NULL;
-    json_error_t jerr;
+    const struct tby_kind_info *info = tby_catalog_kind_of_key(key);
     int r;
 
     if (!info)
+        return tby_error_set(err, -EINVAL, "%s: not a resource key", key);
+    r = tby_resource_decode(doc, out, err);
+    if (r < 0)
+        return tby_error_prefix(err, "%s: stored value", key);
+    if ((*out)->info != info) {
+        tby_resource_freep(out);
+        return tby_error_set(err, -EINVAL, "%s: stored value is a %s", key, info->name);
+    }
+    (*out)->meta.resource_version = mod_rev;
+    return 0;
+}
+
+int tby_catalog_decode_kv(const struct tby_kv *kv, struct tby_resource **out,
+                          struct tby_error *err)
+{
+    _cleanup_json_ json_t *doc = NULL;
+    json_error_t jerr;
+
+    if (!tby_catalog_kind_of_key(kv->key))
         return tby_error_set(err, -EINVAL, "%s: not a resource key", kv->key);
     doc = json_loadb(kv->value, kv->value_len, 0, &jerr);
     if (!doc)
         return tby_error_set(err, -EINVAL, "%s: stored value is not JSON: %s", kv->key,
                              jerr.text);
-    r = tby_resource_decode(doc, out, err);
-    if (r < 0)
-        return tby_error_prefix(err, "%s: stored value", kv->key);
-    if ((*out)->info != info) {
-        tby_resource_freep(out);
-        return tby_error_set(err, -EINVAL, "%s: stored value is a %s", kv->key, info->name);
-    }
-    (*out)->meta.resource_version = kv->mod_rev;
-    return 0;
+    return tby_catalog_decode_doc(kv->key, doc, kv->mod_rev, out, err);
 }
 
 static char *encode_value(const struct tby_resource *res, size_t *len)

@@ -9,6 +9,7 @@
 
 #include "tabby/array.h"
 #include "tabby/cleanup.h"
+#include "tabby/resource.h"
 #include "store_backend.h"
 
 void tby_store_options_from_env(struct tby_store_options *opts)
@@ -432,6 +433,11 @@ int tby_store_sync_next(struct tby_sync *sync, struct tby_event_list *out, int t
     return r;
 }
 
+void tby_store_sync_decoded(struct tby_sync *sync)
+{
+    sync->decoded = true;
+}
+
 bool tby_store_sync_online(const struct tby_sync *sync)
 {
     return sync->online;
@@ -467,8 +473,10 @@ void tby_kv_list_clear(struct tby_kv_list *list)
 
 void tby_event_list_clear(struct tby_event_list *list)
 {
-    for (size_t i = 0; i < list->n; i++)
+    for (size_t i = 0; i < list->n; i++) {
         tby_kv_clear(&list->items[i].kv);
+        tby_resource_free(list->items[i].res);
+    }
     free(list->items);
     memset(list, 0, sizeof(*list));
 }
@@ -504,6 +512,7 @@ int tby_event_list_push(struct tby_event_list *list, enum tby_event_type type,
         return -ENOMEM;
     list->items[list->n].type = type;
     list->items[list->n].kv = *kv;
+    list->items[list->n].res = NULL;
     list->n++;
     memset(kv, 0, sizeof(*kv));
     return 0;

@@ -108,6 +108,7 @@ struct tby_watch {
 struct tby_sync {
     const struct tby_sync_ops *ops;
     bool online;
+    bool decoded;       /* tby_store_sync_decoded asked for values decoded */
     struct tby_sync_stats stats;
 };
 

@@ -89,10 +89,48 @@ void k8s_raw_put(struct k8s_store *s, const char *key, const json_t *obj)
 
 /* ---- reads ---------------------------------------------------------------------------------- */
 
+/* Whether the object offered is the one at loc. */
+static bool offered_at(const struct k8s_store *s, const struct k8s_loc *loc)
+{
+    const json_t *meta = json_object_get(s->offered, "metadata");
+    const char *ns = json_string_value(json_object_get(meta, "namespace"));
+    const char *name = json_string_value(json_object_get(meta, "name"));
+
+    return s->offered && s->offered_res == loc->res && name && !strcmp(name, loc->name) &&
+           (loc->ns ? ns && !strcmp(ns, loc->ns) : !ns);
+}
+
+void k8s_offer_drop(struct k8s_store *s)
+{
+    json_decref(s->offered);
+    s->offered = NULL;
+    s->offered_res = NULL;
+}
+
+void tby_store_offer(struct tby_store *store, const char *server,
+                     const struct tby_kube_resource *res, json_t *obj)
+{
+    const struct tby_kube_config *cfg = tby_store_kube_config(store);
+    struct k8s_store *s;
+
+    if (!cfg || !server || !cfg->server || strcmp(cfg->server, server) != 0 || !obj)
+        return;
+    s = of(store);
+    k8s_offer_drop(s);
+    s->offered = json_incref(obj);
+    s->offered_res = res;
+}
+
 int k8s_fetch(struct k8s_store *s, const struct k8s_loc *loc, json_t **out,
               struct tby_error *err)
 {
-    int r = tby_kube_get(s->client, loc->res, loc->ns, loc->name, out, err);
+    int r;
+
+    if (offered_at(s, loc)) {
+        *out = json_incref(s->offered);
+        return 0;
+    }
+    r = tby_kube_get(s->client, loc->res, loc->ns, loc->name, out, err);
 
     if (r == -ENOENT && loc->alt_name) { /* a second GET, counted as one */
         tby_store_count(&s->base.stats.gets);
@@ -291,7 +329,7 @@ void k8s_snapshot_clear(struct k8s_snapshot *snap)
 /* Remembers a key handed out (memory short: the snapshot is dropped, and a watch then
  * starts from nothing, telling every key again). */
 static void snapshot_add(struct k8s_snapshot *snap, const struct tby_kv *kv,
-                         const struct tby_kube_resource *res)
+                         const struct k8s_entry *e)
 {
     char *key;
 
@@ -305,7 +343,7 @@ static void snapshot_add(struct k8s_snapshot *snap, const struct tby_kv *kv,
         return;
     }
     snap->items[snap->n++] = (struct k8s_snapshot_item){
-        key, tby_hash_bytes(kv->value, kv->value_len, 0), kv->mod_rev, res,
+        key, k8s_value_hash(e->value, 0), kv->mod_rev, e->res,
     };
 }
 
@@ -331,12 +369,11 @@ static int k8s_range(struct tby_store *store, const char *prefix, struct tby_kv_
         qsort(es.items, es.n, sizeof(*es.items), compare_entries);
     k8s_snapshot_clear(&s->snapshot);
     for (size_t i = 0; i < es.n; i++) {
-        const struct tby_kube_resource *res = es.items[i].res;
         struct tby_kv kv;
 
         r = entry_to_kv(&es.items[i], &kv, err);
         if (r == 0)
-            snapshot_add(&s->snapshot, &kv, res);
+            snapshot_add(&s->snapshot, &kv, &es.items[i]);
         if (r == 0 && tby_kv_list_push(out, &kv) < 0) {
             tby_kv_clear(&kv);
             r = tby_error_set(err, -ENOMEM, "out of memory");
@@ -398,6 +435,7 @@ static void k8s_close(struct tby_store *store)
     struct k8s_store *s = of(store);
 
     raw_clear(s);
+    k8s_offer_drop(s);
     tby_hmap_destroy(&s->raw);
     k8s_snapshot_clear(&s->snapshot);
     k8s_codec_clear(&s->codec);

@@ -23,6 +23,7 @@
  *   store_k8s_native.c   Kubernetes NetworkPolicies and Namespaces, one to one
  *   store_k8s_node.c     Nodes -> Calico Nodes (projectcalico.org annotations)
  *   store_k8s_ipam.c     IPAM blocks, affinities, handles (specs passed through)
+ *   store_k8s_clusterinfo.c  ClusterInformation (read only, the spec passed through)
  *   store_k8s_txn.c      commits: what maps onto one request
  *   store_k8s_sync.c     watches and the native sync: informer reflectors, one per type
  *
@@ -183,12 +184,13 @@ extern const struct tby_kube_resource k8s_crd_ippools, k8s_crd_ipamconfigs,
     k8s_crd_networkpolicies, k8s_crd_globalnetworkpolicies, k8s_crd_bgpconfigurations,
     k8s_crd_bgppeers, k8s_crd_bgpfilters, k8s_crd_felixconfigurations, k8s_crd_networksets,
     k8s_crd_globalnetworksets, k8s_crd_tiers, k8s_crd_ipreservations, k8s_crd_hostendpoints,
-    k8s_crd_ipamblocks, k8s_crd_blockaffinities, k8s_crd_ipamhandles;
+    k8s_crd_ipamblocks, k8s_crd_blockaffinities, k8s_crd_ipamhandles,
+    k8s_crd_clusterinformations;
 
 /* The converters. */
 extern const struct k8s_conv k8s_conv_calico, k8s_conv_pod, k8s_conv_profile,
     k8s_conv_native, k8s_conv_node, k8s_conv_ipam_block, k8s_conv_ipam_affinity,
-    k8s_conv_ipam_handle;
+    k8s_conv_ipam_handle, k8s_conv_clusterinfo;
 
 /* Reads an object of `res` for every key space `res` backs whose keys lie under `prefix`
  * (NULL: all): appends entries to *out (grown with TBY_GROW), their `res` set. */
@@ -232,6 +234,10 @@ json_t *k8s_pod_to_wep(const json_t *pod, char **wep_name, bool *skip);
 
 /* ---- tabby's view (store_k8s_view.c) ---------------------------------------------------- */
 
+/* A hash of a value's content, members in their order (what its compact text says, without
+ * writing the text): a sync tells a key again only when it changed. */
+uint64_t k8s_value_hash(const json_t *value, uint64_t seed);
+
 /* Where skipped fields were: the holding object's path and the field's name. */
 struct k8s_skipped_field {
     char *path;     /* "spec", "spec.ingress[0]"; "" at the top */
@@ -274,7 +280,7 @@ json_t *k8s_value_onto(struct k8s_codec *c, const json_t *value, const json_t *d
  * between the range and the watch's own first lists is told as deleted. */
 struct k8s_snapshot_item {
     char *key;
-    uint64_t hash;                       /* of the value's text */
+    uint64_t hash;                       /* k8s_value_hash of the value */
     int64_t rev;
     const struct tby_kube_resource *res; /* NULL: a constant */
 };
@@ -296,7 +302,12 @@ struct k8s_store {
     struct tby_hmap raw;    /* struct k8s_raw by key: the objects last read */
     struct k8s_snapshot snapshot; /* of the last range */
     long absent_recheck_s;  /* watches: how soon a type not served is listed again */
+    const struct tby_kube_resource *offered_res; /* tby_store_offer's object, until a commit */
+    json_t *offered;
 };
+
+/* Forgets the object tby_store_offer gave. */
+void k8s_offer_drop(struct k8s_store *s);
 
 /* The object last read for `key` (borrowed), or NULL. */
 const json_t *k8s_raw_get(struct k8s_store *s, const char *key);

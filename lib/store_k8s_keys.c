@@ -37,6 +37,8 @@ const struct tby_kube_resource k8s_crd_ipamblocks = CRD("ipamblocks", "IPAMBlock
 const struct tby_kube_resource k8s_crd_blockaffinities =
     CRD("blockaffinities", "BlockAffinity", false);
 const struct tby_kube_resource k8s_crd_ipamhandles = CRD("ipamhandles", "IPAMHandle", false);
+const struct tby_kube_resource k8s_crd_clusterinformations =
+    CRD("clusterinformations", "ClusterInformation", false);
 
 #define V1 "/tabby/v1/"
 #define IPAM V1 "ipam/"
@@ -76,6 +78,8 @@ static const struct k8s_map maps[] = {
     { IPAM "blocks/", false, -1, { &k8s_crd_ipamblocks }, &k8s_conv_ipam_block },
     { IPAM "affinities/", true, -1, { &k8s_crd_blockaffinities }, &k8s_conv_ipam_affinity },
     { IPAM "handles/", false, -1, { &k8s_crd_ipamhandles }, &k8s_conv_ipam_handle },
+    { V1 "clusterinformations/", false, -1, { &k8s_crd_clusterinformations },
+      &k8s_conv_clusterinfo },
 };
 
 #define N_MAPS (sizeof(maps) / sizeof(maps[0]))
@@ -87,7 +91,7 @@ static const struct tby_kube_resource *const types[] = {
     &k8s_crd_globalnetworksets, &k8s_crd_tiers, &k8s_crd_ipreservations,
     &k8s_crd_hostendpoints, &tby_kube_nodes, &tby_kube_pods, &tby_kube_namespaces,
     &tby_kube_serviceaccounts, &tby_kube_networkpolicies, &k8s_crd_ipamblocks,
-    &k8s_crd_blockaffinities, &k8s_crd_ipamhandles,
+    &k8s_crd_blockaffinities, &k8s_crd_ipamhandles, &k8s_crd_clusterinformations,
 };
 
 const struct k8s_map *k8s_maps(size_t *n)

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "tabby/array.h"
+#include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 #include "tabby/kube_informer.h"
 #include "tabby/log.h"
@@ -36,20 +37,18 @@
 /* The informer's fd says when there is news; this is only a safety poll. */
 #define POLL_MS 1000
 
-/* A key told to the caller. */
+/* A key told to the caller, found by its key and by the object it came from: an object's
+ * keys are the told keys with its hash (the hash of "<type>/<ns>/<name>"; 64 bits, so that
+ * 10,000s of objects share none), which costs a key no more than a second link (every
+ * pod of the cluster is one). */
 struct told {
     struct tby_hnode node;
-    uint64_t hash;  /* of the value's text */
-    int type;       /* index in the sync's types; -1: a constant */
-    bool seen;      /* confirmed by the watch (a key of the starting snapshot may not be) */
+    struct tby_hnode by_object;
+    uint64_t hash;   /* k8s_value_hash of the value */
+    uint64_t object; /* the object's hash; 0: none known (a constant, a range's key) */
+    int type;        /* index in the sync's types; -1: a constant */
+    bool seen;       /* confirmed by the watch (a key of the starting snapshot may not be) */
     char key[];
-};
-
-/* The keys one object makes ("<type>/<ns>/<name>"). */
-struct object {
-    struct tby_hnode node;
-    struct tby_strv keys;
-    char id[];
 };
 
 struct k8s_sync {
@@ -68,18 +67,14 @@ struct k8s_sync {
     char lost_why[TBY_ERROR_MAX]; /* the last one's reason */
     struct tby_event_list queued; /* told before the first call of next */
     struct tby_event_list *held;  /* by type: of a listing not yet complete */
-    struct tby_hmap told;
-    struct tby_hmap objects;
+    struct tby_hmap told;         /* struct told by key */
+    struct tby_hmap by_object;    /* the same by object */
+    bool decoded;                 /* values told decoded (tby_store_sync_decoded) */
 };
 
 static const char *told_key(const struct tby_hnode *n)
 {
     return TBY_CONTAINER_OF(n, struct told, node)->key;
-}
-
-static const char *object_key(const struct tby_hnode *n)
-{
-    return TBY_CONTAINER_OF(n, struct object, node)->id;
 }
 
 static struct told *told_find(struct k8s_sync *w, const char *key)
@@ -92,10 +87,13 @@ static struct told *told_find(struct k8s_sync *w, const char *key)
 static void told_drop(struct k8s_sync *w, struct told *t)
 {
     tby_hmap_remove(&w->told, &t->node);
+    tby_hmap_remove(&w->by_object, &t->by_object);
     free(t);
 }
 
-static int told_set(struct k8s_sync *w, const char *key, uint64_t hash, int type)
+/* The key was told with this value (hash), from this object. */
+static int told_set(struct k8s_sync *w, const char *key, uint64_t hash, int type,
+                    uint64_t object)
 {
     struct told *t = told_find(w, key);
 
@@ -104,7 +102,21 @@ static int told_set(struct k8s_sync *w, const char *key, uint64_t hash, int type
         if (!t)
             return -ENOMEM;
         strcpy(t->key, key);
+        t->object = object;
         if (tby_hmap_insert(&w->told, &t->node, tby_hash_str(key)) < 0) {
+            free(t);
+            return -ENOMEM;
+        }
+        if (tby_hmap_insert(&w->by_object, &t->by_object, object) < 0) {
+            tby_hmap_remove(&w->told, &t->node);
+            free(t);
+            return -ENOMEM;
+        }
+    } else if (t->object != object) {
+        tby_hmap_remove(&w->by_object, &t->by_object);
+        t->object = object;
+        if (tby_hmap_insert(&w->by_object, &t->by_object, object) < 0) {
+            tby_hmap_remove(&w->told, &t->node);
             free(t);
             return -ENOMEM;
         }
@@ -122,23 +134,45 @@ static int move_events(struct tby_event_list *from, struct tby_event_list *to)
 {
     int r = 0;
 
-    for (size_t i = 0; r == 0 && i < from->n; i++)
+    for (size_t i = 0; r == 0 && i < from->n; i++) {
         r = tby_event_list_push(to, from->items[i].type, &from->items[i].kv);
+        if (r == 0)
+            to->items[to->n - 1].res = TBY_STEAL(from->items[i].res);
+    }
     tby_event_list_clear(from);
     return r;
 }
 
+/* Pushes an event; moves value and res (either may be NULL) into it. */
 static int push_event(struct tby_event_list *out, enum tby_event_type type, const char *key,
-                      char *value, int64_t rev)
+                      char *value, struct tby_resource *res, int64_t rev)
 {
     struct tby_kv kv = { .key = strdup(key), .value = value, .mod_rev = rev };
 
     kv.value_len = value ? strlen(value) : 0;
     if (!kv.key || tby_event_list_push(out, type, &kv) < 0) {
         tby_kv_clear(&kv);
+        tby_resource_free(res);
         return -ENOMEM;
     }
+    out->items[out->n - 1].res = res;
     return 0;
+}
+
+/* An entry's PUT: its value decoded when the caller asked for it and it decodes as its
+ * key's kind (then never written out as text, to be parsed again), else its text. */
+static int push_put(struct k8s_sync *w, const struct k8s_entry *e, struct tby_event_list *out)
+{
+    struct tby_resource *res = NULL;
+    struct tby_error err = { 0 };
+    char *text = NULL;
+
+    if (w->decoded && tby_catalog_kind_of_key(e->key) &&
+        tby_catalog_decode_doc(e->key, e->value, e->rev, &res, &err) == 0)
+        return push_event(out, TBY_EVENT_PUT, e->key, NULL, res, e->rev);
+    if (err.code == -ENOMEM || !(text = json_dumps(e->value, JSON_COMPACT)))
+        return -ENOMEM;
+    return push_event(out, TBY_EVENT_PUT, e->key, text, NULL, e->rev);
 }
 
 static int tell_delete(struct k8s_sync *w, const char *key, int64_t rev,
@@ -149,31 +183,25 @@ static int tell_delete(struct k8s_sync *w, const char *key, int64_t rev,
     if (!t)
         return 0;
     told_drop(w, t);
-    return push_event(out, TBY_EVENT_DELETE, key, NULL, rev);
+    return push_event(out, TBY_EVENT_DELETE, key, NULL, NULL, rev);
 }
 
 /* Tells the entry unless its value is what was told last. */
-static int tell_put(struct k8s_sync *w, const struct k8s_entry *e, int type,
+static int tell_put(struct k8s_sync *w, const struct k8s_entry *e, int type, uint64_t object,
                     struct tby_event_list *out)
 {
-    char *text = json_dumps(e->value, JSON_COMPACT);
-    uint64_t hash;
-    struct told *t;
+    uint64_t hash = k8s_value_hash(e->value, 0);
+    struct told *t = told_find(w, e->key);
 
-    if (!text)
-        return -ENOMEM;
-    hash = tby_hash_bytes(text, strlen(text), 0);
-    t = told_find(w, e->key);
-    if (t && t->hash == hash) {
+    if (t && t->hash == hash && t->object == object) {
         t->seen = true;
-        free(text);
         return 0;
     }
-    if (told_set(w, e->key, hash, type) < 0) {
-        free(text);
+    if (t && t->hash == hash)
+        return told_set(w, e->key, hash, type, object); /* the same value, now its object's */
+    if (told_set(w, e->key, hash, type, object) < 0)
         return -ENOMEM;
-    }
-    return push_event(out, TBY_EVENT_PUT, e->key, text, e->rev);
+    return push_put(w, e, out);
 }
 
 static int type_index(const struct k8s_sync *w, const struct tby_kube_resource *res)
@@ -184,68 +212,81 @@ static int type_index(const struct k8s_sync *w, const struct tby_kube_resource *
     return -1;
 }
 
-/* "<type>/<ns>/<name>" of an object. */
-static char *object_id(int type, const json_t *obj)
+/* The hash of "<type>/<ns>/<name>" of an object (never 0), or 0 when it has no name. */
+static uint64_t object_hash(int type, const json_t *obj)
 {
     const json_t *meta = json_object_get(obj, "metadata");
     const char *ns = json_string_value(json_object_get(meta, "namespace"));
     const char *name = json_string_value(json_object_get(meta, "name"));
-    char *id = NULL;
+    uint64_t h;
 
-    if (!name || asprintf(&id, "%d/%s/%s", type, ns ? ns : "", name) < 0)
-        return NULL;
-    return id;
+    if (!name)
+        return 0;
+    h = tby_hash_bytes(&type, sizeof(type), 0);
+    h = tby_hash_bytes(ns ? ns : "", ns ? strlen(ns) + 1 : 1, h);
+    h = tby_hash_bytes(name, strlen(name) + 1, h);
+    return h ? h : 1;
+}
+
+static bool made(const struct k8s_entry *es, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (es[i].key && strcmp(es[i].key, key) == 0)
+            return true;
+    return false;
+}
+
+/* The object's keys told before that it no longer makes are deleted. */
+static int tell_unmade(struct k8s_sync *w, uint64_t object, const struct k8s_entry *es,
+                       size_t n_es, int64_t rev, struct tby_event_list *out)
+{
+    struct told *gone[8];
+    size_t n = 0;
+    int r = 0;
+
+    do {
+        n = 0;
+        for (struct tby_hnode *h = tby_hmap_first_with_hash(&w->by_object, object);
+             h && n < TBY_ARRAY_SIZE(gone); h = tby_hmap_next_with_hash(h)) {
+            struct told *t = TBY_CONTAINER_OF(h, struct told, by_object);
+
+            if (t->object == object && !made(es, n_es, t->key))
+                gone[n++] = t;
+        }
+        for (size_t i = 0; r == 0 && i < n; i++)
+            r = tell_delete(w, gone[i]->key, rev, out);
+    } while (r == 0 && n == TBY_ARRAY_SIZE(gone));
+    return r;
 }
 
 /* An object changed (or went: `gone`): its keys now are what it reads as. */
 static int object_changed(struct k8s_sync *w, int type, const json_t *obj, bool gone,
                           struct tby_event_list *out, struct tby_error *err)
 {
-    _cleanup_free_ char *id = object_id(type, obj);
-    struct tby_hnode *n = id ? tby_hmap_find_str(&w->objects, id, object_key) : NULL;
-    struct object *old = n ? TBY_CONTAINER_OF(n, struct object, node) : NULL;
+    uint64_t object = object_hash(type, obj);
     struct k8s_entry *es = NULL;
     size_t n_es = 0, cap = 0;
-    struct object *now = NULL;
     int64_t rev = 0;
     int r = 0;
 
-    if (!id)
+    if (!object)
         return 0;
     if (!gone)
         r = k8s_read_object(&w->store->codec, w->types[type], obj, NULL, &es, &n_es, &cap,
                             err);
-    if (r == 0 && !(now = calloc(1, sizeof(*now) + strlen(id) + 1)))
-        r = -ENOMEM;
     for (size_t i = 0; r == 0 && i < n_es; i++) {
-        if (!k8s_under_any(es[i].key, (const char *const *)w->prefixes, w->n_prefixes))
+        if (!k8s_under_any(es[i].key, (const char *const *)w->prefixes, w->n_prefixes)) {
+            k8s_entry_clear(&es[i]); /* not one of its keys here */
             continue;
-        r = tell_put(w, &es[i], type, out);
-        if (r == 0)
-            r = tby_strv_push(&now->keys, es[i].key);
+        }
+        r = tell_put(w, &es[i], type, object, out);
     }
     k8s_obj_rev(obj, &rev, NULL);
-    for (size_t i = 0; r == 0 && old && i < old->keys.n; i++)
-        if (!tby_strv_contains(&now->keys, old->keys.items[i]))
-            r = tell_delete(w, old->keys.items[i], rev, out);
+    if (r == 0)
+        r = tell_unmade(w, object, es, n_es, rev, out);
     for (size_t i = 0; i < n_es; i++)
         k8s_entry_clear(&es[i]);
     free(es);
-    if (old) {
-        tby_hmap_remove(&w->objects, &old->node);
-        tby_strv_clear(&old->keys);
-        free(old);
-    }
-    if (r == 0 && now->keys.n) {
-        strcpy(now->id, id);
-        if (tby_hmap_insert(&w->objects, &now->node, tby_hash_str(id)) == 0)
-            now = NULL;
-        else
-            r = -ENOMEM;
-    }
-    if (now)
-        tby_strv_clear(&now->keys);
-    free(now);
     return r == -ENOMEM ? tby_error_set(err, r, "out of memory") : r;
 }
 
@@ -389,14 +430,7 @@ void k8s_sync_free(struct k8s_sync *w)
         free(TBY_CONTAINER_OF(n, struct told, node));
     }
     tby_hmap_destroy(&w->told);
-    for (n = tby_hmap_first(&w->objects); n; n = next) {
-        struct object *o = TBY_CONTAINER_OF(n, struct object, node);
-
-        next = tby_hmap_next(&w->objects, n);
-        tby_strv_clear(&o->keys);
-        free(o);
-    }
-    tby_hmap_destroy(&w->objects);
+    tby_hmap_destroy(&w->by_object);
     for (size_t i = 0; i < w->n_prefixes; i++)
         free(w->prefixes[i]);
     free(w->prefixes);
@@ -441,7 +475,7 @@ static int seed(struct k8s_sync *w, const struct k8s_snapshot *snap)
     for (size_t i = 0; i < snap->n; i++) {
         const struct k8s_snapshot_item *it = &snap->items[i];
 
-        if (told_set(w, it->key, it->hash, it->res ? type_index(w, it->res) : -1) < 0)
+        if (told_set(w, it->key, it->hash, it->res ? type_index(w, it->res) : -1, 0) < 0)
             return -ENOMEM;
         told_find(w, it->key)->seen = !it->res;
     }
@@ -467,7 +501,7 @@ static int tell_constants(struct k8s_sync *w, struct tby_event_list *out,
         for (size_t j = 0; j < n; j++) {
             if (r == 0 && k8s_under_any(es[j].key, (const char *const *)w->prefixes,
                                         w->n_prefixes))
-                r = tell_put(w, &es[j], -1, out);
+                r = tell_put(w, &es[j], -1, 0, out);
             k8s_entry_clear(&es[j]);
         }
         free(es);
@@ -489,7 +523,7 @@ int k8s_sync_start(struct k8s_store *s, const char *const *prefixes, size_t n_pr
     }
     w->store = s;
     tby_hmap_init(&w->told);
-    tby_hmap_init(&w->objects);
+    tby_hmap_init(&w->by_object);
     for (size_t i = 0; i < n_prefixes && r == 0; i++) {
         w->prefixes[w->n_prefixes] = strdup(prefixes[i]);
         r = w->prefixes[w->n_prefixes++] ? 0 : -ENOMEM;
@@ -634,6 +668,7 @@ static int sync_next(struct tby_sync *base, struct tby_event_list *out, int time
             y->start_at = tby_monotonic_ms() + START_RETRY_MS;
             return r;
         }
+        y->sync->decoded = y->base.decoded;
     }
     lost = k8s_sync_lost(y->sync, NULL);
     r = k8s_sync_next(y->sync, out, timeout_ms, mark_synced, y, err);

@@ -228,7 +228,11 @@ int k8s_commit(struct tby_store *store, const struct tby_txn *txn, int64_t *rev,
     const struct tby_txn_op *op = &txn->ops[0];
     int64_t expect = txn->n_cmps ? txn->cmps[0].mod_rev : -1;
 
+    int r;
+
     *rev = 0;
-    return op->is_delete ? delete_key(s, op->key, expect, rev, err)
-                         : put_key(s, op, expect, rev, err);
+    r = op->is_delete ? delete_key(s, op->key, expect, rev, err)
+                      : put_key(s, op, expect, rev, err);
+    k8s_offer_drop(s); /* what was offered is older than this write */
+    return r;
 }

@@ -193,6 +193,44 @@ int k8s_entry_take(const struct k8s_map *m, const json_t *obj, json_t *doc, cons
     return entry_make(NULL, m, obj, doc, ns, name, true, out, err);
 }
 
+/* ---- a value's hash ------------------------------------------------------------------------ */
+
+uint64_t k8s_value_hash(const json_t *v, uint64_t h)
+{
+    const char *key;
+    const json_t *item;
+    size_t i;
+    uint8_t type = (uint8_t)json_typeof(v);
+
+    h = tby_hash_bytes(&type, 1, h);
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        json_object_foreach((json_t *)v, key, item) {
+            h = tby_hash_bytes(key, strlen(key) + 1, h);
+            h = k8s_value_hash(item, h);
+        }
+        return tby_hash_bytes("}", 1, h);
+    case JSON_ARRAY:
+        json_array_foreach(v, i, item)
+            h = k8s_value_hash(item, h);
+        return tby_hash_bytes("]", 1, h);
+    case JSON_STRING:
+        return tby_hash_bytes(json_string_value(v), json_string_length(v) + 1, h);
+    case JSON_INTEGER: {
+        json_int_t n = json_integer_value(v);
+
+        return tby_hash_bytes(&n, sizeof(n), h);
+    }
+    case JSON_REAL: {
+        double d = json_real_value(v);
+
+        return tby_hash_bytes(&d, sizeof(d), h);
+    }
+    default:
+        return h;
+    }
+}
+
 /* ---- putting skipped fields back ------------------------------------------------------------ */
 
 /* Follows one path ("spec.ingress[0]") in `doc` and `value` at once; in value, objects

@@ -198,15 +198,17 @@ static struct tby_resource *unreadable(const struct tby_kv *kv, const struct tby
     return res;
 }
 
-/* Decodes a stored value; NULL (logged) when it does not decode. */
-static struct tby_resource *decode(struct tby_syncer *s, const struct tby_kv *kv)
+/* Decodes a stored value, or takes the one the store decoded (*given, moved); NULL
+ * (logged) when it does not decode. */
+static struct tby_resource *decode(struct tby_syncer *s, const struct tby_kv *kv,
+                                   struct tby_resource **given)
 {
-    struct tby_resource *res = NULL;
+    struct tby_resource *res = TBY_STEAL(*given);
     struct tby_error err = { 0 };
 
-    if (!tby_catalog_kind_of_key(kv->key))
+    if (!res && !tby_catalog_kind_of_key(kv->key))
         return NULL;
-    if (tby_catalog_decode_kv(kv, &res, &err) < 0) {
+    if (!res && tby_catalog_decode_kv(kv, &res, &err) < 0) {
         if (err.code == -ENOMEM) {
             tby_log(TBY_LOG_ERROR, "syncer", "value ignored key=%s error=\"%s\"", kv->key,
                     tby_error_str(&err));
@@ -293,9 +295,10 @@ static struct entry *entry_add(struct tby_syncer *s, const char *key)
     return e;
 }
 
-/* A record's key now holds kv (NULL: deleted). */
+/* A record's key now holds kv (NULL: deleted); a value the store decoded is written back
+ * as text (records are kept as the store gives them). */
 static int apply_record(struct tby_syncer *s, struct entry *e, const char *key,
-                        struct tby_kv *kv)
+                        struct tby_kv *kv, const struct tby_resource *given)
 {
     struct tby_kv view;
 
@@ -306,6 +309,13 @@ static int apply_record(struct tby_syncer *s, struct entry *e, const char *key,
             entry_free(e);
         }
         return 0;
+    }
+    if (!kv->value && given) {
+        _cleanup_json_ json_t *doc = tby_resource_encode(given);
+
+        if (!doc || !(kv->value = json_dumps(doc, JSON_COMPACT)))
+            return -ENOMEM;
+        kv->value_len = strlen(kv->value);
     }
     if (!e && !(e = entry_add(s, key)))
         return -ENOMEM;
@@ -323,9 +333,10 @@ static int apply_record(struct tby_syncer *s, struct entry *e, const char *key,
     return 0;
 }
 
-/* The key now holds kv (NULL: deleted); consumers hear of any difference. A record's
- * value moves out of kv into the entry. */
-static int apply(struct tby_syncer *s, const char *key, struct tby_kv *kv)
+/* The key now holds kv (NULL: deleted; *given: its value decoded by the store, moved);
+ * consumers hear of any difference. A record's value moves out of kv into the entry. */
+static int apply(struct tby_syncer *s, const char *key, struct tby_kv *kv,
+                 struct tby_resource **given)
 {
     struct entry *e = entry_find(&s->entries, key);
     struct tby_resource *res;
@@ -333,8 +344,8 @@ static int apply(struct tby_syncer *s, const char *key, struct tby_kv *kv)
     if (e && kv && entry_rev(e) == kv->mod_rev)
         return 0;
     if (e ? !e->res : is_record(s, key))
-        return apply_record(s, e, key, kv);
-    res = kv ? decode(s, kv) : NULL;
+        return apply_record(s, e, key, kv, *given);
+    res = kv ? decode(s, kv, given) : NULL;
     if (!res) {
         if (e) {
             tby_hmap_remove(&s->entries, &e->node);
@@ -385,6 +396,8 @@ static int open_sync(struct tby_syncer *s, struct tby_error *err)
     }
     if (r == 0)
         r = tby_store_sync_open(s->store, (const char *const *)prefixes, n, &s->sync, err);
+    if (r == 0)
+        tby_store_sync_decoded(s->sync);
     for (size_t i = 0; i < n; i++)
         free(prefixes[i]);
     return r;
@@ -407,7 +420,7 @@ int tby_syncer_poll(struct tby_syncer *s, struct tby_error *err)
         if (e->type == TBY_EVENT_SYNCED)
             in_sync(s);
         else
-            q = apply(s, e->kv.key, e->type == TBY_EVENT_PUT ? &e->kv : NULL);
+            q = apply(s, e->kv.key, e->type == TBY_EVENT_PUT ? &e->kv : NULL, &e->res);
         if (q < 0)
             tby_log(TBY_LOG_ERROR, "syncer", "change not held key=%s error=%d", e->kv.key, q);
     }

@@ -2,9 +2,12 @@
  * (node.h): made or completed once the datastore is open, as calico-node does at start
  * (GET; a missing one is created, a race lost to another node read again; a present one
  * gets what it lacks through a PUT conditional on what was read, again on a conflict).
- * Until that worked, and while datastoreReady says false (a Calico upgrade under way,
- * checked again every RECHECK_MS), the node is not ready and says why; what it programmed
- * stays. Only on the k8s: datastore: elsewhere the part has no place. */
+ * Until that worked, and whenever datastoreReady says false (a Calico upgrade under way:
+ * checked again every RECHECK_MS at start, then followed through the syncer's watch of
+ * ClusterInformation), the node is not ready and says why, and, as Felix stops (and waits
+ * at start) while it is false, the other parts hold: what they programmed stays, changes
+ * wait until it is true again. Only on the k8s: datastore: elsewhere the part has no
+ * place. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,8 @@
 
 #define NAME "default"
 #define RECHECK_MS 10000
+/* The syncer's record of it (lib/store_k8s_clusterinfo.c: the spec). */
+#define RECORDS "/tabby/v1/clusterinformations/"
 
 static const struct tby_kube_resource clusterinformations = {
     "crd.projectcalico.org", "v1", "clusterinformations", "ClusterInformation", false, false,
@@ -132,6 +137,41 @@ struct node_clusterinfo {
     bool not_ready;             /* the last look said datastoreReady: false */
 };
 
+/* The watched ClusterInformation changed (kv NULL: deleted, which counts as ready). */
+static int on_record(void *ctx, const char *key, const struct tby_kv *kv)
+{
+    struct node_clusterinfo *c = ctx;
+    _cleanup_json_ json_t *spec = NULL;
+    bool ready;
+
+    if (strcmp(key, RECORDS NAME) != 0)
+        return 0;
+    spec = kv ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
+    ready = !json_is_false(json_object_get(spec, "datastoreReady"));
+    if (ready == !c->not_ready)
+        return 0;
+    c->not_ready = !ready;
+    if (ready) {
+        tby_log(TBY_LOG_INFO, "node", "ClusterInformation says datastoreReady: true");
+        c->job.next_at = 0; /* a start still waiting looks again now */
+    } else {
+        tby_log(TBY_LOG_WARNING, "node", "ClusterInformation says datastoreReady: false, "
+                "holding what is programmed (an upgrade is under way)");
+    }
+    return 0;
+}
+
+static struct tby_syncer_consumer clusterinfo_consumer(void *state)
+{
+    return (struct tby_syncer_consumer){ .name = "clusterinfo", .ctx = state,
+                                         .record_prefix = RECORDS, .record = on_record };
+}
+
+static bool clusterinfo_holds(const void *state)
+{
+    return ((const struct node_clusterinfo *)state)->not_ready;
+}
+
 static void clusterinfo_stop(void *state)
 {
     struct node_clusterinfo *c = state;
@@ -236,11 +276,11 @@ static bool clusterinfo_ready(const void *state, char *why, size_t size)
 {
     const struct node_clusterinfo *c = state;
 
-    if (c->job.done)
-        return true;
     if (c->not_ready)
         return node_not_ready(why, size, "ClusterInformation default",
                               "datastoreReady is false (an upgrade is under way)");
+    if (c->job.done)
+        return true;
     return node_not_ready(why, size, "ClusterInformation default not ensured",
                           c->job.last_error);
 }
@@ -249,7 +289,9 @@ const struct node_part node_clusterinfo_part = {
     .name = "clusterinfo",
     .start = clusterinfo_start,
     .stop = clusterinfo_stop,
+    .consumer = clusterinfo_consumer,
     .timeout_ms = clusterinfo_timeout_ms,
     .run = clusterinfo_run,
     .ready = clusterinfo_ready,
+    .holds = clusterinfo_holds,
 };

@@ -69,9 +69,19 @@ static void on_signal(struct node *n)
 /* ---- the loop --------------------------------------------------------------------------- */
 
 /* Whether part i runs now: early parts always, the others once the datastore was read. */
+/* Whether a part other than i holds the others back (node_part.holds). */
+static bool held(const struct node *n, size_t i)
+{
+    for (size_t j = 0; j < n->n_parts; j++)
+        if (j != i && n->state[j] && n->parts[j]->holds && n->parts[j]->holds(n->state[j]))
+            return true;
+    return false;
+}
+
 static bool runs(const struct node *n, size_t i)
 {
-    return n->state[i] && (n->parts[i]->early || (n->syncer && tby_syncer_in_sync(n->syncer)));
+    return n->state[i] && (n->parts[i]->early ||
+                           (n->syncer && tby_syncer_in_sync(n->syncer) && !held(n, i)));
 }
 
 /* Does whatever is due: read the datastore, then let every part converge. */

@@ -75,6 +75,10 @@ struct node_part {
     void (*run)(void *state, const struct node *n);
     /* false, with the reason in why, while it keeps the node from being ready. */
     bool (*ready)(const void *state, char *why, size_t size);
+    /* true while the other parts must not run (Calico's datastoreReady: false, an upgrade
+     * under way): they keep what they programmed, hear of changes, and act on them once it
+     * lets go. The early parts run all the same. */
+    bool (*holds)(const void *state);
     /* true, with what in why, while it works only in part (said by a ready node). */
     bool (*degraded)(const void *state, char *why, size_t size);
     /* Its series, in Prometheus' text format (metrics.c's helpers). */

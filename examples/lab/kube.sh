@@ -19,8 +19,9 @@
 #     kubelet does; DEL, then the Pod goes;
 #   - the ServiceAccount controller's: a namespace the lab creates gets its `default`
 #     ServiceAccount;
-#   - the cluster administrator's: ServiceAccounts, ClusterRoles of least privilege and
-#     their bindings for tabby-node and the CNI plugin, a token for each through the
+#   - the cluster administrator's: ServiceAccounts, the manifest's ClusterRoles
+#     (manifests/tabby.yaml, the one source of tabby's rights) and their bindings for
+#     tabby-node and the CNI plugin, a token for each through the
 #     TokenRequest API, and a kubeconfig per role. Each node's tabby-node has a
 #     ServiceAccount of its own (tabby-node-nI, all bound to the one ClusterRole) so that
 #     the API server's request log tells the nodes apart; in a real cluster they share
@@ -83,37 +84,17 @@ kube_apiserver_down() {
 
 # ---- identities ------------------------------------------------------------------------
 
-# The ClusterRoles, as little as each program uses (KDD-LAYOUT §7.3): tabby-node watches
-# what it programs from, writes its Node through nodes/status (its annotations and the
-# NetworkUnavailable condition), keeps IPAM records (tunnel addresses, empty blocks) and
-# creates ClusterInformation; the CNI plugin reads its pod, namespace and node, patches
-# the pod's status and allocates addresses.
+# The ClusterRoles are the manifest's (manifests/tabby.yaml, KDD-LAYOUT §7.3), so that the
+# lab runs with exactly the rights a cluster gives tabby: tabby-node's, and the CNI
+# plugin's tabby-cni-plugin, as JSON documents.
 kube_roles() {
-    local calico=crd.projectcalico.org
-    jq -n --arg c "$calico" '
-    def role($name; $rules): {apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole",
-        metadata: {name: $name}, rules: $rules};
-    role("tabby-node"; [
-        {apiGroups: [""], resources: ["pods", "namespaces", "serviceaccounts", "nodes"],
-         verbs: ["get", "list", "watch"]},
-        {apiGroups: [""], resources: ["nodes/status"], verbs: ["patch", "update"]},
-        {apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"],
-         verbs: ["list", "watch"]},
-        {apiGroups: [$c], resources: ["ippools", "ipamconfigs", "ipreservations", "networkpolicies",
-            "globalnetworkpolicies", "networksets", "globalnetworksets", "bgpconfigurations",
-            "bgppeers", "bgpfilters", "hostendpoints", "felixconfigurations", "tiers"],
-         verbs: ["get", "list", "watch"]},
-        {apiGroups: [$c], resources: ["ipamblocks", "blockaffinities", "ipamhandles"],
-         verbs: ["get", "list", "watch", "create", "update", "delete"]},
-        {apiGroups: [$c], resources: ["clusterinformations"], verbs: ["get", "create", "update"]}]),
-    role("tabby-cni"; [
-        {apiGroups: [""], resources: ["pods", "namespaces", "nodes"], verbs: ["get"]},
-        {apiGroups: [""], resources: ["pods/status"], verbs: ["patch"]},
-        {apiGroups: [$c], resources: ["ipamblocks", "blockaffinities", "ipamhandles"],
-         verbs: ["get", "list", "create", "update", "delete"]},
-        {apiGroups: [$c], resources: ["ippools", "ipamconfigs", "ipreservations",
-            "clusterinformations"],
-         verbs: ["get", "list"]}])'
+    python3 - "$TOP/manifests/tabby.yaml" <<'EOF'
+import json, sys, yaml
+with open(sys.argv[1]) as f:
+    for doc in yaml.safe_load_all(f):
+        if doc and doc.get("kind") == "ClusterRole":
+            print(json.dumps(doc))
+EOF
 }
 
 # kube_account NAME ROLE: a ServiceAccount in kube-system bound to the ClusterRole.
@@ -153,7 +134,7 @@ kube_identities() {
     local i
     {
         kube_roles
-        kube_account tabby-cni tabby-cni
+        kube_account tabby-cni tabby-cni-plugin
         for i in $(seq 1 "$NODES"); do kube_account "tabby-node-n$i" tabby-node; done
     } | kube_kubectl apply -f - >/dev/null || return 1
     mkdir -p "$STATE/cni"

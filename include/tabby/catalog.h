@@ -74,6 +74,9 @@ int tby_catalog_list(struct tby_store *store, const struct tby_kind_info *info,
  * resourceVersion from kv->mod_rev. */
 int tby_catalog_decode_kv(const struct tby_kv *kv, struct tby_resource **out,
                           struct tby_error *err);
+/* The same for a value already parsed (`doc` is only read). */
+int tby_catalog_decode_doc(const char *key, const json_t *doc, int64_t mod_rev,
+                           struct tby_resource **out, struct tby_error *err);
 /* Which kind a datastore key belongs to; NULL for keys outside the catalog. */
 const struct tby_kind_info *tby_catalog_kind_of_key(const char *key);
 

@@ -57,6 +57,7 @@
 struct tby_store;
 struct tby_watch;
 struct tby_sync;
+struct tby_resource;
 
 struct tby_kv {
     char *key;
@@ -82,6 +83,10 @@ enum tby_event_type {
 struct tby_event {
     enum tby_event_type type;
     struct tby_kv kv;   /* for a delete: key, mod_rev = the deleting revision, no value */
+    /* A PUT's value decoded (its resource_version the mod_rev), from a sync asked for it
+     * (tby_store_sync_decoded) on a backend that decodes anyway; kv.value is then NULL.
+     * The event's own. */
+    struct tby_resource *res;
 };
 
 struct tby_event_list {
@@ -148,6 +153,15 @@ bool tby_store_missing(const struct tby_store *store);
  * per thread, kube.h); NULL for any other store. */
 struct tby_kube_config;
 const struct tby_kube_config *tby_store_kube_config(const struct tby_store *store);
+/* For a k8s: store: `obj`, an object of type `res` that the caller has just read from the
+ * same API server (`server`, its URL), answers the store's reads of that object instead
+ * of GETs of its own until the store next commits (a program that reads a Pod for its
+ * own reasons and then writes the Pod's endpoint reads it once); a write still compares
+ * its resourceVersion. A new reference is taken. Other stores, and a k8s: store of
+ * another server, ignore it. */
+struct tby_kube_resource;
+void tby_store_offer(struct tby_store *store, const char *server,
+                     const struct tby_kube_resource *res, struct json_t *obj);
 
 /* ---- reads ------------------------------------------------------------------ */
 
@@ -294,6 +308,11 @@ int tby_store_sync_open(struct tby_store *store, const char *const *prefixes, si
                         struct tby_sync **out, struct tby_error *err);
 /* Readable when events may be waiting; -1 while there is no watch (not listed yet, or
  * retrying after a failure). */
+/* Asks for PUTs' values decoded (the event's res, kv.value NULL) where the backend holds
+ * them as objects anyway: on k8s: a value is a converted API object, whose text would
+ * only be parsed again. A value that does not decode as its key's kind, and every value
+ * of the other backends, still comes as text. Call before the first next. */
+void tby_store_sync_decoded(struct tby_sync *sync);
 int tby_store_sync_fd(const struct tby_sync *sync);
 /* ms until tby_store_sync_next is due at the latest (0: now): a retry's time, or the
  * watch's safety poll. */

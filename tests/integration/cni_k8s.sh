@@ -405,12 +405,25 @@ pod_ip_annotation() {
         jq -r '.metadata.annotations["cni.projectcalico.org/podIP"] // ""'
 }
 
+# On the k8s: store the endpoint is the pod: the plugin reads it once (its labels, and the
+# endpoint's record), and writes it once.
+pod_read_once() {
+    local reqs
+    reqs=$(kcurl GET /_test/requests | jq -c '[.requests[] |
+        select(.path | test("/namespaces/shop/pods/web-0")) | "\(.verb) \(.path)"]')
+    if [ "$(jq '[.[] | select(startswith("get "))] | length' <<<"$reqs")" = 1 ]; then
+        pass "k8s_store_$1_reads_the_pod_once"
+    else
+        fail "k8s_store_$1_reads_the_pod_once" "requests $reqs"
+    fi
+}
+
 # Calico's conflist as it is (no "datastore": the k8s: store with its kubeconfig), and
 # Calico's CRDs in the API. What is tested is the endpoint, which is the pod there: the
 # addresses come from host-local, so that the case does not depend on IPAM's own k8s:
 # support.
 test_on_the_k8s_store() {
-    local c ann
+    local c ann uid
     if [ ! -f "$T_TOP/lib/store_k8s.c" ] || [ ! -f "$T_TOP/manifests/crds.yaml" ]; then
         skip calico_conflist_on_the_k8s_store "this build has no k8s: store"
         return
@@ -420,7 +433,12 @@ test_on_the_k8s_store() {
         { fail calico_conflist_on_the_k8s_store "cannot apply Calico's CRDs"; return; }
     c=$(conf 'del(.datastore) | .ipam = {"type": "host-local",
         "ranges": [[{"subnet": "10.60.0.0/24"}]], "dataDir": "'"$T_TMP"'/hl-k8s"}')
-    kadd shop web-0 "$c" || { fail calico_conflist_on_the_k8s_store "ADD: $OUT"; return; }
+    uid=$(kc get pod -n shop web-0 -o jsonpath='{.metadata.uid}')
+    [ -e "/run/netns/$CNI_PFX-web-0" ] || cni_ns web-0
+    kcurl DELETE /_test/requests >/dev/null
+    kcni ADD shop web-0 "$c" c-web-0 "$uid"
+    [ "$RC" = 0 ] || { fail calico_conflist_on_the_k8s_store "ADD: $OUT"; return; }
+    pod_read_once ADD
     ann=$(kc get pod -n shop web-0 -o json | jq -c '.metadata.annotations |
         [.["cni.projectcalico.org/podIP"], .["cni.projectcalico.org/containerID"]]')
     if [ "$ann" != "[\"$(address)/32\",\"c-web-0\"]" ]; then
@@ -433,7 +451,9 @@ test_on_the_k8s_store() {
         fail calico_conflist_on_the_k8s_store "DEL of an older sandbox emptied the pod: $OUT"
         return
     fi
-    kcni DEL shop web-0 "$c"
+    kcurl DELETE /_test/requests >/dev/null
+    kcni DEL shop web-0 "$c" c-web-0 "$uid"
+    pod_read_once DEL
     ann=$(pod_ip_annotation)
     if [ "$RC" != 0 ] || [ -n "$ann" ]; then
         fail calico_conflist_on_the_k8s_store "DEL left podIP $ann: $OUT"

@@ -159,6 +159,19 @@ k8s_checks() {
         if [[ $out == 10.244.* ]]; then pass "${name}_tunnel_address_from_ipam"
         else fail "${name}_tunnel_address_from_ipam" "IPv4VXLANTunnelAddr: $out"; fi
     fi
+    # The lab's rights are the manifest's, not a copy of its own: the nodes and plugins
+    # above ran with exactly what a cluster gives them.
+    want=$(python3 -c 'import json, sys, yaml
+print(json.dumps({d["metadata"]["name"]: d["rules"] for d in yaml.safe_load_all(open(sys.argv[1]))
+                  if d and d.get("kind") == "ClusterRole"}, sort_keys=True))' \
+        "$T_TOP/manifests/tabby.yaml" 2>&1)
+    out=$(lab kubectl get clusterroles tabby-node tabby-cni-plugin -o json 2>&1 |
+        jq -S -c '[.items[] | {(.metadata.name): .rules}] | add' 2>&1)
+    if [ "$(jq -S -c . <<<"$out" 2>&1)" = "$(jq -S -c . <<<"$want" 2>&1)" ]; then
+        pass "${name}_cluster_roles_are_the_manifests"
+    else
+        fail "${name}_cluster_roles_are_the_manifests" "$out, manifest: $want"
+    fi
     out=$(lab kubectl get clusterinformations.crd.projectcalico.org default -o json 2>&1 |
         jq -c '.spec | {datastoreReady, clusterType, guid: (.clusterGUID | length)}' 2>&1)
     if [ "$out" = '{"datastoreReady":true,"clusterType":"k8s,bgp,kdd","guid":32}' ]; then

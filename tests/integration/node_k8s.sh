@@ -13,7 +13,8 @@
 #   - the nodename file the CNI plugin reads, and the pods reach each other;
 #   - datastoreReady false (an upgrade under way): a node starting then is not ready and
 #     says why, changes nothing it programmed, and is ready once it is true again; Calico's
-#     version string and GUID are kept.
+#     version string and GUID are kept; a running node seeing it turn false (its watch)
+#     holds what it programmed until it is true again, then programs what came meanwhile.
 # Needs root; never touches the host's namespace.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -147,6 +148,39 @@ fi
 spec=$(info | jq -c '.spec | [.calicoVersion, .clusterGUID == "'"$GUID"'"]')
 if [ "$spec" = '["v3.30.2",true]' ]; then pass calicos_version_and_guid_kept
 else fail calicos_version_and_guid_kept "$spec"; fi
+
+# ---- datastoreReady turning false under a running node ----------------------------------------
+# As Felix stops when it turns false: n1, ready and programming, hears it through its watch
+# (no restart, no polling), is not ready, and holds what it programmed while a policy for
+# its pod a comes (it hears of it); once the flag is true again it programs it.
+nl_state n1 >"$T_TMP/n1.before"
+events=$(nl_metric n1 tabby_datastore_events_total)
+kl_kubectl patch clusterinformations.crd.projectcalico.org default --type=merge \
+    -p '{"spec":{"datastoreReady":false}}' >/dev/null
+n1_says_not_ready() {
+    nl_http n1 /readiness | grep -q '^503 .*ClusterInformation default: datastoreReady is false'
+}
+if t_wait 30 n1_says_not_ready; then pass not_ready_once_datastore_turns_not_ready
+else fail not_ready_once_datastore_turns_not_ready "$(nl_http n1 /readiness)"; fi
+cat <<'EOF' | nl_apply
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: "held-deny"}
+spec: {selector: "app == 'a'", types: ["Ingress"], ingress: [{action: "Deny"}]}
+EOF
+heard() { [ "$(nl_metric n1 tabby_datastore_events_total)" -ge $((events + 2)) ]; }
+t_wait 30 heard
+if nl_state n1 | diff "$T_TMP/n1.before" - >"$T_TMP/n1.diff"; then
+    pass held_what_it_programmed_while_datastore_not_ready
+else
+    fail held_what_it_programmed_while_datastore_not_ready "$(head -5 "$T_TMP/n1.diff" | tr '\n' ' ')"
+fi
+kl_kubectl patch clusterinformations.crd.projectcalico.org default --type=merge \
+    -p '{"spec":{"datastoreReady":true}}' >/dev/null
+programmed_held() { nl_ready n1 && nl_state n1 | grep -q 'held-deny'; }
+if t_wait 30 programmed_held; then pass programs_once_datastore_ready_again
+else fail programs_once_datastore_ready_again "$(nl_http n1 /readiness)"; fi
+pn_ctl delete globalnetworkpolicy held-deny >/dev/null
 
 # ---- the IPIP tunnel address ----------------------------------------------------------------
 # As calico-node on KDD: from the IPIP pool's IPAM (handle ipip-tunnel-addr-<node>, type

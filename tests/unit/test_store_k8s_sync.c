@@ -55,6 +55,8 @@ struct run {
     char log[16384];
     int synced;
     int errors;
+    int decoded;               /* PUTs that came decoded */
+    struct tby_resource *last; /* the last of them */
 };
 
 static void run_open(struct run *r, const char *const *prefixes, size_t n)
@@ -76,6 +78,7 @@ static void run_close(struct run *r)
 {
     int64_t until = kapi_now_ms() + DEADLINE_MS;
 
+    tby_resource_free(r->last);
     tby_store_sync_free(r->sync);
     tby_store_close(r->store);
     tby_store_close(r->admin);
@@ -114,6 +117,12 @@ static void turn(struct run *r, int ms)
             log_add(r, "SYNCED\n");
         } else {
             log_add(r, "%s %s\n", e->type == TBY_EVENT_PUT ? "PUT" : "DEL", e->kv.key);
+        }
+        if (e->res) {
+            assert_null(e->kv.value);
+            r->decoded++;
+            tby_resource_free(r->last);
+            r->last = TBY_STEAL(ev.items[i].res);
         }
     }
     tby_event_list_clear(&ev);
@@ -352,12 +361,44 @@ static void test_dropped_watch_comes_back_without_a_list(void **state)
     run_close(&r);
 }
 
+/* Asked for decoded values, the sync hands each PUT over as the resource its text decodes
+ * to (the node's syncer then never parses what the store converted); not asked, as text. */
+static void test_decoded_sync_hands_over_resources_not_text(void **state)
+{
+    const char *prefixes[] = { POOLS "w4-" };
+    struct tby_resource *res;
+    struct run r;
+
+    (void)state;
+    run_open(&r, prefixes, 1);
+    tby_store_sync_decoded(r.sync);
+    pool(&r, "w4-a", "10.91.0.0/16", false);
+    UNTIL(&r, r.synced == 1 && told(&r, "PUT " POOLS "w4-a") == 1);
+    pool(&r, "w4-a", "10.91.0.0/16", true);
+    UNTIL(&r, told(&r, "PUT " POOLS "w4-a") == 2);
+    assert_int_equal(r.decoded, 2);
+    res = r.last;
+    assert_int_equal(res->info->kind, TBY_KIND_IPPOOL);
+    assert_string_equal(res->meta.name, "w4-a");
+    assert_true(res->meta.resource_version > 0);
+    assert_true(res->spec.ippool->nat_outgoing);
+    assert_int_equal(res->spec.ippool->block_size, 26);
+    run_close(&r);
+
+    run_open(&r, prefixes, 1);
+    UNTIL(&r, r.synced == 1 && told(&r, "PUT " POOLS "w4-a") == 1);
+    assert_int_equal(r.decoded, 0);
+    delete(&r, TBY_KIND_IPPOOL, "w4-a");
+    run_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lists_each_type_once_then_changes_come_through_the_watch),
         cmocka_unit_test(test_410_relists_that_type_alone_and_tells_each_change_once),
         cmocka_unit_test(test_dropped_watch_comes_back_without_a_list),
+        cmocka_unit_test(test_decoded_sync_hands_over_resources_not_text),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

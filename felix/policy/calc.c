@@ -139,6 +139,12 @@ int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
     return settle(calc, r, err);
 }
 
+int tby_calc_endpointslice(struct tby_calc *calc, const char *ns, const char *name,
+                           struct tby_eps *eps, struct tby_error *err)
+{
+    return settle(calc, calc_policies_endpointslice(calc->policies, ns, name, eps), err);
+}
+
 int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
                     struct tby_error *err)
 {

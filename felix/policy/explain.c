@@ -285,7 +285,7 @@ static int plan_policy(struct tby_explain *x, const struct tby_resource *res)
     struct tby_resource *stand_in = NULL, *copy;
     char why[TBY_ERROR_MAX] = "";
     int plan = x->as_written ? TBY_ENFORCE_AS_IS
-                             : tby_enforce_plan(res, &stand_in, why, sizeof(why));
+                             : tby_enforce_plan(res, 0, &stand_in, why, sizeof(why));
 
     switch (plan) {
     case TBY_ENFORCE_AS_IS:

@@ -99,6 +99,8 @@ kube_roles() {
         {apiGroups: [""], resources: ["nodes/status"], verbs: ["patch", "update"]},
         {apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"],
          verbs: ["list", "watch"]},
+        {apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"],
+         verbs: ["list", "watch"]},
         {apiGroups: [$c], resources: ["ippools", "ipamconfigs", "ipreservations", "networkpolicies",
             "globalnetworkpolicies", "networksets", "globalnetworksets", "bgpconfigurations",
             "bgppeers", "bgpfilters", "hostendpoints", "felixconfigurations", "tiers"],

@@ -248,9 +248,11 @@ int xrule_match(const struct tby_explain *x, const struct crule *r, const struct
     _cleanup_buf_ struct tby_buf held = { 0 }, fail = { 0 };
     bool ok;
 
-    if (r->skip) {
+    if (r->skip || r->src.svc || r->dst.svc) {
+        /* explain reads resources only, not the Services' EndpointSlices */
         ok = false;
-        tby_buf_adds(&fail, "services: not enforced by tabby yet, the rule is left out");
+        tby_buf_adds(&fail, "services: explain does not know the Service's endpoints, the "
+                            "rule is not evaluated");
     } else {
         ok = head_match(r, p, &held, &fail) &&
              entity_match(x, &r->src, "source", &p->src, r->protocol, p->has_src_port,

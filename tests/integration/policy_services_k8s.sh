@@ -32,10 +32,26 @@ done
 nl_pod n1 default a app=a && nl_pod n1 default c app=c && nl_pod n2 default b app=b &&
     nl_pod n2 default d app=d || { fail setup "pods not made"; t_end; }
 
+# slice_yaml NS NAME SERVICE IP PORT PROTO: an EndpointSlice of SERVICE with one endpoint.
+slice_yaml() {
+    cat <<YAML
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: $2
+  namespace: $1
+  labels: {kubernetes.io/service-name: $3}
+addressType: IPv4
+endpoints: [{addresses: ["$4"], conditions: {ready: true}}]
+ports: [{name: "", port: $5, protocol: $6}]
+YAML
+}
+
 # slices DB_IP CLIENTS_IP: the Services and their EndpointSlices as the controller keeps
 # them (db's port 80 over TCP), written through the API; waits until both nodes programmed.
 slices() {
-    pn_do kl_kubectl apply -f - >/dev/null <<YAML
+    { cat <<'YAML'
 apiVersion: v1
 kind: Service
 metadata: {name: db, namespace: default}
@@ -49,45 +65,16 @@ metadata: {name: clients, namespace: default}
 spec:
   selector: {app: clients}
   ports: [{port: 9, protocol: UDP}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: db-1
-  namespace: default
-  labels: {kubernetes.io/service-name: db}
-addressType: IPv4
-endpoints: [{addresses: ["$1"], conditions: {ready: true}}]
-ports: [{name: "", port: 80, protocol: TCP}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: clients-1
-  namespace: default
-  labels: {kubernetes.io/service-name: clients}
-addressType: IPv4
-endpoints: [{addresses: ["$2"], conditions: {ready: true}}]
-ports: [{name: "", port: 9, protocol: UDP}]
 YAML
+      slice_yaml default db-1 db "$1" 80 TCP
+      slice_yaml default clients-1 clients "$2" 9 UDP
+    } | pn_do kl_kubectl apply -f - >/dev/null
 }
 
 # A db in another namespace: a rule of namespace default never matches it.
-pn_do kl_kubectl apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: Namespace
-metadata: {name: other}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: db-other
-  namespace: other
-  labels: {kubernetes.io/service-name: db}
-addressType: IPv4
-endpoints: [{addresses: ["$(pn_ip default c)"]}]
-ports: [{port: 80, protocol: TCP}]
-YAML
+{ printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n'
+  slice_yaml other db-other db "$(pn_ip default c)" 80 TCP
+} | pn_do kl_kubectl apply -f - >/dev/null
 slices "$(pn_ip default b)" "$(pn_ip default a)" || { fail setup "slices not written"; t_end; }
 if ! out=$(pn_apply 2>&1 <<'YAML'
 apiVersion: projectcalico.org/v3

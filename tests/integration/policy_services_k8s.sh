@@ -10,6 +10,7 @@
 #   - the slices change (db holds d:80, clients holds c): traffic follows, with no rule
 #     changed in either node's table (set elements only);
 #   - a Service in another namespace with the same name matches nothing here;
+#   - tabbyctl policy explain evaluates the rules with the slices, as the nodes do;
 #   - the slices deleted: the services' sets are empty.
 # On sqlite and etcd `services` is refused at apply (tabbyctl.sh, tests/data/unenforced).
 # Needs root; never touches the host's namespace.
@@ -113,6 +114,15 @@ pn_expect to_other_namespace_service_allowed allow default a default c 80 TCP
 pn_expect from_service_endpoint_allowed allow default a default d 80 TCP
 pn_expect from_outside_service_denied deny default c default d 80 TCP
 pn_check
+
+# tabbyctl policy explain reads the slices too, and says what the nodes do.
+explain() { pn_ctl policy explain "default/$1" "default/$2" "$3" >/dev/null 2>&1; echo $?; }
+got="$(explain a b 80/TCP) $(explain a b 81/TCP) $(explain c d 80/TCP) $(explain a d 80/TCP)"
+if [ "$got" = "1 0 1 0" ]; then
+    pass explain_follows_the_slices
+else
+    fail explain_follows_the_slices "exit codes a->b:80 a->b:81 c->d a->d: $got (want 1 0 1 0)"
+fi
 
 # The node's table without set elements: its chains, rules and sets.
 rules() {

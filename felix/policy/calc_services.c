@@ -164,33 +164,43 @@ static void slice_drop(struct calc_policies *pl, struct pslice *ps)
     free(ps);
 }
 
+/* The new slice feeds its elements before the old one takes its own back, so an element
+ * both hold never leaves the set: a slice changing changes only what differs. */
 int calc_policies_endpointslice(struct calc_policies *pl, const char *ns, const char *name,
                                 struct tby_eps *eps)
 {
     _cleanup_(tby_eps_freep) struct tby_eps *taken = eps;
     _cleanup_free_ char *key = NULL, *svc = NULL;
-    struct tby_hnode *n;
+    struct tby_hnode *old;
     struct pslice *ps;
+    int r = 0;
 
     if (asprintf(&key, "%s/%s", ns, name) < 0)
         return -ENOMEM;
-    if ((n = tby_hmap_find_str(&pl->slices, key, slice_key)))
-        slice_drop(pl, TBY_CONTAINER_OF(n, struct pslice, node));
-    if (!taken)
+    old = tby_hmap_find_str(&pl->slices, key, slice_key);
+    if (!taken) {
+        if (old)
+            slice_drop(pl, TBY_CONTAINER_OF(old, struct pslice, node));
         return 0;
+    }
     if (taken->service && asprintf(&svc, "%s/%s", ns, taken->service) < 0)
         return -ENOMEM;
     if (!(ps = calloc(1, sizeof(*ps))))
         return -ENOMEM;
     ps->key = TBY_STEAL(key);
     ps->eps = TBY_STEAL(taken);
+    if (svc)
+        r = svc_attach(pl, ps, svc);
+    if (old)
+        slice_drop(pl, TBY_CONTAINER_OF(old, struct pslice, node));
     if (tby_hmap_insert(&pl->slices, &ps->node, tby_hash_str(ps->key)) < 0) {
+        svc_detach(pl, ps);
         tby_eps_free(ps->eps);
         free(ps->key);
         free(ps);
         return -ENOMEM;
     }
-    return svc ? svc_attach(pl, ps, svc) : 0;
+    return r;
 }
 
 void calc_services_free(struct calc_policies *pl)

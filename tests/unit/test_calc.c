@@ -1012,6 +1012,16 @@ static void test_service_follows_its_endpoint_slices_by_elements(void **state)
     assert_lacks(j, "10.0.1.1"); /* already there through db-1 */
     tby_rs_journal_done(tby_calc_ruleset(c));
 
+    /* a slice changing: only what differs */
+    slice(c, "default", "db-2", "db", "10.0.1.1 10.0.1.2 10.0.1.3", "TCP:5432");
+    free(j);
+    j = journal(c);
+    assert_has(j, "10.0.1.3 . 6 . 5432");
+    assert_lacks(j, "10.0.1.2");
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    slice(c, "default", "db-2", "db", "10.0.1.1 10.0.1.2", "TCP:5432");
+    tby_rs_journal_done(tby_calc_ruleset(c));
+
     slice(c, "default", "db-1", "db", NULL, NULL);
     free(j);
     j = journal(c);

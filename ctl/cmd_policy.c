@@ -11,8 +11,11 @@
 #include "tabby/buf.h"
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
+#include "tabby/endpointslice.h"
+#include "tabby/enforce.h"
 #include "tabby/explain.h"
 #include "tabby/nft.h"
+#include "tabby/store.h"
 #include "ctl.h"
 
 #define POLICY_SYNOPSIS                                                                       \
@@ -43,6 +46,31 @@ static int load_kind(struct tby_store *store, const struct tby_kind_info *info,
     return r;
 }
 
+/* On a datastore that knows Services, their EndpointSlices (rules naming a Service). A
+ * slice that does not decode matches nothing, as in tabby-node. */
+static int load_slices(struct tby_store *store, struct tby_explain *x, struct tby_error *err)
+{
+    struct tby_kv_list list = { 0 };
+    int r;
+
+    tby_explain_set_caps(x, tby_enforce_caps(store));
+    if (!tby_store_knows_services(store))
+        return 0;
+    r = tby_store_range(store, TBY_EPS_PREFIX, &list, err);
+    for (size_t i = 0; r == 0 && i < list.n; i++) {
+        _cleanup_json_ json_t *obj = json_loadb(list.items[i].value, list.items[i].value_len,
+                                                0, NULL);
+        struct tby_eps *eps = NULL;
+        struct tby_error why = { 0 };
+
+        if (obj && (r = tby_eps_decode(obj, &eps, &why)) == -ENOMEM)
+            break;
+        r = eps ? tby_explain_add_endpointslice(x, eps) : 0;
+    }
+    tby_kv_list_clear(&list);
+    return r == -ENOMEM ? tby_error_set(err, r, "out of memory") : r;
+}
+
 static int load_model(struct ctl *ctl, struct tby_explain **out)
 {
     /* Tiers, once tabby has the kind (the model reads them by name). */
@@ -67,6 +95,10 @@ static int load_model(struct ctl *ctl, struct tby_explain **out)
                                                                 : tby_error_str(&err));
             return EXPLAIN_ERROR;
         }
+    }
+    if (load_slices(store, x, &err) < 0) {
+        ctl_fail("reading the datastore: %s", tby_error_str(&err));
+        return EXPLAIN_ERROR;
     }
     *out = TBY_STEAL(x);
     return 0;

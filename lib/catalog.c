@@ -346,12 +346,14 @@ static int check_tiers_deletable(struct tby_store *store, const struct tby_resou
 }
 
 /* Nothing is written that tabby would not enforce (enforce.h). */
-static int check_enforced(const struct tby_resource_list *list, struct tby_error *err)
+static int check_enforced(struct tby_store *store, const struct tby_resource_list *list,
+                          struct tby_error *err)
 {
+    unsigned caps = tby_enforce_caps(store);
     char what[300];
 
     for (size_t i = 0; i < list->n; i++)
-        if (tby_enforce_check(list->items[i], err) < 0)
+        if (tby_enforce_check(list->items[i], caps, err) < 0)
             return tby_error_prefix(err, "%s", describe_res(list->items[i], what, sizeof(what)));
     return 0;
 }
@@ -686,7 +688,7 @@ int tby_catalog_write(struct tby_store *store, struct tby_resource_list *list,
 
     r = check_no_duplicates(list, err);
     if (r == 0)
-        r = check_enforced(list, err);
+        r = check_enforced(store, list, err);
     if (r == 0)
         r = check_policy_tiers(store, list, err);
     if (r < 0)

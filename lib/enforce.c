@@ -18,6 +18,7 @@
 #include "tabby/catalog.h"
 #include "tabby/cleanup.h"
 #include "tabby/enforce.h"
+#include "tabby/store.h"
 
 enum gap {
     GAP_DO_NOT_TRACK,
@@ -48,9 +49,9 @@ static const struct {
                                      "tabby does not police yet" },
     [GAP_APPLY_ON_FORWARD] = { FX_REFUSE, "applies to host endpoints only, which tabby does "
                                           "not police yet" },
-    [GAP_SERVICES] = { FX_RULE, "matching a Kubernetes Service is not enforced by tabby yet "
-                                "(the rule would be left out); match the service's pods with "
-                                "a selector and its ports instead" },
+    [GAP_SERVICES] = { FX_RULE, "matching a Kubernetes Service needs a datastore that knows "
+                                "Services (the Kubernetes API, k8s:); on this one, match the "
+                                "service's pods with a selector and its ports instead" },
     [GAP_HTTP] = { FX_RULE, "HTTP match rules need an L7 proxy (Calico's application layer "
                             "policy), which tabby does not have" },
     [GAP_HOST_ENDPOINT] = { FX_HOST_ONLY, "host endpoints are not policed by tabby yet (the "
@@ -63,6 +64,7 @@ enum { DIR_IN, DIR_OUT };
 static const char *const dir_field[2] = { "ingress", "egress" };
 
 struct audit {
+    unsigned caps;            /* what the datastore lets tabby enforce */
     bool any;
     char field[320];          /* the first gap's field and reason, for messages */
     enum gap first;
@@ -101,8 +103,10 @@ static void audit_rules(struct audit *a, const struct tby_rule_list *l, int d)
         const struct tby_rule *r = &l->items[i];
         enum gap gap = r->http ? GAP_HTTP : GAP_SERVICES;
         const char *side = r->source.services ? "source" : "destination";
+        bool services = (r->source.services || r->destination.services) &&
+                        !(a->caps & TBY_ENFORCE_SERVICES);
 
-        if (!r->http && !r->source.services && !r->destination.services)
+        if (!r->http && !services)
             continue;
         if (r->http)
             note(a, gap, "spec.%s[%zu].http", dir_field[d], i);
@@ -126,9 +130,10 @@ static void audit_policy(struct audit *a, const struct tby_policy *p)
     audit_rules(a, &p->egress, DIR_OUT);
 }
 
-static void audit(const struct tby_resource *res, struct audit *a)
+static void audit(const struct tby_resource *res, unsigned caps, struct audit *a)
 {
     memset(a, 0, sizeof(*a));
+    a->caps = caps;
     switch (res->info->kind) {
     case TBY_KIND_NETWORKPOLICY:
     case TBY_KIND_GLOBALNETWORKPOLICY:
@@ -146,11 +151,16 @@ static void audit(const struct tby_resource *res, struct audit *a)
     }
 }
 
-int tby_enforce_check(const struct tby_resource *res, struct tby_error *err)
+unsigned tby_enforce_caps(const struct tby_store *store)
+{
+    return tby_store_knows_services(store) ? TBY_ENFORCE_SERVICES : 0;
+}
+
+int tby_enforce_check(const struct tby_resource *res, unsigned caps, struct tby_error *err)
 {
     struct audit a;
 
-    audit(res, &a);
+    audit(res, caps, &a);
     if (!a.any)
         return 0;
     return tby_error_set(err, -EOPNOTSUPP, "%s: %s", a.field, gaps[a.first].reason);
@@ -230,8 +240,8 @@ static int policy_stand_in(const struct tby_resource *res, const struct audit *a
     return decode_stand_in(doc, NULL, out);
 }
 
-int tby_enforce_plan(const struct tby_resource *res, struct tby_resource **stand_in, char *why,
-                     size_t size)
+int tby_enforce_plan(const struct tby_resource *res, unsigned caps,
+                     struct tby_resource **stand_in, char *why, size_t size)
 {
     const char *said = json_string_value(json_object_get(res->meta.annotations,
                                                          TBY_ENFORCE_ANNOTATION));
@@ -242,7 +252,7 @@ int tby_enforce_plan(const struct tby_resource *res, struct tby_resource **stand
 
     *stand_in = NULL;
     why[0] = '\0';
-    audit(res, &a);
+    audit(res, caps, &a);
     if (a.host_only) {
         snprintf(why, size, "%s: %s; nothing programmed for it", a.field, gaps[a.first].reason);
         return TBY_ENFORCE_NOTHING;

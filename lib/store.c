@@ -95,6 +95,11 @@ bool tby_store_has_multi_txn(const struct tby_store *store)
     return !store->single_object;
 }
 
+bool tby_store_knows_services(const struct tby_store *store)
+{
+    return tby_store_kube_config(store) != NULL;
+}
+
 /* One put or delete, compared on its own key or not at all: what maps onto one request
  * of an API without transactions. */
 static int check_single_object(const struct tby_store *store, const struct tby_txn *txn,

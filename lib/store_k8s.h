@@ -24,6 +24,7 @@
  *   store_k8s_node.c     Nodes -> Calico Nodes (projectcalico.org annotations)
  *   store_k8s_ipam.c     IPAM blocks, affinities, handles (specs passed through)
  *   store_k8s_clusterinfo.c  ClusterInformation (read only, the spec passed through)
+ *   store_k8s_service.c  EndpointSlices as records for rules naming a Service (read-only)
  *   store_k8s_txn.c      commits: what maps onto one request
  *   store_k8s_sync.c     watches and the native sync: informer reflectors, one per type
  *
@@ -190,7 +191,12 @@ extern const struct tby_kube_resource k8s_crd_ippools, k8s_crd_ipamconfigs,
 /* The converters. */
 extern const struct k8s_conv k8s_conv_calico, k8s_conv_pod, k8s_conv_profile,
     k8s_conv_native, k8s_conv_node, k8s_conv_ipam_block, k8s_conv_ipam_affinity,
-    k8s_conv_ipam_handle, k8s_conv_clusterinfo;
+    k8s_conv_ipam_handle, k8s_conv_clusterinfo, k8s_conv_endpointslice;
+
+/* The locate of a key space whose keys are its one type's objects, namespace and name as
+ * they are (store_k8s_native.c). */
+int k8s_locate_object(const struct k8s_map *m, const char *ns, const char *name,
+                      struct k8s_loc *loc, struct tby_error *err);
 
 /* Reads an object of `res` for every key space `res` backs whose keys lie under `prefix`
  * (NULL: all): appends entries to *out (grown with TBY_GROW), their `res` set. */

@@ -7,6 +7,7 @@
 
 #include "tabby/array.h"
 #include "tabby/cleanup.h"
+#include "tabby/endpointslice.h"
 #include "tabby/log.h"
 #include "store_k8s.h"
 
@@ -80,6 +81,7 @@ static const struct k8s_map maps[] = {
     { IPAM "handles/", false, -1, { &k8s_crd_ipamhandles }, &k8s_conv_ipam_handle },
     { V1 "clusterinformations/", false, -1, { &k8s_crd_clusterinformations },
       &k8s_conv_clusterinfo },
+    { TBY_EPS_PREFIX, true, -1, { &tby_kube_endpointslices }, &k8s_conv_endpointslice },
 };
 
 #define N_MAPS (sizeof(maps) / sizeof(maps[0]))
@@ -92,6 +94,7 @@ static const struct tby_kube_resource *const types[] = {
     &k8s_crd_hostendpoints, &tby_kube_nodes, &tby_kube_pods, &tby_kube_namespaces,
     &tby_kube_serviceaccounts, &tby_kube_networkpolicies, &k8s_crd_ipamblocks,
     &k8s_crd_blockaffinities, &k8s_crd_ipamhandles, &k8s_crd_clusterinformations,
+    &tby_kube_endpointslices,
 };
 
 const struct k8s_map *k8s_maps(size_t *n)

@@ -11,8 +11,8 @@
 #include "tabby/cleanup.h"
 #include "store_k8s.h"
 
-static int native_locate(const struct k8s_map *m, const char *ns, const char *name,
-                         struct k8s_loc *loc, struct tby_error *err)
+int k8s_locate_object(const struct k8s_map *m, const char *ns, const char *name,
+                      struct k8s_loc *loc, struct tby_error *err)
 {
     loc->res = m->types[0];
     loc->ns = ns ? strdup(ns) : NULL;
@@ -102,7 +102,7 @@ static int native_put(struct k8s_codec *c, const struct k8s_write *w, struct k8s
 
 const struct k8s_conv k8s_conv_native = {
     .access = K8S_READ_WRITE,
-    .locate = native_locate,
+    .locate = k8s_locate_object,
     .read = native_read,
     .put = native_put,
 };

@@ -13,6 +13,8 @@
 #include "tabby/calc.h"
 #include "tabby/cleanup.h"
 #include "tabby/codec.h"
+#include "tabby/endpointslice.h"
+#include "tabby/enforce.h"
 #include "tabby/log.h"
 #include "tabby/nft.h"
 #include "tabby/routes.h"
@@ -34,6 +36,7 @@ struct node_policy_stats {
 struct node_policy {
     struct tby_calc *calc;
     struct policy_enforce *enforce; /* what of each resource the calculation gets */
+    unsigned caps;            /* what the datastore lets tabby enforce (enforce.h) */
     struct tby_nft *nft;      /* NULL in --dump mode */
     bool changed;             /* the calculation changed since the last sync */
     bool pools_changed;       /* natOutgoing needs computing again */
@@ -67,9 +70,10 @@ static int policy_start(struct node *n, void **state, struct tby_error *err)
 
     if (!p)
         return tby_error_set(err, -ENOMEM, "out of memory");
+    p->caps = n->store ? tby_enforce_caps(n->store) : 0;
     r = tby_calc_new(n->name, &p->calc);
     if (r == 0)
-        r = policy_enforce_new(n->name, &p->enforce);
+        r = policy_enforce_new(n->name, p->caps, &p->enforce);
     if (r < 0) {
         policy_stop(p);
         return tby_error_set(err, r, "out of memory");
@@ -144,10 +148,46 @@ static int on_remove(void *ctx, const struct tby_resource *old)
     return r;
 }
 
+/* An EndpointSlice record (k8s: only) came, changed or went: rules naming its Service
+ * follow. A record that does not decode counts as gone (its endpoints match nothing). */
+static int on_slice(void *ctx, const char *key, const struct tby_kv *kv)
+{
+    struct node_policy *p = ctx;
+    const char *rest = key + strlen(TBY_EPS_PREFIX), *slash = strchr(rest, '/');
+    _cleanup_free_ char *ns = slash ? strndup(rest, (size_t)(slash - rest)) : NULL;
+    _cleanup_json_ json_t *obj = kv ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
+    struct tby_eps *eps = NULL;
+    struct tby_error err = { 0 };
+    int r;
+
+    if (!slash)
+        return 0;
+    if (!ns)
+        return -ENOMEM;
+    if (obj && tby_eps_decode(obj, &eps, &err) == -ENOMEM)
+        return -ENOMEM;
+    if (kv && !eps)
+        tby_log(TBY_LOG_WARNING, "policy", "EndpointSlice left out key=%s error=\"%s\"", key,
+                err.msg[0] ? tby_error_str(&err) : "not JSON");
+    r = tby_calc_endpointslice(p->calc, ns, slash + 1, eps, &err);
+    if (r < 0)
+        tby_log(TBY_LOG_ERROR, "policy", "calculation failed EndpointSlice=%s/%s error=\"%s\"",
+                ns, slash + 1, tby_error_str(&err));
+    p->changed = true;
+    p->events++;
+    return r;
+}
+
+/* On a datastore that knows Services, their EndpointSlices are records of the syncer's. */
 static struct tby_syncer_consumer policy_consumer(void *state)
 {
+    struct node_policy *p = state;
+    bool services = p->caps & TBY_ENFORCE_SERVICES;
+
     return (struct tby_syncer_consumer){ .name = "policy", .ctx = state, .update = on_update,
-                                         .remove = on_remove };
+                                         .remove = on_remove,
+                                         .record_prefix = services ? TBY_EPS_PREFIX : NULL,
+                                         .record = services ? on_slice : NULL };
 }
 
 /* ---- natOutgoing ------------------------------------------------------------------------ */

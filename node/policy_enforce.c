@@ -22,6 +22,7 @@ struct not_enforced {
 
 struct policy_enforce {
     char *node;
+    unsigned caps;                /* what the datastore lets tabby enforce (enforce.h) */
     struct tby_hmap list;
 };
 
@@ -51,7 +52,7 @@ static void entry_free(struct not_enforced *x)
     free(x);
 }
 
-int policy_enforce_new(const char *node, struct policy_enforce **out)
+int policy_enforce_new(const char *node, unsigned caps, struct policy_enforce **out)
 {
     struct policy_enforce *e = calloc(1, sizeof(*e));
 
@@ -60,6 +61,7 @@ int policy_enforce_new(const char *node, struct policy_enforce **out)
         free(e);
         return -ENOMEM;
     }
+    e->caps = caps;
     tby_hmap_init(&e->list);
     *out = e;
     return 0;
@@ -138,7 +140,8 @@ int policy_enforce_update(struct policy_enforce *e, struct tby_calc *calc,
     int plan, r;
     describe(res, id, sizeof(id));
     plan = is_foreign_hep(e, res) ? TBY_ENFORCE_AS_IS
-                                  : tby_enforce_plan(res, &stand_in, why, sizeof(why));
+                                  : tby_enforce_plan(res, e->caps, &stand_in, why,
+                                                                   sizeof(why));
     if (plan < 0)
         return tby_error_set(err, plan, "out of memory");
     if (is_foreign_hep(e, res))

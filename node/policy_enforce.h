@@ -19,8 +19,9 @@
 
 struct policy_enforce;
 
-/* For the node `node` (its own host endpoints are the ones it would police). -ENOMEM. */
-int policy_enforce_new(const char *node, struct policy_enforce **out);
+/* For the node `node` (its own host endpoints are the ones it would police), in a datastore
+ * with capabilities `caps` (tby_enforce_caps). -ENOMEM. */
+int policy_enforce_new(const char *node, unsigned caps, struct policy_enforce **out);
 void policy_enforce_free(struct policy_enforce *e);
 
 /* res appeared or changed: the calculation gets what tabby enforces of it. -ENOMEM. */

@@ -152,6 +152,15 @@ int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
     return failed(r, err);
 }
 
+int tby_calc_endpointslice(struct tby_calc *calc, const char *ns, const char *name,
+                           struct tby_eps *eps, struct tby_error *err)
+{
+    int r = calc_policies_endpointslice(calc->policies, ns, name, eps);
+
+    calc->unsettled = true;
+    return failed(r, err);
+}
+
 int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
                     struct tby_error *err)
 {

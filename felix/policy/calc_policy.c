@@ -169,6 +169,22 @@ static int service_accounts(const struct tby_service_accounts *sa, struct tby_se
     return r;
 }
 
+/* The Service a rule names, "<ns>/<name>": without a namespace, the policy's own (Calico's
+ * documented default; global policies and profiles must name one). */
+static int service_key(const struct tby_service_match *m, const char *ns, char **out,
+                       struct tby_error *err)
+{
+    const char *where = m->namespace ? m->namespace : ns;
+
+    if (!where)
+        return tby_error_set(err, -EINVAL, "services.namespace: is required here");
+    if (asprintf(out, "%s/%s", where, m->name) < 0) {
+        *out = NULL;
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 static int calico_entity(const struct tby_entity_rule *src, const char *ns, struct centity *e,
                          struct tby_error *err)
 {
@@ -183,6 +199,8 @@ static int calico_entity(const struct tby_entity_rule *src, const char *ns, stru
         r = service_accounts(src->service_accounts, &sel, err);
     if (r == 0 && src->namespace_selector)
         r = tby_sel_parse(src->namespace_selector, &nss, err);
+    if (r == 0 && src->services)
+        r = service_key(src->services, ns, &e->svc, err);
     if (r < 0) {
         tby_sel_free(sel);
         tby_sel_free(nss);
@@ -203,8 +221,6 @@ int calc_calico_rule(const struct tby_rule *src, const char *ns, struct crule *r
     r->icmp = src->icmp;
     r->not_icmp = src->not_icmp;
     r->ip_version = src->ip_version;
-    /* Matching a Kubernetes Service needs its endpoints, which tabby does not read yet. */
-    r->skip = src->source.services || src->destination.services;
     rc = calico_entity(&src->source, ns, &r->src, err);
     if (rc == 0)
         rc = calico_entity(&src->destination, ns, &r->dst, err);
@@ -232,10 +248,6 @@ static int compile_one(struct calc_policies *pl, struct pol *p, int d, struct cr
 
     snprintf(comment, sizeof(comment), "%s %s %zu", p->v.display,
              d == DIR_IN ? "ingress" : "egress", index);
-    if (r->skip)
-        tby_log(TBY_LOG_WARNING, "felix", "rule left out: services are not supported yet "
-                "policy=%s dir=%s rule=%zu", p->v.display, d == DIR_IN ? "ingress" : "egress",
-                index);
     return calc_compile_rule(pl, r, comment, &k->holds, &k->rules[d]);
 }
 
@@ -554,6 +566,8 @@ int calc_policies_new(struct tby_rs *rs, struct calc_index *index,
     tby_hmap_init(&pl->fixsets);
     tby_hmap_init(&pl->npsets);
     tby_hmap_init(&pl->psels);
+    tby_hmap_init(&pl->slices);
+    tby_hmap_init(&pl->svcs);
     return 0;
 }
 
@@ -571,6 +585,7 @@ void calc_policies_free(struct calc_policies *pl)
     tby_hmap_destroy(&pl->fixsets);  /* empty: every policy let go */
     tby_hmap_destroy(&pl->npsets);
     tby_hmap_destroy(&pl->psels);
+    calc_services_free(pl);
     free(pl);
 }
 

@@ -76,6 +76,12 @@ size_t calc_policies_count(const struct calc_policies *pl);
  * "pi-<id>" / "po-<id>", hashed when that is no plain nft name. The caller frees it. */
 char *calc_policy_chain_name(const char *id, int d);
 
+/* An EndpointSlice came, changed (eps, taken) or went (NULL): the sets of rules naming its
+ * Service follow (calc_services.c). -ENOMEM. */
+struct tby_eps;
+int calc_policies_endpointslice(struct calc_policies *pl, const char *ns, const char *name,
+                                struct tby_eps *eps);
+
 /* The index's member hook, for the sets fed from selectors' members. -ENOMEM. */
 int calc_policies_member(struct calc_policies *pl, const struct calc_sel *s,
                          const struct calc_ep *ep, bool joined);

@@ -25,6 +25,8 @@ struct calc_policies {
     struct tby_hmap fixsets;          /* struct fixset, by content (calc_rules.c) */
     struct tby_hmap npsets;           /* struct npset, by key (calc_sets.c) */
     struct tby_hmap psels;            /* per-selector records, by selector (calc_sets.c) */
+    struct tby_hmap slices;           /* EndpointSlices, by "<ns>/<name>" (calc_services.c) */
+    struct tby_hmap svcs;             /* services' records, by "<ns>/<name>" (the same) */
 };
 
 /* A named-port set: addresses of the endpoints matching a selector, with the port a name
@@ -48,9 +50,16 @@ struct fixset {
 };
 
 /* What a compiled policy holds on to, released when it is compiled again or removed. */
+struct svc_use {
+    struct psvc *svc;
+    int kind;                         /* SVC_ADDRS or SVC_PORTS */
+};
+
 struct holds {
     struct calc_sel **sels;           /* address-set users (sel_sets_use), each held */
     size_t n_sels, cap_sels;
+    struct svc_use *svcs;             /* service-set users (svc_sets_use) */
+    size_t n_svcs, cap_svcs;
     struct fixset **fix;
     size_t n_fix, cap_fix;
     struct npset **nps;
@@ -76,6 +85,23 @@ struct npset *npset_get(struct calc_policies *pl, struct calc_sel *s, uint8_t pr
                         const char *name);
 void npset_put(struct calc_policies *pl, struct npset *np);
 
+/* ---- calc_services.c: sets fed from services' EndpointSlices ---------------------------- */
+
+struct psvc;
+struct tby_eps;
+
+enum { SVC_ADDRS = 0, SVC_PORTS = 1 };  /* a source service's sets, a destination's */
+
+/* Drops every slice (after every policy let go of its sets). */
+void calc_services_free(struct calc_policies *pl);
+/* The sets of kind k (SVC_ADDRS, SVC_PORTS) of the service key ("<ns>/<name>"), made with
+ * the first use and filled from its slices; each use is undone by one svc_sets_unuse. NULL
+ * when out of memory (no use counted). */
+struct psvc *svc_sets_use(struct calc_policies *pl, const char *key, int k);
+void svc_sets_unuse(struct calc_policies *pl, struct psvc *s, int k);
+/* The name of a used set of kind k for an IP family (4 or 6). */
+const char *svc_set_name(const struct psvc *s, int k, int family);
+
 /* ---- calc_rules.c and calc_k8s.c: rules ---------------------------------------------------- */
 
 /* A Calico rule's source or destination, ready to compile: selectors already scoped to
@@ -83,6 +109,7 @@ void npset_put(struct calc_policies *pl, struct npset *np);
 struct centity {
     struct tby_sel *sel;
     struct tby_sel *not_sel;
+    char *svc;                        /* the Service "<ns>/<name>" it names, or NULL */
     struct tby_cidr_list nets, not_nets;
     struct tby_port_list ports, not_ports;
 };
@@ -93,7 +120,7 @@ struct crule {
     struct tby_icmp_match icmp, not_icmp;
     int ip_version;
     struct centity src, dst;
-    bool skip;                        /* cannot be enforced (services): left out */
+    bool skip;                        /* cannot be enforced: left out */
 };
 
 void crule_clear(struct crule *r);

@@ -30,6 +30,7 @@ void crule_clear(struct crule *r)
             free(e[i]->not_ports.items[k].name);
         free(e[i]->ports.items);
         free(e[i]->not_ports.items);
+        free(e[i]->svc);
     }
     memset(r, 0, sizeof(*r));
 }
@@ -146,6 +147,9 @@ void holds_release(struct calc_policies *pl, struct holds *h)
         npset_put(pl, h->nps[i]);
     for (size_t i = 0; i < h->n_fix; i++)
         fixset_put(pl, h->fix[i]);
+    for (size_t i = 0; i < h->n_svcs; i++)
+        svc_sets_unuse(pl, h->svcs[i].svc, h->svcs[i].kind);
+    free(h->svcs);
     free(h->sels);
     free(h->nps);
     free(h->fix);
@@ -173,6 +177,19 @@ static const char *sel_set(struct calc_policies *pl, struct holds *h, const stru
     }
     h->sels[h->n_sels++] = s;
     return sets[family == 6]->name;
+}
+
+/* The set of kind k (SVC_ADDRS, SVC_PORTS) of a service for one family, held for the
+ * policy. */
+static const char *svc_set(struct calc_policies *pl, struct holds *h, const char *key, int k,
+                           int family)
+{
+    struct psvc *s;
+
+    if (TBY_GROW(h->svcs, h->cap_svcs, h->n_svcs + 1) < 0 || !(s = svc_sets_use(pl, key, k)))
+        return NULL;
+    h->svcs[h->n_svcs++] = (struct svc_use){ s, k };
+    return svc_set_name(s, k, family);
 }
 
 static const char *fixset_find_key(const struct tby_hnode *n)
@@ -349,6 +366,20 @@ static int addr_set_match(struct tby_rs_rule *rule, struct tby_rs_match m, const
     return add(rule, m);
 }
 
+/* A source service: its endpoints' addresses; a destination service: their addresses with
+ * the slices' ports (address . protocol . port), as Calico matches them. */
+static int service_match(const struct emit *e, struct tby_rs_rule *rule,
+                         const struct centity *ent, bool src)
+{
+    int k = src ? SVC_ADDRS : SVC_PORTS;
+    struct tby_rs_match m = { .type = src ? TBY_RS_M_ADDR_SET : TBY_RS_M_ADDR_PROTO_PORT,
+                              .src = src, .family = (uint8_t)e->family };
+
+    if (!(m.set = (char *)svc_set(e->pl, e->h, ent->svc, k, e->family)))
+        return -ENOMEM;
+    return add(rule, m);
+}
+
 static int entity_matches(const struct emit *e, struct tby_rs_rule *rule,
                           const struct centity *ent, bool src)
 {
@@ -366,7 +397,7 @@ static int entity_matches(const struct emit *e, struct tby_rs_rule *rule,
     if (count_family(&ent->not_nets, e->family) &&
         addr_set_match(rule, m, net_set(e->pl, e->h, &ent->not_nets, e->family), true) < 0)
         return -ENOMEM;
-    return 0;
+    return ent->svc ? service_match(e, rule, ent, src) : 0;
 }
 
 static int not_ports(const struct emit *e, struct tby_rs_rule *rule, const struct centity *ent,
@@ -484,7 +515,7 @@ static int emit_one(const struct emit *e, int src_alt, int dst_alt, const char *
 
 static bool entity_needs_family(const struct centity *ent)
 {
-    return ent->sel || ent->not_sel || ent->nets.n || ent->not_nets.n ||
+    return ent->sel || ent->not_sel || ent->nets.n || ent->not_nets.n || ent->svc ||
            ent->ports.n > count_numeric(&ent->ports) ||
            ent->not_ports.n > count_numeric(&ent->not_ports);
 }

@@ -10,6 +10,7 @@
 
 #include "tabby/array.h"
 #include "tabby/cleanup.h"
+#include "tabby/endpointslice.h"
 #include "tabby/enforce.h"
 #include "explain_internal.h"
 
@@ -128,7 +129,27 @@ void tby_explain_free(struct tby_explain *x)
     free(x->pols);
     tby_resource_list_clear(&x->others);
     tby_resource_list_clear(&x->policies);
+    for (size_t i = 0; i < x->n_slices; i++)
+        tby_eps_free(x->slices[i]);
+    free(x->slices);
     free(x);
+}
+
+int tby_explain_add_endpointslice(struct tby_explain *x, struct tby_eps *eps)
+{
+    if (TBY_GROW(x->slices, x->cap_slices, x->n_slices + 1) < 0) {
+        tby_eps_free(eps);
+        return -ENOMEM;
+    }
+    x->slices[x->n_slices++] = eps;
+    tby_explain_set_caps(x, x->caps | TBY_ENFORCE_SERVICES);
+    return 0;
+}
+
+void tby_explain_set_caps(struct tby_explain *x, unsigned caps)
+{
+    x->caps = caps;
+    x->dirty = true;
 }
 
 static int add_endpoint(struct tby_explain *x, struct tby_resource *res)
@@ -285,7 +306,7 @@ static int plan_policy(struct tby_explain *x, const struct tby_resource *res)
     struct tby_resource *stand_in = NULL, *copy;
     char why[TBY_ERROR_MAX] = "";
     int plan = x->as_written ? TBY_ENFORCE_AS_IS
-                             : tby_enforce_plan(res, &stand_in, why, sizeof(why));
+                             : tby_enforce_plan(res, x->caps, &stand_in, why, sizeof(why));
 
     switch (plan) {
     case TBY_ENFORCE_AS_IS:

@@ -65,6 +65,9 @@ struct tby_explain {
     struct tby_resource_list others;  /* Namespaces, Profiles, network sets */
     bool dirty;                       /* labels and policies need building again */
     bool as_written;                  /* no enforcement plan: as Calico would */
+    unsigned caps;                    /* what the datastore lets tabby enforce (enforce.h) */
+    struct tby_eps **slices;          /* the cluster's EndpointSlices (services rules) */
+    size_t n_slices, cap_slices;
 };
 
 /* The packet as the rules see it. */

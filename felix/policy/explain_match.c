@@ -10,6 +10,7 @@
 
 #include "tabby/buf.h"
 #include "tabby/cleanup.h"
+#include "tabby/endpointslice.h"
 #include "explain_internal.h"
 
 /* Whether endpoint e holds address a (the dataplane's sets hold /32 and /128 only). */
@@ -135,10 +136,58 @@ static bool port_in(const struct tby_explain *x, const struct centity *e,
 
 /* The test of one entity; on failure `fail` says which match failed, else `held` gets
  * the matches that held. Returns whether it matched. */
-static bool entity_match(const struct tby_explain *x, const struct centity *e, const char *side,
+/* Whether a slice of service key ("<ns>/<name>") lists address a (and, with want_port, the
+ * port proto/port). */
+static bool in_service(const struct tby_explain *x, const char *key, const struct tby_ip *a,
+                       bool want_port, int proto, bool has_port, uint16_t port)
+{
+    const char *slash = strchr(key, '/');
+    size_t ns_len = (size_t)(slash - key);
+
+    for (size_t i = 0; i < x->n_slices; i++) {
+        const struct tby_eps *eps = x->slices[i];
+        bool addr = false, p = !want_port;
+
+        if (!eps->service || strlen(eps->namespace) != ns_len ||
+            strncmp(eps->namespace, key, ns_len) != 0 || strcmp(eps->service, slash + 1) != 0)
+            continue;
+        for (size_t k = 0; !addr && k < eps->n_addrs; k++)
+            addr = tby_ip_equal(&eps->addrs[k], a);
+        for (size_t k = 0; !p && has_port && k < eps->n_ports; k++)
+            p = eps->ports[k].proto == proto && eps->ports[k].port == port;
+        if (addr && p)
+            return true;
+    }
+    return false;
+}
+
+/* A source service: an endpoint address of its slices; a destination service: one with a
+ * port of that slice (as calc_services.c programs them). */
+static bool service_test(const struct tby_explain *x, const struct centity *e, const char *side,
                          const struct tby_ip *a, int proto, bool has_port, uint16_t port,
                          struct tby_buf *held, struct tby_buf *fail)
 {
+    bool dst = strcmp(side, "destination") == 0;
+    char ab[TBY_IP_STRLEN];
+
+    tby_ip_format(a, ab);
+    if (!in_service(x, e->svc, a, dst, proto, has_port, port)) {
+        if (dst)
+            tby_buf_printf(fail, "destination services %s: %s port %s%u is no endpoint of it",
+                           e->svc, ab, has_port ? "" : "(unknown) ", has_port ? port : 0);
+        else
+            tby_buf_printf(fail, "source services %s: %s is no endpoint of it", e->svc, ab);
+        return false;
+    }
+    tby_buf_printf(held, "; %s services %s: %s is an endpoint", side, e->svc, ab);
+    return true;
+}
+
+static bool entity_match(const struct tby_explain *x, const struct centity *e, const char *side,
+                         const struct xpkt *pkt, int proto, bool has_port, uint16_t port,
+                         struct tby_buf *held, struct tby_buf *fail)
+{
+    const struct tby_ip *a = strcmp(side, "source") == 0 ? &pkt->src : &pkt->dst;
     char ab[TBY_IP_STRLEN], pb[32];
     const char *ep;
 
@@ -161,6 +210,8 @@ static bool entity_match(const struct tby_explain *x, const struct centity *e, c
         tby_buf_printf(held, "; %s notSelector %s: %s not selected", side,
                        tby_sel_canonical(e->not_sel), ab);
     }
+    if (e->svc && !service_test(x, e, side, a, pkt->protocol, has_port, port, held, fail))
+        return false;
     if (e->nets.n && !list_test(in_nets(&e->nets, a), false, side, "nets", print_nets,
                                 &e->nets, ab, held, fail))
         return false;
@@ -250,12 +301,12 @@ int xrule_match(const struct tby_explain *x, const struct crule *r, const struct
 
     if (r->skip) {
         ok = false;
-        tby_buf_adds(&fail, "services: not enforced by tabby yet, the rule is left out");
+        tby_buf_adds(&fail, "the rule cannot be enforced, it is left out");
     } else {
         ok = head_match(r, p, &held, &fail) &&
-             entity_match(x, &r->src, "source", &p->src, r->protocol, p->has_src_port,
+             entity_match(x, &r->src, "source", p, r->protocol, p->has_src_port,
                           p->src_port, &held, &fail) &&
-             entity_match(x, &r->dst, "destination", &p->dst, r->protocol,
+             entity_match(x, &r->dst, "destination", p, r->protocol,
                           p->has_port && !is_icmp(p->protocol), p->port, &held, &fail);
     }
     *match = ok;

@@ -26,8 +26,9 @@
  * change edits set elements, not rules.
  *
  * Tiers (Tier resources) order the policies and end with their defaultAction; the
- * endpoints' profiles decide what no tier did (docs/DISPATCH.md). Not yet: HostEndpoints
- * and Calico rules matching `services`.
+ * endpoints' profiles decide what no tier did (docs/DISPATCH.md). Rules naming a Service
+ * (`services`) match sets fed from its EndpointSlices (tby_calc_endpointslice): a slice
+ * changing changes set elements only. Not yet: HostEndpoints.
  */
 #ifndef TABBY_CALC_H
 #define TABBY_CALC_H
@@ -65,6 +66,11 @@ TBY_DEFINE_FREEP(struct tby_calc, tby_calc_free)
 int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
                     struct tby_error *err);
 /* A resource went away (only its kind, namespace and name are read). */
+/* The EndpointSlice ns/name came or changed (eps, which the calculation takes and frees) or
+ * went (eps NULL). Errors are -ENOMEM. */
+struct tby_eps;
+int tby_calc_endpointslice(struct tby_calc *calc, const char *ns, const char *name,
+                           struct tby_eps *eps, struct tby_error *err);
 int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
                     struct tby_error *err);
 

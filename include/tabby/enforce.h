@@ -31,9 +31,19 @@
  * other name, as profiles come after every policy. */
 #define TBY_ENFORCE_PROFILE_PREFIX "~profile."
 
-/* 0 when tabby enforces everything res says; -EOPNOTSUPP with a message naming the first
- * field it does not ("spec.ingress[0].http: HTTP match rules need …"). */
-int tby_enforce_check(const struct tby_resource *res, struct tby_error *err);
+/* What a datastore lets tabby enforce beyond what every one does (tby_enforce_caps). */
+enum tby_enforce_caps {
+    TBY_ENFORCE_SERVICES = 1 << 0,  /* rules naming a Service: the store knows Services */
+};
+
+struct tby_store;
+/* The capabilities of a datastore (store.h): TBY_ENFORCE_SERVICES on k8s:. */
+unsigned tby_enforce_caps(const struct tby_store *store);
+
+/* 0 when tabby enforces everything res says in a datastore with `caps`; -EOPNOTSUPP with a
+ * message naming the first field it does not ("spec.ingress[0].http: HTTP match rules
+ * need …"). */
+int tby_enforce_check(const struct tby_resource *res, unsigned caps, struct tby_error *err);
 
 enum tby_enforce_plan {
     TBY_ENFORCE_AS_IS,    /* program res as it is */
@@ -47,12 +57,12 @@ enum tby_enforce_plan {
 /* What tabby-node's policy engine programs for res: the plan, and in *stand_in (else NULL)
  * a new resource for REPLACE and BESIDE. Whenever that is not res as written, why says
  * what tabby does not enforce and what it does instead ("" otherwise). The stand-ins:
- *   - a policy with a rule tabby cannot program (services, http): in that direction, the
- *     rules before it, then Deny;
+ *   - a policy with a rule tabby cannot program (http; services without
+ *     TBY_ENFORCE_SERVICES): in that direction, the rules before it, then Deny;
  *   - a stand-in from tby_enforce_unreadable is programmed as it is (AS_IS, with why).
  * -ENOMEM. */
-int tby_enforce_plan(const struct tby_resource *res, struct tby_resource **stand_in, char *why,
-                     size_t size);
+int tby_enforce_plan(const struct tby_resource *res, unsigned caps,
+                     struct tby_resource **stand_in, char *why, size_t size);
 
 /* A stand-in for the policy (Calico NetworkPolicy, GlobalNetworkPolicy, Profile, Kubernetes
  * NetworkPolicy) stored at `key` whose value does not decode (`value`, `error`: why): the

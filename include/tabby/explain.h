@@ -18,7 +18,8 @@
  * enforce.h's plan, so one tabby cannot program as written is evaluated as its
  * fail-closed stand-in (a Profile with rules: the "~profile.<name>" policy after all
  * others), and the trace says why. Rule selectors match network sets by their nets, as
- * they match endpoints by their addresses.
+ * they match endpoints by their addresses; rules naming a Service match the EndpointSlices
+ * added (tby_explain_add_endpointslice), as tabby-node matches them on k8s:.
  *
  * The rules are read exactly as the dataplane reads them (felix/policy's conversion:
  * namespace scoping, Kubernetes policies as knp.default.<name> at order 1000), and
@@ -84,6 +85,15 @@ int tby_explain_add(struct tby_explain *x, const struct tby_resource *res);
  * -ENOMEM. */
 int tby_explain_add_tier(struct tby_explain *x, const char *name, bool has_order, double order,
                          bool default_pass);
+
+/* An EndpointSlice of the cluster (eps, which the model takes), for rules naming a Service:
+ * adding one tells the model that the datastore knows Services (enforce.h's
+ * TBY_ENFORCE_SERVICES), so that such rules are evaluated, as tabby-node programs them on
+ * k8s:, rather than as their stand-in. -ENOMEM. */
+struct tby_eps;
+int tby_explain_add_endpointslice(struct tby_explain *x, struct tby_eps *eps);
+/* The datastore knows Services (even with no slice): caps of tby_enforce_caps. */
+void tby_explain_set_caps(struct tby_explain *x, unsigned caps);
 
 /* as_written: evaluate the resources as written, as Calico would, rather than as
  * tabby-node programs them (no fail-closed stand-ins; Profiles' rules still allow). */

@@ -145,6 +145,10 @@ const char *tby_store_uri(const struct tby_store *store);
  * single_object). Without, only a single-object commit is taken: one put or delete,
  * compared on its own key or not at all; anything else is -EINVAL. */
 bool tby_store_has_multi_txn(const struct tby_store *store);
+/* Whether the store knows Kubernetes Services, so that rules naming one (`services`) can be
+ * enforced: the Kubernetes API (k8s:), whose EndpointSlices it holds as records under
+ * TBY_EPS_PREFIX (endpointslice.h); not sqlite or etcd, where nothing keeps them. */
+bool tby_store_knows_services(const struct tby_store *store);
 /* Whether the store stands for a sqlite file that did not exist (opened with no_create):
  * it holds nothing, and the file was not made. */
 bool tby_store_missing(const struct tby_store *store);

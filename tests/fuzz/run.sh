@@ -52,6 +52,10 @@ node_env)
         node/felix_env.c"
     libs="-lyaml -ljansson -lsqlite3 -lcurl -lm -lpthread"; opts="-max_len=4096"
     defs="-DPACKAGE_VERSION=\"fuzz\" -DTBY_DEFAULT_STORE=\"sqlite:/nonexistent\" -I$(cd "$(dirname "$0")/../.." && pwd)/node" ;;
+endpointslice)
+    srcs="lib/endpointslice.c lib/codec.c lib/net.c lib/strv.c lib/array.c lib/buf.c
+        lib/validate.c lib/error.c"
+    libs="-ljansson -lm"; opts="-max_len=8192" ;;
 flow_log)
     # tabby-node's denied flows: the logged packets' parser, the aggregation and its JSON.
     srcs="node/flow_log.c"; libs="-ljansson"; opts="-max_len=4096"

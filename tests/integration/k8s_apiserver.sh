@@ -14,7 +14,8 @@ t_begin k8s_apiserver
 
 . "$T_TOP/tests/k8s/kapi.sh"
 CASES=$T_TOP/tests/k8s/client_cases.py
-KUBECTL_CASES="apply create_f get get_watch label_annotate patch replace delete paging crd
+KUBECTL_CASES="apply create_f get get_watch services_endpointslices label_annotate patch replace
+    delete paging crd
     missing_namespace status_subresource rbac token_expiry restart_state"
 PY_CASES="list watch bookmarks expired continue_expired conflict selector_watch
     fault_status fault_watches many_watches"
@@ -287,6 +288,39 @@ test_get_watch() {
     else
         fail get_watch "$(cat "$T_TMP/getw")"
     fi
+}
+
+# A Service and its EndpointSlice as the EndpointSlice controller writes it (tabby-node's
+# policy reads slices: rules naming a Service); a watch of slices sees a change of addresses.
+test_services_endpointslices() {
+    local out1 out2 name port ok=1 why=
+    slice_doc() {
+        printf 'apiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: shop}\n'
+        printf 'spec: {selector: {app: db}, ports: [{port: 5432, protocol: TCP}]}\n---\n'
+        printf 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n'
+        printf 'metadata: {name: db-abc, namespace: shop, labels: {kubernetes.io/service-name: db}}\n'
+        printf 'addressType: IPv4\nendpoints: [{addresses: ["%s"], conditions: {ready: true}}]\n' "$1"
+        printf 'ports: [{name: "", port: 5432, protocol: TCP}]\n'
+    }
+    out1=$(slice_doc 10.0.1.1 | k apply -f - 2>&1)
+    k get endpointslices -n shop -w --output-watch-events >"$T_TMP/slicew" 2>&1 &
+    local pid=$!
+    t_wait 30 grep -q 'db-abc' "$T_TMP/slicew" || { ok=0; why="watch: no ADDED"; }
+    out2=$(slice_doc 10.0.1.2 | k apply -f - 2>&1)
+    t_wait 30 grep -q '^MODIFIED *db-abc' "$T_TMP/slicew" || { ok=0; why="$why watch: no MODIFIED"; }
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    name=$(k get endpointslices -n shop -l kubernetes.io/service-name=db -o name 2>&1)
+    port=$(k get svc -n shop db -o jsonpath='{.spec.ports[0].port} ' 2>&1)
+    port+=$(k get endpointslice -n shop db-abc -o jsonpath='{.endpoints[0].addresses[0]}' 2>&1)
+    [ "$(grep -c ' created$' <<<"$out1")" = 2 ] || { ok=0; why="$why first: $out1"; }
+    grep -q '^endpointslice.discovery.k8s.io/db-abc configured$' <<<"$out2" &&
+        grep -q '^service/db unchanged$' <<<"$out2" || { ok=0; why="$why again: $out2"; }
+    [ "$name" = endpointslice.discovery.k8s.io/db-abc ] || { ok=0; why="$why -l: $name"; }
+    [ "$port" = "5432 10.0.1.2" ] || { ok=0; why="$why get: $port"; }
+    k delete endpointslice -n shop db-abc >/dev/null 2>&1 && k delete svc -n shop db >/dev/null 2>&1 ||
+        { ok=0; why="$why delete failed"; }
+    if [ $ok = 1 ]; then pass services_endpointslices; else fail services_endpointslices "$why"; fi
 }
 
 test_label_annotate() {

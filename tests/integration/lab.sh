@@ -133,7 +133,7 @@ mode_checks() {
 k8s_node_json() { lab kubectl get node "$1" -o json 2>&1; }
 k8s_policies() { lab kubectl get networkpolicies -A -o name 2>&1 | sort | paste -sd' ' -; }
 k8s_checks() {
-    local name=$1 i json out want
+    local name=$1 i json out want mon
     out=$(k8s_policies)
     want="networkpolicy.networking.k8s.io/api-allow networkpolicy.networking.k8s.io/db-access networkpolicy.networking.k8s.io/default-deny"
     if [ "$out" = "$want" ]; then pass "${name}_kubectl_sees_tabbyctls_policies"
@@ -205,6 +205,38 @@ default/frontend default/api --"
     out=$(lab api start 2>&1 && lab pod label default/frontend app=frontend 2>&1) ||
         fail "${name}_api_start" "$out"
     PROTO=tcp expect_matrix "${name}_api_back_changes_follow" "default/frontend default/api ok"
+    # A rule naming a Service follows its EndpointSlice, which tabby-node lists and watches
+    # with its least-privilege role: database's egress denies service ops/mon (first) while
+    # monitor's port is its endpoint, and nothing once the slice is gone.
+    mon=$(lab kubectl get pod -n ops monitor -o jsonpath='{.status.podIP}' 2>&1)
+    out=$(lab ctl apply -f - 2>&1 <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: database-not-to-mon, namespace: default}
+spec:
+  order: 10
+  selector: app == 'database'
+  types: [Egress]
+  egress:
+  - {action: Deny, destination: {services: {name: mon, namespace: ops}}}
+  - {action: Allow}
+YAML
+    ) || fail "${name}_services_policy" "$out"
+    out=$(lab kubectl apply -f - 2>&1 <<YAML
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: mon-1, namespace: ops, labels: {kubernetes.io/service-name: mon}}
+addressType: IPv4
+endpoints: [{addresses: ["$mon"]}]
+ports: [{port: 80, protocol: TCP}]
+YAML
+    ) || fail "${name}_endpointslice" "$out"
+    PROTO=tcp expect_matrix "${name}_service_endpoint_denied" "default/database ops/monitor --"
+    out=$(lab kubectl delete endpointslice -n ops mon-1 2>&1) || fail "${name}_endpointslice_delete" "$out"
+    PROTO=tcp expect_matrix "${name}_service_without_endpoints_denies_nothing" \
+        "default/database ops/monitor ok"
+    out=$(lab ctl delete networkpolicy database-not-to-mon -n default 2>&1) ||
+        fail "${name}_services_policy_delete" "$out"
     out=$(lab pod del default/backend 2>&1 && lab ctl ipam check 2>&1)
     if grep -q 'no problems found' <<<"$out" && ! lab kubectl get pod -n default backend >/dev/null 2>&1
     then

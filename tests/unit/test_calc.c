@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "calc_fixture.h"
+#include "tabby/endpointslice.h"
 #include "tabby/strv.h"
 
 /* A chain's head, then its drop of packets no verdict mark in `bits` marks — logged to
@@ -1043,22 +1044,152 @@ static void test_service_account_names_become_a_selector(void **state)
                   "projectcalico.org/serviceaccount in {'api', 'db'}\"");
 }
 
-static void test_rule_matching_services_is_left_out(void **state)
+/* An EndpointSlice of service `svc` in namespace ns: its addresses ("10.0.1.1 10.0.1.2",
+ * a space-separated list) and ports ("TCP:80 UDP:53"); NULL addresses: it went. */
+static void slice(struct tby_calc *c, const char *ns, const char *name, const char *svc,
+                  const char *addrs, const char *ports)
+{
+    json_t *obj = json_pack("{s:{s:s, s:s, s:{s:s}}, s:s, s:[{s:[]}], s:[]}", "metadata",
+                            "name", name, "namespace", ns, "labels", TBY_EPS_SERVICE_LABEL, svc,
+                            "addressType", "IPv4", "endpoints", "addresses", "ports");
+    json_t *list = json_object_get(json_array_get(json_object_get(obj, "endpoints"), 0),
+                                   "addresses");
+    char buf[256], *save = NULL, *tok;
+    struct tby_eps *eps = NULL;
+    struct tby_error err = { 0 };
+
+    snprintf(buf, sizeof(buf), "%s", addrs ? addrs : "");
+    for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+        json_array_append_new(list, json_string(tok));
+    snprintf(buf, sizeof(buf), "%s", ports ? ports : "");
+    for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        char *colon = strchr(tok, ':');
+
+        *colon = '\0';
+        json_array_append_new(json_object_get(obj, "ports"),
+                              json_pack("{s:s, s:i}", "protocol", tok, "port", atoi(colon + 1)));
+    }
+    if (addrs && tby_eps_decode(obj, &eps, &err) < 0)
+        fail_msg("slice: %s", err.msg);
+    json_decref(obj);
+    assert_int_equal(tby_calc_endpointslice(c, ns, name, eps, &err), 0);
+}
+
+static const char *const egress_to_db =
+    "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+    "metadata: {name: to-db, namespace: default}\n"
+    "spec:\n  selector: all()\n  types: [Egress]\n  egress:\n  - action: Allow\n"
+    "    destination:\n      services: {name: db}\n";
+
+/* A destination service is its endpoints' addresses with the slices' ports, as
+ * address . protocol . port; the namespace defaults to the policy's. */
+static void test_destination_service_matches_its_endpoints_and_ports(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    char set[128];
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    slice(c, "default", "db-x1", "db", "10.0.1.1 10.0.1.2", "TCP:5432");
+    slice(c, "default", "db-x2", "db", "fd00::1", "TCP:5432");
+    slice(c, "other", "db-y", "db", "10.9.9.9", "TCP:5432"); /* another namespace's db */
+    apply(c, egress_to_db);
+    t = dump(c);
+    assert_has(t, "ip daddr . meta l4proto . th dport @svc-");
+    assert_has(t, "ip6 daddr . meta l4proto . th dport @svc-");
+    assert_non_null(set_named(t, "service default/db", set, sizeof(set)));
+    assert_has(t, "type ipv4_addr . inet_proto . inet_service");
+    assert_has(t, "10.0.1.1 . 6 . 5432, 10.0.1.2 . 6 . 5432");
+    assert_has(t, "fd00::1 . 6 . 5432");
+    assert_lacks(t, "10.9.9.9");
+}
+
+/* A slice changing changes set elements, never rules; an address two slices list stays
+ * while either does. */
+static void test_service_follows_its_endpoint_slices_by_elements(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL, *j = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, egress_to_db);
+    slice(c, "default", "db-1", "db", "10.0.1.1", "TCP:5432");
+    tby_rs_journal_done(tby_calc_ruleset(c));
+
+    slice(c, "default", "db-2", "db", "10.0.1.1 10.0.1.2", "TCP:5432");
+    j = journal(c);
+    assert_lacks(j, "rule");
+    assert_has(j, "add element inet tabby svc-");
+    assert_has(j, "10.0.1.2 . 6 . 5432");
+    assert_lacks(j, "10.0.1.1"); /* already there through db-1 */
+    tby_rs_journal_done(tby_calc_ruleset(c));
+
+    /* a slice changing: only what differs */
+    slice(c, "default", "db-2", "db", "10.0.1.1 10.0.1.2 10.0.1.3", "TCP:5432");
+    free(j);
+    j = journal(c);
+    assert_has(j, "10.0.1.3 . 6 . 5432");
+    assert_lacks(j, "10.0.1.2");
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    slice(c, "default", "db-2", "db", "10.0.1.1 10.0.1.2", "TCP:5432");
+    tby_rs_journal_done(tby_calc_ruleset(c));
+
+    slice(c, "default", "db-1", "db", NULL, NULL);
+    free(j);
+    j = journal(c);
+    assert_string_equal(j, ""); /* db-2 still lists 10.0.1.1 */
+    slice(c, "default", "db-2", "db", "10.0.1.2", "UDP:53");
+    free(j);
+    j = journal(c);
+    assert_lacks(j, "rule");
+    assert_has(j, "delete element inet tabby svc-");
+    t = dump(c);
+    assert_has(t, "10.0.1.2 . 17 . 53");
+    assert_lacks(t, "10.0.1.1");
+    assert_lacks(t, "5432");
+}
+
+/* A source service is its endpoints' addresses only; the rule's own ports still apply. */
+static void test_source_service_matches_its_endpoints_addresses(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL;
 
     (void)state;
     wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
-    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
-             "metadata: {name: svc, namespace: default}\n"
-             "spec:\n  selector: all()\n  types: [Egress]\n  egress:\n  - action: Allow\n"
-             "    destination:\n      services: {name: kubernetes, namespace: default}\n");
+    slice(c, "front", "web-1", "web", "10.0.2.1", "TCP:8080");
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: from-web}\n"
+             "spec:\n  selector: all()\n  ingress:\n  - action: Deny\n    protocol: TCP\n"
+             "    source:\n      services: {name: web, namespace: front}\n"
+             "    destination:\n      ports: [80]\n");
     t = dump(c);
-    /* the policy applies (default deny for egress), its rule cannot be enforced */
-    assert_has(t, "chain po-np/default/svc {\n\t}");
-    assert_applies(t, "po-np/default/svc", "cali-a", true);
-    assert_dispatch(t, "from-wl", "po-np/default/svc");
+    assert_has(t, "ip saddr @svca-");
+    assert_has(t, "th dport 80");
+    assert_has(t, "type ipv4_addr;");
+    assert_has(t, "elements = { 10.0.2.1 }");
+    assert_lacks(t, "8080");
+}
+
+/* The sets go with the last rule naming the service; the service's slices stay known. */
+static void test_service_sets_go_with_their_last_rule(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    slice(c, "default", "db-1", "db", "10.0.1.1", "TCP:5432");
+    apply(c, egress_to_db);
+    delete(c, egress_to_db);
+    t = dump(c);
+    assert_lacks(t, "svc-");
+    apply(c, egress_to_db);
+    free(t);
+    t = dump(c);
+    assert_has(t, "10.0.1.1 . 6 . 5432");
 }
 
 static void test_dropping_a_direction_deletes_its_chain(void **state)
@@ -1242,7 +1373,10 @@ int main(void)
         cmocka_unit_test(test_namespace_name_label_is_always_there),
         cmocka_unit_test(test_global_policy_namespace_selector_scopes_where_it_applies),
         cmocka_unit_test(test_service_account_names_become_a_selector),
-        cmocka_unit_test(test_rule_matching_services_is_left_out),
+        cmocka_unit_test(test_destination_service_matches_its_endpoints_and_ports),
+        cmocka_unit_test(test_service_follows_its_endpoint_slices_by_elements),
+        cmocka_unit_test(test_source_service_matches_its_endpoints_addresses),
+        cmocka_unit_test(test_service_sets_go_with_their_last_rule),
         cmocka_unit_test(test_dropping_a_direction_deletes_its_chain),
         cmocka_unit_test(test_two_endpoints_sharing_an_address_keep_it_until_both_go),
         cmocka_unit_test(test_endpoint_moving_to_another_node_loses_its_chains),

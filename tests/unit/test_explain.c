@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tabby/endpointslice.h"
 #include "tabby/explain.h"
 #include "tabby/resource.h"
 
@@ -373,6 +374,55 @@ static void test_stand_ins_of_what_is_not_enforced(void **state)
 /* Tiers, evaluated as written (on a tabby without tiers, tabby-node would program their
  * policies as fail-closed stand-ins): tier order, Pass to the next tier, a tier's default
  * action (Deny, or Pass), a tier without order last. */
+/* On a datastore that knows Services, rules naming one are evaluated as tabby-node
+ * programs them there: a destination service is its slices' addresses with their ports, a
+ * source service their addresses. */
+static void add_slice(struct tby_explain *x, const char *ns, const char *svc, const char *addr,
+                      int port)
+{
+    json_t *obj = json_pack("{s:{s:s, s:s, s:{s:s}}, s:[{s:[s]}], s:[{s:s, s:i}]}", "metadata",
+                            "name", "s1", "namespace", ns, "labels",
+                            "kubernetes.io/service-name", svc, "endpoints", "addresses", addr,
+                            "ports", "protocol", "TCP", "port", port);
+    struct tby_eps *eps = NULL;
+    struct tby_error err = { 0 };
+
+    assert_int_equal(tby_eps_decode(obj, &eps, &err), 0);
+    json_decref(obj);
+    assert_int_equal(tby_explain_add_endpointslice(x, eps), 0);
+}
+
+static void test_services_with_their_endpoint_slices(void **state)
+{
+    struct tby_explain *x = model(
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+        "metadata: {name: svc, namespace: x}\n"
+        "spec:\n  selector: app == 'web'\n  types: [Egress]\n  egress:\n"
+        "  - {action: Deny, destination: {services: {name: db}}}\n"
+        "  - {action: Allow}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+        "metadata: {name: from-web, namespace: x}\n"
+        "spec:\n  selector: app == 'db'\n  ingress:\n"
+        "  - {action: Allow, source: {services: {name: web, namespace: \"y\"}}}\n");
+    bool ok;
+    json_t *t;
+    char *text;
+
+    (void)state;
+    add_slice(x, "x", "db", "10.1.0.2", 81);
+    add_slice(x, "y", "web", "10.2.0.1", 80);
+    assert_false(allowed(x, "x/a", "x/b", "81/TCP"));  /* x/b:81 is db's endpoint */
+    assert_true(allowed(x, "y/a", "x/b", "81/TCP"));   /* y/a is web's endpoint */
+    assert_false(allowed(x, "x/a", "x/b", "82/TCP"));  /* not denied, but x/a is no web */
+    t = run(x, "x/a", "x/b", "81/TCP", &ok);
+    text = json_dumps(t, 0);
+    if (!strstr(text, "destination services x/db: 10.1.0.2 is an endpoint"))
+        fail_msg("%s", text);
+    free(text);
+    json_decref(t);
+    tby_explain_free(x);
+}
+
 static void test_tiers_in_order_with_pass_and_default_actions(void **state)
 {
     struct tby_explain *x = model(
@@ -491,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_egress_deny_stops_before_ingress),
         cmocka_unit_test(test_same_endpoint_and_own_node_always_allowed),
         cmocka_unit_test(test_stand_ins_of_what_is_not_enforced),
+        cmocka_unit_test(test_services_with_their_endpoint_slices),
         cmocka_unit_test(test_tiers_in_order_with_pass_and_default_actions),
         cmocka_unit_test(test_peers_and_ports_parse),
     };

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "tabby/cleanup.h"
+#include "tabby/endpointslice.h"
 #include "tabby/store.h"
 #include "store_k8s.h"
 
@@ -172,6 +173,42 @@ static void test_calico_cr_reads_as_tabbys_v3_value(void **state)
     assert_null(json_object_get(json_object_get(e.value, "spec"), "namespaceSelector"));
     assert_null(json_object_get(e.value, "status"));
     k8s_entry_clear(&e);
+}
+
+/* EndpointSlices are records in the normal form of endpointslice.h: only the service,
+ * addresses and ports count, so a change of anything else leaves the value as it was; none
+ * can be written. */
+static void test_endpointslice_reads_as_a_record_in_normal_form(void **state)
+{
+    static const char *const slice =
+        "{\"apiVersion\":\"discovery.k8s.io/v1\",\"kind\":\"EndpointSlice\","
+        "\"metadata\":{\"name\":\"db-x\",\"namespace\":\"shop\",\"resourceVersion\":\"77\","
+        "\"labels\":{\"kubernetes.io/service-name\":\"db\",\"other\":\"%s\"}},"
+        "\"addressType\":\"IPv4\",\"endpoints\":[{\"addresses\":[\"10.0.1.2\"],"
+        "\"conditions\":{\"ready\":%s}},{\"addresses\":[\"10.0.1.1\"]}],"
+        "\"ports\":[{\"name\":\"pg\",\"port\":5432}]}";
+    char text[1024];
+    struct k8s_entry a, b;
+    char *ta, *tb;
+
+    (void)state;
+    snprintf(text, sizeof(text), slice, "1", "true");
+    assert_int_equal(read_as(TBY_EPS_PREFIX "shop/x", 0, text, &a), 0);
+    snprintf(text, sizeof(text), slice, "2", "false");
+    assert_int_equal(read_as(TBY_EPS_PREFIX "shop/x", 0, text, &b), 0);
+    assert_string_equal(a.key, TBY_EPS_PREFIX "shop/db-x");
+    assert_int_equal(a.rev, 77);
+    ta = json_dumps(a.value, JSON_SORT_KEYS);
+    tb = json_dumps(b.value, JSON_SORT_KEYS);
+    assert_string_equal(ta, tb);
+    assert_non_null(strstr(ta, "\"addresses\": [\"10.0.1.1\", \"10.0.1.2\"]"));
+    assert_non_null(strstr(ta, "{\"port\": 5432, \"protocol\": \"TCP\"}"));
+    assert_null(strstr(ta, "other"));
+    free(ta);
+    free(tb);
+    k8s_entry_clear(&a);
+    k8s_entry_clear(&b);
+    assert_int_equal(map_of(TBY_EPS_PREFIX "shop/x")->conv->access, K8S_READ_ONLY);
 }
 
 /* Tiers are Calico's tiers.crd.projectcalico.org, read as v3 Tiers (the default tier as
@@ -1050,6 +1087,7 @@ int main(void)
         cmocka_unit_test(test_resource_versions_must_be_numbers),
         cmocka_unit_test(test_calico_cr_reads_as_tabbys_v3_value),
         cmocka_unit_test(test_tier_cr_reads_as_a_tier),
+        cmocka_unit_test(test_endpointslice_reads_as_a_record_in_normal_form),
         cmocka_unit_test(test_policy_with_unknown_spec_field_is_handed_on_undecoded),
         cmocka_unit_test(test_calico_write_keeps_calicos_fields_and_splits_metadata),
         cmocka_unit_test(test_calico_create_is_a_post_without_uid),

@@ -66,16 +66,25 @@ static void die(const char *what, const struct tby_error *err)
 
 /* ---- the workload, as documents through the real decoder -------------------------------- */
 
-static void feed(struct tby_calc *c, json_t *doc)
+static void feed_or_remove(struct tby_calc *c, json_t *doc, bool remove)
 {
     struct tby_resource *res = NULL;
     struct tby_error err = { 0 };
 
-    if (tby_resource_decode(doc, &res, &err) < 0 || tby_calc_update(c, res, &err) < 0)
+    if (tby_resource_decode(doc, &res, &err) < 0 ||
+        (remove ? tby_calc_remove(c, res, &err) : tby_calc_update(c, res, &err)) < 0)
         die("workload", &err);
     tby_resource_free(res);
     json_decref(doc);
 }
+
+static void feed(struct tby_calc *c, json_t *doc)
+{
+    feed_or_remove(c, doc, false);
+}
+
+/* Added to the first port of policy_doc's rules: a policy change. */
+static int port_bump;
 
 static json_t *namespace_doc(int k)
 {
@@ -151,7 +160,7 @@ static json_t *policy_doc(int j, const struct opts *o)
                          "metadata", "name", name, "namespace", ns,
                          "spec", "podSelector", "matchLabels", "app", app,
                          "ingress", "from", "podSelector", "matchLabels", "app", peer,
-                         "ports", "protocol", "TCP", "port", 80, "protocol", "TCP", "port", 443,
+                         "ports", "protocol", "TCP", "port", 80 + port_bump, "protocol", "TCP", "port", 443,
                          "protocol", "TCP", "port", "http");
     }
     snprintf(sel, sizeof(sel), "pa == 'p%d' || pb == 'p%d'", j, j);
@@ -162,7 +171,7 @@ static json_t *policy_doc(int j, const struct opts *o)
                      "metadata", "name", name,
                      "spec", "selector", sel,
                      "ingress", "action", "Allow", "protocol", "TCP", "source", "selector", peer,
-                     "destination", "ports", 80, 443,
+                     "destination", "ports", 80 + port_bump, 443,
                      "egress", "action", "Allow", "protocol", "UDP", "destination", "nets",
                      "10.0.0.0/8", "ports", 53);
 }
@@ -370,6 +379,25 @@ static void pod_relabel(struct tby_calc *c, int k, const struct opts *o)
     add_endpoint(c, k, o, k + 37);
 }
 
+/* One policy: a new one (the k-th), a change of an existing one's rules, and back. */
+static void policy_add(struct tby_calc *c, int k, const struct opts *o)
+{
+    feed(c, policy_doc(o->m + 100 + k, o));
+}
+
+static void policy_change(struct tby_calc *c, int k, const struct opts *o)
+{
+    port_bump = 1 + k;
+    feed(c, policy_doc(k * 7 % o->m, o));
+    port_bump = 0;
+}
+
+/* Deletes policy k / 2 and adds it back (each other call). */
+static void policy_delete(struct tby_calc *c, int k, const struct opts *o)
+{
+    feed_or_remove(c, policy_doc(k / 2 * 13 % o->m, o), k % 2 == 0);
+}
+
 /* Each path loads the table twice (deleting it in between) and the second load counts:
  * the kernel's first load of a big table pays for growing its caches (a notification is
  * built per element), which would otherwise bill whichever path went first. */
@@ -420,6 +448,9 @@ static void run_size(const struct opts *o, bool changes, const char *dir)
     if (changes) {
         one_change(c, nft, "pod add", dir, pod_add, o);
         one_change(c, nft, "relabel", dir, pod_relabel, o);
+        one_change(c, nft, "pol add", dir, policy_add, o);
+        one_change(c, nft, "pol change", dir, policy_change, o);
+        one_change(c, nft, "pol delete", dir, policy_delete, o);
     }
     tby_nft_delete_table(nft, NULL);
     tby_calc_free(c);

@@ -13,6 +13,9 @@
 # Run from the build folder, as root; makes and removes its own namespaces.
 #
 #   N=10000 M=1000 SECONDS_PER_RUN=3 RUNS=3 bash ../bench/policy_throughput.sh
+#   MODES="empty tabby" ...          only some tables (the linear ones are slow)
+#   OTHER=path/to/policy-sync ...    also "other": the table another build emits (A/B of
+#                                    two layouts, measured in the same rounds)
 set -u
 N=${N:-10000}
 M=${M:-1000}
@@ -136,7 +139,13 @@ linearize <"$T_TMP/tabby.nft" >"$T_TMP/linear.nft"
 no_shortcut <"$T_TMP/tabby.nft" >"$T_TMP/tabby-noct.nft"
 no_shortcut <"$T_TMP/linear.nft" >"$T_TMP/linear-noct.nft"
 
-MODES="empty tabby linear tabby-noct linear-noct"
+MODES=${MODES:-empty tabby linear tabby-noct linear-noct}
+if [ -n "${OTHER:-}" ]; then
+    # shellcheck disable=SC2086
+    "$OTHER" --emit --worst -n "$N" -m "$M" $PODS >"$T_TMP/other.nft"
+    no_shortcut <"$T_TMP/other.nft" >"$T_TMP/other-noct.nft"
+    MODES="$MODES other other-noct"
+fi
 gbits >/dev/null # warm up
 # Rounds through every mode, so that the machine's drift hits them all alike.
 for r in $(seq "$RUNS"); do
@@ -147,7 +156,10 @@ for r in $(seq "$RUNS"); do
             load "$T_TMP/$mode.nft"
         fi
         gbits >>"$T_TMP/$mode.gbits"
-        case $mode in *noct) ;; *) conns >>"$T_TMP/$mode.conns" ;; esac
+        case $mode in
+        *noct) ;;
+        *) conns | tee -a "$T_TMP/$mode.conns-cpu" | cut -d' ' -f1 >>"$T_TMP/$mode.conns" ;;
+        esac
     done
 done
 ip netns exec "$NODE" nft delete table inet tabby 2>/dev/null
@@ -162,18 +174,29 @@ for mode in $MODES; do
     linear) label="linear chain" ;;
     tabby-noct) label="tabby, every packet dispatched" ;;
     linear-noct) label="linear chain, every packet dispatched" ;;
+    other) label="other build" ;;
+    other-noct) label="other build, every packet dispatched" ;;
     esac
     printf '  %-38s %6s   %s%s\n' "$label" "$g" \
         "$(awk -v g="$g" -v e="$empty" 'BEGIN { printf "%.2f", g / e }')" \
         "$([ "$mode" = tabby ] && echo '   (goal >= 0.9)')"
 done
-printf 'policy-throughput: new TCP connections per second (conn-rate), median of %d runs of %ss; range\n' \
+# The client's CPU time per connection (its connect() carries the SYN through the node):
+# the ratio empty/mode is the connection rate of an otherwise idle CPU, steadier than
+# the rate itself on a busy machine.
+cpu_of() { cut -d' ' -f2 <"$T_TMP/$1.conns-cpu"; }
+range() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo ".." hi }'; }
+printf 'policy-throughput: new TCP connections (conn-rate), median of %d runs of %ss (range):\n' \
     "$RUNS" "$SECONDS_PER_RUN"
-for mode in empty tabby linear; do
+printf '  %-24s %8s %6s %16s   %10s %6s   %s\n' "" "conn/s" "ratio" "" "CPU us/conn" "ratio" ""
+for mode in $MODES; do
+    [ -f "$T_TMP/$mode.conns" ] || continue
     c=$(median <"$T_TMP/$mode.conns")
-    printf '  %-38s %8s   %s   (%s)%s\n' "$mode" "$c" \
+    u=$(cpu_of "$mode" | median)
+    printf '  %-24s %8s %6s %16s   %10s %6s   %s%s\n' "$mode" "$c" \
         "$(awk -v c="$c" -v e="$(median <"$T_TMP/empty.conns")" 'BEGIN { printf "%.2f", c / e }')" \
-        "$(sort -g "$T_TMP/$mode.conns" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo ".." hi }')" \
-        "$([ "$mode" = tabby ] && echo '   (goal >= 0.9)')"
+        "($(range <"$T_TMP/$mode.conns"))" "$u" \
+        "$(awk -v u="$u" -v e="$(cpu_of empty | median)" 'BEGIN { printf "%.2f", e / u }')" \
+        "($(cpu_of "$mode" | range))" "$([ "$mode" = tabby ] && echo '   (goal >= 0.9)')"
 done
 exit 0

@@ -96,9 +96,9 @@ struct page {
     struct tby_hnode node;
     char *name;
     uint64_t *serials;                /* the policies its rules run (a book: its pages'
-                                       * versions), as last written */
+                                       * ids), as last written */
     size_t n;
-    uint64_t version;                 /* new each time it is written */
+    uint64_t id;                      /* new for each page */
     struct tby_rs_set *set;           /* the interfaces of their local workloads */
     uint64_t seen;                    /* the last round that cut it */
     bool starts_book;                 /* its first policy starts a book */
@@ -1082,7 +1082,8 @@ static const char *page_key(const struct tby_hnode *n)
     return TBY_CONTAINER_OF(n, struct page, node)->name;
 }
 
-static struct page *page_get(struct tby_hmap *in, int d, const char *name)
+static struct page *page_get(struct calc_dispatch *c, struct tby_hmap *in, int d,
+                             const char *name)
 {
     struct tby_hnode *n = tby_hmap_find_str(in, name, page_key);
     const struct tby_rs_match m[] = { no_verdict, if_in(d, name, false) };
@@ -1101,6 +1102,7 @@ static struct page *page_get(struct tby_hmap *in, int d, const char *name)
         free(pg);
         return NULL;
     }
+    pg->id = ++c->serial;
     return pg;
 }
 
@@ -1147,9 +1149,9 @@ static uint64_t dpol_serial(const void *item)
     return ((const struct dpol *)item)->serial;
 }
 
-static uint64_t page_version(const void *item)
+static uint64_t page_id(const void *item)
 {
-    return ((const struct page *)item)->version;
+    return ((const struct page *)item)->id;
 }
 
 static const char page_comment[] = "local workloads the policies of this page apply to";
@@ -1185,7 +1187,6 @@ static int page_write(struct calc_dispatch *c, int d, struct page *pg, struct dp
     free(pg->serials);
     pg->serials = serials;
     pg->n = err == 0 ? n : 0; /* a failed page is written again next time */
-    pg->version = ++c->serial;
     return chain_take_rules(c->rs, pg->name, TBY_RS_HOOK_NONE, &l, err);
 }
 
@@ -1198,13 +1199,36 @@ static int page_write(struct calc_dispatch *c, int d, struct page *pg, struct dp
  * in each book its workload has policies in and PAGE_SPAN policy rules in each such page,
  * instead of M / PAGE_SPAN page rules: at 1,000 policies in a tier 4 + 16 + 16 rules for a
  * workload with one policy, not 63 + 16. A book starts at a page whose first policy's name
- * hashes to 0 modulo PAGE_SPAN * BOOK_SPAN, so a policy coming or going rewrites its page
- * and the set of its book (elements only: the book's rules change only when a page comes
- * or goes). */
+ * hashes to 0 modulo PAGE_SPAN * BOOK_SPAN, so a policy coming or going rewrites its page,
+ * whose references move in its book's set (page_rewrite): the book is written afresh only
+ * when its list of pages changes. */
 
 #define BOOK_SPAN 16
 
 static const char book_comment[] = "local workloads the policies of this book apply to";
+
+/* The page's references (one per (workload, policy)) enter or leave its book's set. */
+static int book_take(struct calc_dispatch *c, struct page *bk, const struct page *pg, bool add)
+{
+    int err = 0;
+
+    if (!pg->set || !bk->set)
+        return 0;
+    for (struct tby_hnode *h = tby_hmap_first(&pg->set->elems); h;
+         h = tby_hmap_next(&pg->set->elems, h)) {
+        const struct tby_rs_elem *e = TBY_CONTAINER_OF(h, struct tby_rs_elem, node);
+        char iface[TBY_RS_KEY_MAX + 1];
+
+        snprintf(iface, sizeof(iface), "%.*s", (int)e->len, (const char *)e->key);
+        for (uint32_t r = 0; r < e->refs; r++) {
+            if (!add)
+                tby_rs_remove_ifname(c->rs, bk->set, iface);
+            else if (tby_rs_add_ifname(c->rs, bk->set, iface) < 0)
+                err = -ENOMEM;
+        }
+    }
+    return err;
+}
 
 /* Writes the book's jumps to pages[0..n) and fills its set afresh from their policies
  * pols[0..n_pols). */
@@ -1212,17 +1236,35 @@ static int book_write(struct calc_dispatch *c, struct page *bk, struct page **pa
                       struct dpol **pols, size_t n_pols)
 {
     struct tby_rs_rules l = { 0 };
-    uint64_t *versions = malloc((n + 1) * sizeof(*versions));
-    int err = versions ? page_refill(c, bk, book_comment, pols, n_pols) : -ENOMEM;
+    uint64_t *ids = malloc((n + 1) * sizeof(*ids));
+    int err = ids ? page_refill(c, bk, book_comment, pols, n_pols) : -ENOMEM;
 
     for (size_t i = 0; err == 0 && i < n; i++) {
-        versions[i] = pages[i]->version;
+        ids[i] = pages[i]->id;
         err = push_shared(&l, pages[i]->jump);
     }
     free(bk->serials);
-    bk->serials = versions;
+    bk->serials = ids;
     bk->n = err == 0 ? n : 0;
     return chain_take_rules(c->rs, bk->name, TBY_RS_HOOK_NONE, &l, err);
+}
+
+/* Rewrites a page whose policies changed; in a book, its references move in the book's
+ * set (a book whose pages stay the same is not written again). */
+static int page_rewrite(struct calc_dispatch *c, int d, struct page *pg, struct dpol **pols,
+                        size_t n)
+{
+    struct page *bk = pg->book;
+    int err;
+
+    if (bk)
+        book_take(c, bk, pg, false);
+    err = page_write(c, d, pg, pols, n);
+    if (bk && err == 0)
+        err = book_take(c, bk, pg, true);
+    if (bk && err < 0)
+        bk->n = 0; /* written afresh next time */
+    return err;
 }
 
 /* Binds pages[0..n) (the tier's, in order; first[i]: the index in pols of page i's first
@@ -1251,12 +1293,12 @@ static int books_write(struct calc_dispatch *c, struct dtier *t, int d, struct p
         end = j < n ? first[j] : n_pols;
         snprintf(prefix, sizeof(prefix), "%s-book", dir_chain[d]);
         tby_rs_hashed_name(name, prefix, pages[i]->name);
-        if (!(bk = page_get(&t->books[d], d, name)))
+        if (!(bk = page_get(c, &t->books[d], d, name)))
             return -ENOMEM;
         bk->seen = round;
         for (size_t k = i; k < j; k++)
             pages[k]->book = bk;
-        if (!written_from(bk, (void *const *)(pages + i), j - i, page_version))
+        if (!written_from(bk, (void *const *)(pages + i), j - i, page_id))
             err = book_write(c, bk, pages + i, j - i, pols + first[i], end - first[i]);
         if (err == 0)
             err = push_shared(l, bk->jump);
@@ -1306,7 +1348,7 @@ static int pages_write(struct calc_dispatch *c, struct dtier *t, int d, struct d
         for (j = i + 1; j < n && !starts_page(pols[j]); j++)
             ;
         page_name(name, t, d, pols[i], i == 0 && !starts_page(pols[0]));
-        if (!(pg = page_get(&t->pages[d], d, name))) {
+        if (!(pg = page_get(c, &t->pages[d], d, name))) {
             err = -ENOMEM;
             break;
         }
@@ -1317,7 +1359,7 @@ static int pages_write(struct calc_dispatch *c, struct dtier *t, int d, struct d
         for (size_t k = i; k < j; k++)
             pols[k]->page[d] = pg;
         if (!written_from(pg, (void *const *)(pols + i), j - i, dpol_serial))
-            err = page_write(c, d, pg, pols + i, j - i);
+            err = page_rewrite(c, d, pg, pols + i, j - i);
     }
     if (err == 0)
         err = books_write(c, t, d, pages, first, n_pages, pols, n, l);

@@ -550,6 +550,17 @@ static void test_dispatch_is_cut_into_pages(void **state)
     assert_has(j, "add rule inet tabby to-wl-");
     assert_lacks(j, "add rule inet tabby to-wl-tier-default ");
     assert_lacks(j, "add rule inet tabby to-wl-book-");
+    assert_lacks(j, "element inet tabby to-wl-book-"); /* cali-a was in that book already */
+    free(t);
+    t = dump(c);
+    assert_applies(t, "pi-np/default/p-new", "cali-a", true);
+    /* the pods leave: no element stays behind in a page or a book */
+    wep_delete(c, "default", "a");
+    wep_delete(c, "default", "b");
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "cali-a");
+    assert_lacks(t, "cali-b");
 }
 
 static void test_policy_order_change_rewrites_only_the_dispatch(void **state)

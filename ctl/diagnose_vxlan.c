@@ -74,6 +74,14 @@ static void device(struct vxlan_run *m, int fi)
             vtep(m, dev, &p->vteps[i]);
 }
 
+/* The devices the plan wants, as the OK line names them. */
+static const char *devices_in_use(const struct tby_routes_plan *p)
+{
+    if (p->vxlan[0].wanted && p->vxlan[1].wanted)
+        return TBY_VXLAN_DEVICE " and " TBY_VXLAN6_DEVICE;
+    return p->vxlan[1].wanted ? TBY_VXLAN6_DEVICE : TBY_VXLAN_DEVICE;
+}
+
 void diag_check_vxlan(struct diag *d)
 {
     struct vxlan_run m = { .d = d, .bad = { &d->report, AREA, CHECK, DIAG_FAIL,
@@ -93,6 +101,6 @@ void diag_check_vxlan(struct diag *d)
                     "they stay wrong, see node/tabby-node and its log (routes:)");
         return;
     }
-    diag_add(&d->report, AREA, CHECK, DIAG_OK, "%s up, ARP and FDB entries for all %zu remote "
-             "VTEP%s", TBY_VXLAN_DEVICE, m.vteps, m.vteps == 1 ? "" : "s");
+    diag_add(&d->report, AREA, CHECK, DIAG_OK, "%s up, neighbour and FDB entries for all %zu "
+             "remote VTEP%s", devices_in_use(&d->plan), m.vteps, m.vteps == 1 ? "" : "s");
 }

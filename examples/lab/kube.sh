@@ -36,7 +36,7 @@
 #   kube_ensure_namespace NS      the Namespace and its default ServiceAccount
 #   kube_pod_create NS/NAME NODE SA LABELS PORTS
 #                                 the Pod, scheduled on NODE; prints its uid
-#   kube_pod_running NS/NAME NODE_IP POD_IP
+#   kube_pod_running NS/NAME NODE_IP POD_IP [POD_IP6]
 #                                 the status a kubelet writes once the sandbox is up
 #   kube_cni COMMAND NS/NAME      the node's network list, as containerd runs it
 
@@ -170,24 +170,29 @@ kube_identities() {
 kube_nodes() {
     local i
     for i in $(seq 1 "$NODES"); do
-        jq -n --arg name "n$i" --arg ip "$(node_ip "$i")" '
+        jq -n --arg name "n$i" --arg ip "$(node_ip "$i")" \
+            --arg ip6 "$(if ipv6_on; then node_ip6 "$i"; fi)" '
             {apiVersion: "v1", kind: "Node",
              metadata: {name: $name, labels: {"kubernetes.io/hostname": $name,
                                               "kubernetes.io/os": "linux"}},
-             status: {addresses: [{type: "InternalIP", address: $ip},
-                                  {type: "Hostname", address: $name}],
+             status: {addresses: ([{type: "InternalIP", address: $ip}] +
+                                  if $ip6 != "" then [{type: "InternalIP", address: $ip6}]
+                                  else [] end + [{type: "Hostname", address: $name}]),
                       conditions: [{type: "Ready", status: "True", reason: "KubeletReady",
                                     message: "the lab plays this node'"'"'s kubelet"}]}}'
     done | kube_kubectl create -f - >/dev/null
 }
 
 # kube_conflist I: node I's /etc/cni/net.d/10-tabby.conflist: Calico's manifest's, with
-# tabby's types; the node name comes from the file tabby-node writes.
+# tabby's types; the node name comes from the file tabby-node writes. Dual stack (--ipv6):
+# IPAM assigns both families, as Calico's dual-stack manifests set it.
 kube_conflist() {
-    jq -n --arg nodename "$STATE/n$1/nodename" --arg kc "$STATE/cni/kubeconfig" '
+    jq -n --arg nodename "$STATE/n$1/nodename" --arg kc "$STATE/cni/kubeconfig" \
+        --arg v6 "$(ipv6_on && echo true || echo false)" '
         {name: "k8s-pod-network", cniVersion: "1.0.0",
          plugins: [{type: "tabby", log_level: "info", datastore_type: "kubernetes",
-                    nodename_file: $nodename, mtu: 0, ipam: {type: "tabby-ipam"},
+                    nodename_file: $nodename, mtu: 0,
+                    ipam: {type: "tabby-ipam", assign_ipv4: "true", assign_ipv6: $v6},
                     policy: {type: "k8s"}, kubernetes: {kubeconfig: $kc}},
                    {type: "portmap", snat: true, capabilities: {portMappings: true}}]}'
 }
@@ -243,12 +248,15 @@ kube_pod_create() {
     kube_kubectl get pod -n "${1%%/*}" "${1#*/}" -o jsonpath='{.metadata.uid}'
 }
 
-# kube_pod_running NS/NAME NODE_IP POD_IP: what the kubelet writes once the sandbox runs.
+# kube_pod_running NS/NAME NODE_IP POD_IP [POD_IP6]: what the kubelet writes once the
+# sandbox runs.
 kube_pod_running() {
     local patch
-    patch=$(jq -cn --arg host "$2" --arg ip "$3" --arg now "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '
+    patch=$(jq -cn --arg host "$2" --arg ip "$3" --arg ip6 "${4:-}" \
+        --arg now "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '
         {status: {phase: "Running", hostIP: $host, hostIPs: [{ip: $host}], podIP: $ip,
-                  podIPs: [{ip: $ip}], startTime: $now,
+                  podIPs: ([{ip: $ip}] + if $ip6 != "" then [{ip: $ip6}] else [] end),
+                  startTime: $now,
                   conditions: [{type: "Ready", status: "True", lastTransitionTime: $now}],
                   containerStatuses: [{name: "main", image: "lab", imageID: "", ready: true,
                                        started: true, restartCount: 0,

@@ -1539,10 +1539,11 @@ static struct tby_rs_rule *ct_rule(uint32_t bits, enum tby_rs_verdict v, int wl)
 }
 
 /* icmpv6 type t from a pod to its node: accepted whatever the pod's egress policy, as
- * Calico does, or IPv6 would break under an egress default deny. */
+ * Calico's workload-to-host chain does, or IPv6 would break under an egress default deny.
+ * From workloads only: what reaches the node by its own interfaces is not theirs. */
 static struct tby_rs_rule *nd_rule(uint32_t t)
 {
-    struct tby_rs_rule *r = tby_rs_rule_new();
+    struct tby_rs_rule *r = wl_rule(true);
     const struct tby_rs_match m[] = {
         { .type = TBY_RS_M_NFPROTO, .family = 6 },
         { .type = TBY_RS_M_L4PROTO, .a = TBY_PROTO_ICMPV6 },
@@ -1558,11 +1559,12 @@ static struct tby_rs_rule *nd_rule(uint32_t t)
     return verdict_rule(r, TBY_RS_V_ACCEPT, NULL, NULL);
 }
 
-/* Neighbour discovery and multicast listener messages (MLD 130-132 and 143, router and
- * neighbour solicitation 133 and 135, neighbour advertisement 136). */
+/* The ICMPv6 types Calico lets a workload send its node before policy: multicast listener
+ * query, report and done (MLD 130-132), router solicitation 133, neighbour solicitation
+ * 135 and advertisement 136. Not router advertisements (134): a pod is no router. */
 static int nd_rules(struct tby_rs_rules *l)
 {
-    static const uint32_t types[] = { 130, 131, 132, 133, 135, 136, 143 };
+    static const uint32_t types[] = { 130, 131, 132, 133, 135, 136 };
     int err = 0;
 
     for (size_t i = 0; err == 0 && i < TBY_ARRAY_SIZE(types); i++)

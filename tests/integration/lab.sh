@@ -14,71 +14,10 @@
 # touches the host's namespace.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lab_lib.sh"
 t_begin lab
-t_need_root lab
-
-LAB_SCRIPT=$T_TOP/examples/lab/lab
-export TABBY_BUILD=$T_BUILD
-for tool in bird socat; do
-    if ! command -v "$tool" >/dev/null; then
-        skip lab "$tool is not installed"
-        t_end
-    fi
-done
-
 # A lab per mode, each with its own prefix and state folder, removed on exit.
-LAB_PREFIX="tlt$$"
-t_on_exit 'for l in $(ls "$T_TMP/labs" 2>/dev/null); do TABBY_LAB=$l TABBY_LAB_STATE=$T_TMP/labs/$l "$LAB_SCRIPT" down >/dev/null 2>&1; done'
-
-lab() { TABBY_LAB=$CUR TABBY_LAB_STATE=$T_TMP/labs/$CUR "$LAB_SCRIPT" "$@"; }
-
-# expect_matrix CASE EXPECTED: EXPECTED is one "from to ok|--" line per pair that matters.
-# Policy and routes reach the nodes through the datastore's watch and BGP, so the check
-# (all pairs at once, each probe giving up after 1 s) repeats for up to 30 seconds; the
-# time until the cluster matched is printed.
-expect_matrix() {
-    local name=$1 expected=$2 from to want bad start now i=0 dir=$T_TMP/probes
-    start=$(date +%s%N)
-    while :; do
-        rm -rf "$dir"; mkdir -p "$dir"
-        i=0
-        while read -r from to want; do
-            [ -n "$from" ] || continue
-            i=$((i + 1))
-            ( if lab probe "$from" "$to" "$(lab_port "$to")" >/dev/null 2>&1; then got=ok; else got=--; fi
-              [ "$got" = "$want" ] || echo " $from->$to:$got(want $want)" >"$dir/$i" ) &
-        done <<<"$expected"
-        wait
-        bad=$(cat "$dir"/* 2>/dev/null | tr -d '\n')
-        now=$(date +%s%N)
-        [ -n "$bad" ] && [ $(((now - start) / 1000000)) -lt 30000 ] || break
-        sleep 0.1
-    done
-    if [ -z "$bad" ]; then
-        pass "$name"
-        echo "# $name: as expected after $(((now - start) / 1000000)) ms"
-    else
-        fail "$name" "${bad# }"
-        lab matrix
-    fi
-}
-lab_port() { case $1 in */api) echo 8080/$PROTO ;; */database) echo 5432/$PROTO ;; *) echo 80/$PROTO ;; esac; }
-PROTO=tcp
-
-ALL_OPEN="default/frontend default/api ok
-default/frontend default/database ok
-default/api default/frontend ok
-default/database default/api ok
-ops/monitor default/database ok
-default/database ops/monitor ok"
-
-AFTER_POLICY="default/frontend default/api ok
-default/backend default/api --
-ops/monitor default/api ok
-default/backend default/database ok
-default/frontend default/database --
-default/api default/frontend --
-default/frontend ops/monitor ok"
+lab_begin lab "tlt$$" bird socat
 
 # The example policies allow TCP only: UDP to the default namespace's pods is blocked.
 AFTER_POLICY_UDP="default/frontend default/api --
@@ -86,19 +25,6 @@ ops/monitor default/api --
 default/backend default/database --
 default/frontend ops/monitor ok
 default/database ops/monitor ok"
-
-# explain_agrees NAME EXPECTED: `lab explain` (the datastore alone) says ok (exit 0) or --
-# (exit 1) for each pair as EXPECTED, which the probes found.
-explain_agrees() {
-    local name=$1 from to want rc bad=""
-    while read -r from to want; do
-        [ -n "$from" ] || continue
-        lab explain "$from" "$to" "$(lab_port "$to")" >/dev/null 2>&1 && rc=ok || rc=$?
-        [ "$rc" = 1 ] && rc=--
-        [ "$rc" = "$want" ] || bad+=" $from->$to:$rc(want $want)"
-    done <<<"$2"
-    if [ -z "$bad" ]; then pass "$name"; else fail "$name" "${bad# }"; fi
-}
 
 # The packets counted by the nft rules that denied frontend -> database, as `lab explain
 # --node n3` reads them (n3 runs the database).
@@ -150,28 +76,10 @@ nat_seen_as() {
 
 # run_mode NAME UP_ARGS…: one lab through the whole story.
 run_mode() {
-    local name=$1 out ns_left
+    local name=$1 out
     shift
     CUR="$LAB_PREFIX$name"
-    mkdir -p "$T_TMP/labs"
-    chmod 0711 "$T_TMP" "$T_TMP/labs"   # FRR drops to user frr and must reach its files
-    if ! out=$(lab up "$@" 2>&1); then
-        fail "${name}_up" "$out"
-        lab down >/dev/null 2>&1
-        return
-    fi
-    pass "${name}_up"
-    if ! out=$(lab ns label ops team=ops 2>&1 &&
-        lab pod add n1 default/frontend app=frontend --port http:80/tcp 2>&1 &&
-        lab pod add n1 default/backend app=backend --port http:80/tcp 2>&1 &&
-        lab pod add n2 default/api app=api --port http:8080/tcp 2>&1 &&
-        lab pod add n3 default/database app=database --port pg:5432/tcp 2>&1 &&
-        lab pod add n3 ops/monitor app=monitor --port http:80/tcp 2>&1); then
-        fail "${name}_pods" "$out"
-        lab down >/dev/null 2>&1
-        return
-    fi
-    pass "${name}_pods"
+    lab_up_with_pods "$name" "$@" || return
     PROTO=tcp expect_matrix "${name}_across_nodes" "$ALL_OPEN"
     PROTO=udp expect_matrix "${name}_across_nodes_udp" "$ALL_OPEN"
     out=$(lab ctl apply -f "$T_TOP/examples/default-deny.yaml" -f "$T_TOP/examples/db-access.yaml" \
@@ -189,9 +97,7 @@ run_mode() {
     fi
     mode_checks "$name"
     [ "$name" = native ] && yaml_names_checks
-    lab down >/dev/null 2>&1
-    ns_left=$(ip netns list | awk '{print $1}' | grep "^$CUR-" || true)
-    if [ -z "$ns_left" ] && [ ! -e "$T_TMP/labs/$CUR" ]; then pass "${name}_down"; else fail "${name}_down" "left behind: $ns_left"; fi
+    lab_down_check "${name}_down"
 }
 
 # What each mode must show besides connectivity. Routes follow the pods' blocks through
@@ -207,12 +113,6 @@ crosssubnet_routes_ok() {
     local r
     r=$(n1_routes)
     grep -q 'via 10.99.1.12 dev eth0' <<<"$r" && [ "$(grep -c 'dev vxlan.tabby' <<<"$r")" = 1 ]
-}
-
-# expect_state CASE SECONDS PREDICATE WHAT: PASS once PREDICATE holds, else FAIL with WHAT's
-# output.
-expect_state() {
-    if t_wait "$2" "$3" && "$3"; then pass "$1"; else fail "$1" "$($4 2>&1)"; fi
 }
 
 mode_checks() {

@@ -59,8 +59,9 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
     assert_has(t, "chain input-hook {\n\t\ttype filter hook input priority 0; policy accept;\n"
                   "\t\tct state established,related accept\n"
                   "\t\tiifname @local-wl ct state invalid counter drop\n"
-                  "\t\tmeta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 130 accept\n");
-    assert_has(t, "icmpv6 type 143 accept\n\t\tiifname @local-wl jump from-wl\n\t}");
+                  "\t\tiifname @local-wl meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 130 "
+                  "accept\n");
+    assert_has(t, "icmpv6 type 136 accept\n\t\tiifname @local-wl jump from-wl\n\t}");
     /* no policy yet: the dispatch chains let every workload by, no tier is there */
     assert_has(t, "chain from-wl {\n\t\tiifname != @from-wl-selected return\n"
                   "\t\tmeta mark set mark & 0xfffcffff\n\t}");
@@ -70,6 +71,28 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
     assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
                   "policy applies to\"; }");
     assert_has(t, "set local-wl { type ifname; }");
+}
+
+/* Calico's ICMPv6 filter of its workload-to-host chain: MLD 130-132, router solicitation
+ * 133, neighbour solicitation 135 and advertisement 136 from workloads, before their egress
+ * policy; no router advertisement (134), no MLDv2 report (143), nothing from the node's own
+ * interfaces (host endpoints' policy decides those). */
+static void test_icmpv6_from_workloads_as_calico(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = dump(c);
+    static const int allowed[] = { 130, 131, 132, 133, 135, 136 };
+    char rule[128];
+
+    (void)state;
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(allowed); i++) {
+        snprintf(rule, sizeof(rule), "\t\tiifname @local-wl meta nfproto ipv6 meta l4proto "
+                 "ipv6-icmp icmpv6 type %d accept\n", allowed[i]);
+        assert_has(t, rule);
+    }
+    assert_lacks(t, "icmpv6 type 134");
+    assert_lacks(t, "icmpv6 type 143");
+    assert_lacks(t, "\t\tmeta nfproto ipv6 meta l4proto ipv6-icmp");
 }
 
 static void test_local_interfaces_feed_the_workload_set(void **state)
@@ -1120,6 +1143,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_calc_programs_hooks_and_maps),
+        cmocka_unit_test(test_icmpv6_from_workloads_as_calico),
         cmocka_unit_test(test_endpoint_without_policy_is_in_no_policy_set),
         cmocka_unit_test(test_local_interfaces_feed_the_workload_set),
         cmocka_unit_test(test_k8s_default_deny_sends_local_pods_to_default_deny),

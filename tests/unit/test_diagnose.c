@@ -442,6 +442,74 @@ static void test_vxlan_names_the_vtep_missing_an_entry(void **state)
     expect(fx, "vxlan", DIAG_FAIL, TBY_VXLAN_DEVICE);
 }
 
+/* Dual stack: n1 and n2 with IPv6 addresses and VXLAN tunnels of both families, pools of
+ * both (VXLAN Always); n1's kernel as tabby-node leaves it, the IPv6 VTEP on
+ * vxlan-v6.tabby (index VXLAN6), its FDB entry sending to n2's IPv6 address. */
+static const char *const dual_stack_yaml =
+    "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\n"
+    "spec: {bgp: {ipv4Address: 10.99.1.11/24, ipv6Address: \"fd99:1::11/64\"},\n"
+    "       ipv4VXLANTunnelAddr: 10.244.1.0, vxlanTunnelMACAddr: \"66:00:00:00:00:01\",\n"
+    "       ipv6VXLANTunnelAddr: \"fd10:244::100\", vxlanTunnelMACAddrV6: \"66:00:00:00:06:01\"}\n"
+    "---\napiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n2}\n"
+    "spec: {bgp: {ipv4Address: 10.99.1.12/24, ipv6Address: \"fd99:1::12/64\"},\n"
+    "       ipv4VXLANTunnelAddr: 10.244.2.0, vxlanTunnelMACAddr: \"66:00:00:00:00:02\",\n"
+    "       ipv6VXLANTunnelAddr: \"fd10:244::200\", vxlanTunnelMACAddrV6: \"66:00:00:00:06:02\"}\n"
+    "---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p6}\n"
+    "spec: {cidr: \"fd10:244::/48\", blockSize: 122, vxlanMode: Always}\n";
+
+enum { VXLAN6 = VXLAN + 1 };
+
+static void dual_stack(struct fx *fx)
+{
+    struct diag_kernel *k = &fx->d.kernel;
+
+    load(fx, dual_stack_yaml);
+    pool(fx, "Always");
+    affinity(fx, "n1", "10.244.1.0/26", "confirmed");
+    affinity(fx, "n2", "10.244.2.0/26", "confirmed");
+    affinity(fx, "n1", "fd10:244::100/122", "confirmed");
+    affinity(fx, "n2", "fd10:244::200/122", "confirmed");
+    diag_cluster_done(&fx->d.cluster, "n1");
+    fx->d.cluster.read = true;
+    link_add(fx, ETH0, "eth0", 1500, true);
+    link_add(fx, VXLAN, TBY_VXLAN_DEVICE, 1450, true);
+    link_add(fx, VXLAN6, TBY_VXLAN6_DEVICE, 1430, true);
+    assert_int_equal(TBY_GROW(k->addrs, k->cap_addrs, 2), 0);
+    k->addrs[k->n_addrs++] = (struct diag_addr){ ETH0, ip_of("10.99.1.11") };
+    k->addrs[k->n_addrs++] = (struct diag_addr){ ETH0, ip_of("fd99:1::11") };
+    neigh_add(fx, false, "10.244.2.0", "66:00:00:00:00:02");
+    neigh_add(fx, true, "10.99.1.12", "66:00:00:00:00:02");
+    neigh_add(fx, false, "fd10:244::200", "66:00:00:00:06:02");
+    neigh_add(fx, true, "fd99:1::12", "66:00:00:00:06:02");
+    k->neighs[2].ifindex = k->neighs[3].ifindex = VXLAN6;
+    fx->d.kernel.read = true;
+    fx->d.set.backend = "vxlan";
+    assert_int_equal(diag_make_plan(&fx->d), 0);
+}
+
+/* The IPv6 VTEP is checked on vxlan-v6.tabby: its FDB entry must send to n2's IPv6
+ * address, and the OK line names both devices. */
+static void test_vxlan_checks_ipv6_vteps_on_their_device(void **state)
+{
+    struct fx *fx = *state;
+
+    dual_stack(fx);
+    diag_check_vxlan(&fx->d);
+    expect(fx, "vxlan", DIAG_OK, "");
+    assert_non_null(strstr(result(fx, "vxlan")->found, TBY_VXLAN_DEVICE " and " TBY_VXLAN6_DEVICE
+                                                      " up, neighbour and FDB entries for all "
+                                                      "2 remote VTEPs"));
+    diag_report_clear(&fx->d.report);
+    fx->d.kernel.neighs[3].ip = ip_of("10.99.1.12"); /* the IPv6 VTEP's FDB sends over IPv4 */
+    diag_check_vxlan(&fx->d);
+    expect(fx, "vxlan", DIAG_FAIL, "n2");
+    has_detail(fx, "vxlan", "FDB entry 66:00:00:00:06:02 sends to 10.99.1.12, not fd99:1::12");
+    diag_report_clear(&fx->d.report);
+    fx->d.kernel.n_links = 2; /* vxlan-v6.tabby gone */
+    diag_check_vxlan(&fx->d);
+    expect(fx, "vxlan", DIAG_FAIL, TBY_VXLAN6_DEVICE);
+}
+
 static void test_vxlan_is_not_used_by_a_native_pool(void **state)
 {
     struct fx *fx = *state;
@@ -588,6 +656,7 @@ int main(void)
         T(test_bgp_block_needs_a_route_that_is_not_default_or_blackhole),
         T(test_vxlan_route_must_be_tabbys_own),
         T(test_vxlan_names_the_vtep_missing_an_entry),
+        T(test_vxlan_checks_ipv6_vteps_on_their_device),
         T(test_vxlan_is_not_used_by_a_native_pool),
         T(test_workload_down_missing_or_unrouted_is_named),
         T(test_daemon_ready_degraded_not_ready_or_another_node),

@@ -18,6 +18,7 @@
  *                                   time and RSS grow from 1k to 10k
  *   policy-sync --emit -n N -m M [--pod IF,IP]...
  *                                   print the table as nft text (for policy-throughput.sh)
+ *   policy-sync --emit --worst ...  the pods' allowing policy is their last one, after a tier
  *   policy-sync --load ...          the same, programmed into the current namespace
  */
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -51,6 +53,7 @@ struct opts {
     int n, m;
     bool shared, emit, load, calc;
     int runs;                 /* --calc: runs per size */
+    bool worst;               /* real pods: their allowing policy last, a tier first */
     const char *pods[8];      /* "ifname,ip" of real pods (for the throughput bench) */
     int n_pods;
 };
@@ -71,16 +74,25 @@ static void die(const char *what, const struct tby_error *err)
 
 /* ---- the workload, as documents through the real decoder -------------------------------- */
 
-static void feed(struct tby_calc *c, json_t *doc)
+static void feed_or_remove(struct tby_calc *c, json_t *doc, bool remove)
 {
     struct tby_resource *res = NULL;
     struct tby_error err = { 0 };
 
-    if (tby_resource_decode(doc, &res, &err) < 0 || tby_calc_update(c, res, &err) < 0)
+    if (tby_resource_decode(doc, &res, &err) < 0 ||
+        (remove ? tby_calc_remove(c, res, &err) : tby_calc_update(c, res, &err)) < 0)
         die("workload", &err);
     tby_resource_free(res);
     json_decref(doc);
 }
+
+static void feed(struct tby_calc *c, json_t *doc)
+{
+    feed_or_remove(c, doc, false);
+}
+
+/* Added to the first port of policy_doc's rules: a policy change. */
+static int port_bump;
 
 static json_t *namespace_doc(int k)
 {
@@ -156,7 +168,7 @@ static json_t *policy_doc(int j, const struct opts *o)
                          "metadata", "name", name, "namespace", ns,
                          "spec", "podSelector", "matchLabels", "app", app,
                          "ingress", "from", "podSelector", "matchLabels", "app", peer,
-                         "ports", "protocol", "TCP", "port", 80, "protocol", "TCP", "port", 443,
+                         "ports", "protocol", "TCP", "port", 80 + port_bump, "protocol", "TCP", "port", 443,
                          "protocol", "TCP", "port", "http");
     }
     snprintf(sel, sizeof(sel), "pa == 'p%d' || pb == 'p%d'", j, j);
@@ -167,22 +179,67 @@ static json_t *policy_doc(int j, const struct opts *o)
                      "metadata", "name", name,
                      "spec", "selector", sel,
                      "ingress", "action", "Allow", "protocol", "TCP", "source", "selector", peer,
-                     "destination", "ports", 80, 443,
+                     "destination", "ports", 80 + port_bump, 443,
                      "egress", "action", "Allow", "protocol", "UDP", "destination", "nets",
                      "10.0.0.0/8", "ports", 53);
 }
 
-/* Real pods (throughput bench): local endpoints allowed to reach each other on any port. */
+/* --worst: a tier "security" (order 100, defaultAction Pass) before the default tier, with
+ * TIER_POLICIES policies: one selects the real pods and decides nothing for their
+ * traffic, the others select apps; so the pods' packets walk that tier and pass. */
+#define TIER_POLICIES 16
+
+static void add_tier(struct tby_calc *c)
+{
+    feed(c, json_pack("{s:s, s:s, s:{s:s}, s:{s:f, s:s}}", "apiVersion", "projectcalico.org/v3",
+                      "kind", "Tier", "metadata", "name", "security", "spec", "order", 100.0,
+                      "defaultAction", "Pass"));
+    for (int j = 0; j < TIER_POLICIES; j++) {
+        char name[48], sel[64];
+
+        snprintf(name, sizeof(name), "security.sec%d", j);
+        if (j == 0)
+            snprintf(sel, sizeof(sel), "role == 'bench'");
+        else
+            snprintf(sel, sizeof(sel), "app == 'app%d'", j);
+        feed(c, json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:s, s:[{s:s, s:s, s:{s:[i]}}], "
+                          "s:[{s:s, s:s, s:{s:[i]}}]}}",
+                          "apiVersion", "projectcalico.org/v3", "kind", "GlobalNetworkPolicy",
+                          "metadata", "name", name, "spec", "tier", "security", "selector", sel,
+                          "ingress", "action", "Deny", "protocol", "UDP", "destination", "ports",
+                          9999, "egress", "action", "Deny", "protocol", "UDP", "destination",
+                          "ports", 9999));
+    }
+}
+
+/* Real pods (throughput bench): local endpoints allowed to reach each other on any port.
+ * --worst: the allowing policy is the last of theirs (unordered, named last), after two
+ * policies of the workload that select them and do not allow that traffic, and a tier
+ * before the default one (add_tier). */
 static void add_real_pods(struct tby_calc *c, const struct opts *o)
 {
     for (int k = 0; k < o->n_pods; k++) {
         char ifname[16] = "", ip[32] = "";
         json_t *labels = json_pack("{s:s}", "role", "bench");
 
+        if (o->worst) {
+            json_t *like = endpoint_labels(k, o);
+
+            json_object_update(labels, like);
+            json_decref(like);
+        }
         sscanf(o->pods[k], "%15[^,],%31s", ifname, ip);
         feed(c, endpoint_doc(1000000 + k, ifname, ip, labels));
     }
-    if (o->n_pods)
+    if (o->n_pods && o->worst)
+        add_tier(c);
+    if (o->n_pods && o->worst)
+        feed(c, json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:[{s:s, s:{s:s}}], s:[{s:s}]}}",
+                          "apiVersion", "projectcalico.org/v3", "kind", "GlobalNetworkPolicy",
+                          "metadata", "name", "zz-bench-pods", "spec", "selector",
+                          "role == 'bench'", "ingress", "action", "Allow",
+                          "source", "selector", "role == 'bench'", "egress", "action", "Allow"));
+    else if (o->n_pods)
         feed(c, json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:f, s:[{s:s, s:{s:s}}], "
                           "s:[{s:s}]}}",
                           "apiVersion", "projectcalico.org/v3", "kind", "GlobalNetworkPolicy",
@@ -214,24 +271,31 @@ static struct tby_calc *workload(const struct opts *o, double *ms)
 
 /* ---- the text path ---------------------------------------------------------------------- */
 
+/* CPU time (user + system) of nft's last run, ms: on a busy machine the figure to set
+ * against tabby's kernel_cpu_ms. */
+static double nft_cpu_ms;
+
 /* Runs `nft -f path` here; its wall time in ms. posix_spawn, not fork: a fork would make
  * every page of this process copy-on-write and bill tabby's next update for the faults. */
 static double nft_file(struct tby_nft *nft, const char *path)
 {
     char *argv[] = { "nft", "-f", (char *)path, NULL };
     double t0 = now_ms();
+    struct rusage ru;
     pid_t pid;
     int status;
 
     /* no listener for nft's commit either, as for tabby's own */
     tby_nft_monitor_listen(nft, false);
     if (posix_spawnp(&pid, "nft", NULL, NULL, argv, environ) != 0 ||
-        waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+        wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) ||
         WEXITSTATUS(status) != 0) {
         fprintf(stderr, "policy-sync: nft -f %s failed\n", path);
         exit(1);
     }
     t0 = now_ms() - t0;
+    nft_cpu_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+                 (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
     tby_nft_monitor_listen(nft, true);
     return t0;
 }
@@ -290,7 +354,7 @@ static void one_change(struct tby_calc *c, struct tby_nft *nft, const char *what
                        void (*change)(struct tby_calc *c, int k, const struct opts *o),
                        const struct opts *o)
 {
-    double t[REPEAT], x[REPEAT], kern[REPEAT], calc[REPEAT], msgs = 0;
+    double t[REPEAT], x[REPEAT], kern[REPEAT], kcpu[REPEAT], calc[REPEAT], msgs = 0;
     char path[512];
 
     for (int k = 0; k < REPEAT; k++) {
@@ -303,6 +367,7 @@ static void one_change(struct tby_calc *c, struct tby_nft *nft, const char *what
         tabby_sync(nft, tby_calc_ruleset(c), &st);
         t[k] = now_ms() - t0;
         kern[k] = st.kernel_ms;
+        kcpu[k] = st.kernel_cpu_ms;
         msgs = (double)st.messages;
         change(c, 2 * k + 1, o);
         snprintf(path, sizeof(path), "%s/change-%d.nft", dir, k);
@@ -310,9 +375,10 @@ static void one_change(struct tby_calc *c, struct tby_nft *nft, const char *what
         x[k] = nft_file(nft, path);
         tby_rs_journal_done(tby_calc_ruleset(c));
     }
-    printf("  %-9s tabby %7.3f ms (calculation %.3f, kernel %.3f; %2.0f messages)   "
+    printf("  %-9s tabby %7.3f ms (calculation %.3f, kernel %.3f, its CPU %.3f; %2.0f messages)   "
            "nft -f %6.1f ms   ratio %5.0fx\n", what, median(t, REPEAT), median(calc, REPEAT),
-           median(kern, REPEAT), msgs, median(x, REPEAT), median(x, REPEAT) / median(t, REPEAT));
+           median(kern, REPEAT), median(kcpu, REPEAT), msgs, median(x, REPEAT),
+           median(x, REPEAT) / median(t, REPEAT));
 }
 
 static void pod_add(struct tby_calc *c, int k, const struct opts *o)
@@ -323,6 +389,25 @@ static void pod_add(struct tby_calc *c, int k, const struct opts *o)
 static void pod_relabel(struct tby_calc *c, int k, const struct opts *o)
 {
     add_endpoint(c, k, o, k + 37);
+}
+
+/* One policy: a new one (the k-th), a change of an existing one's rules, and back. */
+static void policy_add(struct tby_calc *c, int k, const struct opts *o)
+{
+    feed(c, policy_doc(o->m + 100 + k, o));
+}
+
+static void policy_change(struct tby_calc *c, int k, const struct opts *o)
+{
+    port_bump = 1 + k;
+    feed(c, policy_doc(k * 7 % o->m, o));
+    port_bump = 0;
+}
+
+/* Deletes policy k / 2 and adds it back (each other call). */
+static void policy_delete(struct tby_calc *c, int k, const struct opts *o)
+{
+    feed_or_remove(c, policy_doc(k / 2 * 13 % o->m, o), k % 2 == 0);
 }
 
 /* Each path loads the table twice (deleting it in between) and the second load counts:
@@ -351,8 +436,9 @@ static void full(struct tby_calc *c, struct tby_nft *nft, const char *dir)
     tby_rs_forget_kernel(rs);
     tabby_sync(nft, rs, NULL); /* tabby owns the table again, state known */
     printf("  table: %zu chains, %zu rules, %zu sets, %zu elements\n", chains, rules, sets, elems);
-    printf("  full      tabby %8.1f ms (kernel %.1f ms, %zu messages, %.1f MB)   nft -f %8.1f ms   ratio %5.2fx"
-           "   (goal >= 1.5x)\n", tabby, st.kernel_ms, st.messages, st.bytes / 1048576.0, text, text / tabby);
+    printf("  full      tabby %8.1f ms (kernel %.1f ms, its CPU %.1f; %zu messages, %.1f MB)   "
+           "nft -f %8.1f ms (CPU %.1f)   ratio %5.2fx   (goal >= 1.5x)\n", tabby, st.kernel_ms,
+           st.kernel_cpu_ms, st.messages, st.bytes / 1048576.0, text, nft_cpu_ms, text / tabby);
 }
 
 /* What one size cost the calculation (growth lines compare two). */
@@ -379,6 +465,9 @@ static struct size_cost run_size(const struct opts *o, bool changes, const char 
     if (changes) {
         one_change(c, nft, "pod add", dir, pod_add, o);
         one_change(c, nft, "relabel", dir, pod_relabel, o);
+        one_change(c, nft, "pol add", dir, policy_add, o);
+        one_change(c, nft, "pol change", dir, policy_change, o);
+        one_change(c, nft, "pol delete", dir, policy_delete, o);
     }
     tby_nft_delete_table(nft, NULL);
     tby_calc_free(c);
@@ -523,6 +612,7 @@ static void parse(int argc, char **argv, struct opts *o)
         { "shared", no_argument, NULL, 's' }, { "emit", no_argument, NULL, 'e' },
         { "load", no_argument, NULL, 'l' }, { "pod", required_argument, NULL, 'p' },
         { "calc", no_argument, NULL, 'c' }, { "runs", required_argument, NULL, 'r' },
+        { "worst", no_argument, NULL, 'w' },
         { 0 },
     };
     int ch;
@@ -536,6 +626,7 @@ static void parse(int argc, char **argv, struct opts *o)
         case 'l': o->load = true; break;
         case 'c': o->calc = true; break;
         case 'r': o->runs = atoi(optarg); break;
+        case 'w': o->worst = true; break;
         case 'p':
             if (o->n_pods < 8)
                 o->pods[o->n_pods++] = optarg;

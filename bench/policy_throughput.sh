@@ -5,9 +5,17 @@
 # through a linear chain of interface rules, one chain per pod (iptables style).
 # Each is measured as programmed (established traffic accepted first, as tabby does) and
 # again with that shortcut removed, which makes every packet walk the dispatch.
+# And new TCP connections per second (bench/conn-rate: connect, accept, reset), the cost
+# that matters most: only a connection's first packet meets policy. The table is the worst
+# case (policy-sync --worst): a tier before the default one that the pods walk and pass,
+# and their allowing policy is the last of theirs. The ratio to no table is the goal of
+# issue 16 (>= 0.9).
 # Run from the build folder, as root; makes and removes its own namespaces.
 #
 #   N=10000 M=1000 SECONDS_PER_RUN=3 RUNS=3 bash ../bench/policy_throughput.sh
+#   MODES="empty tabby" ...          only some tables (the linear ones are slow)
+#   OTHER=path/to/policy-sync ...    also "other": the table another build emits (A/B of
+#                                    two layouts, measured in the same rounds)
 set -u
 N=${N:-10000}
 M=${M:-1000}
@@ -26,6 +34,8 @@ pn_pod n1 default b 10.70.0.2 >/dev/null
 NODE=$(pn_node_netns n1)
 ip netns exec "$(pn_netns default b)" iperf3 -s >/dev/null 2>&1 &
 PN_PIDS+=($!)
+ip netns exec "$(pn_netns default b)" ./bench/conn-rate --serve 9000 &
+PN_PIDS+=($!)
 sleep 0.5
 PODS="--pod $(pn_ifname default a),10.70.0.1 --pod $(pn_ifname default b),10.70.0.2"
 
@@ -35,6 +45,12 @@ RUNS=${RUNS:-3}
 gbits() {
     ip netns exec "$(pn_netns default a)" iperf3 -c 10.70.0.2 -t "$SECONDS_PER_RUN" -f g \
         2>/dev/null | awk '/receiver/ { print $(NF-2) }'
+}
+
+# One conn-rate run, connections per second.
+conns() {
+    ip netns exec "$(pn_netns default a)" ./bench/conn-rate --connect 10.70.0.2 9000 \
+        "$SECONDS_PER_RUN"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -118,12 +134,18 @@ load() {
 }
 
 # shellcheck disable=SC2086
-./bench/policy-sync --emit -n "$N" -m "$M" $PODS >"$T_TMP/tabby.nft"
+./bench/policy-sync --emit --worst -n "$N" -m "$M" $PODS >"$T_TMP/tabby.nft"
 linearize <"$T_TMP/tabby.nft" >"$T_TMP/linear.nft"
 no_shortcut <"$T_TMP/tabby.nft" >"$T_TMP/tabby-noct.nft"
 no_shortcut <"$T_TMP/linear.nft" >"$T_TMP/linear-noct.nft"
 
-MODES="empty tabby linear tabby-noct linear-noct"
+MODES=${MODES:-empty tabby linear tabby-noct linear-noct}
+if [ -n "${OTHER:-}" ]; then
+    # shellcheck disable=SC2086
+    "$OTHER" --emit --worst -n "$N" -m "$M" $PODS >"$T_TMP/other.nft"
+    no_shortcut <"$T_TMP/other.nft" >"$T_TMP/other-noct.nft"
+    MODES="$MODES other other-noct"
+fi
 gbits >/dev/null # warm up
 # Rounds through every mode, so that the machine's drift hits them all alike.
 for r in $(seq "$RUNS"); do
@@ -134,6 +156,10 @@ for r in $(seq "$RUNS"); do
             load "$T_TMP/$mode.nft"
         fi
         gbits >>"$T_TMP/$mode.gbits"
+        case $mode in
+        *noct) ;;
+        *) conns | tee -a "$T_TMP/$mode.conns-cpu" | cut -d' ' -f1 >>"$T_TMP/$mode.conns" ;;
+        esac
     done
 done
 ip netns exec "$NODE" nft delete table inet tabby 2>/dev/null
@@ -148,9 +174,29 @@ for mode in $MODES; do
     linear) label="linear chain" ;;
     tabby-noct) label="tabby, every packet dispatched" ;;
     linear-noct) label="linear chain, every packet dispatched" ;;
+    other) label="other build" ;;
+    other-noct) label="other build, every packet dispatched" ;;
     esac
     printf '  %-38s %6s   %s%s\n' "$label" "$g" \
         "$(awk -v g="$g" -v e="$empty" 'BEGIN { printf "%.2f", g / e }')" \
         "$([ "$mode" = tabby ] && echo '   (goal >= 0.9)')"
+done
+# The client's CPU time per connection (its connect() carries the SYN through the node):
+# the ratio empty/mode is the connection rate of an otherwise idle CPU, steadier than
+# the rate itself on a busy machine.
+cpu_of() { cut -d' ' -f2 <"$T_TMP/$1.conns-cpu"; }
+range() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo ".." hi }'; }
+printf 'policy-throughput: new TCP connections (conn-rate), median of %d runs of %ss (range):\n' \
+    "$RUNS" "$SECONDS_PER_RUN"
+printf '  %-24s %8s %6s %16s   %10s %6s   %s\n' "" "conn/s" "ratio" "" "CPU us/conn" "ratio" ""
+for mode in $MODES; do
+    [ -f "$T_TMP/$mode.conns" ] || continue
+    c=$(median <"$T_TMP/$mode.conns")
+    u=$(cpu_of "$mode" | median)
+    printf '  %-24s %8s %6s %16s   %10s %6s   %s%s\n' "$mode" "$c" \
+        "$(awk -v c="$c" -v e="$(median <"$T_TMP/empty.conns")" 'BEGIN { printf "%.2f", c / e }')" \
+        "($(range <"$T_TMP/$mode.conns"))" "$u" \
+        "$(awk -v u="$u" -v e="$(cpu_of empty | median)" 'BEGIN { printf "%.2f", e / u }')" \
+        "($(cpu_of "$mode" | range))" "$([ "$mode" = tabby ] && echo '   (goal >= 0.9)')"
 done
 exit 0

@@ -60,6 +60,7 @@ struct dtier {
     char *chain[2];                   /* "<dir>-tier-<name>": the chain and its set */
     struct tby_rs_set *set[2];
     struct tby_hmap pages[2];         /* struct page, by name */
+    struct tby_hmap books[2];         /* struct page holding pages (see pages_write) */
     struct tby_rs_rule *jump[2];      /* the dispatch chain's jump to it (sealed) */
     struct tby_rs_rule *jump_all[2];  /* the same without the set: the only tier */
     struct tby_rs_rule *head;         /* clears PASS: a Pass of an earlier tier ends here */
@@ -92,15 +93,20 @@ struct dpol {
     struct page *page[2];             /* the dispatch page running it, per direction */
 };
 
-/* A chain holding consecutive rules of a dispatch chain. */
+/* A chain holding consecutive rules of a dispatch chain: a page of policy rules, or a
+ * book of page jumps (a tier of many pages, see pages_write). */
 struct page {
     struct tby_hnode node;
     char *name;
-    uint64_t *serials;                /* the policies its rules run, as last written */
+    uint64_t *serials;                /* the policies its rules run (a book: its pages'
+                                       * ids), as last written */
     size_t n;
+    uint64_t id;                      /* new for each page */
     struct tby_rs_set *set;           /* the interfaces of their local workloads */
     uint64_t seen;                    /* the last round that cut it */
-    struct tby_rs_rule *jump;         /* the dispatch chain's jump to it (shared, sealed) */
+    bool starts_book;                 /* its first policy starts a book */
+    struct page *book;                /* the book holding it (NULL: the tier jumps to it) */
+    struct tby_rs_rule *jump;         /* the dispatch chain's jump to it (sealed) */
 };
 
 /* ---- profiles: what decides after the tiers -------------------------------------------- */
@@ -312,13 +318,13 @@ static void page_feed(struct calc_dispatch *c, const struct dsel *ds, const char
         for (int d = 0; d < 2; d++) {
             struct page *pg = ds->pols[i]->page[d];
 
-            if (!pg || !pg->set)
-                continue;
-            if (!add) {
-                tby_rs_remove_ifname(c->rs, pg->set, iface);
-            } else if (tby_rs_add_ifname(c->rs, pg->set, iface) < 0) {
-                pg->n = 0; /* out of memory: the next settle writes the page afresh */
-                c->dirty = true;
+            for (; pg && pg->set; pg = pg->book) {
+                if (!add) {
+                    tby_rs_remove_ifname(c->rs, pg->set, iface);
+                } else if (tby_rs_add_ifname(c->rs, pg->set, iface) < 0) {
+                    pg->n = 0; /* out of memory: the next settle writes it afresh */
+                    c->dirty = true;
+                }
             }
         }
     }
@@ -568,6 +574,7 @@ static void tier_release(struct dtier *t)
         tby_rs_rule_free(t->deny_log[d]);
         free(t->chain[d]);
         tby_hmap_destroy(&t->pages[d]);
+        tby_hmap_destroy(&t->books[d]);
     }
     tby_rs_rule_free(t->head);
     free(t->name);
@@ -629,6 +636,7 @@ static struct dtier *tier_get(struct calc_dispatch *c, const char *name)
     tier_defaults(t);
     for (int d = 0; d < 2; d++) {
         tby_hmap_init(&t->pages[d]);
+        tby_hmap_init(&t->books[d]);
         if (asprintf(&t->chain[d], "%s-tier-%s", dir_chain[d], name) < 0)
             t->chain[d] = NULL;
     }
@@ -646,7 +654,7 @@ static struct dtier *tier_get(struct calc_dispatch *c, const char *name)
     return t;
 }
 
-static void page_free(struct calc_dispatch *c, struct dtier *t, int d, struct page *pg);
+static void page_free(struct calc_dispatch *c, struct tby_hmap *in, struct page *pg);
 
 /* Drops a tier no Tier resource and no policy keeps (its pages are gone already: the
  * last settle found no policy of it). */
@@ -656,9 +664,13 @@ static void tier_drop(struct calc_dispatch *c, struct dtier *t)
         struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, t->chain[d]);
         struct tby_hnode *h, *next;
 
-        for (h = tby_hmap_first(&t->pages[d]); h; h = next) {
-            next = tby_hmap_next(&t->pages[d], h);
-            page_free(c, t, d, TBY_CONTAINER_OF(h, struct page, node));
+        for (int b = 0; b < 2; b++) {
+            struct tby_hmap *in = b ? &t->books[d] : &t->pages[d];
+
+            for (h = tby_hmap_first(in); h; h = next) {
+                next = tby_hmap_next(in, h);
+                page_free(c, in, TBY_CONTAINER_OF(h, struct page, node));
+            }
         }
         if (chain)
             tby_rs_chain_del(c->rs, chain);
@@ -1108,9 +1120,10 @@ static const char *page_key(const struct tby_hnode *n)
     return TBY_CONTAINER_OF(n, struct page, node)->name;
 }
 
-static struct page *page_get(struct dtier *t, int d, const char *name)
+static struct page *page_get(struct calc_dispatch *c, struct tby_hmap *in, int d,
+                             const char *name)
 {
-    struct tby_hnode *n = tby_hmap_find_str(&t->pages[d], name, page_key);
+    struct tby_hnode *n = tby_hmap_find_str(in, name, page_key);
     const struct tby_rs_match m[] = { no_verdict, if_in(d, name, false) };
     struct page *pg;
 
@@ -1119,7 +1132,7 @@ static struct page *page_get(struct dtier *t, int d, const char *name)
     if (!(pg = calloc(1, sizeof(*pg))) || !(pg->name = strdup(name)) ||
         !(pg->jump = sealed(verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)),
                                          TBY_RS_V_JUMP, name, NULL))) ||
-        tby_hmap_insert(&t->pages[d], &pg->node, tby_hash_str(name)) < 0) {
+        tby_hmap_insert(in, &pg->node, tby_hash_str(name)) < 0) {
         if (pg) {
             tby_rs_rule_free(pg->jump);
             free(pg->name);
@@ -1127,6 +1140,7 @@ static struct page *page_get(struct dtier *t, int d, const char *name)
         free(pg);
         return NULL;
     }
+    pg->id = ++c->serial;
     return pg;
 }
 
@@ -1138,7 +1152,7 @@ static void page_release(struct page *pg)
     free(pg);
 }
 
-static void page_free(struct calc_dispatch *c, struct dtier *t, int d, struct page *pg)
+static void page_free(struct calc_dispatch *c, struct tby_hmap *in, struct page *pg)
 {
     struct tby_rs_chain *chain = tby_rs_chain_find(c->rs, pg->name);
 
@@ -1146,7 +1160,7 @@ static void page_free(struct calc_dispatch *c, struct dtier *t, int d, struct pa
         tby_rs_chain_del(c->rs, chain);
     if (pg->set)
         tby_rs_set_del(c->rs, pg->set);
-    tby_hmap_remove(&t->pages[d], &pg->node);
+    tby_hmap_remove(in, &pg->node);
     page_release(pg);
 }
 
@@ -1155,18 +1169,46 @@ static bool starts_page(const struct dpol *dp)
     return dp->display_hash % PAGE_SPAN == 0;
 }
 
-/* Whether the page's policies are those it was written with. */
-static bool page_same(const struct page *pg, struct dpol *const *pols, size_t n)
+/* Whether pg was written from the n items (its policies, or a book's pages) as they are
+ * now: serial(item) is what its rule said when written. */
+static bool written_from(const struct page *pg, void *const *items, size_t n,
+                         uint64_t (*serial)(const void *item))
 {
     if (pg->n != n)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (pg->serials[i] != pols[i]->serial)
+        if (pg->serials[i] != serial(items[i]))
             return false;
     return true;
 }
 
+static uint64_t dpol_serial(const void *item)
+{
+    return ((const struct dpol *)item)->serial;
+}
+
+static uint64_t page_id(const void *item)
+{
+    return ((const struct page *)item)->id;
+}
+
 static const char page_comment[] = "local workloads the policies of this page apply to";
+
+/* Fills the set of a page or book afresh: the local workloads of the policies pols[0..n),
+ * one reference per (workload, policy). -ENOMEM. */
+static int page_refill(struct calc_dispatch *c, struct page *pg, const char *comment,
+                       struct dpol **pols, size_t n)
+{
+    int err = 0;
+
+    if (pg->set)
+        tby_rs_set_del(c->rs, pg->set); /* drops every element; those that stay come back */
+    if (!(pg->set = tby_rs_set_add(c->rs, pg->name, TBY_RS_IFNAMES, comment)))
+        return -ENOMEM;
+    for (size_t i = 0; err == 0 && i < n; i++)
+        err = feed_local(c, pols[i]->sel->s, pg->set);
+    return err;
+}
 
 /* Writes the page's rules and fills its set afresh. */
 static int page_write(struct calc_dispatch *c, int d, struct page *pg, struct dpol **pols,
@@ -1174,22 +1216,139 @@ static int page_write(struct calc_dispatch *c, int d, struct page *pg, struct dp
 {
     struct tby_rs_rules l = { 0 };
     uint64_t *serials = malloc((n + 1) * sizeof(*serials));
-    int err = serials ? 0 : -ENOMEM;
+    int err = serials ? page_refill(c, pg, page_comment, pols, n) : -ENOMEM;
 
-    if (pg->set)
-        tby_rs_set_del(c->rs, pg->set); /* drops every element; those that stay come back */
-    if (err == 0 && !(pg->set = tby_rs_set_add(c->rs, pg->name, TBY_RS_IFNAMES, page_comment)))
-        err = -ENOMEM;
     for (size_t i = 0; err == 0 && i < n; i++) {
         serials[i] = pols[i]->serial;
-        err = feed_local(c, pols[i]->sel->s, pg->set);
-        if (err == 0)
-            err = tby_rs_rules_add(&l, policy_rule(pols[i], d));
+        err = tby_rs_rules_add(&l, policy_rule(pols[i], d));
     }
     free(pg->serials);
     pg->serials = serials;
     pg->n = err == 0 ? n : 0; /* a failed page is written again next time */
     return chain_take_rules(c->rs, pg->name, TBY_RS_HOOK_NONE, &l, err);
+}
+
+/* ---- books: pages of pages --------------------------------------------------------------
+ *
+ * A tier of more than BOOK_SPAN pages jumps to books instead: a book is a chain of jumps
+ * to about BOOK_SPAN consecutive pages, with a set of the interfaces of the workloads its
+ * policies apply to (one reference per (workload, policy), as the pages' sets). A new
+ * connection then tests about M / (PAGE_SPAN * BOOK_SPAN) book rules, BOOK_SPAN page rules
+ * in each book its workload has policies in and PAGE_SPAN policy rules in each such page,
+ * instead of M / PAGE_SPAN page rules: at 1,000 policies in a tier 4 + 16 + 16 rules for a
+ * workload with one policy, not 63 + 16. A book starts at a page whose first policy's name
+ * hashes to 0 modulo PAGE_SPAN * BOOK_SPAN, so a policy coming or going rewrites its page,
+ * whose references move in its book's set (page_rewrite): the book is written afresh only
+ * when its list of pages changes. */
+
+#define BOOK_SPAN 16
+
+static const char book_comment[] = "local workloads the policies of this book apply to";
+
+/* The page's references (one per (workload, policy)) enter or leave its book's set. */
+static int book_take(struct calc_dispatch *c, struct page *bk, const struct page *pg, bool add)
+{
+    int err = 0;
+
+    if (!pg->set || !bk->set)
+        return 0;
+    for (struct tby_hnode *h = tby_hmap_first(&pg->set->elems); h;
+         h = tby_hmap_next(&pg->set->elems, h)) {
+        const struct tby_rs_elem *e = TBY_CONTAINER_OF(h, struct tby_rs_elem, node);
+        char iface[TBY_RS_KEY_MAX + 1];
+
+        snprintf(iface, sizeof(iface), "%.*s", (int)e->len, (const char *)e->key);
+        for (uint32_t r = 0; r < e->refs; r++) {
+            if (!add)
+                tby_rs_remove_ifname(c->rs, bk->set, iface);
+            else if (tby_rs_add_ifname(c->rs, bk->set, iface) < 0)
+                err = -ENOMEM;
+        }
+    }
+    return err;
+}
+
+/* Writes the book's jumps to pages[0..n) and fills its set afresh from their policies
+ * pols[0..n_pols). */
+static int book_write(struct calc_dispatch *c, struct page *bk, struct page **pages, size_t n,
+                      struct dpol **pols, size_t n_pols)
+{
+    struct tby_rs_rules l = { 0 };
+    uint64_t *ids = malloc((n + 1) * sizeof(*ids));
+    int err = ids ? page_refill(c, bk, book_comment, pols, n_pols) : -ENOMEM;
+
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        ids[i] = pages[i]->id;
+        err = push_shared(&l, pages[i]->jump);
+    }
+    free(bk->serials);
+    bk->serials = ids;
+    bk->n = err == 0 ? n : 0;
+    return chain_take_rules(c->rs, bk->name, TBY_RS_HOOK_NONE, &l, err);
+}
+
+/* Rewrites a page whose policies changed; in a book, its references move in the book's
+ * set (a book whose pages stay the same is not written again). */
+static int page_rewrite(struct calc_dispatch *c, int d, struct page *pg, struct dpol **pols,
+                        size_t n)
+{
+    struct page *bk = pg->book;
+    int err;
+
+    if (bk)
+        book_take(c, bk, pg, false);
+    err = page_write(c, d, pg, pols, n);
+    if (bk && err == 0)
+        err = book_take(c, bk, pg, true);
+    if (bk && err < 0)
+        bk->n = 0; /* written afresh next time */
+    return err;
+}
+
+/* Binds pages[0..n) (the tier's, in order; first[i]: the index in pols of page i's first
+ * policy) into books, writes the books that changed and pushes a jump to each onto the
+ * tier's rules; or, for a tier of few pages, pushes the pages' jumps. Drops the books no
+ * longer cut. */
+static int books_write(struct calc_dispatch *c, struct dtier *t, int d, struct page **pages,
+                       const size_t *first, size_t n, struct dpol **pols, size_t n_pols,
+                       struct tby_rs_rules *l)
+{
+    uint64_t round = ++c->page_round;
+    struct tby_hnode *h, *next;
+    int err = 0;
+
+    for (size_t i = 0; n <= BOOK_SPAN && err == 0 && i < n; i++) {
+        pages[i]->book = NULL;
+        err = push_shared(l, pages[i]->jump);
+    }
+    for (size_t i = 0, j; n > BOOK_SPAN && err == 0 && i < n; i = j) {
+        char name[TBY_RS_HASHED_NAME_SIZE], prefix[32];
+        size_t end;
+        struct page *bk;
+
+        for (j = i + 1; j < n && !pages[j]->starts_book; j++)
+            ;
+        end = j < n ? first[j] : n_pols;
+        snprintf(prefix, sizeof(prefix), "%s-book", dir_chain[d]);
+        tby_rs_hashed_name(name, prefix, pages[i]->name);
+        if (!(bk = page_get(c, &t->books[d], d, name)))
+            return -ENOMEM;
+        bk->seen = round;
+        for (size_t k = i; k < j; k++)
+            pages[k]->book = bk;
+        if (!written_from(bk, (void *const *)(pages + i), j - i, page_id))
+            err = book_write(c, bk, pages + i, j - i, pols + first[i], end - first[i]);
+        if (err == 0)
+            err = push_shared(l, bk->jump);
+    }
+    for (h = tby_hmap_first(&t->books[d]); err == 0 && h; h = next) {
+        struct page *bk = TBY_CONTAINER_OF(h, struct page, node);
+
+        next = tby_hmap_next(&t->books[d], h);
+        if (bk->seen != round)
+            page_free(c, &t->books[d], bk);
+    }
+    return err;
 }
 
 /* The name of the page starting at dp: the default tier's keep the names they had before
@@ -1210,13 +1369,15 @@ static void page_name(char *name, const struct dtier *t, int d, const struct dpo
 }
 
 /* Cuts the tier's policies into pages, writes the pages that changed, pushes a jump to
- * each onto the tier's rules and drops the pages no longer cut. */
+ * each (or to their books) onto the tier's rules and drops the pages no longer cut. */
 static int pages_write(struct calc_dispatch *c, struct dtier *t, int d, struct dpol **pols,
                        size_t n, struct tby_rs_rules *l)
 {
     uint64_t round = ++c->page_round;
     struct tby_hnode *h, *next;
-    int err = 0;
+    struct page **pages = malloc((n + 1) * sizeof(*pages));
+    size_t *first = malloc((n + 1) * sizeof(*first)), n_pages = 0;
+    int err = pages && first ? 0 : -ENOMEM;
 
     for (size_t i = 0, j; err == 0 && i < n; i = j) {
         char name[TBY_RS_HASHED_NAME_SIZE];
@@ -1225,23 +1386,30 @@ static int pages_write(struct calc_dispatch *c, struct dtier *t, int d, struct d
         for (j = i + 1; j < n && !starts_page(pols[j]); j++)
             ;
         page_name(name, t, d, pols[i], i == 0 && !starts_page(pols[0]));
-        if (!(pg = page_get(t, d, name)))
-            return -ENOMEM;
+        if (!(pg = page_get(c, &t->pages[d], d, name))) {
+            err = -ENOMEM;
+            break;
+        }
         pg->seen = round;
+        pg->starts_book = pols[i]->display_hash % (PAGE_SPAN * BOOK_SPAN) == 0;
+        pages[n_pages] = pg;
+        first[n_pages++] = i;
         for (size_t k = i; k < j; k++)
             pols[k]->page[d] = pg;
-        if (!page_same(pg, pols + i, j - i))
-            err = page_write(c, d, pg, pols + i, j - i);
-        if (err == 0)
-            err = push_shared(l, pg->jump);
+        if (!written_from(pg, (void *const *)(pols + i), j - i, dpol_serial))
+            err = page_rewrite(c, d, pg, pols + i, j - i);
     }
+    if (err == 0)
+        err = books_write(c, t, d, pages, first, n_pages, pols, n, l);
     for (h = tby_hmap_first(&t->pages[d]); err == 0 && h; h = next) {
         struct page *pg = TBY_CONTAINER_OF(h, struct page, node);
 
         next = tby_hmap_next(&t->pages[d], h);
         if (pg->seen != round)
-            page_free(c, t, d, pg);
+            page_free(c, &t->pages[d], pg);
     }
+    free(pages);
+    free(first);
     return err;
 }
 
@@ -1519,10 +1687,14 @@ void calc_dispatch_free(struct calc_dispatch *c)
         for (int d = 0; d < 2; d++) {
             struct tby_hnode *ph, *pnext;
 
-            for (ph = tby_hmap_first(&t->pages[d]); ph; ph = pnext) {
-                pnext = tby_hmap_next(&t->pages[d], ph);
-                tby_hmap_remove(&t->pages[d], ph);
-                page_release(TBY_CONTAINER_OF(ph, struct page, node));
+            for (int b = 0; b < 2; b++) {
+                struct tby_hmap *in = b ? &t->books[d] : &t->pages[d];
+
+                for (ph = tby_hmap_first(in); ph; ph = pnext) {
+                    pnext = tby_hmap_next(in, ph);
+                    tby_hmap_remove(in, ph);
+                    page_release(TBY_CONTAINER_OF(ph, struct page, node));
+                }
             }
         }
         tier_release(t);

@@ -38,12 +38,17 @@
 /* Room for notifications of our own large commits, so the monitor rarely overflows. */
 #define MONITOR_BUFFER (16 * 1024 * 1024)
 
-static double now_ms(void)
+static double clock_ms(clockid_t id)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static double now_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
 }
 
 /* ---- sockets ---------------------------------------------------------------------------- */
@@ -535,7 +540,7 @@ static int send_batch(struct tby_nft *nft, struct batch *bt, struct tby_nft_stat
     struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
     struct msghdr mh = { .msg_name = &snl, .msg_namelen = sizeof(snl) };
     int size = 0;
-    double t0 = now_ms();
+    double t0 = now_ms(), cpu0 = clock_ms(CLOCK_THREAD_CPUTIME_ID);
 
     if (!iov)
         return tby_error_set(err, -ENOMEM, "out of memory");
@@ -564,6 +569,7 @@ static int send_batch(struct tby_nft *nft, struct batch *bt, struct tby_nft_stat
     tby_nft_monitor_listen(nft, true);
     size = read_errors(nft, bt, err);
     st->kernel_ms = now_ms() - t0;
+    st->kernel_cpu_ms = clock_ms(CLOCK_THREAD_CPUTIME_ID) - cpu0;
     return size;
 }
 

@@ -40,6 +40,8 @@ struct tby_nft_stats {
     size_t bytes;
     double ms;                /* the whole sync */
     double kernel_ms;         /* sending the batch until the kernel answered */
+    double kernel_cpu_ms;     /* ... of it, this thread's CPU time (the kernel's own work
+                               * on the batch, without waiting for a CPU) */
 };
 
 int tby_nft_open(struct tby_nft **out, struct tby_error *err);

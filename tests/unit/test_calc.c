@@ -525,8 +525,9 @@ static void test_pods_change_page_sets_not_rules(void **state)
     assert_lacks(t, "cali-a");
 }
 
-/* With many policies the dispatch is cut into pages, and a packet enters only the pages
- * holding a policy of its workload. */
+/* With many policies the dispatch is cut into pages (and a tier of more than 16 pages
+ * into books of pages), and a packet enters only the books and pages holding a policy of
+ * its workload. */
 static void test_dispatch_is_cut_into_pages(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
@@ -546,6 +547,10 @@ static void test_dispatch_is_cut_into_pages(void **state)
              "spec:\n  order: 301\n  selector: app == 'db'\n  types: [Ingress]\n");
     t = dump(c);
     assert_true(count(t, "chain to-wl-") > 5); /* pages */
+    /* more than 16 pages: the tier jumps to books of pages */
+    assert_true(count(t, "chain to-wl-book-") >= 1);
+    assert_lacks(t, "chain to-wl-tier-default {\n\t\tmeta mark set mark & 0xfffdffff\n"
+                    "\t\tmeta mark & 0x00030000 == 0 oifname @to-wl-first ");
     for (int i = 0; i < 300; i++)
         snprintf(want + strlen(want), sizeof(want) - strlen(want), "%spi-np/default/p%03d%s",
                  i ? " " : "", i, i == 150 ? " pi-np/default/other" : "");
@@ -555,10 +560,31 @@ static void test_dispatch_is_cut_into_pages(void **state)
     wep(c, (struct wep_spec){ "default", "b", NULL, "cali-b", "10.0.0.2", "app=db", NULL });
     j = journal(c);
     assert_lacks(j, "rule");
-    assert_int_equal(count(j, "{ \"cali-b\" }"), 4); /* local-wl, selected, wl-…, one page */
+    /* local-wl, selected, wl-…, one page and its book */
+    assert_int_equal(count(j, "{ \"cali-b\" }"), 5);
     free(t);
     t = dump(c);
     assert_applies(t, "pi-np/default/other", "cali-b", true);
+    /* a policy coming rewrites its page (and refills its book's set), not the tier chain
+     * nor a book's rules */
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    apply_web_policy(c, "p-new", 101);
+    free(j);
+    j = journal(c);
+    assert_has(j, "add rule inet tabby to-wl-");
+    assert_lacks(j, "add rule inet tabby to-wl-tier-default ");
+    assert_lacks(j, "add rule inet tabby to-wl-book-");
+    assert_lacks(j, "element inet tabby to-wl-book-"); /* cali-a was in that book already */
+    free(t);
+    t = dump(c);
+    assert_applies(t, "pi-np/default/p-new", "cali-a", true);
+    /* the pods leave: no element stays behind in a page or a book */
+    wep_delete(c, "default", "a");
+    wep_delete(c, "default", "b");
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "cali-a");
+    assert_lacks(t, "cali-b");
 }
 
 /* A workload is in to-wl-selected while some policy of its direction applies to it: held

@@ -96,11 +96,10 @@ kp_cleanup() {
     local dir=$1 pod
     shift
     for pod; do
-        [ -f "$pod" ] && podman kube down "$pod" >/dev/null 2>&1
+        [ ! -f "$pod" ] || podman kube down "$pod" >/dev/null 2>&1 || true
     done
-    podman rm -f -a -t 0 >/dev/null 2>&1
-    podman pod rm -f -a >/dev/null 2>&1
-    podman system reset -f >/dev/null 2>&1
-    findmnt -rn -o TARGET | grep "^$dir/" | sort -r | xargs -r umount -l 2>/dev/null
-    return 0
+    podman rm -f -a -t 0 >/dev/null 2>&1 || true
+    podman pod rm -f -a >/dev/null 2>&1 || true
+    podman system reset -f >/dev/null 2>&1 || true
+    findmnt -rn -o TARGET | grep "^$dir/" | sort -r | xargs -r umount -l 2>/dev/null || true
 }

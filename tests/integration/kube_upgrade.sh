@@ -196,14 +196,20 @@ peer_route() {
     if [ "$BACKEND" = bird ]; then [ -n "$(fab_in n1 ip route show proto bird)" ]
     else fab_in n1 ip link show vxlan.tabby >/dev/null; fi
 }
-if [ -z "$(kl_pm n1 ps -q --filter name=tabby-node-n1)" ] && st_flows &&
-    fab_in n1 nft list table inet tabby >/dev/null 2>&1 &&
-    [ -n "$(fab_in n1 ip route show proto 80)" ] && peer_route
-then
+why=
+[ -z "$(kl_pm n1 ps -q --filter name=tabby-node-n1)" ] || why+="its containers still run; "
+st_flows || why+="the stream stopped ($(cat "$T_TMP/sender.err")); "
+fab_in n1 nft list table inet tabby >/dev/null 2>&1 || why+="no table inet tabby; "
+ip_a=$(jq -r '.ips[0].address' "$T_TMP/cni.a.ADD")
+[ -n "$(fab_in n1 ip route show "${ip_a%/*}")" ] || why+="no route to pod a; "
+# VXLAN's routes to the other node's block are tabby-node's; on BIRD they are BIRD's
+[ "$BACKEND" = bird ] || [ -n "$(fab_in n1 ip route show proto 80)" ] ||
+    why+="no route of protocol 80; "
+peer_route || why+="no route to the other node's pods; "
+if [ -z "$why" ]; then
     pass pod_deleted_leaves_the_pods_networking
 else
-    fail pod_deleted_leaves_the_pods_networking "$(tail -3 "$T_TMP/down.log"
-        cat "$T_TMP/sender.err")"
+    fail pod_deleted_leaves_the_pods_networking "$why$(tail -3 "$T_TMP/down.log")"
 fi
 
 # ---- removal: tabby-node --uninstall, run from the image as a cleanup job -------------------

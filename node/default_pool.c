@@ -12,6 +12,7 @@
 
 #include "tabby/cleanup.h"
 #include "tabby/selector.h"
+#include "tabby/yaml.h"
 #include "default_pool.h"
 
 /* The variables of one family's pool; ipip -1: none (IPv6 pools have no IPIP). */
@@ -180,6 +181,65 @@ void node_default_pool_pick4(const struct tby_ip *addrs, size_t n, struct tby_ci
     *out = preferred;
 }
 
+/* ---- kubeadm's pod subnets ---------------------------------------------------------------- */
+
+#define KUBEADM_FIELD "ClusterConfiguration: networking.podSubnet"
+
+/* Each comma-separated entry of `list` (not empty) is a CIDR; the first of each family is
+ * kept. */
+static int kubeadm_subnets(const char *list, struct tby_cidr out[2], bool found[2],
+                           struct tby_error *err)
+{
+    for (const char *p = list;; p++) {
+        size_t n = strcspn(p, ",");
+        char entry[TBY_CIDR_STRLEN];
+        struct tby_cidr cidr;
+        int i;
+
+        if (n == 0)
+            return tby_error_set(err, -EINVAL, "%s: \"%s\": an empty entry", KUBEADM_FIELD,
+                                 list);
+        snprintf(entry, sizeof(entry), "%.*s", (int)n, p);
+        if (n >= sizeof(entry) || tby_cidr_parse(entry, TBY_CIDR_MASK, &cidr, NULL) < 0)
+            return tby_error_set(err, -EINVAL, "%s: \"%s\": \"%s%s\" is not a CIDR",
+                                 KUBEADM_FIELD, list, entry, n >= sizeof(entry) ? "…" : "");
+        i = cidr.ip.family == 6;
+        if (!found[i]) {
+            out[i] = cidr;
+            found[i] = true;
+        }
+        p += n;
+        if (!*p)
+            return 0;
+    }
+}
+
+int node_default_pool_kubeadm(const char *text, size_t len, struct tby_cidr out[2],
+                              bool found[2], struct tby_error *err)
+{
+    struct tby_yaml_docs docs = { 0 };
+    const json_t *doc, *networking, *subnet;
+    int r;
+
+    found[0] = found[1] = false;
+    if ((r = tby_yaml_load(text, len, "ClusterConfiguration", &docs, err)) < 0)
+        return r;
+    doc = json_array_get(docs.docs, 0);
+    networking = json_object_get(doc, "networking");
+    subnet = json_object_get(networking, "podSubnet");
+    if (doc && !json_is_object(doc))
+        r = tby_error_set(err, -EINVAL, "ClusterConfiguration: must be a mapping");
+    else if (networking && !json_is_null(networking) && !json_is_object(networking))
+        r = tby_error_set(err, -EINVAL, "ClusterConfiguration: networking: must be a mapping");
+    else if (subnet && !json_is_null(subnet) && !json_is_string(subnet))
+        r = tby_error_set(err, -EINVAL, "%s: must be a string", KUBEADM_FIELD);
+    else if (json_is_string(subnet) && *json_string_value(subnet))
+        r = kubeadm_subnets(json_string_value(subnet), out, found, err);
+    if (r < 0)
+        found[0] = found[1] = false;
+    tby_yaml_docs_clear(&docs);
+    return r;
+}
 
 const char *node_default_pool_name(int i)
 {

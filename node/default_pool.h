@@ -33,4 +33,15 @@ const char *node_default_pool_mode(int mode);
  * all the same. */
 void node_default_pool_pick4(const struct tby_ip *addrs, size_t n, struct tby_cidr *out);
 
+/* The pod subnets kubeadm was given, which calico-node takes for a pool whose CIDR is unset:
+ * `text` (len bytes) is the ClusterConfiguration of the kubeadm-config ConfigMap (YAML),
+ * whose networking.podSubnet is "10.244.0.0/16", or on a dual-stack cluster
+ * "10.244.0.0/16,fd00:10:244::/56". The first CIDR of each family goes to out[0] (IPv4)
+ * or out[1] (IPv6), host bits cleared as calico-node clears them, found[] saying which
+ * there was. No networking or podSubnet (or an empty one): 0 and none found. Text that is
+ * not YAML, or an entry that is not a CIDR: -EINVAL and none found, the error naming the
+ * field ("ClusterConfiguration: networking.podSubnet: …"). */
+int node_default_pool_kubeadm(const char *text, size_t len, struct tby_cidr out[2],
+                              bool found[2], struct tby_error *err);
+
 #endif

@@ -11,7 +11,15 @@
  * choice, as with calico-node). The settings are checked with the others at start, so a
  * bad one stops tabby-node before anything is written; the pool itself is written once
  * the datastore has been read, and tried again with backoff while it cannot be (the node
- * is not ready meanwhile). */
+ * is not ready meanwhile).
+ *
+ * On a kubeadm cluster (the k8s: datastore), a pool whose CIDR is not given takes the pod
+ * subnet of its family kubeadm was given, as calico-node does: the kubeadm-config
+ * ConfigMap in kube-system, its ClusterConfiguration's networking.podSubnet, read once
+ * when a pool is about to be made without a CIDR. No such ConfigMap, or no right to read
+ * it (calico-node says so and goes on): Calico's own choice. A ConfigMap whose podSubnet
+ * is not understood is said (warning) and Calico's own choice made; a read that fails
+ * otherwise (the API unreachable) is tried again with the pool. */
 #include <errno.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
@@ -22,6 +30,7 @@
 #include <unistd.h>
 
 #include "tabby/catalog.h"
+#include "tabby/kube.h"
 #include "tabby/log.h"
 #include "default_pool.h"
 #include "node.h"
@@ -54,9 +63,17 @@ static int pick6(struct tby_cidr *out)
 
 /* ---- the part ------------------------------------------------------------------------------ */
 
+static const struct tby_kube_resource configmaps = {
+    "", "v1", "configmaps", "ConfigMap", true, false,
+};
+
 struct node_pools {
     struct tby_store *store;
     const struct node_config *cfg;
+    struct tby_kube_client *kube; /* on k8s, when a pool may need kubeadm's subnet */
+    bool kubeadm_read;            /* the ConfigMap was read (or is not there to read) */
+    bool kubeadm_found[2];        /* kubeadm gave a subnet of IPv4 ([0]), of IPv6 ([1]) */
+    struct tby_cidr kubeadm[2];
     bool done[2];             /* the family has a pool, or is to have none */
     int64_t next_at;
     struct node_backoff backoff;
@@ -66,7 +83,11 @@ struct node_pools {
 
 static void pools_stop(void *state)
 {
-    free(state);
+    struct node_pools *p = state;
+
+    if (p)
+        tby_kube_client_free(p->kube);
+    free(p);
 }
 
 static int pools_start(struct node *n, void **state, struct tby_error *err)
@@ -89,6 +110,43 @@ static int pools_start(struct node *n, void **state, struct tby_error *err)
         p->done[1] = true;
     }
     *state = p;
+    if (tby_store_kube_config(n->store) && ((!p->done[0] && !cfg->pool[0].has_cidr) ||
+                                            (!p->done[1] && !cfg->pool[1].has_cidr)))
+        return tby_kube_client_new(tby_store_kube_config(n->store), &p->kube, err);
+    return 0;
+}
+
+/* kubeadm's pod subnets, read once (see the top of the file). 0, or why it could not be
+ * read now. */
+static int read_kubeadm(struct node_pools *p, struct tby_error *err)
+{
+    _cleanup_json_ json_t *cm = NULL;
+    struct tby_error why = { 0 };
+    const char *text;
+    char cidr[TBY_CIDR_STRLEN];
+    int r;
+
+    if (!p->kube || p->kubeadm_read)
+        return 0;
+    r = tby_kube_get(p->kube, &configmaps, "kube-system", "kubeadm-config", &cm, &why);
+    if (r == -EACCES)
+        tby_log(TBY_LOG_INFO, "pools", "not allowed to read the kubeadm-config ConfigMap: "
+                "no pod subnet from kubeadm error=\"%s\"", tby_error_str(&why));
+    else if (r < 0 && r != -ENOENT)
+        return tby_error_set(err, r, "%s", tby_error_str(&why));
+    memset(&why, 0, sizeof(why));
+    p->kubeadm_read = true;
+    text = json_string_value(json_object_get(json_object_get(cm, "data"),
+                                             "ClusterConfiguration"));
+    if (!text)
+        return 0;
+    if (node_default_pool_kubeadm(text, strlen(text), p->kubeadm, p->kubeadm_found, &why) < 0)
+        tby_log(TBY_LOG_WARNING, "pools", "no pod subnet from kubeadm, Calico's default taken "
+                "error=\"ConfigMap kube-system/kubeadm-config: data.%s\"", tby_error_str(&why));
+    for (int i = 0; i < 2; i++)
+        if (p->kubeadm_found[i])
+            tby_log(TBY_LOG_INFO, "pools", "pod subnet found in the kubeadm-config ConfigMap "
+                    "family=%d cidr=%s", i ? 6 : 4, tby_cidr_format(&p->kubeadm[i], cidr));
     return 0;
 }
 
@@ -109,11 +167,17 @@ static int create(struct node_pools *p, int i, struct tby_error *err)
     char text[TBY_CIDR_STRLEN];
     int r = 0;
 
-    if (!pool->has_cidr && (i == 0 ? 4 : 6) == 4)
+    if (!pool->has_cidr && (r = read_kubeadm(p, err)) < 0)
+        return r;
+    if (!pool->has_cidr && p->kubeadm_found[i])
+        cidr = p->kubeadm[i];
+    else if (!pool->has_cidr && i == 0)
         pick4(&cidr);
     else if (!pool->has_cidr && pick6(&cidr) < 0)
         return tby_error_set(err, -EIO, "no random bytes for an IPv6 ULA prefix");
     r = node_default_pool_resource(pool, (i == 0 ? 4 : 6), &cidr, &res, err);
+    if (r < 0 && !pool->has_cidr && p->kubeadm_found[i])
+        tby_error_prefix(err, "the pod subnet of ConfigMap kube-system/kubeadm-config");
     if (r == 0 && (r = tby_resource_list_push(&list, res)) < 0) {
         tby_resource_free(res);
         r = tby_error_set(err, r, "out of memory");

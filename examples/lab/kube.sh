@@ -194,6 +194,14 @@ kube_start_apiserver() {
         die "applying manifests/crds.yaml failed"
     kube_identities || die "making the ServiceAccounts, roles and kubeconfigs failed"
     kube_nodes || die "registering the Node objects failed"
+    # --runtime podman: the manifest, as an operator applies it, and the token folder the
+    # kubelet mounts into tabby-node's pod (its ServiceAccount's)
+    if [ "$RUNTIME" = podman ]; then
+        kube_kubectl apply -f "$TOP/manifests/tabby.yaml" >"$STATE/apply.log" 2>&1 ||
+            die "applying manifests/tabby.yaml failed (see $STATE/apply.log)"
+        KAPI_EXEC="ip netns exec $(fab_name kapi)" kapi_sa_folder "$KAPI" kube-system \
+            tabby-node "$STATE/sa" || die "no token for ServiceAccount kube-system/tabby-node"
+    fi
     for i in $(seq 1 "$NODES"); do
         mkdir -p "$STATE/n$i/net.d"
         kube_conflist "$i" >"$STATE/n$i/net.d/10-tabby.conflist"
@@ -257,6 +265,7 @@ kube_cni() {
     local command=$1 pod=$2 dir node conflist n i order prev conf type out
     dir=$(pod_dir "$pod")
     node=$(cat "$dir/node")
+    if [ "$RUNTIME" = podman ]; then kube_cni_installed "$@"; return; fi
     conflist=$(cat "$STATE/$node/net.d/10-tabby.conflist")
     n=$(jq '.plugins | length' <<<"$conflist")
     if [ "$command" = ADD ]; then order=$(seq 0 $((n - 1))); prev=;
@@ -277,6 +286,17 @@ kube_cni() {
         [ "$command" = DEL ] || prev=$out
     done
     [ "$command" = DEL ] || printf '%s\n' "$prev"
+}
+
+# --runtime podman: the plugin and conflist install-cni installed on the pod's node, called
+# as containerd's CRI calls it (kubelet.sh's kp_cni).
+kube_cni_installed() {
+    local dir node
+    dir=$(pod_dir "$2")
+    node=$(cat "$dir/node")
+    kp_cni "$node" "$STATE/$node/host" "$1" "$(cat "$dir/id")" "/run/netns/$(pod_ns "$2")" \
+        "K8S_POD_INFRA_CONTAINER_ID=$(cat "$dir/id");K8S_POD_UID=$(cat "$dir/uid");IgnoreUnknown=1;K8S_POD_NAMESPACE=${2%%/*};K8S_POD_NAME=${2#*/}" \
+        2>>"$STATE/$node/cni.log"
 }
 
 # kube_plugin TYPE: where CNI_PATH finds it.

@@ -2,12 +2,15 @@
  * from the environment: arbitrary bytes are lines of NAME=VALUE, given as the whole
  * environment to the settings' loader (the default pools' CALICO_IPV{4,6}POOL_* and
  * NO_DEFAULT_POOLS, the FELIX_* variables, every other setting) and to the FELIX_* reader
- * alone. Never a crash, a leak or undefined behaviour; a failure always says why. */
+ * alone; and the same bytes as the ClusterConfiguration of kubeadm's ConfigMap, whose pod
+ * subnet a default pool without a CIDR takes. Never a crash, a leak or undefined
+ * behaviour; a failure always says why. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "default_pool.h"
 #include "node_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -23,8 +26,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct tby_error err = { 0 };
     int n = 0;
 
+    struct tby_cidr subnets[2];
+    bool found[2];
+
     if (!text)
         return 0;
+    if (node_default_pool_kubeadm((const char *)data, size, subnets, found, &err) < 0 &&
+        (!err.msg[0] || found[0] || found[1]))
+        __builtin_trap();
+    memset(&err, 0, sizeof(err));
     memcpy(text, data, size);
     text[size] = '\0';
     clearenv();

@@ -35,6 +35,13 @@
 #   kl_split FILE KUBE CALICO   the documents of FILE (lists opened) for kubectl (Kubernetes
 #                               kinds) and for tabbyctl (Calico's kinds) into two files
 #   kl_write apply|delete FILE  each part of FILE written by its tool, then kl_settled
+#   kl_podman                   from then on every node's tabby-node is the DaemonSet's pod of
+#                               manifests/tabby.yaml played by podman from the image, as a
+#                               kubelet would run it (examples/lab/kubelet.sh): the manifest
+#                               applied, a token of kube-system/tabby-node, the image loaded
+#                               (built once, kept in the build folder); PN_RUNTIME=podman makes
+#                               pn_start_node / pn_stop_node play and stop that pod (its log
+#                               followed into the node's tabby-node log, its backend none)
 #   kl_settled                  waits (PN_WAIT) until every running tabby-node's last
 #                               programming counts the policies and endpoints the API holds:
 #                               writes on k8s: are one object each, and a node may program
@@ -231,6 +238,45 @@ kl_counted() {
     local line
     line=$(grep 'policy programmed' "$T_TMP/tabby-node-$1.log" | tail -1)
     [[ $line == *" endpoints=$2 "* && $line == *" policies=$3 "* ]]
+}
+
+kl_podman() {
+    local version
+    # shellcheck source=../../examples/lab/kubelet.sh
+    . "$T_TOP/examples/lab/kubelet.sh"
+    kp_podman "$T_TMP/podman"
+    t_on_exit 'kp_cleanup "$T_TMP" "$T_TMP"/*/pod.yaml'
+    version=$(sed -n 's/^PACKAGE_VERSION = //p' "$T_BUILD/Makefile")
+    KL_IMAGE=localhost/tabby-node:$version
+    kp_image "$T_BUILD" "$KL_IMAGE" "$T_BUILD/tabby-node-image.tar" >"$T_TMP/image.log" 2>&1 ||
+        { echo "the image: $(tail -3 "$T_TMP/image.log")" >&2; return 1; }
+    kl_kubectl apply -f "$T_TOP/manifests/tabby.yaml" >"$T_TMP/apply.log" 2>&1 ||
+        { echo "the manifest: $(tail -3 "$T_TMP/apply.log")" >&2; return 1; }
+    KAPI_EXEC="ip netns exec $(fab_name kapi)" kapi_sa_folder "$KL_DIR" kube-system tabby-node \
+        "$T_TMP/sa" || return 1
+    PN_RUNTIME=podman
+}
+
+# The node's pod played (again: the last one stopped by kl_node_pod_stop), and its
+# container's log followed into the node's tabby-node log (PN_DAEMON: the follower).
+kl_node_pod_start() {
+    local node=$1 dir=$T_TMP/$1 before
+    pn_count_programmed "$node"
+    before=$PN_COUNT
+    kp_pod "$node" "$dir" "$T_TMP/sa" "$KL_IP" "$KL_PORT" "$KL_IMAGE" none &&
+        kp_play "$node" "$dir" || { echo "$node: $(tail -3 "$dir/play.log")" >&2; return 1; }
+    kp_pm "$node" logs -f "tabby-node-$node-tabby-node" >>"$T_TMP/tabby-node-$node.log" 2>&1 &
+    PN_DAEMON[$node]=$!
+    pn_wait_programmed "$node" "$before"
+}
+
+kl_node_pod_stop() {
+    local node=$1 sig=${2:-TERM}
+    kp_pm "$node" kill -s "$sig" "tabby-node-$node-tabby-node" >/dev/null 2>&1
+    kp_pm "$node" kube down "$T_TMP/$node/pod.yaml" >/dev/null 2>&1
+    kill "${PN_DAEMON[$node]}" 2>/dev/null
+    wait "${PN_DAEMON[$node]}" 2>/dev/null
+    unset "PN_DAEMON[$node]"
 }
 
 kl_settled() {

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # kube_upgrade.sh — a rolling upgrade and the removal of the DaemonSet's pod, run by a real
 # container runtime (podman kube play of manifests/tabby.yaml's pod template: kube_lib.sh).
-# Two nodes on the VXLAN backend (the ConfigMap's tabby_backend, as an operator sets it),
+# Two nodes on the VXLAN backend (the ConfigMap's tabby_backend, as an operator sets it), or
+# with KU_BACKEND=bird (kube_upgrade_bird.sh) on BIRD: BGP mesh, a pool without
+# encapsulation, BIRD in the pod beside tabby-node (its graceful restart and persisted
+# kernel routes carry the routes across the swap; no route of BIRD's is deleted on either
+# node),
 # the API server test double on a host of the fabric, pod a on n1 and pod b on n2 wired by
 # the plugin install-cni installed, and a TCP stream from a to b (stream_lib.sh).
 #   Upgrade, one node at a time: the node's pod is replaced (podman kube play --replace:
@@ -24,14 +28,17 @@ set -u
 . "$(dirname "$0")/containers_lib.sh"
 . "$T_TOP/tests/k8s/kapi.sh"
 . "$(dirname "$0")/kube_lib.sh"
-t_begin kube_upgrade
+BACKEND=${KU_BACKEND:-vxlan}
+case $BACKEND in vxlan) T=kube_upgrade ;; bird) T=kube_upgrade_bird ;;
+*) echo "FAIL kube_upgrade: KU_BACKEND is vxlan or bird, got $BACKEND"; exit 1 ;; esac
+t_begin "$T"
 t_need_root
 for tool in podman runc catatonit kubectl jq python3 nsenter socat curl; do
     command -v "$tool" >/dev/null || [ -x "/usr/libexec/podman/$tool" ] ||
-        { skip kube_upgrade "$tool is not installed"; t_end; }
+        { skip "$T" "$tool is not installed"; t_end; }
 done
 python3 -c 'import yaml' 2>/dev/null ||
-    { skip kube_upgrade "python3-yaml is not installed"; t_end; }
+    { skip "$T" "python3-yaml is not installed"; t_end; }
 
 t_fabric "tku$$"
 . "$(dirname "$0")/stream_lib.sh"
@@ -45,22 +52,24 @@ fab_switch sw && fab_host api sw 10.61.0.100/24 &&
 kl_podman
 version=$(sed -n 's/^PACKAGE_VERSION = //p' "$T_BUILD/Makefile")
 OLD=localhost/tabby-node:$version NEW=localhost/tabby-node:$version-next
-if ! kl_image --tag "$OLD" || ! kl_image --version "$version-next"; then
-    fail kube_upgrade "the images were not built: $(tail -3 "$T_TMP/image.log")"
+if ! kl_image || ! kl_image --version "$version-next"; then
+    fail "$T" "the images were not built: $(tail -3 "$T_TMP/image.log")"
     t_end
 fi
 image_id() { podman image inspect --format '{{.Id}}' "$1"; }
 
 # ---- the cluster -----------------------------------------------------------------------------
 kl_cluster api 10.61.0.100:0 ||
-    { fail kube_upgrade "the API server or the manifest: $(tail -3 "$T_TMP/apply.log")"; t_end; }
+    { fail "$T" "the API server or the manifest: $(tail -3 "$T_TMP/apply.log")"; t_end; }
 # The pods' namespace (its profile kns.default lets them talk), the nodes.
 printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: "default"}\n' | kc apply -f - >/dev/null
 for n in n1 n2; do
     printf 'apiVersion: v1\nkind: Node\nmetadata: {name: "%s"}\n' "$n" | kc apply -f - >/dev/null
 done
+vxlan_mode=Always
+[ "$BACKEND" = bird ] && vxlan_mode=Never
 printf 'apiVersion: crd.projectcalico.org/v1\nkind: IPPool\nmetadata: {name: "pool"}\n%s\n' \
-    'spec: {cidr: "10.63.0.0/16", blockSize: 26, ipipMode: Never, vxlanMode: Always}' |
+    "spec: {cidr: \"10.63.0.0/16\", blockSize: 26, ipipMode: Never, vxlanMode: $vxlan_mode}" |
     kc apply -f - >/dev/null || { fail setup "the pool"; t_end; }
 # readiness NODE: the HTTP status of NODE's /readiness. Through nsenter --net, not `ip netns
 # exec`, whose private mount namespace (every 50 ms while polling) holds copies of the
@@ -72,7 +81,7 @@ readiness() {
 }
 ready() { [ "$(readiness "$1")" = 200 ]; }
 for n in n1 n2; do
-    if ! kl_pod "$n" "$OLD" vxlan || ! kl_play "$n" || ! t_wait 60 ready "$n"; then
+    if ! kl_pod "$n" "$OLD" "$BACKEND" || ! kl_play "$n" || ! t_wait 60 ready "$n"; then
         fail "setup_$n" "$(tail -3 "$T_TMP/$n/play.log"; kl_pm "$n" logs "$(kl_ctr "$n")" 2>&1 |
             tail -5)"
         t_end
@@ -113,11 +122,16 @@ started_ms() {
         echo $(($(date -d "${at% *}" +%s%N) / 1000000))
 }
 # Deletions of tabby's objects: nft's "delete rule|chain|set|element|table inet tabby …",
-# ip's "Deleted …" of a route of protocol 80 or on/of tabby's devices.
+# ip's "Deleted …" of a route of protocol 80 (or BIRD's) or on/of tabby's devices. On
+# BIRD, the peer's too: its routes to the upgraded node's block must outlive the swap.
 deletions() {
-    st_events "$1" |
-        grep -E '^delete [a-z]+ inet tabby |^Deleted .*(proto 80|vxlan\.tabby|vxlan-v6\.tabby)'
+    local node
+    for node in "$1" $([ "$BACKEND" = bird ] && echo "${PEER[$1]}"); do
+        st_events "$node" | sed "s/^/$node: /" | grep -E ": (delete [a-z]+ inet tabby |\
+Deleted .*(proto 80|proto bird|vxlan\.tabby|vxlan-v6\.tabby))"
+    done
 }
+declare -A PEER=([n1]=n2 [n2]=n1)
 for n in n1 n2; do
     st_monitor "$n"
     if ! st_monitors_listen "$n"; then
@@ -127,9 +141,17 @@ done
 for n in n1 n2; do
     bytes_before=$(st_received)
     poll "$n"
-    kl_pod "$n" "$NEW" vxlan
+    kl_pod "$n" "$NEW" "$BACKEND"
     # podman 4.3 sometimes fails to remove the old pod's containers ("unlinkat
-    # …/userdata/shm: device or resource busy"): said, and played again.
+    # …/userdata/shm: device or resource busy"): said, and played again. Not tabby's: the
+    # shm tmpfs is still mounted in podman's own mount namespace when its folder is
+    # removed (podman 4.3 unmounts it without MNT_DETACH and only logs a failure). Copies of
+    # it in other processes' mount namespaces (`ip netns exec`, `unshare -m`) cannot cause
+    # this: / is private here, so they are no peers of podman's mount, and since Linux 3.18
+    # a mount point in another namespace does not stop rmdir. Upstream's long-running
+    # unlinkat/EBUSY flakes (podman #10454, #11594, #17216: concurrent clean-up and removal
+    # of a pod's containers) match; not reproduced here (0 failures in 12 plays with
+    # --replace beside a live `ip netns exec` namespace; 0 in the 8 of 4 runs of this test).
     tries=1
     until kl_play "$n" --replace || [ $tries = 3 ] ||
         ! grep -q 'userdata/shm: device or resource busy' "$T_TMP/$n/play.log"; do
@@ -177,14 +199,25 @@ done
 
 # ---- removal: the pod goes, the pods' networking stays --------------------------------------
 kl_pm n1 kube down "$T_TMP/n1/pod.yaml" >"$T_TMP/down.log" 2>&1
-if [ -z "$(kl_pm n1 ps -q --filter name=tabby-node-n1)" ] && st_flows &&
-    fab_in n1 nft list table inet tabby >/dev/null 2>&1 &&
-    [ -n "$(fab_in n1 ip route show proto 80)" ] && fab_in n1 ip link show vxlan.tabby >/dev/null
-then
+# The route to the other node's pods: VXLAN's device, or the route BIRD learned (persisted).
+peer_route() {
+    if [ "$BACKEND" = bird ]; then [ -n "$(fab_in n1 ip route show proto bird)" ]
+    else fab_in n1 ip link show vxlan.tabby >/dev/null; fi
+}
+why=
+[ -z "$(kl_pm n1 ps -q --filter name=tabby-node-n1)" ] || why+="its containers still run; "
+st_flows || why+="the stream stopped ($(cat "$T_TMP/sender.err")); "
+fab_in n1 nft list table inet tabby >/dev/null 2>&1 || why+="no table inet tabby; "
+ip_a=$(jq -r '.ips[0].address' "$T_TMP/cni.a.ADD")
+[ -n "$(fab_in n1 ip route show "${ip_a%/*}")" ] || why+="no route to pod a; "
+# VXLAN's routes to the other node's block are tabby-node's; on BIRD they are BIRD's
+[ "$BACKEND" = bird ] || [ -n "$(fab_in n1 ip route show proto 80)" ] ||
+    why+="no route of protocol 80; "
+peer_route || why+="no route to the other node's pods; "
+if [ -z "$why" ]; then
     pass pod_deleted_leaves_the_pods_networking
 else
-    fail pod_deleted_leaves_the_pods_networking "$(tail -3 "$T_TMP/down.log"
-        cat "$T_TMP/sender.err")"
+    fail pod_deleted_leaves_the_pods_networking "$why$(tail -3 "$T_TMP/down.log")"
 fi
 
 # ---- removal: tabby-node --uninstall, run from the image as a cleanup job -------------------
@@ -200,6 +233,10 @@ else
     fail uninstall_job_runs_from_the_image "$(tail -3 "$T_TMP/uninstall.log")"
 fi
 left=$(st_tabby_left n1 "$host/etc/cni/net.d" "$host/opt/cni/bin")
+# BIRD's routes (persist on, as Calico's) are BIRD's: --uninstall leaves them, as it leaves
+# every route that is not tabby-node's own; said here.
+[ "$BACKEND" = bird ] &&
+    echo "# routes of BIRD left after --uninstall: $(fab_in n1 ip route show proto bird | wc -l)"
 if [ -z "$left" ] && fab_in n1 ip route show table all | grep -vE ' fe80:' |
     diff "$T_TMP/routes.before" - >"$T_TMP/routes.diff"; then
     pass uninstall_leaves_nothing_of_tabby_and_the_rest

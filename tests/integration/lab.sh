@@ -10,8 +10,11 @@
 # addresses from IPAM on custom resources): there pods are Pod objects, the example
 # policies go in through tabbyctl as Kubernetes objects and a further one through kubectl,
 # and the checks add what calico-node leaves in the API (the Nodes' annotations and
-# NetworkUnavailable condition, ClusterInformation, the nodename files). Needs root; never
-# touches the host's namespace.
+# NetworkUnavailable condition, ClusterInformation, the nodename files). And k8s_podman:
+# the k8s mode with every node's tabby-node run by podman from the image, as the
+# DaemonSet's pod of manifests/tabby.yaml (`lab up --runtime podman`; the pods wired by the
+# plugin and conflist install-cni installed). LAB_MODES="k8s_podman …" runs only those
+# modes. Needs root; never touches the host's namespace.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lab_lib.sh"
@@ -74,10 +77,14 @@ nat_seen_as() {
     [ "$seen" = "${1:-}" ]
 }
 
+# LAB_MODES="k8s k8s_podman" runs only the modes named (all by default).
+want_mode() { [ -z "${LAB_MODES:-}" ] || [[ " $LAB_MODES " == *" $1 "* ]]; }
+
 # run_mode NAME UP_ARGS…: one lab through the whole story.
 run_mode() {
     local name=$1 out
     shift
+    want_mode "$name" || return 0
     CUR="$LAB_PREFIX$name"
     lab_up_with_pods "$name" "$@" || return
     PROTO=tcp expect_matrix "${name}_across_nodes" "$ALL_OPEN"
@@ -118,7 +125,7 @@ crosssubnet_routes_ok() {
 mode_checks() {
     local name=$1
     case $name in
-    native|etcd|k8s)
+    native|etcd|k8s|k8s_podman)
         expect_state "${name}_bgp_routes" 30 bgp_routes_ok n1_routes
         # `lab up` returned only once every session was Established.
         if mesh_peers_up; then pass "${name}_status_peers"; else fail "${name}_status_peers" "$(lab status 2>&1)"; fi ;;
@@ -142,14 +149,15 @@ k8s_checks() {
     out=
     for i in 1 2 3; do
         json=$(k8s_node_json "n$i")
-        jq -e --arg ip "10.99.1.1$i/24" '
+        # the DaemonSet sets no AS: its nodes take the cluster's (BGPConfiguration)
+        jq -e --arg ip "10.99.1.1$i/24" --arg asn "$([ "$name" = k8s_podman ] || echo 64512)" '
             .metadata.annotations["projectcalico.org/IPv4Address"] == $ip and
-            .metadata.annotations["projectcalico.org/ASNumber"] == "64512" and
+            (.metadata.annotations["projectcalico.org/ASNumber"] // "") == $asn and
             ([.status.conditions[] | select(.type == "NetworkUnavailable" and
               .status == "False" and .reason == "TabbyIsUp")] | length == 1)' \
             <<<"$json" >/dev/null 2>&1 || out+="n$i: $(jq -c '[.metadata.annotations,
                 .status.conditions]' <<<"$json" 2>&1); "
-        [ "$(cat "$T_TMP/labs/$CUR/n$i/nodename" 2>&1)" = "n$i" ] ||
+        [ "$name" = k8s_podman ] || [ "$(cat "$T_TMP/labs/$CUR/n$i/nodename" 2>&1)" = "n$i" ] ||
             out+="n$i's nodename file: $(cat "$T_TMP/labs/$CUR/n$i/nodename" 2>&1); "
     done
     if [ -z "$out" ]; then pass "${name}_nodes_as_calico_node_leaves_them"
@@ -300,5 +308,13 @@ elif [ ! -f "$T_TOP/tests/k8s/apiserver.py" ]; then
 else
     run_mode k8s --store k8s
     run_mode k8s_vxlan --store k8s --mode vxlan
+    # tabby-node from the image, the DaemonSet's pod of manifests/tabby.yaml played by podman
+    missing=
+    for tool in podman runc nsenter; do command -v "$tool" >/dev/null || missing+=" $tool"; done
+    [ -x /usr/libexec/podman/catatonit ] || command -v catatonit >/dev/null ||
+        missing+=" catatonit"
+    python3 -c 'import yaml' 2>/dev/null || missing+=" python3-yaml"
+    if [ -n "$missing" ]; then skip k8s_podman "not installed:$missing"
+    else run_mode k8s_podman --store k8s --runtime podman; fi
 fi
 t_end

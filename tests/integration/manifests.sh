@@ -81,10 +81,13 @@ answers=$(for q in "tabby-node create serviceaccounts/tabby-cni-plugin --subreso
     "tabby-node create ippools.crd.projectcalico.org" \
     "tabby-cni-plugin patch pods --subresource=status" "tabby-cni-plugin get pods" \
     "tabby-cni-plugin list pods" "tabby-cni-plugin update ipamhandles.crd.projectcalico.org" \
-    "tabby-cni-plugin create serviceaccounts/tabby-cni-plugin --subresource=token"; do
+    "tabby-cni-plugin create serviceaccounts/tabby-cni-plugin --subresource=token" \
+    "tabby-node get configmaps/kubeadm-config -n kube-system" \
+    "tabby-node get configmaps/tabby-config -n kube-system" \
+    "tabby-node get configmaps/kubeadm-config -n default"; do
     # shellcheck disable=SC2086
     can $q; done | tr '\n' ' ')
-if [ "$answers" = "yes no yes yes no no no yes yes yes yes no yes no " ]; then
+if [ "$answers" = "yes no yes yes no no no yes yes yes yes no yes no yes no no " ]; then
     pass cluster_roles_grant_what_they_say_and_no_more
 else
     fail cluster_roles_grant_what_they_say_and_no_more "answers: $answers"

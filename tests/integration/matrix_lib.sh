@@ -43,9 +43,12 @@
 # API server test double beside the nodes, every pod a Pod object, Namespaces and labels
 # changed through the API, Kubernetes policies written with kubectl and Calico's with
 # tabbyctl; a pod whose named ports change is made again, as Kubernetes' pods' ports cannot
-# change. The scenarios and their expectations are the same.
+# change. The scenarios and their expectations are the same. With MX_RUNTIME=podman as well,
+# each node's tabby-node is the DaemonSet's pod of manifests/tabby.yaml played by podman
+# from the image (k8s_lib.sh's kl_podman), as Kubernetes would run it.
 #
-# Tunables: MX_TIMEOUT_MS (probe timeout, default 400); PROBER comes from podnet.sh.
+# Tunables: MX_TIMEOUT_MS (probe timeout, default 400); MX_ONLY (a regular expression: only
+# the mx_scenario scenarios it matches); PROBER comes from podnet.sh.
 
 MX_TIMEOUT_MS=${MX_TIMEOUT_MS:-400}
 MX_NAMESPACES=(x y z)
@@ -161,6 +164,7 @@ mx_setup() {
     pn_node n1 && pn_node n2 && mx_link_nodes || return 1
     if mx_k8s; then
         kl_start && kl_join n1 11 && kl_join n2 12 || return 1
+        if [ "${MX_RUNTIME:-}" = podman ]; then kl_podman || return 1; fi
         for ns in "${!MX_NS_LABELS[@]}"; do mx_ns_labels "$ns" "${MX_NS_LABELS[$ns]}" || return 1; done
     else
         for ns in "${!MX_NS_LABELS[@]}"; do mx_ns_yaml "$ns" "${MX_NS_LABELS[$ns]}"; done |
@@ -449,6 +453,8 @@ mx_reset() {
 }
 
 mx_scenario() {
+    # MX_ONLY (an extended regular expression): only the scenarios whose names match it
+    if [ -n "${MX_ONLY:-}" ] && ! [[ $1 =~ $MX_ONLY ]]; then cat >/dev/null; return 0; fi
     mx_apply
     mx_check "$1"
     mx_reset "$1"

@@ -246,6 +246,8 @@ pn_apply() {
 pn_start_node() {
     local node=$1 before
     shift
+    # k8s_lib.sh's kl_podman: the DaemonSet's pod, played by podman
+    if [ "${PN_RUNTIME:-}" = podman ]; then kl_node_pod_start "$node"; return; fi
     pn_count_programmed "$node"
     before=$PN_COUNT
     # The tests make their own pools: no default pool unless a test asks for one.
@@ -260,6 +262,7 @@ pn_start_node() {
 
 pn_stop_node() {
     local node=$1 sig=${2:-TERM} pid=${PN_DAEMON[$1]}
+    if [ "${PN_RUNTIME:-}" = podman ]; then kl_node_pod_stop "$node" "$sig"; return; fi
     [ -n "$pid" ] || return 0
     kill -"$sig" "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null

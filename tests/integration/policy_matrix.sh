@@ -19,10 +19,11 @@
 # in YAML: bare, it is a YAML 1.1 boolean. Needs root; never touches the host's namespace.
 #
 # MX_STORE=k8s (policy_matrix_k8s.sh) runs every scenario, with the same expectations, on
-# the k8s: datastore (matrix_lib.sh says how).
+# the k8s: datastore (matrix_lib.sh says how); with MX_RUNTIME=podman too
+# (policy_matrix_k8s_podman.sh), tabby-node is the DaemonSet's pod played by podman.
 set -u
 . "$(dirname "$0")/lib.sh"
-T=policy_matrix${MX_STORE:+_$MX_STORE}
+T=policy_matrix${MX_STORE:+_$MX_STORE}${MX_RUNTIME:+_$MX_RUNTIME}
 t_begin "$T"
 t_need_root "$T"
 . "$(dirname "$0")/podnet.sh"

@@ -379,6 +379,13 @@ int tby_resource_decode_lenient(const json_t *doc, tby_dec_unknown_fn unknown, v
     return decode_with(&d, doc, out);
 }
 
+int tby_resource_ignored(const struct tby_resource *res, struct tby_strv *out)
+{
+    const struct tby_kind_ops *ops = kind_ops[res->info->kind];
+
+    return ops && ops->ignored ? ops->ignored(res, out) : 0;
+}
+
 json_t *tby_resource_encode(const struct tby_resource *res)
 {
     json_t *doc = json_object();

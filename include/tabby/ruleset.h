@@ -143,6 +143,7 @@ enum tby_rs_verdict {
     TBY_RS_V_VMAP_IIF,        /* iifname vmap @target */
     TBY_RS_V_VMAP_OIF,        /* oifname vmap @target */
     TBY_RS_V_MASQUERADE,      /* masquerade (nat chains only) */
+    TBY_RS_V_SNAT,            /* snat ip to <target, an IPv4 address> (nat chains only) */
 };
 
 struct tby_rs_rule {

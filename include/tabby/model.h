@@ -75,6 +75,9 @@ struct tby_ipamconfig {
     bool strict_affinity;
     int max_blocks_per_host;            /* 0: no limit */
     bool auto_allocate_blocks;          /* default true */
+    int kubevirt_persistence;           /* kubeVirtVMAddressPersistence: 0 unset, 1 Enabled,
+                                         * 2 Disabled; kept, not applied: tabby's IPAM knows
+                                         * no KubeVirt VMs */
 };
 
 /* ---- Calico policy: NetworkPolicy, GlobalNetworkPolicy, Profile rules --------------- */
@@ -250,6 +253,10 @@ struct tby_bgpconfig {
 
 enum tby_source_address { TBY_SOURCE_USE_NODE_IP, TBY_SOURCE_NONE };
 
+/* nextHopMode; unset: keepOriginalNextHop decides (Keep when true, else Auto). */
+enum tby_next_hop_mode { TBY_NEXT_HOP_UNSET, TBY_NEXT_HOP_AUTO, TBY_NEXT_HOP_SELF,
+                         TBY_NEXT_HOP_KEEP };
+
 struct tby_bgppeer {
     char *node;                  /* only this node peers; NULL: every node */
     char *node_selector;         /* exclusive with node */
@@ -258,7 +265,10 @@ struct tby_bgppeer {
     uint16_t peer_port;          /* 0: 179 */
     char *peer_selector;         /* exclusive with peer_ip: peer with these nodes */
     uint32_t as_number;
+    uint32_t local_as_number;    /* localASNumber: this node's AS on these sessions; 0: its
+                                  * own */
     bool keep_original_next_hop;
+    enum tby_next_hop_mode next_hop_mode;
     struct tby_secret_ref *password; /* NULL: none */
     enum tby_source_address source_address; /* default UseNodeIP */
     bool has_max_restart;
@@ -391,7 +401,7 @@ struct tby_felixconfig {
     bool has_iptables_refresh;
     uint64_t iptables_refresh_ms;          /* iptablesRefreshInterval: the same, older name */
     /* the dataplane's (felix.c hands them to the parts) */
-    bool has_ipv6_support, ipv6_support;   /* false: no IPv6 routes, IPv6 pod traffic denied */
+    bool has_ipv6_support, ipv6_support;   /* false: no IPv6 routes (policy still applies) */
     char *interface_prefix;                /* "tby" or a list with it ("tby,cali") */
     enum tby_felix_to_host to_host;        /* defaultEndpointToHostAction */
     struct tby_felix_ports failsafe_in, failsafe_out;

@@ -442,7 +442,14 @@ static void test_bgppeer_session_options_are_checked(void **state)
                  "spec.reachableBy: \"10.0.0.999\" is not an IP address");
     expect_error(PEER("  peerSelector: all()\n  reachableBy: 10.0.0.254\n"),
                  "spec.reachableBy: can only be set with peerIP");
-    expect_error(PEER(TOR "  nextHopMode: Self\n"), "spec.nextHopMode: unknown field");
+    expect_error(PEER(TOR "  nextHopMode: self\n"),
+                 "spec.nextHopMode: must be one of Auto, Self or Keep");
+    expect_error(PEER(TOR "  localASNumber: 0\n"), "spec.localASNumber: AS number 0");
+    expect_error(PEER("  peerSelector: all()\n  localWorkloadSelector: app == 'bgp'\n"),
+                 "spec.localWorkloadSelector: is not enforced by tabby");
+    expect_error(PEER(TOR "  reversePeering: Manual\n"),
+                 "spec.reversePeering: only Auto is taken");
+    expect_error(PEER(TOR "  nextHopMod: Self\n"), "spec.nextHopMod: unknown field");
 #undef TOR
 }
 
@@ -459,8 +466,16 @@ static void test_bgppeer_full_document_round_trips(void **state)
         "  numAllowedLocalASNumbers: 2\n"
         "  ttlSecurity: 1\n"
         "  reachableBy: fd00::1\n"
-        "  filters: [export-v6, import-default]\n"));
+        "  filters: [export-v6, import-default]\n"
+        "  localASNumber: 65010\n"
+        "  nextHopMode: Keep\n"
+        "  reversePeering: Auto\n"));
     const struct tby_bgppeer *p = res->spec.bgppeer;
+
+    assert_int_equal(p->local_as_number, 65010);
+    assert_int_equal(p->next_hop_mode, TBY_NEXT_HOP_KEEP);
+    assert_int_equal(spec_int(res, "localASNumber"), 65010);
+    assert_spec_string(res, "nextHopMode", "Keep");
 
     assert_string_equal(p->node_selector, "rack == 'r1'");
     assert_int_equal(p->as_number, 64512u * 65536u + 1u);

@@ -21,11 +21,32 @@ static const char *const bgpconfig_fields[] = {
     "logSeverityScreen", "nodeToNodeMeshEnabled", "asNumber", "listenPort",
     "serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs", "communities",
     "prefixAdvertisements", "nodeMeshPassword", "nodeMeshMaxRestartTime", "bindMode",
-    "ignoredInterfaces", NULL
+    "ignoredInterfaces", "serviceLoadBalancerAggregation", "localWorkloadPeeringIPV4",
+    "localWorkloadPeeringIPV6", NULL
 };
 
 /* Calico keeps these cluster-wide: a per-node configuration ("node.<name>") may not set
  * them (calicoctl refuses them the same way). */
+/* Calico's BGP peering with pods and the per-/32 load balancer routes: not done by tabby,
+ * whose aggregation (serviceLoadBalancerAggregation Enabled) is Calico's default. */
+static int refuse_workload_peering(struct tby_dec *d, const json_t *spec)
+{
+    const json_t *agg = tby_dec_get(spec, "serviceLoadBalancerAggregation");
+    int r = 0;
+
+    if (tby_dec_get(spec, "localWorkloadPeeringIPV4"))
+        r = tby_dec_refuse_at(d, "localWorkloadPeeringIPV4", "is not enforced by tabby: "
+                              "peering with pods would change what is routed");
+    if (r >= 0 && tby_dec_get(spec, "localWorkloadPeeringIPV6"))
+        r = tby_dec_refuse_at(d, "localWorkloadPeeringIPV6", "is not enforced by tabby: "
+                              "peering with pods would change what is routed");
+    if (r >= 0 && agg && !(json_is_string(agg) && strcmp(json_string_value(agg), "Enabled") == 0))
+        r = tby_dec_refuse_at(d, "serviceLoadBalancerAggregation", "only Enabled is taken: "
+                              "tabby advertises the load balancer ranges as given, not each "
+                              "address");
+    return r < 0 ? r : 0;
+}
+
 static const char *const default_only_fields[] = {
     "nodeToNodeMeshEnabled", "asNumber", "serviceClusterIPs", "serviceExternalIPs",
     "serviceLoadBalancerIPs", "nodeMeshPassword", "nodeMeshMaxRestartTime", NULL
@@ -294,6 +315,8 @@ static int bgpconfig_decode_spec(struct tby_dec *d, const json_t *spec,
     int64_t port = is_default(res) ? DEFAULT_LISTEN_PORT : 0;
     int r = tby_dec_known_fields(d, spec, bgpconfig_fields);
 
+    if (r == 0)
+        r = refuse_workload_peering(d, spec);
     c->node_to_node_mesh_enabled = true;
     c->has_as_number = is_default(res);
     c->as_number = is_default(res) ? DEFAULT_AS_NUMBER : 0;
@@ -552,6 +575,8 @@ static int decode_bird_options(struct tby_dec *d, const json_t *spec, struct tby
     if (r == 0 && tby_dec_get(spec, "localWorkloadSelector"))
         r = tby_dec_refuse_at(d, "localWorkloadSelector", "is not enforced by tabby: peering "
                               "with pods on this node would change what is routed");
+    if (r == 1)     /* reported by a lenient decoder: the rest still decodes */
+        r = 0;
     if (r == 0)
         r = tby_dec_string(d, spec, "reversePeering", false, &reverse);
     if (r == 0 && reverse && *reverse && strcmp(reverse, "Auto") != 0)

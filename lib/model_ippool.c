@@ -13,8 +13,33 @@ static const char *const assignment_names[] = { "Automatic", "Manual", NULL };
 
 static const char *const ippool_fields[] = {
     "cidr", "blockSize", "ipipMode", "vxlanMode", "natOutgoing", "disabled",
-    "disableBGPExport", "nodeSelector", "allowedUses", "assignmentMode", NULL
+    "disableBGPExport", "nodeSelector", "allowedUses", "assignmentMode",
+    "namespaceSelector", "ipip", "nat-outgoing", NULL
 };
+
+/* Calico's fields tabby does not enforce: refused, naming them and why. */
+static const struct {
+    const char *field;
+    const char *why;
+} ippool_refused[] = {
+    { "namespaceSelector", "is not enforced by tabby: choosing pools by the pod's namespace "
+                           "would change which addresses pods get" },
+    { "ipip", "is Calico's API v1 form, not taken by tabby: use ipipMode" },
+    { "nat-outgoing", "is Calico's API v1 form, not taken by tabby: use natOutgoing" },
+};
+
+static int refuse_calico_only(struct tby_dec *d, const json_t *spec)
+{
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(ippool_refused); i++) {
+        int r = tby_dec_get(spec, ippool_refused[i].field)
+                    ? tby_dec_refuse_at(d, ippool_refused[i].field, "%s", ippool_refused[i].why)
+                    : 0;
+
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
 
 static void ippool_free(void *spec)
 {
@@ -125,6 +150,8 @@ static int ippool_decode_spec(struct tby_dec *d, const json_t *spec, struct tby_
     int assignment = TBY_ASSIGN_AUTOMATIC;
     int r = tby_dec_known_fields(d, spec, ippool_fields);
 
+    if (r == 0)
+        r = refuse_calico_only(d, spec);
     if (r == 0)
         r = decode_cidr(d, spec, p);
     if (r == 0)

@@ -563,6 +563,7 @@ static void test_calicoctl_node_output_applies_and_round_trips(void **state)
     assert_true(n->has_rr_cluster_id && n->has_ipip_tunnel_addr);
     assert_true(n->has_vxlan_tunnel_addr && n->has_vxlan_tunnel_addr_v6);
     assert_string_equal(n->vxlan_tunnel_mac, "66:de:a2:00:12:34");
+    assert_spec_string(res, "vxlanTunnelMACAddrV6", "66:de:a2:00:12:35");
     assert_int_equal(n->n_addresses, 2);
     assert_string_equal(n->addresses[0].type, "CalicoNodeIP");
     assert_int_equal(n->n_orch_refs, 1);
@@ -724,6 +725,16 @@ static void test_wep_k8s_document_round_trips(void **state)
     assert_spec_string(res, "allowSpoofedSourcePrefixes.0", "10.99.0.0/16");
     assert_spec_string(res, "allowSpoofedSourcePrefixes.1", "198.51.100.7/32");
     assert_spec_string(res, "mac", "ee:ee:ee:ee:ee:ee");
+}
+
+/* workload (what other orchestrators name the workload): kept as given, for Calico. */
+static void test_wep_workload_is_kept(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_checked(WEP(
+        "  workload: frontend\n"));
+
+    (void)state;
+    assert_spec_string(res, "workload", "frontend");
 }
 
 static void test_wep_ports_are_checked(void **state)
@@ -1223,6 +1234,7 @@ int main(void)
         cmocka_unit_test(test_node_fields_are_checked),
         cmocka_unit_test(test_node_minimal_documents),
         cmocka_unit_test(test_wep_k8s_document_round_trips),
+        cmocka_unit_test(test_wep_workload_is_kept),
         cmocka_unit_test(test_wep_ports_are_checked),
         cmocka_unit_test(test_wep_addresses_are_checked),
         cmocka_unit_test(test_wep_names_are_checked),

@@ -27,6 +27,11 @@
 #include "model_fields.h"
 
 enum field_class { F_APPLIED, F_FIXED, F_TUNES, F_REFUSED };
+
+/* Whether a pod's traffic to its own node is dropped after its egress policy when
+ * defaultEndpointToHostAction says Drop: the host endpoints' work; until then Drop is
+ * refused. */
+#define TO_HOST_DROP_ENFORCED false
 enum field_type { T_ANY, T_BOOL, T_INT, T_DURATION, T_STRING, T_LIST, T_OBJECT, T_PORT };
 
 /* What a tuning field tunes that tabby does not have (the warning's reason). */
@@ -578,11 +583,20 @@ static int decode_to_host(struct tby_dec *d, const json_t *spec, struct tby_feli
     for (int i = 0; names[i]; i++) {
         if (strcasecmp(text, names[i]) == 0) {
             c->to_host = (enum tby_felix_to_host)(i + 1);
-            return 0;
+            break;
         }
     }
-    return tby_dec_fail_at(d, "defaultEndpointToHostAction", "must be Drop, Accept or "
-                                                             "Return, got \"%s\"", text);
+    if (!c->to_host)
+        return tby_dec_fail_at(d, "defaultEndpointToHostAction", "must be Drop, Accept or "
+                                                                 "Return, got \"%s\"", text);
+    /* Drop needs the host endpoints' chains (their own branch): until they drop a pod's
+     * traffic to its node, taking Drop would accept what is not enforced. */
+    if (TO_HOST_DROP_ENFORCED || c->to_host != TBY_FELIX_TO_HOST_DROP)
+        return 0;
+    c->to_host = TBY_FELIX_TO_HOST_UNSET;  /* lenient: left out, as Calico wrote it */
+    return tby_dec_refuse_at(d, "defaultEndpointToHostAction", "Drop is not enforced by "
+                             "tabby yet: a pod reaches its own node once its egress policy "
+                             "allows it (Accept)") < 0 ? -EINVAL : 0;
 }
 
 /* {protocol: TCP|UDP (default TCP), port, net: CIDR (default every address)} */
@@ -698,7 +712,8 @@ static int felixconfig_decode_spec(struct tby_dec *d, const json_t *spec,
     if (r == 0)
         r = decode_dataplane(d, spec, c);
     for (size_t i = 0; r == 0 && dataplane_fields[i]; i++)
-        r = keep(d, spec, dataplane_fields[i], c);
+        if (c->to_host || strcmp(dataplane_fields[i], "defaultEndpointToHostAction") != 0)
+            r = keep(d, spec, dataplane_fields[i], c);
     return r;
 }
 

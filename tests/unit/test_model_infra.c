@@ -990,7 +990,7 @@ static void test_felixconfig_dataplane_fields_decode_and_round_trip(void **state
         "  natOutgoingAddress: 192.0.2.1\n"
         "  ipv6Support: false\n"
         "  interfacePrefix: cali,tby\n"
-        "  defaultEndpointToHostAction: Drop\n"
+        "  defaultEndpointToHostAction: Return\n"
         "  failsafeInboundHostPorts: [{protocol: TCP, port: 22}, "
         "{protocol: udp, port: 68, net: 10.0.0.0/8}, {port: 179}]\n"
         "  failsafeOutboundHostPorts: []\n"));
@@ -1005,7 +1005,7 @@ static void test_felixconfig_dataplane_fields_decode_and_round_trip(void **state
     assert_true(c->has_nat_address);
     assert_true(c->has_ipv6_support && !c->ipv6_support);
     assert_string_equal(c->interface_prefix, "cali,tby");
-    assert_int_equal(c->to_host, TBY_FELIX_TO_HOST_DROP);
+    assert_int_equal(c->to_host, TBY_FELIX_TO_HOST_RETURN);
     assert_true(c->failsafe_in.set);
     assert_int_equal(c->failsafe_in.n, 3);
     assert_int_equal(c->failsafe_in.items[1].protocol, TBY_PROTO_UDP);
@@ -1016,7 +1016,7 @@ static void test_felixconfig_dataplane_fields_decode_and_round_trip(void **state
     assert_int_equal(c->failsafe_out.n, 0);
     assert_int_equal(spec_int(res, "vxlanVNI"), 4097);
     assert_spec_string(res, "natOutgoingAddress", "192.0.2.1");
-    assert_spec_string(res, "defaultEndpointToHostAction", "Drop");
+    assert_spec_string(res, "defaultEndpointToHostAction", "Return");
 }
 
 /* Fields that only tune what tabby lacks are kept and named by tby_resource_ignored. */
@@ -1066,6 +1066,8 @@ static void test_felixconfig_refuses_what_tabby_does_not_enforce(void **state)
                  "spec.natOutgoingAddress: \"2001:db8::1\" is not an IPv4 address");
     expect_error(FELIX("default", "  interfacePrefix: cali\n"),
                  "spec.interfacePrefix: \"cali\" must include tby");
+    expect_error(FELIX("default", "  defaultEndpointToHostAction: Drop\n"),
+                 "spec.defaultEndpointToHostAction: Drop is not enforced by tabby yet");
     expect_error(FELIX("default", "  defaultEndpointToHostAction: Reject\n"),
                  "spec.defaultEndpointToHostAction: must be Drop, Accept or Return");
     expect_error(FELIX("default", "  failsafeInboundHostPorts: [{protocol: SCTP, port: 1}]\n"),

@@ -295,6 +295,8 @@ static void peer_from_bgppeer(const struct tby_bgppeer *p, struct tby_bgp_peer *
     out->reachable_by = p->reachable_by;
     out->use_node_ip = p->source_address == TBY_SOURCE_USE_NODE_IP;
     out->keep_next_hop = p->keep_original_next_hop;
+    out->next_hop_mode = p->next_hop_mode;
+    out->local_as = p->local_as_number;
     out->has_max_restart = p->has_max_restart;
     out->max_restart_ms = p->max_restart_ms;
     out->ttl_security = p->ttl_security;

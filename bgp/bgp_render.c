@@ -643,22 +643,36 @@ static void print_local(FILE *f, const struct sorted *s, const struct tby_bgp_pe
         fprintf(f, " %s", tby_ip_format(&self->ip, ip));
     if (port != TBY_BGP_DEFAULT_PORT)
         fprintf(f, " port %u", port);
-    fprintf(f, " as %u;\n", s->in->as_number);
+    fprintf(f, " as %u;\n", p->local_as ? p->local_as : s->in->as_number);
     if (p->use_node_ip && s->in->strict_bind)
         fputs("    strict bind on;\n", f);
+}
+
+/* "next hop keep;", "next hop self;" or nothing (BIRD's default): nextHopMode, else
+ * keepOriginalNextHop on eBGP sessions, as Calico renders them. */
+static const char *next_hop(const struct sorted *s, const struct tby_bgp_peer *p)
+{
+    uint32_t local = p->local_as ? p->local_as : s->in->as_number;
+
+    switch (p->next_hop_mode) {
+    case TBY_NEXT_HOP_KEEP: return "next hop keep;";
+    case TBY_NEXT_HOP_SELF: return "next hop self;";
+    case TBY_NEXT_HOP_AUTO: return NULL;
+    default: return p->keep_next_hop && p->as_number != local ? "next hop keep;" : NULL;
+    }
 }
 
 /* What the peer's channel changes of the template's: its next hop, its filters. */
 static void print_peer_channel(FILE *f, const struct sorted *s, const struct tby_bgp_peer *p)
 {
-    bool keep = p->keep_next_hop && p->as_number != s->in->as_number;
+    const char *hop = next_hop(s, p);
     bool import = peer_filters(s, p, true), export = peer_filters(s, p, false);
 
-    if (!keep && !import && !export)
+    if (!hop && !import && !export)
         return;
     fprintf(f, "    %s {\n", fam_channel(p->ip.family));
-    if (keep)
-        fputs("        next hop keep;\n", f);
+    if (hop)
+        fprintf(f, "        %s\n", hop);
     if (import)
         print_peer_filter(f, s, p, true);
     if (export)

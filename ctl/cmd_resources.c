@@ -48,6 +48,22 @@ static const char *describe(const struct tby_resource *res, char *buf, size_t si
     return buf;
 }
 
+/* What tabby takes but does not apply (it tunes something tabby lacks), said on stderr. */
+static int warn_ignored(const struct tby_resource_list *list)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        _cleanup_(tby_strv_clear) struct tby_strv lines = { 0 };
+        char what[300];
+
+        if (tby_resource_ignored(list->items[i], &lines) < 0)
+            return ctl_fail("out of memory");
+        for (size_t j = 0; j < lines.n; j++)
+            fprintf(stderr, "tabbyctl: warning: %s: %s\n",
+                    describe(list->items[i], what, sizeof(what)), lines.items[j]);
+    }
+    return CTL_OK;
+}
+
 /* Collects -f arguments; returns the count or -1 after printing a usage error. */
 static int parse_file_args(int argc, char **argv, const char *synopsis, char ***files,
                            bool *skip_missing)
@@ -97,6 +113,8 @@ int ctl_cmd_apply(struct ctl *ctl, int argc, char **argv)
         return ctl_usage_error(synopsis, "%s takes resources from files: -f FILE (- for "
                                          "standard input)", cmd);
     r = load_files(files, (size_t)n_files, &list);
+    if (r == CTL_OK && (r = warn_ignored(&list)))
+        tby_resource_list_clear(&list);
     if (r)
         return r;
     store = ctl_store_create(ctl);

@@ -17,6 +17,14 @@ void tby_dec_init(struct tby_dec *d, struct tby_error *err)
     d->len = 0;
     d->unknown = NULL;
     d->unknown_ctx = NULL;
+    d->survey = NULL;
+    d->survey_ctx = NULL;
+}
+
+void tby_dec_set_survey(struct tby_dec *d, tby_dec_survey_fn fn, void *ctx)
+{
+    d->survey = fn;
+    d->survey_ctx = ctx;
 }
 
 void tby_dec_set_lenient(struct tby_dec *d, tby_dec_unknown_fn fn, void *ctx)
@@ -144,6 +152,8 @@ int tby_dec_known_fields(struct tby_dec *d, const json_t *obj, const char *const
     const char *key;
     json_t *value;
 
+    if (d->survey)
+        d->survey(d->survey_ctx, d->path, fields);
     json_object_foreach((json_t *)obj, key, value) {
         bool known = false;
 

@@ -17,6 +17,9 @@ struct tby_kind_ops {
     /* Adds "spec" (and "status") to the document being written. */
     void (*encode)(const struct tby_resource *res, json_t *doc);
     void (*free)(void *spec);
+    /* Optional: adds to out one line per field accepted though tabby only keeps it (it
+     * tunes something tabby does not have), "spec.<field>: why". -ENOMEM. */
+    int (*ignored)(const struct tby_resource *res, struct tby_strv *out);
 };
 
 extern const struct tby_kind_ops tby_ippool_ops;

@@ -21,11 +21,32 @@ static const char *const bgpconfig_fields[] = {
     "logSeverityScreen", "nodeToNodeMeshEnabled", "asNumber", "listenPort",
     "serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs", "communities",
     "prefixAdvertisements", "nodeMeshPassword", "nodeMeshMaxRestartTime", "bindMode",
-    "ignoredInterfaces", NULL
+    "ignoredInterfaces", "serviceLoadBalancerAggregation", "localWorkloadPeeringIPV4",
+    "localWorkloadPeeringIPV6", NULL
 };
 
 /* Calico keeps these cluster-wide: a per-node configuration ("node.<name>") may not set
  * them (calicoctl refuses them the same way). */
+/* Calico's BGP peering with pods and the per-/32 load balancer routes: not done by tabby,
+ * whose aggregation (serviceLoadBalancerAggregation Enabled) is Calico's default. */
+static int refuse_workload_peering(struct tby_dec *d, const json_t *spec)
+{
+    const json_t *agg = tby_dec_get(spec, "serviceLoadBalancerAggregation");
+    int r = 0;
+
+    if (tby_dec_get(spec, "localWorkloadPeeringIPV4"))
+        r = tby_dec_refuse_at(d, "localWorkloadPeeringIPV4", "is not enforced by tabby: "
+                              "peering with pods would change what is routed");
+    if (r >= 0 && tby_dec_get(spec, "localWorkloadPeeringIPV6"))
+        r = tby_dec_refuse_at(d, "localWorkloadPeeringIPV6", "is not enforced by tabby: "
+                              "peering with pods would change what is routed");
+    if (r >= 0 && agg && !(json_is_string(agg) && strcmp(json_string_value(agg), "Enabled") == 0))
+        r = tby_dec_refuse_at(d, "serviceLoadBalancerAggregation", "only Enabled is taken: "
+                              "tabby advertises the load balancer ranges as given, not each "
+                              "address");
+    return r < 0 ? r : 0;
+}
+
 static const char *const default_only_fields[] = {
     "nodeToNodeMeshEnabled", "asNumber", "serviceClusterIPs", "serviceExternalIPs",
     "serviceLoadBalancerIPs", "nodeMeshPassword", "nodeMeshMaxRestartTime", NULL
@@ -294,6 +315,8 @@ static int bgpconfig_decode_spec(struct tby_dec *d, const json_t *spec,
     int64_t port = is_default(res) ? DEFAULT_LISTEN_PORT : 0;
     int r = tby_dec_known_fields(d, spec, bgpconfig_fields);
 
+    if (r == 0)
+        r = refuse_workload_peering(d, spec);
     c->node_to_node_mesh_enabled = true;
     c->has_as_number = is_default(res);
     c->as_number = is_default(res) ? DEFAULT_AS_NUMBER : 0;
@@ -387,8 +410,11 @@ static const char *const source_address_names[] = { "UseNodeIP", "None", NULL };
 static const char *const bgppeer_fields[] = {
     "node", "nodeSelector", "peerIP", "peerSelector", "asNumber", "keepOriginalNextHop",
     "password", "sourceAddress", "maxRestartTime", "numAllowedLocalASNumbers", "ttlSecurity",
-    "reachableBy", "filters", NULL
+    "reachableBy", "filters", "localASNumber", "nextHopMode", "localWorkloadSelector",
+    "reversePeering", NULL
 };
+
+static const char *const next_hop_names[] = { "", "Auto", "Self", "Keep", NULL };
 
 static void bgppeer_free(void *spec)
 {
@@ -534,6 +560,31 @@ static int decode_session(struct tby_dec *d, const json_t *spec, struct tby_bgpp
     return r;
 }
 
+/* localASNumber and nextHopMode, as Calico renders them into BIRD; what tabby does not do
+ * (peering with local workloads, a reverse peering left to the user) refused. */
+static int decode_bird_options(struct tby_dec *d, const json_t *spec, struct tby_bgppeer *p)
+{
+    _cleanup_free_ char *reverse = NULL;
+    int mode = 0;
+    int r = tby_dec_asn(d, spec, "localASNumber", &p->local_as_number, NULL);
+
+    if (r == 0 && tby_dec_get(spec, "nextHopMode"))
+        r = tby_dec_enum(d, spec, "nextHopMode", next_hop_names + 1, &mode);
+    if (r == 0 && tby_dec_get(spec, "nextHopMode"))
+        p->next_hop_mode = (enum tby_next_hop_mode)(mode + 1);
+    if (r == 0 && tby_dec_get(spec, "localWorkloadSelector"))
+        r = tby_dec_refuse_at(d, "localWorkloadSelector", "is not enforced by tabby: peering "
+                              "with pods on this node would change what is routed");
+    if (r == 1)     /* reported by a lenient decoder: the rest still decodes */
+        r = 0;
+    if (r == 0)
+        r = tby_dec_string(d, spec, "reversePeering", false, &reverse);
+    if (r == 0 && reverse && *reverse && strcmp(reverse, "Auto") != 0)
+        r = tby_dec_refuse_at(d, "reversePeering", "only Auto is taken: tabby always makes "
+                              "the reverse peering between nodes (Manual is not enforced)");
+    return r < 0 ? r : 0;
+}
+
 static int bgppeer_decode_spec(struct tby_dec *d, const json_t *spec,
                                const struct tby_resource *res, void *out)
 {
@@ -550,6 +601,8 @@ static int bgppeer_decode_spec(struct tby_dec *d, const json_t *spec,
         r = decode_reachable_by(d, spec, p);
     if (r == 0)
         r = tby_dec_names(d, spec, "filters", &p->filters);
+    if (r == 0)
+        r = decode_bird_options(d, spec, p);
     return r;
 }
 
@@ -584,7 +637,11 @@ static void bgppeer_encode(const struct tby_resource *res, json_t *doc)
     tby_enc_string(spec, "peerSelector", p->peer_selector);
     if (p->as_number)
         tby_enc_int(spec, "asNumber", p->as_number);
+    if (p->local_as_number)
+        tby_enc_int(spec, "localASNumber", p->local_as_number);
     tby_enc_true(spec, "keepOriginalNextHop", p->keep_original_next_hop);
+    if (p->next_hop_mode)
+        tby_enc_string(spec, "nextHopMode", next_hop_names[p->next_hop_mode]);
     tby_enc_take(spec, "password", tby_enc_secret_ref(p->password));
     tby_enc_string(spec, "sourceAddress", source_address_names[p->source_address]);
     tby_enc_duration(spec, "maxRestartTime", p->has_max_restart, p->max_restart_ms);

@@ -13,8 +13,33 @@ static const char *const assignment_names[] = { "Automatic", "Manual", NULL };
 
 static const char *const ippool_fields[] = {
     "cidr", "blockSize", "ipipMode", "vxlanMode", "natOutgoing", "disabled",
-    "disableBGPExport", "nodeSelector", "allowedUses", "assignmentMode", NULL
+    "disableBGPExport", "nodeSelector", "allowedUses", "assignmentMode",
+    "namespaceSelector", "ipip", "nat-outgoing", NULL
 };
+
+/* Calico's fields tabby does not enforce: refused, naming them and why. */
+static const struct {
+    const char *field;
+    const char *why;
+} ippool_refused[] = {
+    { "namespaceSelector", "is not enforced by tabby: choosing pools by the pod's namespace "
+                           "would change which addresses pods get" },
+    { "ipip", "is Calico's API v1 form, not taken by tabby: use ipipMode" },
+    { "nat-outgoing", "is Calico's API v1 form, not taken by tabby: use natOutgoing" },
+};
+
+static int refuse_calico_only(struct tby_dec *d, const json_t *spec)
+{
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(ippool_refused); i++) {
+        int r = tby_dec_get(spec, ippool_refused[i].field)
+                    ? tby_dec_refuse_at(d, ippool_refused[i].field, "%s", ippool_refused[i].why)
+                    : 0;
+
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
 
 static void ippool_free(void *spec)
 {
@@ -126,6 +151,8 @@ static int ippool_decode_spec(struct tby_dec *d, const json_t *spec, struct tby_
     int r = tby_dec_known_fields(d, spec, ippool_fields);
 
     if (r == 0)
+        r = refuse_calico_only(d, spec);
+    if (r == 0)
         r = decode_cidr(d, spec, p);
     if (r == 0)
         r = decode_block_size(d, spec, p);
@@ -205,7 +232,9 @@ const struct tby_kind_ops tby_ippool_ops = {
 /* ---- IPAMConfiguration ---------------------------------------------------------------- */
 
 static const char *const ipamconfig_fields[] = { "strictAffinity", "maxBlocksPerHost",
-                                                 "autoAllocateBlocks", NULL };
+                                                 "autoAllocateBlocks",
+                                                 "kubeVirtVMAddressPersistence", NULL };
+static const char *const persistence_names[] = { "", "Enabled", "Disabled", NULL };
 
 static int ipamconfig_decode(struct tby_dec *d, const json_t *doc, struct tby_resource *res)
 {
@@ -234,6 +263,10 @@ static int ipamconfig_decode(struct tby_dec *d, const json_t *doc, struct tby_re
         r = tby_dec_int(d, spec, "maxBlocksPerHost", 0, INT32_MAX, &max_blocks, NULL);
     if (r == 0)
         r = tby_dec_bool(d, spec, "autoAllocateBlocks", &c->auto_allocate_blocks);
+    if (r == 0 && tby_dec_get(spec, "kubeVirtVMAddressPersistence") &&
+        (r = tby_dec_enum(d, spec, "kubeVirtVMAddressPersistence", persistence_names + 1,
+                          &c->kubevirt_persistence)) == 0)
+        c->kubevirt_persistence++;
     tby_dec_leave(d, mark);
     if (r < 0) {
         free(c);
@@ -252,11 +285,24 @@ static void ipamconfig_encode(const struct tby_resource *res, json_t *doc)
     tby_enc_bool(spec, "strictAffinity", c->strict_affinity);
     tby_enc_int(spec, "maxBlocksPerHost", c->max_blocks_per_host);
     tby_enc_bool(spec, "autoAllocateBlocks", c->auto_allocate_blocks);
+    if (c->kubevirt_persistence)
+        tby_enc_string(spec, "kubeVirtVMAddressPersistence",
+                       persistence_names[c->kubevirt_persistence]);
     json_object_set_new(doc, "spec", spec);
+}
+
+static int ipamconfig_ignored(const struct tby_resource *res, struct tby_strv *out)
+{
+    if (!res->spec.ipamconfig->kubevirt_persistence)
+        return 0;
+    return tby_strv_push(out, "spec.kubeVirtVMAddressPersistence: accepted but not applied: "
+                              "it tunes KubeVirt VMs' addresses, and tabby's IPAM has no "
+                              "KubeVirt support");
 }
 
 const struct tby_kind_ops tby_ipamconfig_ops = {
     .decode = ipamconfig_decode,
     .encode = ipamconfig_encode,
     .free = free,
+    .ignored = ipamconfig_ignored,
 };

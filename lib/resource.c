@@ -379,6 +379,23 @@ int tby_resource_decode_lenient(const json_t *doc, tby_dec_unknown_fn unknown, v
     return decode_with(&d, doc, out);
 }
 
+int tby_resource_decode_survey(const json_t *doc, tby_dec_survey_fn survey, void *ctx,
+                               struct tby_resource **out, struct tby_error *err)
+{
+    struct tby_dec d;
+
+    tby_dec_init(&d, err);
+    tby_dec_set_survey(&d, survey, ctx);
+    return decode_with(&d, doc, out);
+}
+
+int tby_resource_ignored(const struct tby_resource *res, struct tby_strv *out)
+{
+    const struct tby_kind_ops *ops = kind_ops[res->info->kind];
+
+    return ops && ops->ignored ? ops->ignored(res, out) : 0;
+}
+
 json_t *tby_resource_encode(const struct tby_resource *res)
 {
     json_t *doc = json_object();

@@ -194,6 +194,26 @@ static int interval_s(const struct node_felix *f, bool route)
     return -1;
 }
 
+static void apply_dataplane(struct node_felix *f)
+{
+    const struct node_dataplane *dp = &f->n->cfg.dp;
+    const struct tby_felixconfig *l[LAYERS];
+    char nat[TBY_IP_STRLEN] = "";
+
+    layers(f, l);
+    if (!node_dataplane_from(l, LAYERS, &f->n->cfg.dp))
+        return;
+    if (dp->has_nat_address)
+        tby_ip_format(&dp->nat_address, nat);
+    tby_log(TBY_LOG_INFO, "felix", "dataplane settings generation=%llu vxlan_vni=%u "
+            "vxlan_port=%u vxlan_mtu=%u vxlan_mtu6=%u ipip_mtu=%u nat_address=%s ipv6=%s "
+            "interface_prefix=%s failsafe_in=%zu failsafe_out=%zu",
+            (unsigned long long)dp->generation, dp->vxlan_vni, dp->vxlan_port,
+            dp->vxlan_mtu[0], dp->vxlan_mtu[1], dp->ipip_mtu, nat[0] ? nat : "masquerade",
+            dp->ipv6 ? "true" : "false", dp->interface_prefix, dp->n_failsafe[0],
+            dp->n_failsafe[1]);
+}
+
 static void apply(struct node_felix *f)
 {
     struct node_config *cfg = &f->n->cfg;
@@ -223,6 +243,7 @@ static void apply(struct node_felix *f)
                                                                         : policy_s;
     cfg->route_resync_s = cfg->explicit[NODE_RESYNC] || route_s < 0 ? cfg->resync_s : route_s;
     tby_log_set_level(cfg->log_level);
+    apply_dataplane(f);
 }
 
 static bool mine(const struct node_felix *f, const struct tby_resource *res,

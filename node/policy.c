@@ -40,6 +40,7 @@ struct node_policy {
     struct tby_nft *nft;      /* NULL in --dump mode */
     bool changed;             /* the calculation changed since the last sync */
     bool pools_changed;       /* natOutgoing needs computing again */
+    uint64_t nat_generation;  /* of the dataplane settings (natOutgoingAddress) it had */
     bool foreign;             /* nftables said someone else changed the table */
     unsigned events;          /* resources applied since the last sync */
     int64_t retry_at;         /* after a failed sync, monotonic ms */
@@ -211,8 +212,10 @@ static int collect_pool(void *ctx, const char *key, const struct tby_resource *r
 }
 
 /* The pools' natOutgoing into the calculation (Calico's masquerade and all-pools sets). */
-static int update_nat(struct node_policy *p, const struct tby_syncer *s)
+static int update_nat(struct node_policy *p, const struct node *n)
 {
+    const struct tby_syncer *s = n->syncer;
+    const struct node_dataplane *dp = &n->cfg.dp;
     struct pool_list pools = { 0 };
     struct tby_nat_cidrs nat = { 0 };
     int r = tby_syncer_foreach(s, collect_pool, &pools);
@@ -220,7 +223,9 @@ static int update_nat(struct node_policy *p, const struct tby_syncer *s)
     if (r == 0)
         r = tby_routes_nat_cidrs(pools.v, pools.n, &nat);
     if (r == 0)
-        r = tby_calc_set_nat(p->calc, &nat.masquerade, &nat.pools);
+        r = tby_calc_set_nat_to(p->calc, &nat.masquerade, &nat.pools,
+                                dp->has_nat_address ? &dp->nat_address : NULL);
+    p->nat_generation = dp->generation;
     if (r == 0)
         tby_log(TBY_LOG_DEBUG, "policy", "natOutgoing pools=%zu masquerading=%zu", pools.n,
                 nat.masquerade.n);
@@ -295,7 +300,7 @@ static bool note_foreign(struct node_policy *p)
 
 /* Programs what changed (the IP pools' natOutgoing from s), when something did and a
  * retry is not pending. */
-static int sync_table(struct node_policy *p, const struct tby_syncer *s)
+static int sync_table(struct node_policy *p, const struct node *n)
 {
     struct tby_nft_stats st = { 0 };
     struct tby_error err = { 0 };
@@ -304,7 +309,9 @@ static int sync_table(struct node_policy *p, const struct tby_syncer *s)
     bool looked = false;
     int r;
 
-    if (p->pools_changed && update_nat(p, s) < 0)
+    if (n->cfg.dp.generation != p->nat_generation)  /* natOutgoingAddress may have moved */
+        p->pools_changed = p->changed = true;
+    if (p->pools_changed && update_nat(p, n) < 0)
         tby_log(TBY_LOG_ERROR, "policy", "natOutgoing not computed: out of memory");
     /* A change of someone else's, before it is repaired: what it did, for /status. */
     if (p->nft && !p->changed && (verify || p->foreign) && now >= p->retry_at)
@@ -353,7 +360,7 @@ static void follow_resync(struct node_policy *p, const struct node *n)
 static void policy_run(void *state, const struct node *n)
 {
     follow_resync(state, n);
-    sync_table(state, n->syncer);
+    sync_table(state, n);
 }
 
 /* nftables' notifications: a foreign change schedules a repair. */
@@ -508,7 +515,7 @@ static int policy_dump(void *state, const struct node *n, FILE *out, struct tby_
     struct node_policy *p = state;
     int r;
 
-    sync_table(p, n->syncer); /* no dataplane: computes natOutgoing only */
+    sync_table(p, n); /* no dataplane: computes natOutgoing only */
     r = tby_rs_render(tby_calc_ruleset(p->calc), out);
     return r < 0 ? tby_error_set(err, r, "writing the table: %s", strerror(-r)) : 0;
 }

@@ -37,6 +37,7 @@ struct node_routes {
     int64_t repair_at;        /* re-apply the last plan (notification, failure, period) */
     struct node_backoff backoff;
     int resync_ms;
+    uint64_t dp_generation;   /* of the dataplane settings the last plan had */
     struct tby_strv warnings; /* the last plan's, sorted: said again only when they change */
     char logged_error[TBY_ERROR_MAX];
     struct node_routes_stats stats;
@@ -159,8 +160,10 @@ static void input_clear(struct input *x)
     tby_strv_clear(&x->block_nodes);
 }
 
-static int gather(struct node_routes *r, const struct tby_syncer *s, struct input *x)
+static int gather(struct node_routes *r, const struct node *n, struct input *x)
 {
+    const struct tby_syncer *s = n->syncer;
+    const struct node_dataplane *dp = &n->cfg.dp;
     int rc;
 
     memset(x, 0, sizeof(*x));
@@ -173,6 +176,13 @@ static int gather(struct node_routes *r, const struct tby_syncer *s, struct inpu
     x->in.weps = (const struct tby_wep *const *)x->weps;
     x->in.blocks = x->blocks;
     x->in.ipip_routes_by_bgp = r->ipip_by_bgp;
+    x->in.vxlan_vni = dp->vxlan_vni;
+    x->in.vxlan_port = dp->vxlan_port;
+    x->in.vxlan_mtu[0] = dp->vxlan_mtu[0];
+    x->in.vxlan_mtu[1] = dp->vxlan_mtu[1];
+    x->in.ipip_mtu = dp->ipip_mtu;
+    x->in.no_ipv6 = !dp->ipv6;
+    r->dp_generation = dp->generation;
     return rc;
 }
 
@@ -239,14 +249,14 @@ static void apply_done(struct node_routes *r, int rc, const struct tby_error *er
     r->repair_at = node_now_ms() + r->backoff.cur_ms;
 }
 
-static void plan_and_apply(struct node_routes *r, const struct tby_syncer *s)
+static void plan_and_apply(struct node_routes *r, const struct node *n)
 {
     struct input x;
     struct tby_routes_plan plan = { 0 };
     struct tby_routes_stats st = { 0 };
     struct tby_error err = { 0 };
     int64_t start = node_now_ms();
-    int rc = gather(r, s, &x);
+    int rc = gather(r, n, &x);
 
     r->trigger.dirty = false;
     if (rc == 0)
@@ -295,11 +305,15 @@ static void routes_run(void *state, const struct node *n)
             r->repair_at = r->resync_ms ? now + r->resync_ms : -1;
     }
 
+    /* A FelixConfiguration changed the devices or IPv6: planned again. */
+    if (n->cfg.dp.generation != r->dp_generation && !r->trigger.dirty)
+        node_trigger_set(&r->trigger);
+
     /* Offline, nothing new is planned (fail-static): what is programmed stays until the
      * datastore answers again and the syncer has read it whole. */
     if (node_trigger_due(&r->trigger, now)) {
         if (tby_syncer_online(s)) {
-            plan_and_apply(r, s);
+            plan_and_apply(r, n);
             return;
         }
         r->trigger.due = now + 1000;

@@ -1,6 +1,7 @@
 /* calc_nat.c — natOutgoing in table inet tabby: pod traffic from pools with natOutgoing to
  * anywhere outside every pool leaves masqueraded behind the node's address, as Calico's
- * cali-nat-outgoing chain does it. */
+ * cali-nat-outgoing chain does it; with natOutgoingAddress, IPv4 traffic is source-NATed to
+ * that address instead. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -23,9 +24,12 @@ static size_t count_family(const struct tby_cidr_list *l, int family)
     return n;
 }
 
-/* meta nfproto ipvF ip saddr @nat-pools-F ip daddr != @all-pools-F counter masquerade */
-static struct tby_rs_rule *masquerade_rule(int family)
+/* meta nfproto ipvF ip saddr @nat-pools-F ip daddr != @all-pools-F counter masquerade, or
+ * (IPv4, natOutgoingAddress) snat ip to ADDR */
+static struct tby_rs_rule *masquerade_rule(int family, const struct tby_ip *snat_to)
 {
+    char addr[TBY_IP_STRLEN];
+    bool snat = snat_to && family == 4 && snat_to->family == 4;
     const char *const *names = set_names[family == 6];
     const struct tby_rs_match m[] = {
         { .type = TBY_RS_M_NFPROTO, .family = (uint8_t)family },
@@ -39,7 +43,8 @@ static struct tby_rs_rule *masquerade_rule(int family)
     for (size_t i = 0; r && i < TBY_ARRAY_SIZE(m); i++)
         if (tby_rs_rule_match(r, &m[i]) < 0)
             return NULL;
-    if (!r || tby_rs_rule_set_verdict(r, TBY_RS_V_MASQUERADE, NULL) < 0 ||
+    if (!r || tby_rs_rule_set_verdict(r, snat ? TBY_RS_V_SNAT : TBY_RS_V_MASQUERADE,
+                                      snat ? tby_ip_format(snat_to, addr) : NULL) < 0 ||
         tby_rs_rule_set_comment(r, "natOutgoing") < 0)
         return NULL;
     r->counter = true;
@@ -74,6 +79,12 @@ static int family_sets(struct tby_rs *rs, int family, const struct tby_cidr_list
 int tby_calc_set_nat(struct tby_calc *c, const struct tby_cidr_list *masquerade,
                      const struct tby_cidr_list *pools)
 {
+    return tby_calc_set_nat_to(c, masquerade, pools, NULL);
+}
+
+int tby_calc_set_nat_to(struct tby_calc *c, const struct tby_cidr_list *masquerade,
+                        const struct tby_cidr_list *pools, const struct tby_ip *snat_to)
+{
     struct tby_rs *rs = tby_calc_ruleset(c);
     struct tby_rs_chain *chain = tby_rs_chain_find(rs, TBY_CALC_CHAIN_NAT);
     struct tby_rs_rules rules = { 0 };
@@ -82,7 +93,7 @@ int tby_calc_set_nat(struct tby_calc *c, const struct tby_cidr_list *masquerade,
     for (int family = 4; r >= 0 && family <= 6; family += 2) {
         r = family_sets(rs, family, masquerade, pools);
         if (r > 0)
-            r = tby_rs_rules_add(&rules, masquerade_rule(family));
+            r = tby_rs_rules_add(&rules, masquerade_rule(family, snat_to));
     }
     if (r >= 0 && rules.n == 0) {
         /* No pool masquerades: no nat hook at all, so the node's traffic pays nothing. */

@@ -303,6 +303,27 @@ static void statements(struct enc *e, const struct tby_rs_rule *r)
     }
 }
 
+/* snat ip to ADDR: the address into a register, then the nat expression reading it. */
+static void snat(struct enc *e, const char *addr)
+{
+    struct in_addr a;
+    struct nftnl_expr *x;
+
+    if (inet_pton(AF_INET, addr, &a) != 1)
+        return;
+    if ((x = expr(e, "immediate"))) {
+        nftnl_expr_set_u32(x, NFTNL_EXPR_IMM_DREG, NFT_REG_1);
+        nftnl_expr_set(x, NFTNL_EXPR_IMM_DATA, &a, sizeof(a));
+    }
+    put(e, x);
+    if ((x = expr(e, "nat"))) {
+        nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_TYPE, NFT_NAT_SNAT);
+        nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_FAMILY, NFPROTO_IPV4);
+        nftnl_expr_set_u32(x, NFTNL_EXPR_NAT_REG_ADDR_MIN, NFT_REG_1);
+    }
+    put(e, x);
+}
+
 static void verdict(struct enc *e, const struct tby_rs_rule *r)
 {
     static const int codes[] = {
@@ -322,6 +343,9 @@ static void verdict(struct enc *e, const struct tby_rs_rule *r)
         return;
     case TBY_RS_V_MASQUERADE:
         put(e, expr(e, "masq"));
+        return;
+    case TBY_RS_V_SNAT:
+        snat(e, r->target);
         return;
     default:
         break;

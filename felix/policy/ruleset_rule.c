@@ -350,13 +350,14 @@ static void put_verdict(FILE *f, const struct tby_rs_rule *r)
         [TBY_RS_V_ACCEPT] = "accept", [TBY_RS_V_DROP] = "drop", [TBY_RS_V_RETURN] = "return",
         [TBY_RS_V_JUMP] = "jump", [TBY_RS_V_GOTO] = "goto",
         [TBY_RS_V_VMAP_IIF] = "iifname vmap", [TBY_RS_V_VMAP_OIF] = "oifname vmap",
-        [TBY_RS_V_MASQUERADE] = "masquerade",
+        [TBY_RS_V_MASQUERADE] = "masquerade", [TBY_RS_V_SNAT] = "snat ip to",
     };
 
     if (r->verdict == TBY_RS_V_NONE)
         return;
     fputs(words[r->verdict], f);
-    if (r->verdict == TBY_RS_V_JUMP || r->verdict == TBY_RS_V_GOTO)
+    if (r->verdict == TBY_RS_V_JUMP || r->verdict == TBY_RS_V_GOTO ||
+        r->verdict == TBY_RS_V_SNAT)
         fprintf(f, " %s", r->target);
     else if (r->verdict == TBY_RS_V_VMAP_IIF || r->verdict == TBY_RS_V_VMAP_OIF)
         fprintf(f, " @%s", r->target);

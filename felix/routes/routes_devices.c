@@ -132,9 +132,9 @@ static const char *vxlan_mismatch(struct rtnl_link *link, const struct tby_vxlan
 
     if (!type || strcmp(type, "vxlan") != 0)
         return "not a VXLAN device";
-    if (rtnl_link_vxlan_get_id(link, &id) < 0 || id != TBY_VXLAN_VNI)
+    if (rtnl_link_vxlan_get_id(link, &id) < 0 || id != spec->vni)
         return "another VNI";
-    if (rtnl_link_vxlan_get_port(link, &port) < 0 || port != TBY_VXLAN_PORT)
+    if (rtnl_link_vxlan_get_port(link, &port) < 0 || port != spec->port)
         return "another UDP port";
     if (rtnl_link_vxlan_get_learning(link) != 0)
         return "learning on";
@@ -158,8 +158,8 @@ static int vxlan_create(struct routes_run *run, int fi, unsigned mtu)
     if (!link || !local || !mac)
         return routes_fail(run, -ENOMEM, "routes: out of memory");
     rtnl_link_set_name(link, name);
-    rtnl_link_vxlan_set_id(link, TBY_VXLAN_VNI);
-    rtnl_link_vxlan_set_port(link, TBY_VXLAN_PORT);
+    rtnl_link_vxlan_set_id(link, spec->vni);
+    rtnl_link_vxlan_set_port(link, spec->port);
     rtnl_link_vxlan_set_learning(link, 0); /* the FDB comes from Node resources only */
     rtnl_link_vxlan_set_local(link, local);
     rtnl_link_vxlan_set_link(link, (uint32_t)run->uplink[fi]);
@@ -172,8 +172,8 @@ static int vxlan_create(struct routes_run *run, int fi, unsigned mtu)
                            name, strerror(-rc));
     }
     run->st->links_changed++;
-    tby_log(TBY_LOG_INFO, "routes", "device created dev=%s vni=%d port=%d mtu=%u", name,
-            TBY_VXLAN_VNI, TBY_VXLAN_PORT, mtu);
+    tby_log(TBY_LOG_INFO, "routes", "device created dev=%s vni=%u port=%u mtu=%u", name,
+            spec->vni, spec->port, mtu);
     return 0;
 }
 
@@ -232,6 +232,8 @@ static int vxlan_device(struct routes_run *run, struct rtnl_link *have, int fi)
         return routes_fail(run, -ERANGE, "routes: uplink %s has MTU %u, too small to carry "
                            "%s", rtnl_link_get_name(uplink), mtu, name);
     mtu -= fi ? TBY_VXLAN_OVERHEAD_V6 : TBY_VXLAN_OVERHEAD_V4;
+    if (spec->mtu)  /* vxlanMTU(V6): as configured, as Felix sets it */
+        mtu = spec->mtu;
     if (have && (why = vxlan_mismatch(have, spec, run->uplink[fi])) &&
         (rc = delete_link(run, have, why)) < 0)
         return rc;
@@ -308,6 +310,27 @@ static int ipip_set_up(struct routes_run *run, struct rtnl_link *have, bool up)
     return 0;
 }
 
+/* ipipMTU: tunl0's MTU as configured (0: left as it is). */
+static int ipip_set_mtu(struct routes_run *run, struct rtnl_link *have, unsigned mtu)
+{
+    _cleanup_nl_link_ struct rtnl_link *change = NULL;
+    int rc;
+
+    if (!mtu || rtnl_link_get_mtu(have) == mtu)
+        return 0;
+    if (!(change = rtnl_link_alloc()))
+        return routes_fail(run, -ENOMEM, "routes: out of memory");
+    rtnl_link_set_mtu(change, mtu);
+    if ((rc = rtnl_link_change(run->r->sock, have, change, 0)) < 0) {
+        rc = routes_errno(run, rc);
+        return routes_fail(run, rc, "routes: cannot set %s's MTU to %u: %s", TBY_IPIP_DEVICE,
+                           mtu, strerror(-rc));
+    }
+    run->st->links_changed++;
+    tby_log(TBY_LOG_INFO, "routes", "device updated dev=%s mtu=%u", TBY_IPIP_DEVICE, mtu);
+    return 0;
+}
+
 /* tby_routes_uninstall: tunl0 cannot be deleted (it is the ipip module's, in every
  * namespace), so it is given back as the module makes it: no IPv4 address, down. */
 static int ipip_release(struct routes_run *run)
@@ -333,7 +356,8 @@ static int ipip_sync(struct routes_run *run)
     if (rtnl_link_get_kernel(run->r->sock, 0, TBY_IPIP_DEVICE, &have) < 0)
         return routes_fail(run, -ENODEV, "routes: %s vanished", TBY_IPIP_DEVICE);
     run->ipip = rtnl_link_get_ifindex(have);
-    if ((rc = ipip_set_up(run, have, true)) < 0)
+    if ((rc = ipip_set_up(run, have, true)) < 0 ||
+        (rc = ipip_set_mtu(run, have, run->plan->ipip_mtu)) < 0)
         return rc;
     return sync_address(run, run->ipip, AF_INET, addr->family ? addr : NULL, TBY_IPIP_DEVICE);
 }

@@ -427,6 +427,37 @@ static int dedup_vteps(struct builder *b)
 
 /* ---- the plan ---------------------------------------------------------------------------- */
 
+/* FelixConfiguration's settings of the devices. */
+static void plan_devices(const struct tby_routes_input *in, struct tby_routes_plan *plan)
+{
+    for (int fi = 0; fi < 2; fi++) {
+        plan->vxlan[fi].vni = in->vxlan_vni ? in->vxlan_vni : TBY_VXLAN_VNI;
+        plan->vxlan[fi].port = in->vxlan_port ? in->vxlan_port : TBY_VXLAN_PORT;
+        plan->vxlan[fi].mtu = in->vxlan_mtu[fi];
+    }
+    plan->ipip_mtu = in->ipip_mtu;
+}
+
+/* ipv6Support false: nothing of IPv6 is routed, as Felix without IPv6 routes nothing. */
+static void drop_ipv6(struct tby_routes_plan *plan)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < plan->n_routes; i++)
+        if (plan->routes[i].dst.ip.family != 6)
+            plan->routes[kept++] = plan->routes[i];
+    plan->n_routes = kept;
+    kept = 0;
+    for (size_t i = 0; i < plan->n_vteps; i++) {
+        if (plan->vteps[i].tunnel_addr.family == 6)
+            free(plan->vteps[i].node);
+        else
+            plan->vteps[kept++] = plan->vteps[i];
+    }
+    plan->n_vteps = kept;
+    plan->vxlan[1].wanted = false;
+}
+
 int tby_routes_plan(const struct tby_routes_input *in, struct tby_routes_plan *out,
                     struct tby_error *err)
 {
@@ -442,6 +473,9 @@ int tby_routes_plan(const struct tby_routes_input *in, struct tby_routes_plan *o
         tby_routes_plan_clear(out);
         return tby_error_set(err, r, "routes: out of memory planning routes");
     }
+    plan_devices(in, out);
+    if (in->no_ipv6)
+        drop_ipv6(out);
     return 0;
 }
 

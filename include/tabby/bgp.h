@@ -79,6 +79,8 @@ struct tby_bgp_peer {
     char *password;              /* NULL: none */
     bool use_node_ip;            /* sourceAddress UseNodeIP: bind to the node's address */
     bool keep_next_hop;          /* keepOriginalNextHop (eBGP only) */
+    int next_hop_mode;           /* nextHopMode (enum tby_next_hop_mode): beats keep_next_hop */
+    uint32_t local_as;           /* localASNumber; 0: the node's */
     bool has_max_restart;
     uint64_t max_restart_ms;     /* graceful restart time */
     bool passive;                /* wait for the peer to connect (one side of the mesh) */

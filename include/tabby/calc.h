@@ -81,6 +81,10 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
  * the chain and sets go. The lists are copied (tby_routes_nat_cidrs makes them). -ENOMEM. */
 int tby_calc_set_nat(struct tby_calc *calc, const struct tby_cidr_list *masquerade,
                      const struct tby_cidr_list *pools);
+/* The same, with FelixConfiguration's natOutgoingAddress: IPv4 traffic is SNATed to
+ * snat_to (`snat ip to ADDR`) instead of masqueraded; NULL (or not IPv4): masquerade. */
+int tby_calc_set_nat_to(struct tby_calc *calc, const struct tby_cidr_list *masquerade,
+                        const struct tby_cidr_list *pools, const struct tby_ip *snat_to);
 
 /* Updates edit the indexes, the policies' chains and the sets at once; the dispatch
  * chains, which run the policies in order, are written once for any number of updates,

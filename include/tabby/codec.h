@@ -25,6 +25,10 @@
 /* A lenient decoder's report of a field it skipped: the path of the object holding it
  * ("spec", "spec.ingress[0]"; "" at the top) and the field's name. */
 typedef void (*tby_dec_unknown_fn)(void *ctx, const char *path, const char *field);
+/* A survey of the fields a decoder knows: every object it checks with
+ * tby_dec_known_fields, its path and the fields it takes there (for the test that holds
+ * every field tabby decodes to a test or a refusal). */
+typedef void (*tby_dec_survey_fn)(void *ctx, const char *path, const char *const *fields);
 
 struct tby_dec {
     struct tby_error *err;
@@ -32,12 +36,16 @@ struct tby_dec {
     size_t len;
     tby_dec_unknown_fn unknown; /* NULL: unknown fields fail (the default) */
     void *unknown_ctx;
+    tby_dec_survey_fn survey;   /* NULL: none (the default) */
+    void *survey_ctx;
 };
 
 void tby_dec_init(struct tby_dec *d, struct tby_error *err);
 /* Makes the decoder lenient: tby_dec_known_fields reports unknown fields to fn and goes
  * on instead of failing. For objects another program wrote (Calico's newer fields). */
 void tby_dec_set_lenient(struct tby_dec *d, tby_dec_unknown_fn fn, void *ctx);
+/* Reports every list of known fields to fn as the decoder meets it. */
+void tby_dec_set_survey(struct tby_dec *d, tby_dec_survey_fn fn, void *ctx);
 /* Appends ".field" ("field" at the root) / "[index]" and returns a mark for leave(). */
 size_t tby_dec_enter(struct tby_dec *d, const char *field);
 size_t tby_dec_enter_index(struct tby_dec *d, size_t index);

@@ -75,6 +75,9 @@ struct tby_ipamconfig {
     bool strict_affinity;
     int max_blocks_per_host;            /* 0: no limit */
     bool auto_allocate_blocks;          /* default true */
+    int kubevirt_persistence;           /* kubeVirtVMAddressPersistence: 0 unset, 1 Enabled,
+                                         * 2 Disabled; kept, not applied: tabby's IPAM knows
+                                         * no KubeVirt VMs */
 };
 
 /* ---- Calico policy: NetworkPolicy, GlobalNetworkPolicy, Profile rules --------------- */
@@ -250,6 +253,10 @@ struct tby_bgpconfig {
 
 enum tby_source_address { TBY_SOURCE_USE_NODE_IP, TBY_SOURCE_NONE };
 
+/* nextHopMode; unset: keepOriginalNextHop decides (Keep when true, else Auto). */
+enum tby_next_hop_mode { TBY_NEXT_HOP_UNSET, TBY_NEXT_HOP_AUTO, TBY_NEXT_HOP_SELF,
+                         TBY_NEXT_HOP_KEEP };
+
 struct tby_bgppeer {
     char *node;                  /* only this node peers; NULL: every node */
     char *node_selector;         /* exclusive with node */
@@ -258,7 +265,10 @@ struct tby_bgppeer {
     uint16_t peer_port;          /* 0: 179 */
     char *peer_selector;         /* exclusive with peer_ip: peer with these nodes */
     uint32_t as_number;
+    uint32_t local_as_number;    /* localASNumber: this node's AS on these sessions; 0: its
+                                  * own */
     bool keep_original_next_hop;
+    enum tby_next_hop_mode next_hop_mode;
     struct tby_secret_ref *password; /* NULL: none */
     enum tby_source_address source_address; /* default UseNodeIP */
     bool has_max_restart;
@@ -349,7 +359,31 @@ enum tby_felix_severity {
     TBY_FELIX_SEVERITY_FATAL,
 };
 
-/* What tabby-node applies; has_* and NULL: not set (tabby-node's own setting stays). */
+/* defaultEndpointToHostAction: what happens to a pod's traffic to its own node once the
+ * pod's egress policy allowed it (Calico's default: Drop). */
+enum tby_felix_to_host {
+    TBY_FELIX_TO_HOST_UNSET,
+    TBY_FELIX_TO_HOST_DROP,
+    TBY_FELIX_TO_HOST_ACCEPT,
+    TBY_FELIX_TO_HOST_RETURN,
+};
+
+/* One failsafe port: traffic to (inbound) or from (outbound) the host on it always passes
+ * host endpoint policy. */
+struct tby_felix_port {
+    int protocol;               /* TBY_PROTO_TCP or TBY_PROTO_UDP */
+    uint16_t port;
+    bool has_net;               /* else every address */
+    struct tby_cidr net;        /* masked */
+};
+
+struct tby_felix_ports {
+    bool set;                   /* given (an empty list: no failsafe ports at all) */
+    struct tby_felix_port *items;
+    size_t n;
+};
+
+/* What tabby-node applies; has_*, 0 and NULL: not set (tabby-node's own setting stays). */
 struct tby_felixconfig {
     enum tby_felix_severity log_severity;  /* logSeverityScreen */
     bool has_health_enabled, health_enabled;
@@ -366,8 +400,25 @@ struct tby_felixconfig {
     uint64_t nftables_refresh_ms;          /* nftablesRefreshInterval: of the table */
     bool has_iptables_refresh;
     uint64_t iptables_refresh_ms;          /* iptablesRefreshInterval: the same, older name */
-    json_t *fixed;                         /* fields given with tabby's one value, as given */
+    /* the dataplane's (felix.c hands them to the parts) */
+    bool has_ipv6_support, ipv6_support;   /* false: no IPv6 routes (policy still applies) */
+    char *interface_prefix;                /* "tby" or a list with it ("tby,cali") */
+    enum tby_felix_to_host to_host;        /* defaultEndpointToHostAction */
+    struct tby_felix_ports failsafe_in, failsafe_out;
+    uint32_t vxlan_vni;                    /* 0: not set (4096) */
+    uint16_t vxlan_port;                   /* 0: not set (4789) */
+    bool has_vxlan_mtu, has_vxlan_mtu6, has_ipip_mtu;
+    uint32_t vxlan_mtu, vxlan_mtu6, ipip_mtu; /* 0: from the uplink's */
+    bool has_nat_address;
+    struct tby_ip nat_address;             /* natOutgoingAddress: SNAT to it, not masquerade */
+    json_t *given;                         /* every field but the typed ones above it, as
+                                            * given: written back as it came */
 };
+
+/* The fields of a FelixConfiguration tabby accepts though they only tune a part of
+ * Calico's dataplane tabby does not have: one "spec.<field>: <why>" line each, for
+ * tabbyctl apply's warnings (into out, which the caller clears). */
+int tby_felixconfig_ignored(const struct tby_felixconfig *c, struct tby_strv *out);
 
 /* A FelixConfiguration field (any of Calico's, taken or not) by its name in any case, as
  * Felix matches FELIX_<NAME> variables: its spelling in the spec ("logSeverityScreen"), or

@@ -107,6 +107,14 @@ int tby_resource_decode(const json_t *doc, struct tby_resource **out, struct tby
  * the document as tabby knows it. */
 int tby_resource_decode_lenient(const json_t *doc, tby_dec_unknown_fn unknown, void *ctx,
                                 struct tby_resource **out, struct tby_error *err);
+/* Decodes as tby_resource_decode, reporting every list of known fields to `survey`
+ * (codec.h): for the test of every field's enforcement (test_model_fields). */
+int tby_resource_decode_survey(const json_t *doc, tby_dec_survey_fn survey, void *ctx,
+                               struct tby_resource **out, struct tby_error *err);
+/* The fields of res tabby accepts but does not apply, because they only tune something
+ * tabby does not have: one "spec.<field>: why" line each, added to out (the caller's),
+ * for tabbyctl apply's warnings. Every other field tabby accepts is enforced. -ENOMEM. */
+int tby_resource_ignored(const struct tby_resource *res, struct tby_strv *out);
 /* The whole document in normal form, defaults included. New reference. */
 json_t *tby_resource_encode(const struct tby_resource *res);
 /* Same kind, metadata (name, namespace, labels, annotations) and spec. The datastore's

@@ -98,6 +98,14 @@ struct tby_routes_input {
      * BIRD does): the plan leaves them out, direct CrossSubnet ones too, so that each
      * kernel route has one owner. tunl0 is still checked (ipip_pool is set). */
     bool ipip_routes_by_bgp;
+    /* FelixConfiguration's: the VXLAN devices' VNI and UDP port (0: 4096 and 4789), their
+     * MTUs and tunl0's ([0] IPv4, [1] IPv6; 0: the uplink's less the encapsulation), and
+     * ipv6Support false (no IPv6 route, VTEP or device: the plan is IPv4's alone). */
+    uint32_t vxlan_vni;
+    uint16_t vxlan_port;
+    unsigned vxlan_mtu[2];
+    unsigned ipip_mtu;
+    bool no_ipv6;
 };
 
 /* ---- the plan --------------------------------------------------------------------------- */
@@ -133,6 +141,9 @@ struct tby_vxlan_spec {
     bool has_tunnel_addr;
     struct tby_ip tunnel_addr;          /* the device's own address (/32 or /128) */
     uint8_t mac[6];
+    uint32_t vni;                       /* TBY_VXLAN_VNI unless configured */
+    uint16_t port;                      /* TBY_VXLAN_PORT unless configured */
+    unsigned mtu;                       /* 0: the uplink's less the encapsulation */
 };
 
 struct tby_routes_plan {
@@ -145,6 +156,7 @@ struct tby_routes_plan {
     struct tby_ip node_ip[2];           /* the uplink is the device holding it */
     char *ipip_pool;                    /* the first pool that needs IPIP; NULL: none */
     struct tby_ip ipip_tunnel_addr;     /* family 0: none */
+    unsigned ipip_mtu;                  /* tunl0's; 0: left as the kernel has it */
     /* What the plan had to leave out, one sentence each, naming node, block or pool. */
     struct tby_strv warnings;
 };

@@ -148,6 +148,7 @@ enum tby_rs_verdict {
     TBY_RS_V_VMAP_IIF,        /* iifname vmap @target */
     TBY_RS_V_VMAP_OIF,        /* oifname vmap @target */
     TBY_RS_V_MASQUERADE,      /* masquerade (nat chains only) */
+    TBY_RS_V_SNAT,            /* snat ip to <target, an IPv4 address> (nat chains only) */
 };
 
 /* Fields ordered by size (80 bytes): a table holds tens of thousands of rules. */

@@ -96,6 +96,17 @@ nl_bg() {
     PN_PIDS+=($!)
 }
 
+# nl_echo_peer HOST: HOST answers TCP 8080 with the address it saw the connection come from
+# (what natOutgoing made of a pod's); nl_peer_seen NS POD ADDR asks it from a pod.
+nl_echo_peer() {
+    nl_bg "$1" socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'echo $SOCAT_PEERADDR' 2>/dev/null
+    t_wait 20 nl_in "$1" sh -c 'ss -ltn | grep -q :8080'
+}
+nl_peer_seen() {
+    ip netns exec "$(pn_netns "$1" "$2")" socat -T 2 - TCP:"$3":8080,connect-timeout=2 \
+        </dev/null 2>/dev/null
+}
+
 nl_bird() {
     local node=$1 dir=$T_TMP/$1 id
     mkdir -p "$dir"

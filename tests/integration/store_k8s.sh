@@ -214,11 +214,13 @@ spec:
   logSeverityScreen: Info
   reportingInterval: 0s
   vxlanVNI: 4097
+  wireguardEnabled: true
 EOF
 if k apply -f "$T_TMP/felix.yaml" >"$OUT" 2>&1 &&
     ctl get felixconfig default -o json >"$T_TMP/felix.json" 2>>"$OUT"; then
     got=$(json "$T_TMP/felix.json" "sorted(d['spec'])")
-    if [ "$got" = "['floatingIPs', 'healthPort', 'logSeverityScreen', 'reportingInterval']" ]; then
+    if [ "$got" = "['bpfLogLevel', 'floatingIPs', 'healthPort', 'logSeverityScreen', \
+'reportingInterval', 'vxlanVNI']" ]; then
         pass "k8s-felixconfig-from-calico (fields tabby does not enforce left out, the rest read)"
     else
         fail "k8s-felixconfig-from-calico" "read $got"

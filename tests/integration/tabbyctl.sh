@@ -61,8 +61,8 @@ test_examples_apply_cleanly() {
     if out=$(ctl apply -f "$EX/ippool.yaml" -f "$EX/default-deny.yaml" -f "$EX/allow-dns.yaml" \
         -f "$EX/db-access.yaml" -f "$EX/api-allow.yaml" -f "$EX/api-policy.yaml" \
         -f "$EX/bgppeer-tor.yaml" -f "$EX/bgpconfig.yaml" -f "$EX/bgpfilter.yaml" \
-        -f "$EX/network-sets.yaml" -f "$EX/tiers.yaml" 2>&1) &&
-        [ "$(grep -c ' created$' <<<"$out")" = 17 ]; then
+        -f "$EX/network-sets.yaml" -f "$EX/tiers.yaml" -f "$EX/felixconfig.yaml" 2>&1) &&
+        [ "$(grep -c ' created$' <<<"$out")" = 19 ] && ! grep -q warning <<<"$out"; then
         pass examples_apply_cleanly
     else
         fail examples_apply_cleanly "$out"
@@ -71,7 +71,8 @@ test_examples_apply_cleanly() {
 
 test_examples_round_trip() {
     local kind ok=1 out
-    for kind in ippool networkpolicy gnp knp bgppeer bgpconfig bgpfilter netset gnetset tier; do
+    for kind in ippool networkpolicy gnp knp bgppeer bgpconfig bgpfilter netset gnetset tier \
+        felixconfig; do
         ctl get "$kind" -A -o yaml >"$T_TMP/$kind.yaml" 2>"$T_TMP/err" || { ok=0; break; }
         out=$(ctl apply -f "$T_TMP/$kind.yaml" 2>&1) || { ok=0; break; }
         if grep -qv ' unchanged$' <<<"$out"; then ok=0; break; fi

@@ -274,6 +274,53 @@ static void test_filters_and_reachable_by_render_their_golden_file(void **state)
     assert_null(strstr(text, "unused"));
 }
 
+/* A peer's protocol block, from "protocol bgp" to its closing brace. */
+static const char *protocol_of(const char *text, const char *neighbor, char *out, size_t size)
+{
+    const char *at = strstr(text, neighbor), *start, *end;
+
+    assert_non_null(at);
+    for (start = at; start > text && strncmp(start, "protocol bgp", 12) != 0; start--)
+        ;
+    end = strstr(at, "\n}\n");
+    assert_non_null(end);
+    snprintf(out, size, "%.*s", (int)(end - start), start);
+    return out;
+}
+
+/* localASNumber is the node's AS on that session; nextHopMode Self and Keep render as
+ * Calico renders them, and beat keepOriginalNextHop; Auto leaves BIRD's default. */
+static void test_local_as_number_and_next_hop_mode_render(void **state)
+{
+    _cleanup_(world_clear) struct world w;
+    _cleanup_(tby_bgp_input_clear) struct tby_bgp_input in = { 0 };
+    _cleanup_free_ char *text = NULL;
+    struct tby_error err = { 0 };
+    char block[2048];
+
+    (void)state;
+    load_world("tor", &w);
+    add_docs(&w, "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: self}\n"
+                 "spec: {peerIP: 10.0.0.250, asNumber: 65002, localASNumber: 65010, "
+                 "nextHopMode: Self}\n---\n"
+                 "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: keep}\n"
+                 "spec: {peerIP: 10.0.0.251, asNumber: 64512, nextHopMode: Keep}\n---\n"
+                 "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: {name: auto}\n"
+                 "spec: {peerIP: 10.0.0.252, asNumber: 65003, keepOriginalNextHop: true, "
+                 "nextHopMode: Auto}\n");
+    if (gather(&w, "node-1", NULL, &in, &err) < 0)
+        fail_msg("gather: %s", tby_error_str(&err));
+    text = render_ok(&in);
+    protocol_of(text, "neighbor 10.0.0.250 ", block, sizeof(block));
+    assert_non_null(strstr(block, " as 65010;\n"));
+    assert_non_null(strstr(block, "next hop self;"));
+    protocol_of(text, "neighbor 10.0.0.251 ", block, sizeof(block));
+    assert_non_null(strstr(block, " as 64512;\n"));
+    assert_non_null(strstr(block, "next hop keep;"));    /* iBGP too, as asked */
+    protocol_of(text, "neighbor 10.0.0.252 ", block, sizeof(block));
+    assert_null(strstr(block, "next hop"));              /* Auto beats keepOriginalNextHop */
+}
+
 /* A peer whose filter is missing would be sent routes the filter may reject: it is left out,
  * with a warning, until the filter is there. */
 static void test_peer_with_a_missing_filter_is_left_out(void **state)
@@ -589,6 +636,7 @@ int main(void)
         cmocka_unit_test(test_dual_stack_renders_both_families),
         cmocka_unit_test(test_filters_and_reachable_by_render_their_golden_file),
         cmocka_unit_test(test_peer_with_a_missing_filter_is_left_out),
+        cmocka_unit_test(test_local_as_number_and_next_hop_mode_render),
         cmocka_unit_test(test_input_order_does_not_change_the_bytes),
         cmocka_unit_test(test_mesh_peers_every_other_node_and_one_side_listens),
         cmocka_unit_test(test_route_reflectors_stay_out_of_the_mesh_and_reflect_to_clients),

@@ -1323,6 +1323,32 @@ static void test_nat_outgoing_masquerades_pool_traffic_leaving_all_pools(void **
     assert_lacks(t, "nat-pools-6");
 }
 
+/* natOutgoingAddress: IPv4 is SNATed to it, IPv6 still masqueraded. */
+static void test_nat_outgoing_address_snats_ipv4_to_it(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    struct tby_cidr items[2];
+    struct tby_cidr_list l = { items, 2 };
+    struct tby_ip to;
+
+    (void)state;
+    assert_int_equal(tby_cidr_parse("10.65.0.0/16", TBY_CIDR_STRICT, &items[0], NULL), 0);
+    assert_int_equal(tby_cidr_parse("fd00:65::/48", TBY_CIDR_STRICT, &items[1], NULL), 0);
+    assert_int_equal(tby_ip_parse("192.0.2.9", &to, NULL), 0);
+    assert_int_equal(tby_calc_set_nat_to(c, &l, &l, &to), 0);
+    t = dump(c);
+    assert_has(t, "meta nfproto ipv4 ip saddr @nat-pools-4 ip daddr != @all-pools-4 counter "
+                  "snat ip to 192.0.2.9 comment \"natOutgoing\"");
+    assert_has(t, "ip6 daddr != @all-pools-6 counter masquerade");
+    /* back to masquerade when it goes */
+    assert_int_equal(tby_calc_set_nat_to(c, &l, &l, NULL), 0);
+    free(t);
+    t = dump(c);
+    assert_has(t, "ip daddr != @all-pools-4 counter masquerade");
+    assert_lacks(t, "snat");
+}
+
 static void test_nat_pool_change_moves_set_elements_only(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
@@ -1408,6 +1434,7 @@ int main(void)
         cmocka_unit_test(test_endpoint_moving_to_another_node_loses_its_chains),
         cmocka_unit_test(test_namespace_labels_removed_leave_the_set),
         cmocka_unit_test(test_nat_outgoing_masquerades_pool_traffic_leaving_all_pools),
+        cmocka_unit_test(test_nat_outgoing_address_snats_ipv4_to_it),
         cmocka_unit_test(test_nat_pool_change_moves_set_elements_only),
         cmocka_unit_test(test_nat_without_masquerading_pools_removes_chain_and_sets),
     };

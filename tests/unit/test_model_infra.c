@@ -442,7 +442,14 @@ static void test_bgppeer_session_options_are_checked(void **state)
                  "spec.reachableBy: \"10.0.0.999\" is not an IP address");
     expect_error(PEER("  peerSelector: all()\n  reachableBy: 10.0.0.254\n"),
                  "spec.reachableBy: can only be set with peerIP");
-    expect_error(PEER(TOR "  nextHopMode: Self\n"), "spec.nextHopMode: unknown field");
+    expect_error(PEER(TOR "  nextHopMode: self\n"),
+                 "spec.nextHopMode: must be one of Auto, Self or Keep");
+    expect_error(PEER(TOR "  localASNumber: 0\n"), "spec.localASNumber: AS number 0");
+    expect_error(PEER("  peerSelector: all()\n  localWorkloadSelector: app == 'bgp'\n"),
+                 "spec.localWorkloadSelector: is not enforced by tabby");
+    expect_error(PEER(TOR "  reversePeering: Manual\n"),
+                 "spec.reversePeering: only Auto is taken");
+    expect_error(PEER(TOR "  nextHopMod: Self\n"), "spec.nextHopMod: unknown field");
 #undef TOR
 }
 
@@ -459,8 +466,16 @@ static void test_bgppeer_full_document_round_trips(void **state)
         "  numAllowedLocalASNumbers: 2\n"
         "  ttlSecurity: 1\n"
         "  reachableBy: fd00::1\n"
-        "  filters: [export-v6, import-default]\n"));
+        "  filters: [export-v6, import-default]\n"
+        "  localASNumber: 65010\n"
+        "  nextHopMode: Keep\n"
+        "  reversePeering: Auto\n"));
     const struct tby_bgppeer *p = res->spec.bgppeer;
+
+    assert_int_equal(p->local_as_number, 65010);
+    assert_int_equal(p->next_hop_mode, TBY_NEXT_HOP_KEEP);
+    assert_int_equal(spec_int(res, "localASNumber"), 65010);
+    assert_spec_string(res, "nextHopMode", "Keep");
 
     assert_string_equal(p->node_selector, "rack == 'r1'");
     assert_int_equal(p->as_number, 64512u * 65536u + 1u);
@@ -548,6 +563,7 @@ static void test_calicoctl_node_output_applies_and_round_trips(void **state)
     assert_true(n->has_rr_cluster_id && n->has_ipip_tunnel_addr);
     assert_true(n->has_vxlan_tunnel_addr && n->has_vxlan_tunnel_addr_v6);
     assert_string_equal(n->vxlan_tunnel_mac, "66:de:a2:00:12:34");
+    assert_spec_string(res, "vxlanTunnelMACAddrV6", "66:de:a2:00:12:35");
     assert_int_equal(n->n_addresses, 2);
     assert_string_equal(n->addresses[0].type, "CalicoNodeIP");
     assert_int_equal(n->n_orch_refs, 1);
@@ -709,6 +725,16 @@ static void test_wep_k8s_document_round_trips(void **state)
     assert_spec_string(res, "allowSpoofedSourcePrefixes.0", "10.99.0.0/16");
     assert_spec_string(res, "allowSpoofedSourcePrefixes.1", "198.51.100.7/32");
     assert_spec_string(res, "mac", "ee:ee:ee:ee:ee:ee");
+}
+
+/* workload (what other orchestrators name the workload): kept as given, for Calico. */
+static void test_wep_workload_is_kept(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_checked(WEP(
+        "  workload: frontend\n"));
+
+    (void)state;
+    assert_spec_string(res, "workload", "frontend");
 }
 
 static void test_wep_ports_are_checked(void **state)
@@ -952,21 +978,102 @@ static void test_felixconfig_applied_and_fixed_fields_round_trip(void **state)
     assert_int_equal(node->spec.felixconfig->log_severity, TBY_FELIX_SEVERITY_WARNING);
 }
 
-/* Every other field refused, naming it: Calico's as not enforced, the rest as unknown. */
+/* The dataplane's fields decode into what tabby-node applies, and write back as given. */
+static void test_felixconfig_dataplane_fields_decode_and_round_trip(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_checked(FELIX("default",
+        "  vxlanVNI: 4097\n"
+        "  vxlanPort: 8472\n"
+        "  vxlanMTU: 1400\n"
+        "  vxlanMTUV6: 1380\n"
+        "  ipipMTU: 1440\n"
+        "  natOutgoingAddress: 192.0.2.1\n"
+        "  ipv6Support: false\n"
+        "  interfacePrefix: cali,tby\n"
+        "  defaultEndpointToHostAction: Return\n"
+        "  failsafeInboundHostPorts: [{protocol: TCP, port: 22}, "
+        "{protocol: udp, port: 68, net: 10.0.0.0/8}, {port: 179}]\n"
+        "  failsafeOutboundHostPorts: []\n"));
+    const struct tby_felixconfig *c = res->spec.felixconfig;
+
+    (void)state;
+    assert_int_equal(c->vxlan_vni, 4097);
+    assert_int_equal(c->vxlan_port, 8472);
+    assert_true(c->has_vxlan_mtu && c->vxlan_mtu == 1400);
+    assert_true(c->has_vxlan_mtu6 && c->vxlan_mtu6 == 1380);
+    assert_true(c->has_ipip_mtu && c->ipip_mtu == 1440);
+    assert_true(c->has_nat_address);
+    assert_true(c->has_ipv6_support && !c->ipv6_support);
+    assert_string_equal(c->interface_prefix, "cali,tby");
+    assert_int_equal(c->to_host, TBY_FELIX_TO_HOST_RETURN);
+    assert_true(c->failsafe_in.set);
+    assert_int_equal(c->failsafe_in.n, 3);
+    assert_int_equal(c->failsafe_in.items[1].protocol, TBY_PROTO_UDP);
+    assert_true(c->failsafe_in.items[1].has_net);
+    assert_int_equal(c->failsafe_in.items[2].protocol, TBY_PROTO_TCP);
+    assert_int_equal(c->failsafe_in.items[2].port, 179);
+    assert_true(c->failsafe_out.set);
+    assert_int_equal(c->failsafe_out.n, 0);
+    assert_int_equal(spec_int(res, "vxlanVNI"), 4097);
+    assert_spec_string(res, "natOutgoingAddress", "192.0.2.1");
+    assert_spec_string(res, "defaultEndpointToHostAction", "Return");
+}
+
+/* Fields that only tune what tabby lacks are kept and named by tby_resource_ignored. */
+static void test_felixconfig_tuning_fields_are_accepted_and_named(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *res = load_checked(FELIX("default",
+        "  bpfLogLevel: debug\n"
+        "  wireguardMTU: 1400\n"
+        "  iptablesLockTimeout: 10s\n"
+        "  logSeverityScreen: Info\n"));
+    _cleanup_(tby_strv_clear) struct tby_strv lines = { 0 };
+
+    (void)state;
+    assert_int_equal(tby_resource_ignored(res, &lines), 0);
+    assert_int_equal(lines.n, 3);
+    tby_strv_sort(&lines);
+    assert_non_null(strstr(lines.items[0], "spec.bpfLogLevel: accepted but not applied: it "
+                                           "tunes Calico's eBPF dataplane"));
+    assert_non_null(strstr(lines.items[1], "spec.iptablesLockTimeout: accepted but not "
+                                           "applied"));
+    assert_non_null(strstr(lines.items[2], "spec.wireguardMTU: accepted but not applied: it "
+                                           "tunes WireGuard"));
+    assert_int_equal(spec_int(res, "wireguardMTU"), 1400);
+    expect_error(FELIX("default", "  wireguardMTU: big\n"),
+                 "spec.wireguardMTU: must be an integer, got a string");
+    expect_error(FELIX("default", "  iptablesLockTimeout: soon\n"), "spec.iptablesLockTimeout: ");
+}
+
+/* What would change what traffic is allowed or routed, and tabby does not do, is refused
+ * naming the field; a bad value of a field tabby applies too; the rest is unknown. */
 static void test_felixconfig_refuses_what_tabby_does_not_enforce(void **state)
 {
     (void)state;
-    expect_error(FELIX("default", "  natOutgoingAddress: 192.0.2.1\n"),
-                 "spec.natOutgoingAddress: is not enforced by tabby");
-    expect_error(FELIX("default", "  failsafeInboundHostPorts: []\n"),
-                 "spec.failsafeInboundHostPorts: is not enforced by tabby");
-    expect_error(FELIX("default", "  interfacePrefix: cali\n"),
-                 "spec.interfacePrefix: is not enforced by tabby");
-    expect_error(FELIX("default", "  vxlanVNI: 4097\n"),
-                 "spec.vxlanVNI: only [4096] is taken: tabby's VXLAN device uses VNI 4096");
+    expect_error(FELIX("default", "  wireguardEnabled: true\n"),
+                 "spec.wireguardEnabled: is not enforced by tabby: it would encrypt");
+    expect_error(FELIX("default", "  chainInsertMode: Append\n"),
+                 "spec.chainInsertMode: is not enforced by tabby");
+    expect_error(FELIX("default", "  iptablesFilterDenyAction: Reject\n"),
+                 "spec.iptablesFilterDenyAction: is not enforced by tabby");
+    expect_error(FELIX("default", "  natPortRange: 32768:65535\n"),
+                 "spec.natPortRange: is not enforced by tabby");
     expect_error(FELIX("default", "  bpfEnabled: true\n"), "spec.bpfEnabled: only [false]");
+    expect_error(FELIX("default", "  vxlanVNI: 16777216\n"), "spec.vxlanVNI: must be between");
+    expect_error(FELIX("default", "  vxlanMTUV6: 1000\n"),
+                 "spec.vxlanMTUV6: must be 0 (from the uplink's MTU) or at least 1280");
+    expect_error(FELIX("default", "  natOutgoingAddress: 2001:db8::1\n"),
+                 "spec.natOutgoingAddress: \"2001:db8::1\" is not an IPv4 address");
+    expect_error(FELIX("default", "  interfacePrefix: cali\n"),
+                 "spec.interfacePrefix: \"cali\" must include tby");
     expect_error(FELIX("default", "  defaultEndpointToHostAction: Drop\n"),
-                 "spec.defaultEndpointToHostAction: only [\"Accept\", \"Return\"] is taken");
+                 "spec.defaultEndpointToHostAction: Drop is not enforced by tabby yet");
+    expect_error(FELIX("default", "  defaultEndpointToHostAction: Reject\n"),
+                 "spec.defaultEndpointToHostAction: must be Drop, Accept or Return");
+    expect_error(FELIX("default", "  failsafeInboundHostPorts: [{protocol: SCTP, port: 1}]\n"),
+                 "spec.failsafeInboundHostPorts[0].protocol: must be TCP or UDP");
+    expect_error(FELIX("default", "  failsafeOutboundHostPorts: [{protocol: TCP}]\n"),
+                 "spec.failsafeOutboundHostPorts[0].port: is required");
     expect_error(FELIX("default", "  logSeverityScreen: Loud\n"),
                  "spec.logSeverityScreen: must be one of Trace, Debug, Info, Warning, Error or "
                  "Fatal, got \"Loud\"");
@@ -999,8 +1106,8 @@ static void test_felixconfig_from_calico_skips_what_it_cannot_apply(void **state
     static const char doc[] =
         "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"FelixConfiguration\","
         "\"metadata\":{\"name\":\"default\"},\"spec\":{\"logSeverityScreen\":\"Info\","
-        "\"bpfLogLevel\":\"\",\"floatingIPs\":\"Disabled\",\"vxlanVNI\":5000,"
-        "\"healthPort\":9099,\"newField\":1}}";
+        "\"bpfLogLevel\":\"\",\"floatingIPs\":\"Disabled\",\"wireguardEnabled\":true,"
+        "\"healthPort\":9099,\"newField\":1,\"bpfEnabled\":true}}";
     _cleanup_json_ json_t *json = json_loads(doc, 0, NULL);
     _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
     struct skipped s = { .n = 0 };
@@ -1009,13 +1116,14 @@ static void test_felixconfig_from_calico_skips_what_it_cannot_apply(void **state
     (void)state;
     assert_int_equal(tby_resource_decode_lenient(json, note_skipped, &s, &res, &err), 0);
     assert_int_equal(s.n, 3);
-    assert_string_equal(s.fields[0], "bpfLogLevel");
-    assert_string_equal(s.fields[1], "newField");
-    assert_string_equal(s.fields[2], "vxlanVNI");
+    assert_string_equal(s.fields[0], "newField");
+    assert_string_equal(s.fields[1], "wireguardEnabled");
+    assert_string_equal(s.fields[2], "bpfEnabled");
     assert_int_equal(res->spec.felixconfig->log_severity, TBY_FELIX_SEVERITY_INFO);
     assert_int_equal(res->spec.felixconfig->health_port, 9099);
-    assert_false(spec_has(res, "vxlanVNI"));
+    assert_false(spec_has(res, "wireguardEnabled"));
     assert_spec_string(res, "floatingIPs", "Disabled");
+    assert_spec_string(res, "bpfLogLevel", "");
 }
 
 /* ---- NetworkSet, GlobalNetworkSet ---------------------------------------------------------- */
@@ -1128,6 +1236,7 @@ int main(void)
         cmocka_unit_test(test_node_fields_are_checked),
         cmocka_unit_test(test_node_minimal_documents),
         cmocka_unit_test(test_wep_k8s_document_round_trips),
+        cmocka_unit_test(test_wep_workload_is_kept),
         cmocka_unit_test(test_wep_ports_are_checked),
         cmocka_unit_test(test_wep_addresses_are_checked),
         cmocka_unit_test(test_wep_names_are_checked),
@@ -1137,6 +1246,8 @@ int main(void)
         cmocka_unit_test(test_bgpfilter_full_document_round_trips),
         cmocka_unit_test(test_bgpfilter_rules_are_checked),
         cmocka_unit_test(test_felixconfig_applied_and_fixed_fields_round_trip),
+        cmocka_unit_test(test_felixconfig_dataplane_fields_decode_and_round_trip),
+        cmocka_unit_test(test_felixconfig_tuning_fields_are_accepted_and_named),
         cmocka_unit_test(test_felixconfig_refuses_what_tabby_does_not_enforce),
         cmocka_unit_test(test_felixconfig_from_calico_skips_what_it_cannot_apply),
         cmocka_unit_test(test_network_sets_round_trip_with_nets_masked),

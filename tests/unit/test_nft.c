@@ -318,6 +318,25 @@ static void test_nat_chain_is_programmed_read_back_and_follows_pools(void **stat
     st = sync_ok(nft, again);
     assert_int_equal(st.messages, 1);
     set = run("nft list set inet tabby all-pools-4");
+    /* natOutgoingAddress: snat programmed, then read back as tabby's own */
+    {
+        struct tby_cidr masq;
+        struct tby_cidr_list m = { &masq, 1 };
+        struct tby_ip to;
+        _cleanup_free_ char *snat = NULL;
+
+        assert_int_equal(tby_cidr_parse("10.65.0.0/16", TBY_CIDR_STRICT, &masq, NULL), 0);
+        assert_int_equal(tby_ip_parse("192.0.2.9", &to, NULL), 0);
+        assert_int_equal(tby_calc_set_nat_to(again, &m, &m, &to), 0);
+        sync_ok(nft, again);
+        snat = run("nft list chain inet tabby nat-postrouting");
+        assert_listed(snat, "snat ip to 192.0.2.9 comment \"natOutgoing\"");
+        tby_nft_close(nft);
+        nft = nft_open();
+        st = sync_ok(nft, again);
+        assert_true(st.read_back);
+        assert_int_equal(st.messages, 0);
+    }
     assert_listed(set, "elements = { 10.65.0.0/16, 10.70.0.0/16 }");
     tby_nft_close(nft);
 }

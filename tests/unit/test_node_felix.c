@@ -158,7 +158,12 @@ static void test_bad_felix_variables_are_refused_naming_them(void **state)
           "true or false" },
         { "FELIX_ROUTEREFRESHINTERVAL=soon", "FELIX_ROUTEREFRESHINTERVAL: \"soon\": "
           "routeRefreshInterval must be seconds" },
-        { "FELIX_IPV6SUPPORT=false", "FELIX_IPV6SUPPORT=false: spec.ipv6Support: only [true]" },
+        { "FELIX_BPFENABLED=true", "FELIX_BPFENABLED=true: spec.bpfEnabled: only [false]" },
+        { "FELIX_VXLANVNI=0", "FELIX_VXLANVNI=0: spec.vxlanVNI: must be between" },
+        { "FELIX_FAILSAFEINBOUNDHOSTPORTS=tcp:ssh", "FELIX_FAILSAFEINBOUNDHOSTPORTS: \"tcp:ssh\": "
+          "failsafeInboundHostPorts must be a list of" },
+        { "FELIX_FAILSAFEOUTBOUNDHOSTPORTS=sctp:9", "FELIX_FAILSAFEOUTBOUNDHOSTPORTS=sctp:9: "
+          "spec.failsafeOutboundHostPorts[0].protocol: must be TCP or UDP" },
         { "FELIX_WIREGUARDENABLED=true", "FELIX_WIREGUARDENABLED=true: spec.wireguardEnabled: is "
           "not enforced by tabby" },
         { "FELIX_LOGSEVERITYSCRN=info", "FELIX_LOGSEVERITYSCRN: not a setting of Felix's" },
@@ -177,6 +182,103 @@ static void test_bad_felix_variables_are_refused_naming_them(void **state)
     }
 }
 
+/* The dataplane's settings (VXLAN, IPIP, NAT address, IPv6, interface prefix, failsafe
+ * ports, defaultEndpointToHostAction) reach the node's settings as they change, with a
+ * new generation each time, and go back to Calico's defaults when removed. */
+static void test_dataplane_settings_reach_the_node_live(void **state)
+{
+    struct node_fixture f;
+    const struct node_dataplane *dp = &f.n.cfg.dp;
+    uint64_t gen;
+    char ip[TBY_IP_STRLEN];
+
+    (void)state;
+    start(&f, NULL);
+    assert_int_equal(dp->vxlan_vni, 4096);
+    assert_int_equal(dp->vxlan_port, 4789);
+    assert_true(dp->ipv6);
+    assert_string_equal(dp->interface_prefix, "tby");
+    assert_int_equal(dp->to_host, TBY_FELIX_TO_HOST_DROP);
+    assert_int_equal(dp->n_failsafe[0], 9);              /* Calico's: 22, 68, 179, … */
+    assert_int_equal(dp->failsafe[0][0].port, 22);
+    assert_int_equal(dp->failsafe[1][0].port, 53);
+    assert_int_equal(dp->failsafe[1][0].protocol, TBY_PROTO_UDP);
+    gen = dp->generation;
+    fixture_apply(&f, FELIX("default", "{vxlanVNI: 5000, vxlanPort: 8472, vxlanMTU: 1400, "
+                                       "vxlanMTUV6: 1380, ipipMTU: 1440, ipv6Support: false, "
+                                       "natOutgoingAddress: 192.0.2.9, interfacePrefix: "
+                                       "'tby,cali', defaultEndpointToHostAction: Accept, "
+                                       "failsafeInboundHostPorts: [{protocol: TCP, port: "
+                                       "2222, net: 10.0.0.0/8}], "
+                                       "failsafeOutboundHostPorts: []}"));
+    node_turn(&f.n, 0);
+    assert_true(dp->generation > gen);
+    assert_int_equal(dp->vxlan_vni, 5000);
+    assert_int_equal(dp->vxlan_port, 8472);
+    assert_int_equal(dp->vxlan_mtu[0], 1400);
+    assert_int_equal(dp->vxlan_mtu[1], 1380);
+    assert_int_equal(dp->ipip_mtu, 1440);
+    assert_false(dp->ipv6);
+    assert_true(dp->has_nat_address);
+    assert_string_equal(tby_ip_format(&dp->nat_address, ip), "192.0.2.9");
+    assert_string_equal(dp->interface_prefix, "tby,cali");
+    assert_int_equal(dp->to_host, TBY_FELIX_TO_HOST_ACCEPT);
+    assert_int_equal(dp->n_failsafe[0], 1);
+    assert_int_equal(dp->failsafe[0][0].port, 2222);
+    assert_true(dp->failsafe[0][0].has_net);
+    assert_int_equal(dp->n_failsafe[1], 0);
+    /* the node's own wins field by field */
+    gen = dp->generation;
+    fixture_apply(&f, FELIX("node.n1", "{vxlanVNI: 6000}"));
+    node_turn(&f.n, 0);
+    assert_true(dp->generation > gen);
+    assert_int_equal(dp->vxlan_vni, 6000);
+    assert_int_equal(dp->vxlan_port, 8472);
+    /* an unrelated change leaves the generation */
+    gen = dp->generation;
+    fixture_apply(&f, FELIX("node.n1", "{vxlanVNI: 6000, logSeverityScreen: Info}"));
+    node_turn(&f.n, 0);
+    assert_int_equal(dp->generation, gen);
+    delete(&f, "node.n1");
+    delete(&f, "default");
+    assert_int_equal(dp->vxlan_vni, 4096);
+    assert_true(dp->ipv6);
+    assert_false(dp->has_nat_address);
+    assert_int_equal(dp->n_failsafe[1], 9);
+    fixture_stop(&f);
+    tby_log_set_level(TBY_LOG_ERROR);
+}
+
+/* FELIX_* variables set them too, in Felix's spellings (IpInIpMtu, port lists). */
+static void test_felix_variables_set_the_dataplane(void **state)
+{
+    struct node_fixture f;
+    const struct node_dataplane *dp = &f.n.cfg.dp;
+
+    (void)state;
+    setenv("FELIX_IPINIPMTU", "1420", 1);
+    setenv("FELIX_FAILSAFEINBOUNDHOSTPORTS", "tcp:22, udp:10.0.0.0/8:68,[fd00::/8]:179", 1);
+    setenv("FELIX_FAILSAFEOUTBOUNDHOSTPORTS", "none", 1);
+    setenv("FELIX_VXLANVNI", "7000", 1);
+    start(&f, NULL);
+    fixture_apply(&f, FELIX("default", "{vxlanVNI: 5000}"));
+    node_turn(&f.n, 0);
+    assert_int_equal(dp->ipip_mtu, 1420);
+    assert_int_equal(dp->vxlan_vni, 7000);
+    assert_int_equal(dp->n_failsafe[0], 3);
+    assert_int_equal(dp->failsafe[0][1].protocol, TBY_PROTO_UDP);
+    assert_true(dp->failsafe[0][1].has_net);
+    assert_int_equal(dp->failsafe[0][2].port, 179);
+    assert_int_equal(dp->failsafe[0][2].net.ip.family, 6);
+    assert_int_equal(dp->n_failsafe[1], 0);
+    fixture_stop(&f);
+    unsetenv("FELIX_IPINIPMTU");
+    unsetenv("FELIX_FAILSAFEINBOUNDHOSTPORTS");
+    unsetenv("FELIX_FAILSAFEOUTBOUNDHOSTPORTS");
+    unsetenv("FELIX_VXLANVNI");
+    tby_log_set_level(TBY_LOG_ERROR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +287,8 @@ int main(void)
         cmocka_unit_test(test_health_enabled_false_closes_the_health_port),
         cmocka_unit_test(test_felix_variables_beat_the_felixconfigurations),
         cmocka_unit_test(test_bad_felix_variables_are_refused_naming_them),
+        cmocka_unit_test(test_dataplane_settings_reach_the_node_live),
+        cmocka_unit_test(test_felix_variables_set_the_dataplane),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

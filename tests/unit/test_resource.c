@@ -83,6 +83,31 @@ static void test_ipamconfig_defaults_and_name(void **state)
     assert_round_trip(c);
 }
 
+/* kubeVirtVMAddressPersistence: validated, kept, and named as not applied (no KubeVirt). */
+static void test_ipamconfig_kubevirt_persistence_is_kept_and_named(void **state)
+{
+    _cleanup_(tby_resource_freep) struct tby_resource *c = load_one(
+        "apiVersion: projectcalico.org/v3\nkind: IPAMConfiguration\nmetadata:\n  name: default\n"
+        "spec:\n  kubeVirtVMAddressPersistence: Disabled\n");
+    _cleanup_(tby_strv_clear) struct tby_strv lines = { 0 };
+    struct tby_resource_list list;
+    struct tby_error err = { 0 };
+    static const char bad[] = "apiVersion: projectcalico.org/v3\nkind: IPAMConfiguration\n"
+                              "metadata:\n  name: default\nspec:\n"
+                              "  kubeVirtVMAddressPersistence: Sometimes\n";
+
+    (void)state;
+    assert_int_equal(c->spec.ipamconfig->kubevirt_persistence, 2);
+    assert_round_trip(c);
+    assert_int_equal(tby_resource_ignored(c, &lines), 0);
+    assert_int_equal(lines.n, 1);
+    assert_non_null(strstr(lines.items[0], "spec.kubeVirtVMAddressPersistence: accepted but "
+                                           "not applied"));
+    assert_true(tby_resource_load(bad, strlen(bad), "t", &list, &err) < 0);
+    assert_non_null(strstr(tby_error_str(&err), "spec.kubeVirtVMAddressPersistence: must be "
+                                                "one of Enabled or Disabled"));
+}
+
 static void test_namespace_keeps_labels_and_ignores_status(void **state)
 {
     _cleanup_(tby_resource_freep) struct tby_resource *ns = load_one(
@@ -218,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_ippool_fields_are_read),
         cmocka_unit_test(test_ippool_validation_names_the_field),
         cmocka_unit_test(test_ipamconfig_defaults_and_name),
+        cmocka_unit_test(test_ipamconfig_kubevirt_persistence_is_kept_and_named),
         cmocka_unit_test(test_namespace_keeps_labels_and_ignores_status),
         cmocka_unit_test(test_documents_and_lists_are_numbered_in_errors),
         cmocka_unit_test(test_a_sequence_of_resources_is_a_list),

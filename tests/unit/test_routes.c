@@ -191,6 +191,44 @@ static void test_vxlan_always_routes_remote_blocks_through_their_vtep(void **sta
     assert_int_equal(w->plan.warnings.n, 0);
 }
 
+/* FelixConfiguration's device settings reach the plan; without them Calico's defaults.
+ * ipv6Support false leaves every IPv6 route out. */
+static void test_felix_settings_set_the_devices_and_ipv6(void **state)
+{
+    struct world *w = *state;
+
+    three_nodes(w, TBY_ENCAP_ALWAYS, TBY_ENCAP_NEVER);
+    add_wep(w, "a", "tbyaa6", "fd00:65::5/128");
+    plan(w);
+    assert_int_equal(w->plan.vxlan[0].vni, TBY_VXLAN_VNI);
+    assert_int_equal(w->plan.vxlan[0].port, TBY_VXLAN_PORT);
+    assert_int_equal(w->plan.vxlan[0].mtu, 0);
+    assert_int_equal(w->plan.ipip_mtu, 0);
+    assert_routes(&w->plan, "blackhole 10.65.0.0/26\n"
+                            "10.65.0.5/32 dev tbyaaa scope link\n"
+                            "10.65.1.0/26 via 10.65.1.0 dev vxlan.tabby onlink\n"
+                            "10.65.2.0/26 via 10.65.2.0 dev vxlan.tabby onlink\n"
+                            "fd00:65::5/128 dev tbyaa6 scope link\n");
+    tby_routes_plan_clear(&w->plan);
+    w->in.vxlan_vni = 5000;
+    w->in.vxlan_port = 8472;
+    w->in.vxlan_mtu[0] = 1400;
+    w->in.vxlan_mtu[1] = 1380;
+    w->in.ipip_mtu = 1440;
+    w->in.no_ipv6 = true;
+    plan(w);
+    assert_int_equal(w->plan.vxlan[0].vni, 5000);
+    assert_int_equal(w->plan.vxlan[0].port, 8472);
+    assert_int_equal(w->plan.vxlan[0].mtu, 1400);
+    assert_int_equal(w->plan.vxlan[1].mtu, 1380);
+    assert_int_equal(w->plan.ipip_mtu, 1440);
+    assert_false(w->plan.vxlan[1].wanted);
+    assert_routes(&w->plan, "blackhole 10.65.0.0/26\n"
+                            "10.65.0.5/32 dev tbyaaa scope link\n"
+                            "10.65.1.0/26 via 10.65.1.0 dev vxlan.tabby onlink\n"
+                            "10.65.2.0/26 via 10.65.2.0 dev vxlan.tabby onlink\n");
+}
+
 static void test_vxlan_vteps_name_every_remote_node(void **state)
 {
     struct world *w = *state;
@@ -551,6 +589,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_felix_settings_set_the_devices_and_ipv6),
         T(test_vxlan_always_routes_remote_blocks_through_their_vtep),
         T(test_vxlan_vteps_name_every_remote_node),
         T(test_crosssubnet_routes_same_subnet_nodes_directly),

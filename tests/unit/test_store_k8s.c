@@ -1017,7 +1017,7 @@ static void test_lenient_view_logs_each_unknown_field_once(void **state)
         assert_int_equal(read_as("/tabby/v1/bgppeers/x", 0,
                                  "{\"kind\":\"BGPPeer\",\"metadata\":{\"name\":\"p\","
                                  "\"resourceVersion\":\"1\"},\"spec\":{\"asNumber\":1,"
-                                 "\"peerIP\":\"192.0.2.1\",\"nextHopMode\":\"Auto\","
+                                 "\"peerIP\":\"192.0.2.1\",\"localWorkloadSelector\":\"a == 1\","
                                  "\"reversePeering\":\"Manual\"}}",
                                  &e),
                          0);

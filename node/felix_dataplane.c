@@ -1,0 +1,101 @@
+/* felix_dataplane.c — the dataplane's settings of the FelixConfigurations (node_config.h's
+ * struct node_dataplane): VXLAN's VNI, port and MTUs, the IPIP MTU, natOutgoingAddress,
+ * ipv6Support, interfacePrefix, defaultEndpointToHostAction and the failsafe ports, each
+ * from the first layer that sets it (FELIX_*, the node's, the default one), else Calico's
+ * default. The felix part (felix.c) recomputes them on every change; the parts that use
+ * them (routes, policy, host endpoints) apply them when the generation moves. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tabby/model.h"
+#include "tabby/routes.h"
+#include "node_config.h"
+
+/* Calico's failsafe ports: SSH, DHCP, BGP, etcd, Typha and the Kubernetes API in; DNS,
+ * DHCP, BGP, etcd, Typha and the Kubernetes API out. */
+static const struct {
+    int protocol;
+    uint16_t port;
+} default_failsafe[2][9] = {
+    { { TBY_PROTO_TCP, 22 }, { TBY_PROTO_UDP, 68 }, { TBY_PROTO_TCP, 179 },
+      { TBY_PROTO_TCP, 2379 }, { TBY_PROTO_TCP, 2380 }, { TBY_PROTO_TCP, 5473 },
+      { TBY_PROTO_TCP, 6443 }, { TBY_PROTO_TCP, 6666 }, { TBY_PROTO_TCP, 6667 } },
+    { { TBY_PROTO_UDP, 53 }, { TBY_PROTO_UDP, 67 }, { TBY_PROTO_TCP, 179 },
+      { TBY_PROTO_TCP, 2379 }, { TBY_PROTO_TCP, 2380 }, { TBY_PROTO_TCP, 5473 },
+      { TBY_PROTO_TCP, 6443 }, { TBY_PROTO_TCP, 6666 }, { TBY_PROTO_TCP, 6667 } },
+};
+
+void node_dataplane_defaults(struct node_dataplane *dp)
+{
+    uint64_t generation = dp->generation;
+
+    memset(dp, 0, sizeof(*dp));
+    dp->generation = generation;
+    dp->vxlan_vni = TBY_VXLAN_VNI;
+    dp->vxlan_port = TBY_VXLAN_PORT;
+    dp->ipv6 = true;
+    strcpy(dp->interface_prefix, "tby");
+    dp->to_host = TBY_FELIX_TO_HOST_DROP;
+    for (int d = 0; d < 2; d++) {
+        for (size_t i = 0; i < 9; i++) {
+            dp->failsafe[d][i].protocol = default_failsafe[d][i].protocol;
+            dp->failsafe[d][i].port = default_failsafe[d][i].port;
+        }
+        dp->n_failsafe[d] = 9;
+    }
+}
+
+static void set_ports(const struct tby_felix_ports *p, struct tby_felix_port *out, size_t *n)
+{
+    *n = p->n < NODE_FAILSAFE_MAX ? p->n : NODE_FAILSAFE_MAX;
+    memset(out, 0, NODE_FAILSAFE_MAX * sizeof(*out));
+    if (*n)
+        memcpy(out, p->items, *n * sizeof(*out));
+}
+
+/* Lays one layer over dp: what it sets wins (the layers go from the weakest up). */
+static void lay(const struct tby_felixconfig *c, struct node_dataplane *dp)
+{
+    const struct tby_felix_ports *ports[2] = { &c->failsafe_in, &c->failsafe_out };
+
+    if (c->vxlan_vni)
+        dp->vxlan_vni = c->vxlan_vni;
+    if (c->vxlan_port)
+        dp->vxlan_port = c->vxlan_port;
+    if (c->has_vxlan_mtu)
+        dp->vxlan_mtu[0] = c->vxlan_mtu;
+    if (c->has_vxlan_mtu6)
+        dp->vxlan_mtu[1] = c->vxlan_mtu6;
+    if (c->has_ipip_mtu)
+        dp->ipip_mtu = c->ipip_mtu;
+    if (c->has_nat_address) {
+        dp->has_nat_address = true;
+        dp->nat_address = c->nat_address;
+    }
+    if (c->has_ipv6_support)
+        dp->ipv6 = c->ipv6_support;
+    if (c->interface_prefix)
+        snprintf(dp->interface_prefix, sizeof(dp->interface_prefix), "%s",
+                 c->interface_prefix);
+    if (c->to_host)
+        dp->to_host = c->to_host;
+    for (int d = 0; d < 2; d++)
+        if (ports[d]->set)
+            set_ports(ports[d], dp->failsafe[d], &dp->n_failsafe[d]);
+}
+
+bool node_dataplane_from(const struct tby_felixconfig *const *layers, size_t n,
+                         struct node_dataplane *dp)
+{
+    struct node_dataplane want = { .generation = dp->generation };
+
+    node_dataplane_defaults(&want);
+    for (size_t i = n; i-- > 0;)
+        if (layers[i])
+            lay(layers[i], &want);
+    if (memcmp(&want, dp, sizeof(want)) == 0)
+        return false;
+    want.generation = dp->generation + 1;
+    *dp = want;
+    return true;
+}

@@ -20,6 +20,14 @@
 #
 # MX_STORE=k8s (policy_matrix_k8s.sh) runs every scenario, with the same expectations, on
 # the k8s: datastore (matrix_lib.sh says how).
+#
+# Dual stack: every pod has an IPv6 address too (fd70:<1|2|3>::<1|2|3>, dns fd70:4::53),
+# and the scenarios of MX_IPV6_SOME below are checked over IPv6 as well (NAME_ipv6 and
+# explain_NAME_ipv6): MX_IPV6=all checks every scenario but the IPv4-only ones named by
+# mx_ipv4_only below (their rules are IPv4 CIDRs), MX_IPV6=none none. The subset covers
+# both datastores' selectors, named ports, SCTP, ICMP against ICMPv6 (a rule's protocol
+# ICMP does not match ICMPv6's echo), ipVersion, tiers, egress and the DNS pod; the
+# whole IPv6 matrix doubles the probing and explaining of a run.
 set -u
 . "$(dirname "$0")/lib.sh"
 T=policy_matrix${MX_STORE:+_$MX_STORE}
@@ -36,6 +44,17 @@ if [ ! -x "$PROBER" ]; then
     skip "$T" "no prober at $PROBER (make check builds it)"
     t_end
 fi
+MX_IPV6_SOME="no_policy_everything_open k8s_default_deny_both k8s_namespace_selector
+    k8s_named_ports_udp k8s_dns_pod_policy sctp_ports calico_protocols calico_icmp
+    calico_egress_rule_order calico_ip_version tier_pass_to_next_tier"
+mx_ipv4_only "their ipBlocks are IPv4 CIDRs" k8s_ipblock_except k8s_egress_ipblock \
+    k8s_ipblock_or_pod_peer k8s_ipblock_whole_space
+mx_ipv4_only "their nets are IPv4 CIDRs" calico_not_nets calico_overlapping_nets \
+    calico_default_selector_and_global calico_pass_egress profile_rules profile_beside_a_tier \
+    profile_after_pass calico_selectors calico_global_network_set_deny \
+    calico_global_network_set_allow calico_network_set calico_network_set_nets_changed \
+    calico_network_set_relabelled
+
 START=$SECONDS
 if ! mx_setup; then
     why=$(tail -3 "$T_TMP"/tabby-node-n*.log 2>/dev/null)
@@ -788,7 +807,7 @@ YAML
 
 # protocol by name on x/a's egress, notProtocol by number on y's ingress.
 out_calico_protocols() { ! from x/a || on udp; }
-in_calico_protocols() { ! to y || on tcp sctp icmp; }
+in_calico_protocols() { ! to y || ! on udp; }
 mx_scenario calico_protocols <<'YAML'
 apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
@@ -1365,8 +1384,8 @@ spec:
   - {action: Allow, protocol: TCP, source: {ports: ["10000:65535"]}}
 YAML
 
-# A rule for IPv6 only never matches these IPv4 probes.
-in_calico_ip_version() { ! to x; }
+# A rule for IPv6 only never matches IPv4 probes; it allows every IPv6 one.
+in_calico_ip_version() { ! to x || v6; }
 mx_scenario calico_ip_version <<'YAML'
 apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
@@ -1730,6 +1749,7 @@ mx_reset everything
 
 mx_open_report
 mx_check no_policy_at_the_end
+mx_ipv4_only_report
 matrices=("$T_TMP"/matrix-*.txt)
 echo "# ${#matrices[@]} matrices, $MX_ROUND probe rounds, $((SECONDS - START)) s"
 t_end

@@ -25,7 +25,7 @@
 #   kl_api_stop                 stops the server (it saves its state first)
 #   kl_api_start [ARGS…]        starts it again on that state (--forget-history: with an
 #                               empty watch history, as a real server restarting)
-#   kl_pod_object NODE NS POD IP LABELS PORTS [ACCOUNT]
+#   kl_pod_object NODE NS POD IP LABELS PORTS [ACCOUNT]   (IP: "IPV4" or "IPV4,IPV6")
 #                               the Pod, scheduled on NODE, then its status with IP as a
 #                               kubelet writes it (pn_pod calls it); LABELS and PORTS as
 #                               pn_pod takes them, one container per named port; ACCOUNT
@@ -182,7 +182,8 @@ kl_pod_object() {
                 if $sa == "" then {} else {serviceAccountName: $sa} end)}' |
         kl_kubectl create -f - >/dev/null || return 1
     kl_kubectl patch pod -n "$ns" "$pod" --subresource=status --type=merge -p "$(jq -cn \
-        --arg ip "$ip" '{status: {phase: "Running", podIP: $ip, podIPs: [{ip: $ip}]}}')" \
+        --arg ip "$ip" '($ip | split(",")) as $ips
+            | {status: {phase: "Running", podIP: $ips[0], podIPs: [$ips[] | {ip: .}]}}')" \
         >/dev/null || return 1
     echo "pod $ns/$pod running"   # a change, for pn_do
 }

@@ -41,7 +41,7 @@ PN_TIMEOUT=${PN_TIMEOUT:-0.5}
 PN_WAIT=${PN_WAIT:-30}
 TABBY_NODE=${TABBY_NODE:-$T_BUILD/tabby-node}
 PROBER=${PROBER:-$T_BUILD/tests/integration/prober}
-declare -A PN_IP PN_IF PN_NODE_OF PN_DAEMON
+declare -A PN_IP PN_IP6 PN_IF PN_NODE_OF PN_DAEMON
 PN_PIDS=()
 PN_PROBES=()
 
@@ -66,6 +66,9 @@ pn_ctl() { ${PN_CTL_EXEC:-} "$TABBYCTL" --store "$PN_STORE" "$@"; }
 pn_node_netns() { fab_name "$1"; }
 pn_netns() { fab_name "$1-$2"; }
 pn_ip() { echo "${PN_IP[$1/$2]}"; }
+pn_ip6() { echo "${PN_IP6[$1/$2]:-}"; }
+# pn_ip_both NS POD: "IPV4" or "IPV4,IPV6", as pn_pod took it.
+pn_ip_both() { echo "${PN_IP[$1/$2]}${PN_IP6[$1/$2]:+,${PN_IP6[$1/$2]}}"; }
 pn_ifname() { echo "${PN_IF[$1/$2]}"; }
 
 pn_node() { fab_ns "$1" && fab_forward "$1"; }
@@ -90,7 +93,11 @@ pn_wep_yaml() {
     done
     printf 'spec:\n  orchestrator: k8s\n  node: %s\n' "$(yaml_str "$node")"
     printf '  pod: %s\n  endpoint: eth0\n' "$(yaml_str "$pod")"
-    printf '  interfaceName: %s\n  ipNetworks: [%s/32]\n' "$hostif" "$ip"
+    if [[ $ip == *,* ]]; then
+        printf '  interfaceName: %s\n  ipNetworks: [%s/32, %s/128]\n' "$hostif" "${ip%%,*}" "${ip#*,}"
+    else
+        printf '  interfaceName: %s\n  ipNetworks: [%s/32]\n' "$hostif" "$ip"
+    fi
     if [ -n "$sa" ]; then
         printf '  serviceAccountName: %s\n' "$(yaml_str "$sa")"
         printf '  profiles: [%s, %s]\n' "$(yaml_str "kns.$ns")" "$(yaml_str "ksa.$ns.$sa")"
@@ -104,12 +111,19 @@ pn_wep_yaml() {
     done
 }
 
+# pn_pod NODE NS POD IP [LABELS [PORTS [SA]]]: IP is IPv4, or "IPV4,IPV6" for a dual-stack
+# pod (pn_ip says the IPv4 address, pn_ip6 the IPv6 one).
 pn_pod() {
     local node=$1 ns=$2 pod=$3 ip=$4 labels=${5:-} ports=${6:-} sa=${7:-} nodens podns hostif mac
+    local ip6=
+    [[ $ip == *,* ]] && ip6=${ip#*,}
     nodens=$(pn_node_netns "$node")
     podns=$(pn_netns "$ns" "$pod")
     hostif=$(pn_hostif "$ns" "$pod")
     fab_ns "$ns-$pod" && fab_link "$node" "$hostif" "$ns-$pod" eth0 || return 1
+    [ -z "$ip6" ] || pn_pod6 "$nodens" "$podns" "$hostif" "$ip6" || return 1
+    PN_IP6[$ns/$pod]=$ip6
+    ip=${ip%%,*}
     ip netns exec "$podns" ip addr add "$ip/32" dev eth0
     ip netns exec "$podns" ip route add 169.254.1.1 dev eth0 scope link
     ip netns exec "$podns" ip route add default via 169.254.1.1 dev eth0
@@ -123,11 +137,26 @@ pn_pod() {
     PN_IF[$ns/$pod]=$hostif
     PN_NODE_OF[$ns/$pod]=$node
     if [ -n "${PN_K8S:-}" ]; then
-        pn_do kl_pod_object "$node" "$ns" "$pod" "$ip" "$labels" "$ports" "$sa" >/dev/null
+        pn_do kl_pod_object "$node" "$ns" "$pod" "$ip${ip6:+,$ip6}" "$labels" "$ports" "$sa" >/dev/null
     else
-        pn_wep_yaml "$node" "$ns" "$pod" "$ip" "$labels" "$ports" "$hostif" "$sa" |
+        pn_wep_yaml "$node" "$ns" "$pod" "$ip${ip6:+,$ip6}" "$labels" "$ports" "$hostif" "$sa" |
             pn_apply >/dev/null
     fi
+}
+
+# The pod's IPv6 address: no duplicate address detection, a default route via a link-local
+# gateway whose neighbour entry is pinned (as IPv4's), and the node's route and neighbour
+# entry for the pod pinned too (no neighbour discovery needed either way).
+pn_pod6() {
+    local nodens=$1 podns=$2 hostif=$3 ip6=$4 mac podmac
+    mac=$(ip netns exec "$nodens" cat "/sys/class/net/$hostif/address")
+    podmac=$(ip netns exec "$podns" cat /sys/class/net/eth0/address)
+    ip netns exec "$podns" ip -6 addr add "$ip6/128" dev eth0 nodad &&
+        ip netns exec "$podns" ip -6 route add fe80::1 dev eth0 &&
+        ip netns exec "$podns" ip -6 route add default via fe80::1 dev eth0 &&
+        ip netns exec "$podns" ip -6 neigh replace fe80::1 lladdr "$mac" dev eth0 nud permanent &&
+        ip netns exec "$nodens" ip -6 route add "$ip6/128" dev "$hostif" &&
+        ip netns exec "$nodens" ip -6 neigh replace "$ip6" lladdr "$podmac" dev "$hostif" nud permanent
 }
 
 # pn_serve NS POD [PORT...]: the pod's servers, one prober process (prober.c) answering

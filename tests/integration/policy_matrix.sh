@@ -21,6 +21,14 @@
 # MX_STORE=k8s (policy_matrix_k8s.sh) runs every scenario, with the same expectations, on
 # the k8s: datastore (matrix_lib.sh says how); with MX_RUNTIME=podman too
 # (policy_matrix_k8s_podman.sh), tabby-node is the DaemonSet's pod played by podman.
+#
+# Dual stack: every pod has an IPv6 address too (fd70:<1|2|3>::<1|2|3>, dns fd70:4::53),
+# and the scenarios of MX_IPV6_SOME below are checked over IPv6 as well (NAME_ipv6 and
+# explain_NAME_ipv6): MX_IPV6=all checks every scenario but the IPv4-only ones named by
+# mx_ipv4_only below (their rules are IPv4 CIDRs), MX_IPV6=none none. The subset covers
+# both datastores' selectors, named ports, SCTP, ICMP against ICMPv6 (a rule's protocol
+# ICMP does not match ICMPv6's echo), ipVersion, tiers, egress and the DNS pod; the
+# whole IPv6 matrix doubles the probing and explaining of a run.
 set -u
 . "$(dirname "$0")/lib.sh"
 T=policy_matrix${MX_STORE:+_$MX_STORE}${MX_RUNTIME:+_$MX_RUNTIME}
@@ -37,6 +45,14 @@ if [ ! -x "$PROBER" ]; then
     skip "$T" "no prober at $PROBER (make check builds it)"
     t_end
 fi
+MX_IPV6_SOME="no_policy_everything_open k8s_default_deny_both k8s_namespace_selector
+    k8s_named_ports_udp k8s_dns_pod_policy sctp_ports calico_protocols calico_icmp
+    calico_egress_rule_order calico_ip_version tier_pass_to_next_tier k8s_ipblock_except
+    k8s_ipblock_whole_space calico_global_network_set_deny calico_network_set"
+mx_ipv4_only "rules with IPv4 nets; a rule's nets are of one family: IPv6 twin rules not written" \
+    calico_not_nets calico_overlapping_nets calico_default_selector_and_global \
+    calico_pass_egress profile_rules profile_beside_a_tier profile_after_pass calico_selectors
+
 START=$SECONDS
 if ! mx_setup; then
     why=$(tail -3 "$T_TMP"/tabby-node-n*.log 2>/dev/null)
@@ -221,6 +237,7 @@ spec:
     - ipBlock:
         cidr: 10.70.0.0/16
         except: [10.70.2.0/24, 10.70.3.3/32]
+    - ipBlock: {cidr: "fd70::/16", except: ["fd70:2::/64", "fd70:3::3/128"]}
 YAML
 
 out_k8s_egress_ipblock() { ! from x/a || to y/a y/c; }
@@ -234,6 +251,7 @@ spec:
   egress:
   - to:
     - ipBlock: {cidr: 10.70.2.0/24, except: [10.70.2.2/32]}
+    - ipBlock: {cidr: "fd70:2::/64", except: ["fd70:2::2/128"]}
 YAML
 
 # "web" is 80/TCP on x/a, 81/TCP on x/b, and UDP on x/c (so no TCP port there).
@@ -418,6 +436,7 @@ spec:
   ingress:
   - from:
     - ipBlock: {cidr: 10.70.3.0/24, except: [10.70.3.1/32]}
+    - ipBlock: {cidr: "fd70:3::/64", except: ["fd70:3::1/128"]}
     - podSelector: {matchLabels: {pod: a}}
 ---
 apiVersion: networking.k8s.io/v1
@@ -442,7 +461,8 @@ spec:
   podSelector: {matchLabels: {pod: b}}
   policyTypes: [Egress]
   egress:
-  - to: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.70.1.0/24]}}]
+  - to: [{ipBlock: {cidr: 0.0.0.0/0, except: [10.70.1.0/24]}},
+         {ipBlock: {cidr: "::/0", except: ["fd70:1::/64"]}}]
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -450,7 +470,7 @@ metadata: {name: c-in-anything, namespace: z}
 spec:
   podSelector: {matchLabels: {pod: c}}
   ingress:
-  - from: [{ipBlock: {cidr: 0.0.0.0/0}}]
+  - from: [{ipBlock: {cidr: 0.0.0.0/0}}, {ipBlock: {cidr: "::/0"}}]
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -458,7 +478,8 @@ metadata: {name: a-in-host-bits, namespace: z}
 spec:
   podSelector: {matchLabels: {pod: a}}
   ingress:
-  - from: [{ipBlock: {cidr: 10.70.2.7/24, except: [10.70.2.3/32]}}]
+  - from: [{ipBlock: {cidr: 10.70.2.7/24, except: [10.70.2.3/32]}},
+           {ipBlock: {cidr: "fd70:2::7/64", except: ["fd70:2::3/128"]}}]
 YAML
 
 # A policy in kube-system for the DNS pod, by named and numeric port; a Calico rule
@@ -789,7 +810,7 @@ YAML
 
 # protocol by name on x/a's egress, notProtocol by number on y's ingress.
 out_calico_protocols() { ! from x/a || on udp; }
-in_calico_protocols() { ! to y || on tcp sctp icmp; }
+in_calico_protocols() { ! to y || ! on udp; }
 mx_scenario calico_protocols <<'YAML'
 apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
@@ -1366,8 +1387,8 @@ spec:
   - {action: Allow, protocol: TCP, source: {ports: ["10000:65535"]}}
 YAML
 
-# A rule for IPv6 only never matches these IPv4 probes.
-in_calico_ip_version() { ! to x; }
+# A rule for IPv6 only never matches IPv4 probes; it allows every IPv6 one.
+in_calico_ip_version() { ! to x || v6; }
 mx_scenario calico_ip_version <<'YAML'
 apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
@@ -1407,7 +1428,7 @@ apiVersion: projectcalico.org/v3
 kind: GlobalNetworkSet
 metadata: {name: blocked, labels: {blocked: "true"}}
 spec:
-  nets: ["10.70.3.0/31", "10.70.2.2"]
+  nets: ["10.70.3.0/31", "10.70.2.2", "fd70:3::/127", "fd70:2::2"]
 ---
 apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
@@ -1430,7 +1451,7 @@ apiVersion: projectcalico.org/v3
 kind: GlobalNetworkSet
 metadata: {name: trusted, labels: {trusted: "true"}}
 spec:
-  nets: ["10.70.1.2/31"]
+  nets: ["10.70.1.2/31", "fd70:1::2/127"]
 ---
 apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
@@ -1450,13 +1471,13 @@ apiVersion: projectcalico.org/v3
 kind: NetworkSet
 metadata: {name: peers, namespace: "y", labels: {role: peer}}
 spec:
-  nets: ["10.70.3.3"]
+  nets: ["10.70.3.3", "fd70:3::3"]
 ---
 apiVersion: projectcalico.org/v3
 kind: NetworkSet
 metadata: {name: peers, namespace: x, labels: {role: peer}}
 spec:
-  nets: ["10.70.3.1"]
+  nets: ["10.70.3.1", "fd70:3::1"]
 ---
 apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
@@ -1483,7 +1504,7 @@ apiVersion: projectcalico.org/v3
 kind: NetworkSet
 metadata: {name: peers, namespace: "y", labels: {role: peer}}
 spec:
-  nets: ["10.70.3.2"]
+  nets: ["10.70.3.2", "fd70:3::2"]
 YAML
 in_calico_network_set_nets_changed() { ! to x y || from z/b; }
 mx_check calico_network_set_nets_changed
@@ -1492,7 +1513,7 @@ apiVersion: projectcalico.org/v3
 kind: NetworkSet
 metadata: {name: peers, namespace: "y", labels: {role: former-peer}}
 spec:
-  nets: ["10.70.3.2"]
+  nets: ["10.70.3.2", "fd70:3::2"]
 YAML
 in_calico_network_set_relabelled() { ! to x y; }
 mx_check calico_network_set_relabelled
@@ -1731,6 +1752,7 @@ mx_reset everything
 
 mx_open_report
 mx_check no_policy_at_the_end
+mx_ipv4_only_report
 matrices=("$T_TMP"/matrix-*.txt)
 echo "# ${#matrices[@]} matrices, $MX_ROUND probe rounds, $((SECONDS - START)) s"
 t_end

@@ -7,7 +7,9 @@
  *       every socket is bound; runs until SIGTERM or SIGINT.
  *   prober probe [-t MS] [-b PORT] SRC... -- DST...
  *       SRC: NAME=NETNS, DST: NAME=IP:PORT/PROTO[,PORT/PROTO...][@NETNS], PROTO one of
- *       tcp, udp, sctp, icmp (the port of icmp is the type: 8, an echo request).
+ *       tcp, udp, sctp, icmp, icmpv6 (the port of icmp is the type: 8, an echo request;
+ *       of icmpv6 128, its echo request). IP is IPv4, or IPv6 in brackets
+ *       ("[fd00::1]:80/tcp"); the servers listen on both families.
  *       From every source to every destination port, all at once, for at most MS
  *       milliseconds (default 400): a TCP connect; a UDP datagram waiting for its reply;
  *       an ICMP echo request waiting for the reply (raw socket); an SCTP INIT that must
@@ -41,6 +43,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
+#include <netinet/icmp6.h>
 #include <netinet/ip_icmp.h>
 #include <sys/socket.h>
 
@@ -86,8 +89,38 @@ static int64_t now_ms(void)
 
 /* ---- ports ------------------------------------------------------------------------------ */
 
-enum proto { P_TCP, P_UDP, P_SCTP, P_ICMP };
-static const char *const proto_names[] = { "tcp", "udp", "sctp", "icmp" };
+enum proto { P_TCP, P_UDP, P_SCTP, P_ICMP, P_ICMP6 };
+static const char *const proto_names[] = { "tcp", "udp", "sctp", "icmp", "icmpv6" };
+
+/* An address of either family, and how to reach PORT there. */
+struct addr {
+    int af;
+    union {
+        struct in_addr v4;
+        struct in6_addr v6;
+    } u;
+};
+
+static socklen_t sockaddr_of(const struct addr *a, uint16_t port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (a->af == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+        *s6 = (struct sockaddr_in6){ .sin6_family = AF_INET6, .sin6_port = htons(port),
+                                     .sin6_addr = a->u.v6 };
+        return sizeof(*s6);
+    }
+    *(struct sockaddr_in *)ss = (struct sockaddr_in){ .sin_family = AF_INET,
+                                                      .sin_port = htons(port),
+                                                      .sin_addr = a->u.v4 };
+    return sizeof(struct sockaddr_in);
+}
+
+static bool is_icmp(enum proto p)
+{
+    return p == P_ICMP || p == P_ICMP6;
+}
 
 struct port {
     uint16_t num;             /* the ICMP type for P_ICMP */
@@ -118,8 +151,10 @@ static int parse_port(const char *s, bool bare, struct port *out)
     if (k == TBY_ARRAY_SIZE(proto_names) || bare)
         return fail("bad port '%s': want %s", s, bare ? "a number" : "PORT/PROTO");
     out->proto = (enum proto)k;
-    if (out->proto == P_ICMP ? v != ICMP_ECHO : v == 0)
-        return fail("bad port '%s'%s", s, out->proto == P_ICMP ? ": only 8/icmp (echo)" : "");
+    if (out->proto == P_ICMP ? v != ICMP_ECHO : out->proto == P_ICMP6 ? v != ICMP6_ECHO_REQUEST
+                                                                     : v == 0)
+        return fail("bad port '%s'%s", s,
+                    is_icmp(out->proto) ? ": only 8/icmp and 128/icmpv6 (echo)" : "");
     return 0;
 }
 
@@ -153,14 +188,18 @@ static void on_signal(int sig)
     stopping = 1;
 }
 
-static int server_socket(int type, uint16_t port)
+/* A server of one family: IPv6's only IPv6 (the IPv4 one beside it answers IPv4). */
+static int server_socket(int af, int type, uint16_t port)
 {
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+    struct addr any = { .af = af };
+    struct sockaddr_storage a;
+    socklen_t len = sockaddr_of(&any, port, &a);
     int one = 1;
-    _cleanup_close_ int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    _cleanup_close_ int fd = socket(af, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        (af == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+        bind(fd, (struct sockaddr *)&a, len) < 0 ||
         (type == SOCK_STREAM && listen(fd, 512) < 0))
         return -1;
     return TBY_STEAL_FD(fd);
@@ -180,7 +219,7 @@ static void servers_clear(struct servers *s)
     free(s->types);
 }
 
-static int servers_add(struct servers *s, int type, uint16_t port)
+static int servers_add(struct servers *s, int af, int type, uint16_t port)
 {
     struct pollfd *fds = realloc(s->fds, (s->n + 1) * sizeof(*fds));
     int *types;
@@ -191,10 +230,10 @@ static int servers_add(struct servers *s, int type, uint16_t port)
     if (!types)
         return fail("out of memory");
     s->types = types;
-    s->fds[s->n] = (struct pollfd){ .fd = server_socket(type, port), .events = POLLIN };
+    s->fds[s->n] = (struct pollfd){ .fd = server_socket(af, type, port), .events = POLLIN };
     if (s->fds[s->n].fd < 0)
-        return fail("port %u/%s: %s", port, type == SOCK_STREAM ? "tcp" : "udp",
-                    strerror(errno));
+        return fail("port %u/%s (IPv%d): %s", port, type == SOCK_STREAM ? "tcp" : "udp",
+                    af == AF_INET6 ? 6 : 4, strerror(errno));
     s->types[s->n++] = type;
     return 0;
 }
@@ -214,9 +253,10 @@ static int servers_open(struct servers *s, const char *spec)
     if (n < 0 || enter_netns(copy) != 0)
         return 1;
     for (int i = 0; i < n; i++)
-        if (servers_add(s, SOCK_STREAM, ports[i].num) != 0 ||
-            servers_add(s, SOCK_DGRAM, ports[i].num) != 0)
-            return 1;
+        for (int k = 0; k < 2; k++)
+            if (servers_add(s, k ? AF_INET6 : AF_INET, SOCK_STREAM, ports[i].num) != 0 ||
+                servers_add(s, k ? AF_INET6 : AF_INET, SOCK_DGRAM, ports[i].num) != 0)
+                return 1;
     return 0;
 }
 
@@ -281,7 +321,7 @@ static const char *const result_names[] = { "pending", "ok", "blocked", "refused
 
 struct probe {
     const char *src, *dst;    /* names, pointing into argv */
-    struct in_addr ip;
+    struct addr ip;
     struct port port;
     uint16_t sport;           /* the source port; the echo identifier for ICMP */
     uint32_t tag;             /* SCTP: the INIT's initiate tag, unique in the round */
@@ -296,6 +336,7 @@ struct plan {
     struct probe *v;
     size_t n;
     int rx[64];
+    int rx_af[64];            /* an IPv6 receiver sees no IP header */
     size_t n_rx;
 };
 
@@ -323,32 +364,45 @@ static char *split_name(char *arg)
 struct dest {
     const char *name;
     const char *netns;        /* NULL when not given */
-    struct in_addr ip;
+    struct addr ip;
     struct port ports[MAX_PORTS];
     int n;
     int rx;                   /* index into plan.rx, or -1 */
 };
 
-/* "NAME=IP:PORT/PROTO[,...][@NETNS]", split in place. */
+/* "NAME=IP:PORT/PROTO[,...][@NETNS]" or "NAME=[IPV6]:…", split in place. */
 static int parse_dest(char *arg, struct dest *d)
 {
-    char *addr = split_name(arg), *colon = addr ? strchr(addr, ':') : NULL;
+    char *addr = split_name(arg);
+    bool v6 = addr && addr[0] == '[';
+    char *close = v6 ? strchr(addr, ']') : NULL;
+    char *colon = v6 ? (close && close[1] == ':' ? close + 1 : NULL)
+                     : addr ? strchr(addr, ':') : NULL;
     char *at = colon ? strrchr(colon, '@') : NULL;
 
     if (!colon)
-        return fail("want NAME=IP:PORT/PROTO[,...][@NETNS], got '%s'", arg);
+        return fail("want NAME=IP:PORT/PROTO[,...][@NETNS] (IPv6 in brackets), got '%s'", arg);
     *colon = '\0';
+    if (v6) {
+        *close = '\0';
+        addr++;
+    }
     if (at)
         *at = '\0';
-    if (inet_pton(AF_INET, addr, &d->ip) != 1)
-        return fail("bad address '%s'", addr);
+    d->ip.af = v6 ? AF_INET6 : AF_INET;
+    if (inet_pton(d->ip.af, addr, &d->ip.u) != 1)
+        return fail("bad IPv%d address '%s'", v6 ? 6 : 4, addr);
     d->name = arg;
     d->netns = at ? at + 1 : NULL;
     d->rx = -1;
     d->n = parse_ports(colon + 1, false, d->ports);
-    for (int i = 0; i < d->n; i++)
+    for (int i = 0; i < d->n; i++) {
         if (d->ports[i].proto == P_SCTP && !d->netns)
             return fail("%s: SCTP needs the destination's namespace (@NETNS)", arg);
+        if (is_icmp(d->ports[i].proto) && (d->ports[i].proto == P_ICMP6) != v6)
+            return fail("%s: %s echo to an IPv%d address", arg,
+                        proto_names[d->ports[i].proto], v6 ? 6 : 4);
+    }
     return d->n < 0;
 }
 
@@ -366,9 +420,11 @@ static int open_receivers(struct plan *p, struct dest *d, int n_dst)
             return fail("more than %zu destinations probed over SCTP", p->n_rx);
         if (enter_netns(d[k].netns) != 0)
             return 1;
-        p->rx[p->n_rx] = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_SCTP);
+        p->rx[p->n_rx] = socket(d[k].ip.af, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                                IPPROTO_SCTP);
         if (p->rx[p->n_rx] < 0)
             return fail("raw SCTP socket in %s: %s", d[k].netns, strerror(errno));
+        p->rx_af[p->n_rx] = d[k].ip.af;
         d[k].rx = (int)p->n_rx++;
     }
     return 0;
@@ -455,8 +511,24 @@ static int send_sctp_init(int fd, const struct probe *p)
     return send(fd, pkt, sizeof(pkt), 0) < 0 ? -1 : 0;
 }
 
+static int send_echo6(int fd, const struct probe *p)
+{
+    struct {
+        struct icmp6_hdr h;
+        char data[8];
+    } echo = { .h = { .icmp6_type = ICMP6_ECHO_REQUEST }, .data = "probe" };
+
+    /* the kernel fills in ICMPv6's checksum (over its pseudo-header) */
+    echo.h.icmp6_id = htons(p->sport);
+    echo.h.icmp6_seq = htons(1);
+    return send(fd, &echo, sizeof(echo), 0) < 0 ? -1 : 0;
+}
+
 static int send_echo(int fd, const struct probe *p)
 {
+    if (p->port.proto == P_ICMP6)
+        return send_echo6(fd, p);
+
     struct {
         struct icmphdr h;
         char data[8];
@@ -471,36 +543,38 @@ static int send_echo(int fd, const struct probe *p)
 /* Opens one probe's socket in the current namespace and sends what it sends. */
 static enum result probe_open(struct probe *p)
 {
-    static const int raw_proto[] = { [P_SCTP] = IPPROTO_SCTP, [P_ICMP] = IPPROTO_ICMP };
-    struct sockaddr_in src = { .sin_family = AF_INET, .sin_port = htons(p->sport) };
-    struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(p->port.num),
-                               .sin_addr = p->ip };
+    static const int raw_proto[] = { [P_SCTP] = IPPROTO_SCTP, [P_ICMP] = IPPROTO_ICMP,
+                                     [P_ICMP6] = IPPROTO_ICMPV6 };
+    struct addr any = { .af = p->ip.af };
+    struct sockaddr_storage src, dst;
+    socklen_t src_len = sockaddr_of(&any, p->sport, &src);
+    socklen_t dst_len = sockaddr_of(&p->ip, p->port.num, &dst);
     struct linger reset = { .l_onoff = 1, .l_linger = 0 };
     int type = sock_type(p->port.proto), one = 1;
-    _cleanup_close_ int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC,
+    _cleanup_close_ int fd = socket(p->ip.af, type | SOCK_NONBLOCK | SOCK_CLOEXEC,
                                     type == SOCK_RAW ? raw_proto[p->port.proto] : 0);
 
     if (fd < 0)
         return ERROR;
     if (type == SOCK_RAW) {
         /* connected: the socket sees only what the destination sends back */
-        dst.sin_port = 0;
-        if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) < 0)
+        dst_len = sockaddr_of(&p->ip, 0, &dst);
+        if (connect(fd, (struct sockaddr *)&dst, dst_len) < 0)
             return ERROR;
         if ((p->port.proto == P_SCTP ? send_sctp_init : send_echo)(fd, p) < 0)
             return ERROR;
         /* the SCTP INIT's arrival is seen by the destination's receiver */
-        if (p->port.proto == P_ICMP)
+        if (is_icmp(p->port.proto))
             p->fd = TBY_STEAL_FD(fd);
         return PENDING;
     }
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0)
+        bind(fd, (struct sockaddr *)&src, src_len) < 0)
         return ERROR;
     /* closed with a reset: no TIME_WAIT holding the source port for the next round */
     if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)) < 0)
         return ERROR;
-    if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) < 0 && errno != EINPROGRESS)
+    if (connect(fd, (struct sockaddr *)&dst, dst_len) < 0 && errno != EINPROGRESS)
         return errno == ECONNREFUSED ? REFUSED : ERROR;
     if (type == SOCK_DGRAM && send(fd, "probe\n", 6, 0) < 0)
         return ERROR;
@@ -537,11 +611,26 @@ static enum result settle_error(int e)
 
 /* The echo reply among what arrived from the destination (an echo request it sends
  * us at the same time arrives too). */
+static enum result settle_echo6(const struct probe *p)
+{
+    struct icmp6_hdr h;
+    ssize_t len;
+
+    /* an IPv6 raw socket gets the ICMPv6 message without the IP header */
+    while ((len = recv(p->fd, &h, sizeof(h), 0)) >= 0)
+        if ((size_t)len >= sizeof(h) && h.icmp6_type == ICMP6_ECHO_REPLY &&
+            ntohs(h.icmp6_id) == p->sport)
+            return OK;
+    return settle_error(errno);
+}
+
 static enum result settle_echo(const struct probe *p)
 {
     uint8_t buf[256];
     ssize_t len;
 
+    if (p->port.proto == P_ICMP6)
+        return settle_echo6(p);
     while ((len = recv(p->fd, buf, sizeof(buf), 0)) >= 0) {
         size_t ihl = (size_t)(buf[0] & 0xf) * 4;
         struct icmphdr h;
@@ -562,7 +651,7 @@ static enum result probe_settle(const struct probe *p)
     int e = 0;
     socklen_t len = sizeof(e);
 
-    if (p->port.proto == P_ICMP)
+    if (is_icmp(p->port.proto))
         return settle_echo(p);
     if (p->port.proto == P_TCP) {
         if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
@@ -574,6 +663,13 @@ static enum result probe_settle(const struct probe *p)
     return settle_error(errno);
 }
 
+/* Whether an INIT that reached receiver rx was sent to probe q's address: IPv4's header
+ * says; an IPv6 receiver sees no header, and is its destination's alone. */
+static bool init_to(const struct plan *p, size_t rx, const uint8_t *buf, const struct probe *q)
+{
+    return p->rx_af[rx] == AF_INET6 || memcmp(&q->ip.u.v4, buf + 16, 4) == 0;
+}
+
 /* Marks the SCTP probes whose INIT reached receiver rx. */
 static void drain_receiver(struct plan *p, size_t rx)
 {
@@ -581,17 +677,15 @@ static void drain_receiver(struct plan *p, size_t rx)
     ssize_t len;
 
     while ((len = recv(p->rx[rx], buf, sizeof(buf), 0)) >= 0) {
-        size_t ihl = (size_t)(buf[0] & 0xf) * 4, i;
-        struct in_addr daddr;
+        size_t ihl = p->rx_af[rx] == AF_INET6 ? 0 : (size_t)(buf[0] & 0xf) * 4, i;
         uint32_t tag;
 
         if ((size_t)len < ihl + 32 || buf[ihl + 12] != 1)
             continue;
         tag = get32(buf + ihl + 16);
         i = (tag & 0xffff) - 1;
-        memcpy(&daddr, buf + 16, sizeof(daddr));
         if (i < p->n && p->v[i].tag == tag && p->v[i].port.proto == P_SCTP &&
-            p->v[i].rx == (int)rx && p->v[i].ip.s_addr == daddr.s_addr &&
+            p->v[i].rx == (int)rx && init_to(p, rx, buf, &p->v[i]) &&
             get32(buf + ihl) == ((uint32_t)p->v[i].sport << 16 | p->v[i].port.num) &&
             p->v[i].res == PENDING)
             p->v[i].res = OK;

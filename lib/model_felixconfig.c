@@ -64,8 +64,8 @@ enum refused {
 
 static const char *const refused_why[] = {
     [R_WHERE_RULES] = "would change where felix places its rules among others'",
-    [R_HOST_IFACES] = "would change which host interfaces and ports host endpoint policy "
-                      "covers",
+    [R_HOST_IFACES] = ("would change which host interfaces and ports host endpoint policy "
+                       "covers"),
     [R_VERDICT] = "would change what an allow or a deny of policy does to a packet",
     [R_WORKLOAD_FILTER] = "would change which packets from pods are dropped before policy",
     [R_METADATA] = "would open a path from pods to a metadata service",

@@ -22,7 +22,9 @@
 static const char *const applied_fields[] = {
     "logSeverityScreen", "healthEnabled", "healthHost", "healthPort",
     "prometheusMetricsEnabled", "prometheusMetricsHost", "prometheusMetricsPort",
-    "routeRefreshInterval", "nftablesRefreshInterval", "iptablesRefreshInterval", NULL
+    "routeRefreshInterval", "nftablesRefreshInterval", "iptablesRefreshInterval",
+    "failsafeInboundHostPorts", "failsafeOutboundHostPorts", "defaultEndpointToHostAction",
+    NULL
 };
 
 /* Fields taken only with the value tabby's behaviour has. */
@@ -38,8 +40,6 @@ static const struct {
     { "vxlanEnabled", "[true]", "tabby sets up VXLAN for the pools that use it" },
     { "vxlanVNI", "[4096]", "tabby's VXLAN device uses VNI 4096" },
     { "vxlanPort", "[4789]", "tabby's VXLAN device uses UDP port 4789" },
-    { "defaultEndpointToHostAction", "[\"Accept\", \"Return\"]",
-      "tabby lets a pod reach its own node once the pod's egress policy allows it" },
     { "floatingIPs", "[\"Disabled\"]", "tabby has no floating IPs" },
     { "reportingInterval", "[\"0s\", \"0\"]", "tabby-node reports no endpoint status" },
 };
@@ -61,7 +61,7 @@ static const char *const calico_fields[] = {
     "prometheusGoMetricsEnabled", "prometheusProcessMetricsEnabled",
     "prometheusWireGuardMetricsEnabled", "prometheusMetricsCAFile",
     "prometheusMetricsCertFile", "prometheusMetricsKeyFile", "prometheusMetricsClientAuth",
-    "failsafeInboundHostPorts", "failsafeOutboundHostPorts", "kubeNodePortRanges",
+    "kubeNodePortRanges",
     "policySyncPathPrefix", "usageReportingEnabled", "usageReportingInitialDelay",
     "usageReportingInterval", "natPortRange", "natOutgoingAddress", "natOutgoingExclusions",
     "deviceRouteSourceAddress", "deviceRouteSourceAddressIPv6", "deviceRouteProtocol",
@@ -126,6 +126,8 @@ static void felixconfig_free(void *spec)
         return;
     free(c->health_host);
     free(c->metrics_host);
+    free(c->failsafe_in);
+    free(c->failsafe_out);
     json_decref(c->fixed);
     free(c);
 }
@@ -273,6 +275,96 @@ static int decode_applied(struct tby_dec *d, const json_t *spec, struct tby_feli
     return r;
 }
 
+static const char *const ep_to_host_names[] = { "Drop", "Return", "Accept", NULL };
+
+/* One failsafe port: {protocol, port}, as Calico's ProtoPort (protocol in any case; a
+ * `net` is not taken: tabby's failsafe rules match every peer). */
+static int decode_proto_port(struct tby_dec *d, const json_t *v, void *elem, void *ctx)
+{
+    static const char *const fields[] = { "protocol", "port", "net", NULL };
+    struct tby_proto_port *pp = elem;
+    _cleanup_free_ char *proto = NULL;
+    int64_t port = 0;
+    int r = tby_dec_expect_object(d, v);
+
+    (void)ctx;
+    if (r == 0)
+        r = tby_dec_known_fields(d, v, fields);
+    if (r == 0 && tby_dec_get(v, "net"))
+        r = tby_dec_refuse_at(d, "net", "is not enforced by tabby (failsafe ports match "
+                                        "every peer)");
+    if (r == 0)
+        r = tby_dec_string(d, v, "protocol", false, &proto);
+    if (r == 0)
+        r = tby_dec_int(d, v, "port", 0, 65535, &port, NULL);
+    if (r < 0)
+        return r;
+    pp->port = (uint16_t)port;
+    if (!proto || strcasecmp(proto, "TCP") == 0)
+        pp->proto = TBY_PROTO_TCP;
+    else if (strcasecmp(proto, "UDP") == 0)
+        pp->proto = TBY_PROTO_UDP;
+    else if (strcasecmp(proto, "SCTP") == 0)
+        pp->proto = TBY_PROTO_SCTP;
+    else
+        return tby_dec_fail_at(d, "protocol", "must be TCP, UDP or SCTP, got \"%s\"", proto);
+    return 0;
+}
+
+static int decode_failsafe(struct tby_dec *d, const json_t *spec, const char *field,
+                           bool *has, struct tby_proto_port **v, size_t *n)
+{
+    void *items = NULL;
+    int r;
+
+    *has = tby_dec_get(spec, field) != NULL;
+    r = tby_dec_list(d, spec, field, sizeof(**v), decode_proto_port, NULL, NULL, &items, n);
+    *v = items;
+    return r;
+}
+
+static int decode_host_policy(struct tby_dec *d, const json_t *spec, struct tby_felixconfig *c)
+{
+    int a = 0;
+    int r = decode_failsafe(d, spec, "failsafeInboundHostPorts", &c->has_failsafe_in,
+                            &c->failsafe_in, &c->n_failsafe_in);
+
+    if (r == 0)
+        r = decode_failsafe(d, spec, "failsafeOutboundHostPorts", &c->has_failsafe_out,
+                            &c->failsafe_out, &c->n_failsafe_out);
+    c->has_endpoint_to_host = tby_dec_get(spec, "defaultEndpointToHostAction") != NULL;
+    if (r == 0 && c->has_endpoint_to_host) {
+        const json_t *v = tby_dec_get(spec, "defaultEndpointToHostAction");
+        size_t mark = tby_dec_enter(d, "defaultEndpointToHostAction");
+
+        /* Calico takes any case (ACCEPT in its manifests) */
+        r = -EINVAL;
+        for (int i = 0; json_is_string(v) && ep_to_host_names[i]; i++)
+            if (strcasecmp(json_string_value(v), ep_to_host_names[i]) == 0) {
+                a = i;
+                r = 0;
+            }
+        if (r < 0)
+            r = tby_dec_fail(d, "must be Drop, Return or Accept");
+        tby_dec_leave(d, mark);
+        c->endpoint_to_host = (enum tby_ep_to_host)a;
+    }
+    return r;
+}
+
+static void encode_failsafe(json_t *spec, const char *key, bool has,
+                            const struct tby_proto_port *v, size_t n)
+{
+    json_t *a;
+
+    if (!has || !(a = json_array()))
+        return;
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:i}", "protocol",
+                                           tby_protocol_name(v[i].proto), "port", v[i].port));
+    json_object_set_new(spec, key, a);
+}
+
 /* Only these names configure anything: Calico's felix reads no other. */
 static int check_name(struct tby_dec *d, const char *name)
 {
@@ -308,6 +400,8 @@ static int felixconfig_decode_spec(struct tby_dec *d, const json_t *spec,
         r = decode_fixed(d, spec, c);
     if (r == 0)
         r = decode_applied(d, spec, c);
+    if (r == 0)
+        r = decode_host_policy(d, spec, c);
     return r;
 }
 
@@ -346,6 +440,13 @@ static void felixconfig_encode(const struct tby_resource *res, json_t *doc)
                      c->nftables_refresh_ms);
     tby_enc_duration(spec, "iptablesRefreshInterval", c->has_iptables_refresh,
                      c->iptables_refresh_ms);
+    encode_failsafe(spec, "failsafeInboundHostPorts", c->has_failsafe_in, c->failsafe_in,
+                    c->n_failsafe_in);
+    encode_failsafe(spec, "failsafeOutboundHostPorts", c->has_failsafe_out, c->failsafe_out,
+                    c->n_failsafe_out);
+    if (c->has_endpoint_to_host)
+        tby_enc_string(spec, "defaultEndpointToHostAction",
+                       ep_to_host_names[c->endpoint_to_host]);
     json_object_set_new(doc, "spec", spec);
 }
 

@@ -91,6 +91,8 @@ static bool policy_reads(enum tby_kind kind)
 {
     switch (kind) {
     case TBY_KIND_WORKLOADENDPOINT:
+    case TBY_KIND_HOSTENDPOINT:
+    case TBY_KIND_FELIXCONFIG:
     case TBY_KIND_NAMESPACE:
     case TBY_KIND_PROFILE:
     case TBY_KIND_NETWORKPOLICY:

@@ -16,6 +16,7 @@
 
 #include "tabby/calc.h"
 #include "calc_chains.h"
+#include "calc_host.h"
 #include "calc_index.h"
 #include "calc_policy.h"
 
@@ -24,6 +25,7 @@ struct tby_calc {
     struct calc_index *index;
     struct calc_policies *policies;
     struct calc_dispatch *dispatch;
+    struct calc_host *host;           /* host endpoints: beside the dispatch */
 };
 
 /* ---- the hooks ------------------------------------------------------------------------------ */
@@ -32,24 +34,33 @@ static int on_member(void *ctx, const struct calc_sel *s, const struct calc_ep *
 {
     struct tby_calc *c = ctx;
     int r = calc_policies_member(c->policies, s, ep, joined);
-    int d = calc_dispatch_member(c->dispatch, s, ep, joined);
+    int d = ep->host_iface ? calc_host_member(c->host, s, ep, joined)
+                           : calc_dispatch_member(c->dispatch, s, ep, joined);
 
     return r < 0 ? r : d;
 }
 
 static int on_local(void *ctx, const struct calc_ep *ep, bool present)
 {
-    return calc_dispatch_local(((struct tby_calc *)ctx)->dispatch, ep, present);
+    struct tby_calc *c = ctx;
+
+    return ep->host_iface ? calc_host_local(c->host, ep, present)
+                          : calc_dispatch_local(c->dispatch, ep, present);
 }
 
 static int on_applies(void *ctx, const struct calc_pol *p, const struct calc_sel *s, bool add)
 {
-    return calc_dispatch_applies(((struct tby_calc *)ctx)->dispatch, p, s, add);
+    struct tby_calc *c = ctx;
+    int r = calc_dispatch_applies(c->dispatch, p, s, add);
+    int h = calc_host_applies(c->host, p, s, add);
+
+    return r < 0 ? r : h;
 }
 
 static void on_reordered(void *ctx)
 {
     calc_dispatch_reordered(((struct tby_calc *)ctx)->dispatch);
+    calc_host_reordered(((struct tby_calc *)ctx)->host);
 }
 
 /* ---- the calculation ------------------------------------------------------------------------ */
@@ -65,7 +76,9 @@ int tby_calc_new(const char *node_name, struct tby_calc **out)
     *out = NULL;
     if (!c)
         return -ENOMEM;
-    if (!(c->rs = tby_rs_new()) || calc_dispatch_new(c->rs, &c->dispatch) < 0 ||
+    /* the host's chains first: input-hook jumps to host-in */
+    if (!(c->rs = tby_rs_new()) || calc_host_new(c->rs, node_name, &c->host) < 0 ||
+        calc_dispatch_new(c->rs, &c->dispatch) < 0 ||
         calc_index_new(node_name, &index_hooks, &c->index) < 0 ||
         calc_policies_new(c->rs, c->index, &policy_hooks, &c->policies) < 0) {
         tby_calc_free(c);
@@ -83,6 +96,7 @@ void tby_calc_free(struct tby_calc *c)
     calc_policies_free(c->policies);
     calc_index_free(c->index);
     calc_dispatch_free(c->dispatch);
+    calc_host_free(c->host);
     tby_rs_free(c->rs);
     free(c);
 }
@@ -101,9 +115,12 @@ const char *tby_calc_policy_tier(const struct tby_calc *calc, const char *displa
 static int settle(struct tby_calc *c, int r, struct tby_error *err)
 {
     int s = calc_dispatch_settle(c->dispatch);
+    int h = calc_host_settle(c->host);
 
     if (r == 0 && s < 0)
         r = s;
+    if (r == 0 && h < 0)
+        r = h;
     if (r == -ENOMEM && err && !err->msg[0])
         tby_error_set(err, r, "out of memory");
     return r;
@@ -111,7 +128,7 @@ static int settle(struct tby_calc *c, int r, struct tby_error *err)
 
 static int replan(void *ctx, const struct calc_ep *ep)
 {
-    return calc_dispatch_replan(ctx, ep);
+    return ep->host_iface ? 0 : calc_dispatch_replan(ctx, ep); /* host_touch does those */
 }
 
 /* Profiles change rarely: a walk of the local endpoints listing it is fine. */
@@ -119,6 +136,7 @@ static int profile_changed(struct tby_calc *c, const char *name, const struct tb
 {
     int r = calc_dispatch_profile(c->dispatch, name, p);
 
+    calc_host_touch(c->host);
     if (r == 0)
         r = calc_index_foreach_local_with_profile(c->index, name, replan, c->dispatch);
     return r;
@@ -131,6 +149,12 @@ int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
 
     if (r == 0 && res->info->kind == TBY_KIND_TIER)
         r = calc_dispatch_tier(calc->dispatch, res->meta.name, res->spec.tier);
+    if (r == 0 && res->info->kind == TBY_KIND_TIER)
+        r = calc_host_tier(calc->host, res->meta.name, res->spec.tier);
+    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
+        r = calc_host_felix(calc->host, res, true);
+    if (res->info->kind == TBY_KIND_HOSTENDPOINT)
+        calc_host_touch(calc->host);
     if (r == 0)
         r = calc_policies_update(calc->policies, res, err);
     /* after the policy layer: the profile's chains are there before a jump to them */
@@ -146,6 +170,12 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
 
     if (r == 0 && res->info->kind == TBY_KIND_TIER)
         r = calc_dispatch_tier(calc->dispatch, res->meta.name, NULL);
+    if (r == 0 && res->info->kind == TBY_KIND_TIER)
+        r = calc_host_tier(calc->host, res->meta.name, NULL);
+    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
+        r = calc_host_felix(calc->host, res, false);
+    if (res->info->kind == TBY_KIND_HOSTENDPOINT)
+        calc_host_touch(calc->host);
     if (r == 0 && res->info->kind == TBY_KIND_PROFILE)
         r = profile_changed(calc, res->meta.name, NULL);
     calc_policies_remove(calc->policies, res);

@@ -342,6 +342,8 @@ uint32_t nft_hooknum(enum tby_rs_hook hook)
         return NF_INET_FORWARD;
     case TBY_RS_HOOK_POSTROUTING:
         return NF_INET_POST_ROUTING;
+    case TBY_RS_HOOK_OUTPUT:
+        return NF_INET_LOCAL_OUT;
     default:
         return NF_INET_LOCAL_IN;
     }

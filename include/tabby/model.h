@@ -349,6 +349,20 @@ enum tby_felix_severity {
     TBY_FELIX_SEVERITY_FATAL,
 };
 
+/* A failsafe port (failsafeInboundHostPorts, failsafeOutboundHostPorts). */
+struct tby_proto_port {
+    int proto;                   /* TBY_PROTO_TCP, _UDP or _SCTP */
+    uint16_t port;
+};
+
+/* defaultEndpointToHostAction: what a local workload's packet to its own node meets once
+ * its egress policy let it go. Calico's default is Drop. */
+enum tby_ep_to_host {
+    TBY_EP_TO_HOST_DROP,
+    TBY_EP_TO_HOST_RETURN,
+    TBY_EP_TO_HOST_ACCEPT,
+};
+
 /* What tabby-node applies; has_* and NULL: not set (tabby-node's own setting stays). */
 struct tby_felixconfig {
     enum tby_felix_severity log_severity;  /* logSeverityScreen */
@@ -366,6 +380,11 @@ struct tby_felixconfig {
     uint64_t nftables_refresh_ms;          /* nftablesRefreshInterval: of the table */
     bool has_iptables_refresh;
     uint64_t iptables_refresh_ms;          /* iptablesRefreshInterval: the same, older name */
+    bool has_failsafe_in, has_failsafe_out; /* given (an empty list: none) */
+    struct tby_proto_port *failsafe_in, *failsafe_out;
+    size_t n_failsafe_in, n_failsafe_out;
+    bool has_endpoint_to_host;
+    enum tby_ep_to_host endpoint_to_host;  /* defaultEndpointToHostAction */
     json_t *fixed;                         /* fields given with tabby's one value, as given */
 };
 

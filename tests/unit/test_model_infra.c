@@ -947,6 +947,9 @@ static void test_felixconfig_applied_and_fixed_fields_round_trip(void **state)
     assert_spec_string(res, "logSeverityScreen", "Debug");
     assert_spec_string(res, "defaultEndpointToHostAction", "Accept");
     assert_int_equal(spec_int(res, "vxlanVNI"), 4096);
+    assert_true(c->has_endpoint_to_host);
+    assert_int_equal(c->endpoint_to_host, TBY_EP_TO_HOST_ACCEPT);
+    assert_false(c->has_failsafe_in);
     _cleanup_(tby_resource_freep) struct tby_resource *node = load_checked(
         FELIX("node.node-1", "  logSeverityScreen: Warning\n"));
     assert_int_equal(node->spec.felixconfig->log_severity, TBY_FELIX_SEVERITY_WARNING);
@@ -958,15 +961,18 @@ static void test_felixconfig_refuses_what_tabby_does_not_enforce(void **state)
     (void)state;
     expect_error(FELIX("default", "  natOutgoingAddress: 192.0.2.1\n"),
                  "spec.natOutgoingAddress: is not enforced by tabby");
-    expect_error(FELIX("default", "  failsafeInboundHostPorts: []\n"),
-                 "spec.failsafeInboundHostPorts: is not enforced by tabby");
+    expect_error(FELIX("default", "  failsafeInboundHostPorts: [{protocol: ICMP, port: 1}]\n"),
+                 "spec.failsafeInboundHostPorts[0].protocol: must be TCP, UDP or SCTP, got "
+                 "\"ICMP\"");
+    expect_error(FELIX("default", "  failsafeOutboundHostPorts: [{port: 22, net: 10.0.0.0/8}]\n"),
+                 "spec.failsafeOutboundHostPorts[0].net: is not enforced by tabby");
     expect_error(FELIX("default", "  interfacePrefix: cali\n"),
                  "spec.interfacePrefix: is not enforced by tabby");
     expect_error(FELIX("default", "  vxlanVNI: 4097\n"),
                  "spec.vxlanVNI: only [4096] is taken: tabby's VXLAN device uses VNI 4096");
     expect_error(FELIX("default", "  bpfEnabled: true\n"), "spec.bpfEnabled: only [false]");
-    expect_error(FELIX("default", "  defaultEndpointToHostAction: Drop\n"),
-                 "spec.defaultEndpointToHostAction: only [\"Accept\", \"Return\"] is taken");
+    expect_error(FELIX("default", "  defaultEndpointToHostAction: Reject\n"),
+                 "spec.defaultEndpointToHostAction: must be Drop, Return or Accept");
     expect_error(FELIX("default", "  logSeverityScreen: Loud\n"),
                  "spec.logSeverityScreen: must be one of Trace, Debug, Info, Warning, Error or "
                  "Fatal, got \"Loud\"");

@@ -18,7 +18,7 @@
 #include "node_config.h"
 
 /* How Felix reads the fields that are not strings. */
-enum env_type { ENV_STRING, ENV_BOOL, ENV_INT, ENV_SECONDS };
+enum env_type { ENV_STRING, ENV_BOOL, ENV_INT, ENV_SECONDS, ENV_PROTO_PORTS };
 
 static const struct {
     const char *field;
@@ -29,12 +29,14 @@ static const struct {
     { "vxlanEnabled", ENV_BOOL }, { "healthPort", ENV_INT }, { "prometheusMetricsPort", ENV_INT },
     { "vxlanVNI", ENV_INT }, { "vxlanPort", ENV_INT }, { "routeRefreshInterval", ENV_SECONDS },
     { "nftablesRefreshInterval", ENV_SECONDS }, { "iptablesRefreshInterval", ENV_SECONDS },
-    { "reportingInterval", ENV_SECONDS },
+    { "reportingInterval", ENV_SECONDS }, { "failsafeInboundHostPorts", ENV_PROTO_PORTS },
+    { "failsafeOutboundHostPorts", ENV_PROTO_PORTS },
 };
 
 static const char *const env_wants[] = {
     [ENV_STRING] = "", [ENV_BOOL] = "true or false", [ENV_INT] = "a number",
     [ENV_SECONDS] = "seconds, as Felix reads it",
+    [ENV_PROTO_PORTS] = "a list such as tcp:22,udp:68 (or none), as Felix reads it",
 };
 
 static enum env_type env_type_of(const char *field)
@@ -43,6 +45,39 @@ static enum env_type env_type_of(const char *field)
         if (strcmp(env_types[i].field, field) == 0)
             return env_types[i].type;
     return ENV_STRING;
+}
+
+/* Felix's "tcp:22,udp:68" (an entry "proto:net:port" keeps its net, which the
+ * FelixConfiguration check refuses), "none" or "" for no port: a list of ProtoPorts. */
+static json_t *proto_ports(const char *text)
+{
+    _cleanup_free_ char *copy = strdup(text);
+    _cleanup_json_ json_t *list = json_array();
+    char *save = NULL;
+
+    if (!copy || !list)
+        return NULL;
+    if (strcasecmp(text, "none") == 0)
+        return TBY_STEAL(list);
+    for (char *item = strtok_r(copy, ", ", &save); item; item = strtok_r(NULL, ", ", &save)) {
+        char *first = strchr(item, ':'), *last = strrchr(item, ':'), *end;
+        long port;
+
+        if (!first)
+            return NULL;
+        *first = '\0';
+        port = strtol(last + 1, &end, 10);
+        if (end == last + 1 || *end || port < 0 || port > 65535)
+            return NULL;
+        *last = '\0';
+        if (json_array_append_new(list, json_pack("{s:s, s:i}", "protocol", item, "port",
+                                                  (int)port)) < 0 ||
+            (first != last && json_object_set_new(json_array_get(list, json_array_size(list) -
+                                                                           1),
+                                                  "net", json_string(first + 1)) < 0))
+            return NULL;
+    }
+    return TBY_STEAL(list);
 }
 
 /* The variable's value as the field's JSON, or NULL when it is not of the field's type. */
@@ -70,6 +105,8 @@ static json_t *env_value(enum env_type type, const char *text)
         snprintf(ms, sizeof(ms), "%.0fms", v * 1000);
         return json_string(ms);
     }
+    case ENV_PROTO_PORTS:
+        return proto_ports(text);
     default:
         return json_string(text);
     }

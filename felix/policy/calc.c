@@ -182,6 +182,11 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
     return settle(calc, r, err);
 }
 
+int tby_calc_set_felix_env(struct tby_calc *calc, const struct tby_resource *env)
+{
+    return settle(calc, calc_host_felix_env(calc->host, env), NULL);
+}
+
 void tby_calc_stats(const struct tby_calc *calc, struct tby_calc_stats *out)
 {
     calc_index_counts(calc->index, &out->endpoints, &out->local_endpoints, &out->selectors);

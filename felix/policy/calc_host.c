@@ -82,7 +82,7 @@ struct calc_host {
     size_t n_pols, cap_pols;
     struct htier *tiers;              /* stored Tiers */
     size_t n_tiers, cap_tiers;
-    struct tby_resource *felix[2];    /* "default", "node.<name>" (copies) */
+    struct tby_resource *felix[3];    /* "default", "node.<name>", FELIX_* (copies) */
     bool dirty;
 };
 
@@ -127,7 +127,7 @@ static const struct tby_rs_match accepted = { .type = TBY_RS_M_MARK, .a = TBY_MA
 /* The field's layer: the node's FelixConfiguration when it sets it, else the default's. */
 static const struct tby_felixconfig *felix_with(const struct calc_host *h, size_t has_off)
 {
-    for (int i = 1; i >= 0; i--) {
+    for (int i = 2; i >= 0; i--) {
         const struct tby_felixconfig *c = h->felix[i] ? h->felix[i]->spec.felixconfig : NULL;
 
         if (c && *(const bool *)((const char *)c + has_off))
@@ -173,6 +173,18 @@ int calc_host_felix(struct calc_host *h, const struct tby_resource *res, bool pr
         return -ENOMEM;
     tby_resource_free(h->felix[i]);
     h->felix[i] = copy;
+    h->dirty = true;
+    return 0;
+}
+
+int calc_host_felix_env(struct calc_host *h, const struct tby_resource *env)
+{
+    struct tby_resource *copy = NULL;
+
+    if (env && !(copy = tby_resource_copy(env)))
+        return -ENOMEM;
+    tby_resource_free(h->felix[2]);
+    h->felix[2] = copy;
     h->dirty = true;
     return 0;
 }
@@ -659,8 +671,8 @@ void calc_host_free(struct calc_host *h)
         free(h->tiers[i].name);
     free(h->tiers);
     free(h->pols);
-    tby_resource_free(h->felix[0]);
-    tby_resource_free(h->felix[1]);
+    for (int i = 0; i < 3; i++)
+        tby_resource_free(h->felix[i]);
     free(h->felix_node);
     free(h);
 }

@@ -48,6 +48,9 @@ void calc_host_touch(struct calc_host *h);
  * node>" are read, the node's fields over the default's. -ENOMEM. */
 int calc_host_felix(struct calc_host *h, const struct tby_resource *res, bool present);
 
+/* The FELIX_* variables' FelixConfiguration (NULL: none), over both. -ENOMEM. */
+int calc_host_felix_env(struct calc_host *h, const struct tby_resource *env);
+
 /* Rewrites the host chains when something they say changed. -ENOMEM (the next settle
  * tries again). */
 int calc_host_settle(struct calc_host *h);

@@ -162,6 +162,12 @@ static void test_bad_felix_variables_are_refused_naming_them(void **state)
         { "FELIX_WIREGUARDENABLED=true", "FELIX_WIREGUARDENABLED=true: spec.wireguardEnabled: is "
           "not enforced by tabby" },
         { "FELIX_LOGSEVERITYSCRN=info", "FELIX_LOGSEVERITYSCRN: not a setting of Felix's" },
+        { "FELIX_FAILSAFEINBOUNDHOSTPORTS=ssh", "FELIX_FAILSAFEINBOUNDHOSTPORTS: \"ssh\": "
+          "failsafeInboundHostPorts must be a list such as tcp:22,udp:68" },
+        { "FELIX_FAILSAFEOUTBOUNDHOSTPORTS=tcp:10.0.0.0/8:22",
+          "spec.failsafeOutboundHostPorts[0].net: is not enforced by tabby" },
+        { "FELIX_DEFAULTENDPOINTTOHOSTACTION=reject", "spec.defaultEndpointToHostAction: must "
+          "be Drop, Return or Accept" },
     };
 
     (void)state;
@@ -177,6 +183,30 @@ static void test_bad_felix_variables_are_refused_naming_them(void **state)
     }
 }
 
+/* Felix's form of the failsafe ports: "tcp:22,udp:68", "none". */
+static void test_felix_variables_give_failsafe_ports(void **state)
+{
+    char *envp[] = { "FELIX_FAILSAFEINBOUNDHOSTPORTS=tcp:22, UDP:68",
+                     "FELIX_FAILSAFEOUTBOUNDHOSTPORTS=none",
+                     "FELIX_DEFAULTENDPOINTTOHOSTACTION=RETURN", NULL };
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    struct tby_error err = { 0 };
+    const struct tby_felixconfig *c;
+
+    (void)state;
+    if (node_felix_env(envp, &res, &err) < 0)
+        fail_msg("%s", tby_error_str(&err));
+    c = res->spec.felixconfig;
+    assert_true(c->has_failsafe_in && c->has_failsafe_out && c->has_endpoint_to_host);
+    assert_int_equal(c->n_failsafe_in, 2);
+    assert_int_equal(c->failsafe_in[0].proto, TBY_PROTO_TCP);
+    assert_int_equal(c->failsafe_in[0].port, 22);
+    assert_int_equal(c->failsafe_in[1].proto, TBY_PROTO_UDP);
+    assert_int_equal(c->failsafe_in[1].port, 68);
+    assert_int_equal(c->n_failsafe_out, 0);
+    assert_int_equal(c->endpoint_to_host, TBY_EP_TO_HOST_RETURN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_health_enabled_false_closes_the_health_port),
         cmocka_unit_test(test_felix_variables_beat_the_felixconfigurations),
         cmocka_unit_test(test_bad_felix_variables_are_refused_naming_them),
+        cmocka_unit_test(test_felix_variables_give_failsafe_ports),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,10 +53,9 @@ static const struct {
                                 "a selector and its ports instead" },
     [GAP_HTTP] = { FX_RULE, "HTTP match rules need an L7 proxy (Calico's application layer "
                             "policy), which tabby does not have" },
-    [GAP_HOST_ENDPOINT] = { FX_HOST_ONLY, "tabby polices host endpoints that name their "
-                                          "interface (interfaceName: eth0) only, not yet "
-                                          "all-interfaces ones (\"*\") nor ones found by "
-                                          "expectedIPs alone" },
+    [GAP_HOST_ENDPOINT] = { FX_HOST_ONLY, "a host endpoint found by its expectedIPs alone is "
+                                          "not policed by tabby yet: give its interfaceName "
+                                          "(or \"*\")" },
     [GAP_IP_NATS] = { FX_REFUSE, "floating IPs (1:1 NAT) are not programmed by tabby" },
 };
 
@@ -139,8 +138,6 @@ static void audit(const struct tby_resource *res, struct audit *a)
     case TBY_KIND_HOSTENDPOINT:
         if (!res->spec.hep->interface_name)
             note(a, GAP_HOST_ENDPOINT, "spec.expectedIPs");
-        else if (strcmp(res->spec.hep->interface_name, "*") == 0)
-            note(a, GAP_HOST_ENDPOINT, "spec.interfaceName");
         break;
     case TBY_KIND_WORKLOADENDPOINT:
         if (res->spec.wep->n_ip_nats)

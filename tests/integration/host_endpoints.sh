@@ -6,7 +6,8 @@
 # a host endpoint without policy drops all but the failsafe ports, in and out, on its
 # interface only; a policy selecting the endpoint's labels allows what it says; a deny-all
 # host policy cannot cut SSH or BGP (failsafe); FelixConfiguration's failsafe ports replace
-# Calico's; examples/host-endpoint.yaml. Needs root; never touches the host's namespace.
+# Calico's; an all-interfaces endpoint ("*") polices every other interface, not the node's
+# traffic to its pods; examples/host-endpoint.yaml. Needs root; never touches the host's namespace.
 set -u
 . "$(dirname "$0")/lib.sh"
 t_begin host_endpoints
@@ -34,19 +35,20 @@ PN_IP[node/hep1]=198.51.100.1
 PN_IP[ext/c]=192.0.2.2
 
 # The node's own servers (SSH's, BGP's, HTTP and two others) and the outside's.
-pn_serve_netns "$nodens:22,179,80,8080,2222" "$(pn_netns ext c):80,179" ||
+pn_serve_netns "$nodens:22,179,80,8080,2222" "$(pn_netns ext c):80,179" \
+    "$(pn_netns default a):80" ||
     { fail servers "the servers did not start"; t_end; }
 
 # from the node's own namespace (the node's packets out through hep0)
 node_probe() {
-    local port=$1 out
+    local port=$1 ip=$2 out
     out=$(ip netns exec "$nodens" timeout 2 socat -T "$PN_TIMEOUT" - \
-        "TCP:192.0.2.2:$port,connect-timeout=$PN_TIMEOUT" </dev/null 2>/dev/null)
+        "TCP:$ip:$port,connect-timeout=$PN_TIMEOUT" </dev/null 2>/dev/null)
     [ "$out" = ok ]
 }
 node_expect() {
-    local name=$1 want=$2 port=$3 got=deny
-    node_probe "$port" && got=allow
+    local name=$1 want=$2 port=$3 ip=${4:-192.0.2.2} got=deny
+    node_probe "$port" "$ip" && got=allow
     if [ "$got" = "$want" ]; then pass "$name"; else fail "$name" "expected $want, got $got"; fi
 }
 
@@ -143,6 +145,25 @@ pn_change delete hostendpoint n1-hep0 >/dev/null
 pn_expect hep_gone_open allow ext c node hep0 8080 TCP
 pn_check
 pn_change delete globalnetworkpolicy edge-deny-all >/dev/null
+
+# ---- an all-interfaces endpoint: every interface, the node's own traffic only --------------
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: n1-all, labels: {role: edge}}
+spec: {node: n1, interfaceName: "*"}
+YAML
+pn_expect any_policy_allows_http allow ext c node hep0 80 TCP
+pn_expect any_other_interface_policed allow ext d node hep1 80 TCP
+pn_expect any_drops_other_port deny ext d node hep1 8080 TCP
+pn_expect any_keeps_ssh allow ext d node hep1 22 TCP
+pn_check
+node_expect any_drops_node_out deny 80
+node_expect any_keeps_bgp_out allow 179
+node_expect any_node_to_own_pod_passes allow 80 10.65.0.1
+pn_change delete hostendpoint n1-all >/dev/null
+pn_expect any_gone_open allow ext d node hep1 8080 TCP
+pn_check
 
 # ---- examples/host-endpoint.yaml ----------------------------------------------------------
 sed -e 's/node: node-1/node: n1/' -e 's/interfaceName: eth0/interfaceName: hep0/' \

@@ -244,6 +244,34 @@ static void test_two_endpoints_on_one_interface_use_one_chain(void **state)
     assert_lacks(t, "hif-eth0");
 }
 
+/* An all-interfaces endpoint takes every interface no named endpoint takes, after them;
+ * a pod's packets to its node and the node's to its pods are not its. */
+static void test_all_interfaces_endpoint_takes_the_other_interfaces(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, eth0);
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+             "metadata: {name: node-a-all, labels: {role: edge}}\n"
+             "spec: {node: node-a, interfaceName: '*'}\n");
+    apply(c, allow_http);
+    t = dump(c);
+    assert_has(t, "chain host-in {\n\t\tiifname @local-wl drop comment "
+                  "\"defaultEndpointToHostAction Drop\"\n\t\tiifname @hif-eth0 goto hin-if-eth0\n"
+                  "\t\tgoto hin-any\n\t}");
+    assert_has(t, "chain host-out {\n\t\toifname @hif-eth0 goto hout-if-eth0\n"
+                  "\t\tgoto hout-any\n\t}");
+    assert_has(t, "chain hin-any {\n\t\tjump failsafe-in\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n"
+                  "\t\tmeta mark set mark & 0xfffdffff\n"
+                  "\t\tmeta mark & 0x00020000 == 0 jump pi-gnp/edge-http\n");
+    assert_has(t, "counter drop comment \"host endpoint *: no ingress policy or profile "
+                  "allowed it\"");
+    assert_lacks(t, "hif-*");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_profiles_decide_after_the_tiers),
         cmocka_unit_test(test_felix_configuration_sets_failsafe_ports_and_endpoint_to_host),
         cmocka_unit_test(test_two_endpoints_on_one_interface_use_one_chain),
+        cmocka_unit_test(test_all_interfaces_endpoint_takes_the_other_interfaces),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,7 +22,6 @@
 enum gap {
     GAP_DO_NOT_TRACK,
     GAP_PRE_DNAT,
-    GAP_APPLY_ON_FORWARD,
     GAP_SERVICES,
     GAP_HTTP,
     GAP_HOST_ENDPOINT,
@@ -46,8 +45,6 @@ static const struct {
                                          "which tabby does not police yet" },
     [GAP_PRE_DNAT] = { FX_HOST_ONLY, "preDNAT policies apply to host endpoints only, which "
                                      "tabby does not police yet" },
-    [GAP_APPLY_ON_FORWARD] = { FX_REFUSE, "applies to host endpoints only, which tabby does "
-                                          "not police yet" },
     [GAP_SERVICES] = { FX_RULE, "matching a Kubernetes Service is not enforced by tabby yet "
                                 "(the rule would be left out); match the service's pods with "
                                 "a selector and its ports instead" },
@@ -121,8 +118,6 @@ static void audit_policy(struct audit *a, const struct tby_policy *p)
         note(a, GAP_DO_NOT_TRACK, "spec.doNotTrack");
     if (p->pre_dnat)
         note(a, GAP_PRE_DNAT, "spec.preDNAT");
-    if (p->apply_on_forward)
-        note(a, GAP_APPLY_ON_FORWARD, "spec.applyOnForward");
     audit_rules(a, &p->ingress, DIR_IN);
     audit_rules(a, &p->egress, DIR_OUT);
 }

@@ -1411,6 +1411,9 @@ static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook
         err = tby_rs_rules_add(&l, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP, 0));
     if (err == 0 && hook == TBY_RS_HOOK_INPUT)
         err = nd_rules(&l);
+    if (err == 0 && hook == TBY_RS_HOOK_FORWARD) /* host endpoints' applyOnForward */
+        err = tby_rs_rules_add(&l, verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP,
+                                                CALC_HOST_CHAIN_FWD_IN, NULL));
     if (err == 0)
         err = tby_rs_rules_add(&l, verdict_rule(wl_rule(true), TBY_RS_V_JUMP,
                                                 TBY_CALC_CHAIN_FROM_WL, NULL));
@@ -1419,6 +1422,9 @@ static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook
     if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
         err = tby_rs_rules_add(&l, verdict_rule(wl_rule(false), TBY_RS_V_JUMP,
                                                 TBY_CALC_CHAIN_TO_WL, NULL));
+    if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
+        err = tby_rs_rules_add(&l, verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP,
+                                                CALC_HOST_CHAIN_FWD_OUT, NULL));
     /* then defaultEndpointToHostAction and the host endpoints (calc_host.c) */
     if (err == 0 && hook == TBY_RS_HOOK_INPUT)
         err = tby_rs_rules_add(&l, verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP,

@@ -35,12 +35,18 @@
 
 #define VERDICT_BITS (TBY_MARK_ACCEPT | TBY_MARK_PASS)
 #define OUT_HOOK_CHAIN "output-hook"
-#define CHAIN_OUT "host-out"
 #define FAILSAFE_IN "failsafe-in"
 #define FAILSAFE_OUT "failsafe-out"
 
 static const char *const dir_word[2] = { "ingress", "egress" };
-static const char *const ep_prefix[2] = { "hin", "hout" };
+/* An endpoint's chains: K_IN, K_OUT (the node's own traffic), K_FWD_IN, K_FWD_OUT
+ * (forwarded traffic coming in by it, going out by it: applyOnForward policies). The
+ * direction of kind k is k & 1 (DIR_IN, DIR_OUT). */
+enum { K_IN, K_OUT, K_FWD_IN, K_FWD_OUT, N_KINDS };
+static const char *const ep_prefix[N_KINDS] = { "hin", "hout", "hfi", "hfo" };
+static const char *const dispatch_name[N_KINDS] = { CALC_HOST_CHAIN_IN, "host-out",
+                                                    CALC_HOST_CHAIN_FWD_IN,
+                                                    CALC_HOST_CHAIN_FWD_OUT };
 
 /* Calico's default failsafe ports. */
 static const struct tby_proto_port default_in[] = {
@@ -58,7 +64,7 @@ static const struct tby_proto_port default_out[] = {
 struct hep {
     struct tby_hnode node;            /* in h->heps, by pointer */
     const struct calc_ep *ep;         /* the index's */
-    char *chain[2];                   /* its chains (NULL while not written) */
+    char *chain[N_KINDS];             /* its chains (NULL while not written) */
     struct tby_rs_set *ifset;         /* its interface, for the dispatch (named only) */
 };
 
@@ -234,16 +240,20 @@ static bool is_any(const struct calc_ep *ep)
     return strcmp(ep->host_iface, "*") == 0;
 }
 
+static void hep_drop_chain(struct calc_host *h, struct hep *he, int k)
+{
+    struct tby_rs_chain *c = he->chain[k] ? tby_rs_chain_find(h->rs, he->chain[k]) : NULL;
+
+    if (c)
+        tby_rs_chain_del(h->rs, c);
+    free(he->chain[k]);
+    he->chain[k] = NULL;
+}
+
 static void hep_drop_chains(struct calc_host *h, struct hep *he)
 {
-    for (int d = 0; d < 2; d++) {
-        struct tby_rs_chain *c = he->chain[d] ? tby_rs_chain_find(h->rs, he->chain[d]) : NULL;
-
-        if (c)
-            tby_rs_chain_del(h->rs, c);
-        free(he->chain[d]);
-        he->chain[d] = NULL;
-    }
+    for (int k = 0; k < N_KINDS; k++)
+        hep_drop_chain(h, he, k);
     if (he->ifset)
         tby_rs_set_del(h->rs, he->ifset);
     he->ifset = NULL;
@@ -397,10 +407,12 @@ static int hpol_cmp(const void *a, const void *b, void *ctx)
 
 /* ---- an endpoint's chains --------------------------------------------------------------- */
 
-/* The policies applying to he in direction d, in Calico's order (the caller frees *out). */
-static int hep_policies(struct calc_host *h, const struct hep *he, int d,
+/* The policies applying to he in chains of kind k (forwarded traffic: applyOnForward
+ * ones only), in Calico's order (the caller frees *out). */
+static int hep_policies(struct calc_host *h, const struct hep *he, int k,
                         const struct hpol ***out, size_t *n)
 {
+    int d = k & 1;
     const struct hpol **v = malloc((h->n_pols + 1) * sizeof(*v));
 
     *out = v;
@@ -411,7 +423,8 @@ static int hep_policies(struct calc_host *h, const struct hep *he, int d,
         const struct hpol *hp = &h->pols[i];
         bool dup = false;
 
-        if (!(hp->p->types & calc_dir_type(d)) || !calc_sel_has_member(hp->s, he->ep))
+        if (!(hp->p->types & calc_dir_type(d)) || (k >= K_FWD_IN && !hp->p->apply_on_forward) ||
+            !calc_sel_has_member(hp->s, he->ep))
             continue;
         for (size_t j = 0; j < *n && !dup; j++)
             dup = v[j]->p == hp->p;
@@ -432,10 +445,14 @@ static int drop_with_log(struct tby_rs_rules *l, const struct tby_rs_match *m, s
     return tby_rs_rules_add_deny(l, r);
 }
 
-/* One tier's part of an endpoint chain: PASS cleared, its policies, its end. */
-static int tier_rules(struct calc_host *h, const struct hep *he, int d,
+/* One tier's part of an endpoint chain: PASS cleared, its policies, its end. An Allow
+ * accepts (the node's own traffic) or returns (forwarded: the workloads' dispatch and the
+ * other endpoint's chain come next). */
+static int tier_rules(struct calc_host *h, const struct hep *he, int k,
                       const struct hpol *const *pols, size_t n, struct tby_rs_rules *l)
 {
+    enum tby_rs_verdict allow = k >= K_FWD_IN ? TBY_RS_V_RETURN : TBY_RS_V_ACCEPT;
+    int d = k & 1;
     char comment[TBY_RS_COMMENT_MAX + 1];
     double order;
     bool pass;
@@ -446,12 +463,12 @@ static int tier_rules(struct calc_host *h, const struct hep *he, int d,
         err = tby_rs_rules_add(l, rule_of(&no_pass, 1, TBY_RS_V_JUMP,
                                           pols[i]->p->chain[d], NULL));
         if (err == 0)
-            err = tby_rs_rules_add(l, rule_of(&accepted, 1, TBY_RS_V_ACCEPT, NULL, NULL));
+            err = tby_rs_rules_add(l, rule_of(&accepted, 1, allow, NULL, NULL));
     }
     if (err == 0 && !pass) {
-        snprintf(comment, sizeof(comment), "host endpoint %s tier %s: default deny: no %s "
-                 "policy allowed or passed it", he->ep->host_iface, pols[0]->p->tier,
-                 dir_word[d]);
+        snprintf(comment, sizeof(comment), "host endpoint %s%s tier %s: default deny: no %s "
+                 "policy allowed or passed it", he->ep->host_iface,
+                 k >= K_FWD_IN ? " forward" : "", pols[0]->p->tier, dir_word[d]);
         err = drop_with_log(l, &no_pass, 1, comment);
     }
     return err;
@@ -482,24 +499,33 @@ static int profile_rules(struct calc_host *h, const struct hep *he, int d,
     return err < 0 ? err : drop_with_log(l, NULL, 0, comment);
 }
 
-static int hep_chain(struct calc_host *h, struct hep *he, int d)
+/* The endpoint's chain of kind k: the node's own traffic: failsafe, tiers, profiles, drop;
+ * forwarded: its applyOnForward policies' tiers only, none (no chain) letting it by, as
+ * Calico's. */
+static int hep_chain(struct calc_host *h, struct hep *he, int k)
 {
     _cleanup_free_ const struct hpol **pols = NULL;
     struct tby_rs_rules l = { 0 };
+    bool fwd = k >= K_FWD_IN;
+    int d = k & 1;
     size_t n, i, j;
-    int err = hep_policies(h, he, d, &pols, &n);
+    int err = hep_policies(h, he, k, &pols, &n);
 
-    if (!he->chain[d] && err == 0) {
+    if (err == 0 && fwd && n == 0) {
+        hep_drop_chain(h, he, k);
+        return 0;
+    }
+    if (!he->chain[k] && err == 0) {
         if (is_any(he->ep))
-            err = asprintf(&he->chain[d], "%s-any", ep_prefix[d]) < 0 ? -ENOMEM : 0;
+            err = asprintf(&he->chain[k], "%s-any", ep_prefix[k]) < 0 ? -ENOMEM : 0;
         else
-            err = asprintf(&he->chain[d], "%s-if-%s", ep_prefix[d], he->ep->host_iface) < 0
+            err = asprintf(&he->chain[k], "%s-if-%s", ep_prefix[k], he->ep->host_iface) < 0
                       ? -ENOMEM
                       : 0;
         if (err < 0)
-            he->chain[d] = NULL;
+            he->chain[k] = NULL;
     }
-    if (err == 0)
+    if (err == 0 && !fwd)
         err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_JUMP,
                                            d == DIR_IN ? FAILSAFE_IN : FAILSAFE_OUT, NULL));
     if (err == 0)
@@ -507,11 +533,11 @@ static int hep_chain(struct calc_host *h, struct hep *he, int d)
     for (i = 0; err == 0 && i < n; i = j) {
         for (j = i + 1; j < n && strcmp(pols[j]->p->tier, pols[i]->p->tier) == 0; j++)
             ;
-        err = tier_rules(h, he, d, pols + i, j - i, &l);
+        err = tier_rules(h, he, k, pols + i, j - i, &l);
     }
-    if (err == 0)
+    if (err == 0 && !fwd)
         err = profile_rules(h, he, d, &l);
-    return tby_rs_chain_write(h->rs, he->chain[d], TBY_RS_HOOK_NONE, &l, err);
+    return tby_rs_chain_write(h->rs, he->chain[k], TBY_RS_HOOK_NONE, &l, err);
 }
 
 /* ---- the dispatch ----------------------------------------------------------------------- */
@@ -545,15 +571,16 @@ static int hep_ifset(struct calc_host *h, struct hep *he)
     return tby_rs_add_ifname(h->rs, he->ifset, he->ep->host_iface) == -ENOMEM ? -ENOMEM : 0;
 }
 
-/* host-in / host-out: each endpoint's interface to its chain (goto: its end is the
- * verdict), the others to the all-interfaces endpoint's, or on. */
-static int dispatch_chain(struct calc_host *h, struct hep **v, size_t n, int d)
+/* host-in / host-out (host-fwd-in / -out): each endpoint's interface to its chain (goto:
+ * its end is the verdict), the others to the all-interfaces endpoint's, or on. */
+static int dispatch_chain(struct calc_host *h, struct hep **v, size_t n, int k)
 {
+    int d = k & 1;
     struct tby_rs_rules l = { 0 };
     const struct hep *any = NULL;
     int err = 0;
 
-    if (d == DIR_IN) {
+    if (k == K_IN) {
         /* a workload's packet to its own node: its egress policy passed (from-wl) */
         const struct tby_rs_match wl = { .type = TBY_RS_M_IFNAME_SET, .src = true,
                                          .set = TBY_CALC_SET_LOCAL_WL };
@@ -570,7 +597,7 @@ static int dispatch_chain(struct calc_host *h, struct hep **v, size_t n, int d)
     for (size_t i = 0; err == 0 && i < n; i++) {
         struct tby_rs_match m = { .type = TBY_RS_M_IFNAME_SET, .src = d == DIR_IN };
 
-        if (shadowed(v, i))
+        if (shadowed(v, i) || !v[i]->chain[k])
             continue;
         if (is_any(v[i]->ep)) {
             any = v[i];
@@ -579,12 +606,11 @@ static int dispatch_chain(struct calc_host *h, struct hep **v, size_t n, int d)
         if ((err = hep_ifset(h, v[i])) < 0)
             break;
         m.set = v[i]->ifset->name;
-        err = tby_rs_rules_add(&l, rule_of(&m, 1, TBY_RS_V_GOTO, v[i]->chain[d], NULL));
+        err = tby_rs_rules_add(&l, rule_of(&m, 1, TBY_RS_V_GOTO, v[i]->chain[k], NULL));
     }
     if (err == 0 && any)
-        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_GOTO, any->chain[d], NULL));
-    return tby_rs_chain_write(h->rs, d == DIR_IN ? CALC_HOST_CHAIN_IN : CHAIN_OUT, TBY_RS_HOOK_NONE,
-                       &l, err);
+        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_GOTO, any->chain[k], NULL));
+    return tby_rs_chain_write(h->rs, dispatch_name[k], TBY_RS_HOOK_NONE, &l, err);
 }
 
 /* output-hook: return traffic first; the node reaches its local workloads always; the
@@ -601,7 +627,7 @@ static int out_hook(struct tby_rs *rs)
     if (err == 0)
         err = tby_rs_rules_add(&l, rule_of(&wl, 1, TBY_RS_V_ACCEPT, NULL, NULL));
     if (err == 0)
-        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_JUMP, CHAIN_OUT, NULL));
+        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_JUMP, dispatch_name[K_OUT], NULL));
     return tby_rs_chain_write(rs, OUT_HOOK_CHAIN, TBY_RS_HOOK_OUTPUT, &l, err);
 }
 
@@ -623,10 +649,10 @@ int calc_host_settle(struct calc_host *h)
         err = failsafe_chain(h, d);
     /* (an endpoint whose interface changes leaves and comes again: its name stays) */
     for (size_t i = 0; err == 0 && i < n; i++)
-        for (int d = 0; err == 0 && d < 2 && !shadowed(v, i); d++)
-            err = hep_chain(h, v[i], d);
-    for (int d = 0; err == 0 && d < 2; d++)
-        err = dispatch_chain(h, v, n, d);
+        for (int k = 0; err == 0 && k < N_KINDS && !shadowed(v, i); k++)
+            err = hep_chain(h, v[i], k);
+    for (int k = 0; err == 0 && k < N_KINDS; k++)
+        err = dispatch_chain(h, v, n, k);
     h->dirty = err < 0;
     return err;
 }
@@ -662,8 +688,8 @@ void calc_host_free(struct calc_host *h)
         struct hep *he = TBY_CONTAINER_OF(n, struct hep, node);
 
         next = tby_hmap_next(&h->heps, n);
-        free(he->chain[0]);
-        free(he->chain[1]);
+        for (int k = 0; k < N_KINDS; k++)
+            free(he->chain[k]);
         free(he);
     }
     tby_hmap_destroy(&h->heps);

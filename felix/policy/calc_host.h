@@ -26,6 +26,10 @@ struct calc_host;
 
 /* The chain input-hook jumps to once workloads' own traffic is dealt with. */
 #define CALC_HOST_CHAIN_IN "host-in"
+/* forward-hook jumps to these before and after the workloads' dispatch: applyOnForward
+ * policies of the host endpoint a forwarded packet comes in by, and goes out by. */
+#define CALC_HOST_CHAIN_FWD_IN "host-fwd-in"
+#define CALC_HOST_CHAIN_FWD_OUT "host-fwd-out"
 
 /* Makes the output hook, host-in, host-out and the failsafe chains in rs, for the node
  * node_name. -ENOMEM. */

@@ -43,6 +43,7 @@ struct calc_pol {
     double order;                     /* Calico's order: lower first, unset last */
     unsigned types;                   /* TBY_POLICY_INGRESS | TBY_POLICY_EGRESS */
     char *chain[2];                   /* its chain per direction (DIR_IN, DIR_OUT) */
+    bool apply_on_forward;            /* host endpoints: also for forwarded traffic */
 };
 
 struct calc_policy_hooks {

@@ -858,6 +858,31 @@ static bool from_own_node(const struct tby_explain *x, const struct tby_ip *a,
 
 static const char *const ep_to_host_name[] = { "Drop", "Return", "Accept" };
 
+/* A node forwarding the packet (a workload side's) whose host endpoints applyOnForward
+ * policies may police, when some policy says applyOnForward; else NULL. */
+static const char *forwarding_node(const struct tby_explain *x,
+                                   const struct tby_explain_packet *p)
+{
+    const struct tby_explain_peer *sides[2] = { &p->from, &p->to };
+    bool forward = false;
+
+    for (size_t i = 0; i < x->policies.n && !forward; i++) {
+        const struct tby_resource *r = x->policies.items[i];
+
+        forward = r->info->kind == TBY_KIND_GLOBALNETWORKPOLICY &&
+                  r->spec.policy->apply_on_forward;
+    }
+    for (int i = 0; forward && i < 2; i++) {
+        const char *node = sides[i]->endpoint >= 0
+                               ? x->eps[sides[i]->endpoint].res->spec.wep->node
+                               : NULL;
+
+        if (explain_host_policed(x, node))
+            return node;
+    }
+    return NULL;
+}
+
 /* The node's side of a flow the workloads' policies allowed: a pod's packet to its own
  * node meets defaultEndpointToHostAction; a node with a policed host endpoint, its policy,
  * which is not evaluated here: the verdict is then "unknown" (*allowed false). */
@@ -885,10 +910,13 @@ static int host_side(const struct tby_explain *x, const struct tby_explain_packe
     if (!explain_host_policed(x, to_node))
         to_node = NULL;
     if (!from_node && !to_node)
+        from_node = forwarding_node(x, p);
+    if (!from_node && !to_node)
         return 0;
     snprintf(note, sizeof(note), "host endpoint policy of node %s is not evaluated by explain "
-             "(a HostEndpoint of that node may police the interface the packet crosses)",
-             to_node ? to_node : from_node);
+             "(a HostEndpoint of that node may police the interface the packet crosses%s)",
+             to_node ? to_node : from_node,
+             to_node || p->from.endpoint < 0 ? "" : ", with its applyOnForward policies");
     *allowed = false;
     *unknown = true;
     return json_object_set_new(t, "note", json_string(note));

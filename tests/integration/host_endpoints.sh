@@ -7,7 +7,8 @@
 # interface only; a policy selecting the endpoint's labels allows what it says; a deny-all
 # host policy cannot cut SSH or BGP (failsafe); FelixConfiguration's failsafe ports replace
 # Calico's; an all-interfaces endpoint ("*") polices every other interface, not the node's
-# traffic to its pods; examples/host-endpoint.yaml. Needs root; never touches the host's namespace.
+# traffic to its pods; forwarded traffic meets only applyOnForward policies;
+# examples/host-endpoint.yaml. Needs root; never touches the host's namespace.
 set -u
 . "$(dirname "$0")/lib.sh"
 t_begin host_endpoints
@@ -30,13 +31,15 @@ fab_in n1 ip addr add 192.0.2.1/24 dev hep0
 fab_in n1 ip addr add 198.51.100.1/24 dev hep1
 fab_in ext-c ip addr add 192.0.2.2/24 dev eth0
 fab_in ext-d ip addr add 198.51.100.2/24 dev eth0
+fab_in ext-c ip route add 10.65.0.0/16 via 192.0.2.1
+fab_in ext-d ip route add 10.65.0.0/16 via 198.51.100.1
 PN_IP[node/hep0]=192.0.2.1
 PN_IP[node/hep1]=198.51.100.1
 PN_IP[ext/c]=192.0.2.2
 
 # The node's own servers (SSH's, BGP's, HTTP and two others) and the outside's.
-pn_serve_netns "$nodens:22,179,80,8080,2222" "$(pn_netns ext c):80,179" \
-    "$(pn_netns default a):80" ||
+pn_serve_netns "$nodens:22,179,80,81,8080,2222" "$(pn_netns ext c):80,179" \
+    "$(pn_netns default a):80,81" ||
     { fail servers "the servers did not start"; t_end; }
 
 # from the node's own namespace (the node's packets out through hep0)
@@ -164,6 +167,37 @@ node_expect any_node_to_own_pod_passes allow 80 10.65.0.1
 pn_change delete hostendpoint n1-all >/dev/null
 pn_expect any_gone_open allow ext d node hep1 8080 TCP
 pn_check
+
+# ---- forwarded traffic: applyOnForward policies only ----------------------------------------
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: n1-hep0, labels: {role: edge}}
+spec: {node: n1, interfaceName: hep0}
+YAML
+pn_expect forwarded_not_policed_without_apply_on_forward allow ext c default a 80 TCP
+pn_expect own_traffic_policed deny ext c node hep0 8080 TCP
+pn_check
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: edge-forward}
+spec:
+  selector: role == 'edge'
+  applyOnForward: true
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    destination: {ports: [81]}
+YAML
+pn_expect apply_on_forward_denies_other_port deny ext c default a 80 TCP
+pn_expect apply_on_forward_allows_its_port allow ext c default a 81 TCP
+pn_expect apply_on_forward_other_interface_untouched allow ext d default a 80 TCP
+pn_expect apply_on_forward_also_own_traffic allow ext c node hep0 81 TCP
+pn_check
+pn_change delete globalnetworkpolicy edge-forward >/dev/null
+pn_change delete hostendpoint n1-hep0 >/dev/null
 
 # ---- examples/host-endpoint.yaml ----------------------------------------------------------
 sed -e 's/node: node-1/node: n1/' -e 's/interfaceName: eth0/interfaceName: hep0/' \

@@ -55,7 +55,9 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
                   "\t\tct state established,related accept\n"
                   "\t\tiifname @local-wl ct state invalid counter drop\n"
                   "\t\toifname @local-wl ct state invalid counter drop\n"
-                  "\t\tiifname @local-wl jump from-wl\n\t\toifname @local-wl jump to-wl\n");
+                  "\t\tjump host-fwd-in\n"
+                  "\t\tiifname @local-wl jump from-wl\n\t\toifname @local-wl jump to-wl\n"
+                  "\t\tjump host-fwd-out\n");
     assert_has(t, "chain input-hook {\n\t\ttype filter hook input priority 0; policy accept;\n"
                   "\t\tct state established,related accept\n"
                   "\t\tiifname @local-wl ct state invalid counter drop\n"

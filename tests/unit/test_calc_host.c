@@ -272,6 +272,49 @@ static void test_all_interfaces_endpoint_takes_the_other_interfaces(void **state
     assert_lacks(t, "hif-*");
 }
 
+/* applyOnForward policies also run for forwarded traffic coming in (iifname) or going out
+ * (oifname) by the endpoint, before and after the workloads' dispatch; an Allow there
+ * returns (the rest of the forward hook decides), none lets the packet by. */
+static void test_apply_on_forward_runs_in_the_forward_hook(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, eth0);
+    apply(c, allow_http);
+    t = dump(c);
+    assert_has(t, "chain host-fwd-in {\n\t}");
+    assert_has(t, "\t\tjump host-fwd-in\n\t\tiifname @local-wl jump from-wl\n"
+                  "\t\toifname @local-wl jump to-wl\n\t\tjump host-fwd-out\n\t}");
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: edge-fwd}\n"
+             "spec:\n  selector: role == 'edge'\n  applyOnForward: true\n  types: [Ingress]\n"
+             "  ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {ports: [443]}\n");
+    free(t);
+    t = dump(c);
+    assert_has(t, "chain host-fwd-in {\n\t\tiifname @hif-eth0 goto hfi-if-eth0\n\t}");
+    assert_has(t, "chain host-fwd-out {\n\t}");
+    assert_has(t, "chain hfi-if-eth0 {\n\t\tmeta mark set mark & 0xfffcffff\n"
+                  "\t\tmeta mark set mark & 0xfffdffff\n"
+                  "\t\tmeta mark & 0x00020000 == 0 jump pi-gnp/edge-fwd\n"
+                  "\t\tmeta mark & 0x00010000 != 0 return\n");
+    assert_has(t, "counter drop comment \"host endpoint eth0 forward tier default: default "
+                  "deny: no ingress policy allowed or passed it\"\n\t}");
+    /* the node's own traffic: both policies */
+    assert_has(t, "jump pi-gnp/edge-http\n\t\tmeta mark & 0x00010000 != 0 accept\n"
+                  "\t\tmeta mark & 0x00020000 == 0 jump pi-gnp/edge-fwd\n");
+    /* no longer forwarded: the chain goes */
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: edge-fwd}\n"
+             "spec:\n  selector: role == 'edge'\n  types: [Ingress]\n"
+             "  ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {ports: [443]}\n");
+    free(t);
+    t = dump(c);
+    assert_has(t, "chain host-fwd-in {\n\t}");
+    assert_lacks(t, "hfi-if-eth0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +327,7 @@ int main(void)
         cmocka_unit_test(test_felix_configuration_sets_failsafe_ports_and_endpoint_to_host),
         cmocka_unit_test(test_two_endpoints_on_one_interface_use_one_chain),
         cmocka_unit_test(test_all_interfaces_endpoint_takes_the_other_interfaces),
+        cmocka_unit_test(test_apply_on_forward_runs_in_the_forward_hook),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -374,6 +374,20 @@ static void test_host_side_endpoint_to_host_and_unevaluated_host_endpoints(void 
     t = run(x, "192.0.2.2", "y/a", "80/TCP", &ok);
     assert_string_equal(json_string_value(json_object_get(t, "verdict")), "allow");
     json_decref(t);
+    /* forwarded: only applyOnForward policies would police it */
+    assert_true(allowed(x, "203.0.113.9", "y/a", "80/TCP"));
+    tby_explain_free(x);
+    free(with_hep);
+    assert_true(asprintf(&with_hep, "%s---\napiVersion: projectcalico.org/v3\n"
+                         "kind: HostEndpoint\nmetadata: {name: n2-eth0}\n"
+                         "spec: {node: n2, interfaceName: eth0}\n---\n"
+                         "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+                         "metadata: {name: fwd}\nspec: {selector: has(x), applyOnForward: "
+                         "true, ingress: [{action: Allow}]}\n", nodes) > 0);
+    x = model(with_hep);
+    t = run(x, "203.0.113.9", "y/a", "80/TCP", &ok);
+    assert_string_equal(json_string_value(json_object_get(t, "verdict")), "unknown");
+    json_decref(t);
     tby_explain_free(x);
 }
 

@@ -21,7 +21,6 @@
 
 enum gap {
     GAP_DO_NOT_TRACK,
-    GAP_PRE_DNAT,
     GAP_SERVICES,
     GAP_HTTP,
     GAP_HOST_ENDPOINT,
@@ -43,8 +42,6 @@ static const struct {
 } gaps[GAP_COUNT] = {
     [GAP_DO_NOT_TRACK] = { FX_HOST_ONLY, "doNotTrack policies apply to host endpoints only, "
                                          "which tabby does not police yet" },
-    [GAP_PRE_DNAT] = { FX_HOST_ONLY, "preDNAT policies apply to host endpoints only, which "
-                                     "tabby does not police yet" },
     [GAP_SERVICES] = { FX_RULE, "matching a Kubernetes Service is not enforced by tabby yet "
                                 "(the rule would be left out); match the service's pods with "
                                 "a selector and its ports instead" },
@@ -116,8 +113,6 @@ static void audit_policy(struct audit *a, const struct tby_policy *p)
 {
     if (p->do_not_track)
         note(a, GAP_DO_NOT_TRACK, "spec.doNotTrack");
-    if (p->pre_dnat)
-        note(a, GAP_PRE_DNAT, "spec.preDNAT");
     audit_rules(a, &p->ingress, DIR_IN);
     audit_rules(a, &p->egress, DIR_OUT);
 }

@@ -35,6 +35,7 @@
 
 #define VERDICT_BITS (TBY_MARK_ACCEPT | TBY_MARK_PASS)
 #define OUT_HOOK_CHAIN "output-hook"
+#define PRE_HOOK_CHAIN "prerouting-hook"
 #define FAILSAFE_IN "failsafe-in"
 #define FAILSAFE_OUT "failsafe-out"
 
@@ -42,11 +43,12 @@ static const char *const dir_word[2] = { "ingress", "egress" };
 /* An endpoint's chains: K_IN, K_OUT (the node's own traffic), K_FWD_IN, K_FWD_OUT
  * (forwarded traffic coming in by it, going out by it: applyOnForward policies). The
  * direction of kind k is k & 1 (DIR_IN, DIR_OUT). */
-enum { K_IN, K_OUT, K_FWD_IN, K_FWD_OUT, N_KINDS };
-static const char *const ep_prefix[N_KINDS] = { "hin", "hout", "hfi", "hfo" };
+enum { K_IN, K_OUT, K_FWD_IN, K_FWD_OUT, K_PRE, N_KINDS };
+static const char *const ep_prefix[N_KINDS] = { "hin", "hout", "hfi", "hfo", "hpre" };
 static const char *const dispatch_name[N_KINDS] = { CALC_HOST_CHAIN_IN, "host-out",
                                                     CALC_HOST_CHAIN_FWD_IN,
-                                                    CALC_HOST_CHAIN_FWD_OUT };
+                                                    CALC_HOST_CHAIN_FWD_OUT,
+                                                    CALC_HOST_CHAIN_PRE };
 
 /* Calico's default failsafe ports. */
 static const struct tby_proto_port default_in[] = {
@@ -423,7 +425,8 @@ static int hep_policies(struct calc_host *h, const struct hep *he, int k,
         const struct hpol *hp = &h->pols[i];
         bool dup = false;
 
-        if (!(hp->p->types & calc_dir_type(d)) || (k >= K_FWD_IN && !hp->p->apply_on_forward) ||
+        if (!(hp->p->types & calc_dir_type(d)) || hp->p->pre_dnat != (k == K_PRE) ||
+            ((k == K_FWD_IN || k == K_FWD_OUT) && !hp->p->apply_on_forward) ||
             !calc_sel_has_member(hp->s, he->ep))
             continue;
         for (size_t j = 0; j < *n && !dup; j++)
@@ -446,12 +449,14 @@ static int drop_with_log(struct tby_rs_rules *l, const struct tby_rs_match *m, s
 }
 
 /* One tier's part of an endpoint chain: PASS cleared, its policies, its end. An Allow
- * accepts (the node's own traffic) or returns (forwarded: the workloads' dispatch and the
- * other endpoint's chain come next). */
+ * accepts (the node's own traffic; preDNAT: this hook only, normal policy comes next) or
+ * returns (forwarded: the workloads' dispatch and the other endpoint's chain come next).
+ * A preDNAT tier's end drops nothing: normal policy decides, as Calico's. */
 static int tier_rules(struct calc_host *h, const struct hep *he, int k,
                       const struct hpol *const *pols, size_t n, struct tby_rs_rules *l)
 {
-    enum tby_rs_verdict allow = k >= K_FWD_IN ? TBY_RS_V_RETURN : TBY_RS_V_ACCEPT;
+    enum tby_rs_verdict allow = k == K_FWD_IN || k == K_FWD_OUT ? TBY_RS_V_RETURN
+                                                                 : TBY_RS_V_ACCEPT;
     int d = k & 1;
     char comment[TBY_RS_COMMENT_MAX + 1];
     double order;
@@ -465,7 +470,7 @@ static int tier_rules(struct calc_host *h, const struct hep *he, int k,
         if (err == 0)
             err = tby_rs_rules_add(l, rule_of(&accepted, 1, allow, NULL, NULL));
     }
-    if (err == 0 && !pass) {
+    if (err == 0 && !pass && k != K_PRE) {
         snprintf(comment, sizeof(comment), "host endpoint %s%s tier %s: default deny: no %s "
                  "policy allowed or passed it", he->ep->host_iface,
                  k >= K_FWD_IN ? " forward" : "", pols[0]->p->tier, dir_word[d]);
@@ -500,13 +505,13 @@ static int profile_rules(struct calc_host *h, const struct hep *he, int d,
 }
 
 /* The endpoint's chain of kind k: the node's own traffic: failsafe, tiers, profiles, drop;
- * forwarded: its applyOnForward policies' tiers only, none (no chain) letting it by, as
- * Calico's. */
+ * forwarded: its applyOnForward policies' tiers only, none (no chain) letting it by;
+ * preDNAT: failsafe, its preDNAT policies' tiers, what none decided goes on; as Calico's. */
 static int hep_chain(struct calc_host *h, struct hep *he, int k)
 {
     _cleanup_free_ const struct hpol **pols = NULL;
     struct tby_rs_rules l = { 0 };
-    bool fwd = k >= K_FWD_IN;
+    bool fwd = k >= K_FWD_IN; /* no profiles, no drop at the end */
     int d = k & 1;
     size_t n, i, j;
     int err = hep_policies(h, he, k, &pols, &n);
@@ -525,7 +530,7 @@ static int hep_chain(struct calc_host *h, struct hep *he, int k)
         if (err < 0)
             he->chain[k] = NULL;
     }
-    if (err == 0 && !fwd)
+    if (err == 0 && (!fwd || k == K_PRE))
         err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_JUMP,
                                            d == DIR_IN ? FAILSAFE_IN : FAILSAFE_OUT, NULL));
     if (err == 0)
@@ -631,6 +636,24 @@ static int out_hook(struct tby_rs *rs)
     return tby_rs_chain_write(rs, OUT_HOOK_CHAIN, TBY_RS_HOOK_OUTPUT, &l, err);
 }
 
+/* prerouting-hook, before DNAT: return traffic first; workloads' packets are not a host
+ * endpoint's; the rest meets the preDNAT policies of the endpoint it comes in by. */
+static int pre_hook(struct tby_rs *rs)
+{
+    const struct tby_rs_match est = { .type = TBY_RS_M_CT_STATE,
+                                      .a = TBY_CT_ESTABLISHED | TBY_CT_RELATED };
+    const struct tby_rs_match wl = { .type = TBY_RS_M_IFNAME_SET, .src = true,
+                                     .set = TBY_CALC_SET_LOCAL_WL };
+    struct tby_rs_rules l = { 0 };
+    int err = tby_rs_rules_add(&l, rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
+
+    if (err == 0)
+        err = tby_rs_rules_add(&l, rule_of(&wl, 1, TBY_RS_V_RETURN, NULL, NULL));
+    if (err == 0)
+        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_JUMP, CALC_HOST_CHAIN_PRE, NULL));
+    return tby_rs_chain_write(rs, PRE_HOOK_CHAIN, TBY_RS_HOOK_PREROUTING, &l, err);
+}
+
 int calc_host_settle(struct calc_host *h)
 {
     _cleanup_free_ struct hep **v = NULL;
@@ -673,7 +696,7 @@ int calc_host_new(struct tby_rs *rs, const char *node_name, struct calc_host **o
         return -ENOMEM;
     }
     h->dirty = true;
-    if (calc_host_settle(h) < 0)
+    if (calc_host_settle(h) < 0 || pre_hook(rs) < 0)
         return -ENOMEM;
     return out_hook(rs);
 }

@@ -30,6 +30,8 @@ struct calc_host;
  * policies of the host endpoint a forwarded packet comes in by, and goes out by. */
 #define CALC_HOST_CHAIN_FWD_IN "host-fwd-in"
 #define CALC_HOST_CHAIN_FWD_OUT "host-fwd-out"
+/* prerouting-hook (this layer's, before DNAT) jumps here: preDNAT policies. */
+#define CALC_HOST_CHAIN_PRE "host-pre"
 
 /* Makes the output hook, host-in, host-out and the failsafe chains in rs, for the node
  * node_name. -ENOMEM. */

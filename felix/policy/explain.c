@@ -290,7 +290,9 @@ static int plan_policy(struct tby_explain *x, const struct tby_resource *res)
 
     switch (plan) {
     case TBY_ENFORCE_AS_IS:
-        if (res->info->kind == TBY_KIND_PROFILE)
+        /* preDNAT policies apply to host endpoints only, never to a workload */
+        if (res->info->kind == TBY_KIND_PROFILE ||
+            (res->info->kind == TBY_KIND_GLOBALNETWORKPOLICY && res->spec.policy->pre_dnat))
             return 0;
         return (copy = tby_resource_copy(res)) ? add_policy(x, copy, why) : -ENOMEM;
     case TBY_ENFORCE_REPLACE:

@@ -139,6 +139,8 @@ const struct tby_rs_hook_info *tby_rs_hook_info(enum tby_rs_hook hook)
         /* srcnat: after routing chose the interface, as masquerading needs. */
         [TBY_RS_HOOK_POSTROUTING] = { "nat", "postrouting", 100 },
         [TBY_RS_HOOK_OUTPUT] = { "filter", "output", 0 },
+        /* before DNAT: preDNAT host endpoint policy sees the packet as it came */
+        [TBY_RS_HOOK_PREROUTING] = { "filter", "prerouting", -110 },
     };
 
     return &info[hook];

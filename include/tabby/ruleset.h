@@ -101,6 +101,7 @@ enum tby_rs_hook {
     TBY_RS_HOOK_INPUT,        /* type filter hook input priority 0 */
     TBY_RS_HOOK_POSTROUTING,  /* type nat hook postrouting priority srcnat (100) */
     TBY_RS_HOOK_OUTPUT,       /* type filter hook output priority 0 */
+    TBY_RS_HOOK_PREROUTING,   /* type filter hook prerouting priority dstnat - 10 (-110) */
 };
 
 /* How a base chain hooks in, as nft writes it: "filter", "forward", 0. */

@@ -7,7 +7,8 @@
 # interface only; a policy selecting the endpoint's labels allows what it says; a deny-all
 # host policy cannot cut SSH or BGP (failsafe); FelixConfiguration's failsafe ports replace
 # Calico's; an all-interfaces endpoint ("*") polices every other interface, not the node's
-# traffic to its pods; forwarded traffic meets only applyOnForward policies;
+# traffic to its pods; forwarded traffic meets only applyOnForward policies; preDNAT
+# policies come first (Deny drops, Allow goes on to normal policy), forwarded traffic too;
 # examples/host-endpoint.yaml. Needs root; never touches the host's namespace.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -197,6 +198,49 @@ pn_expect apply_on_forward_other_interface_untouched allow ext d default a 80 TC
 pn_expect apply_on_forward_also_own_traffic allow ext c node hep0 81 TCP
 pn_check
 pn_change delete globalnetworkpolicy edge-forward >/dev/null
+pn_change delete hostendpoint n1-hep0 >/dev/null
+
+# ---- preDNAT: before the normal policy, forwarded traffic too ---------------------------------
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: n1-hep0, labels: {role: edge}}
+spec: {node: n1, interfaceName: hep0}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: edge-open}
+spec:
+  selector: role == 'edge'
+  order: 200
+  types: [Ingress]
+  ingress: [{action: Allow}]
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: edge-pre}
+spec:
+  selector: role == 'edge'
+  preDNAT: true
+  applyOnForward: true
+  ingress:
+  - action: Deny
+    protocol: TCP
+    destination: {ports: [8080, 81]}
+  - action: Allow
+    protocol: TCP
+    destination: {ports: [2222]}
+YAML
+pn_expect pre_dnat_deny_beats_normal_allow deny ext c node hep0 8080 TCP
+pn_expect pre_dnat_leaves_the_rest_to_normal_policy allow ext c node hep0 80 TCP
+pn_expect pre_dnat_denies_forwarded_traffic deny ext c default a 81 TCP
+pn_expect pre_dnat_other_forwarded_port allow ext c default a 80 TCP
+pn_expect pre_dnat_keeps_failsafe allow ext c node hep0 22 TCP
+pn_check
+pn_change delete globalnetworkpolicy edge-open >/dev/null
+pn_expect pre_dnat_allow_goes_on_to_normal_policy deny ext c node hep0 2222 TCP
+pn_check
+pn_change delete globalnetworkpolicy edge-pre >/dev/null
 pn_change delete hostendpoint n1-hep0 >/dev/null
 
 # ---- examples/host-endpoint.yaml ----------------------------------------------------------

@@ -315,6 +315,40 @@ static void test_apply_on_forward_runs_in_the_forward_hook(void **state)
     assert_lacks(t, "hfi-if-eth0");
 }
 
+/* preDNAT policies run before DNAT in prerouting-hook, for the endpoint a packet comes in
+ * by, after the failsafe ports: Allow goes on to normal policy (accept in this hook
+ * only), Deny drops, nothing decided goes on; never for workloads. */
+static void test_pre_dnat_runs_in_prerouting_for_host_endpoints_only(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    t = dump(c);
+    assert_has(t, "chain prerouting-hook {\n\t\ttype filter hook prerouting priority -110; "
+                  "policy accept;\n\t\tct state established,related accept\n"
+                  "\t\tiifname @local-wl return\n\t\tjump host-pre\n\t}");
+    apply(c, eth0);
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: pre}\n"
+             "spec:\n  selector: role == 'edge'\n  preDNAT: true\n  applyOnForward: true\n"
+             "  order: 5\n  ingress:\n  - action: Deny\n    protocol: TCP\n"
+             "    destination: {ports: [8080]}\n");
+    free(t);
+    t = dump(c);
+    assert_has(t, "chain host-pre {\n\t\tiifname @hif-eth0 goto hpre-if-eth0\n\t}");
+    assert_has(t, "chain hpre-if-eth0 {\n\t\tjump failsafe-in\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n"
+                  "\t\tmeta mark set mark & 0xfffdffff\n"
+                  "\t\tmeta mark & 0x00020000 == 0 jump pi-gnp/pre\n"
+                  "\t\tmeta mark & 0x00010000 != 0 accept\n\t}");
+    /* not in the endpoint's normal chain, nor in the workloads' dispatch */
+    assert_has(t, "chain hin-if-eth0 {\n\t\tjump failsafe-in\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n\t\tlimit rate");
+    assert_lacks(t, "to-wl-tier-default");
+    assert_has(t, "chain host-fwd-in {\n\t}");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_two_endpoints_on_one_interface_use_one_chain),
         cmocka_unit_test(test_all_interfaces_endpoint_takes_the_other_interfaces),
         cmocka_unit_test(test_apply_on_forward_runs_in_the_forward_hook),
+        cmocka_unit_test(test_pre_dnat_runs_in_prerouting_for_host_endpoints_only),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -210,7 +210,8 @@ static int pack_labels(struct calc_index *x, struct pairs *p, struct tby_label *
     uint64_t h;
     char *s;
 
-    qsort(p->v, p->n, sizeof(*p->v), cmp_pair);
+    if (p->n) /* a host endpoint may have no label at all */
+        qsort(p->v, p->n, sizeof(*p->v), cmp_pair);
     for (size_t i = 0; i < p->n; i++) {
         if (i + 1 < p->n && strcmp(p->v[i].key, p->v[i + 1].key) == 0)
             continue;
@@ -365,7 +366,8 @@ static int hep_data_from(struct calc_index *x, struct ep *ep, const struct tby_r
     v->profiles = &ep->profiles;
     if (oom || !v->addrs || !v->ports || tby_strv_copy(&ep->profiles, &h->profiles) < 0)
         return -ENOMEM;
-    memcpy(v->addrs, h->expected_ips, h->n_expected_ips * sizeof(*v->addrs));
+    if (h->n_expected_ips)
+        memcpy(v->addrs, h->expected_ips, h->n_expected_ips * sizeof(*v->addrs));
     v->n_addrs = h->n_expected_ips;
     return named_ports_from(v, h->ports, h->n_ports);
 }

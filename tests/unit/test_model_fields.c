@@ -140,7 +140,7 @@ static bool check_refused(const char *kind, const char *path, const char *spec, 
     if (!tby_kind_lookup(kind)->namespaced)
         json_object_del(json_object_get(doc, "metadata"), "namespace");
     message_path(path, want, sizeof(want));
-    if (tby_resource_decode(doc, &res, &err) == 0 && tby_enforce_check(res, &err) == 0) {
+    if (tby_resource_decode(doc, &res, &err) == 0 && tby_enforce_check(res, 0, &err) == 0) {
         snprintf(why, size, "accepted");
         return false;
     }
@@ -168,7 +168,7 @@ static bool check_warned(const char *kind, const char *path, const char *spec, c
 
     if (!tby_kind_lookup(kind)->namespaced)
         json_object_del(json_object_get(doc, "metadata"), "namespace");
-    if (tby_resource_decode(doc, &res, &err) < 0 || tby_enforce_check(res, &err) < 0) {
+    if (tby_resource_decode(doc, &res, &err) < 0 || tby_enforce_check(res, 0, &err) < 0) {
         snprintf(why, size, "%s", tby_error_str(&err));
         return false;
     }

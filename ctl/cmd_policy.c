@@ -250,6 +250,9 @@ static void decided_by(const json_t *t, struct tby_buf *b)
         tby_buf_printf(b, "%s rule %lld %s", str(pol, "policy"),
                        (long long)json_integer_value(json_object_get(rule, "index")),
                        str(rule, "action"));
+    /* the node's side, after the workloads' (defaultEndpointToHostAction, host endpoints) */
+    if (json_object_get(t, "note"))
+        tby_buf_printf(b, "; then %s", str(t, "note"));
 }
 
 static void print_tree(const json_t *t, const char *port)
@@ -267,7 +270,9 @@ static void print_tree(const json_t *t, const char *port)
         print_step(step);
     decided_by(t, &why);
     printf("%sverdict: %s (%s)\n", json_array_size(json_object_get(t, "steps")) ? "\n" : "",
-           strcmp(str(t, "verdict"), "allow") == 0 ? "ALLOWED" : "DENIED",
+           strcmp(str(t, "verdict"), "allow") == 0     ? "ALLOWED"
+           : strcmp(str(t, "verdict"), "unknown") == 0 ? "UNKNOWN"
+                                                       : "DENIED",
            why.data ? why.data : "");
 }
 

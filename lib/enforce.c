@@ -22,8 +22,6 @@
 
 enum gap {
     GAP_DO_NOT_TRACK,
-    GAP_PRE_DNAT,
-    GAP_APPLY_ON_FORWARD,
     GAP_SERVICES,
     GAP_HTTP,
     GAP_HOST_ENDPOINT,
@@ -45,17 +43,14 @@ static const struct {
 } gaps[GAP_COUNT] = {
     [GAP_DO_NOT_TRACK] = { FX_HOST_ONLY, "doNotTrack policies apply to host endpoints only, "
                                          "which tabby does not police yet" },
-    [GAP_PRE_DNAT] = { FX_HOST_ONLY, "preDNAT policies apply to host endpoints only, which "
-                                     "tabby does not police yet" },
-    [GAP_APPLY_ON_FORWARD] = { FX_REFUSE, "applies to host endpoints only, which tabby does "
-                                          "not police yet" },
     [GAP_SERVICES] = { FX_RULE, "matching a Kubernetes Service needs a datastore that knows "
                                 "Services (the Kubernetes API, k8s:); on this one, match the "
                                 "service's pods with a selector and its ports instead" },
     [GAP_HTTP] = { FX_RULE, "HTTP match rules need an L7 proxy (Calico's application layer "
                             "policy), which tabby does not have" },
-    [GAP_HOST_ENDPOINT] = { FX_HOST_ONLY, "host endpoints are not policed by tabby yet (the "
-                                          "host's interfaces would stay open)" },
+    [GAP_HOST_ENDPOINT] = { FX_HOST_ONLY, "a host endpoint found by its expectedIPs alone is "
+                                          "not policed by tabby yet: give its interfaceName "
+                                          "(or \"*\")" },
     [GAP_IP_NATS] = { FX_REFUSE, "floating IPs (1:1 NAT) are not programmed by tabby" },
 };
 
@@ -122,10 +117,6 @@ static void audit_policy(struct audit *a, const struct tby_policy *p)
 {
     if (p->do_not_track)
         note(a, GAP_DO_NOT_TRACK, "spec.doNotTrack");
-    if (p->pre_dnat)
-        note(a, GAP_PRE_DNAT, "spec.preDNAT");
-    if (p->apply_on_forward)
-        note(a, GAP_APPLY_ON_FORWARD, "spec.applyOnForward");
     audit_rules(a, &p->ingress, DIR_IN);
     audit_rules(a, &p->egress, DIR_OUT);
 }
@@ -140,7 +131,8 @@ static void audit(const struct tby_resource *res, unsigned caps, struct audit *a
         audit_policy(a, res->spec.policy);
         break;
     case TBY_KIND_HOSTENDPOINT:
-        note(a, GAP_HOST_ENDPOINT, "spec");
+        if (!res->spec.hep->interface_name)
+            note(a, GAP_HOST_ENDPOINT, "spec.expectedIPs");
         break;
     case TBY_KIND_WORKLOADENDPOINT:
         if (res->spec.wep->n_ip_nats)

@@ -31,7 +31,7 @@ enum field_class { F_APPLIED, F_FIXED, F_TUNES, F_REFUSED };
 /* Whether a pod's traffic to its own node is dropped after its egress policy when
  * defaultEndpointToHostAction says Drop: the host endpoints' work; until then Drop is
  * refused. */
-#define TO_HOST_DROP_ENFORCED false
+#define TO_HOST_DROP_ENFORCED true
 enum field_type { T_ANY, T_BOOL, T_INT, T_DURATION, T_STRING, T_LIST, T_OBJECT, T_PORT };
 
 /* What a tuning field tunes that tabby does not have (the warning's reason). */
@@ -627,6 +627,11 @@ static int felix_port_item(struct tby_dec *d, const json_t *item, void *elem, vo
     if (r == 0 && net && *net) {
         p->has_net = true;
         r = tby_dec_cidr(d, item, "net", TBY_CIDR_MASK | TBY_CIDR_ALLOW_IP, &p->net);
+        /* tabby's failsafe rules match every peer: taking a net would open the port wider
+         * than asked. tabby-node, meeting one, leaves that port out (fail closed). */
+        if (r == 0 && tby_dec_refuse_at(d, "net", "is not enforced by tabby (its failsafe "
+                                        "rules match every peer)") < 0)
+            r = -EINVAL;
     }
     return r;
 }

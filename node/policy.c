@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tabby/array.h"
 #include "tabby/calc.h"
@@ -21,6 +22,7 @@
 #include "tabby/ruleset.h"
 #include "flow_log.h"
 #include "node.h"
+#include "node_config.h"
 #include "policy_enforce.h"
 
 struct node_policy_stats {
@@ -67,6 +69,7 @@ static void policy_stop(void *state)
 static int policy_start(struct node *n, void **state, struct tby_error *err)
 {
     struct node_policy *p = calloc(1, sizeof(*p));
+    _cleanup_(tby_resource_freep) struct tby_resource *env = NULL;
     int r;
 
     if (!p)
@@ -78,6 +81,12 @@ static int policy_start(struct node *n, void **state, struct tby_error *err)
     if (r < 0) {
         policy_stop(p);
         return tby_error_set(err, r, "out of memory");
+    }
+    /* FELIX_* over the datastore's FelixConfigurations (checked already by the config) */
+    if ((r = node_felix_env(environ, &env, err)) < 0 ||
+        (r = tby_calc_set_felix_env(p->calc, env)) < 0) {
+        policy_stop(p);
+        return r == -ENOMEM ? tby_error_set(err, r, "out of memory") : r;
     }
     if (!n->cfg.dump && (r = tby_nft_open(&p->nft, err)) < 0) {
         policy_stop(p);
@@ -96,6 +105,8 @@ static bool policy_reads(enum tby_kind kind)
 {
     switch (kind) {
     case TBY_KIND_WORKLOADENDPOINT:
+    case TBY_KIND_HOSTENDPOINT:
+    case TBY_KIND_FELIXCONFIG:
     case TBY_KIND_NAMESPACE:
     case TBY_KIND_PROFILE:
     case TBY_KIND_NETWORKPOLICY:

@@ -16,6 +16,7 @@
 
 #include "tabby/calc.h"
 #include "calc_chains.h"
+#include "calc_host.h"
 #include "calc_index.h"
 #include "calc_policy.h"
 
@@ -25,6 +26,7 @@ struct tby_calc {
     struct calc_policies *policies;
     struct calc_dispatch *dispatch;
     bool unsettled;                   /* updates since the dispatch was last settled */
+    struct calc_host *host;           /* host endpoints: beside the dispatch */
 };
 
 /* ---- the hooks ------------------------------------------------------------------------------ */
@@ -33,24 +35,34 @@ static int on_member(void *ctx, const struct calc_sel *s, const struct calc_ep *
 {
     struct tby_calc *c = ctx;
     int r = calc_policies_member(c->policies, s, ep, joined);
-    int d = calc_dispatch_member(c->dispatch, s, ep, joined);
+    int d = ep->host_iface ? calc_host_member(c->host, s, ep, joined)
+                           : calc_dispatch_member(c->dispatch, s, ep, joined);
 
     return r < 0 ? r : d;
 }
 
 static int on_local(void *ctx, const struct calc_ep *ep, bool present)
 {
-    return calc_dispatch_local(((struct tby_calc *)ctx)->dispatch, ep, present);
+    struct tby_calc *c = ctx;
+
+    return ep->host_iface ? calc_host_local(c->host, ep, present)
+                          : calc_dispatch_local(c->dispatch, ep, present);
 }
 
 static int on_applies(void *ctx, const struct calc_pol *p, const struct calc_sel *s, bool add)
 {
-    return calc_dispatch_applies(((struct tby_calc *)ctx)->dispatch, p, s, add);
+    struct tby_calc *c = ctx;
+    /* a preDNAT policy applies to host endpoints only, as Calico's */
+    int r = p->pre_dnat ? 0 : calc_dispatch_applies(c->dispatch, p, s, add);
+    int h = calc_host_applies(c->host, p, s, add);
+
+    return r < 0 ? r : h;
 }
 
 static void on_reordered(void *ctx)
 {
     calc_dispatch_reordered(((struct tby_calc *)ctx)->dispatch);
+    calc_host_reordered(((struct tby_calc *)ctx)->host);
 }
 
 /* ---- the calculation ------------------------------------------------------------------------ */
@@ -66,7 +78,9 @@ int tby_calc_new(const char *node_name, struct tby_calc **out)
     *out = NULL;
     if (!c)
         return -ENOMEM;
-    if (!(c->rs = tby_rs_new()) || calc_dispatch_new(c->rs, &c->dispatch) < 0 ||
+    /* the host's chains first: input-hook jumps to host-in */
+    if (!(c->rs = tby_rs_new()) || calc_host_new(c->rs, node_name, &c->host) < 0 ||
+        calc_dispatch_new(c->rs, &c->dispatch) < 0 ||
         calc_index_new(node_name, &index_hooks, &c->index) < 0 ||
         calc_policies_new(c->rs, c->index, &policy_hooks, &c->policies) < 0) {
         tby_calc_free(c);
@@ -84,6 +98,7 @@ void tby_calc_free(struct tby_calc *c)
     calc_policies_free(c->policies);
     calc_index_free(c->index);
     calc_dispatch_free(c->dispatch);
+    calc_host_free(c->host);
     tby_rs_free(c->rs);
     free(c);
 }
@@ -117,13 +132,15 @@ int tby_calc_settle(struct tby_calc *c, struct tby_error *err)
     if (!c->unsettled)
         return 0;
     r = calc_dispatch_settle(c->dispatch);
+    if (r == 0)
+        r = calc_host_settle(c->host);
     c->unsettled = r < 0; /* the next read tries again */
     return failed(r, err);
 }
 
 static int replan(void *ctx, const struct calc_ep *ep)
 {
-    return calc_dispatch_replan(ctx, ep);
+    return ep->host_iface ? 0 : calc_dispatch_replan(ctx, ep); /* host_touch does those */
 }
 
 /* Profiles change rarely: a walk of the local endpoints listing it is fine. */
@@ -131,6 +148,7 @@ static int profile_changed(struct tby_calc *c, const char *name, const struct tb
 {
     int r = calc_dispatch_profile(c->dispatch, name, p);
 
+    calc_host_touch(c->host);
     if (r == 0)
         r = calc_index_foreach_local_with_profile(c->index, name, replan, c->dispatch);
     return r;
@@ -143,6 +161,12 @@ int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
 
     if (r == 0 && res->info->kind == TBY_KIND_TIER)
         r = calc_dispatch_tier(calc->dispatch, res->meta.name, res->spec.tier);
+    if (r == 0 && res->info->kind == TBY_KIND_TIER)
+        r = calc_host_tier(calc->host, res->meta.name, res->spec.tier);
+    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
+        r = calc_host_felix(calc->host, res, true);
+    if (res->info->kind == TBY_KIND_HOSTENDPOINT)
+        calc_host_touch(calc->host);
     if (r == 0)
         r = calc_policies_update(calc->policies, res, err);
     /* after the policy layer: the profile's chains are there before a jump to them */
@@ -168,11 +192,25 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
 
     if (r == 0 && res->info->kind == TBY_KIND_TIER)
         r = calc_dispatch_tier(calc->dispatch, res->meta.name, NULL);
+    if (r == 0 && res->info->kind == TBY_KIND_TIER)
+        r = calc_host_tier(calc->host, res->meta.name, NULL);
+    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
+        r = calc_host_felix(calc->host, res, false);
+    if (res->info->kind == TBY_KIND_HOSTENDPOINT)
+        calc_host_touch(calc->host);
     if (r == 0 && res->info->kind == TBY_KIND_PROFILE)
         r = profile_changed(calc, res->meta.name, NULL);
     calc_policies_remove(calc->policies, res);
     calc->unsettled = true;
     return failed(r, err);
+}
+
+int tby_calc_set_felix_env(struct tby_calc *calc, const struct tby_resource *env)
+{
+    int r = calc_host_felix_env(calc->host, env);
+
+    calc->unsettled = true;
+    return failed(r, NULL);
 }
 
 void tby_calc_stats(const struct tby_calc *calc, struct tby_calc_stats *out)

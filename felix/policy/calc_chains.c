@@ -32,6 +32,7 @@
 #include "tabby/calc.h"
 #include "tabby/cleanup.h"
 #include "calc_chains.h"
+#include "calc_host.h"
 
 static const char *const dir_chain[2] = { TBY_CALC_CHAIN_TO_WL, TBY_CALC_CHAIN_FROM_WL };
 static const char *const dir_selected[2] = { TBY_CALC_CHAIN_TO_WL "-selected",
@@ -211,13 +212,7 @@ static struct tby_rs_rule *sealed(struct tby_rs_rule *r)
 static int chain_take_rules(struct tby_rs *rs, const char *name, enum tby_rs_hook hook,
                             struct tby_rs_rules *l, int err)
 {
-    struct tby_rs_chain *chain = err < 0 ? NULL : tby_rs_chain_add(rs, name, hook);
-
-    if (!chain) {
-        tby_rs_rules_clear(l);
-        return -ENOMEM;
-    }
-    return tby_rs_chain_take_rules(rs, chain, l);
+    return tby_rs_chain_write(rs, name, hook, l, err);
 }
 
 /* ---- local workloads and the policies applying to them ---------------------------------- */
@@ -1624,14 +1619,24 @@ static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook
         err = tby_rs_rules_add(&l, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP, 0));
     if (err == 0 && hook == TBY_RS_HOOK_INPUT)
         err = nd_rules(&l);
+    if (err == 0 && hook == TBY_RS_HOOK_FORWARD) /* host endpoints' applyOnForward */
+        err = tby_rs_rules_add(&l, verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP,
+                                                CALC_HOST_CHAIN_FWD_IN, NULL));
     if (err == 0)
         err = tby_rs_rules_add(&l, verdict_rule(wl_rule(true), TBY_RS_V_JUMP,
                                                 TBY_CALC_CHAIN_FROM_WL, NULL));
     /* Host to local pod (output) is always allowed; pod to host (input) passes the pod's
-     * egress policy and is then accepted, as Calico's DefaultEndpointToHostAction=Accept. */
+     * egress policy and then defaultEndpointToHostAction (host-in's first rule). */
     if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
         err = tby_rs_rules_add(&l, verdict_rule(wl_rule(false), TBY_RS_V_JUMP,
                                                 TBY_CALC_CHAIN_TO_WL, NULL));
+    if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
+        err = tby_rs_rules_add(&l, verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP,
+                                                CALC_HOST_CHAIN_FWD_OUT, NULL));
+    /* then defaultEndpointToHostAction and the host endpoints (calc_host.c) */
+    if (err == 0 && hook == TBY_RS_HOOK_INPUT)
+        err = tby_rs_rules_add(&l, verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP,
+                                                CALC_HOST_CHAIN_IN, NULL));
     return chain_take_rules(rs, name, hook, &l, err);
 }
 

@@ -210,7 +210,8 @@ static int pack_labels(struct calc_index *x, struct pairs *p, struct tby_label *
     uint64_t h;
     char *s;
 
-    qsort(p->v, p->n, sizeof(*p->v), cmp_pair);
+    if (p->n) /* a host endpoint may have no label at all */
+        qsort(p->v, p->n, sizeof(*p->v), cmp_pair);
     for (size_t i = 0; i < p->n; i++) {
         if (i + 1 < p->n && strcmp(p->v[i].key, p->v[i + 1].key) == 0)
             continue;
@@ -288,6 +289,7 @@ static int build_labels(struct calc_index *x, const struct ep *ep, struct tby_la
 static void ep_data_free(struct ep *ep)
 {
     free(ep->v.iface);
+    free(ep->v.host_iface);
     free(ep->v.addrs);
     free(ep->v.nets);
     for (size_t i = 0; i < ep->v.n_ports; i++)
@@ -365,8 +367,43 @@ static int netset_data_from(struct ep *ep, const struct tby_resource *res)
     return 0;
 }
 
+/* An endpoint's named ports into v->ports (allocated for n). -ENOMEM. */
+static int named_ports_from(struct calc_ep *v, const struct tby_endpoint_port *ports, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!ports[i].name)
+            continue;
+        v->ports[v->n_ports] = (struct calc_port){ .proto = (uint8_t)ports[i].protocol,
+                                                   .port = ports[i].port };
+        if (!(v->ports[v->n_ports++].name = strdup(ports[i].name)))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* What a host endpoint gives: its labels, profiles, expectedIPs, named ports, and on this
+ * node its interface. */
+static int hep_data_from(struct calc_index *x, struct ep *ep, const struct tby_resource *res)
+{
+    const struct tby_hep *h = res->spec.hep;
+    struct calc_ep *v = &ep->v;
+    bool oom = false;
+
+    v->local = h->node && strcmp(h->node, x->node_name) == 0;
+    v->host_iface = v->local ? dup_or_null(h->interface_name, &oom) : NULL;
+    v->addrs = calloc(h->n_expected_ips + 1, sizeof(*v->addrs));
+    v->ports = calloc(h->n_ports + 1, sizeof(*v->ports));
+    v->profiles = &ep->profiles;
+    if (oom || own_labels_from(ep, res->meta.labels) < 0 || !v->addrs || !v->ports || tby_strv_copy(&ep->profiles, &h->profiles) < 0)
+        return -ENOMEM;
+    if (h->n_expected_ips)
+        memcpy(v->addrs, h->expected_ips, h->n_expected_ips * sizeof(*v->addrs));
+    v->n_addrs = h->n_expected_ips;
+    return named_ports_from(v, h->ports, h->n_ports);
+}
+
 /* Fills what an endpoint takes from its WorkloadEndpoint (not key, namespace, labels), or
- * a network set from its resource. */
+ * a network set or host endpoint from its resource. */
 static int ep_data_from(struct calc_index *x, struct ep *ep, const struct tby_resource *res)
 {
     const struct tby_wep *w = res->spec.wep;
@@ -375,6 +412,8 @@ static int ep_data_from(struct calc_index *x, struct ep *ep, const struct tby_re
 
     if (is_netset(res))
         return netset_data_from(ep, res);
+    if (res->info->kind == TBY_KIND_HOSTENDPOINT)
+        return hep_data_from(x, ep, res);
     v->local = w->node && strcmp(w->node, x->node_name) == 0;
     v->iface = v->local ? dup_or_null(w->interface_name, &oom) : NULL;
     ep->orchestrator = dup_or_null(w->orchestrator, &oom);
@@ -392,15 +431,7 @@ static int ep_data_from(struct calc_index *x, struct ep *ep, const struct tby_re
         if (cidr->prefix_len == tby_ip_bits(&cidr->ip))
             v->addrs[v->n_addrs++] = cidr->ip;
     }
-    for (size_t i = 0; i < w->n_ports; i++) {
-        if (!w->ports[i].name)
-            continue;
-        v->ports[v->n_ports] = (struct calc_port){ .proto = (uint8_t)w->ports[i].protocol,
-                                                   .port = w->ports[i].port };
-        if (!(v->ports[v->n_ports++].name = strdup(w->ports[i].name)))
-            return -ENOMEM;
-    }
-    return 0;
+    return named_ports_from(v, w->ports, w->n_ports);
 }
 
 static void ns_link(struct nsinfo *ns, struct ep *ep)
@@ -426,7 +457,7 @@ static void ns_unlink(struct nsinfo *ns, struct ep *ep)
  * it goes. */
 static int local_came(struct calc_index *x, struct ep *ep)
 {
-    if (ep->told_local || !ep->v.local || !ep->v.iface)
+    if (ep->told_local || !ep->v.local || (!ep->v.iface && !ep->v.host_iface))
         return 0;
     if (x->hooks.local(x->hooks.ctx, &ep->v, true) < 0)
         return -ENOMEM;
@@ -480,6 +511,9 @@ static char *ep_key(const struct tby_resource *res)
     case TBY_KIND_GLOBALNETWORKSET:
         r = asprintf(&k, "~gnetset/%s", res->meta.name);
         break;
+    case TBY_KIND_HOSTENDPOINT:
+        r = asprintf(&k, "~hep/%s", res->meta.name);
+        break;
     default:
         r = asprintf(&k, "%s/%s", res->meta.namespace, res->meta.name);
         break;
@@ -490,7 +524,8 @@ static char *ep_key(const struct tby_resource *res)
 static int ep_create(struct calc_index *x, const struct tby_resource *res, char *key)
 {
     struct ep *ep = calloc(1, sizeof(*ep));
-    bool global = res->info->kind == TBY_KIND_GLOBALNETWORKSET;
+    bool global = res->info->kind == TBY_KIND_GLOBALNETWORKSET ||
+                  res->info->kind == TBY_KIND_HOSTENDPOINT;
     struct nsinfo *ns = NULL;
 
     if (!ep || (!global && (!(ep->ns = strdup(res->meta.namespace)) ||
@@ -545,6 +580,9 @@ static bool same_addrs_ports(const struct calc_ep *a, const struct calc_ep *b)
     if (a->local && !same_strv(a->profiles, b->profiles))
         return false;
     if ((a->iface || b->iface) && (!a->iface || !b->iface || strcmp(a->iface, b->iface) != 0))
+        return false;
+    if ((a->host_iface || b->host_iface) &&
+        (!a->host_iface || !b->host_iface || strcmp(a->host_iface, b->host_iface) != 0))
         return false;
     if (a->n_addrs && memcmp(a->addrs, b->addrs, a->n_addrs * sizeof(*a->addrs)) != 0)
         return false;
@@ -757,6 +795,7 @@ int calc_index_update(struct calc_index *x, const struct tby_resource *res)
 {
     switch (res->info->kind) {
     case TBY_KIND_WORKLOADENDPOINT:
+    case TBY_KIND_HOSTENDPOINT:
     case TBY_KIND_NETWORKSET:
     case TBY_KIND_GLOBALNETWORKSET:
         return ep_update(x, res);
@@ -773,6 +812,7 @@ int calc_index_remove(struct calc_index *x, const struct tby_resource *res)
 {
     switch (res->info->kind) {
     case TBY_KIND_WORKLOADENDPOINT:
+    case TBY_KIND_HOSTENDPOINT:
     case TBY_KIND_NETWORKSET:
     case TBY_KIND_GLOBALNETWORKSET:
         ep_forget(x, res);

@@ -45,6 +45,10 @@ struct calc_ep {
     struct calc_port *ports;          /* its named ports */
     size_t n_ports;
     const struct tby_strv *profiles;  /* its profiles, in its order */
+    char *host_iface;                 /* a local HostEndpoint's interfaceName ("*": all of
+                                       * the node's); NULL for anything else. A host
+                                       * endpoint never has iface: the workload dispatch
+                                       * does not see it */
 };
 
 /* What the layers above read of a selector entry. */
@@ -58,7 +62,8 @@ struct calc_index_hooks {
     /* ep joined s's members (joined), or is about to leave them. Not called while a new
      * entry is filled (calc_sel_get): nobody uses it yet. */
     int (*member)(void *ctx, const struct calc_sel *s, const struct calc_ep *ep, bool joined);
-    /* A local endpoint with an interface came (present), or is about to go. */
+    /* A local endpoint with an interface (iface, or host_iface for a host endpoint) came
+     * (present), or is about to go. */
     int (*local)(void *ctx, const struct calc_ep *ep, bool present);
     void *ctx;
 };
@@ -69,8 +74,9 @@ int calc_index_new(const char *node_name, const struct calc_index_hooks *hooks,
 /* Frees everything without calling the hooks. */
 void calc_index_free(struct calc_index *x);
 
-/* A WorkloadEndpoint, NetworkSet, GlobalNetworkSet, Namespace or Profile appeared or
- * changed, or went away; other kinds are ignored. A NetworkSet has the labels an endpoint
+/* A WorkloadEndpoint, HostEndpoint, NetworkSet, GlobalNetworkSet, Namespace or Profile
+ * appeared or changed, or went away; other kinds are ignored. A HostEndpoint has its own
+ * labels and its profiles' (no namespace); its expectedIPs are its addresses. A NetworkSet has the labels an endpoint
  * of its namespace has (projectcalico.org/namespace, pcns.*, the profile kns.<ns>'s, as
  * Calico gives it), a GlobalNetworkSet its own only. -ENOMEM. */
 int calc_index_update(struct calc_index *x, const struct tby_resource *res);
@@ -83,6 +89,8 @@ struct calc_sel *calc_sel_get(struct calc_index *x, struct tby_sel *sel);
 void calc_sel_hold(struct calc_sel *s);
 /* Lets go of one hold (NULL: none); the entry goes with the last. */
 void calc_sel_put(struct calc_index *x, struct calc_sel *s);
+/* Whether the selector matches the endpoint (one lookup). */
+bool calc_sel_has_member(const struct calc_sel *s, const struct calc_ep *ep);
 /* Calls fn for each endpoint the selector matches, stopping at the first non-zero return,
  * which it returns. */
 int calc_sel_foreach_member(const struct calc_sel *s,

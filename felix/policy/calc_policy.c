@@ -474,10 +474,21 @@ static int policy_update(struct calc_policies *pl, const struct tby_resource *re
     /* Chains first, so that no dispatch rule ever jumps to a chain not yet there. */
     if (r == 0)
         r = program_chains(pl, p, types, &k);
+    /* preDNAT changes where it runs: it stops applying, then starts again */
+    if (r == 0 && res->info->kind != TBY_KIND_K8S_NETWORKPOLICY &&
+        p->v.pre_dnat != res->spec.policy->pre_dnat) {
+        unapply(pl, p);
+        p->v.pre_dnat = res->spec.policy->pre_dnat;
+    }
     if (r == 0)
         r = pol_reapply(pl, p, applies, types, tier, has_order, order);
     else
         calc_sel_put(pl->index, applies);
+    if (r == 0 && res->info->kind != TBY_KIND_K8S_NETWORKPOLICY &&
+        p->v.apply_on_forward != res->spec.policy->apply_on_forward) {
+        p->v.apply_on_forward = res->spec.policy->apply_on_forward;
+        pl->hooks.reordered(pl->hooks.ctx); /* where it runs changed, not whom */
+    }
     holds_release(pl, &p->holds);
     p->holds = k.holds;
     k.holds = (struct holds){ 0 };

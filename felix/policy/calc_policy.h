@@ -43,6 +43,9 @@ struct calc_pol {
     double order;                     /* Calico's order: lower first, unset last */
     unsigned types;                   /* TBY_POLICY_INGRESS | TBY_POLICY_EGRESS */
     char *chain[2];                   /* its chain per direction (DIR_IN, DIR_OUT) */
+    bool apply_on_forward;            /* host endpoints: also for forwarded traffic */
+    bool pre_dnat;                    /* host endpoints only, before DNAT (never workloads);
+                                       * set before it applies, fixed while it does */
 };
 
 struct calc_policy_hooks {

@@ -73,6 +73,13 @@ static void member_leave(struct calc_index *x, struct selent *s, struct member *
     free(m);
 }
 
+bool calc_sel_has_member(const struct calc_sel *cs, const struct calc_ep *ep)
+{
+    const struct selent *s = TBY_CONTAINER_OF(cs, struct selent, v);
+
+    return member_find(s, TBY_CONTAINER_OF(ep, struct ep, v)) != NULL;
+}
+
 int calc_sel_foreach_member(const struct calc_sel *cs,
                             int (*fn)(void *ctx, const struct calc_ep *ep), void *ctx)
 {

@@ -284,6 +284,7 @@ int tby_explain_add(struct tby_explain *x, const struct tby_resource *res)
     case TBY_KIND_GLOBALNETWORKSET:
     case TBY_KIND_HOSTENDPOINT:
     case TBY_KIND_NODE:
+    case TBY_KIND_FELIXCONFIG:
         break;
     default:
         return 0;
@@ -310,7 +311,9 @@ static int plan_policy(struct tby_explain *x, const struct tby_resource *res)
 
     switch (plan) {
     case TBY_ENFORCE_AS_IS:
-        if (res->info->kind == TBY_KIND_PROFILE)
+        /* preDNAT policies apply to host endpoints only, never to a workload */
+        if (res->info->kind == TBY_KIND_PROFILE ||
+            (res->info->kind == TBY_KIND_GLOBALNETWORKPOLICY && res->spec.policy->pre_dnat))
             return 0;
         return (copy = tby_resource_copy(res)) ? add_policy(x, copy, why) : -ENOMEM;
     case TBY_ENFORCE_REPLACE:
@@ -868,41 +871,78 @@ static json_t *peer_json(const struct tby_explain *x, const struct tby_explain_p
     return o;
 }
 
-static bool node_has(const struct tby_node *n, const struct tby_ip *a)
-{
-    struct tby_ip ip;
-
-    if ((n->has_ipv4_address && tby_ip_equal(&n->ipv4_address.ip, a)) ||
-        (n->has_ipv6_address && tby_ip_equal(&n->ipv6_address.ip, a)) ||
-        (n->has_ipip_tunnel_addr && tby_ip_equal(&n->ipip_tunnel_addr, a)) ||
-        (n->has_vxlan_tunnel_addr && tby_ip_equal(&n->vxlan_tunnel_addr, a)) ||
-        (n->has_vxlan_tunnel_addr_v6 && tby_ip_equal(&n->vxlan_tunnel_addr_v6, a)))
-        return true;
-    for (size_t i = 0; i < n->n_addresses; i++) {
-        const char *s = n->addresses[i].address;
-        char buf[TBY_CIDR_STRLEN];
-        const char *slash = s ? strchr(s, '/') : NULL;
-
-        if (slash && (size_t)(slash - s) < sizeof(buf)) {
-            memcpy(buf, s, (size_t)(slash - s));
-            buf[slash - s] = '\0';
-            s = buf;
-        }
-        if (s && tby_ip_parse(s, &ip, NULL) == 0 && tby_ip_equal(&ip, a))
-            return true;
-    }
-    return false;
-}
-
 /* Whether a is an address of the node e runs on: tabby lets a node's traffic to its own
  * pods pass without their ingress policy. */
 static bool from_own_node(const struct tby_explain *x, const struct tby_ip *a,
                           const struct xep *e)
 {
-    const char *node = e->res->spec.wep->node;
-    const struct tby_resource *n = node ? other(x, TBY_KIND_NODE, node) : NULL;
+    return explain_node_has(x, e->res->spec.wep->node, a);
+}
 
-    return n && node_has(n->spec.node, a);
+static const char *const ep_to_host_name[] = { "Drop", "Return", "Accept" };
+
+/* A node forwarding the packet (a workload side's) whose host endpoints applyOnForward
+ * policies may police, when some policy says applyOnForward; else NULL. */
+static const char *forwarding_node(const struct tby_explain *x,
+                                   const struct tby_explain_packet *p)
+{
+    const struct tby_explain_peer *sides[2] = { &p->from, &p->to };
+    bool forward = false;
+
+    for (size_t i = 0; i < x->policies.n && !forward; i++) {
+        const struct tby_resource *r = x->policies.items[i];
+
+        forward = r->info->kind == TBY_KIND_GLOBALNETWORKPOLICY &&
+                  r->spec.policy->apply_on_forward;
+    }
+    for (int i = 0; forward && i < 2; i++) {
+        const char *node = sides[i]->endpoint >= 0
+                               ? x->eps[sides[i]->endpoint].res->spec.wep->node
+                               : NULL;
+
+        if (explain_host_policed(x, node))
+            return node;
+    }
+    return NULL;
+}
+
+/* The node's side of a flow the workloads' policies allowed: a pod's packet to its own
+ * node meets defaultEndpointToHostAction; a node with a policed host endpoint, its policy,
+ * which is not evaluated here: the verdict is then "unknown" (*allowed false). */
+static int host_side(const struct tby_explain *x, const struct tby_explain_packet *p,
+                     const struct xpkt *k, json_t *t, bool *allowed, bool *unknown)
+{
+    const char *from_node = p->from.endpoint >= 0 ? x->eps[p->from.endpoint].res->spec.wep->node
+                                                  : explain_host_of(x, &k->src);
+    const char *to_node = p->to.endpoint >= 0 ? NULL : explain_host_of(x, &k->dst);
+    char note[512];
+
+    if (json_object_get(t, "note")) /* within one pod, or a node to its own pods */
+        return 0;
+    if (p->from.endpoint >= 0 && to_node && from_node && strcmp(to_node, from_node) == 0) {
+        enum tby_felix_to_host a = explain_endpoint_to_host(x, to_node);
+
+        snprintf(note, sizeof(note), "to the endpoint's own node %s: defaultEndpointToHostAction "
+                 "%s (FelixConfiguration; a FELIX_DEFAULTENDPOINTTOHOSTACTION of the node "
+                 "would win)", to_node, ep_to_host_name[a]);
+        *allowed = a != TBY_FELIX_TO_HOST_DROP;
+        return json_object_set_new(t, "note", json_string(note));
+    }
+    if (p->from.endpoint >= 0 || !explain_host_policed(x, from_node))
+        from_node = NULL; /* a pod's packets leave through no host endpoint */
+    if (!explain_host_policed(x, to_node))
+        to_node = NULL;
+    if (!from_node && !to_node)
+        from_node = forwarding_node(x, p);
+    if (!from_node && !to_node)
+        return 0;
+    snprintf(note, sizeof(note), "host endpoint policy of node %s is not evaluated by explain "
+             "(a HostEndpoint of that node may police the interface the packet crosses%s)",
+             to_node ? to_node : from_node,
+             to_node || p->from.endpoint < 0 ? "" : ", with its applyOnForward policies");
+    *allowed = false;
+    *unknown = true;
+    return json_object_set_new(t, "note", json_string(note));
 }
 
 int tby_explain_flow(struct tby_explain *x, const struct tby_explain_packet *p, bool *allowed,
@@ -913,6 +953,7 @@ int tby_explain_flow(struct tby_explain *x, const struct tby_explain_packet *p, 
     struct xpkt k = { .protocol = p->protocol, .has_port = p->has_port, .port = p->port,
                       .has_src_port = p->has_src_port, .src_port = p->src_port };
     json_t *steps;
+    bool unknown = false;
     char pb[16];
     int r;
 
@@ -948,7 +989,11 @@ int tby_explain_flow(struct tby_explain *x, const struct tby_explain_packet *p, 
                 return tby_error_set(err, -ENOMEM, "out of memory");
         }
     }
-    if (json_object_set_new(t, "verdict", json_string(*allowed ? "allow" : "deny")) < 0)
+    if (*allowed && host_side(x, p, &k, t, allowed, &unknown) < 0)
+        return tby_error_set(err, -ENOMEM, "out of memory");
+    if (json_object_set_new(t, "verdict", json_string(unknown    ? "unknown"
+                                                      : *allowed ? "allow"
+                                                                 : "deny")) < 0)
         return tby_error_set(err, -ENOMEM, "out of memory");
     *trace = TBY_STEAL(t);
     return 0;

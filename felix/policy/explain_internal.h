@@ -1,6 +1,6 @@
 /* explain_internal.h — the explain model's structures, shared by explain.c (the model and
- * the evaluation order) and explain_match.c (one rule against one packet). Private to
- * them.
+ * the evaluation order), explain_match.c (one rule against one packet) and explain_host.c
+ * (the node's own side of a flow). Private to them.
  *
  * Ownership: struct tby_explain owns its endpoints, policies and resource copies.
  */
@@ -69,6 +69,18 @@ struct tby_explain {
     struct tby_eps **slices;          /* the cluster's EndpointSlices (services rules) */
     size_t n_slices, cap_slices;
 };
+
+/* ---- explain_host.c: the node's own side -------------------------------------------------- */
+
+/* The node an address belongs to (a Node's address, a HostEndpoint's expectedIPs), or NULL. */
+const char *explain_host_of(const struct tby_explain *x, const struct tby_ip *a);
+/* Whether a is an address of the Node named node. */
+bool explain_node_has(const struct tby_explain *x, const char *node, const struct tby_ip *a);
+/* Whether the node has a HostEndpoint tabby-node polices (one with an interfaceName). */
+bool explain_host_policed(const struct tby_explain *x, const char *node);
+/* The node's defaultEndpointToHostAction from the FelixConfigurations added (its own over
+ * "default"; Calico's default Drop). FELIX_* variables of the node are not known here. */
+enum tby_felix_to_host explain_endpoint_to_host(const struct tby_explain *x, const char *node);
 
 /* The packet as the rules see it. */
 struct xpkt {

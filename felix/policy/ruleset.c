@@ -188,6 +188,9 @@ const struct tby_rs_hook_info *tby_rs_hook_info(enum tby_rs_hook hook)
         [TBY_RS_HOOK_INPUT] = { "filter", "input", 0 },
         /* srcnat: after routing chose the interface, as masquerading needs. */
         [TBY_RS_HOOK_POSTROUTING] = { "nat", "postrouting", 100 },
+        [TBY_RS_HOOK_OUTPUT] = { "filter", "output", 0 },
+        /* before DNAT: preDNAT host endpoint policy sees the packet as it came */
+        [TBY_RS_HOOK_PREROUTING] = { "filter", "prerouting", -110 },
     };
 
     return &info[hook];
@@ -862,6 +865,18 @@ int tby_rs_chain_take_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
 
     *list = (struct tby_rs_rules){ 0 };
     return r;
+}
+
+int tby_rs_chain_write(struct tby_rs *rs, const char *name, enum tby_rs_hook hook,
+                       struct tby_rs_rules *list, int err)
+{
+    struct tby_rs_chain *chain = err < 0 ? NULL : tby_rs_chain_add(rs, name, hook);
+
+    if (!chain) {
+        tby_rs_rules_clear(list);
+        return -ENOMEM;
+    }
+    return tby_rs_chain_take_rules(rs, chain, list);
 }
 
 /* ---- the journal ------------------------------------------------------------------------ */

@@ -74,6 +74,11 @@ int tby_calc_endpointslice(struct tby_calc *calc, const char *ns, const char *na
 int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
                     struct tby_error *err);
 
+/* The FELIX_* variables' FelixConfiguration (node_felix_env; NULL: none), which wins over
+ * the datastore's for the fields the calculation reads (failsafe ports,
+ * defaultEndpointToHostAction). Copied. -ENOMEM. */
+int tby_calc_set_felix_env(struct tby_calc *calc, const struct tby_resource *env);
+
 /* natOutgoing, as Calico does it: packets from `masquerade` (the CIDRs of pools with
  * natOutgoing) to destinations outside `pools` (every pool) are masqueraded in a nat
  * postrouting chain, per family: `ip saddr @nat-pools-4 ip daddr != @all-pools-4

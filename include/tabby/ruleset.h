@@ -105,6 +105,8 @@ enum tby_rs_hook {
     TBY_RS_HOOK_FORWARD,      /* type filter hook forward priority 0 */
     TBY_RS_HOOK_INPUT,        /* type filter hook input priority 0 */
     TBY_RS_HOOK_POSTROUTING,  /* type nat hook postrouting priority srcnat (100) */
+    TBY_RS_HOOK_OUTPUT,       /* type filter hook output priority 0 */
+    TBY_RS_HOOK_PREROUTING,   /* type filter hook prerouting priority dstnat - 10 (-110) */
 };
 
 /* How a base chain hooks in, as nft writes it: "filter", "forward", 0. */
@@ -311,6 +313,11 @@ void tby_rs_rules_clear(struct tby_rs_rules *list);
 /* tby_rs_chain_set_rules with the list's rules; the list is empty after, even on failure. */
 int tby_rs_chain_take_rules(struct tby_rs *rs, struct tby_rs_chain *chain,
                             struct tby_rs_rules *list);
+
+/* The chain `name` (made when missing, hooked as hook) takes the list's rules, or, when
+ * err says building them failed, the list is let go of and -ENOMEM returned. */
+int tby_rs_chain_write(struct tby_rs *rs, const char *name, enum tby_rs_hook hook,
+                       struct tby_rs_rules *list, int err);
 
 /* The comment of the drop rule whose logging twin has prefix id, among the chains' rules;
  * NULL when none has. */

@@ -124,7 +124,7 @@ kind: IPReservation
 metadata: {name: gateways}
 spec: {reservedCIDRs: [10.10.0.1, 10.10.255.0/24]}
 EOF
-# tabbyctl refuses HostEndpoints (tabby does not police them yet) but reads Calico's.
+# A HostEndpoint kubectl writes (Calico's CRD) is read as tabbyctl reads its own.
 cat >"$T_TMP/hep.yaml" <<'EOF'
 apiVersion: crd.projectcalico.org/v1
 kind: HostEndpoint

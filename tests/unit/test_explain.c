@@ -333,6 +333,65 @@ static void test_same_endpoint_and_own_node_always_allowed(void **state)
     tby_explain_free(x);
 }
 
+/* The node's side: a pod's packet to its own node meets defaultEndpointToHostAction
+ * (Calico's default Drop); a node with a policed host endpoint: "unknown", said so. */
+static void test_host_side_endpoint_to_host_and_unevaluated_host_endpoints(void **state)
+{
+    static const char nodes[] =
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\n"
+        "spec: {bgp: {ipv4Address: 192.0.2.1/24}}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n2}\n"
+        "spec: {bgp: {ipv4Address: 192.0.2.2/24}}\n";
+    _cleanup_free_ char *with_felix = NULL, *with_hep = NULL;
+    struct tby_explain *x = model(nodes);
+    bool ok;
+    json_t *t;
+
+    (void)state;
+    assert_false(allowed(x, "x/a", "192.0.2.1", "80/TCP"));  /* its own node: Drop */
+    assert_true(allowed(x, "x/a", "192.0.2.2", "80/TCP"));   /* another, no host endpoint */
+    tby_explain_free(x);
+    assert_true(asprintf(&with_felix, "%s---\napiVersion: projectcalico.org/v3\n"
+                         "kind: FelixConfiguration\nmetadata: {name: node.n1}\n"
+                         "spec: {defaultEndpointToHostAction: Accept}\n", nodes) > 0);
+    x = model(with_felix);
+    assert_true(allowed(x, "x/a", "192.0.2.1", "80/TCP"));
+    tby_explain_free(x);
+    assert_true(asprintf(&with_hep, "%s---\napiVersion: projectcalico.org/v3\n"
+                         "kind: HostEndpoint\nmetadata: {name: n2-eth0}\n"
+                         "spec: {node: n2, interfaceName: eth0, expectedIPs: [192.0.2.2]}\n",
+                         nodes) > 0);
+    x = model(with_hep);
+    t = run(x, "x/a", "n2-eth0", "80/TCP", &ok);
+    assert_false(ok);
+    assert_string_equal(json_string_value(json_object_get(t, "verdict")), "unknown");
+    assert_non_null(strstr(json_string_value(json_object_get(t, "note")),
+                           "host endpoint policy of node n2 is not evaluated"));
+    json_decref(t);
+    t = run(x, "192.0.2.2", "x/a", "80/TCP", &ok);
+    assert_string_equal(json_string_value(json_object_get(t, "verdict")), "unknown");
+    json_decref(t);
+    /* the node's traffic to its own pods passes no host endpoint */
+    t = run(x, "192.0.2.2", "y/a", "80/TCP", &ok);
+    assert_string_equal(json_string_value(json_object_get(t, "verdict")), "allow");
+    json_decref(t);
+    /* forwarded: only applyOnForward policies would police it */
+    assert_true(allowed(x, "203.0.113.9", "y/a", "80/TCP"));
+    tby_explain_free(x);
+    free(with_hep);
+    assert_true(asprintf(&with_hep, "%s---\napiVersion: projectcalico.org/v3\n"
+                         "kind: HostEndpoint\nmetadata: {name: n2-eth0}\n"
+                         "spec: {node: n2, interfaceName: eth0}\n---\n"
+                         "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+                         "metadata: {name: fwd}\nspec: {selector: has(x), applyOnForward: "
+                         "true, ingress: [{action: Allow}]}\n", nodes) > 0);
+    x = model(with_hep);
+    t = run(x, "203.0.113.9", "y/a", "80/TCP", &ok);
+    assert_string_equal(json_string_value(json_object_get(t, "verdict")), "unknown");
+    json_decref(t);
+    tby_explain_free(x);
+}
+
 /* What tabby-node cannot program as written is explained as its fail-closed stand-in;
  * profiles' rules as they are enforced. */
 static void test_stand_ins_of_what_is_not_enforced(void **state)
@@ -542,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_same_endpoint_and_own_node_always_allowed),
         cmocka_unit_test(test_stand_ins_of_what_is_not_enforced),
         cmocka_unit_test(test_services_with_their_endpoint_slices),
+        cmocka_unit_test(test_host_side_endpoint_to_host_and_unevaluated_host_endpoints),
         cmocka_unit_test(test_tiers_in_order_with_pass_and_default_actions),
         cmocka_unit_test(test_peers_and_ports_parse),
     };

@@ -973,6 +973,8 @@ static void test_felixconfig_applied_and_fixed_fields_round_trip(void **state)
     assert_spec_string(res, "logSeverityScreen", "Debug");
     assert_spec_string(res, "defaultEndpointToHostAction", "Accept");
     assert_int_equal(spec_int(res, "vxlanVNI"), 4096);
+    assert_int_equal(c->to_host, TBY_FELIX_TO_HOST_ACCEPT);
+    assert_false(c->failsafe_in.set);
     _cleanup_(tby_resource_freep) struct tby_resource *node = load_checked(
         FELIX("node.node-1", "  logSeverityScreen: Warning\n"));
     assert_int_equal(node->spec.felixconfig->log_severity, TBY_FELIX_SEVERITY_WARNING);
@@ -992,7 +994,7 @@ static void test_felixconfig_dataplane_fields_decode_and_round_trip(void **state
         "  interfacePrefix: cali,tby\n"
         "  defaultEndpointToHostAction: Return\n"
         "  failsafeInboundHostPorts: [{protocol: TCP, port: 22}, "
-        "{protocol: udp, port: 68, net: 10.0.0.0/8}, {port: 179}]\n"
+        "{protocol: udp, port: 68}, {port: 179}]\n"
         "  failsafeOutboundHostPorts: []\n"));
     const struct tby_felixconfig *c = res->spec.felixconfig;
 
@@ -1009,7 +1011,7 @@ static void test_felixconfig_dataplane_fields_decode_and_round_trip(void **state
     assert_true(c->failsafe_in.set);
     assert_int_equal(c->failsafe_in.n, 3);
     assert_int_equal(c->failsafe_in.items[1].protocol, TBY_PROTO_UDP);
-    assert_true(c->failsafe_in.items[1].has_net);
+    assert_false(c->failsafe_in.items[1].has_net);
     assert_int_equal(c->failsafe_in.items[2].protocol, TBY_PROTO_TCP);
     assert_int_equal(c->failsafe_in.items[2].port, 179);
     assert_true(c->failsafe_out.set);
@@ -1066,8 +1068,8 @@ static void test_felixconfig_refuses_what_tabby_does_not_enforce(void **state)
                  "spec.natOutgoingAddress: \"2001:db8::1\" is not an IPv4 address");
     expect_error(FELIX("default", "  interfacePrefix: cali\n"),
                  "spec.interfacePrefix: \"cali\" must include tby");
-    expect_error(FELIX("default", "  defaultEndpointToHostAction: Drop\n"),
-                 "spec.defaultEndpointToHostAction: Drop is not enforced by tabby yet");
+    expect_error(FELIX("default", "  failsafeOutboundHostPorts: [{port: 22, net: 10.0.0.0/8}]\n"),
+                 "spec.failsafeOutboundHostPorts[0].net: is not enforced by tabby");
     expect_error(FELIX("default", "  defaultEndpointToHostAction: Reject\n"),
                  "spec.defaultEndpointToHostAction: must be Drop, Accept or Return");
     expect_error(FELIX("default", "  failsafeInboundHostPorts: [{protocol: SCTP, port: 1}]\n"),

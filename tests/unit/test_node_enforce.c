@@ -159,7 +159,8 @@ static void test_policy_that_does_not_decode_denies_in_its_place(void **state)
 }
 
 /* Policies for host endpoints only (doNotTrack, preDNAT) are not programmed for workloads,
- * as Calico does not; this node's host endpoints are said to be unpoliced, others' not. */
+ * as Calico does not; host endpoints with an interfaceName are policed (this node's get
+ * chains), one found by expectedIPs alone is said to be unpoliced. */
 static void test_host_only_resources_program_nothing_and_are_said(void **state)
 {
     struct node_fixture f;
@@ -178,8 +179,17 @@ static void test_host_only_resources_program_nothing_and_are_said(void **state)
         "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"HostEndpoint\","
         "\"metadata\":{\"name\":\"n2-eth0\"},\"spec\":{\"node\":\"n2\","
         "\"interfaceName\":\"eth0\"}}");
+    put(&f, "/tabby/v1/hostendpoints/n1-all",
+        "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"HostEndpoint\","
+        "\"metadata\":{\"name\":\"n1-all\"},\"spec\":{\"node\":\"n1\","
+        "\"interfaceName\":\"*\"}}");
+    put(&f, "/tabby/v1/hostendpoints/n1-by-ip",
+        "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"HostEndpoint\","
+        "\"metadata\":{\"name\":\"n1-by-ip\"},\"spec\":{\"node\":\"n1\","
+        "\"expectedIPs\":[\"192.0.2.9\"]}}");
     table = dump(&f);
-    if (strstr(table, "untracked"))
+    if (strstr(table, "untracked") || !strstr(table, "iifname @hif-eth0 goto hin-if-eth0\n"
+                                                     "\t\tgoto hin-any\n"))
         fail_msg("table:\n%s", table);
     if (!strstr(degraded(&f), "2 resources not enforced as written (0 denied in their place, "
                               "2 for host endpoints only), such as GlobalNetworkPolicy "

@@ -167,6 +167,12 @@ static void test_bad_felix_variables_are_refused_naming_them(void **state)
         { "FELIX_WIREGUARDENABLED=true", "FELIX_WIREGUARDENABLED=true: spec.wireguardEnabled: is "
           "not enforced by tabby" },
         { "FELIX_LOGSEVERITYSCRN=info", "FELIX_LOGSEVERITYSCRN: not a setting of Felix's" },
+        { "FELIX_FAILSAFEINBOUNDHOSTPORTS=ssh", "FELIX_FAILSAFEINBOUNDHOSTPORTS: \"ssh\": "
+          "failsafeInboundHostPorts must be a list of [protocol:][net:]port (tcp:22,udp:68) or none" },
+        { "FELIX_FAILSAFEOUTBOUNDHOSTPORTS=tcp:10.0.0.0/8:22",
+          "spec.failsafeOutboundHostPorts[0].net: is not enforced by tabby" },
+        { "FELIX_DEFAULTENDPOINTTOHOSTACTION=reject", "spec.defaultEndpointToHostAction: must "
+          "be Drop, Accept or Return" },
     };
 
     (void)state;
@@ -209,7 +215,7 @@ static void test_dataplane_settings_reach_the_node_live(void **state)
                                        "natOutgoingAddress: 192.0.2.9, interfacePrefix: "
                                        "'tby,cali', defaultEndpointToHostAction: Accept, "
                                        "failsafeInboundHostPorts: [{protocol: TCP, port: "
-                                       "2222, net: 10.0.0.0/8}], "
+                                       "2222}], "
                                        "failsafeOutboundHostPorts: []}"));
     node_turn(&f.n, 0);
     assert_true(dp->generation > gen);
@@ -225,7 +231,7 @@ static void test_dataplane_settings_reach_the_node_live(void **state)
     assert_int_equal(dp->to_host, TBY_FELIX_TO_HOST_ACCEPT);
     assert_int_equal(dp->n_failsafe[0], 1);
     assert_int_equal(dp->failsafe[0][0].port, 2222);
-    assert_true(dp->failsafe[0][0].has_net);
+    assert_false(dp->failsafe[0][0].has_net);
     assert_int_equal(dp->n_failsafe[1], 0);
     /* the node's own wins field by field */
     gen = dp->generation;
@@ -257,7 +263,7 @@ static void test_felix_variables_set_the_dataplane(void **state)
 
     (void)state;
     setenv("FELIX_IPINIPMTU", "1420", 1);
-    setenv("FELIX_FAILSAFEINBOUNDHOSTPORTS", "tcp:22, udp:10.0.0.0/8:68,[fd00::/8]:179", 1);
+    setenv("FELIX_FAILSAFEINBOUNDHOSTPORTS", "tcp:22, udp:68,179", 1);
     setenv("FELIX_FAILSAFEOUTBOUNDHOSTPORTS", "none", 1);
     setenv("FELIX_VXLANVNI", "7000", 1);
     start(&f, NULL);
@@ -267,9 +273,8 @@ static void test_felix_variables_set_the_dataplane(void **state)
     assert_int_equal(dp->vxlan_vni, 7000);
     assert_int_equal(dp->n_failsafe[0], 3);
     assert_int_equal(dp->failsafe[0][1].protocol, TBY_PROTO_UDP);
-    assert_true(dp->failsafe[0][1].has_net);
     assert_int_equal(dp->failsafe[0][2].port, 179);
-    assert_int_equal(dp->failsafe[0][2].net.ip.family, 6);
+    assert_int_equal(dp->failsafe[0][2].protocol, TBY_PROTO_TCP);
     assert_int_equal(dp->n_failsafe[1], 0);
     fixture_stop(&f);
     unsetenv("FELIX_IPINIPMTU");
@@ -277,6 +282,30 @@ static void test_felix_variables_set_the_dataplane(void **state)
     unsetenv("FELIX_FAILSAFEOUTBOUNDHOSTPORTS");
     unsetenv("FELIX_VXLANVNI");
     tby_log_set_level(TBY_LOG_ERROR);
+}
+
+/* Felix's form of the failsafe ports: "tcp:22,udp:68", "none". */
+static void test_felix_variables_give_failsafe_ports(void **state)
+{
+    char *envp[] = { "FELIX_FAILSAFEINBOUNDHOSTPORTS=tcp:22, UDP:68",
+                     "FELIX_FAILSAFEOUTBOUNDHOSTPORTS=none",
+                     "FELIX_DEFAULTENDPOINTTOHOSTACTION=RETURN", NULL };
+    _cleanup_(tby_resource_freep) struct tby_resource *res = NULL;
+    struct tby_error err = { 0 };
+    const struct tby_felixconfig *c;
+
+    (void)state;
+    if (node_felix_env(envp, &res, &err) < 0)
+        fail_msg("%s", tby_error_str(&err));
+    c = res->spec.felixconfig;
+    assert_true(c->failsafe_in.set && c->failsafe_out.set);
+    assert_int_equal(c->failsafe_in.n, 2);
+    assert_int_equal(c->failsafe_in.items[0].protocol, TBY_PROTO_TCP);
+    assert_int_equal(c->failsafe_in.items[0].port, 22);
+    assert_int_equal(c->failsafe_in.items[1].protocol, TBY_PROTO_UDP);
+    assert_int_equal(c->failsafe_in.items[1].port, 68);
+    assert_int_equal(c->failsafe_out.n, 0);
+    assert_int_equal(c->to_host, TBY_FELIX_TO_HOST_RETURN);
 }
 
 int main(void)
@@ -289,6 +318,7 @@ int main(void)
         cmocka_unit_test(test_bad_felix_variables_are_refused_naming_them),
         cmocka_unit_test(test_dataplane_settings_reach_the_node_live),
         cmocka_unit_test(test_felix_variables_set_the_dataplane),
+        cmocka_unit_test(test_felix_variables_give_failsafe_ports),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,736 @@
+/* calc_host.c — host endpoints (calc_host.h): traffic to and from the node itself through
+ * the interfaces HostEndpoints name, policed as Calico's felix polices it.
+ *
+ * input-hook (calc_chains.c) deals with workloads first: a packet from a local workload
+ * to its own node has passed the workload's egress policy (from-wl) and then takes the
+ * node's defaultEndpointToHostAction, the first rule of host-in (Calico's default Drop;
+ * Return and Accept let it in: tabby's table has nothing after). Every other packet to
+ * the node goes to its host endpoint's ingress chain: host-in sends the interface of a
+ * named endpoint (`interfaceName: eth0`) to hin-if-<iface>, and any other interface to the
+ * all-interfaces endpoint's (`interfaceName: "*"`, hin-any) when there is one. output-hook
+ * does the same for the node's own packets leaving (host-out, hout-…), except those going
+ * to a local workload, which the node may always reach (Calico's rule too).
+ *
+ * An endpoint's chain, as Calico's: the failsafe ports accept first (so that no policy cuts
+ * SSH, BGP or the datastore), the verdict marks are cleared, then each tier with a policy
+ * applying to the endpoint in that direction runs its policies in Calico's order while
+ * none allowed or passed (an Allow accepts; the tier's end drops unless its defaultAction
+ * is Pass), then its profiles in order, and what none allowed is dropped. A host endpoint
+ * with no policy and no profile therefore drops everything but the failsafe ports,
+ * Calico's default. Return traffic is accepted by the hooks' conntrack rule first.
+ *
+ * Host endpoints are few (one or two per node), so each has its own chain, rewritten
+ * whole when something it says changes; no page or set per policy as for workloads. */
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tabby/array.h"
+#include "tabby/calc.h"
+#include "tabby/cleanup.h"
+#include "calc_host.h"
+
+#define VERDICT_BITS (TBY_MARK_ACCEPT | TBY_MARK_PASS)
+#define OUT_HOOK_CHAIN "output-hook"
+#define PRE_HOOK_CHAIN "prerouting-hook"
+#define FAILSAFE_IN "failsafe-in"
+#define FAILSAFE_OUT "failsafe-out"
+
+static const char *const dir_word[2] = { "ingress", "egress" };
+/* An endpoint's chains: K_IN, K_OUT (the node's own traffic), K_FWD_IN, K_FWD_OUT
+ * (forwarded traffic coming in by it, going out by it: applyOnForward policies). The
+ * direction of kind k is k & 1 (DIR_IN, DIR_OUT). */
+enum { K_IN, K_OUT, K_FWD_IN, K_FWD_OUT, K_PRE, N_KINDS };
+static const char *const ep_prefix[N_KINDS] = { "hin", "hout", "hfi", "hfo", "hpre" };
+static const char *const dispatch_name[N_KINDS] = { CALC_HOST_CHAIN_IN, "host-out",
+                                                    CALC_HOST_CHAIN_FWD_IN,
+                                                    CALC_HOST_CHAIN_FWD_OUT,
+                                                    CALC_HOST_CHAIN_PRE };
+
+/* Calico's default failsafe ports. */
+#define FS(proto, num) { .protocol = TBY_PROTO_##proto, .port = num }
+static const struct tby_felix_port default_in[] = {
+    FS(TCP, 22), FS(UDP, 68), FS(TCP, 179),
+    FS(TCP, 2379), FS(TCP, 2380), FS(TCP, 5473),
+    FS(TCP, 6443), FS(TCP, 6666), FS(TCP, 6667),
+};
+static const struct tby_felix_port default_out[] = {
+    FS(UDP, 53), FS(UDP, 67), FS(TCP, 179),
+    FS(TCP, 2379), FS(TCP, 2380), FS(TCP, 5473),
+    FS(TCP, 6443), FS(TCP, 6666), FS(TCP, 6667),
+};
+#undef FS
+
+/* A local host endpoint. */
+struct hep {
+    struct tby_hnode node;            /* in h->heps, by pointer */
+    const struct calc_ep *ep;         /* the index's */
+    char *chain[N_KINDS];             /* its chains (NULL while not written) */
+    struct tby_rs_set *ifset;         /* its interface, for the dispatch (named only) */
+};
+
+/* A policy applying to a selector (the policy layer says when). */
+struct hpol {
+    const struct calc_pol *p;
+    const struct calc_sel *s;
+};
+
+struct htier {
+    char *name;
+    bool has_order, pass;
+    double order;
+};
+
+struct calc_host {
+    struct tby_rs *rs;
+    char *felix_node;                 /* "node.<name>" */
+    struct tby_hmap heps;             /* struct hep */
+    struct hpol *pols;
+    size_t n_pols, cap_pols;
+    struct htier *tiers;              /* stored Tiers */
+    size_t n_tiers, cap_tiers;
+    struct tby_resource *felix[3];    /* "default", "node.<name>", FELIX_* (copies) */
+    bool dirty;
+};
+
+/* ---- rules ------------------------------------------------------------------------------ */
+
+static struct tby_rs_rule *rule_of(const struct tby_rs_match *m, size_t n, enum tby_rs_verdict v,
+                                   const char *target, const char *comment)
+{
+    struct tby_rs_rule *r = tby_rs_rule_new();
+
+    for (size_t i = 0; r && i < n; i++) {
+        if (tby_rs_rule_match(r, &m[i]) < 0) {
+            tby_rs_rule_free(r);
+            return NULL;
+        }
+    }
+    if (r && (tby_rs_rule_set_verdict(r, v, target) < 0 ||
+              (comment && tby_rs_rule_set_comment(r, comment) < 0))) {
+        tby_rs_rule_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static struct tby_rs_rule *mark_rule(uint32_t and_mask)
+{
+    struct tby_rs_rule *r = tby_rs_rule_new();
+
+    if (r) {
+        r->set_mark = true;
+        r->mark_and = and_mask;
+    }
+    return r;
+}
+
+static const struct tby_rs_match no_pass = { .type = TBY_RS_M_MARK, .a = TBY_MARK_PASS };
+static const struct tby_rs_match accepted = { .type = TBY_RS_M_MARK, .a = TBY_MARK_ACCEPT,
+                                              .neg = true };
+
+/* ---- FelixConfiguration ----------------------------------------------------------------- */
+
+/* The field's layer: the node's FelixConfiguration when it sets it, else the default's. */
+static const struct tby_felixconfig *felix_with(const struct calc_host *h, size_t has_off)
+{
+    for (int i = 2; i >= 0; i--) {
+        const struct tby_felixconfig *c = h->felix[i] ? h->felix[i]->spec.felixconfig : NULL;
+
+        if (c && *(const bool *)((const char *)c + has_off))
+            return c;
+    }
+    return NULL;
+}
+
+static void failsafe_ports(const struct calc_host *h, int d, const struct tby_felix_port **v,
+                           size_t *n)
+{
+    const struct tby_felixconfig *c =
+        felix_with(h, d == DIR_IN ? offsetof(struct tby_felixconfig, failsafe_in.set)
+                                  : offsetof(struct tby_felixconfig, failsafe_out.set));
+
+    if (c) {
+        *v = d == DIR_IN ? c->failsafe_in.items : c->failsafe_out.items;
+        *n = d == DIR_IN ? c->failsafe_in.n : c->failsafe_out.n;
+    } else {
+        *v = d == DIR_IN ? default_in : default_out;
+        *n = d == DIR_IN ? TBY_ARRAY_SIZE(default_in) : TBY_ARRAY_SIZE(default_out);
+    }
+}
+
+/* defaultEndpointToHostAction: the node's FelixConfiguration's when it sets it, else the
+ * default's, else Calico's Drop. */
+static enum tby_felix_to_host endpoint_to_host(const struct calc_host *h)
+{
+    for (int i = 2; i >= 0; i--) {
+        const struct tby_felixconfig *c = h->felix[i] ? h->felix[i]->spec.felixconfig : NULL;
+
+        if (c && c->to_host != TBY_FELIX_TO_HOST_UNSET)
+            return c->to_host;
+    }
+    return TBY_FELIX_TO_HOST_DROP;
+}
+
+int calc_host_felix(struct calc_host *h, const struct tby_resource *res, bool present)
+{
+    int i = strcmp(res->meta.name, "default") == 0             ? 0
+            : strcmp(res->meta.name, h->felix_node) == 0       ? 1
+                                                               : -1;
+    struct tby_resource *copy = NULL;
+
+    if (i < 0)
+        return 0;
+    if (present && !(copy = tby_resource_copy(res)))
+        return -ENOMEM;
+    tby_resource_free(h->felix[i]);
+    h->felix[i] = copy;
+    h->dirty = true;
+    return 0;
+}
+
+int calc_host_felix_env(struct calc_host *h, const struct tby_resource *env)
+{
+    struct tby_resource *copy = NULL;
+
+    if (env && !(copy = tby_resource_copy(env)))
+        return -ENOMEM;
+    tby_resource_free(h->felix[2]);
+    h->felix[2] = copy;
+    h->dirty = true;
+    return 0;
+}
+
+/* failsafe-in / failsafe-out: accept the failsafe ports (destination ports). */
+static int failsafe_chain(struct calc_host *h, int d)
+{
+    struct tby_rs_rules l = { 0 };
+    const struct tby_felix_port *v;
+    size_t n;
+    int err = 0;
+
+    failsafe_ports(h, d, &v, &n);
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        if (v[i].has_net)
+            continue; /* refused at apply; met in a datastore: left out (fail closed) */
+        const struct tby_rs_match m[] = {
+            { .type = TBY_RS_M_L4PROTO, .a = v[i].protocol },
+            { .type = TBY_RS_M_PORT, .a = v[i].port },
+        };
+        char comment[64];
+
+        snprintf(comment, sizeof(comment), "failsafe %s %s %u", dir_word[d],
+                 tby_protocol_name(v[i].protocol), v[i].port);
+        err = tby_rs_rules_add(&l, rule_of(m, TBY_ARRAY_SIZE(m), TBY_RS_V_ACCEPT, NULL,
+                                           comment));
+    }
+    return tby_rs_chain_write(h->rs, d == DIR_IN ? FAILSAFE_IN : FAILSAFE_OUT, TBY_RS_HOOK_NONE, &l,
+                       err);
+}
+
+/* ---- endpoints -------------------------------------------------------------------------- */
+
+static struct hep *hep_find(const struct calc_host *h, const struct calc_ep *ep)
+{
+    for (struct tby_hnode *n = tby_hmap_first_with_hash(&h->heps, tby_hash_bytes(&ep,
+                                                                              sizeof(ep), 0));
+         n; n = tby_hmap_next_with_hash(n)) {
+        struct hep *he = TBY_CONTAINER_OF(n, struct hep, node);
+
+        if (he->ep == ep)
+            return he;
+    }
+    return NULL;
+}
+
+static bool is_any(const struct calc_ep *ep)
+{
+    return strcmp(ep->host_iface, "*") == 0;
+}
+
+static void hep_drop_chain(struct calc_host *h, struct hep *he, int k)
+{
+    struct tby_rs_chain *c = he->chain[k] ? tby_rs_chain_find(h->rs, he->chain[k]) : NULL;
+
+    if (c)
+        tby_rs_chain_del(h->rs, c);
+    free(he->chain[k]);
+    he->chain[k] = NULL;
+}
+
+static void hep_drop_chains(struct calc_host *h, struct hep *he)
+{
+    for (int k = 0; k < N_KINDS; k++)
+        hep_drop_chain(h, he, k);
+    if (he->ifset)
+        tby_rs_set_del(h->rs, he->ifset);
+    he->ifset = NULL;
+}
+
+int calc_host_local(struct calc_host *h, const struct calc_ep *ep, bool present)
+{
+    struct hep *he = hep_find(h, ep);
+
+    h->dirty = true;
+    if (!present) {
+        if (he) {
+            hep_drop_chains(h, he);
+            tby_hmap_remove(&h->heps, &he->node);
+            free(he);
+        }
+        return 0;
+    }
+    if (he)
+        return 0;
+    if (!(he = calloc(1, sizeof(*he))))
+        return -ENOMEM;
+    he->ep = ep;
+    if (tby_hmap_insert(&h->heps, &he->node, tby_hash_bytes(&ep, sizeof(ep), 0)) < 0) {
+        free(he);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int calc_host_member(struct calc_host *h, const struct calc_sel *s, const struct calc_ep *ep,
+                     bool joined)
+{
+    (void)joined;
+    for (size_t i = 0; i < h->n_pols && !h->dirty; i++)
+        if (h->pols[i].s == s && hep_find(h, ep))
+            h->dirty = true;
+    return 0;
+}
+
+void calc_host_touch(struct calc_host *h)
+{
+    h->dirty = true;
+}
+
+/* ---- policies and tiers ----------------------------------------------------------------- */
+
+/* Whether some local host endpoint is one of s's members. */
+static bool reaches_a_host(const struct calc_host *h, const struct calc_sel *s)
+{
+    for (struct tby_hnode *n = tby_hmap_first(&h->heps); n; n = tby_hmap_next(&h->heps, n))
+        if (calc_sel_has_member(s, TBY_CONTAINER_OF(n, struct hep, node)->ep))
+            return true;
+    return false;
+}
+
+int calc_host_applies(struct calc_host *h, const struct calc_pol *p, const struct calc_sel *s,
+                      bool add)
+{
+    if (!add) {
+        for (size_t i = 0; i < h->n_pols; i++) {
+            if (h->pols[i].p != p || h->pols[i].s != s)
+                continue;
+            h->pols[i] = h->pols[--h->n_pols];
+            break;
+        }
+    } else {
+        if (TBY_GROW(h->pols, h->cap_pols, h->n_pols + 1) < 0)
+            return -ENOMEM;
+        h->pols[h->n_pols++] = (struct hpol){ p, s };
+    }
+    if (reaches_a_host(h, s))
+        h->dirty = true;
+    return 0;
+}
+
+void calc_host_reordered(struct calc_host *h)
+{
+    h->dirty = true;
+}
+
+static struct htier *tier_find(const struct calc_host *h, const char *name)
+{
+    for (size_t i = 0; i < h->n_tiers; i++)
+        if (strcmp(h->tiers[i].name, name) == 0)
+            return &h->tiers[i];
+    return NULL;
+}
+
+int calc_host_tier(struct calc_host *h, const char *name, const struct tby_tier *tier)
+{
+    struct htier *t = tier_find(h, name);
+
+    h->dirty = true;
+    if (!tier) {
+        if (t) {
+            free(t->name);
+            *t = h->tiers[--h->n_tiers];
+        }
+        return 0;
+    }
+    if (!t) {
+        if (TBY_GROW(h->tiers, h->cap_tiers, h->n_tiers + 1) < 0)
+            return -ENOMEM;
+        t = &h->tiers[h->n_tiers];
+        if (!(t->name = strdup(name)))
+            return -ENOMEM;
+        h->n_tiers++;
+    }
+    t->has_order = tier->has_order;
+    t->order = tier->order;
+    t->pass = tier->default_action == TBY_TIER_PASS;
+    return 0;
+}
+
+/* A tier's order and defaultAction; one no Tier stored is Calico's default tier (order
+ * 1,000,000) or, named by a policy only, last and Deny. */
+static void tier_of(const struct calc_host *h, const char *name, double *order, bool *pass)
+{
+    const struct htier *t = tier_find(h, name);
+
+    *pass = t && t->pass;
+    if (t)
+        *order = t->has_order ? t->order : INFINITY;
+    else
+        *order = strcmp(name, TBY_TIER_DEFAULT) == 0 ? TBY_TIER_DEFAULT_ORDER : INFINITY;
+}
+
+/* Calico's order: tiers by order then name, in a tier policies by order (unset last) then
+ * by name. */
+static int hpol_cmp(const void *a, const void *b, void *ctx)
+{
+    const struct calc_pol *x = (*(const struct hpol *const *)a)->p;
+    const struct calc_pol *y = (*(const struct hpol *const *)b)->p;
+    double tx, ty, ox, oy;
+    bool pass;
+    int c;
+
+    tier_of(ctx, x->tier, &tx, &pass);
+    tier_of(ctx, y->tier, &ty, &pass);
+    if (tx != ty)
+        return tx < ty ? -1 : 1;
+    if ((c = strcmp(x->tier, y->tier)) != 0)
+        return c;
+    ox = x->has_order ? x->order : INFINITY;
+    oy = y->has_order ? y->order : INFINITY;
+    if (ox != oy)
+        return ox < oy ? -1 : 1;
+    return strcmp(x->display, y->display);
+}
+
+/* ---- an endpoint's chains --------------------------------------------------------------- */
+
+/* The policies applying to he in chains of kind k (forwarded traffic: applyOnForward
+ * ones only), in Calico's order (the caller frees *out). */
+static int hep_policies(struct calc_host *h, const struct hep *he, int k,
+                        const struct hpol ***out, size_t *n)
+{
+    int d = k & 1;
+    const struct hpol **v = malloc((h->n_pols + 1) * sizeof(*v));
+
+    *out = v;
+    *n = 0;
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < h->n_pols; i++) {
+        const struct hpol *hp = &h->pols[i];
+        bool dup = false;
+
+        if (!(hp->p->types & calc_dir_type(d)) || hp->p->pre_dnat != (k == K_PRE) ||
+            ((k == K_FWD_IN || k == K_FWD_OUT) && !hp->p->apply_on_forward) ||
+            !calc_sel_has_member(hp->s, he->ep))
+            continue;
+        for (size_t j = 0; j < *n && !dup; j++)
+            dup = v[j]->p == hp->p;
+        if (!dup)
+            v[(*n)++] = hp;
+    }
+    qsort_r(v, *n, sizeof(*v), hpol_cmp, h);
+    return 0;
+}
+
+static int drop_with_log(struct tby_rs_rules *l, const struct tby_rs_match *m, size_t n,
+                         const char *comment)
+{
+    struct tby_rs_rule *r = rule_of(m, n, TBY_RS_V_DROP, NULL, comment);
+
+    if (r)
+        r->counter = true;
+    return tby_rs_rules_add_deny(l, r);
+}
+
+/* One tier's part of an endpoint chain: PASS cleared, its policies, its end. An Allow
+ * accepts (the node's own traffic; preDNAT: this hook only, normal policy comes next) or
+ * returns (forwarded: the workloads' dispatch and the other endpoint's chain come next).
+ * A preDNAT tier's end drops nothing: normal policy decides, as Calico's. */
+static int tier_rules(struct calc_host *h, const struct hep *he, int k,
+                      const struct hpol *const *pols, size_t n, struct tby_rs_rules *l)
+{
+    enum tby_rs_verdict allow = k == K_FWD_IN || k == K_FWD_OUT ? TBY_RS_V_RETURN
+                                                                 : TBY_RS_V_ACCEPT;
+    int d = k & 1;
+    char comment[TBY_RS_COMMENT_MAX + 1];
+    double order;
+    bool pass;
+    int err = tby_rs_rules_add(l, mark_rule(~TBY_MARK_PASS));
+
+    tier_of(h, pols[0]->p->tier, &order, &pass);
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        err = tby_rs_rules_add(l, rule_of(&no_pass, 1, TBY_RS_V_JUMP,
+                                          pols[i]->p->chain[d], NULL));
+        if (err == 0)
+            err = tby_rs_rules_add(l, rule_of(&accepted, 1, allow, NULL, NULL));
+    }
+    if (err == 0 && !pass && k != K_PRE) {
+        snprintf(comment, sizeof(comment), "host endpoint %s%s tier %s: default deny: no %s "
+                 "policy allowed or passed it", he->ep->host_iface,
+                 k >= K_FWD_IN ? " forward" : "", pols[0]->p->tier, dir_word[d]);
+        err = drop_with_log(l, &no_pass, 1, comment);
+    }
+    return err;
+}
+
+/* The endpoint's profiles in its order, then the drop of what none allowed. */
+static int profile_rules(struct calc_host *h, const struct hep *he, int d,
+                         struct tby_rs_rules *l)
+{
+    const struct tby_strv *profiles = he->ep->profiles;
+    char comment[TBY_RS_COMMENT_MAX + 1];
+    int err = 0;
+
+    for (size_t i = 0; err == 0 && profiles && i < profiles->n; i++) {
+        _cleanup_free_ char *id = NULL, *chain = NULL;
+
+        if (asprintf(&id, "pr/%s", profiles->items[i]) < 0 ||
+            !(chain = calc_policy_chain_name(id, d)))
+            return -ENOMEM;
+        if (!tby_rs_chain_find(h->rs, chain))
+            continue; /* a profile nothing stored says nothing */
+        err = tby_rs_rules_add(l, rule_of(NULL, 0, TBY_RS_V_JUMP, chain, NULL));
+        if (err == 0)
+            err = tby_rs_rules_add(l, rule_of(&accepted, 1, TBY_RS_V_ACCEPT, NULL, NULL));
+    }
+    snprintf(comment, sizeof(comment), "host endpoint %s: no %s policy or profile allowed it",
+             he->ep->host_iface, dir_word[d]);
+    return err < 0 ? err : drop_with_log(l, NULL, 0, comment);
+}
+
+/* The endpoint's chain of kind k: the node's own traffic: failsafe, tiers, profiles, drop;
+ * forwarded: its applyOnForward policies' tiers only, none (no chain) letting it by;
+ * preDNAT: failsafe, its preDNAT policies' tiers, what none decided goes on; as Calico's. */
+static int hep_chain(struct calc_host *h, struct hep *he, int k)
+{
+    _cleanup_free_ const struct hpol **pols = NULL;
+    struct tby_rs_rules l = { 0 };
+    bool fwd = k >= K_FWD_IN; /* no profiles, no drop at the end */
+    int d = k & 1;
+    size_t n, i, j;
+    int err = hep_policies(h, he, k, &pols, &n);
+
+    if (err == 0 && fwd && n == 0) {
+        hep_drop_chain(h, he, k);
+        return 0;
+    }
+    if (!he->chain[k] && err == 0) {
+        if (is_any(he->ep))
+            err = asprintf(&he->chain[k], "%s-any", ep_prefix[k]) < 0 ? -ENOMEM : 0;
+        else
+            err = asprintf(&he->chain[k], "%s-if-%s", ep_prefix[k], he->ep->host_iface) < 0
+                      ? -ENOMEM
+                      : 0;
+        if (err < 0)
+            he->chain[k] = NULL;
+    }
+    if (err == 0 && (!fwd || k == K_PRE))
+        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_JUMP,
+                                           d == DIR_IN ? FAILSAFE_IN : FAILSAFE_OUT, NULL));
+    if (err == 0)
+        err = tby_rs_rules_add(&l, mark_rule(~VERDICT_BITS));
+    for (i = 0; err == 0 && i < n; i = j) {
+        for (j = i + 1; j < n && strcmp(pols[j]->p->tier, pols[i]->p->tier) == 0; j++)
+            ;
+        err = tier_rules(h, he, k, pols + i, j - i, &l);
+    }
+    if (err == 0 && !fwd)
+        err = profile_rules(h, he, d, &l);
+    return tby_rs_chain_write(h->rs, he->chain[k], TBY_RS_HOOK_NONE, &l, err);
+}
+
+/* ---- the dispatch ----------------------------------------------------------------------- */
+
+/* Named endpoints by interface; of several naming one interface, the first by name wins,
+ * as one of them must (Calico takes one too). */
+static int hep_cmp(const void *a, const void *b)
+{
+    const struct hep *x = *(struct hep *const *)a, *y = *(struct hep *const *)b;
+    int c = strcmp(x->ep->host_iface, y->ep->host_iface);
+
+    return c ? c : (x->ep < y->ep ? -1 : x->ep > y->ep);
+}
+
+/* Another endpoint (sorted before it) names the same interface: this one is not used. */
+static bool shadowed(struct hep *const *v, size_t i)
+{
+    return i > 0 && strcmp(v[i - 1]->ep->host_iface, v[i]->ep->host_iface) == 0;
+}
+
+static int hep_ifset(struct calc_host *h, struct hep *he)
+{
+    char name[TBY_RS_HASHED_NAME_SIZE + 8];
+
+    if (he->ifset)
+        return 0;
+    snprintf(name, sizeof(name), "hif-%s", he->ep->host_iface);
+    if (!(he->ifset = tby_rs_set_add(h->rs, name, TBY_RS_IFNAMES, "a host endpoint's "
+                                                                  "interface")))
+        return -ENOMEM;
+    return tby_rs_add_ifname(h->rs, he->ifset, he->ep->host_iface) == -ENOMEM ? -ENOMEM : 0;
+}
+
+/* host-in / host-out (host-fwd-in / -out): each endpoint's interface to its chain (goto:
+ * its end is the verdict), the others to the all-interfaces endpoint's, or on. */
+static int dispatch_chain(struct calc_host *h, struct hep **v, size_t n, int k)
+{
+    int d = k & 1;
+    struct tby_rs_rules l = { 0 };
+    const struct hep *any = NULL;
+    int err = 0;
+
+    if (k == K_IN) {
+        /* a workload's packet to its own node: its egress policy passed (from-wl) */
+        const struct tby_rs_match wl = { .type = TBY_RS_M_IFNAME_SET, .src = true,
+                                         .set = TBY_CALC_SET_LOCAL_WL };
+        enum tby_felix_to_host a = endpoint_to_host(h);
+
+        err = tby_rs_rules_add(&l, rule_of(&wl, 1, a == TBY_FELIX_TO_HOST_DROP ? TBY_RS_V_DROP
+                                                                           : TBY_RS_V_ACCEPT,
+                                           NULL, a == TBY_FELIX_TO_HOST_DROP
+                                                     ? "defaultEndpointToHostAction Drop"
+                                                 : a == TBY_FELIX_TO_HOST_RETURN
+                                                     ? "defaultEndpointToHostAction Return"
+                                                     : "defaultEndpointToHostAction Accept"));
+    }
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        struct tby_rs_match m = { .type = TBY_RS_M_IFNAME_SET, .src = d == DIR_IN };
+
+        if (shadowed(v, i) || !v[i]->chain[k])
+            continue;
+        if (is_any(v[i]->ep)) {
+            any = v[i];
+            continue;
+        }
+        if ((err = hep_ifset(h, v[i])) < 0)
+            break;
+        m.set = v[i]->ifset->name;
+        err = tby_rs_rules_add(&l, rule_of(&m, 1, TBY_RS_V_GOTO, v[i]->chain[k], NULL));
+    }
+    if (err == 0 && any)
+        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_GOTO, any->chain[k], NULL));
+    return tby_rs_chain_write(h->rs, dispatch_name[k], TBY_RS_HOOK_NONE, &l, err);
+}
+
+/* output-hook: return traffic first; the node reaches its local workloads always; the
+ * rest goes through the host endpoints. */
+static int out_hook(struct tby_rs *rs)
+{
+    const struct tby_rs_match est = { .type = TBY_RS_M_CT_STATE,
+                                      .a = TBY_CT_ESTABLISHED | TBY_CT_RELATED };
+    const struct tby_rs_match wl = { .type = TBY_RS_M_IFNAME_SET,
+                                     .set = TBY_CALC_SET_LOCAL_WL };
+    struct tby_rs_rules l = { 0 };
+    int err = tby_rs_rules_add(&l, rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
+
+    if (err == 0)
+        err = tby_rs_rules_add(&l, rule_of(&wl, 1, TBY_RS_V_ACCEPT, NULL, NULL));
+    if (err == 0)
+        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_JUMP, dispatch_name[K_OUT], NULL));
+    return tby_rs_chain_write(rs, OUT_HOOK_CHAIN, TBY_RS_HOOK_OUTPUT, &l, err);
+}
+
+/* prerouting-hook, before DNAT: return traffic first; workloads' packets are not a host
+ * endpoint's; the rest meets the preDNAT policies of the endpoint it comes in by. */
+static int pre_hook(struct tby_rs *rs)
+{
+    const struct tby_rs_match est = { .type = TBY_RS_M_CT_STATE,
+                                      .a = TBY_CT_ESTABLISHED | TBY_CT_RELATED };
+    const struct tby_rs_match wl = { .type = TBY_RS_M_IFNAME_SET, .src = true,
+                                     .set = TBY_CALC_SET_LOCAL_WL };
+    struct tby_rs_rules l = { 0 };
+    int err = tby_rs_rules_add(&l, rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
+
+    if (err == 0)
+        err = tby_rs_rules_add(&l, rule_of(&wl, 1, TBY_RS_V_RETURN, NULL, NULL));
+    if (err == 0)
+        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_JUMP, CALC_HOST_CHAIN_PRE, NULL));
+    return tby_rs_chain_write(rs, PRE_HOOK_CHAIN, TBY_RS_HOOK_PREROUTING, &l, err);
+}
+
+int calc_host_settle(struct calc_host *h)
+{
+    _cleanup_free_ struct hep **v = NULL;
+    size_t n = 0;
+    int err = 0;
+
+    if (!h->dirty)
+        return 0;
+    v = malloc((tby_hmap_count(&h->heps) + 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (struct tby_hnode *x = tby_hmap_first(&h->heps); x; x = tby_hmap_next(&h->heps, x))
+        v[n++] = TBY_CONTAINER_OF(x, struct hep, node);
+    qsort(v, n, sizeof(*v), hep_cmp);
+    for (int d = 0; err == 0 && d < 2; d++)
+        err = failsafe_chain(h, d);
+    /* (an endpoint whose interface changes leaves and comes again: its name stays) */
+    for (size_t i = 0; err == 0 && i < n; i++)
+        for (int k = 0; err == 0 && k < N_KINDS && !shadowed(v, i); k++)
+            err = hep_chain(h, v[i], k);
+    for (int k = 0; err == 0 && k < N_KINDS; k++)
+        err = dispatch_chain(h, v, n, k);
+    h->dirty = err < 0;
+    return err;
+}
+
+/* ---- the whole -------------------------------------------------------------------------- */
+
+int calc_host_new(struct tby_rs *rs, const char *node_name, struct calc_host **out)
+{
+    struct calc_host *h = calloc(1, sizeof(*h));
+
+    *out = h;
+    if (!h)
+        return -ENOMEM;
+    h->rs = rs;
+    tby_hmap_init(&h->heps);
+    if (asprintf(&h->felix_node, "node.%s", node_name) < 0) {
+        h->felix_node = NULL;
+        return -ENOMEM;
+    }
+    h->dirty = true;
+    if (calc_host_settle(h) < 0 || pre_hook(rs) < 0)
+        return -ENOMEM;
+    return out_hook(rs);
+}
+
+void calc_host_free(struct calc_host *h)
+{
+    struct tby_hnode *n, *next;
+
+    if (!h)
+        return;
+    for (n = tby_hmap_first(&h->heps); n; n = next) {
+        struct hep *he = TBY_CONTAINER_OF(n, struct hep, node);
+
+        next = tby_hmap_next(&h->heps, n);
+        for (int k = 0; k < N_KINDS; k++)
+            free(he->chain[k]);
+        free(he);
+    }
+    tby_hmap_destroy(&h->heps);
+    for (size_t i = 0; i < h->n_tiers; i++)
+        free(h->tiers[i].name);
+    free(h->tiers);
+    free(h->pols);
+    for (int i = 0; i < 3; i++)
+        tby_resource_free(h->felix[i]);
+    free(h->felix_node);
+    free(h);
+}

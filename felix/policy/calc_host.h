@@ -1,0 +1,64 @@
+/* calc_host.h — host endpoints: the chains that police traffic to and from the node itself
+ * through the interfaces HostEndpoints name, as Calico's host endpoint chains do (see
+ * calc_host.c and docs/DISPATCH.md §4). A layer beside the workload dispatch (calc.c wires
+ * it; private to felix/policy/).
+ *
+ * It hears from the index which local host endpoints come and go (calc_host_local) and who
+ * joins a selector (calc_host_member), from the policy layer which policies apply to which
+ * selector (calc_host_applies, calc_host_reordered), Tiers, Profiles and the node's
+ * FelixConfiguration (failsafe ports, defaultEndpointToHostAction); calc_host_settle writes
+ * what changed. The workload dispatch never sees a host endpoint (they have no iface).
+ *
+ * Owns: the output hook chain, host-in / host-out (the dispatch to host endpoints), the
+ * failsafe chains, one chain per host endpoint and direction, and the interface sets they
+ * test, in the ruleset it is given.
+ */
+#ifndef TABBY_CALC_HOST_H
+#define TABBY_CALC_HOST_H
+
+#include <stdbool.h>
+
+#include "tabby/ruleset.h"
+#include "calc_index.h"
+#include "calc_policy.h"
+
+struct calc_host;
+
+/* The chain input-hook jumps to once workloads' own traffic is dealt with. */
+#define CALC_HOST_CHAIN_IN "host-in"
+/* forward-hook jumps to these before and after the workloads' dispatch: applyOnForward
+ * policies of the host endpoint a forwarded packet comes in by, and goes out by. */
+#define CALC_HOST_CHAIN_FWD_IN "host-fwd-in"
+#define CALC_HOST_CHAIN_FWD_OUT "host-fwd-out"
+/* prerouting-hook (this layer's, before DNAT) jumps here: preDNAT policies. */
+#define CALC_HOST_CHAIN_PRE "host-pre"
+
+/* Makes the output hook, host-in, host-out and the failsafe chains in rs, for the node
+ * node_name. -ENOMEM. */
+int calc_host_new(struct tby_rs *rs, const char *node_name, struct calc_host **out);
+void calc_host_free(struct calc_host *h);
+
+/* The index's hooks, for host endpoints only (ep->host_iface set). */
+int calc_host_local(struct calc_host *h, const struct calc_ep *ep, bool present);
+int calc_host_member(struct calc_host *h, const struct calc_sel *s, const struct calc_ep *ep,
+                     bool joined);
+/* The policy layer's hooks. */
+int calc_host_applies(struct calc_host *h, const struct calc_pol *p, const struct calc_sel *s,
+                      bool add);
+void calc_host_reordered(struct calc_host *h);
+/* A Tier came or changed (tier set) or went (NULL). -ENOMEM. */
+int calc_host_tier(struct calc_host *h, const char *name, const struct tby_tier *tier);
+/* A HostEndpoint or Profile changed what a host endpoint's chain says. */
+void calc_host_touch(struct calc_host *h);
+/* A FelixConfiguration came or changed (present) or went: "default" and "node.<this
+ * node>" are read, the node's fields over the default's. -ENOMEM. */
+int calc_host_felix(struct calc_host *h, const struct tby_resource *res, bool present);
+
+/* The FELIX_* variables' FelixConfiguration (NULL: none), over both. -ENOMEM. */
+int calc_host_felix_env(struct calc_host *h, const struct tby_resource *env);
+
+/* Rewrites the host chains when something they say changed. -ENOMEM (the next settle
+ * tries again). */
+int calc_host_settle(struct calc_host *h);
+
+#endif

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# host_endpoints.sh — tabby-node policing the node's own interfaces (HostEndpoint, Calico's
+# semantics) on real traffic, in network namespaces: a node with two "external" links
+# (hep0, hep1) to client namespaces and one pod. Covers: a pod's packets to its own node
+# take defaultEndpointToHostAction (Calico's default Drop; Accept by FelixConfiguration);
+# a host endpoint without policy drops all but the failsafe ports, in and out, on its
+# interface only; a policy selecting the endpoint's labels allows what it says; a deny-all
+# host policy cannot cut SSH or BGP (failsafe); FelixConfiguration's failsafe ports replace
+# Calico's; an all-interfaces endpoint ("*") polices every other interface, not the node's
+# traffic to its pods; forwarded traffic meets only applyOnForward policies; preDNAT
+# policies come first (Deny drops, Allow goes on to normal policy), forwarded traffic too;
+# examples/host-endpoint.yaml. Needs root; never touches the host's namespace.
+set -u
+. "$(dirname "$0")/lib.sh"
+t_begin host_endpoints
+t_need_root host_endpoints
+. "$(dirname "$0")/podnet.sh"
+
+if ! command -v socat >/dev/null; then
+    skip host_endpoints "socat is not installed"
+    t_end
+fi
+
+pn_init
+pn_node n1
+pn_pod n1 default a 10.65.0.1 app=a
+nodens=$(pn_node_netns n1)
+# Two outside peers: ext/c behind hep0 (the policed interface), ext/d behind hep1.
+fab_ns ext-c && fab_link n1 hep0 ext-c eth0
+fab_ns ext-d && fab_link n1 hep1 ext-d eth0
+fab_in n1 ip addr add 192.0.2.1/24 dev hep0
+fab_in n1 ip addr add 198.51.100.1/24 dev hep1
+fab_in ext-c ip addr add 192.0.2.2/24 dev eth0
+fab_in ext-d ip addr add 198.51.100.2/24 dev eth0
+fab_in ext-c ip route add 10.65.0.0/16 via 192.0.2.1
+fab_in ext-d ip route add 10.65.0.0/16 via 198.51.100.1
+PN_IP[node/hep0]=192.0.2.1
+PN_IP[node/hep1]=198.51.100.1
+PN_IP[ext/c]=192.0.2.2
+
+# The node's own servers (SSH's, BGP's, HTTP and two others) and the outside's.
+pn_serve_netns "$nodens:22,179,80,81,8080,2222" "$(pn_netns ext c):80,179" \
+    "$(pn_netns default a):80,81" ||
+    { fail servers "the servers did not start"; t_end; }
+
+# from the node's own namespace (the node's packets out through hep0)
+node_probe() {
+    local port=$1 ip=$2 out
+    out=$(ip netns exec "$nodens" timeout 2 socat -T "$PN_TIMEOUT" - \
+        "TCP:$ip:$port,connect-timeout=$PN_TIMEOUT" </dev/null 2>/dev/null)
+    [ "$out" = ok ]
+}
+node_expect() {
+    local name=$1 want=$2 port=$3 ip=${4:-192.0.2.2} got=deny
+    node_probe "$port" "$ip" && got=allow
+    if [ "$got" = "$want" ]; then pass "$name"; else fail "$name" "expected $want, got $got"; fi
+}
+
+if ! pn_start_node n1; then
+    fail start "tabby-node did not program: $(tail -5 "$T_TMP/tabby-node-n1.log")"
+    t_end
+fi
+pass start
+
+# ---- no host endpoint: the node's interfaces are open; a pod cannot reach its node --------
+pn_expect no_hep_open allow ext c node hep0 80 TCP
+pn_expect no_hep_other_port_open allow ext c node hep0 8080 TCP
+pn_expect pod_to_own_node_dropped_by_default deny default a node hep0 80 TCP
+pn_check
+node_expect no_hep_node_out_open allow 80
+
+# ---- a host endpoint without policy: failsafe only, on its interface only ------------------
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: n1-hep0, labels: {role: edge}}
+spec: {node: n1, interfaceName: hep0, expectedIPs: [192.0.2.1]}
+YAML
+pn_expect hep_default_deny deny ext c node hep0 80 TCP
+pn_expect hep_default_deny_udp deny ext c node hep0 8080 UDP
+pn_expect failsafe_ssh_in allow ext c node hep0 22 TCP
+pn_expect failsafe_bgp_in allow ext c node hep0 179 TCP
+pn_expect other_interface_untouched allow ext d node hep1 80 TCP
+pn_check
+node_expect hep_default_deny_out deny 80
+node_expect failsafe_bgp_out allow 179
+
+# ---- a policy selecting the endpoint by its labels ------------------------------------------
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: edge-http}
+spec:
+  selector: role == 'edge'
+  order: 100
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    destination: {ports: [80]}
+YAML
+pn_expect policy_allows_http allow ext c node hep0 80 TCP
+pn_expect policy_leaves_other_port_closed deny ext c node hep0 8080 TCP
+pn_expect policy_keeps_failsafe allow ext c node hep0 22 TCP
+pn_check
+
+# ---- deny-all before it: failsafe traffic still passes ---------------------------------------
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: edge-deny-all}
+spec:
+  selector: role == 'edge'
+  order: 1
+  types: [Ingress, Egress]
+  ingress:
+  - action: Deny
+  egress:
+  - action: Deny
+YAML
+pn_expect deny_all_drops_http deny ext c node hep0 80 TCP
+pn_expect deny_all_keeps_ssh allow ext c node hep0 22 TCP
+pn_expect deny_all_keeps_bgp allow ext c node hep0 179 TCP
+pn_expect deny_all_other_interface_untouched allow ext d node hep1 80 TCP
+pn_check
+node_expect deny_all_drops_out deny 80
+node_expect deny_all_keeps_bgp_out allow 179
+
+# ---- FelixConfiguration: failsafe ports and defaultEndpointToHostAction ----------------------
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: FelixConfiguration
+metadata: {name: default}
+spec:
+  defaultEndpointToHostAction: Accept
+  failsafeInboundHostPorts: [{protocol: TCP, port: 2222}]
+YAML
+pn_expect felix_failsafe_replaces_ssh deny ext c node hep0 22 TCP
+pn_expect felix_failsafe_port allow ext c node hep0 2222 TCP
+pn_expect felix_endpoint_to_host_accept allow default a node hep0 80 TCP
+pn_check
+pn_change delete felixconfiguration default >/dev/null
+pn_expect felix_gone_ssh_back allow ext c node hep0 22 TCP
+pn_expect felix_gone_pod_to_node_dropped deny default a node hep0 80 TCP
+pn_check
+
+# ---- the host endpoint goes: its interface is open again -------------------------------------
+pn_change delete hostendpoint n1-hep0 >/dev/null
+pn_expect hep_gone_open allow ext c node hep0 8080 TCP
+pn_check
+pn_change delete globalnetworkpolicy edge-deny-all >/dev/null
+
+# ---- an all-interfaces endpoint: every interface, the node's own traffic only --------------
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: n1-all, labels: {role: edge}}
+spec: {node: n1, interfaceName: "*"}
+YAML
+pn_expect any_policy_allows_http allow ext c node hep0 80 TCP
+pn_expect any_other_interface_policed allow ext d node hep1 80 TCP
+pn_expect any_drops_other_port deny ext d node hep1 8080 TCP
+pn_expect any_keeps_ssh allow ext d node hep1 22 TCP
+pn_check
+node_expect any_drops_node_out deny 80
+node_expect any_keeps_bgp_out allow 179
+node_expect any_node_to_own_pod_passes allow 80 10.65.0.1
+pn_change delete hostendpoint n1-all >/dev/null
+pn_expect any_gone_open allow ext d node hep1 8080 TCP
+pn_check
+
+# ---- forwarded traffic: applyOnForward policies only ----------------------------------------
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: n1-hep0, labels: {role: edge}}
+spec: {node: n1, interfaceName: hep0}
+YAML
+pn_expect forwarded_not_policed_without_apply_on_forward allow ext c default a 80 TCP
+pn_expect own_traffic_policed deny ext c node hep0 8080 TCP
+pn_check
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: edge-forward}
+spec:
+  selector: role == 'edge'
+  applyOnForward: true
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    destination: {ports: [81]}
+YAML
+pn_expect apply_on_forward_denies_other_port deny ext c default a 80 TCP
+pn_expect apply_on_forward_allows_its_port allow ext c default a 81 TCP
+pn_expect apply_on_forward_other_interface_untouched allow ext d default a 80 TCP
+pn_expect apply_on_forward_also_own_traffic allow ext c node hep0 81 TCP
+pn_check
+pn_change delete globalnetworkpolicy edge-forward >/dev/null
+pn_change delete hostendpoint n1-hep0 >/dev/null
+
+# ---- preDNAT: before the normal policy, forwarded traffic too ---------------------------------
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: n1-hep0, labels: {role: edge}}
+spec: {node: n1, interfaceName: hep0}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: edge-open}
+spec:
+  selector: role == 'edge'
+  order: 200
+  types: [Ingress]
+  ingress: [{action: Allow}]
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: edge-pre}
+spec:
+  selector: role == 'edge'
+  preDNAT: true
+  applyOnForward: true
+  ingress:
+  - action: Deny
+    protocol: TCP
+    destination: {ports: [8080, 81]}
+  - action: Allow
+    protocol: TCP
+    destination: {ports: [2222]}
+YAML
+pn_expect pre_dnat_deny_beats_normal_allow deny ext c node hep0 8080 TCP
+pn_expect pre_dnat_leaves_the_rest_to_normal_policy allow ext c node hep0 80 TCP
+pn_expect pre_dnat_denies_forwarded_traffic deny ext c default a 81 TCP
+pn_expect pre_dnat_other_forwarded_port allow ext c default a 80 TCP
+pn_expect pre_dnat_keeps_failsafe allow ext c node hep0 22 TCP
+pn_check
+pn_change delete globalnetworkpolicy edge-open >/dev/null
+pn_expect pre_dnat_allow_goes_on_to_normal_policy deny ext c node hep0 2222 TCP
+pn_check
+pn_change delete globalnetworkpolicy edge-pre >/dev/null
+pn_change delete hostendpoint n1-hep0 >/dev/null
+
+# ---- examples/host-endpoint.yaml ----------------------------------------------------------
+sed -e 's/node: node-1/node: n1/' -e 's/interfaceName: eth0/interfaceName: hep0/' \
+    -e 's/192.0.2.11/192.0.2.1/' "$T_TOP/examples/host-endpoint.yaml" >"$T_TMP/hep-example.yaml"
+if pn_change apply -f "$T_TMP/hep-example.yaml" >"$T_TMP/out" 2>&1; then
+    pass example_applies
+else
+    fail example_applies "$(cat "$T_TMP/out")"
+fi
+pn_expect example_allows_http allow ext c node hep0 80 TCP
+pn_expect example_denies_other deny ext c node hep0 8080 TCP
+pn_expect example_keeps_ssh allow ext c node hep0 22 TCP
+pn_check
+node_expect example_allows_node_out allow 80
+
+t_end

@@ -1,0 +1,391 @@
+/* test_calc_host.c — host endpoints read as nft text: the output hook, the dispatch to a
+ * named endpoint's chains, failsafe ports first (Calico's defaults, or FelixConfiguration's),
+ * policies selected by the endpoint's labels in Calico's order and tiers, its profiles,
+ * the default drop, and defaultEndpointToHostAction for a pod's packets to its node. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "calc_fixture.h"
+
+static const char *const eth0 =
+    "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+    "metadata: {name: node-a-eth0, labels: {role: edge}}\n"
+    "spec: {node: node-a, interfaceName: eth0, expectedIPs: [192.0.2.10]}\n";
+
+static const char *const other_node =
+    "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+    "metadata: {name: node-b-eth0, labels: {role: edge}}\n"
+    "spec: {node: node-b, interfaceName: eth0, expectedIPs: [192.0.2.11]}\n";
+
+static const char *const allow_http =
+    "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+    "metadata: {name: edge-http}\n"
+    "spec:\n  selector: role == 'edge'\n  order: 10\n  types: [Ingress]\n  ingress:\n"
+    "  - action: Allow\n    protocol: TCP\n    destination: {ports: [80]}\n";
+
+static void test_empty_calc_has_output_hook_and_failsafe_chains(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = dump(c);
+
+    (void)state;
+    assert_has(t, "chain output-hook {\n\t\ttype filter hook output priority 0; policy accept;\n"
+                  "\t\tct state established,related accept\n"
+                  "\t\toifname @local-wl accept\n\t\tjump host-out\n\t}");
+    assert_has(t, "icmpv6 type 136 accept\n\t\tiifname @local-wl jump from-wl\n"
+                  "\t\tjump host-in\n\t}");
+    /* Calico's default: a pod's packet to its own node is dropped */
+    assert_has(t, "chain host-in {\n\t\tiifname @local-wl drop comment "
+                  "\"defaultEndpointToHostAction Drop\"\n\t}");
+    assert_has(t, "chain host-out {\n\t}");
+    assert_has(t, "chain failsafe-in {\n\t\tmeta l4proto tcp th dport 22 accept comment "
+                  "\"failsafe ingress TCP 22\"\n");
+    assert_has(t, "meta l4proto udp th dport 68 accept");
+    assert_has(t, "meta l4proto tcp th dport 6667 accept comment \"failsafe ingress TCP 6667\"\n"
+                  "\t}");
+    assert_has(t, "chain failsafe-out {\n\t\tmeta l4proto udp th dport 53 accept comment "
+                  "\"failsafe egress UDP 53\"\n");
+    assert_has(t, "meta l4proto udp th dport 67 accept comment \"failsafe egress UDP 67\"");
+}
+
+static void test_named_endpoint_without_policy_drops_all_but_failsafe(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, eth0);
+    apply(c, other_node);
+    t = dump(c);
+    assert_has(t, "set hif-eth0 { type ifname; comment \"a host endpoint's interface\"; "
+                  "elements = { \"eth0\" }; }");
+    assert_has(t, "chain host-in {\n\t\tiifname @local-wl drop comment "
+                  "\"defaultEndpointToHostAction Drop\"\n\t\tiifname @hif-eth0 goto hin-if-eth0\n"
+                  "\t}");
+    assert_has(t, "chain host-out {\n\t\toifname @hif-eth0 goto hout-if-eth0\n\t}");
+    assert_has(t, "chain hin-if-eth0 {\n\t\tjump failsafe-in\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n");
+    assert_has(t, "counter drop comment \"host endpoint eth0: no ingress policy or profile "
+                  "allowed it\"\n\t}");
+    assert_has(t, "chain hout-if-eth0 {\n\t\tjump failsafe-out\n");
+    assert_has(t, "counter drop comment \"host endpoint eth0: no egress policy or profile "
+                  "allowed it\"\n\t}");
+    /* the workload dispatch never sees a host endpoint */
+    assert_lacks(t, "local-wl { type ifname; elements");
+}
+
+static void test_policy_selecting_endpoint_labels_runs_in_its_chain(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, eth0);
+    apply(c, allow_http);
+    t = dump(c);
+    assert_has(t, "chain hin-if-eth0 {\n\t\tjump failsafe-in\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n"
+                  "\t\tmeta mark set mark & 0xfffdffff\n"
+                  "\t\tmeta mark & 0x00020000 == 0 jump pi-gnp/edge-http\n"
+                  "\t\tmeta mark & 0x00010000 != 0 accept\n");
+    assert_has(t, "counter drop comment \"host endpoint eth0 tier default: default deny: no "
+                  "ingress policy allowed or passed it\"\n");
+    /* an ingress policy says nothing of egress */
+    assert_has(t, "chain hout-if-eth0 {\n\t\tjump failsafe-out\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n\t\tlimit rate");
+    /* the endpoint's expectedIPs are its addresses for rule selectors */
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: to-edge}\n"
+             "spec:\n  selector: app == 'x'\n  types: [Egress]\n  egress:\n"
+             "  - action: Allow\n    destination: {selector: role == 'edge'}\n");
+    free(t);
+    t = dump(c);
+    assert_has(t, "elements = { 192.0.2.10 }");
+    /* the policy stops selecting it: its chain has no tier left */
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+             "metadata: {name: node-a-eth0, labels: {role: core}}\n"
+             "spec: {node: node-a, interfaceName: eth0}\n");
+    free(t);
+    t = dump(c);
+    assert_has(t, "chain hin-if-eth0 {\n\t\tjump failsafe-in\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n\t\tlimit rate");
+}
+
+static void test_namespaced_policy_never_selects_a_host_endpoint(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, eth0);
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: np, namespace: default}\n"
+             "spec:\n  selector: all()\n  types: [Ingress]\n  ingress:\n  - action: Allow\n");
+    t = dump(c);
+    /* (the workload dispatch runs it; the host endpoint's chain has no policy) */
+    assert_has(t, "chain hin-if-eth0 {\n\t\tjump failsafe-in\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n\t\tlimit rate");
+}
+
+static void test_tiers_order_and_pass_apply_to_host_endpoints(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    const char *sec, *def;
+
+    (void)state;
+    apply(c, eth0);
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: security}\n"
+             "spec: {order: 100, defaultAction: Pass}\n");
+    apply(c, allow_http);
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: security.block}\n"
+             "spec:\n  tier: security\n  selector: has(role)\n  types: [Ingress]\n  ingress:\n"
+             "  - action: Deny\n    protocol: TCP\n    destination: {ports: [23]}\n");
+    t = dump(c);
+    sec = strstr(t, "jump pi-gnp/security.block");
+    def = strstr(t, "jump pi-gnp/edge-http");
+    assert_non_null(sec);
+    assert_non_null(def);
+    assert_true(sec < def);
+    /* security's defaultAction Pass: no drop at its end */
+    assert_lacks(t, "tier security: default deny");
+    assert_has(t, "tier default: default deny");
+}
+
+static void test_profiles_decide_after_the_tiers(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata: {name: open-ssh}\n"
+             "spec:\n  ingress:\n  - action: Allow\n  egress:\n  - action: Allow\n");
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+             "metadata: {name: node-a-eth1}\n"
+             "spec: {node: node-a, interfaceName: eth1, profiles: [open-ssh, unknown]}\n");
+    t = dump(c);
+    assert_has(t, "chain hin-if-eth1 {\n\t\tjump failsafe-in\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n\t\tjump pi-pr/open-ssh\n"
+                  "\t\tmeta mark & 0x00010000 != 0 accept\n");
+    assert_has(t, "chain hout-if-eth1 {\n\t\tjump failsafe-out\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n\t\tjump po-pr/open-ssh\n");
+    /* a profile nothing stored says nothing */
+    assert_lacks(t, "pr-unknown");
+}
+
+static void test_felix_configuration_sets_failsafe_ports_and_endpoint_to_host(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    static const char *const node_cfg =
+        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n"
+        "metadata: {name: node.node-a}\n"
+        "spec:\n  defaultEndpointToHostAction: Accept\n"
+        "  failsafeInboundHostPorts: [{protocol: TCP, port: 2222}]\n";
+
+    (void)state;
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n"
+             "metadata: {name: default}\n"
+             "spec:\n  defaultEndpointToHostAction: RETURN\n"
+             "  failsafeInboundHostPorts: []\n  failsafeOutboundHostPorts:\n"
+             "  - {protocol: udp, port: 53}\n");
+    t = dump(c);
+    assert_has(t, "iifname @local-wl accept comment \"defaultEndpointToHostAction Return\"");
+    assert_has(t, "chain failsafe-in {\n\t}");
+    assert_has(t, "chain failsafe-out {\n\t\tmeta l4proto udp th dport 53 accept comment "
+                  "\"failsafe egress UDP 53\"\n\t}");
+    /* the node's own over the default's, field by field */
+    apply(c, node_cfg);
+    free(t);
+    t = dump(c);
+    assert_has(t, "iifname @local-wl accept comment \"defaultEndpointToHostAction Accept\"");
+    assert_has(t, "chain failsafe-in {\n\t\tmeta l4proto tcp th dport 2222 accept");
+    assert_has(t, "chain failsafe-out {\n\t\tmeta l4proto udp th dport 53 accept comment "
+                  "\"failsafe egress UDP 53\"\n\t}");
+    /* another node's is not read */
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n"
+             "metadata: {name: node.node-b}\nspec: {defaultEndpointToHostAction: Drop}\n");
+    delete(c, node_cfg);
+    free(t);
+    t = dump(c);
+    assert_has(t, "iifname @local-wl accept comment \"defaultEndpointToHostAction Return\"");
+    assert_has(t, "chain failsafe-in {\n\t}");
+}
+
+static void test_two_endpoints_on_one_interface_use_one_chain(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, eth0);
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+             "metadata: {name: node-a-eth0-bis}\n"
+             "spec: {node: node-a, interfaceName: eth0}\n");
+    delete(c, "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+              "metadata: {name: node-a-eth0-bis}\n"
+              "spec: {node: node-a, interfaceName: eth0}\n");
+    t = dump(c);
+    assert_has(t, "iifname @hif-eth0 goto hin-if-eth0\n\t}");
+    assert_has(t, "chain hin-if-eth0 {");
+    delete(c, eth0);
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "hin-if-eth0");
+    assert_lacks(t, "hif-eth0");
+}
+
+/* An all-interfaces endpoint takes every interface no named endpoint takes, after them;
+ * a pod's packets to its node and the node's to its pods are not its. */
+static void test_all_interfaces_endpoint_takes_the_other_interfaces(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, eth0);
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+             "metadata: {name: node-a-all, labels: {role: edge}}\n"
+             "spec: {node: node-a, interfaceName: '*'}\n");
+    apply(c, allow_http);
+    t = dump(c);
+    assert_has(t, "chain host-in {\n\t\tiifname @local-wl drop comment "
+                  "\"defaultEndpointToHostAction Drop\"\n\t\tiifname @hif-eth0 goto hin-if-eth0\n"
+                  "\t\tgoto hin-any\n\t}");
+    assert_has(t, "chain host-out {\n\t\toifname @hif-eth0 goto hout-if-eth0\n"
+                  "\t\tgoto hout-any\n\t}");
+    assert_has(t, "chain hin-any {\n\t\tjump failsafe-in\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n"
+                  "\t\tmeta mark set mark & 0xfffdffff\n"
+                  "\t\tmeta mark & 0x00020000 == 0 jump pi-gnp/edge-http\n");
+    assert_has(t, "counter drop comment \"host endpoint *: no ingress policy or profile "
+                  "allowed it\"");
+    assert_lacks(t, "hif-*");
+}
+
+/* applyOnForward policies also run for forwarded traffic coming in (iifname) or going out
+ * (oifname) by the endpoint, before and after the workloads' dispatch; an Allow there
+ * returns (the rest of the forward hook decides), none lets the packet by. */
+static void test_apply_on_forward_runs_in_the_forward_hook(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, eth0);
+    apply(c, allow_http);
+    t = dump(c);
+    assert_has(t, "chain host-fwd-in {\n\t}");
+    assert_has(t, "\t\tjump host-fwd-in\n\t\tiifname @local-wl jump from-wl\n"
+                  "\t\toifname @local-wl jump to-wl\n\t\tjump host-fwd-out\n\t}");
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: edge-fwd}\n"
+             "spec:\n  selector: role == 'edge'\n  applyOnForward: true\n  types: [Ingress]\n"
+             "  ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {ports: [443]}\n");
+    free(t);
+    t = dump(c);
+    assert_has(t, "chain host-fwd-in {\n\t\tiifname @hif-eth0 goto hfi-if-eth0\n\t}");
+    assert_has(t, "chain host-fwd-out {\n\t}");
+    assert_has(t, "chain hfi-if-eth0 {\n\t\tmeta mark set mark & 0xfffcffff\n"
+                  "\t\tmeta mark set mark & 0xfffdffff\n"
+                  "\t\tmeta mark & 0x00020000 == 0 jump pi-gnp/edge-fwd\n"
+                  "\t\tmeta mark & 0x00010000 != 0 return\n");
+    assert_has(t, "counter drop comment \"host endpoint eth0 forward tier default: default "
+                  "deny: no ingress policy allowed or passed it\"\n\t}");
+    /* the node's own traffic: both policies */
+    assert_has(t, "jump pi-gnp/edge-http\n\t\tmeta mark & 0x00010000 != 0 accept\n"
+                  "\t\tmeta mark & 0x00020000 == 0 jump pi-gnp/edge-fwd\n");
+    /* no longer forwarded: the chain goes */
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: edge-fwd}\n"
+             "spec:\n  selector: role == 'edge'\n  types: [Ingress]\n"
+             "  ingress:\n  - action: Allow\n    protocol: TCP\n    destination: {ports: [443]}\n");
+    free(t);
+    t = dump(c);
+    assert_has(t, "chain host-fwd-in {\n\t}");
+    assert_lacks(t, "hfi-if-eth0");
+}
+
+/* preDNAT policies run before DNAT in prerouting-hook, for the endpoint a packet comes in
+ * by, after the failsafe ports: Allow goes on to normal policy (accept in this hook
+ * only), Deny drops, nothing decided goes on; never for workloads. */
+static void test_pre_dnat_runs_in_prerouting_for_host_endpoints_only(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    t = dump(c);
+    assert_has(t, "chain prerouting-hook {\n\t\ttype filter hook prerouting priority -110; "
+                  "policy accept;\n\t\tct state established,related accept\n"
+                  "\t\tiifname @local-wl return\n\t\tjump host-pre\n\t}");
+    apply(c, eth0);
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: pre}\n"
+             "spec:\n  selector: role == 'edge'\n  preDNAT: true\n  applyOnForward: true\n"
+             "  order: 5\n  ingress:\n  - action: Deny\n    protocol: TCP\n"
+             "    destination: {ports: [8080]}\n");
+    free(t);
+    t = dump(c);
+    assert_has(t, "chain host-pre {\n\t\tiifname @hif-eth0 goto hpre-if-eth0\n\t}");
+    assert_has(t, "chain hpre-if-eth0 {\n\t\tjump failsafe-in\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n"
+                  "\t\tmeta mark set mark & 0xfffdffff\n"
+                  "\t\tmeta mark & 0x00020000 == 0 jump pi-gnp/pre\n"
+                  "\t\tmeta mark & 0x00010000 != 0 accept\n\t}");
+    /* not in the endpoint's normal chain, nor in the workloads' dispatch */
+    assert_has(t, "chain hin-if-eth0 {\n\t\tjump failsafe-in\n"
+                  "\t\tmeta mark set mark & 0xfffcffff\n\t\tlimit rate");
+    assert_lacks(t, "to-wl-tier-default");
+    assert_has(t, "chain host-fwd-in {\n\t}");
+}
+
+/* A host endpoint's named ports (spec.ports: name, protocol, port) are what a rule naming
+ * the port matches on its expectedIPs, as a workload's named ports are. */
+static void test_host_endpoint_named_ports(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+             "metadata: {name: node-b-eth0, labels: {role: edge}}\n"
+             "spec:\n  node: node-b\n  interfaceName: eth0\n  expectedIPs: [192.0.2.11]\n"
+             "  ports:\n  - {name: admin, protocol: TCP, port: 2222}\n");
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: to-admin}\n"
+             "spec:\n  selector: app == 'x'\n  types: [Egress]\n  egress:\n"
+             "  - action: Allow\n    protocol: TCP\n"
+             "    destination: {selector: role == 'edge', ports: [admin]}\n");
+    t = dump(c);
+    assert_has(t, "elements = { 192.0.2.11 . 6 . 2222 }");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_calc_has_output_hook_and_failsafe_chains),
+        cmocka_unit_test(test_named_endpoint_without_policy_drops_all_but_failsafe),
+        cmocka_unit_test(test_policy_selecting_endpoint_labels_runs_in_its_chain),
+        cmocka_unit_test(test_namespaced_policy_never_selects_a_host_endpoint),
+        cmocka_unit_test(test_tiers_order_and_pass_apply_to_host_endpoints),
+        cmocka_unit_test(test_profiles_decide_after_the_tiers),
+        cmocka_unit_test(test_felix_configuration_sets_failsafe_ports_and_endpoint_to_host),
+        cmocka_unit_test(test_two_endpoints_on_one_interface_use_one_chain),
+        cmocka_unit_test(test_all_interfaces_endpoint_takes_the_other_interfaces),
+        cmocka_unit_test(test_apply_on_forward_runs_in_the_forward_hook),
+        cmocka_unit_test(test_pre_dnat_runs_in_prerouting_for_host_endpoints_only),
+        cmocka_unit_test(test_host_endpoint_named_ports),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -180,10 +180,15 @@ static int tell_delete(struct k8s_sync *w, const char *key, int64_t rev,
 {
     struct told *t = told_find(w, key);
 
+    int r;
+
     if (!t)
         return 0;
-    told_drop(w, t);
-    return push_event(out, TBY_EVENT_DELETE, key, NULL, NULL, rev);
+    /* the event first: key may be t's own (tell_unmade), which told_drop frees */
+    r = push_event(out, TBY_EVENT_DELETE, key, NULL, NULL, rev);
+    if (r == 0)
+        told_drop(w, t);
+    return r;
 }
 
 /* Tells the entry unless its value is what was told last. */

@@ -16,7 +16,6 @@ struct not_enforced {
     struct tby_hnode node;
     enum tby_enforce_plan plan;
     char *why;
-    struct tby_resource *beside;  /* the stand-in programmed beside it, or NULL */
     char id[];                    /* "GlobalNetworkPolicy shop", "NetworkPolicy ns/x" */
 };
 
@@ -47,7 +46,6 @@ static struct not_enforced *find(const struct policy_enforce *e, const char *id)
 
 static void entry_free(struct not_enforced *x)
 {
-    tby_resource_free(x->beside);
     free(x->why);
     free(x);
 }
@@ -82,37 +80,30 @@ void policy_enforce_free(struct policy_enforce *e)
     free(e);
 }
 
-/* Forgets what was recorded for id, and takes out of the calculation a stand-in programmed
- * beside it unless `keep` replaces it (same name: the update is enough). */
-static int forget(struct policy_enforce *e, struct tby_calc *calc, const char *id,
-                  const struct tby_resource *keep, struct tby_error *err)
+/* Forgets what was recorded for id. A stand-in has res's kind and name, so the
+ * calculation's update or removal of res already replaced or removed it. */
+static void forget(struct policy_enforce *e, const char *id)
 {
     struct not_enforced *x = find(e, id);
-    int r = 0;
 
     if (!x)
-        return 0;
-    if (x->beside && !(keep && strcmp(keep->meta.name, x->beside->meta.name) == 0))
-        r = tby_calc_remove(calc, x->beside, err);
+        return;
     tby_hmap_remove(&e->list, &x->node);
     entry_free(x);
-    return r;
 }
 
 /* Records why res is not enforced as written; logs it when that is news. */
 static int record(struct policy_enforce *e, const char *id, enum tby_enforce_plan plan,
-                  const char *why, struct tby_resource *beside, bool news)
+                  const char *why, bool news)
 {
     struct not_enforced *x = calloc(1, sizeof(*x) + strlen(id) + 1);
 
     if (!x || !(x->why = strdup(why))) {
         free(x);
-        tby_resource_free(beside);
         return -ENOMEM;
     }
     strcpy(x->id, id);
     x->plan = plan;
-    x->beside = beside;
     if (tby_hmap_insert(&e->list, &x->node, tby_hash_str(id)) < 0) {
         entry_free(x);
         return -ENOMEM;
@@ -150,11 +141,6 @@ int policy_enforce_update(struct policy_enforce *e, struct tby_calc *calc,
     case TBY_ENFORCE_REPLACE:
         r = tby_calc_update(calc, stand_in, err);
         break;
-    case TBY_ENFORCE_BESIDE:
-        r = tby_calc_update(calc, res, err);
-        if (r == 0)
-            r = tby_calc_update(calc, stand_in, err);
-        break;
     case TBY_ENFORCE_NOTHING:
         r = tby_calc_remove(calc, res, err); /* in case it was programmed before */
         break;
@@ -167,10 +153,9 @@ int policy_enforce_update(struct policy_enforce *e, struct tby_calc *calc,
     if (was && !why[0])
         tby_log(TBY_LOG_INFO, "policy", "enforced as written %s", id);
     if (r == 0)
-        r = forget(e, calc, id, plan == TBY_ENFORCE_BESIDE ? stand_in : NULL, err);
+        forget(e, id);
     if (r == 0 && why[0])
-        r = record(e, id, (enum tby_enforce_plan)plan, why,
-                   plan == TBY_ENFORCE_BESIDE ? TBY_STEAL(stand_in) : NULL, news);
+        r = record(e, id, (enum tby_enforce_plan)plan, why, news);
     return r == -ENOMEM ? tby_error_set(err, r, "out of memory") : r;
 }
 
@@ -178,13 +163,10 @@ int policy_enforce_remove(struct policy_enforce *e, struct tby_calc *calc,
                           const struct tby_resource *res, struct tby_error *err)
 {
     char id[600];
-    int r;
 
     describe(res, id, sizeof(id));
-    r = forget(e, calc, id, NULL, err);
-    if (r == 0)
-        r = tby_calc_remove(calc, res, err);
-    return r;
+    forget(e, id);
+    return tby_calc_remove(calc, res, err);
 }
 
 void policy_enforce_counts(const struct policy_enforce *e, struct policy_enforce_counts *out)

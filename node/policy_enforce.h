@@ -3,8 +3,8 @@
  * (enforce.h) reaches the calculation as its fail-closed stand-in, never with a rule left
  * out; a policy for host endpoints only does not reach it at all.
  *
- * Owns the list of resources not enforced as written, with why, and the stand-ins it
- * programmed beside them; the calculation is the caller's. What it says goes to the log
+ * Owns the list of resources not enforced as written, with why; the calculation (and the
+ * stand-ins programmed in it) is the caller's. What it says goes to the log
  * (once per change), to the part's metrics and to its degraded status.
  */
 #ifndef TABBY_NODE_POLICY_ENFORCE_H

@@ -317,7 +317,6 @@ static int plan_policy(struct tby_explain *x, const struct tby_resource *res)
             return 0;
         return (copy = tby_resource_copy(res)) ? add_policy(x, copy, why) : -ENOMEM;
     case TBY_ENFORCE_REPLACE:
-    case TBY_ENFORCE_BESIDE:
         return add_policy(x, stand_in, why);
     case TBY_ENFORCE_NOTHING:
         return 0;

@@ -26,10 +26,6 @@
 
 /* The annotation a stand-in carries: why the resource is not enforced as written. */
 #define TBY_ENFORCE_ANNOTATION "tabby.dev/not-enforced"
-/* Stand-ins for Profiles are GlobalNetworkPolicies with this name prefix and the profile's
- * name: "~profile.kns.prod". No policy a user writes can have it, and it sorts after every
- * other name, as profiles come after every policy. */
-#define TBY_ENFORCE_PROFILE_PREFIX "~profile."
 
 /* What a datastore lets tabby enforce beyond what every one does (tby_enforce_caps). */
 enum tby_enforce_caps {
@@ -48,15 +44,13 @@ int tby_enforce_check(const struct tby_resource *res, unsigned caps, struct tby_
 enum tby_enforce_plan {
     TBY_ENFORCE_AS_IS,    /* program res as it is */
     TBY_ENFORCE_REPLACE,  /* program *stand_in (same kind and name) instead of res */
-    TBY_ENFORCE_BESIDE,   /* program res, and *stand_in beside it (none since Profile
-                           * rules are enforced) */
     TBY_ENFORCE_NOTHING,  /* nothing for workloads: a policy that applies only to host
                            * endpoints (doNotTrack, preDNAT), a HostEndpoint */
 };
 
 /* What tabby-node's policy engine programs for res: the plan, and in *stand_in (else NULL)
- * a new resource for REPLACE and BESIDE. Whenever that is not res as written, why says
- * what tabby does not enforce and what it does instead ("" otherwise). The stand-ins:
+ * a new resource for REPLACE. Whenever that is not res as written, why says what tabby
+ * does not enforce and what it does instead ("" otherwise). The stand-ins:
  *   - a policy with a rule tabby cannot program (http; services without
  *     TBY_ENFORCE_SERVICES): in that direction, the rules before it, then Deny;
  *   - a stand-in from tby_enforce_unreadable is programmed as it is (AS_IS, with why).

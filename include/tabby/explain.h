@@ -16,8 +16,7 @@
  *
  * What is evaluated is what tabby-node programs: each policy and Profile goes through
  * enforce.h's plan, so one tabby cannot program as written is evaluated as its
- * fail-closed stand-in (a Profile with rules: the "~profile.<name>" policy after all
- * others), and the trace says why. Rule selectors match network sets by their nets, as
+ * fail-closed stand-in, and the trace says why. Rule selectors match network sets by their nets, as
  * they match endpoints by their addresses; rules naming a Service match the EndpointSlices
  * added (tby_explain_add_endpointslice), as tabby-node matches them on k8s:.
  *

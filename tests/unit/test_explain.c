@@ -16,23 +16,30 @@
 #include "tabby/explain.h"
 #include "tabby/resource.h"
 
+/* The head of a document up to its spec: Calico's kinds, and Kubernetes' NetworkPolicy. */
+#define V3(kind, meta) "apiVersion: projectcalico.org/v3\nkind: " kind "\nmetadata: " meta "\n"
+#define NP(name) V3("NetworkPolicy", "{name: " name ", namespace: x}")
+#define GNP(name) V3("GlobalNetworkPolicy", "{name: " name "}")
+#define KNP(name) "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n" \
+                  "metadata: {name: " name ", namespace: x}\n"
+/* Nodes n1 (192.0.2.1) and n2 (192.0.2.2): x/a and x/b run on n1, y/a on n2. */
+#define NODES V3("Node", "{name: n1}") "spec: {bgp: {ipv4Address: 192.0.2.1/24}}\n---\n" \
+              V3("Node", "{name: n2}") "spec: {bgp: {ipv4Address: 192.0.2.2/24}}\n"
+
 /* Pods: x/a 10.1.0.1 (app=web, port http 80/TCP), x/b 10.1.0.2 (app=db, port http 81/TCP),
  * y/a 10.2.0.1 (app=web); Namespace y labelled team=ops. */
 static const char fixture[] =
     "apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {team: dev}}\n---\n"
     "apiVersion: v1\nkind: Namespace\nmetadata: {name: \"y\", labels: {team: ops}}\n---\n"
-    "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n"
-    "metadata: {name: n1-k8s-a-eth0, namespace: x, labels: {app: web}}\n"
+    V3("WorkloadEndpoint", "{name: n1-k8s-a-eth0, namespace: x, labels: {app: web}}")
     "spec: {orchestrator: k8s, node: n1, pod: a, endpoint: eth0, interfaceName: c1,\n"
     "  ipNetworks: [10.1.0.1/32], profiles: [kns.x],\n"
     "  ports: [{name: http, protocol: TCP, port: 80}]}\n---\n"
-    "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n"
-    "metadata: {name: n1-k8s-b-eth0, namespace: x, labels: {app: db}}\n"
+    V3("WorkloadEndpoint", "{name: n1-k8s-b-eth0, namespace: x, labels: {app: db}}")
     "spec: {orchestrator: k8s, node: n1, pod: b, endpoint: eth0, interfaceName: c2,\n"
     "  ipNetworks: [10.1.0.2/32], profiles: [kns.x],\n"
     "  ports: [{name: http, protocol: TCP, port: 81}]}\n---\n"
-    "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n"
-    "metadata: {name: n2-k8s-a-eth0, namespace: \"y\", labels: {app: web}}\n"
+    V3("WorkloadEndpoint", "{name: n2-k8s-a-eth0, namespace: \"y\", labels: {app: web}}")
     "spec: {orchestrator: k8s, node: n2, pod: a, endpoint: eth0, interfaceName: c3,\n"
     "  ipNetworks: [10.2.0.1/32], profiles: [kns.y]}\n";
 
@@ -72,14 +79,31 @@ static json_t *run(struct tby_explain *x, const char *from, const char *to, cons
     return trace;
 }
 
+/* The string at key of a trace's object, or NULL. */
+static const char *str(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
 static bool allowed(struct tby_explain *x, const char *from, const char *to, const char *port)
 {
     bool ok;
     json_t *t = run(x, from, to, port, &ok);
 
-    assert_string_equal(json_string_value(json_object_get(t, "verdict")), ok ? "allow" : "deny");
+    assert_string_equal(str(t, "verdict"), ok ? "allow" : "deny");
     json_decref(t);
     return ok;
+}
+
+/* The trace of FROM TO PORT says `verdict` ("allow", "deny", "unknown"). */
+static void verdict_is(struct tby_explain *x, const char *from, const char *to,
+                       const char *port, const char *verdict)
+{
+    bool ok;
+    json_t *t = run(x, from, to, port, &ok);
+
+    assert_string_equal(str(t, "verdict"), verdict);
+    json_decref(t);
 }
 
 /* The step of a direction ("egress", "ingress") in a trace, or NULL. */
@@ -89,9 +113,20 @@ static json_t *step(json_t *t, const char *dir)
     json_t *s;
 
     json_array_foreach(json_object_get(t, "steps"), i, s)
-        if (strcmp(json_string_value(json_object_get(s, "direction")), dir) == 0)
+        if (strcmp(str(s, "direction"), dir) == 0)
             return s;
     return NULL;
+}
+
+/* The i-th tier of a trace's ingress step, and the i-th policy of a tier, or NULL. */
+static json_t *ingress_tier(json_t *t, size_t i)
+{
+    return json_array_get(json_object_get(step(t, "ingress"), "tiers"), i);
+}
+
+static json_t *tier_policy(json_t *tier, size_t i)
+{
+    return json_array_get(json_object_get(tier, "policies"), i);
 }
 
 static void test_no_policy_allows_through_profiles(void **state)
@@ -112,8 +147,7 @@ static void test_no_policy_allows_through_profiles(void **state)
 static void test_k8s_ingress_policy_denies_ingress_only(void **state)
 {
     struct tby_explain *x = model(
-        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-        "metadata: {name: deny, namespace: x}\nspec: {podSelector: {}}\n");
+        KNP("deny") "spec: {podSelector: {}}\n");
     bool ok;
     json_t *t;
 
@@ -122,11 +156,8 @@ static void test_k8s_ingress_policy_denies_ingress_only(void **state)
     assert_true(allowed(x, "x/a", "y/a", "80/TCP"));   /* egress has no policy */
     t = run(x, "y/a", "x/b", "81/UDP", &ok);
     assert_false(ok);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(
-                            step(t, "ingress"), "tiers"), 0), "defaultAction")), "Deny");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(
-                            json_array_get(json_object_get(step(t, "ingress"), "tiers"), 0),
-                            "policies"), 0), "policy")), "x/knp.default.deny");
+    assert_string_equal(str(ingress_tier(t, 0), "defaultAction"), "Deny");
+    assert_string_equal(str(tier_policy(ingress_tier(t, 0), 0), "policy"), "x/knp.default.deny");
     json_decref(t);
     tby_explain_free(x);
 }
@@ -134,8 +165,7 @@ static void test_k8s_ingress_policy_denies_ingress_only(void **state)
 static void test_k8s_egress_policy_and_ports(void **state)
 {
     struct tby_explain *x = model(
-        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-        "metadata: {name: out, namespace: x}\n"
+        KNP("out")
         "spec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Egress]\n"
         "  egress:\n  - to: [{namespaceSelector: {matchLabels: {team: ops}}}]\n"
         "    ports: [{protocol: TCP, port: 80}]\n");
@@ -154,35 +184,28 @@ static void test_order_then_name_and_first_matching_rule(void **state)
 {
     /* b-allow and a-deny share order 10: a-deny comes first by name. */
     struct tby_explain *x = model(
-        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
-        "metadata: {name: b-allow, namespace: x}\n"
+        NP("b-allow")
         "spec: {order: 10, selector: app == 'db', ingress: [{action: Allow}]}\n---\n"
-        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
-        "metadata: {name: a-deny, namespace: x}\n"
+        NP("a-deny")
         "spec:\n  order: 10\n  selector: app == 'db'\n  ingress:\n"
         "  - {action: Allow, protocol: UDP}\n"
         "  - {action: Deny, source: {selector: app == 'web'}}\n---\n"
-        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
-        "metadata: {name: late, namespace: x}\n"
+        NP("late")
         "spec: {selector: app == 'db', ingress: [{action: Deny}]}\n");
     bool ok;
     json_t *t = run(x, "x/a", "x/b", "81/TCP", &ok), *pols, *rules;
 
     (void)state;
     assert_false(ok);
-    pols = json_object_get(json_array_get(json_object_get(step(t, "ingress"), "tiers"), 0),
-                           "policies");
+    pols = json_object_get(ingress_tier(t, 0), "policies");
     assert_int_equal(json_array_size(pols), 1);   /* the first decided */
-    assert_string_equal(json_string_value(json_object_get(json_array_get(pols, 0), "policy")),
-                        "x/a-deny");
+    assert_string_equal(str(json_array_get(pols, 0), "policy"), "x/a-deny");
     rules = json_object_get(json_array_get(pols, 0), "rules");
     assert_int_equal(json_array_size(rules), 2);
     assert_false(json_is_true(json_object_get(json_array_get(rules, 0), "match")));
-    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(rules, 0), "because")),
-                           "protocol UDP"));
+    assert_non_null(strstr(str(json_array_get(rules, 0), "because"), "protocol UDP"));
     assert_true(json_is_true(json_object_get(json_array_get(rules, 1), "match")));
-    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(rules, 1), "because")),
-                           "selects x/a"));
+    assert_non_null(strstr(str(json_array_get(rules, 1), "because"), "selects x/a"));
     json_decref(t);
     /* y/a is out of the namespace-scoped selector: a-deny's rule 1 misses, b-allow allows */
     assert_true(allowed(x, "y/a", "x/b", "81/TCP"));
@@ -192,20 +215,17 @@ static void test_order_then_name_and_first_matching_rule(void **state)
 static void test_pass_skips_the_rest_of_the_tier(void **state)
 {
     struct tby_explain *x = model(
-        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
-        "metadata: {name: pass-ops}\n"
+        GNP("pass-ops")
         "spec:\n  order: 1\n  ingress:\n"
         "  - {action: Pass, source: {namespaceSelector: team == 'ops'}}\n---\n"
-        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
-        "metadata: {name: deny-all}\nspec: {order: 2, ingress: [{action: Deny}]}\n");
+        GNP("deny-all") "spec: {order: 2, ingress: [{action: Deny}]}\n");
     bool ok;
     json_t *t;
 
     (void)state;
     t = run(x, "y/a", "x/a", "80/TCP", &ok);
     assert_true(ok);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(
-                            step(t, "ingress"), "tiers"), 0), "result")), "Pass");
+    assert_string_equal(str(ingress_tier(t, 0), "result"), "Pass");
     assert_non_null(json_object_get(step(t, "ingress"), "profiles"));
     json_decref(t);
     assert_false(allowed(x, "x/b", "x/a", "80/TCP"));
@@ -215,8 +235,7 @@ static void test_pass_skips_the_rest_of_the_tier(void **state)
 static void test_log_goes_on(void **state)
 {
     struct tby_explain *x = model(
-        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
-        "metadata: {name: log, namespace: x}\n"
+        NP("log")
         "spec: {ingress: [{action: Log}, {action: Allow, protocol: TCP}]}\n");
 
     (void)state;
@@ -228,8 +247,7 @@ static void test_log_goes_on(void **state)
 static void test_nets_ports_named_ports_and_negations(void **state)
 {
     struct tby_explain *x = model(
-        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
-        "metadata: {name: p, namespace: x}\n"
+        NP("p")
         "spec:\n  ingress:\n"
         "  - {action: Deny, source: {nets: [10.2.0.0/16]}, destination: {ports: [81]},"
         " protocol: TCP}\n"
@@ -254,14 +272,11 @@ static void test_nets_ports_named_ports_and_negations(void **state)
 static void test_network_sets_in_rule_selectors(void **state)
 {
     struct tby_explain *x = model(
-        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\n"
-        "metadata: {name: partners, labels: {kind: partner}}\n"
+        V3("GlobalNetworkSet", "{name: partners, labels: {kind: partner}}")
         "spec: {nets: [198.51.100.0/24]}\n---\n"
-        "apiVersion: projectcalico.org/v3\nkind: NetworkSet\n"
-        "metadata: {name: ops-ips, namespace: \"y\", labels: {kind: ops}}\n"
+        V3("NetworkSet", "{name: ops-ips, namespace: \"y\", labels: {kind: ops}}")
         "spec: {nets: [203.0.113.0/24]}\n---\n"
-        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
-        "metadata: {name: edge}\n"
+        GNP("edge")
         "spec:\n  selector: app == 'web'\n  ingress:\n"
         "  - {action: Allow, source: {selector: kind == 'partner'}}\n"
         "  - {action: Allow, source: {namespaceSelector: team == 'ops'}}\n");
@@ -271,10 +286,8 @@ static void test_network_sets_in_rule_selectors(void **state)
     (void)state;
     t = run(x, "198.51.100.7", "x/a", "80/TCP", &ok);
     assert_true(ok);
-    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(json_object_get(
-                               json_array_get(json_object_get(json_array_get(json_object_get(
-                                   step(t, "ingress"), "tiers"), 0), "policies"), 0), "rules"),
-                               0), "because")),
+    assert_non_null(strstr(str(json_array_get(json_object_get(tier_policy(ingress_tier(t, 0), 0),
+                                                              "rules"), 0), "because"),
                            "GlobalNetworkSet partners"));
     json_decref(t);
     assert_true(allowed(x, "203.0.113.9", "x/a", "80/TCP"));   /* y is team=ops */
@@ -285,8 +298,7 @@ static void test_network_sets_in_rule_selectors(void **state)
 static void test_icmp_types(void **state)
 {
     struct tby_explain *x = model(
-        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
-        "metadata: {name: p, namespace: x}\n"
+        NP("p")
         "spec:\n  ingress:\n  - {action: Allow, protocol: ICMP, icmp: {type: 8}}\n");
 
     (void)state;
@@ -299,8 +311,7 @@ static void test_icmp_types(void **state)
 static void test_egress_deny_stops_before_ingress(void **state)
 {
     struct tby_explain *x = model(
-        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
-        "metadata: {name: no-out}\n"
+        GNP("no-out")
         "spec: {selector: app == 'web', types: [Egress]}\n");
     bool ok;
     json_t *t = run(x, "x/a", "x/b", "80/TCP", &ok);
@@ -319,12 +330,7 @@ static void test_egress_deny_stops_before_ingress(void **state)
 static void test_same_endpoint_and_own_node_always_allowed(void **state)
 {
     struct tby_explain *x = model(
-        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-        "metadata: {name: deny, namespace: x}\nspec: {podSelector: {}}\n---\n"
-        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\n"
-        "spec: {bgp: {ipv4Address: 192.0.2.1/24}}\n---\n"
-        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n2}\n"
-        "spec: {bgp: {ipv4Address: 192.0.2.2/24}}\n");
+        KNP("deny") "spec: {podSelector: {}}\n---\n" NODES);
 
     (void)state;
     assert_true(allowed(x, "x/a", "10.1.0.1", "80/TCP"));
@@ -337,58 +343,36 @@ static void test_same_endpoint_and_own_node_always_allowed(void **state)
  * (Calico's default Drop); a node with a policed host endpoint: "unknown", said so. */
 static void test_host_side_endpoint_to_host_and_unevaluated_host_endpoints(void **state)
 {
-    static const char nodes[] =
-        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n1}\n"
-        "spec: {bgp: {ipv4Address: 192.0.2.1/24}}\n---\n"
-        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n2}\n"
-        "spec: {bgp: {ipv4Address: 192.0.2.2/24}}\n";
-    _cleanup_free_ char *with_felix = NULL, *with_hep = NULL;
-    struct tby_explain *x = model(nodes);
-    bool ok;
+    struct tby_explain *x = model(NODES);
     json_t *t;
+    bool ok;
 
     (void)state;
     assert_false(allowed(x, "x/a", "192.0.2.1", "80/TCP"));  /* its own node: Drop */
     assert_true(allowed(x, "x/a", "192.0.2.2", "80/TCP"));   /* another, no host endpoint */
     tby_explain_free(x);
-    assert_true(asprintf(&with_felix, "%s---\napiVersion: projectcalico.org/v3\n"
-                         "kind: FelixConfiguration\nmetadata: {name: node.n1}\n"
-                         "spec: {defaultEndpointToHostAction: Accept}\n", nodes) > 0);
-    x = model(with_felix);
+    x = model(NODES "---\n" V3("FelixConfiguration", "{name: node.n1}")
+              "spec: {defaultEndpointToHostAction: Accept}\n");
     assert_true(allowed(x, "x/a", "192.0.2.1", "80/TCP"));
     tby_explain_free(x);
-    assert_true(asprintf(&with_hep, "%s---\napiVersion: projectcalico.org/v3\n"
-                         "kind: HostEndpoint\nmetadata: {name: n2-eth0}\n"
-                         "spec: {node: n2, interfaceName: eth0, expectedIPs: [192.0.2.2]}\n",
-                         nodes) > 0);
-    x = model(with_hep);
+    x = model(NODES "---\n" V3("HostEndpoint", "{name: n2-eth0}")
+              "spec: {node: n2, interfaceName: eth0, expectedIPs: [192.0.2.2]}\n");
     t = run(x, "x/a", "n2-eth0", "80/TCP", &ok);
     assert_false(ok);
-    assert_string_equal(json_string_value(json_object_get(t, "verdict")), "unknown");
-    assert_non_null(strstr(json_string_value(json_object_get(t, "note")),
-                           "host endpoint policy of node n2 is not evaluated"));
+    assert_string_equal(str(t, "verdict"), "unknown");
+    assert_non_null(strstr(str(t, "note"), "host endpoint policy of node n2 is not evaluated"));
     json_decref(t);
-    t = run(x, "192.0.2.2", "x/a", "80/TCP", &ok);
-    assert_string_equal(json_string_value(json_object_get(t, "verdict")), "unknown");
-    json_decref(t);
+    verdict_is(x, "192.0.2.2", "x/a", "80/TCP", "unknown");
     /* the node's traffic to its own pods passes no host endpoint */
-    t = run(x, "192.0.2.2", "y/a", "80/TCP", &ok);
-    assert_string_equal(json_string_value(json_object_get(t, "verdict")), "allow");
-    json_decref(t);
+    verdict_is(x, "192.0.2.2", "y/a", "80/TCP", "allow");
     /* forwarded: only applyOnForward policies would police it */
     assert_true(allowed(x, "203.0.113.9", "y/a", "80/TCP"));
     tby_explain_free(x);
-    free(with_hep);
-    assert_true(asprintf(&with_hep, "%s---\napiVersion: projectcalico.org/v3\n"
-                         "kind: HostEndpoint\nmetadata: {name: n2-eth0}\n"
-                         "spec: {node: n2, interfaceName: eth0}\n---\n"
-                         "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
-                         "metadata: {name: fwd}\nspec: {selector: has(x), applyOnForward: "
-                         "true, ingress: [{action: Allow}]}\n", nodes) > 0);
-    x = model(with_hep);
-    t = run(x, "203.0.113.9", "y/a", "80/TCP", &ok);
-    assert_string_equal(json_string_value(json_object_get(t, "verdict")), "unknown");
-    json_decref(t);
+    x = model(NODES "---\n" V3("HostEndpoint", "{name: n2-eth0}")
+              "spec: {node: n2, interfaceName: eth0}\n---\n"
+              GNP("fwd") "spec: {selector: has(x), applyOnForward: true,"
+              " ingress: [{action: Allow}]}\n");
+    verdict_is(x, "203.0.113.9", "y/a", "80/TCP", "unknown");
     tby_explain_free(x);
 }
 
@@ -397,13 +381,11 @@ static void test_host_side_endpoint_to_host_and_unevaluated_host_endpoints(void 
 static void test_stand_ins_of_what_is_not_enforced(void **state)
 {
     struct tby_explain *x = model(
-        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
-        "metadata: {name: svc, namespace: x}\n"
+        NP("svc")
         "spec:\n  selector: app == 'db'\n  ingress:\n"
         "  - {action: Allow, protocol: UDP}\n"
         "  - {action: Allow, source: {services: {name: db, namespace: x}}}\n---\n"
-        "apiVersion: projectcalico.org/v3\nkind: Profile\n"
-        "metadata: {name: kns.y}\nspec: {ingress: [{action: Deny}]}\n");
+        V3("Profile", "{name: kns.y}") "spec: {ingress: [{action: Deny}]}\n");
     bool ok;
     json_t *t, *pol;
 
@@ -411,28 +393,19 @@ static void test_stand_ins_of_what_is_not_enforced(void **state)
     assert_true(allowed(x, "x/a", "x/b", "53/UDP"));  /* the rule before the services one */
     t = run(x, "x/a", "x/b", "81/TCP", &ok);
     assert_false(ok);
-    pol = json_array_get(json_object_get(json_array_get(json_object_get(step(t, "ingress"),
-                                                                        "tiers"), 0),
-                                         "policies"), 0);
-    assert_non_null(strstr(json_string_value(json_object_get(pol, "notEnforcedAsWritten")),
-                           "services"));
+    pol = tier_policy(ingress_tier(t, 0), 0);
+    assert_non_null(strstr(str(pol, "notEnforcedAsWritten"), "services"));
     json_decref(t);
     /* kns.y's rules are enforced: its Deny decides y's ingress, after the tiers */
     t = run(x, "x/a", "y/a", "80/TCP", &ok);
     assert_false(ok);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(step(t, "ingress"),
-                                                                          "profiles"),
-                                                          "action")),
-                        "Deny");
+    assert_string_equal(str(json_object_get(step(t, "ingress"), "profiles"), "action"), "Deny");
     json_decref(t);
     /* a stored profile that says nothing of egress allows nothing out, as Calico's */
     assert_false(allowed(x, "y/a", "x/a", "80/TCP"));
     tby_explain_free(x);
 }
 
-/* Tiers, evaluated as written (on a tabby without tiers, tabby-node would program their
- * policies as fail-closed stand-ins): tier order, Pass to the next tier, a tier's default
- * action (Deny, or Pass), a tier without order last. */
 /* On a datastore that knows Services, rules naming one are evaluated as tabby-node
  * programs them there: a destination service is its slices' addresses with their ports, a
  * source service their addresses. */
@@ -454,13 +427,11 @@ static void add_slice(struct tby_explain *x, const char *ns, const char *svc, co
 static void test_services_with_their_endpoint_slices(void **state)
 {
     struct tby_explain *x = model(
-        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
-        "metadata: {name: svc, namespace: x}\n"
+        NP("svc")
         "spec:\n  selector: app == 'web'\n  types: [Egress]\n  egress:\n"
         "  - {action: Deny, destination: {services: {name: db}}}\n"
         "  - {action: Allow}\n---\n"
-        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
-        "metadata: {name: from-web, namespace: x}\n"
+        NP("from-web")
         "spec:\n  selector: app == 'db'\n  ingress:\n"
         "  - {action: Allow, source: {services: {name: web, namespace: \"y\"}}}\n");
     bool ok;
@@ -482,25 +453,24 @@ static void test_services_with_their_endpoint_slices(void **state)
     tby_explain_free(x);
 }
 
+/* Tiers, evaluated as written (on a tabby without tiers, tabby-node would program their
+ * policies as fail-closed stand-ins): tier order, Pass to the next tier, a tier's default
+ * action (Deny, or Pass), a tier without order last. */
 static void test_tiers_in_order_with_pass_and_default_actions(void **state)
 {
     struct tby_explain *x = model(
-        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
-        "metadata: {name: security.guard}\n"
+        GNP("security.guard")
         "spec:\n  tier: security\n  selector: app == 'db'\n  ingress:\n"
         "  - {action: Pass, source: {namespaceSelector: team == 'dev'}}\n---\n"
-        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
-        "metadata: {name: open.nothing}\n"
+        GNP("open.nothing")
         "spec:\n  tier: open\n  ingress: [{action: Deny, protocol: SCTP}]\n---\n"
-        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
-        "metadata: {name: app, namespace: x}\n"
+        NP("app")
         "spec: {selector: app == 'db', ingress: [{action: Allow, protocol: TCP,"
         " destination: {ports: [81]}}]}\n---\n"
-        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
-        "metadata: {name: late.deny}\n"
+        GNP("late.deny")
         "spec: {tier: late, selector: app == 'web', ingress: [{action: Deny}]}\n");
     bool ok;
-    json_t *t, *tiers;
+    json_t *t;
 
     (void)state;
     tby_explain_as_written(x, true);
@@ -510,18 +480,12 @@ static void test_tiers_in_order_with_pass_and_default_actions(void **state)
     /* x/a (team dev) passes security, then the default tier allows 81/TCP */
     t = run(x, "x/a", "x/b", "81/TCP", &ok);
     assert_true(ok);
-    tiers = json_object_get(step(t, "ingress"), "tiers");
-    assert_int_equal(json_array_size(tiers), 3);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(tiers, 0), "tier")),
-                        "open");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(tiers, 0), "result")),
-                        "Pass");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(tiers, 0),
-                                                          "defaultAction")), "Pass");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(tiers, 1), "tier")),
-                        "security");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(tiers, 2), "tier")),
-                        "default");
+    assert_int_equal(json_array_size(json_object_get(step(t, "ingress"), "tiers")), 3);
+    assert_string_equal(str(ingress_tier(t, 0), "tier"), "open");
+    assert_string_equal(str(ingress_tier(t, 0), "result"), "Pass");
+    assert_string_equal(str(ingress_tier(t, 0), "defaultAction"), "Pass");
+    assert_string_equal(str(ingress_tier(t, 1), "tier"), "security");
+    assert_string_equal(str(ingress_tier(t, 2), "tier"), "default");
     json_decref(t);
     assert_false(allowed(x, "x/a", "x/b", "80/TCP"));   /* the default tier's default Deny */
     assert_false(allowed(x, "y/a", "x/b", "81/TCP"));   /* security's default Deny */
@@ -529,27 +493,22 @@ static void test_tiers_in_order_with_pass_and_default_actions(void **state)
     /* x/a: only open (passes) and late (denies); late, without order, comes last */
     t = run(x, "x/b", "x/a", "80/TCP", &ok);
     assert_false(ok);
-    tiers = json_object_get(step(t, "ingress"), "tiers");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(tiers, 1), "tier")),
-                        "late");
+    assert_string_equal(str(ingress_tier(t, 1), "tier"), "late");
     json_decref(t);
     /* without the model knowing the tiers, their policies are default-tier ones */
     tby_explain_free(x);
-    x = model("apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
-              "metadata: {name: late.deny}\n"
+    x = model(GNP("late.deny")
               "spec: {tier: late, selector: app == 'web', ingress: [{action: Deny}]}\n");
     tby_explain_as_written(x, true);
     t = run(x, "x/b", "x/a", "80/TCP", &ok);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(
-                            step(t, "ingress"), "tiers"), 0), "tier")), "default");
+    assert_string_equal(str(ingress_tier(t, 0), "tier"), "default");
     json_decref(t);
     tby_explain_free(x);
 }
 
 static void test_peers_and_ports_parse(void **state)
 {
-    struct tby_explain *x = model("apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
-                                  "metadata: {name: n1-eth0}\n"
+    struct tby_explain *x = model(V3("HostEndpoint", "{name: n1-eth0}")
                                   "spec: {node: n1, interfaceName: eth0,"
                                   " expectedIPs: [192.0.2.10]}\n");
     char buf[TBY_IP_STRLEN];

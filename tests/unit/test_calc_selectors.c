@@ -28,6 +28,8 @@ static const char *const threats =
     "metadata: {name: threats, labels: {threat-feed: 'true'}}\n"
     "spec:\n  nets: [198.51.100.0/28, 203.0.113.7, '2001:db8::/64']\n";
 
+#define THREAT_FEED "threat-feed == 'true'"
+
 /* The line of the table holding the address set of `sel` for one family (4 or 6). */
 static const char *sel_line(const char *t, const char *sel, int family, char *buf, size_t size)
 {
@@ -38,12 +40,35 @@ static const char *sel_line(const char *t, const char *sel, int family, char *bu
     return line_with(t, want, buf, size);
 }
 
+/* The address set of `sel` for `family` holds exactly `elements` ("10.0.0.1, 10.0.0.2"). */
+static void set_has(const char *t, const char *sel, int family, const char *elements)
+{
+    char line[4096], want[1024];
+
+    snprintf(want, sizeof(want), "elements = { %s }", elements);
+    assert_has(sel_line(t, sel, family, line, sizeof(line)), want);
+}
+
+/* The IPv4 address set of `sel` is empty. */
+static void set_empty(const char *t, const char *sel)
+{
+    char line[4096];
+
+    assert_lacks(sel_line(t, sel, 4, line, sizeof(line)), "elements");
+}
+
+/* The local pod default/a (cali-a, 10.0.0.1, app=web). */
+static void web_pod(struct tby_calc *c)
+{
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+}
+
 /* ---- network sets ----------------------------------------------------------------------- */
 
 /* A local web pod under deny_threats, and a pod of another node the feed's label marks. */
 static void web_and_bad_pod(struct tby_calc *c)
 {
-    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    web_pod(c);
     wep(c, (struct wep_spec){ "x", "bad", "node-b", NULL, "10.0.5.1", "threat-feed=true",
                               NULL });
     apply(c, deny_threats);
@@ -55,16 +80,13 @@ static void test_global_network_set_nets_join_the_rule_selector_sets(void **stat
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL;
-    char line[4096];
 
     (void)state;
     web_and_bad_pod(c);
     apply(c, threats);
     t = dump(c);
-    assert_has(sel_line(t, "threat-feed == 'true'", 4, line, sizeof(line)),
-               "elements = { 10.0.5.1, 198.51.100.0-198.51.100.15, 203.0.113.7 }");
-    assert_has(sel_line(t, "threat-feed == 'true'", 6, line, sizeof(line)),
-               "elements = { 2001:db8::-2001:db8::ffff:ffff:ffff:ffff }");
+    set_has(t, THREAT_FEED, 4, "10.0.5.1, 198.51.100.0-198.51.100.15, 203.0.113.7");
+    set_has(t, THREAT_FEED, 6, "2001:db8::-2001:db8::ffff:ffff:ffff:ffff");
     assert_has(t, "ip daddr @sel-");
     assert_has(t, "counter drop comment \"deny-threats egress 0\"");
 }
@@ -78,15 +100,13 @@ static void test_network_set_covering_a_pod_holds_one_range(void **state)
         "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\n"
         "metadata: {name: lab, labels: {threat-feed: 'true'}}\n"
         "spec:\n  nets: [10.0.5.0/24, 10.0.5.128/25]\n";
-    char line[4096];
 
     (void)state;
     web_and_bad_pod(c);
     tby_rs_journal_done(tby_calc_ruleset(c));
     apply(c, lab);
     t = dump(c);
-    assert_has(sel_line(t, "threat-feed == 'true'", 4, line, sizeof(line)),
-               "elements = { 10.0.5.0-10.0.5.255 }");
+    set_has(t, THREAT_FEED, 4, "10.0.5.0-10.0.5.255");
     j = journal(c);
     assert_has(j, "delete element inet tabby sel-");
     assert_has(j, "{ 10.0.5.1 }");
@@ -95,8 +115,7 @@ static void test_network_set_covering_a_pod_holds_one_range(void **state)
     tby_rs_journal_done(tby_calc_ruleset(c));
     delete(c, lab);
     after = dump(c);
-    assert_has(sel_line(after, "threat-feed == 'true'", 4, line, sizeof(line)),
-               "elements = { 10.0.5.1 }");
+    set_has(after, THREAT_FEED, 4, "10.0.5.1");
 }
 
 /* A NetworkSet is selected as an endpoint of its namespace is: by a NetworkPolicy of that
@@ -107,7 +126,6 @@ static void test_namespaced_network_set_is_scoped_like_an_endpoint(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL;
-    char line[4096];
 
     (void)state;
     wep(c, (struct wep_spec){ "shop", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
@@ -134,25 +152,18 @@ static void test_namespaced_network_set_is_scoped_like_an_endpoint(void **state)
              "spec:\n  types: [Egress]\n  egress:\n"
              "  - action: Allow\n    destination: {selector: role == 'db'}\n");
     t = dump(c);
-    assert_has(sel_line(t, "projectcalico.org/namespace == 'shop' && role == 'db'", 4, line,
-                        sizeof(line)),
-               "elements = { 192.0.2.0-192.0.2.255 }");
-    assert_has(sel_line(t, "pcns.team == 'a' && role == 'db'", 4, line, sizeof(line)),
-               "elements = { 192.0.2.0-192.0.2.255 }");
-    assert_has(sel_line(t, "!has(projectcalico.org/namespace) && role == 'db'", 4, line,
-                        sizeof(line)),
-               "elements = { 198.18.0.0-198.19.255.255 }");
-    assert_lacks(sel_line(t, "projectcalico.org/namespace == 'other' && role == 'db'", 4, line,
-                          sizeof(line)),
-                 "elements");
-    assert_has(sel_line(t, "role == 'db'", 4, line, sizeof(line)),
-               "elements = { 192.0.2.0-192.0.2.255, 198.18.0.0-198.19.255.255 }");
+    set_has(t, "projectcalico.org/namespace == 'shop' && role == 'db'", 4,
+            "192.0.2.0-192.0.2.255");
+    set_has(t, "pcns.team == 'a' && role == 'db'", 4, "192.0.2.0-192.0.2.255");
+    set_has(t, "!has(projectcalico.org/namespace) && role == 'db'", 4,
+            "198.18.0.0-198.19.255.255");
+    set_empty(t, "projectcalico.org/namespace == 'other' && role == 'db'");
+    set_has(t, "role == 'db'", 4, "192.0.2.0-192.0.2.255, 198.18.0.0-198.19.255.255");
     /* the namespace's labels change: the set leaves what selected it through them */
     apply(c, "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: b}}\n");
     free(t);
     t = dump(c);
-    assert_lacks(sel_line(t, "pcns.team == 'a' && role == 'db'", 4, line, sizeof(line)),
-                 "elements");
+    set_empty(t, "pcns.team == 'a' && role == 'db'");
 }
 
 /* What applying yaml changes: the journal from the table before it; the caller frees. */
@@ -168,10 +179,9 @@ static void test_network_set_changes_edit_elements_not_rules(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *j1 = NULL, *j2 = NULL, *j3 = NULL, *t = NULL;
-    char line[4096];
 
     (void)state;
-    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    web_pod(c);
     apply(c, deny_threats);
     apply(c, threats);
     j1 = journal_of(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\n"
@@ -196,7 +206,7 @@ static void test_network_set_changes_edit_elements_not_rules(void **state)
     j3 = journal(c);
     assert_lacks(j3, "rule");
     t = dump(c);
-    assert_lacks(sel_line(t, "threat-feed == 'true'", 4, line, sizeof(line)), "elements");
+    set_empty(t, THREAT_FEED);
     assert_has(t, "counter drop comment \"deny-threats egress 0\"");
 }
 
@@ -205,10 +215,9 @@ static void test_not_selector_leaves_out_network_set_nets(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL;
-    char line[4096];
 
     (void)state;
-    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    web_pod(c);
     apply(c, threats);
     apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
              "metadata: {name: not-threats}\n"
@@ -216,8 +225,7 @@ static void test_not_selector_leaves_out_network_set_nets(void **state)
              "  - action: Allow\n    destination: {notSelector: threat-feed == 'true'}\n");
     t = dump(c);
     assert_has(t, "ip daddr != @sel-");
-    assert_has(sel_line(t, "threat-feed == 'true'", 4, line, sizeof(line)),
-               "elements = { 198.51.100.0-198.51.100.15, 203.0.113.7 }");
+    set_has(t, THREAT_FEED, 4, "198.51.100.0-198.51.100.15, 203.0.113.7");
 }
 
 /* A Kubernetes NetworkPolicy's peers are pods (Calico adds orchestrator == 'k8s'): a
@@ -251,6 +259,19 @@ static const char *const account_profiles =
     "metadata: {name: ksa.shop.web}\n"
     "spec:\n  labelsToApply: {pcsa.role: web, pcsa.projectcalico.org/name: web}\n";
 
+/* The accounts' profiles, and pods shop/a (account api, 10.0.0.1) and shop/b (web,
+ * 10.0.0.2), labelled app=shop: on this node (cali-a, cali-b), or on node-b. */
+static void pods_with_accounts(struct tby_calc *c, bool local)
+{
+    apply(c, account_profiles);
+    wep_account(c, (struct wep_spec){ "shop", "a", local ? NULL : "node-b",
+                                      local ? "cali-a" : NULL, "10.0.0.1", "app=shop", NULL },
+                "api");
+    wep_account(c, (struct wep_spec){ "shop", "b", local ? NULL : "node-b",
+                                      local ? "cali-b" : NULL, "10.0.0.2", "app=shop", NULL },
+                "web");
+}
+
 /* serviceAccountSelector ANDs the accounts' labels (pcsa.) with spec.selector: the policy
  * applies to the pods whose account matches, and follows the account's labels. */
 static void test_service_account_selector_narrows_where_a_policy_applies(void **state)
@@ -259,11 +280,7 @@ static void test_service_account_selector_narrows_where_a_policy_applies(void **
     _cleanup_free_ char *t = NULL, *t2 = NULL;
 
     (void)state;
-    apply(c, account_profiles);
-    wep_account(c, (struct wep_spec){ "shop", "a", NULL, "cali-a", "10.0.0.1", "app=shop", NULL },
-                "api");
-    wep_account(c, (struct wep_spec){ "shop", "b", NULL, "cali-b", "10.0.0.2", "app=shop", NULL },
-                "web");
+    pods_with_accounts(c, true);
     wep(c, (struct wep_spec){ "shop", "c", NULL, "cali-c", "10.0.0.3", "app=shop", NULL });
     apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
              "metadata: {name: only-api, namespace: shop}\n"
@@ -288,14 +305,9 @@ static void test_rule_service_accounts_select_pods_by_account(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL;
-    char line[4096];
 
     (void)state;
-    apply(c, account_profiles);
-    wep_account(c, (struct wep_spec){ "shop", "a", "node-b", NULL, "10.0.0.1", "app=shop", NULL },
-                "api");
-    wep_account(c, (struct wep_spec){ "shop", "b", "node-b", NULL, "10.0.0.2", "app=shop", NULL },
-                "web");
+    pods_with_accounts(c, false);
     wep(c, (struct wep_spec){ "shop", "db", NULL, "cali-db", "10.0.0.3", "app=db", NULL });
     apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
              "metadata: {name: db, namespace: shop}\n"
@@ -303,13 +315,9 @@ static void test_rule_service_accounts_select_pods_by_account(void **state)
              "  - action: Allow\n    source:\n      serviceAccounts: {selector: role == 'api'}\n"
              "  - action: Allow\n    source:\n      serviceAccounts: {names: [web]}\n");
     t = dump(c);
-    assert_has(sel_line(t, "projectcalico.org/namespace == 'shop' && pcsa.role == 'api'", 4,
-                        line, sizeof(line)),
-               "elements = { 10.0.0.1 }");
-    assert_has(sel_line(t, "projectcalico.org/namespace == 'shop' && "
-                           "projectcalico.org/serviceaccount in {'web'}",
-                        4, line, sizeof(line)),
-               "elements = { 10.0.0.2 }");
+    set_has(t, "projectcalico.org/namespace == 'shop' && pcsa.role == 'api'", 4, "10.0.0.1");
+    set_has(t, "projectcalico.org/namespace == 'shop' && "
+               "projectcalico.org/serviceaccount in {'web'}", 4, "10.0.0.2");
 }
 
 int main(void)

@@ -78,6 +78,13 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Sets the variables of a NULL-terminated list of name, value pairs. */
+static void set_env(const char *const *pairs)
+{
+    for (; pairs[0]; pairs += 2)
+        assert_int_equal(setenv(pairs[0], pairs[1], 1), 0);
+}
+
 /* Loads the settings from the flags (NULL-terminated, after the program's name). */
 static int load(struct fixture *f, const char *const *flags)
 {
@@ -130,17 +137,19 @@ static void test_environment_takes_calicos_names(void **state)
 {
     struct fixture *f = *state;
 
-    setenv("NODENAME", "node-7", 1);
-    setenv("IP", "10.0.0.7/24", 1);
-    setenv("IP6", "autodetect", 1);
-    setenv("IP6_AUTODETECTION_METHOD", "interface=eth.*", 1);
-    setenv("AS", "64512", 1);
-    setenv("TABBY_NETWORKING_BACKEND", "vxlan", 1);
-    setenv("TABBY_STORE", "etcd:http://10.0.0.1:2379", 1);
-    setenv("TABBY_HEALTH_PORT", "0", 1);
-    setenv("TABBY_LOG_LEVEL", "debug", 1);
-    setenv("CALICO_NODENAME_FILE", "/run/calico/nodename", 1);
-    setenv("CLUSTER_TYPE", "k8s,bgp", 1);
+    set_env((const char *[]){
+        "NODENAME", "node-7",
+        "IP", "10.0.0.7/24",
+        "IP6", "autodetect",
+        "IP6_AUTODETECTION_METHOD", "interface=eth.*",
+        "AS", "64512",
+        "TABBY_NETWORKING_BACKEND", "vxlan",
+        "TABBY_STORE", "etcd:http://10.0.0.1:2379",
+        "TABBY_HEALTH_PORT", "0",
+        "TABBY_LOG_LEVEL", "debug",
+        "CALICO_NODENAME_FILE", "/run/calico/nodename",
+        "CLUSTER_TYPE", "k8s,bgp",
+        NULL });
     assert_int_equal(load(f, NULL), 0);
     assert_string_equal(f->c.v[NODE_NODENAME_FILE], "/run/calico/nodename");
     assert_string_equal(f->c.v[NODE_CLUSTER_TYPE], "k8s,bgp");
@@ -365,13 +374,15 @@ static void test_default_pool_variables_in_calicos_spellings(void **state)
     const struct node_default_pool *p4 = &f->c.pool[0], *p6 = &f->c.pool[1];
     char text[TBY_CIDR_STRLEN];
 
-    setenv("CALICO_IPV4POOL_CIDR", "10.244.7.1/16", 1); /* taken as its network */
-    setenv("CALICO_IPV4POOL_IPIP", "CrossSubnet", 1);
-    setenv("CALICO_IPV4POOL_NAT_OUTGOING", "No", 1);
-    setenv("CALICO_IPV4POOL_BLOCK_SIZE", "24", 1);
-    setenv("CALICO_IPV4POOL_NODE_SELECTOR", "zone == 'a'", 1);
-    setenv("CALICO_IPV4POOL_DISABLE_BGP_EXPORT", "T", 1);
-    setenv("CALICO_IPV6POOL_CIDR", "none", 1);
+    set_env((const char *[]){
+        "CALICO_IPV4POOL_CIDR", "10.244.7.1/16", /* taken as its network */
+        "CALICO_IPV4POOL_IPIP", "CrossSubnet",
+        "CALICO_IPV4POOL_NAT_OUTGOING", "No",
+        "CALICO_IPV4POOL_BLOCK_SIZE", "24",
+        "CALICO_IPV4POOL_NODE_SELECTOR", "zone == 'a'",
+        "CALICO_IPV4POOL_DISABLE_BGP_EXPORT", "T",
+        "CALICO_IPV6POOL_CIDR", "none",
+        NULL });
     assert_int_equal(load(f, NULL), 0);
     assert_true(p4->enabled && p4->has_cidr && !p6->enabled);
     assert_string_equal(tby_cidr_format(&p4->cidr, text), "10.244.0.0/16");
@@ -425,9 +436,9 @@ static void test_bad_default_pool_values_name_the_variable(void **state)
     /* what only the whole pool can say, as tabbyctl says it */
     setenv("CALICO_IPV4POOL_CIDR", "10.0.0.0/28", 1);
     refused(f, NULL, "the default IPv4 pool (CALICO_IPV4POOL_*): ");
-    setenv("CALICO_IPV4POOL_CIDR", "10.0.0.0/16", 1);
-    setenv("CALICO_IPV4POOL_IPIP", "Always", 1);
-    setenv("CALICO_IPV4POOL_VXLAN", "Always", 1);
+    set_env((const char *[]){ "CALICO_IPV4POOL_CIDR", "10.0.0.0/16",
+                              "CALICO_IPV4POOL_IPIP", "Always",
+                              "CALICO_IPV4POOL_VXLAN", "Always", NULL });
     refused(f, NULL, "the default IPv4 pool (CALICO_IPV4POOL_*): ");
     unsetenv("CALICO_IPV4POOL_IPIP");
     unsetenv("CALICO_IPV4POOL_VXLAN");

@@ -1,5 +1,6 @@
 /* resource_assert.h — cmocka helpers shared by the resource model tests: load YAML text,
- * expect a refusal whose message holds a fragment, and prove a round trip.
+ * expect a refusal whose message holds a fragment (one, or a table of them), and prove a
+ * round trip.
  *
  * Header-only (static inline), for tests/unit only; include after <cmocka.h>. Resources
  * load_one returns belong to the caller (tby_resource_free).
@@ -47,6 +48,21 @@ static inline void expect_error(const char *yaml, const char *fragment)
     if (!strstr(err.msg, fragment))
         fail_msg("message \"%s\" lacks \"%s\"", err.msg, fragment);
     assert_int_equal(list.n, 0);
+}
+
+/* A document to refuse, and a fragment of the message it must be refused with. */
+struct bad_doc {
+    const char *yaml;
+    const char *fragment;
+};
+
+/* expect_error for each case of an array of struct bad_doc. */
+#define expect_errors(cases) expect_errors_n((cases), sizeof(cases) / sizeof((cases)[0]))
+
+static inline void expect_errors_n(const struct bad_doc *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        expect_error(cases[i].yaml, cases[i].fragment);
 }
 
 /* decode(encode(x)) == x, and encoding twice gives the same document. */

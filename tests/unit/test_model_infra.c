@@ -235,103 +235,117 @@ static void test_dotted_asn_decodes_to_its_number(void **state)
 
 static void test_bad_as_numbers_are_refused(void **state)
 {
-    expect_error(BGPCONFIG("default", "  asNumber: 1.10\n"),
-                 "spec.asNumber: write a dotted AS number in quotes (\"1.1\")");
-    expect_error(BGPCONFIG("default", "  asNumber: 70000.1\n"),
-                 "spec.asNumber: \"70000.1\" is not a dotted AS number");
-    expect_error(BGPCONFIG("default", "  asNumber: '1.65536'\n"),
-                 "spec.asNumber: \"1.65536\" is not a dotted AS number");
-    expect_error(BGPCONFIG("default", "  asNumber: 4294967296\n"),
-                 "spec.asNumber: \"4294967296\" is not an AS number");
-    expect_error(BGPCONFIG("default", "  asNumber: -1\n"), "\"-1\" is not an AS number");
-    expect_error(BGPCONFIG("default", "  asNumber: as65000\n"), "is not an AS number");
-    expect_error(BGPCONFIG("default", "  asNumber: true\n"),
-                 "spec.asNumber: must be an AS number");
-    expect_error(BGPCONFIG("default", "  asNumber: 0\n"), "spec.asNumber: AS number 0 is "
-                                                          "reserved");
-    expect_error(NODE("  bgp:\n    ipv4Address: 10.0.0.1/24\n    asNumber: '1.x'\n"),
-                 "spec.bgp.asNumber: \"1.x\" is not a dotted AS number");
+    static const struct bad_doc cases[] = {
+        { BGPCONFIG("default", "  asNumber: 1.10\n"),
+          "spec.asNumber: write a dotted AS number in quotes (\"1.1\")" },
+        { BGPCONFIG("default", "  asNumber: 70000.1\n"),
+          "spec.asNumber: \"70000.1\" is not a dotted AS number" },
+        { BGPCONFIG("default", "  asNumber: '1.65536'\n"),
+          "spec.asNumber: \"1.65536\" is not a dotted AS number" },
+        { BGPCONFIG("default", "  asNumber: 4294967296\n"),
+          "spec.asNumber: \"4294967296\" is not an AS number" },
+        { BGPCONFIG("default", "  asNumber: -1\n"), "\"-1\" is not an AS number" },
+        { BGPCONFIG("default", "  asNumber: as65000\n"), "is not an AS number" },
+        { BGPCONFIG("default", "  asNumber: true\n"), "spec.asNumber: must be an AS number" },
+        { BGPCONFIG("default", "  asNumber: 0\n"), "spec.asNumber: AS number 0 is reserved" },
+        { NODE("  bgp:\n    ipv4Address: 10.0.0.1/24\n    asNumber: '1.x'\n"),
+          "spec.bgp.asNumber: \"1.x\" is not a dotted AS number" },
+    };
+
+    expect_errors(cases);
 }
 
 static void test_bgpconfig_enums_and_ports_are_checked(void **state)
 {
-    expect_error(BGPCONFIG("default", "  logSeverityScreen: info\n"),
-                 "spec.logSeverityScreen: must be one of Debug, Info, Warning, Error or Fatal, "
-                 "got \"info\"");
-    expect_error(BGPCONFIG("default", "  bindMode: All\n"),
-                 "spec.bindMode: must be one of None or NodeIP, got \"All\"");
-    expect_error(BGPCONFIG("default", "  listenPort: 0\n"),
-                 "spec.listenPort: must be between 1 and 65535, got 0");
-    expect_error(BGPCONFIG("default", "  listenPort: 65536\n"), "spec.listenPort: must be");
-    expect_error(BGPCONFIG("default", "  nodeToNodeMeshEnabled: 'yes please'\n"),
-                 "spec.nodeToNodeMeshEnabled: must be true or false");
-    expect_error(BGPCONFIG("default", "  ignoredInterfaces: ['*']\n"),
-                 "spec.ignoredInterfaces[0]: \"*\" is not an interface name or pattern");
-    expect_error(BGPCONFIG("default", "  ignoredInterfaces: [eth0, 'a/b']\n"),
-                 "spec.ignoredInterfaces[1]:");
-    expect_error(BGPCONFIG("default", "  logLevel: Info\n"), "spec.logLevel: unknown field");
+    static const struct bad_doc cases[] = {
+        { BGPCONFIG("default", "  logSeverityScreen: info\n"),
+          "spec.logSeverityScreen: must be one of Debug, Info, Warning, Error or Fatal, "
+          "got \"info\"" },
+        { BGPCONFIG("default", "  bindMode: All\n"),
+          "spec.bindMode: must be one of None or NodeIP, got \"All\"" },
+        { BGPCONFIG("default", "  listenPort: 0\n"),
+          "spec.listenPort: must be between 1 and 65535, got 0" },
+        { BGPCONFIG("default", "  listenPort: 65536\n"), "spec.listenPort: must be" },
+        { BGPCONFIG("default", "  nodeToNodeMeshEnabled: 'yes please'\n"),
+          "spec.nodeToNodeMeshEnabled: must be true or false" },
+        { BGPCONFIG("default", "  ignoredInterfaces: ['*']\n"),
+          "spec.ignoredInterfaces[0]: \"*\" is not an interface name or pattern" },
+        { BGPCONFIG("default", "  ignoredInterfaces: [eth0, 'a/b']\n"),
+          "spec.ignoredInterfaces[1]:" },
+        { BGPCONFIG("default", "  logLevel: Info\n"), "spec.logLevel: unknown field" },
+    };
+
+    expect_errors(cases);
 }
 
 static void test_bgpconfig_service_cidrs_are_networks(void **state)
 {
-    expect_error(BGPCONFIG("default", "  serviceClusterIPs:\n  - cidr: 10.96.0.1/12\n"),
-                 "spec.serviceClusterIPs[0].cidr: \"10.96.0.1/12\" has host bits set");
-    expect_error(BGPCONFIG("default", "  serviceExternalIPs:\n  - cidr: nope\n"),
-                 "spec.serviceExternalIPs[0].cidr: \"nope\" is not a CIDR");
-    expect_error(BGPCONFIG("default", "  serviceExternalIPs:\n  - 10.0.0.0/8\n"),
-                 "spec.serviceExternalIPs[0]: must be an object");
-    expect_error(BGPCONFIG("default", "  serviceLoadBalancerIPs:\n  - cidr: 10.0.0.0/8\n"
-                                      "    name: x\n"),
-                 "spec.serviceLoadBalancerIPs[0].name: unknown field");
-    expect_error(BGPCONFIG("default", "  serviceClusterIPs: 10.96.0.0/12\n"),
-                 "spec.serviceClusterIPs: must be a list");
+    static const struct bad_doc cases[] = {
+        { BGPCONFIG("default", "  serviceClusterIPs:\n  - cidr: 10.96.0.1/12\n"),
+          "spec.serviceClusterIPs[0].cidr: \"10.96.0.1/12\" has host bits set" },
+        { BGPCONFIG("default", "  serviceExternalIPs:\n  - cidr: nope\n"),
+          "spec.serviceExternalIPs[0].cidr: \"nope\" is not a CIDR" },
+        { BGPCONFIG("default", "  serviceExternalIPs:\n  - 10.0.0.0/8\n"),
+          "spec.serviceExternalIPs[0]: must be an object" },
+        { BGPCONFIG("default", "  serviceLoadBalancerIPs:\n  - cidr: 10.0.0.0/8\n    name: x\n"),
+          "spec.serviceLoadBalancerIPs[0].name: unknown field" },
+        { BGPCONFIG("default", "  serviceClusterIPs: 10.96.0.0/12\n"),
+          "spec.serviceClusterIPs: must be a list" },
+    };
+
+    expect_errors(cases);
 }
 
 static void test_communities_are_checked(void **state)
 {
-    expect_error(BGPCONFIG("default", "  communities:\n  - name: c\n    value: '65000'\n"),
-                 "spec.communities[0].value: \"65000\" is not a community");
-    expect_error(BGPCONFIG("default", "  communities:\n  - name: c\n    value: 65536:1\n"),
-                 "spec.communities[0].value: \"65536:1\" is not a community: each part is "
-                 "0 to 65535");
-    expect_error(BGPCONFIG("default", "  communities:\n  - name: c\n"
-                                      "    value: 4294967296:1:1\n"),
-                 "spec.communities[0].value: \"4294967296:1:1\" is not a community");
-    expect_error(BGPCONFIG("default", "  communities:\n  - name: c\n    value: 1:2:3:4\n"),
-                 "\"1:2:3:4\" is not a community");
-    expect_error(BGPCONFIG("default", "  communities:\n  - name: c\n    value: 'a:b'\n"),
-                 "\"a:b\" is not a community");
-    expect_error(BGPCONFIG("default", "  communities:\n  - name: Big\n    value: 1:1\n"),
-                 "spec.communities[0].name: \"Big\" is not a valid name");
-    expect_error(BGPCONFIG("default", "  communities:\n  - value: 1:1\n"),
-                 "spec.communities[0].name: is required");
-    expect_error(BGPCONFIG("default",
-                           "  communities:\n  - {name: c, value: '1:1'}\n"
-                           "  - {name: d, value: '1:2'}\n  - {name: c, value: '1:3'}\n"
-                           "  prefixAdvertisements:\n  - {cidr: 10.0.0.0/8, communities: [c]}\n"),
-                 "spec.communities[2].name: \"c\" is already the name of communities[0]");
-    expect_error(BGPCONFIG("default", "  communities:\n  - {name: c, value: '1:1'}\n"),
-                 "spec.communities: are defined but no prefixAdvertisements use them");
+    static const struct bad_doc cases[] = {
+        { BGPCONFIG("default", "  communities:\n  - name: c\n    value: '65000'\n"),
+          "spec.communities[0].value: \"65000\" is not a community" },
+        { BGPCONFIG("default", "  communities:\n  - name: c\n    value: 65536:1\n"),
+          "spec.communities[0].value: \"65536:1\" is not a community: each part is 0 to 65535" },
+        { BGPCONFIG("default", "  communities:\n  - name: c\n    value: 4294967296:1:1\n"),
+          "spec.communities[0].value: \"4294967296:1:1\" is not a community" },
+        { BGPCONFIG("default", "  communities:\n  - name: c\n    value: 1:2:3:4\n"),
+          "\"1:2:3:4\" is not a community" },
+        { BGPCONFIG("default", "  communities:\n  - name: c\n    value: 'a:b'\n"),
+          "\"a:b\" is not a community" },
+        { BGPCONFIG("default", "  communities:\n  - name: Big\n    value: 1:1\n"),
+          "spec.communities[0].name: \"Big\" is not a valid name" },
+        { BGPCONFIG("default", "  communities:\n  - value: 1:1\n"),
+          "spec.communities[0].name: is required" },
+        { BGPCONFIG("default",
+                    "  communities:\n  - {name: c, value: '1:1'}\n"
+                    "  - {name: d, value: '1:2'}\n  - {name: c, value: '1:3'}\n"
+                    "  prefixAdvertisements:\n  - {cidr: 10.0.0.0/8, communities: [c]}\n"),
+          "spec.communities[2].name: \"c\" is already the name of communities[0]" },
+        { BGPCONFIG("default", "  communities:\n  - {name: c, value: '1:1'}\n"),
+          "spec.communities: are defined but no prefixAdvertisements use them" },
+    };
+
+    expect_errors(cases);
 }
 
 static void test_prefix_advertisements_use_known_communities(void **state)
 {
-    expect_error(BGPCONFIG("default",
-                           "  communities:\n  - {name: c, value: '1:1'}\n"
-                           "  prefixAdvertisements:\n  - cidr: 10.0.0.0/8\n"
-                           "    communities: [c, other]\n"),
-                 "spec.prefixAdvertisements[0].communities[1]: \"other\" is neither a "
-                 "community value (aa:nn or aa:nn:mm) nor the name of one in "
-                 "spec.communities");
-    expect_error(BGPCONFIG("default", "  prefixAdvertisements:\n  - cidr: 10.0.0.0/8\n"
-                                      "    communities: ['70000:1']\n"),
-                 "spec.prefixAdvertisements[0].communities[0]: \"70000:1\" is not a "
-                 "community");
-    expect_error(BGPCONFIG("default", "  prefixAdvertisements:\n  - cidr: 10.0.0.0/8\n"),
-                 "spec.prefixAdvertisements[0].communities: is required");
-    expect_error(BGPCONFIG("default", "  prefixAdvertisements:\n  - cidr: 10.0.0.1/8\n"
-                                      "    communities: ['1:1']\n"),
-                 "spec.prefixAdvertisements[0].cidr: \"10.0.0.1/8\" has host bits set");
+    static const struct bad_doc cases[] = {
+        { BGPCONFIG("default",
+                    "  communities:\n  - {name: c, value: '1:1'}\n"
+                    "  prefixAdvertisements:\n  - cidr: 10.0.0.0/8\n"
+                    "    communities: [c, other]\n"),
+          "spec.prefixAdvertisements[0].communities[1]: \"other\" is neither a "
+          "community value (aa:nn or aa:nn:mm) nor the name of one in "
+          "spec.communities" },
+        { BGPCONFIG("default", "  prefixAdvertisements:\n  - cidr: 10.0.0.0/8\n"
+                               "    communities: ['70000:1']\n"),
+          "spec.prefixAdvertisements[0].communities[0]: \"70000:1\" is not a community" },
+        { BGPCONFIG("default", "  prefixAdvertisements:\n  - cidr: 10.0.0.0/8\n"),
+          "spec.prefixAdvertisements[0].communities: is required" },
+        { BGPCONFIG("default", "  prefixAdvertisements:\n  - cidr: 10.0.0.1/8\n"
+                               "    communities: ['1:1']\n"),
+          "spec.prefixAdvertisements[0].cidr: \"10.0.0.1/8\" has host bits set" },
+    };
+
+    expect_errors(cases);
     tby_resource_free(load_checked(BGPCONFIG("default",
                                          "  prefixAdvertisements:\n  - cidr: fd00::/64\n"
                                          "    communities: ['65000:1', '1:2:3']\n")));
@@ -339,29 +353,30 @@ static void test_prefix_advertisements_use_known_communities(void **state)
 
 static void test_node_mesh_settings_need_the_mesh(void **state)
 {
-    expect_error(BGPCONFIG("default", "  nodeToNodeMeshEnabled: false\n"
-                                      "  nodeMeshPassword:\n"
-                                      "    secretKeyRef: {name: s, key: k}\n"),
-                 "spec.nodeMeshPassword: cannot be set when nodeToNodeMeshEnabled is false");
-    expect_error(BGPCONFIG("default", "  nodeToNodeMeshEnabled: false\n"
-                                      "  nodeMeshMaxRestartTime: 2m\n"),
-                 "spec.nodeMeshMaxRestartTime: cannot be set when nodeToNodeMeshEnabled");
-    expect_error(BGPCONFIG("default", "  nodeMeshMaxRestartTime: soon\n"),
-                 "spec.nodeMeshMaxRestartTime: \"soon\" is not a duration");
-    expect_error(BGPCONFIG("default", "  nodeMeshMaxRestartTime: 120\n"),
-                 "spec.nodeMeshMaxRestartTime: must be a string");
-    expect_error(BGPCONFIG("default", "  nodeMeshPassword:\n    secretKeyRef: {name: s}\n"),
-                 "spec.nodeMeshPassword.secretKeyRef.key: is required");
-    expect_error(BGPCONFIG("default", "  nodeMeshPassword: {}\n"),
-                 "spec.nodeMeshPassword.secretKeyRef: is required");
-    expect_error(BGPCONFIG("default", "  nodeMeshPassword:\n"
-                                      "    secretKeyRef: {name: S!, key: k}\n"),
-                 "spec.nodeMeshPassword.secretKeyRef.name: \"S!\" is not a valid Secret name");
-    expect_error(BGPCONFIG("default", "  nodeMeshPassword:\n"
-                                      "    secretKeyRef: {name: s, key: 'a b'}\n"),
-                 "spec.nodeMeshPassword.secretKeyRef.key: \"a b\" is not a valid Secret key");
-    expect_error(BGPCONFIG("default", "  nodeMeshPassword:\n    value: hunter2\n"),
-                 "spec.nodeMeshPassword.value: unknown field");
+    static const struct bad_doc cases[] = {
+        { BGPCONFIG("default", "  nodeToNodeMeshEnabled: false\n"
+                               "  nodeMeshPassword:\n"
+                               "    secretKeyRef: {name: s, key: k}\n"),
+          "spec.nodeMeshPassword: cannot be set when nodeToNodeMeshEnabled is false" },
+        { BGPCONFIG("default", "  nodeToNodeMeshEnabled: false\n  nodeMeshMaxRestartTime: 2m\n"),
+          "spec.nodeMeshMaxRestartTime: cannot be set when nodeToNodeMeshEnabled" },
+        { BGPCONFIG("default", "  nodeMeshMaxRestartTime: soon\n"),
+          "spec.nodeMeshMaxRestartTime: \"soon\" is not a duration" },
+        { BGPCONFIG("default", "  nodeMeshMaxRestartTime: 120\n"),
+          "spec.nodeMeshMaxRestartTime: must be a string" },
+        { BGPCONFIG("default", "  nodeMeshPassword:\n    secretKeyRef: {name: s}\n"),
+          "spec.nodeMeshPassword.secretKeyRef.key: is required" },
+        { BGPCONFIG("default", "  nodeMeshPassword: {}\n"),
+          "spec.nodeMeshPassword.secretKeyRef: is required" },
+        { BGPCONFIG("default", "  nodeMeshPassword:\n    secretKeyRef: {name: S!, key: k}\n"),
+          "spec.nodeMeshPassword.secretKeyRef.name: \"S!\" is not a valid Secret name" },
+        { BGPCONFIG("default", "  nodeMeshPassword:\n    secretKeyRef: {name: s, key: 'a b'}\n"),
+          "spec.nodeMeshPassword.secretKeyRef.key: \"a b\" is not a valid Secret key" },
+        { BGPCONFIG("default", "  nodeMeshPassword:\n    value: hunter2\n"),
+          "spec.nodeMeshPassword.value: unknown field" },
+    };
+
+    expect_errors(cases);
 }
 
 /* ---- BGPPeer --------------------------------------------------------------------------- */
@@ -387,69 +402,77 @@ static void test_bgppeer_peer_ip_forms_keep_their_port(void **state)
 
 static void test_bgppeer_bad_peer_ips_are_refused(void **state)
 {
-    expect_error(PEER("  peerIP: 10.0.0.300\n  asNumber: 65001\n"),
-                 "spec.peerIP: \"10.0.0.300\" is not an IP address (like 10.0.0.1, "
-                 "10.0.0.1:1790 or [fd00::1]:1790)");
-    expect_error(PEER("  peerIP: '[10.0.0.1]:179'\n  asNumber: 65001\n"),
-                 "spec.peerIP: \"[10.0.0.1]:179\" is not an IP address");
-    expect_error(PEER("  peerIP: '[fd00::1]'\n  asNumber: 65001\n"),
-                 "\"[fd00::1]\" is not an IP address");
-    expect_error(PEER("  peerIP: '10.0.0.1:0'\n  asNumber: 65001\n"),
-                 "spec.peerIP: \"10.0.0.1:0\": the port must be 1 to 65535");
-    expect_error(PEER("  peerIP: '[fd00::1]:65536'\n  asNumber: 65001\n"),
-                 "the port must be 1 to 65535");
-    expect_error(PEER("  peerIP: '10.0.0.1:http'\n  asNumber: 65001\n"),
-                 "the port must be 1 to 65535");
+    static const struct bad_doc cases[] = {
+        { PEER("  peerIP: 10.0.0.300\n  asNumber: 65001\n"),
+          "spec.peerIP: \"10.0.0.300\" is not an IP address (like 10.0.0.1, "
+          "10.0.0.1:1790 or [fd00::1]:1790)" },
+        { PEER("  peerIP: '[10.0.0.1]:179'\n  asNumber: 65001\n"),
+          "spec.peerIP: \"[10.0.0.1]:179\" is not an IP address" },
+        { PEER("  peerIP: '[fd00::1]'\n  asNumber: 65001\n"),
+          "\"[fd00::1]\" is not an IP address" },
+        { PEER("  peerIP: '10.0.0.1:0'\n  asNumber: 65001\n"),
+          "spec.peerIP: \"10.0.0.1:0\": the port must be 1 to 65535" },
+        { PEER("  peerIP: '[fd00::1]:65536'\n  asNumber: 65001\n"),
+          "the port must be 1 to 65535" },
+        { PEER("  peerIP: '10.0.0.1:http'\n  asNumber: 65001\n"), "the port must be 1 to 65535" },
+    };
+
+    expect_errors(cases);
 }
 
 static void test_bgppeer_who_to_peer_with_rules(void **state)
 {
-    expect_error(PEER("  peerIP: 10.0.0.1\n"), "spec.asNumber: is required with peerIP");
-    expect_error(PEER("  peerIP: 10.0.0.1\n  asNumber: 65001\n  peerSelector: rr == 'true'\n"),
-                 "spec.peerSelector: cannot be combined with peerIP");
-    expect_error(PEER("  asNumber: 65001\n"),
-                 "spec.peerIP: is required unless peerSelector is given");
-    expect_error(PEER("  peerSelector: rr == 'true'\n  asNumber: 65001\n"),
-                 "spec.asNumber: must not be set with peerSelector");
-    expect_error(PEER("  node: node1\n  nodeSelector: all()\n  peerSelector: all()\n"),
-                 "spec.nodeSelector: cannot be combined with node");
-    expect_error(PEER("  node: Node_1\n  peerSelector: all()\n"),
-                 "spec.node: \"Node_1\" is not a valid name");
-    expect_error(PEER("  peerSelector: rr ==\n"), "spec.peerSelector:");
-    expect_error(PEER("  nodeSelector: has(\n  peerSelector: all()\n"), "spec.nodeSelector:");
+    static const struct bad_doc cases[] = {
+        { PEER("  peerIP: 10.0.0.1\n"), "spec.asNumber: is required with peerIP" },
+        { PEER("  peerIP: 10.0.0.1\n  asNumber: 65001\n  peerSelector: rr == 'true'\n"),
+          "spec.peerSelector: cannot be combined with peerIP" },
+        { PEER("  asNumber: 65001\n"), "spec.peerIP: is required unless peerSelector is given" },
+        { PEER("  peerSelector: rr == 'true'\n  asNumber: 65001\n"),
+          "spec.asNumber: must not be set with peerSelector" },
+        { PEER("  node: node1\n  nodeSelector: all()\n  peerSelector: all()\n"),
+          "spec.nodeSelector: cannot be combined with node" },
+        { PEER("  node: Node_1\n  peerSelector: all()\n"),
+          "spec.node: \"Node_1\" is not a valid name" },
+        { PEER("  peerSelector: rr ==\n"), "spec.peerSelector:" },
+        { PEER("  nodeSelector: has(\n  peerSelector: all()\n"), "spec.nodeSelector:" },
+    };
+
+    expect_errors(cases);
 }
 
 static void test_bgppeer_session_options_are_checked(void **state)
 {
 #define TOR "  peerIP: 10.0.0.1\n  asNumber: 65001\n"
-    expect_error(PEER(TOR "  sourceAddress: NodeIP\n"),
-                 "spec.sourceAddress: must be one of UseNodeIP or None, got \"NodeIP\"");
-    expect_error(PEER(TOR "  ttlSecurity: 256\n"),
-                 "spec.ttlSecurity: must be between 0 and 255, got 256");
-    expect_error(PEER(TOR "  numAllowedLocalASNumbers: -1\n"),
-                 "spec.numAllowedLocalASNumbers: must be between 0");
-    expect_error(PEER(TOR "  maxRestartTime: 2 minutes\n"),
-                 "spec.maxRestartTime: \"2 minutes\" is not a duration");
-    expect_error(PEER(TOR "  keepOriginalNextHop: 1\n"),
-                 "spec.keepOriginalNextHop: must be true or false");
-    expect_error(PEER(TOR "  password:\n    secretKeyRef: {key: k}\n"),
-                 "spec.password.secretKeyRef.name: is required");
-    expect_error(PEER(TOR "  filters: [ok, Not-OK]\n"),
-                 "spec.filters[1]: \"Not-OK\" is not a valid name");
-    expect_error(PEER(TOR "  reachableBy: fd00::1\n"),
-                 "spec.reachableBy: is IPv6 but peerIP is IPv4");
-    expect_error(PEER(TOR "  reachableBy: 10.0.0.999\n"),
-                 "spec.reachableBy: \"10.0.0.999\" is not an IP address");
-    expect_error(PEER("  peerSelector: all()\n  reachableBy: 10.0.0.254\n"),
-                 "spec.reachableBy: can only be set with peerIP");
-    expect_error(PEER(TOR "  nextHopMode: self\n"),
-                 "spec.nextHopMode: must be one of Auto, Self or Keep");
-    expect_error(PEER(TOR "  localASNumber: 0\n"), "spec.localASNumber: AS number 0");
-    expect_error(PEER("  peerSelector: all()\n  localWorkloadSelector: app == 'bgp'\n"),
-                 "spec.localWorkloadSelector: is not enforced by tabby");
-    expect_error(PEER(TOR "  reversePeering: Manual\n"),
-                 "spec.reversePeering: only Auto is taken");
-    expect_error(PEER(TOR "  nextHopMod: Self\n"), "spec.nextHopMod: unknown field");
+    static const struct bad_doc cases[] = {
+        { PEER(TOR "  sourceAddress: NodeIP\n"),
+          "spec.sourceAddress: must be one of UseNodeIP or None, got \"NodeIP\"" },
+        { PEER(TOR "  ttlSecurity: 256\n"),
+          "spec.ttlSecurity: must be between 0 and 255, got 256" },
+        { PEER(TOR "  numAllowedLocalASNumbers: -1\n"),
+          "spec.numAllowedLocalASNumbers: must be between 0" },
+        { PEER(TOR "  maxRestartTime: 2 minutes\n"),
+          "spec.maxRestartTime: \"2 minutes\" is not a duration" },
+        { PEER(TOR "  keepOriginalNextHop: 1\n"),
+          "spec.keepOriginalNextHop: must be true or false" },
+        { PEER(TOR "  password:\n    secretKeyRef: {key: k}\n"),
+          "spec.password.secretKeyRef.name: is required" },
+        { PEER(TOR "  filters: [ok, Not-OK]\n"),
+          "spec.filters[1]: \"Not-OK\" is not a valid name" },
+        { PEER(TOR "  reachableBy: fd00::1\n"), "spec.reachableBy: is IPv6 but peerIP is IPv4" },
+        { PEER(TOR "  reachableBy: 10.0.0.999\n"),
+          "spec.reachableBy: \"10.0.0.999\" is not an IP address" },
+        { PEER("  peerSelector: all()\n  reachableBy: 10.0.0.254\n"),
+          "spec.reachableBy: can only be set with peerIP" },
+        { PEER(TOR "  nextHopMode: self\n"),
+          "spec.nextHopMode: must be one of Auto, Self or Keep" },
+        { PEER(TOR "  localASNumber: 0\n"), "spec.localASNumber: AS number 0" },
+        { PEER("  peerSelector: all()\n  localWorkloadSelector: app == 'bgp'\n"),
+          "spec.localWorkloadSelector: is not enforced by tabby" },
+        { PEER(TOR "  reversePeering: Manual\n"), "spec.reversePeering: only Auto is taken" },
+        { PEER(TOR "  nextHopMod: Self\n"), "spec.nextHopMod: unknown field" },
+    };
+
+    expect_errors(cases);
 #undef TOR
 }
 
@@ -591,50 +614,54 @@ static void test_node_status_is_kept_unchanged(void **state)
 
 static void test_node_address_needs_its_subnet(void **state)
 {
-    expect_error(NODE("  bgp:\n    ipv4Address: 10.0.0.1\n"),
-                 "spec.bgp.ipv4Address: \"10.0.0.1\" has no prefix length: give the node's "
-                 "address with its subnet, like 10.0.0.1/24");
-    expect_error(NODE("  bgp:\n    ipv6Address: fd00::1\n"),
-                 "spec.bgp.ipv6Address: \"fd00::1\" has no prefix length");
-    expect_error(NODE("  bgp:\n    ipv4Address: fd00::1/64\n"),
-                 "spec.bgp.ipv4Address: \"fd00::1/64\" is not an IPv4 address with its prefix "
-                 "length");
-    expect_error(NODE("  bgp:\n    ipv4Address: 10.0.0.1/33\n"),
-                 "spec.bgp.ipv4Address: \"10.0.0.1/33\" is not an IPv4 address");
-    expect_error(NODE("  bgp:\n    ipv4Address: 10.0.0.300\n"), "is not an IPv4 address");
+    static const struct bad_doc cases[] = {
+        { NODE("  bgp:\n    ipv4Address: 10.0.0.1\n"),
+          "spec.bgp.ipv4Address: \"10.0.0.1\" has no prefix length: give the node's "
+          "address with its subnet, like 10.0.0.1/24" },
+        { NODE("  bgp:\n    ipv6Address: fd00::1\n"),
+          "spec.bgp.ipv6Address: \"fd00::1\" has no prefix length" },
+        { NODE("  bgp:\n    ipv4Address: fd00::1/64\n"),
+          "spec.bgp.ipv4Address: \"fd00::1/64\" is not an IPv4 address with its prefix length" },
+        { NODE("  bgp:\n    ipv4Address: 10.0.0.1/33\n"),
+          "spec.bgp.ipv4Address: \"10.0.0.1/33\" is not an IPv4 address" },
+        { NODE("  bgp:\n    ipv4Address: 10.0.0.300\n"), "is not an IPv4 address" },
+    };
+
+    expect_errors(cases);
 }
 
 static void test_node_fields_are_checked(void **state)
 {
-    expect_error(NODE("  bgp: {}\n"), "spec.bgp: must not be empty");
-    expect_error(NODE("  bgp:\n    ipv4Address: 10.0.0.1/24\n    routeReflectorClusterID: 1\n"),
-                 "spec.bgp.routeReflectorClusterID: must be a string");
-    expect_error(NODE("  bgp:\n    ipv4Address: 10.0.0.1/24\n"
-                      "    routeReflectorClusterID: fd00::1\n"),
-                 "spec.bgp.routeReflectorClusterID: \"fd00::1\" is not an IPv4 address");
-    expect_error(NODE("  bgp:\n    ipv4IPIPTunnelAddr: 10.0.0.1/32\n"),
-                 "spec.bgp.ipv4IPIPTunnelAddr: \"10.0.0.1/32\" is not an IPv4 address");
-    expect_error(NODE("  bgp:\n    ipv4Address: 10.0.0.1/24\n    asn: 1\n"),
-                 "spec.bgp.asn: unknown field");
-    expect_error(NODE("  vxlanTunnelMACAddr: 66:de:a2:00:12\n"),
-                 "spec.vxlanTunnelMACAddr: \"66:de:a2:00:12\" is not a MAC address");
-    expect_error(NODE("  ipv6VXLANTunnelAddr: 10.0.0.1\n"),
-                 "spec.ipv6VXLANTunnelAddr: \"10.0.0.1\" is not an IPv6 address");
-    expect_error(NODE("  addresses:\n  - address: 10.0.0.1\n    type: PublicIP\n"),
-                 "spec.addresses[0].type: must be one of CalicoNodeIP, InternalIP or "
-                 "ExternalIP");
-    expect_error(NODE("  addresses:\n  - address: node1.example.com\n"),
-                 "spec.addresses[0].address: \"node1.example.com\" is not an IP address or "
-                 "CIDR");
-    expect_error(NODE("  orchRefs:\n  - nodeName: node1\n"),
-                 "spec.orchRefs[0].orchestrator: is required");
-    expect_error(NODE("  wireguard:\n    interfaceIPv6Address: 10.0.0.1\n"),
-                 "spec.wireguard.interfaceIPv6Address: \"10.0.0.1\" is not an IPv6 address");
-    expect_error(NODE("  interfaces:\n  - name: eth0\n    addresses: [10.0.0.1/24]\n"),
-                 "spec.interfaces[0].addresses[0]: \"10.0.0.1/24\" is not an IP address");
-    expect_error(NODE("  interfaces:\n  - name: averyveryverylongname\n"),
-                 "spec.interfaces[0].name: \"averyveryverylongname\" is not an interface name");
-    expect_error(NODE("  ipipTunnelAddr: 10.0.0.1\n"), "spec.ipipTunnelAddr: unknown field");
+    static const struct bad_doc cases[] = {
+        { NODE("  bgp: {}\n"), "spec.bgp: must not be empty" },
+        { NODE("  bgp:\n    ipv4Address: 10.0.0.1/24\n    routeReflectorClusterID: 1\n"),
+          "spec.bgp.routeReflectorClusterID: must be a string" },
+        { NODE("  bgp:\n    ipv4Address: 10.0.0.1/24\n    routeReflectorClusterID: fd00::1\n"),
+          "spec.bgp.routeReflectorClusterID: \"fd00::1\" is not an IPv4 address" },
+        { NODE("  bgp:\n    ipv4IPIPTunnelAddr: 10.0.0.1/32\n"),
+          "spec.bgp.ipv4IPIPTunnelAddr: \"10.0.0.1/32\" is not an IPv4 address" },
+        { NODE("  bgp:\n    ipv4Address: 10.0.0.1/24\n    asn: 1\n"),
+          "spec.bgp.asn: unknown field" },
+        { NODE("  vxlanTunnelMACAddr: 66:de:a2:00:12\n"),
+          "spec.vxlanTunnelMACAddr: \"66:de:a2:00:12\" is not a MAC address" },
+        { NODE("  ipv6VXLANTunnelAddr: 10.0.0.1\n"),
+          "spec.ipv6VXLANTunnelAddr: \"10.0.0.1\" is not an IPv6 address" },
+        { NODE("  addresses:\n  - address: 10.0.0.1\n    type: PublicIP\n"),
+          "spec.addresses[0].type: must be one of CalicoNodeIP, InternalIP or ExternalIP" },
+        { NODE("  addresses:\n  - address: node1.example.com\n"),
+          "spec.addresses[0].address: \"node1.example.com\" is not an IP address or CIDR" },
+        { NODE("  orchRefs:\n  - nodeName: node1\n"),
+          "spec.orchRefs[0].orchestrator: is required" },
+        { NODE("  wireguard:\n    interfaceIPv6Address: 10.0.0.1\n"),
+          "spec.wireguard.interfaceIPv6Address: \"10.0.0.1\" is not an IPv6 address" },
+        { NODE("  interfaces:\n  - name: eth0\n    addresses: [10.0.0.1/24]\n"),
+          "spec.interfaces[0].addresses[0]: \"10.0.0.1/24\" is not an IP address" },
+        { NODE("  interfaces:\n  - name: averyveryverylongname\n"),
+          "spec.interfaces[0].name: \"averyveryverylongname\" is not an interface name" },
+        { NODE("  ipipTunnelAddr: 10.0.0.1\n"), "spec.ipipTunnelAddr: unknown field" },
+    };
+
+    expect_errors(cases);
 }
 
 static void test_node_minimal_documents(void **state)
@@ -739,69 +766,79 @@ static void test_wep_workload_is_kept(void **state)
 
 static void test_wep_ports_are_checked(void **state)
 {
-    expect_error(WEP("  ports:\n  - name: http\n    protocol: TCP\n    port: 0\n"),
-                 "spec.ports[0].port: must be between 1 and 65535, got 0");
-    expect_error(WEP("  ports:\n  - name: http\n    protocol: TCP\n"),
-                 "spec.ports[0].port: is required");
-    expect_error(WEP("  ports:\n  - name: HTTP\n    protocol: TCP\n    port: 80\n"),
-                 "spec.ports[0].name: \"HTTP\" is not a valid port name");
-    expect_error(WEP("  ports:\n  - name: '8080'\n    protocol: TCP\n    port: 80\n"),
-                 "\"8080\" is not a valid port name");
-    expect_error(WEP("  ports:\n  - name: http\n    protocol: ICMP\n    port: 80\n"),
-                 "spec.ports[0].protocol: must be TCP, UDP or SCTP");
-    expect_error(WEP("  ports:\n  - name: http\n    port: 80\n"),
-                 "spec.ports[0].protocol: is required");
-    expect_error(WEP("  ports:\n  - protocol: TCP\n    port: 80\n"),
-                 "spec.ports[0].name: is required unless the port maps a hostPort");
-    expect_error(WEP("  ports:\n  - {name: a, protocol: TCP, port: 80, hostPort: 70000}\n"),
-                 "spec.ports[0].hostPort: must be between 0 and 65535");
-    expect_error(WEP("  ports:\n  - {name: a, protocol: TCP, port: 80, hostIP: any}\n"),
-                 "spec.ports[0].hostIP: \"any\" is not an IP address");
-    expect_error(WEP("  ports:\n  - {name: a, protocol: TCP, port: 80, targetPort: 81}\n"),
-                 "spec.ports[0].targetPort: unknown field");
-    expect_error(WEP("  ports: {name: a}\n"), "spec.ports: must be a list");
+    static const struct bad_doc cases[] = {
+        { WEP("  ports:\n  - name: http\n    protocol: TCP\n    port: 0\n"),
+          "spec.ports[0].port: must be between 1 and 65535, got 0" },
+        { WEP("  ports:\n  - name: http\n    protocol: TCP\n"),
+          "spec.ports[0].port: is required" },
+        { WEP("  ports:\n  - name: HTTP\n    protocol: TCP\n    port: 80\n"),
+          "spec.ports[0].name: \"HTTP\" is not a valid port name" },
+        { WEP("  ports:\n  - name: '8080'\n    protocol: TCP\n    port: 80\n"),
+          "\"8080\" is not a valid port name" },
+        { WEP("  ports:\n  - name: http\n    protocol: ICMP\n    port: 80\n"),
+          "spec.ports[0].protocol: must be TCP, UDP or SCTP" },
+        { WEP("  ports:\n  - name: http\n    port: 80\n"), "spec.ports[0].protocol: is required" },
+        { WEP("  ports:\n  - protocol: TCP\n    port: 80\n"),
+          "spec.ports[0].name: is required unless the port maps a hostPort" },
+        { WEP("  ports:\n  - {name: a, protocol: TCP, port: 80, hostPort: 70000}\n"),
+          "spec.ports[0].hostPort: must be between 0 and 65535" },
+        { WEP("  ports:\n  - {name: a, protocol: TCP, port: 80, hostIP: any}\n"),
+          "spec.ports[0].hostIP: \"any\" is not an IP address" },
+        { WEP("  ports:\n  - {name: a, protocol: TCP, port: 80, targetPort: 81}\n"),
+          "spec.ports[0].targetPort: unknown field" },
+        { WEP("  ports: {name: a}\n"), "spec.ports: must be a list" },
+    };
+
+    expect_errors(cases);
 }
 
 static void test_wep_addresses_are_checked(void **state)
 {
-    expect_error(WEP("  mac: zz:00:00:00:00:00\n"),
-                 "spec.mac: \"zz:00:00:00:00:00\" is not a MAC address");
-    expect_error(WEP("  ipNetworks: [10.0.0.0/24]\n"),
-                 "spec.ipNetworks[0]: 10.0.0.0/24 has more than one address");
-    expect_error(WEP("  ipNetworks: [10.0.0.1/24]\n"),
-                 "spec.ipNetworks[0]: \"10.0.0.1/24\" has host bits set");
-    expect_error(WEP("  ipNetworks: [10.0.0.1, 10.0.0.x]\n"),
-                 "spec.ipNetworks[1]: \"10.0.0.x\" is not a CIDR");
-    expect_error(WEP("  ipNetworks: [10.0.0.1]\n  ipNATs:\n"
-                     "  - {internalIP: 10.0.0.2, externalIP: 203.0.113.1}\n"),
-                 "spec.ipNATs[0].internalIP: 10.0.0.2 is not one of the endpoint's ipNetworks");
-    expect_error(WEP("  ipNetworks: [10.0.0.1]\n  ipNATs:\n"
-                     "  - {internalIP: 10.0.0.1, externalIP: 'fd00::1'}\n"),
-                 "spec.ipNATs[0].externalIP: is IPv6 but internalIP is IPv4");
-    expect_error(WEP("  ipNetworks: [10.0.0.1]\n  ipNATs:\n  - {internalIP: 10.0.0.1}\n"),
-                 "spec.ipNATs[0].externalIP: is required");
-    expect_error(WEP("  ipv4Gateway: fe80::1\n"),
-                 "spec.ipv4Gateway: \"fe80::1\" is not an IPv4 address");
-    expect_error(WEP("  ipv6Gateway: 169.254.1.1\n"),
-                 "spec.ipv6Gateway: \"169.254.1.1\" is not an IPv6 address");
-    expect_error(WEP("  allowSpoofedSourcePrefixes: [10.0.0.0/40]\n"),
-                 "spec.allowSpoofedSourcePrefixes[0]: \"10.0.0.0/40\": prefix length must be");
+    static const struct bad_doc cases[] = {
+        { WEP("  mac: zz:00:00:00:00:00\n"),
+          "spec.mac: \"zz:00:00:00:00:00\" is not a MAC address" },
+        { WEP("  ipNetworks: [10.0.0.0/24]\n"),
+          "spec.ipNetworks[0]: 10.0.0.0/24 has more than one address" },
+        { WEP("  ipNetworks: [10.0.0.1/24]\n"),
+          "spec.ipNetworks[0]: \"10.0.0.1/24\" has host bits set" },
+        { WEP("  ipNetworks: [10.0.0.1, 10.0.0.x]\n"),
+          "spec.ipNetworks[1]: \"10.0.0.x\" is not a CIDR" },
+        { WEP("  ipNetworks: [10.0.0.1]\n  ipNATs:\n"
+              "  - {internalIP: 10.0.0.2, externalIP: 203.0.113.1}\n"),
+          "spec.ipNATs[0].internalIP: 10.0.0.2 is not one of the endpoint's ipNetworks" },
+        { WEP("  ipNetworks: [10.0.0.1]\n  ipNATs:\n"
+              "  - {internalIP: 10.0.0.1, externalIP: 'fd00::1'}\n"),
+          "spec.ipNATs[0].externalIP: is IPv6 but internalIP is IPv4" },
+        { WEP("  ipNetworks: [10.0.0.1]\n  ipNATs:\n  - {internalIP: 10.0.0.1}\n"),
+          "spec.ipNATs[0].externalIP: is required" },
+        { WEP("  ipv4Gateway: fe80::1\n"),
+          "spec.ipv4Gateway: \"fe80::1\" is not an IPv4 address" },
+        { WEP("  ipv6Gateway: 169.254.1.1\n"),
+          "spec.ipv6Gateway: \"169.254.1.1\" is not an IPv6 address" },
+        { WEP("  allowSpoofedSourcePrefixes: [10.0.0.0/40]\n"),
+          "spec.allowSpoofedSourcePrefixes[0]: \"10.0.0.0/40\": prefix length must be" },
+    };
+
+    expect_errors(cases);
 }
 
 static void test_wep_names_are_checked(void **state)
 {
-    expect_error(WEP("  interfaceName: cali0123456789abcdef\n"),
-                 "spec.interfaceName: \"cali0123456789abcdef\" is not a valid interface name");
-    expect_error(WEP("  interfaceName: '*'\n"), "spec.interfaceName: \"*\" is not a valid");
-    expect_error(WEP("  containerID: -abc\n"),
-                 "spec.containerID: \"-abc\" is not a container ID");
-    expect_error(WEP("  node: Node1\n"), "spec.node: \"Node1\" is not a valid name");
-    expect_error(WEP("  pod: my_pod\n"), "spec.pod: \"my_pod\" is not a valid name");
-    expect_error(WEP("  profiles: [kns.prod, 'bad profile']\n"),
-                 "spec.profiles[1]: \"bad profile\" is not a valid name");
-    expect_error(WEP("  qosControls: {}\n"), "spec.qosControls: unknown field");
-    expect_error(V3 "kind: WorkloadEndpoint\nmetadata:\n  name: w\n  namespace: Prod\n",
-                 "metadata.namespace: \"Prod\" is not a valid namespace name");
+    static const struct bad_doc cases[] = {
+        { WEP("  interfaceName: cali0123456789abcdef\n"),
+          "spec.interfaceName: \"cali0123456789abcdef\" is not a valid interface name" },
+        { WEP("  interfaceName: '*'\n"), "spec.interfaceName: \"*\" is not a valid" },
+        { WEP("  containerID: -abc\n"), "spec.containerID: \"-abc\" is not a container ID" },
+        { WEP("  node: Node1\n"), "spec.node: \"Node1\" is not a valid name" },
+        { WEP("  pod: my_pod\n"), "spec.pod: \"my_pod\" is not a valid name" },
+        { WEP("  profiles: [kns.prod, 'bad profile']\n"),
+          "spec.profiles[1]: \"bad profile\" is not a valid name" },
+        { WEP("  qosControls: {}\n"), "spec.qosControls: unknown field" },
+        { V3 "kind: WorkloadEndpoint\nmetadata:\n  name: w\n  namespace: Prod\n",
+          "metadata.namespace: \"Prod\" is not a valid namespace name" },
+    };
+
+    expect_errors(cases);
 }
 
 static void test_wep_minimal_gets_default_namespace(void **state)
@@ -838,23 +875,26 @@ static void test_hep_documents_round_trip(void **state)
 
 static void test_hep_rules(void **state)
 {
-    expect_error(HEP("  interfaceName: eth0\n"), "spec.node: is required");
-    expect_error(HEP("  node: node1\n"),
-                 "spec.interfaceName: is required unless expectedIPs are given");
-    expect_error(HEP("  node: node1\n  interfaceName: 'eth 0'\n"),
-                 "spec.interfaceName: \"eth 0\" is not a valid interface name");
-    expect_error(HEP("  node: node1\n  expectedIPs: [10.0.0.256]\n"),
-                 "spec.expectedIPs[0]: \"10.0.0.256\" is not an IP address");
-    expect_error(HEP("  node: node1\n  expectedIPs: [10.0.0.1]\n"
-                     "  ports:\n  - {protocol: TCP, port: 22}\n"),
-                 "spec.ports[0].name: is required");
-    expect_error(HEP("  node: node1\n  expectedIPs: [10.0.0.1]\n"
-                     "  ports:\n  - {name: ssh, protocol: TCP, port: 22, hostPort: 22}\n"),
-                 "spec.ports[0].hostPort: unknown field");
-    expect_error(HEP("  node: node1\n  expectedIPs: [10.0.0.1]\n  profiles: [A]\n"),
-                 "spec.profiles[0]: \"A\" is not a valid name");
-    expect_error(V3 "kind: HostEndpoint\nmetadata:\n  name: h\n  namespace: default\n",
-                 "metadata.namespace: HostEndpoint is not namespaced");
+    static const struct bad_doc cases[] = {
+        { HEP("  interfaceName: eth0\n"), "spec.node: is required" },
+        { HEP("  node: node1\n"), "spec.interfaceName: is required unless expectedIPs are given" },
+        { HEP("  node: node1\n  interfaceName: 'eth 0'\n"),
+          "spec.interfaceName: \"eth 0\" is not a valid interface name" },
+        { HEP("  node: node1\n  expectedIPs: [10.0.0.256]\n"),
+          "spec.expectedIPs[0]: \"10.0.0.256\" is not an IP address" },
+        { HEP("  node: node1\n  expectedIPs: [10.0.0.1]\n"
+              "  ports:\n  - {protocol: TCP, port: 22}\n"),
+          "spec.ports[0].name: is required" },
+        { HEP("  node: node1\n  expectedIPs: [10.0.0.1]\n"
+              "  ports:\n  - {name: ssh, protocol: TCP, port: 22, hostPort: 22}\n"),
+          "spec.ports[0].hostPort: unknown field" },
+        { HEP("  node: node1\n  expectedIPs: [10.0.0.1]\n  profiles: [A]\n"),
+          "spec.profiles[0]: \"A\" is not a valid name" },
+        { V3 "kind: HostEndpoint\nmetadata:\n  name: h\n  namespace: default\n",
+          "metadata.namespace: HostEndpoint is not namespaced" },
+    };
+
+    expect_errors(cases);
 }
 
 /* ---- BGPFilter ------------------------------------------------------------------------- */
@@ -899,46 +939,48 @@ static void test_bgpfilter_full_document_round_trips(void **state)
 
 static void test_bgpfilter_rules_are_checked(void **state)
 {
+    static const struct bad_doc cases[] = {
+        { FILTER("  exportV4: [{cidr: 10.0.0.0/8, action: Reject}]\n"),
+          "spec.exportV4[0].matchOperator: cidr and matchOperator must both be set" },
+        { FILTER("  exportV4: [{matchOperator: In, action: Reject}]\n"),
+          "spec.exportV4[0].cidr: cidr and matchOperator must both be set" },
+        { FILTER("  importV4: [{cidr: 10.0.0.1/8, matchOperator: In, action: Accept}]\n"),
+          "spec.importV4[0].cidr: " },
+        { FILTER("  importV4: [{cidr: 'fd00::/8', matchOperator: In, action: Accept}]\n"),
+          "spec.importV4[0].cidr: is IPv6 in an IPv4 list" },
+        { FILTER("  importV6: [{cidr: 10.0.0.0/8, matchOperator: In, action: Accept}]\n"),
+          "spec.importV6[0].cidr: is IPv4 in an IPv6 list" },
+        { FILTER("  importV4: [{cidr: 10.0.0.0/8, matchOperator: Within, action: Accept}]\n"),
+          "spec.importV4[0].matchOperator: must be one of Equal, NotEqual, In or NotIn" },
+        { FILTER("  importV4: [{prefixLength: {min: 24}, action: Accept}]\n"),
+          "spec.importV4[0].prefixLength: needs cidr" },
+        { FILTER("  importV4: [{cidr: 10.0.0.0/8, matchOperator: In,"
+                 " prefixLength: {max: 33}, action: Accept}]\n"),
+          "spec.importV4[0].prefixLength.max: must be between 0 and 32, got 33" },
+        { FILTER("  importV4: [{cidr: 10.0.0.0/8, matchOperator: Equal,"
+                 " prefixLength: {max: 24}, action: Accept}]\n"),
+          "spec.importV4[0].prefixLength: needs matchOperator In or NotIn" },
+        { FILTER("  importV4: [{cidr: 10.0.0.0/16, matchOperator: In,"
+                 " prefixLength: {max: 8}, action: Accept}]\n"),
+          "spec.importV4[0].prefixLength: matches no route: lengths from /16" },
+        { FILTER("  exportV4: [{source: Local, action: Accept}]\n"),
+          "spec.exportV4[0].source: must be one of RemotePeers, got \"Local\"" },
+        { FILTER("  exportV4: [{interface: 'eth 0', action: Accept}]\n"),
+          "spec.exportV4[0].interface: \"eth 0\" is not an interface name" },
+        { FILTER("  exportV4: [{interface: eth0}]\n"),
+          "spec.exportV4[0].action: is required (Accept or Reject)" },
+        { FILTER("  exportV4: [{action: Drop}]\n"),
+          "spec.exportV4[0].action: must be one of Accept or Reject" },
+        /* Calico's newer match fields and operations are not enforced: refused as unknown */
+        { FILTER("  exportV4: [{peerType: eBGP, action: Accept}]\n"),
+          "spec.exportV4[0].peerType: unknown field" },
+        { FILTER("  exportV4: [{action: Accept, operations: [{setPriority: {value: 1}}]}]\n"),
+          "spec.exportV4[0].operations: unknown field" },
+        { FILTER("  export: []\n"), "spec.export: unknown field" },
+    };
+
     (void)state;
-    expect_error(FILTER("  exportV4: [{cidr: 10.0.0.0/8, action: Reject}]\n"),
-                 "spec.exportV4[0].matchOperator: cidr and matchOperator must both be set");
-    expect_error(FILTER("  exportV4: [{matchOperator: In, action: Reject}]\n"),
-                 "spec.exportV4[0].cidr: cidr and matchOperator must both be set");
-    expect_error(FILTER("  importV4: [{cidr: 10.0.0.1/8, matchOperator: In, action: Accept}]\n"),
-                 "spec.importV4[0].cidr: ");
-    expect_error(FILTER("  importV4: [{cidr: 'fd00::/8', matchOperator: In, action: Accept}]\n"),
-                 "spec.importV4[0].cidr: is IPv6 in an IPv4 list");
-    expect_error(FILTER("  importV6: [{cidr: 10.0.0.0/8, matchOperator: In, action: Accept}]\n"),
-                 "spec.importV6[0].cidr: is IPv4 in an IPv6 list");
-    expect_error(FILTER("  importV4: [{cidr: 10.0.0.0/8, matchOperator: Within,"
-                        " action: Accept}]\n"),
-                 "spec.importV4[0].matchOperator: must be one of Equal, NotEqual, In or NotIn");
-    expect_error(FILTER("  importV4: [{prefixLength: {min: 24}, action: Accept}]\n"),
-                 "spec.importV4[0].prefixLength: needs cidr");
-    expect_error(FILTER("  importV4: [{cidr: 10.0.0.0/8, matchOperator: In,"
-                        " prefixLength: {max: 33}, action: Accept}]\n"),
-                 "spec.importV4[0].prefixLength.max: must be between 0 and 32, got 33");
-    expect_error(FILTER("  importV4: [{cidr: 10.0.0.0/8, matchOperator: Equal,"
-                        " prefixLength: {max: 24}, action: Accept}]\n"),
-                 "spec.importV4[0].prefixLength: needs matchOperator In or NotIn");
-    expect_error(FILTER("  importV4: [{cidr: 10.0.0.0/16, matchOperator: In,"
-                        " prefixLength: {max: 8}, action: Accept}]\n"),
-                 "spec.importV4[0].prefixLength: matches no route: lengths from /16");
-    expect_error(FILTER("  exportV4: [{source: Local, action: Accept}]\n"),
-                 "spec.exportV4[0].source: must be one of RemotePeers, got \"Local\"");
-    expect_error(FILTER("  exportV4: [{interface: 'eth 0', action: Accept}]\n"),
-                 "spec.exportV4[0].interface: \"eth 0\" is not an interface name");
-    expect_error(FILTER("  exportV4: [{interface: eth0}]\n"),
-                 "spec.exportV4[0].action: is required (Accept or Reject)");
-    expect_error(FILTER("  exportV4: [{action: Drop}]\n"),
-                 "spec.exportV4[0].action: must be one of Accept or Reject");
-    /* Calico's newer match fields and operations are not enforced: refused as unknown */
-    expect_error(FILTER("  exportV4: [{peerType: eBGP, action: Accept}]\n"),
-                 "spec.exportV4[0].peerType: unknown field");
-    expect_error(FILTER("  exportV4: [{action: Accept,"
-                        " operations: [{setPriority: {value: 1}}]}]\n"),
-                 "spec.exportV4[0].operations: unknown field");
-    expect_error(FILTER("  export: []\n"), "spec.export: unknown field");
+    expect_errors(cases);
 }
 
 /* ---- FelixConfiguration ------------------------------------------------------------------ */

@@ -71,6 +71,15 @@ static void assert_contains(const char *haystack, const char *needle)
         fail_msg("\"%s\" does not contain \"%s\"", haystack, needle);
 }
 
+/* Loads a text that must fail with a message holding `fragment`. */
+static void fails_with(const char *text, const char *name, const char *fragment)
+{
+    struct tby_error err = { 0 };
+
+    load_fails(text, name, &err);
+    assert_contains(err.msg, fragment);
+}
+
 static void assert_string_value(json_t *v, const char *want)
 {
     if (!json_is_string(v))
@@ -278,12 +287,7 @@ static void test_infinity_nan_and_huge_reals_are_errors(void **state)
         assert_int_equal(load_fails(text, "p.yaml", &err), -EINVAL);
         assert_contains(err.msg, "p.yaml: line 1 column 8: ");
     }
-    {
-        struct tby_error err = { 0 };
-
-        load_fails("x: .nan\n", "p.yaml", &err);
-        assert_contains(err.msg, "cannot be represented in JSON");
-    }
+    fails_with("x: .nan\n", "p.yaml", "cannot be represented in JSON");
     {
         _cleanup_json_ json_t *quoted = value_of("'.inf'");
 
@@ -366,14 +370,10 @@ static void test_tag_that_does_not_fit_its_text_is_an_error(void **state)
     (void)state;
     assert_int_equal(load_fails("a: 1\nb: !!int abc\n", "t.yaml", &err), -EINVAL);
     assert_string_equal(err.msg, "t.yaml: line 2 column 4: cannot read \"abc\" as !!int");
-    load_fails("b: !!bool maybe\n", "t.yaml", &err);
-    assert_contains(err.msg, "as !!bool");
-    load_fails("b: !!null x\n", "t.yaml", &err);
-    assert_contains(err.msg, "as !!null");
-    load_fails("b: !!int 1.5\n", "t.yaml", &err);
-    assert_contains(err.msg, "as !!int");
-    load_fails("b: !!str [1]\n", "t.yaml", &err);
-    assert_contains(err.msg, "unsupported tag !!str");
+    fails_with("b: !!bool maybe\n", "t.yaml", "as !!bool");
+    fails_with("b: !!null x\n", "t.yaml", "as !!null");
+    fails_with("b: !!int 1.5\n", "t.yaml", "as !!int");
+    fails_with("b: !!str [1]\n", "t.yaml", "unsupported tag !!str");
 }
 
 static void test_unknown_tag_is_an_error(void **state)
@@ -383,14 +383,12 @@ static void test_unknown_tag_is_an_error(void **state)
     (void)state;
     assert_int_equal(load_fails("data: !!binary aGVsbG8=\n", "t.yaml", &err), -EINVAL);
     assert_string_equal(err.msg, "t.yaml: line 1 column 7: unsupported tag !!binary");
-    load_fails("when: !!timestamp 2001-12-14\n", "t.yaml", &err);
-    assert_contains(err.msg, "unsupported tag !!timestamp");
+    fails_with("when: !!timestamp 2001-12-14\n", "t.yaml", "unsupported tag !!timestamp");
     /* A selector that starts with '!' is a tag to YAML: say how to fix it. */
     load_fails("spec:\n  selector: !has(role)\n", "gnp.yaml", &err);
     assert_contains(err.msg, "gnp.yaml: line 2 column 13: unsupported tag !has(role)");
     assert_contains(err.msg, "quote a value that starts with '!'");
-    load_fails("x: !custom {a: 1}\n", "t.yaml", &err);
-    assert_contains(err.msg, "unsupported tag !custom");
+    fails_with("x: !custom {a: 1}\n", "t.yaml", "unsupported tag !custom");
 }
 
 /* ---- structure -------------------------------------------------------------------- */
@@ -836,8 +834,7 @@ static void test_merge_of_a_scalar_is_an_error(void **state)
     assert_string_equal(err.msg,
                         "m.yaml: line 3 column 3: the merge key << needs a mapping or a list "
                         "of mappings");
-    load_fails("b:\n  <<: [{a: 1}, 2]\n", "m.yaml", &err);
-    assert_contains(err.msg, "needs a mapping");
+    fails_with("b:\n  <<: [{a: 1}, 2]\n", "m.yaml", "needs a mapping");
 }
 
 static void test_anchor_redefined_later_names_the_newer_node(void **state)
@@ -872,8 +869,7 @@ static void test_bad_indentation_reports_line_and_column(void **state)
     assert_string_equal(err.msg,
                         "pool.yaml: line 3 column 2: did not find expected key (while parsing "
                         "a block mapping started at line 1 column 1)");
-    load_fails("items:\n  - a\n  b: 1\n", "l.yaml", &err);
-    assert_contains(err.msg, "l.yaml: line 3 column 3: ");
+    fails_with("items:\n  - a\n  b: 1\n", "l.yaml", "l.yaml: line 3 column 3: ");
 }
 
 static void test_tab_indentation_is_explained(void **state)
@@ -885,8 +881,8 @@ static void test_tab_indentation_is_explained(void **state)
     assert_string_equal(err.msg,
                         "pool.yaml: line 2 column 1: a tab character cannot indent YAML, "
                         "use spaces");
-    load_fails("spec:\n  cidr: x\n  ports:\n  - 1\n\t- 2\n", "pool.yaml", &err);
-    assert_contains(err.msg, "pool.yaml: line 5 column 1: a tab character");
+    fails_with("spec:\n  cidr: x\n  ports:\n  - 1\n\t- 2\n", "pool.yaml",
+               "pool.yaml: line 5 column 1: a tab character");
 }
 
 static void test_unclosed_quote_reports_where_it_started(void **state)
@@ -897,8 +893,7 @@ static void test_unclosed_quote_reports_where_it_started(void **state)
     load_fails("metadata:\n  name: \"web\nspec: {}\n", "p.yaml", &err);
     assert_contains(err.msg, "p.yaml: line 4 column 1: found unexpected end of stream");
     assert_contains(err.msg, "while scanning a quoted scalar started at line 2 column 9");
-    load_fails("a: 'x\n", "p.yaml", &err);
-    assert_contains(err.msg, "quoted scalar started at line 1 column 4");
+    fails_with("a: 'x\n", "p.yaml", "quoted scalar started at line 1 column 4");
 }
 
 static void test_duplicate_key_is_an_error_naming_the_line(void **state)
@@ -910,11 +905,9 @@ static void test_duplicate_key_is_an_error_naming_the_line(void **state)
                                 &err),
                      -EINVAL);
     assert_string_equal(err.msg, "d.yaml: line 4 column 3: duplicate key \"name\"");
-    load_fails("{a: 1, a: 2}\n", "d.yaml", &err);
-    assert_contains(err.msg, "duplicate key \"a\"");
+    fails_with("{a: 1, a: 2}\n", "d.yaml", "duplicate key \"a\"");
     /* Keys are compared as written text: 1 and "1" are the same key in JSON. */
-    load_fails("1: a\n'1': b\n", "d.yaml", &err);
-    assert_contains(err.msg, "line 2 column 1: duplicate key \"1\"");
+    fails_with("1: a\n'1': b\n", "d.yaml", "line 2 column 1: duplicate key \"1\"");
 }
 
 static void test_alias_to_unknown_anchor_is_an_error(void **state)
@@ -926,17 +919,14 @@ static void test_alias_to_unknown_anchor_is_an_error(void **state)
     assert_string_equal(err.msg, "a.yaml: line 2 column 4: alias *nowhere names no anchor "
                                  "before it");
     /* Anchors do not reach across documents. */
-    load_fails("a: &x 1\n---\nb: *x\n", "a.yaml", &err);
-    assert_contains(err.msg, "line 3 column 4: alias *x names no anchor");
+    fails_with("a: &x 1\n---\nb: *x\n", "a.yaml", "line 3 column 4: alias *x names no anchor");
 }
 
 static void test_alias_inside_its_own_anchor_is_an_error(void **state)
 {
-    struct tby_error err = { 0 };
-
     (void)state;
-    load_fails("a: &x [1, *x]\n", "a.yaml", &err);
-    assert_contains(err.msg, "line 1 column 11: alias *x is inside the node it names");
+    fails_with("a: &x [1, *x]\n", "a.yaml",
+               "line 1 column 11: alias *x is inside the node it names");
 }
 
 static void test_non_scalar_key_is_an_error(void **state)
@@ -947,10 +937,8 @@ static void test_non_scalar_key_is_an_error(void **state)
     assert_int_equal(load_fails("? [a, b]\n: c\n", "k.yaml", &err), -EINVAL);
     assert_string_equal(err.msg, "k.yaml: line 1 column 3: a mapping key must be a scalar, "
                                  "not a collection");
-    load_fails("l: &l [1]\n*l : x\n", "k.yaml", &err);
-    assert_contains(err.msg, "alias *l cannot be a key");
-    load_fails("\"a\\0b\": 1\n", "k.yaml", &err);
-    assert_contains(err.msg, "NUL");
+    fails_with("l: &l [1]\n*l : x\n", "k.yaml", "alias *l cannot be a key");
+    fails_with("\"a\\0b\": 1\n", "k.yaml", "NUL");
 }
 
 static void test_invalid_utf8_and_control_characters_report_position(void **state)
@@ -961,8 +949,8 @@ static void test_invalid_utf8_and_control_characters_report_position(void **stat
     load_fails("a: ok\nb: \xff\n", "u.yaml", &err);
     assert_string_equal(err.msg, "u.yaml: line 2 column 4: invalid leading UTF-8 octet "
                                  "(byte 0xFF)");
-    load_fails("a: b\x01\n", "u.yaml", &err);
-    assert_contains(err.msg, "u.yaml: line 1 column 5: control characters are not allowed");
+    fails_with("a: b\x01\n", "u.yaml",
+               "u.yaml: line 1 column 5: control characters are not allowed");
 }
 
 static char *nested(unsigned levels)

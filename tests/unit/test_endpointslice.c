@@ -122,12 +122,12 @@ static void test_wrong_types_are_refused_naming_the_field(void **state)
     }
 }
 
-static struct tby_resource *policy(const char *rule)
+/* Decodes the NetworkPolicy shop/p with one egress rule (JSON text). */
+static int decode_policy(const char *rule, struct tby_resource **res, struct tby_error *err)
 {
     char text[1024];
     json_t *doc;
-    struct tby_resource *res = NULL;
-    struct tby_error err = { 0 };
+    int r;
 
     snprintf(text, sizeof(text),
              "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"NetworkPolicy\","
@@ -135,9 +135,18 @@ static struct tby_resource *policy(const char *rule)
              "\"spec\":{\"selector\":\"all()\",\"types\":[\"Egress\"],\"egress\":[%s]}}", rule);
     doc = json_loads(text, 0, NULL);
     assert_non_null(doc);
-    if (tby_resource_decode(doc, &res, &err) < 0)
-        fail_msg("%s", err.msg);
+    r = tby_resource_decode(doc, res, err);
     json_decref(doc);
+    return r;
+}
+
+static struct tby_resource *policy(const char *rule)
+{
+    struct tby_resource *res = NULL;
+    struct tby_error err = { 0 };
+
+    if (decode_policy(rule, &res, &err) < 0)
+        fail_msg("%s", err.msg);
     return res;
 }
 
@@ -179,19 +188,11 @@ static void test_services_restrictions_are_calicos(void **state)
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char text[1024];
-        json_t *doc;
         struct tby_resource *res = NULL;
         struct tby_error err = { 0 };
 
-        snprintf(text, sizeof(text),
-                 "{\"apiVersion\":\"projectcalico.org/v3\",\"kind\":\"NetworkPolicy\","
-                 "\"metadata\":{\"name\":\"p\",\"namespace\":\"shop\"},"
-                 "\"spec\":{\"selector\":\"all()\",\"egress\":[%s]}}", cases[i].rule);
-        doc = json_loads(text, 0, NULL);
-        if (tby_resource_decode(doc, &res, &err) == 0 || !strstr(err.msg, cases[i].expect))
+        if (decode_policy(cases[i].rule, &res, &err) == 0 || !strstr(err.msg, cases[i].expect))
             fail_msg("case %zu: got \"%s\"", i, err.msg);
-        json_decref(doc);
     }
 }
 

@@ -93,6 +93,14 @@ static void poll_ok(struct tby_syncer *s)
         fail_msg("%s", tby_error_str(&err));
 }
 
+/* The store holds `two`, s has told them, and h's log starts afresh. */
+static void told_two(struct store_fx *f, struct tby_syncer *s, struct heard *h)
+{
+    store_fx_apply(f->store, two);
+    poll_ok(s);
+    h->log[0] = '\0';
+}
+
 static void test_first_read_tells_every_resource_then_in_sync(void **state)
 {
     struct store_fx *f = *state;
@@ -116,9 +124,7 @@ static void test_watch_tells_changes_and_deletes(void **state)
     _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
     char *key = tby_resource_key(tby_kind_lookup("ns"), NULL, "a");
 
-    store_fx_apply(f->store, two);
-    poll_ok(s);
-    h.log[0] = '\0';
+    told_two(f, s, &h);
     store_fx_apply(f->store,
                    "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {team: z}}\n");
     assert_int_equal(tby_store_delete(f->store, key, NULL, NULL), 0);
@@ -136,9 +142,7 @@ static void test_compaction_rereads_and_tells_only_differences(void **state)
     char *key = tby_resource_key(tby_kind_lookup("ns"), NULL, "a");
     int64_t rev;
 
-    store_fx_apply(f->store, two);
-    poll_ok(s);
-    h.log[0] = '\0';
+    told_two(f, s, &h);
     assert_int_equal(tby_store_delete(f->store, key, NULL, NULL), 0);
     store_fx_apply(f->store, "apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n");
     assert_int_equal(tby_store_revision(f->store, &rev, NULL), 0);
@@ -197,9 +201,7 @@ static void test_value_that_does_not_decode_counts_as_absent(void **state)
     _cleanup_(tby_syncer_freep) struct tby_syncer *s = syncer_with(f->store, &h);
     char *key = tby_resource_key(tby_kind_lookup("ns"), NULL, "a");
 
-    store_fx_apply(f->store, two);
-    poll_ok(s);
-    h.log[0] = '\0';
+    told_two(f, s, &h);
     assert_int_equal(tby_store_put(f->store, key, "{broken", 7, NULL, NULL), 0);
     assert_int_equal(tby_store_put(f->store, "/tabby/v1/unknownkind/x", "{}", 2, NULL, NULL), 0);
     poll_ok(s);

@@ -31,8 +31,6 @@
 #include "tabby/resource.h"
 #include "tabby/store.h"
 
-#define TBY_SYNCER_PREFIX "/tabby/v1/"
-
 struct tby_syncer;
 
 struct tby_syncer_consumer {

@@ -10,8 +10,9 @@
 # traffic to its pods; forwarded traffic meets only applyOnForward policies; preDNAT
 # policies come first (Deny drops, Allow goes on to normal policy), forwarded traffic too;
 # doNotTrack policies run before conntrack (an Allow leaves no conntrack entry, both ways,
-# and is accepted past normal policy; a Deny drops under an allowing normal policy; the
-# rest goes on, tracked; failsafe ports pass a doNotTrack Deny);
+# and is accepted past normal policy; a Deny drops under an allowing normal policy, and
+# forwarded traffic coming in by the endpoint; the rest goes on, tracked; failsafe ports
+# pass a doNotTrack Deny);
 # examples/host-endpoint.yaml. Needs root; never touches the host's namespace.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -277,7 +278,7 @@ spec:
   ingress:
   - action: Deny
     protocol: TCP
-    destination: {ports: [8181, 22]}
+    destination: {ports: [8181, 22, 81]}
   - action: Allow
     protocol: TCP
     destination: {ports: [8180]}
@@ -290,6 +291,8 @@ pn_expect untracked_allow_passes allow ext c node hep0 8180 TCP
 pn_expect untracked_deny_beats_normal_allow deny ext c node hep0 8181 TCP
 pn_expect untracked_undecided_goes_on_to_normal_policy allow ext c node hep0 8182 TCP
 pn_expect untracked_deny_keeps_failsafe allow ext c node hep0 22 TCP
+pn_expect untracked_deny_drops_forwarded deny ext c default a 81 TCP
+pn_expect untracked_undecided_forwarded_goes_on allow ext c default a 80 TCP
 pn_check
 if [ -r /proc/net/nf_conntrack ]; then
     # the Allow's egress rule takes the replies: no entry either way

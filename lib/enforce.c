@@ -21,7 +21,6 @@
 #include "tabby/store.h"
 
 enum gap {
-    GAP_DO_NOT_TRACK,
     GAP_SERVICES,
     GAP_HTTP,
     GAP_HOST_ENDPOINT,
@@ -41,8 +40,6 @@ static const struct {
     enum effect effect;
     const char *reason;
 } gaps[GAP_COUNT] = {
-    [GAP_DO_NOT_TRACK] = { FX_HOST_ONLY, "doNotTrack policies apply to host endpoints only, "
-                                         "which tabby does not police yet" },
     [GAP_SERVICES] = { FX_RULE, "matching a Kubernetes Service needs a datastore that knows "
                                 "Services (the Kubernetes API, k8s:); on this one, match the "
                                 "service's pods with a selector and its ports instead" },
@@ -115,8 +112,6 @@ static void audit_rules(struct audit *a, const struct tby_rule_list *l, int d)
 
 static void audit_policy(struct audit *a, const struct tby_policy *p)
 {
-    if (p->do_not_track)
-        note(a, GAP_DO_NOT_TRACK, "spec.doNotTrack");
     audit_rules(a, &p->ingress, DIR_IN);
     audit_rules(a, &p->egress, DIR_OUT);
 }

@@ -52,8 +52,8 @@ static int on_local(void *ctx, const struct calc_ep *ep, bool present)
 static int on_applies(void *ctx, const struct calc_pol *p, const struct calc_sel *s, bool add)
 {
     struct tby_calc *c = ctx;
-    /* a preDNAT policy applies to host endpoints only, as Calico's */
-    int r = p->pre_dnat ? 0 : calc_dispatch_applies(c->dispatch, p, s, add);
+    /* a preDNAT or doNotTrack policy applies to host endpoints only, as Calico's */
+    int r = p->pre_dnat || p->do_not_track ? 0 : calc_dispatch_applies(c->dispatch, p, s, add);
     int h = calc_host_applies(c->host, p, s, add);
 
     return r < 0 ? r : h;

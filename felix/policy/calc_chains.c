@@ -33,6 +33,7 @@
 #include "tabby/cleanup.h"
 #include "calc_chains.h"
 #include "calc_host.h"
+#include "calc_untracked.h"
 
 static const char *const dir_chain[2] = { TBY_CALC_CHAIN_TO_WL, TBY_CALC_CHAIN_FROM_WL };
 static const char *const dir_selected[2] = { TBY_CALC_CHAIN_TO_WL "-selected",
@@ -1605,6 +1606,18 @@ static int nd_rules(struct tby_rs_rules *l)
     return err;
 }
 
+/* A rule with the one match m. */
+static struct tby_rs_rule *untracked_rule(const struct tby_rs_match *m)
+{
+    struct tby_rs_rule *r = tby_rs_rule_new();
+
+    if (r && tby_rs_rule_match(r, m) < 0) {
+        tby_rs_rule_free(r);
+        return NULL;
+    }
+    return r;
+}
+
 static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook)
 {
     struct tby_rs_rules l = { 0 };
@@ -1619,9 +1632,10 @@ static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook
         err = tby_rs_rules_add(&l, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP, 0));
     if (err == 0 && hook == TBY_RS_HOOK_INPUT)
         err = nd_rules(&l);
-    if (err == 0 && hook == TBY_RS_HOOK_FORWARD) /* host endpoints' applyOnForward */
-        err = tby_rs_rules_add(&l, verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP,
-                                                CALC_HOST_CHAIN_FWD_IN, NULL));
+    /* host endpoints' applyOnForward, unless a doNotTrack policy allowed it (Calico's) */
+    if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
+        err = tby_rs_rules_add(&l, verdict_rule(untracked_rule(&calc_untracked_not_allowed),
+                                                TBY_RS_V_JUMP, CALC_HOST_CHAIN_FWD_IN, NULL));
     if (err == 0)
         err = tby_rs_rules_add(&l, verdict_rule(wl_rule(true), TBY_RS_V_JUMP,
                                                 TBY_CALC_CHAIN_FROM_WL, NULL));
@@ -1634,6 +1648,8 @@ static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook
         err = tby_rs_rules_add(&l, verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP,
                                                 CALC_HOST_CHAIN_FWD_OUT, NULL));
     /* then defaultEndpointToHostAction and the host endpoints (calc_host.c) */
+    if (err == 0 && hook == TBY_RS_HOOK_INPUT) /* what a doNotTrack policy allowed */
+        err = tby_rs_rules_add(&l, calc_untracked_accept());
     if (err == 0 && hook == TBY_RS_HOOK_INPUT)
         err = tby_rs_rules_add(&l, verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP,
                                                 CALC_HOST_CHAIN_IN, NULL));

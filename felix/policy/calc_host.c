@@ -32,6 +32,7 @@
 #include "tabby/calc.h"
 #include "tabby/cleanup.h"
 #include "calc_host.h"
+#include "calc_untracked.h"
 
 #define VERDICT_BITS (TBY_MARK_ACCEPT | TBY_MARK_PASS)
 #define OUT_HOOK_CHAIN "output-hook"
@@ -41,14 +42,19 @@
 
 static const char *const dir_word[2] = { "ingress", "egress" };
 /* An endpoint's chains: K_IN, K_OUT (the node's own traffic), K_FWD_IN, K_FWD_OUT
- * (forwarded traffic coming in by it, going out by it: applyOnForward policies). The
+ * (forwarded traffic coming in by it, going out by it: applyOnForward policies), K_RAW_IN,
+ * K_RAW_OUT (before conntrack: doNotTrack policies, calc_untracked.c), K_PRE. The
  * direction of kind k is k & 1 (DIR_IN, DIR_OUT). */
-enum { K_IN, K_OUT, K_FWD_IN, K_FWD_OUT, K_PRE, N_KINDS };
-static const char *const ep_prefix[N_KINDS] = { "hin", "hout", "hfi", "hfo", "hpre" };
+enum { K_IN, K_OUT, K_FWD_IN, K_FWD_OUT, K_RAW_IN, K_RAW_OUT, K_PRE, N_KINDS };
+static const char *const ep_prefix[N_KINDS] = { "hin", "hout", "hfi", "hfo",
+                                                "hrin", "hrout", "hpre" };
 static const char *const dispatch_name[N_KINDS] = { CALC_HOST_CHAIN_IN, "host-out",
                                                     CALC_HOST_CHAIN_FWD_IN,
                                                     CALC_HOST_CHAIN_FWD_OUT,
+                                                    CALC_UNTRACKED_CHAIN_IN,
+                                                    CALC_UNTRACKED_CHAIN_OUT,
                                                     CALC_HOST_CHAIN_PRE };
+#define IS_RAW(k) ((k) == K_RAW_IN || (k) == K_RAW_OUT)
 
 /* Calico's default failsafe ports. */
 #define FS(proto, num) { .protocol = TBY_PROTO_##proto, .port = num }
@@ -229,6 +235,16 @@ static int failsafe_chain(struct calc_host *h, int d)
     }
     return tby_rs_chain_write(h->rs, d == DIR_IN ? FAILSAFE_IN : FAILSAFE_OUT, TBY_RS_HOOK_NONE, &l,
                        err);
+}
+
+static int untracked_failsafe(struct calc_host *h)
+{
+    const struct tby_felix_port *in, *out;
+    size_t n_in, n_out;
+
+    failsafe_ports(h, DIR_IN, &in, &n_in);
+    failsafe_ports(h, DIR_OUT, &out, &n_out);
+    return calc_untracked_failsafe(h->rs, in, n_in, out, n_out);
 }
 
 /* ---- endpoints -------------------------------------------------------------------------- */
@@ -435,6 +451,7 @@ static int hep_policies(struct calc_host *h, const struct hep *he, int k,
         bool dup = false;
 
         if (!(hp->p->types & calc_dir_type(d)) || hp->p->pre_dnat != (k == K_PRE) ||
+            hp->p->do_not_track != IS_RAW(k) ||
             ((k == K_FWD_IN || k == K_FWD_OUT) && !hp->p->apply_on_forward) ||
             !calc_sel_has_member(hp->s, he->ep))
             continue;
@@ -477,9 +494,10 @@ static int tier_rules(struct calc_host *h, const struct hep *he, int k,
         err = tby_rs_rules_add(l, rule_of(&no_pass, 1, TBY_RS_V_JUMP,
                                           pols[i]->p->chain[d], NULL));
         if (err == 0)
-            err = tby_rs_rules_add(l, rule_of(&accepted, 1, allow, NULL, NULL));
+            err = tby_rs_rules_add(l, IS_RAW(k) ? calc_untracked_allowed()
+                                                : rule_of(&accepted, 1, allow, NULL, NULL));
     }
-    if (err == 0 && !pass && k != K_PRE) {
+    if (err == 0 && !pass && k <= K_FWD_OUT) {
         snprintf(comment, sizeof(comment), "host endpoint %s%s tier %s: default deny: no %s "
                  "policy allowed or passed it", he->ep->host_iface,
                  k >= K_FWD_IN ? " forward" : "", pols[0]->p->tier, dir_word[d]);
@@ -525,7 +543,8 @@ static int hep_chain(struct calc_host *h, struct hep *he, int k)
     size_t n, i, j;
     int err = hep_policies(h, he, k, &pols, &n);
 
-    if (err == 0 && fwd && n == 0) {
+    if (err == 0 && fwd && (n == 0 || (IS_RAW(k) && is_any(he->ep)))) {
+        /* (Calico ignores doNotTrack policies of an all-interfaces endpoint) */
         hep_drop_chain(h, he, k);
         return 0;
     }
@@ -539,9 +558,10 @@ static int hep_chain(struct calc_host *h, struct hep *he, int k)
         if (err < 0)
             he->chain[k] = NULL;
     }
-    if (err == 0 && (!fwd || k == K_PRE))
+    if (err == 0 && (!fwd || k == K_PRE || IS_RAW(k)))
         err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_JUMP,
-                                           d == DIR_IN ? FAILSAFE_IN : FAILSAFE_OUT, NULL));
+                                           IS_RAW(k) ? calc_untracked_failsafe_chain(d)
+                                           : d == DIR_IN ? FAILSAFE_IN : FAILSAFE_OUT, NULL));
     if (err == 0)
         err = tby_rs_rules_add(&l, mark_rule(~VERDICT_BITS));
     for (i = 0; err == 0 && i < n; i = j) {
@@ -638,6 +658,8 @@ static int out_hook(struct tby_rs *rs)
     struct tby_rs_rules l = { 0 };
     int err = tby_rs_rules_add(&l, rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
 
+    if (err == 0) /* what a doNotTrack policy allowed (calc_untracked.c) */
+        err = tby_rs_rules_add(&l, calc_untracked_accept());
     if (err == 0)
         err = tby_rs_rules_add(&l, rule_of(&wl, 1, TBY_RS_V_ACCEPT, NULL, NULL));
     if (err == 0)
@@ -656,6 +678,8 @@ static int pre_hook(struct tby_rs *rs)
     struct tby_rs_rules l = { 0 };
     int err = tby_rs_rules_add(&l, rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
 
+    if (err == 0) /* what a doNotTrack policy allowed (calc_untracked.c) */
+        err = tby_rs_rules_add(&l, calc_untracked_accept());
     if (err == 0)
         err = tby_rs_rules_add(&l, rule_of(&wl, 1, TBY_RS_V_RETURN, NULL, NULL));
     if (err == 0)
@@ -679,6 +703,8 @@ int calc_host_settle(struct calc_host *h)
     qsort(v, n, sizeof(*v), hep_cmp);
     for (int d = 0; err == 0 && d < 2; d++)
         err = failsafe_chain(h, d);
+    if (err == 0)
+        err = untracked_failsafe(h);
     /* (an endpoint whose interface changes leaves and comes again: its name stays) */
     for (size_t i = 0; err == 0 && i < n; i++)
         for (int k = 0; err == 0 && k < N_KINDS && !shadowed(v, i); k++)
@@ -705,7 +731,7 @@ int calc_host_new(struct tby_rs *rs, const char *node_name, struct calc_host **o
         return -ENOMEM;
     }
     h->dirty = true;
-    if (calc_host_settle(h) < 0 || pre_hook(rs) < 0)
+    if (calc_host_settle(h) < 0 || pre_hook(rs) < 0 || calc_untracked_hooks(rs) < 0)
         return -ENOMEM;
     return out_hook(rs);
 }

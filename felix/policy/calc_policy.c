@@ -474,11 +474,13 @@ static int policy_update(struct calc_policies *pl, const struct tby_resource *re
     /* Chains first, so that no dispatch rule ever jumps to a chain not yet there. */
     if (r == 0)
         r = program_chains(pl, p, types, &k);
-    /* preDNAT changes where it runs: it stops applying, then starts again */
+    /* preDNAT and doNotTrack change where it runs: it stops applying, then starts again */
     if (r == 0 && res->info->kind != TBY_KIND_K8S_NETWORKPOLICY &&
-        p->v.pre_dnat != res->spec.policy->pre_dnat) {
+        (p->v.pre_dnat != res->spec.policy->pre_dnat ||
+         p->v.do_not_track != res->spec.policy->do_not_track)) {
         unapply(pl, p);
         p->v.pre_dnat = res->spec.policy->pre_dnat;
+        p->v.do_not_track = res->spec.policy->do_not_track;
     }
     if (r == 0)
         r = pol_reapply(pl, p, applies, types, tier, has_order, order);

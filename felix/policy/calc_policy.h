@@ -46,6 +46,8 @@ struct calc_pol {
     bool apply_on_forward;            /* host endpoints: also for forwarded traffic */
     bool pre_dnat;                    /* host endpoints only, before DNAT (never workloads);
                                        * set before it applies, fixed while it does */
+    bool do_not_track;                /* host endpoints only, before conntrack (never
+                                       * workloads); set and fixed as pre_dnat */
 };
 
 struct calc_policy_hooks {

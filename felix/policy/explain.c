@@ -311,9 +311,12 @@ static int plan_policy(struct tby_explain *x, const struct tby_resource *res)
 
     switch (plan) {
     case TBY_ENFORCE_AS_IS:
-        /* preDNAT policies apply to host endpoints only, never to a workload */
+        /* preDNAT and doNotTrack policies apply to host endpoints only, never to a
+         * workload (their applyOnForward makes explain say "unknown" where a host
+         * endpoint may police a flow) */
         if (res->info->kind == TBY_KIND_PROFILE ||
-            (res->info->kind == TBY_KIND_GLOBALNETWORKPOLICY && res->spec.policy->pre_dnat))
+            (res->info->kind == TBY_KIND_GLOBALNETWORKPOLICY &&
+             (res->spec.policy->pre_dnat || res->spec.policy->do_not_track)))
             return 0;
         return (copy = tby_resource_copy(res)) ? add_policy(x, copy, why) : -ENOMEM;
     case TBY_ENFORCE_REPLACE:

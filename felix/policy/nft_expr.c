@@ -301,6 +301,8 @@ static void statements(struct enc *e, const struct tby_rs_rule *r)
         }
         put(e, x);
     }
+    if (r->notrack)
+        put(e, expr(e, "notrack"));
 }
 
 /* snat ip to ADDR: the address into a register, then the nat expression reading it. */
@@ -367,8 +369,10 @@ uint32_t nft_hooknum(enum tby_rs_hook hook)
     case TBY_RS_HOOK_POSTROUTING:
         return NF_INET_POST_ROUTING;
     case TBY_RS_HOOK_OUTPUT:
+    case TBY_RS_HOOK_RAW_OUTPUT:
         return NF_INET_LOCAL_OUT;
     case TBY_RS_HOOK_PREROUTING:
+    case TBY_RS_HOOK_RAW_PREROUTING:
         return NF_INET_PRE_ROUTING;
     default:
         return NF_INET_LOCAL_IN;

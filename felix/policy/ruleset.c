@@ -191,6 +191,9 @@ const struct tby_rs_hook_info *tby_rs_hook_info(enum tby_rs_hook hook)
         [TBY_RS_HOOK_OUTPUT] = { "filter", "output", 0 },
         /* before DNAT: preDNAT host endpoint policy sees the packet as it came */
         [TBY_RS_HOOK_PREROUTING] = { "filter", "prerouting", -110 },
+        /* before conntrack: doNotTrack host endpoint policy, which may leave a flow untracked */
+        [TBY_RS_HOOK_RAW_PREROUTING] = { "filter", "prerouting", -300 },
+        [TBY_RS_HOOK_RAW_OUTPUT] = { "filter", "output", -300 },
     };
 
     return &info[hook];

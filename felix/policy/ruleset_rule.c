@@ -396,6 +396,10 @@ static void put_rule(FILE *f, const struct tby_rs_rule *r)
         sep(f, start);
         put_mark_set(f, r);
     }
+    if (r->notrack) {
+        sep(f, start);
+        fputs("notrack", f);
+    }
     if (r->verdict != TBY_RS_V_NONE) {
         sep(f, start);
         put_verdict(f, r);

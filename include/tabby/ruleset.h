@@ -43,6 +43,9 @@
 /* Packet mark bits a policy chain hands back to the dispatch chain that jumped to it. */
 #define TBY_MARK_ACCEPT 0x10000u
 #define TBY_MARK_PASS 0x20000u
+/* Set before conntrack (raw priority) on a packet a doNotTrack policy allowed, and left
+ * untracked: the later hooks accept it (calc_untracked.c). */
+#define TBY_MARK_UNTRACKED 0x40000u
 
 /* conntrack state bits, as `ct state` reads them */
 #define TBY_CT_INVALID 0x01u
@@ -107,6 +110,8 @@ enum tby_rs_hook {
     TBY_RS_HOOK_POSTROUTING,  /* type nat hook postrouting priority srcnat (100) */
     TBY_RS_HOOK_OUTPUT,       /* type filter hook output priority 0 */
     TBY_RS_HOOK_PREROUTING,   /* type filter hook prerouting priority dstnat - 10 (-110) */
+    TBY_RS_HOOK_RAW_PREROUTING, /* type filter hook prerouting priority raw (-300) */
+    TBY_RS_HOOK_RAW_OUTPUT,   /* type filter hook output priority raw (-300) */
 };
 
 /* How a base chain hooks in, as nft writes it: "filter", "forward", 0. */
@@ -170,6 +175,7 @@ struct tby_rs_rule {
     bool log_nflog;           /* log to NFLOG group log_group (else the kernel's log) */
     bool counter;
     bool set_mark;            /* meta mark set mark & mark_and ^ mark_xor */
+    bool notrack;             /* notrack (raw priority chains only), after the mark */
     bool packed;              /* sealed: m holds the matches, then every string of the rule */
 };
 

@@ -9,6 +9,10 @@
 # Calico's; an all-interfaces endpoint ("*") polices every other interface, not the node's
 # traffic to its pods; forwarded traffic meets only applyOnForward policies; preDNAT
 # policies come first (Deny drops, Allow goes on to normal policy), forwarded traffic too;
+# doNotTrack policies run before conntrack (an Allow leaves no conntrack entry, both ways,
+# and is accepted past normal policy; a Deny drops under an allowing normal policy, and
+# forwarded traffic coming in by the endpoint; the rest goes on, tracked; failsafe ports
+# pass a doNotTrack Deny);
 # examples/host-endpoint.yaml. Needs root; never touches the host's namespace.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -241,6 +245,82 @@ pn_change delete globalnetworkpolicy edge-open >/dev/null
 pn_expect pre_dnat_allow_goes_on_to_normal_policy deny ext c node hep0 2222 TCP
 pn_check
 pn_change delete globalnetworkpolicy edge-pre >/dev/null
+
+# ---- doNotTrack: before conntrack, both ways, over an allowing normal policy ---------------
+pn_serve_netns "$nodens:8180,8181,8182" || fail untracked_servers "the servers did not start"
+# Whether the node's conntrack table holds an entry of ext/c's flow to the node's PORT.
+tracked() {
+    ip netns exec "$nodens" cat /proc/net/nf_conntrack |
+        grep -q "src=192.0.2.2 dst=192.0.2.1 sport=[0-9]* dport=$1 "
+}
+expect_tracked() {
+    local name=$1 want=$2 got=no
+    tracked "$3" && got=yes
+    if [ "$got" = "$want" ]; then pass "$name"; else fail "$name" "conntrack entry for port $3: expected $want, got $got"; fi
+}
+# (n1-hep0 stays from the preDNAT part; normal policy now allows everything both ways)
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: edge-open}
+spec: {selector: role == 'edge', types: [Ingress, Egress], ingress: [{action: Allow}],
+       egress: [{action: Allow}]}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: edge-untracked}
+spec:
+  selector: role == 'edge'
+  doNotTrack: true
+  applyOnForward: true
+  order: 10
+  types: [Ingress, Egress]
+  ingress:
+  - action: Deny
+    protocol: TCP
+    destination: {ports: [8181, 22, 81]}
+  - action: Allow
+    protocol: TCP
+    destination: {ports: [8180]}
+  egress:
+  - action: Allow
+    protocol: TCP
+    source: {ports: [8180]}
+YAML
+pn_expect untracked_allow_passes allow ext c node hep0 8180 TCP
+pn_expect untracked_deny_beats_normal_allow deny ext c node hep0 8181 TCP
+pn_expect untracked_undecided_goes_on_to_normal_policy allow ext c node hep0 8182 TCP
+pn_expect untracked_deny_keeps_failsafe allow ext c node hep0 22 TCP
+pn_expect untracked_deny_drops_forwarded deny ext c default a 81 TCP
+pn_expect untracked_undecided_forwarded_goes_on allow ext c default a 80 TCP
+pn_check
+if [ -r /proc/net/nf_conntrack ]; then
+    # the Allow's egress rule takes the replies: no entry either way
+    expect_tracked untracked_allow_leaves_no_conntrack_entry no 8180
+    expect_tracked untracked_undecided_flow_is_tracked yes 8182
+else
+    skip untracked_conntrack "no /proc/net/nf_conntrack to read conntrack entries from"
+fi
+# normal policy closed to it: an untracked Allow is accepted all the same (Calico's mark)
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: edge-open}
+spec:
+  selector: role == 'edge'
+  order: 200
+  types: [Ingress]
+  ingress: [{action: Allow, protocol: TCP, destination: {ports: [8182]}}]
+YAML
+pn_expect untracked_allow_needs_no_normal_policy allow ext c node hep0 8180 TCP
+pn_expect untracked_normal_policy_denies_the_rest deny ext c node hep0 8080 TCP
+pn_check
+pn_change delete globalnetworkpolicy edge-untracked >/dev/null
+pn_expect untracked_gone_normal_policy_decides deny ext c node hep0 8180 TCP
+pn_expect untracked_gone_8181_follows_normal_policy deny ext c node hep0 8181 TCP
+pn_expect untracked_gone_8182_allowed allow ext c node hep0 8182 TCP
+pn_check
+pn_change delete globalnetworkpolicy edge-open >/dev/null
 pn_change delete hostendpoint n1-hep0 >/dev/null
 
 # ---- examples/host-endpoint.yaml ----------------------------------------------------------

@@ -56,7 +56,7 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
                   "\t\tct state established,related accept\n"
                   "\t\tiifname @local-wl ct state invalid counter drop\n"
                   "\t\toifname @local-wl ct state invalid counter drop\n"
-                  "\t\tjump host-fwd-in\n"
+                  "\t\tmeta mark & 0x00040000 == 0 jump host-fwd-in\n"
                   "\t\tiifname @local-wl jump from-wl\n\t\toifname @local-wl jump to-wl\n"
                   "\t\tjump host-fwd-out\n");
     assert_has(t, "chain input-hook {\n\t\ttype filter hook input priority 0; policy accept;\n"
@@ -65,7 +65,7 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
                   "\t\tiifname @local-wl meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 130 "
                   "accept\n");
     assert_has(t, "icmpv6 type 136 accept\n\t\tiifname @local-wl jump from-wl\n"
-                  "\t\tjump host-in\n\t}");
+                  "\t\tmeta mark & 0x00040000 != 0 accept\n\t\tjump host-in\n\t}");
     /* no policy yet: the dispatch chains let every workload by, no tier is there */
     assert_has(t, "chain from-wl {\n\t\tiifname != @from-wl-selected return\n"
                   "\t\tmeta mark set mark & 0xfffcffff\n\t}");

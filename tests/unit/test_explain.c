@@ -376,6 +376,30 @@ static void test_host_side_endpoint_to_host_and_unevaluated_host_endpoints(void 
     tby_explain_free(x);
 }
 
+/* A doNotTrack policy never polices a workload (even one its selector matches); where a
+ * node's host endpoint may run it, the verdict is "unknown", said so. */
+static void test_untracked_policy_is_host_endpoints_only(void **state)
+{
+    struct tby_explain *x = model(
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: n2}\n"
+        "spec: {bgp: {ipv4Address: 192.0.2.2/24}}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\nmetadata: {name: n2-eth0}\n"
+        "spec: {node: n2, interfaceName: eth0}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+        "metadata: {name: untracked}\nspec: {selector: all(), doNotTrack: true, "
+        "applyOnForward: true, ingress: [{action: Deny}], egress: [{action: Deny}]}\n");
+    bool ok;
+    json_t *t;
+
+    (void)state;
+    assert_true(allowed(x, "x/a", "x/b", "81/TCP"));          /* n1: no host endpoint */
+    t = run(x, "203.0.113.9", "y/a", "80/TCP", &ok);          /* in by n2's eth0 */
+    assert_false(ok);
+    assert_string_equal(json_string_value(json_object_get(t, "verdict")), "unknown");
+    json_decref(t);
+    tby_explain_free(x);
+}
+
 /* What tabby-node cannot program as written is explained as its fail-closed stand-in;
  * profiles' rules as they are enforced. */
 static void test_stand_ins_of_what_is_not_enforced(void **state)
@@ -561,6 +585,7 @@ int main(void)
         cmocka_unit_test(test_stand_ins_of_what_is_not_enforced),
         cmocka_unit_test(test_services_with_their_endpoint_slices),
         cmocka_unit_test(test_host_side_endpoint_to_host_and_unevaluated_host_endpoints),
+        cmocka_unit_test(test_untracked_policy_is_host_endpoints_only),
         cmocka_unit_test(test_tiers_in_order_with_pass_and_default_actions),
         cmocka_unit_test(test_peers_and_ports_parse),
     };

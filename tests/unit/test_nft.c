@@ -460,7 +460,15 @@ static void test_rendered_text_loads_with_nft(void **state)
 
     (void)state;
     set_nat(c, "10.70.0.0/16");
+    /* a host endpoint with a doNotTrack policy: the raw chains' notrack */
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+             "metadata: {name: node-a-eth0, labels: {role: edge}}\n"
+             "spec: {node: node-a, interfaceName: eth0}\n---\n"
+             "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+             "metadata: {name: raw}\nspec: {selector: role == 'edge', doNotTrack: true, "
+             "applyOnForward: true, ingress: [{action: Allow}], egress: [{action: Allow}]}\n");
     text = dump(c);
+    assert_non_null(strstr(text, "notrack accept"));
     assert_true(fd >= 0);
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);

@@ -178,6 +178,8 @@ int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
         r = calc_host_tier(calc->host, res->meta.name, res->spec.tier);
     if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
         r = calc_host_felix(calc->host, res, true);
+    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
+        r = calc_spoof_allow(calc->spoof, calc_host_spoofing_any(calc->host));
     if (res->info->kind == TBY_KIND_HOSTENDPOINT)
         calc_host_touch(calc->host);
     if (r == 0)
@@ -209,6 +211,8 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
         r = calc_host_tier(calc->host, res->meta.name, NULL);
     if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
         r = calc_host_felix(calc->host, res, false);
+    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
+        r = calc_spoof_allow(calc->spoof, calc_host_spoofing_any(calc->host));
     if (res->info->kind == TBY_KIND_HOSTENDPOINT)
         calc_host_touch(calc->host);
     if (r == 0 && res->info->kind == TBY_KIND_PROFILE)
@@ -222,6 +226,8 @@ int tby_calc_set_felix_env(struct tby_calc *calc, const struct tby_resource *env
 {
     int r = calc_host_felix_env(calc->host, env);
 
+    if (r == 0)
+        r = calc_spoof_allow(calc->spoof, calc_host_spoofing_any(calc->host));
     calc->unsettled = true;
     return failed(r, NULL);
 }

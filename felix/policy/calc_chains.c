@@ -33,6 +33,7 @@
 #include "tabby/cleanup.h"
 #include "calc_chains.h"
 #include "calc_host.h"
+#include "calc_spoof.h"
 
 static const char *const dir_chain[2] = { TBY_CALC_CHAIN_TO_WL, TBY_CALC_CHAIN_FROM_WL };
 static const char *const dir_selected[2] = { TBY_CALC_CHAIN_TO_WL "-selected",
@@ -1616,6 +1617,8 @@ static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook
                                             TBY_CALC_CHAIN_WL_SRC, NULL));
     /* Return traffic of allowed connections first: policy decides only new flows. Invalid
      * packets are dropped for workloads only: the node's own traffic is not ours to judge. */
+    if (err == 0 && hook == TBY_RS_HOOK_FORWARD) /* as Calico drops a missing endpoint's */
+        err = tby_rs_rules_add_deny(&l, calc_spoof_held_rule(false));
     if (err == 0)
         err = tby_rs_rules_add(&l, ct_rule(TBY_CT_ESTABLISHED | TBY_CT_RELATED,
                                            TBY_RS_V_ACCEPT, -1));

@@ -422,6 +422,7 @@ static int src_nets_from(struct calc_ep *v, const struct tby_wep *w)
     }
     for (size_t i = 0; i < w->allow_spoofed_source_prefixes.n; i++)
         v->src_nets[v->n_src_nets++] = w->allow_spoofed_source_prefixes.items[i];
+    v->n_prefixes = w->allow_spoofed_source_prefixes.n;
     return 0;
 }
 
@@ -597,7 +598,8 @@ static bool same_strv(const struct tby_strv *a, const struct tby_strv *b)
 static bool same_addrs_ports(const struct calc_ep *a, const struct calc_ep *b)
 {
     if (a->local != b->local || a->n_addrs != b->n_addrs || a->n_ports != b->n_ports ||
-        a->n_nets != b->n_nets || a->n_src_nets != b->n_src_nets)
+        a->n_nets != b->n_nets || a->n_src_nets != b->n_src_nets ||
+        a->n_prefixes != b->n_prefixes)
         return false;
     if (a->n_src_nets &&
         memcmp(a->src_nets, b->src_nets, a->n_src_nets * sizeof(*a->src_nets)) != 0)

@@ -46,6 +46,7 @@ struct calc_ep {
                                        * wider than one address, then its
                                        * allowSpoofedSourcePrefixes (calc_spoof.h) */
     size_t n_src_nets;
+    size_t n_prefixes;                /* of those, the allowSpoofedSourcePrefixes */
     struct calc_port *ports;          /* its named ports */
     size_t n_ports;
     const struct tby_strv *profiles;  /* its profiles, in its order */

@@ -2,6 +2,7 @@
  *
  * The chain, entered by every packet in from a local workload before anything else:
  *
+ *   iifname @from-wl-src-held (logging twin) counter drop          prefixes not allowed
  *   meta nfproto ipv4 iifname . ip saddr @from-wl-src-4 return     its own addresses
  *   meta nfproto ipv6 iifname . ip6 saddr @from-wl-src-6 return
  *   meta nfproto ipv6 ip6 saddr @from-wl-src-ll return             fe80::/10 and ::, for ND
@@ -33,10 +34,19 @@ struct wider {
     bool has[2];                      /* nets of the family (4, 6) */
 };
 
+/* A local workload with allowSpoofedSourcePrefixes: held while they are not allowed. */
+struct asker {
+    struct tby_hnode node;            /* in s->askers, by the endpoint's address */
+    const struct calc_ep *ep;
+};
+
 struct calc_spoof {
     struct tby_rs *rs;
     struct tby_rs_set *own[2];        /* from-wl-src-4, from-wl-src-6 */
+    struct tby_rs_set *held;          /* from-wl-src-held */
+    bool any;                         /* workloadSourceSpoofing Any */
     struct tby_hmap wider;            /* struct wider */
+    struct tby_hmap askers;           /* struct asker */
     uint64_t serial;                  /* names the next wider's sets */
     bool dirty;
 };
@@ -77,6 +87,18 @@ static struct tby_rs_rule *own_rule(uint8_t family)
     };
 
     return rule(m, TBY_ARRAY_SIZE(m), TBY_RS_V_RETURN, NULL);
+}
+
+/* From (src) or to a held workload: logged and dropped. */
+struct tby_rs_rule *calc_spoof_held_rule(bool src)
+{
+    const struct tby_rs_match m = { .type = TBY_RS_M_IFNAME_SET, .src = src,
+                                    .set = CALC_SPOOF_SET_HELD };
+    struct tby_rs_rule *r = rule(&m, 1, TBY_RS_V_DROP, CALC_SPOOF_HELD_COMMENT);
+
+    if (r)
+        r->counter = true;
+    return r;
 }
 
 static struct tby_rs_rule *link_local_rule(void)
@@ -136,6 +158,8 @@ int calc_spoof_settle(struct calc_spoof *s)
     if (!s->dirty)
         return 0;
     err = wider_sorted(s, &v, &n);
+    if (err == 0)
+        err = tby_rs_rules_add_deny(&l, calc_spoof_held_rule(true));
     if (err == 0)
         err = tby_rs_rules_add(&l, own_rule(4));
     if (err == 0)
@@ -246,10 +270,23 @@ static void wider_remove(struct calc_spoof *s, const struct calc_ep *ep)
     }
 }
 
-int calc_spoof_local(struct calc_spoof *s, const struct calc_ep *ep, bool present)
+static bool held(const struct calc_spoof *s, const struct calc_ep *ep)
+{
+    return ep->n_prefixes > 0 && !s->any;
+}
+
+/* What the check holds of a workload comes (present) or goes, as s->any says now. */
+static int ep_sources(struct calc_spoof *s, const struct calc_ep *ep, bool present)
 {
     int err = 0;
 
+    if (held(s, ep)) {
+        if (!present)
+            tby_rs_remove_ifname(s->rs, s->held, ep->iface);
+        else
+            err = tby_rs_add_ifname(s->rs, s->held, ep->iface);
+        return err;
+    }
     for (size_t i = 0; i < ep->n_addrs; i++) {
         struct tby_rs_set *set = s->own[ep->addrs[i].family == 4 ? 0 : 1];
 
@@ -262,8 +299,71 @@ int calc_spoof_local(struct calc_spoof *s, const struct calc_ep *ep, bool presen
         wider_remove(s, ep);
     else if (err == 0 && ep->n_src_nets > 0)
         err = wider_add(s, ep);
+    return err;
+}
+
+static struct asker *asker_find(const struct calc_spoof *s, const struct calc_ep *ep)
+{
+    for (struct tby_hnode *h = tby_hmap_first_with_hash(&s->askers, ep_hash(ep)); h;
+         h = tby_hmap_next_with_hash(h)) {
+        struct asker *a = TBY_CONTAINER_OF(h, struct asker, node);
+
+        if (a->ep == ep)
+            return a;
+    }
+    return NULL;
+}
+
+/* The workloads with prefixes, so that workloadSourceSpoofing changing finds them. */
+static int askers_note(struct calc_spoof *s, const struct calc_ep *ep, bool present)
+{
+    struct asker *a = ep->n_prefixes ? asker_find(s, ep) : NULL;
+
+    if (!ep->n_prefixes)
+        return 0;
+    if (!present) {
+        if (a) {
+            tby_hmap_remove(&s->askers, &a->node);
+            free(a);
+        }
+        return 0;
+    }
+    if (a)
+        return 0;
+    if (!(a = calloc(1, sizeof(*a))))
+        return -ENOMEM;
+    a->ep = ep;
+    return tby_hmap_insert(&s->askers, &a->node, ep_hash(ep));
+}
+
+int calc_spoof_local(struct calc_spoof *s, const struct calc_ep *ep, bool present)
+{
+    int err = askers_note(s, ep, present);
+
+    if (err == 0)
+        err = ep_sources(s, ep, present);
     /* a bad interface name (the index hands on what the datastore says) checks nothing */
     return err == -EINVAL ? 0 : err;
+}
+
+int calc_spoof_allow(struct calc_spoof *s, bool any)
+{
+    int err = 0;
+
+    if (any == s->any)
+        return 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (struct tby_hnode *h = tby_hmap_first(&s->askers); h;
+             h = tby_hmap_next(&s->askers, h)) {
+            int r = ep_sources(s, TBY_CONTAINER_OF(h, struct asker, node)->ep, pass == 1);
+
+            if (r < 0 && r != -EINVAL)
+                err = r;
+        }
+        if (pass == 0)
+            s->any = any;
+    }
+    return err;
 }
 
 /* ---- the whole -------------------------------------------------------------------------- */
@@ -282,12 +382,15 @@ int calc_spoof_new(struct tby_rs *rs, struct calc_spoof **out)
         return -ENOMEM;
     s->rs = rs;
     tby_hmap_init(&s->wider);
+    tby_hmap_init(&s->askers);
     s->own[0] = tby_rs_set_add(rs, CALC_SPOOF_SET_4, TBY_RS_IFNAME_ADDR4,
                                "local workloads' interfaces and IPv4 addresses");
     s->own[1] = tby_rs_set_add(rs, CALC_SPOOF_SET_6, TBY_RS_IFNAME_ADDR6,
                                "local workloads' interfaces and IPv6 addresses");
     ll = tby_rs_set_add(rs, SET_LINK_LOCAL, TBY_RS_NET6, "sources any workload may use");
-    if (!s->own[0] || !s->own[1] || !ll ||
+    s->held = tby_rs_set_add(rs, CALC_SPOOF_SET_HELD, TBY_RS_IFNAMES,
+                             "local workloads whose allowSpoofedSourcePrefixes are not allowed");
+    if (!s->own[0] || !s->own[1] || !ll || !s->held ||
         tby_rs_fill_nets(rs, ll, link_local, TBY_ARRAY_SIZE(link_local)) < 0)
         return -ENOMEM;
     s->dirty = true;
@@ -308,5 +411,10 @@ void calc_spoof_free(struct calc_spoof *s)
         free(w);
     }
     tby_hmap_destroy(&s->wider);
+    for (h = tby_hmap_first(&s->askers); h; h = next) {
+        next = tby_hmap_next(&s->askers, h);
+        free(TBY_CONTAINER_OF(h, struct asker, node));
+    }
+    tby_hmap_destroy(&s->askers);
     free(s);
 }

@@ -27,8 +27,14 @@ struct calc_spoof;
 
 #define CALC_SPOOF_SET_4 "from-wl-src-4"
 #define CALC_SPOOF_SET_6 "from-wl-src-6"
-/* The drop's comment: the reason `tabbyctl flows` and explain give. */
+/* The interfaces of local workloads whose allowSpoofedSourcePrefixes are not allowed
+ * (workloadSourceSpoofing is not Any): Calico's felix treats such an endpoint as missing,
+ * which drops its traffic; tabby drops what it sends (here) and what is forwarded to it
+ * (the forward hook, calc_chains.c). */
+#define CALC_SPOOF_SET_HELD "from-wl-src-held"
+/* The drops' comments: the reason `tabbyctl flows` and explain give. */
 #define CALC_SPOOF_DROP_COMMENT "anti-spoofing: source is not the sending workload's"
+#define CALC_SPOOF_HELD_COMMENT "allowSpoofedSourcePrefixes without workloadSourceSpoofing Any"
 
 /* Makes the chain and its sets in rs. -ENOMEM. */
 int calc_spoof_new(struct tby_rs *rs, struct calc_spoof **out);
@@ -37,6 +43,14 @@ void calc_spoof_free(struct calc_spoof *s);
 
 /* The index's local hook, for workloads (ep->iface set): it came or is about to go. */
 int calc_spoof_local(struct calc_spoof *s, const struct calc_ep *ep, bool present);
+
+/* `iifname (src) / oifname @from-wl-src-held counter drop`, for calc_chains.c's forward
+ * hook (to be added with tby_rs_rules_add_deny). NULL when out of memory. */
+struct tby_rs_rule *calc_spoof_held_rule(bool src);
+
+/* FelixConfiguration's workloadSourceSpoofing is Any (any) or not: whether the local
+ * workloads' allowSpoofedSourcePrefixes count, or hold their workloads. -ENOMEM. */
+int calc_spoof_allow(struct calc_spoof *s, bool any);
 
 /* Rewrites the chain when a workload with wider sources came or went. -ENOMEM (the next
  * settle tries again). */

@@ -3,10 +3,12 @@
 # own: pods in namespaces on one node (podnet.sh), each forging a source with a second
 # address inside its namespace. Covers: real sources pass (IPv4, IPv6); a forged source is
 # dropped (IPv4, IPv6), even where the node routes it back to the pod (the check reads the
-# endpoint, not the routes); a forged source inside the endpoint's
-# allowSpoofedSourcePrefixes passes, one outside it does not; the prefixes going closes
-# them again; neighbour discovery from the pod still works; the drop is counted. Needs
-# root; never touches the host's namespace.
+# endpoint, not the routes); an endpoint with allowSpoofedSourcePrefixes is as if missing
+# (nothing in or out) while FelixConfiguration's workloadSourceSpoofing is not Any, as
+# Calico's; with Any a forged source inside the prefixes passes, one outside does not,
+# and another pod may not use them; the prefixes going closes them again; neighbour
+# discovery from the pod still works; the drop is counted. Needs root; never touches the
+# host's namespace.
 set -u
 . "$(dirname "$0")/lib.sh"
 t_begin anti_spoof
@@ -55,7 +57,7 @@ expect() {
 # The drop rule's packet count.
 dropped() {
     ip netns exec "$NODENS" nft list chain inet tabby from-wl-src 2>/dev/null |
-        sed -n 's/.*counter packets \([0-9]*\) .*drop comment.*/\1/p'
+        sed -n 's/.*counter packets \([0-9]*\) .*drop comment "anti-spoofing.*/\1/p'
 }
 
 forge default a 10.77.0.9
@@ -84,6 +86,16 @@ else fail drop_is_counted "from-wl-src's drop counted ${before:-none} then ${aft
 expect prefix_not_yet_allowed deny default c 10.99.0.5 10.65.0.2
 pn_wep_yaml n1 default c 10.65.0.3,fd65::3 "" "" "$(pn_ifname default c)" |
     { cat; printf '  allowSpoofedSourcePrefixes: [10.99.0.0/16]\n'; } | pn_apply >/dev/null
+# workloadSourceSpoofing is Disabled (Calico's default): the endpoint is as if missing
+expect held_pod_sends_nothing deny default c 10.65.0.3 10.65.0.2
+expect held_pod_receives_nothing deny default a 10.65.0.1 10.65.0.3
+expect held_pod_prefix_not_allowed deny default c 10.99.0.5 10.65.0.2
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: FelixConfiguration
+metadata: {name: default}
+spec: {workloadSourceSpoofing: Any}
+YAML
 expect source_inside_allowed_prefix_passes allow default c 10.99.0.5 10.65.0.2
 expect source_outside_allowed_prefix_dropped deny default c 10.78.0.5 10.65.0.2
 expect own_source_still_passes allow default c 10.65.0.3 10.65.0.2

@@ -53,7 +53,9 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
 
     (void)state;
     assert_has(t, "chain forward-hook {\n\t\ttype filter hook forward priority 0; policy accept;\n"
-                  "\t\tiifname @local-wl jump from-wl-src\n"
+                  "\t\tiifname @local-wl jump from-wl-src\n\t\toifname @from-wl-src-held limit");
+    assert_has(t, "\t\toifname @from-wl-src-held counter drop comment \"allowSpoofedSourcePrefixes "
+                  "without workloadSourceSpoofing Any\"\n"
                   "\t\tct state established,related accept\n"
                   "\t\tiifname @local-wl ct state invalid counter drop\n"
                   "\t\toifname @local-wl ct state invalid counter drop\n"
@@ -134,6 +136,10 @@ static void test_endpoint_without_policy_is_in_no_policy_set(void **state)
 
 /* ---- anti-spoofing ---------------------------------------------------------------------- */
 
+static const char spoofing_any[] =
+    "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: default}\n"
+    "spec: {workloadSourceSpoofing: Any}\n";
+
 /* A local workload with an IPv6 address too, and sources it may forge (NULL: none). */
 static void wep_sources(struct tby_calc *c, const char *name, const char *iface,
                         const char *ip, const char *ip6, const char *prefixes)
@@ -165,18 +171,20 @@ static void test_workload_sources_are_checked_before_conntrack(void **state)
     _cleanup_free_ char *t1 = NULL, *t2 = NULL, *t3 = NULL;
 
     (void)state;
+    apply(c, spoofing_any);
     wep_sources(c, "a", "cali-a", "10.0.0.1", "fd00::1", NULL);
     wep_sources(c, "b", "cali-b", "10.0.0.2", "fd00::2", "10.99.0.0/16,fd99::/64");
     wep(c, (struct wep_spec){ "default", "r", "node-b", "cali-r", "10.0.0.3", "app=web", NULL });
     t1 = dump(c);
     assert_has(t1, "type filter hook forward priority 0; policy accept;\n"
-                   "\t\tiifname @local-wl jump from-wl-src\n\t\tct state established");
+                   "\t\tiifname @local-wl jump from-wl-src\n");
     assert_has(t1, "set from-wl-src-4 { type ifname . ipv4_addr; comment \"local workloads' "
                    "interfaces and IPv4 addresses\"; elements = { \"cali-a\" . 10.0.0.1, "
                    "\"cali-b\" . 10.0.0.2 }; }");
     assert_has(t1, "elements = { \"cali-a\" . fd00::1, \"cali-b\" . fd00::2 }; }");
     assert_lacks(t1, "cali-r");
-    assert_has(t1, "chain from-wl-src {\n"
+    assert_has(t1, "counter drop comment \"allowSpoofedSourcePrefixes without "
+                   "workloadSourceSpoofing Any\"\n"
                    "\t\tmeta nfproto ipv4 iifname . ip saddr @from-wl-src-4 return\n"
                    "\t\tmeta nfproto ipv6 iifname . ip6 saddr @from-wl-src-6 return\n"
                    "\t\tmeta nfproto ipv6 ip6 saddr @from-wl-src-ll return");
@@ -199,6 +207,38 @@ static void test_workload_sources_are_checked_before_conntrack(void **state)
     assert_has(t3, "set from-wl-src-4 { type ifname . ipv4_addr; comment \"local workloads' "
                    "interfaces and IPv4 addresses\"; }");
     assert_lacks(t3, "cali-");
+}
+
+/* As Calico's felix: allowSpoofedSourcePrefixes count only while FelixConfiguration's
+ * workloadSourceSpoofing is Any; otherwise (Disabled, Calico's default) an endpoint that has
+ * some is treated as missing, so all it sends and all forwarded to it is dropped: its
+ * interface is held, its addresses are not in the source check's sets. */
+static void test_prefixes_count_only_with_workload_source_spoofing_any(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t1 = NULL, *t2 = NULL, *t3 = NULL;
+    static const char disabled[] =
+        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n"
+        "metadata: {name: node.node-a}\nspec: {workloadSourceSpoofing: Disabled}\n";
+
+    (void)state;
+    wep_sources(c, "a", "cali-a", "10.0.0.1", "fd00::1", NULL);
+    wep_sources(c, "b", "cali-b", "10.0.0.2", "fd00::2", "10.99.0.0/16");
+    t1 = dump(c);
+    assert_has(t1, "set from-wl-src-held { type ifname; comment \"local workloads whose "
+                   "allowSpoofedSourcePrefixes are not allowed\"; elements = { \"cali-b\" }; }");
+    assert_lacks(t1, "\"cali-b\" . 10.0.0.2");
+    assert_lacks(t1, "10.99.0.0");
+    assert_has(t1, "\"cali-a\" . 10.0.0.1");
+    apply(c, spoofing_any);
+    t2 = dump(c);
+    assert_has(t2, "set from-wl-src-held { type ifname; comment \"local workloads whose "
+                   "allowSpoofedSourcePrefixes are not allowed\"; }");
+    assert_has(t2, "\"cali-b\" . 10.0.0.2");
+    assert_has(t2, "elements = { 10.99.0.0-10.99.255.255 }");
+    apply(c, disabled); /* the node's wins over the default's */
+    t3 = dump(c);
+    assert_string_equal(t3, t1);
 }
 
 /* ---- Kubernetes NetworkPolicy ----------------------------------------------------------- */
@@ -1471,6 +1511,7 @@ int main(void)
         cmocka_unit_test(test_endpoint_without_policy_is_in_no_policy_set),
         cmocka_unit_test(test_local_interfaces_feed_the_workload_set),
         cmocka_unit_test(test_workload_sources_are_checked_before_conntrack),
+        cmocka_unit_test(test_prefixes_count_only_with_workload_source_spoofing_any),
         cmocka_unit_test(test_k8s_default_deny_sends_local_pods_to_default_deny),
         cmocka_unit_test(test_k8s_pod_selector_peer_becomes_an_address_set),
         cmocka_unit_test(test_k8s_namespace_selector_reads_namespace_labels),

@@ -908,7 +908,8 @@ static const char *const ep_to_host_name[] = { "Drop", "Return", "Accept" };
 
 /* Whether workload e may send from a (calc_spoof.h): an address of its ipNetworks, one inside
  * its allowSpoofedSourcePrefixes, or an IPv6 link-local or unspecified one. */
-static bool own_source(const struct xep *e, const struct tby_ip *a)
+static bool own_source(const struct tby_explain *x, const struct xep *e,
+                       const struct tby_ip *a)
 {
     static const struct tby_cidr any[] = {
         { .ip = { .family = 6, .bytes = { 0xfe, 0x80 } }, .prefix_len = 10 },
@@ -920,11 +921,38 @@ static bool own_source(const struct xep *e, const struct tby_ip *a)
     for (size_t i = 0; i < 2; i++)
         if (tby_cidr_contains(&any[i], a))
             return true;
-    for (size_t i = 0; i < 2; i++)
+    for (size_t i = 0; i < (explain_spoofing_any(x, e->res->spec.wep->node) ? 2u : 1u); i++)
         for (size_t j = 0; j < l[i]->n; j++)
             if (tby_cidr_contains(&l[i]->items[j], a))
                 return true;
     return false;
+}
+
+/* A side that is a workload endpoint with allowSpoofedSourcePrefixes while its node's
+ * workloadSourceSpoofing is not Any: Calico treats it as missing, tabby-node drops all its
+ * traffic (calc_spoof.h). Its index, or -1. */
+static int held_side(const struct tby_explain *x, const struct tby_explain_packet *p)
+{
+    const int sides[2] = { p->from.endpoint, p->to.endpoint };
+
+    for (int i = 0; i < 2; i++) {
+        const struct tby_wep *w = sides[i] >= 0 ? x->eps[sides[i]].res->spec.wep : NULL;
+
+        if (w && w->allow_spoofed_source_prefixes.n && !explain_spoofing_any(x, w->node))
+            return sides[i];
+    }
+    return -1;
+}
+
+static int held(const struct tby_explain *x, int e, json_t *t, bool *allowed)
+{
+    char note[256];
+
+    snprintf(note, sizeof(note), "%s has allowSpoofedSourcePrefixes but its node's "
+             "workloadSourceSpoofing is not Any (FelixConfiguration): the endpoint is treated "
+             "as missing, its traffic dropped", x->eps[e].name);
+    *allowed = false;
+    return json_object_set_new(t, "note", json_string(note));
 }
 
 static int spoofed(const struct tby_explain *x, const struct tby_explain_packet *p,
@@ -1030,7 +1058,10 @@ int tby_explain_flow(struct tby_explain *x, const struct tby_explain_packet *p, 
     *allowed = true;
     if (p->from.endpoint >= 0 && p->from.endpoint == p->to.endpoint) {
         json_object_set_new(t, "note", json_string("the packet never leaves the endpoint"));
-    } else if (p->from.endpoint >= 0 && !own_source(&x->eps[p->from.endpoint], &k.src)) {
+    } else if (held_side(x, p) >= 0) {
+        if (held(x, held_side(x, p), t, allowed) < 0)
+            return tby_error_set(err, -ENOMEM, "out of memory");
+    } else if (p->from.endpoint >= 0 && !own_source(x, &x->eps[p->from.endpoint], &k.src)) {
         if (spoofed(x, p, &k.src, t, allowed) < 0)
             return tby_error_set(err, -ENOMEM, "out of memory");
     } else if (p->from.endpoint < 0 && p->to.endpoint >= 0 &&

@@ -224,7 +224,11 @@ static void test_prefixes_count_only_with_workload_source_spoofing_any(void **st
     (void)state;
     wep_sources(c, "a", "cali-a", "10.0.0.1", "fd00::1", NULL);
     wep_sources(c, "b", "cali-b", "10.0.0.2", "fd00::2", "10.99.0.0/16");
+    /* an ipNetwork wider than one address is the workload's own, Any or not */
+    wep_sources(c, "w", "cali-w", "10.0.1.0/30", "fd00::9", NULL);
     t1 = dump(c);
+    assert_has(t1, "comment \"allowed sources of cali-w\"; elements = { 10.0.1.0-10.0.1.3 }");
+    assert_has(t1, "\"cali-w\" . fd00::9");
     assert_has(t1, "set from-wl-src-held { type ifname; comment \"local workloads whose "
                    "allowSpoofedSourcePrefixes are not allowed\"; elements = { \"cali-b\" }; }");
     assert_lacks(t1, "\"cali-b\" . 10.0.0.2");

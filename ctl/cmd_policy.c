@@ -21,6 +21,7 @@
 #define POLICY_SYNOPSIS                                                                       \
     "policy explain FROM TO PORT/PROTO [-o text|json] [--sport PORT] [--as-written]\n"        \
     "       [--node NAME]   (on node NAME: the nftables counters of the deciding rules)\n"    \
+    "       (FROM may be NS/POD@ADDR: the pod sending from ADDR, for anti-spoofing)\n"        \
     "       policy explain --batch FILE|- [-o text|json]   (lines: FROM TO PORT/PROTO)"
 
 /* Exit codes of explain: allowed, denied, bad input; and the datastore failing. */

@@ -4,7 +4,8 @@
  *   - applied: tabby-node applies it as it changes (felix.c): the log level, the health
  *     and metrics servers, the read-back intervals, and the dataplane's own settings
  *     (VXLAN VNI, port and MTUs, the IPIP MTU, natOutgoingAddress, IPv6, the interface
- *     prefix, the host endpoints' failsafe ports and defaultEndpointToHostAction);
+ *     prefix, the host endpoints' failsafe ports and defaultEndpointToHostAction,
+ *     workloadSourceSpoofing);
  *   - fixed: taken with the one value that is what tabby always does (bpfEnabled: false),
  *     refused with any other;
  *   - tunes: a knob of a part of Calico's dataplane tabby does not have (eBPF maps, the
@@ -249,7 +250,7 @@ static const struct field {
     TUNES("wireguardKeepAlive", DURATION, WIREGUARD),
     FIXED("awsSrcDstCheck"),
     REFUSED("serviceLoopPrevention", SERVICES),
-    REFUSED("workloadSourceSpoofing", WORKLOAD_FILTER),
+    APPLIED("workloadSourceSpoofing"),
     TUNES("mtuIfacePattern", STRING, TUNING),
     FIXED("floatingIPs"),
     TUNES("windowsManageFirewallRules", STRING, WINDOWS),
@@ -599,6 +600,23 @@ static int decode_to_host(struct tby_dec *d, const json_t *spec, struct tby_feli
                              "allows it (Accept)") < 0 ? -EINVAL : 0;
 }
 
+static int decode_spoofing(struct tby_dec *d, const json_t *spec, struct tby_felixconfig *c)
+{
+    _cleanup_free_ char *text = NULL;
+    int r = tby_dec_string(d, spec, "workloadSourceSpoofing", false, &text);
+
+    if (r < 0 || !text || !*text)
+        return r;
+    if (strcasecmp(text, "Disabled") == 0)
+        c->spoofing = TBY_FELIX_SPOOFING_DISABLED;
+    else if (strcasecmp(text, "Any") == 0)
+        c->spoofing = TBY_FELIX_SPOOFING_ANY;
+    else
+        return tby_dec_fail_at(d, "workloadSourceSpoofing", "must be Disabled or Any, got "
+                               "\"%s\"", text);
+    return 0;
+}
+
 /* {protocol: TCP|UDP (default TCP), port, net: CIDR (default every address)} */
 static int felix_port_item(struct tby_dec *d, const json_t *item, void *elem, void *ctx)
 {
@@ -661,6 +679,8 @@ static int decode_dataplane(struct tby_dec *d, const json_t *spec, struct tby_fe
     if (r == 0)
         r = decode_to_host(d, spec, c);
     if (r == 0)
+        r = decode_spoofing(d, spec, c);
+    if (r == 0)
         r = decode_ports(d, spec, "failsafeInboundHostPorts", &c->failsafe_in);
     if (r == 0)
         r = decode_ports(d, spec, "failsafeOutboundHostPorts", &c->failsafe_out);
@@ -683,7 +703,7 @@ static int decode_dataplane(struct tby_dec *d, const json_t *spec, struct tby_fe
 static const char *const dataplane_fields[] = {
     "ipv6Support", "interfacePrefix", "defaultEndpointToHostAction", "failsafeInboundHostPorts",
     "failsafeOutboundHostPorts", "vxlanVNI", "vxlanPort", "vxlanMTU", "vxlanMTUV6", "ipipMTU",
-    "natOutgoingAddress", NULL
+    "natOutgoingAddress", "workloadSourceSpoofing", NULL
 };
 
 /* Only these names configure anything: Calico's felix reads no other. */

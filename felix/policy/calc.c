@@ -9,6 +9,9 @@
  *     ▼                                     ▼
  *   the dispatch (calc_chains.h): base chains, the dispatch chains and their pages
  *
+ * Beside the dispatch, host endpoints (calc_host.h) and the workloads' source check
+ * (calc_spoof.h) hear of local endpoints through the same local hook.
+ *
  * Each layer keeps its own state and reads the ones below through their headers; none
  * calls up into a layer above except through the hooks set here. */
 #include <errno.h>
@@ -19,6 +22,7 @@
 #include "calc_host.h"
 #include "calc_index.h"
 #include "calc_policy.h"
+#include "calc_spoof.h"
 
 struct tby_calc {
     struct tby_rs *rs;
@@ -27,6 +31,7 @@ struct tby_calc {
     struct calc_dispatch *dispatch;
     bool unsettled;                   /* updates since the dispatch was last settled */
     struct calc_host *host;           /* host endpoints: beside the dispatch */
+    struct calc_spoof *spoof;         /* workloads' source addresses: before it */
 };
 
 /* ---- the hooks ------------------------------------------------------------------------------ */
@@ -45,8 +50,12 @@ static int on_local(void *ctx, const struct calc_ep *ep, bool present)
 {
     struct tby_calc *c = ctx;
 
-    return ep->host_iface ? calc_host_local(c->host, ep, present)
-                          : calc_dispatch_local(c->dispatch, ep, present);
+    int r;
+
+    if (ep->host_iface)
+        return calc_host_local(c->host, ep, present);
+    r = calc_spoof_local(c->spoof, ep, present);
+    return r < 0 ? r : calc_dispatch_local(c->dispatch, ep, present);
 }
 
 static int on_applies(void *ctx, const struct calc_pol *p, const struct calc_sel *s, bool add)
@@ -80,6 +89,7 @@ int tby_calc_new(const char *node_name, struct tby_calc **out)
         return -ENOMEM;
     /* the host's chains first: input-hook jumps to host-in */
     if (!(c->rs = tby_rs_new()) || calc_host_new(c->rs, node_name, &c->host) < 0 ||
+        calc_spoof_new(c->rs, &c->spoof) < 0 ||
         calc_dispatch_new(c->rs, &c->dispatch) < 0 ||
         calc_index_new(node_name, &index_hooks, &c->index) < 0 ||
         calc_policies_new(c->rs, c->index, &policy_hooks, &c->policies) < 0) {
@@ -99,6 +109,7 @@ void tby_calc_free(struct tby_calc *c)
     calc_index_free(c->index);
     calc_dispatch_free(c->dispatch);
     calc_host_free(c->host);
+    calc_spoof_free(c->spoof);
     tby_rs_free(c->rs);
     free(c);
 }
@@ -134,6 +145,8 @@ int tby_calc_settle(struct tby_calc *c, struct tby_error *err)
     r = calc_dispatch_settle(c->dispatch);
     if (r == 0)
         r = calc_host_settle(c->host);
+    if (r == 0)
+        r = calc_spoof_settle(c->spoof);
     c->unsettled = r < 0; /* the next read tries again */
     return failed(r, err);
 }
@@ -165,6 +178,8 @@ int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
         r = calc_host_tier(calc->host, res->meta.name, res->spec.tier);
     if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
         r = calc_host_felix(calc->host, res, true);
+    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
+        r = calc_spoof_allow(calc->spoof, calc_host_spoofing_any(calc->host));
     if (res->info->kind == TBY_KIND_HOSTENDPOINT)
         calc_host_touch(calc->host);
     if (r == 0)
@@ -196,6 +211,8 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
         r = calc_host_tier(calc->host, res->meta.name, NULL);
     if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
         r = calc_host_felix(calc->host, res, false);
+    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
+        r = calc_spoof_allow(calc->spoof, calc_host_spoofing_any(calc->host));
     if (res->info->kind == TBY_KIND_HOSTENDPOINT)
         calc_host_touch(calc->host);
     if (r == 0 && res->info->kind == TBY_KIND_PROFILE)
@@ -209,6 +226,8 @@ int tby_calc_set_felix_env(struct tby_calc *calc, const struct tby_resource *env
 {
     int r = calc_host_felix_env(calc->host, env);
 
+    if (r == 0)
+        r = calc_spoof_allow(calc->spoof, calc_host_spoofing_any(calc->host));
     calc->unsettled = true;
     return failed(r, NULL);
 }

@@ -33,6 +33,7 @@
 #include "tabby/cleanup.h"
 #include "calc_chains.h"
 #include "calc_host.h"
+#include "calc_spoof.h"
 #include "calc_untracked.h"
 
 static const char *const dir_chain[2] = { TBY_CALC_CHAIN_TO_WL, TBY_CALC_CHAIN_FROM_WL };
@@ -1623,9 +1624,17 @@ static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook
     struct tby_rs_rules l = { 0 };
     int err;
 
+    /* A workload's packets first show that their source is the workload's (calc_spoof.h):
+     * before conntrack, or a forged source would pass as the reply of another's flow. */
+    err = tby_rs_rules_add(&l, verdict_rule(wl_rule(true), TBY_RS_V_JUMP,
+                                            TBY_CALC_CHAIN_WL_SRC, NULL));
     /* Return traffic of allowed connections first: policy decides only new flows. Invalid
      * packets are dropped for workloads only: the node's own traffic is not ours to judge. */
-    err = tby_rs_rules_add(&l, ct_rule(TBY_CT_ESTABLISHED | TBY_CT_RELATED, TBY_RS_V_ACCEPT, -1));
+    if (err == 0 && hook == TBY_RS_HOOK_FORWARD) /* as Calico drops a missing endpoint's */
+        err = tby_rs_rules_add_deny(&l, calc_spoof_held_rule(false));
+    if (err == 0)
+        err = tby_rs_rules_add(&l, ct_rule(TBY_CT_ESTABLISHED | TBY_CT_RELATED,
+                                           TBY_RS_V_ACCEPT, -1));
     if (err == 0)
         err = tby_rs_rules_add(&l, ct_rule(TBY_CT_INVALID, TBY_RS_V_DROP, 1));
     if (err == 0 && hook == TBY_RS_HOOK_FORWARD)

@@ -181,6 +181,17 @@ static enum tby_felix_to_host endpoint_to_host(const struct calc_host *h)
     return TBY_FELIX_TO_HOST_DROP;
 }
 
+bool calc_host_spoofing_any(const struct calc_host *h)
+{
+    for (int i = 2; i >= 0; i--) {
+        const struct tby_felixconfig *c = h->felix[i] ? h->felix[i]->spec.felixconfig : NULL;
+
+        if (c && c->spoofing != TBY_FELIX_SPOOFING_UNSET)
+            return c->spoofing == TBY_FELIX_SPOOFING_ANY;
+    }
+    return false;
+}
+
 int calc_host_felix(struct calc_host *h, const struct tby_resource *res, bool present)
 {
     int i = strcmp(res->meta.name, "default") == 0             ? 0

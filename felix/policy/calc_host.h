@@ -54,6 +54,11 @@ void calc_host_touch(struct calc_host *h);
  * node>" are read, the node's fields over the default's. -ENOMEM. */
 int calc_host_felix(struct calc_host *h, const struct tby_resource *res, bool present);
 
+/* Whether workloadSourceSpoofing says Any (the same order: FELIX_*, the node's, the
+ * default's; Calico's default is Disabled). calc_spoof.h reads it; the FelixConfigurations
+ * stay here, with the other fields of theirs the calculation reads. */
+bool calc_host_spoofing_any(const struct calc_host *h);
+
 /* The FELIX_* variables' FelixConfiguration (NULL: none), over both. -ENOMEM. */
 int calc_host_felix_env(struct calc_host *h, const struct tby_resource *env);
 

@@ -292,6 +292,7 @@ static void ep_data_free(struct ep *ep)
     free(ep->v.host_iface);
     free(ep->v.addrs);
     free(ep->v.nets);
+    free(ep->v.src_nets);
     for (size_t i = 0; i < ep->v.n_ports; i++)
         free(ep->v.ports[i].name);
     free(ep->v.ports);
@@ -402,6 +403,29 @@ static int hep_data_from(struct calc_index *x, struct ep *ep, const struct tby_r
     return named_ports_from(v, h->ports, h->n_ports);
 }
 
+/* What a local workload may send from besides its addresses (the anti-spoofing check). */
+static int src_nets_from(struct calc_ep *v, const struct tby_wep *w)
+{
+    size_t n = w->ip_networks.n + w->allow_spoofed_source_prefixes.n;
+
+    if (n == 0)
+        return 0;
+    if (!(v->src_nets = calloc(n, sizeof(*v->src_nets))))
+        return -ENOMEM;
+    for (size_t i = 0; i < w->ip_networks.n; i++) {
+        struct tby_cidr net = w->ip_networks.items[i];
+
+        if (net.prefix_len == tby_ip_bits(&net.ip))
+            continue;
+        tby_cidr_mask(&net);
+        v->src_nets[v->n_src_nets++] = net;
+    }
+    for (size_t i = 0; i < w->allow_spoofed_source_prefixes.n; i++)
+        v->src_nets[v->n_src_nets++] = w->allow_spoofed_source_prefixes.items[i];
+    v->n_prefixes = w->allow_spoofed_source_prefixes.n;
+    return 0;
+}
+
 /* Fills what an endpoint takes from its WorkloadEndpoint (not key, namespace, labels), or
  * a network set or host endpoint from its resource. */
 static int ep_data_from(struct calc_index *x, struct ep *ep, const struct tby_resource *res)
@@ -431,6 +455,8 @@ static int ep_data_from(struct calc_index *x, struct ep *ep, const struct tby_re
         if (cidr->prefix_len == tby_ip_bits(&cidr->ip))
             v->addrs[v->n_addrs++] = cidr->ip;
     }
+    if (v->local && src_nets_from(v, w) < 0)
+        return -ENOMEM;
     return named_ports_from(v, w->ports, w->n_ports);
 }
 
@@ -572,7 +598,11 @@ static bool same_strv(const struct tby_strv *a, const struct tby_strv *b)
 static bool same_addrs_ports(const struct calc_ep *a, const struct calc_ep *b)
 {
     if (a->local != b->local || a->n_addrs != b->n_addrs || a->n_ports != b->n_ports ||
-        a->n_nets != b->n_nets)
+        a->n_nets != b->n_nets || a->n_src_nets != b->n_src_nets ||
+        a->n_prefixes != b->n_prefixes)
+        return false;
+    if (a->n_src_nets &&
+        memcmp(a->src_nets, b->src_nets, a->n_src_nets * sizeof(*a->src_nets)) != 0)
         return false;
     if (a->n_nets && memcmp(a->nets, b->nets, a->n_nets * sizeof(*a->nets)) != 0)
         return false;

@@ -42,6 +42,11 @@ struct calc_ep {
     size_t n_addrs;
     struct tby_cidr *nets;            /* a network set's nets (masked); endpoints have none */
     size_t n_nets;
+    struct tby_cidr *src_nets;        /* a local workload's other sources: its ipNetworks
+                                       * wider than one address, then its
+                                       * allowSpoofedSourcePrefixes (calc_spoof.h) */
+    size_t n_src_nets;
+    size_t n_prefixes;                /* of those, the allowSpoofedSourcePrefixes */
     struct calc_port *ports;          /* its named ports */
     size_t n_ports;
     const struct tby_strv *profiles;  /* its profiles, in its order */

@@ -521,13 +521,38 @@ static int host_endpoint(const struct tby_explain *x, const char *name,
     return 0;
 }
 
+/* "PEER@ADDR": the workload endpoint PEER sending from ADDR, which need not be its own (the
+ * anti-spoofing check then decides, see tby_explain_flow). */
+static int peer_with_source(const struct tby_explain *x, const char *text, const char *at,
+                            struct tby_explain_peer *out, struct tby_error *err)
+{
+    char name[256];
+    int r;
+
+    if ((size_t)(at - text) >= sizeof(name))
+        return tby_error_set(err, -EINVAL, "\"%s\": name too long", text);
+    snprintf(name, sizeof(name), "%.*s", (int)(at - text), text);
+    if ((r = tby_explain_peer_parse(x, name, out, err)) < 0)
+        return r;
+    if (out->endpoint < 0)
+        return tby_error_set(err, -EINVAL, "\"%s\": a source address (@ADDR) is for a workload "
+                             "endpoint sending", text);
+    if (tby_ip_parse(at + 1, &out->addr, NULL) < 0)
+        return tby_error_set(err, -EINVAL, "\"%s\": \"%s\" is not an IP address", text, at + 1);
+    out->has_addr = true;
+    return 0;
+}
+
 int tby_explain_peer_parse(const struct tby_explain *x, const char *text,
                            struct tby_explain_peer *out, struct tby_error *err)
 {
     const char *slash = strchr(text, '/');
+    const char *at = strchr(text, '@');
     int found = -1;
 
     *out = (struct tby_explain_peer){ .endpoint = -1 };
+    if (at)
+        return peer_with_source(x, text, at, out, err);
     if (tby_ip_parse(text, &out->addr, NULL) == 0) {
         out->has_addr = true;
         for (size_t i = 0; i < x->n_eps; i++)
@@ -883,6 +908,67 @@ static bool from_own_node(const struct tby_explain *x, const struct tby_ip *a,
 
 static const char *const ep_to_host_name[] = { "Drop", "Return", "Accept" };
 
+/* Whether workload e may send from a (calc_spoof.h): an address of its ipNetworks, one inside
+ * its allowSpoofedSourcePrefixes, or an IPv6 link-local or unspecified one. */
+static bool own_source(const struct tby_explain *x, const struct xep *e,
+                       const struct tby_ip *a)
+{
+    static const struct tby_cidr any[] = {
+        { .ip = { .family = 6, .bytes = { 0xfe, 0x80 } }, .prefix_len = 10 },
+        { .ip = { .family = 6 }, .prefix_len = 128 },
+    };
+    const struct tby_cidr_list *l[2] = { &e->res->spec.wep->ip_networks,
+                                         &e->res->spec.wep->allow_spoofed_source_prefixes };
+
+    for (size_t i = 0; i < 2; i++)
+        if (tby_cidr_contains(&any[i], a))
+            return true;
+    for (size_t i = 0; i < (explain_spoofing_any(x, e->res->spec.wep->node) ? 2u : 1u); i++)
+        for (size_t j = 0; j < l[i]->n; j++)
+            if (tby_cidr_contains(&l[i]->items[j], a))
+                return true;
+    return false;
+}
+
+/* A side that is a workload endpoint with allowSpoofedSourcePrefixes while its node's
+ * workloadSourceSpoofing is not Any: Calico treats it as missing, tabby-node drops all its
+ * traffic (calc_spoof.h). Its index, or -1. */
+static int held_side(const struct tby_explain *x, const struct tby_explain_packet *p)
+{
+    const int sides[2] = { p->from.endpoint, p->to.endpoint };
+
+    for (int i = 0; i < 2; i++) {
+        const struct tby_wep *w = sides[i] >= 0 ? x->eps[sides[i]].res->spec.wep : NULL;
+
+        if (w && w->allow_spoofed_source_prefixes.n && !explain_spoofing_any(x, w->node))
+            return sides[i];
+    }
+    return -1;
+}
+
+static int held(const struct tby_explain *x, int e, json_t *t, bool *allowed)
+{
+    char note[256];
+
+    snprintf(note, sizeof(note), "%s has allowSpoofedSourcePrefixes but its node's "
+             "workloadSourceSpoofing is not Any (FelixConfiguration): the endpoint is treated "
+             "as missing, its traffic dropped", x->eps[e].name);
+    *allowed = false;
+    return json_object_set_new(t, "note", json_string(note));
+}
+
+static int spoofed(const struct tby_explain *x, const struct tby_explain_packet *p,
+                   const struct tby_ip *src, json_t *t, bool *allowed)
+{
+    char note[256], buf[TBY_IP_STRLEN];
+
+    snprintf(note, sizeof(note), "anti-spoofing: %s is not an address of %s (ipNetworks) nor "
+             "inside its allowSpoofedSourcePrefixes: dropped before policy",
+             tby_ip_format(src, buf), x->eps[p->from.endpoint].name);
+    *allowed = false;
+    return json_object_set_new(t, "note", json_string(note));
+}
+
 /* A node forwarding the packet (a workload side's) whose host endpoints applyOnForward
  * policies may police, when some policy says applyOnForward; else NULL. */
 static const char *forwarding_node(const struct tby_explain *x,
@@ -974,6 +1060,12 @@ int tby_explain_flow(struct tby_explain *x, const struct tby_explain_packet *p, 
     *allowed = true;
     if (p->from.endpoint >= 0 && p->from.endpoint == p->to.endpoint) {
         json_object_set_new(t, "note", json_string("the packet never leaves the endpoint"));
+    } else if (held_side(x, p) >= 0) {
+        if (held(x, held_side(x, p), t, allowed) < 0)
+            return tby_error_set(err, -ENOMEM, "out of memory");
+    } else if (p->from.endpoint >= 0 && !own_source(x, &x->eps[p->from.endpoint], &k.src)) {
+        if (spoofed(x, p, &k.src, t, allowed) < 0)
+            return tby_error_set(err, -ENOMEM, "out of memory");
     } else if (p->from.endpoint < 0 && p->to.endpoint >= 0 &&
                from_own_node(x, &k.src, &x->eps[p->to.endpoint])) {
         json_object_set_new(t, "note", json_string("from the endpoint's own node: a node's "

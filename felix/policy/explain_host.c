@@ -73,24 +73,42 @@ bool explain_host_policed(const struct tby_explain *x, const char *node)
     return false;
 }
 
-enum tby_felix_to_host explain_endpoint_to_host(const struct tby_explain *x, const char *node)
+/* The FelixConfigurations that speak for node: "default" and "node.<node>". */
+static void felix_of(const struct tby_explain *x, const char *node,
+                     const struct tby_felixconfig **def, const struct tby_felixconfig **own)
 {
-    const struct tby_felixconfig *def = NULL, *own = NULL;
-
+    *def = *own = NULL;
     for (size_t i = 0; i < x->others.n; i++) {
         const struct tby_resource *r = x->others.items[i];
 
         if (r->info->kind != TBY_KIND_FELIXCONFIG)
             continue;
         if (strcmp(r->meta.name, "default") == 0)
-            def = r->spec.felixconfig;
+            *def = r->spec.felixconfig;
         else if (node && strncmp(r->meta.name, "node.", 5) == 0 &&
                  strcmp(r->meta.name + 5, node) == 0)
-            own = r->spec.felixconfig;
+            *own = r->spec.felixconfig;
     }
+}
+
+enum tby_felix_to_host explain_endpoint_to_host(const struct tby_explain *x, const char *node)
+{
+    const struct tby_felixconfig *def, *own;
+
+    felix_of(x, node, &def, &own);
     if (own && own->to_host != TBY_FELIX_TO_HOST_UNSET)
         return own->to_host;
     if (def && def->to_host != TBY_FELIX_TO_HOST_UNSET)
         return def->to_host;
     return TBY_FELIX_TO_HOST_DROP;
+}
+
+bool explain_spoofing_any(const struct tby_explain *x, const char *node)
+{
+    const struct tby_felixconfig *def, *own;
+
+    felix_of(x, node, &def, &own);
+    if (own && own->spoofing != TBY_FELIX_SPOOFING_UNSET)
+        return own->spoofing == TBY_FELIX_SPOOFING_ANY;
+    return def && def->spoofing == TBY_FELIX_SPOOFING_ANY;
 }

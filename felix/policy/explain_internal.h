@@ -81,6 +81,9 @@ bool explain_host_policed(const struct tby_explain *x, const char *node);
 /* The node's defaultEndpointToHostAction from the FelixConfigurations added (its own over
  * "default"; Calico's default Drop). FELIX_* variables of the node are not known here. */
 enum tby_felix_to_host explain_endpoint_to_host(const struct tby_explain *x, const char *node);
+/* Whether the node's workloadSourceSpoofing is Any (the same order; Calico's default
+ * Disabled): only then do endpoints' allowSpoofedSourcePrefixes count. */
+bool explain_spoofing_any(const struct tby_explain *x, const char *node);
 
 /* The packet as the rules see it. */
 struct xpkt {

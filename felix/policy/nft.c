@@ -211,6 +211,8 @@ static uint32_t key_byteorder(enum tby_rs_set_type type)
         return BYTEORDER_HOST_ENDIAN;
     case TBY_RS_ADDR4_PROTO_PORT:
     case TBY_RS_ADDR6_PROTO_PORT:
+    case TBY_RS_IFNAME_ADDR4:
+    case TBY_RS_IFNAME_ADDR6:
         return BYTEORDER_INVALID; /* as nft does for concatenations */
     default:
         return BYTEORDER_BIG_ENDIAN;

@@ -22,7 +22,8 @@ enum {
     TYPE_BITS = 6,
 };
 
-#define CONCAT3(a, b, c) ((((a) << TYPE_BITS | (b)) << TYPE_BITS) | (c))
+#define CONCAT2(a, b) (((a) << TYPE_BITS) | (b))
+#define CONCAT3(a, b, c) ((CONCAT2(a, b) << TYPE_BITS) | (c))
 
 void nft_set_types(enum tby_rs_set_type type, uint32_t *flags, uint32_t *key_type,
                    uint32_t *key_len)
@@ -37,6 +38,8 @@ void nft_set_types(enum tby_rs_set_type type, uint32_t *flags, uint32_t *key_typ
         [TBY_RS_ADDR6_PROTO_PORT] = CONCAT3(TYPE_IP6ADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE),
         [TBY_RS_IFNAME_VMAP] = TYPE_IFNAME,
         [TBY_RS_IFNAMES] = TYPE_IFNAME,
+        [TBY_RS_IFNAME_ADDR4] = CONCAT2(TYPE_IFNAME, TYPE_IPADDR),
+        [TBY_RS_IFNAME_ADDR6] = CONCAT2(TYPE_IFNAME, TYPE_IP6ADDR),
     };
 
     *key_type = types[type];
@@ -49,7 +52,7 @@ void nft_set_types(enum tby_rs_set_type type, uint32_t *flags, uint32_t *key_typ
 bool nft_set_type_of(uint32_t flags, uint32_t key_type, uint32_t key_len,
                      enum tby_rs_set_type *out)
 {
-    for (int t = TBY_RS_ADDR4; t <= TBY_RS_IFNAMES; t++) {
+    for (int t = TBY_RS_ADDR4; t <= TBY_RS_SET_TYPE_LAST; t++) {
         uint32_t f, kt, kl;
 
         nft_set_types(t, &f, &kt, &kl);
@@ -266,6 +269,12 @@ static void match(struct enc *e, const struct tby_rs_match *m)
         break;
     case TBY_RS_M_IFNAME_SET:
         meta_load(e, m->src ? NFT_META_IIFNAME : NFT_META_OIFNAME, NFT_REG_1);
+        lookup(e, m->set, m->neg, false);
+        break;
+    case TBY_RS_M_IFNAME_ADDR_SET: /* the name fills four 32-bit registers */
+        meta_load(e, NFT_META_IIFNAME, NFT_REG32_00);
+        payload_load(e, NFT_PAYLOAD_NETWORK_HEADER, addr_offset(m), m->family == 6 ? 16 : 4,
+                     NFT_REG32_04);
         lookup(e, m->set, m->neg, false);
         break;
     }

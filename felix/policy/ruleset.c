@@ -370,6 +370,10 @@ uint8_t tby_rs_key_len(enum tby_rs_set_type type)
     case TBY_RS_IFNAME_VMAP:
     case TBY_RS_IFNAMES:
         return 16;
+    case TBY_RS_IFNAME_ADDR4:
+        return 20;
+    case TBY_RS_IFNAME_ADDR6:
+        return 32;
     }
     return 0;
 }
@@ -453,6 +457,38 @@ void tby_rs_remove_ifname(struct tby_rs *rs, struct tby_rs_set *set, const char 
 
     if (ifname_key(key, ifname) == 0)
         elem_unref(rs, set, key, 16, 0);
+}
+
+/* ifname . addr: the name padded to IFNAMSIZ, then the address; 0 when either is wrong for
+ * the set. */
+static uint8_t ifname_addr_key(uint8_t key[TBY_RS_KEY_MAX], const struct tby_rs_set *set,
+                               const char *ifname, const struct tby_ip *ip)
+{
+    uint8_t want = set->type == TBY_RS_IFNAME_ADDR4 ? 4 : set->type == TBY_RS_IFNAME_ADDR6 ? 6 : 0;
+
+    if (ip->family != want || ifname_key(key, ifname) < 0)
+        return 0;
+    memcpy(key + 16, ip->bytes, want == 4 ? 4 : 16);
+    return tby_rs_key_len(set->type);
+}
+
+int tby_rs_add_ifname_addr(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname,
+                           const struct tby_ip *ip)
+{
+    uint8_t key[TBY_RS_KEY_MAX];
+    uint8_t len = ifname_addr_key(key, set, ifname, ip);
+
+    return len ? elem_ref(rs, set, key, len, 0) : -EINVAL;
+}
+
+void tby_rs_remove_ifname_addr(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname,
+                               const struct tby_ip *ip)
+{
+    uint8_t key[TBY_RS_KEY_MAX];
+    uint8_t len = ifname_addr_key(key, set, ifname, ip);
+
+    if (len)
+        elem_unref(rs, set, key, len, 0);
 }
 
 /* ---- interval sets ---------------------------------------------------------------------- */

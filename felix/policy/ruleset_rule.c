@@ -331,6 +331,9 @@ static void put_match(FILE *f, const struct tby_rs_match *m)
     case TBY_RS_M_IFNAME_SET:
         fprintf(f, "%s %s@%s", m->src ? "iifname" : "oifname", neq(m), m->set);
         break;
+    case TBY_RS_M_IFNAME_ADDR_SET:
+        fprintf(f, "iifname . %s saddr %s@%s", addr_kw(m), neq(m), m->set);
+        break;
     }
 }
 

@@ -18,6 +18,8 @@ static const char *const type_text[] = {
     [TBY_RS_ADDR6_PROTO_PORT] = "ipv6_addr . inet_proto . inet_service",
     [TBY_RS_IFNAME_VMAP] = "ifname : verdict",
     [TBY_RS_IFNAMES] = "ifname",
+    [TBY_RS_IFNAME_ADDR4] = "ifname . ipv4_addr",
+    [TBY_RS_IFNAME_ADDR6] = "ifname . ipv6_addr",
 };
 
 /* ---- sorting for stable output ---------------------------------------------------------- */
@@ -74,7 +76,8 @@ static void put_addr(FILE *f, const uint8_t *key, bool v6)
 
 static void put_key(FILE *f, enum tby_rs_set_type type, const uint8_t *key)
 {
-    bool v6 = type == TBY_RS_ADDR6 || type == TBY_RS_NET6 || type == TBY_RS_ADDR6_PROTO_PORT;
+    bool v6 = type == TBY_RS_ADDR6 || type == TBY_RS_NET6 || type == TBY_RS_ADDR6_PROTO_PORT ||
+              type == TBY_RS_IFNAME_ADDR6;
     size_t alen = v6 ? 16 : 4;
 
     switch (type) {
@@ -89,6 +92,11 @@ static void put_key(FILE *f, enum tby_rs_set_type type, const uint8_t *key)
     case TBY_RS_IFNAME_VMAP:
     case TBY_RS_IFNAMES:
         fprintf(f, "\"%.16s\"", (const char *)key);
+        break;
+    case TBY_RS_IFNAME_ADDR4:
+    case TBY_RS_IFNAME_ADDR6:
+        fprintf(f, "\"%.16s\" . ", (const char *)key);
+        put_addr(f, key + 16, v6);
         break;
     default:
         put_addr(f, key, v6);

@@ -48,6 +48,7 @@ struct tby_calc;
 #define TBY_CALC_CHAIN_TO_WL "to-wl"       /* ingress of the receiving local workload */
 #define TBY_CALC_CHAIN_FORWARD "forward-hook"
 #define TBY_CALC_CHAIN_INPUT "input-hook"
+#define TBY_CALC_CHAIN_WL_SRC "from-wl-src" /* anti-spoofing: first for a workload's packets */
 #define TBY_CALC_SET_LOCAL_WL "local-wl"   /* the interfaces of local endpoints */
 #define TBY_CALC_CHAIN_NAT "nat-postrouting"  /* natOutgoing; only while a pool has it */
 #define TBY_CALC_SET_NAT_POOLS "nat-pools"    /* + "-4"/"-6": pools with natOutgoing */

@@ -101,8 +101,10 @@ void tby_explain_as_written(struct tby_explain *x, bool as_written);
 /* Reads one side of a flow: "NS/POD" (a workload endpoint's pod), "NS/NAME" (a
  * WorkloadEndpoint's name), a WorkloadEndpoint name unique across namespaces, a
  * HostEndpoint's name (its first expectedIP), or an IP address (an endpoint's address
- * names that endpoint). out borrows text. -EINVAL with err saying what was
- * not found or is ambiguous. */
+ * names that endpoint); a workload's form followed by "@ADDR" is that workload sending from
+ * ADDR, which tby_explain_flow denies, as tabby-node's anti-spoofing check drops it, unless
+ * it is the endpoint's own, inside its allowSpoofedSourcePrefixes, or IPv6 link-local.
+ * out borrows text. -EINVAL with err saying what was not found or is ambiguous. */
 int tby_explain_peer_parse(const struct tby_explain *x, const char *text,
                            struct tby_explain_peer *out, struct tby_error *err);
 

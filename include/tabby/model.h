@@ -368,6 +368,14 @@ enum tby_felix_to_host {
     TBY_FELIX_TO_HOST_RETURN,
 };
 
+/* workloadSourceSpoofing: whether endpoints' allowSpoofedSourcePrefixes count (Any); with
+ * Disabled (Calico's default) an endpoint that has some is treated as missing. */
+enum tby_felix_spoofing {
+    TBY_FELIX_SPOOFING_UNSET,
+    TBY_FELIX_SPOOFING_DISABLED,
+    TBY_FELIX_SPOOFING_ANY,
+};
+
 /* One failsafe port: traffic to (inbound) or from (outbound) the host on it always passes
  * host endpoint policy. */
 struct tby_felix_port {
@@ -404,6 +412,7 @@ struct tby_felixconfig {
     bool has_ipv6_support, ipv6_support;   /* false: no IPv6 routes (policy still applies) */
     char *interface_prefix;                /* "tby" or a list with it ("tby,cali") */
     enum tby_felix_to_host to_host;        /* defaultEndpointToHostAction */
+    enum tby_felix_spoofing spoofing;      /* workloadSourceSpoofing */
     struct tby_felix_ports failsafe_in, failsafe_out;
     uint32_t vxlan_vni;                    /* 0: not set (4096) */
     uint16_t vxlan_port;                   /* 0: not set (4789) */

@@ -62,10 +62,13 @@ enum tby_rs_set_type {
     TBY_RS_ADDR6_PROTO_PORT,  /* ipv6_addr . inet_proto . inet_service */
     TBY_RS_IFNAME_VMAP,       /* ifname : verdict (jump to a chain) */
     TBY_RS_IFNAMES,           /* ifname */
+    TBY_RS_IFNAME_ADDR4,      /* ifname . ipv4_addr (a workload's interface and address) */
+    TBY_RS_IFNAME_ADDR6,      /* ifname . ipv6_addr */
 };
+#define TBY_RS_SET_TYPE_LAST TBY_RS_IFNAME_ADDR6
 
 /* Bytes of a key as the kernel stores it (network order, fields padded to 4 bytes). */
-#define TBY_RS_KEY_MAX 24
+#define TBY_RS_KEY_MAX 32
 
 /* One kernel element. Interval sets hold a start element and an end element (flags
  * TBY_RS_ELEM_END, key = last + 1) per range; a range reaching the top has no end. */
@@ -133,6 +136,7 @@ enum tby_rs_match_type {
     TBY_RS_M_ADDR_PROTO_PORT, /* ip(6) s/daddr . meta l4proto . th s/dport [!=] @set */
     TBY_RS_M_MARK,            /* meta mark & a ==/!= 0 (neg: != 0, i.e. some bit set) */
     TBY_RS_M_IFNAME_SET,      /* iifname (src) / oifname [!=] @set */
+    TBY_RS_M_IFNAME_ADDR_SET, /* iifname . ip(6) saddr [!=] @set (src; family) */
 };
 
 struct tby_rs_match {
@@ -227,6 +231,12 @@ void tby_rs_remove_addr(struct tby_rs *rs, struct tby_rs_set *set, const struct 
 /* Interface names (TBY_RS_IFNAMES), reference counted too. -EINVAL for a bad name. */
 int tby_rs_add_ifname(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname);
 void tby_rs_remove_ifname(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname);
+/* An interface and an address (TBY_RS_IFNAME_ADDR4/6), reference counted too. -EINVAL for a
+ * bad name or an address of the other family. */
+int tby_rs_add_ifname_addr(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname,
+                           const struct tby_ip *ip);
+void tby_rs_remove_ifname_addr(struct tby_rs *rs, struct tby_rs_set *set, const char *ifname,
+                               const struct tby_ip *ip);
 int tby_rs_add_addr_port(struct tby_rs *rs, struct tby_rs_set *set, const struct tby_ip *ip,
                          uint8_t proto, uint16_t port);
 void tby_rs_remove_addr_port(struct tby_rs *rs, struct tby_rs_set *set,

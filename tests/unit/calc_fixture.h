@@ -59,6 +59,7 @@ __attribute__((unused)) static void wep_free_spec(struct tby_wep *w)
     free(w->service_account_name);
     tby_strv_clear(&w->profiles);
     free(w->ip_networks.items);
+    free(w->allow_spoofed_source_prefixes.items);
     for (size_t i = 0; i < w->n_ports; i++)
         free(w->ports[i].name);
     free(w->ports);

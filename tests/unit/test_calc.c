@@ -53,6 +53,9 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
 
     (void)state;
     assert_has(t, "chain forward-hook {\n\t\ttype filter hook forward priority 0; policy accept;\n"
+                  "\t\tiifname @local-wl jump from-wl-src\n\t\toifname @from-wl-src-held limit");
+    assert_has(t, "\t\toifname @from-wl-src-held counter drop comment \"allowSpoofedSourcePrefixes "
+                  "without workloadSourceSpoofing Any\"\n"
                   "\t\tct state established,related accept\n"
                   "\t\tiifname @local-wl ct state invalid counter drop\n"
                   "\t\toifname @local-wl ct state invalid counter drop\n"
@@ -60,6 +63,7 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
                   "\t\tiifname @local-wl jump from-wl\n\t\toifname @local-wl jump to-wl\n"
                   "\t\tjump host-fwd-out\n");
     assert_has(t, "chain input-hook {\n\t\ttype filter hook input priority 0; policy accept;\n"
+                  "\t\tiifname @local-wl jump from-wl-src\n"
                   "\t\tct state established,related accept\n"
                   "\t\tiifname @local-wl ct state invalid counter drop\n"
                   "\t\tiifname @local-wl meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type 130 "
@@ -122,10 +126,123 @@ static void test_endpoint_without_policy_is_in_no_policy_set(void **state)
     (void)state;
     wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
     t = dump(c);
-    assert_int_equal(count(t, "\"cali-a\""), 1); /* in local-wl only */
+    /* in local-wl, and with its address in the source check's set only */
+    assert_int_equal(count(t, "\"cali-a\""), 2);
+    assert_has(t, "\"cali-a\" . 10.0.0.1");
     assert_has(t, "set to-wl-selected { type ifname; comment \"local workloads some ingress "
                   "policy applies to\"; }");
     assert_dispatch(t, "to-wl", "");
+}
+
+/* ---- anti-spoofing ---------------------------------------------------------------------- */
+
+static const char spoofing_any[] =
+    "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: default}\n"
+    "spec: {workloadSourceSpoofing: Any}\n";
+
+/* A local workload with an IPv6 address too, and sources it may forge (NULL: none). */
+static void wep_sources(struct tby_calc *c, const char *name, const char *iface,
+                        const char *ip, const char *ip6, const char *prefixes)
+{
+    struct tby_resource *res =
+        wep_res(&(struct wep_spec){ "default", name, NULL, iface, ip, "app=web", NULL });
+    struct tby_wep *w = res->spec.wep;
+    struct tby_cidr_list *p = &w->allow_spoofed_source_prefixes;
+    struct tby_error err = { 0 };
+    char buf[128], *save = NULL;
+
+    assert_int_equal(tby_cidr_parse(ip6, TBY_CIDR_ALLOW_IP, &w->ip_networks.items[1], NULL), 0);
+    w->ip_networks.n = 2;
+    p->items = calloc(4, sizeof(*p->items));
+    snprintf(buf, sizeof(buf), "%s", prefixes ? prefixes : "");
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        assert_int_equal(tby_cidr_parse(t, TBY_CIDR_MASK, &p->items[p->n++], NULL), 0);
+    assert_int_equal(tby_calc_update(c, res, &err), 0);
+    res_free(res);
+}
+
+/* Every packet from a local workload shows first that its source is the workload's own
+ * address, a link-local or unspecified IPv6 address (neighbour discovery), or inside the
+ * workload's allowSpoofedSourcePrefixes; anything else is dropped before conntrack. The
+ * addresses are elements of one set per family; only a workload with prefixes has a rule. */
+static void test_workload_sources_are_checked_before_conntrack(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t1 = NULL, *t2 = NULL, *t3 = NULL;
+
+    (void)state;
+    apply(c, spoofing_any);
+    wep_sources(c, "a", "cali-a", "10.0.0.1", "fd00::1", NULL);
+    wep_sources(c, "b", "cali-b", "10.0.0.2", "fd00::2", "10.99.0.0/16,fd99::/64");
+    wep(c, (struct wep_spec){ "default", "r", "node-b", "cali-r", "10.0.0.3", "app=web", NULL });
+    t1 = dump(c);
+    assert_has(t1, "type filter hook forward priority 0; policy accept;\n"
+                   "\t\tiifname @local-wl jump from-wl-src\n");
+    assert_has(t1, "set from-wl-src-4 { type ifname . ipv4_addr; comment \"local workloads' "
+                   "interfaces and IPv4 addresses\"; elements = { \"cali-a\" . 10.0.0.1, "
+                   "\"cali-b\" . 10.0.0.2 }; }");
+    assert_has(t1, "elements = { \"cali-a\" . fd00::1, \"cali-b\" . fd00::2 }; }");
+    assert_lacks(t1, "cali-r");
+    assert_has(t1, "counter drop comment \"allowSpoofedSourcePrefixes without "
+                   "workloadSourceSpoofing Any\"\n"
+                   "\t\tmeta nfproto ipv4 iifname . ip saddr @from-wl-src-4 return\n"
+                   "\t\tmeta nfproto ipv6 iifname . ip6 saddr @from-wl-src-6 return\n"
+                   "\t\tmeta nfproto ipv6 ip6 saddr @from-wl-src-ll return");
+    assert_has(t1, "elements = { ::, fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff }");
+    assert_has(t1, "meta nfproto ipv4 ip saddr @from-wl-src-n4-");
+    assert_has(t1, "meta nfproto ipv6 ip6 saddr @from-wl-src-n6-");
+    assert_has(t1, "return comment \"allowed sources of cali-b\"\n");
+    assert_has(t1, "comment \"allowed sources of cali-b\"; elements = { 10.99.0.0-10.99.255.255 }");
+    assert_has(t1, "elements = { fd99::-fd99::ffff:ffff:ffff:ffff }");
+    assert_has(t1, "counter drop comment \"anti-spoofing: source is not the sending workload's\"\n\t}");
+    /* the prefixes go: the rule and its sets go, the addresses stay */
+    wep_sources(c, "b", "cali-b", "10.0.0.2", "fd00::2", NULL);
+    t2 = dump(c);
+    assert_lacks(t2, "from-wl-src-n4-");
+    assert_lacks(t2, "10.99.0.0");
+    assert_has(t2, "\"cali-b\" . 10.0.0.2");
+    wep_delete(c, "default", "b");
+    wep_delete(c, "default", "a");
+    t3 = dump(c);
+    assert_has(t3, "set from-wl-src-4 { type ifname . ipv4_addr; comment \"local workloads' "
+                   "interfaces and IPv4 addresses\"; }");
+    assert_lacks(t3, "cali-");
+}
+
+/* As Calico's felix: allowSpoofedSourcePrefixes count only while FelixConfiguration's
+ * workloadSourceSpoofing is Any; otherwise (Disabled, Calico's default) an endpoint that has
+ * some is treated as missing, so all it sends and all forwarded to it is dropped: its
+ * interface is held, its addresses are not in the source check's sets. */
+static void test_prefixes_count_only_with_workload_source_spoofing_any(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t1 = NULL, *t2 = NULL, *t3 = NULL;
+    static const char disabled[] =
+        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n"
+        "metadata: {name: node.node-a}\nspec: {workloadSourceSpoofing: Disabled}\n";
+
+    (void)state;
+    wep_sources(c, "a", "cali-a", "10.0.0.1", "fd00::1", NULL);
+    wep_sources(c, "b", "cali-b", "10.0.0.2", "fd00::2", "10.99.0.0/16");
+    /* an ipNetwork wider than one address is the workload's own, Any or not */
+    wep_sources(c, "w", "cali-w", "10.0.1.0/30", "fd00::9", NULL);
+    t1 = dump(c);
+    assert_has(t1, "comment \"allowed sources of cali-w\"; elements = { 10.0.1.0-10.0.1.3 }");
+    assert_has(t1, "\"cali-w\" . fd00::9");
+    assert_has(t1, "set from-wl-src-held { type ifname; comment \"local workloads whose "
+                   "allowSpoofedSourcePrefixes are not allowed\"; elements = { \"cali-b\" }; }");
+    assert_lacks(t1, "\"cali-b\" . 10.0.0.2");
+    assert_lacks(t1, "10.99.0.0");
+    assert_has(t1, "\"cali-a\" . 10.0.0.1");
+    apply(c, spoofing_any);
+    t2 = dump(c);
+    assert_has(t2, "set from-wl-src-held { type ifname; comment \"local workloads whose "
+                   "allowSpoofedSourcePrefixes are not allowed\"; }");
+    assert_has(t2, "\"cali-b\" . 10.0.0.2");
+    assert_has(t2, "elements = { 10.99.0.0-10.99.255.255 }");
+    apply(c, disabled); /* the node's wins over the default's */
+    t3 = dump(c);
+    assert_string_equal(t3, t1);
 }
 
 /* ---- Kubernetes NetworkPolicy ----------------------------------------------------------- */
@@ -612,8 +729,8 @@ static void test_selected_set_follows_the_policies_sharing_a_selector(void **sta
     apply(c, other_tier);
     t = dump(c);
     assert_has(t, selected);
-    /* local-wl, selected, wl-…, a page and a set per tier */
-    assert_int_equal(count(t, "\"cali-a\""), 7);
+    /* local-wl, the source check, selected, wl-…, a page and a set per tier */
+    assert_int_equal(count(t, "\"cali-a\""), 8);
     free(t);
     delete(c, other_tier);
     delete_web_policy(c, "one");
@@ -1397,6 +1514,8 @@ int main(void)
         cmocka_unit_test(test_icmpv6_from_workloads_as_calico),
         cmocka_unit_test(test_endpoint_without_policy_is_in_no_policy_set),
         cmocka_unit_test(test_local_interfaces_feed_the_workload_set),
+        cmocka_unit_test(test_workload_sources_are_checked_before_conntrack),
+        cmocka_unit_test(test_prefixes_count_only_with_workload_source_spoofing_any),
         cmocka_unit_test(test_k8s_default_deny_sends_local_pods_to_default_deny),
         cmocka_unit_test(test_k8s_pod_selector_peer_becomes_an_address_set),
         cmocka_unit_test(test_k8s_namespace_selector_reads_namespace_labels),

@@ -144,6 +144,68 @@ static void test_no_policy_allows_through_profiles(void **state)
     tby_explain_free(x);
 }
 
+/* A workload sending from an address that is not its own is dropped before policy (the
+ * anti-spoofing check), and the trace says so; its own address, one inside its
+ * allowSpoofedSourcePrefixes and an IPv6 link-local one pass to policy. */
+static void test_forged_source_is_dropped_before_policy(void **state)
+{
+    struct tby_explain *x = model(
+        "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n"
+        "metadata: {name: n1-k8s-s-eth0, namespace: x}\n"
+        "spec: {orchestrator: k8s, node: n1, pod: s, endpoint: eth0, interfaceName: c4,\n"
+        "  ipNetworks: [10.1.0.4/32, 'fd00::4/128'], profiles: [kns.x],\n"
+        "  allowSpoofedSourcePrefixes: [10.99.0.0/16]}\n---\n"
+        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n"
+        "metadata: {name: default}\nspec: {workloadSourceSpoofing: Any}\n");
+    struct tby_explain_peer peer;
+    struct tby_error err = { 0 };
+    bool ok;
+    json_t *t = run(x, "x/a@10.9.9.9", "x/b", "80/TCP", &ok);
+
+    (void)state;
+    assert_false(ok);
+    assert_string_equal(json_string_value(json_object_get(t, "verdict")), "deny");
+    assert_int_equal(json_array_size(json_object_get(t, "steps")), 0);
+    assert_non_null(strstr(json_string_value(json_object_get(t, "note")),
+                           "anti-spoofing: 10.9.9.9 is not an address of x/a"));
+    json_decref(t);
+    assert_true(allowed(x, "x/a@10.1.0.1", "x/b", "80/TCP"));
+    assert_true(allowed(x, "x/s@10.99.3.4", "x/b", "80/TCP"));
+    assert_false(allowed(x, "x/s@10.98.3.4", "x/b", "80/TCP"));
+    assert_false(allowed(x, "x/a@10.99.3.4", "x/b", "80/TCP")); /* s's prefix, not a's */
+    assert_true(allowed(x, "x/s@fe80::1", "fd99::1", "ICMPv6"));
+    assert_false(allowed(x, "x/s@fd00::5", "fd99::1", "ICMPv6"));
+    assert_int_equal(tby_explain_peer_parse(x, "10.8.0.1@10.1.0.1", &peer, &err), -EINVAL);
+    assert_non_null(strstr(tby_error_str(&err), "is for a workload endpoint"));
+    assert_int_equal(tby_explain_peer_parse(x, "x/a@nope", &peer, &err), -EINVAL);
+    tby_explain_free(x);
+}
+
+/* Without workloadSourceSpoofing Any (Calico's default Disabled), an endpoint with
+ * allowSpoofedSourcePrefixes is treated as missing: nothing to or from it passes. */
+static void test_endpoint_with_prefixes_is_missing_without_spoofing_any(void **state)
+{
+    struct tby_explain *x = model(
+        "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\n"
+        "metadata: {name: n1-k8s-s-eth0, namespace: x}\n"
+        "spec: {orchestrator: k8s, node: n1, pod: s, endpoint: eth0, interfaceName: c4,\n"
+        "  ipNetworks: [10.1.0.4/32], profiles: [kns.x],\n"
+        "  allowSpoofedSourcePrefixes: [10.99.0.0/16]}\n");
+    bool ok;
+    json_t *t = run(x, "x/s", "x/b", "80/TCP", &ok);
+
+    (void)state;
+    assert_false(ok);
+    assert_non_null(strstr(json_string_value(json_object_get(t, "note")),
+                           "x/s has allowSpoofedSourcePrefixes but its node's "
+                           "workloadSourceSpoofing is not Any"));
+    json_decref(t);
+    assert_false(allowed(x, "x/a", "x/s", "80/TCP"));
+    assert_false(allowed(x, "x/s@10.99.0.1", "x/b", "80/TCP"));
+    assert_true(allowed(x, "x/a", "x/b", "80/TCP"));
+    tby_explain_free(x);
+}
+
 static void test_k8s_ingress_policy_denies_ingress_only(void **state)
 {
     struct tby_explain *x = model(
@@ -572,6 +634,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_policy_allows_through_profiles),
+        cmocka_unit_test(test_forged_source_is_dropped_before_policy),
+        cmocka_unit_test(test_endpoint_with_prefixes_is_missing_without_spoofing_any),
         cmocka_unit_test(test_k8s_ingress_policy_denies_ingress_only),
         cmocka_unit_test(test_k8s_egress_policy_and_ports),
         cmocka_unit_test(test_order_then_name_and_first_matching_rule),

@@ -1232,7 +1232,7 @@ static void test_bad_input_files_give_their_messages(void **state)
         "51-bgpconfig-bad-community.yaml", "52-node-bad-address.yaml",
         "53-wep-bad-mac.yaml", "54-wep-bad-port.yaml", "59-ipreservation-bad-cidr.yaml",
         "60-label-value-a-list.yaml", "61-sequence-bad-item.yaml",
-        "62-service-block-bad-cidr.yaml",
+        "62-service-block-bad-cidr.yaml", "63-wep-spoof-prefix-bad.yaml",
     };
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {

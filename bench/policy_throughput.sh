@@ -9,13 +9,19 @@
 # that matters most: only a connection's first packet meets policy. The table is the worst
 # case (policy-sync --worst): a tier before the default one that the pods walk and pass,
 # and their allowing policy is the last of theirs. The ratio to no table is the goal of
-# issue 16 (>= 0.9).
+# issue 16 (>= 0.9). Mode "ctonly" is the floor any stateful table pays: a forward hook with
+# only the established-accept rule, which turns conntrack on in the node's namespace (no
+# table has none); the last line gives tabby's figures against it too.
 # Run from the build folder, as root; makes and removes its own namespaces.
 #
 #   N=10000 M=1000 SECONDS_PER_RUN=3 RUNS=3 bash ../bench/policy_throughput.sh
 #   MODES="empty tabby" ...          only some tables (the linear ones are slow)
 #   OTHER=path/to/policy-sync ...    also "other": the table another build emits (A/B of
 #                                    two layouts, measured in the same rounds)
+#   TABLES="name=file.nft ..." ...   also these tables, as given (experiments on a layout)
+#   CONNS_ONLY=1 ...                 new connections only (no iperf3)
+#   PERF=DIR ...                     record each mode's conn-rate runs with perf (cpu-clock,
+#                                    whole machine) into DIR/MODE.data
 set -u
 N=${N:-10000}
 M=${M:-1000}
@@ -51,6 +57,17 @@ gbits() {
 conns() {
     ip netns exec "$(pn_netns default a)" ./bench/conn-rate --connect 10.70.0.2 9000 \
         "$SECONDS_PER_RUN"
+}
+
+# One conn-rate run of a mode, under perf when asked (the first round only).
+conns_of() {
+    if [ -n "${PERF:-}" ] && [ ! -e "$PERF/$1.data" ]; then
+        perf record -q -e cpu-clock -a -g -o "$PERF/$1.data" -- \
+            ip netns exec "$(pn_netns default a)" ./bench/conn-rate --connect 10.70.0.2 9000 \
+            "$SECONDS_PER_RUN" 2>/dev/null
+    else
+        conns
+    fi
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -139,13 +156,27 @@ linearize <"$T_TMP/tabby.nft" >"$T_TMP/linear.nft"
 no_shortcut <"$T_TMP/tabby.nft" >"$T_TMP/tabby-noct.nft"
 no_shortcut <"$T_TMP/linear.nft" >"$T_TMP/linear-noct.nft"
 
-MODES=${MODES:-empty tabby linear tabby-noct linear-noct}
+cat >"$T_TMP/ctonly.nft" <<'EOF'
+table inet tabby {
+	chain forward-hook {
+		type filter hook forward priority 0; policy accept;
+		ct state established,related accept
+	}
+}
+EOF
+
+MODES=${MODES:-empty ctonly tabby linear tabby-noct linear-noct}
 if [ -n "${OTHER:-}" ]; then
     # shellcheck disable=SC2086
     "$OTHER" --emit --worst -n "$N" -m "$M" $PODS >"$T_TMP/other.nft"
     no_shortcut <"$T_TMP/other.nft" >"$T_TMP/other-noct.nft"
     MODES="$MODES other other-noct"
 fi
+for t in ${TABLES:-}; do
+    cp "${t#*=}" "$T_TMP/${t%%=*}.nft"
+    MODES="$MODES ${t%%=*}"
+done
+[ -n "${CONNS_ONLY:-}" ] && MODES=$(echo "$MODES" | tr ' ' '\n' | grep -v noct | tr '\n' ' ')
 gbits >/dev/null # warm up
 # Rounds through every mode, so that the machine's drift hits them all alike.
 for r in $(seq "$RUNS"); do
@@ -155,14 +186,16 @@ for r in $(seq "$RUNS"); do
         else
             load "$T_TMP/$mode.nft"
         fi
-        gbits >>"$T_TMP/$mode.gbits"
+        [ -n "${CONNS_ONLY:-}" ] || gbits >>"$T_TMP/$mode.gbits"
         case $mode in
         *noct) ;;
-        *) conns | tee -a "$T_TMP/$mode.conns-cpu" | cut -d' ' -f1 >>"$T_TMP/$mode.conns" ;;
+        *) conns_of "$mode" | tee -a "$T_TMP/$mode.conns-cpu" | cut -d' ' -f1 \
+               >>"$T_TMP/$mode.conns" ;;
         esac
     done
 done
 ip netns exec "$NODE" nft delete table inet tabby 2>/dev/null
+[ -n "${CONNS_ONLY:-}" ] || {
 empty=$(median <"$T_TMP/empty.gbits")
 printf 'policy-throughput: N=%d endpoints x M=%d policies, median of %d runs of %ss (Gbit/s, ratio to no table)\n' \
     "$N" "$M" "$RUNS" "$SECONDS_PER_RUN"
@@ -176,11 +209,14 @@ for mode in $MODES; do
     linear-noct) label="linear chain, every packet dispatched" ;;
     other) label="other build" ;;
     other-noct) label="other build, every packet dispatched" ;;
+    ctonly) label="conntrack only (the floor)" ;;
+    *) label=$mode ;;
     esac
     printf '  %-38s %6s   %s%s\n' "$label" "$g" \
         "$(awk -v g="$g" -v e="$empty" 'BEGIN { printf "%.2f", g / e }')" \
         "$([ "$mode" = tabby ] && echo '   (goal >= 0.9)')"
 done
+}
 # The client's CPU time per connection (its connect() carries the SYN through the node):
 # the ratio empty/mode is the connection rate of an otherwise idle CPU, steadier than
 # the rate itself on a busy machine.
@@ -199,4 +235,11 @@ for mode in $MODES; do
         "$(awk -v u="$u" -v e="$(cpu_of empty | median)" 'BEGIN { printf "%.2f", e / u }')" \
         "($(cpu_of "$mode" | range))" "$([ "$mode" = tabby ] && echo '   (goal >= 0.9)')"
 done
+if [ -f "$T_TMP/ctonly.conns" ] && [ -f "$T_TMP/tabby.conns" ]; then
+    printf '  tabby against conntrack only: conn/s %s, CPU %s\n' \
+        "$(awk -v c="$(median <"$T_TMP/tabby.conns")" -v e="$(median <"$T_TMP/ctonly.conns")" \
+            'BEGIN { printf "%.2f", c / e }')" \
+        "$(awk -v u="$(cpu_of tabby | median)" -v e="$(cpu_of ctonly | median)" \
+            'BEGIN { printf "%.2f", e / u }')"
+fi
 exit 0

@@ -163,7 +163,7 @@ struct calc_dispatch {
     struct tby_hmap profs;            /* struct dprof */
     struct tby_hmap locals;           /* struct dlocal, workloads with a plan */
     struct tby_hmap plans[2];         /* struct plan */
-    struct tby_rs_rule *head[2][2];   /* the dispatch's fixed rules: shared, sealed */
+    struct tby_rs_rule *head[2];      /* the dispatch's fixed rule: shared, sealed */
     uint64_t serial;                  /* the last dpol serial handed out */
     uint64_t page_round;
 };
@@ -1410,21 +1410,18 @@ static int pages_write(struct calc_dispatch *c, struct dtier *t, int d, struct d
     return err;
 }
 
-/* The dispatch chain's own rules, made once: workloads no policy applies to go; the
- * verdict marks are cleared. */
+/* The dispatch chain's own rule, made once: the verdict marks are cleared. Workloads no
+ * policy applies to never come in: the hooks jump here for "<chain>-selected" only. */
 static int dispatch_fixed(struct calc_dispatch *c, int d)
 {
-    const struct tby_rs_match others = if_in(d, dir_selected[d], true);
     struct tby_rs_rule *r = tby_rs_rule_new();
 
-    c->head[d][0] = sealed(verdict_rule(with_matches(tby_rs_rule_new(), &others, 1),
-                                                 TBY_RS_V_RETURN, NULL, NULL));
     if (r) {
         r->set_mark = true;
         r->mark_and = ~VERDICT_BITS;
     }
-    c->head[d][1] = sealed(r);
-    return c->head[d][0] && c->head[d][1] ? 0 : -ENOMEM;
+    c->head[d] = sealed(r);
+    return c->head[d] ? 0 : -ENOMEM;
 }
 
 /* A tier's chain in direction d: PASS cleared, its pages, its defaultAction. n == 0: the
@@ -1494,8 +1491,8 @@ static int dispatch_chain(struct calc_dispatch *c, int d)
 
     if (err == 0 && multi != c->multi[d])
         err = tiers_feed(c, d, multi);
-    for (int i = 0; err == 0 && i < 2; i++)
-        err = push_shared(&l, c->head[d][i]);
+    if (err == 0)
+        err = push_shared(&l, c->head[d]);
     for (size_t i = 0, j; err == 0 && i < n_pols; i = j) {
         for (j = i + 1; j < n_pols && pols[j]->tier == pols[i]->tier; j++)
             ;
@@ -1544,12 +1541,10 @@ int calc_dispatch_settle(struct calc_dispatch *c)
 
 /* ---- the hooks -------------------------------------------------------------------------- */
 
-/* A rule for packets in from (src) or out to a local workload's interface. */
-static struct tby_rs_rule *wl_rule(bool src)
+/* r, also for packets in from (src) or out to an interface of the set. */
+static struct tby_rs_rule *on_ifs(struct tby_rs_rule *r, bool src, const char *set)
 {
-    struct tby_rs_rule *r = tby_rs_rule_new();
-    struct tby_rs_match ifs = { .type = TBY_RS_M_IFNAME_SET, .src = src,
-                                .set = TBY_CALC_SET_LOCAL_WL };
+    struct tby_rs_match ifs = { .type = TBY_RS_M_IFNAME_SET, .src = src, .set = (char *)set };
 
     if (r && tby_rs_rule_match(r, &ifs) < 0) {
         tby_rs_rule_free(r);
@@ -1558,16 +1553,26 @@ static struct tby_rs_rule *wl_rule(bool src)
     return r;
 }
 
-/* ct state & bits, for packets in from (1) or out to (0) a local workload, or any (-1). */
+/* A rule for packets in from (src) or out to a local workload's interface. */
+static struct tby_rs_rule *wl_rule(bool src)
+{
+    return on_ifs(tby_rs_rule_new(), src, TBY_CALC_SET_LOCAL_WL);
+}
+
+/* ct state & bits, for packets in from (1) or out to (0) a local workload, or any (-1).
+ * The state is tested before the interface: it is a compare, the interface a hash lookup,
+ * and every new connection's first packet meets these rules (established went first). */
 static struct tby_rs_rule *ct_rule(uint32_t bits, enum tby_rs_verdict v, int wl)
 {
-    struct tby_rs_rule *r = wl >= 0 ? wl_rule(wl == 1) : tby_rs_rule_new();
+    struct tby_rs_rule *r = tby_rs_rule_new();
     struct tby_rs_match m = { .type = TBY_RS_M_CT_STATE, .a = bits };
 
     if (r && tby_rs_rule_match(r, &m) < 0) {
         tby_rs_rule_free(r);
         return NULL;
     }
+    if (wl >= 0)
+        r = on_ifs(r, wl == 1, TBY_CALC_SET_LOCAL_WL);
     if (r)
         r->counter = v == TBY_RS_V_DROP;
     return verdict_rule(r, v, NULL, NULL);
@@ -1645,14 +1650,19 @@ static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook
     if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
         err = tby_rs_rules_add(&l, verdict_rule(untracked_rule(&calc_untracked_not_allowed),
                                                 TBY_RS_V_JUMP, CALC_HOST_CHAIN_FWD_IN, NULL));
+    /* Into the dispatch only the workloads some policy or profile plan applies to: one
+     * lookup for a new connection's packet where testing local-wl here and the selected
+     * set there took two. */
     if (err == 0)
-        err = tby_rs_rules_add(&l, verdict_rule(wl_rule(true), TBY_RS_V_JUMP,
-                                                TBY_CALC_CHAIN_FROM_WL, NULL));
+        err = tby_rs_rules_add(&l, verdict_rule(on_ifs(tby_rs_rule_new(), true,
+                                                       dir_selected[1]),
+                                                TBY_RS_V_JUMP, TBY_CALC_CHAIN_FROM_WL, NULL));
     /* Host to local pod (output) is always allowed; pod to host (input) passes the pod's
      * egress policy and then defaultEndpointToHostAction (host-in's first rule). */
     if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
-        err = tby_rs_rules_add(&l, verdict_rule(wl_rule(false), TBY_RS_V_JUMP,
-                                                TBY_CALC_CHAIN_TO_WL, NULL));
+        err = tby_rs_rules_add(&l, verdict_rule(on_ifs(tby_rs_rule_new(), false,
+                                                       dir_selected[0]),
+                                                TBY_RS_V_JUMP, TBY_CALC_CHAIN_TO_WL, NULL));
     if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
         err = tby_rs_rules_add(&l, verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP,
                                                 CALC_HOST_CHAIN_FWD_OUT, NULL));
@@ -1707,8 +1717,7 @@ void calc_dispatch_free(struct calc_dispatch *c)
     if (!c)
         return;
     for (int d = 0; d < 2; d++) {
-        tby_rs_rule_free(c->head[d][0]);
-        tby_rs_rule_free(c->head[d][1]);
+        tby_rs_rule_free(c->head[d]);
     }
     for (h = tby_hmap_first(&c->tiers); h; h = next) {
         struct dtier *t = TBY_CONTAINER_OF(h, struct dtier, node);

@@ -131,8 +131,8 @@ static void test_sync_programs_what_the_ruleset_says(void **state)
     assert_listed(listed, "10.0.0.2");
     assert_listed(listed, "10.0.0.1 . tcp . 8080");
     assert_listed(listed, "ip daddr . meta l4proto . tcp dport @np-");
-    assert_listed(listed, "oifname != @to-wl-selected return");
-    assert_listed(listed, "iifname @local-wl jump from-wl");
+    assert_listed(listed, "oifname @to-wl-selected jump to-wl");
+    assert_listed(listed, "iifname @from-wl-selected jump from-wl");
     st = sync_ok(nft, c);
     assert_false(st.read_back);
     assert_int_equal(st.messages, 0);

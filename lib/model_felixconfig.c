@@ -543,13 +543,13 @@ static int decode_mtu(struct tby_dec *d, const json_t *spec, const char *field, 
     return r;
 }
 
-/* Calico's comma-separated prefixes; tabby's workload interfaces are tby…, so the list
- * must hold a prefix of that, or they would not be workload interfaces at all. */
+/* Calico's comma-separated prefixes of workload interfaces. tabby names pods' interfaces
+ * tby… and knows a workload interface by its WorkloadEndpoint, never by a prefix: another
+ * prefix (Calico's cali) would do nothing, so only tby is taken. */
 static int decode_prefix(struct tby_dec *d, const json_t *spec, struct tby_felixconfig *c)
 {
     _cleanup_free_ char *copy = NULL;
     char *save = NULL;
-    bool ours = false;
     int r = tby_dec_string(d, spec, "interfacePrefix", false, &c->interface_prefix);
 
     if (r < 0 || !c->interface_prefix)
@@ -557,18 +557,18 @@ static int decode_prefix(struct tby_dec *d, const json_t *spec, struct tby_felix
     if (!(copy = strdup(c->interface_prefix)))
         return tby_error_set(d->err, -ENOMEM, "out of memory");
     for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        size_t n;
+
         while (*p == ' ')
             p++;
-        if (!*p || strlen(p) > 15)
-            return tby_dec_fail_at(d, "interfacePrefix", "\"%s\": each prefix must be 1 to "
-                                   "15 characters", c->interface_prefix);
-        ours = ours || strncmp("tby", p, strlen(p)) == 0;
+        for (n = strlen(p); n && p[n - 1] == ' ';)
+            p[--n] = 0;
+        if (strcmp(p, "tby") != 0)
+            return tby_dec_fail_at(d, "interfacePrefix", "\"%s\": only tby is enforced by "
+                                   "tabby (it names pods' interfaces tby…; interfaces with "
+                                   "another prefix, such as Calico's cali, would not be "
+                                   "treated as workloads')", c->interface_prefix);
     }
-    if (!ours)
-        return tby_dec_fail_at(d, "interfacePrefix", "\"%s\" must include tby (or a prefix "
-                               "of it): tabby names pods' interfaces tby…, and Calico's cali "
-                               "alone would leave them outside every policy",
-                               c->interface_prefix);
     return 0;
 }
 

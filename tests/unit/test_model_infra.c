@@ -991,7 +991,7 @@ static void test_felixconfig_dataplane_fields_decode_and_round_trip(void **state
         "  ipipMTU: 1440\n"
         "  natOutgoingAddress: 192.0.2.1\n"
         "  ipv6Support: false\n"
-        "  interfacePrefix: cali,tby\n"
+        "  interfacePrefix: tby\n"
         "  defaultEndpointToHostAction: Return\n"
         "  failsafeInboundHostPorts: [{protocol: TCP, port: 22}, "
         "{protocol: udp, port: 68}, {port: 179}]\n"
@@ -1006,7 +1006,7 @@ static void test_felixconfig_dataplane_fields_decode_and_round_trip(void **state
     assert_true(c->has_ipip_mtu && c->ipip_mtu == 1440);
     assert_true(c->has_nat_address);
     assert_true(c->has_ipv6_support && !c->ipv6_support);
-    assert_string_equal(c->interface_prefix, "cali,tby");
+    assert_string_equal(c->interface_prefix, "tby");
     assert_int_equal(c->to_host, TBY_FELIX_TO_HOST_RETURN);
     assert_true(c->failsafe_in.set);
     assert_int_equal(c->failsafe_in.n, 3);
@@ -1067,7 +1067,11 @@ static void test_felixconfig_refuses_what_tabby_does_not_enforce(void **state)
     expect_error(FELIX("default", "  natOutgoingAddress: 2001:db8::1\n"),
                  "spec.natOutgoingAddress: \"2001:db8::1\" is not an IPv4 address");
     expect_error(FELIX("default", "  interfacePrefix: cali\n"),
-                 "spec.interfacePrefix: \"cali\" must include tby");
+                 "spec.interfacePrefix: \"cali\": only tby is enforced by tabby");
+    expect_error(FELIX("default", "  interfacePrefix: 'tby,cali'\n"),
+                 "spec.interfacePrefix: \"tby,cali\": only tby is enforced by tabby");
+    expect_error(FELIX("default", "  interfacePrefix: tb\n"),
+                 "spec.interfacePrefix: \"tb\": only tby");
     expect_error(FELIX("default", "  failsafeOutboundHostPorts: [{port: 22, net: 10.0.0.0/8}]\n"),
                  "spec.failsafeOutboundHostPorts[0].net: is not enforced by tabby");
     expect_error(FELIX("default", "  defaultEndpointToHostAction: Reject\n"),

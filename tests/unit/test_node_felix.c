@@ -213,7 +213,7 @@ static void test_dataplane_settings_reach_the_node_live(void **state)
     fixture_apply(&f, FELIX("default", "{vxlanVNI: 5000, vxlanPort: 8472, vxlanMTU: 1400, "
                                        "vxlanMTUV6: 1380, ipipMTU: 1440, ipv6Support: false, "
                                        "natOutgoingAddress: 192.0.2.9, interfacePrefix: "
-                                       "'tby,cali', defaultEndpointToHostAction: Accept, "
+                                       "' tby ', defaultEndpointToHostAction: Accept, "
                                        "failsafeInboundHostPorts: [{protocol: TCP, port: "
                                        "2222}], "
                                        "failsafeOutboundHostPorts: []}"));
@@ -227,7 +227,7 @@ static void test_dataplane_settings_reach_the_node_live(void **state)
     assert_false(dp->ipv6);
     assert_true(dp->has_nat_address);
     assert_string_equal(tby_ip_format(&dp->nat_address, ip), "192.0.2.9");
-    assert_string_equal(dp->interface_prefix, "tby,cali");
+    assert_string_equal(dp->interface_prefix, " tby ");
     assert_int_equal(dp->to_host, TBY_FELIX_TO_HOST_ACCEPT);
     assert_int_equal(dp->n_failsafe[0], 1);
     assert_int_equal(dp->failsafe[0][0].port, 2222);

@@ -318,6 +318,21 @@ const char *tby_felixconfig_field(const char *name)
     return f ? f->name : NULL;
 }
 
+#define FS(proto, num) { .protocol = TBY_PROTO_##proto, .port = num }
+static const struct tby_felix_port default_failsafe[2][9] = {
+    { FS(TCP, 22), FS(UDP, 68), FS(TCP, 179), FS(TCP, 2379), FS(TCP, 2380), FS(TCP, 5473),
+      FS(TCP, 6443), FS(TCP, 6666), FS(TCP, 6667) },
+    { FS(UDP, 53), FS(UDP, 67), FS(TCP, 179), FS(TCP, 2379), FS(TCP, 2380), FS(TCP, 5473),
+      FS(TCP, 6443), FS(TCP, 6666), FS(TCP, 6667) },
+};
+#undef FS
+
+const struct tby_felix_port *tby_felix_default_failsafe(bool outbound, size_t *n)
+{
+    *n = TBY_ARRAY_SIZE(default_failsafe[outbound]);
+    return default_failsafe[outbound];
+}
+
 static void felix_ports_free(struct tby_felix_ports *p)
 {
     free(p->items);

@@ -79,7 +79,7 @@ int tby_calc_new(const char *node_name, struct tby_calc **out)
     if (!c)
         return -ENOMEM;
     /* the host's chains first: input-hook jumps to host-in */
-    if (!(c->rs = tby_rs_new()) || calc_host_new(c->rs, node_name, &c->host) < 0 ||
+    if (!(c->rs = tby_rs_new()) || calc_host_new(c->rs, &c->host) < 0 ||
         calc_dispatch_new(c->rs, &c->dispatch) < 0 ||
         calc_index_new(node_name, &index_hooks, &c->index) < 0 ||
         calc_policies_new(c->rs, c->index, &policy_hooks, &c->policies) < 0) {
@@ -163,8 +163,6 @@ int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
         r = calc_dispatch_tier(calc->dispatch, res->meta.name, res->spec.tier);
     if (r == 0 && res->info->kind == TBY_KIND_TIER)
         r = calc_host_tier(calc->host, res->meta.name, res->spec.tier);
-    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
-        r = calc_host_felix(calc->host, res, true);
     if (res->info->kind == TBY_KIND_HOSTENDPOINT)
         calc_host_touch(calc->host);
     if (r == 0)
@@ -194,8 +192,6 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
         r = calc_dispatch_tier(calc->dispatch, res->meta.name, NULL);
     if (r == 0 && res->info->kind == TBY_KIND_TIER)
         r = calc_host_tier(calc->host, res->meta.name, NULL);
-    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
-        r = calc_host_felix(calc->host, res, false);
     if (res->info->kind == TBY_KIND_HOSTENDPOINT)
         calc_host_touch(calc->host);
     if (r == 0 && res->info->kind == TBY_KIND_PROFILE)
@@ -205,9 +201,9 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
     return failed(r, err);
 }
 
-int tby_calc_set_felix_env(struct tby_calc *calc, const struct tby_resource *env)
+int tby_calc_set_host_config(struct tby_calc *calc, const struct tby_calc_host_config *cfg)
 {
-    int r = calc_host_felix_env(calc->host, env);
+    int r = calc_host_config(calc->host, cfg);
 
     calc->unsettled = true;
     return failed(r, NULL);

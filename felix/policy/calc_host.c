@@ -50,20 +50,6 @@ static const char *const dispatch_name[N_KINDS] = { CALC_HOST_CHAIN_IN, "host-ou
                                                     CALC_HOST_CHAIN_FWD_OUT,
                                                     CALC_HOST_CHAIN_PRE };
 
-/* Calico's default failsafe ports. */
-#define FS(proto, num) { .protocol = TBY_PROTO_##proto, .port = num }
-static const struct tby_felix_port default_in[] = {
-    FS(TCP, 22), FS(UDP, 68), FS(TCP, 179),
-    FS(TCP, 2379), FS(TCP, 2380), FS(TCP, 5473),
-    FS(TCP, 6443), FS(TCP, 6666), FS(TCP, 6667),
-};
-static const struct tby_felix_port default_out[] = {
-    FS(UDP, 53), FS(UDP, 67), FS(TCP, 179),
-    FS(TCP, 2379), FS(TCP, 2380), FS(TCP, 5473),
-    FS(TCP, 6443), FS(TCP, 6666), FS(TCP, 6667),
-};
-#undef FS
-
 /* A local host endpoint. */
 struct hep {
     struct tby_hnode node;            /* in h->heps, by pointer */
@@ -86,13 +72,14 @@ struct htier {
 
 struct calc_host {
     struct tby_rs *rs;
-    char *felix_node;                 /* "node.<name>" */
     struct tby_hmap heps;             /* struct hep */
     struct hpol *pols;
     size_t n_pols, cap_pols;
     struct htier *tiers;              /* stored Tiers */
     size_t n_tiers, cap_tiers;
-    struct tby_resource *felix[3];    /* "default", "node.<name>", FELIX_* (copies) */
+    enum tby_felix_to_host to_host;   /* the node's merged FelixConfiguration's */
+    struct tby_felix_port *failsafe[2];
+    size_t n_failsafe[2];
     bool dirty;
 };
 
@@ -134,72 +121,24 @@ static const struct tby_rs_match accepted = { .type = TBY_RS_M_MARK, .a = TBY_MA
 
 /* ---- FelixConfiguration ----------------------------------------------------------------- */
 
-/* The field's layer: the node's FelixConfiguration when it sets it, else the default's. */
-static const struct tby_felixconfig *felix_with(const struct calc_host *h, size_t has_off)
+int calc_host_config(struct calc_host *h, const struct tby_calc_host_config *cfg)
 {
-    for (int i = 2; i >= 0; i--) {
-        const struct tby_felixconfig *c = h->felix[i] ? h->felix[i]->spec.felixconfig : NULL;
+    struct tby_felix_port *v[2] = { NULL, NULL };
 
-        if (c && *(const bool *)((const char *)c + has_off))
-            return c;
+    for (int d = 0; d < 2; d++) {
+        if (cfg->n_failsafe[d] && !(v[d] = malloc(cfg->n_failsafe[d] * sizeof(*v[d])))) {
+            free(v[0]);
+            return -ENOMEM;
+        }
+        if (cfg->n_failsafe[d])
+            memcpy(v[d], cfg->failsafe[d], cfg->n_failsafe[d] * sizeof(*v[d]));
     }
-    return NULL;
-}
-
-static void failsafe_ports(const struct calc_host *h, int d, const struct tby_felix_port **v,
-                           size_t *n)
-{
-    const struct tby_felixconfig *c =
-        felix_with(h, d == DIR_IN ? offsetof(struct tby_felixconfig, failsafe_in.set)
-                                  : offsetof(struct tby_felixconfig, failsafe_out.set));
-
-    if (c) {
-        *v = d == DIR_IN ? c->failsafe_in.items : c->failsafe_out.items;
-        *n = d == DIR_IN ? c->failsafe_in.n : c->failsafe_out.n;
-    } else {
-        *v = d == DIR_IN ? default_in : default_out;
-        *n = d == DIR_IN ? TBY_ARRAY_SIZE(default_in) : TBY_ARRAY_SIZE(default_out);
+    for (int d = 0; d < 2; d++) {
+        free(h->failsafe[d]);
+        h->failsafe[d] = v[d];
+        h->n_failsafe[d] = cfg->n_failsafe[d];
     }
-}
-
-/* defaultEndpointToHostAction: the node's FelixConfiguration's when it sets it, else the
- * default's, else Calico's Drop. */
-static enum tby_felix_to_host endpoint_to_host(const struct calc_host *h)
-{
-    for (int i = 2; i >= 0; i--) {
-        const struct tby_felixconfig *c = h->felix[i] ? h->felix[i]->spec.felixconfig : NULL;
-
-        if (c && c->to_host != TBY_FELIX_TO_HOST_UNSET)
-            return c->to_host;
-    }
-    return TBY_FELIX_TO_HOST_DROP;
-}
-
-int calc_host_felix(struct calc_host *h, const struct tby_resource *res, bool present)
-{
-    int i = strcmp(res->meta.name, "default") == 0             ? 0
-            : strcmp(res->meta.name, h->felix_node) == 0       ? 1
-                                                               : -1;
-    struct tby_resource *copy = NULL;
-
-    if (i < 0)
-        return 0;
-    if (present && !(copy = tby_resource_copy(res)))
-        return -ENOMEM;
-    tby_resource_free(h->felix[i]);
-    h->felix[i] = copy;
-    h->dirty = true;
-    return 0;
-}
-
-int calc_host_felix_env(struct calc_host *h, const struct tby_resource *env)
-{
-    struct tby_resource *copy = NULL;
-
-    if (env && !(copy = tby_resource_copy(env)))
-        return -ENOMEM;
-    tby_resource_free(h->felix[2]);
-    h->felix[2] = copy;
+    h->to_host = cfg->to_host;
     h->dirty = true;
     return 0;
 }
@@ -208,11 +147,10 @@ int calc_host_felix_env(struct calc_host *h, const struct tby_resource *env)
 static int failsafe_chain(struct calc_host *h, int d)
 {
     struct tby_rs_rules l = { 0 };
-    const struct tby_felix_port *v;
-    size_t n;
+    const struct tby_felix_port *v = h->failsafe[d];
+    size_t n = h->n_failsafe[d];
     int err = 0;
 
-    failsafe_ports(h, d, &v, &n);
     for (size_t i = 0; err == 0 && i < n; i++) {
         if (v[i].has_net)
             continue; /* refused at apply; met in a datastore: left out (fail closed) */
@@ -598,7 +536,7 @@ static int dispatch_chain(struct calc_host *h, struct hep **v, size_t n, int k)
         /* a workload's packet to its own node: its egress policy passed (from-wl) */
         const struct tby_rs_match wl = { .type = TBY_RS_M_IFNAME_SET, .src = true,
                                          .set = TBY_CALC_SET_LOCAL_WL };
-        enum tby_felix_to_host a = endpoint_to_host(h);
+        enum tby_felix_to_host a = h->to_host;
 
         err = tby_rs_rules_add(&l, rule_of(&wl, 1, a == TBY_FELIX_TO_HOST_DROP ? TBY_RS_V_DROP
                                                                            : TBY_RS_V_ACCEPT,
@@ -691,21 +629,19 @@ int calc_host_settle(struct calc_host *h)
 
 /* ---- the whole -------------------------------------------------------------------------- */
 
-int calc_host_new(struct tby_rs *rs, const char *node_name, struct calc_host **out)
+int calc_host_new(struct tby_rs *rs, struct calc_host **out)
 {
     struct calc_host *h = calloc(1, sizeof(*h));
+    struct tby_calc_host_config calico = { .to_host = TBY_FELIX_TO_HOST_DROP };
 
     *out = h;
     if (!h)
         return -ENOMEM;
     h->rs = rs;
     tby_hmap_init(&h->heps);
-    if (asprintf(&h->felix_node, "node.%s", node_name) < 0) {
-        h->felix_node = NULL;
-        return -ENOMEM;
-    }
-    h->dirty = true;
-    if (calc_host_settle(h) < 0 || pre_hook(rs) < 0)
+    for (int d = 0; d < 2; d++)
+        calico.failsafe[d] = tby_felix_default_failsafe(d == DIR_OUT, &calico.n_failsafe[d]);
+    if (calc_host_config(h, &calico) < 0 || calc_host_settle(h) < 0 || pre_hook(rs) < 0)
         return -ENOMEM;
     return out_hook(rs);
 }
@@ -729,8 +665,7 @@ void calc_host_free(struct calc_host *h)
         free(h->tiers[i].name);
     free(h->tiers);
     free(h->pols);
-    for (int i = 0; i < 3; i++)
-        tby_resource_free(h->felix[i]);
-    free(h->felix_node);
+    for (int d = 0; d < 2; d++)
+        free(h->failsafe[d]);
     free(h);
 }

@@ -74,10 +74,16 @@ int tby_calc_endpointslice(struct tby_calc *calc, const char *ns, const char *na
 int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
                     struct tby_error *err);
 
-/* The FELIX_* variables' FelixConfiguration (node_felix_env; NULL: none), which wins over
- * the datastore's for the fields the calculation reads (failsafe ports,
- * defaultEndpointToHostAction). Copied. -ENOMEM. */
-int tby_calc_set_felix_env(struct tby_calc *calc, const struct tby_resource *env);
+/* The host endpoints' settings of this node's FelixConfiguration, its layers (FELIX_*,
+ * node.<name>, default) already merged by the caller (tabby-node's felix part): the
+ * calculation reads no FelixConfiguration itself. Until told, Calico's defaults. */
+struct tby_calc_host_config {
+    enum tby_felix_to_host to_host;           /* defaultEndpointToHostAction */
+    const struct tby_felix_port *failsafe[2]; /* inbound, outbound (n 0: none at all) */
+    size_t n_failsafe[2];
+};
+/* Copies cfg. -ENOMEM. */
+int tby_calc_set_host_config(struct tby_calc *calc, const struct tby_calc_host_config *cfg);
 
 /* natOutgoing, as Calico does it: packets from `masquerade` (the CIDRs of pools with
  * natOutgoing) to destinations outside `pools` (every pool) are masqueraded in a nat

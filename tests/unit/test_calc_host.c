@@ -1,7 +1,7 @@
 /* test_calc_host.c — host endpoints read as nft text: the output hook, the dispatch to a
- * named endpoint's chains, failsafe ports first (Calico's defaults, or FelixConfiguration's),
- * policies selected by the endpoint's labels in Calico's order and tiers, its profiles,
- * the default drop, and defaultEndpointToHostAction for a pod's packets to its node. */
+ * named endpoint's chains, failsafe ports first (Calico's defaults, or the node's merged
+ * settings), policies selected by the endpoint's labels in Calico's order and tiers, its
+ * profiles, the default drop, and defaultEndpointToHostAction for a pod's packets to its node. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -182,43 +182,40 @@ static void test_profiles_decide_after_the_tiers(void **state)
     assert_lacks(t, "pr-unknown");
 }
 
-static void test_felix_configuration_sets_failsafe_ports_and_endpoint_to_host(void **state)
+/* The node's merged settings (tabby-node's felix part merges the layers: test_node_felix)
+ * decide; a FelixConfiguration the calculation meets changes nothing by itself. */
+static void test_host_config_sets_failsafe_ports_and_endpoint_to_host(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL;
-    static const char *const node_cfg =
-        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n"
-        "metadata: {name: node.node-a}\n"
-        "spec:\n  defaultEndpointToHostAction: Accept\n"
-        "  failsafeInboundHostPorts: [{protocol: TCP, port: 2222}]\n";
+    const struct tby_felix_port out[] = { { .protocol = TBY_PROTO_UDP, .port = 53 } };
+    const struct tby_felix_port in[] = { { .protocol = TBY_PROTO_TCP, .port = 2222 } };
+    struct tby_calc_host_config cfg = { .to_host = TBY_FELIX_TO_HOST_RETURN,
+                                        .failsafe = { NULL, out }, .n_failsafe = { 0, 1 } };
 
     (void)state;
     apply(c, "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n"
              "metadata: {name: default}\n"
-             "spec:\n  defaultEndpointToHostAction: RETURN\n"
-             "  failsafeInboundHostPorts: []\n  failsafeOutboundHostPorts:\n"
-             "  - {protocol: udp, port: 53}\n");
+             "spec:\n  defaultEndpointToHostAction: Accept\n  failsafeInboundHostPorts: []\n");
+    t = dump(c);
+    assert_has(t, "iifname @local-wl drop comment \"defaultEndpointToHostAction Drop\"");
+    assert_has(t, "chain failsafe-in {\n\t\tmeta l4proto tcp th dport 22 accept");
+    assert_int_equal(tby_calc_set_host_config(c, &cfg), 0);
+    free(t);
     t = dump(c);
     assert_has(t, "iifname @local-wl accept comment \"defaultEndpointToHostAction Return\"");
     assert_has(t, "chain failsafe-in {\n\t}");
     assert_has(t, "chain failsafe-out {\n\t\tmeta l4proto udp th dport 53 accept comment "
                   "\"failsafe egress UDP 53\"\n\t}");
-    /* the node's own over the default's, field by field */
-    apply(c, node_cfg);
+    cfg = (struct tby_calc_host_config){ .to_host = TBY_FELIX_TO_HOST_ACCEPT,
+                                         .failsafe = { in, NULL }, .n_failsafe = { 1, 0 } };
+    assert_int_equal(tby_calc_set_host_config(c, &cfg), 0);
     free(t);
     t = dump(c);
     assert_has(t, "iifname @local-wl accept comment \"defaultEndpointToHostAction Accept\"");
-    assert_has(t, "chain failsafe-in {\n\t\tmeta l4proto tcp th dport 2222 accept");
-    assert_has(t, "chain failsafe-out {\n\t\tmeta l4proto udp th dport 53 accept comment "
-                  "\"failsafe egress UDP 53\"\n\t}");
-    /* another node's is not read */
-    apply(c, "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n"
-             "metadata: {name: node.node-b}\nspec: {defaultEndpointToHostAction: Drop}\n");
-    delete(c, node_cfg);
-    free(t);
-    t = dump(c);
-    assert_has(t, "iifname @local-wl accept comment \"defaultEndpointToHostAction Return\"");
-    assert_has(t, "chain failsafe-in {\n\t}");
+    assert_has(t, "chain failsafe-in {\n\t\tmeta l4proto tcp th dport 2222 accept comment "
+                  "\"failsafe ingress TCP 2222\"\n\t}");
+    assert_has(t, "chain failsafe-out {\n\t}");
 }
 
 static void test_two_endpoints_on_one_interface_use_one_chain(void **state)
@@ -379,7 +376,7 @@ int main(void)
         cmocka_unit_test(test_namespaced_policy_never_selects_a_host_endpoint),
         cmocka_unit_test(test_tiers_order_and_pass_apply_to_host_endpoints),
         cmocka_unit_test(test_profiles_decide_after_the_tiers),
-        cmocka_unit_test(test_felix_configuration_sets_failsafe_ports_and_endpoint_to_host),
+        cmocka_unit_test(test_host_config_sets_failsafe_ports_and_endpoint_to_host),
         cmocka_unit_test(test_two_endpoints_on_one_interface_use_one_chain),
         cmocka_unit_test(test_all_interfaces_endpoint_takes_the_other_interfaces),
         cmocka_unit_test(test_apply_on_forward_runs_in_the_forward_hook),

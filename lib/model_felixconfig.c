@@ -642,11 +642,6 @@ static int felix_port_item(struct tby_dec *d, const json_t *item, void *elem, vo
     if (r == 0 && net && *net) {
         p->has_net = true;
         r = tby_dec_cidr(d, item, "net", TBY_CIDR_MASK | TBY_CIDR_ALLOW_IP, &p->net);
-        /* tabby's failsafe rules match every peer: taking a net would open the port wider
-         * than asked. tabby-node, meeting one, leaves that port out (fail closed). */
-        if (r == 0 && tby_dec_refuse_at(d, "net", "is not enforced by tabby (its failsafe "
-                                        "rules match every peer)") < 0)
-            r = -EINVAL;
     }
     return r;
 }

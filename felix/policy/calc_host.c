@@ -70,6 +70,12 @@ struct htier {
     double order;
 };
 
+/* The sets of the failsafe ports' nets, one per net, filled when made. */
+struct fs_sets {
+    struct tby_rs_set **v;
+    size_t n, cap;
+};
+
 struct calc_host {
     struct tby_rs *rs;
     struct tby_hmap heps;             /* struct hep */
@@ -80,6 +86,7 @@ struct calc_host {
     enum tby_felix_to_host to_host;   /* the node's merged FelixConfiguration's */
     struct tby_felix_port *failsafe[2];
     size_t n_failsafe[2];
+    struct fs_sets fs_sets;           /* the sets the failsafe chains test */
     bool dirty;
 };
 
@@ -143,30 +150,89 @@ int calc_host_config(struct calc_host *h, const struct tby_calc_host_config *cfg
     return 0;
 }
 
+static struct tby_rs_set *net_set(struct calc_host *h, const struct tby_cidr *net,
+                                  struct fs_sets *used)
+{
+    char text[TBY_CIDR_STRLEN], name[TBY_RS_HASHED_NAME_SIZE];
+    struct tby_rs_set *s;
+
+    tby_rs_hashed_name(name, "fs-net", tby_cidr_format(net, text));
+    if (!(s = tby_rs_set_find(h->rs, name))) {
+        s = tby_rs_set_add(h->rs, name, net->ip.family == 6 ? TBY_RS_NET6 : TBY_RS_NET4,
+                           "a failsafe port's net");
+        if (s && tby_rs_fill_nets(h->rs, s, net, 1) < 0) {
+            tby_rs_set_del(h->rs, s);
+            s = NULL;
+        }
+    }
+    if (!s || TBY_GROW(used->v, used->cap, used->n + 1) < 0)
+        return NULL;
+    used->v[used->n++] = s;
+    return s;
+}
+
+/* A failsafe port's rule: its destination port; with a net, as Calico's, only the peers
+ * in it (the source coming in, the destination going out), of that family only. */
+static struct tby_rs_rule *failsafe_rule(struct calc_host *h, int d,
+                                         const struct tby_felix_port *p, struct fs_sets *used)
+{
+    uint8_t family = p->has_net ? p->net.ip.family : 0;
+    struct tby_rs_match m[4] = {
+        { .type = TBY_RS_M_NFPROTO, .family = family },
+        { .type = TBY_RS_M_L4PROTO, .a = (uint32_t)p->protocol },
+        { .type = TBY_RS_M_PORT, .a = p->port },
+        { .type = TBY_RS_M_ADDR_SET, .family = family, .src = d == DIR_IN },
+    };
+    char comment[TBY_RS_COMMENT_MAX + 1], net[TBY_CIDR_STRLEN];
+    struct tby_rs_set *s;
+    int len = snprintf(comment, sizeof(comment), "failsafe %s %s %u", dir_word[d],
+                       tby_protocol_name(p->protocol), p->port);
+
+    if (!p->has_net)
+        return rule_of(m + 1, 2, TBY_RS_V_ACCEPT, NULL, comment);
+    if (!(s = net_set(h, &p->net, used)))
+        return NULL;
+    m[3].set = s->name;
+    snprintf(comment + len, sizeof(comment) - (size_t)len, " %s %s",
+             d == DIR_IN ? "from" : "to", tby_cidr_format(&p->net, net));
+    return rule_of(m, 4, TBY_RS_V_ACCEPT, NULL, comment);
+}
+
 /* failsafe-in / failsafe-out: accept the failsafe ports (destination ports). */
-static int failsafe_chain(struct calc_host *h, int d)
+static int failsafe_chain(struct calc_host *h, int d, struct fs_sets *used)
 {
     struct tby_rs_rules l = { 0 };
-    const struct tby_felix_port *v = h->failsafe[d];
-    size_t n = h->n_failsafe[d];
     int err = 0;
 
-    for (size_t i = 0; err == 0 && i < n; i++) {
-        if (v[i].has_net)
-            continue; /* refused at apply; met in a datastore: left out (fail closed) */
-        const struct tby_rs_match m[] = {
-            { .type = TBY_RS_M_L4PROTO, .a = v[i].protocol },
-            { .type = TBY_RS_M_PORT, .a = v[i].port },
-        };
-        char comment[64];
+    for (size_t i = 0; err == 0 && i < h->n_failsafe[d]; i++)
+        err = tby_rs_rules_add(&l, failsafe_rule(h, d, &h->failsafe[d][i], used));
+    return tby_rs_chain_write(h->rs, d == DIR_IN ? FAILSAFE_IN : FAILSAFE_OUT,
+                              TBY_RS_HOOK_NONE, &l, err);
+}
 
-        snprintf(comment, sizeof(comment), "failsafe %s %s %u", dir_word[d],
-                 tby_protocol_name(v[i].protocol), v[i].port);
-        err = tby_rs_rules_add(&l, rule_of(m, TBY_ARRAY_SIZE(m), TBY_RS_V_ACCEPT, NULL,
-                                           comment));
+/* Both failsafe chains, then the sets of nets they no longer test go. */
+static int failsafe_chains(struct calc_host *h)
+{
+    struct fs_sets used = { 0 };
+    int err = 0;
+
+    for (int d = 0; err == 0 && d < 2; d++)
+        err = failsafe_chain(h, d, &used);
+    if (err < 0) {
+        free(used.v); /* the old sets stay: the chains may still test them */
+        return err;
     }
-    return tby_rs_chain_write(h->rs, d == DIR_IN ? FAILSAFE_IN : FAILSAFE_OUT, TBY_RS_HOOK_NONE, &l,
-                       err);
+    for (size_t i = 0; i < h->fs_sets.n; i++) {
+        bool kept = false;
+
+        for (size_t j = 0; j < used.n && !kept; j++)
+            kept = used.v[j] == h->fs_sets.v[i];
+        if (!kept)
+            tby_rs_set_del(h->rs, h->fs_sets.v[i]);
+    }
+    free(h->fs_sets.v);
+    h->fs_sets = used;
+    return 0;
 }
 
 /* ---- endpoints -------------------------------------------------------------------------- */
@@ -615,8 +681,7 @@ int calc_host_settle(struct calc_host *h)
     for (struct tby_hnode *x = tby_hmap_first(&h->heps); x; x = tby_hmap_next(&h->heps, x))
         v[n++] = TBY_CONTAINER_OF(x, struct hep, node);
     qsort(v, n, sizeof(*v), hep_cmp);
-    for (int d = 0; err == 0 && d < 2; d++)
-        err = failsafe_chain(h, d);
+    err = failsafe_chains(h);
     /* (an endpoint whose interface changes leaves and comes again: its name stays) */
     for (size_t i = 0; err == 0 && i < n; i++)
         for (int k = 0; err == 0 && k < N_KINDS && !shadowed(v, i); k++)
@@ -667,5 +732,6 @@ void calc_host_free(struct calc_host *h)
     free(h->pols);
     for (int d = 0; d < 2; d++)
         free(h->failsafe[d]);
+    free(h->fs_sets.v);
     free(h);
 }

@@ -6,7 +6,7 @@
 # a host endpoint without policy drops all but the failsafe ports, in and out, on its
 # interface only; a policy selecting the endpoint's labels allows what it says; a deny-all
 # host policy cannot cut SSH or BGP (failsafe); FelixConfiguration's failsafe ports replace
-# Calico's; an all-interfaces endpoint ("*") polices every other interface, not the node's
+# Calico's, and one with a net opens only to those peers; an all-interfaces endpoint ("*") polices every other interface, not the node's
 # traffic to its pods; forwarded traffic meets only applyOnForward policies; preDNAT
 # policies come first (Deny drops, Allow goes on to normal policy), forwarded traffic too;
 # examples/host-endpoint.yaml. Needs root; never touches the host's namespace.
@@ -139,6 +139,30 @@ pn_expect felix_failsafe_replaces_ssh deny ext c node hep0 22 TCP
 pn_expect felix_failsafe_port allow ext c node hep0 2222 TCP
 pn_expect felix_endpoint_to_host_accept allow default a node hep0 80 TCP
 pn_check
+# a failsafe port's net (the node's own FelixConfiguration over the default's): only those
+# peers, the source coming in, the destination going out
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: FelixConfiguration
+metadata: {name: node.n1}
+spec:
+  failsafeInboundHostPorts:
+  - {protocol: TCP, port: 2222, net: 192.0.2.0/24}
+  - {protocol: TCP, port: 22, net: 203.0.113.0/24}
+  - {protocol: TCP, port: 179, net: "2001:db8::/32"}
+  failsafeOutboundHostPorts:
+  - {protocol: TCP, port: 80, net: 192.0.2.2/32}
+  - {protocol: TCP, port: 179, net: 203.0.113.0/24}
+YAML
+for c in "allows_its_peers allow 2222" "others_denied deny 22" "other_family_denied deny 179"
+do
+    set -- $c
+    pn_expect "felix_failsafe_net_in_$1" "$2" ext c node hep0 "$3" TCP
+done
+pn_check
+node_expect felix_failsafe_net_out_allows_its_peers allow 80
+node_expect felix_failsafe_net_out_others_denied deny 179
+pn_change delete felixconfiguration node.n1 >/dev/null
 pn_change delete felixconfiguration default >/dev/null
 pn_expect felix_gone_ssh_back allow ext c node hep0 22 TCP
 pn_expect felix_gone_pod_to_node_dropped deny default a node hep0 80 TCP

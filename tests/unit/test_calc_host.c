@@ -218,6 +218,52 @@ static void test_host_config_sets_failsafe_ports_and_endpoint_to_host(void **sta
     assert_has(t, "chain failsafe-out {\n\t}");
 }
 
+/* A failsafe port with a net, as Calico's: only for peers in it (the source coming in, the
+ * destination going out), of its family; the net's set goes with the last port using it. */
+static void test_failsafe_net_narrows_to_its_peers(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    struct tby_felix_port in[2] = { { .protocol = TBY_PROTO_TCP, .port = 22, .has_net = true },
+                                    { .protocol = TBY_PROTO_TCP, .port = 22, .has_net = true } };
+    struct tby_felix_port out[1] = { { .protocol = TBY_PROTO_UDP, .port = 53, .has_net = true } };
+    struct tby_calc_host_config cfg = { .to_host = TBY_FELIX_TO_HOST_DROP,
+                                        .failsafe = { in, out }, .n_failsafe = { 2, 1 } };
+
+    (void)state;
+    assert_int_equal(tby_cidr_parse("10.0.0.0/8", TBY_CIDR_MASK, &in[0].net, NULL), 0);
+    assert_int_equal(tby_cidr_parse("fd00::/8", TBY_CIDR_MASK, &in[1].net, NULL), 0);
+    assert_int_equal(tby_cidr_parse("10.0.0.0/8", TBY_CIDR_MASK, &out[0].net, NULL), 0);
+    assert_int_equal(tby_calc_set_host_config(c, &cfg), 0);
+    t = dump(c);
+    assert_has(t, "set fs-net-de397af726172e5c { type ipv4_addr; flags interval; comment \"a "
+                  "failsafe port's net\"; elements = { 10.0.0.0-10.255.255.255 }; }");
+    assert_has(t, "elements = { fd00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff }; }");
+    assert_has(t, "chain failsafe-in {\n\t\tmeta nfproto ipv4 meta l4proto tcp th dport 22 "
+                  "ip saddr @fs-net-de397af726172e5c accept comment \"failsafe ingress TCP 22 "
+                  "from 10.0.0.0/8\"\n\t\tmeta nfproto ipv6 meta l4proto tcp th dport 22 "
+                  "ip6 saddr @fs-net-92e97201b78c60f9 accept comment \"failsafe ingress TCP 22 "
+                  "from fd00::/8\"\n\t}");
+    assert_has(t, "chain failsafe-out {\n\t\tmeta nfproto ipv4 meta l4proto udp th dport 53 "
+                  "ip daddr @fs-net-de397af726172e5c accept comment \"failsafe egress UDP 53 "
+                  "to 10.0.0.0/8\"\n\t}");
+    /* the IPv6 net gone, the IPv4 one still used going out; then none */
+    cfg.n_failsafe[0] = 0; /* inbound */
+    assert_int_equal(tby_calc_set_host_config(c, &cfg), 0);
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "fs-net-92e97201b78c60f9");
+    assert_has(t, "set fs-net-de397af726172e5c {");
+    assert_has(t, "chain failsafe-in {\n\t}");
+    out[0].has_net = false;
+    assert_int_equal(tby_calc_set_host_config(c, &cfg), 0);
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "fs-net");
+    assert_has(t, "chain failsafe-out {\n\t\tmeta l4proto udp th dport 53 accept comment "
+                  "\"failsafe egress UDP 53\"\n\t}");
+}
+
 static void test_two_endpoints_on_one_interface_use_one_chain(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
@@ -377,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_tiers_order_and_pass_apply_to_host_endpoints),
         cmocka_unit_test(test_profiles_decide_after_the_tiers),
         cmocka_unit_test(test_host_config_sets_failsafe_ports_and_endpoint_to_host),
+        cmocka_unit_test(test_failsafe_net_narrows_to_its_peers),
         cmocka_unit_test(test_two_endpoints_on_one_interface_use_one_chain),
         cmocka_unit_test(test_all_interfaces_endpoint_takes_the_other_interfaces),
         cmocka_unit_test(test_apply_on_forward_runs_in_the_forward_hook),

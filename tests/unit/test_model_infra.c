@@ -994,9 +994,10 @@ static void test_felixconfig_dataplane_fields_decode_and_round_trip(void **state
         "  interfacePrefix: tby\n"
         "  defaultEndpointToHostAction: Return\n"
         "  failsafeInboundHostPorts: [{protocol: TCP, port: 22}, "
-        "{protocol: udp, port: 68}, {port: 179}]\n"
+        "{protocol: udp, port: 68}, {port: 179, net: 10.1.2.3/16}]\n"
         "  failsafeOutboundHostPorts: []\n"));
     const struct tby_felixconfig *c = res->spec.felixconfig;
+    char net[TBY_CIDR_STRLEN];
 
     (void)state;
     assert_int_equal(c->vxlan_vni, 4097);
@@ -1014,6 +1015,8 @@ static void test_felixconfig_dataplane_fields_decode_and_round_trip(void **state
     assert_false(c->failsafe_in.items[1].has_net);
     assert_int_equal(c->failsafe_in.items[2].protocol, TBY_PROTO_TCP);
     assert_int_equal(c->failsafe_in.items[2].port, 179);
+    assert_true(c->failsafe_in.items[2].has_net);
+    assert_string_equal(tby_cidr_format(&c->failsafe_in.items[2].net, net), "10.1.0.0/16");
     assert_true(c->failsafe_out.set);
     assert_int_equal(c->failsafe_out.n, 0);
     assert_int_equal(spec_int(res, "vxlanVNI"), 4097);
@@ -1072,8 +1075,8 @@ static void test_felixconfig_refuses_what_tabby_does_not_enforce(void **state)
                  "spec.interfacePrefix: \"tby,cali\": only tby is enforced by tabby");
     expect_error(FELIX("default", "  interfacePrefix: tb\n"),
                  "spec.interfacePrefix: \"tb\": only tby");
-    expect_error(FELIX("default", "  failsafeOutboundHostPorts: [{port: 22, net: 10.0.0.0/8}]\n"),
-                 "spec.failsafeOutboundHostPorts[0].net: is not enforced by tabby");
+    expect_error(FELIX("default", "  failsafeOutboundHostPorts: [{port: 22, net: 10.0.0/8}]\n"),
+                 "spec.failsafeOutboundHostPorts[0].net: ");
     expect_error(FELIX("default", "  defaultEndpointToHostAction: Reject\n"),
                  "spec.defaultEndpointToHostAction: must be Drop, Accept or Return");
     expect_error(FELIX("default", "  failsafeInboundHostPorts: [{protocol: SCTP, port: 1}]\n"),

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "tabby/error.h"
+#include "tabby/host_addrs.h"
 #include "tabby/log.h"
 #include "tabby/net.h"
 #include "tabby/resource.h"
@@ -127,6 +128,12 @@ struct node_config {
     int policy_resync_s;
     int route_resync_s;
     struct node_dataplane dp;
+    /* The node's interfaces' addresses but its workloads' (host_addrs.c, which owns them;
+     * NULL while it does not run), for host endpoints given by their expectedIPs; the
+     * generation moves when they change. */
+    const struct tby_host_addr *host_addrs;
+    size_t n_host_addrs;
+    uint64_t host_addrs_generation;
     int autodetect_interval_s;
     int ipam_gc_interval_s;
     int cni_token_seconds;

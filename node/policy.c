@@ -44,6 +44,7 @@ struct node_policy {
     bool pools_changed;       /* natOutgoing needs computing again */
     uint64_t dp_generation;   /* of the dataplane settings it had (natOutgoingAddress, the
                                * host endpoints'; UINT64_MAX: none yet) */
+    uint64_t addrs_generation; /* of the node's interfaces' addresses it had */
     bool foreign;             /* nftables said someone else changed the table */
     unsigned events;          /* resources applied since the last sync */
     int64_t retry_at;         /* after a failed sync, monotonic ms */
@@ -89,6 +90,7 @@ static int policy_start(struct node *n, void **state, struct tby_error *err)
     p->changed = true; /* the table's frame, even before any resource */
     p->pools_changed = true;
     p->dp_generation = UINT64_MAX;
+    p->addrs_generation = UINT64_MAX;
     p->resync_ms = n->cfg.policy_resync_s * 1000;
     p->backoff = (struct node_backoff){ .first_ms = 500, .max_ms = 30000 };
     *state = p;
@@ -330,6 +332,11 @@ static int sync_table(struct node_policy *p, const struct node *n)
     bool looked = false;
     int r;
 
+    if (n->cfg.host_addrs_generation != p->addrs_generation &&
+        tby_calc_set_host_addrs(p->calc, n->cfg.host_addrs, n->cfg.n_host_addrs) == 0) {
+        p->addrs_generation = n->cfg.host_addrs_generation;
+        p->changed = true;
+    }
     if (n->cfg.dp.generation != p->dp_generation && update_host_config(p, n) == 0) {
         p->dp_generation = n->cfg.dp.generation;  /* natOutgoingAddress may have moved too */
         p->pools_changed = p->changed = true;

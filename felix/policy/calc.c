@@ -201,6 +201,14 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
     return failed(r, err);
 }
 
+int tby_calc_set_host_addrs(struct tby_calc *calc, const struct tby_host_addr *v, size_t n)
+{
+    int r = calc_host_addrs(calc->host, v, n);
+
+    calc->unsettled = true;
+    return failed(r, NULL);
+}
+
 int tby_calc_set_host_config(struct tby_calc *calc, const struct tby_calc_host_config *cfg)
 {
     int r = calc_host_config(calc->host, cfg);

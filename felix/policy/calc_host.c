@@ -55,7 +55,9 @@ struct hep {
     struct tby_hnode node;            /* in h->heps, by pointer */
     const struct calc_ep *ep;         /* the index's */
     char *chain[N_KINDS];             /* its chains (NULL while not written) */
-    struct tby_rs_set *ifset;         /* its interface, for the dispatch (named only) */
+    struct tby_rs_set *ifset;         /* its interfaces, for the dispatch (not "*") */
+    struct tby_strv won;              /* the interfaces it governs, in ifset */
+    bool on;                          /* it governs some (or is the "*" one used) */
 };
 
 /* A policy applying to a selector (the policy layer says when). */
@@ -87,6 +89,8 @@ struct calc_host {
     struct tby_felix_port *failsafe[2];
     size_t n_failsafe[2];
     struct fs_sets fs_sets;           /* the sets the failsafe chains test */
+    struct tby_host_addr *addrs;      /* the node's interfaces' (tby_calc_set_host_addrs) */
+    size_t n_addrs;
     bool dirty;
 };
 
@@ -255,6 +259,18 @@ static bool is_any(const struct calc_ep *ep)
     return strcmp(ep->host_iface, "*") == 0;
 }
 
+/* Found by its expectedIPs: no interfaceName. */
+static bool by_addr(const struct calc_ep *ep)
+{
+    return !*ep->host_iface;
+}
+
+/* What messages call it: its interface, or its name when found by its addresses. */
+static const char *hep_label(const struct hep *he)
+{
+    return by_addr(he->ep) ? he->ep->host_name : he->ep->host_iface;
+}
+
 static void hep_drop_chain(struct calc_host *h, struct hep *he, int k)
 {
     struct tby_rs_chain *c = he->chain[k] ? tby_rs_chain_find(h->rs, he->chain[k]) : NULL;
@@ -283,6 +299,7 @@ int calc_host_local(struct calc_host *h, const struct calc_ep *ep, bool present)
         if (he) {
             hep_drop_chains(h, he);
             tby_hmap_remove(&h->heps, &he->node);
+            tby_strv_clear(&he->won);
             free(he);
         }
         return 0;
@@ -485,7 +502,7 @@ static int tier_rules(struct calc_host *h, const struct hep *he, int k,
     }
     if (err == 0 && !pass && k != K_PRE) {
         snprintf(comment, sizeof(comment), "host endpoint %s%s tier %s: default deny: no %s "
-                 "policy allowed or passed it", he->ep->host_iface,
+                 "policy allowed or passed it", hep_label(he),
                  k >= K_FWD_IN ? " forward" : "", pols[0]->p->tier, dir_word[d]);
         err = drop_with_log(l, &no_pass, 1, comment);
     }
@@ -513,7 +530,7 @@ static int profile_rules(struct calc_host *h, const struct hep *he, int d,
             err = tby_rs_rules_add(l, rule_of(&accepted, 1, TBY_RS_V_ACCEPT, NULL, NULL));
     }
     snprintf(comment, sizeof(comment), "host endpoint %s: no %s policy or profile allowed it",
-             he->ep->host_iface, dir_word[d]);
+             hep_label(he), dir_word[d]);
     return err < 0 ? err : drop_with_log(l, NULL, 0, comment);
 }
 
@@ -534,8 +551,15 @@ static int hep_chain(struct calc_host *h, struct hep *he, int k)
         return 0;
     }
     if (!he->chain[k] && err == 0) {
+        char name[TBY_RS_HASHED_NAME_SIZE], prefix[16];
+
+        snprintf(prefix, sizeof(prefix), "%s-a", ep_prefix[k]);
         if (is_any(he->ep))
             err = asprintf(&he->chain[k], "%s-any", ep_prefix[k]) < 0 ? -ENOMEM : 0;
+        else if (by_addr(he->ep))
+            err = (he->chain[k] = strdup(tby_rs_hashed_name(name, prefix, he->ep->host_name)))
+                      ? 0
+                      : -ENOMEM;
         else
             err = asprintf(&he->chain[k], "%s-if-%s", ep_prefix[k], he->ep->host_iface) < 0
                       ? -ENOMEM
@@ -560,33 +584,118 @@ static int hep_chain(struct calc_host *h, struct hep *he, int k)
 
 /* ---- the dispatch ----------------------------------------------------------------------- */
 
-/* Named endpoints by interface; of several naming one interface, the first by name wins,
- * as one of them must (Calico takes one too). */
+/* The endpoints by name, Calico's order of choice between them. */
 static int hep_cmp(const void *a, const void *b)
 {
     const struct hep *x = *(struct hep *const *)a, *y = *(struct hep *const *)b;
-    int c = strcmp(x->ep->host_iface, y->ep->host_iface);
+    int c = strcmp(x->ep->host_name, y->ep->host_name);
 
     return c ? c : (x->ep < y->ep ? -1 : x->ep > y->ep);
 }
 
-/* Another endpoint (sorted before it) names the same interface: this one is not used. */
-static bool shadowed(struct hep *const *v, size_t i)
+/* Another endpoint that governs names he's interface: its chains and set are that one's. */
+static bool shares_names(struct hep *const *v, size_t n, const struct hep *he)
 {
-    return i > 0 && strcmp(v[i - 1]->ep->host_iface, v[i]->ep->host_iface) == 0;
+    for (size_t i = 0; i < n && !by_addr(he->ep); i++)
+        if (v[i] != he && v[i]->on && strcmp(v[i]->ep->host_iface, he->ep->host_iface) == 0)
+            return true;
+    return false;
 }
 
-static int hep_ifset(struct calc_host *h, struct hep *he)
+/* he's interface set holds won (reference counted: a set named for an interface may be
+ * another endpoint's too, in turn). -ENOMEM. */
+static int hep_ifset(struct calc_host *h, struct hep *he, struct tby_strv *won)
 {
     char name[TBY_RS_HASHED_NAME_SIZE + 8];
+    int err = 0;
 
-    if (he->ifset)
+    if (!he->ifset && won->n) {
+        if (by_addr(he->ep))
+            tby_rs_hashed_name(name, "hifa", he->ep->host_name);
+        else
+            snprintf(name, sizeof(name), "hif-%s", he->ep->host_iface);
+        if (!(he->ifset = tby_rs_set_add(h->rs, name, TBY_RS_IFNAMES,
+                                         by_addr(he->ep) ? "the interfaces holding a host "
+                                                           "endpoint's expectedIPs"
+                                                         : "a host endpoint's interface")))
+            return -ENOMEM;
+    }
+    for (size_t i = 0; err == 0 && i < won->n; i++)
+        if (!tby_strv_contains(&he->won, won->items[i]))
+            err = tby_rs_add_ifname(h->rs, he->ifset, won->items[i]) == -ENOMEM ? -ENOMEM : 0;
+    for (size_t i = 0; err == 0 && i < he->won.n; i++)
+        if (!tby_strv_contains(won, he->won.items[i]))
+            tby_rs_remove_ifname(h->rs, he->ifset, he->won.items[i]);
+    if (err == 0) {
+        tby_strv_clear(&he->won);
+        he->won = *won;
+        *won = (struct tby_strv){ 0 };
+    }
+    return err;
+}
+
+/* he governs won now (none: it goes off; its chains and set go, unless another endpoint
+ * naming its interface uses them now). -ENOMEM. */
+static int hep_govern(struct calc_host *h, struct hep *const *v, size_t n, struct hep *he,
+                      struct tby_strv *won)
+{
+    struct tby_strv none = { 0 };
+
+    if (he->on)
+        return is_any(he->ep) ? 0 : hep_ifset(h, he, won);
+    if (!he->ifset && !he->chain[K_IN])
         return 0;
-    snprintf(name, sizeof(name), "hif-%s", he->ep->host_iface);
-    if (!(he->ifset = tby_rs_set_add(h->rs, name, TBY_RS_IFNAMES, "a host endpoint's "
-                                                                  "interface")))
+    if (he->ifset && hep_ifset(h, he, &none) < 0)
         return -ENOMEM;
-    return tby_rs_add_ifname(h->rs, he->ifset, he->ep->host_iface) == -ENOMEM ? -ENOMEM : 0;
+    if (!is_any(he->ep) && !shares_names(v, n, he)) { /* an off "*" one: another is on */
+        hep_drop_chains(h, he);
+        return 0;
+    }
+    for (int k = 0; k < N_KINDS; k++) {
+        free(he->chain[k]);
+        he->chain[k] = NULL;
+    }
+    he->ifset = NULL;
+    return 0;
+}
+
+/* Which endpoint governs which interface (calc_host_resolve), the first "*" one all the
+ * others. -ENOMEM. */
+static int resolve(struct calc_host *h, struct hep *const *v, size_t n)
+{
+    _cleanup_free_ const struct calc_ep **eps = calloc(n + 1, sizeof(*eps));
+    _cleanup_free_ struct tby_strv *won = calloc(n + 1, sizeof(*won));
+    bool any = false;
+    int err = eps && won ? 0 : -ENOMEM;
+
+    for (size_t i = 0; err == 0 && i < n; i++)
+        eps[i] = v[i]->ep;
+    if (err == 0)
+        err = calc_host_resolve(eps, n, h->addrs, h->n_addrs, won);
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        v[i]->on = is_any(v[i]->ep) ? !any : won[i].n > 0;
+        any = any || is_any(v[i]->ep);
+    }
+    for (size_t i = 0; err == 0 && i < n; i++)
+        err = hep_govern(h, v, n, v[i], &won[i]);
+    for (size_t i = 0; won && i < n; i++)
+        tby_strv_clear(&won[i]);
+    return err;
+}
+
+int calc_host_addrs(struct calc_host *h, const struct tby_host_addr *v, size_t n)
+{
+    struct tby_host_addr *copy = malloc((n + 1) * sizeof(*copy));
+
+    if (!copy)
+        return -ENOMEM;
+    if (n)
+        memcpy(copy, v, n * sizeof(*v));
+    free(h->addrs);
+    h->addrs = copy;
+    h->n_addrs = n;
+    h->dirty = true;
+    return 0;
 }
 
 /* host-in / host-out (host-fwd-in / -out): each endpoint's interface to its chain (goto:
@@ -615,14 +724,12 @@ static int dispatch_chain(struct calc_host *h, struct hep **v, size_t n, int k)
     for (size_t i = 0; err == 0 && i < n; i++) {
         struct tby_rs_match m = { .type = TBY_RS_M_IFNAME_SET, .src = d == DIR_IN };
 
-        if (shadowed(v, i) || !v[i]->chain[k])
+        if (!v[i]->on || !v[i]->chain[k])
             continue;
         if (is_any(v[i]->ep)) {
             any = v[i];
             continue;
         }
-        if ((err = hep_ifset(h, v[i])) < 0)
-            break;
         m.set = v[i]->ifset->name;
         err = tby_rs_rules_add(&l, rule_of(&m, 1, TBY_RS_V_GOTO, v[i]->chain[k], NULL));
     }
@@ -682,9 +789,11 @@ int calc_host_settle(struct calc_host *h)
         v[n++] = TBY_CONTAINER_OF(x, struct hep, node);
     qsort(v, n, sizeof(*v), hep_cmp);
     err = failsafe_chains(h);
+    if (err == 0)
+        err = resolve(h, v, n);
     /* (an endpoint whose interface changes leaves and comes again: its name stays) */
     for (size_t i = 0; err == 0 && i < n; i++)
-        for (int k = 0; err == 0 && k < N_KINDS && !shadowed(v, i); k++)
+        for (int k = 0; err == 0 && k < N_KINDS && v[i]->on; k++)
             err = hep_chain(h, v[i], k);
     for (int k = 0; err == 0 && k < N_KINDS; k++)
         err = dispatch_chain(h, v, n, k);
@@ -723,6 +832,7 @@ void calc_host_free(struct calc_host *h)
         next = tby_hmap_next(&h->heps, n);
         for (int k = 0; k < N_KINDS; k++)
             free(he->chain[k]);
+        tby_strv_clear(&he->won);
         free(he);
     }
     tby_hmap_destroy(&h->heps);
@@ -733,5 +843,6 @@ void calc_host_free(struct calc_host *h)
     for (int d = 0; d < 2; d++)
         free(h->failsafe[d]);
     free(h->fs_sets.v);
+    free(h->addrs);
     free(h);
 }

@@ -21,6 +21,7 @@
 
 #include "tabby/calc.h"
 #include "tabby/ruleset.h"
+#include "tabby/strv.h"
 #include "calc_index.h"
 #include "calc_policy.h"
 
@@ -55,6 +56,17 @@ void calc_host_touch(struct calc_host *h);
 /* The node's merged FelixConfiguration settings (tby_calc_set_host_config), copied.
  * -ENOMEM (the old ones stay). */
 int calc_host_config(struct calc_host *h, const struct tby_calc_host_config *cfg);
+
+/* The node's interfaces' addresses (tby_calc_set_host_addrs), copied. -ENOMEM (the old
+ * ones stay). */
+int calc_host_addrs(struct calc_host *h, const struct tby_host_addr *v, size_t n);
+
+/* Which interfaces each of the local host endpoints eps[0..n) governs, given the node's
+ * interfaces' addresses (sorted by interface), as Felix resolves them
+ * (calc_host_resolve.c): pushed on won[i] (n of them; the caller clears them). The
+ * all-interfaces endpoint governs none here. -ENOMEM. */
+int calc_host_resolve(const struct calc_ep *const *eps, size_t n,
+                      const struct tby_host_addr *addrs, size_t n_addrs, struct tby_strv *won);
 
 /* Rewrites the host chains when something they say changed. -ENOMEM (the next settle
  * tries again). */

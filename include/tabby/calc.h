@@ -37,6 +37,7 @@
 
 #include "tabby/cleanup.h"
 #include "tabby/error.h"
+#include "tabby/host_addrs.h"
 #include "tabby/resource.h"
 #include "tabby/ruleset.h"
 
@@ -84,6 +85,11 @@ struct tby_calc_host_config {
 };
 /* Copies cfg. -ENOMEM. */
 int tby_calc_set_host_config(struct tby_calc *calc, const struct tby_calc_host_config *cfg);
+
+/* The addresses the node's interfaces hold but its workloads' (tby…): a HostEndpoint
+ * without interfaceName applies to each interface holding one of its expectedIPs, as
+ * Felix's. Copied. -ENOMEM. */
+int tby_calc_set_host_addrs(struct tby_calc *calc, const struct tby_host_addr *v, size_t n);
 
 /* natOutgoing, as Calico does it: packets from `masquerade` (the CIDRs of pools with
  * natOutgoing) to destinations outside `pools` (every pool) are masqueraded in a nat

@@ -264,6 +264,63 @@ static void test_failsafe_net_narrows_to_its_peers(void **state)
                   "\"failsafe egress UDP 53\"\n\t}");
 }
 
+/* A host endpoint without interfaceName governs each interface holding one of its
+ * expectedIPs, following the addresses; of two on one interface, the first by name, as
+ * Felix's. */
+static void test_endpoint_by_expected_ips_follows_the_addresses(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    struct tby_host_addr addrs[2] = { { .ifname = "eth0" }, { .ifname = "lo" } };
+
+    (void)state;
+    assert_int_equal(tby_ip_parse("192.0.2.10", &addrs[0].ip, NULL), 0);
+    assert_int_equal(tby_ip_parse("127.0.0.1", &addrs[1].ip, NULL), 0);
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+             "metadata: {name: by-ip, labels: {role: edge}}\n"
+             "spec: {node: node-a, expectedIPs: [192.0.2.10]}\n");
+    apply(c, allow_http);
+    /* its address on no interface yet: it governs none */
+    t = dump(c);
+    assert_has(t, "chain host-in {\n\t\tiifname @local-wl drop comment "
+                  "\"defaultEndpointToHostAction Drop\"\n\t}");
+    assert_lacks(t, "hifa-");
+    assert_int_equal(tby_calc_set_host_addrs(c, addrs, 2), 0);
+    free(t);
+    t = dump(c);
+    assert_has(t, "set hifa-d360ee8a194cb49b { type ifname; comment \"the interfaces holding a "
+                  "host endpoint's expectedIPs\"; elements = { \"eth0\" }; }");
+    assert_has(t, "\t\tiifname @hifa-d360ee8a194cb49b goto hin-a-d360ee8a194cb49b\n\t}");
+    assert_has(t, "chain host-out {\n\t\toifname @hifa-d360ee8a194cb49b goto "
+                  "hout-a-d360ee8a194cb49b\n\t}");
+    assert_has(t, "chain hin-a-d360ee8a194cb49b {\n\t\tjump failsafe-in\n");
+    assert_has(t, "jump pi-gnp/edge-http");
+    assert_has(t, "counter drop comment \"host endpoint by-ip: no ingress policy or profile "
+                  "allowed it\"");
+    /* an endpoint naming eth0 too: by-ip comes first by name and keeps it */
+    apply(c, eth0);
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "hif-eth0");
+    assert_has(t, "\t\tiifname @hifa-d360ee8a194cb49b goto hin-a-d360ee8a194cb49b\n\t}");
+    /* the address moves to eth1: by-ip follows it, node-a-eth0 takes eth0 */
+    snprintf(addrs[0].ifname, sizeof(addrs[0].ifname), "eth1");
+    assert_int_equal(tby_calc_set_host_addrs(c, addrs, 2), 0);
+    free(t);
+    t = dump(c);
+    assert_has(t, "expectedIPs\"; elements = { \"eth1\" }; }");
+    assert_has(t, "set hif-eth0 {");
+    assert_has(t, "\t\tiifname @hifa-d360ee8a194cb49b goto hin-a-d360ee8a194cb49b\n"
+                  "\t\tiifname @hif-eth0 goto hin-if-eth0\n\t}");
+    /* gone from every interface: its chains and set go */
+    assert_int_equal(tby_calc_set_host_addrs(c, addrs + 1, 1), 0);
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "hifa-");
+    assert_lacks(t, "hin-a-");
+    assert_has(t, "\t\tiifname @hif-eth0 goto hin-if-eth0\n\t}");
+}
+
 static void test_two_endpoints_on_one_interface_use_one_chain(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
@@ -424,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_profiles_decide_after_the_tiers),
         cmocka_unit_test(test_host_config_sets_failsafe_ports_and_endpoint_to_host),
         cmocka_unit_test(test_failsafe_net_narrows_to_its_peers),
+        cmocka_unit_test(test_endpoint_by_expected_ips_follows_the_addresses),
         cmocka_unit_test(test_two_endpoints_on_one_interface_use_one_chain),
         cmocka_unit_test(test_all_interfaces_endpoint_takes_the_other_interfaces),
         cmocka_unit_test(test_apply_on_forward_runs_in_the_forward_hook),

@@ -272,6 +272,9 @@ static void test_endpoint_by_expected_ips_follows_the_addresses(void **state)
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL;
     struct tby_host_addr addrs[2] = { { .ifname = "eth0" }, { .ifname = "lo" } };
+    static const char *const a_eth1 = "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+                                      "metadata: {name: a-eth1}\n"
+                                      "spec: {node: node-a, interfaceName: eth1}\n";
 
     (void)state;
     assert_int_equal(tby_ip_parse("192.0.2.10", &addrs[0].ip, NULL), 0);
@@ -312,6 +315,19 @@ static void test_endpoint_by_expected_ips_follows_the_addresses(void **state)
     assert_has(t, "set hif-eth0 {");
     assert_has(t, "\t\tiifname @hifa-d360ee8a194cb49b goto hin-a-d360ee8a194cb49b\n"
                   "\t\tiifname @hif-eth0 goto hin-if-eth0\n\t}");
+    /* a-eth1 names eth1 and comes first by name: it takes eth1, by-ip governs none */
+    apply(c, a_eth1);
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "hifa-");
+    assert_lacks(t, "hin-a-");
+    assert_has(t, "\t\tiifname @hif-eth1 goto hin-if-eth1\n"
+                  "\t\tiifname @hif-eth0 goto hin-if-eth0\n\t}");
+    delete(c, a_eth1);
+    free(t);
+    t = dump(c);
+    assert_has(t, "expectedIPs\"; elements = { \"eth1\" }; }");
+    assert_lacks(t, "hif-eth1");
     /* gone from every interface: its chains and set go */
     assert_int_equal(tby_calc_set_host_addrs(c, addrs + 1, 1), 0);
     free(t);

@@ -656,6 +656,9 @@ static int decode_ports(struct tby_dec *d, const json_t *spec, const char *field
     r = tby_fields_list(d, spec, field, sizeof(*out->items), felix_port_item, NULL, &items,
                         &out->n);
     out->items = items;
+    if (r == 0 && out->n > TBY_FELIX_PORTS_MAX)
+        r = tby_dec_fail_at(d, field, "at most %d entries, got %zu", TBY_FELIX_PORTS_MAX,
+                            out->n);
     return r;
 }
 

@@ -90,7 +90,7 @@ struct node_default_pool {
 /* The dataplane's settings from FelixConfiguration and FELIX_* (felix.c), with Calico's
  * defaults when neither says. The parts that use them compare `generation` with the one
  * they last applied and apply again when it moved: no restart. */
-#define NODE_FAILSAFE_MAX 64
+#define NODE_FAILSAFE_MAX TBY_FELIX_PORTS_MAX
 struct node_dataplane {
     uint64_t generation;
     uint32_t vxlan_vni;                 /* vxlanVNI: 4096 */

@@ -377,6 +377,9 @@ struct tby_felix_port {
     struct tby_cidr net;        /* masked */
 };
 
+/* The failsafe ports a list may hold (tabby-node keeps them in fixed arrays). */
+#define TBY_FELIX_PORTS_MAX 64
+
 struct tby_felix_ports {
     bool set;                   /* given (an empty list: no failsafe ports at all) */
     struct tby_felix_port *items;

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/resource.h"
 #include "tabby/validate.h"
@@ -1077,6 +1078,15 @@ static void test_felixconfig_refuses_what_tabby_does_not_enforce(void **state)
                  "spec.interfacePrefix: \"tb\": only tby");
     expect_error(FELIX("default", "  failsafeOutboundHostPorts: [{port: 22, net: 10.0.0/8}]\n"),
                  "spec.failsafeOutboundHostPorts[0].net: ");
+    {
+        _cleanup_buf_ struct tby_buf many = { 0 };
+
+        tby_buf_adds(&many, FELIX("default", "  failsafeInboundHostPorts: ["));
+        for (int i = 0; i <= TBY_FELIX_PORTS_MAX; i++)
+            tby_buf_printf(&many, "%s{port: %d}", i ? ", " : "", 1000 + i);
+        tby_buf_adds(&many, "]\n");
+        expect_error(many.data, "spec.failsafeInboundHostPorts: at most 64 entries, got 65");
+    }
     expect_error(FELIX("default", "  defaultEndpointToHostAction: Reject\n"),
                  "spec.defaultEndpointToHostAction: must be Drop, Accept or Return");
     expect_error(FELIX("default", "  failsafeInboundHostPorts: [{protocol: SCTP, port: 1}]\n"),

@@ -29,7 +29,7 @@ static void host_addrs_read(struct node_host_addrs *a)
     size_t n, kept = 0;
 
     if (tby_host_addrs_read(&v, &n, &err) < 0) {
-        tby_log(TBY_LOG_ERROR, "host_addrs", "addresses not read error=\"%s\"",
+        tby_log(TBY_LOG_ERROR, "host-addrs", "addresses not read error=\"%s\"",
                 tby_error_str(&err));
         return;
     }
@@ -46,7 +46,7 @@ static void host_addrs_read(struct node_host_addrs *a)
     cfg->host_addrs = v;
     cfg->n_host_addrs = kept;
     cfg->host_addrs_generation++;
-    tby_log(TBY_LOG_INFO, "host_addrs", "interfaces' addresses changed addresses=%zu", kept);
+    tby_log(TBY_LOG_INFO, "host-addrs", "interfaces' addresses changed addresses=%zu", kept);
 }
 
 static int host_addrs_start(struct node *n, void **state, struct tby_error *err)

@@ -23,7 +23,6 @@
 enum gap {
     GAP_SERVICES,
     GAP_HTTP,
-    GAP_HOST_ENDPOINT,
     GAP_IP_NATS,
     GAP_COUNT
 };
@@ -45,9 +44,6 @@ static const struct {
                                 "service's pods with a selector and its ports instead" },
     [GAP_HTTP] = { FX_RULE, "HTTP match rules need an L7 proxy (Calico's application layer "
                             "policy), which tabby does not have" },
-    [GAP_HOST_ENDPOINT] = { FX_HOST_ONLY, "a host endpoint found by its expectedIPs alone is "
-                                          "not policed by tabby yet: give its interfaceName "
-                                          "(or \"*\")" },
     [GAP_IP_NATS] = { FX_REFUSE, "floating IPs (1:1 NAT) are not programmed by tabby" },
 };
 
@@ -124,10 +120,6 @@ static void audit(const struct tby_resource *res, unsigned caps, struct audit *a
     case TBY_KIND_NETWORKPOLICY:
     case TBY_KIND_GLOBALNETWORKPOLICY:
         audit_policy(a, res->spec.policy);
-        break;
-    case TBY_KIND_HOSTENDPOINT:
-        if (!res->spec.hep->interface_name)
-            note(a, GAP_HOST_ENDPOINT, "spec.expectedIPs");
         break;
     case TBY_KIND_WORKLOADENDPOINT:
         if (res->spec.wep->n_ip_nats)

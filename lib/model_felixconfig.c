@@ -319,6 +319,21 @@ const char *tby_felixconfig_field(const char *name)
     return f ? f->name : NULL;
 }
 
+#define FS(proto, num) { .protocol = TBY_PROTO_##proto, .port = num }
+static const struct tby_felix_port default_failsafe[2][9] = {
+    { FS(TCP, 22), FS(UDP, 68), FS(TCP, 179), FS(TCP, 2379), FS(TCP, 2380), FS(TCP, 5473),
+      FS(TCP, 6443), FS(TCP, 6666), FS(TCP, 6667) },
+    { FS(UDP, 53), FS(UDP, 67), FS(TCP, 179), FS(TCP, 2379), FS(TCP, 2380), FS(TCP, 5473),
+      FS(TCP, 6443), FS(TCP, 6666), FS(TCP, 6667) },
+};
+#undef FS
+
+const struct tby_felix_port *tby_felix_default_failsafe(bool outbound, size_t *n)
+{
+    *n = TBY_ARRAY_SIZE(default_failsafe[outbound]);
+    return default_failsafe[outbound];
+}
+
 static void felix_ports_free(struct tby_felix_ports *p)
 {
     free(p->items);
@@ -544,13 +559,13 @@ static int decode_mtu(struct tby_dec *d, const json_t *spec, const char *field, 
     return r;
 }
 
-/* Calico's comma-separated prefixes; tabby's workload interfaces are tby…, so the list
- * must hold a prefix of that, or they would not be workload interfaces at all. */
+/* Calico's comma-separated prefixes of workload interfaces. tabby names pods' interfaces
+ * tby… and knows a workload interface by its WorkloadEndpoint, never by a prefix: another
+ * prefix (Calico's cali) would do nothing, so only tby is taken. */
 static int decode_prefix(struct tby_dec *d, const json_t *spec, struct tby_felixconfig *c)
 {
     _cleanup_free_ char *copy = NULL;
     char *save = NULL;
-    bool ours = false;
     int r = tby_dec_string(d, spec, "interfacePrefix", false, &c->interface_prefix);
 
     if (r < 0 || !c->interface_prefix)
@@ -558,18 +573,18 @@ static int decode_prefix(struct tby_dec *d, const json_t *spec, struct tby_felix
     if (!(copy = strdup(c->interface_prefix)))
         return tby_error_set(d->err, -ENOMEM, "out of memory");
     for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        size_t n;
+
         while (*p == ' ')
             p++;
-        if (!*p || strlen(p) > 15)
-            return tby_dec_fail_at(d, "interfacePrefix", "\"%s\": each prefix must be 1 to "
-                                   "15 characters", c->interface_prefix);
-        ours = ours || strncmp("tby", p, strlen(p)) == 0;
+        for (n = strlen(p); n && p[n - 1] == ' ';)
+            p[--n] = 0;
+        if (strcmp(p, "tby") != 0)
+            return tby_dec_fail_at(d, "interfacePrefix", "\"%s\": only tby is enforced by "
+                                   "tabby (it names pods' interfaces tby…; interfaces with "
+                                   "another prefix, such as Calico's cali, would not be "
+                                   "treated as workloads')", c->interface_prefix);
     }
-    if (!ours)
-        return tby_dec_fail_at(d, "interfacePrefix", "\"%s\" must include tby (or a prefix "
-                               "of it): tabby names pods' interfaces tby…, and Calico's cali "
-                               "alone would leave them outside every policy",
-                               c->interface_prefix);
     return 0;
 }
 
@@ -645,11 +660,6 @@ static int felix_port_item(struct tby_dec *d, const json_t *item, void *elem, vo
     if (r == 0 && net && *net) {
         p->has_net = true;
         r = tby_dec_cidr(d, item, "net", TBY_CIDR_MASK | TBY_CIDR_ALLOW_IP, &p->net);
-        /* tabby's failsafe rules match every peer: taking a net would open the port wider
-         * than asked. tabby-node, meeting one, leaves that port out (fail closed). */
-        if (r == 0 && tby_dec_refuse_at(d, "net", "is not enforced by tabby (its failsafe "
-                                        "rules match every peer)") < 0)
-            r = -EINVAL;
     }
     return r;
 }
@@ -664,6 +674,9 @@ static int decode_ports(struct tby_dec *d, const json_t *spec, const char *field
     r = tby_fields_list(d, spec, field, sizeof(*out->items), felix_port_item, NULL, &items,
                         &out->n);
     out->items = items;
+    if (r == 0 && out->n > TBY_FELIX_PORTS_MAX)
+        r = tby_dec_fail_at(d, field, "at most %d entries, got %zu", TBY_FELIX_PORTS_MAX,
+                            out->n);
     return r;
 }
 

@@ -11,20 +11,6 @@
 #include "tabby/routes.h"
 #include "node_config.h"
 
-/* Calico's failsafe ports: SSH, DHCP, BGP, etcd, Typha and the Kubernetes API in; DNS,
- * DHCP, BGP, etcd, Typha and the Kubernetes API out. */
-static const struct {
-    int protocol;
-    uint16_t port;
-} default_failsafe[2][9] = {
-    { { TBY_PROTO_TCP, 22 }, { TBY_PROTO_UDP, 68 }, { TBY_PROTO_TCP, 179 },
-      { TBY_PROTO_TCP, 2379 }, { TBY_PROTO_TCP, 2380 }, { TBY_PROTO_TCP, 5473 },
-      { TBY_PROTO_TCP, 6443 }, { TBY_PROTO_TCP, 6666 }, { TBY_PROTO_TCP, 6667 } },
-    { { TBY_PROTO_UDP, 53 }, { TBY_PROTO_UDP, 67 }, { TBY_PROTO_TCP, 179 },
-      { TBY_PROTO_TCP, 2379 }, { TBY_PROTO_TCP, 2380 }, { TBY_PROTO_TCP, 5473 },
-      { TBY_PROTO_TCP, 6443 }, { TBY_PROTO_TCP, 6666 }, { TBY_PROTO_TCP, 6667 } },
-};
-
 void node_dataplane_defaults(struct node_dataplane *dp)
 {
     uint64_t generation = dp->generation;
@@ -37,11 +23,11 @@ void node_dataplane_defaults(struct node_dataplane *dp)
     strcpy(dp->interface_prefix, "tby");
     dp->to_host = TBY_FELIX_TO_HOST_DROP;
     for (int d = 0; d < 2; d++) {
-        for (size_t i = 0; i < 9; i++) {
-            dp->failsafe[d][i].protocol = default_failsafe[d][i].protocol;
-            dp->failsafe[d][i].port = default_failsafe[d][i].port;
-        }
-        dp->n_failsafe[d] = 9;
+        size_t n;
+        const struct tby_felix_port *v = tby_felix_default_failsafe(d == 1, &n);
+
+        memcpy(dp->failsafe[d], v, n * sizeof(*v));
+        dp->n_failsafe[d] = n;
     }
 }
 
@@ -79,6 +65,8 @@ static void lay(const struct tby_felixconfig *c, struct node_dataplane *dp)
                  c->interface_prefix);
     if (c->to_host)
         dp->to_host = c->to_host;
+    if (c->spoofing != TBY_FELIX_SPOOFING_UNSET)
+        dp->spoofing_any = c->spoofing == TBY_FELIX_SPOOFING_ANY;
     for (int d = 0; d < 2; d++)
         if (ports[d]->set)
             set_ports(ports[d], dp->failsafe[d], &dp->n_failsafe[d]);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "tabby/error.h"
+#include "tabby/host_addrs.h"
 #include "tabby/log.h"
 #include "tabby/net.h"
 #include "tabby/resource.h"
@@ -89,7 +90,7 @@ struct node_default_pool {
 /* The dataplane's settings from FelixConfiguration and FELIX_* (felix.c), with Calico's
  * defaults when neither says. The parts that use them compare `generation` with the one
  * they last applied and apply again when it moved: no restart. */
-#define NODE_FAILSAFE_MAX 64
+#define NODE_FAILSAFE_MAX TBY_FELIX_PORTS_MAX
 struct node_dataplane {
     uint64_t generation;
     uint32_t vxlan_vni;                 /* vxlanVNI: 4096 */
@@ -105,6 +106,7 @@ struct node_dataplane {
     /* failsafe{In,Out}boundHostPorts: Calico's defaults unless set ([] is none) */
     struct tby_felix_port failsafe[2][NODE_FAILSAFE_MAX]; /* inbound, outbound */
     size_t n_failsafe[2];
+    bool spoofing_any;                  /* workloadSourceSpoofing: Disabled (false) */
 };
 
 /* Calico's defaults (the generation is kept). */
@@ -127,6 +129,12 @@ struct node_config {
     int policy_resync_s;
     int route_resync_s;
     struct node_dataplane dp;
+    /* The node's interfaces' addresses but its workloads' (host_addrs.c, which owns them;
+     * NULL while it does not run), for host endpoints given by their expectedIPs; the
+     * generation moves when they change. */
+    const struct tby_host_addr *host_addrs;
+    size_t n_host_addrs;
+    uint64_t host_addrs_generation;
     int autodetect_interval_s;
     int ipam_gc_interval_s;
     int cni_token_seconds;

@@ -8,7 +8,8 @@
  * nothing but the API; the nodename file and (on k8s:) ClusterInformation come before
  * everything that programs, as calico-node sees to them before Felix starts, and so do
  * the default IP pools (made when there are none, before anything reads them); registration
- * comes before the routes and BIRD, which are made from every node's Node; the Node's
+ * comes before the routes and BIRD, which are made from every node's Node; the
+ * interfaces' addresses before the policy, which resolves host endpoints by them; the Node's
  * NetworkUnavailable condition (k8s:) follows every part it waits for; the denied flows
  * follow the policy, which names the denies they log; the HTTP server
  * comes last, so that a turn of the loop answers with what the parts before it just did.
@@ -24,6 +25,7 @@
     X(clusterinfo)    \
     X(pools)          \
     X(register)       \
+    X(host_addrs)     \
     X(policy)         \
     X(flows)          \
     X(routes)         \

@@ -42,7 +42,9 @@ struct node_policy {
     struct tby_nft *nft;      /* NULL in --dump mode */
     bool changed;             /* the calculation changed since the last sync */
     bool pools_changed;       /* natOutgoing needs computing again */
-    uint64_t nat_generation;  /* of the dataplane settings (natOutgoingAddress) it had */
+    uint64_t dp_generation;   /* of the dataplane settings it had (natOutgoingAddress, the
+                               * host endpoints'; UINT64_MAX: none yet) */
+    uint64_t addrs_generation; /* of the node's interfaces' addresses it had */
     bool foreign;             /* nftables said someone else changed the table */
     unsigned events;          /* resources applied since the last sync */
     int64_t retry_at;         /* after a failed sync, monotonic ms */
@@ -69,7 +71,6 @@ static void policy_stop(void *state)
 static int policy_start(struct node *n, void **state, struct tby_error *err)
 {
     struct node_policy *p = calloc(1, sizeof(*p));
-    _cleanup_(tby_resource_freep) struct tby_resource *env = NULL;
     int r;
 
     if (!p)
@@ -82,18 +83,14 @@ static int policy_start(struct node *n, void **state, struct tby_error *err)
         policy_stop(p);
         return tby_error_set(err, r, "out of memory");
     }
-    /* FELIX_* over the datastore's FelixConfigurations (checked already by the config) */
-    if ((r = node_felix_env(environ, &env, err)) < 0 ||
-        (r = tby_calc_set_felix_env(p->calc, env)) < 0) {
-        policy_stop(p);
-        return r == -ENOMEM ? tby_error_set(err, r, "out of memory") : r;
-    }
     if (!n->cfg.dump && (r = tby_nft_open(&p->nft, err)) < 0) {
         policy_stop(p);
         return r;
     }
     p->changed = true; /* the table's frame, even before any resource */
     p->pools_changed = true;
+    p->dp_generation = UINT64_MAX;
+    p->addrs_generation = UINT64_MAX;
     p->resync_ms = n->cfg.policy_resync_s * 1000;
     p->backoff = (struct node_backoff){ .first_ms = 500, .max_ms = 30000 };
     *state = p;
@@ -106,7 +103,6 @@ static bool policy_reads(enum tby_kind kind)
     switch (kind) {
     case TBY_KIND_WORKLOADENDPOINT:
     case TBY_KIND_HOSTENDPOINT:
-    case TBY_KIND_FELIXCONFIG:
     case TBY_KIND_NAMESPACE:
     case TBY_KIND_PROFILE:
     case TBY_KIND_NETWORKPOLICY:
@@ -236,13 +232,30 @@ static int update_nat(struct node_policy *p, const struct node *n)
     if (r == 0)
         r = tby_calc_set_nat_to(p->calc, &nat.masquerade, &nat.pools,
                                 dp->has_nat_address ? &dp->nat_address : NULL);
-    p->nat_generation = dp->generation;
     if (r == 0)
         tby_log(TBY_LOG_DEBUG, "policy", "natOutgoing pools=%zu masquerading=%zu", pools.n,
                 nat.masquerade.n);
     tby_nat_cidrs_clear(&nat);
     free(pools.v);
     p->pools_changed = r < 0;
+    return r;
+}
+
+/* The host endpoints' settings, as the felix part merged them (FELIX_*, the node's
+ * FelixConfiguration, the default one, Calico's defaults), into the calculation. */
+static int update_host_config(struct node_policy *p, const struct node *n)
+{
+    const struct node_dataplane *dp = &n->cfg.dp;
+    const struct tby_calc_host_config cfg = {
+        .to_host = dp->to_host,
+        .failsafe = { dp->failsafe[0], dp->failsafe[1] },
+        .n_failsafe = { dp->n_failsafe[0], dp->n_failsafe[1] },
+        .spoofing_any = dp->spoofing_any,
+    };
+    int r = tby_calc_set_host_config(p->calc, &cfg);
+
+    if (r < 0)
+        tby_log(TBY_LOG_ERROR, "policy", "host endpoints' settings not applied: out of memory");
     return r;
 }
 
@@ -320,8 +333,15 @@ static int sync_table(struct node_policy *p, const struct node *n)
     bool looked = false;
     int r;
 
-    if (n->cfg.dp.generation != p->nat_generation)  /* natOutgoingAddress may have moved */
+    if (n->cfg.host_addrs_generation != p->addrs_generation &&
+        tby_calc_set_host_addrs(p->calc, n->cfg.host_addrs, n->cfg.n_host_addrs) == 0) {
+        p->addrs_generation = n->cfg.host_addrs_generation;
+        p->changed = true;
+    }
+    if (n->cfg.dp.generation != p->dp_generation && update_host_config(p, n) == 0) {
+        p->dp_generation = n->cfg.dp.generation;  /* natOutgoingAddress may have moved too */
         p->pools_changed = p->changed = true;
+    }
     if (p->pools_changed && update_nat(p, n) < 0)
         tby_log(TBY_LOG_ERROR, "policy", "natOutgoing not computed: out of memory");
     /* A change of someone else's, before it is repaired: what it did, for /status. */

@@ -88,7 +88,7 @@ int tby_calc_new(const char *node_name, struct tby_calc **out)
     if (!c)
         return -ENOMEM;
     /* the host's chains first: input-hook jumps to host-in */
-    if (!(c->rs = tby_rs_new()) || calc_host_new(c->rs, node_name, &c->host) < 0 ||
+    if (!(c->rs = tby_rs_new()) || calc_host_new(c->rs, &c->host) < 0 ||
         calc_spoof_new(c->rs, &c->spoof) < 0 ||
         calc_dispatch_new(c->rs, &c->dispatch) < 0 ||
         calc_index_new(node_name, &index_hooks, &c->index) < 0 ||
@@ -176,10 +176,6 @@ int tby_calc_update(struct tby_calc *calc, const struct tby_resource *res,
         r = calc_dispatch_tier(calc->dispatch, res->meta.name, res->spec.tier);
     if (r == 0 && res->info->kind == TBY_KIND_TIER)
         r = calc_host_tier(calc->host, res->meta.name, res->spec.tier);
-    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
-        r = calc_host_felix(calc->host, res, true);
-    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
-        r = calc_spoof_allow(calc->spoof, calc_host_spoofing_any(calc->host));
     if (res->info->kind == TBY_KIND_HOSTENDPOINT)
         calc_host_touch(calc->host);
     if (r == 0)
@@ -209,10 +205,6 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
         r = calc_dispatch_tier(calc->dispatch, res->meta.name, NULL);
     if (r == 0 && res->info->kind == TBY_KIND_TIER)
         r = calc_host_tier(calc->host, res->meta.name, NULL);
-    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
-        r = calc_host_felix(calc->host, res, false);
-    if (r == 0 && res->info->kind == TBY_KIND_FELIXCONFIG)
-        r = calc_spoof_allow(calc->spoof, calc_host_spoofing_any(calc->host));
     if (res->info->kind == TBY_KIND_HOSTENDPOINT)
         calc_host_touch(calc->host);
     if (r == 0 && res->info->kind == TBY_KIND_PROFILE)
@@ -222,12 +214,20 @@ int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
     return failed(r, err);
 }
 
-int tby_calc_set_felix_env(struct tby_calc *calc, const struct tby_resource *env)
+int tby_calc_set_host_addrs(struct tby_calc *calc, const struct tby_host_addr *v, size_t n)
 {
-    int r = calc_host_felix_env(calc->host, env);
+    int r = calc_host_addrs(calc->host, v, n);
+
+    calc->unsettled = true;
+    return failed(r, NULL);
+}
+
+int tby_calc_set_host_config(struct tby_calc *calc, const struct tby_calc_host_config *cfg)
+{
+    int r = calc_host_config(calc->host, cfg);
 
     if (r == 0)
-        r = calc_spoof_allow(calc->spoof, calc_host_spoofing_any(calc->host));
+        r = calc_spoof_allow(calc->spoof, cfg->spoofing_any);
     calc->unsettled = true;
     return failed(r, NULL);
 }

@@ -56,26 +56,14 @@ static const char *const dispatch_name[N_KINDS] = { CALC_HOST_CHAIN_IN, "host-ou
                                                     CALC_HOST_CHAIN_PRE };
 #define IS_RAW(k) ((k) == K_RAW_IN || (k) == K_RAW_OUT)
 
-/* Calico's default failsafe ports. */
-#define FS(proto, num) { .protocol = TBY_PROTO_##proto, .port = num }
-static const struct tby_felix_port default_in[] = {
-    FS(TCP, 22), FS(UDP, 68), FS(TCP, 179),
-    FS(TCP, 2379), FS(TCP, 2380), FS(TCP, 5473),
-    FS(TCP, 6443), FS(TCP, 6666), FS(TCP, 6667),
-};
-static const struct tby_felix_port default_out[] = {
-    FS(UDP, 53), FS(UDP, 67), FS(TCP, 179),
-    FS(TCP, 2379), FS(TCP, 2380), FS(TCP, 5473),
-    FS(TCP, 6443), FS(TCP, 6666), FS(TCP, 6667),
-};
-#undef FS
-
 /* A local host endpoint. */
 struct hep {
     struct tby_hnode node;            /* in h->heps, by pointer */
     const struct calc_ep *ep;         /* the index's */
     char *chain[N_KINDS];             /* its chains (NULL while not written) */
-    struct tby_rs_set *ifset;         /* its interface, for the dispatch (named only) */
+    struct tby_rs_set *ifset;         /* its interfaces, for the dispatch (not "*") */
+    struct tby_strv won;              /* the interfaces it governs, in ifset */
+    bool on;                          /* it governs some (or is the "*" one used) */
 };
 
 /* A policy applying to a selector (the policy layer says when). */
@@ -90,15 +78,25 @@ struct htier {
     double order;
 };
 
+/* The sets of the failsafe ports' nets, one per net, filled when made. */
+struct fs_sets {
+    struct tby_rs_set **v;
+    size_t n, cap;
+};
+
 struct calc_host {
     struct tby_rs *rs;
-    char *felix_node;                 /* "node.<name>" */
     struct tby_hmap heps;             /* struct hep */
     struct hpol *pols;
     size_t n_pols, cap_pols;
     struct htier *tiers;              /* stored Tiers */
     size_t n_tiers, cap_tiers;
-    struct tby_resource *felix[3];    /* "default", "node.<name>", FELIX_* (copies) */
+    enum tby_felix_to_host to_host;   /* the node's merged FelixConfiguration's */
+    struct tby_felix_port *failsafe[2];
+    size_t n_failsafe[2];
+    struct fs_sets fs_sets;           /* the sets the failsafe chains test */
+    struct tby_host_addr *addrs;      /* the node's interfaces' (tby_calc_set_host_addrs) */
+    size_t n_addrs;
     bool dirty;
 };
 
@@ -140,122 +138,125 @@ static const struct tby_rs_match accepted = { .type = TBY_RS_M_MARK, .a = TBY_MA
 
 /* ---- FelixConfiguration ----------------------------------------------------------------- */
 
-/* The field's layer: the node's FelixConfiguration when it sets it, else the default's. */
-static const struct tby_felixconfig *felix_with(const struct calc_host *h, size_t has_off)
+int calc_host_config(struct calc_host *h, const struct tby_calc_host_config *cfg)
 {
-    for (int i = 2; i >= 0; i--) {
-        const struct tby_felixconfig *c = h->felix[i] ? h->felix[i]->spec.felixconfig : NULL;
+    struct tby_felix_port *v[2] = { NULL, NULL };
 
-        if (c && *(const bool *)((const char *)c + has_off))
-            return c;
+    for (int d = 0; d < 2; d++) {
+        if (cfg->n_failsafe[d] && !(v[d] = malloc(cfg->n_failsafe[d] * sizeof(*v[d])))) {
+            free(v[0]);
+            return -ENOMEM;
+        }
+        if (cfg->n_failsafe[d])
+            memcpy(v[d], cfg->failsafe[d], cfg->n_failsafe[d] * sizeof(*v[d]));
     }
-    return NULL;
-}
-
-static void failsafe_ports(const struct calc_host *h, int d, const struct tby_felix_port **v,
-                           size_t *n)
-{
-    const struct tby_felixconfig *c =
-        felix_with(h, d == DIR_IN ? offsetof(struct tby_felixconfig, failsafe_in.set)
-                                  : offsetof(struct tby_felixconfig, failsafe_out.set));
-
-    if (c) {
-        *v = d == DIR_IN ? c->failsafe_in.items : c->failsafe_out.items;
-        *n = d == DIR_IN ? c->failsafe_in.n : c->failsafe_out.n;
-    } else {
-        *v = d == DIR_IN ? default_in : default_out;
-        *n = d == DIR_IN ? TBY_ARRAY_SIZE(default_in) : TBY_ARRAY_SIZE(default_out);
+    for (int d = 0; d < 2; d++) {
+        free(h->failsafe[d]);
+        h->failsafe[d] = v[d];
+        h->n_failsafe[d] = cfg->n_failsafe[d];
     }
-}
-
-/* defaultEndpointToHostAction: the node's FelixConfiguration's when it sets it, else the
- * default's, else Calico's Drop. */
-static enum tby_felix_to_host endpoint_to_host(const struct calc_host *h)
-{
-    for (int i = 2; i >= 0; i--) {
-        const struct tby_felixconfig *c = h->felix[i] ? h->felix[i]->spec.felixconfig : NULL;
-
-        if (c && c->to_host != TBY_FELIX_TO_HOST_UNSET)
-            return c->to_host;
-    }
-    return TBY_FELIX_TO_HOST_DROP;
-}
-
-bool calc_host_spoofing_any(const struct calc_host *h)
-{
-    for (int i = 2; i >= 0; i--) {
-        const struct tby_felixconfig *c = h->felix[i] ? h->felix[i]->spec.felixconfig : NULL;
-
-        if (c && c->spoofing != TBY_FELIX_SPOOFING_UNSET)
-            return c->spoofing == TBY_FELIX_SPOOFING_ANY;
-    }
-    return false;
-}
-
-int calc_host_felix(struct calc_host *h, const struct tby_resource *res, bool present)
-{
-    int i = strcmp(res->meta.name, "default") == 0             ? 0
-            : strcmp(res->meta.name, h->felix_node) == 0       ? 1
-                                                               : -1;
-    struct tby_resource *copy = NULL;
-
-    if (i < 0)
-        return 0;
-    if (present && !(copy = tby_resource_copy(res)))
-        return -ENOMEM;
-    tby_resource_free(h->felix[i]);
-    h->felix[i] = copy;
+    h->to_host = cfg->to_host;
     h->dirty = true;
     return 0;
 }
 
-int calc_host_felix_env(struct calc_host *h, const struct tby_resource *env)
+void calc_host_net_set_name(const struct tby_cidr *net, char name[TBY_RS_HASHED_NAME_SIZE])
 {
-    struct tby_resource *copy = NULL;
+    char text[TBY_CIDR_STRLEN];
 
-    if (env && !(copy = tby_resource_copy(env)))
-        return -ENOMEM;
-    tby_resource_free(h->felix[2]);
-    h->felix[2] = copy;
-    h->dirty = true;
-    return 0;
+    tby_rs_hashed_name(name, "fs-net", tby_cidr_format(net, text));
+}
+
+static struct tby_rs_set *net_set(struct calc_host *h, const struct tby_cidr *net,
+                                  struct fs_sets *used)
+{
+    char name[TBY_RS_HASHED_NAME_SIZE];
+    struct tby_rs_set *s;
+
+    calc_host_net_set_name(net, name);
+    if (!(s = tby_rs_set_find(h->rs, name))) {
+        s = tby_rs_set_add(h->rs, name, net->ip.family == 6 ? TBY_RS_NET6 : TBY_RS_NET4,
+                           "a failsafe port's net");
+        if (s && tby_rs_fill_nets(h->rs, s, net, 1) < 0) {
+            tby_rs_set_del(h->rs, s);
+            s = NULL;
+        }
+    }
+    if (!s || TBY_GROW(used->v, used->cap, used->n + 1) < 0)
+        return NULL;
+    used->v[used->n++] = s;
+    return s;
+}
+
+/* A failsafe port's rule: its destination port; with a net, as Calico's, only the peers
+ * in it (the source coming in, the destination going out), of that family only. */
+static struct tby_rs_rule *failsafe_rule(struct calc_host *h, int d,
+                                         const struct tby_felix_port *p, struct fs_sets *used)
+{
+    uint8_t family = p->has_net ? p->net.ip.family : 0;
+    struct tby_rs_match m[4] = {
+        { .type = TBY_RS_M_NFPROTO, .family = family },
+        { .type = TBY_RS_M_L4PROTO, .a = (uint32_t)p->protocol },
+        { .type = TBY_RS_M_PORT, .a = p->port },
+        { .type = TBY_RS_M_ADDR_SET, .family = family, .src = d == DIR_IN },
+    };
+    char comment[TBY_RS_COMMENT_MAX + 1], net[TBY_CIDR_STRLEN];
+    struct tby_rs_set *s;
+    int len = snprintf(comment, sizeof(comment), "failsafe %s %s %u", dir_word[d],
+                       tby_protocol_name(p->protocol), p->port);
+
+    if (!p->has_net)
+        return rule_of(m + 1, 2, TBY_RS_V_ACCEPT, NULL, comment);
+    if (!(s = net_set(h, &p->net, used)))
+        return NULL;
+    m[3].set = s->name;
+    snprintf(comment + len, sizeof(comment) - (size_t)len, " %s %s",
+             d == DIR_IN ? "from" : "to", tby_cidr_format(&p->net, net));
+    return rule_of(m, 4, TBY_RS_V_ACCEPT, NULL, comment);
 }
 
 /* failsafe-in / failsafe-out: accept the failsafe ports (destination ports). */
-static int failsafe_chain(struct calc_host *h, int d)
+static int failsafe_chain(struct calc_host *h, int d, struct fs_sets *used)
 {
     struct tby_rs_rules l = { 0 };
-    const struct tby_felix_port *v;
-    size_t n;
     int err = 0;
 
-    failsafe_ports(h, d, &v, &n);
-    for (size_t i = 0; err == 0 && i < n; i++) {
-        if (v[i].has_net)
-            continue; /* refused at apply; met in a datastore: left out (fail closed) */
-        const struct tby_rs_match m[] = {
-            { .type = TBY_RS_M_L4PROTO, .a = v[i].protocol },
-            { .type = TBY_RS_M_PORT, .a = v[i].port },
-        };
-        char comment[64];
-
-        snprintf(comment, sizeof(comment), "failsafe %s %s %u", dir_word[d],
-                 tby_protocol_name(v[i].protocol), v[i].port);
-        err = tby_rs_rules_add(&l, rule_of(m, TBY_ARRAY_SIZE(m), TBY_RS_V_ACCEPT, NULL,
-                                           comment));
-    }
-    return tby_rs_chain_write(h->rs, d == DIR_IN ? FAILSAFE_IN : FAILSAFE_OUT, TBY_RS_HOOK_NONE, &l,
-                       err);
+    for (size_t i = 0; err == 0 && i < h->n_failsafe[d]; i++)
+        err = tby_rs_rules_add(&l, failsafe_rule(h, d, &h->failsafe[d][i], used));
+    return tby_rs_chain_write(h->rs, d == DIR_IN ? FAILSAFE_IN : FAILSAFE_OUT,
+                              TBY_RS_HOOK_NONE, &l, err);
 }
 
+/* Both failsafe chains, then the sets of nets they no longer test go. */
+static int failsafe_chains(struct calc_host *h)
+{
+    struct fs_sets used = { 0 };
+    int err = 0;
+
+    for (int d = 0; err == 0 && d < 2; d++)
+        err = failsafe_chain(h, d, &used);
+    if (err < 0) {
+        free(used.v); /* the old sets stay: the chains may still test them */
+        return err;
+    }
+    for (size_t i = 0; i < h->fs_sets.n; i++) {
+        bool kept = false;
+
+        for (size_t j = 0; j < used.n && !kept; j++)
+            kept = used.v[j] == h->fs_sets.v[i];
+        if (!kept)
+            tby_rs_set_del(h->rs, h->fs_sets.v[i]);
+    }
+    free(h->fs_sets.v);
+    h->fs_sets = used;
+    return 0;
+}
+
+/* The raw failsafe chains (calc_untracked.c), after failsafe_chains made the nets' sets. */
 static int untracked_failsafe(struct calc_host *h)
 {
-    const struct tby_felix_port *in, *out;
-    size_t n_in, n_out;
-
-    failsafe_ports(h, DIR_IN, &in, &n_in);
-    failsafe_ports(h, DIR_OUT, &out, &n_out);
-    return calc_untracked_failsafe(h->rs, in, n_in, out, n_out);
+    return calc_untracked_failsafe(h->rs, h->failsafe[DIR_IN], h->n_failsafe[DIR_IN],
+                                   h->failsafe[DIR_OUT], h->n_failsafe[DIR_OUT]);
 }
 
 /* ---- endpoints -------------------------------------------------------------------------- */
@@ -276,6 +277,18 @@ static struct hep *hep_find(const struct calc_host *h, const struct calc_ep *ep)
 static bool is_any(const struct calc_ep *ep)
 {
     return strcmp(ep->host_iface, "*") == 0;
+}
+
+/* Found by its expectedIPs: no interfaceName. */
+static bool by_addr(const struct calc_ep *ep)
+{
+    return !*ep->host_iface;
+}
+
+/* What messages call it: its interface, or its name when found by its addresses. */
+static const char *hep_label(const struct hep *he)
+{
+    return by_addr(he->ep) ? he->ep->host_name : he->ep->host_iface;
 }
 
 static void hep_drop_chain(struct calc_host *h, struct hep *he, int k)
@@ -306,6 +319,7 @@ int calc_host_local(struct calc_host *h, const struct calc_ep *ep, bool present)
         if (he) {
             hep_drop_chains(h, he);
             tby_hmap_remove(&h->heps, &he->node);
+            tby_strv_clear(&he->won);
             free(he);
         }
         return 0;
@@ -510,7 +524,7 @@ static int tier_rules(struct calc_host *h, const struct hep *he, int k,
     }
     if (err == 0 && !pass && k <= K_FWD_OUT) {
         snprintf(comment, sizeof(comment), "host endpoint %s%s tier %s: default deny: no %s "
-                 "policy allowed or passed it", he->ep->host_iface,
+                 "policy allowed or passed it", hep_label(he),
                  k >= K_FWD_IN ? " forward" : "", pols[0]->p->tier, dir_word[d]);
         err = drop_with_log(l, &no_pass, 1, comment);
     }
@@ -538,7 +552,7 @@ static int profile_rules(struct calc_host *h, const struct hep *he, int d,
             err = tby_rs_rules_add(l, rule_of(&accepted, 1, TBY_RS_V_ACCEPT, NULL, NULL));
     }
     snprintf(comment, sizeof(comment), "host endpoint %s: no %s policy or profile allowed it",
-             he->ep->host_iface, dir_word[d]);
+             hep_label(he), dir_word[d]);
     return err < 0 ? err : drop_with_log(l, NULL, 0, comment);
 }
 
@@ -560,8 +574,15 @@ static int hep_chain(struct calc_host *h, struct hep *he, int k)
         return 0;
     }
     if (!he->chain[k] && err == 0) {
+        char name[TBY_RS_HASHED_NAME_SIZE], prefix[16];
+
+        snprintf(prefix, sizeof(prefix), "%s-a", ep_prefix[k]);
         if (is_any(he->ep))
             err = asprintf(&he->chain[k], "%s-any", ep_prefix[k]) < 0 ? -ENOMEM : 0;
+        else if (by_addr(he->ep))
+            err = (he->chain[k] = strdup(tby_rs_hashed_name(name, prefix, he->ep->host_name)))
+                      ? 0
+                      : -ENOMEM;
         else
             err = asprintf(&he->chain[k], "%s-if-%s", ep_prefix[k], he->ep->host_iface) < 0
                       ? -ENOMEM
@@ -587,33 +608,118 @@ static int hep_chain(struct calc_host *h, struct hep *he, int k)
 
 /* ---- the dispatch ----------------------------------------------------------------------- */
 
-/* Named endpoints by interface; of several naming one interface, the first by name wins,
- * as one of them must (Calico takes one too). */
+/* The endpoints by name, Calico's order of choice between them. */
 static int hep_cmp(const void *a, const void *b)
 {
     const struct hep *x = *(struct hep *const *)a, *y = *(struct hep *const *)b;
-    int c = strcmp(x->ep->host_iface, y->ep->host_iface);
+    int c = strcmp(x->ep->host_name, y->ep->host_name);
 
     return c ? c : (x->ep < y->ep ? -1 : x->ep > y->ep);
 }
 
-/* Another endpoint (sorted before it) names the same interface: this one is not used. */
-static bool shadowed(struct hep *const *v, size_t i)
+/* Another endpoint that governs names he's interface: its chains and set are that one's. */
+static bool shares_names(struct hep *const *v, size_t n, const struct hep *he)
 {
-    return i > 0 && strcmp(v[i - 1]->ep->host_iface, v[i]->ep->host_iface) == 0;
+    for (size_t i = 0; i < n && !by_addr(he->ep); i++)
+        if (v[i] != he && v[i]->on && strcmp(v[i]->ep->host_iface, he->ep->host_iface) == 0)
+            return true;
+    return false;
 }
 
-static int hep_ifset(struct calc_host *h, struct hep *he)
+/* he's interface set holds won (reference counted: a set named for an interface may be
+ * another endpoint's too, in turn). -ENOMEM. */
+static int hep_ifset(struct calc_host *h, struct hep *he, struct tby_strv *won)
 {
     char name[TBY_RS_HASHED_NAME_SIZE + 8];
+    int err = 0;
 
-    if (he->ifset)
+    if (!he->ifset && won->n) {
+        if (by_addr(he->ep))
+            tby_rs_hashed_name(name, "hifa", he->ep->host_name);
+        else
+            snprintf(name, sizeof(name), "hif-%s", he->ep->host_iface);
+        if (!(he->ifset = tby_rs_set_add(h->rs, name, TBY_RS_IFNAMES,
+                                         by_addr(he->ep) ? "the interfaces holding a host "
+                                                           "endpoint's expectedIPs"
+                                                         : "a host endpoint's interface")))
+            return -ENOMEM;
+    }
+    for (size_t i = 0; err == 0 && i < won->n; i++)
+        if (!tby_strv_contains(&he->won, won->items[i]))
+            err = tby_rs_add_ifname(h->rs, he->ifset, won->items[i]) == -ENOMEM ? -ENOMEM : 0;
+    for (size_t i = 0; err == 0 && i < he->won.n; i++)
+        if (!tby_strv_contains(won, he->won.items[i]))
+            tby_rs_remove_ifname(h->rs, he->ifset, he->won.items[i]);
+    if (err == 0) {
+        tby_strv_clear(&he->won);
+        he->won = *won;
+        *won = (struct tby_strv){ 0 };
+    }
+    return err;
+}
+
+/* he governs won now (none: it goes off; its chains and set go, unless another endpoint
+ * naming its interface uses them now). -ENOMEM. */
+static int hep_govern(struct calc_host *h, struct hep *const *v, size_t n, struct hep *he,
+                      struct tby_strv *won)
+{
+    struct tby_strv none = { 0 };
+
+    if (he->on)
+        return is_any(he->ep) ? 0 : hep_ifset(h, he, won);
+    if (!he->ifset && !he->chain[K_IN])
         return 0;
-    snprintf(name, sizeof(name), "hif-%s", he->ep->host_iface);
-    if (!(he->ifset = tby_rs_set_add(h->rs, name, TBY_RS_IFNAMES, "a host endpoint's "
-                                                                  "interface")))
+    if (he->ifset && hep_ifset(h, he, &none) < 0)
         return -ENOMEM;
-    return tby_rs_add_ifname(h->rs, he->ifset, he->ep->host_iface) == -ENOMEM ? -ENOMEM : 0;
+    if (!is_any(he->ep) && !shares_names(v, n, he)) { /* an off "*" one: another is on */
+        hep_drop_chains(h, he);
+        return 0;
+    }
+    for (int k = 0; k < N_KINDS; k++) {
+        free(he->chain[k]);
+        he->chain[k] = NULL;
+    }
+    he->ifset = NULL;
+    return 0;
+}
+
+/* Which endpoint governs which interface (calc_host_resolve), the first "*" one all the
+ * others. -ENOMEM. */
+static int resolve(struct calc_host *h, struct hep *const *v, size_t n)
+{
+    _cleanup_free_ const struct calc_ep **eps = calloc(n + 1, sizeof(*eps));
+    _cleanup_free_ struct tby_strv *won = calloc(n + 1, sizeof(*won));
+    bool any = false;
+    int err = eps && won ? 0 : -ENOMEM;
+
+    for (size_t i = 0; err == 0 && i < n; i++)
+        eps[i] = v[i]->ep;
+    if (err == 0)
+        err = calc_host_resolve(eps, n, h->addrs, h->n_addrs, won);
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        v[i]->on = is_any(v[i]->ep) ? !any : won[i].n > 0;
+        any = any || is_any(v[i]->ep);
+    }
+    for (size_t i = 0; err == 0 && i < n; i++)
+        err = hep_govern(h, v, n, v[i], &won[i]);
+    for (size_t i = 0; won && i < n; i++)
+        tby_strv_clear(&won[i]);
+    return err;
+}
+
+int calc_host_addrs(struct calc_host *h, const struct tby_host_addr *v, size_t n)
+{
+    struct tby_host_addr *copy = malloc((n + 1) * sizeof(*copy));
+
+    if (!copy)
+        return -ENOMEM;
+    if (n)
+        memcpy(copy, v, n * sizeof(*v));
+    free(h->addrs);
+    h->addrs = copy;
+    h->n_addrs = n;
+    h->dirty = true;
+    return 0;
 }
 
 /* host-in / host-out (host-fwd-in / -out): each endpoint's interface to its chain (goto:
@@ -629,7 +735,7 @@ static int dispatch_chain(struct calc_host *h, struct hep **v, size_t n, int k)
         /* a workload's packet to its own node: its egress policy passed (from-wl) */
         const struct tby_rs_match wl = { .type = TBY_RS_M_IFNAME_SET, .src = true,
                                          .set = TBY_CALC_SET_LOCAL_WL };
-        enum tby_felix_to_host a = endpoint_to_host(h);
+        enum tby_felix_to_host a = h->to_host;
 
         err = tby_rs_rules_add(&l, rule_of(&wl, 1, a == TBY_FELIX_TO_HOST_DROP ? TBY_RS_V_DROP
                                                                            : TBY_RS_V_ACCEPT,
@@ -642,14 +748,12 @@ static int dispatch_chain(struct calc_host *h, struct hep **v, size_t n, int k)
     for (size_t i = 0; err == 0 && i < n; i++) {
         struct tby_rs_match m = { .type = TBY_RS_M_IFNAME_SET, .src = d == DIR_IN };
 
-        if (shadowed(v, i) || !v[i]->chain[k])
+        if (!v[i]->on || !v[i]->chain[k])
             continue;
         if (is_any(v[i]->ep)) {
             any = v[i];
             continue;
         }
-        if ((err = hep_ifset(h, v[i])) < 0)
-            break;
         m.set = v[i]->ifset->name;
         err = tby_rs_rules_add(&l, rule_of(&m, 1, TBY_RS_V_GOTO, v[i]->chain[k], NULL));
     }
@@ -712,13 +816,14 @@ int calc_host_settle(struct calc_host *h)
     for (struct tby_hnode *x = tby_hmap_first(&h->heps); x; x = tby_hmap_next(&h->heps, x))
         v[n++] = TBY_CONTAINER_OF(x, struct hep, node);
     qsort(v, n, sizeof(*v), hep_cmp);
-    for (int d = 0; err == 0 && d < 2; d++)
-        err = failsafe_chain(h, d);
+    err = failsafe_chains(h);
     if (err == 0)
         err = untracked_failsafe(h);
+    if (err == 0)
+        err = resolve(h, v, n);
     /* (an endpoint whose interface changes leaves and comes again: its name stays) */
     for (size_t i = 0; err == 0 && i < n; i++)
-        for (int k = 0; err == 0 && k < N_KINDS && !shadowed(v, i); k++)
+        for (int k = 0; err == 0 && k < N_KINDS && v[i]->on; k++)
             err = hep_chain(h, v[i], k);
     for (int k = 0; err == 0 && k < N_KINDS; k++)
         err = dispatch_chain(h, v, n, k);
@@ -728,21 +833,20 @@ int calc_host_settle(struct calc_host *h)
 
 /* ---- the whole -------------------------------------------------------------------------- */
 
-int calc_host_new(struct tby_rs *rs, const char *node_name, struct calc_host **out)
+int calc_host_new(struct tby_rs *rs, struct calc_host **out)
 {
     struct calc_host *h = calloc(1, sizeof(*h));
+    struct tby_calc_host_config calico = { .to_host = TBY_FELIX_TO_HOST_DROP };
 
     *out = h;
     if (!h)
         return -ENOMEM;
     h->rs = rs;
     tby_hmap_init(&h->heps);
-    if (asprintf(&h->felix_node, "node.%s", node_name) < 0) {
-        h->felix_node = NULL;
-        return -ENOMEM;
-    }
-    h->dirty = true;
-    if (calc_host_settle(h) < 0 || pre_hook(rs) < 0 || calc_untracked_hooks(rs) < 0)
+    for (int d = 0; d < 2; d++)
+        calico.failsafe[d] = tby_felix_default_failsafe(d == DIR_OUT, &calico.n_failsafe[d]);
+    if (calc_host_config(h, &calico) < 0 || calc_host_settle(h) < 0 || pre_hook(rs) < 0 ||
+        calc_untracked_hooks(rs) < 0)
         return -ENOMEM;
     return out_hook(rs);
 }
@@ -759,6 +863,7 @@ void calc_host_free(struct calc_host *h)
         next = tby_hmap_next(&h->heps, n);
         for (int k = 0; k < N_KINDS; k++)
             free(he->chain[k]);
+        tby_strv_clear(&he->won);
         free(he);
     }
     tby_hmap_destroy(&h->heps);
@@ -766,8 +871,9 @@ void calc_host_free(struct calc_host *h)
         free(h->tiers[i].name);
     free(h->tiers);
     free(h->pols);
-    for (int i = 0; i < 3; i++)
-        tby_resource_free(h->felix[i]);
-    free(h->felix_node);
+    for (int d = 0; d < 2; d++)
+        free(h->failsafe[d]);
+    free(h->fs_sets.v);
+    free(h->addrs);
     free(h);
 }

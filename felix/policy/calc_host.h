@@ -5,8 +5,9 @@
  *
  * It hears from the index which local host endpoints come and go (calc_host_local) and who
  * joins a selector (calc_host_member), from the policy layer which policies apply to which
- * selector (calc_host_applies, calc_host_reordered), Tiers, Profiles and the node's
- * FelixConfiguration (failsafe ports, defaultEndpointToHostAction); calc_host_settle writes
+ * selector (calc_host_applies, calc_host_reordered), Tiers, Profiles, and from its caller
+ * the node's merged FelixConfiguration settings (failsafe ports,
+ * defaultEndpointToHostAction: calc_host_config); calc_host_settle writes
  * what changed. The workload dispatch never sees a host endpoint (they have no iface).
  *
  * Owns: the output hook chain, host-in / host-out (the dispatch to host endpoints), the
@@ -18,7 +19,9 @@
 
 #include <stdbool.h>
 
+#include "tabby/calc.h"
 #include "tabby/ruleset.h"
+#include "tabby/strv.h"
 #include "calc_index.h"
 #include "calc_policy.h"
 
@@ -33,9 +36,9 @@ struct calc_host;
 /* prerouting-hook (this layer's, before DNAT) jumps here: preDNAT policies. */
 #define CALC_HOST_CHAIN_PRE "host-pre"
 
-/* Makes the output hook, host-in, host-out and the failsafe chains in rs, for the node
- * node_name. -ENOMEM. */
-int calc_host_new(struct tby_rs *rs, const char *node_name, struct calc_host **out);
+/* Makes the output hook, host-in, host-out and the failsafe chains in rs (Calico's
+ * defaults until calc_host_config). -ENOMEM. */
+int calc_host_new(struct tby_rs *rs, struct calc_host **out);
 void calc_host_free(struct calc_host *h);
 
 /* The index's hooks, for host endpoints only (ep->host_iface set). */
@@ -50,17 +53,24 @@ void calc_host_reordered(struct calc_host *h);
 int calc_host_tier(struct calc_host *h, const char *name, const struct tby_tier *tier);
 /* A HostEndpoint or Profile changed what a host endpoint's chain says. */
 void calc_host_touch(struct calc_host *h);
-/* A FelixConfiguration came or changed (present) or went: "default" and "node.<this
- * node>" are read, the node's fields over the default's. -ENOMEM. */
-int calc_host_felix(struct calc_host *h, const struct tby_resource *res, bool present);
+/* The node's merged FelixConfiguration settings (tby_calc_set_host_config), copied.
+ * -ENOMEM (the old ones stay). */
+/* The name of the set holding a failsafe port's net (made by calc_host_settle's failsafe
+ * chains, which the raw failsafe chains of calc_untracked.c test too). */
+void calc_host_net_set_name(const struct tby_cidr *net, char name[TBY_RS_HASHED_NAME_SIZE]);
 
-/* Whether workloadSourceSpoofing says Any (the same order: FELIX_*, the node's, the
- * default's; Calico's default is Disabled). calc_spoof.h reads it; the FelixConfigurations
- * stay here, with the other fields of theirs the calculation reads. */
-bool calc_host_spoofing_any(const struct calc_host *h);
+int calc_host_config(struct calc_host *h, const struct tby_calc_host_config *cfg);
 
-/* The FELIX_* variables' FelixConfiguration (NULL: none), over both. -ENOMEM. */
-int calc_host_felix_env(struct calc_host *h, const struct tby_resource *env);
+/* The node's interfaces' addresses (tby_calc_set_host_addrs), copied. -ENOMEM (the old
+ * ones stay). */
+int calc_host_addrs(struct calc_host *h, const struct tby_host_addr *v, size_t n);
+
+/* Which interfaces each of the local host endpoints eps[0..n) governs, given the node's
+ * interfaces' addresses (sorted by interface), as Felix resolves them
+ * (calc_host_resolve.c): pushed on won[i] (n of them; the caller clears them). The
+ * all-interfaces endpoint governs none here. -ENOMEM. */
+int calc_host_resolve(const struct calc_ep *const *eps, size_t n,
+                      const struct tby_host_addr *addrs, size_t n_addrs, struct tby_strv *won);
 
 /* Rewrites the host chains when something they say changed. -ENOMEM (the next settle
  * tries again). */

@@ -290,6 +290,7 @@ static void ep_data_free(struct ep *ep)
 {
     free(ep->v.iface);
     free(ep->v.host_iface);
+    free(ep->v.host_name);
     free(ep->v.addrs);
     free(ep->v.nets);
     free(ep->v.src_nets);
@@ -391,7 +392,9 @@ static int hep_data_from(struct calc_index *x, struct ep *ep, const struct tby_r
     bool oom = false;
 
     v->local = h->node && strcmp(h->node, x->node_name) == 0;
-    v->host_iface = v->local ? dup_or_null(h->interface_name, &oom) : NULL;
+    v->host_iface = v->local ? dup_or_null(h->interface_name ? h->interface_name : "", &oom)
+                             : NULL;
+    v->host_name = v->local ? dup_or_null(res->meta.name, &oom) : NULL;
     v->addrs = calloc(h->n_expected_ips + 1, sizeof(*v->addrs));
     v->ports = calloc(h->n_ports + 1, sizeof(*v->ports));
     v->profiles = &ep->profiles;

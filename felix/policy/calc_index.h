@@ -51,9 +51,12 @@ struct calc_ep {
     size_t n_ports;
     const struct tby_strv *profiles;  /* its profiles, in its order */
     char *host_iface;                 /* a local HostEndpoint's interfaceName ("*": all of
-                                       * the node's); NULL for anything else. A host
+                                       * the node's; "": none, found by its addrs, its
+                                       * expectedIPs); NULL for anything else. A host
                                        * endpoint never has iface: the workload dispatch
                                        * does not see it */
+    char *host_name;                  /* a local HostEndpoint's name (Calico's choice
+                                       * between endpoints on one interface) */
 };
 
 /* What the layers above read of a selector entry. */

@@ -27,6 +27,7 @@
 
 #include "tabby/array.h"
 #include "tabby/calc.h"
+#include "calc_host.h"
 #include "calc_policy.h"
 #include "calc_untracked.h"
 
@@ -85,21 +86,28 @@ const char *calc_untracked_failsafe_chain(int d)
     return failsafe_name[d == DIR_IN ? 0 : 1];
 }
 
-/* Accepts the ports as destination (dst) or source ports. */
+/* Accepts the ports as destination (src false) or source ports; a port with a net only
+ * with the peer in it, of its family: the source in the in chain, the destination in the
+ * out chain (the set calc_host.c's failsafe chains made for the net). */
 static int failsafe_rules(struct tby_rs_rules *l, const struct tby_felix_port *v, size_t n,
-                          bool src)
+                          bool src, int d)
 {
     int err = 0;
 
     for (size_t i = 0; err == 0 && i < n; i++) {
-        if (v[i].has_net)
-            continue; /* refused at apply; met in a datastore: left out (fail closed) */
-        const struct tby_rs_match m[] = {
+        uint8_t family = v[i].has_net ? v[i].net.ip.family : 0;
+        char set[TBY_RS_HASHED_NAME_SIZE];
+        struct tby_rs_match m[] = {
+            { .type = TBY_RS_M_NFPROTO, .family = family },
             { .type = TBY_RS_M_L4PROTO, .a = v[i].protocol },
             { .type = TBY_RS_M_PORT, .a = v[i].port, .src = src },
+            { .type = TBY_RS_M_ADDR_SET, .family = family, .src = d == DIR_IN, .set = set },
         };
 
-        err = tby_rs_rules_add(l, rule_of(m, TBY_ARRAY_SIZE(m), TBY_RS_V_ACCEPT, NULL));
+        if (v[i].has_net)
+            calc_host_net_set_name(&v[i].net, set);
+        err = tby_rs_rules_add(l, v[i].has_net ? rule_of(m, 4, TBY_RS_V_ACCEPT, NULL)
+                                               : rule_of(m + 1, 2, TBY_RS_V_ACCEPT, NULL));
     }
     return err;
 }
@@ -111,10 +119,10 @@ int calc_untracked_failsafe(struct tby_rs *rs, const struct tby_felix_port *in, 
 
     for (int d = 0; err == 0 && d < 2; d++) {
         struct tby_rs_rules l = { 0 };
-        int e = failsafe_rules(&l, d == DIR_IN ? in : out, d == DIR_IN ? n_in : n_out, false);
+        int e = failsafe_rules(&l, d == DIR_IN ? in : out, d == DIR_IN ? n_in : n_out, false, d);
 
         if (e == 0)
-            e = failsafe_rules(&l, d == DIR_IN ? out : in, d == DIR_IN ? n_out : n_in, true);
+            e = failsafe_rules(&l, d == DIR_IN ? out : in, d == DIR_IN ? n_out : n_in, true, d);
         err = tby_rs_chain_write(rs, failsafe_name[d], TBY_RS_HOOK_NONE, &l, e);
     }
     return err;

@@ -67,7 +67,7 @@ bool explain_host_policed(const struct tby_explain *x, const char *node)
         const struct tby_resource *r = x->others.items[i];
 
         if (r->info->kind == TBY_KIND_HOSTENDPOINT && r->spec.hep->node &&
-            strcmp(r->spec.hep->node, node) == 0 && r->spec.hep->interface_name)
+            strcmp(r->spec.hep->node, node) == 0)
             return true;
     }
     return false;

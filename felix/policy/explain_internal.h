@@ -76,7 +76,8 @@ struct tby_explain {
 const char *explain_host_of(const struct tby_explain *x, const struct tby_ip *a);
 /* Whether a is an address of the Node named node. */
 bool explain_node_has(const struct tby_explain *x, const char *node, const struct tby_ip *a);
-/* Whether the node has a HostEndpoint tabby-node polices (one with an interfaceName). */
+/* Whether the node has a HostEndpoint tabby-node may police (any: one found by its
+ * expectedIPs governs the interfaces holding them, which explain does not know). */
 bool explain_host_policed(const struct tby_explain *x, const char *node);
 /* The node's defaultEndpointToHostAction from the FelixConfigurations added (its own over
  * "default"; Calico's default Drop). FELIX_* variables of the node are not known here. */

@@ -37,6 +37,7 @@
 
 #include "tabby/cleanup.h"
 #include "tabby/error.h"
+#include "tabby/host_addrs.h"
 #include "tabby/resource.h"
 #include "tabby/ruleset.h"
 
@@ -75,10 +76,22 @@ int tby_calc_endpointslice(struct tby_calc *calc, const char *ns, const char *na
 int tby_calc_remove(struct tby_calc *calc, const struct tby_resource *res,
                     struct tby_error *err);
 
-/* The FELIX_* variables' FelixConfiguration (node_felix_env; NULL: none), which wins over
- * the datastore's for the fields the calculation reads (failsafe ports,
- * defaultEndpointToHostAction). Copied. -ENOMEM. */
-int tby_calc_set_felix_env(struct tby_calc *calc, const struct tby_resource *env);
+/* The host endpoints' settings of this node's FelixConfiguration, its layers (FELIX_*,
+ * node.<name>, default) already merged by the caller (tabby-node's felix part): the
+ * calculation reads no FelixConfiguration itself. Until told, Calico's defaults. */
+struct tby_calc_host_config {
+    enum tby_felix_to_host to_host;           /* defaultEndpointToHostAction */
+    const struct tby_felix_port *failsafe[2]; /* inbound, outbound (n 0: none at all) */
+    size_t n_failsafe[2];
+    bool spoofing_any;                        /* workloadSourceSpoofing: Any (calc_spoof) */
+};
+/* Copies cfg. -ENOMEM. */
+int tby_calc_set_host_config(struct tby_calc *calc, const struct tby_calc_host_config *cfg);
+
+/* The addresses the node's interfaces hold but its workloads' (tby…): a HostEndpoint
+ * without interfaceName applies to each interface holding one of its expectedIPs, as
+ * Felix's. Copied. -ENOMEM. */
+int tby_calc_set_host_addrs(struct tby_calc *calc, const struct tby_host_addr *v, size_t n);
 
 /* natOutgoing, as Calico does it: packets from `masquerade` (the CIDRs of pools with
  * natOutgoing) to destinations outside `pools` (every pool) are masqueraded in a nat

@@ -385,6 +385,9 @@ struct tby_felix_port {
     struct tby_cidr net;        /* masked */
 };
 
+/* The failsafe ports a list may hold (tabby-node keeps them in fixed arrays). */
+#define TBY_FELIX_PORTS_MAX 64
+
 struct tby_felix_ports {
     bool set;                   /* given (an empty list: no failsafe ports at all) */
     struct tby_felix_port *items;
@@ -410,7 +413,7 @@ struct tby_felixconfig {
     uint64_t iptables_refresh_ms;          /* iptablesRefreshInterval: the same, older name */
     /* the dataplane's (felix.c hands them to the parts) */
     bool has_ipv6_support, ipv6_support;   /* false: no IPv6 routes (policy still applies) */
-    char *interface_prefix;                /* "tby" or a list with it ("tby,cali") */
+    char *interface_prefix;                /* "tby" (the only prefix taken) */
     enum tby_felix_to_host to_host;        /* defaultEndpointToHostAction */
     enum tby_felix_spoofing spoofing;      /* workloadSourceSpoofing */
     struct tby_felix_ports failsafe_in, failsafe_out;
@@ -433,6 +436,11 @@ int tby_felixconfig_ignored(const struct tby_felixconfig *c, struct tby_strv *ou
  * Felix matches FELIX_<NAME> variables: its spelling in the spec ("logSeverityScreen"), or
  * NULL for none. */
 const char *tby_felixconfig_field(const char *name);
+
+/* Calico's failsafe ports, where no layer sets them: SSH, DHCP, BGP, etcd, Typha and the
+ * Kubernetes API in (outbound false); DNS, DHCP, BGP, etcd, Typha and the Kubernetes API
+ * out. Static; *n set to their count. */
+const struct tby_felix_port *tby_felix_default_failsafe(bool outbound, size_t *n);
 
 /* ---- Node ----------------------------------------------------------------------------- */
 

@@ -6,13 +6,15 @@
 # a host endpoint without policy drops all but the failsafe ports, in and out, on its
 # interface only; a policy selecting the endpoint's labels allows what it says; a deny-all
 # host policy cannot cut SSH or BGP (failsafe); FelixConfiguration's failsafe ports replace
-# Calico's; an all-interfaces endpoint ("*") polices every other interface, not the node's
-# traffic to its pods; forwarded traffic meets only applyOnForward policies; preDNAT
-# policies come first (Deny drops, Allow goes on to normal policy), forwarded traffic too;
-# doNotTrack policies run before conntrack (an Allow leaves no conntrack entry, both ways,
-# and is accepted past normal policy; a Deny drops under an allowing normal policy, and
-# forwarded traffic coming in by the endpoint; the rest goes on, tracked; failsafe ports
-# pass a doNotTrack Deny);
+# Calico's, and one with a net opens only to those peers; an all-interfaces endpoint ("*")
+# polices every other interface, not the node's traffic to its pods; one without
+# interfaceName polices the interface holding one of its expectedIPs, following the
+# address; forwarded traffic meets only applyOnForward policies; preDNAT policies come
+# first (Deny drops, Allow goes on to normal policy), forwarded traffic too; doNotTrack
+# policies run before conntrack (an Allow leaves no conntrack entry, both ways, and is
+# accepted past normal policy; a Deny drops under an allowing normal policy, and forwarded
+# traffic coming in by the endpoint; the rest goes on, tracked; failsafe ports pass a
+# doNotTrack Deny);
 # examples/host-endpoint.yaml. Needs root; never touches the host's namespace.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -143,6 +145,30 @@ pn_expect felix_failsafe_replaces_ssh deny ext c node hep0 22 TCP
 pn_expect felix_failsafe_port allow ext c node hep0 2222 TCP
 pn_expect felix_endpoint_to_host_accept allow default a node hep0 80 TCP
 pn_check
+# a failsafe port's net (the node's own FelixConfiguration over the default's): only those
+# peers, the source coming in, the destination going out
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: FelixConfiguration
+metadata: {name: node.n1}
+spec:
+  failsafeInboundHostPorts:
+  - {protocol: TCP, port: 2222, net: 192.0.2.0/24}
+  - {protocol: TCP, port: 22, net: 203.0.113.0/24}
+  - {protocol: TCP, port: 179, net: "2001:db8::/32"}
+  failsafeOutboundHostPorts:
+  - {protocol: TCP, port: 80, net: 192.0.2.2/32}
+  - {protocol: TCP, port: 179, net: 203.0.113.0/24}
+YAML
+for c in "allows_its_peers allow 2222" "others_denied deny 22" "other_family_denied deny 179"
+do
+    set -- $c
+    pn_expect "felix_failsafe_net_in_$1" "$2" ext c node hep0 "$3" TCP
+done
+pn_check
+node_expect felix_failsafe_net_out_allows_its_peers allow 80
+node_expect felix_failsafe_net_out_others_denied deny 179
+pn_change delete felixconfiguration node.n1 >/dev/null
 pn_change delete felixconfiguration default >/dev/null
 pn_expect felix_gone_ssh_back allow ext c node hep0 22 TCP
 pn_expect felix_gone_pod_to_node_dropped deny default a node hep0 80 TCP
@@ -172,6 +198,33 @@ node_expect any_node_to_own_pod_passes allow 80 10.65.0.1
 pn_change delete hostendpoint n1-all >/dev/null
 pn_expect any_gone_open allow ext d node hep1 8080 TCP
 pn_check
+
+# ---- an endpoint by its expectedIPs alone: the interface holding one, as addresses move ----
+# ip addr ARGS in the node, then wait for tabby-node to program what follows from it
+node_addr() {
+    local before
+    pn_count_programmed n1
+    before=$PN_COUNT
+    fab_in n1 ip addr "$@"
+    pn_wait_programmed n1 "$before"
+}
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: n1-by-ip}
+spec: {node: n1, expectedIPs: [203.0.113.7]}
+YAML
+pn_expect by_ip_on_no_interface_polices_none allow ext d node hep1 8080 TCP
+pn_check
+node_addr add 203.0.113.7/32 dev hep1
+pn_expect by_ip_polices_the_interface_holding_it deny ext d node hep1 8080 TCP
+pn_expect by_ip_keeps_failsafe allow ext d node hep1 22 TCP
+pn_expect by_ip_other_interface_untouched allow ext c node hep0 8080 TCP
+pn_check
+node_addr del 203.0.113.7/32 dev hep1
+pn_expect by_ip_address_gone_open_again allow ext d node hep1 8080 TCP
+pn_check
+pn_change delete hostendpoint n1-by-ip >/dev/null
 
 # ---- forwarded traffic: applyOnForward policies only ----------------------------------------
 pn_apply >/dev/null <<'YAML'

@@ -135,9 +135,16 @@ static void test_endpoint_without_policy_is_in_no_policy_set(void **state)
 
 /* ---- anti-spoofing ---------------------------------------------------------------------- */
 
-static const char spoofing_any[] =
-    "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\nmetadata: {name: default}\n"
-    "spec: {workloadSourceSpoofing: Any}\n";
+/* workloadSourceSpoofing as the node merged its FelixConfigurations (Any: true), the rest
+ * of the host settings Calico's defaults. */
+static void set_spoofing(struct tby_calc *c, bool any)
+{
+    struct tby_calc_host_config cfg = { .to_host = TBY_FELIX_TO_HOST_DROP, .spoofing_any = any };
+
+    for (int d = 0; d < 2; d++)
+        cfg.failsafe[d] = tby_felix_default_failsafe(d == 1, &cfg.n_failsafe[d]);
+    assert_int_equal(tby_calc_set_host_config(c, &cfg), 0);
+}
 
 /* A local workload with an IPv6 address too, and sources it may forge (NULL: none). */
 static void wep_sources(struct tby_calc *c, const char *name, const char *iface,
@@ -170,7 +177,7 @@ static void test_workload_sources_are_checked_before_conntrack(void **state)
     _cleanup_free_ char *t1 = NULL, *t2 = NULL, *t3 = NULL;
 
     (void)state;
-    apply(c, spoofing_any);
+    set_spoofing(c, true);
     wep_sources(c, "a", "cali-a", "10.0.0.1", "fd00::1", NULL);
     wep_sources(c, "b", "cali-b", "10.0.0.2", "fd00::2", "10.99.0.0/16,fd99::/64");
     wep(c, (struct wep_spec){ "default", "r", "node-b", "cali-r", "10.0.0.3", "app=web", NULL });
@@ -216,9 +223,6 @@ static void test_prefixes_count_only_with_workload_source_spoofing_any(void **st
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t1 = NULL, *t2 = NULL, *t3 = NULL;
-    static const char disabled[] =
-        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n"
-        "metadata: {name: node.node-a}\nspec: {workloadSourceSpoofing: Disabled}\n";
 
     (void)state;
     wep_sources(c, "a", "cali-a", "10.0.0.1", "fd00::1", NULL);
@@ -233,13 +237,13 @@ static void test_prefixes_count_only_with_workload_source_spoofing_any(void **st
     assert_lacks(t1, "\"cali-b\" . 10.0.0.2");
     assert_lacks(t1, "10.99.0.0");
     assert_has(t1, "\"cali-a\" . 10.0.0.1");
-    apply(c, spoofing_any);
+    set_spoofing(c, true);
     t2 = dump(c);
     assert_has(t2, "set from-wl-src-held { type ifname; comment \"local workloads whose "
                    "allowSpoofedSourcePrefixes are not allowed\"; }");
     assert_has(t2, "\"cali-b\" . 10.0.0.2");
     assert_has(t2, "elements = { 10.99.0.0-10.99.255.255 }");
-    apply(c, disabled); /* the node's wins over the default's */
+    set_spoofing(c, false);
     t3 = dump(c);
     assert_string_equal(t3, t1);
 }

@@ -1,7 +1,7 @@
 /* test_calc_host.c — host endpoints read as nft text: the output hook, the dispatch to a
- * named endpoint's chains, failsafe ports first (Calico's defaults, or FelixConfiguration's),
- * policies selected by the endpoint's labels in Calico's order and tiers, its profiles,
- * the default drop, and defaultEndpointToHostAction for a pod's packets to its node. */
+ * named endpoint's chains, failsafe ports first (Calico's defaults, or the node's merged
+ * settings), policies selected by the endpoint's labels in Calico's order and tiers, its
+ * profiles, the default drop, and defaultEndpointToHostAction for a pod's packets to its node. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -183,43 +183,159 @@ static void test_profiles_decide_after_the_tiers(void **state)
     assert_lacks(t, "pr-unknown");
 }
 
-static void test_felix_configuration_sets_failsafe_ports_and_endpoint_to_host(void **state)
+/* The node's merged settings (tabby-node's felix part merges the layers: test_node_felix)
+ * decide; a FelixConfiguration the calculation meets changes nothing by itself. */
+static void test_host_config_sets_failsafe_ports_and_endpoint_to_host(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
     _cleanup_free_ char *t = NULL;
-    static const char *const node_cfg =
-        "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n"
-        "metadata: {name: node.node-a}\n"
-        "spec:\n  defaultEndpointToHostAction: Accept\n"
-        "  failsafeInboundHostPorts: [{protocol: TCP, port: 2222}]\n";
+    const struct tby_felix_port out[] = { { .protocol = TBY_PROTO_UDP, .port = 53 } };
+    const struct tby_felix_port in[] = { { .protocol = TBY_PROTO_TCP, .port = 2222 } };
+    struct tby_calc_host_config cfg = { .to_host = TBY_FELIX_TO_HOST_RETURN,
+                                        .failsafe = { NULL, out }, .n_failsafe = { 0, 1 } };
 
     (void)state;
     apply(c, "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n"
              "metadata: {name: default}\n"
-             "spec:\n  defaultEndpointToHostAction: RETURN\n"
-             "  failsafeInboundHostPorts: []\n  failsafeOutboundHostPorts:\n"
-             "  - {protocol: udp, port: 53}\n");
+             "spec:\n  defaultEndpointToHostAction: Accept\n  failsafeInboundHostPorts: []\n");
+    t = dump(c);
+    assert_has(t, "iifname @local-wl drop comment \"defaultEndpointToHostAction Drop\"");
+    assert_has(t, "chain failsafe-in {\n\t\tmeta l4proto tcp th dport 22 accept");
+    assert_int_equal(tby_calc_set_host_config(c, &cfg), 0);
+    free(t);
     t = dump(c);
     assert_has(t, "iifname @local-wl accept comment \"defaultEndpointToHostAction Return\"");
     assert_has(t, "chain failsafe-in {\n\t}");
     assert_has(t, "chain failsafe-out {\n\t\tmeta l4proto udp th dport 53 accept comment "
                   "\"failsafe egress UDP 53\"\n\t}");
-    /* the node's own over the default's, field by field */
-    apply(c, node_cfg);
+    cfg = (struct tby_calc_host_config){ .to_host = TBY_FELIX_TO_HOST_ACCEPT,
+                                         .failsafe = { in, NULL }, .n_failsafe = { 1, 0 } };
+    assert_int_equal(tby_calc_set_host_config(c, &cfg), 0);
     free(t);
     t = dump(c);
     assert_has(t, "iifname @local-wl accept comment \"defaultEndpointToHostAction Accept\"");
-    assert_has(t, "chain failsafe-in {\n\t\tmeta l4proto tcp th dport 2222 accept");
-    assert_has(t, "chain failsafe-out {\n\t\tmeta l4proto udp th dport 53 accept comment "
-                  "\"failsafe egress UDP 53\"\n\t}");
-    /* another node's is not read */
-    apply(c, "apiVersion: projectcalico.org/v3\nkind: FelixConfiguration\n"
-             "metadata: {name: node.node-b}\nspec: {defaultEndpointToHostAction: Drop}\n");
-    delete(c, node_cfg);
+    assert_has(t, "chain failsafe-in {\n\t\tmeta l4proto tcp th dport 2222 accept comment "
+                  "\"failsafe ingress TCP 2222\"\n\t}");
+    assert_has(t, "chain failsafe-out {\n\t}");
+}
+
+/* A failsafe port with a net, as Calico's: only for peers in it (the source coming in, the
+ * destination going out), of its family; the net's set goes with the last port using it. */
+static void test_failsafe_net_narrows_to_its_peers(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    struct tby_felix_port in[2] = { { .protocol = TBY_PROTO_TCP, .port = 22, .has_net = true },
+                                    { .protocol = TBY_PROTO_TCP, .port = 22, .has_net = true } };
+    struct tby_felix_port out[1] = { { .protocol = TBY_PROTO_UDP, .port = 53, .has_net = true } };
+    struct tby_calc_host_config cfg = { .to_host = TBY_FELIX_TO_HOST_DROP,
+                                        .failsafe = { in, out }, .n_failsafe = { 2, 1 } };
+
+    (void)state;
+    assert_int_equal(tby_cidr_parse("10.0.0.0/8", TBY_CIDR_MASK, &in[0].net, NULL), 0);
+    assert_int_equal(tby_cidr_parse("fd00::/8", TBY_CIDR_MASK, &in[1].net, NULL), 0);
+    assert_int_equal(tby_cidr_parse("10.0.0.0/8", TBY_CIDR_MASK, &out[0].net, NULL), 0);
+    assert_int_equal(tby_calc_set_host_config(c, &cfg), 0);
+    t = dump(c);
+    assert_has(t, "set fs-net-de397af726172e5c { type ipv4_addr; flags interval; comment \"a "
+                  "failsafe port's net\"; elements = { 10.0.0.0-10.255.255.255 }; }");
+    assert_has(t, "elements = { fd00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff }; }");
+    assert_has(t, "chain failsafe-in {\n\t\tmeta nfproto ipv4 meta l4proto tcp th dport 22 "
+                  "ip saddr @fs-net-de397af726172e5c accept comment \"failsafe ingress TCP 22 "
+                  "from 10.0.0.0/8\"\n\t\tmeta nfproto ipv6 meta l4proto tcp th dport 22 "
+                  "ip6 saddr @fs-net-92e97201b78c60f9 accept comment \"failsafe ingress TCP 22 "
+                  "from fd00::/8\"\n\t}");
+    assert_has(t, "chain failsafe-out {\n\t\tmeta nfproto ipv4 meta l4proto udp th dport 53 "
+                  "ip daddr @fs-net-de397af726172e5c accept comment \"failsafe egress UDP 53 "
+                  "to 10.0.0.0/8\"\n\t}");
+    /* the IPv6 net gone, the IPv4 one still used going out; then none */
+    cfg.n_failsafe[0] = 0; /* inbound */
+    assert_int_equal(tby_calc_set_host_config(c, &cfg), 0);
     free(t);
     t = dump(c);
-    assert_has(t, "iifname @local-wl accept comment \"defaultEndpointToHostAction Return\"");
+    assert_lacks(t, "fs-net-92e97201b78c60f9");
+    assert_has(t, "set fs-net-de397af726172e5c {");
     assert_has(t, "chain failsafe-in {\n\t}");
+    out[0].has_net = false;
+    assert_int_equal(tby_calc_set_host_config(c, &cfg), 0);
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "fs-net");
+    assert_has(t, "chain failsafe-out {\n\t\tmeta l4proto udp th dport 53 accept comment "
+                  "\"failsafe egress UDP 53\"\n\t}");
+}
+
+/* A host endpoint without interfaceName governs each interface holding one of its
+ * expectedIPs, following the addresses; of two on one interface, the first by name, as
+ * Felix's. */
+static void test_endpoint_by_expected_ips_follows_the_addresses(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+    struct tby_host_addr addrs[2] = { { .ifname = "eth0" }, { .ifname = "lo" } };
+    static const char *const a_eth1 = "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+                                      "metadata: {name: a-eth1}\n"
+                                      "spec: {node: node-a, interfaceName: eth1}\n";
+
+    (void)state;
+    assert_int_equal(tby_ip_parse("192.0.2.10", &addrs[0].ip, NULL), 0);
+    assert_int_equal(tby_ip_parse("127.0.0.1", &addrs[1].ip, NULL), 0);
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+             "metadata: {name: by-ip, labels: {role: edge}}\n"
+             "spec: {node: node-a, expectedIPs: [192.0.2.10]}\n");
+    apply(c, allow_http);
+    /* its address on no interface yet: it governs none */
+    t = dump(c);
+    assert_has(t, "chain host-in {\n\t\tiifname @local-wl drop comment "
+                  "\"defaultEndpointToHostAction Drop\"\n\t}");
+    assert_lacks(t, "hifa-");
+    assert_int_equal(tby_calc_set_host_addrs(c, addrs, 2), 0);
+    free(t);
+    t = dump(c);
+    assert_has(t, "set hifa-d360ee8a194cb49b { type ifname; comment \"the interfaces holding a "
+                  "host endpoint's expectedIPs\"; elements = { \"eth0\" }; }");
+    assert_has(t, "\t\tiifname @hifa-d360ee8a194cb49b goto hin-a-d360ee8a194cb49b\n\t}");
+    assert_has(t, "chain host-out {\n\t\toifname @hifa-d360ee8a194cb49b goto "
+                  "hout-a-d360ee8a194cb49b\n\t}");
+    assert_has(t, "chain hin-a-d360ee8a194cb49b {\n\t\tjump failsafe-in\n");
+    assert_has(t, "jump pi-gnp/edge-http");
+    assert_has(t, "counter drop comment \"host endpoint by-ip: no ingress policy or profile "
+                  "allowed it\"");
+    /* an endpoint naming eth0 too: by-ip comes first by name and keeps it */
+    apply(c, eth0);
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "hif-eth0");
+    assert_has(t, "\t\tiifname @hifa-d360ee8a194cb49b goto hin-a-d360ee8a194cb49b\n\t}");
+    /* the address moves to eth1: by-ip follows it, node-a-eth0 takes eth0 */
+    snprintf(addrs[0].ifname, sizeof(addrs[0].ifname), "eth1");
+    assert_int_equal(tby_calc_set_host_addrs(c, addrs, 2), 0);
+    free(t);
+    t = dump(c);
+    assert_has(t, "expectedIPs\"; elements = { \"eth1\" }; }");
+    assert_has(t, "set hif-eth0 {");
+    assert_has(t, "\t\tiifname @hifa-d360ee8a194cb49b goto hin-a-d360ee8a194cb49b\n"
+                  "\t\tiifname @hif-eth0 goto hin-if-eth0\n\t}");
+    /* a-eth1 names eth1 and comes first by name: it takes eth1, by-ip governs none */
+    apply(c, a_eth1);
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "hifa-");
+    assert_lacks(t, "hin-a-");
+    assert_has(t, "\t\tiifname @hif-eth1 goto hin-if-eth1\n"
+                  "\t\tiifname @hif-eth0 goto hin-if-eth0\n\t}");
+    delete(c, a_eth1);
+    free(t);
+    t = dump(c);
+    assert_has(t, "expectedIPs\"; elements = { \"eth1\" }; }");
+    assert_lacks(t, "hif-eth1");
+    /* gone from every interface: its chains and set go */
+    assert_int_equal(tby_calc_set_host_addrs(c, addrs + 1, 1), 0);
+    free(t);
+    t = dump(c);
+    assert_lacks(t, "hifa-");
+    assert_lacks(t, "hin-a-");
+    assert_has(t, "\t\tiifname @hif-eth0 goto hin-if-eth0\n\t}");
 }
 
 static void test_two_endpoints_on_one_interface_use_one_chain(void **state)
@@ -381,7 +497,9 @@ int main(void)
         cmocka_unit_test(test_namespaced_policy_never_selects_a_host_endpoint),
         cmocka_unit_test(test_tiers_order_and_pass_apply_to_host_endpoints),
         cmocka_unit_test(test_profiles_decide_after_the_tiers),
-        cmocka_unit_test(test_felix_configuration_sets_failsafe_ports_and_endpoint_to_host),
+        cmocka_unit_test(test_host_config_sets_failsafe_ports_and_endpoint_to_host),
+        cmocka_unit_test(test_failsafe_net_narrows_to_its_peers),
+        cmocka_unit_test(test_endpoint_by_expected_ips_follows_the_addresses),
         cmocka_unit_test(test_two_endpoints_on_one_interface_use_one_chain),
         cmocka_unit_test(test_all_interfaces_endpoint_takes_the_other_interfaces),
         cmocka_unit_test(test_apply_on_forward_runs_in_the_forward_hook),

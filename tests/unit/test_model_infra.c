@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "tabby/buf.h"
 #include "tabby/cleanup.h"
 #include "tabby/resource.h"
 #include "tabby/validate.h"
@@ -1033,12 +1034,13 @@ static void test_felixconfig_dataplane_fields_decode_and_round_trip(void **state
         "  ipipMTU: 1440\n"
         "  natOutgoingAddress: 192.0.2.1\n"
         "  ipv6Support: false\n"
-        "  interfacePrefix: cali,tby\n"
+        "  interfacePrefix: tby\n"
         "  defaultEndpointToHostAction: Return\n"
         "  failsafeInboundHostPorts: [{protocol: TCP, port: 22}, "
-        "{protocol: udp, port: 68}, {port: 179}]\n"
+        "{protocol: udp, port: 68}, {port: 179, net: 10.1.2.3/16}]\n"
         "  failsafeOutboundHostPorts: []\n"));
     const struct tby_felixconfig *c = res->spec.felixconfig;
+    char net[TBY_CIDR_STRLEN];
 
     (void)state;
     assert_int_equal(c->vxlan_vni, 4097);
@@ -1048,7 +1050,7 @@ static void test_felixconfig_dataplane_fields_decode_and_round_trip(void **state
     assert_true(c->has_ipip_mtu && c->ipip_mtu == 1440);
     assert_true(c->has_nat_address);
     assert_true(c->has_ipv6_support && !c->ipv6_support);
-    assert_string_equal(c->interface_prefix, "cali,tby");
+    assert_string_equal(c->interface_prefix, "tby");
     assert_int_equal(c->to_host, TBY_FELIX_TO_HOST_RETURN);
     assert_true(c->failsafe_in.set);
     assert_int_equal(c->failsafe_in.n, 3);
@@ -1056,6 +1058,8 @@ static void test_felixconfig_dataplane_fields_decode_and_round_trip(void **state
     assert_false(c->failsafe_in.items[1].has_net);
     assert_int_equal(c->failsafe_in.items[2].protocol, TBY_PROTO_TCP);
     assert_int_equal(c->failsafe_in.items[2].port, 179);
+    assert_true(c->failsafe_in.items[2].has_net);
+    assert_string_equal(tby_cidr_format(&c->failsafe_in.items[2].net, net), "10.1.0.0/16");
     assert_true(c->failsafe_out.set);
     assert_int_equal(c->failsafe_out.n, 0);
     assert_int_equal(spec_int(res, "vxlanVNI"), 4097);
@@ -1109,9 +1113,22 @@ static void test_felixconfig_refuses_what_tabby_does_not_enforce(void **state)
     expect_error(FELIX("default", "  natOutgoingAddress: 2001:db8::1\n"),
                  "spec.natOutgoingAddress: \"2001:db8::1\" is not an IPv4 address");
     expect_error(FELIX("default", "  interfacePrefix: cali\n"),
-                 "spec.interfacePrefix: \"cali\" must include tby");
-    expect_error(FELIX("default", "  failsafeOutboundHostPorts: [{port: 22, net: 10.0.0.0/8}]\n"),
-                 "spec.failsafeOutboundHostPorts[0].net: is not enforced by tabby");
+                 "spec.interfacePrefix: \"cali\": only tby is enforced by tabby");
+    expect_error(FELIX("default", "  interfacePrefix: 'tby,cali'\n"),
+                 "spec.interfacePrefix: \"tby,cali\": only tby is enforced by tabby");
+    expect_error(FELIX("default", "  interfacePrefix: tb\n"),
+                 "spec.interfacePrefix: \"tb\": only tby");
+    expect_error(FELIX("default", "  failsafeOutboundHostPorts: [{port: 22, net: 10.0.0/8}]\n"),
+                 "spec.failsafeOutboundHostPorts[0].net: ");
+    {
+        _cleanup_buf_ struct tby_buf many = { 0 };
+
+        tby_buf_adds(&many, FELIX("default", "  failsafeInboundHostPorts: ["));
+        for (int i = 0; i <= TBY_FELIX_PORTS_MAX; i++)
+            tby_buf_printf(&many, "%s{port: %d}", i ? ", " : "", 1000 + i);
+        tby_buf_adds(&many, "]\n");
+        expect_error(many.data, "spec.failsafeInboundHostPorts: at most 64 entries, got 65");
+    }
     expect_error(FELIX("default", "  defaultEndpointToHostAction: Reject\n"),
                  "spec.defaultEndpointToHostAction: must be Drop, Accept or Return");
     expect_error(FELIX("default", "  failsafeInboundHostPorts: [{protocol: SCTP, port: 1}]\n"),

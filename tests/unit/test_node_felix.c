@@ -169,8 +169,8 @@ static void test_bad_felix_variables_are_refused_naming_them(void **state)
         { "FELIX_LOGSEVERITYSCRN=info", "FELIX_LOGSEVERITYSCRN: not a setting of Felix's" },
         { "FELIX_FAILSAFEINBOUNDHOSTPORTS=ssh", "FELIX_FAILSAFEINBOUNDHOSTPORTS: \"ssh\": "
           "failsafeInboundHostPorts must be a list of [protocol:][net:]port (tcp:22,udp:68) or none" },
-        { "FELIX_FAILSAFEOUTBOUNDHOSTPORTS=tcp:10.0.0.0/8:22",
-          "spec.failsafeOutboundHostPorts[0].net: is not enforced by tabby" },
+        { "FELIX_FAILSAFEOUTBOUNDHOSTPORTS=tcp:10.0.0.0/33:22",
+          "spec.failsafeOutboundHostPorts[0].net: " },
         { "FELIX_DEFAULTENDPOINTTOHOSTACTION=reject", "spec.defaultEndpointToHostAction: must "
           "be Drop, Accept or Return" },
     };
@@ -205,6 +205,7 @@ static void test_dataplane_settings_reach_the_node_live(void **state)
     assert_true(dp->ipv6);
     assert_string_equal(dp->interface_prefix, "tby");
     assert_int_equal(dp->to_host, TBY_FELIX_TO_HOST_DROP);
+    assert_false(dp->spoofing_any);                      /* workloadSourceSpoofing Disabled */
     assert_int_equal(dp->n_failsafe[0], 9);              /* Calico's: 22, 68, 179, … */
     assert_int_equal(dp->failsafe[0][0].port, 22);
     assert_int_equal(dp->failsafe[1][0].port, 53);
@@ -213,10 +214,11 @@ static void test_dataplane_settings_reach_the_node_live(void **state)
     fixture_apply(&f, FELIX("default", "{vxlanVNI: 5000, vxlanPort: 8472, vxlanMTU: 1400, "
                                        "vxlanMTUV6: 1380, ipipMTU: 1440, ipv6Support: false, "
                                        "natOutgoingAddress: 192.0.2.9, interfacePrefix: "
-                                       "'tby,cali', defaultEndpointToHostAction: Accept, "
+                                       "' tby ', defaultEndpointToHostAction: Accept, "
                                        "failsafeInboundHostPorts: [{protocol: TCP, port: "
                                        "2222}], "
-                                       "failsafeOutboundHostPorts: []}"));
+                                       "failsafeOutboundHostPorts: [], "
+                                       "workloadSourceSpoofing: Any}"));
     node_turn(&f.n, 0);
     assert_true(dp->generation > gen);
     assert_int_equal(dp->vxlan_vni, 5000);
@@ -227,22 +229,25 @@ static void test_dataplane_settings_reach_the_node_live(void **state)
     assert_false(dp->ipv6);
     assert_true(dp->has_nat_address);
     assert_string_equal(tby_ip_format(&dp->nat_address, ip), "192.0.2.9");
-    assert_string_equal(dp->interface_prefix, "tby,cali");
+    assert_string_equal(dp->interface_prefix, " tby ");
     assert_int_equal(dp->to_host, TBY_FELIX_TO_HOST_ACCEPT);
     assert_int_equal(dp->n_failsafe[0], 1);
     assert_int_equal(dp->failsafe[0][0].port, 2222);
     assert_false(dp->failsafe[0][0].has_net);
     assert_int_equal(dp->n_failsafe[1], 0);
+    assert_true(dp->spoofing_any);
     /* the node's own wins field by field */
     gen = dp->generation;
-    fixture_apply(&f, FELIX("node.n1", "{vxlanVNI: 6000}"));
+    fixture_apply(&f, FELIX("node.n1", "{vxlanVNI: 6000, workloadSourceSpoofing: Disabled}"));
     node_turn(&f.n, 0);
     assert_true(dp->generation > gen);
     assert_int_equal(dp->vxlan_vni, 6000);
     assert_int_equal(dp->vxlan_port, 8472);
+    assert_false(dp->spoofing_any);
     /* an unrelated change leaves the generation */
     gen = dp->generation;
-    fixture_apply(&f, FELIX("node.n1", "{vxlanVNI: 6000, logSeverityScreen: Info}"));
+    fixture_apply(&f, FELIX("node.n1", "{vxlanVNI: 6000, workloadSourceSpoofing: Disabled, "
+                                        "logSeverityScreen: Info}"));
     node_turn(&f.n, 0);
     assert_int_equal(dp->generation, gen);
     delete(&f, "node.n1");

@@ -225,14 +225,15 @@ static void test_not_ready_says_yet_before_a_first_attempt_and_why_after(void **
 /* The real table, in the order /readiness asks: the FelixConfiguration's settings before
  * the parts that read them, the nodename file, ClusterInformation and the default IP pools
  * before anything that programs, the node's registration before the policy, the routes and BIRD (made from
- * every node's Node), the denied flows after the policy that names their denies, the
+ * every node's Node), the interfaces' addresses before the policy that resolves host
+ * endpoints by them, the denied flows after the policy that names their denies, the
  * NetworkUnavailable condition after all those; the pid file first
  * (so that it goes last), the HTTP server last. Only those two and the CNI plugins' token
  * (which needs the API alone) start before the datastore. */
 static void test_real_table_orders_parts_by_dependency(void **state)
 {
     const char *want[] = { "pidfile",  "felix",   "cni-token", "nodename", "clusterinfo",
-                           "pools",    "register", "policy",   "flows",    "routes",   "bgp",
+                           "pools",    "register", "host-addrs", "policy", "flows", "routes", "bgp",
                            "housekeeping", "condition", "http" };
 
     assert_int_equal(node_n_parts, sizeof(want) / sizeof(want[0]));

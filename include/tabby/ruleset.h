@@ -69,6 +69,8 @@ enum tby_rs_set_type {
 #define TBY_RS_ELEM_END 0x01u
 /* ruleset.c's: a verdict map's element, which carries its targets (tby_rs_elem_target) */
 #define TBY_RS_ELEM_VMAP 0x80u
+/* ruleset.c's: the element sits in one of the ruleset's slots (ruleset_slots.h) */
+#define TBY_RS_ELEM_SLOT 0x40u
 
 /* 24 bytes and the key: a table holds hundreds of thousands of them. */
 struct tby_rs_elem {
@@ -86,6 +88,7 @@ struct tby_rs_elem {
 const char *tby_rs_elem_target(const struct tby_rs_elem *e);
 
 struct tby_rs_given;          /* ruleset.c's: the CIDRs owners gave a set */
+struct tby_rs_slots;          /* ruleset_slots.h's: where the elements of a ruleset sit */
 
 struct tby_rs_set {
     struct tby_hnode node;
@@ -98,6 +101,7 @@ struct tby_rs_set {
     struct tby_rs_elem **journal;
     size_t n_journal, cap_journal;
     struct tby_rs_given *given;  /* CIDRs given by tby_rs_add_net (NULL: none yet) */
+    struct tby_rs_slots *slots;  /* the ruleset's, for its small elements */
 };
 
 enum tby_rs_hook {
@@ -191,6 +195,7 @@ struct tby_rs {
     size_t n_set_journal, cap_set_journal;
     struct tby_rs_chain **chain_journal;
     size_t n_chain_journal, cap_chain_journal;
+    struct tby_rs_slots *slots;  /* owned: the slots of the small elements of every set */
 };
 
 /* ---- the model ----------------------------------------------------------------------- */

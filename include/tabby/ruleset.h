@@ -157,10 +157,10 @@ enum tby_rs_verdict {
     TBY_RS_V_SNAT,            /* snat ip to <target, an IPv4 address> (nat chains only) */
 };
 
-/* Fields ordered by size (80 bytes): a table holds tens of thousands of rules. */
+/* Fields ordered by size (72 bytes, a 80-byte malloc chunk): a table holds tens of
+ * thousands of rules. */
 struct tby_rs_rule {
     struct tby_rs_match *m;
-    size_t n;
     char *log_prefix;         /* NULL: no log */
     char *target;
     char *comment;            /* NULL: none */
@@ -170,6 +170,7 @@ struct tby_rs_rule {
     uint32_t mark_and, mark_xor;
     enum tby_rs_verdict verdict;
     uint32_t refs;            /* a sealed rule is immutable and may sit in several chains */
+    uint16_t n;               /* matches in m (tby_rs_rule_match refuses more than 65,535) */
     uint16_t log_group;
     bool log_nflog;           /* log to NFLOG group log_group (else the kernel's log) */
     bool counter;

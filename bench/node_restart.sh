@@ -112,9 +112,9 @@ for ((r = 1; r <= RUNS; r++)); do
         'BEGIN { printf "%.2f", a / g }')); nft deletes $gone, routes deleted $routes;" \
         "first programming: ${line:-?}"
     echo "  nft-deletes: ${counts:-no counts}"
-    # where the time went: the daemon's own lines from its start to its first programming
+    # where the time went: the daemon's own lines from its start until ready
     tail -n +"$((lines + 1))" "$T_TMP/tabby-node-n1.log" | grep -v 'route added' |
-        sed -n '1,/policy programmed/p' | cut -c12-23,24-200 | sed 's/^/    /' | head -12
+        cut -c12-23,24-200 | sed 's/^/    /' | head -"${LOG_LINES:-12}"
     if [ "$gone" != 0 ] || [ "$routes" != 0 ]; then
         bad=1
         grep '^Deleted' "$T_TMP/route.mon" | grep -v 'table 99' | head -5

@@ -99,6 +99,10 @@ for ((r = 1; r <= RUNS; r++)); do
         continue
     fi
     ms=$(($(now_ms) - start))
+    # the daemon's CPU time until ready (user + system ticks): steadier than the wall
+    # time on a shared machine
+    cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' \
+        "/proc/${PN_DAEMON[n1]}/stat")
     watch_stop
     times+=("$ms")
     counts=$(grep '^deleted' "$T_TMP/nft.mon")
@@ -108,8 +112,8 @@ for ((r = 1; r <= RUNS; r++)); do
     routes=$(grep '^Deleted' "$T_TMP/route.mon" | grep -vc 'table 99')
     line=$(grep 'policy programmed' "$T_TMP/tabby-node-n1.log" | tail -1 |
         grep -o 'read_back=[a-z]* ms=[0-9.]* kernel_ms=[0-9.]*')
-    echo "restart $r: ready after $ms ms (goal $GOAL_MS: ratio $(awk -v a="$ms" -v g="$GOAL_MS" \
-        'BEGIN { printf "%.2f", a / g }')); nft deletes $gone, routes deleted $routes;" \
+    echo "restart $r: ready after $ms ms, CPU $cpu ms (goal $GOAL_MS: ratio $(awk -v a="$ms" \
+        -v g="$GOAL_MS" 'BEGIN { printf "%.2f", a / g }')); nft deletes $gone, routes deleted $routes;" \
         "first programming: ${line:-?}"
     echo "  nft-deletes: ${counts:-no counts}"
     # where the time went: the daemon's own lines from its start until ready

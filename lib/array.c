@@ -7,7 +7,7 @@
 
 int tby_grow(void **items, size_t *cap, size_t need, size_t size)
 {
-    size_t want = *cap ? *cap : 8;
+    size_t want = *cap ? *cap : 1;
     void *grown;
 
     if (need <= *cap)

@@ -1,4 +1,9 @@
-/* hmap.c — the intrusive hash map of hmap.h: chained buckets, doubling at load 1. */
+/* hmap.c — the intrusive hash map of hmap.h: chained buckets, doubling at load 2.
+ *
+ * Load 2, not 1: a table of 10,000 endpoints x 10,000 policies holds 150,000 to 550,000
+ * set elements, each a map entry, and at load 1 the bucket arrays took 4-6 MB (8-16
+ * bytes an entry); at load 2 they take half that, and a lookup walks ~1.5 entries of its
+ * bucket instead of ~1.25 (each compare of the stored hash first). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,6 +11,7 @@
 #include "tabby/hmap.h"
 
 #define FIRST_BUCKETS 4
+#define MAX_LOAD 2
 
 void tby_hmap_init(struct tby_hmap *m)
 {
@@ -54,7 +60,7 @@ int tby_hmap_insert(struct tby_hmap *m, struct tby_hnode *node, uint64_t hash)
         rehash(m, FIRST_BUCKETS);
         if (!m->buckets)
             return -ENOMEM;
-    } else if (m->n > m->mask) {
+    } else if (m->n >= MAX_LOAD * (m->mask + 1)) {
         rehash(m, 2 * (m->mask + 1));
     }
     node->hash = hash;

@@ -490,7 +490,7 @@ void tby_event_list_clear(struct tby_event_list *list)
  * capacity derived from n (what TBY_GROW made room for), which keeps the structs plain. */
 static size_t held(size_t n)
 {
-    size_t cap = 8;
+    size_t cap = 1;
 
     while (cap < n)
         cap *= 2;

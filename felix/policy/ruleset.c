@@ -9,6 +9,7 @@
 #include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/ruleset.h"
+#include "ruleset_slots.h"
 
 /* ---- journals --------------------------------------------------------------------------- */
 
@@ -99,9 +100,14 @@ static int set_target(struct tby_rs_elem *e, bool prog, const char *chain)
     return 0;
 }
 
-static void elem_free(struct tby_rs_elem *e)
+static void elem_free(struct tby_rs_set *set, struct tby_rs_elem *e)
 {
     struct vtargets *t = vt(e);
+
+    if (e->flags & TBY_RS_ELEM_SLOT) {
+        tby_rs_slot_put(set->slots, e);
+        return;
+    }
 
     if (!t) {
         free(e);
@@ -121,7 +127,7 @@ static void set_free(struct tby_rs_set *set)
     while (n) {
         struct tby_hnode *next = tby_hmap_next(&set->elems, n);
 
-        elem_free(TBY_CONTAINER_OF(n, struct tby_rs_elem, node));
+        elem_free(set, TBY_CONTAINER_OF(n, struct tby_rs_elem, node));
         n = next;
     }
     tby_hmap_destroy(&set->elems);
@@ -150,6 +156,10 @@ struct tby_rs *tby_rs_new(void)
 {
     struct tby_rs *rs = calloc(1, sizeof(*rs));
 
+    if (rs && !(rs->slots = tby_rs_slots_new())) {
+        free(rs);
+        return NULL;
+    }
     if (rs) {
         tby_hmap_init(&rs->sets);
         tby_hmap_init(&rs->chains);
@@ -173,6 +183,7 @@ void tby_rs_free(struct tby_rs *rs)
     }
     tby_hmap_destroy(&rs->sets);
     tby_hmap_destroy(&rs->chains);
+    tby_rs_slots_free(rs->slots);
     free(rs->set_journal);
     free(rs->chain_journal);
     free(rs);
@@ -237,6 +248,7 @@ static struct tby_rs_set *set_new(struct tby_rs *rs, const char *name, enum tby_
     if (!set)
         return NULL;
     set->type = type;
+    set->slots = rs->slots;
     set->name = strdup(name);
     /* nft keeps comments of up to 127 bytes, without double quotes */
     set->comment = comment ? strndup(comment, TBY_RS_COMMENT_MAX) : NULL;
@@ -299,7 +311,7 @@ static struct tby_rs_elem *elem_find(const struct tby_rs_set *set, const uint8_t
          n = tby_hmap_next_with_hash(n)) {
         struct tby_rs_elem *e = TBY_CONTAINER_OF(n, struct tby_rs_elem, node);
 
-        if (e->len == len && (e->flags & ~TBY_RS_ELEM_VMAP) == flags &&
+        if (e->len == len && (e->flags & ~(TBY_RS_ELEM_VMAP | TBY_RS_ELEM_SLOT)) == flags &&
             memcmp(e->key, key, len) == 0)
             return e;
     }
@@ -311,19 +323,20 @@ static struct tby_rs_elem *elem_get(struct tby_rs_set *set, const uint8_t *key, 
 {
     struct tby_rs_elem *e = elem_find(set, key, len, flags);
     bool vmap = set->type == TBY_RS_IFNAME_VMAP;
+    bool slot = !vmap && sizeof(*e) + len <= TBY_RS_SLOT_SIZE;
     size_t before = vmap ? sizeof(struct vtargets) : 0;
     char *p;
 
     if (e)
         return e;
-    if (!(p = calloc(1, before + sizeof(*e) + len)))
+    if (!(p = slot ? tby_rs_slot_get(set->slots) : calloc(1, before + sizeof(*e) + len)))
         return NULL;
     e = (struct tby_rs_elem *)(void *)(p + before);
     e->len = len;
-    e->flags = flags | (vmap ? TBY_RS_ELEM_VMAP : 0);
+    e->flags = flags | (vmap ? TBY_RS_ELEM_VMAP : 0) | (slot ? TBY_RS_ELEM_SLOT : 0);
     memcpy(e->key, key, len);
     if (tby_hmap_insert(&set->elems, &e->node, elem_hash(key, len, flags)) < 0) {
-        elem_free(e);
+        elem_free(set, e);
         return NULL;
     }
     return e;
@@ -974,7 +987,7 @@ static void set_elem_done(struct tby_rs_set *set, struct tby_rs_elem *e)
 {
     if (!elem_done(e)) {
         tby_hmap_remove(&set->elems, &e->node);
-        elem_free(e);
+        elem_free(set, e);
     }
 }
 
@@ -1036,7 +1049,7 @@ static void set_forget(struct tby_rs *rs, struct tby_rs_set *set)
         set_target(e, true, NULL);
         if (!elem_wanted(e)) {
             tby_hmap_remove(&set->elems, &e->node);
-            elem_free(e);
+            elem_free(set, e);
         }
     }
     set->n_journal = 0;

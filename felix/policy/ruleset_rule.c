@@ -1,6 +1,7 @@
 /* ruleset_rule.c — rules of the ruleset model: building them, their nft text, and the
  * digest (a hash of that text) by which a chain's rules are compared with the kernel's. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ int tby_rs_rule_match(struct tby_rs_rule *rule, const struct tby_rs_match *m)
     struct tby_rs_match *p;
     char *set = NULL;
 
-    if (rule->packed)
+    if (rule->packed || rule->n == UINT16_MAX)
         return -EINVAL;
     if (!(p = realloc(rule->m, (rule->n + 1) * sizeof(*p))))
         return -ENOMEM;

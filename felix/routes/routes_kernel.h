@@ -13,6 +13,7 @@
 
 #include <netlink/netlink.h>
 
+#include "tabby/hmap.h"
 #include "tabby/routes.h"
 
 struct tby_routes {
@@ -38,6 +39,7 @@ struct routes_run {
     int vxlan[2];                /* ifindex of vxlan.tabby, vxlan-v6.tabby */
     int ipip;                    /* ifindex of tunl0 */
     bool uninstall;              /* tby_routes_uninstall: tunl0 is given back too */
+    struct tby_hmap ifindexes;   /* routes_table's, while it runs: device names to indexes */
 };
 
 /* Records a failure: the first one goes to the caller's error, later ones to the log.

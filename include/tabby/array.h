@@ -1,5 +1,6 @@
 /* array.h — growing an array in place, the one way tabby does it (after systemd's
- * GREEDY_REALLOC): capacity doubles from 8, so appending n elements costs O(n) in all.
+ * GREEDY_REALLOC): capacity doubles from 1 (most arrays of a large table hold one or two
+ * items: a selector's policies), so appending n elements costs O(n) in all.
  *
  *     struct item *items = NULL;
  *     size_t n = 0, cap = 0;

@@ -75,6 +75,8 @@ enum tby_rs_set_type {
 #define TBY_RS_ELEM_END 0x01u
 /* ruleset.c's: a verdict map's element, which carries its targets (tby_rs_elem_target) */
 #define TBY_RS_ELEM_VMAP 0x80u
+/* ruleset.c's: the element sits in one of the ruleset's slots (ruleset_slots.h) */
+#define TBY_RS_ELEM_SLOT 0x40u
 
 /* 24 bytes and the key: a table holds hundreds of thousands of them. */
 struct tby_rs_elem {
@@ -92,6 +94,7 @@ struct tby_rs_elem {
 const char *tby_rs_elem_target(const struct tby_rs_elem *e);
 
 struct tby_rs_given;          /* ruleset.c's: the CIDRs owners gave a set */
+struct tby_rs_slots;          /* ruleset_slots.h's: where the elements of a ruleset sit */
 
 struct tby_rs_set {
     struct tby_hnode node;
@@ -104,6 +107,7 @@ struct tby_rs_set {
     struct tby_rs_elem **journal;
     size_t n_journal, cap_journal;
     struct tby_rs_given *given;  /* CIDRs given by tby_rs_add_net (NULL: none yet) */
+    struct tby_rs_slots *slots;  /* the ruleset's, for its small elements */
 };
 
 enum tby_rs_hook {
@@ -162,10 +166,10 @@ enum tby_rs_verdict {
     TBY_RS_V_SNAT,            /* snat ip to <target, an IPv4 address> (nat chains only) */
 };
 
-/* Fields ordered by size (80 bytes): a table holds tens of thousands of rules. */
+/* Fields ordered by size (72 bytes, a 80-byte malloc chunk): a table holds tens of
+ * thousands of rules. */
 struct tby_rs_rule {
     struct tby_rs_match *m;
-    size_t n;
     char *log_prefix;         /* NULL: no log */
     char *target;
     char *comment;            /* NULL: none */
@@ -175,6 +179,7 @@ struct tby_rs_rule {
     uint32_t mark_and, mark_xor;
     enum tby_rs_verdict verdict;
     uint32_t refs;            /* a sealed rule is immutable and may sit in several chains */
+    uint16_t n;               /* matches in m (tby_rs_rule_match refuses more than 65,535) */
     uint16_t log_group;
     bool log_nflog;           /* log to NFLOG group log_group (else the kernel's log) */
     bool counter;
@@ -201,6 +206,7 @@ struct tby_rs {
     size_t n_set_journal, cap_set_journal;
     struct tby_rs_chain **chain_journal;
     size_t n_chain_journal, cap_chain_journal;
+    struct tby_rs_slots *slots;  /* owned: the slots of the small elements of every set */
 };
 
 /* ---- the model ----------------------------------------------------------------------- */

@@ -50,6 +50,37 @@ static void test_elements_are_reference_counted(void **state)
     assert_has(t2, "set s { type ipv4_addr; }");
 }
 
+/* Interface elements sit in the ruleset's slots (ruleset_slots.c): more of them than one
+ * slab holds, given back by a sync and taken again, read the same each time. */
+static void test_elements_in_slots_survive_being_given_back(void **state)
+{
+    _cleanup_(tby_rs_freep) struct tby_rs *rs = tby_rs_new();
+    struct tby_rs_set *s = tby_rs_set_add(rs, "s", TBY_RS_IFNAMES, NULL);
+    struct tby_rs_set *t = tby_rs_set_add(rs, "t", TBY_RS_IFNAMES, NULL);
+    char name[16];
+
+    (void)state;
+    for (int round = 0; round < 3; round++) {
+        _cleanup_free_ char *text = NULL;
+
+        for (int i = 0; i < 300; i++) {
+            snprintf(name, sizeof(name), "if%d", i);
+            assert_int_equal(tby_rs_add_ifname(rs, i % 2 ? s : t, name), 0);
+        }
+        tby_rs_journal_done(rs);
+        assert_int_equal(tby_hmap_count(&s->elems) + tby_hmap_count(&t->elems), 300);
+        text = rs_text(rs, false);
+        assert_has(text, "\"if1\", ");
+        assert_has(text, "\"if298\"");
+        for (int i = 0; i < 300; i += 1 + round) {
+            snprintf(name, sizeof(name), "if%d", i);
+            tby_rs_remove_ifname(rs, i % 2 ? s : t, name);
+        }
+        tby_rs_journal_done(rs);
+    }
+    tby_rs_set_del(rs, s);
+}
+
 /* Sealing packs a rule into one allocation: it reads the same and takes no more edits. */
 static void test_a_sealed_rule_reads_the_same_and_refuses_edits(void **state)
 {
@@ -383,6 +414,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_elements_are_reference_counted),
+        cmocka_unit_test(test_elements_in_slots_survive_being_given_back),
         cmocka_unit_test(test_a_sealed_rule_reads_the_same_and_refuses_edits),
         cmocka_unit_test(test_wrong_family_is_refused),
         cmocka_unit_test(test_nets_merge_overlaps_and_neighbours),

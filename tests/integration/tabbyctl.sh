@@ -125,7 +125,7 @@ test_bad_inputs_are_refused_and_change_nothing() {
 # "Nothing accepted that is not enforced": each field tabby decodes but does not enforce yet
 # (lib/enforce.c's table) is refused at apply, naming the file and the field.
 test_unenforced_fields_are_refused() {
-    refused_inputs unenforced unenforced 6
+    refused_inputs unenforced unenforced 5
 }
 
 # What tabby does enforce next to those fields is taken: profiles that allow or only label,

@@ -177,7 +177,7 @@ static void test_workload_sources_are_checked_before_conntrack(void **state)
     _cleanup_free_ char *t1 = NULL, *t2 = NULL, *t3 = NULL;
 
     (void)state;
-    set_spoofing(c, true);
+    set_spoofing(c, true); /* workloadSourceSpoofing: Any */
     wep_sources(c, "a", "cali-a", "10.0.0.1", "fd00::1", NULL);
     wep_sources(c, "b", "cali-b", "10.0.0.2", "fd00::2", "10.99.0.0/16,fd99::/64");
     wep(c, (struct wep_spec){ "default", "r", "node-b", "cali-r", "10.0.0.3", "app=web", NULL });
@@ -237,7 +237,7 @@ static void test_prefixes_count_only_with_workload_source_spoofing_any(void **st
     assert_lacks(t1, "\"cali-b\" . 10.0.0.2");
     assert_lacks(t1, "10.99.0.0");
     assert_has(t1, "\"cali-a\" . 10.0.0.1");
-    set_spoofing(c, true);
+    set_spoofing(c, true); /* workloadSourceSpoofing: Any */
     t2 = dump(c);
     assert_has(t2, "set from-wl-src-held { type ifname; comment \"local workloads whose "
                    "allowSpoofedSourcePrefixes are not allowed\"; }");

@@ -75,8 +75,9 @@ kp_play() {
 
 # The CRI runs the plugin from the node's /opt/cni/bin with the node's
 # /etc/cni/net.d/10-tabby.conflist (its first plugin, with the list's name and version) and
-# so the kubeconfig install-cni wrote there: seen through a private mount namespace in which
-# HOST's folders are mounted at those paths. IPAM's host-wide lock file is the node's own
+# so the kubeconfig install-cni wrote there, and the nodename file tabby-node wrote to
+# /var/lib/tabby: seen through a private mount namespace in which HOST's folders are
+# mounted at those paths (over a tmpfs where the machine has no such folder). IPAM's host-wide lock file is the node's own
 # (TABBY_IPAM_LOCK_FILE, not the machine's /var/run/tabby): each lab node is a host. Neither
 # podman's CNI backend nor `ctr run --cni` can call it for a Kubernetes pod: neither passes
 # K8S_POD_NAMESPACE (only containerd's CRI plugin does, and no kubelet or crictl runs here).
@@ -85,6 +86,11 @@ kp_cni() {
         mount -t tmpfs kube-play /opt && mkdir -p /opt/cni/bin &&
             mount --bind "$1/opt/cni/bin" /opt/cni/bin &&
             mount --bind "$1/etc/cni/net.d" /etc/cni/net.d || exit 99
+        if [ -d "$1/var/lib/tabby" ]; then
+            { [ -d /var/lib/tabby ] || { mount -t tmpfs kube-play /var/lib &&
+                mkdir /var/lib/tabby; }; } &&
+                mount --bind "$1/var/lib/tabby" /var/lib/tabby || exit 99
+        fi
         jq -c ".plugins[0] + {name, cniVersion}" /etc/cni/net.d/10-tabby.conflist |
             TABBY_IPAM_LOCK_FILE=$1/ipam.lock \
             CNI_COMMAND=$2 CNI_CONTAINERID=$3 CNI_NETNS=$4 CNI_IFNAME=eth0 \

@@ -9,8 +9,9 @@
 # hostPath volumes (and podman's annotation keeping the init container). Then: install-cni
 # puts the plugins, the conflist and the plugins' kubeconfig into the node's folders;
 # tabby-node registers the node, starts BIRD and reports ready through the DaemonSet's own
-# readiness probe; a pod is wired by the installed plugin through the installed conflist
-# and kubeconfig; nothing either ServiceAccount asked the API for was forbidden (the rules
+# readiness probe and writes its node name to the node's /var/lib/tabby/nodename, the
+# file the conflist's nodename_file names; a pod is wired by the installed plugin through
+# the installed conflist, kubeconfig and nodename file; nothing either ServiceAccount asked the API for was forbidden (the rules
 # this run did not exercise are listed).
 #
 # SKIP when podman, runc, catatonit, kubectl or python3-yaml is missing.
@@ -100,6 +101,16 @@ if at nft list table inet tabby >/dev/null 2>&1; then
     pass dataplane_in_the_nodes_namespace
 else
     fail dataplane_in_the_nodes_namespace "no table inet tabby in $(fab_name n1)"
+fi
+
+# ---- the nodename file: on the node's host folder, as the conflist names it --------------
+nodename_file_written() { [ "$(cat "$HOST/var/lib/tabby/nodename" 2>/dev/null)" = n1 ]; }
+named=$(jq -r '.plugins[0].nodename_file' "$NET/10-tabby.conflist" 2>/dev/null)
+if [ "$named" = /var/lib/tabby/nodename ] && t_wait 30 nodename_file_written; then
+    pass nodename_file_on_the_host_where_the_conflist_names_it
+else
+    fail nodename_file_on_the_host_where_the_conflist_names_it "conflist: $named, file: \
+$(cat "$HOST/var/lib/tabby/nodename" 2>&1)"
 fi
 
 # ---- a pod through what install-cni installed ------------------------------------------

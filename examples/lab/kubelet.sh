@@ -16,6 +16,15 @@
 #                                 tools/image*; else
 #                                 built from BUILD by tools/image.sh (and saved to ARCHIVE for
 #                                 the next time). Its output goes to stdout.
+#   kp_sa KAPI OUT [SECONDS]      tabby-node's service account folder OUT, as the kubelet
+#                                 projects it into the pod and keeps it: a token of
+#                                 kube-system/tabby-node (from the API server whose state is
+#                                 KAPI) SECONDS long (default 3607, the kubelet's), a new one
+#                                 once 80% of the last one's life is gone, each put in place
+#                                 as a projected volume is updated (kapi_sa_projected). The
+#                                 renewing loop runs in the background under $KAPI_EXEC (the
+#                                 API server's namespace: removing the namespaces ends it;
+#                                 its pid in OUT.pid, its log in OUT.log)
 #   kp_pod NODE DIR SA API_HOST API_PORT [IMAGE] [BACKEND] [POD_NAME]
 #                                 the Pod into DIR/pod.yaml and DIR/configmap.yaml (kube_pod.py);
 #                                 the node's host folders are DIR/host
@@ -55,6 +64,19 @@ kp_image() {
         return 0
     fi
     "$KP_HERE/../../tools/image.sh" "$build" --tag "$image" ${archive:+--save "$archive"}
+}
+
+kp_sa() {
+    local seconds=${3:-3607}
+    kapi_sa_projected "$1" kube-system tabby-node "$2" "$seconds" || return 1
+    # shellcheck disable=SC2016 # expanded by the loop's shell
+    ${KAPI_EXEC:-} bash -c 'unset KAPI_EXEC; . "$1"; every=$(($4 * 4 / 5))
+        while sleep "$every"; do
+            if kapi_sa_projected "$2" kube-system tabby-node "$3" "$4"; then every=$(($4 * 4 / 5))
+            else every=5; fi   # the API server away: soon again, as the kubelet retries
+        done' kp-sa "$KP_HERE/../../tests/k8s/kapi.sh" "$1" "$2" "$seconds" \
+        </dev/null >"$2.log" 2>&1 &
+    echo $! >"$2.pid"
 }
 
 kp_pod() {

@@ -99,10 +99,12 @@ kp_play() {
 # /etc/cni/net.d/10-tabby.conflist (its first plugin, with the list's name and version) and
 # so the kubeconfig install-cni wrote there, and the nodename file tabby-node wrote to
 # /var/lib/tabby: seen through a private mount namespace in which HOST's folders are
-# mounted at those paths (over a tmpfs where the machine has no such folder). IPAM's host-wide lock file is the node's own
-# (TABBY_IPAM_LOCK_FILE, not the machine's /var/run/tabby): each lab node is a host. Neither
-# podman's CNI backend nor `ctr run --cni` can call it for a Kubernetes pod: neither passes
-# K8S_POD_NAMESPACE (only containerd's CRI plugin does, and no kubelet or crictl runs here).
+# mounted at those paths (over a tmpfs where the machine has no such folder). IPAM's
+# host-wide lock file is the node's own (TABBY_IPAM_LOCK_FILE, not the machine's
+# /var/run/tabby): each lab node is a host. Neither podman's CNI backend nor `ctr run
+# --cni` calls it for a Kubernetes pod on its own: neither passes K8S_POD_NAMESPACE (only
+# containerd's CRI plugin does, and no kubelet or crictl runs here; what podman passes is
+# in the README, "Install on Kubernetes").
 kp_cni() {
     fab_in "$1" unshare -m bash -c '
         mount -t tmpfs kube-play /opt && mkdir -p /opt/cni/bin &&

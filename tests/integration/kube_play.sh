@@ -10,8 +10,10 @@
 # puts the plugins, the conflist and the plugins' kubeconfig into the node's folders;
 # tabby-node registers the node, starts BIRD and reports ready through the DaemonSet's own
 # readiness probe and writes its node name to the node's /var/lib/tabby/nodename, the
-# file the conflist's nodename_file names; a pod is wired by the installed plugin through
-# the installed conflist, kubeconfig and nodename file; nothing either ServiceAccount asked the API for was forbidden (the rules
+# file the conflist's nodename_file names; with 20 s tokens, the kubelet's part renews the
+# pod's and tabby-node the plugins' past three lifetimes, with no request answered 401; a
+# pod is wired by the installed plugin through the installed conflist, kubeconfig and
+# nodename file; nothing either ServiceAccount asked the API for was forbidden (the rules
 # this run did not exercise are listed).
 #
 # SKIP when podman, runc, catatonit, kubectl or python3-yaml is missing.
@@ -88,7 +90,7 @@ probe() { pm exec "$CTR" /usr/lib/tabby/probe ready; }
 start=$(now_ms)
 if t_wait 120 probe; then
     pass tabby_node_ready_by_its_readiness_probe
-    echo "ready $(($(now_ms) - start)) ms after the pod was sa_made"
+    echo "ready $(($(now_ms) - start)) ms after the pod was played"
 else
     fail tabby_node_ready_by_its_readiness_probe "$(probe 2>&1 | tail -1); $(pm logs "$CTR" \
         2>&1 | grep -v 'BIRD configuration not applied' | tail -8)"
@@ -118,8 +120,8 @@ renewals() { pm logs "$CTR" 2>&1 | grep -c "renewed the CNI plugins' token"; }
 three_lives() { [ $(($(now_ms) - sa_made)) -ge $((3 * TOKEN_SECONDS * 1000)) ]; }
 renewed_after() { [ "$(renewals)" -gt "$1" ]; }
 n0=$(renewals)
-if t_wait $((3 * TOKEN_SECONDS + 5)) three_lives && n1=$(renewals) &&
-    t_wait $((TOKEN_SECONDS / 2 + 5)) renewed_after "$n1"; then
+if t_wait $((3 * TOKEN_SECONDS + 5)) three_lives && late=$(renewals) &&
+    t_wait $((TOKEN_SECONDS / 2 + 5)) renewed_after "$late"; then
     unauthorized=$(at curl -sS --cacert "$K/ca.crt" -H "Authorization: Bearer \
 $(cat "$K/admin.token")" "$(kapi_url "$K")/_test/requests?since=0" |
         jq '[.requests[] | select(.status == 401)] | length')

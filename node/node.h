@@ -143,6 +143,9 @@ int node_dump(struct node *n, FILE *out, struct tby_error *err);
 void node_stop(struct node *n);
 /* --cleanup: each part removes what it programmed. */
 int node_cleanup(struct tby_error *err);
+/* --uninstall (uninstall.c): everything of tabby taken off the node; says what failed on
+ * stderr and returns the exit status. */
+int node_uninstall(void);
 /* ---- parts that speak to the Kubernetes API (kube_job.c) ---------------------------------- */
 
 /* A request a part makes of the k8s: datastore's API server beyond the datastore itself

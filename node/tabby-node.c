@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 
 #include "tabby/log.h"
-#include "tabby/routes.h"
 #include "install_cni.h"
 #include "node.h"
 
@@ -69,39 +68,6 @@ static int install_cni(int argc, char **argv)
     return rc;
 }
 
-/* `tabby-node --uninstall`: everything tabby put on the node, as a cleanup job run after
- * the DaemonSet is deleted would remove it: table inet tabby, the routes and devices it
- * owns (routes.h), and what install-cni installed, by install-cni's own settings (files
- * of others' stay). Each step runs even when one before failed; the first error is said. */
-static int uninstall(void)
-{
-    struct tby_error err = { 0 }, first = { 0 };
-    struct node_install_cni s;
-    struct tby_routes *routes = NULL;
-    int failed = 0, r;
-
-    if ((r = node_cleanup(&err)) < 0 && failed++ == 0)
-        first = err;
-    r = tby_routes_open(&routes, &err);
-    if (r == 0)
-        r = tby_routes_uninstall(routes, NULL, &err);
-    tby_routes_close(routes);
-    if (r < 0 && failed++ == 0)
-        first = err;
-    r = node_install_cni_load(&s, &err);
-    if (r == 0)
-        r = node_uninstall_cni(&s, &err);
-    node_install_cni_clear(&s);
-    if (r < 0 && failed++ == 0)
-        first = err;
-    if (failed)
-        fprintf(stderr, "tabby-node: --uninstall: %s%s\n", tby_error_str(&first),
-                failed > 1 ? " (and more: see the log)" : "");
-    else
-        tby_log(TBY_LOG_INFO, "node", "uninstalled: nothing of tabby is left on this node");
-    return failed ? 1 : 0;
-}
-
 int main(int argc, char **argv)
 {
     struct node n;
@@ -128,7 +94,7 @@ int main(int argc, char **argv)
                         "(use --allow-root-netns on a real node)\n");
         rc = 2;
     } else if (n.cfg.uninstall) {
-        rc = uninstall();
+        rc = node_uninstall();
     } else if (n.cfg.cleanup) {
         rc = said(node_cleanup(&err), &err);
     } else {

@@ -47,6 +47,11 @@ KAPI_SH=$TOP/tests/k8s/kapi.sh
 # Tokens from TokenRequest live this long; tabby's client reads a token file again on a
 # 401, but these are inline: the lab lasts less than that.
 KUBE_TOKEN_TTL=8760h
+# The token of tabby-node's pod (--runtime podman) lives this long, and is renewed as the
+# kubelet renews a projected token (kubelet.sh's kp_sa); the API server takes no shorter
+# TokenRequest than KUBE_MIN_TOKEN_SECONDS (its own default: 600).
+KUBE_POD_TOKEN_SECONDS=${KUBE_POD_TOKEN_SECONDS:-3607}
+KUBE_MIN_TOKEN_SECONDS=${KUBE_MIN_TOKEN_SECONDS:-600}
 # shellcheck source=../../tests/k8s/kapi.sh
 [ -f "$KAPI_SH" ] && . "$KAPI_SH"
 
@@ -67,7 +72,8 @@ kube_need_tools() {
 # history as a real server restarting its watch cache does).
 kube_apiserver_up() {
     KAPI_EXEC="ip netns exec $(fab_name kapi)" kapi_start "$KAPI" --listen "$STORE_IP:$KAPI_PORT" \
-        --rbac --state "$KAPI/state.json" "$@" </dev/null >/dev/null 2>&1 || return 1
+        --rbac --state "$KAPI/state.json" --min-token-seconds "$KUBE_MIN_TOKEN_SECONDS" "$@" \
+        </dev/null >/dev/null 2>&1 || return 1
     echo "${KAPI_PIDS[$KAPI]}" >"$KAPI.pid"
 }
 
@@ -195,12 +201,13 @@ kube_start_apiserver() {
     kube_identities || die "making the ServiceAccounts, roles and kubeconfigs failed"
     kube_nodes || die "registering the Node objects failed"
     # --runtime podman: the manifest, as an operator applies it, and the token folder the
-    # kubelet mounts into tabby-node's pod (its ServiceAccount's)
+    # kubelet mounts into tabby-node's pod (its ServiceAccount's), renewed as the kubelet
+    # renews it (kp_sa)
     if [ "$RUNTIME" = podman ]; then
         kube_kubectl apply -f "$TOP/manifests/tabby.yaml" >"$STATE/apply.log" 2>&1 ||
             die "applying manifests/tabby.yaml failed (see $STATE/apply.log)"
-        KAPI_EXEC="ip netns exec $(fab_name kapi)" kapi_sa_folder "$KAPI" kube-system \
-            tabby-node "$STATE/sa" || die "no token for ServiceAccount kube-system/tabby-node"
+        KAPI_EXEC="ip netns exec $(fab_name kapi)" kp_sa "$KAPI" "$STATE/sa" \
+            "$KUBE_POD_TOKEN_SECONDS" || die "no token for ServiceAccount kube-system/tabby-node"
     fi
     for i in $(seq 1 "$NODES"); do
         mkdir -p "$STATE/n$i/net.d"

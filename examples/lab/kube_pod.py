@@ -10,7 +10,9 @@
 #   kube_pod.py MANIFEST OUT SA_DIR NODE API_HOST API_PORT [IMAGE] [BACKEND] [POD_NAME]
 #               [HOST_ROOT]
 # IMAGE: the containers' image ("" for the manifest's); POD_NAME: default tabby-node-NODE;
-# HOST_ROOT: default OUT/host.
+# HOST_ROOT: default OUT/host. KP_POD_ENV (environment), "NAME=VALUE …": a test's own
+# settings for the tabby-node container, over the manifest's (none by default).
+import os
 import sys
 
 import yaml
@@ -40,6 +42,11 @@ for c in spec["initContainers"] + spec["containers"]:
     c.setdefault("volumeMounts", []).append(
         {"name": "sa", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
          "readOnly": True})
+for c in spec["containers"]:
+    extra = dict(kv.split("=", 1) for kv in os.environ.get("KP_POD_ENV", "").split())
+    if c["name"] == "tabby-node" and extra:
+        c["env"] = [e for e in c["env"] if e["name"] not in extra] + \
+            [{"name": k, "value": v} for k, v in extra.items()]
 # podman 4.3 removes a "once" init container when it exits and races its own clean-up
 # ("cannot remove container … as it is running"): keep it, as the kubelet does.
 pod = {"apiVersion": "v1", "kind": "Pod",

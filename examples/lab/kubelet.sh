@@ -16,6 +16,15 @@
 #                                 tools/image*; else
 #                                 built from BUILD by tools/image.sh (and saved to ARCHIVE for
 #                                 the next time). Its output goes to stdout.
+#   kp_sa KAPI OUT [SECONDS]      tabby-node's service account folder OUT, as the kubelet
+#                                 projects it into the pod and keeps it: a token of
+#                                 kube-system/tabby-node (from the API server whose state is
+#                                 KAPI) SECONDS long (default 3607, the kubelet's), a new one
+#                                 once 80% of the last one's life is gone, each put in place
+#                                 as a projected volume is updated (kapi_sa_projected). The
+#                                 renewing loop runs in the background under $KAPI_EXEC (the
+#                                 API server's namespace: removing the namespaces ends it;
+#                                 its pid in OUT.pid, its log in OUT.log)
 #   kp_pod NODE DIR SA API_HOST API_PORT [IMAGE] [BACKEND] [POD_NAME]
 #                                 the Pod into DIR/pod.yaml and DIR/configmap.yaml (kube_pod.py);
 #                                 the node's host folders are DIR/host
@@ -57,6 +66,19 @@ kp_image() {
     "$KP_HERE/../../tools/image.sh" "$build" --tag "$image" ${archive:+--save "$archive"}
 }
 
+kp_sa() {
+    local seconds=${3:-3607}
+    kapi_sa_projected "$1" kube-system tabby-node "$2" "$seconds" || return 1
+    # shellcheck disable=SC2016 # expanded by the loop's shell
+    ${KAPI_EXEC:-} bash -c 'unset KAPI_EXEC; . "$1"; every=$(($4 * 4 / 5))
+        while sleep "$every"; do
+            if kapi_sa_projected "$2" kube-system tabby-node "$3" "$4"; then every=$(($4 * 4 / 5))
+            else every=5; fi   # the API server away: soon again, as the kubelet retries
+        done' kp-sa "$KP_HERE/../../tests/k8s/kapi.sh" "$1" "$2" "$seconds" \
+        </dev/null >"$2.log" 2>&1 &
+    echo $! >"$2.pid"
+}
+
 kp_pod() {
     mkdir -p "$2/host/lib/modules" # the one hostPath the manifest expects to exist
     python3 "$KP_HERE/kube_pod.py" "$TOP_MANIFEST" "$2" "$3" "$1" "$4" "$5" "${6:-}" \
@@ -75,16 +97,24 @@ kp_play() {
 
 # The CRI runs the plugin from the node's /opt/cni/bin with the node's
 # /etc/cni/net.d/10-tabby.conflist (its first plugin, with the list's name and version) and
-# so the kubeconfig install-cni wrote there: seen through a private mount namespace in which
-# HOST's folders are mounted at those paths. IPAM's host-wide lock file is the node's own
-# (TABBY_IPAM_LOCK_FILE, not the machine's /var/run/tabby): each lab node is a host. Neither
-# podman's CNI backend nor `ctr run --cni` can call it for a Kubernetes pod: neither passes
-# K8S_POD_NAMESPACE (only containerd's CRI plugin does, and no kubelet or crictl runs here).
+# so the kubeconfig install-cni wrote there, and the nodename file tabby-node wrote to
+# /var/lib/tabby: seen through a private mount namespace in which HOST's folders are
+# mounted at those paths (over a tmpfs where the machine has no such folder). IPAM's
+# host-wide lock file is the node's own (TABBY_IPAM_LOCK_FILE, not the machine's
+# /var/run/tabby): each lab node is a host. Neither podman's CNI backend nor `ctr run
+# --cni` calls it for a Kubernetes pod on its own: neither passes K8S_POD_NAMESPACE (only
+# containerd's CRI plugin does, and no kubelet or crictl runs here; what podman passes is
+# in the README, "Install on Kubernetes").
 kp_cni() {
     fab_in "$1" unshare -m bash -c '
         mount -t tmpfs kube-play /opt && mkdir -p /opt/cni/bin &&
             mount --bind "$1/opt/cni/bin" /opt/cni/bin &&
             mount --bind "$1/etc/cni/net.d" /etc/cni/net.d || exit 99
+        if [ -d "$1/var/lib/tabby" ]; then
+            { [ -d /var/lib/tabby ] || { mount -t tmpfs kube-play /var/lib &&
+                mkdir /var/lib/tabby; }; } &&
+                mount --bind "$1/var/lib/tabby" /var/lib/tabby || exit 99
+        fi
         jq -c ".plugins[0] + {name, cniVersion}" /etc/cni/net.d/10-tabby.conflist |
             TABBY_IPAM_LOCK_FILE=$1/ipam.lock \
             CNI_COMMAND=$2 CNI_CONTAINERID=$3 CNI_NETNS=$4 CNI_IFNAME=eth0 \

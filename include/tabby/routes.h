@@ -17,9 +17,10 @@
  *    permanent neighbour and FDB entries on them;
  *  - while an IPIP pool exists, tunl0's up state and IPv4 address (the device itself
  *    belongs to the kernel's ipip module).
- * Anything else is only read. A foreign route already holding a destination tabby wants
- * is adopted when it is what tabby would program (the CNI plugin's workload routes), and
- * otherwise left alone and reported as a conflict.
+ * Anything else is only read, with one exception: `tabby-node --uninstall` deletes the
+ * routes BIRD left behind (tby_routes_delete_protocol). A foreign route already holding a
+ * destination tabby wants is adopted when it is what tabby would program (the CNI
+ * plugin's workload routes), and otherwise left alone and reported as a conflict.
  */
 #ifndef TABBY_ROUTES_H
 #define TABBY_ROUTES_H
@@ -240,6 +241,12 @@ int tby_routes_apply(struct tby_routes *routes, const struct tby_routes_plan *pl
  * Nothing else is touched. stats may be NULL. */
 int tby_routes_uninstall(struct tby_routes *routes, struct tby_routes_stats *stats,
                          struct tby_error *err);
+/* `tabby-node --uninstall` once BIRD is gone: deletes every route of protocol `proto` in
+ * every table (RTPROT_BIRD: the routes tabby's BIRD installed with persist on, which
+ * outlive it), counting them in *deleted. Carries on past a route it cannot delete and
+ * returns the first error. */
+int tby_routes_delete_protocol(struct tby_routes *routes, unsigned proto, unsigned *deleted,
+                               struct tby_error *err);
 /* Applies the last plan again: what the daemon calls when tby_routes_events says so. */
 int tby_routes_resync(struct tby_routes *routes, struct tby_routes_stats *stats,
                       struct tby_error *err);

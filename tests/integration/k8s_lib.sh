@@ -253,8 +253,7 @@ kl_podman() {
         { echo "the image: $(tail -3 "$T_TMP/image.log")" >&2; return 1; }
     kl_kubectl apply -f "$T_TOP/manifests/tabby.yaml" >"$T_TMP/apply.log" 2>&1 ||
         { echo "the manifest: $(tail -3 "$T_TMP/apply.log")" >&2; return 1; }
-    KAPI_EXEC="ip netns exec $(fab_name kapi)" kapi_sa_folder "$KL_DIR" kube-system tabby-node \
-        "$T_TMP/sa" || return 1
+    KAPI_EXEC="ip netns exec $(fab_name kapi)" kp_sa "$KL_DIR" "$T_TMP/sa" || return 1
     PN_RUNTIME=podman
 }
 

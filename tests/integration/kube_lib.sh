@@ -12,8 +12,12 @@
 #                                 without ARGS this build's image, loaded from the build
 #                                 folder's archive when it is up to date (kp_image)
 #   kl_cluster NODE LISTEN        the API server test double with RBAC in NODE's namespace,
-#                                 listening on LISTEN (ADDR:0), the manifest applied, a
-#                                 token for tabby-node (KL_SA); kc is kubectl as its admin
+#                                 listening on LISTEN (ADDR:0), the manifest applied,
+#                                 tabby-node's service account folder (KL_SA) kept fresh as
+#                                 the kubelet keeps it (kp_sa: KL_POD_TOKEN_SECONDS long,
+#                                 default 3607; the server takes no shorter TokenRequest
+#                                 than KL_MIN_TOKEN_SECONDS, default 600); kc is kubectl as
+#                                 its admin
 #   kl_pod NODE [IMAGE] [BACKEND] the DaemonSet's template as the kubelet would run it on
 #                                 NODE, into $T_TMP/NODE/pod.yaml and configmap.yaml (the
 #                                 ConfigMap's backend BACKEND when given); the node's host
@@ -54,12 +58,12 @@ kl_cluster() {
     KL_API=$1
     KL_K=$T_TMP/kapi
     t_on_exit kapi_stop_all
-    KAPI_EXEC="ip netns exec $(fab_name "$1")" kapi_start "$KL_K" --rbac --listen "$2" ||
-        return 1
+    KAPI_EXEC="ip netns exec $(fab_name "$1")" kapi_start "$KL_K" --rbac --listen "$2" \
+        --min-token-seconds "${KL_MIN_TOKEN_SECONDS:-600}" || return 1
     kc apply -f "$T_TOP/manifests/tabby.yaml" >"$T_TMP/apply.log" 2>&1 || return 1
     KL_SA=$T_TMP/sa
-    KAPI_EXEC="ip netns exec $(fab_name "$1")" kapi_sa_folder "$KL_K" kube-system tabby-node \
-        "$KL_SA"
+    KAPI_EXEC="ip netns exec $(fab_name "$1")" kp_sa "$KL_K" "$KL_SA" \
+        "${KL_POD_TOKEN_SECONDS:-3607}"
 }
 kc() { fab_in "$KL_API" kubectl --kubeconfig "$KL_K/kubeconfig" --cache-dir "$KL_K.kcache" "$@"; }
 

@@ -9,8 +9,11 @@
 # hostPath volumes (and podman's annotation keeping the init container). Then: install-cni
 # puts the plugins, the conflist and the plugins' kubeconfig into the node's folders;
 # tabby-node registers the node, starts BIRD and reports ready through the DaemonSet's own
-# readiness probe; a pod is wired by the installed plugin through the installed conflist
-# and kubeconfig; nothing either ServiceAccount asked the API for was forbidden (the rules
+# readiness probe and writes its node name to the node's /var/lib/tabby/nodename, the
+# file the conflist's nodename_file names; with 20 s tokens, the kubelet's part renews the
+# pod's and tabby-node the plugins' past three lifetimes, with no request answered 401; a
+# pod is wired by the installed plugin through the installed conflist, kubeconfig and
+# nodename file; nothing either ServiceAccount asked the API for was forbidden (the rules
 # this run did not exercise are listed).
 #
 # SKIP when podman, runc, catatonit, kubectl or python3-yaml is missing.
@@ -40,8 +43,13 @@ if ! kl_image; then
 fi
 
 # ---- the cluster: the API server in the node's namespace, the manifest applied ------------
-kl_cluster n1 127.0.0.1:0 ||
+# Tokens of 20 s (the server takes 10 s and more): the pod's, renewed by the kubelet's part
+# (kp_sa), and the plugins', which tabby-node renews (TABBY_CNI_TOKEN_SECONDS, this test's).
+TOKEN_SECONDS=20
+export KP_POD_ENV="TABBY_CNI_TOKEN_SECONDS=$TOKEN_SECONDS"
+KL_POD_TOKEN_SECONDS=$TOKEN_SECONDS KL_MIN_TOKEN_SECONDS=10 kl_cluster n1 127.0.0.1:0 ||
     { fail kube_play "the API server or the manifest: $(tail -3 "$T_TMP/apply.log")"; t_end; }
+sa_made=$(now_ms)   # the pod's first token
 printf 'apiVersion: v1\nkind: Node\nmetadata: {name: "n1"}\n' | kc apply -f - >/dev/null &&
     printf 'apiVersion: crd.projectcalico.org/v1\nkind: IPPool\nmetadata: {name: "pool"}\n%s\n' \
         'spec: {cidr: "10.62.0.0/16", blockSize: 26, ipipMode: Never, vxlanMode: Never}' |
@@ -100,6 +108,45 @@ if at nft list table inet tabby >/dev/null 2>&1; then
     pass dataplane_in_the_nodes_namespace
 else
     fail dataplane_in_the_nodes_namespace "no table inet tabby in $(fab_name n1)"
+fi
+
+# ---- tokens: the pod's renewed by the kubelet, the plugins' by tabby-node ------------------
+# Past three lifetimes of the pod's first token, tabby-node still renews the plugins'
+# token (each renewal is a request with its own token of the moment), the API server
+# answered no request 401, and the plugins' kubeconfig holds a token it takes.
+renewals() { pm logs "$CTR" 2>&1 | grep -c "renewed the CNI plugins' token"; }
+# three_lives: three lifetimes of the pod's first token have gone by; renewed_after N:
+# a renewal after the first N.
+three_lives() { [ $(($(now_ms) - sa_made)) -ge $((3 * TOKEN_SECONDS * 1000)) ]; }
+renewed_after() { [ "$(renewals)" -gt "$1" ]; }
+n0=$(renewals)
+if t_wait $((3 * TOKEN_SECONDS + 5)) three_lives && late=$(renewals) &&
+    t_wait $((TOKEN_SECONDS / 2 + 5)) renewed_after "$late"; then
+    unauthorized=$(at curl -sS --cacert "$K/ca.crt" -H "Authorization: Bearer \
+$(cat "$K/admin.token")" "$(kapi_url "$K")/_test/requests?since=0" |
+        jq '[.requests[] | select(.status == 401)] | length')
+    who=$(kc --kubeconfig "$NET/tabby-kubeconfig" auth whoami \
+        -o jsonpath='{.status.userInfo.username}' 2>&1)
+    if [ "$unauthorized" = 0 ] && [ "$who" = system:serviceaccount:kube-system:tabby-cni-plugin ]
+    then
+        pass tokens_renewed_past_their_life
+        echo "$(renewals) renewals of the plugins' token in $((($(now_ms) - sa_made) / 1000)) s"
+    else
+        fail tokens_renewed_past_their_life "401 answers: $unauthorized, whoami: $who"
+    fi
+else
+    fail tokens_renewed_past_their_life "renewals: $n0, then $(renewals); $(pm logs "$CTR" 2>&1 |
+        grep -i token | tail -3)"
+fi
+
+# ---- the nodename file: on the node's host folder, as the conflist names it --------------
+nodename_file_written() { [ "$(cat "$HOST/var/lib/tabby/nodename" 2>/dev/null)" = n1 ]; }
+named=$(jq -r '.plugins[0].nodename_file' "$NET/10-tabby.conflist" 2>/dev/null)
+if [ "$named" = /var/lib/tabby/nodename ] && t_wait 30 nodename_file_written; then
+    pass nodename_file_on_the_host_where_the_conflist_names_it
+else
+    fail nodename_file_on_the_host_where_the_conflist_names_it "conflist: $named, file: \
+$(cat "$HOST/var/lib/tabby/nodename" 2>&1)"
 fi
 
 # ---- a pod through what install-cni installed ------------------------------------------

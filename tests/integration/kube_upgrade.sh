@@ -19,8 +19,8 @@
 #   Removal: deleting the pod (podman kube down) leaves the pods' networking: the stream
 #   flows, table inet tabby and the routes stay. Then `tabby-node --uninstall` run from
 #   the image as a cleanup job (podman run, host network) leaves nothing of tabby on the
-#   node (table, routes of protocol 80, vxlan.tabby, install-cni's files) and every other
-#   route as it was.
+#   node (table, routes of protocol 80 and of BIRD's, vxlan.tabby, install-cni's files)
+#   and every other route as it was.
 #
 # SKIP when podman, runc, catatonit, kubectl, socat or python3-yaml is missing.
 set -u
@@ -224,7 +224,8 @@ fi
 # As a Job (or `ctr run`) would run it on the node: host network, privileged, the host's
 # CNI folders where install-cni had them; its defaults are install-cni's.
 host=$T_TMP/n1/host
-fab_in n1 ip route show table all | grep -vE 'proto 80|vxlan\.tabby| fe80:' >"$T_TMP/routes.before"
+fab_in n1 ip route show table all >"$T_TMP/routes.all"
+grep -vE 'proto (80|bird)|vxlan\.tabby| fe80:' "$T_TMP/routes.all" >"$T_TMP/routes.before"
 if kl_pm n1 run --rm --network host --privileged --entrypoint /usr/sbin/tabby-node \
     -v "$host/opt/cni/bin:/host/opt/cni/bin" -v "$host/etc/cni/net.d:/host/etc/cni/net.d" \
     "$NEW" --uninstall --allow-root-netns >"$T_TMP/uninstall.log" 2>&1; then
@@ -233,10 +234,9 @@ else
     fail uninstall_job_runs_from_the_image "$(tail -3 "$T_TMP/uninstall.log")"
 fi
 left=$(st_tabby_left n1 "$host/etc/cni/net.d" "$host/opt/cni/bin")
-# BIRD's routes (persist on, as Calico's) are BIRD's: --uninstall leaves them, as it leaves
-# every route that is not tabby-node's own; said here.
+# BIRD's routes (persist on, as Calico's) outlive its pod: --uninstall removes them too.
 [ "$BACKEND" = bird ] &&
-    echo "# routes of BIRD left after --uninstall: $(fab_in n1 ip route show proto bird | wc -l)"
+    echo "# routes of BIRD removed by --uninstall: $(grep -c 'proto bird' "$T_TMP/routes.all")"
 if [ -z "$left" ] && fab_in n1 ip route show table all | grep -vE ' fe80:' |
     diff "$T_TMP/routes.before" - >"$T_TMP/routes.diff"; then
     pass uninstall_leaves_nothing_of_tabby_and_the_rest

@@ -5,7 +5,9 @@
 # privileged, one node at a time, install-cni first, NODENAME from spec.nodeName, exec
 # probes, the image of this version); `kubectl apply -f` takes each whole against the API
 # server test double (a second apply changes nothing); with RBAC on, the ServiceAccounts
-# may do what their ClusterRoles say and nothing broader (kubectl auth can-i).
+# may do what their ClusterRoles say and nothing broader (kubectl auth can-i). In both,
+# the file tabby-node writes its node name to (CALICO_NODENAME_FILE) is on a hostPath, and
+# the conflist's nodename_file names it as the host sees it.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$T_TOP/tests/k8s/kapi.sh"
@@ -55,6 +57,35 @@ if [ "$got" = "$(printf 'true %.0s' $(seq 13) | sed 's/ $//')" ]; then
     pass daemonset_as_calico_node
 else
     fail daemonset_as_calico_node "checks: $got"
+fi
+
+# ---- the nodename file: tabby-node's, on the host, where the plugins read it ----------
+# Prints, per manifest, the host's path of tabby-node's CALICO_NODENAME_FILE (through its
+# hostPath volume: "" when it is in no such volume) and the conflist's nodename_file.
+nodename_paths() {
+    python3 - "$1" <<'PY'
+import json, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+ds = next(d for d in docs if d["kind"] == "DaemonSet")["spec"]["template"]["spec"]
+cm = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["cni_network_config"]
+node = next(c for c in ds["containers"] if c["name"] == "tabby-node")
+file = next((e.get("value") for e in node["env"] if e["name"] == "CALICO_NODENAME_FILE"), "")
+vols = {v["name"]: v for v in ds["volumes"]}
+host = ""
+for m in node.get("volumeMounts", []):
+    hp = vols[m["name"]].get("hostPath")
+    if hp and file.startswith(m["mountPath"].rstrip("/") + "/") and not m.get("readOnly"):
+        host = hp["path"].rstrip("/") + file[len(m["mountPath"].rstrip("/")):]
+conf = json.loads(cm.replace("__CNI_MTU__", "0"))
+print(host or "-", conf["plugins"][0].get("nodename_file", "-"))
+PY
+}
+got=$(for f in tabby.yaml tabby-etcd.yaml; do nodename_paths "$M/$f"; done | tr '\n' ' ')
+if [ "$got" = "/var/lib/tabby/nodename /var/lib/tabby/nodename \
+/var/lib/tabby/nodename /var/lib/tabby/nodename " ]; then
+    pass nodename_file_on_a_hostpath_named_in_the_conflist
+else
+    fail nodename_file_on_a_hostpath_named_in_the_conflist "host path, nodename_file: $got"
 fi
 
 # ---- kubectl apply against the API server test double, with RBAC on --------------------

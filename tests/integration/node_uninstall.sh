@@ -4,10 +4,12 @@
 # (static and boot), a conflist and a CNI plugin of another network.
 #   The pod goes (tabby-node stopped by SIGTERM, as `kubectl delete` does): the pods'
 #   networking stays — the stream flows, the table, the routes and vxlan.tabby are there.
-#   `tabby-node --uninstall`, with install-cni's settings: nothing of tabby is left in the
-#   namespace (no table inet tabby, no route of protocol 80, no vxlan.tabby, tunl0 without
-#   an address and down, none of install-cni's files), everything else is as it was; a
-#   second run finds nothing to do and succeeds.
+#   n1 also runs a BIRD whose kernel protocol persists its routes (as tabby's BIRD does):
+#   `tabby-node --uninstall` while it runs leaves its routes and fails naming it; once it
+#   stopped (its routes outlive it), `tabby-node --uninstall`, with install-cni's settings:
+#   nothing of tabby is left in the namespace (no table inet tabby, no route of protocol
+#   80 or bird, no vxlan.tabby, tunl0 without an address and down, none of install-cni's
+#   files), everything else is as it was; a second run finds nothing to do and succeeds.
 set -u
 . "$(dirname "$0")/lib.sh"
 t_begin node_uninstall
@@ -61,6 +63,28 @@ if nl_in n1 ip link show tunl0 >/dev/null 2>&1; then
     nl_in n1 ip addr add 10.69.200.1/32 dev tunl0
     nl_in n1 ip link set tunl0 up
 fi
+# A BIRD in n1 as tabby's runs: kernel protocols with persist on, which leave its routes
+# (IPv4 and IPv6, a blackhole and one through a gateway) in the kernel when it stops.
+BIRD_DIR=$T_TMP/bird
+mkdir -p "$BIRD_DIR"
+cat >"$BIRD_DIR/bird.conf" <<'CONF'
+router id 10.0.0.1;
+protocol device {}
+protocol static { ipv4; route 10.69.250.0/26 blackhole; route 10.69.251.0/26 via 10.0.0.2; }
+protocol static { ipv6; route fd69:250::/122 blackhole; }
+protocol kernel { ipv4 { export all; }; learn off; persist on; }
+protocol kernel { ipv6 { export all; }; learn off; persist on; }
+CONF
+ip netns exec "$(fab_name n1)" bird -f -c "$BIRD_DIR/bird.conf" -s "$BIRD_DIR/bird.ctl" \
+    </dev/null >"$BIRD_DIR/bird.log" 2>&1 &
+BIRD_PID=$!
+t_on_exit 'kill "$BIRD_PID" 2>/dev/null'
+bird_routes() { nl_in n1 ip route show table all proto bird | grep -c .; }
+bird_installed() { [ "$(bird_routes)" -ge 3 ]; }
+if ! t_wait 20 bird_installed; then
+    fail setup "BIRD installed no routes: $(cat "$BIRD_DIR/bird.log")"
+    t_end
+fi
 # What is not tabby's: links (names, up or down) and routes of every table, with the
 # ones tabby owns (protocol 80, through or for its devices, its kernel-made local ones)
 # left out, and the IPv6 link-local ones the kernel adds once an interface's address is
@@ -69,7 +93,7 @@ others() {
     nl_in n1 ip -o link show | awk -F': ' '$2 !~ /^(vxlan\.tabby|vxlan-v6\.tabby|tunl0)[@:]?/ {
         split($2, n, "@"); print n[1], ($3 ~ /UP/ ? "up" : "down") }'
     nl_in n1 ip route show table all |
-        grep -vE 'proto 80|vxlan\.tabby|vxlan-v6\.tabby|tunl0| fe80:'
+        grep -vE 'proto (80|bird)|vxlan\.tabby|vxlan-v6\.tabby|tunl0| fe80:'
 }
 others >"$T_TMP/others.before"
 
@@ -81,6 +105,23 @@ then
     pass pod_deleted_leaves_the_pods_networking
 else
     fail pod_deleted_leaves_the_pods_networking "$(cat "$T_TMP/sender.err")"
+fi
+
+# ---- --uninstall while BIRD runs: its routes are live, they stay ------------------------
+if ! cni_env ip netns exec "$(fab_name n1)" "$TABBY_NODE" --uninstall \
+    >"$T_TMP/uninstall0.log" 2>&1 && grep -q "BIRD (pid $BIRD_PID) still runs" \
+    "$T_TMP/uninstall0.log" && bird_installed; then
+    pass uninstall_leaves_a_running_birds_routes_and_fails
+else
+    fail uninstall_leaves_a_running_birds_routes_and_fails "$(bird_routes) routes of BIRD; \
+$(tail -3 "$T_TMP/uninstall0.log")"
+fi
+kill "$BIRD_PID"
+bird_gone() { ! kill -0 "$BIRD_PID" 2>/dev/null; }
+if t_wait 10 bird_gone && bird_installed; then
+    pass birds_routes_outlive_it
+else
+    fail birds_routes_outlive_it "$(bird_routes) routes of BIRD left"
 fi
 
 # ---- --uninstall ------------------------------------------------------------------------

@@ -92,6 +92,7 @@ st_tabby_left() {
     local dev f
     fab_in "$1" nft list table inet tabby >/dev/null 2>&1 && echo "table inet tabby"
     [ -z "$(fab_in "$1" ip route show table all proto 80)" ] || echo "routes of protocol 80"
+    [ -z "$(fab_in "$1" ip route show table all proto bird)" ] || echo "routes of protocol bird"
     for dev in vxlan.tabby vxlan-v6.tabby; do
         fab_in "$1" ip link show "$dev" >/dev/null 2>&1 && echo "$dev"
     done

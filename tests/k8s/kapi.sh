@@ -8,9 +8,16 @@
 #   kapi_kubectl DIR ARGS…             kubectl as the admin (a private discovery cache)
 #   kapi_curl DIR METHOD PATH [CURL ARGS…]   the admin's request, body to stdout
 #   kapi_fault DIR JSON                add a fault (POST /_test/faults); see README.md
-#   kapi_sa_folder DIR NS ACCOUNT OUT  OUT as the kubelet projects a pod's service account
-#                                      folder: token (a TokenRequest of NS/ACCOUNT, 2 h),
-#                                      ca.crt, namespace
+#   kapi_sa_folder DIR NS ACCOUNT OUT [SECONDS]
+#                                      OUT as the kubelet projects a pod's service account
+#                                      folder: token (a TokenRequest of NS/ACCOUNT, SECONDS
+#                                      long, default 2 h), ca.crt, namespace
+#   kapi_sa_projected DIR NS ACCOUNT OUT [SECONDS]
+#                                      the same folder made, or renewed, as the kubelet's
+#                                      projected volume writes it: the files in a new
+#                                      ..TIMESTAMP folder, the ..data link swapped to it in
+#                                      one rename, token, ca.crt and namespace links
+#                                      through ..data; the folder before is removed
 # To run it inside a network namespace, prefix KAPI_EXEC (e.g.
 # KAPI_EXEC="ip netns exec NS") and listen on an address of that namespace.
 
@@ -71,6 +78,18 @@ kapi_fault() {
 kapi_sa_folder() {
     mkdir -p "$4"
     ${KAPI_EXEC:-} kubectl --kubeconfig "$1/kubeconfig" --cache-dir "$1.kcache" \
-        create token "$3" -n "$2" --duration 2h >"$4/token" &&
+        create token "$3" -n "$2" --duration "${5:-7200}s" >"$4/token.new" &&
+        mv "$4/token.new" "$4/token" &&
         cp "$1/ca.crt" "$4/ca.crt" && printf %s "$2" >"$4/namespace"
+}
+
+kapi_sa_projected() {
+    local out=$4 d old f
+    d=$out/..$(date +%s%N)
+    old=$(readlink "$out/..data" 2>/dev/null)
+    mkdir -p "$d" && kapi_sa_folder "$1" "$2" "$3" "$d" "${5:-7200}" &&
+        ln -sfn "$(basename "$d")" "$out/..data.new" && mv -T "$out/..data.new" "$out/..data" ||
+        { rm -rf "$d"; return 1; }
+    for f in token ca.crt namespace; do [ -L "$out/$f" ] || ln -sfn "..data/$f" "$out/$f"; done
+    [ -z "$old" ] || rm -rf "${out:?}/$old"
 }

@@ -8,8 +8,9 @@
 #   cri_client.py --socket SOCK --api DIR COMMAND ARGS…
 #     version                       RUNTIME-NAME RUNTIME-VERSION CRI-VERSION
 #     run NAMESPACE NAME UID        RunPodSandbox; prints the sandbox's id
-#     status ID                     PodSandboxStatus as JSON: state, ip, more ips,
-#                                   metadata, the netns path (from the verbose info)
+#     status ID…                    PodSandboxStatus of each as one JSON line: state,
+#                                   ip, more ips, metadata, the netns path (from the
+#                                   verbose info)
 #     stop ID / remove ID           StopPodSandbox / RemovePodSandbox
 #     list                          the sandboxes' ids, one a line
 #     clean                         stops and removes every sandbox (for an EXIT trap)
@@ -80,7 +81,8 @@ def main():
             config=sandbox_config(api, namespace, name, uid)), timeout=t)
         print(r.pod_sandbox_id)
     elif a.command == "status":
-        print(json.dumps(status(api, rt, a.args[0])))
+        for sid in a.args:
+            print(json.dumps(status(api, rt, sid)))
     elif a.command == "stop":
         rt.StopPodSandbox(api.StopPodSandboxRequest(pod_sandbox_id=a.args[0]), timeout=t)
     elif a.command == "remove":

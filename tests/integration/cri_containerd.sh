@@ -8,7 +8,8 @@
 # sandbox's id as container), an address from the pool that the runtime reports back, the
 # pod's end of the veth inside the sandbox's network namespace and the node reaching it;
 # stopping the sandbox runs DEL, which names the pod too and leaves nothing; a sandbox
-# whose uid is not the Pod's is refused and leaves nothing.
+# whose uid is not the Pod's is refused and leaves nothing; four sandboxes asked for at
+# once get four addresses, and stopped at once leave nothing.
 #
 # containerd runs as its own instance (state, sockets and the sandboxes' network
 # namespaces under the scratch folder, the CNI folders of this run) in a private mount
@@ -219,7 +220,45 @@ test_sandbox_of_another_uid_is_refused() {
     fi
 }
 
+# As a kubelet starting a node's pods: sandboxes of 4 pods asked for at once, so containerd
+# runs 4 ADDs in parallel (IPAM's compare-and-swap under contention); then stopped at once.
+test_parallel_sandboxes_get_distinct_addresses() {
+    local name=cri_parallel_sandboxes_get_distinct_addresses i pids=() ips bad= uids
+    for i in 1 2 3 4; do
+        printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: "p%s", namespace: "shop"}\nspec: {nodeName: "node-1", containers: [{name: "main", image: "busybox"}]}\n' "$i"
+    done | kc apply -f - >/dev/null || { fail "$name" "kubectl apply of the pods"; return; }
+    uids=$(kc get pods -n shop -o json)
+    for i in 1 2 3 4; do
+        cri run shop "p$i" "$(jq -r --arg p "p$i" '.items[] | select(.metadata.name == $p) |
+            .metadata.uid' <<<"$uids")" >"$T_TMP/p$i.id" 2>&1 &
+        pids+=($!)
+    done
+    for i in 1 2 3 4; do wait "${pids[$((i - 1))]}" || bad+="p$i: $(cat "$T_TMP/p$i.id"); "; done
+    [ -z "$bad" ] || { fail "$name" "RunPodSandbox: $bad"; return; }
+    ips=$(cri status $(cat "$T_TMP"/p[1-4].id) | jq -r .ip)
+    pids=()
+    if [ "$(grep -c '^10\.10\.' <<<"$ips")" != 4 ] || [ "$(sort -u <<<"$ips" | wc -l)" != 4 ]; then
+        fail "$name" "addresses not 4 distinct ones of the pool: $(tr '\n' ' ' <<<"$ips")"
+    elif [ "$(ctl get wep -n shop -o name | wc -l)" != 4 ]; then
+        fail "$name" "endpoints: $(ctl get wep -n shop -o name | tr '\n' ' ')"
+    else
+        for i in 1 2 3 4; do
+            { cri stop "$(cat "$T_TMP/p$i.id")" && cri remove "$(cat "$T_TMP/p$i.id")"; } &
+            pids+=($!)
+        done
+        for i in 1 2 3 4; do wait "${pids[$((i - 1))]}" || bad+="p$i "; done
+        if [ -n "$bad" ]; then
+            fail "$name" "Stop/RemovePodSandbox failed for $bad"
+        elif ! all_gone; then
+            fail "$name" "after stopping them at once: $WHY"
+        else
+            pass "$name"
+        fi
+    fi
+}
+
 test_sandbox_gets_a_kubernetes_pods_network
 test_stop_runs_del_with_the_pods_namespace
 test_sandbox_of_another_uid_is_refused
+test_parallel_sandboxes_get_distinct_addresses
 t_end

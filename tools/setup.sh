@@ -21,6 +21,9 @@ packages=(
     frr python3
     # Real CNI clients for the tabby plugin's tests (cnitool is built from source there).
     containernetworking-plugins podman runc containerd busybox-static iptables golang-go
+    # A CRI client (containerd's CRI plugin, driven as the kubelet drives it): gRPC and
+    # protoc for Python; the proto comes from Debian's containerd source at test time.
+    python3-grpcio python3-grpc-tools
     # podman kube play runs the DaemonSet's pod: its pause process.
     catatonit
     # Real Kubernetes clients for the API server test double (tests/k8s/); kubectl is

@@ -5,53 +5,22 @@
 # removed.
 #
 # cnitool is not packaged: it is built here, at run time, from Debian's source package
-# golang-github-appc-cni with Debian's Go in GOPATH mode (no module download). The source
-# comes through a private apt configuration naming the machine's own Debian mirror as a
-# deb-src; source and binary stay in the build folder (tests/cnitool), never in the
-# project. SKIP, saying why, when Go, the source or the build is not to be had.
+# golang-github-appc-cni with Debian's Go in GOPATH mode (no module download), its source
+# fetched through debsrc_lib.sh; source and binary stay in the build folder
+# (tests/cnitool), never in the project. SKIP, saying why, when Go, the source or the
+# build is not to be had.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/cni_lib.sh"
+. "$(dirname "$0")/debsrc_lib.sh"
 
 cni_begin cni_cnitool
 TOOL_DIR=$T_BUILD/tests/cnitool
 CNITOOL=$TOOL_DIR/cnitool
 NET=tbytool$$
 
-# The machine's Debian mirror and release, from its apt sources (deb822 or one-line).
-debian_mirror() {
-    local f
-    for f in /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] && awk '
-            /^$/ { if (deb && uri ~ /debian\/?$/) { print uri, suite; exit } deb = 0; uri = "" }
-            /^Types:/ && / deb( |$)/ { deb = 1 }
-            /^URIs:/ { uri = $2 }
-            /^Suites:/ { suite = $2 }
-            END { if (deb && uri ~ /debian\/?$/) print uri, suite }' "$f"
-    done | head -1
-    cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*debian\/\{0,1\}\) \([^ ]*\) .*/\2 \3/p' | head -1
-}
-
 # Fetches golang-github-appc-cni's source into $TOOL_DIR/src. Fails with $WHY.
-fetch_source() {
-    local mirror suite apt keyring=
-    read -r mirror suite <<<"$(debian_mirror | head -1)"
-    [ -n "$mirror" ] || { WHY="no Debian mirror in the apt sources"; return 1; }
-    mkdir -p "$TOOL_DIR/apt/lists/partial" "$TOOL_DIR/apt/cache/archives/partial" "$TOOL_DIR/src"
-    [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] &&
-        keyring="[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
-    echo "deb-src $keyring$mirror $suite main" >"$TOOL_DIR/apt/sources.list"
-    apt=(apt-get -q -o "Dir::Etc::SourceList=$TOOL_DIR/apt/sources.list"
-        -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$TOOL_DIR/apt/lists"
-        -o "Dir::Cache=$TOOL_DIR/apt/cache")
-    if ! "${apt[@]}" update >"$TOOL_DIR/apt.log" 2>&1 ||
-        ! (cd "$TOOL_DIR/src" && "${apt[@]}" source --download-only golang-github-appc-cni \
-            >>"$TOOL_DIR/apt.log" 2>&1); then
-        WHY="cannot download the source package golang-github-appc-cni from $mirror: $(tail -1 "$TOOL_DIR/apt.log")"
-        return 1
-    fi
-}
+fetch_source() { deb_source golang-github-appc-cni "$TOOL_DIR"; }
 
 # Builds cnitool from the fetched source. Fails with $WHY.
 build_cnitool() {

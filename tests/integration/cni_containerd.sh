@@ -23,40 +23,10 @@ if [ ! -d /etc/cni/net.d ]; then
 fi
 
 CD=$T_TMP/containerd
-mkdir -p "$CD/netd" "$CD/rootfs/bin" "$CD/oci/blobs/sha256" "$CD/flag"
+mkdir -p "$CD/netd" "$CD/flag"
 jq -n --argjson tabby "$(cni_conf | jq 'del(.cniVersion, .name) + {log_level: "debug"}')" \
     '{cniVersion: "1.0.0", name: "k8s-pod-network", plugins: [$tabby]}' >"$CD/netd/10-tabby.conflist"
 ct_containerd_conf "$CD"
-
-# blob FILE: stores FILE in the OCI layout under its digest; prints "DIGEST SIZE".
-blob() {
-    local digest size
-    digest=$(sha256sum "$1" | cut -d' ' -f1)
-    size=$(stat -c %s "$1")
-    mv "$1" "$CD/oci/blobs/sha256/$digest"
-    echo "$digest $size"
-}
-
-# An OCI image archive of one uncompressed layer: busybox and its applets.
-make_image() {
-    local layer config manifest
-    cp /bin/busybox "$CD/rootfs/bin/"
-    for applet in $(/bin/busybox --list); do
-        [ "$applet" = busybox ] || ln -s busybox "$CD/rootfs/bin/$applet"
-    done
-    tar -C "$CD/rootfs" -cf "$CD/layer" .
-    read -r -a layer <<<"$(blob "$CD/layer")"
-    printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-        "${layer[0]}" >"$CD/config"
-    read -r -a config <<<"$(blob "$CD/config")"
-    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' \
-        "${config[0]}" "${config[1]}" "${layer[0]}" "${layer[1]}" >"$CD/manifest"
-    read -r -a manifest <<<"$(blob "$CD/manifest")"
-    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"localhost/tabby-bb:latest"}}]}' \
-        "${manifest[0]}" "${manifest[1]}" >"$CD/oci/index.json"
-    echo '{"imageLayoutVersion":"1.0.0"}' >"$CD/oci/oci-layout"
-    tar -C "$CD/oci" -cf "$CD/image.tar" .
-}
 
 # What runs inside the private mount namespace (and the node's network namespace): ctr
 # runs the CNI plugins itself, so it must see the mounted folders too. The other container
@@ -99,7 +69,7 @@ kill "$pid"
 wait "$pid"
 EOF
 
-make_image
+ct_busybox_image "$CD" localhost/tabby-bb:latest '["/bin/sh"]'
 # at runs `ip netns exec`, which remounts /sys and would hide the cgroups runc needs.
 nsenter --net="/run/netns/$CNI_PFX-$NODE" unshare -m --propagation private \
     bash "$CD/inner.sh" "$CD" "$CNI_BIN" "$TABBYCTL" "$STORE" >"$T_TMP/ctr.log" 2>&1

@@ -30,6 +30,12 @@ t_on_exit() {
     T_CLEANUP_HOOKS+=("$1")
 }
 
+# t_on_exit_first CMD: the same, CMD run before every hook registered so far (to stop,
+# through a daemon, what that daemon made, before an earlier hook kills the daemon).
+t_on_exit_first() {
+    T_CLEANUP_HOOKS=("$1" "${T_CLEANUP_HOOKS[@]}")
+}
+
 pass() { echo "PASS $1"; T_PASSED=$((T_PASSED + 1)); }
 fail() { echo "FAIL $1: $2"; T_FAILED=$((T_FAILED + 1)); }
 skip() { echo "SKIP $1: $2"; T_SKIPPED=$((T_SKIPPED + 1)); }

@@ -19,6 +19,7 @@
 #include "tabby/log.h"
 #include "cni_kubeconfig.h"
 #include "install_cni.h"
+#include "node_config.h"
 
 #define PLUGIN_MAX (256 * 1024 * 1024)
 #define TEMPLATE_MAX (1024 * 1024)
@@ -39,6 +40,7 @@ static const char default_template[] =
     "      \"log_level\": \"__LOG_LEVEL__\",\n"
     "      \"datastore_type\": \"__DATASTORE_TYPE__\",\n"
     "      \"nodename\": \"__KUBERNETES_NODE_NAME__\",\n"
+    "      \"nodename_file\": \"__NODENAME_FILE__\",\n"
     "      \"mtu\": __CNI_MTU__,\n"
     "      \"ipam\": { \"type\": \"tabby-ipam\" },\n"
     "      \"policy\": { \"type\": \"k8s\" },\n"
@@ -70,6 +72,9 @@ static const struct setting settings[] = {
       "the conflist template (default: CNI_NETWORK_CONFIG_FILE's, else built in)" },
     { "KUBERNETES_NODE_NAME", F(node_name), NULL, "this node (default: NODENAME, the host "
       "name)" },
+    { "CALICO_NODENAME_FILE", F(nodename_file), NODE_NODENAME_FILE_DEFAULT,
+      "tabby-node's nodename file, as the host names it (__NODENAME_FILE__): the plugins "
+      "wait for it" },
     { "CNI_MTU", F(mtu), "0", "the pods' MTU (0: the plugin detects it)" },
     { "DATASTORE_TYPE", F(datastore_type), "kubernetes", "kubernetes or etcdv3" },
     { "LOG_LEVEL", F(log_level), "info", "the plugins' log level" },
@@ -105,10 +110,11 @@ void node_install_cni_usage(FILE *out)
           "  TABBY_CNI_TOKEN_SECONDS    the plugins' token's life [86400]\n"
           "  UPDATE_CNI_BINARIES        false: keep plugins already there [true]\n"
           "  SKIP_CNI_BINARIES          plugins not to install (comma-separated)\n"
-          "Placeholders: __KUBERNETES_NODE_NAME__ __CNI_MTU__ __KUBECONFIG_FILEPATH__\n"
-          "__DATASTORE_TYPE__ __LOG_LEVEL__ __ETCD_ENDPOINTS__ __KUBERNETES_SERVICE_HOST__\n"
-          "__KUBERNETES_SERVICE_PORT__ __ETCD_CA_CERT_FILE__ __ETCD_CERT_FILE__\n"
-          "__ETCD_KEY_FILE__ (the copied file as the host names it, or \"\")\n", out);
+          "Placeholders: __KUBERNETES_NODE_NAME__ __NODENAME_FILE__ __CNI_MTU__\n"
+          "__KUBECONFIG_FILEPATH__ __DATASTORE_TYPE__ __LOG_LEVEL__ __ETCD_ENDPOINTS__\n"
+          "__KUBERNETES_SERVICE_HOST__ __KUBERNETES_SERVICE_PORT__ __ETCD_CA_CERT_FILE__\n"
+          "__ETCD_CERT_FILE__"
+          " __ETCD_KEY_FILE__ (the copied file as the host names it, or \"\")\n", out);
 }
 
 static const char *env(const char *name)
@@ -178,6 +184,12 @@ static int load_values(struct node_install_cni *s, struct tby_error *err)
         if (!v)
             v = settings[i].def;
         if (v && !(*field(s, &settings[i]) = strdup(v)))
+            return -ENOMEM;
+    }
+    /* "" is tabby-node's "not written": kept, so that a template naming it is refused. */
+    if (getenv("CALICO_NODENAME_FILE") && !*getenv("CALICO_NODENAME_FILE")) {
+        free(s->nodename_file);
+        if (!(s->nodename_file = strdup("")))
             return -ENOMEM;
     }
     if (!s->node_name) {
@@ -277,11 +289,16 @@ int node_install_cni_conflist(const struct node_install_cni *s, char **out,
     json_t *parsed;
 
     *out = NULL;
+    if (!*s->nodename_file && strstr(s->template, "__NODENAME_FILE__"))
+        return tby_error_set(err, -EINVAL, "CALICO_NODENAME_FILE is \"\" (tabby-node writes no "
+                             "nodename file) but the network configuration names it "
+                             "(__NODENAME_FILE__): the plugins would wait for it forever");
     if (asprintf(&kubeconfig, "%s/%s", s->host_net_dir, NODE_CNI_KUBECONFIG_NAME) < 0 ||
         !ca || !cert || !key)
         return tby_error_set(err, -ENOMEM, "out of memory");
     const char *const subst[][2] = {
         { "__KUBERNETES_NODE_NAME__", s->node_name },
+        { "__NODENAME_FILE__", s->nodename_file },
         { "__CNI_MTU__", s->mtu },
         { "__KUBECONFIG_FILEPATH__", kubeconfig },
         { "__DATASTORE_TYPE__", s->datastore_type },

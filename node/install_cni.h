@@ -27,6 +27,7 @@ struct node_install_cni {
     char *conf_name;     /* the conflist's file name */
     char *template;      /* the conflist with __PLACEHOLDERS__ */
     char *node_name;
+    char *nodename_file; /* tabby-node's CALICO_NODENAME_FILE, for the plugins' nodename_file */
     char *mtu;
     char *datastore_type;
     char *log_level;

@@ -145,7 +145,7 @@ void node_stop(struct node *n);
 int node_cleanup(struct tby_error *err);
 /* --uninstall (uninstall.c): everything of tabby taken off the node; says what failed on
  * stderr and returns the exit status. */
-int node_uninstall(void);
+int node_uninstall(const char *nodename_file);
 /* ---- parts that speak to the Kubernetes API (kube_job.c) ---------------------------------- */
 
 /* A request a part makes of the k8s: datastore's API server beyond the datastore itself

@@ -84,7 +84,7 @@ static const struct setting settings[NODE_SETTING_COUNT] = {
     [NODE_SA_DIR] = { "TABBY_SERVICEACCOUNT_DIR", "serviceaccount-dir",
                       "/var/run/secrets/kubernetes.io/serviceaccount",
                       "this pod's service account files" },
-    [NODE_NODENAME_FILE] = { "CALICO_NODENAME_FILE", "nodename-file", "/var/lib/calico/nodename",
+    [NODE_NODENAME_FILE] = { "CALICO_NODENAME_FILE", "nodename-file", NODE_NODENAME_FILE_DEFAULT,
                              "where the node's name is written for the CNI plugin's "
                              "nodename_file (\"\": not written)" },
     [NODE_CLUSTER_TYPE] = { "CLUSTER_TYPE", "cluster-type", NULL,

@@ -87,6 +87,10 @@ struct node_default_pool {
     const char *node_selector;  /* borrowed from v[] */
 };
 
+/* Where tabby-node writes the node's name for the CNI plugins (CALICO_NODENAME_FILE), and
+ * install-cni's built-in network configuration names it: calico-node's place. */
+#define NODE_NODENAME_FILE_DEFAULT "/var/lib/calico/nodename"
+
 /* The dataplane's settings from FelixConfiguration and FELIX_* (felix.c), with Calico's
  * defaults when neither says. The parts that use them compare `generation` with the one
  * they last applied and apply again when it moved: no restart. */

@@ -94,7 +94,7 @@ int main(int argc, char **argv)
                         "(use --allow-root-netns on a real node)\n");
         rc = 2;
     } else if (n.cfg.uninstall) {
-        rc = node_uninstall();
+        rc = node_uninstall(n.cfg.v[NODE_NODENAME_FILE]);
     } else if (n.cfg.cleanup) {
         rc = said(node_cleanup(&err), &err);
     } else {

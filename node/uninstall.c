@@ -2,7 +2,8 @@
  * job run after the DaemonSet is deleted would remove it: table inet tabby (the parts'
  * cleanup), the routes and devices tabby-node owns (routes.h), the routes tabby's BIRD
  * left in the kernel (protocol bird: persist on keeps them after BIRD stops), and what
- * install-cni installed, by install-cni's own settings (files of others' stay).
+ * install-cni installed, by install-cni's own settings (files of others' stay), and the
+ * nodename file (CALICO_NODENAME_FILE: with the plugins gone no DEL needs it).
  *
  * BIRD's routes are only deleted once no BIRD runs in this network namespace: a running
  * BIRD's routes are its live ones (it would put them back at its next scan), so they stay
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <linux/rtnetlink.h>
 
@@ -85,7 +87,15 @@ static int uninstall_routes(struct tby_error *err)
     return r;
 }
 
-int node_uninstall(void)
+/* The nodename file tabby-node writes (nodename.c); "" or absent: nothing to do. */
+static int uninstall_nodename(const char *path, struct tby_error *err)
+{
+    if (!path || !*path || unlink(path) == 0 || errno == ENOENT)
+        return 0;
+    return tby_error_set(err, -errno, "CALICO_NODENAME_FILE %s: %s", path, strerror(errno));
+}
+
+int node_uninstall(const char *nodename_file)
 {
     struct tby_error err = { 0 }, first = { 0 };
     struct node_install_cni s;
@@ -100,6 +110,8 @@ int node_uninstall(void)
         r = node_uninstall_cni(&s, &err);
     node_install_cni_clear(&s);
     if (r < 0 && failed++ == 0)
+        first = err;
+    if ((r = uninstall_nodename(nodename_file, &err)) < 0 && failed++ == 0)
         first = err;
     if (failed)
         fprintf(stderr, "tabby-node: --uninstall: %s%s\n", tby_error_str(&first),

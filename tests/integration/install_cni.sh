@@ -62,9 +62,9 @@ else
     fail plugins_installed_whole_and_executable "$(cat "$T_TMP/out")"
 fi
 plugin=$(jq -c '.plugins[0]' "$CONF" 2>/dev/null)
-if [ "$(jq -r '.nodename, .mtu, .kubernetes.kubeconfig, .datastore_type, .ipam.type' \
-    <<<"$plugin" | tr '\n' ' ')" = \
-    "node-1 1440 /etc/cni/net.d/tabby-kubeconfig kubernetes tabby-ipam " ] &&
+if [ "$(jq -r '.nodename, .nodename_file, .mtu, .kubernetes.kubeconfig, .datastore_type,
+    .ipam.type' <<<"$plugin" | tr '\n' ' ')" = "node-1 /var/lib/calico/nodename 1440 \
+/etc/cni/net.d/tabby-kubeconfig kubernetes tabby-ipam " ] &&
     [ "$(stat -c %a "$CONF")" = 600 ]; then
     pass conflist_filled_in_from_the_template
 else

@@ -9,7 +9,7 @@
 #   stopped (its routes outlive it), `tabby-node --uninstall`, with install-cni's settings:
 #   nothing of tabby is left in the namespace (no table inet tabby, no route of protocol
 #   80 or bird, no vxlan.tabby, tunl0 without an address and down, none of install-cni's
-#   files), everything else is as it was; a second run finds nothing to do and succeeds.
+#   files, no nodename file), everything else is as it was; a second run finds nothing to do and succeeds.
 set -u
 . "$(dirname "$0")/lib.sh"
 t_begin node_uninstall
@@ -39,7 +39,8 @@ cp "$T_BUILD/tabby" "$T_BUILD/tabby-ipam" "$T_TMP/plugins/"
 cni_env() {
     env TABBY_CNI_PLUGINS_DIR="$T_TMP/plugins" TABBY_HOST_CNI_BIN_DIR="$BIN" \
         TABBY_HOST_CNI_NET_DIR="$NET" KUBERNETES_NODE_NAME=n1 DATASTORE_TYPE=etcdv3 \
-        ETCD_ENDPOINTS=http://127.0.0.1:2379 TLS_ASSETS_DIR="$T_TMP/no-tls" "$@"
+        ETCD_ENDPOINTS=http://127.0.0.1:2379 TLS_ASSETS_DIR="$T_TMP/no-tls" \
+        CALICO_NODENAME_FILE="$T_TMP/nodename-n1" "$@"
 }
 echo '{"name": "other", "cniVersion": "1.0.0", "plugins": [{"type": "bridge"}]}' \
     >"$NET/20-other.conflist"
@@ -107,6 +108,8 @@ else
     fail pod_deleted_leaves_the_pods_networking "$(cat "$T_TMP/sender.err")"
 fi
 
+[ "$(cat "$T_TMP/nodename-n1" 2>/dev/null)" = n1 ] ||
+    fail setup "tabby-node on n1 wrote no nodename file at $T_TMP/nodename-n1"
 # ---- --uninstall while BIRD runs: its routes are live, they stay ------------------------
 if ! cni_env ip netns exec "$(fab_name n1)" "$TABBY_NODE" --uninstall \
     >"$T_TMP/uninstall0.log" 2>&1 && grep -q "BIRD (pid $BIRD_PID) still runs" \
@@ -131,7 +134,7 @@ if cni_env ip netns exec "$(fab_name n1)" "$TABBY_NODE" --uninstall \
 else
     fail uninstall_succeeds "$(tail -3 "$T_TMP/uninstall.log")"
 fi
-left=$(st_tabby_left n1 "$NET" "$BIN")
+left=$(st_tabby_left n1 "$NET" "$BIN" "$T_TMP/nodename-n1")
 if [ -z "$left" ]; then
     pass nothing_of_tabby_left
 else

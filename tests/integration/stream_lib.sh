@@ -16,9 +16,11 @@
 #   st_events NAME           the monitors' lines, without the marks, nft's generation lines
 #                            and the neighbours the kernel learns and ages by itself (the
 #                            underlay's, the pods': tabby's own entries are permanent)
-#   st_tabby_left NAME NET BIN   what of tabby is left in NAME's namespace and in the CNI
-#                            folders NET and BIN (as the host names them: the node's own),
-#                            one line each; nothing once `tabby-node --uninstall` ran
+#   st_tabby_left NAME NET BIN [NODENAME_FILE]
+#                            what of tabby is left in NAME's namespace, in the CNI folders
+#                            NET and BIN (as the host names them: the node's own) and the
+#                            nodename file, one line each; nothing once `tabby-node
+#                            --uninstall` ran
 #
 # A mark is a change of the test's own (a table, a route on lo, made and removed) that
 # both monitors print. Every process started here is stopped on exit.
@@ -96,7 +98,8 @@ st_tabby_left() {
     for dev in vxlan.tabby vxlan-v6.tabby; do
         fab_in "$1" ip link show "$dev" >/dev/null 2>&1 && echo "$dev"
     done
-    for f in "$2/10-tabby.conflist" "$2/tabby-kubeconfig" "$3/tabby" "$3/tabby-ipam"; do
+    for f in "$2/10-tabby.conflist" "$2/tabby-kubeconfig" "$3/tabby" "$3/tabby-ipam" \
+        ${4:+"$4"}; do
         [ -e "$f" ] && echo "$f"
     done
 }

@@ -67,6 +67,7 @@ static void set_env(void)
     unsetenv("CNI_NETWORK_CONFIG_FILE");
     unsetenv("UPDATE_CNI_BINARIES");
     unsetenv("SKIP_CNI_BINARIES");
+    unsetenv("CALICO_NODENAME_FILE");
 }
 
 static void test_conflist_fills_in_every_placeholder(void **state)
@@ -80,11 +81,44 @@ static void test_conflist_fills_in_every_placeholder(void **state)
     assert_true(s.update_binaries);
     assert_int_equal(node_install_cni_conflist(&s, &text, &err), 0);
     assert_non_null(strstr(text, "\"nodename\": \"node-7\""));
+    assert_non_null(strstr(text, "\"nodename_file\": \"/var/lib/calico/nodename\""));
     assert_non_null(strstr(text, "\"mtu\": 1410"));
     assert_non_null(strstr(text, "\"kubeconfig\": \"/etc/cni/other/tabby-kubeconfig\""));
     assert_non_null(strstr(text, "\"datastore_type\": \"kubernetes\""));
     assert_null(strstr(text, "__"));
     node_install_cni_clear(&s);
+}
+
+/* The built-in template names tabby-node's nodename file (CALICO_NODENAME_FILE, as in the
+ * DaemonSet's env); "" (tabby-node writes none) with a template naming it is refused,
+ * since every ADD would wait for it; a template without it takes "". */
+static void test_nodename_file_follows_tabby_nodes_setting(void **state)
+{
+    struct node_install_cni s;
+    struct tby_error err = { 0 };
+    char *text = NULL;
+
+    set_env();
+    setenv("CALICO_NODENAME_FILE", "/var/lib/tabby/nodename", 1);
+    assert_int_equal(node_install_cni_load(&s, &err), 0);
+    assert_int_equal(node_install_cni_conflist(&s, &text, &err), 0);
+    assert_non_null(strstr(text, "\"nodename_file\": \"/var/lib/tabby/nodename\""));
+    free(TBY_STEAL(text));
+    node_install_cni_clear(&s);
+
+    setenv("CALICO_NODENAME_FILE", "", 1);
+    assert_int_equal(node_install_cni_load(&s, &err), 0);
+    assert_int_equal(node_install_cni_conflist(&s, &text, &err), -EINVAL);
+    assert_null(text);
+    assert_non_null(strstr(tby_error_str(&err), "CALICO_NODENAME_FILE"));
+    node_install_cni_clear(&s);
+
+    setenv("CNI_NETWORK_CONFIG", "{\"nodename\": \"__KUBERNETES_NODE_NAME__\"}", 1);
+    assert_int_equal(node_install_cni_load(&s, &err), 0);
+    assert_int_equal(node_install_cni_conflist(&s, &text, &err), 0);
+    free(text);
+    node_install_cni_clear(&s);
+    unsetenv("CALICO_NODENAME_FILE");
 }
 
 static void test_template_that_is_not_json_once_filled_is_refused(void **state)
@@ -146,6 +180,7 @@ int main(void)
         cmocka_unit_test(test_token_renewed_between_a_quarter_and_a_half_of_its_life),
         cmocka_unit_test(test_kubeconfig_names_server_ca_and_token),
         cmocka_unit_test(test_conflist_fills_in_every_placeholder),
+        cmocka_unit_test(test_nodename_file_follows_tabby_nodes_setting),
         cmocka_unit_test(test_template_that_is_not_json_once_filled_is_refused),
         cmocka_unit_test(test_settings_errors_name_the_variable),
         cmocka_unit_test(test_file_replace_and_same),

@@ -222,7 +222,7 @@ static int collect_pool(void *ctx, const char *key, const struct tby_resource *r
 static int update_nat(struct node_policy *p, const struct node *n)
 {
     const struct tby_syncer *s = n->syncer;
-    const struct node_dataplane *dp = &n->cfg.dp;
+    const struct tby_felix_settings *dp = &n->cfg.dp;
     struct pool_list pools = { 0 };
     struct tby_nat_cidrs nat = { 0 };
     int r = tby_syncer_foreach(s, collect_pool, &pools);
@@ -245,7 +245,7 @@ static int update_nat(struct node_policy *p, const struct node *n)
  * FelixConfiguration, the default one, Calico's defaults), into the calculation. */
 static int update_host_config(struct node_policy *p, const struct node *n)
 {
-    const struct node_dataplane *dp = &n->cfg.dp;
+    const struct tby_felix_settings *dp = &n->cfg.dp;
     const struct tby_calc_host_config cfg = {
         .to_host = dp->to_host,
         .failsafe = { dp->failsafe[0], dp->failsafe[1] },

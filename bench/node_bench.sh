@@ -14,20 +14,10 @@
 #   bench/node_bench.sh [ENDPOINTS [POLICIES [LOCAL [ROUNDS]]]]   (from the build folder;
 #                                                     default 10000 1000 100 5)
 set -u
-T_BUILD=${T_BUILD:-$PWD}
-BENCH=$(cd "$(dirname "$0")" && pwd)
-. "$BENCH/../tests/integration/lib.sh"
-t_begin node-bench
-. "$BENCH/../tests/integration/podnet.sh"
-. "$BENCH/../tests/integration/node_lib.sh"
-ENDPOINTS=${1:-10000}
-POLICIES=${2:-1000}
-LOCAL=${3:-100}
+. "$(dirname "$0")/node_bench_lib.sh"
+nb_begin node-bench 10000 1000 100 "$@"
 ROUNDS=${4:-5}
-NL_BACKEND=vxlan
-nl_init node-bench python3
 
-nl_pool default-pool 10.70.0.0/16 'vxlanMode: Always' | nl_apply
 for i in 1 2 3; do nl_node "n$i" "10.0.0.$i/24"; done
 nl_start_all n1 n2 n3
 nl_pod n1 default client role=client

@@ -13,22 +13,12 @@
 #   bench/node_restart.sh [ENDPOINTS [POLICIES [LOCAL [RUNS]]]]   (from the build folder;
 #                                                       default 10000 10000 100 3)
 set -u
-T_BUILD=${T_BUILD:-$PWD}
-BENCH=$(cd "$(dirname "$0")" && pwd)
-. "$BENCH/../tests/integration/lib.sh"
-t_begin node-restart
-. "$BENCH/../tests/integration/podnet.sh"
-. "$BENCH/../tests/integration/node_lib.sh"
-ENDPOINTS=${1:-10000}
-POLICIES=${2:-10000}
-LOCAL=${3:-100}
+. "$(dirname "$0")/node_bench_lib.sh"
+PN_WAIT=${PN_WAIT:-600}
+nb_begin node-restart 10000 10000 100 "$@"
 RUNS=${4:-3}
 GOAL_MS=5000
-NL_BACKEND=vxlan
-PN_WAIT=${PN_WAIT:-600}
-nl_init node-restart python3
 
-nl_pool default-pool 10.70.0.0/16 'vxlanMode: Always' | nl_apply
 for i in 1 2; do nl_node "n$i" "10.0.0.$i/24"; done
 nl_start_all n1 n2
 nl_pod n1 default a app=a

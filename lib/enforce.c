@@ -5,8 +5,8 @@
  * Every entry of `gaps` is a field tabby decodes and keeps (so that it can say what it
  * met) but does not enforce. An audit walks a resource and notes each gap it sets, with
  * the field's path and what the gap does to the resource's meaning: refusing it is enough
- * (nothing would change for workloads), the resource applies only to host endpoints, the
- * whole policy cannot be placed, or one rule cannot be programmed. Enforcing a field means
+ * (nothing would change for workloads), the whole policy cannot be placed, or one rule
+ * cannot be programmed. Enforcing a field means
  * removing its entry and the place that notes it. */
 #include <errno.h>
 #include <float.h>
@@ -30,7 +30,6 @@ enum gap {
 /* What a gap does to the resource's meaning, and so what tabby-node does with it. */
 enum effect {
     FX_REFUSE,      /* nothing for workloads changes: refused at apply, programmed as is */
-    FX_HOST_ONLY,   /* the resource applies to host endpoints only: nothing for workloads */
     FX_WHOLE,       /* the policy cannot be placed: Deny in every direction of its types */
     FX_RULE,        /* one rule cannot be programmed: the rules before it, then Deny */
 };
@@ -56,7 +55,6 @@ struct audit {
     bool any;
     char field[320];          /* the first gap's field and reason, for messages */
     enum gap first;
-    bool host_only;
     bool whole;
     bool rule_bad[2];         /* a rule tabby cannot program, in this direction */
     size_t rule_at[2];        /* the first such rule */
@@ -69,8 +67,6 @@ static void note(struct audit *a, enum gap gap, const char *fmt, ...)
 {
     va_list ap;
 
-    if (gaps[gap].effect == FX_HOST_ONLY)
-        a->host_only = true;
     if (gaps[gap].effect == FX_WHOLE)
         a->whole = true;
     if (a->any)
@@ -232,10 +228,6 @@ int tby_enforce_plan(const struct tby_resource *res, unsigned caps,
     *stand_in = NULL;
     why[0] = '\0';
     audit(res, caps, &a);
-    if (a.host_only) {
-        snprintf(why, size, "%s: %s; nothing programmed for it", a.field, gaps[a.first].reason);
-        return TBY_ENFORCE_NOTHING;
-    }
     /* A rule in a direction the policy does not apply in is never programmed. */
     for (int d = 0; policy && d < 2; d++)
         a.rule_bad[d] = a.rule_bad[d] && has_type(res, d);

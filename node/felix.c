@@ -196,12 +196,12 @@ static int interval_s(const struct node_felix *f, bool route)
 
 static void apply_dataplane(struct node_felix *f)
 {
-    const struct node_dataplane *dp = &f->n->cfg.dp;
+    const struct tby_felix_settings *dp = &f->n->cfg.dp;
     const struct tby_felixconfig *l[LAYERS];
     char nat[TBY_IP_STRLEN] = "";
 
     layers(f, l);
-    if (!node_dataplane_from(l, LAYERS, &f->n->cfg.dp))
+    if (!tby_felix_settings_merge(l, LAYERS, &f->n->cfg.dp))
         return;
     if (dp->has_nat_address)
         tby_ip_format(&dp->nat_address, nat);

@@ -394,7 +394,7 @@ static int typed(struct node_config *c, struct tby_error *err)
         r = parse_int("TABBY_RESYNC_INTERVAL", c->v[NODE_RESYNC], 0, INT_MAX / 1000,
                       &c->resync_s, err);
     c->policy_resync_s = c->route_resync_s = c->resync_s;
-    node_dataplane_defaults(&c->dp);
+    tby_felix_settings_defaults(&c->dp);
     if (r == 0)
         r = parse_int("TABBY_AUTODETECT_INTERVAL", c->v[NODE_AUTODETECT_INTERVAL], 1,
                       INT_MAX / 1000, &c->autodetect_interval_s, err);

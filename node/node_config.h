@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "tabby/error.h"
+#include "tabby/felix_settings.h"
 #include "tabby/host_addrs.h"
 #include "tabby/log.h"
 #include "tabby/net.h"
@@ -91,35 +92,6 @@ struct node_default_pool {
  * install-cni's built-in network configuration names it: calico-node's place. */
 #define NODE_NODENAME_FILE_DEFAULT "/var/lib/calico/nodename"
 
-/* The dataplane's settings from FelixConfiguration and FELIX_* (felix.c), with Calico's
- * defaults when neither says. The parts that use them compare `generation` with the one
- * they last applied and apply again when it moved: no restart. */
-#define NODE_FAILSAFE_MAX TBY_FELIX_PORTS_MAX
-struct node_dataplane {
-    uint64_t generation;
-    uint32_t vxlan_vni;                 /* vxlanVNI: 4096 */
-    uint16_t vxlan_port;                /* vxlanPort: 4789 */
-    unsigned vxlan_mtu[2];              /* vxlanMTU, vxlanMTUV6; 0: the uplink's less the
-                                         * encapsulation */
-    unsigned ipip_mtu;                  /* ipipMTU; 0: the same */
-    bool has_nat_address;
-    struct tby_ip nat_address;          /* natOutgoingAddress: SNAT to it, not masquerade */
-    bool ipv6;                          /* ipv6Support: true */
-    char interface_prefix[64];          /* interfacePrefix: "tby" */
-    enum tby_felix_to_host to_host;     /* defaultEndpointToHostAction: Drop */
-    /* failsafe{In,Out}boundHostPorts: Calico's defaults unless set ([] is none) */
-    struct tby_felix_port failsafe[2][NODE_FAILSAFE_MAX]; /* inbound, outbound */
-    size_t n_failsafe[2];
-    bool spoofing_any;                  /* workloadSourceSpoofing: Disabled (false) */
-};
-
-/* Calico's defaults (the generation is kept). */
-void node_dataplane_defaults(struct node_dataplane *dp);
-/* The settings the FelixConfiguration layers give (layers[0] wins; NULL: absent) into dp;
- * true, with the generation moved on, when they changed (felix_dataplane.c). */
-bool node_dataplane_from(const struct tby_felixconfig *const *layers, size_t n,
-                         struct node_dataplane *dp);
-
 struct node_config {
     char *v[NODE_SETTING_COUNT]; /* every setting as text, defaults filled in */
     bool explicit[NODE_SETTING_COUNT]; /* given by a flag, the environment or the file */
@@ -132,7 +104,10 @@ struct node_config {
      * says otherwise (felix.c) and TABBY_RESYNC_INTERVAL was not given. */
     int policy_resync_s;
     int route_resync_s;
-    struct node_dataplane dp;
+    /* The dataplane's settings from FelixConfiguration and FELIX_* (felix.c), with
+     * Calico's defaults when neither says. The parts that use them compare `generation`
+     * with the one they last applied and apply again when it moved: no restart. */
+    struct tby_felix_settings dp;
     /* The node's interfaces' addresses but its workloads' (host_addrs.c, which owns them;
      * NULL while it does not run), for host endpoints given by their expectedIPs; the
      * generation moves when they change. */

@@ -222,7 +222,7 @@ static int collect_pool(void *ctx, const char *key, const struct tby_resource *r
 static int update_nat(struct node_policy *p, const struct node *n)
 {
     const struct tby_syncer *s = n->syncer;
-    const struct node_dataplane *dp = &n->cfg.dp;
+    const struct tby_felix_settings *dp = &n->cfg.dp;
     struct pool_list pools = { 0 };
     struct tby_nat_cidrs nat = { 0 };
     int r = tby_syncer_foreach(s, collect_pool, &pools);
@@ -245,7 +245,7 @@ static int update_nat(struct node_policy *p, const struct node *n)
  * FelixConfiguration, the default one, Calico's defaults), into the calculation. */
 static int update_host_config(struct node_policy *p, const struct node *n)
 {
-    const struct node_dataplane *dp = &n->cfg.dp;
+    const struct tby_felix_settings *dp = &n->cfg.dp;
     const struct tby_calc_host_config cfg = {
         .to_host = dp->to_host,
         .failsafe = { dp->failsafe[0], dp->failsafe[1] },
@@ -452,10 +452,8 @@ static bool policy_degraded(const void *state, char *why, size_t size)
     if (!policy_enforce_example(p->enforce, example, sizeof(example)))
         return false;
     policy_enforce_counts(p->enforce, &c);
-    snprintf(why, size, "policy: %zu resource%s not enforced as written (%zu denied in their "
-             "place, %zu for host endpoints only), such as %s", c.fail_closed + c.not_applied,
-             c.fail_closed + c.not_applied == 1 ? "" : "s", c.fail_closed, c.not_applied,
-             example);
+    snprintf(why, size, "policy: %zu resource%s not enforced as written (denied in their "
+             "place), such as %s", c.fail_closed, c.fail_closed == 1 ? "" : "s", example);
     return true;
 }
 
@@ -477,9 +475,6 @@ static void policy_metrics(const void *state, struct tby_buf *out)
                (double)cs.policies);
     node_gauge(out, "tabby_policy_fail_closed", "Resources tabby cannot enforce as written, "
                "programmed as a stand-in that denies in their place.", (double)ec.fail_closed);
-    node_gauge(out, "tabby_policy_host_only", "Policies for host endpoints only and this "
-               "node's host endpoints, which tabby does not police yet.",
-               (double)ec.not_applied);
     node_gauge(out, "tabby_selectors", "Distinct selectors indexed.", (double)cs.selectors);
     node_gauge(out, "tabby_nft_sets", "Sets and maps in table inet tabby.", (double)sets);
     node_gauge(out, "tabby_nft_set_elements", "Set and map elements in table inet tabby.",

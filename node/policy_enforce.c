@@ -14,7 +14,6 @@
 
 struct not_enforced {
     struct tby_hnode node;
-    enum tby_enforce_plan plan;
     char *why;
     char id[];                    /* "GlobalNetworkPolicy shop", "NetworkPolicy ns/x" */
 };
@@ -93,8 +92,7 @@ static void forget(struct policy_enforce *e, const char *id)
 }
 
 /* Records why res is not enforced as written; logs it when that is news. */
-static int record(struct policy_enforce *e, const char *id, enum tby_enforce_plan plan,
-                  const char *why, bool news)
+static int record(struct policy_enforce *e, const char *id, const char *why, bool news)
 {
     struct not_enforced *x = calloc(1, sizeof(*x) + strlen(id) + 1);
 
@@ -103,14 +101,12 @@ static int record(struct policy_enforce *e, const char *id, enum tby_enforce_pla
         return -ENOMEM;
     }
     strcpy(x->id, id);
-    x->plan = plan;
     if (tby_hmap_insert(&e->list, &x->node, tby_hash_str(id)) < 0) {
         entry_free(x);
         return -ENOMEM;
     }
     if (news)
-        tby_log(plan == TBY_ENFORCE_NOTHING ? TBY_LOG_WARNING : TBY_LOG_ERROR, "policy",
-                "not enforced as written %s reason=\"%s\"", id, why);
+        tby_log(TBY_LOG_ERROR, "policy", "not enforced as written %s reason=\"%s\"", id, why);
     return 0;
 }
 
@@ -141,9 +137,6 @@ int policy_enforce_update(struct policy_enforce *e, struct tby_calc *calc,
     case TBY_ENFORCE_REPLACE:
         r = tby_calc_update(calc, stand_in, err);
         break;
-    case TBY_ENFORCE_NOTHING:
-        r = tby_calc_remove(calc, res, err); /* in case it was programmed before */
-        break;
     default:
         r = tby_calc_update(calc, res, err);
         break;
@@ -155,7 +148,7 @@ int policy_enforce_update(struct policy_enforce *e, struct tby_calc *calc,
     if (r == 0)
         forget(e, id);
     if (r == 0 && why[0])
-        r = record(e, id, (enum tby_enforce_plan)plan, why, news);
+        r = record(e, id, why, news);
     return r == -ENOMEM ? tby_error_set(err, r, "out of memory") : r;
 }
 
@@ -172,14 +165,7 @@ int policy_enforce_remove(struct policy_enforce *e, struct tby_calc *calc,
 void policy_enforce_counts(const struct policy_enforce *e, struct policy_enforce_counts *out)
 {
     memset(out, 0, sizeof(*out));
-    for (struct tby_hnode *n = tby_hmap_first(&e->list); n; n = tby_hmap_next(&e->list, n)) {
-        const struct not_enforced *x = TBY_CONTAINER_OF(n, struct not_enforced, node);
-
-        if (x->plan == TBY_ENFORCE_NOTHING)
-            out->not_applied++;
-        else
-            out->fail_closed++;
-    }
+    out->fail_closed = tby_hmap_count(&e->list);
 }
 
 bool policy_enforce_example(const struct policy_enforce *e, char *buf, size_t size)

@@ -1,7 +1,7 @@
 /* policy_enforce.h — the policy part's gate between the cluster and the calculation (private
  * to node/): every resource goes through it, and one tabby cannot program as written
  * (enforce.h) reaches the calculation as its fail-closed stand-in, never with a rule left
- * out; a policy for host endpoints only does not reach it at all.
+ * out.
  *
  * Owns the list of resources not enforced as written, with why; the calculation (and the
  * stand-ins programmed in it) is the caller's. What it says goes to the log
@@ -33,7 +33,6 @@ int policy_enforce_remove(struct policy_enforce *e, struct tby_calc *calc,
 
 struct policy_enforce_counts {
     size_t fail_closed;  /* programmed as a stand-in that denies what cannot be enforced */
-    size_t not_applied;  /* for host endpoints only: nothing programmed */
 };
 void policy_enforce_counts(const struct policy_enforce *e, struct policy_enforce_counts *out);
 /* false when every resource is enforced as written; else true, and one of those not, with

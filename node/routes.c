@@ -163,7 +163,7 @@ static void input_clear(struct input *x)
 static int gather(struct node_routes *r, const struct node *n, struct input *x)
 {
     const struct tby_syncer *s = n->syncer;
-    const struct node_dataplane *dp = &n->cfg.dp;
+    const struct tby_felix_settings *dp = &n->cfg.dp;
     int rc;
 
     memset(x, 0, sizeof(*x));

@@ -594,15 +594,14 @@ static int tier_rules(struct dtier *t)
     for (int d = 0; d < 2; d++) {
         const struct tby_rs_match m[] = { not_accepted, if_in(d, t->chain[d], false) };
 
-        t->jump[d] = sealed(verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)),
-                                         TBY_RS_V_JUMP, t->chain[d], NULL));
-        t->jump_all[d] = sealed(verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP, t->chain[d],
-                                             NULL));
-        if ((r = with_matches(tby_rs_rule_new(), &no_verdict, 1)))
-            r->counter = true;
+        t->jump[d] = sealed(tby_rs_rule_of(m, TBY_ARRAY_SIZE(m), TBY_RS_V_JUMP, t->chain[d],
+                                           NULL));
+        t->jump_all[d] = sealed(tby_rs_rule_of(NULL, 0, TBY_RS_V_JUMP, t->chain[d], NULL));
         snprintf(comment, sizeof(comment), "tier %s: default deny: no %s policy allowed or "
                  "passed it", t->name, dir_word[d]);
-        t->deny[d] = sealed(verdict_rule(r, TBY_RS_V_DROP, NULL, comment));
+        if ((r = tby_rs_rule_of(&no_verdict, 1, TBY_RS_V_DROP, NULL, comment)))
+            r->counter = true;
+        t->deny[d] = sealed(r);
         t->deny_log[d] = t->deny[d] ? sealed(tby_rs_deny_log_rule(t->deny[d])) : NULL;
         if (!t->jump[d] || !t->jump_all[d] || !t->deny[d] || !t->deny_log[d])
             return -ENOMEM;
@@ -714,8 +713,7 @@ static struct tby_rs_rule *policy_rule(const struct dpol *dp, int d)
 {
     const struct tby_rs_match m[] = { no_verdict, if_in(d, dp->sel->wl->name, false) };
 
-    return verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)), TBY_RS_V_JUMP,
-                        dp->p->chain[d], NULL);
+    return tby_rs_rule_of(m, TBY_ARRAY_SIZE(m), TBY_RS_V_JUMP, dp->p->chain[d], NULL);
 }
 
 /* ---- profiles after the tiers -----------------------------------------------------------
@@ -817,8 +815,7 @@ static struct plan *plan_get(struct calc_dispatch *c, int d, char *key)
     {
         const struct tby_rs_match m[] = { not_accepted, if_in(d, pl->name, false) };
 
-        pl->jump = sealed(verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)),
-                                       TBY_RS_V_JUMP, pl->name, NULL));
+        pl->jump = sealed(tby_rs_rule_of(m, TBY_ARRAY_SIZE(m), TBY_RS_V_JUMP, pl->name, NULL));
     }
     if (!pl->jump || !(pl->set = tby_rs_set_add(c->rs, pl->name, TBY_RS_IFNAMES, comment)) ||
         tby_hmap_insert(&c->plans[d], &pl->node, tby_hash_str(key)) < 0) {
@@ -843,17 +840,16 @@ static int plan_write(struct calc_dispatch *c, struct plan *pl)
         char chain[TBY_RS_NAME_MAX + 1];
 
         snprintf(chain, sizeof(chain), "%.*s", (int)len, p);
-        err = tby_rs_rules_add(&l, verdict_rule(with_matches(tby_rs_rule_new(), &not_accepted, 1),
-                                                TBY_RS_V_JUMP, chain, NULL));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(&not_accepted, 1, TBY_RS_V_JUMP, chain, NULL));
         p += len + (p[len] == ' ');
     }
     if (err == 0 && strcmp(bar, "|drop") == 0) {
-        struct tby_rs_rule *r = with_matches(tby_rs_rule_new(), &not_accepted, 1);
+        struct tby_rs_rule *r = tby_rs_rule_of(&not_accepted, 1, TBY_RS_V_DROP, NULL,
+                                               "no profile allowed it");
 
         if (r)
             r->counter = true;
-        err = tby_rs_rules_add_deny(&l, verdict_rule(r, TBY_RS_V_DROP, NULL,
-                                                     "no profile allowed it"));
+        err = tby_rs_rules_add_deny(&l, r);
     }
     pl->written = err == 0;
     return chain_take_rules(c->rs, pl->name, TBY_RS_HOOK_NONE, &l, err);
@@ -1127,8 +1123,7 @@ static struct page *page_get(struct calc_dispatch *c, struct tby_hmap *in, int d
     if (n)
         return TBY_CONTAINER_OF(n, struct page, node);
     if (!(pg = calloc(1, sizeof(*pg))) || !(pg->name = strdup(name)) ||
-        !(pg->jump = sealed(verdict_rule(with_matches(tby_rs_rule_new(), m, TBY_ARRAY_SIZE(m)),
-                                         TBY_RS_V_JUMP, name, NULL))) ||
+        !(pg->jump = sealed(tby_rs_rule_of(m, TBY_ARRAY_SIZE(m), TBY_RS_V_JUMP, name, NULL))) ||
         tby_hmap_insert(in, &pg->node, tby_hash_str(name)) < 0) {
         if (pg) {
             tby_rs_rule_free(pg->jump);
@@ -1590,13 +1585,7 @@ static struct tby_rs_rule *nd_rule(uint32_t t)
         { .type = TBY_RS_M_ICMP, .family = 6, .a = t },
     };
 
-    for (size_t i = 0; r && i < TBY_ARRAY_SIZE(m); i++) {
-        if (tby_rs_rule_match(r, &m[i]) < 0) {
-            tby_rs_rule_free(r);
-            r = NULL;
-        }
-    }
-    return verdict_rule(r, TBY_RS_V_ACCEPT, NULL, NULL);
+    return verdict_rule(with_matches(r, m, TBY_ARRAY_SIZE(m)), TBY_RS_V_ACCEPT, NULL, NULL);
 }
 
 /* The ICMPv6 types Calico lets a workload send its node before policy: multicast listener
@@ -1610,18 +1599,6 @@ static int nd_rules(struct tby_rs_rules *l)
     for (size_t i = 0; err == 0 && i < TBY_ARRAY_SIZE(types); i++)
         err = tby_rs_rules_add(l, nd_rule(types[i]));
     return err;
-}
-
-/* A rule with the one match m. */
-static struct tby_rs_rule *untracked_rule(const struct tby_rs_match *m)
-{
-    struct tby_rs_rule *r = tby_rs_rule_new();
-
-    if (r && tby_rs_rule_match(r, m) < 0) {
-        tby_rs_rule_free(r);
-        return NULL;
-    }
-    return r;
 }
 
 static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook)
@@ -1648,8 +1625,8 @@ static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook
         err = nd_rules(&l);
     /* host endpoints' applyOnForward, unless a doNotTrack policy allowed it (Calico's) */
     if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
-        err = tby_rs_rules_add(&l, verdict_rule(untracked_rule(&calc_untracked_not_allowed),
-                                                TBY_RS_V_JUMP, CALC_HOST_CHAIN_FWD_IN, NULL));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(&calc_untracked_not_allowed, 1, TBY_RS_V_JUMP,
+                                                  CALC_HOST_CHAIN_FWD_IN, NULL));
     /* Into the dispatch only the workloads some policy or profile plan applies to: one
      * lookup for a new connection's packet where testing local-wl here and the selected
      * set there took two. */
@@ -1664,14 +1641,14 @@ static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook
                                                        dir_selected[0]),
                                                 TBY_RS_V_JUMP, TBY_CALC_CHAIN_TO_WL, NULL));
     if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
-        err = tby_rs_rules_add(&l, verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP,
-                                                CALC_HOST_CHAIN_FWD_OUT, NULL));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(NULL, 0, TBY_RS_V_JUMP,
+                                                  CALC_HOST_CHAIN_FWD_OUT, NULL));
     /* then defaultEndpointToHostAction and the host endpoints (calc_host.c) */
     if (err == 0 && hook == TBY_RS_HOOK_INPUT) /* what a doNotTrack policy allowed */
         err = tby_rs_rules_add(&l, calc_untracked_accept());
     if (err == 0 && hook == TBY_RS_HOOK_INPUT)
-        err = tby_rs_rules_add(&l, verdict_rule(tby_rs_rule_new(), TBY_RS_V_JUMP,
-                                                CALC_HOST_CHAIN_IN, NULL));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(NULL, 0, TBY_RS_V_JUMP, CALC_HOST_CHAIN_IN,
+                                                  NULL));
     return chain_take_rules(rs, name, hook, &l, err);
 }
 

@@ -102,25 +102,6 @@ struct calc_host {
 
 /* ---- rules ------------------------------------------------------------------------------ */
 
-static struct tby_rs_rule *rule_of(const struct tby_rs_match *m, size_t n, enum tby_rs_verdict v,
-                                   const char *target, const char *comment)
-{
-    struct tby_rs_rule *r = tby_rs_rule_new();
-
-    for (size_t i = 0; r && i < n; i++) {
-        if (tby_rs_rule_match(r, &m[i]) < 0) {
-            tby_rs_rule_free(r);
-            return NULL;
-        }
-    }
-    if (r && (tby_rs_rule_set_verdict(r, v, target) < 0 ||
-              (comment && tby_rs_rule_set_comment(r, comment) < 0))) {
-        tby_rs_rule_free(r);
-        return NULL;
-    }
-    return r;
-}
-
 static struct tby_rs_rule *mark_rule(uint32_t and_mask)
 {
     struct tby_rs_rule *r = tby_rs_rule_new();
@@ -206,13 +187,13 @@ static struct tby_rs_rule *failsafe_rule(struct calc_host *h, int d,
                        tby_protocol_name(p->protocol), p->port);
 
     if (!p->has_net)
-        return rule_of(m + 1, 2, TBY_RS_V_ACCEPT, NULL, comment);
+        return tby_rs_rule_of(m + 1, 2, TBY_RS_V_ACCEPT, NULL, comment);
     if (!(s = net_set(h, &p->net, used)))
         return NULL;
     m[3].set = s->name;
     snprintf(comment + len, sizeof(comment) - (size_t)len, " %s %s",
              d == DIR_IN ? "from" : "to", tby_cidr_format(&p->net, net));
-    return rule_of(m, 4, TBY_RS_V_ACCEPT, NULL, comment);
+    return tby_rs_rule_of(m, 4, TBY_RS_V_ACCEPT, NULL, comment);
 }
 
 /* failsafe-in / failsafe-out: accept the failsafe ports (destination ports). */
@@ -492,7 +473,7 @@ static int hep_policies(struct calc_host *h, const struct hep *he, int k,
 static int drop_with_log(struct tby_rs_rules *l, const struct tby_rs_match *m, size_t n,
                          const char *comment)
 {
-    struct tby_rs_rule *r = rule_of(m, n, TBY_RS_V_DROP, NULL, comment);
+    struct tby_rs_rule *r = tby_rs_rule_of(m, n, TBY_RS_V_DROP, NULL, comment);
 
     if (r)
         r->counter = true;
@@ -516,11 +497,12 @@ static int tier_rules(struct calc_host *h, const struct hep *he, int k,
 
     tier_of(h, pols[0]->p->tier, &order, &pass);
     for (size_t i = 0; err == 0 && i < n; i++) {
-        err = tby_rs_rules_add(l, rule_of(&no_pass, 1, TBY_RS_V_JUMP,
-                                          pols[i]->p->chain[d], NULL));
+        err = tby_rs_rules_add(l, tby_rs_rule_of(&no_pass, 1, TBY_RS_V_JUMP,
+                                                 pols[i]->p->chain[d], NULL));
         if (err == 0)
             err = tby_rs_rules_add(l, IS_RAW(k) ? calc_untracked_allowed()
-                                                : rule_of(&accepted, 1, allow, NULL, NULL));
+                                                : tby_rs_rule_of(&accepted, 1, allow, NULL,
+                                                                 NULL));
     }
     if (err == 0 && !pass && k <= K_FWD_OUT) {
         snprintf(comment, sizeof(comment), "host endpoint %s%s tier %s: default deny: no %s "
@@ -547,9 +529,9 @@ static int profile_rules(struct calc_host *h, const struct hep *he, int d,
             return -ENOMEM;
         if (!tby_rs_chain_find(h->rs, chain))
             continue; /* a profile nothing stored says nothing */
-        err = tby_rs_rules_add(l, rule_of(NULL, 0, TBY_RS_V_JUMP, chain, NULL));
+        err = tby_rs_rules_add(l, tby_rs_rule_of(NULL, 0, TBY_RS_V_JUMP, chain, NULL));
         if (err == 0)
-            err = tby_rs_rules_add(l, rule_of(&accepted, 1, TBY_RS_V_ACCEPT, NULL, NULL));
+            err = tby_rs_rules_add(l, tby_rs_rule_of(&accepted, 1, TBY_RS_V_ACCEPT, NULL, NULL));
     }
     snprintf(comment, sizeof(comment), "host endpoint %s: no %s policy or profile allowed it",
              hep_label(he), dir_word[d]);
@@ -591,9 +573,10 @@ static int hep_chain(struct calc_host *h, struct hep *he, int k)
             he->chain[k] = NULL;
     }
     if (err == 0 && (!fwd || k == K_PRE || IS_RAW(k)))
-        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_JUMP,
-                                           IS_RAW(k) ? calc_untracked_failsafe_chain(d)
-                                           : d == DIR_IN ? FAILSAFE_IN : FAILSAFE_OUT, NULL));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(NULL, 0, TBY_RS_V_JUMP,
+                                                  IS_RAW(k) ? calc_untracked_failsafe_chain(d)
+                                                  : d == DIR_IN ? FAILSAFE_IN : FAILSAFE_OUT,
+                                                  NULL));
     if (err == 0)
         err = tby_rs_rules_add(&l, mark_rule(~VERDICT_BITS));
     for (i = 0; err == 0 && i < n; i = j) {
@@ -736,14 +719,13 @@ static int dispatch_chain(struct calc_host *h, struct hep **v, size_t n, int k)
         const struct tby_rs_match wl = { .type = TBY_RS_M_IFNAME_SET, .src = true,
                                          .set = TBY_CALC_SET_LOCAL_WL };
         enum tby_felix_to_host a = h->to_host;
+        const char *why = a == TBY_FELIX_TO_HOST_DROP     ? "defaultEndpointToHostAction Drop"
+                          : a == TBY_FELIX_TO_HOST_RETURN ? "defaultEndpointToHostAction Return"
+                                                          : "defaultEndpointToHostAction Accept";
+        enum tby_rs_verdict verdict = a == TBY_FELIX_TO_HOST_DROP ? TBY_RS_V_DROP
+                                                                  : TBY_RS_V_ACCEPT;
 
-        err = tby_rs_rules_add(&l, rule_of(&wl, 1, a == TBY_FELIX_TO_HOST_DROP ? TBY_RS_V_DROP
-                                                                           : TBY_RS_V_ACCEPT,
-                                           NULL, a == TBY_FELIX_TO_HOST_DROP
-                                                     ? "defaultEndpointToHostAction Drop"
-                                                 : a == TBY_FELIX_TO_HOST_RETURN
-                                                     ? "defaultEndpointToHostAction Return"
-                                                     : "defaultEndpointToHostAction Accept"));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(&wl, 1, verdict, NULL, why));
     }
     for (size_t i = 0; err == 0 && i < n; i++) {
         struct tby_rs_match m = { .type = TBY_RS_M_IFNAME_SET, .src = d == DIR_IN };
@@ -755,10 +737,10 @@ static int dispatch_chain(struct calc_host *h, struct hep **v, size_t n, int k)
             continue;
         }
         m.set = v[i]->ifset->name;
-        err = tby_rs_rules_add(&l, rule_of(&m, 1, TBY_RS_V_GOTO, v[i]->chain[k], NULL));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(&m, 1, TBY_RS_V_GOTO, v[i]->chain[k], NULL));
     }
     if (err == 0 && any)
-        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_GOTO, any->chain[k], NULL));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(NULL, 0, TBY_RS_V_GOTO, any->chain[k], NULL));
     return tby_rs_chain_write(h->rs, dispatch_name[k], TBY_RS_HOOK_NONE, &l, err);
 }
 
@@ -771,14 +753,15 @@ static int out_hook(struct tby_rs *rs)
     const struct tby_rs_match wl = { .type = TBY_RS_M_IFNAME_SET,
                                      .set = TBY_CALC_SET_LOCAL_WL };
     struct tby_rs_rules l = { 0 };
-    int err = tby_rs_rules_add(&l, rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
+    int err = tby_rs_rules_add(&l, tby_rs_rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
 
     if (err == 0) /* what a doNotTrack policy allowed (calc_untracked.c) */
         err = tby_rs_rules_add(&l, calc_untracked_accept());
     if (err == 0)
-        err = tby_rs_rules_add(&l, rule_of(&wl, 1, TBY_RS_V_ACCEPT, NULL, NULL));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(&wl, 1, TBY_RS_V_ACCEPT, NULL, NULL));
     if (err == 0)
-        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_JUMP, dispatch_name[K_OUT], NULL));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(NULL, 0, TBY_RS_V_JUMP, dispatch_name[K_OUT],
+                                                  NULL));
     return tby_rs_chain_write(rs, OUT_HOOK_CHAIN, TBY_RS_HOOK_OUTPUT, &l, err);
 }
 
@@ -791,14 +774,15 @@ static int pre_hook(struct tby_rs *rs)
     const struct tby_rs_match wl = { .type = TBY_RS_M_IFNAME_SET, .src = true,
                                      .set = TBY_CALC_SET_LOCAL_WL };
     struct tby_rs_rules l = { 0 };
-    int err = tby_rs_rules_add(&l, rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
+    int err = tby_rs_rules_add(&l, tby_rs_rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
 
     if (err == 0) /* what a doNotTrack policy allowed (calc_untracked.c) */
         err = tby_rs_rules_add(&l, calc_untracked_accept());
     if (err == 0)
-        err = tby_rs_rules_add(&l, rule_of(&wl, 1, TBY_RS_V_RETURN, NULL, NULL));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(&wl, 1, TBY_RS_V_RETURN, NULL, NULL));
     if (err == 0)
-        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_JUMP, CALC_HOST_CHAIN_PRE, NULL));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(NULL, 0, TBY_RS_V_JUMP, CALC_HOST_CHAIN_PRE,
+                                                  NULL));
     return tby_rs_chain_write(rs, PRE_HOOK_CHAIN, TBY_RS_HOOK_PREROUTING, &l, err);
 }
 

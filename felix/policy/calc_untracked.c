@@ -40,29 +40,11 @@ static const char *const failsafe_name[2] = { "failsafe-raw-in", "failsafe-raw-o
 const struct tby_rs_match calc_untracked_not_allowed = { .type = TBY_RS_M_MARK,
                                                          .a = TBY_MARK_UNTRACKED };
 
-static struct tby_rs_rule *rule_of(const struct tby_rs_match *m, size_t n,
-                                   enum tby_rs_verdict v, const char *target)
-{
-    struct tby_rs_rule *r = tby_rs_rule_new();
-
-    for (size_t i = 0; r && i < n; i++) {
-        if (tby_rs_rule_match(r, &m[i]) < 0) {
-            tby_rs_rule_free(r);
-            return NULL;
-        }
-    }
-    if (r && tby_rs_rule_set_verdict(r, v, target) < 0) {
-        tby_rs_rule_free(r);
-        return NULL;
-    }
-    return r;
-}
-
 struct tby_rs_rule *calc_untracked_allowed(void)
 {
     const struct tby_rs_match accepted = { .type = TBY_RS_M_MARK, .a = TBY_MARK_ACCEPT,
                                            .neg = true };
-    struct tby_rs_rule *r = rule_of(&accepted, 1, TBY_RS_V_ACCEPT, NULL);
+    struct tby_rs_rule *r = tby_rs_rule_of(&accepted, 1, TBY_RS_V_ACCEPT, NULL, NULL);
 
     if (r) {
         r->set_mark = true;
@@ -78,7 +60,7 @@ struct tby_rs_rule *calc_untracked_accept(void)
     const struct tby_rs_match untracked = { .type = TBY_RS_M_MARK, .a = TBY_MARK_UNTRACKED,
                                             .neg = true };
 
-    return rule_of(&untracked, 1, TBY_RS_V_ACCEPT, NULL);
+    return tby_rs_rule_of(&untracked, 1, TBY_RS_V_ACCEPT, NULL, NULL);
 }
 
 const char *calc_untracked_failsafe_chain(int d)
@@ -106,8 +88,9 @@ static int failsafe_rules(struct tby_rs_rules *l, const struct tby_felix_port *v
 
         if (v[i].has_net)
             calc_host_net_set_name(&v[i].net, set);
-        err = tby_rs_rules_add(l, v[i].has_net ? rule_of(m, 4, TBY_RS_V_ACCEPT, NULL)
-                                               : rule_of(m + 1, 2, TBY_RS_V_ACCEPT, NULL));
+        err = tby_rs_rules_add(l, v[i].has_net ? tby_rs_rule_of(m, 4, TBY_RS_V_ACCEPT, NULL, NULL)
+                                               : tby_rs_rule_of(m + 1, 2, TBY_RS_V_ACCEPT, NULL,
+                                                                NULL));
     }
     return err;
 }
@@ -145,9 +128,9 @@ static int raw_hook(struct tby_rs *rs, const char *name, enum tby_rs_hook hook,
     }
     err = tby_rs_rules_add(&l, clear);
     if (err == 0 && hook == TBY_RS_HOOK_RAW_PREROUTING)
-        err = tby_rs_rules_add(&l, rule_of(&wl, 1, TBY_RS_V_RETURN, NULL));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(&wl, 1, TBY_RS_V_RETURN, NULL, NULL));
     if (err == 0)
-        err = tby_rs_rules_add(&l, rule_of(NULL, 0, TBY_RS_V_JUMP, dispatch));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(NULL, 0, TBY_RS_V_JUMP, dispatch, NULL));
     return tby_rs_chain_write(rs, name, hook, &l, err);
 }
 

@@ -301,7 +301,7 @@ int tby_explain_add(struct tby_explain *x, const struct tby_resource *res)
 }
 
 /* What tabby-node programs for one policy or Profile (enforce.h's plan): the policy as
- * written, its fail-closed stand-in, or nothing. */
+ * written or its fail-closed stand-in; nothing here for what never polices a workload. */
 static int plan_policy(struct tby_explain *x, const struct tby_resource *res)
 {
     struct tby_resource *stand_in = NULL, *copy;
@@ -321,8 +321,6 @@ static int plan_policy(struct tby_explain *x, const struct tby_resource *res)
         return (copy = tby_resource_copy(res)) ? add_policy(x, copy, why) : -ENOMEM;
     case TBY_ENFORCE_REPLACE:
         return add_policy(x, stand_in, why);
-    case TBY_ENFORCE_NOTHING:
-        return 0;
     default:
         tby_resource_free(stand_in);
         return plan < 0 ? plan : -ENOMEM;

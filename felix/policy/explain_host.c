@@ -6,6 +6,7 @@
  * packet crosses), so it says the verdict is unknown rather than guess. */
 #include <string.h>
 
+#include "tabby/felix_settings.h"
 #include "explain_internal.h"
 
 static bool node_has(const struct tby_node *n, const struct tby_ip *a)
@@ -73,42 +74,41 @@ bool explain_host_policed(const struct tby_explain *x, const char *node)
     return false;
 }
 
-/* The FelixConfigurations that speak for node: "default" and "node.<node>". */
-static void felix_of(const struct tby_explain *x, const char *node,
-                     const struct tby_felixconfig **def, const struct tby_felixconfig **own)
+/* The settings node's FelixConfigurations ("node.<node>" over "default") give it, merged
+ * as tabby-node merges them (felix_settings.h); the node's FELIX_* variables are not in
+ * the datastore, so explain cannot see them. */
+static void settings_of(const struct tby_explain *x, const char *node,
+                        struct tby_felix_settings *out)
 {
-    *def = *own = NULL;
+    const struct tby_felixconfig *layers[2] = { NULL, NULL }; /* the node's, default */
+
     for (size_t i = 0; i < x->others.n; i++) {
         const struct tby_resource *r = x->others.items[i];
 
         if (r->info->kind != TBY_KIND_FELIXCONFIG)
             continue;
         if (strcmp(r->meta.name, "default") == 0)
-            *def = r->spec.felixconfig;
+            layers[1] = r->spec.felixconfig;
         else if (node && strncmp(r->meta.name, "node.", 5) == 0 &&
                  strcmp(r->meta.name + 5, node) == 0)
-            *own = r->spec.felixconfig;
+            layers[0] = r->spec.felixconfig;
     }
+    memset(out, 0, sizeof(*out));
+    tby_felix_settings_merge(layers, 2, out);
 }
 
 enum tby_felix_to_host explain_endpoint_to_host(const struct tby_explain *x, const char *node)
 {
-    const struct tby_felixconfig *def, *own;
+    struct tby_felix_settings s;
 
-    felix_of(x, node, &def, &own);
-    if (own && own->to_host != TBY_FELIX_TO_HOST_UNSET)
-        return own->to_host;
-    if (def && def->to_host != TBY_FELIX_TO_HOST_UNSET)
-        return def->to_host;
-    return TBY_FELIX_TO_HOST_DROP;
+    settings_of(x, node, &s);
+    return s.to_host;
 }
 
 bool explain_spoofing_any(const struct tby_explain *x, const char *node)
 {
-    const struct tby_felixconfig *def, *own;
+    struct tby_felix_settings s;
 
-    felix_of(x, node, &def, &own);
-    if (own && own->spoofing != TBY_FELIX_SPOOFING_UNSET)
-        return own->spoofing == TBY_FELIX_SPOOFING_ANY;
-    return def && def->spoofing == TBY_FELIX_SPOOFING_ANY;
+    settings_of(x, node, &s);
+    return s.spoofing_any;
 }

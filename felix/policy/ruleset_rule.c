@@ -102,6 +102,26 @@ int tby_rs_rule_set_verdict(struct tby_rs_rule *rule, enum tby_rs_verdict v, con
     return set_text(&rule->target, target, TBY_RS_NAME_MAX);
 }
 
+struct tby_rs_rule *tby_rs_rule_of(const struct tby_rs_match *m, size_t n,
+                                   enum tby_rs_verdict v, const char *target,
+                                   const char *comment)
+{
+    struct tby_rs_rule *r = tby_rs_rule_new();
+
+    for (size_t i = 0; r && i < n; i++) {
+        if (tby_rs_rule_match(r, &m[i]) < 0) {
+            tby_rs_rule_free(r);
+            return NULL;
+        }
+    }
+    if (r && (tby_rs_rule_set_verdict(r, v, target) < 0 ||
+              (comment && tby_rs_rule_set_comment(r, comment) < 0))) {
+        tby_rs_rule_free(r);
+        return NULL;
+    }
+    return r;
+}
+
 static size_t text_size(const char *s)
 {
     return s ? strlen(s) + 1 : 0;

@@ -44,8 +44,6 @@ int tby_enforce_check(const struct tby_resource *res, unsigned caps, struct tby_
 enum tby_enforce_plan {
     TBY_ENFORCE_AS_IS,    /* program res as it is */
     TBY_ENFORCE_REPLACE,  /* program *stand_in (same kind and name) instead of res */
-    TBY_ENFORCE_NOTHING,  /* nothing: a HostEndpoint tabby cannot police (found by its
-                           * expectedIPs alone) */
 };
 
 /* What tabby-node's policy engine programs for res: the plan, and in *stand_in (else NULL)

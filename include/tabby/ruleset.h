@@ -293,6 +293,11 @@ int tby_rs_rule_match(struct tby_rs_rule *rule, const struct tby_rs_match *m);
 int tby_rs_rule_set_comment(struct tby_rs_rule *rule, const char *comment);
 int tby_rs_rule_set_log(struct tby_rs_rule *rule, const char *prefix);
 int tby_rs_rule_set_verdict(struct tby_rs_rule *rule, enum tby_rs_verdict v, const char *target);
+/* A new rule of the matches m[0..n), the verdict v (target: the chain of a jump or goto, else
+ * NULL) and comment (NULL: none), unsealed; NULL when out of memory. */
+struct tby_rs_rule *tby_rs_rule_of(const struct tby_rs_match *m, size_t n,
+                                   enum tby_rs_verdict v, const char *target,
+                                   const char *comment);
 /* Computes the digest and packs the rule's matches and strings into one allocation (a
  * table holds tens of thousands of rules); call after the last edit: a sealed rule takes
  * no more edits (-EINVAL). -ENOMEM. */

@@ -47,9 +47,9 @@ explain)
     defs="-DPACKAGE_VERSION=\"fuzz\" -DTBY_DEFAULT_STORE=\"sqlite:/nonexistent\"" ;;
 node_env)
     # tabby-node's settings reach the resource model (the pools and FelixConfiguration
-    # decoders): every lib/ source, and the four node/ files that read the environment.
+    # decoders): every lib/ source, and the three node/ files that read the environment.
     srcs="$(cd "$(dirname "$0")/../.." && ls lib/*.c) node/node_config.c node/default_pool.c
-        node/felix_env.c node/felix_dataplane.c"
+        node/felix_env.c"
     libs="-lyaml -ljansson -lsqlite3 -lcurl -lm -lpthread"; opts="-max_len=4096"
     defs="-DPACKAGE_VERSION=\"fuzz\" -DTBY_DEFAULT_STORE=\"sqlite:/nonexistent\" -I$(cd "$(dirname "$0")/../.." && pwd)/node" ;;
 endpointslice)

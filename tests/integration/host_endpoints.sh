@@ -257,8 +257,12 @@ pn_check
 pn_change delete globalnetworkpolicy edge-forward >/dev/null
 pn_change delete hostendpoint n1-hep0 >/dev/null
 
-# ---- preDNAT: before the normal policy, forwarded traffic too ---------------------------------
-pn_apply >/dev/null <<'YAML'
+# The start of the preDNAT and doNotTrack parts: n1-hep0 (role edge) under edge-open, a
+# normal policy that allows everything in and out, and the part's own policies (stdin),
+# applied at once.
+edge_open_with() {
+    {
+        cat <<'YAML'
 apiVersion: projectcalico.org/v3
 kind: HostEndpoint
 metadata: {name: n1-hep0, labels: {role: edge}}
@@ -267,12 +271,16 @@ spec: {node: n1, interfaceName: hep0}
 apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
 metadata: {name: edge-open}
-spec:
-  selector: role == 'edge'
-  order: 200
-  types: [Ingress]
-  ingress: [{action: Allow}]
+spec: {selector: role == 'edge', order: 200, types: [Ingress, Egress],
+       ingress: [{action: Allow}], egress: [{action: Allow}]}
 ---
+YAML
+        cat
+    } | pn_apply >/dev/null
+}
+
+# ---- preDNAT: before the normal policy, forwarded traffic too ---------------------------------
+edge_open_with <<'YAML'
 apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
 metadata: {name: edge-pre}
@@ -311,14 +319,7 @@ expect_tracked() {
     tracked "$3" && got=yes
     if [ "$got" = "$want" ]; then pass "$name"; else fail "$name" "conntrack entry for port $3: expected $want, got $got"; fi
 }
-# (n1-hep0 stays from the preDNAT part; normal policy now allows everything both ways)
-pn_apply >/dev/null <<'YAML'
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata: {name: edge-open}
-spec: {selector: role == 'edge', types: [Ingress, Egress], ingress: [{action: Allow}],
-       egress: [{action: Allow}]}
----
+edge_open_with <<'YAML'
 apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
 metadata: {name: edge-untracked}

@@ -1,9 +1,10 @@
 /* calc_fixture.h — helpers for tests of the policy calculation and the dataplane (include
  * once per test program, after cmocka.h): resources from YAML, WorkloadEndpoints built by
- * hand, the ruleset as nft text. */
+ * hand, the ruleset as nft text, a calculation holding a list of YAML texts (calc_of). */
 #ifndef TABBY_TEST_CALC_FIXTURE_H
 #define TABBY_TEST_CALC_FIXTURE_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,19 @@ __attribute__((unused)) static struct tby_calc *calc_new(void)
     struct tby_calc *c = NULL;
 
     assert_int_equal(tby_calc_new(NODE, &c), 0);
+    return c;
+}
+
+/* A calculation of NODE that applied each YAML text given, in order (NULL ends them). */
+__attribute__((unused, sentinel)) static struct tby_calc *calc_of(const char *yaml, ...)
+{
+    struct tby_calc *c = calc_new();
+    va_list ap;
+
+    va_start(ap, yaml);
+    for (const char *y = yaml; y; y = va_arg(ap, const char *))
+        apply(c, y);
+    va_end(ap);
     return c;
 }
 

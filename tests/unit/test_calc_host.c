@@ -14,11 +14,7 @@
 #include <cmocka.h>
 
 #include "calc_fixture.h"
-
-static const char *const eth0 =
-    "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
-    "metadata: {name: node-a-eth0, labels: {role: edge}}\n"
-    "spec: {node: node-a, interfaceName: eth0, expectedIPs: [192.0.2.10]}\n";
+#include "hep_fixture.h"
 
 static const char *const other_node =
     "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
@@ -59,13 +55,10 @@ static void test_empty_calc_has_output_hook_and_failsafe_chains(void **state)
 
 static void test_named_endpoint_without_policy_drops_all_but_failsafe(void **state)
 {
-    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
-    _cleanup_free_ char *t = NULL;
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_of(eth0, other_node, NULL);
+    _cleanup_free_ char *t = dump(c);
 
     (void)state;
-    apply(c, eth0);
-    apply(c, other_node);
-    t = dump(c);
     assert_has(t, "set hif-eth0 { type ifname; comment \"a host endpoint's interface\"; "
                   "elements = { \"eth0\" }; }");
     assert_has(t, "chain host-in {\n\t\tiifname @local-wl drop comment "
@@ -85,13 +78,10 @@ static void test_named_endpoint_without_policy_drops_all_but_failsafe(void **sta
 
 static void test_policy_selecting_endpoint_labels_runs_in_its_chain(void **state)
 {
-    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
-    _cleanup_free_ char *t = NULL;
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_of(eth0, allow_http, NULL);
+    _cleanup_free_ char *t = dump(c);
 
     (void)state;
-    apply(c, eth0);
-    apply(c, allow_http);
-    t = dump(c);
     assert_has(t, "chain hin-if-eth0 {\n\t\tjump failsafe-in\n"
                   "\t\tmeta mark set mark & 0xfffcffff\n"
                   "\t\tmeta mark set mark & 0xfffdffff\n"
@@ -122,11 +112,10 @@ static void test_policy_selecting_endpoint_labels_runs_in_its_chain(void **state
 
 static void test_namespaced_policy_never_selects_a_host_endpoint(void **state)
 {
-    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_of(eth0, NULL);
     _cleanup_free_ char *t = NULL;
 
     (void)state;
-    apply(c, eth0);
     apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
              "metadata: {name: np, namespace: default}\n"
              "spec:\n  selector: all()\n  types: [Ingress]\n  ingress:\n  - action: Allow\n");
@@ -138,12 +127,11 @@ static void test_namespaced_policy_never_selects_a_host_endpoint(void **state)
 
 static void test_tiers_order_and_pass_apply_to_host_endpoints(void **state)
 {
-    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_of(eth0, NULL);
     _cleanup_free_ char *t = NULL;
     const char *sec, *def;
 
     (void)state;
-    apply(c, eth0);
     apply(c, "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: security}\n"
              "spec: {order: 100, defaultAction: Pass}\n");
     apply(c, allow_http);
@@ -340,11 +328,10 @@ static void test_endpoint_by_expected_ips_follows_the_addresses(void **state)
 
 static void test_two_endpoints_on_one_interface_use_one_chain(void **state)
 {
-    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_of(eth0, NULL);
     _cleanup_free_ char *t = NULL;
 
     (void)state;
-    apply(c, eth0);
     apply(c, "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
              "metadata: {name: node-a-eth0-bis}\n"
              "spec: {node: node-a, interfaceName: eth0}\n");
@@ -365,16 +352,10 @@ static void test_two_endpoints_on_one_interface_use_one_chain(void **state)
  * a pod's packets to its node and the node's to its pods are not its. */
 static void test_all_interfaces_endpoint_takes_the_other_interfaces(void **state)
 {
-    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
-    _cleanup_free_ char *t = NULL;
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_of(eth0, any_iface, allow_http, NULL);
+    _cleanup_free_ char *t = dump(c);
 
     (void)state;
-    apply(c, eth0);
-    apply(c, "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
-             "metadata: {name: node-a-all, labels: {role: edge}}\n"
-             "spec: {node: node-a, interfaceName: '*'}\n");
-    apply(c, allow_http);
-    t = dump(c);
     assert_has(t, "chain host-in {\n\t\tiifname @local-wl drop comment "
                   "\"defaultEndpointToHostAction Drop\"\n\t\tiifname @hif-eth0 goto hin-if-eth0\n"
                   "\t\tgoto hin-any\n\t}");
@@ -394,13 +375,10 @@ static void test_all_interfaces_endpoint_takes_the_other_interfaces(void **state
  * returns (the rest of the forward hook decides), none lets the packet by. */
 static void test_apply_on_forward_runs_in_the_forward_hook(void **state)
 {
-    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
-    _cleanup_free_ char *t = NULL;
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_of(eth0, allow_http, NULL);
+    _cleanup_free_ char *t = dump(c);
 
     (void)state;
-    apply(c, eth0);
-    apply(c, allow_http);
-    t = dump(c);
     assert_has(t, "chain host-fwd-in {\n\t}");
     assert_has(t, "icmpv6 type 136 accept\n\t\tiifname @from-wl-selected jump from-wl\n"
                   "\t\tmeta mark & 0x00040000 != 0 accept\n\t\tjump host-in\n\t}");

@@ -14,16 +14,7 @@
 #include <cmocka.h>
 
 #include "calc_fixture.h"
-
-static const char *const eth0 =
-    "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
-    "metadata: {name: node-a-eth0, labels: {role: edge}}\n"
-    "spec: {node: node-a, interfaceName: eth0, expectedIPs: [192.0.2.10]}\n";
-
-static const char *const any_iface =
-    "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
-    "metadata: {name: node-a-any, labels: {role: edge}}\n"
-    "spec: {node: node-a, interfaceName: '*'}\n";
+#include "hep_fixture.h"
 
 static const char *const untracked =
     "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
@@ -67,12 +58,10 @@ static void test_raw_hooks_clear_marks_and_dispatch_before_conntrack(void **stat
 /* A doNotTrack policy selecting a named host endpoint runs in its raw chains, both ways. */
 static void test_untracked_policy_runs_in_the_endpoints_raw_chains(void **state)
 {
-    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
-    _cleanup_free_ char *t = NULL;
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_of(eth0, NULL);
+    _cleanup_free_ char *t = dump(c);
 
     (void)state;
-    apply(c, eth0);
-    t = dump(c);
     /* no doNotTrack policy: no untracked chain, nothing in the raw dispatch */
     assert_lacks(t, "hrin-if-eth0");
     apply(c, untracked); /* doNotTrack: true, applyOnForward: true */
@@ -105,13 +94,10 @@ static void test_untracked_policy_runs_in_the_endpoints_raw_chains(void **state)
 
 static void test_all_interfaces_endpoint_takes_no_untracked_policy(void **state)
 {
-    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
-    _cleanup_free_ char *t = NULL;
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_of(any_iface, untracked, NULL);
+    _cleanup_free_ char *t = dump(c);
 
     (void)state;
-    apply(c, any_iface);
-    apply(c, untracked);
-    t = dump(c);
     /* Calico ignores doNotTrack policy on an interfaceName "*" endpoint */
     assert_has(t, "chain host-raw-in {\n\t}");
     assert_has(t, "chain host-raw-out {\n\t}");
@@ -120,12 +106,10 @@ static void test_all_interfaces_endpoint_takes_no_untracked_policy(void **state)
 
 static void test_untracked_policy_leaving_the_endpoint_leaves_its_chain(void **state)
 {
-    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_of(eth0, untracked, NULL);
     _cleanup_free_ char *t = NULL;
 
     (void)state;
-    apply(c, eth0);
-    apply(c, untracked);
     /* the same policy, tracked now: it moves to the endpoint's normal chain */
     apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
              "metadata: {name: raw}\n"

@@ -438,6 +438,35 @@ static void test_host_side_endpoint_to_host_and_unevaluated_host_endpoints(void 
     tby_explain_free(x);
 }
 
+/* A node's FelixConfiguration "node.<name>" beats "default", field by field, as tabby-node
+ * merges them (felix_settings.h): n1's own Drop wins over the default Accept, n2 takes the
+ * default; a node.n1 that says only workloadSourceSpoofing keeps the default's Accept, and
+ * its Disabled beats the default's Any (x/s, with prefixes, is then missing). */
+static void test_node_felixconfig_overrides_default_field_by_field(void **state)
+{
+    struct tby_explain *x = model(
+        NODES "---\n" V3("FelixConfiguration", "{name: default}")
+        "spec: {defaultEndpointToHostAction: Accept, workloadSourceSpoofing: Any}\n---\n"
+        V3("FelixConfiguration", "{name: node.n1}") "spec: {defaultEndpointToHostAction: Drop}\n");
+
+    (void)state;
+    assert_false(allowed(x, "x/a", "192.0.2.1", "80/TCP"));  /* n1's own layer: Drop */
+    assert_true(allowed(x, "y/a", "192.0.2.2", "80/TCP"));   /* n2: the default's Accept */
+    tby_explain_free(x);
+    x = model(NODES "---\n" V3("FelixConfiguration", "{name: default}")
+              "spec: {defaultEndpointToHostAction: Accept, workloadSourceSpoofing: Any}\n---\n"
+              V3("FelixConfiguration", "{name: node.n1}")
+              "spec: {workloadSourceSpoofing: Disabled}\n---\n"
+              V3("WorkloadEndpoint", "{name: n1-k8s-s-eth0, namespace: x}")
+              "spec: {orchestrator: k8s, node: n1, pod: s, endpoint: eth0, interfaceName: c4,\n"
+              "  ipNetworks: [10.1.0.4/32], profiles: [kns.x],\n"
+              "  allowSpoofedSourcePrefixes: [10.99.0.0/16]}\n");
+    assert_true(allowed(x, "x/a", "192.0.2.1", "80/TCP"));   /* the default's Accept */
+    assert_false(allowed(x, "x/s", "x/b", "80/TCP"));         /* n1's Disabled: missing */
+    assert_true(allowed(x, "x/a", "x/b", "80/TCP"));
+    tby_explain_free(x);
+}
+
 /* A doNotTrack policy never polices a workload (even one its selector matches); where a
  * node's host endpoint may run it, the verdict is "unknown", said so. */
 static void test_untracked_policy_is_host_endpoints_only(void **state)
@@ -649,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_stand_ins_of_what_is_not_enforced),
         cmocka_unit_test(test_services_with_their_endpoint_slices),
         cmocka_unit_test(test_host_side_endpoint_to_host_and_unevaluated_host_endpoints),
+        cmocka_unit_test(test_node_felixconfig_overrides_default_field_by_field),
         cmocka_unit_test(test_untracked_policy_is_host_endpoints_only),
         cmocka_unit_test(test_tiers_in_order_with_pass_and_default_actions),
         cmocka_unit_test(test_peers_and_ports_parse),

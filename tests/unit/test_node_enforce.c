@@ -1,9 +1,9 @@
 /* test_node_enforce.c — tabby-node meeting what tabbyctl refuses, in a datastore written by
  * someone else: it never programs a policy with a rule left out. A rule it cannot program
  * ends the policy's rules in that direction with a Deny; a profile with rules and a policy
- * whose value does not decode deny for what they select;
- * a policy for host endpoints only is not programmed for workloads; and each is said in
- * the log, the metrics and the degraded status. Network sets, which tabby enforces, reach
+ * whose value does not decode deny for what they select; and each is said in the log, the
+ * metrics and the degraded status. Policies for host endpoints only and host endpoints
+ * (named or found by expectedIPs) are enforced: programmed, said nowhere. Network sets, which tabby enforces, reach
  * the calculation and are said nowhere. The policy engine runs in --dump mode (no kernel);
  * values are written to the datastore as they are, past tabbyctl. */
 #include <setjmp.h>
@@ -114,8 +114,8 @@ static void test_rule_it_cannot_program_ends_the_direction_with_deny(void **stat
     /* ingress is enforced as written */
     if (!strstr(in, "dport 80") || count(in, "comment \"no-api ingress ") != 1)
         fail_msg("ingress:\n%s", in);
-    if (!strstr(degraded(&f), "1 resource not enforced as written (1 denied in their place, "
-                              "0 for host endpoints only), such as GlobalNetworkPolicy no-api: "
+    if (!strstr(degraded(&f), "1 resource not enforced as written (denied in their place), "
+                              "such as GlobalNetworkPolicy no-api: "
                               "spec.egress[1].destination.services: matching a Kubernetes "
                               "Service"))
         fail_msg("degraded: %s", degraded(&f));
@@ -146,14 +146,13 @@ static void test_policy_that_does_not_decode_denies_in_its_place(void **state)
     /* the stand-in of future applies to what its selector says */
     if (!strstr(table, "local workloads: app == 'db'"))
         fail_msg("table:\n%s", table);
-    assert_non_null(strstr(degraded(&f), "2 resources not enforced as written (2 denied"));
+    assert_non_null(strstr(degraded(&f), "2 resources not enforced as written (denied"));
     assert_non_null(strstr(degraded(&f), "GlobalNetworkPolicy future: the stored value does "
                                          "not decode"));
     assert_int_equal(node_metrics_write(&f.n, &m), 0);
     assert_int_equal(tby_buf_addc(&m, '\0'), 0);
     metrics = m.data;
-    if (!strstr(metrics, "\ntabby_policy_fail_closed 2\n") ||
-        !strstr(metrics, "\ntabby_policy_host_only 0\n"))
+    if (!strstr(metrics, "\ntabby_policy_fail_closed 2\n") || strstr(metrics, "host_only"))
         fail_msg("metrics:\n%s", metrics);
     fixture_stop(&f);
 }
@@ -161,8 +160,8 @@ static void test_policy_that_does_not_decode_denies_in_its_place(void **state)
 /* Policies for host endpoints only (doNotTrack, preDNAT) are not programmed for workloads,
  * as Calico does not: a doNotTrack policy runs in this node's named endpoint's untracked
  * chains only; host endpoints with an interfaceName are policed (this node's get chains),
- * one found by expectedIPs alone is said to be unpoliced. */
-static void test_host_only_resources_program_nothing_and_are_said(void **state)
+ * and so is one found by expectedIPs alone: none is said to be not enforced. */
+static void test_host_endpoint_resources_are_enforced_and_not_said(void **state)
 {
     struct node_fixture f;
     _cleanup_free_ char *table = NULL;
@@ -312,7 +311,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rule_it_cannot_program_ends_the_direction_with_deny),
         cmocka_unit_test(test_policy_that_does_not_decode_denies_in_its_place),
-        cmocka_unit_test(test_host_only_resources_program_nothing_and_are_said),
+        cmocka_unit_test(test_host_endpoint_resources_are_enforced_and_not_said),
         cmocka_unit_test(test_profile_rules_are_programmed_as_written),
         cmocka_unit_test(test_rule_selector_matching_a_network_set_takes_its_nets),
     };

@@ -194,7 +194,7 @@ static void test_bad_felix_variables_are_refused_naming_them(void **state)
 static void test_dataplane_settings_reach_the_node_live(void **state)
 {
     struct node_fixture f;
-    const struct node_dataplane *dp = &f.n.cfg.dp;
+    const struct tby_felix_settings *dp = &f.n.cfg.dp;
     uint64_t gen;
     char ip[TBY_IP_STRLEN];
 
@@ -264,7 +264,7 @@ static void test_dataplane_settings_reach_the_node_live(void **state)
 static void test_felix_variables_set_the_dataplane(void **state)
 {
     struct node_fixture f;
-    const struct node_dataplane *dp = &f.n.cfg.dp;
+    const struct tby_felix_settings *dp = &f.n.cfg.dp;
 
     (void)state;
     setenv("FELIX_IPINIPMTU", "1420", 1);

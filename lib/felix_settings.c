@@ -1,17 +1,17 @@
-/* felix_dataplane.c — the dataplane's settings of the FelixConfigurations (node_config.h's
- * struct node_dataplane): VXLAN's VNI, port and MTUs, the IPIP MTU, natOutgoingAddress,
- * ipv6Support, interfacePrefix, defaultEndpointToHostAction and the failsafe ports, each
- * from the first layer that sets it (FELIX_*, the node's, the default one), else Calico's
- * default. The felix part (felix.c) recomputes them on every change; the parts that use
- * them (routes, policy, host endpoints) apply them when the generation moves. */
+/* felix_settings.c — the settings of a node's FelixConfiguration layers (felix_settings.h):
+ * VXLAN's VNI, port and MTUs, the IPIP MTU, natOutgoingAddress, ipv6Support,
+ * interfacePrefix, defaultEndpointToHostAction, workloadSourceSpoofing and the failsafe
+ * ports, each from the first layer that sets it (FELIX_*, the node's, the default one),
+ * else Calico's default. tabby-node's felix part recomputes them on every change and its
+ * parts apply them when the generation moves; tabbyctl explain reads the node's. */
 #include <stdio.h>
 #include <string.h>
 
+#include "tabby/felix_settings.h"
 #include "tabby/model.h"
 #include "tabby/routes.h"
-#include "node_config.h"
 
-void node_dataplane_defaults(struct node_dataplane *dp)
+void tby_felix_settings_defaults(struct tby_felix_settings *dp)
 {
     uint64_t generation = dp->generation;
 
@@ -33,14 +33,14 @@ void node_dataplane_defaults(struct node_dataplane *dp)
 
 static void set_ports(const struct tby_felix_ports *p, struct tby_felix_port *out, size_t *n)
 {
-    *n = p->n < NODE_FAILSAFE_MAX ? p->n : NODE_FAILSAFE_MAX;
-    memset(out, 0, NODE_FAILSAFE_MAX * sizeof(*out));
+    *n = p->n < TBY_FELIX_PORTS_MAX ? p->n : TBY_FELIX_PORTS_MAX;
+    memset(out, 0, TBY_FELIX_PORTS_MAX * sizeof(*out));
     if (*n)
         memcpy(out, p->items, *n * sizeof(*out));
 }
 
 /* Lays one layer over dp: what it sets wins (the layers go from the weakest up). */
-static void lay(const struct tby_felixconfig *c, struct node_dataplane *dp)
+static void lay(const struct tby_felixconfig *c, struct tby_felix_settings *dp)
 {
     const struct tby_felix_ports *ports[2] = { &c->failsafe_in, &c->failsafe_out };
 
@@ -72,12 +72,12 @@ static void lay(const struct tby_felixconfig *c, struct node_dataplane *dp)
             set_ports(ports[d], dp->failsafe[d], &dp->n_failsafe[d]);
 }
 
-bool node_dataplane_from(const struct tby_felixconfig *const *layers, size_t n,
-                         struct node_dataplane *dp)
+bool tby_felix_settings_merge(const struct tby_felixconfig *const *layers, size_t n,
+                              struct tby_felix_settings *dp)
 {
-    struct node_dataplane want = { .generation = dp->generation };
+    struct tby_felix_settings want = { .generation = dp->generation };
 
-    node_dataplane_defaults(&want);
+    tby_felix_settings_defaults(&want);
     for (size_t i = n; i-- > 0;)
         if (layers[i])
             lay(layers[i], &want);

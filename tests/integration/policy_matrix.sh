@@ -25,9 +25,9 @@
 # Dual stack: every pod has an IPv6 address too (fd70:<1|2|3>::<1|2|3>, dns fd70:4::53),
 # and the scenarios of MX_IPV6_SOME below are checked over IPv6 as well (NAME_ipv6 and
 # explain_NAME_ipv6): MX_IPV6=all checks every scenario (a rule with IPv4 nets has an
-# IPv6 twin naming the same pods), MX_IPV6=none none. The subset covers
-# both datastores' selectors, named ports, SCTP, ICMP against ICMPv6 (a rule's protocol
-# ICMP does not match ICMPv6's echo), ipVersion, tiers, egress and the DNS pod; the
+# IPv6 twin naming the same pods), MX_IPV6=none none. The subset covers both datastores'
+# selectors, named ports, SCTP, ICMP against ICMPv6 (a rule's protocol ICMP does not match
+# ICMPv6's echo), ipVersion, notNets of one family, tiers, egress and the DNS pod; the
 # whole IPv6 matrix doubles the probing and explaining of a run.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -48,7 +48,7 @@ fi
 MX_IPV6_SOME="no_policy_everything_open k8s_default_deny_both k8s_namespace_selector
     k8s_named_ports_udp k8s_dns_pod_policy sctp_ports calico_protocols calico_icmp
     calico_egress_rule_order calico_ip_version tier_pass_to_next_tier k8s_ipblock_except
-    k8s_ipblock_whole_space calico_global_network_set_deny calico_network_set"
+    k8s_ipblock_whole_space calico_global_network_set_deny calico_network_set calico_not_nets"
 
 START=$SECONDS
 if ! mx_setup; then

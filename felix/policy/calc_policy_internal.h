@@ -124,6 +124,10 @@ struct crule {
 };
 
 void crule_clear(struct crule *r);
+/* Whether every nets or notNets list of the rule that is set names a net of `family` (4
+ * or 6). Calico renders a rule for a family only then: a list of the other family alone
+ * would match no packet of it (nets) or, negated, every one (notNets). */
+bool crule_nets_fit(const struct crule *r, int family);
 /* Scopes a rule entity's selectors as Calico does: namespaceSelector (prefixed pcns.)
  * or, in a namespaced policy, the policy's namespace, once any selector field is used.
  * Takes sel and ns_sel. */

@@ -520,6 +520,17 @@ static bool entity_needs_family(const struct centity *ent)
            ent->not_ports.n > count_numeric(&ent->not_ports);
 }
 
+bool crule_nets_fit(const struct crule *r, int family)
+{
+    const struct tby_cidr_list *lists[] = { &r->src.nets, &r->src.not_nets, &r->dst.nets,
+                                            &r->dst.not_nets };
+
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        if (lists[i]->n && !count_family(lists[i], family))
+            return false;
+    return true;
+}
+
 /* Whether the rule can match packets of `family` at all. */
 static bool family_fits(const struct crule *r, int family)
 {
@@ -529,10 +540,7 @@ static bool family_fits(const struct crule *r, int family)
         return false;
     if (r->protocol == TBY_PROTO_ICMPV6 && family != 6)
         return false;
-    /* nets of the other family only: no address of this family is in them */
-    if (r->src.nets.n && !count_family(&r->src.nets, family))
-        return false;
-    return !r->dst.nets.n || count_family(&r->dst.nets, family);
+    return crule_nets_fit(r, family);
 }
 
 /* Numeric ports (alternative 0) when any, then each named port (1..k); -1 when the entity

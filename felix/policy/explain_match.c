@@ -263,6 +263,11 @@ static bool head_match(const struct crule *r, const struct xpkt *p, struct tby_b
         tby_buf_printf(fail, "ipVersion %d (the packet is IPv%d)", r->ip_version, p->dst.family);
         return false;
     }
+    if (!crule_nets_fit(r, p->dst.family)) {
+        tby_buf_printf(fail, "nets or notNets of IPv%d only (the packet is IPv%d)",
+                       p->dst.family == 4 ? 6 : 4, p->dst.family);
+        return false;
+    }
     if (r->protocol && r->protocol != p->protocol) {
         tby_buf_printf(fail, "protocol %s (the packet is %s)",
                        proto_text(r->protocol, b1, sizeof(b1)),

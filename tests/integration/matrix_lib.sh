@@ -52,13 +52,13 @@
 # NAME checks the matrix over IPv6 too (as a case NAME_ipv6, and explain_NAME_ipv6 with the
 # pods given to explain as their IPv6 addresses) when MX_IPV6 says so:
 #   MX_IPV6=some (default)   the scenarios named in MX_IPV6_SOME (the suite's subset)
-#   MX_IPV6=all              every scenario not declared IPv4-only (mx_ipv4_only)
+#   MX_IPV6=all              every scenario
 #   MX_IPV6=none             none
 # Over IPv6 the echo is ICMPv6's (PORT 128, PROTO "icmpv6": `on icmp` does not match it,
 # as a rule's protocol ICMP does not) and the same expectations apply; an expectation that
-# differs by family asks `v6` (true while the IPv6 matrix is compared).
-#   mx_ipv4_only REASON NAME…   those scenarios' rules are IPv4 CIDRs with no IPv6
-#                               equivalent written: not probed over IPv6, said once why
+# differs by family asks `v6` (true while the IPv6 matrix is compared). A Calico rule's
+# nets are of one family, so a scenario whose rules name IPv4 nets writes each such rule
+# twice, the twin naming the same pods' IPv6 addresses (fd70:N::/64 for 10.70.N.0/24).
 #
 # Tunables: MX_TIMEOUT_MS (probe timeout, default 400); MX_ONLY (a regular expression: only
 # the mx_scenario scenarios it matches); PROBER comes from podnet.sh.
@@ -77,7 +77,6 @@ MX_DSTS6=()
 MX_IPV6=${MX_IPV6:-some}
 MX_FAMILY=4
 MX_IPV6_SOME=${MX_IPV6_SOME:-}
-declare -A MX_V4_ONLY
 
 # Per pod: its app label (for the README's examples) and its named ports, so that a name
 # stands for different ports on different pods ("web" is 80/TCP on a, 81/TCP on b, 80/UDP
@@ -117,16 +116,9 @@ mx_ip6() {
 
 v6() { [ "$MX_FAMILY" = 6 ]; }
 
-mx_ipv4_only() {
-    local why=$1 n
-    shift
-    for n; do MX_V4_ONLY[$n]=$why; done
-}
-
 # Whether scenario NAME is checked over IPv6 too (MX_IPV6, above).
 mx_v6_wanted() {
     local w
-    [ -z "${MX_V4_ONLY[$1]+set}" ] || return 1
     case $MX_IPV6 in
     all) return 0 ;;
     some) for w in $MX_IPV6_SOME; do [ "$w" = "$1" ] && return 0; done; return 1 ;;
@@ -545,13 +537,6 @@ mx_scenario() {
     mx_apply
     mx_check "$1"
     mx_reset "$1"
-}
-
-# The IPv4-only scenarios and why, as comment lines (when IPv6 is checked at all).
-mx_ipv4_only_report() {
-    local n
-    [ "$MX_IPV6" = none ] && return
-    for n in "${!MX_V4_ONLY[@]}"; do echo "# IPv4 only: $n (${MX_V4_ONLY[$n]})"; done | sort
 }
 
 mx_open_report() {

@@ -549,6 +549,29 @@ static void test_calico_rule_features_compile(void **state)
     assert_applies(t, "po-np/default/feat", "cali-a", true);
 }
 
+/* A rule whose nets or notNets are all of one family is that family's only (as Calico
+ * renders it): notNets of IPv6 alone must not match every IPv4 packet. */
+static void test_nets_of_one_family_keep_the_rule_to_it(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL;
+
+    (void)state;
+    wep(c, (struct wep_spec){ "default", "a", NULL, "cali-a", "10.0.0.1", "app=web", NULL });
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\n"
+             "metadata: {name: fam, namespace: default}\n"
+             "spec:\n  selector: app == 'web'\n  ingress:\n"
+             "  - action: Allow\n    source: {notNets: ['fd00:9::/64']}\n"
+             "  - action: Allow\n    destination: {notNets: [10.9.0.0/16]}\n");
+    t = dump(c);
+    assert_has(t, "meta nfproto ipv6 ip6 saddr != @net6-");
+    assert_lacks(t, "meta nfproto ipv4 counter meta mark set mark | 0x00010000 return comment "
+                    "\"default/fam ingress 0\"");
+    assert_has(t, "meta nfproto ipv4 ip daddr != @net4-");
+    assert_lacks(t, "meta nfproto ipv6 counter meta mark set mark | 0x00010000 return comment "
+                    "\"default/fam ingress 1\"");
+}
+
 static void test_global_policy_rule_selector_spans_namespaces(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
@@ -1531,6 +1554,7 @@ int main(void)
         cmocka_unit_test(test_calico_order_puts_deny_before_allow),
         cmocka_unit_test(test_deny_rule_is_logged_then_dropped_and_its_id_maps_back),
         cmocka_unit_test(test_calico_rule_features_compile),
+        cmocka_unit_test(test_nets_of_one_family_keep_the_rule_to_it),
         cmocka_unit_test(test_global_policy_rule_selector_spans_namespaces),
         cmocka_unit_test(test_endpoints_of_one_policy_share_its_set),
         cmocka_unit_test(test_pods_change_page_sets_not_rules),

@@ -330,6 +330,29 @@ static void test_nets_ports_named_ports_and_negations(void **state)
     tby_explain_free(x);
 }
 
+/* A rule whose notNets are all IPv6 is for IPv6 only (as Calico renders it): it does not
+ * allow IPv4 packets, whatever their address. */
+static void test_not_nets_of_the_other_family_do_not_match(void **state)
+{
+    struct tby_explain *x = model(
+        NP("p")
+        "spec:\n  ingress:\n"
+        "  - {action: Allow, source: {notNets: ['fd00:2::/64']}}\n");
+    bool ok;
+    json_t *t;
+    char *text;
+
+    (void)state;
+    t = run(x, "y/a", "x/a", "80/TCP", &ok);
+    assert_false(ok);
+    text = json_dumps(t, 0);
+    if (!strstr(text, "notNets of IPv6 only (the packet is IPv4)"))
+        fail_msg("%s", text);
+    free(text);
+    json_decref(t);
+    tby_explain_free(x);
+}
+
 /* Rule selectors match network sets' nets (with their labels and namespace's) too. */
 static void test_network_sets_in_rule_selectors(void **state)
 {
@@ -671,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_pass_skips_the_rest_of_the_tier),
         cmocka_unit_test(test_log_goes_on),
         cmocka_unit_test(test_nets_ports_named_ports_and_negations),
+        cmocka_unit_test(test_not_nets_of_the_other_family_do_not_match),
         cmocka_unit_test(test_network_sets_in_rule_selectors),
         cmocka_unit_test(test_icmp_types),
         cmocka_unit_test(test_egress_deny_stops_before_ingress),

@@ -1,7 +1,8 @@
 /* host_addrs.c — the addresses the node's interfaces hold, a part (node.h): read from this
  * network namespace when the node starts and again whenever netlink says an address or
- * link changed, the workloads' interfaces (interfacePrefix, tby…) left out. It publishes
- * them in the node's settings (node_config.h: host_addrs, with a generation), from which
+ * link changed, the workloads' interfaces (interfacePrefix, tby…) left out, and
+ * kube-ipvs0, as Felix's default interfaceExclude leaves it out (tabby takes no other).
+ * It publishes them in the node's settings (node_config.h: host_addrs, with a generation), from which
  * the policy part gives them to the calculation: a HostEndpoint without interfaceName
  * governs the interfaces holding one of its expectedIPs, as Felix resolves it. */
 #include <errno.h>
@@ -11,6 +12,9 @@
 #include "tabby/host_addrs.h"
 #include "tabby/log.h"
 #include "node.h"
+
+/* Felix's default interfaceExclude (FelixConfiguration refuses another). */
+#define FELIX_EXCLUDED "kube-ipvs0"
 
 struct node_host_addrs {
     struct node *n;
@@ -34,7 +38,8 @@ static void host_addrs_read(struct node_host_addrs *a)
         return;
     }
     for (size_t i = 0; i < n; i++)
-        if (!*prefix || strncmp(v[i].ifname, prefix, strlen(prefix)) != 0)
+        if ((!*prefix || strncmp(v[i].ifname, prefix, strlen(prefix)) != 0) &&
+            strcmp(v[i].ifname, FELIX_EXCLUDED) != 0)
             v[kept++] = v[i];
     if (kept == a->n_v && (!kept || memcmp(v, a->v, kept * sizeof(*v)) == 0)) {
         free(v);

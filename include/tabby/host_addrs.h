@@ -23,7 +23,9 @@ struct tby_host_addr {
     struct tby_ip ip;
 };
 
-/* Every IPv4 and IPv6 address of this namespace's interfaces (loopback's too), sorted by
+/* Every IPv4 and IPv6 address of this namespace's interfaces, as Felix takes them: the
+ * destinations of the local routes of table local, by the interface they go out by
+ * (loopback's too; up or down; an IPv6 address still tentative has none), sorted by
  * interface name then address. -errno with err filled. */
 int tby_host_addrs_read(struct tby_host_addr **out, size_t *n, struct tby_error *err);
 

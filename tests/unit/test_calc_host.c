@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "calc_fixture.h"
+#include "calc_host.h"
 
 static const char *const eth0 =
     "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
@@ -488,6 +489,98 @@ static void test_host_endpoint_named_ports(void **state)
     assert_has(t, "elements = { 192.0.2.11 . 6 . 2222 }");
 }
 
+/* ---- calc_host_resolve on its own ------------------------------------------------------ */
+
+/* A host endpoint as the index holds it: name, interfaceName ("" none, "*"), one address. */
+static struct calc_ep resolve_ep(const char *name, const char *iface, const char *ip,
+                                 struct tby_ip *addr)
+{
+    struct calc_ep ep = { .local = true, .host_name = (char *)name,
+                          .host_iface = (char *)iface };
+
+    if (ip) {
+        assert_int_equal(tby_ip_parse(ip, addr, NULL), 0);
+        ep.addrs = addr;
+        ep.n_addrs = 1;
+    }
+    return ep;
+}
+
+static struct tby_host_addr host_addr(const char *ifname, const char *ip)
+{
+    struct tby_host_addr a = { 0 };
+
+    snprintf(a.ifname, sizeof(a.ifname), "%s", ifname);
+    assert_int_equal(tby_ip_parse(ip, &a.ip, NULL), 0);
+    return a;
+}
+
+/* won[i] as "if1,if2" (static). */
+static const char *won_text(const struct tby_strv *won)
+{
+    static char text[128];
+    size_t len = 0;
+
+    text[0] = 0;
+    for (size_t i = 0; i < won->n; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s", i ? "," : "",
+                                won->items[i]);
+    return text;
+}
+
+/* As Felix's endpoint manager: of the endpoints claiming one interface, by its name or by
+ * an address it holds, the first by name governs it, whichever way each claims it; one
+ * naming another interface never claims this one by address. */
+static void test_resolve_first_name_wins_named_or_by_address(void **state)
+{
+    struct tby_ip ip[4];
+    struct tby_host_addr addrs[] = { host_addr("eth0", "192.0.2.10"),
+                                     host_addr("eth1", "198.51.100.1") };
+    struct calc_ep eps[] = {
+        resolve_ep("a-by-ip", "", "192.0.2.10", &ip[0]),       /* eth0, by address */
+        resolve_ep("b-eth0", "eth0", NULL, &ip[1]),            /* eth0, by name */
+        resolve_ep("c-eth1", "eth1", NULL, &ip[2]),            /* eth1, by name */
+        resolve_ep("d-by-ip", "", "198.51.100.1", &ip[3]),     /* eth1, by address */
+    };
+    const struct calc_ep *v[] = { &eps[3], &eps[1], &eps[0], &eps[2] }; /* any order */
+    struct tby_strv won[4] = { 0 };
+
+    (void)state;
+    assert_int_equal(calc_host_resolve(v, 4, addrs, 2, won), 0);
+    assert_string_equal(won_text(&won[2]), "eth0"); /* a-by-ip before b-eth0 */
+    assert_string_equal(won_text(&won[1]), "");
+    assert_string_equal(won_text(&won[3]), "eth1"); /* c-eth1 before d-by-ip */
+    assert_string_equal(won_text(&won[0]), "");
+    for (size_t i = 0; i < 4; i++)
+        tby_strv_clear(&won[i]);
+}
+
+/* The loopback is an interface like any other (Felix excludes only workload interfaces
+ * and interfaceExclude's): an endpoint expecting 127.0.0.1 governs lo; one whose
+ * addresses are on two interfaces governs both; the all-interfaces endpoint none. */
+static void test_resolve_loopback_and_several_interfaces(void **state)
+{
+    struct tby_ip ip[3];
+    struct tby_host_addr addrs[] = { host_addr("eth0", "192.0.2.10"),
+                                     host_addr("eth1", "192.0.2.10"),
+                                     host_addr("lo", "127.0.0.1") };
+    struct calc_ep eps[] = {
+        resolve_ep("lo-ep", "", "127.0.0.1", &ip[0]),
+        resolve_ep("twice", "", "192.0.2.10", &ip[1]),
+        resolve_ep("all", "*", NULL, &ip[2]),
+    };
+    const struct calc_ep *v[] = { &eps[0], &eps[1], &eps[2] };
+    struct tby_strv won[3] = { 0 };
+
+    (void)state;
+    assert_int_equal(calc_host_resolve(v, 3, addrs, 3, won), 0);
+    assert_string_equal(won_text(&won[0]), "lo");
+    assert_string_equal(won_text(&won[1]), "eth0,eth1");
+    assert_string_equal(won_text(&won[2]), "");
+    for (size_t i = 0; i < 3; i++)
+        tby_strv_clear(&won[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +594,8 @@ int main(void)
         cmocka_unit_test(test_failsafe_net_narrows_to_its_peers),
         cmocka_unit_test(test_endpoint_by_expected_ips_follows_the_addresses),
         cmocka_unit_test(test_two_endpoints_on_one_interface_use_one_chain),
+        cmocka_unit_test(test_resolve_first_name_wins_named_or_by_address),
+        cmocka_unit_test(test_resolve_loopback_and_several_interfaces),
         cmocka_unit_test(test_all_interfaces_endpoint_takes_the_other_interfaces),
         cmocka_unit_test(test_apply_on_forward_runs_in_the_forward_hook),
         cmocka_unit_test(test_pre_dnat_runs_in_prerouting_for_host_endpoints_only),

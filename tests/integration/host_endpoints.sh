@@ -10,9 +10,9 @@
 # polices every other interface, not the node's traffic to its pods; one without
 # interfaceName polices the interface holding one of its expectedIPs, following the
 # address; of a named one and one by expectedIPs on one interface the first by name
-# governs it; an interface's addresses are its local routes, as Felix's (a down link's
-# IPv4 ones, lo's; not a tentative IPv6 one, not kube-ipvs0's); forwarded traffic meets
-# only applyOnForward policies; preDNAT policies come
+# governs it, the other's chains leaving; an interface's addresses are its local routes,
+# as Felix's (a down link's IPv4 ones, lo's; not a tentative IPv6 one, not kube-ipvs0's);
+# forwarded traffic meets only applyOnForward policies; preDNAT policies come
 # first (Deny drops, Allow goes on to normal policy), forwarded traffic too; doNotTrack
 # policies run before conntrack (an Allow leaves no conntrack entry, both ways, and is
 # accepted past normal policy; a Deny drops under an allowing normal policy, and forwarded
@@ -229,7 +229,7 @@ pn_expect by_ip_address_gone_open_again allow ext d node hep1 8080 TCP
 pn_check
 
 # ---- a named endpoint and one by expectedIPs on one interface: the first by name governs
-# it (Felix's choice) ----------------------------------------------------------------------
+# it (Felix's choice), and the other's chains leave the table with it -----------------------
 pn_apply >/dev/null <<'YAML'
 apiVersion: projectcalico.org/v3
 kind: HostEndpoint
@@ -251,9 +251,22 @@ pn_check
 node_addr add 203.0.113.7/32 dev hep1
 pn_expect by_ip_first_by_name_takes_the_interface deny ext d node hep1 8080 TCP
 pn_check
+chains() {
+    ip netns exec "$nodens" nft list table inet tabby 2>/dev/null | grep -o "^.chain [^ ]* "
+}
+if chains | grep -q 'chain hin-if-hep1 ' || ! chains | grep -q 'chain hin-a-'; then
+    fail named_loser_chains_gone "$(chains | grep -E 'hin-')"
+else
+    pass named_loser_chains_gone
+fi
 node_addr del 203.0.113.7/32 dev hep1
 pn_expect named_takes_its_interface_back allow ext d node hep1 8080 TCP
 pn_check
+if chains | grep -q 'chain hin-a-' || ! chains | grep -q 'chain hin-if-hep1 '; then
+    fail by_ip_chains_gone "$(chains | grep -E 'hin-')"
+else
+    pass by_ip_chains_gone
+fi
 pn_change delete hostendpoint n1-by-ip >/dev/null
 pn_change delete hostendpoint n1-hep1 >/dev/null
 pn_change delete globalnetworkpolicy open-all >/dev/null

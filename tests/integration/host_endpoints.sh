@@ -9,10 +9,11 @@
 # Calico's, and one with a net opens only to those peers; an all-interfaces endpoint ("*")
 # polices every other interface, not the node's traffic to its pods; one without
 # interfaceName polices the interface holding one of its expectedIPs, following the
-# address; of a named one and one by expectedIPs on one interface the first by name
-# governs it, the other's chains leaving; an interface's addresses are its local routes,
-# as Felix's (a down link's IPv4 ones, lo's; not a tentative IPv6 one, not kube-ipvs0's);
-# forwarded traffic meets only applyOnForward policies; preDNAT policies come
+# address (and --dump resolves it too); of a named one and one by expectedIPs on one
+# interface the first by name governs it, the other's chains leaving; an interface's
+# addresses are its local routes, as Felix's (a down link's IPv4 ones, lo's; not a
+# tentative IPv6 one, not kube-ipvs0's); forwarded traffic meets only applyOnForward
+# policies; preDNAT policies come
 # first (Deny drops, Allow goes on to normal policy), forwarded traffic too; doNotTrack
 # policies run before conntrack (an Allow leaves no conntrack entry, both ways, and is
 # accepted past normal policy; a Deny drops under an allowing normal policy, and forwarded
@@ -224,6 +225,15 @@ pn_expect by_ip_polices_the_interface_holding_it deny ext d node hep1 8080 TCP
 pn_expect by_ip_keeps_failsafe allow ext d node hep1 22 TCP
 pn_expect by_ip_other_interface_untouched allow ext c node hep0 8080 TCP
 pn_check
+# --dump resolves as the daemon does, reading the namespace's addresses (programming nothing)
+if ip netns exec "$nodens" "$TABBY_NODE" --store "$PN_STORE" --node n1 --dump \
+    >"$T_TMP/dump.nft" 2>"$T_TMP/dump.err" &&
+    grep -q 'iifname @hifa-[0-9a-f]* goto hin-a-' "$T_TMP/dump.nft" &&
+    grep -A3 'set hifa-' "$T_TMP/dump.nft" | grep -q 'elements = { "hep1" }'; then
+    pass dump_resolves_by_ip
+else
+    fail dump_resolves_by_ip "$(cat "$T_TMP/dump.err"; grep -A3 'hifa' "$T_TMP/dump.nft")"
+fi
 node_addr del 203.0.113.7/32 dev hep1
 pn_expect by_ip_address_gone_open_again allow ext d node hep1 8080 TCP
 pn_check

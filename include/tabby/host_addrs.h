@@ -29,15 +29,16 @@ struct tby_host_addr {
  * interface name then address. -errno with err filled. */
 int tby_host_addrs_read(struct tby_host_addr **out, size_t *n, struct tby_error *err);
 
-/* A socket told of every address and link change (RTNLGRP_IPV4_IFADDR, _IPV6_IFADDR,
- * _LINK). -errno with err filled. */
+/* A socket told of every address, link and route change (RTNLGRP_IPV4_IFADDR,
+ * _IPV6_IFADDR, _LINK, _IPV4_ROUTE, _IPV6_ROUTE). -errno with err filled. */
 struct tby_host_addrs_watch;
 int tby_host_addrs_watch_open(struct tby_host_addrs_watch **out, struct tby_error *err);
 void tby_host_addrs_watch_free(struct tby_host_addrs_watch *w);
 TBY_DEFINE_FREEP(struct tby_host_addrs_watch, tby_host_addrs_watch_free)
 int tby_host_addrs_watch_fd(const struct tby_host_addrs_watch *w);
-/* Reads what waits on the socket, never blocking: true when something came (or the
- * socket overflowed: read the addresses again either way). */
+/* Reads what waits on the socket, never blocking: true when something came that may
+ * change the addresses (a link, an address, a local route of table local), or the socket
+ * overflowed: read them again. */
 bool tby_host_addrs_watch_drain(struct tby_host_addrs_watch *w);
 
 #endif

@@ -7,9 +7,9 @@
  * IPv6 ones) and is. The link's state plays no part, as in Felix, which tracks a down
  * interface's addresses so as to police it before it comes up. The loopback's local
  * routes count like any other (127.0.0.0/8 too, as its network address). The socket's
- * messages are not parsed: any of them means "read again", which is simpler than keeping
- * a cache in step and costs one dump per change of the node's addresses, which are
- * rare. */
+ * messages are only sorted (tells_of_addrs): one that may change the addresses means
+ * "read again", which is simpler than keeping a cache in step and costs one dump per
+ * change of the node's addresses, which are rare; the other routes' changes are skipped. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +105,8 @@ int tby_host_addrs_watch_open(struct tby_host_addrs_watch **out, struct tby_erro
     nl_socket_disable_seq_check(w->sock);
     if ((rc = nl_connect(w->sock, NETLINK_ROUTE)) < 0 ||
         (rc = nl_socket_add_memberships(w->sock, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
-                                        RTNLGRP_LINK, 0)) < 0 ||
+                                        RTNLGRP_LINK, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE,
+                                        0)) < 0 ||
         (rc = nl_socket_set_nonblocking(w->sock)) < 0) {
         rc = tby_nl_errno(rc);
         return tby_error_set(err, rc, "cannot watch the interfaces' addresses: %s",
@@ -129,15 +130,35 @@ int tby_host_addrs_watch_fd(const struct tby_host_addrs_watch *w)
     return nl_socket_get_fd(w->sock);
 }
 
+/* Whether the messages in buf may change the addresses: a link's or an address's change,
+ * or a local route's of table local (the kernel tells of an IPv6 address whose DAD is
+ * done before it adds its local route). The other routes' are many and say nothing. */
+static bool tells_of_addrs(const void *buf, size_t len)
+{
+    for (const struct nlmsghdr *h = buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+        const struct rtmsg *rt = NLMSG_DATA(h);
+
+        if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE)
+            return true;
+        if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(*rt)) && rt->rtm_table == RT_TABLE_LOCAL &&
+            rt->rtm_type == RTN_LOCAL)
+            return true;
+    }
+    return false;
+}
+
 bool tby_host_addrs_watch_drain(struct tby_host_addrs_watch *w)
 {
-    char buf[8192];
+    union {
+        struct nlmsghdr h;
+        char bytes[8192];
+    } buf;
     bool came = false;
     ssize_t r;
 
-    while ((r = recv(nl_socket_get_fd(w->sock), buf, sizeof(buf), MSG_DONTWAIT)) != 0) {
+    while ((r = recv(nl_socket_get_fd(w->sock), &buf, sizeof(buf), MSG_DONTWAIT)) != 0) {
         if (r > 0) {
-            came = true;
+            came = came || tells_of_addrs(&buf, (size_t)r);
             continue;
         }
         if (errno == EINTR)

@@ -335,6 +335,15 @@ if t_wait 10 governed_as_felix; then
 else
     fail addresses_are_local_routes_any_link_state "want '$want', got '$(governed)'"
 fi
+# hep9 gets its carrier: DAD finishes, the IPv6 address gets its local route, and a-v6,
+# first by name, takes hep9 from b-v4
+fab_in n1 ip link set hep9p up
+want='a-v6: c-down: d-lo: hep8 hep9 lo '
+if t_wait 15 governed_as_felix; then
+    pass tentative_address_counts_once_dad_is_done
+else
+    fail tentative_address_counts_once_dad_is_done "want '$want', got '$(governed)'"
+fi
 for e in a-v6 b-v4 c-down d-lo e-ipvs; do pn_change delete hostendpoint "$e" >/dev/null; done
 for l in hep8 hep9 kube-ipvs0; do fab_in n1 ip link del "$l"; done
 

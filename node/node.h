@@ -94,8 +94,9 @@ struct node_part {
     /* /flows (the flows part): the denied flows from sequence number since on, a new
      * object, NULL when out of memory. */
     json_t *(*flows)(void *state, uint64_t since);
-    /* --dump: what it would program, as text, after one read of the datastore. Only parts
-     * with this hook start in --dump mode. */
+    /* --dump: what it would program, as text, after one read of the datastore, or what a
+     * later part's dump needs read first (host-addrs: the interfaces' addresses, printing
+     * nothing); reading only. Only parts with this hook start in --dump mode. */
     int (*dump)(void *state, const struct node *n, FILE *out, struct tby_error *err);
     /* Stateless, about this network namespace: whether it holds what an earlier run of
      * this part programmed, and --cleanup (removes it). */

@@ -4,8 +4,21 @@
  * Each endpoint but the all-interfaces one claims interfaces: one naming an interface
  * (interfaceName) claims that one; one without interfaceName claims every interface that
  * holds one of its expectedIPs. Of several claiming one interface, the one whose name
- * comes first governs it, whichever way it claimed, as Felix's choice. An endpoint may so
- * govern several interfaces, or none (while its addresses are on no interface). */
+ * comes first governs it, whichever way it claimed. An endpoint may so govern several
+ * interfaces, or none (while its addresses are on no interface).
+ *
+ * What Felix does (felix/dataplane/linux/endpoint_mgr.go, resolveHostEndpoints, and
+ * felix/ifacemonitor): for each interface present but the workloads', it picks,
+ * among the endpoints that are not the all-interfaces one, the one with the smallest name
+ * that either names the interface or, naming none, expects an address the interface holds;
+ * an endpoint naming another interface is never matched by address. So a named endpoint
+ * and one found by its expectedIPs compete on equal terms: the name decides, not the way
+ * of claiming. The addresses it compares are those its interface monitor reports: the
+ * destinations of the local routes (table local) out of each interface, lo's included,
+ * read whatever the link's state (it tracks a down interface so as to police it before it
+ * comes up), so an IPv6 address still tentative (no local route yet) is not yet the
+ * interface's. tabby-node reads them so (lib/netlink/host_addrs.c); this file only
+ * chooses. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,15 @@
 /* host_addrs.c — this namespace's interfaces' addresses, and the socket telling of their
- * changes (host_addrs.h). The socket's messages are not parsed: any of them means "read
- * again", which is simpler than keeping a cache in step and costs one dump per change of
- * the node's addresses, which are rare. */
+ * changes (host_addrs.h). An interface's addresses are, as Felix's interface monitor takes
+ * them, the destinations of the local routes (type local, table local) going out by it,
+ * not the addresses configured on it: an IPv6 address still tentative (DAD pending, as on
+ * an interface without carrier) or failed has no local route yet and is not the
+ * interface's; one on a link set down keeps its local route (IPv4; the kernel removes the
+ * IPv6 ones) and is. The link's state plays no part, as in Felix, which tracks a down
+ * interface's addresses so as to police it before it comes up. The loopback's local
+ * routes count like any other (127.0.0.0/8 too, as its network address). The socket's
+ * messages are only sorted (tells_of_addrs): one that may change the addresses means
+ * "read again", which is simpler than keeping a cache in step and costs one dump per
+ * change of the node's addresses, which are rare; the other routes' changes are skipped. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,22 +33,33 @@ static int by_name_then_ip(const void *pa, const void *pb)
     return c ? c : memcmp(&a->ip, &b->ip, sizeof(a->ip));
 }
 
-static int collect(struct nl_cache *links, struct nl_cache *addrs, struct tby_host_addr **out,
-                   size_t *n)
+/* The route's destination, when it is a local route of table local with an interface. */
+static bool local_dst(struct rtnl_route *r, struct tby_cidr *c, int *ifindex)
 {
-    struct tby_host_addr *v = calloc((size_t)nl_cache_nitems(addrs) + 1, sizeof(*v));
+    struct rtnl_nexthop *nh;
+
+    if (rtnl_route_get_table(r) != RT_TABLE_LOCAL || rtnl_route_get_type(r) != RTN_LOCAL ||
+        rtnl_route_get_nnexthops(r) < 1 || !(nh = rtnl_route_nexthop_n(r, 0)) ||
+        (*ifindex = rtnl_route_nh_get_ifindex(nh)) <= 0)
+        return false;
+    return tby_nl_addr_to_cidr(rtnl_route_get_dst(r), c) == 0;
+}
+
+static int collect(struct nl_cache *links, struct nl_cache *routes,
+                   struct tby_host_addr **out, size_t *n)
+{
+    struct tby_host_addr *v = calloc((size_t)nl_cache_nitems(routes) + 1, sizeof(*v));
 
     *out = v;
     *n = 0;
     if (!v)
         return -ENOMEM;
-    for (struct nl_object *o = nl_cache_get_first(addrs); o; o = nl_cache_get_next(o)) {
-        struct rtnl_addr *a = (struct rtnl_addr *)o;
+    for (struct nl_object *o = nl_cache_get_first(routes); o; o = nl_cache_get_next(o)) {
         struct tby_cidr c;
+        int ifindex;
 
-        if (tby_nl_addr_to_cidr(rtnl_addr_get_local(a), &c) < 0 ||
-            !rtnl_link_i2name(links, rtnl_addr_get_ifindex(a), v[*n].ifname,
-                              sizeof(v[*n].ifname)))
+        if (!local_dst((struct rtnl_route *)o, &c, &ifindex) ||
+            !rtnl_link_i2name(links, ifindex, v[*n].ifname, sizeof(v[*n].ifname)))
             continue;
         v[(*n)++].ip = c.ip;
     }
@@ -50,7 +69,7 @@ static int collect(struct nl_cache *links, struct nl_cache *addrs, struct tby_ho
 
 int tby_host_addrs_read(struct tby_host_addr **out, size_t *n, struct tby_error *err)
 {
-    _cleanup_nl_cache_ struct nl_cache *links = NULL, *addrs = NULL;
+    _cleanup_nl_cache_ struct nl_cache *links = NULL, *routes = NULL;
     struct nl_sock *sock = nl_socket_alloc();
     int rc;
 
@@ -60,14 +79,14 @@ int tby_host_addrs_read(struct tby_host_addr **out, size_t *n, struct tby_error 
         return tby_error_set(err, -ENOMEM, "out of memory");
     if ((rc = nl_connect(sock, NETLINK_ROUTE)) < 0 ||
         (rc = rtnl_link_alloc_cache(sock, AF_UNSPEC, &links)) < 0 ||
-        (rc = rtnl_addr_alloc_cache(sock, &addrs)) < 0) {
+        (rc = rtnl_route_alloc_cache(sock, AF_UNSPEC, 0, &routes)) < 0) {
         nl_socket_free(sock);
         rc = tby_nl_errno(rc);
         return tby_error_set(err, rc, "cannot read the interfaces' addresses: %s",
                              strerror(-rc));
     }
     nl_socket_free(sock);
-    if (collect(links, addrs, out, n) < 0) {
+    if (collect(links, routes, out, n) < 0) {
         free(*out);
         *out = NULL;
         return tby_error_set(err, -ENOMEM, "out of memory");
@@ -86,7 +105,8 @@ int tby_host_addrs_watch_open(struct tby_host_addrs_watch **out, struct tby_erro
     nl_socket_disable_seq_check(w->sock);
     if ((rc = nl_connect(w->sock, NETLINK_ROUTE)) < 0 ||
         (rc = nl_socket_add_memberships(w->sock, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
-                                        RTNLGRP_LINK, 0)) < 0 ||
+                                        RTNLGRP_LINK, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE,
+                                        0)) < 0 ||
         (rc = nl_socket_set_nonblocking(w->sock)) < 0) {
         rc = tby_nl_errno(rc);
         return tby_error_set(err, rc, "cannot watch the interfaces' addresses: %s",
@@ -110,15 +130,35 @@ int tby_host_addrs_watch_fd(const struct tby_host_addrs_watch *w)
     return nl_socket_get_fd(w->sock);
 }
 
+/* Whether the messages in buf may change the addresses: a link's or an address's change,
+ * or a local route's of table local (the kernel tells of an IPv6 address whose DAD is
+ * done before it adds its local route). The other routes' are many and say nothing. */
+static bool tells_of_addrs(const void *buf, size_t len)
+{
+    for (const struct nlmsghdr *h = buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+        const struct rtmsg *rt = NLMSG_DATA(h);
+
+        if (h->nlmsg_type != RTM_NEWROUTE && h->nlmsg_type != RTM_DELROUTE)
+            return true;
+        if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(*rt)) && rt->rtm_table == RT_TABLE_LOCAL &&
+            rt->rtm_type == RTN_LOCAL)
+            return true;
+    }
+    return false;
+}
+
 bool tby_host_addrs_watch_drain(struct tby_host_addrs_watch *w)
 {
-    char buf[8192];
+    union {
+        struct nlmsghdr h;
+        char bytes[8192];
+    } buf;
     bool came = false;
     ssize_t r;
 
-    while ((r = recv(nl_socket_get_fd(w->sock), buf, sizeof(buf), MSG_DONTWAIT)) != 0) {
+    while ((r = recv(nl_socket_get_fd(w->sock), &buf, sizeof(buf), MSG_DONTWAIT)) != 0) {
         if (r > 0) {
-            came = true;
+            came = came || tells_of_addrs(&buf, (size_t)r);
             continue;
         }
         if (errno == EINTR)

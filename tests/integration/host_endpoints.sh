@@ -9,7 +9,11 @@
 # Calico's, and one with a net opens only to those peers; an all-interfaces endpoint ("*")
 # polices every other interface, not the node's traffic to its pods; one without
 # interfaceName polices the interface holding one of its expectedIPs, following the
-# address; forwarded traffic meets only applyOnForward policies; preDNAT policies come
+# address (and --dump resolves it too); of a named one and one by expectedIPs on one
+# interface the first by name governs it, the other's chains leaving; an interface's
+# addresses are its local routes, as Felix's (a down link's IPv4 ones, lo's; not a
+# tentative IPv6 one, not kube-ipvs0's); forwarded traffic meets only applyOnForward
+# policies; preDNAT policies come
 # first (Deny drops, Allow goes on to normal policy), forwarded traffic too; doNotTrack
 # policies run before conntrack (an Allow leaves no conntrack entry, both ways, and is
 # accepted past normal policy; a Deny drops under an allowing normal policy, and forwarded
@@ -221,10 +225,127 @@ pn_expect by_ip_polices_the_interface_holding_it deny ext d node hep1 8080 TCP
 pn_expect by_ip_keeps_failsafe allow ext d node hep1 22 TCP
 pn_expect by_ip_other_interface_untouched allow ext c node hep0 8080 TCP
 pn_check
+# --dump resolves as the daemon does, reading the namespace's addresses (programming nothing)
+if ip netns exec "$nodens" "$TABBY_NODE" --store "$PN_STORE" --node n1 --dump \
+    >"$T_TMP/dump.nft" 2>"$T_TMP/dump.err" &&
+    grep -q 'iifname @hifa-[0-9a-f]* goto hin-a-' "$T_TMP/dump.nft" &&
+    grep -A3 'set hifa-' "$T_TMP/dump.nft" | grep -q 'elements = { "hep1" }'; then
+    pass dump_resolves_by_ip
+else
+    fail dump_resolves_by_ip "$(cat "$T_TMP/dump.err"; grep -A3 'hifa' "$T_TMP/dump.nft")"
+fi
 node_addr del 203.0.113.7/32 dev hep1
 pn_expect by_ip_address_gone_open_again allow ext d node hep1 8080 TCP
 pn_check
+
+# ---- a named endpoint and one by expectedIPs on one interface: the first by name governs
+# it (Felix's choice), and the other's chains leave the table with it -----------------------
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: n1-hep1, labels: {role: open}}
+spec: {node: n1, interfaceName: hep1}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: open-all}
+spec:
+  selector: role == 'open'
+  types: [Ingress, Egress]
+  ingress: [{action: Allow}]
+  egress: [{action: Allow}]
+YAML
+pn_expect named_governs_its_interface allow ext d node hep1 8080 TCP
+pn_check
+# n1-by-ip (no policy: drops) comes before n1-hep1 by name
+node_addr add 203.0.113.7/32 dev hep1
+pn_expect by_ip_first_by_name_takes_the_interface deny ext d node hep1 8080 TCP
+pn_check
+chains() {
+    ip netns exec "$nodens" nft list table inet tabby 2>/dev/null | grep -o "^.chain [^ ]* "
+}
+if chains | grep -q 'chain hin-if-hep1 ' || ! chains | grep -q 'chain hin-a-'; then
+    fail named_loser_chains_gone "$(chains | grep -E 'hin-')"
+else
+    pass named_loser_chains_gone
+fi
+node_addr del 203.0.113.7/32 dev hep1
+pn_expect named_takes_its_interface_back allow ext d node hep1 8080 TCP
+pn_check
+if chains | grep -q 'chain hin-a-' || ! chains | grep -q 'chain hin-if-hep1 '; then
+    fail by_ip_chains_gone "$(chains | grep -E 'hin-')"
+else
+    pass by_ip_chains_gone
+fi
 pn_change delete hostendpoint n1-by-ip >/dev/null
+pn_change delete hostendpoint n1-hep1 >/dev/null
+pn_change delete globalnetworkpolicy open-all >/dev/null
+
+# ---- an interface's addresses are Felix's: its local routes, whatever the link's state -----
+# hep8 is down; hep9 is up without carrier, so its IPv6 address stays tentative (DAD cannot
+# finish) and has no local route yet: not the interface's. lo is an interface like others;
+# kube-ipvs0 is not (Felix's default interfaceExclude).
+fab_in n1 ip link add hep8 type veth peer name hep8p
+fab_in n1 ip link add kube-ipvs0 type veth peer name ipvsp
+fab_in n1 ip link set kube-ipvs0 up
+fab_in n1 ip addr add 203.0.113.10/32 dev kube-ipvs0
+fab_in n1 ip link add hep9 type veth peer name hep9p
+fab_in n1 ip link set hep9 up
+fab_in n1 ip -6 addr add 2001:db8:9::7/64 dev hep9
+pn_apply >/dev/null <<'YAML'
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: a-v6}
+spec: {node: n1, expectedIPs: ["2001:db8:9::7"]}
+---
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: b-v4}
+spec: {node: n1, expectedIPs: [203.0.113.9]}
+---
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: c-down}
+spec: {node: n1, expectedIPs: [203.0.113.8]}
+---
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: d-lo}
+spec: {node: n1, expectedIPs: [127.0.0.1]}
+---
+apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: e-ipvs}
+spec: {node: n1, expectedIPs: [203.0.113.10]}
+YAML
+node_addr add 203.0.113.9/32 dev hep9
+node_addr add 203.0.113.8/32 dev hep8
+# which endpoints govern some interface (their chains' comments), and the interfaces
+governed() {
+    local t
+    t=$(ip netns exec "$nodens" nft list ruleset 2>/dev/null)
+    grep -o 'host endpoint [a-z0-9-]*: no ingress' <<<"$t" | cut -d' ' -f3 | sort | tr '\n' ' '
+    grep -A3 'set hifa-' <<<"$t" | grep -o 'elements = { .* }' | tr -d '{}",' |
+        sed 's/elements = //' | tr ' ' '\n' | grep . | sort | tr '\n' ' '
+}
+want='b-v4: c-down: d-lo: hep8 hep9 lo '
+governed_as_felix() { [ "$(governed)" = "$want" ]; }
+if t_wait 10 governed_as_felix; then
+    pass addresses_are_local_routes_any_link_state
+else
+    fail addresses_are_local_routes_any_link_state "want '$want', got '$(governed)'"
+fi
+# hep9 gets its carrier: DAD finishes, the IPv6 address gets its local route, and a-v6,
+# first by name, takes hep9 from b-v4
+fab_in n1 ip link set hep9p up
+want='a-v6: c-down: d-lo: hep8 hep9 lo '
+if t_wait 15 governed_as_felix; then
+    pass tentative_address_counts_once_dad_is_done
+else
+    fail tentative_address_counts_once_dad_is_done "want '$want', got '$(governed)'"
+fi
+for e in a-v6 b-v4 c-down d-lo e-ipvs; do pn_change delete hostendpoint "$e" >/dev/null; done
+for l in hep8 hep9 kube-ipvs0; do fab_in n1 ip link del "$l"; done
 
 # ---- forwarded traffic: applyOnForward policies only ----------------------------------------
 pn_apply >/dev/null <<'YAML'

@@ -15,6 +15,7 @@
 
 #include "calc_fixture.h"
 #include "hep_fixture.h"
+#include "calc_host.h"
 
 static const char *const other_node =
     "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
@@ -326,6 +327,151 @@ static void test_endpoint_by_expected_ips_follows_the_addresses(void **state)
     assert_has(t, "\t\tiifname @hif-eth0 goto hin-if-eth0\n\t}");
 }
 
+/* The table, and the journal of what changed since the last look (as if programmed). */
+static void look(struct tby_calc *c, char **t, char **j)
+{
+    free(*j);
+    *j = journal(c);
+    free(*t);
+    *t = dump(c);
+    tby_rs_journal_done(tby_calc_ruleset(c));
+}
+
+static const char *const chain_kinds[] = { "hin", "hout", "hfi", "hfo", "hrin", "hrout", "hpre" };
+
+/* Each kind's chain <kind><rest> in text after what (a prefix such as "delete chain inet
+ * tabby "), or none of them. */
+static void assert_every_kind(const char *text, const char *what, const char *rest, bool has)
+{
+    char piece[96];
+
+    for (size_t k = 0; k < TBY_ARRAY_SIZE(chain_kinds); k++) {
+        snprintf(piece, sizeof(piece), "%s%s%s", what, chain_kinds[k], rest);
+        if (has)
+            assert_has(text, piece);
+        else
+            assert_lacks(text, piece);
+    }
+}
+
+/* The resolution decides the chains on every change: a named endpoint that loses its
+ * interface to one found by expectedIPs (first by name) loses its chains of every kind
+ * and its set in the same change (one journal), and gets them back when the address
+ * leaves; one found by expectedIPs loses its own to a named one first by name. */
+static void test_endpoint_losing_its_interface_loses_its_chains(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL, *j = NULL;
+    struct tby_host_addr addrs[1] = { { .ifname = "eth0" } };
+    static const char *const a_ips = "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+                                     "metadata: {name: a-ips, labels: {role: edge}}\n"
+                                     "spec: {node: node-a, expectedIPs: [192.0.2.10]}\n";
+    static const char *const every_kind =
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+        "metadata: {name: edge-untracked}\n"
+        "spec: {selector: role == 'edge', doNotTrack: true, applyOnForward: true,\n"
+        "       types: [Ingress, Egress], ingress: [{action: Allow}], egress: [{action: Allow}]}\n"
+        "---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+        "metadata: {name: edge-pre}\n"
+        "spec: {selector: role == 'edge', preDNAT: true, applyOnForward: true,\n"
+        "       types: [Ingress], ingress: [{action: Allow}]}\n"
+        "---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+        "metadata: {name: edge-forward}\n"
+        "spec: {selector: role == 'edge', applyOnForward: true,\n"
+        "       types: [Ingress, Egress], ingress: [{action: Allow}], egress: [{action: Allow}]}\n";
+
+    (void)state;
+    assert_int_equal(tby_ip_parse("192.0.2.10", &addrs[0].ip, NULL), 0);
+    apply(c, eth0);
+    apply(c, a_ips);
+    apply(c, allow_http);
+    apply(c, every_kind);
+    look(c, &t, &j);
+    assert_every_kind(t, "chain ", "-if-eth0 {", true);
+    assert_has(t, "set hif-eth0 {");
+    assert_lacks(t, "-a-");
+    /* eth0 comes to hold a-ips' address: a-ips comes first by name and governs it */
+    assert_int_equal(tby_calc_set_host_addrs(c, addrs, 1), 0);
+    look(c, &t, &j);
+    assert_lacks(t, "-if-eth0");
+    assert_lacks(t, "hif-eth0");
+    assert_has(t, "\t\tiifname @hifa-");
+    assert_every_kind(j, "delete chain inet tabby ", "-if-eth0", true);
+    assert_every_kind(t, "chain ", "-a-", true);
+    assert_has(j, "delete set inet tabby hif-eth0");
+    /* the address leaves: node-a-eth0 governs eth0 again, a-ips' chains go */
+    assert_int_equal(tby_calc_set_host_addrs(c, addrs, 0), 0);
+    look(c, &t, &j);
+    assert_has(t, "\t\tiifname @hif-eth0 goto hin-if-eth0\n\t}");
+    assert_has(t, "chain hin-if-eth0 {\n\t\tjump failsafe-in\n");
+    assert_lacks(t, "-a-");
+    assert_lacks(t, "hifa-");
+    assert_every_kind(j, "delete chain inet tabby ", "-a-", true);
+    /* vice versa: a-ips governs eth0 again, then an endpoint naming eth0 and first by name
+     * comes: a-ips' chains go in that change */
+    assert_int_equal(tby_calc_set_host_addrs(c, addrs, 1), 0);
+    delete(c, eth0);
+    look(c, &t, &j);
+    assert_has(t, "chain hin-a-");
+    apply(c, "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+             "metadata: {name: 0-eth0, labels: {role: edge}}\n"
+             "spec: {node: node-a, interfaceName: eth0}\n");
+    look(c, &t, &j);
+    assert_lacks(t, "-a-");
+    assert_lacks(t, "hifa-");
+    assert_has(t, "\t\tiifname @hif-eth0 goto hin-if-eth0\n\t}");
+    assert_every_kind(j, "delete chain inet tabby ", "-a-", true);
+}
+
+/* HostEndpoint "moving" with spec (flow YAML's inside), applied. */
+static void apply_moving(struct tby_calc *c, const char *spec)
+{
+    char text[512];
+
+    snprintf(text, sizeof(text), "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+             "metadata: {name: moving}\nspec: {node: node-a, %s}\n", spec);
+    apply(c, text);
+}
+
+/* An endpoint changed in place follows the resolution too: its expectedIPs leaving the
+ * interface's addresses, or its interfaceName coming or going, takes its old chains away
+ * in that change. */
+static void test_endpoint_changed_in_place_follows_the_resolution(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
+    _cleanup_free_ char *t = NULL, *j = NULL;
+    struct tby_host_addr addrs[1] = { { .ifname = "eth0" } };
+
+    (void)state;
+    assert_int_equal(tby_ip_parse("192.0.2.10", &addrs[0].ip, NULL), 0);
+    assert_int_equal(tby_calc_set_host_addrs(c, addrs, 1), 0);
+    apply_moving(c, "expectedIPs: [192.0.2.10]");
+    look(c, &t, &j);
+    assert_has(t, "chain hin-a-");
+    /* its expectedIPs no longer on any interface */
+    apply_moving(c, "expectedIPs: [192.0.2.99]");
+    look(c, &t, &j);
+    assert_lacks(t, "-a-");
+    assert_lacks(t, "hifa-");
+    assert_has(j, "delete chain inet tabby hin-a-");
+    /* back on eth0, then named for eth1: the chains of eth1 only */
+    apply_moving(c, "expectedIPs: [192.0.2.10]");
+    look(c, &t, &j);
+    assert_has(t, "chain hin-a-");
+    apply_moving(c, "interfaceName: eth1, expectedIPs: [192.0.2.10]");
+    look(c, &t, &j);
+    assert_lacks(t, "-a-");
+    assert_lacks(t, "hifa-");
+    assert_has(t, "\t\tiifname @hif-eth1 goto hin-if-eth1\n\t}");
+    assert_has(j, "delete chain inet tabby hin-a-");
+    /* and by its addresses again: eth1's chains go */
+    apply_moving(c, "expectedIPs: [192.0.2.10]");
+    look(c, &t, &j);
+    assert_lacks(t, "eth1");
+    assert_has(t, "\t\tiifname @hifa-");
+    assert_has(j, "delete chain inet tabby hin-if-eth1");
+}
+
 static void test_two_endpoints_on_one_interface_use_one_chain(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_of(eth0, NULL);
@@ -466,6 +612,98 @@ static void test_host_endpoint_named_ports(void **state)
     assert_has(t, "elements = { 192.0.2.11 . 6 . 2222 }");
 }
 
+/* ---- calc_host_resolve on its own ------------------------------------------------------ */
+
+/* A host endpoint as the index holds it: name, interfaceName ("" none, "*"), one address. */
+static struct calc_ep resolve_ep(const char *name, const char *iface, const char *ip,
+                                 struct tby_ip *addr)
+{
+    struct calc_ep ep = { .local = true, .host_name = (char *)name,
+                          .host_iface = (char *)iface };
+
+    if (ip) {
+        assert_int_equal(tby_ip_parse(ip, addr, NULL), 0);
+        ep.addrs = addr;
+        ep.n_addrs = 1;
+    }
+    return ep;
+}
+
+static struct tby_host_addr host_addr(const char *ifname, const char *ip)
+{
+    struct tby_host_addr a = { 0 };
+
+    snprintf(a.ifname, sizeof(a.ifname), "%s", ifname);
+    assert_int_equal(tby_ip_parse(ip, &a.ip, NULL), 0);
+    return a;
+}
+
+/* won[i] as "if1,if2" (static). */
+static const char *won_text(const struct tby_strv *won)
+{
+    static char text[128];
+    size_t len = 0;
+
+    text[0] = 0;
+    for (size_t i = 0; i < won->n; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s", i ? "," : "",
+                                won->items[i]);
+    return text;
+}
+
+/* As Felix's endpoint manager: of the endpoints claiming one interface, by its name or by
+ * an address it holds, the first by name governs it, whichever way each claims it; one
+ * naming another interface never claims this one by address. */
+static void test_resolve_first_name_wins_named_or_by_address(void **state)
+{
+    struct tby_ip ip[4];
+    struct tby_host_addr addrs[] = { host_addr("eth0", "192.0.2.10"),
+                                     host_addr("eth1", "198.51.100.1") };
+    struct calc_ep eps[] = {
+        resolve_ep("a-by-ip", "", "192.0.2.10", &ip[0]),       /* eth0, by address */
+        resolve_ep("b-eth0", "eth0", NULL, &ip[1]),            /* eth0, by name */
+        resolve_ep("c-eth1", "eth1", NULL, &ip[2]),            /* eth1, by name */
+        resolve_ep("d-by-ip", "", "198.51.100.1", &ip[3]),     /* eth1, by address */
+    };
+    const struct calc_ep *v[] = { &eps[3], &eps[1], &eps[0], &eps[2] }; /* any order */
+    struct tby_strv won[4] = { 0 };
+
+    (void)state;
+    assert_int_equal(calc_host_resolve(v, 4, addrs, 2, won), 0);
+    assert_string_equal(won_text(&won[2]), "eth0"); /* a-by-ip before b-eth0 */
+    assert_string_equal(won_text(&won[1]), "");
+    assert_string_equal(won_text(&won[3]), "eth1"); /* c-eth1 before d-by-ip */
+    assert_string_equal(won_text(&won[0]), "");
+    for (size_t i = 0; i < 4; i++)
+        tby_strv_clear(&won[i]);
+}
+
+/* The loopback is an interface like any other (Felix excludes only workload interfaces
+ * and interfaceExclude's): an endpoint expecting 127.0.0.1 governs lo; one whose
+ * addresses are on two interfaces governs both; the all-interfaces endpoint none. */
+static void test_resolve_loopback_and_several_interfaces(void **state)
+{
+    struct tby_ip ip[3];
+    struct tby_host_addr addrs[] = { host_addr("eth0", "192.0.2.10"),
+                                     host_addr("eth1", "192.0.2.10"),
+                                     host_addr("lo", "127.0.0.1") };
+    struct calc_ep eps[] = {
+        resolve_ep("lo-ep", "", "127.0.0.1", &ip[0]),
+        resolve_ep("twice", "", "192.0.2.10", &ip[1]),
+        resolve_ep("all", "*", NULL, &ip[2]),
+    };
+    const struct calc_ep *v[] = { &eps[0], &eps[1], &eps[2] };
+    struct tby_strv won[3] = { 0 };
+
+    (void)state;
+    assert_int_equal(calc_host_resolve(v, 3, addrs, 3, won), 0);
+    assert_string_equal(won_text(&won[0]), "lo");
+    assert_string_equal(won_text(&won[1]), "eth0,eth1");
+    assert_string_equal(won_text(&won[2]), "");
+    for (size_t i = 0; i < 3; i++)
+        tby_strv_clear(&won[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,7 +716,11 @@ int main(void)
         cmocka_unit_test(test_host_config_sets_failsafe_ports_and_endpoint_to_host),
         cmocka_unit_test(test_failsafe_net_narrows_to_its_peers),
         cmocka_unit_test(test_endpoint_by_expected_ips_follows_the_addresses),
+        cmocka_unit_test(test_endpoint_losing_its_interface_loses_its_chains),
+        cmocka_unit_test(test_endpoint_changed_in_place_follows_the_resolution),
         cmocka_unit_test(test_two_endpoints_on_one_interface_use_one_chain),
+        cmocka_unit_test(test_resolve_first_name_wins_named_or_by_address),
+        cmocka_unit_test(test_resolve_loopback_and_several_interfaces),
         cmocka_unit_test(test_all_interfaces_endpoint_takes_the_other_interfaces),
         cmocka_unit_test(test_apply_on_forward_runs_in_the_forward_hook),
         cmocka_unit_test(test_pre_dnat_runs_in_prerouting_for_host_endpoints_only),

@@ -16,6 +16,11 @@
  *                                   the table's size, ranges over R runs (3); without -n,
  *                                   1k x 1k, 10k x 1k, 3k and 10k, both workloads, and how
  *                                   time and RSS grow from 1k to 10k
+ *   policy-sync --calc --churn R -n N -m M [--shared]
+ *                                   then R rounds of churn (a tenth of the policies and of
+ *                                   the endpoints deleted and added back, another tenth
+ *                                   relabelled and back), the engine's RSS after each: an
+ *                                   engine that keeps what it let go grows round by round
  *   policy-sync --emit -n N -m M [--pod IF,IP]...
  *                                   print the table as nft text (for policy-throughput.sh)
  *   policy-sync --emit --worst ...  the pods' allowing policy is their last one, after a tier
@@ -53,6 +58,7 @@ struct opts {
     int n, m;
     bool shared, emit, load, calc;
     int runs;                 /* --calc: runs per size */
+    int churn;                /* --calc --churn: rounds of churn after the workload */
     bool worst;               /* real pods: their allowing policy last, a tier first */
     const char *pods[8];      /* "ifname,ip" of real pods (for the throughput bench) */
     int n_pods;
@@ -573,6 +579,55 @@ static void growth(const char *what, const struct opts *a, const struct calc_ran
                (double)(ta->chains + ta->rules + ta->sets + ta->elems));
 }
 
+/* One round of churn: a tenth of the policies and of the endpoints go and come back,
+ * another tenth of the endpoints take other labels and their own again. */
+static void churn_round(struct tby_calc *c, const struct opts *o, int round)
+{
+    char ifname[16], ip[32];
+
+    for (int j = round % 10; j < o->m; j += 10) {
+        feed_or_remove(c, policy_doc(j, o), true);
+        feed(c, policy_doc(j, o));
+    }
+    for (int i = round % 10; i < o->n; i += 10) {
+        endpoint_names(i, ifname, ip);
+        feed_or_remove(c, endpoint_doc(i, ifname, ip, endpoint_labels(i, o)), true);
+        add_endpoint(c, i, o, i);
+        add_endpoint(c, (i + 5) % o->n, o, i + 1);
+        add_endpoint(c, (i + 5) % o->n, o, (i + 5) % o->n);
+    }
+    if (tby_calc_settle(c, NULL) < 0)
+        die("settle", NULL);
+    tby_rs_journal_done(tby_calc_ruleset(c)); /* as a sync does */
+}
+
+/* Bytes malloc holds for the process, MB: beside RSS, it tells growth from fragmentation. */
+static double heap_mb(void)
+{
+    return (double)mallinfo2().uordblks / 1048576;
+}
+
+/* --churn: the engine's RSS after the workload and after each round of churn. */
+static void churn(const struct opts *o)
+{
+    double base = rss_mb(), ms, cpu0 = cpu_ms();
+    struct tby_calc *c = workload(o, &ms);
+
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    malloc_trim(0);
+    printf("N=%d x M=%d (%s): engine RSS %.1f MB after the workload (heap in use %.2f MB)\n",
+           o->n, o->m, o->shared ? "shared labels" : "distinct", rss_mb() - base, heap_mb());
+    for (int r = 0; r < o->churn; r++) {
+        churn_round(c, o, r);
+        malloc_trim(0);
+        printf("  churn round %2d: engine RSS %.1f MB (heap in use %.2f MB)\n", r + 1,
+               rss_mb() - base, heap_mb());
+        fflush(stdout);
+    }
+    printf("  CPU %.0f ms in all\n", cpu_ms() - cpu0);
+    tby_calc_free(c);
+}
+
 /* --calc: the calculation's time and memory (no kernel, no root). With -n, one size;
  * else per workload 1k x 1k, 10k x 1k, 10k x 3k and 10k x 10k, and the growth. */
 static void calc_matrix(struct opts o)
@@ -583,6 +638,10 @@ static void calc_matrix(struct opts o)
     struct opts s[TBY_ARRAY_SIZE(sizes)];
     int runs = o.runs > 0 ? o.runs : 3;
 
+    if (o.n && o.churn > 0) {
+        churn(&o);
+        return;
+    }
     if (o.n) {
         calc_size(&o, runs);
         return;
@@ -616,7 +675,7 @@ static void parse(int argc, char **argv, struct opts *o)
         { "shared", no_argument, NULL, 's' }, { "emit", no_argument, NULL, 'e' },
         { "load", no_argument, NULL, 'l' }, { "pod", required_argument, NULL, 'p' },
         { "calc", no_argument, NULL, 'c' }, { "runs", required_argument, NULL, 'r' },
-        { "worst", no_argument, NULL, 'w' },
+        { "worst", no_argument, NULL, 'w' }, { "churn", required_argument, NULL, 'u' },
         { 0 },
     };
     int ch;
@@ -631,6 +690,7 @@ static void parse(int argc, char **argv, struct opts *o)
         case 'c': o->calc = true; break;
         case 'r': o->runs = atoi(optarg); break;
         case 'w': o->worst = true; break;
+        case 'u': o->churn = atoi(optarg); break;
         case 'p':
             if (o->n_pods < 8)
                 o->pods[o->n_pods++] = optarg;

@@ -200,13 +200,10 @@ static int push_shared(struct tby_rs_rules *l, struct tby_rs_rule *r)
     return tby_rs_rules_add(l, tby_rs_rule_ref(r));
 }
 
+/* tby_rs_rule_sealed, short for the builders below. */
 static struct tby_rs_rule *sealed(struct tby_rs_rule *r)
 {
-    if (r && tby_rs_rule_seal(r) < 0) {
-        tby_rs_rule_free(r);
-        r = NULL;
-    }
-    return r;
+    return tby_rs_rule_sealed(r);
 }
 
 /* Replaces a chain's rules with the list's, or lets go of them when err says building
@@ -1244,9 +1241,8 @@ static int book_take(struct calc_dispatch *c, struct page *bk, const struct page
 
     if (!pg->set || !bk->set)
         return 0;
-    for (struct tby_hnode *h = tby_hmap_first(&pg->set->elems); h;
-         h = tby_hmap_next(&pg->set->elems, h)) {
-        const struct tby_rs_elem *e = TBY_CONTAINER_OF(h, struct tby_rs_elem, node);
+    for (const struct tby_rs_elem *e = tby_rs_elems_first(&pg->set->elems); e;
+         e = tby_rs_elems_next(&pg->set->elems, e)) {
         char iface[TBY_RS_KEY_MAX + 1];
 
         snprintf(iface, sizeof(iface), "%.*s", (int)e->len, (const char *)e->key);

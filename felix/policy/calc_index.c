@@ -151,7 +151,7 @@ static int cmp_pair(const void *a, const void *b)
 }
 
 /* An endpoint's effective labels, shared by the endpoints that have the same ones (the
- * pods of a workload): one block, the label array, then the strings it points at. */
+ * pods of a workload): the label array, pointing at strings of x->label_strs. */
 struct labelset {
     struct tby_hnode node;            /* in x->labelsets, by content */
     uint32_t refs;
@@ -185,6 +185,22 @@ static bool labels_same(const struct labelset *a, const struct labelset *b)
     return true;
 }
 
+/* Frees a label set and lets go of its strings (of the first n pairs, for one being
+ * built). */
+static void labelset_free_n(struct calc_index *x, struct labelset *ls, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        calc_strs_put(&x->label_strs, ls->v[i].key);
+        calc_strs_put(&x->label_strs, ls->v[i].value);
+    }
+    free(ls);
+}
+
+static void labelset_free(struct calc_index *x, struct labelset *ls)
+{
+    labelset_free_n(x, ls, ls->n);
+}
+
 /* Lets go of labels from pack_labels (NULL: none). */
 static void labels_put(struct calc_index *x, const struct tby_label *labels)
 {
@@ -196,7 +212,7 @@ static void labels_put(struct calc_index *x, const struct tby_label *labels)
     if (--ls->refs > 0)
         return;
     tby_hmap_remove(&x->labelsets, &ls->node);
-    free(ls);
+    labelset_free(x, ls);
 }
 
 /* The label set of the pairs, sorted by key (the last of equal keys wins): the one held
@@ -204,11 +220,10 @@ static void labels_put(struct calc_index *x, const struct tby_label *labels)
 static int pack_labels(struct calc_index *x, struct pairs *p, struct tby_label **out,
                        size_t *n_out)
 {
-    size_t n = 0, bytes = 0;
+    size_t n = 0;
     struct labelset *ls;
     struct tby_label *v;
     uint64_t h;
-    char *s;
 
     if (p->n) /* a host endpoint may have no label at all */
         qsort(p->v, p->n, sizeof(*p->v), cmp_pair);
@@ -216,20 +231,20 @@ static int pack_labels(struct calc_index *x, struct pairs *p, struct tby_label *
         if (i + 1 < p->n && strcmp(p->v[i].key, p->v[i + 1].key) == 0)
             continue;
         p->v[n++] = p->v[i];
-        bytes += strlen(p->v[i].key) + strlen(p->v[i].value) + 2;
     }
-    ls = malloc(sizeof(*ls) + n * sizeof(*v) + bytes + 1);
+    ls = calloc(1, sizeof(*ls) + n * sizeof(*v));
     if (!ls)
         return -ENOMEM;
     ls->refs = 1;
     ls->n = (uint32_t)n;
     v = ls->v;
-    s = (char *)(v + n);
     for (size_t i = 0; i < n; i++) {
-        v[i].key = strcpy(s, p->v[i].key);
-        s += strlen(s) + 1;
-        v[i].value = strcpy(s, p->v[i].value);
-        s += strlen(s) + 1;
+        v[i].key = calc_strs_get(&x->label_strs, p->v[i].key);
+        v[i].value = calc_strs_get(&x->label_strs, p->v[i].value);
+        if (!v[i].key || !v[i].value) {
+            labelset_free_n(x, ls, i + 1); /* puts of NULL do nothing */
+            return -ENOMEM;
+        }
     }
     h = labels_hash(v, n);
     for (struct tby_hnode *m = tby_hmap_first_with_hash(&x->labelsets, h); m;
@@ -237,7 +252,7 @@ static int pack_labels(struct calc_index *x, struct pairs *p, struct tby_label *
         struct labelset *held = TBY_CONTAINER_OF(m, struct labelset, node);
 
         if (labels_same(held, ls)) {
-            free(ls);
+            labelset_free(x, ls);
             held->refs++;
             *out = held->v;
             *n_out = n;
@@ -245,7 +260,7 @@ static int pack_labels(struct calc_index *x, struct pairs *p, struct tby_label *
         }
     }
     if (tby_hmap_insert(&x->labelsets, &ls->node, h) < 0) {
-        free(ls);
+        labelset_free(x, ls);
         return -ENOMEM;
     }
     *out = v;
@@ -777,6 +792,7 @@ int calc_index_new(const char *node_name, const struct calc_index_hooks *hooks,
     tby_hmap_init(&x->nss);
     tby_hmap_init(&x->profs);
     tby_hmap_init(&x->labelsets);
+    calc_strs_init(&x->label_strs);
     tby_hmap_init(&x->sels);
     tby_hmap_init(&x->keys);
     if (!(x->node_name = strdup(node_name))) {
@@ -818,6 +834,7 @@ void calc_index_free(struct calc_index *x)
     tby_hmap_destroy(&x->nss);
     tby_hmap_destroy(&x->profs);
     tby_hmap_destroy(&x->labelsets); /* empty: every endpoint let go */
+    calc_strs_destroy(&x->label_strs); /* empty with them */
     tby_hmap_destroy(&x->sels);
     tby_hmap_destroy(&x->keys);
     free(x->node_name);

@@ -19,6 +19,7 @@
 #include "tabby/hmap.h"
 #include "tabby/strv.h"
 #include "calc_index.h"
+#include "calc_strings.h"
 
 struct ep {
     struct calc_ep v;                 /* what the layers above read */
@@ -72,6 +73,7 @@ struct calc_index {
     struct tby_hmap eps;              /* struct ep, by key */
     struct tby_hmap nss, profs;       /* namespaces' and profiles' labels (calc_index.c) */
     struct tby_hmap labelsets;        /* endpoints' effective labels, shared (calc_index.c) */
+    struct calc_strs label_strs;      /* the label sets' keys and values */
     struct tby_hmap sels;             /* struct selent, by canonical text */
     struct tby_hmap keys;             /* struct keyent, by term */
     struct selent **unindexed;        /* selectors without required label pairs */

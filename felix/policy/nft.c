@@ -411,7 +411,7 @@ static int cmp_elem(const void *a, const void *b)
 /* Interval sets' elements go sorted (a journal's few, or after a read-back every one). */
 static int interval_elems(struct elem_msgs *em)
 {
-    struct gather g = { .v = malloc((tby_hmap_count(&em->set->elems) + 1) * sizeof(*g.v)) };
+    struct gather g = { .v = malloc((em->set->elems.n + 1) * sizeof(*g.v)) };
     int r = 0;
 
     if (!g.v)
@@ -585,7 +585,7 @@ static size_t journal_items(const struct tby_rs *rs)
     size_t n = rs->n_set_journal + rs->n_chain_journal;
 
     for (size_t i = 0; i < rs->n_set_journal; i++)
-        n += rs->set_journal[i]->all_touched ? tby_hmap_count(&rs->set_journal[i]->elems)
+        n += rs->set_journal[i]->all_touched ? rs->set_journal[i]->elems.n
                                              : rs->set_journal[i]->n_journal;
     for (size_t i = 0; i < rs->n_chain_journal; i++)
         n += rs->chain_journal[i]->n_rules;

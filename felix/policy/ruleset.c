@@ -9,6 +9,7 @@
 #include "tabby/array.h"
 #include "tabby/cleanup.h"
 #include "tabby/ruleset.h"
+#include "ruleset_elems.h"
 #include "ruleset_slots.h"
 
 /* ---- journals --------------------------------------------------------------------------- */
@@ -122,20 +123,18 @@ static void given_free(struct tby_rs_set *set);
 
 static void set_free(struct tby_rs_set *set)
 {
-    struct tby_hnode *n = tby_hmap_first(&set->elems);
+    struct tby_rs_elem *e = tby_rs_elems_first(&set->elems);
 
-    while (n) {
-        struct tby_hnode *next = tby_hmap_next(&set->elems, n);
+    while (e) {
+        struct tby_rs_elem *next = tby_rs_elems_next(&set->elems, e);
 
-        elem_free(set, TBY_CONTAINER_OF(n, struct tby_rs_elem, node));
-        n = next;
+        elem_free(set, e);
+        e = next;
     }
-    tby_hmap_destroy(&set->elems);
+    tby_rs_elems_destroy(&set->elems);
     given_free(set);
     free(set->journal);
-    free(set->name);
-    free(set->comment);
-    free(set);
+    free(set); /* its name and comment sit in its block */
 }
 
 static void rules_free(struct tby_rs_rule **rules, size_t n)
@@ -148,8 +147,7 @@ static void rules_free(struct tby_rs_rule **rules, size_t n)
 static void chain_free(struct tby_rs_chain *chain)
 {
     rules_free(chain->rules, chain->n_rules);
-    free(chain->name);
-    free(chain);
+    free(chain); /* its name sits in its block */
 }
 
 struct tby_rs *tby_rs_new(void)
@@ -240,24 +238,27 @@ struct tby_rs_set *tby_rs_set_find(const struct tby_rs *rs, const char *name)
     return set && set->live ? set : NULL;
 }
 
+/* The set, its name and its comment in one block: a table holds thousands of sets. */
 static struct tby_rs_set *set_new(struct tby_rs *rs, const char *name, enum tby_rs_set_type type,
                                   const char *comment)
 {
-    struct tby_rs_set *set = calloc(1, sizeof(*set));
+    /* nft keeps comments of up to 127 bytes, without double quotes */
+    size_t name_len = strlen(name) + 1;
+    size_t comment_len = comment ? strnlen(comment, TBY_RS_COMMENT_MAX) + 1 : 0;
+    struct tby_rs_set *set = calloc(1, sizeof(*set) + name_len + comment_len);
 
     if (!set)
         return NULL;
     set->type = type;
     set->slots = rs->slots;
-    set->name = strdup(name);
-    /* nft keeps comments of up to 127 bytes, without double quotes */
-    set->comment = comment ? strndup(comment, TBY_RS_COMMENT_MAX) : NULL;
-    for (char *q = set->comment; q && *q; q++)
-        if (*q == '"')
-            *q = '\'';
-    tby_hmap_init(&set->elems);
-    if (!set->name || (comment && !set->comment) ||
-        tby_hmap_insert(&rs->sets, &set->node, tby_hash_str(name)) < 0) {
+    set->name = memcpy(set + 1, name, name_len);
+    if (comment) {
+        set->comment = memcpy(set->name + name_len, comment, comment_len - 1);
+        for (char *q = set->comment; *q; q++)
+            if (*q == '"')
+                *q = '\'';
+    }
+    if (tby_hmap_insert(&rs->sets, &set->node, tby_hash_str(name)) < 0) {
         set_free(set);
         return NULL;
     }
@@ -284,9 +285,8 @@ struct tby_rs_set *tby_rs_set_add(struct tby_rs *rs, const char *name,
 
 void tby_rs_set_del(struct tby_rs *rs, struct tby_rs_set *set)
 {
-    for (struct tby_hnode *n = tby_hmap_first(&set->elems); n; n = tby_hmap_next(&set->elems, n)) {
-        struct tby_rs_elem *e = TBY_CONTAINER_OF(n, struct tby_rs_elem, node);
-
+    for (struct tby_rs_elem *e = tby_rs_elems_first(&set->elems); e;
+         e = tby_rs_elems_next(&set->elems, e)) {
         e->refs = 0;
         set_target(e, false, NULL);
     }
@@ -297,25 +297,10 @@ void tby_rs_set_del(struct tby_rs *rs, struct tby_rs_set *set)
 
 /* ---- elements --------------------------------------------------------------------------- */
 
-static uint64_t elem_hash(const uint8_t *key, uint8_t len, uint8_t flags)
-{
-    return tby_hash_bytes(key, len, flags);
-}
-
 static struct tby_rs_elem *elem_find(const struct tby_rs_set *set, const uint8_t *key,
                                      uint8_t len, uint8_t flags)
 {
-    uint64_t h = elem_hash(key, len, flags);
-
-    for (struct tby_hnode *n = tby_hmap_first_with_hash(&set->elems, h); n;
-         n = tby_hmap_next_with_hash(n)) {
-        struct tby_rs_elem *e = TBY_CONTAINER_OF(n, struct tby_rs_elem, node);
-
-        if (e->len == len && (e->flags & ~(TBY_RS_ELEM_VMAP | TBY_RS_ELEM_SLOT)) == flags &&
-            memcmp(e->key, key, len) == 0)
-            return e;
-    }
-    return NULL;
+    return tby_rs_elems_find(&set->elems, key, len, flags);
 }
 
 static struct tby_rs_elem *elem_get(struct tby_rs_set *set, const uint8_t *key, uint8_t len,
@@ -335,7 +320,7 @@ static struct tby_rs_elem *elem_get(struct tby_rs_set *set, const uint8_t *key, 
     e->len = len;
     e->flags = flags | (vmap ? TBY_RS_ELEM_VMAP : 0) | (slot ? TBY_RS_ELEM_SLOT : 0);
     memcpy(e->key, key, len);
-    if (tby_hmap_insert(&set->elems, &e->node, elem_hash(key, len, flags)) < 0) {
+    if (tby_rs_elems_insert(&set->elems, e) < 0) {
         elem_free(set, e);
         return NULL;
     }
@@ -592,9 +577,8 @@ int tby_rs_refill_nets(struct tby_rs *rs, struct tby_rs_set *set, const struct t
 {
     /* Every reference goes, then the new content takes its own: an element in both ends
      * with one reference and unchanged, one only in the old content leaves the kernel. */
-    for (struct tby_hnode *h = tby_hmap_first(&set->elems); h; h = tby_hmap_next(&set->elems, h)) {
-        struct tby_rs_elem *e = TBY_CONTAINER_OF(h, struct tby_rs_elem, node);
-
+    for (struct tby_rs_elem *e = tby_rs_elems_first(&set->elems); e;
+         e = tby_rs_elems_next(&set->elems, e)) {
         if (e->refs > 0) {
             e->refs = 0;
             touch_elem(rs, set, e);
@@ -854,11 +838,11 @@ struct tby_rs_chain *tby_rs_chain_add(struct tby_rs *rs, const char *name, enum 
     if (c && c->live)
         return c;
     if (!c) {
-        c = calloc(1, sizeof(*c));
-        if (!c || !(c->name = strdup(name)) ||
-            tby_hmap_insert(&rs->chains, &c->node, tby_hash_str(name)) < 0) {
-            if (c)
-                free(c->name);
+        /* the chain and its name in one block */
+        if (!(c = calloc(1, sizeof(*c) + strlen(name) + 1)))
+            return NULL;
+        c->name = strcpy((char *)(c + 1), name);
+        if (tby_hmap_insert(&rs->chains, &c->node, tby_hash_str(name)) < 0) {
             free(c);
             return NULL;
         }
@@ -965,9 +949,9 @@ int tby_rs_set_journal_foreach(const struct tby_rs_set *set,
             r = fn(set->journal[i], ctx);
         return r;
     }
-    for (struct tby_hnode *n = tby_hmap_first(&set->elems); r == 0 && n;
-         n = tby_hmap_next(&set->elems, n))
-        r = fn(TBY_CONTAINER_OF(n, struct tby_rs_elem, node), ctx);
+    for (struct tby_rs_elem *e = tby_rs_elems_first(&set->elems); r == 0 && e;
+         e = tby_rs_elems_next(&set->elems, e))
+        r = fn(e, ctx);
     return r;
 }
 
@@ -986,7 +970,7 @@ static bool elem_done(struct tby_rs_elem *e)
 static void set_elem_done(struct tby_rs_set *set, struct tby_rs_elem *e)
 {
     if (!elem_done(e)) {
-        tby_hmap_remove(&set->elems, &e->node);
+        tby_rs_elems_remove(&set->elems, e);
         elem_free(set, e);
     }
 }
@@ -1001,11 +985,11 @@ static void set_done(struct tby_rs *rs, struct tby_rs_set *set)
     }
     set->prog = true;
     if (set->all_touched) {
-        struct tby_hnode *n, *next;
+        struct tby_rs_elem *e, *next;
 
-        for (n = tby_hmap_first(&set->elems); n; n = next) {
-            next = tby_hmap_next(&set->elems, n);
-            set_elem_done(set, TBY_CONTAINER_OF(n, struct tby_rs_elem, node));
+        for (e = tby_rs_elems_first(&set->elems); e; e = next) {
+            next = tby_rs_elems_next(&set->elems, e);
+            set_elem_done(set, e);
         }
     } else {
         for (size_t i = 0; i < set->n_journal; i++)
@@ -1038,17 +1022,15 @@ void tby_rs_journal_done(struct tby_rs *rs)
 
 static void set_forget(struct tby_rs *rs, struct tby_rs_set *set)
 {
-    struct tby_hnode *n, *next;
+    struct tby_rs_elem *e, *next;
 
-    for (n = tby_hmap_first(&set->elems); n; n = next) {
-        struct tby_rs_elem *e = TBY_CONTAINER_OF(n, struct tby_rs_elem, node);
-
-        next = tby_hmap_next(&set->elems, n);
+    for (e = tby_rs_elems_first(&set->elems); e; e = next) {
+        next = tby_rs_elems_next(&set->elems, e);
         e->prog = false;
         e->touched = false;
         set_target(e, true, NULL);
         if (!elem_wanted(e)) {
-            tby_hmap_remove(&set->elems, &e->node);
+            tby_rs_elems_remove(&set->elems, e);
             elem_free(set, e);
         }
     }
@@ -1155,9 +1137,9 @@ void tby_rs_counts(const struct tby_rs *rs, size_t *sets, size_t *elems, size_t 
         if (!set->live)
             continue;
         (*sets)++;
-        for (struct tby_hnode *e = tby_hmap_first(&set->elems); e;
-             e = tby_hmap_next(&set->elems, e))
-            *elems += elem_wanted(TBY_CONTAINER_OF(e, struct tby_rs_elem, node));
+        for (const struct tby_rs_elem *e = tby_rs_elems_first(&set->elems); e;
+             e = tby_rs_elems_next(&set->elems, e))
+            *elems += elem_wanted(e);
     }
     for (struct tby_hnode *n = tby_hmap_first(&rs->chains); n;
          n = tby_hmap_next(&rs->chains, n)) {

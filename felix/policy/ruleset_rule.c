@@ -33,7 +33,8 @@ void tby_rs_rule_free(struct tby_rs_rule *rule)
     if (!rule || --rule->refs > 0)
         return;
     if (rule->packed) {
-        free(rule->m);
+        if ((void *)rule->m != (void *)(rule + 1)) /* not in the rule's own block */
+            free(rule->m);
         free(rule);
         return;
     }
@@ -140,20 +141,22 @@ static char *pack_text(char *s, char **at)
     return d;
 }
 
-/* The matches, then the strings, in one allocation; left as it is when that cannot be
- * had (it is only smaller). */
-static void pack(struct tby_rs_rule *rule)
+/* The bytes of the rule's matches and strings. */
+static size_t packed_size(const struct tby_rs_rule *rule)
 {
     size_t bytes = rule->n * sizeof(*rule->m);
-    struct tby_rs_match *m;
-    char *at;
 
     for (size_t i = 0; i < rule->n; i++)
         bytes += text_size(rule->m[i].set);
-    bytes += text_size(rule->log_prefix) + text_size(rule->target) + text_size(rule->comment);
-    if (bytes == 0 || !(m = malloc(bytes)))
-        return;
-    at = (char *)(m + rule->n);
+    return bytes + text_size(rule->log_prefix) + text_size(rule->target) +
+           text_size(rule->comment);
+}
+
+/* Moves the matches, then the strings, into block (of packed_size bytes). */
+static void pack_into(struct tby_rs_rule *rule, struct tby_rs_match *m)
+{
+    char *at = (char *)(m + rule->n);
+
     for (size_t i = 0; i < rule->n; i++) {
         m[i] = rule->m[i];
         m[i].set = pack_text(rule->m[i].set, &at);
@@ -166,7 +169,19 @@ static void pack(struct tby_rs_rule *rule)
     rule->packed = true;
 }
 
-int tby_rs_rule_seal(struct tby_rs_rule *rule)
+/* The matches, then the strings, in one allocation; left as it is when that cannot be
+ * had (it is only smaller). */
+static void pack(struct tby_rs_rule *rule)
+{
+    size_t bytes = packed_size(rule);
+    struct tby_rs_match *m;
+
+    if (bytes > 0 && (m = malloc(bytes)))
+        pack_into(rule, m);
+}
+
+/* The digest: a hash of the rule's text. -ENOMEM. */
+static int digest(struct tby_rs_rule *rule)
 {
     _cleanup_free_ char *text = tby_rs_rule_text(rule);
 
@@ -176,15 +191,53 @@ int tby_rs_rule_seal(struct tby_rs_rule *rule)
     /* 0 stands for "a rule tabby did not write" when the kernel's rules are read back. */
     if (rule->digest == 0)
         rule->digest = 1;
+    return 0;
+}
+
+int tby_rs_rule_seal(struct tby_rs_rule *rule)
+{
+    if (digest(rule) < 0)
+        return -ENOMEM;
     if (!rule->packed)
         pack(rule);
     return 0;
 }
 
+/* A rule nobody else holds moves, with its matches and strings, into one block: one
+ * malloc chunk (its header and its rounding) less per rule. Others are packed where
+ * they are. */
+static struct tby_rs_rule *whole(struct tby_rs_rule *rule)
+{
+    struct tby_rs_rule *w;
+
+    if (rule->packed)
+        return rule;
+    if (rule->refs != 1 || !(w = malloc(sizeof(*w) + packed_size(rule)))) {
+        pack(rule);
+        return rule;
+    }
+    *w = *rule;
+    pack_into(w, (struct tby_rs_match *)(void *)(w + 1));
+    free(rule);
+    return w;
+}
+
+struct tby_rs_rule *tby_rs_rule_sealed(struct tby_rs_rule *rule)
+{
+    if (!rule)
+        return NULL;
+    if (digest(rule) < 0) {
+        tby_rs_rule_free(rule);
+        return NULL;
+    }
+    return whole(rule);
+}
+
 int tby_rs_rules_add(struct tby_rs_rules *list, struct tby_rs_rule *rule)
 {
-    if (!rule || (!rule->digest && tby_rs_rule_seal(rule) < 0) ||
-        TBY_GROW(list->v, list->cap, list->n + 1) < 0) {
+    if (rule && !rule->digest)
+        rule = tby_rs_rule_sealed(rule);
+    if (!rule || TBY_GROW(list->v, list->cap, list->n + 1) < 0) {
         tby_rs_rule_free(rule);
         return -ENOMEM;
     }

@@ -50,14 +50,13 @@ static int cmp_elem(const void *a, const void *b)
 static struct tby_rs_elem **elems_sorted(const struct tby_rs_set *set,
                                          bool (*pick)(const struct tby_rs_elem *), size_t *n)
 {
-    struct tby_rs_elem **v = malloc((tby_hmap_count(&set->elems) + 1) * sizeof(*v));
+    struct tby_rs_elem **v = malloc((set->elems.n + 1) * sizeof(*v));
 
     *n = 0;
     if (!v)
         return NULL;
-    for (struct tby_hnode *h = tby_hmap_first(&set->elems); h; h = tby_hmap_next(&set->elems, h)) {
-        struct tby_rs_elem *e = TBY_CONTAINER_OF(h, struct tby_rs_elem, node);
-
+    for (struct tby_rs_elem *e = tby_rs_elems_first(&set->elems); e;
+         e = tby_rs_elems_next(&set->elems, e)) {
         if (pick(e))
             v[(*n)++] = e;
     }
@@ -299,7 +298,7 @@ static struct tby_rs_elem **journal_elems(const struct tby_rs_set *set,
 {
     struct pick p = { .pick = pick };
 
-    p.v = malloc((tby_hmap_count(&set->elems) + set->n_journal + 1) * sizeof(*p.v));
+    p.v = malloc((set->elems.n + set->n_journal + 1) * sizeof(*p.v));
     if (!p.v)
         return NULL;
     tby_rs_set_journal_foreach(set, pick_one, &p);

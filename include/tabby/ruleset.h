@@ -78,9 +78,12 @@ enum tby_rs_set_type {
 /* ruleset.c's: the element sits in one of the ruleset's slots (ruleset_slots.h) */
 #define TBY_RS_ELEM_SLOT 0x40u
 
-/* 24 bytes and the key: a table holds hundreds of thousands of them. */
+/* The flags that are part of an element's key (the others are ruleset.c's). */
+#define TBY_RS_ELEM_KEY_FLAGS ((uint8_t)~(TBY_RS_ELEM_VMAP | TBY_RS_ELEM_SLOT))
+
+/* 16 bytes and the key: a table holds hundreds of thousands of them. */
 struct tby_rs_elem {
-    struct tby_hnode node;
+    struct tby_rs_elem *next; /* in its set's table */
     uint32_t refs;            /* wanted while > 0 (vmaps: while a target is set) */
     bool prog;                /* the kernel has it */
     bool touched;             /* on its set's journal */
@@ -93,6 +96,16 @@ struct tby_rs_elem {
  * elements: NULL. */
 const char *tby_rs_elem_target(const struct tby_rs_elem *e);
 
+/* A set's elements (ruleset_elems.c): chained buckets whose entries keep no hash. Walk
+ * them with tby_rs_elems_first/_next (fetch the next before the current goes). */
+struct tby_rs_elems {
+    struct tby_rs_elem **buckets;
+    size_t mask;              /* bucket count - 1; the count is a power of two */
+    size_t n;
+};
+struct tby_rs_elem *tby_rs_elems_first(const struct tby_rs_elems *t);
+struct tby_rs_elem *tby_rs_elems_next(const struct tby_rs_elems *t, const struct tby_rs_elem *e);
+
 struct tby_rs_given;          /* ruleset.c's: the CIDRs owners gave a set */
 struct tby_rs_slots;          /* ruleset_slots.h's: where the elements of a ruleset sit */
 
@@ -103,7 +116,7 @@ struct tby_rs_set {
     enum tby_rs_set_type type;
     bool live, prog, touched;
     bool all_touched;         /* every element needs a look (after a read-back) */
-    struct tby_hmap elems;
+    struct tby_rs_elems elems;
     struct tby_rs_elem **journal;
     size_t n_journal, cap_journal;
     struct tby_rs_given *given;  /* CIDRs given by tby_rs_add_net (NULL: none yet) */
@@ -302,6 +315,10 @@ struct tby_rs_rule *tby_rs_rule_of(const struct tby_rs_match *m, size_t n,
  * table holds tens of thousands of rules); call after the last edit: a sealed rule takes
  * no more edits (-EINVAL). -ENOMEM. */
 int tby_rs_rule_seal(struct tby_rs_rule *rule);
+/* The same for a rule handed over: one the caller alone holds moves with its matches and
+ * strings into a single allocation, so use the rule returned (rule itself when shared).
+ * NULL (rule freed) when out of memory; NULL in gives NULL. */
+struct tby_rs_rule *tby_rs_rule_sealed(struct tby_rs_rule *rule);
 
 /* ---- denied packets: log, then drop ----------------------------------------------------
  * Every deny path (a rule's Deny, a tier's or the dispatch's default deny) is written as

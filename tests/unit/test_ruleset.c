@@ -68,7 +68,7 @@ static void test_elements_in_slots_survive_being_given_back(void **state)
             assert_int_equal(tby_rs_add_ifname(rs, i % 2 ? s : t, name), 0);
         }
         tby_rs_journal_done(rs);
-        assert_int_equal(tby_hmap_count(&s->elems) + tby_hmap_count(&t->elems), 300);
+        assert_int_equal(s->elems.n + t->elems.n, 300);
         text = rs_text(rs, false);
         assert_has(text, "\"if1\", ");
         assert_has(text, "\"if298\"");
@@ -81,17 +81,74 @@ static void test_elements_in_slots_survive_being_given_back(void **state)
     tby_rs_set_del(rs, s);
 }
 
+/* The walk of a set's table (ruleset_elems.c, whose entries keep no hash) meets every
+ * element once, after the table grew many times and while elements leave during it. */
+static size_t walk_count(const struct tby_rs_set *s, bool *seen)
+{
+    size_t n = 0;
+
+    for (const struct tby_rs_elem *e = tby_rs_elems_first(&s->elems); e;
+         e = tby_rs_elems_next(&s->elems, e)) {
+        unsigned i = (unsigned)e->key[2] << 8 | e->key[3];
+
+        assert_false(seen[i]);
+        seen[i] = true;
+        n++;
+    }
+    memset(seen, 0, 5000);
+    return n;
+}
+
+static void test_the_element_table_walks_each_element_once(void **state)
+{
+    _cleanup_(tby_rs_freep) struct tby_rs *rs = tby_rs_new();
+    struct tby_rs_set *s = tby_rs_set_add(rs, "s", TBY_RS_ADDR4, NULL);
+    struct tby_ip a = ip("10.0.0.0");
+    bool seen[5000] = { false };
+
+    (void)state;
+    for (unsigned i = 0; i < 5000; i++) {
+        a.bytes[2] = (uint8_t)(i >> 8);
+        a.bytes[3] = (uint8_t)i;
+        assert_int_equal(tby_rs_add_addr(rs, s, &a), 0);
+    }
+    tby_rs_journal_done(rs);
+    assert_int_equal(walk_count(s, seen), 5000);
+    for (unsigned i = 0; i < 5000; i += 3) {
+        a.bytes[2] = (uint8_t)(i >> 8);
+        a.bytes[3] = (uint8_t)i;
+        tby_rs_remove_addr(rs, s, &a);
+    }
+    tby_rs_forget_kernel(rs); /* drops the unwanted ones while walking the table */
+    assert_int_equal(walk_count(s, seen), 5000 - 1667);
+    assert_int_equal(s->elems.n, 5000 - 1667);
+    tby_rs_journal_done(rs);
+    assert_int_equal(walk_count(s, seen), 5000 - 1667);
+}
+
 /* Sealing packs a rule into one allocation: it reads the same and takes no more edits. */
-static void test_a_sealed_rule_reads_the_same_and_refuses_edits(void **state)
+static const struct tby_rs_match set_match = {
+    .type = TBY_RS_M_ADDR_SET, .src = true, .set = "sel-x"
+};
+
+/* A rule with a set match, a jump and a comment (every kind of string a rule packs). */
+static struct tby_rs_rule *rule_with_strings(void)
 {
     struct tby_rs_rule *r = tby_rs_rule_new();
-    const struct tby_rs_match m = { .type = TBY_RS_M_ADDR_SET, .src = true, .set = "sel-x" };
+
+    assert_int_equal(tby_rs_rule_match(r, &set_match), 0);
+    assert_int_equal(tby_rs_rule_set_verdict(r, TBY_RS_V_JUMP, "pi-x"), 0);
+    assert_int_equal(tby_rs_rule_set_comment(r, "a comment"), 0);
+    return r;
+}
+
+static void test_a_sealed_rule_reads_the_same_and_refuses_edits(void **state)
+{
+    struct tby_rs_rule *r = rule_with_strings();
+    const struct tby_rs_match m = set_match;
     _cleanup_free_ char *before = NULL, *after = NULL;
 
     (void)state;
-    assert_int_equal(tby_rs_rule_match(r, &m), 0);
-    assert_int_equal(tby_rs_rule_set_verdict(r, TBY_RS_V_JUMP, "pi-x"), 0);
-    assert_int_equal(tby_rs_rule_set_comment(r, "a comment"), 0);
     before = tby_rs_rule_text(r);
     assert_int_equal(tby_rs_rule_seal(r), 0);
     assert_true(r->packed);
@@ -101,6 +158,36 @@ static void test_a_sealed_rule_reads_the_same_and_refuses_edits(void **state)
     assert_int_equal(tby_rs_rule_set_comment(r, "another"), -EINVAL);
     assert_int_equal(tby_rs_rule_set_verdict(r, TBY_RS_V_DROP, NULL), -EINVAL);
     tby_rs_rule_free(r);
+}
+
+/* tby_rs_rule_sealed moves a rule the caller alone holds into one block (the rule and
+ * what it points to); a shared rule stays where it is, packed. */
+static void test_a_rule_handed_over_is_sealed_whole(void **state)
+{
+    struct tby_rs_rule *r = rule_with_strings(), *shared, *same;
+    _cleanup_free_ char *before = NULL, *after = NULL;
+
+    (void)state;
+    before = tby_rs_rule_text(r);
+    r = tby_rs_rule_sealed(r);
+    assert_non_null(r);
+    assert_true(r->packed);
+    assert_ptr_equal(r->m, (void *)(r + 1));
+    assert_true(r->comment > (char *)r->m && r->m[0].set > (char *)r->m);
+    after = tby_rs_rule_text(r);
+    assert_string_equal(before, after);
+    assert_int_equal(tby_rs_rule_set_comment(r, "another"), -EINVAL);
+    tby_rs_rule_free(r);
+
+    shared = tby_rs_rule_new();
+    assert_int_equal(tby_rs_rule_set_verdict(shared, TBY_RS_V_DROP, NULL), 0);
+    tby_rs_rule_ref(shared);
+    same = tby_rs_rule_sealed(shared);
+    assert_ptr_equal(same, shared);
+    assert_true(same->digest != 0);
+    tby_rs_rule_free(same);
+    tby_rs_rule_free(shared);
+    assert_null(tby_rs_rule_sealed(NULL));
 }
 
 static void test_wrong_family_is_refused(void **state)
@@ -242,10 +329,8 @@ static void test_given_nets_cover_the_union_in_any_order(void **state)
             for (int end = 1; end >= 0; end--) {
                 uint8_t key[4] = { 10, 0, a == 256 ? 1 : 0, (uint8_t)a };
 
-                for (struct tby_hnode *n = tby_hmap_first(&s->elems); n;
-                     n = tby_hmap_next(&s->elems, n)) {
-                    struct tby_rs_elem *e = TBY_CONTAINER_OF(n, struct tby_rs_elem, node);
-
+                for (struct tby_rs_elem *e = tby_rs_elems_first(&s->elems); e;
+                     e = tby_rs_elems_next(&s->elems, e)) {
                     if (!e->refs || memcmp(e->key, key, 4) != 0 ||
                         !!(e->flags & TBY_RS_ELEM_END) != end)
                         continue;
@@ -416,6 +501,8 @@ int main(void)
         cmocka_unit_test(test_elements_are_reference_counted),
         cmocka_unit_test(test_elements_in_slots_survive_being_given_back),
         cmocka_unit_test(test_a_sealed_rule_reads_the_same_and_refuses_edits),
+        cmocka_unit_test(test_a_rule_handed_over_is_sealed_whole),
+        cmocka_unit_test(test_the_element_table_walks_each_element_once),
         cmocka_unit_test(test_wrong_family_is_refused),
         cmocka_unit_test(test_nets_merge_overlaps_and_neighbours),
         cmocka_unit_test(test_port_ranges_render_and_reach_the_top),

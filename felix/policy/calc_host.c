@@ -32,6 +32,7 @@
 #include "tabby/calc.h"
 #include "tabby/cleanup.h"
 #include "calc_host.h"
+#include "calc_spoof.h"
 #include "calc_untracked.h"
 
 #define VERDICT_BITS (TBY_MARK_ACCEPT | TBY_MARK_PASS)
@@ -763,8 +764,10 @@ static int dispatch_chain(struct calc_host *h, struct hep **v, size_t n, int k)
     return tby_rs_chain_write(h->rs, dispatch_name[k], TBY_RS_HOOK_NONE, &l, err);
 }
 
-/* output-hook: return traffic first; the node reaches its local workloads always; the
- * rest goes through the host endpoints. */
+/* output-hook: a workload held for its allowSpoofedSourcePrefixes (calc_spoof.c) is as if
+ * missing, so nothing reaches it, the node's own packets neither (as forward-hook); then
+ * return traffic; the node reaches its local workloads always; the rest goes through the
+ * host endpoints. */
 static int out_hook(struct tby_rs *rs, bool untracked)
 {
     const struct tby_rs_match est = { .type = TBY_RS_M_CT_STATE,
@@ -772,7 +775,10 @@ static int out_hook(struct tby_rs *rs, bool untracked)
     const struct tby_rs_match wl = { .type = TBY_RS_M_IFNAME_SET,
                                      .set = TBY_CALC_SET_LOCAL_WL };
     struct tby_rs_rules l = { 0 };
-    int err = tby_rs_rules_add(&l, rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
+    int err = tby_rs_rules_add_deny(&l, calc_spoof_held_rule(false));
+
+    if (err == 0)
+        err = tby_rs_rules_add(&l, rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
 
     if (err == 0 && untracked) /* what a doNotTrack policy allowed (calc_untracked.c) */
         err = tby_rs_rules_add(&l, calc_untracked_accept());

@@ -37,7 +37,12 @@ static void test_empty_calc_has_output_hook_and_failsafe_chains(void **state)
     _cleanup_free_ char *t = dump(c);
 
     (void)state;
+    /* a held workload (calc_spoof.c) gets nothing from the node either */
     assert_has(t, "chain output-hook {\n\t\ttype filter hook output priority 0; policy accept;\n"
+                  "\t\toifname @from-wl-src-held limit rate 50/second burst 100 packets log "
+                  "prefix \"tby-deny:7886dcd0630c\" group 7001\n"
+                  "\t\toifname @from-wl-src-held counter drop comment \"allowSpoofedSourcePrefixes "
+                  "without workloadSourceSpoofing Any\"\n"
                   "\t\tct state established,related accept\n"
                   "\t\toifname @local-wl accept\n\t\tjump host-out\n\t}");
     assert_has(t, "icmpv6 type 136 accept\n\t\tiifname @from-wl-selected jump from-wl\n"

@@ -74,9 +74,12 @@ static void test_raw_hooks_only_while_an_endpoint_has_an_untracked_chain(void **
     assert_has(t, "chain failsafe-raw-out {\n\t\tmeta l4proto udp th dport 53 accept\n");
     assert_has(t, "\t\tmeta l4proto tcp th sport 22 accept\n");
     /* the later hooks accept what a doNotTrack policy allowed */
-    assert_has(t, "chain output-hook {\n\t\ttype filter hook output priority 0; policy accept;\n"
+    assert_has(t, "without workloadSourceSpoofing Any\"\n"
                   "\t\tct state established,related accept\n"
-                  "\t\tmeta mark & 0x00040000 != 0 accept\n");
+                  "\t\tmeta mark & 0x00040000 != 0 accept\n\t\toifname @local-wl accept\n"
+                  "\t\tjump host-out\n");
+    assert_has(t, "chain output-hook {\n\t\ttype filter hook output priority 0; policy accept;\n"
+                  "\t\toifname @from-wl-src-held limit rate");
     assert_has(t, "ct state established,related accept\n"
                   "\t\tmeta mark & 0x00040000 != 0 accept\n\t\tiifname @local-wl return\n"
                   "\t\tjump host-pre\n");

@@ -22,6 +22,13 @@
 #   CONNS_ONLY=1 ...                 new connections only (no iperf3)
 #   PERF=DIR ...                     record each mode's conn-rate runs with perf (cpu-clock,
 #                                    whole machine) into DIR/MODE.data
+#   COSTS=1 ...                      also "tabby-raw" (tabby's table with doNotTrack's raw
+#                                    hooks, as a node with a doNotTrack policy has them) and
+#                                    "tabby-nospoof" (without the anti-spoofing rules ahead of
+#                                    the established accept: a bench-only table to price
+#                                    them, never one tabby emits), and UDP packets/s
+#   PPS=1 ...                        also packets/s of an established UDP flow of 64-byte
+#                                    datagrams (iperf3 -u -b 0), the per-packet cost
 set -u
 N=${N:-10000}
 M=${M:-1000}
@@ -51,6 +58,19 @@ RUNS=${RUNS:-3}
 gbits() {
     ip netns exec "$(pn_netns default a)" iperf3 -c 10.70.0.2 -t "$SECONDS_PER_RUN" -f g \
         2>/dev/null | awk '/receiver/ { print $(NF-2) }'
+}
+
+# One UDP run of 64-byte datagrams, as fast as the client sends (an established flow:
+# iperf3's server answers first): "packets/s received  client CPU ns per packet sent".
+pps() {
+    ip netns exec "$(pn_netns default a)" iperf3 -c 10.70.0.2 -u -b 0 -l 64 \
+        -t "$SECONDS_PER_RUN" -J 2>/dev/null | python3 -c '
+import json, sys
+e = json.load(sys.stdin)["end"]
+s = e["sum"]
+cpu = e["cpu_utilization_percent"]["host_total"]
+print("%d %.0f" % ((s["packets"] - s["lost_packets"]) / s["seconds"],
+                   cpu / 100 * s["seconds"] * 1e9 / max(s["packets"], 1)))'
 }
 
 # One conn-rate run, connections per second.
@@ -145,6 +165,30 @@ for line in text:
 
 no_shortcut() { grep -v 'ct state established,related accept'; }
 
+# The table as a node with a doNotTrack policy has it: the raw hooks (calc_untracked.c)
+# before the table's end, their dispatch empty (no endpoint here).
+with_raw() {
+    awk '$0 == "}" {
+        print "\tchain raw-prerouting-hook {"
+        print "\t\ttype filter hook prerouting priority -300; policy accept;"
+        print "\t\tmeta mark set mark & 0xfff8ffff"
+        print "\t\tiifname @local-wl return"
+        print "\t\tjump host-raw-in"
+        print "\t}"
+        print "\tchain raw-output-hook {"
+        print "\t\ttype filter hook output priority -300; policy accept;"
+        print "\t\tmeta mark set mark & 0xfff8ffff"
+        print "\t\tjump host-raw-out"
+        print "\t}"
+        print "\tchain host-raw-in {\n\t}"
+        print "\tchain host-raw-out {\n\t}"
+    } { print }'
+}
+
+# Bench only: the hooks without anti-spoofing's rules ahead of the established accept
+# (the jump to from-wl-src, forward's drop of what goes to a held endpoint).
+no_spoof() { grep -v -e 'iifname @local-wl jump from-wl-src$' -e 'oifname @from-wl-src-held'; }
+
 load() {
     ip netns exec "$NODE" nft delete table inet tabby 2>/dev/null
     ip netns exec "$NODE" nft -f "$1"
@@ -166,6 +210,12 @@ table inet tabby {
 EOF
 
 MODES=${MODES:-empty ctonly tabby linear tabby-noct linear-noct}
+if [ -n "${COSTS:-}" ]; then
+    with_raw <"$T_TMP/tabby.nft" >"$T_TMP/tabby-raw.nft"
+    no_spoof <"$T_TMP/tabby.nft" >"$T_TMP/tabby-nospoof.nft"
+    MODES="$MODES tabby-raw tabby-nospoof"
+    PPS=1
+fi
 if [ -n "${OTHER:-}" ]; then
     # shellcheck disable=SC2086
     "$OTHER" --emit --worst -n "$N" -m "$M" $PODS >"$T_TMP/other.nft"
@@ -187,6 +237,7 @@ for r in $(seq "$RUNS"); do
             load "$T_TMP/$mode.nft"
         fi
         [ -n "${CONNS_ONLY:-}" ] || gbits >>"$T_TMP/$mode.gbits"
+        [ -z "${PPS:-}" ] || case $mode in *noct) ;; *) pps >>"$T_TMP/$mode.pps" ;; esac
         case $mode in
         *noct) ;;
         *) conns_of "$mode" | tee -a "$T_TMP/$mode.conns-cpu" | cut -d' ' -f1 \
@@ -210,6 +261,8 @@ for mode in $MODES; do
     other) label="other build" ;;
     other-noct) label="other build, every packet dispatched" ;;
     ctonly) label="conntrack only (the floor)" ;;
+    tabby-raw) label="tabby with doNotTrack's raw hooks" ;;
+    tabby-nospoof) label="tabby without anti-spoofing (bench)" ;;
     *) label=$mode ;;
     esac
     printf '  %-38s %6s   %s%s\n' "$label" "$g" \
@@ -235,6 +288,19 @@ for mode in $MODES; do
         "$(awk -v u="$u" -v e="$(cpu_of empty | median)" 'BEGIN { printf "%.2f", e / u }')" \
         "($(cpu_of "$mode" | range))" "$([ "$mode" = tabby ] && echo '   (goal >= 0.9)')"
 done
+if [ -n "${PPS:-}" ]; then
+    printf 'policy-throughput: established UDP, 64-byte datagrams, median of %d runs of %ss (range):\n' \
+        "$RUNS" "$SECONDS_PER_RUN"
+    printf '  %-24s %9s %22s   %14s %18s\n' "" "packets/s" "" "client ns/pkt" ""
+    for mode in $MODES; do
+        [ -f "$T_TMP/$mode.pps" ] || continue
+        printf '  %-24s %9s %22s   %14s %18s\n' "$mode" \
+            "$(cut -d' ' -f1 <"$T_TMP/$mode.pps" | median)" \
+            "($(cut -d' ' -f1 <"$T_TMP/$mode.pps" | range))" \
+            "$(cut -d' ' -f2 <"$T_TMP/$mode.pps" | median)" \
+            "($(cut -d' ' -f2 <"$T_TMP/$mode.pps" | range))"
+    done
+fi
 if [ -f "$T_TMP/ctonly.conns" ] && [ -f "$T_TMP/tabby.conns" ]; then
     printf '  tabby against conntrack only: conn/s %s, CPU %s\n' \
         "$(awk -v c="$(median <"$T_TMP/tabby.conns")" -v e="$(median <"$T_TMP/ctonly.conns")" \

@@ -145,6 +145,8 @@ int tby_calc_settle(struct tby_calc *c, struct tby_error *err)
     r = calc_dispatch_settle(c->dispatch);
     if (r == 0)
         r = calc_host_settle(c->host);
+    if (r == 0) /* the raw hooks came or went (calc_untracked.c) */
+        r = calc_dispatch_untracked(c->dispatch, calc_host_untracked(c->host));
     if (r == 0)
         r = calc_spoof_settle(c->spoof);
     c->unsettled = r < 0; /* the next read tries again */

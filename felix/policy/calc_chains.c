@@ -166,6 +166,7 @@ struct calc_dispatch {
     struct tby_rs_rule *head[2];      /* the dispatch's fixed rule: shared, sealed */
     uint64_t serial;                  /* the last dpol serial handed out */
     uint64_t page_round;
+    bool untracked;                   /* the hooks accept the doNotTrack mark */
 };
 
 /* ---- rules ------------------------------------------------------------------------------ */
@@ -1597,7 +1598,8 @@ static int nd_rules(struct tby_rs_rules *l)
     return err;
 }
 
-static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook)
+static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook,
+                      bool untracked)
 {
     struct tby_rs_rules l = { 0 };
     int err;
@@ -1621,8 +1623,8 @@ static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook
         err = nd_rules(&l);
     /* host endpoints' applyOnForward, unless a doNotTrack policy allowed it (Calico's) */
     if (err == 0 && hook == TBY_RS_HOOK_FORWARD)
-        err = tby_rs_rules_add(&l, tby_rs_rule_of(&calc_untracked_not_allowed, 1, TBY_RS_V_JUMP,
-                                                  CALC_HOST_CHAIN_FWD_IN, NULL));
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(&calc_untracked_not_allowed, untracked ? 1 : 0,
+                                                  TBY_RS_V_JUMP, CALC_HOST_CHAIN_FWD_IN, NULL));
     /* Into the dispatch only the workloads some policy or profile plan applies to: one
      * lookup for a new connection's packet where testing local-wl here and the selected
      * set there took two. */
@@ -1640,7 +1642,7 @@ static int hook_chain(struct tby_rs *rs, const char *name, enum tby_rs_hook hook
         err = tby_rs_rules_add(&l, tby_rs_rule_of(NULL, 0, TBY_RS_V_JUMP,
                                                   CALC_HOST_CHAIN_FWD_OUT, NULL));
     /* then defaultEndpointToHostAction and the host endpoints (calc_host.c) */
-    if (err == 0 && hook == TBY_RS_HOOK_INPUT) /* what a doNotTrack policy allowed */
+    if (err == 0 && hook == TBY_RS_HOOK_INPUT && untracked) /* a doNotTrack Allow's */
         err = tby_rs_rules_add(&l, calc_untracked_accept());
     if (err == 0 && hook == TBY_RS_HOOK_INPUT)
         err = tby_rs_rules_add(&l, tby_rs_rule_of(NULL, 0, TBY_RS_V_JUMP, CALC_HOST_CHAIN_IN,
@@ -1678,9 +1680,23 @@ int calc_dispatch_new(struct tby_rs *rs, struct calc_dispatch **out)
     }
     c->dirty = true;
     if (calc_dispatch_settle(c) < 0 ||
-        hook_chain(rs, TBY_CALC_CHAIN_FORWARD, TBY_RS_HOOK_FORWARD) < 0)
+        hook_chain(rs, TBY_CALC_CHAIN_FORWARD, TBY_RS_HOOK_FORWARD, false) < 0)
         return -ENOMEM;
-    return hook_chain(rs, TBY_CALC_CHAIN_INPUT, TBY_RS_HOOK_INPUT);
+    return hook_chain(rs, TBY_CALC_CHAIN_INPUT, TBY_RS_HOOK_INPUT, false);
+}
+
+int calc_dispatch_untracked(struct calc_dispatch *c, bool on)
+{
+    int err;
+
+    if (on == c->untracked)
+        return 0;
+    err = hook_chain(c->rs, TBY_CALC_CHAIN_FORWARD, TBY_RS_HOOK_FORWARD, on);
+    if (err == 0)
+        err = hook_chain(c->rs, TBY_CALC_CHAIN_INPUT, TBY_RS_HOOK_INPUT, on);
+    if (err == 0)
+        c->untracked = on;
+    return err;
 }
 
 void calc_dispatch_free(struct calc_dispatch *c)

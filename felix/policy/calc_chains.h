@@ -50,4 +50,10 @@ int calc_dispatch_replan(struct calc_dispatch *d, const struct calc_ep *ep);
  * again). */
 int calc_dispatch_settle(struct calc_dispatch *d);
 
+/* Whether the raw hooks are there (calc_host_untracked): input-hook and forward-hook test
+ * the mark a doNotTrack policy's Allow sets only then (the raw hooks clear it first; with
+ * none, a mark another program set would be trusted). Rewrites them when it changes.
+ * -ENOMEM (the old ones stay). */
+int calc_dispatch_untracked(struct calc_dispatch *d, bool on);
+
 #endif

@@ -32,6 +32,7 @@
 #include "tabby/calc.h"
 #include "tabby/cleanup.h"
 #include "calc_host.h"
+#include "calc_spoof.h"
 #include "calc_untracked.h"
 
 #define VERDICT_BITS (TBY_MARK_ACCEPT | TBY_MARK_PASS)
@@ -97,6 +98,7 @@ struct calc_host {
     struct fs_sets fs_sets;           /* the sets the failsafe chains test */
     struct tby_host_addr *addrs;      /* the node's interfaces' (tby_calc_set_host_addrs) */
     size_t n_addrs;
+    bool untracked;                   /* the doNotTrack part is written (untracked_part) */
     bool dirty;
 };
 
@@ -744,18 +746,23 @@ static int dispatch_chain(struct calc_host *h, struct hep **v, size_t n, int k)
     return tby_rs_chain_write(h->rs, dispatch_name[k], TBY_RS_HOOK_NONE, &l, err);
 }
 
-/* output-hook: return traffic first; the node reaches its local workloads always; the
- * rest goes through the host endpoints. */
-static int out_hook(struct tby_rs *rs)
+/* output-hook: a workload held for its allowSpoofedSourcePrefixes (calc_spoof.c) is as if
+ * missing, so nothing reaches it, the node's own packets neither (as forward-hook); then
+ * return traffic; the node reaches its local workloads always; the rest goes through the
+ * host endpoints. */
+static int out_hook(struct tby_rs *rs, bool untracked)
 {
     const struct tby_rs_match est = { .type = TBY_RS_M_CT_STATE,
                                       .a = TBY_CT_ESTABLISHED | TBY_CT_RELATED };
     const struct tby_rs_match wl = { .type = TBY_RS_M_IFNAME_SET,
                                      .set = TBY_CALC_SET_LOCAL_WL };
     struct tby_rs_rules l = { 0 };
-    int err = tby_rs_rules_add(&l, tby_rs_rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
+    int err = tby_rs_rules_add_deny(&l, calc_spoof_held_rule(false));
 
-    if (err == 0) /* what a doNotTrack policy allowed (calc_untracked.c) */
+    if (err == 0)
+        err = tby_rs_rules_add(&l, tby_rs_rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
+
+    if (err == 0 && untracked) /* what a doNotTrack policy allowed (calc_untracked.c) */
         err = tby_rs_rules_add(&l, calc_untracked_accept());
     if (err == 0)
         err = tby_rs_rules_add(&l, tby_rs_rule_of(&wl, 1, TBY_RS_V_ACCEPT, NULL, NULL));
@@ -767,7 +774,7 @@ static int out_hook(struct tby_rs *rs)
 
 /* prerouting-hook, before DNAT: return traffic first; workloads' packets are not a host
  * endpoint's; the rest meets the preDNAT policies of the endpoint it comes in by. */
-static int pre_hook(struct tby_rs *rs)
+static int pre_hook(struct tby_rs *rs, bool untracked)
 {
     const struct tby_rs_match est = { .type = TBY_RS_M_CT_STATE,
                                       .a = TBY_CT_ESTABLISHED | TBY_CT_RELATED };
@@ -776,7 +783,7 @@ static int pre_hook(struct tby_rs *rs)
     struct tby_rs_rules l = { 0 };
     int err = tby_rs_rules_add(&l, tby_rs_rule_of(&est, 1, TBY_RS_V_ACCEPT, NULL, NULL));
 
-    if (err == 0) /* what a doNotTrack policy allowed (calc_untracked.c) */
+    if (err == 0 && untracked) /* what a doNotTrack policy allowed (calc_untracked.c) */
         err = tby_rs_rules_add(&l, calc_untracked_accept());
     if (err == 0)
         err = tby_rs_rules_add(&l, tby_rs_rule_of(&wl, 1, TBY_RS_V_RETURN, NULL, NULL));
@@ -784,6 +791,45 @@ static int pre_hook(struct tby_rs *rs)
         err = tby_rs_rules_add(&l, tby_rs_rule_of(NULL, 0, TBY_RS_V_JUMP, CALC_HOST_CHAIN_PRE,
                                                   NULL));
     return tby_rs_chain_write(rs, PRE_HOOK_CHAIN, TBY_RS_HOOK_PREROUTING, &l, err);
+}
+
+/* The doNotTrack part (calc_untracked.c: the raw hooks, their dispatch, the raw failsafe
+ * chains, the later hooks' accept of what it allowed) only while some endpoint has an
+ * untracked chain; dropped with the last, in the same journal, so in the same batch. */
+static int untracked_part(struct calc_host *h, struct hep **v, size_t n)
+{
+    bool on = false;
+    int err = 0;
+
+    for (size_t i = 0; i < n; i++)
+        on = on || (v[i]->on && (v[i]->chain[K_RAW_IN] || v[i]->chain[K_RAW_OUT]));
+    if (on) {
+        err = untracked_failsafe(h);
+        for (int k = K_RAW_IN; err == 0 && k <= K_RAW_OUT; k++)
+            err = dispatch_chain(h, v, n, k);
+        if (err == 0)
+            err = calc_untracked_hooks(h->rs);
+    } else {
+        calc_untracked_drop(h->rs);
+        for (int k = K_RAW_IN; k <= K_RAW_OUT; k++) {
+            struct tby_rs_chain *c = tby_rs_chain_find(h->rs, dispatch_name[k]);
+
+            if (c)
+                tby_rs_chain_del(h->rs, c);
+        }
+    }
+    if (err == 0)
+        err = pre_hook(h->rs, on);
+    if (err == 0)
+        err = out_hook(h->rs, on);
+    if (err == 0)
+        h->untracked = on;
+    return err;
+}
+
+bool calc_host_untracked(const struct calc_host *h)
+{
+    return h->untracked;
 }
 
 int calc_host_settle(struct calc_host *h)
@@ -802,15 +848,16 @@ int calc_host_settle(struct calc_host *h)
     qsort(v, n, sizeof(*v), hep_cmp);
     err = failsafe_chains(h);
     if (err == 0)
-        err = untracked_failsafe(h);
-    if (err == 0)
         err = resolve(h, v, n);
     /* (an endpoint whose interface changes leaves and comes again: its name stays) */
     for (size_t i = 0; err == 0 && i < n; i++)
         for (int k = 0; err == 0 && k < N_KINDS && v[i]->on; k++)
             err = hep_chain(h, v[i], k);
     for (int k = 0; err == 0 && k < N_KINDS; k++)
-        err = dispatch_chain(h, v, n, k);
+        if (!IS_RAW(k))
+            err = dispatch_chain(h, v, n, k);
+    if (err == 0)
+        err = untracked_part(h, v, n);
     h->dirty = err < 0;
     return err;
 }
@@ -829,10 +876,7 @@ int calc_host_new(struct tby_rs *rs, struct calc_host **out)
     tby_hmap_init(&h->heps);
     for (int d = 0; d < 2; d++)
         calico.failsafe[d] = tby_felix_default_failsafe(d == DIR_OUT, &calico.n_failsafe[d]);
-    if (calc_host_config(h, &calico) < 0 || calc_host_settle(h) < 0 || pre_hook(rs) < 0 ||
-        calc_untracked_hooks(rs) < 0)
-        return -ENOMEM;
-    return out_hook(rs);
+    return calc_host_config(h, &calico) < 0 || calc_host_settle(h) < 0 ? -ENOMEM : 0;
 }
 
 void calc_host_free(struct calc_host *h)

@@ -10,9 +10,10 @@
  * defaultEndpointToHostAction: calc_host_config); calc_host_settle writes
  * what changed. The workload dispatch never sees a host endpoint (they have no iface).
  *
- * Owns: the output hook chain, host-in / host-out (the dispatch to host endpoints), the
- * failsafe chains, one chain per host endpoint and direction, and the interface sets they
- * test, in the ruleset it is given.
+ * Owns: the output and prerouting hook chains, host-in / host-out (the dispatch to host
+ * endpoints), the failsafe chains, one chain per host endpoint and direction, and the
+ * interface sets they test, in the ruleset it is given; it adds and drops calc_untracked.c's
+ * raw part (while some endpoint has an untracked chain).
  */
 #ifndef TABBY_CALC_HOST_H
 #define TABBY_CALC_HOST_H
@@ -75,5 +76,10 @@ int calc_host_resolve(const struct calc_ep *const *eps, size_t n,
 /* Rewrites the host chains when something they say changed. -ENOMEM (the next settle
  * tries again). */
 int calc_host_settle(struct calc_host *h);
+
+/* Whether the doNotTrack part is written (some host endpoint has an untracked chain):
+ * the raw hooks, which clear the mark, and with them the later hooks' accept of what a
+ * doNotTrack policy allowed (calc_dispatch_untracked for input and forward). */
+bool calc_host_untracked(const struct calc_host *h);
 
 #endif

@@ -45,7 +45,8 @@ void calc_spoof_free(struct calc_spoof *s);
 int calc_spoof_local(struct calc_spoof *s, const struct calc_ep *ep, bool present);
 
 /* `iifname (src) / oifname @from-wl-src-held counter drop`, for calc_chains.c's forward
- * hook (to be added with tby_rs_rules_add_deny). NULL when out of memory. */
+ * hook and calc_host.c's output hook (to be added with tby_rs_rules_add_deny). NULL when
+ * out of memory. */
 struct tby_rs_rule *calc_spoof_held_rule(bool src);
 
 /* FelixConfiguration's workloadSourceSpoofing is Any (any) or not: whether the local

@@ -2,7 +2,9 @@
  * conntrack, as Calico's raw table runs it.
  *
  * raw-prerouting-hook and raw-output-hook hook in at raw priority (-300), before conntrack
- * sees the packet. Each clears tabby's mark bits (another program's rules may have left
+ * sees the packet, only while some host endpoint has an untracked chain (calc_host.c adds
+ * and drops them, the later hooks' accept of the mark with them): otherwise every packet
+ * would pay a mark clear, a set lookup and a jump for nothing. Each clears tabby's mark bits (another program's rules may have left
  * them) and sends the packet to the untracked chain of the host endpoint it comes in by
  * (prerouting; a workload's packets are not a host endpoint's) or goes out by (output, the
  * node's own packets). Only named endpoints some doNotTrack policy applies to have such a
@@ -27,6 +29,7 @@
 
 #include "tabby/array.h"
 #include "tabby/calc.h"
+#include "tabby/cleanup.h"
 #include "calc_host.h"
 #include "calc_policy.h"
 #include "calc_untracked.h"
@@ -140,4 +143,17 @@ int calc_untracked_hooks(struct tby_rs *rs)
 
     return err < 0 ? err : raw_hook(rs, RAW_OUT_HOOK, TBY_RS_HOOK_RAW_OUTPUT,
                                     CALC_UNTRACKED_CHAIN_OUT);
+}
+
+void calc_untracked_drop(struct tby_rs *rs)
+{
+    const char *const names[] = { RAW_PRE_HOOK, RAW_OUT_HOOK, failsafe_name[0],
+                                  failsafe_name[1] };
+
+    for (size_t i = 0; i < TBY_ARRAY_SIZE(names); i++) {
+        struct tby_rs_chain *c = tby_rs_chain_find(rs, names[i]);
+
+        if (c)
+            tby_rs_chain_del(rs, c);
+    }
 }

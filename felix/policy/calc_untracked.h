@@ -22,6 +22,10 @@
 /* Writes raw-prerouting-hook and raw-output-hook. -ENOMEM. */
 int calc_untracked_hooks(struct tby_rs *rs);
 
+/* Drops the raw hooks and the raw failsafe chains (those present), when no host endpoint
+ * has an untracked chain any more. */
+void calc_untracked_drop(struct tby_rs *rs);
+
 /* Writes failsafe-raw-in / failsafe-raw-out from the failsafe ports, inbound (in) and
  * outbound (out). -ENOMEM. */
 int calc_untracked_failsafe(struct tby_rs *rs, const struct tby_felix_port *in, size_t n_in,
@@ -35,11 +39,13 @@ const char *calc_untracked_failsafe_chain(int d);
 struct tby_rs_rule *calc_untracked_allowed(void);
 
 /* The rule the later hooks (prerouting before DNAT, input, output) start their host
- * endpoint part with: accept what a doNotTrack policy allowed. NULL: no memory. */
+ * endpoint part with: accept what a doNotTrack policy allowed. Only while the raw hooks
+ * are there: they clear the mark another program may have set. NULL: no memory. */
 struct tby_rs_rule *calc_untracked_accept(void);
 
 /* A match of packets no doNotTrack policy allowed (forward-hook runs the incoming host
- * endpoint's applyOnForward policies on those only, as Calico's). */
+ * endpoint's applyOnForward policies on those only, as Calico's; while the raw hooks are
+ * there). */
 extern const struct tby_rs_match calc_untracked_not_allowed;
 
 #endif

@@ -4,8 +4,8 @@
 # address inside its namespace. Covers: real sources pass (IPv4, IPv6); a forged source is
 # dropped (IPv4, IPv6), even where the node routes it back to the pod (the check reads the
 # endpoint, not the routes); an endpoint with allowSpoofedSourcePrefixes is as if missing
-# (nothing in or out) while FelixConfiguration's workloadSourceSpoofing is not Any, as
-# Calico's; with Any a forged source inside the prefixes passes, one outside does not,
+# (nothing in or out, the node's own packets neither) while FelixConfiguration's
+# workloadSourceSpoofing is not Any, as Calico's; with Any a forged source inside the prefixes passes, one outside does not,
 # and another pod may not use them; the prefixes going closes them again; neighbour
 # discovery from the pod still works; the drop is counted. Needs root; never touches the
 # host's namespace.
@@ -60,6 +60,42 @@ dropped() {
         sed -n 's/.*counter packets \([0-9]*\) .*drop comment "anti-spoofing.*/\1/p'
 }
 
+# The node's own UDP to pod c's port 5000, one way (a held pod's answers would be dropped
+# anyway): c counts what arrives before anything of its own; the node's output hook counts
+# what it drops for a held endpoint, as the datagram is sent.
+ip netns exec "$(pn_netns default c)" nft -f - <<'NFT'
+table inet sink {
+    chain pre {
+        type filter hook prerouting priority -400; policy accept;
+        udp dport 5000 counter
+    }
+}
+NFT
+c_received() {
+    ip netns exec "$(pn_netns default c)" nft list chain inet sink pre |
+        sed -n 's/.*counter packets \([0-9]*\) .*/\1/p'
+}
+node_held_drops() {
+    ip netns exec "$NODENS" nft list chain inet tabby output-hook 2>/dev/null |
+        sed -n 's/.*counter packets \([0-9]*\) .*drop comment "allowSpoofed.*/\1/p'
+}
+node_send() { ip netns exec "$NODENS" bash -c 'echo x >/dev/udp/10.65.0.3/5000' 2>/dev/null; }
+node_sent_arrived() { node_send; [ "$(c_received)" -gt "$1" ]; }
+node_sent_dropped() { node_send; [ "$(node_held_drops)" -gt "$1" ]; }
+# expect_node_to_c NAME allow|deny: allow waits (a deadline) for a datagram to arrive; deny
+# waits for the node's drop to count one, and then nothing has arrived.
+expect_node_to_c() {
+    local name=$1 want=$2 r0 d0 got=allow
+    r0=$(c_received) d0=$(node_held_drops)
+    if [ "$want" = allow ]; then
+        t_wait 10 node_sent_arrived "$r0" || got=deny
+    elif t_wait 10 node_sent_dropped "${d0:-0}" && [ "$(c_received)" = "$r0" ]; then
+        got=deny
+    fi
+    if [ "$got" = "$want" ]; then pass "$name"
+    else fail "$name" "node to 10.65.0.3: expected $want, got $got (received $r0 then $(c_received), dropped ${d0:-none} then $(node_held_drops))"; fi
+}
+
 forge default a 10.77.0.9
 forge default a fd77::9
 forge default a 10.99.0.6
@@ -84,12 +120,14 @@ else fail drop_is_counted "from-wl-src's drop counted ${before:-none} then ${aft
 
 # ---- allowSpoofedSourcePrefixes ------------------------------------------------------------
 expect prefix_not_yet_allowed deny default c 10.99.0.5 10.65.0.2
+expect_node_to_c node_reaches_its_pod allow
 pn_wep_yaml n1 default c 10.65.0.3,fd65::3 "" "" "$(pn_ifname default c)" |
     { cat; printf '  allowSpoofedSourcePrefixes: [10.99.0.0/16]\n'; } | pn_apply >/dev/null
 # workloadSourceSpoofing is Disabled (Calico's default): the endpoint is as if missing
 expect held_pod_sends_nothing deny default c 10.65.0.3 10.65.0.2
 expect held_pod_receives_nothing deny default a 10.65.0.1 10.65.0.3
 expect held_pod_prefix_not_allowed deny default c 10.99.0.5 10.65.0.2
+expect_node_to_c held_pod_gets_nothing_from_its_node deny
 pn_apply >/dev/null <<'YAML'
 apiVersion: projectcalico.org/v3
 kind: FelixConfiguration
@@ -99,6 +137,7 @@ YAML
 expect source_inside_allowed_prefix_passes allow default c 10.99.0.5 10.65.0.2
 expect source_outside_allowed_prefix_dropped deny default c 10.78.0.5 10.65.0.2
 expect own_source_still_passes allow default c 10.65.0.3 10.65.0.2
+expect_node_to_c node_reaches_the_pod_again allow
 expect others_may_not_use_the_prefix deny default a 10.99.0.6 10.65.0.2
 pn_wep_yaml n1 default c 10.65.0.3,fd65::3 "" "" "$(pn_ifname default c)" | pn_apply >/dev/null
 expect prefix_gone_closes_it_again deny default c 10.99.0.5 10.65.0.2

@@ -18,7 +18,8 @@
 # policies run before conntrack (an Allow leaves no conntrack entry, both ways, and is
 # accepted past normal policy; a Deny drops under an allowing normal policy, and forwarded
 # traffic coming in by the endpoint; the rest goes on, tracked; failsafe ports pass a
-# doNotTrack Deny);
+# doNotTrack Deny); the raw-priority hooks exist only while a doNotTrack policy applies
+# to a named endpoint (every packet pays for them);
 # examples/host-endpoint.yaml. Needs root; never touches the host's namespace.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -66,11 +67,24 @@ node_expect() {
     if [ "$got" = "$want" ]; then pass "$name"; else fail "$name" "expected $want, got $got"; fi
 }
 
+# How many of doNotTrack's raw-priority hooks the node's table has (0 or 2).
+raw_hooks() {
+    ip netns exec "$nodens" nft list chains inet 2>/dev/null |
+        grep -cE 'chain raw-(prerouting|output)-hook '
+}
+raw_hooks_are() { [ "$(raw_hooks)" = "$1" ]; }
+expect_raw_hooks() {
+    local name=$1 want=$2
+    if t_wait "$PN_WAIT" raw_hooks_are "$want"; then pass "$name"
+    else fail "$name" "raw-priority hooks: expected $want, got $(raw_hooks)"; fi
+}
+
 if ! pn_start_node n1; then
     fail start "tabby-node did not program: $(tail -5 "$T_TMP/tabby-node-n1.log")"
     t_end
 fi
 pass start
+expect_raw_hooks no_do_not_track_no_raw_hooks 0
 
 # ---- no host endpoint: the node's interfaces are open; a pod cannot reach its node --------
 pn_expect no_hep_open allow ext c node hep0 80 TCP
@@ -462,6 +476,7 @@ spec:
     protocol: TCP
     source: {ports: [8180]}
 YAML
+expect_raw_hooks do_not_track_adds_raw_hooks 2
 pn_expect untracked_allow_passes allow ext c node hep0 8180 TCP
 pn_expect untracked_deny_beats_normal_allow deny ext c node hep0 8181 TCP
 pn_expect untracked_undecided_goes_on_to_normal_policy allow ext c node hep0 8182 TCP
@@ -491,6 +506,7 @@ pn_expect untracked_allow_needs_no_normal_policy allow ext c node hep0 8180 TCP
 pn_expect untracked_normal_policy_denies_the_rest deny ext c node hep0 8080 TCP
 pn_check
 pn_change delete globalnetworkpolicy edge-untracked >/dev/null
+expect_raw_hooks do_not_track_gone_raw_hooks_gone 0
 pn_expect untracked_gone_normal_policy_decides deny ext c node hep0 8180 TCP
 pn_expect untracked_gone_8181_follows_normal_policy deny ext c node hep0 8181 TCP
 pn_expect untracked_gone_8182_allowed allow ext c node hep0 8182 TCP

@@ -59,7 +59,7 @@ static void test_empty_calc_programs_hooks_and_maps(void **state)
                   "\t\tct state established,related accept\n"
                   "\t\tct state invalid iifname @local-wl counter drop\n"
                   "\t\tct state invalid oifname @local-wl counter drop\n"
-                  "\t\tmeta mark & 0x00040000 == 0 jump host-fwd-in\n"
+                  "\t\tjump host-fwd-in\n"
                   "\t\tiifname @from-wl-selected jump from-wl\n"
                   "\t\toifname @to-wl-selected jump to-wl\n"
                   "\t\tjump host-fwd-out\n");

@@ -34,12 +34,16 @@ static void test_empty_calc_has_output_hook_and_failsafe_chains(void **state)
     _cleanup_free_ char *t = dump(c);
 
     (void)state;
+    /* a held workload (calc_spoof.c) gets nothing from the node either */
     assert_has(t, "chain output-hook {\n\t\ttype filter hook output priority 0; policy accept;\n"
+                  "\t\toifname @from-wl-src-held limit rate 50/second burst 100 packets log "
+                  "prefix \"tby-deny:7886dcd0630c\" group 7001\n"
+                  "\t\toifname @from-wl-src-held counter drop comment \"allowSpoofedSourcePrefixes "
+                  "without workloadSourceSpoofing Any\"\n"
                   "\t\tct state established,related accept\n"
-                  "\t\tmeta mark & 0x00040000 != 0 accept\n"
                   "\t\toifname @local-wl accept\n\t\tjump host-out\n\t}");
     assert_has(t, "icmpv6 type 136 accept\n\t\tiifname @from-wl-selected jump from-wl\n"
-                  "\t\tmeta mark & 0x00040000 != 0 accept\n\t\tjump host-in\n\t}");
+                  "\t\tjump host-in\n\t}");
     /* Calico's default: a pod's packet to its own node is dropped */
     assert_has(t, "chain host-in {\n\t\tiifname @local-wl drop comment "
                   "\"defaultEndpointToHostAction Drop\"\n\t}");
@@ -527,7 +531,7 @@ static void test_apply_on_forward_runs_in_the_forward_hook(void **state)
     (void)state;
     assert_has(t, "chain host-fwd-in {\n\t}");
     assert_has(t, "icmpv6 type 136 accept\n\t\tiifname @from-wl-selected jump from-wl\n"
-                  "\t\tmeta mark & 0x00040000 != 0 accept\n\t\tjump host-in\n\t}");
+                  "\t\tjump host-in\n\t}");
     apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
              "metadata: {name: edge-fwd}\n"
              "spec:\n  selector: role == 'edge'\n  applyOnForward: true\n  types: [Ingress]\n"
@@ -568,7 +572,6 @@ static void test_pre_dnat_runs_in_prerouting_for_host_endpoints_only(void **stat
     t = dump(c);
     assert_has(t, "chain prerouting-hook {\n\t\ttype filter hook prerouting priority -110; "
                   "policy accept;\n\t\tct state established,related accept\n"
-                  "\t\tmeta mark & 0x00040000 != 0 accept\n"
                   "\t\tiifname @local-wl return\n\t\tjump host-pre\n\t}");
     apply(c, eth0);
     apply(c, "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"

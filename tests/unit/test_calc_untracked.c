@@ -1,4 +1,5 @@
-/* test_calc_untracked.c — doNotTrack policies read as nft text: the raw-priority hooks,
+/* test_calc_untracked.c — doNotTrack policies read as nft text: the raw-priority hooks
+ * (only while some endpoint has an untracked chain),
  * the untracked chain of a named host endpoint (raw failsafe first, an Allow marked,
  * notrack'ed and accepted, no tier's end drop, no profile), nothing for workloads or for
  * the all-interfaces endpoint, and the later hooks accepting what was allowed untracked. */
@@ -25,33 +26,76 @@ static const char *const untracked =
     "  - action: Allow\n    protocol: TCP\n    destination: {ports: [8080]}\n"
     "  egress:\n  - action: Allow\n    protocol: TCP\n    source: {ports: [8080]}\n";
 
-static void test_raw_hooks_clear_marks_and_dispatch_before_conntrack(void **state)
+/* No raw-priority chain, and no later hook testing the untracked mark, while no doNotTrack
+ * policy applies (every packet would pay for them); nothing else in the table. */
+static void assert_no_untracked_part(const char *t)
+{
+    assert_lacks(t, "raw-prerouting-hook");
+    assert_lacks(t, "raw-output-hook");
+    assert_lacks(t, "host-raw-");
+    assert_lacks(t, "failsafe-raw-");
+    assert_lacks(t, "priority -300");
+    assert_lacks(t, "0x00040000");
+    assert_has(t, "\t\tct state invalid oifname @local-wl counter drop\n"
+                  "\t\tjump host-fwd-in\n");
+}
+
+static void test_raw_hooks_only_while_an_endpoint_has_an_untracked_chain(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = calc_new();
-    _cleanup_free_ char *t = dump(c);
+    _cleanup_free_ char *t = dump(c), *before = NULL, *j = NULL;
 
     (void)state;
+    assert_no_untracked_part(t);
+    apply(c, eth0);
+    before = dump(c);
+    assert_no_untracked_part(before);
+    apply(c, untracked);
+    free(t);
+    t = dump(c);
     assert_has(t, "chain raw-prerouting-hook {\n\t\ttype filter hook prerouting priority -300; "
                   "policy accept;\n\t\tmeta mark set mark & 0xfff8ffff\n"
                   "\t\tiifname @local-wl return\n\t\tjump host-raw-in\n\t}");
     assert_has(t, "chain raw-output-hook {\n\t\ttype filter hook output priority -300; "
                   "policy accept;\n\t\tmeta mark set mark & 0xfff8ffff\n"
                   "\t\tjump host-raw-out\n\t}");
-    assert_has(t, "chain host-raw-in {\n\t}");
-    assert_has(t, "chain host-raw-out {\n\t}");
     /* failsafe both ways: to an inbound port, and replies from an outbound one */
     assert_has(t, "chain failsafe-raw-in {\n\t\tmeta l4proto tcp th dport 22 accept\n");
     assert_has(t, "\t\tmeta l4proto udp th sport 53 accept\n");
     assert_has(t, "chain failsafe-raw-out {\n\t\tmeta l4proto udp th dport 53 accept\n");
     assert_has(t, "\t\tmeta l4proto tcp th sport 22 accept\n");
     /* the later hooks accept what a doNotTrack policy allowed */
-    assert_has(t, "chain output-hook {\n\t\ttype filter hook output priority 0; policy accept;\n"
+    assert_has(t, "without workloadSourceSpoofing Any\"\n"
                   "\t\tct state established,related accept\n"
-                  "\t\tmeta mark & 0x00040000 != 0 accept\n");
+                  "\t\tmeta mark & 0x00040000 != 0 accept\n\t\toifname @local-wl accept\n"
+                  "\t\tjump host-out\n");
+    assert_has(t, "chain output-hook {\n\t\ttype filter hook output priority 0; policy accept;\n"
+                  "\t\toifname @from-wl-src-held limit rate");
     assert_has(t, "ct state established,related accept\n"
                   "\t\tmeta mark & 0x00040000 != 0 accept\n\t\tiifname @local-wl return\n"
                   "\t\tjump host-pre\n");
     assert_has(t, "\t\tmeta mark & 0x00040000 != 0 accept\n\t\tjump host-in\n\t}");
+    assert_has(t, "\t\tmeta mark & 0x00040000 == 0 jump host-fwd-in\n");
+    /* the last goes: the raw part goes, in one journal (flushed, then deleted, as nft.c's
+     * batch does), and the table is as before */
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    delete(c, untracked);
+    j = journal(c);
+    assert_has(j, "flush chain inet tabby raw-prerouting-hook");
+    assert_has(j, "flush chain inet tabby input-hook");
+    assert_has(j, "delete chain inet tabby raw-prerouting-hook");
+    assert_has(j, "delete chain inet tabby raw-output-hook");
+    assert_has(j, "delete chain inet tabby host-raw-in");
+    assert_has(j, "delete chain inet tabby failsafe-raw-out");
+    free(t);
+    t = dump(c);
+    assert_string_equal(t, before);
+    /* and come back with the next */
+    tby_rs_journal_done(tby_calc_ruleset(c));
+    apply(c, untracked);
+    free(t);
+    t = dump(c);
+    assert_has(t, "chain raw-output-hook {\n\t\ttype filter hook output priority -300; ");
     assert_has(t, "\t\tmeta mark & 0x00040000 == 0 jump host-fwd-in\n");
 }
 
@@ -98,10 +142,9 @@ static void test_all_interfaces_endpoint_takes_no_untracked_policy(void **state)
     _cleanup_free_ char *t = dump(c);
 
     (void)state;
-    /* Calico ignores doNotTrack policy on an interfaceName "*" endpoint */
-    assert_has(t, "chain host-raw-in {\n\t}");
-    assert_has(t, "chain host-raw-out {\n\t}");
+    /* Calico ignores doNotTrack policy on an interfaceName "*" endpoint: no raw hooks */
     assert_lacks(t, "hrin-any");
+    assert_no_untracked_part(t);
 }
 
 static void test_untracked_policy_leaving_the_endpoint_leaves_its_chain(void **state)
@@ -117,7 +160,7 @@ static void test_untracked_policy_leaving_the_endpoint_leaves_its_chain(void **s
              "  ingress:\n  - action: Allow\n");
     t = dump(c);
     assert_lacks(t, "hrin-if-eth0");
-    assert_has(t, "chain host-raw-in {\n\t}");
+    assert_no_untracked_part(t);
     assert_has(t, "\t\tmeta mark & 0x00020000 == 0 jump pi-gnp/raw\n"
                   "\t\tmeta mark & 0x00010000 != 0 accept\n");
 }
@@ -125,7 +168,7 @@ static void test_untracked_policy_leaving_the_endpoint_leaves_its_chain(void **s
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_raw_hooks_clear_marks_and_dispatch_before_conntrack),
+        cmocka_unit_test(test_raw_hooks_only_while_an_endpoint_has_an_untracked_chain),
         cmocka_unit_test(test_untracked_policy_runs_in_the_endpoints_raw_chains),
         cmocka_unit_test(test_all_interfaces_endpoint_takes_no_untracked_policy),
         cmocka_unit_test(test_untracked_policy_leaving_the_endpoint_leaves_its_chain),

@@ -479,6 +479,60 @@ static void test_rendered_text_loads_with_nft(void **state)
         fail_msg("nft -f refused the rendering: %s\n%s", out, text);
 }
 
+/* doNotTrack's raw-priority hooks come with the first untracked chain and go with the last,
+ * each in one batch the kernel takes (base chains flushed, then deleted; no rebuild); a
+ * restart over a table holding them that a calculation no longer wants deletes them. */
+static const char *const untracked =
+    "apiVersion: projectcalico.org/v3\nkind: HostEndpoint\n"
+    "metadata: {name: node-a-eth0, labels: {role: edge}}\n"
+    "spec: {node: node-a, interfaceName: eth0}\n"
+    "---\napiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\n"
+    "metadata: {name: raw}\n"
+    "spec:\n  selector: role == 'edge'\n  doNotTrack: true\n  applyOnForward: true\n"
+    "  types: [Ingress]\n  ingress:\n  - action: Allow\n    protocol: TCP\n"
+    "    destination: {ports: [8080]}\n";
+
+static void assert_raw_hooks(bool want)
+{
+    _cleanup_free_ char *table = run("nft list table inet tabby");
+
+    assert_int_equal(strstr(table, "chain raw-prerouting-hook {") != NULL, want);
+    assert_int_equal(strstr(table, "chain raw-output-hook {") != NULL, want);
+    assert_int_equal(strstr(table, "chain host-raw-in {") != NULL, want);
+    assert_int_equal(strstr(table, "chain failsafe-raw-in {") != NULL, want);
+}
+
+static void test_raw_hooks_come_and_go_with_do_not_track(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
+    _cleanup_(tby_calc_freep) struct tby_calc *plain = populated();
+    struct tby_nft *nft = nft_open();
+    struct tby_nft_stats st;
+
+    (void)state;
+    sync_ok(nft, c);
+    assert_raw_hooks(false);
+    apply(c, untracked);
+    st = sync_ok(nft, c);
+    assert_false(st.rebuilt);
+    assert_raw_hooks(true);
+    nft = restart_changes_nothing(nft, c);
+    delete(c, untracked);
+    st = sync_ok(nft, c);
+    assert_false(st.rebuilt);
+    assert_raw_hooks(false);
+    nft = restart_changes_nothing(nft, c);
+    apply(c, untracked);
+    sync_ok(nft, c);
+    assert_raw_hooks(true);
+    tby_nft_close(nft);
+    nft = nft_open(); /* a restart without the policy: read back, the hooks deleted */
+    st = sync_ok(nft, plain);
+    assert_false(st.rebuilt);
+    assert_raw_hooks(false);
+    tby_nft_close(nft);
+}
+
 static void test_cleanup_deletes_the_table(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
@@ -507,6 +561,7 @@ int main(void)
         cmocka_unit_test_setup(test_selector_sets_hold_pods_and_network_sets, setup),
         cmocka_unit_test_setup(test_selector_set_of_an_older_type_is_rebuilt, setup),
         cmocka_unit_test_setup(test_rendered_text_loads_with_nft, setup),
+        cmocka_unit_test_setup(test_raw_hooks_come_and_go_with_do_not_track, setup),
         cmocka_unit_test_setup(test_cleanup_deletes_the_table, setup),
         cmocka_unit_test_setup(test_rule_counters_are_read_by_comment, setup),
     };

@@ -2,18 +2,25 @@
  * resourceVersions; a relist or a watch event becomes the changes it means. Also the
  * list of changes handed to informers' callers. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tabby/array.h"
 #include "kube_known.h"
 
+/* One allocation an object: its key, then its resourceVersion in a slot with room to
+ * spare, so that a new version (the next etcd revision, as long or one digit longer)
+ * mostly takes its place. */
 struct entry {
     struct tby_hnode node;
-    char *rv;
     unsigned listing; /* the last listing that named it */
-    char key[]; /* "namespace/name"; "/name" for cluster-scoped objects */
+    uint32_t rv_at;   /* where the resourceVersion starts in key */
+    uint32_t rv_room; /* bytes for it there, its '\0' included */
+    char key[];       /* "namespace/name"; "/name" for cluster-scoped objects; '\0', rv */
 };
+
+#define RV_ROOM_MIN 16
 
 /* ---- the changes list ------------------------------------------------------------------- */
 
@@ -51,28 +58,46 @@ static const char *key_of(const struct tby_hnode *node)
     return TBY_CONTAINER_OF(node, struct entry, node)->key;
 }
 
+static const char *entry_rv(const struct entry *e)
+{
+    return e->key + e->rv_at;
+}
+
+/* An entry for the key (klen bytes) and rv, its key still to be written. */
+static struct entry *entry_alloc(size_t klen, const char *rv)
+{
+    size_t vl = strlen(rv) + 1;
+    size_t room = vl < RV_ROOM_MIN ? RV_ROOM_MIN : (vl + 7) & ~(size_t)7;
+    struct entry *e;
+
+    if (klen >= UINT32_MAX / 2 || room >= UINT32_MAX / 2)
+        return NULL;
+    e = malloc(sizeof(*e) + klen + 1 + room);
+    if (!e)
+        return NULL;
+    e->key[klen] = '\0';
+    e->rv_at = (uint32_t)klen + 1;
+    e->rv_room = (uint32_t)room;
+    e->listing = 0;
+    memcpy(e->key + e->rv_at, rv, vl);
+    return e;
+}
+
 static struct entry *entry_new(const char *ns, const char *name, const char *rv)
 {
     size_t nl = strlen(ns), ml = strlen(name);
-    struct entry *e = malloc(sizeof(*e) + nl + ml + 2);
+    struct entry *e = entry_alloc(nl + ml + 1, rv);
 
     if (!e)
         return NULL;
     memcpy(e->key, ns, nl);
     e->key[nl] = '/';
-    memcpy(e->key + nl + 1, name, ml + 1);
-    e->listing = 0;
-    e->rv = strdup(rv);
-    if (!e->rv) {
-        free(e);
-        return NULL;
-    }
+    memcpy(e->key + nl + 1, name, ml);
     return e;
 }
 
 static void entry_free(struct entry *e)
 {
-    free(e->rv);
     free(e);
 }
 
@@ -97,6 +122,32 @@ static struct entry *find(const struct tby_hmap *map, const char *ns, const char
 static int insert(struct tby_hmap *map, struct entry *e)
 {
     return tby_hmap_insert(map, &e->node, tby_hash_str(e->key));
+}
+
+/* The entry's resourceVersion is now rv: in its place when there is room, else in a new
+ * entry that takes the old one's place in the map (*e then points to it). */
+static int set_rv(struct tby_hmap *map, struct entry **e, const char *rv)
+{
+    struct entry *old = *e, *grown;
+    size_t vl = strlen(rv) + 1;
+
+    if (vl <= old->rv_room) {
+        memcpy(old->key + old->rv_at, rv, vl);
+        return 0;
+    }
+    grown = entry_alloc(old->rv_at - 1, rv);
+    if (!grown)
+        return -ENOMEM;
+    memcpy(grown->key, old->key, old->rv_at - 1);
+    grown->listing = old->listing;
+    if (insert(map, grown) < 0) {
+        entry_free(grown);
+        return -ENOMEM;
+    }
+    tby_hmap_remove(map, &old->node);
+    entry_free(old);
+    *e = grown;
+    return 0;
 }
 
 static void destroy_map(struct tby_hmap *map)
@@ -134,7 +185,7 @@ const char *kube_known_version(const struct kube_known *k, const char *ns, const
 {
     struct entry *e = find(&k->map, ns, name);
 
-    return e ? e->rv : NULL;
+    return e ? entry_rv(e) : NULL;
 }
 
 /* metadata of an object: namespace ("" when none), name, resourceVersion. */
@@ -154,7 +205,7 @@ static int meta_of(const json_t *obj, const char **ns, const char **name, const 
 static json_t *deleted_stub(const struct entry *e)
 {
     const char *slash = strchr(e->key, '/');
-    json_t *meta = json_pack("{s:s, s:s}", "name", slash + 1, "resourceVersion", e->rv);
+    json_t *meta = json_pack("{s:s, s:s}", "name", slash + 1, "resourceVersion", entry_rv(e));
 
     if (meta && slash > e->key &&
         json_object_set_new(meta, "namespace",
@@ -202,7 +253,6 @@ int kube_known_list_page(struct kube_known *k, const json_t *items, int reflecto
         const char *ns, *name, *rv;
         enum tby_kube_change_type type = TBY_KUBE_MODIFIED;
         struct entry *e;
-        char *copy;
 
         meta_of(item, &ns, &name, &rv);
         e = find(&k->map, ns, name);
@@ -216,14 +266,11 @@ int kube_known_list_page(struct kube_known *k, const json_t *items, int reflecto
                     entry_free(e);
                 return tby_error_set(err, -ENOMEM, "out of memory");
             }
-        } else if (strcmp(e->rv, rv) == 0) {
+        } else if (strcmp(entry_rv(e), rv) == 0) {
             e->listing = k->listing;
             continue;
-        } else {
-            if (!(copy = strdup(rv)))
-                return tby_error_set(err, -ENOMEM, "out of memory");
-            free(e->rv);
-            e->rv = copy;
+        } else if (set_rv(&k->map, &e, rv) < 0) {
+            return tby_error_set(err, -ENOMEM, "out of memory");
         }
         e->listing = k->listing;
         if (tby_kube_changes_push(out, type, reflector, json_incref((json_t *)item), NULL) < 0)
@@ -268,7 +315,6 @@ int kube_known_event(struct kube_known *k, const struct tby_kube_event *ev, int 
                      struct tby_kube_changes *out)
 {
     struct entry *e;
-    char *rv;
 
     if (ev->type != TBY_KUBE_EVENT_ADDED && ev->type != TBY_KUBE_EVENT_MODIFIED &&
         ev->type != TBY_KUBE_EVENT_DELETED)
@@ -282,14 +328,11 @@ int kube_known_event(struct kube_known *k, const struct tby_kube_event *ev, int 
         return tby_kube_changes_push(out, TBY_KUBE_DELETED, reflector, json_incref(ev->object),
                                      NULL);
     }
-    if (e && strcmp(e->rv, ev->resource_version) == 0)
+    if (e && strcmp(entry_rv(e), ev->resource_version) == 0)
         return 0; /* delivered already */
     if (e) {
-        rv = strdup(ev->resource_version);
-        if (!rv)
+        if (set_rv(&k->map, &e, ev->resource_version) < 0)
             return -ENOMEM;
-        free(e->rv);
-        e->rv = rv;
         return tby_kube_changes_push(out, TBY_KUBE_MODIFIED, reflector, json_incref(ev->object),
                                      NULL);
     }

@@ -40,15 +40,25 @@
 /* A key told to the caller, found by its key and by the object it came from: an object's
  * keys are the told keys with its hash (the hash of "<type>/<ns>/<name>"; 64 bits, so that
  * 10,000s of objects share none), which costs a key no more than a second link (every
- * pod of the cluster is one). */
+ * pod of the cluster is one). A key is kept as its folder (up to its last '/', shared by
+ * every key in it: ".../workloadendpoints/<namespace>/" is about 60 bytes of every pod's
+ * key) and the rest. */
+struct told_dir {
+    struct tby_hnode node;
+    size_t refs; /* told keys in it */
+    size_t len;
+    char s[];
+};
+
 struct told {
     struct tby_hnode node;
     struct tby_hnode by_object;
-    uint64_t hash;   /* k8s_value_hash of the value */
-    uint64_t object; /* the object's hash; 0: none known (a constant, a range's key) */
-    int type;        /* index in the sync's types; -1: a constant */
-    bool seen;       /* confirmed by the watch (a key of the starting snapshot may not be) */
-    char key[];
+    uint64_t hash;        /* k8s_value_hash of the value */
+    uint64_t object;      /* the object's hash; 0: none known (a constant, a range's key) */
+    struct told_dir *dir; /* the key's folder */
+    int type;             /* index in the sync's types; -1: a constant */
+    bool seen;            /* confirmed by the watch (a key of the starting snapshot may not be) */
+    char name[];          /* the key after its folder */
 };
 
 struct k8s_sync {
@@ -68,27 +78,131 @@ struct k8s_sync {
     struct tby_event_list queued; /* told before the first call of next */
     struct tby_event_list *held;  /* by type: of a listing not yet complete */
     struct tby_hmap told;         /* struct told by key */
+    struct tby_hmap dirs;         /* struct told_dir by its text */
     struct tby_hmap by_object;    /* the same by object */
     bool decoded;                 /* values told decoded (tby_store_sync_decoded) */
 };
 
-static const char *told_key(const struct tby_hnode *n)
+/* The length of the key's folder: up to and with its last '/'. */
+static size_t dir_len(const char *key)
 {
-    return TBY_CONTAINER_OF(n, struct told, node)->key;
+    const char *slash = strrchr(key, '/');
+
+    return slash ? (size_t)(slash - key) + 1 : 0;
+}
+
+static struct told_dir *dir_find(const struct k8s_sync *w, const char *key, size_t len,
+                                 uint64_t h)
+{
+    for (struct tby_hnode *n = tby_hmap_first_with_hash(&w->dirs, h); n;
+         n = tby_hmap_next_with_hash(n)) {
+        struct told_dir *d = TBY_CONTAINER_OF(n, struct told_dir, node);
+
+        if (d->len == len && memcmp(d->s, key, len) == 0)
+            return d;
+    }
+    return NULL;
+}
+
+/* The key's folder, shared, with one more reference; NULL when out of memory. */
+static struct told_dir *dir_get(struct k8s_sync *w, const char *key)
+{
+    size_t len = dir_len(key);
+    uint64_t h = tby_hash_bytes(key, len, 0);
+    struct told_dir *d = dir_find(w, key, len, h);
+
+    if (!d) {
+        d = malloc(sizeof(*d) + len + 1);
+        if (!d)
+            return NULL;
+        memcpy(d->s, key, len);
+        d->s[len] = '\0';
+        d->len = len;
+        d->refs = 0;
+        if (tby_hmap_insert(&w->dirs, &d->node, h) < 0) {
+            free(d);
+            return NULL;
+        }
+    }
+    d->refs++;
+    return d;
+}
+
+static void dir_put(struct k8s_sync *w, struct told_dir *d)
+{
+    if (--d->refs)
+        return;
+    tby_hmap_remove(&w->dirs, &d->node);
+    free(d);
+}
+
+static bool told_is(const struct told *t, const char *key)
+{
+    return strncmp(key, t->dir->s, t->dir->len) == 0 && strcmp(key + t->dir->len, t->name) == 0;
+}
+
+/* The told key's whole text (the caller frees it), NULL when out of memory. */
+static char *told_key(const struct told *t)
+{
+    size_t nl = strlen(t->name);
+    char *key = malloc(t->dir->len + nl + 1);
+
+    if (key) {
+        memcpy(key, t->dir->s, t->dir->len);
+        memcpy(key + t->dir->len, t->name, nl + 1);
+    }
+    return key;
 }
 
 static struct told *told_find(struct k8s_sync *w, const char *key)
 {
-    struct tby_hnode *n = tby_hmap_find_str(&w->told, key, told_key);
+    for (struct tby_hnode *n = tby_hmap_first_with_hash(&w->told, tby_hash_str(key)); n;
+         n = tby_hmap_next_with_hash(n)) {
+        struct told *t = TBY_CONTAINER_OF(n, struct told, node);
 
-    return n ? TBY_CONTAINER_OF(n, struct told, node) : NULL;
+        if (told_is(t, key))
+            return t;
+    }
+    return NULL;
+}
+
+static void told_free(struct k8s_sync *w, struct told *t)
+{
+    dir_put(w, t->dir);
+    free(t);
 }
 
 static void told_drop(struct k8s_sync *w, struct told *t)
 {
     tby_hmap_remove(&w->told, &t->node);
     tby_hmap_remove(&w->by_object, &t->by_object);
-    free(t);
+    told_free(w, t);
+}
+
+static struct told *told_new(struct k8s_sync *w, const char *key, uint64_t object)
+{
+    size_t len = dir_len(key);
+    struct told *t = malloc(sizeof(*t) + strlen(key + len) + 1);
+
+    if (!t)
+        return NULL;
+    t->dir = dir_get(w, key);
+    if (!t->dir) {
+        free(t);
+        return NULL;
+    }
+    strcpy(t->name, key + len);
+    t->object = object;
+    if (tby_hmap_insert(&w->told, &t->node, tby_hash_str(key)) < 0) {
+        told_free(w, t);
+        return NULL;
+    }
+    if (tby_hmap_insert(&w->by_object, &t->by_object, object) < 0) {
+        tby_hmap_remove(&w->told, &t->node);
+        told_free(w, t);
+        return NULL;
+    }
+    return t;
 }
 
 /* The key was told with this value (hash), from this object. */
@@ -98,26 +212,15 @@ static int told_set(struct k8s_sync *w, const char *key, uint64_t hash, int type
     struct told *t = told_find(w, key);
 
     if (!t) {
-        t = malloc(sizeof(*t) + strlen(key) + 1);
+        t = told_new(w, key, object);
         if (!t)
             return -ENOMEM;
-        strcpy(t->key, key);
-        t->object = object;
-        if (tby_hmap_insert(&w->told, &t->node, tby_hash_str(key)) < 0) {
-            free(t);
-            return -ENOMEM;
-        }
-        if (tby_hmap_insert(&w->by_object, &t->by_object, object) < 0) {
-            tby_hmap_remove(&w->told, &t->node);
-            free(t);
-            return -ENOMEM;
-        }
     } else if (t->object != object) {
         tby_hmap_remove(&w->by_object, &t->by_object);
         t->object = object;
         if (tby_hmap_insert(&w->by_object, &t->by_object, object) < 0) {
             tby_hmap_remove(&w->told, &t->node);
-            free(t);
+            told_free(w, t);
             return -ENOMEM;
         }
     }
@@ -175,20 +278,18 @@ static int push_put(struct k8s_sync *w, const struct k8s_entry *e, struct tby_ev
     return push_event(out, TBY_EVENT_PUT, e->key, text, NULL, e->rev);
 }
 
-static int tell_delete(struct k8s_sync *w, const char *key, int64_t rev,
+/* The told key is deleted: told, then forgotten. */
+static int tell_delete(struct k8s_sync *w, struct told *t, int64_t rev,
                        struct tby_event_list *out)
 {
-    struct told *t = told_find(w, key);
+    struct tby_kv kv = { .key = told_key(t), .mod_rev = rev };
 
-    int r;
-
-    if (!t)
-        return 0;
-    /* the event first: key may be t's own (tell_unmade), which told_drop frees */
-    r = push_event(out, TBY_EVENT_DELETE, key, NULL, NULL, rev);
-    if (r == 0)
-        told_drop(w, t);
-    return r;
+    if (!kv.key || tby_event_list_push(out, TBY_EVENT_DELETE, &kv) < 0) {
+        tby_kv_clear(&kv);
+        return -ENOMEM;
+    }
+    told_drop(w, t);
+    return 0;
 }
 
 /* Tells the entry unless its value is what was told last. */
@@ -233,10 +334,10 @@ static uint64_t object_hash(int type, const json_t *obj)
     return h ? h : 1;
 }
 
-static bool made(const struct k8s_entry *es, size_t n, const char *key)
+static bool made(const struct k8s_entry *es, size_t n, const struct told *t)
 {
     for (size_t i = 0; i < n; i++)
-        if (es[i].key && strcmp(es[i].key, key) == 0)
+        if (es[i].key && told_is(t, es[i].key))
             return true;
     return false;
 }
@@ -255,11 +356,11 @@ static int tell_unmade(struct k8s_sync *w, uint64_t object, const struct k8s_ent
              h && n < TBY_ARRAY_SIZE(gone); h = tby_hmap_next_with_hash(h)) {
             struct told *t = TBY_CONTAINER_OF(h, struct told, by_object);
 
-            if (t->object == object && !made(es, n_es, t->key))
+            if (t->object == object && !made(es, n_es, t))
                 gone[n++] = t;
         }
         for (size_t i = 0; r == 0 && i < n; i++)
-            r = tell_delete(w, gone[i]->key, rev, out);
+            r = tell_delete(w, gone[i], rev, out);
     } while (r == 0 && n == TBY_ARRAY_SIZE(gone));
     return r;
 }
@@ -318,7 +419,7 @@ static int type_listed(struct k8s_sync *w, int type, k8s_sync_hook hook, void *c
 
         next = tby_hmap_next(&w->told, n);
         if (t->type == type && !t->seen)
-            r = tell_delete(w, t->key, 0, out);
+            r = tell_delete(w, t, 0, out);
     }
     if (r < 0 || w->n_synced < w->n_types)
         return r;
@@ -432,9 +533,10 @@ void k8s_sync_free(struct k8s_sync *w)
     free(w->held);
     for (n = tby_hmap_first(&w->told); n; n = next) {
         next = tby_hmap_next(&w->told, n);
-        free(TBY_CONTAINER_OF(n, struct told, node));
+        told_free(w, TBY_CONTAINER_OF(n, struct told, node));
     }
     tby_hmap_destroy(&w->told);
+    tby_hmap_destroy(&w->dirs);
     tby_hmap_destroy(&w->by_object);
     for (size_t i = 0; i < w->n_prefixes; i++)
         free(w->prefixes[i]);
@@ -528,6 +630,7 @@ int k8s_sync_start(struct k8s_store *s, const char *const *prefixes, size_t n_pr
     }
     w->store = s;
     tby_hmap_init(&w->told);
+    tby_hmap_init(&w->dirs);
     tby_hmap_init(&w->by_object);
     for (size_t i = 0; i < n_prefixes && r == 0; i++) {
         w->prefixes[w->n_prefixes] = strdup(prefixes[i]);

@@ -425,6 +425,52 @@ static void test_events_already_delivered_are_not_delivered_again(void **state)
     kube_known_clear(&k);
 }
 
+/* A resourceVersion is kept with room for the next; one longer than that room (by a list
+ * or by an event) still replaces it, and the object stays known once. */
+static void test_versions_longer_than_their_room_are_kept_whole(void **state)
+{
+    const char *longer = "1234567890123456789012345678901234567890";
+    const char *longest = "98765432109876543210987654321098765432109876543210";
+    struct kube_known k;
+    struct tby_kube_changes out = { 0 };
+
+    (void)state;
+    known_three(&k);
+    kube_known_list_begin(&k);
+    assert_int_equal(page(&k, json_pack("[o,o,o]", obj("d", "a", longer), obj("d", "b", "2"),
+                                        obj(NULL, "n1", "3")), &out), 0);
+    assert_int_equal(kube_known_list_end(&k, 3, &out), 0);
+    assert_int_equal(out.n, 1);
+    assert_int_equal(out.items[0].type, TBY_KUBE_MODIFIED);
+    tby_kube_changes_clear(&out);
+    assert_string_equal(kube_known_version(&k, "d", "a"), longer);
+    event(&k, TBY_KUBE_EVENT_MODIFIED, obj(NULL, "n1", longest), &out);
+    event(&k, TBY_KUBE_EVENT_MODIFIED, obj(NULL, "n1", longest), &out); /* twice */
+    event(&k, TBY_KUBE_EVENT_MODIFIED, obj("d", "a", "4"), &out);     /* shorter: in place */
+    expect_changes(&out, "MODIFIED n1@98765432109876543210987654321098765432109876543210; "
+                         "MODIFIED d/a@4");
+    assert_string_equal(kube_known_version(&k, "", "n1"), longest);
+    assert_string_equal(kube_known_version(&k, "d", "a"), "4");
+    assert_string_equal(kube_known_version(&k, "d", "b"), "2");
+    assert_int_equal(kube_known_count(&k), 3);
+    /* a relist without them: each goes once, its stub naming its last version */
+    assert_int_equal(relist(&k, json_array(), &out), 0);
+    assert_int_equal(out.n, 3);
+    for (size_t i = 0; i < out.n; i++) {
+        const json_t *meta = json_object_get(out.items[i].object, "metadata");
+        const char *name = json_string_value(json_object_get(meta, "name"));
+        const char *rv = json_string_value(json_object_get(meta, "resourceVersion"));
+
+        assert_int_equal(out.items[i].type, TBY_KUBE_DELETED);
+        assert_string_equal(rv, strcmp(name, "n1") == 0 ? longest
+                                : strcmp(name, "a") == 0 ? "4"
+                                                         : "2");
+    }
+    tby_kube_changes_clear(&out);
+    assert_int_equal(kube_known_count(&k), 0);
+    kube_known_clear(&k);
+}
+
 static void test_backoff_grows_to_thirty_seconds_with_bounded_jitter(void **state)
 {
     struct tby_kube_backoff a, b;
@@ -464,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_relist_delivers_exactly_the_difference),
         cmocka_unit_test(test_listing_in_pages_delivers_the_same_difference),
         cmocka_unit_test(test_events_already_delivered_are_not_delivered_again),
+        cmocka_unit_test(test_versions_longer_than_their_room_are_kept_whole),
         cmocka_unit_test(test_backoff_grows_to_thirty_seconds_with_bounded_jitter),
     };
 

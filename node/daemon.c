@@ -149,9 +149,17 @@ static void wait_once(struct node *n, int limit_ms)
         part_of[nfds] = i;
         fds[nfds++] = (struct pollfd){ .fd = n->parts[i]->fd(n->state[i]), .events = POLLIN };
     }
-    if (poll(fds, nfds, node_min_timeout(next_timeout(n), limit_ms)) < 0 && errno != EINTR) {
-        tby_log(TBY_LOG_ERROR, "node", "poll failed error=\"%s\"", strerror(errno));
-        n->stopping = true;
+    if (poll(fds, nfds, node_min_timeout(next_timeout(n), limit_ms)) < 0) {
+        /* Only a broken call (a bad descriptor or argument) stops the node; anything
+         * else (EINTR, ENOMEM, a tracer's restart code leaking out) is tried again on
+         * the next turn: the daemon runs for months. */
+        if (errno == EBADF || errno == EFAULT || errno == EINVAL) {
+            tby_log(TBY_LOG_ERROR, "node", "poll failed error=\"%s\"", strerror(errno));
+            n->stopping = true;
+        } else if (errno != EINTR) {
+            tby_log(TBY_LOG_WARNING, "node", "poll failed, trying again error=\"%s\"",
+                    strerror(errno));
+        }
         return;
     }
     if (fds[0].revents & POLLIN)

@@ -273,6 +273,7 @@ static int ipip_make(struct routes_run *run)
     if (!link)
         return routes_fail(run, -ENOMEM, "routes: out of memory");
     rtnl_link_set_name(link, TBY_IPIP_DEVICE);
+    run->links_stale = true;
     rc = rtnl_link_add(run->r->sock, link, NLM_F_CREATE);
     if (rc == 0 || rc == -NLE_EXIST)
         return 0;
@@ -364,6 +365,7 @@ static int ipip_sync(struct routes_run *run)
 
 int routes_devices(struct routes_run *run)
 {
+    unsigned changed = run->st->links_changed;
     int rc;
 
     for (int fi = 0; fi < 2; fi++) {
@@ -371,7 +373,12 @@ int routes_devices(struct routes_run *run)
         vxlan_sync(run, fi);
     }
     ipip_sync(run);
-    /* The routes part resolves device names against what is there now. */
+    /* The routes part resolves device names against what is there now: read again when
+     * this made, changed or deleted a device (a dump of every link, 20,000 with 10,000
+     * local pods, ~10% of a restart's CPU). A device that came meanwhile from elsewhere
+     * is a link notification, which runs the routes again. */
+    if (run->st->links_changed == changed && !run->links_stale)
+        return run->first_error;
     if ((rc = nl_cache_refill(run->r->sock, run->links)) < 0) {
         rc = routes_errno(run, rc);
         return routes_fail(run, rc, "routes: cannot read the links: %s", strerror(-rc));

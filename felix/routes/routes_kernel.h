@@ -39,6 +39,7 @@ struct routes_run {
     int vxlan[2];                /* ifindex of vxlan.tabby, vxlan-v6.tabby */
     int ipip;                    /* ifindex of tunl0 */
     bool uninstall;              /* tby_routes_uninstall: tunl0 is given back too */
+    bool links_stale;            /* links made that `links` may not hold (tunl0 asked for) */
     struct tby_hmap ifindexes;   /* routes_table's, while it runs: device names to indexes */
 };
 

@@ -1,8 +1,10 @@
 /* nft_dump.c — reads table inet tabby back from the kernel (netlink dumps filtered by the
  * table) into the ruleset's kernel marks, so that a sync programs only the difference. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,40 +101,93 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
     return rb->err ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
-static int elem_cb(struct nftnl_set_elem *e, void *data)
-{
-    struct rb *rb = data;
-    uint32_t len = 0, flags = 0;
-    const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-    const char *chain = NULL;
+/* Elements and rules are read from their netlink attributes where they lie: libnftnl
+ * would allocate an object per element (669,001 of them for 10,000 local endpoints) and
+ * parse every expression of every rule, for the few attributes the comparison needs. */
 
-    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS))
-        flags = nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS);
-    if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN))
-        chain = nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN);
+/* The payload of NEST's NFTA_DATA_VALUE, or NULL. */
+static const void *data_value(const struct nlattr *nest, uint16_t *len)
+{
+    const struct nlattr *a;
+
+    mnl_attr_for_each_nested(a, nest) {
+        if (mnl_attr_get_type(a) == NFTA_DATA_VALUE) {
+            *len = mnl_attr_get_payload_len(a);
+            return mnl_attr_get_payload(a);
+        }
+    }
+    return NULL;
+}
+
+/* attribute A's string when it is one (NUL-terminated), else NULL */
+static const char *attr_str(const struct nlattr *a)
+{
+    uint16_t len = mnl_attr_get_payload_len(a);
+    const char *s = mnl_attr_get_payload(a);
+
+    return len && s[len - 1] == '\0' ? s : NULL;
+}
+
+/* The chain a verdict map's element jumps or goes to (NFTA_SET_ELEM_DATA), or NULL. */
+static const char *verdict_chain(const struct nlattr *nest)
+{
+    const struct nlattr *v, *a;
+
+    mnl_attr_for_each_nested(v, nest) {
+        if (mnl_attr_get_type(v) != NFTA_DATA_VERDICT)
+            continue;
+        mnl_attr_for_each_nested(a, v) {
+            if (mnl_attr_get_type(a) == NFTA_VERDICT_CHAIN)
+                return attr_str(a);
+        }
+    }
+    return NULL;
+}
+
+static int elem_read(struct rb *rb, const struct nlattr *elem)
+{
+    const struct nlattr *a;
+    const void *key = NULL;
+    const char *chain = NULL;
+    uint32_t flags = 0;
+    uint16_t len = 0;
+
+    mnl_attr_for_each_nested(a, elem) {
+        switch (mnl_attr_get_type(a)) {
+        case NFTA_SET_ELEM_KEY:
+            key = data_value(a, &len);
+            break;
+        case NFTA_SET_ELEM_FLAGS:
+            if (mnl_attr_get_payload_len(a) == sizeof(uint32_t))
+                flags = ntohl(mnl_attr_get_u32(a));
+            break;
+        case NFTA_SET_ELEM_DATA:
+            chain = verdict_chain(a);
+            break;
+        }
+    }
     if (!key || len > TBY_RS_KEY_MAX)
         return 0;
-    if (tby_rs_mark_elem(rb->rs, rb->cur, key, (uint8_t)len,
-                         flags & NFT_SET_ELEM_INTERVAL_END ? TBY_RS_ELEM_END : 0, chain) < 0) {
-        rb->err = -ENOMEM;
-        return -1;
-    }
-    return 0;
+    return tby_rs_mark_elem(rb->rs, rb->cur, key, (uint8_t)len,
+                            flags & NFT_SET_ELEM_INTERVAL_END ? TBY_RS_ELEM_END : 0, chain);
 }
 
 static int elems_cb(const struct nlmsghdr *nlh, void *data)
 {
     struct rb *rb = data;
-    struct nftnl_set *s = nftnl_set_alloc();
+    const struct nlattr *a, *e;
 
-    if (!s || nftnl_set_elems_nlmsg_parse(nlh, s) < 0) {
-        nftnl_set_free(s);
-        rb->err = -ENOMEM;
-        return MNL_CB_ERROR;
+    mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+        if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
+            continue;
+        mnl_attr_for_each_nested(e, a) {
+            if (mnl_attr_get_type(e) == NFTA_LIST_ELEM && elem_read(rb, e) < 0) {
+                rb->err = -ENOMEM;
+                return MNL_CB_ERROR;
+            }
+        }
     }
-    nftnl_set_elem_foreach(s, elem_cb, rb);
-    nftnl_set_free(s);
-    return rb->err ? MNL_CB_ERROR : MNL_CB_OK;
+    return MNL_CB_OK;
 }
 
 static int read_sets(struct tby_nft *nft, struct rb *rb, struct tby_error *err)
@@ -257,20 +312,33 @@ static struct nftnl_rule *tabby_rule(const struct nlmsghdr *nlh, int *err)
 static int rule_cb(const struct nlmsghdr *nlh, void *data)
 {
     struct rb *rb = data;
-    struct nftnl_rule *r = tabby_rule(nlh, &rb->err);
+    const char *table = NULL, *chain = NULL;
+    const struct nlattr *a, *ud = NULL;
     uint64_t digest = 0;
-    uint32_t len = 0;
-    const void *ud;
 
-    if (r) {
-        ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
-        if (ud)
-            nftnl_udata_parse(ud, len, digest_cb, &digest);
-        if (run_add(rb, nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), digest) < 0)
-            rb->err = -ENOMEM;
-        nftnl_rule_free(r);
+    mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+        switch (mnl_attr_get_type(a)) {
+        case NFTA_RULE_TABLE:
+            table = attr_str(a);
+            break;
+        case NFTA_RULE_CHAIN:
+            chain = attr_str(a);
+            break;
+        case NFTA_RULE_USERDATA:
+            ud = a;
+            break;
+        }
     }
-    return rb->err ? MNL_CB_ERROR : MNL_CB_OK;
+    if (!table || !chain || strcmp(table, TBY_RS_TABLE) != 0)
+        return MNL_CB_OK;
+    if (ud)
+        nftnl_udata_parse(mnl_attr_get_payload(ud), mnl_attr_get_payload_len(ud), digest_cb,
+                          &digest);
+    if (run_add(rb, chain, digest) < 0) {
+        rb->err = -ENOMEM;
+        return MNL_CB_ERROR;
+    }
+    return MNL_CB_OK;
 }
 
 static int read_chains(struct tby_nft *nft, struct rb *rb, struct tby_error *err)

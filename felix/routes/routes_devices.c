@@ -96,13 +96,20 @@ static int sync_address(struct routes_run *run, int ifindex, int af, const struc
 
 /* ---- links -------------------------------------------------------------------------- */
 
+struct rtnl_link *routes_link_get(struct routes_run *run, int ifindex, const char *name)
+{
+    struct rtnl_link *link = NULL;
+
+    if ((ifindex <= 0 && !name) || rtnl_link_get_kernel(run->r->sock, ifindex, name, &link) < 0)
+        return NULL;
+    return link;
+}
+
 static int link_index(struct routes_run *run, const char *name)
 {
-    _cleanup_nl_link_ struct rtnl_link *link = NULL;
+    _cleanup_nl_link_ struct rtnl_link *link = routes_link_get(run, 0, name);
 
-    if (rtnl_link_get_kernel(run->r->sock, 0, name, &link) < 0)
-        return 0;
-    return rtnl_link_get_ifindex(link);
+    return link ? rtnl_link_get_ifindex(link) : 0;
 }
 
 static int delete_link(struct routes_run *run, struct rtnl_link *link, const char *why)
@@ -216,7 +223,7 @@ static int vxlan_update(struct routes_run *run, struct rtnl_link *have, int fi, 
 static int vxlan_device(struct routes_run *run, struct rtnl_link *have, int fi)
 {
     const struct tby_vxlan_spec *spec = &run->plan->vxlan[fi];
-    _cleanup_nl_link_ struct rtnl_link *uplink = rtnl_link_get(run->links, run->uplink[fi]);
+    _cleanup_nl_link_ struct rtnl_link *uplink = routes_link_get(run, run->uplink[fi], NULL);
     const char *name = routes_vxlan_name(fi);
     const char *why;
     unsigned mtu;
@@ -247,8 +254,7 @@ static int vxlan_device(struct routes_run *run, struct rtnl_link *have, int fi)
 static int vxlan_sync(struct routes_run *run, int fi)
 {
     const struct tby_vxlan_spec *spec = &run->plan->vxlan[fi];
-    _cleanup_nl_link_ struct rtnl_link *have = rtnl_link_get_by_name(run->links,
-                                                                     routes_vxlan_name(fi));
+    _cleanup_nl_link_ struct rtnl_link *have = routes_link_get(run, 0, routes_vxlan_name(fi));
     int rc;
 
     if (!spec->wanted)
@@ -351,7 +357,7 @@ static int ipip_sync(struct routes_run *run)
 
     if (!run->plan->ipip_pool)
         return run->uninstall ? ipip_release(run) : 0;
-    if (!rtnl_link_name2i(run->links, TBY_IPIP_DEVICE) && (rc = ipip_make(run)) < 0)
+    if (!link_index(run, TBY_IPIP_DEVICE) && (rc = ipip_make(run)) < 0)
         return rc;
     if (rtnl_link_get_kernel(run->r->sock, 0, TBY_IPIP_DEVICE, &have) < 0)
         return routes_fail(run, -ENODEV, "routes: %s vanished", TBY_IPIP_DEVICE);
@@ -364,17 +370,10 @@ static int ipip_sync(struct routes_run *run)
 
 int routes_devices(struct routes_run *run)
 {
-    int rc;
-
     for (int fi = 0; fi < 2; fi++) {
         find_uplink(run, fi);
         vxlan_sync(run, fi);
     }
     ipip_sync(run);
-    /* The routes part resolves device names against what is there now. */
-    if ((rc = nl_cache_refill(run->r->sock, run->links)) < 0) {
-        rc = routes_errno(run, rc);
-        return routes_fail(run, rc, "routes: cannot read the links: %s", strerror(-rc));
-    }
     return run->first_error;
 }

@@ -91,18 +91,15 @@ void tby_routes_close(struct tby_routes *r)
     free(r);
 }
 
-/* Links and addresses as they are now; each part reads the rest itself when it needs it
- * (after the devices changed). */
-static int read_links_and_addrs(struct routes_run *run)
+/* Addresses as they are now; each part asks for the links and the rest itself when it
+ * needs them (after the devices changed). */
+static int read_addrs(struct routes_run *run)
 {
-    int rc = rtnl_link_alloc_cache(run->r->sock, AF_UNSPEC, &run->links);
+    int rc = rtnl_addr_alloc_cache(run->r->sock, &run->addrs);
 
-    if (rc >= 0)
-        rc = rtnl_addr_alloc_cache(run->r->sock, &run->addrs);
     if (rc < 0) {
         rc = routes_errno(run, rc);
-        return routes_fail(run, rc, "routes: cannot read the links and addresses: %s",
-                           strerror(-rc));
+        return routes_fail(run, rc, "routes: cannot read the addresses: %s", strerror(-rc));
     }
     return 0;
 }
@@ -122,7 +119,7 @@ static void log_stats(const struct tby_routes_stats *s)
 
 static void run_parts(struct routes_run *run)
 {
-    if (read_links_and_addrs(run) < 0)
+    if (read_addrs(run) < 0)
         return;
     routes_devices(run);
     routes_neighbours(run);
@@ -135,7 +132,8 @@ static int apply(struct tby_routes *r, const struct tby_routes_plan *plan, bool 
                  struct tby_routes_stats *stats, struct tby_error *err)
 {
     struct tby_routes_stats local;
-    struct routes_run rr = { .r = r, .plan = plan, .err = err, .uninstall = uninstall };
+    struct routes_run rr = { .r = r, .plan = plan, .err = err, .uninstall = uninstall,
+                             .ifq = -1 };
 
     rr.st = stats ? stats : &local;
     r->kernel_errno = 0;
@@ -146,8 +144,6 @@ static int apply(struct tby_routes *r, const struct tby_routes_plan *plan, bool 
         r->have_last = true;
     }
     run_parts(&rr);
-    if (rr.links)
-        nl_cache_free(rr.links);
     if (rr.addrs)
         nl_cache_free(rr.addrs);
     log_stats(rr.st);

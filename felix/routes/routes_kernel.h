@@ -1,8 +1,9 @@
 /* routes_kernel.h — what the parts of the route manager's kernel side share: the
  * context behind struct tby_routes and one apply's run. Private to felix/.
  *
- * An apply is one struct routes_run: the plan, the kernel's links and addresses read at
- * its start, the device indexes it resolved, the tallies and the first error. Each part
+ * An apply is one struct routes_run: the plan, the kernel's addresses read at its start
+ * (links are asked for one by one: a node with 10,000 pods has 20,000), the device
+ * indexes it resolved, the tallies and the first error. Each part
  * (devices, neighbours, routes) carries on past what fails and reports it through
  * routes_fail, so that the apply's result is its first error.
  */
@@ -13,7 +14,6 @@
 
 #include <netlink/netlink.h>
 
-#include "tabby/hmap.h"
 #include "tabby/routes.h"
 
 struct tby_routes {
@@ -33,13 +33,13 @@ struct routes_run {
     struct tby_routes_stats *st;
     struct tby_error *err;
     int first_error;
-    struct nl_cache *links;
     struct nl_cache *addrs;
     int uplink[2];               /* ifindex of the device holding the node's address */
     int vxlan[2];                /* ifindex of vxlan.tabby, vxlan-v6.tabby */
     int ipip;                    /* ifindex of tunl0 */
     bool uninstall;              /* tby_routes_uninstall: tunl0 is given back too */
-    struct tby_hmap ifindexes;   /* routes_table's, while it runs: device names to indexes */
+    int ifq;                     /* routes_table's, while it runs: a socket to ask device
+                                  * indexes by name on (SIOCGIFINDEX), else -1 */
 };
 
 /* Records a failure: the first one goes to the caller's error, later ones to the log.
@@ -50,6 +50,10 @@ int routes_fail(struct routes_run *run, int code, const char *fmt, ...)
 int routes_errno(struct routes_run *run, int nl_rc);
 /* "vxlan.tabby" for index 0, "vxlan-v6.tabby" for 1. */
 const char *routes_vxlan_name(int fi);
+
+/* The link named `name` (ifindex 0) or of index `ifindex`, as the kernel has it now;
+ * NULL when there is none. The caller puts it. */
+struct rtnl_link *routes_link_get(struct routes_run *run, int ifindex, const char *name);
 
 /* The parts of an apply, in order. */
 int routes_devices(struct routes_run *run);

@@ -1,6 +1,7 @@
 /* autodetect_kernel.c — IP autodetection against this network namespace: its interfaces
  * and addresses for the enumerating methods, a route lookup for can-reach. */
 #include <errno.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,18 +12,17 @@
 #include "tabby/nl.h"
 #include "autodetect_method.h"
 
-/* This namespace's links and addresses, read once. */
+/* This namespace's addresses, read once. Only interfaces holding an address can give one,
+ * so the links are looked up one by one from the addresses rather than all dumped: a node
+ * with 10,000 pods has 20,000 links and a handful of addresses. */
 struct snapshot {
     struct nl_sock *sock;
     int kernel_errno;
-    struct nl_cache *links;
     struct nl_cache *addrs;
 };
 
 static void snapshot_clear(struct snapshot *s)
 {
-    if (s->links)
-        nl_cache_free(s->links);
     if (s->addrs)
         nl_cache_free(s->addrs);
     if (s->sock)
@@ -38,7 +38,6 @@ static int snapshot_read(struct snapshot *s, struct tby_error *err)
         return tby_error_set(err, -ENOMEM, "out of memory");
     tby_nl_keep_errno(s->sock, &s->kernel_errno);
     if ((rc = nl_connect(s->sock, NETLINK_ROUTE)) < 0 ||
-        (rc = rtnl_link_alloc_cache(s->sock, AF_UNSPEC, &s->links)) < 0 ||
         (rc = rtnl_addr_alloc_cache(s->sock, &s->addrs)) < 0) {
         rc = tby_nl_errno(rc);
         return tby_error_set(err, rc, "IP autodetection: cannot read the interfaces: %s",
@@ -53,13 +52,19 @@ struct iface_list {
     struct tby_autodetect_iface *items;
     size_t n;
     struct tby_cidr *addrs;
+    char (*names)[IFNAMSIZ];
 };
 
-static int by_ifindex(const void *pa, const void *pb)
+static bool global_scope(struct rtnl_addr *a)
 {
-    struct rtnl_link *const *a = pa, *const *b = pb;
+    return rtnl_addr_get_scope(a) == RT_SCOPE_UNIVERSE;
+}
 
-    return rtnl_link_get_ifindex(*a) - rtnl_link_get_ifindex(*b);
+static int by_int(const void *pa, const void *pb)
+{
+    int a = *(const int *)pa, b = *(const int *)pb;
+
+    return (a > b) - (a < b);
 }
 
 /* Global-scope addresses of one link, appended at addrs + *used. */
@@ -69,37 +74,54 @@ static void collect_addrs(const struct snapshot *s, int ifindex, struct tby_cidr
     for (struct nl_object *o = nl_cache_get_first(s->addrs); o; o = nl_cache_get_next(o)) {
         struct rtnl_addr *a = (struct rtnl_addr *)o;
 
-        if (rtnl_addr_get_ifindex(a) == ifindex && rtnl_addr_get_scope(a) == RT_SCOPE_UNIVERSE &&
+        if (rtnl_addr_get_ifindex(a) == ifindex && global_scope(a) &&
             tby_nl_addr_to_cidr(rtnl_addr_get_local(a), &addrs[*used]) == 0)
             (*used)++;
     }
 }
 
-/* The interfaces in index order, each with its addresses in the kernel's order. */
+/* The indexes of the links holding a global-scope address, in order, each once. */
+static size_t holders(const struct snapshot *s, int *idx)
+{
+    size_t n = 0, k = 0;
+
+    for (struct nl_object *o = nl_cache_get_first(s->addrs); o; o = nl_cache_get_next(o))
+        if (global_scope((struct rtnl_addr *)o))
+            idx[n++] = rtnl_addr_get_ifindex((struct rtnl_addr *)o);
+    qsort(idx, n, sizeof(*idx), by_int);
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || idx[k - 1] != idx[i])
+            idx[k++] = idx[i];
+    return k;
+}
+
+/* The interfaces holding a global address in index order, each with its addresses in the
+ * kernel's order; one gone meanwhile is left out. */
 static int list_ifaces(const struct snapshot *s, struct iface_list *out)
 {
-    size_t n_links = (size_t)nl_cache_nitems(s->links), used = 0, i = 0;
-    _cleanup_free_ struct rtnl_link **links = calloc(n_links + 1, sizeof(*links));
+    size_t n_addrs = (size_t)nl_cache_nitems(s->addrs), used = 0, n;
+    _cleanup_free_ int *idx = calloc(n_addrs + 1, sizeof(*idx));
 
-    out->items = calloc(n_links + 1, sizeof(*out->items));
-    out->addrs = calloc((size_t)nl_cache_nitems(s->addrs) + 1, sizeof(*out->addrs));
-    if (!links || !out->items || !out->addrs)
+    out->items = calloc(n_addrs + 1, sizeof(*out->items));
+    out->addrs = calloc(n_addrs + 1, sizeof(*out->addrs));
+    out->names = calloc(n_addrs + 1, sizeof(*out->names));
+    if (!idx || !out->items || !out->addrs || !out->names)
         return -ENOMEM;
-    for (struct nl_object *o = nl_cache_get_first(s->links); o && i < n_links;
-         o = nl_cache_get_next(o))
-        links[i++] = (struct rtnl_link *)o;
-    qsort(links, i, sizeof(*links), by_ifindex);
-    for (out->n = 0; out->n < i; out->n++) {
+    n = holders(s, idx);
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_nl_link_ struct rtnl_link *link = NULL;
         struct tby_autodetect_iface *iface = &out->items[out->n];
         size_t first = used;
 
-        iface->name = rtnl_link_get_name(links[out->n]);
-        iface->up = rtnl_link_get_flags(links[out->n]) & IFF_UP;
-        collect_addrs(s, rtnl_link_get_ifindex(links[out->n]), out->addrs, &used);
+        if (rtnl_link_get_kernel(s->sock, idx[i], NULL, &link) < 0 || !rtnl_link_get_name(link))
+            continue;
+        snprintf(out->names[out->n], IFNAMSIZ, "%s", rtnl_link_get_name(link));
+        iface->name = out->names[out->n];
+        iface->up = rtnl_link_get_flags(link) & IFF_UP;
+        collect_addrs(s, idx[i], out->addrs, &used);
         iface->addrs = out->addrs + first;
         iface->n_addrs = used - first;
-        if (!iface->name)
-            iface->name = "";
+        out->n++;
     }
     return 0;
 }
@@ -116,6 +138,7 @@ static int enumerate(const struct tby_autodetect *m, int family, const struct sn
         tby_error_set(err, rc, "out of memory");
     free(list.items);
     free(list.addrs);
+    free(list.names);
     return rc;
 }
 
@@ -158,7 +181,7 @@ static int describe_source(const struct snapshot *s, const struct tby_ip *src,
 
         if (!tby_nl_addr_is_ip(rtnl_addr_get_local(a), src))
             continue;
-        name = rtnl_link_i2name(s->links, rtnl_addr_get_ifindex(a), out->ifname, IFNAMSIZ);
+        name = if_indextoname((unsigned)rtnl_addr_get_ifindex(a), out->ifname);
         out->address.ip = *src;
         out->address.prefix_len = (uint8_t)rtnl_addr_get_prefixlen(a);
         return name ? 0 : -ENODEV;

@@ -11,6 +11,7 @@
  * "read again", which is simpler than keeping a cache in step and costs one dump per
  * change of the node's addresses, which are rare; the other routes' changes are skipped. */
 #include <errno.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -45,8 +46,9 @@ static bool local_dst(struct rtnl_route *r, struct tby_cidr *c, int *ifindex)
     return tby_nl_addr_to_cidr(rtnl_route_get_dst(r), c) == 0;
 }
 
-static int collect(struct nl_cache *links, struct nl_cache *routes,
-                   struct tby_host_addr **out, size_t *n)
+/* Names come from the kernel per route (if_indextoname) rather than from a dump of every
+ * link: a node with 10,000 pods has 20,000 links and a handful of addresses that matter. */
+static int collect(struct nl_cache *routes, struct tby_host_addr **out, size_t *n)
 {
     struct tby_host_addr *v = calloc((size_t)nl_cache_nitems(routes) + 1, sizeof(*v));
 
@@ -59,7 +61,7 @@ static int collect(struct nl_cache *links, struct nl_cache *routes,
         int ifindex;
 
         if (!local_dst((struct rtnl_route *)o, &c, &ifindex) ||
-            !rtnl_link_i2name(links, ifindex, v[*n].ifname, sizeof(v[*n].ifname)))
+            !if_indextoname((unsigned)ifindex, v[*n].ifname))
             continue;
         v[(*n)++].ip = c.ip;
     }
@@ -69,7 +71,7 @@ static int collect(struct nl_cache *links, struct nl_cache *routes,
 
 int tby_host_addrs_read(struct tby_host_addr **out, size_t *n, struct tby_error *err)
 {
-    _cleanup_nl_cache_ struct nl_cache *links = NULL, *routes = NULL;
+    _cleanup_nl_cache_ struct nl_cache *routes = NULL;
     struct nl_sock *sock = nl_socket_alloc();
     int rc;
 
@@ -78,7 +80,6 @@ int tby_host_addrs_read(struct tby_host_addr **out, size_t *n, struct tby_error 
     if (!sock)
         return tby_error_set(err, -ENOMEM, "out of memory");
     if ((rc = nl_connect(sock, NETLINK_ROUTE)) < 0 ||
-        (rc = rtnl_link_alloc_cache(sock, AF_UNSPEC, &links)) < 0 ||
         (rc = rtnl_route_alloc_cache(sock, AF_UNSPEC, 0, &routes)) < 0) {
         nl_socket_free(sock);
         rc = tby_nl_errno(rc);
@@ -86,7 +87,7 @@ int tby_host_addrs_read(struct tby_host_addr **out, size_t *n, struct tby_error 
                              strerror(-rc));
     }
     nl_socket_free(sock);
-    if (collect(links, routes, out, n) < 0) {
+    if (collect(routes, out, n) < 0) {
         free(*out);
         *out = NULL;
         return tby_error_set(err, -ENOMEM, "out of memory");

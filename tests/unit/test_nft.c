@@ -196,6 +196,34 @@ static void test_restart_reads_back_and_changes_nothing(void **state)
     tby_nft_close(nft);
 }
 
+/* Elements changed by hand while tabby was down (one taken out of a set, a stray one
+ * added to another): the restart's read-back repairs just those, and the next restart
+ * finds nothing to do. */
+static void test_elements_changed_by_hand_are_repaired_on_restart(void **state)
+{
+    _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
+    _cleanup_free_ char *sel = NULL, *local = NULL;
+    struct tby_nft *nft = nft_open();
+    struct tby_nft_stats st;
+
+    (void)state;
+    sync_ok(nft, c);
+    tby_nft_close(nft);
+    free(run("nft delete element inet tabby to-wl-selected '{ \"cali-db\" }' && "
+             "nft add element inet tabby local-wl '{ \"cali-zz\" }'"));
+    nft = nft_open();
+    st = sync_ok(nft, c);
+    assert_true(st.read_back);
+    assert_false(st.rebuilt);
+    assert_true(st.messages >= 1 && st.messages <= 4);
+    sel = run("nft list set inet tabby to-wl-selected");
+    assert_listed(sel, "\"cali-db\"");
+    local = run("nft list set inet tabby local-wl");
+    assert_null(strstr(local, "cali-zz"));
+    nft = restart_changes_nothing(nft, c);
+    tby_nft_close(nft);
+}
+
 static void test_endpoint_change_sends_only_elements(void **state)
 {
     _cleanup_(tby_calc_freep) struct tby_calc *c = populated();
@@ -552,6 +580,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_sync_programs_what_the_ruleset_says, setup),
         cmocka_unit_test_setup(test_restart_reads_back_and_changes_nothing, setup),
+        cmocka_unit_test_setup(test_elements_changed_by_hand_are_repaired_on_restart, setup),
         cmocka_unit_test_setup(test_endpoint_change_sends_only_elements, setup),
         cmocka_unit_test_setup(test_table_deleted_by_hand_is_noticed_and_rebuilt, setup),
         cmocka_unit_test_setup(test_chain_flushed_by_hand_is_refilled_alone, setup),

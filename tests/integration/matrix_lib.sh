@@ -189,8 +189,17 @@ mx_accounts() {
 }
 
 # A veth between the two nodes; each routes the other's pods over it, in both families.
+# Each node's IPv6 neighbour entry for the other is pinned, as the pods' are (pn_pod6): a
+# node's link-local address stays tentative for up to ~2 s after the link comes up
+# (duplicate address detection), and until then the kernel sends no neighbour solicitation
+# for a packet it forwards (the solicitation's source must be a usable link-local address),
+# so the pods' packets queue behind the unresolved gateway, the oldest dropped once the
+# queue is full: the first pod of n2 lost its probes of the first IPv6 matrix.
 mx_link_nodes() {
+    local mac1 mac2
     fab_link n1 to-n2 n2 to-n1 || return 1
+    mac1=$(fab_in n1 cat /sys/class/net/to-n2/address) &&
+        mac2=$(fab_in n2 cat /sys/class/net/to-n1/address) || return 1
     fab_in n1 ip addr add 10.69.0.1/30 dev to-n2
     fab_in n2 ip addr add 10.69.0.2/30 dev to-n1
     fab_in n1 ip route add 10.70.3.0/24 via 10.69.0.2
@@ -198,7 +207,9 @@ mx_link_nodes() {
     fab_in n1 ip -6 addr add fd69::1/64 dev to-n2 nodad &&
         fab_in n2 ip -6 addr add fd69::2/64 dev to-n1 nodad &&
         fab_in n1 ip -6 route add fd70:3::/64 via fd69::2 &&
-        fab_in n2 ip -6 route add fd70::/16 via fd69::1
+        fab_in n2 ip -6 route add fd70::/16 via fd69::1 &&
+        fab_in n1 ip -6 neigh replace fd69::2 lladdr "$mac2" dev to-n2 nud permanent &&
+        fab_in n2 ip -6 neigh replace fd69::1 lladdr "$mac1" dev to-n1 nud permanent
 }
 
 mx_setup() {
